@@ -1,0 +1,142 @@
+"""Writing and verifying audit events. Events are written in the caller's transaction."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
+
+from app.audit.chain import (
+    GENESIS_HASH,
+    ChainedEvent,
+    VerifyResult,
+    compute_hash,
+    mask_secrets,
+    verify_chain,
+)
+from app.audit.models import AuditEvent
+from app.db import utcnow
+
+# Postgres advisory-lock key that serialises appends, so concurrent writers never fork the chain.
+_CHAIN_LOCK_KEY = 0x41584953  # "AXIS"
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    id: int | None
+    email: str | None
+    org_id: int | None
+
+
+SYSTEM_ACTOR = Actor(id=None, email="system", org_id=None)
+
+
+def _jsonable(value: Any) -> Any:
+    """Round-trip through JSON so the hashed content equals what the database returns."""
+    if value is None:
+        return None
+    return json.loads(json.dumps(mask_secrets(value), default=str))
+
+
+def event_content(ev: AuditEvent) -> dict[str, Any]:
+    return {
+        "org_id": ev.org_id,
+        "actor_id": ev.actor_id,
+        "actor_email": ev.actor_email,
+        "action": ev.action,
+        "entity_type": ev.entity_type,
+        "entity_id": ev.entity_id,
+        "before": ev.before,
+        "after": ev.after,
+        "created_at": _iso(ev.created_at),
+    }
+
+
+def _iso(ts: datetime) -> str:
+    return ts.isoformat(timespec="microseconds")
+
+
+def record(
+    session: Session,
+    key: bytes,
+    *,
+    actor: Actor,
+    action: str,
+    entity_type: str,
+    entity_id: str | int | None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    org_id: int | None = None,
+) -> AuditEvent:
+    """Append an event to the chain inside the current transaction."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK_KEY})
+    head = session.execute(
+        select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+    ).scalar_one_or_none()
+    prev_hash = head or GENESIS_HASH
+    ev = AuditEvent(
+        org_id=org_id if org_id is not None else actor.org_id,
+        actor_id=actor.id,
+        actor_email=actor.email,
+        action=action,
+        entity_type=entity_type,
+        entity_id=None if entity_id is None else str(entity_id),
+        before=_jsonable(before),
+        after=_jsonable(after),
+        prev_hash=prev_hash,
+        hash="",
+    )
+    ev.created_at = utcnow()
+    ev.hash = compute_hash(key, event_content(ev), prev_hash)
+    session.add(ev)
+    session.flush()
+    return ev
+
+
+def _iter_chain(session: Session, batch: int = 1000) -> Iterator[ChainedEvent]:
+    last_id = 0
+    while True:
+        rows = session.execute(
+            select(AuditEvent).where(AuditEvent.id > last_id).order_by(AuditEvent.id).limit(batch)
+        ).scalars().all()
+        if not rows:
+            return
+        for ev in rows:
+            yield ChainedEvent(id=ev.id, content=event_content(ev), prev_hash=ev.prev_hash, hash=ev.hash)
+        last_id = rows[-1].id
+        session.expunge_all()
+
+
+def verify(session: Session, key: bytes) -> VerifyResult:
+    return verify_chain(key, _iter_chain(session))
+
+
+def list_events(
+    session: Session,
+    *,
+    org_id: int,
+    limit: int,
+    offset: int,
+    action: str | None = None,
+    entity_type: str | None = None,
+    entity_id: str | None = None,
+) -> tuple[Sequence[AuditEvent], int]:
+    """Events of one organisation, newest first, with the total count for pagination."""
+    stmt = select(AuditEvent).where(AuditEvent.org_id == org_id)
+    if action:
+        stmt = stmt.where(AuditEvent.action == action)
+    if entity_type:
+        stmt = stmt.where(AuditEvent.entity_type == entity_type)
+    if entity_id:
+        stmt = stmt.where(AuditEvent.entity_id == entity_id)
+    total = session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
+    rows = session.execute(
+        stmt.order_by(AuditEvent.id.desc()).limit(limit).offset(offset)
+    ).scalars().all()
+    return rows, total

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from pydantic import BaseModel
+
+from app.auth import service
+from app.db import SessionDep
+from app.web.deps import ApiCaller, SettingsDep
+
+router = APIRouter(tags=["auth"])
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+
+
+class MeOut(BaseModel):
+    id: int
+    email: str
+    role: str
+    organization: str
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+@router.post("/auth/token", response_model=TokenOut)
+def issue_token(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    username: Annotated[str, Form(max_length=254, description="E-mail address")],
+    password: Annotated[str, Form(max_length=1024)],
+) -> TokenOut:
+    """OAuth2 password flow: form fields ``username`` (e-mail) and ``password``."""
+    user = service.authenticate(
+        session, username, password, client_ip=client_ip(request),
+        max_failures=settings.login_max_failures, window_s=settings.login_window_s,
+    )
+    token = service.issue_token(session, user, kind="api", max_age_s=settings.api_token_max_age_s)
+    return TokenOut(access_token=token, expires_in=settings.api_token_max_age_s)
+
+
+@router.post("/auth/revoke", status_code=204)
+def revoke_token(session: SessionDep, caller: ApiCaller) -> None:
+    """Revoke the bearer token used for this request."""
+    service.revoke_token(session, caller.token_id)
+
+
+@router.get("/auth/me", response_model=MeOut)
+def me(caller: ApiCaller) -> MeOut:
+    return MeOut(id=caller.user_id, email=caller.email, role=caller.role,
+                 organization=caller.org_name)

@@ -1,0 +1,144 @@
+"""Login, tokens, throttling and user management.
+
+Tokens (session cookies and API bearer tokens) are 256-bit random strings; only their SHA-256 is
+stored, so a database leak yields no usable credential. Logging out or revoking sets ``revoked_at``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from app.audit import service as audit
+from app.audit.service import SYSTEM_ACTOR, Actor
+from app.auth.context import Caller
+from app.auth.models import AuthToken, LoginAttempt, Organization, User
+from app.auth.permissions import Role
+from app.db import utcnow
+from app.errors import InvalidInput, TooManyRequests, Unauthorized
+
+_hasher = PasswordHasher()
+# A real hash to verify against when the e-mail is unknown, so timing does not reveal which exist.
+_DUMMY_HASH = _hasher.hash("axisboard-timing-equaliser")
+MIN_PASSWORD_LENGTH = 10
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _throttle_check(session: Session, email: str, client_ip: str, *, max_failures: int,
+                    window_s: int) -> None:
+    since = utcnow() - timedelta(seconds=window_s)
+    by_email = session.execute(
+        select(func.count(LoginAttempt.id)).where(
+            LoginAttempt.email == email, LoginAttempt.created_at >= since)
+    ).scalar_one()
+    by_ip = session.execute(
+        select(func.count(LoginAttempt.id)).where(
+            LoginAttempt.client_ip == client_ip, LoginAttempt.created_at >= since)
+    ).scalar_one()
+    if by_email >= max_failures or by_ip >= max_failures * 4:
+        raise TooManyRequests(
+            "too many failed logins; try again later", retry_after=window_s)
+
+
+def authenticate(session: Session, email: str, password: str, *, client_ip: str,
+                 max_failures: int, window_s: int) -> User:
+    """Check credentials; failed attempts are recorded (committed by the caller) and throttled."""
+    email = email.strip().lower()
+    _throttle_check(session, email, client_ip, max_failures=max_failures, window_s=window_s)
+    user = session.execute(select(User).where(User.email == email)).scalar_one_or_none()
+    ok = verify_password(user.password_hash if user else _DUMMY_HASH, password)
+    if user is None or not ok or not user.is_active:
+        session.add(LoginAttempt(email=email, client_ip=client_ip))
+        session.flush()
+        raise Unauthorized("incorrect e-mail or password")
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    session.execute(delete(LoginAttempt).where(LoginAttempt.email == email))
+    return user
+
+
+def issue_token(session: Session, user: User, *, kind: str, max_age_s: int) -> str:
+    token = secrets.token_urlsafe(32)
+    session.add(AuthToken(user_id=user.id, kind=kind, token_hash=token_digest(token),
+                          expires_at=utcnow() + timedelta(seconds=max_age_s)))
+    session.flush()
+    return token
+
+
+def resolve_token(session: Session, token: str, *, kind: str) -> Caller | None:
+    """The caller a live token belongs to, or None."""
+    row = session.execute(
+        select(AuthToken, User, Organization)
+        .join(User, User.id == AuthToken.user_id)
+        .join(Organization, Organization.id == User.org_id)
+        .where(AuthToken.token_hash == token_digest(token), AuthToken.kind == kind)
+    ).first()
+    if row is None:
+        return None
+    tok, user, org = row
+    if tok.revoked_at is not None or tok.expires_at <= utcnow() or not user.is_active:
+        return None
+    return Caller(user_id=user.id, email=user.email, org_id=org.id, org_name=org.name,
+                  role=Role(user.role), token_id=tok.id)
+
+
+def revoke_token(session: Session, token_id: int) -> None:
+    tok = session.get(AuthToken, token_id)
+    if tok is not None and tok.revoked_at is None:
+        tok.revoked_at = utcnow()
+        session.flush()
+
+
+def get_or_create_org(session: Session, name: str) -> Organization:
+    org = session.execute(select(Organization).where(Organization.name == name)).scalar_one_or_none()
+    if org is None:
+        org = Organization(name=name)
+        session.add(org)
+        session.flush()
+    return org
+
+
+def create_user(session: Session, *, org_name: str, email: str, role: str, password: str,
+                audit_key: bytes, actor: Actor = SYSTEM_ACTOR) -> User:
+    email = email.strip().lower()
+    if "@" not in email or len(email) > 254:
+        raise InvalidInput("a valid e-mail address is required", field="email")
+    try:
+        role = Role(role).value
+    except ValueError:
+        raise InvalidInput(
+            f"unknown role '{role}'; allowed: {', '.join(r.value for r in Role)}", field="role"
+        ) from None
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(f"password must be at least {MIN_PASSWORD_LENGTH} characters",
+                           field="password")
+    if session.execute(select(User.id).where(User.email == email)).first() is not None:
+        raise InvalidInput(f"a user with e-mail {email} already exists", field="email")
+    org = get_or_create_org(session, org_name)
+    user = User(org_id=org.id, email=email, role=role, password_hash=hash_password(password))
+    session.add(user)
+    session.flush()
+    audit.record(session, audit_key, actor=actor, action="user.create", entity_type="user",
+                 entity_id=user.id, org_id=org.id,
+                 after={"email": email, "role": role, "org": org.name})
+    return user

@@ -1,0 +1,150 @@
+"""Reference data, loaded from ``app/catalog/data`` and versioned where the product lets admins edit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.db import Base, utcnow
+
+
+class Axis(Base):
+    __tablename__ = "axes"
+
+    key: Mapped[str] = mapped_column(String(48), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    stage: Mapped[str] = mapped_column(String(48))
+    description: Mapped[str] = mapped_column(Text)
+    position: Mapped[int]
+
+
+class Dimension(Base):
+    __tablename__ = "dimensions"
+
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(Text)
+    position: Mapped[int]
+
+
+class MatrixVersion(Base):
+    __tablename__ = "matrix_versions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(unique=True)
+    note: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str | None] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    cells: Mapped[list[MatrixCell]] = relationship(
+        back_populates="matrix_version", lazy="selectin", order_by="MatrixCell.id"
+    )
+
+
+class MatrixCell(Base):
+    __tablename__ = "matrix_cells"
+    __table_args__ = (UniqueConstraint("version_id", "axis_key", "dimension_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("matrix_versions.id", ondelete="CASCADE"))
+    axis_key: Mapped[str] = mapped_column(ForeignKey("axes.key"))
+    dimension_key: Mapped[str] = mapped_column(ForeignKey("dimensions.key"))
+    level: Mapped[int]
+    wording: Mapped[str] = mapped_column(Text)
+    matrix_version: Mapped[MatrixVersion] = relationship(back_populates="cells")
+
+
+class Profile(Base):
+    __tablename__ = "profiles"
+
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str] = mapped_column(Text)
+    weights: Mapped[dict[str, Any]]
+
+
+class FailureMode(Base):
+    __tablename__ = "failure_modes"
+
+    key: Mapped[str] = mapped_column(String(48), primary_key=True)
+    name: Mapped[str] = mapped_column(String(160))
+    origin: Mapped[str] = mapped_column(String(16))
+    axes: Mapped[list[str]]
+    primary_technique: Mapped[str] = mapped_column(String(48))
+    expected_outcome: Mapped[str] = mapped_column(Text)
+    rationale: Mapped[str] = mapped_column(Text)
+    citation: Mapped[str] = mapped_column(Text)
+    position: Mapped[int]
+
+
+class Technique(Base):
+    __tablename__ = "techniques"
+
+    key: Mapped[str] = mapped_column(String(48), primary_key=True)
+    axis_key: Mapped[str] = mapped_column(ForeignKey("axes.key"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    description: Mapped[str] = mapped_column(Text)
+    citation: Mapped[str] = mapped_column(Text)
+
+
+class Evidence(Base):
+    __tablename__ = "evidence"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "milestone" | "method"
+    axis_key: Mapped[str] = mapped_column(ForeignKey("axes.key"), index=True)
+    year: Mapped[int | None]
+    title: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[dict[str, Any]]
+    citation: Mapped[str] = mapped_column(Text)
+
+
+class Gpu(Base):
+    __tablename__ = "gpus"
+
+    key: Mapped[str] = mapped_column(String(48), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    memory_gb: Mapped[float]
+    usable_memory_gib: Mapped[float | None]
+    bandwidth_tbps: Mapped[float]
+    bf16_tflops_dense: Mapped[float]
+    fp8_tflops_dense: Mapped[float | None]
+    int8_tops_dense: Mapped[float | None]
+    fp4_tflops_dense: Mapped[float | None]
+    tdp_w: Mapped[float | None]
+    notes: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(Text, default="")
+    price_per_hour_usd: Mapped[float | None]
+    price_source: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ModelArch(Base):
+    __tablename__ = "model_archs"
+
+    key: Mapped[str] = mapped_column(String(48), primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    n_layers: Mapped[int]
+    d_model: Mapped[int]
+    d_ff: Mapped[int]
+    n_heads: Mapped[int]
+    n_kv_heads: Mapped[int]
+    d_head: Mapped[int]
+    vocab: Mapped[int]
+    tied_embeddings: Mapped[bool]
+    n_experts: Mapped[int]
+    experts_per_token: Mapped[int]
+    published_total_params: Mapped[int | None]
+    source: Mapped[str] = mapped_column(Text, default="")
+
+
+class Framework(Base):
+    __tablename__ = "frameworks"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(160))
+    source: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict[str, Any]]

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class AxisRating(BaseModel):
+    level: int
+    wording: str
+
+
+class AxisOut(BaseModel):
+    key: str
+    name: str
+    stage: str
+    description: str
+    ratings: dict[str, AxisRating]
+    suitability: dict[str, float] = Field(description="Derived 1-5 suitability per profile")
+
+
+class AxesOut(BaseModel):
+    matrix_version: int
+    items: list[AxisOut]
+
+
+class FailureModeOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    key: str
+    name: str
+    origin: str
+    axes: list[str]
+    primary_technique: str
+    expected_outcome: str
+    rationale: str
+    citation: str
+
+
+class TechniqueOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    key: str
+    axis: str = Field(validation_alias="axis_key")
+    name: str
+    description: str
+    citation: str
+
+
+class GpuOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    key: str
+    name: str
+    memory_gb: float
+    usable_memory_gib: float | None
+    bandwidth_tbps: float
+    bf16_tflops_dense: float
+    fp8_tflops_dense: float | None
+    int8_tops_dense: float | None
+    fp4_tflops_dense: float | None
+    tdp_w: float | None
+    notes: str
+    source: str
+    price_per_hour_usd: float | None
+    price_source: str
+
+
+class ModelOut(BaseModel):
+    key: str
+    name: str
+    n_layers: int
+    d_model: int
+    d_ff: int
+    n_heads: int
+    n_kv_heads: int
+    d_head: int
+    vocab: int
+    tied_embeddings: bool
+    n_experts: int
+    experts_per_token: int
+    total_params: int = Field(description="Computed from the architecture fields")
+    active_params: int
+    non_embedding_params: int
+    published_total_params: int | None
+    kv_bytes_per_token_bf16: int
+    source: str

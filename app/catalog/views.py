@@ -1,0 +1,159 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from app.auth.permissions import Permission
+from app.catalog import charts, service
+from app.catalog.repository import CatalogRepository
+from app.db import SessionDep
+from app.errors import AppError, NotFound
+from app.rules.matrix import DIMENSIONS
+from app.web.deps import PageCaller, SettingsDep
+from app.web.flash import flash
+from app.web.forms import form_data
+from app.web.htmx import redirect
+from app.web.templates import render
+
+router = APIRouter(include_in_schema=False)
+
+
+def _matrix_context(session: SessionDep, version: int | None) -> dict[str, Any]:
+    repo = CatalogRepository(session)
+    matrix = service.current_matrix(session, version)
+    axes = [(a.key, a.name) for a in repo.axes()]
+    suit = service.suitability(session, matrix)
+    return {
+        "matrix": matrix, "axes": repo.axes(), "dimensions": repo.dimensions(),
+        "profiles": repo.profiles(), "suitability": suit,
+        "versions": repo.matrix_versions(),
+        "heatmap": charts.matrix_heatmap(axes, matrix.levels, matrix.wording),
+        "suitability_chart": charts.suitability_bars(axes, suit),
+    }
+
+
+@router.get("/matrix")
+def matrix_page(request: Request, session: SessionDep, caller: PageCaller,
+                version: int | None = None) -> Response:
+    ctx = _matrix_context(session, version)
+    return render(request, "catalog/matrix.html", {"caller": caller, **ctx})
+
+
+@router.get("/matrix/edit")
+def matrix_edit_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
+    caller.require(Permission.matrix_edit)
+    return render(request, "catalog/matrix_edit.html",
+                  {"caller": caller, "errors": {}, "note": "", **_matrix_context(session, None)})
+
+
+@router.post("/matrix/edit")
+def matrix_edit(request: Request, session: SessionDep, caller: PageCaller, settings: SettingsDep,
+                form: Annotated[dict[str, Any], Depends(form_data)]) -> Response:
+    caller.require(Permission.matrix_edit)
+    changes: dict[tuple[str, str], tuple[int, str]] = {}
+    errors: dict[str, str] = {}
+    for axis in CatalogRepository(session).axes():
+        for dim in DIMENSIONS:
+            raw_level = str(form.get(f"{axis.key}.{dim}.level", "")).strip()
+            words = str(form.get(f"{axis.key}.{dim}.wording", ""))
+            try:
+                level = int(raw_level)
+            except ValueError:
+                errors[f"{axis.key}.{dim}"] = "level must be a whole number 1-5"
+                continue
+            changes[(axis.key, dim)] = (level, words)
+    note = str(form.get("note", ""))[:500]
+    if not errors:
+        try:
+            mv = service.edit_matrix(session, caller, changes, note,
+                                     audit_key=settings.audit_hmac_key)
+        except AppError as exc:
+            if exc.status_code != 422:
+                raise
+            errors[exc.field or "__all__"] = exc.message
+        else:
+            resp = redirect(request, "/matrix")
+            flash(request, resp, f"Matrix version {mv.version} published.")
+            return resp
+    ctx = _matrix_context(session, None)
+    return render(request, "catalog/matrix_edit.html",
+                  {"caller": caller, "errors": errors, "note": note, "submitted": form, **ctx},
+                  status_code=422)
+
+
+@router.get("/axes/{key}")
+def axis_page(key: str, request: Request, session: SessionDep, caller: PageCaller) -> Response:
+    repo = CatalogRepository(session)
+    axis = repo.axis(key)
+    if axis is None:
+        raise NotFound(f"axis {key} not found")
+    matrix = service.current_matrix(session)
+    suit = service.suitability(session, matrix)
+    return render(request, "catalog/axis.html", {
+        "caller": caller, "axis": axis, "matrix": matrix, "dimensions": repo.dimensions(),
+        "suitability": {p: suit[p][key] for p in suit}, "techniques": repo.techniques(key),
+        "evidence": repo.evidence(key),
+        "failure_modes": [f for f in repo.failure_modes() if key in f.axes],
+    })
+
+
+@router.get("/profiles")
+def profiles_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
+    ctx = _matrix_context(session, None)
+    return render(request, "catalog/profiles.html", {"caller": caller, **ctx})
+
+
+@router.get("/catalog/failure-modes")
+def failure_modes_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
+    repo = CatalogRepository(session)
+    return render(request, "catalog/failure_modes.html", {
+        "caller": caller, "failure_modes": repo.failure_modes(), "techniques": repo.techniques(),
+        "axes": {a.key: a for a in repo.axes()}})
+
+
+@router.get("/catalog/gpus")
+def gpus_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
+    return render(request, "catalog/gpus.html", {
+        "caller": caller, "gpus": CatalogRepository(session).gpus(), "errors": {}})
+
+
+@router.post("/catalog/gpus/{key}/price")
+def set_gpu_price(key: str, request: Request, session: SessionDep, caller: PageCaller,
+                  settings: SettingsDep, form: Annotated[dict[str, Any], Depends(form_data)]
+                  ) -> Response:
+    raw = str(form.get("price_per_hour_usd", "")).strip()
+    errors: dict[str, str] = {}
+    price: float | None = None
+    if raw:
+        try:
+            price = float(raw)
+        except ValueError:
+            errors[key] = "enter a number, e.g. 2.49"
+    if not errors:
+        try:
+            service.set_gpu_price(session, caller, key, price, audit_key=settings.audit_hmac_key)
+        except AppError as exc:
+            if exc.status_code != 422:
+                raise
+            errors[key] = exc.message
+    if errors:
+        return render(request, "catalog/gpus.html",
+                      {"caller": caller, "gpus": CatalogRepository(session).gpus(),
+                       "errors": errors}, status_code=422)
+    resp = redirect(request, "/catalog/gpus")
+    flash(request, resp, f"Price of {key} updated.")
+    return resp
+
+
+@router.get("/catalog/models")
+def models_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
+    models = [(m, service.model_counts(m)) for m in CatalogRepository(session).models()]
+    return render(request, "catalog/models.html", {"caller": caller, "models": models})
+
+
+@router.get("/catalog/frameworks")
+def frameworks_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
+    return render(request, "catalog/frameworks.html",
+                  {"caller": caller, "frameworks": CatalogRepository(session).frameworks()})

@@ -1,0 +1,102 @@
+"""The ``axisboard`` command."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from alembic import command
+from alembic.config import Config
+
+from app.config import PROJECT_ROOT, get_settings
+from app.db import make_engine, make_sessionmaker, session_scope
+from app.errors import AppError
+
+cli = typer.Typer(help="Axisboard: decide how to scale LLM systems.", no_args_is_help=True)
+users = typer.Typer(help="Manage users.", no_args_is_help=True)
+cli.add_typer(users, name="users")
+
+
+def alembic_config(url: str | None = None) -> Config:
+    cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    cfg.attributes["url"] = url or get_settings().database_url
+    return cfg
+
+
+@cli.command()
+def migrate(revision: Annotated[str, typer.Argument(help="Target revision")] = "head") -> None:
+    """Apply database migrations (Alembic) up to REVISION."""
+    command.upgrade(alembic_config(), revision)
+    typer.echo(f"database migrated to {revision}")
+
+
+@cli.command()
+def seed(demo: Annotated[bool, typer.Option("--demo", help="Also load the demo org")] = False
+         ) -> None:
+    """Load the reference data (and, with --demo, the demo organisation)."""
+    from app.catalog.loader import load_reference_data
+    from app.demo import DEMO_PASSWORD, load_demo
+
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    with session_scope(make_sessionmaker(engine)) as session:
+        counts = load_reference_data(session)
+        typer.echo("reference data: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        if demo:
+            logins = load_demo(session, audit_key=settings.audit_hmac_key)
+    engine.dispose()
+    if demo:
+        typer.echo("\nDemo logins (password for all: %s):" % DEMO_PASSWORD)
+        for role, email in logins.items():
+            typer.echo(f"  {role:<13} {email}")
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Bind address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+    reload: Annotated[bool, typer.Option(help="Reload on code change")] = False,
+) -> None:
+    """Serve the web app and API with uvicorn."""
+    import uvicorn
+
+    get_settings()  # fail fast on bad configuration
+    uvicorn.run("app.main:asgi_factory", factory=True, host=host, port=port, workers=workers,
+                reload=reload, proxy_headers=True, log_config=None)
+
+
+@users.command("create")
+def users_create(
+    org: Annotated[str, typer.Option(help="Organisation name (created if missing)")],
+    email: Annotated[str, typer.Option(help="E-mail address (the login)")],
+    role: Annotated[str, typer.Option(help="admin|product_lead|architect|governance|viewer")],
+    password_stdin: Annotated[bool, typer.Option("--password-stdin",
+                                                 help="Read the password from standard input")]
+    = False,
+) -> None:
+    """Create a user."""
+    from app.auth import service as auth_service
+
+    if not password_stdin:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    try:
+        with session_scope(make_sessionmaker(engine)) as session:
+            user = auth_service.create_user(session, org_name=org, email=email, role=role,
+                                            password=password, audit_key=settings.audit_hmac_key)
+            typer.echo(f"created user {user.email} ({user.role}) in {org}")
+    except AppError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,72 @@
+"""Application settings, read from the environment (prefix ``AXISBOARD_``) or a ``.env`` file.
+
+``DATABASE_URL`` is also accepted without the prefix, as docker-compose and PaaS hosts set it.
+Nothing here has import-time side effects: call :func:`get_settings` or build :class:`Settings`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SECRET = "dev-insecure-change-me"  # noqa: S105 - refused outside development
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AXISBOARD_", env_file=".env", extra="ignore")
+
+    environment: Environment = Environment.development
+    secret_key: str = DEFAULT_SECRET
+    database_url: str = Field(
+        default=f"sqlite:///{PROJECT_ROOT / 'var' / 'axisboard.db'}",
+        validation_alias=AliasChoices("AXISBOARD_DATABASE_URL", "DATABASE_URL"),
+    )
+    sql_echo: bool = False
+    session_cookie_name: str = "axisboard_session"
+    session_max_age_s: int = 8 * 3600
+    api_token_max_age_s: int = 24 * 3600
+    login_max_failures: int = 5
+    login_window_s: int = 300
+    log_level: str = "INFO"
+    log_json: bool = False
+    max_body_bytes: int = 1_000_000
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> Settings:
+        if self.environment == Environment.production and self.secret_key == DEFAULT_SECRET:
+            raise ValueError(
+                "AXISBOARD_SECRET_KEY must be set to a long random value outside development"
+            )
+        if self.environment == Environment.production and len(self.secret_key) < 32:
+            raise ValueError("AXISBOARD_SECRET_KEY must be at least 32 characters in production")
+        return self
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment != Environment.production
+
+    @property
+    def audit_hmac_key(self) -> bytes:
+        """Key of the audit hash chain, derived from the secret key (domain-separated)."""
+        return hashlib.sha256(b"axisboard-audit-chain:" + self.secret_key.encode()).digest()
+
+    @property
+    def cookie_secure(self) -> bool:
+        return self.environment == Environment.production
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from app.db import SessionDep
+from app.deployments import service
+from app.deployments.schemas import (
+    DeploymentCreate,
+    DeploymentPage,
+    DeploymentRead,
+    DeploymentUpdate,
+)
+from app.web.deps import ApiCaller, PageDep, SettingsDep
+
+router = APIRouter(prefix="/deployments", tags=["deployments"])
+
+_ERRORS: dict[int | str, dict[str, object]] = {
+    403: {"description": "Role may not change deployments"},
+    404: {"description": "No such deployment in your organisation"},
+}
+
+
+@router.get("", response_model=DeploymentPage)
+def list_deployments(session: SessionDep, caller: ApiCaller, page: PageDep) -> DeploymentPage:
+    rows, total = service.list_(session, caller, limit=page.limit, offset=page.offset)
+    return DeploymentPage(items=[DeploymentRead.model_validate(r) for r in rows], total=total,
+                          limit=page.limit, offset=page.offset)
+
+
+@router.post("", response_model=DeploymentRead, status_code=201,
+             responses={**_ERRORS, 409: {"description": "Name already used"}})
+def create_deployment(data: DeploymentCreate, session: SessionDep, caller: ApiCaller,
+                      settings: SettingsDep, response: Response) -> object:
+    dep = service.create(session, caller, data, audit_key=settings.audit_hmac_key)
+    response.headers["Location"] = f"/api/v1/deployments/{dep.id}"
+    return dep
+
+
+@router.get("/{deployment_id}", response_model=DeploymentRead, responses=_ERRORS)
+def get_deployment(deployment_id: int, session: SessionDep, caller: ApiCaller) -> object:
+    return service.get(session, caller, deployment_id)
+
+
+@router.patch("/{deployment_id}", response_model=DeploymentRead,
+              responses={**_ERRORS, 409: {"description": "Name already used"}})
+def update_deployment(deployment_id: int, data: DeploymentUpdate, session: SessionDep,
+                      caller: ApiCaller, settings: SettingsDep) -> object:
+    return service.update(session, caller, deployment_id, data, audit_key=settings.audit_hmac_key)
+
+
+@router.delete("/{deployment_id}", status_code=204, responses=_ERRORS)
+def delete_deployment(deployment_id: int, session: SessionDep, caller: ApiCaller,
+                      settings: SettingsDep) -> Response:
+    service.delete(session, caller, deployment_id, audit_key=settings.audit_hmac_key)
+    return Response(status_code=204)

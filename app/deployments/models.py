@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, TimestampMixin
+
+
+class Deployment(TimestampMixin, Base):
+    __tablename__ = "deployments"
+    __table_args__ = (UniqueConstraint("org_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    use_case: Mapped[str] = mapped_column(Text)
+    model_key: Mapped[str] = mapped_column(ForeignKey("model_archs.key"))
+    gpu_key: Mapped[str] = mapped_column(ForeignKey("gpus.key"))
+    n_gpus: Mapped[int]
+    engine: Mapped[str] = mapped_column(String(32))
+    requests_per_day: Mapped[int]
+    mean_input_tokens: Mapped[int]
+    mean_output_tokens: Mapped[int]
+    ttft_slo_ms: Mapped[float]
+    tpot_slo_ms: Mapped[float]
+    monthly_budget_usd: Mapped[float]
+    profile: Mapped[str] = mapped_column(ForeignKey("profiles.key"))
+    regulatory_flags: Mapped[list[str]]
+    segments: Mapped[list[dict[str, Any]]]
+
+    def audit_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "use_case": self.use_case, "model": self.model_key,
+            "gpu": self.gpu_key, "n_gpus": self.n_gpus, "engine": self.engine,
+            "requests_per_day": self.requests_per_day,
+            "mean_input_tokens": self.mean_input_tokens,
+            "mean_output_tokens": self.mean_output_tokens, "ttft_slo_ms": self.ttft_slo_ms,
+            "tpot_slo_ms": self.tpot_slo_ms, "monthly_budget_usd": self.monthly_budget_usd,
+            "profile": self.profile, "regulatory_flags": list(self.regulatory_flags),
+            "segments": list(self.segments),
+        }

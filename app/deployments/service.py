@@ -1,0 +1,98 @@
+"""Deployment use cases: validate against the catalog, write, and record the audit event."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.audit import service as audit
+from app.auth.context import Caller
+from app.auth.permissions import Permission
+from app.catalog.repository import CatalogRepository
+from app.deployments.models import Deployment
+from app.deployments.repository import DeploymentRepository
+from app.deployments.schemas import DeploymentCreate, DeploymentUpdate
+from app.errors import Conflict, InvalidInput, NotFound
+
+_FIELD_TO_COLUMN = {"model": "model_key", "gpu": "gpu_key"}
+
+
+def _check_catalog_keys(session: Session, values: dict[str, Any]) -> None:
+    catalog = CatalogRepository(session)
+    if "model" in values and catalog.model(values["model"]) is None:
+        keys = ", ".join(m.key for m in catalog.models())
+        raise InvalidInput(f"unknown model '{values['model']}'; known: {keys}", field="model")
+    if "gpu" in values and catalog.gpu(values["gpu"]) is None:
+        keys = ", ".join(g.key for g in catalog.gpus())
+        raise InvalidInput(f"unknown gpu '{values['gpu']}'; known: {keys}", field="gpu")
+
+
+def _to_columns(values: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in values.items():
+        if k == "segments":
+            v = [s if isinstance(s, dict) else s.model_dump(mode="json") for s in v]
+        elif k == "regulatory_flags":
+            v = [str(f) for f in v]
+        elif k == "profile":
+            v = str(v)
+        out[_FIELD_TO_COLUMN.get(k, k)] = v
+    return out
+
+
+def get(session: Session, caller: Caller, deployment_id: int) -> Deployment:
+    dep = DeploymentRepository(session, caller.org_id).get(deployment_id)
+    if dep is None:
+        raise NotFound(f"deployment {deployment_id} not found")
+    return dep
+
+
+def list_(session: Session, caller: Caller, *, limit: int, offset: int
+          ) -> tuple[Sequence[Deployment], int]:
+    return DeploymentRepository(session, caller.org_id).list(limit=limit, offset=offset)
+
+
+def create(session: Session, caller: Caller, data: DeploymentCreate, *, audit_key: bytes
+           ) -> Deployment:
+    caller.require(Permission.deployment_write)
+    repo = DeploymentRepository(session, caller.org_id)
+    values = data.model_dump()
+    _check_catalog_keys(session, values)
+    if repo.name_taken(data.name):
+        raise Conflict(f"a deployment named '{data.name}' already exists", field="name")
+    dep = repo.add(Deployment(**_to_columns(values)))
+    audit.record(session, audit_key, actor=caller.actor, action="deployment.create",
+                 entity_type="deployment", entity_id=dep.id, after=dep.audit_dict())
+    return dep
+
+
+def update(session: Session, caller: Caller, deployment_id: int, data: DeploymentUpdate, *,
+           audit_key: bytes) -> Deployment:
+    caller.require(Permission.deployment_write)
+    repo = DeploymentRepository(session, caller.org_id)
+    dep = get(session, caller, deployment_id)
+    values = data.model_dump(exclude_unset=True)
+    nulls = [k for k, v in values.items() if v is None]
+    if nulls:
+        raise InvalidInput(f"{nulls[0]} may not be null", field=nulls[0])
+    _check_catalog_keys(session, values)
+    if "name" in values and repo.name_taken(values["name"], exclude_id=dep.id):
+        raise Conflict(f"a deployment named '{values['name']}' already exists", field="name")
+    before = dep.audit_dict()
+    for col, v in _to_columns(values).items():
+        setattr(dep, col, v)
+    session.flush()
+    audit.record(session, audit_key, actor=caller.actor, action="deployment.update",
+                 entity_type="deployment", entity_id=dep.id, before=before, after=dep.audit_dict())
+    return dep
+
+
+def delete(session: Session, caller: Caller, deployment_id: int, *, audit_key: bytes) -> None:
+    caller.require(Permission.deployment_write)
+    dep = get(session, caller, deployment_id)
+    before = dep.audit_dict()
+    DeploymentRepository(session, caller.org_id).delete(dep)
+    audit.record(session, audit_key, actor=caller.actor, action="deployment.delete",
+                 entity_type="deployment", entity_id=deployment_id, before=before)

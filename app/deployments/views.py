@@ -1,0 +1,177 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from app.auth.permissions import Permission
+from app.catalog.repository import CatalogRepository
+from app.db import SessionDep
+from app.deployments import service
+from app.deployments.schemas import DeploymentCreate, DeploymentUpdate, RegulatoryFlag, Risk
+from app.errors import AppError
+from app.estimators.engines import ENGINE_NAMES
+from app.web.deps import PageCaller, SettingsDep
+from app.web.flash import flash
+from app.web.forms import as_list, field_errors, form_data
+from app.web.htmx import redirect
+from app.web.templates import render
+
+router = APIRouter(prefix="/deployments", include_in_schema=False)
+
+
+def _parse_segments(text: str) -> list[dict[str, str]] | str:
+    """One segment per line, ``name: risk``. Returns the list, or an error message."""
+    out = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        name, sep, risk = line.rpartition(":")
+        if not sep or not name.strip():
+            return f"line {n}: write 'segment name: low|medium|high'"
+        out.append({"name": name.strip(), "risk": risk.strip().lower()})
+    return out
+
+
+def _form_to_payload(form: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    payload: dict[str, Any] = {
+        k: (str(form.get(k, "")).strip() or None)
+        for k in ("name", "use_case", "model", "gpu", "n_gpus", "engine", "requests_per_day",
+                  "mean_input_tokens", "mean_output_tokens", "ttft_slo_ms", "tpot_slo_ms",
+                  "monthly_budget_usd", "profile")
+    }
+    payload = {k: v for k, v in payload.items() if v is not None}
+    payload["regulatory_flags"] = as_list(form.get("regulatory_flags"))
+    errors: dict[str, str] = {}
+    segments = _parse_segments(str(form.get("segments", "")))
+    if isinstance(segments, str):
+        errors["segments"] = segments
+    else:
+        payload["segments"] = segments
+    return payload, errors
+
+
+def _form_context(session: SessionDep) -> dict[str, Any]:
+    repo = CatalogRepository(session)
+    return {
+        "model_options": [(m.key, m.name) for m in repo.models()],
+        "gpu_options": [(g.key, g.name) for g in repo.gpus()],
+        "engine_options": [(e, e) for e in ENGINE_NAMES],
+        "profile_options": [(p.key, p.name) for p in repo.profiles()],
+        "flags": list(RegulatoryFlag),
+        "risks": list(Risk),
+    }
+
+
+def _values_from(dep: Any) -> dict[str, Any]:
+    v = dep.audit_dict()
+    v["segments"] = "\n".join(f"{s['name']}: {s['risk']}" for s in dep.segments)
+    return v
+
+
+def _validate(session: SessionDep, form: dict[str, Any]
+              ) -> tuple[DeploymentCreate | None, dict[str, str]]:
+    payload, errors = _form_to_payload(form)
+    try:
+        data = DeploymentCreate.model_validate(payload)
+    except ValidationError as exc:
+        errors = {**field_errors(exc), **errors}
+        return None, errors
+    return (data, errors) if not errors else (None, errors)
+
+
+@router.get("")
+def list_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
+    rows, total = service.list_(session, caller, limit=500, offset=0)
+    return render(request, "deployments/list.html",
+                  {"caller": caller, "deployments": rows, "total": total})
+
+
+@router.get("/new")
+def new_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
+    caller.require(Permission.deployment_write)
+    values = {"n_gpus": 1, "engine": "vllm", "profile": "enterprise", "regulatory_flags": [],
+              "segments": ""}
+    return render(request, "deployments/form.html",
+                  {"caller": caller, "values": values, "errors": {}, "deployment": None,
+                   **_form_context(session)})
+
+
+@router.post("/new")
+def create(request: Request, session: SessionDep, caller: PageCaller, settings: SettingsDep,
+           form: Annotated[dict[str, Any], Depends(form_data)]) -> Response:
+    caller.require(Permission.deployment_write)
+    data, errors = _validate(session, form)
+    if data is not None:
+        try:
+            dep = service.create(session, caller, data, audit_key=settings.audit_hmac_key)
+        except AppError as exc:
+            if exc.status_code not in (409, 422):
+                raise
+            errors = {exc.field or "__all__": exc.message}
+        else:
+            resp = redirect(request, f"/deployments/{dep.id}")
+            flash(request, resp, f"Deployment '{dep.name}' created.")
+            return resp
+    values = {**form, "regulatory_flags": as_list(form.get("regulatory_flags"))}
+    return render(request, "deployments/form.html",
+                  {"caller": caller, "values": values, "errors": errors, "deployment": None,
+                   **_form_context(session)}, status_code=422)
+
+
+@router.get("/{deployment_id}")
+def detail_page(deployment_id: int, request: Request, session: SessionDep, caller: PageCaller
+                ) -> Response:
+    dep = service.get(session, caller, deployment_id)
+    catalog = CatalogRepository(session)
+    return render(request, "deployments/detail.html", {
+        "caller": caller, "d": dep, "model": catalog.model(dep.model_key),
+        "gpu": catalog.gpu(dep.gpu_key)})
+
+
+@router.get("/{deployment_id}/edit")
+def edit_page(deployment_id: int, request: Request, session: SessionDep, caller: PageCaller
+              ) -> Response:
+    caller.require(Permission.deployment_write)
+    dep = service.get(session, caller, deployment_id)
+    return render(request, "deployments/form.html",
+                  {"caller": caller, "values": _values_from(dep), "errors": {}, "deployment": dep,
+                   **_form_context(session)})
+
+
+@router.post("/{deployment_id}/edit")
+def edit(deployment_id: int, request: Request, session: SessionDep, caller: PageCaller,
+         settings: SettingsDep, form: Annotated[dict[str, Any], Depends(form_data)]) -> Response:
+    caller.require(Permission.deployment_write)
+    dep = service.get(session, caller, deployment_id)
+    data, errors = _validate(session, form)
+    if data is not None:
+        try:
+            service.update(session, caller, deployment_id,
+                           DeploymentUpdate.model_validate(data.model_dump()),
+                           audit_key=settings.audit_hmac_key)
+        except AppError as exc:
+            if exc.status_code not in (409, 422):
+                raise
+            errors = {exc.field or "__all__": exc.message}
+        else:
+            resp = redirect(request, f"/deployments/{deployment_id}")
+            flash(request, resp, "Deployment saved.")
+            return resp
+    values = {**form, "regulatory_flags": as_list(form.get("regulatory_flags"))}
+    return render(request, "deployments/form.html",
+                  {"caller": caller, "values": values, "errors": errors, "deployment": dep,
+                   **_form_context(session)}, status_code=422)
+
+
+@router.post("/{deployment_id}/delete")
+def delete(deployment_id: int, request: Request, session: SessionDep, caller: PageCaller,
+           settings: SettingsDep) -> Response:
+    dep = service.get(session, caller, deployment_id)
+    name = dep.name
+    service.delete(session, caller, deployment_id, audit_key=settings.audit_hmac_key)
+    resp = redirect(request, "/deployments")
+    flash(request, resp, f"Deployment '{name}' deleted.")
+    return resp

@@ -1,0 +1,43 @@
+"""Structured logging with structlog; stdlib records (uvicorn, alembic) go through the same renderer."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+
+SENSITIVE_KEYS = frozenset({"password", "token", "secret", "authorization", "cookie", "csrftoken"})
+
+
+def _mask_secrets(_logger: object, _name: str, event_dict: dict[str, object]) -> dict[str, object]:
+    for key in list(event_dict):
+        if key.lower() in SENSITIVE_KEYS:
+            event_dict[key] = "***"
+    return event_dict
+
+
+def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
+    renderer: structlog.types.Processor = (
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    shared: list[structlog.types.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _mask_secrets,  # type: ignore[list-item]
+    ]
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared, processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer])
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())

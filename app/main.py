@@ -1,0 +1,94 @@
+"""Application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import plotly
+from asgi_csrf import asgi_csrf
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp
+
+from app import __version__
+from app.api.health import router as health_router
+from app.audit.api import router as audit_router
+from app.auth.api import router as auth_router
+from app.catalog.api import router as catalog_router
+from app.config import PROJECT_ROOT, Settings, get_settings
+from app.db import make_engine, make_sessionmaker
+from app.deployments.api import router as deployments_router
+from app.logging import configure_logging
+from app.views import router as views_router
+from app.web.handlers import install_exception_handlers
+from app.web.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
+
+PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, json=settings.log_json)
+    engine = make_engine(settings.database_url, echo=settings.sql_echo)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="Axisboard",
+        version=__version__,
+        description="Decide how to scale LLM systems: failure modes to scaling axes, priced on "
+        "real GPUs, with an auditable decision trail.",
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+
+    api = APIRouter(prefix="/api/v1")
+    for r in (health_router, auth_router, catalog_router, deployments_router, audit_router):
+        api.include_router(r)
+    app.include_router(api)
+    app.include_router(views_router)
+
+    @app.get("/static/vendor/plotly.min.js", include_in_schema=False)
+    def plotly_js() -> FileResponse:
+        return FileResponse(PLOTLY_JS, media_type="text/javascript",
+                            headers={"Cache-Control": "public, max-age=86400"})
+
+    app.mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static")
+    install_exception_handlers(app)
+    return app
+
+
+def build_asgi(settings: Settings | None = None) -> ASGIApp:
+    """The app wrapped in CSRF protection, security headers and the body-size cap."""
+    settings = settings or get_settings()
+    app = create_app(settings)
+    wrapped: ASGIApp = asgi_csrf(
+        app,
+        signing_secret=settings.secret_key,
+        always_protect={"/login"},
+        # The JSON API authenticates by bearer token only (never cookies): CSRF cannot apply.
+        skip_if_scope=lambda scope: scope["path"].startswith("/api/"),
+        cookie_secure=settings.cookie_secure,
+        cookie_samesite="Lax",
+    )
+    wrapped = SecurityHeadersMiddleware(wrapped, hsts=settings.cookie_secure)
+    wrapped = BodySizeLimitMiddleware(wrapped, max_bytes=settings.max_body_bytes)
+    # Keep a handle on the FastAPI app (tests and the CLI use its state).
+    wrapped.fastapi_app = app  # type: ignore[attr-defined]
+    return wrapped
+
+
+def asgi_factory() -> ASGIApp:
+    """Entry point for ``uvicorn --factory app.main:asgi_factory``."""
+    return build_asgi()

@@ -1,0 +1,25 @@
+"""Import every ORM model so ``Base.metadata`` is complete (Alembic, tests)."""
+
+from app.audit.models import AuditEvent
+from app.auth.models import AuthToken, LoginAttempt, Organization, User
+from app.catalog.models import (
+    Axis,
+    Dimension,
+    Evidence,
+    FailureMode,
+    Framework,
+    Gpu,
+    MatrixCell,
+    MatrixVersion,
+    ModelArch,
+    Profile,
+    Technique,
+)
+from app.db import Base
+from app.deployments.models import Deployment
+
+__all__ = [
+    "AuditEvent", "AuthToken", "Axis", "Base", "Deployment", "Dimension", "Evidence", "FailureMode",
+    "Framework", "Gpu", "LoginAttempt", "MatrixCell", "MatrixVersion", "ModelArch", "Organization",
+    "Profile", "Technique", "User",
+]

@@ -1,0 +1,1 @@
+"""Pure rules code: no web framework, no database."""

@@ -1,0 +1,33 @@
+"""HTML pages: the dashboard, and every feature's page router."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from app.audit.views import router as audit_views
+from app.auth.views import router as auth_views
+from app.catalog import service as catalog_service
+from app.catalog.repository import CatalogRepository
+from app.catalog.views import router as catalog_views
+from app.db import SessionDep
+from app.deployments import service as deployment_service
+from app.deployments.views import router as deployment_views
+from app.web.deps import PageCaller
+from app.web.templates import render
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/")
+def dashboard(request: Request, session: SessionDep, caller: PageCaller) -> Response:
+    deployments, total = deployment_service.list_(session, caller, limit=10, offset=0)
+    matrix = catalog_service.current_matrix(session)
+    repo = CatalogRepository(session)
+    return render(request, "dashboard/index.html", {
+        "caller": caller, "deployments": deployments, "total": total, "matrix": matrix,
+        "axes": repo.axes(), "failure_modes": repo.failure_modes()})
+
+
+for r in (auth_views, catalog_views, deployment_views, audit_views):
+    router.include_router(r)
