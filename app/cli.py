@@ -33,8 +33,9 @@ def migrate(revision: Annotated[str, typer.Argument(help="Target revision")] = "
 
 
 @cli.command()
-def seed(demo: Annotated[bool, typer.Option("--demo", help="Also load the demo org")] = False
-         ) -> None:
+def seed(
+    demo: Annotated[bool, typer.Option("--demo", help="Also load the demo org")] = False,
+) -> None:
     """Load the reference data (and, with --demo, the demo organisation)."""
     from app.catalog.loader import load_reference_data
     from app.demo import DEMO_PASSWORD, load_demo
@@ -48,7 +49,7 @@ def seed(demo: Annotated[bool, typer.Option("--demo", help="Also load the demo o
             logins = load_demo(session, audit_key=settings.audit_hmac_key)
     engine.dispose()
     if demo:
-        typer.echo("\nDemo logins (password for all: %s):" % DEMO_PASSWORD)
+        typer.echo(f"\nDemo logins (password for all: {DEMO_PASSWORD}):")
         for role, email in logins.items():
             typer.echo(f"  {role:<13} {email}")
 
@@ -64,8 +65,16 @@ def serve(
     import uvicorn
 
     get_settings()  # fail fast on bad configuration
-    uvicorn.run("app.main:asgi_factory", factory=True, host=host, port=port, workers=workers,
-                reload=reload, proxy_headers=True, log_config=None)
+    uvicorn.run(
+        "app.main:asgi_factory",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        reload=reload,
+        proxy_headers=True,
+        log_config=None,
+    )
 
 
 @users.command("create")
@@ -73,9 +82,9 @@ def users_create(
     org: Annotated[str, typer.Option(help="Organisation name (created if missing)")],
     email: Annotated[str, typer.Option(help="E-mail address (the login)")],
     role: Annotated[str, typer.Option(help="admin|product_lead|architect|governance|viewer")],
-    password_stdin: Annotated[bool, typer.Option("--password-stdin",
-                                                 help="Read the password from standard input")]
-    = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input")
+    ] = False,
 ) -> None:
     """Create a user."""
     from app.auth import service as auth_service
@@ -88,8 +97,14 @@ def users_create(
     engine = make_engine(settings.database_url)
     try:
         with session_scope(make_sessionmaker(engine)) as session:
-            user = auth_service.create_user(session, org_name=org, email=email, role=role,
-                                            password=password, audit_key=settings.audit_hmac_key)
+            user = auth_service.create_user(
+                session,
+                org_name=org,
+                email=email,
+                role=role,
+                password=password,
+                audit_key=settings.audit_hmac_key,
+            )
             typer.echo(f"created user {user.email} ({user.role}) in {org}")
     except AppError as exc:
         typer.echo(f"error: {exc.message}", err=True)

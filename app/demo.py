@@ -22,34 +22,66 @@ DEMO_DEPLOYMENTS = [
         "name": "Support chatbot",
         "use_case": "Customer-support assistant answering product and billing questions from the "
         "help centre; must cite current policy pages.",
-        "model": "llama_3_1_8b", "gpu": "a100_sxm_80gb", "n_gpus": 2, "engine": "vllm",
-        "requests_per_day": 120_000, "mean_input_tokens": 1_800, "mean_output_tokens": 250,
-        "ttft_slo_ms": 800, "tpot_slo_ms": 50, "monthly_budget_usd": 6_000,
-        "profile": "startup", "regulatory_flags": ["pii"],
-        "segments": [{"name": "English", "risk": "low"}, {"name": "German", "risk": "medium"},
-                     {"name": "Billing disputes", "risk": "high"}],
+        "model": "llama_3_1_8b",
+        "gpu": "a100_sxm_80gb",
+        "n_gpus": 2,
+        "engine": "vllm",
+        "requests_per_day": 120_000,
+        "mean_input_tokens": 1_800,
+        "mean_output_tokens": 250,
+        "ttft_slo_ms": 800,
+        "tpot_slo_ms": 50,
+        "monthly_budget_usd": 6_000,
+        "profile": "startup",
+        "regulatory_flags": ["pii"],
+        "segments": [
+            {"name": "English", "risk": "low"},
+            {"name": "German", "risk": "medium"},
+            {"name": "Billing disputes", "risk": "high"},
+        ],
     },
     {
         "name": "Contract analysis",
         "use_case": "Clause extraction and risk review of supplier contracts (40-120 pages) for "
         "the legal team; answers must be traceable to clauses.",
-        "model": "llama_3_1_70b", "gpu": "h100_sxm_80gb", "n_gpus": 4, "engine": "tensorrt-llm",
-        "requests_per_day": 4_000, "mean_input_tokens": 24_000, "mean_output_tokens": 900,
-        "ttft_slo_ms": 6_000, "tpot_slo_ms": 60, "monthly_budget_usd": 25_000,
-        "profile": "enterprise", "regulatory_flags": ["pii", "regulated_sector"],
-        "segments": [{"name": "EU contracts", "risk": "high"},
-                     {"name": "US contracts", "risk": "medium"},
-                     {"name": "NDAs", "risk": "low"}],
+        "model": "llama_3_1_70b",
+        "gpu": "h100_sxm_80gb",
+        "n_gpus": 4,
+        "engine": "tensorrt-llm",
+        "requests_per_day": 4_000,
+        "mean_input_tokens": 24_000,
+        "mean_output_tokens": 900,
+        "ttft_slo_ms": 6_000,
+        "tpot_slo_ms": 60,
+        "monthly_budget_usd": 25_000,
+        "profile": "enterprise",
+        "regulatory_flags": ["pii", "regulated_sector"],
+        "segments": [
+            {"name": "EU contracts", "risk": "high"},
+            {"name": "US contracts", "risk": "medium"},
+            {"name": "NDAs", "risk": "low"},
+        ],
     },
     {
         "name": "Code assistant",
         "use_case": "In-IDE code completion and refactoring suggestions for 600 engineers.",
-        "model": "mixtral_8x7b", "gpu": "h100_sxm_80gb", "n_gpus": 2, "engine": "sglang",
-        "requests_per_day": 900_000, "mean_input_tokens": 2_500, "mean_output_tokens": 120,
-        "ttft_slo_ms": 300, "tpot_slo_ms": 25, "monthly_budget_usd": 18_000,
-        "profile": "research", "regulatory_flags": [],
-        "segments": [{"name": "Python", "risk": "low"}, {"name": "Rust", "risk": "medium"},
-                     {"name": "Security-sensitive modules", "risk": "high"}],
+        "model": "mixtral_8x7b",
+        "gpu": "h100_sxm_80gb",
+        "n_gpus": 2,
+        "engine": "sglang",
+        "requests_per_day": 900_000,
+        "mean_input_tokens": 2_500,
+        "mean_output_tokens": 120,
+        "ttft_slo_ms": 300,
+        "tpot_slo_ms": 25,
+        "monthly_budget_usd": 18_000,
+        "profile": "research",
+        "regulatory_flags": [],
+        "segments": [
+            {"name": "Python", "risk": "low"},
+            {"name": "Rust", "risk": "medium"},
+            {"name": "Security-sensitive modules", "risk": "high"},
+        ],
     },
 ]
 
@@ -58,15 +90,28 @@ def load_demo(session: Session, *, audit_key: bytes) -> dict[str, str]:
     """Create the demo org, users and deployments if missing; returns e-mail per role."""
     for role, email in DEMO_USERS.items():
         if session.execute(select(User.id).where(User.email == email)).first() is None:
-            auth_service.create_user(session, org_name=DEMO_ORG, email=email, role=role.value,
-                                     password=DEMO_PASSWORD, audit_key=audit_key)
+            auth_service.create_user(
+                session,
+                org_name=DEMO_ORG,
+                email=email,
+                role=role.value,
+                password=DEMO_PASSWORD,
+                audit_key=audit_key,
+            )
     admin = session.execute(select(User).where(User.email == DEMO_USERS[Role.admin])).scalar_one()
     org = auth_service.get_or_create_org(session, DEMO_ORG)
-    caller = Caller(user_id=admin.id, email=admin.email, org_id=org.id, org_name=org.name,
-                    role=Role.admin, token_id=0)
+    caller = Caller(
+        user_id=admin.id,
+        email=admin.email,
+        org_id=org.id,
+        org_name=org.name,
+        role=Role.admin,
+        token_id=0,
+    )
     repo = DeploymentRepository(session, org.id)
     for spec in DEMO_DEPLOYMENTS:
         if not repo.name_taken(str(spec["name"])):
-            deployment_service.create(session, caller, DeploymentCreate.model_validate(spec),
-                                      audit_key=audit_key)
+            deployment_service.create(
+                session, caller, DeploymentCreate.model_validate(spec), audit_key=audit_key
+            )
     return {role.value: email for role, email in DEMO_USERS.items()}

@@ -1,4 +1,4 @@
-"""Structured logging with structlog; stdlib records (uvicorn, alembic) go through the same renderer."""
+"""Structured logging (structlog); stdlib records (uvicorn, alembic) use the same renderer."""
 
 from __future__ import annotations
 
@@ -35,8 +35,10 @@ def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(foreign_pre_chain=shared, processors=[
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer])
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+        )
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]

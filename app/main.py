@@ -61,8 +61,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/static/vendor/plotly.min.js", include_in_schema=False)
     def plotly_js() -> FileResponse:
-        return FileResponse(PLOTLY_JS, media_type="text/javascript",
-                            headers={"Cache-Control": "public, max-age=86400"})
+        return FileResponse(
+            PLOTLY_JS,
+            media_type="text/javascript",
+            headers={"Cache-Control": "public, max-age=86400"},
+        )
 
     app.mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static")
     install_exception_handlers(app)

@@ -19,7 +19,22 @@ from app.db import Base
 from app.deployments.models import Deployment
 
 __all__ = [
-    "AuditEvent", "AuthToken", "Axis", "Base", "Deployment", "Dimension", "Evidence", "FailureMode",
-    "Framework", "Gpu", "LoginAttempt", "MatrixCell", "MatrixVersion", "ModelArch", "Organization",
-    "Profile", "Technique", "User",
+    "AuditEvent",
+    "AuthToken",
+    "Axis",
+    "Base",
+    "Deployment",
+    "Dimension",
+    "Evidence",
+    "FailureMode",
+    "Framework",
+    "Gpu",
+    "LoginAttempt",
+    "MatrixCell",
+    "MatrixVersion",
+    "ModelArch",
+    "Organization",
+    "Profile",
+    "Technique",
+    "User",
 ]

@@ -24,9 +24,18 @@ def dashboard(request: Request, session: SessionDep, caller: PageCaller) -> Resp
     deployments, total = deployment_service.list_(session, caller, limit=10, offset=0)
     matrix = catalog_service.current_matrix(session)
     repo = CatalogRepository(session)
-    return render(request, "dashboard/index.html", {
-        "caller": caller, "deployments": deployments, "total": total, "matrix": matrix,
-        "axes": repo.axes(), "failure_modes": repo.failure_modes()})
+    return render(
+        request,
+        "dashboard/index.html",
+        {
+            "caller": caller,
+            "deployments": deployments,
+            "total": total,
+            "matrix": matrix,
+            "axes": repo.axes(),
+            "failure_modes": repo.failure_modes(),
+        },
+    )
 
 
 for r in (auth_views, catalog_views, deployment_views, audit_views):

@@ -16,8 +16,10 @@ def health(request: Request) -> JSONResponse:
         with request.app.state.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         db = "ok"
-    except Exception:  # noqa: BLE001 - any failure means unreachable
+    except Exception:
         db = "unreachable"
     status = 200 if db == "ok" else 503
-    return JSONResponse({"status": "ok" if db == "ok" else "degraded", "database": db,
-                         "version": __version__}, status_code=status)
+    return JSONResponse(
+        {"status": "ok" if db == "ok" else "degraded", "database": db, "version": __version__},
+        status_code=status,
+    )

@@ -53,11 +53,21 @@ def list_events(
     entity_id: str | None = Query(None, max_length=64),
 ) -> AuditPage:
     caller.require(Permission.audit_read)
-    rows, total = service.list_events(session, org_id=caller.org_id, limit=page.limit,
-                                      offset=page.offset, action=action, entity_type=entity_type,
-                                      entity_id=entity_id)
-    return AuditPage(items=[AuditEventOut.model_validate(r) for r in rows], total=total,
-                     limit=page.limit, offset=page.offset)
+    rows, total = service.list_events(
+        session,
+        org_id=caller.org_id,
+        limit=page.limit,
+        offset=page.offset,
+        action=action,
+        entity_type=entity_type,
+        entity_id=entity_id,
+    )
+    return AuditPage(
+        items=[AuditEventOut.model_validate(r) for r in rows],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
 
 
 @router.get("/verify", response_model=VerifyOut)
@@ -65,5 +75,9 @@ def verify(session: SessionDep, caller: ApiCaller, settings: SettingsDep) -> Ver
     """Recompute the whole chain (all organisations share one chain; only the verdict is shown)."""
     caller.require(Permission.audit_read)
     r = service.verify(session, settings.audit_hmac_key)
-    return VerifyOut(ok=r.ok, events_checked=r.events_checked,
-                     first_bad_event_id=r.first_bad_event_id, reason=r.reason)
+    return VerifyOut(
+        ok=r.ok,
+        events_checked=r.events_checked,
+        first_bad_event_id=r.first_bad_event_id,
+        reason=r.reason,
+    )

@@ -1,8 +1,8 @@
 """Hash chain of audit events (pure: standard library and rfc8785 only).
 
-Each event's ``hash`` is HMAC-SHA256, keyed by a server secret, over the RFC 8785 canonical JSON of the
-event's content together with the previous event's hash. Changing, inserting or deleting any event
-breaks the chain from that point on; without the key an attacker cannot recompute it.
+Each event's ``hash`` is HMAC-SHA256, keyed by a server secret, over the RFC 8785 canonical
+JSON of the event's content together with the previous event's hash. Changing, inserting or
+deleting any event breaks the chain from that point on; without the key nobody can recompute it.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ def mask_secrets(value: Any) -> Any:
     """Return a copy with every secret-looking key's value replaced by ``***``."""
     if isinstance(value, Mapping):
         return {
-            k: (MASK if str(k).lower() in SECRET_FIELDS else mask_secrets(v)) for k, v in value.items()
+            k: (MASK if str(k).lower() in SECRET_FIELDS else mask_secrets(v))
+            for k, v in value.items()
         }
     if isinstance(value, list | tuple):
         return [mask_secrets(v) for v in value]
@@ -65,7 +66,9 @@ def verify_chain(key: bytes, events: Iterable[ChainedEvent]) -> VerifyResult:
     for ev in events:
         checked += 1
         if ev.prev_hash != expected_prev:
-            return VerifyResult(False, checked, ev.id, "prev_hash does not match the previous event")
+            return VerifyResult(
+                False, checked, ev.id, "prev_hash does not match the previous event"
+            )
         if not hmac.compare_digest(compute_hash(key, ev.content, ev.prev_hash), ev.hash):
             return VerifyResult(False, checked, ev.id, "hash does not match the event's content")
         expected_prev = ev.hash

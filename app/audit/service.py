@@ -102,13 +102,22 @@ def record(
 def _iter_chain(session: Session, batch: int = 1000) -> Iterator[ChainedEvent]:
     last_id = 0
     while True:
-        rows = session.execute(
-            select(AuditEvent).where(AuditEvent.id > last_id).order_by(AuditEvent.id).limit(batch)
-        ).scalars().all()
+        rows = (
+            session.execute(
+                select(AuditEvent)
+                .where(AuditEvent.id > last_id)
+                .order_by(AuditEvent.id)
+                .limit(batch)
+            )
+            .scalars()
+            .all()
+        )
         if not rows:
             return
         for ev in rows:
-            yield ChainedEvent(id=ev.id, content=event_content(ev), prev_hash=ev.prev_hash, hash=ev.hash)
+            yield ChainedEvent(
+                id=ev.id, content=event_content(ev), prev_hash=ev.prev_hash, hash=ev.hash
+            )
         last_id = rows[-1].id
         session.expunge_all()
 
@@ -136,7 +145,9 @@ def list_events(
     if entity_id:
         stmt = stmt.where(AuditEvent.entity_id == entity_id)
     total = session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
-    rows = session.execute(
-        stmt.order_by(AuditEvent.id.desc()).limit(limit).offset(offset)
-    ).scalars().all()
+    rows = (
+        session.execute(stmt.order_by(AuditEvent.id.desc()).limit(limit).offset(offset))
+        .scalars()
+        .all()
+    )
     return rows, total

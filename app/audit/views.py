@@ -13,21 +13,42 @@ router = APIRouter(prefix="/audit", include_in_schema=False)
 
 
 @router.get("")
-def audit_page(request: Request, session: SessionDep, caller: PageCaller,
-               page: int = Query(1, ge=1, le=100000),
-               action: str | None = Query(None, max_length=64)) -> Response:
+def audit_page(
+    request: Request,
+    session: SessionDep,
+    caller: PageCaller,
+    page: int = Query(1, ge=1, le=100000),
+    action: str | None = Query(None, max_length=64),
+) -> Response:
     caller.require(Permission.audit_read)
     per_page = 50
-    rows, total = service.list_events(session, org_id=caller.org_id, limit=per_page,
-                                      offset=(page - 1) * per_page, action=action or None)
-    return render(request, "audit/list.html", {
-        "caller": caller, "events": rows, "total": total, "page": page, "per_page": per_page,
-        "action": action or "", "verify": None}, block="events")
+    rows, total = service.list_events(
+        session,
+        org_id=caller.org_id,
+        limit=per_page,
+        offset=(page - 1) * per_page,
+        action=action or None,
+    )
+    return render(
+        request,
+        "audit/list.html",
+        {
+            "caller": caller,
+            "events": rows,
+            "total": total,
+            "page": page,
+            "per_page": per_page,
+            "action": action or "",
+            "verify": None,
+        },
+        block="events",
+    )
 
 
 @router.post("/verify")
-def verify(request: Request, session: SessionDep, caller: PageCaller, settings: SettingsDep
-           ) -> Response:
+def verify(
+    request: Request, session: SessionDep, caller: PageCaller, settings: SettingsDep
+) -> Response:
     caller.require(Permission.audit_read)
     result = service.verify(session, settings.audit_hmac_key)
     return render(request, "audit/_verify.html", {"verify": result})

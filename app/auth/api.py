@@ -7,6 +7,7 @@ from pydantic import BaseModel
 
 from app.auth import service
 from app.db import SessionDep
+from app.errors import Unauthorized
 from app.web.deps import ApiCaller, SettingsDep
 
 router = APIRouter(tags=["auth"])
@@ -14,7 +15,7 @@ router = APIRouter(tags=["auth"])
 
 class TokenOut(BaseModel):
     access_token: str
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
     expires_in: int
 
 
@@ -38,10 +39,18 @@ def issue_token(
     password: Annotated[str, Form(max_length=1024)],
 ) -> TokenOut:
     """OAuth2 password flow: form fields ``username`` (e-mail) and ``password``."""
-    user = service.authenticate(
-        session, username, password, client_ip=client_ip(request),
-        max_failures=settings.login_max_failures, window_s=settings.login_window_s,
-    )
+    try:
+        user = service.authenticate(
+            session,
+            username,
+            password,
+            client_ip=client_ip(request),
+            max_failures=settings.login_max_failures,
+            window_s=settings.login_window_s,
+        )
+    except Unauthorized:
+        session.commit()  # keep the recorded failure: throttling depends on it
+        raise
     token = service.issue_token(session, user, kind="api", max_age_s=settings.api_token_max_age_s)
     return TokenOut(access_token=token, expires_in=settings.api_token_max_age_s)
 
@@ -54,5 +63,6 @@ def revoke_token(session: SessionDep, caller: ApiCaller) -> None:
 
 @router.get("/auth/me", response_model=MeOut)
 def me(caller: ApiCaller) -> MeOut:
-    return MeOut(id=caller.user_id, email=caller.email, role=caller.role,
-                 organization=caller.org_name)
+    return MeOut(
+        id=caller.user_id, email=caller.email, role=caller.role, organization=caller.org_name
+    )

@@ -20,7 +20,9 @@ class User(TimestampMixin, Base):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    org_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(32))
@@ -42,7 +44,7 @@ class AuthToken(Base):
 
 
 class LoginAttempt(Base):
-    """Failed logins, for throttling by e-mail and by client address (works across app processes)."""
+    """Failed logins, for throttling by e-mail and by client address (shared by all processes)."""
 
     __tablename__ = "login_attempts"
     __table_args__ = (Index("ix_login_attempts_email_created", "email", "created_at"),)

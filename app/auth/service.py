@@ -44,24 +44,27 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _throttle_check(session: Session, email: str, client_ip: str, *, max_failures: int,
-                    window_s: int) -> None:
+def _throttle_check(
+    session: Session, email: str, client_ip: str, *, max_failures: int, window_s: int
+) -> None:
     since = utcnow() - timedelta(seconds=window_s)
     by_email = session.execute(
         select(func.count(LoginAttempt.id)).where(
-            LoginAttempt.email == email, LoginAttempt.created_at >= since)
+            LoginAttempt.email == email, LoginAttempt.created_at >= since
+        )
     ).scalar_one()
     by_ip = session.execute(
         select(func.count(LoginAttempt.id)).where(
-            LoginAttempt.client_ip == client_ip, LoginAttempt.created_at >= since)
+            LoginAttempt.client_ip == client_ip, LoginAttempt.created_at >= since
+        )
     ).scalar_one()
     if by_email >= max_failures or by_ip >= max_failures * 4:
-        raise TooManyRequests(
-            "too many failed logins; try again later", retry_after=window_s)
+        raise TooManyRequests("too many failed logins; try again later", retry_after=window_s)
 
 
-def authenticate(session: Session, email: str, password: str, *, client_ip: str,
-                 max_failures: int, window_s: int) -> User:
+def authenticate(
+    session: Session, email: str, password: str, *, client_ip: str, max_failures: int, window_s: int
+) -> User:
     """Check credentials; failed attempts are recorded (committed by the caller) and throttled."""
     email = email.strip().lower()
     _throttle_check(session, email, client_ip, max_failures=max_failures, window_s=window_s)
@@ -79,8 +82,14 @@ def authenticate(session: Session, email: str, password: str, *, client_ip: str,
 
 def issue_token(session: Session, user: User, *, kind: str, max_age_s: int) -> str:
     token = secrets.token_urlsafe(32)
-    session.add(AuthToken(user_id=user.id, kind=kind, token_hash=token_digest(token),
-                          expires_at=utcnow() + timedelta(seconds=max_age_s)))
+    session.add(
+        AuthToken(
+            user_id=user.id,
+            kind=kind,
+            token_hash=token_digest(token),
+            expires_at=utcnow() + timedelta(seconds=max_age_s),
+        )
+    )
     session.flush()
     return token
 
@@ -98,8 +107,14 @@ def resolve_token(session: Session, token: str, *, kind: str) -> Caller | None:
     tok, user, org = row
     if tok.revoked_at is not None or tok.expires_at <= utcnow() or not user.is_active:
         return None
-    return Caller(user_id=user.id, email=user.email, org_id=org.id, org_name=org.name,
-                  role=Role(user.role), token_id=tok.id)
+    return Caller(
+        user_id=user.id,
+        email=user.email,
+        org_id=org.id,
+        org_name=org.name,
+        role=Role(user.role),
+        token_id=tok.id,
+    )
 
 
 def revoke_token(session: Session, token_id: int) -> None:
@@ -110,7 +125,9 @@ def revoke_token(session: Session, token_id: int) -> None:
 
 
 def get_or_create_org(session: Session, name: str) -> Organization:
-    org = session.execute(select(Organization).where(Organization.name == name)).scalar_one_or_none()
+    org = session.execute(
+        select(Organization).where(Organization.name == name)
+    ).scalar_one_or_none()
     if org is None:
         org = Organization(name=name)
         session.add(org)
@@ -118,8 +135,16 @@ def get_or_create_org(session: Session, name: str) -> Organization:
     return org
 
 
-def create_user(session: Session, *, org_name: str, email: str, role: str, password: str,
-                audit_key: bytes, actor: Actor = SYSTEM_ACTOR) -> User:
+def create_user(
+    session: Session,
+    *,
+    org_name: str,
+    email: str,
+    role: str,
+    password: str,
+    audit_key: bytes,
+    actor: Actor = SYSTEM_ACTOR,
+) -> User:
     email = email.strip().lower()
     if "@" not in email or len(email) > 254:
         raise InvalidInput("a valid e-mail address is required", field="email")
@@ -130,15 +155,23 @@ def create_user(session: Session, *, org_name: str, email: str, role: str, passw
             f"unknown role '{role}'; allowed: {', '.join(r.value for r in Role)}", field="role"
         ) from None
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(f"password must be at least {MIN_PASSWORD_LENGTH} characters",
-                           field="password")
+        raise InvalidInput(
+            f"password must be at least {MIN_PASSWORD_LENGTH} characters", field="password"
+        )
     if session.execute(select(User.id).where(User.email == email)).first() is not None:
         raise InvalidInput(f"a user with e-mail {email} already exists", field="email")
     org = get_or_create_org(session, org_name)
     user = User(org_id=org.id, email=email, role=role, password_hash=hash_password(password))
     session.add(user)
     session.flush()
-    audit.record(session, audit_key, actor=actor, action="user.create", entity_type="user",
-                 entity_id=user.id, org_id=org.id,
-                 after={"email": email, "role": role, "org": org.name})
+    audit.record(
+        session,
+        audit_key,
+        actor=actor,
+        action="user.create",
+        entity_type="user",
+        entity_id=user.id,
+        org_id=org.id,
+        after={"email": email, "role": role, "org": org.name},
+    )
     return user

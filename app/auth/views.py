@@ -26,25 +26,39 @@ def _safe_next(url: str | None) -> str:
 
 @router.get("/login")
 def login_page(request: Request, next: str | None = None) -> Response:
-    return render(request, "auth/login.html", {"next": _safe_next(next), "email": "", "error": None})
+    return render(
+        request, "auth/login.html", {"next": _safe_next(next), "email": "", "error": None}
+    )
 
 
 @router.post("/login")
-def login(request: Request, session: SessionDep, settings: SettingsDep,
-          form: Annotated[dict[str, Any], Depends(form_data)]) -> Response:
+def login(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    form: Annotated[dict[str, Any], Depends(form_data)],
+) -> Response:
     email = str(form.get("email", ""))[:254]
     password = str(form.get("password", ""))[:1024]
     next_url = _safe_next(str(form.get("next", "/")))
     try:
         user = service.authenticate(
-            session, email, password, client_ip=client_ip(request),
-            max_failures=settings.login_max_failures, window_s=settings.login_window_s)
+            session,
+            email,
+            password,
+            client_ip=client_ip(request),
+            max_failures=settings.login_max_failures,
+            window_s=settings.login_window_s,
+        )
     except (Unauthorized, TooManyRequests) as exc:
         # The failed attempt must be kept (throttling), so commit it before answering.
         session.commit()
-        resp = render(request, "auth/login.html", {"next": next_url, "email": email,
-                                                   "error": exc.message},
-                      status_code=exc.status_code)
+        resp = render(
+            request,
+            "auth/login.html",
+            {"next": next_url, "email": email, "error": exc.message},
+            status_code=exc.status_code,
+        )
         if isinstance(exc, TooManyRequests):
             resp.headers["Retry-After"] = str(exc.retry_after)
         return resp
@@ -56,8 +70,15 @@ def login(request: Request, session: SessionDep, settings: SettingsDep,
             service.revoke_token(session, stale.token_id)
     token = service.issue_token(session, user, kind="session", max_age_s=settings.session_max_age_s)
     resp = redirect(request, next_url)
-    resp.set_cookie(settings.session_cookie_name, token, max_age=settings.session_max_age_s,
-                    httponly=True, samesite="lax", secure=settings.cookie_secure, path="/")
+    resp.set_cookie(
+        settings.session_cookie_name,
+        token,
+        max_age=settings.session_max_age_s,
+        httponly=True,
+        samesite="lax",
+        secure=settings.cookie_secure,
+        path="/",
+    )
     return resp
 
 

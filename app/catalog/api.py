@@ -4,7 +4,15 @@ from fastapi import APIRouter
 
 from app.catalog import service
 from app.catalog.repository import CatalogRepository
-from app.catalog.schemas import AxesOut, AxisOut, AxisRating, FailureModeOut, GpuOut, ModelOut, TechniqueOut
+from app.catalog.schemas import (
+    AxesOut,
+    AxisOut,
+    AxisRating,
+    FailureModeOut,
+    GpuOut,
+    ModelOut,
+    TechniqueOut,
+)
 from app.db import SessionDep
 from app.web.deps import ApiCaller
 
@@ -16,10 +24,17 @@ def list_axes(session: SessionDep, _caller: ApiCaller) -> AxesOut:
     matrix = service.current_matrix(session)
     suit = service.suitability(session, matrix)
     items = [
-        AxisOut(key=a.key, name=a.name, stage=a.stage, description=a.description,
-                ratings={d: AxisRating(level=matrix.levels[a.key][d], wording=matrix.wording[a.key][d])
-                         for d in matrix.levels[a.key]},
-                suitability={p: suit[p][a.key] for p in suit})
+        AxisOut(
+            key=a.key,
+            name=a.name,
+            stage=a.stage,
+            description=a.description,
+            ratings={
+                d: AxisRating(level=matrix.levels[a.key][d], wording=matrix.wording[a.key][d])
+                for d in matrix.levels[a.key]
+            },
+            suitability={p: suit[p][a.key] for p in suit},
+        )
         for a in CatalogRepository(session).axes()
     ]
     return AxesOut(matrix_version=matrix.version, items=items)
@@ -43,13 +58,32 @@ def list_gpus(session: SessionDep, _caller: ApiCaller) -> object:
 @router.get("/models", response_model=list[ModelOut])
 def list_models(session: SessionDep, _caller: ApiCaller) -> list[ModelOut]:
     return [
-        ModelOut(key=m.key, name=m.name, n_layers=m.n_layers, d_model=m.d_model, d_ff=m.d_ff,
-                 n_heads=m.n_heads, n_kv_heads=m.n_kv_heads, d_head=m.d_head, vocab=m.vocab,
-                 tied_embeddings=m.tied_embeddings, n_experts=m.n_experts,
-                 experts_per_token=m.experts_per_token,
-                 published_total_params=m.published_total_params, source=m.source,
-                 **{k: v for k, v in service.model_counts(m).items()
-                    if k in ("total_params", "active_params", "non_embedding_params",
-                             "kv_bytes_per_token_bf16")})
+        ModelOut(
+            key=m.key,
+            name=m.name,
+            n_layers=m.n_layers,
+            d_model=m.d_model,
+            d_ff=m.d_ff,
+            n_heads=m.n_heads,
+            n_kv_heads=m.n_kv_heads,
+            d_head=m.d_head,
+            vocab=m.vocab,
+            tied_embeddings=m.tied_embeddings,
+            n_experts=m.n_experts,
+            experts_per_token=m.experts_per_token,
+            published_total_params=m.published_total_params,
+            source=m.source,
+            **{
+                k: v
+                for k, v in service.model_counts(m).items()
+                if k
+                in (
+                    "total_params",
+                    "active_params",
+                    "non_embedding_params",
+                    "kv_bytes_per_token_bf16",
+                )
+            },
+        )
         for m in CatalogRepository(session).models()
     ]

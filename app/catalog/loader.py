@@ -48,72 +48,137 @@ def load_reference_data(session: Session) -> dict[str, int]:
     """Upsert every reference table; returns counts per table."""
     axes_doc = _yaml("axes.yaml")
     for i, d in enumerate(axes_doc["dimensions"]):
-        session.merge(Dimension(key=d["key"], name=d["name"], description=d["description"], position=i))
+        session.merge(
+            Dimension(key=d["key"], name=d["name"], description=d["description"], position=i)
+        )
     for i, a in enumerate(axes_doc["axes"]):
-        session.merge(Axis(key=a["key"], name=a["name"], stage=a["stage"],
-                           description=a["description"], position=i))
+        session.merge(
+            Axis(
+                key=a["key"],
+                name=a["name"],
+                stage=a["stage"],
+                description=a["description"],
+                position=i,
+            )
+        )
     for p in axes_doc["profiles"]:
-        session.merge(Profile(key=p["key"], name=p["name"], description=p["description"],
-                              weights=p["weights"]))
+        session.merge(
+            Profile(
+                key=p["key"], name=p["name"], description=p["description"], weights=p["weights"]
+            )
+        )
     session.flush()
 
     if session.execute(select(func.count(MatrixVersion.id))).scalar_one() == 0:
-        mv = MatrixVersion(version=1, note="Table 1 of seed 000", source=axes_doc["source"],
-                           created_by="system")
+        mv = MatrixVersion(
+            version=1, note="Table 1 of seed 000", source=axes_doc["source"], created_by="system"
+        )
         session.add(mv)
         session.flush()
         for a in axes_doc["axes"]:
             for dim, (level, wording) in a["matrix"].items():
-                session.add(MatrixCell(version_id=mv.id, axis_key=a["key"], dimension_key=dim,
-                                       level=int(level), wording=wording))
+                session.add(
+                    MatrixCell(
+                        version_id=mv.id,
+                        axis_key=a["key"],
+                        dimension_key=dim,
+                        level=int(level),
+                        wording=wording,
+                    )
+                )
 
     for i, fm in enumerate(_yaml("failure_modes.yaml")["failure_modes"]):
         session.merge(FailureMode(position=i, **fm))
     for t in _yaml("techniques.yaml")["techniques"]:
-        session.merge(Technique(key=t["key"], axis_key=t["axis"], name=t["name"],
-                                description=t["description"], citation=t["citation"]))
+        session.merge(
+            Technique(
+                key=t["key"],
+                axis_key=t["axis"],
+                name=t["name"],
+                description=t["description"],
+                citation=t["citation"],
+            )
+        )
     ev = _yaml("evidence.yaml")
     if session.execute(select(func.count(Evidence.id))).scalar_one() == 0:
         for m in ev["milestones"]:
-            session.add(Evidence(kind="milestone", axis_key=m["axis"], year=m["year"],
-                                 title=m["work"], detail={"contribution": m["contribution"]},
-                                 citation=m["citation"]))
+            session.add(
+                Evidence(
+                    kind="milestone",
+                    axis_key=m["axis"],
+                    year=m["year"],
+                    title=m["work"],
+                    detail={"contribution": m["contribution"]},
+                    citation=m["citation"],
+                )
+            )
         for m in ev["methods"]:
-            session.add(Evidence(kind="method", axis_key=m["axis"], year=None, title=m["method"],
-                                 detail={k: m[k] for k in ("signal", "rl_stage", "relative_cost",
-                                                           "result")},
-                                 citation=m["citation"]))
+            session.add(
+                Evidence(
+                    kind="method",
+                    axis_key=m["axis"],
+                    year=None,
+                    title=m["method"],
+                    detail={k: m[k] for k in ("signal", "rl_stage", "relative_cost", "result")},
+                    citation=m["citation"],
+                )
+            )
 
     prices = _yaml("gpu_prices.yaml")
     for r in _csv("gpus.csv"):
         existing = session.get(Gpu, r["key"])
         price = prices["prices"].get(r["key"])
         fields = {
-            "name": r["name"], "memory_gb": float(r["memory_gb"]),
+            "name": r["name"],
+            "memory_gb": float(r["memory_gb"]),
             "usable_memory_gib": _opt_float(r["usable_memory_gib"]),
             "bandwidth_tbps": float(r["bandwidth_tbps"]),
             "bf16_tflops_dense": float(r["bf16_tflops_dense"]),
             "fp8_tflops_dense": _opt_float(r["fp8_tflops_dense"]),
             "int8_tops_dense": _opt_float(r["int8_tops_dense"]),
             "fp4_tflops_dense": _opt_float(r["fp4_tflops_dense"]),
-            "tdp_w": _opt_float(r["tdp_w"]), "notes": r["notes"], "source": r["source"],
+            "tdp_w": _opt_float(r["tdp_w"]),
+            "notes": r["notes"],
+            "source": r["source"],
         }
         if existing is None:
-            session.add(Gpu(key=r["key"], price_per_hour_usd=price,
-                            price_source=prices["source"] if price is not None else "",
-                            **fields))
+            session.add(
+                Gpu(
+                    key=r["key"],
+                    price_per_hour_usd=price,
+                    price_source=prices["source"] if price is not None else "",
+                    **fields,
+                )
+            )
         else:
             for k, v in fields.items():
                 setattr(existing, k, v)
     for r in _csv("models.csv"):
-        session.merge(ModelArch(
-            key=r["key"], name=r["name"],
-            **{k: int(r[k]) for k in ("n_layers", "d_model", "d_ff", "n_heads", "n_kv_heads",
-                                      "d_head", "vocab", "n_experts", "experts_per_token")},
-            tied_embeddings=r["tied_embeddings"].strip().lower() == "true",
-            published_total_params=int(r["total_params"]) if r["total_params"].strip() else None,
-            source=r["source"],
-        ))
+        session.merge(
+            ModelArch(
+                key=r["key"],
+                name=r["name"],
+                **{
+                    k: int(r[k])
+                    for k in (
+                        "n_layers",
+                        "d_model",
+                        "d_ff",
+                        "n_heads",
+                        "n_kv_heads",
+                        "d_head",
+                        "vocab",
+                        "n_experts",
+                        "experts_per_token",
+                    )
+                },
+                tied_embeddings=r["tied_embeddings"].strip().lower() == "true",
+                published_total_params=int(r["total_params"])
+                if r["total_params"].strip()
+                else None,
+                source=r["source"],
+            )
+        )
     fw = json.loads((DATA / "frameworks.json").read_text(encoding="utf-8"))
     names = {
         "nist_ai_rmf_1_0": "NIST AI RMF 1.0",
@@ -123,12 +188,17 @@ def load_reference_data(session: Session) -> dict[str, int]:
         "owasp_llm_top10_2025": "OWASP Top 10 for LLM Applications 2025",
     }
     for key, body in fw.items():
-        session.merge(Framework(key=key, name=names.get(key, key), source=str(body.get("source", "")),
-                                data=body))
+        session.merge(
+            Framework(
+                key=key, name=names.get(key, key), source=str(body.get("source", "")), data=body
+            )
+        )
     session.flush()
     return {
         "axes": len(axes_doc["axes"]),
-        "failure_modes": session.execute(select(func.count()).select_from(FailureMode)).scalar_one(),
+        "failure_modes": session.execute(
+            select(func.count()).select_from(FailureMode)
+        ).scalar_one(),
         "techniques": session.execute(select(func.count()).select_from(Technique)).scalar_one(),
         "gpus": session.execute(select(func.count()).select_from(Gpu)).scalar_one(),
         "models": session.execute(select(func.count()).select_from(ModelArch)).scalar_one(),

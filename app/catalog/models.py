@@ -1,11 +1,11 @@
-"""Reference data, loaded from ``app/catalog/data`` and versioned where the product lets admins edit."""
+"""Reference data, loaded from ``app/catalog/data``; versioned where admins may edit it."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, utcnow
@@ -137,7 +137,7 @@ class ModelArch(Base):
     tied_embeddings: Mapped[bool]
     n_experts: Mapped[int]
     experts_per_token: Mapped[int]
-    published_total_params: Mapped[int | None]
+    published_total_params: Mapped[int | None] = mapped_column(BigInteger)
     source: Mapped[str] = mapped_column(Text, default="")
 
 

@@ -48,12 +48,16 @@ class CatalogRepository:
         ).scalar_one_or_none()
 
     def matrix_versions(self) -> Sequence[MatrixVersion]:
-        return self.session.execute(
-            select(MatrixVersion).order_by(MatrixVersion.version.desc())
-        ).scalars().all()
+        return (
+            self.session.execute(select(MatrixVersion).order_by(MatrixVersion.version.desc()))
+            .scalars()
+            .all()
+        )
 
     def failure_modes(self) -> Sequence[FailureMode]:
-        return self.session.execute(select(FailureMode).order_by(FailureMode.position)).scalars().all()
+        return (
+            self.session.execute(select(FailureMode).order_by(FailureMode.position)).scalars().all()
+        )
 
     def techniques(self, axis_key: str | None = None) -> Sequence[Technique]:
         stmt = select(Technique).order_by(Technique.axis_key, Technique.key)

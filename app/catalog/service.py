@@ -33,7 +33,9 @@ def matrix_view(mv: MatrixVersion) -> MatrixView:
     for c in mv.cells:
         levels.setdefault(c.axis_key, {})[c.dimension_key] = c.level
         wording.setdefault(c.axis_key, {})[c.dimension_key] = c.wording
-    return MatrixView(mv.version, mv.created_at.isoformat(), mv.created_by, mv.note, levels, wording)
+    return MatrixView(
+        mv.version, mv.created_at.isoformat(), mv.created_by, mv.note, levels, wording
+    )
 
 
 def current_matrix(session: Session, version: int | None = None) -> MatrixView:
@@ -49,9 +51,15 @@ def suitability(session: Session, matrix: MatrixView) -> dict[str, dict[str, flo
     return suitability_table(matrix.levels, profiles)
 
 
-def edit_matrix(session: Session, caller: Caller, changes: dict[tuple[str, str], tuple[int, str]],
-                note: str, *, audit_key: bytes) -> MatrixView:
-    """Create a new matrix version = current with ``changes`` applied (axis, dim) -> (level, words)."""
+def edit_matrix(
+    session: Session,
+    caller: Caller,
+    changes: dict[tuple[str, str], tuple[int, str]],
+    note: str,
+    *,
+    audit_key: bytes,
+) -> MatrixView:
+    """A new matrix version: the current one with ``changes`` ((axis, dim) -> (level, words))."""
     caller.require(Permission.matrix_edit)
     repo = CatalogRepository(session)
     current = repo.current_matrix()
@@ -64,29 +72,49 @@ def edit_matrix(session: Session, caller: Caller, changes: dict[tuple[str, str],
         if dim not in DIMENSIONS:
             raise InvalidInput(f"unknown dimension '{dim}'", field="dimension")
         if not LEVEL_MIN <= level <= LEVEL_MAX:
-            raise InvalidInput(f"level for {axis}/{dim} must be {LEVEL_MIN}-{LEVEL_MAX}",
-                               field=f"{axis}.{dim}")
+            raise InvalidInput(
+                f"level for {axis}/{dim} must be {LEVEL_MIN}-{LEVEL_MAX}", field=f"{axis}.{dim}"
+            )
         if not words.strip() or len(words) > 300:
-            raise InvalidInput(f"wording for {axis}/{dim} must be 1-300 characters",
-                               field=f"{axis}.{dim}.wording")
+            raise InvalidInput(
+                f"wording for {axis}/{dim} must be 1-300 characters", field=f"{axis}.{dim}.wording"
+            )
     old = matrix_view(current)
-    effective = {k: v for k, v in changes.items()
-                 if (old.levels[k[0]][k[1]], old.wording[k[0]][k[1]]) != (v[0], v[1].strip())}
+    effective = {
+        k: v
+        for k, v in changes.items()
+        if (old.levels[k[0]][k[1]], old.wording[k[0]][k[1]]) != (v[0], v[1].strip())
+    }
     if not effective:
         raise InvalidInput("no cell changed; nothing to save", field="cells")
-    mv = MatrixVersion(version=current.version + 1, note=note.strip()[:500], source=current.source,
-                       created_by=caller.email)
+    mv = MatrixVersion(
+        version=current.version + 1,
+        note=note.strip()[:500],
+        source=current.source,
+        created_by=caller.email,
+    )
     session.add(mv)
     session.flush()
     for c in current.cells:
         level, words = effective.get((c.axis_key, c.dimension_key), (c.level, c.wording))
-        session.add(MatrixCell(version_id=mv.id, axis_key=c.axis_key, dimension_key=c.dimension_key,
-                               level=level, wording=words.strip()))
+        session.add(
+            MatrixCell(
+                version_id=mv.id,
+                axis_key=c.axis_key,
+                dimension_key=c.dimension_key,
+                level=level,
+                wording=words.strip(),
+            )
+        )
     session.flush()
     session.refresh(mv)
     audit.record(
-        session, audit_key, actor=caller.actor, action="matrix.version.create",
-        entity_type="matrix_version", entity_id=mv.version,
+        session,
+        audit_key,
+        actor=caller.actor,
+        action="matrix.version.create",
+        entity_type="matrix_version",
+        entity_id=mv.version,
         before={f"{a}.{d}": [old.levels[a][d], old.wording[a][d]] for (a, d) in effective},
         after={f"{a}.{d}": [lv, w.strip()] for (a, d), (lv, w) in effective.items()}
         | {"note": mv.note},
@@ -94,31 +122,47 @@ def edit_matrix(session: Session, caller: Caller, changes: dict[tuple[str, str],
     return matrix_view(mv)
 
 
-def set_gpu_price(session: Session, caller: Caller, gpu_key: str, price: float | None, *,
-                  audit_key: bytes) -> None:
+def set_gpu_price(
+    session: Session, caller: Caller, gpu_key: str, price: float | None, *, audit_key: bytes
+) -> None:
     caller.require(Permission.catalog_edit)
     gpu = CatalogRepository(session).gpu(gpu_key)
     if gpu is None:
         raise NotFound(f"gpu {gpu_key} not found")
     if price is not None and not (0 < price < 1000):
-        raise InvalidInput("price per GPU-hour must be between 0 and 1000 USD",
-                           field="price_per_hour_usd")
+        raise InvalidInput(
+            "price per GPU-hour must be between 0 and 1000 USD", field="price_per_hour_usd"
+        )
     before = {"price_per_hour_usd": gpu.price_per_hour_usd, "price_source": gpu.price_source}
     gpu.price_per_hour_usd = price
     gpu.price_source = f"set by {caller.email}" if price is not None else ""
     session.flush()
-    audit.record(session, audit_key, actor=caller.actor, action="gpu.price.update",
-                 entity_type="gpu", entity_id=gpu_key, before=before,
-                 after={"price_per_hour_usd": price, "price_source": gpu.price_source})
+    audit.record(
+        session,
+        audit_key,
+        actor=caller.actor,
+        action="gpu.price.update",
+        entity_type="gpu",
+        entity_id=gpu_key,
+        before=before,
+        after={"price_per_hour_usd": price, "price_source": gpu.price_source},
+    )
 
 
 def model_counts(arch: Any) -> dict[str, Any]:
     """Parameter counts derived from a catalog model's architecture fields."""
     a = Architecture(
-        n_layers=arch.n_layers, d_model=arch.d_model, d_ff=arch.d_ff, n_heads=arch.n_heads,
-        n_kv_heads=arch.n_kv_heads, d_head=arch.d_head, vocab=arch.vocab,
-        tied_embeddings=arch.tied_embeddings, n_experts=arch.n_experts,
-        experts_per_token=arch.experts_per_token, name=arch.name,
+        n_layers=arch.n_layers,
+        d_model=arch.d_model,
+        d_ff=arch.d_ff,
+        n_heads=arch.n_heads,
+        n_kv_heads=arch.n_kv_heads,
+        d_head=arch.d_head,
+        vocab=arch.vocab,
+        tied_embeddings=arch.tied_embeddings,
+        n_experts=arch.n_experts,
+        experts_per_token=arch.experts_per_token,
+        name=arch.name,
     )
     return {
         "total_params": a.total_params,

@@ -26,8 +26,11 @@ def _matrix_context(session: SessionDep, version: int | None) -> dict[str, Any]:
     axes = [(a.key, a.name) for a in repo.axes()]
     suit = service.suitability(session, matrix)
     return {
-        "matrix": matrix, "axes": repo.axes(), "dimensions": repo.dimensions(),
-        "profiles": repo.profiles(), "suitability": suit,
+        "matrix": matrix,
+        "axes": repo.axes(),
+        "dimensions": repo.dimensions(),
+        "profiles": repo.profiles(),
+        "suitability": suit,
         "versions": repo.matrix_versions(),
         "heatmap": charts.matrix_heatmap(axes, matrix.levels, matrix.wording),
         "suitability_chart": charts.suitability_bars(axes, suit),
@@ -35,8 +38,9 @@ def _matrix_context(session: SessionDep, version: int | None) -> dict[str, Any]:
 
 
 @router.get("/matrix")
-def matrix_page(request: Request, session: SessionDep, caller: PageCaller,
-                version: int | None = None) -> Response:
+def matrix_page(
+    request: Request, session: SessionDep, caller: PageCaller, version: int | None = None
+) -> Response:
     ctx = _matrix_context(session, version)
     return render(request, "catalog/matrix.html", {"caller": caller, **ctx})
 
@@ -44,20 +48,31 @@ def matrix_page(request: Request, session: SessionDep, caller: PageCaller,
 @router.get("/matrix/edit")
 def matrix_edit_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
     caller.require(Permission.matrix_edit)
-    return render(request, "catalog/matrix_edit.html",
-                  {"caller": caller, "errors": {}, "note": "", **_matrix_context(session, None)})
+    return render(
+        request,
+        "catalog/matrix_edit.html",
+        {"caller": caller, "errors": {}, "note": "", **_matrix_context(session, None)},
+    )
 
 
 @router.post("/matrix/edit")
-def matrix_edit(request: Request, session: SessionDep, caller: PageCaller, settings: SettingsDep,
-                form: Annotated[dict[str, Any], Depends(form_data)]) -> Response:
+def matrix_edit(
+    request: Request,
+    session: SessionDep,
+    caller: PageCaller,
+    settings: SettingsDep,
+    form: Annotated[dict[str, Any], Depends(form_data)],
+) -> Response:
     caller.require(Permission.matrix_edit)
     changes: dict[tuple[str, str], tuple[int, str]] = {}
     errors: dict[str, str] = {}
+    current = service.current_matrix(session)
     for axis in CatalogRepository(session).axes():
         for dim in DIMENSIONS:
+            if f"{axis.key}.{dim}.level" not in form:
+                continue  # a cell not submitted stays as it is
             raw_level = str(form.get(f"{axis.key}.{dim}.level", "")).strip()
-            words = str(form.get(f"{axis.key}.{dim}.wording", ""))
+            words = str(form.get(f"{axis.key}.{dim}.wording", current.wording[axis.key][dim]))
             try:
                 level = int(raw_level)
             except ValueError:
@@ -67,8 +82,9 @@ def matrix_edit(request: Request, session: SessionDep, caller: PageCaller, setti
     note = str(form.get("note", ""))[:500]
     if not errors:
         try:
-            mv = service.edit_matrix(session, caller, changes, note,
-                                     audit_key=settings.audit_hmac_key)
+            mv = service.edit_matrix(
+                session, caller, changes, note, audit_key=settings.audit_hmac_key
+            )
         except AppError as exc:
             if exc.status_code != 422:
                 raise
@@ -78,9 +94,12 @@ def matrix_edit(request: Request, session: SessionDep, caller: PageCaller, setti
             flash(request, resp, f"Matrix version {mv.version} published.")
             return resp
     ctx = _matrix_context(session, None)
-    return render(request, "catalog/matrix_edit.html",
-                  {"caller": caller, "errors": errors, "note": note, "submitted": form, **ctx},
-                  status_code=422)
+    return render(
+        request,
+        "catalog/matrix_edit.html",
+        {"caller": caller, "errors": errors, "note": note, "submitted": form, **ctx},
+        status_code=422,
+    )
 
 
 @router.get("/axes/{key}")
@@ -91,12 +110,20 @@ def axis_page(key: str, request: Request, session: SessionDep, caller: PageCalle
         raise NotFound(f"axis {key} not found")
     matrix = service.current_matrix(session)
     suit = service.suitability(session, matrix)
-    return render(request, "catalog/axis.html", {
-        "caller": caller, "axis": axis, "matrix": matrix, "dimensions": repo.dimensions(),
-        "suitability": {p: suit[p][key] for p in suit}, "techniques": repo.techniques(key),
-        "evidence": repo.evidence(key),
-        "failure_modes": [f for f in repo.failure_modes() if key in f.axes],
-    })
+    return render(
+        request,
+        "catalog/axis.html",
+        {
+            "caller": caller,
+            "axis": axis,
+            "matrix": matrix,
+            "dimensions": repo.dimensions(),
+            "suitability": {p: suit[p][key] for p in suit},
+            "techniques": repo.techniques(key),
+            "evidence": repo.evidence(key),
+            "failure_modes": [f for f in repo.failure_modes() if key in f.axes],
+        },
+    )
 
 
 @router.get("/profiles")
@@ -108,21 +135,36 @@ def profiles_page(request: Request, session: SessionDep, caller: PageCaller) -> 
 @router.get("/catalog/failure-modes")
 def failure_modes_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
     repo = CatalogRepository(session)
-    return render(request, "catalog/failure_modes.html", {
-        "caller": caller, "failure_modes": repo.failure_modes(), "techniques": repo.techniques(),
-        "axes": {a.key: a for a in repo.axes()}})
+    return render(
+        request,
+        "catalog/failure_modes.html",
+        {
+            "caller": caller,
+            "failure_modes": repo.failure_modes(),
+            "techniques": repo.techniques(),
+            "axes": {a.key: a for a in repo.axes()},
+        },
+    )
 
 
 @router.get("/catalog/gpus")
 def gpus_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
-    return render(request, "catalog/gpus.html", {
-        "caller": caller, "gpus": CatalogRepository(session).gpus(), "errors": {}})
+    return render(
+        request,
+        "catalog/gpus.html",
+        {"caller": caller, "gpus": CatalogRepository(session).gpus(), "errors": {}},
+    )
 
 
 @router.post("/catalog/gpus/{key}/price")
-def set_gpu_price(key: str, request: Request, session: SessionDep, caller: PageCaller,
-                  settings: SettingsDep, form: Annotated[dict[str, Any], Depends(form_data)]
-                  ) -> Response:
+def set_gpu_price(
+    key: str,
+    request: Request,
+    session: SessionDep,
+    caller: PageCaller,
+    settings: SettingsDep,
+    form: Annotated[dict[str, Any], Depends(form_data)],
+) -> Response:
     raw = str(form.get("price_per_hour_usd", "")).strip()
     errors: dict[str, str] = {}
     price: float | None = None
@@ -139,9 +181,12 @@ def set_gpu_price(key: str, request: Request, session: SessionDep, caller: PageC
                 raise
             errors[key] = exc.message
     if errors:
-        return render(request, "catalog/gpus.html",
-                      {"caller": caller, "gpus": CatalogRepository(session).gpus(),
-                       "errors": errors}, status_code=422)
+        return render(
+            request,
+            "catalog/gpus.html",
+            {"caller": caller, "gpus": CatalogRepository(session).gpus(), "errors": errors},
+            status_code=422,
+        )
     resp = redirect(request, "/catalog/gpus")
     flash(request, resp, f"Price of {key} updated.")
     return resp
@@ -155,5 +200,8 @@ def models_page(request: Request, session: SessionDep, caller: PageCaller) -> Re
 
 @router.get("/catalog/frameworks")
 def frameworks_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
-    return render(request, "catalog/frameworks.html",
-                  {"caller": caller, "frameworks": CatalogRepository(session).frameworks()})
+    return render(
+        request,
+        "catalog/frameworks.html",
+        {"caller": caller, "frameworks": CatalogRepository(session).frameworks()},
+    )

@@ -23,14 +23,27 @@ _ERRORS: dict[int | str, dict[str, object]] = {
 @router.get("", response_model=DeploymentPage)
 def list_deployments(session: SessionDep, caller: ApiCaller, page: PageDep) -> DeploymentPage:
     rows, total = service.list_(session, caller, limit=page.limit, offset=page.offset)
-    return DeploymentPage(items=[DeploymentRead.model_validate(r) for r in rows], total=total,
-                          limit=page.limit, offset=page.offset)
+    return DeploymentPage(
+        items=[DeploymentRead.model_validate(r) for r in rows],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
 
 
-@router.post("", response_model=DeploymentRead, status_code=201,
-             responses={**_ERRORS, 409: {"description": "Name already used"}})
-def create_deployment(data: DeploymentCreate, session: SessionDep, caller: ApiCaller,
-                      settings: SettingsDep, response: Response) -> object:
+@router.post(
+    "",
+    response_model=DeploymentRead,
+    status_code=201,
+    responses={**_ERRORS, 409: {"description": "Name already used"}},
+)
+def create_deployment(
+    data: DeploymentCreate,
+    session: SessionDep,
+    caller: ApiCaller,
+    settings: SettingsDep,
+    response: Response,
+) -> object:
     dep = service.create(session, caller, data, audit_key=settings.audit_hmac_key)
     response.headers["Location"] = f"/api/v1/deployments/{dep.id}"
     return dep
@@ -41,15 +54,24 @@ def get_deployment(deployment_id: int, session: SessionDep, caller: ApiCaller) -
     return service.get(session, caller, deployment_id)
 
 
-@router.patch("/{deployment_id}", response_model=DeploymentRead,
-              responses={**_ERRORS, 409: {"description": "Name already used"}})
-def update_deployment(deployment_id: int, data: DeploymentUpdate, session: SessionDep,
-                      caller: ApiCaller, settings: SettingsDep) -> object:
+@router.patch(
+    "/{deployment_id}",
+    response_model=DeploymentRead,
+    responses={**_ERRORS, 409: {"description": "Name already used"}},
+)
+def update_deployment(
+    deployment_id: int,
+    data: DeploymentUpdate,
+    session: SessionDep,
+    caller: ApiCaller,
+    settings: SettingsDep,
+) -> object:
     return service.update(session, caller, deployment_id, data, audit_key=settings.audit_hmac_key)
 
 
 @router.delete("/{deployment_id}", status_code=204, responses=_ERRORS)
-def delete_deployment(deployment_id: int, session: SessionDep, caller: ApiCaller,
-                      settings: SettingsDep) -> Response:
+def delete_deployment(
+    deployment_id: int, session: SessionDep, caller: ApiCaller, settings: SettingsDep
+) -> Response:
     service.delete(session, caller, deployment_id, audit_key=settings.audit_hmac_key)
     return Response(status_code=204)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, TimestampMixin
@@ -13,14 +13,16 @@ class Deployment(TimestampMixin, Base):
     __table_args__ = (UniqueConstraint("org_id", "name"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
+    org_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
     name: Mapped[str] = mapped_column(String(120))
     use_case: Mapped[str] = mapped_column(Text)
     model_key: Mapped[str] = mapped_column(ForeignKey("model_archs.key"))
     gpu_key: Mapped[str] = mapped_column(ForeignKey("gpus.key"))
     n_gpus: Mapped[int]
     engine: Mapped[str] = mapped_column(String(32))
-    requests_per_day: Mapped[int]
+    requests_per_day: Mapped[int] = mapped_column(BigInteger)
     mean_input_tokens: Mapped[int]
     mean_output_tokens: Mapped[int]
     ttft_slo_ms: Mapped[float]
@@ -32,12 +34,19 @@ class Deployment(TimestampMixin, Base):
 
     def audit_dict(self) -> dict[str, Any]:
         return {
-            "name": self.name, "use_case": self.use_case, "model": self.model_key,
-            "gpu": self.gpu_key, "n_gpus": self.n_gpus, "engine": self.engine,
+            "name": self.name,
+            "use_case": self.use_case,
+            "model": self.model_key,
+            "gpu": self.gpu_key,
+            "n_gpus": self.n_gpus,
+            "engine": self.engine,
             "requests_per_day": self.requests_per_day,
             "mean_input_tokens": self.mean_input_tokens,
-            "mean_output_tokens": self.mean_output_tokens, "ttft_slo_ms": self.ttft_slo_ms,
-            "tpot_slo_ms": self.tpot_slo_ms, "monthly_budget_usd": self.monthly_budget_usd,
-            "profile": self.profile, "regulatory_flags": list(self.regulatory_flags),
+            "mean_output_tokens": self.mean_output_tokens,
+            "ttft_slo_ms": self.ttft_slo_ms,
+            "tpot_slo_ms": self.tpot_slo_ms,
+            "monthly_budget_usd": self.monthly_budget_usd,
+            "profile": self.profile,
+            "regulatory_flags": list(self.regulatory_flags),
             "segments": list(self.segments),
         }

@@ -27,9 +27,13 @@ class DeploymentRepository:
         total = self.session.execute(
             select(func.count(Deployment.id)).where(Deployment.org_id == self.org_id)
         ).scalar_one()
-        rows = self.session.execute(
-            self._scoped().order_by(Deployment.name, Deployment.id).limit(limit).offset(offset)
-        ).scalars().all()
+        rows = (
+            self.session.execute(
+                self._scoped().order_by(Deployment.name, Deployment.id).limit(limit).offset(offset)
+            )
+            .scalars()
+            .all()
+        )
         return rows, total
 
     def name_taken(self, name: str, *, exclude_id: int | None = None) -> bool:

@@ -49,13 +49,15 @@ def get(session: Session, caller: Caller, deployment_id: int) -> Deployment:
     return dep
 
 
-def list_(session: Session, caller: Caller, *, limit: int, offset: int
-          ) -> tuple[Sequence[Deployment], int]:
+def list_(
+    session: Session, caller: Caller, *, limit: int, offset: int
+) -> tuple[Sequence[Deployment], int]:
     return DeploymentRepository(session, caller.org_id).list(limit=limit, offset=offset)
 
 
-def create(session: Session, caller: Caller, data: DeploymentCreate, *, audit_key: bytes
-           ) -> Deployment:
+def create(
+    session: Session, caller: Caller, data: DeploymentCreate, *, audit_key: bytes
+) -> Deployment:
     caller.require(Permission.deployment_write)
     repo = DeploymentRepository(session, caller.org_id)
     values = data.model_dump()
@@ -63,13 +65,26 @@ def create(session: Session, caller: Caller, data: DeploymentCreate, *, audit_ke
     if repo.name_taken(data.name):
         raise Conflict(f"a deployment named '{data.name}' already exists", field="name")
     dep = repo.add(Deployment(**_to_columns(values)))
-    audit.record(session, audit_key, actor=caller.actor, action="deployment.create",
-                 entity_type="deployment", entity_id=dep.id, after=dep.audit_dict())
+    audit.record(
+        session,
+        audit_key,
+        actor=caller.actor,
+        action="deployment.create",
+        entity_type="deployment",
+        entity_id=dep.id,
+        after=dep.audit_dict(),
+    )
     return dep
 
 
-def update(session: Session, caller: Caller, deployment_id: int, data: DeploymentUpdate, *,
-           audit_key: bytes) -> Deployment:
+def update(
+    session: Session,
+    caller: Caller,
+    deployment_id: int,
+    data: DeploymentUpdate,
+    *,
+    audit_key: bytes,
+) -> Deployment:
     caller.require(Permission.deployment_write)
     repo = DeploymentRepository(session, caller.org_id)
     dep = get(session, caller, deployment_id)
@@ -84,8 +99,16 @@ def update(session: Session, caller: Caller, deployment_id: int, data: Deploymen
     for col, v in _to_columns(values).items():
         setattr(dep, col, v)
     session.flush()
-    audit.record(session, audit_key, actor=caller.actor, action="deployment.update",
-                 entity_type="deployment", entity_id=dep.id, before=before, after=dep.audit_dict())
+    audit.record(
+        session,
+        audit_key,
+        actor=caller.actor,
+        action="deployment.update",
+        entity_type="deployment",
+        entity_id=dep.id,
+        before=before,
+        after=dep.audit_dict(),
+    )
     return dep
 
 
@@ -94,5 +117,12 @@ def delete(session: Session, caller: Caller, deployment_id: int, *, audit_key: b
     dep = get(session, caller, deployment_id)
     before = dep.audit_dict()
     DeploymentRepository(session, caller.org_id).delete(dep)
-    audit.record(session, audit_key, actor=caller.actor, action="deployment.delete",
-                 entity_type="deployment", entity_id=deployment_id, before=before)
+    audit.record(
+        session,
+        audit_key,
+        actor=caller.actor,
+        action="deployment.delete",
+        entity_type="deployment",
+        entity_id=deployment_id,
+        before=before,
+    )

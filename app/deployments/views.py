@@ -38,9 +38,21 @@ def _parse_segments(text: str) -> list[dict[str, str]] | str:
 def _form_to_payload(form: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
     payload: dict[str, Any] = {
         k: (str(form.get(k, "")).strip() or None)
-        for k in ("name", "use_case", "model", "gpu", "n_gpus", "engine", "requests_per_day",
-                  "mean_input_tokens", "mean_output_tokens", "ttft_slo_ms", "tpot_slo_ms",
-                  "monthly_budget_usd", "profile")
+        for k in (
+            "name",
+            "use_case",
+            "model",
+            "gpu",
+            "n_gpus",
+            "engine",
+            "requests_per_day",
+            "mean_input_tokens",
+            "mean_output_tokens",
+            "ttft_slo_ms",
+            "tpot_slo_ms",
+            "monthly_budget_usd",
+            "profile",
+        )
     }
     payload = {k: v for k, v in payload.items() if v is not None}
     payload["regulatory_flags"] = as_list(form.get("regulatory_flags"))
@@ -71,8 +83,9 @@ def _values_from(dep: Any) -> dict[str, Any]:
     return v
 
 
-def _validate(session: SessionDep, form: dict[str, Any]
-              ) -> tuple[DeploymentCreate | None, dict[str, str]]:
+def _validate(
+    session: SessionDep, form: dict[str, Any]
+) -> tuple[DeploymentCreate | None, dict[str, str]]:
     payload, errors = _form_to_payload(form)
     try:
         data = DeploymentCreate.model_validate(payload)
@@ -85,23 +98,42 @@ def _validate(session: SessionDep, form: dict[str, Any]
 @router.get("")
 def list_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
     rows, total = service.list_(session, caller, limit=500, offset=0)
-    return render(request, "deployments/list.html",
-                  {"caller": caller, "deployments": rows, "total": total})
+    return render(
+        request, "deployments/list.html", {"caller": caller, "deployments": rows, "total": total}
+    )
 
 
 @router.get("/new")
 def new_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
     caller.require(Permission.deployment_write)
-    values = {"n_gpus": 1, "engine": "vllm", "profile": "enterprise", "regulatory_flags": [],
-              "segments": ""}
-    return render(request, "deployments/form.html",
-                  {"caller": caller, "values": values, "errors": {}, "deployment": None,
-                   **_form_context(session)})
+    values = {
+        "n_gpus": 1,
+        "engine": "vllm",
+        "profile": "enterprise",
+        "regulatory_flags": [],
+        "segments": "",
+    }
+    return render(
+        request,
+        "deployments/form.html",
+        {
+            "caller": caller,
+            "values": values,
+            "errors": {},
+            "deployment": None,
+            **_form_context(session),
+        },
+    )
 
 
 @router.post("/new")
-def create(request: Request, session: SessionDep, caller: PageCaller, settings: SettingsDep,
-           form: Annotated[dict[str, Any], Depends(form_data)]) -> Response:
+def create(
+    request: Request,
+    session: SessionDep,
+    caller: PageCaller,
+    settings: SettingsDep,
+    form: Annotated[dict[str, Any], Depends(form_data)],
+) -> Response:
     caller.require(Permission.deployment_write)
     data, errors = _validate(session, form)
     if data is not None:
@@ -116,42 +148,78 @@ def create(request: Request, session: SessionDep, caller: PageCaller, settings: 
             flash(request, resp, f"Deployment '{dep.name}' created.")
             return resp
     values = {**form, "regulatory_flags": as_list(form.get("regulatory_flags"))}
-    return render(request, "deployments/form.html",
-                  {"caller": caller, "values": values, "errors": errors, "deployment": None,
-                   **_form_context(session)}, status_code=422)
+    return render(
+        request,
+        "deployments/form.html",
+        {
+            "caller": caller,
+            "values": values,
+            "errors": errors,
+            "deployment": None,
+            **_form_context(session),
+        },
+        status_code=422,
+    )
 
 
 @router.get("/{deployment_id}")
-def detail_page(deployment_id: int, request: Request, session: SessionDep, caller: PageCaller
-                ) -> Response:
+def detail_page(
+    deployment_id: int, request: Request, session: SessionDep, caller: PageCaller
+) -> Response:
     dep = service.get(session, caller, deployment_id)
     catalog = CatalogRepository(session)
-    return render(request, "deployments/detail.html", {
-        "caller": caller, "d": dep, "model": catalog.model(dep.model_key),
-        "gpu": catalog.gpu(dep.gpu_key)})
+    return render(
+        request,
+        "deployments/detail.html",
+        {
+            "caller": caller,
+            "d": dep,
+            "model": catalog.model(dep.model_key),
+            "gpu": catalog.gpu(dep.gpu_key),
+        },
+    )
 
 
 @router.get("/{deployment_id}/edit")
-def edit_page(deployment_id: int, request: Request, session: SessionDep, caller: PageCaller
-              ) -> Response:
+def edit_page(
+    deployment_id: int, request: Request, session: SessionDep, caller: PageCaller
+) -> Response:
     caller.require(Permission.deployment_write)
     dep = service.get(session, caller, deployment_id)
-    return render(request, "deployments/form.html",
-                  {"caller": caller, "values": _values_from(dep), "errors": {}, "deployment": dep,
-                   **_form_context(session)})
+    return render(
+        request,
+        "deployments/form.html",
+        {
+            "caller": caller,
+            "values": _values_from(dep),
+            "errors": {},
+            "deployment": dep,
+            **_form_context(session),
+        },
+    )
 
 
 @router.post("/{deployment_id}/edit")
-def edit(deployment_id: int, request: Request, session: SessionDep, caller: PageCaller,
-         settings: SettingsDep, form: Annotated[dict[str, Any], Depends(form_data)]) -> Response:
+def edit(
+    deployment_id: int,
+    request: Request,
+    session: SessionDep,
+    caller: PageCaller,
+    settings: SettingsDep,
+    form: Annotated[dict[str, Any], Depends(form_data)],
+) -> Response:
     caller.require(Permission.deployment_write)
     dep = service.get(session, caller, deployment_id)
     data, errors = _validate(session, form)
     if data is not None:
         try:
-            service.update(session, caller, deployment_id,
-                           DeploymentUpdate.model_validate(data.model_dump()),
-                           audit_key=settings.audit_hmac_key)
+            service.update(
+                session,
+                caller,
+                deployment_id,
+                DeploymentUpdate.model_validate(data.model_dump()),
+                audit_key=settings.audit_hmac_key,
+            )
         except AppError as exc:
             if exc.status_code not in (409, 422):
                 raise
@@ -161,14 +229,28 @@ def edit(deployment_id: int, request: Request, session: SessionDep, caller: Page
             flash(request, resp, "Deployment saved.")
             return resp
     values = {**form, "regulatory_flags": as_list(form.get("regulatory_flags"))}
-    return render(request, "deployments/form.html",
-                  {"caller": caller, "values": values, "errors": errors, "deployment": dep,
-                   **_form_context(session)}, status_code=422)
+    return render(
+        request,
+        "deployments/form.html",
+        {
+            "caller": caller,
+            "values": values,
+            "errors": errors,
+            "deployment": dep,
+            **_form_context(session),
+        },
+        status_code=422,
+    )
 
 
 @router.post("/{deployment_id}/delete")
-def delete(deployment_id: int, request: Request, session: SessionDep, caller: PageCaller,
-           settings: SettingsDep) -> Response:
+def delete(
+    deployment_id: int,
+    request: Request,
+    session: SessionDep,
+    caller: PageCaller,
+    settings: SettingsDep,
+) -> Response:
     dep = service.get(session, caller, deployment_id)
     name = dep.name
     service.delete(session, caller, deployment_id, audit_key=settings.audit_hmac_key)

@@ -40,8 +40,17 @@ class Architecture:
     name: str = field(default="custom", compare=False)
 
     def __post_init__(self) -> None:
-        for name in ("n_layers", "d_model", "d_ff", "n_heads", "n_kv_heads", "d_head", "vocab",
-                     "n_experts", "experts_per_token"):
+        for name in (
+            "n_layers",
+            "d_model",
+            "d_ff",
+            "n_heads",
+            "n_kv_heads",
+            "d_head",
+            "vocab",
+            "n_experts",
+            "experts_per_token",
+        ):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ArchitectureError(f"{name} must be a positive integer", field=name)
@@ -51,8 +60,9 @@ class Architecture:
                 field="n_kv_heads",
             )
         if self.experts_per_token > self.n_experts:
-            raise ArchitectureError("experts_per_token cannot exceed n_experts",
-                                    field="experts_per_token")
+            raise ArchitectureError(
+                "experts_per_token cannot exceed n_experts", field="experts_per_token"
+            )
 
     # --- parameter counts -------------------------------------------------------------------
     @property
@@ -93,12 +103,16 @@ class Architecture:
     @property
     def active_params(self) -> int:
         """Parameters touched per token: routed experts only (Mixtral: 12,879,925,248)."""
-        inactive = self.n_layers * (self.n_experts - self.experts_per_token) * self.mlp_params_per_expert
+        inactive = (
+            self.n_layers * (self.n_experts - self.experts_per_token) * self.mlp_params_per_expert
+        )
         return self.total_params - inactive
 
     @property
     def active_non_embedding_params(self) -> int:
-        inactive = self.n_layers * (self.n_experts - self.experts_per_token) * self.mlp_params_per_expert
+        inactive = (
+            self.n_layers * (self.n_experts - self.experts_per_token) * self.mlp_params_per_expert
+        )
         return self.non_embedding_params - inactive
 
     @property
@@ -116,12 +130,28 @@ class Architecture:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "n_layers": self.n_layers, "d_model": self.d_model, "d_ff": self.d_ff,
-            "n_heads": self.n_heads, "n_kv_heads": self.n_kv_heads, "d_head": self.d_head,
-            "vocab": self.vocab, "tied_embeddings": self.tied_embeddings,
-            "n_experts": self.n_experts, "experts_per_token": self.experts_per_token,
+            "n_layers": self.n_layers,
+            "d_model": self.d_model,
+            "d_ff": self.d_ff,
+            "n_heads": self.n_heads,
+            "n_kv_heads": self.n_kv_heads,
+            "d_head": self.d_head,
+            "vocab": self.vocab,
+            "tied_embeddings": self.tied_embeddings,
+            "n_experts": self.n_experts,
+            "experts_per_token": self.experts_per_token,
         }
 
 
-ARCH_FIELDS = ("n_layers", "d_model", "d_ff", "n_heads", "n_kv_heads", "d_head", "vocab",
-               "tied_embeddings", "n_experts", "experts_per_token")
+ARCH_FIELDS = (
+    "n_layers",
+    "d_model",
+    "d_ff",
+    "n_heads",
+    "n_kv_heads",
+    "d_head",
+    "vocab",
+    "tied_embeddings",
+    "n_experts",
+    "experts_per_token",
+)

@@ -3,5 +3,10 @@
 from __future__ import annotations
 
 ENGINE_NAMES: tuple[str, ...] = (
-    "ideal", "vllm", "tensorrt-llm", "sglang", "llama.cpp", "hf-transformers",
+    "ideal",
+    "vllm",
+    "tensorrt-llm",
+    "sglang",
+    "llama.cpp",
+    "hf-transformers",
 )

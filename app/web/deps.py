@@ -67,8 +67,9 @@ def require(permission: Permission):  # type: ignore[no-untyped-def]
 
 
 class Page:
-    def __init__(self, limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=10**9)
-                 ) -> None:
+    def __init__(
+        self, limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=10**9)
+    ) -> None:
         self.limit = limit
         self.offset = offset
 

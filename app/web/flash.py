@@ -13,9 +13,14 @@ def _signer(request: Request) -> URLSafeTimedSerializer:
 
 
 def flash(request: Request, response: Response, message: str, level: str = "success") -> None:
-    response.set_cookie(COOKIE, _signer(request).dumps({"m": message[:300], "l": level}),
-                        max_age=60, httponly=True, samesite="lax",
-                        secure=request.app.state.settings.cookie_secure)
+    response.set_cookie(
+        COOKIE,
+        _signer(request).dumps({"m": message[:300], "l": level}),
+        max_age=60,
+        httponly=True,
+        samesite="lax",
+        secure=request.app.state.settings.cookie_secure,
+    )
 
 
 def read_flash(request: Request) -> dict[str, str] | None:

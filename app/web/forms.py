@@ -25,7 +25,7 @@ def field_errors(exc: ValidationError) -> dict[str, str]:
         key = str(loc[0]) if loc else "__all__"
         msg = str(e.get("msg", "invalid"))
         if msg.startswith("Value error, "):
-            msg = msg[len("Value error, "):]
+            msg = msg[len("Value error, ") :]
         errors.setdefault(key, msg)
     return errors
 

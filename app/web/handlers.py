@@ -25,12 +25,20 @@ def _is_api(request: Request) -> bool:
 
 def _error_page(request: Request, status: int, title: str, message: str) -> Response:
     if is_htmx(request):
-        resp = render(request, "errors/_toast.html", {"message": message, "level": "error"},
-                      status_code=status)
+        resp = render(
+            request,
+            "errors/_toast.html",
+            {"message": message, "level": "error"},
+            status_code=status,
+        )
         resp.headers["HX-Reswap"] = "none"
         return resp
-    return render(request, "errors/error.html",
-                  {"status": status, "title": title, "message": message}, status_code=status)
+    return render(
+        request,
+        "errors/error.html",
+        {"status": status, "title": title, "message": message},
+        status_code=status,
+    )
 
 
 async def app_error(request: Request, exc: AppError) -> Response:
@@ -44,8 +52,14 @@ async def app_error(request: Request, exc: AppError) -> Response:
         if exc.field:
             body["field"] = exc.field
         return JSONResponse(body, status_code=exc.status_code, headers=headers)
-    titles = {401: "Sign-in required", 403: "Not allowed", 404: "Not found", 409: "Conflict",
-              422: "Invalid input", 429: "Too many attempts"}
+    titles = {
+        401: "Sign-in required",
+        403: "Not allowed",
+        404: "Not found",
+        409: "Conflict",
+        422: "Invalid input",
+        429: "Too many attempts",
+    }
     resp = _error_page(request, exc.status_code, titles.get(exc.status_code, "Error"), exc.message)
     resp.headers.update(headers)
     return resp
@@ -57,12 +71,18 @@ async def login_required(request: Request, exc: LoginRequired) -> Response:
 
 async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
     if _is_api(request):
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
-    message = {404: "This page does not exist, or it belongs to another organisation.",
-               405: "That method is not allowed here."}.get(exc.status_code, str(exc.detail))
-    return _error_page(request, exc.status_code, "Not found" if exc.status_code == 404 else "Error",
-                       message)
+        return JSONResponse(
+            {"detail": exc.detail},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+    message = {
+        404: "This page does not exist, or it belongs to another organisation.",
+        405: "That method is not allowed here.",
+    }.get(exc.status_code, str(exc.detail))
+    return _error_page(
+        request, exc.status_code, "Not found" if exc.status_code == 404 else "Error", message
+    )
 
 
 async def validation_error(request: Request, exc: RequestValidationError) -> Response:
@@ -81,10 +101,17 @@ async def database_unavailable(request: Request, exc: DBAPIError) -> Response:
         log.warning("database unavailable", error=type(exc.orig).__name__)
         headers = {"Retry-After": "5"}
         if _is_api(request):
-            return JSONResponse({"detail": "database temporarily unavailable; retry shortly"},
-                                status_code=503, headers=headers)
-        resp = _error_page(request, 503, "Temporarily unavailable",
-                           "The database is not reachable. Please retry in a few seconds.")
+            return JSONResponse(
+                {"detail": "database temporarily unavailable; retry shortly"},
+                status_code=503,
+                headers=headers,
+            )
+        resp = _error_page(
+            request,
+            503,
+            "Temporarily unavailable",
+            "The database is not reachable. Please retry in a few seconds.",
+        )
         resp.headers.update(headers)
         return resp
     return await unhandled(request, exc)
@@ -94,8 +121,12 @@ async def unhandled(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error", path=request.url.path)
     if _is_api(request):
         return JSONResponse({"detail": "internal error"}, status_code=500)
-    return _error_page(request, 500, "Something went wrong",
-                       "The error was logged. Nothing was saved from this request.")
+    return _error_page(
+        request,
+        500,
+        "Something went wrong",
+        "The error was logged. Nothing was saved from this request.",
+    )
 
 
 def install_exception_handlers(app: FastAPI) -> None:

@@ -6,8 +6,10 @@ from fastapi import Request, Response
 
 
 def is_htmx(request: Request) -> bool:
-    return (request.headers.get("HX-Request") == "true"
-            and request.headers.get("HX-History-Restore-Request") != "true")
+    return (
+        request.headers.get("HX-Request") == "true"
+        and request.headers.get("HX-History-Restore-Request") != "true"
+    )
 
 
 def redirect(request: Request, url: str, status_code: int = 303) -> Response:

@@ -53,8 +53,14 @@ def csrf_token(request: Request) -> str:
 templates.env.globals["csrf_token"] = csrf_token
 
 
-def render(request: Request, name: str, context: Mapping[str, Any], *, block: str | None = None,
-           status_code: int = 200) -> HTMLResponse:
+def render(
+    request: Request,
+    name: str,
+    context: Mapping[str, Any],
+    *,
+    block: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
     """Render a page, or only ``block`` when htmx asked for a fragment."""
     message = read_flash(request)
     ctx = {"request": request, "flash": message, **context}

@@ -1,0 +1,123 @@
+"""Test fixtures.
+
+The suite runs against Postgres when ``TEST_DATABASE_URL`` is set (CI does), SQLite otherwise.
+The database is migrated once with Alembic and loaded with the reference data; each test then runs
+inside a connection-level transaction that is rolled back, with the ORM session joined through
+savepoints so application commits stay inside the test.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from argon2 import PasswordHasher
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, Engine
+from sqlalchemy.orm import Session
+
+from app.auth import service as auth_service
+from app.catalog.loader import load_reference_data
+from app.cli import alembic_config
+from app.config import Environment, Settings
+from app.db import get_session, make_engine
+from app.main import build_asgi
+from tests.factories import TEST_SECRET
+
+
+def _database_url(tmp_root: Path) -> str:
+    return os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_root / 'test.db'}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hashing() -> Iterator[None]:
+    """Argon2 with small parameters: the suite creates many users."""
+    original = auth_service._hasher
+    auth_service._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    auth_service._DUMMY_HASH = auth_service._hasher.hash("x")
+    yield
+    auth_service._hasher = original
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return _database_url(tmp_path_factory.mktemp("db"))
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return Settings(
+        environment=Environment.test,
+        secret_key=TEST_SECRET,
+        database_url=database_url,
+        log_level="WARNING",
+    )
+
+
+@pytest.fixture(scope="session")
+def engine(settings: Settings) -> Iterator[Engine]:
+    eng = make_engine(settings.database_url)
+    with eng.begin() as conn:
+        cfg = alembic_config(settings.database_url)
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+    with Session(eng) as s:
+        load_reference_data(s)
+        s.commit()
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def connection(engine: Engine) -> Iterator[Connection]:
+    conn = engine.connect()
+    trans = conn.begin()
+    yield conn
+    trans.rollback()
+    conn.close()
+
+
+@pytest.fixture
+def session(connection: Connection) -> Iterator[Session]:
+    s = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def asgi(settings: Settings, session: Session):  # type: ignore[no-untyped-def]
+    wrapped = build_asgi(settings)
+    app = wrapped.fastapi_app
+
+    def _session() -> Iterator[Session]:
+        try:
+            yield session
+            session.commit()
+        except Exception:
+            session.rollback()
+            raise
+
+    app.dependency_overrides[get_session] = _session
+    return wrapped
+
+
+@pytest.fixture
+def client(asgi) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    with TestClient(asgi, base_url="http://testserver") as c:
+        yield c
+
+
+@pytest.fixture
+def anon_client(asgi) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
+    with TestClient(asgi, base_url="http://testserver") as c:
+        yield c
+
+
+@pytest.fixture
+def audit_key(settings: Settings) -> bytes:
+    return settings.audit_hmac_key

@@ -1,0 +1,179 @@
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.auth.models import AuthToken
+from app.config import Environment, Settings
+from tests.factories import PASSWORD, api_headers, create_user, csrf, csrf_from, page_login
+
+
+def test_token_login_and_me(client: TestClient, session: Session) -> None:
+    user = create_user(session, role="architect")
+    headers = api_headers(client, user.email)
+    me = client.get("/api/v1/auth/me", headers=headers)
+    assert me.status_code == 200
+    assert me.json()["role"] == "architect"
+
+
+def test_tokens_are_stored_hashed(client: TestClient, session: Session) -> None:
+    user = create_user(session)
+    headers = api_headers(client, user.email)
+    raw = headers["Authorization"].split()[1]
+    stored = session.execute(select(AuthToken.token_hash)).scalars().all()
+    assert raw not in stored
+    assert all(len(h) == 64 for h in stored)
+
+
+def test_wrong_password_is_401_without_revealing_which(
+    client: TestClient, session: Session
+) -> None:
+    user = create_user(session)
+    bad_pw = client.post("/api/v1/auth/token", data={"username": user.email, "password": "nope"})
+    no_user = client.post("/api/v1/auth/token", data={"username": "ghost@x.test", "password": "n"})
+    assert bad_pw.status_code == no_user.status_code == 401
+    assert bad_pw.json() == no_user.json()
+
+
+def test_api_requires_bearer(client: TestClient) -> None:
+    r = client.get("/api/v1/deployments")
+    assert r.status_code == 401
+    assert r.headers["www-authenticate"] == "Bearer"
+    assert (
+        client.get("/api/v1/deployments", headers={"Authorization": "Bearer forged"}).status_code
+        == 401
+    )
+
+
+def test_token_revocation(client: TestClient, session: Session) -> None:
+    user = create_user(session)
+    headers = api_headers(client, user.email)
+    assert client.post("/api/v1/auth/revoke", headers=headers).status_code == 204
+    assert client.get("/api/v1/auth/me", headers=headers).status_code == 401
+
+
+def test_api_login_throttled_after_failures(
+    client: TestClient, session: Session, settings: Settings
+) -> None:
+    user = create_user(session)
+    for _ in range(settings.login_max_failures):
+        r = client.post("/api/v1/auth/token", data={"username": user.email, "password": "bad"})
+        assert r.status_code == 401
+    r = client.post("/api/v1/auth/token", data={"username": user.email, "password": PASSWORD})
+    assert r.status_code == 429
+    assert int(r.headers["retry-after"]) > 0
+
+
+def test_page_login_throttled(client: TestClient, session: Session, settings: Settings) -> None:
+    user = create_user(session)
+    for _ in range(settings.login_max_failures):
+        token = csrf_from(client.get("/login").text)
+        r = client.post("/login", data={"csrftoken": token, "email": user.email, "password": "x"})
+        assert r.status_code == 401
+        assert "incorrect e-mail or password" in r.text
+    token = csrf_from(client.get("/login").text)
+    r = client.post("/login", data={"csrftoken": token, "email": user.email, "password": PASSWORD})
+    assert r.status_code == 429
+
+
+def test_pages_redirect_to_login(client: TestClient) -> None:
+    r = client.get("/deployments", follow_redirects=False)
+    assert r.status_code == 303
+    assert r.headers["location"] == "/login?next=/deployments"
+
+
+def test_session_cookie_flags_and_logout_invalidates(client: TestClient, session: Session) -> None:
+    user = create_user(session, role="viewer")
+    page = client.get("/login")
+    r = client.post(
+        "/login",
+        data={
+            "csrftoken": csrf_from(page.text),
+            "email": user.email,
+            "password": PASSWORD,
+            "next": "/deployments",
+        },
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    assert r.headers["location"] == "/deployments"
+    cookie = r.headers["set-cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=lax" in cookie.replace("Lax", "lax")
+    old_cookie = client.cookies.get("axisboard_session")
+    assert client.get("/").status_code == 200
+    r = client.post("/logout", data={"csrftoken": csrf(client)}, follow_redirects=False)
+    assert r.status_code == 303
+    # The old cookie, replayed, no longer works.
+    client.cookies.set("axisboard_session", old_cookie, domain="testserver.local")
+    assert client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_login_issues_fresh_session(client: TestClient, session: Session) -> None:
+    """Session fixation: a cookie set before login is never the one used after it."""
+    user = create_user(session)
+    client.cookies.set("axisboard_session", "attacker-chosen-value", domain="testserver.local")
+    page_login(client, user.email)
+    assert (
+        client.cookies.get("axisboard_session", domain="testserver.local")
+        != "attacker-chosen-value"
+    )
+
+
+def test_open_redirect_refused(client: TestClient, session: Session) -> None:
+    user = create_user(session)
+    page = client.get("/login")
+    r = client.post(
+        "/login",
+        data={
+            "csrftoken": csrf_from(page.text),
+            "email": user.email,
+            "password": PASSWORD,
+            "next": "//evil.example/x",
+        },
+        follow_redirects=False,
+    )
+    assert r.headers["location"] == "/"
+
+
+def test_csrf_refused_on_page_post_without_token(client: TestClient, session: Session) -> None:
+    user = create_user(session)
+    page_login(client, user.email)
+    r = client.post("/deployments/new", data={"name": "x"})
+    assert r.status_code == 403
+    r = client.post("/logout")
+    assert r.status_code == 403
+
+
+def test_csrf_refused_on_login_without_cookie(anon_client: TestClient, session: Session) -> None:
+    user = create_user(session)
+    r = anon_client.post("/login", data={"email": user.email, "password": PASSWORD})
+    assert r.status_code == 403
+
+
+def test_htmx_header_token_accepted(client: TestClient, session: Session) -> None:
+    user = create_user(session, role="governance")
+    page_login(client, user.email)
+    token = csrf(client, "/audit")
+    r = client.post("/audit/verify", headers={"x-csrftoken": token, "HX-Request": "true"})
+    assert r.status_code == 200
+    assert "Chain intact" in r.text
+
+
+def test_production_refuses_default_secret() -> None:
+    with pytest.raises(ValueError, match="SECRET_KEY"):
+        Settings(environment=Environment.production)
+    ok = Settings(environment=Environment.production, secret_key="x" * 40)
+    assert ok.cookie_secure
+
+
+def test_security_headers(client: TestClient) -> None:
+    r = client.get("/login")
+    csp = r.headers["content-security-policy"]
+    assert "frame-ancestors 'none'" in csp
+    assert "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["referrer-policy"] == "same-origin"
