@@ -21,6 +21,7 @@ from app.catalog.api import router as catalog_router
 from app.config import PROJECT_ROOT, Settings, get_settings
 from app.db import make_engine, make_sessionmaker
 from app.deployments.api import router as deployments_router
+from app.estimates.api import router as estimates_router
 from app.logging import configure_logging
 from app.views import router as views_router
 from app.web.handlers import install_exception_handlers
@@ -54,7 +55,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessionmaker = make_sessionmaker(engine)
 
     api = APIRouter(prefix="/api/v1")
-    for r in (health_router, auth_router, catalog_router, deployments_router, audit_router):
+    for r in (
+        health_router,
+        auth_router,
+        catalog_router,
+        deployments_router,
+        estimates_router,
+        audit_router,
+    ):
         api.include_router(r)
     app.include_router(api)
     app.include_router(views_router)

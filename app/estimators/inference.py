@@ -1,0 +1,374 @@
+"""Serving estimate: memory feasibility and per-phase roofline timing.
+
+Each phase takes ``max(compute_time, memory_time) / efficiency + overheads``
+(reference/estimator-landscape.md §9.1), with
+
+* decode step (batch B, mean context S):
+  bytes = weights touched + B·S·kv_bytes_per_token, FLOPs = 2·B·N_matmul + 4·B·L·S·n_h·d_h;
+* prefill (b sequences of S tokens): FLOPs = 2·b·S·N_body + 2·b·L·S²·n_h·d_h (causal: half the
+  S² term of reference §5) + 2·b·vocab·d (logits of the last token only), bytes = weights + KV
+  written;
+* tensor parallelism: both divided over the TP group, plus 2 all-reduces per layer of the
+  activations (latency + ring traffic 2(tp-1)/tp · message / link bandwidth);
+* MoE: memory by total parameters; a step reads the experts its tokens touch, E·(1-(1-k/E)^T)
+  per layer for T tokens routed uniformly (reference formulas.md §8);
+* KV capacity: the engine's usable memory minus weights, activation peak and runtime overhead;
+  PagedAttention loses under 4% of it, a contiguous allocator keeps only 38.2% for live tokens
+  (vLLM paper).
+
+``best_case`` repeats the timing with efficiency 1 and no overheads: the physical bound that no
+measurement can beat.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from app.estimators.architecture import Architecture
+from app.estimators.engines import (
+    CONTIGUOUS_KV_UTILISATION,
+    PAGED_KV_WASTE,
+    EngineProfile,
+)
+from app.estimators.hardware import ALLREDUCE_LATENCY_S, GpuSpec, HardwareError
+from app.estimators.precision import BYTES, KV_PRECISIONS, WEIGHT_PRECISIONS, Precision
+from app.estimators.speculative import expected_tokens, speedup
+
+SECONDS_PER_MONTH = 30.4375 * 24 * 3600  # mean Gregorian month
+ACTIVATION_BYTES = 2  # bf16 activations
+LOGITS_BYTES = 4  # fp32 logits in the sampler
+MAX_SAMPLED_SEQS = 256  # vLLM default max_num_seqs: the sampler's logits rows at profiling
+
+
+class EstimateError(ValueError):
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    input_tokens: int
+    output_tokens: int
+    batch_size: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("input_tokens", "output_tokens", "batch_size"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise EstimateError(f"{name} must be a positive integer", field=name)
+
+
+@dataclass(frozen=True, slots=True)
+class ServingConfig:
+    n_gpus: int = 1
+    precision: Precision = Precision.bf16
+    kv_cache_precision: Precision = Precision.bf16
+    paged_attention: bool | None = None  # None: the engine's own allocator
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryBreakdown:
+    weights_gb: float
+    kv_cache_gb: float
+    activations_gb: float
+    overhead_gb: float
+    total_gb: float
+    capacity_gb: float
+    fits: bool
+    max_batch_size: int
+    kv_cache_capacity_tokens: int
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseTime:
+    time_s: float
+    compute_s: float
+    memory_s: float
+    comm_s: float
+    bound: str  # "compute" | "memory"
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    prefill: PhaseTime
+    decode: PhaseTime
+    ttft_ms: float
+    tpot_ms: float
+    output_tokens_per_s: float
+    output_tokens_per_s_per_gpu: float
+    cost_per_million_output_tokens_usd: float | None
+    batch_output_tokens: int
+    decode_steps: int
+
+
+@dataclass(frozen=True, slots=True)
+class InferenceEstimate:
+    memory: MemoryBreakdown
+    timing: Timing
+    best_case: Timing
+    assumptions: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+def _validate(arch: Architecture, gpu: GpuSpec, cfg: ServingConfig) -> None:
+    if cfg.n_gpus < 1 or cfg.n_gpus > 1024:
+        raise EstimateError("n_gpus must be between 1 and 1024", field="n_gpus")
+    if cfg.precision not in WEIGHT_PRECISIONS:
+        raise EstimateError(
+            f"precision must be one of {', '.join(WEIGHT_PRECISIONS)}", field="precision"
+        )
+    if cfg.kv_cache_precision not in KV_PRECISIONS:
+        raise EstimateError(
+            f"kv_cache_precision must be one of {', '.join(KV_PRECISIONS)}",
+            field="kv_cache_precision",
+        )
+    for fld, prec in (("precision", cfg.precision), ("kv_cache_precision", cfg.kv_cache_precision)):
+        if not gpu.supports(prec):
+            raise EstimateError(
+                f"{gpu.name} does not support {prec}; allowed: "
+                + ", ".join(p for p in WEIGHT_PRECISIONS if gpu.supports(p)),
+                field=fld,
+            )
+
+
+def experts_touched(arch: Architecture, tokens: float) -> float:
+    """Expected distinct experts per layer that ``tokens`` tokens route to (uniform routing)."""
+    if not arch.is_moe:
+        return 1.0
+    e, k = arch.n_experts, arch.experts_per_token
+    return float(e * (1.0 - (1.0 - k / e) ** max(tokens, 0.0)))
+
+
+def weight_bytes_read(arch: Architecture, tokens: float, bytes_w: float) -> float:
+    """Weights a forward pass over ``tokens`` tokens reads (the embedding is a gather: excluded)."""
+    dense_body = (
+        arch.non_embedding_params - arch.n_layers * arch.n_experts * arch.mlp_params_per_expert
+    )
+    experts = arch.n_layers * experts_touched(arch, tokens) * arch.mlp_params_per_expert
+    lm_head = arch.vocab * arch.d_model
+    return (dense_body + experts + lm_head) * bytes_w
+
+
+def _allreduce_s(arch: Architecture, gpu: GpuSpec, tp: int, tokens: float) -> float:
+    if tp <= 1:
+        return 0.0
+    msg = tokens * arch.d_model * ACTIVATION_BYTES
+    per = ALLREDUCE_LATENCY_S + 2 * (tp - 1) / tp * msg / gpu.interconnect_bytes_per_s
+    return 2 * arch.n_layers * per
+
+
+def _phase(
+    compute_flops: float,
+    mem_bytes: float,
+    gpu: GpuSpec,
+    peak: float,
+    tp: int,
+    efficiency: float,
+    comm_s: float,
+    overhead_s: float,
+) -> PhaseTime:
+    compute_s = compute_flops / (peak * tp)
+    memory_s = mem_bytes / (gpu.bandwidth_bytes_per_s * tp)
+    bound = "compute" if compute_s >= memory_s else "memory"
+    # One efficiency per phase: MFU-like for prefill, MBU-like for decode (reference §9.1).
+    t = max(compute_s, memory_s) / efficiency + comm_s + overhead_s
+    return PhaseTime(time_s=t, compute_s=compute_s, memory_s=memory_s, comm_s=comm_s, bound=bound)
+
+
+def _memory(
+    arch: Architecture, gpu: GpuSpec, eng: EngineProfile, cfg: ServingConfig, wl: Workload
+) -> tuple[MemoryBreakdown, float]:
+    tp = cfg.n_gpus
+    bytes_w = BYTES[cfg.precision]
+    kv_tok = arch.kv_bytes_per_token(BYTES[cfg.kv_cache_precision]) / tp
+    weights = arch.total_params * bytes_w / tp
+    t = eng.max_batched_tokens
+    d_ff_active = arch.d_ff * arch.experts_per_token
+    activations = (
+        t * (2 * d_ff_active + 4 * arch.d_model) * ACTIVATION_BYTES / tp
+        + arch.vocab * min(t, MAX_SAMPLED_SEQS) * LOGITS_BYTES / tp
+    )
+    overhead = eng.runtime_overhead_bytes
+    usable = gpu.capacity_bytes * eng.gpu_memory_utilization
+    kv_room = usable - weights - activations - overhead
+    paged = eng.paged_attention if cfg.paged_attention is None else cfg.paged_attention
+    live_fraction = (1 - PAGED_KV_WASTE) if paged else CONTIGUOUS_KV_UTILISATION
+    kv_tokens = max(0, int(kv_room * live_fraction / kv_tok)) if kv_room > 0 else 0
+    seq = wl.input_tokens + wl.output_tokens
+    max_batch = kv_tokens // seq
+    kv_needed = wl.batch_size * seq * kv_tok
+    reason = None
+    if kv_room <= 0:
+        reason = (
+            f"weights ({weights / 1e9:.1f} GB per GPU) plus activations and runtime overhead "
+            f"exceed the {usable / 1e9:.1f} GB the engine may use on {gpu.name}"
+        )
+    elif max_batch < 1:
+        reason = f"the KV cache holds {kv_tokens} tokens, fewer than one {seq}-token sequence"
+    elif wl.batch_size > max_batch:
+        reason = (
+            f"batch {wl.batch_size} needs {kv_needed / 1e9:.1f} GB of KV cache per GPU; "
+            f"at most {max_batch} sequences of {seq} tokens fit"
+        )
+    total = weights + activations + overhead + kv_needed / live_fraction
+    mem = MemoryBreakdown(
+        weights_gb=weights / 1e9,
+        kv_cache_gb=kv_needed / 1e9,
+        activations_gb=activations / 1e9,
+        overhead_gb=overhead / 1e9,
+        total_gb=total / 1e9,
+        capacity_gb=gpu.capacity_bytes / 1e9,
+        fits=reason is None,
+        max_batch_size=max_batch,
+        kv_cache_capacity_tokens=kv_tokens,
+        reason=reason,
+    )
+    return mem, kv_tok
+
+
+def _timing(
+    arch: Architecture,
+    gpu: GpuSpec,
+    eng: EngineProfile,
+    cfg: ServingConfig,
+    wl: Workload,
+    *,
+    ideal: bool,
+) -> Timing:
+    tp = cfg.n_gpus
+    bytes_w = BYTES[cfg.precision]
+    kv_tok_total = arch.kv_bytes_per_token(BYTES[cfg.kv_cache_precision])
+    peak = gpu.peak_flops(cfg.precision)
+    d_attn = arch.n_heads * arch.d_head
+    b, s_in, s_out = wl.batch_size, wl.input_tokens, wl.output_tokens
+    pre_eff = 1.0 if ideal else eng.prefill_efficiency
+    dec_eff = 1.0 if ideal else eng.decode_efficiency
+    overhead = 0.0 if ideal else eng.step_overhead_s
+
+    # Prefill of the whole batch (TTFT of an unloaded server is the prefill of one request).
+    body = arch.active_non_embedding_params
+    pf_flops = (
+        2 * b * s_in * body
+        + 2 * b * arch.n_layers * s_in * s_in * d_attn
+        + 2 * b * arch.vocab * arch.d_model
+    )
+    pf_bytes = weight_bytes_read(arch, b * s_in, bytes_w) + b * s_in * kv_tok_total
+    comm = 0.0 if ideal else _allreduce_s(arch, gpu, tp, b * s_in)
+    prefill = _phase(pf_flops, pf_bytes, gpu, peak, tp, pre_eff, comm, overhead)
+    one_flops = (
+        2 * s_in * body + 2 * arch.n_layers * s_in * s_in * d_attn + 2 * arch.vocab * arch.d_model
+    )
+    one_bytes = weight_bytes_read(arch, s_in, bytes_w) + s_in * kv_tok_total
+    one_comm = 0.0 if ideal else _allreduce_s(arch, gpu, tp, s_in)
+    ttft = _phase(one_flops, one_bytes, gpu, peak, tp, pre_eff, one_comm, overhead).time_s
+
+    # Decode step at the mean context length over the generation.
+    ctx = s_in + (s_out - 1) / 2
+    matmul_params = body + arch.vocab * arch.d_model
+    dec_flops = 2 * b * matmul_params + 4 * b * arch.n_layers * ctx * d_attn
+    dec_bytes = weight_bytes_read(arch, b, bytes_w) + b * ctx * kv_tok_total
+    dcomm = 0.0 if ideal else _allreduce_s(arch, gpu, tp, b)
+    decode = _phase(dec_flops, dec_bytes, gpu, peak, tp, dec_eff, dcomm, overhead)
+
+    total_time = prefill.time_s + (s_out - 1) * decode.time_s
+    tok_s = b * s_out / total_time
+    price = gpu.price_per_hour_usd
+    cost = None if price is None else price * tp / 3600 / tok_s * 1e6
+    return Timing(
+        prefill=prefill,
+        decode=decode,
+        ttft_ms=ttft * 1e3,
+        tpot_ms=decode.time_s * 1e3,
+        output_tokens_per_s=tok_s,
+        output_tokens_per_s_per_gpu=tok_s / tp,
+        cost_per_million_output_tokens_usd=cost,
+        batch_output_tokens=b * s_out,
+        decode_steps=s_out - 1,
+    )
+
+
+def estimate_inference(
+    arch: Architecture, gpu: GpuSpec, eng: EngineProfile, cfg: ServingConfig, wl: Workload
+) -> InferenceEstimate:
+    """Memory, TTFT, TPOT, throughput and cost of serving ``arch`` on ``cfg.n_gpus`` × ``gpu``."""
+    try:
+        _validate(arch, gpu, cfg)
+    except HardwareError as exc:
+        raise EstimateError(str(exc), field=exc.field or "gpu") from None
+    memory, _ = _memory(arch, gpu, eng, cfg, wl)
+    timing = _timing(arch, gpu, eng, cfg, wl, ideal=False)
+    best = _timing(arch, gpu, eng, cfg, wl, ideal=True)
+    paged = eng.paged_attention if cfg.paged_attention is None else cfg.paged_attention
+    assumptions: dict[str, Any] = {
+        "engine": eng.name,
+        "engine_source": eng.source,
+        "prefill_efficiency": eng.prefill_efficiency,
+        "decode_efficiency": eng.decode_efficiency,
+        "gpu_memory_utilization": eng.gpu_memory_utilization,
+        "runtime_overhead_gb": eng.runtime_overhead_bytes / 1e9,
+        "activation_profile_tokens": eng.max_batched_tokens,
+        "kv_allocator": "paged (under 4% waste)"
+        if paged
+        else "contiguous (38.2% live, vLLM paper)",
+        "tensor_parallel": cfg.n_gpus,
+        "allreduce_latency_us": ALLREDUCE_LATENCY_S * 1e6 if cfg.n_gpus > 1 else 0,
+        "interconnect_gb_s": gpu.interconnect_bytes_per_s / 1e9 if cfg.n_gpus > 1 else None,
+        "peak_tflops": gpu.peak_flops(cfg.precision) / 1e12,
+        "bandwidth_tb_s": gpu.bandwidth_tbps,
+        "decode_context_tokens": wl.input_tokens + (wl.output_tokens - 1) / 2,
+        "moe_experts_touched_per_layer_decode": round(experts_touched(arch, wl.batch_size), 3),
+        "price_per_gpu_hour_usd": gpu.price_per_hour_usd,
+        "throughput_model": "static batch: prefill of the batch then output_tokens-1 decode steps",
+    }
+    if not math.isfinite(timing.output_tokens_per_s):
+        raise EstimateError("estimate is not finite for these inputs", field="model")
+    return InferenceEstimate(memory=memory, timing=timing, best_case=best, assumptions=assumptions)
+
+
+def with_speculative(
+    est: InferenceEstimate, *, alpha: float, gamma: int, c: float
+) -> InferenceEstimate:
+    """Apply Leviathan et al.'s expected wall-time improvement to the decode phase.
+
+    Each target step yields (1-alpha^(gamma+1))/(1-alpha) tokens for the cost of (gamma c + 1)
+    target steps (Theorem 3.8); the output distribution is unchanged and prefill is unaffected.
+    """
+    factor = speedup(alpha, gamma, c)
+    n = int(est.assumptions["tensor_parallel"])
+    price = est.assumptions["price_per_gpu_hour_usd"]
+
+    def _apply(t: Timing) -> Timing:
+        total = t.prefill.time_s + t.decode_steps * t.decode.time_s / factor
+        tok_s = t.batch_output_tokens / total
+        cost = None if price is None else price * n / 3600 / tok_s * 1e6
+        return replace(
+            t,
+            tpot_ms=t.tpot_ms / factor,
+            output_tokens_per_s=tok_s,
+            output_tokens_per_s_per_gpu=tok_s / n,
+            cost_per_million_output_tokens_usd=cost,
+        )
+
+    assumptions = {
+        **est.assumptions,
+        "speculative": {
+            "alpha": alpha,
+            "gamma": gamma,
+            "c": c,
+            "speedup": round(factor, 4),
+            "expected_tokens_per_step": round(expected_tokens(alpha, gamma), 4),
+            "source": "Leviathan et al. 2023, arXiv 2211.17192, Theorem 3.8",
+        },
+    }
+    return replace(
+        est, timing=_apply(est.timing), best_case=_apply(est.best_case), assumptions=assumptions
+    )

@@ -1,0 +1,264 @@
+"""The pure serving estimator: published test vectors, invariants and properties."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.estimators.architecture import Architecture
+from app.estimators.engines import ENGINES
+from app.estimators.hardware import GIB, GpuSpec
+from app.estimators.hf_config import HfConfigError, architecture_from_hf_config
+from app.estimators.inference import (
+    EstimateError,
+    ServingConfig,
+    Workload,
+    estimate_inference,
+    experts_touched,
+    with_speculative,
+)
+from app.estimators.precision import Precision
+from app.estimators.speculative import best_gamma, expected_tokens, ops_factor, speedup
+
+LLAMA_8B = Architecture(32, 4096, 14336, 32, 8, 128, 128256, False, name="Llama-3.1-8B")
+LLAMA_70B = Architecture(80, 8192, 28672, 64, 8, 128, 128256, False, name="Llama-3.1-70B")
+MIXTRAL = Architecture(32, 4096, 14336, 32, 8, 128, 32000, False, 8, 2, name="Mixtral")
+H100 = GpuSpec("h100_sxm_80gb", "H100 SXM", 80, 3.35, 989.4, 80, 1978.9, 1978.9, 2.0)
+A100 = GpuSpec("a100_sxm_80gb", "A100 SXM", 80, 2.039, 312, 80, None, 624, 1.5)
+RTX4090 = GpuSpec("rtx_4090", "RTX 4090", 24, 1.008, 165.2, None, 330.3, 660.6)
+
+
+def est(
+    arch=LLAMA_8B,
+    gpu=H100,
+    engine="vllm",
+    n_gpus=1,
+    precision=Precision.bf16,  # type: ignore[no-untyped-def]
+    kv=Precision.bf16,
+    inp=1000,
+    out=200,
+    batch=1,
+    paged=None,
+):
+    return estimate_inference(
+        arch,
+        gpu,
+        ENGINES[engine],
+        ServingConfig(n_gpus, precision, kv, paged),
+        Workload(inp, out, batch),
+    )
+
+
+class TestPublishedVectors:
+    def test_vllm_paper_opt13b_kv_bytes(self) -> None:
+        # "2 (key and value) x 5120 (hidden) x 40 (layers) x 2 (bytes per FP16)" = 800 KB per token
+        opt13b = Architecture(40, 5120, 20480, 40, 40, 128, 50272)
+        assert opt13b.kv_bytes_per_token(2) == 819_200
+        assert opt13b.kv_bytes_per_token(2) * 2048 == pytest.approx(1.68e9, rel=2e-3)
+
+    def test_llama_kv_per_token(self) -> None:
+        assert LLAMA_8B.kv_bytes_per_token(2) == 128 * 1024
+        assert LLAMA_70B.kv_bytes_per_token(2) == 320 * 1024
+
+    @pytest.mark.parametrize(
+        ("alpha", "gamma", "c", "expected"),
+        [(0.6, 2, 0.0, 1.96), (0.8, 5, 0.0, 3.69), (0.75, 7, 0.02, 3.157), (0.8, 5, 0.05, 2.951)],
+    )
+    def test_leviathan_speedups(self, alpha: float, gamma: int, c: float, expected: float) -> None:
+        assert speedup(alpha, gamma, c) == pytest.approx(expected, abs=0.006)
+
+    def test_leviathan_ops_and_best_gamma(self) -> None:
+        assert ops_factor(0.6, 2, 0.0) == pytest.approx(1.53, abs=0.005)
+        assert ops_factor(0.8, 5, 0.0) == pytest.approx(1.63, abs=0.005)
+        assert ops_factor(0.8, 5, 0.05) == pytest.approx(1.694, abs=0.001)
+        assert expected_tokens(0.8, 5) == pytest.approx(3.689, abs=0.001)
+        best = best_gamma(0.8, 0.05)
+        assert best.gamma == 8
+        assert best.speedup == pytest.approx(3.092, abs=0.001)
+
+    def test_vllm_rtx4090_kv_capacity(self) -> None:
+        """vLLM, Llama-3.1-8B BF16, RTX 4090, utilisation 0.9: 41,408 KV tokens measured
+        (validation row 53, casys-kaist/LLMServingSim PR #59)."""
+        e = est(gpu=RTX4090, inp=512, out=128)
+        assert e.memory.kv_cache_capacity_tokens == pytest.approx(41_408, rel=0.05)
+
+    def test_rtx4090_batch1_decode_against_llama_cpp(self) -> None:
+        """llama.cpp FP16 Llama-3-8B on an RTX 4090: 54.84 tok/s measured; bound <= 62.8 tok/s."""
+        e = est(gpu=RTX4090, engine="llama.cpp", inp=16, out=512)
+        best_tok_s = 1000 / e.best_case.tpot_ms
+        assert best_tok_s >= 54.84  # no measurement beats the bound
+        assert best_tok_s == pytest.approx(62.8 * 16.06 / 15.0, rel=0.1)
+
+
+class TestMemory:
+    def test_70b_bf16_does_not_fit_one_h100(self) -> None:
+        e = est(arch=LLAMA_70B)
+        assert not e.memory.fits
+        assert "exceed" in (e.memory.reason or "")
+        assert e.memory.weights_gb == pytest.approx(141.1, abs=0.1)
+
+    def test_70b_fits_on_two_h100_in_bf16(self) -> None:
+        e = est(arch=LLAMA_70B, n_gpus=2)
+        assert e.memory.fits
+        assert e.memory.weights_gb == pytest.approx(70.55, abs=0.01)
+
+    def test_mixtral_memory_by_total_params(self) -> None:
+        e = est(arch=MIXTRAL, n_gpus=2)
+        assert e.memory.weights_gb == pytest.approx(46.7, abs=0.01)
+
+    def test_paged_holds_more_sequences_than_contiguous(self) -> None:
+        paged = est(paged=True).memory.max_batch_size
+        contiguous = est(paged=False).memory.max_batch_size
+        assert paged / contiguous == pytest.approx(0.96 / 0.382, rel=0.01)
+
+    def test_batch_beyond_kv_capacity_reported(self) -> None:
+        e = est(arch=LLAMA_70B, n_gpus=4, inp=8000, out=2000, batch=64)
+        assert not e.memory.fits
+        assert "at most" in (e.memory.reason or "")
+
+    def test_capacity_convention(self) -> None:
+        assert RTX4090.capacity_bytes == 24 * GIB
+
+
+class TestTiming:
+    def test_decode_memory_bound_prefill_compute_bound(self) -> None:
+        e = est(inp=2048, out=128)
+        assert e.timing.decode.bound == "memory"
+        assert e.timing.prefill.bound == "compute"
+
+    def test_fp8_needs_fp8_gpu(self) -> None:
+        with pytest.raises(EstimateError) as err:
+            est(gpu=A100, precision=Precision.fp8)
+        assert err.value.field == "precision"
+        assert "bf16" in str(err.value)
+
+    def test_tensor_parallel_adds_allreduce(self) -> None:
+        one = est(arch=LLAMA_70B, n_gpus=2)
+        four = est(arch=LLAMA_70B, n_gpus=4)
+        assert four.timing.decode.comm_s > one.timing.decode.comm_s > 0
+        assert four.timing.tpot_ms < one.timing.tpot_ms
+
+    def test_moe_reads_only_touched_experts(self) -> None:
+        assert experts_touched(MIXTRAL, 1) == pytest.approx(2.0)
+        assert experts_touched(MIXTRAL, 64) == pytest.approx(8.0, abs=0.01)
+        small = est(arch=MIXTRAL, n_gpus=2, batch=1)
+        dense_equiv = est(arch=Architecture(32, 4096, 14336 * 8, 32, 8, 128, 32000), n_gpus=2)
+        assert small.timing.tpot_ms < 0.5 * dense_equiv.timing.tpot_ms
+
+    def test_speculative_lowers_tpot_by_leviathan_factor(self) -> None:
+        base = est(out=256)
+        spec = with_speculative(base, alpha=0.8, gamma=5, c=0.05)
+        assert base.timing.tpot_ms / spec.timing.tpot_ms == pytest.approx(2.951, abs=0.001)
+        assert spec.timing.output_tokens_per_s > base.timing.output_tokens_per_s
+        assert spec.assumptions["speculative"]["speedup"] == pytest.approx(2.951, abs=0.001)
+
+    def test_cost_per_million_tokens(self) -> None:
+        e = est(batch=32)
+        expected = 2.0 / 3600 / e.timing.output_tokens_per_s * 1e6
+        assert e.timing.cost_per_million_output_tokens_usd == pytest.approx(expected)
+        unpriced = GpuSpec("x", "X", 80, 3.35, 989.4)
+        assert est(gpu=unpriced).timing.cost_per_million_output_tokens_usd is None
+
+
+ARCHS = [LLAMA_8B, LLAMA_70B, MIXTRAL]
+GPUS = [H100, A100, RTX4090]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    arch=st.sampled_from(ARCHS),
+    gpu=st.sampled_from(GPUS),
+    engine=st.sampled_from(list(ENGINES)),
+    n=st.sampled_from([1, 2, 4, 8]),
+    inp=st.integers(1, 32_000),
+    out=st.integers(1, 4_000),
+    batch=st.integers(1, 512),
+)
+def test_never_beats_physical_bound(arch, gpu, engine, n, inp, out, batch) -> None:  # type: ignore[no-untyped-def]
+    e = est(arch=arch, gpu=gpu, engine=engine, n_gpus=n, inp=inp, out=out, batch=batch)
+    assert e.timing.tpot_ms >= e.best_case.tpot_ms * (1 - 1e-9)
+    assert e.timing.ttft_ms >= e.best_case.ttft_ms * (1 - 1e-9)
+    assert e.timing.output_tokens_per_s <= e.best_case.output_tokens_per_s * (1 + 1e-9)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    arch=st.sampled_from(ARCHS),
+    gpu=st.sampled_from(GPUS),
+    inp=st.integers(1, 8000),
+    out=st.integers(2, 2000),
+    batch=st.integers(2, 256),
+)
+def test_more_batch_never_below_batch1_throughput(arch, gpu, inp, out, batch) -> None:  # type: ignore[no-untyped-def]
+    one = est(arch=arch, gpu=gpu, n_gpus=8, inp=inp, out=out, batch=1)
+    many = est(arch=arch, gpu=gpu, n_gpus=8, inp=inp, out=out, batch=batch)
+    assert many.timing.output_tokens_per_s >= one.timing.output_tokens_per_s * (1 - 1e-9)
+
+
+@settings(max_examples=100, deadline=None)
+@given(arch=st.sampled_from(ARCHS), n=st.sampled_from([1, 2, 4]), inp=st.integers(1, 8000))
+def test_more_gpus_never_more_memory_per_gpu(arch, n, inp) -> None:  # type: ignore[no-untyped-def]
+    a = est(arch=arch, n_gpus=n, inp=inp)
+    b = est(arch=arch, n_gpus=2 * n, inp=inp)
+    assert (
+        b.memory.weights_gb + b.memory.activations_gb
+        <= a.memory.weights_gb + a.memory.activations_gb
+    )
+    assert b.memory.kv_cache_gb <= a.memory.kv_cache_gb
+
+
+@settings(max_examples=60, deadline=None)
+@given(arch=st.sampled_from(ARCHS), batch=st.integers(1, 64))
+def test_higher_precision_never_shrinks_memory(arch, batch) -> None:  # type: ignore[no-untyped-def]
+    order = [Precision.int4, Precision.int8, Precision.bf16]
+    mems = [
+        est(arch=arch, gpu=H100, n_gpus=8, precision=p, batch=batch).memory.weights_gb
+        for p in order
+    ]
+    assert mems == sorted(mems)
+    kvs = [
+        est(arch=arch, n_gpus=8, kv=k, batch=batch).memory.kv_cache_gb
+        for k in (Precision.fp8, Precision.bf16)
+    ]
+    assert kvs == sorted(kvs)
+
+
+class TestHfConfig:
+    def test_llama_config(self) -> None:
+        cfg = {
+            "model_type": "llama",
+            "num_hidden_layers": 32,
+            "hidden_size": 4096,
+            "intermediate_size": 14336,
+            "num_attention_heads": 32,
+            "num_key_value_heads": 8,
+            "vocab_size": 128256,
+            "tie_word_embeddings": False,
+        }
+        assert architecture_from_hf_config(cfg).total_params == 8_030_261_248
+
+    def test_mixtral_config(self) -> None:
+        cfg = {
+            "model_type": "mixtral",
+            "num_hidden_layers": 32,
+            "hidden_size": 4096,
+            "intermediate_size": 14336,
+            "num_attention_heads": 32,
+            "num_key_value_heads": 8,
+            "vocab_size": 32000,
+            "num_local_experts": 8,
+            "num_experts_per_tok": 2,
+        }
+        a = architecture_from_hf_config(cfg)
+        assert a.total_params == 46_702_792_704
+        assert a.active_params == 12_879_925_248
+
+    def test_unsupported_and_missing(self) -> None:
+        with pytest.raises(HfConfigError) as e:
+            architecture_from_hf_config({"model_type": "gpt2"})
+        assert e.value.fields == ["model_type"]
+        with pytest.raises(HfConfigError) as e:
+            architecture_from_hf_config({"model_type": "qwen2", "hidden_size": 10})
+        assert "num_hidden_layers" in e.value.fields
+        assert "vocab_size" in e.value.fields
