@@ -77,6 +77,18 @@ def serve(
     )
 
 
+@cli.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def calibrate(ctx: typer.Context) -> None:
+    """Measure this machine's accelerator with torch and compare the estimator.
+
+    Options: --model KEY --gpu KEY --prefill BxS,... --decode BxCTX,... --max-layers N --json FILE;
+    or `axisboard calibrate refit RESULT.json ...` to fit efficiency and overhead over saved runs.
+    """
+    from app.estimators.calibration import main as calibration_main
+
+    raise typer.Exit(calibration_main(ctx.args))
+
+
 @users.command("create")
 def users_create(
     org: Annotated[str, typer.Option(help="Organisation name (created if missing)")],
