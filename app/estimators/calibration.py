@@ -152,12 +152,13 @@ def run_calibration(
         )
     graphs = cuda
     for batch, ctx in decode_points:
-        fn = model.decode_fn(batch, ctx, graphs=graphs)
-        if fn is None:
+        step = model.decode_fn(batch, ctx, graphs=graphs)
+        if step is None:
             graphs = False
             notes.append("CUDA graph capture failed; decode timed eagerly")
-            fn = model.decode_fn(batch, ctx, graphs=False)
-            assert fn is not None
+            step = model.decode_fn(batch, ctx, graphs=False)
+            assert step is not None
+        fn = step
         ms = _scaled(model, fn, sync, scale, warmup, iters, batch, 1) * 1e3
         # A decode step at context ctx: the estimator's mean context is s_in + (s_out-1)/2.
         est = estimate_inference(arch, gpu, ideal, ServingConfig(), Workload(ctx, 1, batch))
