@@ -9,9 +9,9 @@ import platform
 import statistics
 import time
 
-from app.estimators.calibration import catalog_architecture, catalog_gpu
 from app.estimators.engines import ENGINES
 from app.estimators.inference import ServingConfig, Workload, estimate_inference
+from app.estimators.reference_data import catalog_architecture, catalog_gpu
 
 
 def median_s(fn, repeats: int = 7, number: int = 2000) -> float:  # type: ignore[no-untyped-def]

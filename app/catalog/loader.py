@@ -6,7 +6,6 @@ versions are made only by admins through the matrix page.
 
 from __future__ import annotations
 
-import csv
 import json
 from importlib import resources
 from typing import Any
@@ -28,20 +27,18 @@ from app.catalog.models import (
     Profile,
     Technique,
 )
+from app.estimators.reference_data import (
+    architecture_from_row,
+    gpu_spec_from_row,
+    opt_float,
+    read_rows,
+)
 
 DATA = resources.files("app.catalog") / "data"
 
 
 def _yaml(name: str) -> Any:
     return yaml.safe_load((DATA / name).read_text(encoding="utf-8"))
-
-
-def _csv(name: str) -> list[dict[str, str]]:
-    return list(csv.DictReader((DATA / name).read_text(encoding="utf-8").splitlines()))
-
-
-def _opt_float(v: str) -> float | None:
-    return float(v) if v.strip() else None
 
 
 def load_reference_data(session: Session) -> dict[str, int]:
@@ -125,19 +122,20 @@ def load_reference_data(session: Session) -> dict[str, int]:
             )
 
     prices = _yaml("gpu_prices.yaml")
-    for r in _csv("gpus.csv"):
+    for r in read_rows("gpus.csv"):
         existing = session.get(Gpu, r["key"])
         price = prices["prices"].get(r["key"])
+        spec = gpu_spec_from_row(r)
         fields = {
-            "name": r["name"],
-            "memory_gb": float(r["memory_gb"]),
-            "usable_memory_gib": _opt_float(r["usable_memory_gib"]),
-            "bandwidth_tbps": float(r["bandwidth_tbps"]),
-            "bf16_tflops_dense": float(r["bf16_tflops_dense"]),
-            "fp8_tflops_dense": _opt_float(r["fp8_tflops_dense"]),
-            "int8_tops_dense": _opt_float(r["int8_tops_dense"]),
-            "fp4_tflops_dense": _opt_float(r["fp4_tflops_dense"]),
-            "tdp_w": _opt_float(r["tdp_w"]),
+            "name": spec.name,
+            "memory_gb": spec.memory_gb,
+            "usable_memory_gib": spec.usable_memory_gib,
+            "bandwidth_tbps": spec.bandwidth_tbps,
+            "bf16_tflops_dense": spec.bf16_tflops_dense,
+            "fp8_tflops_dense": spec.fp8_tflops_dense,
+            "int8_tops_dense": spec.int8_tops_dense,
+            "fp4_tflops_dense": opt_float(r["fp4_tflops_dense"]),
+            "tdp_w": opt_float(r["tdp_w"]),
             "notes": r["notes"],
             "source": r["source"],
         }
@@ -153,26 +151,13 @@ def load_reference_data(session: Session) -> dict[str, int]:
         else:
             for k, v in fields.items():
                 setattr(existing, k, v)
-    for r in _csv("models.csv"):
+    for r in read_rows("models.csv"):
+        arch = architecture_from_row(r)
         session.merge(
             ModelArch(
                 key=r["key"],
-                name=r["name"],
-                **{
-                    k: int(r[k])
-                    for k in (
-                        "n_layers",
-                        "d_model",
-                        "d_ff",
-                        "n_heads",
-                        "n_kv_heads",
-                        "d_head",
-                        "vocab",
-                        "n_experts",
-                        "experts_per_token",
-                    )
-                },
-                tied_embeddings=r["tied_embeddings"].strip().lower() == "true",
+                name=arch.name,
+                **arch.as_dict(),
                 published_total_params=int(r["total_params"])
                 if r["total_params"].strip()
                 else None,

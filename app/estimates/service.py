@@ -17,7 +17,7 @@ from app.estimates.schemas import (
     PrefillOut,
     TimingOut,
 )
-from app.estimators.architecture import Architecture, ArchitectureError
+from app.estimators.architecture import ARCH_FIELDS, Architecture, ArchitectureError
 from app.estimators.engines import engine
 from app.estimators.hardware import GpuSpec, HardwareError
 from app.estimators.inference import (
@@ -29,19 +29,6 @@ from app.estimators.inference import (
     with_speculative,
 )
 from app.estimators.precision import Precision
-
-ARCH_FIELDS = (
-    "n_layers",
-    "d_model",
-    "d_ff",
-    "n_heads",
-    "n_kv_heads",
-    "d_head",
-    "vocab",
-    "tied_embeddings",
-    "n_experts",
-    "experts_per_token",
-)
 
 
 def architecture_of(m: ModelArch) -> Architecture:

@@ -15,14 +15,12 @@ Usage: ``python -m app.estimators.calibration --model llama_3_1_8b --gpu h100_sx
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from importlib import resources
 from typing import Any
 
 from app.estimators.architecture import Architecture
@@ -30,6 +28,7 @@ from app.estimators.engines import ENGINES
 from app.estimators.fitting import Observation, fit_roofline, leave_one_group_out
 from app.estimators.hardware import GpuSpec
 from app.estimators.inference import ServingConfig, Workload, estimate_inference
+from app.estimators.reference_data import catalog_architecture, catalog_gpu
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,55 +347,6 @@ class _TorchDecoder:
 # --- command line (works without the web app or database) -----------------------------------
 
 
-def _catalog(name: str) -> list[dict[str, str]]:
-    text = (resources.files("app.catalog") / "data" / name).read_text(encoding="utf-8")
-    return list(csv.DictReader(text.splitlines()))
-
-
-def catalog_architecture(key: str) -> Architecture:
-    for r in _catalog("models.csv"):
-        if r["key"] == key:
-            return Architecture(
-                **{
-                    k: int(r[k])
-                    for k in (
-                        "n_layers",
-                        "d_model",
-                        "d_ff",
-                        "n_heads",
-                        "n_kv_heads",
-                        "d_head",
-                        "vocab",
-                        "n_experts",
-                        "experts_per_token",
-                    )
-                },
-                tied_embeddings=r["tied_embeddings"] == "true",
-                name=r["name"],
-            )
-    raise SystemExit(f"unknown model {key}")
-
-
-def catalog_gpu(key: str) -> GpuSpec:
-    for r in _catalog("gpus.csv"):
-        if r["key"] == key:
-
-            def opt(v: str) -> float | None:
-                return float(v) if v.strip() else None
-
-            return GpuSpec(
-                key=key,
-                name=r["name"],
-                memory_gb=float(r["memory_gb"]),
-                bandwidth_tbps=float(r["bandwidth_tbps"]),
-                bf16_tflops_dense=float(r["bf16_tflops_dense"]),
-                usable_memory_gib=opt(r["usable_memory_gib"]),
-                fp8_tflops_dense=opt(r["fp8_tflops_dense"]),
-                int8_tops_dense=opt(r["int8_tops_dense"]),
-            )
-    raise SystemExit(f"unknown gpu {key}")
-
-
 def _pairs(text: str) -> list[tuple[int, int]]:
     out = []
     for item in text.split(","):
@@ -461,9 +411,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--matmul-n", type=int, default=8192)
     ap.add_argument("--json", default=None, help="write the result here")
     args = ap.parse_args(argv)
+    try:
+        arch, gpu = catalog_architecture(args.model), catalog_gpu(args.gpu)
+    except KeyError as exc:
+        ap.error(str(exc))
     res = run_calibration(
-        catalog_architecture(args.model),
-        catalog_gpu(args.gpu),
+        arch,
+        gpu,
         prefill_points=_pairs(args.prefill),
         decode_points=_pairs(args.decode),
         max_layers=args.max_layers,
