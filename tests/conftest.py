@@ -113,11 +113,5 @@ def client(asgi) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def anon_client(asgi) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
-    with TestClient(asgi, base_url="http://testserver") as c:
-        yield c
-
-
-@pytest.fixture
 def audit_key(settings: Settings) -> bytes:
     return settings.audit_hmac_key

@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from fastapi.testclient import TestClient
+from httpx2 import Response
 from sqlalchemy.orm import Session
 
 from app.auth import service as auth_service
@@ -103,13 +104,25 @@ def csrf_from(html: str) -> str:
     return m.group(1)
 
 
-def page_login(client: TestClient, email: str, password: str = PASSWORD) -> None:
+def post_login(
+    client: TestClient, email: str, password: str = PASSWORD, next_url: str = "/"
+) -> Response:
+    """Submit the login form as a browser would (fresh CSRF token from the login page)."""
     page = client.get("/login")
-    r = client.post(
+    return client.post(
         "/login",
-        data={"csrftoken": csrf_from(page.text), "email": email, "password": password, "next": "/"},
+        data={
+            "csrftoken": csrf_from(page.text),
+            "email": email,
+            "password": password,
+            "next": next_url,
+        },
         follow_redirects=False,
     )
+
+
+def page_login(client: TestClient, email: str, password: str = PASSWORD) -> None:
+    r = post_login(client, email, password)
     assert r.status_code == 303, r.text
 
 

@@ -7,7 +7,15 @@ from sqlalchemy.orm import Session
 
 from app.auth.models import AuthToken
 from app.config import Environment, Settings
-from tests.factories import PASSWORD, api_headers, create_user, csrf, csrf_from, page_login
+from tests.factories import (
+    PASSWORD,
+    api_headers,
+    create_user,
+    csrf,
+    csrf_from,
+    page_login,
+    post_login,
+)
 
 
 def test_token_login_and_me(client: TestClient, session: Session) -> None:
@@ -86,17 +94,7 @@ def test_pages_redirect_to_login(client: TestClient) -> None:
 
 def test_session_cookie_flags_and_logout_invalidates(client: TestClient, session: Session) -> None:
     user = create_user(session, role="viewer")
-    page = client.get("/login")
-    r = client.post(
-        "/login",
-        data={
-            "csrftoken": csrf_from(page.text),
-            "email": user.email,
-            "password": PASSWORD,
-            "next": "/deployments",
-        },
-        follow_redirects=False,
-    )
+    r = post_login(client, user.email, next_url="/deployments")
     assert r.status_code == 303
     assert r.headers["location"] == "/deployments"
     cookie = r.headers["set-cookie"]
@@ -124,17 +122,7 @@ def test_login_issues_fresh_session(client: TestClient, session: Session) -> Non
 
 def test_open_redirect_refused(client: TestClient, session: Session) -> None:
     user = create_user(session)
-    page = client.get("/login")
-    r = client.post(
-        "/login",
-        data={
-            "csrftoken": csrf_from(page.text),
-            "email": user.email,
-            "password": PASSWORD,
-            "next": "//evil.example/x",
-        },
-        follow_redirects=False,
-    )
+    r = post_login(client, user.email, next_url="//evil.example/x")
     assert r.headers["location"] == "/"
 
 
@@ -147,9 +135,9 @@ def test_csrf_refused_on_page_post_without_token(client: TestClient, session: Se
     assert r.status_code == 403
 
 
-def test_csrf_refused_on_login_without_cookie(anon_client: TestClient, session: Session) -> None:
+def test_csrf_refused_on_login_without_cookie(client: TestClient, session: Session) -> None:
     user = create_user(session)
-    r = anon_client.post("/login", data={"email": user.email, "password": PASSWORD})
+    r = client.post("/login", data={"email": user.email, "password": PASSWORD})
     assert r.status_code == 403
 
 

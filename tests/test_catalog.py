@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-import csv
-from pathlib import Path
-
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -10,35 +7,18 @@ from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEvent
 from app.estimators.architecture import Architecture, ArchitectureError
+from app.estimators.reference_data import architecture_from_row, read_rows
 from app.rules.matrix import suitability, suitability_table
 from tests.factories import api_headers, create_user, csrf, page_login
 
-MODELS_CSV = Path(__file__).resolve().parent.parent / "app" / "catalog" / "data" / "models.csv"
-
 
 def _rows() -> list[dict[str, str]]:
-    return list(csv.DictReader(MODELS_CSV.open()))
+    return read_rows("models.csv")
 
 
 @pytest.mark.parametrize("row", [r for r in _rows() if r["total_params"]], ids=lambda r: r["key"])
 def test_parameter_counts_match_published_totals(row: dict[str, str]) -> None:
-    arch = Architecture(
-        **{
-            k: (row[k] == "true") if k == "tied_embeddings" else int(row[k])
-            for k in (
-                "n_layers",
-                "d_model",
-                "d_ff",
-                "n_heads",
-                "n_kv_heads",
-                "d_head",
-                "vocab",
-                "tied_embeddings",
-                "n_experts",
-                "experts_per_token",
-            )
-        }
-    )
+    arch = architecture_from_row(row)
     assert arch.total_params == int(row["total_params"])
 
 

@@ -10,10 +10,11 @@ from sqlalchemy.orm import Session
 from app.audit import service as audit
 from app.auth.context import Caller
 from app.auth.permissions import Permission
-from app.catalog.models import MatrixCell, MatrixVersion
+from app.catalog.models import Gpu, MatrixCell, MatrixVersion, ModelArch
 from app.catalog.repository import CatalogRepository
 from app.errors import InvalidInput, NotFound
-from app.estimators.architecture import Architecture
+from app.estimators.architecture import ARCH_FIELDS, Architecture
+from app.estimators.hardware import GpuSpec
 from app.rules.matrix import DIMENSIONS, LEVEL_MAX, LEVEL_MIN, suitability_table
 
 
@@ -149,21 +150,27 @@ def set_gpu_price(
     )
 
 
-def model_counts(arch: Any) -> dict[str, Any]:
-    """Parameter counts derived from a catalog model's architecture fields."""
-    a = Architecture(
-        n_layers=arch.n_layers,
-        d_model=arch.d_model,
-        d_ff=arch.d_ff,
-        n_heads=arch.n_heads,
-        n_kv_heads=arch.n_kv_heads,
-        d_head=arch.d_head,
-        vocab=arch.vocab,
-        tied_embeddings=arch.tied_embeddings,
-        n_experts=arch.n_experts,
-        experts_per_token=arch.experts_per_token,
-        name=arch.name,
+def architecture_of(m: ModelArch) -> Architecture:
+    return Architecture(**{f: getattr(m, f) for f in ARCH_FIELDS}, name=m.name)
+
+
+def gpu_spec_of(g: Gpu) -> GpuSpec:
+    return GpuSpec(
+        key=g.key,
+        name=g.name,
+        memory_gb=g.memory_gb,
+        bandwidth_tbps=g.bandwidth_tbps,
+        bf16_tflops_dense=g.bf16_tflops_dense,
+        usable_memory_gib=g.usable_memory_gib,
+        fp8_tflops_dense=g.fp8_tflops_dense,
+        int8_tops_dense=g.int8_tops_dense,
+        price_per_hour_usd=g.price_per_hour_usd,
     )
+
+
+def model_counts(m: ModelArch) -> dict[str, Any]:
+    """Parameter counts derived from a catalog model's architecture fields."""
+    a = architecture_of(m)
     return {
         "total_params": a.total_params,
         "active_params": a.active_params,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from app.catalog.models import Gpu, ModelArch
 from app.catalog.repository import CatalogRepository
+from app.catalog.service import architecture_of, gpu_spec_of
 from app.errors import InvalidInput
 from app.estimates.schemas import (
     ArchitectureIn,
@@ -17,7 +17,7 @@ from app.estimates.schemas import (
     PrefillOut,
     TimingOut,
 )
-from app.estimators.architecture import ARCH_FIELDS, Architecture, ArchitectureError
+from app.estimators.architecture import Architecture, ArchitectureError
 from app.estimators.engines import engine
 from app.estimators.hardware import GpuSpec, HardwareError
 from app.estimators.inference import (
@@ -29,24 +29,6 @@ from app.estimators.inference import (
     with_speculative,
 )
 from app.estimators.precision import Precision
-
-
-def architecture_of(m: ModelArch) -> Architecture:
-    return Architecture(**{f: getattr(m, f) for f in ARCH_FIELDS}, name=m.name)
-
-
-def gpu_spec_of(g: Gpu) -> GpuSpec:
-    return GpuSpec(
-        key=g.key,
-        name=g.name,
-        memory_gb=g.memory_gb,
-        bandwidth_tbps=g.bandwidth_tbps,
-        bf16_tflops_dense=g.bf16_tflops_dense,
-        usable_memory_gib=g.usable_memory_gib,
-        fp8_tflops_dense=g.fp8_tflops_dense,
-        int8_tops_dense=g.int8_tops_dense,
-        price_per_hour_usd=g.price_per_hour_usd,
-    )
 
 
 def resolve_architecture(session: Session, model: str | ArchitectureIn) -> Architecture:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from app.estimators.hardware import GIB
-
 # vLLM paper (Kwon et al. 2023, arXiv 2309.06180): PagedAttention wastes "under 4%" of KV memory;
 # prior contiguous systems held token states in only 20.4%-38.2% of the KV memory they reserved.
 PAGED_KV_WASTE = 0.04
@@ -117,14 +115,3 @@ def engine(name: str) -> EngineProfile:
         return ENGINES[name]
     except KeyError:
         raise ValueError(f"unknown engine '{name}'; allowed: {', '.join(ENGINE_NAMES)}") from None
-
-
-__all__ = [
-    "CONTIGUOUS_KV_UTILISATION",
-    "ENGINES",
-    "ENGINE_NAMES",
-    "GIB",
-    "PAGED_KV_WASTE",
-    "EngineProfile",
-    "engine",
-]

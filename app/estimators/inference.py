@@ -36,7 +36,6 @@ from app.estimators.hardware import ALLREDUCE_LATENCY_S, GpuSpec, HardwareError
 from app.estimators.precision import BYTES, KV_PRECISIONS, WEIGHT_PRECISIONS, Precision
 from app.estimators.speculative import expected_tokens, speedup
 
-SECONDS_PER_MONTH = 30.4375 * 24 * 3600  # mean Gregorian month
 ACTIVATION_BYTES = 2  # bf16 activations
 LOGITS_BYTES = 4  # fp32 logits in the sampler
 MAX_SAMPLED_SEQS = 256  # vLLM default max_num_seqs: the sampler's logits rows at profiling
@@ -254,22 +253,21 @@ def _timing(
     dec_eff = 1.0 if ideal else eng.decode_efficiency
     overhead = 0.0 if ideal else eng.step_overhead_s
 
-    # Prefill of the whole batch (TTFT of an unloaded server is the prefill of one request).
     body = arch.active_non_embedding_params
-    pf_flops = (
-        2 * b * s_in * body
-        + 2 * b * arch.n_layers * s_in * s_in * d_attn
-        + 2 * b * arch.vocab * arch.d_model
-    )
-    pf_bytes = weight_bytes_read(arch, b * s_in, bytes_w) + b * s_in * kv_tok_total
-    comm = 0.0 if ideal else _allreduce_s(arch, gpu, tp, b * s_in)
-    prefill = _phase(pf_flops, pf_bytes, gpu, peak, tp, pre_eff, comm, overhead)
-    one_flops = (
-        2 * s_in * body + 2 * arch.n_layers * s_in * s_in * d_attn + 2 * arch.vocab * arch.d_model
-    )
-    one_bytes = weight_bytes_read(arch, s_in, bytes_w) + s_in * kv_tok_total
-    one_comm = 0.0 if ideal else _allreduce_s(arch, gpu, tp, s_in)
-    ttft = _phase(one_flops, one_bytes, gpu, peak, tp, pre_eff, one_comm, overhead).time_s
+
+    def prefill_of(seqs: int) -> PhaseTime:
+        flops = seqs * (
+            2 * s_in * body
+            + 2 * arch.n_layers * s_in * s_in * d_attn
+            + 2 * arch.vocab * arch.d_model
+        )
+        mem = weight_bytes_read(arch, seqs * s_in, bytes_w) + seqs * s_in * kv_tok_total
+        comm = 0.0 if ideal else _allreduce_s(arch, gpu, tp, seqs * s_in)
+        return _phase(flops, mem, gpu, peak, tp, pre_eff, comm, overhead)
+
+    # The whole batch's prefill; TTFT of an unloaded server is the prefill of one request.
+    prefill = prefill_of(b)
+    ttft = prefill_of(1).time_s
 
     # Decode step at the mean context length over the generation.
     ctx = s_in + (s_out - 1) / 2

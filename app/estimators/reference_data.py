@@ -9,20 +9,10 @@ from __future__ import annotations
 import csv
 from importlib import resources
 
-from app.estimators.architecture import Architecture
+from app.estimators.architecture import ARCH_FIELDS, Architecture
 from app.estimators.hardware import GpuSpec
 
-_INT_FIELDS = (
-    "n_layers",
-    "d_model",
-    "d_ff",
-    "n_heads",
-    "n_kv_heads",
-    "d_head",
-    "vocab",
-    "n_experts",
-    "experts_per_token",
-)
+_INT_FIELDS = tuple(f for f in ARCH_FIELDS if f != "tied_embeddings")
 
 
 def read_rows(name: str) -> list[dict[str, str]]:

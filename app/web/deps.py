@@ -9,7 +9,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.auth import service as auth_service
 from app.auth.context import Caller
-from app.auth.permissions import Permission
 from app.config import Settings
 from app.db import SessionDep
 from app.errors import Unauthorized
@@ -54,16 +53,6 @@ def get_page_caller(request: Request, session: SessionDep, settings: SettingsDep
 
 ApiCaller = Annotated[Caller, Depends(get_api_caller)]
 PageCaller = Annotated[Caller, Depends(get_page_caller)]
-
-
-def require(permission: Permission):  # type: ignore[no-untyped-def]
-    """Dependency factory: an API caller holding ``permission``."""
-
-    def _dep(caller: ApiCaller) -> Caller:
-        caller.require(permission)
-        return caller
-
-    return Depends(_dep)
 
 
 class Page:
