@@ -165,22 +165,87 @@ def _allreduce_s(arch: Architecture, gpu: GpuSpec, tp: int, tokens: float) -> fl
     return 2 * arch.n_layers * per
 
 
-def _phase(
-    compute_flops: float,
-    mem_bytes: float,
-    gpu: GpuSpec,
-    peak: float,
-    tp: int,
-    efficiency: float,
-    comm_s: float,
-    overhead_s: float,
-) -> PhaseTime:
-    compute_s = compute_flops / (peak * tp)
-    memory_s = mem_bytes / (gpu.bandwidth_bytes_per_s * tp)
-    bound = "compute" if compute_s >= memory_s else "memory"
-    # One efficiency per phase: MFU-like for prefill, MBU-like for decode (reference §9.1).
-    t = max(compute_s, memory_s) / efficiency + comm_s + overhead_s
-    return PhaseTime(time_s=t, compute_s=compute_s, memory_s=memory_s, comm_s=comm_s, bound=bound)
+@dataclass(frozen=True, slots=True)
+class StepModel:
+    """Time of one engine iteration: the unit the static estimate and the load simulation share.
+
+    An iteration runs ``n_decode`` sequences one token each (summed context ``ctx_sum``) plus the
+    prefill of ``n_prefill`` sequences holding ``prefill_tokens`` tokens (sum of prompt² =
+    ``prefill_sq_sum``). Compute runs at the engine's MFU (``prefill_efficiency``), memory traffic
+    at its MBU (``decode_efficiency``):
+    ``max(flops / (peak·eff_c), bytes / (bw·eff_m)) + all-reduce + per-step overhead``.
+    """
+
+    arch: Architecture
+    gpu: GpuSpec
+    tp: int
+    bytes_w: float
+    kv_bytes_per_token: float  # whole model, all layers
+    peak_flops: float
+    eff_compute: float
+    eff_memory: float
+    overhead_s: float
+    comm: bool
+
+    @classmethod
+    def build(
+        cls,
+        arch: Architecture,
+        gpu: GpuSpec,
+        eng: EngineProfile,
+        cfg: ServingConfig,
+        *,
+        ideal: bool = False,
+    ) -> StepModel:
+        return cls(
+            arch=arch,
+            gpu=gpu,
+            tp=cfg.n_gpus,
+            bytes_w=BYTES[cfg.precision],
+            kv_bytes_per_token=arch.kv_bytes_per_token(BYTES[cfg.kv_cache_precision]),
+            peak_flops=gpu.peak_flops(cfg.precision),
+            eff_compute=1.0 if ideal else eng.prefill_efficiency,
+            eff_memory=1.0 if ideal else eng.decode_efficiency,
+            overhead_s=0.0 if ideal else eng.step_overhead_s,
+            comm=not ideal,
+        )
+
+    def step(
+        self,
+        n_decode: float,
+        ctx_sum: float,
+        n_prefill: float = 0,
+        prefill_tokens: float = 0,
+        prefill_sq_sum: float = 0,
+    ) -> PhaseTime:
+        a = self.arch
+        d_attn = a.n_heads * a.d_head
+        tokens = n_decode + prefill_tokens
+        flops = (
+            2 * tokens * a.active_non_embedding_params
+            + 2 * (n_decode + n_prefill) * a.vocab * a.d_model  # logits: one row per sequence
+            + 4 * a.n_layers * d_attn * ctx_sum  # decode attention over the cache
+            + 2 * a.n_layers * d_attn * prefill_sq_sum  # causal prefill attention (half of S²)
+        )
+        mem = weight_bytes_read(a, tokens, self.bytes_w) + self.kv_bytes_per_token * (
+            ctx_sum + prefill_tokens
+        )
+        compute_s = flops / (self.peak_flops * self.tp)
+        memory_s = mem / (self.gpu.bandwidth_bytes_per_s * self.tp)
+        comm_s = _allreduce_s(a, self.gpu, self.tp, tokens) if self.comm else 0.0
+        t = (
+            max(compute_s / self.eff_compute, memory_s / self.eff_memory)
+            + comm_s
+            + self.overhead_s
+        )
+        bound = "compute" if compute_s >= memory_s else "memory"
+        return PhaseTime(t, compute_s, memory_s, comm_s, bound)
+
+    def prefill(self, seqs: int, prompt: int) -> PhaseTime:
+        return self.step(0, 0, seqs, seqs * prompt, seqs * prompt * prompt)
+
+    def decode(self, batch: int, context: float) -> PhaseTime:
+        return self.step(batch, batch * context)
 
 
 def _memory(
@@ -243,42 +308,16 @@ def _timing(
     *,
     ideal: bool,
 ) -> Timing:
-    tp = cfg.n_gpus
-    bytes_w = BYTES[cfg.precision]
-    kv_tok_total = arch.kv_bytes_per_token(BYTES[cfg.kv_cache_precision])
-    peak = gpu.peak_flops(cfg.precision)
-    d_attn = arch.n_heads * arch.d_head
+    sm = StepModel.build(arch, gpu, eng, cfg, ideal=ideal)
     b, s_in, s_out = wl.batch_size, wl.input_tokens, wl.output_tokens
-    pre_eff = 1.0 if ideal else eng.prefill_efficiency
-    dec_eff = 1.0 if ideal else eng.decode_efficiency
-    overhead = 0.0 if ideal else eng.step_overhead_s
-
-    body = arch.active_non_embedding_params
-
-    def prefill_of(seqs: int) -> PhaseTime:
-        flops = seqs * (
-            2 * s_in * body
-            + 2 * arch.n_layers * s_in * s_in * d_attn
-            + 2 * arch.vocab * arch.d_model
-        )
-        mem = weight_bytes_read(arch, seqs * s_in, bytes_w) + seqs * s_in * kv_tok_total
-        comm = 0.0 if ideal else _allreduce_s(arch, gpu, tp, seqs * s_in)
-        return _phase(flops, mem, gpu, peak, tp, pre_eff, comm, overhead)
-
     # The whole batch's prefill; TTFT of an unloaded server is the prefill of one request.
-    prefill = prefill_of(b)
-    ttft = prefill_of(1).time_s
-
+    prefill = sm.prefill(b, s_in)
+    ttft = sm.prefill(1, s_in).time_s
     # Decode step at the mean context length over the generation.
-    ctx = s_in + (s_out - 1) / 2
-    matmul_params = body + arch.vocab * arch.d_model
-    dec_flops = 2 * b * matmul_params + 4 * b * arch.n_layers * ctx * d_attn
-    dec_bytes = weight_bytes_read(arch, b, bytes_w) + b * ctx * kv_tok_total
-    dcomm = 0.0 if ideal else _allreduce_s(arch, gpu, tp, b)
-    decode = _phase(dec_flops, dec_bytes, gpu, peak, tp, dec_eff, dcomm, overhead)
-
+    decode = sm.decode(b, s_in + (s_out - 1) / 2)
     total_time = prefill.time_s + (s_out - 1) * decode.time_s
     tok_s = b * s_out / total_time
+    tp = cfg.n_gpus
     price = gpu.price_per_hour_usd
     cost = None if price is None else price * tp / 3600 / tok_s * 1e6
     return Timing(
