@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -87,6 +88,67 @@ def calibrate(ctx: typer.Context) -> None:
     from app.estimators.calibration import main as calibration_main
 
     raise typer.Exit(calibration_main(ctx.args))
+
+
+DEFAULT_MEASUREMENTS = PROJECT_ROOT / "validation" / "published_measurements.csv"
+
+
+@cli.command("validate-estimator")
+def validate_estimator(
+    csv_path: Annotated[
+        str, typer.Argument(help="Measurements CSV (format of validation/*.csv)")
+    ] = str(DEFAULT_MEASUREMENTS),
+) -> None:
+    """Predicted versus measured for every row, median error per metric family, bound check.
+
+    Exits 1 when a family misses its target or a measurement beats the physical bound.
+    """
+    from app.estimators.validation import format_report, read_measurements, validate
+
+    try:
+        rows = read_measurements(_read_text(csv_path))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="CSV") from None
+    report = validate(rows)
+    typer.echo(format_report(report))
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@cli.command("fit-engines")
+def fit_engines(
+    csv_path: Annotated[str, typer.Argument(help="Measurements CSV")] = str(DEFAULT_MEASUREMENTS),
+    write: Annotated[
+        bool, typer.Option("--write", help="Write app/estimators/data/engine_profiles.json")
+    ] = False,
+) -> None:
+    """Fit the engine profiles' efficiencies on the measurements and print (or write) them."""
+    import hashlib
+    import json
+
+    from app.estimators.validation import (
+        engine_profiles_document,
+        fit_engine_profiles,
+        read_measurements,
+    )
+
+    text = _read_text(csv_path)
+    fits = fit_engine_profiles(read_measurements(text))
+    name = Path(csv_path).name
+    doc = engine_profiles_document(fits, name, hashlib.sha256(text.encode()).hexdigest())
+    out = json.dumps(doc, indent=2) + "\n"
+    if write:
+        target = PROJECT_ROOT / "app" / "estimators" / "data" / "engine_profiles.json"
+        target.write_text(out, encoding="utf-8")
+        typer.echo(f"wrote {target}")
+    else:
+        typer.echo(out)
+
+
+def _read_text(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot read {path}: {exc.strerror}", param_hint="CSV") from None
 
 
 @users.command("create")

@@ -233,11 +233,7 @@ class StepModel:
         compute_s = flops / (self.peak_flops * self.tp)
         memory_s = mem / (self.gpu.bandwidth_bytes_per_s * self.tp)
         comm_s = _allreduce_s(a, self.gpu, self.tp, tokens) if self.comm else 0.0
-        t = (
-            max(compute_s / self.eff_compute, memory_s / self.eff_memory)
-            + comm_s
-            + self.overhead_s
-        )
+        t = max(compute_s / self.eff_compute, memory_s / self.eff_memory) + comm_s + self.overhead_s
         bound = "compute" if compute_s >= memory_s else "memory"
         return PhaseTime(t, compute_s, memory_s, comm_s, bound)
 

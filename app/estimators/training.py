@@ -1,0 +1,308 @@
+"""Pretraining and fine-tuning: FLOPs, time, dollars, memory and throughput.
+
+Pretraining (reference/formulas.md §5): FLOPs per token = 6·N + 12·L·n_h·d_h·T (PaLM App. B: the
+weight matmuls forward and backward, plus attention over a context of T tokens); wall time =
+FLOPs / (n_gpus · peak · MFU). The default MFU 0.40 and the 0.30–0.50 range are formulas.md §5's
+suggestion for large runs (Llama 3 405B: 38–43%; PaLM: 46%; MT-NLG: 30%).
+
+Fine-tuning memory (formulas.md §6):
+
+* full: mixed-precision Adam, 16 bytes per parameter (2 weights + 2 gradients + 12 fp32 master,
+  m and v; ZeRO, Rajbhandari et al. 2020), sharded over the data-parallel GPUs by ZeRO stage
+  (1: optimizer; 2: + gradients; 3: + weights, i.e. FSDP full shard);
+* LoRA: frozen bf16 base, trainable r·(d_in + d_out) per adapted matrix (Hu et al. 2021) with
+  2 + 2 + 12 bytes each; QLoRA: the base in NF4 with double quantisation, 0.516 bytes per
+  parameter (Dettmers et al. 2023);
+* activations: 34·s·b·h bytes per layer (Korthikanti et al. 2022, arXiv 2205.05198, bf16 with
+  FlashAttention, which drops the 5·a·s/h term); with gradient checkpointing only each layer's
+  2·s·b·h input is kept plus one layer recomputed; fp32 logits s·b·vocab·4 for the loss;
+* a 1 GB runtime allowance (CUDA context, allocator; formulas.md §6.3 says 1–2 GB).
+
+Fine-tuning model FLOPs per token: full 6·N, LoRA/QLoRA 4·N (no weight gradients for the frozen
+base; formulas.md §6.2), + attention. As in PaLM's definition, MFU counts model FLOPs only: the
+forward that gradient checkpointing recomputes is hardware work that lowers the MFU a run achieves,
+not extra model FLOPs (so checkpointing changes memory here, not tokens/s).
+QLoRA runs 1.56x slower than LoRA from dequantisation (LitGPT: 3.68 vs 2.36 min per 1k
+iterations, Llama-2-7B; reference/estimator-landscape.md §5).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from app.estimators.architecture import Architecture
+from app.estimators.chinchilla import DEFAULT_FIT, fit
+from app.estimators.hardware import GpuSpec
+from app.estimators.precision import BYTES, Precision
+
+DEFAULT_MFU = 0.40
+MFU_RANGE = (0.30, 0.50)
+DEFAULT_SEQUENCE_LENGTH = 4096
+ADAM_BYTES = 12  # fp32 master copy + m + v
+ACT_BYTES_PER_LAYER_TOKEN_HIDDEN = 34  # Korthikanti et al. 2022, without the s² term
+CHECKPOINT_BYTES_PER_LAYER_TOKEN_HIDDEN = 2  # the bf16 layer input kept per layer
+RUNTIME_OVERHEAD_BYTES = 1e9
+QLORA_SLOWDOWN = 3.68 / 2.36
+LORA_TARGETS = ("q", "k", "v", "o", "gate", "up", "down")
+SECONDS_PER_DAY = 86400.0
+
+
+class TrainingError(ValueError):
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _positive(name: str, value: float) -> None:
+    if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+        raise TrainingError(f"{name} must be a positive number", field=name)
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingEstimate:
+    params: float
+    tokens: float
+    flops: float
+    flops_per_token: float
+    gpu_hours: float
+    wall_clock_days: float
+    cost_usd: float | None
+    mfu: float
+    mfu_range: tuple[float, float]
+    compute_optimal: dict[str, Any]
+    assumptions: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def training_flops_per_token(
+    params: float, arch: Architecture | None, sequence_length: int
+) -> float:
+    attention = 0.0
+    if arch is not None:
+        attention = 12.0 * arch.n_layers * arch.n_heads * arch.d_head * sequence_length
+    return 6.0 * params + attention
+
+
+def estimate_training(
+    *,
+    params: float | None,
+    arch: Architecture | None,
+    tokens: float,
+    gpu: GpuSpec,
+    n_gpus: int,
+    mfu: float = DEFAULT_MFU,
+    sequence_length: int = DEFAULT_SEQUENCE_LENGTH,
+    precision: Precision = Precision.bf16,
+    chinchilla_fit: str = DEFAULT_FIT,
+) -> TrainingEstimate:
+    """Pretraining compute, time and cost, and the Chinchilla-optimal split of the same FLOPs."""
+    if arch is None and params is None:
+        raise TrainingError("give a model or a parameter count", field="params")
+    n = float(arch.active_params if arch is not None else params)  # type: ignore[arg-type]
+    _positive("params", n)
+    _positive("tokens", tokens)
+    if not (0 < mfu <= 1):
+        raise TrainingError("mfu must be in (0, 1]", field="mfu")
+    if n_gpus < 1:
+        raise TrainingError("n_gpus must be at least 1", field="n_gpus")
+    per_token = training_flops_per_token(n, arch, sequence_length)
+    flops = per_token * tokens
+    peak = gpu.peak_flops(precision)
+    seconds = flops / (n_gpus * peak * mfu)
+    gpu_hours = seconds * n_gpus / 3600
+    price = gpu.price_per_hour_usd
+    f = fit(chinchilla_fit)
+    c6 = 6.0 * n * tokens
+    n_opt, d_opt = f.optimum(c6)
+    total = float(arch.total_params) if arch is not None else n
+    return TrainingEstimate(
+        params=n,
+        tokens=tokens,
+        flops=flops,
+        flops_per_token=per_token,
+        gpu_hours=gpu_hours,
+        wall_clock_days=seconds / SECONDS_PER_DAY,
+        cost_usd=None if price is None else gpu_hours * price,
+        mfu=mfu,
+        mfu_range=MFU_RANGE,
+        compute_optimal={
+            "params": n_opt,
+            "tokens": d_opt,
+            "tokens_per_param": d_opt / n_opt,
+            "loss": f.loss(n_opt, d_opt),
+            "loss_of_this_run": f.loss(total, tokens),
+            "compute_flops": c6,
+            "fit": f.name,
+            "fit_source": f.source,
+        },
+        assumptions={
+            "flops_formula": "6·N·D + 12·L·n_h·d_h·T·D (PaLM App. B)"
+            if arch is not None
+            else "6·N·D (no architecture given: attention not counted)",
+            "sequence_length": sequence_length if arch is not None else None,
+            "peak_tflops": peak / 1e12,
+            "mfu_source": "reference/formulas.md §5: 30–50% for large runs, 40% point estimate",
+            "price_per_gpu_hour_usd": price,
+            "gpu": gpu.name,
+            "n_gpus": n_gpus,
+        },
+    )
+
+
+# --- fine-tuning ---------------------------------------------------------------------------
+
+
+def lora_trainable_params(arch: Architecture, rank: int, targets: tuple[str, ...]) -> int:
+    """n_layers · Σ r·(d_in + d_out) over the adapted matrices (Hu et al. 2021); MLP matrices
+    count once per expert."""
+    d, f = arch.d_model, arch.d_ff
+    q_out = arch.n_heads * arch.d_head
+    kv_out = arch.n_kv_heads * arch.d_head
+    dims = {
+        "q": (d, q_out, 1),
+        "k": (d, kv_out, 1),
+        "v": (d, kv_out, 1),
+        "o": (q_out, d, 1),
+        "gate": (d, f, arch.n_experts),
+        "up": (d, f, arch.n_experts),
+        "down": (f, d, arch.n_experts),
+    }
+    total = 0
+    for t in targets:
+        if t not in dims:
+            raise TrainingError(
+                f"unknown target module '{t}'; allowed: {', '.join(LORA_TARGETS)}",
+                field="target_modules",
+            )
+        d_in, d_out, copies = dims[t]
+        total += copies * rank * (d_in + d_out)
+    return arch.n_layers * total
+
+
+@dataclass(frozen=True, slots=True)
+class FinetuneEstimate:
+    method: str
+    trainable_params: int
+    memory: dict[str, Any]
+    tokens_per_s: float
+    flops_per_token: float
+    assumptions: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def estimate_finetune(
+    arch: Architecture,
+    gpu: GpuSpec,
+    *,
+    method: str,
+    n_gpus: int = 1,
+    lora_rank: int = 16,
+    target_modules: tuple[str, ...] = LORA_TARGETS,
+    sequence_length: int = 2048,
+    micro_batch_size: int = 1,
+    gradient_checkpointing: bool = True,
+    zero_stage: int | None = None,
+    mfu: float = DEFAULT_MFU,
+) -> FinetuneEstimate:
+    """Memory per GPU and training throughput of a full, LoRA or QLoRA fine-tune."""
+    if method not in ("full", "lora", "qlora"):
+        raise TrainingError("method must be one of full, lora, qlora", field="method")
+    for name, v in (
+        ("n_gpus", n_gpus),
+        ("sequence_length", sequence_length),
+        ("micro_batch_size", micro_batch_size),
+        ("lora_rank", lora_rank),
+    ):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise TrainingError(f"{name} must be a positive integer", field=name)
+    if not (0 < mfu <= 1):
+        raise TrainingError("mfu must be in (0, 1]", field="mfu")
+    if method != "full" and not target_modules:
+        raise TrainingError("LoRA needs at least one target module", field="target_modules")
+    stage = (3 if n_gpus > 1 else 0) if zero_stage is None else zero_stage
+    if stage not in (0, 1, 2, 3):
+        raise TrainingError("zero_stage must be 0, 1, 2 or 3", field="zero_stage")
+    shard = n_gpus if stage else 1
+
+    p = arch.total_params
+    if method == "full":
+        trainable = p
+        weights = p * 2.0 / (shard if stage >= 3 else 1)
+        adapters = 0.0
+        grads = p * 2.0 / (shard if stage >= 2 else 1)
+        optimizer = p * ADAM_BYTES / shard
+    else:
+        trainable = lora_trainable_params(arch, lora_rank, tuple(target_modules))
+        base_bytes = BYTES[Precision.nf4] if method == "qlora" else 2.0
+        weights = p * base_bytes / (shard if stage >= 3 else 1)
+        adapters = trainable * 2.0 / (shard if stage >= 3 else 1)
+        grads = trainable * 2.0 / (shard if stage >= 2 else 1)
+        optimizer = trainable * ADAM_BYTES / shard
+    tokens = sequence_length * micro_batch_size
+    h, layers = arch.d_model, arch.n_layers
+    if gradient_checkpointing:
+        acts = (
+            tokens
+            * h
+            * (CHECKPOINT_BYTES_PER_LAYER_TOKEN_HIDDEN * layers + ACT_BYTES_PER_LAYER_TOKEN_HIDDEN)
+        )
+    else:
+        acts = tokens * h * ACT_BYTES_PER_LAYER_TOKEN_HIDDEN * layers
+    acts += tokens * arch.vocab * 4.0  # fp32 logits for the loss
+    # FSDP gathers one layer's full weights at a time when they are sharded.
+    gathered = 0.0
+    if stage >= 3 and n_gpus > 1:
+        per_layer = (arch.non_embedding_params - arch.d_model) / layers
+        gathered = per_layer * (2.0 if method != "qlora" else BYTES[Precision.nf4])
+    overhead = RUNTIME_OVERHEAD_BYTES
+    total = weights + adapters + grads + optimizer + acts + gathered + overhead
+    capacity = gpu.capacity_bytes
+    fits = total <= capacity
+    reason = (
+        None
+        if fits
+        else f"needs {total / 1e9:.1f} GB per GPU; {gpu.name} has {capacity / 1e9:.1f} GB"
+    )
+
+    n_active = arch.active_params
+    base = 6.0 if method == "full" else 4.0
+    attention = 12.0 * layers * arch.n_heads * arch.d_head * sequence_length
+    per_token = base * n_active + attention
+    tok_s = n_gpus * gpu.peak_flops(Precision.bf16) * mfu / per_token
+    if method == "qlora":
+        tok_s /= QLORA_SLOWDOWN
+    return FinetuneEstimate(
+        method=method,
+        trainable_params=int(trainable),
+        memory={
+            "weights_gb": weights / 1e9,
+            "adapters_gb": adapters / 1e9,
+            "gradients_gb": grads / 1e9,
+            "optimizer_gb": optimizer / 1e9,
+            "activations_gb": (acts + gathered) / 1e9,
+            "overhead_gb": overhead / 1e9,
+            "total_gb": total / 1e9,
+            "capacity_gb": capacity / 1e9,
+            "fits": fits,
+            "reason": reason,
+        },
+        tokens_per_s=tok_s,
+        flops_per_token=per_token,
+        assumptions={
+            "zero_stage": stage,
+            "gradient_checkpointing": gradient_checkpointing,
+            "mfu": mfu,
+            "lora_rank": lora_rank if method != "full" else None,
+            "target_modules": list(target_modules) if method != "full" else None,
+            "optimizer": "AdamW, mixed precision (2 + 2 + 12 bytes per trainable parameter)",
+            "base_weights": {"full": "bf16", "lora": "bf16 (frozen)", "qlora": "NF4 + DQ"}[method],
+            "qlora_slowdown": round(QLORA_SLOWDOWN, 3) if method == "qlora" else None,
+            "runtime_overhead_gb": overhead / 1e9,
+        },
+    )

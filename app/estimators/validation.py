@@ -1,0 +1,625 @@
+"""Validate the estimators against published measurements, and fit the engine profiles on them.
+
+Input: a CSV in the format of ``validation/published_measurements.csv`` (copied from the shared
+reference; every row names its public source). Each row is mapped to the estimator that answers its
+metric family (reference/estimator-landscape.md §8 says never to mix them):
+
+=========================  ======================================================================
+family                     estimator
+=========================  ======================================================================
+static_batch_throughput    static batch: prefill of the batch, then output − 1 decode steps
+prefill_ttft_unloaded      TTFT of one request on an idle server
+batch1_decode              TPOT (or its inverse, or the end-to-end time) at batch 1
+max_load_throughput        the continuous-batching simulation with every request queued at once
+memory                     KV capacity of the serving memory model, or the fine-tuning peak
+training                   pretraining or fine-tuning throughput at the default MFU
+serving_trace_means        skipped: needs the trace itself (§8 (e))
+=========================  ======================================================================
+
+Rows the model cannot represent are reported as skipped with the reason (variable-length datasets,
+FP4, heterogeneous architectures). Every predicted row is also checked against the physical bound
+(the ``ideal`` engine or MFU 1): a measurement that beats it means a wrong spec or a wrong row.
+
+``fit_engine_profiles`` fits each engine's compute efficiency (MFU) on its ``prefill_ttft_unloaded``
+rows and its memory efficiency (MBU) on its ``batch1_decode`` rows, so that the median log error of
+those rows is zero; engines without rows of a phase take the pooled fit over all engines. The
+throughput, memory and training families are never fitted: they are the out-of-sample check.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+import statistics
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from scipy.optimize import brentq
+
+from app.estimators.architecture import Architecture
+from app.estimators.engines import BASE_ENGINES, ENGINES, FIT_ALIASES, EngineProfile
+from app.estimators.hardware import GpuSpec
+from app.estimators.inference import ServingConfig, StepModel, Workload, estimate_inference
+from app.estimators.precision import Precision
+from app.estimators.reference_data import catalog_architecture, catalog_gpu
+from app.estimators.simulation import SATURATING_RATE, simulate_load
+from app.estimators.training import DEFAULT_MFU, estimate_finetune, training_flops_per_token
+
+# Median absolute percentage error targets per family (the estimators issue, part 9).
+TARGETS: dict[str, float] = {
+    "batch1_decode": 15.0,
+    "prefill_ttft_unloaded": 20.0,
+    "training": 20.0,
+    "static_batch_throughput": 25.0,
+    "max_load_throughput": 25.0,
+    "memory": 10.0,
+}
+FITTED_FAMILIES = ("batch1_decode", "prefill_ttft_unloaded")
+GIB = 2**30
+
+# FasterTransformer's 13B test model in kipply's "Transformer inference arithmetic": a GPT with
+# 40 layers, d_model 5120, 40 heads and a 4·d two-matrix MLP. The SwiGLU form's 3·d·f equals the
+# GPT MLP's 8·d² at f = 8d/3 (rounded down); vocab is GPT-2's 50257.
+_GPT_13B = Architecture(
+    n_layers=40,
+    d_model=5120,
+    d_ff=13653,
+    n_heads=40,
+    n_kv_heads=40,
+    d_head=128,
+    vocab=50257,
+    tied_embeddings=True,
+    name="GPT-13B (kipply test model)",
+)
+
+# (pattern, catalog key); first match wins.
+MODEL_PATTERNS: tuple[tuple[str, str], ...] = (
+    (r"Llama-2-7B", "llama_2_7b"),
+    (r"Llama-2-13B", "llama_2_13b"),
+    (r"Llama-2-70B", "llama_2_70b"),
+    (r"Llama-3(\.1)?-8B", "llama_3_1_8b"),
+    (r"Llama-3(\.[13])?-70B", "llama_3_1_70b"),
+    (r"Llama-3\.1-405B", "llama_3_1_405b"),
+    (r"LLaMA-65B", "llama_65b"),
+    (r"Mixtral-8x7B", "mixtral_8x7b"),
+    (r"Qwen3-8B", "qwen3_8b"),
+)
+GPU_PATTERNS: tuple[tuple[str, str], ...] = (
+    (r"H100 PCIe", "h100_pcie_80gb"),
+    (r"H100", "h100_sxm_80gb"),  # "H100 SXM 80GB" and the rows that do not state the variant
+    (r"H200", "h200_sxm_141gb"),
+    (r"A100.*40GB", "a100_sxm_40gb"),
+    (r"A100", "a100_sxm_80gb"),  # "A100 80GB" and "A100 (variant not stated)": SXM assumed
+    (r"L40S", "l40s"),
+    (r"RTX 4090", "rtx_4090"),
+    (r"\bA10\b", "a10"),
+    (r"MI300X", "mi300x"),
+    (r"B200", "b200_180gb"),
+)
+ENGINE_PATTERNS: tuple[tuple[str, str], ...] = (
+    (r"TensorRT-LLM|FasterTransformer", "tensorrt-llm"),
+    (r"vLLM", "vllm"),
+    (r"SGLang", "sglang"),
+    (r"llama\.cpp", "llama.cpp"),
+    (r"HF transformers", "hf-transformers"),
+)
+
+
+class Skip(Exception):
+    """A row the estimators cannot answer; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class MeasurementRow:
+    id: str
+    family: str
+    model: str
+    precision: str
+    gpu: str
+    n_gpus: int
+    framework: str
+    input_len: str
+    output_len: str
+    batch: str
+    metric: str
+    value: float
+    unit: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class RowResult:
+    row: MeasurementRow
+    predicted: float | None = None
+    bound: float | None = None  # the same metric at the physical bound (None: no bound)
+    skipped: str | None = None
+    notes: tuple[str, ...] = ()
+    higher_is_better: bool = False
+
+    @property
+    def ape(self) -> float | None:
+        if self.predicted is None:
+            return None
+        return 100 * abs(self.predicted - self.row.value) / self.row.value
+
+    @property
+    def beats_bound(self) -> bool:
+        if self.bound is None or self.predicted is None:
+            return False
+        if self.higher_is_better:
+            return self.row.value > self.bound * (1 + 1e-9)
+        return self.row.value < self.bound * (1 - 1e-9)
+
+
+@dataclass(frozen=True, slots=True)
+class FamilySummary:
+    family: str
+    n: int
+    median_ape: float
+    target: float | None
+
+    @property
+    def meets_target(self) -> bool | None:
+        return None if self.target is None else self.median_ape <= self.target
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationReport:
+    results: list[RowResult]
+    families: list[FamilySummary]
+    bound_violations: list[RowResult] = field(default_factory=list)
+    loo: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.bound_violations and all(f.meets_target is not False for f in self.families)
+
+
+def read_measurements(text: str) -> list[MeasurementRow]:
+    reader = csv.DictReader(io.StringIO(text))
+    need = {"id", "family", "model", "precision", "gpu", "n_gpus", "framework", "metric", "value"}
+    missing = need - set(reader.fieldnames or ())
+    if missing:
+        raise ValueError(f"CSV lacks columns: {', '.join(sorted(missing))}")
+    rows = []
+    for i, r in enumerate(reader, start=2):
+        try:
+            rows.append(
+                MeasurementRow(
+                    id=r["id"],
+                    family=r["family"].strip(),
+                    model=r["model"],
+                    precision=r["precision"],
+                    gpu=r["gpu"],
+                    n_gpus=int(r["n_gpus"]),
+                    framework=r["framework"],
+                    input_len=r.get("input_len", ""),
+                    output_len=r.get("output_len", ""),
+                    batch=r.get("batch_or_concurrency", ""),
+                    metric=r["metric"],
+                    value=float(r["value"]),
+                    unit=r.get("unit", ""),
+                    source=r.get("source", ""),
+                )
+            )
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"line {i}: {exc}") from None
+    return rows
+
+
+# --- row -> estimator inputs -------------------------------------------------------------
+
+
+def _match(patterns: Sequence[tuple[str, str]], text: str, what: str) -> str:
+    for pattern, key in patterns:
+        if re.search(pattern, text):
+            return key
+    raise Skip(f"{what} '{text}' is not mapped")
+
+
+def row_architecture(row: MeasurementRow) -> Architecture:
+    if row.model.startswith("13B GPT"):
+        return _GPT_13B
+    if "Nemotron" in row.model:
+        raise Skip("heterogeneous (NAS) architecture: per-layer shapes not in the catalog")
+    return catalog_architecture(_match(MODEL_PATTERNS, row.model, "model"))
+
+
+def row_gpu(row: MeasurementRow) -> GpuSpec:
+    return catalog_gpu(_match(GPU_PATTERNS, row.gpu, "GPU"))
+
+
+def row_engine(row: MeasurementRow) -> str:
+    if "LitGPT" in row.framework:
+        raise Skip("LitGPT's generate loop has no engine profile (plain PyTorch, 27% MBU)")
+    return _match(ENGINE_PATTERNS, row.framework, "framework")
+
+
+def row_precisions(row: MeasurementRow) -> tuple[Precision, Precision, list[str]]:
+    p = row.precision.upper()
+    notes: list[str] = []
+    if "FP4" in p:
+        raise Skip("FP4 weights are not modelled")
+    if p.startswith("FP8"):
+        kv = Precision.fp8 if "FP8 KV" in p else Precision.bf16
+        return Precision.fp8, kv, notes
+    if p.startswith("FP16"):
+        return Precision.fp16, Precision.fp16, notes
+    if p.startswith("BF16"):
+        return Precision.bf16, Precision.bf16, notes
+    if p.startswith("Q4"):
+        notes.append("Q4_K_M read as int4 (4 bits; the real format stores about 4.8 bits/weight)")
+        return Precision.int4, Precision.fp16, notes
+    if p.startswith("NF4"):
+        return Precision.nf4, Precision.bf16, notes
+    raise Skip(f"precision '{row.precision}' is not mapped")
+
+
+def _int(text: str, default: int | None = None) -> int:
+    m = re.match(r"\s*(?:<=|~)?\s*(\d+)", text or "")
+    if m:
+        return int(m.group(1))
+    if default is not None:
+        return default
+    raise Skip(f"length '{text}' is not a number (variable-length dataset or trace)")
+
+
+def _serving_setup(
+    row: MeasurementRow, engines: dict[str, EngineProfile]
+) -> tuple[Architecture, GpuSpec, EngineProfile, ServingConfig, list[str]]:
+    arch = row_architecture(row)
+    gpu = row_gpu(row)
+    eng = engines[row_engine(row)]
+    w, kv, notes = row_precisions(row)
+    n = row.n_gpus
+    if "layer split" in row.framework:
+        # Pipeline (layer) split runs the layers one GPU after another: at batch 1 it reads the
+        # same bytes at one GPU's bandwidth, so time it as one GPU.
+        notes.append("layer split across GPUs timed as one GPU (no tensor parallelism)")
+        n = 1
+    if "variant not stated" in row.gpu:
+        notes.append(f"GPU variant not stated: {gpu.name} assumed")
+    return arch, gpu, eng, ServingConfig(n_gpus=n, precision=w, kv_cache_precision=kv), notes
+
+
+# --- predictors per family ----------------------------------------------------------------
+
+
+def _predict_serving(row: MeasurementRow, engines: dict[str, EngineProfile]) -> RowResult:
+    arch, gpu, eng, cfg, notes = _serving_setup(row, engines)
+    fam, metric = row.family, row.metric.lower()
+    if fam == "static_batch_throughput":
+        wl = Workload(_int(row.input_len), _int(row.output_len), _int(row.batch))
+        est = estimate_inference(arch, gpu, eng, cfg, wl)
+        per_gpu = "per_gpu" in metric
+        pred = est.timing.output_tokens_per_s_per_gpu if per_gpu else est.timing.output_tokens_per_s
+        bound = (
+            est.best_case.output_tokens_per_s_per_gpu
+            if per_gpu
+            else est.best_case.output_tokens_per_s
+        )
+        return RowResult(row, pred, bound, notes=tuple(notes), higher_is_better=True)
+    if fam == "prefill_ttft_unloaded":
+        est = estimate_inference(arch, gpu, eng, cfg, Workload(_int(row.input_len), 1, 1))
+        return RowResult(row, est.timing.ttft_ms, est.best_case.ttft_ms, notes=tuple(notes))
+    if fam == "batch1_decode":
+        s_in = _int(row.input_len, default=1)
+        s_out = _int(row.output_len, default=128)
+        est = estimate_inference(arch, gpu, eng, cfg, Workload(s_in, s_out, 1))
+        t, b = est.timing, est.best_case
+        if "tokens_per_s" in metric:
+            return RowResult(
+                row, 1e3 / t.tpot_ms, 1e3 / b.tpot_ms, notes=tuple(notes), higher_is_better=True
+            )
+        if "end_to_end" in metric:
+            e2e = (t.ttft_ms + (s_out - 1) * t.tpot_ms) / 1e3
+            e2e_b = (b.ttft_ms + (s_out - 1) * b.tpot_ms) / 1e3
+            return RowResult(row, e2e, e2e_b, notes=tuple(notes))
+        return RowResult(row, t.tpot_ms, b.tpot_ms, notes=tuple(notes))
+    if fam == "max_load_throughput":
+        s_in, s_out = _int(row.input_len), _int(row.output_len)
+        prompts = re.search(r"(\d+) prompts", row.batch)
+        n_req = int(prompts.group(1)) if prompts else 1000
+        seqs = re.search(r"max_num_seqs (\d+)", row.batch)
+        max_num_seqs = int(seqs.group(1)) if seqs else eng.max_num_seqs
+        est = estimate_inference(arch, gpu, eng, cfg, Workload(s_in, s_out, 1))
+        max_seqs = min(est.memory.max_batch_size, max_num_seqs)
+        if max_seqs < 1:
+            raise Skip("the model does not fit for one request")
+        notes.append(f"{n_req} requests queued at once; at most {max_seqs} running")
+
+        # The bound: every byte of memory holds KV (the smallest KV format the GPU supports:
+        # the row does not say which the engine used), no scheduler cap, efficiency 1.
+        ideal = engines["ideal"]
+        kv_min = Precision.fp8 if gpu.supports(Precision.fp8) else cfg.kv_cache_precision
+        cfg_b = replace(cfg, kv_cache_precision=kv_min)
+        ideal_seqs_n = estimate_inference(
+            arch, gpu, ideal, cfg_b, Workload(s_in, s_out, 1)
+        ).memory.max_batch_size
+
+        def run(bound: bool) -> float:
+            sm = StepModel.build(arch, gpu, eng, cfg_b if bound else cfg, ideal=bound)
+            r = simulate_load(
+                sm,
+                request_rate=SATURATING_RATE,
+                input_tokens=s_in,
+                output_tokens=s_out,
+                max_seqs=ideal_seqs_n if bound else max_seqs,
+                max_batched_tokens=eng.max_batched_tokens,
+                n_requests=n_req,
+            )
+            return r.output_tokens_per_s
+
+        return RowResult(row, run(False), run(True), notes=tuple(notes), higher_is_better=True)
+    raise Skip(f"family '{fam}' has no serving predictor")
+
+
+def _finetune_setup(row: MeasurementRow) -> dict[str, Any]:
+    """LoRA settings of the recipes the rows come from (each recipe's shipped default)."""
+    method = "qlora" if "QLoRA" in row.model else "lora"
+    if "LitGPT" in row.framework:
+        # litgpt finetune/lora.py defaults: r=8 on query and value; no activation checkpointing.
+        return {"method": method, "lora_rank": 8, "target_modules": ("q", "v"),
+                "gradient_checkpointing": False}  # fmt: skip
+    # torchtune llama3_1 LoRA/QLoRA recipes: rank 8 on q, v, output projection and the MLP,
+    # activation checkpointing on, FSDP when distributed.
+    return {"method": method, "lora_rank": 8,
+            "target_modules": ("q", "v", "o", "gate", "up", "down"),
+            "gradient_checkpointing": True}  # fmt: skip
+
+
+def _predict_memory(row: MeasurementRow, engines: dict[str, EngineProfile]) -> RowResult:
+    metric = row.metric.lower()
+    if metric == "kv_cache_capacity":
+        arch, gpu, eng, cfg, notes = _serving_setup(row, engines)
+        est = estimate_inference(arch, gpu, eng, cfg, Workload(1, 1, 1))
+        return RowResult(row, float(est.memory.kv_cache_capacity_tokens), None, notes=tuple(notes))
+    if metric.startswith("peak_gpu_memory"):
+        arch = row_architecture(row)
+        gpu = row_gpu(row)
+        setup = _finetune_setup(row)
+        est = estimate_finetune(
+            arch,
+            gpu,
+            n_gpus=row.n_gpus,
+            sequence_length=_int(row.input_len),
+            micro_batch_size=_int(row.batch),
+            **setup,
+        )
+        total = est.memory["total_gb"] * 1e9
+        pred = total / GIB if row.unit.strip() == "GiB" else total / 1e9
+        return RowResult(row, pred, None, notes=(f"{setup['method']} r={setup['lora_rank']}",))
+    raise Skip(f"memory metric '{row.metric}' is not mapped")
+
+
+def _predict_training(row: MeasurementRow) -> RowResult:
+    arch = row_architecture(row)
+    gpu = row_gpu(row)
+    metric = row.metric.lower()
+    peak = gpu.peak_flops(Precision.bf16)
+    if "finetune" in row.model.lower():
+        setup = _finetune_setup(row)
+        est = estimate_finetune(
+            arch,
+            gpu,
+            n_gpus=row.n_gpus,
+            sequence_length=_int(row.input_len),
+            micro_batch_size=_int(row.batch),
+            **setup,
+        )
+        bound = est.tokens_per_s / DEFAULT_MFU
+        return RowResult(row, est.tokens_per_s, bound, higher_is_better=True)
+    seq = _int(row.input_len)
+    per_token = training_flops_per_token(arch.active_params, arch, seq)
+    if metric == "achieved_tflops_per_gpu":
+        return RowResult(row, DEFAULT_MFU * peak / 1e12, peak / 1e12, higher_is_better=True)
+    if metric == "training_tokens_per_s_per_gpu":
+        return RowResult(
+            row, DEFAULT_MFU * peak / per_token, peak / per_token, higher_is_better=True
+        )
+    raise Skip(f"training metric '{row.metric}' is not mapped")
+
+
+def predict_row(row: MeasurementRow, engines: dict[str, EngineProfile] | None = None) -> RowResult:
+    engines = engines or ENGINES
+    try:
+        if row.family == "serving_trace_means":
+            raise Skip("trace-driven means need the trace, not a static estimate (§8 (e))")
+        if row.family == "memory":
+            return _predict_memory(row, engines)
+        if row.family == "training":
+            return _predict_training(row)
+        return _predict_serving(row, engines)
+    except Skip as exc:
+        return RowResult(row, skipped=str(exc))
+    except KeyError as exc:
+        return RowResult(row, skipped=f"not in the catalog: {exc}")
+
+
+def validate(
+    rows: Iterable[MeasurementRow], engines: dict[str, EngineProfile] | None = None
+) -> ValidationReport:
+    """Predict every row with the (fitted) engine profiles; the targets apply to these medians.
+    The fitted families' medians are in-sample; ``loo`` gives their out-of-sample error."""
+    results = [predict_row(r, engines) for r in rows]
+    by_family: dict[str, list[float]] = {}
+    for res in results:
+        if res.ape is not None:
+            by_family.setdefault(res.row.family, []).append(res.ape)
+    families = [
+        FamilySummary(f, len(v), statistics.median(v), TARGETS.get(f))
+        for f, v in sorted(by_family.items())
+    ]
+    rows = [r.row for r in results]
+    return ValidationReport(
+        results, families, [r for r in results if r.beats_bound], leave_one_out(rows)
+    )
+
+
+def format_report(report: ValidationReport) -> str:
+    lines = [
+        f"{'id':>4} {'family':24} {'model':28} {'gpu':16} {'metric':26} "
+        f"{'measured':>10} {'predicted':>10} {'err%':>6} {'bound':>10}"
+    ]
+    for r in report.results:
+        row = r.row
+        head = (
+            f"{row.id:>4} {row.family:24.24} {row.model:28.28} {row.gpu:16.16} {row.metric:26.26}"
+        )
+        if r.predicted is None:
+            lines.append(f"{head} {row.value:10.4g}  skipped: {r.skipped}")
+            continue
+        bound = "" if r.bound is None else f"{r.bound:10.4g}"
+        flag = "  BEATS BOUND" if r.beats_bound else ""
+        lines.append(f"{head} {row.value:10.4g} {r.predicted:10.4g} {r.ape:6.1f} {bound}{flag}")
+    lines.append("")
+    lines.append("median absolute percentage error per family:")
+    for f in report.families:
+        target = "" if f.target is None else f"  target <= {f.target:.0f}%"
+        verdict = "" if f.meets_target is None else ("  ok" if f.meets_target else "  MISSED")
+        lines.append(f"  {f.family:24} n={f.n:2d}  {f.median_ape:6.1f}%{target}{verdict}")
+    skipped = sum(r.skipped is not None for r in report.results)
+    if report.loo:
+        lines.append("fitted families, each row predicted by a fit without it (leave-one-out):")
+        for fam, err in report.loo.items():
+            lines.append(f"  {fam:24}       {err:6.1f}%")
+    lines.append(
+        f"{len(report.results) - skipped} rows predicted, {skipped} skipped; "
+        f"{len(report.bound_violations)} measurements beat the physical bound"
+    )
+    return "\n".join(lines)
+
+
+# --- fitting the engine profiles ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseFit:
+    efficiency: float
+    rows: tuple[str, ...]
+    pooled: bool  # True: no rows for this engine; the pooled fit over all engines
+
+
+def _solve_efficiency(
+    rows: Sequence[MeasurementRow], make: Callable[[float], dict[str, EngineProfile]]
+) -> float:
+    def median_log_error(e: float) -> float:
+        engines = make(e)
+        errs = []
+        for r in rows:
+            res = predict_row(r, engines)
+            assert res.predicted is not None
+            ratio = res.predicted / r.value
+            errs.append(math.log(1 / ratio if res.higher_is_better else ratio))
+        return statistics.median(errs)
+
+    lo, hi = 0.02, 1.0
+    f_lo, f_hi = median_log_error(lo), median_log_error(hi)
+    if f_hi >= 0:  # even the physical bound is slower than measured: cap at 1
+        return 1.0
+    if f_lo <= 0:
+        return lo
+    return float(brentq(median_log_error, lo, hi, xtol=1e-6))
+
+
+def fit_engine_profiles(rows: Sequence[MeasurementRow]) -> dict[str, dict[str, PhaseFit]]:
+    """Per engine and phase, the efficiency that zeroes the median log error of its rows.
+
+    Fitted from the base profiles (not from a previous fit), so the result depends on the CSV
+    only."""
+    usable: dict[tuple[str, str], list[MeasurementRow]] = {}
+    for r in rows:
+        if r.family not in FITTED_FAMILIES:
+            continue
+        res = predict_row(r, BASE_ENGINES)
+        if res.predicted is None:
+            continue
+        phase = "prefill" if r.family == "prefill_ttft_unloaded" else "decode"
+        usable.setdefault((row_engine(r), phase), []).append(r)
+    attr = {"prefill": "prefill_efficiency", "decode": "decode_efficiency"}
+
+    def maker(phase: str, engine_names: Sequence[str]) -> Callable[[float], dict[str, Any]]:
+        def make(e: float) -> dict[str, EngineProfile]:
+            out = dict(BASE_ENGINES)
+            for name in engine_names:
+                out[name] = BASE_ENGINES[name].with_overrides(**{attr[phase]: e})
+            return out
+
+        return make
+
+    fitted = [n for n in BASE_ENGINES if n not in ("ideal", *FIT_ALIASES)]
+    result: dict[str, dict[str, PhaseFit]] = {n: {} for n in fitted}
+    for phase in ("prefill", "decode"):
+        pooled_rows = [r for (_, ph), rs in usable.items() if ph == phase for r in rs]
+        pooled = PhaseFit(
+            _solve_efficiency(pooled_rows, maker(phase, fitted)),
+            tuple(r.id for r in pooled_rows),
+            True,
+        )
+        for name in fitted:
+            rs = usable.get((name, phase), [])
+            if rs:
+                e = _solve_efficiency(rs, maker(phase, [name]))
+                result[name][phase] = PhaseFit(e, tuple(r.id for r in rs), False)
+            else:
+                result[name][phase] = pooled
+    return result
+
+
+def engine_profiles_document(
+    fits: dict[str, dict[str, PhaseFit]], csv_name: str, csv_sha256: str
+) -> dict[str, Any]:
+    """The JSON that ``app.estimators.engines`` loads (``data/engine_profiles.json``)."""
+    return {
+        "csv": csv_name,
+        "csv_sha256": csv_sha256,
+        "method": "per engine and phase: the efficiency that zeroes the median log error of its "
+        "prefill_ttft_unloaded (MFU) or batch1_decode (MBU) rows; pooled over engines when an "
+        "engine has no row (app.estimators.validation.fit_engine_profiles)",
+        "engines": {
+            name: {
+                phase: {
+                    "efficiency": round(f.efficiency, 4),
+                    "rows": list(f.rows),
+                    "pooled": f.pooled,
+                }  # fmt: skip
+                for phase, f in phases.items()
+            }
+            for name, phases in fits.items()
+        },
+    }
+
+
+def leave_one_out(rows: Sequence[MeasurementRow]) -> dict[str, float]:
+    """Honest error of the fitted families: each row predicted by a fit that did not see it.
+
+    The row's engine is refitted on its other rows of the same phase, or on the pooled rows of
+    all engines when it has none. Returns the median absolute percentage error per family.
+    """
+    usable = [r for r in rows if r.family in FITTED_FAMILIES]
+    usable = [r for r in usable if predict_row(r, BASE_ENGINES).predicted is not None]
+    attr = {"prefill_ttft_unloaded": "prefill_efficiency", "batch1_decode": "decode_efficiency"}
+    errors: dict[str, list[float]] = {}
+    for held in usable:
+        name = row_engine(held)
+        same = [r for r in usable if r.family == held.family and r is not held]
+        own = [r for r in same if row_engine(r) == name]
+        train = own or same
+        if not train:
+            continue
+        names = [name] if own else [n for n in BASE_ENGINES if n != "ideal"]
+
+        def make(e: float, names: list[str] = names, a: str = attr[held.family]) -> dict[str, Any]:
+            out = dict(BASE_ENGINES)
+            for n in names:
+                out[n] = BASE_ENGINES[n].with_overrides(**{a: e})
+            return out
+
+        e = _solve_efficiency(train, make)
+        res = predict_row(held, make(e))
+        if res.ape is not None:
+            errors.setdefault(held.family, []).append(res.ape)
+    return {f: statistics.median(v) for f, v in sorted(errors.items())}
