@@ -23,7 +23,7 @@ class ChinchillaFit:
     source: str
 
     def loss(self, params: float, tokens: float) -> float:
-        return self.E + self.A / params**self.alpha + self.B / tokens**self.beta
+        return float(self.E + self.A / params**self.alpha + self.B / tokens**self.beta)
 
     @property
     def G(self) -> float:

@@ -380,6 +380,10 @@ def with_speculative(
     price = est.assumptions["price_per_gpu_hour_usd"]
 
     def _apply(t: Timing) -> Timing:
+        # Speculation spends idle compute to cut memory-bound steps; once the decode step is
+        # compute-bound (large batches) the draft's extra tokens cost as much as they save.
+        if t.decode.bound == "compute":
+            return t
         total = t.prefill.time_s + t.decode_steps * t.decode.time_s / factor
         tok_s = t.batch_output_tokens / total
         cost = None if price is None else price * n / 3600 / tok_s * 1e6

@@ -244,7 +244,7 @@ def estimate_finetune(
         adapters = trainable * 2.0 / (shard if stage >= 3 else 1)
         grads = trainable * 2.0 / (shard if stage >= 2 else 1)
         optimizer = trainable * ADAM_BYTES / shard
-    tokens = sequence_length * micro_batch_size
+    tokens = float(sequence_length * micro_batch_size)
     h, layers = arch.d_model, arch.n_layers
     if gradient_checkpointing:
         acts = (

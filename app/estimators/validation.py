@@ -381,7 +381,7 @@ def _predict_memory(row: MeasurementRow, engines: dict[str, EngineProfile]) -> R
         arch = row_architecture(row)
         gpu = row_gpu(row)
         setup = _finetune_setup(row)
-        est = estimate_finetune(
+        ft = estimate_finetune(
             arch,
             gpu,
             n_gpus=row.n_gpus,
@@ -389,7 +389,7 @@ def _predict_memory(row: MeasurementRow, engines: dict[str, EngineProfile]) -> R
             micro_batch_size=_int(row.batch),
             **setup,
         )
-        total = est.memory["total_gb"] * 1e9
+        total = ft.memory["total_gb"] * 1e9
         pred = total / GIB if row.unit.strip() == "GiB" else total / 1e9
         return RowResult(row, pred, None, notes=(f"{setup['method']} r={setup['lora_rank']}",))
     raise Skip(f"memory metric '{row.metric}' is not mapped")

@@ -1,0 +1,396 @@
+"""How each scaling-axis option changes a deployment's serving numbers and costs.
+
+A :class:`Scenario` is a deployment as the estimators see it (model, GPU, engine, precisions,
+request shape, traffic, SLOs). :func:`evaluate` prices it: TTFT, TPOT, the largest batch whose TPOT
+stays within the SLO, requests/s per replica at that batch, replicas for the traffic, monthly
+GPU-hours and dollars. Each intervention maps a scenario to a new one plus one-off costs;
+:func:`apply_all` chains them in the canonical order (model-changing options first, serving-layer
+options last, so serving changes apply to the model the others produce) and :func:`impact`
+returns the deltas.
+
+Formulas and sources, per intervention:
+
+* speculative decoding — Leviathan et al. 2023 (arXiv 2211.17192) Theorem 3.8 speed-up of the
+  decode phase; the draft model's weights (``c`` × target weights, the cost-ratio proxy) are added
+  to memory;
+* quantisation — weight and KV bytes by precision (reference/formulas.md §4.2), peaks by precision;
+* PagedAttention — under 4% KV waste against 38.2% live for contiguous reservation (vLLM paper);
+* retrieval — k × chunk extra input tokens per request and the retriever's latency added to TTFT
+  (formulas.md §4; Lewis et al. 2020); one-off: embedding the corpus at 2·N_embed FLOPs per token;
+* reasoning-time compute — CoT tokens generated before the answer and k samples sharing one
+  prompt prefill: FLOPs 2·N·(P + k·G) (Wang et al. 2023, formulas.md §7.1);
+* longer context, a MoE or smaller/larger base model — a new request shape or architecture;
+* LoRA adapter served unmerged — + r·(d_in + d_out) weights per adapted matrix read and multiplied
+  per token (Hu et al. 2021: zero added latency once merged); one-off: the fine-tune's GPU-hours;
+* fine-tuning and alignment — one-off GPU-hours from the training estimator: tokens × FLOPs per
+  token / (peak × MFU); DPO runs the policy (6N) and a frozen reference (2N) on chosen and
+  rejected responses (Rafailov et al. 2023).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from app.estimators.architecture import Architecture
+from app.estimators.engines import EngineProfile
+from app.estimators.hardware import GpuSpec
+from app.estimators.inference import (
+    EstimateError,
+    InferenceEstimate,
+    ServingConfig,
+    Workload,
+    estimate_inference,
+    with_speculative,
+)
+from app.estimators.precision import Precision
+from app.estimators.simulation import HOURS_PER_MONTH
+from app.estimators.training import DEFAULT_MFU, lora_trainable_params
+
+SECONDS_PER_DAY = 86400.0
+
+
+class InterventionError(ValueError):
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    arch: Architecture
+    gpu: GpuSpec
+    engine: EngineProfile
+    cfg: ServingConfig
+    input_tokens: int
+    output_tokens: int
+    requests_per_day: float
+    ttft_slo_ms: float
+    tpot_slo_ms: float
+    speculative: tuple[float, int, float] | None = None  # (alpha, gamma, c)
+    extra_ttft_ms: float = 0.0  # e.g. retrieval before the prompt is built
+    cot_tokens: int = 0  # reasoning tokens generated before the answer
+    samples: int = 1  # parallel samples per request (shared prompt)
+    adapter_params: int = 0  # unmerged LoRA parameters served with the base
+    extra_weight_bytes: float = 0.0  # e.g. the draft model
+
+
+@dataclass(frozen=True, slots=True)
+class ServingOutcome:
+    fits: bool
+    ttft_ms: float
+    tpot_ms: float
+    time_to_answer_ms: float  # TTFT + CoT tokens before the answer's first token
+    batch_at_slo: int
+    requests_per_s_per_replica: float
+    replicas: int | None
+    monthly_gpu_hours: float | None
+    monthly_cost_usd: float | None
+    cost_per_1k_requests_usd: float | None
+    meets_slo: bool
+    reason: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _estimate(s: Scenario, batch: int) -> InferenceEstimate:
+    gen = s.output_tokens + s.cot_tokens
+    est = estimate_inference(
+        s.arch, s.gpu, s.engine, s.cfg, Workload(s.input_tokens, gen, batch * s.samples)
+    )
+    if s.speculative is not None:
+        a, g, c = s.speculative
+        est = with_speculative(est, alpha=a, gamma=g, c=c)
+    return est
+
+
+def _adapter_tpot_factor(s: Scenario) -> float:
+    """Unmerged adapters: extra bytes read per decode step relative to the base weights."""
+    if not s.adapter_params:
+        return 1.0
+    return 1.0 + s.adapter_params / s.arch.active_params
+
+
+def evaluate(s: Scenario) -> ServingOutcome:
+    """Price a scenario: latency, the SLO-limited batch, replicas and the monthly bill."""
+    one = _estimate(s, 1)
+    factor = _adapter_tpot_factor(s)
+    ttft = one.timing.ttft_ms + s.extra_ttft_ms
+    tpot = one.timing.tpot_ms * factor
+    answer = ttft + s.cot_tokens * tpot
+    mem = one.memory
+    extra_gb = s.extra_weight_bytes / s.cfg.n_gpus / 1e9
+    fits = mem.fits and mem.total_gb + extra_gb <= mem.capacity_gb
+    reason = mem.reason if not mem.fits else (None if fits else "the draft model does not fit")
+    meets = fits and ttft <= s.ttft_slo_ms and tpot <= s.tpot_slo_ms
+    if not fits:
+        return ServingOutcome(
+            False, ttft, tpot, answer, 0, 0.0, None, None, None, None, False, reason
+        )
+    # The largest batch (requests) that fits and keeps TPOT within the SLO (TPOT grows with batch).
+    hi = max(1, mem.max_batch_size // s.samples)
+    lo = 1
+    if _estimate(s, 1).timing.tpot_ms * factor > s.tpot_slo_ms:
+        hi = 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if _estimate(s, mid).timing.tpot_ms * factor <= s.tpot_slo_ms:
+            lo = mid
+        else:
+            hi = mid - 1
+    best = _estimate(s, lo)
+    t = best.timing
+    batch_time = t.prefill.time_s + t.decode_steps * t.decode.time_s * factor
+    req_s = lo / batch_time
+    rate = s.requests_per_day / SECONDS_PER_DAY
+    replicas = max(1, math.ceil(rate / req_s)) if rate > 0 else 1
+    hours = replicas * s.cfg.n_gpus * HOURS_PER_MONTH
+    price = s.gpu.price_per_hour_usd
+    monthly = None if price is None else hours * price
+    per_1k = None if price is None else price * s.cfg.n_gpus / 3600 / req_s * 1000
+    return ServingOutcome(
+        True, ttft, tpot, answer, lo, req_s, replicas, hours, monthly, per_1k, meets, None
+    )
+
+
+# --- interventions -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OneOff:
+    label: str
+    gpu_hours: float
+    cost_usd: float | None
+
+
+def _gpu_cost(s: Scenario, label: str, flops: float, mfu: float = DEFAULT_MFU) -> OneOff:
+    hours = flops / (s.gpu.peak_flops(Precision.bf16) * mfu) / 3600
+    price = s.gpu.price_per_hour_usd
+    return OneOff(label, hours, None if price is None else hours * price)
+
+
+def _check(cond: bool, message: str, field: str) -> None:
+    if not cond:
+        raise InterventionError(message, field=field)
+
+
+@dataclass(frozen=True, slots=True)
+class Speculative:
+    alpha: float = 0.7
+    gamma: int = 4
+    c: float = 0.05
+    order = 90
+
+    def apply(self, s: Scenario) -> tuple[Scenario, list[OneOff]]:
+        _check(0 <= self.alpha < 1, "alpha must be in [0, 1)", "alpha")
+        _check(1 <= self.gamma <= 64, "gamma must be between 1 and 64", "gamma")
+        _check(0 <= self.c <= 1, "c must be in [0, 1]", "c")
+        draft = self.c * s.arch.total_params * 2.0
+        return replace(
+            s,
+            speculative=(self.alpha, self.gamma, self.c),
+            extra_weight_bytes=s.extra_weight_bytes + draft,
+        ), []
+
+
+@dataclass(frozen=True, slots=True)
+class Quantize:
+    precision: str = "fp8"
+    kv_cache_precision: str | None = None
+    order = 80
+
+    def apply(self, s: Scenario) -> tuple[Scenario, list[OneOff]]:
+        try:
+            p = Precision(self.precision)
+            kv = Precision(self.kv_cache_precision) if self.kv_cache_precision else None
+        except ValueError:
+            raise InterventionError("unknown precision", field="precision") from None
+        _check(s.gpu.supports(p), f"{s.gpu.name} does not support {p}", "precision")
+        cfg = replace(s.cfg, precision=p, kv_cache_precision=kv or s.cfg.kv_cache_precision)
+        return replace(s, cfg=cfg), []
+
+
+@dataclass(frozen=True, slots=True)
+class PagedAttention:
+    order = 85
+
+    def apply(self, s: Scenario) -> tuple[Scenario, list[OneOff]]:
+        return replace(s, cfg=replace(s.cfg, paged_attention=True)), []
+
+
+@dataclass(frozen=True, slots=True)
+class Retrieval:
+    k: int = 5
+    chunk_tokens: int = 512
+    retrieval_latency_ms: float = 40.0
+    corpus_tokens: float = 0.0
+    embedding_params: float = 335e6  # BAAI/bge-large-en-v1.5 (335M), a common retriever
+    order = 30
+
+    def apply(self, s: Scenario) -> tuple[Scenario, list[OneOff]]:
+        _check(1 <= self.k <= 1000, "k must be between 1 and 1000", "k")
+        _check(1 <= self.chunk_tokens <= 100_000, "chunk_tokens must be 1-100000", "chunk_tokens")
+        _check(self.retrieval_latency_ms >= 0, "retrieval_latency_ms must be >= 0", "latency")
+        _check(self.corpus_tokens >= 0, "corpus_tokens must be >= 0", "corpus_tokens")
+        costs = []
+        if self.corpus_tokens:
+            flops = 2 * self.embedding_params * self.corpus_tokens
+            costs.append(_gpu_cost(s, "embed the corpus (index build)", flops))
+        return replace(
+            s,
+            input_tokens=s.input_tokens + self.k * self.chunk_tokens,
+            extra_ttft_ms=s.extra_ttft_ms + self.retrieval_latency_ms,
+        ), costs
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningCompute:
+    cot_tokens: int = 600
+    samples: int = 5
+    order = 40
+
+    def apply(self, s: Scenario) -> tuple[Scenario, list[OneOff]]:
+        _check(0 <= self.cot_tokens <= 1_000_000, "cot_tokens must be 0-1000000", "cot_tokens")
+        _check(1 <= self.samples <= 1000, "samples must be between 1 and 1000", "samples")
+        return replace(
+            s, cot_tokens=s.cot_tokens + self.cot_tokens, samples=s.samples * self.samples
+        ), []
+
+
+@dataclass(frozen=True, slots=True)
+class LongerContext:
+    input_tokens: int = 32768
+    order = 20
+
+    def apply(self, s: Scenario) -> tuple[Scenario, list[OneOff]]:
+        _check(self.input_tokens >= 1, "input_tokens must be positive", "input_tokens")
+        return replace(s, input_tokens=self.input_tokens), []
+
+
+@dataclass(frozen=True, slots=True)
+class SwapModel:
+    arch: Architecture
+    order = 10
+
+    def apply(self, s: Scenario) -> tuple[Scenario, list[OneOff]]:
+        return replace(s, arch=self.arch), []
+
+
+@dataclass(frozen=True, slots=True)
+class FineTune:
+    """PEFT or full fine-tune: a one-off cost; a LoRA served unmerged adds its weights."""
+
+    method: str = "qlora"
+    rank: int = 16
+    examples: int = 20_000
+    tokens_per_example: int = 512
+    epochs: int = 3
+    serve_unmerged: bool = False
+    order = 50
+
+    def apply(self, s: Scenario) -> tuple[Scenario, list[OneOff]]:
+        _check(self.method in ("full", "lora", "qlora"), "method: full, lora or qlora", "method")
+        _check(1 <= self.rank <= 4096, "rank must be between 1 and 4096", "rank")
+        for name in ("examples", "tokens_per_example", "epochs"):
+            _check(getattr(self, name) >= 1, f"{name} must be positive", name)
+        tokens = self.examples * self.tokens_per_example * self.epochs
+        per_token = (6.0 if self.method == "full" else 4.0) * s.arch.active_params
+        cost = _gpu_cost(s, f"{self.method} fine-tune ({tokens:.3g} tokens)", per_token * tokens)
+        if self.method == "qlora":
+            cost = replace(
+                cost,
+                gpu_hours=cost.gpu_hours * 3.68 / 2.36,
+                cost_usd=None if cost.cost_usd is None else cost.cost_usd * 3.68 / 2.36,
+            )
+        adapter = 0
+        if self.serve_unmerged and self.method != "full":
+            adapter = lora_trainable_params(
+                s.arch, self.rank, ("q", "k", "v", "o", "gate", "up", "down")
+            )
+        return replace(s, adapter_params=s.adapter_params + adapter), [cost]
+
+
+@dataclass(frozen=True, slots=True)
+class Alignment:
+    """Preference tuning (DPO) over pairs of responses: policy 6N + frozen reference 2N."""
+
+    method: str = "dpo"
+    pairs: int = 10_000
+    tokens_per_response: int = 512
+    epochs: int = 1
+    order = 60
+
+    def apply(self, s: Scenario) -> tuple[Scenario, list[OneOff]]:
+        _check(self.method in ("dpo", "rlhf", "constitutional"), "unknown method", "method")
+        for name in ("pairs", "tokens_per_response", "epochs"):
+            _check(getattr(self, name) >= 1, f"{name} must be positive", name)
+        tokens = 2 * self.pairs * self.tokens_per_response * self.epochs
+        n = s.arch.active_params
+        # RLHF/PPO and Constitutional AI add generation and a reward/critique model: about 4x
+        # DPO's per-token work (policy, reference, reward, value) — Rafailov et al. 2023 §1.
+        per_token = (6.0 + 2.0) * n * (1 if self.method == "dpo" else 4)
+        return s, [
+            _gpu_cost(s, f"{self.method} alignment ({tokens:.3g} tokens)", per_token * tokens)
+        ]
+
+
+Intervention = (
+    Speculative
+    | Quantize
+    | PagedAttention
+    | Retrieval
+    | ReasoningCompute
+    | LongerContext
+    | SwapModel
+    | FineTune
+    | Alignment
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Impact:
+    before: ServingOutcome
+    after: ServingOutcome
+    one_off: list[OneOff] = field(default_factory=list)
+    scenario: Scenario | None = None
+
+    @property
+    def one_off_cost_usd(self) -> float | None:
+        if any(o.cost_usd is None for o in self.one_off):
+            return None
+        return float(sum(o.cost_usd or 0.0 for o in self.one_off))
+
+    def deltas(self) -> dict[str, float | None]:
+        def d(a: float | None, b: float | None) -> float | None:
+            return None if a is None or b is None else b - a
+
+        return {
+            "monthly_cost_delta_usd": d(self.before.monthly_cost_usd, self.after.monthly_cost_usd),
+            "one_off_cost_usd": self.one_off_cost_usd,
+            "ttft_delta_ms": d(self.before.ttft_ms, self.after.ttft_ms),
+            "tpot_delta_ms": d(self.before.tpot_ms, self.after.tpot_ms),
+            "time_to_answer_delta_ms": d(
+                self.before.time_to_answer_ms, self.after.time_to_answer_ms
+            ),
+        }
+
+
+def apply_all(s: Scenario, items: list[Intervention]) -> tuple[Scenario, list[OneOff]]:
+    """Apply in the canonical order (stable for equal orders), collecting one-off costs."""
+    costs: list[OneOff] = []
+    for item in sorted(items, key=lambda i: i.order):
+        s, c = item.apply(s)
+        costs.extend(c)
+    return s, costs
+
+
+def impact(s: Scenario, items: list[Intervention]) -> Impact:
+    try:
+        before = evaluate(s)
+        after_s, costs = apply_all(s, items)
+        after = evaluate(after_s)
+    except EstimateError as exc:
+        raise InterventionError(str(exc), field=exc.field) from None
+    return Impact(before, after, costs, after_s)

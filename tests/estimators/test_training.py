@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from app.estimators.chinchilla import FITS, fit
+from app.estimators.precision import Precision
+from app.estimators.reference_data import catalog_architecture, catalog_gpu
+from app.estimators.training import (
+    TrainingError,
+    estimate_finetune,
+    estimate_training,
+    lora_trainable_params,
+)
+
+LLAMA_8B = catalog_architecture("llama_3_1_8b")
+H100 = catalog_gpu("h100_sxm_80gb")
+A100 = catalog_gpu("a100_sxm_80gb")
+
+
+@pytest.mark.parametrize(
+    ("rank", "targets", "expected"),
+    [
+        (8, ("q", "v"), 3_407_872),
+        (8, ("q", "k", "v", "o", "gate", "up", "down"), 20_971_520),
+        (16, ("q", "v"), 6_815_744),
+        (16, ("q", "k", "v", "o", "gate", "up", "down"), 41_943_040),
+        (64, ("q", "v"), 27_262_976),
+        (64, ("q", "k", "v", "o", "gate", "up", "down"), 167_772_160),
+    ],
+)
+def test_lora_trainable_params_match_formulas_table(rank, targets, expected) -> None:  # type: ignore[no-untyped-def]
+    # reference/formulas.md §6.2, Llama-3.1-8B
+    assert lora_trainable_params(LLAMA_8B, rank, targets) == expected
+
+
+def test_unknown_lora_target_is_rejected() -> None:
+    with pytest.raises(TrainingError) as exc:
+        lora_trainable_params(LLAMA_8B, 8, ("q", "lm_head"))
+    assert exc.value.field == "target_modules"
+
+
+def test_full_finetune_model_states_are_16_bytes_per_param() -> None:
+    est = estimate_finetune(LLAMA_8B, H100, method="full", n_gpus=1)
+    states = sum(est.memory[k] for k in ("weights_gb", "gradients_gb", "optimizer_gb"))
+    # formulas.md §6.1: 16 · P = 128.5 GB for Llama-3.1-8B
+    assert states == pytest.approx(16 * LLAMA_8B.total_params / 1e9)
+    assert states == pytest.approx(128.5, abs=0.05)
+    assert not est.memory["fits"]
+    assert "needs" in est.memory["reason"]
+
+
+def test_zero3_shards_every_model_state() -> None:
+    one = estimate_finetune(LLAMA_8B, H100, method="full", n_gpus=1)
+    eight = estimate_finetune(LLAMA_8B, H100, method="full", n_gpus=8, zero_stage=3)
+    for k in ("weights_gb", "gradients_gb", "optimizer_gb"):
+        assert eight.memory[k] == pytest.approx(one.memory[k] / 8)
+    stage1 = estimate_finetune(LLAMA_8B, H100, method="full", n_gpus=8, zero_stage=1)
+    assert stage1.memory["weights_gb"] == one.memory["weights_gb"]
+    assert stage1.memory["optimizer_gb"] == pytest.approx(one.memory["optimizer_gb"] / 8)
+
+
+def test_qlora_base_is_0516_bytes_per_param_and_fits_where_lora_does_not() -> None:
+    rtx = catalog_gpu("rtx_4090")
+    q = estimate_finetune(LLAMA_8B, rtx, method="qlora", lora_rank=8)
+    # formulas.md §6.3: Llama-3.1-8B in NF4 with double quantisation ≈ 4.14 GB
+    assert q.memory["weights_gb"] == pytest.approx(4.14, abs=0.01)
+    lora = estimate_finetune(LLAMA_8B, rtx, method="lora", lora_rank=8)
+    assert q.trainable_params == lora.trainable_params
+    assert q.tokens_per_s < lora.tokens_per_s  # dequantisation slowdown
+    big = catalog_architecture("llama_3_1_70b")
+    assert estimate_finetune(big, A100, method="qlora").memory["fits"]
+    assert not estimate_finetune(big, A100, method="lora").memory["fits"]
+
+
+def test_gradient_checkpointing_cuts_activation_memory() -> None:
+    on = estimate_finetune(LLAMA_8B, H100, method="lora", gradient_checkpointing=True)
+    off = estimate_finetune(LLAMA_8B, H100, method="lora", gradient_checkpointing=False)
+    assert on.memory["activations_gb"] < off.memory["activations_gb"] / 5
+
+
+def test_training_flops_time_and_cost() -> None:
+    gpu = catalog_gpu("h100_sxm_80gb")
+    priced = type(gpu)(**{**{f: getattr(gpu, f) for f in gpu.__slots__}, "price_per_hour_usd": 2.0})
+    est = estimate_training(params=7e9, arch=None, tokens=1e12, gpu=priced, n_gpus=1024)
+    assert est.flops == pytest.approx(6 * 7e9 * 1e12)
+    seconds = est.flops / (1024 * 989.4e12 * 0.4)
+    assert est.wall_clock_days == pytest.approx(seconds / 86400)
+    assert est.gpu_hours == pytest.approx(seconds * 1024 / 3600)
+    assert est.cost_usd == pytest.approx(est.gpu_hours * 2.0)
+    co = est.compute_optimal
+    assert 6 * co["params"] * co["tokens"] == pytest.approx(6 * 7e9 * 1e12, rel=1e-9)
+
+
+def test_training_with_architecture_counts_attention() -> None:
+    est = estimate_training(
+        params=None, arch=LLAMA_8B, tokens=1e9, gpu=H100, n_gpus=8, sequence_length=8192
+    )
+    attn = 12 * 32 * 32 * 128 * 8192
+    assert est.flops_per_token == pytest.approx(6 * LLAMA_8B.active_params + attn)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"tokens": 0}, "tokens"),
+        ({"mfu": 1.5}, "mfu"),
+        ({"params": -1.0}, "params"),
+        ({"n_gpus": 0}, "n_gpus"),
+    ],
+)
+def test_training_rejects_impossible_values(kwargs, field) -> None:  # type: ignore[no-untyped-def]
+    base = {"params": 1e9, "arch": None, "tokens": 1e10, "gpu": H100, "n_gpus": 8}
+    with pytest.raises(TrainingError) as exc:
+        estimate_training(**{**base, **kwargs})
+    assert exc.value.field == field
+
+
+def test_fp8_training_needs_fp8_hardware() -> None:
+    with pytest.raises(ValueError, match="FP8"):
+        estimate_training(
+            params=1e9, arch=None, tokens=1e10, gpu=A100, n_gpus=1, precision=Precision.fp8
+        )
+
+
+@pytest.mark.parametrize("name", list(FITS))
+def test_chinchilla_optimum_spends_the_budget_and_minimises_loss(name: str) -> None:
+    f = fit(name)
+    c = 5.76e23  # Chinchilla's budget
+    n, d = f.optimum(c)
+    assert 6 * n * d == pytest.approx(c, rel=1e-9)
+    best = f.loss(n, d)
+    for k in (0.5, 0.8, 1.25, 2.0):
+        assert f.loss(n * k, d / k) > best
+
+
+def test_epoch_fit_gives_about_20_tokens_per_param_at_chinchilla_scale() -> None:
+    n, d = fit("epoch_2024").optimum(5.76e23)
+    assert 15 < d / n < 30
+    assert math.isclose(fit("hoffmann_tex").E, 1.6934, rel_tol=1e-4)
