@@ -138,3 +138,117 @@ def test_parse_hf_config(client: TestClient, h: dict[str, str]) -> None:
     )
     assert bad.status_code == 422
     assert bad.json()["field"] == "config.model_type"
+
+
+def test_load_percentiles_and_capacity(client: TestClient, h: dict[str, str]) -> None:
+    body = {
+        **BASE,
+        "request_rate": 5.0,
+        "requests_per_day": 3_000_000,
+        "ttft_slo_ms": 500,
+        "tpot_slo_ms": 40,
+    }
+    r = client.post("/api/v1/estimates/inference", json=body, headers=h)
+    assert r.status_code == 200, r.text
+    lp = r.json()["latency_percentiles"]
+    assert lp["request_rate"] == 5.0
+    assert lp["ttft_ms"]["p50"] <= lp["ttft_ms"]["p95"] <= lp["ttft_ms"]["p99"]
+    assert lp["tpot_ms"]["p50"] >= r.json()["best_case"]["tpot_ms"]
+    cap = r.json()["capacity"]
+    assert cap["meets_slo"] is True
+    assert cap["replicas"] >= 1
+    assert cap["monthly_gpu_hours"] == pytest.approx(cap["replicas"] * 730)
+    assert cap["monthly_cost_usd"] == pytest.approx(cap["monthly_gpu_hours"] * 2.0)
+    assert "continuous batching" in r.json()["assumptions"]["load_model"]
+
+
+def test_compare_gpus_ranks_fitting_slo_meeting_cheapest_first(
+    client: TestClient, h: dict[str, str]
+) -> None:
+    body = {**BASE, "model": "llama_3_1_70b", "n_gpus": 2, "requests_per_day": 1_000_000,
+            "ttft_slo_ms": 2000, "tpot_slo_ms": 80}  # fmt: skip
+    r = client.post("/api/v1/estimates/inference/compare-gpus", json=body, headers=h)
+    assert r.status_code == 200, r.text
+    opts = r.json()["options"]
+    assert len(opts) == len(client.get("/api/v1/gpus", headers=h).json())
+    first = opts[0]
+    assert first["fits"]
+    assert first["meets_slo"]
+    priced_ok = [o for o in opts if o["fits"] and o["meets_slo"] and o["monthly_cost_usd"]]
+    assert [o["monthly_cost_usd"] for o in priced_ok] == sorted(
+        o["monthly_cost_usd"] for o in priced_ok
+    )
+    a10 = next(o for o in opts if o["gpu"] == "a10")
+    assert a10["fits"] is False
+    assert a10["reason"]
+
+
+def test_training_contract(client: TestClient, h: dict[str, str]) -> None:
+    r = client.post(
+        "/api/v1/estimates/training",
+        json={"params": 7e9, "tokens": 2e12, "gpu": "h100_sxm_80gb", "n_gpus": 512, "mfu": 0.4},
+        headers=h,
+    )
+    assert r.status_code == 200, r.text
+    b = r.json()
+    assert b["flops"] == pytest.approx(6 * 7e9 * 2e12)
+    assert b["gpu_hours"] == pytest.approx(b["flops"] / (989.4e12 * 0.4) / 3600)
+    assert b["cost_usd"] == pytest.approx(b["gpu_hours"] * 2.0)
+    assert b["wall_clock_days"] == pytest.approx(b["gpu_hours"] / 512 / 24)
+    co = b["compute_optimal"]
+    assert set(co) >= {"params", "tokens", "loss", "fit"}
+    assert co["fit"] == "epoch_2024"
+    r2 = client.post(
+        "/api/v1/estimates/training",
+        json={
+            "model": "llama_3_1_8b",
+            "tokens": 1e12,
+            "gpu": "a100_sxm_80gb",
+            "fit": "hoffmann_tex",
+        },
+        headers=h,
+    )
+    assert r2.status_code == 200
+    assert r2.json()["flops_per_token"] > 6 * 8e9
+
+
+def test_finetune_contract(client: TestClient, h: dict[str, str]) -> None:
+    body = {"model": "llama_3_1_8b", "method": "lora", "lora_rank": 16,
+            "target_modules": ["q", "v"], "sequence_length": 2048, "micro_batch_size": 2,
+            "gpu": "a100_sxm_80gb", "gradient_checkpointing": True}  # fmt: skip
+    r = client.post("/api/v1/estimates/finetune", json=body, headers=h)
+    assert r.status_code == 200, r.text
+    b = r.json()
+    assert b["trainable_params"] == 6_815_744
+    assert set(b["memory"]) >= {"weights_gb", "adapters_gb", "gradients_gb", "optimizer_gb",
+                                "activations_gb", "total_gb", "fits"}  # fmt: skip
+    assert b["memory"]["fits"] is True
+    assert b["tokens_per_s"] > 0
+    full = client.post(
+        "/api/v1/estimates/finetune", json={**body, "method": "full"}, headers=h
+    ).json()
+    assert full["memory"]["fits"] is False
+    assert "needs" in full["memory"]["reason"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("training", {"tokens": 0, "params": 1e9, "gpu": "h100_sxm_80gb"}, "tokens"),
+        ("training", {"tokens": 1e9, "gpu": "h100_sxm_80gb"}, "params"),
+        ("training", {"tokens": 1e9, "params": 1e9, "gpu": "a100_sxm_80gb", "precision": "fp8"},
+         "precision"),
+        ("training", {"tokens": 1e9, "params": 1e9, "gpu": "h100_sxm_80gb", "fit": "mine"}, "fit"),
+        ("finetune", {"model": "llama_3_1_8b", "method": "dora", "gpu": "h100_sxm_80gb"}, "method"),
+        ("finetune", {"model": "llama_3_1_8b", "method": "lora", "gpu": "h100_sxm_80gb",
+                      "target_modules": ["lm_head"]}, "target_modules"),
+        ("finetune", {"model": "nope", "method": "lora", "gpu": "h100_sxm_80gb"}, "model"),
+        ("inference", {**BASE, "request_rate": -1}, "request_rate"),
+    ],
+)  # fmt: skip
+def test_training_and_finetune_validation(  # type: ignore[no-untyped-def]
+    client: TestClient, h: dict[str, str], path, body, field
+) -> None:
+    r = client.post(f"/api/v1/estimates/{path}", json=body, headers=h)
+    assert r.status_code == 422, r.text
+    assert field in r.text

@@ -7,10 +7,16 @@ from app.errors import InvalidInput
 from app.estimates import service
 from app.estimates.schemas import (
     ArchitectureIn,
+    CompareGpusRequest,
+    CompareGpusResponse,
+    FinetuneRequest,
+    FinetuneResponse,
     HfConfigRequest,
     HfConfigResponse,
     InferenceRequest,
     InferenceResponse,
+    TrainingRequest,
+    TrainingResponse,
 )
 from app.estimators.hf_config import HfConfigError, architecture_from_hf_config, unmapped_notes
 from app.web.deps import ApiCaller
@@ -30,6 +36,43 @@ def estimate_inference(
     best case and the assumptions. A model that does not fit is a 200 with ``memory.fits`` false
     and ``memory.reason``."""
     return service.inference(session, req)
+
+
+@router.post(
+    "/estimates/inference/compare-gpus",
+    response_model=CompareGpusResponse,
+    responses={422: {"description": "Invalid workload; names the field"}},
+)
+def compare_gpus(
+    req: CompareGpusRequest, session: SessionDep, _caller: ApiCaller
+) -> CompareGpusResponse:
+    """The same workload on every catalog GPU, cheapest that fits and meets the SLOs first."""
+    return service.compare_gpus(session, req)
+
+
+@router.post(
+    "/estimates/training",
+    response_model=TrainingResponse,
+    responses={422: {"description": "Unknown key or impossible value; names the field"}},
+)
+def estimate_training(
+    req: TrainingRequest, session: SessionDep, _caller: ApiCaller
+) -> TrainingResponse:
+    """Pretraining FLOPs, GPU-hours, wall-clock days and cost at an MFU, with the
+    compute-optimal (Chinchilla) split of the same budget."""
+    return service.training(session, req)
+
+
+@router.post(
+    "/estimates/finetune",
+    response_model=FinetuneResponse,
+    responses={422: {"description": "Unknown key or impossible value; names the field"}},
+)
+def estimate_finetune(
+    req: FinetuneRequest, session: SessionDep, _caller: ApiCaller
+) -> FinetuneResponse:
+    """Full, LoRA or QLoRA fine-tuning: trainable parameters, memory per GPU, tokens/s."""
+    return service.finetune(session, req)
 
 
 @router.post("/models/parse-hf-config", response_model=HfConfigResponse)

@@ -64,6 +64,18 @@ class InferenceRequest(BaseModel):
     batch_size: int = Field(1, ge=1, le=100_000)
     speculative: SpeculativeIn | None = None
     paged_attention: bool | None = Field(None, description="Default: the engine's allocator")
+    request_rate: float | None = Field(
+        None,
+        gt=0,
+        le=1e5,
+        allow_inf_nan=False,
+        description="Requests/s: simulate continuous batching under Poisson load",
+    )
+    requests_per_day: float | None = Field(
+        None, ge=0, le=1e12, allow_inf_nan=False, description="Traffic for the capacity plan"
+    )
+    ttft_slo_ms: float | None = Field(None, gt=0, le=1e7, allow_inf_nan=False)
+    tpot_slo_ms: float | None = Field(None, gt=0, le=1e6, allow_inf_nan=False)
 
 
 class MemoryOut(BaseModel):
@@ -99,9 +111,152 @@ class TimingOut(BaseModel):
     cost_per_million_output_tokens_usd: float | None
 
 
+class Percentiles(BaseModel):
+    p50: float
+    p95: float
+    p99: float
+
+
+class LoadOut(BaseModel):
+    request_rate: float
+    n_requests: int
+    ttft_ms: Percentiles
+    tpot_ms: Percentiles
+    e2e_ms: Percentiles
+    queue_ms_mean: float
+    queue_ms_p95: float
+    mean_batch: float
+    output_tokens_per_s: float
+    requests_per_s: float
+    duration_s: float
+    iterations: int
+    saturated: bool
+
+
+class CapacityOut(BaseModel):
+    requests_per_day: float
+    peak_request_rate: float
+    max_rate_per_replica: float
+    replicas: int | None
+    gpus_per_replica: int
+    monthly_gpu_hours: float | None
+    monthly_cost_usd: float | None
+    slo_percentile: int
+    reason: str | None
+    meets_slo: bool
+
+
 class InferenceResponse(TimingOut):
     memory: MemoryOut
     best_case: TimingOut
+    assumptions: dict[str, Any]
+    latency_percentiles: LoadOut | None = None
+    capacity: CapacityOut | None = None
+
+
+class CompareGpusRequest(InferenceRequest):
+    gpu: Key | GpuSpecIn | None = Field(None, description="Ignored: every catalog GPU is tried")
+
+
+class GpuOption(BaseModel):
+    gpu: str
+    name: str
+    fits: bool
+    meets_slo: bool | None
+    ttft_ms: float | None
+    tpot_ms: float | None
+    output_tokens_per_s: float | None
+    cost_per_million_output_tokens_usd: float | None
+    monthly_cost_usd: float | None
+    replicas: int | None
+    reason: str | None
+
+
+class CompareGpusResponse(BaseModel):
+    options: list[GpuOption]
+    ranking: str
+
+
+ChinchillaFitName = Literal["hoffmann_printed", "hoffmann_tex", "epoch_2024", "sardana_code"]
+
+
+class TrainingRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: Key | ArchitectureIn | None = None
+    params: float | None = Field(None, gt=0, le=1e15, allow_inf_nan=False)
+    tokens: float = Field(gt=0, le=1e17, allow_inf_nan=False)
+    gpu: Key | GpuSpecIn
+    n_gpus: int = Field(1, ge=1, le=1_000_000)
+    mfu: float = Field(0.4, gt=0, le=1, allow_inf_nan=False)
+    sequence_length: int = Field(4096, ge=1, le=10_000_000)
+    precision: Literal["bf16", "fp16", "fp8"] = "bf16"
+    fit: ChinchillaFitName = "epoch_2024"
+
+
+class ComputeOptimalOut(BaseModel):
+    params: float
+    tokens: float
+    tokens_per_param: float
+    loss: float
+    loss_of_this_run: float
+    compute_flops: float
+    fit: str
+    fit_source: str
+
+
+class TrainingResponse(BaseModel):
+    params: float
+    tokens: float
+    flops: float
+    flops_per_token: float
+    gpu_hours: float
+    wall_clock_days: float
+    cost_usd: float | None
+    mfu: float
+    mfu_range: tuple[float, float]
+    compute_optimal: ComputeOptimalOut
+    assumptions: dict[str, Any]
+
+
+LoraTarget = Literal["q", "k", "v", "o", "gate", "up", "down"]
+
+
+class FinetuneRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: Key | ArchitectureIn
+    method: Literal["full", "lora", "qlora"]
+    lora_rank: int = Field(16, ge=1, le=4096)
+    target_modules: list[LoraTarget] = Field(
+        default_factory=lambda: ["q", "k", "v", "o", "gate", "up", "down"], min_length=1
+    )
+    sequence_length: int = Field(2048, ge=1, le=1_000_000)
+    micro_batch_size: int = Field(1, ge=1, le=4096)
+    gpu: Key | GpuSpecIn
+    n_gpus: int = Field(1, ge=1, le=100_000)
+    gradient_checkpointing: bool = True
+    zero_stage: Literal[0, 1, 2, 3] | None = None
+    mfu: float = Field(0.4, gt=0, le=1, allow_inf_nan=False)
+
+
+class FinetuneMemoryOut(BaseModel):
+    weights_gb: float
+    adapters_gb: float
+    gradients_gb: float
+    optimizer_gb: float
+    activations_gb: float
+    overhead_gb: float
+    total_gb: float
+    capacity_gb: float
+    fits: bool
+    reason: str | None
+
+
+class FinetuneResponse(BaseModel):
+    method: str
+    trainable_params: int
+    memory: FinetuneMemoryOut
+    tokens_per_s: float
+    flops_per_token: float
     assumptions: dict[str, Any]
 
 

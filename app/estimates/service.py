@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from sqlalchemy.orm import Session
 
 from app.catalog.repository import CatalogRepository
@@ -9,26 +11,42 @@ from app.catalog.service import architecture_of, gpu_spec_of
 from app.errors import InvalidInput
 from app.estimates.schemas import (
     ArchitectureIn,
+    CapacityOut,
+    CompareGpusRequest,
+    CompareGpusResponse,
     DecodeOut,
+    FinetuneRequest,
+    FinetuneResponse,
+    GpuOption,
     GpuSpecIn,
     InferenceRequest,
     InferenceResponse,
+    LoadOut,
     MemoryOut,
     PrefillOut,
     TimingOut,
+    TrainingRequest,
+    TrainingResponse,
 )
 from app.estimators.architecture import Architecture, ArchitectureError
-from app.estimators.engines import engine
+from app.estimators.engines import EngineProfile, engine
 from app.estimators.hardware import GpuSpec, HardwareError
 from app.estimators.inference import (
     EstimateError,
+    InferenceEstimate,
     ServingConfig,
+    StepModel,
     Timing,
     Workload,
     estimate_inference,
     with_speculative,
 )
+from app.estimators.interventions import Scenario, evaluate
 from app.estimators.precision import Precision
+from app.estimators.simulation import SimulationError, plan_capacity, simulate_load
+from app.estimators.training import TrainingError, estimate_finetune, estimate_training
+
+LOAD_REQUESTS = 2000  # simulated requests per load point
 
 
 def resolve_architecture(session: Session, model: str | ArchitectureIn) -> Architecture:
@@ -74,39 +92,203 @@ def _timing_out(t: Timing) -> TimingOut:
     )
 
 
-def inference(session: Session, req: InferenceRequest) -> InferenceResponse:
+def _setup(
+    session: Session, req: InferenceRequest, gpu: GpuSpec | None = None
+) -> tuple[Architecture, GpuSpec, EngineProfile, ServingConfig]:
     arch = resolve_architecture(session, req.model)
-    gpu = resolve_gpu(session, req.gpu)
+    if gpu is None:
+        assert req.gpu is not None
+        gpu = resolve_gpu(session, req.gpu)
     cfg = ServingConfig(
         n_gpus=req.n_gpus,
         precision=Precision(req.precision),
         kv_cache_precision=Precision(req.kv_cache_precision),
         paged_attention=req.paged_attention,
     )
+    return arch, gpu, engine(req.engine), cfg
+
+
+def _load(
+    arch: Architecture,
+    gpu: GpuSpec,
+    eng: EngineProfile,
+    cfg: ServingConfig,
+    est: InferenceEstimate,
+    req: InferenceRequest,
+) -> tuple[LoadOut | None, CapacityOut | None]:
+    max_seqs = min(est.memory.max_batch_size, eng.max_num_seqs)
+    if max_seqs < 1:
+        return None, None
+    sm = StepModel.build(arch, gpu, eng, cfg)
+    load = None
+    if req.request_rate is not None:
+        r = simulate_load(
+            sm,
+            request_rate=req.request_rate,
+            input_tokens=req.input_tokens,
+            output_tokens=req.output_tokens,
+            max_seqs=max_seqs,
+            max_batched_tokens=eng.max_batched_tokens,
+            n_requests=LOAD_REQUESTS,
+        )
+        load = LoadOut.model_validate(r.as_dict())
+    capacity = None
+    if req.requests_per_day is not None and req.ttft_slo_ms and req.tpot_slo_ms:
+        plan = plan_capacity(
+            sm,
+            requests_per_day=req.requests_per_day,
+            input_tokens=req.input_tokens,
+            output_tokens=req.output_tokens,
+            ttft_slo_ms=req.ttft_slo_ms,
+            tpot_slo_ms=req.tpot_slo_ms,
+            max_seqs=max_seqs,
+            max_batched_tokens=eng.max_batched_tokens,
+            price_per_gpu_hour=gpu.price_per_hour_usd,
+        )
+        capacity = CapacityOut(
+            **{k: v for k, v in plan.as_dict().items() if k in CapacityOut.model_fields},
+            meets_slo=plan.replicas is not None,
+        )
+    return load, capacity
+
+
+def inference(session: Session, req: InferenceRequest) -> InferenceResponse:
+    arch, gpu, eng, cfg = _setup(session, req)
     try:
         est = estimate_inference(
-            arch,
-            gpu,
-            engine(req.engine),
-            cfg,
-            Workload(req.input_tokens, req.output_tokens, req.batch_size),
+            arch, gpu, eng, cfg, Workload(req.input_tokens, req.output_tokens, req.batch_size)
         )
         if req.speculative is not None:
             s = req.speculative
             est = with_speculative(est, alpha=s.alpha, gamma=s.gamma, c=s.c)
-    except EstimateError as exc:
+        load, capacity = _load(arch, gpu, eng, cfg, est, req)
+    except (EstimateError, SimulationError) as exc:
         raise InvalidInput(str(exc), field=exc.field) from None
     t = _timing_out(est.timing)
     m = est.memory
+    assumptions = {
+        **est.assumptions,
+        "model": arch.name,
+        "gpu": gpu.name,
+        "total_params": arch.total_params,
+        "active_params": arch.active_params,
+    }
+    if load is not None or capacity is not None:
+        assumptions["load_model"] = (
+            f"continuous batching, Poisson arrivals, {LOAD_REQUESTS} requests, at most "
+            f"{min(m.max_batch_size, eng.max_num_seqs)} running (KV capacity and max_num_seqs)"
+            + ("; speculative decoding not simulated" if req.speculative else "")
+        )
     return InferenceResponse(
         **t.model_dump(),
         memory=MemoryOut(**{k: getattr(m, k) for k in MemoryOut.model_fields}),
         best_case=_timing_out(est.best_case),
-        assumptions={
-            **est.assumptions,
-            "model": arch.name,
-            "gpu": gpu.name,
-            "total_params": arch.total_params,
-            "active_params": arch.active_params,
-        },
+        assumptions=assumptions,
+        latency_percentiles=load,
+        capacity=capacity,
     )
+
+
+def compare_gpus(session: Session, req: CompareGpusRequest) -> CompareGpusResponse:
+    """Every catalog GPU for the same workload: the ones that fit and meet the SLOs first,
+    then by monthly cost for the traffic (or $ per million output tokens without traffic)."""
+    repo = CatalogRepository(session)
+    options: list[GpuOption] = []
+    for g in repo.gpus():
+        gpu = gpu_spec_of(g)
+        arch, _, eng, cfg = _setup(session, req, gpu)
+        try:
+            est = estimate_inference(
+                arch, gpu, eng, cfg, Workload(req.input_tokens, req.output_tokens, req.batch_size)
+            )
+        except EstimateError as exc:
+            options.append(GpuOption(gpu=g.key, name=g.name, fits=False, meets_slo=None,
+                                     ttft_ms=None, tpot_ms=None, output_tokens_per_s=None,
+                                     cost_per_million_output_tokens_usd=None,
+                                     monthly_cost_usd=None, replicas=None,
+                                     reason=str(exc)))  # fmt: skip
+            continue
+        outcome = None
+        if req.requests_per_day is not None and req.ttft_slo_ms and req.tpot_slo_ms:
+            outcome = evaluate(
+                Scenario(arch, gpu, eng, cfg, req.input_tokens, req.output_tokens,
+                         req.requests_per_day, req.ttft_slo_ms, req.tpot_slo_ms)
+            )  # fmt: skip
+        t = est.timing
+        options.append(
+            GpuOption(
+                gpu=g.key,
+                name=g.name,
+                fits=est.memory.fits,
+                meets_slo=None if outcome is None else outcome.meets_slo,
+                ttft_ms=t.ttft_ms,
+                tpot_ms=t.tpot_ms,
+                output_tokens_per_s=t.output_tokens_per_s,
+                cost_per_million_output_tokens_usd=t.cost_per_million_output_tokens_usd,
+                monthly_cost_usd=None if outcome is None else outcome.monthly_cost_usd,
+                replicas=None if outcome is None else outcome.replicas,
+                reason=est.memory.reason,
+            )
+        )
+
+    def key(o: GpuOption) -> tuple[bool, bool, float]:
+        cost = (
+            o.monthly_cost_usd
+            if o.monthly_cost_usd is not None
+            else (o.cost_per_million_output_tokens_usd)
+        )
+        return (not o.fits, o.meets_slo is False, cost if cost is not None else math.inf)
+
+    options.sort(key=key)
+    ranking = (
+        "fits and meets the TTFT/TPOT SLOs first, then monthly cost at the traffic"
+        if req.requests_per_day is not None and req.ttft_slo_ms and req.tpot_slo_ms
+        else "fits first, then $ per million output tokens (unpriced GPUs last)"
+    )
+    return CompareGpusResponse(options=options, ranking=ranking)
+
+
+def training(session: Session, req: TrainingRequest) -> TrainingResponse:
+    arch = None if req.model is None else resolve_architecture(session, req.model)
+    gpu = resolve_gpu(session, req.gpu)
+    if arch is None and req.params is None:
+        raise InvalidInput("give a model (key or architecture) or params", field="params")
+    try:
+        est = estimate_training(
+            params=req.params,
+            arch=arch,
+            tokens=req.tokens,
+            gpu=gpu,
+            n_gpus=req.n_gpus,
+            mfu=req.mfu,
+            sequence_length=req.sequence_length,
+            precision=Precision(req.precision),
+            chinchilla_fit=req.fit,
+        )
+    except TrainingError as exc:
+        raise InvalidInput(str(exc), field=exc.field) from None
+    except HardwareError as exc:
+        raise InvalidInput(str(exc), field="precision") from None
+    return TrainingResponse.model_validate(est.as_dict())
+
+
+def finetune(session: Session, req: FinetuneRequest) -> FinetuneResponse:
+    arch = resolve_architecture(session, req.model)
+    gpu = resolve_gpu(session, req.gpu)
+    try:
+        est = estimate_finetune(
+            arch,
+            gpu,
+            method=req.method,
+            n_gpus=req.n_gpus,
+            lora_rank=req.lora_rank,
+            target_modules=tuple(req.target_modules),
+            sequence_length=req.sequence_length,
+            micro_batch_size=req.micro_batch_size,
+            gradient_checkpointing=req.gradient_checkpointing,
+            zero_stage=req.zero_stage,
+            mfu=req.mfu,
+        )
+    except TrainingError as exc:
+        raise InvalidInput(str(exc), field=exc.field) from None
+    return FinetuneResponse.model_validate(est.as_dict())
