@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = False
     max_body_bytes: int = 1_000_000
+    # Celery broker for long jobs (calibration, imports). Unset: jobs run in a thread of the app.
+    broker_url: str | None = None
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

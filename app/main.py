@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.job_runner = None  # tests run jobs inline; otherwise Celery or a thread
 
     api = APIRouter(prefix="/api/v1")
     for r in (

@@ -17,18 +17,22 @@ from app.catalog.models import (
 )
 from app.db import Base
 from app.deployments.models import Deployment
+from app.estimates.models import Calibration
+from app.jobs.models import Job
 
 __all__ = [
     "AuditEvent",
     "AuthToken",
     "Axis",
     "Base",
+    "Calibration",
     "Deployment",
     "Dimension",
     "Evidence",
     "FailureMode",
     "Framework",
     "Gpu",
+    "Job",
     "LoginAttempt",
     "MatrixCell",
     "MatrixVersion",

@@ -1,12 +1,17 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Any
 
+from fastapi import APIRouter, BackgroundTasks, Request
+
+from app.auth.permissions import Permission
 from app.db import SessionDep
 from app.errors import InvalidInput
-from app.estimates import service
+from app.estimates import calibrations, service
 from app.estimates.schemas import (
     ArchitectureIn,
+    CalibrationOut,
+    CalibrationRunRequest,
     CompareGpusRequest,
     CompareGpusResponse,
     FinetuneRequest,
@@ -15,11 +20,15 @@ from app.estimates.schemas import (
     HfConfigResponse,
     InferenceRequest,
     InferenceResponse,
+    JobOut,
     TrainingRequest,
     TrainingResponse,
+    VllmImportRequest,
 )
 from app.estimators.hf_config import HfConfigError, architecture_from_hf_config, unmapped_notes
-from app.web.deps import ApiCaller
+from app.estimators.vllm_bench import BenchFileError, parse_bench
+from app.jobs import service as jobs
+from app.web.deps import ApiCaller, SettingsDep
 
 router = APIRouter(tags=["estimates"])
 
@@ -30,12 +39,12 @@ router = APIRouter(tags=["estimates"])
     responses={422: {"description": "Unknown key or impossible value; names the field"}},
 )
 def estimate_inference(
-    req: InferenceRequest, session: SessionDep, _caller: ApiCaller
+    req: InferenceRequest, session: SessionDep, caller: ApiCaller
 ) -> InferenceResponse:
     """Serving estimate: memory feasibility, TTFT, TPOT, throughput and cost, with the physical
     best case and the assumptions. A model that does not fit is a 200 with ``memory.fits`` false
     and ``memory.reason``."""
-    return service.inference(session, req)
+    return service.inference(session, req, caller.org_id)
 
 
 @router.post(
@@ -44,10 +53,10 @@ def estimate_inference(
     responses={422: {"description": "Invalid workload; names the field"}},
 )
 def compare_gpus(
-    req: CompareGpusRequest, session: SessionDep, _caller: ApiCaller
+    req: CompareGpusRequest, session: SessionDep, caller: ApiCaller
 ) -> CompareGpusResponse:
     """The same workload on every catalog GPU, cheapest that fits and meets the SLOs first."""
-    return service.compare_gpus(session, req)
+    return service.compare_gpus(session, req, caller.org_id)
 
 
 @router.post(
@@ -88,3 +97,62 @@ def parse_hf_config(req: HfConfigRequest, _caller: ApiCaller) -> HfConfigRespons
         active_params=arch.active_params,
         notes=unmapped_notes(req.config),
     )
+
+
+@router.get("/calibrations", response_model=list[CalibrationOut])
+def list_calibrations(session: SessionDep, caller: ApiCaller) -> object:
+    """The organisation's calibrations, newest first; estimates use the newest per GPU/engine."""
+    return calibrations.list_for(session, caller.org_id)
+
+
+def _start(
+    kind: str,
+    params: dict[str, Any],
+    session: SessionDep,
+    caller: ApiCaller,
+    settings: SettingsDep,
+    request: Request,
+    background: BackgroundTasks,
+) -> JobOut:
+    caller.require(Permission.calibration_run)
+    job = calibrations.start(session, caller, kind, params, settings.audit_hmac_key)
+    # Runs after the response, i.e. after the request's transaction has committed the job.
+    background.add_task(jobs.submit, job.id, settings, request.app.state.job_runner)
+    return JobOut.model_validate(job)
+
+
+@router.post("/calibrations", response_model=JobOut, status_code=202)
+def run_calibration(
+    req: CalibrationRunRequest,
+    session: SessionDep,
+    caller: ApiCaller,
+    settings: SettingsDep,
+    request: Request,
+    background: BackgroundTasks,
+) -> JobOut:
+    """Measure this machine's accelerator with torch (admin). Returns the job to poll."""
+    return _start("calibration", req.model_dump(mode="json"), session, caller, settings,
+                  request, background)  # fmt: skip
+
+
+@router.post("/calibrations/vllm-import", response_model=JobOut, status_code=202)
+def import_vllm_bench(
+    req: VllmImportRequest,
+    session: SessionDep,
+    caller: ApiCaller,
+    settings: SettingsDep,
+    request: Request,
+    background: BackgroundTasks,
+) -> JobOut:
+    """Fit an engine's efficiencies to a `vllm bench serve` result (admin). Returns the job."""
+    try:
+        parse_bench(req.bench)
+    except BenchFileError as exc:
+        raise InvalidInput(str(exc), field="bench") from None
+    return _start("vllm_import", req.model_dump(mode="json"), session, caller, settings,
+                  request, background)  # fmt: skip
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut)
+def get_job(job_id: int, session: SessionDep, caller: ApiCaller) -> object:
+    return jobs.get(session, job_id, caller.org_id)

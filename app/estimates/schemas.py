@@ -270,3 +270,73 @@ class HfConfigResponse(BaseModel):
     total_params: int
     active_params: int
     notes: list[str]
+
+
+Point = tuple[Annotated[int, Field(ge=1, le=1024)], Annotated[int, Field(ge=1, le=131072)]]
+
+
+class CalibrationRunRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: Key = "llama_3_1_8b"
+    gpu: Key = Field(description="The catalog GPU this accelerator is (its spec is the bound)")
+    engine: EngineName = Field(
+        "hf-transformers", description="Engine whose efficiencies this calibration replaces"
+    )
+    prefill_points: list[Point] = Field(
+        default_factory=lambda: [(1, 512), (1, 1024), (1, 2048), (4, 1024)],
+        min_length=2,
+        max_length=16,
+    )
+    decode_points: list[Point] = Field(
+        default_factory=lambda: [(1, 512), (1, 2048), (8, 1024), (32, 1024)],
+        min_length=2,
+        max_length=16,
+    )
+    max_layers: int | None = Field(None, ge=1, le=1024)
+    matmul_n: int = Field(8192, ge=64, le=16384)
+    copy_gib: float = Field(2.0, gt=0, le=16, allow_inf_nan=False)
+    warmup: int = Field(3, ge=1, le=20)
+    iters: int = Field(10, ge=1, le=100)
+
+
+class VllmImportRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: Key
+    gpu: Key
+    n_gpus: int = Field(1, ge=1, le=64)
+    precision: WeightPrecision = "bf16"
+    kv_cache_precision: KvPrecision = "bf16"
+    engine: EngineName = "vllm"
+    bench: dict[str, Any] = Field(
+        description="The JSON that `vllm bench serve --save-result` wrote"
+    )
+
+
+class JobOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    kind: str
+    status: str
+    progress: int
+    message: str
+    result: dict[str, Any] | None
+    error: str | None
+
+
+class CalibrationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    gpu_key: str
+    engine: str
+    source: str
+    device: str
+    torch_version: str | None
+    model_key: str | None
+    matmul_tflops: float | None
+    bandwidth_tbps: float | None
+    prefill_efficiency: float
+    decode_efficiency: float
+    error_prefill_pct: float | None
+    error_decode_pct: float | None
+    bound_violations: int
+    created_by: str

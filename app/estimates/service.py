@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from app.catalog.repository import CatalogRepository
 from app.catalog.service import architecture_of, gpu_spec_of
 from app.errors import InvalidInput
+from app.estimates import calibrations
 from app.estimates.schemas import (
     ArchitectureIn,
     CapacityOut,
@@ -93,8 +95,8 @@ def _timing_out(t: Timing) -> TimingOut:
 
 
 def _setup(
-    session: Session, req: InferenceRequest, gpu: GpuSpec | None = None
-) -> tuple[Architecture, GpuSpec, EngineProfile, ServingConfig]:
+    session: Session, req: InferenceRequest, org_id: int, gpu: GpuSpec | None = None
+) -> tuple[Architecture, GpuSpec, EngineProfile, ServingConfig, dict[str, Any]]:
     arch = resolve_architecture(session, req.model)
     if gpu is None:
         assert req.gpu is not None
@@ -105,7 +107,10 @@ def _setup(
         kv_cache_precision=Precision(req.kv_cache_precision),
         paged_attention=req.paged_attention,
     )
-    return arch, gpu, engine(req.engine), cfg
+    eng, note = calibrations.apply(
+        engine(req.engine), calibrations.latest(session, org_id, gpu.key, req.engine)
+    )
+    return arch, gpu, eng, cfg, note
 
 
 def _load(
@@ -152,8 +157,8 @@ def _load(
     return load, capacity
 
 
-def inference(session: Session, req: InferenceRequest) -> InferenceResponse:
-    arch, gpu, eng, cfg = _setup(session, req)
+def inference(session: Session, req: InferenceRequest, org_id: int) -> InferenceResponse:
+    arch, gpu, eng, cfg, cal_note = _setup(session, req, org_id)
     try:
         est = estimate_inference(
             arch, gpu, eng, cfg, Workload(req.input_tokens, req.output_tokens, req.batch_size)
@@ -172,6 +177,7 @@ def inference(session: Session, req: InferenceRequest) -> InferenceResponse:
         "gpu": gpu.name,
         "total_params": arch.total_params,
         "active_params": arch.active_params,
+        **cal_note,
     }
     if load is not None or capacity is not None:
         assumptions["load_model"] = (
@@ -189,14 +195,14 @@ def inference(session: Session, req: InferenceRequest) -> InferenceResponse:
     )
 
 
-def compare_gpus(session: Session, req: CompareGpusRequest) -> CompareGpusResponse:
+def compare_gpus(session: Session, req: CompareGpusRequest, org_id: int) -> CompareGpusResponse:
     """Every catalog GPU for the same workload: the ones that fit and meet the SLOs first,
     then by monthly cost for the traffic (or $ per million output tokens without traffic)."""
     repo = CatalogRepository(session)
     options: list[GpuOption] = []
     for g in repo.gpus():
         gpu = gpu_spec_of(g)
-        arch, _, eng, cfg = _setup(session, req, gpu)
+        arch, _, eng, cfg, _note = _setup(session, req, org_id, gpu)
         try:
             est = estimate_inference(
                 arch, gpu, eng, cfg, Workload(req.input_tokens, req.output_tokens, req.batch_size)

@@ -117,6 +117,7 @@ def run_calibration(
     copy_gib: float = 2.0,
     warmup: int = 3,
     iters: int = 10,
+    progress: Callable[[int, str], None] | None = None,
 ) -> CalibrationResult:
     """Measure; ``prefill_points`` are (batch, prompt), ``decode_points`` (batch, context)."""
     import torch
@@ -131,6 +132,9 @@ def run_calibration(
     torch.manual_seed(0)
 
     # 1. matmul FLOP/s and copy bandwidth
+    report = progress or (lambda _p, _m: None)
+    total_points = max(1, len(prefill_points) + len(decode_points))
+    report(2, "measuring matmul FLOP/s and copy bandwidth")
     matmul_tflops = _matmul_tflops(torch, dev, dtype, matmul_n, sync, warmup, iters)
     bandwidth_tbps = _copy_tbps(torch, dev, dtype, copy_gib, sync, warmup, iters)
 
@@ -143,6 +147,7 @@ def run_calibration(
     points: list[PointMeasurement] = []
     ideal = ENGINES["ideal"]
     for batch, prompt in prefill_points:
+        report(10 + 85 * len(points) // total_points, f"prefill batch {batch} x {prompt}")
         fn = model.prefill_fn(batch, prompt)
         ms = _scaled(model, fn, sync, scale, warmup, iters, batch, 1) * 1e3
         est = estimate_inference(arch, gpu, ideal, ServingConfig(), Workload(prompt, 1, batch))
@@ -151,6 +156,7 @@ def run_calibration(
         )
     graphs = cuda
     for batch, ctx in decode_points:
+        report(10 + 85 * len(points) // total_points, f"decode batch {batch} at context {ctx}")
         step = model.decode_fn(batch, ctx, graphs=graphs)
         if step is None:
             graphs = False
