@@ -12,6 +12,7 @@ from app.db import SessionDep
 from app.deployments import service
 from app.deployments.schemas import DeploymentCreate, DeploymentUpdate, RegulatoryFlag, Risk
 from app.errors import AppError
+from app.estimates.service import deployment_economics
 from app.estimators.engines import ENGINE_NAMES
 from app.web.deps import PageCaller, SettingsDep
 from app.web.flash import flash
@@ -176,6 +177,7 @@ def detail_page(
             "d": dep,
             "model": catalog.model(dep.model_key),
             "gpu": catalog.gpu(dep.gpu_key),
+            "economics": deployment_economics(session, dep),
         },
     )
 

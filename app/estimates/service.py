@@ -298,3 +298,100 @@ def finetune(session: Session, req: FinetuneRequest) -> FinetuneResponse:
     except TrainingError as exc:
         raise InvalidInput(str(exc), field=exc.field) from None
     return FinetuneResponse.model_validate(est.as_dict())
+
+
+SWEEP_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+SWEEP_INPUTS = (128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768)
+RATE_FRACTIONS = (0.1, 0.3, 0.5, 0.7, 0.85, 0.95)
+
+
+def sweeps(session: Session, req: InferenceRequest, org_id: int) -> dict[str, Any]:
+    """The page's chart series: throughput/TPOT versus batch (with the best case), TTFT versus
+    input length, and latency percentiles versus request rate up to the saturated capacity."""
+    arch, gpu, eng, cfg, _ = _setup(session, req, org_id)
+    out: dict[str, Any] = {}
+    try:
+        one = estimate_inference(arch, gpu, eng, cfg, Workload(req.input_tokens, req.output_tokens))
+    except EstimateError as exc:
+        raise InvalidInput(str(exc), field=exc.field) from None
+    cap = max(1, min(one.memory.max_batch_size, eng.max_num_seqs * 4))
+    batches = [b for b in SWEEP_BATCHES if b <= cap] or [1]
+    rows = [
+        estimate_inference(arch, gpu, eng, cfg, Workload(req.input_tokens, req.output_tokens, b))
+        for b in batches
+    ]
+    out["batch"] = {
+        "batches": batches,
+        "throughput": [e.timing.output_tokens_per_s for e in rows],
+        "throughput_best": [e.best_case.output_tokens_per_s for e in rows],
+        "tpot": [e.timing.tpot_ms for e in rows],
+        "tpot_best": [e.best_case.tpot_ms for e in rows],
+    }
+    ins = [
+        s
+        for s in SWEEP_INPUTS
+        if s + req.output_tokens <= max(one.memory.kv_cache_capacity_tokens, 1)
+    ]
+    ttfts = [estimate_inference(arch, gpu, eng, cfg, Workload(s, 1)) for s in ins]
+    out["ttft"] = {
+        "inputs": ins,
+        "ttft": [e.timing.ttft_ms for e in ttfts],
+        "best": [e.best_case.ttft_ms for e in ttfts],
+    }
+    max_seqs = min(one.memory.max_batch_size, eng.max_num_seqs)
+    if max_seqs >= 1:
+        sm = StepModel.build(arch, gpu, eng, cfg)
+
+        def sim(rate: float, n: int) -> Any:
+            return simulate_load(
+                sm,
+                request_rate=rate,
+                input_tokens=req.input_tokens,
+                output_tokens=req.output_tokens,
+                max_seqs=max_seqs,
+                max_batched_tokens=eng.max_batched_tokens,
+                n_requests=n,
+            )
+
+        capacity = sim(1e9, 600).requests_per_s
+        rates = [round(f * capacity, 4) for f in RATE_FRACTIONS]
+        results = [sim(r, 600) for r in rates]
+        out["load"] = {
+            "capacity_rps": capacity,
+            "rates": rates,
+            "series": {
+                f"{m} p{p}": [getattr(r, f"{m}_ms")[p] for r in results]
+                for m in ("ttft", "tpot")
+                for p in (50, 95, 99)
+            },
+        }
+    return out
+
+
+def deployment_economics(session: Session, dep: Any) -> dict[str, Any]:
+    """Monthly serving cost and SLO check from a deployment's own fields (bf16 weights and KV).
+
+    Uses the static SLO-limited batch (:func:`app.estimators.interventions.evaluate`) and the
+    organisation's calibration for the deployment's GPU and engine when there is one.
+    """
+    repo = CatalogRepository(session)
+    m, g = repo.model(dep.model_key), repo.gpu(dep.gpu_key)
+    if m is None or g is None:
+        return {"error": "the deployment's model or GPU is no longer in the catalog"}
+    arch, gpu = architecture_of(m), gpu_spec_of(g)
+    eng, note = calibrations.apply(
+        engine(dep.engine), calibrations.latest(session, dep.org_id, gpu.key, dep.engine)
+    )
+    scenario = Scenario(arch, gpu, eng, ServingConfig(n_gpus=dep.n_gpus), dep.mean_input_tokens,
+                        dep.mean_output_tokens, float(dep.requests_per_day), dep.ttft_slo_ms,
+                        dep.tpot_slo_ms)  # fmt: skip
+    try:
+        outcome = evaluate(scenario)
+    except EstimateError as exc:
+        return {"error": str(exc)}
+    within_budget = (
+        None
+        if outcome.monthly_cost_usd is None
+        else outcome.monthly_cost_usd <= dep.monthly_budget_usd
+    )
+    return {"outcome": outcome, "within_budget": within_budget, **note}

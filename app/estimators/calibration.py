@@ -30,6 +30,9 @@ from app.estimators.hardware import GpuSpec
 from app.estimators.inference import ServingConfig, Workload, estimate_inference
 from app.estimators.reference_data import catalog_architecture, catalog_gpu
 
+CPU_MATMUL_N = 1024
+CPU_COPY_GIB = 0.25
+
 
 @dataclass(frozen=True, slots=True)
 class PointMeasurement:
@@ -129,6 +132,10 @@ def run_calibration(
     sync: Callable[[], None] = torch.cuda.synchronize if cuda else (lambda: None)
     name = torch.cuda.get_device_name(dev) if cuda else "cpu"
     notes: list[str] = []
+    if not cuda and (matmul_n > CPU_MATMUL_N or copy_gib > CPU_COPY_GIB):
+        # A GPU-sized 8192³ matmul takes minutes on a CPU: measure the peaks at CPU sizes.
+        matmul_n, copy_gib = min(matmul_n, CPU_MATMUL_N), min(copy_gib, CPU_COPY_GIB)
+        notes.append(f"CPU run: matmul {matmul_n}³ and a {copy_gib} GiB copy")
     torch.manual_seed(0)
 
     # 1. matmul FLOP/s and copy bandwidth

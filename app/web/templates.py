@@ -19,7 +19,14 @@ from app.web.htmx import is_htmx
 templates = Jinja2Blocks(directory=str(PROJECT_ROOT / "templates"))
 
 
-def _num(value: float | int | None, digits: int = 0) -> str:
+def _num(value: float | int | str | None, digits: int = 0) -> str:
+    """Thousands separators and fixed digits; form values arrive as strings (shown as given when
+    they are not numbers, and Jinja escapes them)."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return value
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "—"
     return f"{value:,.{digits}f}"
@@ -30,7 +37,7 @@ def _money(value: float | None, digits: int = 0) -> str:
 
 
 def _si(value: float | int | None, unit: str = "") -> str:
-    if value is None:
+    if value is None or not math.isfinite(value):
         return "—"
     for factor, prefix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
         if abs(value) >= factor:

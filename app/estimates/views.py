@@ -1,0 +1,284 @@
+"""Estimator pages: serving (live htmx form), GPU comparison, training and fine-tuning,
+calibrations with job polling. Handlers parse, call the service and render."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, ValidationError
+
+from app.auth.permissions import Permission
+from app.catalog.repository import CatalogRepository
+from app.db import SessionDep
+from app.errors import InvalidInput
+from app.estimates import calibrations, charts, service
+from app.estimates.schemas import (
+    CalibrationRunRequest,
+    CompareGpusRequest,
+    FinetuneRequest,
+    InferenceRequest,
+    TrainingRequest,
+    VllmImportRequest,
+)
+from app.estimators.engines import ENGINE_NAMES
+from app.estimators.precision import KV_PRECISIONS, WEIGHT_PRECISIONS
+from app.estimators.vllm_bench import BenchFileError, parse_bench
+from app.jobs import service as jobs
+from app.web.deps import PageCaller, SettingsDep
+from app.web.forms import field_errors, form_data
+from app.web.templates import render
+
+router = APIRouter(include_in_schema=False)
+
+INFERENCE_DEFAULTS: dict[str, Any] = {
+    "model": "llama_3_1_8b", "gpu": "h100_sxm_80gb", "n_gpus": 1, "precision": "bf16",
+    "kv_cache_precision": "bf16", "engine": "vllm", "input_tokens": 1024, "output_tokens": 256,
+    "batch_size": 16, "requests_per_day": 1_000_000, "ttft_slo_ms": 1000, "tpot_slo_ms": 50,
+}  # fmt: skip
+TRAINING_DEFAULTS: dict[str, Any] = {
+    "model": "llama_3_1_8b", "tokens": 1.5e13, "gpu": "h100_sxm_80gb", "n_gpus": 1024,
+    "mfu": 0.4, "fit": "epoch_2024",
+}  # fmt: skip
+FINETUNE_DEFAULTS: dict[str, Any] = {
+    "model": "llama_3_1_8b", "method": "qlora", "lora_rank": 16, "sequence_length": 2048,
+    "micro_batch_size": 1, "gpu": "a100_sxm_80gb", "n_gpus": 1, "gradient_checkpointing": "on",
+}  # fmt: skip
+
+
+def _options(session: SessionDep) -> dict[str, Any]:
+    repo = CatalogRepository(session)
+    return {
+        "models": [(m.key, m.name) for m in repo.models()],
+        "gpus": [(g.key, g.name) for g in repo.gpus()],
+        "engines": [(e, e) for e in ENGINE_NAMES],
+        "precisions": [(p.value, p.value) for p in WEIGHT_PRECISIONS],
+        "kv_precisions": [(p.value, p.value) for p in KV_PRECISIONS],
+    }
+
+
+def _clean(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if v not in ("", None)}
+
+
+def _parse(model: type[BaseModel], values: dict[str, Any]) -> tuple[Any, dict[str, str]]:
+    try:
+        return model.model_validate(values), {}
+    except ValidationError as exc:
+        return None, field_errors(exc)
+
+
+def _inference_values(request: Request) -> dict[str, Any]:
+    q = dict(request.query_params)
+    values = {**INFERENCE_DEFAULTS, **_clean(q)} if q else dict(INFERENCE_DEFAULTS)
+    return values
+
+
+def _inference_request(values: dict[str, Any]) -> tuple[InferenceRequest | None, dict[str, str]]:
+    data = {k: v for k, v in values.items() if k in InferenceRequest.model_fields}
+    if values.get("spec_alpha") not in (None, ""):
+        data["speculative"] = {"alpha": values.get("spec_alpha"),
+                               "gamma": values.get("spec_gamma") or 4,
+                               "c": values.get("spec_c") or 0.05}  # fmt: skip
+    if data.get("paged_attention") in ("on", "off"):
+        data["paged_attention"] = data["paged_attention"] == "on"
+    else:
+        data.pop("paged_attention", None)
+    req, errors = _parse(InferenceRequest, data)
+    if "speculative" in errors:
+        errors["spec_alpha"] = errors.pop("speculative")
+    return req, errors
+
+
+def _inference_context(
+    session: SessionDep, caller: PageCaller, values: dict[str, Any]
+) -> dict[str, Any]:
+    req, errors = _inference_request(values)
+    ctx: dict[str, Any] = {"values": values, "errors": errors, "result": None}
+    if req is None:
+        return ctx
+    try:
+        result = service.inference(session, req, caller.org_id)
+        sw = service.sweeps(session, req, caller.org_id)
+        compare = service.compare_gpus(
+            session, CompareGpusRequest(**req.model_dump(exclude={"gpu"})), caller.org_id
+        )
+    except InvalidInput as exc:
+        ctx["errors"] = {exc.field or "__all__": str(exc)}
+        return ctx
+    m = result.memory
+    figs = {
+        "memory": charts.memory_bar(
+            {"weights": m.weights_gb, "KV cache (this batch)": m.kv_cache_gb,
+             "activations": m.activations_gb, "runtime": m.overhead_gb},
+            m.capacity_gb,
+        ),
+        "batch": charts.batch_sweep(**sw["batch"]),
+        "ttft": charts.ttft_sweep(**sw["ttft"]),
+        "cost": charts.cost_by_gpu(
+            [o.name for o in compare.options],
+            [o.cost_per_million_output_tokens_usd if o.fits else None for o in compare.options],
+        ),
+    }  # fmt: skip
+    if "load" in sw:
+        figs["load"] = charts.latency_vs_rate(
+            sw["load"]["rates"], sw["load"]["series"],
+            {"ttft": req.ttft_slo_ms, "tpot": req.tpot_slo_ms},
+        )  # fmt: skip
+    ctx.update(result=result, figs=figs, compare=compare, load=sw.get("load"))
+    return ctx
+
+
+@router.get("/estimates")
+def estimator_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
+    values = _inference_values(request)
+    ctx = {"caller": caller, **_options(session), **_inference_context(session, caller, values)}
+    status = 422 if ctx["errors"] else 200
+    return render(request, "estimates/inference.html", ctx, block="results", status_code=status)
+
+
+@router.get("/estimates/compare")
+def compare_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
+    values = _inference_values(request)
+    req, errors = _inference_request(values)
+    compare = None
+    if req is not None:
+        try:
+            compare = service.compare_gpus(
+                session, CompareGpusRequest(**req.model_dump(exclude={"gpu"})), caller.org_id
+            )
+        except InvalidInput as exc:
+            errors = {exc.field or "__all__": str(exc)}
+    return render(
+        request,
+        "estimates/compare.html",
+        {"caller": caller, "values": values, "errors": errors, "compare": compare,
+         "query": request.url.query, **_options(session)},
+        status_code=422 if errors else 200,
+    )  # fmt: skip
+
+
+@router.get("/estimates/training")
+def training_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
+    q = _clean(dict(request.query_params))
+    form = q.pop("form", None)
+    train_values = {**TRAINING_DEFAULTS, **(q if form == "training" else {})}
+    ft_values = {**FINETUNE_DEFAULTS, **(q if form == "finetune" else {})}
+    ctx: dict[str, Any] = {"caller": caller, **_options(session), "train_values": train_values,
+                           "ft_values": ft_values, "train_errors": {}, "ft_errors": {}}  # fmt: skip
+    tv = {k: v for k, v in train_values.items() if k in TrainingRequest.model_fields}
+    if "params" in tv:
+        tv.pop("model", None)
+    treq, ctx["train_errors"] = _parse(TrainingRequest, tv)
+    if treq is not None:
+        try:
+            ctx["training"] = service.training(
+                session,
+                treq,
+            )
+        except InvalidInput as exc:
+            ctx["train_errors"] = {exc.field or "__all__": str(exc)}
+    fv = {k: v for k, v in ft_values.items() if k in FinetuneRequest.model_fields}
+    fv["gradient_checkpointing"] = ft_values.get("gradient_checkpointing") == "on"
+    if isinstance(ft_values.get("target_modules"), str):
+        fv["target_modules"] = [t for t in ft_values["target_modules"].split(",") if t]
+    freq, ctx["ft_errors"] = _parse(FinetuneRequest, fv)
+    if freq is not None:
+        try:
+            ft = service.finetune(session, freq)
+            ctx["finetune"] = ft
+            mem = ft.memory
+            ctx["ft_fig"] = charts.training_memory(
+                {"weights": mem.weights_gb, "adapters": mem.adapters_gb,
+                 "gradients": mem.gradients_gb, "optimizer": mem.optimizer_gb,
+                 "activations": mem.activations_gb, "runtime": mem.overhead_gb},
+                mem.capacity_gb,
+            )  # fmt: skip
+        except InvalidInput as exc:
+            ctx["ft_errors"] = {exc.field or "__all__": str(exc)}
+    bad = ctx["train_errors"] or ctx["ft_errors"]
+    return render(request, "estimates/training.html", ctx, status_code=422 if bad else 200)
+
+
+# --- calibrations ---------------------------------------------------------------------------
+
+
+def _calibration_ctx(session: SessionDep, caller: PageCaller) -> dict[str, Any]:
+    return {
+        "caller": caller,
+        "calibrations": calibrations.list_for(session, caller.org_id),
+        "jobs": jobs.recent(session, caller.org_id),
+        **_options(session),
+    }
+
+
+@router.get("/calibrations")
+def calibrations_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
+    ctx = {**_calibration_ctx(session, caller), "values": {}, "errors": {}, "job": None}
+    return render(request, "estimates/calibrations.html", ctx)
+
+
+async def _start_from_form(
+    request: Request, session: SessionDep, caller: PageCaller, settings: SettingsDep,
+    background: BackgroundTasks, kind: str,
+) -> Response:  # fmt: skip
+    caller.require(Permission.calibration_run)
+    values = await form_data(request)
+    errors: dict[str, str] = {}
+    params: dict[str, Any] | None = None
+    if kind == "calibration":
+        data = {k: v for k, v in values.items() if k in ("model", "gpu", "engine") and v}
+        if values.get("max_layers"):
+            data["max_layers"] = values["max_layers"]
+        parsed, errors = _parse(CalibrationRunRequest, data)
+        params = parsed.model_dump(mode="json") if parsed else None
+    else:
+        upload = values.get("bench_file")
+        try:
+            raw = await upload.read() if hasattr(upload, "read") else b""
+            bench = json.loads(raw.decode("utf-8")) if raw else None
+            parse_bench(bench)
+        except (UnicodeDecodeError, json.JSONDecodeError, BenchFileError) as exc:
+            errors["bench_file"] = f"not a vllm bench serve result: {exc}"
+            bench = None
+        data = {k: v for k, v in values.items() if k in VllmImportRequest.model_fields and v
+                and k != "bench"}  # fmt: skip
+        parsed, more = _parse(VllmImportRequest, {**data, "bench": bench or {}})
+        errors.update({k: v for k, v in more.items() if k != "bench" or not errors})
+        params = parsed.model_dump(mode="json") if parsed and not errors else None
+    job = None
+    if params is not None and not errors:
+        try:
+            job = calibrations.start(session, caller, kind, params, settings.audit_hmac_key)
+        except InvalidInput as exc:
+            errors = {exc.field or "__all__": str(exc)}
+    if job is not None:
+        background.add_task(jobs.submit, job.id, settings, request.app.state.job_runner)
+    ctx = {**_calibration_ctx(session, caller), "values": {k: v for k, v in values.items()
+           if isinstance(v, str)}, "errors": errors, "job": job, "form": kind}  # fmt: skip
+    return render(request, "estimates/calibrations.html", ctx, block="forms",
+                  status_code=422 if errors else 202)  # fmt: skip
+
+
+@router.post("/calibrations/run")
+async def start_calibration(
+    request: Request, session: SessionDep, caller: PageCaller, settings: SettingsDep,
+    background: BackgroundTasks,
+) -> Response:  # fmt: skip
+    return await _start_from_form(request, session, caller, settings, background, "calibration")
+
+
+@router.post("/calibrations/import")
+async def start_import(
+    request: Request, session: SessionDep, caller: PageCaller, settings: SettingsDep,
+    background: BackgroundTasks,
+) -> Response:  # fmt: skip
+    return await _start_from_form(request, session, caller, settings, background, "vllm_import")
+
+
+@router.get("/calibrations/jobs/{job_id}")
+def job_status(job_id: int, request: Request, session: SessionDep, caller: PageCaller) -> Response:
+    job = jobs.get(session, job_id, caller.org_id)
+    return render(request, "estimates/_job.html", {"caller": caller, "job": job})

@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from tests.factories import create_deployment, create_user, csrf_from, page_login
+
+
+def _figures(html: str) -> list[dict]:  # type: ignore[type-arg]
+    out = []
+    for raw in re.findall(r'data-figure="([^"]+)"', html):
+        out.append(
+            json.loads(
+                raw.replace("&#34;", '"')
+                .replace("&quot;", '"')
+                .replace("&amp;", "&")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&#39;", "'")
+            )
+        )
+    return out
+
+
+@pytest.fixture
+def logged_in(client: TestClient, session: Session) -> TestClient:
+    page_login(client, create_user(session, role="architect").email)
+    return client
+
+
+def test_estimator_page_renders_results_and_charts(logged_in: TestClient) -> None:
+    r = logged_in.get("/estimates?model=llama_3_1_8b&gpu=h100_sxm_80gb&input_tokens=1000"
+                      "&output_tokens=200&batch_size=8&request_rate=3")  # fmt: skip
+    assert r.status_code == 200, r.text[-2000:]
+    assert "Fits" in r.text
+    assert "Capacity plan" in r.text
+    assert "Under load at" in r.text
+    figs = _figures(r.text)
+    assert len(figs) == 5  # memory, batch, TTFT, load, cost
+    batch = figs[1]
+    names = [d["name"] for d in batch["data"]]
+    assert "output tok/s (best case)" in names
+    est, best = batch["data"][0]["y"], batch["data"][1]["y"]
+    assert all(b >= e for e, b in zip(est, best, strict=True))
+
+
+def test_estimator_htmx_returns_only_results_and_inline_errors(logged_in: TestClient) -> None:
+    r = logged_in.get("/estimates?input_tokens=0&gpu=a100_sxm_80gb&precision=fp8",
+                      headers={"HX-Request": "true"})  # fmt: skip
+    assert r.status_code == 422
+    assert "<html" not in r.text
+    assert 'id="results"' in r.text
+    assert "input_tokens" in r.text
+    r2 = logged_in.get("/estimates?gpu=a100_sxm_80gb&precision=fp8", headers={"HX-Request": "true"})
+    assert r2.status_code == 422
+    assert "does not support fp8" in r2.text
+
+
+def test_estimator_htmx_success_renders_the_results_fragment_with_charts(
+    logged_in: TestClient,
+) -> None:
+    r = logged_in.get("/estimates?model=llama_3_2_1b&gpu=l4", headers={"HX-Request": "true"})
+    assert r.status_code == 200
+    assert "<html" not in r.text
+    assert len(_figures(r.text)) == 5
+
+
+def test_compare_page_lists_every_gpu(logged_in: TestClient) -> None:
+    r = logged_in.get(
+        "/estimates/compare?model=llama_3_1_70b&n_gpus=2&input_tokens=1000"
+        "&output_tokens=200&requests_per_day=500000&ttft_slo_ms=2000&tpot_slo_ms=80"
+    )
+    assert r.status_code == 200
+    assert r.text.count("<tr") >= 14
+    assert "NVIDIA H100 SXM 80GB" in r.text
+
+
+def test_training_page(logged_in: TestClient) -> None:
+    r = logged_in.get("/estimates/training")
+    assert r.status_code == 200
+    assert "GPU-hours" in r.text
+    assert "Trainable parameters" in r.text
+    bad = logged_in.get("/estimates/training?form=finetune&method=dora")
+    assert bad.status_code == 422
+    assert "method" in bad.text
+
+
+def test_deployment_page_shows_monthly_cost_and_slo_check(
+    logged_in: TestClient, session: Session
+) -> None:
+    user = create_user(session, role="architect")
+    page_login(logged_in, user.email)
+    dep = create_deployment(session, user=user)
+    r = logged_in.get(f"/deployments/{dep.id}")
+    assert r.status_code == 200
+    assert "Serving cost and SLO check" in r.text
+    assert "Monthly serving cost" in r.text
+
+
+def test_admin_runs_a_calibration_from_the_page_and_polls_it(
+    client: TestClient, session: Session, asgi
+) -> None:  # type: ignore[no-untyped-def]
+    started: list[int] = []
+    asgi.fastapi_app.state.job_runner = started.append  # the job itself is tested elsewhere
+    page_login(client, create_user(session, role="admin").email)
+    page = client.get("/calibrations")
+    assert page.status_code == 200
+    token = csrf_from(page.text)
+    r = client.post("/calibrations/run", data={"csrftoken": token, "model": "llama_3_2_1b",
+                    "gpu": "h100_sxm_80gb", "engine": "hf-transformers", "max_layers": "1"},
+                    headers={"HX-Request": "true"})  # fmt: skip
+    assert r.status_code == 202, r.text
+    m = re.search(r'id="job-(\d+)"', r.text)
+    assert m
+    assert started == [int(m.group(1))]
+    poll = client.get(f"/calibrations/jobs/{m.group(1)}")
+    assert poll.status_code == 200
+    assert "queued" in poll.text
+    assert 'hx-trigger="every 1s"' in poll.text  # keeps polling until done
+    bad = client.post("/calibrations/import", data={"csrftoken": token, "model": "llama_3_1_8b",
+                      "gpu": "h100_sxm_80gb"}, files={"bench_file": ("b.json", b"{not json")},
+                      headers={"HX-Request": "true"})  # fmt: skip
+    assert bad.status_code == 422
+    assert "not a vllm bench serve result" in bad.text
+    asgi.fastapi_app.state.job_runner = None
+
+
+def test_non_admin_sees_no_calibration_forms(logged_in: TestClient) -> None:
+    r = logged_in.get("/calibrations")
+    assert r.status_code == 200
+    assert "Only administrators" in r.text
