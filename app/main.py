@@ -25,7 +25,11 @@ from app.estimates.api import router as estimates_router
 from app.logging import configure_logging
 from app.views import router as views_router
 from app.web.handlers import install_exception_handlers
-from app.web.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
+from app.web.middleware import (
+    BodySizeLimitMiddleware,
+    PagesRefuseMultipartMiddleware,
+    SecurityHeadersMiddleware,
+)
 
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 
@@ -94,6 +98,7 @@ def build_asgi(settings: Settings | None = None) -> ASGIApp:
         cookie_secure=settings.cookie_secure,
         cookie_samesite="Lax",
     )
+    wrapped = PagesRefuseMultipartMiddleware(wrapped)
     wrapped = SecurityHeadersMiddleware(wrapped, hsts=settings.cookie_secure)
     wrapped = BodySizeLimitMiddleware(wrapped, max_bytes=settings.max_body_bytes)
     # Keep a handle on the FastAPI app (tests and the CLI use its state).

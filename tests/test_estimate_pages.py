@@ -122,10 +122,23 @@ def test_admin_runs_a_calibration_from_the_page_and_polls_it(
     assert "queued" in poll.text
     assert 'hx-trigger="every 1s"' in poll.text  # keeps polling until done
     bad = client.post("/calibrations/import", data={"csrftoken": token, "model": "llama_3_1_8b",
-                      "gpu": "h100_sxm_80gb"}, files={"bench_file": ("b.json", b"{not json")},
+                      "gpu": "h100_sxm_80gb", "bench_file": "{not json"},
                       headers={"HX-Request": "true"})  # fmt: skip
     assert bad.status_code == 422
     assert "not a vllm bench serve result" in bad.text
+    assert "{not json" in bad.text  # the pasted text is kept
+    ok = client.post("/calibrations/import", data={"csrftoken": token, "model": "llama_3_1_8b",
+                     "gpu": "h100_sxm_80gb", "n_gpus": "1", "precision": "bf16",
+                     "kv_cache_precision": "bf16", "engine": "vllm",
+                     "bench_file": json.dumps({"completed": 10, "total_input_tokens": 1000,
+                                               "total_output_tokens": 1000, "median_ttft_ms": 30,
+                                               "median_tpot_ms": 8, "request_rate": 1})},
+                     headers={"HX-Request": "true"})  # fmt: skip
+    assert ok.status_code == 202, ok.text
+    assert len(started) == 2
+    multipart = client.post("/calibrations/import", data={"csrftoken": token},
+                            files={"f": ("a.json", b"{}")})  # fmt: skip
+    assert multipart.status_code == 415
     asgi.fastapi_app.state.job_runner = None
 
 

@@ -235,12 +235,11 @@ async def _start_from_form(
         parsed, errors = _parse(CalibrationRunRequest, data)
         params = parsed.model_dump(mode="json") if parsed else None
     else:
-        upload = values.get("bench_file")
+        raw = values.get("bench_file")
         try:
-            raw = await upload.read() if hasattr(upload, "read") else b""
-            bench = json.loads(raw.decode("utf-8")) if raw else None
+            bench = json.loads(raw) if isinstance(raw, str) and raw.strip() else None
             parse_bench(bench)
-        except (UnicodeDecodeError, json.JSONDecodeError, BenchFileError) as exc:
+        except (json.JSONDecodeError, RecursionError, BenchFileError) as exc:
             errors["bench_file"] = f"not a vllm bench serve result: {exc}"
             bench = None
         data = {k: v for k, v in values.items() if k in VllmImportRequest.model_fields and v
