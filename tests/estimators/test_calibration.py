@@ -44,7 +44,7 @@ def test_fit_needs_two_points() -> None:
 def test_saved_h100_results_refit() -> None:
     """The H100 measurements committed in bench/results stay explainable by the model."""
     paths = sorted(str(p) for p in RESULTS.glob("h100_cal_*.json"))
-    assert len(paths) == 3
+    assert len(paths) >= 5  # session 1 (3 files) and session 2 (2 files)
     report = refit_report(paths)
     assert "NVIDIA H100" in report
     for r in (json.loads(Path(p).read_text()) for p in paths):
