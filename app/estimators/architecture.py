@@ -16,13 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.estimators.errors import FieldError
 
-class ArchitectureError(ValueError):
+
+class ArchitectureError(FieldError):
     """An architecture whose fields are missing or inconsistent; ``field`` names the culprit."""
-
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from app.estimators.errors import FieldError
 from app.estimators.precision import Precision, compute_peak_key
 
 GIB = 2**30
@@ -34,10 +35,8 @@ LINK_GBPS_BY_KEY: dict[str, float] = {
 DEFAULT_LINK_GBPS = 32.0  # PCIe 4.0 x16, one direction
 
 
-class HardwareError(ValueError):
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
+class HardwareError(FieldError):
+    pass
 
 
 @dataclass(frozen=True, slots=True)

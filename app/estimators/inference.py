@@ -32,6 +32,7 @@ from app.estimators.engines import (
     PAGED_KV_WASTE,
     EngineProfile,
 )
+from app.estimators.errors import FieldError
 from app.estimators.hardware import ALLREDUCE_LATENCY_S, GpuSpec, HardwareError
 from app.estimators.precision import BYTES, KV_PRECISIONS, WEIGHT_PRECISIONS, Precision
 from app.estimators.speculative import expected_tokens, speedup
@@ -41,10 +42,8 @@ LOGITS_BYTES = 4  # fp32 logits in the sampler
 MAX_SAMPLED_SEQS = 256  # vLLM default max_num_seqs: the sampler's logits rows at profiling
 
 
-class EstimateError(ValueError):
-    def __init__(self, message: str, *, field: str) -> None:
-        super().__init__(message)
-        self.field = field
+class EstimateError(FieldError):
+    pass
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,7 @@ from typing import Any
 
 from app.estimators.architecture import Architecture
 from app.estimators.engines import EngineProfile
+from app.estimators.errors import FieldError
 from app.estimators.hardware import GpuSpec
 from app.estimators.inference import (
     EstimateError,
@@ -51,10 +52,8 @@ from app.estimators.training import DEFAULT_MFU, lora_trainable_params
 SECONDS_PER_DAY = 86400.0
 
 
-class InterventionError(ValueError):
-    def __init__(self, message: str, *, field: str) -> None:
-        super().__init__(message)
-        self.field = field
+class InterventionError(FieldError):
+    pass
 
 
 @dataclass(frozen=True, slots=True)

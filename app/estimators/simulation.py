@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from app.estimators.errors import FieldError
 from app.estimators.inference import StepModel
 
 PERCENTILES = (50, 95, 99)
@@ -35,10 +36,8 @@ BISECTION_STEPS = 10  # geometric, over a 1000x range: 0.7% resolution
 HOURS_PER_MONTH = 730.0  # 8,760 hours a year / 12
 
 
-class SimulationError(ValueError):
-    def __init__(self, message: str, *, field: str) -> None:
-        super().__init__(message)
-        self.field = field
+class SimulationError(FieldError):
+    pass
 
 
 @dataclass(frozen=True, slots=True)

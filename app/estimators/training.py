@@ -34,6 +34,7 @@ from typing import Any
 
 from app.estimators.architecture import Architecture
 from app.estimators.chinchilla import DEFAULT_FIT, fit
+from app.estimators.errors import FieldError
 from app.estimators.hardware import GpuSpec
 from app.estimators.precision import BYTES, Precision
 
@@ -49,10 +50,8 @@ LORA_TARGETS = ("q", "k", "v", "o", "gate", "up", "down")
 SECONDS_PER_DAY = 86400.0
 
 
-class TrainingError(ValueError):
-    def __init__(self, message: str, *, field: str) -> None:
-        super().__init__(message)
-        self.field = field
+class TrainingError(FieldError):
+    pass
 
 
 def _positive(name: str, value: float) -> None:

@@ -46,7 +46,12 @@ from app.estimators.inference import ServingConfig, StepModel, Workload, estimat
 from app.estimators.precision import Precision
 from app.estimators.reference_data import catalog_architecture, catalog_gpu
 from app.estimators.simulation import SATURATING_RATE, simulate_load
-from app.estimators.training import DEFAULT_MFU, estimate_finetune, training_flops_per_token
+from app.estimators.training import (
+    DEFAULT_MFU,
+    FinetuneEstimate,
+    estimate_finetune,
+    training_flops_per_token,
+)
 
 # Median absolute percentage error targets per family (the estimators issue, part 9).
 TARGETS: dict[str, float] = {
@@ -371,6 +376,17 @@ def _finetune_setup(row: MeasurementRow) -> dict[str, Any]:
             "gradient_checkpointing": True}  # fmt: skip
 
 
+def _finetune(row: MeasurementRow, setup: dict[str, Any]) -> FinetuneEstimate:
+    return estimate_finetune(
+        row_architecture(row),
+        row_gpu(row),
+        n_gpus=row.n_gpus,
+        sequence_length=_int(row.input_len),
+        micro_batch_size=_int(row.batch),
+        **setup,
+    )
+
+
 def _predict_memory(row: MeasurementRow, engines: dict[str, EngineProfile]) -> RowResult:
     metric = row.metric.lower()
     if metric == "kv_cache_capacity":
@@ -378,17 +394,8 @@ def _predict_memory(row: MeasurementRow, engines: dict[str, EngineProfile]) -> R
         est = estimate_inference(arch, gpu, eng, cfg, Workload(1, 1, 1))
         return RowResult(row, float(est.memory.kv_cache_capacity_tokens), None, notes=tuple(notes))
     if metric.startswith("peak_gpu_memory"):
-        arch = row_architecture(row)
-        gpu = row_gpu(row)
         setup = _finetune_setup(row)
-        ft = estimate_finetune(
-            arch,
-            gpu,
-            n_gpus=row.n_gpus,
-            sequence_length=_int(row.input_len),
-            micro_batch_size=_int(row.batch),
-            **setup,
-        )
+        ft = _finetune(row, setup)
         total = ft.memory["total_gb"] * 1e9
         pred = total / GIB if row.unit.strip() == "GiB" else total / 1e9
         return RowResult(row, pred, None, notes=(f"{setup['method']} r={setup['lora_rank']}",))
@@ -401,15 +408,7 @@ def _predict_training(row: MeasurementRow) -> RowResult:
     metric = row.metric.lower()
     peak = gpu.peak_flops(Precision.bf16)
     if "finetune" in row.model.lower():
-        setup = _finetune_setup(row)
-        est = estimate_finetune(
-            arch,
-            gpu,
-            n_gpus=row.n_gpus,
-            sequence_length=_int(row.input_len),
-            micro_batch_size=_int(row.batch),
-            **setup,
-        )
+        est = _finetune(row, _finetune_setup(row))
         bound = est.tokens_per_s / DEFAULT_MFU
         return RowResult(row, est.tokens_per_s, bound, higher_is_better=True)
     seq = _int(row.input_len)
