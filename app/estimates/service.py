@@ -95,9 +95,14 @@ def _timing_out(t: Timing) -> TimingOut:
 
 
 def _setup(
-    session: Session, req: InferenceRequest, org_id: int, gpu: GpuSpec | None = None
+    session: Session,
+    req: InferenceRequest,
+    org_id: int,
+    gpu: GpuSpec | None = None,
+    arch: Architecture | None = None,
 ) -> tuple[Architecture, GpuSpec, EngineProfile, ServingConfig, dict[str, Any]]:
-    arch = resolve_architecture(session, req.model)
+    if arch is None:
+        arch = resolve_architecture(session, req.model)
     if gpu is None:
         assert req.gpu is not None
         gpu = resolve_gpu(session, req.gpu)
@@ -199,10 +204,11 @@ def compare_gpus(session: Session, req: CompareGpusRequest, org_id: int) -> Comp
     """Every catalog GPU for the same workload: the ones that fit and meet the SLOs first,
     then by monthly cost for the traffic (or $ per million output tokens without traffic)."""
     repo = CatalogRepository(session)
+    arch = resolve_architecture(session, req.model)
     options: list[GpuOption] = []
     for g in repo.gpus():
         gpu = gpu_spec_of(g)
-        arch, _, eng, cfg, _note = _setup(session, req, org_id, gpu)
+        _, _, eng, cfg, _note = _setup(session, req, org_id, gpu, arch)
         try:
             est = estimate_inference(
                 arch, gpu, eng, cfg, Workload(req.input_tokens, req.output_tokens, req.batch_size)

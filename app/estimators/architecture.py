@@ -23,6 +23,21 @@ class ArchitectureError(FieldError):
     """An architecture whose fields are missing or inconsistent; ``field`` names the culprit."""
 
 
+ARCH_FIELDS = (
+    "n_layers",
+    "d_model",
+    "d_ff",
+    "n_heads",
+    "n_kv_heads",
+    "d_head",
+    "vocab",
+    "tied_embeddings",
+    "n_experts",
+    "experts_per_token",
+)
+INT_ARCH_FIELDS = tuple(f for f in ARCH_FIELDS if f != "tied_embeddings")
+
+
 @dataclass(frozen=True, slots=True)
 class Architecture:
     n_layers: int
@@ -38,17 +53,7 @@ class Architecture:
     name: str = field(default="custom", compare=False)
 
     def __post_init__(self) -> None:
-        for name in (
-            "n_layers",
-            "d_model",
-            "d_ff",
-            "n_heads",
-            "n_kv_heads",
-            "d_head",
-            "vocab",
-            "n_experts",
-            "experts_per_token",
-        ):
+        for name in INT_ARCH_FIELDS:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ArchitectureError(f"{name} must be a positive integer", field=name)
@@ -139,17 +144,3 @@ class Architecture:
             "n_experts": self.n_experts,
             "experts_per_token": self.experts_per_token,
         }
-
-
-ARCH_FIELDS = (
-    "n_layers",
-    "d_model",
-    "d_ff",
-    "n_heads",
-    "n_kv_heads",
-    "d_head",
-    "vocab",
-    "tied_embeddings",
-    "n_experts",
-    "experts_per_token",
-)

@@ -9,10 +9,8 @@ from __future__ import annotations
 import csv
 from importlib import resources
 
-from app.estimators.architecture import ARCH_FIELDS, Architecture
+from app.estimators.architecture import INT_ARCH_FIELDS, Architecture
 from app.estimators.hardware import GpuSpec
-
-_INT_FIELDS = tuple(f for f in ARCH_FIELDS if f != "tied_embeddings")
 
 
 def read_rows(name: str) -> list[dict[str, str]]:
@@ -26,7 +24,7 @@ def opt_float(value: str) -> float | None:
 
 def architecture_from_row(row: dict[str, str]) -> Architecture:
     return Architecture(
-        **{k: int(row[k]) for k in _INT_FIELDS},
+        **{k: int(row[k]) for k in INT_ARCH_FIELDS},
         tied_embeddings=row["tied_embeddings"].strip().lower() == "true",
         name=row["name"],
     )

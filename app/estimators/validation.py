@@ -62,7 +62,9 @@ TARGETS: dict[str, float] = {
     "max_load_throughput": 25.0,
     "memory": 10.0,
 }
-FITTED_FAMILIES = ("batch1_decode", "prefill_ttft_unloaded")
+# The phase (and so the engine efficiency, ``<phase>_efficiency``) each fitted family determines.
+PHASE_OF_FAMILY = {"prefill_ttft_unloaded": "prefill", "batch1_decode": "decode"}
+FITTED_FAMILIES = tuple(PHASE_OF_FAMILY)
 GIB = 2**30
 
 # FasterTransformer's 13B test model in kipply's "Transformer inference arithmetic": a GPT with
@@ -502,6 +504,20 @@ class PhaseFit:
     pooled: bool  # True: no rows for this engine; the pooled fit over all engines
 
 
+def _with_efficiency(
+    phase: str, engine_names: Sequence[str]
+) -> Callable[[float], dict[str, EngineProfile]]:
+    """The base engines with ``<phase>_efficiency`` set to ``e`` for ``engine_names``."""
+
+    def make(e: float) -> dict[str, EngineProfile]:
+        out = dict(BASE_ENGINES)
+        for name in engine_names:
+            out[name] = BASE_ENGINES[name].with_overrides(**{f"{phase}_efficiency": e})
+        return out
+
+    return make
+
+
 def _solve_efficiency(
     rows: Sequence[MeasurementRow], make: Callable[[float], dict[str, EngineProfile]]
 ) -> float:
@@ -536,32 +552,21 @@ def fit_engine_profiles(rows: Sequence[MeasurementRow]) -> dict[str, dict[str, P
         res = predict_row(r, BASE_ENGINES)
         if res.predicted is None:
             continue
-        phase = "prefill" if r.family == "prefill_ttft_unloaded" else "decode"
-        usable.setdefault((row_engine(r), phase), []).append(r)
-    attr = {"prefill": "prefill_efficiency", "decode": "decode_efficiency"}
-
-    def maker(phase: str, engine_names: Sequence[str]) -> Callable[[float], dict[str, Any]]:
-        def make(e: float) -> dict[str, EngineProfile]:
-            out = dict(BASE_ENGINES)
-            for name in engine_names:
-                out[name] = BASE_ENGINES[name].with_overrides(**{attr[phase]: e})
-            return out
-
-        return make
+        usable.setdefault((row_engine(r), PHASE_OF_FAMILY[r.family]), []).append(r)
 
     fitted = [n for n in BASE_ENGINES if n not in ("ideal", *FIT_ALIASES)]
     result: dict[str, dict[str, PhaseFit]] = {n: {} for n in fitted}
     for phase in ("prefill", "decode"):
         pooled_rows = [r for (_, ph), rs in usable.items() if ph == phase for r in rs]
         pooled = PhaseFit(
-            _solve_efficiency(pooled_rows, maker(phase, fitted)),
+            _solve_efficiency(pooled_rows, _with_efficiency(phase, fitted)),
             tuple(r.id for r in pooled_rows),
             True,
         )
         for name in fitted:
             rs = usable.get((name, phase), [])
             if rs:
-                e = _solve_efficiency(rs, maker(phase, [name]))
+                e = _solve_efficiency(rs, _with_efficiency(phase, [name]))
                 result[name][phase] = PhaseFit(e, tuple(r.id for r in rs), False)
             else:
                 result[name][phase] = pooled
@@ -600,7 +605,6 @@ def leave_one_out(rows: Sequence[MeasurementRow]) -> dict[str, float]:
     """
     usable = [r for r in rows if r.family in FITTED_FAMILIES]
     usable = [r for r in usable if predict_row(r, BASE_ENGINES).predicted is not None]
-    attr = {"prefill_ttft_unloaded": "prefill_efficiency", "batch1_decode": "decode_efficiency"}
     errors: dict[str, list[float]] = {}
     for held in usable:
         name = row_engine(held)
@@ -610,13 +614,7 @@ def leave_one_out(rows: Sequence[MeasurementRow]) -> dict[str, float]:
         if not train:
             continue
         names = [name] if own else [n for n in BASE_ENGINES if n != "ideal"]
-
-        def make(e: float, names: list[str] = names, a: str = attr[held.family]) -> dict[str, Any]:
-            out = dict(BASE_ENGINES)
-            for n in names:
-                out[n] = BASE_ENGINES[n].with_overrides(**{a: e})
-            return out
-
+        make = _with_efficiency(PHASE_OF_FAMILY[held.family], names)
         e = _solve_efficiency(train, make)
         res = predict_row(held, make(e))
         if res.ape is not None:
