@@ -21,13 +21,13 @@ TINY_RUN = {
     "model": "llama_3_2_1b",
     "gpu": "h100_sxm_80gb",
     "engine": "hf-transformers",
-    "prefill_points": [[1, 16], [1, 32]],
-    "decode_points": [[1, 16], [2, 16]],
-    "max_layers": 1,
+    "prefill_points": [[1, 64], [1, 128]],
+    "decode_points": [[1, 64], [2, 64]],
+    "max_layers": 2,
     "matmul_n": 128,
     "copy_gib": 0.01,
-    "warmup": 1,
-    "iters": 2,
+    "warmup": 2,
+    "iters": 5,
 }
 
 

@@ -220,7 +220,8 @@ def _scaled(
     if scale == 1.0:
         return total
     head = _median_time(model.head_fn(batch * q_tokens), sync, warmup=warmup, iters=iters)
-    return head + (total - head) * scale
+    # Two separate medians: at tiny shapes timer noise can put the head above the total.
+    return head + max(total - head, 0.0) * scale
 
 
 def _matmul_tflops(
