@@ -29,6 +29,15 @@ class ChinchillaFit:
     def G(self) -> float:
         return float((self.alpha * self.A / (self.beta * self.B)) ** (1 / (self.alpha + self.beta)))
 
+    def optimum_for_loss(self, loss: float) -> tuple[float, float]:
+        """(N, D) of the compute-optimal model reaching ``loss`` (reference §1.1, the forms in
+        nikhilsardana/beyond-chinchilla utils.py): N = (A(α/β+1)/(L−E))^(1/α),
+        D = (B(β/α+1)/(L−E))^(1/β). ``loss`` must exceed E."""
+        gap = loss - self.E
+        n = (self.A * (self.alpha / self.beta + 1) / gap) ** (1 / self.alpha)
+        d = (self.B * (self.beta / self.alpha + 1) / gap) ** (1 / self.beta)
+        return float(n), float(d)
+
     def optimum(self, compute_flops: float) -> tuple[float, float]:
         """(N_opt, D_opt) for a budget of ``compute_flops`` = 6·N·D."""
         a = self.beta / (self.alpha + self.beta)

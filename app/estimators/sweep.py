@@ -1,8 +1,10 @@
-"""Vectorised serving estimates over a grid of configurations (numpy).
+"""Vectorised serving estimates (numpy): over a grid of configurations for one architecture, or
+over a grid of architectures (the scaling lab's search).
 
 The same step model as :class:`app.estimators.inference.StepModel` — one formula, evaluated on
-arrays — for design-space sweeps (batch × input × output × GPUs × precision): TTFT, TPOT, output
-tokens/s and whether the batch's KV fits. Checked against the scalar estimator in the tests.
+arrays — giving TTFT, TPOT, output tokens/s and the KV capacity. The architecture enters only
+through :class:`ArchTerms`, whose fields may be floats or arrays. Checked against the scalar
+estimator in the tests.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from app.estimators.architecture import Architecture
 from app.estimators.engines import CONTIGUOUS_KV_UTILISATION, PAGED_KV_WASTE, EngineProfile
@@ -19,6 +21,144 @@ from app.estimators.inference import ACTIVATION_BYTES, LOGITS_BYTES, MAX_SAMPLED
 from app.estimators.precision import BYTES, Precision
 
 Array = NDArray[np.float64]
+Num = float | Array
+
+
+@dataclass(frozen=True, slots=True)
+class ArchTerms:
+    """The quantities of an architecture the step model reads; floats or same-shape arrays."""
+
+    n_layers: Num
+    d_model: Num
+    d_attn: Num  # n_heads · d_head
+    kv_elems_per_token: Num  # 2 · n_layers · n_kv_heads · d_head
+    body: Num  # active non-embedding parameters (matmul FLOPs per token / 2)
+    dense_body: Num  # non-embedding parameters outside the experts
+    mlp_per_expert: Num
+    lm_head: Num  # vocab · d_model
+    vocab: Num
+    d_ff_active: Num  # d_ff · experts_per_token
+    total_params: Num
+    n_experts: int = 1
+    experts_per_token: int = 1
+
+    @classmethod
+    def of(cls, arch: Architecture) -> ArchTerms:
+        return cls(
+            n_layers=arch.n_layers,
+            d_model=arch.d_model,
+            d_attn=arch.n_heads * arch.d_head,
+            kv_elems_per_token=arch.kv_bytes_per_token(1.0),
+            body=arch.active_non_embedding_params,
+            dense_body=arch.non_embedding_params
+            - arch.n_layers * arch.n_experts * arch.mlp_params_per_expert,
+            mlp_per_expert=arch.mlp_params_per_expert,
+            lm_head=arch.vocab * arch.d_model,
+            vocab=arch.vocab,
+            d_ff_active=arch.d_ff * arch.experts_per_token,
+            total_params=arch.total_params,
+            n_experts=arch.n_experts,
+            experts_per_token=arch.experts_per_token,
+        )
+
+    @classmethod
+    def dense(
+        cls,
+        *,
+        n_layers: ArrayLike,
+        d_model: ArrayLike,
+        d_ff: ArrayLike,
+        n_heads: ArrayLike,
+        n_kv_heads: ArrayLike,
+        d_head: ArrayLike,
+        vocab: ArrayLike,
+        tied_embeddings: bool,
+    ) -> ArchTerms:
+        """Dense (non-MoE) architectures given as arrays; counts as in :class:`Architecture`."""
+        L, d, f = (np.asarray(v, float) for v in (n_layers, d_model, d_ff))
+        h, kv, dh, v = (np.asarray(x, float) for x in (n_heads, n_kv_heads, d_head, vocab))
+        attn = 2 * d * h * dh + 2 * d * kv * dh
+        mlp = 3 * d * f
+        non_embed = L * (attn + mlp + 2 * d) + d
+        return cls(
+            n_layers=L,
+            d_model=d,
+            d_attn=h * dh,
+            kv_elems_per_token=2 * L * kv * dh,
+            body=non_embed,
+            dense_body=non_embed - L * mlp,
+            mlp_per_expert=mlp,
+            lm_head=v * d,
+            vocab=v,
+            d_ff_active=f,
+            total_params=non_embed + v * d * (1 if tied_embeddings else 2),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Serving:
+    """A GPU, an engine and precisions: everything of a deployment but the architecture."""
+
+    gpu: GpuSpec
+    engine: EngineProfile
+    precision: Precision = Precision.bf16
+    kv_cache_precision: Precision = Precision.bf16
+    paged_attention: bool | None = None
+
+    def kv_capacity_tokens(self, a: ArchTerms, tp: ArrayLike = 1.0) -> Array:
+        """Tokens of KV cache that fit beside weights, activation peak and runtime overhead."""
+        eng, tp_ = self.engine, np.asarray(tp, float)
+        bytes_w = BYTES[self.precision]
+        t = eng.max_batched_tokens
+        activations = (
+            t * (2 * np.asarray(a.d_ff_active) + 4 * np.asarray(a.d_model)) * ACTIVATION_BYTES
+            + np.asarray(a.vocab) * min(t, MAX_SAMPLED_SEQS) * LOGITS_BYTES
+        ) / tp_
+        room = self.gpu.capacity_bytes * eng.gpu_memory_utilization - (
+            np.asarray(a.total_params) * bytes_w / tp_ + activations + eng.runtime_overhead_bytes
+        )
+        paged = eng.paged_attention if self.paged_attention is None else self.paged_attention
+        live = (1 - PAGED_KV_WASTE) if paged else CONTIGUOUS_KV_UTILISATION
+        kv_tok = np.asarray(a.kv_elems_per_token) * BYTES[self.kv_cache_precision] / tp_
+        return np.asarray(np.floor(np.maximum(room, 0) * live / kv_tok), float)
+
+    def step(
+        self,
+        a: ArchTerms,
+        tp: Array,
+        n_dec: Array,
+        ctx_sum: Array,
+        n_pre: Array,
+        pre_tok: Array,
+        sq: Array,
+    ) -> Array:
+        """One engine iteration (see StepModel.step): max(compute, memory) + comm + overhead."""
+        eng = self.engine
+        L, d = np.asarray(a.n_layers, float), np.asarray(a.d_model, float)
+        tokens = n_dec + pre_tok
+        flops = (
+            2 * tokens * a.body
+            + 2 * (n_dec + n_pre) * a.lm_head
+            + 4 * L * a.d_attn * ctx_sum
+            + 2 * L * a.d_attn * sq
+        )
+        if a.n_experts > 1:
+            k, e = a.experts_per_token, a.n_experts
+            touched = e * (1.0 - (1.0 - k / e) ** tokens)
+        else:
+            touched = np.ones_like(tokens)
+        weights = (a.dense_body + L * touched * a.mlp_per_expert + a.lm_head) * BYTES[
+            self.precision
+        ]
+        kv_tok = np.asarray(a.kv_elems_per_token) * BYTES[self.kv_cache_precision]
+        mem = weights + kv_tok * (ctx_sum + pre_tok)
+        peak = self.gpu.peak_flops(self.precision) * tp
+        bw = self.gpu.bandwidth_bytes_per_s * tp
+        t = np.maximum(flops / peak / eng.prefill_efficiency, mem / bw / eng.decode_efficiency)
+        msg = tokens * d * ACTIVATION_BYTES
+        per = ALLREDUCE_LATENCY_S + 2 * (tp - 1) / tp * msg / self.gpu.interconnect_bytes_per_s
+        comm = np.where(tp > 1, 2 * L * per, 0.0)
+        return np.asarray(t + comm + eng.step_overhead_s, float)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,10 +167,35 @@ class SweepResult:
     tpot_ms: Array
     output_tokens_per_s: Array
     fits: NDArray[np.bool_]
+    max_batch: Array
 
     @property
     def size(self) -> int:
         return int(self.ttft_ms.size)
+
+
+def evaluate(
+    a: ArchTerms,
+    serving: Serving,
+    *,
+    batch: ArrayLike,
+    input_tokens: ArrayLike,
+    output_tokens: ArrayLike,
+    n_gpus: ArrayLike = 1.0,
+) -> SweepResult:
+    """The static-batch estimate of :func:`estimate_inference`, broadcast over every input."""
+    b, s_in, s_out, tp = np.broadcast_arrays(
+        np.asarray(batch, float), np.asarray(input_tokens, float),
+        np.asarray(output_tokens, float), np.asarray(n_gpus, float),
+    )  # fmt: skip
+    zero = np.zeros_like(b)
+    prefill_b = serving.step(a, tp, zero, zero, b, b * s_in, b * s_in * s_in)
+    prefill_1 = serving.step(a, tp, zero, zero, np.ones_like(b), s_in, s_in * s_in)
+    decode = serving.step(a, tp, b, b * (s_in + (s_out - 1) / 2), zero, zero, zero)
+    total = prefill_b + (s_out - 1) * decode
+    max_batch = np.floor(serving.kv_capacity_tokens(a, tp) / (s_in + s_out))
+    fits = (max_batch >= 1) & (b <= max_batch)
+    return SweepResult(prefill_1 * 1e3, decode * 1e3, b * s_out / total, fits, max_batch)
 
 
 def sweep(
@@ -45,64 +210,13 @@ def sweep(
     precision: Precision = Precision.bf16,
     kv_cache_precision: Precision = Precision.bf16,
 ) -> SweepResult:
-    b, s_in, s_out, tp = np.broadcast_arrays(
-        np.asarray(batch, float), np.asarray(input_tokens, float),
-        np.asarray(output_tokens, float), np.asarray(n_gpus, float),
-    )  # fmt: skip
-    bytes_w = BYTES[precision]
-    kv_tok = arch.kv_bytes_per_token(BYTES[kv_cache_precision])
-    peak = gpu.peak_flops(precision) * tp
-    bw = gpu.bandwidth_bytes_per_s * tp
-    d_attn = arch.n_heads * arch.d_head
-    body = arch.active_non_embedding_params
-    dense_body = (
-        arch.non_embedding_params - arch.n_layers * arch.n_experts * arch.mlp_params_per_expert
+    """One architecture over a grid of batch × input × output × GPUs."""
+    serving = Serving(gpu, eng, precision, kv_cache_precision)
+    return evaluate(
+        ArchTerms.of(arch),
+        serving,
+        batch=batch,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        n_gpus=n_gpus,
     )
-    lm_head = arch.vocab * arch.d_model
-
-    def weights(tokens: Array) -> Array:
-        touched = (
-            arch.n_experts * (1.0 - (1.0 - arch.experts_per_token / arch.n_experts) ** tokens)
-            if arch.is_moe
-            else np.ones_like(tokens)
-        )
-        return (dense_body + arch.n_layers * touched * arch.mlp_params_per_expert + lm_head) * (
-            bytes_w
-        )
-
-    def comm(tokens: Array) -> Array:
-        msg = tokens * arch.d_model * ACTIVATION_BYTES
-        per = ALLREDUCE_LATENCY_S + 2 * (tp - 1) / tp * msg / gpu.interconnect_bytes_per_s
-        return np.where(tp > 1, 2 * arch.n_layers * per, 0.0)
-
-    def step(n_dec: Array, ctx_sum: Array, n_pre: Array, pre_tok: Array, sq: Array) -> Array:
-        tokens = n_dec + pre_tok
-        flops = (
-            2 * tokens * body
-            + 2 * (n_dec + n_pre) * lm_head
-            + 4 * arch.n_layers * d_attn * ctx_sum
-            + 2 * arch.n_layers * d_attn * sq
-        )
-        mem = weights(tokens) + kv_tok * (ctx_sum + pre_tok)
-        t = np.maximum(flops / peak / eng.prefill_efficiency, mem / bw / eng.decode_efficiency)
-        return t + comm(tokens) + eng.step_overhead_s
-
-    zero = np.zeros_like(b)
-    prefill_b = step(zero, zero, b, b * s_in, b * s_in * s_in)
-    prefill_1 = step(zero, zero, np.ones_like(b), s_in, s_in * s_in)
-    ctx = s_in + (s_out - 1) / 2
-    decode = step(b, b * ctx, zero, zero, zero)
-    total = prefill_b + (s_out - 1) * decode
-    # KV capacity as in the scalar memory model
-    t = eng.max_batched_tokens
-    activations = (
-        t * (2 * arch.d_ff * arch.experts_per_token + 4 * arch.d_model) * ACTIVATION_BYTES
-        + arch.vocab * min(t, MAX_SAMPLED_SEQS) * LOGITS_BYTES
-    ) / tp
-    room = gpu.capacity_bytes * eng.gpu_memory_utilization - (
-        arch.total_params * bytes_w / tp + activations + eng.runtime_overhead_bytes
-    )
-    live = (1 - PAGED_KV_WASTE) if eng.paged_attention else CONTIGUOUS_KV_UTILISATION
-    kv_tokens = np.floor(np.maximum(room, 0) * live / (kv_tok / tp))
-    fits = (room > 0) & (b <= np.floor(kv_tokens / (s_in + s_out)))
-    return SweepResult(prefill_1 * 1e3, decode * 1e3, b * s_out / total, fits)
