@@ -22,6 +22,7 @@ from app.config import PROJECT_ROOT, Settings, get_settings
 from app.db import make_engine, make_sessionmaker
 from app.deployments.api import router as deployments_router
 from app.estimates.api import router as estimates_router
+from app.lab.api import router as lab_router
 from app.logging import configure_logging
 from app.views import router as views_router
 from app.web.handlers import install_exception_handlers
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         catalog_router,
         deployments_router,
         estimates_router,
+        lab_router,
         audit_router,
     ):
         api.include_router(r)

@@ -14,6 +14,7 @@ from app.db import SessionDep
 from app.deployments import service as deployment_service
 from app.deployments.views import router as deployment_views
 from app.estimates.views import router as estimate_views
+from app.lab.views import router as lab_views
 from app.web.deps import PageCaller
 from app.web.templates import render
 
@@ -39,5 +40,5 @@ def dashboard(request: Request, session: SessionDep, caller: PageCaller) -> Resp
     )
 
 
-for r in (auth_views, catalog_views, deployment_views, estimate_views, audit_views):
+for r in (auth_views, catalog_views, deployment_views, estimate_views, lab_views, audit_views):
     router.include_router(r)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from typing import Any
 
@@ -128,3 +129,20 @@ def page_login(client: TestClient, email: str, password: str = PASSWORD) -> None
 
 def csrf(client: TestClient, path: str = "/") -> str:
     return csrf_from(client.get(path).text)
+
+
+def figures_in(html: str) -> list[dict]:  # type: ignore[type-arg]
+    """The Plotly figures a page embeds (data-figure attributes)."""
+    out = []
+    for raw in re.findall(r'data-figure="([^"]+)"', html):
+        out.append(
+            json.loads(
+                raw.replace("&#34;", '"')
+                .replace("&quot;", '"')
+                .replace("&amp;", "&")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&#39;", "'")
+            )
+        )
+    return out

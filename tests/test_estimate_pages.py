@@ -7,23 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from tests.factories import create_deployment, create_user, csrf_from, page_login
-
-
-def _figures(html: str) -> list[dict]:  # type: ignore[type-arg]
-    out = []
-    for raw in re.findall(r'data-figure="([^"]+)"', html):
-        out.append(
-            json.loads(
-                raw.replace("&#34;", '"')
-                .replace("&quot;", '"')
-                .replace("&amp;", "&")
-                .replace("&lt;", "<")
-                .replace("&gt;", ">")
-                .replace("&#39;", "'")
-            )
-        )
-    return out
+from tests.factories import create_deployment, create_user, csrf_from, figures_in, page_login
 
 
 @pytest.fixture
@@ -39,7 +23,7 @@ def test_estimator_page_renders_results_and_charts(logged_in: TestClient) -> Non
     assert "Fits" in r.text
     assert "Capacity plan" in r.text
     assert "Under load at" in r.text
-    figs = _figures(r.text)
+    figs = figures_in(r.text)
     assert len(figs) == 5  # memory, batch, TTFT, load, cost
     batch = figs[1]
     names = [d["name"] for d in batch["data"]]
@@ -66,7 +50,7 @@ def test_estimator_htmx_success_renders_the_results_fragment_with_charts(
     r = logged_in.get("/estimates?model=llama_3_2_1b&gpu=l4", headers={"HX-Request": "true"})
     assert r.status_code == 200
     assert "<html" not in r.text
-    assert len(_figures(r.text)) == 5
+    assert len(figures_in(r.text)) == 5
 
 
 def test_compare_page_lists_every_gpu(logged_in: TestClient) -> None:

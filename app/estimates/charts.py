@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-_LAYOUT: dict[str, Any] = {
+LAYOUT: dict[str, Any] = {
     "margin": {"l": 60, "r": 20, "t": 30, "b": 50},
     "font": {"size": 12},
     "paper_bgcolor": "rgba(0,0,0,0)",
@@ -25,7 +25,7 @@ def memory_bar(parts: dict[str, float], capacity_gb: float) -> dict[str, Any]:
     return {
         "data": data,
         "layout": {
-            **_LAYOUT,
+            **LAYOUT,
             "height": 200,
             "barmode": "stack",
             "xaxis": {"title": {"text": "GB (10^9 bytes)"}},
@@ -62,7 +62,7 @@ def batch_sweep(
     return {
         "data": data,
         "layout": {
-            **_LAYOUT,
+            **LAYOUT,
             "xaxis": {"title": {"text": "batch size"}, "type": "log"},
             "yaxis": {"title": {"text": "output tokens/s"}},
             "yaxis2": {"title": {"text": "TPOT ms"}, "overlaying": "y", "side": "right"},
@@ -75,7 +75,7 @@ def ttft_sweep(
 ) -> dict[str, Any]:
     return {
         "data": _lines(inputs, {"TTFT ms": ttft, "TTFT ms (best case)": best}),
-        "layout": {**_LAYOUT, "xaxis": {"title": {"text": "input tokens"}, "type": "log"},
+        "layout": {**LAYOUT, "xaxis": {"title": {"text": "input tokens"}, "type": "log"},
                    "yaxis": {"title": {"text": "TTFT ms"}}},
     }  # fmt: skip
 
@@ -90,7 +90,7 @@ def latency_vs_rate(
     ]  # fmt: skip
     return {
         "data": _lines(rates, series),
-        "layout": {**_LAYOUT, "xaxis": {"title": {"text": "request rate (req/s)"}},
+        "layout": {**LAYOUT, "xaxis": {"title": {"text": "request rate (req/s)"}},
                    "yaxis": {"title": {"text": "ms"}, "type": "log"}, "shapes": shapes},
     }  # fmt: skip
 
@@ -100,8 +100,8 @@ def cost_by_gpu(names: Sequence[str], costs: Sequence[float | None]) -> dict[str
     return {
         "data": [{"type": "bar", "x": [p[0] for p in pairs], "y": [p[1] for p in pairs],
                   "hovertemplate": "%{x}: $%{y:.3f} per M output tokens<extra></extra>"}],
-        "layout": {**_LAYOUT, "yaxis": {"title": {"text": "$ per million output tokens"}},
-                   "margin": {**_LAYOUT["margin"], "b": 110}},
+        "layout": {**LAYOUT, "yaxis": {"title": {"text": "$ per million output tokens"}},
+                   "margin": {**LAYOUT["margin"], "b": 110}},
     }  # fmt: skip
 
 

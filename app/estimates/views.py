@@ -8,7 +8,6 @@ from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ValidationError
 
 from app.auth.permissions import Permission
 from app.catalog.repository import CatalogRepository
@@ -28,7 +27,7 @@ from app.estimators.precision import KV_PRECISIONS, WEIGHT_PRECISIONS
 from app.estimators.vllm_bench import BenchFileError, parse_bench
 from app.jobs import service as jobs
 from app.web.deps import PageCaller, SettingsDep
-from app.web.forms import field_errors, form_data
+from app.web.forms import clean, form_data, parse
 from app.web.templates import render
 
 router = APIRouter(include_in_schema=False)
@@ -59,20 +58,9 @@ def _options(session: SessionDep) -> dict[str, Any]:
     }
 
 
-def _clean(params: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in params.items() if v not in ("", None)}
-
-
-def _parse(model: type[BaseModel], values: dict[str, Any]) -> tuple[Any, dict[str, str]]:
-    try:
-        return model.model_validate(values), {}
-    except ValidationError as exc:
-        return None, field_errors(exc)
-
-
 def _inference_values(request: Request) -> dict[str, Any]:
     q = dict(request.query_params)
-    values = {**INFERENCE_DEFAULTS, **_clean(q)} if q else dict(INFERENCE_DEFAULTS)
+    values = {**INFERENCE_DEFAULTS, **clean(q)} if q else dict(INFERENCE_DEFAULTS)
     return values
 
 
@@ -86,7 +74,7 @@ def _inference_request(values: dict[str, Any]) -> tuple[InferenceRequest | None,
         data["paged_attention"] = data["paged_attention"] == "on"
     else:
         data.pop("paged_attention", None)
-    req, errors = _parse(InferenceRequest, data)
+    req, errors = parse(InferenceRequest, data)
     if "speculative" in errors:
         errors["spec_alpha"] = errors.pop("speculative")
     return req, errors
@@ -162,7 +150,7 @@ def compare_page(request: Request, session: SessionDep, caller: PageCaller) -> R
 
 @router.get("/estimates/training")
 def training_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
-    q = _clean(dict(request.query_params))
+    q = clean(dict(request.query_params))
     form = q.pop("form", None)
     train_values = {**TRAINING_DEFAULTS, **(q if form == "training" else {})}
     ft_values = {**FINETUNE_DEFAULTS, **(q if form == "finetune" else {})}
@@ -171,7 +159,7 @@ def training_page(request: Request, session: SessionDep, caller: PageCaller) -> 
     tv = {k: v for k, v in train_values.items() if k in TrainingRequest.model_fields}
     if "params" in tv:
         tv.pop("model", None)
-    treq, ctx["train_errors"] = _parse(TrainingRequest, tv)
+    treq, ctx["train_errors"] = parse(TrainingRequest, tv)
     if treq is not None:
         try:
             ctx["training"] = service.training(
@@ -184,7 +172,7 @@ def training_page(request: Request, session: SessionDep, caller: PageCaller) -> 
     fv["gradient_checkpointing"] = ft_values.get("gradient_checkpointing") == "on"
     if isinstance(ft_values.get("target_modules"), str):
         fv["target_modules"] = [t for t in ft_values["target_modules"].split(",") if t]
-    freq, ctx["ft_errors"] = _parse(FinetuneRequest, fv)
+    freq, ctx["ft_errors"] = parse(FinetuneRequest, fv)
     if freq is not None:
         try:
             ft = service.finetune(session, freq)
@@ -232,7 +220,7 @@ async def _start_from_form(
         data = {k: v for k, v in values.items() if k in ("model", "gpu", "engine") and v}
         if values.get("max_layers"):
             data["max_layers"] = values["max_layers"]
-        parsed, errors = _parse(CalibrationRunRequest, data)
+        parsed, errors = parse(CalibrationRunRequest, data)
         params = parsed.model_dump(mode="json") if parsed else None
     else:
         raw = values.get("bench_file")
@@ -244,7 +232,7 @@ async def _start_from_form(
             bench = None
         data = {k: v for k, v in values.items() if k in VllmImportRequest.model_fields and v
                 and k != "bench"}  # fmt: skip
-        parsed, more = _parse(VllmImportRequest, {**data, "bench": bench or {}})
+        parsed, more = parse(VllmImportRequest, {**data, "bench": bench or {}})
         errors.update({k: v for k, v in more.items() if k != "bench" or not errors})
         params = parsed.model_dump(mode="json") if parsed and not errors else None
     job = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Request
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 
 async def form_data(request: Request) -> dict[str, Any]:
@@ -34,3 +34,16 @@ def as_list(value: Any) -> list[str]:
     if value is None or value == "":
         return []
     return [str(v) for v in value] if isinstance(value, list) else [str(value)]
+
+
+def clean(params: dict[str, Any]) -> dict[str, Any]:
+    """Drop empty fields (a blank input means "use the default")."""
+    return {k: v for k, v in params.items() if v not in ("", None)}
+
+
+def parse(model: type[BaseModel], values: dict[str, Any]) -> tuple[Any, dict[str, str]]:
+    """Validate ``values`` into ``model``: (instance, {}) or (None, per-field messages)."""
+    try:
+        return model.model_validate(values), {}
+    except ValidationError as exc:
+        return None, field_errors(exc)

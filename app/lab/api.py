@@ -1,0 +1,73 @@
+"""Scaling-lab JSON API (``/api/v1/scaling/...``): thin handlers over :mod:`app.lab.service`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from app.db import SessionDep
+from app.lab import service
+from app.lab.schemas import (
+    ArchitectureRequest,
+    ArchitectureResponse,
+    ArchitectureSearchRequest,
+    ArchitectureSearchResponse,
+    ChinchillaFitRequest,
+    ChinchillaFitResponse,
+    ChinchillaRequest,
+    ChinchillaResponse,
+    ConditionalFitRequest,
+    ConditionalFitResponse,
+    InferenceAwareRequest,
+    InferenceAwareResponse,
+)
+from app.web.deps import ApiCaller
+
+router = APIRouter(prefix="/scaling", tags=["scaling lab"])
+BAD = {422: {"description": "Invalid input; the message names the field"}}
+
+
+@router.post("/chinchilla", response_model=ChinchillaResponse, responses=BAD)
+def chinchilla(req: ChinchillaRequest, session: SessionDep, _c: ApiCaller) -> ChinchillaResponse:
+    """Compute-optimal parameters and tokens of a budget (FLOPs, or GPUs × days × MFU) under a
+    Chinchilla fit, beside every published fit; with ``params`` and ``tokens``, where that
+    trained model sits against the optimum of its own budget."""
+    return service.chinchilla(session, req)
+
+
+@router.post("/inference-aware", response_model=InferenceAwareResponse, responses=BAD)
+def inference_aware(
+    req: InferenceAwareRequest, session: SessionDep, _c: ApiCaller
+) -> InferenceAwareResponse:
+    """Parameters and training tokens reaching ``target_loss`` at the least lifetime FLOPs (or
+    dollars, with ``cost``) for the inference demand, beside the equal-loss Chinchilla model."""
+    return service.inference_aware_plan(session, req)
+
+
+@router.post("/chinchilla/fit", response_model=ChinchillaFitResponse, responses=BAD)
+def chinchilla_fit(req: ChinchillaFitRequest, _c: ApiCaller) -> ChinchillaFitResponse:
+    """Fit E, A, B, α, β to your runs (Huber on log loss, multi-start L-BFGS, bootstrap)."""
+    return service.fit_runs(req)
+
+
+@router.post("/conditional-law/fit", response_model=ConditionalFitResponse, responses=BAD)
+def conditional_fit(req: ConditionalFitRequest, _c: ApiCaller) -> ConditionalFitResponse:
+    """Fit Bian et al.'s conditional law (Levenberg–Marquardt) with the progressive check."""
+    return service.fit_conditional_law(req)
+
+
+@router.post("/architecture", response_model=ArchitectureResponse, responses=BAD)
+def architecture(
+    req: ArchitectureRequest, session: SessionDep, caller: ApiCaller
+) -> ArchitectureResponse:
+    """x, r, GQA, KV bytes, inference FLOPs, the conditional law's multiplier and the serving
+    throughput of one architecture (with optional d_model, r and GQA changes)."""
+    return service.analyse_architecture(session, req, caller.org_id)
+
+
+@router.post("/architecture-search", response_model=ArchitectureSearchResponse, responses=BAD)
+def architecture_search(
+    req: ArchitectureSearchRequest, session: SessionDep, caller: ApiCaller
+) -> ArchitectureSearchResponse:
+    """Algorithm 1: every design at the budget, the loss-optimal and throughput-optimal designs
+    under the target and the Pareto frontier."""
+    return service.architecture_search(session, req, caller.org_id)

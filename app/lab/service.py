@@ -1,0 +1,392 @@
+"""Scaling lab: resolve catalog keys and fit names into the pure :mod:`app.scaling` inputs, run
+them, and shape the results. Input errors of the numerics become 422s naming the field."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, replace
+from typing import Any
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from app.errors import InvalidInput
+from app.estimates import calibrations
+from app.estimates.service import resolve_architecture, resolve_gpu
+from app.estimators.architecture import Architecture, ArchitectureError
+from app.estimators.chinchilla import ChinchillaFit, fit
+from app.estimators.engines import engine
+from app.estimators.errors import FieldError
+from app.estimators.hardware import GpuSpec
+from app.estimators.precision import Precision
+from app.estimators.sweep import ArchTerms, Serving, evaluate
+from app.lab.schemas import (
+    ArchitectureRequest,
+    ArchitectureResponse,
+    ArchitectureSearchRequest,
+    ArchitectureSearchResponse,
+    ChinchillaConstants,
+    ChinchillaFitRequest,
+    ChinchillaFitResponse,
+    ChinchillaRequest,
+    ChinchillaResponse,
+    CoefficientsIn,
+    ConditionalFitRequest,
+    ConditionalFitResponse,
+    DesignOut,
+    InferenceAwareRequest,
+    InferenceAwareResponse,
+    LabWorkload,
+    OptimumOut,
+    OptimumXR,
+    PositionOut,
+    StageOut,
+)
+from app.scaling import conditional, fitting, inference_aware, planner, search
+from app.scaling.conditional import Coefficients
+
+
+@contextmanager
+def _as_422(prefix: str = "") -> Iterator[None]:
+    try:
+        yield
+    except FieldError as exc:
+        field = f"{prefix}{exc.field}" if exc.field else prefix.rstrip(".") or None
+        raise InvalidInput(str(exc), field=field) from None
+
+
+def chinchilla_fit(name: str, constants: ChinchillaConstants | None) -> ChinchillaFit:
+    if constants is None:
+        return fit(name)
+    with _as_422("constants."):
+        return planner.custom_fit(**constants.model_dump())
+
+
+def coefficients_of(value: str | CoefficientsIn) -> Coefficients:
+    if isinstance(value, str):
+        with _as_422():
+            return conditional.published(value)
+    return Coefficients(**value.model_dump())
+
+
+# ---- compute planner -----------------------------------------------------------------------
+def _optimum_out(o: planner.Optimum) -> OptimumOut:
+    return OptimumOut(**asdict(o))
+
+
+def chinchilla(session: Session, req: ChinchillaRequest) -> ChinchillaResponse:
+    f = chinchilla_fit(req.fit, req.constants)
+    pos = None
+    with _as_422():
+        if req.hardware is not None:
+            gpu = resolve_gpu(session, req.hardware.gpu)
+            try:
+                peak = gpu.peak_flops(Precision(req.hardware.precision))
+            except FieldError as exc:
+                raise InvalidInput(str(exc), field="hardware.precision") from None
+            c = planner.compute_from_hardware(
+                peak, req.hardware.n_gpus, req.hardware.days, req.hardware.mfu
+            )
+        elif req.params is not None and req.tokens is not None:
+            p = planner.position(req.params, req.tokens, f)
+            c = p.compute_flops
+            pos = PositionOut(
+                params=p.params, tokens=p.tokens, loss=p.loss, tokens_ratio=p.tokens_ratio,
+                verdict=p.verdict, excess_loss=p.excess_loss,
+            )  # fmt: skip
+        else:
+            assert req.compute_flops is not None
+            c = req.compute_flops
+        opt = planner.optimum(c, f)
+        rows = [opt] if req.constants else []
+        rows += planner.all_fits(c)
+    return ChinchillaResponse(
+        fit=f.name,
+        source=f.source,
+        compute_flops=c,
+        optimal_params=opt.optimal_params,
+        optimal_tokens=opt.optimal_tokens,
+        tokens_per_param=opt.tokens_per_param,
+        loss=opt.loss,
+        by_fit=[_optimum_out(o) for o in rows],
+        position=pos,
+    )
+
+
+# ---- inference-aware -----------------------------------------------------------------------
+def costs_of(session: Session, req: InferenceAwareRequest) -> tuple[Any, dict[str, Any]]:
+    c = req.cost
+    if c is None:
+        return None, {"objective": "lifetime FLOPs: 6·N·D_train + 2·N·D_inference"}
+    out: dict[str, Any] = {"objective": "lifetime dollars (Sardana et al. §3.2)"}
+    prices, peaks = {}, {}
+    for role in ("train", "inference"):
+        key = getattr(c, f"{role}_gpu")
+        gpu = resolve_gpu(session, key)
+        price = getattr(c, f"{role}_price_per_hour_usd") or gpu.price_per_hour_usd
+        if price is None:
+            raise InvalidInput(
+                f"{gpu.name} has no catalog price; give {role}_price_per_hour_usd",
+                field=f"cost.{role}_price_per_hour_usd",
+            )
+        try:
+            peaks[role] = gpu.peak_flops(Precision(getattr(c, f"{role}_precision")))
+        except FieldError as exc:
+            raise InvalidInput(str(exc), field=f"cost.{role}_precision") from None
+        prices[role] = price
+        out[f"{role}_gpu"] = gpu.name
+        out[f"{role}_price_per_hour_usd"] = price
+        out[f"{role}_peak_tflops"] = peaks[role] / 1e12
+    out.update(train_mfu=c.train_mfu, prefill_mfu=c.prefill_mfu, decode_mfu=c.decode_mfu)
+    costs = inference_aware.Costs.from_gpus(
+        train_price_per_hour=prices["train"], train_peak_flops=peaks["train"],
+        inference_price_per_hour=prices["inference"], inference_peak_flops=peaks["inference"],
+        train_mfu=c.train_mfu, prefill_mfu=c.prefill_mfu, decode_mfu=c.decode_mfu,
+    )  # fmt: skip
+    return costs, out
+
+
+def _design_out(d: inference_aware.Design) -> DesignOut:
+    return DesignOut(
+        params=d.params, training_tokens=d.training_tokens, tokens_per_param=d.tokens_per_param,
+        training_flops=d.training_flops, inference_flops=d.inference_flops,
+        total_flops=d.total_flops, cost_usd=d.cost_usd,
+    )  # fmt: skip
+
+
+def demand_split(req: InferenceAwareRequest) -> tuple[float, float]:
+    per_in, per_out = req.input_tokens_per_request, req.output_tokens_per_request
+    if req.requests is not None:
+        return req.requests * per_in, req.requests * per_out
+    assert req.inference_tokens is not None
+    share = per_in / (per_in + per_out) if per_in + per_out > 0 else 0.0
+    return req.inference_tokens * share, req.inference_tokens * (1 - share)
+
+
+def inference_aware_plan(session: Session, req: InferenceAwareRequest) -> InferenceAwareResponse:
+    f = chinchilla_fit(req.fit, req.constants)
+    loss = req.target_loss
+    if loss is None:
+        assert req.params is not None
+        assert req.tokens is not None
+        loss = f.loss(req.params, req.tokens)
+    costs, assumptions = costs_of(session, req)
+    d_in, d_out = demand_split(req)
+    with _as_422():
+        res = inference_aware.inference_aware_optimum(
+            f, loss, inference_input_tokens=d_in, inference_output_tokens=d_out, costs=costs
+        )
+    assumptions.update(
+        fit=f.name, fit_source=f.source, solver="Brent's method on the first-order condition",
+        chinchilla_reference="equal-loss Chinchilla-optimal model, same inference demand",
+    )  # fmt: skip
+    o, c = res.optimal, res.chinchilla
+    return InferenceAwareResponse(
+        fit=f.name, objective=res.objective, target_loss=loss,  # type: ignore[arg-type]
+        inference_input_tokens=d_in, inference_output_tokens=d_out,
+        params=o.params, training_tokens=o.training_tokens, chinchilla_params=c.params,
+        chinchilla_tokens=c.training_tokens, total_flops=o.total_flops,
+        chinchilla_total_flops=c.total_flops, cost_usd=o.cost_usd, chinchilla_cost_usd=c.cost_usd,
+        params_ratio=res.params_ratio, tokens_ratio=res.tokens_ratio,
+        savings_ratio=res.savings_ratio, optimal=_design_out(o), chinchilla=_design_out(c),
+        assumptions=assumptions,
+    )  # fmt: skip
+
+
+# ---- fits ----------------------------------------------------------------------------------
+def fit_runs(req: ChinchillaFitRequest) -> ChinchillaFitResponse:
+    runs = req.runs
+    with _as_422():
+        res = fitting.fit_chinchilla(
+            [r.params for r in runs], [r.tokens for r in runs], [r.loss for r in runs],
+            bootstrap=req.bootstrap, seed=req.seed,
+        )  # fmt: skip
+    return ChinchillaFitResponse(
+        params=res.params, intervals=res.intervals, a=res.a, converged=res.converged,
+        message=res.message, n_runs=res.n_runs, rmse_log=res.rmse_log,
+        bootstrap_samples=res.bootstrap_samples, predicted=res.predicted.tolist(),
+        observed=res.observed.tolist(),
+    )  # fmt: skip
+
+
+def _run_arrays(req: ConditionalFitRequest) -> conditional.Runs:
+    ref_fit = fit(req.reference_fit)
+    xs, rs, ns, refs, labels = [], [], [], [], []
+    for i, run in enumerate(req.runs):
+        if run.architecture is not None:
+            try:
+                arch = Architecture(**run.architecture.model_dump())
+            except ArchitectureError as exc:
+                raise InvalidInput(str(exc), field=f"runs.{i}.architecture.{exc.field}") from None
+            n = float(arch.non_embedding_params)
+            x, r = conditional.x_of(arch), conditional.r_of(arch)
+        else:
+            assert run.n_non_embed is not None
+            assert run.d_model is not None
+            assert run.r is not None
+            n, x, r = run.n_non_embed, run.d_model / math.sqrt(run.n_non_embed), run.r
+        if run.reference_loss is not None:
+            ref = run.reference_loss
+        elif run.tokens is not None:
+            ref = ref_fit.loss(n, run.tokens)
+        else:
+            raise InvalidInput(
+                "give reference_loss, or tokens to take L_opt from reference_fit",
+                field=f"runs.{i}.reference_loss",
+            )
+        xs.append(x)
+        rs.append(r)
+        ns.append(n)
+        refs.append(ref)
+        labels.append(run.scale)
+    n_arr = np.array(ns)
+    with _as_422():
+        auto = conditional.scale_labels(n_arr)
+    scales = [lab or a for lab, a in zip(labels, auto, strict=True)]
+    return conditional.Runs(
+        np.array(xs), np.array(rs), np.array([r.loss for r in req.runs]), np.array(refs),
+        scales, n_arr,
+    )  # fmt: skip
+
+
+def fit_conditional_law(req: ConditionalFitRequest) -> ConditionalFitResponse:
+    runs = _run_arrays(req)
+    with _as_422():
+        res = conditional.fit_conditional(
+            runs.x, runs.r, runs.loss, runs.reference_loss, form=req.form, b0=req.b0
+        )
+    stages = conditional.progressive(runs, req.form) if req.progressive else []
+    c = res.coefficients
+    return ConditionalFitResponse(
+        form=c.form, coefficients=c.as_dict(), mse=res.mse, spearman=res.spearman,
+        optimum=OptimumXR(x=c.x_opt, r=c.r_opt), converged=res.converged, message=res.message,
+        n_runs=res.n_runs,
+        progressive=[
+            StageOut(train_scales=s.train_scales, test_scale=s.test_scale, n_train=s.n_train,
+                     n_test=s.n_test, mse=s.mse, spearman=s.spearman, skipped=s.skipped)
+            for s in stages
+        ],
+        predicted=res.predicted.tolist(), observed=res.observed.tolist(),
+    )  # fmt: skip
+
+
+# ---- architecture lab and search -----------------------------------------------------------
+def _serving(
+    session: Session, org_id: int, wl: LabWorkload, precision: str = "bf16"
+) -> tuple[Serving, dict[str, Any]]:
+    gpu: GpuSpec = resolve_gpu(session, wl.gpu)
+    eng, note = calibrations.apply(
+        engine(wl.engine), calibrations.latest(session, org_id, gpu.key, wl.engine)
+    )
+    try:
+        gpu.peak_flops(Precision(precision))
+    except FieldError as exc:
+        raise InvalidInput(str(exc), field="precision") from None
+    info = {"gpu": gpu.name, "engine": eng.name, "engine_source": eng.source, **note}
+    return Serving(gpu, eng, Precision(precision)), info
+
+
+def _modified(arch: Architecture, req: ArchitectureRequest) -> Architecture:
+    changes: dict[str, int] = {}
+    d = req.d_model or arch.d_model
+    changes["d_model"] = d
+    if req.gqa is not None:
+        if arch.n_heads % req.gqa:
+            divisors = [g for g in range(1, arch.n_heads + 1) if arch.n_heads % g == 0]
+            raise InvalidInput(
+                f"gqa must divide n_heads = {arch.n_heads}: one of {divisors}", field="gqa"
+            )
+        changes["n_kv_heads"] = arch.n_heads // req.gqa
+    if req.r is not None:
+        kv = changes.get("n_kv_heads", arch.n_kv_heads)
+        attn = 2 * d * arch.n_heads * arch.d_head + 2 * d * kv * arch.d_head
+        changes["d_ff"] = max(1, round(req.r * attn / (3 * d * arch.experts_per_token)))
+    try:
+        return replace(arch, **changes)  # type: ignore[arg-type]
+    except ArchitectureError as exc:
+        raise InvalidInput(str(exc), field=exc.field) from None
+
+
+def analyse_architecture(
+    session: Session, req: ArchitectureRequest, org_id: int
+) -> ArchitectureResponse:
+    arch = _modified(resolve_architecture(session, req.model), req)
+    if arch.is_moe:
+        raise InvalidInput("the conditional law covers dense models only", field="model")
+    coeffs = coefficients_of(req.coefficients)
+    n = arch.non_embedding_params
+    tokens = req.training_tokens or 100 * n
+    ref_fit = fit(req.reference_fit)
+    ref = ref_fit.loss(n, tokens)
+    x, r = conditional.x_of(arch), conditional.r_of(arch)
+    mult = float(coeffs.multiplier(x, r, ref))
+    serving, info = _serving(session, org_id, req.workload)
+    wl = req.workload
+    terms = ArchTerms.of(arch)
+    cap = int(serving.kv_capacity_tokens(terms)) // (wl.input_tokens + wl.output_tokens)
+    batch = min(cap, wl.batch_size or serving.engine.max_num_seqs)
+    tput = None
+    if batch >= 1:
+        res = evaluate(
+            terms, serving, batch=batch, input_tokens=wl.input_tokens,
+            output_tokens=wl.output_tokens,
+        )  # fmt: skip
+        tput = float(res.output_tokens_per_s)
+    return ArchitectureResponse(
+        architecture={**arch.as_dict(), "name": arch.name},
+        n_non_embed=n, total_params=arch.total_params, x=x, r=r, gqa=arch.gqa_group,
+        kv_bytes_per_token=arch.kv_bytes_per_token(2.0),
+        inference_flops_per_token=conditional.inference_flops_per_token(arch, req.context_tokens),
+        reference_loss=ref, loss_multiplier=mult, predicted_loss=mult * ref,
+        optimum=OptimumXR(x=coeffs.x_opt, r=coeffs.r_opt), throughput=tput,
+        batch_size=max(batch, 0), fits=batch >= 1,
+        assumptions={
+            **info, "coefficients": coeffs.name, "form": coeffs.form,
+            "reference_loss": f"L_opt from {ref_fit.name} at N_non-embed and D = {tokens:.3g}",
+            "kv_precision": "bf16", "batch": "as many as the KV cache and the engine allow",
+        },
+    )  # fmt: skip
+
+
+def architecture_search(
+    session: Session, req: ArchitectureSearchRequest, org_id: int
+) -> ArchitectureSearchResponse:
+    return search_with_chart(session, req, org_id)[0]
+
+
+def search_with_chart(
+    session: Session, req: ArchitectureSearchRequest, org_id: int
+) -> tuple[ArchitectureSearchResponse, dict[str, list[float]]]:
+    """The search and a sample of every candidate (loss, throughput, GQA) for the scatter."""
+    coeffs = coefficients_of(req.coefficients)
+    baseline = None if req.baseline is None else resolve_architecture(session, req.baseline)
+    ref_fit = fit(req.reference_fit)
+    ref = req.reference_loss or ref_fit.loss(req.n_non_embed, req.training_tokens)
+    serving, info = _serving(session, org_id, req.workload, req.precision)
+    wl = req.workload
+    with _as_422():
+        space = search.SearchSpace(
+            req.n_non_embed, req.n_layers, req.d_head, req.vocab, req.tied_embeddings,
+            req.tolerance, req.d_model_step, req.d_ff_step, req.x_range, req.r_range, req.max_gqa,
+        )  # fmt: skip
+        res = search.search(
+            space, coeffs, ref, serving,
+            search.SearchWorkload(wl.input_tokens, wl.output_tokens, wl.batch_size),
+            loss_target=req.loss_target, baseline=baseline,
+        )  # fmt: skip
+    out = ArchitectureSearchResponse(
+        candidates_evaluated=res.candidates_evaluated, under_target=res.under_target,
+        loss_target=res.loss_target, reference_loss=res.reference_loss,
+        baseline=res.baseline, loss_optimal=res.loss_optimal,  # type: ignore[arg-type]
+        throughput_optimal=res.throughput_optimal, pareto=res.pareto,  # type: ignore[arg-type]
+        assumptions={
+            **info, "coefficients": coeffs.name, "form": coeffs.form,
+            "reference_loss": "given" if req.reference_loss else f"L_opt from {ref_fit.name}",
+            "loss_target": "given" if req.loss_target else "the baseline's predicted loss",
+            "throughput": f"static batch of {wl.input_tokens} in / {wl.output_tokens} out, "
+            "batch limited by the KV cache and the engine's max_num_seqs",
+        },
+    )  # fmt: skip
+    return out, res.chart
