@@ -1,7 +1,8 @@
 """Estimator benchmarks: medians over repeated runs on this machine (``make bench``).
 
 Targets (issue 3): one inference estimate < 1 ms; vectorised sweep >= 100k configurations/s;
-load simulation of 10k requests < 1 s.
+load simulation of 10k requests < 1 s. (Issue 4): architecture search over >= 100k candidate
+designs < 2 s; a Chinchilla fit of 200 runs < 1 s (also the conditional-law fit of 200 runs).
 """
 
 from __future__ import annotations
@@ -16,7 +17,12 @@ from app.estimators.engines import ENGINES
 from app.estimators.inference import ServingConfig, StepModel, Workload, estimate_inference
 from app.estimators.reference_data import catalog_architecture, catalog_gpu
 from app.estimators.simulation import simulate_load
-from app.estimators.sweep import sweep
+from app.estimators.sweep import Serving, sweep
+from app.scaling.conditional import PUBLISHED, fit_conditional
+from app.scaling.conditional import synthetic_runs as conditional_runs
+from app.scaling.fitting import fit_chinchilla
+from app.scaling.fitting import synthetic_runs as chinchilla_runs
+from app.scaling.search import SearchSpace, SearchWorkload, search
 
 
 def median_s(fn, repeats: int = 7, number: int = 2000) -> float:  # type: ignore[no-untyped-def]
@@ -81,6 +87,45 @@ def main() -> None:
         print(
             f"load simulation, 10,000 requests at {label}: median {t * 1e3:.0f} ms (target < 1 s)"
         )
+
+    scaling_lab()
+
+
+def scaling_lab() -> None:
+    from app.estimators.chinchilla import FITS
+
+    # Algorithm 1 at two budgets: LLaMA-3.2-1B's (99,597 designs at 2% tolerance) and 3B's.
+    serving = Serving(catalog_gpu("a100_sxm_80gb"), ENGINES["vllm"])
+    for key, tol in (("llama_3_2_1b", 0.05), ("llama_3_2_3b", 0.02)):
+        base = catalog_architecture(key)
+        n = base.non_embedding_params
+        space = SearchSpace(n, base.n_layers, base.d_head, tolerance=tol)
+        ref = FITS["epoch_2024"].loss(n, 100 * n)
+        res = search(space, PUBLISHED["bian_task3"], ref, serving, SearchWorkload(), baseline=base)
+        t = median_s(
+            lambda space=space, ref=ref, base=base: search(
+                space, PUBLISHED["bian_task3"], ref, serving, SearchWorkload(), baseline=base
+            ),
+            repeats=5, number=1,
+        )  # fmt: skip
+        print(
+            f"architecture search at {key}'s budget (tolerance {tol:.0%}), "
+            f"{res.candidates_evaluated:,} designs: median {t * 1e3:.0f} ms (target < 2 s for "
+            f">= 100k) = {res.candidates_evaluated / t:,.0f} designs/s"
+        )
+
+    f = FITS["epoch_2024"]
+    runs = chinchilla_runs(f.E, f.A, f.B, f.alpha, f.beta, n_runs=200, noise=0.005)
+    t = median_s(lambda: fit_chinchilla(*runs), repeats=5, number=1)
+    print(f"Chinchilla fit (Huber, L-BFGS, 6 starts), 200 runs: median {t * 1e3:.0f} ms "
+          "(target < 1 s)")  # fmt: skip
+    t = median_s(lambda: fit_chinchilla(*runs, bootstrap=100), repeats=3, number=1)
+    print(f"  with 100 bootstrap resamples: median {t:.2f} s")
+    c = conditional_runs(PUBLISHED["bian_task3"], [(8e7, 3.6), (1.45e8, 3.4), (2.97e8, 3.2),
+                                                   (9.7e8, 2.9)], per_scale=50)  # fmt: skip
+    t = median_s(lambda: fit_conditional(c.x, c.r, c.loss, c.reference_loss), repeats=5, number=3)
+    print(f"conditional-law fit (Levenberg-Marquardt), 200 runs: median {t * 1e3:.1f} ms "
+          "(target < 1 s)")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -109,7 +109,8 @@ def test_architecture_lab_page_with_slider_values(logged_in: TestClient) -> None
     r = logged_in.get("/scaling/architecture?model=bian_surefire_1b&base=llama_3_2_1b&d_model=999")
     assert r.status_code == 200
     assert "(modified)" not in r.text
-    bad = logged_in.get("/scaling/architecture?model=llama_3_2_1b&base=llama_3_2_1b&gqa=5")
+    bad = logged_in.get("/scaling/architecture?model=llama_3_2_1b&base=llama_3_2_1b&gqa=5"
+                        "&budget=free")  # fmt: skip
     assert bad.status_code == 422
     assert "gqa must divide" in bad.text
 

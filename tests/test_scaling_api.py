@@ -175,13 +175,26 @@ def test_architecture_lab(client: TestClient, h: dict[str, str]) -> None:
     assert b["throughput"] > 0
     base = client.post(f"{API}/architecture", json={"model": "llama_3_2_1b"}, headers=h).json()
     assert b["throughput"] > base["throughput"]  # GQA 9: half the KV traffic
-    moved = client.post(f"{API}/architecture", json={"model": "llama_3_2_1b", "r": 1.0, "gqa": 8},
-                        headers=h).json()  # fmt: skip
-    assert moved["r"] == pytest.approx(1.0, abs=0.01)
+    # at the model's budget (default): d_model and r set the heads and d_ff, N stays put
+    body = {"model": "llama_3_2_1b", "d_model": 2560, "r": 1.0, "gqa": 8}
+    moved = client.post(f"{API}/architecture", json=body, headers=h).json()
+    assert moved["architecture"]["d_model"] == 2560
+    assert moved["r"] == pytest.approx(1.0, abs=0.1)  # heads round to a multiple of the GQA
     assert moved["gqa"] == 8
-    bad = client.post(f"{API}/architecture", json={"model": "llama_3_2_1b", "gqa": 5}, headers=h)
+    assert moved["n_non_embed"] == pytest.approx(base["n_non_embed"], rel=0.01)
+    assert moved["loss_multiplier"] < base["loss_multiplier"]  # nearer the law's optimum
+    # one field at a time: GQA must divide the model's heads
+    free = {"model": "llama_3_2_1b", "hold_params": False}
+    r = client.post(f"{API}/architecture", json={**free, "r": 1.0, "gqa": 8}, headers=h).json()
+    assert r["architecture"]["n_heads"] == 32
+    assert r["r"] == pytest.approx(1.0, abs=0.01)
+    bad = client.post(f"{API}/architecture", json={**free, "gqa": 5}, headers=h)
     assert bad.status_code == 422
     assert "gqa" in bad.text
+    bad = client.post(f"{API}/architecture", json={"model": "llama_3_2_1b", "d_model": 120000},
+                      headers=h)  # fmt: skip
+    assert bad.status_code == 422
+    assert "d_model" in bad.text
 
 
 def test_architecture_search_contract(client: TestClient, h: dict[str, str]) -> None:

@@ -99,18 +99,21 @@ def multiplier_curves(c: Coefficients, x: float, r: float, ref: float) -> dict[s
         {"type": "scatter", "mode": "lines", "name": "along x = d/√N (this r)",
          "x": xs.tolist(), "y": c.multiplier(xs, r, ref).tolist()},
         {"type": "scatter", "mode": "lines", "name": "along r (this x)", "xaxis": "x2",
+         "yaxis": "y2",
          "x": rs.tolist(), "y": c.multiplier(x, rs, ref).tolist()},
         {"type": "scatter", "mode": "markers", "name": "this design", "marker": {"size": 11},
          "x": [x], "y": [float(c.multiplier(x, r, ref))]},
         {"type": "scatter", "mode": "markers", "name": "this design (r)", "xaxis": "x2",
+         "yaxis": "y2",
          "marker": {"size": 11}, "x": [r], "y": [float(c.multiplier(x, r, ref))],
          "showlegend": False},
     ]  # fmt: skip
     return {"data": data, "layout": {
         **LAYOUT, "title": {"text": f"Loss multiplier ({c.name}, {c.form})"},
-        "grid": {"rows": 1, "columns": 2, "pattern": "independent"},
-        "xaxis": _log_axis("x = d_model/√N_non-embed"), "xaxis2": _log_axis("r = N_mlp/N_attn"),
+        "xaxis": {**_log_axis("x = d_model/√N_non-embed"), "domain": [0, 0.45]},
+        "xaxis2": {**_log_axis("r = N_mlp/N_attn"), "domain": [0.55, 1], "anchor": "y2"},
         "yaxis": {"title": {"text": "L / L_opt"}},
+        "yaxis2": {"anchor": "x2", "matches": "y"},
     }}  # fmt: skip
 
 
@@ -121,7 +124,7 @@ def search_scatter(
     loss_target: float,
 ) -> dict[str, Any]:
     data: list[dict[str, Any]] = [
-        {"type": "scattergl", "mode": "markers", "name": "candidates (sample)",
+        {"type": "scatter", "mode": "markers", "name": "candidates (sample)",
          "x": sample["throughput"], "y": sample["loss"],
          "marker": {"size": 4, "color": sample["gqa"], "colorscale": "Blues", "opacity": 0.5,
                     "colorbar": {"title": {"text": "GQA"}}}},

@@ -271,6 +271,11 @@ class ArchitectureRequest(Strict):
     d_model: int | None = Field(None, ge=64, le=131072, description="Override")
     r: float | None = Field(None, gt=0, le=100, allow_inf_nan=False, description="Sets d_ff")
     gqa: int | None = Field(None, ge=1, le=1024, description="Sets n_kv_heads")
+    hold_params: bool = Field(
+        True,
+        description="Keep N_non-embed at the model's: d_model and r then set n_heads and d_ff "
+        "(the paper varies r through n_heads at a fixed budget); false changes one field each",
+    )
     training_tokens: Count | None = Field(None, description="Default 100·N_non-embed")
     coefficients: CoefficientSetName | CoefficientsIn = DEFAULT_COEFFICIENTS
     reference_fit: FitName = DEFAULT_FIT

@@ -288,21 +288,42 @@ def _serving(
     return Serving(gpu, eng, Precision(precision)), info
 
 
+def _at_budget(arch: Architecture, d: int, r: float, gqa: int) -> dict[str, int]:
+    """n_heads, n_kv_heads and d_ff giving ``arch``'s N_non-embed at width ``d``, ratio ``r`` and
+    ``gqa`` (heads rounded to a multiple of gqa, d_ff to an integer)."""
+    L, dh = arch.n_layers, arch.d_head
+    per_layer = (arch.non_embedding_params - d) / L - 2 * d  # attention + MLP
+    heads = per_layer / (1 + r) / (2 * d * dh * (1 + 1 / gqa))
+    n_h = max(gqa, round(heads / gqa) * gqa)
+    attn = 2 * d * dh * (n_h + n_h // gqa)
+    d_ff = round((per_layer - attn) / (3 * d * arch.experts_per_token))
+    if d_ff < 1:
+        raise InvalidInput(
+            f"d_model {d} leaves no room for the MLP in this budget at r = {r:g}", field="d_model"
+        )
+    return {"d_model": d, "n_heads": n_h, "n_kv_heads": n_h // gqa, "d_ff": d_ff}
+
+
 def _modified(arch: Architecture, req: ArchitectureRequest) -> Architecture:
-    changes: dict[str, int] = {}
+    if req.d_model is None and req.r is None and req.gqa is None:
+        return arch
     d = req.d_model or arch.d_model
-    changes["d_model"] = d
-    if req.gqa is not None:
-        if arch.n_heads % req.gqa:
-            divisors = [g for g in range(1, arch.n_heads + 1) if arch.n_heads % g == 0]
-            raise InvalidInput(
-                f"gqa must divide n_heads = {arch.n_heads}: one of {divisors}", field="gqa"
-            )
-        changes["n_kv_heads"] = arch.n_heads // req.gqa
-    if req.r is not None:
-        kv = changes.get("n_kv_heads", arch.n_kv_heads)
-        attn = 2 * d * arch.n_heads * arch.d_head + 2 * d * kv * arch.d_head
-        changes["d_ff"] = max(1, round(req.r * attn / (3 * d * arch.experts_per_token)))
+    changes: dict[str, int]
+    if req.hold_params:
+        changes = _at_budget(arch, d, req.r or arch.mlp_attention_ratio, req.gqa or arch.gqa_group)
+    else:
+        changes = {"d_model": d}
+        if req.gqa is not None:
+            if arch.n_heads % req.gqa:
+                divisors = [g for g in range(1, arch.n_heads + 1) if arch.n_heads % g == 0]
+                raise InvalidInput(
+                    f"gqa must divide n_heads = {arch.n_heads}: one of {divisors}", field="gqa"
+                )
+            changes["n_kv_heads"] = arch.n_heads // req.gqa
+        if req.r is not None:
+            kv = changes.get("n_kv_heads", arch.n_kv_heads)
+            attn = 2 * d * arch.n_heads * arch.d_head + 2 * d * kv * arch.d_head
+            changes["d_ff"] = max(1, round(req.r * attn / (3 * d * arch.experts_per_token)))
     try:
         return replace(arch, **changes)  # type: ignore[arg-type]
     except ArchitectureError as exc:

@@ -76,7 +76,7 @@ def lab_index(request: Request, caller: PageCaller) -> Response:
 
 # ---- compute planner -----------------------------------------------------------------------
 COMPUTE_DEFAULTS: dict[str, Any] = {
-    "basis": "flops", "compute_flops": 5.76e23, "gpu": "h100_sxm_80gb", "n_gpus": 1024,
+    "basis": "flops", "compute_flops": "5.76e23", "gpu": "h100_sxm_80gb", "n_gpus": 1024,
     "days": 30, "mfu": 0.4, "model": "llama_3_1_8b", "fit": "epoch_2024",
 }  # fmt: skip
 
@@ -101,7 +101,7 @@ def compute_page(request: Request, session: SessionDep, caller: PageCaller) -> R
     values = _values(request, COMPUTE_DEFAULTS)
     if values["basis"] == "model" and not values.get("tokens"):
         known = planner.TRAINED_TOKENS.get(str(values.get("model")))
-        values["tokens"] = known[0] if known else ""
+        values["tokens"] = f"{known[0]:g}" if known else ""
     ctx: dict[str, Any] = {"caller": caller, **_options(session), "values": values, "errors": {}}
     data: dict[str, Any] = {"fit": values.get("fit")}
     try:
@@ -150,8 +150,8 @@ def compute_page(request: Request, session: SessionDep, caller: PageCaller) -> R
 
 # ---- inference-aware -----------------------------------------------------------------------
 INFERENCE_DEFAULTS: dict[str, Any] = {
-    "loss_from": "model", "model": "llama_2_70b", "tokens": 2e12, "target_loss": 2.0,
-    "requests": 1e10, "input_tokens_per_request": 70, "output_tokens_per_request": 215,
+    "loss_from": "model", "model": "llama_2_70b", "tokens": "2e12", "target_loss": 2.0,
+    "requests": "1e10", "input_tokens_per_request": 70, "output_tokens_per_request": 215,
     "fit": "epoch_2024", "objective": "flops", "train_gpu": "h100_sxm_80gb",
     "inference_gpu": "h100_sxm_80gb", "train_precision": "bf16", "inference_precision": "bf16",
     "train_mfu": 0.5, "prefill_mfu": 0.4, "decode_mfu": 0.2,
@@ -320,8 +320,9 @@ async def conditional_submit(request: Request, caller: PageCaller) -> Response:
 # ---- architecture lab ----------------------------------------------------------------------
 ARCH_DEFAULTS: dict[str, Any] = {
     "model": "llama_3_2_1b", "coefficients": "bian_task3", "gpu": "a100_sxm_80gb",
-    "engine": "vllm", "input_tokens": 4096, "output_tokens": 1024,
+    "engine": "vllm", "input_tokens": 4096, "output_tokens": 1024, "budget": "hold",
 }  # fmt: skip
+MAX_GQA_OPTION = 16
 
 
 @router.get("/scaling/architecture")
@@ -335,6 +336,7 @@ def architecture_page(request: Request, session: SessionDep, caller: PageCaller)
         "model": values.get("model"),
         "coefficients": values.get("coefficients"),
         **{k: values[k] for k in ("d_model", "r", "gqa") if k in values},
+        "hold_params": values.get("budget") != "free",
         "workload": {k: values.get(k) for k in ("gpu", "engine", "input_tokens", "output_tokens")},
     }
     req, errors = parse(ArchitectureRequest, data)
@@ -355,7 +357,9 @@ def architecture_page(request: Request, session: SessionDep, caller: PageCaller)
     ctx.update(
         result=result,
         base=base,
-        gqa_options=[g for g in range(1, a["n_heads"] + 1) if a["n_heads"] % g == 0],
+        gqa_options=list(range(1, MAX_GQA_OPTION + 1))
+        if req.hold_params
+        else [g for g in range(1, a["n_heads"] + 1) if a["n_heads"] % g == 0],
         d_range=(
             max(64, base.architecture["d_model"] // 2 // 64 * 64),
             base.architecture["d_model"] * 2,

@@ -39,6 +39,8 @@ def _money(value: float | None, digits: int = 0) -> str:
 def _si(value: float | int | None, unit: str = "") -> str:
     if value is None or not math.isfinite(value):
         return "—"
+    if abs(value) >= 1e15:  # FLOP counts and the like: scientific, 3 significant digits
+        return f"{value:.3g}".replace("e+", "e") + unit
     for factor, prefix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
         if abs(value) >= factor:
             return f"{value / factor:,.2f}{prefix}{unit}"
