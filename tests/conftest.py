@@ -115,3 +115,13 @@ def client(asgi) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
 @pytest.fixture
 def audit_key(settings: Settings) -> bytes:
     return settings.audit_hmac_key
+
+
+@pytest.fixture
+def inline_jobs(asgi, session: Session) -> Iterator[None]:  # type: ignore[no-untyped-def]
+    """Jobs run inside the request's test transaction instead of Celery or a thread."""
+    from app.jobs import service as jobs
+
+    asgi.fastapi_app.state.job_runner = lambda job_id: jobs.run(job_id, lambda: session)
+    yield
+    asgi.fastapi_app.state.job_runner = None

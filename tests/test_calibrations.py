@@ -4,8 +4,6 @@ test against the local Redis (test_jobs_celery.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
@@ -29,13 +27,6 @@ TINY_RUN = {
     "warmup": 2,
     "iters": 5,
 }
-
-
-@pytest.fixture
-def inline_jobs(asgi, session: Session) -> Iterator[None]:  # type: ignore[no-untyped-def]
-    asgi.fastapi_app.state.job_runner = lambda job_id: jobs.run(job_id, lambda: session)
-    yield
-    asgi.fastapi_app.state.job_runner = None
 
 
 @pytest.fixture

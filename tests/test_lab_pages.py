@@ -127,3 +127,27 @@ def test_search_page(logged_in: TestClient) -> None:
                         headers={"HX-Request": "true"})  # fmt: skip
     assert bad.status_code == 422
     assert "L_opt" in bad.text
+
+
+@pytest.mark.usefixtures("inline_jobs")
+def test_search_page_offers_the_measurement_and_runs_it(logged_in: TestClient) -> None:
+    import json
+
+    page = logged_in.get("/scaling/search?baseline=llama_3_2_1b")
+    assert 'action="/scaling/search/measure"' in page.text
+    token = csrf_from(page.text)
+    tiny = {"n_layers": 2, "d_model": 128, "d_ff": 384, "n_heads": 4, "n_kv_heads": 2,
+            "d_head": 32, "vocab": 500, "tied_embeddings": True}  # fmt: skip
+    designs = [{"label": "a", "architecture": tiny},
+               {"label": "b", "architecture": {**tiny, "n_kv_heads": 1}}]  # fmt: skip
+    r = logged_in.post("/scaling/search/measure", data={
+        "csrftoken": token, "designs": json.dumps(designs), "gpu": "a100_sxm_80gb",
+        "engine": "vllm", "batch": "2", "context": "64"})  # fmt: skip
+    assert r.status_code == 202, r.text
+    job_id = r.text.split('id="job-')[1].split('"')[0]
+    done = logged_in.get(f"/calibrations/jobs/{job_id}")  # the job ran after the response
+    assert "succeeded" in done.text
+    assert "Predicted speed-up" in done.text
+    bad = logged_in.post("/scaling/search/measure", data={"csrftoken": token, "designs": "{x"})
+    assert bad.status_code == 422
+    assert "not valid JSON" in bad.text

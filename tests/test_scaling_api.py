@@ -226,3 +226,34 @@ def test_architecture_search_contract(client: TestClient, h: dict[str, str]) -> 
 
 def test_scaling_api_needs_authentication(client: TestClient) -> None:
     assert client.post(f"{API}/chinchilla", json={"compute_flops": 1e23}).status_code == 401
+
+
+TINY = {"n_layers": 4, "d_model": 256, "d_ff": 768, "n_heads": 8, "n_kv_heads": 4, "d_head": 32,
+        "vocab": 1000, "tied_embeddings": True}  # fmt: skip
+
+
+@pytest.mark.usefixtures("inline_jobs")
+def test_measure_shortlist_job_times_each_design(
+    client: TestClient, session: Session, h: dict[str, str]
+) -> None:
+    arch_h = api_headers(client, create_user(session, role="architect").email)
+    body = {"designs": [{"label": "baseline", "architecture": TINY},
+                        {"label": "gqa 8", "architecture": {**TINY, "n_kv_heads": 1}}],
+            "gpu": "a100_sxm_80gb", "batch": 4, "context": 256}  # fmt: skip
+    r = client.post(f"{API}/architecture-search/measure", json=body, headers=arch_h)
+    assert r.status_code == 202, r.text
+    job = client.get(f"/api/v1/jobs/{r.json()['id']}", headers=arch_h).json()
+    assert job["status"] == "succeeded", job
+    rows = job["result"]["designs"]
+    assert [d["label"] for d in rows] == ["baseline", "gqa 8"]
+    assert rows[0]["measured_speedup"] == pytest.approx(1.0)
+    assert rows[0]["predicted_speedup"] == pytest.approx(1.0)
+    assert rows[1]["predicted_speedup"] > 1  # a quarter of the KV traffic
+    assert all(d["measured_step_ms"] > 0 for d in rows)
+    assert job["result"]["device"]
+    # signing in is required; a broken architecture is a 422 naming it
+    assert client.post(f"{API}/architecture-search/measure", json=body).status_code == 401
+    bad = {**body, "designs": [{"label": "x", "architecture": {**TINY, "n_kv_heads": 3}}]}
+    r = client.post(f"{API}/architecture-search/measure", json=bad, headers=arch_h)
+    assert r.status_code == 422
+    assert "designs.0.architecture.n_kv_heads" in r.text

@@ -123,14 +123,9 @@ def run_calibration(
     progress: Callable[[int, str], None] | None = None,
 ) -> CalibrationResult:
     """Measure; ``prefill_points`` are (batch, prompt), ``decode_points`` (batch, context)."""
-    import torch
-
     t_start = time.perf_counter()
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    torch, dev, dtype, sync, name = _device(device)
     cuda = dev.type == "cuda"
-    dtype = torch.bfloat16 if cuda else torch.float32
-    sync: Callable[[], None] = torch.cuda.synchronize if cuda else (lambda: None)
-    name = torch.cuda.get_device_name(dev) if cuda else "cpu"
     notes: list[str] = []
     if not cuda and (matmul_n > CPU_MATMUL_N or copy_gib > CPU_COPY_GIB):
         # A GPU-sized 8192³ matmul takes minutes on a CPU: measure the peaks at CPU sizes.
@@ -203,6 +198,64 @@ def run_calibration(
         created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         notes=notes,
     )
+
+
+def _device(device: str | None) -> tuple[Any, Any, Any, Callable[[], None], str]:
+    """torch, the device (CUDA when present), its dtype (bf16 on CUDA, fp32 on CPU), a
+    synchronise function and the device's name."""
+    import torch
+
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    cuda = dev.type == "cuda"
+    sync: Callable[[], None] = torch.cuda.synchronize if cuda else (lambda: None)
+    name = torch.cuda.get_device_name(dev) if cuda else "cpu"
+    return torch, dev, torch.bfloat16 if cuda else torch.float32, sync, name
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeMeasurement:
+    device: str
+    dtype: str
+    torch_version: str
+    batch: int
+    context: int
+    step_ms: list[float]  # one per architecture, whole model (sliced layers scaled)
+    layers_measured: list[int]
+    notes: list[str]
+
+
+def measure_decode(
+    archs: Sequence[Architecture],
+    *,
+    batch: int,
+    context: int,
+    max_layers: int | None = 2,
+    device: str | None = None,
+    warmup: int = 3,
+    iters: int = 10,
+    progress: Callable[[int, str], None] | None = None,
+) -> DecodeMeasurement:
+    """Time one decode step (batch sequences at ``context`` tokens of KV cache) of each
+    architecture with random weights on the local device: the scaling lab's check of its
+    designs' relative speed."""
+    torch, dev, dtype, sync, name = _device(device)
+    torch.manual_seed(0)
+    report = progress or (lambda _p, _m: None)
+    steps, measured, notes = [], [], []
+    for i, arch in enumerate(archs):
+        report(5 + 90 * i // max(1, len(archs)), f"decode step of {arch.name}")
+        layers = min(arch.n_layers, max_layers or arch.n_layers)
+        model = _TorchDecoder(arch, layers, dev, dtype)
+        fn = model.decode_fn(batch, context, graphs=False)
+        assert fn is not None
+        scale = arch.n_layers / layers
+        steps.append(_scaled(model, fn, sync, scale, warmup, iters, batch, 1) * 1e3)
+        measured.append(layers)
+        del model, fn
+    if any(n < a.n_layers for n, a in zip(measured, archs, strict=True)):
+        notes.append("layers sliced; the measured layers' time scaled to the full depth")
+    return DecodeMeasurement(name, str(dtype).replace("torch.", ""), torch.__version__, batch,
+                             context, steps, measured, notes)  # fmt: skip
 
 
 def _scaled(

@@ -1,7 +1,6 @@
-"""The job kinds: a torch calibration on this machine's accelerator, and a vLLM benchmark import.
-
-Both store a :class:`~app.estimates.models.Calibration` that the organisation's estimates for that
-GPU and engine then use.
+"""The job kinds: a torch calibration on this machine's accelerator and a vLLM benchmark import
+(both store a :class:`~app.estimates.models.Calibration` that the organisation's estimates for that
+GPU and engine then use), and the scaling lab's decode measurement of shortlisted designs.
 """
 
 from __future__ import annotations
@@ -14,9 +13,10 @@ from app.catalog.repository import CatalogRepository
 from app.catalog.service import architecture_of, gpu_spec_of
 from app.db import session_scope
 from app.estimates.models import Calibration
-from app.estimators.calibration import run_calibration
+from app.estimators.architecture import Architecture
+from app.estimators.calibration import measure_decode, run_calibration
 from app.estimators.engines import engine
-from app.estimators.inference import ServingConfig
+from app.estimators.inference import ServingConfig, StepModel
 from app.estimators.precision import Precision
 from app.estimators.vllm_bench import fit_bench, parse_bench
 from app.jobs.service import Progress, handler
@@ -119,3 +119,35 @@ def vllm_import_job(factory: Factory, params: dict[str, Any], progress: Progress
     )
     return {"calibration_id": _store(factory, cal), "prefill_efficiency": fit.prefill_efficiency,
             "decode_efficiency": fit.decode_efficiency}  # fmt: skip
+
+
+@handler("design_measure")
+def design_measure_job(
+    factory: Factory, params: dict[str, Any], progress: Progress
+) -> dict[str, Any]:
+    """Time the decode step of the scaling lab's shortlisted designs with torch on this machine,
+    beside the step model's prediction on the chosen GPU (compare the ratios: the device
+    differs)."""
+    with session_scope(factory) as session:
+        g = CatalogRepository(session).gpu(params["gpu"])
+        if g is None:
+            raise ValueError("the GPU is no longer in the catalog")
+        gpu = gpu_spec_of(g)
+    labels = [d["label"] for d in params["designs"]]
+    archs = [Architecture(**d["architecture"], name=d["label"]) for d in params["designs"]]
+    batch, ctx = params["batch"], params["context"]
+    res = measure_decode(archs, batch=batch, context=ctx, max_layers=params.get("max_layers", 2),
+                         progress=progress)  # fmt: skip
+    eng = engine(params.get("engine", "vllm"))
+    predicted = [
+        StepModel.build(a, gpu, eng, ServingConfig()).decode(batch, ctx).time_s * 1e3 for a in archs
+    ]
+    rows = [
+        {"label": label, "measured_step_ms": m, "measured_tokens_per_s": batch / m * 1e3,
+         "measured_speedup": res.step_ms[0] / m, "predicted_step_ms": p,
+         "predicted_speedup": predicted[0] / p, "layers_measured": n}
+        for label, m, p, n in zip(labels, res.step_ms, predicted, res.layers_measured, strict=True)
+    ]  # fmt: skip
+    return {"device": res.device, "dtype": res.dtype, "torch_version": res.torch_version,
+            "batch": batch, "context": ctx, "gpu": gpu.name, "designs": rows,
+            "notes": res.notes}  # fmt: skip

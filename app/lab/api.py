@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, BackgroundTasks, Request
 
 from app.db import SessionDep
+from app.estimates.schemas import JobOut
+from app.jobs import service as jobs
 from app.lab import service
 from app.lab.schemas import (
     ArchitectureRequest,
@@ -19,8 +21,9 @@ from app.lab.schemas import (
     ConditionalFitResponse,
     InferenceAwareRequest,
     InferenceAwareResponse,
+    MeasureRequest,
 )
-from app.web.deps import ApiCaller
+from app.web.deps import ApiCaller, SettingsDep
 
 router = APIRouter(prefix="/scaling", tags=["scaling lab"])
 BAD = {422: {"description": "Invalid input; the message names the field"}}
@@ -71,3 +74,21 @@ def architecture_search(
     """Algorithm 1: every design at the budget, the loss-optimal and throughput-optimal designs
     under the target and the Pareto frontier."""
     return service.architecture_search(session, req, caller.org_id)
+
+
+@router.post("/architecture-search/measure", response_model=JobOut, status_code=202,
+             responses=BAD)  # fmt: skip
+def measure_designs(
+    req: MeasureRequest,
+    session: SessionDep,
+    caller: ApiCaller,
+    settings: SettingsDep,
+    request: Request,
+    background: BackgroundTasks,
+) -> JobOut:
+    """Time the designs' decode step with torch on this machine (CUDA when present) as a job;
+    its result gives measured and predicted speed-ups over the first design. Poll
+    ``/api/v1/jobs/{id}``."""
+    job = service.start_measurement(session, caller, req, settings.audit_hmac_key)
+    background.add_task(jobs.submit, job.id, settings, request.app.state.job_runner)
+    return JobOut.model_validate(job)

@@ -350,3 +350,20 @@ class ArchitectureSearchResponse(BaseModel):
     throughput_optimal: SearchDesign | None
     pareto: list[SearchDesign]
     assumptions: dict[str, Any]
+
+
+class DesignIn(Strict):
+    label: str = Field(min_length=1, max_length=60)
+    architecture: ArchitectureIn
+
+
+class MeasureRequest(Strict):
+    """Time the decode step of up to five designs with torch on this machine (the first is the
+    reference for the speed-ups)."""
+
+    designs: list[DesignIn] = Field(min_length=1, max_length=5)
+    gpu: Key = "a100_sxm_80gb"
+    engine: EngineName = "vllm"
+    batch: int = Field(8, ge=1, le=256)
+    context: int = Field(1024, ge=1, le=32768)
+    max_layers: int = Field(2, ge=1, le=4, description="Layers built and timed; time scaled")

@@ -12,6 +12,9 @@ from typing import Any
 import numpy as np
 from sqlalchemy.orm import Session
 
+from app.audit import service as audit
+from app.auth.context import Caller
+from app.auth.permissions import Permission
 from app.errors import InvalidInput
 from app.estimates import calibrations
 from app.estimates.service import resolve_architecture, resolve_gpu
@@ -22,6 +25,8 @@ from app.estimators.errors import FieldError
 from app.estimators.hardware import GpuSpec
 from app.estimators.precision import Precision
 from app.estimators.sweep import ArchTerms, Serving, evaluate
+from app.jobs import service as jobs
+from app.jobs.models import Job
 from app.lab.schemas import (
     ArchitectureRequest,
     ArchitectureResponse,
@@ -39,6 +44,7 @@ from app.lab.schemas import (
     InferenceAwareRequest,
     InferenceAwareResponse,
     LabWorkload,
+    MeasureRequest,
     OptimumOut,
     OptimumXR,
     PositionOut,
@@ -411,3 +417,30 @@ def search_with_chart(
         },
     )  # fmt: skip
     return out, res.chart
+
+
+def start_measurement(session: Session, caller: Caller, req: MeasureRequest, key: bytes) -> Job:
+    """A job timing the designs' decode step with torch on this machine (audited)."""
+    caller.require(Permission.estimate_run)
+    resolve_gpu(session, req.gpu)
+    for i, d in enumerate(req.designs):
+        try:
+            arch = Architecture(**d.architecture.model_dump(exclude={"name"}))
+        except ArchitectureError as exc:
+            raise InvalidInput(str(exc), field=f"designs.{i}.architecture.{exc.field}") from None
+        if arch.is_moe:
+            raise InvalidInput("dense designs only", field=f"designs.{i}.architecture")
+    params = req.model_dump(mode="json")
+    for d in params["designs"]:
+        d["architecture"].pop("name", None)
+    job = jobs.create(
+        session, org_id=caller.org_id, kind="design_measure",
+        params={**params, "org_id": caller.org_id, "created_by": caller.email},
+        created_by=caller.email,
+    )  # fmt: skip
+    audit.record(
+        session, key, actor=caller.actor, action="job.design_measure.start", entity_type="job",
+        entity_id=job.id, after={"designs": [d.label for d in req.designs], "gpu": req.gpu},
+        org_id=caller.org_id,
+    )  # fmt: skip
+    return job

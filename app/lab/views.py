@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 from importlib import resources
 from typing import Any
 
 import numpy as np
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import Response
 
 from app.catalog.repository import CatalogRepository
@@ -21,6 +22,7 @@ from app.errors import InvalidInput
 from app.estimators.chinchilla import FITS, fit
 from app.estimators.engines import ENGINE_NAMES
 from app.estimators.precision import WEIGHT_PRECISIONS
+from app.jobs import service as jobs
 from app.lab import charts, service
 from app.lab.schemas import (
     ArchitectureRequest,
@@ -29,9 +31,10 @@ from app.lab.schemas import (
     ChinchillaRequest,
     ConditionalFitRequest,
     InferenceAwareRequest,
+    MeasureRequest,
 )
 from app.scaling import conditional, inference_aware, planner
-from app.web.deps import PageCaller
+from app.web.deps import PageCaller, SettingsDep
 from app.web.forms import clean, form_data, parse
 from app.web.templates import render
 
@@ -416,6 +419,45 @@ def search_page(request: Request, session: SessionDep, caller: PageCaller) -> Re
     dump = result.model_dump()
     marked = [("baseline", dump["baseline"]), ("loss-optimal", dump["loss_optimal"]),
               ("throughput-optimal", dump["throughput_optimal"])]  # fmt: skip
+    designs = [
+        {"label": label, "architecture": {
+            "n_layers": req.n_layers, "d_head": req.d_head, "vocab": req.vocab,
+            "tied_embeddings": req.tied_embeddings,
+            **{k: d[k] for k in ("d_model", "d_ff", "n_heads", "n_kv_heads")}}}
+        for label, d in marked if d is not None
+    ]  # fmt: skip
+    if dump["baseline"] is not None:  # the baseline as published, not re-derived
+        designs[0]["architecture"] = {**base.as_dict()}
     ctx.update(result=result, figs={"scatter": charts.search_scatter(
-        sample, dump["pareto"], marked, result.loss_target)})  # fmt: skip
+        sample, dump["pareto"], marked, result.loss_target)},
+        measure={"designs": json.dumps(designs), "gpu": req.workload.gpu,
+                 "engine": req.workload.engine})  # fmt: skip
     return _page(request, "lab/search.html", ctx)
+
+
+@router.post("/scaling/search/measure")
+async def measure_designs(
+    request: Request, session: SessionDep, caller: PageCaller, settings: SettingsDep,
+    background: BackgroundTasks,
+) -> Response:  # fmt: skip
+    values = await form_data(request)
+    errors: dict[str, str] = {}
+    job = None
+    try:
+        designs = json.loads(str(values.get("designs", "")))
+    except json.JSONDecodeError:
+        designs = None
+        errors["designs"] = "the shortlist is not valid JSON; run the search again"
+    if designs is not None:
+        data = {"designs": designs, **{k: values[k] for k in ("gpu", "engine", "batch",
+                "context") if values.get(k)}}  # fmt: skip
+        req, errors = parse(MeasureRequest, data)
+        if req is not None:
+            try:
+                job = service.start_measurement(session, caller, req, settings.audit_hmac_key)
+            except InvalidInput as exc:
+                errors = {exc.field or "designs": exc.message}
+    if job is not None:
+        background.add_task(jobs.submit, job.id, settings, request.app.state.job_runner)
+    ctx = {"caller": caller, "job": job, "errors": errors}
+    return render(request, "lab/_measure.html", ctx, status_code=422 if errors else 202)
