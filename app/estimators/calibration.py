@@ -246,7 +246,10 @@ def measure_decode(
         report(5 + 90 * i // max(1, len(archs)), f"decode step of {arch.name}")
         layers = min(arch.n_layers, max_layers or arch.n_layers)
         model = _TorchDecoder(arch, layers, dev, dtype)
-        fn = model.decode_fn(batch, context, graphs=False)
+        fn = model.decode_fn(batch, context, graphs=dev.type == "cuda")
+        if fn is None:
+            notes.append(f"{arch.name}: CUDA graph capture failed; timed eagerly")
+            fn = model.decode_fn(batch, context, graphs=False)
         assert fn is not None
         scale = arch.n_layers / layers
         steps.append(_scaled(model, fn, sync, scale, warmup, iters, batch, 1) * 1e3)
