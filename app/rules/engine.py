@@ -1,0 +1,315 @@
+"""The rules engine: answers and context in, ranked and explained axis recommendations out (pure).
+
+A rule set is data (``app/rules/data/ruleset.yaml``): each rule has an ``id``, a ``when``
+condition (:mod:`app.rules.conditions`) and ``then`` effects:
+
+* ``recommend: {failure_mode, axis, technique}`` — an item for that failure mode;
+* ``gate: {axis, reason}`` — that axis ranks first and every other item waits on it (the seed:
+  serving economics "must be addressed before any other axis investment");
+* ``warn: {axis, message}`` — a warning on the axis's item (or the whole result);
+* ``govern: {axis, burden, controls}`` — extra governance burden and controls on an axis.
+
+Scoring (each factor shown in the item's breakdown)::
+
+    score = 100 · severity/4 · (0.5 + 0.5·traffic_share) · (1 + 0.25·segment_risk) · fit/5
+
+where ``fit`` is the profile's suitability of the axis from the axis matrix (Fig. 2 of seed 000:
+profiles change the ranking through the matrix, not by exceptions). Items of one axis and
+technique merge (highest score, every rule and reason kept). Governance burden per axis is
+``6 − governance level`` of the matrix plus the ``govern`` effects, summed over the recommended
+axes and compared with the organisation's capacity. Deterministic: same inputs, same output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.rules.conditions import ConditionError, Fact, evaluate, facts_used, validate
+from app.rules.matrix import Matrix, suitability
+
+EFFECTS = ("recommend", "gate", "warn", "govern")
+SEVERITY_MAX = 4
+RISK_STEP = 0.25
+
+
+class RuleSetError(ValueError):
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(f"{path}: {message}")
+        self.path = path
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    description: str
+    when: Mapping[str, Any]
+    then: Mapping[str, Any]
+    source: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    version: int
+    rules: tuple[Rule, ...]
+
+    def without(self, rule_id: str) -> RuleSet:
+        return RuleSet(self.version, tuple(r for r in self.rules if r.id != rule_id))
+
+
+def _require(d: Mapping[str, Any], key: str, kind: type | tuple[type, ...], path: str) -> Any:
+    if key not in d:
+        raise RuleSetError(f"{path}.{key}", "is required")
+    if not isinstance(d[key], kind) or isinstance(d[key], bool) and kind is not bool:
+        raise RuleSetError(f"{path}.{key}", f"has the wrong type ({type(d[key]).__name__})")
+    return d[key]
+
+
+def parse_ruleset(
+    data: Any, *, axes: Sequence[str], techniques: Mapping[str, str], failure_modes: Sequence[str]
+) -> RuleSet:
+    """Validate a loaded YAML document against the schema and the catalog; every error names its
+    path (``rules[3].then.recommend.technique``)."""
+    if not isinstance(data, Mapping):
+        raise RuleSetError("$", "a rule set is a mapping with version and rules")
+    version = _require(data, "version", int, "$")
+    rules_raw = _require(data, "rules", list, "$")
+    seen: set[str] = set()
+    rules = []
+    for i, raw in enumerate(rules_raw):
+        path = f"rules[{i}]"
+        if not isinstance(raw, Mapping):
+            raise RuleSetError(path, "a rule is a mapping")
+        extra = set(raw) - {"id", "description", "when", "then", "source"}
+        if extra:
+            raise RuleSetError(path, f"unknown keys {sorted(extra)}")
+        rid = _require(raw, "id", str, path)
+        if rid in seen:
+            raise RuleSetError(f"{path}.id", f"duplicate rule id '{rid}'")
+        seen.add(rid)
+        try:
+            validate(raw.get("when"), f"{path}.when")
+        except ConditionError as exc:
+            raise RuleSetError(exc.path, str(exc).split(": ", 1)[1]) from None
+        then = _require(raw, "then", Mapping, path)
+        if not then or set(then) - set(EFFECTS):
+            raise RuleSetError(f"{path}.then", f"effects are {', '.join(EFFECTS)}")
+        for effect, body in then.items():
+            epath = f"{path}.then.{effect}"
+            if not isinstance(body, Mapping):
+                raise RuleSetError(epath, "must be a mapping")
+            axis = body.get("axis")
+            if effect != "warn" or axis is not None:
+                if axis not in axes:
+                    raise RuleSetError(f"{epath}.axis", f"unknown axis '{axis}'")
+            if effect == "recommend":
+                tech = _require(body, "technique", str, epath)
+                if techniques.get(tech) != axis:
+                    raise RuleSetError(
+                        f"{epath}.technique", f"'{tech}' is not a technique of axis '{axis}'"
+                    )
+                fm = _require(body, "failure_mode", str, epath)
+                if fm not in failure_modes:
+                    raise RuleSetError(f"{epath}.failure_mode", f"unknown failure mode '{fm}'")
+            elif effect in ("warn", "gate"):
+                _require(body, "message" if effect == "warn" else "reason", str, epath)
+            else:
+                burden = _require(body, "burden", int, epath)
+                if not 0 <= burden <= 10:
+                    raise RuleSetError(f"{epath}.burden", "must be 0-10")
+                controls = body.get("controls", [])
+                if not isinstance(controls, list) or not all(isinstance(c, str) for c in controls):
+                    raise RuleSetError(f"{epath}.controls", "must be a list of strings")
+        rules.append(
+            Rule(
+                rid, str(raw.get("description", "")), raw["when"], then, str(raw.get("source", ""))
+            )
+        )
+    return RuleSet(version, tuple(rules))
+
+
+# ---- evaluation ----------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class FailureModeInfo:
+    key: str
+    name: str
+    expected_outcome: str
+    citation: str
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    facts: Mapping[str, Fact]
+    matrix: Matrix
+    profile_weights: Mapping[str, float]
+    failure_modes: Mapping[str, FailureModeInfo]
+    technique_citations: Mapping[str, str]
+    technique_names: Mapping[str, str]
+    impacts: Mapping[str, Mapping[str, float | None]] = field(default_factory=dict)
+    governance_capacity: int | None = None
+
+
+@dataclass(slots=True)
+class Item:
+    axis: str
+    technique: str
+    technique_name: str
+    score: float
+    breakdown: dict[str, float]
+    failure_modes: list[str]
+    expected_outcome: str
+    rationale: list[str]
+    rules_fired: list[dict[str, Any]]
+    impact: dict[str, float | None]
+    warnings: list[str]
+    citations: list[str]
+    governance_burden: int
+    controls: list[str]
+    waiting_on: str | None = None
+    rank: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    items: list[Item]
+    governance_burden: int
+    governance_capacity: int | None
+    notes: list[str]
+    warnings: list[str]
+    rules_fired: list[str]
+    no_intervention: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "items": [{k: getattr(i, k) for k in Item.__slots__} for i in self.items],
+            "governance_burden": self.governance_burden,
+            "governance_capacity": self.governance_capacity,
+            "notes": self.notes,
+            "warnings": self.warnings,
+            "rules_fired": self.rules_fired,
+            "no_intervention": self.no_intervention,
+        }
+
+
+def _num(facts: Mapping[str, Fact], name: str, default: float) -> float:
+    v = facts.get(name, default)
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else default
+
+
+def _score(ctx: Context, fm: str, axis: str) -> tuple[float, dict[str, float]]:
+    f = ctx.facts
+    severity = _num(f, f"fm.{fm}.severity", 0)
+    share = min(max(_num(f, f"fm.{fm}.traffic_share", 0), 0.0), 1.0)
+    risk = _num(f, f"fm.{fm}.segment_risk", 0)
+    fit = suitability(ctx.matrix[axis], ctx.profile_weights)
+    parts = {
+        "severity": round(severity / SEVERITY_MAX, 4),
+        "reach": round(0.5 + 0.5 * share, 4),
+        "segment_risk": round(1 + RISK_STEP * risk, 4),
+        "profile_fit": round(fit / 5, 4),
+    }
+    score = 100.0
+    for v in parts.values():
+        score *= v
+    return round(score, 2), parts
+
+
+def _why(rule: Rule, facts: Mapping[str, Fact]) -> dict[str, Any]:
+    used = sorted(set(facts_used(rule.when)))
+    return {"rule": rule.id, "description": rule.description, "source": rule.source,
+            "facts": {k: facts.get(k) for k in used}}  # fmt: skip
+
+
+def run(rules: RuleSet, ctx: Context) -> Result:
+    facts = ctx.facts
+    fired = [r for r in rules.rules if evaluate(r.when, facts)]
+    items: dict[tuple[str, str], Item] = {}
+    gates: list[tuple[str, str, Rule]] = []
+    warnings: list[str] = []
+    axis_warnings: dict[str, list[str]] = {}
+    govern: dict[str, tuple[int, list[str]]] = {}
+    for rule in fired:
+        then = rule.then
+        if "recommend" in then:
+            rec = then["recommend"]
+            axis, tech, fm = rec["axis"], rec["technique"], rec["failure_mode"]
+            score, parts = _score(ctx, fm, axis)
+            info = ctx.failure_modes[fm]
+            why = _why(rule, facts)
+            item = items.get((axis, tech))
+            if item is None:
+                item = Item(
+                    axis=axis, technique=tech, technique_name=ctx.technique_names.get(tech, tech),
+                    score=score, breakdown=parts, failure_modes=[fm],
+                    expected_outcome=info.expected_outcome, rationale=[], rules_fired=[],
+                    impact=dict(ctx.impacts.get(tech, {})), warnings=[], citations=[],
+                    governance_burden=0, controls=[],
+                )  # fmt: skip
+                items[(axis, tech)] = item
+            elif fm not in item.failure_modes:
+                item.failure_modes.append(fm)
+            if score > item.score:
+                item.score, item.breakdown = score, parts
+            item.rationale.append(f"{info.name}: {rule.description}")
+            item.rules_fired.append(why)
+            for c in (info.citation, ctx.technique_citations.get(tech, "")):
+                if c and c not in item.citations:
+                    item.citations.append(c)
+        if "gate" in then:
+            gates.append((then["gate"]["axis"], then["gate"]["reason"], rule))
+        if "warn" in then:
+            w = then["warn"]
+            if w.get("axis"):
+                axis_warnings.setdefault(w["axis"], []).append(w["message"])
+            else:
+                warnings.append(w["message"])
+        if "govern" in then:
+            g = then["govern"]
+            burden, controls = govern.get(g["axis"], (0, []))
+            new = [c for c in g.get("controls", []) if c not in controls]
+            govern[g["axis"]] = (burden + g["burden"], controls + new)
+
+    severities = [v for k, v in facts.items() if k.startswith("fm.") and k.endswith(".severity")]
+    if not any(isinstance(s, int | float) and s > 0 for s in severities):
+        note = (
+            "No failure mode has a severity above 0: no intervention is needed. Re-assess when "
+            "production evaluation shows a failure."
+        )
+        return Result([], 0, ctx.governance_capacity, [note], [], [r.id for r in fired], True)
+
+    gate_axes = []
+    for axis, _reason, _rule in gates:
+        if axis not in gate_axes:
+            gate_axes.append(axis)
+    for item in items.values():
+        item.warnings.extend(axis_warnings.get(item.axis, []))
+        extra, controls = govern.get(item.axis, (0, []))
+        item.governance_burden = 6 - ctx.matrix[item.axis]["governance"] + extra
+        item.controls = list(controls)
+        item.impact["governance_burden"] = item.governance_burden
+        if gate_axes and item.axis not in gate_axes:
+            item.waiting_on = gate_axes[0]
+    for axis, reason, rule in gates:
+        for item in items.values():
+            if item.axis == axis:
+                item.rationale.insert(0, f"Precedence: {reason}")
+                if _why(rule, facts) not in item.rules_fired:
+                    item.rules_fired.append(_why(rule, facts))
+    ordered = sorted(
+        items.values(),
+        key=lambda i: (i.axis not in gate_axes, -i.score, i.axis, i.technique),
+    )
+    for n, item in enumerate(ordered, start=1):
+        item.rank = n
+    burden = sum({i.axis: i.governance_burden for i in ordered}.values())
+    notes = []
+    if gate_axes:
+        notes.append(f"Every other item waits on {gate_axes[0]}: " + gates[0][1])
+    cap = ctx.governance_capacity
+    if cap is not None and burden > cap:
+        warnings.append(
+            f"The recommended axes carry a governance burden of {burden}, above the stated "
+            f"capacity of {cap}: stage them, or add review capacity first."
+        )
+    return Result(ordered, burden, cap, notes, warnings, [r.id for r in fired], False)
