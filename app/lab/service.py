@@ -172,6 +172,14 @@ def demand_split(req: InferenceAwareRequest) -> tuple[float, float]:
 
 
 def inference_aware_plan(session: Session, req: InferenceAwareRequest) -> InferenceAwareResponse:
+    return inference_aware_with_curve(session, req, [])[0]
+
+
+def inference_aware_with_curve(
+    session: Session, req: InferenceAwareRequest, demands: list[float]
+) -> tuple[InferenceAwareResponse, list[inference_aware.InferenceAwareResult]]:
+    """The plan, and the optimum at each lifetime demand in ``demands`` (same fit, loss and
+    costs) for the page's demand curve."""
     f = chinchilla_fit(req.fit, req.constants)
     loss = req.target_loss
     if loss is None:
@@ -189,7 +197,8 @@ def inference_aware_plan(session: Session, req: InferenceAwareRequest) -> Infere
         chinchilla_reference="equal-loss Chinchilla-optimal model, same inference demand",
     )  # fmt: skip
     o, c = res.optimal, res.chinchilla
-    return InferenceAwareResponse(
+    curve = inference_aware.demand_curve(f, loss, demands, costs) if demands else []
+    out = InferenceAwareResponse(
         fit=f.name, objective=res.objective, target_loss=loss,  # type: ignore[arg-type]
         inference_input_tokens=d_in, inference_output_tokens=d_out,
         params=o.params, training_tokens=o.training_tokens, chinchilla_params=c.params,
@@ -199,6 +208,7 @@ def inference_aware_plan(session: Session, req: InferenceAwareRequest) -> Infere
         savings_ratio=res.savings_ratio, optimal=_design_out(o), chinchilla=_design_out(c),
         assumptions=assumptions,
     )  # fmt: skip
+    return out, curve
 
 
 # ---- fits ----------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from app.lab.schemas import (
     InferenceAwareRequest,
     MeasureRequest,
 )
-from app.scaling import conditional, inference_aware, planner
+from app.scaling import conditional, planner
 from app.web.deps import PageCaller, SettingsDep
 from app.web.forms import clean, form_data, parse
 from app.web.templates import render
@@ -183,17 +183,13 @@ def inference_aware_page(request: Request, session: SessionDep, caller: PageCall
         if errors:
             field, msg = next(iter(errors.items()))
             raise InvalidInput(msg, field="target_loss" if field == "__all__" else field)
-        result = service.inference_aware_plan(session, req)
+        top = max(sum(service.demand_split(req)), 1e9)  # the curve spans the given demand
+        demands = np.geomspace(top / 1e4, top * 100, 13).tolist()
+        result, rows = service.inference_aware_with_curve(session, req, demands)
     except InvalidInput as exc:
         ctx["errors"] = {(exc.field or "target_loss").split(".")[-1]: exc.message}
         return _page(request, "lab/inference_aware.html", ctx)
-    total = result.inference_input_tokens + result.inference_output_tokens
-    top = max(total, 1e9)
-    demands = [0.0, *np.geomspace(top / 1e4, top * 100, 13).tolist()]
-    f = service.chinchilla_fit(req.fit, None)
-    costs, _ = service.costs_of(session, req)
-    rows = inference_aware.demand_curve(f, result.target_loss, demands, costs)
-    ctx.update(result=result, figs={"demand": charts.demand_curve(rows[1:], demands[1:])})
+    ctx.update(result=result, figs={"demand": charts.demand_curve(rows, demands)})
     return _page(request, "lab/inference_aware.html", ctx)
 
 

@@ -193,18 +193,17 @@ def score(
     workload: SearchWorkload,
 ) -> Scored:
     """Loss (conditional law) and throughput (step model) of every design at once."""
-    L, dh = space.n_layers, space.d_head
-    d, f, h, kv = designs.d_model, designs.d_ff, designs.n_heads, designs.n_kv_heads
-    attn = 2 * d * h * dh + 2 * d * kv * dh
-    mlp = 3 * d * f
-    n_non = L * (attn + mlp + 2 * d) + d
-    x = d / np.sqrt(n_non)
-    r = mlp / attn
-    mult = coeffs.multiplier(x, r, reference_loss)
+    L, d = space.n_layers, designs.d_model
     terms = ArchTerms.dense(
-        n_layers=L, d_model=d, d_ff=f, n_heads=h, n_kv_heads=kv, d_head=dh, vocab=space.vocab,
+        n_layers=L, d_model=d, d_ff=designs.d_ff, n_heads=designs.n_heads,
+        n_kv_heads=designs.n_kv_heads, d_head=space.d_head, vocab=space.vocab,
         tied_embeddings=space.tied_embeddings,
     )  # fmt: skip
+    n_non = np.asarray(terms.body, float)
+    mlp = np.asarray(terms.mlp_per_expert, float)
+    x = d / np.sqrt(n_non)
+    r = mlp / ((n_non - d) / L - mlp - 2 * d)  # N_mlp / N_attn per layer
+    mult = coeffs.multiplier(x, r, reference_loss)
     s_in, s_out = workload.input_tokens, workload.output_tokens
     cap = np.floor(serving.kv_capacity_tokens(terms) / (s_in + s_out))
     want = workload.batch_size or serving.engine.max_num_seqs
@@ -213,7 +212,7 @@ def score(
         terms, serving, batch=np.maximum(batch, 1), input_tokens=s_in, output_tokens=s_out
     )
     tput = np.where(batch >= 1, res.output_tokens_per_s, 0.0)
-    kv_bytes = 2 * L * kv * dh * 2.0  # bf16, for display
+    kv_bytes = np.asarray(terms.kv_elems_per_token, float) * 2.0  # bf16, for display
     return Scored(designs, n_non, x, r, mult, mult * reference_loss, tput, batch, kv_bytes)
 
 
