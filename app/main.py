@@ -15,6 +15,7 @@ from starlette.types import ASGIApp
 
 from app import __version__
 from app.api.health import router as health_router
+from app.assessments.api import router as assessments_router
 from app.audit.api import router as audit_router
 from app.auth.api import router as auth_router
 from app.catalog.api import router as catalog_router
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         deployments_router,
         estimates_router,
         lab_router,
+        assessments_router,
         audit_router,
     ):
         api.include_router(r)

@@ -1,5 +1,6 @@
 """Import every ORM model so ``Base.metadata`` is complete (Alembic, tests)."""
 
+from app.assessments.models import Assessment, Recommendation
 from app.audit.models import AuditEvent
 from app.auth.models import AuthToken, LoginAttempt, Organization, User
 from app.catalog.models import (
@@ -19,8 +20,10 @@ from app.db import Base
 from app.deployments.models import Deployment
 from app.estimates.models import Calibration
 from app.jobs.models import Job
+from app.rulesets.models import RuleSetVersion
 
 __all__ = [
+    "Assessment",
     "AuditEvent",
     "AuthToken",
     "Axis",
@@ -39,6 +42,8 @@ __all__ = [
     "ModelArch",
     "Organization",
     "Profile",
+    "Recommendation",
+    "RuleSetVersion",
     "Technique",
     "User",
 ]

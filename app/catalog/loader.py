@@ -1,7 +1,8 @@
 """Load the reference data files into the database (idempotent; keeps admin edits).
 
 Run by ``axisboard seed``. The matrix gets version 1 from Table 1 when no version exists; later
-versions are made only by admins through the matrix page.
+versions are made only by admins through the matrix page. The rule set likewise gets version 1
+from ``app/rules/data/ruleset.yaml``; later versions are published on the rules page.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from app.estimators.reference_data import (
     opt_float,
     read_rows,
 )
+from app.rulesets.models import RuleSetVersion
+from app.rulesets.service import load_default as load_default_ruleset
 
 DATA = resources.files("app.catalog") / "data"
 
@@ -179,6 +182,7 @@ def load_reference_data(session: Session) -> dict[str, int]:
             )
         )
     session.flush()
+    load_default_ruleset(session)
     return {
         "axes": len(axes_doc["axes"]),
         "failure_modes": session.execute(
@@ -188,4 +192,7 @@ def load_reference_data(session: Session) -> dict[str, int]:
         "gpus": session.execute(select(func.count()).select_from(Gpu)).scalar_one(),
         "models": session.execute(select(func.count()).select_from(ModelArch)).scalar_one(),
         "frameworks": len(fw),
+        "rule_set_versions": session.execute(
+            select(func.count()).select_from(RuleSetVersion)
+        ).scalar_one(),
     }

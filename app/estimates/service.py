@@ -374,16 +374,13 @@ def sweeps(session: Session, req: InferenceRequest, org_id: int) -> dict[str, An
     return out
 
 
-def deployment_economics(session: Session, dep: Any) -> dict[str, Any]:
-    """Monthly serving cost and SLO check from a deployment's own fields (bf16 weights and KV).
-
-    Uses the static SLO-limited batch (:func:`app.estimators.interventions.evaluate`) and the
-    organisation's calibration for the deployment's GPU and engine when there is one.
-    """
+def deployment_scenario(session: Session, dep: Any) -> tuple[Scenario, dict[str, Any]] | str:
+    """The estimators' view of a deployment (bf16 weights and KV, the organisation's calibration
+    for its GPU and engine when there is one), or why there is none."""
     repo = CatalogRepository(session)
     m, g = repo.model(dep.model_key), repo.gpu(dep.gpu_key)
     if m is None or g is None:
-        return {"error": "the deployment's model or GPU is no longer in the catalog"}
+        return "the deployment's model or GPU is no longer in the catalog"
     arch, gpu = architecture_of(m), gpu_spec_of(g)
     eng, note = calibrations.apply(
         engine(dep.engine), calibrations.latest(session, dep.org_id, gpu.key, dep.engine)
@@ -391,6 +388,18 @@ def deployment_economics(session: Session, dep: Any) -> dict[str, Any]:
     scenario = Scenario(arch, gpu, eng, ServingConfig(n_gpus=dep.n_gpus), dep.mean_input_tokens,
                         dep.mean_output_tokens, float(dep.requests_per_day), dep.ttft_slo_ms,
                         dep.tpot_slo_ms)  # fmt: skip
+    return scenario, note
+
+
+def deployment_economics(session: Session, dep: Any) -> dict[str, Any]:
+    """Monthly serving cost and SLO check from a deployment's own fields.
+
+    Uses the static SLO-limited batch (:func:`app.estimators.interventions.evaluate`).
+    """
+    found = deployment_scenario(session, dep)
+    if isinstance(found, str):
+        return {"error": found}
+    scenario, note = found
     try:
         outcome = evaluate(scenario)
     except EstimateError as exc:
@@ -400,4 +409,4 @@ def deployment_economics(session: Session, dep: Any) -> dict[str, Any]:
         if outcome.monthly_cost_usd is None
         else outcome.monthly_cost_usd <= dep.monthly_budget_usd
     )
-    return {"outcome": outcome, "within_budget": within_budget, **note}
+    return {"outcome": outcome, "within_budget": within_budget, "scenario": scenario, **note}

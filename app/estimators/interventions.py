@@ -16,7 +16,8 @@ Formulas and sources, per intervention:
 * quantisation — weight and KV bytes by precision (reference/formulas.md §4.2), peaks by precision;
 * PagedAttention — under 4% KV waste against 38.2% live for contiguous reservation (vLLM paper);
 * retrieval — k × chunk extra input tokens per request and the retriever's latency added to TTFT
-  (formulas.md §4; Lewis et al. 2020); one-off: embedding the corpus at 2·N_embed FLOPs per token;
+  (formulas.md §4; Lewis et al. 2020); one-off: embedding the corpus at 2·N_embed FLOPs per token,
+  and for GraphRAG the LLM's extraction passes over it at 2·N_active FLOPs per token (Edge et al.);
 * reasoning-time compute — CoT tokens generated before the answer and k samples sharing one
   prompt prefill: FLOPs 2·N·(P + k·G) (Wang et al. 2023, formulas.md §7.1);
 * longer context, a MoE or smaller/larger base model — a new request shape or architecture;
@@ -226,6 +227,9 @@ class Retrieval:
     retrieval_latency_ms: float = 40.0
     corpus_tokens: float = 0.0
     embedding_params: float = 335e6  # BAAI/bge-large-en-v1.5 (335M), a common retriever
+    # GraphRAG (Edge et al. 2024, arXiv 2404.16130 §2.2): the served LLM reads every chunk to
+    # extract entities and relations, then "gleans" missed ones: passes × 2·N_active per token.
+    graph_extraction_passes: int = 0
     order = 30
 
     def apply(self, s: Scenario) -> tuple[Scenario, list[OneOff]]:
@@ -233,10 +237,14 @@ class Retrieval:
         _check(1 <= self.chunk_tokens <= 100_000, "chunk_tokens must be 1-100000", "chunk_tokens")
         _check(self.retrieval_latency_ms >= 0, "retrieval_latency_ms must be >= 0", "latency")
         _check(self.corpus_tokens >= 0, "corpus_tokens must be >= 0", "corpus_tokens")
+        _check(0 <= self.graph_extraction_passes <= 10, "passes must be 0-10", "passes")
         costs = []
         if self.corpus_tokens:
             flops = 2 * self.embedding_params * self.corpus_tokens
             costs.append(_gpu_cost(s, "embed the corpus (index build)", flops))
+            if self.graph_extraction_passes:
+                flops = 2 * s.arch.active_params * self.corpus_tokens * self.graph_extraction_passes
+                costs.append(_gpu_cost(s, "LLM graph extraction over the corpus", flops))
         return replace(
             s,
             input_tokens=s.input_tokens + self.k * self.chunk_tokens,

@@ -147,6 +147,7 @@ class Context:
     technique_citations: Mapping[str, str]
     technique_names: Mapping[str, str]
     impacts: Mapping[str, Mapping[str, float | None]] = field(default_factory=dict)
+    impact_assumptions: Mapping[str, Sequence[str]] = field(default_factory=dict)
     governance_capacity: int | None = None
 
 
@@ -162,6 +163,7 @@ class Item:
     rationale: list[str]
     rules_fired: list[dict[str, Any]]
     impact: dict[str, float | None]
+    impact_assumptions: list[str]
     warnings: list[str]
     citations: list[str]
     governance_burden: int
@@ -243,8 +245,9 @@ def run(rules: RuleSet, ctx: Context) -> Result:
                     axis=axis, technique=tech, technique_name=ctx.technique_names.get(tech, tech),
                     score=score, breakdown=parts, failure_modes=[fm],
                     expected_outcome=info.expected_outcome, rationale=[], rules_fired=[],
-                    impact=dict(ctx.impacts.get(tech, {})), warnings=[], citations=[],
-                    governance_burden=0, controls=[],
+                    impact=dict(ctx.impacts.get(tech, {})),
+                    impact_assumptions=list(ctx.impact_assumptions.get(tech, ())),
+                    warnings=[], citations=[], governance_burden=0, controls=[],
                 )  # fmt: skip
                 items[(axis, tech)] = item
             elif fm not in item.failure_modes:

@@ -1,0 +1,92 @@
+"""All assessment and recommendation queries, bound to one organisation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.assessments.models import Assessment, Recommendation
+
+
+class AssessmentRepository:
+    def __init__(self, session: Session, org_id: int) -> None:
+        self.session = session
+        self.org_id = org_id
+
+    def get(self, assessment_id: int) -> Assessment | None:
+        return self.session.execute(
+            select(Assessment).where(
+                Assessment.org_id == self.org_id, Assessment.id == assessment_id
+            )
+        ).scalar_one_or_none()
+
+    def by_key(self, key: str) -> Assessment | None:
+        return self.session.execute(
+            select(Assessment).where(
+                Assessment.org_id == self.org_id, Assessment.idempotency_key == key
+            )
+        ).scalar_one_or_none()
+
+    def draft(self, deployment_id: int, author: str) -> Assessment | None:
+        return self.session.execute(
+            select(Assessment).where(
+                Assessment.org_id == self.org_id,
+                Assessment.deployment_id == deployment_id,
+                Assessment.created_by == author,
+                Assessment.status == "draft",
+            )
+        ).scalar_one_or_none()
+
+    def for_deployment(self, deployment_id: int) -> Sequence[Assessment]:
+        return (
+            self.session.execute(
+                select(Assessment)
+                .where(
+                    Assessment.org_id == self.org_id,
+                    Assessment.deployment_id == deployment_id,
+                    Assessment.status == "submitted",
+                )
+                .order_by(Assessment.id.desc())
+            )
+            .scalars()
+            .all()
+        )
+
+    def submitted(self) -> Sequence[Assessment]:
+        return (
+            self.session.execute(
+                select(Assessment)
+                .where(Assessment.org_id == self.org_id, Assessment.status == "submitted")
+                .order_by(Assessment.id)
+            )
+            .scalars()
+            .all()
+        )
+
+    def recommendations(self, assessment_id: int) -> Sequence[Recommendation]:
+        return (
+            self.session.execute(
+                select(Recommendation)
+                .where(
+                    Recommendation.org_id == self.org_id,
+                    Recommendation.assessment_id == assessment_id,
+                )
+                .order_by(Recommendation.id)
+            )
+            .scalars()
+            .all()
+        )
+
+    def recommendation(self, recommendation_id: int) -> Recommendation | None:
+        return self.session.execute(
+            select(Recommendation).where(
+                Recommendation.org_id == self.org_id, Recommendation.id == recommendation_id
+            )
+        ).scalar_one_or_none()
+
+    def add(self, row: Assessment | Recommendation) -> None:
+        row.org_id = self.org_id
+        self.session.add(row)
+        self.session.flush()

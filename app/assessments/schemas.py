@@ -1,0 +1,171 @@
+"""Assessment and rule-set I/O schemas. Field names are the API contract (issue 5)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from app.rules.engine import SEVERITY_MAX
+
+SegmentName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+
+
+class AnswerIn(BaseModel):
+    """One failure mode's answer. Follow-ups apply to some failure modes only (the questionnaire
+    says which); sending one that does not apply is an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    failure_mode: Annotated[str, StringConstraints(min_length=1, max_length=48)]
+    severity: int = Field(ge=0, le=SEVERITY_MAX, description="0 none … 4 critical")
+    traffic_share: float = Field(default=0.0, ge=0, le=1, allow_inf_nan=False)
+    segments: list[SegmentName] = Field(default_factory=list, max_length=50)
+    labelled_data: bool | None = None
+    distribution: Literal["stable", "shifting"] | None = None
+    corpus_tokens: float | None = Field(default=None, ge=0, le=1e13, allow_inf_nan=False)
+    cross_document: bool | None = None
+    control_need: Literal["simplicity_cost", "principled"] | None = None
+
+    @field_validator("segments")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        return list(dict.fromkeys(v))
+
+
+class AssessmentIn(BaseModel):
+    """A submitted questionnaire. Failure modes left out count as severity 0. The observed serving
+    numbers are optional: without them the estimators' figures for the deployment are used."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    answers: list[AnswerIn] = Field(min_length=1, max_length=40)
+    observed_ttft_ms: float | None = Field(default=None, gt=0, le=3_600_000, allow_inf_nan=False)
+    observed_tpot_ms: float | None = Field(default=None, gt=0, le=60_000, allow_inf_nan=False)
+    observed_monthly_cost_usd: float | None = Field(
+        default=None, ge=0, le=1e10, allow_inf_nan=False
+    )
+    governance_capacity: int | None = Field(
+        default=None,
+        ge=0,
+        le=100,
+        description="New governance reviews the organisation can take on",
+    )
+
+    @field_validator("answers")
+    @classmethod
+    def _one_answer_per_failure_mode(cls, v: list[AnswerIn]) -> list[AnswerIn]:
+        keys = [a.failure_mode for a in v]
+        dupes = sorted({k for k in keys if keys.count(k) > 1})
+        if dupes:
+            raise ValueError(f"one answer per failure mode; repeated: {', '.join(dupes)}")
+        return v
+
+
+class Impact(BaseModel):
+    monthly_cost_delta_usd: float | None
+    one_off_cost_usd: float | None
+    ttft_delta_ms: float | None
+    tpot_delta_ms: float | None
+    governance_burden: int
+
+
+class RuleFired(BaseModel):
+    rule: str
+    description: str
+    source: str
+    facts: dict[str, Any]
+
+
+class ItemOut(BaseModel):
+    rank: int
+    axis: str
+    technique: str
+    technique_name: str
+    score: float
+    breakdown: dict[str, float]
+    failure_modes: list[str]
+    expected_outcome: str
+    rationale: list[str]
+    rules_fired: list[RuleFired]
+    impact: Impact
+    impact_assumptions: list[str]
+    warnings: list[str]
+    citations: list[str]
+    controls: list[str]
+    waiting_on: str | None
+
+
+class Versions(BaseModel):
+    matrix: int
+    rules: int
+    estimator: str
+
+
+class RecommendationOut(BaseModel):
+    id: int
+    previous_id: int | None
+    created_at: datetime
+    items: list[ItemOut]
+    governance_burden: int
+    governance_capacity: int | None
+    no_intervention: bool
+    notes: list[str]
+    warnings: list[str]
+    versions: Versions
+
+
+class AssessmentOut(BaseModel):
+    id: int
+    deployment_id: int
+    status: str
+    answers: list[dict[str, Any]]
+    observed_ttft_ms: float | None = None
+    observed_tpot_ms: float | None = None
+    observed_monthly_cost_usd: float | None = None
+    governance_capacity: int | None = None
+    created_by: str
+    submitted_at: datetime | None
+    recommendation: RecommendationOut | None
+    recommendations: list[int] = Field(description="Every recommendation id, oldest first")
+
+
+class RuleSetText(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    yaml: Annotated[str, StringConstraints(min_length=1, max_length=200_000)]
+
+
+class RuleSetPublish(RuleSetText):
+    note: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+
+class RuleSetOut(BaseModel):
+    version: int
+    note: str
+    created_by: str
+    created_at: datetime
+    rules: list[dict[str, Any]]
+    yaml: str
+
+
+class RuleSetCheck(BaseModel):
+    valid: bool
+    rules: int
+
+
+class DryRunChange(BaseModel):
+    assessment_id: int
+    deployment: str
+    before: list[str]
+    after: list[str]
+    top_changed: bool
+    added: list[str]
+    removed: list[str]
+
+
+class DryRunOut(BaseModel):
+    current_version: int
+    assessments: int
+    changed: int
+    changes: list[DryRunChange]

@@ -1,0 +1,432 @@
+"""Assessment use cases: validate a questionnaire against the deployment and the catalog, run the
+rules engine with the deployment's estimated economics and the techniques' priced impacts, store
+the recommendation as an immutable snapshot, and record the audit event."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.assessments.models import Assessment, Recommendation
+from app.assessments.repository import AssessmentRepository
+from app.assessments.schemas import AssessmentIn
+from app.audit import service as audit
+from app.auth.context import Caller
+from app.auth.permissions import Permission
+from app.catalog import service as catalog_service
+from app.catalog.repository import CatalogRepository
+from app.db import utcnow
+from app.deployments import service as deployments
+from app.deployments.models import Deployment
+from app.errors import Conflict, InvalidInput, NotFound
+from app.estimates.service import deployment_economics
+from app.estimators import ESTIMATOR_VERSION
+from app.estimators.architecture import Architecture
+from app.estimators.interventions import Scenario
+from app.estimators.techniques import TechniqueImpact, technique_impact
+from app.rules.conditions import Fact
+from app.rules.engine import Context, FailureModeInfo, Result, RuleSet, run
+from app.rules.questionnaire import ServingContext, as_answers, check_answer, facts
+from app.rulesets import service as rulesets
+
+SERVING_FIELDS = ("observed_ttft_ms", "observed_tpot_ms", "observed_monthly_cost_usd",
+                  "governance_capacity")  # fmt: skip
+PREVIEW_ITEMS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    facts: dict[str, Fact]
+    result: Result
+    matrix_version: int
+    rules_version: int
+    serving: ServingContext
+
+
+# ---- validation ----------------------------------------------------------------------------
+def validate(session: Session, dep: Deployment, data: AssessmentIn) -> None:
+    """Domain checks beyond the schema: known failure modes, the deployment's segments, and
+    follow-ups that apply. Raises :class:`InvalidInput` naming ``answers[i].field``."""
+    known = {f.key for f in CatalogRepository(session).failure_modes()}
+    segments = [s["name"] for s in dep.segments]
+    for i, a in enumerate(data.answers):
+        if a.failure_mode not in known:
+            raise InvalidInput(
+                f"unknown failure mode '{a.failure_mode}'; known: {', '.join(sorted(known))}",
+                field=f"answers[{i}].failure_mode",
+            )
+        for fld, msg in check_answer(as_answers([a.model_dump()])[0], segments):
+            raise InvalidInput(msg, field=f"answers[{i}].{fld}")
+
+
+# ---- evaluation ----------------------------------------------------------------------------
+def _serving_context(dep: Deployment, data: AssessmentIn, econ: dict[str, Any]) -> ServingContext:
+    outcome = econ.get("outcome")
+    est = {
+        "cost": outcome.monthly_cost_usd if outcome is not None else None,
+        "ttft": outcome.ttft_ms if outcome is not None and outcome.fits else None,
+        "tpot": outcome.tpot_ms if outcome is not None and outcome.fits else None,
+    }
+    obs = {"cost": data.observed_monthly_cost_usd, "ttft": data.observed_ttft_ms,
+           "tpot": data.observed_tpot_ms}  # fmt: skip
+    used = {k: obs[k] if obs[k] is not None else est[k] for k in obs}
+    given = [k for k in obs if obs[k] is not None]
+    source = "observed" if len(given) == len(obs) else ("mixed" if given else "estimated")
+    return ServingContext(
+        profile=dep.profile,
+        regulatory_flags=tuple(dep.regulatory_flags),
+        segments={s["name"]: s["risk"] for s in dep.segments},
+        ttft_slo_ms=dep.ttft_slo_ms,
+        tpot_slo_ms=dep.tpot_slo_ms,
+        monthly_budget_usd=dep.monthly_budget_usd,
+        monthly_cost_usd=used["cost"],
+        ttft_ms=used["ttft"],
+        tpot_ms=used["tpot"],
+        source=source,
+    )
+
+
+def _engine_context(
+    session: Session, fact_map: dict[str, Fact], profile: str, capacity: int | None
+) -> tuple[Context, int]:
+    repo = CatalogRepository(session)
+    matrix = catalog_service.current_matrix(session)
+    profiles = {p.key: p.weights for p in repo.profiles()}
+    techniques = repo.techniques()
+    ctx = Context(
+        facts=fact_map,
+        matrix=matrix.levels,
+        profile_weights=profiles[profile],
+        failure_modes={
+            f.key: FailureModeInfo(f.key, f.name, f.expected_outcome, f.citation)
+            for f in repo.failure_modes()
+        },
+        technique_citations={t.key: t.citation for t in techniques},
+        technique_names={t.key: t.name for t in techniques},
+        governance_capacity=capacity,
+    )
+    return ctx, matrix.version
+
+
+@lru_cache(maxsize=4096)
+def _cached_impact(
+    scenario: Scenario,
+    technique: str,
+    corpus_tokens: float,
+    models: tuple[tuple[str, Architecture], ...],
+) -> TechniqueImpact:
+    """Pure and deterministic, so memoised: resubmitting for an unchanged deployment reprices
+    nothing (the key holds every input: scenario, technique, corpus and catalog models)."""
+    return technique_impact(scenario, technique, corpus_tokens=corpus_tokens, models=dict(models))
+
+
+def _impacts(
+    session: Session, scenario: Scenario, techniques: Sequence[str], corpus_tokens: float
+) -> dict[str, TechniqueImpact]:
+    models = tuple(
+        sorted(
+            (m.key, catalog_service.architecture_of(m))
+            for m in CatalogRepository(session).models()
+            if m.published_total_params is not None  # released models, not research designs
+        )
+    )
+    return {t: _cached_impact(scenario, t, corpus_tokens, models) for t in sorted(set(techniques))}
+
+
+def evaluate(
+    session: Session,
+    dep: Deployment,
+    data: AssessmentIn,
+    *,
+    rules: RuleSet | None = None,
+    with_impacts: bool = True,
+) -> Evaluation:
+    """Facts from the answers and the deployment, then the engine; twice when pricing, so the
+    estimators run only for the techniques that are recommended."""
+    if rules is None:
+        rules = rulesets.current(session)[1]
+    econ = deployment_economics(session, dep)
+    serving = _serving_context(dep, data, econ)
+    fact_map = facts(as_answers([a.model_dump() for a in data.answers]), serving)
+    if data.governance_capacity is not None:
+        fact_map["ctx.governance_capacity"] = data.governance_capacity
+    ctx, matrix_version = _engine_context(session, fact_map, dep.profile, data.governance_capacity)
+    result = run(rules, ctx)
+    scenario = econ.get("scenario")
+    if with_impacts and result.items and scenario is not None:
+        corpus = max((a.corpus_tokens or 0.0 for a in data.answers), default=0.0)
+        priced = _impacts(session, scenario, [i.technique for i in result.items], corpus)
+        ctx = replace(
+            ctx,
+            impacts={t: p.fields for t, p in priced.items()},
+            impact_assumptions={t: p.assumptions for t, p in priced.items()},
+        )
+        result = run(rules, ctx)
+    return Evaluation(fact_map, result, matrix_version, rules.version, serving)
+
+
+# ---- storage -------------------------------------------------------------------------------
+def _request_hash(data: AssessmentIn) -> str:
+    body = json.dumps(data.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def _answers_json(data: AssessmentIn) -> list[dict[str, Any]]:
+    return [a.model_dump(mode="json", exclude_none=True) for a in data.answers]
+
+
+def _store_recommendation(
+    session: Session,
+    caller: Caller,
+    assessment: Assessment,
+    ev: Evaluation,
+    previous: Recommendation | None,
+) -> Recommendation:
+    rec = Recommendation(
+        assessment_id=assessment.id,
+        previous_id=previous.id if previous else None,
+        matrix_version=ev.matrix_version,
+        rules_version=ev.rules_version,
+        estimator_version=ESTIMATOR_VERSION,
+        facts=dict(ev.facts),
+        result=json.loads(json.dumps(ev.result.as_dict())),
+        created_by=caller.email,
+    )
+    AssessmentRepository(session, caller.org_id).add(rec)
+    return rec
+
+
+def _summary(rec: Recommendation) -> dict[str, Any]:
+    items = rec.result["items"]
+    return {
+        "recommendation": rec.id,
+        "versions": {
+            "matrix": rec.matrix_version,
+            "rules": rec.rules_version,
+            "estimator": rec.estimator_version,
+        },  # fmt: skip
+        "top": [f"{i['axis']}/{i['technique']}" for i in items[:PREVIEW_ITEMS]],
+        "no_intervention": rec.result["no_intervention"],
+        "governance_burden": rec.result["governance_burden"],
+    }
+
+
+def submit(
+    session: Session,
+    caller: Caller,
+    deployment_id: int,
+    data: AssessmentIn,
+    *,
+    audit_key: bytes,
+    idempotency_key: str | None = None,
+) -> tuple[Assessment, bool]:
+    """Create a submitted assessment and its first recommendation. Returns (assessment, replayed):
+    the same Idempotency-Key with the same body returns the stored one; with another body, 409."""
+    caller.require(Permission.assessment_submit)
+    dep = deployments.get(session, caller, deployment_id)
+    repo = AssessmentRepository(session, caller.org_id)
+    digest = _request_hash(data)
+    if idempotency_key is not None:
+        if not 1 <= len(idempotency_key) <= 200:
+            raise InvalidInput("Idempotency-Key must be 1-200 characters", field="Idempotency-Key")
+        found = repo.by_key(idempotency_key)
+        if found is not None:
+            return _replay(found, deployment_id, digest), True
+    validate(session, dep, data)
+    ev = evaluate(session, dep, data)
+    assessment = Assessment(
+        deployment_id=dep.id,
+        status="submitted",
+        answers=_answers_json(data),
+        serving=data.model_dump(include=set(SERVING_FIELDS), exclude_none=True),
+        idempotency_key=idempotency_key,
+        request_hash=digest,
+        created_by=caller.email,
+        submitted_at=utcnow(),
+    )
+    try:
+        with session.begin_nested():
+            repo.add(assessment)
+    except IntegrityError:
+        # A concurrent request with the same key won the race: return what it stored.
+        found = repo.by_key(idempotency_key or "")
+        if found is None:
+            raise
+        return _replay(found, deployment_id, digest), True
+    rec = _store_recommendation(session, caller, assessment, ev, None)
+    draft = repo.draft(dep.id, caller.email)
+    if draft is not None:
+        session.delete(draft)
+    audit.record(
+        session,
+        audit_key,
+        actor=caller.actor,
+        action="assessment.submit",
+        entity_type="assessment",
+        entity_id=assessment.id,
+        after={
+            "deployment": dep.name,
+            "deployment_id": dep.id,
+            "answers": assessment.answers,
+            **assessment.serving,
+            **_summary(rec),
+        },  # fmt: skip
+    )
+    return assessment, False
+
+
+def _replay(found: Assessment, deployment_id: int, digest: str) -> Assessment:
+    if found.deployment_id != deployment_id or found.request_hash != digest:
+        raise Conflict(
+            "this Idempotency-Key was used for a different request", field="Idempotency-Key"
+        )
+    return found
+
+
+def get(session: Session, caller: Caller, assessment_id: int) -> Assessment:
+    a = AssessmentRepository(session, caller.org_id).get(assessment_id)
+    if a is None or a.status != "submitted":
+        raise NotFound(f"assessment {assessment_id} not found")
+    return a
+
+
+def recommendations(session: Session, caller: Caller, assessment_id: int) -> list[Recommendation]:
+    return list(AssessmentRepository(session, caller.org_id).recommendations(assessment_id))
+
+
+def stored_input(a: Assessment) -> AssessmentIn:
+    return AssessmentIn.model_validate({"answers": a.answers, **a.serving})
+
+
+def rerun(
+    session: Session, caller: Caller, assessment_id: int, *, audit_key: bytes
+) -> Recommendation:
+    """A new recommendation for the same answers under the current rule set, matrix, estimators
+    and deployment, linked to the one it follows."""
+    caller.require(Permission.assessment_submit)
+    a = get(session, caller, assessment_id)
+    dep = deployments.get(session, caller, a.deployment_id)
+    previous = recommendations(session, caller, a.id)[-1]
+    ev = evaluate(session, dep, stored_input(a))
+    rec = _store_recommendation(session, caller, a, ev, previous)
+    audit.record(
+        session,
+        audit_key,
+        actor=caller.actor,
+        action="assessment.rerun",
+        entity_type="assessment",
+        entity_id=a.id,
+        before=_summary(previous),
+        after=_summary(rec),
+    )
+    return rec
+
+
+def list_for_deployment(session: Session, caller: Caller, deployment_id: int) -> list[Assessment]:
+    deployments.get(session, caller, deployment_id)
+    return list(AssessmentRepository(session, caller.org_id).for_deployment(deployment_id))
+
+
+# ---- drafts (the questionnaire page) -------------------------------------------------------
+def load_draft(session: Session, caller: Caller, deployment_id: int) -> Assessment | None:
+    return AssessmentRepository(session, caller.org_id).draft(deployment_id, caller.email)
+
+
+def save_draft(
+    session: Session, caller: Caller, deployment_id: int, values: dict[str, Any]
+) -> Assessment:
+    """Keep the form as typed (valid or not) so a half-filled questionnaire is never lost."""
+    caller.require(Permission.assessment_submit)
+    dep = deployments.get(session, caller, deployment_id)
+    repo = AssessmentRepository(session, caller.org_id)
+    draft = repo.draft(dep.id, caller.email)
+    if draft is None:
+        draft = Assessment(deployment_id=dep.id, status="draft", answers=[], serving={},
+                           created_by=caller.email)  # fmt: skip
+        repo.add(draft)
+    draft.form = {k: v for k, v in sorted(values.items()) if k != "csrf_token"}
+    session.flush()
+    return draft
+
+
+def draft_values(draft: Assessment | None) -> dict[str, Any]:
+    return dict(draft.form or {}) if draft is not None else {}
+
+
+# ---- rule-set dry run ----------------------------------------------------------------------
+def _ranked(result: Result) -> list[str]:
+    return [f"{i.axis}/{i.technique}" for i in result.items]
+
+
+def dry_run(session: Session, caller: Caller, candidate: RuleSet) -> dict[str, Any]:
+    """How each submitted assessment's ranking would change under ``candidate``: both rule sets
+    run on the facts stored with its latest recommendation, under the current matrix."""
+    caller.require(Permission.rules_edit)
+    row, current = rulesets.current(session)
+    repo = AssessmentRepository(session, caller.org_id)
+    changes = []
+    assessments = repo.submitted()
+    for a in assessments:
+        recs = repo.recommendations(a.id)
+        if not recs:
+            continue
+        dep = deployments.get(session, caller, a.deployment_id)
+        stored = recs[-1].facts
+        capacity = stored.get("ctx.governance_capacity")
+        ctx, _ = _engine_context(session, stored, dep.profile, capacity)
+        before, after = _ranked(run(current, ctx)), _ranked(run(candidate, ctx))
+        if before != after:
+            changes.append({
+                "assessment_id": a.id, "deployment": dep.name, "before": before, "after": after,
+                "top_changed": before[:1] != after[:1],
+                "added": [x for x in after if x not in before],
+                "removed": [x for x in before if x not in after],
+            })  # fmt: skip
+    return {"current_version": row.version, "assessments": len(assessments),
+            "changed": len(changes), "changes": changes}  # fmt: skip
+
+
+def changes(previous: Recommendation, current: Recommendation) -> dict[str, Any]:
+    """What a rerun changed: versions, items added or removed, rank and score moves."""
+
+    def keyed(rec: Recommendation) -> dict[str, dict[str, Any]]:
+        return {f"{i['axis']}/{i['technique']}": i for i in rec.result["items"]}
+
+    old, new = keyed(previous), keyed(current)
+    versions = {
+        name: (getattr(previous, attr), getattr(current, attr))
+        for name, attr in (
+            ("matrix", "matrix_version"),
+            ("rules", "rules_version"),
+            ("estimator", "estimator_version"),
+        )  # fmt: skip
+        if getattr(previous, attr) != getattr(current, attr)
+    }
+    moved = [
+        {
+            "item": k,
+            "rank": (old[k]["rank"], new[k]["rank"]),
+            "score": (old[k]["score"], new[k]["score"]),
+        }  # fmt: skip
+        for k in new
+        if k in old and (old[k]["rank"], old[k]["score"]) != (new[k]["rank"], new[k]["score"])
+    ]
+    return {
+        "versions": versions,
+        "added": [k for k in new if k not in old],
+        "removed": [k for k in old if k not in new],
+        "moved": moved,
+        "facts": sorted(
+            k
+            for k in set(previous.facts) | set(current.facts)
+            if previous.facts.get(k) != current.facts.get(k)
+        ),
+        "unchanged": not versions and old == new,
+    }

@@ -1,0 +1,259 @@
+"""Assessments and rule sets over HTTP: submission, idempotency, errors that write nothing, rerun
+under a newer rule set, and the admin validate / dry-run / publish routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.assessments.models import Assessment, Recommendation
+from app.audit.models import AuditEvent
+from app.rules.reference import default_ruleset_text
+from tests.factories import api_headers, create_deployment, create_user
+
+ANSWERS: list[dict[str, Any]] = [
+    {"failure_mode": "factual_staleness", "severity": 3, "traffic_share": 0.4,
+     "segments": ["EU"], "corpus_tokens": 2e8, "cross_document": False},
+    {"failure_mode": "policy_noncompliance", "severity": 2, "traffic_share": 0.1},
+]  # fmt: skip
+
+
+def _count(session: Session, model: type) -> int:
+    return session.execute(select(func.count()).select_from(model)).scalar_one()
+
+
+@pytest.fixture
+def lead(session: Session) -> Any:
+    return create_user(session, role="product_lead")
+
+
+@pytest.fixture
+def dep(session: Session, lead: Any) -> Any:
+    return create_deployment(session, user=lead, profile="enterprise")
+
+
+def _submit(client: TestClient, h: dict, dep_id: int, answers: list | None = None, **kw: Any):  # type: ignore[no-untyped-def,type-arg]
+    headers = {**h, **kw.pop("headers", {})}
+    return client.post(
+        f"/api/v1/deployments/{dep_id}/assessments",
+        json={"answers": answers if answers is not None else ANSWERS, **kw},
+        headers=headers,
+    )
+
+
+def test_submit_returns_the_ranked_explained_priced_recommendation(
+    client: TestClient, session: Session, lead: Any, dep: Any
+) -> None:
+    h = api_headers(client, lead.email)
+    r = _submit(client, h, dep.id, governance_capacity=4)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert r.headers["location"] == f"/api/v1/assessments/{body['id']}"
+    rec = body["recommendation"]
+    first = rec["items"][0]
+    assert (first["rank"], first["axis"], first["technique"]) == (1, "retrieval", "rag")
+    assert [i["rank"] for i in rec["items"]] == list(range(1, len(rec["items"]) + 1))
+    assert {"retrieval", "alignment"} <= {i["axis"] for i in rec["items"]}
+    for key in ("monthly_cost_delta_usd", "one_off_cost_usd", "ttft_delta_ms", "tpot_delta_ms",
+                "governance_burden"):  # fmt: skip
+        assert key in first["impact"]
+    # RAG adds 5×512 prompt tokens and 40 ms of retrieval: TTFT grows; the index costs money.
+    assert first["impact"]["ttft_delta_ms"] > 40
+    assert first["impact"]["one_off_cost_usd"] > 0
+    assert any("5 chunks of 512 tokens" in a for a in first["impact_assumptions"])
+    assert first["rules_fired"][0]["rule"] == "staleness_local_rag"
+    assert first["rules_fired"][0]["facts"]["fm.factual_staleness.severity"] == 3
+    assert any("PII or regulated data" in w for w in first["warnings"])
+    assert any("Lewis et al. 2020" in c for c in first["citations"])
+    assert rec["versions"]["rules"] == 1
+    assert rec["versions"]["matrix"] >= 1
+    assert rec["versions"]["estimator"]
+    assert rec["governance_burden"] == sum(
+        {i["axis"]: i["impact"]["governance_burden"] for i in rec["items"]}.values()
+    )
+    got = client.get(f"/api/v1/assessments/{body['id']}", headers=h).json()
+    assert got["recommendation"] == rec
+    event = session.execute(
+        select(AuditEvent).where(AuditEvent.action == "assessment.submit")
+    ).scalar_one()
+    assert event.entity_id == str(body["id"])
+    assert event.after["top"][0] == "retrieval/rag"
+
+
+def test_all_zero_severities_say_no_intervention(client: TestClient, lead: Any, dep: Any) -> None:
+    h = api_headers(client, lead.email)
+    r = _submit(client, h, dep.id, [{"failure_mode": "serving_cost", "severity": 0}],
+                observed_monthly_cost_usd=10)  # fmt: skip
+    assert r.status_code == 201
+    rec = r.json()["recommendation"]
+    assert rec["no_intervention"] is True
+    assert rec["items"] == []
+    assert "no intervention is needed" in rec["notes"][0]
+
+
+def test_idempotency_key_returns_the_same_assessment(
+    client: TestClient, session: Session, lead: Any, dep: Any
+) -> None:
+    h = api_headers(client, lead.email)
+    first = _submit(client, h, dep.id, headers={"Idempotency-Key": "k-123"})
+    again = _submit(client, h, dep.id, headers={"Idempotency-Key": "k-123"})
+    assert first.status_code == again.status_code == 201
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+    assert _count(session, Assessment) == 1
+    assert _count(session, Recommendation) == 1
+    other = _submit(client, h, dep.id, ANSWERS[:1], headers={"Idempotency-Key": "k-123"})
+    assert other.status_code == 409
+    assert other.json()["field"] == "Idempotency-Key"
+    assert _count(session, Assessment) == 1
+
+
+@pytest.mark.parametrize(
+    ("answers", "extra", "field"),
+    [
+        ([{"failure_mode": "made_up", "severity": 2}], {}, "answers[0].failure_mode"),
+        ([{"failure_mode": "serving_cost", "severity": 5}], {}, "severity"),
+        ([{"failure_mode": "serving_cost", "severity": -1}], {}, "severity"),
+        ([{"failure_mode": "serving_cost", "severity": 2, "traffic_share": 1.5}], {},
+         "traffic_share"),
+        ([{"failure_mode": "serving_cost", "severity": 2, "segments": ["Mars"]}], {},
+         "answers[0].segments"),
+        ([{"failure_mode": "serving_cost", "severity": 2, "labelled_data": True}], {},
+         "answers[0].labelled_data"),
+        ([{"failure_mode": "domain_accuracy_gap", "severity": 2, "distribution": "random"}], {},
+         "distribution"),
+        ([{"failure_mode": "serving_cost", "severity": 1},
+          {"failure_mode": "serving_cost", "severity": 2}], {}, "answers"),
+        ([], {}, "answers"),
+        (ANSWERS, {"governance_capacity": -1}, "governance_capacity"),
+        (ANSWERS, {"colour": "blue"}, "colour"),
+    ],
+)  # fmt: skip
+def test_bad_answers_are_422_and_write_nothing(
+    client: TestClient,
+    session: Session,
+    lead: Any,
+    dep: Any,
+    answers: list,
+    extra: dict,  # type: ignore[type-arg]
+    field: str,
+) -> None:
+    h = api_headers(client, lead.email)
+    before = _count(session, AuditEvent)
+    r = _submit(client, h, dep.id, answers, **extra)
+    assert r.status_code == 422, r.text
+    detail = r.json()
+    text = str(detail.get("field", "")) + str(detail["detail"])
+    assert field.split(".")[-1].split("[")[0] in text
+    assert _count(session, Assessment) == 0
+    assert _count(session, AuditEvent) == before
+
+
+def test_another_organisations_deployment_is_404(
+    client: TestClient, session: Session, dep: Any
+) -> None:
+    stranger = create_user(session, org="Other Org", role="product_lead")
+    h = api_headers(client, stranger.email)
+    assert _submit(client, h, dep.id).status_code == 404
+    assert _count(session, Assessment) == 0
+
+
+def test_roles_without_submit_permission_are_refused(
+    client: TestClient, session: Session, dep: Any
+) -> None:
+    viewer = create_user(session, org="Acme", role="viewer")
+    h = api_headers(client, viewer.email)
+    assert _submit(client, h, dep.id).status_code == 403
+
+
+def _edited_rules(mutate: Any) -> str:
+    body = yaml.safe_load(default_ruleset_text())
+    mutate(body)
+    return yaml.safe_dump(body, sort_keys=False)
+
+
+def _rag_becomes_graphrag(body: dict) -> None:  # type: ignore[type-arg]
+    for rule in body["rules"]:
+        if rule["id"] == "staleness_local_rag":
+            rule["then"]["recommend"]["technique"] = "graphrag"
+
+
+def test_publish_then_rerun_links_and_shows_what_changed(
+    client: TestClient, session: Session, lead: Any, dep: Any
+) -> None:
+    admin = create_user(session, org="Acme", role="admin")
+    ha, hl = api_headers(client, admin.email), api_headers(client, lead.email)
+    aid = _submit(client, hl, dep.id).json()["id"]
+    text = _edited_rules(_rag_becomes_graphrag)
+
+    assert client.post("/api/v1/rules/validate", json={"yaml": text}, headers=ha).json() == {
+        "valid": True, "rules": len(yaml.safe_load(text)["rules"])}  # fmt: skip
+    dry = client.post("/api/v1/rules/dry-run", json={"yaml": text}, headers=ha).json()
+    assert dry["changed"] == 1
+    change = dry["changes"][0]
+    assert change["assessment_id"] == aid
+    assert change["top_changed"]
+    assert change["after"][0] == "retrieval/graphrag"
+    assert "retrieval/rag" in change["removed"]
+
+    # product leads may not publish; admins may, with a note
+    assert (
+        client.post("/api/v1/rules", json={"yaml": text, "note": "x"}, headers=hl).status_code
+        == 403
+    )
+    r = client.post("/api/v1/rules", json={"yaml": text, "note": "GraphRAG for staleness"},
+                    headers=ha)  # fmt: skip
+    assert r.status_code == 201, r.text
+    assert r.json()["version"] == 2
+    assert client.get("/api/v1/rules", headers=hl).json()["version"] == 2
+    assert client.get("/api/v1/rules?version=1", headers=hl).json()["version"] == 1
+    same = client.post("/api/v1/rules", json={"yaml": text, "note": "again"}, headers=ha)
+    assert same.status_code == 422
+
+    r = client.post(f"/api/v1/assessments/{aid}/rerun", headers=hl)
+    assert r.status_code == 201
+    body = r.json()
+    assert len(body["recommendations"]) == 2
+    rec = body["recommendation"]
+    assert rec["previous_id"] == body["recommendations"][0]
+    assert rec["versions"]["rules"] == 2
+    assert rec["items"][0]["technique"] == "graphrag"
+    actions = session.execute(select(AuditEvent.action).order_by(AuditEvent.id)).scalars().all()
+    assert "ruleset.publish" in actions
+    assert "assessment.rerun" in actions
+    # the first snapshot is unchanged
+    first = session.get(Recommendation, body["recommendations"][0])
+    assert first is not None
+    assert first.rules_version == 1
+    assert first.result["items"][0]["technique"] == "rag"
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ("rules: [", "yaml"),
+        ("rules: []", "rules"),
+        (_edited_rules(lambda b: b["rules"][0]["when"].update({"all": "x"})), "rules[0].when"),
+        (_edited_rules(lambda b: b["rules"][0]["then"]["recommend"].update({"axis": "magic"})),
+         "rules[0].then.recommend.axis"),
+        (_edited_rules(lambda b: b["rules"][1].update({"id": b["rules"][0]["id"]})),
+         "rules[1].id"),
+    ],
+)  # fmt: skip
+def test_invalid_rule_sets_are_422_with_their_path(
+    client: TestClient, session: Session, text: str, field: str
+) -> None:
+    admin = create_user(session, role="admin")
+    h = api_headers(client, admin.email)
+    for path in ("/api/v1/rules/validate", "/api/v1/rules/dry-run"):
+        r = client.post(path, json={"yaml": text}, headers=h)
+        assert r.status_code == 422, r.text
+        assert r.json()["field"].startswith(field), r.json()
+    r = client.post("/api/v1/rules", json={"yaml": text, "note": "bad"}, headers=h)
+    assert r.status_code == 422
+    assert client.get("/api/v1/rules", headers=h).json()["version"] == 1
