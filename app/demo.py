@@ -1,10 +1,17 @@
-"""The demo organisation: one user per role and three realistic deployments."""
+"""The demo organisation: one user per role, three realistic deployments, and a submitted
+assessment for each so a first run shows real recommendations."""
 
 from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.assessments import service as assessment_service
+from app.assessments.schemas import AssessmentIn
 from app.auth import service as auth_service
 from app.auth.context import Caller
 from app.auth.models import User
@@ -12,6 +19,9 @@ from app.auth.permissions import Role
 from app.deployments import service as deployment_service
 from app.deployments.repository import DeploymentRepository
 from app.deployments.schemas import DeploymentCreate
+from app.errors import Conflict, InvalidInput
+
+log = logging.getLogger(__name__)
 
 DEMO_ORG = "Demo Org"
 DEMO_PASSWORD = "axisboard-demo"  # noqa: S105 - printed to the person who asked for demo data
@@ -86,6 +96,46 @@ DEMO_DEPLOYMENTS = [
 ]
 
 
+# What each demo deployment gets wrong (answers as a product lead would give them).
+DEMO_ASSESSMENTS: dict[str, dict[str, Any]] = {
+    "Support chatbot": {
+        "answers": [
+            {"failure_mode": "factual_staleness", "severity": 3, "traffic_share": 0.35,
+             "segments": ["Billing disputes", "English"], "corpus_tokens": 4e7,
+             "cross_document": False},
+            {"failure_mode": "policy_noncompliance", "severity": 2, "traffic_share": 0.08,
+             "segments": ["Billing disputes"], "control_need": "simplicity_cost"},
+            {"failure_mode": "domain_accuracy_gap", "severity": 1, "traffic_share": 0.1,
+             "segments": ["German"], "labelled_data": False},
+        ],
+        "governance_capacity": 12,
+    },
+    "Contract analysis": {
+        "answers": [
+            {"failure_mode": "cross_document_synthesis", "severity": 3, "traffic_share": 0.4,
+             "segments": ["EU contracts"], "corpus_tokens": 6e8},
+            {"failure_mode": "long_input_loss", "severity": 3, "traffic_share": 0.5,
+             "segments": ["EU contracts", "US contracts"]},
+            {"failure_mode": "policy_noncompliance", "severity": 2, "traffic_share": 0.05,
+             "control_need": "principled"},
+            {"failure_mode": "complex_task_errors", "severity": 2, "traffic_share": 0.2,
+             "segments": ["EU contracts"]},
+        ],
+        "governance_capacity": 10,
+    },
+    "Code assistant": {
+        "answers": [
+            {"failure_mode": "serving_cost", "severity": 3, "traffic_share": 1.0},
+            {"failure_mode": "complex_task_errors", "severity": 2, "traffic_share": 0.15,
+             "segments": ["Security-sensitive modules"]},
+            {"failure_mode": "domain_accuracy_gap", "severity": 2, "traffic_share": 0.2,
+             "segments": ["Rust"], "labelled_data": True, "distribution": "stable"},
+        ],
+        "observed_tpot_ms": 22.0,
+    },
+}  # fmt: skip
+
+
 def load_demo(session: Session, *, audit_key: bytes) -> dict[str, str]:
     """Create the demo org, users and deployments if missing; returns e-mail per role."""
     for role, email in DEMO_USERS.items():
@@ -114,4 +164,20 @@ def load_demo(session: Session, *, audit_key: bytes) -> dict[str, str]:
             deployment_service.create(
                 session, caller, DeploymentCreate.model_validate(spec), audit_key=audit_key
             )
+    lead_user = session.execute(
+        select(User).where(User.email == DEMO_USERS[Role.product_lead])
+    ).scalar_one()
+    lead = replace(caller, user_id=lead_user.id, email=lead_user.email, role=Role.product_lead)
+    deployments, _ = repo.list(limit=100)
+    for dep in deployments:
+        body = DEMO_ASSESSMENTS.get(dep.name)
+        if body is None:
+            continue
+        try:  # the key makes this idempotent: a second seed replays, it does not add
+            assessment_service.submit(
+                session, lead, dep.id, AssessmentIn.model_validate(body),
+                audit_key=audit_key, idempotency_key=f"demo-{dep.name}",
+            )  # fmt: skip
+        except (Conflict, InvalidInput) as exc:  # the deployment was edited since: leave it
+            log.warning("demo assessment for %r not added: %s", dep.name, exc.message)
     return {role.value: email for role, email in DEMO_USERS.items()}

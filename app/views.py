@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from app.assessments.views import router as assessment_views
 from app.audit.views import router as audit_views
 from app.auth.views import router as auth_views
 from app.catalog import service as catalog_service
@@ -40,5 +41,13 @@ def dashboard(request: Request, session: SessionDep, caller: PageCaller) -> Resp
     )
 
 
-for r in (auth_views, catalog_views, deployment_views, estimate_views, lab_views, audit_views):
+for r in (
+    auth_views,
+    catalog_views,
+    deployment_views,
+    assessment_views,
+    estimate_views,
+    lab_views,
+    audit_views,
+):
     router.include_router(r)

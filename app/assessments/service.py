@@ -334,6 +334,16 @@ def list_for_deployment(session: Session, caller: Caller, deployment_id: int) ->
     return list(AssessmentRepository(session, caller.org_id).for_deployment(deployment_id))
 
 
+def summaries(session: Session, caller: Caller, deployment_id: int) -> list[dict[str, Any]]:
+    """Each submitted assessment of a deployment with its latest recommendation's top item."""
+    out = []
+    for a in list_for_deployment(session, caller, deployment_id):
+        latest = recommendations(session, caller, a.id)[-1]
+        items = latest.result["items"]
+        out.append({"a": a, "rec": latest, "top": items[0] if items else None})
+    return out
+
+
 # ---- drafts (the questionnaire page) -------------------------------------------------------
 def load_draft(session: Session, caller: Caller, deployment_id: int) -> Assessment | None:
     return AssessmentRepository(session, caller.org_id).draft(deployment_id, caller.email)

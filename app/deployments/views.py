@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
+from app.assessments import service as assessments
 from app.auth.permissions import Permission
 from app.catalog.repository import CatalogRepository
 from app.db import SessionDep
@@ -178,6 +179,8 @@ def detail_page(
             "model": catalog.model(dep.model_key),
             "gpu": catalog.gpu(dep.gpu_key),
             "economics": deployment_economics(session, dep),
+            "assessments": assessments.summaries(session, caller, dep.id),
+            "draft": assessments.load_draft(session, caller, dep.id),
         },
     )
 

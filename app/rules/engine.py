@@ -279,7 +279,12 @@ def run(rules: RuleSet, ctx: Context) -> Result:
             "No failure mode has a severity above 0: no intervention is needed. Re-assess when "
             "production evaluation shows a failure."
         )
-        return Result([], 0, ctx.governance_capacity, [note], [], [r.id for r in fired], True)
+        if facts.get("ctx.cost_over_budget") is True or facts.get("ctx.slo_missed") is True:
+            warnings.append(
+                "The serving figures put this deployment over its budget or outside its SLOs; "
+                "if production confirms it, rate the serving-cost failure mode."
+            )
+        return Result([], 0, ctx.governance_capacity, [note], warnings, [r.id for r in fired], True)
 
     gate_axes = []
     for axis, _reason, _rule in gates:
