@@ -89,7 +89,7 @@ def follow_ups_fragment(
     info = next((f for f in CatalogRepository(session).failure_modes() if f.key == fm), None)
     if info is None:
         raise NotFound(f"unknown failure mode '{fm}'")
-    values = dict(request.query_params)
+    values: dict[str, Any] = dict(request.query_params)
     values.update({k: request.query_params.getlist(k) for k in request.query_params
                    if k.endswith(".segments")})  # fmt: skip
     if forms.severity_of(values, fm) == 0:

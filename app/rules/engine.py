@@ -6,6 +6,8 @@ condition (:mod:`app.rules.conditions`) and ``then`` effects:
 * ``recommend: {failure_mode, axis, technique}`` — an item for that failure mode;
 * ``gate: {axis, reason}`` — that axis ranks first and every other item waits on it (the seed:
   serving economics "must be addressed before any other axis investment");
+* ``order: {first, then, reason}`` — when both axes are recommended, ``first`` ranks above
+  ``then`` whatever the scores (the conclusion's "address X before evaluating Y" sentences);
 * ``warn: {axis, message}`` — a warning on the axis's item (or the whole result);
 * ``govern: {axis, burden, controls}`` — extra governance burden and controls on an axis.
 
@@ -29,7 +31,7 @@ from typing import Any
 from app.rules.conditions import ConditionError, Fact, evaluate, facts_used, validate
 from app.rules.matrix import Matrix, suitability
 
-EFFECTS = ("recommend", "gate", "warn", "govern")
+EFFECTS = ("recommend", "gate", "order", "warn", "govern")
 SEVERITY_MAX = 4
 RISK_STEP = 0.25
 
@@ -100,6 +102,12 @@ def parse_ruleset(
             if not isinstance(body, Mapping):
                 raise RuleSetError(epath, "must be a mapping")
             axis = body.get("axis")
+            if effect == "order":
+                for key in ("first", "then"):
+                    if body.get(key) not in axes:
+                        raise RuleSetError(f"{epath}.{key}", f"unknown axis '{body.get(key)}'")
+                _require(body, "reason", str, epath)
+                continue
             if effect != "warn" or axis is not None:
                 if axis not in axes:
                     raise RuleSetError(f"{epath}.axis", f"unknown axis '{axis}'")
@@ -223,11 +231,23 @@ def _why(rule: Rule, facts: Mapping[str, Fact]) -> dict[str, Any]:
             "facts": {k: facts.get(k) for k in used}}  # fmt: skip
 
 
+def _place_before(items: list[Item], first: str, after: str) -> list[Item]:
+    """Move the ``first`` axis's items just above the highest-ranked ``after`` item, if below."""
+    firsts = [i for i in items if i.axis == first]
+    afters = [k for k, i in enumerate(items) if i.axis == after]
+    if not firsts or not afters or items.index(firsts[0]) < afters[0]:
+        return items
+    rest = [i for i in items if i.axis != first]
+    pos = rest.index(items[afters[0]])
+    return rest[:pos] + firsts + rest[pos:]
+
+
 def run(rules: RuleSet, ctx: Context) -> Result:
     facts = ctx.facts
     fired = [r for r in rules.rules if evaluate(r.when, facts)]
     items: dict[tuple[str, str], Item] = {}
     gates: list[tuple[str, str, Rule]] = []
+    orders: list[tuple[str, str, str, Rule]] = []
     warnings: list[str] = []
     axis_warnings: dict[str, list[str]] = {}
     govern: dict[str, tuple[int, list[str]]] = {}
@@ -261,6 +281,9 @@ def run(rules: RuleSet, ctx: Context) -> Result:
                     item.citations.append(c)
         if "gate" in then:
             gates.append((then["gate"]["axis"], then["gate"]["reason"], rule))
+        if "order" in then:
+            o = then["order"]
+            orders.append((o["first"], o["then"], o["reason"], rule))
         if "warn" in then:
             w = then["warn"]
             if w.get("axis"):
@@ -304,10 +327,14 @@ def run(rules: RuleSet, ctx: Context) -> Result:
                 item.rationale.insert(0, f"Precedence: {reason}")
                 if _why(rule, facts) not in item.rules_fired:
                     item.rules_fired.append(_why(rule, facts))
-    ordered = sorted(
-        items.values(),
-        key=lambda i: (i.axis not in gate_axes, -i.score, i.axis, i.technique),
-    )
+    ordered = sorted(items.values(), key=lambda i: (-i.score, i.axis, i.technique))
+    for first, after, reason, rule in orders:
+        ordered = _place_before(ordered, first, after)
+        for item in ordered:
+            if item.axis == after and any(i.axis == first for i in ordered):
+                item.rationale.append(f"After {first}: {reason}")
+                item.rules_fired.append(_why(rule, facts))
+    ordered.sort(key=lambda i: i.axis not in gate_axes)  # stable: gates first, order kept
     for n, item in enumerate(ordered, start=1):
         item.rank = n
     burden = sum({i.axis: i.governance_burden for i in ordered}.values())

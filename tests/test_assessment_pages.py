@@ -1,0 +1,282 @@
+"""Questionnaire, recommendation and rule-set pages: follow-ups only when relevant, drafts that
+survive errors, the live preview, the explained recommendation, rerun diffs, and the admin edit
+flow (per-rule form, YAML, dry run, publish)."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.assessments.models import Assessment
+from app.audit.models import AuditEvent
+from app.rules.reference import default_ruleset_text
+from app.rulesets.models import RuleSetVersion
+from tests.factories import create_deployment, create_user, csrf_from, figures_in, page_login
+
+HX = {"HX-Request": "true"}
+
+
+@pytest.fixture
+def lead(client: TestClient, session: Session) -> Any:
+    user = create_user(session, role="product_lead")
+    page_login(client, user.email)
+    return user
+
+
+@pytest.fixture
+def dep(session: Session, lead: Any) -> Any:
+    return create_deployment(session, user=lead, profile="startup")
+
+
+def _form(client: TestClient, dep_id: int, **fields: Any) -> dict[str, Any]:
+    page = client.get(f"/deployments/{dep_id}/assessment")
+    return {"csrftoken": csrf_from(page.text), **fields}
+
+
+def _submitted(session: Session) -> int:
+    return session.execute(
+        select(func.count()).select_from(Assessment).where(Assessment.status == "submitted")
+    ).scalar_one()
+
+
+def test_questionnaire_lists_every_failure_mode_with_described_levels(
+    client: TestClient, dep: Any
+) -> None:
+    r = client.get(f"/deployments/{dep.id}/assessment")
+    assert r.status_code == 200
+    for key in ("factual_staleness", "policy_noncompliance", "domain_accuracy_gap",
+                "complex_task_errors", "serving_cost", "cross_document_synthesis",
+                "long_input_loss", "capability_floor"):  # fmt: skip
+        for level in range(5):
+            assert f'name="fm.{key}.severity" value="{level}"' in r.text
+    assert "Blocks the use case" in r.text
+    assert "Not observed" in r.text
+    # follow-ups are not shown until a severity is above 0
+    assert "fm.domain_accuracy_gap.labelled_data" not in r.text
+    assert "Observed TTFT" in r.text
+    assert "Governance capacity" in r.text
+
+
+def test_follow_ups_appear_only_when_relevant(client: TestClient, dep: Any) -> None:
+    base = f"/deployments/{dep.id}/assessment/follow-ups"
+    r = client.get(f"{base}/domain_accuracy_gap?fm.domain_accuracy_gap.severity=2", headers=HX)
+    assert r.status_code == 200
+    assert "<html" not in r.text
+    assert 'name="fm.domain_accuracy_gap.labelled_data"' in r.text
+    assert 'name="fm.domain_accuracy_gap.distribution"' in r.text
+    assert 'value="EU"' in r.text  # the deployment's segments, with their risk
+    r = client.get(f"{base}/domain_accuracy_gap?fm.domain_accuracy_gap.severity=0", headers=HX)
+    assert r.text == ""
+    r = client.get(f"{base}/serving_cost?fm.serving_cost.severity=3", headers=HX)
+    assert "labelled_data" not in r.text
+    assert "share" in r.text
+    r = client.get(f"{base}/factual_staleness?fm.factual_staleness.severity=1", headers=HX)
+    assert "corpus_tokens" in r.text
+    assert "cross_document" in r.text
+    assert client.get(f"{base}/nope?fm.nope.severity=1", headers=HX).status_code == 404
+
+
+def test_draft_autosave_returns_the_live_top_three_and_is_restored(
+    client: TestClient, session: Session, dep: Any
+) -> None:
+    data = _form(client, dep.id, **{
+        "fm.factual_staleness.severity": "3", "fm.factual_staleness.share": "40",
+        "fm.policy_noncompliance.severity": "2", "fm.complex_task_errors.severity": "1",
+        "fm.serving_cost.severity": "1", "fm.capability_floor.severity": "1",
+    })  # fmt: skip
+    r = client.post(f"/deployments/{dep.id}/assessment/draft", data=data, headers=HX)
+    assert r.status_code == 200
+    assert r.text.lstrip().startswith('<div id="preview"')
+    assert r.text.count("<li>") == 3  # the top three
+    assert "Retrieval-augmented generation" in r.text
+    assert "Draft saved" in r.text
+    page = client.get(f"/deployments/{dep.id}/assessment").text
+    assert "Draft restored" in page
+    assert (
+        'name="fm.factual_staleness.share" type="number" min="0" max="100" step="any" value="40"'
+        in page
+    )
+    assert _submitted(session) == 0
+
+
+def test_invalid_submission_is_inline_and_loses_nothing(
+    client: TestClient, session: Session, dep: Any
+) -> None:
+    data = _form(client, dep.id, **{
+        "fm.factual_staleness.severity": "3", "fm.factual_staleness.share": "250",
+        "fm.factual_staleness.corpus_tokens": "lots", "observed_ttft_ms": "-4",
+    })  # fmt: skip
+    r = client.post(f"/deployments/{dep.id}/assessment", data=data)
+    assert r.status_code == 422
+    assert 'role="alert"' in r.text
+    assert "enter a percentage between 0 and 100" in r.text
+    assert "enter a number" in r.text
+    assert 'value="250"' in r.text
+    assert 'value="lots"' in r.text
+    assert 'value="-4"' in r.text
+    assert 'aria-invalid="true"' in r.text
+    assert _submitted(session) == 0
+    assert "Draft restored" in client.get(f"/deployments/{dep.id}/assessment").text
+
+
+def test_submit_lands_on_the_explained_recommendation(
+    client: TestClient, session: Session, dep: Any
+) -> None:
+    data = _form(client, dep.id, **{
+        "fm.factual_staleness.severity": "3", "fm.factual_staleness.share": "40",
+        "fm.factual_staleness.segments": "EU", "fm.factual_staleness.cross_document": "yes",
+        "fm.factual_staleness.corpus_tokens": "1e8",
+        "fm.policy_noncompliance.severity": "2", "governance_capacity": "3",
+    })  # fmt: skip
+    r = client.post(f"/deployments/{dep.id}/assessment", data=data, follow_redirects=False)
+    assert r.status_code == 303, r.text[-1500:]
+    page = client.get(r.headers["location"])
+    assert page.status_code == 200
+    text = html.unescape(page.text)
+    assert "#1" in text
+    assert "GraphRAG" in text
+    assert "staleness_cross_document_graphrag" in text  # why: the rule that fired
+    assert "fm.factual_staleness.cross_document = True" in text  # …and the answer behind it
+    assert "Edge et al. 2024" in text  # citation
+    assert "2 LLM extraction passes over the corpus" in text  # impact assumptions
+    assert "over" in text
+    assert "capacity of" in text
+    (fig,) = figures_in(page.text)
+    assert [t["name"] for t in fig["data"]][-1] == "score"
+    assert len(fig["data"][0]["x"]) == 2
+    assert "DPO" in fig["data"][0]["x"][1] or "Direct Preference" in fig["data"][0]["x"][1]
+    # the deployment page lists it and the draft is gone
+    dep_page = client.get(f"/deployments/{dep.id}").text
+    assert "GraphRAG" in dep_page
+    assert "New assessment" in dep_page
+
+
+def test_zero_severities_render_no_intervention(client: TestClient, dep: Any) -> None:
+    r = client.post(f"/deployments/{dep.id}/assessment", data=_form(client, dep.id))
+    assert "No intervention needed" in r.text
+
+
+def test_rerun_under_a_new_rule_set_shows_what_changed(
+    client: TestClient, session: Session, dep: Any
+) -> None:
+    data = _form(client, dep.id, **{"fm.factual_staleness.severity": "3",
+                                    "fm.factual_staleness.share": "40"})  # fmt: skip
+    loc = client.post(f"/deployments/{dep.id}/assessment", data=data).url.path
+    body = yaml.safe_load(default_ruleset_text())
+    for rule in body["rules"]:
+        if rule["id"] == "staleness_local_rag":
+            rule["then"]["recommend"]["technique"] = "graphrag"
+    session.add(RuleSetVersion(version=2, text=yaml.safe_dump(body), body=body, note="t",
+                               created_by="test"))  # fmt: skip
+    session.flush()
+    page = client.get(loc).text
+    assert "Re-run under the current rules (v2)" in page
+    r = client.post(f"{loc}/rerun", data={"csrftoken": csrf_from(page)}, follow_redirects=True)
+    text = html.unescape(r.text)
+    assert "What changed since recommendation" in text
+    assert "rules version 1 → 2" in text
+    assert "added" in text
+    assert "retrieval/graphrag" in text
+    assert "removed" in text
+    assert "retrieval/rag" in text
+
+
+def test_viewers_cannot_fill_in_questionnaires(
+    client: TestClient, session: Session, dep: Any
+) -> None:
+    viewer = create_user(session, org="Acme", role="viewer")
+    page_login(client, viewer.email)
+    assert client.get(f"/deployments/{dep.id}/assessment").status_code == 403
+
+
+class TestRulePages:
+    @pytest.fixture
+    def admin(self, client: TestClient, session: Session) -> Any:
+        user = create_user(session, role="admin")
+        page_login(client, user.email)
+        return user
+
+    def test_rules_page_lists_rules_with_sources(self, client: TestClient, admin: Any) -> None:
+        r = client.get("/rules")
+        assert r.status_code == 200
+        text = html.unescape(r.text)
+        assert "serving_first_when_economics_fail" in text
+        assert "fm.factual_staleness.severity ge 1" in text
+        assert "Seed 000 §6" in text
+        assert 'href="/rules/edit?rule=policy_dpo"' in text
+
+    def test_yaml_edit_dry_run_and_publish(
+        self, client: TestClient, session: Session, admin: Any
+    ) -> None:
+        dep = create_deployment(session, user=admin, profile="startup")
+        form = _form(client, dep.id, **{"fm.factual_staleness.severity": "3"})
+        client.post(f"/deployments/{dep.id}/assessment", data=form)
+        page = client.get("/rules/edit").text
+        token = csrf_from(page)
+        rag = "{failure_mode: factual_staleness, axis: retrieval, technique: rag}}"
+        text = default_ruleset_text().replace(rag, rag.replace("rag}", "graphrag}"))
+        r = client.post("/rules/edit", data={"csrftoken": token, "yaml": text, "action": "check"},
+                        headers=HX)  # fmt: skip
+        assert r.status_code == 200
+        assert "<html" not in r.text
+        assert "Valid:" in r.text
+        assert "top item changes" in r.text
+        assert "retrieval/graphrag" in r.text
+        bad = text.replace("op: ge", "op: gte", 1)
+        r = client.post("/rules/edit", data={"csrftoken": token, "yaml": bad, "action": "check"},
+                        headers=HX)  # fmt: skip
+        assert r.status_code == 422
+        assert "rules[0].when" in r.text
+        assert "gte" in r.text
+        assert 'aria-invalid="true"' in r.text
+        assert "op: gte" in r.text
+        publish = {"csrftoken": token, "yaml": text, "action": "publish", "note": ""}
+        r = client.post("/rules/edit", data=publish, headers=HX)
+        assert r.status_code == 422
+        assert "say what changed" in r.text
+        r = client.post("/rules/edit", data={"csrftoken": token, "yaml": text, "action": "publish",
+                                             "note": "GraphRAG for all staleness"},
+                        follow_redirects=False)  # fmt: skip
+        assert r.status_code == 303
+        assert "v2" in client.get("/rules").text
+        events = session.execute(
+            select(AuditEvent.action).where(AuditEvent.action == "ruleset.publish")
+        ).all()
+        assert len(events) == 1
+
+    def test_per_rule_form_merges_into_the_candidate(self, client: TestClient, admin: Any) -> None:
+        page = client.get("/rules/edit?rule=policy_dpo").text
+        assert 'name="original" value="policy_dpo"' in page
+        token = csrf_from(page)
+        form = {"csrftoken": token, "original": "policy_dpo", "id": "policy_dpo",
+                "description": "Policy failures take DPO.", "source": "Seed 000 §6",
+                "when": "{fact: fm.policy_noncompliance.severity, op: ge, value: 2}",
+                "then": "{recommend: {failure_mode: policy_noncompliance, axis: alignment, "
+                        "technique: dpo}}", "action": "check"}  # fmt: skip
+        r = client.post("/rules/edit", data=form)
+        assert r.status_code == 200
+        text = html.unescape(r.text)
+        assert "Valid:" in text
+        assert "value: 2" in text
+        assert "Policy failures take DPO." in text
+        form["then"] = (
+            "{recommend: {failure_mode: policy_noncompliance, axis: peft, technique: dpo}}"
+        )
+        r = client.post("/rules/edit", data=form)
+        assert r.status_code == 422
+        assert "is not a technique of axis" in html.unescape(r.text)
+        form["when"] = "{fact: [unclosed"
+        r = client.post("/rules/edit", data=form)
+        assert r.status_code == 422
+        assert "not valid YAML" in r.text
+
+    def test_only_admins_edit(self, client: TestClient, session: Session) -> None:
+        page_login(client, create_user(session, role="governance").email)
+        assert client.get("/rules").status_code == 200
+        assert client.get("/rules/edit").status_code == 403
