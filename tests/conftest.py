@@ -19,12 +19,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
+from app.assessments.service import clear_reference_cache
 from app.auth import service as auth_service
 from app.catalog.loader import load_reference_data
 from app.cli import alembic_config
 from app.config import Environment, Settings
 from app.db import get_session, make_engine
 from app.main import build_asgi
+from app.rulesets import service as rulesets_service
 from tests.factories import TEST_SECRET
 
 
@@ -40,6 +42,14 @@ def _fast_password_hashing() -> Iterator[None]:
     auth_service._DUMMY_HASH = auth_service._hasher.hash("x")
     yield
     auth_service._hasher = original
+
+
+@pytest.fixture(autouse=True)
+def _fresh_reference_caches() -> Iterator[None]:
+    """Each test rolls its data back, so no process-level cache may outlive it."""
+    yield
+    clear_reference_cache()
+    rulesets_service.clear_cache()
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -50,11 +51,81 @@ class Evaluation:
     serving: ServingContext
 
 
+# ---- reference data ------------------------------------------------------------------------
+REFERENCE_TTL_S = 30.0  # how stale a process's copy of the catalog and matrix may get
+
+
+@dataclass(frozen=True, slots=True)
+class FailureModeRow:
+    key: str
+    name: str
+    origin: str
+    axes: tuple[str, ...]
+    expected_outcome: str
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    """The reference data the questionnaire and the engine read: one consistent snapshot (the
+    matrix levels always come with their own version number)."""
+
+    matrix_version: int
+    matrix: dict[str, dict[str, int]]
+    profiles: dict[str, dict[str, float]]
+    failure_modes: dict[str, FailureModeInfo]
+    rows: tuple[FailureModeRow, ...]
+    technique_names: dict[str, str]
+    technique_citations: dict[str, str]
+    models: tuple[tuple[str, Architecture], ...]
+    loaded_at: float
+
+
+_CATALOG: list[Catalog] = []
+
+
+def clear_reference_cache() -> None:
+    _CATALOG.clear()
+
+
+def catalog(session: Session) -> Catalog:
+    """A per-process snapshot, refreshed after ``REFERENCE_TTL_S`` (the matrix, profiles,
+    failure modes, techniques and released models change only by an admin edit or a seed)."""
+    if _CATALOG and time.monotonic() - _CATALOG[0].loaded_at < REFERENCE_TTL_S:
+        return _CATALOG[0]
+    repo = CatalogRepository(session)
+    matrix = catalog_service.current_matrix(session)
+    techniques = repo.techniques()
+    fms = repo.failure_modes()
+    cat = Catalog(
+        matrix_version=matrix.version,
+        matrix=matrix.levels,
+        profiles={p.key: p.weights for p in repo.profiles()},
+        failure_modes={
+            f.key: FailureModeInfo(f.key, f.name, f.expected_outcome, f.citation) for f in fms
+        },
+        rows=tuple(
+            FailureModeRow(f.key, f.name, f.origin, tuple(f.axes), f.expected_outcome) for f in fms
+        ),
+        technique_names={t.key: t.name for t in techniques},
+        technique_citations={t.key: t.citation for t in techniques},
+        models=tuple(
+            sorted(
+                (m.key, catalog_service.architecture_of(m))
+                for m in repo.models()
+                if m.published_total_params is not None  # released models, not research designs
+            )
+        ),
+        loaded_at=time.monotonic(),
+    )
+    _CATALOG[:] = [cat]
+    return cat
+
+
 # ---- validation ----------------------------------------------------------------------------
 def validate(session: Session, dep: Deployment, data: AssessmentIn) -> None:
     """Domain checks beyond the schema: known failure modes, the deployment's segments, and
     follow-ups that apply. Raises :class:`InvalidInput` naming ``answers[i].field``."""
-    known = {f.key for f in CatalogRepository(session).failure_modes()}
+    known = set(catalog(session).failure_modes)
     segments = [s["name"] for s in dep.segments]
     for i, a in enumerate(data.answers):
         if a.failure_mode not in known:
@@ -96,23 +167,17 @@ def _serving_context(dep: Deployment, data: AssessmentIn, econ: dict[str, Any]) 
 def _engine_context(
     session: Session, fact_map: dict[str, Fact], profile: str, capacity: int | None
 ) -> tuple[Context, int]:
-    repo = CatalogRepository(session)
-    matrix = catalog_service.current_matrix(session)
-    profiles = {p.key: p.weights for p in repo.profiles()}
-    techniques = repo.techniques()
+    cat = catalog(session)
     ctx = Context(
         facts=fact_map,
-        matrix=matrix.levels,
-        profile_weights=profiles[profile],
-        failure_modes={
-            f.key: FailureModeInfo(f.key, f.name, f.expected_outcome, f.citation)
-            for f in repo.failure_modes()
-        },
-        technique_citations={t.key: t.citation for t in techniques},
-        technique_names={t.key: t.name for t in techniques},
+        matrix=cat.matrix,
+        profile_weights=cat.profiles[profile],
+        failure_modes=cat.failure_modes,
+        technique_citations=cat.technique_citations,
+        technique_names=cat.technique_names,
         governance_capacity=capacity,
     )
-    return ctx, matrix.version
+    return ctx, cat.matrix_version
 
 
 @lru_cache(maxsize=4096)
@@ -130,13 +195,7 @@ def _cached_impact(
 def _impacts(
     session: Session, scenario: Scenario, techniques: Sequence[str], corpus_tokens: float
 ) -> dict[str, TechniqueImpact]:
-    models = tuple(
-        sorted(
-            (m.key, catalog_service.architecture_of(m))
-            for m in CatalogRepository(session).models()
-            if m.published_total_params is not None  # released models, not research designs
-        )
-    )
+    models = catalog(session).models
     return {t: _cached_impact(scenario, t, corpus_tokens, models) for t in sorted(set(techniques))}
 
 
@@ -151,7 +210,7 @@ def evaluate(
     """Facts from the answers and the deployment, then the engine; twice when pricing, so the
     estimators run only for the techniques that are recommended."""
     if rules is None:
-        rules = rulesets.current(session)[1]
+        rules = rulesets.current_ruleset(session)
     econ = deployment_economics(session, dep)
     serving = _serving_context(dep, data, econ)
     fact_map = facts(as_answers([a.model_dump() for a in data.answers]), serving)

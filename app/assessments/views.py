@@ -12,7 +12,6 @@ from fastapi.responses import HTMLResponse, Response
 from app.assessments import charts, forms, service
 from app.auth.context import Caller
 from app.auth.permissions import Permission
-from app.catalog.repository import CatalogRepository
 from app.db import SessionDep
 from app.deployments import service as deployments
 from app.deployments.models import Deployment
@@ -32,7 +31,7 @@ FormDep = Annotated[dict[str, Any], Depends(form_data)]
 
 # ---- questionnaire -------------------------------------------------------------------------
 def _fm_keys(session: SessionDep) -> list[str]:
-    return [f.key for f in CatalogRepository(session).failure_modes()]
+    return [f.key for f in service.catalog(session).rows]
 
 
 def _questionnaire(
@@ -43,7 +42,7 @@ def _questionnaire(
     return {
         "caller": caller,
         "d": dep,
-        "failure_modes": CatalogRepository(session).failure_modes(),
+        "failure_modes": service.catalog(session).rows,
         "levels": SEVERITY_LEVELS,
         "follow_ups": FOLLOW_UPS,
         "serving_fms": SERVING_FAILURE_MODES,
@@ -86,7 +85,7 @@ def follow_ups_fragment(
 ) -> Response:
     """The details of one failure mode, shown only when its severity is above 0 (htmx)."""
     dep = deployments.get(session, caller, deployment_id)
-    info = next((f for f in CatalogRepository(session).failure_modes() if f.key == fm), None)
+    info = next((f for f in service.catalog(session).rows if f.key == fm), None)
     if info is None:
         raise NotFound(f"unknown failure mode '{fm}'")
     values: dict[str, Any] = dict(request.query_params)
@@ -157,7 +156,7 @@ def recommendation_page(
         raise NotFound(f"recommendation {rec} is not one of this assessment's")
     previous = next((r for r in recs if r.id == current.previous_id), None)
     items = current.result["items"]
-    fm_names = {f.key: f.name for f in CatalogRepository(session).failure_modes()}
+    fm_names = {f.key: f.name for f in service.catalog(session).rows}
     return render(
         request,
         "assessments/detail.html",
@@ -173,7 +172,7 @@ def recommendation_page(
             "figure": charts.score_breakdown(items) if items else None,
             "fm_names": fm_names,
             "levels": SEVERITY_LEVELS,
-            "latest_rules": rulesets.get_version(session).version,
+            "latest_rules": rulesets.current_ruleset(session).version,
         },
     )
 

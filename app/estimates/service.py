@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -391,6 +392,11 @@ def deployment_scenario(session: Session, dep: Any) -> tuple[Scenario, dict[str,
     return scenario, note
 
 
+# Pricing a scenario is pure and deterministic (frozen inputs), so pages that show the same
+# deployment again reuse the result.
+_evaluate = lru_cache(maxsize=1024)(evaluate)
+
+
 def deployment_economics(session: Session, dep: Any) -> dict[str, Any]:
     """Monthly serving cost and SLO check from a deployment's own fields.
 
@@ -401,7 +407,7 @@ def deployment_economics(session: Session, dep: Any) -> dict[str, Any]:
         return {"error": found}
     scenario, note = found
     try:
-        outcome = evaluate(scenario)
+        outcome = _evaluate(scenario)
     except EstimateError as exc:
         return {"error": str(exc)}
     within_budget = (

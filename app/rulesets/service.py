@@ -69,9 +69,32 @@ def ruleset_of(session: Session, row: RuleSetVersion) -> RuleSet:
     return RuleSet(row.version, rs.rules)
 
 
+# Versions are immutable and were validated when published, so each is parsed once per process.
+_PARSED: dict[tuple[int, int], RuleSet] = {}
+
+
+def clear_cache() -> None:
+    _PARSED.clear()
+
+
 def current(session: Session) -> tuple[RuleSetVersion, RuleSet]:
     row = get_version(session)
     return row, ruleset_of(session, row)
+
+
+def current_ruleset(session: Session) -> RuleSet:
+    """The newest version, parsed (cached by version: one small query when it is cached)."""
+    found = session.execute(
+        select(RuleSetVersion.id, RuleSetVersion.version)
+        .order_by(RuleSetVersion.version.desc())
+        .limit(1)
+    ).first()
+    if found is None:
+        raise NotFound("no rule set; run seed")
+    key = (found.id, found.version)
+    if key not in _PARSED:
+        _PARSED[key] = ruleset_of(session, get_version(session, found.version))
+    return _PARSED[key]
 
 
 def parse_text(session: Session, text: str) -> tuple[Any, RuleSet]:
