@@ -137,6 +137,13 @@ SCENARIOS = [
 ]  # fmt: skip
 
 
+CONCLUSION_ORDERS = {
+    "moderate serving pressure still comes before a larger base model",
+    "domain failures take QLoRA before alignment even when alignment scores higher",
+    "policy failures take alignment before more retrieval even when RAG scores higher",
+}
+
+
 @pytest.mark.parametrize(("label", "facts", "profile", "expected", "warning"), SCENARIOS,
                          ids=[s[0] for s in SCENARIOS])  # fmt: skip
 def test_scenario(
@@ -154,6 +161,8 @@ def test_scenario(
     if warning is not None:
         texts = res.warnings + [w for i in res.items for w in i.warnings + i.controls]
         assert any(warning in t for t in texts), texts
+    if label in CONCLUSION_ORDERS:  # the ordering is stated, not just implied by the scores
+        assert any(" comes before " in n for n in res.notes), res.notes
     if expected != "none":  # without an expected warning, none beyond the item's own
         assert warning is not None or not any("above the stated capacity" in w
                                               for w in res.warnings)  # fmt: skip

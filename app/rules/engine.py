@@ -328,10 +328,14 @@ def run(rules: RuleSet, ctx: Context) -> Result:
                 if _why(rule, facts) not in item.rules_fired:
                     item.rules_fired.append(_why(rule, facts))
     ordered = sorted(items.values(), key=lambda i: (-i.score, i.axis, i.technique))
+    order_notes = []
     for first, after, reason, rule in orders:
         ordered = _place_before(ordered, first, after)
+        axes_present = {i.axis for i in ordered}
+        if first in axes_present and after in axes_present:
+            order_notes.append(f"{first} comes before {after}: {reason}")
         for item in ordered:
-            if item.axis == after and any(i.axis == first for i in ordered):
+            if item.axis == after and first in axes_present:
                 item.rationale.append(f"After {first}: {reason}")
                 item.rules_fired.append(_why(rule, facts))
     ordered.sort(key=lambda i: i.axis not in gate_axes)  # stable: gates first, order kept
@@ -341,6 +345,7 @@ def run(rules: RuleSet, ctx: Context) -> Result:
     notes = []
     if gate_axes:
         notes.append(f"Every other item waits on {gate_axes[0]}: " + gates[0][1])
+    notes.extend(order_notes)
     cap = ctx.governance_capacity
     if cap is not None and burden > cap:
         warnings.append(
