@@ -25,6 +25,7 @@ from app.deployments.api import router as deployments_router
 from app.estimates.api import router as estimates_router
 from app.lab.api import router as lab_router
 from app.logging import configure_logging
+from app.portfolios.api import router as portfolios_router
 from app.views import router as views_router
 from app.web.handlers import install_exception_handlers
 from app.web.middleware import (
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         estimates_router,
         lab_router,
         assessments_router,
+        portfolios_router,
         audit_router,
     ):
         api.include_router(r)

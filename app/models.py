@@ -20,6 +20,7 @@ from app.db import Base
 from app.deployments.models import Deployment
 from app.estimates.models import Calibration
 from app.jobs.models import Job
+from app.portfolios.models import Portfolio
 from app.rulesets.models import RuleSetVersion
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "MatrixVersion",
     "ModelArch",
     "Organization",
+    "Portfolio",
     "Profile",
     "Recommendation",
     "RuleSetVersion",

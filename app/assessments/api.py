@@ -20,6 +20,8 @@ from app.assessments.schemas import (
 from app.auth.context import Caller
 from app.auth.permissions import Permission
 from app.db import SessionDep
+from app.portfolios import service as portfolios
+from app.portfolios.schemas import PortfolioOut
 from app.rulesets import service as rulesets
 from app.rulesets.models import RuleSetVersion
 from app.web.deps import ApiCaller, SettingsDep
@@ -129,6 +131,22 @@ def rerun_assessment(
 ) -> AssessmentOut:
     service.rerun(session, caller, assessment_id, audit_key=settings.audit_hmac_key)
     return assessment_out(session, caller, service.get(session, caller, assessment_id))
+
+
+@router.post(
+    "/assessments/{assessment_id}/portfolio",
+    response_model=PortfolioOut,
+    status_code=201,
+    tags=["portfolios"],
+    responses=_ERRORS,
+)
+def portfolio_from_recommendation(
+    assessment_id: int, session: SessionDep, caller: ApiCaller, settings: SettingsDep
+) -> object:
+    """A portfolio of the latest recommendation's items, with default parameters."""
+    return portfolios.from_recommendation(
+        session, caller, assessment_id, audit_key=settings.audit_hmac_key
+    )
 
 
 # ---- rule set ------------------------------------------------------------------------------

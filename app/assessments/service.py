@@ -76,6 +76,7 @@ class Catalog:
     rows: tuple[FailureModeRow, ...]
     technique_names: dict[str, str]
     technique_citations: dict[str, str]
+    technique_axis: dict[str, str]
     models: tuple[tuple[str, Architecture], ...]
     loaded_at: float
 
@@ -108,6 +109,7 @@ def catalog(session: Session) -> Catalog:
         ),
         technique_names={t.key: t.name for t in techniques},
         technique_citations={t.key: t.citation for t in techniques},
+        technique_axis={t.key: t.axis_key for t in techniques},
         models=tuple(
             sorted(
                 (m.key, catalog_service.architecture_of(m))

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from fastapi import APIRouter
 
 from app.catalog import service
@@ -11,9 +13,11 @@ from app.catalog.schemas import (
     FailureModeOut,
     GpuOut,
     ModelOut,
+    ParameterOut,
     TechniqueOut,
 )
 from app.db import SessionDep
+from app.estimators.techniques import PARAMS, UNPRICED
 from app.web.deps import ApiCaller
 
 router = APIRouter(tags=["catalog"])
@@ -46,8 +50,17 @@ def list_failure_modes(session: SessionDep, _caller: ApiCaller) -> object:
 
 
 @router.get("/techniques", response_model=list[TechniqueOut])
-def list_techniques(session: SessionDep, _caller: ApiCaller) -> object:
-    return CatalogRepository(session).techniques()
+def list_techniques(session: SessionDep, _caller: ApiCaller) -> list[TechniqueOut]:
+    """Each technique with its axis and the parameters a portfolio item may set."""
+    return [
+        TechniqueOut(
+            key=t.key, axis=t.axis_key, name=t.name, description=t.description,
+            citation=t.citation, priced=t.key not in UNPRICED,
+            parameters=[ParameterOut(**{**asdict(p), "choices": list(p.choices)})
+                        for p in PARAMS.get(t.key, ())],
+        )
+        for t in CatalogRepository(session).techniques()
+    ]  # fmt: skip
 
 
 @router.get("/gpus", response_model=list[GpuOut])

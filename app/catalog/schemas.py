@@ -34,6 +34,18 @@ class FailureModeOut(BaseModel):
     citation: str
 
 
+class ParameterOut(BaseModel):
+    name: str
+    type: str = Field(description="int, float, bool, choice or model (a catalog model key)")
+    unit: str
+    minimum: float | None
+    maximum: float | None
+    exclusive_maximum: bool
+    choices: list[str]
+    default: float | int | bool | str
+    source: str = Field(description="Where the default comes from")
+
+
 class TechniqueOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     key: str
@@ -41,6 +53,8 @@ class TechniqueOut(BaseModel):
     name: str
     description: str
     citation: str
+    priced: bool = Field(description="Whether the estimators model its cost and latency")
+    parameters: list[ParameterOut]
 
 
 class GpuOut(BaseModel):

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from app.estimators.architecture import Architecture
 from app.estimators.errors import FieldError
@@ -72,92 +73,258 @@ def _moe(current: Architecture, models: Mapping[str, Architecture]) -> str | Non
     return min(moes)[1] if moes else None
 
 
+@dataclass(frozen=True, slots=True)
+class Param:
+    """One tunable parameter of a technique: type ``int``, ``float``, ``bool``, ``choice`` or
+    ``model`` (a catalog model key; empty = the automatic pick)."""
+
+    name: str
+    type: str
+    unit: str
+    default: float | int | bool | str
+    source: str
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_maximum: bool = False
+    choices: tuple[str, ...] = ()
+
+    def check(self, value: object) -> object:
+        """The value coerced to the parameter's type, or ValueError with a plain message."""
+        if self.type == "bool":
+            if not isinstance(value, bool):
+                raise ValueError(f"{self.name} must be true or false")
+            return value
+        if self.type in ("choice", "model"):
+            if not isinstance(value, str) or (self.choices and value not in self.choices):
+                allowed = ", ".join(self.choices) or "a catalog model key"
+                raise ValueError(f"{self.name} must be one of {allowed}")
+            return value
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"{self.name} must be a number")
+        if self.type == "int" and float(value) != int(value):
+            raise ValueError(f"{self.name} must be a whole number")
+        v = int(value) if self.type == "int" else float(value)
+        if self.minimum is not None and v < self.minimum:
+            raise ValueError(f"{self.name} must be at least {self.minimum:g}")
+        if self.maximum is not None and (
+            v >= self.maximum if self.exclusive_maximum else v > self.maximum
+        ):
+            rel = "below" if self.exclusive_maximum else "at most"
+            raise ValueError(f"{self.name} must be {rel} {self.maximum:g}")
+        return v
+
+
+LEWIS = "Lewis et al. 2020 (arXiv 2005.11401) retrieve 5-10 passages; formulas.md §4"
+EDGE = "Edge et al. 2024 (arXiv 2404.16130) §2.2: 600-token chunks, one gleaning round"
+LATENCY = "a vector-index lookup plus re-ranking; an assumption, set your own"
+CORPUS = "your corpus; 0 leaves the index-build cost out"
+WANG = "Wang et al. 2023 (arXiv 2203.11171): most of the gain by 5-10 samples"
+COT = "Wei et al. 2022 (arXiv 2201.11903): a few hundred reasoning tokens; an assumption"
+LEVIATHAN = "Leviathan et al. 2023 (arXiv 2211.17192) Table 2 ranges"
+DETTMERS = "Dettmers et al. 2023 (arXiv 2305.14314): Guanaco-scale data, rank 16-64"
+RAFAILOV = "Rafailov et al. 2023 (arXiv 2305.18290): ~10k-100k preference pairs"
+
+
+def _retrieval(k: int, chunk: int, passes: int | None = None) -> tuple[Param, ...]:
+    out = [
+        Param("k", "int", "chunks", k, EDGE if passes else LEWIS, 1, 1000),
+        Param("chunk_tokens", "int", "tokens", chunk, EDGE if passes else LEWIS, 1, 100_000),
+        Param("retrieval_latency_ms", "float", "ms", 40.0, LATENCY, 0, 60_000),
+        Param("corpus_tokens", "float", "tokens", 0.0, CORPUS, 0, 1e13),
+    ]
+    if passes is not None:
+        out.append(Param("extraction_passes", "int", "passes", passes, EDGE, 0, 10))
+    return tuple(out)
+
+
+_SPEC = (
+    Param("alpha", "float", "acceptance rate", 0.7, LEVIATHAN, 0, 1, exclusive_maximum=True),
+    Param("gamma", "int", "draft tokens", 4, LEVIATHAN, 1, 64),
+    Param("c", "float", "draft/target cost", 0.05, LEVIATHAN, 0, 1),
+)
+_FT = (
+    Param("rank", "int", "", 16, DETTMERS, 1, 4096),
+    Param("examples", "int", "examples", 20_000, DETTMERS, 1, 10**9),
+    Param("tokens_per_example", "int", "tokens", 512, DETTMERS, 1, 1_000_000),
+    Param("epochs", "int", "epochs", 3, DETTMERS, 1, 1000),
+    Param("serve_unmerged", "bool", "", False, "Hu et al. 2022: merged adapters add no latency"),
+)
+_ALIGN = (
+    Param("pairs", "int", "pairs", 10_000, RAFAILOV, 1, 10**9),
+    Param("tokens_per_response", "int", "tokens", 512, RAFAILOV, 1, 1_000_000),
+    Param("epochs", "int", "epochs", 1, RAFAILOV, 1, 1000),
+)
+_SWAP = (Param("model", "model", "", "", "empty: the catalog's next larger dense (or its MoE) "
+               "model, chosen automatically"),)  # fmt: skip
+
+PARAMS: dict[str, tuple[Param, ...]] = {
+    "rag": _retrieval(5, 512),
+    "graphrag": _retrieval(10, 600, passes=2),
+    "retrieval_then_long_context": _retrieval(8, 1024),
+    "long_context_window": (
+        Param(
+            "input_tokens", "int", "tokens", 32_768, "Gemini 1.5 (arXiv 2403.05530)", 1, 10_000_000
+        ),
+    ),  # fmt: skip
+    "cot": (Param("cot_tokens", "int", "tokens", 600, COT, 0, 1_000_000),),
+    "cot_self_consistency": (
+        Param("cot_tokens", "int", "tokens", 600, COT, 0, 1_000_000),
+        Param("samples", "int", "samples (k)", 5, WANG, 1, 1000),
+    ),
+    "rlvr_reasoning_model": (
+        Param(
+            "cot_tokens",
+            "int",
+            "tokens",
+            2000,
+            "Guo et al. 2025 (arXiv 2501.12948) report "
+            "long traces; an order-of-magnitude assumption",
+            0,
+            1_000_000,
+        ),
+    ),  # fmt: skip
+    "speculative_decoding": _SPEC,
+    "paged_attention": (),
+    "paged_attention_speculative": _SPEC,
+    "quantization": (
+        Param(
+            "precision",
+            "choice",
+            "",
+            "fp8",
+            "NVIDIA FP8 (Hopper); Dettmers et al. 2022 int8",
+            choices=("fp8", "int8", "int4"),
+        ),
+    ),  # fmt: skip
+    "flash_attention": (),
+    "qlora": _FT,
+    "lora": _FT,
+    "instruction_tuning": (
+        Param("examples", "int", "examples", 100_000, "Chung et al. 2024 (JMLR 25:70)", 1, 10**9),
+        Param("tokens_per_example", "int", "tokens", 512, "Chung et al. 2024", 1, 1_000_000),
+        Param("epochs", "int", "epochs", 3, "an assumption", 1, 1000),
+    ),
+    "dpo": _ALIGN,
+    "rlhf_ppo": _ALIGN,
+    "constitutional_ai": _ALIGN,
+    "larger_base_model": _SWAP,
+    "moe_model": _SWAP,
+    "chinchilla_reallocation": (),
+}
+
+
+# Techniques the estimators do not price: FlashAttention is already in every engine profile's
+# fitted efficiencies; compute-optimal reallocation is a pretraining decision (the scaling lab).
+UNPRICED = frozenset({"flash_attention", "chinchilla_reallocation"})
+
+
+class ParamError(FieldError):
+    pass
+
+
+def resolve_params(technique: str, given: Mapping[str, object]) -> dict[str, object]:
+    """The full parameter set: defaults, overridden by ``given`` (each checked)."""
+    spec = {p.name: p for p in PARAMS.get(technique, ())}
+    unknown = sorted(set(given) - set(spec))
+    if unknown:
+        known = ", ".join(spec) or "none"
+        raise ParamError(f"unknown parameter(s) {', '.join(unknown)} for {technique}; "
+                         f"its parameters: {known}", field=unknown[0])  # fmt: skip
+    out: dict[str, object] = {}
+    for name, p in spec.items():
+        if name in given:
+            try:
+                out[name] = p.check(given[name])
+            except ValueError as exc:
+                raise ParamError(str(exc), field=name) from None
+        else:
+            out[name] = p.default
+    return out
+
+
 def plan(
     technique: str,
     s: Scenario,
     *,
+    params: Mapping[str, object] | None = None,
     corpus_tokens: float = 0.0,
     models: Mapping[str, Architecture] | None = None,
 ) -> Plan | None:
-    """The interventions that model ``technique`` on scenario ``s``; None when the estimators have
-    no serving or training model for it (e.g. FlashAttention, already in every engine profile)."""
+    """The interventions that model ``technique`` with ``params`` (defaults for the rest) on
+    scenario ``s``; None when the estimators have no serving or training model for it
+    (FlashAttention is in every engine profile already; compute-optimal reallocation is a
+    pretraining decision priced in the scaling lab)."""
     models = models or {}
-    corpus = (
-        f"; index build over {corpus_tokens:.3g} corpus tokens"
-        if corpus_tokens
-        else "; corpus size not given, so no index-build cost"
-    )
-    if technique == "rag":
-        return Plan(
-            (Retrieval(k=5, chunk_tokens=512, corpus_tokens=corpus_tokens),),
-            ("RAG: 5 chunks of 512 tokens added to each prompt, 40 ms retrieval" + corpus,),
+    given = dict(params or {})
+    if corpus_tokens and "corpus_tokens" in {p.name for p in PARAMS.get(technique, ())}:
+        given.setdefault("corpus_tokens", corpus_tokens)
+    v: dict[str, Any] = resolve_params(technique, given)
+    if technique in ("rag", "graphrag", "retrieval_then_long_context"):
+        passes = int(v.get("extraction_passes", 0))
+        r = Retrieval(k=v["k"], chunk_tokens=v["chunk_tokens"],
+                      retrieval_latency_ms=v["retrieval_latency_ms"],
+                      corpus_tokens=v["corpus_tokens"], graph_extraction_passes=passes)  # fmt: skip
+        corpus = (
+            f"; index build over {v['corpus_tokens']:.3g} corpus tokens"
+            if v["corpus_tokens"]
+            else "; corpus size not given, so no index-build cost"
         )
-    if technique == "graphrag":
-        r = Retrieval(
-            k=10, chunk_tokens=600, corpus_tokens=corpus_tokens, graph_extraction_passes=2
-        )
-        return Plan(
-            (r,),
-            (
-                "GraphRAG: 10 summaries of 600 tokens per prompt, 40 ms retrieval, "
-                "2 LLM extraction passes over the corpus" + corpus,
-            ),
-        )
-    if technique == "retrieval_then_long_context":
-        return Plan(
-            (Retrieval(k=8, chunk_tokens=1024, corpus_tokens=corpus_tokens),),
-            ("8 retrieved sections of 1,024 tokens reasoned over in one long prompt",),
-        )
+        extra = f", {passes} LLM extraction passes over the corpus" if passes else ""
+        return Plan((r,), (f"{technique}: {v['k']} chunks of {v['chunk_tokens']} tokens added "
+                           f"to each prompt, {v['retrieval_latency_ms']:g} ms retrieval"
+                           f"{extra}{corpus}",))  # fmt: skip
     if technique == "long_context_window":
-        return Plan((LongerContext(32768),), ("prompts of 32,768 tokens (whole documents)",))
+        n = v["input_tokens"]
+        return Plan((LongerContext(n),), (f"prompts of {n:,} tokens (whole documents)",))
     if technique in ("cot", "cot_self_consistency", "rlvr_reasoning_model"):
-        cot, k = {
-            "cot": (600, 1),
-            "cot_self_consistency": (600, 5),
-            "rlvr_reasoning_model": (2000, 1),
-        }[technique]
-        return Plan(
-            (ReasoningCompute(cot, k),),
-            (f"{cot} reasoning tokens before the answer, {k} sample(s) per request",),
-        )
-    if technique == "speculative_decoding":
-        return Plan((Speculative(),), ("speculative decoding α=0.7, γ=4, draft cost c=0.05",))
+        cot, k = v["cot_tokens"], v.get("samples", 1)
+        text = f"{cot} reasoning tokens before the answer, {k} sample(s) per request"
+        return Plan((ReasoningCompute(cot, k),), (text,))
+    if technique in ("speculative_decoding", "paged_attention_speculative"):
+        spec = Speculative(alpha=v["alpha"], gamma=v["gamma"], c=v["c"])
+        text = f"speculative decoding α={v['alpha']:g}, γ={v['gamma']}, draft cost c={v['c']:g}"
+        if technique == "speculative_decoding":
+            return Plan((spec,), (text,))
+        return Plan((PagedAttention(), spec), ("PagedAttention KV allocation (<4% waste) plus "
+                                               + text,))  # fmt: skip
     if technique == "paged_attention":
         return Plan((PagedAttention(),), ("PagedAttention KV allocation (<4% waste)",))
-    if technique == "paged_attention_speculative":
-        return Plan(
-            (PagedAttention(), Speculative()),
-            (
-                "PagedAttention KV allocation (<4% waste) plus speculative decoding "
-                "α=0.7, γ=4, c=0.05",
-            ),
-        )
     if technique == "quantization":
-        p = Precision.fp8 if s.gpu.supports(Precision.fp8) else Precision.int8
-        return Plan((Quantize(p.value, p.value),), (f"weights and KV cache served at {p.value}",))
+        p = v["precision"]
+        if p == "fp8" and not s.gpu.supports(Precision.fp8):
+            p = "int8"
+        return Plan((Quantize(p, p),), (f"weights and KV cache served at {p}",))
     if technique in ("qlora", "lora"):
-        return Plan(
-            (FineTune(method=technique, rank=16),),
-            (
-                f"{technique}: rank 16, 20k examples × 512 tokens × 3 epochs, "
-                "adapter merged before serving (no added latency)",
-            ),
-        )
+        merged = "served unmerged (adds its weights per token)" if v["serve_unmerged"] else (
+            "adapter merged before serving (no added latency)")  # fmt: skip
+        ft = FineTune(method=technique, rank=v["rank"], examples=v["examples"],
+                      tokens_per_example=v["tokens_per_example"], epochs=v["epochs"],
+                      serve_unmerged=v["serve_unmerged"])  # fmt: skip
+        text = (f"{technique}: rank {v['rank']}, {v['examples']:,} examples × "
+                f"{v['tokens_per_example']} tokens × {v['epochs']} epochs, {merged}")  # fmt: skip
+        return Plan((ft,), (text,))
     if technique == "instruction_tuning":
-        return Plan(
-            (FineTune(method="full", examples=100_000),),
-            ("full fine-tune on 100k instructions × 512 tokens × 3 epochs",),
-        )
+        return Plan((FineTune(method="full", examples=v["examples"],
+                              tokens_per_example=v["tokens_per_example"], epochs=v["epochs"]),),
+                    (f"full fine-tune on {v['examples']:,} instructions × "
+                     f"{v['tokens_per_example']} tokens × {v['epochs']} epochs",))  # fmt: skip
     if technique in ("dpo", "rlhf_ppo", "constitutional_ai"):
         method = {"dpo": "dpo", "rlhf_ppo": "rlhf", "constitutional_ai": "constitutional"}
-        return Plan(
-            (Alignment(method=method[technique]),),
-            (f"{method[technique]}: 10k preference pairs × 512 tokens, 1 epoch",),
-        )
+        return Plan((Alignment(method=method[technique], pairs=v["pairs"],
+                               tokens_per_response=v["tokens_per_response"],
+                               epochs=v["epochs"]),),
+                    (f"{method[technique]}: {v['pairs']:,} preference pairs × "
+                     f"{v['tokens_per_response']} tokens, {v['epochs']} epoch(s)",))  # fmt: skip
     if technique in ("larger_base_model", "moe_model"):
-        pick = (_larger_dense if technique == "larger_base_model" else _moe)(s.arch, models)
-        if pick is None:
+        pick = v["model"] or (_larger_dense if technique == "larger_base_model" else _moe)(
+            s.arch, models
+        )
+        if not pick:
             return None
+        if pick not in models:
+            raise ParamError(f"unknown model '{pick}'", field="model")
+        if technique == "moe_model" and not models[pick].is_moe:
+            raise ParamError(f"'{pick}' is not a mixture-of-experts model", field="model")
         return Plan((SwapModel(models[pick]),), (f"serve {models[pick].name} instead",))
     return None
 

@@ -1,0 +1,326 @@
+"""Axis portfolios: evaluate a set of interventions on a deployment as a whole, and compare (pure).
+
+Evaluation chains every item's interventions (:func:`app.estimators.techniques.plan`) in the
+canonical order of :func:`app.estimators.interventions.apply_all` — model-changing options first,
+serving-layer options last, so serving changes apply to the model the others produce — then:
+
+* monthly serving cost and the SLO-limited replicas from the static estimator
+  (:func:`app.estimators.interventions.evaluate`); one-off costs summed (fine-tuning, alignment,
+  index building);
+* TTFT and TPOT p95 at the deployment's traffic from the load simulation
+  (:func:`app.estimators.simulation.simulate_load`, continuous batching, Poisson arrivals) of one
+  replica at its share of the traffic (× samples per request), with what the step model does not
+  carry applied on top: retrieval latency added to TTFT, CoT tokens before the answer added to
+  TTFT as tokens × TPOT (the answer's first token), and TPOT scaled by the speculative-decoding and
+  unmerged-adapter factors of the static estimator;
+* dimension scores: the mean matrix level (1-5, 5 most favourable) of the portfolio's axes on each
+  dimension (Table 1 of seed 000); capability score = the capability mean; profile suitability =
+  the profiles' weighted means of those scores (Fig. 2); governance burden accumulates over the
+  axes as 6 − governance level each (seed 000 §6: "governance burden accumulates across axes"),
+  plus :data:`REGULATED_RETRIEVAL_BURDEN` for retrieval on PII or regulated data;
+* risks: the OWASP LLM Top 10 (2025) and NIST AI 600-1 entries each axis brings in
+  (reference/governance.md §7.4, an editorial mapping) and interaction warnings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from app.estimators.architecture import Architecture
+from app.estimators.errors import FieldError
+from app.estimators.inference import EstimateError, StepModel, Workload, estimate_inference
+from app.estimators.interventions import (
+    Intervention,
+    Scenario,
+    ServingOutcome,
+    SwapModel,
+    apply_all,
+    evaluate,
+)
+from app.estimators.simulation import simulate_load
+from app.estimators.techniques import MAX_GPUS_FOR_SWAP, plan
+
+DIMENSIONS = ("capability", "cost", "latency", "governance")
+REGULATED_RETRIEVAL_BURDEN = 2  # the rule set's govern effect for the same case (seed 000 §6)
+LOAD_REQUESTS = 1000  # simulated requests per evaluation
+SECONDS_PER_DAY = 86400.0
+LOW_HEADROOM = 0.3  # latency headroom below which reasoning-time compute warns (rule set)
+
+
+class PortfolioError(FieldError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    axis: str
+    technique: str
+    params: Mapping[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AxisData:
+    """What the evaluation reads from the catalog: the matrix, profile weights, the risks each
+    axis brings in, which techniques belong to which axis, and the models a swap may pick."""
+
+    matrix: Mapping[str, Mapping[str, int]]
+    profiles: Mapping[str, Mapping[str, float]]
+    risks: Mapping[str, Sequence[str]]
+    technique_axis: Mapping[str, str]
+    models: Mapping[str, Architecture] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    monthly_cost_usd: float | None
+    one_off_cost_usd: float | None
+    ttft_ms_p95: float | None
+    tpot_ms_p95: float | None
+    meets_slo: bool
+    capability_score: float | None
+    governance_burden: int
+    dimension_scores: dict[str, float | None]
+    profile_suitability: dict[str, float | None]
+    risks: list[str]
+    warnings: list[str]
+    assumptions: dict[str, list[str]]
+    replicas: int | None
+    gpus_per_replica: int
+    fits: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def check_items(items: Sequence[Item], data: AxisData) -> None:
+    """Each item's technique belongs to its axis; no technique twice."""
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        axis = data.technique_axis.get(item.technique)
+        if axis is None:
+            raise PortfolioError(f"unknown technique '{item.technique}'",
+                                 field=f"items[{i}].technique")  # fmt: skip
+        if axis != item.axis:
+            raise PortfolioError(
+                f"'{item.technique}' is a technique of {axis}, not of {item.axis}",
+                field=f"items[{i}].axis",
+            )
+        if item.technique in seen:
+            raise PortfolioError(f"'{item.technique}' appears twice", field=f"items[{i}]")
+        seen.add(item.technique)
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return round(sum(values) / len(values), 3) if values else None
+
+
+def _load_p95(after: Scenario, static: ServingOutcome) -> tuple[float, float, bool]:
+    """TTFT and TPOT p95 (ms) of one replica at its share of the traffic, and saturation."""
+    rate = after.requests_per_day / SECONDS_PER_DAY / max(static.replicas or 1, 1) * after.samples
+    gen = after.output_tokens + after.cot_tokens
+    one = estimate_inference(after.arch, after.gpu, after.engine, after.cfg,
+                             Workload(after.input_tokens, gen, 1))  # fmt: skip
+    max_seqs = max(1, min(one.memory.max_batch_size, after.engine.max_num_seqs))
+    sm = StepModel.build(after.arch, after.gpu, after.engine, after.cfg)
+    sim = simulate_load(sm, request_rate=max(rate, 1e-6), input_tokens=after.input_tokens,
+                        output_tokens=gen, max_seqs=max_seqs,
+                        max_batched_tokens=after.engine.max_batched_tokens,
+                        n_requests=LOAD_REQUESTS)  # fmt: skip
+    plain = evaluate(replace(after, speculative=None, adapter_params=0, extra_weight_bytes=0.0))
+    factor = static.tpot_ms / plain.tpot_ms if plain.tpot_ms > 0 else 1.0
+    tpot = sim.tpot_ms[95] * factor
+    ttft = sim.ttft_ms[95] + after.extra_ttft_ms + after.cot_tokens * tpot
+    return ttft, tpot, sim.saturated
+
+
+def evaluate_portfolio(base: Scenario, items: Sequence[Item], data: AxisData, *,
+                       regulated: bool = False) -> Evaluation:  # fmt: skip
+    check_items(items, data)
+    interventions: list[Intervention] = []
+    assumptions: dict[str, list[str]] = {}
+    warnings: list[str] = []
+    for i, item in enumerate(items):
+        try:
+            p = plan(item.technique, base, params=item.params, models=data.models)
+        except FieldError as exc:
+            raise PortfolioError(str(exc), field=f"items[{i}].params.{exc.field}") from None
+        if p is None:
+            assumptions[item.technique] = ["no serving or training cost model: not priced"]
+            continue
+        interventions.extend(p.interventions)
+        assumptions[item.technique] = list(p.assumptions)
+    try:
+        after, one_offs = apply_all(base, interventions)
+        if any(isinstance(x, SwapModel) for x in interventions):
+            while not evaluate(after).fits and after.cfg.n_gpus * 2 <= MAX_GPUS_FOR_SWAP:
+                after = replace(after, cfg=replace(after.cfg, n_gpus=after.cfg.n_gpus * 2))
+            if after.cfg.n_gpus != base.cfg.n_gpus:
+                assumptions.setdefault("serving", []).append(
+                    f"{after.cfg.n_gpus} GPUs per replica so the swapped-in model fits"
+                )
+        static = evaluate(after)
+    except FieldError as exc:
+        raise PortfolioError(str(exc), field=exc.field or "items") from None
+    for o in one_offs:
+        assumptions.setdefault("one-off", []).append(f"{o.label}: {o.gpu_hours:.3g} GPU-hours")
+    one_off = None if any(o.cost_usd is None for o in one_offs) else round(
+        sum(o.cost_usd or 0.0 for o in one_offs), 2)  # fmt: skip
+
+    ttft = tpot = None
+    if static.fits:
+        try:
+            ttft, tpot, saturated = _load_p95(after, static)
+        except (EstimateError, FieldError) as exc:
+            warnings.append(f"load simulation unavailable: {exc}")
+            saturated = False
+        if saturated:
+            warnings.append("a replica saturates at its share of the traffic: queues grow")
+        assumptions.setdefault("latency", []).append(
+            f"p95 of {LOAD_REQUESTS} simulated requests (Poisson) on one of "
+            f"{static.replicas} replica(s); TTFT = to the first answer token (retrieval latency "
+            "and reasoning tokens included)"
+        )
+    else:
+        warnings.append(f"does not fit: {static.reason}")
+    meets = bool(static.fits and ttft is not None and tpot is not None
+                 and ttft <= base.ttft_slo_ms and tpot <= base.tpot_slo_ms)  # fmt: skip
+
+    axes = list(dict.fromkeys(i.axis for i in items))
+    dims: dict[str, float | None] = {
+        d: _mean([float(data.matrix[a][d]) for a in axes]) for d in DIMENSIONS
+    }
+    suitability: dict[str, float | None] = {}
+    for name, weights in data.profiles.items():
+        total = sum(weights[d] for d in DIMENSIONS)
+        suitability[name] = (
+            None
+            if not axes
+            else round(sum(weights[d] * (dims[d] or 0.0) for d in DIMENSIONS) / total, 3)
+        )
+    burden = sum(6 - data.matrix[a]["governance"] for a in axes)
+    if regulated and "retrieval" in axes:
+        burden += REGULATED_RETRIEVAL_BURDEN
+        warnings.append(
+            "retrieval over PII or regulated data: provenance tracking, PII redaction "
+            "and access control on retrieved passages are part of this portfolio"
+        )
+    risks = list(dict.fromkeys(r for a in axes for r in data.risks.get(a, ())))
+    headroom = None
+    if ttft is not None and tpot is not None:
+        headroom = 1 - max(ttft / base.ttft_slo_ms, tpot / base.tpot_slo_ms)
+    if "reasoning_compute" in axes and headroom is not None and headroom < LOW_HEADROOM:
+        warnings.append("reasoning-time compute with little latency headroom: optimise serving "
+                        "first or keep it to the hard-task segment")  # fmt: skip
+    if "dense_pretraining" in axes and "serving_optimization" not in axes:
+        warnings.append("a larger base model without serving optimisation: every request costs "
+                        "more; address serving first (seed 000 §7)")  # fmt: skip
+    if static.fits and not meets:
+        warnings.append("misses the TTFT or TPOT SLO at p95")
+    base_out = evaluate(base)
+    if (base_out.monthly_cost_usd is not None and static.monthly_cost_usd is not None
+            and static.monthly_cost_usd > base_out.monthly_cost_usd):  # fmt: skip
+        warnings.append(f"raises the monthly serving bill by "
+                        f"${static.monthly_cost_usd - base_out.monthly_cost_usd:,.0f}")  # fmt: skip
+    return Evaluation(
+        monthly_cost_usd=static.monthly_cost_usd,
+        one_off_cost_usd=one_off,
+        ttft_ms_p95=None if ttft is None else round(ttft, 3),
+        tpot_ms_p95=None if tpot is None else round(tpot, 4),
+        meets_slo=meets,
+        capability_score=dims["capability"],
+        governance_burden=burden,
+        dimension_scores=dims,
+        profile_suitability=suitability,
+        risks=risks,
+        warnings=warnings,
+        assumptions=assumptions,
+        replicas=static.replicas,
+        gpus_per_replica=after.cfg.n_gpus,
+        fits=static.fits,
+    )
+
+
+# ---- comparison ----------------------------------------------------------------------------
+LOWER = ("monthly_cost_usd", "one_off_cost_usd", "ttft_ms_p95", "tpot_ms_p95",
+         "governance_burden")  # fmt: skip
+HIGHER = ("capability_score",)
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    best: dict[str, Any]
+    pareto_ids: list[Any]
+    summary: list[str]
+
+
+def _dominates(a: Evaluation, b: Evaluation) -> bool:
+    """a is no worse on cost, TTFT p95 and capability, and better on one."""
+
+    def key(e: Evaluation) -> tuple[float, float, float]:
+        inf = float("inf")
+        return (e.monthly_cost_usd if e.monthly_cost_usd is not None else inf,
+                e.ttft_ms_p95 if e.ttft_ms_p95 is not None else inf,
+                -(e.capability_score or 0.0))  # fmt: skip
+
+    ka, kb = key(a), key(b)
+    return all(x <= y for x, y in zip(ka, kb, strict=True)) and ka != kb
+
+
+def compare(evals: Mapping[Any, Evaluation], names: Mapping[Any, str]) -> Comparison:
+    ids = list(evals)
+    best: dict[str, Any] = {}
+    for f in LOWER + HIGHER:
+        vals = [(getattr(evals[i], f), i) for i in ids if getattr(evals[i], f) is not None]
+        if vals:
+            pick = (min if f in LOWER else max)(vals, key=lambda v: v[0])
+            if sum(1 for v in vals if v[0] == pick[0]) < len(ids):  # a tie for all is no best
+                best[f] = pick[1]
+    for profile in next(iter(evals.values())).profile_suitability if evals else {}:
+        vals = [(evals[i].profile_suitability[profile], i) for i in ids
+                if evals[i].profile_suitability.get(profile) is not None]  # fmt: skip
+        if vals:
+            best[f"profile_suitability.{profile}"] = max(vals, key=lambda v: v[0])[1]
+    fits = [i for i in ids if evals[i].fits]
+    pareto = [i for i in fits if not any(_dominates(evals[j], evals[i]) for j in fits if j != i)]
+    return Comparison(best, pareto, _summaries(evals, names))
+
+
+def _pct(new: float, old: float) -> str:
+    return f"{abs(new - old) / old * 100:.0f} %"
+
+
+def _summaries(evals: Mapping[Any, Evaluation], names: Mapping[Any, str]) -> list[str]:
+    """One plain sentence per portfolio against the first one."""
+    ids = list(evals)
+    if len(ids) < 2:
+        return []
+    ref, out = evals[ids[0]], []
+    rname = names[ids[0]]
+    for i in ids[1:]:
+        e, parts = evals[i], []
+        if e.monthly_cost_usd is not None and ref.monthly_cost_usd:
+            if e.monthly_cost_usd != ref.monthly_cost_usd:
+                word = "cheaper" if e.monthly_cost_usd < ref.monthly_cost_usd else "dearer"
+                parts.append(f"is {_pct(e.monthly_cost_usd, ref.monthly_cost_usd)} {word} per "
+                             f"month than {rname}")  # fmt: skip
+            else:
+                parts.append(f"costs the same per month as {rname}")
+        if e.one_off_cost_usd and e.one_off_cost_usd != (ref.one_off_cost_usd or 0):
+            parts.append(f"needs ${e.one_off_cost_usd:,.0f} up front")
+        parts.append("meets the SLOs" if e.meets_slo else "misses an SLO")
+        if ref.capability_score is None and e.capability_score is not None:
+            parts.append(f"rates {e.capability_score:g} on capability ({rname} changes no axis)")
+        elif (e.capability_score or 0) != (ref.capability_score or 0):
+            word = "more" if (e.capability_score or 0) > (ref.capability_score or 0) else "less"
+            parts.append(f"rates {word} capable ({e.capability_score} vs {ref.capability_score})")
+        diff = e.governance_burden - ref.governance_burden
+        if diff:
+            level = "high " if diff >= 4 else ""
+            src = next((w for w in e.warnings if "PII" in w), None)
+            why = " from retrieval on PII data" if src else ""
+            parts.append(f"{'adds' if diff > 0 else 'removes'} {level}governance burden "
+                         f"({abs(diff)}){why}")  # fmt: skip
+        out.append(f"{names[i]} " + ", ".join(parts) + ".")
+    return out

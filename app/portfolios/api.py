@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query, Response
+
+from app.db import SessionDep
+from app.portfolios import service
+from app.portfolios.schemas import (
+    CompareOut,
+    EvaluationOut,
+    PortfolioCreate,
+    PortfolioOut,
+    PortfolioUpdate,
+)
+from app.web.deps import ApiCaller, SettingsDep
+
+router = APIRouter(prefix="/portfolios", tags=["portfolios"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    403: {"description": "Role may not change portfolios"},
+    404: {"description": "No such portfolio or deployment in your organisation"},
+}
+
+
+@router.get("", response_model=list[PortfolioOut])
+def list_portfolios(
+    session: SessionDep, caller: ApiCaller, deployment_id: int | None = None
+) -> object:
+    return service.list_(session, caller, deployment_id)
+
+
+@router.post("", response_model=PortfolioOut, status_code=201,
+             responses={**_ERRORS, 409: {"description": "Name already used"}})  # fmt: skip
+def create_portfolio(
+    data: PortfolioCreate,
+    session: SessionDep,
+    caller: ApiCaller,
+    settings: SettingsDep,
+    response: Response,
+) -> object:
+    p = service.create(session, caller, data, audit_key=settings.audit_hmac_key)
+    response.headers["Location"] = f"/api/v1/portfolios/{p.id}"
+    return p
+
+
+@router.get("/compare", response_model=CompareOut, responses=_ERRORS)
+def compare_portfolios(
+    session: SessionDep,
+    caller: ApiCaller,
+    ids: str = Query(description="2 to 4 comma-separated portfolio ids", examples=["1,2,3"]),
+) -> CompareOut:
+    out = service.comparison(session, caller, service.parse_ids(ids))
+    return CompareOut.model_validate({k: v for k, v in out.items() if k != "portfolios"})
+
+
+@router.get("/{portfolio_id}", response_model=PortfolioOut, responses=_ERRORS)
+def get_portfolio(portfolio_id: int, session: SessionDep, caller: ApiCaller) -> object:
+    return service.get(session, caller, portfolio_id)
+
+
+@router.patch("/{portfolio_id}", response_model=PortfolioOut,
+              responses={**_ERRORS, 409: {"description": "Name already used"}})  # fmt: skip
+def update_portfolio(
+    portfolio_id: int,
+    data: PortfolioUpdate,
+    session: SessionDep,
+    caller: ApiCaller,
+    settings: SettingsDep,
+) -> object:
+    return service.update(session, caller, portfolio_id, data, audit_key=settings.audit_hmac_key)
+
+
+@router.delete("/{portfolio_id}", status_code=204, responses=_ERRORS)
+def delete_portfolio(
+    portfolio_id: int, session: SessionDep, caller: ApiCaller, settings: SettingsDep
+) -> Response:
+    service.delete(session, caller, portfolio_id, audit_key=settings.audit_hmac_key)
+    return Response(status_code=204)
+
+
+@router.post("/{portfolio_id}/duplicate", response_model=PortfolioOut, status_code=201,
+             responses=_ERRORS)  # fmt: skip
+def duplicate_portfolio(
+    portfolio_id: int, session: SessionDep, caller: ApiCaller, settings: SettingsDep
+) -> object:
+    return service.duplicate(session, caller, portfolio_id, audit_key=settings.audit_hmac_key)
+
+
+@router.get("/{portfolio_id}/evaluation", response_model=EvaluationOut, responses=_ERRORS)
+def evaluate_portfolio(portfolio_id: int, session: SessionDep, caller: ApiCaller) -> object:
+    return service.evaluation(session, caller, service.get(session, caller, portfolio_id))

@@ -1,0 +1,77 @@
+"""Portfolio I/O schemas. Field names are the API contract (issue 6)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+NameStr = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+KeyStr = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=48)]
+ParamValue = float | int | bool | str
+
+
+class ItemIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    axis: KeyStr
+    technique: KeyStr
+    params: dict[str, ParamValue] = Field(
+        default_factory=dict, description="Omitted parameters take their defaults"
+    )
+
+
+class PortfolioCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    deployment_id: int
+    name: NameStr
+    items: list[ItemIn] = Field(default_factory=list, max_length=20)
+
+
+class PortfolioUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: NameStr | None = None
+    items: list[ItemIn] | None = Field(default=None, max_length=20)
+
+
+class PortfolioOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    deployment_id: int
+    name: str
+    items: list[dict[str, Any]]
+    source_assessment_id: int | None
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class EvaluationOut(BaseModel):
+    portfolio_id: int
+    monthly_cost_usd: float | None
+    one_off_cost_usd: float | None
+    ttft_ms_p95: float | None
+    tpot_ms_p95: float | None
+    meets_slo: bool
+    capability_score: float | None
+    governance_burden: int
+    dimension_scores: dict[str, float | None]
+    profile_suitability: dict[str, float | None]
+    risks: list[str]
+    warnings: list[str]
+    assumptions: dict[str, list[str]]
+    replicas: int | None
+    gpus_per_replica: int
+    fits: bool
+    baseline: dict[str, float | None] = Field(
+        description="The deployment without the portfolio: monthly cost, TTFT and TPOT p95"
+    )
+
+
+class CompareOut(BaseModel):
+    ids: list[int]
+    names: dict[int, str]
+    evaluations: list[EvaluationOut]
+    best: dict[str, int]
+    pareto_ids: list[int]
+    summary: list[str]

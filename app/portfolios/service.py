@@ -1,0 +1,236 @@
+"""Portfolio use cases: validate items against the catalog and the estimators' parameter table,
+store them with every parameter resolved, evaluate one or compare two to four (audited writes)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache, lru_cache
+from importlib import resources
+from typing import Any
+
+import yaml
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.assessments import service as assessments
+from app.audit import service as audit
+from app.auth.context import Caller
+from app.auth.permissions import Permission
+from app.deployments import service as deployments
+from app.deployments.models import Deployment
+from app.errors import Conflict, InvalidInput, NotFound
+from app.estimates.service import deployment_scenario
+from app.estimators.errors import FieldError
+from app.estimators.interventions import Scenario
+from app.estimators.portfolio import AxisData, Evaluation, Item, compare, evaluate_portfolio
+from app.estimators.techniques import plan, resolve_params
+from app.portfolios.models import Portfolio
+from app.portfolios.schemas import ItemIn, PortfolioCreate, PortfolioUpdate
+from app.rules.questionnaire import REGULATED_FLAGS
+
+MAX_COMPARE = 4
+
+
+@cache
+def axis_risks() -> dict[str, tuple[str, ...]]:
+    doc = yaml.safe_load((resources.files("app.catalog") / "data" / "axis_risks.yaml").read_text())
+    return {axis: tuple(risks) for axis, risks in doc["axes"].items()}
+
+
+def _axis_data(session: Session) -> AxisData:
+    cat = assessments.catalog(session)
+    return AxisData(matrix=cat.matrix, profiles=cat.profiles, risks=axis_risks(),
+                    technique_axis=cat.technique_axis, models=dict(cat.models))  # fmt: skip
+
+
+def _scenario(session: Session, dep: Deployment) -> Scenario:
+    found = deployment_scenario(session, dep)
+    if isinstance(found, str):
+        raise InvalidInput(found, field="deployment_id")
+    return found[0]
+
+
+def _resolve(session: Session, dep: Deployment, items: Sequence[ItemIn]) -> list[dict[str, Any]]:
+    """Items with every parameter resolved; 422 naming ``items[i]...`` for anything wrong."""
+    data = _axis_data(session)
+    scenario = _scenario(session, dep)
+    out = []
+    seen: set[str] = set()
+    for i, item in enumerate(items):
+        axis = data.technique_axis.get(item.technique)
+        if axis is None:
+            raise InvalidInput(f"unknown technique '{item.technique}'",
+                               field=f"items[{i}].technique")  # fmt: skip
+        if axis != item.axis:
+            raise InvalidInput(f"'{item.technique}' is a technique of {axis}, not {item.axis}",
+                               field=f"items[{i}].axis")  # fmt: skip
+        if item.technique in seen:
+            raise InvalidInput(f"'{item.technique}' appears twice", field=f"items[{i}].technique")
+        seen.add(item.technique)
+        try:
+            params = resolve_params(item.technique, item.params)
+            plan(item.technique, scenario, params=params, models=data.models)
+        except FieldError as exc:
+            raise InvalidInput(str(exc), field=f"items[{i}].params.{exc.field}") from None
+        out.append({"axis": axis, "technique": item.technique, "params": params})
+    return out
+
+
+def _name_taken(session: Session, dep_id: int, name: str, exclude: int | None = None) -> bool:
+    stmt = select(Portfolio.id).where(Portfolio.deployment_id == dep_id, Portfolio.name == name)
+    if exclude is not None:
+        stmt = stmt.where(Portfolio.id != exclude)
+    return session.execute(stmt.limit(1)).first() is not None
+
+
+Snapshot = dict[str, Any] | None
+
+
+def _audit(session: Session, caller: Caller, key: bytes, action: str, p: Portfolio,
+           before: Snapshot = None, after: Snapshot = None) -> None:  # fmt: skip
+    audit.record(session, key, actor=caller.actor, action=action, entity_type="portfolio",
+                 entity_id=p.id, before=before, after=after)  # fmt: skip
+
+
+def create(
+    session: Session,
+    caller: Caller,
+    data: PortfolioCreate,
+    *,
+    audit_key: bytes,
+    source_assessment_id: int | None = None,
+) -> Portfolio:
+    caller.require(Permission.portfolio_write)
+    dep = deployments.get(session, caller, data.deployment_id)
+    if _name_taken(session, dep.id, data.name):
+        raise Conflict(f"this deployment already has a portfolio named '{data.name}'",
+                       field="name")  # fmt: skip
+    p = Portfolio(org_id=caller.org_id, deployment_id=dep.id, name=data.name,
+                  items=_resolve(session, dep, data.items), created_by=caller.email,
+                  source_assessment_id=source_assessment_id)  # fmt: skip
+    session.add(p)
+    session.flush()
+    _audit(session, caller, audit_key, "portfolio.create", p, after=p.audit_dict())
+    return p
+
+
+def get(session: Session, caller: Caller, portfolio_id: int) -> Portfolio:
+    p = session.execute(
+        select(Portfolio).where(Portfolio.id == portfolio_id, Portfolio.org_id == caller.org_id)
+    ).scalar_one_or_none()
+    if p is None:
+        raise NotFound(f"portfolio {portfolio_id} not found")
+    return p
+
+
+def list_(session: Session, caller: Caller, deployment_id: int | None = None) -> list[Portfolio]:
+    stmt = select(Portfolio).where(Portfolio.org_id == caller.org_id)
+    if deployment_id is not None:
+        deployments.get(session, caller, deployment_id)
+        stmt = stmt.where(Portfolio.deployment_id == deployment_id)
+    return list(session.execute(stmt.order_by(Portfolio.deployment_id, Portfolio.name))
+                .scalars().all())  # fmt: skip
+
+
+def update(
+    session: Session, caller: Caller, portfolio_id: int, data: PortfolioUpdate, *, audit_key: bytes
+) -> Portfolio:
+    caller.require(Permission.portfolio_write)
+    p = get(session, caller, portfolio_id)
+    before = p.audit_dict()
+    if data.name is not None and data.name != p.name:
+        if _name_taken(session, p.deployment_id, data.name, exclude=p.id):
+            raise Conflict(f"this deployment already has a portfolio named '{data.name}'",
+                           field="name")  # fmt: skip
+        p.name = data.name
+    if data.items is not None:
+        dep = deployments.get(session, caller, p.deployment_id)
+        p.items = _resolve(session, dep, data.items)
+    if p.audit_dict() == before:
+        return p
+    session.flush()
+    _audit(session, caller, audit_key, "portfolio.update", p, before=before, after=p.audit_dict())
+    return p
+
+
+def delete(session: Session, caller: Caller, portfolio_id: int, *, audit_key: bytes) -> None:
+    caller.require(Permission.portfolio_write)
+    p = get(session, caller, portfolio_id)
+    _audit(session, caller, audit_key, "portfolio.delete", p, before=p.audit_dict())
+    session.delete(p)
+    session.flush()
+
+
+def duplicate(
+    session: Session, caller: Caller, portfolio_id: int, *, audit_key: bytes
+) -> Portfolio:
+    p = get(session, caller, portfolio_id)
+    n, name = 2, f"{p.name} (copy)"
+    while _name_taken(session, p.deployment_id, name):
+        name, n = f"{p.name} (copy {n})", n + 1
+    items = [ItemIn.model_validate(i) for i in p.items]
+    return create(session, caller, PortfolioCreate(deployment_id=p.deployment_id, name=name[:120],
+                                                   items=items), audit_key=audit_key)  # fmt: skip
+
+
+def from_recommendation(
+    session: Session, caller: Caller, assessment_id: int, *, audit_key: bytes
+) -> Portfolio:
+    """A portfolio of the latest recommendation's items, with default parameters."""
+    a = assessments.get(session, caller, assessment_id)
+    rec = assessments.recommendations(session, caller, a.id)[-1]
+    items = [ItemIn(axis=i["axis"], technique=i["technique"]) for i in rec.result["items"]]
+    name, n = f"Recommendation #{rec.id}", 2
+    while _name_taken(session, a.deployment_id, name):
+        name, n = f"Recommendation #{rec.id} ({n})", n + 1
+    return create(session, caller, PortfolioCreate(deployment_id=a.deployment_id, name=name,
+                                                   items=items), audit_key=audit_key,
+                  source_assessment_id=a.id)  # fmt: skip
+
+
+# ---- evaluation ----------------------------------------------------------------------------
+def _items_of(p: Portfolio) -> list[Item]:
+    return [Item(i["axis"], i["technique"], dict(i["params"])) for i in p.items]
+
+
+@lru_cache(maxsize=256)
+def _baseline(scenario: Scenario) -> Evaluation:
+    return evaluate_portfolio(scenario, [], AxisData({}, {}, {}, {}))
+
+
+def evaluation(session: Session, caller: Caller, p: Portfolio) -> dict[str, Any]:
+    dep = deployments.get(session, caller, p.deployment_id)
+    scenario = _scenario(session, dep)
+    regulated = bool(REGULATED_FLAGS & set(dep.regulatory_flags))
+    try:
+        ev = evaluate_portfolio(scenario, _items_of(p), _axis_data(session), regulated=regulated)
+    except FieldError as exc:
+        raise InvalidInput(str(exc), field=exc.field) from None
+    base = _baseline(scenario)
+    baseline = {"monthly_cost_usd": base.monthly_cost_usd, "ttft_ms_p95": base.ttft_ms_p95,
+                "tpot_ms_p95": base.tpot_ms_p95}  # fmt: skip
+    return {"portfolio_id": p.id, **ev.as_dict(), "baseline": baseline}
+
+
+def parse_ids(raw: str) -> list[int]:
+    try:
+        ids = [int(x) for x in raw.split(",") if x.strip()]
+    except ValueError:
+        raise InvalidInput("ids must be comma-separated portfolio ids", field="ids") from None
+    ids = list(dict.fromkeys(ids))
+    if not 2 <= len(ids) <= MAX_COMPARE:
+        raise InvalidInput(f"compare 2 to {MAX_COMPARE} portfolios", field="ids")
+    return ids
+
+
+def comparison(session: Session, caller: Caller, ids: Sequence[int]) -> dict[str, Any]:
+    portfolios = [get(session, caller, i) for i in ids]
+    evals = {p.id: evaluation(session, caller, p) for p in portfolios}
+    names = {p.id: p.name for p in portfolios}
+    skip = ("portfolio_id", "baseline")
+    as_eval = {i: Evaluation(**{k: v for k, v in e.items() if k not in skip})
+               for i, e in evals.items()}  # fmt: skip
+    cmp = compare(as_eval, names)
+    return {"ids": list(ids), "names": names, "evaluations": list(evals.values()),
+            "best": cmp.best, "pareto_ids": cmp.pareto_ids, "summary": cmp.summary,
+            "portfolios": portfolios}  # fmt: skip

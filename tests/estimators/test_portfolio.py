@@ -1,0 +1,160 @@
+"""Portfolio evaluation equals the composition of its items' estimator results; commuting items
+commute; an empty portfolio is the baseline; comparison marks the best and the Pareto set."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from app.estimators.engines import ENGINES
+from app.estimators.inference import ServingConfig
+from app.estimators.interventions import (
+    FineTune,
+    PagedAttention,
+    Retrieval,
+    Scenario,
+    Speculative,
+    apply_all,
+    evaluate,
+    impact,
+)
+from app.estimators.portfolio import (
+    AxisData,
+    Item,
+    PortfolioError,
+    compare,
+    evaluate_portfolio,
+)
+from app.estimators.reference_data import catalog_architecture, catalog_gpu
+from app.rules.reference import catalog
+
+C = catalog()
+GPU = replace(catalog_gpu("a100_sxm_80gb"), price_per_hour_usd=1.5)
+BASE = Scenario(catalog_architecture("llama_3_1_8b"), GPU, ENGINES["vllm"],
+                ServingConfig(n_gpus=2), 1800, 250, 2_000_000, 2000, 50)  # fmt: skip
+DATA = AxisData(C["matrix"], C["profiles"], {"retrieval": ("LLM08:2025",)}, C["techniques"],
+                {"mixtral_8x7b": catalog_architecture("mixtral_8x7b")})  # fmt: skip
+RAG = Item("retrieval", "rag", {"k": 5, "chunk_tokens": 512, "corpus_tokens": 1e9})
+SPEC = Item("serving_optimization", "paged_attention_speculative")
+QLORA = Item("peft", "qlora")
+
+
+def test_empty_portfolio_is_the_baseline() -> None:
+    ev = evaluate_portfolio(BASE, [], DATA)
+    static = evaluate(BASE)
+    assert ev.monthly_cost_usd == static.monthly_cost_usd
+    assert ev.replicas == static.replicas
+    assert ev.one_off_cost_usd == 0
+    assert ev.governance_burden == 0
+    assert ev.risks == []
+    assert ev.capability_score is None
+    assert ev.meets_slo == (ev.ttft_ms_p95 <= 2000 and ev.tpot_ms_p95 <= 50)
+
+
+def test_costs_are_the_chained_interventions() -> None:
+    ev = evaluate_portfolio(BASE, [RAG, SPEC, QLORA], DATA)
+    chained, one_offs = apply_all(BASE, [Retrieval(k=5, chunk_tokens=512, corpus_tokens=1e9),
+                                         PagedAttention(), Speculative(0.7, 4, 0.05),
+                                         FineTune(method="qlora", rank=16)])  # fmt: skip
+    assert ev.monthly_cost_usd == pytest.approx(evaluate(chained).monthly_cost_usd)
+    # one-off = the index build plus the fine-tune, each as its own item's impact prices it
+    rag_one = impact(BASE, [Retrieval(k=5, chunk_tokens=512, corpus_tokens=1e9)])
+    ft_one = impact(BASE, [FineTune(method="qlora", rank=16)])
+    assert ev.one_off_cost_usd == pytest.approx(
+        (rag_one.one_off_cost_usd or 0) + (ft_one.one_off_cost_usd or 0), abs=0.01
+    )
+    assert len(one_offs) == 2
+
+
+def test_tpot_p95_carries_the_speculative_factor() -> None:
+    plain = evaluate_portfolio(BASE, [Item("serving_optimization", "paged_attention")], DATA)
+    spec = evaluate_portfolio(BASE, [SPEC], DATA)
+    after, _ = apply_all(BASE, [PagedAttention(), Speculative(0.7, 4, 0.05)])
+    no_spec = replace(after, speculative=None, extra_weight_bytes=0.0)
+    factor = evaluate(after).tpot_ms / evaluate(no_spec).tpot_ms
+    assert factor < 1
+    assert spec.tpot_ms_p95 == pytest.approx(plain.tpot_ms_p95 * factor, rel=1e-3)
+
+
+def test_retrieval_latency_and_reasoning_tokens_reach_ttft() -> None:
+    slow = evaluate_portfolio(BASE, [Item("retrieval", "rag", {"retrieval_latency_ms": 500})],
+                              DATA)  # fmt: skip
+    fast = evaluate_portfolio(BASE, [Item("retrieval", "rag", {"retrieval_latency_ms": 0})], DATA)
+    assert slow.ttft_ms_p95 - fast.ttft_ms_p95 == pytest.approx(500, rel=1e-6)
+    cot = evaluate_portfolio(BASE, [Item("reasoning_compute", "cot", {"cot_tokens": 300})], DATA)
+    assert cot.ttft_ms_p95 > 300 * cot.tpot_ms_p95  # the answer waits for the reasoning tokens
+
+
+def test_matrix_scores_and_accumulated_burden_by_hand() -> None:
+    ev = evaluate_portfolio(BASE, [RAG, SPEC], DATA, regulated=True)
+    m = C["matrix"]
+    for dim in ("capability", "cost", "latency", "governance"):
+        assert ev.dimension_scores[dim] == pytest.approx(
+            (m["retrieval"][dim] + m["serving_optimization"][dim]) / 2, abs=1e-3
+        )
+    assert ev.governance_burden == (6 - m["retrieval"]["governance"]) + (
+        6 - m["serving_optimization"]["governance"]) + 2  # fmt: skip
+    w = C["profiles"]["startup"]
+    expected = sum(w[d] * ev.dimension_scores[d] for d in w) / sum(w.values())
+    assert ev.profile_suitability["startup"] == pytest.approx(expected, abs=1e-3)
+    assert "LLM08:2025" in ev.risks
+    assert any("PII" in w for w in ev.warnings)
+
+
+@pytest.mark.parametrize("pair", [(RAG, QLORA), (SPEC, Item("serving_optimization",
+                                                                "quantization"))])  # fmt: skip
+def test_commuting_items_commute(pair: tuple[Item, Item]) -> None:
+    a = evaluate_portfolio(BASE, list(pair), DATA)
+    b = evaluate_portfolio(BASE, list(reversed(pair)), DATA)
+    assert a.as_dict() == b.as_dict() | {"assumptions": a.assumptions}
+    assert a.assumptions.keys() == b.assumptions.keys()
+
+
+@pytest.mark.parametrize(
+    ("item", "field"),
+    [
+        (Item("reasoning_compute", "cot_self_consistency", {"samples": 0}),
+         "items[0].params.samples"),
+        (Item("serving_optimization", "speculative_decoding", {"alpha": 1.0}),
+         "items[0].params.alpha"),
+        (Item("peft", "rag"), "items[0].axis"),
+        (Item("retrieval", "rag", {"colour": 1}), "items[0].params.colour"),
+        (Item("sparse_moe", "moe_model", {"model": "llama_3_1_70b"}), "items[0].params.model"),
+    ],
+)  # fmt: skip
+def test_bad_items_name_their_field(item: Item, field: str) -> None:
+    with pytest.raises(PortfolioError) as e:
+        evaluate_portfolio(BASE, [item], DATA)
+    assert e.value.field == field
+
+
+def test_compare_marks_best_pareto_and_says_it_plainly() -> None:
+    evs = {
+        1: evaluate_portfolio(BASE, [], DATA),
+        2: evaluate_portfolio(BASE, [SPEC], DATA),
+        3: evaluate_portfolio(BASE, [RAG, SPEC], DATA, regulated=True),
+        4: evaluate_portfolio(BASE, [Item("reasoning_compute", "cot_self_consistency")], DATA),
+    }
+    cmp = compare(evs, {1: "A", 2: "B", 3: "C", 4: "D"})
+    costs = {i: e.monthly_cost_usd for i, e in evs.items()}
+    assert cmp.best["monthly_cost_usd"] == min(costs, key=lambda i: costs[i])
+    assert cmp.best["governance_burden"] == 1
+
+    def dominated(i: int) -> bool:
+        ki = (evs[i].monthly_cost_usd, evs[i].ttft_ms_p95, -(evs[i].capability_score or 0))
+        for j in evs:
+            kj = (evs[j].monthly_cost_usd, evs[j].ttft_ms_p95, -(evs[j].capability_score or 0))
+            if j != i and all(a <= b for a, b in zip(kj, ki, strict=True)) and kj != ki:
+                return True
+        return False
+
+    assert cmp.pareto_ids  # the efficient set: exactly the portfolios nothing dominates
+    assert sorted(cmp.pareto_ids) == sorted(i for i in evs if not dominated(i))
+    assert 4 in cmp.pareto_ids  # the most capable one stays, however slow
+    assert len(cmp.summary) == 3
+    assert cmp.summary[0].startswith("B ")
+    assert "per month" in cmp.summary[0]
+    assert "None" not in " ".join(cmp.summary)
+    assert "governance burden" in cmp.summary[1]
+    assert "PII" in cmp.summary[1]
