@@ -47,9 +47,8 @@ class ParameterOut(BaseModel):
 
 
 class TechniqueOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
     key: str
-    axis: str = Field(validation_alias="axis_key")
+    axis: str
     name: str
     description: str
     citation: str
