@@ -16,6 +16,7 @@ from app.deployments import service as deployment_service
 from app.deployments.views import router as deployment_views
 from app.estimates.views import router as estimate_views
 from app.lab.views import router as lab_views
+from app.portfolios.views import router as portfolio_views
 from app.web.deps import PageCaller
 from app.web.templates import render
 
@@ -46,6 +47,7 @@ for r in (
     catalog_views,
     deployment_views,
     assessment_views,
+    portfolio_views,
     estimate_views,
     lab_views,
     audit_views,

@@ -15,6 +15,7 @@ from app.deployments.schemas import DeploymentCreate, DeploymentUpdate, Regulato
 from app.errors import AppError
 from app.estimates.service import deployment_economics
 from app.estimators.engines import ENGINE_NAMES
+from app.portfolios import service as portfolios
 from app.web.deps import PageCaller, SettingsDep
 from app.web.flash import flash
 from app.web.forms import as_list, field_errors, form_data
@@ -181,6 +182,7 @@ def detail_page(
             "economics": deployment_economics(session, dep),
             "assessments": assessments.summaries(session, caller, dep.id),
             "draft": assessments.load_draft(session, caller, dep.id),
+            "portfolio_count": len(portfolios.list_(session, caller, dep.id)),
         },
     )
 

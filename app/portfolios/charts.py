@@ -1,0 +1,65 @@
+"""Plotly figure specs for the portfolio comparison (plain dicts; drawn by static/js/app.js)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from app.estimates.charts import LAYOUT
+from app.estimators.portfolio import DIMENSIONS
+
+
+def radar(evals: Sequence[Mapping[str, Any]], names: Mapping[int, str]) -> dict[str, Any]:
+    """The four dimensions (matrix means, 1-5, 5 most favourable) of each portfolio."""
+    data = [
+        {"type": "scatterpolar", "fill": "toself", "opacity": 0.6, "name": names[e["portfolio_id"]],
+         "r": [e["dimension_scores"][d] or 0 for d in (*DIMENSIONS, DIMENSIONS[0])],
+         "theta": [*DIMENSIONS, DIMENSIONS[0]]}
+        for e in evals
+    ]  # fmt: skip
+    return {"data": data, "layout": {**LAYOUT, "height": 360,
+            "title": {"text": "Dimensions (mean matrix level of the portfolio's axes)"},
+            "polar": {"radialaxis": {"range": [0, 5], "dtick": 1}}}}  # fmt: skip
+
+
+def suitability(evals: Sequence[Mapping[str, Any]], names: Mapping[int, str]) -> dict[str, Any]:
+    """Fig. 2 of seed 000 for portfolios: suitability under each deployment profile."""
+    profiles = list(evals[0]["profile_suitability"]) if evals else []
+    data = [
+        {"type": "bar", "name": names[e["portfolio_id"]], "x": profiles,
+         "y": [e["profile_suitability"][p] for p in profiles]}
+        for e in evals
+    ]  # fmt: skip
+    return {"data": data, "layout": {**LAYOUT, "barmode": "group",
+            "title": {"text": "Suitability by deployment profile (1-5)"},
+            "yaxis": {"range": [0, 5], "title": {"text": "weighted matrix level"}}}}  # fmt: skip
+
+
+def cost_latency(
+    evals: Sequence[Mapping[str, Any]],
+    names: Mapping[int, str],
+    pareto: Sequence[int],
+    ttft_slo_ms: float,
+) -> dict[str, Any]:
+    """Monthly cost against TTFT p95, the SLO as a line, Pareto-efficient portfolios starred."""
+    pts = [e for e in evals if e["ttft_ms_p95"] is not None and e["monthly_cost_usd"] is not None]
+    data = [
+        {"type": "scatter", "mode": "markers+text", "name": names[e["portfolio_id"]],
+         "x": [e["ttft_ms_p95"]], "y": [e["monthly_cost_usd"]],
+         "text": [names[e["portfolio_id"]]], "textposition": "top center",
+         "marker": {"size": 16 if e["portfolio_id"] in pareto else 10,
+                    "symbol": "star" if e["portfolio_id"] in pareto else "circle"},
+         "hovertemplate": "TTFT p95 %{x:.0f} ms<br>$%{y:,.0f}/month<extra></extra>"}
+        for e in pts
+    ]  # fmt: skip
+    return {"data": data, "layout": {**LAYOUT, "height": 380,
+            "title": {"text": "Monthly cost vs TTFT p95 (stars: Pareto-efficient)"},
+            "xaxis": {"title": {"text": "TTFT p95 to the first answer token (ms)"},
+                      "rangemode": "tozero"},
+            "yaxis": {"title": {"text": "USD per month"}, "rangemode": "tozero"},
+            "shapes": [{"type": "line", "xref": "x", "yref": "paper", "x0": ttft_slo_ms,
+                        "x1": ttft_slo_ms, "y0": 0, "y1": 1,
+                        "line": {"color": "#b91c1c", "dash": "dash"}}],
+            "annotations": [{"x": ttft_slo_ms, "y": 1, "xref": "x", "yref": "paper",
+                             "text": "TTFT SLO", "showarrow": False,
+                             "yanchor": "bottom"}]}}  # fmt: skip

@@ -1,0 +1,324 @@
+"""Portfolio pages: list per deployment, build/edit (techniques with their parameters), the
+evaluation, and the side-by-side comparison with its charts and CSV/JSON export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from app.assessments import service as assessments
+from app.auth.context import Caller
+from app.auth.permissions import Permission
+from app.catalog.repository import CatalogRepository
+from app.db import SessionDep
+from app.deployments import service as deployments
+from app.errors import AppError
+from app.estimators.techniques import PARAMS, UNPRICED
+from app.portfolios import charts, service
+from app.portfolios.models import Portfolio
+from app.portfolios.schemas import ItemIn, PortfolioCreate, PortfolioUpdate
+from app.web.deps import PageCaller, SettingsDep
+from app.web.flash import flash
+from app.web.forms import as_list, field_errors, form_data
+from app.web.htmx import redirect
+from app.web.templates import render
+
+router = APIRouter(include_in_schema=False)
+FormDep = Annotated[dict[str, Any], Depends(form_data)]
+
+
+# ---- the form ------------------------------------------------------------------------------
+def _catalog(session: SessionDep) -> list[dict[str, Any]]:
+    """Axes with their techniques and each technique's parameters, for the form."""
+    repo = CatalogRepository(session)
+    by_axis: dict[str, list[Any]] = {}
+    for t in repo.techniques():
+        by_axis.setdefault(t.axis_key, []).append(t)
+    return [{"axis": a, "techniques": [{"t": t, "params": PARAMS.get(t.key, ()),
+                                        "priced": t.key not in UNPRICED}
+                                       for t in by_axis.get(a.key, [])]}
+            for a in repo.axes()]  # fmt: skip
+
+
+def _values_from(p: Portfolio) -> dict[str, Any]:
+    values: dict[str, Any] = {"name": p.name, "use": [i["technique"] for i in p.items]}
+    for i in p.items:
+        for k, v in i["params"].items():
+            values[f"p.{i['technique']}.{k}"] = v
+    return values
+
+
+def _parse(form: dict[str, Any], axis_of: dict[str, str]) -> tuple[list[ItemIn], dict[str, str]]:
+    items, errors = [], {}
+    for tech in as_list(form.get("use")):
+        params: dict[str, Any] = {}
+        for p in PARAMS.get(tech, ()):
+            name = f"p.{tech}.{p.name}"
+            raw = str(form.get(name, "")).strip()
+            if p.type == "bool":
+                params[p.name] = raw in ("on", "true", "yes")
+            elif raw == "":
+                continue
+            elif p.type in ("int", "float"):
+                try:
+                    num = float(raw.replace(",", ""))
+                    params[p.name] = int(num) if p.type == "int" and num.is_integer() else num
+                except ValueError:
+                    errors[name] = "enter a number"
+            else:
+                params[p.name] = raw
+        try:
+            items.append(ItemIn(axis=axis_of.get(tech, "?"), technique=tech, params=params))
+        except ValidationError:
+            errors[f"use.{tech}"] = "not a technique of the catalog"
+    return items, errors
+
+
+def _field(exc: AppError, items: list[ItemIn]) -> str:
+    """``items[2].params.k`` → ``p.<technique>.k``; other fields as they are."""
+    f = exc.field or "__all__"
+    if f.startswith("items[") and "]" in f:
+        idx = int(f[6 : f.index("]")])
+        rest = f[f.index("]") + 2 :]
+        tech = items[idx].technique if idx < len(items) else ""
+        return f"p.{tech}.{rest.removeprefix('params.')}" if rest.startswith("params.") else (
+            f"use.{tech}")  # fmt: skip
+    return f
+
+
+def _form_page(request: Request, session: SessionDep, caller: Caller, dep: Any,
+               values: dict[str, Any], errors: dict[str, str], portfolio: Portfolio | None,
+               status: int = 200) -> Response:  # fmt: skip
+    return render(request, "portfolios/form.html", {
+        "caller": caller, "d": dep, "values": values, "errors": errors, "portfolio": portfolio,
+        "catalog": _catalog(session),
+        "models": [m for m in CatalogRepository(session).models()
+                   if m.published_total_params is not None],
+    }, status_code=status)  # fmt: skip
+
+
+def _save(
+    request: Request,
+    session: SessionDep,
+    caller: Caller,
+    settings: SettingsDep,
+    form: dict[str, Any],
+    dep: Any,
+    portfolio: Portfolio | None,
+) -> Response:
+    axis_of = {t.key: t.axis_key for t in CatalogRepository(session).techniques()}
+    items, errors = _parse(form, axis_of)
+    name = str(form.get("name", "")).strip()
+    if not name:
+        errors["name"] = "give the portfolio a name"
+    if not errors:
+        try:
+            if portfolio is None:
+                data = PortfolioCreate(deployment_id=dep.id, name=name, items=items)
+                p = service.create(session, caller, data, audit_key=settings.audit_hmac_key)
+            else:
+                p = service.update(session, caller, portfolio.id,
+                                   PortfolioUpdate(name=name, items=items),
+                                   audit_key=settings.audit_hmac_key)  # fmt: skip
+        except AppError as exc:
+            if exc.status_code not in (409, 422):
+                raise
+            errors[_field(exc, items)] = exc.message
+        except ValidationError as exc:  # a name too long and the like
+            errors.update(field_errors(exc))
+        else:
+            resp = redirect(request, f"/portfolios/{p.id}")
+            flash(request, resp, f"Portfolio '{p.name}' saved.")
+            return resp
+    values = {**form, "use": as_list(form.get("use"))}
+    return _form_page(request, session, caller, dep, values, errors, portfolio, 422)
+
+
+@router.get("/deployments/{deployment_id}/portfolios")
+def list_page(
+    deployment_id: int, request: Request, session: SessionDep, caller: PageCaller
+) -> Response:
+    dep = deployments.get(session, caller, deployment_id)
+    return render(request, "portfolios/list.html", {
+        "caller": caller, "d": dep, "portfolios": service.list_(session, caller, dep.id),
+    })  # fmt: skip
+
+
+@router.get("/deployments/{deployment_id}/portfolios/new")
+def new_page(
+    deployment_id: int, request: Request, session: SessionDep, caller: PageCaller
+) -> Response:
+    caller.require(Permission.portfolio_write)
+    dep = deployments.get(session, caller, deployment_id)
+    return _form_page(request, session, caller, dep, {"use": []}, {}, None)
+
+
+@router.post("/deployments/{deployment_id}/portfolios/new")
+def create(
+    deployment_id: int,
+    request: Request,
+    session: SessionDep,
+    caller: PageCaller,
+    settings: SettingsDep,
+    form: FormDep,
+) -> Response:
+    caller.require(Permission.portfolio_write)
+    dep = deployments.get(session, caller, deployment_id)
+    return _save(request, session, caller, settings, form, dep, None)
+
+
+# ---- compare (before /portfolios/{id}) -----------------------------------------------------
+def _ids(request: Request) -> list[int]:
+    raw = ",".join(request.query_params.getlist("ids"))
+    return service.parse_ids(raw)
+
+
+def _flat(out: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for e in out["evaluations"]:
+        row = {"portfolio_id": e["portfolio_id"], "name": out["names"][e["portfolio_id"]]}
+        for k in ("monthly_cost_usd", "one_off_cost_usd", "ttft_ms_p95", "tpot_ms_p95",
+                  "meets_slo", "capability_score", "governance_burden"):  # fmt: skip
+            row[k] = e[k]
+        row.update({f"dimension.{k}": v for k, v in e["dimension_scores"].items()})
+        row.update({f"suitability.{k}": v for k, v in e["profile_suitability"].items()})
+        row["pareto"] = e["portfolio_id"] in out["pareto_ids"]
+        row["risks"] = "; ".join(e["risks"])
+        row["warnings"] = "; ".join(e["warnings"])
+        rows.append(row)
+    return rows
+
+
+@router.get("/portfolios/compare.csv")
+def compare_csv(request: Request, session: SessionDep, caller: PageCaller) -> Response:
+    rows = _flat(service.comparison(session, caller, _ids(request)))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    return Response(buf.getvalue(), media_type="text/csv", headers={
+        "Content-Disposition": 'attachment; filename="portfolio-comparison.csv"'})  # fmt: skip
+
+
+@router.get("/portfolios/compare.json")
+def compare_json(request: Request, session: SessionDep, caller: PageCaller) -> Response:
+    out = service.comparison(session, caller, _ids(request))
+    body = {k: v for k, v in out.items() if k != "portfolios"}
+    body["items"] = {p.id: p.items for p in out["portfolios"]}
+    return Response(json.dumps(body, indent=2, default=str), media_type="application/json",
+                    headers={"Content-Disposition":
+                             'attachment; filename="portfolio-comparison.json"'})  # fmt: skip
+
+
+ROWS = [
+    ("monthly_cost_usd", "Monthly serving cost", "money", "lower"),
+    ("one_off_cost_usd", "One-off cost", "money", "lower"),
+    ("ttft_ms_p95", "TTFT p95 (ms)", "ms", "lower"),
+    ("tpot_ms_p95", "TPOT p95 (ms)", "ms", "lower"),
+    ("capability_score", "Capability (1-5)", "score", "higher"),
+    ("governance_burden", "Governance burden", "int", "lower"),
+]
+
+
+@router.get("/portfolios/compare")
+def compare_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
+    out = service.comparison(session, caller, _ids(request))
+    deps = {p.deployment_id for p in out["portfolios"]}
+    dep = deployments.get(session, caller, out["portfolios"][0].deployment_id)
+    evals, names = out["evaluations"], out["names"]
+    query = "ids=" + ",".join(str(i) for i in out["ids"])
+    return render(request, "portfolios/compare.html", {
+        "caller": caller, "d": dep, "out": out, "rows": ROWS, "query": query,
+        "mixed": len(deps) > 1,
+        "figures": {
+            "radar": charts.radar(evals, names),
+            "suitability": charts.suitability(evals, names),
+            "scatter": charts.cost_latency(evals, names, out["pareto_ids"], dep.ttft_slo_ms),
+        },
+    })  # fmt: skip
+
+
+# ---- one portfolio -------------------------------------------------------------------------
+@router.get("/portfolios/{portfolio_id}")
+def detail_page(
+    portfolio_id: int, request: Request, session: SessionDep, caller: PageCaller
+) -> Response:
+    p = service.get(session, caller, portfolio_id)
+    dep = deployments.get(session, caller, p.deployment_id)
+    names = {t.key: t.name for t in CatalogRepository(session).techniques()}
+    try:
+        ev, error = service.evaluation(session, caller, p), None
+    except AppError as exc:
+        ev, error = None, exc.message
+    return render(request, "portfolios/detail.html", {
+        "caller": caller, "p": p, "d": dep, "ev": ev, "error": error, "names": names,
+        "siblings": [x for x in service.list_(session, caller, dep.id) if x.id != p.id],
+    })  # fmt: skip
+
+
+@router.get("/portfolios/{portfolio_id}/edit")
+def edit_page(
+    portfolio_id: int, request: Request, session: SessionDep, caller: PageCaller
+) -> Response:
+    caller.require(Permission.portfolio_write)
+    p = service.get(session, caller, portfolio_id)
+    dep = deployments.get(session, caller, p.deployment_id)
+    return _form_page(request, session, caller, dep, _values_from(p), {}, p)
+
+
+@router.post("/portfolios/{portfolio_id}/edit")
+def edit(
+    portfolio_id: int,
+    request: Request,
+    session: SessionDep,
+    caller: PageCaller,
+    settings: SettingsDep,
+    form: FormDep,
+) -> Response:
+    caller.require(Permission.portfolio_write)
+    p = service.get(session, caller, portfolio_id)
+    dep = deployments.get(session, caller, p.deployment_id)
+    return _save(request, session, caller, settings, form, dep, p)
+
+
+@router.post("/portfolios/{portfolio_id}/duplicate")
+def duplicate(
+    portfolio_id: int, request: Request, session: SessionDep, caller: PageCaller,
+    settings: SettingsDep,
+) -> Response:  # fmt: skip
+    p = service.duplicate(session, caller, portfolio_id, audit_key=settings.audit_hmac_key)
+    resp = redirect(request, f"/portfolios/{p.id}/edit")
+    flash(request, resp, f"Duplicated as '{p.name}': edit it below.")
+    return resp
+
+
+@router.post("/portfolios/{portfolio_id}/delete")
+def delete(
+    portfolio_id: int, request: Request, session: SessionDep, caller: PageCaller,
+    settings: SettingsDep,
+) -> Response:  # fmt: skip
+    p = service.get(session, caller, portfolio_id)
+    dep_id, name = p.deployment_id, p.name
+    service.delete(session, caller, portfolio_id, audit_key=settings.audit_hmac_key)
+    resp = redirect(request, f"/deployments/{dep_id}/portfolios")
+    flash(request, resp, f"Portfolio '{name}' deleted.")
+    return resp
+
+
+@router.post("/assessments/{assessment_id}/portfolio")
+def from_recommendation(
+    assessment_id: int, request: Request, session: SessionDep, caller: PageCaller,
+    settings: SettingsDep,
+) -> Response:  # fmt: skip
+    assessments.get(session, caller, assessment_id)
+    p = service.from_recommendation(session, caller, assessment_id,
+                                    audit_key=settings.audit_hmac_key)  # fmt: skip
+    resp = redirect(request, f"/portfolios/{p.id}/edit")
+    flash(request, resp, f"Portfolio '{p.name}' made from the recommendation: tune its parameters.")
+    return resp

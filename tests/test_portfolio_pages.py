@@ -1,0 +1,118 @@
+"""Portfolio pages: build with parameters (inline errors keep the input), evaluation, compare with
+best marks, Pareto tags, the three charts and the summary, exports, and from a recommendation."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.portfolios.models import Portfolio
+from tests.factories import create_deployment, create_user, csrf_from, figures_in, page_login
+
+
+@pytest.fixture
+def dep(client: TestClient, session: Session) -> Any:
+    user = create_user(session, role="architect")
+    page_login(client, user.email)
+    d = create_deployment(session, user=user, requests_per_day=300_000)
+    session.commit()
+    return d
+
+
+def _create(client: TestClient, dep_id: int, name: str, **fields: Any) -> Any:
+    page = client.get(f"/deployments/{dep_id}/portfolios/new")
+    return client.post(f"/deployments/{dep_id}/portfolios/new",
+                       data={"csrftoken": csrf_from(page.text), "name": name, **fields},
+                       follow_redirects=False)  # fmt: skip
+
+
+def test_form_lists_techniques_with_parameters_and_sources(client: TestClient, dep: Any) -> None:
+    r = client.get(f"/deployments/{dep.id}/portfolios/new")
+    assert r.status_code == 200
+    text = html.unescape(r.text)
+    assert 'name="use" value="rag"' in text and 'name="p.rag.k"' in text
+    assert "Lewis et al. 2020" in text  # the default's source
+    assert 'name="p.quantization.precision"' in text and ">int4<" in text
+    assert "not priced" in text  # FlashAttention / compute-optimal reallocation say so
+
+
+def test_bad_parameter_is_inline_and_nothing_is_saved(
+    client: TestClient, session: Session, dep: Any
+) -> None:
+    r = _create(client, dep.id, "Bad", use=["cot_self_consistency", "rag"],
+                **{"p.cot_self_consistency.samples": "0", "p.rag.k": "7"})  # fmt: skip
+    assert r.status_code == 422
+    assert "samples must be at least 1" in r.text
+    assert 'value="7"' in r.text and 'value="0"' in r.text  # both kept
+    assert 'aria-invalid="true"' in r.text
+    r = _create(client, dep.id, "Bad", use=["rag"], **{"p.rag.k": "many"})
+    assert r.status_code == 422 and "enter a number" in r.text
+    assert session.execute(select(func.count()).select_from(Portfolio)).scalar_one() == 0
+
+
+def test_build_evaluate_duplicate_and_compare(client: TestClient, dep: Any) -> None:
+    a = _create(client, dep.id, "As is").headers["location"]
+    b = _create(client, dep.id, "Serving", use=["paged_attention_speculative", "quantization"],
+                **{"p.paged_attention_speculative.alpha": "0.8",
+                   "p.quantization.precision": "fp8"}).headers["location"]  # fmt: skip
+    c = _create(client, dep.id, "RAG", use=["rag"], **{"p.rag.corpus_tokens": "1e8"})
+    assert c.status_code == 303
+    page = html.unescape(client.get(b).text)
+    assert "alpha = 0.8" in page and "Monthly serving cost" in page and "TTFT p95" in page
+    assert "LLM10:2025 Unbounded Consumption" in page  # risks the serving axis brings in
+    token = csrf_from(page)
+    dup = client.post(f"{b}/duplicate", data={"csrftoken": token}, follow_redirects=False)
+    assert dup.status_code == 303 and dup.headers["location"].endswith("/edit")
+    assert "Serving (copy)" in client.get(dup.headers["location"]).text
+
+    ids = ",".join(x.rsplit("/", 1)[1] for x in (a, b, c.headers["location"]))
+    r = client.get(f"/portfolios/compare?ids={ids}")
+    assert r.status_code == 200
+    text = html.unescape(r.text)
+    assert "★" in text and "Pareto" in text and "In short" in text
+    assert "per month than As is" in text or "the same per month as As is" in text
+    titles = [f["layout"]["title"]["text"] for f in figures_in(r.text)]
+    assert titles == [
+        "Dimensions (mean matrix level of the portfolio's axes)",
+        "Suitability by deployment profile (1-5)",
+        "Monthly cost vs TTFT p95 (stars: Pareto-efficient)",
+    ]
+    scatter = figures_in(r.text)[2]
+    assert scatter["layout"]["shapes"][0]["x0"] == dep.ttft_slo_ms  # the SLO line
+    # ticked checkboxes (repeated ids) work the same way
+    listing = client.get(f"/deployments/{dep.id}/portfolios").text
+    assert 'name="ids"' in listing
+    q = "&".join(f"ids={i}" for i in ids.split(","))
+    assert client.get(f"/portfolios/compare?{q}").status_code == 200
+    rows = list(csv.DictReader(io.StringIO(client.get(f"/portfolios/compare.csv?ids={ids}").text)))
+    assert [row["name"] for row in rows] == ["As is", "Serving", "RAG"]
+    assert {"monthly_cost_usd", "ttft_ms_p95", "pareto", "suitability.startup"} <= set(rows[0])
+    body = client.get(f"/portfolios/compare.json?ids={ids}").json()
+    assert set(body) >= {"evaluations", "best", "pareto_ids", "summary", "items"}
+    assert client.get("/portfolios/compare?ids=1").status_code == 422
+
+
+def test_from_a_recommendation(client: TestClient, session: Session, dep: Any) -> None:
+    page = client.get(f"/deployments/{dep.id}/assessment")
+    r = client.post(f"/deployments/{dep.id}/assessment", data={
+        "csrftoken": csrf_from(page.text), "fm.factual_staleness.severity": "3",
+        "fm.policy_noncompliance.severity": "2"}, follow_redirects=True)  # fmt: skip
+    assert "Make a portfolio from these items" in r.text
+    action = r.url.path + "/portfolio"
+    made = client.post(action, data={"csrftoken": csrf_from(r.text)}, follow_redirects=False)
+    assert made.status_code == 303 and made.headers["location"].endswith("/edit")
+    edit = client.get(made.headers["location"]).text
+    assert 'name="use" value="rag" checked' in edit and 'name="use" value="dpo" checked' in edit
+
+
+def test_viewers_see_but_cannot_build(client: TestClient, session: Session, dep: Any) -> None:
+    page_login(client, create_user(session, org="Acme", role="viewer").email)
+    assert client.get(f"/deployments/{dep.id}/portfolios").status_code == 200
+    assert client.get(f"/deployments/{dep.id}/portfolios/new").status_code == 403
