@@ -37,9 +37,11 @@ def test_form_lists_techniques_with_parameters_and_sources(client: TestClient, d
     r = client.get(f"/deployments/{dep.id}/portfolios/new")
     assert r.status_code == 200
     text = html.unescape(r.text)
-    assert 'name="use" value="rag"' in text and 'name="p.rag.k"' in text
+    assert 'name="use" value="rag"' in text
+    assert 'name="p.rag.k"' in text
     assert "Lewis et al. 2020" in text  # the default's source
-    assert 'name="p.quantization.precision"' in text and ">int4<" in text
+    assert 'name="p.quantization.precision"' in text
+    assert ">int4<" in text
     assert "not priced" in text  # FlashAttention / compute-optimal reallocation say so
 
 
@@ -50,10 +52,12 @@ def test_bad_parameter_is_inline_and_nothing_is_saved(
                 **{"p.cot_self_consistency.samples": "0", "p.rag.k": "7"})  # fmt: skip
     assert r.status_code == 422
     assert "samples must be at least 1" in r.text
-    assert 'value="7"' in r.text and 'value="0"' in r.text  # both kept
+    assert 'value="7"' in r.text
+    assert 'value="0"' in r.text
     assert 'aria-invalid="true"' in r.text
     r = _create(client, dep.id, "Bad", use=["rag"], **{"p.rag.k": "many"})
-    assert r.status_code == 422 and "enter a number" in r.text
+    assert r.status_code == 422
+    assert "enter a number" in r.text
     assert session.execute(select(func.count()).select_from(Portfolio)).scalar_one() == 0
 
 
@@ -65,18 +69,23 @@ def test_build_evaluate_duplicate_and_compare(client: TestClient, dep: Any) -> N
     c = _create(client, dep.id, "RAG", use=["rag"], **{"p.rag.corpus_tokens": "1e8"})
     assert c.status_code == 303
     page = html.unescape(client.get(b).text)
-    assert "alpha = 0.8" in page and "Monthly serving cost" in page and "TTFT p95" in page
+    assert "alpha = 0.8" in page
+    assert "Monthly serving cost" in page
+    assert "TTFT p95" in page
     assert "LLM10:2025 Unbounded Consumption" in page  # risks the serving axis brings in
     token = csrf_from(page)
     dup = client.post(f"{b}/duplicate", data={"csrftoken": token}, follow_redirects=False)
-    assert dup.status_code == 303 and dup.headers["location"].endswith("/edit")
+    assert dup.status_code == 303
+    assert dup.headers["location"].endswith("/edit")
     assert "Serving (copy)" in client.get(dup.headers["location"]).text
 
     ids = ",".join(x.rsplit("/", 1)[1] for x in (a, b, c.headers["location"]))
     r = client.get(f"/portfolios/compare?ids={ids}")
     assert r.status_code == 200
     text = html.unescape(r.text)
-    assert "★" in text and "Pareto" in text and "In short" in text
+    assert "★" in text
+    assert "Pareto" in text
+    assert "In short" in text
     assert "per month than As is" in text or "the same per month as As is" in text
     titles = [f["layout"]["title"]["text"] for f in figures_in(r.text)]
     assert titles == [
@@ -107,9 +116,11 @@ def test_from_a_recommendation(client: TestClient, session: Session, dep: Any) -
     assert "Make a portfolio from these items" in r.text
     action = r.url.path + "/portfolio"
     made = client.post(action, data={"csrftoken": csrf_from(r.text)}, follow_redirects=False)
-    assert made.status_code == 303 and made.headers["location"].endswith("/edit")
+    assert made.status_code == 303
+    assert made.headers["location"].endswith("/edit")
     edit = client.get(made.headers["location"]).text
-    assert 'name="use" value="rag" checked' in edit and 'name="use" value="dpo" checked' in edit
+    assert 'name="use" value="rag" checked' in edit
+    assert 'name="use" value="dpo" checked' in edit
 
 
 def test_viewers_see_but_cannot_build(client: TestClient, session: Session, dep: Any) -> None:
