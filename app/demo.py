@@ -1,5 +1,5 @@
-"""The demo organisation: one user per role, three realistic deployments, and a submitted
-assessment for each so a first run shows real recommendations."""
+"""The demo organisation: one user per role, three realistic deployments, a submitted
+assessment for each so a first run shows real recommendations, and portfolios to compare."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ from app.deployments import service as deployment_service
 from app.deployments.repository import DeploymentRepository
 from app.deployments.schemas import DeploymentCreate
 from app.errors import Conflict, InvalidInput
+from app.portfolios import service as portfolio_service
+from app.portfolios.schemas import PortfolioCreate
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +138,32 @@ DEMO_ASSESSMENTS: dict[str, dict[str, Any]] = {
 }  # fmt: skip
 
 
+# Portfolios an architect would put side by side for the demo deployments.
+DEMO_PORTFOLIOS: dict[str, list[tuple[str, list[dict[str, Any]]]]] = {
+    "Code assistant": [
+        ("As is", []),
+        ("Serving first", [
+            {"axis": "serving_optimization", "technique": "paged_attention_speculative",
+             "params": {"alpha": 0.75, "gamma": 4, "c": 0.05}},
+            {"axis": "serving_optimization", "technique": "quantization",
+             "params": {"precision": "fp8"}},
+        ]),
+        ("Serving + PEFT for Rust", [
+            {"axis": "serving_optimization", "technique": "paged_attention_speculative"},
+            {"axis": "peft", "technique": "qlora", "params": {"rank": 16, "examples": 40_000}},
+        ]),
+    ],
+    "Support chatbot": [
+        ("As is", []),
+        ("RAG + DPO", [
+            {"axis": "retrieval", "technique": "rag",
+             "params": {"k": 5, "chunk_tokens": 512, "corpus_tokens": 4e7}},
+            {"axis": "alignment", "technique": "dpo"},
+        ]),
+    ],
+}  # fmt: skip
+
+
 def load_demo(session: Session, *, audit_key: bytes) -> dict[str, str]:
     """Create the demo org, users and deployments if missing; returns e-mail per role."""
     for role, email in DEMO_USERS.items():
@@ -180,4 +208,21 @@ def load_demo(session: Session, *, audit_key: bytes) -> dict[str, str]:
             )  # fmt: skip
         except (Conflict, InvalidInput) as exc:  # the deployment was edited since: leave it
             log.warning("demo assessment for %r not added: %s", dep.name, exc.message)
+    architect_user = session.execute(
+        select(User).where(User.email == DEMO_USERS[Role.architect])
+    ).scalar_one()
+    architect = replace(caller, user_id=architect_user.id, email=architect_user.email,
+                        role=Role.architect)  # fmt: skip
+    for dep in deployments:
+        existing = {p.name for p in portfolio_service.list_(session, architect, dep.id)}
+        for name, items in DEMO_PORTFOLIOS.get(dep.name, []):
+            if name in existing:
+                continue
+            data = PortfolioCreate.model_validate(
+                {"deployment_id": dep.id, "name": name, "items": items}
+            )
+            try:
+                portfolio_service.create(session, architect, data, audit_key=audit_key)
+            except (Conflict, InvalidInput) as exc:
+                log.warning("demo portfolio %r not added: %s", name, exc.message)
     return {role.value: email for role, email in DEMO_USERS.items()}
