@@ -95,6 +95,7 @@ def test_build_evaluate_duplicate_and_compare(client: TestClient, dep: Any) -> N
     ]
     scatter = figures_in(r.text)[2]
     assert scatter["layout"]["shapes"][0]["x0"] == dep.ttft_slo_ms  # the SLO line
+    assert scatter["layout"]["shapes"][1]["y0"] == dep.monthly_budget_usd  # the budget line
     # ticked checkboxes (repeated ids) work the same way
     listing = client.get(f"/deployments/{dep.id}/portfolios").text
     assert 'name="ids"' in listing

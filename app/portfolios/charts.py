@@ -40,8 +40,10 @@ def cost_latency(
     names: Mapping[int, str],
     pareto: Sequence[int],
     ttft_slo_ms: float,
+    monthly_budget_usd: float,
 ) -> dict[str, Any]:
-    """Monthly cost against TTFT p95, the SLO as a line, Pareto-efficient portfolios starred."""
+    """Monthly cost against TTFT p95, the TTFT SLO and the monthly budget as lines,
+    Pareto-efficient portfolios starred."""
     pts = [e for e in evals if e["ttft_ms_p95"] is not None and e["monthly_cost_usd"] is not None]
     data = [
         {"type": "scatter", "mode": "markers+text", "name": names[e["portfolio_id"]],
@@ -59,7 +61,12 @@ def cost_latency(
             "yaxis": {"title": {"text": "USD per month"}, "rangemode": "tozero"},
             "shapes": [{"type": "line", "xref": "x", "yref": "paper", "x0": ttft_slo_ms,
                         "x1": ttft_slo_ms, "y0": 0, "y1": 1,
-                        "line": {"color": "#b91c1c", "dash": "dash"}}],
+                        "line": {"color": "#b91c1c", "dash": "dash"}},
+                       {"type": "line", "xref": "paper", "yref": "y", "x0": 0, "x1": 1,
+                        "y0": monthly_budget_usd, "y1": monthly_budget_usd,
+                        "line": {"color": "#b45309", "dash": "dot"}}],
             "annotations": [{"x": ttft_slo_ms, "y": 1, "xref": "x", "yref": "paper",
-                             "text": "TTFT SLO", "showarrow": False,
-                             "yanchor": "bottom"}]}}  # fmt: skip
+                             "text": "TTFT SLO", "showarrow": False, "yanchor": "bottom"},
+                            {"x": 1, "y": monthly_budget_usd, "xref": "paper", "yref": "y",
+                             "text": "monthly budget", "showarrow": False,
+                             "xanchor": "right", "yanchor": "bottom"}]}}  # fmt: skip

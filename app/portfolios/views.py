@@ -239,7 +239,8 @@ def compare_page(request: Request, session: SessionDep, caller: PageCaller) -> R
         "figures": {
             "radar": charts.radar(evals, names),
             "suitability": charts.suitability(evals, names),
-            "scatter": charts.cost_latency(evals, names, out["pareto_ids"], dep.ttft_slo_ms),
+            "scatter": charts.cost_latency(evals, names, out["pareto_ids"], dep.ttft_slo_ms,
+                                            dep.monthly_budget_usd),
         },
     })  # fmt: skip
 
