@@ -3,10 +3,10 @@ the rule-set pages (view, edit per rule or as YAML, dry run, publish)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import yaml
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from app.assessments import charts, forms, service
@@ -21,12 +21,11 @@ from app.rules.questionnaire import FOLLOW_UPS, SERVING_FAILURE_MODES, SEVERITY_
 from app.rulesets import service as rulesets
 from app.web.deps import PageCaller, SettingsDep
 from app.web.flash import flash
-from app.web.forms import form_data
+from app.web.forms import FormDep
 from app.web.htmx import redirect
 from app.web.templates import render
 
 router = APIRouter(include_in_schema=False)
-FormDep = Annotated[dict[str, Any], Depends(form_data)]
 
 
 # ---- questionnaire -------------------------------------------------------------------------

@@ -108,7 +108,8 @@ def check_items(items: Sequence[Item], data: AxisData) -> None:
                 field=f"items[{i}].axis",
             )
         if item.technique in seen:
-            raise PortfolioError(f"'{item.technique}' appears twice", field=f"items[{i}]")
+            raise PortfolioError(f"'{item.technique}' appears twice",
+                                 field=f"items[{i}].technique")  # fmt: skip
         seen.add(item.technique)
 
 

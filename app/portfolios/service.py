@@ -22,7 +22,14 @@ from app.errors import Conflict, InvalidInput, NotFound
 from app.estimates.service import deployment_scenario
 from app.estimators.errors import FieldError
 from app.estimators.interventions import Scenario
-from app.estimators.portfolio import AxisData, Evaluation, Item, compare, evaluate_portfolio
+from app.estimators.portfolio import (
+    AxisData,
+    Evaluation,
+    Item,
+    check_items,
+    compare,
+    evaluate_portfolio,
+)
 from app.estimators.techniques import plan, resolve_params
 from app.portfolios.models import Portfolio
 from app.portfolios.schemas import ItemIn, PortfolioCreate, PortfolioUpdate
@@ -54,25 +61,18 @@ def _resolve(session: Session, dep: Deployment, items: Sequence[ItemIn]) -> list
     """Items with every parameter resolved; 422 naming ``items[i]...`` for anything wrong."""
     data = _axis_data(session)
     scenario = _scenario(session, dep)
+    try:
+        check_items([Item(i.axis, i.technique) for i in items], data)
+    except FieldError as exc:
+        raise InvalidInput(str(exc), field=exc.field) from None
     out = []
-    seen: set[str] = set()
     for i, item in enumerate(items):
-        axis = data.technique_axis.get(item.technique)
-        if axis is None:
-            raise InvalidInput(f"unknown technique '{item.technique}'",
-                               field=f"items[{i}].technique")  # fmt: skip
-        if axis != item.axis:
-            raise InvalidInput(f"'{item.technique}' is a technique of {axis}, not {item.axis}",
-                               field=f"items[{i}].axis")  # fmt: skip
-        if item.technique in seen:
-            raise InvalidInput(f"'{item.technique}' appears twice", field=f"items[{i}].technique")
-        seen.add(item.technique)
         try:
             params = resolve_params(item.technique, item.params)
             plan(item.technique, scenario, params=params, models=data.models)
         except FieldError as exc:
             raise InvalidInput(str(exc), field=f"items[{i}].params.{exc.field}") from None
-        out.append({"axis": axis, "technique": item.technique, "params": params})
+        out.append({"axis": item.axis, "technique": item.technique, "params": params})
     return out
 
 

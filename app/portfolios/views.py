@@ -6,9 +6,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
@@ -25,12 +25,11 @@ from app.portfolios.models import Portfolio
 from app.portfolios.schemas import ItemIn, PortfolioCreate, PortfolioUpdate
 from app.web.deps import PageCaller, SettingsDep
 from app.web.flash import flash
-from app.web.forms import as_list, field_errors, form_data
+from app.web.forms import FormDep, as_list, field_errors
 from app.web.htmx import redirect
 from app.web.templates import render
 
 router = APIRouter(include_in_schema=False)
-FormDep = Annotated[dict[str, Any], Depends(form_data)]
 
 
 # ---- the form ------------------------------------------------------------------------------

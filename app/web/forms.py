@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Request
+from fastapi import Depends, Request
 from pydantic import BaseModel, ValidationError
 
 
@@ -16,6 +16,9 @@ async def form_data(request: Request) -> dict[str, Any]:
         values = form.getlist(key)
         out[key] = values if len(values) > 1 else values[0]
     return out
+
+
+FormDep = Annotated[dict[str, Any], Depends(form_data)]
 
 
 def field_errors(exc: ValidationError) -> dict[str, str]:
