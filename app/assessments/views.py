@@ -17,6 +17,7 @@ from app.deployments import service as deployments
 from app.deployments.models import Deployment
 from app.errors import AppError, InvalidInput, NotFound
 from app.estimates.service import deployment_economics
+from app.governance.views import decision_context
 from app.rules.questionnaire import FOLLOW_UPS, SERVING_FAILURE_MODES, SEVERITY_LEVELS
 from app.rulesets import service as rulesets
 from app.web.deps import PageCaller, SettingsDep
@@ -172,6 +173,14 @@ def recommendation_page(
             "fm_names": fm_names,
             "levels": SEVERITY_LEVELS,
             "latest_rules": rulesets.current_ruleset(session).version,
+            **decision_context(
+                session,
+                caller,
+                "recommendation",
+                current.id,
+                author=a.created_by,
+                ranked=[f"{i['axis']}/{i['technique']}" for i in items],
+            ),
         },
     )
 

@@ -20,6 +20,7 @@ from app.db import SessionDep
 from app.deployments import service as deployments
 from app.errors import AppError
 from app.estimators.techniques import PARAMS, UNPRICED
+from app.governance.views import decision_context
 from app.portfolios import charts, service
 from app.portfolios.models import Portfolio
 from app.portfolios.schemas import ItemIn, PortfolioCreate, PortfolioUpdate
@@ -259,6 +260,7 @@ def detail_page(
     return render(request, "portfolios/detail.html", {
         "caller": caller, "p": p, "d": dep, "ev": ev, "error": error, "names": names,
         "siblings": [x for x in service.list_(session, caller, dep.id) if x.id != p.id],
+        **decision_context(session, caller, "portfolio", p.id, author=p.created_by),
     })  # fmt: skip
 
 

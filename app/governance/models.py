@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, utcnow
+
+
+class Decision(Base):
+    """A governance decision on a recommendation or a portfolio. Decisions are never edited: a
+    later one supersedes an earlier one on the same target, and both stay on record."""
+
+    __tablename__ = "decisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    deployment_id: Mapped[int] = mapped_column(
+        ForeignKey("deployments.id", ondelete="CASCADE"), index=True
+    )
+    target_type: Mapped[str] = mapped_column(String(16))  # recommendation | portfolio
+    target_id: Mapped[int] = mapped_column(index=True)
+    decision: Mapped[str] = mapped_column(String(16))  # approved | rejected
+    comment: Mapped[str] = mapped_column(Text)
+    conditions: Mapped[list[str]]
+    adopted: Mapped[list[str]]  # axis/technique adopted, when it differs from the engine's ranking
+    override_reason: Mapped[str | None] = mapped_column(Text)
+    decided_by: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def audit_dict(self) -> dict[str, Any]:
+        return {"target": f"{self.target_type}/{self.target_id}", "decision": self.decision,
+                "comment": self.comment, "conditions": list(self.conditions),
+                "adopted": list(self.adopted), "override_reason": self.override_reason}  # fmt: skip

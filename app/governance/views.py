@@ -1,0 +1,115 @@
+"""Decision forms (htmx fragment on the recommendation and portfolio pages)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from app.assessments import service as assessments
+from app.assessments.repository import AssessmentRepository
+from app.auth.context import Caller
+from app.db import SessionDep
+from app.errors import AppError, NotFound
+from app.governance import service
+from app.governance.schemas import DecisionIn
+from app.portfolios import service as portfolios
+from app.web.deps import PageCaller, SettingsDep
+from app.web.forms import FormDep, as_list, field_errors
+from app.web.templates import render
+
+router = APIRouter(include_in_schema=False)
+
+
+def decision_context(
+    session: SessionDep, caller: Caller, target_type: str, target_id: int, *,
+    ranked: list[str] | None = None, author: str = "",
+) -> dict[str, Any]:  # fmt: skip
+    """What the decision block needs; pages include ``governance/_decision.html`` with it."""
+    own = ""
+    if author == caller.email:
+        own = "submitted this assessment" if target_type == "recommendation" else "wrote it"
+    return {
+        "decisions": service.decisions(
+            session, caller, target_type=target_type, target_id=target_id
+        ),  # fmt: skip
+        "action": f"/{target_type}s/{target_id}/decision",
+        "ranked": ranked or [],
+        "own_work": own,
+        "decision_values": {},
+        "decision_errors": {},
+        "target_type": target_type,
+        "target_id": target_id,
+    }
+
+
+def _payload(form: dict[str, Any]) -> dict[str, Any]:
+    conditions = [c.strip() for c in str(form.get("conditions", "")).splitlines() if c.strip()]
+    return {
+        "decision": form.get("decision") or None,
+        "comment": str(form.get("comment", "")),
+        "conditions": conditions,
+        "adopted": as_list(form.get("adopted")),
+        "override_reason": str(form.get("override_reason", "")).strip() or None,
+    }
+
+
+def _decide(
+    request: Request, session: SessionDep, caller: Caller, settings: Any, form: dict[str, Any],
+    target_type: str, target_id: int,
+) -> Response:  # fmt: skip
+    if target_type == "recommendation":
+        rec = AssessmentRepository(session, caller.org_id).recommendation(target_id)
+        if rec is None:
+            raise NotFound(f"recommendation {target_id} not found")
+        a = assessments.get(session, caller, rec.assessment_id)
+        ranked = [f"{i['axis']}/{i['technique']}" for i in rec.result["items"]]
+        ctx = decision_context(session, caller, target_type, target_id, ranked=ranked,
+                               author=a.created_by)  # fmt: skip
+        back = f"/assessments/{a.id}?rec={rec.id}"
+    else:
+        p = portfolios.get(session, caller, target_id)
+        ctx = decision_context(session, caller, target_type, target_id, author=p.created_by)
+        back = f"/portfolios/{p.id}"
+    errors: dict[str, str] = {}
+    try:
+        data = DecisionIn.model_validate(_payload(form))
+        if target_type == "recommendation":
+            service.decide_recommendation(session, caller, target_id, data,
+                                          audit_key=settings.audit_hmac_key)  # fmt: skip
+        else:
+            service.decide_portfolio(session, caller, target_id, data,
+                                     audit_key=settings.audit_hmac_key)  # fmt: skip
+    except ValidationError as exc:
+        errors = field_errors(exc)
+    except AppError as exc:
+        if exc.status_code != 422:
+            raise
+        errors = {exc.field or "decision": exc.message}
+    status = 422 if errors else 200
+    if errors:
+        ctx["decision_values"] = {**form, "adopted": as_list(form.get("adopted"))}
+        ctx["decision_errors"] = {k: f"{k.replace('_', ' ')}: {v}" for k, v in errors.items()}
+    else:
+        ctx["decisions"] = service.decisions(session, caller, target_type=target_type,
+                                             target_id=target_id)  # fmt: skip
+    return render(request, "governance/decision.html", {"caller": caller, "back": back, **ctx},
+                  block="decision", status_code=status)  # fmt: skip
+
+
+@router.post("/recommendations/{recommendation_id}/decision")
+def decide_recommendation(
+    recommendation_id: int, request: Request, session: SessionDep, caller: PageCaller,
+    settings: SettingsDep, form: FormDep,
+) -> Response:  # fmt: skip
+    return _decide(request, session, caller, settings, form, "recommendation", recommendation_id)
+
+
+@router.post("/portfolios/{portfolio_id}/decision")
+def decide_portfolio(
+    portfolio_id: int, request: Request, session: SessionDep, caller: PageCaller,
+    settings: SettingsDep, form: FormDep,
+) -> Response:  # fmt: skip
+    return _decide(request, session, caller, settings, form, "portfolio", portfolio_id)
