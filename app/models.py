@@ -19,7 +19,7 @@ from app.catalog.models import (
 from app.db import Base
 from app.deployments.models import Deployment
 from app.estimates.models import Calibration
-from app.governance.models import Decision
+from app.governance.models import Decision, Evaluation
 from app.jobs.models import Job
 from app.portfolios.models import Portfolio
 from app.rulesets.models import RuleSetVersion
@@ -34,6 +34,7 @@ __all__ = [
     "Decision",
     "Deployment",
     "Dimension",
+    "Evaluation",
     "Evidence",
     "FailureMode",
     "Framework",

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from app.db import SessionDep
 from app.governance import service
-from app.governance.schemas import DecisionIn, DecisionOut
+from app.governance.schemas import DecisionIn, DecisionOut, EvaluationIn, EvaluationOut
 from app.web.deps import ApiCaller, SettingsDep
 
 router = APIRouter(tags=["governance"])
@@ -48,3 +48,24 @@ def decide_portfolio(
 @router.get("/portfolios/{portfolio_id}/decisions", response_model=list[DecisionOut])
 def portfolio_decisions(portfolio_id: int, session: SessionDep, caller: ApiCaller) -> object:
     return service.decisions(session, caller, target_type="portfolio", target_id=portfolio_id)
+
+
+@router.post("/deployments/{deployment_id}/evaluations", response_model=EvaluationOut,
+             status_code=201, responses=_ERRORS)  # fmt: skip
+def record_evaluation(
+    deployment_id: int, data: EvaluationIn, session: SessionDep, caller: ApiCaller,
+    settings: SettingsDep,
+) -> object:  # fmt: skip
+    ev = service.record_evaluation(session, caller, deployment_id, data,
+                                   audit_key=settings.audit_hmac_key)  # fmt: skip
+    return service.evaluation_out(ev)
+
+
+@router.get("/deployments/{deployment_id}/evaluations", response_model=list[EvaluationOut])
+def list_evaluations(deployment_id: int, session: SessionDep, caller: ApiCaller) -> object:
+    return [service.evaluation_out(e) for e in service.evaluations(session, caller, deployment_id)]
+
+
+@router.get("/evaluations/{evaluation_id}", response_model=EvaluationOut, responses=_ERRORS)
+def get_evaluation(evaluation_id: int, session: SessionDep, caller: ApiCaller) -> object:
+    return service.evaluation_out(service.get_evaluation(session, caller, evaluation_id))

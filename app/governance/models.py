@@ -36,3 +36,24 @@ class Decision(Base):
         return {"target": f"{self.target_type}/{self.target_id}", "decision": self.decision,
                 "comment": self.comment, "conditions": list(self.conditions),
                 "adopted": list(self.adopted), "override_reason": self.override_reason}  # fmt: skip
+
+
+class Evaluation(Base):
+    """A disaggregated evaluation of a deployment: metrics per segment before and after an
+    intervention, with the regressions found (stored as computed, cited by reports)."""
+
+    __tablename__ = "evaluations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    deployment_id: Mapped[int] = mapped_column(
+        ForeignKey("deployments.id", ondelete="CASCADE"), index=True
+    )
+    label: Mapped[str] = mapped_column(String(200))
+    tolerance: Mapped[float]
+    results: Mapped[list[dict[str, Any]]]
+    analysis: Mapped[dict[str, Any]]
+    created_by: Mapped[str] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

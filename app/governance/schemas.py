@@ -39,3 +39,47 @@ class DecisionOut(BaseModel):
     override_reason: str | None
     decided_by: str
     created_at: datetime
+
+
+class ResultIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    segment: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+    metric: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+    phase: Literal["before", "after"]
+    value: float = Field(allow_inf_nan=False)
+    higher_is_better: bool = True
+
+
+class EvaluationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    label: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    results: list[ResultIn] = Field(min_length=2, max_length=5000)
+    tolerance: float = Field(
+        default=0.0,
+        ge=0,
+        le=1e9,
+        allow_inf_nan=False,
+        description="How much worse (in the metric's units) counts as a regression",
+    )
+
+
+class RegressionOut(BaseModel):
+    segment: str
+    metric: str
+    before: float
+    after: float
+    change: float
+    risk: str
+    hidden: bool = Field(description="The aggregate of the metric improved or held meanwhile")
+
+
+class EvaluationOut(BaseModel):
+    id: int
+    deployment_id: int
+    label: str
+    tolerance: float
+    results: list[dict[str, object]]
+    regressions: list[RegressionOut]
+    aggregate: dict[str, dict[str, float]] = Field(description="before/after -> metric -> value")
+    created_by: str
+    created_at: datetime

@@ -4,6 +4,7 @@ overrides with reasons, every decision an audit event)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,9 +14,11 @@ from app.assessments.repository import AssessmentRepository
 from app.audit import service as audit
 from app.auth.context import Caller
 from app.auth.permissions import Permission
+from app.deployments import service as deployments
 from app.errors import Forbidden, InvalidInput, NotFound
-from app.governance.models import Decision
-from app.governance.schemas import DecisionIn
+from app.governance.models import Decision, Evaluation
+from app.governance.regressions import EvaluationError, Result, analyse
+from app.governance.schemas import DecisionIn, EvaluationIn
 from app.portfolios import service as portfolios
 
 
@@ -88,3 +91,60 @@ def decisions(
     if deployment_id is not None:
         stmt = stmt.where(Decision.deployment_id == deployment_id)
     return session.execute(stmt.order_by(Decision.id)).scalars().all()
+
+
+# ---- disaggregated evaluations -------------------------------------------------------------
+def record_evaluation(
+    session: Session, caller: Caller, deployment_id: int, data: EvaluationIn, *, audit_key: bytes
+) -> Evaluation:
+    caller.require(Permission.evaluation_write)
+    dep = deployments.get(session, caller, deployment_id)
+    results = [Result(r.segment, r.metric, r.phase, r.value, r.higher_is_better)
+               for r in data.results]  # fmt: skip
+    try:
+        analysis = analyse(results, {s["name"]: s["risk"] for s in dep.segments},
+                           tolerance=data.tolerance)  # fmt: skip
+    except EvaluationError as exc:
+        raise InvalidInput(str(exc), field=exc.field) from None
+    ev = Evaluation(org_id=caller.org_id, deployment_id=dep.id, label=data.label,
+                    tolerance=data.tolerance, results=[r.model_dump() for r in data.results],
+                    analysis=analysis.as_dict(), created_by=caller.email)  # fmt: skip
+    session.add(ev)
+    session.flush()
+    audit.record(session, audit_key, actor=caller.actor, action="evaluation.record",
+                 entity_type="evaluation", entity_id=ev.id,
+                 after={"deployment_id": dep.id, "label": ev.label, "tolerance": ev.tolerance,
+                        "results": len(ev.results),
+                        "regressions": analysis.as_dict()["regressions"]})  # fmt: skip
+    return ev
+
+
+def evaluations(session: Session, caller: Caller, deployment_id: int) -> Sequence[Evaluation]:
+    deployments.get(session, caller, deployment_id)
+    return (
+        session.execute(
+            select(Evaluation)
+            .where(Evaluation.org_id == caller.org_id, Evaluation.deployment_id == deployment_id)
+            .order_by(Evaluation.id.desc())
+        )
+        .scalars()
+        .all()
+    )
+
+
+def get_evaluation(session: Session, caller: Caller, evaluation_id: int) -> Evaluation:
+    ev = session.execute(
+        select(Evaluation).where(
+            Evaluation.org_id == caller.org_id, Evaluation.id == evaluation_id
+        )  # fmt: skip
+    ).scalar_one_or_none()
+    if ev is None:
+        raise NotFound(f"evaluation {evaluation_id} not found")
+    return ev
+
+
+def evaluation_out(ev: Evaluation) -> dict[str, Any]:
+    return {"id": ev.id, "deployment_id": ev.deployment_id, "label": ev.label,
+            "tolerance": ev.tolerance, "results": ev.results,
+            "regressions": ev.analysis["regressions"], "aggregate": ev.analysis["aggregate"],
+            "created_by": ev.created_by, "created_at": ev.created_at}  # fmt: skip
