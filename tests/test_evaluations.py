@@ -123,3 +123,28 @@ def test_bad_evaluations_write_nothing(
     r = client.post(f"/api/v1/deployments/{ctx['dep']}/evaluations", json=body, headers=ctx[who])
     assert r.status_code == status, r.text
     assert session.execute(select(func.count()).select_from(Evaluation)).scalar_one() == 0
+
+
+def test_evaluation_pages(client: TestClient, session: Session, ctx: dict) -> None:  # type: ignore[type-arg]
+    from tests.factories import csrf_from, figures_in, page_login
+
+    page_login(client, create_user(session, org="Acme", role="governance").email)
+    page = client.get(f"/deployments/{ctx['dep']}/evaluations")
+    assert page.status_code == 200
+    assert "Record an evaluation" in page.text
+    token = csrf_from(page.text)
+    csv_text = ("segment,metric,phase,value\nEU,accuracy,before,0.85\nEU,accuracy,after,0.80\n"
+                "US,accuracy,before,0.80\nUS,accuracy,after,0.92\n")  # fmt: skip
+    bad = client.post(f"/deployments/{ctx['dep']}/evaluations",
+                      data={"csrftoken": token, "label": "pilot", "tolerance": "0",
+                            "results_csv": csv_text + "EU,accuracy,after,high\n"})  # fmt: skip
+    assert bad.status_code == 422
+    assert "is not a number" in bad.text
+    assert "pilot" in bad.text
+    r = client.post(f"/deployments/{ctx['dep']}/evaluations",
+                    data={"csrftoken": token, "label": "pilot", "tolerance": "0",
+                          "results_csv": csv_text}, follow_redirects=True)  # fmt: skip
+    assert r.status_code == 200
+    assert "The aggregate improved while a high-risk segment regressed" in r.text
+    (fig,) = figures_in(r.text)
+    assert fig["data"][1]["marker"]["line"]["width"] == [3, 0]  # EU outlined, US not

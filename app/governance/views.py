@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -11,13 +13,17 @@ from pydantic import ValidationError
 from app.assessments import service as assessments
 from app.assessments.repository import AssessmentRepository
 from app.auth.context import Caller
+from app.auth.permissions import Permission
 from app.db import SessionDep
+from app.deployments import service as deployments
 from app.errors import AppError, NotFound
-from app.governance import service
-from app.governance.schemas import DecisionIn
+from app.governance import charts, service
+from app.governance.schemas import DecisionIn, EvaluationIn
 from app.portfolios import service as portfolios
 from app.web.deps import PageCaller, SettingsDep
+from app.web.flash import flash
 from app.web.forms import FormDep, as_list, field_errors
+from app.web.htmx import redirect
 from app.web.templates import render
 
 router = APIRouter(include_in_schema=False)
@@ -113,3 +119,84 @@ def decide_portfolio(
     settings: SettingsDep, form: FormDep,
 ) -> Response:  # fmt: skip
     return _decide(request, session, caller, settings, form, "portfolio", portfolio_id)
+
+
+# ---- disaggregated evaluations -------------------------------------------------------------
+def _parse_csv(text: str) -> tuple[list[dict[str, Any]], str | None]:
+    """``segment,metric,phase,value[,higher_is_better]`` per line (a header line is skipped)."""
+    out = []
+    for n, raw in enumerate(csv.reader(io.StringIO(text)), 1):
+        cells = [c.strip() for c in raw]
+        if not any(cells) or (n == 1 and cells and cells[0].lower() == "segment"):
+            continue
+        if len(cells) not in (4, 5):
+            return [], f"line {n}: write segment,metric,phase,value[,higher_is_better]"
+        try:
+            value = float(cells[3])
+        except ValueError:
+            return [], f"line {n}: '{cells[3]}' is not a number"
+        row: dict[str, Any] = {"segment": cells[0], "metric": cells[1], "phase": cells[2],
+                               "value": value}  # fmt: skip
+        if len(cells) == 5:
+            row["higher_is_better"] = cells[4].lower() not in ("false", "no", "0", "lower")
+        out.append(row)
+    return out, None
+
+
+def _evaluations_page(
+    request: Request, session: SessionDep, caller: Caller, dep_id: int,
+    values: dict[str, Any], errors: dict[str, str], status: int = 200,
+) -> Response:  # fmt: skip
+    dep = deployments.get(session, caller, dep_id)
+    return render(request, "governance/evaluations.html", {
+        "caller": caller, "d": dep, "evaluations": service.evaluations(session, caller, dep_id),
+        "values": values, "errors": errors,
+    }, status_code=status)  # fmt: skip
+
+
+@router.get("/deployments/{deployment_id}/evaluations")
+def evaluations_page(
+    deployment_id: int, request: Request, session: SessionDep, caller: PageCaller
+) -> Response:
+    return _evaluations_page(request, session, caller, deployment_id, {"tolerance": "0"}, {})
+
+
+@router.post("/deployments/{deployment_id}/evaluations")
+def record_evaluation(
+    deployment_id: int, request: Request, session: SessionDep, caller: PageCaller,
+    settings: SettingsDep, form: FormDep,
+) -> Response:  # fmt: skip
+    caller.require(Permission.evaluation_write)
+    rows, problem = _parse_csv(str(form.get("results_csv", "")))
+    errors: dict[str, str] = {"results_csv": problem} if problem else {}
+    if not errors:
+        try:
+            body = {"label": form.get("label", ""), "results": rows,
+                    "tolerance": form.get("tolerance") or 0}  # fmt: skip
+            data = EvaluationIn.model_validate(body)
+            ev = service.record_evaluation(session, caller, deployment_id, data,
+                                           audit_key=settings.audit_hmac_key)  # fmt: skip
+        except ValidationError as exc:
+            errors = {("results_csv" if k == "results" else k): v
+                      for k, v in field_errors(exc).items()}  # fmt: skip
+        except AppError as exc:
+            if exc.status_code != 422:
+                raise
+            errors = {"results_csv" if (exc.field or "").startswith("results") else
+                      (exc.field or "results_csv"): exc.message}  # fmt: skip
+        else:
+            resp = redirect(request, f"/evaluations/{ev.id}")
+            flash(request, resp, "Evaluation recorded.")
+            return resp
+    return _evaluations_page(request, session, caller, deployment_id, form, errors, 422)
+
+
+@router.get("/evaluations/{evaluation_id}")
+def evaluation_page(
+    evaluation_id: int, request: Request, session: SessionDep, caller: PageCaller
+) -> Response:
+    ev = service.get_evaluation(session, caller, evaluation_id)
+    dep = deployments.get(session, caller, ev.deployment_id)
+    figures = {m: charts.before_after(ev.analysis, m) for m in sorted(ev.analysis["segments"])}
+    ctx = {"caller": caller, "d": dep, "ev": ev, "a": ev.analysis, "figures": figures}
+    return render(request, "governance/evaluation.html", ctx)
