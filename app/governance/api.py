@@ -69,3 +69,10 @@ def list_evaluations(deployment_id: int, session: SessionDep, caller: ApiCaller)
 @router.get("/evaluations/{evaluation_id}", response_model=EvaluationOut, responses=_ERRORS)
 def get_evaluation(evaluation_id: int, session: SessionDep, caller: ApiCaller) -> object:
     return service.evaluation_out(service.get_evaluation(session, caller, evaluation_id))
+
+
+@router.get("/deployments/{deployment_id}/risks", responses=_ERRORS)
+def deployment_risks(deployment_id: int, session: SessionDep, caller: ApiCaller) -> Any:
+    """The axes in play (recommended or adopted), each framework's entries they bring in with
+    the rationale, and the ISO/IEC 42001 statement of applicability."""
+    return service.risk_picture(session, caller, deployment_id)

@@ -16,6 +16,7 @@ from app.auth.context import Caller
 from app.auth.permissions import Permission
 from app.deployments import service as deployments
 from app.errors import Forbidden, InvalidInput, NotFound
+from app.governance import frameworks
 from app.governance.models import Decision, Evaluation
 from app.governance.regressions import EvaluationError, Result, analyse
 from app.governance.schemas import DecisionIn, EvaluationIn
@@ -148,3 +149,83 @@ def evaluation_out(ev: Evaluation) -> dict[str, Any]:
             "tolerance": ev.tolerance, "results": ev.results,
             "regressions": ev.analysis["regressions"], "aggregate": ev.analysis["aggregate"],
             "created_by": ev.created_by, "created_at": ev.created_at}  # fmt: skip
+
+
+# ---- risk picture --------------------------------------------------------------------------
+def axes_of_deployment(session: Session, caller: Caller, deployment_id: int) -> dict[str, str]:
+    """axis -> "adopted" (an approved decision covers it) or "recommended" (in the latest
+    recommendation of a submitted assessment)."""
+    out: dict[str, str] = {}
+    repo = AssessmentRepository(session, caller.org_id)
+    latest: dict[str, Decision] = {}
+    for d in decisions(session, caller, deployment_id=deployment_id):
+        latest[f"{d.target_type}/{d.target_id}"] = d  # later decisions supersede earlier ones
+    for a in repo.for_deployment(deployment_id):
+        recs = repo.recommendations(a.id)
+        if recs:
+            for i in recs[-1].result["items"]:
+                out.setdefault(i["axis"], "recommended")
+    for d in latest.values():
+        if d.decision != "approved":
+            continue
+        if d.target_type == "recommendation":
+            rec = repo.recommendation(d.target_id)
+            keys = d.adopted or ([f"{i['axis']}/{i['technique']}" for i in rec.result["items"]]
+                                 if rec else [])  # fmt: skip
+            axes = [k.split("/", 1)[0] for k in keys]
+        else:
+            try:
+                axes = [i["axis"] for i in portfolios.get(session, caller, d.target_id).items]
+            except NotFound:
+                axes = []
+        for axis in axes:
+            out[axis] = "adopted"
+    return out
+
+
+def risk_picture(session: Session, caller: Caller, deployment_id: int) -> dict[str, Any]:
+    dep = deployments.get(session, caller, deployment_id)
+    axes = axes_of_deployment(session, caller, dep.id)
+    mapped = frameworks.entries_for(axes)
+    evidence = {
+        "decisions": [d.id for d in decisions(session, caller, deployment_id=dep.id)
+                      if d.decision == "approved"],
+        "evaluations": [e.id for e in evaluations(session, caller, dep.id)],
+    }  # fmt: skip
+    return {
+        "deployment_id": dep.id,
+        "mapping_version": frameworks.version(),
+        "axes": axes,
+        "frameworks": {
+            fw: [{"id": e.id, "title": e.title, "axes": list(e.axes),
+                  "rationale": list(e.rationale), **e.extra} for e in entries]
+            for fw, entries in mapped.items()
+        },
+        "statement_of_applicability": soa(mapped["iso_42001"], axes, evidence),
+    }  # fmt: skip
+
+
+def soa(
+    mapped: list[frameworks.Entry], axes: dict[str, str], evidence: dict[str, list[int]]
+) -> list[dict[str, Any]]:
+    """ISO/IEC 42001 Annex A statement of applicability for the deployment: every control,
+    applicable when an axis in play brings it in (why = the mapping's rationale), its status
+    (implemented via an adopted axis, planned via a recommended one) and the evidence on record."""
+    by_id = {e.id: e for e in mapped}
+    rows = []
+    for cid, title in frameworks.catalogue()["iso_42001"].items():
+        e = by_id.get(cid)
+        if e is None:
+            rows.append({"control": cid, "title": title, "applicable": False,
+                         "justification": "not brought in by the deployment's scaling axes; the "
+                                          "organisation's AIMS decides it", "status": "n/a",
+                         "evidence": []})  # fmt: skip
+            continue
+        adopted = any(axes.get(a) == "adopted" for a in e.axes)
+        rows.append({"control": cid, "title": title, "applicable": True,
+                     "justification": "; ".join(e.rationale),
+                     "status": "adopted axis: implement and evidence" if adopted
+                     else "recommended axis: planned",
+                     "evidence": [f"decision #{i}" for i in evidence["decisions"]] if adopted
+                     else []})  # fmt: skip
+    return rows

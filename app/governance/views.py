@@ -17,7 +17,7 @@ from app.auth.permissions import Permission
 from app.db import SessionDep
 from app.deployments import service as deployments
 from app.errors import AppError, NotFound
-from app.governance import charts, service
+from app.governance import charts, frameworks, service
 from app.governance.schemas import DecisionIn, EvaluationIn
 from app.portfolios import service as portfolios
 from app.web.deps import PageCaller, SettingsDep
@@ -200,3 +200,13 @@ def evaluation_page(
     figures = {m: charts.before_after(ev.analysis, m) for m in sorted(ev.analysis["segments"])}
     ctx = {"caller": caller, "d": dep, "ev": ev, "a": ev.analysis, "figures": figures}
     return render(request, "governance/evaluation.html", ctx)
+
+
+@router.get("/deployments/{deployment_id}/risks")
+def risks_page(
+    deployment_id: int, request: Request, session: SessionDep, caller: PageCaller
+) -> Response:
+    dep = deployments.get(session, caller, deployment_id)
+    ctx = {"caller": caller, "d": dep, "r": service.risk_picture(session, caller, dep.id),
+           "titles": frameworks.TITLES}  # fmt: skip
+    return render(request, "governance/risks.html", ctx)

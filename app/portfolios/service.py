@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cache, lru_cache
-from importlib import resources
 from typing import Any
 
-import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -31,6 +29,7 @@ from app.estimators.portfolio import (
     evaluate_portfolio,
 )
 from app.estimators.techniques import plan, resolve_params
+from app.governance import frameworks
 from app.portfolios.models import Portfolio
 from app.portfolios.schemas import ItemIn, PortfolioCreate, PortfolioUpdate
 from app.rules.questionnaire import REGULATED_FLAGS
@@ -40,8 +39,8 @@ MAX_COMPARE = 4
 
 @cache
 def axis_risks() -> dict[str, tuple[str, ...]]:
-    doc = yaml.safe_load((resources.files("app.catalog") / "data" / "axis_risks.yaml").read_text())
-    return {axis: tuple(risks) for axis, risks in doc["axes"].items()}
+    """The risks each axis brings in, from the versioned framework mapping."""
+    return {axis: frameworks.risk_labels(axis) for axis in frameworks.mapping()["axes"]}
 
 
 def _axis_data(session: Session) -> AxisData:
