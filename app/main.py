@@ -24,6 +24,7 @@ from app.db import make_engine, make_sessionmaker
 from app.deployments.api import router as deployments_router
 from app.estimates.api import router as estimates_router
 from app.governance.api import router as governance_router
+from app.governance.reports_api import api_router as reports_router
 from app.lab.api import router as lab_router
 from app.logging import configure_logging
 from app.portfolios.api import router as portfolios_router
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         assessments_router,
         portfolios_router,
         governance_router,
+        reports_router,
         audit_router,
     ):
         api.include_router(r)

@@ -15,6 +15,7 @@ from app.db import SessionDep
 from app.deployments import service as deployment_service
 from app.deployments.views import router as deployment_views
 from app.estimates.views import router as estimate_views
+from app.governance.reports_api import page_router as report_views
 from app.governance.views import router as governance_views
 from app.lab.views import router as lab_views
 from app.portfolios.views import router as portfolio_views
@@ -50,6 +51,7 @@ for r in (
     assessment_views,
     portfolio_views,
     governance_views,
+    report_views,
     estimate_views,
     lab_views,
     audit_views,

@@ -1,0 +1,414 @@
+"""The audit report of a deployment: one data structure (validated by :class:`Report`, whose JSON
+Schema is published), rendered as JSON, HTML (print-ready), PDF (WeasyPrint, from the same
+HTML) and CSV (the risk register). Sections follow reference/governance.md's report outline."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app import __version__
+from app.assessments import service as assessments
+from app.assessments.repository import AssessmentRepository
+from app.audit.models import AuditEvent
+from app.auth.context import Caller
+from app.deployments import service as deployments
+from app.estimates.service import deployment_economics
+from app.estimators import ESTIMATOR_VERSION
+from app.governance import frameworks, service
+from app.portfolios import service as portfolios
+from app.rulesets import service as rulesets
+
+SCHEMA_VERSION = 1
+FRAMEWORK_VERSIONS = [
+    {"key": "nist_ai_rmf_1_0", "name": "NIST AI Risk Management Framework", "version": "1.0"},
+    {"key": "nist_ai_600_1", "name": "NIST AI 600-1 Generative AI Profile", "version": "2024"},
+    {"key": "iso_iec_42001", "name": "ISO/IEC 42001 Annex A", "version": "2023"},
+    {
+        "key": "owasp_llm_top10",
+        "name": "OWASP Top 10 for LLM Applications",
+        "version": "2025 (with v1.1 equivalents)",
+    },
+]
+
+
+class Report(BaseModel):
+    """The machine-readable audit report (``GET /api/v1/schemas/report.json``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schema_version: int = Field(description="Bumped when the structure changes")
+    generated_at: str
+    generated_by: str
+    organisation: str
+    application_version: str
+    scope: dict[str, Any] = Field(description="Deployment, criteria and framework versions")
+    method: list[str]
+    inventory: dict[str, Any] = Field(description="System inventory (NIST AI 600-1 fields)")
+    assessments: list[dict[str, Any]]
+    recommendations: list[dict[str, Any]] = Field(description="Decision records")
+    portfolios: list[dict[str, Any]]
+    economics: dict[str, Any] = Field(description="Cost and latency evidence with assumptions")
+    axes_in_play: dict[str, str] = Field(description="axis -> recommended | adopted")
+    frameworks: dict[str, list[dict[str, Any]]]
+    statement_of_applicability: list[dict[str, Any]]
+    evaluations: list[dict[str, Any]]
+    findings: list[dict[str, Any]]
+    action_plan: list[dict[str, Any]]
+    limitations: list[str]
+    integrity: dict[str, Any]
+
+
+def _iso(ts: datetime | None) -> str | None:
+    return None if ts is None else ts.astimezone(UTC).isoformat()
+
+
+def _decisions(session: Session, caller: Caller, kind: str, target: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": d.id,
+            "decision": d.decision,
+            "comment": d.comment,
+            "conditions": list(d.conditions),
+            "adopted": list(d.adopted),
+            "override_reason": d.override_reason,
+            "decided_by": d.decided_by,
+            "decided_at": _iso(d.created_at),
+        }
+        for d in service.decisions(session, caller, target_type=kind, target_id=target)
+    ]
+
+
+def build(session: Session, caller: Caller, deployment_id: int) -> dict[str, Any]:
+    dep = deployments.get(session, caller, deployment_id)
+    repo = AssessmentRepository(session, caller.org_id)
+    cat = assessments.catalog(session)
+    assessment_rows, recommendation_rows = [], []
+    for a in reversed(list(repo.for_deployment(dep.id))):
+        assessment_rows.append(
+            {
+                "id": a.id,
+                "submitted_at": _iso(a.submitted_at),
+                "submitted_by": a.created_by,
+                "answers": a.answers,
+                "serving": a.serving,
+            }
+        )
+        for rec in repo.recommendations(a.id):
+            r = rec.result
+            recommendation_rows.append(
+                {
+                    "id": rec.id,
+                    "assessment_id": a.id,
+                    "previous_id": rec.previous_id,
+                    "created_at": _iso(rec.created_at),
+                    "versions": {
+                        "matrix": rec.matrix_version,
+                        "rules": rec.rules_version,
+                        "estimator": rec.estimator_version,
+                    },
+                    "no_intervention": r["no_intervention"],
+                    "notes": r["notes"],
+                    "warnings": r["warnings"],
+                    "governance_burden": r["governance_burden"],
+                    "items": [
+                        {
+                            k: i[k]
+                            for k in (
+                                "rank",
+                                "axis",
+                                "technique",
+                                "technique_name",
+                                "score",
+                                "expected_outcome",
+                                "rationale",
+                                "impact",
+                                "impact_assumptions",
+                                "warnings",
+                                "citations",
+                                "waiting_on",
+                            )
+                        }
+                        for i in r["items"]
+                    ],
+                    "rules_fired": r["rules_fired"],
+                    "decisions": _decisions(session, caller, "recommendation", rec.id),
+                }
+            )
+    portfolio_rows = []
+    for p in portfolios.list_(session, caller, dep.id):
+        try:
+            ev = portfolios.evaluation(session, caller, p)
+            summary = {
+                k: ev[k]
+                for k in (
+                    "monthly_cost_usd",
+                    "one_off_cost_usd",
+                    "ttft_ms_p95",
+                    "tpot_ms_p95",
+                    "meets_slo",
+                    "governance_burden",
+                    "risks",
+                    "warnings",
+                    "assumptions",
+                )
+            }
+        except Exception as exc:
+            summary = {"error": str(exc)}
+        portfolio_rows.append(
+            {
+                "id": p.id,
+                "name": p.name,
+                "items": p.items,
+                "created_by": p.created_by,
+                "evaluation": summary,
+                "decisions": _decisions(session, caller, "portfolio", p.id),
+            }
+        )
+    econ = deployment_economics(session, dep)
+    outcome = econ.get("outcome")
+    economics: dict[str, Any] = (
+        {"error": econ.get("error")}
+        if outcome is None
+        else {
+            "monthly_cost_usd": outcome.monthly_cost_usd,
+            "ttft_ms": outcome.ttft_ms,
+            "tpot_ms": outcome.tpot_ms,
+            "replicas": outcome.replicas,
+            "meets_slo": outcome.meets_slo,
+            "within_budget": econ.get("within_budget"),
+            "calibration": econ.get("calibration"),
+            "assumptions": [
+                "bf16 weights and KV cache",
+                f"{dep.engine} engine profile",
+                "static batching at the largest batch meeting the TPOT SLO",
+                "replicas running all month (730 h) at catalog GPU prices",
+            ],
+        }
+    )
+    risk = service.risk_picture(session, caller, dep.id)
+    evals = [
+        {
+            "id": e.id,
+            "label": e.label,
+            "recorded_by": e.created_by,
+            "recorded_at": _iso(e.created_at),
+            "tolerance": e.tolerance,
+            "aggregate": e.analysis["aggregate"],
+            "regressions": e.analysis["regressions"],
+        }
+        for e in service.evaluations(session, caller, dep.id)
+    ]
+    findings, actions = _findings(recommendation_rows, portfolio_rows, evals, economics)
+    head = session.execute(
+        select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+    ).first()
+    data = {
+        "schema_version": SCHEMA_VERSION,
+        "generated_at": datetime.now(UTC).isoformat(),
+        "generated_by": caller.email,
+        "organisation": caller.org_name,
+        "application_version": __version__,
+        "scope": {
+            "deployment": {"id": dep.id, "name": dep.name, "use_case": dep.use_case},
+            "criteria": "Seed 000 §6 decision framework; NIST AI RMF lifecycle; NIST AI 600-1 "
+            "risks; ISO/IEC 42001 Annex A; OWASP LLM Top 10",
+            "frameworks": FRAMEWORK_VERSIONS,
+            "framework_mapping_version": frameworks.version(),
+        },
+        "method": [
+            "Failure-mode questionnaire per deployment; the rules engine maps answers and "
+            "deployment context to ranked scaling axes and techniques (rule set versioned).",
+            "Costs and latencies from the GPU-backed estimators (roofline with engine "
+            "efficiencies, calibrated where a calibration exists) and a load simulation.",
+            "Governance decisions recorded with segregation of duties; every change and decision "
+            "is an event in an append-only, HMAC-chained audit trail.",
+            "Disaggregated evaluation per segment; regressions flagged against the aggregate.",
+        ],
+        "inventory": {
+            "system_name": dep.name,
+            "intended_use": dep.use_case,
+            "model": dep.model_key,
+            "hardware": f"{dep.n_gpus} x {dep.gpu_key}",
+            "serving_engine": dep.engine,
+            "requests_per_day": dep.requests_per_day,
+            "mean_input_tokens": dep.mean_input_tokens,
+            "mean_output_tokens": dep.mean_output_tokens,
+            "slo": {"ttft_ms": dep.ttft_slo_ms, "tpot_ms": dep.tpot_slo_ms},
+            "monthly_budget_usd": dep.monthly_budget_usd,
+            "deployment_profile": dep.profile,
+            "data_categories": list(dep.regulatory_flags),
+            "evaluation_segments": list(dep.segments),
+            "registered_at": _iso(dep.created_at),
+            "last_changed_at": _iso(dep.updated_at),
+        },
+        "assessments": assessment_rows,
+        "recommendations": recommendation_rows,
+        "portfolios": portfolio_rows,
+        "economics": economics,
+        "axes_in_play": risk["axes"],
+        "frameworks": risk["frameworks"],
+        "statement_of_applicability": risk["statement_of_applicability"],
+        "evaluations": evals,
+        "findings": findings,
+        "action_plan": actions,
+        "limitations": [
+            "Estimates are physical models with fitted efficiencies, not measurements of this "
+            "deployment, unless a calibration is listed under economics.",
+            "The axis → framework mapping is an editorial mapping (reference/governance.md §7.4), "
+            "not one published by OWASP, NIST or ISO.",
+            "Capability is the axis matrix's ordinal rating (Table 1 of seed 000), not a "
+            "measured quality gain.",
+        ],
+        "integrity": {
+            "audit_chain_head": None if head is None else {"event_id": head.id, "hash": head.hash},
+            "versions": {
+                "matrix": cat.matrix_version,
+                "rules": rulesets.current_ruleset(session).version,
+                "estimator": ESTIMATOR_VERSION,
+                "framework_mapping": frameworks.version(),
+            },
+        },
+    }
+    return Report.model_validate(data).model_dump(mode="json")
+
+
+def _findings(
+    recs: list[dict[str, Any]],
+    ports: list[dict[str, Any]],
+    evals: list[dict[str, Any]],
+    economics: dict[str, Any],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    findings: list[dict[str, Any]] = []
+    actions: list[dict[str, Any]] = []
+    if economics.get("within_budget") is False or economics.get("meets_slo") is False:
+        findings.append(
+            {
+                "severity": "high",
+                "finding": "serving economics fail (budget or "
+                "SLO): serving optimisation precedes every other axis (seed 000 §6)",
+            }
+        )
+    for e in evals:
+        for r in e["regressions"]:
+            sev = "high" if r["risk"] == "high" else "medium"
+            findings.append(
+                {
+                    "severity": sev,
+                    "finding": f"{r['segment']} regressed on "
+                    f"{r['metric']} ({r['before']} → {r['after']}) in '{e['label']}'"
+                    + (" while the aggregate improved" if r["hidden"] else ""),
+                }
+            )
+            actions.append(
+                {
+                    "action": f"investigate {r['segment']} / {r['metric']} before "
+                    "rolling out further",
+                    "source": f"evaluation #{e['id']}",
+                }
+            )
+    latest_recs = {r["assessment_id"]: r for r in recs}
+    for r in latest_recs.values():
+        if r["items"] and not r["decisions"]:
+            actions.append(
+                {
+                    "action": f"governance decision pending on recommendation #{r['id']}",
+                    "source": f"assessment #{r['assessment_id']}",
+                }
+            )
+        for d in r["decisions"]:
+            for c in d["conditions"] if d["decision"] == "approved" else []:
+                actions.append({"action": c, "source": f"decision #{d['id']}"})
+            if d["override_reason"]:
+                findings.append(
+                    {
+                        "severity": "info",
+                        "finding": f"decision #{d['id']} departs "
+                        f"from the engine's ranking: {d['override_reason']}",
+                    }
+                )
+    for p in ports:
+        for d in p["decisions"]:
+            for c in d["conditions"] if d["decision"] == "approved" else []:
+                actions.append({"action": c, "source": f"decision #{d['id']}"})
+    return findings, actions
+
+
+def schema() -> dict[str, Any]:
+    out = Report.model_json_schema()
+    out["$id"] = "/api/v1/schemas/report.json"
+    out["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return out
+
+
+# ---- renderers -----------------------------------------------------------------------------
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: object) -> str:
+    """A CSV cell that spreadsheets will not run as a formula (OWASP CSV injection)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+def risk_register_csv(data: dict[str, Any]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["framework", "id", "title", "axes", "axis status", "rationale", "owasp v1.1"])
+    for fw, entries in data["frameworks"].items():
+        for e in entries:
+            w.writerow(
+                [
+                    safe_cell(x)
+                    for x in (
+                        frameworks.TITLES[fw],
+                        e["id"],
+                        e["title"],
+                        "; ".join(e["axes"]),
+                        "; ".join(sorted({data["axes_in_play"].get(a, "") for a in e["axes"]})),
+                        " | ".join(e["rationale"]),
+                        e.get("v1_1", ""),
+                    )
+                ]
+            )
+    for row in data["statement_of_applicability"]:
+        if not row["applicable"]:
+            w.writerow(
+                [
+                    safe_cell(x)
+                    for x in (
+                        frameworks.TITLES["iso_42001"],
+                        row["control"],
+                        row["title"],
+                        "",
+                        "not applicable",
+                        row["justification"],
+                        "",
+                    )
+                ]
+            )
+    return buf.getvalue()
+
+
+def render_html(data: dict[str, Any], *, for_pdf: bool = False) -> str:
+    from app.web.templates import templates  # the one Jinja environment (autoescaping on)
+
+    return templates.get_template("reports/report.html").render(
+        r=data, titles=frameworks.TITLES, for_pdf=for_pdf
+    )
+
+
+def render_pdf(data: dict[str, Any]) -> bytes:
+    from weasyprint import CSS, HTML
+
+    from app.config import PROJECT_ROOT
+
+    css = CSS(filename=str(PROJECT_ROOT / "static" / "css" / "report.css"))
+    pdf: bytes = HTML(string=render_html(data, for_pdf=True)).write_pdf(stylesheets=[css])
+    return pdf

@@ -1,0 +1,64 @@
+"""The audit report route (API and page share the rendering) and its JSON Schema."""
+
+from __future__ import annotations
+
+import json
+from typing import Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.orm import Session
+
+from app.auth.context import Caller
+from app.auth.permissions import Permission
+from app.db import SessionDep
+from app.governance import report
+from app.web.deps import ApiCaller, PageCaller
+
+api_router = APIRouter(tags=["governance"])
+page_router = APIRouter(include_in_schema=False)
+Format = Literal["html", "pdf", "json", "csv"]
+
+
+def export(session: Session, caller: Caller, deployment_id: int, fmt: str) -> Response:
+    caller.require(Permission.report_export)
+    data = report.build(session, caller, deployment_id)
+    stem = f"axisboard-report-deployment-{deployment_id}"
+    attach: dict[str, str] = {}
+    if fmt == "json":
+        body: bytes | str = json.dumps(data, indent=2, ensure_ascii=False)
+        media = "application/json"
+        attach = {"Content-Disposition": f'attachment; filename="{stem}.json"'}
+    elif fmt == "csv":
+        body, media = report.risk_register_csv(data), "text/csv; charset=utf-8"
+        attach = {"Content-Disposition": f'attachment; filename="{stem}-risk-register.csv"'}
+    elif fmt == "pdf":
+        body, media = report.render_pdf(data), "application/pdf"
+        attach = {"Content-Disposition": f'attachment; filename="{stem}.pdf"'}
+    else:
+        body, media = report.render_html(data), "text/html; charset=utf-8"
+    return Response(body, media_type=media, headers=attach)
+
+
+@api_router.get("/deployments/{deployment_id}/report", response_class=Response,
+                responses={200: {"content": {"text/html": {}, "application/pdf": {},
+                                             "application/json": {}, "text/csv": {}}}})  # fmt: skip
+def report_api(
+    deployment_id: int, session: SessionDep, caller: ApiCaller,
+    format: Format = Query("html", description="html, pdf, json or csv (the risk register)"),
+) -> Response:  # fmt: skip
+    return export(session, caller, deployment_id, format)
+
+
+@api_router.get("/schemas/report.json")
+def report_schema() -> JSONResponse:
+    """JSON Schema of ``GET /deployments/{id}/report?format=json`` (public)."""
+    return JSONResponse(report.schema())
+
+
+@page_router.get("/deployments/{deployment_id}/report")
+def report_page(
+    deployment_id: int, request: Request, session: SessionDep, caller: PageCaller,
+    format: Format = "html",
+) -> Response:  # fmt: skip
+    return export(session, caller, deployment_id, format)
