@@ -187,5 +187,57 @@ def users_create(
         engine.dispose()
 
 
+@cli.command("verify-report")
+def verify_report(
+    file: Annotated[Path, typer.Argument(help="A downloaded report: .json, .html, .pdf or .csv")],
+    public_key: Annotated[
+        str | None,
+        typer.Option(help="Base64 Ed25519 public key (GET /api/v1/audit/public-key); "
+                          "default: this installation's"),
+    ] = None,
+) -> None:  # fmt: skip
+    """Check a downloaded audit report offline: its content against the signed manifest."""
+    import base64
+
+    from app.audit import signing
+    from app.governance import export
+
+    try:
+        content = file.read_bytes()
+    except OSError as exc:
+        raise typer.BadParameter(f"cannot read {file}: {exc.strerror}", param_hint="FILE") from None
+    pub = (base64.b64decode(public_key) if public_key
+           else signing.public_bytes(get_settings().report_signing_key))  # fmt: skip
+    try:
+        m = export.verify(content, pub)
+    except (signing.SignatureError, ValueError) as exc:
+        typer.echo(f"NOT VALID: {exc}", err=True)
+        raise typer.Exit(1) from None
+    head = m.get("audit_chain_head") or {}
+    typer.echo(f"valid: {m['format']} report of deployment {m['deployment_id']}, generated "
+               f"{m['generated_at']} by {m['generated_by']}; audit head event "
+               f"{head.get('event_id')}; signed by key {m['key_id']}")  # fmt: skip
+
+
+@cli.command("audit-checkpoint")
+def audit_checkpoint() -> None:
+    """Append a signed checkpoint of the audit-chain head to the checkpoint file (run it from cron;
+    /api/v1/audit/verify then detects a deleted tail)."""
+    from app.audit import checkpoints
+
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    try:
+        with session_scope(make_sessionmaker(engine)) as session:
+            cp = checkpoints.write(session, settings)
+    finally:
+        engine.dispose()
+    if cp is None:
+        typer.echo("the audit chain is empty: nothing to checkpoint")
+    else:
+        typer.echo(f"checkpoint: event {cp['event_id']} {cp['hash']} -> "
+                   f"{settings.audit_checkpoint_path}")  # fmt: skip
+
+
 def main() -> None:
     cli()

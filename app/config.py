@@ -10,9 +10,13 @@ import hashlib
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SECRET = "dev-insecure-change-me"  # noqa: S105 - refused outside development
@@ -44,6 +48,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1_000_000
     # Celery broker for long jobs (calibration, imports). Unset: jobs run in a thread of the app.
     broker_url: str | None = None
+    # Ed25519 seed (base64, 32 bytes) signing exported reports and audit checkpoints; unset: derived
+    # from the secret key. The public key is served at /api/v1/audit/public-key.
+    signing_key: str | None = None
+    # Where signed audit-chain checkpoints are appended (one JSON line each), outside the database.
+    audit_checkpoint_path: Path = PROJECT_ROOT / "var" / "audit-checkpoints.jsonl"
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
@@ -63,6 +72,12 @@ class Settings(BaseSettings):
     def audit_hmac_key(self) -> bytes:
         """Key of the audit hash chain, derived from the secret key (domain-separated)."""
         return hashlib.sha256(b"axisboard-audit-chain:" + self.secret_key.encode()).digest()
+
+    @property
+    def report_signing_key(self) -> Ed25519PrivateKey:
+        from app.audit.signing import private_key
+
+        return private_key(self.signing_key, self.secret_key)
 
     @property
     def cookie_secure(self) -> bool:

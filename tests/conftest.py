@@ -45,6 +45,13 @@ def _fast_password_hashing() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _no_checkpoint_outlives_its_test(settings: Settings) -> Iterator[None]:
+    """A checkpoint names an event of a transaction that is rolled back after the test."""
+    yield
+    Path(settings.audit_checkpoint_path).unlink(missing_ok=True)
+
+
+@pytest.fixture(autouse=True)
 def _fresh_reference_caches() -> Iterator[None]:
     """Each test rolls its data back, so no process-level cache may outlive it."""
     yield
@@ -58,12 +65,13 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture(scope="session")
-def settings(database_url: str) -> Settings:
+def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return Settings(
         environment=Environment.test,
         secret_key=TEST_SECRET,
         database_url=database_url,
         log_level="WARNING",
+        audit_checkpoint_path=tmp_path_factory.mktemp("checkpoints") / "audit.jsonl",
     )
 
 

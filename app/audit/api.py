@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import base64
 from datetime import datetime
 from typing import Any
 
@@ -74,10 +75,27 @@ def list_events(
 def verify(session: SessionDep, caller: ApiCaller, settings: SettingsDep) -> VerifyOut:
     """Recompute the whole chain (all organisations share one chain; only the verdict is shown)."""
     caller.require(Permission.audit_read)
-    r = service.verify(session, settings.audit_hmac_key)
+    r = service.verify_with_checkpoint(session, settings)
     return VerifyOut(
         ok=r.ok,
         events_checked=r.events_checked,
         first_bad_event_id=r.first_bad_event_id,
         reason=r.reason,
     )
+
+
+class PublicKeyOut(BaseModel):
+    algorithm: str
+    public_key: str
+    key_id: str
+
+
+@router.get("/public-key", response_model=PublicKeyOut)
+def public_key(settings: SettingsDep) -> PublicKeyOut:
+    """The Ed25519 key that signs report manifests and audit checkpoints (base64, raw 32 bytes);
+    `axisboard verify-report FILE --public-key KEY` checks a downloaded report offline."""
+    from app.audit import signing
+
+    pub = signing.public_bytes(settings.report_signing_key)
+    return PublicKeyOut(algorithm=signing.ALGORITHM, public_key=base64.b64encode(pub).decode(),
+                        key_id=signing.key_id(pub))  # fmt: skip

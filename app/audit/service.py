@@ -20,6 +20,7 @@ from app.audit.chain import (
     verify_chain,
 )
 from app.audit.models import AuditEvent
+from app.config import Settings
 from app.db import utcnow
 
 # Postgres advisory-lock key that serialises appends, so concurrent writers never fork the chain.
@@ -124,6 +125,18 @@ def _iter_chain(session: Session, batch: int = 1000) -> Iterator[ChainedEvent]:
 
 def verify(session: Session, key: bytes) -> VerifyResult:
     return verify_chain(key, _iter_chain(session))
+
+
+def verify_with_checkpoint(session: Session, settings: Settings) -> VerifyResult:
+    """The chain's links and hashes, then the head against the latest signed checkpoint kept
+    outside the database (a deleted tail keeps the links intact; only the checkpoint shows it)."""
+    from app.audit import checkpoints
+
+    r = verify(session, settings.audit_hmac_key)
+    if not r.ok:
+        return r
+    ok, reason, event_id = checkpoints.check(session, settings)
+    return r if ok else VerifyResult(False, r.events_checked, event_id, reason)
 
 
 def list_events(

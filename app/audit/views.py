@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import base64
+
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from app.audit import service
+from app.audit import checkpoints, service, signing
 from app.auth.permissions import Permission
 from app.db import SessionDep
 from app.web.deps import PageCaller, SettingsDep
@@ -12,11 +14,18 @@ from app.web.templates import render
 router = APIRouter(prefix="/audit", include_in_schema=False)
 
 
+def _signing(settings: SettingsDep) -> dict[str, object]:
+    pub = signing.public_bytes(settings.report_signing_key)
+    return {"public_key": base64.b64encode(pub).decode(), "key_id": signing.key_id(pub),
+            "checkpoint": checkpoints.latest(settings)}  # fmt: skip
+
+
 @router.get("")
 def audit_page(
     request: Request,
     session: SessionDep,
     caller: PageCaller,
+    settings: SettingsDep,
     page: int = Query(1, ge=1, le=100000),
     action: str | None = Query(None, max_length=64),
 ) -> Response:
@@ -40,6 +49,7 @@ def audit_page(
             "per_page": per_page,
             "action": action or "",
             "verify": None,
+            "signing": _signing(settings),
         },
         block="events",
     )
@@ -50,5 +60,5 @@ def verify(
     request: Request, session: SessionDep, caller: PageCaller, settings: SettingsDep
 ) -> Response:
     caller.require(Permission.audit_read)
-    result = service.verify(session, settings.audit_hmac_key)
+    result = service.verify_with_checkpoint(session, settings)
     return render(request, "audit/_verify.html", {"verify": result})

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -405,10 +406,14 @@ def render_html(data: dict[str, Any], *, for_pdf: bool = False) -> str:
 
 
 def render_pdf(data: dict[str, Any]) -> bytes:
-    from weasyprint import CSS, HTML
+    from weasyprint import CSS, HTML, Attachment
 
     from app.config import PROJECT_ROOT
 
     css = CSS(filename=str(PROJECT_ROOT / "static" / "css" / "report.css"))
-    pdf: bytes = HTML(string=render_html(data, for_pdf=True)).write_pdf(stylesheets=[css])
+    attach = Attachment(string=json.dumps(data), base_url=None, name="axisboard-report.json",
+                        description="Axisboard report data with its signed manifest")  # fmt: skip
+    pdf: bytes = HTML(string=render_html(data, for_pdf=True)).write_pdf(
+        stylesheets=[css], attachments=[attach]
+    )
     return pdf

@@ -9,20 +9,29 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
+from app.audit import checkpoints
 from app.auth.context import Caller
 from app.auth.permissions import Permission
+from app.config import Settings
 from app.db import SessionDep
+from app.governance import export as signed_export
 from app.governance import report
-from app.web.deps import ApiCaller, PageCaller
+from app.web.deps import ApiCaller, PageCaller, SettingsDep
 
 api_router = APIRouter(tags=["governance"])
 page_router = APIRouter(include_in_schema=False)
 Format = Literal["html", "pdf", "json", "csv"]
 
 
-def export(session: Session, caller: Caller, deployment_id: int, fmt: str) -> Response:
+def export(
+    session: Session, caller: Caller, settings: Settings, deployment_id: int, fmt: str
+) -> Response:
     caller.require(Permission.report_export)
+    checkpoints.write(session, settings)
     data = report.build(session, caller, deployment_id)
+    key = settings.report_signing_key
+    if fmt != "csv":
+        data = signed_export.signed(key, data, fmt)
     stem = f"axisboard-report-deployment-{deployment_id}"
     attach: dict[str, str] = {}
     if fmt == "json":
@@ -30,7 +39,8 @@ def export(session: Session, caller: Caller, deployment_id: int, fmt: str) -> Re
         media = "application/json"
         attach = {"Content-Disposition": f'attachment; filename="{stem}.json"'}
     elif fmt == "csv":
-        body, media = report.risk_register_csv(data), "text/csv; charset=utf-8"
+        body = signed_export.sign_csv(key, data, report.risk_register_csv(data))
+        media = "text/csv; charset=utf-8"
         attach = {"Content-Disposition": f'attachment; filename="{stem}-risk-register.csv"'}
     elif fmt == "pdf":
         body, media = report.render_pdf(data), "application/pdf"
@@ -44,10 +54,10 @@ def export(session: Session, caller: Caller, deployment_id: int, fmt: str) -> Re
                 responses={200: {"content": {"text/html": {}, "application/pdf": {},
                                              "application/json": {}, "text/csv": {}}}})  # fmt: skip
 def report_api(
-    deployment_id: int, session: SessionDep, caller: ApiCaller,
+    deployment_id: int, session: SessionDep, caller: ApiCaller, settings: SettingsDep,
     format: Format = Query("html", description="html, pdf, json or csv (the risk register)"),
 ) -> Response:  # fmt: skip
-    return export(session, caller, deployment_id, format)
+    return export(session, caller, settings, deployment_id, format)
 
 
 @api_router.get("/schemas/report.json")
@@ -59,6 +69,6 @@ def report_schema() -> JSONResponse:
 @page_router.get("/deployments/{deployment_id}/report")
 def report_page(
     deployment_id: int, request: Request, session: SessionDep, caller: PageCaller,
-    format: Format = "html",
+    settings: SettingsDep, format: Format = "html",
 ) -> Response:  # fmt: skip
-    return export(session, caller, deployment_id, format)
+    return export(session, caller, settings, deployment_id, format)
