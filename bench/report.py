@@ -1,0 +1,85 @@
+"""PDF audit report of a deployment with 10 assessments and 100+ audit events (issue 7).
+
+    python -m bench.report
+
+Builds a fresh SQLite database with the demo data, submits 10 assessments for the demo Support
+chatbot (each an audit event with its recommendation), pads the audit trail past 100 events with
+deployment edits, then times ``GET /api/v1/deployments/{id}/report?format=pdf`` in process
+(build, sign, render with WeasyPrint): median of 5. Target: < 2 s on this machine.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import tempfile
+import time
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["AXISBOARD_DATABASE_URL"] = f"sqlite:///{tmp}/bench.db"
+        os.environ["AXISBOARD_LOG_LEVEL"] = "WARNING"
+        os.environ["AXISBOARD_AUDIT_CHECKPOINT_PATH"] = f"{tmp}/checkpoints.jsonl"
+        from alembic import command
+        from fastapi.testclient import TestClient
+        from sqlalchemy import func, select
+        from sqlalchemy.orm import Session
+
+        from app.audit.models import AuditEvent
+        from app.auth.permissions import Role
+        from app.catalog.loader import load_reference_data
+        from app.cli import alembic_config
+        from app.config import get_settings
+        from app.db import make_engine
+        from app.demo import DEMO_ASSESSMENTS, DEMO_PASSWORD, DEMO_USERS, load_demo
+        from app.main import asgi_factory
+
+        get_settings.cache_clear()
+        settings = get_settings()
+        command.upgrade(alembic_config(settings.database_url), "head")
+        engine = make_engine(settings.database_url)
+        with Session(engine) as s:
+            load_reference_data(s)
+            load_demo(s, audit_key=settings.audit_hmac_key)
+            s.commit()
+        client = TestClient(asgi_factory(), base_url="http://testserver")
+
+        def headers(role: Role) -> dict[str, str]:
+            tok = client.post("/api/v1/auth/token", data={"username": DEMO_USERS[role],
+                              "password": DEMO_PASSWORD}).json()["access_token"]  # fmt: skip
+            return {"Authorization": f"Bearer {tok}"}
+
+        lead = headers(Role.product_lead)
+        deps = {d["name"]: d["id"] for d in
+                client.get("/api/v1/deployments", headers=lead).json()["items"]}  # fmt: skip
+        dep = deps["Support chatbot"]
+        body = DEMO_ASSESSMENTS["Support chatbot"]
+        for _ in range(9):  # + the demo's own = 10 assessments
+            assert client.post(f"/api/v1/deployments/{dep}/assessments", json=body,
+                               headers=lead).status_code == 201  # fmt: skip
+        with Session(engine) as s:
+            events = s.execute(select(func.count()).select_from(AuditEvent)).scalar_one()
+        n = 0
+        while events + n < 100:
+            client.patch(f"/api/v1/deployments/{dep}", json={"n_gpus": 2 + n % 2}, headers=lead)
+            n += 1
+        url = f"/api/v1/deployments/{dep}/report?format=pdf"
+        assert client.get(url, headers=lead).status_code == 200  # warm-up
+        samples = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            r = client.get(url, headers=lead)
+            samples.append(time.perf_counter() - t0)
+            assert r.status_code == 200
+        engine.dispose()
+        print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+              f"Python {platform.python_version()}")  # fmt: skip
+        print(f"PDF report, 10 assessments, {events + n} audit events: median "
+              f"{statistics.median(samples):.2f} s, {len(r.content) / 1024:.0f} KiB "
+              f"(target < 2 s)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
