@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import JSON, DateTime, Engine, ForeignKey, MetaData, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -59,6 +59,22 @@ class Base(DeclarativeBase):
         list[str]: JSONType,
         list[dict[str, Any]]: JSONType,
     }
+
+
+class OrgScoped:
+    """A row that belongs to one organisation and goes with it."""
+
+    org_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+
+
+class DeploymentScoped(OrgScoped):
+    """A row about one deployment of one organisation (deleted with the deployment)."""
+
+    deployment_id: Mapped[int] = mapped_column(
+        ForeignKey("deployments.id", ondelete="CASCADE"), index=True
+    )
 
 
 class TimestampMixin:

@@ -6,10 +6,10 @@ from typing import Any
 from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, utcnow
+from app.db import Base, DeploymentScoped, OrgScoped, utcnow
 
 
-class Assessment(Base):
+class Assessment(DeploymentScoped, Base):
     """One questionnaire for a deployment. A draft is edited in place by its author; submitting
     freezes the answers and produces the first recommendation."""
 
@@ -17,12 +17,6 @@ class Assessment(Base):
     __table_args__ = (UniqueConstraint("org_id", "idempotency_key"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    org_id: Mapped[int] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
-    )
-    deployment_id: Mapped[int] = mapped_column(
-        ForeignKey("deployments.id", ondelete="CASCADE"), index=True
-    )
     status: Mapped[str] = mapped_column(String(16))  # draft | submitted
     answers: Mapped[list[dict[str, Any]]]
     serving: Mapped[dict[str, Any]]  # observed_* and governance_capacity as answered
@@ -35,16 +29,13 @@ class Assessment(Base):
     submitted_at: Mapped[datetime | None]
 
 
-class Recommendation(Base):
+class Recommendation(OrgScoped, Base):
     """The rules engine's output for an assessment: an immutable snapshot with the versions and
     the facts it was computed from. A rerun adds a new row linked to the one it replaces."""
 
     __tablename__ = "recommendations"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    org_id: Mapped[int] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
-    )
     assessment_id: Mapped[int] = mapped_column(
         ForeignKey("assessments.id", ondelete="CASCADE"), index=True
     )

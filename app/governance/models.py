@@ -3,25 +3,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, utcnow
+from app.db import Base, DeploymentScoped, utcnow
 
 
-class Decision(Base):
+class Decision(DeploymentScoped, Base):
     """A governance decision on a recommendation or a portfolio. Decisions are never edited: a
     later one supersedes an earlier one on the same target, and both stay on record."""
 
     __tablename__ = "decisions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    org_id: Mapped[int] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
-    )
-    deployment_id: Mapped[int] = mapped_column(
-        ForeignKey("deployments.id", ondelete="CASCADE"), index=True
-    )
     target_type: Mapped[str] = mapped_column(String(16))  # recommendation | portfolio
     target_id: Mapped[int] = mapped_column(index=True)
     decision: Mapped[str] = mapped_column(String(16))  # approved | rejected
@@ -38,19 +32,13 @@ class Decision(Base):
                 "adopted": list(self.adopted), "override_reason": self.override_reason}  # fmt: skip
 
 
-class Evaluation(Base):
+class Evaluation(DeploymentScoped, Base):
     """A disaggregated evaluation of a deployment: metrics per segment before and after an
     intervention, with the regressions found (stored as computed, cited by reports)."""
 
     __tablename__ = "evaluations"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    org_id: Mapped[int] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
-    )
-    deployment_id: Mapped[int] = mapped_column(
-        ForeignKey("deployments.id", ondelete="CASCADE"), index=True
-    )
     label: Mapped[str] = mapped_column(String(200))
     tolerance: Mapped[float]
     results: Mapped[list[dict[str, Any]]]

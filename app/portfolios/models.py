@@ -6,10 +6,10 @@ from typing import Any
 from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, utcnow
+from app.db import Base, DeploymentScoped, utcnow
 
 
-class Portfolio(Base):
+class Portfolio(DeploymentScoped, Base):
     """A named set of axis interventions for one deployment. Items are stored with every
     parameter resolved (defaults filled in), so a later change of defaults never changes it."""
 
@@ -17,12 +17,6 @@ class Portfolio(Base):
     __table_args__ = (UniqueConstraint("deployment_id", "name"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    org_id: Mapped[int] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
-    )
-    deployment_id: Mapped[int] = mapped_column(
-        ForeignKey("deployments.id", ondelete="CASCADE"), index=True
-    )
     name: Mapped[str] = mapped_column(String(120))
     items: Mapped[list[dict[str, Any]]]
     source_assessment_id: Mapped[int | None] = mapped_column(
