@@ -197,7 +197,8 @@ def _baseline(scenario: Scenario) -> Evaluation:
     return evaluate_portfolio(scenario, [], AxisData({}, {}, {}, {}))
 
 
-def evaluation(session: Session, caller: Caller, p: Portfolio) -> dict[str, Any]:
+def _evaluate(session: Session, caller: Caller, p: Portfolio) -> tuple[Evaluation, Evaluation]:
+    """The portfolio's evaluation and its deployment's baseline."""
     dep = deployments.get(session, caller, p.deployment_id)
     scenario = _scenario(session, dep)
     regulated = bool(REGULATED_FLAGS & set(dep.regulatory_flags))
@@ -205,10 +206,17 @@ def evaluation(session: Session, caller: Caller, p: Portfolio) -> dict[str, Any]
         ev = evaluate_portfolio(scenario, _items_of(p), _axis_data(session), regulated=regulated)
     except FieldError as exc:
         raise InvalidInput(str(exc), field=exc.field) from None
-    base = _baseline(scenario)
+    return ev, _baseline(scenario)
+
+
+def _as_out(p: Portfolio, ev: Evaluation, base: Evaluation) -> dict[str, Any]:
     baseline = {"monthly_cost_usd": base.monthly_cost_usd, "ttft_ms_p95": base.ttft_ms_p95,
                 "tpot_ms_p95": base.tpot_ms_p95}  # fmt: skip
     return {"portfolio_id": p.id, **ev.as_dict(), "baseline": baseline}
+
+
+def evaluation(session: Session, caller: Caller, p: Portfolio) -> dict[str, Any]:
+    return _as_out(p, *_evaluate(session, caller, p))
 
 
 def parse_ids(raw: str) -> list[int]:
@@ -224,12 +232,10 @@ def parse_ids(raw: str) -> list[int]:
 
 def comparison(session: Session, caller: Caller, ids: Sequence[int]) -> dict[str, Any]:
     portfolios = [get(session, caller, i) for i in ids]
-    evals = {p.id: evaluation(session, caller, p) for p in portfolios}
+    evaluated = {p.id: _evaluate(session, caller, p) for p in portfolios}
     names = {p.id: p.name for p in portfolios}
-    skip = ("portfolio_id", "baseline")
-    as_eval = {i: Evaluation(**{k: v for k, v in e.items() if k not in skip})
-               for i, e in evals.items()}  # fmt: skip
-    cmp = compare(as_eval, names)
+    cmp = compare({i: ev for i, (ev, _) in evaluated.items()}, names)
+    evals = {p.id: _as_out(p, *evaluated[p.id]) for p in portfolios}
     return {"ids": list(ids), "names": names, "evaluations": list(evals.values()),
             "best": cmp.best, "pareto_ids": cmp.pareto_ids, "summary": cmp.summary,
             "portfolios": portfolios}  # fmt: skip
