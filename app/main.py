@@ -15,6 +15,7 @@ from starlette.types import ASGIApp
 
 from app import __version__
 from app.api.health import router as health_router
+from app.api.responses import ERROR_RESPONSES
 from app.assessments.api import router as assessments_router
 from app.audit.api import router as audit_router
 from app.auth.api import router as auth_router
@@ -34,6 +35,7 @@ from app.web.middleware import (
     BodySizeLimitMiddleware,
     PagesRefuseMultipartMiddleware,
     SecurityHeadersMiddleware,
+    UnstorableTextMiddleware,
 )
 
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
@@ -64,7 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.job_runner = None  # tests run jobs inline; otherwise Celery or a thread
 
-    api = APIRouter(prefix="/api/v1")
+    api = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
     for r in (
         health_router,
         auth_router,
@@ -109,6 +111,7 @@ def build_asgi(settings: Settings | None = None) -> ASGIApp:
         cookie_samesite="Lax",
     )
     wrapped = PagesRefuseMultipartMiddleware(wrapped)
+    wrapped = UnstorableTextMiddleware(wrapped)
     wrapped = SecurityHeadersMiddleware(wrapped, hsts=settings.cookie_secure)
     wrapped = BodySizeLimitMiddleware(wrapped, max_bytes=settings.max_body_bytes)
     # Keep a handle on the FastAPI app (tests and the CLI use its state).

@@ -25,19 +25,15 @@ import asyncio
 import os
 import platform
 import random
-import re
-import socket
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx2
-import psycopg
 
 from app.auth.permissions import Role
 from app.demo import DEMO_PASSWORD, DEMO_USERS
+from bench._server import DEFAULT_DATABASE_URL, csrf_token, demo_server
 
 ROOT = Path(__file__).resolve().parent.parent
 FORM = {
@@ -50,37 +46,16 @@ FORM = {
 }  # fmt: skip
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _recreate(url: str) -> None:
-    dsn = url.replace("postgresql+psycopg://", "postgresql://")
-    base, _, name = dsn.rpartition("/")
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def _csrf(html: str) -> str:
-    m = re.search(r'name="csrftoken" value="([^"]+)"', html)
-    if not m:
-        raise RuntimeError("no CSRF token on the page")
-    return m.group(1)
-
-
 async def _client(base: str, dep_id: int, n: int, out: list[float], think: float) -> None:
     rng = random.Random(len(out) + id(out))
     async with httpx2.AsyncClient(base_url=base, timeout=30) as c:
         page = await c.get("/login")
-        r = await c.post("/login", data={"csrftoken": _csrf(page.text), "next": "/",
+        r = await c.post("/login", data={"csrftoken": csrf_token(page.text), "next": "/",
                                          "email": DEMO_USERS[Role.product_lead],
                                          "password": DEMO_PASSWORD})  # fmt: skip
         if r.status_code != 303:
             raise RuntimeError(f"login failed: {r.status_code}")
-        token = _csrf((await c.get(f"/deployments/{dep_id}/assessment")).text)
+        token = csrf_token((await c.get(f"/deployments/{dep_id}/assessment")).text)
         for _ in range(n):
             if think:
                 await asyncio.sleep(rng.expovariate(1 / think))
@@ -117,29 +92,11 @@ def main() -> None:
     ap.add_argument("--submissions", type=int, default=400)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--think", type=float, default=1.0, help="mean think time (s) of run 3")
-    default_url = "postgresql+psycopg://postgres@127.0.0.1:5432/axisboard_bench"
-    ap.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", default_url))
+    ap.add_argument(
+        "--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
+    )
     args = ap.parse_args()
-    _recreate(args.database_url)
-    env = {**os.environ, "AXISBOARD_DATABASE_URL": args.database_url,
-           "AXISBOARD_LOG_LEVEL": "WARNING"}  # fmt: skip
-    exe = Path(sys.executable).parent / "axisboard"
-    subprocess.run([exe, "migrate"], env=env, check=True, capture_output=True)
-    subprocess.run([exe, "seed", "--demo"], env=env, check=True, capture_output=True)
-    port = _free_port()
-    server = subprocess.Popen(
-        [exe, "serve", "--port", str(port), "--workers", str(args.workers)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                if httpx2.get(f"{base}/api/v1/health", timeout=1).status_code == 200:
-                    break
-            except httpx2.HTTPError:
-                pass
-            time.sleep(0.2)
+    with demo_server(args.database_url, args.workers) as base:
         dep_id = 1  # the first demo deployment (Support chatbot)
         print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
               f"Python {platform.python_version()}; server: {args.workers} uvicorn worker(s); "
@@ -157,9 +114,6 @@ def main() -> None:
         for label, value in (("saturated", p95_sat), ("with think time", p95)):
             verdict = "meets" if value < 0.150 else "misses"
             print(f"  {label}: {verdict} the 150 ms p95 target ({value * 1e3:.0f} ms)")
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from app.portfolios import service as portfolios
 from app.portfolios.schemas import PortfolioOut
 from app.rulesets import service as rulesets
 from app.rulesets.models import RuleSetVersion
-from app.web.deps import ApiCaller, SettingsDep
+from app.web.deps import ApiCaller, IdPath, IdQuery, SettingsDep
 
 router = APIRouter(tags=["assessments"])
 
@@ -72,13 +72,13 @@ def assessment_out(session: Session, caller: Caller, a: Assessment) -> Assessmen
 
 
 @router.post(
-    "/deployments/{deployment_id}/assessments",
+    "/deployments/{deployment_id:int}/assessments",
     response_model=AssessmentOut,
     status_code=201,
     responses={**_ERRORS, 409: {"description": "Idempotency-Key reused with another body"}},
 )
 def submit_assessment(
-    deployment_id: int,
+    deployment_id: IdPath,
     data: AssessmentIn,
     session: SessionDep,
     caller: ApiCaller,
@@ -104,44 +104,44 @@ def submit_assessment(
 
 
 @router.get(
-    "/deployments/{deployment_id}/assessments",
+    "/deployments/{deployment_id:int}/assessments",
     response_model=list[AssessmentOut],
     responses=_ERRORS,
 )
 def list_assessments(
-    deployment_id: int, session: SessionDep, caller: ApiCaller
+    deployment_id: IdPath, session: SessionDep, caller: ApiCaller
 ) -> list[AssessmentOut]:
     rows = service.list_for_deployment(session, caller, deployment_id)
     return [assessment_out(session, caller, a) for a in rows]
 
 
-@router.get("/assessments/{assessment_id}", response_model=AssessmentOut, responses=_ERRORS)
-def get_assessment(assessment_id: int, session: SessionDep, caller: ApiCaller) -> AssessmentOut:
+@router.get("/assessments/{assessment_id:int}", response_model=AssessmentOut, responses=_ERRORS)
+def get_assessment(assessment_id: IdPath, session: SessionDep, caller: ApiCaller) -> AssessmentOut:
     return assessment_out(session, caller, service.get(session, caller, assessment_id))
 
 
 @router.post(
-    "/assessments/{assessment_id}/rerun",
+    "/assessments/{assessment_id:int}/rerun",
     response_model=AssessmentOut,
     status_code=201,
     responses=_ERRORS,
 )
 def rerun_assessment(
-    assessment_id: int, session: SessionDep, caller: ApiCaller, settings: SettingsDep
+    assessment_id: IdPath, session: SessionDep, caller: ApiCaller, settings: SettingsDep
 ) -> AssessmentOut:
     service.rerun(session, caller, assessment_id, audit_key=settings.audit_hmac_key)
     return assessment_out(session, caller, service.get(session, caller, assessment_id))
 
 
 @router.post(
-    "/assessments/{assessment_id}/portfolio",
+    "/assessments/{assessment_id:int}/portfolio",
     response_model=PortfolioOut,
     status_code=201,
     tags=["portfolios"],
     responses=_ERRORS,
 )
 def portfolio_from_recommendation(
-    assessment_id: int, session: SessionDep, caller: ApiCaller, settings: SettingsDep
+    assessment_id: IdPath, session: SessionDep, caller: ApiCaller, settings: SettingsDep
 ) -> object:
     """A portfolio of the latest recommendation's items, with default parameters."""
     return portfolios.from_recommendation(
@@ -162,7 +162,7 @@ def ruleset_out(row: RuleSetVersion) -> RuleSetOut:
 
 
 @router.get("/rules", response_model=RuleSetOut, tags=["rules"])
-def get_rules(session: SessionDep, caller: ApiCaller, version: int | None = None) -> RuleSetOut:
+def get_rules(session: SessionDep, caller: ApiCaller, version: IdQuery = None) -> RuleSetOut:
     return ruleset_out(rulesets.get_version(session, version))
 
 

@@ -20,7 +20,7 @@ from app.estimates.service import deployment_economics
 from app.governance.views import decision_context
 from app.rules.questionnaire import FOLLOW_UPS, SERVING_FAILURE_MODES, SEVERITY_LEVELS
 from app.rulesets import service as rulesets
-from app.web.deps import PageCaller, SettingsDep
+from app.web.deps import IdPath, IdQuery, PageCaller, SettingsDep
 from app.web.flash import flash
 from app.web.forms import FormDep
 from app.web.htmx import redirect
@@ -67,9 +67,9 @@ def _preview(session: SessionDep, dep: Deployment, values: dict[str, Any]) -> di
     return {"result": result, "items": result.items[: service.PREVIEW_ITEMS]}
 
 
-@router.get("/deployments/{deployment_id}/assessment")
+@router.get("/deployments/{deployment_id:int}/assessment")
 def questionnaire_page(
-    deployment_id: int, request: Request, session: SessionDep, caller: PageCaller
+    deployment_id: IdPath, request: Request, session: SessionDep, caller: PageCaller
 ) -> Response:
     caller.require(Permission.assessment_submit)
     dep = deployments.get(session, caller, deployment_id)
@@ -79,9 +79,9 @@ def questionnaire_page(
     return render(request, "assessments/form.html", ctx)
 
 
-@router.get("/deployments/{deployment_id}/assessment/follow-ups/{fm}")
+@router.get("/deployments/{deployment_id:int}/assessment/follow-ups/{fm}")
 def follow_ups_fragment(
-    deployment_id: int, fm: str, request: Request, session: SessionDep, caller: PageCaller
+    deployment_id: IdPath, fm: str, request: Request, session: SessionDep, caller: PageCaller
 ) -> Response:
     """The details of one failure mode, shown only when its severity is above 0 (htmx)."""
     dep = deployments.get(session, caller, deployment_id)
@@ -97,9 +97,9 @@ def follow_ups_fragment(
     return render(request, "assessments/_details.html", {**ctx, "f": info})
 
 
-@router.post("/deployments/{deployment_id}/assessment/draft")
+@router.post("/deployments/{deployment_id:int}/assessment/draft")
 def save_draft(
-    deployment_id: int, request: Request, session: SessionDep, caller: PageCaller, form: FormDep
+    deployment_id: IdPath, request: Request, session: SessionDep, caller: PageCaller, form: FormDep
 ) -> Response:
     """Autosave (htmx, on every change): keep the form as typed and answer with the preview."""
     dep = deployments.get(session, caller, deployment_id)
@@ -109,9 +109,9 @@ def save_draft(
     return render(request, "assessments/form.html", ctx, block="preview")
 
 
-@router.post("/deployments/{deployment_id}/assessment")
+@router.post("/deployments/{deployment_id:int}/assessment")
 def submit(
-    deployment_id: int,
+    deployment_id: IdPath,
     request: Request,
     session: SessionDep,
     caller: PageCaller,
@@ -140,13 +140,13 @@ def submit(
 
 
 # ---- recommendation ------------------------------------------------------------------------
-@router.get("/assessments/{assessment_id}")
+@router.get("/assessments/{assessment_id:int}")
 def recommendation_page(
-    assessment_id: int,
+    assessment_id: IdPath,
     request: Request,
     session: SessionDep,
     caller: PageCaller,
-    rec: int | None = None,
+    rec: IdQuery = None,
 ) -> Response:
     a = service.get(session, caller, assessment_id)
     dep = deployments.get(session, caller, a.deployment_id)
@@ -185,9 +185,9 @@ def recommendation_page(
     )
 
 
-@router.post("/assessments/{assessment_id}/rerun")
+@router.post("/assessments/{assessment_id:int}/rerun")
 def rerun(
-    assessment_id: int,
+    assessment_id: IdPath,
     request: Request,
     session: SessionDep,
     caller: PageCaller,
@@ -202,7 +202,7 @@ def rerun(
 # ---- rule set ------------------------------------------------------------------------------
 @router.get("/rules")
 def rules_page(
-    request: Request, session: SessionDep, caller: PageCaller, version: int | None = None
+    request: Request, session: SessionDep, caller: PageCaller, version: IdQuery = None
 ) -> Response:
     row = rulesets.get_version(session, version)
     return render(

@@ -35,8 +35,8 @@ def issue_token(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
-    username: Annotated[str, Form(max_length=254, description="E-mail address")],
-    password: Annotated[str, Form(max_length=1024)],
+    username: Annotated[str, Form(min_length=1, max_length=254, description="E-mail address")],
+    password: Annotated[str, Form(min_length=1, max_length=1024)],
 ) -> TokenOut:
     """OAuth2 password flow: form fields ``username`` (e-mail) and ``password``."""
     try:

@@ -11,7 +11,7 @@ from app.catalog.repository import CatalogRepository
 from app.db import SessionDep
 from app.errors import AppError, NotFound
 from app.rules.matrix import DIMENSIONS
-from app.web.deps import PageCaller, SettingsDep
+from app.web.deps import IdQuery, PageCaller, SettingsDep
 from app.web.flash import flash
 from app.web.forms import form_data
 from app.web.htmx import redirect
@@ -39,7 +39,7 @@ def _matrix_context(session: SessionDep, version: int | None) -> dict[str, Any]:
 
 @router.get("/matrix")
 def matrix_page(
-    request: Request, session: SessionDep, caller: PageCaller, version: int | None = None
+    request: Request, session: SessionDep, caller: PageCaller, version: IdQuery = None
 ) -> Response:
     ctx = _matrix_context(session, version)
     return render(request, "catalog/matrix.html", {"caller": caller, **ctx})

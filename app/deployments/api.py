@@ -10,7 +10,7 @@ from app.deployments.schemas import (
     DeploymentRead,
     DeploymentUpdate,
 )
-from app.web.deps import ApiCaller, PageDep, SettingsDep
+from app.web.deps import ApiCaller, IdPath, PageDep, SettingsDep
 
 router = APIRouter(prefix="/deployments", tags=["deployments"])
 
@@ -49,18 +49,18 @@ def create_deployment(
     return dep
 
 
-@router.get("/{deployment_id}", response_model=DeploymentRead, responses=_ERRORS)
-def get_deployment(deployment_id: int, session: SessionDep, caller: ApiCaller) -> object:
+@router.get("/{deployment_id:int}", response_model=DeploymentRead, responses=_ERRORS)
+def get_deployment(deployment_id: IdPath, session: SessionDep, caller: ApiCaller) -> object:
     return service.get(session, caller, deployment_id)
 
 
 @router.patch(
-    "/{deployment_id}",
+    "/{deployment_id:int}",
     response_model=DeploymentRead,
     responses={**_ERRORS, 409: {"description": "Name already used"}},
 )
 def update_deployment(
-    deployment_id: int,
+    deployment_id: IdPath,
     data: DeploymentUpdate,
     session: SessionDep,
     caller: ApiCaller,
@@ -69,9 +69,9 @@ def update_deployment(
     return service.update(session, caller, deployment_id, data, audit_key=settings.audit_hmac_key)
 
 
-@router.delete("/{deployment_id}", status_code=204, responses=_ERRORS)
+@router.delete("/{deployment_id:int}", status_code=204, responses=_ERRORS)
 def delete_deployment(
-    deployment_id: int, session: SessionDep, caller: ApiCaller, settings: SettingsDep
+    deployment_id: IdPath, session: SessionDep, caller: ApiCaller, settings: SettingsDep
 ) -> Response:
     service.delete(session, caller, deployment_id, audit_key=settings.audit_hmac_key)
     return Response(status_code=204)

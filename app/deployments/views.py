@@ -16,7 +16,7 @@ from app.errors import AppError
 from app.estimates.service import deployment_economics
 from app.estimators.engines import ENGINE_NAMES
 from app.portfolios import service as portfolios
-from app.web.deps import PageCaller, SettingsDep
+from app.web.deps import IdPath, PageCaller, SettingsDep
 from app.web.flash import flash
 from app.web.forms import as_list, field_errors, form_data
 from app.web.htmx import redirect
@@ -165,9 +165,9 @@ def create(
     )
 
 
-@router.get("/{deployment_id}")
+@router.get("/{deployment_id:int}")
 def detail_page(
-    deployment_id: int, request: Request, session: SessionDep, caller: PageCaller
+    deployment_id: IdPath, request: Request, session: SessionDep, caller: PageCaller
 ) -> Response:
     dep = service.get(session, caller, deployment_id)
     catalog = CatalogRepository(session)
@@ -187,9 +187,9 @@ def detail_page(
     )
 
 
-@router.get("/{deployment_id}/edit")
+@router.get("/{deployment_id:int}/edit")
 def edit_page(
-    deployment_id: int, request: Request, session: SessionDep, caller: PageCaller
+    deployment_id: IdPath, request: Request, session: SessionDep, caller: PageCaller
 ) -> Response:
     caller.require(Permission.deployment_write)
     dep = service.get(session, caller, deployment_id)
@@ -206,9 +206,9 @@ def edit_page(
     )
 
 
-@router.post("/{deployment_id}/edit")
+@router.post("/{deployment_id:int}/edit")
 def edit(
-    deployment_id: int,
+    deployment_id: IdPath,
     request: Request,
     session: SessionDep,
     caller: PageCaller,
@@ -250,9 +250,9 @@ def edit(
     )
 
 
-@router.post("/{deployment_id}/delete")
+@router.post("/{deployment_id:int}/delete")
 def delete(
-    deployment_id: int,
+    deployment_id: IdPath,
     request: Request,
     session: SessionDep,
     caller: PageCaller,

@@ -28,7 +28,7 @@ from app.estimates.schemas import (
 from app.estimators.hf_config import HfConfigError, architecture_from_hf_config, unmapped_notes
 from app.estimators.vllm_bench import BenchFileError, parse_bench
 from app.jobs import service as jobs
-from app.web.deps import ApiCaller, SettingsDep
+from app.web.deps import ApiCaller, IdPath, SettingsDep
 
 router = APIRouter(tags=["estimates"])
 
@@ -153,6 +153,6 @@ def import_vllm_bench(
                   request, background)  # fmt: skip
 
 
-@router.get("/jobs/{job_id}", response_model=JobOut)
-def get_job(job_id: int, session: SessionDep, caller: ApiCaller) -> object:
+@router.get("/jobs/{job_id:int}", response_model=JobOut)
+def get_job(job_id: IdPath, session: SessionDep, caller: ApiCaller) -> object:
     return jobs.get(session, job_id, caller.org_id)

@@ -32,16 +32,19 @@ class ArchitectureIn(BaseModel):
 
 
 class GpuSpecIn(BaseModel):
+    """A GPU not in the catalog. The lower bounds sit far below any accelerator ever sold (1 GB,
+    10 GB/s, 0.1 TFLOP/s) and keep the roofline arithmetic finite."""
+
     model_config = ConfigDict(extra="forbid")
     key: str = Field("custom", max_length=48)
     name: str = Field("Custom GPU", max_length=120)
-    memory_gb: float = Field(gt=0, le=10_000, allow_inf_nan=False)
-    usable_memory_gib: float | None = Field(None, gt=0, le=10_000, allow_inf_nan=False)
-    bandwidth_tbps: float = Field(gt=0, le=1000, allow_inf_nan=False)
-    bf16_tflops_dense: float = Field(gt=0, le=1e6, allow_inf_nan=False)
-    fp8_tflops_dense: float | None = Field(None, gt=0, le=1e6, allow_inf_nan=False)
-    int8_tops_dense: float | None = Field(None, gt=0, le=1e6, allow_inf_nan=False)
-    price_per_hour_usd: float | None = Field(None, gt=0, le=1000, allow_inf_nan=False)
+    memory_gb: float = Field(ge=1, le=10_000, allow_inf_nan=False)
+    usable_memory_gib: float | None = Field(None, ge=1, le=10_000, allow_inf_nan=False)
+    bandwidth_tbps: float = Field(ge=0.01, le=1000, allow_inf_nan=False)
+    bf16_tflops_dense: float = Field(ge=0.1, le=1e6, allow_inf_nan=False)
+    fp8_tflops_dense: float | None = Field(None, ge=0.1, le=1e6, allow_inf_nan=False)
+    int8_tops_dense: float | None = Field(None, ge=0.1, le=1e6, allow_inf_nan=False)
+    price_per_hour_usd: float | None = Field(None, ge=0.001, le=1000, allow_inf_nan=False)
 
 
 class SpeculativeIn(BaseModel):

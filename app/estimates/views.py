@@ -26,7 +26,7 @@ from app.estimators.engines import ENGINE_NAMES
 from app.estimators.precision import KV_PRECISIONS, WEIGHT_PRECISIONS
 from app.estimators.vllm_bench import BenchFileError, parse_bench
 from app.jobs import service as jobs
-from app.web.deps import PageCaller, SettingsDep
+from app.web.deps import IdPath, PageCaller, SettingsDep
 from app.web.forms import clean, form_data, parse
 from app.web.templates import render
 
@@ -265,7 +265,9 @@ async def start_import(
     return await _start_from_form(request, session, caller, settings, background, "vllm_import")
 
 
-@router.get("/calibrations/jobs/{job_id}")
-def job_status(job_id: int, request: Request, session: SessionDep, caller: PageCaller) -> Response:
+@router.get("/calibrations/jobs/{job_id:int}")
+def job_status(
+    job_id: IdPath, request: Request, session: SessionDep, caller: PageCaller
+) -> Response:
     job = jobs.get(session, job_id, caller.org_id)
     return render(request, "estimates/_job.html", {"caller": caller, "job": job})

@@ -7,7 +7,7 @@ from fastapi import APIRouter
 from app.db import SessionDep
 from app.governance import service
 from app.governance.schemas import DecisionIn, DecisionOut, EvaluationIn, EvaluationOut
-from app.web.deps import ApiCaller, SettingsDep
+from app.web.deps import ApiCaller, IdPath, SettingsDep
 
 router = APIRouter(tags=["governance"])
 
@@ -17,43 +17,43 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/recommendations/{recommendation_id}/decision", response_model=DecisionOut,
+@router.post("/recommendations/{recommendation_id:int}/decision", response_model=DecisionOut,
              status_code=201, responses=_ERRORS)  # fmt: skip
 def decide_recommendation(
-    recommendation_id: int, data: DecisionIn, session: SessionDep, caller: ApiCaller,
+    recommendation_id: IdPath, data: DecisionIn, session: SessionDep, caller: ApiCaller,
     settings: SettingsDep,
 ) -> object:  # fmt: skip
     return service.decide_recommendation(session, caller, recommendation_id, data,
                                          audit_key=settings.audit_hmac_key)  # fmt: skip
 
 
-@router.get("/recommendations/{recommendation_id}/decisions", response_model=list[DecisionOut])
+@router.get("/recommendations/{recommendation_id:int}/decisions", response_model=list[DecisionOut])
 def recommendation_decisions(
-    recommendation_id: int, session: SessionDep, caller: ApiCaller
+    recommendation_id: IdPath, session: SessionDep, caller: ApiCaller
 ) -> object:
     return service.decisions(session, caller, target_type="recommendation",
                              target_id=recommendation_id)  # fmt: skip
 
 
-@router.post("/portfolios/{portfolio_id}/decision", response_model=DecisionOut, status_code=201,
+@router.post("/portfolios/{portfolio_id:int}/decision", response_model=DecisionOut, status_code=201,
              responses=_ERRORS)  # fmt: skip
 def decide_portfolio(
-    portfolio_id: int, data: DecisionIn, session: SessionDep, caller: ApiCaller,
+    portfolio_id: IdPath, data: DecisionIn, session: SessionDep, caller: ApiCaller,
     settings: SettingsDep,
 ) -> object:  # fmt: skip
     return service.decide_portfolio(session, caller, portfolio_id, data,
                                     audit_key=settings.audit_hmac_key)  # fmt: skip
 
 
-@router.get("/portfolios/{portfolio_id}/decisions", response_model=list[DecisionOut])
-def portfolio_decisions(portfolio_id: int, session: SessionDep, caller: ApiCaller) -> object:
+@router.get("/portfolios/{portfolio_id:int}/decisions", response_model=list[DecisionOut])
+def portfolio_decisions(portfolio_id: IdPath, session: SessionDep, caller: ApiCaller) -> object:
     return service.decisions(session, caller, target_type="portfolio", target_id=portfolio_id)
 
 
-@router.post("/deployments/{deployment_id}/evaluations", response_model=EvaluationOut,
+@router.post("/deployments/{deployment_id:int}/evaluations", response_model=EvaluationOut,
              status_code=201, responses=_ERRORS)  # fmt: skip
 def record_evaluation(
-    deployment_id: int, data: EvaluationIn, session: SessionDep, caller: ApiCaller,
+    deployment_id: IdPath, data: EvaluationIn, session: SessionDep, caller: ApiCaller,
     settings: SettingsDep,
 ) -> object:  # fmt: skip
     ev = service.record_evaluation(session, caller, deployment_id, data,
@@ -61,18 +61,18 @@ def record_evaluation(
     return service.evaluation_out(ev)
 
 
-@router.get("/deployments/{deployment_id}/evaluations", response_model=list[EvaluationOut])
-def list_evaluations(deployment_id: int, session: SessionDep, caller: ApiCaller) -> object:
+@router.get("/deployments/{deployment_id:int}/evaluations", response_model=list[EvaluationOut])
+def list_evaluations(deployment_id: IdPath, session: SessionDep, caller: ApiCaller) -> object:
     return [service.evaluation_out(e) for e in service.evaluations(session, caller, deployment_id)]
 
 
-@router.get("/evaluations/{evaluation_id}", response_model=EvaluationOut, responses=_ERRORS)
-def get_evaluation(evaluation_id: int, session: SessionDep, caller: ApiCaller) -> object:
+@router.get("/evaluations/{evaluation_id:int}", response_model=EvaluationOut, responses=_ERRORS)
+def get_evaluation(evaluation_id: IdPath, session: SessionDep, caller: ApiCaller) -> object:
     return service.evaluation_out(service.get_evaluation(session, caller, evaluation_id))
 
 
-@router.get("/deployments/{deployment_id}/risks", responses=_ERRORS)
-def deployment_risks(deployment_id: int, session: SessionDep, caller: ApiCaller) -> Any:
+@router.get("/deployments/{deployment_id:int}/risks", responses=_ERRORS)
+def deployment_risks(deployment_id: IdPath, session: SessionDep, caller: ApiCaller) -> Any:
     """The axes in play (recommended or adopted), each framework's entries they bring in with
     the rationale, and the ISO/IEC 42001 statement of applicability."""
     return service.risk_picture(session, caller, deployment_id)

@@ -16,7 +16,7 @@ from app.config import Settings
 from app.db import SessionDep
 from app.governance import export as signed_export
 from app.governance import report
-from app.web.deps import ApiCaller, PageCaller, SettingsDep
+from app.web.deps import ApiCaller, IdPath, PageCaller, SettingsDep
 
 api_router = APIRouter(tags=["governance"])
 page_router = APIRouter(include_in_schema=False)
@@ -24,7 +24,7 @@ Format = Literal["html", "pdf", "json", "csv"]
 
 
 def export(
-    session: Session, caller: Caller, settings: Settings, deployment_id: int, fmt: str
+    session: Session, caller: Caller, settings: Settings, deployment_id: IdPath, fmt: str
 ) -> Response:
     caller.require(Permission.report_export)
     checkpoints.write(session, settings)
@@ -50,11 +50,11 @@ def export(
     return Response(body, media_type=media, headers=attach)
 
 
-@api_router.get("/deployments/{deployment_id}/report", response_class=Response,
+@api_router.get("/deployments/{deployment_id:int}/report", response_class=Response,
                 responses={200: {"content": {"text/html": {}, "application/pdf": {},
                                              "application/json": {}, "text/csv": {}}}})  # fmt: skip
 def report_api(
-    deployment_id: int, session: SessionDep, caller: ApiCaller, settings: SettingsDep,
+    deployment_id: IdPath, session: SessionDep, caller: ApiCaller, settings: SettingsDep,
     format: Format = Query("html", description="html, pdf, json or csv (the risk register)"),
 ) -> Response:  # fmt: skip
     return export(session, caller, settings, deployment_id, format)
@@ -66,9 +66,9 @@ def report_schema() -> JSONResponse:
     return JSONResponse(report.schema())
 
 
-@page_router.get("/deployments/{deployment_id}/report")
+@page_router.get("/deployments/{deployment_id:int}/report")
 def report_page(
-    deployment_id: int, request: Request, session: SessionDep, caller: PageCaller,
+    deployment_id: IdPath, request: Request, session: SessionDep, caller: PageCaller,
     settings: SettingsDep, format: Format = "html",
 ) -> Response:  # fmt: skip
     return export(session, caller, settings, deployment_id, format)

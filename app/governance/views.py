@@ -20,7 +20,7 @@ from app.errors import AppError, NotFound
 from app.governance import charts, frameworks, service
 from app.governance.schemas import DecisionIn, EvaluationIn
 from app.portfolios import service as portfolios
-from app.web.deps import PageCaller, SettingsDep
+from app.web.deps import IdPath, PageCaller, SettingsDep
 from app.web.flash import flash
 from app.web.forms import FormDep, as_list, field_errors
 from app.web.htmx import redirect
@@ -30,7 +30,7 @@ router = APIRouter(include_in_schema=False)
 
 
 def decision_context(
-    session: SessionDep, caller: Caller, target_type: str, target_id: int, *,
+    session: SessionDep, caller: Caller, target_type: str, target_id: IdPath, *,
     ranked: list[str] | None = None, author: str = "",
 ) -> dict[str, Any]:  # fmt: skip
     """What the decision block needs; pages include ``governance/_decision.html`` with it."""
@@ -64,7 +64,7 @@ def _payload(form: dict[str, Any]) -> dict[str, Any]:
 
 def _decide(
     request: Request, session: SessionDep, caller: Caller, settings: Any, form: dict[str, Any],
-    target_type: str, target_id: int,
+    target_type: str, target_id: IdPath,
 ) -> Response:  # fmt: skip
     if target_type == "recommendation":
         rec = AssessmentRepository(session, caller.org_id).recommendation(target_id)
@@ -105,17 +105,17 @@ def _decide(
                   block="decision", status_code=status)  # fmt: skip
 
 
-@router.post("/recommendations/{recommendation_id}/decision")
+@router.post("/recommendations/{recommendation_id:int}/decision")
 def decide_recommendation(
-    recommendation_id: int, request: Request, session: SessionDep, caller: PageCaller,
+    recommendation_id: IdPath, request: Request, session: SessionDep, caller: PageCaller,
     settings: SettingsDep, form: FormDep,
 ) -> Response:  # fmt: skip
     return _decide(request, session, caller, settings, form, "recommendation", recommendation_id)
 
 
-@router.post("/portfolios/{portfolio_id}/decision")
+@router.post("/portfolios/{portfolio_id:int}/decision")
 def decide_portfolio(
-    portfolio_id: int, request: Request, session: SessionDep, caller: PageCaller,
+    portfolio_id: IdPath, request: Request, session: SessionDep, caller: PageCaller,
     settings: SettingsDep, form: FormDep,
 ) -> Response:  # fmt: skip
     return _decide(request, session, caller, settings, form, "portfolio", portfolio_id)
@@ -144,7 +144,7 @@ def _parse_csv(text: str) -> tuple[list[dict[str, Any]], str | None]:
 
 
 def _evaluations_page(
-    request: Request, session: SessionDep, caller: Caller, dep_id: int,
+    request: Request, session: SessionDep, caller: Caller, dep_id: IdPath,
     values: dict[str, Any], errors: dict[str, str], status: int = 200,
 ) -> Response:  # fmt: skip
     dep = deployments.get(session, caller, dep_id)
@@ -154,16 +154,16 @@ def _evaluations_page(
     }, status_code=status)  # fmt: skip
 
 
-@router.get("/deployments/{deployment_id}/evaluations")
+@router.get("/deployments/{deployment_id:int}/evaluations")
 def evaluations_page(
-    deployment_id: int, request: Request, session: SessionDep, caller: PageCaller
+    deployment_id: IdPath, request: Request, session: SessionDep, caller: PageCaller
 ) -> Response:
     return _evaluations_page(request, session, caller, deployment_id, {"tolerance": "0"}, {})
 
 
-@router.post("/deployments/{deployment_id}/evaluations")
+@router.post("/deployments/{deployment_id:int}/evaluations")
 def record_evaluation(
-    deployment_id: int, request: Request, session: SessionDep, caller: PageCaller,
+    deployment_id: IdPath, request: Request, session: SessionDep, caller: PageCaller,
     settings: SettingsDep, form: FormDep,
 ) -> Response:  # fmt: skip
     caller.require(Permission.evaluation_write)
@@ -191,9 +191,9 @@ def record_evaluation(
     return _evaluations_page(request, session, caller, deployment_id, form, errors, 422)
 
 
-@router.get("/evaluations/{evaluation_id}")
+@router.get("/evaluations/{evaluation_id:int}")
 def evaluation_page(
-    evaluation_id: int, request: Request, session: SessionDep, caller: PageCaller
+    evaluation_id: IdPath, request: Request, session: SessionDep, caller: PageCaller
 ) -> Response:
     ev = service.get_evaluation(session, caller, evaluation_id)
     dep = deployments.get(session, caller, ev.deployment_id)
@@ -202,9 +202,9 @@ def evaluation_page(
     return render(request, "governance/evaluation.html", ctx)
 
 
-@router.get("/deployments/{deployment_id}/risks")
+@router.get("/deployments/{deployment_id:int}/risks")
 def risks_page(
-    deployment_id: int, request: Request, session: SessionDep, caller: PageCaller
+    deployment_id: IdPath, request: Request, session: SessionDep, caller: PageCaller
 ) -> Response:
     dep = deployments.get(session, caller, deployment_id)
     ctx = {"caller": caller, "d": dep, "r": service.risk_picture(session, caller, dep.id),

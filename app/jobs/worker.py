@@ -27,6 +27,7 @@ celery_app.conf.update(
 
 @celery_app.task(name="axisboard.run_job")
 def run_job_task(job_id: int, database_url: str) -> None:
+    import app.models  # noqa: F401 - a worker process must know every mapped table (foreign keys)
     from app.db import session_scope, utcnow
     from app.jobs import handlers  # noqa: F401 - registers the job kinds
     from app.jobs.models import Job

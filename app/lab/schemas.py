@@ -14,9 +14,14 @@ from app.scaling.conditional import DEFAULT_COEFFICIENTS, FORMS, PUBLISHED
 FitName = Literal[FIT_NAMES]  # type: ignore[valid-type]
 CoefficientSetName = Literal[tuple(PUBLISHED)]  # type: ignore[valid-type]
 FormName = Literal[FORMS]  # type: ignore[valid-type]
-Count = Annotated[float, Field(gt=0, le=1e40, allow_inf_nan=False)]
+# Parameters, tokens and FLOPs are counts: below 1 they mean nothing (and underflow the laws).
+Count = Annotated[float, Field(ge=1, le=1e40, allow_inf_nan=False)]
 Loss = Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)]
+Coefficient = Annotated[float, Field(ge=-1000, le=1000, allow_inf_nan=False)]
 Fraction = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
+
+
+MAX_BOOTSTRAP_WORK = 100_000  # resamples × runs of one fit request (100 × 1,000 runs: ~10 s)
 
 
 class Strict(BaseModel):
@@ -176,10 +181,20 @@ class ChinchillaFitRequest(Strict):
     bootstrap: int = Field(100, ge=0, le=1000, description="Resamples for 95% intervals")
     seed: int = Field(0, ge=0, le=2**31)
 
+    @model_validator(mode="after")
+    def _bounded_work(self) -> ChinchillaFitRequest:
+        # Each resample refits every run: cap the product so one request stays within seconds.
+        if self.bootstrap * len(self.runs) > MAX_BOOTSTRAP_WORK:
+            raise ValueError(
+                f"bootstrap × runs must be at most {MAX_BOOTSTRAP_WORK:,} "
+                f"(asked {self.bootstrap} × {len(self.runs)}); lower bootstrap"
+            )
+        return self
+
 
 class ChinchillaFitResponse(BaseModel):
     params: dict[str, float]
-    intervals: dict[str, tuple[float, float]]
+    intervals: dict[str, Annotated[list[float], Field(min_length=2, max_length=2)]]
     a: float = Field(description="β/(α+β): N_opt ∝ C^a")
     converged: bool
     message: str
@@ -211,12 +226,15 @@ class ConditionalRun(Strict):
 
 
 class CoefficientsIn(Strict):
-    a0: float = Field(allow_inf_nan=False)
-    a1: float = Field(allow_inf_nan=False)
-    a2: float = Field(allow_inf_nan=False)
-    b0: float = Field(0.0, allow_inf_nan=False)
-    b1: float = Field(allow_inf_nan=False)
-    b2: float = Field(allow_inf_nan=False)
+    """Your own conditional-law coefficients. The published fits are all of order 1 (reference
+    formulas §2.6); |value| ≤ 1000 admits any plausible fit and keeps the law finite."""
+
+    a0: Coefficient
+    a1: Coefficient
+    a2: Coefficient
+    b0: Coefficient = 0.0
+    b1: Coefficient
+    b2: Coefficient
     form: FormName = "multiplicative"
 
 
@@ -269,7 +287,7 @@ class LabWorkload(Strict):
 class ArchitectureRequest(Strict):
     model: Key | ArchitectureIn = "llama_3_2_1b"
     d_model: int | None = Field(None, ge=64, le=131072, description="Override")
-    r: float | None = Field(None, gt=0, le=100, allow_inf_nan=False, description="Sets d_ff")
+    r: float | None = Field(None, ge=0.1, le=100, allow_inf_nan=False, description="Sets d_ff")
     gqa: int | None = Field(None, ge=1, le=1024, description="Sets n_kv_heads")
     hold_params: bool = Field(
         True,

@@ -13,7 +13,7 @@ from app.portfolios.schemas import (
     PortfolioOut,
     PortfolioUpdate,
 )
-from app.web.deps import ApiCaller, SettingsDep
+from app.web.deps import ApiCaller, IdPath, IdQuery, SettingsDep
 
 router = APIRouter(prefix="/portfolios", tags=["portfolios"])
 
@@ -25,7 +25,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 @router.get("", response_model=list[PortfolioOut])
 def list_portfolios(
-    session: SessionDep, caller: ApiCaller, deployment_id: int | None = None
+    session: SessionDep, caller: ApiCaller, deployment_id: IdQuery = None
 ) -> object:
     return service.list_(session, caller, deployment_id)
 
@@ -54,15 +54,15 @@ def compare_portfolios(
     return CompareOut.model_validate({k: v for k, v in out.items() if k != "portfolios"})
 
 
-@router.get("/{portfolio_id}", response_model=PortfolioOut, responses=_ERRORS)
-def get_portfolio(portfolio_id: int, session: SessionDep, caller: ApiCaller) -> object:
+@router.get("/{portfolio_id:int}", response_model=PortfolioOut, responses=_ERRORS)
+def get_portfolio(portfolio_id: IdPath, session: SessionDep, caller: ApiCaller) -> object:
     return service.get(session, caller, portfolio_id)
 
 
-@router.patch("/{portfolio_id}", response_model=PortfolioOut,
+@router.patch("/{portfolio_id:int}", response_model=PortfolioOut,
               responses={**_ERRORS, 409: {"description": "Name already used"}})  # fmt: skip
 def update_portfolio(
-    portfolio_id: int,
+    portfolio_id: IdPath,
     data: PortfolioUpdate,
     session: SessionDep,
     caller: ApiCaller,
@@ -71,22 +71,22 @@ def update_portfolio(
     return service.update(session, caller, portfolio_id, data, audit_key=settings.audit_hmac_key)
 
 
-@router.delete("/{portfolio_id}", status_code=204, responses=_ERRORS)
+@router.delete("/{portfolio_id:int}", status_code=204, responses=_ERRORS)
 def delete_portfolio(
-    portfolio_id: int, session: SessionDep, caller: ApiCaller, settings: SettingsDep
+    portfolio_id: IdPath, session: SessionDep, caller: ApiCaller, settings: SettingsDep
 ) -> Response:
     service.delete(session, caller, portfolio_id, audit_key=settings.audit_hmac_key)
     return Response(status_code=204)
 
 
-@router.post("/{portfolio_id}/duplicate", response_model=PortfolioOut, status_code=201,
+@router.post("/{portfolio_id:int}/duplicate", response_model=PortfolioOut, status_code=201,
              responses=_ERRORS)  # fmt: skip
 def duplicate_portfolio(
-    portfolio_id: int, session: SessionDep, caller: ApiCaller, settings: SettingsDep
+    portfolio_id: IdPath, session: SessionDep, caller: ApiCaller, settings: SettingsDep
 ) -> object:
     return service.duplicate(session, caller, portfolio_id, audit_key=settings.audit_hmac_key)
 
 
-@router.get("/{portfolio_id}/evaluation", response_model=EvaluationOut, responses=_ERRORS)
-def evaluate_portfolio(portfolio_id: int, session: SessionDep, caller: ApiCaller) -> object:
+@router.get("/{portfolio_id:int}/evaluation", response_model=EvaluationOut, responses=_ERRORS)
+def evaluate_portfolio(portfolio_id: IdPath, session: SessionDep, caller: ApiCaller) -> object:
     return service.evaluation(session, caller, service.get(session, caller, portfolio_id))

@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from app.db import MAX_ID
+
 NameStr = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
 KeyStr = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=48)]
 ParamValue = float | int | bool | str
@@ -23,7 +25,7 @@ class ItemIn(BaseModel):
 
 class PortfolioCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    deployment_id: int
+    deployment_id: int = Field(ge=1, le=MAX_ID)
     name: NameStr
     items: list[ItemIn] = Field(default_factory=list, max_length=20)
 

@@ -14,6 +14,7 @@ from app.assessments import service as assessments
 from app.audit import service as audit
 from app.auth.context import Caller
 from app.auth.permissions import Permission
+from app.db import MAX_ID
 from app.deployments import service as deployments
 from app.deployments.models import Deployment
 from app.errors import Conflict, InvalidInput, NotFound
@@ -224,6 +225,8 @@ def parse_ids(raw: str) -> list[int]:
         ids = [int(x) for x in raw.split(",") if x.strip()]
     except ValueError:
         raise InvalidInput("ids must be comma-separated portfolio ids", field="ids") from None
+    if any(not 1 <= i <= MAX_ID for i in ids):
+        raise InvalidInput("ids must be comma-separated portfolio ids", field="ids")
     ids = list(dict.fromkeys(ids))
     if not 2 <= len(ids) <= MAX_COMPARE:
         raise InvalidInput(f"compare 2 to {MAX_COMPARE} portfolios", field="ids")

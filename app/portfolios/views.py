@@ -24,7 +24,7 @@ from app.governance.views import decision_context
 from app.portfolios import charts, service
 from app.portfolios.models import Portfolio
 from app.portfolios.schemas import ItemIn, PortfolioCreate, PortfolioUpdate
-from app.web.deps import PageCaller, SettingsDep
+from app.web.deps import IdPath, PageCaller, SettingsDep
 from app.web.flash import flash
 from app.web.forms import FormDep, as_list, field_errors
 from app.web.htmx import redirect
@@ -140,9 +140,9 @@ def _save(
     return _form_page(request, session, caller, dep, values, errors, portfolio, 422)
 
 
-@router.get("/deployments/{deployment_id}/portfolios")
+@router.get("/deployments/{deployment_id:int}/portfolios")
 def list_page(
-    deployment_id: int, request: Request, session: SessionDep, caller: PageCaller
+    deployment_id: IdPath, request: Request, session: SessionDep, caller: PageCaller
 ) -> Response:
     dep = deployments.get(session, caller, deployment_id)
     return render(request, "portfolios/list.html", {
@@ -150,18 +150,18 @@ def list_page(
     })  # fmt: skip
 
 
-@router.get("/deployments/{deployment_id}/portfolios/new")
+@router.get("/deployments/{deployment_id:int}/portfolios/new")
 def new_page(
-    deployment_id: int, request: Request, session: SessionDep, caller: PageCaller
+    deployment_id: IdPath, request: Request, session: SessionDep, caller: PageCaller
 ) -> Response:
     caller.require(Permission.portfolio_write)
     dep = deployments.get(session, caller, deployment_id)
     return _form_page(request, session, caller, dep, {"use": []}, {}, None)
 
 
-@router.post("/deployments/{deployment_id}/portfolios/new")
+@router.post("/deployments/{deployment_id:int}/portfolios/new")
 def create(
-    deployment_id: int,
+    deployment_id: IdPath,
     request: Request,
     session: SessionDep,
     caller: PageCaller,
@@ -246,9 +246,9 @@ def compare_page(request: Request, session: SessionDep, caller: PageCaller) -> R
 
 
 # ---- one portfolio -------------------------------------------------------------------------
-@router.get("/portfolios/{portfolio_id}")
+@router.get("/portfolios/{portfolio_id:int}")
 def detail_page(
-    portfolio_id: int, request: Request, session: SessionDep, caller: PageCaller
+    portfolio_id: IdPath, request: Request, session: SessionDep, caller: PageCaller
 ) -> Response:
     p = service.get(session, caller, portfolio_id)
     dep = deployments.get(session, caller, p.deployment_id)
@@ -264,9 +264,9 @@ def detail_page(
     })  # fmt: skip
 
 
-@router.get("/portfolios/{portfolio_id}/edit")
+@router.get("/portfolios/{portfolio_id:int}/edit")
 def edit_page(
-    portfolio_id: int, request: Request, session: SessionDep, caller: PageCaller
+    portfolio_id: IdPath, request: Request, session: SessionDep, caller: PageCaller
 ) -> Response:
     caller.require(Permission.portfolio_write)
     p = service.get(session, caller, portfolio_id)
@@ -274,9 +274,9 @@ def edit_page(
     return _form_page(request, session, caller, dep, _values_from(p), {}, p)
 
 
-@router.post("/portfolios/{portfolio_id}/edit")
+@router.post("/portfolios/{portfolio_id:int}/edit")
 def edit(
-    portfolio_id: int,
+    portfolio_id: IdPath,
     request: Request,
     session: SessionDep,
     caller: PageCaller,
@@ -289,9 +289,9 @@ def edit(
     return _save(request, session, caller, settings, form, dep, p)
 
 
-@router.post("/portfolios/{portfolio_id}/duplicate")
+@router.post("/portfolios/{portfolio_id:int}/duplicate")
 def duplicate(
-    portfolio_id: int, request: Request, session: SessionDep, caller: PageCaller,
+    portfolio_id: IdPath, request: Request, session: SessionDep, caller: PageCaller,
     settings: SettingsDep,
 ) -> Response:  # fmt: skip
     p = service.duplicate(session, caller, portfolio_id, audit_key=settings.audit_hmac_key)
@@ -300,9 +300,9 @@ def duplicate(
     return resp
 
 
-@router.post("/portfolios/{portfolio_id}/delete")
+@router.post("/portfolios/{portfolio_id:int}/delete")
 def delete(
-    portfolio_id: int, request: Request, session: SessionDep, caller: PageCaller,
+    portfolio_id: IdPath, request: Request, session: SessionDep, caller: PageCaller,
     settings: SettingsDep,
 ) -> Response:  # fmt: skip
     p = service.get(session, caller, portfolio_id)
@@ -313,9 +313,9 @@ def delete(
     return resp
 
 
-@router.post("/assessments/{assessment_id}/portfolio")
+@router.post("/assessments/{assessment_id:int}/portfolio")
 def from_recommendation(
-    assessment_id: int, request: Request, session: SessionDep, caller: PageCaller,
+    assessment_id: IdPath, request: Request, session: SessionDep, caller: PageCaller,
     settings: SettingsDep,
 ) -> Response:  # fmt: skip
     assessments.get(session, caller, assessment_id)

@@ -115,7 +115,14 @@ def _solve(
 
 def _constants(theta: FloatArray) -> dict[str, float]:
     a, b, e, alpha, beta = (float(v) for v in theta)
-    return {"E": math.exp(e), "A": math.exp(a), "B": math.exp(b), "alpha": alpha, "beta": beta}
+    try:
+        return {"E": math.exp(e), "A": math.exp(a), "B": math.exp(b), "alpha": alpha, "beta": beta}
+    except OverflowError:
+        raise ScalingError(
+            "the fit diverged (a constant overflows a float): the runs do not follow "
+            "L = E + A/N^α + B/D^β; check their units and spread",
+            field="runs",
+        ) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +188,9 @@ def fit_chinchilla(
     order = np.argsort(_grid_objective(log_n[pick], log_d[pick], log_l[pick], delta))
     best = _solve(_GRID[order[:refine]], log_n, log_d, log_l, delta)
     consts = _constants(best.theta)
-    pred = consts["E"] + consts["A"] / n ** consts["alpha"] + consts["B"] / d ** consts["beta"]
+    # In log space (θ = log A, log B, log E, α, β): N^α alone overflows for large N and α.
+    a, b, e, alpha, beta = best.theta
+    pred = np.exp(e) + np.exp(a - alpha * log_n) + np.exp(b - beta * log_d)
     intervals: dict[str, tuple[float, float]] = {}
     if bootstrap > 0:
         rng = np.random.default_rng(seed)

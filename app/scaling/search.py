@@ -65,6 +65,13 @@ class SearchSpace:
                 raise ScalingError(f"{name} must be an increasing pair of positives", field=name)
 
 
+# Bounds on one search's enumeration (time and memory grow with widths × head pairs × d_ff
+# steps). Published dense models stay far inside them: LLaMA-3.1-405B has d_model 16,384 (256
+# widths at step 64) and 128 heads.
+MAX_WIDTHS = 4096
+MAX_HEADS = 1024
+
+
 @dataclass(frozen=True, slots=True)
 class SearchWorkload:
     input_tokens: int = 4096  # the paper's vLLM measurement (reference §2.7)
@@ -104,12 +111,15 @@ def enumerate_designs(space: SearchSpace) -> Designs:
     n, L, dh = space.n_non_embed, space.n_layers, space.d_head
     step, fstep = space.d_model_step, space.d_ff_step
     root = math.sqrt(n)
-    d = np.arange(
-        math.ceil(space.x_range[0] * root / step) * step,
-        math.floor(space.x_range[1] * root / step) * step + 1,
-        step,
-        dtype=float,
-    )
+    d_lo = math.ceil(space.x_range[0] * root / step) * step
+    d_hi = math.floor(space.x_range[1] * root / step) * step
+    if (d_hi - d_lo) / step + 1 > MAX_WIDTHS:
+        raise ScalingError(
+            f"the search space is too large: x_range gives d_model {d_lo:,.0f} to {d_hi:,.0f} in "
+            f"steps of {step} (over {MAX_WIDTHS:,} widths); raise d_model_step or narrow x_range",
+            field="n_non_embed",
+        )
+    d = np.arange(d_lo, d_hi + 1, step, dtype=float)
     if d.size == 0:
         raise ScalingError("no d_model in x_range at this step", field="x_range")
     r_lo, r_hi = space.r_range
@@ -120,6 +130,12 @@ def enumerate_designs(space: SearchSpace) -> Designs:
     if max_heads < 1:
         raise ScalingError(
             "the budget is too small for one attention head at these depths and widths",
+            field="n_non_embed",
+        )
+    if max_heads > MAX_HEADS:
+        raise ScalingError(
+            f"the search space is too large: the budget allows up to {max_heads:,} attention heads "
+            f"per layer (over {MAX_HEADS:,}); use more layers or a larger d_head",
             field="n_non_embed",
         )
     h, kv = _head_pairs(max_heads, space.max_gqa)

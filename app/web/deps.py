@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.auth import service as auth_service
 from app.auth.context import Caller
 from app.config import Settings
-from app.db import SessionDep
+from app.db import MAX_ID, SessionDep
 from app.errors import Unauthorized
 
 
@@ -50,6 +50,11 @@ def get_page_caller(request: Request, session: SessionDep, settings: SettingsDep
         raise LoginRequired(request.url.path)
     return caller
 
+
+# An id outside 1..MAX_ID names nothing (and would overflow the query parameter): refused (422)
+# before any query runs.
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+IdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 
 ApiCaller = Annotated[Caller, Depends(get_api_caller)]
 PageCaller = Annotated[Caller, Depends(get_page_caller)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote
 
 import structlog
@@ -69,13 +70,36 @@ async def login_required(request: Request, exc: LoginRequired) -> Response:
     return redirect(request, f"/login?next={quote(exc.next_url)}")
 
 
+def _api_methods(request: Request) -> list[str]:
+    """Every method the API serves at this path, from the OpenAPI schema (Starlette's own 405
+    names only the first route whose path matched)."""
+    app = request.app
+    table: list[tuple[re.Pattern[str], list[str]]] | None = getattr(app.state, "api_methods", None)
+    if table is None:
+        table = []
+        for path, ops in app.openapi().get("paths", {}).items():
+            ints = {
+                p["name"]
+                for op in ops.values()
+                for p in op.get("parameters", [])
+                if p.get("in") == "path" and p.get("schema", {}).get("type") == "integer"
+            }
+            pattern = re.sub(
+                r"\\\{([^}]+)\\\}",
+                lambda m, ints=ints: r"\d+" if m.group(1) in ints else "[^/]+",  # type: ignore[misc]
+                re.escape(path),
+            )
+            table.append((re.compile(f"^{pattern}$"), [m.upper() for m in ops]))
+        app.state.api_methods = table
+    return sorted({m for rx, ms in table if rx.match(request.url.path) for m in ms})
+
+
 async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
     if _is_api(request):
-        return JSONResponse(
-            {"detail": exc.detail},
-            status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
-        )
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405 and (methods := _api_methods(request)):
+            headers["Allow"] = ", ".join(methods)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
     message = {
         404: "This page does not exist, or it belongs to another organisation.",
         405: "That method is not allowed here.",

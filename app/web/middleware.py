@@ -1,6 +1,11 @@
-"""Pure-ASGI middleware: security headers and a request-body size cap."""
+"""Pure-ASGI middleware: security headers, a request-body size cap, unstorable-text refusal."""
 
 from __future__ import annotations
+
+import json
+from html import escape
+from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -88,6 +93,112 @@ class PagesRefuseMultipartMiddleware:
                     await _plain(send, 415, b"multipart bodies are not accepted; send a form")
                     return
         await self.app(scope, receive, send)
+
+
+def _unstorable(text: str) -> str | None:
+    """Why ``text`` cannot be stored as text (Postgres refuses NUL; UTF-8 has no lone surrogate)."""
+    if "\x00" in text:
+        return "contains a NUL character"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains an unpaired surrogate (not valid Unicode text)"
+    return None
+
+
+def _first_unstorable(
+    value: Any, loc: tuple[str | int, ...]
+) -> tuple[tuple[str | int, ...], str] | None:
+    if isinstance(value, str):
+        why = _unstorable(value)
+        return (loc, why) if why else None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            why = _unstorable(k)
+            if why:
+                return (*loc, k.encode("utf-8", "backslashreplace").decode()), f"key {why}"
+            found = _first_unstorable(v, (*loc, k))
+            if found:
+                return found
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _first_unstorable(v, (*loc, i))
+            if found:
+                return found
+    return None
+
+
+class UnstorableTextMiddleware:
+    """Refuse (422) a request whose query, JSON body or form carries text that cannot be stored
+    (a NUL character or an unpaired UTF-16 surrogate), naming the field, before any handler runs:
+    such text would otherwise fail at the database with a 500 or be silently mangled."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        query = scope.get("query_string", b"").decode("latin-1")
+        found = _first_unstorable(dict(parse_qsl(query, keep_blank_values=True)), ("query",))
+        content_type = next((v for k, v in scope.get("headers", []) if k == b"content-type"), b"")
+        messages: list[Message] = []
+        if found is None and scope["method"] in {"POST", "PUT", "PATCH", "DELETE"}:
+            body = b""
+            more = True
+            while more:
+                message = await receive()
+                messages.append(message)
+                if message["type"] != "http.request":
+                    break
+                body += message.get("body", b"")
+                more = message.get("more_body", False)
+            found = _inspect_body(body, content_type.lower())
+        if found is not None:
+            await _refuse_text(scope, send, *found)
+            return
+
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
+
+
+def _inspect_body(body: bytes, content_type: bytes) -> tuple[tuple[str | int, ...], str] | None:
+    if b"json" in content_type:
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return None  # malformed JSON: the app answers that itself
+        return _first_unstorable(data, ("body",))
+    if content_type.startswith(b"application/x-www-form-urlencoded"):
+        fields = parse_qsl(body.decode("latin-1"), keep_blank_values=True, encoding="utf-8",
+                           errors="surrogateescape")  # fmt: skip
+        for k, v in fields:
+            why = _unstorable(v) or _unstorable(k)
+            if why:
+                return ("body", k.encode("utf-8", "backslashreplace").decode()), why
+    return None
+
+
+async def _refuse_text(scope: Scope, send: Send, loc: tuple[str | int, ...], why: str) -> None:
+    field = ".".join(str(p) for p in loc[1:])
+    if scope["path"].startswith("/api/"):
+        body = json.dumps(
+            {"detail": [{"loc": list(loc), "msg": f"text {why}", "type": "string_unstorable"}]}
+        ).encode()
+        ctype = b"application/json"
+    else:
+        body = (
+            "<!doctype html><html lang='en'><title>Invalid input</title><main><h1>Invalid input"
+            f"</h1><p>The field {escape(field)} {escape(why)}. Go back, correct it and resend."
+            "</p></main></html>"
+        ).encode()
+        ctype = b"text/html; charset=utf-8"
+    await send({"type": "http.response.start", "status": 422,
+                "headers": [(b"content-type", ctype)]})  # fmt: skip
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _plain(send: Send, status: int, body: bytes) -> None:

@@ -1,0 +1,139 @@
+"""Locust scenario: the four personas' requests mixed, against a running Axisboard with demo data.
+
+Run through ``python -m bench.load`` (starts the app on Postgres and runs this headless at 20 and
+50 users), or by hand against a server of your own:
+
+    locust -f bench/locustfile.py --headless -u 20 -r 10 -t 60s --host http://127.0.0.1:8000
+
+Each request is named by its type (``page: …``, ``estimate: …``, ``api: …``, ``submit: …``) so the
+statistics group by what the issue's targets talk about: pages and estimates.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from typing import Any
+
+from locust import HttpUser, between, task
+
+from app.auth.permissions import Role
+from app.demo import DEMO_PASSWORD, DEMO_USERS
+
+ESTIMATE = {"model": "llama_3_1_8b", "gpu": "h100_sxm_80gb", "n_gpus": 1, "engine": "vllm",
+            "input_tokens": 1500, "output_tokens": 300, "batch_size": 8}  # fmt: skip
+QUESTIONNAIRE = {
+    "fm.factual_staleness.severity": "3", "fm.factual_staleness.share": "35",
+    "fm.factual_staleness.corpus_tokens": "4e7", "fm.factual_staleness.cross_document": "no",
+    "fm.policy_noncompliance.severity": "2", "fm.policy_noncompliance.share": "8",
+    "fm.complex_task_errors.severity": "2", "fm.complex_task_errors.share": "10",
+    "fm.serving_cost.severity": "1", "governance_capacity": "12",
+}  # fmt: skip
+
+
+def _csrf(html: str) -> str:
+    m = re.search(r'name="csrftoken" value="([^"]+)"', html)
+    return m.group(1) if m else ""
+
+
+class Persona(HttpUser):
+    abstract = True
+    role: Role
+    wait_time = between(0.5, 1.5)
+
+    def on_start(self) -> None:
+        email = DEMO_USERS[self.role]
+        page = self.client.get("/login", name="page: login")
+        self.client.post("/login", name="submit: login", allow_redirects=False,
+                         data={"csrftoken": _csrf(page.text), "next": "/", "email": email,
+                               "password": DEMO_PASSWORD})  # fmt: skip
+        r = self.client.post("/api/v1/auth/token", name="api: token",
+                             data={"username": email, "password": DEMO_PASSWORD})  # fmt: skip
+        self.api = {"Authorization": f"Bearer {r.json()['access_token']}"}
+        deps = self.client.get("/api/v1/deployments", headers=self.api, name="api: deployments")
+        self.deployments = [d["id"] for d in deps.json()["items"]]
+        ports = self.client.get("/api/v1/portfolios", headers=self.api, name="api: portfolios")
+        self.portfolios = [p["id"] for p in ports.json()]
+
+    def page(self, path: str, name: str) -> Any:
+        with self.client.get(path, name=f"page: {name}", catch_response=True) as r:
+            if r.status_code != 200 or "<html" not in r.text:
+                r.failure(f"{r.status_code}")
+            return r
+
+    @property
+    def deployment(self) -> int:
+        return random.choice(self.deployments)
+
+
+class ProductLead(Persona):
+    role = Role.product_lead
+    weight = 3
+
+    @task(3)
+    def dashboard(self) -> None:
+        self.page("/", "dashboard")
+        self.page(f"/deployments/{self.deployment}", "deployment")
+
+    @task(2)
+    def assess(self) -> None:
+        dep = self.deployment
+        form = self.page(f"/deployments/{dep}/assessment", "questionnaire")
+        r = self.client.post(f"/deployments/{dep}/assessment", name="submit: questionnaire",
+                             data={"csrftoken": _csrf(form.text), **QUESTIONNAIRE},
+                             allow_redirects=False)  # fmt: skip
+        if r.status_code == 303:
+            self.page(r.headers["location"], "recommendation")
+
+
+class Architect(Persona):
+    role = Role.architect
+    weight = 3
+
+    @task(4)
+    def estimate(self) -> None:
+        self.client.post("/api/v1/estimates/inference", json=ESTIMATE, headers=self.api,
+                         name="estimate: inference")  # fmt: skip
+
+    @task(1)
+    def compare_gpus(self) -> None:
+        self.client.post("/api/v1/estimates/inference/compare-gpus", json=ESTIMATE,
+                         headers=self.api, name="estimate: compare GPUs")  # fmt: skip
+
+    @task(2)
+    def portfolios(self) -> None:
+        ids = ",".join(str(i) for i in random.sample(self.portfolios, min(3, len(self.portfolios))))
+        self.page(f"/portfolios/compare?ids={ids}", "portfolio compare")
+        self.page(f"/portfolios/{random.choice(self.portfolios)}", "portfolio")
+
+    @task(1)
+    def estimate_page(self) -> None:
+        self.page("/estimates", "estimate form")
+
+
+class Governance(Persona):
+    role = Role.governance
+    weight = 2
+
+    @task(2)
+    def risks(self) -> None:
+        self.page(f"/deployments/{self.deployment}/risks", "risks")
+
+    @task(1)
+    def audit(self) -> None:
+        self.page("/audit", "audit log")
+
+    @task(1)
+    def report(self) -> None:
+        self.client.get(f"/api/v1/deployments/{self.deployment}/report?format=json",
+                        headers=self.api, name="api: report (JSON)")  # fmt: skip
+
+
+class Viewer(Persona):
+    role = Role.viewer
+    weight = 2
+
+    @task
+    def browse(self) -> None:
+        self.page("/matrix", "matrix")
+        self.page(f"/deployments/{self.deployment}/portfolios", "portfolio list")
