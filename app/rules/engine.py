@@ -30,6 +30,7 @@ from typing import Any
 
 from app.rules.conditions import ConditionError, Fact, evaluate, facts_used, validate
 from app.rules.matrix import Matrix, suitability
+from app.rules.questionnaire import is_known_fact
 
 EFFECTS = ("recommend", "gate", "order", "warn", "govern")
 SEVERITY_MAX = 4
@@ -94,6 +95,9 @@ def parse_ruleset(
             validate(raw.get("when"), f"{path}.when")
         except ConditionError as exc:
             raise RuleSetError(exc.path, str(exc).split(": ", 1)[1]) from None
+        for fact in facts_used(raw["when"]):
+            if not is_known_fact(fact, failure_modes):
+                raise RuleSetError(f"{path}.when", f"unknown fact '{fact}'")
         then = _require(raw, "then", Mapping, path)
         if not then or set(then) - set(EFFECTS):
             raise RuleSetError(f"{path}.then", f"effects are {', '.join(EFFECTS)}")

@@ -95,6 +95,21 @@ FOLLOW_UP_NAMES = frozenset(f.name for fs in FOLLOW_UPS.values() for f in fs)
 # Failure modes whose answers make the observed serving numbers worth asking for.
 SERVING_FAILURE_MODES = frozenset({"serving_cost", "complex_task_errors", "long_input_loss"})
 
+# Every fact :func:`facts` can produce: a rule may read nothing else.
+ANSWER_FACTS = frozenset({"severity", "traffic_share", "segment_risk"}) | FOLLOW_UP_NAMES
+CONTEXT_FACTS = frozenset({
+    "ctx.profile", "ctx.regulated_data", "ctx.serving_source", "ctx.monthly_cost_usd",
+    "ctx.cost_over_budget", "ctx.latency_headroom", "ctx.slo_missed",
+})  # fmt: skip
+
+
+def is_known_fact(name: str, failure_modes: Sequence[str]) -> bool:
+    if name in CONTEXT_FACTS:
+        return True
+    head, _, rest = name.partition(".")
+    mode, _, field_name = rest.partition(".")
+    return head == "fm" and mode in failure_modes and field_name in ANSWER_FACTS
+
 
 @dataclass(frozen=True, slots=True)
 class Answer:

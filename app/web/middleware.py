@@ -98,33 +98,32 @@ class PagesRefuseMultipartMiddleware:
 def _unstorable(text: str) -> str | None:
     """Why ``text`` cannot be stored as text (Postgres refuses NUL; UTF-8 has no lone surrogate)."""
     if "\x00" in text:
-        return "contains a NUL character"
+        return "text contains a NUL character"
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return "contains an unpaired surrogate (not valid Unicode text)"
+        return "text contains an unpaired surrogate (not valid Unicode)"
     return None
 
 
 def _first_unstorable(
     value: Any, loc: tuple[str | int, ...]
 ) -> tuple[tuple[str | int, ...], str] | None:
-    if isinstance(value, str):
-        why = _unstorable(value)
-        return (loc, why) if why else None
-    if isinstance(value, dict):
-        for k, v in value.items():
-            why = _unstorable(k)
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, loc)]
+    while stack:  # iterative: a hostile document may nest deeply
+        item, where = stack.pop()
+        if isinstance(item, str):
+            why = _unstorable(item)
             if why:
-                return (*loc, k.encode("utf-8", "backslashreplace").decode()), f"key {why}"
-            found = _first_unstorable(v, (*loc, k))
-            if found:
-                return found
-    if isinstance(value, list):
-        for i, v in enumerate(value):
-            found = _first_unstorable(v, (*loc, i))
-            if found:
-                return found
+                return where, why
+        elif isinstance(item, dict):
+            for k, v in reversed(list(item.items())):
+                why = _unstorable(k)
+                if why:
+                    return (*where, k.encode("utf-8", "backslashreplace").decode()), f"key {why}"
+                stack.append((v, (*where, k)))
+        elif isinstance(item, list):
+            stack.extend((v, (*where, i)) for i, v in reversed(list(enumerate(item))))
     return None
 
 
@@ -171,6 +170,8 @@ def _inspect_body(body: bytes, content_type: bytes) -> tuple[tuple[str | int, ..
             data = json.loads(body)
         except ValueError:
             return None  # malformed JSON: the app answers that itself
+        except RecursionError:
+            return ("body",), "JSON nests arrays or objects too deeply"
         return _first_unstorable(data, ("body",))
     if content_type.startswith(b"application/x-www-form-urlencoded"):
         fields = parse_qsl(body.decode("latin-1"), keep_blank_values=True, encoding="utf-8",
@@ -186,13 +187,13 @@ async def _refuse_text(scope: Scope, send: Send, loc: tuple[str | int, ...], why
     field = ".".join(str(p) for p in loc[1:])
     if scope["path"].startswith("/api/"):
         body = json.dumps(
-            {"detail": [{"loc": list(loc), "msg": f"text {why}", "type": "string_unstorable"}]}
+            {"detail": [{"loc": list(loc), "msg": why, "type": "string_unstorable"}]}
         ).encode()
         ctype = b"application/json"
     else:
         body = (
             "<!doctype html><html lang='en'><title>Invalid input</title><main><h1>Invalid input"
-            f"</h1><p>The field {escape(field)} {escape(why)}. Go back, correct it and resend."
+            f"</h1><p>{escape(field or 'The body')}: {escape(why)}. Go back, correct it and resend."
             "</p></main></html>"
         ).encode()
         ctype = b"text/html; charset=utf-8"

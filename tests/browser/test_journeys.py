@@ -129,7 +129,10 @@ def test_architect_estimates_compares_gpus_and_compares_two_portfolios(
     page.get_by_role("link", name="Support chatbot").click()
     page.get_by_role("link", name="Portfolios").click()
     ids = []
-    plans = (("Retrieval first", ["rag"]), ("Serve then retrieve", ["rag", "paged_attention_speculative"]))
+    plans = (
+        ("Retrieval first", ["rag"]),
+        ("Serve then retrieve", ["rag", "paged_attention_speculative"]),
+    )
     for name, techniques in plans:
         page.get_by_role("link", name="New portfolio").click()
         page.fill("#f-name", name)
