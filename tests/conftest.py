@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from alembic import command
 from argon2 import PasswordHasher
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
@@ -107,10 +108,8 @@ def session(connection: Connection) -> Iterator[Session]:
     s.close()
 
 
-@pytest.fixture
-def asgi(settings: Settings, session: Session):  # type: ignore[no-untyped-def]
-    wrapped = build_asgi(settings)
-    app = wrapped.fastapi_app
+def use_test_session(app: FastAPI, session: Session) -> None:
+    """Point the app's per-request session at the test's transaction (commits = savepoints)."""
 
     def _session() -> Iterator[Session]:
         try:
@@ -121,6 +120,12 @@ def asgi(settings: Settings, session: Session):  # type: ignore[no-untyped-def]
             raise
 
     app.dependency_overrides[get_session] = _session
+
+
+@pytest.fixture
+def asgi(settings: Settings, session: Session):  # type: ignore[no-untyped-def]
+    wrapped = build_asgi(settings)
+    use_test_session(wrapped.fastapi_app, session)
     return wrapped
 
 

@@ -7,7 +7,9 @@ each operation's test then points that app's database dependency at the test's t
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,8 +20,9 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, positive_
 from sqlalchemy.orm import Session
 
 from app.config import Environment, Settings
-from app.db import get_session
+from app.jobs import service as jobs
 from app.main import build_asgi
+from tests.conftest import use_test_session
 from tests.factories import TEST_SECRET, api_headers, create_deployment, create_user
 
 ASGI = build_asgi(
@@ -28,6 +31,7 @@ ASGI = build_asgi(
         secret_key=TEST_SECRET,
         database_url=os.environ.get("TEST_DATABASE_URL", "sqlite://"),
         log_level="WARNING",
+        audit_checkpoint_path=Path(tempfile.mkdtemp(prefix="axisboard-fuzz-")) / "audit.jsonl",
     )
 )
 schema = schemathesis.openapi.from_asgi("/openapi.json", ASGI)
@@ -47,17 +51,7 @@ EXCLUDED = [positive_data_acceptance, negative_data_rejection]
 def auth(session: Session) -> Iterator[dict[str, str]]:
     app = ASGI.fastapi_app  # type: ignore[attr-defined]
 
-    def _session() -> Iterator[Session]:
-        try:
-            yield session
-            session.commit()
-        except Exception:
-            session.rollback()
-            raise
-
-    from app.jobs import service as jobs
-
-    app.dependency_overrides[get_session] = _session
+    use_test_session(app, session)
     app.state.job_runner = lambda job_id: jobs.run(job_id, lambda: session)
     user = create_user(session, role="admin")
     create_deployment(session, user=user)

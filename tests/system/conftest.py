@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,28 +17,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx2
-import psycopg
 import pytest
 import redis
 
 from app.demo import DEMO_PASSWORD
+from bench._server import free_port, recreate_database
 
 BIN = Path(sys.executable).parent
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _recreate(url: str) -> None:
-    dsn = url.replace("postgresql+psycopg://", "postgresql://")
-    base, _, name = dsn.rpartition("/")
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def sibling_url(suffix: str) -> str:
@@ -61,7 +46,7 @@ def system_env(database_url: str, tmp: Path, **extra: str) -> dict[str, str]:
 
 def prepare_database(env: dict[str, str]) -> None:
     """Fresh database, migrated and seeded with the demo org (``make run`` does the same)."""
-    _recreate(env["AXISBOARD_DATABASE_URL"])
+    recreate_database(env["AXISBOARD_DATABASE_URL"])
     for args in (["migrate"], ["seed", "--demo"]):
         subprocess.run([BIN / "axisboard", *args], env=env, check=True, capture_output=True)
 
