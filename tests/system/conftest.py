@@ -1,8 +1,8 @@
 """Whole-system fixtures: real ``axisboard serve`` processes and Celery workers on a database of
 their own (a sibling of the test database), the way they run in production.
 
-These tests need Postgres (several processes share one database): they run whenever
-``TEST_DATABASE_URL`` is set, as it is in CI (``.ci/run``).
+These tests need Postgres (several processes share one database): ``TEST_DATABASE_URL`` as in
+CI (``.ci/run``), else the local server at 127.0.0.1:5432; they fail, never skip, without it.
 """
 
 from __future__ import annotations
@@ -27,10 +27,15 @@ BIN = Path(sys.executable).parent
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
+# Without TEST_DATABASE_URL (CI sets it), the local server the README's set-up assumes.
+LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/axisboard_test"
+
+
 def sibling_url(suffix: str) -> str:
-    url = os.environ.get("TEST_DATABASE_URL")
-    if not url:
-        pytest.skip("system tests need Postgres: set TEST_DATABASE_URL (CI does)")
+    """A database next to the test one: several processes must share it, so it is Postgres."""
+    url = os.environ.get("TEST_DATABASE_URL", LOCAL_POSTGRES)
+    if not url.startswith("postgresql"):
+        pytest.fail(f"system tests need Postgres (several processes share it), not {url}")
     return f"{url}_{suffix}"
 
 
