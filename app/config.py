@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1_000_000
     # Celery broker for long jobs (calibration, imports). Unset: jobs run in a thread of the app.
     broker_url: str | None = None
+    # A running job refreshes its heartbeat this often; one silent for job_stale_after_s lost its
+    # runner (a killed worker, a crashed app) and is queued again or failed (app/jobs/service.py).
+    job_heartbeat_s: float = Field(10.0, gt=0)
+    job_stale_after_s: float = Field(60.0, gt=0)
     # Ed25519 seed (base64, 32 bytes) signing exported reports and audit checkpoints; unset: derived
     # from the secret key. The public key is served at /api/v1/audit/public-key.
     signing_key: str | None = None
@@ -62,6 +66,15 @@ class Settings(BaseSettings):
             )
         if self.environment == Environment.production and len(self.secret_key) < 32:
             raise ValueError("AXISBOARD_SECRET_KEY must be at least 32 characters in production")
+        return self
+
+    @model_validator(mode="after")
+    def _stale_after_several_beats(self) -> Settings:
+        if self.job_stale_after_s < 3 * self.job_heartbeat_s:
+            raise ValueError(
+                "AXISBOARD_JOB_STALE_AFTER_S must be at least 3 × AXISBOARD_JOB_HEARTBEAT_S, or a "
+                "busy runner's job would be taken from it"
+            )
         return self
 
     @property

@@ -28,6 +28,7 @@ from app.estimates.schemas import (
 from app.estimators.hf_config import HfConfigError, architecture_from_hf_config, unmapped_notes
 from app.estimators.vllm_bench import BenchFileError, parse_bench
 from app.jobs import service as jobs
+from app.jobs.deps import JobsRecovered
 from app.web.deps import ApiCaller, IdPath, SettingsDep
 
 router = APIRouter(tags=["estimates"])
@@ -154,5 +155,7 @@ def import_vllm_bench(
 
 
 @router.get("/jobs/{job_id:int}", response_model=JobOut)
-def get_job(job_id: IdPath, session: SessionDep, caller: ApiCaller) -> object:
+def get_job(
+    job_id: IdPath, session: SessionDep, caller: ApiCaller, _recovered: JobsRecovered
+) -> object:
     return jobs.get(session, job_id, caller.org_id)

@@ -3,6 +3,7 @@ gpus.csv (contract); ``gb`` fields are 10^9 bytes."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -324,6 +325,12 @@ class JobOut(BaseModel):
     message: str
     result: dict[str, Any] | None
     error: str | None
+    runner: str
+    attempts: int = Field(description="Runs started; a job whose runner died is run again once")
+    created_at: datetime
+    started_at: datetime | None
+    heartbeat_at: datetime | None = Field(description="Last sign of life from its runner")
+    finished_at: datetime | None
 
 
 class CalibrationOut(BaseModel):

@@ -26,6 +26,7 @@ from app.estimators.engines import ENGINE_NAMES
 from app.estimators.precision import KV_PRECISIONS, WEIGHT_PRECISIONS
 from app.estimators.vllm_bench import BenchFileError, parse_bench
 from app.jobs import service as jobs
+from app.jobs.deps import JobsRecovered
 from app.web.deps import IdPath, PageCaller, SettingsDep
 from app.web.forms import clean, form_data, parse
 from app.web.templates import render
@@ -203,7 +204,9 @@ def _calibration_ctx(session: SessionDep, caller: PageCaller) -> dict[str, Any]:
 
 
 @router.get("/calibrations")
-def calibrations_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
+def calibrations_page(
+    request: Request, session: SessionDep, caller: PageCaller, _recovered: JobsRecovered
+) -> Response:
     ctx = {**_calibration_ctx(session, caller), "values": {}, "errors": {}, "job": None}
     return render(request, "estimates/calibrations.html", ctx)
 
@@ -267,7 +270,8 @@ async def start_import(
 
 @router.get("/calibrations/jobs/{job_id:int}")
 def job_status(
-    job_id: IdPath, request: Request, session: SessionDep, caller: PageCaller
-) -> Response:
+    job_id: IdPath, request: Request, session: SessionDep, caller: PageCaller,
+    _recovered: JobsRecovered,
+) -> Response:  # fmt: skip
     job = jobs.get(session, job_id, caller.org_id)
     return render(request, "estimates/_job.html", {"caller": caller, "job": job})

@@ -31,6 +31,8 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # Refreshed by the runner while it works; stale means the runner died (service.reap_stale).
+    heartbeat_at: Mapped[datetime | None]
 
     @property
     def done(self) -> bool:

@@ -4,16 +4,26 @@ A job's handler gets a session factory, its parameters and a ``progress(percent,
 callback and returns a JSON-able result, or raises. Status moves queued → running → succeeded |
 failed, each step committed on its own session, so pollers see it and a crash mid-job never
 leaves it hidden.
+
+A process that dies mid-job (a killed worker, a crashed app) cannot say so, so the runner beats:
+``heartbeat_at`` is refreshed every few seconds while the handler works. :func:`reap_stale` finds
+running jobs whose heartbeat stopped and puts them back in the queue (attempts left) or marks them
+failed; the Celery worker reaps when it starts and periodically, and every read of a job reaps
+first, so no job stays "running" after its runner is gone. Taking a job is one conditional
+``UPDATE`` (:func:`claim`), so a job re-delivered by the broker and resubmitted by the reaper still
+runs once at a time, and a runner that lost its job cannot overwrite the next attempt's outcome.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from contextlib import nullcontext
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
@@ -28,6 +38,8 @@ Progress = Callable[[int, str], None]
 # long computation would block (SQLite) or pin (Postgres) other writers, progress included.
 Handler = Callable[[sessionmaker[Session], dict[str, Any], Progress], dict[str, Any]]
 HANDLERS: dict[str, Handler] = {}
+# A job whose runner died is run again once; the second loss marks it failed.
+MAX_ATTEMPTS = 2
 
 
 def handler(kind: str) -> Callable[[Handler], Handler]:
@@ -61,36 +73,137 @@ def recent(session: Session, org_id: int, limit: int = 20) -> list[Job]:
     return list(session.scalars(stmt))
 
 
-def run(job_id: int, factory: sessionmaker[Session]) -> None:
-    """Run one job to completion; every status change is its own transaction."""
+def claim(session: Session, job_id: int) -> int | None:
+    """Take a queued job (one conditional UPDATE, so two runners never both get it); returns the
+    attempt number, or None when the job is not queued (done, or another runner has it)."""
+    now = utcnow()
+    taken = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == "queued")
+        .values(
+            status="running",
+            started_at=now,
+            heartbeat_at=now,
+            progress=0,
+            attempts=Job.attempts + 1,
+            message="started",
+            error=None,
+        )  # fmt: skip
+        .execution_options(synchronize_session=False)
+    )
+    if taken.rowcount != 1:  # type: ignore[attr-defined]
+        return None
+    return session.scalar(select(Job.attempts).where(Job.id == job_id))
+
+
+def _update_own(session: Session, job_id: int, attempt: int, **values: Any) -> bool:
+    """Update the job only while this attempt still owns it (running, same attempt number)."""
+    done = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == "running", Job.attempts == attempt)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(done.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def reap_stale(session: Session, *, stale_after_s: float, now: datetime | None = None) -> list[int]:
+    """Running jobs whose heartbeat is older than ``stale_after_s`` lost their runner: requeue
+    those with attempts left (returned, for the caller to resubmit once this session commits) and
+    mark the rest failed."""
+    cutoff = (now or utcnow()) - timedelta(seconds=stale_after_s)
+    last_seen = func.coalesce(Job.heartbeat_at, Job.started_at, Job.created_at)
+    stale = session.execute(
+        select(Job.id, Job.attempts).where(Job.status == "running", last_seen < cutoff)
+    ).all()
+    requeued = []
+    for job_id, attempts in stale:
+        is_stale = (Job.id == job_id, Job.status == "running", Job.attempts == attempts)
+        if attempts < MAX_ATTEMPTS:
+            values: dict[str, Any] = {
+                "status": "queued",
+                "message": f"its runner stopped during attempt {attempts}; queued again",
+            }
+        else:
+            values = {
+                "status": "failed",
+                "finished_at": utcnow(),
+                "error": f"its runner stopped during attempt {attempts} of {MAX_ATTEMPTS}; "
+                "not retried again",
+            }
+        changed = session.execute(
+            update(Job).where(*is_stale, last_seen < cutoff).values(**values)
+            .execution_options(synchronize_session=False)
+        )  # fmt: skip
+        if changed.rowcount == 1:  # type: ignore[attr-defined]
+            log.warning("job_runner_lost", job_id=job_id, attempt=attempts, now=values["status"])
+            if values["status"] == "queued":
+                requeued.append(job_id)
+    if stale:
+        session.expire_all()  # loaded jobs must show the new status
+    return requeued
+
+
+class _Heartbeat:
+    """Refresh ``heartbeat_at`` every ``interval_s`` from a daemon thread while a handler runs."""
+
+    def __init__(self, factory: sessionmaker[Session], job_id: int, attempt: int,
+                 interval_s: float) -> None:  # fmt: skip
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name=f"job-{job_id}-heartbeat",
+                                        args=(factory, job_id, attempt, interval_s),
+                                        daemon=True)  # fmt: skip
+
+    def _beat(self, factory: sessionmaker[Session], job_id: int, attempt: int,
+              interval_s: float) -> None:  # fmt: skip
+        while not self._stop.wait(interval_s):
+            try:
+                with session_scope(factory) as s:
+                    if not _update_own(s, job_id, attempt, heartbeat_at=utcnow()):
+                        return  # the job was reaped or finished: nothing left to vouch for
+            except Exception as exc:  # a database blip: the next beat tries again
+                log.warning("job_heartbeat_failed", job_id=job_id, error=str(exc))
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+def run(job_id: int, factory: sessionmaker[Session], *, heartbeat_s: float | None = None) -> None:
+    """Run one job to completion if it is queued; every status change is its own transaction.
+
+    ``heartbeat_s``: beat from a thread at this interval (the worker and thread runners); None
+    beats only on progress (tests running a job inline on their own session).
+    """
     with session_scope(factory) as s:
-        job = s.get(Job, job_id)
-        if job is None or job.done:
+        attempt = claim(s, job_id)
+        job = s.get(Job, job_id) if attempt is not None else None
+        if attempt is None or job is None:
             return
-        job.status, job.started_at, job.progress = "running", utcnow(), 0
-        job.attempts += 1
         kind, params = job.kind, dict(job.params)
 
     def progress(percent: int, message: str) -> None:
         with session_scope(factory) as s2:
-            j = s2.get(Job, job_id)
-            if j is not None:
-                j.progress, j.message = max(0, min(100, percent)), message[:500]
+            _update_own(s2, job_id, attempt, progress=max(0, min(100, percent)),
+                        message=message[:500], heartbeat_at=utcnow())  # fmt: skip
 
-    try:
-        result = HANDLERS[kind](factory, params, progress)
-    except Exception as exc:  # a failed job records why; it never stays "running"
-        log.warning("job_failed", job_id=job_id, kind=kind, error=str(exc))
-        with session_scope(factory) as s:
-            j = s.get(Job, job_id)
-            if j is not None:
-                j.status, j.error, j.finished_at = "failed", str(exc)[:2000], utcnow()
-        return
+    beat = _Heartbeat(factory, job_id, attempt, heartbeat_s) if heartbeat_s else nullcontext()
+    with beat:
+        try:
+            result = HANDLERS[kind](factory, params, progress)
+        except Exception as exc:  # a failed job records why; it never stays "running"
+            log.warning("job_failed", job_id=job_id, kind=kind, error=str(exc))
+            final: dict[str, Any] = {"status": "failed", "error": str(exc)[:2000]}
+        else:
+            final = {"status": "succeeded", "result": result, "progress": 100, "message": "done"}
     with session_scope(factory) as s:
-        j = s.get(Job, job_id)
-        if j is not None:
-            j.status, j.result, j.progress = "succeeded", result, 100
-            j.finished_at, j.message = utcnow(), "done"
+        if not _update_own(s, job_id, attempt, finished_at=utcnow(), **final):
+            log.warning("job_outcome_dropped", job_id=job_id, attempt=attempt,
+                        reason="the job was reaped while this attempt ran")  # fmt: skip
 
 
 _factories: dict[str, sessionmaker[Session]] = {}
@@ -118,4 +231,6 @@ def submit(job_id: int, settings: Settings, runner: Runner | None = None) -> Non
         run_job_task.apply_async(args=[job_id, settings.database_url])
         return
     factory = factory_for(settings.database_url)
-    threading.Thread(target=run, args=(job_id, factory), daemon=True, name=f"job-{job_id}").start()
+    beat = {"heartbeat_s": settings.job_heartbeat_s}
+    threading.Thread(target=run, args=(job_id, factory), kwargs=beat, daemon=True,
+                     name=f"job-{job_id}").start()  # fmt: skip

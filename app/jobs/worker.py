@@ -1,18 +1,25 @@
 """Celery application for Axisboard jobs.
 
 Start a worker with ``celery -A app.jobs.worker worker`` (AXISBOARD_BROKER_URL must point at the
-broker, e.g. redis://localhost:6379/0). Tasks are acknowledged late and rejected when the worker
-dies, so the broker re-delivers a job whose worker was killed; a job already past its attempt
-limit is marked failed instead of being run again.
+broker, e.g. redis://localhost:6379/0). Tasks are acknowledged late and rejected when a pool
+process dies, so the broker re-delivers them. A worker killed outright leaves its message unacked
+until the broker's visibility timeout (an hour on Redis), so the job's heartbeat is what counts:
+the worker reaps stale jobs when it starts and every half ``job_stale_after_s`` while it runs
+(any replica's reads do too), requeueing a job with attempts left and failing the rest.
 """
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
+import structlog
 from celery import Celery
+from celery.signals import worker_ready, worker_shutdown
 
 from app.config import get_settings
 
-MAX_ATTEMPTS = 2
+log = structlog.get_logger(__name__)
 
 celery_app = Celery("axisboard")
 celery_app.conf.update(
@@ -27,24 +34,63 @@ celery_app.conf.update(
 
 @celery_app.task(name="axisboard.run_job")
 def run_job_task(job_id: int, database_url: str) -> None:
-    import app.models  # noqa: F401 - a worker process must know every mapped table (foreign keys)
-    from app.db import session_scope, utcnow
-    from app.jobs import handlers  # noqa: F401 - registers the job kinds
+    from app.db import session_scope
     from app.jobs.models import Job
     from app.jobs.service import factory_for, run
 
+    # A re-delivered job still "running" is run again only if its last runner stopped beating.
+    reap_and_resubmit(database_url, skip=job_id)
     factory = factory_for(database_url)
     with session_scope(factory) as s:
         job = s.get(Job, job_id)
-        if job is not None and job.status == "running" and job.attempts >= MAX_ATTEMPTS:
-            job.status, job.error, job.finished_at = (
-                "failed",
-                "the worker running this job stopped; not retried again",
-                utcnow(),
-            )
-            return
-        if job is not None:
+        if job is not None and job.status == "queued":
             job.runner = "celery"
-        if job is not None and job.status == "running":
-            job.status = "queued"  # re-delivered after a worker died: run it again
-    run(job_id, factory)
+    run(job_id, factory, heartbeat_s=get_settings().job_heartbeat_s)
+
+
+def reap_and_resubmit(database_url: str, skip: int | None = None) -> list[int]:
+    """One reaper pass: stale jobs requeued (and sent to the broker again, but ``skip``, which the
+    caller runs itself) or failed."""
+    import app.models  # noqa: F401 - a worker process must know every mapped table (foreign keys)
+    from app.db import session_scope
+    from app.jobs import handlers  # noqa: F401 - registers the job kinds
+    from app.jobs.service import factory_for, reap_stale
+
+    with session_scope(factory_for(database_url)) as s:
+        requeued = reap_stale(s, stale_after_s=get_settings().job_stale_after_s)
+    for job_id in requeued:
+        if job_id != skip:
+            run_job_task.apply_async(args=[job_id, database_url])
+    return requeued
+
+
+class _Reaper:
+    """Reaps from a daemon thread of the worker's main process while the worker runs."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+
+    def loop(self, database_url: str, interval_s: float) -> None:
+        while True:
+            try:
+                reap_and_resubmit(database_url)
+            except Exception as exc:  # the database or broker is down: try again next round
+                log.warning("job_reaper_failed", error=str(exc))
+            if self.stop.wait(interval_s):
+                return
+
+
+_reaper = _Reaper()
+
+
+@worker_ready.connect
+def _start_reaper(**_: Any) -> None:
+    settings = get_settings()
+    every_s = settings.job_stale_after_s / 2
+    threading.Thread(target=_reaper.loop, name="job-reaper", daemon=True,
+                     args=(settings.database_url, every_s)).start()  # fmt: skip
+
+
+@worker_shutdown.connect
+def _stop_reaper(**_: Any) -> None:
+    _reaper.stop.set()

@@ -1,7 +1,9 @@
-"""Faults under load: PostgreSQL restarts mid-traffic.
+"""Faults under load: PostgreSQL restarts mid-traffic; Celery workers killed mid-job.
 
 The database test runs its own PostgreSQL cluster (``initdb`` + ``pg_ctl`` from the server's
-binaries, on a free port) so that restarting it cannot disturb anything else on the machine.
+binaries, on a free port) so that restarting it cannot disturb anything else on the machine. The
+worker test SIGKILLs real ``celery worker`` processes (solo pool: the job dies with the process)
+while submissions keep arriving.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx2
 import psycopg
@@ -25,8 +28,10 @@ from app.auth.permissions import Role
 from app.demo import DEMO_USERS
 from tests.system.conftest import (
     app_process,
+    celery_worker,
     free_port,
     prepare_database,
+    sibling_url,
     system_env,
     token,
     wait_until,
@@ -180,3 +185,81 @@ def test_postgres_restart_under_load(cluster: Cluster, tmp_path: Path) -> None:
     assert set(rows) == set(load.acknowledged) | set(load.refused)
     # One audit event per stored assessment (plus the demo seed's own submission).
     assert submits == len(rows) + 1
+
+
+# About 15 s of CPU work in steps of 1-2 s, so a worker can be killed between two progress reports.
+SLOW_CALIBRATION = {
+    "model": "llama_3_2_1b", "gpu": "h100_sxm_80gb", "prefill_points": [[1, 32]] * 3,
+    "decode_points": [[1, 32]] * 3, "max_layers": 1, "matmul_n": 256, "copy_gib": 0.01,
+    "warmup": 1, "iters": 10,
+}  # fmt: skip
+
+
+def test_a_worker_killed_mid_job_is_retried_then_failed_never_stuck_running(
+    tmp_path: Path, clean_broker: str
+) -> None:
+    env = system_env(sibling_url("faults_jobs"), tmp_path, AXISBOARD_BROKER_URL=clean_broker,
+                     AXISBOARD_JOB_HEARTBEAT_S="0.5", AXISBOARD_JOB_STALE_AFTER_S="3")  # fmt: skip
+    prepare_database(env)
+    logs = [tmp_path / f"worker{i}.log" for i in range(3)]
+    with app_process(env, tmp_path / "app.log") as base:
+        admin = token(base, DEMO_USERS[Role.admin])
+        lead = token(base, DEMO_USERS[Role.product_lead])
+        dep = httpx2.get(f"{base}/api/v1/deployments", headers=lead).json()["items"][0]["id"]
+        load = Load(base, lead, dep)  # submissions keep coming while workers die
+        threads = [threading.Thread(target=load.run, args=(i,)) for i in range(2)]
+        for t in threads:
+            t.start()
+
+        def job(job_id: int) -> dict[str, Any]:
+            r = httpx2.get(f"{base}/api/v1/jobs/{job_id}", headers=admin, timeout=30)
+            assert r.status_code == 200, r.text
+            return dict(r.json())
+
+        def mid_run(job_id: int, attempt: int) -> None:
+            wait_until(lambda: (j := job(job_id))["status"] == "running"
+                       and j["attempts"] == attempt and j["progress"] >= 10,
+                       60, f"job {job_id} did not get going (attempt {attempt})")  # fmt: skip
+
+        def start() -> int:
+            r = httpx2.post(f"{base}/api/v1/calibrations", headers=admin, json=SLOW_CALIBRATION)
+            assert r.status_code == 202, r.text
+            return int(r.json()["id"])
+
+        # 1. The worker dies mid-job; the next worker takes it up and finishes it (attempt 2).
+        with celery_worker(env, logs[0]) as first:
+            retried = start()
+            mid_run(retried, attempt=1)
+            first.kill()
+        with celery_worker(env, logs[1]) as second:
+            wait_until(lambda: job(retried)["status"] == "succeeded", 120,
+                       "the killed worker's job was not run again")  # fmt: skip
+            done = job(retried)
+            assert (done["attempts"], done["runner"]) == (2, "celery")
+
+            # 2. Killed again on its second attempt, a job is failed, not left "running".
+            doomed = start()
+            mid_run(doomed, attempt=1)
+            second.kill()
+        with celery_worker(env, logs[2]) as third:
+            mid_run(doomed, attempt=2)
+            third.kill()
+        # No worker is left: the API's read reaps it once its heartbeat is stale.
+        wait_until(lambda: job(doomed)["status"] == "failed", 30,
+                   "a job whose runners died stayed running")  # fmt: skip
+        failed = job(doomed)
+        assert failed["attempts"] == 2
+        assert "not retried again" in str(failed["error"])
+        load.stop.set()
+        for t in threads:
+            t.join(timeout=30)
+        assert load.problems == [], load.problems[:5]
+        assert load.refused == {}, "killing workers disturbed the app"
+        assert len(load.acknowledged) > 0
+
+    dsn = env["AXISBOARD_DATABASE_URL"].replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn) as conn:
+        statuses = dict(conn.execute("SELECT id, status FROM jobs").fetchall())
+        (stored,) = conn.execute("SELECT count(*) FROM calibrations").fetchone() or (0,)
+    assert statuses == {retried: "succeeded", doomed: "failed"}
+    assert stored == 1  # the killed attempts stored nothing; the retry stored its result once
