@@ -16,7 +16,7 @@ import numpy as np
 from app.estimators.engines import ENGINES
 from app.estimators.inference import ServingConfig, StepModel, Workload, estimate_inference
 from app.estimators.reference_data import catalog_architecture, catalog_gpu
-from app.estimators.simulation import simulate_load
+from app.estimators.simulation import simulate_load_uncached
 from app.estimators.sweep import Serving, sweep
 from app.scaling.conditional import PUBLISHED, fit_conditional
 from app.scaling.conditional import synthetic_runs as conditional_runs
@@ -78,9 +78,9 @@ def main() -> None:
     sm = StepModel.build(arch8, spec, ENGINES["vllm"], ServingConfig())
     for rate in (5.0, 20.0, 1e9):
         t = median_s(
-            lambda rate=rate: simulate_load(sm, request_rate=rate, input_tokens=1024,
-                                            output_tokens=256, max_seqs=256,
-                                            max_batched_tokens=8192, n_requests=10_000),
+            lambda rate=rate: simulate_load_uncached(sm, request_rate=rate, input_tokens=1024,
+                                                     output_tokens=256, max_seqs=256,
+                                                     max_batched_tokens=8192, n_requests=10_000),
             repeats=5, number=1,
         )  # fmt: skip
         label = "saturated" if rate > 1e6 else f"{rate:g} req/s"

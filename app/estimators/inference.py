@@ -185,6 +185,33 @@ class StepModel:
     eff_memory: float
     overhead_s: float
     comm: bool
+    # Coefficients of step() derived once from the fields above: the load simulation calls step()
+    # tens of thousands of times per estimate page, and recomputing parameter counts dominated.
+    _k: tuple[float, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        a, tp = self.arch, self.tp
+        d_attn = a.n_heads * a.d_head
+        experts = a.n_layers * a.n_experts * a.mlp_params_per_expert
+        if self.comm and tp > 1:  # _allreduce_s as a + b·tokens
+            comm_a = 2 * a.n_layers * ALLREDUCE_LATENCY_S
+            comm_b = 2 * a.n_layers * 2 * (tp - 1) / tp * a.d_model * ACTIVATION_BYTES
+            comm_b /= self.gpu.interconnect_bytes_per_s
+        else:
+            comm_a = comm_b = 0.0
+        k = (
+            2 * a.active_non_embedding_params,  # FLOPs per token
+            2 * a.vocab * a.d_model,  # logit FLOPs per sequence
+            4 * a.n_layers * d_attn,  # decode attention FLOPs per token of context
+            2 * a.n_layers * d_attn,  # prefill attention FLOPs per (prompt²)
+            (a.non_embedding_params - experts + a.vocab * a.d_model) * self.bytes_w,  # dense bytes
+            a.n_layers * a.mlp_params_per_expert * self.bytes_w,  # bytes per expert touched
+            self.peak_flops * tp,
+            self.gpu.bandwidth_bytes_per_s * tp,
+            comm_a,
+            comm_b,
+        )
+        object.__setattr__(self, "_k", k)
 
     @classmethod
     def build(
@@ -217,21 +244,20 @@ class StepModel:
         prefill_tokens: float = 0,
         prefill_sq_sum: float = 0,
     ) -> PhaseTime:
-        a = self.arch
-        d_attn = a.n_heads * a.d_head
+        per_tok, logits, attn_dec, attn_pre, dense_b, expert_b, peak, bw, comm_a, comm_b = self._k
         tokens = n_decode + prefill_tokens
         flops = (
-            2 * tokens * a.active_non_embedding_params
-            + 2 * (n_decode + n_prefill) * a.vocab * a.d_model  # logits: one row per sequence
-            + 4 * a.n_layers * d_attn * ctx_sum  # decode attention over the cache
-            + 2 * a.n_layers * d_attn * prefill_sq_sum  # causal prefill attention (half of S²)
+            per_tok * tokens
+            + logits * (n_decode + n_prefill)  # logits: one row per sequence
+            + attn_dec * ctx_sum  # decode attention over the cache
+            + attn_pre * prefill_sq_sum  # causal prefill attention (half of S²)
         )
-        mem = weight_bytes_read(a, tokens, self.bytes_w) + self.kv_bytes_per_token * (
-            ctx_sum + prefill_tokens
-        )
-        compute_s = flops / (self.peak_flops * self.tp)
-        memory_s = mem / (self.gpu.bandwidth_bytes_per_s * self.tp)
-        comm_s = _allreduce_s(a, self.gpu, self.tp, tokens) if self.comm else 0.0
+        # weight_bytes_read(arch, tokens, bytes_w) plus the KV cache read and written
+        weights = dense_b + expert_b * experts_touched(self.arch, tokens)
+        mem = weights + self.kv_bytes_per_token * (ctx_sum + prefill_tokens)
+        compute_s = flops / peak
+        memory_s = mem / bw
+        comm_s = comm_a + comm_b * tokens if comm_a else 0.0
         t = max(compute_s / self.eff_compute, memory_s / self.eff_memory) + comm_s + self.overhead_s
         bound = "compute" if compute_s >= memory_s else "memory"
         return PhaseTime(t, compute_s, memory_s, comm_s, bound)

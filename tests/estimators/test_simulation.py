@@ -102,3 +102,44 @@ def test_capacity_plan_reports_an_unreachable_slo() -> None:
     assert plan.replicas is None
     assert plan.reason
     assert "TTFT" in plan.reason
+
+
+def test_results_are_memoised_and_equal_to_a_fresh_run() -> None:
+    from app.estimators.simulation import _memoised, simulate_load_uncached
+
+    kwargs = {"request_rate": 3.25, "input_tokens": 300, "output_tokens": 40, "max_seqs": 64,
+              "max_batched_tokens": 4096, "n_requests": 200, "seed": 7}  # fmt: skip
+    before = _memoised.cache_info()
+    first = simulate_load(SM, **kwargs)  # type: ignore[arg-type]
+    again = simulate_load(SM, **kwargs)  # type: ignore[arg-type]
+    after = _memoised.cache_info()
+    assert again is first
+    assert (after.misses - before.misses, after.hits - before.hits) == (1, 1)
+    assert simulate_load_uncached(SM, **kwargs) == first  # type: ignore[arg-type]
+    other = simulate_load(SM, **{**kwargs, "seed": 8})  # type: ignore[arg-type]
+    assert other != first  # another seed is another key
+
+
+@pytest.mark.parametrize(("model", "gpus"), [("llama_3_1_8b", 1), ("mixtral_8x7b", 2),
+                                             ("llama_3_1_70b", 4)])  # fmt: skip
+def test_step_coefficients_reproduce_the_roofline_formula(model: str, gpus: int) -> None:
+    """StepModel precomputes its coefficients; they must equal the formula written out."""
+    from app.estimators.inference import _allreduce_s, weight_bytes_read
+
+    arch = catalog_architecture(model)
+    sm = StepModel.build(arch, GPU, engine("vllm"), ServingConfig(n_gpus=gpus))
+    n_decode, ctx_sum, n_prefill, pre_tok, pre_sq = 24, 24 * 900, 2, 1200, 2 * 600 * 600
+    got = sm.step(n_decode, ctx_sum, n_prefill, pre_tok, pre_sq)
+    d_attn = arch.n_heads * arch.d_head
+    tokens = n_decode + pre_tok
+    flops = (
+        2 * tokens * arch.active_non_embedding_params
+        + 2 * (n_decode + n_prefill) * arch.vocab * arch.d_model
+        + 4 * arch.n_layers * d_attn * ctx_sum
+        + 2 * arch.n_layers * d_attn * pre_sq
+    )
+    mem = weight_bytes_read(arch, tokens, sm.bytes_w) + sm.kv_bytes_per_token * (ctx_sum + pre_tok)
+    assert got.compute_s == pytest.approx(flops / (sm.peak_flops * gpus), rel=1e-12)
+    assert got.memory_s == pytest.approx(mem / (GPU.bandwidth_bytes_per_s * gpus), rel=1e-12)
+    assert got.comm_s == pytest.approx(_allreduce_s(arch, GPU, gpus, tokens), rel=1e-12)
+    assert (got.comm_s > 0) == (gpus > 1)
