@@ -6,6 +6,7 @@ import logging
 import sys
 
 import structlog
+import structlog.tracebacks
 
 SENSITIVE_KEYS = frozenset({"password", "token", "secret", "authorization", "cookie", "csrftoken"})
 
@@ -18,8 +19,21 @@ def _mask_secrets(_logger: object, _name: str, event_dict: dict[str, object]) ->
 
 
 def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
-    renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    # Tracebacks without local variables: a frame's locals hold requests, headers and tokens
+    # (structlog's rich formatter shows them by default; tests/test_secrets.py checks).
+    renderers: list[structlog.types.Processor] = (
+        [
+            structlog.processors.ExceptionRenderer(
+                structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+            ),
+            structlog.processors.JSONRenderer(),
+        ]
+        if json
+        else [
+            structlog.dev.ConsoleRenderer(
+                colors=False, exception_formatter=structlog.dev.plain_traceback
+            )
+        ]
     )
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -37,7 +51,7 @@ def configure_logging(level: str = "INFO", *, json: bool = False) -> None:
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderers],
         )
     )
     root = logging.getLogger()

@@ -83,7 +83,9 @@ def questionnaire_page(
 def follow_ups_fragment(
     deployment_id: IdPath, fm: str, request: Request, session: SessionDep, caller: PageCaller
 ) -> Response:
-    """The details of one failure mode, shown only when its severity is above 0 (htmx)."""
+    """The details of one failure mode, shown only when its severity is above 0 (htmx): part of
+    the questionnaire, so only for those who may submit one."""
+    caller.require(Permission.assessment_submit)
     dep = deployments.get(session, caller, deployment_id)
     info = next((f for f in service.catalog(session).rows if f.key == fm), None)
     if info is None:

@@ -84,6 +84,12 @@ def decisions(
     session: Session, caller: Caller, *, target_type: str | None = None,
     target_id: int | None = None, deployment_id: int | None = None,
 ) -> Sequence[Decision]:  # fmt: skip
+    # A target outside the caller's organisation does not exist for them (404, as everywhere).
+    if target_type == "recommendation" and target_id is not None:
+        if AssessmentRepository(session, caller.org_id).recommendation(target_id) is None:
+            raise NotFound(f"recommendation {target_id} not found")
+    elif target_type == "portfolio" and target_id is not None:
+        portfolios.get(session, caller, target_id)
     stmt = select(Decision).where(Decision.org_id == caller.org_id)
     if target_type is not None:
         stmt = stmt.where(Decision.target_type == target_type)
