@@ -79,6 +79,26 @@ class AssessmentRepository:
             .all()
         )
 
+    def recommendations_of(self, assessment_ids: Sequence[int]) -> Sequence[Recommendation]:
+        """The recommendations of several assessments, oldest first, in one query."""
+        return (
+            self.session.execute(
+                select(Recommendation)
+                .where(
+                    Recommendation.org_id == self.org_id,
+                    Recommendation.assessment_id.in_(assessment_ids),
+                )
+                .order_by(Recommendation.id)
+            )
+            .scalars()
+            .all()
+        )
+
+    def latest_recommendations(self, assessment_ids: Sequence[int]) -> dict[int, Recommendation]:
+        """The latest recommendation of each assessment, in one query."""
+        # later ids overwrite earlier ones
+        return {r.assessment_id: r for r in self.recommendations_of(assessment_ids)}
+
     def recommendation(self, recommendation_id: int) -> Recommendation | None:
         return self.session.execute(
             select(Recommendation).where(

@@ -398,8 +398,12 @@ def list_for_deployment(session: Session, caller: Caller, deployment_id: int) ->
 def summaries(session: Session, caller: Caller, deployment_id: int) -> list[dict[str, Any]]:
     """Each submitted assessment of a deployment with its latest recommendation's top item."""
     out = []
-    for a in list_for_deployment(session, caller, deployment_id):
-        latest = recommendations(session, caller, a.id)[-1]
+    submitted = list_for_deployment(session, caller, deployment_id)
+    latest_of = AssessmentRepository(session, caller.org_id).latest_recommendations(
+        [a.id for a in submitted]
+    )
+    for a in submitted:
+        latest = latest_of[a.id]
         items = latest.result["items"]
         out.append({"a": a, "rec": latest, "top": items[0] if items else None})
     return out

@@ -70,20 +70,25 @@ def _iso(ts: datetime | None) -> str | None:
     return None if ts is None else ts.astimezone(UTC).isoformat()
 
 
-def _decisions(session: Session, caller: Caller, kind: str, target: int) -> list[dict[str, Any]]:
-    return [
-        {
-            "id": d.id,
-            "decision": d.decision,
-            "comment": d.comment,
-            "conditions": list(d.conditions),
-            "adopted": list(d.adopted),
-            "override_reason": d.override_reason,
-            "decided_by": d.decided_by,
-            "decided_at": _iso(d.created_at),
-        }
-        for d in service.decisions(session, caller, target_type=kind, target_id=target)
-    ]
+def _decisions_by_target(
+    session: Session, caller: Caller, deployment_id: int
+) -> dict[tuple[str, int], list[dict[str, Any]]]:
+    """Every decision on the deployment's recommendations and portfolios, in one query."""
+    out: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for d in service.decisions(session, caller, deployment_id=deployment_id):
+        out.setdefault((d.target_type, d.target_id), []).append(
+            {
+                "id": d.id,
+                "decision": d.decision,
+                "comment": d.comment,
+                "conditions": list(d.conditions),
+                "adopted": list(d.adopted),
+                "override_reason": d.override_reason,
+                "decided_by": d.decided_by,
+                "decided_at": _iso(d.created_at),
+            }
+        )
+    return out
 
 
 def build(session: Session, caller: Caller, deployment_id: int) -> dict[str, Any]:
@@ -91,7 +96,12 @@ def build(session: Session, caller: Caller, deployment_id: int) -> dict[str, Any
     repo = AssessmentRepository(session, caller.org_id)
     cat = assessments.catalog(session)
     assessment_rows, recommendation_rows = [], []
-    for a in reversed(list(repo.for_deployment(dep.id))):
+    decided = _decisions_by_target(session, caller, dep.id)
+    submitted = list(repo.for_deployment(dep.id))
+    recs_of: dict[int, list[Any]] = {}
+    for rec in repo.recommendations_of([a.id for a in submitted]):
+        recs_of.setdefault(rec.assessment_id, []).append(rec)
+    for a in reversed(submitted):
         assessment_rows.append(
             {
                 "id": a.id,
@@ -101,7 +111,7 @@ def build(session: Session, caller: Caller, deployment_id: int) -> dict[str, Any
                 "serving": a.serving,
             }
         )
-        for rec in repo.recommendations(a.id):
+        for rec in recs_of.get(a.id, []):
             r = rec.result
             recommendation_rows.append(
                 {
@@ -139,7 +149,7 @@ def build(session: Session, caller: Caller, deployment_id: int) -> dict[str, Any
                         for i in r["items"]
                     ],
                     "rules_fired": r["rules_fired"],
-                    "decisions": _decisions(session, caller, "recommendation", rec.id),
+                    "decisions": decided.get(("recommendation", rec.id), []),
                 }
             )
     portfolio_rows = []
@@ -169,7 +179,7 @@ def build(session: Session, caller: Caller, deployment_id: int) -> dict[str, Any
                 "items": p.items,
                 "created_by": p.created_by,
                 "evaluation": summary,
-                "decisions": _decisions(session, caller, "portfolio", p.id),
+                "decisions": decided.get(("portfolio", p.id), []),
             }
         )
     econ = deployment_economics(session, dep)

@@ -166,11 +166,10 @@ def axes_of_deployment(session: Session, caller: Caller, deployment_id: int) -> 
     latest: dict[str, Decision] = {}
     for d in decisions(session, caller, deployment_id=deployment_id):
         latest[f"{d.target_type}/{d.target_id}"] = d  # later decisions supersede earlier ones
-    for a in repo.for_deployment(deployment_id):
-        recs = repo.recommendations(a.id)
-        if recs:
-            for i in recs[-1].result["items"]:
-                out.setdefault(i["axis"], "recommended")
+    ids = [a.id for a in repo.for_deployment(deployment_id)]
+    for rec in repo.latest_recommendations(ids).values():
+        for i in rec.result["items"]:
+            out.setdefault(i["axis"], "recommended")
     for d in latest.values():
         if d.decision != "approved":
             continue
