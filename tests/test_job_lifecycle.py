@@ -99,24 +99,26 @@ def slow_kind(monkeypatch: pytest.MonkeyPatch) -> dict[str, threading.Event]:
     return events
 
 
-def _org(factory: sessionmaker[Session]) -> int:
+def _start_slow_job(
+    factory: sessionmaker[Session], started: threading.Event, heartbeat_s: float | None
+) -> tuple[int, threading.Thread]:
+    """A committed job of the slow kind, running in a thread until released."""
     with factory() as s:
-        user = create_user(s, role="admin")
+        org_id = create_user(s, role="admin").org_id
+        job_id = _job(s, org_id, kind="slow").id
         s.commit()
-        return user.org_id
+    runner = threading.Thread(target=jobs.run, args=(job_id, factory),
+                              kwargs={"heartbeat_s": heartbeat_s})  # fmt: skip
+    runner.start()
+    assert started.wait(10)
+    return job_id, runner
 
 
 def test_a_running_job_beats_and_its_outcome_is_recorded(
     file_db: tuple[Engine, sessionmaker[Session]], slow_kind: dict[str, threading.Event]
 ) -> None:
     _, factory = file_db
-    with factory() as s:
-        job_id = _job(s, _org(factory), kind="slow").id
-        s.commit()
-    runner = threading.Thread(target=jobs.run, args=(job_id, factory),
-                              kwargs={"heartbeat_s": 0.05})  # fmt: skip
-    runner.start()
-    assert slow_kind["started"].wait(10)
+    job_id, runner = _start_slow_job(factory, slow_kind["started"], heartbeat_s=0.05)
     with factory() as s:
         first = s.get(Job, job_id)
         assert first is not None
@@ -142,12 +144,7 @@ def test_a_runner_that_lost_its_job_does_not_overwrite_the_next_attempt(
     file_db: tuple[Engine, sessionmaker[Session]], slow_kind: dict[str, threading.Event]
 ) -> None:
     _, factory = file_db
-    with factory() as s:
-        job_id = _job(s, _org(factory), kind="slow").id
-        s.commit()
-    runner = threading.Thread(target=jobs.run, args=(job_id, factory))  # no heartbeat thread
-    runner.start()
-    assert slow_kind["started"].wait(10)
+    job_id, runner = _start_slow_job(factory, slow_kind["started"], heartbeat_s=None)
     with factory() as s:  # its heartbeat looks old: reaped and taken by attempt 2
         assert jobs.reap_stale(s, stale_after_s=0, now=utcnow() + timedelta(seconds=1)) == [job_id]
         assert jobs.claim(s, job_id) == 2

@@ -29,7 +29,9 @@ import functools
 import heapq
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ParamSpec, TypeVar, cast
 
 import numpy as np
 
@@ -41,6 +43,8 @@ SATURATING_RATE = 1e9  # requests/s: every request arrives at once
 BISECTION_STEPS = 10  # geometric, over a 1000x range: 0.7% resolution
 HOURS_PER_MONTH = 730.0  # 8,760 hours a year / 12
 SIMULATION_CACHE_SIZE = 2048  # results of about 1 KB each
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 class SimulationError(FieldError):
@@ -82,40 +86,6 @@ class LoadResult:
             "iterations": self.iterations,
             "saturated": self.saturated,
         }
-
-
-def simulate_load(
-    sm: StepModel,
-    *,
-    request_rate: float,
-    input_tokens: int,
-    output_tokens: int,
-    max_seqs: int,
-    max_batched_tokens: int,
-    n_requests: int = 2000,
-    seed: int = 0,
-) -> LoadResult:
-    """Simulate ``n_requests`` Poisson arrivals at ``request_rate`` requests/s (memoised: the
-    result is shared between callers, so treat it as read-only)."""
-    return _memoised(sm, request_rate, input_tokens, output_tokens, max_seqs, max_batched_tokens,
-                     n_requests, seed)  # fmt: skip
-
-
-@functools.lru_cache(maxsize=SIMULATION_CACHE_SIZE)
-def _memoised(
-    sm: StepModel,
-    request_rate: float,
-    input_tokens: int,
-    output_tokens: int,
-    max_seqs: int,
-    max_batched_tokens: int,
-    n_requests: int,
-    seed: int,
-) -> LoadResult:
-    return simulate_load_uncached(sm, request_rate=request_rate, input_tokens=input_tokens,
-                                  output_tokens=output_tokens, max_seqs=max_seqs,
-                                  max_batched_tokens=max_batched_tokens, n_requests=n_requests,
-                                  seed=seed)  # fmt: skip
 
 
 def simulate_load_uncached(
@@ -255,6 +225,14 @@ def simulate_load_uncached(
         iterations=it,
         saturated=saturated,
     )
+
+
+def _memoise(fn: Callable[P, R]) -> Callable[P, R]:
+    return cast("Callable[P, R]", functools.lru_cache(maxsize=SIMULATION_CACHE_SIZE)(fn))
+
+
+# The memoised simulation every caller uses (its result is shared: treat it as read-only).
+simulate_load = _memoise(simulate_load_uncached)
 
 
 @dataclass(frozen=True, slots=True)
