@@ -448,12 +448,13 @@ def dry_run(session: Session, caller: Caller, candidate: RuleSet) -> dict[str, A
     repo = AssessmentRepository(session, caller.org_id)
     changes = []
     assessments = repo.submitted()
+    latest_of = repo.latest_recommendations([a.id for a in assessments])
     for a in assessments:
-        recs = repo.recommendations(a.id)
-        if not recs:
+        latest = latest_of.get(a.id)
+        if latest is None:
             continue
         dep = deployments.get(session, caller, a.deployment_id)
-        stored = recs[-1].facts
+        stored = latest.facts
         capacity = stored.get("ctx.governance_capacity")
         ctx, _ = _engine_context(session, stored, dep.profile, capacity)
         before, after = _ranked(run(current, ctx)), _ranked(run(candidate, ctx))
