@@ -236,14 +236,15 @@ class StepModel:
             comm=not ideal,
         )
 
-    def step(
+    def parts(
         self,
         n_decode: float,
         ctx_sum: float,
         n_prefill: float = 0,
         prefill_tokens: float = 0,
         prefill_sq_sum: float = 0,
-    ) -> PhaseTime:
+    ) -> tuple[float, float, float]:
+        """Compute, memory and communication seconds of one iteration, before efficiencies."""
         per_tok, logits, attn_dec, attn_pre, dense_b, expert_b, peak, bw, comm_a, comm_b = self._k
         tokens = n_decode + prefill_tokens
         flops = (
@@ -255,9 +256,27 @@ class StepModel:
         # weight_bytes_read(arch, tokens, bytes_w) plus the KV cache read and written
         weights = dense_b + expert_b * experts_touched(self.arch, tokens)
         mem = weights + self.kv_bytes_per_token * (ctx_sum + prefill_tokens)
-        compute_s = flops / peak
-        memory_s = mem / bw
         comm_s = comm_a + comm_b * tokens if comm_a else 0.0
+        return flops / peak, mem / bw, comm_s
+
+    @property
+    def ctx_slopes(self) -> tuple[float, float]:
+        """Compute and memory seconds that one more token of decode context adds (parts() is
+        linear in ``ctx_sum``)."""
+        k = self._k
+        return k[2] / k[6], self.kv_bytes_per_token / k[7]
+
+    def step(
+        self,
+        n_decode: float,
+        ctx_sum: float,
+        n_prefill: float = 0,
+        prefill_tokens: float = 0,
+        prefill_sq_sum: float = 0,
+    ) -> PhaseTime:
+        compute_s, memory_s, comm_s = self.parts(
+            n_decode, ctx_sum, n_prefill, prefill_tokens, prefill_sq_sum
+        )
         t = max(compute_s / self.eff_compute, memory_s / self.eff_memory) + comm_s + self.overhead_s
         bound = "compute" if compute_s >= memory_s else "memory"
         return PhaseTime(t, compute_s, memory_s, comm_s, bound)

@@ -13,9 +13,11 @@ OSDI; Kwon et al. 2023, arXiv 2309.06180):
   queueing), later tokens one per iteration (TPOT = (finish − first token) / (output − 1)).
 
 The running set is summarised by two numbers (count and Σ(input − admission iteration)), and
-runs of pure decode iterations between events are timed as one vectorised block, so the work is
-proportional to the number of arrivals and completions: 10k requests take well under a second
-(``python -m bench``).
+a run of pure decode iterations between events is timed in closed form (each bound of its step
+time grows linearly, so the run's duration is a sum of arithmetic series, and the iteration in
+which the next request arrives is the root of a quadratic): the work is proportional to the number
+of arrivals and completions, not of iterations. 10k requests take 10–100 ms (``python -m bench``);
+an estimate page's twenty simulations about 0.1 s.
 
 The simulation is deterministic for its inputs (the arrivals are seeded), so :func:`simulate_load`
 memoises results (least recently used, ``SIMULATION_CACHE_SIZE`` entries per process): an estimate
@@ -26,7 +28,6 @@ people open the same configurations again and again. :func:`simulate_load_uncach
 from __future__ import annotations
 
 import functools
-import heapq
 import math
 from collections import deque
 from collections.abc import Callable
@@ -115,9 +116,14 @@ def simulate_load_uncached(
     finish = [0.0] * n_requests
     start = [0.0] * n_requests  # admission time (end of queueing)
 
-    step = sm.step
+    parts = sm.parts
+    ec, em, overhead = sm.eff_compute, sm.eff_memory, sm.overhead_s
+    c_ctx, m_ctx = sm.ctx_slopes
+    decode_parts: dict[int, tuple[float, float, float]] = {}  # n_run -> parts(n_run, 0)
     waiting: deque[int] = deque()
-    running: list[tuple[int, int]] = []  # heap of (last iteration, request)
+    # (last iteration, request) of the decoding requests: all have the same output length, so
+    # they finish in the order they were admitted
+    running: deque[tuple[int, int]] = deque()
     n_run = 0
     s_acc = 0  # Σ over decoding requests of (input − admission iteration)
     nxt = 0  # next arrival to enqueue
@@ -142,7 +148,8 @@ def simulate_load_uncached(
                 pre_tok += s_in
             na = len(admitted)
             t_start = t
-            t += step(n_run, s_acc + n_run * it, na, pre_tok, na * s_in * s_in).time_s
+            c, m, comm = parts(n_run, s_acc + n_run * it, na, pre_tok, na * s_in * s_in)
+            t += max(c / ec, m / em) + comm + overhead  # StepModel.step(...).time_s
             batch_sum += n_run + na
             for r in admitted:
                 start[r] = t_start
@@ -152,37 +159,35 @@ def simulate_load_uncached(
                     done += 1
                 else:
                     # decodes in iterations it+1 … it+s_out−1 at context s_in + (j − it)
-                    heapq.heappush(running, (it + s_out - 1, r))
+                    running.append((it + s_out - 1, r))
                     n_run += 1
                     s_acc += s_in - it
             last = it
             it += 1
         else:
             # A run of pure decode iterations with the same running set: until the next request
-            # finishes or (when there is room to admit) the next arrival. The step time is linear
-            # in the iteration index inside each branch of the max, so the run is vectorised.
-            k_max = running[0][0] - it + 1
-            room = not waiting and nxt < n_requests
-            t0 = step(n_run, s_acc + n_run * it)
-            t1 = step(n_run, s_acc + n_run * (it + 1))
-            k = np.arange(k_max)
-            compute = t0.compute_s + k * (t1.compute_s - t0.compute_s)
-            memory = t0.memory_s + k * (t1.memory_s - t0.memory_s)
-            dts = np.maximum(compute / sm.eff_compute, memory / sm.eff_memory) + (
-                t0.time_s - max(t0.compute_s / sm.eff_compute, t0.memory_s / sm.eff_memory)
+            # finishes or (when there is room to admit) the next arrival. Each bound of the step
+            # time grows linearly with the iteration (one more token of context per sequence), so
+            # the run is timed in closed form (_decode_run).
+            if n_run not in decode_parts:
+                decode_parts[n_run] = parts(n_run, 0)
+            cz, mz, comm = decode_parts[n_run]
+            ctx0 = s_acc + n_run * it
+            extra = comm + overhead
+            j, dt = _decode_run(
+                (cz + c_ctx * ctx0) / ec + extra,
+                c_ctx * n_run / ec,
+                (mz + m_ctx * ctx0) / em + extra,
+                m_ctx * n_run / em,
+                running[0][0] - it + 1,
+                arrivals[nxt] - t if not waiting and nxt < n_requests else None,
             )
-            ends = t + np.cumsum(dts)
-            if room:
-                # iterations that start before the next arrival (the first always does)
-                j = 1 + int(np.searchsorted(ends[:-1], arrivals[nxt], side="left"))
-            else:
-                j = k_max
-            t = float(ends[j - 1])
+            t += dt
             batch_sum += n_run * j
             last = it + j - 1
             it += j
         while running and running[0][0] == last:
-            _, r = heapq.heappop(running)
+            _, r = running.popleft()
             finish[r] = t
             n_run -= 1
             s_acc -= s_in - (last - s_out + 1)  # admitted at iteration last − s_out + 1
@@ -225,6 +230,49 @@ def simulate_load_uncached(
         iterations=it,
         saturated=saturated,
     )
+
+
+def _decode_run(
+    a1: float, b1: float, a2: float, b2: float, k_max: int, until: float | None
+) -> tuple[int, float]:
+    """Iterations and seconds of a run of pure decode iterations, in closed form.
+
+    Iteration k (from 0) takes ``max(a1 + b1·k, a2 + b2·k)`` seconds: the compute and the memory
+    bound, each linear in k (the context grows one token per sequence per iteration; per-step
+    terms folded into both). The run is ``k_max`` iterations long or, when ``until`` is given,
+    ends with the first iteration that finishes at or after ``until`` seconds from its start (it
+    is the same as taking the cumulative sum of the step times and a ``searchsorted``).
+    """
+    if a2 > a1:  # line 1 is the higher at k = 0; line 2 takes over from iteration s, if ever
+        a1, b1, a2, b2 = a2, b2, a1, b1
+    s = k_max
+    if b2 > b1:
+        cross = (a1 - a2) / (b2 - b1)
+        if cross < k_max:
+            s = math.floor(cross) + 1
+    head = s * (a1 + b1 * (s - 1) / 2)  # seconds of iterations 0 … s−1
+
+    def total(n: int) -> float:  # seconds of iterations 0 … n−1
+        if n <= s:
+            return n * (a1 + b1 * (n - 1) / 2)
+        return head + (n - s) * (a2 + b2 * (s + n - 1) / 2)
+
+    if until is None or total(k_max - 1) < until:
+        return k_max, total(k_max)
+    # The smallest n >= 1 with total(n) >= until: the root of the quadratic total on the segment
+    # that holds it, then corrected for rounding against total itself.
+    if s < k_max - 1 and head < until:
+        p, before, a, b = s, head, a2 + b2 * s, b2
+    else:
+        p, before, a, b = 0, 0.0, a1, b1
+    y, h = until - before, a - b / 2  # total(p + u) − before = (b/2)·u² + h·u
+    u = 2 * y / (h + math.sqrt(h * h + 2 * b * y))
+    n = min(max(1, p + math.ceil(u)), k_max - 1)
+    while n > 1 and total(n - 1) >= until:
+        n -= 1
+    while total(n) < until:
+        n += 1
+    return n, total(n)
 
 
 def _memoise(fn: Callable[P, R]) -> Callable[P, R]:

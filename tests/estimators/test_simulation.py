@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from app.estimators.engines import engine
@@ -143,3 +145,102 @@ def test_step_coefficients_reproduce_the_roofline_formula(model: str, gpus: int)
     assert got.memory_s == pytest.approx(mem / (GPU.bandwidth_bytes_per_s * gpus), rel=1e-12)
     assert got.comm_s == pytest.approx(_allreduce_s(arch, GPU, gpus, tokens), rel=1e-12)
     assert (got.comm_s > 0) == (gpus > 1)
+
+
+def _iteration_by_iteration(
+    sm: StepModel, rate: float, s_in: int, s_out: int, max_seqs: int, max_batched_tokens: int,
+    n: int, seed: int = 0,
+) -> dict[str, Any]:  # fmt: skip
+    """The scheduler written the plain way: one engine iteration per loop, StepModel.step for
+    each. simulate_load must agree with it (it times runs of decode iterations in closed form)."""
+    import numpy as np
+
+    arrivals = np.cumsum(np.random.default_rng(seed).exponential(1.0 / rate, n)).tolist()
+    first, finish = [0.0] * n, [0.0] * n
+    waiting: list[int] = []
+    running: list[tuple[int, int]] = []  # (admission iteration, request)
+    t, it, nxt, done, batch_sum = 0.0, 0, 0, 0, 0
+    while done < n:
+        if not waiting and not running and arrivals[nxt] > t:
+            t = arrivals[nxt]
+        while nxt < n and arrivals[nxt] <= t:
+            waiting.append(nxt)
+            nxt += 1
+        admitted: list[int] = []
+        while waiting and len(running) + len(admitted) < max_seqs:
+            if admitted and (len(admitted) + 1) * s_in > max_batched_tokens:
+                break
+            admitted.append(waiting.pop(0))
+        na = len(admitted)
+        ctx = sum(s_in + it - a for a, _ in running)
+        t += sm.step(len(running), ctx, na, na * s_in, na * s_in * s_in).time_s
+        batch_sum += len(running) + na
+        for r in admitted:
+            first[r] = t
+            running.append((it, r))
+        for a, r in [x for x in running if x[0] + s_out - 1 == it]:
+            finish[r] = t
+            running.remove((a, r))
+            done += 1
+        it += 1
+    arr, first_a, finish_a = np.asarray(arrivals), np.asarray(first), np.asarray(finish)
+
+    def pct(x: np.ndarray) -> dict[int, float]:
+        return dict(zip((50, 95, 99), np.percentile(x, (50, 95, 99)).tolist(), strict=True))
+
+    return {
+        "iterations": it,
+        "mean_batch": batch_sum / it,
+        "ttft_ms": pct((first_a - arr) * 1e3),
+        "tpot_ms": pct((finish_a - first_a) / max(s_out - 1, 1) * 1e3),
+        "e2e_ms": pct((finish_a - arr) * 1e3),
+    }
+
+
+@pytest.mark.parametrize(
+    ("model", "gpus", "rate", "s_in", "s_out", "max_seqs"),
+    [
+        ("llama_3_1_8b", 1, 2.0, 512, 128, 256),  # light: idle gaps, short batches
+        ("llama_3_1_8b", 1, 60.0, 900, 64, 32),  # full KV: arrivals wait for completions
+        ("llama_3_1_8b", 1, 1e9, 3000, 40, 64),  # all at once; prefill split by the token budget
+        ("mixtral_8x7b", 2, 20.0, 400, 100, 128),  # MoE experts touched, tensor parallel
+        ("llama_3_1_70b", 4, 5.0, 2000, 2, 16),  # two output tokens: runs of one iteration
+        ("llama_3_1_8b", 1, 30.0, 256, 1, 8),  # one output token: no decode at all
+    ],
+)  # fmt: skip
+def test_simulation_equals_the_scheduler_run_one_iteration_at_a_time(
+    model: str, gpus: int, rate: float, s_in: int, s_out: int, max_seqs: int
+) -> None:
+    from app.estimators.simulation import simulate_load_uncached
+
+    sm = StepModel.build(catalog_architecture(model), GPU, engine("vllm"), ServingConfig(gpus))
+    got = simulate_load_uncached(sm, request_rate=rate, input_tokens=s_in, output_tokens=s_out,
+                                 max_seqs=max_seqs, max_batched_tokens=8192, n_requests=150,
+                                 seed=5)  # fmt: skip
+    want = _iteration_by_iteration(sm, rate, s_in, s_out, max_seqs, 8192, 150, seed=5)
+    assert got.iterations == want["iterations"]
+    assert got.mean_batch == pytest.approx(want["mean_batch"], rel=1e-12)
+    for name in ("ttft_ms", "tpot_ms", "e2e_ms"):
+        assert getattr(got, name) == pytest.approx(want[name], rel=1e-9, abs=1e-9), name
+
+
+def test_a_decode_run_in_closed_form_equals_the_cumulative_sum() -> None:
+    """_decode_run against the direct sum: random lines with and without a crossover (compute
+    overtaking memory inside the run), stop times before, inside and past the run."""
+    import numpy as np
+
+    from app.estimators.simulation import _decode_run
+
+    rng = np.random.default_rng(11)
+    for _ in range(400):
+        a1, a2 = rng.uniform(1e-3, 3e-2, 2)
+        b1, b2 = rng.choice([0.0, 1e-6, 1e-5, 3e-4], 2) * rng.uniform(0.5, 2, 2)
+        k_max = int(rng.integers(1, 400))
+        dts = np.maximum(a1 + b1 * np.arange(k_max), a2 + b2 * np.arange(k_max))
+        ends = np.cumsum(dts)
+        assert _decode_run(a1, b1, a2, b2, k_max, None) == (k_max, pytest.approx(ends[-1]))
+        for until in (1e-9, ends[0], float(rng.uniform(0, ends[-1] * 1.2)), ends[-1] * 2):
+            j = 1 + int(np.searchsorted(ends[:-1], until, side="left"))
+            n, secs = _decode_run(a1, b1, a2, b2, k_max, until)
+            assert n == j or abs(ends[j - 1] - until) < 1e-12 * until  # ties aside
+            assert secs == pytest.approx(ends[n - 1], rel=1e-12)
