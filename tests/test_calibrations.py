@@ -150,3 +150,46 @@ def test_jobs_of_another_org_are_not_found(
                       created_by=other.email)  # fmt: skip
     session.commit()
     assert client.get(f"/api/v1/jobs/{job.id}", headers=admin).status_code == 404
+
+
+def test_the_gpu_comparison_uses_each_gpus_newest_calibration(
+    client: TestClient, session: Session
+) -> None:
+    """compare-GPUs looks up every GPU's calibration in one query; each row must equal the single
+    estimate for that GPU (which looks it up on its own): the newest calibration of this
+    organisation and engine, not another engine's, not another organisation's."""
+    from app.estimates.calibrations import latest_per_gpu
+    from app.estimates.models import Calibration
+
+    user = create_user(session, role="architect")
+    other = create_user(session, org="Elsewhere", role="admin")
+
+    def cal(org_id: int, gpu: str, eng: str, decode: float) -> Calibration:
+        c = Calibration(org_id=org_id, gpu_key=gpu, engine=eng, source="vllm-bench",
+                        device="test", prefill_efficiency=0.3, decode_efficiency=decode,
+                        details={}, created_by="t@example.test")  # fmt: skip
+        session.add(c)
+        session.flush()
+        return c
+
+    cal(user.org_id, "h100_sxm_80gb", "vllm", 0.9)  # superseded by the next
+    newest_h100 = cal(user.org_id, "h100_sxm_80gb", "vllm", 0.5)
+    cal(user.org_id, "a100_sxm_80gb", "sglang", 0.3)  # another engine
+    cal(other.org_id, "l40s", "vllm", 0.2)  # another organisation
+    newest_l4 = cal(user.org_id, "l4", "vllm", 0.7)
+    assert latest_per_gpu(session, user.org_id, "vllm") == {
+        "h100_sxm_80gb": newest_h100, "l4": newest_l4}  # fmt: skip
+
+    headers = api_headers(client, user.email)
+    body = {"model": "llama_3_1_8b", "engine": "vllm", "input_tokens": 1000,
+            "output_tokens": 200, "batch_size": 8}  # fmt: skip
+    r = client.post("/api/v1/estimates/inference/compare-gpus", json=body, headers=headers)
+    assert r.status_code == 200, r.text
+    options = {o["gpu"]: o for o in r.json()["options"]}
+    for gpu in ("h100_sxm_80gb", "a100_sxm_80gb", "l40s", "l4"):
+        one = client.post("/api/v1/estimates/inference", json={**body, "gpu": gpu},
+                          headers=headers).json()  # fmt: skip
+        assert options[gpu]["tpot_ms"] == pytest.approx(one["tpot_ms"], rel=1e-12), gpu
+    h100 = client.post("/api/v1/estimates/inference", json={**body, "gpu": "h100_sxm_80gb"},
+                       headers=headers).json()  # fmt: skip
+    assert h100["assumptions"]["decode_efficiency"] == pytest.approx(0.5)

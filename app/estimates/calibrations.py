@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
@@ -31,6 +31,18 @@ def latest(session: Session, org_id: int, gpu_key: str, engine: str) -> Calibrat
         .limit(1)
     )
     return session.scalars(stmt).first()
+
+
+def latest_per_gpu(session: Session, org_id: int, engine: str) -> dict[str, Calibration]:
+    """``latest`` for every GPU at once (the GPU comparison): GPU key -> newest calibration."""
+    newest = (
+        select(func.max(Calibration.id))
+        .where(Calibration.org_id == org_id, Calibration.engine == engine)
+        .group_by(Calibration.gpu_key)
+    )
+    return {
+        c.gpu_key: c for c in session.scalars(select(Calibration).where(Calibration.id.in_(newest)))
+    }
 
 
 def list_for(session: Session, org_id: int) -> list[Calibration]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -12,6 +13,7 @@ from app.catalog.repository import CatalogRepository
 from app.catalog.service import architecture_of, gpu_spec_of
 from app.errors import InvalidInput
 from app.estimates import calibrations
+from app.estimates.models import Calibration
 from app.estimates.schemas import (
     ArchitectureIn,
     CapacityOut,
@@ -101,7 +103,10 @@ def _setup(
     org_id: int,
     gpu: GpuSpec | None = None,
     arch: Architecture | None = None,
+    latest: Mapping[str, Calibration] | None = None,
 ) -> tuple[Architecture, GpuSpec, EngineProfile, ServingConfig, dict[str, Any]]:
+    """The estimators' inputs for a request; ``latest`` (GPU key -> calibration, from
+    ``calibrations.latest_per_gpu``) saves the calibration query when many GPUs are set up."""
     if arch is None:
         arch = resolve_architecture(session, req.model)
     if gpu is None:
@@ -113,9 +118,12 @@ def _setup(
         kv_cache_precision=Precision(req.kv_cache_precision),
         paged_attention=req.paged_attention,
     )
-    eng, note = calibrations.apply(
-        engine(req.engine), calibrations.latest(session, org_id, gpu.key, req.engine)
+    cal = (
+        calibrations.latest(session, org_id, gpu.key, req.engine)
+        if latest is None
+        else latest.get(gpu.key)
     )
+    eng, note = calibrations.apply(engine(req.engine), cal)
     return arch, gpu, eng, cfg, note
 
 
@@ -207,9 +215,10 @@ def compare_gpus(session: Session, req: CompareGpusRequest, org_id: int) -> Comp
     repo = CatalogRepository(session)
     arch = resolve_architecture(session, req.model)
     options: list[GpuOption] = []
+    latest = calibrations.latest_per_gpu(session, org_id, req.engine)
     for g in repo.gpus():
         gpu = gpu_spec_of(g)
-        _, _, eng, cfg, _note = _setup(session, req, org_id, gpu, arch)
+        _, _, eng, cfg, _note = _setup(session, req, org_id, gpu, arch, latest)
         try:
             est = estimate_inference(
                 arch, gpu, eng, cfg, Workload(req.input_tokens, req.output_tokens, req.batch_size)
