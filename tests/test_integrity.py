@@ -53,6 +53,23 @@ def test_every_format_verifies_offline(client: TestClient, world: dict, fmt: str
     assert m["deployment_id"] == world["dep"]
 
 
+def test_signing_leaves_the_report_data_as_it_was() -> None:
+    """signed() and without_manifest() copy only the top level and the integrity section: the
+    data they were given keeps its manifest (or lack of one) and its contents."""
+    key = signing.private_key(None, "a secret")
+    data = {"scope": {"deployment": {"id": 7}}, "generated_at": "2026-01-01T00:00:00Z",
+            "generated_by": "g@example.test", "recommendations": [{"items": [{"score": 1.0}]}],
+            "integrity": {"audit_chain_head": "abc", "versions": {"rules": "1"}}}  # fmt: skip
+    before = json.loads(json.dumps(data))
+    out = export.signed(key, data, "json")
+    assert data == before
+    assert "manifest" in out["integrity"]
+    assert export.without_manifest(out) == before
+    assert "manifest" in out["integrity"]  # still there after without_manifest
+    m = export.verify(json.dumps(out).encode(), signing.public_bytes(key))
+    assert m["deployment_id"] == 7
+
+
 def test_altered_exports_are_caught(client: TestClient, world: dict) -> None:  # type: ignore[type-arg]
     data = json.loads(_export(client, world, "json"))
     data["recommendations"][0]["items"][0]["score"] = 99.9

@@ -11,7 +11,6 @@ the manifest); for CSV it covers the bytes above the manifest line.
 from __future__ import annotations
 
 import base64
-import copy
 import hashlib
 import io
 import json
@@ -30,8 +29,12 @@ ATTACHMENT = "axisboard-report.json"
 
 
 def without_manifest(data: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(data)
-    out.get("integrity", {}).pop("manifest", None)
+    """The report without its manifest: a new top level and ``integrity`` section; the rest is
+    shared with ``data`` (a deep copy of a large report cost a tenth of its export)."""
+    out = dict(data)
+    integrity = out.get("integrity")
+    if isinstance(integrity, dict):
+        out["integrity"] = {k: v for k, v in integrity.items() if k != "manifest"}
     return out
 
 
