@@ -263,8 +263,8 @@ class StepModel:
     def ctx_slopes(self) -> tuple[float, float]:
         """Compute and memory seconds that one more token of decode context adds (parts() is
         linear in ``ctx_sum``)."""
-        k = self._k
-        return k[2] / k[6], self.kv_bytes_per_token / k[7]
+        _, _, attn_dec, _, _, _, peak, bw, _, _ = self._k
+        return attn_dec / peak, self.kv_bytes_per_token / bw
 
     def step(
         self,
