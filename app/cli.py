@@ -195,34 +195,53 @@ def verify_report(
         typer.Option(help="Base64 Ed25519 public key (GET /api/v1/audit/public-key); "
                           "default: this installation's"),
     ] = None,
+    signature: Annotated[
+        Path | None,
+        typer.Option(help="A detached signature (FILE.sig, from the report's ?detached=1 zip): "
+                          "check every byte of FILE against it"),
+    ] = None,
 ) -> None:  # fmt: skip
-    """Check a downloaded audit report offline: its content against the signed manifest."""
+    """Check a downloaded audit report offline: every byte of it against its signature (the one
+    embedded in the file, or a detached one with --signature)."""
     import base64
+    import binascii
 
     from app.audit import signing
     from app.governance import export
 
+    def read(path: Path, hint: str) -> bytes:
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            msg = f"cannot read {path}: {exc.strerror}"
+            raise typer.BadParameter(msg, param_hint=hint) from None
+
+    content = read(file, "FILE")
     try:
-        content = file.read_bytes()
-    except OSError as exc:
-        raise typer.BadParameter(f"cannot read {file}: {exc.strerror}", param_hint="FILE") from None
-    pub = (base64.b64decode(public_key) if public_key
-           else signing.public_bytes(get_settings().report_signing_key))  # fmt: skip
+        pub = (base64.b64decode(public_key, validate=True) if public_key
+               else signing.public_bytes(get_settings().report_signing_key))  # fmt: skip
+    except (binascii.Error, ValueError):
+        raise typer.BadParameter("not base64", param_hint="--public-key") from None
     try:
-        m = export.verify(content, pub)
+        if signature is None:
+            m = export.verify(content, pub)
+        else:
+            m = export.verify_detached(content, read(signature, "--signature"), pub)
     except (signing.SignatureError, ValueError) as exc:
         typer.echo(f"NOT VALID: {exc}", err=True)
         raise typer.Exit(1) from None
     head = m.get("audit_chain_head") or {}
+    how = "detached signature" if signature is not None else "embedded signature"
     typer.echo(f"valid: {m['format']} report of deployment {m['deployment_id']}, generated "
                f"{m['generated_at']} by {m['generated_by']}; audit head event "
-               f"{head.get('event_id')}; signed by key {m['key_id']}")  # fmt: skip
+               f"{head.get('event_id')}; {how} by key {m['key_id']}")  # fmt: skip
 
 
 @cli.command("audit-checkpoint")
 def audit_checkpoint() -> None:
-    """Append a signed checkpoint of the audit-chain head to the checkpoint file (run it from cron;
-    /api/v1/audit/verify then detects a deleted tail)."""
+    """Checkpoint the audit-chain head in the checkpoint store now (the app, the worker and this
+    command also do after every change that appends an event; /api/v1/audit/verify then detects a
+    deleted tail)."""
     from app.audit import checkpoints
 
     settings = get_settings()
@@ -230,14 +249,20 @@ def audit_checkpoint() -> None:
     try:
         with session_scope(make_sessionmaker(engine)) as session:
             cp = checkpoints.write(session, settings)
+    except checkpoints.CheckpointError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     finally:
         engine.dispose()
     if cp is None:
         typer.echo("the audit chain is empty: nothing to checkpoint")
     else:
         typer.echo(f"checkpoint: event {cp['event_id']} {cp['hash']} -> "
-                   f"{settings.audit_checkpoint_path}")  # fmt: skip
+                   f"{checkpoints.store_for(settings).name} store")  # fmt: skip
 
 
 def main() -> None:
+    from app.audit import checkpoints
+
+    checkpoints.install(get_settings, replace=False)  # events a command appends are checkpointed
     cli()

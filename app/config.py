@@ -55,7 +55,11 @@ class Settings(BaseSettings):
     # Ed25519 seed (base64, 32 bytes) signing exported reports and audit checkpoints; unset: derived
     # from the secret key. The public key is served at /api/v1/audit/public-key.
     signing_key: str | None = None
-    # Where signed audit-chain checkpoints are appended (one JSON line each), outside the database.
+    # Signed checkpoints of the audit-chain head, written after every commit that appends events,
+    # outside the database (app/audit/checkpoints.py): redis://host:6379/N (Redis with
+    # persistence) or file:///path; unset: the file audit_checkpoint_path. Every replica of the
+    # app and the worker must name the same store.
+    audit_checkpoint_url: str | None = Field(None, pattern=r"^(redis|rediss|unix|file)://")
     audit_checkpoint_path: Path = PROJECT_ROOT / "var" / "audit-checkpoints.jsonl"
 
     @model_validator(mode="after")

@@ -17,6 +17,7 @@ from app import __version__
 from app.api.health import router as health_router
 from app.api.responses import ERROR_RESPONSES
 from app.assessments.api import router as assessments_router
+from app.audit import checkpoints
 from app.audit.api import router as audit_router
 from app.auth.api import router as auth_router
 from app.catalog.api import router as catalog_router
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.settings = settings
+    checkpoints.install(settings)  # the audit chain's head, outside the database, on every append
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.job_runner = None  # tests run jobs inline; otherwise Celery or a thread

@@ -47,7 +47,11 @@ def _fast_password_hashing() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _no_checkpoint_outlives_its_test(settings: Settings) -> Iterator[None]:
-    """A checkpoint names an event of a transaction that is rolled back after the test."""
+    """Appends are checkpointed into the test settings' store (as the app does), and a checkpoint
+    names an event of a transaction that is rolled back after the test."""
+    from app.audit import checkpoints
+
+    checkpoints.install(settings)
     yield
     Path(settings.audit_checkpoint_path).unlink(missing_ok=True)
 

@@ -73,3 +73,30 @@ def verify_chain(key: bytes, events: Iterable[ChainedEvent]) -> VerifyResult:
             return VerifyResult(False, checked, ev.id, "hash does not match the event's content")
         expected_prev = ev.hash
     return VerifyResult(True, checked, None, None)
+
+
+def verify_chain_for(key: bytes, events: Iterable[ChainedEvent], org_id: int) -> VerifyResult:
+    """:func:`verify_chain` over the whole shared chain, told to one organisation: the count and
+    the event named are its own. A break at another organisation's event is reported at the
+    organisation's next event (or none, when it has no later one), with no id of the other's."""
+    expected_prev = GENESIS_HASH
+    checked = 0
+    it = iter(events)
+    for ev in it:
+        own = ev.content.get("org_id") == org_id
+        checked += 1 if own else 0
+        if ev.prev_hash != expected_prev:
+            reason = "prev_hash does not match the previous event"
+        elif not hmac.compare_digest(compute_hash(key, ev.content, ev.prev_hash), ev.hash):
+            reason = "hash does not match the event's content"
+        else:
+            expected_prev = ev.hash
+            continue
+        if own:
+            return VerifyResult(False, checked, ev.id, reason)
+        nxt = next((e.id for e in it if e.content.get("org_id") == org_id), None)
+        where = ("before this event of your organisation" if nxt is not None
+                 else "after your organisation's newest event")  # fmt: skip
+        return VerifyResult(False, checked, nxt, f"the shared chain is broken {where}: an event "
+                            "was changed, inserted or removed")  # fmt: skip
+    return VerifyResult(True, checked, None, None)

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from app.audit import checkpoints
 from app.audit.chain import (
     GENESIS_HASH,
     ChainedEvent,
@@ -18,6 +19,7 @@ from app.audit.chain import (
     compute_hash,
     mask_secrets,
     verify_chain,
+    verify_chain_for,
 )
 from app.audit.models import AuditEvent
 from app.config import Settings
@@ -97,6 +99,7 @@ def record(
     ev.hash = compute_hash(key, event_content(ev), prev_hash)
     session.add(ev)
     session.flush()
+    checkpoints.appended(session, ev)
     return ev
 
 
@@ -127,16 +130,28 @@ def verify(session: Session, key: bytes) -> VerifyResult:
     return verify_chain(key, _iter_chain(session))
 
 
-def verify_with_checkpoint(session: Session, settings: Settings) -> VerifyResult:
+def verify_with_checkpoint(
+    session: Session, settings: Settings, org_id: int | None = None
+) -> VerifyResult:
     """The chain's links and hashes, then the head against the latest signed checkpoint kept
-    outside the database (a deleted tail keeps the links intact; only the checkpoint shows it)."""
-    from app.audit import checkpoints
+    outside the database (a deleted tail keeps the links intact; only the checkpoint shows it).
 
-    r = verify(session, settings.audit_hmac_key)
+    With ``org_id``, the figures are that organisation's alone: ``events_checked`` counts its
+    events and ids are its own. The verdict still covers the whole shared chain (a break anywhere
+    can hide one of its events), but nothing identifies or counts another organisation's events.
+    """
+    if org_id is None:
+        r = verify(session, settings.audit_hmac_key)
+    else:
+        r = verify_chain_for(settings.audit_hmac_key, _iter_chain(session), org_id)
     if not r.ok:
         return r
-    ok, reason, event_id = checkpoints.check(session, settings)
-    return r if ok else VerifyResult(False, r.events_checked, event_id, reason)
+    cp = checkpoints.check(session, settings)
+    if cp.ok:
+        return r
+    if org_id is None or cp.org_id == org_id:
+        return VerifyResult(False, r.events_checked, cp.event_id, cp.reason)
+    return VerifyResult(False, r.events_checked, None, cp.reason)
 
 
 def list_events(

@@ -17,7 +17,7 @@ router = APIRouter(prefix="/audit", include_in_schema=False)
 def _signing(settings: SettingsDep) -> dict[str, object]:
     pub = signing.public_bytes(settings.report_signing_key)
     return {"public_key": base64.b64encode(pub).decode(), "key_id": signing.key_id(pub),
-            "checkpoint": checkpoints.latest(settings)}  # fmt: skip
+            "checkpoint_store": checkpoints.store_for(settings).name}  # fmt: skip
 
 
 @router.get("")
@@ -60,5 +60,5 @@ def verify(
     request: Request, session: SessionDep, caller: PageCaller, settings: SettingsDep
 ) -> Response:
     caller.require(Permission.audit_read)
-    result = service.verify_with_checkpoint(session, settings)
+    result = service.verify_with_checkpoint(session, settings, caller.org_id)
     return render(request, "audit/_verify.html", {"verify": result})

@@ -415,15 +415,17 @@ def render_html(data: dict[str, Any], *, for_pdf: bool = False) -> str:
     )
 
 
-def render_pdf(data: dict[str, Any]) -> bytes:
+def render_pdf(data: dict[str, Any], finisher: Any = None) -> bytes:
+    """The report as PDF; ``finisher(document, pdf)`` may add objects before it is written (the
+    signature slot, :mod:`app.governance.export`)."""
     from weasyprint import CSS, HTML, Attachment
 
     from app.config import PROJECT_ROOT
 
     css = CSS(filename=str(PROJECT_ROOT / "static" / "css" / "report.css"))
     attach = Attachment(string=json.dumps(data), base_url=None, name="axisboard-report.json",
-                        description="Axisboard report data with its signed manifest")  # fmt: skip
+                        description="Axisboard report data (the whole PDF is signed)")  # fmt: skip
     pdf: bytes = HTML(string=render_html(data, for_pdf=True)).write_pdf(
-        stylesheets=[css], attachments=[attach]
+        stylesheets=[css], attachments=[attach], finisher=finisher
     )
     return pdf

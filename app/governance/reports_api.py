@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Literal
 
 from fastapi import APIRouter, Query, Request
@@ -24,40 +23,38 @@ Format = Literal["html", "pdf", "json", "csv"]
 
 
 def export(
-    session: Session, caller: Caller, settings: Settings, deployment_id: IdPath, fmt: str
-) -> Response:
+    session: Session, caller: Caller, settings: Settings, deployment_id: IdPath, fmt: str,
+    detached: bool = False,
+) -> Response:  # fmt: skip
+    """The signed report file; ``detached``: a zip of it and its detached signature (``.sig``)."""
     caller.require(Permission.report_export)
     checkpoints.write(session, settings)
     data = report.build(session, caller, deployment_id)
     key = settings.report_signing_key
-    if fmt != "csv":
-        data = signed_export.signed(key, data, fmt)
-    stem = f"axisboard-report-deployment-{deployment_id}"
-    attach: dict[str, str] = {}
-    if fmt == "json":
-        body: bytes | str = json.dumps(data, indent=2, ensure_ascii=False)
-        media = "application/json"
-        attach = {"Content-Disposition": f'attachment; filename="{stem}.json"'}
-    elif fmt == "csv":
-        body = signed_export.sign_csv(key, data, report.risk_register_csv(data))
-        media = "text/csv; charset=utf-8"
-        attach = {"Content-Disposition": f'attachment; filename="{stem}-risk-register.csv"'}
-    elif fmt == "pdf":
-        body, media = report.render_pdf(data), "application/pdf"
-        attach = {"Content-Disposition": f'attachment; filename="{stem}.pdf"'}
-    else:
-        body, media = report.render_html(data), "text/html; charset=utf-8"
-    return Response(body, media_type=media, headers=attach)
+    body = signed_export.render(key, data, fmt)
+    name = signed_export.file_name(deployment_id, fmt)
+    if detached:
+        sig = signed_export.detached_signature(key, data, fmt, body, name)
+        zipped = signed_export.bundle({name: body, f"{name}.sig": sig})
+        return Response(zipped, media_type="application/zip", headers={
+            "Content-Disposition": f'attachment; filename="{name}.zip"'})  # fmt: skip
+    attach = {} if fmt == "html" else {"Content-Disposition": f'attachment; filename="{name}"'}
+    return Response(body, media_type=signed_export.MEDIA[fmt], headers=attach)
+
+
+DETACHED = Query(False, description="A zip of the report and its detached signature (.sig)")
 
 
 @api_router.get("/deployments/{deployment_id:int}/report", response_class=Response,
                 responses={200: {"content": {"text/html": {}, "application/pdf": {},
-                                             "application/json": {}, "text/csv": {}}}})  # fmt: skip
+                                             "application/json": {}, "text/csv": {},
+                                             "application/zip": {}}}})  # fmt: skip
 def report_api(
     deployment_id: IdPath, session: SessionDep, caller: ApiCaller, settings: SettingsDep,
     format: Format = Query("html", description="html, pdf, json or csv (the risk register)"),
+    detached: bool = DETACHED,
 ) -> Response:  # fmt: skip
-    return export(session, caller, settings, deployment_id, format)
+    return export(session, caller, settings, deployment_id, format, detached)
 
 
 @api_router.get("/schemas/report.json")
@@ -69,6 +66,6 @@ def report_schema() -> JSONResponse:
 @page_router.get("/deployments/{deployment_id:int}/report")
 def report_page(
     deployment_id: IdPath, request: Request, session: SessionDep, caller: PageCaller,
-    settings: SettingsDep, format: Format = "html",
+    settings: SettingsDep, format: Format = "html", detached: bool = False,
 ) -> Response:  # fmt: skip
-    return export(session, caller, settings, deployment_id, format)
+    return export(session, caller, settings, deployment_id, format, detached)

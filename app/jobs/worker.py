@@ -34,9 +34,12 @@ celery_app.conf.update(
 
 @celery_app.task(name="axisboard.run_job")
 def run_job_task(job_id: int, database_url: str) -> None:
+    from app.audit import checkpoints
     from app.db import session_scope
     from app.jobs.models import Job
     from app.jobs.service import factory_for, run
+
+    checkpoints.install(get_settings, replace=False)  # events a job appends are checkpointed
 
     # A re-delivered job still "running" is run again only if its last runner stopped beating.
     reap_and_resubmit(database_url, skip=job_id)
