@@ -265,6 +265,38 @@ def test_detached_signature(client: TestClient, world: dict, tmp_path: Path) -> 
     assert "detached" in page.text
 
 
+def test_verify_report_cli(client: TestClient, world: dict, tmp_path: Path) -> None:  # type: ignore[type-arg]
+    good = tmp_path / "report.pdf"
+    good.write_bytes(_export(client, world, "pdf"))
+    key = world["key"]["public_key"]
+    r = CliRunner().invoke(cli, ["verify-report", str(good), "--public-key", key])
+    assert r.exit_code == 0, r.output
+    assert "valid: pdf report" in r.output
+    bad = tmp_path / "report.json"
+    data = json.loads(_export(client, world, "json"))
+    data["inventory"]["system_name"] = "Something else"
+    bad.write_text(json.dumps(data))
+    r = CliRunner().invoke(cli, ["verify-report", str(bad), "--public-key", key])
+    assert r.exit_code == 1
+    assert "altered after export" in r.output
+
+
+def test_the_report_anchors_to_its_organisations_newest_event(
+    client: TestClient,
+    session: Session,
+    world: dict,  # type: ignore[type-arg]
+) -> None:
+    other = create_user(session, org="Elsewhere", role="admin")
+    for i in range(3):
+        create_deployment(session, user=other, name=f"Other {i}")
+    session.commit()
+    head = json.loads(_export(client, world, "json"))["integrity"]["audit_chain_head"]
+    lead_org = session.execute(select(AuditEvent.org_id).where(AuditEvent.id == head["event_id"]))
+    assert lead_org.scalar_one() != other.org_id
+    others = select(AuditEvent.id).where(AuditEvent.org_id == other.org_id)
+    assert head["event_id"] < max(session.execute(others).scalars())
+
+
 def _bypass(session: Session, sql: str, params: dict) -> None:  # type: ignore[type-arg]
     pg = session.get_bind().dialect.name == "postgresql"
     if pg:

@@ -217,8 +217,12 @@ def build(session: Session, caller: Caller, deployment_id: int) -> dict[str, Any
         for e in service.evaluations(session, caller, dep.id)
     ]
     findings, actions = _findings(recommendation_rows, portfolio_rows, evals, economics)
+    # the organisation's newest event in the shared chain (another's would reveal its activity)
     head = session.execute(
-        select(AuditEvent.id, AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+        select(AuditEvent.id, AuditEvent.hash)
+        .where(AuditEvent.org_id == caller.org_id)
+        .order_by(AuditEvent.id.desc())
+        .limit(1)
     ).first()
     data = {
         "schema_version": SCHEMA_VERSION,
