@@ -201,3 +201,61 @@ def test_path_tricks_in_file_names_do_not_escape(client: TestClient, session: Se
         r = client.get(path)
         assert r.status_code == 404, path
         assert "secret" not in r.text.lower()
+
+
+def test_hostile_files_given_to_verify_report_are_refused_cleanly(tmp_path: Any) -> None:
+    """Whatever the file, `axisboard verify-report` says NOT VALID with a reason (exit 1), never
+    a traceback: empty, binary, deeply nested JSON, a forged or enormous signature block."""
+    from typer.testing import CliRunner
+
+    from app.cli import cli
+
+    block = b"[axisboard-signature-v1:"
+    cases = {
+        "empty": b"",
+        "binary": bytes(range(256)) * 4,
+        "not-utf8.json": b'{"a": "\xff"}',
+        "nested.json": b"[" * 100_000 + b"]" * 100_000,
+        "nested-with-block.json": b'{"integrity": {"signature": "'
+        + block
+        + b'"}, "x": '
+        + b"[" * 100_000
+        + b"]" * 100_000
+        + b"}",
+        "unclosed.csv": b"a,b\r\n# " + block + b"AAAA",
+        "not-base64.html": b"<!doctype html><p>x</p>\n<!-- " + block + b"====] -->\n",
+        "huge.csv": b"a,b\r\n# " + block + b"QUFB" * 500_000 + b"]\r\n",
+        "not-a-manifest.csv": b"a,b\r\n# " + block + b"WzEsMl0=]\r\n",  # [1,2]
+        "big-int.csv": b"a,b\r\n# " + block + b"eyJhIjogMTAwMDAwMDAwMDAwMDAwMDAwMDAwMDB9]\r\n",
+        "pdf-only-header.pdf": b"%PDF-1.7\n%%EOF\n",
+    }
+    for name, content in cases.items():
+        f = tmp_path / name
+        f.write_bytes(content)
+        r = CliRunner().invoke(cli, ["verify-report", str(f), "--public-key", "A" * 44])
+        assert r.exit_code == 1, (name, r.output)
+        assert "NOT VALID" in r.output, name
+        assert r.exception is None or isinstance(r.exception, SystemExit), (name, r.exception)
+    sig = tmp_path / "x.sig"
+    sig.write_bytes(b'{"covers": "whole-file", "covers": "whole-file"}')
+    r = CliRunner().invoke(cli, ["verify-report", str(tmp_path / "binary"), "--signature",
+                                 str(sig), "--public-key", "A" * 44])  # fmt: skip
+    assert r.exit_code == 1
+    assert "duplicate key" in r.output
+    r = CliRunner().invoke(cli, ["verify-report", str(tmp_path / "binary"), "--public-key", "%%"])
+    assert r.exit_code == 2  # a usage error naming the option
+    assert "public-key" in r.output
+
+
+@pytest.mark.parametrize("value", ["maybe", "2", "\u0000"])
+def test_report_detached_flag_is_a_boolean(
+    client: TestClient, session: Session, value: str
+) -> None:
+    user = create_user(session, role="product_lead")
+    dep = create_deployment(session, user=user)
+    session.commit()
+    h = api_headers(client, user.email)
+    r = client.get(f"/api/v1/deployments/{dep.id}/report", params={"format": "csv",
+                   "detached": value}, headers=h)  # fmt: skip
+    assert r.status_code == 422, r.text
+    assert "detached" in r.text
