@@ -133,7 +133,7 @@ class RedisStore:
         import redis
 
         self.key = key
-        self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._redis = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
         self._advance = self._redis.register_script(_ADVANCE)
 
     def advance(self, cp: dict[str, Any]) -> bool:
