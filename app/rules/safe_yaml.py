@@ -17,9 +17,10 @@ refuses, before any value is built and naming the line and column:
   dates, integers beyond 64 bits, infinities and NaN, NUL and other control characters.
 
 Without aliases every node of the result is one node of the text, so what is stored (the text and
-its JSON) is bounded by ``max_bytes``: JSON spends at most six bytes for one byte of YAML (``~`` in
-a flow list becomes ``null,``), and any text takes at most six characters per UTF-8 byte
-(``\\u00e9`` for two bytes, a surrogate pair for four). Pure: imports nothing from the web layer.
+its JSON) is bounded by ``max_bytes``: JSON, as a JSON column writes it, spends at most six bytes
+per byte of YAML (the worst are values left out, ``-`` alone in a list or a key without a value,
+which become ``null``, and non-ASCII text, ``\\u00e9`` for two bytes; tests/test_safe_yaml.py).
+Pure: imports nothing from the web layer.
 """
 
 from __future__ import annotations
