@@ -3,6 +3,7 @@
 Targets (issue 3): one inference estimate < 1 ms; vectorised sweep >= 100k configurations/s;
 load simulation of 10k requests < 1 s. (Issue 4): architecture search over >= 100k candidate
 designs < 2 s; a Chinchilla fit of 200 runs < 1 s (also the conditional-law fit of 200 runs).
+(Issue 17): validating the largest rule-set upload the caps allow < 100 ms (bench/ruleset_yaml.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from app.scaling.conditional import synthetic_runs as conditional_runs
 from app.scaling.fitting import fit_chinchilla
 from app.scaling.fitting import synthetic_runs as chinchilla_runs
 from app.scaling.search import SearchSpace, SearchWorkload, search
+from bench import ruleset_yaml
 
 
 def median_s(fn, repeats: int = 7, number: int = 2000) -> float:  # type: ignore[no-untyped-def]
@@ -89,6 +91,7 @@ def main() -> None:
         )
 
     scaling_lab()
+    ruleset_yaml.main()
 
 
 def scaling_lab() -> None:

@@ -1,14 +1,30 @@
 from __future__ import annotations
 
+import os
+import threading
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
+from alembic import command
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.audit.models import AuditEvent
+from app.catalog.loader import load_reference_data
+from app.cli import alembic_config
+from app.db import make_engine, make_sessionmaker, session_scope
+from app.deployments import service as deployments
 from app.deployments.models import Deployment
+from app.deployments.repository import DeploymentRepository
+from app.deployments.schemas import DeploymentCreate
+from app.errors import Conflict
 from tests.factories import (
+    AUDIT_KEY,
     api_headers,
+    caller_for,
     create_deployment,
     create_user,
     csrf,
@@ -262,3 +278,145 @@ class TestPages:
         html = client.get("/deployments").text
         assert "<script>alert(1)</script>" not in html
         assert "&lt;script&gt;" in html
+
+
+class TestConcurrentNames:
+    """Two requests creating (or renaming to) the same name at once: both pass the name check,
+    the unique constraint stops the second write, and that is the same 409 as the check, with
+    nothing written (API and form). The real race, two sessions on Postgres, is at the end."""
+
+    @pytest.fixture
+    def check_passes_once(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """The name check answers "free" once, as it did for the request that lost the race."""
+        real = DeploymentRepository.name_taken
+        calls = {"n": 0}
+
+        def racing(repo: DeploymentRepository, name: str, *, exclude_id: int | None = None) -> bool:
+            calls["n"] += 1
+            return False if calls["n"] == 1 else real(repo, name, exclude_id=exclude_id)
+
+        monkeypatch.setattr(DeploymentRepository, "name_taken", racing)
+
+    @pytest.fixture
+    def owner(self, session: Session) -> Any:
+        user = create_user(session, role="product_lead")
+        create_deployment(session, user=user, name="Racer")
+        create_deployment(session, user=user, name="Other")
+        session.commit()
+        return user
+
+    def _written(self, session: Session) -> tuple[int, int]:
+        session.expire_all()
+        return _count(session), session.execute(select(func.count(AuditEvent.id))).scalar_one()
+
+    def test_api_create(
+        self, client: TestClient, session: Session, owner: Any, check_passes_once: None
+    ) -> None:
+        h = api_headers(client, owner.email)
+        before = self._written(session)
+        r = client.post("/api/v1/deployments", json=deployment_payload(name="Racer"), headers=h)
+        assert r.status_code == 409, r.text
+        assert r.json() == {"detail": "a deployment named 'Racer' already exists", "field": "name"}
+        assert self._written(session) == before
+        ok = client.post("/api/v1/deployments", json=deployment_payload(name="Free"), headers=h)
+        assert ok.status_code == 201  # the request's transaction was left usable
+
+    def test_api_rename(
+        self, client: TestClient, session: Session, owner: Any, check_passes_once: None
+    ) -> None:
+        h = api_headers(client, owner.email)
+        other = client.get("/api/v1/deployments", headers=h).json()["items"]
+        other_id = next(d["id"] for d in other if d["name"] == "Other")
+        before = self._written(session)
+        r = client.patch(f"/api/v1/deployments/{other_id}", json={"name": "Racer"}, headers=h)
+        assert r.status_code == 409, r.text
+        assert r.json()["field"] == "name"
+        assert self._written(session) == before
+        assert client.get(f"/api/v1/deployments/{other_id}", headers=h).json()["name"] == "Other"
+
+    def test_form_create_keeps_what_was_typed(
+        self, client: TestClient, session: Session, owner: Any, check_passes_once: None
+    ) -> None:
+        page_login(client, owner.email)
+        form = {**deployment_payload(name="Racer", use_case="Typed use case"), "segments": ""}
+        before = self._written(session)
+        r = client.post("/deployments/new", data={"csrftoken": csrf(client), **form})
+        assert r.status_code == 409
+        assert "already exists" in r.text
+        assert 'value="Typed use case"' in r.text or "Typed use case" in r.text
+        assert "Traceback" not in r.text
+        assert self._written(session) == before
+
+
+def _postgres_url() -> str | None:
+    url = os.environ.get("TEST_DATABASE_URL", "")
+    return url if url.startswith("postgresql") else None
+
+
+@pytest.fixture
+def race_db() -> Iterator[sessionmaker[Session]]:
+    """A migrated Postgres database of its own (``<test database>_race``): the race needs two
+    connections that commit, which the per-test transaction of the other tests cannot give."""
+    base = make_url(_postgres_url() or "")
+    name = f"{base.database}_race"
+    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    url = base.set(database=name).render_as_string(hide_password=False)
+    command.upgrade(alembic_config(url), "head")
+    engine = make_engine(url)
+    factory = make_sessionmaker(engine)
+    with session_scope(factory) as s:
+        load_reference_data(s)
+    yield factory
+    engine.dispose()
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.mark.skipif(
+    _postgres_url() is None,
+    reason="two committing sessions on Postgres (CI sets TEST_DATABASE_URL); the forced "
+    "IntegrityError path above runs on every backend",
+)
+def test_a_real_race_for_one_name_is_one_201_and_one_409(
+    race_db: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with session_scope(race_db) as s:
+        user = create_user(s, role="product_lead")
+        caller = caller_for(s, user)
+    # Each request waits after its name check until the other has checked too: both see "free".
+    both_checked = threading.Barrier(2, timeout=10)
+    checked = threading.local()
+    real = DeploymentRepository.name_taken
+
+    def check_then_wait(repo: DeploymentRepository, name: str, **kw: Any) -> bool:
+        taken = real(repo, name, **kw)
+        if not getattr(checked, "done", False):
+            checked.done = True
+            both_checked.wait()
+        return taken
+
+    monkeypatch.setattr(DeploymentRepository, "name_taken", check_then_wait)
+    outcomes: list[str] = []
+
+    def request() -> None:
+        try:
+            with session_scope(race_db) as s:
+                data = DeploymentCreate.model_validate(deployment_payload(name="Racer"))
+                deployments.create(s, caller, data, audit_key=AUDIT_KEY)
+            outcomes.append("created")
+        except Conflict as exc:
+            outcomes.append(f"conflict on {exc.field}")
+
+    threads = [threading.Thread(target=request) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(outcomes) == ["conflict on name", "created"]
+    with session_scope(race_db) as s:
+        names = s.execute(select(Deployment.name)).scalars().all()
+    assert names == ["Racer"]

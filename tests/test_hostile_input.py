@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 from typing import Any
@@ -11,13 +12,20 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from starlette.convertors import IntegerConvertor
 
 from app.assessments.models import Assessment
 from app.audit.models import AuditEvent
+from app.config import Environment, Settings
 from app.deployments.models import Deployment
+from app.main import create_app
 from app.portfolios.models import Portfolio
+from app.rules.reference import default_ruleset_text
+from app.rules.safe_yaml import RULESET_LIMITS
 from app.rulesets.models import RuleSetVersion
+from bench.ruleset_yaml import alias_bomb, largest_ruleset
 from tests.factories import (
+    TEST_SECRET,
     api_headers,
     create_deployment,
     create_user,
@@ -259,3 +267,183 @@ def test_report_detached_flag_is_a_boolean(
                    "detached": value}, headers=h)  # fmt: skip
     assert r.status_code == 422, r.text
     assert "detached" in r.text
+
+
+# ---- rule-set YAML (issue 17): no anchors, aliases, merge keys or tags; bounded ----------------
+def _shipped_plus(rule: str) -> str:
+    return default_ruleset_text().rstrip("\n") + "\n" + rule
+
+
+_ONE_RULE = ("  - id: {id}\n    when: {{fact: fm.factual_staleness.severity, op: ge, value: 1}}\n"
+             "    then: {{recommend: {{failure_mode: factual_staleness, axis: retrieval, "
+             "technique: rag}}}}\n")  # fmt: skip
+HOSTILE_RULE_SETS = {
+    "alias bomb": (alias_bomb(depth=7), "anchors (&c0) are not allowed"),
+    "merge key": (
+        _shipped_plus(
+            "  - {<<: {id: merged}, when: {fact: ctx.slo_missed, op: present},"
+            " then: {warn: {message: m}}}\n"
+        ),
+        "merge keys (<<)",
+    ),  # fmt: skip
+    "python tag": (
+        _shipped_plus("  - !!python/object/apply:os.system ['id']\n"),
+        "tags (!!python/object/apply:os.system)",
+    ),  # fmt: skip
+    "str tag": (_shipped_plus("  - id: !!str x\n"), "tags (!!str)"),
+    "deep nesting": (
+        _shipped_plus(
+            "  - id: deep\n    when: " + "{not: " * 20 + "{fact: "
+            "ctx.slo_missed, op: present}" + "}" * 20 + "\n"
+        ),
+        "nested deeper than 16 levels",
+    ),  # fmt: skip
+    "[ x 500": ("[" * 500, "nested deeper than 16 levels at line 1, column 17"),
+    "oversize": ("version: 1\nrules: []\n" + "# " + "é" * 70_000 + "\n", "at most 131,072"),
+    "too many rules": (
+        "rules:\n" + "".join(_ONE_RULE.format(id=f"r{i}") for i in range(501)),
+        "more than 500 entries in 'rules'",
+    ),  # fmt: skip
+    "unknown top-level key": (
+        default_ruleset_text() + "anchors: {}\n",
+        "unknown top-level key 'anchors'",
+    ),  # fmt: skip
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_RULE_SETS))
+def test_hostile_rule_sets_are_422_naming_the_problem_in_api_and_form(
+    client: TestClient, session: Session, case: str
+) -> None:
+    text, message = HOSTILE_RULE_SETS[case]
+    user = create_user(session, role="admin")
+    session.commit()
+    h = api_headers(client, user.email)
+    before = _counts(session)
+    for path, body in (("/api/v1/rules/validate", {"yaml": text}),
+                       ("/api/v1/rules/dry-run", {"yaml": text}),
+                       ("/api/v1/rules", {"yaml": text, "note": "hostile"})):  # fmt: skip
+        r = client.post(path, json=body, headers=h)
+        assert r.status_code == 422, (path, r.status_code, r.text[:300])
+        assert r.json() == {"detail": r.json()["detail"], "field": "yaml"}
+        assert message in r.json()["detail"], r.json()
+        if case != "oversize":
+            assert " at line " in r.json()["detail"]
+    page_login(client, user.email)
+    token = csrf(client, "/rules/edit")
+    for action in ("check", "publish"):
+        form = {"csrftoken": token, "yaml": text, "action": action, "note": "n"}
+        r = client.post("/rules/edit", headers={"HX-Request": "true"}, data=form)
+        assert r.status_code == 422, (action, r.status_code)
+        page = html.unescape(r.text)
+        assert message in page
+        assert 'aria-invalid="true"' in r.text
+        assert text[-200:].strip() in page  # what was typed is kept in the editor
+        assert "Traceback" not in r.text
+    assert _counts(session) == before
+
+
+def test_an_oversize_rule_set_in_characters_is_refused_by_the_schema(
+    client: TestClient, session: Session, admin: dict[str, str]
+) -> None:
+    r = client.post("/api/v1/rules/validate", json={"yaml": "#" * 131_073}, headers=admin)
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["body", "yaml"]
+
+
+def test_the_per_rule_form_refuses_aliases_and_tags_inline(
+    client: TestClient, session: Session
+) -> None:
+    user = create_user(session, role="admin")
+    page_login(client, user.email)
+    token = csrf(client, "/rules/edit?rule=policy_dpo")
+    form = {"csrftoken": token, "original": "policy_dpo", "id": "policy_dpo", "description": "d",
+            "source": "s", "when": "&w {fact: fm.policy_noncompliance.severity, op: ge, value: 1}",
+            "then": "!!python/name:os.system", "action": "check"}  # fmt: skip
+    before = _counts(session)
+    r = client.post("/rules/edit", data=form)
+    assert r.status_code == 422
+    page = html.unescape(r.text)
+    assert "anchors (&w) are not allowed at line 1, column 1" in page
+    assert "tags (!!python/name:os.system) are not allowed at line 1, column 1" in page
+    assert "{fact: fm.policy_noncompliance.severity" in page  # kept as typed
+    assert _counts(session) == before
+
+
+def test_a_published_rule_set_is_bounded_by_the_caps(
+    client: TestClient, session: Session, admin: dict[str, str]
+) -> None:
+    """The largest set the caps allow is stored as its text (<= the byte cap) and a JSON body
+    within six times the cap (tests/test_safe_yaml.py bounds the worst bytes); the alias bomb that
+    once became a 33 MB row is not stored at all."""
+    text = largest_ruleset()
+    r = client.post("/api/v1/rules", json={"yaml": text, "note": "largest"}, headers=admin)
+    assert r.status_code == 201, r.text[:300]
+    row = session.execute(
+        select(RuleSetVersion).where(RuleSetVersion.version == r.json()["version"])
+    ).scalar_one()
+    assert len(row.text.encode()) <= RULESET_LIMITS.max_bytes
+    assert len(json.dumps(row.body)) <= 6 * RULESET_LIMITS.max_bytes
+    assert len(client.get("/api/v1/rules", headers=admin).content) <= 8 * RULESET_LIMITS.max_bytes
+    bomb = client.post("/api/v1/rules", json={"yaml": alias_bomb(depth=6), "note": "x"},
+                       headers=admin)  # fmt: skip
+    assert bomb.status_code == 422
+    assert client.get("/api/v1/rules", headers=admin).json()["version"] == row.version
+
+
+# ---- control characters in the path (issue 17): 422 before any handler, on every route --------
+def _string_path_routes() -> list[tuple[str, str]]:
+    """(method, path) of every route with a text path parameter, from the route table, with each
+    text parameter holding a control character and each integer parameter 1."""
+    from tests.test_authz_matrix import _route_table
+
+    app = create_app(Settings(environment=Environment.test, secret_key=TEST_SECRET,
+                              database_url="sqlite://"))  # fmt: skip
+    out = []
+    for key, route in _route_table(app).items():
+        if route is None:
+            continue
+        text_params = [n for n, c in route.param_convertors.items()
+                       if not isinstance(c, IntegerConvertor)]  # fmt: skip
+        if text_params:
+            method, path = key.split(" ", 1)
+            for name in route.param_convertors:
+                path = path.replace("{" + name + "}", "a{ctl}b" if name in text_params else "1")
+            out.append((method, path))
+    out.append(("GET", "/static/a{ctl}b.css"))  # the static files mount
+    return out
+
+
+STRING_PATH_ROUTES = _string_path_routes()
+
+
+def test_the_route_table_has_text_path_parameters() -> None:
+    assert ("GET", "/axes/a{ctl}b") in STRING_PATH_ROUTES
+    assert len(STRING_PATH_ROUTES) >= 4
+
+
+@pytest.mark.parametrize(("method", "path"), STRING_PATH_ROUTES)
+def test_control_characters_in_path_parameters_are_422(
+    client: TestClient, session: Session, method: str, path: str
+) -> None:
+    user = create_user(session, role="admin")
+    session.commit()
+    page_login(client, user.email)
+    before = _counts(session)
+    for ctl in ("%00", "%01", "%0A", "%0D", "%1F", "%7F"):
+        r = client.request(method, path.format(ctl=ctl))
+        assert r.status_code == 422, (method, path, ctl, r.status_code)
+        assert f"U+00{ctl[1:]}" in r.text
+        assert "Traceback" not in r.text
+    assert _counts(session) == before
+
+
+@pytest.mark.parametrize("path", ["/api/v1/deployments/1%00", "/api/v1/rules%00/versions",
+                                  "/api/v1/jobs/%0D%0A1"])  # fmt: skip
+def test_control_characters_in_api_paths_are_422_naming_the_path(
+    client: TestClient, admin: dict[str, str], path: str
+) -> None:
+    r = client.get(path, headers=admin)
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == ["path"]
+    assert "control character" in r.json()["detail"][0]["msg"]

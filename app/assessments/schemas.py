@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from app.rules.engine import SEVERITY_MAX
+from app.rules.safe_yaml import RULESET_LIMITS
 
 SegmentName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
 
@@ -133,7 +134,8 @@ class AssessmentOut(BaseModel):
 
 class RuleSetText(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    yaml: Annotated[str, StringConstraints(min_length=1, max_length=200_000)]
+    # Characters, never more than UTF-8 bytes: the loader then holds the bytes to the same cap.
+    yaml: Annotated[str, StringConstraints(min_length=1, max_length=RULESET_LIMITS.max_bytes)]
 
 
 class RuleSetPublish(RuleSetText):

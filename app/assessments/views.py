@@ -18,6 +18,7 @@ from app.deployments.models import Deployment
 from app.errors import AppError, InvalidInput, NotFound
 from app.estimates.service import deployment_economics
 from app.governance.views import decision_context
+from app.rules import safe_yaml
 from app.rules.questionnaire import FOLLOW_UPS, SERVING_FAILURE_MODES, SEVERITY_LEVELS
 from app.rulesets import service as rulesets
 from app.web.deps import IdPath, IdQuery, PageCaller, SettingsDep
@@ -264,9 +265,9 @@ def _with_rule(session: SessionDep, form: dict[str, Any]) -> tuple[str, dict[str
     parts: dict[str, Any] = {}
     for name in ("when", "then"):
         try:
-            parts[name] = yaml.safe_load(str(form.get(name, "")))
-        except yaml.YAMLError:
-            errors[name] = "not valid YAML"
+            parts[name] = safe_yaml.load(str(form.get(name, "")), safe_yaml.RULE_PART_LIMITS)
+        except safe_yaml.YamlRefused as exc:
+            errors[name] = str(exc)
     rid = str(form.get("id", "")).strip()
     if not rid:
         errors["id"] = "a rule needs an id"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
@@ -42,6 +44,21 @@ def _to_columns(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+@contextmanager
+def _name_race(
+    repo: DeploymentRepository, name: str | None, *, exclude_id: int | None = None
+) -> Iterator[None]:
+    """Write in a savepoint: a concurrent request that took the same name between our check and
+    our write trips the unique constraint, which is the same 409 as the check (not a 500)."""
+    try:
+        with repo.session.begin_nested():
+            yield
+    except IntegrityError:
+        if name is None or not repo.name_taken(name, exclude_id=exclude_id):
+            raise
+        raise Conflict(f"a deployment named '{name}' already exists", field="name") from None
+
+
 def get(session: Session, caller: Caller, deployment_id: int) -> Deployment:
     dep = DeploymentRepository(session, caller.org_id).get(deployment_id)
     if dep is None:
@@ -64,7 +81,8 @@ def create(
     _check_catalog_keys(session, values)
     if repo.name_taken(data.name):
         raise Conflict(f"a deployment named '{data.name}' already exists", field="name")
-    dep = repo.add(Deployment(**_to_columns(values)))
+    with _name_race(repo, data.name):
+        dep = repo.add(Deployment(**_to_columns(values)))
     audit.record(
         session,
         audit_key,
@@ -96,9 +114,10 @@ def update(
     if "name" in values and repo.name_taken(values["name"], exclude_id=dep.id):
         raise Conflict(f"a deployment named '{values['name']}' already exists", field="name")
     before = dep.audit_dict()
-    for col, v in _to_columns(values).items():
-        setattr(dep, col, v)
-    session.flush()
+    with _name_race(repo, values.get("name"), exclude_id=dep.id):
+        for col, v in _to_columns(values).items():
+            setattr(dep, col, v)
+        session.flush()
     audit.record(
         session,
         audit_key,

@@ -139,6 +139,7 @@ def create(
 ) -> Response:
     caller.require(Permission.deployment_write)
     data, errors = _validate(session, form)
+    status = 422  # or 409 when the name is taken (also when a concurrent request just took it)
     if data is not None:
         try:
             dep = service.create(session, caller, data, audit_key=settings.audit_hmac_key)
@@ -146,6 +147,7 @@ def create(
             if exc.status_code not in (409, 422):
                 raise
             errors = {exc.field or "__all__": exc.message}
+            status = exc.status_code
         else:
             resp = redirect(request, f"/deployments/{dep.id}")
             flash(request, resp, f"Deployment '{dep.name}' created.")
@@ -161,7 +163,7 @@ def create(
             "deployment": None,
             **_form_context(session),
         },
-        status_code=422,
+        status_code=status,
     )
 
 
@@ -218,6 +220,7 @@ def edit(
     caller.require(Permission.deployment_write)
     dep = service.get(session, caller, deployment_id)
     data, errors = _validate(session, form)
+    status = 422  # or 409 when the name is taken (also when a concurrent request just took it)
     if data is not None:
         try:
             service.update(
@@ -231,6 +234,7 @@ def edit(
             if exc.status_code not in (409, 422):
                 raise
             errors = {exc.field or "__all__": exc.message}
+            status = exc.status_code
         else:
             resp = redirect(request, f"/deployments/{deployment_id}")
             flash(request, resp, "Deployment saved.")
@@ -246,7 +250,7 @@ def edit(
             "deployment": dep,
             **_form_context(session),
         },
-        status_code=422,
+        status_code=status,
     )
 
 

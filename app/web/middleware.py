@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from html import escape
 from typing import Any
 from urllib.parse import parse_qsl
@@ -127,10 +128,17 @@ def _first_unstorable(
     return None
 
 
+# No route, stored key or file name has a control character; in a path parameter one would reach
+# a database query (Postgres refuses NUL: a 500) or a response header (CR/LF).
+_PATH_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 class UnstorableTextMiddleware:
     """Refuse (422) a request whose query, JSON body or form carries text that cannot be stored
     (a NUL character or an unpaired UTF-16 surrogate), naming the field, before any handler runs:
-    such text would otherwise fail at the database with a 500 or be silently mangled."""
+    such text would otherwise fail at the database with a 500 or be silently mangled. A path
+    (percent-decoded) with a control character (U+0000-U+001F, U+007F) is refused the same way,
+    with ``loc`` ``["path"]``, whatever route it would have reached."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -138,6 +146,10 @@ class UnstorableTextMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if bad := _PATH_CONTROL.search(scope.get("path", "")):
+            why = f"the path contains the control character U+{ord(bad.group()):04X}"
+            await _refuse_text(scope, send, ("path",), why)
             return
         query = scope.get("query_string", b"").decode("latin-1")
         found = _first_unstorable(dict(parse_qsl(query, keep_blank_values=True)), ("query",))
@@ -184,7 +196,7 @@ def _inspect_body(body: bytes, content_type: bytes) -> tuple[tuple[str | int, ..
 
 
 async def _refuse_text(scope: Scope, send: Send, loc: tuple[str | int, ...], why: str) -> None:
-    field = ".".join(str(p) for p in loc[1:])
+    field = ".".join(str(p) for p in loc[1:]) or ("The path" if loc[0] == "path" else "")
     if scope["path"].startswith("/api/"):
         body = json.dumps(
             {"detail": [{"loc": list(loc), "msg": why, "type": "string_unstorable"}]}
