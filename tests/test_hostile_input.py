@@ -22,6 +22,7 @@ from tests.factories import (
     create_deployment,
     create_user,
     csrf,
+    csrf_from,
     deployment_payload,
     page_login,
 )
@@ -201,3 +202,77 @@ def test_path_tricks_in_file_names_do_not_escape(client: TestClient, session: Se
         r = client.get(path)
         assert r.status_code == 404, path
         assert "secret" not in r.text.lower()
+
+
+FORMULAS = ['=HYPERLINK("http://x","y")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)",
+            "\t=1+1", "\r=1+1", " =1+1"]  # fmt: skip
+
+
+def _cells_are_inert(text: str) -> list[list[str]]:
+    rows = [r for r in csv.reader(io.StringIO(text)) if r and not r[0].startswith("#")]
+    for row in rows:
+        for cell in row:
+            assert cell.lstrip(" \n")[:1] not in set("=+-@\t\r"), cell
+    return rows
+
+
+def test_formula_cells_are_neutralised_in_every_csv(client: TestClient, session: Session) -> None:
+    """Portfolio and deployment names that a spreadsheet would run come out as text, in each CSV
+    the app writes (the portfolio comparison and the risk register)."""
+    user = create_user(session, role="admin")
+    dep = create_deployment(session, user=user, name=FORMULAS[0], use_case=FORMULAS[1])
+    session.commit()
+    page_login(client, user.email)
+    ids = []
+    names = FORMULAS[:4]  # names refuse control characters (tab, CR)
+    for name in names:
+        page = client.get(f"/deployments/{dep.id}/portfolios/new")
+        r = client.post(f"/deployments/{dep.id}/portfolios/new", follow_redirects=False,
+                        data={"csrftoken": csrf_from(page.text), "name": name})  # fmt: skip
+        assert r.status_code == 303, (name, r.text[:300])
+        ids.append(r.headers["location"].rsplit("/", 1)[1])
+    compare = client.get(f"/portfolios/compare.csv?ids={','.join(ids)}")
+    assert compare.status_code == 200
+    rows = _cells_are_inert(compare.text)
+    assert [row[rows[0].index("name")] for row in rows[1:]] == ["'" + n for n in names]
+    register = client.get(f"/deployments/{dep.id}/report?format=csv")
+    assert register.status_code == 200
+    assert len(_cells_are_inert(register.text)) > 1
+
+
+def test_safe_cell_follows_the_owasp_rule() -> None:
+    from app.csv_export import safe_cell, write_dicts
+
+    for text in FORMULAS:
+        assert safe_cell(text) == "'" + text
+    assert safe_cell("＝1+1") == "'＝1+1"  # the full-width sign some spreadsheets accept
+    assert safe_cell("a=b") == "a=b"
+    assert safe_cell(-3.5) == "-3.5"  # a number stays a number
+    assert safe_cell(None) == ""
+    assert safe_cell(True) == "True"
+    doc = write_dicts(["name", "n"], [{"name": '=1,"2"\n', "n": -1}])
+    assert list(csv.reader(io.StringIO(doc))) == [["name", "n"], ['\'=1,"2"\n', "-1"]]
+
+
+def test_no_module_writes_csv_without_the_helper() -> None:
+    """CSV is written only by app/csv_export.py: a new csv.writer elsewhere fails here."""
+    import ast
+    from pathlib import Path
+
+    import app
+
+    root = Path(app.__file__).parent
+    offenders = []
+    for path in sorted(root.rglob("*.py")):
+        if path == root / "csv_export.py":
+            continue
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "csv":
+                names = {a.name for a in node.names}
+                if names & {"writer", "DictWriter", "*"}:
+                    offenders.append(f"{path.relative_to(root)}:{node.lineno}")
+            if (isinstance(node, ast.Attribute) and node.attr in {"writer", "DictWriter"}
+                    and isinstance(node.value, ast.Name) and node.value.id == "csv"):  # fmt: skip
+                offenders.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert not offenders, f"write CSV through app.csv_export, not csv.writer: {offenders}"
