@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from urllib.parse import urljoin, urlsplit
 
 import pytest
@@ -274,7 +275,7 @@ def test_htmx_header_token_accepted(client: TestClient, session: Session) -> Non
 def test_production_refuses_default_secret() -> None:
     with pytest.raises(ValueError, match="SECRET_KEY"):
         Settings(environment=Environment.production)
-    ok = Settings(environment=Environment.production, secret_key="x" * 40)
+    ok = Settings(environment=Environment.production, secret_key=secrets.token_hex(32))
     assert ok.cookie_secure
 
 
