@@ -84,8 +84,14 @@ class Settings(BaseSettings):
     session_cookie_name: str = "axisboard_session"
     session_max_age_s: int = 8 * 3600
     api_token_max_age_s: int = 24 * 3600
-    login_max_failures: int = 5
-    login_window_s: int = 300
+    # Failed sign-ins (app/auth/service.py LoginThrottle): after login_max_failures failures of
+    # one e-mail from one client address (4 × as many from one address over all e-mails) within
+    # login_window_s, each further attempt waits login_base_delay_s × 2^(failures beyond), at
+    # most login_max_delay_s, after the last failure. No lock-out per account.
+    login_max_failures: int = Field(5, ge=1)
+    login_window_s: int = Field(3600, ge=1)
+    login_base_delay_s: float = Field(1.0, gt=0)
+    login_max_delay_s: float = Field(300.0, gt=0)
     log_level: str = "INFO"
     log_json: bool = False
     max_body_bytes: int = 1_000_000

@@ -72,8 +72,7 @@ def login(
             email,
             password,
             client_ip=client_ip(request),
-            max_failures=settings.login_max_failures,
-            window_s=settings.login_window_s,
+            throttle=service.LoginThrottle.from_settings(settings),
         )
     except (Unauthorized, TooManyRequests) as exc:
         # The failed attempt must be kept (throttling), so commit it before answering.
