@@ -10,7 +10,7 @@ import typer
 from alembic import command
 from alembic.config import Config
 
-from app.config import PROJECT_ROOT, get_settings
+from app.config import PROJECT_ROOT, Environment, get_settings
 from app.db import make_engine, make_sessionmaker, session_scope
 from app.errors import AppError
 
@@ -37,11 +37,20 @@ def migrate(revision: Annotated[str, typer.Argument(help="Target revision")] = "
 def seed(
     demo: Annotated[bool, typer.Option("--demo", help="Also load the demo org")] = False,
 ) -> None:
-    """Load the reference data (and, with --demo, the demo organisation)."""
+    """Load the reference data (and, with --demo, the demo organisation; never in production)."""
     from app.catalog.loader import load_reference_data
     from app.demo import DEMO_PASSWORD, load_demo
 
     settings = get_settings()
+    if demo and settings.environment == Environment.production:
+        typer.echo(
+            "error: refusing to load the demo organisation in production: its users sign in "
+            f"with the published password '{DEMO_PASSWORD}'. Nothing was written. Create real "
+            "users with `axisboard users create` (or unset AXISBOARD_ENVIRONMENT=production on "
+            "a development machine).",
+            err=True,
+        )
+        raise typer.Exit(2)
     engine = make_engine(settings.database_url)
     with session_scope(make_sessionmaker(engine)) as session:
         counts = load_reference_data(session)

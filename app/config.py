@@ -7,6 +7,8 @@ Nothing here has import-time side effects: call :func:`get_settings` or build :c
 from __future__ import annotations
 
 import hashlib
+import math
+from collections import Counter
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +24,44 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SECRET = "dev-insecure-change-me"  # noqa: S105 - refused outside development
 
 
+# A production secret key must look random: an estimate of at least this many bits, and no run of
+# REPEAT_SPAN characters that occurs twice. `openssl rand -hex 32` gives about 240 estimated bits.
+MIN_SECRET_BITS = 128
+REPEAT_SPAN = 8
+
+
+def estimated_bits(key: str) -> float:
+    """Entropy estimate of ``key``: Shannon entropy of its character frequencies × its length.
+
+    It judges the characters the key is made of, not how it was produced, so it undercounts
+    a short random key and cannot see a predictable one spelled with varied characters; it
+    catches what people type by hand: one character repeated (0 bits), a few distinct characters,
+    a word or two."""
+    if not key:
+        return 0.0
+    n = len(key)
+    return n * sum(-(c / n) * math.log2(c / n) for c in Counter(key).values())
+
+
+def secret_key_problem(key: str) -> str | None:
+    """Why ``key`` is too weak to protect production sessions, or None. The message names no
+    part of the key."""
+    bits = estimated_bits(key)
+    if bits < MIN_SECRET_BITS:
+        return (
+            f"has too little entropy: about {bits:.0f} bits estimated from {len(set(key))} "
+            f"distinct characters over {len(key)} (Shannon entropy × length), at least "
+            f"{MIN_SECRET_BITS} are required"
+        )
+    seen: set[str] = set()
+    for i in range(len(key) - REPEAT_SPAN + 1):
+        chunk = key[i : i + REPEAT_SPAN]
+        if chunk in seen:
+            return f"repeats a run of {REPEAT_SPAN} or more characters, so it is not random"
+        seen.add(chunk)
+    return None
+
+
 class Environment(StrEnum):
     development = "development"
     test = "test"
@@ -29,7 +69,10 @@ class Environment(StrEnum):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="AXISBOARD_", env_file=".env", extra="ignore")
+    # hide_input_in_errors: a refused setting's error must not print the secret key back.
+    model_config = SettingsConfigDict(
+        env_prefix="AXISBOARD_", env_file=".env", extra="ignore", hide_input_in_errors=True
+    )
 
     environment: Environment = Environment.development
     secret_key: str = DEFAULT_SECRET
@@ -41,8 +84,14 @@ class Settings(BaseSettings):
     session_cookie_name: str = "axisboard_session"
     session_max_age_s: int = 8 * 3600
     api_token_max_age_s: int = 24 * 3600
-    login_max_failures: int = 5
-    login_window_s: int = 300
+    # Failed sign-ins (app/auth/service.py LoginThrottle): after login_max_failures failures of
+    # one e-mail from one client address (4 × as many from one address over all e-mails) within
+    # login_window_s, each further attempt waits login_base_delay_s × 2^(failures beyond), at
+    # most login_max_delay_s, after the last failure. No lock-out per account.
+    login_max_failures: int = Field(5, ge=1)
+    login_window_s: int = Field(3600, ge=1)
+    login_base_delay_s: float = Field(1.0, gt=0)
+    login_max_delay_s: float = Field(300.0, gt=0)
     log_level: str = "INFO"
     log_json: bool = False
     max_body_bytes: int = 1_000_000
@@ -70,6 +119,12 @@ class Settings(BaseSettings):
             )
         if self.environment == Environment.production and len(self.secret_key) < 32:
             raise ValueError("AXISBOARD_SECRET_KEY must be at least 32 characters in production")
+        if self.environment == Environment.production:
+            problem = secret_key_problem(self.secret_key)
+            if problem:
+                raise ValueError(
+                    f"AXISBOARD_SECRET_KEY {problem}; generate one with `openssl rand -hex 32`"
+                )
         return self
 
     @model_validator(mode="after")

@@ -105,6 +105,27 @@ def test_draft_autosave_returns_the_live_top_three_and_is_restored(
     assert _submitted(session) == 0
 
 
+def test_saved_draft_holds_no_csrf_token(client: TestClient, session: Session, dep: Any) -> None:
+    data = _form(client, dep.id, **{"fm.factual_staleness.severity": "2"})
+    token = data["csrftoken"]
+    assert token
+    r = client.post(f"/deployments/{dep.id}/assessment/draft", data=data, headers=HX)
+    assert r.status_code == 200
+    session.expire_all()
+    draft = session.execute(
+        select(Assessment).where(Assessment.deployment_id == dep.id, Assessment.status == "draft")
+    ).scalar_one()
+    assert draft.form == {"fm.factual_staleness.severity": "2"}
+    assert token not in str(draft.form)
+    # The invalid-submission path saves the draft too.
+    data = _form(client, dep.id, **{"fm.factual_staleness.severity": "3", "observed_ttft_ms": "-4"})
+    assert client.post(f"/deployments/{dep.id}/assessment", data=data).status_code == 422
+    session.expire_all()
+    session.refresh(draft)
+    assert "csrftoken" not in draft.form
+    assert draft.form["fm.factual_staleness.severity"] == "3"
+
+
 def test_invalid_submission_is_inline_and_loses_nothing(
     client: TestClient, session: Session, dep: Any
 ) -> None:

@@ -6,6 +6,7 @@ import csv
 import html
 import io
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -30,7 +31,9 @@ from tests.factories import (
     create_deployment,
     create_user,
     csrf,
+    csrf_from,
     deployment_payload,
+    figures_in,
     page_login,
 )
 
@@ -447,3 +450,184 @@ def test_control_characters_in_api_paths_are_422_naming_the_path(
     assert r.status_code == 422, r.text
     assert r.json()["detail"][0]["loc"] == ["path"]
     assert "control character" in r.json()["detail"][0]["msg"]
+
+
+FORMULAS = ['=HYPERLINK("http://x","y")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)",
+            "\t=1+1", "\r=1+1", " =1+1"]  # fmt: skip
+
+
+def _cells_are_inert(text: str) -> list[list[str]]:
+    rows = [r for r in csv.reader(io.StringIO(text)) if r and not r[0].startswith("#")]
+    for row in rows:
+        for cell in row:
+            assert cell.lstrip(" \n")[:1] not in set("=+-@\t\r"), cell
+    return rows
+
+
+def test_formula_cells_are_neutralised_in_every_csv(client: TestClient, session: Session) -> None:
+    """Portfolio and deployment names that a spreadsheet would run come out as text, in each CSV
+    the app writes (the portfolio comparison and the risk register)."""
+    user = create_user(session, role="admin")
+    dep = create_deployment(session, user=user, name=FORMULAS[0], use_case=FORMULAS[1])
+    session.commit()
+    page_login(client, user.email)
+    ids = []
+    names = FORMULAS[:4]  # names refuse control characters (tab, CR)
+    for name in names:
+        page = client.get(f"/deployments/{dep.id}/portfolios/new")
+        r = client.post(f"/deployments/{dep.id}/portfolios/new", follow_redirects=False,
+                        data={"csrftoken": csrf_from(page.text), "name": name})  # fmt: skip
+        assert r.status_code == 303, (name, r.text[:300])
+        ids.append(r.headers["location"].rsplit("/", 1)[1])
+    compare = client.get(f"/portfolios/compare.csv?ids={','.join(ids)}")
+    assert compare.status_code == 200
+    rows = _cells_are_inert(compare.text)
+    assert [row[rows[0].index("name")] for row in rows[1:]] == ["'" + n for n in names]
+    register = client.get(f"/deployments/{dep.id}/report?format=csv")
+    assert register.status_code == 200
+    assert len(_cells_are_inert(register.text)) > 1
+
+
+def test_safe_cell_follows_the_owasp_rule() -> None:
+    from app.csv_export import safe_cell, write_dicts
+
+    for text in FORMULAS:
+        assert safe_cell(text) == "'" + text
+    assert safe_cell("＝1+1") == "'＝1+1"  # the full-width sign some spreadsheets accept
+    assert safe_cell("a=b") == "a=b"
+    assert safe_cell(-3.5) == "-3.5"  # a number stays a number
+    assert safe_cell(None) == ""
+    assert safe_cell(True) == "True"
+    doc = write_dicts(["name", "n"], [{"name": '=1,"2"\n', "n": -1}])
+    assert list(csv.reader(io.StringIO(doc))) == [["name", "n"], ['\'=1,"2"\n', "-1"]]
+
+
+def test_no_module_writes_csv_without_the_helper() -> None:
+    """CSV is written only by app/csv_export.py: a new csv.writer elsewhere fails here."""
+    import ast
+    from pathlib import Path
+
+    import app
+
+    root = Path(app.__file__).parent
+    offenders = []
+    for path in sorted(root.rglob("*.py")):
+        if path == root / "csv_export.py":
+            continue
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "csv":
+                names = {a.name for a in node.names}
+                if names & {"writer", "DictWriter", "*"}:
+                    offenders.append(f"{path.relative_to(root)}:{node.lineno}")
+            if (isinstance(node, ast.Attribute) and node.attr in {"writer", "DictWriter"}
+                    and isinstance(node.value, ast.Name) and node.value.id == "csv"):  # fmt: skip
+                offenders.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert not offenders, f"write CSV through app.csv_export, not csv.writer: {offenders}"
+
+
+MARKUP = '<a href="https://evil.example/x">click</a><b>bold</b>'
+TEMPLATE_KEYS = {"hovertemplate", "texttemplate"}
+
+
+def _strings(value: Any, key: str | None = None) -> Iterator[tuple[str | None, str]]:
+    if isinstance(value, str):
+        yield key, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(v, k)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v, key)
+
+
+def _markup_is_text(fig: dict[str, Any]) -> None:
+    """No string Plotly draws as pseudo-HTML carries a tag, and the name is all there, escaped."""
+    texts = [(k, s) for k, s in _strings(fig) if k not in TEMPLATE_KEYS]
+    templates = [s for k, s in _strings(fig) if k in TEMPLATE_KEYS]
+    assert not [t for t in templates if "evil.example" in t], "user text inside a template"
+    assert not [s for _, s in texts if "<" in s or ">" in s], "live markup in a chart label"
+    assert any(html.unescape(s) == MARKUP or MARKUP in html.unescape(s) for _, s in texts)
+
+
+def test_user_text_in_charts_is_text_not_markup(client: TestClient, session: Session) -> None:
+    """Portfolio names (comparison charts) and segment names (evaluation chart), on the pages."""
+    user = create_user(session, role="admin")
+    dep = create_deployment(session, user=user, name=MARKUP,
+                            segments=[{"name": MARKUP, "risk": "high"},
+                                      {"name": "US", "risk": "low"}])  # fmt: skip
+    session.commit()
+    page_login(client, user.email)
+    ids = []
+    for name in (MARKUP, "<b>plain</b> & co"):
+        page = client.get(f"/deployments/{dep.id}/portfolios/new")
+        r = client.post(f"/deployments/{dep.id}/portfolios/new", follow_redirects=False,
+                        data={"csrftoken": csrf_from(page.text), "name": name})  # fmt: skip
+        assert r.status_code == 303, r.text[:300]
+        ids.append(r.headers["location"].rsplit("/", 1)[1])
+    figs = figures_in(client.get(f"/portfolios/compare?ids={','.join(ids)}").text)
+    assert len(figs) == 3
+    for fig in figs:
+        _markup_is_text(fig)
+    scatter = figs[2]
+    assert scatter["data"][0]["name"] == html.escape(MARKUP, quote=False)
+    assert "&lt;b&gt;plain&lt;/b&gt; &amp; co" in [t["name"] for t in scatter["data"]]
+
+    results = [{"segment": seg, "metric": "accuracy", "phase": phase, "value": v}
+               for seg, vals in ((MARKUP, (0.85, 0.80)), ("US", (0.80, 0.92)))
+               for phase, v in zip(("before", "after"), vals, strict=True)]  # fmt: skip
+    r = client.post(f"/api/v1/deployments/{dep.id}/evaluations", headers=api_headers(
+        client, user.email), json={"label": "pilot", "results": results})  # fmt: skip
+    assert r.status_code == 201, r.text
+    (fig,) = figures_in(client.get(f"/evaluations/{r.json()['id']}").text)
+    _markup_is_text(fig)
+
+
+def test_every_chart_builder_escapes_user_text() -> None:
+    """Each public builder in app/*/charts.py goes through app.web.charts.figure, and the builders
+    that take names draw them as text (categories, legend, labels, hover text, titles)."""
+    import importlib
+    import inspect
+    from pathlib import Path
+
+    import app
+    from app.assessments import charts as assessment_charts
+    from app.catalog import charts as catalog_charts
+    from app.estimates import charts as estimate_charts
+    from app.lab import charts as lab_charts
+    from app.rules.matrix import DIMENSIONS
+
+    root = Path(app.__file__).parent
+    builders = []
+    for path in sorted(root.glob("*/charts.py")):
+        if path.parent.name == "web":
+            continue
+        module = importlib.import_module(f"app.{path.parent.name}.charts")
+        builders += [f for name, f in inspect.getmembers(module, inspect.isfunction)
+                     if not name.startswith("_") and f.__module__ == module.__name__]  # fmt: skip
+    assert len(builders) >= 15
+    unwrapped = [f"{f.__module__}.{f.__name__}" for f in builders
+                 if not getattr(f, "plain_text", False)]  # fmt: skip
+    assert not unwrapped, f"wrap these chart builders in app.web.charts.figure: {unwrapped}"
+
+    item = {
+        "rank": 1,
+        "technique_name": MARKUP,
+        "score": 50.0,
+        "breakdown": {"severity": 1, "reach": 1, "segment_risk": 1, "profile_fit": 1},
+    }
+    _markup_is_text(assessment_charts.score_breakdown([item]))
+    axes = [("rag", MARKUP)]
+    levels = {"rag": dict.fromkeys(DIMENSIONS, 3)}
+    _markup_is_text(
+        catalog_charts.matrix_heatmap(axes, levels, {"rag": dict.fromkeys(DIMENSIONS, MARKUP)})
+    )
+    _markup_is_text(catalog_charts.suitability_bars(axes, {"startup": {"rag": 3.0}}))
+    _markup_is_text(estimate_charts.cost_by_gpu([MARKUP], [1.0]))
+    _markup_is_text(estimate_charts.memory_bar({MARKUP: 1.0}, 80.0))
+    _markup_is_text(lab_charts.predicted_vs_observed([1.0, 2.0], [1.1, 2.1], [MARKUP, "b"]))
+    # A builder calling another escapes once: "&" stays "&amp;", never "&amp;amp;".
+    fig = estimate_charts.training_memory({"a & b": 1.0}, 80.0)
+    assert fig["data"][0]["name"] == "a &amp; b"
+    # Templates written by the code keep their markup.
+    assert "<extra></extra>" in fig["data"][0]["hovertemplate"]

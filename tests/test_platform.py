@@ -116,3 +116,32 @@ def test_cli_users_create(session: Session, settings, monkeypatch) -> None:  # t
             conn.execute(delete(Organization).where(Organization.name == "NewCo"))
         eng.dispose()
     assert session.execute(select(User).where(User.email == email)).first() is None
+
+
+def test_cli_seed_demo_refuses_production(session: Session, settings, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The demo users share a published password: `seed --demo` never runs in production, and
+    refuses before writing anything (not even the reference data)."""
+    import secrets
+
+    from app import cli as cli_module
+    from app.auth.models import Organization
+    from app.catalog import loader
+    from app.config import Environment, Settings
+    from app.demo import DEMO_ORG
+
+    prod = Settings(environment=Environment.production, secret_key=secrets.token_hex(32),
+                    database_url=settings.database_url)  # fmt: skip
+    monkeypatch.setattr(cli_module, "get_settings", lambda: prod)
+    loaded = []
+    monkeypatch.setattr(loader, "load_reference_data", lambda s: loaded.append(s) or {})
+    result = CliRunner().invoke(cli, ["seed", "--demo"])
+    assert result.exit_code == 2, result.output
+    assert "refusing to load the demo organisation in production" in result.output
+    assert loaded == []
+    assert (
+        session.execute(select(Organization).where(Organization.name == DEMO_ORG)).first() is None
+    )
+    # Without --demo the reference data still loads in production.
+    result = CliRunner().invoke(cli, ["seed"])
+    assert result.exit_code == 0, result.output
+    assert len(loaded) == 1

@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app.governance.report import safe_cell
+from app.csv_export import safe_cell
 from tests.factories import api_headers, create_deployment, create_user
 
 EVIL = '<script>alert("x")</script> =HYPERLINK("http://evil")'

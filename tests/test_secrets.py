@@ -4,20 +4,29 @@ failed or successful login, a token used and revoked, a crash inside a handler).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
 import logging
 from collections.abc import Iterator
+from secrets import token_bytes, token_hex, token_urlsafe
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEvent
-from app.config import Settings
+from app.config import (
+    MIN_SECRET_BITS,
+    Environment,
+    Settings,
+    estimated_bits,
+    secret_key_problem,
+)
 from app.logging import configure_logging
 from tests.factories import PASSWORD, create_deployment, create_user, csrf_from
 
@@ -113,3 +122,37 @@ def test_secrets_stay_out_of_logs_errors_and_audit_payloads(
             assert value not in event, f"the {what} is in an audit payload"
     for event in events:
         assert "password" not in event.lower(), event  # not even a hash of it
+
+
+WEAK_KEYS = [
+    "a" * 32,
+    "a" * 64,
+    "ab" * 32,
+    "abcdefghij" * 4,  # 10 distinct characters but a repeated run
+    "0123456789abcdef" * 4,  # 16 distinct, 256 "bits" by frequency alone: repeated
+    "correct horse battery staple abc",
+    "password" + "1234567890" * 3,
+]
+
+
+@pytest.mark.parametrize("key", WEAK_KEYS)
+def test_production_refuses_low_entropy_secret_keys(key: str) -> None:
+    with pytest.raises(ValidationError) as exc:
+        Settings(environment=Environment.production, secret_key=key)
+    message = str(exc.value)
+    assert "AXISBOARD_SECRET_KEY" in message
+    assert "openssl rand -hex 32" in message
+    assert key not in message  # the error never prints the key back
+    assert key[:12] not in message
+    Settings(environment=Environment.development, secret_key=key)  # development takes anything
+
+
+def test_random_secret_keys_pass() -> None:
+    """What the README tells people to run (`openssl rand -hex 32`) and its usual equivalents are
+    accepted every time (300 draws each)."""
+    for _ in range(300):
+        for key in (token_hex(32), token_urlsafe(32), base64.b64encode(token_bytes(32)).decode()):
+            assert secret_key_problem(key) is None, key
+            assert estimated_bits(key) >= MIN_SECRET_BITS
+    assert estimated_bits("a" * 32) == 0
+    Settings(environment=Environment.production, secret_key=token_hex(32))

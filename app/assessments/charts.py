@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from app.estimates.charts import LAYOUT
+from app.web.charts import figure
 
 FACTORS = (
     ("severity", "severity / 4"),
@@ -15,13 +16,14 @@ FACTORS = (
 )
 
 
+@figure
 def score_breakdown(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Each ranked item's four factors (bars, left axis) and its score (markers, right axis):
     score = 100 × severity × reach × segment risk × profile fit."""
     labels = [f"#{i['rank']} {i['technique_name']}" for i in items]
     data: list[dict[str, Any]] = [
         {"type": "bar", "name": label, "x": labels, "y": [i["breakdown"][key] for i in items],
-         "hovertemplate": f"{label}: %{{y:.2f}}<extra></extra>"}
+         "hovertemplate": "%{fullData.name}: %{y:.2f}<extra></extra>"}
         for key, label in FACTORS
     ]  # fmt: skip
     data.append({

@@ -426,13 +426,23 @@ def save_draft(
         draft = Assessment(deployment_id=dep.id, status="draft", answers=[], serving={},
                            created_by=caller.email)  # fmt: skip
         repo.add(draft)
-    draft.form = {k: v for k, v in sorted(values.items()) if k != "csrf_token"}
+    draft.form = _answers_only(values)
     session.flush()
     return draft
 
 
+# Form fields that are not answers: the CSRF token the pages post (asgi-csrf's field name). A
+# token stored in a draft would outlive the page and sit in the database.
+NOT_ANSWERS = frozenset({"csrftoken"})
+
+
+def _answers_only(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in sorted(values.items()) if k not in NOT_ANSWERS}
+
+
 def draft_values(draft: Assessment | None) -> dict[str, Any]:
-    return dict(draft.form or {}) if draft is not None else {}
+    """The saved form (a token saved by an older version is dropped)."""
+    return _answers_only(dict(draft.form or {})) if draft is not None else {}
 
 
 # ---- rule-set dry run ----------------------------------------------------------------------

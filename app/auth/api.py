@@ -45,8 +45,7 @@ def issue_token(
             username,
             password,
             client_ip=client_ip(request),
-            max_failures=settings.login_max_failures,
-            window_s=settings.login_window_s,
+            throttle=service.LoginThrottle.from_settings(settings),
         )
     except Unauthorized:
         session.commit()  # keep the recorded failure: throttling depends on it

@@ -7,8 +7,11 @@ stored, so a database leak yields no usable credential. Logging out or revoking 
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -22,6 +25,9 @@ from app.auth.models import AuthToken, LoginAttempt, Organization, User
 from app.auth.permissions import Role
 from app.db import utcnow
 from app.errors import InvalidInput, TooManyRequests, Unauthorized
+
+if TYPE_CHECKING:
+    from app.config import Settings
 
 _hasher = PasswordHasher()
 # A real hash to verify against when the e-mail is unknown, so timing does not reveal which exist.
@@ -44,39 +50,90 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class LoginThrottle:
+    """Throttling of failed sign-ins: a growing delay, never a lock-out.
+
+    Failures are counted per (e-mail, client address) pair and per client address over all
+    e-mails, over the last ``window_s`` seconds. Once a pair has ``max_failures`` failures (an
+    address ``per_address_factor`` times as many), its next attempt must wait
+    ``base_delay_s`` × 2^(failures - threshold) seconds after its last failure, at most
+    ``max_delay_s``; attempts made while waiting get a 429 with ``Retry-After`` and are not
+    counted (no password is checked). Nothing is counted per e-mail over all addresses: that
+    would let anyone lock a user out, so the owner of an account signs in from their own address
+    whatever others try from theirs. A success clears its pair's failures."""
+
+    max_failures: int
+    window_s: int
+    base_delay_s: float
+    max_delay_s: float
+    per_address_factor: int = 4
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LoginThrottle:
+        return cls(
+            max_failures=settings.login_max_failures,
+            window_s=settings.login_window_s,
+            base_delay_s=settings.login_base_delay_s,
+            max_delay_s=settings.login_max_delay_s,
+        )
+
+    def delay_s(self, failures: int, threshold: int) -> float:
+        """How long after the last of ``failures`` failures the next attempt must wait."""
+        if failures < threshold:
+            return 0.0
+        return float(min(self.max_delay_s, self.base_delay_s * 2 ** min(failures - threshold, 60)))
+
+
 def _throttle_check(
-    session: Session, email: str, client_ip: str, *, max_failures: int, window_s: int
+    session: Session, email: str, client_ip: str, throttle: LoginThrottle, now: datetime
 ) -> None:
-    since = utcnow() - timedelta(seconds=window_s)
-    by_email = session.execute(
-        select(func.count(LoginAttempt.id)).where(
-            LoginAttempt.email == email, LoginAttempt.created_at >= since
+    since = now - timedelta(seconds=throttle.window_s)
+    recent = (func.count(LoginAttempt.id), func.max(LoginAttempt.created_at))
+    by_pair = session.execute(
+        select(*recent).where(
+            LoginAttempt.email == email,
+            LoginAttempt.client_ip == client_ip,
+            LoginAttempt.created_at >= since,
         )
-    ).scalar_one()
-    by_ip = session.execute(
-        select(func.count(LoginAttempt.id)).where(
-            LoginAttempt.client_ip == client_ip, LoginAttempt.created_at >= since
+    ).one()
+    by_address = session.execute(
+        select(*recent).where(LoginAttempt.client_ip == client_ip, LoginAttempt.created_at >= since)
+    ).one()
+    wait = 0.0
+    for (failures, last), threshold in (
+        (by_pair, throttle.max_failures),
+        (by_address, throttle.max_failures * throttle.per_address_factor),
+    ):
+        if last is not None:
+            ready = last + timedelta(seconds=throttle.delay_s(failures, threshold))
+            wait = max(wait, (ready - now).total_seconds())
+    if wait > 0:
+        seconds = math.ceil(wait)
+        raise TooManyRequests(
+            f"too many failed sign-ins; try again in {seconds} second{'s' if seconds > 1 else ''}",
+            retry_after=seconds,
         )
-    ).scalar_one()
-    if by_email >= max_failures or by_ip >= max_failures * 4:
-        raise TooManyRequests("too many failed logins; try again later", retry_after=window_s)
 
 
 def authenticate(
-    session: Session, email: str, password: str, *, client_ip: str, max_failures: int, window_s: int
+    session: Session, email: str, password: str, *, client_ip: str, throttle: LoginThrottle
 ) -> User:
     """Check credentials; failed attempts are recorded (committed by the caller) and throttled."""
     email = email.strip().lower()
-    _throttle_check(session, email, client_ip, max_failures=max_failures, window_s=window_s)
+    now = utcnow()
+    _throttle_check(session, email, client_ip, throttle, now)
     user = session.execute(select(User).where(User.email == email)).scalar_one_or_none()
     ok = verify_password(user.password_hash if user else _DUMMY_HASH, password)
     if user is None or not ok or not user.is_active:
-        session.add(LoginAttempt(email=email, client_ip=client_ip))
+        session.add(LoginAttempt(email=email, client_ip=client_ip, created_at=now))
         session.flush()
         raise Unauthorized("incorrect e-mail or password")
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    session.execute(delete(LoginAttempt).where(LoginAttempt.email == email))
+    session.execute(
+        delete(LoginAttempt).where(LoginAttempt.email == email, LoginAttempt.client_ip == client_ip)
+    )
     return user
 
 

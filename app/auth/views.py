@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote, unquote, urlsplit
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
@@ -18,17 +19,41 @@ from app.web.templates import render
 router = APIRouter(include_in_schema=False)
 
 
-def _safe_next(url: str | None) -> str:
-    if not url or not url.startswith("/") or url.startswith("//") or "\\" in url:
+# Characters a path may carry unescaped in the Location header (RFC 3986 pchar, "/", "?" and
+# "%"); everything else, non-ASCII included, is percent-encoded so the header is plain ASCII.
+_PATH_SAFE = "/?=&;:@!$'()*+,~-._%"
+MAX_NEXT_LENGTH = 2000
+
+
+def _path_problem(url: str) -> bool:
+    return (
+        not url.startswith("/")
+        or url.startswith("//")
+        or "\\" in url
+        or any(not ch.isprintable() or (ch.isspace() and ch != " ") for ch in url)
+    )
+
+
+def safe_next(url: str | None) -> str:
+    """Where to go after signing in: a same-origin path, or ``/``.
+
+    Browsers drop tabs and line breaks from URLs and read ``\\`` as ``/``, so ``/\\t/evil.example``
+    or ``/\\evil.example`` would leave the site. Refused: anything but a path starting with a
+    single ``/``, and any control character, white space or backslash, typed or percent-encoded
+    (``/%09/evil.example``, ``/%5Cevil``, ``/%2F/evil``)."""
+    if not url or len(url) > MAX_NEXT_LENGTH or " " in url:
         return "/"
-    return url
+    if _path_problem(url) or _path_problem(unquote(url)):
+        return "/"
+    parts = urlsplit(url)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return quote(url, safe=_PATH_SAFE + "#")
 
 
 @router.get("/login")
 def login_page(request: Request, next: str | None = None) -> Response:
-    return render(
-        request, "auth/login.html", {"next": _safe_next(next), "email": "", "error": None}
-    )
+    return render(request, "auth/login.html", {"next": safe_next(next), "email": "", "error": None})
 
 
 @router.post("/login")
@@ -40,15 +65,14 @@ def login(
 ) -> Response:
     email = str(form.get("email", ""))[:254]
     password = str(form.get("password", ""))[:1024]
-    next_url = _safe_next(str(form.get("next", "/")))
+    next_url = safe_next(str(form.get("next", "/")))
     try:
         user = service.authenticate(
             session,
             email,
             password,
             client_ip=client_ip(request),
-            max_failures=settings.login_max_failures,
-            window_s=settings.login_window_s,
+            throttle=service.LoginThrottle.from_settings(settings),
         )
     except (Unauthorized, TooManyRequests) as exc:
         # The failed attempt must be kept (throttling), so commit it before answering.

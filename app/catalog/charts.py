@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from app.rules.matrix import DIMENSIONS
+from app.web.charts import figure
 
 _LAYOUT = {
     "margin": {"l": 170, "r": 20, "t": 30, "b": 60},
@@ -15,6 +16,7 @@ _LAYOUT = {
 }
 
 
+@figure
 def matrix_heatmap(
     axes: Sequence[tuple[str, str]],
     levels: Mapping[str, Mapping[str, int]],
@@ -43,6 +45,7 @@ def matrix_heatmap(
     }
 
 
+@figure
 def suitability_bars(
     axes: Sequence[tuple[str, str]], table: Mapping[str, Mapping[str, float]]
 ) -> dict[str, Any]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from app.web.charts import figure
+
 LAYOUT: dict[str, Any] = {
     "margin": {"l": 60, "r": 20, "t": 30, "b": 50},
     "font": {"size": 12},
@@ -15,11 +17,12 @@ LAYOUT: dict[str, Any] = {
 }
 
 
+@figure
 def memory_bar(parts: dict[str, float], capacity_gb: float) -> dict[str, Any]:
     """Stacked memory breakdown per GPU against the GPU's capacity."""
     data = [
         {"type": "bar", "orientation": "h", "name": k, "y": ["per GPU"], "x": [v],
-         "hovertemplate": f"{k}: %{{x:.2f}} GB<extra></extra>"}
+         "hovertemplate": "%{fullData.name}: %{x:.2f} GB<extra></extra>"}
         for k, v in parts.items()
     ]  # fmt: skip
     return {
@@ -45,6 +48,7 @@ def _lines(x: Sequence[float], series: dict[str, Sequence[float | None]]) -> lis
     ]  # fmt: skip
 
 
+@figure
 def batch_sweep(
     batches: Sequence[int],
     throughput: Sequence[float],
@@ -70,6 +74,7 @@ def batch_sweep(
     }
 
 
+@figure
 def ttft_sweep(
     inputs: Sequence[int], ttft: Sequence[float], best: Sequence[float]
 ) -> dict[str, Any]:
@@ -80,6 +85,7 @@ def ttft_sweep(
     }  # fmt: skip
 
 
+@figure
 def latency_vs_rate(
     rates: Sequence[float], series: dict[str, Sequence[float]], slo: dict[str, float | None]
 ) -> dict[str, Any]:
@@ -95,6 +101,7 @@ def latency_vs_rate(
     }  # fmt: skip
 
 
+@figure
 def cost_by_gpu(names: Sequence[str], costs: Sequence[float | None]) -> dict[str, Any]:
     pairs = [(n, c) for n, c in zip(names, costs, strict=True) if c is not None]
     return {
@@ -105,5 +112,6 @@ def cost_by_gpu(names: Sequence[str], costs: Sequence[float | None]) -> dict[str
     }  # fmt: skip
 
 
+@figure
 def training_memory(parts: dict[str, float], capacity_gb: float) -> dict[str, Any]:
     return memory_bar(parts, capacity_gb)

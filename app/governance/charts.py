@@ -6,8 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from app.estimates.charts import LAYOUT
+from app.web.charts import figure
 
 
+@figure
 def before_after(analysis: Mapping[str, Any], metric: str) -> dict[str, Any]:
     """Before and after per segment for one metric; regressed segments outlined in red, the
     aggregate as dashed lines."""

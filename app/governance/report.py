@@ -4,8 +4,6 @@ HTML) and CSV (the risk register). Sections follow reference/governance.md's rep
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +17,7 @@ from app.assessments import service as assessments
 from app.assessments.repository import AssessmentRepository
 from app.audit.models import AuditEvent
 from app.auth.context import Caller
+from app.csv_export import write_rows
 from app.deployments import service as deployments
 from app.estimates.service import deployment_economics
 from app.estimators import ESTIMATOR_VERSION
@@ -363,52 +362,39 @@ def schema() -> dict[str, Any]:
 
 
 # ---- renderers -----------------------------------------------------------------------------
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value: object) -> str:
-    """A CSV cell that spreadsheets will not run as a formula (OWASP CSV injection)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+RISK_REGISTER_HEADER = ("framework", "id", "title", "axes", "axis status", "rationale",
+                        "owasp v1.1")  # fmt: skip
 
 
 def risk_register_csv(data: dict[str, Any]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["framework", "id", "title", "axes", "axis status", "rationale", "owasp v1.1"])
+    rows: list[tuple[object, ...]] = []
     for fw, entries in data["frameworks"].items():
         for e in entries:
-            w.writerow(
-                [
-                    safe_cell(x)
-                    for x in (
-                        frameworks.TITLES[fw],
-                        e["id"],
-                        e["title"],
-                        "; ".join(e["axes"]),
-                        "; ".join(sorted({data["axes_in_play"].get(a, "") for a in e["axes"]})),
-                        " | ".join(e["rationale"]),
-                        e.get("v1_1", ""),
-                    )
-                ]
+            rows.append(
+                (
+                    frameworks.TITLES[fw],
+                    e["id"],
+                    e["title"],
+                    "; ".join(e["axes"]),
+                    "; ".join(sorted({data["axes_in_play"].get(a, "") for a in e["axes"]})),
+                    " | ".join(e["rationale"]),
+                    e.get("v1_1", ""),
+                )
             )
     for row in data["statement_of_applicability"]:
         if not row["applicable"]:
-            w.writerow(
-                [
-                    safe_cell(x)
-                    for x in (
-                        frameworks.TITLES["iso_42001"],
-                        row["control"],
-                        row["title"],
-                        "",
-                        "not applicable",
-                        row["justification"],
-                        "",
-                    )
-                ]
+            rows.append(
+                (
+                    frameworks.TITLES["iso_42001"],
+                    row["control"],
+                    row["title"],
+                    "",
+                    "not applicable",
+                    row["justification"],
+                    "",
+                )
             )
-    return buf.getvalue()
+    return write_rows(RISK_REGISTER_HEADER, rows)
 
 
 def render_html(data: dict[str, Any], *, for_pdf: bool = False) -> str:

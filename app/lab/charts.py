@@ -11,12 +11,14 @@ from app.estimates.charts import LAYOUT
 from app.scaling.conditional import Coefficients
 from app.scaling.inference_aware import InferenceAwareResult
 from app.scaling.planner import IsoFlop, IsoLossGrid
+from app.web.charts import figure
 
 
 def _log_axis(title: str) -> dict[str, Any]:
     return {"type": "log", "title": {"text": title}, "exponentformat": "SI"}
 
 
+@figure
 def iso_flop(curves: Sequence[IsoFlop], fit: str) -> dict[str, Any]:
     data: list[dict[str, Any]] = [
         {"type": "scatter", "mode": "lines", "name": f"C = {c.compute_flops:.1e}",
@@ -33,6 +35,7 @@ def iso_flop(curves: Sequence[IsoFlop], fit: str) -> dict[str, Any]:
     }}  # fmt: skip
 
 
+@figure
 def iso_loss(
     grid: IsoLossGrid, fit: str, points: Sequence[tuple[str, float, float]]
 ) -> dict[str, Any]:
@@ -55,6 +58,7 @@ def iso_loss(
     }}  # fmt: skip
 
 
+@figure
 def demand_curve(rows: Sequence[InferenceAwareResult], demands: Sequence[float]) -> dict[str, Any]:
     x = list(demands)
     data = [
@@ -75,6 +79,7 @@ def demand_curve(rows: Sequence[InferenceAwareResult], demands: Sequence[float])
     }}  # fmt: skip
 
 
+@figure
 def predicted_vs_observed(
     predicted: Sequence[float], observed: Sequence[float], labels: Sequence[str] | None = None
 ) -> dict[str, Any]:
@@ -91,6 +96,7 @@ def predicted_vs_observed(
     }}  # fmt: skip
 
 
+@figure
 def multiplier_curves(c: Coefficients, x: float, r: float, ref: float) -> dict[str, Any]:
     """The law's multiplier along x (at this r) and along r (at this x), the design marked."""
     xs = np.geomspace(0.02, 0.25, 120)
@@ -117,6 +123,7 @@ def multiplier_curves(c: Coefficients, x: float, r: float, ref: float) -> dict[s
     }}  # fmt: skip
 
 
+@figure
 def search_scatter(
     sample: dict[str, list[float]],
     pareto: Sequence[dict[str, Any]],

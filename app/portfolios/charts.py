@@ -7,8 +7,10 @@ from typing import Any
 
 from app.estimates.charts import LAYOUT
 from app.estimators.portfolio import DIMENSIONS
+from app.web.charts import figure
 
 
+@figure
 def radar(evals: Sequence[Mapping[str, Any]], names: Mapping[int, str]) -> dict[str, Any]:
     """The four dimensions (matrix means, 1-5, 5 most favourable) of each portfolio."""
     data = [
@@ -22,6 +24,7 @@ def radar(evals: Sequence[Mapping[str, Any]], names: Mapping[int, str]) -> dict[
             "polar": {"radialaxis": {"range": [0, 5], "dtick": 1}}}}  # fmt: skip
 
 
+@figure
 def suitability(evals: Sequence[Mapping[str, Any]], names: Mapping[int, str]) -> dict[str, Any]:
     """Fig. 2 of seed 000 for portfolios: suitability under each deployment profile."""
     profiles = list(evals[0]["profile_suitability"]) if evals else []
@@ -35,6 +38,7 @@ def suitability(evals: Sequence[Mapping[str, Any]], names: Mapping[int, str]) ->
             "yaxis": {"range": [0, 5], "title": {"text": "weighted matrix level"}}}}  # fmt: skip
 
 
+@figure
 def cost_latency(
     evals: Sequence[Mapping[str, Any]],
     names: Mapping[int, str],

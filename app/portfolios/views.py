@@ -3,8 +3,6 @@ evaluation, and the side-by-side comparison with its charts and CSV/JSON export.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from typing import Any
 
@@ -16,6 +14,7 @@ from app.assessments import service as assessments
 from app.auth.context import Caller
 from app.auth.permissions import Permission
 from app.catalog.repository import CatalogRepository
+from app.csv_export import write_dicts
 from app.db import SessionDep
 from app.deployments import service as deployments
 from app.errors import AppError
@@ -198,11 +197,7 @@ def _flat(out: dict[str, Any]) -> list[dict[str, Any]]:
 @router.get("/portfolios/compare.csv")
 def compare_csv(request: Request, session: SessionDep, caller: PageCaller) -> Response:
     rows = _flat(service.comparison(session, caller, _ids(request)))
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
-    writer.writeheader()
-    writer.writerows(rows)
-    return Response(buf.getvalue(), media_type="text/csv", headers={
+    return Response(write_dicts(list(rows[0]), rows), media_type="text/csv", headers={
         "Content-Disposition": 'attachment; filename="portfolio-comparison.csv"'})  # fmt: skip
 
 
