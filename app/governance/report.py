@@ -94,7 +94,7 @@ def _decisions_by_target(
 def build(session: Session, caller: Caller, deployment_id: int) -> dict[str, Any]:
     dep = deployments.get(session, caller, deployment_id)
     repo = AssessmentRepository(session, caller.org_id)
-    cat = assessments.catalog(session)
+    cat = assessments.catalog(session, caller.org_id)
     assessment_rows, recommendation_rows = [], []
     decided = _decisions_by_target(session, caller, dep.id)
     submitted = list(repo.for_deployment(dep.id))
@@ -281,7 +281,7 @@ def build(session: Session, caller: Caller, deployment_id: int) -> dict[str, Any
             "audit_chain_head": None if head is None else {"event_id": head.id, "hash": head.hash},
             "versions": {
                 "matrix": cat.matrix_version,
-                "rules": rulesets.current_ruleset(session).version,
+                "rules": rulesets.current_ruleset(session, caller.org_id).version,
                 "estimator": ESTIMATOR_VERSION,
                 "framework_mapping": frameworks.version(),
             },
