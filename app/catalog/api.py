@@ -94,7 +94,7 @@ def list_gpus(session: SessionDep, caller: ApiCaller) -> list[GpuOut]:
 
 _PRICE_ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"description": "Your role may not set prices"},
-    404: {"description": "Unknown GPU (or, on DELETE, no own price)"},
+    404: {"description": "Unknown GPU"},
     422: {"description": "Invalid price, kind or note; names the field"},
 }
 

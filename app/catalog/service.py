@@ -276,12 +276,13 @@ def set_org_price(
 def remove_org_price(
     session: Session, caller: Caller, gpu_key: str, *, audit_key: bytes
 ) -> GpuPrice:
-    """Drop the organisation's own price: its estimates use the shipped default again."""
+    """Drop the organisation's own price: its estimates use the shipped default again
+    (idempotent: without an own price nothing changes and nothing is recorded)."""
     caller.require(Permission.catalog_edit)
     gpu = _gpu_or_404(session, gpu_key)
     row = CatalogRepository(session).price_override(caller.org_id, gpu_key)
     if row is None:
-        raise NotFound(f"your organisation has no own price for {gpu_key}")
+        return effective_price(gpu, None)
     before = effective_price(gpu, row)
     session.delete(row)
     session.flush()
