@@ -19,6 +19,8 @@ from app.assessments import service as assessments
 from app.assessments.repository import AssessmentRepository
 from app.audit.models import AuditEvent
 from app.auth.context import Caller
+from app.catalog import service as catalog_service
+from app.catalog.repository import CatalogRepository
 from app.deployments import service as deployments
 from app.estimates.service import deployment_economics
 from app.estimators import ESTIMATOR_VERSION
@@ -199,7 +201,9 @@ def build(session: Session, caller: Caller, deployment_id: int) -> dict[str, Any
                 "bf16 weights and KV cache",
                 f"{dep.engine} engine profile",
                 "static batching at the largest batch meeting the TPOT SLO",
-                "replicas running all month (730 h) at catalog GPU prices",
+                "replicas running all month (730 h) at the organisation's effective GPU "
+                "price (its own, else the shipped default)",
+                *_price_line(session, caller.org_id, dep.gpu_key),
             ],
         }
     )
@@ -288,6 +292,15 @@ def build(session: Session, caller: Caller, deployment_id: int) -> dict[str, Any
         },
     }
     return Report.model_validate(data).model_dump(mode="json")
+
+
+def _price_line(session: Session, org_id: int, gpu_key: str) -> list[str]:
+    g = CatalogRepository(session).gpu(gpu_key)
+    if g is None:
+        return []
+    p = catalog_service.gpu_price(session, org_id, g)
+    shown = "unpriced" if p.price_per_hour_usd is None else f"${p.price_per_hour_usd:.2f}/GPU-hour"
+    return [f"{g.name}: {shown} ({p.source})"]
 
 
 def _findings(
