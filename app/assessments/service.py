@@ -81,7 +81,7 @@ class Catalog:
     loaded_at: float
 
 
-_CATALOG: list[Catalog] = []  # the shared part (matrix fields are the shipped placeholder)
+_CATALOG: list[Catalog] = []  # the organisation-independent part (its matrix fields are empty)
 # An organisation's matrix levels by (org id, matrix version row id): versions are immutable, so
 # an entry never goes stale, and one organisation never gets another's matrix.
 _MATRICES: dict[tuple[int, int], tuple[int, dict[str, dict[str, int]]]] = {}
