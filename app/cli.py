@@ -13,10 +13,12 @@ from alembic.config import Config
 from app.config import PROJECT_ROOT, Environment, get_settings
 from app.db import make_engine, make_sessionmaker, session_scope
 from app.errors import AppError
+from app.operator_cli import operators
 
 cli = typer.Typer(help="Axisboard: decide how to scale LLM systems.", no_args_is_help=True)
 users = typer.Typer(help="Manage users.", no_args_is_help=True)
 cli.add_typer(users, name="users")
+cli.add_typer(operators, name="operators")
 
 
 def alembic_config(url: str | None = None) -> Config:

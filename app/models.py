@@ -2,7 +2,7 @@
 
 from app.assessments.models import Assessment, Recommendation
 from app.audit.models import AuditEvent
-from app.auth.models import AuthToken, LoginAttempt, Organization, User
+from app.auth.models import AuthToken, LoginAttempt, Organization, PlatformOperator, User
 from app.catalog.models import (
     Axis,
     Dimension,
@@ -10,6 +10,7 @@ from app.catalog.models import (
     FailureMode,
     Framework,
     Gpu,
+    GpuPriceOverride,
     MatrixCell,
     MatrixVersion,
     ModelArch,
@@ -39,12 +40,14 @@ __all__ = [
     "FailureMode",
     "Framework",
     "Gpu",
+    "GpuPriceOverride",
     "Job",
     "LoginAttempt",
     "MatrixCell",
     "MatrixVersion",
     "ModelArch",
     "Organization",
+    "PlatformOperator",
     "Portfolio",
     "Profile",
     "Recommendation",

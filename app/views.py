@@ -28,7 +28,7 @@ router = APIRouter(include_in_schema=False)
 @router.get("/")
 def dashboard(request: Request, session: SessionDep, caller: PageCaller) -> Response:
     deployments, total = deployment_service.list_(session, caller, limit=10, offset=0)
-    matrix = catalog_service.current_matrix(session)
+    matrix = catalog_service.current_matrix(session, caller.org_id)
     repo = CatalogRepository(session)
     return render(
         request,

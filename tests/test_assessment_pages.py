@@ -193,8 +193,8 @@ def test_rerun_under_a_new_rule_set_shows_what_changed(
     for rule in body["rules"]:
         if rule["id"] == "staleness_local_rag":
             rule["then"]["recommend"]["technique"] = "graphrag"
-    session.add(RuleSetVersion(version=2, text=yaml.safe_dump(body), body=body, note="t",
-                               created_by="test"))  # fmt: skip
+    session.add(RuleSetVersion(org_id=dep.org_id, version=2, text=yaml.safe_dump(body), body=body,
+                               note="t", created_by="test"))  # fmt: skip
     session.flush()
     page = client.get(loc).text
     assert "Re-run under the current rules (v2)" in page

@@ -47,6 +47,7 @@ from tests.factories import (
 
 P = Permission
 PUBLIC = "public"
+OPERATOR = "platform operator"  # not a permission of any organisation role
 MARKER = "OrgAMarker"  # in the names of the first organisation's data
 
 
@@ -212,6 +213,14 @@ POLICY: dict[str, Spec] = {
     "POST /api/v1/rules/validate": Spec(P.rules_edit, json={"__rules__": True}),
     "POST /api/v1/rules/dry-run": Spec(P.rules_edit, json={"__rules__": True}),
     "POST /api/v1/rules": Spec(P.rules_edit, json={"__rules__": True, "note": "same rules"}),
+    "PUT /api/v1/gpus/{key}/price": Spec(
+        P.catalog_edit, json={"price_per_hour_usd": 0.8, "kind": "reserved", "note": "1 year"}
+    ),
+    "DELETE /api/v1/gpus/{key}/price": Spec(P.catalog_edit),
+    # platform operators only: no organisation role, not even admin (403 for every role)
+    "PUT /api/v1/operator/gpus/{key}/default-price": Spec(
+        OPERATOR, json={"price_per_hour_usd": 0.9, "source": "test offer"}
+    ),
     "POST /api/v1/portfolios": Spec(
         P.portfolio_write, json={"__deployment_id__": True, "name": "P3", "items": PORTFOLIO_ITEMS}
     ),
@@ -277,7 +286,10 @@ POLICY: dict[str, Spec] = {
     "POST /matrix/edit": Spec(
         P.matrix_edit, form={"retrieval.cost.level": "3", "retrieval.cost.wording": "Medium"}
     ),
-    "POST /catalog/gpus/{key}/price": Spec(P.catalog_edit, form={"price_per_hour_usd": "0.8"}),
+    "POST /catalog/gpus/{key}/price": Spec(
+        P.catalog_edit, form={"price_per_hour_usd": "0.8", "kind": "spot"}
+    ),
+    "POST /catalog/gpus/{key}/price/remove": Spec(P.catalog_edit, form={}),
     "POST /deployments/new": Spec(P.deployment_write, form=DEPLOYMENT_FORM),
     "POST /deployments/{deployment_id}/edit": Spec(P.deployment_write, form=DEPLOYMENT_FORM),
     "POST /deployments/{deployment_id}/delete": Spec(P.deployment_write, form={}),
@@ -484,7 +496,8 @@ def _url(route: str, ids: dict[str, int], portfolios: tuple[int, int], spec: Spe
     path = route.split(" ", 1)[1]
     for name in SCOPED_PARAMS:
         path = path.replace("{" + name + "}", str(ids[name]))
-    key = "l4" if path.startswith("/catalog/gpus") else "retrieval"
+    gpu = path.startswith(("/catalog/gpus", "/api/v1/gpus", "/api/v1/operator/gpus"))
+    key = "l4" if gpu else "retrieval"
     path = path.replace("{key}", key).replace("{fm}", "factual_staleness")
     query = spec.query
     if spec.scoped_query:

@@ -157,7 +157,7 @@ def test_gpu_price_edit(client: TestClient, session: Session) -> None:
     assert "enter a number" in r.text
     r = client.post(
         "/catalog/gpus/l4/price",
-        data={"csrftoken": csrf(client), "price_per_hour_usd": "0.85"},
+        data={"csrftoken": csrf(client), "price_per_hour_usd": "0.85", "kind": "reserved"},
         follow_redirects=False,
     )
     assert r.status_code == 303

@@ -631,3 +631,32 @@ def test_every_chart_builder_escapes_user_text() -> None:
     assert fig["data"][0]["name"] == "a &amp; b"
     # Templates written by the code keep their markup.
     assert "<extra></extra>" in fig["data"][0]["hovertemplate"]
+
+
+def test_another_organisations_admin_cannot_move_our_reference_data(
+    client: TestClient, session: Session
+) -> None:
+    """Issue 17 item 1: an admin of another organisation publishes rules, sets the A100 to
+    $999/h and tries the shipped default: our rules, prices and costs stay as they were."""
+    ours = create_user(session, org="Ours", role="admin")
+    theirs = create_user(session, org="Theirs", role="admin")
+    session.commit()
+    h, hb = api_headers(client, ours.email), api_headers(client, theirs.email)
+    body = {"model": "llama_3_1_8b", "gpu": "a100_sxm_80gb", "input_tokens": 1000,
+            "output_tokens": 200, "requests_per_day": 50_000, "ttft_slo_ms": 800,
+            "tpot_slo_ms": 60}  # fmt: skip
+    before = client.post("/api/v1/estimates/inference", json=body, headers=h).json()
+    rules = client.get("/api/v1/rules", headers=h).json()
+    r = client.put("/api/v1/gpus/a100_sxm_80gb/price", headers=hb,
+                   json={"price_per_hour_usd": 999, "kind": "other"})  # fmt: skip
+    assert r.status_code == 200
+    r = client.put("/api/v1/operator/gpus/a100_sxm_80gb/default-price", headers=hb,
+                   json={"price_per_hour_usd": 999, "source": "x"})  # fmt: skip
+    assert r.status_code == 403
+    text = rules["yaml"].replace("technique: rag", "technique: graphrag", 1)
+    assert (
+        client.post("/api/v1/rules", headers=hb, json={"yaml": text, "note": "x"}).status_code
+        == 201
+    )
+    assert client.post("/api/v1/estimates/inference", json=body, headers=h).json() == before
+    assert client.get("/api/v1/rules", headers=h).json() == rules

@@ -98,7 +98,7 @@ PAGE_ROUTES: list[tuple[str, Permission, Call]] = [
         Permission.catalog_edit,
         lambda c, t, d: c.post(
             "/catalog/gpus/l4/price",
-            data={"csrftoken": t["csrf"], "price_per_hour_usd": "0.8"},
+            data={"csrftoken": t["csrf"], "price_per_hour_usd": "0.8", "kind": "spot"},
             follow_redirects=False,
         ),
     ),

@@ -163,12 +163,12 @@ def ruleset_out(row: RuleSetVersion) -> RuleSetOut:
 
 @router.get("/rules", response_model=RuleSetOut, tags=["rules"])
 def get_rules(session: SessionDep, caller: ApiCaller, version: IdQuery = None) -> RuleSetOut:
-    return ruleset_out(rulesets.get_version(session, version))
+    return ruleset_out(rulesets.get_version(session, caller.org_id, version))
 
 
 @router.get("/rules/versions", response_model=list[RuleSetOut], tags=["rules"])
 def list_rule_versions(session: SessionDep, caller: ApiCaller) -> list[RuleSetOut]:
-    return [ruleset_out(r) for r in rulesets.versions(session)]
+    return [ruleset_out(r) for r in rulesets.versions(session, caller.org_id)]
 
 
 @router.post(
@@ -190,7 +190,13 @@ def dry_run_rules(data: RuleSetText, session: SessionDep, caller: ApiCaller) -> 
     return DryRunOut.model_validate(service.dry_run(session, caller, rs))
 
 
-@router.post("/rules", response_model=RuleSetOut, status_code=201, tags=["rules"])
+@router.post(
+    "/rules",
+    response_model=RuleSetOut,
+    status_code=201,
+    tags=["rules"],
+    responses={409: {"description": "Another publish took this version number first; reload"}},
+)
 def publish_rules(
     data: RuleSetPublish, session: SessionDep, caller: ApiCaller, settings: SettingsDep
 ) -> RuleSetOut:

@@ -81,25 +81,30 @@ class Catalog:
     loaded_at: float
 
 
-_CATALOG: list[Catalog] = []
+_CATALOG: list[Catalog] = []  # the organisation-independent part (its matrix fields are empty)
+# An organisation's matrix levels by (org id, matrix version row id): versions are immutable, so
+# an entry never goes stale, and one organisation never gets another's matrix.
+_MATRICES: dict[tuple[int, int], tuple[int, dict[str, dict[str, int]]]] = {}
+_MATRICES_MAX = 1024
 
 
 def clear_reference_cache() -> None:
     _CATALOG.clear()
+    _MATRICES.clear()
 
 
-def catalog(session: Session) -> Catalog:
-    """A per-process snapshot, refreshed after ``REFERENCE_TTL_S`` (the matrix, profiles,
-    failure modes, techniques and released models change only by an admin edit or a seed)."""
+def _shared_catalog(session: Session) -> Catalog:
+    """A per-process snapshot of the organisation-independent reference data, refreshed after
+    ``REFERENCE_TTL_S`` (profiles, failure modes, techniques and released models change only by a
+    seed)."""
     if _CATALOG and time.monotonic() - _CATALOG[0].loaded_at < REFERENCE_TTL_S:
         return _CATALOG[0]
     repo = CatalogRepository(session)
-    matrix = catalog_service.current_matrix(session)
     techniques = repo.techniques()
     fms = repo.failure_modes()
     cat = Catalog(
-        matrix_version=matrix.version,
-        matrix=matrix.levels,
+        matrix_version=0,
+        matrix={},
         profiles={p.key: p.weights for p in repo.profiles()},
         failure_modes={
             f.key: FailureModeInfo(f.key, f.name, f.expected_outcome, f.citation) for f in fms
@@ -123,11 +128,39 @@ def catalog(session: Session) -> Catalog:
     return cat
 
 
+def shared_catalog(session: Session) -> Catalog:
+    """The organisation-independent reference data (failure modes, techniques, profiles,
+    models); its matrix fields are empty: use :func:`catalog` for an organisation's matrix."""
+    return _shared_catalog(session)
+
+
+def catalog(session: Session, org_id: int) -> Catalog:
+    """The reference data as the organisation sees it: the shared snapshot with the
+    organisation's current matrix (one small query to find its newest version; the levels of a
+    version are cached by its row id)."""
+    shared = _shared_catalog(session)
+    repo = CatalogRepository(session)
+    ref = repo.current_matrix_ref(org_id)
+    if ref is None:
+        catalog_service.current_matrix(session, org_id)  # the shipped version 1, created lazily
+        ref = repo.current_matrix_ref(org_id)
+        if ref is None:
+            raise NotFound("no matrix loaded; run seed")
+    key = (org_id, ref[0])
+    if key not in _MATRICES:
+        if len(_MATRICES) >= _MATRICES_MAX:
+            _MATRICES.clear()
+        view = catalog_service.current_matrix(session, org_id, ref[1])
+        _MATRICES[key] = (view.version, view.levels)
+    version, levels = _MATRICES[key]
+    return replace(shared, matrix_version=version, matrix=levels)
+
+
 # ---- validation ----------------------------------------------------------------------------
 def validate(session: Session, dep: Deployment, data: AssessmentIn) -> None:
     """Domain checks beyond the schema: known failure modes, the deployment's segments, and
     follow-ups that apply. Raises :class:`InvalidInput` naming ``answers[i].field``."""
-    known = set(catalog(session).failure_modes)
+    known = set(catalog(session, dep.org_id).failure_modes)
     segments = [s["name"] for s in dep.segments]
     for i, a in enumerate(data.answers):
         if a.failure_mode not in known:
@@ -167,9 +200,13 @@ def _serving_context(dep: Deployment, data: AssessmentIn, econ: dict[str, Any]) 
 
 
 def _engine_context(
-    session: Session, fact_map: dict[str, Fact], profile: str, capacity: int | None
+    session: Session,
+    org_id: int,
+    fact_map: dict[str, Fact],
+    profile: str,
+    capacity: int | None,
 ) -> tuple[Context, int]:
-    cat = catalog(session)
+    cat = catalog(session, org_id)
     ctx = Context(
         facts=fact_map,
         matrix=cat.matrix,
@@ -195,9 +232,13 @@ def _cached_impact(
 
 
 def _impacts(
-    session: Session, scenario: Scenario, techniques: Sequence[str], corpus_tokens: float
+    session: Session,
+    org_id: int,
+    scenario: Scenario,
+    techniques: Sequence[str],
+    corpus_tokens: float,
 ) -> dict[str, TechniqueImpact]:
-    models = catalog(session).models
+    models = catalog(session, org_id).models
     return {t: _cached_impact(scenario, t, corpus_tokens, models) for t in sorted(set(techniques))}
 
 
@@ -212,18 +253,22 @@ def evaluate(
     """Facts from the answers and the deployment, then the engine; twice when pricing, so the
     estimators run only for the techniques that are recommended."""
     if rules is None:
-        rules = rulesets.current_ruleset(session)
+        rules = rulesets.current_ruleset(session, dep.org_id)
     econ = deployment_economics(session, dep)
     serving = _serving_context(dep, data, econ)
     fact_map = facts(as_answers([a.model_dump() for a in data.answers]), serving)
     if data.governance_capacity is not None:
         fact_map["ctx.governance_capacity"] = data.governance_capacity
-    ctx, matrix_version = _engine_context(session, fact_map, dep.profile, data.governance_capacity)
+    ctx, matrix_version = _engine_context(
+        session, dep.org_id, fact_map, dep.profile, data.governance_capacity
+    )
     result = run(rules, ctx)
     scenario = econ.get("scenario")
     if with_impacts and result.items and scenario is not None:
         corpus = max((a.corpus_tokens or 0.0 for a in data.answers), default=0.0)
-        priced = _impacts(session, scenario, [i.technique for i in result.items], corpus)
+        priced = _impacts(
+            session, dep.org_id, scenario, [i.technique for i in result.items], corpus
+        )
         ctx = replace(
             ctx,
             impacts={t: p.fields for t, p in priced.items()},
@@ -454,7 +499,7 @@ def dry_run(session: Session, caller: Caller, candidate: RuleSet) -> dict[str, A
     """How each submitted assessment's ranking would change under ``candidate``: both rule sets
     run on the facts stored with its latest recommendation, under the current matrix."""
     caller.require(Permission.rules_edit)
-    row, current = rulesets.current(session)
+    row, current = rulesets.current(session, caller.org_id)
     repo = AssessmentRepository(session, caller.org_id)
     changes = []
     assessments = repo.submitted()
@@ -466,7 +511,7 @@ def dry_run(session: Session, caller: Caller, candidate: RuleSet) -> dict[str, A
         dep = deployments.get(session, caller, a.deployment_id)
         stored = latest.facts
         capacity = stored.get("ctx.governance_capacity")
-        ctx, _ = _engine_context(session, stored, dep.profile, capacity)
+        ctx, _ = _engine_context(session, caller.org_id, stored, dep.profile, capacity)
         before, after = _ranked(run(current, ctx)), _ranked(run(candidate, ctx))
         if before != after:
             changes.append({

@@ -15,7 +15,7 @@ from app.auth.permissions import Permission
 from app.db import SessionDep
 from app.deployments import service as deployments
 from app.deployments.models import Deployment
-from app.errors import AppError, InvalidInput, NotFound
+from app.errors import AppError, Conflict, InvalidInput, NotFound
 from app.estimates.service import deployment_economics
 from app.governance.views import decision_context
 from app.rules import safe_yaml
@@ -32,7 +32,7 @@ router = APIRouter(include_in_schema=False)
 
 # ---- questionnaire -------------------------------------------------------------------------
 def _fm_keys(session: SessionDep) -> list[str]:
-    return [f.key for f in service.catalog(session).rows]
+    return [f.key for f in service.shared_catalog(session).rows]
 
 
 def _questionnaire(
@@ -43,7 +43,7 @@ def _questionnaire(
     return {
         "caller": caller,
         "d": dep,
-        "failure_modes": service.catalog(session).rows,
+        "failure_modes": service.shared_catalog(session).rows,
         "levels": SEVERITY_LEVELS,
         "follow_ups": FOLLOW_UPS,
         "serving_fms": SERVING_FAILURE_MODES,
@@ -88,7 +88,7 @@ def follow_ups_fragment(
     the questionnaire, so only for those who may submit one."""
     caller.require(Permission.assessment_submit)
     dep = deployments.get(session, caller, deployment_id)
-    info = next((f for f in service.catalog(session).rows if f.key == fm), None)
+    info = next((f for f in service.shared_catalog(session).rows if f.key == fm), None)
     if info is None:
         raise NotFound(f"unknown failure mode '{fm}'")
     values: dict[str, Any] = dict(request.query_params)
@@ -159,7 +159,7 @@ def recommendation_page(
         raise NotFound(f"recommendation {rec} is not one of this assessment's")
     previous = next((r for r in recs if r.id == current.previous_id), None)
     items = current.result["items"]
-    fm_names = {f.key: f.name for f in service.catalog(session).rows}
+    fm_names = {f.key: f.name for f in service.shared_catalog(session).rows}
     return render(
         request,
         "assessments/detail.html",
@@ -175,7 +175,7 @@ def recommendation_page(
             "figure": charts.score_breakdown(items) if items else None,
             "fm_names": fm_names,
             "levels": SEVERITY_LEVELS,
-            "latest_rules": rulesets.current_ruleset(session).version,
+            "latest_rules": rulesets.current_ruleset(session, caller.org_id).version,
             **decision_context(
                 session,
                 caller,
@@ -207,7 +207,7 @@ def rerun(
 def rules_page(
     request: Request, session: SessionDep, caller: PageCaller, version: IdQuery = None
 ) -> Response:
-    row = rulesets.get_version(session, version)
+    row = rulesets.get_version(session, caller.org_id, version)
     return render(
         request,
         "rules/index.html",
@@ -215,13 +215,13 @@ def rules_page(
             "caller": caller,
             "row": row,
             "rules": row.body.get("rules", []),
-            "versions": rulesets.versions(session),
+            "versions": rulesets.versions(session, caller.org_id),
         },  # fmt: skip
     )
 
 
 def _edit_ctx(session: SessionDep, caller: Caller, text: str, **extra: Any) -> dict[str, Any]:
-    row = rulesets.get_version(session)
+    row = rulesets.get_version(session, caller.org_id)
     return {"caller": caller, "row": row, "text": text, "rules": row.body.get("rules", []),
             "errors": {}, "result": None, "note": "", **extra}  # fmt: skip
 
@@ -231,7 +231,7 @@ def edit_page(
     request: Request, session: SessionDep, caller: PageCaller, rule: str | None = None
 ) -> Response:
     caller.require(Permission.rules_edit)
-    row = rulesets.get_version(session)
+    row = rulesets.get_version(session, caller.org_id)
     ctx = _edit_ctx(session, caller, row.text)
     if rule is not None:
         found = next((r for r in row.body.get("rules", []) if r.get("id") == rule), None)
@@ -259,7 +259,9 @@ def _rule_fields(rule: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def _with_rule(session: SessionDep, form: dict[str, Any]) -> tuple[str, dict[str, str]]:
+def _with_rule(
+    session: SessionDep, org_id: int, form: dict[str, Any]
+) -> tuple[str, dict[str, str]]:
     """The current rule set with one rule replaced (or added) from the per-rule form."""
     errors: dict[str, str] = {}
     parts: dict[str, Any] = {}
@@ -271,7 +273,7 @@ def _with_rule(session: SessionDep, form: dict[str, Any]) -> tuple[str, dict[str
     rid = str(form.get("id", "")).strip()
     if not rid:
         errors["id"] = "a rule needs an id"
-    body = dict(rulesets.get_version(session).body)
+    body = dict(rulesets.get_version(session, org_id).body)
     if errors:
         return "", errors
     rule = {"id": rid, "description": str(form.get("description", "")).strip(),
@@ -302,9 +304,9 @@ def edit(
     text = str(form.get("yaml", ""))
     note = str(form.get("note", "")).strip()
     if "original" in form:  # the per-rule form
-        text, rule_errors = _with_rule(session, form)
+        text, rule_errors = _with_rule(session, caller.org_id, form)
         if rule_errors:
-            ctx = _edit_ctx(session, caller, rulesets.get_version(session).text,
+            ctx = _edit_ctx(session, caller, rulesets.get_version(session, caller.org_id).text,
                             errors=rule_errors, rule=dict(form))  # fmt: skip
             return render(request, "rules/edit.html", ctx, status_code=422)
     try:
@@ -321,6 +323,9 @@ def edit(
         errors = {"note" if exc.field == "note" else "yaml": f"{exc.message}"}
         ctx = _edit_ctx(session, caller, text, errors=errors, note=note)
         return render(request, "rules/edit.html", ctx, block="editor", status_code=422)
+    except Conflict as exc:  # a concurrent publish took the version number: keep what was typed
+        ctx = _edit_ctx(session, caller, text, errors={"yaml": exc.message}, note=note)
+        return render(request, "rules/edit.html", ctx, block="editor", status_code=409)
     ctx = _edit_ctx(session, caller, text, result=result, note=note,
                     valid=len(candidate.rules))  # fmt: skip
     return render(request, "rules/edit.html", ctx, block="editor")

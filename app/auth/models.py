@@ -53,3 +53,18 @@ class LoginAttempt(Base):
     email: Mapped[str] = mapped_column(String(254))
     client_ip: Mapped[str] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PlatformOperator(Base):
+    """Maintains the shipped catalog (GPU specs, models, default prices) for every organisation.
+    Not a member of any organisation and not an organisation role: created only by the CLI
+    (``axisboard operators create``); authenticates on the operator API with its own bearer token
+    (only the SHA-256 is stored), which no organisation route accepts."""
+
+    __tablename__ = "platform_operators"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    is_active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

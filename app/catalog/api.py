@@ -1,31 +1,41 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 
+from app.auth.operators import OperatorDep
 from app.catalog import service
+from app.catalog.models import Gpu
 from app.catalog.repository import CatalogRepository
 from app.catalog.schemas import (
     AxesOut,
     AxisOut,
     AxisRating,
+    DefaultPriceIn,
     FailureModeOut,
     GpuOut,
     ModelOut,
+    OrgPriceIn,
     ParameterOut,
     TechniqueOut,
 )
 from app.db import SessionDep
+from app.errors import NotFound
 from app.estimators.techniques import PARAMS, UNPRICED
-from app.web.deps import ApiCaller
+from app.web.deps import ApiCaller, SettingsDep
+
+KeyPath = Annotated[str, Path(min_length=1, max_length=48, pattern=r"^[a-z0-9_]+$")]
 
 router = APIRouter(tags=["catalog"])
 
 
 @router.get("/axes", response_model=AxesOut)
-def list_axes(session: SessionDep, _caller: ApiCaller) -> AxesOut:
-    matrix = service.current_matrix(session)
+def list_axes(session: SessionDep, caller: ApiCaller) -> AxesOut:
+    """Your organisation's current matrix (its own versions; another organisation's edits never
+    show here)."""
+    matrix = service.current_matrix(session, caller.org_id)
     suit = service.suitability(session, matrix)
     items = [
         AxisOut(
@@ -63,9 +73,83 @@ def list_techniques(session: SessionDep, _caller: ApiCaller) -> list[TechniqueOu
     ]  # fmt: skip
 
 
+def gpu_out(g: Gpu, p: service.GpuPrice) -> GpuOut:
+    return GpuOut(
+        key=g.key, name=g.name, memory_gb=g.memory_gb, usable_memory_gib=g.usable_memory_gib,
+        bandwidth_tbps=g.bandwidth_tbps, bf16_tflops_dense=g.bf16_tflops_dense,
+        fp8_tflops_dense=g.fp8_tflops_dense, int8_tops_dense=g.int8_tops_dense,
+        fp4_tflops_dense=g.fp4_tflops_dense, tdp_w=g.tdp_w, notes=g.notes, source=g.source,
+        price_per_hour_usd=p.price_per_hour_usd, price_source=p.source, price_origin=p.origin,  # type: ignore[arg-type]
+        price_kind=p.kind, price_note=p.note,
+        default_price_per_hour_usd=p.default_price_per_hour_usd,
+        default_price_source=p.default_source,
+    )  # fmt: skip
+
+
 @router.get("/gpus", response_model=list[GpuOut])
-def list_gpus(session: SessionDep, _caller: ApiCaller) -> object:
-    return CatalogRepository(session).gpus()
+def list_gpus(session: SessionDep, caller: ApiCaller) -> list[GpuOut]:
+    """Every GPU with your organisation's effective price and where it comes from."""
+    return [gpu_out(g, p) for g, p in service.effective_prices(session, caller.org_id)]
+
+
+_PRICE_ERRORS: dict[int | str, dict[str, Any]] = {
+    403: {"description": "Your role may not set prices"},
+    404: {"description": "Unknown GPU"},
+    422: {"description": "Invalid price, kind or note; names the field"},
+}
+
+
+@router.put("/gpus/{key}/price", response_model=GpuOut, responses=_PRICE_ERRORS)
+def set_gpu_price(
+    key: KeyPath, data: OrgPriceIn, session: SessionDep, caller: ApiCaller, settings: SettingsDep
+) -> GpuOut:
+    """Your organisation's own $/GPU-hour for a GPU (reserved, spot, owned hardware amortised,
+    negotiated, ...): its estimates, recommendations and portfolios use it instead of the shipped
+    default; no other organisation's figures change. Audited."""
+    p = service.set_org_price(session, caller, key, data.price_per_hour_usd, data.kind,
+                              data.note, audit_key=settings.audit_hmac_key)  # fmt: skip
+    return gpu_out(_gpu(session, key), p)
+
+
+@router.delete("/gpus/{key}/price", response_model=GpuOut, responses=_PRICE_ERRORS)
+def remove_gpu_price(
+    key: KeyPath, session: SessionDep, caller: ApiCaller, settings: SettingsDep
+) -> GpuOut:
+    """Drop your organisation's own price: the shipped default applies again. Audited."""
+    p = service.remove_org_price(session, caller, key, audit_key=settings.audit_hmac_key)
+    return gpu_out(_gpu(session, key), p)
+
+
+@router.put(
+    "/operator/gpus/{key}/default-price",
+    response_model=GpuOut,
+    tags=["operator"],
+    responses={
+        401: {"description": "Not a platform operator's token"},
+        403: {"description": "An organisation's token: organisations cannot change defaults"},
+        404: {"description": "Unknown GPU"},
+        422: {"description": "Invalid price or source; names the field"},
+    },
+)
+def set_default_price(
+    key: KeyPath,
+    data: DefaultPriceIn,
+    session: SessionDep,
+    operator: OperatorDep,
+    settings: SettingsDep,
+) -> GpuOut:
+    """Platform operators only (token from ``axisboard operators create``): the shipped default
+    $/GPU-hour used by every organisation without its own price. Audited (no organisation)."""
+    g = service.set_default_price(session, operator, key, data.price_per_hour_usd, data.source,
+                                  audit_key=settings.audit_hmac_key)  # fmt: skip
+    return gpu_out(g, service.effective_price(g, None))
+
+
+def _gpu(session: SessionDep, key: str) -> Gpu:
+    g = CatalogRepository(session).gpu(key)
+    if g is None:
+        raise NotFound(f"gpu {key} not found")
+    return g
 
 
 @router.get("/models", response_model=list[ModelOut])

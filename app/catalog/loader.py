@@ -1,8 +1,10 @@
 """Load the reference data files into the database (idempotent; keeps admin edits).
 
-Run by ``axisboard seed``. The matrix gets version 1 from Table 1 when no version exists; later
-versions are made only by admins through the matrix page. The rule set likewise gets version 1
-from ``app/rules/data/ruleset.yaml``; later versions are published on the rules page.
+Run by ``axisboard seed``. The catalog (axes, GPUs with their shipped default prices, models,
+frameworks) is shared by every organisation; a GPU's default price is written only when the GPU
+is new, so a platform operator's change survives a re-seed. Each organisation gets its own matrix
+(version 1 from Table 1) and rule set (version 1 from ``app/rules/data/ruleset.yaml``) when it has
+none (``app.catalog.org_reference``); later versions are published by its admins.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import yaml
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.auth.models import Organization
 from app.catalog.models import (
     Axis,
     Dimension,
@@ -22,20 +25,17 @@ from app.catalog.models import (
     FailureMode,
     Framework,
     Gpu,
-    MatrixCell,
-    MatrixVersion,
     ModelArch,
     Profile,
     Technique,
 )
+from app.catalog.org_reference import ensure_org_defaults
 from app.estimators.reference_data import (
     architecture_from_row,
     gpu_spec_from_row,
     opt_float,
     read_rows,
 )
-from app.rulesets.models import RuleSetVersion
-from app.rulesets.service import load_default as load_default_ruleset
 
 DATA = resources.files("app.catalog") / "data"
 
@@ -68,24 +68,6 @@ def load_reference_data(session: Session) -> dict[str, int]:
             )
         )
     session.flush()
-
-    if session.execute(select(func.count(MatrixVersion.id))).scalar_one() == 0:
-        mv = MatrixVersion(
-            version=1, note="Table 1 of seed 000", source=axes_doc["source"], created_by="system"
-        )
-        session.add(mv)
-        session.flush()
-        for a in axes_doc["axes"]:
-            for dim, (level, wording) in a["matrix"].items():
-                session.add(
-                    MatrixCell(
-                        version_id=mv.id,
-                        axis_key=a["key"],
-                        dimension_key=dim,
-                        level=int(level),
-                        wording=wording,
-                    )
-                )
 
     for i, fm in enumerate(_yaml("failure_modes.yaml")["failure_modes"]):
         session.merge(FailureMode(position=i, **fm))
@@ -182,7 +164,9 @@ def load_reference_data(session: Session) -> dict[str, int]:
             )
         )
     session.flush()
-    load_default_ruleset(session)
+    # Each organisation's own matrix and rule set start from the shipped files (idempotent).
+    for org_id in session.execute(select(Organization.id)).scalars().all():
+        ensure_org_defaults(session, org_id)
     return {
         "axes": len(axes_doc["axes"]),
         "failure_modes": session.execute(
@@ -192,7 +176,7 @@ def load_reference_data(session: Session) -> dict[str, int]:
         "gpus": session.execute(select(func.count()).select_from(Gpu)).scalar_one(),
         "models": session.execute(select(func.count()).select_from(ModelArch)).scalar_one(),
         "frameworks": len(fw),
-        "rule_set_versions": session.execute(
-            select(func.count()).select_from(RuleSetVersion)
+        "organisations": session.execute(
+            select(func.count()).select_from(Organization)
         ).scalar_one(),
     }

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import BigInteger, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db import Base, utcnow
+from app.db import Base, OrgScoped, utcnow
 
 
 class Axis(Base):
@@ -30,11 +30,16 @@ class Dimension(Base):
     position: Mapped[int]
 
 
-class MatrixVersion(Base):
+class MatrixVersion(OrgScoped, Base):
+    """One version of an organisation's axis matrix. Each organisation starts from the shipped
+    Table 1 (its version 1) and numbers its own versions; one organisation's edit never changes
+    another's matrix."""
+
     __tablename__ = "matrix_versions"
+    __table_args__ = (UniqueConstraint("org_id", "version"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    version: Mapped[int] = mapped_column(unique=True)
+    version: Mapped[int]
     note: Mapped[str] = mapped_column(Text, default="")
     source: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[str | None] = mapped_column(String(254))
@@ -117,8 +122,35 @@ class Gpu(Base):
     tdp_w: Mapped[float | None]
     notes: Mapped[str] = mapped_column(Text, default="")
     source: Mapped[str] = mapped_column(Text, default="")
+    # The shipped default price (maintained by a platform operator, not by organisations).
     price_per_hour_usd: Mapped[float | None]
     price_source: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+PRICE_KINDS = {
+    "on_demand": "on-demand rate negotiated or observed by the organisation",
+    "reserved": "reserved / committed-use rate",
+    "spot": "spot / preemptible rate",
+    "owned": "owned hardware, amortised cost per GPU-hour",
+    "negotiated": "negotiated contract rate",
+    "other": "other (see the note)",
+}
+
+
+class GpuPriceOverride(OrgScoped, Base):
+    """An organisation's own $/GPU-hour for a catalog GPU; it replaces the shipped default in
+    every estimate, recommendation and portfolio of that organisation only."""
+
+    __tablename__ = "gpu_price_overrides"
+    __table_args__ = (UniqueConstraint("org_id", "gpu_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    gpu_key: Mapped[str] = mapped_column(ForeignKey("gpus.key", ondelete="CASCADE"))
+    price_per_hour_usd: Mapped[float]
+    kind: Mapped[str] = mapped_column(String(16))  # a key of PRICE_KINDS
+    note: Mapped[str] = mapped_column(Text, default="")
+    set_by: Mapped[str] = mapped_column(String(254))
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

@@ -1,4 +1,5 @@
-"""Catalog queries (reference data is shared by all organisations)."""
+"""Catalog queries. The catalog (axes, GPUs, models, ...) is shared by all organisations; matrix
+versions and GPU price overrides belong to one organisation and are always queried by it."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from app.catalog.models import (
     FailureMode,
     Framework,
     Gpu,
+    GpuPriceOverride,
     MatrixVersion,
     ModelArch,
     Profile,
@@ -37,19 +39,38 @@ class CatalogRepository:
     def profiles(self) -> Sequence[Profile]:
         return self.session.execute(select(Profile).order_by(Profile.key)).scalars().all()
 
-    def current_matrix(self) -> MatrixVersion | None:
+    def current_matrix(self, org_id: int) -> MatrixVersion | None:
         return self.session.execute(
-            select(MatrixVersion).order_by(MatrixVersion.version.desc()).limit(1)
+            select(MatrixVersion)
+            .where(MatrixVersion.org_id == org_id)
+            .order_by(MatrixVersion.version.desc())
+            .limit(1)
         ).scalar_one_or_none()
 
-    def matrix_version(self, version: int) -> MatrixVersion | None:
+    def current_matrix_ref(self, org_id: int) -> tuple[int, int] | None:
+        """(id, version) of the organisation's newest matrix version, without its cells."""
+        row = self.session.execute(
+            select(MatrixVersion.id, MatrixVersion.version)
+            .where(MatrixVersion.org_id == org_id)
+            .order_by(MatrixVersion.version.desc())
+            .limit(1)
+        ).first()
+        return None if row is None else (row.id, row.version)
+
+    def matrix_version(self, org_id: int, version: int) -> MatrixVersion | None:
         return self.session.execute(
-            select(MatrixVersion).where(MatrixVersion.version == version)
+            select(MatrixVersion).where(
+                MatrixVersion.org_id == org_id, MatrixVersion.version == version
+            )
         ).scalar_one_or_none()
 
-    def matrix_versions(self) -> Sequence[MatrixVersion]:
+    def matrix_versions(self, org_id: int) -> Sequence[MatrixVersion]:
         return (
-            self.session.execute(select(MatrixVersion).order_by(MatrixVersion.version.desc()))
+            self.session.execute(
+                select(MatrixVersion)
+                .where(MatrixVersion.org_id == org_id)
+                .order_by(MatrixVersion.version.desc())
+            )
             .scalars()
             .all()
         )
@@ -76,6 +97,19 @@ class CatalogRepository:
 
     def gpu(self, key: str) -> Gpu | None:
         return self.session.get(Gpu, key)
+
+    def price_overrides(self, org_id: int) -> dict[str, GpuPriceOverride]:
+        rows = self.session.execute(
+            select(GpuPriceOverride).where(GpuPriceOverride.org_id == org_id)
+        ).scalars()
+        return {r.gpu_key: r for r in rows}
+
+    def price_override(self, org_id: int, gpu_key: str) -> GpuPriceOverride | None:
+        return self.session.execute(
+            select(GpuPriceOverride).where(
+                GpuPriceOverride.org_id == org_id, GpuPriceOverride.gpu_key == gpu_key
+            )
+        ).scalar_one_or_none()
 
     def models(self) -> Sequence[ModelArch]:
         return self.session.execute(select(ModelArch).order_by(ModelArch.key)).scalars().all()

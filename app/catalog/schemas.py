@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -70,8 +72,42 @@ class GpuOut(BaseModel):
     tdp_w: float | None
     notes: str
     source: str
-    price_per_hour_usd: float | None
-    price_source: str
+    price_per_hour_usd: float | None = Field(
+        description="The effective $/GPU-hour for your organisation: its own price, else the "
+        "shipped default (null: unpriced)"
+    )
+    price_source: str = Field(description="Where the effective price comes from, in words")
+    price_origin: Literal["organisation", "shipped_default", "unpriced"]
+    price_kind: str | None = Field(description="Your organisation's price: what it is")
+    price_note: str
+    default_price_per_hour_usd: float | None = Field(
+        description="The shipped default (maintained by the platform operator)"
+    )
+    default_price_source: str
+
+
+PriceKind = Literal["on_demand", "reserved", "spot", "owned", "negotiated", "other"]
+
+
+class OrgPriceIn(BaseModel):
+    """Your organisation's own $/GPU-hour for a GPU (replaces the shipped default in its
+    estimates, recommendations and portfolios only)."""
+
+    model_config = ConfigDict(extra="forbid")
+    price_per_hour_usd: float = Field(gt=0, lt=1000, allow_inf_nan=False)
+    kind: PriceKind = Field(
+        description="on_demand, reserved (committed use), spot, owned (hardware amortised), "
+        "negotiated, or other"
+    )
+    note: str = Field("", max_length=500, description="e.g. the contract, term or offer")
+
+
+class DefaultPriceIn(BaseModel):
+    """A platform operator's shipped default price (null: unpriced) with its source."""
+
+    model_config = ConfigDict(extra="forbid")
+    price_per_hour_usd: float | None = Field(gt=0, lt=1000, allow_inf_nan=False)
+    source: str = Field("", max_length=500, description="Offer, provider and date")
 
 
 class ModelOut(BaseModel):

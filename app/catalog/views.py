@@ -7,6 +7,7 @@ from fastapi.responses import Response
 
 from app.auth.permissions import Permission
 from app.catalog import charts, service
+from app.catalog.models import PRICE_KINDS
 from app.catalog.repository import CatalogRepository
 from app.db import SessionDep
 from app.errors import AppError, NotFound
@@ -20,9 +21,9 @@ from app.web.templates import render
 router = APIRouter(include_in_schema=False)
 
 
-def _matrix_context(session: SessionDep, version: int | None) -> dict[str, Any]:
+def _matrix_context(session: SessionDep, org_id: int, version: int | None) -> dict[str, Any]:
     repo = CatalogRepository(session)
-    matrix = service.current_matrix(session, version)
+    matrix = service.current_matrix(session, org_id, version)
     axes = [(a.key, a.name) for a in repo.axes()]
     suit = service.suitability(session, matrix)
     return {
@@ -31,7 +32,7 @@ def _matrix_context(session: SessionDep, version: int | None) -> dict[str, Any]:
         "dimensions": repo.dimensions(),
         "profiles": repo.profiles(),
         "suitability": suit,
-        "versions": repo.matrix_versions(),
+        "versions": repo.matrix_versions(org_id),
         "heatmap": charts.matrix_heatmap(axes, matrix.levels, matrix.wording),
         "suitability_chart": charts.suitability_bars(axes, suit),
     }
@@ -41,7 +42,7 @@ def _matrix_context(session: SessionDep, version: int | None) -> dict[str, Any]:
 def matrix_page(
     request: Request, session: SessionDep, caller: PageCaller, version: IdQuery = None
 ) -> Response:
-    ctx = _matrix_context(session, version)
+    ctx = _matrix_context(session, caller.org_id, version)
     return render(request, "catalog/matrix.html", {"caller": caller, **ctx})
 
 
@@ -51,7 +52,12 @@ def matrix_edit_page(request: Request, session: SessionDep, caller: PageCaller) 
     return render(
         request,
         "catalog/matrix_edit.html",
-        {"caller": caller, "errors": {}, "note": "", **_matrix_context(session, None)},
+        {
+            "caller": caller,
+            "errors": {},
+            "note": "",
+            **_matrix_context(session, caller.org_id, None),
+        },
     )
 
 
@@ -66,7 +72,7 @@ def matrix_edit(
     caller.require(Permission.matrix_edit)
     changes: dict[tuple[str, str], tuple[int, str]] = {}
     errors: dict[str, str] = {}
-    current = service.current_matrix(session)
+    current = service.current_matrix(session, caller.org_id)
     for axis in CatalogRepository(session).axes():
         for dim in DIMENSIONS:
             if f"{axis.key}.{dim}.level" not in form:
@@ -80,25 +86,28 @@ def matrix_edit(
                 continue
             changes[(axis.key, dim)] = (level, words)
     note = str(form.get("note", ""))[:500]
+    status = 422
     if not errors:
         try:
             mv = service.edit_matrix(
                 session, caller, changes, note, audit_key=settings.audit_hmac_key
             )
         except AppError as exc:
-            if exc.status_code != 422:
+            if exc.status_code not in (409, 422):
                 raise
-            errors[exc.field or "__all__"] = exc.message
+            # 409: a concurrent publish took the version number; the form keeps what was typed
+            status = exc.status_code
+            errors["__all__" if status == 409 else exc.field or "__all__"] = exc.message
         else:
             resp = redirect(request, "/matrix")
             flash(request, resp, f"Matrix version {mv.version} published.")
             return resp
-    ctx = _matrix_context(session, None)
+    ctx = _matrix_context(session, caller.org_id, None)
     return render(
         request,
         "catalog/matrix_edit.html",
         {"caller": caller, "errors": errors, "note": note, "submitted": form, **ctx},
-        status_code=422,
+        status_code=status,
     )
 
 
@@ -108,7 +117,7 @@ def axis_page(key: str, request: Request, session: SessionDep, caller: PageCalle
     axis = repo.axis(key)
     if axis is None:
         raise NotFound(f"axis {key} not found")
-    matrix = service.current_matrix(session)
+    matrix = service.current_matrix(session, caller.org_id)
     suit = service.suitability(session, matrix)
     return render(
         request,
@@ -128,7 +137,7 @@ def axis_page(key: str, request: Request, session: SessionDep, caller: PageCalle
 
 @router.get("/profiles")
 def profiles_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
-    ctx = _matrix_context(session, None)
+    ctx = _matrix_context(session, caller.org_id, None)
     return render(request, "catalog/profiles.html", {"caller": caller, **ctx})
 
 
@@ -147,13 +156,14 @@ def failure_modes_page(request: Request, session: SessionDep, caller: PageCaller
     )
 
 
+def _gpus_context(session: SessionDep, caller: PageCaller) -> dict[str, Any]:
+    return {"caller": caller, "gpus": service.effective_prices(session, caller.org_id),
+            "kinds": PRICE_KINDS, "errors": {}, "submitted": {}}  # fmt: skip
+
+
 @router.get("/catalog/gpus")
 def gpus_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
-    return render(
-        request,
-        "catalog/gpus.html",
-        {"caller": caller, "gpus": CatalogRepository(session).gpus(), "errors": {}},
-    )
+    return render(request, "catalog/gpus.html", _gpus_context(session, caller))
 
 
 @router.post("/catalog/gpus/{key}/price")
@@ -165,30 +175,49 @@ def set_gpu_price(
     settings: SettingsDep,
     form: Annotated[dict[str, Any], Depends(form_data)],
 ) -> Response:
+    """Set the organisation's own price for a GPU (the shipped default is the operator's)."""
+    caller.require(Permission.catalog_edit)
     raw = str(form.get("price_per_hour_usd", "")).strip()
+    kind = str(form.get("kind", "")).strip()
+    note = str(form.get("note", ""))
     errors: dict[str, str] = {}
-    price: float | None = None
-    if raw:
-        try:
-            price = float(raw)
-        except ValueError:
-            errors[key] = "enter a number, e.g. 2.49"
+    price = 0.0
+    try:
+        price = float(raw)
+    except ValueError:
+        errors[key] = "enter a number, e.g. 2.49"
     if not errors:
         try:
-            service.set_gpu_price(session, caller, key, price, audit_key=settings.audit_hmac_key)
+            service.set_org_price(session, caller, key, price, kind, note,
+                                  audit_key=settings.audit_hmac_key)  # fmt: skip
         except AppError as exc:
-            if exc.status_code != 422:
+            if exc.status_code not in (409, 422):
                 raise
             errors[key] = exc.message
     if errors:
-        return render(
-            request,
-            "catalog/gpus.html",
-            {"caller": caller, "gpus": CatalogRepository(session).gpus(), "errors": errors},
-            status_code=422,
-        )
+        ctx = _gpus_context(session, caller)
+        ctx.update(errors=errors, submitted={key: {"price": raw, "kind": kind, "note": note}})
+        return render(request, "catalog/gpus.html", ctx, status_code=422)
     resp = redirect(request, "/catalog/gpus")
-    flash(request, resp, f"Price of {key} updated.")
+    flash(request, resp, f"Your organisation's price for {key} saved.")
+    return resp
+
+
+@router.post("/catalog/gpus/{key}/price/remove")
+def remove_gpu_price(
+    key: str,
+    request: Request,
+    session: SessionDep,
+    caller: PageCaller,
+    settings: SettingsDep,
+    form: Annotated[dict[str, Any], Depends(form_data)],
+) -> Response:
+    """Drop the organisation's own price: the shipped default applies again."""
+    service.remove_org_price(session, caller, key, audit_key=settings.audit_hmac_key)
+    resp = redirect(request, "/catalog/gpus")
+    flash(
+        request, resp, f"Your organisation's price for {key} removed; the shipped default applies."
+    )
     return resp
 
 

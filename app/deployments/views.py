@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from app.assessments import service as assessments
 from app.auth.permissions import Permission
+from app.catalog import service as catalog_service
 from app.catalog.repository import CatalogRepository
 from app.db import SessionDep
 from app.deployments import service
@@ -173,6 +174,8 @@ def detail_page(
 ) -> Response:
     dep = service.get(session, caller, deployment_id)
     catalog = CatalogRepository(session)
+    gpu = catalog.gpu(dep.gpu_key)
+    price = None if gpu is None else catalog_service.gpu_price(session, caller.org_id, gpu)
     return render(
         request,
         "deployments/detail.html",
@@ -180,7 +183,8 @@ def detail_page(
             "caller": caller,
             "d": dep,
             "model": catalog.model(dep.model_key),
-            "gpu": catalog.gpu(dep.gpu_key),
+            "gpu": gpu,
+            "gpu_price": price,
             "economics": deployment_economics(session, dep),
             "assessments": assessments.summaries(session, caller, dep.id),
             "draft": assessments.load_draft(session, caller, dep.id),

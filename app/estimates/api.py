@@ -66,11 +66,11 @@ def compare_gpus(
     responses={422: {"description": "Unknown key or impossible value; names the field"}},
 )
 def estimate_training(
-    req: TrainingRequest, session: SessionDep, _caller: ApiCaller
+    req: TrainingRequest, session: SessionDep, caller: ApiCaller
 ) -> TrainingResponse:
     """Pretraining FLOPs, GPU-hours, wall-clock days and cost at an MFU, with the
     compute-optimal (Chinchilla) split of the same budget."""
-    return service.training(session, req)
+    return service.training(session, req, caller.org_id)
 
 
 @router.post(
@@ -79,10 +79,10 @@ def estimate_training(
     responses={422: {"description": "Unknown key or impossible value; names the field"}},
 )
 def estimate_finetune(
-    req: FinetuneRequest, session: SessionDep, _caller: ApiCaller
+    req: FinetuneRequest, session: SessionDep, caller: ApiCaller
 ) -> FinetuneResponse:
     """Full, LoRA or QLoRA fine-tuning: trainable parameters, memory per GPU, tokens/s."""
-    return service.finetune(session, req)
+    return service.finetune(session, req, caller.org_id)
 
 
 @router.post("/models/parse-hf-config", response_model=HfConfigResponse)

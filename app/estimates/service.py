@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.catalog.repository import CatalogRepository
-from app.catalog.service import architecture_of, gpu_spec_of
+from app.catalog.service import architecture_of, effective_prices, gpu_spec_of, org_gpu_spec
 from app.errors import InvalidInput
 from app.estimates import calibrations
 from app.estimates.models import Calibration
@@ -70,7 +70,10 @@ def resolve_architecture(session: Session, model: str | ArchitectureIn) -> Archi
         raise InvalidInput(str(exc), field=f"model.{exc.field}") from None
 
 
-def resolve_gpu(session: Session, gpu: str | GpuSpecIn) -> GpuSpec:
+def resolve_gpu(session: Session, gpu: str | GpuSpecIn, org_id: int | None) -> GpuSpec:
+    """A catalog GPU with the organisation's effective price (its own, else the shipped
+    default), or a GPU given in full (its own price, if any). ``org_id=None`` gives a catalog
+    GPU without a price, for uses that price nothing (peak FLOP/s only)."""
     if isinstance(gpu, str):
         repo = CatalogRepository(session)
         g = repo.gpu(gpu)
@@ -78,7 +81,7 @@ def resolve_gpu(session: Session, gpu: str | GpuSpecIn) -> GpuSpec:
             raise InvalidInput(
                 f"unknown gpu '{gpu}'; known: " + ", ".join(x.key for x in repo.gpus()), field="gpu"
             )
-        return gpu_spec_of(g)
+        return gpu_spec_of(g) if org_id is None else org_gpu_spec(session, org_id, g)
     try:
         return GpuSpec(**gpu.model_dump())
     except HardwareError as exc:
@@ -111,7 +114,7 @@ def _setup(
         arch = resolve_architecture(session, req.model)
     if gpu is None:
         assert req.gpu is not None
-        gpu = resolve_gpu(session, req.gpu)
+        gpu = resolve_gpu(session, req.gpu, org_id)
     cfg = ServingConfig(
         n_gpus=req.n_gpus,
         precision=Precision(req.precision),
@@ -212,12 +215,11 @@ def inference(session: Session, req: InferenceRequest, org_id: int) -> Inference
 def compare_gpus(session: Session, req: CompareGpusRequest, org_id: int) -> CompareGpusResponse:
     """Every catalog GPU for the same workload: the ones that fit and meet the SLOs first,
     then by monthly cost for the traffic (or $ per million output tokens without traffic)."""
-    repo = CatalogRepository(session)
     arch = resolve_architecture(session, req.model)
     options: list[GpuOption] = []
     latest = calibrations.latest_per_gpu(session, org_id, req.engine)
-    for g in repo.gpus():
-        gpu = gpu_spec_of(g)
+    for g, price in effective_prices(session, org_id):
+        gpu = gpu_spec_of(g, price.price_per_hour_usd)
         _, _, eng, cfg, _note = _setup(session, req, org_id, gpu, arch, latest)
         try:
             est = estimate_inference(
@@ -270,9 +272,9 @@ def compare_gpus(session: Session, req: CompareGpusRequest, org_id: int) -> Comp
     return CompareGpusResponse(options=options, ranking=ranking)
 
 
-def training(session: Session, req: TrainingRequest) -> TrainingResponse:
+def training(session: Session, req: TrainingRequest, org_id: int) -> TrainingResponse:
     arch = None if req.model is None else resolve_architecture(session, req.model)
-    gpu = resolve_gpu(session, req.gpu)
+    gpu = resolve_gpu(session, req.gpu, org_id)
     if arch is None and req.params is None:
         raise InvalidInput("give a model (key or architecture) or params", field="params")
     try:
@@ -294,9 +296,9 @@ def training(session: Session, req: TrainingRequest) -> TrainingResponse:
     return TrainingResponse.model_validate(est.as_dict())
 
 
-def finetune(session: Session, req: FinetuneRequest) -> FinetuneResponse:
+def finetune(session: Session, req: FinetuneRequest, org_id: int) -> FinetuneResponse:
     arch = resolve_architecture(session, req.model)
-    gpu = resolve_gpu(session, req.gpu)
+    gpu = resolve_gpu(session, req.gpu, org_id)
     try:
         est = estimate_finetune(
             arch,
@@ -391,7 +393,7 @@ def deployment_scenario(session: Session, dep: Any) -> tuple[Scenario, dict[str,
     m, g = repo.model(dep.model_key), repo.gpu(dep.gpu_key)
     if m is None or g is None:
         return "the deployment's model or GPU is no longer in the catalog"
-    arch, gpu = architecture_of(m), gpu_spec_of(g)
+    arch, gpu = architecture_of(m), org_gpu_spec(session, dep.org_id, g)
     eng, note = calibrations.apply(
         engine(dep.engine), calibrations.latest(session, dep.org_id, gpu.key, dep.engine)
     )

@@ -163,10 +163,7 @@ def training_page(request: Request, session: SessionDep, caller: PageCaller) -> 
     treq, ctx["train_errors"] = parse(TrainingRequest, tv)
     if treq is not None:
         try:
-            ctx["training"] = service.training(
-                session,
-                treq,
-            )
+            ctx["training"] = service.training(session, treq, caller.org_id)
         except InvalidInput as exc:
             ctx["train_errors"] = {exc.field or "__all__": str(exc)}
     fv = {k: v for k, v in ft_values.items() if k in FinetuneRequest.model_fields}
@@ -176,7 +173,7 @@ def training_page(request: Request, session: SessionDep, caller: PageCaller) -> 
     freq, ctx["ft_errors"] = parse(FinetuneRequest, fv)
     if freq is not None:
         try:
-            ft = service.finetune(session, freq)
+            ft = service.finetune(session, freq, caller.org_id)
             ctx["finetune"] = ft
             mem = ft.memory
             ctx["ft_fig"] = charts.training_memory(

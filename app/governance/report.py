@@ -17,6 +17,8 @@ from app.assessments import service as assessments
 from app.assessments.repository import AssessmentRepository
 from app.audit.models import AuditEvent
 from app.auth.context import Caller
+from app.catalog import service as catalog_service
+from app.catalog.repository import CatalogRepository
 from app.csv_export import write_rows
 from app.deployments import service as deployments
 from app.estimates.service import deployment_economics
@@ -93,7 +95,7 @@ def _decisions_by_target(
 def build(session: Session, caller: Caller, deployment_id: int) -> dict[str, Any]:
     dep = deployments.get(session, caller, deployment_id)
     repo = AssessmentRepository(session, caller.org_id)
-    cat = assessments.catalog(session)
+    cat = assessments.catalog(session, caller.org_id)
     assessment_rows, recommendation_rows = [], []
     decided = _decisions_by_target(session, caller, dep.id)
     submitted = list(repo.for_deployment(dep.id))
@@ -198,7 +200,9 @@ def build(session: Session, caller: Caller, deployment_id: int) -> dict[str, Any
                 "bf16 weights and KV cache",
                 f"{dep.engine} engine profile",
                 "static batching at the largest batch meeting the TPOT SLO",
-                "replicas running all month (730 h) at catalog GPU prices",
+                "replicas running all month (730 h) at the organisation's effective GPU "
+                "price (its own, else the shipped default)",
+                *_price_line(session, caller.org_id, dep.gpu_key),
             ],
         }
     )
@@ -284,13 +288,22 @@ def build(session: Session, caller: Caller, deployment_id: int) -> dict[str, Any
             "audit_chain_head": None if head is None else {"event_id": head.id, "hash": head.hash},
             "versions": {
                 "matrix": cat.matrix_version,
-                "rules": rulesets.current_ruleset(session).version,
+                "rules": rulesets.current_ruleset(session, caller.org_id).version,
                 "estimator": ESTIMATOR_VERSION,
                 "framework_mapping": frameworks.version(),
             },
         },
     }
     return Report.model_validate(data).model_dump(mode="json")
+
+
+def _price_line(session: Session, org_id: int, gpu_key: str) -> list[str]:
+    g = CatalogRepository(session).gpu(gpu_key)
+    if g is None:
+        return []
+    p = catalog_service.gpu_price(session, org_id, g)
+    shown = "unpriced" if p.price_per_hour_usd is None else f"${p.price_per_hour_usd:.2f}/GPU-hour"
+    return [f"{g.name}: {shown} ({p.source})"]
 
 
 def _findings(

@@ -44,7 +44,7 @@ def decide_recommendation(
         raise Forbidden("segregation of duties: the person who submitted the assessment cannot "
                         "decide on its recommendation")  # fmt: skip
     ranked = [f"{i['axis']}/{i['technique']}" for i in rec.result["items"]]
-    axis_of = assessments.catalog(session).technique_axis
+    axis_of = assessments.shared_catalog(session).technique_axis
     for n, key in enumerate(data.adopted):
         axis, _, tech = key.partition("/")
         if axis_of.get(tech) != axis:

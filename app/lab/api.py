@@ -39,11 +39,11 @@ def chinchilla(req: ChinchillaRequest, session: SessionDep, _c: ApiCaller) -> Ch
 
 @router.post("/inference-aware", response_model=InferenceAwareResponse, responses=BAD)
 def inference_aware(
-    req: InferenceAwareRequest, session: SessionDep, _c: ApiCaller
+    req: InferenceAwareRequest, session: SessionDep, caller: ApiCaller
 ) -> InferenceAwareResponse:
     """Parameters and training tokens reaching ``target_loss`` at the least lifetime FLOPs (or
     dollars, with ``cost``) for the inference demand, beside the equal-loss Chinchilla model."""
-    return service.inference_aware_plan(session, req)
+    return service.inference_aware_plan(session, req, caller.org_id)
 
 
 @router.post("/chinchilla/fit", response_model=ChinchillaFitResponse, responses=BAD)

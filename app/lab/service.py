@@ -87,7 +87,7 @@ def chinchilla(session: Session, req: ChinchillaRequest) -> ChinchillaResponse:
     pos = None
     with _as_422():
         if req.hardware is not None:
-            gpu = resolve_gpu(session, req.hardware.gpu)
+            gpu = resolve_gpu(session, req.hardware.gpu, None)  # peak FLOP/s only
             try:
                 peak = gpu.peak_flops(Precision(req.hardware.precision))
             except FieldError as exc:
@@ -122,7 +122,9 @@ def chinchilla(session: Session, req: ChinchillaRequest) -> ChinchillaResponse:
 
 
 # ---- inference-aware -----------------------------------------------------------------------
-def costs_of(session: Session, req: InferenceAwareRequest) -> tuple[Any, dict[str, Any]]:
+def costs_of(
+    session: Session, req: InferenceAwareRequest, org_id: int
+) -> tuple[Any, dict[str, Any]]:
     c = req.cost
     if c is None:
         return None, {"objective": "lifetime FLOPs: 6·N·D_train + 2·N·D_inference"}
@@ -130,11 +132,12 @@ def costs_of(session: Session, req: InferenceAwareRequest) -> tuple[Any, dict[st
     prices, peaks = {}, {}
     for role in ("train", "inference"):
         key = getattr(c, f"{role}_gpu")
-        gpu = resolve_gpu(session, key)
+        gpu = resolve_gpu(session, key, org_id)  # the organisation's effective price
         price = getattr(c, f"{role}_price_per_hour_usd") or gpu.price_per_hour_usd
         if price is None:
             raise InvalidInput(
-                f"{gpu.name} has no catalog price; give {role}_price_per_hour_usd",
+                f"{gpu.name} has no price (no shipped default and no price of your "
+                f"organisation); give {role}_price_per_hour_usd",
                 field=f"cost.{role}_price_per_hour_usd",
             )
         try:
@@ -171,12 +174,14 @@ def demand_split(req: InferenceAwareRequest) -> tuple[float, float]:
     return req.inference_tokens * share, req.inference_tokens * (1 - share)
 
 
-def inference_aware_plan(session: Session, req: InferenceAwareRequest) -> InferenceAwareResponse:
-    return inference_aware_with_curve(session, req, [])[0]
+def inference_aware_plan(
+    session: Session, req: InferenceAwareRequest, org_id: int
+) -> InferenceAwareResponse:
+    return inference_aware_with_curve(session, req, [], org_id)[0]
 
 
 def inference_aware_with_curve(
-    session: Session, req: InferenceAwareRequest, demands: list[float]
+    session: Session, req: InferenceAwareRequest, demands: list[float], org_id: int
 ) -> tuple[InferenceAwareResponse, list[inference_aware.InferenceAwareResult]]:
     """The plan, and the optimum at each lifetime demand in ``demands`` (same fit, loss and
     costs) for the page's demand curve."""
@@ -186,7 +191,7 @@ def inference_aware_with_curve(
         assert req.params is not None
         assert req.tokens is not None
         loss = f.loss(req.params, req.tokens)
-    costs, assumptions = costs_of(session, req)
+    costs, assumptions = costs_of(session, req, org_id)
     d_in, d_out = demand_split(req)
     with _as_422():
         res = inference_aware.inference_aware_optimum(
@@ -292,7 +297,7 @@ def fit_conditional_law(req: ConditionalFitRequest) -> ConditionalFitResponse:
 def _serving(
     session: Session, org_id: int, wl: LabWorkload, precision: str = "bf16"
 ) -> tuple[Serving, dict[str, Any]]:
-    gpu: GpuSpec = resolve_gpu(session, wl.gpu)
+    gpu: GpuSpec = resolve_gpu(session, wl.gpu, org_id)
     eng, note = calibrations.apply(
         engine(wl.engine), calibrations.latest(session, org_id, gpu.key, wl.engine)
     )
@@ -432,7 +437,7 @@ def search_with_chart(
 def start_measurement(session: Session, caller: Caller, req: MeasureRequest, key: bytes) -> Job:
     """A job timing the designs' decode step with torch on this machine (audited)."""
     caller.require(Permission.estimate_run)
-    resolve_gpu(session, req.gpu)
+    resolve_gpu(session, req.gpu, caller.org_id)
     for i, d in enumerate(req.designs):
         try:
             arch = Architecture(**d.architecture.model_dump(exclude={"name"}))

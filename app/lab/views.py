@@ -185,7 +185,7 @@ def inference_aware_page(request: Request, session: SessionDep, caller: PageCall
             raise InvalidInput(msg, field="target_loss" if field == "__all__" else field)
         top = max(sum(service.demand_split(req)), 1e9)  # the curve spans the given demand
         demands = np.geomspace(top / 1e4, top * 100, 13).tolist()
-        result, rows = service.inference_aware_with_curve(session, req, demands)
+        result, rows = service.inference_aware_with_curve(session, req, demands, caller.org_id)
     except InvalidInput as exc:
         ctx["errors"] = {(exc.field or "target_loss").split(".")[-1]: exc.message}
         return _page(request, "lab/inference_aware.html", ctx)

@@ -44,8 +44,8 @@ def axis_risks() -> dict[str, tuple[str, ...]]:
     return {axis: frameworks.risk_labels(axis) for axis in frameworks.mapping()["axes"]}
 
 
-def _axis_data(session: Session) -> AxisData:
-    cat = assessments.catalog(session)
+def _axis_data(session: Session, org_id: int) -> AxisData:
+    cat = assessments.catalog(session, org_id)
     return AxisData(matrix=cat.matrix, profiles=cat.profiles, risks=axis_risks(),
                     technique_axis=cat.technique_axis, models=dict(cat.models))  # fmt: skip
 
@@ -59,7 +59,7 @@ def _scenario(session: Session, dep: Deployment) -> Scenario:
 
 def _resolve(session: Session, dep: Deployment, items: Sequence[ItemIn]) -> list[dict[str, Any]]:
     """Items with every parameter resolved; 422 naming ``items[i]...`` for anything wrong."""
-    data = _axis_data(session)
+    data = _axis_data(session, dep.org_id)
     scenario = _scenario(session, dep)
     try:
         check_items([Item(i.axis, i.technique) for i in items], data)
@@ -204,7 +204,8 @@ def _evaluate(session: Session, caller: Caller, p: Portfolio) -> tuple[Evaluatio
     scenario = _scenario(session, dep)
     regulated = bool(REGULATED_FLAGS & set(dep.regulatory_flags))
     try:
-        ev = evaluate_portfolio(scenario, _items_of(p), _axis_data(session), regulated=regulated)
+        data = _axis_data(session, caller.org_id)
+        ev = evaluate_portfolio(scenario, _items_of(p), data, regulated=regulated)
     except FieldError as exc:
         raise InvalidInput(str(exc), field=exc.field) from None
     return ev, _baseline(scenario)

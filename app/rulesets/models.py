@@ -3,21 +3,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, Text
+from sqlalchemy import String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, utcnow
+from app.db import Base, OrgScoped, utcnow
 
 
-class RuleSetVersion(Base):
-    """One published version of the rule set: the YAML as written and its parsed form. Versions
-    are never edited; publishing makes the next one (recommendations cite the version they used).
-    Like the axis matrix, the rule set is product-wide reference data."""
+class RuleSetVersion(OrgScoped, Base):
+    """One published version of an organisation's rule set: the YAML as written and its parsed
+    form. Versions are never edited; publishing makes the organisation's next one
+    (recommendations cite the version they used). Each organisation starts from the shipped rule
+    set (its version 1); like the axis matrix, one organisation's versions never reach another."""
 
     __tablename__ = "rule_set_versions"
+    __table_args__ = (UniqueConstraint("org_id", "version"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    version: Mapped[int] = mapped_column(unique=True)
+    version: Mapped[int]
     text: Mapped[str] = mapped_column(Text)
     body: Mapped[dict[str, Any]]
     note: Mapped[str] = mapped_column(Text, default="")

@@ -1,49 +1,46 @@
-"""Rule-set versions: load the shipped YAML as version 1, validate an edit against the schema and
-the catalog in the database, publish it as the next version (an audit event)."""
+"""Rule-set versions, per organisation: each starts from the shipped YAML as its version 1
+(``app.catalog.org_reference``); an edit is validated against the schema and the catalog in the
+database and published as the organisation's next version (an audit event)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-import yaml
-from sqlalchemy import func, select
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.auth.context import Caller
 from app.auth.permissions import Permission
+from app.catalog.org_reference import ensure_ruleset
 from app.catalog.repository import CatalogRepository
-from app.errors import InvalidInput, NotFound
+from app.errors import Conflict, InvalidInput, NotFound
 from app.rules.engine import RuleSet, RuleSetError, parse_ruleset
-from app.rules.reference import default_ruleset_text
 from app.rules.safe_yaml import YamlRefused, load_ruleset
 from app.rulesets.models import RuleSetVersion
 
 
-def load_default(session: Session) -> bool:
-    """Store the shipped rule set as version 1 when no version exists; True if it was added."""
-    if session.execute(select(func.count(RuleSetVersion.id))).scalar_one():
-        return False
-    text = default_ruleset_text()
-    body = yaml.safe_load(text)
-    session.add(RuleSetVersion(version=1, text=text, body=body, note="Shipped rule set (seed 000 "
-                               "§6, Table 4 and conclusion)", created_by="system"))  # fmt: skip
-    session.flush()
-    return True
-
-
-def versions(session: Session) -> Sequence[RuleSetVersion]:
+def versions(session: Session, org_id: int) -> Sequence[RuleSetVersion]:
+    ensure_ruleset(session, org_id)
     return (
-        session.execute(select(RuleSetVersion).order_by(RuleSetVersion.version.desc()))
+        session.execute(
+            select(RuleSetVersion)
+            .where(RuleSetVersion.org_id == org_id)
+            .order_by(RuleSetVersion.version.desc())
+        )
         .scalars()
         .all()
     )
 
 
-def get_version(session: Session, version: int | None = None) -> RuleSetVersion:
-    stmt = select(RuleSetVersion)
+def get_version(session: Session, org_id: int, version: int | None = None) -> RuleSetVersion:
+    """The organisation's newest version (or ``version``); the shipped rule set becomes its
+    version 1 the first time an organisation without one is read."""
+    stmt = select(RuleSetVersion).where(RuleSetVersion.org_id == org_id)
     if version is None:
+        ensure_ruleset(session, org_id)
         stmt = stmt.order_by(RuleSetVersion.version.desc()).limit(1)
     else:
         stmt = stmt.where(RuleSetVersion.version == version)
@@ -68,31 +65,43 @@ def ruleset_of(session: Session, row: RuleSetVersion) -> RuleSet:
     return RuleSet(row.version, rs.rules)
 
 
-# Versions are immutable and were validated when published, so each is parsed once per process.
-_PARSED: dict[tuple[int, int], RuleSet] = {}
+# Versions are immutable and were validated when published, so each is parsed once per process,
+# keyed by organisation and row: one organisation never gets another's parsed version.
+_PARSED: dict[tuple[int, int, int], RuleSet] = {}
+_PARSED_MAX = 1024
 
 
 def clear_cache() -> None:
     _PARSED.clear()
 
 
-def current(session: Session) -> tuple[RuleSetVersion, RuleSet]:
-    row = get_version(session)
+def current(session: Session, org_id: int) -> tuple[RuleSetVersion, RuleSet]:
+    row = get_version(session, org_id)
     return row, ruleset_of(session, row)
 
 
-def current_ruleset(session: Session) -> RuleSet:
-    """The newest version, parsed (cached by version: one small query when it is cached)."""
-    found = session.execute(
-        select(RuleSetVersion.id, RuleSetVersion.version)
-        .order_by(RuleSetVersion.version.desc())
-        .limit(1)
-    ).first()
+def current_ruleset(session: Session, org_id: int) -> RuleSet:
+    """The organisation's newest version, parsed (cached: one small query when it is cached)."""
+
+    def newest() -> Any:
+        return session.execute(
+            select(RuleSetVersion.id, RuleSetVersion.version)
+            .where(RuleSetVersion.org_id == org_id)
+            .order_by(RuleSetVersion.version.desc())
+            .limit(1)
+        ).first()
+
+    found = newest()
+    if found is None:
+        ensure_ruleset(session, org_id)
+        found = newest()
     if found is None:
         raise NotFound("no rule set; run seed")
-    key = (found.id, found.version)
+    key = (org_id, found.id, found.version)
     if key not in _PARSED:
-        _PARSED[key] = ruleset_of(session, get_version(session, found.version))
+        if len(_PARSED) >= _PARSED_MAX:
+            _PARSED.clear()
+        _PARSED[key] = ruleset_of(session, get_version(session, org_id, found.version))
     return _PARSED[key]
 
 
@@ -116,17 +125,27 @@ def parse_text(session: Session, text: str) -> tuple[Any, RuleSet]:
 def publish(
     session: Session, caller: Caller, text: str, note: str, *, audit_key: bytes
 ) -> RuleSetVersion:
+    """The caller's organisation's next version (no other organisation's rule set changes). A
+    concurrent publish that took the same version number first is a :class:`Conflict` (409)."""
     caller.require(Permission.rules_edit)
     body, rs = parse_text(session, text)
-    latest = get_version(session)
+    latest = get_version(session, caller.org_id)
     if body.get("rules") == latest.body.get("rules"):
         raise InvalidInput("the rules are unchanged from the current version", field="yaml")
     version = latest.version + 1
     body = {**body, "version": version}
-    row = RuleSetVersion(version=version, text=text, body=body, note=note.strip(),
-                         created_by=caller.email)  # fmt: skip
-    session.add(row)
-    session.flush()
+    row = RuleSetVersion(org_id=caller.org_id, version=version, text=text, body=body,
+                         note=note.strip(), created_by=caller.email)  # fmt: skip
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        raise Conflict(
+            f"rule set version {version} was published by someone else while you were editing "
+            f"version {latest.version}; reload the rules and apply your change again",
+            field="version",
+        ) from None
     before = {r["id"]: r for r in latest.body.get("rules", [])}
     after = {r["id"]: r for r in body["rules"]}
     audit.record(
