@@ -54,6 +54,12 @@ def test_admin_who_reran_an_assessment_cannot_approve_what_the_rerun_produced(
     r = client.post(f"/api/v1/recommendations/{new['id']}/decision", json=OK, headers=h["admin"])
     assert r.status_code == 403
     assert "re-ran" in r.json()["detail"]
+    # nor after someone else re-runs it once more: every re-runner contributed
+    arch = client.post(f"/api/v1/assessments/{w['a']['id']}/rerun", headers=h["architect"]).json()
+    newer = arch["recommendation"]
+    assert client.post(f"/api/v1/recommendations/{newer['id']}/decision", json=OK,
+                       headers=h["admin"]).status_code == 403  # fmt: skip
+    new = newer
     # nor the recommendation it replaced: superseded, no longer decidable by anyone
     r = client.post(f"/api/v1/recommendations/{w['rec']}/decision", json=OK,
                     headers=h["governance"])  # fmt: skip
@@ -67,7 +73,7 @@ def test_admin_who_reran_an_assessment_cannot_approve_what_the_rerun_produced(
     assert len(r.json()["content_sha256"]) == 64
     got = client.get(f"/api/v1/assessments/{w['a']['id']}", headers=h["admin"]).json()
     assert got["recommendation"]["status"] == "approved"
-    for role in ("product_lead", "admin"):
+    for role in ("product_lead", "admin", "architect"):
         notes = client.get("/api/v1/notifications", headers=h[role]).json()
         assert [n["kind"] for n in notes] == ["decision"], role
         assert "approved" in notes[0]["message"]

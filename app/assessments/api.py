@@ -74,7 +74,7 @@ def assessment_out(session: Session, caller: Caller, a: Assessment) -> Assessmen
         recommendation=recommendation_out(
             recs[-1],
             workflow.recommendation_statuses(session, caller.org_id, recs[-1:])[recs[-1].id],
-            workflow.recommendation_contributors(recs[-1], a),
+            workflow.recommendation_contributors(recs[-1], a, recs),
         )
         if recs
         else None,

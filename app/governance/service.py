@@ -41,10 +41,10 @@ def decide_recommendation(
     if rec is None:
         raise NotFound(f"recommendation {recommendation_id} not found")
     a = assessments.get(session, caller, rec.assessment_id)
-    contributors = workflow.recommendation_contributors(rec, a)
+    contributors = workflow.recommendation_contributors(rec, a, repo.recommendations(a.id))
     if caller.email in contributors:
         what = ("submitted the assessment" if caller.email == a.created_by
-                else "re-ran the assessment that produced it")  # fmt: skip
+                else "re-ran the assessment (this or an earlier run)")  # fmt: skip
         raise Forbidden(f"segregation of duties: you {what}; someone who did not contribute to "
                         "this recommendation must decide on it")  # fmt: skip
     deployments.require_active(deployments.get(session, caller, a.deployment_id))

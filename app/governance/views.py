@@ -42,7 +42,7 @@ def decision_context(
         if rec is None:
             raise NotFound(f"recommendation {target_id} not found")
         a = assessments.get(session, caller, rec.assessment_id)
-        contributors = workflow.recommendation_contributors(rec, a)
+        contributors = workflow.recommendation_contributors(rec, a, repo.recommendations(a.id))
         status = workflow.recommendation_statuses(session, caller.org_id, [rec])[rec.id]
         author = a.created_by
     else:

@@ -64,9 +64,13 @@ def portfolio_contributors(p: Portfolio) -> list[str]:
     return list(dict.fromkeys([p.created_by, *(p.contributors or [])]))
 
 
-def recommendation_contributors(rec: Recommendation, a: Assessment) -> list[str]:
-    """The assessment's author and whoever produced this recommendation (a re-run)."""
-    return list(dict.fromkeys([a.created_by, rec.created_by]))
+def recommendation_contributors(
+    rec: Recommendation, a: Assessment, chain: Sequence[Recommendation] = ()
+) -> list[str]:
+    """The assessment's author and whoever produced this recommendation or an earlier one of
+    the same assessment (``chain``: its recommendations; every re-run counts)."""
+    earlier = [r.created_by for r in sorted(chain, key=lambda r: r.id) if r.id <= rec.id]
+    return list(dict.fromkeys([a.created_by, *earlier, rec.created_by]))
 
 
 def add_contributor(p: Portfolio, email: str) -> None:
@@ -207,13 +211,16 @@ def queue(session: Session, caller: Caller, status: str = "submitted") -> list[d
     assessments = {a.id: a for a in repo.submitted()}
     recs = list(repo.recommendations_of(list(assessments)))
     rec_status = recommendation_statuses(session, caller.org_id, recs)
+    chains: dict[int, list[Recommendation]] = {}
+    for rec in recs:
+        chains.setdefault(rec.assessment_id, []).append(rec)
     for rec in recs:
         a = assessments[rec.assessment_id]
         if rec_status[rec.id] != status or deps[a.deployment_id].archived_at is not None:
             continue
         out.append(_row("recommendation", rec.id, f"Recommendation #{rec.id} (assessment #{a.id})",
                         deps[a.deployment_id], rec_status[rec.id], rec.created_by,
-                        rec.created_at, recommendation_contributors(rec, a),
+                        rec.created_at, recommendation_contributors(rec, a, chains[a.id]),
                         f"/assessments/{a.id}?rec={rec.id}"))  # fmt: skip
     ps = list(session.execute(select(Portfolio).where(Portfolio.org_id == caller.org_id))
               .scalars())  # fmt: skip
