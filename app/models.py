@@ -20,7 +20,7 @@ from app.catalog.models import (
 from app.db import Base
 from app.deployments.models import Deployment
 from app.estimates.models import Calibration
-from app.governance.models import Decision, Evaluation
+from app.governance.models import Decision, Evaluation, Notification
 from app.jobs.models import Job
 from app.portfolios.models import Portfolio
 from app.rulesets.models import RuleSetVersion
@@ -46,6 +46,7 @@ __all__ = [
     "MatrixCell",
     "MatrixVersion",
     "ModelArch",
+    "Notification",
     "Organization",
     "PlatformOperator",
     "Portfolio",

@@ -142,6 +142,8 @@ POLICY: dict[str, Spec] = {
     "GET /api/v1/evaluations/{evaluation_id}": Spec(P.read),
     "GET /api/v1/deployments/{deployment_id}/risks": Spec(P.read),
     "GET /api/v1/deployments/{deployment_id}/report": Spec(P.report_export, query="format=json"),
+    "GET /api/v1/approvals": Spec(P.read, query="status=pending"),
+    "GET /api/v1/notifications": Spec(P.read),
     "GET /api/v1/audit/events": Spec(P.audit_read),
     "GET /api/v1/audit/verify": Spec(P.audit_read),
     # API: writes
@@ -227,6 +229,8 @@ POLICY: dict[str, Spec] = {
     "PATCH /api/v1/portfolios/{portfolio_id}": Spec(P.portfolio_write, json={"name": "renamed"}),
     "DELETE /api/v1/portfolios/{portfolio_id}": Spec(P.portfolio_write),
     "POST /api/v1/portfolios/{portfolio_id}/duplicate": Spec(P.portfolio_write),
+    "POST /api/v1/portfolios/{portfolio_id}/submit": Spec(P.portfolio_write),
+    "POST /api/v1/notifications/read": Spec(P.read),
     "POST /api/v1/recommendations/{recommendation_id}/decision": Spec(
         P.decision_make, json={"decision": "rejected", "comment": "not now"}
     ),
@@ -274,6 +278,9 @@ POLICY: dict[str, Spec] = {
     "GET /scaling/architecture": Spec(P.read),
     "GET /scaling/search": Spec(P.read),
     "GET /audit": Spec(P.audit_read),
+    "GET /governance/queue": Spec(P.read),
+    "GET /notifications": Spec(P.read),
+    "GET /notifications/badge": Spec(P.read),
     # pages: forms of writers
     "GET /matrix/edit": Spec(P.matrix_edit),
     "GET /deployments/new": Spec(P.deployment_write),
@@ -305,6 +312,8 @@ POLICY: dict[str, Spec] = {
     "POST /portfolios/{portfolio_id}/edit": Spec(P.portfolio_write, form={"name": "renamed"}),
     "POST /portfolios/{portfolio_id}/duplicate": Spec(P.portfolio_write, form={}),
     "POST /portfolios/{portfolio_id}/delete": Spec(P.portfolio_write, form={}),
+    "POST /portfolios/{portfolio_id}/submit": Spec(P.portfolio_write, form={}),
+    "POST /notifications/read": Spec(P.read, form={}),
     "POST /assessments/{assessment_id}/portfolio": Spec(P.portfolio_write, form={}),
     "POST /recommendations/{recommendation_id}/decision": Spec(
         P.decision_make,

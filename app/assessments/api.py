@@ -20,6 +20,7 @@ from app.assessments.schemas import (
 from app.auth.context import Caller
 from app.auth.permissions import Permission
 from app.db import SessionDep
+from app.governance import workflow
 from app.portfolios import service as portfolios
 from app.portfolios.schemas import PortfolioOut
 from app.rulesets import service as rulesets
@@ -34,7 +35,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def recommendation_out(rec: Recommendation) -> RecommendationOut:
+def recommendation_out(
+    rec: Recommendation, status: str = "submitted", contributors: list[str] | None = None
+) -> RecommendationOut:
     r = rec.result
     return RecommendationOut.model_validate(
         {
@@ -47,6 +50,8 @@ def recommendation_out(rec: Recommendation) -> RecommendationOut:
             "no_intervention": r["no_intervention"],
             "notes": r["notes"],
             "warnings": r["warnings"],
+            "status": status,
+            "contributors": contributors or [rec.created_by],
             "versions": {
                 "matrix": rec.matrix_version,
                 "rules": rec.rules_version,
@@ -66,7 +71,13 @@ def assessment_out(session: Session, caller: Caller, a: Assessment) -> Assessmen
         **a.serving,
         created_by=a.created_by,
         submitted_at=a.submitted_at,
-        recommendation=recommendation_out(recs[-1]) if recs else None,
+        recommendation=recommendation_out(
+            recs[-1],
+            workflow.recommendation_statuses(session, caller.org_id, recs[-1:])[recs[-1].id],
+            workflow.recommendation_contributors(recs[-1], a, recs),
+        )
+        if recs
+        else None,
         recommendations=[r.id for r in recs],
     )
 
@@ -144,9 +155,10 @@ def portfolio_from_recommendation(
     assessment_id: IdPath, session: SessionDep, caller: ApiCaller, settings: SettingsDep
 ) -> object:
     """A portfolio of the latest recommendation's items, with default parameters."""
-    return portfolios.from_recommendation(
+    p = portfolios.from_recommendation(
         session, caller, assessment_id, audit_key=settings.audit_hmac_key
     )
+    return portfolios.out(session, caller, [p])[0]
 
 
 # ---- rule set ------------------------------------------------------------------------------

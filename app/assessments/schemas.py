@@ -114,6 +114,13 @@ class RecommendationOut(BaseModel):
     no_intervention: bool
     notes: list[str]
     warnings: list[str]
+    status: str = Field(
+        default="submitted", description="submitted | approved | rejected | superseded"
+    )
+    contributors: list[str] = Field(
+        default_factory=list,
+        description="The assessment's author and whoever re-ran it: none may decide on it",
+    )
     versions: Versions
 
 

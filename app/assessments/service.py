@@ -337,6 +337,7 @@ def submit(
     the same Idempotency-Key with the same body returns the stored one; with another body, 409."""
     caller.require(Permission.assessment_submit)
     dep = deployments.get(session, caller, deployment_id)
+    deployments.require_active(dep)
     repo = AssessmentRepository(session, caller.org_id)
     digest = _request_hash(data)
     if idempotency_key is not None:
@@ -419,6 +420,7 @@ def rerun(
     caller.require(Permission.assessment_submit)
     a = get(session, caller, assessment_id)
     dep = deployments.get(session, caller, a.deployment_id)
+    deployments.require_active(dep)
     previous = recommendations(session, caller, a.id)[-1]
     ev = evaluate(session, dep, stored_input(a))
     rec = _store_recommendation(session, caller, a, ev, previous)

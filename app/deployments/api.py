@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Literal
+
+from fastapi import APIRouter, Query, Response
 
 from app.db import SessionDep
 from app.deployments import service
@@ -21,8 +23,19 @@ _ERRORS: dict[int | str, dict[str, object]] = {
 
 
 @router.get("", response_model=DeploymentPage)
-def list_deployments(session: SessionDep, caller: ApiCaller, page: PageDep) -> DeploymentPage:
-    rows, total = service.list_(session, caller, limit=page.limit, offset=page.offset)
+def list_deployments(
+    session: SessionDep,
+    caller: ApiCaller,
+    page: PageDep,
+    archived: Literal["exclude", "include", "only"] = Query(
+        default="exclude",
+        description="Archived deployments (deleted while they had governance records) are "
+        "left out unless asked for",
+    ),
+) -> DeploymentPage:
+    rows, total = service.list_(
+        session, caller, limit=page.limit, offset=page.offset, archived=archived
+    )
     return DeploymentPage(
         items=[DeploymentRead.model_validate(r) for r in rows],
         total=total,
@@ -69,9 +82,23 @@ def update_deployment(
     return service.update(session, caller, deployment_id, data, audit_key=settings.audit_hmac_key)
 
 
-@router.delete("/{deployment_id:int}", status_code=204, responses=_ERRORS)
+@router.delete(
+    "/{deployment_id:int}",
+    status_code=204,
+    responses={
+        **_ERRORS,
+        200: {
+            "description": "Archived instead of deleted: it has governance decisions or "
+            "evaluations, which are never deleted",
+            "model": DeploymentRead,
+        },
+    },
+)
 def delete_deployment(
     deployment_id: IdPath, session: SessionDep, caller: ApiCaller, settings: SettingsDep
 ) -> Response:
-    service.delete(session, caller, deployment_id, audit_key=settings.audit_hmac_key)
-    return Response(status_code=204)
+    outcome = service.delete(session, caller, deployment_id, audit_key=settings.audit_hmac_key)
+    if outcome == "deleted":
+        return Response(status_code=204)
+    dep = DeploymentRead.model_validate(service.get(session, caller, deployment_id))
+    return Response(dep.model_dump_json(), status_code=200, media_type="application/json")

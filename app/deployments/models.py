@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, ForeignKey, String, Text, UniqueConstraint
@@ -31,6 +32,13 @@ class Deployment(TimestampMixin, Base):
     profile: Mapped[str] = mapped_column(ForeignKey("profiles.key"))
     regulatory_flags: Mapped[list[str]]
     segments: Mapped[list[dict[str, Any]]]
+    # What brings in risks beyond the axes (app.governance.frameworks.deployment_sources):
+    human_oversight: Mapped[str | None] = mapped_column(String(16))  # none|monitored|reviews_each
+    outputs_feed_systems: Mapped[bool] = mapped_column(default=False)
+    can_act: Mapped[bool] = mapped_column(default=False)  # calls tools or acts as an agent
+    # Deleting a deployment with governance records (decisions, evaluations) archives it instead.
+    archived_at: Mapped[datetime | None]
+    archived_by: Mapped[str | None] = mapped_column(String(254))
 
     def audit_dict(self) -> dict[str, Any]:
         return {
@@ -49,4 +57,7 @@ class Deployment(TimestampMixin, Base):
             "profile": self.profile,
             "regulatory_flags": list(self.regulatory_flags),
             "segments": list(self.segments),
+            "human_oversight": self.human_oversight,
+            "outputs_feed_systems": self.outputs_feed_systems,
+            "can_act": self.can_act,
         }

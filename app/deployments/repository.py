@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.deployments.models import Deployment
+from app.governance.models import Decision, Evaluation
 
 
 class DeploymentRepository:
@@ -23,13 +24,23 @@ class DeploymentRepository:
             self._scoped().where(Deployment.id == deployment_id)
         ).scalar_one_or_none()
 
-    def list(self, *, limit: int = 100, offset: int = 0) -> tuple[Sequence[Deployment], int]:
-        total = self.session.execute(
-            select(func.count(Deployment.id)).where(Deployment.org_id == self.org_id)
-        ).scalar_one()
+    def list(
+        self, *, limit: int = 100, offset: int = 0, archived: str = "exclude"
+    ) -> tuple[Sequence[Deployment], int]:
+        """``archived``: exclude (default), include or only archived deployments."""
+        where = [Deployment.org_id == self.org_id]
+        if archived == "exclude":
+            where.append(Deployment.archived_at.is_(None))
+        elif archived == "only":
+            where.append(Deployment.archived_at.is_not(None))
+        total = self.session.execute(select(func.count(Deployment.id)).where(*where)).scalar_one()
         rows = (
             self.session.execute(
-                self._scoped().order_by(Deployment.name, Deployment.id).limit(limit).offset(offset)
+                select(Deployment)
+                .where(*where)
+                .order_by(Deployment.name, Deployment.id)
+                .limit(limit)
+                .offset(offset)
             )
             .scalars()
             .all()
@@ -49,6 +60,18 @@ class DeploymentRepository:
         self.session.add(deployment)
         self.session.flush()
         return deployment
+
+    def has_governance_records(self, deployment_id: int) -> bool:
+        """Decisions or evaluations exist for the deployment (they must never be deleted)."""
+        for model in (Decision, Evaluation):
+            found = self.session.execute(
+                select(model.id)
+                .where(model.org_id == self.org_id, model.deployment_id == deployment_id)
+                .limit(1)
+            ).first()
+            if found is not None:
+                return True
+        return False
 
     def delete(self, deployment: Deployment) -> None:
         self.session.delete(deployment)

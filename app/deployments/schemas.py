@@ -41,6 +41,12 @@ class Risk(StrEnum):
     high = "high"
 
 
+class HumanOversight(StrEnum):
+    none = "none"  # outputs take effect without a person
+    monitored = "monitored"  # people monitor and can intervene
+    reviews_each = "reviews_each"  # a person reviews each output before it takes effect
+
+
 class Segment(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
@@ -69,6 +75,14 @@ class DeploymentBase(BaseModel):
     profile: ProfileKey
     regulatory_flags: list[RegulatoryFlag] = Field(default_factory=list, max_length=10)
     segments: list[Segment] = Field(default_factory=list, max_length=50)
+    human_oversight: HumanOversight | None = Field(
+        default=None,
+        description="none | monitored | reviews_each; null: not stated (a risk of its own)",
+    )
+    outputs_feed_systems: bool = Field(
+        default=False, description="Outputs are passed to other systems (code, SQL, APIs)"
+    )
+    can_act: bool = Field(default=False, description="The system calls tools or acts as an agent")
 
     @field_validator("engine")
     @classmethod
@@ -113,6 +127,9 @@ class DeploymentUpdate(BaseModel):
     profile: ProfileKey | None = None
     regulatory_flags: list[RegulatoryFlag] | None = Field(default=None, max_length=10)
     segments: list[Segment] | None = Field(default=None, max_length=50)
+    human_oversight: HumanOversight | None = None
+    outputs_feed_systems: bool | None = None
+    can_act: bool | None = None
 
     @field_validator("engine")
     @classmethod
@@ -139,8 +156,15 @@ class DeploymentRead(BaseModel):
     profile: str
     regulatory_flags: list[str]
     segments: list[Segment]
+    human_oversight: str | None = None
+    outputs_feed_systems: bool = False
+    can_act: bool = False
     created_at: datetime
     updated_at: datetime
+    archived_at: datetime | None = Field(
+        default=None, description="Set when deleted while it had governance records"
+    )
+    archived_by: str | None = None
 
 
 class DeploymentPage(BaseModel):

@@ -13,6 +13,7 @@ from app.audit import service as audit
 from app.auth.context import Caller
 from app.auth.permissions import Permission
 from app.catalog.repository import CatalogRepository
+from app.db import utcnow
 from app.deployments.models import Deployment
 from app.deployments.repository import DeploymentRepository
 from app.deployments.schemas import DeploymentCreate, DeploymentUpdate
@@ -38,7 +39,7 @@ def _to_columns(values: dict[str, Any]) -> dict[str, Any]:
             v = [s if isinstance(s, dict) else s.model_dump(mode="json") for s in v]
         elif k == "regulatory_flags":
             v = [str(f) for f in v]
-        elif k == "profile":
+        elif k in ("profile", "human_oversight") and v is not None:
             v = str(v)
         out[_FIELD_TO_COLUMN.get(k, k)] = v
     return out
@@ -66,10 +67,23 @@ def get(session: Session, caller: Caller, deployment_id: int) -> Deployment:
     return dep
 
 
+def require_active(dep: Deployment) -> None:
+    """Archived deployments keep their records but take no new work."""
+    if dep.archived_at is not None:
+        raise Conflict(
+            f"deployment '{dep.name}' is archived (it has governance records); "
+            "its records stay readable but it takes no changes",
+            field="deployment_id",
+        )
+
+
 def list_(
-    session: Session, caller: Caller, *, limit: int, offset: int
+    session: Session, caller: Caller, *, limit: int, offset: int, archived: str = "exclude"
 ) -> tuple[Sequence[Deployment], int]:
-    return DeploymentRepository(session, caller.org_id).list(limit=limit, offset=offset)
+    """``archived``: exclude (default), include or only archived deployments."""
+    return DeploymentRepository(session, caller.org_id).list(
+        limit=limit, offset=offset, archived=archived
+    )
 
 
 def create(
@@ -106,8 +120,10 @@ def update(
     caller.require(Permission.deployment_write)
     repo = DeploymentRepository(session, caller.org_id)
     dep = get(session, caller, deployment_id)
+    require_active(dep)
     values = data.model_dump(exclude_unset=True)
-    nulls = [k for k, v in values.items() if v is None]
+    # human_oversight may be set back to "not stated"
+    nulls = [k for k, v in values.items() if v is None and k != "human_oversight"]
     if nulls:
         raise InvalidInput(f"{nulls[0]} may not be null", field=nulls[0])
     _check_catalog_keys(session, values)
@@ -131,11 +147,24 @@ def update(
     return dep
 
 
-def delete(session: Session, caller: Caller, deployment_id: int, *, audit_key: bytes) -> None:
+def delete(session: Session, caller: Caller, deployment_id: int, *, audit_key: bytes) -> str:
+    """Delete the deployment, or archive it when it has governance records (decisions,
+    evaluations): those are never deleted. Returns "deleted", "archived" or "already archived"."""
     caller.require(Permission.deployment_write)
+    repo = DeploymentRepository(session, caller.org_id)
     dep = get(session, caller, deployment_id)
     before = dep.audit_dict()
-    DeploymentRepository(session, caller.org_id).delete(dep)
+    if dep.archived_at is not None:
+        return "already archived"
+    if repo.has_governance_records(dep.id):
+        dep.archived_at, dep.archived_by = utcnow(), caller.email
+        session.flush()
+        audit.record(session, audit_key, actor=caller.actor, action="deployment.archive",
+                     entity_type="deployment", entity_id=dep.id, before=before,
+                     after={**dep.audit_dict(), "archived_by": caller.email,
+                            "reason": "it has governance decisions or evaluations"})  # fmt: skip
+        return "archived"
+    repo.delete(dep)
     audit.record(
         session,
         audit_key,
@@ -145,3 +174,4 @@ def delete(session: Session, caller: Caller, deployment_id: int, *, audit_key: b
         entity_id=deployment_id,
         before=before,
     )
+    return "deleted"

@@ -16,6 +16,7 @@ from app.deployments.schemas import DeploymentCreate, DeploymentUpdate, Regulato
 from app.errors import AppError
 from app.estimates.service import deployment_economics
 from app.estimators.engines import ENGINE_NAMES
+from app.governance import workflow
 from app.portfolios import service as portfolios
 from app.web.deps import IdPath, PageCaller, SettingsDep
 from app.web.flash import flash
@@ -60,6 +61,9 @@ def _form_to_payload(form: dict[str, Any]) -> tuple[dict[str, Any], dict[str, st
     }
     payload = {k: v for k, v in payload.items() if v is not None}
     payload["regulatory_flags"] = as_list(form.get("regulatory_flags"))
+    payload["human_oversight"] = str(form.get("human_oversight", "")).strip() or None
+    payload["outputs_feed_systems"] = form.get("outputs_feed_systems") == "true"
+    payload["can_act"] = form.get("can_act") == "true"
     errors: dict[str, str] = {}
     segments = _parse_segments(str(form.get("segments", "")))
     if isinstance(segments, str):
@@ -100,11 +104,14 @@ def _validate(
 
 
 @router.get("")
-def list_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
-    rows, total = service.list_(session, caller, limit=500, offset=0)
-    return render(
-        request, "deployments/list.html", {"caller": caller, "deployments": rows, "total": total}
-    )
+def list_page(
+    request: Request, session: SessionDep, caller: PageCaller, archived: str = "exclude"
+) -> Response:
+    archived = archived if archived in ("exclude", "include", "only") else "exclude"
+    rows, total = service.list_(session, caller, limit=500, offset=0, archived=archived)
+    return render(request, "deployments/list.html", {
+        "caller": caller, "deployments": rows, "total": total, "archived": archived,
+    })  # fmt: skip
 
 
 @router.get("/new")
@@ -176,6 +183,7 @@ def detail_page(
     catalog = CatalogRepository(session)
     gpu = catalog.gpu(dep.gpu_key)
     price = None if gpu is None else catalog_service.gpu_price(session, caller.org_id, gpu)
+    summaries = assessments.summaries(session, caller, dep.id)
     return render(
         request,
         "deployments/detail.html",
@@ -186,7 +194,10 @@ def detail_page(
             "gpu": gpu,
             "gpu_price": price,
             "economics": deployment_economics(session, dep),
-            "assessments": assessments.summaries(session, caller, dep.id),
+            "assessments": summaries,
+            "rec_status": workflow.recommendation_statuses(
+                session, caller.org_id, [s["rec"] for s in summaries]
+            ),
             "draft": assessments.load_draft(session, caller, dep.id),
             "portfolio_count": len(portfolios.list_(session, caller, dep.id)),
         },
@@ -268,7 +279,11 @@ def delete(
 ) -> Response:
     dep = service.get(session, caller, deployment_id)
     name = dep.name
-    service.delete(session, caller, deployment_id, audit_key=settings.audit_hmac_key)
+    outcome = service.delete(session, caller, deployment_id, audit_key=settings.audit_hmac_key)
     resp = redirect(request, "/deployments")
-    flash(request, resp, f"Deployment '{name}' deleted.")
+    if outcome == "deleted":
+        flash(request, resp, f"Deployment '{name}' deleted.")
+    else:
+        flash(request, resp, f"Deployment '{name}' archived, not deleted: its governance "
+              "decisions and evaluations are kept on record.")  # fmt: skip
     return resp

@@ -1,12 +1,20 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from app.db import SessionDep
-from app.governance import service
-from app.governance.schemas import DecisionIn, DecisionOut, EvaluationIn, EvaluationOut
+from app.governance import service, workflow
+from app.governance.schemas import (
+    ApprovalOut,
+    DecisionIn,
+    DecisionOut,
+    EvaluationIn,
+    EvaluationOut,
+    NotificationOut,
+    NotificationsRead,
+)
 from app.web.deps import ApiCaller, IdPath, SettingsDep
 
 router = APIRouter(tags=["governance"])
@@ -76,3 +84,33 @@ def deployment_risks(deployment_id: IdPath, session: SessionDep, caller: ApiCall
     """The axes in play (recommended or adopted), each framework's entries they bring in with
     the rationale, and the ISO/IEC 42001 statement of applicability."""
     return service.risk_picture(session, caller, deployment_id)
+
+
+APPROVAL_STATUS = {"pending": "submitted", "approved": "approved", "rejected": "rejected",
+                   "draft": "draft", "superseded": "superseded"}  # fmt: skip
+
+
+@router.get("/approvals", response_model=list[ApprovalOut])
+def approvals(
+    session: SessionDep,
+    caller: ApiCaller,
+    status: Literal["pending", "approved", "rejected", "draft", "superseded"] = Query(
+        default="pending", description="pending: submitted and awaiting a decision"
+    ),
+) -> object:
+    """The governance queue: recommendations and portfolios of active deployments in a status,
+    oldest first (what, which deployment, who submitted, since when, who may not decide)."""
+    return workflow.queue(session, caller, APPROVAL_STATUS[status])
+
+
+@router.get("/notifications", response_model=list[NotificationOut])
+def list_notifications(
+    session: SessionDep, caller: ApiCaller, unread: bool = Query(default=False)
+) -> object:
+    """Your in-app notifications, newest first: decisions on your work, voided approvals."""
+    return workflow.notifications(session, caller, unread_only=unread)
+
+
+@router.post("/notifications/read", response_model=NotificationsRead)
+def read_notifications(session: SessionDep, caller: ApiCaller) -> NotificationsRead:
+    return NotificationsRead(marked_read=workflow.mark_read(session, caller))

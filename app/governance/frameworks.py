@@ -1,7 +1,9 @@
-"""Axis → framework mapping (pure): which OWASP LLM Top 10 (2025, with the v1.1 equivalent),
-NIST AI 600-1 risks, NIST AI RMF subcategories and ISO/IEC 42001 Annex A controls an axis brings
-into play, each with its rationale (``app/catalog/data/framework_map.yaml``, versioned), checked
-against the framework texts in ``frameworks.json``."""
+"""Axis and deployment → framework mapping (pure): which OWASP LLM Top 10 (2025, with the v1.1
+equivalent), NIST AI 600-1 risks, NIST AI RMF subcategories and ISO/IEC 42001 Annex A controls an
+axis, or a fact about the whole deployment (data flags, intended use, human oversight, outputs
+feeding other systems, tools/agents), brings into play, each with its rationale
+(``app/catalog/data/framework_map.yaml``, versioned), checked against the framework texts in
+``frameworks.json``."""
 
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ class Entry:
     axes: tuple[str, ...]
     rationale: tuple[str, ...]
     extra: Mapping[str, str] = field(default_factory=dict)
+    sources: tuple[str, ...] = ()  # deployment facts that bring it in (keys of `deployment:`)
 
 
 def _data(name: str) -> Any:
@@ -62,6 +65,18 @@ def catalogue() -> dict[str, dict[str, str]]:
     return out
 
 
+def _check(where: str, fw: str, entries: Any, known: dict[str, dict[str, str]]) -> None:
+    if fw not in FRAMEWORKS:
+        raise MappingError(f"{where}: unknown framework {fw}")
+    for e in entries:
+        if not (isinstance(e, list) and len(e) == 2 and all(isinstance(x, str) for x in e)):
+            raise MappingError(f"{where}.{fw}: {e!r} is not [id, rationale]")
+        if not e[1].strip():
+            raise MappingError(f"{where}.{fw}: '{e[0]}' has no rationale")
+        if e[0] not in known[fw]:
+            raise MappingError(f"{where}.{fw}: '{e[0]}' is not in {TITLES[fw]}")
+
+
 @cache
 def mapping() -> dict[str, Any]:
     """The mapping file, validated: every entry an [id, rationale] pair naming a real item."""
@@ -69,35 +84,79 @@ def mapping() -> dict[str, Any]:
     known = catalogue()
     for axis, frameworks in doc["axes"].items():
         for fw, entries in frameworks.items():
-            if fw not in FRAMEWORKS:
-                raise MappingError(f"{axis}: unknown framework {fw}")
-            for e in entries:
-                if not (isinstance(e, list) and len(e) == 2 and all(isinstance(x, str) for x in e)):
-                    raise MappingError(f"{axis}.{fw}: {e!r} is not [id, rationale]")
-                if e[0] not in known[fw]:
-                    raise MappingError(f"{axis}.{fw}: '{e[0]}' is not in {TITLES[fw]}")
+            _check(axis, fw, entries, known)
+    for source, body in doc.get("deployment", {}).items():
+        if source not in DEPLOYMENT_SOURCES:
+            raise MappingError(f"deployment.{source}: not a deployment fact Axisboard derives")
+        if not str(body.get("label", "")).strip():
+            raise MappingError(f"deployment.{source}: no label")
+        for fw, entries in body.items():
+            if fw != "label":
+                _check(f"deployment.{source}", fw, entries, known)
     return dict(doc)
+
+
+# Deployment facts (keys of the mapping's `deployment:` section), in the order they are listed.
+DEPLOYMENT_SOURCES = ("use_case", "pii", "phi", "financial", "minors", "regulated_sector",
+                      "oversight_none", "oversight_human", "oversight_unstated",
+                      "outputs_feed_systems", "can_act")  # fmt: skip
+HUMAN_OVERSIGHT = ("none", "monitored", "reviews_each")
+
+
+def deployment_sources(
+    *, regulatory_flags: Iterable[str], human_oversight: str | None, outputs_feed_systems: bool,
+    can_act: bool,
+) -> list[str]:  # fmt: skip
+    """The facts of a deployment that bring framework entries in, besides its axes. Every
+    deployment has an intended use; oversight is none, human (monitored or each output
+    reviewed) or not stated."""
+    flags = set(regulatory_flags)
+    out = ["use_case"]
+    out += [f for f in ("pii", "phi", "financial", "minors", "regulated_sector") if f in flags]
+    out.append({None: "oversight_unstated", "none": "oversight_none"}.get(
+        human_oversight, "oversight_human"))  # fmt: skip
+    if outputs_feed_systems:
+        out.append("outputs_feed_systems")
+    if can_act:
+        out.append("can_act")
+    return out
+
+
+def source_label(source: str) -> str:
+    return str(mapping().get("deployment", {}).get(source, {}).get("label", source))
 
 
 def version() -> int:
     return int(mapping()["version"])
 
 
-def entries_for(axes: Iterable[str]) -> dict[str, list[Entry]]:
-    """framework -> the entries the axes bring in, merged across axes (first-seen order)."""
+def entries_for(axes: Iterable[str], sources: Iterable[str] = ()) -> dict[str, list[Entry]]:
+    """framework -> the entries the axes and the deployment's facts (``deployment_sources``)
+    bring in, merged (first-seen order: axes first), each rationale prefixed by what brings it."""
     m, known = mapping(), catalogue()
-    merged: dict[str, dict[str, tuple[list[str], list[str]]]] = {f: {} for f in FRAMEWORKS}
+    merged: dict[str, dict[str, tuple[list[str], list[str], list[str]]]] = {
+        f: {} for f in FRAMEWORKS
+    }
     for axis in dict.fromkeys(axes):
         for fw, entries in m["axes"].get(axis, {}).items():
             for ident, why in entries:
-                axes_, whys = merged[fw].setdefault(ident, ([], []))
+                axes_, srcs, whys = merged[fw].setdefault(ident, ([], [], []))
                 axes_.append(axis)
                 whys.append(f"{axis}: {why}")
+    for src in dict.fromkeys(sources):
+        body = m.get("deployment", {}).get(src, {})
+        for fw, entries in body.items():
+            if fw == "label":
+                continue
+            for ident, why in entries:
+                axes_, srcs, whys = merged[fw].setdefault(ident, ([], [], []))
+                srcs.append(src)
+                whys.append(f"{body['label']}: {why}")
     equiv = m.get("owasp_v1_1_equivalent", {})
     return {
         fw: [Entry(fw, i, known[fw][i], tuple(a), tuple(w),
-                   {"v1_1": equiv[i]} if fw == "owasp_2025" and i in equiv else {})
-             for i, (a, w) in items.items()]
+                   {"v1_1": equiv[i]} if fw == "owasp_2025" and i in equiv else {}, tuple(s))
+             for i, (a, s, w) in items.items()]
         for fw, items in merged.items()
     }  # fmt: skip
 

@@ -23,7 +23,7 @@ from app.csv_export import write_rows
 from app.deployments import service as deployments
 from app.estimates.service import deployment_economics
 from app.estimators import ESTIMATOR_VERSION
-from app.governance import frameworks, service
+from app.governance import frameworks, report_format, service
 from app.portfolios import service as portfolios
 from app.rulesets import service as rulesets
 
@@ -87,6 +87,10 @@ def _decisions_by_target(
                 "override_reason": d.override_reason,
                 "decided_by": d.decided_by,
                 "decided_at": _iso(d.created_at),
+                "content_sha256": d.content_sha256,
+                "voided_at": _iso(d.voided_at),
+                "voided_by": d.voided_by,
+                "void_reason": d.void_reason,
             }
         )
     return out
@@ -221,6 +225,7 @@ def build(session: Session, caller: Caller, deployment_id: int) -> dict[str, Any
     ]
     findings, actions = _findings(recommendation_rows, portfolio_rows, evals, economics)
     # the organisation's newest event in the shared chain (another's would reveal its activity)
+    names = _glossary(session, dep, cat, assessment_rows, recommendation_rows, portfolio_rows)
     head = session.execute(
         select(AuditEvent.id, AuditEvent.hash)
         .where(AuditEvent.org_id == caller.org_id)
@@ -239,6 +244,8 @@ def build(session: Session, caller: Caller, deployment_id: int) -> dict[str, Any
             "risks; ISO/IEC 42001 Annex A; OWASP LLM Top 10",
             "frameworks": FRAMEWORK_VERSIONS,
             "framework_mapping_version": frameworks.version(),
+            "deployment_facts": risk["deployment_sources"],
+            "names": names,
         },
         "method": [
             "Failure-mode questionnaire per deployment; the rules engine maps answers and "
@@ -262,6 +269,9 @@ def build(session: Session, caller: Caller, deployment_id: int) -> dict[str, Any
             "monthly_budget_usd": dep.monthly_budget_usd,
             "deployment_profile": dep.profile,
             "data_categories": list(dep.regulatory_flags),
+            "human_oversight": dep.human_oversight,
+            "outputs_feed_other_systems": dep.outputs_feed_systems,
+            "calls_tools_or_acts": dep.can_act,
             "evaluation_segments": list(dep.segments),
             "registered_at": _iso(dep.created_at),
             "last_changed_at": _iso(dep.updated_at),
@@ -306,6 +316,29 @@ def _price_line(session: Session, org_id: int, gpu_key: str) -> list[str]:
     return [f"{g.name}: {shown} ({p.source})"]
 
 
+def _glossary(
+    session: Session, dep: Any, cat: Any, assessments_: list[dict[str, Any]],
+    recs: list[dict[str, Any]], ports: list[dict[str, Any]],
+) -> dict[str, dict[str, str]]:  # fmt: skip
+    """Names of the catalog keys the report mentions, so the document shows names, not keys."""
+    repo = CatalogRepository(session)
+    techniques = {i["technique"] for r in recs for i in r["items"]}
+    techniques |= {i["technique"] for p in ports for i in p["items"]}
+    for d in [d for r in recs for d in r["decisions"]]:
+        techniques |= {k.partition("/")[2] for k in d["adopted"]}
+    fms = {a["failure_mode"] for row in assessments_ for a in row["answers"]}
+    model, gpu = repo.model(dep.model_key), repo.gpu(dep.gpu_key)
+    return {
+        "axes": {a.key: a.name for a in repo.axes()},
+        "techniques": {t: cat.technique_names[t] for t in sorted(techniques)
+                       if t in cat.technique_names},
+        "failure_modes": {f: cat.failure_modes[f].name for f in sorted(fms)
+                          if f in cat.failure_modes},
+        "models": {dep.model_key: model.name} if model else {},
+        "gpus": {dep.gpu_key: gpu.name} if gpu else {},
+    }  # fmt: skip
+
+
 def _findings(
     recs: list[dict[str, Any]],
     ports: list[dict[str, Any]],
@@ -329,7 +362,8 @@ def _findings(
                 {
                     "severity": sev,
                     "finding": f"{r['segment']} regressed on "
-                    f"{r['metric']} ({r['before']} → {r['after']}) in '{e['label']}'"
+                    f"{r['metric']} ({report_format.num(r['before'])} → "
+                    f"{report_format.num(r['after'])}) in '{e['label']}'"
                     + (" while the aggregate improved" if r["hidden"] else ""),
                 }
             )
@@ -342,14 +376,15 @@ def _findings(
             )
     latest_recs = {r["assessment_id"]: r for r in recs}
     for r in latest_recs.values():
-        if r["items"] and not r["decisions"]:
+        in_force = [d for d in r["decisions"] if d["voided_at"] is None]
+        if r["items"] and not in_force:
             actions.append(
                 {
                     "action": f"governance decision pending on recommendation #{r['id']}",
                     "source": f"assessment #{r['assessment_id']}",
                 }
             )
-        for d in r["decisions"]:
+        for d in in_force:
             for c in d["conditions"] if d["decision"] == "approved" else []:
                 actions.append({"action": c, "source": f"decision #{d['id']}"})
             if d["override_reason"]:
@@ -361,7 +396,7 @@ def _findings(
                     }
                 )
     for p in ports:
-        for d in p["decisions"]:
+        for d in [d for d in p["decisions"] if d["voided_at"] is None]:
             for c in d["conditions"] if d["decision"] == "approved" else []:
                 actions.append({"action": c, "source": f"decision #{d['id']}"})
     return findings, actions
@@ -375,12 +410,13 @@ def schema() -> dict[str, Any]:
 
 
 # ---- renderers -----------------------------------------------------------------------------
-RISK_REGISTER_HEADER = ("framework", "id", "title", "axes", "axis status", "rationale",
-                        "owasp v1.1")  # fmt: skip
+RISK_REGISTER_HEADER = ("framework", "id", "title", "axes", "axis status", "deployment facts",
+                        "rationale", "owasp v1.1")  # fmt: skip
 
 
 def risk_register_csv(data: dict[str, Any]) -> str:
     rows: list[tuple[object, ...]] = []
+    labels = data["scope"].get("deployment_facts", {})
     for fw, entries in data["frameworks"].items():
         for e in entries:
             rows.append(
@@ -390,6 +426,7 @@ def risk_register_csv(data: dict[str, Any]) -> str:
                     e["title"],
                     "; ".join(e["axes"]),
                     "; ".join(sorted({data["axes_in_play"].get(a, "") for a in e["axes"]})),
+                    "; ".join(labels.get(x, x) for x in e.get("sources", [])),
                     " | ".join(e["rationale"]),
                     e.get("v1_1", ""),
                 )
@@ -403,6 +440,7 @@ def risk_register_csv(data: dict[str, Any]) -> str:
                     row["title"],
                     "",
                     "not applicable",
+                    "",
                     row["justification"],
                     "",
                 )
@@ -414,8 +452,9 @@ def render_html(data: dict[str, Any], *, for_pdf: bool = False) -> str:
     from app.web.templates import templates  # the one Jinja environment (autoescaping on)
 
     return templates.get_template("reports/report.html").render(
-        r=data, titles=frameworks.TITLES, for_pdf=for_pdf
-    )
+        r=data, titles=frameworks.TITLES, for_pdf=for_pdf, f=report_format,
+        names=data["scope"].get("names", {}),
+    )  # fmt: skip
 
 
 def render_pdf(data: dict[str, Any], finisher: Any = None) -> bytes:

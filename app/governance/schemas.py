@@ -39,6 +39,13 @@ class DecisionOut(BaseModel):
     override_reason: str | None
     decided_by: str
     created_at: datetime
+    content_sha256: str | None = Field(
+        description="SHA-256 of the canonical content decided on (null for decisions recorded "
+        "before approvals were bound to content)"
+    )
+    voided_at: datetime | None = Field(description="Set when a later edit voided the decision")
+    voided_by: str | None
+    void_reason: str | None
 
 
 class ResultIn(BaseModel):
@@ -83,3 +90,30 @@ class EvaluationOut(BaseModel):
     aggregate: dict[str, dict[str, float]] = Field(description="before/after -> metric -> value")
     created_by: str
     created_at: datetime
+
+
+class ApprovalOut(BaseModel):
+    target_type: Literal["recommendation", "portfolio"]
+    target_id: int
+    title: str
+    deployment_id: int
+    deployment: str
+    status: str
+    submitted_by: str = Field(description="Who submitted it (a recommendation: who produced it)")
+    since: datetime = Field(description="When it was submitted")
+    contributors: list[str] = Field(description="None of them may decide on it")
+    link: str = Field(description="The page to decide on it")
+
+
+class NotificationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    kind: str
+    message: str
+    link: str
+    created_at: datetime
+    read_at: datetime | None
+
+
+class NotificationsRead(BaseModel):
+    marked_read: int

@@ -15,8 +15,8 @@ from app.audit import service as audit
 from app.auth.context import Caller
 from app.auth.permissions import Permission
 from app.deployments import service as deployments
-from app.errors import Forbidden, InvalidInput, NotFound
-from app.governance import frameworks
+from app.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.governance import frameworks, workflow
 from app.governance.models import Decision, Evaluation
 from app.governance.regressions import EvaluationError, Result, analyse
 from app.governance.schemas import DecisionIn, EvaluationIn
@@ -36,13 +36,22 @@ def decide_recommendation(
     session: Session, caller: Caller, recommendation_id: int, data: DecisionIn, *, audit_key: bytes
 ) -> Decision:
     caller.require(Permission.decision_make)
-    rec = AssessmentRepository(session, caller.org_id).recommendation(recommendation_id)
+    repo = AssessmentRepository(session, caller.org_id)
+    rec = repo.recommendation(recommendation_id)
     if rec is None:
         raise NotFound(f"recommendation {recommendation_id} not found")
     a = assessments.get(session, caller, rec.assessment_id)
-    if a.created_by == caller.email:
-        raise Forbidden("segregation of duties: the person who submitted the assessment cannot "
-                        "decide on its recommendation")  # fmt: skip
+    contributors = workflow.recommendation_contributors(rec, a, repo.recommendations(a.id))
+    if caller.email in contributors:
+        what = ("submitted the assessment" if caller.email == a.created_by
+                else "re-ran the assessment (this or an earlier run)")  # fmt: skip
+        raise Forbidden(f"segregation of duties: you {what}; someone who did not contribute to "
+                        "this recommendation must decide on it")  # fmt: skip
+    deployments.require_active(deployments.get(session, caller, a.deployment_id))
+    latest = repo.latest_recommendations([a.id])[a.id]
+    if latest.id != rec.id:
+        raise Conflict(f"recommendation {rec.id} was superseded by #{latest.id} (a re-run); "
+                       "decide on the latest one", field="recommendation_id")  # fmt: skip
     ranked = [f"{i['axis']}/{i['technique']}" for i in rec.result["items"]]
     axis_of = assessments.shared_catalog(session).technique_axis
     for n, key in enumerate(data.adopted):
@@ -54,12 +63,18 @@ def decide_recommendation(
     if overrides and not data.override_reason:
         raise InvalidInput("adopting other items than the engine's ranking needs a reason",
                            field="override_reason")  # fmt: skip
-    return _record(session, caller, Decision(
+    d = _record(session, caller, Decision(
         org_id=caller.org_id, deployment_id=a.deployment_id, target_type="recommendation",
         target_id=rec.id, decision=data.decision, comment=data.comment,
         conditions=list(data.conditions), adopted=list(data.adopted),
         override_reason=data.override_reason if overrides else None, decided_by=caller.email,
+        content_sha256=workflow.content_sha256(workflow.recommendation_content(rec, a)),
     ), audit_key=audit_key)  # fmt: skip
+    workflow.notify(session, caller.org_id, contributors, kind="decision",
+                    message=f"Recommendation #{rec.id} (assessment #{a.id}) was {d.decision} by "
+                            f"{caller.email}: {d.comment}",
+                    link=f"/assessments/{a.id}?rec={rec.id}")  # fmt: skip
+    return d
 
 
 def decide_portfolio(
@@ -67,17 +82,26 @@ def decide_portfolio(
 ) -> Decision:
     caller.require(Permission.decision_make)
     p = portfolios.get(session, caller, portfolio_id)
-    if p.created_by == caller.email:
-        raise Forbidden("segregation of duties: the portfolio's author cannot decide on it")
+    contributors = workflow.portfolio_contributors(p)
+    if caller.email in contributors:
+        what = "wrote it" if caller.email == p.created_by else "edited or submitted it"
+        raise Forbidden(f"segregation of duties: you {what}; someone who did not contribute to "
+                        "this portfolio must decide on it")  # fmt: skip
+    deployments.require_active(deployments.get(session, caller, p.deployment_id))
     if data.adopted or data.override_reason:
         raise InvalidInput("a portfolio is decided as a whole; edit it to change its items",
                            field="adopted")  # fmt: skip
-    return _record(session, caller, Decision(
+    d = _record(session, caller, Decision(
         org_id=caller.org_id, deployment_id=p.deployment_id, target_type="portfolio",
         target_id=p.id, decision=data.decision, comment=data.comment,
         conditions=list(data.conditions), adopted=[], override_reason=None,
         decided_by=caller.email,
+        content_sha256=workflow.content_sha256(workflow.portfolio_content(p)),
     ), audit_key=audit_key)  # fmt: skip
+    workflow.notify(session, caller.org_id, contributors, kind="decision",
+                    message=f"Portfolio '{p.name}' was {d.decision} by {caller.email}: "
+                            f"{d.comment}", link=f"/portfolios/{p.id}")  # fmt: skip
+    return d
 
 
 def decisions(
@@ -165,7 +189,8 @@ def axes_of_deployment(session: Session, caller: Caller, deployment_id: int) -> 
     repo = AssessmentRepository(session, caller.org_id)
     latest: dict[str, Decision] = {}
     for d in decisions(session, caller, deployment_id=deployment_id):
-        latest[f"{d.target_type}/{d.target_id}"] = d  # later decisions supersede earlier ones
+        if d.voided_at is None:  # a voided approval no longer covers anything
+            latest[f"{d.target_type}/{d.target_id}"] = d  # later decisions supersede earlier ones
     ids = [a.id for a in repo.for_deployment(deployment_id)]
     for rec in repo.latest_recommendations(ids).values():
         for i in rec.result["items"]:
@@ -191,19 +216,25 @@ def axes_of_deployment(session: Session, caller: Caller, deployment_id: int) -> 
 def risk_picture(session: Session, caller: Caller, deployment_id: int) -> dict[str, Any]:
     dep = deployments.get(session, caller, deployment_id)
     axes = axes_of_deployment(session, caller, dep.id)
-    mapped = frameworks.entries_for(axes)
+    sources = frameworks.deployment_sources(
+        regulatory_flags=dep.regulatory_flags, human_oversight=dep.human_oversight,
+        outputs_feed_systems=dep.outputs_feed_systems, can_act=dep.can_act,
+    )  # fmt: skip
+    mapped = frameworks.entries_for(axes, sources)
     evidence = {
         "decisions": [d.id for d in decisions(session, caller, deployment_id=dep.id)
-                      if d.decision == "approved"],
+                      if d.decision == "approved" and d.voided_at is None],
         "evaluations": [e.id for e in evaluations(session, caller, dep.id)],
     }  # fmt: skip
     return {
         "deployment_id": dep.id,
         "mapping_version": frameworks.version(),
         "axes": axes,
+        "deployment_sources": {s: frameworks.source_label(s) for s in sources},
         "frameworks": {
             fw: [{"id": e.id, "title": e.title, "axes": list(e.axes),
-                  "rationale": list(e.rationale), **e.extra} for e in entries]
+                  "sources": list(e.sources), "rationale": list(e.rationale), **e.extra}
+                 for e in entries]
             for fw, entries in mapped.items()
         },
         "statement_of_applicability": soa(mapped["iso_42001"], axes, evidence),
@@ -214,7 +245,8 @@ def soa(
     mapped: list[frameworks.Entry], axes: dict[str, str], evidence: dict[str, list[int]]
 ) -> list[dict[str, Any]]:
     """ISO/IEC 42001 Annex A statement of applicability for the deployment: every control,
-    applicable when an axis in play brings it in (why = the mapping's rationale), its status
+    applicable when an axis in play or a fact of the deployment brings it in (why = the
+    mapping's rationale), its status
     (implemented via an adopted axis, planned via a recommended one) and the evidence on record."""
     by_id = {e.id: e for e in mapped}
     rows = []
@@ -222,15 +254,17 @@ def soa(
         e = by_id.get(cid)
         if e is None:
             rows.append({"control": cid, "title": title, "applicable": False,
-                         "justification": "not brought in by the deployment's scaling axes; the "
-                                          "organisation's AIMS decides it", "status": "n/a",
+                         "justification": "not brought in by the deployment's scaling axes or "
+                                          "facts; the organisation's AIMS decides it",
+                         "status": "n/a",
                          "evidence": []})  # fmt: skip
             continue
         adopted = any(axes.get(a) == "adopted" for a in e.axes)
+        status = ("adopted axis: implement and evidence" if adopted
+                  else "recommended axis: planned" if e.axes
+                  else "brought in by the deployment: planned")  # fmt: skip
         rows.append({"control": cid, "title": title, "applicable": True,
-                     "justification": "; ".join(e.rationale),
-                     "status": "adopted axis: implement and evidence" if adopted
-                     else "recommended axis: planned",
+                     "justification": "; ".join(e.rationale), "status": status,
                      "evidence": [f"decision #{i}" for i in evidence["decisions"]] if adopted
                      else []})  # fmt: skip
     return rows

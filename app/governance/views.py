@@ -17,7 +17,7 @@ from app.auth.permissions import Permission
 from app.db import SessionDep
 from app.deployments import service as deployments
 from app.errors import AppError, NotFound
-from app.governance import charts, frameworks, service
+from app.governance import charts, frameworks, service, workflow
 from app.governance.schemas import DecisionIn, EvaluationIn
 from app.portfolios import service as portfolios
 from app.web.deps import IdPath, PageCaller, SettingsDep
@@ -33,14 +33,31 @@ def decision_context(
     session: SessionDep, caller: Caller, target_type: str, target_id: IdPath, *,
     ranked: list[str] | None = None, author: str = "",
 ) -> dict[str, Any]:  # fmt: skip
-    """What the decision block needs; pages include ``governance/_decision.html`` with it."""
+    """What the decision block needs; pages include ``governance/_decision.html`` with it: the
+    decisions (voided ones marked), the workflow status, the contributors (who may not decide)."""
+    repo = AssessmentRepository(session, caller.org_id)
+    decided = service.decisions(session, caller, target_type=target_type, target_id=target_id)
+    if target_type == "recommendation":
+        rec = repo.recommendation(target_id)
+        if rec is None:
+            raise NotFound(f"recommendation {target_id} not found")
+        a = assessments.get(session, caller, rec.assessment_id)
+        contributors = workflow.recommendation_contributors(rec, a, repo.recommendations(a.id))
+        status = workflow.recommendation_statuses(session, caller.org_id, [rec])[rec.id]
+        author = a.created_by
+    else:
+        p = portfolios.get(session, caller, target_id)
+        contributors = workflow.portfolio_contributors(p)
+        status = workflow.portfolio_status(p, decided)
+        author = p.created_by
     own = ""
-    if author == caller.email:
-        own = "submitted this assessment" if target_type == "recommendation" else "wrote it"
+    if caller.email in contributors:
+        if caller.email == author:
+            own = "submitted this assessment" if target_type == "recommendation" else "wrote it"
+        else:
+            own = "re-ran it" if target_type == "recommendation" else "edited or submitted it"
     return {
-        "decisions": service.decisions(
-            session, caller, target_type=target_type, target_id=target_id
-        ),  # fmt: skip
+        "decisions": decided,
         "action": f"/{target_type}s/{target_id}/decision",
         "ranked": ranked or [],
         "own_work": own,
@@ -48,6 +65,8 @@ def decision_context(
         "decision_errors": {},
         "target_type": target_type,
         "target_id": target_id,
+        "workflow_status": status,
+        "contributors": contributors,
     }
 
 
@@ -99,8 +118,8 @@ def _decide(
         ctx["decision_values"] = {**form, "adopted": as_list(form.get("adopted"))}
         ctx["decision_errors"] = {k: f"{k.replace('_', ' ')}: {v}" for k, v in errors.items()}
     else:
-        ctx["decisions"] = service.decisions(session, caller, target_type=target_type,
-                                             target_id=target_id)  # fmt: skip
+        ctx = {**ctx, **decision_context(session, caller, target_type, target_id,
+                                         ranked=ctx["ranked"])}  # fmt: skip
     return render(request, "governance/decision.html", {"caller": caller, "back": back, **ctx},
                   block="decision", status_code=status)  # fmt: skip
 
@@ -210,3 +229,41 @@ def risks_page(
     ctx = {"caller": caller, "d": dep, "r": service.risk_picture(session, caller, dep.id),
            "titles": frameworks.TITLES}  # fmt: skip
     return render(request, "governance/risks.html", ctx)
+
+
+# ---- the governance queue and notifications -------------------------------------------------
+QUEUE_STATUSES = {"pending": "submitted", "approved": "approved", "rejected": "rejected"}
+
+
+@router.get("/governance/queue")
+def queue_page(
+    request: Request, session: SessionDep, caller: PageCaller, status: str = "pending"
+) -> Response:
+    status = status if status in QUEUE_STATUSES else "pending"
+    rows = workflow.queue(session, caller, QUEUE_STATUSES[status])
+    return render(request, "governance/queue.html", {
+        "caller": caller, "rows": rows, "status": status, "statuses": list(QUEUE_STATUSES),
+    })  # fmt: skip
+
+
+@router.get("/notifications")
+def notifications_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
+    return render(request, "governance/notifications.html", {
+        "caller": caller, "notes": workflow.notifications(session, caller),
+    })  # fmt: skip
+
+
+@router.get("/notifications/badge")
+def notifications_badge(request: Request, session: SessionDep, caller: PageCaller) -> Response:
+    """The unread count in the top bar (loaded by htmx after the page)."""
+    n = workflow.unread_count(session, caller)
+    body = f'<span class="badge" aria-label="{n} unread">{n}</span>' if n else ""
+    return Response(body, media_type="text/html")
+
+
+@router.post("/notifications/read")
+def notifications_read(request: Request, session: SessionDep, caller: PageCaller) -> Response:
+    n = workflow.mark_read(session, caller)
+    resp = redirect(request, "/notifications")
+    flash(request, resp, f"{n} notification(s) marked read.")
+    return resp

@@ -27,7 +27,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 def list_portfolios(
     session: SessionDep, caller: ApiCaller, deployment_id: IdQuery = None
 ) -> object:
-    return service.list_(session, caller, deployment_id)
+    return service.out(session, caller, service.list_(session, caller, deployment_id))
 
 
 @router.post("", response_model=PortfolioOut, status_code=201,
@@ -41,7 +41,7 @@ def create_portfolio(
 ) -> object:
     p = service.create(session, caller, data, audit_key=settings.audit_hmac_key)
     response.headers["Location"] = f"/api/v1/portfolios/{p.id}"
-    return p
+    return service.out(session, caller, [p])[0]
 
 
 @router.get("/compare", response_model=CompareOut, responses=_ERRORS)
@@ -56,7 +56,7 @@ def compare_portfolios(
 
 @router.get("/{portfolio_id:int}", response_model=PortfolioOut, responses=_ERRORS)
 def get_portfolio(portfolio_id: IdPath, session: SessionDep, caller: ApiCaller) -> object:
-    return service.get(session, caller, portfolio_id)
+    return service.out(session, caller, [service.get(session, caller, portfolio_id)])[0]
 
 
 @router.patch("/{portfolio_id:int}", response_model=PortfolioOut,
@@ -68,10 +68,15 @@ def update_portfolio(
     caller: ApiCaller,
     settings: SettingsDep,
 ) -> object:
-    return service.update(session, caller, portfolio_id, data, audit_key=settings.audit_hmac_key)
+    p = service.update(session, caller, portfolio_id, data, audit_key=settings.audit_hmac_key)
+    return service.out(session, caller, [p])[0]
 
 
-@router.delete("/{portfolio_id:int}", status_code=204, responses=_ERRORS)
+_DECIDED = {409: {"description": "It has governance decisions (never deleted)"}}
+_NOT_DRAFT = {409: {"description": "Not a draft, or its deployment is archived"}}
+
+
+@router.delete("/{portfolio_id:int}", status_code=204, responses={**_ERRORS, **_DECIDED})
 def delete_portfolio(
     portfolio_id: IdPath, session: SessionDep, caller: ApiCaller, settings: SettingsDep
 ) -> Response:
@@ -84,7 +89,18 @@ def delete_portfolio(
 def duplicate_portfolio(
     portfolio_id: IdPath, session: SessionDep, caller: ApiCaller, settings: SettingsDep
 ) -> object:
-    return service.duplicate(session, caller, portfolio_id, audit_key=settings.audit_hmac_key)
+    p = service.duplicate(session, caller, portfolio_id, audit_key=settings.audit_hmac_key)
+    return service.out(session, caller, [p])[0]
+
+
+@router.post("/{portfolio_id:int}/submit", response_model=PortfolioOut,
+             responses={**_ERRORS, **_NOT_DRAFT})  # fmt: skip
+def submit_portfolio(
+    portfolio_id: IdPath, session: SessionDep, caller: ApiCaller, settings: SettingsDep
+) -> object:
+    """Submit for a decision: it enters the governance queue (GET /api/v1/approvals)."""
+    p = service.submit(session, caller, portfolio_id, audit_key=settings.audit_hmac_key)
+    return service.out(session, caller, [p])[0]
 
 
 @router.get("/{portfolio_id:int}/evaluation", response_model=EvaluationOut, responses=_ERRORS)

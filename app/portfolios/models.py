@@ -23,6 +23,10 @@ class Portfolio(DeploymentScoped, Base):
         ForeignKey("assessments.id", ondelete="SET NULL")
     )
     created_by: Mapped[str] = mapped_column(String(254))
+    # Everyone who wrote, edited or submitted it (none of them may decide on it).
+    contributors: Mapped[list[str]] = mapped_column(default=list)
+    submitted_by: Mapped[str | None] = mapped_column(String(254))
+    submitted_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

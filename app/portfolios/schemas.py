@@ -46,6 +46,18 @@ class PortfolioOut(BaseModel):
     created_by: str
     created_at: datetime
     updated_at: datetime
+    status: str = Field(
+        default="draft", description="draft | submitted | approved | rejected (app.governance)"
+    )
+    contributors: list[str] = Field(
+        default_factory=list,
+        description="Author, editors and submitter: none of them may decide on it",
+    )
+    submitted_by: str | None = None
+    submitted_at: datetime | None = None
+    content_sha256: str = Field(
+        default="", description="SHA-256 of the canonical content a decision is bound to"
+    )
 
 
 class EvaluationOut(BaseModel):

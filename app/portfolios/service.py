@@ -14,7 +14,7 @@ from app.assessments import service as assessments
 from app.audit import service as audit
 from app.auth.context import Caller
 from app.auth.permissions import Permission
-from app.db import MAX_ID
+from app.db import MAX_ID, utcnow
 from app.deployments import service as deployments
 from app.deployments.models import Deployment
 from app.errors import Conflict, InvalidInput, NotFound
@@ -30,9 +30,9 @@ from app.estimators.portfolio import (
     evaluate_portfolio,
 )
 from app.estimators.techniques import plan, resolve_params
-from app.governance import frameworks
+from app.governance import frameworks, workflow
 from app.portfolios.models import Portfolio
-from app.portfolios.schemas import ItemIn, PortfolioCreate, PortfolioUpdate
+from app.portfolios.schemas import ItemIn, PortfolioCreate, PortfolioOut, PortfolioUpdate
 from app.rules.questionnaire import REGULATED_FLAGS
 
 MAX_COMPARE = 4
@@ -99,14 +99,19 @@ def create(
     *,
     audit_key: bytes,
     source_assessment_id: int | None = None,
+    contributors: Sequence[str] = (),
 ) -> Portfolio:
+    """``contributors``: authors of the content it copies (a duplicate's original), who may not
+    decide on the copy either."""
     caller.require(Permission.portfolio_write)
     dep = deployments.get(session, caller, data.deployment_id)
+    deployments.require_active(dep)
     if _name_taken(session, dep.id, data.name):
         raise Conflict(f"this deployment already has a portfolio named '{data.name}'",
                        field="name")  # fmt: skip
     p = Portfolio(org_id=caller.org_id, deployment_id=dep.id, name=data.name,
                   items=_resolve(session, dep, data.items), created_by=caller.email,
+                  contributors=[caller.email, *contributors],
                   source_assessment_id=source_assessment_id)  # fmt: skip
     session.add(p)
     session.flush()
@@ -135,8 +140,12 @@ def list_(session: Session, caller: Caller, deployment_id: int | None = None) ->
 def update(
     session: Session, caller: Caller, portfolio_id: int, data: PortfolioUpdate, *, audit_key: bytes
 ) -> Portfolio:
+    """Edit; the editor becomes a contributor, and a change of content voids the decisions in
+    force (bound to the content's SHA-256) and returns the portfolio to draft."""
     caller.require(Permission.portfolio_write)
     p = get(session, caller, portfolio_id)
+    dep = deployments.get(session, caller, p.deployment_id)
+    deployments.require_active(dep)
     before = p.audit_dict()
     if data.name is not None and data.name != p.name:
         if _name_taken(session, p.deployment_id, data.name, exclude=p.id):
@@ -144,18 +153,64 @@ def update(
                            field="name")  # fmt: skip
         p.name = data.name
     if data.items is not None:
-        dep = deployments.get(session, caller, p.deployment_id)
         p.items = _resolve(session, dep, data.items)
     if p.audit_dict() == before:
         return p
+    workflow.add_contributor(p, caller.email)
+    p.submitted_at, p.submitted_by = None, None
     session.flush()
     _audit(session, caller, audit_key, "portfolio.update", p, before=before, after=p.audit_dict())
+    workflow.void_stale(session, caller, "portfolio", p.id,
+                        workflow.content_sha256(workflow.portfolio_content(p)),
+                        reason="the portfolio was edited after the decision",
+                        audit_key=audit_key)  # fmt: skip
     return p
+
+
+def submit(session: Session, caller: Caller, portfolio_id: int, *, audit_key: bytes) -> Portfolio:
+    """Ask governance for a decision: the portfolio enters the queue; the submitter becomes a
+    contributor (and so may not decide on it)."""
+    caller.require(Permission.portfolio_write)
+    p = get(session, caller, portfolio_id)
+    deployments.require_active(deployments.get(session, caller, p.deployment_id))
+    status = workflow.portfolio_statuses(session, caller.org_id, [p])[p.id]
+    if status != "draft":
+        raise Conflict(f"portfolio {p.id} is {status}; only a draft can be submitted (edit it "
+                       "to start a new version)", field="portfolio_id")  # fmt: skip
+    workflow.add_contributor(p, caller.email)
+    p.submitted_at, p.submitted_by = utcnow(), caller.email
+    session.flush()
+    _audit(session, caller, audit_key, "portfolio.submit", p,
+           after={**p.audit_dict(), "content_sha256":
+                  workflow.content_sha256(workflow.portfolio_content(p))})  # fmt: skip
+    return p
+
+
+def status_of(session: Session, caller: Caller, ps: Sequence[Portfolio]) -> dict[int, str]:
+    return workflow.portfolio_statuses(session, caller.org_id, ps)
+
+
+def out(session: Session, caller: Caller, ps: Sequence[Portfolio]) -> list[PortfolioOut]:
+    """The API view: the row with its workflow status, contributors and content hash."""
+    status = status_of(session, caller, ps)
+    return [
+        PortfolioOut.model_validate(p).model_copy(
+            update={
+                "status": status[p.id],
+                "contributors": workflow.portfolio_contributors(p),
+                "content_sha256": workflow.content_sha256(workflow.portfolio_content(p)),
+            }
+        )  # fmt: skip
+        for p in ps
+    ]
 
 
 def delete(session: Session, caller: Caller, portfolio_id: int, *, audit_key: bytes) -> None:
     caller.require(Permission.portfolio_write)
     p = get(session, caller, portfolio_id)
+    if workflow.decisions_by_target(session, caller.org_id, "portfolio", [p.id])[p.id]:
+        raise Conflict(f"portfolio {p.id} has governance decisions, which are never deleted; "
+                       "it stays on record", field="portfolio_id")  # fmt: skip
     _audit(session, caller, audit_key, "portfolio.delete", p, before=p.audit_dict())
     session.delete(p)
     session.flush()
@@ -170,7 +225,8 @@ def duplicate(
         name, n = f"{p.name} (copy {n})", n + 1
     items = [ItemIn.model_validate(i) for i in p.items]
     return create(session, caller, PortfolioCreate(deployment_id=p.deployment_id, name=name[:120],
-                                                   items=items), audit_key=audit_key)  # fmt: skip
+                                                   items=items), audit_key=audit_key,
+                  contributors=workflow.portfolio_contributors(p))  # fmt: skip
 
 
 def from_recommendation(

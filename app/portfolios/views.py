@@ -144,8 +144,10 @@ def list_page(
     deployment_id: IdPath, request: Request, session: SessionDep, caller: PageCaller
 ) -> Response:
     dep = deployments.get(session, caller, deployment_id)
+    ps = service.list_(session, caller, dep.id)
     return render(request, "portfolios/list.html", {
-        "caller": caller, "d": dep, "portfolios": service.list_(session, caller, dep.id),
+        "caller": caller, "d": dep, "portfolios": ps,
+        "statuses": service.status_of(session, caller, ps),
     })  # fmt: skip
 
 
@@ -292,6 +294,17 @@ def duplicate(
     p = service.duplicate(session, caller, portfolio_id, audit_key=settings.audit_hmac_key)
     resp = redirect(request, f"/portfolios/{p.id}/edit")
     flash(request, resp, f"Duplicated as '{p.name}': edit it below.")
+    return resp
+
+
+@router.post("/portfolios/{portfolio_id:int}/submit")
+def submit(
+    portfolio_id: IdPath, request: Request, session: SessionDep, caller: PageCaller,
+    settings: SettingsDep,
+) -> Response:  # fmt: skip
+    p = service.submit(session, caller, portfolio_id, audit_key=settings.audit_hmac_key)
+    resp = redirect(request, f"/portfolios/{p.id}")
+    flash(request, resp, f"'{p.name}' submitted: it is in the governance queue.")
     return resp
 
 

@@ -1,0 +1,143 @@
+"""How the HTML/PDF audit report writes values for a reader (issue 21, item 5): "not set" instead of
+None, yes/no instead of True/False, numbers with units and sensible rounding (never more than
+three decimals), human dates, and names instead of catalog keys. The JSON report keeps the raw
+values; only the document changes."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+NOT_SET = "not set"
+
+
+def _finite(v: Any) -> float | None:
+    if v is None or isinstance(v, bool):
+        return None
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) else None
+
+
+def num(v: Any, unit: str = "") -> str:
+    """Rounded by magnitude: 12,345 · 123 · 12.3 · 1.23 · 0.123; tiny values in scientific
+    notation; None (or not a number) is "not set"."""
+    x = _finite(v)
+    if x is None:
+        return NOT_SET if v is None or isinstance(v, float) else text(v)
+    a = abs(x)
+    if a == 0:
+        s = "0"
+    elif a >= 100:
+        s = f"{x:,.0f}"
+    elif a >= 10:
+        s = f"{x:.1f}"
+    elif a >= 1:
+        s = f"{x:.2f}"
+    elif a >= 0.001:
+        s = f"{x:.3f}".rstrip("0").rstrip(".")
+    else:
+        s = f"{x:.1e}"
+    return f"{s} {unit}" if unit else s
+
+
+def signed(v: Any, unit: str = "") -> str:
+    x = _finite(v)
+    if x is None:
+        return NOT_SET
+    if x == 0:
+        return num(0, unit)
+    return ("+" if x > 0 else "−") + num(abs(x), unit)
+
+
+def money(v: Any) -> str:
+    x = _finite(v)
+    if x is None:
+        return NOT_SET
+    digits = 0 if abs(x) >= 100 else 2
+    s = f"${abs(x):,.{digits}f}"
+    return f"−{s}" if x < 0 else s
+
+
+def signed_money(v: Any) -> str:
+    x = _finite(v)
+    if x is None:
+        return NOT_SET
+    if x == 0:
+        return "$0"
+    return ("+" if x > 0 else "") + money(x)
+
+
+def pct(v: Any) -> str:
+    """A share in [0, 1] as a percentage."""
+    x = _finite(v)
+    return NOT_SET if x is None else f"{num(100 * x)} %"
+
+
+def yesno(v: Any) -> str:
+    if v is None:
+        return NOT_SET
+    return "yes" if v else "no"
+
+
+def date(v: Any) -> str:
+    """An ISO timestamp (or datetime) as "30 Nov 2026, 12:54 UTC"."""
+    if v is None or v == "":
+        return NOT_SET
+    ts = v if isinstance(v, datetime) else None
+    if ts is None:
+        try:
+            ts = datetime.fromisoformat(str(v))
+        except ValueError:
+            return str(v)
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=UTC)
+    return ts.astimezone(UTC).strftime("%-d %b %Y, %H:%M UTC")
+
+
+def humanise(key: Any) -> str:
+    """A key without a known name, readable: ``regulated_sector`` -> ``regulated sector``."""
+    return NOT_SET if key is None else str(key).replace("_", " ")
+
+
+def name(glossary: dict[str, dict[str, str]], kind: str, key: Any) -> str:
+    """The catalog name of a key (kind: axes, techniques, failure_modes, models, gpus)."""
+    if key is None:
+        return NOT_SET
+    return glossary.get(kind, {}).get(str(key)) or humanise(key)
+
+
+def item(glossary: dict[str, dict[str, str]], key: Any) -> str:
+    """``axis/technique`` as "Technique (Axis)"."""
+    axis, _, tech = str(key).partition("/")
+    if not tech:
+        return name(glossary, "techniques", axis)
+    return f"{name(glossary, 'techniques', tech)} ({name(glossary, 'axes', axis)})"
+
+
+def text(v: Any) -> str:
+    """Any value for a reader: None, booleans, numbers, lists."""
+    if v is None:
+        return NOT_SET
+    if isinstance(v, bool):
+        return yesno(v)
+    if isinstance(v, int | float):
+        return num(v)
+    if isinstance(v, list | tuple):
+        return ", ".join(text(x) for x in v) or "none"
+    return str(v)
+
+
+def named(glossary: dict[str, dict[str, str]], value: Any) -> str:
+    """Free text built from keys (mapping rationales "axis: why", justifications, findings) with
+    every known catalog key replaced by its name."""
+    out = str(value)
+    for kind in ("axes", "techniques", "failure_modes", "models", "gpus"):
+        for key, label in sorted(glossary.get(kind, {}).items(), key=lambda kv: -len(kv[0])):
+            if "_" in key:  # one-word keys are words already ("retrieval", "rag")
+                out = re.sub(rf"\b{re.escape(key)}\b", label, out)
+    return out

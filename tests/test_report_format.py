@@ -1,0 +1,137 @@
+"""The HTML/PDF audit report reads like a document (issue 21, item 5): no "None", "True", raw
+catalog keys or numbers with more than three decimals; names, units, human dates."""
+
+from __future__ import annotations
+
+import io
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import pypdf
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from app.assessments import service as assessments
+from app.catalog.repository import CatalogRepository
+from app.governance import report_format as f
+from tests.factories import api_headers, create_deployment, create_user
+
+SNAKE_KEY = re.compile(r"\b[a-z0-9]+(?:_[a-z0-9]+)+\b")
+LONG_DECIMAL = re.compile(r"\d\.\d{4,}")
+
+
+@pytest.fixture
+def world(client: TestClient, session: Session) -> dict[str, Any]:
+    lead = create_user(session, role="product_lead")
+    dep = create_deployment(session, user=lead, name="Support bot", human_oversight="monitored",
+                            regulatory_flags=["pii", "regulated_sector"])  # fmt: skip
+    session.commit()
+    h = api_headers(client, lead.email)
+    gov = api_headers(client, create_user(session, org="Acme", role="governance").email)
+    arch = api_headers(client, create_user(session, org="Acme", role="architect").email)
+    a = client.post(f"/api/v1/deployments/{dep.id}/assessments", json={"answers": [
+        {"failure_mode": "factual_staleness", "severity": 3, "traffic_share": 0.4,
+         "segments": ["EU"]},
+        {"failure_mode": "policy_noncompliance", "severity": 2}],
+        "observed_ttft_ms": 50.665055381555476}, headers=h).json()  # fmt: skip
+    rec = a["recommendation"]
+    ranked = [f"{i['axis']}/{i['technique']}" for i in rec["items"]]
+    other = "reasoning_compute/cot_self_consistency"
+    assert other not in ranked[:1]
+    r = client.post(f"/api/v1/recommendations/{rec['id']}/decision", headers=gov, json={
+        "decision": "approved", "comment": "go", "adopted": [other],
+        "override_reason": "hard questions first"})  # fmt: skip
+    assert r.status_code == 201, r.text
+    p = client.post("/api/v1/portfolios", headers=arch, json={
+        "deployment_id": dep.id, "name": "RAG",
+        "items": [{"axis": "retrieval", "technique": "rag"}]}).json()  # fmt: skip
+    client.post(f"/api/v1/portfolios/{p['id']}/decision", headers=gov,
+                json={"decision": "approved", "comment": "ok"})  # fmt: skip
+    client.patch(f"/api/v1/portfolios/{p['id']}", headers=arch, json={"name": "RAG v2"})
+    results = [{"segment": s, "metric": "accuracy", "phase": ph, "value": v}
+               for s, vals in {"EU": (0.851234567, 0.8012345), "US": (0.8, 0.92)}.items()
+               for ph, v in zip(("before", "after"), vals, strict=True)]  # fmt: skip
+    client.post(f"/api/v1/deployments/{dep.id}/evaluations", headers=gov,
+                json={"label": "pilot", "results": results, "tolerance": 0.0012345})  # fmt: skip
+    return {"dep": dep.id, "h": h, "session": session}
+
+
+def _keys(session: Session) -> tuple[set[str], set[str]]:
+    """Every catalog key a report could show raw (with an underscore: one-word keys are words),
+    and the axis keys (``axis/technique`` pairs)."""
+    repo = CatalogRepository(session)
+    cat = assessments.catalog(session)
+    axes = {a.key for a in repo.axes()}
+    keys = axes | set(cat.technique_names) | set(cat.failure_modes)
+    keys |= {m.key for m in repo.models()} | {g.key for g in repo.gpus()}
+    return {k for k in keys if "_" in k}, axes
+
+
+def _check(text: str, catalog: tuple[set[str], set[str]]) -> None:
+    keys, axes = catalog
+    for word in ("None", "True", "False"):
+        assert not re.search(rf"\b{word}\b", text), word
+    assert not LONG_DECIMAL.findall(text)
+    raw = {k for k in SNAKE_KEY.findall(text) if k in keys}
+    assert not raw, [text[max(0, m.start() - 80): m.end() + 40] for k in raw
+                     for m in re.finditer(k, text)]  # fmt: skip
+    pair = re.search(rf"\b({'|'.join(sorted(axes))})/[a-z_]+", text)
+    assert pair is None, pair
+
+
+def test_pdf_text_has_no_none_booleans_raw_keys_or_long_decimals(
+    client: TestClient, world: dict[str, Any]
+) -> None:
+    r = client.get(f"/api/v1/deployments/{world['dep']}/report?format=pdf", headers=world["h"])
+    assert r.status_code == 200
+    reader = pypdf.PdfReader(io.BytesIO(r.content))
+    text = " ".join(p.extract_text() for p in reader.pages)
+    _check(text, _keys(world["session"]))
+    flat = re.sub(r"\s+", " ", re.sub(r"-\n", "-", text))  # undo line breaks
+    assert "adopted: CoT + self-consistency (Reasoning-time compute)" in flat
+    assert re.search(r"\d{1,2} [A-Z][a-z]{2} \d{4}, \d\d:\d\d UTC", text)  # human dates
+    assert " ms" in text
+    assert "void" in text  # the edited portfolio's approval is shown void
+
+
+def test_html_report_reads_the_same(client: TestClient, world: dict[str, Any]) -> None:
+    r = client.get(f"/api/v1/deployments/{world['dep']}/report?format=html", headers=world["h"])
+    body = r.text.split('<script type="application/json"', 1)[0]
+    text = re.sub(r"<[^>]+>", " ", body)
+    _check(text, _keys(world["session"]))
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "expected"),
+    [
+        (None, "ms", "not set"),
+        (50.665055381555476, "ms", "50.7 ms"),
+        (37.653284833401145, "ms", "37.7 ms"),
+        (8000.0, "", "8,000"),
+        (0.123456, "", "0.123"),
+        (0.00001234, "", "1.2e-05"),
+        (0, "ms", "0 ms"),
+        (float("nan"), "", "not set"),
+    ],
+)
+def test_numbers_are_rounded_with_units(value: Any, unit: str, expected: str) -> None:
+    assert f.num(value, unit) == expected
+
+
+def test_values_for_a_reader() -> None:
+    assert f.money(None) == "not set"
+    assert f.money(8000.0) == "$8,000"
+    assert f.money(12.345) == "$12.35"
+    assert f.signed_money(-250.5) == "−$250"
+    assert f.text(True) == "yes"
+    assert f.text(None) == "not set"
+    assert f.date("2026-11-30T12:54:01.123456+00:00") == "30 Nov 2026, 12:54 UTC"
+    assert f.date(datetime(2026, 1, 2, 3, 4, tzinfo=UTC)) == "2 Jan 2026, 03:04 UTC"
+    names = {"axes": {"reasoning_compute": "Reasoning-time compute"},
+             "techniques": {"cot_self_consistency": "Self-consistency"}}  # fmt: skip
+    assert f.item(names, "reasoning_compute/cot_self_consistency") == (
+        "Self-consistency (Reasoning-time compute)"
+    )
+    assert f.name(names, "gpus", "h100_sxm_80gb") == "h100 sxm 80gb"
