@@ -73,7 +73,9 @@ def sign_in(client: httpx2.Client, email: str) -> None:
     assert r.status_code in (200, 303), r.status_code
 
 
-def cold_visit(browser: Browser, base: str, path: str, cookies: list[dict[str, str]]) -> tuple[int, int, float]:  # fmt: skip
+def cold_visit(
+    browser: Browser, base: str, path: str, cookies: list[dict[str, str]]
+) -> tuple[int, int, float]:
     """(bytes transferred, requests, ms to the load event) of one visit with an empty cache."""
     context = browser.new_context(viewport={"width": 1300, "height": 900})
     if cookies:
