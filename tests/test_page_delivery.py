@@ -8,7 +8,9 @@ import hashlib
 import json
 import os
 import re
+from html import unescape
 from pathlib import Path
+from urllib.parse import unquote
 
 import brotli
 from fastapi.testclient import TestClient
@@ -38,7 +40,7 @@ def test_pages_link_static_files_by_content_hash(client: TestClient) -> None:
     html = client.get("/login").text
     urls = _asset_urls(html)
     assert {u.split("/static/", 1)[1].rsplit(".", 2)[0] for u in urls} >= {
-        "css/app", "js/htmx-2.0.11.min", "js/app", "favicon", "vendor/plotly-axisboard.min",
+        "css/app", "js/htmx-2.0.11.min", "js/app", "vendor/plotly-axisboard.min",
     }  # fmt: skip
     for url in urls:
         name = url.removeprefix("/static/")
@@ -182,8 +184,12 @@ def test_favicon_is_served(client: TestClient) -> None:
     assert r.headers["content-type"] == "image/vnd.microsoft.icon"
     assert r.content[:4] == b"\x00\x00\x01\x00"  # an ICO header
     assert r.headers["cache-control"] == "public, max-age=86400"
-    svg = next(u for u in _asset_urls(client.get("/login").text) if "favicon" in u)
-    assert client.get(svg).headers["content-type"] == "image/svg+xml"
+    # Pages carry their icon inline (no request a quick navigation could abort).
+    icon = re.search(
+        r'<link rel="icon" href="data:image/svg\+xml,([^"]+)"', client.get("/login").text
+    )
+    assert icon
+    assert unquote(unescape(icon.group(1))).encode() == (STATIC / "favicon.svg").read_bytes()
 
 
 def test_pages_load_plotly_only_through_app_js(client: TestClient, session: Session) -> None:

@@ -20,6 +20,7 @@ import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path, PurePosixPath
+from urllib.parse import quote
 
 import brotli
 from starlette.datastructures import Headers
@@ -34,6 +35,8 @@ STATIC_ROOT = PROJECT_ROOT / "static"
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 FAVICON_CACHE = "public, max-age=86400"
+# Left as they are in a data: URI (quoted by the attribute; Jinja escapes the rest).
+DATA_URI_SAFE = " /:=.-'"
 HASH_DIGITS = 12
 COMPRESSIBLE = ("text/", "application/javascript", "application/json", "image/svg+xml")
 # Files this large are compressed with quicker settings when no precompressed sibling exists.
@@ -215,6 +218,13 @@ def favicon_response(request: Request) -> Response:
 def get_assets() -> StaticAssets:
     """The project's static files (read once per process; a changed file is re-read on use)."""
     return StaticAssets(STATIC_ROOT)
+
+
+def static_data_uri(logical: str) -> str:
+    """A small file under ``static/`` as a ``data:`` URI (the page's icon: no request at all, so
+    none that a quick navigation can abort)."""
+    asset = get_assets().get(logical)
+    return f"data:{asset.media_type},{quote(asset.data.decode('utf-8'), safe=DATA_URI_SAFE)}"
 
 
 def static_url(logical: str) -> str:

@@ -36,7 +36,12 @@
           var layout = fig.layout || {};
           layout.autosize = true;  // follow the card's width (phones included)
           delete layout.width;
-          var config = { responsive: true, displaylogo: false };
+          var narrow = el.clientWidth < 600;
+          if (narrow && layout.title) {  // a phone: a smaller title, no toolbar over it
+            if (typeof layout.title === "string") layout.title = { text: layout.title };
+            layout.title.font = Object.assign({}, layout.title.font || {}, { size: 12 });
+          }
+          var config = { responsive: true, displaylogo: false, displayModeBar: narrow ? false : "hover" };
           Plotly.newPlot(el, fig.data, layout, config);
           el.dataset.drawn = "1";
         } catch (err) {
@@ -98,6 +103,27 @@
     });
   }
 
+  // A form that autosaves by htmx and submits normally (the questionnaire): the submit is the
+  // last write. It waits for an autosave in flight and cancels one still pending, so that no
+  // autosave lands after the submit (re-creating the draft the submit deleted) or is cut off by
+  // the page change.
+  function autosaveForms(root) {
+    (root || document).querySelectorAll("form[data-autosave]").forEach(function (form) {
+      if (form.dataset.autosaveBound === "1") return;
+      form.dataset.autosaveBound = "1";
+      form.addEventListener("submit", function (ev) {
+        form.dataset.submitting = "1";
+        if (form.classList.contains("htmx-request")) {
+          ev.preventDefault();
+          form.addEventListener("htmx:afterRequest", function () { form.submit(); }, { once: true });
+        }
+      });
+      form.addEventListener("htmx:beforeRequest", function (ev) {
+        if (form.dataset.submitting === "1" && ev.detail.elt === form) ev.preventDefault();
+      });
+    });
+  }
+
   function toast(message) {
     var box = document.getElementById("toasts");
     if (!box) return;
@@ -127,6 +153,7 @@
 
   function init(root) {
     drawCharts(root); confirmForms(root); fileFills(root); sliderValues(root); navToggle(root);
+    autosaveForms(root);
   }
 
   document.addEventListener("DOMContentLoaded", function () { init(document); });
