@@ -290,3 +290,28 @@ def test_a_failed_autosave_is_shown(page: Page, live_server: str) -> None:
         if not p.startswith(("htmx:", "Failed to load resource", "Response Status Error Code 503"))
     ] == []
     assert not [p for p in problems if "targetError" in p]
+
+
+def test_submit_waits_for_an_autosave_in_flight(page: Page, live_server: str) -> None:
+    """The autosave racing a submit: the submit goes after the autosave in flight, and no
+    autosave lands after it (which would bring the submitted answers back as a draft)."""
+    problems = _questionnaire(page, live_server, "Contract analysis")
+    held: list = []  # type: ignore[type-arg]
+    page.route("**/assessment/draft", lambda route: held.append(route))
+    page.locator("input[name='fm.domain_accuracy_gap.severity'][value='2']").click()
+    page.wait_for_function("() => document.querySelector('form.questionnaire.htmx-request')")
+    for _ in range(50):  # the route handler runs while Playwright waits
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert len(held) == 1  # the autosave is in flight, held here
+    page.get_by_role("button", name="Submit assessment").click()
+    page.wait_for_timeout(300)
+    assert re.search(r"/assessment$", page.url), "submitted while the autosave was in flight"
+    held[0].continue_()
+    page.wait_for_url(re.compile(r"/assessments/\d+$"))
+    expect(page.locator("article.rec-card").first).to_be_visible()
+    page.goto(f"{live_server}/deployments")
+    page.get_by_role("link", name="Contract analysis").click()
+    expect(page.locator("a[href$='/assessment']").first).to_have_text("New assessment")
+    assert [p for p in problems if "targetError" in p or not p.startswith("htmx:")] == []
