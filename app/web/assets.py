@@ -22,6 +22,7 @@ from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
+import anyio.to_thread
 import brotli
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
@@ -189,6 +190,9 @@ class StaticAssets:
         if found is None:
             raise HTTPException(404)
         asset, immutable = found
+        if asset.compressible:  # compress (once per process) off the event loop
+            encoding = accepted_encoding(Headers(scope=scope).get("accept-encoding", ""))
+            await anyio.to_thread.run_sync(asset.body, encoding)
         response = asset_response(
             Headers(scope=scope), asset, IMMUTABLE if immutable else REVALIDATE
         )
