@@ -108,7 +108,11 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN")
+            # BEGIN IMMEDIATE (asked for by a writing request, see get_session) takes the write
+            # lock first, waiting up to busy_timeout for another writer, so that the transaction
+            # never reads a snapshot that a concurrent commit makes stale before it writes.
+            immediate = conn.get_execution_options().get(SQLITE_BEGIN_IMMEDIATE, False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
     return create_engine(
@@ -120,10 +124,24 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
 
 
+# Methods whose requests only read: the rest may write.
+READ_ONLY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SQLITE_BEGIN_IMMEDIATE = "axisboard_sqlite_begin_immediate"
+
+
 def get_session(request: Request) -> Iterator[Session]:
-    """One transaction per request: the only commit on the request path."""
+    """One transaction per request: the only commit on the request path.
+
+    On SQLite a request that may write starts its transaction with the write lock (BEGIN
+    IMMEDIATE): with a deferred BEGIN, two writers that both read first (an autosave and a submit
+    of the same questionnaire) make the later one fail with "database is locked" as soon as the
+    earlier commits, however long the busy timeout (SQLite's stale-snapshot rule). Postgres needs
+    nothing of the kind."""
     with request.app.state.sessionmaker() as session:
         try:
+            bind = session.get_bind()
+            if request.method not in READ_ONLY_METHODS and bind.dialect.name == "sqlite":
+                session.connection(execution_options={SQLITE_BEGIN_IMMEDIATE: True})
             yield session
             session.commit()
         except Exception:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
-import plotly
 from asgi_csrf import asgi_csrf
-from fastapi import APIRouter, FastAPI
-from fastapi.responses import FileResponse
-from fastapi.staticfiles import StaticFiles
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import Response
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 from starlette.types import ASGIApp
 
 from app import __version__
@@ -21,7 +19,7 @@ from app.audit import checkpoints
 from app.audit.api import router as audit_router
 from app.auth.api import router as auth_router
 from app.catalog.api import router as catalog_router
-from app.config import PROJECT_ROOT, Settings, get_settings
+from app.config import Settings, get_settings
 from app.db import make_engine, make_sessionmaker
 from app.deployments.api import router as deployments_router
 from app.estimates.api import router as estimates_router
@@ -31,15 +29,20 @@ from app.lab.api import router as lab_router
 from app.logging import configure_logging
 from app.portfolios.api import router as portfolios_router
 from app.views import router as views_router
+from app.web.assets import favicon_response, get_assets
 from app.web.handlers import install_exception_handlers
 from app.web.middleware import (
     BodySizeLimitMiddleware,
+    HeadAsGetMiddleware,
     PagesRefuseMultipartMiddleware,
     SecurityHeadersMiddleware,
     UnstorableTextMiddleware,
 )
 
-PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+# Responses under this many bytes are not worth compressing (headers and CPU cost more).
+GZIP_MINIMUM_BYTES = 500
+# Already compressed formats: gzip would only cost CPU.
+GZIP_EXCLUDED = (*DEFAULT_EXCLUDED_CONTENT_TYPES, "application/pdf", "image/vnd.microsoft.icon")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -86,21 +89,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api)
     app.include_router(views_router)
 
-    @app.get("/static/vendor/plotly.min.js", include_in_schema=False)
-    def plotly_js() -> FileResponse:
-        return FileResponse(
-            PLOTLY_JS,
-            media_type="text/javascript",
-            headers={"Cache-Control": "public, max-age=86400"},
-        )
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon(request: Request) -> Response:
+        """Browsers (and the HTML audit report, opened from the app) ask for it by this name."""
+        return favicon_response(request)
 
-    app.mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static")
+    # Content-hashed names, immutable caching, brotli/gzip (app/web/assets.py).
+    app.mount("/static", get_assets(), name="static")
     install_exception_handlers(app)
     return app
 
 
 def build_asgi(settings: Settings | None = None) -> ASGIApp:
-    """The app wrapped in CSRF protection, security headers and the body-size cap."""
+    """The app wrapped in CSRF protection, compression, security headers, HEAD for every GET and
+    the body-size cap."""
     settings = settings or get_settings()
     app = create_app(settings)
     wrapped: ASGIApp = asgi_csrf(
@@ -114,7 +116,11 @@ def build_asgi(settings: Settings | None = None) -> ASGIApp:
     )
     wrapped = PagesRefuseMultipartMiddleware(wrapped)
     wrapped = UnstorableTextMiddleware(wrapped)
+    # Pages and API answers gzip-compressed when accepted (static files come precompressed).
+    wrapped = GZipMiddleware(wrapped, minimum_size=GZIP_MINIMUM_BYTES, compresslevel=6,
+                             exclude_content_types=GZIP_EXCLUDED)  # fmt: skip
     wrapped = SecurityHeadersMiddleware(wrapped, hsts=settings.cookie_secure)
+    wrapped = HeadAsGetMiddleware(wrapped)
     wrapped = BodySizeLimitMiddleware(wrapped, max_bytes=settings.max_body_bytes)
     # Keep a handle on the FastAPI app (tests and the CLI use its state).
     wrapped.fastapi_app = app  # type: ignore[attr-defined]

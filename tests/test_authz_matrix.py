@@ -115,7 +115,7 @@ POLICY: dict[str, Spec] = {
     "GET /login": Spec(PUBLIC),
     "POST /login": Spec(PUBLIC),
     "POST /logout": Spec(PUBLIC),
-    "GET /static/vendor/plotly.min.js": Spec(PUBLIC),
+    "GET /favicon.ico": Spec(PUBLIC),
     # API: reads
     "GET /api/v1/auth/me": Spec(P.read),
     "POST /api/v1/auth/revoke": Spec(P.read),

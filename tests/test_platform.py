@@ -57,7 +57,7 @@ def test_error_page_has_no_traceback(asgi, session: Session) -> None:  # type: i
 
 def test_static_assets_served_locally(client: TestClient) -> None:
     assert client.get("/static/js/htmx-2.0.11.min.js").status_code == 200
-    r = client.get("/static/vendor/plotly.min.js")
+    r = client.get("/static/vendor/plotly-axisboard.min.js")
     assert r.status_code == 200
     assert len(r.content) > 1_000_000
 

@@ -120,22 +120,29 @@ async def validation_error(request: Request, exc: RequestValidationError) -> Res
     return _error_page(request, 422, "Invalid input", text)
 
 
+def _is_busy(exc: DBAPIError) -> bool:
+    """SQLite's "database is locked" / "busy": another writer held the lock past the timeout."""
+    text = str(exc.orig).lower()
+    return "database is locked" in text or "database is busy" in text
+
+
 async def database_unavailable(request: Request, exc: DBAPIError) -> Response:
     if isinstance(exc, OperationalError) or exc.connection_invalidated:
-        log.warning("database unavailable", error=type(exc.orig).__name__)
-        headers = {"Retry-After": "5"}
+        busy = _is_busy(exc)
+        log.warning("database busy" if busy else "database unavailable",
+                    error=type(exc.orig).__name__, path=request.url.path)  # fmt: skip
+        headers = {"Retry-After": "1" if busy else "5"}
         if _is_api(request):
-            return JSONResponse(
-                {"detail": "database temporarily unavailable; retry shortly"},
-                status_code=503,
-                headers=headers,
-            )
-        resp = _error_page(
-            request,
-            503,
-            "Temporarily unavailable",
-            "The database is not reachable. Please retry in a few seconds.",
+            detail = ("database busy with another write; nothing was saved, retry shortly" if busy
+                      else "database temporarily unavailable; retry shortly")  # fmt: skip
+            return JSONResponse({"detail": detail}, status_code=503, headers=headers)
+        message = (
+            "The database was busy with another save (such as the autosave of this form) for "
+            "too long. Nothing was saved from this request: please retry."
+            if busy
+            else "The database is not reachable. Please retry in a few seconds."
         )
+        resp = _error_page(request, 503, "Temporarily unavailable", message)
         resp.headers.update(headers)
         return resp
     return await unhandled(request, exc)

@@ -238,3 +238,34 @@ async def _too_large(send: Send) -> None:
         }
     )
     await send({"type": "http.response.body", "body": b'{"detail":"request body too large"}'})
+
+
+class HeadAsGetMiddleware:
+    """Answer HEAD for every GET route (FastAPI routes list GET only, so HEAD would be 405): run
+    the request as a GET and send its status and headers (Content-Length included) without the
+    body. A GET has no side effects here, so running one for a HEAD is safe."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+        finished = False
+
+        async def without_body(message: Message) -> None:
+            nonlocal finished
+            if message["type"] == "http.response.body":
+                if finished or message.get("more_body", False):
+                    return  # drop the body; the one empty, final message goes below
+                finished = True
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                return
+            if message["type"] == "http.response.pathsend":
+                finished = True
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                return
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, without_body)

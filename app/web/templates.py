@@ -12,6 +12,7 @@ from jinja2_fragments.fastapi import Jinja2Blocks
 
 from app.auth.permissions import Permission, has_permission
 from app.config import PROJECT_ROOT
+from app.web.assets import static_data_uri, static_url
 from app.web.flash import COOKIE as FLASH_COOKIE
 from app.web.flash import read_flash
 from app.web.htmx import is_htmx
@@ -52,6 +53,8 @@ templates.env.filters["money"] = _money
 templates.env.filters["si"] = _si
 templates.env.globals["Permission"] = Permission
 templates.env.globals["has_permission"] = has_permission
+templates.env.globals["static_url"] = static_url
+templates.env.globals["static_data_uri"] = static_data_uri
 
 
 def csrf_token(request: Request) -> str:

@@ -2,18 +2,54 @@
 (function () {
   "use strict";
 
+  // Plotly (1.2 MB) is fetched only when a page, or a fragment swapped in by htmx, has a chart:
+  // its content-hashed URL is on this script's data-plotly attribute.
+  var PLOTLY_SRC = (document.currentScript && document.currentScript.dataset.plotly) || null;
+  var plotlyLoading = null;
+
+  function loadPlotly() {
+    if (window.Plotly) return Promise.resolve(window.Plotly);
+    if (!plotlyLoading) {
+      plotlyLoading = new Promise(function (resolve, reject) {
+        if (!PLOTLY_SRC) { reject(new Error("no chart library configured")); return; }
+        var s = document.createElement("script");
+        s.src = PLOTLY_SRC;
+        s.async = true;
+        s.onload = function () { resolve(window.Plotly); };
+        s.onerror = function () { plotlyLoading = null; reject(new Error("the chart library did not load")); };
+        document.head.appendChild(s);
+      });
+    }
+    return plotlyLoading;
+  }
+
   function drawCharts(root) {
-    if (typeof window.Plotly === "undefined") return;
-    (root || document).querySelectorAll(".chart[data-figure]").forEach(function (el) {
-      if (el.dataset.drawn === "1") return;
-      try {
-        var fig = JSON.parse(el.dataset.figure);
-        var config = { responsive: true, displaylogo: false };
-        window.Plotly.newPlot(el, fig.data, fig.layout || {}, config);
-        el.dataset.drawn = "1";
-      } catch (err) {
-        el.textContent = "Chart could not be drawn: " + err.message;
-      }
+    var pending = Array.prototype.filter.call(
+      (root || document).querySelectorAll(".chart[data-figure]"),
+      function (el) { return el.dataset.drawn !== "1"; });
+    if (!pending.length) return;
+    loadPlotly().then(function (Plotly) {
+      pending.forEach(function (el) {
+        if (el.dataset.drawn === "1" || !el.isConnected) return;
+        try {
+          var fig = JSON.parse(el.dataset.figure);
+          var layout = fig.layout || {};
+          layout.autosize = true;  // follow the card's width (phones included)
+          delete layout.width;
+          var narrow = el.clientWidth < 600;
+          if (narrow && layout.title) {  // a phone: a smaller title, no toolbar over it
+            if (typeof layout.title === "string") layout.title = { text: layout.title };
+            layout.title.font = Object.assign({}, layout.title.font || {}, { size: 12 });
+          }
+          var config = { responsive: true, displaylogo: false, displayModeBar: narrow ? false : "hover" };
+          Plotly.newPlot(el, fig.data, layout, config);
+          el.dataset.drawn = "1";
+        } catch (err) {
+          el.textContent = "Chart could not be drawn: " + err.message;
+        }
+      });
+    }, function (err) {
+      pending.forEach(function (el) { el.textContent = "Chart could not be drawn: " + err.message; });
     });
   }
 
@@ -53,7 +89,72 @@
     });
   }
 
-  function init(root) { drawCharts(root); confirmForms(root); fileFills(root); sliderValues(root); }
+  // The collapsed navigation on narrow screens: the button opens and closes it.
+  function navToggle(root) {
+    (root || document).querySelectorAll("button[data-nav-toggle]").forEach(function (btn) {
+      if (btn.dataset.navBound === "1") return;
+      btn.dataset.navBound = "1";
+      btn.addEventListener("click", function () {
+        var bar = btn.closest(".topbar");
+        var open = !bar.classList.contains("nav-open");
+        bar.classList.toggle("nav-open", open);
+        btn.setAttribute("aria-expanded", open ? "true" : "false");
+      });
+    });
+  }
+
+  // A form that autosaves by htmx and submits normally (the questionnaire): the submit is the
+  // last write. It waits for an autosave in flight and cancels one still pending, so that no
+  // autosave lands after the submit (re-creating the draft the submit deleted) or is cut off by
+  // the page change.
+  function autosaveForms(root) {
+    (root || document).querySelectorAll("form[data-autosave]").forEach(function (form) {
+      if (form.dataset.autosaveBound === "1") return;
+      form.dataset.autosaveBound = "1";
+      form.addEventListener("submit", function (ev) {
+        form.dataset.submitting = "1";
+        if (form.classList.contains("htmx-request")) {
+          ev.preventDefault();
+          form.addEventListener("htmx:afterRequest", function () { form.submit(); }, { once: true });
+        }
+      });
+      form.addEventListener("htmx:beforeRequest", function (ev) {
+        if (form.dataset.submitting === "1" && ev.detail.elt === form) ev.preventDefault();
+      });
+    });
+  }
+
+  function toast(message) {
+    var box = document.getElementById("toasts");
+    if (!box) return;
+    var t = document.createElement("div");
+    t.className = "toast toast-error";
+    t.setAttribute("role", "alert");
+    t.textContent = message;
+    box.appendChild(t);
+    setTimeout(function () { t.remove(); }, 8000);
+  }
+
+  // A failed htmx request is never silent: show the error toast the server rendered (htmx does not
+  // swap 4xx/5xx answers, out-of-band parts included), else say what happened.
+  document.addEventListener("htmx:responseError", function (ev) {
+    var xhr = ev.detail.xhr;
+    var text = "";
+    try {
+      var doc = new DOMParser().parseFromString(xhr.responseText || "", "text/html");
+      var found = doc.querySelector("#toasts .toast, .toast");
+      text = found ? found.textContent.trim() : "";
+    } catch (err) { text = ""; }
+    toast(text || ("The server answered " + xhr.status + "; nothing was changed. Please retry."));
+  });
+  document.addEventListener("htmx:sendError", function () {
+    toast("The server could not be reached; nothing was changed. Please retry.");
+  });
+
+  function init(root) {
+    drawCharts(root); confirmForms(root); fileFills(root); sliderValues(root); navToggle(root);
+    autosaveForms(root);
+  }
 
   document.addEventListener("DOMContentLoaded", function () { init(document); });
   document.addEventListener("htmx:afterSettle", function (ev) { init(ev.target); });
