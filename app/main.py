@@ -26,6 +26,7 @@ from app.deployments.api import router as deployments_router
 from app.estimates.api import router as estimates_router
 from app.governance.api import router as governance_router
 from app.governance.reports_api import api_router as reports_router
+from app.jobs import service as jobs_service
 from app.lab.api import router as lab_router
 from app.logging import configure_logging
 from app.portfolios.api import router as portfolios_router
@@ -49,6 +50,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        jobs_service.shutdown_pool()
         engine.dispose()
 
     app = FastAPI(
@@ -64,7 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
-    app.state.job_runner = None  # tests run jobs inline; otherwise Celery or a thread
+    app.state.job_runner = None  # tests run jobs inline; otherwise Celery or the process pool
 
     api = APIRouter(prefix="/api/v1", responses=ERROR_RESPONSES)
     for r in (
