@@ -25,7 +25,6 @@ from app.jobs import service as jobs
 from app.jobs.models import Job
 from tests.factories import TEST_SECRET, api_headers, create_user
 
-
 _owners = itertools.count()
 
 

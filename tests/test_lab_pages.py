@@ -100,6 +100,9 @@ def test_fit_over_the_inline_limit_runs_as_a_job_shown_where_the_results_go(
     assert "8 resamples" in done.text
     assert len(figures_in(done.text)) == 1
     assert 'id="job-' not in done.text  # polling stops
+    listed = logged_in.get("/calibrations")  # the recent-jobs list shows every kind of job
+    assert listed.status_code == 200
+    assert f'href="/scaling/jobs/{job_id}"' in listed.text
 
 
 def test_conditional_fit_page_runs_the_progressive_check(logged_in: TestClient) -> None:

@@ -110,14 +110,14 @@ def start_report_job(
                         headers={"Location": f"/api/v1/jobs/{job.id}"})  # fmt: skip
 
 
-@api_router.get("/jobs/{job_id:int}/download", response_class=Response,
+@api_router.get("/jobs/{report_job_id:int}/download", response_class=Response,
                 responses={200: {"content": {"application/pdf": {}}},
                            409: {"description": "Not a report job, or not finished"}})  # fmt: skip
 def download_api(
-    job_id: IdPath, session: SessionDep, caller: ApiCaller, _recovered: JobsRecovered
+    report_job_id: IdPath, session: SessionDep, caller: ApiCaller, _recovered: JobsRecovered
 ) -> Response:
     """The file a report job produced (signed, as the inline download)."""
-    return download(session, caller, job_id)
+    return download(session, caller, report_job_id)
 
 
 # ---- pages ---------------------------------------------------------------------------------
@@ -159,8 +159,8 @@ def job_fragment(
     return render(request, "reports/_job.html", {"caller": caller, "job": job})
 
 
-@page_router.get("/jobs/{job_id:int}/download")
+@page_router.get("/jobs/{report_job_id:int}/download")
 def download_page(
-    job_id: IdPath, session: SessionDep, caller: PageCaller, _recovered: JobsRecovered
+    report_job_id: IdPath, session: SessionDep, caller: PageCaller, _recovered: JobsRecovered
 ) -> Response:
-    return download(session, caller, job_id)
+    return download(session, caller, report_job_id)

@@ -311,13 +311,13 @@ FIT_TEMPLATES = {"chinchilla_fit": ("lab/fit.html", ChinchillaFitResponse),
                  "conditional_fit": ("lab/conditional.html", ConditionalFitResponse)}  # fmt: skip
 
 
-@router.get("/scaling/jobs/{job_id:int}")
+@router.get("/scaling/jobs/{fit_job_id:int}")
 def fit_job(
-    job_id: IdPath, request: Request, session: SessionDep, caller: PageCaller,
+    fit_job_id: IdPath, request: Request, session: SessionDep, caller: PageCaller,
     _recovered: JobsRecovered,
 ) -> Response:  # fmt: skip
     """The results block of a fit job's page: its progress while it runs, the fit when done."""
-    job = jobs.get(session, job_id, caller.org_id)
+    job = jobs.get(session, fit_job_id, caller.org_id)
     if job.kind not in FIT_TEMPLATES:
         raise NotFound("no such fit job")
     template, schema = FIT_TEMPLATES[job.kind]
