@@ -93,17 +93,15 @@ def download(session: Session, caller: Caller, job_id: int) -> Response:
 
 # ---- API -----------------------------------------------------------------------------------
 @api_router.post("/deployments/{deployment_id:int}/report/jobs", response_model=JobOut,
-                 status_code=202, responses={
-                     409: {"description": "You already have a heavy job queued or running"},
-                     422: {"description": "Over this machine's limit for a PDF; names the field"},
-                 })  # fmt: skip
+                 status_code=202)  # fmt: skip
 def start_report_job(
     deployment_id: IdPath, session: SessionDep, caller: ApiCaller, settings: SettingsDep,
     request: Request, background: BackgroundTasks,
 ) -> Response:  # fmt: skip
     """Generate the deployment's PDF audit report as a job (any size up to the limit; required
     above the inline limit). Follow ``GET /api/v1/jobs/{id}``; fetch the file from
-    ``GET /api/v1/jobs/{id}/download`` once it has succeeded."""
+    ``GET /api/v1/jobs/{id}/download`` once it has succeeded. 409 while you have another heavy
+    job queued or running; 422 (field ``format``) over this machine's limit for a PDF."""
     job = start(session, caller, deployment_id)
     background.add_task(jobs.submit, job.id, settings, request.app.state.job_runner)
     return JSONResponse(jsonable_encoder(JobOut.model_validate(job)), status_code=202,
@@ -111,12 +109,12 @@ def start_report_job(
 
 
 @api_router.get("/jobs/{report_job_id:int}/download", response_class=Response,
-                responses={200: {"content": {"application/pdf": {}}},
-                           409: {"description": "Not a report job, or not finished"}})  # fmt: skip
+                responses={200: {"content": {"application/pdf": {}}}})  # fmt: skip
 def download_api(
     report_job_id: IdPath, session: SessionDep, caller: ApiCaller, _recovered: JobsRecovered
 ) -> Response:
-    """The file a report job produced (signed, as the inline download)."""
+    """The file a report job produced (signed, as the inline download); 409 for a job that is not
+    a finished report."""
     return download(session, caller, report_job_id)
 
 

@@ -25,6 +25,7 @@ runs once at a time, and a runner that lost its job cannot overwrite the next at
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -312,6 +313,18 @@ def _pool(workers: int) -> ProcessPoolExecutor:
                 max_workers=workers, mp_context=multiprocessing.get_context("spawn")
             )
         return _executor
+
+
+# Pool processes run at a lower CPU priority than the web process, so on a machine with fewer
+# cores than busy processes the scheduler still serves requests first (Unix nice value).
+JOB_NICENESS = 10
+
+
+def _lower_priority() -> None:
+    try:
+        os.nice(JOB_NICENESS)
+    except (AttributeError, OSError):  # not Unix, or not permitted: run at normal priority
+        log.warning("job_pool_priority_unchanged")
 
 
 def shutdown_pool() -> None:
