@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pypdf
@@ -213,6 +214,24 @@ def test_one_heavy_job_per_user_at_a_time(
     assert client.post(f"{API}/architecture-search/measure", json=MEASURE,
                        headers=h).status_code == 202  # fmt: skip
     assert len(queued) == 3
+
+
+def test_a_job_abandoned_in_its_queue_does_not_block_its_user(
+    client: TestClient, session: Session, queued: list[int]
+) -> None:
+    user = create_user(session, role="architect")
+    h = api_headers(client, user.email)
+    first = client.post(f"{API}/architecture-search/measure", json=MEASURE, headers=h).json()
+    job = session.get(Job, first["id"])
+    assert job is not None
+    # still queued an hour later: the pool that held it is gone (an app restart)
+    job.created_at = jobs.utcnow() - timedelta(seconds=jobs.ABANDONED_AFTER_S + 1)
+    session.flush()
+    r = client.post(f"{API}/architecture-search/measure", json=MEASURE, headers=h)
+    assert r.status_code == 202, r.text
+    session.refresh(job)
+    assert job.status == "failed"
+    assert "its queue was lost" in (job.error or "")
 
 
 def test_the_page_names_the_running_job(

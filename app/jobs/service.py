@@ -57,6 +57,8 @@ MAX_ATTEMPTS = 2
 HEAVY_KINDS = frozenset({"calibration", "design_measure", "chinchilla_fit", "conditional_fit",
                          "report_pdf"})  # fmt: skip
 ACTIVE = ("queued", "running")
+# A heavy job queued this long without starting lost its queue (see _refuse_second_heavy_job).
+ABANDONED_AFTER_S = 3600
 
 
 def handler(kind: str) -> Callable[[Handler], Handler]:
@@ -83,20 +85,35 @@ def create(
 def _refuse_second_heavy_job(session: Session, org_id: int, email: str) -> None:
     """409 while the user has a heavy job queued or running. The user's row is locked first
     (``FOR UPDATE`` on Postgres; SQLite serialises writers), so two submissions at once cannot
-    both pass the check: the second waits for the first's transaction and then sees its job."""
+    both pass the check: the second waits for the first's transaction and then sees its job.
+
+    A job still queued :data:`ABANDONED_AFTER_S` after it was queued lost its queue (the app
+    holding the pool restarted, or no worker listens): it is failed here, saying so, rather than
+    blocking its user for ever."""
     from app.auth.models import User
 
     session.execute(select(User.id).where(User.email == email).with_for_update()).first()
-    running = session.scalars(
+    active = session.scalars(
         select(Job).where(Job.org_id == org_id, Job.created_by == email,
                           Job.kind.in_(HEAVY_KINDS), Job.status.in_(ACTIVE))
-        .order_by(Job.id).limit(1)
-    ).first()  # fmt: skip
-    if running is not None:
+        .order_by(Job.id)
+    ).all()  # fmt: skip
+    now = utcnow()
+    for job in active:
+        queued_at = job.heartbeat_at or job.created_at
+        if job.status == "queued" and queued_at < now - timedelta(seconds=ABANDONED_AFTER_S):
+            job.status, job.finished_at = "failed", now
+            job.error = (
+                f"not started within {ABANDONED_AFTER_S // 60} minutes of being queued: "
+                "its queue was lost (an app restart, or no worker); resubmit it"
+            )
+            log.warning("job_abandoned_in_queue", job_id=job.id)
+            continue
         raise Conflict(
-            f"your job {running.id} ({running.kind}) is still {running.status}; one heavy job "
-            f"per user at a time: wait for it to finish (GET /api/v1/jobs/{running.id})"
+            f"your job {job.id} ({job.kind}) is still {job.status}; one heavy job "
+            f"per user at a time: wait for it to finish (GET /api/v1/jobs/{job.id})"
         )
+    session.flush()
 
 
 def get(session: Session, job_id: int, org_id: int) -> Job:
@@ -316,11 +333,15 @@ def _pool(workers: int) -> ProcessPoolExecutor:
 
 
 # Pool processes run at a lower CPU priority than the web process, so on a machine with fewer
-# cores than busy processes the scheduler still serves requests first (Unix nice value).
+# cores than busy processes the scheduler still serves requests first (Unix nice value), and with
+# one BLAS/OpenMP/torch thread each, so AXISBOARD_JOB_WORKERS bounds the cores jobs take.
 JOB_NICENESS = 10
+ONE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def _lower_priority() -> None:
+    for var in ONE_THREAD:  # before the job's first numpy or torch import in this process
+        os.environ.setdefault(var, "1")
     try:
         os.nice(JOB_NICENESS)
     except (AttributeError, OSError):  # not Unix, or not permitted: run at normal priority
