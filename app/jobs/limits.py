@@ -2,9 +2,11 @@
 process), as a job (a Celery worker, or the bounded process pool of :mod:`app.jobs.service`),
 or not at all (over the cap, refused with a 422 naming the field and the limit before any work).
 
-Every number below was measured with ``python -m bench.jobs_capacity`` on the reference machine
-(2 vCPUs shared with other work, 23 GiB RAM, no GPU; CPU seconds of one process, so the figures
-do not depend on how busy the other core was). The README's "Long work runs as jobs" section has
+Every number below was measured the way ``python -m bench.jobs_capacity`` does, on the reference
+machine (2 vCPUs shared with other work, 23 GiB RAM, no GPU) at a load average of about 1.6: CPU
+seconds of one process. Under heavy contention CPU seconds grow too (a load average of 19 made
+the 47-run fit 4.6 s and a resample 0.76 s), so re-measure on the deployment machine.
+The README's "Long work runs as jobs" section has
 the table. The inline limits keep one request to about three CPU seconds, so a web worker's
 threadpool is never tied up for long; the job caps keep one job within about two CPU minutes
 (fits, reports) or a fraction of the machine's memory (torch).
