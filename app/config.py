@@ -101,6 +101,12 @@ class Settings(BaseSettings):
     # runner (a killed worker, a crashed app) and is queued again or failed (app/jobs/service.py).
     job_heartbeat_s: float = Field(10.0, gt=0)
     job_stale_after_s: float = Field(60.0, gt=0)
+    # Without a broker: processes of the pool that runs jobs beside each web worker (at most this
+    # many heavy jobs at once per web worker; the rest wait, queued).
+    job_workers: int = Field(1, ge=1, le=64)
+    # Memory one torch job (calibration, design measurement) may plan to use, in GiB; unset: a
+    # quarter of this machine's RAM (app/jobs/limits.py). Set it to the GPU's memory under CUDA.
+    torch_memory_gib: float | None = Field(None, gt=0, le=4096)
     # Ed25519 seed (base64, 32 bytes) signing exported reports and audit checkpoints; unset: derived
     # from the secret key. The public key is served at /api/v1/audit/public-key.
     signing_key: str | None = None

@@ -145,10 +145,11 @@ def audit_key(settings: Settings) -> bytes:
 
 
 @pytest.fixture
-def inline_jobs(asgi, session: Session) -> Iterator[None]:  # type: ignore[no-untyped-def]
-    """Jobs run inside the request's test transaction instead of Celery or a thread."""
+def inline_jobs(asgi, session: Session, settings: Settings) -> Iterator[None]:  # type: ignore[no-untyped-def]
+    """Jobs run inside the request's test transaction instead of Celery or a process pool."""
     from app.jobs import service as jobs
 
-    asgi.fastapi_app.state.job_runner = lambda job_id: jobs.run(job_id, lambda: session)
+    asgi.fastapi_app.state.job_runner = lambda job_id: jobs.run(job_id, lambda: session,
+                                                                settings=settings)  # fmt: skip
     yield
     asgi.fastapi_app.state.job_runner = None

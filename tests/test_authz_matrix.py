@@ -132,6 +132,8 @@ POLICY: dict[str, Spec] = {
     "GET /api/v1/rules/versions": Spec(P.read),
     "GET /api/v1/calibrations": Spec(P.read),
     "GET /api/v1/jobs/{job_id}": Spec(P.read),
+    "GET /api/v1/jobs/{report_job_id}/download": Spec(P.report_export),
+    "POST /api/v1/deployments/{deployment_id}/report/jobs": Spec(P.report_export),
     "GET /api/v1/portfolios": Spec(P.read),
     "GET /api/v1/portfolios/compare": Spec(P.read, scoped_query=True),
     "GET /api/v1/portfolios/{portfolio_id}": Spec(P.read),
@@ -204,7 +206,7 @@ POLICY: dict[str, Spec] = {
         },
     ),  # fmt: skip
     "POST /api/v1/scaling/architecture-search/measure": Spec(
-        P.estimate_run,
+        P.torch_run,
         json={"designs": DESIGNS, "gpu": "a100_sxm_80gb", "batch": 2, "context": 64},
     ),
     "POST /api/v1/deployments/{deployment_id}/assessments": Spec(
@@ -270,6 +272,10 @@ POLICY: dict[str, Spec] = {
     "GET /estimates/training": Spec(P.read),
     "GET /calibrations": Spec(P.read),
     "GET /calibrations/jobs/{job_id}": Spec(P.read),
+    "GET /jobs/{job_id}": Spec(P.read),
+    "GET /jobs/{report_job_id}/download": Spec(P.report_export),
+    "GET /scaling/jobs/{fit_job_id}": Spec(P.read),
+    "POST /deployments/{deployment_id}/report/jobs": Spec(P.report_export, form={}),
     "GET /scaling": Spec(P.read),
     "GET /scaling/compute": Spec(P.read),
     "GET /scaling/inference-aware": Spec(P.read),
@@ -360,7 +366,7 @@ POLICY: dict[str, Spec] = {
     ),  # fmt: skip
     "POST /scaling/conditional-fit": Spec(P.estimate_run, form={"__conditional_csv__": "1"}),
     "POST /scaling/search/measure": Spec(
-        P.estimate_run,
+        P.torch_run,
         form={
             "designs": json.dumps(DESIGNS),
             "gpu": "a100_sxm_80gb",
@@ -374,7 +380,7 @@ POLICY: dict[str, Spec] = {
 
 # Which path parameter names an object of one organisation, and the world's id for it.
 SCOPED_PARAMS = ("deployment_id", "assessment_id", "recommendation_id", "portfolio_id",
-                 "evaluation_id", "job_id")  # fmt: skip
+                 "evaluation_id", "job_id", "report_job_id", "fit_job_id")  # fmt: skip
 OTHER_PARAMS = {"key": None, "fm": "factual_staleness"}  # key depends on the route
 
 
@@ -446,6 +452,17 @@ def world(client: TestClient, session: Session, asgi: Any) -> Iterator[World]:
                      json={"label": f"{MARKER} eval", "results": EVAL_RESULTS}).json()  # fmt: skip
     job = jobs.create(session, org_id=dep.org_id, kind="calibration", params={},
                       created_by=admin_a.email)  # fmt: skip
+    # finished jobs of the kinds with pages of their own: a report (with its file) and a fit
+    report_job = jobs.create(session, org_id=dep.org_id, kind="report_pdf", params={},
+                             created_by=lead.email)  # fmt: skip
+    report_job.status, report_job.result = "succeeded", {
+        "filename": "r.pdf", "media_type": "application/pdf", "size_bytes": 8,
+        "content_b64": "JVBERi0xLjcK"}  # fmt: skip
+    fit_job = jobs.create(session, org_id=dep.org_id, kind="chinchilla_fit", params={},
+                          created_by=architect.email)  # fmt: skip
+    fit_job.status, fit_job.result = "succeeded", client.post(
+        "/api/v1/scaling/chinchilla/fit", json={"runs": CHINCHILLA_RUNS, "bootstrap": 0},
+        headers=h_arch).json()  # fmt: skip
     outsider = create_user(session, org="OrgB", role="admin")
     dep_b = create_deployment(session, user=outsider, name="OrgB deployment")
     session.commit()
@@ -460,7 +477,8 @@ def world(client: TestClient, session: Session, asgi: Any) -> Iterator[World]:
     yield World(
         ids={"deployment_id": dep.id, "assessment_id": a["id"],
              "recommendation_id": a["recommendation"]["id"], "portfolio_id": p1,
-             "evaluation_id": ev["id"], "job_id": job.id},
+             "evaluation_id": ev["id"], "job_id": job.id, "report_job_id": report_job.id,
+             "fit_job_id": fit_job.id},
         portfolios=(p1, p2), users=users, outsider=outsider.email,
         outsider_portfolios=(qb[0], qb[1]),
     )  # fmt: skip

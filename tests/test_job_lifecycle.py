@@ -5,6 +5,7 @@ tests/system/test_faults.py."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Iterator
@@ -24,9 +25,13 @@ from app.jobs import service as jobs
 from app.jobs.models import Job
 from tests.factories import TEST_SECRET, api_headers, create_user
 
+_owners = itertools.count()
+
 
 def _job(session: Session, org_id: int, kind: str = "calibration", **fields: Any) -> Job:
-    job = jobs.create(session, org_id=org_id, kind=kind, params={}, created_by="t@example.com")
+    # each job its own owner: one heavy job per user would refuse a second active one
+    job = jobs.create(session, org_id=org_id, kind=kind, params={},
+                      created_by=f"t{next(_owners)}@example.com")  # fmt: skip
     for name, value in fields.items():
         setattr(job, name, value)
     session.flush()

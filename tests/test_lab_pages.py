@@ -68,7 +68,7 @@ def test_fit_page_fits_the_sample_and_reports_bad_csv(logged_in: TestClient) -> 
     token = csrf_from(page.text)
     csv_text = page.text.split('name="runs_csv"')[1].split(">", 1)[1].split("</textarea>")[0]
     r = logged_in.post("/scaling/fit", data={"csrftoken": token, "runs_csv": csv_text,
-                                             "bootstrap": "10"})  # fmt: skip
+                                             "bootstrap": "5"})  # fmt: skip
     assert r.status_code == 200, r.text[-2000:]
     assert "Converged" in r.text
     assert len(figures_in(r.text)) == 1
@@ -79,6 +79,30 @@ def test_fit_page_fits_the_sample_and_reports_bad_csv(logged_in: TestClient) -> 
     bad = logged_in.post("/scaling/fit", data={"csrftoken": token, "runs_csv": "n,d\n1,2\n"})
     assert bad.status_code == 422
     assert "missing params, tokens, loss" in bad.text
+
+
+@pytest.mark.usefixtures("inline_jobs")
+def test_fit_over_the_inline_limit_runs_as_a_job_shown_where_the_results_go(
+    logged_in: TestClient,
+) -> None:
+    page = logged_in.get("/scaling/fit?sample=1")
+    token = csrf_from(page.text)
+    csv_text = page.text.split('name="runs_csv"')[1].split(">", 1)[1].split("</textarea>")[0]
+    r = logged_in.post("/scaling/fit", data={"csrftoken": token, "runs_csv": csv_text,
+                                             "bootstrap": "8"})  # fmt: skip
+    assert r.status_code == 202, r.text[-2000:]
+    assert "runs as a job" in r.text
+    job_id = r.text.split('id="job-')[1].split('"')[0]
+    assert f'hx-get="/scaling/jobs/{job_id}"' in r.text  # the page polls the job
+    done = logged_in.get(f"/scaling/jobs/{job_id}")  # the job ran after the response
+    assert done.status_code == 200
+    assert "Converged" in done.text
+    assert "8 resamples" in done.text
+    assert len(figures_in(done.text)) == 1
+    assert 'id="job-' not in done.text  # polling stops
+    listed = logged_in.get("/calibrations")  # the recent-jobs list shows every kind of job
+    assert listed.status_code == 200
+    assert f'href="/scaling/jobs/{job_id}"' in listed.text
 
 
 def test_conditional_fit_page_runs_the_progressive_check(logged_in: TestClient) -> None:

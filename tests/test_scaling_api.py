@@ -115,8 +115,8 @@ def test_fit_own_runs(client: TestClient, h: dict[str, str]) -> None:
     f = FITS["epoch_2024"]
     n, d, loss = chinchilla_runs(f.E, f.A, f.B, f.alpha, f.beta, n_runs=60, noise=0.003)
     runs = [{"params": a, "tokens": b, "loss": c} for a, b, c in zip(n, d, loss, strict=True)]
-    r = client.post(f"{API}/chinchilla/fit", json={"runs": runs, "bootstrap": 20}, headers=h)
-    assert r.status_code == 200, r.text
+    r = client.post(f"{API}/chinchilla/fit", json={"runs": runs, "bootstrap": 5}, headers=h)
+    assert r.status_code == 200, r.text  # up to 5 resamples: answered inline
     b = r.json()
     assert b["converged"] is True
     assert b["params"]["alpha"] == pytest.approx(f.alpha, abs=0.05)

@@ -23,6 +23,8 @@ class Permission(StrEnum):
     portfolio_write = "portfolio:write"
     estimate_run = "estimate:run"
     calibration_run = "calibration:run"
+    # torch on this machine (design measurements, calibrations): memory and minutes of CPU/GPU
+    torch_run = "torch:run"
     decision_make = "decision:make"
     evaluation_write = "evaluation:write"
     audit_read = "audit:read"
@@ -53,6 +55,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.assessment_submit,
             Permission.portfolio_write,
             Permission.estimate_run,
+            Permission.torch_run,
             Permission.report_export,
         }
     ),

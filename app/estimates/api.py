@@ -27,6 +27,7 @@ from app.estimates.schemas import (
 )
 from app.estimators.hf_config import HfConfigError, architecture_from_hf_config, unmapped_notes
 from app.estimators.vllm_bench import BenchFileError, parse_bench
+from app.jobs import limits
 from app.jobs import service as jobs
 from app.jobs.deps import JobsRecovered
 from app.web.deps import ApiCaller, IdPath, SettingsDep
@@ -116,7 +117,9 @@ def _start(
     background: BackgroundTasks,
 ) -> JobOut:
     caller.require(Permission.calibration_run)
-    job = calibrations.start(session, caller, kind, params, settings.audit_hmac_key)
+    job = calibrations.start(session, caller, kind, params, settings.audit_hmac_key,
+                             torch_memory_limit=limits.torch_memory_limit_bytes(
+                                 settings.torch_memory_gib))  # fmt: skip
     # Runs after the response, i.e. after the request's transaction has committed the job.
     background.add_task(jobs.submit, job.id, settings, request.app.state.job_runner)
     return JobOut.model_validate(job)
@@ -131,7 +134,9 @@ def run_calibration(
     request: Request,
     background: BackgroundTasks,
 ) -> JobOut:
-    """Measure this machine's accelerator with torch (admin). Returns the job to poll."""
+    """Measure this machine's accelerator with torch (admin). Returns the job to poll. Refused
+    with 422 naming the field when the shapes would not fit this machine's memory, and with 409
+    while the caller has another heavy job queued or running."""
     return _start("calibration", req.model_dump(mode="json"), session, caller, settings,
                   request, background)  # fmt: skip
 

@@ -10,11 +10,15 @@ from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.auth.context import Caller
+from app.auth.permissions import Permission
 from app.catalog.repository import CatalogRepository
+from app.catalog.service import architecture_of
 from app.errors import InvalidInput
 from app.estimates.models import Calibration
+from app.estimators.calibration import calibration_memory_bytes
 from app.estimators.engines import EngineProfile
 from app.jobs import handlers as _handlers  # noqa: F401 - registers the job kinds
+from app.jobs import limits
 from app.jobs import service as jobs
 from app.jobs.models import Job
 
@@ -78,8 +82,46 @@ def _check_keys(session: Session, model: str, gpu: str) -> None:
         raise InvalidInput(f"unknown gpu '{gpu}'", field="gpu")
 
 
-def start(session: Session, caller: Caller, kind: str, params: dict[str, Any], key: bytes) -> Job:
+def check_calibration_memory(session: Session, params: dict[str, Any], limit: int) -> None:
+    """Refuse (422) a torch calibration whose shapes would not fit this machine's memory."""
+    m = CatalogRepository(session).model(params["model"])
+    assert m is not None  # _check_keys ran first
+    arch = architecture_of(m)
+    if arch.is_moe:
+        raise InvalidInput("calibration builds dense decoders; pick a dense model", field="model")
+
+    def need(**change: Any) -> int:
+        p = {k: params.get(k) for k in ("prefill_points", "decode_points", "max_layers",
+                                        "matmul_n", "copy_gib")} | change  # fmt: skip
+        return calibration_memory_bytes(
+            arch, prefill_points=[tuple(x) for x in p["prefill_points"]],
+            decode_points=[tuple(x) for x in p["decode_points"]], max_layers=p["max_layers"],
+            matmul_n=p["matmul_n"], copy_gib=p["copy_gib"],
+        )  # fmt: skip
+
+    total = need()
+    if total <= limit:
+        return
+    if need(max_layers=1) <= limit:
+        field = "max_layers"
+    elif need(decode_points=[(1, 1)]) <= limit:
+        field = "decode_points"
+    else:
+        field = "prefill_points"
+    limits.refuse_over_memory(total, limit, field=field, what=f"calibrating {m.name}")
+
+
+def start(
+    session: Session, caller: Caller, kind: str, params: dict[str, Any], key: bytes,
+    *, torch_memory_limit: int | None = None,
+) -> Job:  # fmt: skip
+    """A calibration (torch on this machine: architect-or-admin torch permission and a memory
+    check before anything runs) or a vLLM-benchmark import, as an audited job."""
     _check_keys(session, params["model"], params["gpu"])
+    if kind == "calibration":
+        caller.require(Permission.torch_run)
+        limit = torch_memory_limit or limits.torch_memory_limit_bytes(None)
+        check_calibration_memory(session, params, limit)
     full = {**params, "org_id": caller.org_id, "created_by": caller.email}
     job = jobs.create(
         session, org_id=caller.org_id, kind=kind, params=full, created_by=caller.email

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from app.estimators.engines import ENGINE_NAMES
 from app.estimators.precision import KV_PRECISIONS, WEIGHT_PRECISIONS
@@ -331,6 +331,16 @@ class JobOut(BaseModel):
     started_at: datetime | None
     heartbeat_at: datetime | None = Field(description="Last sign of life from its runner")
     finished_at: datetime | None
+
+    @field_validator("result")
+    @classmethod
+    def _without_file(cls, v: dict[str, Any] | None, info: ValidationInfo) -> dict[str, Any] | None:
+        """A report job's file is fetched from ``/jobs/{id}/download``, not polled."""
+        if v is None or "content_b64" not in v:
+            return v
+        return {k: val for k, val in v.items() if k != "content_b64"} | {
+            "download": f"/api/v1/jobs/{info.data.get('id')}/download"
+        }
 
 
 class CalibrationOut(BaseModel):

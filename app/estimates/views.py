@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from app.auth.permissions import Permission
 from app.catalog.repository import CatalogRepository
 from app.db import SessionDep
-from app.errors import InvalidInput
+from app.errors import Conflict, InvalidInput
 from app.estimates import calibrations, charts, service
 from app.estimates.schemas import (
     CalibrationRunRequest,
@@ -25,10 +25,11 @@ from app.estimates.schemas import (
 from app.estimators.engines import ENGINE_NAMES
 from app.estimators.precision import KV_PRECISIONS, WEIGHT_PRECISIONS
 from app.estimators.vllm_bench import BenchFileError, parse_bench
+from app.jobs import limits
 from app.jobs import service as jobs
 from app.jobs.deps import JobsRecovered
 from app.web.deps import IdPath, PageCaller, SettingsDep
-from app.web.forms import clean, form_data, parse
+from app.web.forms import FormDep, clean, parse
 from app.web.templates import render
 
 router = APIRouter(include_in_schema=False)
@@ -208,13 +209,13 @@ def calibrations_page(
     return render(request, "estimates/calibrations.html", ctx)
 
 
-async def _start_from_form(
-    request: Request, session: SessionDep, caller: PageCaller, settings: SettingsDep,
-    background: BackgroundTasks, kind: str,
+def _start_from_form(
+    request: Request, values: dict[str, Any], session: SessionDep, caller: PageCaller,
+    settings: SettingsDep, background: BackgroundTasks, kind: str,
 ) -> Response:  # fmt: skip
     caller.require(Permission.calibration_run)
-    values = await form_data(request)
     errors: dict[str, str] = {}
+    status: int | None = None
     params: dict[str, Any] | None = None
     if kind == "calibration":
         data = {k: v for k, v in values.items() if k in ("model", "gpu", "engine") and v}
@@ -238,31 +239,34 @@ async def _start_from_form(
     job = None
     if params is not None and not errors:
         try:
-            job = calibrations.start(session, caller, kind, params, settings.audit_hmac_key)
-        except InvalidInput as exc:
+            job = calibrations.start(session, caller, kind, params, settings.audit_hmac_key,
+                                     torch_memory_limit=limits.torch_memory_limit_bytes(
+                                         settings.torch_memory_gib))  # fmt: skip
+        except (InvalidInput, Conflict) as exc:
             errors = {exc.field or "__all__": str(exc)}
+            status = exc.status_code
     if job is not None:
         background.add_task(jobs.submit, job.id, settings, request.app.state.job_runner)
     ctx = {**_calibration_ctx(session, caller), "values": {k: v for k, v in values.items()
            if isinstance(v, str)}, "errors": errors, "job": job, "form": kind}  # fmt: skip
     return render(request, "estimates/calibrations.html", ctx, block="forms",
-                  status_code=422 if errors else 202)  # fmt: skip
+                  status_code=(status or 422) if errors else 202)  # fmt: skip
 
 
 @router.post("/calibrations/run")
-async def start_calibration(
-    request: Request, session: SessionDep, caller: PageCaller, settings: SettingsDep,
-    background: BackgroundTasks,
+def start_calibration(
+    request: Request, values: FormDep, session: SessionDep, caller: PageCaller,
+    settings: SettingsDep, background: BackgroundTasks,
 ) -> Response:  # fmt: skip
-    return await _start_from_form(request, session, caller, settings, background, "calibration")
+    return _start_from_form(request, values, session, caller, settings, background, "calibration")
 
 
 @router.post("/calibrations/import")
-async def start_import(
-    request: Request, session: SessionDep, caller: PageCaller, settings: SettingsDep,
-    background: BackgroundTasks,
+def start_import(
+    request: Request, values: FormDep, session: SessionDep, caller: PageCaller,
+    settings: SettingsDep, background: BackgroundTasks,
 ) -> Response:  # fmt: skip
-    return await _start_from_form(request, session, caller, settings, background, "vllm_import")
+    return _start_from_form(request, values, session, caller, settings, background, "vllm_import")
 
 
 @router.get("/calibrations/jobs/{job_id:int}")

@@ -200,6 +200,56 @@ def run_calibration(
     )
 
 
+# --- memory the measurements need, from the shapes alone (checked before a job starts) -------
+CPU_BYTES_PER_ELEMENT = 4  # fp32 on a CPU (bf16 on CUDA halves every figure below)
+
+
+def _weights_elements(arch: Architecture, layers: int) -> int:
+    d, f, h, kv, dh = arch.d_model, arch.d_ff, arch.n_heads, arch.n_kv_heads, arch.d_head
+    per_layer = 2 * d * h * dh + 2 * d * kv * dh + 3 * d * f + 2 * d
+    # + the LM head, and the randn temporary of the largest matrix while it is scaled by 0.02
+    return layers * per_layer + d * arch.vocab + d + max(d * arch.vocab, d * f, d * h * dh)
+
+
+def _step_elements(arch: Architecture, layers: int, batch: int, q: int, ctx: int) -> int:
+    """KV caches at ``ctx`` for ``batch`` sequences, and one step's activations for ``q`` new
+    tokens each (the attention scores materialised by the CPU path included)."""
+    d, f, h, kv, dh = arch.d_model, arch.d_ff, arch.n_heads, arch.n_kv_heads, arch.d_head
+    caches = layers * 2 * batch * kv * ctx * dh
+    acts = batch * q * (4 * d + 2 * h * dh + 2 * kv * dh + 3 * f) + batch * h * q * ctx
+    return caches + acts + batch * arch.vocab
+
+
+def decode_memory_bytes(
+    archs: Sequence[Architecture], *, batch: int, context: int, max_layers: int | None,
+    bytes_per_element: int = CPU_BYTES_PER_ELEMENT,
+) -> int:  # fmt: skip
+    """Peak memory of :func:`measure_decode` (the designs are built one at a time)."""
+    peak = 0
+    for a in archs:
+        layers = min(a.n_layers, max_layers or a.n_layers)
+        peak = max(peak, _weights_elements(a, layers) + _step_elements(a, layers, batch, 1,
+                                                                       context))  # fmt: skip
+    return peak * bytes_per_element
+
+
+def calibration_memory_bytes(
+    arch: Architecture, *, prefill_points: Sequence[tuple[int, int]],
+    decode_points: Sequence[tuple[int, int]], max_layers: int | None, matmul_n: int,
+    copy_gib: float, cuda: bool = False, bytes_per_element: int = CPU_BYTES_PER_ELEMENT,
+) -> int:  # fmt: skip
+    """Peak memory of :func:`run_calibration`: the peak probes (matmul, copy; CPU-sized off
+    CUDA), then the decoder with two points' caches alive while one replaces the other."""
+    if not cuda:
+        matmul_n, copy_gib = min(matmul_n, CPU_MATMUL_N), min(copy_gib, CPU_COPY_GIB)
+    probes = max(3 * matmul_n**2 * bytes_per_element, int(2 * copy_gib * 2**30))
+    layers = min(arch.n_layers, max_layers or arch.n_layers)
+    steps = [_step_elements(arch, layers, b, s, s) for b, s in prefill_points]
+    steps += [_step_elements(arch, layers, b, 1, c) for b, c in decode_points]
+    model = _weights_elements(arch, layers) + 2 * max(steps, default=0)
+    return max(probes, model * bytes_per_element)
+
+
 def _device(device: str | None) -> tuple[Any, Any, Any, Callable[[], None], str]:
     """torch, the device (CUDA when present), its dtype (bf16 on CUDA, fp32 on CPU), a
     synchronise function and the device's name."""

@@ -15,7 +15,7 @@ from app.auth.permissions import Permission
 from app.config import Settings
 from app.db import SessionDep
 from app.governance import export as signed_export
-from app.governance import report
+from app.governance import report, report_jobs
 from app.web.deps import ApiCaller, IdPath, PageCaller, SettingsDep
 
 log = structlog.get_logger(__name__)
@@ -59,6 +59,10 @@ def report_api(
     format: Format = Query("html", description="html, pdf, json or csv (the risk register)"),
     detached: bool = DETACHED,
 ) -> Response:  # fmt: skip
+    """The report inline; a PDF with more evaluation results than the inline limit is a 409
+    naming ``POST .../report/jobs``, which generates it as a job (app/governance/report_jobs)."""
+    if (n := report_jobs.needs_job(session, caller, deployment_id, format)) is not None:
+        raise report_jobs.refuse_inline(deployment_id, n)
     return export(session, caller, settings, deployment_id, format, detached)
 
 
@@ -73,4 +77,11 @@ def report_page(
     deployment_id: IdPath, request: Request, session: SessionDep, caller: PageCaller,
     settings: SettingsDep, format: Format = "html", detached: bool = False,
 ) -> Response:  # fmt: skip
+    if (n := report_jobs.needs_job(session, caller, deployment_id, format)) is not None:
+        return report_jobs.large_report_page(request, caller, deployment_id, n)
     return export(session, caller, settings, deployment_id, format, detached)
+
+
+# Large PDFs as jobs, and the download of their files (app/governance/report_jobs.py).
+api_router.include_router(report_jobs.api_router)
+page_router.include_router(report_jobs.page_router)

@@ -1,10 +1,12 @@
 """The job kinds: a torch calibration on this machine's accelerator and a vLLM benchmark import
 (both store a :class:`~app.estimates.models.Calibration` that the organisation's estimates for that
-GPU and engine then use), and the scaling lab's decode measurement of shortlisted designs.
+GPU and engine then use), the scaling lab's decode measurement of shortlisted designs, its fits
+over the inline limit (app/jobs/limits.py), and PDF reports over the inline limit.
 """
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,7 +21,7 @@ from app.estimators.engines import engine
 from app.estimators.inference import ServingConfig, StepModel
 from app.estimators.precision import Precision
 from app.estimators.vllm_bench import fit_bench, parse_bench
-from app.jobs.service import Progress, handler
+from app.jobs.service import Progress, handler, run_settings
 
 Factory = sessionmaker[Session]
 
@@ -151,3 +153,56 @@ def design_measure_job(
     return {"device": res.device, "dtype": res.dtype, "torch_version": res.torch_version,
             "batch": batch, "context": ctx, "gpu": gpu.name, "designs": rows,
             "notes": res.notes}  # fmt: skip
+
+
+@handler("chinchilla_fit")
+def chinchilla_fit_job(
+    factory: Factory, params: dict[str, Any], progress: Progress
+) -> dict[str, Any]:
+    """A Chinchilla fit of the scaling lab over the inline limit (the result is the API's)."""
+    from app.lab import service
+    from app.lab.schemas import ChinchillaFitRequest
+
+    req = ChinchillaFitRequest.model_validate(params["request"])
+    return service.fit_runs(req, progress).model_dump(mode="json")
+
+
+@handler("conditional_fit")
+def conditional_fit_job(
+    factory: Factory, params: dict[str, Any], progress: Progress
+) -> dict[str, Any]:
+    """A conditional-law fit with its progressive check, over the inline limit."""
+    from app.lab import service
+    from app.lab.schemas import ConditionalFitRequest
+
+    req = ConditionalFitRequest.model_validate(params["request"])
+    return service.fit_conditional_law(req, progress).model_dump(mode="json")
+
+
+@handler("report_pdf")
+def report_pdf_job(factory: Factory, params: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    """The PDF audit report of a large deployment, generated and signed exactly as the inline
+    download is (``reports_api.export``), as the user who asked (their role re-checked now).
+    The file is kept in the result (base64) for ``GET /api/v1/jobs/{id}/download``."""
+    from app.auth.context import Caller
+    from app.auth.models import Organization, User
+    from app.auth.permissions import Role
+    from app.governance.reports_api import export
+
+    progress(5, f"building and rendering the PDF ({params['results']} evaluation results, "
+                f"about {params['estimated_cpu_s']:.0f} CPU seconds)")  # fmt: skip
+    with session_scope(factory) as session:
+        user = session.get(User, params["user_id"])
+        if user is None or not user.is_active or user.org_id != params["org_id"]:
+            raise ValueError("the user who asked for this report can no longer export it")
+        org = session.get(Organization, user.org_id)
+        assert org is not None  # users.org_id is a foreign key
+        caller = Caller(user_id=user.id, email=user.email, org_id=user.org_id, org_name=org.name,
+                        role=Role(user.role), token_id=0)  # fmt: skip
+        resp = export(session, caller, run_settings(), params["deployment_id"], "pdf")
+    body = bytes(resp.body)
+    disposition = resp.headers.get("content-disposition", "")
+    filename = disposition.partition('filename="')[2].rstrip('"') or "axisboard-report.pdf"
+    return {"deployment_id": params["deployment_id"], "filename": filename,
+            "media_type": "application/pdf", "size_bytes": len(body),
+            "content_b64": base64.b64encode(body).decode()}  # fmt: skip

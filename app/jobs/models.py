@@ -26,7 +26,7 @@ class Job(Base):
     result: Mapped[dict[str, Any] | None]
     error: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[str] = mapped_column(String(254))
-    runner: Mapped[str] = mapped_column(String(16), default="thread")  # thread | celery
+    runner: Mapped[str] = mapped_column(String(16), default="thread")  # thread, process, celery
     attempts: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]

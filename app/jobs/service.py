@@ -1,4 +1,12 @@
-"""Jobs: create, run (Celery when a broker is configured, else a thread of this process), poll.
+"""Jobs: create, run (Celery when a broker is configured, else a bounded pool of worker processes
+beside the web process), poll.
+
+Heavy kinds (:data:`HEAVY_KINDS`: fits over the inline limit, large PDF reports, torch
+measurements) are limited to one queued or running job per user: a second submission is a 409
+naming the job that is still going. Without a broker, jobs run in a process pool of
+``AXISBOARD_JOB_WORKERS`` processes (spawned, so they share no locks or connections with the web
+process); more jobs wait in its queue, still "queued", so CPU-heavy work never competes with the
+event loop or the request threads for the interpreter lock, and at most that many run at once.
 
 A job's handler gets a session factory, its parameters and a ``progress(percent, message)``
 callback and returns a JSON-able result, or raises. Status moves queued → running → succeeded |
@@ -16,9 +24,14 @@ runs once at a time, and a runner that lost its job cannot overwrite the next at
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import nullcontext
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,7 +41,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.db import make_engine, make_sessionmaker, session_scope, utcnow
-from app.errors import NotFound
+from app.errors import Conflict, NotFound
 from app.jobs.models import Job
 
 log = structlog.get_logger(__name__)
@@ -40,6 +53,12 @@ Handler = Callable[[sessionmaker[Session], dict[str, Any], Progress], dict[str, 
 HANDLERS: dict[str, Handler] = {}
 # A job whose runner died is run again once; the second loss marks it failed.
 MAX_ATTEMPTS = 2
+# Kinds that take a CPU (or the accelerator) for seconds to minutes: one at a time per user.
+HEAVY_KINDS = frozenset({"calibration", "design_measure", "chinchilla_fit", "conditional_fit",
+                         "report_pdf"})  # fmt: skip
+ACTIVE = ("queued", "running")
+# A heavy job queued this long without starting lost its queue (see _refuse_second_heavy_job).
+ABANDONED_AFTER_S = 3600
 
 
 def handler(kind: str) -> Callable[[Handler], Handler]:
@@ -55,10 +74,46 @@ def create(
 ) -> Job:
     if kind not in HANDLERS:
         raise ValueError(f"unknown job kind {kind}")
+    if kind in HEAVY_KINDS:
+        _refuse_second_heavy_job(session, org_id, created_by)
     job = Job(org_id=org_id, kind=kind, params=params, created_by=created_by, result=None)
     session.add(job)
     session.flush()
     return job
+
+
+def _refuse_second_heavy_job(session: Session, org_id: int, email: str) -> None:
+    """409 while the user has a heavy job queued or running. The user's row is locked first
+    (``FOR UPDATE`` on Postgres; SQLite serialises writers), so two submissions at once cannot
+    both pass the check: the second waits for the first's transaction and then sees its job.
+
+    A job still queued :data:`ABANDONED_AFTER_S` after it was queued lost its queue (the app
+    holding the pool restarted, or no worker listens): it is failed here, saying so, rather than
+    blocking its user for ever."""
+    from app.auth.models import User
+
+    session.execute(select(User.id).where(User.email == email).with_for_update()).first()
+    active = session.scalars(
+        select(Job).where(Job.org_id == org_id, Job.created_by == email,
+                          Job.kind.in_(HEAVY_KINDS), Job.status.in_(ACTIVE))
+        .order_by(Job.id)
+    ).all()  # fmt: skip
+    now = utcnow()
+    for job in active:
+        queued_at = job.heartbeat_at or job.created_at
+        if job.status == "queued" and queued_at < now - timedelta(seconds=ABANDONED_AFTER_S):
+            job.status, job.finished_at = "failed", now
+            job.error = (
+                f"not started within {ABANDONED_AFTER_S // 60} minutes of being queued: "
+                "its queue was lost (an app restart, or no worker); resubmit it"
+            )
+            log.warning("job_abandoned_in_queue", job_id=job.id)
+            continue
+        raise Conflict(
+            f"your job {job.id} ({job.kind}) is still {job.status}; one heavy job "
+            f"per user at a time: wait for it to finish (GET /api/v1/jobs/{job.id})"
+        )
+    session.flush()
 
 
 def get(session: Session, job_id: int, org_id: int) -> Job:
@@ -173,12 +228,34 @@ class _Heartbeat:
         self._thread.join(timeout=5)
 
 
-def run(job_id: int, factory: sessionmaker[Session], *, heartbeat_s: float | None = None) -> None:
+_run_settings: ContextVar[Settings | None] = ContextVar("job_settings", default=None)
+
+
+def run_settings() -> Settings:
+    """The settings of the job being run (a handler that signs or writes files needs them)."""
+    from app.config import get_settings
+
+    return _run_settings.get() or get_settings()
+
+
+def run(
+    job_id: int, factory: sessionmaker[Session], *, heartbeat_s: float | None = None,
+    settings: Settings | None = None,
+) -> None:  # fmt: skip
     """Run one job to completion if it is queued; every status change is its own transaction.
 
-    ``heartbeat_s``: beat from a thread at this interval (the worker and thread runners); None
-    beats only on progress (tests running a job inline on their own session).
+    ``heartbeat_s``: beat from a thread at this interval (the worker and pool runners); None
+    beats only on progress (tests running a job inline on their own session). ``settings``: the
+    app's (tests); None: the environment's, as in a worker process.
     """
+    token = _run_settings.set(settings)
+    try:
+        _run(job_id, factory, heartbeat_s)
+    finally:
+        _run_settings.reset(token)
+
+
+def _run(job_id: int, factory: sessionmaker[Session], heartbeat_s: float | None) -> None:
     with session_scope(factory) as s:
         attempt = claim(s, job_id)
         job = s.get(Job, job_id) if attempt is not None else None
@@ -230,7 +307,81 @@ def submit(job_id: int, settings: Settings, runner: Runner | None = None) -> Non
 
         run_job_task.apply_async(args=[job_id, settings.database_url])
         return
-    factory = factory_for(settings.database_url)
-    beat = {"heartbeat_s": settings.job_heartbeat_s}
-    threading.Thread(target=run, args=(job_id, factory), kwargs=beat, daemon=True,
-                     name=f"job-{job_id}").start()  # fmt: skip
+    args = (job_id, settings.database_url, settings.job_heartbeat_s)
+    try:
+        future = _pool(settings.job_workers).submit(_run_in_pool, *args)
+    except (BrokenProcessPool, RuntimeError):  # a worker died (killed, out of memory): renew
+        shutdown_pool()
+        future = _pool(settings.job_workers).submit(_run_in_pool, *args)
+    future.add_done_callback(_log_pool_failure(job_id))
+
+
+# ---- the bounded pool (no broker) ----------------------------------------------------------
+_pool_lock = threading.Lock()
+_executor: ProcessPoolExecutor | None = None
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    global _executor
+    with _pool_lock:
+        if _executor is None:
+            # spawn: a fork of a threaded web process could inherit a held lock
+            _executor = ProcessPoolExecutor(
+                max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+            )
+        return _executor
+
+
+# Pool processes run at a lower CPU priority than the web process, so on a machine with fewer
+# cores than busy processes the scheduler still serves requests first (Unix nice value), and with
+# one BLAS/OpenMP/torch thread each, so AXISBOARD_JOB_WORKERS bounds the cores jobs take.
+JOB_NICENESS = 10
+ONE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _lower_priority() -> None:
+    for var in ONE_THREAD:  # before the job's first numpy or torch import in this process
+        os.environ.setdefault(var, "1")
+    try:
+        os.nice(JOB_NICENESS)
+    except (AttributeError, OSError):  # not Unix, or not permitted: run at normal priority
+        log.warning("job_pool_priority_unchanged")
+
+
+def shutdown_pool() -> None:
+    """Stop the pool's processes now (app shutdown, or a broken pool). Their jobs stop beating
+    and are requeued by the reaper (:func:`reap_stale`)."""
+    global _executor
+    with _pool_lock:
+        executor, _executor = _executor, None
+    if executor is None:
+        return
+    processes = list(getattr(executor, "_processes", {}).values())
+    executor.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        if proc.is_alive():
+            proc.terminate()
+
+
+def _run_in_pool(job_id: int, database_url: str, heartbeat_s: float) -> None:
+    """Entry point in a pool process: it knows every mapped table and job kind."""
+    import app.models  # noqa: F401 - foreign keys of the jobs table
+    from app.jobs import handlers  # noqa: F401 - registers the job kinds
+
+    factory = factory_for(database_url)
+    with session_scope(factory) as s:
+        job = s.get(Job, job_id)
+        if job is not None and job.status == "queued":
+            job.runner = "process"
+    run(job_id, factory, heartbeat_s=heartbeat_s)
+
+
+def _log_pool_failure(job_id: int) -> Callable[[Future[None]], None]:
+    def done(future: Future[None]) -> None:
+        if future.cancelled():
+            return
+        exc = future.exception()
+        if exc is not None:  # the process died: the heartbeat stops and the reaper takes over
+            log.warning("job_pool_worker_lost", job_id=job_id, error=repr(exc))
+
+    return done

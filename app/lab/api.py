@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 
 from app.db import SessionDep
 from app.estimates.schemas import JobOut
+from app.jobs import limits
 from app.jobs import service as jobs
+from app.jobs.models import Job
 from app.lab import service
 from app.lab.schemas import (
     ArchitectureRequest,
@@ -27,6 +33,21 @@ from app.web.deps import ApiCaller, SettingsDep
 
 router = APIRouter(prefix="/scaling", tags=["scaling lab"])
 BAD = {422: {"description": "Invalid input; the message names the field"}}
+AS_JOB: dict[int | str, dict[str, Any]] = {
+    **BAD,
+    202: {
+        "model": JobOut,
+        "description": "Over the inline limit: started as a job; poll "
+        "Location (GET /api/v1/jobs/{id}); its result is this route's 200 body",
+    },
+}
+
+
+def _accepted(job: Job, settings: SettingsDep, request: Request,
+              background: BackgroundTasks) -> JSONResponse:  # fmt: skip
+    background.add_task(jobs.submit, job.id, settings, request.app.state.job_runner)
+    return JSONResponse(jsonable_encoder(JobOut.model_validate(job)), status_code=202,
+                        headers={"Location": f"/api/v1/jobs/{job.id}"})  # fmt: skip
 
 
 @router.post("/chinchilla", response_model=ChinchillaResponse, responses=BAD)
@@ -46,15 +67,31 @@ def inference_aware(
     return service.inference_aware_plan(session, req, caller.org_id)
 
 
-@router.post("/chinchilla/fit", response_model=ChinchillaFitResponse, responses=BAD)
-def chinchilla_fit(req: ChinchillaFitRequest, _c: ApiCaller) -> ChinchillaFitResponse:
-    """Fit E, A, B, α, β to your runs (Huber on log loss, multi-start L-BFGS, bootstrap)."""
+@router.post("/chinchilla/fit", response_model=ChinchillaFitResponse, responses=AS_JOB)
+def chinchilla_fit(
+    req: ChinchillaFitRequest, session: SessionDep, caller: ApiCaller, settings: SettingsDep,
+    request: Request, background: BackgroundTasks,
+) -> Any:  # fmt: skip
+    """Fit E, A, B, α, β to your runs (Huber on log loss, multi-start L-BFGS, bootstrap). Up to
+    5 bootstrap resamples the fit is answered here (200); more run as a job (202 and the job)."""
+    est = service.plan_fit(req)
+    if est.as_job:
+        job = service.start_fit_job(session, caller, "chinchilla_fit", req, est)
+        return _accepted(job, settings, request, background)
     return service.fit_runs(req)
 
 
-@router.post("/conditional-law/fit", response_model=ConditionalFitResponse, responses=BAD)
-def conditional_fit(req: ConditionalFitRequest, _c: ApiCaller) -> ConditionalFitResponse:
-    """Fit Bian et al.'s conditional law (Levenberg–Marquardt) with the progressive check."""
+@router.post("/conditional-law/fit", response_model=ConditionalFitResponse, responses=AS_JOB)
+def conditional_fit(
+    req: ConditionalFitRequest, session: SessionDep, caller: ApiCaller, settings: SettingsDep,
+    request: Request, background: BackgroundTasks,
+) -> Any:  # fmt: skip
+    """Fit Bian et al.'s conditional law (Levenberg–Marquardt) with the progressive check. Up to
+    2,000,000 runs × (scales + 1) it is answered here (200); more runs as a job (202)."""
+    est = service.plan_conditional(req)
+    if est.as_job:
+        job = service.start_fit_job(session, caller, "conditional_fit", req, est)
+        return _accepted(job, settings, request, background)
     return service.fit_conditional_law(req)
 
 
@@ -88,7 +125,10 @@ def measure_designs(
 ) -> JobOut:
     """Time the designs' decode step with torch on this machine (CUDA when present) as a job;
     its result gives measured and predicted speed-ups over the first design. Poll
-    ``/api/v1/jobs/{id}``."""
-    job = service.start_measurement(session, caller, req, settings.audit_hmac_key)
+    ``/api/v1/jobs/{id}``. Architects and admins; shapes whose estimated memory exceeds this
+    machine's torch limit are a 422 naming the field; 409 while you have another heavy job."""
+    job = service.start_measurement(session, caller, req, settings.audit_hmac_key,
+                                    torch_memory_limit=limits.torch_memory_limit_bytes(
+                                        settings.torch_memory_gib))  # fmt: skip
     background.add_task(jobs.submit, job.id, settings, request.app.state.job_runner)
     return JobOut.model_validate(job)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.estimates.schemas import ArchitectureIn, EngineName, GpuSpecIn, Key, WeightPrecision
 from app.estimators.chinchilla import DEFAULT_FIT, FIT_NAMES
+from app.jobs.limits import MAX_BOOTSTRAP, MAX_BOOTSTRAP_WORK
 from app.scaling.conditional import DEFAULT_COEFFICIENTS, FORMS, PUBLISHED
 
 FitName = Literal[FIT_NAMES]  # type: ignore[valid-type]
@@ -19,9 +20,6 @@ Count = Annotated[float, Field(ge=1, le=1e40, allow_inf_nan=False)]
 Loss = Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)]
 Coefficient = Annotated[float, Field(ge=-1000, le=1000, allow_inf_nan=False)]
 Fraction = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
-
-
-MAX_BOOTSTRAP_WORK = 100_000  # resamples × runs of one fit request (100 × 1,000 runs: ~10 s)
 
 
 class Strict(BaseModel):
@@ -178,12 +176,16 @@ class TrainingRun(Strict):
 
 class ChinchillaFitRequest(Strict):
     runs: list[TrainingRun] = Field(min_length=1, max_length=5000)
-    bootstrap: int = Field(100, ge=0, le=1000, description="Resamples for 95% intervals")
+    bootstrap: int = Field(
+        100, ge=0, le=MAX_BOOTSTRAP,
+        description="Resamples for 95% intervals; more than 5 run as a job (202, poll the job)",
+    )  # fmt: skip
     seed: int = Field(0, ge=0, le=2**31)
 
     @model_validator(mode="after")
     def _bounded_work(self) -> ChinchillaFitRequest:
-        # Each resample refits every run: cap the product so one request stays within seconds.
+        # Each resample refits every run: cap the product so one job stays within ~2 CPU minutes
+        # (app/jobs/limits.py).
         if self.bootstrap * len(self.runs) > MAX_BOOTSTRAP_WORK:
             raise ValueError(
                 f"bootstrap × runs must be at most {MAX_BOOTSTRAP_WORK:,} "

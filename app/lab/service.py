@@ -19,12 +19,14 @@ from app.errors import InvalidInput
 from app.estimates import calibrations
 from app.estimates.service import resolve_architecture, resolve_gpu
 from app.estimators.architecture import Architecture, ArchitectureError
+from app.estimators.calibration import decode_memory_bytes
 from app.estimators.chinchilla import ChinchillaFit, fit
 from app.estimators.engines import engine
 from app.estimators.errors import FieldError
 from app.estimators.hardware import GpuSpec
 from app.estimators.precision import Precision
 from app.estimators.sweep import ArchTerms, Serving, evaluate
+from app.jobs import limits
 from app.jobs import service as jobs
 from app.jobs.models import Job
 from app.lab.schemas import (
@@ -217,12 +219,44 @@ def inference_aware_with_curve(
 
 
 # ---- fits ----------------------------------------------------------------------------------
-def fit_runs(req: ChinchillaFitRequest) -> ChinchillaFitResponse:
+def plan_fit(req: ChinchillaFitRequest) -> limits.Estimate:
+    """Inline or a job (app/jobs/limits.py); the runs are checked first, so a job only starts
+    for input the fit accepts."""
+    runs = req.runs
+    with _as_422():
+        fitting.check_runs([r.params for r in runs], [r.tokens for r in runs],
+                           [r.loss for r in runs])  # fmt: skip
+    return limits.chinchilla_fit(len(runs), req.bootstrap)
+
+
+def plan_conditional(req: ConditionalFitRequest) -> limits.Estimate:
+    runs = _run_arrays(req)
+    scales = len(set(runs.scale)) if req.progressive else 0
+    return limits.conditional_fit(len(req.runs), scales)
+
+
+FIT_JOB_KINDS = {"chinchilla_fit": ChinchillaFitRequest, "conditional_fit": ConditionalFitRequest}
+
+
+def start_fit_job(
+    session: Session, caller: Caller, kind: str, req: ChinchillaFitRequest | ConditionalFitRequest,
+    estimate: limits.Estimate,
+) -> Job:  # fmt: skip
+    """A fit over the inline limit, as a job of the caller's (one heavy job per user)."""
+    caller.require(Permission.estimate_run)
+    params = {"request": req.model_dump(mode="json"), "estimated_cpu_s": estimate.cpu_s}
+    return jobs.create(session, org_id=caller.org_id, kind=kind, params=params,
+                       created_by=caller.email)  # fmt: skip
+
+
+def fit_runs(
+    req: ChinchillaFitRequest, progress: fitting.Progress | None = None
+) -> ChinchillaFitResponse:
     runs = req.runs
     with _as_422():
         res = fitting.fit_chinchilla(
             [r.params for r in runs], [r.tokens for r in runs], [r.loss for r in runs],
-            bootstrap=req.bootstrap, seed=req.seed,
+            bootstrap=req.bootstrap, seed=req.seed, progress=progress,
         )  # fmt: skip
     return ChinchillaFitResponse(
         params=res.params, intervals=res.intervals, a=res.a, converged=res.converged,
@@ -272,13 +306,17 @@ def _run_arrays(req: ConditionalFitRequest) -> conditional.Runs:
     )  # fmt: skip
 
 
-def fit_conditional_law(req: ConditionalFitRequest) -> ConditionalFitResponse:
+def fit_conditional_law(
+    req: ConditionalFitRequest, progress: fitting.Progress | None = None
+) -> ConditionalFitResponse:
     runs = _run_arrays(req)
+    if progress is not None:
+        progress(2, f"fitting {len(req.runs)} runs")
     with _as_422():
         res = conditional.fit_conditional(
             runs.x, runs.r, runs.loss, runs.reference_loss, form=req.form, b0=req.b0
         )
-    stages = conditional.progressive(runs, req.form) if req.progressive else []
+    stages = conditional.progressive(runs, req.form, progress) if req.progressive else []
     c = res.coefficients
     return ConditionalFitResponse(
         form=c.form, coefficients=c.as_dict(), mse=res.mse, spearman=res.spearman,
@@ -434,10 +472,34 @@ def search_with_chart(
     return out, res.chart
 
 
-def start_measurement(session: Session, caller: Caller, req: MeasureRequest, key: bytes) -> Job:
-    """A job timing the designs' decode step with torch on this machine (audited)."""
-    caller.require(Permission.estimate_run)
+def check_measure_memory(archs: list[Architecture], req: MeasureRequest, limit: int) -> None:
+    """Refuse (422) a measurement whose shapes would not fit this machine's memory, naming the
+    field whose lowering helps: max_layers, else batch, else context, else the designs."""
+
+    def need(**change: int) -> int:
+        p = {"batch": req.batch, "context": req.context, "max_layers": req.max_layers} | change
+        return decode_memory_bytes(archs, batch=p["batch"], context=p["context"],
+                                   max_layers=p["max_layers"])  # fmt: skip
+
+    total = need()
+    if total <= limit:
+        return
+    options = (("max_layers", {"max_layers": 1}), ("batch", {"batch": 1}),
+               ("context", {"context": 1}))  # fmt: skip
+    field = next((f for f, change in options if need(**change) <= limit), "designs")
+    limits.refuse_over_memory(total, limit, field=field,
+                              what=f"measuring {len(archs)} design(s)")  # fmt: skip
+
+
+def start_measurement(
+    session: Session, caller: Caller, req: MeasureRequest, key: bytes,
+    *, torch_memory_limit: int | None = None,
+) -> Job:  # fmt: skip
+    """A job timing the designs' decode step with torch on this machine (audited): architects
+    and admins only, and only shapes whose memory fits this machine (checked before it starts)."""
+    caller.require(Permission.torch_run)
     resolve_gpu(session, req.gpu, caller.org_id)
+    archs = []
     for i, d in enumerate(req.designs):
         try:
             arch = Architecture(**d.architecture.model_dump(exclude={"name"}))
@@ -445,6 +507,8 @@ def start_measurement(session: Session, caller: Caller, req: MeasureRequest, key
             raise InvalidInput(str(exc), field=f"designs.{i}.architecture.{exc.field}") from None
         if arch.is_moe:
             raise InvalidInput("dense designs only", field=f"designs.{i}.architecture")
+        archs.append(arch)
+    check_measure_memory(archs, req, torch_memory_limit or limits.torch_memory_limit_bytes(None))
     params = req.model_dump(mode="json")
     for d in params["designs"]:
         d["architecture"].pop("name", None)

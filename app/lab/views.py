@@ -18,24 +18,29 @@ from fastapi.responses import Response
 from app.catalog.repository import CatalogRepository
 from app.catalog.service import architecture_of
 from app.db import SessionDep
-from app.errors import InvalidInput
+from app.errors import Conflict, InvalidInput, NotFound
 from app.estimators.chinchilla import FITS, fit
 from app.estimators.engines import ENGINE_NAMES
 from app.estimators.precision import WEIGHT_PRECISIONS
+from app.jobs import limits
 from app.jobs import service as jobs
+from app.jobs.deps import JobsRecovered
+from app.jobs.models import Job
 from app.lab import charts, service
 from app.lab.schemas import (
     ArchitectureRequest,
     ArchitectureSearchRequest,
     ChinchillaFitRequest,
+    ChinchillaFitResponse,
     ChinchillaRequest,
     ConditionalFitRequest,
+    ConditionalFitResponse,
     InferenceAwareRequest,
     MeasureRequest,
 )
 from app.scaling import conditional, planner
-from app.web.deps import PageCaller, SettingsDep
-from app.web.forms import clean, form_data, parse
+from app.web.deps import IdPath, PageCaller, SettingsDep
+from app.web.forms import FormDep, clean, parse
 from app.web.templates import render
 
 router = APIRouter(include_in_schema=False)
@@ -258,8 +263,12 @@ def fit_page(request: Request, session: SessionDep, caller: PageCaller) -> Respo
 
 
 @router.post("/scaling/fit")
-async def fit_submit(request: Request, caller: PageCaller) -> Response:
-    values = await form_data(request)
+def fit_submit(
+    request: Request, values: FormDep, session: SessionDep, caller: PageCaller,
+    settings: SettingsDep, background: BackgroundTasks,
+) -> Response:  # fmt: skip
+    """Fit inline (a threadpool thread) up to the inline limit, else start a job and show its
+    progress where the results will appear."""
     ctx: dict[str, Any] = {"caller": caller, "values": values, "errors": {}}
     try:
         rows = _read_csv(str(values.get("runs_csv", "")), ("params", "tokens", "loss"))
@@ -269,13 +278,57 @@ async def fit_submit(request: Request, caller: PageCaller) -> Response:
         if errors:
             field, msg = next(iter(errors.items()))
             raise InvalidInput(msg, field="bootstrap" if field == "bootstrap" else "runs_csv")
+        est = service.plan_fit(req)
+        if est.as_job:
+            job = service.start_fit_job(session, caller, "chinchilla_fit", req, est)
+            return _job_started(request, "lab/fit.html", ctx, job, settings, background)
         result = service.fit_runs(req)
     except InvalidInput as exc:
         ctx["errors"] = {exc.field if exc.field == "bootstrap" else "runs_csv": exc.message}
         return render(request, "lab/fit.html", ctx, block="results", status_code=422)
-    ctx.update(result=result,
-               fig=charts.predicted_vs_observed(result.predicted, result.observed))  # fmt: skip
+    except Conflict as exc:
+        ctx["errors"] = {"bootstrap": exc.message}
+        return render(request, "lab/fit.html", ctx, block="results", status_code=409)
+    ctx.update(_fit_results(result))
     return render(request, "lab/fit.html", ctx, block="results")
+
+
+def _fit_results(result: ChinchillaFitResponse | ConditionalFitResponse) -> dict[str, Any]:
+    return {"result": result, "fig": charts.predicted_vs_observed(result.predicted,
+                                                                  result.observed)}  # fmt: skip
+
+
+def _job_started(
+    request: Request, template: str, ctx: dict[str, Any], job: Job, settings: SettingsDep,
+    background: BackgroundTasks,
+) -> Response:  # fmt: skip
+    background.add_task(jobs.submit, job.id, settings, request.app.state.job_runner)
+    ctx["job"] = job
+    return render(request, template, ctx, block="results", status_code=202)
+
+
+FIT_TEMPLATES = {"chinchilla_fit": ("lab/fit.html", ChinchillaFitResponse),
+                 "conditional_fit": ("lab/conditional.html", ConditionalFitResponse)}  # fmt: skip
+
+
+@router.get("/scaling/jobs/{fit_job_id:int}")
+def fit_job(
+    fit_job_id: IdPath, request: Request, session: SessionDep, caller: PageCaller,
+    _recovered: JobsRecovered,
+) -> Response:  # fmt: skip
+    """The results block of a fit job's page: its progress while it runs, the fit when done."""
+    job = jobs.get(session, fit_job_id, caller.org_id)
+    if job.kind not in FIT_TEMPLATES:
+        raise NotFound("no such fit job")
+    template, schema = FIT_TEMPLATES[job.kind]
+    ctx: dict[str, Any] = {"caller": caller, "values": {}, "errors": {}, "fits": FIT_OPTIONS}
+    if job.status == "succeeded" and job.result is not None:
+        ctx.update(_fit_results(schema.model_validate(job.result)))
+    elif job.status == "failed":
+        ctx["errors"] = {"runs_csv": f"job {job.id} failed: {job.error}"}
+    else:
+        ctx["job"] = job
+    return render(request, template, ctx, block="results")
 
 
 # ---- conditional-law fit -------------------------------------------------------------------
@@ -288,8 +341,10 @@ def conditional_page(request: Request, caller: PageCaller) -> Response:
 
 
 @router.post("/scaling/conditional-fit")
-async def conditional_submit(request: Request, caller: PageCaller) -> Response:
-    values = await form_data(request)
+def conditional_submit(
+    request: Request, values: FormDep, session: SessionDep, caller: PageCaller,
+    settings: SettingsDep, background: BackgroundTasks,
+) -> Response:  # fmt: skip
     ctx: dict[str, Any] = {"caller": caller, "values": values, "errors": {}, "fits": FIT_OPTIONS}
     fields = ("n_non_embed", "d_model", "r", "loss", "reference_loss", "tokens", "scale")
     try:
@@ -305,14 +360,20 @@ async def conditional_submit(request: Request, caller: PageCaller) -> Response:
         if errors:
             field, msg = next(iter(errors.items()))
             raise InvalidInput(msg, field=field if field in ("form", "reference_fit") else None)
+        est = service.plan_conditional(req)
+        if est.as_job:
+            job = service.start_fit_job(session, caller, "conditional_fit", req, est)
+            return _job_started(request, "lab/conditional.html", ctx, job, settings, background)
         result = service.fit_conditional_law(req)
     except InvalidInput as exc:
         field = exc.field if exc.field in ("form", "reference_fit") else "runs_csv"
         where = f" ({exc.field})" if exc.field and field == "runs_csv" else ""
         ctx["errors"] = {field: exc.message + where}
         return render(request, "lab/conditional.html", ctx, block="results", status_code=422)
-    ctx.update(result=result,
-               fig=charts.predicted_vs_observed(result.predicted, result.observed))  # fmt: skip
+    except Conflict as exc:
+        ctx["errors"] = {"runs_csv": exc.message}
+        return render(request, "lab/conditional.html", ctx, block="results", status_code=409)
+    ctx.update(_fit_results(result))
     return render(request, "lab/conditional.html", ctx, block="results")
 
 
@@ -432,12 +493,12 @@ def search_page(request: Request, session: SessionDep, caller: PageCaller) -> Re
 
 
 @router.post("/scaling/search/measure")
-async def measure_designs(
-    request: Request, session: SessionDep, caller: PageCaller, settings: SettingsDep,
-    background: BackgroundTasks,
+def measure_designs(
+    request: Request, values: FormDep, session: SessionDep, caller: PageCaller,
+    settings: SettingsDep, background: BackgroundTasks,
 ) -> Response:  # fmt: skip
-    values = await form_data(request)
     errors: dict[str, str] = {}
+    status = 422
     job = None
     try:
         designs = json.loads(str(values.get("designs", "")))
@@ -450,10 +511,14 @@ async def measure_designs(
         req, errors = parse(MeasureRequest, data)
         if req is not None:
             try:
-                job = service.start_measurement(session, caller, req, settings.audit_hmac_key)
-            except InvalidInput as exc:
+                job = service.start_measurement(
+                    session, caller, req, settings.audit_hmac_key,
+                    torch_memory_limit=limits.torch_memory_limit_bytes(settings.torch_memory_gib),
+                )  # fmt: skip
+            except (InvalidInput, Conflict) as exc:
                 errors = {exc.field or "designs": exc.message}
+                status = exc.status_code
     if job is not None:
         background.add_task(jobs.submit, job.id, settings, request.app.state.job_runner)
     ctx = {"caller": caller, "job": job, "errors": errors}
-    return render(request, "lab/_measure.html", ctx, status_code=422 if errors else 202)
+    return render(request, "lab/_measure.html", ctx, status_code=status if errors else 202)

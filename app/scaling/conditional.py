@@ -22,7 +22,7 @@ as 0. Fitting is Levenberg–Marquardt least squares on the loss (§2.5), judged
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -293,8 +293,12 @@ def scale_labels(n_non_embed: ArrayLike) -> list[str]:
     return labels
 
 
-def progressive(runs: Runs, form: Form = "multiplicative") -> list[Stage]:
-    """Fit on every scale below the k-th, evaluate on the k-th (Tasks 1–3 of the paper)."""
+def progressive(
+    runs: Runs, form: Form = "multiplicative",
+    progress: Callable[[int, str], None] | None = None,
+) -> list[Stage]:  # fmt: skip
+    """Fit on every scale below the k-th, evaluate on the k-th (Tasks 1–3 of the paper);
+    ``progress(percent, message)`` hears of every 2% of the stages."""
     order = sorted(
         set(runs.scale),
         key=lambda s: min(n for n, lab in zip(runs.n_non_embed, runs.scale, strict=True)
@@ -302,7 +306,11 @@ def progressive(runs: Runs, form: Form = "multiplicative") -> list[Stage]:
     )  # fmt: skip
     labels = np.array(runs.scale)
     stages = []
+    every = max(1, (len(order) - 1) // 50)
     for k in range(1, len(order)):
+        if progress is not None and (k - 1) % every == 0:
+            progress(10 + 89 * (k - 1) // max(1, len(order) - 1),
+                     f"progressive check: stage {k} of {len(order) - 1}")  # fmt: skip
         train = np.isin(labels, order[:k])
         test = labels == order[k]
         base = Stage(order[:k], order[k], int(train.sum()), int(test.sum()), None, None, None)

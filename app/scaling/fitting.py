@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,6 +32,8 @@ HUBER_DELTA = 1e-3
 MIN_RUNS = 6
 SCREEN_RUNS = 64
 PARAM_NAMES = ("E", "A", "B", "alpha", "beta")
+# progress(percent, message): called between steps of a long fit (a job's progress bar)
+Progress = Callable[[int, str], None]
 
 _GRID = np.array(
     list(
@@ -167,6 +170,11 @@ def _validate(n: FloatArray, d: FloatArray, loss: FloatArray) -> None:
         )
 
 
+def check_runs(params: ArrayLike, tokens: ArrayLike, loss: ArrayLike) -> None:
+    """The checks :func:`fit_chinchilla` makes before fitting (ScalingError naming the field)."""
+    _validate(np.asarray(params, float), np.asarray(tokens, float), np.asarray(loss, float))
+
+
 def fit_chinchilla(
     params: ArrayLike,
     tokens: ArrayLike,
@@ -176,8 +184,11 @@ def fit_chinchilla(
     refine: int = 6,
     bootstrap: int = 0,
     seed: int = 0,
+    progress: Progress | None = None,
 ) -> ChinchillaFitResult:
-    """Fit ``L(N, D)`` by Huber loss on log L; ``bootstrap`` resamples give 95% intervals."""
+    """Fit ``L(N, D)`` by Huber loss on log L; ``bootstrap`` resamples give 95% intervals.
+    ``progress`` hears of the main fit and of every 2% of the resamples."""
+    report = progress or (lambda _p, _m: None)
     n = np.asarray(params, float)
     d = np.asarray(tokens, float)
     obs = np.asarray(loss, float)
@@ -186,6 +197,7 @@ def fit_chinchilla(
     # Screen the grid on at most SCREEN_RUNS evenly spaced runs: it only ranks the starts.
     pick = np.linspace(0, n.size - 1, min(n.size, SCREEN_RUNS)).astype(int)
     order = np.argsort(_grid_objective(log_n[pick], log_d[pick], log_l[pick], delta))
+    report(1, f"fitting {n.size} runs from the {refine} best grid starts")
     best = _solve(_GRID[order[:refine]], log_n, log_d, log_l, delta)
     consts = _constants(best.theta)
     # In log space (θ = log A, log B, log E, α, β): N^α alone overflows for large N and α.
@@ -195,7 +207,10 @@ def fit_chinchilla(
     if bootstrap > 0:
         rng = np.random.default_rng(seed)
         samples = []
-        for _ in range(bootstrap):
+        every = max(1, bootstrap // 50)
+        for i in range(bootstrap):
+            if i % every == 0:
+                report(5 + 94 * i // bootstrap, f"bootstrap resample {i + 1} of {bootstrap}")
             idx = rng.integers(0, n.size, n.size)
             s = _solve(best.theta[None, :], log_n[idx], log_d[idx], log_l[idx], delta)
             samples.append([_constants(s.theta)[k] for k in PARAM_NAMES])

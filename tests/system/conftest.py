@@ -57,14 +57,15 @@ def prepare_database(env: dict[str, str]) -> None:
 
 
 @contextmanager
-def app_process(env: dict[str, str], log: Path) -> Iterator[str]:
+def app_process(env: dict[str, str], log: Path, start_timeout_s: float = 30) -> Iterator[str]:
     port = free_port()
     with log.open("ab") as out:
         proc = subprocess.Popen([BIN / "axisboard", "serve", "--port", str(port)], env=env,
                                 stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: _healthy(base), 30, f"app on {base} did not start; see {log}")
+        wait_until(lambda: _healthy(base), start_timeout_s,
+                   f"app on {base} did not start; see {log}")  # fmt: skip
         yield base
     finally:
         proc.send_signal(signal.SIGTERM)
