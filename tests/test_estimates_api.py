@@ -231,6 +231,26 @@ def test_finetune_contract(client: TestClient, h: dict[str, str]) -> None:
     assert "needs" in full["memory"]["reason"]
 
 
+def test_finetune_accepts_peft_module_names(client: TestClient, h: dict[str, str]) -> None:
+    body = {"model": "llama_3_1_8b", "method": "lora", "lora_rank": 16,
+            "target_modules": ["q", "v"], "gpu": "a100_sxm_80gb"}  # fmt: skip
+    short = client.post("/api/v1/estimates/finetune", json=body, headers=h)
+    peft = client.post(
+        "/api/v1/estimates/finetune",
+        json={**body, "target_modules": ["q_proj", "v_proj"]},
+        headers=h,
+    )
+    assert short.status_code == peft.status_code == 200, peft.text
+    assert peft.json()["trainable_params"] == short.json()["trainable_params"] == 6_815_744
+    every = client.post(
+        "/api/v1/estimates/finetune", json={**body, "target_modules": ["all-linear"]}, headers=h
+    )
+    assert every.status_code == 200, every.text
+    assert every.json()["assumptions"]["target_modules"] == [
+        "q", "k", "v", "o", "gate", "up", "down"
+    ]  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("path", "body", "field"),
     [

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.estimators.engines import ENGINE_NAMES
 from app.estimators.precision import KV_PRECISIONS, WEIGHT_PRECISIONS
+from app.estimators.training import PEFT_TARGET_NAMES
 
 EngineName = Literal[ENGINE_NAMES]  # type: ignore[valid-type]
 WeightPrecision = Literal[tuple(p.value for p in WEIGHT_PRECISIONS)]  # type: ignore[valid-type]
@@ -222,7 +223,8 @@ class TrainingResponse(BaseModel):
     assumptions: dict[str, Any]
 
 
-LoraTarget = Literal["q", "k", "v", "o", "gate", "up", "down"]
+# Our short names and Hugging Face PEFT's (app.estimators.training.PEFT_TARGET_ALIASES).
+LoraTarget = Literal[PEFT_TARGET_NAMES]  # type: ignore[valid-type]
 
 
 class FinetuneRequest(BaseModel):
