@@ -162,6 +162,45 @@ def test_load_percentiles_and_capacity(client: TestClient, h: dict[str, str]) ->
     assert "continuous batching" in r.json()["assumptions"]["load_model"]
 
 
+def test_max_load_is_the_validation_path(client: TestClient, h: dict[str, str]) -> None:
+    """The API's max_load and validate-estimator's max-load prediction are one computation."""
+    from app.estimators.validation import MeasurementRow, predict_row
+
+    r = client.post("/api/v1/estimates/inference", json=BASE, headers=h)
+    assert r.status_code == 200, r.text
+    top = r.json()["max_load"]
+    assert set(top) >= {"output_tokens_per_s", "requests_per_s", "mean_batch"}
+    row = MeasurementRow(
+        id="t", family="max_load_throughput", model="Llama-3.1-8B", precision="BF16",
+        gpu="H100 SXM 80GB", n_gpus=1, framework="vLLM", input_len="1000", output_len="200",
+        batch="1000 prompts (rate inf)", metric="output_throughput", value=1.0, unit="tok/s",
+        source="test",
+    )  # fmt: skip
+    assert predict_row(row).predicted == pytest.approx(top["output_tokens_per_s"], rel=1e-9)
+    assert top["requests_per_s"] * 200 == pytest.approx(top["output_tokens_per_s"])
+    assert (
+        1
+        <= top["mean_batch"]
+        <= top["max_running"]
+        == min(r.json()["memory"]["max_batch_size"], 1024)
+    )
+    # saturated continuous batching beats the batch-1 static figure and stays under the bound
+    assert top["output_tokens_per_s"] > r.json()["output_tokens_per_s"]
+    # and the capacity plan's per-replica rate never exceeds it
+    body = {**BASE, "requests_per_day": 3_000_000, "ttft_slo_ms": 1e6, "tpot_slo_ms": 1e6}
+    cap = client.post("/api/v1/estimates/inference", json=body, headers=h).json()["capacity"]
+    assert 0.8 * top["requests_per_s"] < cap["max_rate_per_replica"] <= top["requests_per_s"]
+
+
+def test_max_load_is_null_when_nothing_fits(client: TestClient, h: dict[str, str]) -> None:
+    r = client.post(
+        "/api/v1/estimates/inference", json={**BASE, "model": "llama_3_1_70b"}, headers=h
+    )
+    assert r.status_code == 200
+    assert r.json()["max_load"] is None
+    assert r.json()["memory"]["reason"]
+
+
 def test_compare_gpus_ranks_fitting_slo_meeting_cheapest_first(
     client: TestClient, h: dict[str, str]
 ) -> None:

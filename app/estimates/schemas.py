@@ -151,10 +151,27 @@ class CapacityOut(BaseModel):
     meets_slo: bool
 
 
+class MaxLoadOut(BaseModel):
+    """What the engine sustains for this workload when saturated: the continuous-batching
+    simulation with ``n_requests`` requests queued at once, within the engine's scheduler limits
+    (``max_running`` sequences: KV capacity and max_num_seqs; ``max_batched_tokens`` per step)."""
+
+    output_tokens_per_s: float
+    output_tokens_per_s_per_gpu: float
+    requests_per_s: float
+    mean_batch: float
+    n_requests: int
+    max_running: int
+    max_batched_tokens: int
+
+
 class InferenceResponse(TimingOut):
     memory: MemoryOut
     best_case: TimingOut
     assumptions: dict[str, Any]
+    max_load: MaxLoadOut | None = Field(
+        None, description="None when one request of this length does not fit (memory.reason)"
+    )
     latency_percentiles: LoadOut | None = None
     capacity: CapacityOut | None = None
 

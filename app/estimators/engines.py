@@ -15,6 +15,8 @@ from dataclasses import dataclass, replace
 from importlib import resources
 from typing import Any
 
+from app.estimators.hardware import GpuSpec
+
 # vLLM paper (Kwon et al. 2023, arXiv 2309.06180): PagedAttention wastes "under 4%" of KV memory;
 # prior contiguous systems held token states in only 20.4%-38.2% of the KV memory they reserved.
 PAGED_KV_WASTE = 0.04
@@ -114,6 +116,58 @@ def _apply_fits(base: dict[str, EngineProfile], fitted: dict[str, Any]) -> dict[
 BASE_ENGINES = _BASE
 ENGINES: dict[str, EngineProfile] = _apply_fits(_BASE, _fitted())
 ENGINE_NAMES: tuple[str, ...] = tuple(ENGINES)
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerLimits:
+    """What the engine's scheduler admits per iteration by default: at most ``max_num_seqs``
+    running sequences and ``max_num_batched_tokens`` tokens (prefill chunks plus decodes)."""
+
+    max_num_seqs: int
+    max_num_batched_tokens: int
+    source: str
+
+
+_GIB = 2**30
+NO_SEQ_CAP = 1_000_000  # the engine has no cap of its own: the KV cache limits the running set
+
+
+def scheduler_limits(eng: EngineProfile, gpu: GpuSpec, *, offline: bool = False) -> SchedulerLimits:
+    """Each engine's documented default scheduler limits on ``gpu``.
+
+    * vLLM V1 (vllm/engine/arg_utils.py ``get_batch_defaults``): on GPUs of at least 70 GiB other
+      than the A100 (H100, H200, MI300X, B200), max_num_seqs 1024 and max_num_batched_tokens 8192
+      for the OpenAI server (16384 for the offline ``LLM`` class); otherwise 256 and 2048 (8192
+      offline). ``offline``: the ``LLM`` class (``vllm bench throughput``).
+    * SGLang (python/sglang/srt/server_args.py): chunked_prefill_size 2048 under 35 GiB, 8192
+      under 160 GiB, 16384 above; max_running_requests is derived from the KV pool (no cap).
+    * TensorRT-LLM (trtllm-serve / LLM API BuildConfig): max_batch_size 2048, max_num_tokens 8192.
+    * llama.cpp server: ``--parallel`` auto = 4 slots over a unified KV buffer, ``-b`` 2048
+      (tools/server/README.md).
+    * hf-transformers and others: the profile's own ``max_num_seqs`` / ``max_batched_tokens``.
+    """
+    name, capacity = eng.name, gpu.capacity_bytes
+    if name == "vllm":
+        big = capacity >= 70 * _GIB and "a100" not in f"{gpu.key} {gpu.name}".lower()
+        seqs = 1024 if big else 256
+        tokens = (16384 if big else 8192) if offline else (8192 if big else 2048)
+        ctx = "LLM class" if offline else "OpenAI server"
+        where = ">= 70 GiB, not A100" if big else "< 70 GiB or A100"
+        return SchedulerLimits(seqs, tokens, f"vLLM V1 defaults ({ctx}, GPU {where}): "
+                               f"max_num_seqs {seqs}, max_num_batched_tokens {tokens}")  # fmt: skip
+    if name == "sglang":
+        chunk = 2048 if capacity < 35 * _GIB else (8192 if capacity < 160 * _GIB else 16384)
+        return SchedulerLimits(NO_SEQ_CAP, chunk, f"SGLang defaults: chunked_prefill_size {chunk}; "
+                               "max_running_requests from the KV pool")  # fmt: skip
+    if name == "tensorrt-llm":
+        return SchedulerLimits(2048, 8192, "TensorRT-LLM defaults: max_batch_size 2048, "
+                               "max_num_tokens 8192")  # fmt: skip
+    if name == "llama.cpp":
+        return SchedulerLimits(4, 2048, "llama-server defaults: --parallel auto (4 slots), "
+                               "--batch-size 2048")  # fmt: skip
+    return SchedulerLimits(eng.max_num_seqs, eng.max_batched_tokens,
+                           f"{name}: max_num_seqs {eng.max_num_seqs}, "
+                           f"max_batched_tokens {eng.max_batched_tokens}")  # fmt: skip
 
 
 def engine(name: str) -> EngineProfile:

@@ -45,7 +45,7 @@ from app.estimators.hardware import GpuSpec
 from app.estimators.inference import ServingConfig, StepModel, Workload, estimate_inference
 from app.estimators.precision import Precision
 from app.estimators.reference_data import catalog_architecture, catalog_gpu
-from app.estimators.simulation import SATURATING_RATE, simulate_load
+from app.estimators.simulation import max_load, running_limits
 from app.estimators.training import (
     DEFAULT_MFU,
     FinetuneEstimate,
@@ -331,36 +331,34 @@ def _predict_serving(row: MeasurementRow, engines: dict[str, EngineProfile]) -> 
         prompts = re.search(r"(\d+) prompts", row.batch)
         n_req = int(prompts.group(1)) if prompts else 1000
         seqs = re.search(r"max_num_seqs (\d+)", row.batch)
-        max_num_seqs = int(seqs.group(1)) if seqs else eng.max_num_seqs
+        # offline benchmarks run vLLM's LLM class (its larger token budget)
+        offline = bool(re.search(r"bench throughput|[Oo]ffline", row.framework + row.batch))
         est = estimate_inference(arch, gpu, eng, cfg, Workload(s_in, s_out, 1))
-        max_seqs = min(est.memory.max_batch_size, max_num_seqs)
-        if max_seqs < 1:
+        sm = StepModel.build(arch, gpu, eng, cfg)
+        limits = running_limits(
+            eng, sm, est.memory, offline=offline,
+            max_num_seqs=int(seqs.group(1)) if seqs else None,
+        )  # fmt: skip
+        if limits.max_seqs < 1:
             raise Skip("the model does not fit for one request")
-        notes.append(f"{n_req} requests queued at once; at most {max_seqs} running")
+        notes.append(f"{n_req} requests queued at once; at most {limits.max_seqs} running")
 
         # The bound: every byte of memory holds KV (the smallest KV format the GPU supports:
         # the row does not say which the engine used), no scheduler cap, efficiency 1.
         ideal = engines["ideal"]
         kv_min = Precision.fp8 if gpu.supports(Precision.fp8) else cfg.kv_cache_precision
         cfg_b = replace(cfg, kv_cache_precision=kv_min)
-        ideal_seqs_n = estimate_inference(
-            arch, gpu, ideal, cfg_b, Workload(s_in, s_out, 1)
-        ).memory.max_batch_size
-
-        def run(bound: bool) -> float:
-            sm = StepModel.build(arch, gpu, eng, cfg_b if bound else cfg, ideal=bound)
-            r = simulate_load(
-                sm,
-                request_rate=SATURATING_RATE,
-                input_tokens=s_in,
-                output_tokens=s_out,
-                max_seqs=ideal_seqs_n if bound else max_seqs,
-                max_batched_tokens=eng.max_batched_tokens,
-                n_requests=n_req,
-            )
-            return r.output_tokens_per_s
-
-        return RowResult(row, run(False), run(True), notes=tuple(notes), higher_is_better=True)
+        ideal_mem = estimate_inference(arch, gpu, ideal, cfg_b, Workload(s_in, s_out, 1)).memory
+        sm_b = StepModel.build(arch, gpu, eng, cfg_b, ideal=True)
+        limits_b = replace(
+            running_limits(ideal, sm_b, ideal_mem), max_batched_tokens=limits.max_batched_tokens
+        )
+        sat = max_load(sm, limits, input_tokens=s_in, output_tokens=s_out, n_requests=n_req)
+        top = max_load(sm_b, limits_b, input_tokens=s_in, output_tokens=s_out, n_requests=n_req)
+        return RowResult(
+            row, sat.output_tokens_per_s, top.output_tokens_per_s, notes=tuple(notes),
+            higher_is_better=True,
+        )  # fmt: skip
     raise Skip(f"family '{fam}' has no serving predictor")
 
 

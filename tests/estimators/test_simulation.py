@@ -244,3 +244,68 @@ def test_a_decode_run_in_closed_form_equals_the_cumulative_sum() -> None:
             n, secs = _decode_run(a1, b1, a2, b2, k_max, until)
             assert n == j or abs(ends[j - 1] - until) < 1e-12 * until  # ties aside
             assert secs == pytest.approx(ends[n - 1], rel=1e-12)
+
+
+def test_scheduler_limits_follow_each_engines_documented_defaults() -> None:
+    from app.estimators.engines import scheduler_limits
+
+    h100, a100 = GPU, catalog_gpu("a100_sxm_80gb")
+    rtx = catalog_gpu("rtx_4090")
+    vllm = engine("vllm")
+    # vLLM V1 get_batch_defaults: >= 70 GiB and not an A100 -> 1024 / 8192 (server)
+    assert (scheduler_limits(vllm, h100).max_num_seqs,
+            scheduler_limits(vllm, h100).max_num_batched_tokens) == (1024, 8192)  # fmt: skip
+    assert scheduler_limits(vllm, h100, offline=True).max_num_batched_tokens == 16384
+    for small in (a100, rtx):
+        lim = scheduler_limits(vllm, small)
+        assert (lim.max_num_seqs, lim.max_num_batched_tokens) == (256, 2048)
+    assert scheduler_limits(engine("sglang"), rtx).max_num_batched_tokens == 2048
+    assert scheduler_limits(engine("sglang"), h100).max_num_batched_tokens == 8192
+    assert scheduler_limits(engine("tensorrt-llm"), h100).max_num_seqs == 2048
+    assert scheduler_limits(engine("llama.cpp"), h100).max_num_seqs == 4
+
+
+def test_max_load_runs_within_the_kv_and_scheduler_limits() -> None:
+    from app.estimators.simulation import max_load, running_limits
+
+    eng = engine("llama.cpp")
+    est = estimate_inference(ARCH, GPU, eng, ServingConfig(), Workload(IN, OUT))
+    sm = StepModel.build(ARCH, GPU, eng, ServingConfig())
+    lim = running_limits(eng, sm, est.memory)
+    assert lim.max_seqs == min(est.memory.max_batch_size, 4) == 4
+    r = max_load(sm, lim, input_tokens=IN, output_tokens=OUT, n_requests=200)
+    assert r.mean_batch <= 4 + 1e-9
+    # the scheduler cap binds: four llama.cpp slots sustain far less than vLLM's 1024
+    vllm = engine("vllm")
+    sm_v = StepModel.build(ARCH, GPU, vllm, ServingConfig())
+    lim_v = running_limits(vllm, sm_v, est.memory)
+    assert lim_v.max_seqs == min(est.memory.max_batch_size, 1024) > 4
+    r_v = max_load(sm_v, lim_v, input_tokens=IN, output_tokens=OUT, n_requests=200)
+    assert r_v.output_tokens_per_s > 5 * r.output_tokens_per_s
+
+
+def test_max_load_refuses_when_one_request_does_not_fit() -> None:
+    from app.estimators.simulation import max_load, running_limits
+
+    big = catalog_architecture("llama_3_1_70b")
+    eng = engine("vllm")
+    est = estimate_inference(big, GPU, eng, ServingConfig(), Workload(IN, OUT))
+    sm = StepModel.build(big, GPU, eng, ServingConfig())
+    with pytest.raises(SimulationError):
+        max_load(sm, running_limits(eng, sm, est.memory), input_tokens=IN, output_tokens=OUT)
+
+
+def test_capacity_plan_never_exceeds_max_load() -> None:
+    from app.estimators.simulation import max_load, running_limits
+
+    eng = engine("vllm")
+    est = estimate_inference(ARCH, GPU, eng, ServingConfig(), Workload(IN, OUT))
+    lim = running_limits(eng, SM, est.memory)
+    top = max_load(SM, lim, input_tokens=IN, output_tokens=OUT)
+    plan = plan_capacity(SM, requests_per_day=1e6, input_tokens=IN, output_tokens=OUT,
+                         ttft_slo_ms=1e6, tpot_slo_ms=1e6, max_seqs=lim.max_seqs,
+                         max_batched_tokens=lim.max_batched_tokens,
+                         price_per_gpu_hour=None)  # fmt: skip
+    # with SLOs that never bind, the bisection's top is the saturated capacity itself
+    assert plan.max_rate_per_replica <= top.requests_per_s
+    assert plan.max_rate_per_replica > 0.8 * top.requests_per_s
