@@ -42,6 +42,8 @@ def test_estimator_page_shows_the_max_load_of_the_api(logged_in: TestClient) -> 
     r = logged_in.get(f"/estimates?{q}")
     assert r.status_code == 200
     assert "Max load (saturated server)" in r.text
+    assert "10–90% range" in r.text  # the held-out bands beside the estimates
+    assert "no band" not in r.text
     arch, gpu, eng = (
         catalog_architecture("llama_3_1_8b"),
         catalog_gpu("h100_sxm_80gb"),

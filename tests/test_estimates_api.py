@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
@@ -190,6 +192,46 @@ def test_max_load_is_the_validation_path(client: TestClient, h: dict[str, str]) 
     body = {**BASE, "requests_per_day": 3_000_000, "ttft_slo_ms": 1e6, "tpot_slo_ms": 1e6}
     cap = client.post("/api/v1/estimates/inference", json=body, headers=h).json()["capacity"]
     assert 0.8 * top["requests_per_s"] < cap["max_rate_per_replica"] <= top["requests_per_s"]
+
+
+def test_timing_figures_carry_held_out_bands(client: TestClient, h: dict[str, str]) -> None:
+    from app.estimators.bands import band
+
+    r = client.post("/api/v1/estimates/inference", json={**BASE, "batch_size": 8}, headers=h)
+    assert r.status_code == 200, r.text
+    b = r.json()
+    rng = b["range"]
+    assert set(rng) == {"ttft_ms", "tpot_ms", "output_tokens_per_s",
+                        "output_tokens_per_s_per_gpu", "max_load.output_tokens_per_s"}  # fmt: skip
+    for name, v in rng.items():
+        assert v["p10"] < v["p90"], name
+    # a speed scales by the band's factors, a time by their inverse
+    static = band("static_batch_throughput", "h100_sxm_80gb")
+    assert static is not None
+    assert rng["output_tokens_per_s"]["p90"] == pytest.approx(
+        b["output_tokens_per_s"] * math.exp(static.p90)
+    )
+    assert rng["tpot_ms"]["p10"] == pytest.approx(b["tpot_ms"] / math.exp(static.p90))
+    top = b["max_load"]["output_tokens_per_s"]
+    assert rng["max_load.output_tokens_per_s"]["p10"] <= top * 1.5
+    assert "held-out" in " ".join(b["assumptions"]["range"]["bands"])
+
+    train = client.post(
+        "/api/v1/estimates/training",
+        json={"params": 8e9, "tokens": 1e12, "gpu": "h100_sxm_80gb", "n_gpus": 64}, headers=h,
+    ).json()  # fmt: skip
+    tb = band("training", "h100_sxm_80gb")
+    assert tb is not None
+    assert train["range"]["gpu_hours"]["p10"] == pytest.approx(
+        train["gpu_hours"] / math.exp(tb.p90)
+    )
+    assert train["range"]["gpu_hours"]["p10"] < train["range"]["gpu_hours"]["p90"]
+    assert set(train["range"]) == {"gpu_hours", "wall_clock_days"}
+    ft = client.post(
+        "/api/v1/estimates/finetune",
+        json={"model": "llama_3_1_8b", "method": "lora", "gpu": "a100_sxm_80gb"}, headers=h,
+    ).json()  # fmt: skip
+    assert set(ft["range"]) == {"tokens_per_s"}
 
 
 def test_max_load_is_null_when_nothing_fits(client: TestClient, h: dict[str, str]) -> None:

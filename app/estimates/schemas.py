@@ -151,6 +151,21 @@ class CapacityOut(BaseModel):
     meets_slo: bool
 
 
+class RangeOut(BaseModel):
+    """10-90% band of a figure from the held-out errors of its metric family."""
+
+    p10: float
+    p90: float
+
+
+Ranges: Any = Field(
+    default_factory=dict,
+    description="figure -> {p10, p90}: the estimate scaled by the 10th and 90th percentiles of "
+    "measured/estimated on published rows predicted without their own publication "
+    "(app.estimators.bands); assumptions.range says which rows and why a figure has none",
+)
+
+
 class MaxLoadOut(BaseModel):
     """What the engine sustains for this workload when saturated: the continuous-batching
     simulation with ``n_requests`` requests queued at once, within the engine's scheduler limits
@@ -172,6 +187,7 @@ class InferenceResponse(TimingOut):
     max_load: MaxLoadOut | None = Field(
         None, description="None when one request of this length does not fit (memory.reason)"
     )
+    range: dict[str, RangeOut] = Ranges
     latency_percentiles: LoadOut | None = None
     capacity: CapacityOut | None = None
 
@@ -238,6 +254,7 @@ class TrainingResponse(BaseModel):
     mfu_range: tuple[float, float]
     compute_optimal: ComputeOptimalOut
     assumptions: dict[str, Any]
+    range: dict[str, RangeOut] = Ranges
 
 
 # Our short names and Hugging Face PEFT's (app.estimators.training.PEFT_TARGET_ALIASES).
@@ -281,6 +298,7 @@ class FinetuneResponse(BaseModel):
     tokens_per_s: float
     flops_per_token: float
     assumptions: dict[str, Any]
+    range: dict[str, RangeOut] = Ranges
 
 
 class HfConfigRequest(BaseModel):

@@ -34,6 +34,7 @@ from app.estimates.schemas import (
     TrainingRequest,
     TrainingResponse,
 )
+from app.estimators import bands
 from app.estimators.architecture import Architecture, ArchitectureError
 from app.estimators.engines import EngineProfile, engine
 from app.estimators.hardware import GpuSpec, HardwareError
@@ -135,6 +136,22 @@ def _setup(
     return arch, gpu, eng, cfg, note
 
 
+def _range_note(
+    figures: dict[str, tuple[float | None, str, bool]], gpu_key: str
+) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
+    """The figures' 10-90% bands and the note that says where they come from."""
+    out, missing = bands.ranges(figures, gpu_key)
+    families = sorted({fam for name, (_, fam, _) in figures.items() if name in out})
+    note: dict[str, Any] = {
+        "method": "10-90% of measured/estimated on published rows predicted without their own "
+        "publication (axisboard validate-estimator)",
+        "bands": [bands.describe(f, gpu_key) for f in families],
+    }
+    if missing:
+        note["missing"] = missing
+    return out, note
+
+
 def _load(
     arch: Architecture,
     gpu: GpuSpec,
@@ -222,8 +239,22 @@ def inference(session: Session, req: InferenceRequest, org_id: int) -> Inference
         f"load: Poisson arrivals, {LOAD_REQUESTS} requests"
         + ("; speculative decoding not simulated" if req.speculative else "")
     )
+    batch_family = "batch1_decode" if req.batch_size == 1 else "static_batch_throughput"
+    figures: dict[str, tuple[float | None, str, bool]] = {
+        "ttft_ms": (t.ttft_ms, "prefill_ttft_unloaded", False),
+        "tpot_ms": (t.tpot_ms, batch_family, False),
+        "output_tokens_per_s": (t.output_tokens_per_s, batch_family, True),
+        "output_tokens_per_s_per_gpu": (t.output_tokens_per_s_per_gpu, batch_family, True),
+        "max_load.output_tokens_per_s": (
+            None if top is None else top.output_tokens_per_s,
+            "max_load_throughput",
+            True,
+        ),
+    }
+    bands, assumptions["range"] = _range_note(figures, gpu.key)
     return InferenceResponse(
         **t.model_dump(),
+        range=bands,
         memory=MemoryOut(**{k: getattr(m, k) for k in MemoryOut.model_fields}),
         best_case=_timing_out(est.best_case),
         assumptions=assumptions,
@@ -315,7 +346,13 @@ def training(session: Session, req: TrainingRequest) -> TrainingResponse:
         raise InvalidInput(str(exc), field=exc.field) from None
     except HardwareError as exc:
         raise InvalidInput(str(exc), field="precision") from None
-    return TrainingResponse.model_validate(est.as_dict())
+    out = est.as_dict()
+    out["range"], out["assumptions"]["range"] = _range_note(
+        {"gpu_hours": (est.gpu_hours, "training", False),
+         "wall_clock_days": (est.wall_clock_days, "training", False)},
+        gpu.key,
+    )  # fmt: skip
+    return TrainingResponse.model_validate(out)
 
 
 def finetune(session: Session, req: FinetuneRequest) -> FinetuneResponse:
@@ -337,7 +374,11 @@ def finetune(session: Session, req: FinetuneRequest) -> FinetuneResponse:
         )
     except TrainingError as exc:
         raise InvalidInput(str(exc), field=exc.field) from None
-    return FinetuneResponse.model_validate(est.as_dict())
+    out = est.as_dict()
+    out["range"], out["assumptions"]["range"] = _range_note(
+        {"tokens_per_s": (est.tokens_per_s, "training", True)}, gpu.key
+    )
+    return FinetuneResponse.model_validate(out)
 
 
 SWEEP_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)

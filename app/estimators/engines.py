@@ -1,11 +1,17 @@
-"""Serving engine profiles: efficiency per phase, allocator behaviour, fixed overheads.
+"""Serving engine profiles: a few physical parameters per engine, allocator behaviour, overheads.
 
-``prefill_efficiency`` is achieved FLOP/s over peak (MFU: compute-bound work, prefill);
-``decode_efficiency`` is achieved bytes/s over peak bandwidth (MBU: memory-bound work, decode).
-Both are fitted on the published measurements in ``validation/published_measurements.csv`` by
-``axisboard fit-engines`` (see :mod:`app.estimators.validation`), which writes
-``data/engine_profiles.json``; a test checks that file equals a fresh fit. ``ideal`` is the
-physical bound (efficiency 1).
+The operator-level step model (:mod:`app.estimators.operators`) reads, per engine:
+
+* ``prefill_efficiency`` — achieved FLOP/s over peak of large GEMMs and attention (MFU);
+* ``decode_efficiency`` — achieved bytes/s over peak bandwidth of streaming kernels (MBU);
+* ``cuda_graphs`` and ``kernels_per_layer`` — the per-kernel time and the eager launch floor;
+* ``step_overhead_s`` — scheduling per iteration.
+
+The two efficiencies start from priors (``PRIOR_*``) and are fitted on the published measurements
+in ``validation/published_measurements.csv`` by ``axisboard fit-engines`` (regularised toward the
+priors; no efficiency from fewer than 3 rows of 2 publications: see
+:mod:`app.estimators.validation`), which writes ``data/engine_profiles.json``; a test checks that
+file equals a fresh fit. ``ideal`` is the physical bound (the step's roofline).
 """
 
 from __future__ import annotations
@@ -23,6 +29,20 @@ PAGED_KV_WASTE = 0.04
 CONTIGUOUS_KV_UTILISATION = 0.382  # the best case of the paper's 20.4%-38.2% range
 
 
+# Kernels per decoder layer. Fused engines (vLLM's LlamaDecoderLayer: fused_add_rms_norm, qkv_proj,
+# rotary, reshape_and_cache, attention, o_proj, fused_add_rms_norm, gate_up_proj, silu_and_mul,
+# down_proj): 10. Eager transformers (modeling_llama.py LlamaDecoderLayer with its RMSNorm of
+# pow/mean/add/rsqrt/mul/cast, rotate_half rotary, cache cat, SDPA, separate gate/up/act/mul):
+# about 40 operators.
+FUSED_KERNELS_PER_LAYER = 10
+EAGER_OPS_PER_LAYER = 40
+# Priors of the two fitted efficiencies (the fit regularises toward them): llm-analysis's
+# literature value for inference FLOP efficiency (0.7) and AIConfigurator's
+# mem_bw_empirical_scaling_factor (0.8) (reference/estimator-landscape.md §2.2, §2.7).
+PRIOR_COMPUTE_EFFICIENCY = 0.7
+PRIOR_MEMORY_EFFICIENCY = 0.8
+
+
 @dataclass(frozen=True, slots=True)
 class EngineProfile:
     name: str
@@ -35,12 +55,17 @@ class EngineProfile:
     paged_attention: bool
     source: str
     max_num_seqs: int = 256  # vLLM's default max_num_seqs; used for every continuous batcher
+    # Operator-level step model (app.estimators.operators): CUDA graphs remove the per-operator
+    # CPU launch floor; kernels_per_layer × 3 us of fixed GPU time per kernel.
+    cuda_graphs: bool = True
+    kernels_per_layer: int = FUSED_KERNELS_PER_LAYER
 
     def with_overrides(self, **changes: object) -> EngineProfile:
         return replace(self, **changes)  # type: ignore[arg-type]
 
 
 _CUDA_CONTEXT = 0.65 * 1e9  # gpu_poor's CUDA-context allowance (estimator-landscape.md §5)
+_PC, _PM = PRIOR_COMPUTE_EFFICIENCY, PRIOR_MEMORY_EFFICIENCY
 
 # Allocator and scheduler settings per engine, each from the engine's documented default. The
 # efficiencies here are placeholders for engines the fit has not covered; the fitted values from
@@ -51,25 +76,27 @@ _BASE: dict[str, EngineProfile] = {
         "Physical bound: peak FLOP/s and bandwidth, no overheads.", max_num_seqs=1_000_000,
     ),
     "vllm": EngineProfile(
-        "vllm", 0.5, 0.77, 0.0, 0.90, _CUDA_CONTEXT, 8192, True,
-        "gpu_memory_utilization 0.9, max_num_seqs 256, PagedAttention (vLLM defaults).",
+        "vllm", _PC, _PM, 0.0, 0.90, _CUDA_CONTEXT, 8192, True,
+        "gpu_memory_utilization 0.9, PagedAttention, CUDA graphs for decode (vLLM defaults).",
     ),
     "tensorrt-llm": EngineProfile(
-        "tensorrt-llm", 0.6, 0.76, 0.0, 0.90, _CUDA_CONTEXT, 8192, True,
-        "kv_cache free_gpu_memory_fraction 0.9, paged KV (TensorRT-LLM defaults); "
+        "tensorrt-llm", _PC, _PM, 0.0, 0.90, _CUDA_CONTEXT, 8192, True,
+        "kv_cache free_gpu_memory_fraction 0.9, paged KV, CUDA graphs (TensorRT-LLM defaults); "
         "max_batch_size 2048 (trtllm-build default).", max_num_seqs=2048,
     ),
     "sglang": EngineProfile(
-        "sglang", 0.5, 0.77, 0.0, 0.88, _CUDA_CONTEXT, 8192, True,
-        "mem_fraction_static 0.88 (SGLang default); RadixAttention pages.",
+        "sglang", _PC, _PM, 0.0, 0.88, _CUDA_CONTEXT, 8192, True,
+        "mem_fraction_static 0.88 (SGLang default); RadixAttention pages; CUDA graphs.",
     ),
     "llama.cpp": EngineProfile(
-        "llama.cpp", 0.46, 0.56, 0.0, 1.0, _CUDA_CONTEXT, 2048, False,
-        "Whole-GPU allocation; contiguous per-slot KV; ubatch 2048 (llama.cpp defaults).",
+        "llama.cpp", _PC, _PM, 0.0, 1.0, _CUDA_CONTEXT, 2048, False,
+        "Whole-GPU allocation; contiguous per-slot KV; ubatch 2048; CUDA graphs (llama.cpp "
+        "defaults).",
     ),
     "hf-transformers": EngineProfile(
-        "hf-transformers", 0.40, 0.66, 0.0, 1.0, _CUDA_CONTEXT, 2048, False,
-        "Eager PyTorch generate(); contiguous KV reservation per request.",
+        "hf-transformers", _PC, _PM, 0.0, 1.0, _CUDA_CONTEXT, 2048, False,
+        "Eager PyTorch generate(): no CUDA graphs, unfused operators; contiguous KV reservation "
+        "per request.", cuda_graphs=False, kernels_per_layer=EAGER_OPS_PER_LAYER,
     ),
 }  # fmt: skip
 
@@ -89,8 +116,11 @@ def _fitted() -> dict[str, Any]:
 
 
 def _describe(phase: str, fit: dict[str, Any]) -> str:
+    basis = fit.get("basis", "pooled" if fit["pooled"] else "engine")
+    if basis == "prior":
+        return f"{phase} {fit['efficiency']:.3f} (the prior: too few rows to fit)"
     rows = ", ".join(fit["rows"])
-    what = "pooled over all engines' rows" if fit["pooled"] else "rows"
+    what = "pooled over all engines' rows" if basis == "pooled" else "rows"
     return f"{phase} {fit['efficiency']:.3f} fitted on {what} {rows}"
 
 

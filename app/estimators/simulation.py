@@ -118,10 +118,8 @@ def simulate_load_uncached(
     finish = [0.0] * n_requests
     start = [0.0] * n_requests  # admission time (end of queueing)
 
-    parts = sm.parts
-    ec, em, overhead = sm.eff_compute, sm.eff_memory, sm.overhead_s
-    c_ctx, m_ctx = sm.ctx_slopes
-    decode_parts: dict[int, tuple[float, float, float]] = {}  # n_run -> parts(n_run, 0)
+    step_s = sm.time
+    decode_lines: dict[int, tuple[float, ...]] = {}  # n_run -> sm.decode_line(n_run)
     waiting: deque[int] = deque()
     # (last iteration, request) of the decoding requests: all have the same output length, so
     # they finish in the order they were admitted
@@ -150,8 +148,7 @@ def simulate_load_uncached(
                 pre_tok += s_in
             na = len(admitted)
             t_start = t
-            c, m, comm = parts(n_run, s_acc + n_run * it, na, pre_tok, na * s_in * s_in)
-            t += max(c / ec, m / em) + comm + overhead  # StepModel.step(...).time_s
+            t += step_s(n_run, s_acc + n_run * it, na, pre_tok, na * s_in * s_in)
             batch_sum += n_run + na
             for r in admitted:
                 start[r] = t_start
@@ -172,16 +169,15 @@ def simulate_load_uncached(
             # linearly with the iteration (one more token of context per sequence: the KV read)
             # and the eager CPU floor is constant, so the run is timed in closed form
             # (_decode_run: the max of two lines).
-            if n_run not in decode_parts:
-                decode_parts[n_run] = parts(n_run, 0)
-            cz, mz, comm = decode_parts[n_run]
+            if n_run not in decode_lines:
+                decode_lines[n_run] = sm.decode_line(n_run)
+            a1, b1, a2, b2, extra = decode_lines[n_run]
             ctx0 = s_acc + n_run * it
-            extra = comm + overhead
             j, dt = _decode_run(
-                (cz + c_ctx * ctx0) / ec + extra,
-                c_ctx * n_run / ec,
-                (mz + m_ctx * ctx0) / em + extra,
-                m_ctx * n_run / em,
+                a1 + b1 * ctx0 + extra,
+                b1 * n_run,
+                a2 + b2 * ctx0 + extra,
+                b2 * n_run,
                 running[0][0] - it + 1,
                 arrivals[nxt] - t if not waiting and nxt < n_requests else None,
             )

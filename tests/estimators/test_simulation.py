@@ -140,7 +140,8 @@ def test_step_coefficients_reproduce_the_roofline_formula(model: str, gpus: int)
         + 4 * arch.n_layers * d_attn * ctx_sum
         + 2 * arch.n_layers * d_attn * pre_sq
     )
-    mem = weight_bytes_read(arch, tokens, sm.bytes_w) + sm.kv_bytes_per_token * (ctx_sum + pre_tok)
+    # the KV cache read, and written for every new token (decoded ones too)
+    mem = weight_bytes_read(arch, tokens, sm.bytes_w) + sm.kv_bytes_per_token * (ctx_sum + tokens)
     assert got.compute_s == pytest.approx(flops / (sm.peak_flops * gpus), rel=1e-12)
     assert got.memory_s == pytest.approx(mem / (GPU.bandwidth_bytes_per_s * gpus), rel=1e-12)
     assert got.comm_s == pytest.approx(_allreduce_s(arch, GPU, gpus, tokens), rel=1e-12)
@@ -309,3 +310,26 @@ def test_capacity_plan_never_exceeds_max_load() -> None:
     # with SLOs that never bind, the bisection's top is the saturated capacity itself
     assert plan.max_rate_per_replica <= top.requests_per_s
     assert plan.max_rate_per_replica > 0.8 * top.requests_per_s
+
+
+@pytest.mark.parametrize("eng_name", ["vllm", "hf-transformers", "ideal"])
+@pytest.mark.parametrize(("model", "gpus"), [("llama_3_1_8b", 1), ("mixtral_8x7b", 2)])
+def test_step_model_fast_path_is_the_operator_formula(eng_name: str, model: str, gpus: int) -> None:
+    """StepModel evaluates the operator sum written out for speed; it must equal
+    app.estimators.operators.step_time (which the vectorised sweep uses) and decode_line must
+    reproduce pure decode steps."""
+    from app.estimators.operators import step_time
+
+    arch = catalog_architecture(model)
+    sm = StepModel.build(arch, GPU, engine(eng_name), ServingConfig(n_gpus=gpus),
+                         ideal=eng_name == "ideal")  # fmt: skip
+    for args in [(1, 700, 0, 0, 0), (24, 24 * 900, 2, 1200, 2 * 600 * 600), (0, 0, 4, 8192,
+                 4 * 2048**2), (256, 256 * 3000, 0, 0, 0)]:  # fmt: skip
+        t, c, m, comm = step_time(sm.coeffs, *args, max)
+        got = sm.step(*args)
+        assert got.time_s == pytest.approx(t, rel=1e-12)
+        assert (got.compute_s, got.memory_s, got.comm_s) == pytest.approx((c, m, comm), rel=1e-12)
+        n, ctx = args[0], args[1]
+        if args[2] == 0 and n:
+            a1, b1, a2, b2, extra = sm.decode_line(n)
+            assert max(a1 + b1 * ctx, a2 + b2 * ctx) + extra == pytest.approx(t, rel=1e-9)
