@@ -36,6 +36,10 @@ CONTIGUOUS_KV_UTILISATION = 0.382  # the best case of the paper's 20.4%-38.2% ra
 # about 40 operators.
 FUSED_KERNELS_PER_LAYER = 10
 EAGER_OPS_PER_LAYER = 40
+# llama.cpp's llm_build_llama graph per layer: rms_norm, mul, 3 mul_mat (q, k, v), 2 rope, 2 cpy
+# into the cache, mul_mat kq, soft_max_ext, mul_mat kqv, cont, mul_mat wo, add, rms_norm, mul,
+# 2 mul_mat (gate, up), silu, mul, mul_mat down, add: 22 nodes.
+GGML_OPS_PER_LAYER = 22
 # Priors of the two fitted efficiencies (the fit regularises toward them): llm-analysis's
 # literature value for inference FLOP efficiency (0.7) and AIConfigurator's
 # mem_bw_empirical_scaling_factor (0.8) (reference/estimator-landscape.md §2.2, §2.7).
@@ -90,8 +94,9 @@ _BASE: dict[str, EngineProfile] = {
     ),
     "llama.cpp": EngineProfile(
         "llama.cpp", _PC, _PM, 0.0, 1.0, _CUDA_CONTEXT, 2048, False,
-        "Whole-GPU allocation; contiguous per-slot KV; ubatch 2048; CUDA graphs (llama.cpp "
-        "defaults).",
+        "Whole-GPU allocation; contiguous per-slot KV; ubatch 2048 (llama.cpp defaults); ggml-cuda "
+        "launches every graph node (~22 per Llama layer; the published rows predate CUDA graphs, "
+        "llama.cpp PR #6766, May 2024).", cuda_graphs=False, kernels_per_layer=GGML_OPS_PER_LAYER,
     ),
     "hf-transformers": EngineProfile(
         "hf-transformers", _PC, _PM, 0.0, 1.0, _CUDA_CONTEXT, 2048, False,

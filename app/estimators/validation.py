@@ -339,7 +339,12 @@ def _predict_serving(row: MeasurementRow, engines: dict[str, EngineProfile]) -> 
         )
         return RowResult(row, pred, bound, notes=tuple(notes), higher_is_better=True)
     if fam == "prefill_ttft_unloaded":
-        est = estimate_inference(arch, gpu, eng, cfg, Workload(_int(row.input_len), 1, 1))
+        s_in = _int(row.input_len)
+        est = estimate_inference(arch, gpu, eng, cfg, Workload(s_in, 1, 1))
+        if "tokens_per_s" in metric:  # prompt processing speed (llama-bench pp<N>)
+            return RowResult(row, 1e3 * s_in / est.timing.ttft_ms,
+                             1e3 * s_in / est.best_case.ttft_ms, notes=tuple(notes),
+                             higher_is_better=True)  # fmt: skip
         return RowResult(row, est.timing.ttft_ms, est.best_case.ttft_ms, notes=tuple(notes))
     if fam == "batch1_decode":
         s_in = _int(row.input_len, default=1)
@@ -547,6 +552,8 @@ MIN_FIT_SOURCES = 2  # ... or on rows of a single publication
 PRIOR_WEIGHT = 1.0  # the prior weighs as much as one row (ridge on log efficiency)
 EFFICIENCY_RANGE = (0.02, 1.0)
 PRIORS = {"prefill": PRIOR_COMPUTE_EFFICIENCY, "decode": PRIOR_MEMORY_EFFICIENCY}
+# Engines whose efficiencies may not exceed those of the listed ones (vLLM paper; engine docs).
+SLOWER_THAN: dict[str, tuple[str, ...]] = {"hf-transformers": ("vllm", "tensorrt-llm")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -633,6 +640,14 @@ def fit_engine_profiles(rows: Sequence[MeasurementRow]) -> dict[str, dict[str, P
                 result[name][phase] = PhaseFit(e, tuple(r.id for r in rs), "engine")
             else:
                 result[name][phase] = pooled
+        # The documented order: eager transformers never runs its kernels better than the serving
+        # engines (same cuBLAS/FlashAttention kernels at best), whatever the pooling gave it.
+        for slow, fast in SLOWER_THAN.items():
+            if slow in result:
+                cap = min(result[f][phase].efficiency for f in fast if f in result)
+                if result[slow][phase].efficiency > cap:
+                    f = result[slow][phase]
+                    result[slow][phase] = PhaseFit(cap, f.rows, f.basis)
     return result
 
 
