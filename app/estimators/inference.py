@@ -22,6 +22,7 @@ measurement can beat.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -318,8 +319,20 @@ class StepModel:
         prefill_tokens: float = 0,
         prefill_sq_sum: float = 0,
     ) -> float:
-        """Seconds of one iteration (``step(...).time_s`` without the breakdown)."""
-        return self._fast(n_decode, ctx_sum, n_prefill, prefill_tokens, prefill_sq_sum)[0]
+        """Seconds of one iteration (``step(...).time_s`` without the breakdown: the load
+        simulation's inner loop)."""
+        if self.ideal:
+            return self._fast(n_decode, ctx_sum, n_prefill, prefill_tokens, prefill_sq_sum)[0]
+        (pf, pb, mf, mb, ne, tk, lf, lb, apf, _, _, _, ec, em, h, samp, att_dec, per_tok, fixed,
+         floor, ca, cb, ovh, _) = self._f  # fmt: skip
+        t = n_decode + prefill_tokens
+        s = n_decode + n_prefill
+        touched = ne * (1.0 - (1.0 - tk / ne) ** t) if ne > 1 else 1.0
+        g = max(pf * (t + h) / ec, pb / em)
+        g += max(mf * (t * tk + touched * h) / ec, mb * touched / em)
+        g += max(lf * (s + h) / ec, lb / em) + samp * s
+        g += apf * prefill_sq_sum / ec + att_dec * ctx_sum + per_tok * t + fixed
+        return max(g, floor) + ca + cb * t + ovh
 
     def decode_line(self, n_decode: float) -> tuple[float, float, float, float, float]:
         """A pure decode iteration of ``n_decode`` sequences at summed context c takes
@@ -349,6 +362,15 @@ class StepModel:
 
     def decode(self, batch: int, context: float) -> PhaseTime:
         return self.step(batch, batch * context)
+
+
+@functools.lru_cache(maxsize=1024)
+def _step_model(
+    arch: Architecture, gpu: GpuSpec, eng: EngineProfile, cfg: ServingConfig, ideal: bool
+) -> StepModel:
+    """StepModel.build, memoised: deriving the operator coefficients costs more than the steps an
+    estimate evaluates, and sweeps and pages ask for the same deployment over and over."""
+    return StepModel.build(arch, gpu, eng, cfg, ideal=ideal)
 
 
 def _memory(
@@ -411,7 +433,7 @@ def _timing(
     *,
     ideal: bool,
 ) -> Timing:
-    sm = StepModel.build(arch, gpu, eng, cfg, ideal=ideal)
+    sm = _step_model(arch, gpu, eng, cfg, ideal)
     b, s_in, s_out = wl.batch_size, wl.input_tokens, wl.output_tokens
     # The whole batch's prefill; TTFT of an unloaded server is the prefill of one request.
     prefill = sm.prefill(b, s_in)

@@ -328,6 +328,7 @@ def test_step_model_fast_path_is_the_operator_formula(eng_name: str, model: str,
         t, c, m, comm = step_time(sm.coeffs, *args, max)
         got = sm.step(*args)
         assert got.time_s == pytest.approx(t, rel=1e-12)
+        assert sm.time(*args) == pytest.approx(t, rel=1e-12)  # the simulation's inner loop
         assert (got.compute_s, got.memory_s, got.comm_s) == pytest.approx((c, m, comm), rel=1e-12)
         n, ctx = args[0], args[1]
         if args[2] == 0 and n:
