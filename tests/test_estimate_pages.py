@@ -97,6 +97,8 @@ def test_training_page(logged_in: TestClient) -> None:
     assert r.status_code == 200
     assert "GPU-hours" in r.text
     assert "Trainable parameters" in r.text
+    # held-out bands beside GPU-hours, wall clock and fine-tune throughput
+    assert r.text.count("10–90% range") == 3
     bad = logged_in.get("/estimates/training?form=finetune&method=dora")
     assert bad.status_code == 422
     assert "method" in bad.text
