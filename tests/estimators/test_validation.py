@@ -58,10 +58,10 @@ def test_family_meets_its_target(report, family: str) -> None:  # type: ignore[n
 
 
 def test_max_load_family_is_reported_honestly(report) -> None:  # type: ignore[no-untyped-def]
-    # Known miss (25.5% against 25%): the rows do not say which KV format the engines used.
+    # 28 rows (trtllm-bench, AMD's vLLM page, a vLLM issue) through the one max-load path
     summary = {f.family: f for f in report.families}["max_load_throughput"]
-    assert summary.n == 4
-    assert summary.median_ape < 30
+    assert summary.n >= 25
+    assert report.loso["max_load_throughput"] <= TARGETS["max_load_throughput"]
 
 
 def test_every_family_has_a_leave_one_source_out_error(report) -> None:  # type: ignore[no-untyped-def]
