@@ -138,14 +138,14 @@ def fit_engines(
 
     from app.estimators.validation import (
         engine_profiles_document,
-        fit_engine_profiles,
+        profiles_and_bands,
         read_measurements,
     )
 
     text = _read_text(csv_path)
-    fits = fit_engine_profiles(read_measurements(text))
+    fits, bands = profiles_and_bands(read_measurements(text))
     name = Path(csv_path).name
-    doc = engine_profiles_document(fits, name, hashlib.sha256(text.encode()).hexdigest())
+    doc = engine_profiles_document(fits, name, hashlib.sha256(text.encode()).hexdigest(), bands)
     out = json.dumps(doc, indent=2) + "\n"
     if write:
         target = PROJECT_ROOT / "app" / "estimators" / "data" / "engine_profiles.json"

@@ -32,6 +32,35 @@ def test_estimator_page_renders_results_and_charts(logged_in: TestClient) -> Non
     assert all(b >= e for e, b in zip(est, best, strict=True))
 
 
+def test_estimator_page_shows_the_max_load_of_the_api(logged_in: TestClient) -> None:
+    from app.estimators.engines import engine
+    from app.estimators.inference import ServingConfig, StepModel, Workload, estimate_inference
+    from app.estimators.reference_data import catalog_architecture, catalog_gpu
+    from app.estimators.simulation import max_load, running_limits
+
+    q = "model=llama_3_1_8b&gpu=h100_sxm_80gb&input_tokens=1000&output_tokens=200"
+    r = logged_in.get(f"/estimates?{q}")
+    assert r.status_code == 200
+    assert "Max load (saturated server)" in r.text
+    assert "10–90% range" in r.text  # the held-out bands beside the estimates
+    assert "no band" not in r.text
+    arch, gpu, eng = (
+        catalog_architecture("llama_3_1_8b"),
+        catalog_gpu("h100_sxm_80gb"),
+        engine("vllm"),
+    )
+    est = estimate_inference(arch, gpu, eng, ServingConfig(), Workload(1000, 200))
+    sm = StepModel.build(arch, gpu, eng, ServingConfig())
+    top = max_load(sm, running_limits(eng, sm, est.memory), input_tokens=1000, output_tokens=200)
+    assert f"{top.output_tokens_per_s:,.0f}" in r.text
+    # the load chart's saturated capacity is the same simulation
+    m = re.search(r"saturated capacity \(([\d.,]+) req/s\)", r.text)
+    ml = re.search(r"<dt>Requests/s</dt><dd>([\d.,]+)</dd>", r.text)
+    assert m
+    assert ml
+    assert m.group(1) == ml.group(1)
+
+
 def test_estimator_htmx_returns_only_results_and_inline_errors(logged_in: TestClient) -> None:
     r = logged_in.get("/estimates?input_tokens=0&gpu=a100_sxm_80gb&precision=fp8",
                       headers={"HX-Request": "true"})  # fmt: skip
@@ -68,6 +97,8 @@ def test_training_page(logged_in: TestClient) -> None:
     assert r.status_code == 200
     assert "GPU-hours" in r.text
     assert "Trainable parameters" in r.text
+    # held-out bands beside GPU-hours, wall clock and fine-tune throughput
+    assert r.text.count("10–90% range") == 3
     bad = logged_in.get("/estimates/training?form=finetune&method=dora")
     assert bad.status_code == 422
     assert "method" in bad.text

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
@@ -162,6 +164,85 @@ def test_load_percentiles_and_capacity(client: TestClient, h: dict[str, str]) ->
     assert "continuous batching" in r.json()["assumptions"]["load_model"]
 
 
+def test_max_load_is_the_validation_path(client: TestClient, h: dict[str, str]) -> None:
+    """The API's max_load and validate-estimator's max-load prediction are one computation."""
+    from app.estimators.validation import MeasurementRow, predict_row
+
+    r = client.post("/api/v1/estimates/inference", json=BASE, headers=h)
+    assert r.status_code == 200, r.text
+    top = r.json()["max_load"]
+    assert set(top) >= {"output_tokens_per_s", "requests_per_s", "mean_batch"}
+    row = MeasurementRow(
+        id="t", family="max_load_throughput", model="Llama-3.1-8B", precision="BF16",
+        gpu="H100 SXM 80GB", n_gpus=1, framework="vLLM", input_len="1000", output_len="200",
+        batch="1000 prompts (rate inf)", metric="output_throughput", value=1.0, unit="tok/s",
+        source="test",
+    )  # fmt: skip
+    assert predict_row(row).predicted == pytest.approx(top["output_tokens_per_s"], rel=1e-9)
+    assert top["requests_per_s"] * 200 == pytest.approx(top["output_tokens_per_s"])
+    assert (
+        1
+        <= top["mean_batch"]
+        <= top["max_running"]
+        == min(r.json()["memory"]["max_batch_size"], 1024)
+    )
+    # saturated continuous batching beats the batch-1 static figure and stays under the bound
+    assert top["output_tokens_per_s"] > r.json()["output_tokens_per_s"]
+    # and the capacity plan's per-replica rate never exceeds it
+    body = {**BASE, "requests_per_day": 3_000_000, "ttft_slo_ms": 1e6, "tpot_slo_ms": 1e6}
+    cap = client.post("/api/v1/estimates/inference", json=body, headers=h).json()["capacity"]
+    assert 0.8 * top["requests_per_s"] < cap["max_rate_per_replica"] <= top["requests_per_s"]
+
+
+def test_timing_figures_carry_held_out_bands(client: TestClient, h: dict[str, str]) -> None:
+    from app.estimators.bands import band
+
+    r = client.post("/api/v1/estimates/inference", json={**BASE, "batch_size": 8}, headers=h)
+    assert r.status_code == 200, r.text
+    b = r.json()
+    rng = b["range"]
+    assert set(rng) == {"ttft_ms", "tpot_ms", "output_tokens_per_s",
+                        "output_tokens_per_s_per_gpu", "max_load.output_tokens_per_s"}  # fmt: skip
+    for name, v in rng.items():
+        assert v["p10"] < v["p90"], name
+    # a speed scales by the band's factors, a time by their inverse
+    static = band("static_batch_throughput", "h100_sxm_80gb")
+    assert static is not None
+    assert rng["output_tokens_per_s"]["p90"] == pytest.approx(
+        b["output_tokens_per_s"] * math.exp(static.p90)
+    )
+    assert rng["tpot_ms"]["p10"] == pytest.approx(b["tpot_ms"] / math.exp(static.p90))
+    top = b["max_load"]["output_tokens_per_s"]
+    assert rng["max_load.output_tokens_per_s"]["p10"] <= top * 1.5
+    assert "held-out" in " ".join(b["assumptions"]["range"]["bands"])
+
+    train = client.post(
+        "/api/v1/estimates/training",
+        json={"params": 8e9, "tokens": 1e12, "gpu": "h100_sxm_80gb", "n_gpus": 64}, headers=h,
+    ).json()  # fmt: skip
+    tb = band("training", "h100_sxm_80gb")
+    assert tb is not None
+    assert train["range"]["gpu_hours"]["p10"] == pytest.approx(
+        train["gpu_hours"] / math.exp(tb.p90)
+    )
+    assert train["range"]["gpu_hours"]["p10"] < train["range"]["gpu_hours"]["p90"]
+    assert set(train["range"]) == {"gpu_hours", "wall_clock_days"}
+    ft = client.post(
+        "/api/v1/estimates/finetune",
+        json={"model": "llama_3_1_8b", "method": "lora", "gpu": "a100_sxm_80gb"}, headers=h,
+    ).json()  # fmt: skip
+    assert set(ft["range"]) == {"tokens_per_s"}
+
+
+def test_max_load_is_null_when_nothing_fits(client: TestClient, h: dict[str, str]) -> None:
+    r = client.post(
+        "/api/v1/estimates/inference", json={**BASE, "model": "llama_3_1_70b"}, headers=h
+    )
+    assert r.status_code == 200
+    assert r.json()["max_load"] is None
+    assert r.json()["memory"]["reason"]
+
+
 def test_compare_gpus_ranks_fitting_slo_meeting_cheapest_first(
     client: TestClient, h: dict[str, str]
 ) -> None:
@@ -229,6 +310,26 @@ def test_finetune_contract(client: TestClient, h: dict[str, str]) -> None:
     ).json()
     assert full["memory"]["fits"] is False
     assert "needs" in full["memory"]["reason"]
+
+
+def test_finetune_accepts_peft_module_names(client: TestClient, h: dict[str, str]) -> None:
+    body = {"model": "llama_3_1_8b", "method": "lora", "lora_rank": 16,
+            "target_modules": ["q", "v"], "gpu": "a100_sxm_80gb"}  # fmt: skip
+    short = client.post("/api/v1/estimates/finetune", json=body, headers=h)
+    peft = client.post(
+        "/api/v1/estimates/finetune",
+        json={**body, "target_modules": ["q_proj", "v_proj"]},
+        headers=h,
+    )
+    assert short.status_code == peft.status_code == 200, peft.text
+    assert peft.json()["trainable_params"] == short.json()["trainable_params"] == 6_815_744
+    every = client.post(
+        "/api/v1/estimates/finetune", json={**body, "target_modules": ["all-linear"]}, headers=h
+    )
+    assert every.status_code == 200, every.text
+    assert every.json()["assumptions"]["target_modules"] == [
+        "q", "k", "v", "o", "gate", "up", "down"
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from app.estimators.engines import ENGINE_NAMES
 from app.estimators.precision import KV_PRECISIONS, WEIGHT_PRECISIONS
+from app.estimators.training import PEFT_TARGET_NAMES
 
 EngineName = Literal[ENGINE_NAMES]  # type: ignore[valid-type]
 WeightPrecision = Literal[tuple(p.value for p in WEIGHT_PRECISIONS)]  # type: ignore[valid-type]
@@ -150,10 +151,43 @@ class CapacityOut(BaseModel):
     meets_slo: bool
 
 
+class RangeOut(BaseModel):
+    """10-90% band of a figure from the held-out errors of its metric family."""
+
+    p10: float
+    p90: float
+
+
+Ranges: Any = Field(
+    default_factory=dict,
+    description="figure -> {p10, p90}: the estimate scaled by the 10th and 90th percentiles of "
+    "measured/estimated on published rows predicted without their own publication "
+    "(app.estimators.bands); assumptions.range says which rows and why a figure has none",
+)
+
+
+class MaxLoadOut(BaseModel):
+    """What the engine sustains for this workload when saturated: the continuous-batching
+    simulation with ``n_requests`` requests queued at once, within the engine's scheduler limits
+    (``max_running`` sequences: KV capacity and max_num_seqs; ``max_batched_tokens`` per step)."""
+
+    output_tokens_per_s: float
+    output_tokens_per_s_per_gpu: float
+    requests_per_s: float
+    mean_batch: float
+    n_requests: int
+    max_running: int
+    max_batched_tokens: int
+
+
 class InferenceResponse(TimingOut):
     memory: MemoryOut
     best_case: TimingOut
     assumptions: dict[str, Any]
+    max_load: MaxLoadOut | None = Field(
+        None, description="None when one request of this length does not fit (memory.reason)"
+    )
+    range: dict[str, RangeOut] = Ranges
     latency_percentiles: LoadOut | None = None
     capacity: CapacityOut | None = None
 
@@ -220,9 +254,11 @@ class TrainingResponse(BaseModel):
     mfu_range: tuple[float, float]
     compute_optimal: ComputeOptimalOut
     assumptions: dict[str, Any]
+    range: dict[str, RangeOut] = Ranges
 
 
-LoraTarget = Literal["q", "k", "v", "o", "gate", "up", "down"]
+# Our short names and Hugging Face PEFT's (app.estimators.training.PEFT_TARGET_ALIASES).
+LoraTarget = Literal[PEFT_TARGET_NAMES]  # type: ignore[valid-type]
 
 
 class FinetuneRequest(BaseModel):
@@ -262,6 +298,7 @@ class FinetuneResponse(BaseModel):
     tokens_per_s: float
     flops_per_token: float
     assumptions: dict[str, Any]
+    range: dict[str, RangeOut] = Ranges
 
 
 class HfConfigRequest(BaseModel):

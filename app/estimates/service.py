@@ -27,12 +27,14 @@ from app.estimates.schemas import (
     InferenceRequest,
     InferenceResponse,
     LoadOut,
+    MaxLoadOut,
     MemoryOut,
     PrefillOut,
     TimingOut,
     TrainingRequest,
     TrainingResponse,
 )
+from app.estimators import bands
 from app.estimators.architecture import Architecture, ArchitectureError
 from app.estimators.engines import EngineProfile, engine
 from app.estimators.hardware import GpuSpec, HardwareError
@@ -48,7 +50,14 @@ from app.estimators.inference import (
 )
 from app.estimators.interventions import Scenario, evaluate
 from app.estimators.precision import Precision
-from app.estimators.simulation import SimulationError, plan_capacity, simulate_load
+from app.estimators.simulation import (
+    MAX_LOAD_REQUESTS,
+    SimulationError,
+    max_load,
+    plan_capacity,
+    running_limits,
+    simulate_load,
+)
 from app.estimators.training import TrainingError, estimate_finetune, estimate_training
 
 LOAD_REQUESTS = 2000  # simulated requests per load point
@@ -130,6 +139,22 @@ def _setup(
     return arch, gpu, eng, cfg, note
 
 
+def _range_note(
+    figures: dict[str, tuple[float | None, str, bool]], gpu_key: str
+) -> tuple[dict[str, dict[str, float]], dict[str, Any]]:
+    """The figures' 10-90% bands and the note that says where they come from."""
+    out, missing = bands.ranges(figures, gpu_key)
+    families = sorted({fam for name, (_, fam, _) in figures.items() if name in out})
+    note: dict[str, Any] = {
+        "method": "10-90% of measured/estimated on published rows predicted without their own "
+        "publication (axisboard validate-estimator)",
+        "bands": [bands.describe(f, gpu_key) for f in families],
+    }
+    if missing:
+        note["missing"] = missing
+    return out, note
+
+
 def _load(
     arch: Architecture,
     gpu: GpuSpec,
@@ -137,11 +162,27 @@ def _load(
     cfg: ServingConfig,
     est: InferenceEstimate,
     req: InferenceRequest,
-) -> tuple[LoadOut | None, CapacityOut | None]:
-    max_seqs = min(est.memory.max_batch_size, eng.max_num_seqs)
-    if max_seqs < 1:
-        return None, None
+) -> tuple[MaxLoadOut | None, LoadOut | None, CapacityOut | None, str]:
+    """Max load, latency at the requested rate and the capacity plan: one simulation path, with
+    the engine's scheduler limits (``running_limits``)."""
     sm = StepModel.build(arch, gpu, eng, cfg)
+    limits = running_limits(eng, sm, est.memory)
+    what = (
+        f"continuous batching, at most {max(limits.max_seqs, 0)} running (KV capacity and "
+        f"{limits.scheduler.source})"
+    )
+    if limits.max_seqs < 1:
+        return None, None, None, what
+    top = max_load(sm, limits, input_tokens=req.input_tokens, output_tokens=req.output_tokens)
+    saturated = MaxLoadOut(
+        output_tokens_per_s=top.output_tokens_per_s,
+        output_tokens_per_s_per_gpu=top.output_tokens_per_s / cfg.n_gpus,
+        requests_per_s=top.requests_per_s,
+        mean_batch=top.mean_batch,
+        n_requests=top.n_requests,
+        max_running=limits.max_seqs,
+        max_batched_tokens=limits.max_batched_tokens,
+    )
     load = None
     if req.request_rate is not None:
         r = simulate_load(
@@ -149,8 +190,8 @@ def _load(
             request_rate=req.request_rate,
             input_tokens=req.input_tokens,
             output_tokens=req.output_tokens,
-            max_seqs=max_seqs,
-            max_batched_tokens=eng.max_batched_tokens,
+            max_seqs=limits.max_seqs,
+            max_batched_tokens=limits.max_batched_tokens,
             n_requests=LOAD_REQUESTS,
         )
         load = LoadOut.model_validate(r.as_dict())
@@ -163,15 +204,15 @@ def _load(
             output_tokens=req.output_tokens,
             ttft_slo_ms=req.ttft_slo_ms,
             tpot_slo_ms=req.tpot_slo_ms,
-            max_seqs=max_seqs,
-            max_batched_tokens=eng.max_batched_tokens,
+            max_seqs=limits.max_seqs,
+            max_batched_tokens=limits.max_batched_tokens,
             price_per_gpu_hour=gpu.price_per_hour_usd,
         )
         capacity = CapacityOut(
             **{k: v for k, v in plan.as_dict().items() if k in CapacityOut.model_fields},
             meets_slo=plan.replicas is not None,
         )
-    return load, capacity
+    return saturated, load, capacity, what
 
 
 def inference(session: Session, req: InferenceRequest, org_id: int) -> InferenceResponse:
@@ -183,7 +224,7 @@ def inference(session: Session, req: InferenceRequest, org_id: int) -> Inference
         if req.speculative is not None:
             s = req.speculative
             est = with_speculative(est, alpha=s.alpha, gamma=s.gamma, c=s.c)
-        load, capacity = _load(arch, gpu, eng, cfg, est, req)
+        top, load, capacity, load_model = _load(arch, gpu, eng, cfg, est, req)
     except (EstimateError, SimulationError) as exc:
         raise InvalidInput(str(exc), field=exc.field) from None
     t = _timing_out(est.timing)
@@ -196,17 +237,31 @@ def inference(session: Session, req: InferenceRequest, org_id: int) -> Inference
         "active_params": arch.active_params,
         **cal_note,
     }
-    if load is not None or capacity is not None:
-        assumptions["load_model"] = (
-            f"continuous batching, Poisson arrivals, {LOAD_REQUESTS} requests, at most "
-            f"{min(m.max_batch_size, eng.max_num_seqs)} running (KV capacity and max_num_seqs)"
-            + ("; speculative decoding not simulated" if req.speculative else "")
-        )
+    assumptions["load_model"] = (
+        f"{load_model}; max load: {MAX_LOAD_REQUESTS} requests queued at once; latency under "
+        f"load: Poisson arrivals, {LOAD_REQUESTS} requests"
+        + ("; speculative decoding not simulated" if req.speculative else "")
+    )
+    batch_family = "batch1_decode" if req.batch_size == 1 else "static_batch_throughput"
+    figures: dict[str, tuple[float | None, str, bool]] = {
+        "ttft_ms": (t.ttft_ms, "prefill_ttft_unloaded", False),
+        "tpot_ms": (t.tpot_ms, batch_family, False),
+        "output_tokens_per_s": (t.output_tokens_per_s, batch_family, True),
+        "output_tokens_per_s_per_gpu": (t.output_tokens_per_s_per_gpu, batch_family, True),
+        "max_load.output_tokens_per_s": (
+            None if top is None else top.output_tokens_per_s,
+            "max_load_throughput",
+            True,
+        ),
+    }
+    bands, assumptions["range"] = _range_note(figures, gpu.key)
     return InferenceResponse(
         **t.model_dump(),
+        range=bands,
         memory=MemoryOut(**{k: getattr(m, k) for k in MemoryOut.model_fields}),
         best_case=_timing_out(est.best_case),
         assumptions=assumptions,
+        max_load=top,
         latency_percentiles=load,
         capacity=capacity,
     )
@@ -293,7 +348,13 @@ def training(session: Session, req: TrainingRequest, org_id: int) -> TrainingRes
         raise InvalidInput(str(exc), field=exc.field) from None
     except HardwareError as exc:
         raise InvalidInput(str(exc), field="precision") from None
-    return TrainingResponse.model_validate(est.as_dict())
+    out = est.as_dict()
+    out["range"], out["assumptions"]["range"] = _range_note(
+        {"gpu_hours": (est.gpu_hours, "training", False),
+         "wall_clock_days": (est.wall_clock_days, "training", False)},
+        gpu.key,
+    )  # fmt: skip
+    return TrainingResponse.model_validate(out)
 
 
 def finetune(session: Session, req: FinetuneRequest, org_id: int) -> FinetuneResponse:
@@ -315,7 +376,11 @@ def finetune(session: Session, req: FinetuneRequest, org_id: int) -> FinetuneRes
         )
     except TrainingError as exc:
         raise InvalidInput(str(exc), field=exc.field) from None
-    return FinetuneResponse.model_validate(est.as_dict())
+    out = est.as_dict()
+    out["range"], out["assumptions"]["range"] = _range_note(
+        {"tokens_per_s": (est.tokens_per_s, "training", True)}, gpu.key
+    )
+    return FinetuneResponse.model_validate(out)
 
 
 SWEEP_BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -356,9 +421,9 @@ def sweeps(session: Session, req: InferenceRequest, org_id: int) -> dict[str, An
         "ttft": [e.timing.ttft_ms for e in ttfts],
         "best": [e.best_case.ttft_ms for e in ttfts],
     }
-    max_seqs = min(one.memory.max_batch_size, eng.max_num_seqs)
-    if max_seqs >= 1:
-        sm = StepModel.build(arch, gpu, eng, cfg)
+    sm = StepModel.build(arch, gpu, eng, cfg)
+    limits = running_limits(eng, sm, one.memory)
+    if limits.max_seqs >= 1:
 
         def sim(rate: float, n: int) -> Any:
             return simulate_load(
@@ -366,12 +431,15 @@ def sweeps(session: Session, req: InferenceRequest, org_id: int) -> dict[str, An
                 request_rate=rate,
                 input_tokens=req.input_tokens,
                 output_tokens=req.output_tokens,
-                max_seqs=max_seqs,
-                max_batched_tokens=eng.max_batched_tokens,
+                max_seqs=limits.max_seqs,
+                max_batched_tokens=limits.max_batched_tokens,
                 n_requests=n,
             )
 
-        capacity = sim(1e9, 600).requests_per_s
+        # the saturated capacity: the same figure as the estimate's max_load
+        capacity = max_load(
+            sm, limits, input_tokens=req.input_tokens, output_tokens=req.output_tokens
+        ).requests_per_s
         rates = [round(f * capacity, 4) for f in RATE_FRACTIONS]
         results = [sim(r, 600) for r in rates]
         out["load"] = {

@@ -22,6 +22,7 @@ measurement can beat.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
@@ -34,11 +35,21 @@ from app.estimators.engines import (
 )
 from app.estimators.errors import FieldError
 from app.estimators.hardware import ALLREDUCE_LATENCY_S, GpuSpec, HardwareError
+from app.estimators.operators import (
+    EAGER_OP_S,
+    GEMM_HALF_TILE_M,
+    KERNEL_LATENCY_S,
+    LOGIT_BYTES,
+    STEP_KERNELS,
+    StepCoeffs,
+    decode_lines,
+    elementwise_bytes_per_token,
+)
 from app.estimators.precision import BYTES, KV_PRECISIONS, WEIGHT_PRECISIONS, Precision
 from app.estimators.speculative import expected_tokens, speedup
 
 ACTIVATION_BYTES = 2  # bf16 activations
-LOGITS_BYTES = 4  # fp32 logits in the sampler
+LOGITS_BYTES = LOGIT_BYTES  # fp32 logits in the sampler
 MAX_SAMPLED_SEQS = 256  # vLLM default max_num_seqs: the sampler's logits rows at profiling
 
 
@@ -170,9 +181,12 @@ class StepModel:
 
     An iteration runs ``n_decode`` sequences one token each (summed context ``ctx_sum``) plus the
     prefill of ``n_prefill`` sequences holding ``prefill_tokens`` tokens (sum of prompt² =
-    ``prefill_sq_sum``). Compute runs at the engine's MFU (``prefill_efficiency``), memory traffic
-    at its MBU (``decode_efficiency``):
-    ``max(flops / (peak·eff_c), bytes / (bw·eff_m)) + all-reduce + per-step overhead``.
+    ``prefill_sq_sum``). Its time is the sum of its operators (:mod:`app.estimators.operators`):
+    GEMMs at a compute efficiency that depends on their row count, grouped expert GEMMs, attention,
+    element-wise kernels, logits, the tensor-parallel all-reduce, per-kernel latency, the eager
+    launch floor of engines without CUDA graphs and the engine's per-step overhead.
+    ``eff_compute`` is the engine's compute efficiency (MFU of large GEMMs), ``eff_memory`` its
+    bandwidth efficiency.
     """
 
     arch: Architecture
@@ -185,33 +199,87 @@ class StepModel:
     eff_memory: float
     overhead_s: float
     comm: bool
-    # Coefficients of step() derived once from the fields above: the load simulation calls step()
-    # tens of thousands of times per estimate page, and recomputing parameter counts dominated.
-    _k: tuple[float, ...] = field(init=False, repr=False, compare=False)
+    ideal: bool = False
+    cuda_graphs: bool = True
+    kernels_per_layer: int = 10
+    # The operator formula's coefficients, derived once: the load simulation evaluates steps tens
+    # of thousands of times per estimate page.
+    _k: StepCoeffs = field(init=False, repr=False, compare=False)
+    _f: tuple[float, ...] = field(init=False, repr=False, compare=False)  # _fast's constants
 
     def __post_init__(self) -> None:
         a, tp = self.arch, self.tp
         d_attn = a.n_heads * a.d_head
         experts = a.n_layers * a.n_experts * a.mlp_params_per_expert
-        if self.comm and tp > 1:  # _allreduce_s as a + b·tokens
+        proj = a.non_embedding_params - experts  # attention projections, router, norms
+        if self.comm and tp > 1:  # 2 all-reduces per layer: latency + ring traffic
             comm_a = 2 * a.n_layers * ALLREDUCE_LATENCY_S
             comm_b = 2 * a.n_layers * 2 * (tp - 1) / tp * a.d_model * ACTIVATION_BYTES
             comm_b /= self.gpu.interconnect_bytes_per_s
         else:
             comm_a = comm_b = 0.0
-        k = (
-            2 * a.active_non_embedding_params,  # FLOPs per token
-            2 * a.vocab * a.d_model,  # logit FLOPs per sequence
-            4 * a.n_layers * d_attn,  # decode attention FLOPs per token of context
-            2 * a.n_layers * d_attn,  # prefill attention FLOPs per (prompt²)
-            (a.non_embedding_params - experts + a.vocab * a.d_model) * self.bytes_w,  # dense bytes
-            a.n_layers * a.mlp_params_per_expert * self.bytes_w,  # bytes per expert touched
-            self.peak_flops * tp,
-            self.gpu.bandwidth_bytes_per_s * tp,
-            comm_a,
-            comm_b,
+        kernels = a.n_layers * self.kernels_per_layer + STEP_KERNELS
+        k = StepCoeffs(
+            proj_flops_per_token=2.0 * proj,
+            proj_bytes=proj * self.bytes_w,
+            mlp_flops_per_token_expert=2.0 * a.n_layers * a.mlp_params_per_expert,
+            mlp_bytes_per_expert=a.n_layers * a.mlp_params_per_expert * self.bytes_w,
+            n_experts=a.n_experts,
+            top_k=a.experts_per_token,
+            logit_flops_per_seq=2.0 * a.vocab * a.d_model,
+            logit_bytes=a.vocab * a.d_model * self.bytes_w,
+            sample_bytes_per_seq=a.vocab * LOGIT_BYTES,
+            attn_pre_flops_per_sq=2.0 * a.n_layers * d_attn,
+            attn_dec_flops_per_ctx=4.0 * a.n_layers * d_attn,
+            kv_bytes_per_token=self.kv_bytes_per_token,
+            elementwise_bytes_per_token=elementwise_bytes_per_token(
+                a.n_layers, a.d_model, a.d_ff * a.experts_per_token
+            ),
+            peak=self.peak_flops * tp,
+            bw=self.gpu.bandwidth_bytes_per_s * tp,
+            e_c=self.eff_compute,
+            e_m=self.eff_memory,
+            half_tile=0.0 if self.ideal else GEMM_HALF_TILE_M,
+            gpu_fixed_s=0.0 if self.ideal else kernels * KERNEL_LATENCY_S,
+            cpu_floor_s=0.0 if self.ideal or self.cuda_graphs else kernels * EAGER_OP_S,
+            overhead_s=self.overhead_s,
+            comm_a=comm_a,
+            comm_b=comm_b,
+            roofline=self.ideal,
         )
         object.__setattr__(self, "_k", k)
+        ec, em = k.peak * k.e_c, k.bw * k.e_m
+        f = (
+            k.proj_flops_per_token, k.proj_bytes, k.mlp_flops_per_token_expert,
+            k.mlp_bytes_per_expert, float(k.n_experts), float(k.top_k), k.logit_flops_per_seq,
+            k.logit_bytes, k.attn_pre_flops_per_sq, k.attn_dec_flops_per_ctx, k.peak, k.bw,
+            ec, em, k.half_tile, k.sample_bytes_per_seq / em,
+            max(k.attn_dec_flops_per_ctx / ec, k.kv_bytes_per_token / em),
+            (k.kv_bytes_per_token + k.elementwise_bytes_per_token) / em, k.gpu_fixed_s,
+            k.cpu_floor_s, k.comm_a, k.comm_b, k.overhead_s, k.kv_bytes_per_token,
+        )  # fmt: skip
+        object.__setattr__(self, "_f", f)
+
+    def _fast(
+        self, nd: float, ctx: float, npre: float, pt: float, sq: float
+    ) -> tuple[float, float, float, float]:
+        """:func:`app.estimators.operators.step_time` on floats, written out for speed (the load
+        simulation runs it per iteration); a test checks the two agree."""
+        (pf, pb, mf, mb, ne, tk, lf, lb, apf, adf, peak, bw, ec, em, h, samp, att_dec, per_tok,
+         fixed, floor, ca, cb, ovh, kvb) = self._f  # fmt: skip
+        t = nd + pt
+        s = nd + npre
+        touched = ne * (1.0 - (1.0 - tk / ne) ** t) if ne > 1 else 1.0
+        compute = (pf * t + mf * t * tk + lf * s + apf * sq + adf * ctx) / peak
+        memory = (pb + mb * touched + lb + kvb * (ctx + t)) / bw
+        comm = ca + cb * t
+        if self.ideal:
+            return max(compute, memory) + comm + ovh, compute, memory, comm
+        g = max(pf * (t + h) / ec, pb / em)
+        g += max(mf * (t * tk + touched * h) / ec, mb * touched / em)
+        g += max(lf * (s + h) / ec, lb / em) + samp * s
+        g += apf * sq / ec + att_dec * ctx + per_tok * t + fixed
+        return max(g, floor) + comm + ovh, compute, memory, comm
 
     @classmethod
     def build(
@@ -234,37 +302,46 @@ class StepModel:
             eff_memory=1.0 if ideal else eng.decode_efficiency,
             overhead_s=0.0 if ideal else eng.step_overhead_s,
             comm=not ideal,
+            ideal=ideal,
+            cuda_graphs=eng.cuda_graphs,
+            kernels_per_layer=eng.kernels_per_layer,
         )
 
-    def parts(
+    @property
+    def coeffs(self) -> StepCoeffs:
+        return self._k
+
+    def time(
         self,
         n_decode: float,
         ctx_sum: float,
         n_prefill: float = 0,
         prefill_tokens: float = 0,
         prefill_sq_sum: float = 0,
-    ) -> tuple[float, float, float]:
-        """Compute, memory and communication seconds of one iteration, before efficiencies."""
-        per_tok, logits, attn_dec, attn_pre, dense_b, expert_b, peak, bw, comm_a, comm_b = self._k
-        tokens = n_decode + prefill_tokens
-        flops = (
-            per_tok * tokens
-            + logits * (n_decode + n_prefill)  # logits: one row per sequence
-            + attn_dec * ctx_sum  # decode attention over the cache
-            + attn_pre * prefill_sq_sum  # causal prefill attention (half of S²)
-        )
-        # weight_bytes_read(arch, tokens, bytes_w) plus the KV cache read and written
-        weights = dense_b + expert_b * experts_touched(self.arch, tokens)
-        mem = weights + self.kv_bytes_per_token * (ctx_sum + prefill_tokens)
-        comm_s = comm_a + comm_b * tokens if comm_a else 0.0
-        return flops / peak, mem / bw, comm_s
+    ) -> float:
+        """Seconds of one iteration (``step(...).time_s`` without the breakdown: the load
+        simulation's inner loop)."""
+        if self.ideal:
+            return self._fast(n_decode, ctx_sum, n_prefill, prefill_tokens, prefill_sq_sum)[0]
+        (pf, pb, mf, mb, ne, tk, lf, lb, apf, _, _, _, ec, em, h, samp, att_dec, per_tok, fixed,
+         floor, ca, cb, ovh, _) = self._f  # fmt: skip
+        t = n_decode + prefill_tokens
+        s = n_decode + n_prefill
+        touched = ne * (1.0 - (1.0 - tk / ne) ** t) if ne > 1 else 1.0
+        g = max(pf * (t + h) / ec, pb / em)
+        g += max(mf * (t * tk + touched * h) / ec, mb * touched / em)
+        g += max(lf * (s + h) / ec, lb / em) + samp * s
+        g += apf * prefill_sq_sum / ec + att_dec * ctx_sum + per_tok * t + fixed
+        return max(g, floor) + ca + cb * t + ovh
 
-    @property
-    def ctx_slopes(self) -> tuple[float, float]:
-        """Compute and memory seconds that one more token of decode context adds (parts() is
-        linear in ``ctx_sum``)."""
-        _, _, attn_dec, _, _, _, peak, bw, _, _ = self._k
-        return attn_dec / peak, self.kv_bytes_per_token / bw
+    def decode_line(self, n_decode: float) -> tuple[float, float, float, float, float]:
+        """A pure decode iteration of ``n_decode`` sequences at summed context c takes
+        ``max(a1 + b1·c, a2 + b2·c) + extra`` seconds: (a1, b1, a2, b2, extra)
+        (:func:`app.estimators.operators.decode_lines`)."""
+        k = self._k
+        a1, b1, a2, b2 = decode_lines(k, n_decode, max)
+        extra = k.comm_a + k.comm_b * n_decode + k.overhead_s
+        return a1, b1, a2, b2, float(extra)
 
     def step(
         self,
@@ -274,18 +351,26 @@ class StepModel:
         prefill_tokens: float = 0,
         prefill_sq_sum: float = 0,
     ) -> PhaseTime:
-        compute_s, memory_s, comm_s = self.parts(
+        t, compute_s, memory_s, comm_s = self._fast(
             n_decode, ctx_sum, n_prefill, prefill_tokens, prefill_sq_sum
         )
-        t = max(compute_s / self.eff_compute, memory_s / self.eff_memory) + comm_s + self.overhead_s
         bound = "compute" if compute_s >= memory_s else "memory"
-        return PhaseTime(t, compute_s, memory_s, comm_s, bound)
+        return PhaseTime(float(t), float(compute_s), float(memory_s), float(comm_s), bound)
 
     def prefill(self, seqs: int, prompt: int) -> PhaseTime:
         return self.step(0, 0, seqs, seqs * prompt, seqs * prompt * prompt)
 
     def decode(self, batch: int, context: float) -> PhaseTime:
         return self.step(batch, batch * context)
+
+
+@functools.lru_cache(maxsize=1024)
+def _step_model(
+    arch: Architecture, gpu: GpuSpec, eng: EngineProfile, cfg: ServingConfig, ideal: bool
+) -> StepModel:
+    """StepModel.build, memoised: deriving the operator coefficients costs more than the steps an
+    estimate evaluates, and sweeps and pages ask for the same deployment over and over."""
+    return StepModel.build(arch, gpu, eng, cfg, ideal=ideal)
 
 
 def _memory(
@@ -348,7 +433,7 @@ def _timing(
     *,
     ideal: bool,
 ) -> Timing:
-    sm = StepModel.build(arch, gpu, eng, cfg, ideal=ideal)
+    sm = _step_model(arch, gpu, eng, cfg, ideal)
     b, s_in, s_out = wl.batch_size, wl.input_tokens, wl.output_tokens
     # The whole batch's prefill; TTFT of an unloaded server is the prefill of one request.
     prefill = sm.prefill(b, s_in)

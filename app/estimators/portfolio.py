@@ -39,7 +39,7 @@ from app.estimators.interventions import (
     apply_all,
     evaluate,
 )
-from app.estimators.simulation import simulate_load
+from app.estimators.simulation import running_limits, simulate_load
 from app.estimators.techniques import MAX_GPUS_FOR_SWAP, plan
 
 DIMENSIONS = ("capability", "cost", "latency", "governance")
@@ -123,11 +123,11 @@ def _load_p95(after: Scenario, static: ServingOutcome) -> tuple[float, float, bo
     gen = after.output_tokens + after.cot_tokens
     one = estimate_inference(after.arch, after.gpu, after.engine, after.cfg,
                              Workload(after.input_tokens, gen, 1))  # fmt: skip
-    max_seqs = max(1, min(one.memory.max_batch_size, after.engine.max_num_seqs))
     sm = StepModel.build(after.arch, after.gpu, after.engine, after.cfg)
+    limits = running_limits(after.engine, sm, one.memory)
     sim = simulate_load(sm, request_rate=max(rate, 1e-6), input_tokens=after.input_tokens,
-                        output_tokens=gen, max_seqs=max_seqs,
-                        max_batched_tokens=after.engine.max_batched_tokens,
+                        output_tokens=gen, max_seqs=max(1, limits.max_seqs),
+                        max_batched_tokens=limits.max_batched_tokens,
                         n_requests=LOAD_REQUESTS)  # fmt: skip
     plain = evaluate(replace(after, speculative=None, adapter_params=0, extra_weight_bytes=0.0))
     factor = static.tpot_ms / plain.tpot_ms if plain.tpot_ms > 0 else 1.0

@@ -36,14 +36,16 @@ from typing import ParamSpec, TypeVar, cast
 
 import numpy as np
 
+from app.estimators.engines import EngineProfile, SchedulerLimits, scheduler_limits
 from app.estimators.errors import FieldError
-from app.estimators.inference import StepModel
+from app.estimators.inference import MemoryBreakdown, StepModel
 
 PERCENTILES = (50, 95, 99)
 SATURATING_RATE = 1e9  # requests/s: every request arrives at once
 BISECTION_STEPS = 10  # geometric, over a 1000x range: 0.7% resolution
 HOURS_PER_MONTH = 730.0  # 8,760 hours a year / 12
 SIMULATION_CACHE_SIZE = 2048  # results of about 1 KB each
+MAX_LOAD_REQUESTS = 1000  # requests queued at once for the saturated (max-load) figure
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -116,10 +118,8 @@ def simulate_load_uncached(
     finish = [0.0] * n_requests
     start = [0.0] * n_requests  # admission time (end of queueing)
 
-    parts = sm.parts
-    ec, em, overhead = sm.eff_compute, sm.eff_memory, sm.overhead_s
-    c_ctx, m_ctx = sm.ctx_slopes
-    decode_parts: dict[int, tuple[float, float, float]] = {}  # n_run -> parts(n_run, 0)
+    step_s = sm.time
+    decode_lines: dict[int, tuple[float, ...]] = {}  # n_run -> sm.decode_line(n_run)
     waiting: deque[int] = deque()
     # (last iteration, request) of the decoding requests: all have the same output length, so
     # they finish in the order they were admitted
@@ -148,8 +148,7 @@ def simulate_load_uncached(
                 pre_tok += s_in
             na = len(admitted)
             t_start = t
-            c, m, comm = parts(n_run, s_acc + n_run * it, na, pre_tok, na * s_in * s_in)
-            t += max(c / ec, m / em) + comm + overhead  # StepModel.step(...).time_s
+            t += step_s(n_run, s_acc + n_run * it, na, pre_tok, na * s_in * s_in)
             batch_sum += n_run + na
             for r in admitted:
                 start[r] = t_start
@@ -166,19 +165,19 @@ def simulate_load_uncached(
             it += 1
         else:
             # A run of pure decode iterations with the same running set: until the next request
-            # finishes or (when there is room to admit) the next arrival. Each bound of the step
-            # time grows linearly with the iteration (one more token of context per sequence), so
-            # the run is timed in closed form (_decode_run).
-            if n_run not in decode_parts:
-                decode_parts[n_run] = parts(n_run, 0)
-            cz, mz, comm = decode_parts[n_run]
+            # finishes or (when there is room to admit) the next arrival. The GPU time grows
+            # linearly with the iteration (one more token of context per sequence: the KV read)
+            # and the eager CPU floor is constant, so the run is timed in closed form
+            # (_decode_run: the max of two lines).
+            if n_run not in decode_lines:
+                decode_lines[n_run] = sm.decode_line(n_run)
+            a1, b1, a2, b2, extra = decode_lines[n_run]
             ctx0 = s_acc + n_run * it
-            extra = comm + overhead
             j, dt = _decode_run(
-                (cz + c_ctx * ctx0) / ec + extra,
-                c_ctx * n_run / ec,
-                (mz + m_ctx * ctx0) / em + extra,
-                m_ctx * n_run / em,
+                a1 + b1 * ctx0 + extra,
+                b1 * n_run,
+                a2 + b2 * ctx0 + extra,
+                b2 * n_run,
                 running[0][0] - it + 1,
                 arrivals[nxt] - t if not waiting and nxt < n_requests else None,
             )
@@ -237,11 +236,12 @@ def _decode_run(
 ) -> tuple[int, float]:
     """Iterations and seconds of a run of pure decode iterations, in closed form.
 
-    Iteration k (from 0) takes ``max(a1 + b1·k, a2 + b2·k)`` seconds: the compute and the memory
-    bound, each linear in k (the context grows one token per sequence per iteration; per-step
-    terms folded into both). The run is ``k_max`` iterations long or, when ``until`` is given,
-    ends with the first iteration that finishes at or after ``until`` seconds from its start (it
-    is the same as taking the cumulative sum of the step times and a ``searchsorted``).
+    Iteration k (from 0) takes ``max(a1 + b1·k, a2 + b2·k)`` seconds: the GPU time of the step's
+    operators, linear in k (the context grows one token per sequence per iteration), and the CPU
+    launch floor (per-step terms folded into both). The run is ``k_max`` iterations long or, when
+    ``until`` is given, ends with the first iteration that finishes at or after ``until`` seconds
+    from its start (it is the same as taking the cumulative sum of the step times and a
+    ``searchsorted``).
     """
     if a2 > a1:  # line 1 is the higher at k = 0; line 2 takes over from iteration s, if ever
         a1, b1, a2, b2 = a2, b2, a1, b1
@@ -281,6 +281,53 @@ def _memoise(fn: Callable[P, R]) -> Callable[P, R]:
 
 # The memoised simulation every caller uses (its result is shared: treat it as read-only).
 simulate_load = _memoise(simulate_load_uncached)
+
+
+@dataclass(frozen=True, slots=True)
+class RunningLimits:
+    """The running set the load simulation allows: the engine's scheduler limits, capped by the
+    sequences of this length the KV cache holds."""
+
+    max_seqs: int  # min(KV capacity in sequences, max_num_seqs); < 1: one request does not fit
+    max_batched_tokens: int
+    scheduler: SchedulerLimits
+
+
+def running_limits(
+    eng: EngineProfile, sm: StepModel, memory: MemoryBreakdown, *, offline: bool = False,
+    max_num_seqs: int | None = None,
+) -> RunningLimits:  # fmt: skip
+    """The one place the simulation's limits come from (API, pages, capacity plan, validation).
+    ``max_num_seqs`` overrides the engine default (a benchmark that states its own)."""
+    sched = scheduler_limits(eng, sm.gpu, offline=offline)
+    cap = sched.max_num_seqs if max_num_seqs is None else max_num_seqs
+    return RunningLimits(min(memory.max_batch_size, cap), sched.max_num_batched_tokens, sched)
+
+
+def max_load(
+    sm: StepModel,
+    limits: RunningLimits,
+    *,
+    input_tokens: int,
+    output_tokens: int,
+    n_requests: int = MAX_LOAD_REQUESTS,
+) -> LoadResult:
+    """What the engine sustains for this workload when saturated: ``n_requests`` requests queued
+    at once (the "request rate inf" of vLLM's benchmark, MLPerf's Offline scenario), scheduled
+    within ``limits``. Its ``requests_per_s`` is the capacity the capacity plan bisects under."""
+    if limits.max_seqs < 1:
+        raise SimulationError(
+            "the KV cache cannot hold one request of this length", field="input_tokens"
+        )
+    return simulate_load(
+        sm,
+        request_rate=SATURATING_RATE,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        max_seqs=limits.max_seqs,
+        max_batched_tokens=limits.max_batched_tokens,
+        n_requests=n_requests,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,7 +377,7 @@ def plan_capacity(
     price_per_gpu_hour: float | None,
     peak_to_mean: float = 1.0,
     percentile: int = 95,
-    n_requests: int = 1000,
+    n_requests: int = MAX_LOAD_REQUESTS,
     seed: int = 0,
 ) -> CapacityPlan:
     """Replicas needed so every replica stays within the TTFT and TPOT SLOs at ``percentile``.
@@ -365,7 +412,7 @@ def plan_capacity(
 
     # The server's capacity: the completion rate when every request is queued at once (the
     # "request rate inf" of vLLM's benchmark). No rate above it is sustainable.
-    capacity = sim(SATURATING_RATE).requests_per_s
+    capacity = sim(SATURATING_RATE).requests_per_s  # = max_load(...) with these limits
     hi, lo = capacity, capacity / 1e3
     r_lo = sim(lo)
     if not _meets(r_lo, ttft_slo_ms, tpot_slo_ms, percentile):

@@ -18,6 +18,16 @@ from app.estimators.architecture import Architecture
 from app.estimators.engines import CONTIGUOUS_KV_UTILISATION, PAGED_KV_WASTE, EngineProfile
 from app.estimators.hardware import ALLREDUCE_LATENCY_S, GpuSpec
 from app.estimators.inference import ACTIVATION_BYTES, LOGITS_BYTES, MAX_SAMPLED_SEQS
+from app.estimators.operators import (
+    EAGER_OP_S,
+    GEMM_HALF_TILE_M,
+    KERNEL_LATENCY_S,
+    LOGIT_BYTES,
+    STEP_KERNELS,
+    StepCoeffs,
+    elementwise_bytes_per_token,
+    step_time,
+)
 from app.estimators.precision import BYTES, Precision
 
 Array = NDArray[np.float64]
@@ -132,33 +142,52 @@ class Serving:
         pre_tok: Array,
         sq: Array,
     ) -> Array:
-        """One engine iteration (see StepModel.step): max(compute, memory) + comm + overhead."""
+        """One engine iteration: the operator sum of :mod:`app.estimators.operators`, the same
+        formula :class:`~app.estimators.inference.StepModel` evaluates on floats."""
+        k = self.coeffs(a, tp)
+        t, _, _, _ = step_time(k, n_dec, ctx_sum, n_pre, pre_tok, sq, np.maximum)
+        return np.asarray(t, float)
+
+    def coeffs(self, a: ArchTerms, tp: Array) -> StepCoeffs:
         eng = self.engine
         L, d = np.asarray(a.n_layers, float), np.asarray(a.d_model, float)
-        tokens = n_dec + pre_tok
-        flops = (
-            2 * tokens * a.body
-            + 2 * (n_dec + n_pre) * a.lm_head
-            + 4 * L * a.d_attn * ctx_sum
-            + 2 * L * a.d_attn * sq
+        bytes_w = BYTES[self.precision]
+        proj = np.asarray(a.dense_body, float)
+        comm_a = np.where(tp > 1, 2 * L * ALLREDUCE_LATENCY_S, 0.0)
+        comm_b = np.where(
+            tp > 1,
+            2 * L * 2 * (tp - 1) / tp * d * ACTIVATION_BYTES / self.gpu.interconnect_bytes_per_s,
+            0.0,
         )
-        if a.n_experts > 1:
-            k, e = a.experts_per_token, a.n_experts
-            touched = e * (1.0 - (1.0 - k / e) ** tokens)
-        else:
-            touched = np.ones_like(tokens)
-        weights = (a.dense_body + L * touched * a.mlp_per_expert + a.lm_head) * BYTES[
-            self.precision
-        ]
-        kv_tok = np.asarray(a.kv_elems_per_token) * BYTES[self.kv_cache_precision]
-        mem = weights + kv_tok * (ctx_sum + pre_tok)
-        peak = self.gpu.peak_flops(self.precision) * tp
-        bw = self.gpu.bandwidth_bytes_per_s * tp
-        t = np.maximum(flops / peak / eng.prefill_efficiency, mem / bw / eng.decode_efficiency)
-        msg = tokens * d * ACTIVATION_BYTES
-        per = ALLREDUCE_LATENCY_S + 2 * (tp - 1) / tp * msg / self.gpu.interconnect_bytes_per_s
-        comm = np.where(tp > 1, 2 * L * per, 0.0)
-        return np.asarray(t + comm + eng.step_overhead_s, float)
+        kernels = L * eng.kernels_per_layer + STEP_KERNELS
+        ideal = eng.name == "ideal"
+        return StepCoeffs(
+            proj_flops_per_token=2.0 * proj,
+            proj_bytes=proj * bytes_w,
+            mlp_flops_per_token_expert=2.0 * L * np.asarray(a.mlp_per_expert, float),
+            mlp_bytes_per_expert=L * np.asarray(a.mlp_per_expert, float) * bytes_w,
+            n_experts=a.n_experts,
+            top_k=a.experts_per_token,
+            logit_flops_per_seq=2.0 * np.asarray(a.lm_head, float),
+            logit_bytes=np.asarray(a.lm_head, float) * bytes_w,
+            sample_bytes_per_seq=np.asarray(a.vocab, float) * LOGIT_BYTES,
+            attn_pre_flops_per_sq=2.0 * L * np.asarray(a.d_attn, float),
+            attn_dec_flops_per_ctx=4.0 * L * np.asarray(a.d_attn, float),
+            kv_bytes_per_token=np.asarray(a.kv_elems_per_token, float)
+            * BYTES[self.kv_cache_precision],
+            elementwise_bytes_per_token=elementwise_bytes_per_token(L, d, a.d_ff_active),
+            peak=self.gpu.peak_flops(self.precision) * tp,
+            bw=self.gpu.bandwidth_bytes_per_s * tp,
+            e_c=eng.prefill_efficiency,
+            e_m=eng.decode_efficiency,
+            half_tile=0.0 if ideal else GEMM_HALF_TILE_M,
+            gpu_fixed_s=0.0 if ideal else kernels * KERNEL_LATENCY_S,
+            cpu_floor_s=0.0 if ideal or eng.cuda_graphs else kernels * EAGER_OP_S,
+            overhead_s=eng.step_overhead_s,
+            comm_a=comm_a,
+            comm_b=comm_b,
+            roofline=ideal,
+        )
 
 
 @dataclass(frozen=True, slots=True)

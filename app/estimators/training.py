@@ -47,6 +47,24 @@ CHECKPOINT_BYTES_PER_LAYER_TOKEN_HIDDEN = 2  # the bf16 layer input kept per lay
 RUNTIME_OVERHEAD_BYTES = 1e9
 QLORA_SLOWDOWN = 3.68 / 2.36
 LORA_TARGETS = ("q", "k", "v", "o", "gate", "up", "down")
+# The module names Hugging Face PEFT users type (LoraConfig.target_modules): the Llama/Mistral/Qwen
+# projection names, Mixtral's expert names (w1 gate, w3 up, w2 down: modeling_mixtral.py) and
+# PEFT's "all-linear" shortcut (every linear layer but the output head: peft tuners_utils.py).
+PEFT_TARGET_ALIASES: dict[str, tuple[str, ...]] = {
+    **{t: (t,) for t in LORA_TARGETS},
+    "q_proj": ("q",),
+    "k_proj": ("k",),
+    "v_proj": ("v",),
+    "o_proj": ("o",),
+    "gate_proj": ("gate",),
+    "up_proj": ("up",),
+    "down_proj": ("down",),
+    "w1": ("gate",),
+    "w3": ("up",),
+    "w2": ("down",),
+    "all-linear": LORA_TARGETS,
+}
+PEFT_TARGET_NAMES: tuple[str, ...] = tuple(PEFT_TARGET_ALIASES)
 SECONDS_PER_DAY = 86400.0
 
 
@@ -155,6 +173,21 @@ def estimate_training(
 # --- fine-tuning ---------------------------------------------------------------------------
 
 
+def canonical_targets(targets: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """The adapted matrices (``LORA_TARGETS`` order, each once) that ``targets`` names, in our
+    short names or Hugging Face PEFT's (``q_proj``, ``all-linear``, ...)."""
+    chosen: set[str] = set()
+    for t in targets:
+        names = PEFT_TARGET_ALIASES.get(t.strip() if isinstance(t, str) else t)
+        if names is None:
+            raise TrainingError(
+                f"unknown target module '{t}'; allowed: {', '.join(PEFT_TARGET_NAMES)}",
+                field="target_modules",
+            )
+        chosen.update(names)
+    return tuple(t for t in LORA_TARGETS if t in chosen)
+
+
 def lora_trainable_params(arch: Architecture, rank: int, targets: tuple[str, ...]) -> int:
     """n_layers · Σ r·(d_in + d_out) over the adapted matrices (Hu et al. 2021); MLP matrices
     count once per expert."""
@@ -171,12 +204,7 @@ def lora_trainable_params(arch: Architecture, rank: int, targets: tuple[str, ...
         "down": (f, d, arch.n_experts),
     }
     total = 0
-    for t in targets:
-        if t not in dims:
-            raise TrainingError(
-                f"unknown target module '{t}'; allowed: {', '.join(LORA_TARGETS)}",
-                field="target_modules",
-            )
+    for t in canonical_targets(targets):
         d_in, d_out, copies = dims[t]
         total += copies * rank * (d_in + d_out)
     return arch.n_layers * total
@@ -224,6 +252,8 @@ def estimate_finetune(
         raise TrainingError("mfu must be in (0, 1]", field="mfu")
     if method != "full" and not target_modules:
         raise TrainingError("LoRA needs at least one target module", field="target_modules")
+    if method != "full":
+        target_modules = canonical_targets(target_modules)
     stage = (3 if n_gpus > 1 else 0) if zero_stage is None else zero_stage
     if stage not in (0, 1, 2, 3):
         raise TrainingError("zero_stage must be 0, 1, 2 or 3", field="zero_stage")

@@ -18,7 +18,7 @@ from app.estimators.architecture import Architecture
 from app.estimators.engines import EngineProfile
 from app.estimators.hardware import GpuSpec
 from app.estimators.inference import ServingConfig, StepModel, Workload, estimate_inference
-from app.estimators.simulation import SATURATING_RATE, simulate_load
+from app.estimators.simulation import SATURATING_RATE, running_limits, simulate_load
 
 REQUIRED = ("completed", "total_input_tokens", "total_output_tokens", "median_ttft_ms",
             "median_tpot_ms")  # fmt: skip
@@ -84,7 +84,8 @@ def fit_bench(
 ) -> BenchFit:  # fmt: skip
     s_in, s_out = summary.mean_input, summary.mean_output
     est = estimate_inference(arch, gpu, eng, cfg, Workload(s_in, s_out, 1))
-    max_seqs = min(est.memory.max_batch_size, eng.max_num_seqs)
+    limits = running_limits(eng, StepModel.build(arch, gpu, eng, cfg), est.memory)
+    max_seqs = limits.max_seqs
     if max_seqs < 1:
         raise BenchFileError("the model does not fit on this GPU configuration")
     rate = SATURATING_RATE if math.isinf(summary.request_rate) else summary.request_rate
@@ -94,7 +95,7 @@ def fit_bench(
         e = eng.with_overrides(prefill_efficiency=pre, decode_efficiency=dec)
         r = simulate_load(StepModel.build(arch, gpu, e, cfg), request_rate=rate,
                           input_tokens=s_in, output_tokens=s_out, max_seqs=max_seqs,
-                          max_batched_tokens=e.max_batched_tokens, n_requests=n)  # fmt: skip
+                          max_batched_tokens=limits.max_batched_tokens, n_requests=n)  # fmt: skip
         return r.ttft_ms[50], r.tpot_ms[50]
 
     def solve(f: Any) -> float:

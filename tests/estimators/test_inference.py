@@ -262,3 +262,60 @@ class TestHfConfig:
             architecture_from_hf_config({"model_type": "qwen2", "hidden_size": 10})
         assert "num_hidden_layers" in e.value.fields
         assert "vocab_size" in e.value.fields
+
+
+@pytest.mark.parametrize("gpu_key", ["a100_sxm_80gb", "h100_sxm_80gb", "l40s", "rtx_4090"])
+@pytest.mark.parametrize("model", ["llama_3_1_8b", "mixtral_8x7b"])
+def test_serving_engines_are_at_least_as_fast_as_hf_transformers_from_batch_8(
+    gpu_key: str, model: str
+) -> None:
+    """The documented order (vLLM paper; engine docs): vLLM, SGLang and TensorRT-LLM are never
+    slower than eager transformers generate() at batch >= 8 (CUDA graphs, fused kernels)."""
+    from app.estimators.engines import engine
+    from app.estimators.inference import ServingConfig, Workload, estimate_inference
+    from app.estimators.reference_data import catalog_architecture, catalog_gpu
+
+    arch, gpu = catalog_architecture(model), catalog_gpu(gpu_key)
+    cfg = ServingConfig(n_gpus=1 if model == "llama_3_1_8b" else 4)
+    for batch in (8, 16, 64, 256):
+        wl = Workload(512, 256, batch)
+        hf = estimate_inference(arch, gpu, engine("hf-transformers"), cfg, wl).timing
+        for name in ("vllm", "sglang", "tensorrt-llm"):
+            t = estimate_inference(arch, gpu, engine(name), cfg, wl).timing
+            assert t.output_tokens_per_s >= hf.output_tokens_per_s, (name, batch)
+            assert t.tpot_ms <= hf.tpot_ms, (name, batch)
+
+
+def test_moe_expert_gemms_run_per_expert_token_counts() -> None:
+    """Mixtral: T tokens touch n_t = E(1-(1-k/E)^T) experts, each multiplying T·k/n_t rows; the
+    experts' compute is that of T·k rows plus a tile's padding per touched expert, not the dense
+    GEMM of T·k rows, and their bytes are the touched experts' weights only."""
+    from dataclasses import replace
+
+    from app.estimators.engines import engine
+    from app.estimators.inference import ServingConfig, StepModel, experts_touched
+    from app.estimators.operators import GEMM_HALF_TILE_M, gpu_time
+    from app.estimators.reference_data import catalog_architecture, catalog_gpu
+
+    arch, gpu = catalog_architecture("mixtral_8x7b"), catalog_gpu("h100_sxm_80gb")
+    sm = StepModel.build(arch, gpu, engine("vllm"), ServingConfig(n_gpus=2))
+    k = sm.coeffs
+    for batch in (1, 4, 64, 512):
+        n_t = experts_touched(arch, batch)
+        assert n_t == pytest.approx(8 * (1 - (1 - 2 / 8) ** batch))
+        per_expert = batch * 2 / n_t  # rows each touched expert multiplies
+        full, _, _ = gpu_time(k, batch, batch * 600.0, 0, 0, 0, max)
+        no_mlp, _, _ = gpu_time(replace(k, mlp_flops_per_token_expert=0.0,
+                                        mlp_bytes_per_expert=0.0), batch, batch * 600.0, 0, 0, 0,
+                                max)  # fmt: skip
+        flops_rows = n_t * (per_expert + GEMM_HALF_TILE_M)
+        compute = k.mlp_flops_per_token_expert * flops_rows / (k.peak * k.e_c)
+        memory = n_t * k.mlp_bytes_per_expert / (k.bw * k.e_m)
+        assert full - no_mlp == pytest.approx(max(compute, memory), rel=1e-9)
+    # at large batch the per-expert GEMMs are far less efficient than one dense GEMM of the same
+    # FLOPs: the step is slower than the dense-equivalent (all rows in one GEMM) would be
+    big = 512
+    n_t = experts_touched(arch, big)
+    dense_equiv = k.mlp_flops_per_token_expert * (big * 2 + GEMM_HALF_TILE_M) / (k.peak * k.e_c)
+    moe = k.mlp_flops_per_token_expert * (big * 2 + n_t * GEMM_HALF_TILE_M) / (k.peak * k.e_c)
+    assert moe > 1.2 * dense_equiv

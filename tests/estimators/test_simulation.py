@@ -140,7 +140,8 @@ def test_step_coefficients_reproduce_the_roofline_formula(model: str, gpus: int)
         + 4 * arch.n_layers * d_attn * ctx_sum
         + 2 * arch.n_layers * d_attn * pre_sq
     )
-    mem = weight_bytes_read(arch, tokens, sm.bytes_w) + sm.kv_bytes_per_token * (ctx_sum + pre_tok)
+    # the KV cache read, and written for every new token (decoded ones too)
+    mem = weight_bytes_read(arch, tokens, sm.bytes_w) + sm.kv_bytes_per_token * (ctx_sum + tokens)
     assert got.compute_s == pytest.approx(flops / (sm.peak_flops * gpus), rel=1e-12)
     assert got.memory_s == pytest.approx(mem / (GPU.bandwidth_bytes_per_s * gpus), rel=1e-12)
     assert got.comm_s == pytest.approx(_allreduce_s(arch, GPU, gpus, tokens), rel=1e-12)
@@ -244,3 +245,92 @@ def test_a_decode_run_in_closed_form_equals_the_cumulative_sum() -> None:
             n, secs = _decode_run(a1, b1, a2, b2, k_max, until)
             assert n == j or abs(ends[j - 1] - until) < 1e-12 * until  # ties aside
             assert secs == pytest.approx(ends[n - 1], rel=1e-12)
+
+
+def test_scheduler_limits_follow_each_engines_documented_defaults() -> None:
+    from app.estimators.engines import scheduler_limits
+
+    h100, a100 = GPU, catalog_gpu("a100_sxm_80gb")
+    rtx = catalog_gpu("rtx_4090")
+    vllm = engine("vllm")
+    # vLLM V1 get_batch_defaults: >= 70 GiB and not an A100 -> 1024 / 8192 (server)
+    assert (scheduler_limits(vllm, h100).max_num_seqs,
+            scheduler_limits(vllm, h100).max_num_batched_tokens) == (1024, 8192)  # fmt: skip
+    assert scheduler_limits(vllm, h100, offline=True).max_num_batched_tokens == 16384
+    for small in (a100, rtx):
+        lim = scheduler_limits(vllm, small)
+        assert (lim.max_num_seqs, lim.max_num_batched_tokens) == (256, 2048)
+    assert scheduler_limits(engine("sglang"), rtx).max_num_batched_tokens == 2048
+    assert scheduler_limits(engine("sglang"), h100).max_num_batched_tokens == 8192
+    assert scheduler_limits(engine("tensorrt-llm"), h100).max_num_seqs == 2048
+    assert scheduler_limits(engine("llama.cpp"), h100).max_num_seqs == 4
+
+
+def test_max_load_runs_within_the_kv_and_scheduler_limits() -> None:
+    from app.estimators.simulation import max_load, running_limits
+
+    eng = engine("llama.cpp")
+    est = estimate_inference(ARCH, GPU, eng, ServingConfig(), Workload(IN, OUT))
+    sm = StepModel.build(ARCH, GPU, eng, ServingConfig())
+    lim = running_limits(eng, sm, est.memory)
+    assert lim.max_seqs == min(est.memory.max_batch_size, 4) == 4
+    r = max_load(sm, lim, input_tokens=IN, output_tokens=OUT, n_requests=200)
+    assert r.mean_batch <= 4 + 1e-9
+    # the scheduler cap binds: four llama.cpp slots sustain far less than vLLM's 1024
+    vllm = engine("vllm")
+    sm_v = StepModel.build(ARCH, GPU, vllm, ServingConfig())
+    lim_v = running_limits(vllm, sm_v, est.memory)
+    assert lim_v.max_seqs == min(est.memory.max_batch_size, 1024) > 4
+    r_v = max_load(sm_v, lim_v, input_tokens=IN, output_tokens=OUT, n_requests=200)
+    assert r_v.output_tokens_per_s > 5 * r.output_tokens_per_s
+
+
+def test_max_load_refuses_when_one_request_does_not_fit() -> None:
+    from app.estimators.simulation import max_load, running_limits
+
+    big = catalog_architecture("llama_3_1_70b")
+    eng = engine("vllm")
+    est = estimate_inference(big, GPU, eng, ServingConfig(), Workload(IN, OUT))
+    sm = StepModel.build(big, GPU, eng, ServingConfig())
+    with pytest.raises(SimulationError):
+        max_load(sm, running_limits(eng, sm, est.memory), input_tokens=IN, output_tokens=OUT)
+
+
+def test_capacity_plan_never_exceeds_max_load() -> None:
+    from app.estimators.simulation import max_load, running_limits
+
+    eng = engine("vllm")
+    est = estimate_inference(ARCH, GPU, eng, ServingConfig(), Workload(IN, OUT))
+    lim = running_limits(eng, SM, est.memory)
+    top = max_load(SM, lim, input_tokens=IN, output_tokens=OUT)
+    plan = plan_capacity(SM, requests_per_day=1e6, input_tokens=IN, output_tokens=OUT,
+                         ttft_slo_ms=1e6, tpot_slo_ms=1e6, max_seqs=lim.max_seqs,
+                         max_batched_tokens=lim.max_batched_tokens,
+                         price_per_gpu_hour=None)  # fmt: skip
+    # with SLOs that never bind, the bisection's top is the saturated capacity itself
+    assert plan.max_rate_per_replica <= top.requests_per_s
+    assert plan.max_rate_per_replica > 0.8 * top.requests_per_s
+
+
+@pytest.mark.parametrize("eng_name", ["vllm", "hf-transformers", "ideal"])
+@pytest.mark.parametrize(("model", "gpus"), [("llama_3_1_8b", 1), ("mixtral_8x7b", 2)])
+def test_step_model_fast_path_is_the_operator_formula(eng_name: str, model: str, gpus: int) -> None:
+    """StepModel evaluates the operator sum written out for speed; it must equal
+    app.estimators.operators.step_time (which the vectorised sweep uses) and decode_line must
+    reproduce pure decode steps."""
+    from app.estimators.operators import step_time
+
+    arch = catalog_architecture(model)
+    sm = StepModel.build(arch, GPU, engine(eng_name), ServingConfig(n_gpus=gpus),
+                         ideal=eng_name == "ideal")  # fmt: skip
+    for args in [(1, 700, 0, 0, 0), (24, 24 * 900, 2, 1200, 2 * 600 * 600), (0, 0, 4, 8192,
+                 4 * 2048**2), (256, 256 * 3000, 0, 0, 0)]:  # fmt: skip
+        t, c, m, comm = step_time(sm.coeffs, *args, max)
+        got = sm.step(*args)
+        assert got.time_s == pytest.approx(t, rel=1e-12)
+        assert sm.time(*args) == pytest.approx(t, rel=1e-12)  # the simulation's inner loop
+        assert (got.compute_s, got.memory_s, got.comm_s) == pytest.approx((c, m, comm), rel=1e-12)
+        n, ctx = args[0], args[1]
+        if args[2] == 0 and n:
+            a1, b1, a2, b2, extra = sm.decode_line(n)
+            assert max(a1 + b1 * ctx, a2 + b2 * ctx) + extra == pytest.approx(t, rel=1e-9)

@@ -9,6 +9,7 @@ from app.estimators.precision import Precision
 from app.estimators.reference_data import catalog_architecture, catalog_gpu
 from app.estimators.training import (
     TrainingError,
+    canonical_targets,
     estimate_finetune,
     estimate_training,
     lora_trainable_params,
@@ -139,3 +140,28 @@ def test_epoch_fit_gives_about_20_tokens_per_param_at_chinchilla_scale() -> None
     n, d = fit("epoch_2024").optimum(5.76e23)
     assert 15 < d / n < 30
     assert math.isclose(fit("hoffmann_tex").E, 1.6934, rel_tol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("peft", "ours"),
+    [
+        (("q_proj", "v_proj"), ("q", "v")),
+        (("q_proj", "k_proj", "v_proj", "o_proj"), ("q", "k", "v", "o")),
+        (("gate_proj", "up_proj", "down_proj"), ("gate", "up", "down")),
+        (("w1", "w2", "w3"), ("gate", "up", "down")),
+        (("all-linear",), ("q", "k", "v", "o", "gate", "up", "down")),
+        (("q_proj", "q", "all-linear"), ("q", "k", "v", "o", "gate", "up", "down")),
+    ],
+)
+def test_peft_module_names_count_like_the_short_names(peft, ours) -> None:  # type: ignore[no-untyped-def]
+    assert canonical_targets(peft) == ours
+    assert lora_trainable_params(LLAMA_8B, 16, peft) == lora_trainable_params(LLAMA_8B, 16, ours)
+    a = estimate_finetune(LLAMA_8B, H100, method="lora", target_modules=peft)
+    b = estimate_finetune(LLAMA_8B, H100, method="lora", target_modules=ours)
+    assert a.trainable_params == b.trainable_params
+    assert a.assumptions["target_modules"] == list(ours)
+
+
+def test_all_linear_adapts_every_matrix_once() -> None:
+    # formulas.md §6.2, Llama-3.1-8B, r=64 on all seven matrices
+    assert lora_trainable_params(LLAMA_8B, 64, ("all-linear",)) == 167_772_160
