@@ -5,7 +5,7 @@ from typing import Any
 from sqlalchemy import BigInteger, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, TimestampMixin
+from app.db import Base, JSONType, TimestampMixin
 
 
 class Deployment(TimestampMixin, Base):
@@ -31,6 +31,9 @@ class Deployment(TimestampMixin, Base):
     profile: Mapped[str] = mapped_column(ForeignKey("profiles.key"))
     regulatory_flags: Mapped[list[str]]
     segments: Mapped[list[dict[str, Any]]]
+    # Traffic shape (issue 18): None/None means the documented default ratio.
+    peak_to_average: Mapped[float | None]
+    hourly_profile: Mapped[list[float] | None] = mapped_column(JSONType, nullable=True)
 
     def audit_dict(self) -> dict[str, Any]:
         return {
@@ -49,4 +52,6 @@ class Deployment(TimestampMixin, Base):
             "profile": self.profile,
             "regulatory_flags": list(self.regulatory_flags),
             "segments": list(self.segments),
+            "peak_to_average": self.peak_to_average,
+            "hourly_profile": None if self.hourly_profile is None else list(self.hourly_profile),
         }

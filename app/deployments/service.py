@@ -15,10 +15,12 @@ from app.auth.permissions import Permission
 from app.catalog.repository import CatalogRepository
 from app.deployments.models import Deployment
 from app.deployments.repository import DeploymentRepository
-from app.deployments.schemas import DeploymentCreate, DeploymentUpdate
+from app.deployments.schemas import DeploymentCreate, DeploymentEconomics, DeploymentUpdate
 from app.errors import Conflict, InvalidInput, NotFound
+from app.estimates.service import deployment_serving_plan
 
 _FIELD_TO_COLUMN = {"model": "model_key", "gpu": "gpu_key"}
+_NULLABLE = frozenset({"peak_to_average", "hourly_profile"})  # null: back to the default shape
 
 
 def _check_catalog_keys(session: Session, values: dict[str, Any]) -> None:
@@ -66,6 +68,15 @@ def get(session: Session, caller: Caller, deployment_id: int) -> Deployment:
     return dep
 
 
+def economics(session: Session, caller: Caller, deployment_id: int) -> DeploymentEconomics:
+    """The deployment page's serving economics, for the API."""
+    dep = get(session, caller, deployment_id)
+    out = deployment_serving_plan(session, dep)
+    if "error" in out:
+        raise InvalidInput(out["error"], field="deployment")
+    return DeploymentEconomics.model_validate(out)
+
+
 def list_(
     session: Session, caller: Caller, *, limit: int, offset: int
 ) -> tuple[Sequence[Deployment], int]:
@@ -107,10 +118,15 @@ def update(
     repo = DeploymentRepository(session, caller.org_id)
     dep = get(session, caller, deployment_id)
     values = data.model_dump(exclude_unset=True)
-    nulls = [k for k, v in values.items() if v is None]
+    nulls = [k for k, v in values.items() if v is None and k not in _NULLABLE]
     if nulls:
         raise InvalidInput(f"{nulls[0]} may not be null", field=nulls[0])
     _check_catalog_keys(session, values)
+    # The traffic shape is a ratio or a profile: setting one clears the other.
+    if values.get("peak_to_average") is not None:
+        values["hourly_profile"] = None
+    if values.get("hourly_profile") is not None:
+        values["peak_to_average"] = None
     if "name" in values and repo.name_taken(values["name"], exclude_id=dep.id):
         raise Conflict(f"a deployment named '{values['name']}' already exists", field="name")
     before = dep.audit_dict()
