@@ -130,6 +130,7 @@ def test_economics_contract_with_the_default_shape(client: TestClient, h: dict[s
     assert e["ttft_p95_ms"] <= 500
     assert e["tpot_p95_ms"] <= 40
     assert e["time_to_answer_p95_ms"] == e["ttft_p95_ms"]
+    assert "no calibration" in e["assumptions"]["engine_profile"]
 
 
 def test_peak_sizing_on_the_endpoint(client: TestClient, h: dict[str, str]) -> None:

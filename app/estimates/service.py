@@ -473,6 +473,12 @@ def gpu_price(session: Session, org_id: int, gpu_key: str) -> tuple[float | None
     return g.price_per_hour_usd, f"catalog: {g.price_source or 'no source recorded'}"
 
 
+def _engine_note(cal: Mapping[str, Any] | None) -> str:
+    if cal is None:
+        return "engine profile fitted on the published measurements (no calibration)"
+    return f"calibrated on {cal['device']} ({cal['source']}, calibration {cal['id']})"
+
+
 def deployment_serving_plan(session: Session, dep: Any) -> dict[str, Any]:
     """A deployment's serving economics with its traffic shape: capacity planned for the peak
     at the p95 SLOs. The deployment page and ``GET /api/v1/deployments/{id}/economics`` both
@@ -530,7 +536,7 @@ def deployment_serving_plan(session: Session, dep: Any) -> dict[str, Any]:
             "cost_per_1k_requests": "monthly cost / requests per month (requests/day x 730/24)",
             "time_to_answer": "p95 TTFT plus reasoning tokens before the answer (none here)",
             "precision": "bf16 weights and KV cache",
-            **{k: str(v) for k, v in note.items()},
+            "engine_profile": _engine_note(note.get("calibration")),
         },
     }
     max_seqs = min(one.memory.max_batch_size, sc.engine.max_num_seqs)
