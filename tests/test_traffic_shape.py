@@ -183,7 +183,11 @@ def test_patch_one_shape_clears_the_other(client: TestClient, h: dict[str, str])
     assert _econ(client, h, dep["id"])["peak_to_average"] == DEFAULT_PEAK_TO_AVERAGE
 
 
-def test_unpriced_gpu_gives_null_money_with_a_reason(client: TestClient, h: dict[str, str]) -> None:
+def test_unpriced_gpu_gives_null_money_with_a_reason(
+    client: TestClient,
+    h: dict[str, str],
+    lead,  # type: ignore[no-untyped-def]
+) -> None:
     dep = _create(client, h, gpu="l4", mean_input_tokens=500, tpot_slo_ms=150, ttft_slo_ms=2000)
     e = _econ(client, h, dep["id"])
     assert e["replicas"] is not None
@@ -193,10 +197,16 @@ def test_unpriced_gpu_gives_null_money_with_a_reason(client: TestClient, h: dict
         assert "unpriced" in e["reasons"][k]
     assert e["price_source"].startswith("unpriced")
     assert "/catalog/gpus" in e["price_source"]
+    page_login(client, lead.email)
+    page = client.get(f"/deployments/{dep['id']}")
+    assert page.status_code == 200
+    assert "not computed: unpriced" in page.text
 
 
 def test_unmeetable_slo_gives_null_capacity_with_a_reason(
-    client: TestClient, h: dict[str, str]
+    client: TestClient,
+    h: dict[str, str],
+    lead,  # type: ignore[no-untyped-def]
 ) -> None:
     # An 8B model on one L4 decodes at ~108 ms per token even when idle: an 80 ms TPOT SLO fails.
     dep = _create(client, h, gpu="l4", mean_input_tokens=500, tpot_slo_ms=80, ttft_slo_ms=2000)
@@ -207,6 +217,10 @@ def test_unmeetable_slo_gives_null_capacity_with_a_reason(
         assert "p95" in e["reasons"][k]
     assert e["monthly_cost_usd"] is None
     assert e["reasons"]["monthly_cost_usd"]
+    page_login(client, lead.email)
+    page = client.get(f"/deployments/{dep['id']}")
+    assert page.status_code == 200
+    assert "Misses the p95 SLOs" in page.text
 
 
 def test_other_orgs_deployment_is_404(client: TestClient, session: Session, h) -> None:  # type: ignore[no-untyped-def]
