@@ -127,6 +127,7 @@ POLICY: dict[str, Spec] = {
     "GET /api/v1/deployments": Spec(P.read),
     "GET /api/v1/deployments/{deployment_id}": Spec(P.read),
     "GET /api/v1/deployments/{deployment_id}/assessments": Spec(P.read),
+    "GET /api/v1/deployments/{deployment_id}/economics": Spec(P.read),
     "GET /api/v1/assessments/{assessment_id}": Spec(P.read),
     "GET /api/v1/rules": Spec(P.read),
     "GET /api/v1/rules/versions": Spec(P.read),

@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import BigInteger, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, TimestampMixin
+from app.db import Base, JSONType, TimestampMixin
 
 
 class Deployment(TimestampMixin, Base):
@@ -39,6 +39,9 @@ class Deployment(TimestampMixin, Base):
     # Deleting a deployment with governance records (decisions, evaluations) archives it instead.
     archived_at: Mapped[datetime | None]
     archived_by: Mapped[str | None] = mapped_column(String(254))
+    # Traffic shape (issue 18): None/None means the documented default ratio.
+    peak_to_average: Mapped[float | None]
+    hourly_profile: Mapped[list[float] | None] = mapped_column(JSONType, nullable=True)
 
     def audit_dict(self) -> dict[str, Any]:
         return {
@@ -60,4 +63,6 @@ class Deployment(TimestampMixin, Base):
             "human_oversight": self.human_oversight,
             "outputs_feed_systems": self.outputs_feed_systems,
             "can_act": self.can_act,
+            "peak_to_average": self.peak_to_average,
+            "hourly_profile": None if self.hourly_profile is None else list(self.hourly_profile),
         }

@@ -6,12 +6,46 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 from app.estimators.engines import ENGINE_NAMES
+from app.estimators.traffic import (
+    DEFAULT_PEAK_TO_AVERAGE,
+    MAX_PEAK_TO_AVERAGE,
+    TrafficError,
+    check_profile,
+)
 
 NameStr = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
 TextStr = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+PEAK_DESCRIPTION = (
+    f"Busiest hour's request rate / the 24-hour mean (1 to {MAX_PEAK_TO_AVERAGE:g}). Omitted: "
+    f"{DEFAULT_PEAK_TO_AVERAGE:g}, an assumption (business hours); see README"
+)
+PROFILE_DESCRIPTION = (
+    "24 relative weights, hour 0 = 00:00-01:00 (non-negative, positive sum); replaces "
+    "peak_to_average, which is then max/mean of the profile"
+)
+
+
+def check_hourly_profile(v: list[float] | None, info: ValidationInfo) -> list[float] | None:
+    if v is None:
+        return None
+    if info.data.get("peak_to_average") is not None:
+        raise ValueError("give peak_to_average or hourly_profile, not both")
+    try:
+        return check_profile(v)
+    except TrafficError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def check_engine(v: str) -> str:
@@ -83,11 +117,23 @@ class DeploymentBase(BaseModel):
         default=False, description="Outputs are passed to other systems (code, SQL, APIs)"
     )
     can_act: bool = Field(default=False, description="The system calls tools or acts as an agent")
+    peak_to_average: float | None = Field(
+        default=None, ge=1, le=MAX_PEAK_TO_AVERAGE, allow_inf_nan=False,
+        description=PEAK_DESCRIPTION,
+    )  # fmt: skip
+    hourly_profile: list[float] | None = Field(
+        default=None, max_length=24, description=PROFILE_DESCRIPTION
+    )
 
     @field_validator("engine")
     @classmethod
     def _engine_known(cls, v: str) -> str:
         return check_engine(v)
+
+    @field_validator("hourly_profile")
+    @classmethod
+    def _profile_ok(cls, v: list[float] | None, info: ValidationInfo) -> list[float] | None:
+        return check_hourly_profile(v, info)
 
     @field_validator("regulatory_flags")
     @classmethod
@@ -130,11 +176,24 @@ class DeploymentUpdate(BaseModel):
     human_oversight: HumanOversight | None = None
     outputs_feed_systems: bool | None = None
     can_act: bool | None = None
+    # null clears the shape back to the default; setting one clears the other.
+    peak_to_average: float | None = Field(
+        default=None, ge=1, le=MAX_PEAK_TO_AVERAGE, allow_inf_nan=False,
+        description=PEAK_DESCRIPTION,
+    )  # fmt: skip
+    hourly_profile: list[float] | None = Field(
+        default=None, max_length=24, description=PROFILE_DESCRIPTION
+    )
 
     @field_validator("engine")
     @classmethod
     def _engine_known(cls, v: str | None) -> str | None:
         return None if v is None else check_engine(v)
+
+    @field_validator("hourly_profile")
+    @classmethod
+    def _profile_ok(cls, v: list[float] | None, info: ValidationInfo) -> list[float] | None:
+        return check_hourly_profile(v, info)
 
 
 class DeploymentRead(BaseModel):
@@ -159,6 +218,8 @@ class DeploymentRead(BaseModel):
     human_oversight: str | None = None
     outputs_feed_systems: bool = False
     can_act: bool = False
+    peak_to_average: float | None
+    hourly_profile: list[float] | None
     created_at: datetime
     updated_at: datetime
     archived_at: datetime | None = Field(
@@ -172,3 +233,34 @@ class DeploymentPage(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+class DeploymentEconomics(BaseModel):
+    """``GET /deployments/{id}/economics``: capacity planned for the peak at the p95 SLOs.
+
+    Money figures are null when they cannot be computed; ``reasons`` then says why."""
+
+    requests_per_s_average: float
+    requests_per_s_peak: float
+    peak_to_average: float
+    peak_to_average_source: str
+    hourly_profile: list[float] | None
+    hourly_replicas: list[int] | None
+    max_requests_per_s_per_replica: float | None
+    replicas: int | None
+    gpus_per_replica: int
+    gpu_hours_per_month: float | None
+    monthly_cost_usd: float | None
+    cost_per_1k_requests_usd: float | None
+    ttft_p95_ms: float | None
+    tpot_p95_ms: float | None
+    time_to_answer_p95_ms: float | None
+    meets_slos: bool
+    within_budget: bool | None
+    price_per_gpu_hour_usd: float | None
+    price_source: str
+    slo_percentile: int
+    reasons: dict[str, str] = Field(
+        default_factory=dict, description="Field name -> why that figure is null"
+    )
+    assumptions: dict[str, str]

@@ -16,10 +16,13 @@ from app.catalog.repository import CatalogRepository
 from app.db import utcnow
 from app.deployments.models import Deployment
 from app.deployments.repository import DeploymentRepository
-from app.deployments.schemas import DeploymentCreate, DeploymentUpdate
+from app.deployments.schemas import DeploymentCreate, DeploymentEconomics, DeploymentUpdate
 from app.errors import Conflict, InvalidInput, NotFound
+from app.estimates.service import deployment_serving_plan
 
 _FIELD_TO_COLUMN = {"model": "model_key", "gpu": "gpu_key"}
+# null: back to the default shape; human_oversight back to "not stated"
+_NULLABLE = frozenset({"peak_to_average", "hourly_profile", "human_oversight"})
 
 
 def _check_catalog_keys(session: Session, values: dict[str, Any]) -> None:
@@ -77,6 +80,15 @@ def require_active(dep: Deployment) -> None:
         )
 
 
+def economics(session: Session, caller: Caller, deployment_id: int) -> DeploymentEconomics:
+    """The deployment page's serving economics, for the API."""
+    dep = get(session, caller, deployment_id)
+    out = deployment_serving_plan(session, dep)
+    if "error" in out:
+        raise InvalidInput(out["error"], field="deployment")
+    return DeploymentEconomics.model_validate(out)
+
+
 def list_(
     session: Session, caller: Caller, *, limit: int, offset: int, archived: str = "exclude"
 ) -> tuple[Sequence[Deployment], int]:
@@ -122,11 +134,17 @@ def update(
     dep = get(session, caller, deployment_id)
     require_active(dep)
     values = data.model_dump(exclude_unset=True)
-    # human_oversight may be set back to "not stated"
-    nulls = [k for k, v in values.items() if v is None and k != "human_oversight"]
+    nulls = [
+        k for k, v in values.items() if v is None and k not in _NULLABLE and k != "human_oversight"
+    ]
     if nulls:
         raise InvalidInput(f"{nulls[0]} may not be null", field=nulls[0])
     _check_catalog_keys(session, values)
+    # The traffic shape is a ratio or a profile: setting one clears the other.
+    if values.get("peak_to_average") is not None:
+        values["hourly_profile"] = None
+    if values.get("hourly_profile") is not None:
+        values["peak_to_average"] = None
     if "name" in values and repo.name_taken(values["name"], exclude_id=dep.id):
         raise Conflict(f"a deployment named '{values['name']}' already exists", field="name")
     before = dep.audit_dict()

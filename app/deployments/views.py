@@ -14,8 +14,9 @@ from app.db import SessionDep
 from app.deployments import service
 from app.deployments.schemas import DeploymentCreate, DeploymentUpdate, RegulatoryFlag, Risk
 from app.errors import AppError
-from app.estimates.service import deployment_economics
+from app.estimates.service import deployment_economics, deployment_serving_plan
 from app.estimators.engines import ENGINE_NAMES
+from app.estimators.traffic import DEFAULT_PEAK_TO_AVERAGE, TrafficError, parse_hourly_csv
 from app.governance import workflow
 from app.portfolios import service as portfolios
 from app.web.deps import IdPath, PageCaller, SettingsDep
@@ -38,6 +39,28 @@ def _parse_segments(text: str) -> list[dict[str, str]] | str:
             return f"line {n}: write 'segment name: low|medium|high'"
         out.append({"name": name.strip(), "risk": risk.strip().lower()})
     return out
+
+
+def _traffic_shape(form: dict[str, Any], payload: dict[str, Any], errors: dict[str, str]) -> None:
+    """The ratio, the 24 weights typed in, or the weights from a pasted CSV of counts per hour."""
+    ratio = str(form.get("peak_to_average", "")).strip()
+    typed = str(form.get("hourly_profile", "")).strip()
+    pasted = str(form.get("hourly_csv", "")).strip()
+    if ratio:
+        payload["peak_to_average"] = ratio
+    if typed and pasted:
+        errors["hourly_csv"] = "give the hourly profile or a CSV, not both"
+    elif pasted:
+        try:
+            payload["hourly_profile"] = parse_hourly_csv(pasted)
+        except TrafficError as exc:
+            errors["hourly_csv"] = str(exc)
+    elif typed:
+        parts = [p for p in typed.replace(",", " ").split() if p]
+        try:
+            payload["hourly_profile"] = [float(p) for p in parts]
+        except ValueError:
+            errors["hourly_profile"] = "write 24 numbers separated by commas"
 
 
 def _form_to_payload(form: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -65,6 +88,7 @@ def _form_to_payload(form: dict[str, Any]) -> tuple[dict[str, Any], dict[str, st
     payload["outputs_feed_systems"] = form.get("outputs_feed_systems") == "true"
     payload["can_act"] = form.get("can_act") == "true"
     errors: dict[str, str] = {}
+    _traffic_shape(form, payload, errors)
     segments = _parse_segments(str(form.get("segments", "")))
     if isinstance(segments, str):
         errors["segments"] = segments
@@ -82,12 +106,17 @@ def _form_context(session: SessionDep) -> dict[str, Any]:
         "profile_options": [(p.key, p.name) for p in repo.profiles()],
         "flags": list(RegulatoryFlag),
         "risks": list(Risk),
+        "default_peak": DEFAULT_PEAK_TO_AVERAGE,
     }
 
 
 def _values_from(dep: Any) -> dict[str, Any]:
     v = dep.audit_dict()
     v["segments"] = "\n".join(f"{s['name']}: {s['risk']}" for s in dep.segments)
+    v["peak_to_average"] = "" if dep.peak_to_average is None else f"{dep.peak_to_average:g}"
+    v["hourly_profile"] = (
+        "" if dep.hourly_profile is None else ", ".join(f"{w:g}" for w in dep.hourly_profile)
+    )
     return v
 
 
@@ -194,6 +223,7 @@ def detail_page(
             "gpu": gpu,
             "gpu_price": price,
             "economics": deployment_economics(session, dep),
+            "serving": deployment_serving_plan(session, dep),
             "assessments": summaries,
             "rec_status": workflow.recommendation_statuses(
                 session, caller.org_id, [s["rec"] for s in summaries]

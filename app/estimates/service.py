@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.catalog import service as catalog_service
 from app.catalog.repository import CatalogRepository
 from app.catalog.service import architecture_of, effective_prices, gpu_spec_of, org_gpu_spec
 from app.errors import InvalidInput
@@ -52,12 +53,14 @@ from app.estimators.interventions import Scenario, evaluate
 from app.estimators.precision import Precision
 from app.estimators.simulation import (
     MAX_LOAD_REQUESTS,
+    CapacityPlan,
     SimulationError,
     max_load,
     plan_capacity,
     running_limits,
     simulate_load,
 )
+from app.estimators.traffic import TrafficError, plan_traffic, shape_of
 from app.estimators.training import TrainingError, estimate_finetune, estimate_training
 
 LOAD_REQUESTS = 2000  # simulated requests per load point
@@ -155,6 +158,40 @@ def _range_note(
     return out, note
 
 
+def _capacity_plan(
+    arch: Architecture,
+    gpu: GpuSpec,
+    eng: EngineProfile,
+    cfg: ServingConfig,
+    max_seqs: int,
+    max_batched_tokens: int,
+    input_tokens: int,
+    output_tokens: int,
+    requests_per_day: float,
+    ttft_slo_ms: float,
+    tpot_slo_ms: float,
+    peak_to_mean: float = 1.0,
+) -> CapacityPlan:
+    """The one capacity planner behind the estimator page and a deployment's economics: the rate
+    one replica sustains within the p95 TTFT and TPOT SLOs (simulated continuous batching)."""
+    return plan_capacity(
+        StepModel.build(arch, gpu, eng, cfg),
+        requests_per_day=requests_per_day,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        ttft_slo_ms=ttft_slo_ms,
+        tpot_slo_ms=tpot_slo_ms,
+        max_seqs=max_seqs,
+        max_batched_tokens=max_batched_tokens,
+        price_per_gpu_hour=gpu.price_per_hour_usd,
+        peak_to_mean=peak_to_mean,
+    )
+
+
+# Pure and deterministic on frozen inputs: pages showing the same deployment again reuse it.
+_capacity_plan_cached = lru_cache(maxsize=256)(_capacity_plan)
+
+
 def _load(
     arch: Architecture,
     gpu: GpuSpec,
@@ -197,17 +234,10 @@ def _load(
         load = LoadOut.model_validate(r.as_dict())
     capacity = None
     if req.requests_per_day is not None and req.ttft_slo_ms and req.tpot_slo_ms:
-        plan = plan_capacity(
-            sm,
-            requests_per_day=req.requests_per_day,
-            input_tokens=req.input_tokens,
-            output_tokens=req.output_tokens,
-            ttft_slo_ms=req.ttft_slo_ms,
-            tpot_slo_ms=req.tpot_slo_ms,
-            max_seqs=limits.max_seqs,
-            max_batched_tokens=limits.max_batched_tokens,
-            price_per_gpu_hour=gpu.price_per_hour_usd,
-        )
+        plan = _capacity_plan_cached(
+            arch, gpu, eng, cfg, limits.max_seqs, limits.max_batched_tokens, req.input_tokens,
+            req.output_tokens, float(req.requests_per_day), req.ttft_slo_ms, req.tpot_slo_ms,
+        )  # fmt: skip
         capacity = CapacityOut(
             **{k: v for k, v in plan.as_dict().items() if k in CapacityOut.model_fields},
             meets_slo=plan.replicas is not None,
@@ -495,3 +525,145 @@ def deployment_economics(session: Session, dep: Any) -> dict[str, Any]:
         else outcome.monthly_cost_usd <= dep.monthly_budget_usd
     )
     return {"outcome": outcome, "within_budget": within_budget, "scenario": scenario, **note}
+
+
+def gpu_price(session: Session, org_id: int, gpu_key: str) -> tuple[float | None, str]:
+    """The price per GPU-hour an organisation pays for a GPU and where it comes from: the one
+    price lookup of the serving economics (the organisation's own price, else the shipped
+    default; :func:`app.catalog.service.gpu_price`)."""
+    g = CatalogRepository(session).gpu(gpu_key)
+    if g is None:
+        return None, f"GPU '{gpu_key}' is not in the catalog"
+    p = catalog_service.gpu_price(session, org_id, g)
+    if p.price_per_hour_usd is None:
+        return None, (
+            f"unpriced: {g.name} has no price per GPU-hour ({p.source}); an admin can set the "
+            "organisation's own on /catalog/gpus"
+        )
+    return p.price_per_hour_usd, p.source
+
+
+def _engine_note(cal: Mapping[str, Any] | None) -> str:
+    if cal is None:
+        return "engine profile fitted on the published measurements (no calibration)"
+    return f"calibrated on {cal['device']} ({cal['source']}, calibration {cal['id']})"
+
+
+def deployment_serving_plan(session: Session, dep: Any) -> dict[str, Any]:
+    """A deployment's serving economics with its traffic shape: capacity planned for the peak
+    at the p95 SLOs. The deployment page and ``GET /api/v1/deployments/{id}/economics`` both
+    show this (the fields of :class:`app.deployments.schemas.DeploymentEconomics`), or
+    ``{"error": ...}`` when the deployment cannot be estimated at all."""
+    found = deployment_scenario(session, dep)
+    if isinstance(found, str):
+        return {"error": found}
+    sc, note = found
+    try:
+        shape = shape_of(dep.peak_to_average, dep.hourly_profile)
+        one = estimate_inference(
+            sc.arch, sc.gpu, sc.engine, sc.cfg, Workload(sc.input_tokens, sc.output_tokens)
+        )
+    except (EstimateError, TrafficError) as exc:
+        return {"error": str(exc)}
+    price, price_source = gpu_price(session, dep.org_id, dep.gpu_key)
+    rpd = float(dep.requests_per_day)
+    avg = rpd / 86400.0
+    reasons: dict[str, str] = {}
+    out: dict[str, Any] = {
+        "requests_per_s_average": avg,
+        "requests_per_s_peak": avg * shape.peak_to_average,
+        "peak_to_average": shape.peak_to_average,
+        "peak_to_average_source": shape.source,
+        "hourly_profile": None if shape.hourly_profile is None else list(shape.hourly_profile),
+        "hourly_replicas": None,
+        "max_requests_per_s_per_replica": None,
+        "replicas": None,
+        "gpus_per_replica": sc.cfg.n_gpus,
+        "gpu_hours_per_month": None,
+        "monthly_cost_usd": None,
+        "cost_per_1k_requests_usd": None,
+        "ttft_p95_ms": None,
+        "tpot_p95_ms": None,
+        "time_to_answer_p95_ms": None,
+        "meets_slos": False,
+        "within_budget": None,
+        "price_per_gpu_hour_usd": price,
+        "price_source": price_source,
+        "slo_percentile": 95,
+        "reasons": reasons,
+        "assumptions": {
+            "capacity": "continuous batching simulated with Poisson arrivals (1,000 requests); "
+            "the per-replica rate is the highest whose p95 TTFT and TPOT meet the SLOs, found "
+            "by bisection; the same planner as the estimator page",
+            "replicas": "at the peak rate: ceil(peak requests/s / per-replica rate)",
+            "gpu_hours": (
+                "replicas needed in each hour of the profile (at least one), summed over the "
+                "day and scaled to 730 h/month"
+                if shape.hourly_profile is not None
+                else "the peak's replicas running all month (730 h): without an hourly profile "
+                "the shape of the day is unknown"
+            ),
+            "cost_per_1k_requests": "monthly cost / requests per month (requests/day x 730/24)",
+            "time_to_answer": "p95 TTFT plus reasoning tokens before the answer (none here)",
+            "precision": "bf16 weights and KV cache",
+            "engine_profile": _engine_note(note.get("calibration")),
+        },
+    }
+    limits = running_limits(
+        sc.engine, StepModel.build(sc.arch, sc.gpu, sc.engine, sc.cfg), one.memory
+    )
+    if not one.memory.fits or limits.max_seqs < 1:
+        why = f"the model does not fit: {one.memory.reason or 'no room for a KV cache'}"
+        for k in ("replicas", "gpu_hours_per_month", "ttft_p95_ms", "tpot_p95_ms"):
+            reasons[k] = why
+    else:
+        try:
+            plan = _capacity_plan_cached(
+                sc.arch, sc.gpu, sc.engine, sc.cfg, limits.max_seqs, limits.max_batched_tokens,
+                sc.input_tokens, sc.output_tokens, rpd, sc.ttft_slo_ms, sc.tpot_slo_ms,
+                shape.peak_to_average,
+            )  # fmt: skip
+        except SimulationError as exc:
+            return {"error": str(exc)}
+        if plan.replicas is None:
+            why = plan.reason or "the SLOs cannot be met at any rate"
+            for k in ("replicas", "gpu_hours_per_month", "ttft_p95_ms", "tpot_p95_ms"):
+                reasons[k] = why
+        else:
+            traffic = plan_traffic(shape, rpd, plan.max_rate_per_replica, sc.cfg.n_gpus)
+            at = plan.at_planned_rate or plan.at_max_rate
+            if plan.at_planned_rate is None:
+                out["assumptions"]["latency"] = (
+                    "no traffic: p95 latency at the highest rate one replica sustains"
+                )
+            out.update(
+                max_requests_per_s_per_replica=plan.max_rate_per_replica,
+                replicas=traffic.replicas,
+                hourly_replicas=None
+                if traffic.hourly_replicas is None
+                else list(traffic.hourly_replicas),
+                gpu_hours_per_month=traffic.gpu_hours_per_month,
+                meets_slos=True,
+            )
+            if at is not None:
+                out["ttft_p95_ms"] = at.ttft_ms[95]
+                out["tpot_p95_ms"] = at.tpot_ms[95]
+                out["time_to_answer_p95_ms"] = at.ttft_ms[95]
+                out["meets_slos"] = (
+                    at.ttft_ms[95] <= sc.ttft_slo_ms and at.tpot_ms[95] <= sc.tpot_slo_ms
+                )
+            if price is not None:
+                monthly = traffic.gpu_hours_per_month * price
+                out["monthly_cost_usd"] = monthly
+                out["within_budget"] = monthly <= dep.monthly_budget_usd
+                if traffic.requests_per_month > 0:
+                    out["cost_per_1k_requests_usd"] = monthly / traffic.requests_per_month * 1000
+                else:
+                    reasons["cost_per_1k_requests_usd"] = "no traffic: requests_per_day is 0"
+    if "time_to_answer_p95_ms" not in reasons and "ttft_p95_ms" in reasons:
+        reasons["time_to_answer_p95_ms"] = reasons["ttft_p95_ms"]
+    money = ("monthly_cost_usd", "cost_per_1k_requests_usd", "within_budget")
+    for k in money:
+        if out[k] is None and k not in reasons:
+            reasons[k] = price_source if price is None else reasons.get("replicas", "")
+    return out
