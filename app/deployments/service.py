@@ -134,9 +134,7 @@ def update(
     dep = get(session, caller, deployment_id)
     require_active(dep)
     values = data.model_dump(exclude_unset=True)
-    nulls = [
-        k for k, v in values.items() if v is None and k not in _NULLABLE and k != "human_oversight"
-    ]
+    nulls = [k for k, v in values.items() if v is None and k not in _NULLABLE]
     if nulls:
         raise InvalidInput(f"{nulls[0]} may not be null", field=nulls[0])
     _check_catalog_keys(session, values)
