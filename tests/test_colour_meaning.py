@@ -102,7 +102,9 @@ def test_gate_note_is_a_warning_not_green(client: TestClient, session: Session,
     assert green_bad_news(page) == []
 
 
-def test_gpu_comparison_says_yes_or_no_beside_the_colour(client: TestClient, architect: Any) -> None:
+def test_gpu_comparison_says_yes_or_no_beside_the_colour(
+    client: TestClient, architect: Any
+) -> None:
     page = client.get(
         "/estimates/compare?model=llama_3_1_70b&n_gpus=2&input_tokens=1000"
         "&output_tokens=200&requests_per_day=500000&ttft_slo_ms=2000&tpot_slo_ms=80"
