@@ -68,6 +68,9 @@ def _form_to_payload(form: dict[str, Any]) -> tuple[dict[str, Any], dict[str, st
     return payload, errors
 
 
+REQUIRED_FIELDS = frozenset(n for n, f in DeploymentCreate.model_fields.items() if f.is_required())
+
+
 def _form_context(session: SessionDep) -> dict[str, Any]:
     repo = CatalogRepository(session)
     return {
@@ -77,6 +80,7 @@ def _form_context(session: SessionDep) -> dict[str, Any]:
         "profile_options": [(p.key, p.name) for p in repo.profiles()],
         "flags": list(RegulatoryFlag),
         "risks": list(Risk),
+        "required_fields": REQUIRED_FIELDS,
     }
 
 
