@@ -126,3 +126,27 @@ def test_a_10000_character_name_is_refused(client: TestClient, session: Session)
     assert r.status_code == 422
     assert re.search(r'id="name-error">keep it to 120 characters or fewer<', r.text)
     assert session.scalar(select(func.count()).select_from(Deployment)) == 1
+
+
+def test_portfolio_form_marks_the_name_and_keeps_typed_text(
+    client: TestClient, session: Session
+) -> None:
+    user = create_user(session, role="architect")
+    dep = create_deployment(session, user=user)
+    session.commit()
+    page_login(client, user.email)
+    form = client.get(f"/deployments/{dep.id}/portfolios/new").text
+    name = _field_html(form, "name")
+    assert 'class="req"' in name
+    assert 'required aria-required="true"' in name
+    assert 'name="p.rag.k" type="text" inputmode="decimal"' in form
+    r = client.post(f"/deployments/{dep.id}/portfolios/new", data={
+        "csrftoken": csrf_from(form), "name": "N" * 10_000, "use": ["rag"],
+        "p.rag.k": "five"})  # fmt: skip
+    assert r.status_code == 422
+    assert 'value="five"' in r.text
+    assert "enter a number" in r.text
+    r = client.post(f"/deployments/{dep.id}/portfolios/new", data={
+        "csrftoken": csrf_from(form), "name": "N" * 10_000, "use": ["rag"]})  # fmt: skip
+    assert r.status_code == 422
+    assert "keep it to 120 characters or fewer" in r.text
