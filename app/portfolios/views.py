@@ -314,6 +314,7 @@ def from_recommendation(
     settings: SettingsDep, form: FormDep,
 ) -> Response:  # fmt: skip
     """Only the items ticked on the recommendation's cards."""
+    caller.require(Permission.portfolio_write)
     assessments.get(session, caller, assessment_id)
     ticked = as_list(form.get("item"))
     ranks = [int(r) for r in ticked if r.isdigit() and len(r) <= 4]
