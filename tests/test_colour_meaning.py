@@ -96,7 +96,7 @@ def test_gate_note_is_a_warning_not_green(client: TestClient, session: Session,
     notes = [(cls, t) for cls, t in coloured(page) if "banner" in cls]
     gate = [(cls, t) for cls, t in notes if "waits on" in t]
     assert gate, notes
-    assert all("warn" in cls and "ok" not in cls for cls, _ in gate)
+    assert all(cls & {"warn", "bad"} and "ok" not in cls for cls, _ in gate)
     assert all(t.lstrip().startswith("⚠") for _, t in gate)
     assert not [t for cls, t in notes if "ok" in cls]  # ordering notes are neutral, not "good"
     assert green_bad_news(page) == []
