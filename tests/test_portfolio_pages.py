@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import re
 from typing import Any
 
 import pytest
@@ -109,19 +110,44 @@ def test_build_evaluate_duplicate_and_compare(client: TestClient, dep: Any) -> N
     assert client.get("/portfolios/compare?ids=1").status_code == 422
 
 
+def _ticks(page: str) -> dict[str, bool]:
+    """{rank: ticked} of the cards' "Include in the portfolio" boxes."""
+    found = re.findall(r'<input type="checkbox" name="item" value="(\d+)" form="portfolio-form"'
+                       r'( checked)?>', page)  # fmt: skip
+    return {rank: bool(checked) for rank, checked in found}
+
+
 def test_from_a_recommendation(client: TestClient, session: Session, dep: Any) -> None:
+    """Issue 22 item 8: only the ticked items, priced as on the cards (the corpus kept)."""
     page = client.get(f"/deployments/{dep.id}/assessment")
     r = client.post(f"/deployments/{dep.id}/assessment", data={
         "csrftoken": csrf_from(page.text), "fm.factual_staleness.severity": "3",
-        "fm.policy_noncompliance.severity": "2"}, follow_redirects=True)  # fmt: skip
+        "fm.factual_staleness.corpus_tokens": "5e7",
+        "fm.policy_noncompliance.severity": "2",
+        "fm.complex_task_errors.severity": "1"}, follow_redirects=True)  # fmt: skip
     assert "Make a portfolio from these items" in r.text
+    ticks = _ticks(r.text)
+    assert True in ticks.values()
+    assert False in ticks.values()  # the severity-1 item is not ticked
     action = r.url.path + "/portfolio"
-    made = client.post(action, data={"csrftoken": csrf_from(r.text)}, follow_redirects=False)
+    token = csrf_from(r.text)
+    none = client.post(action, data={"csrftoken": token}, follow_redirects=True)
+    assert "Tick at least one recommended item" in none.text
+    assert session.scalar(select(func.count()).select_from(Portfolio)) == 0
+    ticked = [rank for rank, on in ticks.items() if on]
+    made = client.post(action, data={"csrftoken": token, "item": ticked},
+                       follow_redirects=False)  # fmt: skip
     assert made.status_code == 303
     assert made.headers["location"].endswith("/edit")
+    p = session.scalars(select(Portfolio)).one()
+    assert len(p.items) == len(ticked) < len(ticks)
+    rag = next(i for i in p.items if i["technique"] == "rag")
+    assert rag["params"]["corpus_tokens"] == 5e7  # the card's index cost, not 0
     edit = client.get(made.headers["location"]).text
     assert 'name="use" value="rag" checked' in edit
     assert 'name="use" value="dpo" checked' in edit
+    ev = client.get(f"/portfolios/{p.id}").text
+    assert "index build over 5e+07 corpus tokens" in html.unescape(ev)
 
 
 def test_viewers_see_but_cannot_build(client: TestClient, session: Session, dep: Any) -> None:

@@ -179,3 +179,30 @@ def test_portfolio_from_a_recommendation(client: TestClient, h: dict, dep: Any) 
     assert p["source_assessment_id"] == a["id"]
     assert [i["technique"] for i in p["items"]] == [
         i["technique"] for i in a["recommendation"]["items"]]  # fmt: skip
+
+
+def test_portfolio_from_the_ticked_items_priced_as_the_cards(
+    client: TestClient,
+    h: dict,
+    dep: Any,  # type: ignore[type-arg]
+) -> None:
+    """Issue 22 item 8: only the ranks given, and the corpus the card was priced with."""
+    answers = [{"failure_mode": "factual_staleness", "severity": 3, "traffic_share": 0.4,
+                "corpus_tokens": 5e7},
+               {"failure_mode": "serving_cost", "severity": 3, "traffic_share": 1.0}]  # fmt: skip
+    a = client.post(f"/api/v1/deployments/{dep.id}/assessments", json={"answers": answers},
+                    headers=h).json()  # fmt: skip
+    items = a["recommendation"]["items"]
+    rag = next(i for i in items if i["technique"] == "rag")
+    url = f"/api/v1/assessments/{a['id']}/portfolio"
+    r = client.post(url, json={"ranks": [rag["rank"]]}, headers=h)
+    assert r.status_code == 201, r.text
+    assert [(i["technique"], i["params"]["corpus_tokens"]) for i in r.json()["items"]] == [
+        ("rag", 5e7)]  # fmt: skip
+    for bad in ({"ranks": []}, {"ranks": [0]}, {"ranks": ["x"]}, {"rank": [1]}):
+        r = client.post(url, json=bad, headers=h)
+        assert r.status_code == 422, bad
+        assert r.json()["detail"][0]["loc"][:2] == ["body", next(iter(bad))]
+    r = client.post(url, json={"ranks": [999]}, headers=h)
+    assert r.status_code == 422
+    assert "no item ranked 999" in r.text

@@ -22,7 +22,7 @@ from app.auth.permissions import Permission
 from app.db import SessionDep
 from app.governance import workflow
 from app.portfolios import service as portfolios
-from app.portfolios.schemas import PortfolioOut
+from app.portfolios.schemas import FromRecommendationIn, PortfolioOut
 from app.rulesets import service as rulesets
 from app.rulesets.models import RuleSetVersion
 from app.web.deps import ApiCaller, IdPath, IdQuery, SettingsDep
@@ -152,11 +152,20 @@ def rerun_assessment(
     responses=_ERRORS,
 )
 def portfolio_from_recommendation(
-    assessment_id: IdPath, session: SessionDep, caller: ApiCaller, settings: SettingsDep
+    assessment_id: IdPath,
+    session: SessionDep,
+    caller: ApiCaller,
+    settings: SettingsDep,
+    body: FromRecommendationIn | None = None,
 ) -> object:
-    """A portfolio of the latest recommendation's items, with default parameters."""
+    """A portfolio of the latest recommendation's items (those whose ranks are given, else all),
+    each with the parameters its card was priced with (the questionnaire's corpus size)."""
     p = portfolios.from_recommendation(
-        session, caller, assessment_id, audit_key=settings.audit_hmac_key
+        session,
+        caller,
+        assessment_id,
+        audit_key=settings.audit_hmac_key,
+        ranks=body.ranks if body else None,
     )
     return portfolios.out(session, caller, [p])[0]
 

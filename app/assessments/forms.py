@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from app.assessments.schemas import AssessmentIn
 from app.assessments.service import SERVING_FIELDS
 from app.rules.questionnaire import FOLLOW_UPS
-from app.web.forms import as_list
+from app.web.forms import as_list, plain_message
 
 _BOOL = {"yes": True, "no": False, "true": True, "false": False, "on": True}
 
@@ -96,7 +96,7 @@ def parse(
         data = AssessmentIn.model_validate(payload)
     except ValidationError as exc:
         for e in exc.errors():
-            msg = str(e.get("msg", "invalid")).removeprefix("Value error, ")
+            msg = plain_message(e)
             name = form_field(tuple(e.get("loc", ())), failure_modes)
             if name.endswith(".share"):
                 msg = "enter a percentage between 0 and 100"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
@@ -242,6 +242,11 @@ def _impacts(
     return {t: _cached_impact(scenario, t, corpus_tokens, models) for t in sorted(set(techniques))}
 
 
+def answered_corpus(values: Iterable[float | None]) -> float:
+    """The corpus size the recommendation is priced with: the largest the answers give."""
+    return max((v or 0.0 for v in values), default=0.0)
+
+
 def evaluate(
     session: Session,
     dep: Deployment,
@@ -265,7 +270,7 @@ def evaluate(
     result = run(rules, ctx)
     scenario = econ.get("scenario")
     if with_impacts and result.items and scenario is not None:
-        corpus = max((a.corpus_tokens or 0.0 for a in data.answers), default=0.0)
+        corpus = answered_corpus(a.corpus_tokens for a in data.answers)
         priced = _impacts(
             session, dep.org_id, scenario, [i.technique for i in result.items], corpus
         )

@@ -97,6 +97,9 @@ def _form_to_payload(form: dict[str, Any]) -> tuple[dict[str, Any], dict[str, st
     return payload, errors
 
 
+REQUIRED_FIELDS = frozenset(n for n, f in DeploymentCreate.model_fields.items() if f.is_required())
+
+
 def _form_context(session: SessionDep) -> dict[str, Any]:
     repo = CatalogRepository(session)
     return {
@@ -107,6 +110,7 @@ def _form_context(session: SessionDep) -> dict[str, Any]:
         "flags": list(RegulatoryFlag),
         "risks": list(Risk),
         "default_peak": DEFAULT_PEAK_TO_AVERAGE,
+        "required_fields": REQUIRED_FIELDS,
     }
 
 

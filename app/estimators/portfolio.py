@@ -46,6 +46,7 @@ DIMENSIONS = ("capability", "cost", "latency", "governance")
 REGULATED_RETRIEVAL_BURDEN = 2  # the rule set's govern effect for the same case (seed 000 §6)
 LOAD_REQUESTS = 1000  # simulated requests per evaluation
 SECONDS_PER_DAY = 86400.0
+PII_RETRIEVAL = "retrieval on PII or regulated data"
 LOW_HEADROOM = 0.3  # latency headroom below which reasoning-time compute warns (rule set)
 
 
@@ -89,6 +90,8 @@ class Evaluation:
     replicas: int | None
     gpus_per_replica: int
     fits: bool
+    governance_parts: dict[str, int] = field(default_factory=dict)
+    """Where the governance burden comes from: each axis, and retrieval on regulated data."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -200,9 +203,9 @@ def evaluate_portfolio(base: Scenario, items: Sequence[Item], data: AxisData, *,
             if not axes
             else round(sum(weights[d] * (dims[d] or 0.0) for d in DIMENSIONS) / total, 3)
         )
-    burden = sum(6 - data.matrix[a]["governance"] for a in axes)
+    burden_parts = {a: 6 - data.matrix[a]["governance"] for a in axes}
     if regulated and "retrieval" in axes:
-        burden += REGULATED_RETRIEVAL_BURDEN
+        burden_parts[PII_RETRIEVAL] = REGULATED_RETRIEVAL_BURDEN
         warnings.append(
             "retrieval over PII or regulated data: provenance tracking, PII redaction "
             "and access control on retrieved passages are part of this portfolio"
@@ -231,7 +234,7 @@ def evaluate_portfolio(base: Scenario, items: Sequence[Item], data: AxisData, *,
         tpot_ms_p95=None if tpot is None else round(tpot, 4),
         meets_slo=meets,
         capability_score=dims["capability"],
-        governance_burden=burden,
+        governance_burden=sum(burden_parts.values()),
         dimension_scores=dims,
         profile_suitability=suitability,
         risks=risks,
@@ -240,6 +243,7 @@ def evaluate_portfolio(base: Scenario, items: Sequence[Item], data: AxisData, *,
         replicas=static.replicas,
         gpus_per_replica=after.cfg.n_gpus,
         fits=static.fits,
+        governance_parts=burden_parts,
     )
 
 
@@ -292,36 +296,89 @@ def _pct(new: float, old: float) -> str:
     return f"{abs(new - old) / old * 100:.0f} %"
 
 
+def _money(v: float) -> str:
+    return f"${v:,.0f}"
+
+
+def cost_sentence(e: Evaluation, ref: Evaluation, rname: str) -> str | None:
+    """The monthly cost row: cheaper, dearer, the same, or why it cannot be said."""
+    if e.monthly_cost_usd is None or ref.monthly_cost_usd is None:
+        return (
+            None
+            if e.monthly_cost_usd == ref.monthly_cost_usd
+            else "has no monthly cost to compare (no GPU price or it does not fit)"
+        )
+    if e.monthly_cost_usd == ref.monthly_cost_usd:
+        return f"costs the same per month as {rname}"
+    word = "cheaper" if e.monthly_cost_usd < ref.monthly_cost_usd else "dearer"
+    amount = _money(abs(e.monthly_cost_usd - ref.monthly_cost_usd))
+    pct = f" ({_pct(e.monthly_cost_usd, ref.monthly_cost_usd)})" if ref.monthly_cost_usd else ""
+    return f"is {amount}{pct} {word} per month than {rname}"
+
+
+def one_off_sentence(e: Evaluation, ref: Evaluation, rname: str) -> str | None:
+    """The one-off cost row: more or less up front than the reference, or not priced."""
+    if e.one_off_cost_usd is None:
+        return (
+            None
+            if ref.one_off_cost_usd is None
+            else "has a one-off cost the estimators cannot price"
+        )
+    mine, theirs = e.one_off_cost_usd, ref.one_off_cost_usd
+    if theirs is None or mine == theirs:
+        return f"needs {_money(mine)} up front" if mine and theirs is None else None
+    word = "more" if mine > theirs else "less"
+    return f"needs {_money(abs(mine - theirs))} {word} up front than {rname} ({_money(mine)})"
+
+
+def slo_sentence(e: Evaluation) -> str:
+    """The SLO row, with the reason when it does not fit."""
+    if not e.fits:
+        return "does not fit on its GPUs"
+    return "meets the SLOs at p95" if e.meets_slo else "misses an SLO at p95"
+
+
+def capability_sentence(e: Evaluation, ref: Evaluation, rname: str) -> str | None:
+    mine, theirs = e.capability_score, ref.capability_score
+    if mine == theirs:
+        return None
+    if mine is None:
+        return "changes no axis, so has no capability rating"
+    if theirs is None:
+        return f"rates {mine:g} on capability ({rname} changes no axis)"
+    word = "higher" if mine > theirs else "lower"
+    return f"rates {word} on capability ({mine:g} vs {theirs:g})"
+
+
+def governance_sentence(e: Evaluation, ref: Evaluation, rname: str) -> str | None:
+    """The governance burden row, naming only the sources that differ from the reference."""
+    diff = e.governance_burden - ref.governance_burden
+    sources = sorted(set(e.governance_parts) | set(ref.governance_parts))
+    changes = [(k, e.governance_parts.get(k, 0) - ref.governance_parts.get(k, 0)) for k in sources]
+    named = [f"{'+' if d > 0 else '−'}{abs(d)} {k.replace('_', ' ')}" for k, d in changes if d]
+    if not diff and not named:
+        return None
+    head = (f"{'adds' if diff > 0 else 'removes'} governance burden ({abs(diff)}: "
+            f"{e.governance_burden} vs {ref.governance_burden})" if diff
+            else f"has the same governance burden as {rname} ({e.governance_burden})")  # fmt: skip
+    return head + (f" from {', '.join(named)}" if named else "")
+
+
 def _summaries(evals: Mapping[Any, Evaluation], names: Mapping[Any, str]) -> list[str]:
-    """One plain sentence per portfolio against the first one."""
+    """One plain sentence per portfolio against the first one, each clause from a figure of the
+    comparison table (monthly cost, one-off cost, SLOs, capability, governance burden)."""
     ids = list(evals)
     if len(ids) < 2:
         return []
-    ref, out = evals[ids[0]], []
-    rname = names[ids[0]]
+    ref, rname, out = evals[ids[0]], names[ids[0]], []
     for i in ids[1:]:
-        e, parts = evals[i], []
-        if e.monthly_cost_usd is not None and ref.monthly_cost_usd:
-            if e.monthly_cost_usd != ref.monthly_cost_usd:
-                word = "cheaper" if e.monthly_cost_usd < ref.monthly_cost_usd else "dearer"
-                parts.append(f"is {_pct(e.monthly_cost_usd, ref.monthly_cost_usd)} {word} per "
-                             f"month than {rname}")  # fmt: skip
-            else:
-                parts.append(f"costs the same per month as {rname}")
-        if e.one_off_cost_usd and e.one_off_cost_usd != (ref.one_off_cost_usd or 0):
-            parts.append(f"needs ${e.one_off_cost_usd:,.0f} up front")
-        parts.append("meets the SLOs" if e.meets_slo else "misses an SLO")
-        if ref.capability_score is None and e.capability_score is not None:
-            parts.append(f"rates {e.capability_score:g} on capability ({rname} changes no axis)")
-        elif (e.capability_score or 0) != (ref.capability_score or 0):
-            word = "more" if (e.capability_score or 0) > (ref.capability_score or 0) else "less"
-            parts.append(f"rates {word} capable ({e.capability_score} vs {ref.capability_score})")
-        diff = e.governance_burden - ref.governance_burden
-        if diff:
-            level = "high " if diff >= 4 else ""
-            src = next((w for w in e.warnings if "PII" in w), None)
-            why = " from retrieval on PII data" if src else ""
-            parts.append(f"{'adds' if diff > 0 else 'removes'} {level}governance burden "
-                         f"({abs(diff)}){why}")  # fmt: skip
-        out.append(f"{names[i]} " + ", ".join(parts) + ".")
+        e = evals[i]
+        parts = [
+            cost_sentence(e, ref, rname),
+            one_off_sentence(e, ref, rname),
+            slo_sentence(e),
+            capability_sentence(e, ref, rname),
+            governance_sentence(e, ref, rname),
+        ]
+        out.append(f"{names[i]} " + ", ".join(p for p in parts if p) + ".")
     return out

@@ -242,6 +242,15 @@ def resolve_params(technique: str, given: Mapping[str, object]) -> dict[str, obj
     return out
 
 
+def pricing_params(technique: str, corpus_tokens: float = 0.0) -> dict[str, object]:
+    """The parameters a recommendation card is priced with beyond the defaults: the corpus the
+    questionnaire gave, for the techniques that index one. A portfolio made from the card starts
+    from these, so it costs what the card said."""
+    if corpus_tokens and "corpus_tokens" in {p.name for p in PARAMS.get(technique, ())}:
+        return {"corpus_tokens": corpus_tokens}
+    return {}
+
+
 def plan(
     technique: str,
     s: Scenario,
@@ -255,9 +264,7 @@ def plan(
     (FlashAttention is in every engine profile already; compute-optimal reallocation is a
     pretraining decision priced in the scaling lab)."""
     models = models or {}
-    given = dict(params or {})
-    if corpus_tokens and "corpus_tokens" in {p.name for p in PARAMS.get(technique, ())}:
-        given.setdefault("corpus_tokens", corpus_tokens)
+    given = {**pricing_params(technique, corpus_tokens), **(params or {})}
     v: dict[str, Any] = resolve_params(technique, given)
     if technique in ("rag", "graphrag", "retrieval_then_long_context"):
         passes = int(v.get("extraction_passes", 0))

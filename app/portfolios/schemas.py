@@ -30,6 +30,18 @@ class PortfolioCreate(BaseModel):
     items: list[ItemIn] = Field(default_factory=list, max_length=20)
 
 
+class FromRecommendationIn(BaseModel):
+    """Which of the latest recommendation's items to take (its ranks); omitted: all of them."""
+
+    model_config = ConfigDict(extra="forbid")
+    ranks: list[Annotated[int, Field(ge=1, le=1000)]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=50,
+        description="Ranks of the recommended items to include (the cards ticked)",
+    )
+
+
 class PortfolioUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: NameStr | None = None

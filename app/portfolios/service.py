@@ -29,7 +29,7 @@ from app.estimators.portfolio import (
     compare,
     evaluate_portfolio,
 )
-from app.estimators.techniques import plan, resolve_params
+from app.estimators.techniques import plan, pricing_params, resolve_params
 from app.governance import frameworks, workflow
 from app.portfolios.models import Portfolio
 from app.portfolios.schemas import ItemIn, PortfolioCreate, PortfolioOut, PortfolioUpdate
@@ -230,12 +230,30 @@ def duplicate(
 
 
 def from_recommendation(
-    session: Session, caller: Caller, assessment_id: int, *, audit_key: bytes
+    session: Session,
+    caller: Caller,
+    assessment_id: int,
+    *,
+    audit_key: bytes,
+    ranks: Sequence[int] | None = None,
 ) -> Portfolio:
-    """A portfolio of the latest recommendation's items, with default parameters."""
+    """A portfolio of the latest recommendation's items (only those whose rank is in ``ranks``
+    when given), each with the parameters its card was priced with, so the portfolio costs what
+    the cards said (the questionnaire's corpus size included)."""
     a = assessments.get(session, caller, assessment_id)
     rec = assessments.recommendations(session, caller, a.id)[-1]
-    items = [ItemIn(axis=i["axis"], technique=i["technique"]) for i in rec.result["items"]]
+    chosen = list(rec.result["items"])
+    if ranks is not None:
+        unknown = sorted(set(ranks) - {int(i["rank"]) for i in chosen})
+        if unknown:
+            raise InvalidInput(f"recommendation #{rec.id} has no item ranked {unknown[0]}",
+                               field="items")  # fmt: skip
+        chosen = [i for i in chosen if int(i["rank"]) in set(ranks)]
+    if not chosen:
+        raise InvalidInput("tick at least one recommended item", field="items")
+    corpus = assessments.answered_corpus(ans.get("corpus_tokens") for ans in a.answers)
+    items = [ItemIn(axis=i["axis"], technique=i["technique"],
+                    params=pricing_params(i["technique"], corpus)) for i in chosen]  # fmt: skip
     name, n = f"Recommendation #{rec.id}", 2
     while _name_taken(session, a.deployment_id, name):
         name, n = f"Recommendation #{rec.id} ({n})", n + 1

@@ -324,10 +324,18 @@ def delete(
 @router.post("/assessments/{assessment_id:int}/portfolio")
 def from_recommendation(
     assessment_id: IdPath, request: Request, session: SessionDep, caller: PageCaller,
-    settings: SettingsDep,
+    settings: SettingsDep, form: FormDep,
 ) -> Response:  # fmt: skip
+    """Only the items ticked on the recommendation's cards."""
+    caller.require(Permission.portfolio_write)
     assessments.get(session, caller, assessment_id)
-    p = service.from_recommendation(session, caller, assessment_id,
+    ticked = as_list(form.get("item"))
+    ranks = [int(r) for r in ticked if r.isdigit() and len(r) <= 4]
+    if not ranks or len(ranks) != len(ticked):
+        resp = redirect(request, f"/assessments/{assessment_id}")
+        flash(request, resp, "Tick at least one recommended item to make a portfolio.", "error")
+        return resp
+    p = service.from_recommendation(session, caller, assessment_id, ranks=ranks,
                                     audit_key=settings.audit_hmac_key)  # fmt: skip
     resp = redirect(request, f"/portfolios/{p.id}/edit")
     flash(request, resp, f"Portfolio '{p.name}' made from the recommendation: tune its parameters.")

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.errors import AppError, TooManyRequests, Unauthorized
 from app.web.deps import LoginRequired
+from app.web.forms import plain_message
 from app.web.htmx import is_htmx, redirect
 from app.web.templates import render
 
@@ -116,7 +117,8 @@ async def validation_error(request: Request, exc: RequestValidationError) -> Res
     ]
     if _is_api(request):
         return JSONResponse({"detail": errors}, status_code=422)
-    text = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in errors)
+    text = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:])}: {plain_message(e)}"
+                     for e in exc.errors())  # fmt: skip
     return _error_page(request, 422, "Invalid input", text)
 
 

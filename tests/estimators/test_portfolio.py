@@ -20,11 +20,18 @@ from app.estimators.interventions import (
     impact,
 )
 from app.estimators.portfolio import (
+    PII_RETRIEVAL,
     AxisData,
+    Evaluation,
     Item,
     PortfolioError,
+    capability_sentence,
     compare,
+    cost_sentence,
     evaluate_portfolio,
+    governance_sentence,
+    one_off_sentence,
+    slo_sentence,
 )
 from app.estimators.reference_data import catalog_architecture, catalog_gpu
 from app.rules.reference import catalog
@@ -158,3 +165,85 @@ def test_compare_marks_best_pareto_and_says_it_plainly() -> None:
     assert "None" not in " ".join(cmp.summary)
     assert "governance burden" in cmp.summary[1]
     assert "PII" in cmp.summary[1]
+
+
+# ---- the summary sentences: each from the figure of its table row (issue 22 item 9) ---------
+def _ev(**figures: object) -> Evaluation:
+    base: dict[str, object] = {
+        "monthly_cost_usd": 1000.0, "one_off_cost_usd": 0.0, "ttft_ms_p95": 100.0,
+        "tpot_ms_p95": 20.0, "meets_slo": True, "capability_score": 3.0, "governance_burden": 0,
+        "dimension_scores": {}, "profile_suitability": {}, "risks": [], "warnings": [],
+        "assumptions": {}, "replicas": 1, "gpus_per_replica": 1, "fits": True,
+        "governance_parts": {},
+    }  # fmt: skip
+    return Evaluation(**{**base, **figures})  # type: ignore[arg-type]
+
+
+def test_cost_sentence_follows_the_monthly_cost_row() -> None:
+    ref = _ev()
+    assert cost_sentence(_ev(monthly_cost_usd=750.0), ref, "A") == (
+        "is $250 (25 %) cheaper per month than A"
+    )
+    assert cost_sentence(_ev(monthly_cost_usd=1500.0), ref, "A") == (
+        "is $500 (50 %) dearer per month than A"
+    )
+    assert cost_sentence(_ev(), ref, "A") == "costs the same per month as A"
+    assert "no monthly cost" in str(cost_sentence(_ev(monthly_cost_usd=None), ref, "A"))
+
+
+def test_one_off_sentence_compares_with_the_reference() -> None:
+    ref = _ev(one_off_cost_usd=5000.0)
+    assert one_off_sentence(_ev(one_off_cost_usd=2000.0), ref, "A") == (
+        "needs $3,000 less up front than A ($2,000)"
+    )  # not "needs $2,000 up front" as if new
+    assert one_off_sentence(_ev(one_off_cost_usd=9000.0), ref, "A") == (
+        "needs $4,000 more up front than A ($9,000)"
+    )
+    assert one_off_sentence(_ev(one_off_cost_usd=5000.0), ref, "A") is None
+    assert "cannot price" in str(one_off_sentence(_ev(one_off_cost_usd=None), ref, "A"))
+
+
+def test_slo_sentence_says_when_it_does_not_fit() -> None:
+    assert slo_sentence(_ev()) == "meets the SLOs at p95"
+    assert slo_sentence(_ev(meets_slo=False)) == "misses an SLO at p95"
+    assert slo_sentence(_ev(meets_slo=False, fits=False)) == "does not fit on its GPUs"
+
+
+def test_capability_sentence_never_compares_with_nothing() -> None:
+    ref = _ev()
+    assert capability_sentence(_ev(capability_score=4.0), ref, "A") == (
+        "rates higher on capability (4 vs 3)"
+    )
+    assert capability_sentence(_ev(capability_score=2.5), ref, "A") == (
+        "rates lower on capability (2.5 vs 3)"
+    )
+    assert capability_sentence(_ev(capability_score=None), ref, "A") == (
+        "changes no axis, so has no capability rating"
+    )
+    assert capability_sentence(_ev(), ref, "A") is None
+
+
+def test_governance_sentence_names_only_the_sources_that_differ() -> None:
+    """The reported case: B also runs retrieval on PII, so PII is not why B's burden is lower."""
+    pii = {"retrieval": 3, PII_RETRIEVAL: 2}
+    a = _ev(governance_burden=13, governance_parts={**pii, "peft": 3, "alignment": 5})
+    b = _ev(governance_burden=5, governance_parts=dict(pii))
+    text = str(governance_sentence(b, a, "A"))
+    assert text == "removes governance burden (8: 5 vs 13) from −5 alignment, −3 peft"
+    assert "PII" not in text
+    c = _ev(governance_burden=7, governance_parts={"retrieval": 3, PII_RETRIEVAL: 2, "peft": 2})
+    assert governance_sentence(c, b, "B") == "adds governance burden (2: 7 vs 5) from +2 peft"
+    assert governance_sentence(_ev(governance_burden=5, governance_parts=dict(pii)), b, "B") is None
+
+
+def test_evaluation_burden_parts_add_up_and_summary_uses_them() -> None:
+    plain = evaluate_portfolio(BASE, [RAG], DATA)
+    pii = evaluate_portfolio(BASE, [RAG], DATA, regulated=True)
+    assert sum(pii.governance_parts.values()) == pii.governance_burden
+    assert pii.governance_parts[PII_RETRIEVAL] == 2
+    assert PII_RETRIEVAL not in plain.governance_parts
+    summary = compare({1: plain, 2: pii}, {1: "A", 2: "B"}).summary
+    slo = "meets the SLOs at p95" if pii.meets_slo else "misses an SLO at p95"
+    assert summary == [f"B costs the same per month as A, {slo}, adds governance burden "
+                       f"(2: {pii.governance_burden} vs {plain.governance_burden}) from "
+                       f"+2 {PII_RETRIEVAL}."]  # fmt: skip
