@@ -660,3 +660,23 @@ def test_another_organisations_admin_cannot_move_our_reference_data(
     )
     assert client.post("/api/v1/estimates/inference", json=body, headers=h).json() == before
     assert client.get("/api/v1/rules", headers=h).json() == rules
+
+
+@pytest.mark.parametrize("exponent", [0.01, 0.0100001])
+def test_chinchilla_constants_at_the_edge_never_overflow(
+    client: TestClient, session: Session, exponent: float
+) -> None:
+    """Found by the API fuzzer: tiny exponents in own constants overflowed the optimum (500)."""
+    user = create_user(session, role="architect")
+    session.commit()
+    h = api_headers(client, user.email)
+    body = {"compute_flops": 1e40, "constants": {"E": 1e-300, "A": 1e12, "B": 1e-300,
+            "alpha": exponent, "beta": exponent}}  # fmt: skip
+    r = client.post("/api/v1/scaling/chinchilla", json=body, headers=h)
+    assert r.status_code in (200, 422), r.text
+    if r.status_code == 422:
+        assert "constants" in r.text
+    r = client.post("/api/v1/scaling/chinchilla", json=body | {"constants": body["constants"] | {
+        "alpha": 1e-300}}, headers=h)  # fmt: skip
+    assert r.status_code == 422
+    assert "alpha" in r.text

@@ -32,8 +32,10 @@ class ChinchillaConstants(Strict):
     E: float = Field(gt=0, le=100, allow_inf_nan=False)
     A: float = Field(gt=0, le=1e12, allow_inf_nan=False)
     B: float = Field(gt=0, le=1e12, allow_inf_nan=False)
-    alpha: float = Field(gt=0, le=5, allow_inf_nan=False)
-    beta: float = Field(gt=0, le=5, allow_inf_nan=False)
+    # published fits have exponents of 0.1-0.5 (reference/formulas.md §1); below 0.01 the
+    # optimum's exponent 1/(α+β) leaves the floating-point range
+    alpha: float = Field(ge=0.01, le=5, allow_inf_nan=False)
+    beta: float = Field(ge=0.01, le=5, allow_inf_nan=False)
 
 
 class HardwareBudget(Strict):

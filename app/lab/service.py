@@ -63,6 +63,14 @@ def _as_422(prefix: str = "") -> Iterator[None]:
     except FieldError as exc:
         field = f"{prefix}{exc.field}" if exc.field else prefix.rstrip(".") or None
         raise InvalidInput(str(exc), field=field) from None
+    except (OverflowError, ZeroDivisionError):
+        # e.g. own constants with exponents so small that N_opt = G (C/6)^(β/(α+β)) leaves the
+        # floating-point range (found by the API fuzzer)
+        raise InvalidInput(
+            "these inputs give numbers beyond the floating-point range; check the constants "
+            "and the budget",
+            field=prefix.rstrip(".") or None,
+        ) from None
 
 
 def chinchilla_fit(name: str, constants: ChinchillaConstants | None) -> ChinchillaFit:
