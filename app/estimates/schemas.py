@@ -90,10 +90,14 @@ class MemoryOut(BaseModel):
     overhead_gb: float
     total_gb: float
     capacity_gb: float
+    usable_gb: float = Field(description="What the engine may use: capacity × its utilisation")
     fits: bool
     max_batch_size: int
     kv_cache_capacity_tokens: int
     reason: str | None
+    would_fit: str | None = Field(
+        None, description="When it does not fit: the smallest GPU counts per precision that do"
+    )
 
 
 class PrefillOut(BaseModel):
