@@ -353,3 +353,39 @@ def test_training_and_finetune_validation(  # type: ignore[no-untyped-def]
     r = client.post(f"/api/v1/estimates/{path}", json=body, headers=h)
     assert r.status_code == 422, r.text
     assert field in r.text
+
+
+def test_does_not_fit_says_what_would_and_the_usable_capacity(
+    client: TestClient, h: dict[str, str]
+) -> None:
+    r = client.post(
+        "/api/v1/estimates/inference",
+        json={**BASE, "model": "llama_3_1_70b", "batch_size": 4},
+        headers=h,
+    )
+    m = r.json()["memory"]
+    assert m["fits"] is False
+    assert m["usable_gb"] == pytest.approx(m["capacity_gb"] * 0.9)
+    assert f"{m['usable_gb']:.1f} GB" in m["reason"]
+    assert "2 × NVIDIA H100 SXM 80GB at bf16" in m["would_fit"]
+    fits = client.post("/api/v1/estimates/inference", json=BASE, headers=h).json()["memory"]
+    assert fits["fits"] is True
+    assert fits["would_fit"] is None
+
+
+@pytest.mark.parametrize(
+    ("patch", "field"),
+    [
+        ({"model": "llama_2_7b", "input_tokens": 4096, "output_tokens": 1}, "input_tokens"),
+        ({"model": "llama_2_7b", "input_tokens": 4000, "output_tokens": 200}, "output_tokens"),
+        ({"input_tokens": 131_000, "output_tokens": 1000}, "output_tokens"),
+    ],
+)
+@pytest.mark.parametrize("path", ["inference", "inference/compare-gpus"])
+def test_inputs_beyond_the_context_length_are_422(
+    client: TestClient, h: dict[str, str], patch: dict[str, object], field: str, path: str
+) -> None:
+    r = client.post(f"/api/v1/estimates/{path}", json={**BASE, **patch}, headers=h)
+    assert r.status_code == 422, r.text
+    assert field in str(r.json())
+    assert "-token context" in str(r.json())

@@ -38,6 +38,7 @@ from app.estimates.schemas import (
 from app.estimators import bands
 from app.estimators.architecture import Architecture, ArchitectureError
 from app.estimators.engines import EngineProfile, engine
+from app.estimators.fit import FIT_GPU_COUNTS, check_context, describe_fit, fit_options
 from app.estimators.hardware import GpuSpec, HardwareError
 from app.estimators.inference import (
     EstimateError,
@@ -245,12 +246,21 @@ def _load(
     return saturated, load, capacity, what
 
 
+def _check_context(req: InferenceRequest) -> None:
+    """Refuse inputs beyond a catalog model's context length (422 naming the field)."""
+    if isinstance(req.model, str):
+        try:
+            check_context(req.model, req.input_tokens, req.output_tokens)
+        except EstimateError as exc:
+            raise InvalidInput(str(exc), field=exc.field) from None
+
+
 def inference(session: Session, req: InferenceRequest, org_id: int) -> InferenceResponse:
+    _check_context(req)
     arch, gpu, eng, cfg, cal_note = _setup(session, req, org_id)
+    wl = Workload(req.input_tokens, req.output_tokens, req.batch_size)
     try:
-        est = estimate_inference(
-            arch, gpu, eng, cfg, Workload(req.input_tokens, req.output_tokens, req.batch_size)
-        )
+        est = estimate_inference(arch, gpu, eng, cfg, wl)
         if req.speculative is not None:
             s = req.speculative
             est = with_speculative(est, alpha=s.alpha, gamma=s.gamma, c=s.c)
@@ -285,10 +295,17 @@ def inference(session: Session, req: InferenceRequest, org_id: int) -> Inference
         ),
     }
     bands, assumptions["range"] = _range_note(figures, gpu.key)
+    would_fit = None
+    if not m.fits:
+        options = fit_options(arch, gpu, eng, cfg, wl)
+        would_fit = describe_fit(options, gpu.name, FIT_GPU_COUNTS[-1])
     return InferenceResponse(
         **t.model_dump(),
         range=bands,
-        memory=MemoryOut(**{k: getattr(m, k) for k in MemoryOut.model_fields}),
+        memory=MemoryOut(
+            **{k: getattr(m, k) for k in MemoryOut.model_fields if k != "would_fit"},
+            would_fit=would_fit,
+        ),
         best_case=_timing_out(est.best_case),
         assumptions=assumptions,
         max_load=top,
@@ -300,6 +317,7 @@ def inference(session: Session, req: InferenceRequest, org_id: int) -> Inference
 def compare_gpus(session: Session, req: CompareGpusRequest, org_id: int) -> CompareGpusResponse:
     """Every catalog GPU for the same workload: the ones that fit and meet the SLOs first,
     then by monthly cost for the traffic (or $ per million output tokens without traffic)."""
+    _check_context(req)
     arch = resolve_architecture(session, req.model)
     options: list[GpuOption] = []
     latest = calibrations.latest_per_gpu(session, org_id, req.engine)
