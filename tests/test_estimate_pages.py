@@ -209,3 +209,22 @@ def test_inputs_beyond_the_context_are_refused_inline(logged_in: TestClient) -> 
                          "&output_tokens=500")  # fmt: skip
     assert full.status_code == 422
     assert 'value="4000"' in full.text  # what was typed is kept
+
+
+def test_compare_page_gives_the_reason_an_slo_is_missed(logged_in: TestClient) -> None:
+    r = logged_in.get(
+        "/estimates/compare?model=llama_3_1_8b&input_tokens=1024&output_tokens=256&batch_size=16"
+        "&requests_per_day=1000000&ttft_slo_ms=1000&tpot_slo_ms=60"
+    )
+    assert r.status_code == 200
+    row = next(tr for tr in r.text.split("<tr")[1:] if "<td>NVIDIA L4</td>" in tr)
+    assert "✗ no" in row
+    assert "no batch meets it" in row
+    tpot = re.search(r"TPOT ([\d.,]+) ms at batch 1 exceeds the 60 ms SLO", row)
+    assert tpot
+    assert float(tpot.group(1)) > 60
+    # every row that says it meets the SLOs shows a TPOT within 60 ms
+    for tr in r.text.split("<tr")[2:]:
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", tr, re.S)
+        if cells[3] == "✓ yes":
+            assert float(cells[6].replace(",", "")) <= 60, cells

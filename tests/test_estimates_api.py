@@ -389,3 +389,47 @@ def test_inputs_beyond_the_context_length_are_422(
     assert r.status_code == 422, r.text
     assert field in str(r.json())
     assert "-token context" in str(r.json())
+
+
+def test_compare_gpus_verdict_is_one_check_on_the_figures_shown(
+    client: TestClient, h: dict[str, str]
+) -> None:
+    """Issue 22 item 4: no "meets ✓" beside a TPOT over the SLO, no "✗, 63 replicas" without
+    a reason."""
+    slo = {"ttft_slo_ms": 1000, "tpot_slo_ms": 60}
+    body = {**BASE, "input_tokens": 1024, "output_tokens": 256, "batch_size": 16,
+            "requests_per_day": 1_000_000, **slo}  # fmt: skip
+    r = client.post("/api/v1/estimates/inference/compare-gpus", json=body, headers=h)
+    assert r.status_code == 200, r.text
+    opts = r.json()["options"]
+    for o in opts:
+        if o["meets_slo"]:
+            assert o["tpot_ms"] <= slo["tpot_slo_ms"], o
+            assert o["ttft_ms"] <= slo["ttft_slo_ms"], o
+            assert o["replicas"] >= 1
+            assert o["reason"] is None
+        else:
+            assert o["reason"], o
+            assert o["replicas"] is None
+            assert o["monthly_cost_usd"] is None
+    a10 = next(o for o in opts if o["gpu"] == "a10")
+    assert a10["meets_slo"] is True
+    assert a10["batch"] >= 1
+    l4 = next(o for o in opts if o["gpu"] == "l4")
+    assert l4["fits"] is True
+    assert l4["meets_slo"] is False
+    assert l4["batch"] == 1
+    assert l4["tpot_ms"] > 60
+    assert "no batch meets it" in l4["reason"]
+    assert f"TPOT {l4['tpot_ms']:,.1f} ms" in l4["reason"]
+
+
+def test_compare_gpus_without_slos_keeps_the_requested_batch(
+    client: TestClient, h: dict[str, str]
+) -> None:
+    r = client.post(
+        "/api/v1/estimates/inference/compare-gpus", json={**BASE, "batch_size": 8}, headers=h
+    )
+    opts = r.json()["options"]
+    assert all(o["meets_slo"] is None for o in opts)
+    assert {o["batch"] for o in opts if o["fits"]} == {8}

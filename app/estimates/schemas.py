@@ -205,6 +205,11 @@ class GpuOption(BaseModel):
     name: str
     fits: bool
     meets_slo: bool | None
+    batch: int | None = Field(
+        None,
+        description="Batch the figures are at: the request's, or with SLOs the largest "
+        "batch that keeps TPOT within its SLO (1 when none does)",
+    )
     ttft_ms: float | None
     tpot_ms: float | None
     output_tokens_per_s: float | None
