@@ -161,3 +161,70 @@ def test_non_admin_sees_no_calibration_forms(logged_in: TestClient) -> None:
     r = logged_in.get("/calibrations")
     assert r.status_code == 200
     assert "Only administrators" in r.text
+
+
+def test_a_config_that_does_not_fit_shows_what_would_and_no_figures(logged_in: TestClient) -> None:
+    """Issue 22 item 3: 70B at bf16 on one H100."""
+    r = logged_in.get("/estimates?model=llama_3_1_70b&gpu=h100_sxm_80gb&n_gpus=1&precision=bf16"
+                      "&input_tokens=1024&output_tokens=256&batch_size=4")  # fmt: skip
+    assert r.status_code == 200, r.text[-2000:]
+    assert "Does not fit" in r.text
+    assert 'id="would-fit"' in r.text
+    assert "1 × NVIDIA H100 SXM 80GB at fp8" in r.text
+    assert "2 × NVIDIA H100 SXM 80GB at bf16" in r.text
+    # no TTFT/TPOT/$ for it, no sweep charts, no capacity plan or max load
+    assert 'id="no-figures"' in r.text
+    for absent in ("TTFT (one request, idle server)", "TPOT at batch", "$ per million output "
+                   "tokens</td>", "Capacity plan", "Max load (saturated", "chart-batch",
+                   "chart-ttft", "chart-load"):  # fmt: skip
+        assert absent not in r.text, absent
+    # one usable capacity: the chart's line and the table are the figure the reason names
+    figs = figures_in(r.text)
+    mem = figs[0]
+    usable = mem["layout"]["shapes"][0]["x0"]
+    assert usable == pytest.approx(85.899345920 * 0.9)
+    assert f"{usable:.1f} GB the engine may use" in r.text
+    assert f"usable ({usable:.1f} GB)" == mem["layout"]["annotations"][0]["text"]
+    assert re.search(rf"/ {usable:.2f} GB \(90% of the GPU", r.text)
+
+
+def test_a_config_that_fits_shows_no_would_fit(logged_in: TestClient) -> None:
+    r = logged_in.get("/estimates?model=llama_3_1_8b&gpu=h100_sxm_80gb&input_tokens=1000"
+                      "&output_tokens=200&batch_size=8")  # fmt: skip
+    assert r.status_code == 200
+    assert 'id="would-fit"' not in r.text
+    assert 'id="no-figures"' not in r.text
+    assert "TTFT (one request, idle server)" in r.text
+
+
+def test_inputs_beyond_the_context_are_refused_inline(logged_in: TestClient) -> None:
+    r = logged_in.get("/estimates?model=llama_2_7b&gpu=h100_sxm_80gb&input_tokens=4000"
+                      "&output_tokens=500", headers={"HX-Request": "true"})  # fmt: skip
+    assert r.status_code == 422
+    assert 'href="#f-output_tokens"' in r.text
+    assert "4,096-token context" in r.text
+    assert "at most 96 output tokens fit" in r.text
+    assert "TTFT (one request" not in r.text
+    full = logged_in.get("/estimates?model=llama_2_7b&gpu=h100_sxm_80gb&input_tokens=4000"
+                         "&output_tokens=500")  # fmt: skip
+    assert full.status_code == 422
+    assert 'value="4000"' in full.text  # what was typed is kept
+
+
+def test_compare_page_gives_the_reason_an_slo_is_missed(logged_in: TestClient) -> None:
+    r = logged_in.get(
+        "/estimates/compare?model=llama_3_1_8b&input_tokens=1024&output_tokens=256&batch_size=16"
+        "&requests_per_day=1000000&ttft_slo_ms=1000&tpot_slo_ms=60"
+    )
+    assert r.status_code == 200
+    row = next(tr for tr in r.text.split("<tr")[1:] if "<td>NVIDIA L4</td>" in tr)
+    assert "✗ no" in row
+    assert "no batch meets it" in row
+    tpot = re.search(r"TPOT ([\d.,]+) ms at batch 1 exceeds the 60 ms SLO", row)
+    assert tpot
+    assert float(tpot.group(1)) > 60
+    # every row that says it meets the SLOs shows a TPOT within 60 ms
+    for tr in r.text.split("<tr")[2:]:
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", tr, re.S)
+        if cells[3] == "✓ yes":
+            assert float(cells[6].replace(",", "")) <= 60, cells

@@ -353,3 +353,83 @@ def test_training_and_finetune_validation(  # type: ignore[no-untyped-def]
     r = client.post(f"/api/v1/estimates/{path}", json=body, headers=h)
     assert r.status_code == 422, r.text
     assert field in r.text
+
+
+def test_does_not_fit_says_what_would_and_the_usable_capacity(
+    client: TestClient, h: dict[str, str]
+) -> None:
+    r = client.post(
+        "/api/v1/estimates/inference",
+        json={**BASE, "model": "llama_3_1_70b", "batch_size": 4},
+        headers=h,
+    )
+    m = r.json()["memory"]
+    assert m["fits"] is False
+    assert m["usable_gb"] == pytest.approx(m["capacity_gb"] * 0.9)
+    assert f"{m['usable_gb']:.1f} GB" in m["reason"]
+    assert "2 × NVIDIA H100 SXM 80GB at bf16" in m["would_fit"]
+    fits = client.post("/api/v1/estimates/inference", json=BASE, headers=h).json()["memory"]
+    assert fits["fits"] is True
+    assert fits["would_fit"] is None
+
+
+@pytest.mark.parametrize(
+    ("patch", "field"),
+    [
+        ({"model": "llama_2_7b", "input_tokens": 4096, "output_tokens": 1}, "input_tokens"),
+        ({"model": "llama_2_7b", "input_tokens": 4000, "output_tokens": 200}, "output_tokens"),
+        ({"input_tokens": 131_000, "output_tokens": 1000}, "output_tokens"),
+    ],
+)
+@pytest.mark.parametrize("path", ["inference", "inference/compare-gpus"])
+def test_inputs_beyond_the_context_length_are_422(
+    client: TestClient, h: dict[str, str], patch: dict[str, object], field: str, path: str
+) -> None:
+    r = client.post(f"/api/v1/estimates/{path}", json={**BASE, **patch}, headers=h)
+    assert r.status_code == 422, r.text
+    assert field in str(r.json())
+    assert "-token context" in str(r.json())
+
+
+def test_compare_gpus_verdict_is_one_check_on_the_figures_shown(
+    client: TestClient, h: dict[str, str]
+) -> None:
+    """Issue 22 item 4: no "meets ✓" beside a TPOT over the SLO, no "✗, 63 replicas" without
+    a reason."""
+    slo = {"ttft_slo_ms": 1000, "tpot_slo_ms": 60}
+    body = {**BASE, "input_tokens": 1024, "output_tokens": 256, "batch_size": 16,
+            "requests_per_day": 1_000_000, **slo}  # fmt: skip
+    r = client.post("/api/v1/estimates/inference/compare-gpus", json=body, headers=h)
+    assert r.status_code == 200, r.text
+    opts = r.json()["options"]
+    for o in opts:
+        if o["meets_slo"]:
+            assert o["tpot_ms"] <= slo["tpot_slo_ms"], o
+            assert o["ttft_ms"] <= slo["ttft_slo_ms"], o
+            assert o["replicas"] >= 1
+            assert o["reason"] is None
+        else:
+            assert o["reason"], o
+            assert o["replicas"] is None
+            assert o["monthly_cost_usd"] is None
+    a10 = next(o for o in opts if o["gpu"] == "a10")
+    assert a10["meets_slo"] is True
+    assert a10["batch"] >= 1
+    l4 = next(o for o in opts if o["gpu"] == "l4")
+    assert l4["fits"] is True
+    assert l4["meets_slo"] is False
+    assert l4["batch"] == 1
+    assert l4["tpot_ms"] > 60
+    assert "no batch meets it" in l4["reason"]
+    assert f"TPOT {l4['tpot_ms']:,.1f} ms" in l4["reason"]
+
+
+def test_compare_gpus_without_slos_keeps_the_requested_batch(
+    client: TestClient, h: dict[str, str]
+) -> None:
+    r = client.post(
+        "/api/v1/estimates/inference/compare-gpus", json={**BASE, "batch_size": 8}, headers=h
+    )
+    opts = r.json()["options"]
+    assert all(o["meets_slo"] is None for o in opts)
+    assert {o["batch"] for o in opts if o["fits"]} == {8}

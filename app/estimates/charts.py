@@ -18,8 +18,10 @@ LAYOUT: dict[str, Any] = {
 
 
 @figure
-def memory_bar(parts: dict[str, float], capacity_gb: float) -> dict[str, Any]:
-    """Stacked memory breakdown per GPU against the GPU's capacity."""
+def memory_bar(
+    parts: dict[str, float], capacity_gb: float, label: str = "capacity"
+) -> dict[str, Any]:
+    """Stacked memory breakdown per GPU against the GPU's capacity (``label`` names the line)."""
     data = [
         {"type": "bar", "orientation": "h", "name": k, "y": ["per GPU"], "x": [v],
          "hovertemplate": "%{fullData.name}: %{x:.2f} GB<extra></extra>"}
@@ -34,7 +36,7 @@ def memory_bar(parts: dict[str, float], capacity_gb: float) -> dict[str, Any]:
             "xaxis": {"title": {"text": "GB (10^9 bytes)"}},
             "shapes": [{"type": "line", "x0": capacity_gb, "x1": capacity_gb, "y0": -0.5,
                         "y1": 0.5, "line": {"color": "#b91c1c", "width": 3}}],
-            "annotations": [{"x": capacity_gb, "y": 0.5, "text": "capacity", "showarrow": False,
+            "annotations": [{"x": capacity_gb, "y": 0.5, "text": label, "showarrow": False,
                              "yanchor": "bottom"}],
         },
     }  # fmt: skip

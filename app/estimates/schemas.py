@@ -90,10 +90,14 @@ class MemoryOut(BaseModel):
     overhead_gb: float
     total_gb: float
     capacity_gb: float
+    usable_gb: float = Field(description="What the engine may use: capacity × its utilisation")
     fits: bool
     max_batch_size: int
     kv_cache_capacity_tokens: int
     reason: str | None
+    would_fit: str | None = Field(
+        None, description="When it does not fit: the smallest GPU counts per precision that do"
+    )
 
 
 class PrefillOut(BaseModel):
@@ -201,6 +205,11 @@ class GpuOption(BaseModel):
     name: str
     fits: bool
     meets_slo: bool | None
+    batch: int | None = Field(
+        None,
+        description="Batch the figures are at: the request's, or with SLOs the largest "
+        "batch that keeps TPOT within its SLO (1 when none does)",
+    )
     ttft_ms: float | None
     tpot_ms: float | None
     output_tokens_per_s: float | None

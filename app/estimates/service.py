@@ -38,6 +38,7 @@ from app.estimates.schemas import (
 from app.estimators import bands
 from app.estimators.architecture import Architecture, ArchitectureError
 from app.estimators.engines import EngineProfile, engine
+from app.estimators.fit import FIT_GPU_COUNTS, check_context, describe_fit, fit_options
 from app.estimators.hardware import GpuSpec, HardwareError
 from app.estimators.inference import (
     EstimateError,
@@ -49,7 +50,7 @@ from app.estimators.inference import (
     estimate_inference,
     with_speculative,
 )
-from app.estimators.interventions import Scenario, evaluate
+from app.estimators.interventions import Scenario, evaluate, slo_shortfall
 from app.estimators.precision import Precision
 from app.estimators.simulation import (
     MAX_LOAD_REQUESTS,
@@ -245,12 +246,21 @@ def _load(
     return saturated, load, capacity, what
 
 
+def _check_context(req: InferenceRequest) -> None:
+    """Refuse inputs beyond a catalog model's context length (422 naming the field)."""
+    if isinstance(req.model, str):
+        try:
+            check_context(req.model, req.input_tokens, req.output_tokens)
+        except EstimateError as exc:
+            raise InvalidInput(str(exc), field=exc.field) from None
+
+
 def inference(session: Session, req: InferenceRequest, org_id: int) -> InferenceResponse:
+    _check_context(req)
     arch, gpu, eng, cfg, cal_note = _setup(session, req, org_id)
+    wl = Workload(req.input_tokens, req.output_tokens, req.batch_size)
     try:
-        est = estimate_inference(
-            arch, gpu, eng, cfg, Workload(req.input_tokens, req.output_tokens, req.batch_size)
-        )
+        est = estimate_inference(arch, gpu, eng, cfg, wl)
         if req.speculative is not None:
             s = req.speculative
             est = with_speculative(est, alpha=s.alpha, gamma=s.gamma, c=s.c)
@@ -285,10 +295,17 @@ def inference(session: Session, req: InferenceRequest, org_id: int) -> Inference
         ),
     }
     bands, assumptions["range"] = _range_note(figures, gpu.key)
+    would_fit = None
+    if not m.fits:
+        options = fit_options(arch, gpu, eng, cfg, wl)
+        would_fit = describe_fit(options, gpu.name, FIT_GPU_COUNTS[-1])
     return InferenceResponse(
         **t.model_dump(),
         range=bands,
-        memory=MemoryOut(**{k: getattr(m, k) for k in MemoryOut.model_fields}),
+        memory=MemoryOut(
+            **{k: getattr(m, k) for k in MemoryOut.model_fields if k != "would_fit"},
+            would_fit=would_fit,
+        ),
         best_case=_timing_out(est.best_case),
         assumptions=assumptions,
         max_load=top,
@@ -300,6 +317,7 @@ def inference(session: Session, req: InferenceRequest, org_id: int) -> Inference
 def compare_gpus(session: Session, req: CompareGpusRequest, org_id: int) -> CompareGpusResponse:
     """Every catalog GPU for the same workload: the ones that fit and meet the SLOs first,
     then by monthly cost for the traffic (or $ per million output tokens without traffic)."""
+    _check_context(req)
     arch = resolve_architecture(session, req.model)
     options: list[GpuOption] = []
     latest = calibrations.latest_per_gpu(session, org_id, req.engine)
@@ -312,31 +330,57 @@ def compare_gpus(session: Session, req: CompareGpusRequest, org_id: int) -> Comp
             )
         except EstimateError as exc:
             options.append(GpuOption(gpu=g.key, name=g.name, fits=False, meets_slo=None,
-                                     ttft_ms=None, tpot_ms=None, output_tokens_per_s=None,
+                                     batch=None, ttft_ms=None, tpot_ms=None,
+                                     output_tokens_per_s=None,
                                      cost_per_million_output_tokens_usd=None,
                                      monthly_cost_usd=None, replicas=None,
                                      reason=str(exc)))  # fmt: skip
             continue
-        outcome = None
-        if req.requests_per_day is not None and req.ttft_slo_ms and req.tpot_slo_ms:
-            outcome = evaluate(
-                Scenario(arch, gpu, eng, cfg, req.input_tokens, req.output_tokens,
-                         req.requests_per_day, req.ttft_slo_ms, req.tpot_slo_ms)
+        rpd, ttft_slo, tpot_slo = req.requests_per_day, req.ttft_slo_ms, req.tpot_slo_ms
+        if rpd is None or not ttft_slo or not tpot_slo:
+            t = est.timing
+            options.append(
+                GpuOption(gpu=g.key, name=g.name, fits=est.memory.fits, meets_slo=None,
+                          batch=req.batch_size, ttft_ms=t.ttft_ms, tpot_ms=t.tpot_ms,
+                          output_tokens_per_s=t.output_tokens_per_s,
+                          cost_per_million_output_tokens_usd=t.cost_per_million_output_tokens_usd,
+                          monthly_cost_usd=None, replicas=None, reason=est.memory.reason)
             )  # fmt: skip
-        t = est.timing
+            continue
+        outcome = evaluate(
+            Scenario(arch, gpu, eng, cfg, req.input_tokens, req.output_tokens, rpd, ttft_slo,
+                     tpot_slo)
+        )  # fmt: skip
+        if not outcome.fits:
+            options.append(GpuOption(gpu=g.key, name=g.name, fits=False, meets_slo=False,
+                                     batch=None, ttft_ms=None, tpot_ms=None,
+                                     output_tokens_per_s=None,
+                                     cost_per_million_output_tokens_usd=None,
+                                     monthly_cost_usd=None, replicas=None,
+                                     reason=outcome.reason))  # fmt: skip
+            continue
+        # The figures shown are those at the batch the plan runs (the largest within the TPOT
+        # SLO, else 1), and the verdict is one check on exactly those figures.
+        batch = outcome.batch_at_slo
+        t = estimate_inference(
+            arch, gpu, eng, cfg, Workload(req.input_tokens, req.output_tokens, batch)
+        ).timing
+        shortfall = slo_shortfall(t.ttft_ms, t.tpot_ms, ttft_slo, tpot_slo, batch)
+        meets = shortfall is None
         options.append(
             GpuOption(
                 gpu=g.key,
                 name=g.name,
-                fits=est.memory.fits,
-                meets_slo=None if outcome is None else outcome.meets_slo,
+                fits=True,
+                meets_slo=meets,
+                batch=batch,
                 ttft_ms=t.ttft_ms,
                 tpot_ms=t.tpot_ms,
                 output_tokens_per_s=t.output_tokens_per_s,
                 cost_per_million_output_tokens_usd=t.cost_per_million_output_tokens_usd,
-                monthly_cost_usd=None if outcome is None else outcome.monthly_cost_usd,
-                replicas=None if outcome is None else outcome.replicas,
-                reason=est.memory.reason,
+                monthly_cost_usd=outcome.monthly_cost_usd if meets else None,
+                replicas=outcome.replicas if meets else None,
+                reason=shortfall,
             )
         )
 
@@ -350,7 +394,8 @@ def compare_gpus(session: Session, req: CompareGpusRequest, org_id: int) -> Comp
 
     options.sort(key=key)
     ranking = (
-        "fits and meets the TTFT/TPOT SLOs first, then monthly cost at the traffic"
+        "fits and meets the TTFT/TPOT SLOs first, then monthly cost at the traffic; figures at "
+        "the largest batch that keeps TPOT within its SLO"
         if req.requests_per_day is not None and req.ttft_slo_ms and req.tpot_slo_ms
         else "fits first, then $ per million output tokens (unpriced GPUs last)"
     )

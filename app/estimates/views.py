@@ -91,7 +91,10 @@ def _inference_context(
         return ctx
     try:
         result = service.inference(session, req, caller.org_id)
-        sw = service.sweeps(session, req, caller.org_id)
+        fits = result.memory.fits
+        # Latency, throughput and cost of a configuration that does not fit mean nothing: no
+        # sweeps for it; the GPU comparison still says which GPUs would serve the workload.
+        sw = service.sweeps(session, req, caller.org_id) if fits else {}
         compare = service.compare_gpus(
             session, CompareGpusRequest(**req.model_dump(exclude={"gpu"})), caller.org_id
         )
@@ -99,19 +102,20 @@ def _inference_context(
         ctx["errors"] = {exc.field or "__all__": str(exc)}
         return ctx
     m = result.memory
-    figs = {
+    figs: dict[str, Any] = {
         "memory": charts.memory_bar(
             {"weights": m.weights_gb, "KV cache (this batch)": m.kv_cache_gb,
              "activations": m.activations_gb, "runtime": m.overhead_gb},
-            m.capacity_gb,
-        ),
-        "batch": charts.batch_sweep(**sw["batch"]),
-        "ttft": charts.ttft_sweep(**sw["ttft"]),
-        "cost": charts.cost_by_gpu(
-            [o.name for o in compare.options],
-            [o.cost_per_million_output_tokens_usd if o.fits else None for o in compare.options],
+            m.usable_gb,
+            f"usable ({m.usable_gb:.1f} GB)",
         ),
     }  # fmt: skip
+    costs = [o.cost_per_million_output_tokens_usd if o.fits else None for o in compare.options]
+    if any(c is not None for c in costs):
+        figs["cost"] = charts.cost_by_gpu([o.name for o in compare.options], costs)
+    if fits:
+        figs["batch"] = charts.batch_sweep(**sw["batch"])
+        figs["ttft"] = charts.ttft_sweep(**sw["ttft"])
     if "load" in sw:
         figs["load"] = charts.latency_vs_rate(
             sw["load"]["rates"], sw["load"]["series"],

@@ -86,6 +86,7 @@ class MemoryBreakdown:
     overhead_gb: float
     total_gb: float
     capacity_gb: float
+    usable_gb: float  # what the engine may use: capacity × gpu_memory_utilization
     fits: bool
     max_batch_size: int
     kv_cache_capacity_tokens: int
@@ -416,6 +417,7 @@ def _memory(
         overhead_gb=overhead / 1e9,
         total_gb=total / 1e9,
         capacity_gb=gpu.capacity_bytes / 1e9,
+        usable_gb=usable / 1e9,
         fits=reason is None,
         max_batch_size=max_batch,
         kv_cache_capacity_tokens=kv_tokens,

@@ -95,6 +95,21 @@ class ServingOutcome:
         return asdict(self)
 
 
+def slo_shortfall(
+    ttft_ms: float, tpot_ms: float, ttft_slo_ms: float, tpot_slo_ms: float, batch: int
+) -> str | None:
+    """Why figures measured at ``batch`` miss the SLOs, or None when they meet both: the one
+    check behind a verdict shown beside those figures. TTFT is that of an idle server, so no
+    batch helps it; TPOT grows with the batch, so missing it at batch 1 means no batch meets it."""
+    misses = []
+    if ttft_ms > ttft_slo_ms:
+        misses.append(f"TTFT {ttft_ms:,.1f} ms exceeds the {ttft_slo_ms:,g} ms SLO")
+    if tpot_ms > tpot_slo_ms:
+        msg = f"TPOT {tpot_ms:,.1f} ms at batch {batch} exceeds the {tpot_slo_ms:,g} ms SLO"
+        misses.append(msg + (", so no batch meets it" if batch == 1 else ""))
+    return "; ".join(misses) or None
+
+
 def _estimate(s: Scenario, batch: int) -> InferenceEstimate:
     gen = s.output_tokens + s.cot_tokens
     est = estimate_inference(

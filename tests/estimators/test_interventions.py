@@ -115,3 +115,18 @@ def test_invalid_parameters_name_the_field(item, field) -> None:  # type: ignore
     with pytest.raises(InterventionError) as exc:
         impact(BASE, [item])
     assert exc.value.field == field
+
+
+def test_slo_shortfall_names_each_missed_slo() -> None:
+    from app.estimators.interventions import slo_shortfall
+
+    assert slo_shortfall(900, 59.9, 1000, 60, 16) is None
+    assert slo_shortfall(900, 64.8, 1000, 60, 16) == (
+        "TPOT 64.8 ms at batch 16 exceeds the 60 ms SLO"
+    )
+    assert slo_shortfall(900, 70.6, 1000, 60, 1) == (
+        "TPOT 70.6 ms at batch 1 exceeds the 60 ms SLO, so no batch meets it"
+    )
+    both = slo_shortfall(1200, 61, 1000, 60, 2)
+    assert both is not None
+    assert both.startswith("TTFT 1,200.0 ms exceeds the 1,000 ms SLO; TPOT 61.0 ms")
