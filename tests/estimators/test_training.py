@@ -185,7 +185,8 @@ def test_finetune_run_unpriced_gpu_has_no_cost_and_says_why() -> None:
                        price_per_gpu_hour_usd=None, gpu_name="Custom GPU")  # fmt: skip
     assert run.duration_hours == pytest.approx(1.0)  # one epoch by default
     assert run.cost_usd is None
-    assert run.cost_reason is not None and "Custom GPU" in run.cost_reason
+    assert run.cost_reason is not None
+    assert "Custom GPU" in run.cost_reason
 
 
 @pytest.mark.parametrize(
