@@ -2,11 +2,14 @@ from __future__ import annotations
 
 import json
 import re
+from html.parser import HTMLParser
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from app.estimators.reference_data import catalog_architecture, catalog_gpu
+from app.estimators.training import estimate_finetune
 from tests.factories import create_deployment, create_user, csrf_from, figures_in, page_login
 
 
@@ -228,3 +231,61 @@ def test_compare_page_gives_the_reason_an_slo_is_missed(logged_in: TestClient) -
         cells = re.findall(r"<td[^>]*>(.*?)</td>", tr, re.S)
         if cells[3] == "✓ yes":
             assert float(cells[6].replace(",", "")) <= 60, cells
+
+
+class _Fields(HTMLParser):
+    """The ids, label[for] targets and labellable fields of a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: list[str] = []
+        self.label_for: set[str] = set()
+        self.fields: list[tuple[str, str | None]] = []  # (tag, id)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if a.get("id"):
+            self.ids.append(a["id"] or "")
+        if tag == "label" and a.get("for"):
+            self.label_for.add(a["for"] or "")
+        if tag == "select" or (tag == "input" and a.get("type") not in ("hidden", "submit")):
+            self.fields.append((tag, a.get("id")))
+
+
+def test_training_page_ids_are_unique_and_every_field_has_a_label(
+    logged_in: TestClient,
+) -> None:
+    for url in ("/estimates/training", "/estimates/training?form=finetune&epochs=-1&gpu=x"):
+        p = _Fields()
+        p.feed(logged_in.get(url).text)
+        dupes = {i for i in p.ids if p.ids.count(i) > 1}
+        assert not dupes, dupes
+        unlabelled = [f for f in p.fields if f[1] is None or f[1] not in p.label_for]
+        assert not unlabelled, unlabelled
+        assert len(p.fields) >= 18  # both forms, the fine-tune's dataset and epochs included
+        assert {"ft-model", "ft-gpu", "ft-n_gpus", "ft-dataset_tokens", "ft-epochs"} <= set(p.ids)
+
+
+def test_training_page_shows_fine_tune_duration_and_cost(logged_in: TestClient) -> None:
+    r = logged_in.get(
+        "/estimates/training?form=finetune&model=llama_3_1_8b&method=lora&lora_rank=16"
+        "&sequence_length=2048&micro_batch_size=1&gpu=a100_sxm_80gb&n_gpus=2"
+        "&gradient_checkpointing=on&dataset_tokens=36000000&epochs=3"
+    )
+    assert r.status_code == 200, r.text
+    rate = estimate_finetune(
+        catalog_architecture("llama_3_1_8b"), catalog_gpu("a100_sxm_80gb"), method="lora",
+        n_gpus=2, lora_rank=16, sequence_length=2048,
+    ).tokens_per_s  # fmt: skip
+    hours = 36e6 * 3 / rate / 3600
+    assert "Duration" in r.text
+    assert "36.00M tokens × 3 epochs" in r.text
+    assert "Fine-tune cost" in r.text
+    assert "/GPU-hour" in r.text
+    assert f"{hours:,.1f} hours" in r.text
+    assert f"{2 * hours:,.1f}" in r.text  # GPU-hours on 2 GPUs
+    bad = logged_in.get("/estimates/training?form=finetune&dataset_tokens=0&epochs=500")
+    assert bad.status_code == 422
+    assert 'aria-describedby="ft-dataset_tokens-error"' in bad.text
+    assert 'id="ft-epochs-error"' in bad.text
+    assert 'value="500"' in bad.text

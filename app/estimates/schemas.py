@@ -285,6 +285,11 @@ class FinetuneRequest(BaseModel):
     gradient_checkpointing: bool = True
     zero_stage: Literal[0, 1, 2, 3] | None = None
     mfu: float = Field(0.4, gt=0, le=1, allow_inf_nan=False)
+    dataset_tokens: float | None = Field(
+        None, gt=0, le=1e14, allow_inf_nan=False,
+        description="Tokens in the fine-tuning dataset; with epochs, gives duration and cost",
+    )  # fmt: skip
+    epochs: float = Field(1.0, gt=0, le=100, allow_inf_nan=False)
 
 
 class FinetuneMemoryOut(BaseModel):
@@ -306,6 +311,16 @@ class FinetuneResponse(BaseModel):
     memory: FinetuneMemoryOut
     tokens_per_s: float
     flops_per_token: float
+    dataset_tokens: float | None = None
+    epochs: float
+    duration_hours: float | None = Field(
+        None, description="dataset_tokens × epochs / tokens_per_s; null without dataset_tokens"
+    )
+    gpu_hours: float | None = Field(None, description="duration_hours × n_gpus")
+    cost_usd: float | None = Field(
+        None, description="gpu_hours × the organisation's effective $/GPU-hour; null if unpriced"
+    )
+    cost_reason: str | None = Field(None, description="why cost_usd (or duration) is null")
     assumptions: dict[str, Any]
     range: dict[str, RangeOut] = Ranges
 

@@ -62,7 +62,12 @@ from app.estimators.simulation import (
     simulate_load,
 )
 from app.estimators.traffic import TrafficError, plan_traffic, shape_of
-from app.estimators.training import TrainingError, estimate_finetune, estimate_training
+from app.estimators.training import (
+    TrainingError,
+    estimate_finetune,
+    estimate_training,
+    finetune_run,
+)
 
 LOAD_REQUESTS = 2000  # simulated requests per load point
 
@@ -449,9 +454,31 @@ def finetune(session: Session, req: FinetuneRequest, org_id: int) -> FinetuneRes
             zero_stage=req.zero_stage,
             mfu=req.mfu,
         )
+        run = None
+        if req.dataset_tokens is not None:
+            run = finetune_run(
+                tokens_per_s=est.tokens_per_s,
+                n_gpus=req.n_gpus,
+                dataset_tokens=req.dataset_tokens,
+                epochs=req.epochs,
+                price_per_gpu_hour_usd=gpu.price_per_hour_usd,
+                gpu_name=gpu.name,
+            )
     except TrainingError as exc:
         raise InvalidInput(str(exc), field=exc.field) from None
     out = est.as_dict()
+    out["epochs"] = req.epochs
+    out["assumptions"]["price_per_gpu_hour_usd"] = gpu.price_per_hour_usd
+    if run is None:
+        out["cost_reason"] = "give dataset_tokens (and epochs) for the duration and cost"
+    else:
+        out.update(
+            dataset_tokens=run.dataset_tokens,
+            duration_hours=run.duration_hours,
+            gpu_hours=run.gpu_hours,
+            cost_usd=run.cost_usd,
+            cost_reason=run.cost_reason,
+        )
     out["range"], out["assumptions"]["range"] = _range_note(
         {"tokens_per_s": (est.tokens_per_s, "training", True)}, gpu.key
     )

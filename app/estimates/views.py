@@ -46,6 +46,7 @@ TRAINING_DEFAULTS: dict[str, Any] = {
 FINETUNE_DEFAULTS: dict[str, Any] = {
     "model": "llama_3_1_8b", "method": "qlora", "lora_rank": 16, "sequence_length": 2048,
     "micro_batch_size": 1, "gpu": "a100_sxm_80gb", "n_gpus": 1, "gradient_checkpointing": "on",
+    "dataset_tokens": 1e8, "epochs": 3,
 }  # fmt: skip
 
 

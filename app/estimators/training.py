@@ -335,3 +335,51 @@ def estimate_finetune(
             "runtime_overhead_gb": overhead / 1e9,
         },
     )
+
+
+@dataclass(frozen=True, slots=True)
+class FinetuneRun:
+    """Time and money of a fine-tune over a dataset: tokens × epochs at the estimated rate."""
+
+    dataset_tokens: float
+    epochs: float
+    tokens: float
+    duration_hours: float
+    gpu_hours: float
+    cost_usd: float | None
+    cost_reason: str | None
+
+
+def finetune_run(
+    *,
+    tokens_per_s: float,
+    n_gpus: int,
+    dataset_tokens: float,
+    epochs: float = 1.0,
+    price_per_gpu_hour_usd: float | None,
+    gpu_name: str = "this GPU",
+) -> FinetuneRun:
+    """duration = dataset_tokens · epochs / tokens_per_s (the whole cluster's rate);
+    GPU-hours = duration · n_gpus; cost = GPU-hours · price per GPU-hour, or None with the
+    reason when the GPU has no price (never 0)."""
+    _positive("dataset_tokens", dataset_tokens)
+    _positive("epochs", epochs)
+    _positive("tokens_per_s", tokens_per_s)
+    if isinstance(n_gpus, bool) or not isinstance(n_gpus, int) or n_gpus < 1:
+        raise TrainingError("n_gpus must be a positive integer", field="n_gpus")
+    tokens = float(dataset_tokens) * float(epochs)
+    hours = tokens / tokens_per_s / 3600.0
+    gpu_hours = hours * n_gpus
+    if price_per_gpu_hour_usd is None:
+        cost, reason = None, f"{gpu_name} has no price per GPU-hour: set one to get a cost"
+    else:
+        cost, reason = gpu_hours * price_per_gpu_hour_usd, None
+    return FinetuneRun(
+        dataset_tokens=float(dataset_tokens),
+        epochs=float(epochs),
+        tokens=tokens,
+        duration_hours=hours,
+        gpu_hours=gpu_hours,
+        cost_usd=cost,
+        cost_reason=reason,
+    )
