@@ -373,61 +373,6 @@ def test_does_not_fit_says_what_would_and_the_usable_capacity(
     assert fits["would_fit"] is None
 
 
-FT_BODY = {"model": "llama_3_1_8b", "method": "lora", "gpu": "a100_sxm_80gb", "n_gpus": 2}
-
-
-def test_finetune_duration_and_cost_for_a_dataset(
-    client: TestClient, session: Session, h: dict[str, str]
-) -> None:
-    body = {**FT_BODY, "dataset_tokens": 5e7, "epochs": 3}
-    r = client.post("/api/v1/estimates/finetune", json=body, headers=h)
-    assert r.status_code == 200, r.text
-    b = r.json()
-    assert b["dataset_tokens"] == 5e7
-    assert b["epochs"] == 3
-    assert b["duration_hours"] == pytest.approx(1.5e8 / b["tokens_per_s"] / 3600)
-    assert b["gpu_hours"] == pytest.approx(2 * b["duration_hours"])
-    price = next(
-        g for g in client.get("/api/v1/gpus", headers=h).json() if g["key"] == "a100_sxm_80gb"
-    )["price_per_hour_usd"]
-    assert price
-    assert b["cost_usd"] == pytest.approx(b["gpu_hours"] * price)
-    assert b["cost_reason"] is None
-    # the organisation's own price, as the training estimate uses it
-    admin = create_user(session, org="Priced", role="admin")
-    session.commit()
-    ha = api_headers(client, admin.email)
-    put = client.put("/api/v1/gpus/a100_sxm_80gb/price", headers=ha,
-                     json={"price_per_hour_usd": 3.25, "kind": "other"})  # fmt: skip
-    assert put.status_code == 200, put.text
-    own = client.post("/api/v1/estimates/finetune", json=body, headers=ha).json()
-    assert own["cost_usd"] == pytest.approx(own["gpu_hours"] * 3.25)
-    train = client.post(
-        "/api/v1/estimates/training",
-        json={"params": 8e9, "tokens": 1e9, "gpu": "a100_sxm_80gb", "n_gpus": 2}, headers=ha,
-    ).json()  # fmt: skip
-    assert train["cost_usd"] == pytest.approx(train["gpu_hours"] * 3.25)
-
-
-def test_finetune_cost_is_null_with_reason_when_unpriced_or_no_dataset(
-    client: TestClient, h: dict[str, str]
-) -> None:
-    gpu = {"name": "Lab GPU", "memory_gb": 80, "bandwidth_tbps": 2, "bf16_tflops_dense": 300}
-    r = client.post(
-        "/api/v1/estimates/finetune",
-        json={**FT_BODY, "gpu": gpu, "dataset_tokens": 1e6}, headers=h,
-    )  # fmt: skip
-    assert r.status_code == 200, r.text
-    b = r.json()
-    assert b["duration_hours"] > 0
-    assert b["cost_usd"] is None
-    assert "Lab GPU" in b["cost_reason"]
-    bare = client.post("/api/v1/estimates/finetune", json=FT_BODY, headers=h).json()
-    assert bare["duration_hours"] is None
-    assert bare["cost_usd"] is None
-    assert "dataset_tokens" in bare["cost_reason"]
-
-
 @pytest.mark.parametrize(
     ("patch", "field"),
     [
@@ -490,6 +435,64 @@ def test_compare_gpus_without_slos_keeps_the_requested_batch(
     assert {o["batch"] for o in opts if o["fits"]} == {8}
 
 
+FT_BODY = {"model": "llama_3_1_8b", "method": "lora", "gpu": "a100_sxm_80gb", "n_gpus": 2}
+
+
+def test_finetune_duration_and_cost_for_a_dataset(
+    client: TestClient, session: Session, h: dict[str, str]
+) -> None:
+    body = {**FT_BODY, "dataset_tokens": 5e7, "epochs": 3}
+    r = client.post("/api/v1/estimates/finetune", json=body, headers=h)
+    assert r.status_code == 200, r.text
+    b = r.json()
+    assert b["dataset_tokens"] == 5e7
+    assert b["epochs"] == 3
+    assert b["duration_hours"] == pytest.approx(1.5e8 / b["tokens_per_s"] / 3600)
+    assert b["gpu_hours"] == pytest.approx(2 * b["duration_hours"])
+    price = next(
+        g for g in client.get("/api/v1/gpus", headers=h).json() if g["key"] == "a100_sxm_80gb"
+    )["price_per_hour_usd"]
+    assert price
+    assert b["cost_usd"] == pytest.approx(b["gpu_hours"] * price)
+    assert b["cost_reason"] is None
+    # the organisation's own price, as the training estimate uses it
+    admin = create_user(session, org="Priced", role="admin")
+    session.commit()
+    ha = api_headers(client, admin.email)
+    put = client.put("/api/v1/gpus/a100_sxm_80gb/price", headers=ha,
+                     json={"price_per_hour_usd": 3.25, "kind": "other"})  # fmt: skip
+    assert put.status_code == 200, put.text
+    own = client.post("/api/v1/estimates/finetune", json=body, headers=ha).json()
+    assert own["cost_usd"] == pytest.approx(own["gpu_hours"] * 3.25)
+    train = client.post(
+        "/api/v1/estimates/training",
+        json={"params": 8e9, "tokens": 1e9, "gpu": "a100_sxm_80gb", "n_gpus": 2}, headers=ha,
+    ).json()  # fmt: skip
+    assert train["cost_usd"] == pytest.approx(train["gpu_hours"] * 3.25)
+
+
+def test_finetune_cost_is_null_with_reason_when_unpriced_or_no_dataset(
+    client: TestClient, h: dict[str, str]
+) -> None:
+    gpu = {"name": "Lab GPU", "memory_gb": 80, "bandwidth_tbps": 2, "bf16_tflops_dense": 300}
+    r = client.post(
+        "/api/v1/estimates/finetune",
+        json={**FT_BODY, "gpu": gpu, "dataset_tokens": 1e6}, headers=h,
+    )  # fmt: skip
+    assert r.status_code == 200, r.text
+    b = r.json()
+    assert b["duration_hours"] > 0
+    assert b["cost_usd"] is None
+    assert "Lab GPU" in b["cost_reason"]
+    bare = client.post("/api/v1/estimates/finetune", json=FT_BODY, headers=h).json()
+    assert bare["duration_hours"] is None
+    assert bare["cost_usd"] is None
+    assert "dataset_tokens" in bare["cost_reason"]
+
+
+@pytest.mark.parametrize(
+    ("patch", "field"),
+    [
         ({"dataset_tokens": 0}, "dataset_tokens"),
         ({"dataset_tokens": 1e20}, "dataset_tokens"),
         ({"dataset_tokens": "lots"}, "dataset_tokens"),
