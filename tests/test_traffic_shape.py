@@ -126,7 +126,7 @@ def test_economics_contract_with_the_default_shape(client: TestClient, h: dict[s
     assert e["monthly_cost_usd"] == pytest.approx(730.0 * 2.0)  # H100 SXM at $2.00
     assert e["cost_per_1k_requests_usd"] == pytest.approx(1460.0 / (10_000 * 730 / 24) * 1000)
     assert e["within_budget"] is True
-    assert e["price_source"].startswith("catalog:")
+    assert e["price_source"].startswith("shipped default:")  # no organisation price set
     assert e["ttft_p95_ms"] <= 500
     assert e["tpot_p95_ms"] <= 40
     assert e["time_to_answer_p95_ms"] == e["ttft_p95_ms"]
@@ -208,8 +208,9 @@ def test_unmeetable_slo_gives_null_capacity_with_a_reason(
     h: dict[str, str],
     lead,  # type: ignore[no-untyped-def]
 ) -> None:
-    # An 8B model on one L4 decodes at ~108 ms per token even when idle: an 80 ms TPOT SLO fails.
-    dep = _create(client, h, gpu="l4", mean_input_tokens=500, tpot_slo_ms=80, ttft_slo_ms=2000)
+    # An 8B model on one L4 reads ~16 GB of bf16 weights per token from 300 GB/s of memory: no
+    # decode step is under ~53 ms (the physical bound), so a 40 ms TPOT SLO fails at any rate.
+    dep = _create(client, h, gpu="l4", mean_input_tokens=500, tpot_slo_ms=40, ttft_slo_ms=2000)
     e = _econ(client, h, dep["id"])
     assert e["meets_slos"] is False
     for k in ("replicas", "gpu_hours_per_month", "ttft_p95_ms", "time_to_answer_p95_ms"):
@@ -220,7 +221,7 @@ def test_unmeetable_slo_gives_null_capacity_with_a_reason(
     page_login(client, lead.email)
     page = client.get(f"/deployments/{dep['id']}")
     assert page.status_code == 200
-    assert "Misses the p95 SLOs" in page.text
+    assert "Misses the SLOs (p95, at the peak)" in page.text
 
 
 def test_other_orgs_deployment_is_404(client: TestClient, session: Session, h) -> None:  # type: ignore[no-untyped-def]
