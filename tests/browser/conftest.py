@@ -48,11 +48,21 @@ def _browser_db_url(tmp: Path) -> str:
     return f"{base}/{name}"
 
 
+@pytest.fixture(autouse=True)
+def _no_checkpoint_outlives_its_test() -> None:
+    """Overrides the unit tests' fixture of that name: their per-test checkpoint store must not
+    replace the live server's (installed by ``build_asgi``), which its own "Verify the chain"
+    reads; the live server's data is committed, not rolled back."""
+
+
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = _browser_db_url(tmp_path_factory.mktemp("browser"))
+    tmp = tmp_path_factory.mktemp("browser-checkpoints")
+    # the live server's own checkpoint store (never the project's var/, which outlives the run)
     settings = Settings(environment=Environment.test, database_url=url, secret_key=TEST_SECRET,
-                        log_level="WARNING")  # fmt: skip
+                        log_level="WARNING",
+                        audit_checkpoint_path=tmp / "audit.jsonl")  # fmt: skip
     engine = make_engine(url)
     with engine.begin() as conn:
         cfg = alembic_config(url)

@@ -173,31 +173,36 @@ def test_health_never_stalls_under_the_heaviest_allowed_work(tmp_path: Path) -> 
         assert r.content.startswith(b"%PDF")
 
         # ---- jobs, at the caps (each keeps running through the later phases) ----
-        def job_phase(name: str, path: str, headers: dict[str, str], **kw: Any) -> int:
+        def job_phase(name: str, path: str, headers: dict[str, str],
+                      while_running: Any = None, **kw: Any) -> int:  # fmt: skip
             with health_watch(base, figures, name):
                 started = httpx2.post(f"{api}{path}", headers=headers, timeout=t, **kw)
                 assert started.status_code == 202, (name, started.text[:300])
                 job_id = int(started.json()["id"])
                 wait_until(lambda: _running(base, headers, job_id), 60, f"{name} did not start")
+                if while_running is not None:
+                    while_running(job_id)
                 seen = _follow(api, headers, job_id, JOB_WINDOW_S)  # health watched meanwhile
             assert seen[-1]["status"] in ("running", "succeeded"), seen[-1]
             assert seen[-1]["runner"] == "process"
             assert [s["progress"] for s in seen] == sorted(s["progress"] for s in seen)
             return job_id
 
+        fit_body = {"runs": _chinchilla_runs(100), "bootstrap": 1000}
+
+        def second_is_refused(job_id: int) -> None:
+            # one heavy job per user: a second one from the same user while the first runs is
+            # refused, naming it (asked as soon as the first runs, whatever the machine's speed)
+            again = httpx2.post(f"{api}/scaling/chinchilla/fit", headers=h[Role.architect],
+                                json=fit_body, timeout=t)  # fmt: skip
+            assert again.status_code == 409, again.text[:300]
+            assert f"job {job_id}" in again.json()["detail"]
+
         fit_job = job_phase("job: Chinchilla fit (100 runs x 1,000 resamples)",
                             "/scaling/chinchilla/fit", h[Role.architect],
-                            json={"runs": _chinchilla_runs(100), "bootstrap": 1000})  # fmt: skip
+                            while_running=second_is_refused, json=fit_body)  # fmt: skip
         progress = httpx2.get(f"{api}/jobs/{fit_job}", headers=h[Role.architect]).json()
         assert progress["message"].startswith(("bootstrap resample", "fitting", "done")), progress
-        # one heavy job per user: a second one from the same user is refused, naming it
-        again = httpx2.post(
-            f"{api}/scaling/chinchilla/fit",
-            headers=h[Role.architect],
-            json={"runs": _chinchilla_runs(100), "bootstrap": 1000},
-        )
-        assert again.status_code == 409
-        assert f"job {fit_job}" in again.json()["detail"]
 
         job_phase("job: conditional fit (5,000 runs, 4,999 scales)",
                   "/scaling/conditional-law/fit", h[Role.viewer],
