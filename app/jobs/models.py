@@ -8,8 +8,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, utcnow
 
-JOB_STATUSES = ("queued", "running", "succeeded", "failed")
-
 
 class Job(Base):
     """A long-running task (calibration, benchmark import), run by a Celery worker or a thread."""
