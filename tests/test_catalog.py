@@ -88,8 +88,10 @@ def test_catalog_api_contract(client: TestClient, session: Session) -> None:
     assert covered == {a["key"] for a in axes["items"]}, "every axis has a failure mode"
     gpus = {g["key"]: g for g in client.get("/api/v1/gpus", headers=h).json()}
     assert gpus["h100_sxm_80gb"]["bandwidth_tbps"] == 3.35
-    assert gpus["h100_sxm_80gb"]["price_per_hour_usd"] == 2.0
-    assert gpus["l4"]["price_per_hour_usd"] is None
+    # Every catalog GPU has a shipped default on-demand price with its offer, date and URL
+    # (issue 18; gpu_prices.yaml, from the reference economics section 1.2)
+    assert gpus["h100_sxm_80gb"]["price_per_hour_usd"] == 3.99
+    assert gpus["l4"]["price_per_hour_usd"] == 0.68
     models = {m["key"]: m for m in client.get("/api/v1/models", headers=h).json()}
     assert models["llama_3_1_70b"]["total_params"] == 70_553_706_496
     assert models["bian_panda_1b"]["published_total_params"] is None

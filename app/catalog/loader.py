@@ -44,6 +44,23 @@ def _yaml(name: str) -> Any:
     return yaml.safe_load((DATA / name).read_text(encoding="utf-8"))
 
 
+def shipped_default_prices() -> dict[str, tuple[float, str]]:
+    """The shipped default on-demand $/GPU-hour of each catalog GPU with its source (the offer,
+    the date it was observed, where it was read), from ``gpu_prices.yaml``."""
+    doc = _yaml("gpu_prices.yaml")
+    out: dict[str, tuple[float, str]] = {}
+    for key, p in doc["prices"].items():
+        hyperscaler = (
+            f"; hyperscaler list price: {p['hyperscaler']}" if p.get("hyperscaler") else ""
+        )
+        source = (
+            f"on-demand, {p['offer']}; observed {p['observed']}; {p['url']}{hyperscaler} "
+            f"({doc['reference']}, compiled {doc['compiled']})"
+        )
+        out[key] = (float(p["price"]), source)
+    return out
+
+
 def load_reference_data(session: Session) -> dict[str, int]:
     """Upsert every reference table; returns counts per table."""
     axes_doc = _yaml("axes.yaml")
@@ -106,10 +123,10 @@ def load_reference_data(session: Session) -> dict[str, int]:
                 )
             )
 
-    prices = _yaml("gpu_prices.yaml")
+    prices = shipped_default_prices()
     for r in read_rows("gpus.csv"):
         existing = session.get(Gpu, r["key"])
-        price = prices["prices"].get(r["key"])
+        price, price_source = prices.get(r["key"], (None, ""))
         spec = gpu_spec_from_row(r)
         fields = {
             "name": spec.name,
@@ -129,7 +146,7 @@ def load_reference_data(session: Session) -> dict[str, int]:
                 Gpu(
                     key=r["key"],
                     price_per_hour_usd=price,
-                    price_source=prices["source"] if price is not None else "",
+                    price_source=price_source,
                     **fields,
                 )
             )
