@@ -30,6 +30,7 @@ from app.catalog.models import (
     Technique,
 )
 from app.catalog.org_reference import ensure_org_defaults
+from app.estimators.quality import figures_from_rows
 from app.estimators.reference_data import (
     architecture_from_row,
     gpu_spec_from_row,
@@ -153,6 +154,7 @@ def load_reference_data(session: Session) -> dict[str, int]:
         else:
             for k, v in fields.items():
                 setattr(existing, k, v)
+    quality = figures_from_rows(read_rows("model_quality.csv"))
     for r in read_rows("models.csv"):
         arch = architecture_from_row(r)
         session.merge(
@@ -164,6 +166,7 @@ def load_reference_data(session: Session) -> dict[str, int]:
                 if r["total_params"].strip()
                 else None,
                 source=r["source"],
+                quality=[f.as_dict() for f in quality.get(r["key"], ())],
             )
         )
     fw = json.loads((DATA / "frameworks.json").read_text(encoding="utf-8"))

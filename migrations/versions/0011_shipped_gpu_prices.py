@@ -1,4 +1,4 @@
-"""shipped default GPU prices for every catalog GPU (issue 18): data migration
+"""shipped default GPU prices for every catalog GPU; model quality figures (issue 18)
 
 Every catalog GPU gets the shipped default on-demand $/GPU-hour of ``gpu_prices.yaml`` as of this
 revision (frozen below: the offer, the date observed, the URL). A GPU's default is replaced only
@@ -7,6 +7,10 @@ unpriced, and no platform operator ever changed it (no ``gpu.default_price.updat
 event for the GPU): an operator's price, or an operator's deliberate "unpriced", stays.
 Organisation prices (``gpu_price_overrides``) are never touched. A database whose catalog is not
 seeded yet gets the defaults from ``axisboard seed``.
+
+Catalog models get a ``quality`` column (published benchmark figures with their sources); the
+figures and the new models are written by ``axisboard seed`` (an upsert), which runs after every
+migration.
 
 Downgrade puts the previous shipped defaults back on the GPUs that still carry this revision's.
 
@@ -19,6 +23,8 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
+import app.db
 
 revision: str = "0011"
 down_revision: str | None = "0010"
@@ -109,6 +115,10 @@ def _operator_set(conn: sa.Connection) -> set[str]:
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("model_archs", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("quality", app.db.JSONType, nullable=False, server_default="[]")
+        )
     conn = op.get_bind()
     touched = _operator_set(conn)
     for g in conn.execute(sa.select(gpus)).all():
@@ -126,6 +136,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("model_archs", schema=None) as batch_op:
+        batch_op.drop_column("quality")
     conn = op.get_bind()
     for key, (price, source) in NEW_PRICES.items():
         old = OLD_PRICES.get(key)
