@@ -7,7 +7,7 @@ source). Rows the reference marks ``[unverified]`` or ``superseded`` are left ou
 Sources often disagree on the same model and benchmark (harness, prompt, subset), so two models
 are compared on one benchmark with the best-matched pair of figures: the same source and the same
 kind of checkpoint (base, instruct, reasoning) first, then the same kind, then any pair (said so in
-the comparison's note).
+the comparison's note); a benchmark with same-kind figures for both is used before one without.
 
 Task families name the benchmarks that measure them, in order of preference:
 
@@ -34,6 +34,10 @@ TASK_FAMILIES: dict[str, tuple[str, ...]] = {
     "instruction_following": ("IFEval", "Arena-Hard"),
 }
 DEFAULT_FAMILY = "general"
+
+# Benchmarks whose figures depend on a version or window the setting names (LiveCodeBench's date
+# window, Arena-Hard's judge): compared only between figures from the same source.
+SAME_SOURCE_ONLY = frozenset({"LiveCodeBench", "Arena-Hard", "WildBench", "LMArena Elo"})
 
 # The checkpoint kinds in the order a served deployment prefers them (instruct models are what
 # is served; a reasoning mode spends extra tokens; base figures are the fallback).
@@ -81,7 +85,7 @@ class QualityFigure:
 
 def usable(setting: str) -> bool:
     s = setting.lower()
-    return "[unverified" not in s and "superseded" not in s
+    return not any(m in s for m in ("[unverified", "superseded", "primary not read"))
 
 
 def figures_from_rows(rows: Iterable[Mapping[str, str]]) -> dict[str, tuple[QualityFigure, ...]]:
@@ -158,26 +162,42 @@ class Comparison:
 def compare(
     current: Sequence[QualityFigure], candidate: Sequence[QualityFigure], family: str
 ) -> Comparison | None:
-    """The first benchmark of ``family`` with a figure for both models, on its best-matched pair;
-    None when the two have no benchmark of the family in common."""
-    for bench in TASK_FAMILIES.get(family, TASK_FAMILIES[DEFAULT_FAMILY]):
-        cur = [f for f in current if f.benchmark == bench]
-        cand = [f for f in candidate if f.benchmark == bench]
-        if not cur or not cand:
-            continue
-        best: tuple[tuple[int, ...], Comparison] | None = None
-        for a in cur:
-            for b in cand:
-                same_kind = a.kind == b.kind
-                same_src = same_kind and a.source_url == b.source_url
-                matched = (
-                    "same source and setting kind"
-                    if same_src
-                    else ("same setting kind" if same_kind else "settings differ")
-                )
-                key: tuple[int, ...] = (0 if same_src else 1, 0 if same_kind else 1, *_rank(b))
-                if best is None or key < best[0]:
-                    best = (key, Comparison(bench, a, b, matched))
-        if best is not None:
-            return best[1]
+    """The first benchmark of ``family`` with figures of the same checkpoint kind for both models
+    (else the first with any figures for both), on its best-matched pair; None when the two have
+    no benchmark of the family in common."""
+    benches = TASK_FAMILIES.get(family, TASK_FAMILIES[DEFAULT_FAMILY])
+    for same_kind_only in (True, False):
+        for bench in benches:
+            found = _best_pair(current, candidate, bench, same_kind_only=same_kind_only)
+            if found is not None:
+                return found
     return None
+
+
+def _best_pair(
+    current: Sequence[QualityFigure],
+    candidate: Sequence[QualityFigure],
+    bench: str,
+    *,
+    same_kind_only: bool,
+) -> Comparison | None:
+    cur = [f for f in current if f.benchmark == bench]
+    cand = [f for f in candidate if f.benchmark == bench]
+    best: tuple[tuple[int, ...], Comparison] | None = None
+    for a in cur:
+        for b in cand:
+            same_kind = a.kind == b.kind
+            if same_kind_only and not same_kind:
+                continue
+            if bench in SAME_SOURCE_ONLY and a.source_url != b.source_url:
+                continue
+            same_src = same_kind and a.source_url == b.source_url
+            matched = (
+                "same source and setting kind"
+                if same_src
+                else ("same setting kind" if same_kind else "settings differ")
+            )
+            key: tuple[int, ...] = (0 if same_src else 1, 0 if same_kind else 1, *_rank(b))
+            if best is None or key < best[0]:
+                best = (key, Comparison(bench, a, b, matched))
+    return None if best is None else best[1]
