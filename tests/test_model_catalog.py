@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.catalog.loader import load_reference_data
 from app.catalog.models import ModelArch
-from tests.factories import api_headers, create_user
+from tests.factories import api_headers, create_user, page_login
 
 CURRENT = (
     "llama_3_1_8b", "llama_3_1_70b", "llama_3_1_405b", "llama_3_2_1b", "llama_3_2_3b",
@@ -60,3 +60,24 @@ def test_reseed_brings_new_models_and_figures_into_an_existing_database(session:
     m = session.get(ModelArch, "llama_3_1_8b")
     assert m is not None
     assert any(f["benchmark"] == "MMLU-Pro" for f in m.quality)
+
+
+def test_models_page_shows_published_quality(client: TestClient, session: Session) -> None:
+    user = create_user(session, role="viewer")
+    page_login(client, user.email)
+    page = client.get("/catalog/models").text
+    assert "Qwen3-235B-A22B" in page
+    assert 'MMLU-Pro 68.2 <span class="muted">(base)</span>' in page
+    assert "no published figures in the catalog" in page  # the research designs
+
+
+def test_recommendations_get_the_models_with_their_figures(session: Session) -> None:
+    # the models the assessment and portfolio services hand to the estimators' pickers
+    from app.assessments import service as assessments
+
+    user = create_user(session, role="product_lead")
+    models = dict(assessments.catalog(session, user.org_id).models)
+    assert "qwen3_235b_a22b" in models
+    assert "bian_panda_1b" not in models  # research designs are not offered
+    assert any(f.benchmark == "MMLU-Pro" for f in models["llama_3_1_8b"].quality)
+    assert models["llama_2_7b"].quality == ()
