@@ -149,3 +149,15 @@ def test_migration_0011_prices_old_defaults_and_keeps_operator_and_org_prices(
         assert got["l4"] == (None, "")
         assert got["a100_sxm_80gb"] == (2.2, "Lambda 1x A100 quote, 2026-10 (operator)")
     eng.dispose()
+
+
+def test_estimator_page_shows_the_effective_price_and_its_source(
+    client: TestClient, session: Session
+) -> None:
+    page_login(client, create_user(session, role="architect").email)
+    r = client.get("/estimates?model=llama_3_1_8b&gpu=l40s&input_tokens=1000&output_tokens=200"
+                   "&batch_size=8&requests_per_day=100000")  # fmt: skip
+    assert r.status_code == 200
+    assert "Capacity plan" in r.text
+    assert "$1.48 per GPU-hour" in r.text
+    assert "shipped default: on-demand" in r.text
