@@ -160,7 +160,7 @@ def test_load_percentiles_and_capacity(client: TestClient, h: dict[str, str]) ->
     assert cap["meets_slo"] is True
     assert cap["replicas"] >= 1
     assert cap["monthly_gpu_hours"] == pytest.approx(cap["replicas"] * 730)
-    assert cap["monthly_cost_usd"] == pytest.approx(cap["monthly_gpu_hours"] * 2.0)
+    assert cap["monthly_cost_usd"] == pytest.approx(cap["monthly_gpu_hours"] * 3.99)
     assert "continuous batching" in r.json()["assumptions"]["load_model"]
 
 
@@ -274,7 +274,7 @@ def test_training_contract(client: TestClient, h: dict[str, str]) -> None:
     b = r.json()
     assert b["flops"] == pytest.approx(6 * 7e9 * 2e12)
     assert b["gpu_hours"] == pytest.approx(b["flops"] / (989.4e12 * 0.4) / 3600)
-    assert b["cost_usd"] == pytest.approx(b["gpu_hours"] * 2.0)
+    assert b["cost_usd"] == pytest.approx(b["gpu_hours"] * 3.99)
     assert b["wall_clock_days"] == pytest.approx(b["gpu_hours"] / 512 / 24)
     co = b["compute_optimal"]
     assert set(co) >= {"params", "tokens", "loss", "fit"}

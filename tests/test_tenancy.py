@@ -174,7 +174,7 @@ def test_price_set_by_b_changes_nothing_for_a(two: tuple[Org, Org], session: Ses
     assert r.status_code == 200, r.text
     assert r.json()["price_origin"] == "organisation"
     assert _gpus(a) == gpus_a
-    assert gpus_a[H100]["price_per_hour_usd"] == 2.0
+    assert gpus_a[H100]["price_per_hour_usd"] == 3.99  # the shipped default (gpu_prices.yaml)
     assert gpus_a[H100]["price_origin"] == "shipped_default"
     assert a.estimate() == est_a
     assert a.portfolio_eval() == ev_a
@@ -183,11 +183,11 @@ def test_price_set_by_b_changes_nothing_for_a(two: tuple[Org, Org], session: Ses
     # B's own figures use B's price
     est_b = b.estimate()
     assert est_b["capacity"]["monthly_cost_usd"] == pytest.approx(
-        est_a["capacity"]["monthly_cost_usd"] * 999.0 / 2.0
+        est_a["capacity"]["monthly_cost_usd"] * 999.0 / 3.99
     )
     assert b.portfolio_eval()["monthly_cost_usd"] > ev_a["monthly_cost_usd"] * 100
     gb = _gpus(b)[H100]
-    assert (gb["price_per_hour_usd"], gb["default_price_per_hour_usd"]) == (999.0, 2.0)
+    assert (gb["price_per_hour_usd"], gb["default_price_per_hour_usd"]) == (999.0, 3.99)
     assert "negotiated" in gb["price_source"]
     assert b.admin.email in gb["price_source"]
     assert [e.org_id for e in _events(session, "gpu.price.set")] == [b.org_id]
@@ -200,7 +200,7 @@ def test_price_set_by_b_changes_nothing_for_a(two: tuple[Org, Org], session: Ses
 def test_own_changes_affect_own_figures(two: tuple[Org, Org], session: Session) -> None:
     a, _ = two
     est, ev = a.estimate(), a.portfolio_eval()
-    assert a.set_price(H100, 4.0).status_code == 200
+    assert a.set_price(H100, 7.98).status_code == 200  # twice the shipped default
     assert a.estimate()["capacity"]["monthly_cost_usd"] == pytest.approx(
         est["capacity"]["monthly_cost_usd"] * 2
     )
@@ -212,7 +212,7 @@ def test_own_changes_affect_own_figures(two: tuple[Org, Org], session: Session) 
     # removing the price brings the shipped default back (audited)
     r = a.client.delete(f"/api/v1/gpus/{H100}/price", headers=a.h)
     assert r.status_code == 200, r.text
-    assert (r.json()["price_per_hour_usd"], r.json()["price_origin"]) == (2.0, "shipped_default")
+    assert (r.json()["price_per_hour_usd"], r.json()["price_origin"]) == (3.99, "shipped_default")
     assert a.estimate() == est
     assert [e.action for e in _events(session, "gpu.price.remove")] == ["gpu.price.remove"]
     assert a.publish_rules().status_code == 201
@@ -258,7 +258,7 @@ def test_org_admin_cannot_change_shipped_defaults_operator_can(
     assert r.status_code == 403, r.text
     assert a.client.put(url, json=body).status_code == 401
     session.expire_all()
-    assert session.get(Gpu, H100).price_per_hour_usd == 2.0  # type: ignore[union-attr]
+    assert session.get(Gpu, H100).price_per_hour_usd == 3.99  # type: ignore[union-attr]
 
     op, token = operators.create(session, "ops@platform.test")
     session.commit()

@@ -123,8 +123,8 @@ def test_economics_contract_with_the_default_shape(client: TestClient, h: dict[s
     assert e["replicas"] == 1
     assert e["meets_slos"] is True
     assert e["gpu_hours_per_month"] == pytest.approx(730.0)
-    assert e["monthly_cost_usd"] == pytest.approx(730.0 * 2.0)  # H100 SXM at $2.00
-    assert e["cost_per_1k_requests_usd"] == pytest.approx(1460.0 / (10_000 * 730 / 24) * 1000)
+    assert e["monthly_cost_usd"] == pytest.approx(730.0 * 3.99)  # H100 SXM at $3.99 (default)
+    assert e["cost_per_1k_requests_usd"] == pytest.approx(730 * 3.99 / (10_000 * 730 / 24) * 1000)
     assert e["within_budget"] is True
     assert e["price_source"].startswith("shipped default:")  # no organisation price set
     assert e["ttft_p95_ms"] <= 500
@@ -186,8 +186,17 @@ def test_patch_one_shape_clears_the_other(client: TestClient, h: dict[str, str])
 def test_unpriced_gpu_gives_null_money_with_a_reason(
     client: TestClient,
     h: dict[str, str],
+    session: Session,
     lead,  # type: ignore[no-untyped-def]
 ) -> None:
+    # Every shipped GPU has a default price (issue 18); a platform operator withdrew the L4's.
+    from app.catalog.models import Gpu
+
+    l4 = session.get(Gpu, "l4")
+    assert l4 is not None
+    assert l4.price_per_hour_usd is not None
+    l4.price_per_hour_usd, l4.price_source = None, ""
+    session.flush()
     dep = _create(client, h, gpu="l4", mean_input_tokens=500, tpot_slo_ms=150, ttft_slo_ms=2000)
     e = _econ(client, h, dep["id"])
     assert e["replicas"] is not None
@@ -201,6 +210,9 @@ def test_unpriced_gpu_gives_null_money_with_a_reason(
     page = client.get(f"/deployments/{dep['id']}")
     assert page.status_code == 200
     assert "not computed: unpriced" in page.text
+    # the page says who can set a price: a product lead is sent to an organisation admin
+    assert "an organisation admin can set your organisation's price" in page.text
+    assert 'href="/catalog/gpus"' in page.text
 
 
 def test_unmeetable_slo_gives_null_capacity_with_a_reason(

@@ -19,10 +19,12 @@ from app.catalog.schemas import (
     ModelOut,
     OrgPriceIn,
     ParameterOut,
+    QualityOut,
     TechniqueOut,
 )
 from app.db import SessionDep
 from app.errors import NotFound
+from app.estimators.quality import figures_from_dicts, headline
 from app.estimators.techniques import PARAMS, UNPRICED
 from app.web.deps import ApiCaller, SettingsDep
 
@@ -170,6 +172,10 @@ def list_models(session: SessionDep, _caller: ApiCaller) -> list[ModelOut]:
             experts_per_token=m.experts_per_token,
             published_total_params=m.published_total_params,
             source=m.source,
+            quality={
+                b: QualityOut(value=f.value, source=f.source, setting=f.setting, kind=f.kind)
+                for b, f in headline(figures_from_dicts(m.quality)).items()
+            },
             **{
                 k: v
                 for k, v in service.model_counts(m).items()

@@ -30,6 +30,7 @@ from app.catalog.models import (
     Technique,
 )
 from app.catalog.org_reference import ensure_org_defaults
+from app.estimators.quality import figures_from_rows
 from app.estimators.reference_data import (
     architecture_from_row,
     gpu_spec_from_row,
@@ -42,6 +43,23 @@ DATA = resources.files("app.catalog") / "data"
 
 def _yaml(name: str) -> Any:
     return yaml.safe_load((DATA / name).read_text(encoding="utf-8"))
+
+
+def shipped_default_prices() -> dict[str, tuple[float, str]]:
+    """The shipped default on-demand $/GPU-hour of each catalog GPU with its source (the offer,
+    the date it was observed, where it was read), from ``gpu_prices.yaml``."""
+    doc = _yaml("gpu_prices.yaml")
+    out: dict[str, tuple[float, str]] = {}
+    for key, p in doc["prices"].items():
+        hyperscaler = (
+            f"; hyperscaler list price: {p['hyperscaler']}" if p.get("hyperscaler") else ""
+        )
+        source = (
+            f"on-demand, {p['offer']}; observed {p['observed']}; {p['url']}{hyperscaler} "
+            f"({doc['reference']}, compiled {doc['compiled']})"
+        )
+        out[key] = (float(p["price"]), source)
+    return out
 
 
 def load_reference_data(session: Session) -> dict[str, int]:
@@ -106,10 +124,10 @@ def load_reference_data(session: Session) -> dict[str, int]:
                 )
             )
 
-    prices = _yaml("gpu_prices.yaml")
+    prices = shipped_default_prices()
     for r in read_rows("gpus.csv"):
         existing = session.get(Gpu, r["key"])
-        price = prices["prices"].get(r["key"])
+        price, price_source = prices.get(r["key"], (None, ""))
         spec = gpu_spec_from_row(r)
         fields = {
             "name": spec.name,
@@ -129,13 +147,14 @@ def load_reference_data(session: Session) -> dict[str, int]:
                 Gpu(
                     key=r["key"],
                     price_per_hour_usd=price,
-                    price_source=prices["source"] if price is not None else "",
+                    price_source=price_source,
                     **fields,
                 )
             )
         else:
             for k, v in fields.items():
                 setattr(existing, k, v)
+    quality = figures_from_rows(read_rows("model_quality.csv"))
     for r in read_rows("models.csv"):
         arch = architecture_from_row(r)
         session.merge(
@@ -147,6 +166,7 @@ def load_reference_data(session: Session) -> dict[str, int]:
                 if r["total_params"].strip()
                 else None,
                 source=r["source"],
+                quality=[f.as_dict() for f in quality.get(r["key"], ())],
             )
         )
     fw = json.loads((DATA / "frameworks.json").read_text(encoding="utf-8"))

@@ -171,6 +171,9 @@ class ModelArch(Base):
     experts_per_token: Mapped[int]
     published_total_params: Mapped[int | None] = mapped_column(BigInteger)
     source: Mapped[str] = mapped_column(Text, default="")
+    # Published quality figures (benchmark, value, setting, source_url, location), from
+    # app/catalog/data/model_quality.csv; empty for models without published figures.
+    quality: Mapped[list[dict[str, Any]]] = mapped_column(default=list)
 
 
 class Framework(Base):

@@ -110,6 +110,13 @@ class DefaultPriceIn(BaseModel):
     source: str = Field("", max_length=500, description="Offer, provider and date")
 
 
+class QualityOut(BaseModel):
+    value: float = Field(description="Published score (0-100 unless the benchmark says otherwise)")
+    source: str = Field(description="Where it is published (URL and place) and the setting")
+    setting: str = Field(description="Checkpoint (base / instruct / reasoning), shots, metric")
+    kind: Literal["base", "instruct", "reasoning"]
+
+
 class ModelOut(BaseModel):
     key: str
     name: str
@@ -129,3 +136,8 @@ class ModelOut(BaseModel):
     published_total_params: int | None
     kv_bytes_per_token_bf16: int
     source: str
+    quality: dict[str, QualityOut] = Field(
+        default_factory=dict,
+        description="One published figure per benchmark: the developer's own instruct figure "
+        "first, then a third-party or reasoning-mode figure, then a base-model figure",
+    )

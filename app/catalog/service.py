@@ -28,6 +28,7 @@ from app.catalog.repository import CatalogRepository
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.estimators.architecture import ARCH_FIELDS, Architecture
 from app.estimators.hardware import GpuSpec
+from app.estimators.quality import figures_from_dicts
 from app.rules.matrix import DIMENSIONS, LEVEL_MAX, LEVEL_MIN, suitability_table
 
 
@@ -326,7 +327,11 @@ def set_default_price(
 
 
 def architecture_of(m: ModelArch) -> Architecture:
-    return Architecture(**{f: getattr(m, f) for f in ARCH_FIELDS}, name=m.name)
+    return Architecture(
+        **{f: getattr(m, f) for f in ARCH_FIELDS},
+        name=m.name,
+        quality=figures_from_dicts(m.quality),
+    )
 
 
 def gpu_spec_of(g: Gpu, price_per_hour_usd: float | None = None) -> GpuSpec:

@@ -11,6 +11,7 @@ from app.catalog.models import PRICE_KINDS
 from app.catalog.repository import CatalogRepository
 from app.db import SessionDep
 from app.errors import AppError, NotFound
+from app.estimators.quality import figures_from_dicts, headline
 from app.rules.matrix import DIMENSIONS
 from app.web.deps import IdQuery, PageCaller, SettingsDep
 from app.web.flash import flash
@@ -223,7 +224,10 @@ def remove_gpu_price(
 
 @router.get("/catalog/models")
 def models_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
-    models = [(m, service.model_counts(m)) for m in CatalogRepository(session).models()]
+    models = [
+        (m, service.model_counts(m), headline(figures_from_dicts(m.quality)))
+        for m in CatalogRepository(session).models()
+    ]
     return render(request, "catalog/models.html", {"caller": caller, "models": models})
 
 

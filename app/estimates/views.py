@@ -123,6 +123,8 @@ def _inference_context(
             {"ttft": req.ttft_slo_ms, "tpot": req.tpot_slo_ms},
         )  # fmt: skip
     ctx.update(result=result, figs=figs, compare=compare, load=sw.get("load"))
+    if isinstance(req.gpu, str):  # the effective price and where it comes from
+        ctx["gpu_price"] = service.gpu_price(session, caller.org_id, req.gpu)
     return ctx
 
 

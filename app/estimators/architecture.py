@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.estimators.errors import FieldError
+from app.estimators.quality import QualityFigure
 
 
 class ArchitectureError(FieldError):
@@ -51,6 +52,8 @@ class Architecture:
     n_experts: int = 1
     experts_per_token: int = 1
     name: str = field(default="custom", compare=False)
+    # Published quality figures (catalog models only); not part of the architecture's identity.
+    quality: tuple[QualityFigure, ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         for name in INT_ARCH_FIELDS:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 from importlib import resources
+from typing import Any
 
 from app.estimators.architecture import INT_ARCH_FIELDS, Architecture
 from app.estimators.hardware import GpuSpec
@@ -23,8 +24,9 @@ def opt_float(value: str) -> float | None:
 
 
 def architecture_from_row(row: dict[str, str]) -> Architecture:
+    ints: dict[str, Any] = {k: int(row[k]) for k in INT_ARCH_FIELDS}
     return Architecture(
-        **{k: int(row[k]) for k in INT_ARCH_FIELDS},
+        **ints,
         tied_embeddings=row["tied_embeddings"].strip().lower() == "true",
         name=row["name"],
     )

@@ -17,8 +17,11 @@ Default parameters and their sources:
 * QLoRA / LoRA: rank 16, 20k examples × 512 tokens × 3 epochs (Dettmers et al. 2023 Guanaco
   scale); DPO: 10k preference pairs × 512 tokens (Rafailov et al. 2023);
 * long context: 32,768-token prompts; retrieval then long context: 8 chunks of 1,024 tokens;
-* a larger base or a MoE model: the catalog's next larger dense model or its MoE model, on as many
-  GPUs as its weights need (doubling from the deployment's count).
+* a larger base or a MoE model: the catalog model that is better on the failure's task family
+  (published figures, :mod:`app.estimators.quality`; "general" for the capability floor) and
+  fits on this GPU type (as many GPUs as its weights need, doubling from the deployment's count):
+  fewest GPUs per replica first, then the largest gain. A model without published figures for
+  the family is never picked automatically.
 """
 
 from __future__ import annotations
@@ -46,9 +49,9 @@ from app.estimators.interventions import (
     impact,
 )
 from app.estimators.precision import Precision
+from app.estimators.quality import DEFAULT_FAMILY, TASK_FAMILIES, Comparison, compare
 
 MAX_GPUS_FOR_SWAP = 64
-LARGER_FACTOR = 1.5  # "larger" = at least 1.5x the total parameters
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,20 +60,82 @@ class Plan:
     assumptions: tuple[str, ...]
 
 
-def _larger_dense(current: Architecture, models: Mapping[str, Architecture]) -> str | None:
-    bigger = [
-        (a.total_params, k)
-        for k, a in models.items()
-        if not a.is_moe and a.total_params >= LARGER_FACTOR * current.total_params
-    ]
-    return min(bigger)[1] if bigger else None
+@dataclass(frozen=True, slots=True)
+class ModelPick:
+    """A catalog model chosen for a capability-floor or capacity item, and why."""
+
+    key: str
+    comparison: Comparison
+    n_gpus: int  # GPUs per replica it needs on the deployment's GPU type
 
 
-def _moe(current: Architecture, models: Mapping[str, Architecture]) -> str | None:
-    if current.is_moe:
+def _better_models(
+    s: Scenario, models: Mapping[str, Architecture], family: str, *, moe: bool
+) -> list[ModelPick]:
+    """Catalog models of the wanted kind (dense, or mixture-of-experts) with a published figure
+    above the deployment's model on the family's first common benchmark, that fit on this GPU
+    type within ``MAX_GPUS_FOR_SWAP`` GPUs per replica."""
+    current = s.arch
+    out = []
+    for k, a in models.items():
+        if a.is_moe != moe or a.name == current.name:
+            continue
+        cmp = compare(current.quality, a.quality, family)
+        if cmp is None or cmp.gain <= 0:
+            continue
+        fitted = _fit_gpus(replace(s, arch=a))
+        if not evaluate(fitted).fits:
+            continue
+        out.append(ModelPick(k, cmp, fitted.cfg.n_gpus))
+    return out
+
+
+def _pick_model(
+    s: Scenario, models: Mapping[str, Architecture], family: str, *, moe: bool
+) -> ModelPick | None:
+    """The better model compared on figures of the same checkpoint kind first (a base figure
+    against a base figure), then on the fewest GPUs per replica, then with the largest gain (then
+    the fewest active parameters: the cheaper to serve)."""
+    found = _better_models(s, models, family, moe=moe)
+    if not found:
         return None
-    moes = [(a.active_params, k) for k, a in models.items() if a.is_moe]
-    return min(moes)[1] if moes else None
+    return min(
+        found,
+        key=lambda p: (
+            p.comparison.matched == "settings differ",
+            p.n_gpus,
+            -p.comparison.gain,
+            models[p.key].active_params,
+            p.key,
+        ),
+    )
+
+
+def _larger_dense(
+    s: Scenario, models: Mapping[str, Architecture], family: str = DEFAULT_FAMILY
+) -> ModelPick | None:
+    """Capability floor: a dense catalog model that is better on the task family and fits."""
+    return _pick_model(s, models, family, moe=False)
+
+
+def _moe(
+    s: Scenario, models: Mapping[str, Architecture], family: str = DEFAULT_FAMILY
+) -> ModelPick | None:
+    """Capacity at low cost: a mixture-of-experts model that is better on the task family and
+    fits (from a MoE deployment too: a better MoE is still an option)."""
+    return _pick_model(s, models, family, moe=True)
+
+
+def _pick_note(s: Scenario, models: Mapping[str, Architecture], key: str, family: str) -> str:
+    """What the swap buys on the task family, with its source, or why that is not known."""
+    cmp = compare(s.arch.quality, models[key].quality, family)
+    if cmp is None:
+        return (
+            f"no published {family} figures ({', '.join(TASK_FAMILIES[family])}) for both "
+            f"{s.arch.name} and {models[key].name}: the gain is not known"
+        )
+    verb = "better" if cmp.gain > 0 else "not better"
+    return f"{verb} on {family} tasks: {cmp.describe(s.arch.name, models[key].name)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,8 +219,12 @@ _ALIGN = (
     Param("tokens_per_response", "int", "tokens", 512, RAFAILOV, 1, 1_000_000),
     Param("epochs", "int", "epochs", 1, RAFAILOV, 1, 1000),
 )
-_SWAP = (Param("model", "model", "", "", "empty: the catalog's next larger dense (or its MoE) "
-               "model, chosen automatically"),)  # fmt: skip
+_SWAP = (
+    Param("model", "model", "", "", "empty: the catalog model that is better on the task family "
+          "and fits, chosen automatically"),
+    Param("task_family", "choice", "", DEFAULT_FAMILY, "benchmarks that measure the failure's "
+          "tasks (app/estimators/quality.py)", choices=tuple(TASK_FAMILIES)),
+)  # fmt: skip
 
 PARAMS: dict[str, tuple[Param, ...]] = {
     "rag": _retrieval(5, 512),
@@ -323,16 +392,20 @@ def plan(
                     (f"{method[technique]}: {v['pairs']:,} preference pairs × "
                      f"{v['tokens_per_response']} tokens, {v['epochs']} epoch(s)",))  # fmt: skip
     if technique in ("larger_base_model", "moe_model"):
-        pick = v["model"] or (_larger_dense if technique == "larger_base_model" else _moe)(
-            s.arch, models
-        )
+        family = str(v["task_family"])
+        pick = v["model"]
         if not pick:
-            return None
+            picker = _larger_dense if technique == "larger_base_model" else _moe
+            chosen = picker(s, models, family)
+            if chosen is None:
+                return None
+            pick = chosen.key
         if pick not in models:
             raise ParamError(f"unknown model '{pick}'", field="model")
         if technique == "moe_model" and not models[pick].is_moe:
             raise ParamError(f"'{pick}' is not a mixture-of-experts model", field="model")
-        return Plan((SwapModel(models[pick]),), (f"serve {models[pick].name} instead",))
+        return Plan((SwapModel(models[pick]),), (f"serve {models[pick].name} instead",
+                                                 _pick_note(s, models, pick, family)))  # fmt: skip
     return None
 
 

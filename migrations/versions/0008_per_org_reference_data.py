@@ -20,11 +20,9 @@ Create Date: 2026-11-30 12:50:00.000000
 """
 
 from collections.abc import Sequence
-from importlib import resources
 from typing import Any
 
 import sqlalchemy as sa
-import yaml
 from alembic import op
 
 import app.db
@@ -157,9 +155,13 @@ def _insert(
 
 
 def _shipped_prices() -> dict[str, Any]:
-    text = (resources.files("app.catalog") / "data" / "gpu_prices.yaml").read_text("utf-8")
-    doc: dict[str, Any] = yaml.safe_load(text)
-    return doc
+    # The shipped defaults as they were at this revision (frozen: gpu_prices.yaml has since
+    # changed format and values; migration 0011 brings databases to the current defaults).
+    return {
+        "source": "Sardana et al. 2024, 'Beyond Chinchilla-Optimal' (arXiv 2401.00448), "
+        "public code defaults",
+        "prices": {"h100_sxm_80gb": 2.00, "a100_sxm_80gb": 1.50, "a100_sxm_40gb": 1.10},
+    }
 
 
 def _carry_prices(conn: sa.Connection, org_ids: list[int]) -> None:
