@@ -222,7 +222,14 @@ def test_publish_then_rerun_links_and_shows_what_changed(
     rec = body["recommendation"]
     assert rec["previous_id"] == body["recommendations"][0]
     assert rec["versions"]["rules"] == 2
-    assert rec["items"][0]["technique"] == "graphrag"
+    # the new rules pick GraphRAG; priced on the deployment, plain RAG meets the SLOs for less
+    # (issue 18 item 4: the cheapest technique that addresses the failure), so the card says so
+    # and lists GraphRAG among the alternatives with why it was not chosen
+    top = rec["items"][0]
+    assert top["technique"] == "rag"
+    assert top["rationale"][0].startswith("Chosen by price over GraphRAG")
+    alt = {a["technique"]: a for a in top["alternatives"]}
+    assert "more than the chosen option" in alt["graphrag"]["why_not"]
     actions = session.execute(select(AuditEvent.action).order_by(AuditEvent.id)).scalars().all()
     assert "ruleset.publish" in actions
     assert "assessment.rerun" in actions
