@@ -204,7 +204,7 @@ def evaluate_portfolio(base: Scenario, items: Sequence[Item], data: AxisData, *,
         warnings.append(f"raises the monthly serving bill by "
                         f"${static.monthly_cost_usd - base_out.monthly_cost_usd:,.0f}")  # fmt: skip
     return Evaluation(
-        monthly_cost_usd=static.monthly_cost_usd,
+        monthly_cost_usd=economics["monthly_cost_usd"]["after"],
         one_off_cost_usd=one_off,
         ttft_ms_p95=None if ttft is None else round(ttft, 3),
         tpot_ms_p95=None if tpot is None else round(tpot, 4),
