@@ -161,7 +161,8 @@ def test_raising_the_share_never_lowers_monthly_cost(technique: str, a: float, b
     low = price_change(BASE, [], list(p.interventions), lo)
     high = price_change(BASE, [], list(p.interventions), hi)
     assert limited or lo == 1.0
-    assert low.after.monthly_cost_usd is not None and high.after.monthly_cost_usd is not None
+    assert low.after.monthly_cost_usd is not None
+    assert high.after.monthly_cost_usd is not None
     assert high.after.monthly_cost_usd >= low.after.monthly_cost_usd - 1e-6
 
 
