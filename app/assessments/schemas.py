@@ -165,6 +165,11 @@ class RecommendationOut(BaseModel):
     no_intervention: bool
     notes: list[str]
     warnings: list[str]
+    plan: dict[str, Any] | None = Field(
+        default=None,
+        description="What all the items together do to the deployment: one portfolio "
+        "evaluation (the card figures before/after, meets_slo, warnings); null when not priced",
+    )
     status: str = Field(
         default="submitted", description="submitted | approved | rejected | superseded"
     )

@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
@@ -31,7 +31,10 @@ from app.estimates.service import deployment_economics
 from app.estimators import ESTIMATOR_VERSION
 from app.estimators.architecture import Architecture
 from app.estimators.candidates import CANDIDATES, Option, choose, in_place, ruled_out
+from app.estimators.errors import FieldError
 from app.estimators.interventions import Scenario
+from app.estimators.portfolio import AxisData, evaluate_portfolio
+from app.estimators.portfolio import Item as PortfolioItem
 from app.estimators.techniques import (
     SHARE_LIMITED,
     TechniqueImpact,
@@ -315,7 +318,24 @@ def _price_and_choose(
         kept.append(item)
     for n, item in enumerate(kept, start=1):
         item.rank = n
-    return replace(result, items=kept, notes=notes)
+    return replace(result, items=kept, notes=notes, plan=_whole_plan(cat, scenario, kept))
+
+
+def _whole_plan(cat: Catalog, scenario: Scenario, items: Sequence[Item]) -> dict[str, Any] | None:
+    """All the items together on the deployment: one portfolio evaluation, each item with the
+    parameters its card was priced with."""
+    if not items:
+        return None
+    data = AxisData(cat.matrix, cat.profiles, {}, cat.technique_axis, dict(cat.models))
+    chosen = [PortfolioItem(i.axis, i.technique, dict(i.impact.get("params") or {}))
+              for i in items]  # fmt: skip
+    try:
+        ev = evaluate_portfolio(scenario, chosen, data)
+    except FieldError as exc:
+        return {"error": str(exc)}
+    return {**ev.economics, "meets_slo": ev.meets_slo, "fits": ev.fits,
+            "warnings": ev.warnings,
+            "items": [f"{i.axis}/{i.technique}" for i in items]}  # fmt: skip
 
 
 def answered_corpus(values: Iterable[float | None]) -> float:

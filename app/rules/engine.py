@@ -195,6 +195,9 @@ class Result:
     warnings: list[str]
     rules_fired: list[str]
     no_intervention: bool
+    plan: dict[str, Any] | None = None
+    """What all the items together do to the deployment (one portfolio evaluation), when
+    priced."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -205,6 +208,7 @@ class Result:
             "warnings": self.warnings,
             "rules_fired": self.rules_fired,
             "no_intervention": self.no_intervention,
+            "plan": self.plan,
         }
 
 
