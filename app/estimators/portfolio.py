@@ -4,15 +4,15 @@ Evaluation chains every item's interventions (:func:`app.estimators.techniques.p
 canonical order of :func:`app.estimators.interventions.apply_all` — model-changing options first,
 serving-layer options last, so serving changes apply to the model the others produce — then:
 
-* monthly serving cost and the SLO-limited replicas from the static estimator
-  (:func:`app.estimators.interventions.evaluate`); one-off costs summed (fine-tuning, alignment,
-  index building);
-* TTFT and TPOT p95 at the deployment's traffic from the load simulation
-  (:func:`app.estimators.simulation.simulate_load`, continuous batching, Poisson arrivals) of one
-  replica at its share of the traffic (× samples per request), with what the step model does not
-  carry applied on top: retrieval latency added to TTFT, CoT tokens before the answer added to
-  TTFT as tokens × TPOT (the answer's first token), and TPOT scaled by the speculative-decoding and
-  unmerged-adapter factors of the static estimator;
+* money, replicas, latency and SLOs from :func:`app.estimators.card_economics.price_change`,
+  the same computation as a recommendation card (``economics``): monthly cost from the GPU-hours
+  actually needed (fractional) at the SLO-limited rate of the static estimator, replicas sized
+  for the peak, p95 TTFT/TPOT from the load simulation of one replica at its share of the peak
+  (retrieval latency on TTFT, speculative and unmerged-adapter factors on TPOT), ``ttft_ms_p95``
+  = the time to the answer (reasoning tokens × TPOT added; with k samples the slowest of k);
+  share-limited items (reasoning compute on the failure's share) served through a router;
+  one-off costs summed by kind (GPU, labelling, preference data, embedding and index,
+  evaluation);
 * dimension scores: the mean matrix level (1-5, 5 most favourable) of the portfolio's axes on each
   dimension (Table 1 of seed 000); capability score = the capability mean; profile suitability =
   the profiles' weighted means of those scores (Fig. 2); governance burden accumulates over the
