@@ -222,7 +222,14 @@ def test_publish_then_rerun_links_and_shows_what_changed(
     rec = body["recommendation"]
     assert rec["previous_id"] == body["recommendations"][0]
     assert rec["versions"]["rules"] == 2
-    assert rec["items"][0]["technique"] == "graphrag"
+    # the new rules pick GraphRAG; priced on the deployment, plain RAG meets the SLOs for less
+    # (issue 18 item 4: the cheapest technique that addresses the failure), so the card says so
+    # and lists GraphRAG among the alternatives with why it was not chosen
+    top = rec["items"][0]
+    assert top["technique"] == "rag"
+    assert top["rationale"][0].startswith("Chosen by price over GraphRAG")
+    alt = {a["technique"]: a for a in top["alternatives"]}
+    assert "more than the chosen option" in alt["graphrag"]["why_not"]
     actions = session.execute(select(AuditEvent.action).order_by(AuditEvent.id)).scalars().all()
     assert "ruleset.publish" in actions
     assert "assessment.rerun" in actions
@@ -257,3 +264,49 @@ def test_invalid_rule_sets_are_422_with_their_path(
     r = client.post("/api/v1/rules", json={"yaml": text, "note": "bad"}, headers=h)
     assert r.status_code == 422
     assert client.get("/api/v1/rules", headers=h).json()["version"] == 1
+
+
+def test_cards_carry_the_priced_contract_and_alternatives(
+    client: TestClient, session: Session, lead: Any, dep: Any
+) -> None:
+    """Issue 18 items 3-4: every card's impact has the contract names, the params it was priced
+    with (the failure's traffic share included), and the alternatives considered; a vLLM
+    deployment is never told to adopt PagedAttention (vLLM already pages the KV cache)."""
+    h = api_headers(client, lead.email)
+    answers = [
+        {"failure_mode": "complex_task_errors", "severity": 2, "traffic_share": 0.15},
+        {"failure_mode": "serving_cost", "severity": 1, "traffic_share": 1.0},
+        {"failure_mode": "factual_staleness", "severity": 3, "traffic_share": 0.4,
+         "corpus_tokens": 1e8},
+    ]  # fmt: skip
+    r = _submit(client, h, dep.id, answers)
+    assert r.status_code == 201, r.text
+    items = r.json()["recommendation"]["items"]
+    assert items[0]["axis"] == "serving_optimization"  # serving first at severity 1
+    assert all("paged_attention" not in i["technique"] for i in items)
+    for item in items:
+        impact = item["impact"]
+        for key in ("monthly_cost_delta_usd", "one_off_cost_usd", "ttft_delta_ms",
+                    "tpot_delta_ms", "governance_burden", "params", "traffic_share"):  # fmt: skip
+            assert key in impact, key
+        for key in ("cost_per_1k_requests_usd", "monthly_cost_usd"):
+            assert set(impact[key]) == {"before", "after", "delta"}
+        assert set(impact["replicas"]) == {"before", "after"}
+        assert set(impact["time_to_answer_p95_ms"]) == {"before", "after"}
+        assert set(impact["slo_after"]) == {"ttft_ok", "tpot_ok", "time_to_answer_ok"}
+        assert set(impact["one_off_usd"]) == {"total", "gpu", "labelling", "preference_data",
+                                              "embedding_and_index", "evaluation"}  # fmt: skip
+        assert impact["monthly_cost_usd"]["after"] is not None  # the H100 has a price
+        for alt in item["alternatives"]:
+            assert set(alt) == {"technique", "axis", "cost_per_1k_requests_usd",
+                                "monthly_cost_usd", "time_to_answer_p95_ms", "slo_after",
+                                "why_not"}  # fmt: skip
+            assert alt["why_not"]
+    serving = items[0]
+    alts = {a["technique"]: a["why_not"] for a in serving["alternatives"]}
+    assert "already pages the KV cache" in alts["paged_attention_speculative"]
+    reasoning = next(i for i in items if i["axis"] == "reasoning_compute")
+    assert reasoning["impact"]["params"]["traffic_share"] == 0.15
+    rag = next(i for i in items if i["axis"] == "retrieval")
+    assert rag["impact"]["params"]["corpus_tokens"] == 1e8
+    assert rag["impact"]["one_off_usd"]["embedding_and_index"] > 0

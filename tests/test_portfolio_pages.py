@@ -145,7 +145,7 @@ def test_from_a_recommendation(client: TestClient, session: Session, dep: Any) -
     assert rag["params"]["corpus_tokens"] == 5e7  # the card's index cost, not 0
     edit = client.get(made.headers["location"]).text
     assert 'name="use" value="rag" checked' in edit
-    assert 'name="use" value="dpo" checked' in edit
+    assert 'name="use" value="constitutional_ai" checked' in edit  # cheapest alignment
     ev = client.get(f"/portfolios/{p.id}").text
     assert "index build over 5e+07 corpus tokens" in html.unescape(ev)
 

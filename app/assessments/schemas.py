@@ -64,12 +64,62 @@ class AssessmentIn(BaseModel):
         return v
 
 
+class BeforeAfterDelta(BaseModel):
+    before: float | None
+    after: float | None
+    delta: float | None
+
+
+class BeforeAfter(BaseModel):
+    before: float | None
+    after: float | None
+
+
+class SloAfter(BaseModel):
+    ttft_ok: bool
+    tpot_ok: bool
+    time_to_answer_ok: bool
+
+
+class OneOffUsd(BaseModel):
+    total: float | None
+    gpu: float | None
+    labelling: float | None
+    preference_data: float | None
+    embedding_and_index: float | None
+    evaluation: float | None
+
+
 class Impact(BaseModel):
+    """A card's figures (issue 18 item 3). Recommendations stored before the card economics
+    carry only the first five fields; the others are then null."""
+
     monthly_cost_delta_usd: float | None
     one_off_cost_usd: float | None
     ttft_delta_ms: float | None
     tpot_delta_ms: float | None
     governance_burden: int
+    cost_per_1k_requests_usd: BeforeAfterDelta | None = None
+    monthly_cost_usd: BeforeAfterDelta | None = None
+    replicas: BeforeAfter | None = None
+    gpu_hours_per_month: BeforeAfter | None = None
+    ttft_p95_ms: BeforeAfter | None = None
+    tpot_p95_ms: BeforeAfter | None = None
+    time_to_answer_p95_ms: BeforeAfter | None = None
+    slo_after: SloAfter | None = None
+    traffic_share: float | None = None
+    one_off_usd: OneOffUsd | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Alternative(BaseModel):
+    technique: str
+    axis: str
+    cost_per_1k_requests_usd: float | None
+    monthly_cost_usd: float | None
+    time_to_answer_p95_ms: float | None
+    slo_after: SloAfter | None
+    why_not: str
 
 
 class RuleFired(BaseModel):
@@ -96,6 +146,7 @@ class ItemOut(BaseModel):
     citations: list[str]
     controls: list[str]
     waiting_on: str | None
+    alternatives: list[Alternative] = Field(default_factory=list)
 
 
 class Versions(BaseModel):
@@ -114,6 +165,11 @@ class RecommendationOut(BaseModel):
     no_intervention: bool
     notes: list[str]
     warnings: list[str]
+    plan: dict[str, Any] | None = Field(
+        default=None,
+        description="What all the items together do to the deployment: one portfolio "
+        "evaluation (the card figures before/after, meets_slo, warnings); null when not priced",
+    )
     status: str = Field(
         default="submitted", description="submitted | approved | rejected | superseded"
     )

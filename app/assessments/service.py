@@ -30,10 +30,19 @@ from app.errors import Conflict, InvalidInput, NotFound
 from app.estimates.service import deployment_economics
 from app.estimators import ESTIMATOR_VERSION
 from app.estimators.architecture import Architecture
+from app.estimators.candidates import CANDIDATES, Option, choose, in_place, ruled_out
+from app.estimators.errors import FieldError
 from app.estimators.interventions import Scenario
-from app.estimators.techniques import TechniqueImpact, technique_impact
+from app.estimators.portfolio import AxisData, evaluate_portfolio
+from app.estimators.portfolio import Item as PortfolioItem
+from app.estimators.techniques import (
+    SHARE_LIMITED,
+    TechniqueImpact,
+    pricing_params,
+    technique_impact,
+)
 from app.rules.conditions import Fact
-from app.rules.engine import Context, FailureModeInfo, Result, RuleSet, run
+from app.rules.engine import Context, FailureModeInfo, Item, Result, RuleSet, run
 from app.rules.questionnaire import ServingContext, as_answers, check_answer, facts
 from app.rulesets import service as rulesets
 
@@ -223,23 +232,110 @@ def _engine_context(
 def _cached_impact(
     scenario: Scenario,
     technique: str,
-    corpus_tokens: float,
+    params: tuple[tuple[str, Any], ...],
     models: tuple[tuple[str, Architecture], ...],
 ) -> TechniqueImpact:
     """Pure and deterministic, so memoised: resubmitting for an unchanged deployment reprices
-    nothing (the key holds every input: scenario, technique, corpus and catalog models)."""
-    return technique_impact(scenario, technique, corpus_tokens=corpus_tokens, models=dict(models))
+    nothing (the key holds every input: scenario, technique, parameters and catalog models)."""
+    return technique_impact(scenario, technique, params=dict(params), models=dict(models))
 
 
-def _impacts(
+def card_params(technique: str, corpus_tokens: float, share: float) -> dict[str, Any]:
+    """The parameters a card is priced with: the questionnaire's corpus for the techniques that
+    index one, and for reasoning-time compute the share of traffic the failure hits."""
+    params: dict[str, Any] = dict(pricing_params(technique, corpus_tokens))
+    if technique in SHARE_LIMITED:
+        params["traffic_share"] = share
+    return params
+
+
+def _item_share(item: Item, fact_map: dict[str, Fact]) -> float:
+    """The largest share of traffic the item's failure modes hit (1 when none was given)."""
+    shares = [fact_map.get(f"fm.{fm}.traffic_share") for fm in item.failure_modes]
+    values = [float(v) for v in shares if isinstance(v, int | float) and not isinstance(v, bool)]
+    best = max(values, default=0.0)
+    return min(best, 1.0) if best > 0 else 1.0
+
+
+def _price_and_choose(
     session: Session,
     org_id: int,
     scenario: Scenario,
-    techniques: Sequence[str],
-    corpus_tokens: float,
-) -> dict[str, TechniqueImpact]:
-    models = catalog(session, org_id).models
-    return {t: _cached_impact(scenario, t, corpus_tokens, models) for t in sorted(set(techniques))}
+    result: Result,
+    fact_map: dict[str, Fact],
+    corpus: float,
+) -> Result:
+    """Price every candidate technique of each item's failure modes on the deployment, recommend
+    the cheapest on the item's axis that meets the SLOs (never one already in place), and list the
+    others as alternatives; the items' order stays the rules' (app.estimators.candidates)."""
+    cat = catalog(session, org_id)
+    models = cat.models
+    kept: list[Item] = []
+    notes = list(result.notes)
+    taken = {(i.axis, i.technique) for i in result.items}
+    for item in result.items:
+        share = _item_share(item, fact_map)
+        techniques = [item.technique] + [
+            t for fm in item.failure_modes for t in CANDIDATES.get(fm, ())
+            if t in cat.technique_axis
+        ]  # fmt: skip
+        techniques = list(dict.fromkeys(techniques))
+        excluded: dict[str, str] = {}
+        priced: dict[str, TechniqueImpact] = {}
+        for t in techniques:
+            why = in_place(t, scenario)
+            if why is None:
+                whys = [ruled_out(fm, t, fact_map) for fm in item.failure_modes]
+                why = next((w for w in whys if w), None)
+            if why is not None:
+                excluded[t] = f"already in place: {why}" if in_place(t, scenario) else why
+            params = card_params(t, corpus, share)
+            priced[t] = _cached_impact(scenario, t, tuple(sorted(params.items())), models)
+        options = [Option(t, cat.technique_axis[t], priced[t].fields) for t in techniques]
+        choice = choose(item.technique, item.axis, options, excluded)
+        if choice.technique in excluded:
+            notes.append(f"{item.technique_name}: {excluded[choice.technique]}; no other priced "
+                         "option on its axis, so it is not recommended")  # fmt: skip
+            continue
+        pick = choice.technique
+        if pick != item.technique and (item.axis, pick) not in taken:
+            old = item.technique
+            taken.discard((item.axis, old))
+            taken.add((item.axis, pick))
+            item.citations = [c for c in item.citations
+                              if c != cat.technique_citations.get(old)]  # fmt: skip
+            if cat.technique_citations.get(pick):
+                item.citations.append(cat.technique_citations[pick])
+            item.rationale.insert(0, f"Chosen by price over {cat.technique_names.get(old, old)}: "
+                                  f"{choice.why}")  # fmt: skip
+            item.technique, item.technique_name = pick, cat.technique_names.get(pick, pick)
+        else:
+            pick = item.technique
+            item.rationale.insert(0, f"Priced against the alternatives: {choice.why}")
+        item.impact = {**priced[pick].fields, "governance_burden": item.governance_burden}
+        item.impact_assumptions = list(priced[pick].assumptions)
+        item.alternatives = [a for a in choice.alternatives if a["technique"] != pick]
+        kept.append(item)
+    for n, item in enumerate(kept, start=1):
+        item.rank = n
+    return replace(result, items=kept, notes=notes, plan=_whole_plan(cat, scenario, kept))
+
+
+def _whole_plan(cat: Catalog, scenario: Scenario, items: Sequence[Item]) -> dict[str, Any] | None:
+    """All the items together on the deployment: one portfolio evaluation, each item with the
+    parameters its card was priced with."""
+    if not items:
+        return None
+    data = AxisData(cat.matrix, cat.profiles, {}, cat.technique_axis, dict(cat.models))
+    chosen = [PortfolioItem(i.axis, i.technique, dict(i.impact.get("params") or {}))
+              for i in items]  # fmt: skip
+    try:
+        ev = evaluate_portfolio(scenario, chosen, data)
+    except FieldError as exc:
+        return {"error": str(exc)}
+    return {**ev.economics, "meets_slo": ev.meets_slo, "fits": ev.fits,
+            "warnings": ev.warnings,
+            "items": [f"{i.axis}/{i.technique}" for i in items]}  # fmt: skip
 
 
 def answered_corpus(values: Iterable[float | None]) -> float:
@@ -271,15 +367,7 @@ def evaluate(
     scenario = econ.get("scenario")
     if with_impacts and result.items and scenario is not None:
         corpus = answered_corpus(a.corpus_tokens for a in data.answers)
-        priced = _impacts(
-            session, dep.org_id, scenario, [i.technique for i in result.items], corpus
-        )
-        ctx = replace(
-            ctx,
-            impacts={t: p.fields for t, p in priced.items()},
-            impact_assumptions={t: p.assumptions for t, p in priced.items()},
-        )
-        result = run(rules, ctx)
+        result = _price_and_choose(session, dep.org_id, scenario, result, fact_map, corpus)
     return Evaluation(fact_map, result, matrix_version, rules.version, serving)
 
 

@@ -174,6 +174,7 @@ def recommendation_page(
             "changes": service.changes(previous, current) if previous else None,
             "figure": charts.score_breakdown(items) if items else None,
             "fm_names": fm_names,
+            "tech_names": service.shared_catalog(session).technique_names,
             "levels": SEVERITY_LEVELS,
             "latest_rules": rulesets.current_ruleset(session, caller.org_id).version,
             **decision_context(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
@@ -570,6 +571,11 @@ def deployment_scenario(session: Session, dep: Any) -> tuple[Scenario, dict[str,
     scenario = Scenario(arch, gpu, eng, ServingConfig(n_gpus=dep.n_gpus), dep.mean_input_tokens,
                         dep.mean_output_tokens, float(dep.requests_per_day), dep.ttft_slo_ms,
                         dep.tpot_slo_ms)  # fmt: skip
+    try:  # replicas on the recommendation cards are sized for the deployment's peak
+        peak = shape_of(getattr(dep, "peak_to_average", None), getattr(dep, "hourly_profile", None))
+        scenario = replace(scenario, peak_to_average=peak.peak_to_average)
+    except TrafficError:
+        pass  # a stored shape the traffic checks refuse: the mean rate (shown on the page)
     return scenario, note
 
 

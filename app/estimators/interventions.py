@@ -74,6 +74,8 @@ class Scenario:
     samples: int = 1  # parallel samples per request (shared prompt)
     adapter_params: int = 0  # unmerged LoRA parameters served with the base
     extra_weight_bytes: float = 0.0  # e.g. the draft model
+    peak_to_average: float = 1.0  # busiest hour / 24-hour mean: replicas are sized for the peak
+    index_vectors: float = 0.0  # vectors held in a vector database (retrieval over a corpus)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,11 +175,57 @@ def evaluate(s: Scenario) -> ServingOutcome:
 # --- interventions -------------------------------------------------------------------------
 
 
+# One-off cost kinds (the card's ``one_off_usd`` breakdown).
+ONE_OFF_KINDS = ("gpu", "labelling", "preference_data", "embedding_and_index", "evaluation")
+
+# Sourced non-GPU unit costs (reference/economics.md §3, compiled 2026-11-30).
+LABEL_USD_PER_EXAMPLE = 0.072  # 180 annotations/h at ~$13/h, crowdworkers [N-SEM] §3.1
+LABEL_SOURCE = (
+    "$0.072 per labelled example: 180 annotations/h at ~$13/h (economics.md §3.1 [N-SEM])"
+)
+PREFERENCE_USD_PER_PAIR = 0.30  # human pairwise preference, AlpacaEval table [N-AE] §3.1
+PREFERENCE_SOURCE = ("$0.30 per human preference comparison: $300 per 1,000 "
+                     "(AlpacaEval evaluator table, economics.md §3.1 [N-AE])")  # fmt: skip
+EVAL_JUDGEMENTS = 1000  # one before/after evaluation run of 1,000 pairwise judgements
+EVAL_USD_PER_1K = 12.5  # GPT-4 as judge, AlpacaEval [N-AE] §3.5
+EVAL_SOURCE = (
+    "1,000 LLM-as-judge pairwise judgements at $12.5 per 1,000 (GPT-4 annotator, "
+    "AlpacaEval, economics.md §3.5 [N-AE]); an assumption on the suite's size"
+)
+# GraphRAG indexing generates output: about 3 LLM calls per chunk (extraction, gleaning,
+# summaries; [N-GR671] economics.md §3.4), each writing about as many tokens as it reads (an
+# assumption), so the pipeline generates ~3x the corpus in output tokens.
+GRAPH_OUTPUT_PER_CORPUS_TOKEN = 3.0
+GRAPH_BATCH = 64  # offline indexing batch for the generation pass
+
+
 @dataclass(frozen=True, slots=True)
 class OneOff:
     label: str
     gpu_hours: float
     cost_usd: float | None
+    kind: str = "gpu"
+
+
+def evaluation_run(what: str) -> OneOff:
+    """One evaluation run before adopting a change that alters outputs (sourced assumption)."""
+    return OneOff(f"evaluation of {what}: {EVAL_SOURCE}", 0.0,
+                  EVAL_JUDGEMENTS / 1000 * EVAL_USD_PER_1K, "evaluation")  # fmt: skip
+
+
+def _generation_cost(s: Scenario, label: str, input_tokens: float, output_tokens: float) -> OneOff:
+    """GPU time to generate ``output_tokens`` (and read ``input_tokens``) offline on the served
+    model at a batch of :data:`GRAPH_BATCH` (or what fits), priced at the GPU's hourly rate."""
+    chunk = 600
+    one = estimate_inference(s.arch, s.gpu, s.engine, s.cfg, Workload(chunk, chunk, 1))
+    batch = max(1, min(GRAPH_BATCH, one.memory.max_batch_size))
+    est = estimate_inference(s.arch, s.gpu, s.engine, s.cfg, Workload(chunk, chunk, batch))
+    t = est.timing
+    per_call_s = t.prefill.time_s + t.decode_steps * t.decode.time_s
+    calls = max(input_tokens, output_tokens) / chunk
+    hours = calls / batch * per_call_s / 3600 * s.cfg.n_gpus
+    price = s.gpu.price_per_hour_usd
+    return OneOff(label, hours, None if price is None else hours * price, "embedding_and_index")
 
 
 def _gpu_cost(s: Scenario, label: str, flops: float, mfu: float = DEFAULT_MFU) -> OneOff:
@@ -224,7 +272,7 @@ class Quantize:
             raise InterventionError("unknown precision", field="precision") from None
         _check(s.gpu.supports(p), f"{s.gpu.name} does not support {p}", "precision")
         cfg = replace(s.cfg, precision=p, kv_cache_precision=kv or s.cfg.kv_cache_precision)
-        return replace(s, cfg=cfg), []
+        return replace(s, cfg=cfg), [evaluation_run(f"the {p} model")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,17 +301,27 @@ class Retrieval:
         _check(self.retrieval_latency_ms >= 0, "retrieval_latency_ms must be >= 0", "latency")
         _check(self.corpus_tokens >= 0, "corpus_tokens must be >= 0", "corpus_tokens")
         _check(0 <= self.graph_extraction_passes <= 10, "passes must be 0-10", "passes")
-        costs = []
+        costs = [evaluation_run("the retrieval-grounded answers")]
+        vectors = 0.0
         if self.corpus_tokens:
             flops = 2 * self.embedding_params * self.corpus_tokens
-            costs.append(_gpu_cost(s, "embed the corpus (index build)", flops))
+            emb = _gpu_cost(s, "embed the corpus (index build)", flops)
+            costs.append(replace(emb, kind="embedding_and_index"))
+            vectors = self.corpus_tokens / self.chunk_tokens
             if self.graph_extraction_passes:
                 flops = 2 * s.arch.active_params * self.corpus_tokens * self.graph_extraction_passes
-                costs.append(_gpu_cost(s, "LLM graph extraction over the corpus", flops))
+                ext = _gpu_cost(s, "LLM graph extraction over the corpus (reading)", flops)
+                costs.append(replace(ext, kind="embedding_and_index"))
+                out = GRAPH_OUTPUT_PER_CORPUS_TOKEN * self.corpus_tokens
+                costs.append(_generation_cost(
+                    s, f"GraphRAG indexing generates {out:.3g} output tokens "
+                    f"({GRAPH_OUTPUT_PER_CORPUS_TOKEN:g}x the corpus: ~3 LLM calls per chunk, "
+                    "economics.md §3.4 [N-GR671])", 0.0, out))  # fmt: skip
         return replace(
             s,
             input_tokens=s.input_tokens + self.k * self.chunk_tokens,
             extra_ttft_ms=s.extra_ttft_ms + self.retrieval_latency_ms,
+            index_vectors=s.index_vectors + vectors,
         ), costs
 
 
@@ -278,7 +336,7 @@ class ReasoningCompute:
         _check(1 <= self.samples <= 1000, "samples must be between 1 and 1000", "samples")
         return replace(
             s, cot_tokens=s.cot_tokens + self.cot_tokens, samples=s.samples * self.samples
-        ), []
+        ), [evaluation_run("the reasoning answers")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,7 +346,7 @@ class LongerContext:
 
     def apply(self, s: Scenario) -> tuple[Scenario, list[OneOff]]:
         _check(self.input_tokens >= 1, "input_tokens must be positive", "input_tokens")
-        return replace(s, input_tokens=self.input_tokens), []
+        return replace(s, input_tokens=self.input_tokens), [evaluation_run("long-context answers")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,7 +355,7 @@ class SwapModel:
     order = 10
 
     def apply(self, s: Scenario) -> tuple[Scenario, list[OneOff]]:
-        return replace(s, arch=self.arch), []
+        return replace(s, arch=self.arch), [evaluation_run(self.arch.name)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,7 +389,10 @@ class FineTune:
             adapter = lora_trainable_params(
                 s.arch, self.rank, ("q", "k", "v", "o", "gate", "up", "down")
             )
-        return replace(s, adapter_params=s.adapter_params + adapter), [cost]
+        labels = OneOff(f"labelling {self.examples:,} examples: {LABEL_SOURCE}", 0.0,
+                        self.examples * LABEL_USD_PER_EXAMPLE, "labelling")  # fmt: skip
+        return replace(s, adapter_params=s.adapter_params + adapter), [
+            cost, labels, evaluation_run("the fine-tuned model")]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -353,9 +414,13 @@ class Alignment:
         # RLHF/PPO and Constitutional AI add generation and a reward/critique model: about 4x
         # DPO's per-token work (policy, reference, reward, value) — Rafailov et al. 2023 §1.
         per_token = (6.0 + 2.0) * n * (1 if self.method == "dpo" else 4)
-        return s, [
-            _gpu_cost(s, f"{self.method} alignment ({tokens:.3g} tokens)", per_token * tokens)
-        ]
+        gpu = _gpu_cost(s, f"{self.method} alignment ({tokens:.3g} tokens)", per_token * tokens)
+        if self.method == "constitutional":
+            # AI feedback (RLAIF) replaces the human labels: no preference-data purchase.
+            return s, [gpu, evaluation_run("the aligned model")]
+        prefs = OneOff(f"{self.pairs:,} human preference pairs: {PREFERENCE_SOURCE}", 0.0,
+                       self.pairs * PREFERENCE_USD_PER_PAIR, "preference_data")  # fmt: skip
+        return s, [gpu, prefs, evaluation_run("the aligned model")]
 
 
 Intervention = (

@@ -4,15 +4,15 @@ Evaluation chains every item's interventions (:func:`app.estimators.techniques.p
 canonical order of :func:`app.estimators.interventions.apply_all` — model-changing options first,
 serving-layer options last, so serving changes apply to the model the others produce — then:
 
-* monthly serving cost and the SLO-limited replicas from the static estimator
-  (:func:`app.estimators.interventions.evaluate`); one-off costs summed (fine-tuning, alignment,
-  index building);
-* TTFT and TPOT p95 at the deployment's traffic from the load simulation
-  (:func:`app.estimators.simulation.simulate_load`, continuous batching, Poisson arrivals) of one
-  replica at its share of the traffic (× samples per request), with what the step model does not
-  carry applied on top: retrieval latency added to TTFT, CoT tokens before the answer added to
-  TTFT as tokens × TPOT (the answer's first token), and TPOT scaled by the speculative-decoding and
-  unmerged-adapter factors of the static estimator;
+* money, replicas, latency and SLOs from :func:`app.estimators.card_economics.price_change`,
+  the same computation as a recommendation card (``economics``): monthly cost from the GPU-hours
+  actually needed (fractional) at the SLO-limited rate of the static estimator, replicas sized
+  for the peak, p95 TTFT/TPOT from the load simulation of one replica at its share of the peak
+  (retrieval latency on TTFT, speculative and unmerged-adapter factors on TPOT), ``ttft_ms_p95``
+  = the time to the answer (reasoning tokens × TPOT added; with k samples the slowest of k);
+  share-limited items (reasoning compute on the failure's share) served through a router;
+  one-off costs summed by kind (GPU, labelling, preference data, embedding and index,
+  evaluation);
 * dimension scores: the mean matrix level (1-5, 5 most favourable) of the portfolio's axes on each
   dimension (Table 1 of seed 000); capability score = the capability mean; profile suitability =
   the profiles' weighted means of those scores (Fig. 2); governance burden accumulates over the
@@ -25,26 +25,20 @@ serving-layer options last, so serving changes apply to the model the others pro
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from app.estimators.architecture import Architecture
+from app.estimators.card_economics import LOAD_REQUESTS, price_change
 from app.estimators.errors import FieldError
-from app.estimators.inference import EstimateError, StepModel, Workload, estimate_inference
 from app.estimators.interventions import (
     Intervention,
     Scenario,
-    ServingOutcome,
-    SwapModel,
-    apply_all,
-    evaluate,
 )
-from app.estimators.simulation import running_limits, simulate_load
-from app.estimators.techniques import MAX_GPUS_FOR_SWAP, plan
+from app.estimators.techniques import plan, split_plan
 
 DIMENSIONS = ("capability", "cost", "latency", "governance")
 REGULATED_RETRIEVAL_BURDEN = 2  # the rule set's govern effect for the same case (seed 000 §6)
-LOAD_REQUESTS = 1000  # simulated requests per evaluation
 SECONDS_PER_DAY = 86400.0
 PII_RETRIEVAL = "retrieval on PII or regulated data"
 LOW_HEADROOM = 0.3  # latency headroom below which reasoning-time compute warns (rule set)
@@ -92,6 +86,8 @@ class Evaluation:
     fits: bool
     governance_parts: dict[str, int] = field(default_factory=dict)
     """Where the governance burden comes from: each axis, and retrieval on regulated data."""
+    economics: dict[str, Any] = field(default_factory=dict)
+    """The card figures of :func:`app.estimators.card_economics.price_change` (before/after)."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -120,29 +116,12 @@ def _mean(values: Sequence[float]) -> float | None:
     return round(sum(values) / len(values), 3) if values else None
 
 
-def _load_p95(after: Scenario, static: ServingOutcome) -> tuple[float, float, bool]:
-    """TTFT and TPOT p95 (ms) of one replica at its share of the traffic, and saturation."""
-    rate = after.requests_per_day / SECONDS_PER_DAY / max(static.replicas or 1, 1) * after.samples
-    gen = after.output_tokens + after.cot_tokens
-    one = estimate_inference(after.arch, after.gpu, after.engine, after.cfg,
-                             Workload(after.input_tokens, gen, 1))  # fmt: skip
-    sm = StepModel.build(after.arch, after.gpu, after.engine, after.cfg)
-    limits = running_limits(after.engine, sm, one.memory)
-    sim = simulate_load(sm, request_rate=max(rate, 1e-6), input_tokens=after.input_tokens,
-                        output_tokens=gen, max_seqs=max(1, limits.max_seqs),
-                        max_batched_tokens=limits.max_batched_tokens,
-                        n_requests=LOAD_REQUESTS)  # fmt: skip
-    plain = evaluate(replace(after, speculative=None, adapter_params=0, extra_weight_bytes=0.0))
-    factor = static.tpot_ms / plain.tpot_ms if plain.tpot_ms > 0 else 1.0
-    tpot = sim.tpot_ms[95] * factor
-    ttft = sim.ttft_ms[95] + after.extra_ttft_ms + after.cot_tokens * tpot
-    return ttft, tpot, sim.saturated
-
-
 def evaluate_portfolio(base: Scenario, items: Sequence[Item], data: AxisData, *,
                        regulated: bool = False) -> Evaluation:  # fmt: skip
     check_items(items, data)
-    interventions: list[Intervention] = []
+    whole: list[Intervention] = []
+    limited: list[Intervention] = []
+    share = 0.0
     assumptions: dict[str, list[str]] = {}
     warnings: list[str] = []
     for i, item in enumerate(items):
@@ -153,43 +132,40 @@ def evaluate_portfolio(base: Scenario, items: Sequence[Item], data: AxisData, *,
         if p is None:
             assumptions[item.technique] = ["no serving or training cost model: not priced"]
             continue
-        interventions.extend(p.interventions)
+        w, lim, s = split_plan(p)
+        whole.extend(w)
+        limited.extend(lim)
+        if lim:
+            share = max(share, s)  # several share-limited items: the largest share (cautious)
         assumptions[item.technique] = list(p.assumptions)
     try:
-        after, one_offs = apply_all(base, interventions)
-        if any(isinstance(x, SwapModel) for x in interventions):
-            while not evaluate(after).fits and after.cfg.n_gpus * 2 <= MAX_GPUS_FOR_SWAP:
-                after = replace(after, cfg=replace(after.cfg, n_gpus=after.cfg.n_gpus * 2))
-            if after.cfg.n_gpus != base.cfg.n_gpus:
-                assumptions.setdefault("serving", []).append(
-                    f"{after.cfg.n_gpus} GPUs per replica so the swapped-in model fits"
-                )
-        static = evaluate(after)
+        priced = price_change(base, whole, limited, share if limited else 1.0)
     except FieldError as exc:
         raise PortfolioError(str(exc), field=exc.field or "items") from None
-    for o in one_offs:
-        assumptions.setdefault("one-off", []).append(f"{o.label}: {o.gpu_hours:.3g} GPU-hours")
-    one_off = None if any(o.cost_usd is None for o in one_offs) else round(
-        sum(o.cost_usd or 0.0 for o in one_offs), 2)  # fmt: skip
-
-    ttft = tpot = None
+    after, static = priced.after_scenario, priced.after
+    if after.cfg.n_gpus != base.cfg.n_gpus:
+        assumptions.setdefault("serving", []).append(
+            f"{after.cfg.n_gpus} GPUs per replica so the swapped-in model fits"
+        )
+    assumptions.setdefault("serving", []).extend(priced.assumptions)
+    for o in priced.one_offs:
+        hours = f": {o.gpu_hours:.3g} GPU-hours" if o.gpu_hours else ""
+        assumptions.setdefault("one-off", []).append(f"{o.label}{hours}")
+    economics = priced.fields()
+    one_off = economics["one_off_cost_usd"]
+    ttft = static.time_to_answer_p95_ms
+    tpot = static.tpot_p95_ms
     if static.fits:
-        try:
-            ttft, tpot, saturated = _load_p95(after, static)
-        except (EstimateError, FieldError) as exc:
-            warnings.append(f"load simulation unavailable: {exc}")
-            saturated = False
-        if saturated:
+        if static.saturated:
             warnings.append("a replica saturates at its share of the traffic: queues grow")
         assumptions.setdefault("latency", []).append(
-            f"p95 of {LOAD_REQUESTS} simulated requests (Poisson) on one of "
+            f"p95 of {LOAD_REQUESTS} simulated requests (Poisson) per replica at the peak on "
             f"{static.replicas} replica(s); TTFT = to the first answer token (retrieval latency "
-            "and reasoning tokens included)"
+            "and reasoning tokens included; with k samples the slowest of k)"
         )
     else:
         warnings.append(f"does not fit: {static.reason}")
-    meets = bool(static.fits and ttft is not None and tpot is not None
-                 and ttft <= base.ttft_slo_ms and tpot <= base.tpot_slo_ms)  # fmt: skip
+    meets = bool(static.fits and priced.meets_slo)
 
     axes = list(dict.fromkeys(i.axis for i in items))
     dims: dict[str, float | None] = {
@@ -222,13 +198,13 @@ def evaluate_portfolio(base: Scenario, items: Sequence[Item], data: AxisData, *,
                         "more; address serving first (seed 000 §7)")  # fmt: skip
     if static.fits and not meets:
         warnings.append("misses the TTFT or TPOT SLO at p95")
-    base_out = evaluate(base)
+    base_out = priced.before
     if (base_out.monthly_cost_usd is not None and static.monthly_cost_usd is not None
             and static.monthly_cost_usd > base_out.monthly_cost_usd):  # fmt: skip
         warnings.append(f"raises the monthly serving bill by "
                         f"${static.monthly_cost_usd - base_out.monthly_cost_usd:,.0f}")  # fmt: skip
     return Evaluation(
-        monthly_cost_usd=static.monthly_cost_usd,
+        monthly_cost_usd=economics["monthly_cost_usd"]["after"],
         one_off_cost_usd=one_off,
         ttft_ms_p95=None if ttft is None else round(ttft, 3),
         tpot_ms_p95=None if tpot is None else round(tpot, 4),
@@ -244,6 +220,7 @@ def evaluate_portfolio(base: Scenario, items: Sequence[Item], data: AxisData, *,
         gpus_per_replica=after.cfg.n_gpus,
         fits=static.fits,
         governance_parts=burden_parts,
+        economics=economics,
     )
 
 

@@ -27,10 +27,11 @@ Default parameters and their sources:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from app.estimators.architecture import Architecture
+from app.estimators.card_economics import price_change
 from app.estimators.errors import FieldError
 from app.estimators.interventions import (
     Alignment,
@@ -42,11 +43,8 @@ from app.estimators.interventions import (
     ReasoningCompute,
     Retrieval,
     Scenario,
-    ServingOutcome,
     Speculative,
     SwapModel,
-    evaluate,
-    impact,
 )
 from app.estimators.precision import Precision
 from app.estimators.quality import DEFAULT_FAMILY, TASK_FAMILIES, Comparison, compare
@@ -58,6 +56,7 @@ MAX_GPUS_FOR_SWAP = 64
 class Plan:
     interventions: tuple[Intervention, ...]
     assumptions: tuple[str, ...]
+    traffic_share: float | None = None  # None: every request; else the share it applies to
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +187,11 @@ COT = "Wei et al. 2022 (arXiv 2201.11903): a few hundred reasoning tokens; an as
 LEVIATHAN = "Leviathan et al. 2023 (arXiv 2211.17192) Table 2 ranges"
 DETTMERS = "Dettmers et al. 2023 (arXiv 2305.14314): Guanaco-scale data, rank 16-64"
 RAFAILOV = "Rafailov et al. 2023 (arXiv 2305.18290): ~10k-100k preference pairs"
+SHARE = ("the questionnaire's share of traffic the failure hits: reasoning compute only on those "
+         "requests, the rest served as today (1 = every request)")  # fmt: skip
+_SHARE = Param("traffic_share", "float", "share of requests", 1.0, SHARE, 0, 1)
+# Techniques applied only to the share of traffic a failure hits (with a routing classifier).
+SHARE_LIMITED = frozenset({"cot", "cot_self_consistency", "rlvr_reasoning_model"})
 
 
 def _retrieval(k: int, chunk: int, passes: int | None = None) -> tuple[Param, ...]:
@@ -235,10 +239,11 @@ PARAMS: dict[str, tuple[Param, ...]] = {
             "input_tokens", "int", "tokens", 32_768, "Gemini 1.5 (arXiv 2403.05530)", 1, 10_000_000
         ),
     ),  # fmt: skip
-    "cot": (Param("cot_tokens", "int", "tokens", 600, COT, 0, 1_000_000),),
+    "cot": (Param("cot_tokens", "int", "tokens", 600, COT, 0, 1_000_000), _SHARE),
     "cot_self_consistency": (
         Param("cot_tokens", "int", "tokens", 600, COT, 0, 1_000_000),
         Param("samples", "int", "samples (k)", 5, WANG, 1, 1000),
+        _SHARE,
     ),
     "rlvr_reasoning_model": (
         Param(
@@ -251,6 +256,7 @@ PARAMS: dict[str, tuple[Param, ...]] = {
             0,
             1_000_000,
         ),
+        _SHARE,
     ),  # fmt: skip
     "speculative_decoding": _SPEC,
     "paged_attention": (),
@@ -355,7 +361,7 @@ def plan(
     if technique in ("cot", "cot_self_consistency", "rlvr_reasoning_model"):
         cot, k = v["cot_tokens"], v.get("samples", 1)
         text = f"{cot} reasoning tokens before the answer, {k} sample(s) per request"
-        return Plan((ReasoningCompute(cot, k),), (text,))
+        return Plan((ReasoningCompute(cot, k),), (text,), traffic_share=v["traffic_share"])
     if technique in ("speculative_decoding", "paged_attention_speculative"):
         spec = Speculative(alpha=v["alpha"], gamma=v["gamma"], c=v["c"])
         text = f"speculative decoding α={v['alpha']:g}, γ={v['gamma']}, draft cost c={v['c']:g}"
@@ -409,17 +415,17 @@ def plan(
     return None
 
 
-def _fit_gpus(s: Scenario) -> Scenario:
-    """Double the GPU count until the scenario's weights and KV fit (a swapped-in larger model)."""
-    while not evaluate(s).fits and s.cfg.n_gpus * 2 <= MAX_GPUS_FOR_SWAP:
-        s = replace(s, cfg=replace(s.cfg, n_gpus=s.cfg.n_gpus * 2))
-    return s
-
-
 @dataclass(frozen=True, slots=True)
 class TechniqueImpact:
-    fields: dict[str, float | None]
+    fields: dict[str, Any]
     assumptions: tuple[str, ...]
+
+
+def split_plan(p: Plan) -> tuple[list[Intervention], list[Intervention], float]:
+    """A plan's interventions on every request, those on a share only, and that share."""
+    if p.traffic_share is not None and p.traffic_share < 1.0:
+        return [], list(p.interventions), p.traffic_share
+    return list(p.interventions), [], 1.0
 
 
 def technique_impact(
@@ -428,53 +434,50 @@ def technique_impact(
     *,
     corpus_tokens: float = 0.0,
     models: Mapping[str, Architecture] | None = None,
+    params: Mapping[str, object] | None = None,
 ) -> TechniqueImpact:
-    p = plan(technique, s, corpus_tokens=corpus_tokens, models=models)
-    empty: dict[str, float | None] = {
+    """The card's figures for ``technique`` with ``params`` on scenario ``s``: the same
+    computation as a portfolio of that single item with those params
+    (:func:`app.estimators.card_economics.price_change`)."""
+    given = {**pricing_params(technique, corpus_tokens), **(params or {})}
+    empty: dict[str, Any] = {
         "monthly_cost_delta_usd": None,
         "one_off_cost_usd": None,
         "ttft_delta_ms": None,
         "tpot_delta_ms": None,
+        "params": dict(given),
     }
+    try:
+        p = plan(technique, s, params=given, models=models)
+    except FieldError as exc:
+        return TechniqueImpact(empty, (f"not priced: {exc}",))
     if p is None:
         return TechniqueImpact(empty, ("the estimators have no cost model for this technique",))
     notes = list(p.assumptions)
+    whole, limited, share = split_plan(p)
     try:
-        if isinstance(p.interventions[0], SwapModel):
-            swapped = _fit_gpus(replace(s, arch=p.interventions[0].arch))
-            if swapped.cfg.n_gpus != s.cfg.n_gpus:
-                notes.append(f"on {swapped.cfg.n_gpus} GPUs per replica so the weights fit")
-            before, after, one_off = evaluate(s), evaluate(swapped), None
-            one_off_cost: float | None = 0.0
-        else:
-            imp = impact(s, list(p.interventions))
-            before, after, one_off_cost = imp.before, imp.after, imp.one_off_cost_usd
-            one_off = imp.one_off
+        priced = price_change(s, whole, limited, share)
     except FieldError as exc:
         return TechniqueImpact(empty, (*notes, f"not priced: {exc}"))
-    fields = _deltas(before, after)
-    fields["one_off_cost_usd"] = one_off_cost
-    if one_off:
-        notes.extend(f"one-off: {o.label}, {o.gpu_hours:.3g} GPU-hours" for o in one_off)
-    if not after.fits:
-        notes.append(f"after the change: {after.reason or 'does not fit'}")
-    elif not after.meets_slo:
-        notes.append("after the change the deployment misses its TTFT or TPOT SLO")
-    if before.monthly_cost_usd is None or after.monthly_cost_usd is None:
+    fields = priced.fields()
+    fields["params"] = {**resolve_params(technique, given)}
+    notes.extend(priced.assumptions)
+    if priced.after_scenario.cfg.n_gpus != s.cfg.n_gpus:
+        notes.append(f"on {priced.after_scenario.cfg.n_gpus} GPUs per replica so the weights fit")
+    notes.extend(
+        f"one-off: {o.label}" + (f", {o.gpu_hours:.3g} GPU-hours" if o.gpu_hours else "")
+        for o in priced.one_offs
+    )
+    if not priced.after.fits:
+        notes.append(f"after the change: {priced.after.reason or 'does not fit'}")
+    elif not priced.meets_slo:
+        misses = [k for k, ok in priced.slo_after().items() if not ok]
+        notes.append("after the change the deployment misses: " + ", ".join(misses))
+    if s.gpu.price_per_hour_usd is None:
         notes.append("no GPU price in the catalog for this GPU: dollar figures unavailable")
+    elif s.requests_per_day <= 0:
+        notes.append("no traffic (0 requests/day): no monthly or per-request cost")
     return TechniqueImpact(fields, tuple(notes))
-
-
-def _deltas(before: ServingOutcome, after: ServingOutcome) -> dict[str, float | None]:
-    def d(a: float | None, b: float | None) -> float | None:
-        return None if a is None or b is None else round(b - a, 4)
-
-    return {
-        "monthly_cost_delta_usd": d(before.monthly_cost_usd, after.monthly_cost_usd),
-        "one_off_cost_usd": None,
-        "ttft_delta_ms": d(before.ttft_ms, after.ttft_ms) if after.fits else None,
-        "tpot_delta_ms": d(before.tpot_ms, after.tpot_ms) if after.fits else None,
-    }
 
 
 def technique_impacts(

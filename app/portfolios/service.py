@@ -252,8 +252,10 @@ def from_recommendation(
     if not chosen:
         raise InvalidInput("tick at least one recommended item", field="items")
     corpus = assessments.answered_corpus(ans.get("corpus_tokens") for ans in a.answers)
+    # each card's own pricing parameters (corpus, traffic share); older snapshots: the corpus
     items = [ItemIn(axis=i["axis"], technique=i["technique"],
-                    params=pricing_params(i["technique"], corpus)) for i in chosen]  # fmt: skip
+                    params=(i.get("impact") or {}).get("params")
+                    or pricing_params(i["technique"], corpus)) for i in chosen]  # fmt: skip
     name, n = f"Recommendation #{rec.id}", 2
     while _name_taken(session, a.deployment_id, name):
         name, n = f"Recommendation #{rec.id} ({n})", n + 1

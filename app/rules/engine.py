@@ -158,7 +158,7 @@ class Context:
     failure_modes: Mapping[str, FailureModeInfo]
     technique_citations: Mapping[str, str]
     technique_names: Mapping[str, str]
-    impacts: Mapping[str, Mapping[str, float | None]] = field(default_factory=dict)
+    impacts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     impact_assumptions: Mapping[str, Sequence[str]] = field(default_factory=dict)
     governance_capacity: int | None = None
 
@@ -174,7 +174,7 @@ class Item:
     expected_outcome: str
     rationale: list[str]
     rules_fired: list[dict[str, Any]]
-    impact: dict[str, float | None]
+    impact: dict[str, Any]
     impact_assumptions: list[str]
     warnings: list[str]
     citations: list[str]
@@ -182,6 +182,8 @@ class Item:
     controls: list[str]
     waiting_on: str | None = None
     rank: int = 0
+    alternatives: list[dict[str, Any]] = field(default_factory=list)
+    """Other techniques priced for the same failure modes, each with why it was not chosen."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +195,9 @@ class Result:
     warnings: list[str]
     rules_fired: list[str]
     no_intervention: bool
+    plan: dict[str, Any] | None = None
+    """What all the items together do to the deployment (one portfolio evaluation), when
+    priced."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -203,6 +208,7 @@ class Result:
             "warnings": self.warnings,
             "rules_fired": self.rules_fired,
             "no_intervention": self.no_intervention,
+            "plan": self.plan,
         }
 
 

@@ -86,13 +86,18 @@ def test_one_off_costs_from_finetuning_and_alignment() -> None:
     ft = impact(BASE, [FineTune(method="lora", examples=10_000, tokens_per_example=500, epochs=2)])
     tokens = 10_000 * 500 * 2
     hours = 4 * BASE.arch.active_params * tokens / (989.4e12 * 0.4) / 3600
-    assert ft.one_off_cost_usd == pytest.approx(hours * 2.0)
+    gpu = [o for o in ft.one_off if o.kind == "gpu"]
+    assert sum(o.cost_usd or 0 for o in gpu) == pytest.approx(hours * 2.0)
+    # labelling the 10,000 examples at the sourced $0.072 each, and one evaluation run
+    assert ft.one_off_cost_usd == pytest.approx(hours * 2.0 + 10_000 * 0.072 + 12.5)
     assert ft.after == ft.before  # merged adapter: no serving change
     unmerged = impact(BASE, [FineTune(method="lora", serve_unmerged=True)])
     assert unmerged.after.tpot_ms > unmerged.before.tpot_ms
     al = impact(BASE, [Alignment(pairs=1000, tokens_per_response=500)])
     assert al.one_off_cost_usd == pytest.approx(
         8 * BASE.arch.active_params * 2 * 1000 * 500 / (989.4e12 * 0.4) / 3600 * 2.0
+        + 1000 * 0.30  # human preference pairs at $0.30 each
+        + 12.5  # one evaluation run
     )
 
 

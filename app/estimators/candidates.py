@@ -1,0 +1,243 @@
+"""Which techniques can address a failure mode, which are already in place, and which one to
+recommend by price (pure).
+
+:data:`CANDIDATES` maps each failure mode to every technique that can address it (the seed's
+Table 4 technique first, then the other catalog techniques of the failure mode's axes that address
+the same failure). :data:`NOT_FOR` removes a candidate when a questionnaire follow-up rules it out
+(the rules' own conditions: plain RAG does not synthesise across documents; a principled control
+need takes Constitutional AI; PEFT needs labelled data on a stable distribution).
+:func:`in_place` says why a technique is already part of the deployment (the engine already pages
+the KV cache; the weights are already quantised; ...). :func:`choose` picks, among the priced
+candidates on the recommended item's axis, the cheapest that fits and meets the SLOs, and lists
+the others as alternatives with the reason each was not chosen.
+
+More techniques merge in with one line: ``CANDIDATES = merged(BASE_CANDIDATES, ADDED)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.estimators.interventions import Scenario
+from app.estimators.precision import Precision
+
+BASE_CANDIDATES: dict[str, tuple[str, ...]] = {
+    "factual_staleness": ("rag", "graphrag"),
+    "cross_document_synthesis": ("graphrag", "retrieval_then_long_context"),
+    "policy_noncompliance": ("dpo", "constitutional_ai", "rlhf_ppo"),
+    "domain_accuracy_gap": ("qlora", "lora", "rag"),
+    "complex_task_errors": ("cot_self_consistency", "cot", "rlvr_reasoning_model"),
+    "serving_cost": (
+        "paged_attention_speculative",
+        "paged_attention",
+        "speculative_decoding",
+        "quantization",
+        "flash_attention",
+    ),
+    "long_input_loss": ("retrieval_then_long_context", "long_context_window", "rag"),
+    "undertrained_budget": ("chinchilla_reallocation",),
+    "capacity_at_low_cost": ("moe_model",),
+    "capability_floor": ("larger_base_model", "moe_model"),
+}
+
+
+def merged(*maps: Mapping[str, Sequence[str]]) -> dict[str, tuple[str, ...]]:
+    """The union of candidate maps, each failure mode's techniques in first-seen order."""
+    out: dict[str, tuple[str, ...]] = {}
+    for m in maps:
+        for fm, techniques in m.items():
+            out[fm] = tuple(dict.fromkeys((*out.get(fm, ()), *techniques)))
+    return out
+
+
+CANDIDATES: dict[str, tuple[str, ...]] = merged(BASE_CANDIDATES)
+
+# (failure mode, technique) -> (follow-up fact, value that rules it out, why)
+NOT_FOR: dict[tuple[str, str], tuple[str, object, str]] = {
+    ("factual_staleness", "rag"): (
+        "cross_document",
+        True,
+        "the questions need cross-document synthesis, which local retrieval does not give",
+    ),
+    ("policy_noncompliance", "dpo"): (
+        "control_need",
+        "principled",
+        "the control need is principled: DPO learns from pairs, not stated principles",
+    ),
+    ("policy_noncompliance", "rlhf_ppo"): (
+        "control_need",
+        "principled",
+        "the control need is principled: RLHF learns from pairs, not stated principles",
+    ),
+    ("domain_accuracy_gap", "qlora"): (
+        "labelled_data",
+        False,
+        "PEFT needs labelled domain data, and there is none",
+    ),
+    ("domain_accuracy_gap", "lora"): (
+        "labelled_data",
+        False,
+        "PEFT needs labelled domain data, and there is none",
+    ),
+}
+NOT_FOR_SHIFTING = frozenset({("domain_accuracy_gap", "qlora"), ("domain_accuracy_gap", "lora")})
+
+PAGING_ENGINES = frozenset({"vllm", "sglang", "tensorrt-llm"})
+QUANTISED = frozenset({Precision.fp8, Precision.int8, Precision.int4})
+
+
+def ruled_out(fm: str, technique: str, facts: Mapping[str, object]) -> str | None:
+    """Why a follow-up answer rules ``technique`` out for ``fm``, or None."""
+    rule = NOT_FOR.get((fm, technique))
+    if rule is not None:
+        name, value, why = rule
+        got = facts.get(f"fm.{fm}.{name}")
+        if got == value or (value is False and got is not True):
+            return why
+    if (fm, technique) in NOT_FOR_SHIFTING and facts.get(f"fm.{fm}.distribution") == "shifting":
+        return "the task distribution is shifting: an adapter would go stale"
+    return None
+
+
+def _pages(s: Scenario) -> bool:
+    if s.cfg.paged_attention is not None:
+        return s.cfg.paged_attention
+    return bool(s.engine.paged_attention) or s.engine.name.lower() in PAGING_ENGINES
+
+
+def in_place(technique: str, s: Scenario) -> str | None:
+    """Why ``technique`` is already part of the deployment ``s``, or None when it is not."""
+    engine = s.engine.name
+    if technique in ("paged_attention", "paged_attention_speculative") and _pages(s):
+        return f"{engine} already pages the KV cache (PagedAttention-style allocation)"
+    if technique == "speculative_decoding" and s.speculative is not None:
+        return "the deployment already decodes speculatively"
+    if technique == "quantization" and s.cfg.precision in QUANTISED:
+        return f"the weights are already served at {s.cfg.precision.value}"
+    if technique == "flash_attention":
+        return f"{engine} already uses fused (Flash) attention kernels; its fitted profile has it"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    technique: str
+    axis: str
+    fields: Mapping[str, Any]  # the card figures (technique_impact fields)
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    technique: str
+    why: str
+    alternatives: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _meets(f: Mapping[str, Any]) -> bool:
+    slo = f.get("slo_after")
+    return isinstance(slo, Mapping) and bool(slo) and all(slo.values())
+
+
+def _monthly(f: Mapping[str, Any]) -> float | None:
+    m = f.get("monthly_cost_usd")
+    after = m.get("after") if isinstance(m, Mapping) else None
+    if after is None:  # no price: compare the GPU-hours the same way
+        h = f.get("gpu_hours_per_month")
+        after = h.get("after") if isinstance(h, Mapping) else None
+    return None if after is None else float(after)
+
+
+def _one_off(f: Mapping[str, Any]) -> float:
+    v = f.get("one_off_cost_usd")
+    return float(v) if isinstance(v, int | float) else float("inf")
+
+
+def _money(v: float | None) -> str:
+    return "unpriced" if v is None else f"${v:,.0f}/month"
+
+
+def _alt(o: Option, why_not: str) -> dict[str, Any]:
+    f = o.fields
+
+    def after(key: str) -> Any:
+        v = f.get(key)
+        return v.get("after") if isinstance(v, Mapping) else None
+
+    return {
+        "technique": o.technique,
+        "axis": o.axis,
+        "cost_per_1k_requests_usd": after("cost_per_1k_requests_usd"),
+        "monthly_cost_usd": after("monthly_cost_usd"),
+        "time_to_answer_p95_ms": after("time_to_answer_p95_ms"),
+        "slo_after": f.get("slo_after"),
+        "why_not": why_not,
+    }
+
+
+def choose(
+    engine_pick: str,
+    axis: str,
+    options: Sequence[Option],
+    excluded: Mapping[str, str],
+) -> Choice:
+    """The technique to recommend on ``axis``: among the priced ``options`` on that axis, the
+    cheapest per month (then one-off) that meets the SLOs; when none does, the rules' pick (or, if
+    that is excluded, the cheapest). ``excluded`` maps techniques to why they cannot be chosen
+    (already in place, ruled out by an answer); every other option is an alternative."""
+    eligible = [
+        o for o in options
+        if o.axis == axis and o.technique not in excluded and _monthly(o.fields) is not None
+    ]  # fmt: skip
+
+    def key(o: Option) -> tuple[float, float]:
+        return (_monthly(o.fields) or 0.0, _one_off(o.fields))
+
+    meeting = sorted((o for o in eligible if _meets(o.fields)), key=key)
+    if meeting:
+        pick = meeting[0]
+        n = len(meeting)
+        why = (
+            f"the cheapest of {n} priced option(s) on this axis that meet the SLOs "
+            f"({_money(_monthly(pick.fields))} after the change)"
+            if n > 1
+            else f"the only priced option on this axis that meets the SLOs "
+            f"({_money(_monthly(pick.fields))} after the change)"
+        )
+    else:
+        fallback = [o for o in eligible if o.technique == engine_pick] or sorted(eligible, key=key)
+        if fallback:
+            pick = fallback[0]
+            why = "no priced option on this axis meets the SLOs; the rules' pick is kept"
+            if pick.technique != engine_pick:
+                why = "no priced option meets the SLOs; the cheapest is shown"
+        else:
+            return Choice(engine_pick, "no option on this axis could be priced", [
+                _alt(o, excluded.get(o.technique, "not priced"))
+                for o in options if o.technique != engine_pick
+            ])  # fmt: skip
+    alts = []
+    chosen_cost = _monthly(pick.fields)
+    for o in options:
+        if o.technique == pick.technique:
+            continue
+        if o.technique in excluded:
+            why_not = excluded[o.technique]
+        elif _monthly(o.fields) is None:
+            why_not = "not priced: " + str(o.fields.get("not_priced", "no cost model"))
+        elif o.axis != axis:
+            why_not = f"on the {o.axis.replace('_', ' ')} axis, which the rules rank on its own"
+        elif not _meets(o.fields):
+            misses = [k for k, ok in (o.fields.get("slo_after") or {}).items() if not ok]
+            why_not = "misses " + ", ".join(m.replace("_ok", "").replace("_", " ") for m in misses)
+        else:
+            cost = _monthly(o.fields) or 0.0
+            diff = cost - (chosen_cost or 0.0)
+            why_not = (
+                f"{_money(cost)}: ${diff:,.0f}/month more than the chosen option"
+                if diff > 0
+                else f"{_money(cost)}: the same monthly cost, more up front"
+            )
+        alts.append(_alt(o, why_not))
+    return Choice(pick.technique, why, alts)

@@ -1,0 +1,286 @@
+"""What a change does to a deployment's money, time and SLOs: one computation for a
+recommendation card and for a portfolio (pure).
+
+:func:`price_change` takes the deployment's scenario and the interventions of one or more
+techniques, some of them limited to a share of the traffic (reasoning-time compute is applied
+only to the requests the failure hits), and returns the card's contract figures:
+
+* **GPU-hours actually needed** (fractional): each traffic stream needs
+  ``requests per month ÷ (requests/s one replica sustains within the TPOT SLO × 3,600) × GPUs per
+  replica`` (the static SLO-limited batch of :func:`app.estimators.interventions.evaluate`); a
+  fraction of a replica costs a fraction of its hours, so a change that makes each request dearer
+  never shows "$0/month" on low traffic. ``monthly_cost_usd`` = GPU-hours × the GPU's price
+  (+ the vector database's monthly bill for retrieval over a corpus);
+  ``cost_per_1k_requests_usd`` = monthly ÷ requests per month × 1,000.
+* **Replicas sized for the peak** beside it: ``⌈peak rate ÷ per-replica rate⌉`` per stream with
+  peak = mean × the deployment's peak-to-average ratio (:mod:`app.estimators.traffic`).
+* **p95 latency at the peak**: continuous batching simulated with Poisson arrivals on one replica
+  at its share of the peak (:func:`app.estimators.simulation.simulate_load`, × samples per
+  request), with the retrieval latency added to TTFT and TPOT scaled by the speculative-decoding
+  and unmerged-adapter factors; ``time_to_answer_p95_ms`` = TTFT + reasoning tokens × TPOT, and
+  with k > 1 self-consistency samples the vote waits for the slowest of the k complete samples
+  (reasoning and answer tokens). The SLO checks: TTFT and TPOT against their SLOs, the time to
+  the answer against the TTFT SLO (the user waits for the answer's first token).
+* **Traffic share**: a share-limited technique serves ``share`` of the requests through the
+  changed scenario and the rest through the unchanged one, plus a routing classifier on every
+  request (:data:`ROUTER_SOURCE`). Routing is used only when it needs fewer GPU-hours than applying
+  the technique to all traffic, so raising the share never lowers the cost.
+* **One-off costs** by kind: GPU (training), labelling, preference data, embedding and index
+  building (GraphRAG's generated output included), evaluation (see the interventions' sources).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from app.estimators.inference import StepModel, Workload, estimate_inference
+from app.estimators.interventions import (
+    ONE_OFF_KINDS,
+    Intervention,
+    OneOff,
+    Scenario,
+    ServingOutcome,
+    SwapModel,
+    apply_all,
+    evaluate,
+)
+from app.estimators.precision import Precision
+from app.estimators.simulation import HOURS_PER_MONTH, running_limits, simulate_load
+from app.estimators.training import DEFAULT_MFU
+
+SECONDS_PER_DAY = 86400.0
+LOAD_REQUESTS = 1000  # simulated requests per stream
+MAX_GPUS_FOR_SWAP = 64
+
+# The routing classifier that sends the hard requests to the reasoning path: an encoder the size
+# of BAAI/bge-large-en-v1.5 (335M parameters, the retriever's embedding model) reading up to its
+# 512-token window of each prompt, 2·N FLOPs per token at the training estimator's MFU.
+ROUTER_PARAMS = 335e6
+ROUTER_MAX_TOKENS = 512
+ROUTER_SOURCE = (
+    "a routing classifier on every request: a 335M-parameter encoder (the size of "
+    "BAAI/bge-large-en-v1.5) over up to 512 prompt tokens, 2·N FLOPs per token at 40% MFU "
+    "on the deployment's GPU; an assumption"
+)
+# Managed vector database: Weaviate Cloud Flex, $0.00465 per 1M vector dimensions per month,
+# plans from $45/month (obs. 2026-10-07, economics.md §3.3 [N-WV]); 1,024-dimensional vectors
+# (bge-large-en-v1.5).
+VECTOR_DIMS = 1024
+VECTOR_DB_USD_PER_M_DIMS = 0.00465
+VECTOR_DB_MIN_USD = 45.0
+VECTOR_DB_SOURCE = (
+    "vector database: Weaviate Cloud Flex, $0.00465 per 1M dimensions a month, from $45/month "
+    "(obs. 2026-10-07, economics.md §3.3 [N-WV]); 1,024-dimension vectors, one per chunk"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    scenario: Scenario
+    share: float
+
+
+@dataclass(frozen=True, slots=True)
+class Side:
+    """A deployment's figures under one way of serving it (before or after a change)."""
+
+    fits: bool
+    reason: str | None
+    replicas: int | None
+    gpu_hours: float | None
+    monthly_cost_usd: float | None
+    cost_per_1k_requests_usd: float | None
+    ttft_p95_ms: float | None
+    tpot_p95_ms: float | None
+    time_to_answer_p95_ms: float | None
+    saturated: bool
+
+
+def router_gpu_hours_per_request(s: Scenario) -> float:
+    flops = 2 * ROUTER_PARAMS * min(s.input_tokens, ROUTER_MAX_TOKENS)
+    return flops / (s.gpu.peak_flops(Precision.bf16) * DEFAULT_MFU) / 3600
+
+
+def vector_db_monthly_usd(vectors: float) -> float:
+    if vectors <= 0:
+        return 0.0
+    return max(VECTOR_DB_MIN_USD, vectors * VECTOR_DIMS / 1e6 * VECTOR_DB_USD_PER_M_DIMS)
+
+
+def load_p95(sc: Scenario, static: ServingOutcome, rate: float) -> tuple[float, float, float, bool]:
+    """TTFT, TPOT and time-to-answer p95 (ms) of one replica serving ``rate`` requests/s, and
+    whether it saturates."""
+    gen = sc.output_tokens + sc.cot_tokens
+    one = estimate_inference(sc.arch, sc.gpu, sc.engine, sc.cfg,
+                             Workload(sc.input_tokens, gen, 1))  # fmt: skip
+    sm = StepModel.build(sc.arch, sc.gpu, sc.engine, sc.cfg)
+    limits = running_limits(sc.engine, sm, one.memory)
+    sim = simulate_load(sm, request_rate=max(rate * sc.samples, 1e-6),
+                        input_tokens=sc.input_tokens, output_tokens=gen,
+                        max_seqs=max(1, limits.max_seqs),
+                        max_batched_tokens=limits.max_batched_tokens,
+                        n_requests=LOAD_REQUESTS)  # fmt: skip
+    plain = evaluate(replace(sc, speculative=None, adapter_params=0, extra_weight_bytes=0.0))
+    factor = static.tpot_ms / plain.tpot_ms if plain.tpot_ms > 0 else 1.0
+    tpot = sim.tpot_ms[95] * factor
+    ttft = sim.ttft_ms[95] + sc.extra_ttft_ms
+    before_answer = sc.cot_tokens + (sc.output_tokens if sc.samples > 1 else 0)
+    return ttft, tpot, ttft + before_answer * tpot, sim.saturated
+
+
+def serve(base: Scenario, streams: Sequence[Stream], *, router: bool) -> Side:
+    """Price serving ``base``'s traffic split over ``streams`` (shares summing to 1)."""
+    avg = base.requests_per_day / SECONDS_PER_DAY
+    per_month = base.requests_per_day * HOURS_PER_MONTH / 24
+    hours, replicas, vectors = 0.0, 0, 0.0
+    ttft = tpot = answer = 0.0
+    saturated = False
+    for st in streams:
+        if st.share <= 0:
+            continue
+        sc = st.scenario
+        out = evaluate(sc)
+        if not out.fits:
+            return Side(False, out.reason or "does not fit", None, None, None, None, None, None,
+                        None, False)  # fmt: skip
+        rate = avg * st.share
+        hours += rate * HOURS_PER_MONTH / out.requests_per_s_per_replica * sc.cfg.n_gpus
+        peak = rate * base.peak_to_average
+        reps = max(1, math.ceil(peak / out.requests_per_s_per_replica)) if peak > 0 else 1
+        replicas += reps
+        t1, t2, t3, sat = load_p95(sc, out, peak / reps)
+        ttft, tpot, answer = max(ttft, t1), max(tpot, t2), max(answer, t3)
+        saturated = saturated or sat
+        vectors = max(vectors, sc.index_vectors)
+    if router:
+        hours += per_month * router_gpu_hours_per_request(base)
+    price = base.gpu.price_per_hour_usd
+    monthly = per_month_cost = None
+    if price is not None and per_month > 0:
+        monthly = hours * price + vector_db_monthly_usd(vectors)
+        per_month_cost = monthly / per_month * 1000
+    return Side(True, None, replicas, hours, monthly, per_month_cost, ttft, tpot, answer,
+                saturated)  # fmt: skip
+
+
+def fit_swap(s: Scenario, interventions: Sequence[Intervention]) -> Scenario:
+    """A swapped-in model on as many GPUs as its weights need (doubling the count)."""
+    if any(isinstance(x, SwapModel) for x in interventions):
+        while not evaluate(s).fits and s.cfg.n_gpus * 2 <= MAX_GPUS_FOR_SWAP:
+            s = replace(s, cfg=replace(s.cfg, n_gpus=s.cfg.n_gpus * 2))
+    return s
+
+
+@dataclass(frozen=True, slots=True)
+class Priced:
+    before: Side
+    after: Side
+    traffic_share: float
+    routed: bool
+    after_scenario: Scenario
+    one_offs: tuple[OneOff, ...]
+    assumptions: tuple[str, ...]
+    ttft_slo_ms: float
+    tpot_slo_ms: float
+
+    def slo_after(self) -> dict[str, bool]:
+        a = self.after
+        return {
+            "ttft_ok": bool(a.fits and a.ttft_p95_ms is not None
+                            and a.ttft_p95_ms <= self.ttft_slo_ms),
+            "tpot_ok": bool(a.fits and a.tpot_p95_ms is not None
+                            and a.tpot_p95_ms <= self.tpot_slo_ms),
+            "time_to_answer_ok": bool(a.fits and a.time_to_answer_p95_ms is not None
+                                      and a.time_to_answer_p95_ms <= self.ttft_slo_ms),
+        }  # fmt: skip
+
+    @property
+    def meets_slo(self) -> bool:
+        return all(self.slo_after().values())
+
+    def one_off_usd(self) -> dict[str, float | None]:
+        out: dict[str, float | None] = {}
+        for kind in ONE_OFF_KINDS:
+            parts = [o.cost_usd for o in self.one_offs if o.kind == kind]
+            out[kind] = None if any(p is None for p in parts) else round(
+                sum(p or 0.0 for p in parts), 2)  # fmt: skip
+        values = list(out.values())
+        out["total"] = None if any(v is None for v in values) else round(
+            sum(v or 0.0 for v in values), 2)  # fmt: skip
+        return {"total": out.pop("total"), **out}
+
+    def fields(self) -> dict[str, Any]:
+        """The card's contract figures (and the deltas the card has always shown)."""
+        b, a = self.before, self.after
+
+        def r(v: float | None, n: int) -> float | None:
+            return None if v is None else round(v, n)
+
+        def pair(x: float | None, y: float | None, n: int, delta: bool = True) -> dict[str, Any]:
+            out = {"before": r(x, n), "after": r(y, n)}
+            if delta:
+                out["delta"] = None if x is None or y is None else round(y - x, n)
+            return out
+
+        one_off = self.one_off_usd()
+        ttft = pair(b.ttft_p95_ms, a.ttft_p95_ms, 3)
+        tpot = pair(b.tpot_p95_ms, a.tpot_p95_ms, 4)
+        monthly = pair(b.monthly_cost_usd, a.monthly_cost_usd, 2)
+        return {
+            "monthly_cost_delta_usd": monthly["delta"],
+            "one_off_cost_usd": one_off["total"],
+            "ttft_delta_ms": ttft["delta"],
+            "tpot_delta_ms": tpot["delta"],
+            "cost_per_1k_requests_usd": pair(b.cost_per_1k_requests_usd,
+                                             a.cost_per_1k_requests_usd, 5),
+            "monthly_cost_usd": monthly,
+            "replicas": {"before": b.replicas, "after": a.replicas},
+            "gpu_hours_per_month": pair(b.gpu_hours, a.gpu_hours, 2, delta=False),
+            "ttft_p95_ms": {k: ttft[k] for k in ("before", "after")},
+            "tpot_p95_ms": {k: tpot[k] for k in ("before", "after")},
+            "time_to_answer_p95_ms": pair(b.time_to_answer_p95_ms, a.time_to_answer_p95_ms, 3,
+                                          delta=False),
+            "slo_after": self.slo_after(),
+            "traffic_share": round(self.traffic_share, 4),
+            "one_off_usd": one_off,
+        }  # fmt: skip
+
+
+def price_change(
+    base: Scenario,
+    whole: Sequence[Intervention],
+    limited: Sequence[Intervention] = (),
+    share: float = 1.0,
+) -> Priced:
+    """Price ``whole`` (applied to all traffic) plus ``limited`` (applied to ``share`` of it)."""
+    share = min(max(share, 0.0), 1.0)
+    notes: list[str] = []
+    before = serve(base, [Stream(base, 1.0)], router=False)
+    main, _ = apply_all(base, list(whole))
+    main = fit_swap(main, whole)
+    full, one_offs = apply_all(base, [*whole, *limited])
+    full = fit_swap(full, [*whole, *limited])
+    after = serve(base, [Stream(full, 1.0)], router=False)
+    effective, routed = 1.0, False
+    if limited and share < 1.0:
+        split = serve(base, [Stream(main, 1.0 - share), Stream(full, share)], router=True)
+        if not after.fits or (split.fits and split.gpu_hours is not None
+                              and after.gpu_hours is not None
+                              and split.gpu_hours <= after.gpu_hours):  # fmt: skip
+            after, effective, routed = split, share, True
+            notes.append(f"applied to {share:.0%} of requests (the share the failure hits); "
+                         + ROUTER_SOURCE)  # fmt: skip
+        else:
+            notes.append(f"applied to all requests: routing {share:.0%} of them through a "
+                         "classifier would need more GPU-hours than it saves")  # fmt: skip
+    if full.index_vectors:
+        notes.append(VECTOR_DB_SOURCE)
+    notes.append(
+        f"monthly = GPU-hours actually needed (fractional) x price; replicas sized for the peak "
+        f"({base.peak_to_average:g}x the mean rate); p95 latency simulated at the peak"
+    )
+    return Priced(before, after, effective, routed, full, tuple(one_offs), tuple(notes),
+                  base.ttft_slo_ms, base.tpot_slo_ms)  # fmt: skip
