@@ -122,6 +122,14 @@ _GPT3_175B = Architecture(
     vocab=51200, tied_embeddings=True, name="GPT-3 175B (Megatron-LM)",
 )  # fmt: skip
 
+# Qwen3-235B-A22B (not in the app catalog): 94 layers, d 4096, expert d_ff 1536, 64 query / 4 KV
+# heads of 128, vocabulary 151,936, 128 experts with 8 active, untied embeddings (Qwen3 Technical
+# Report, arXiv 2505.09388, Tables 1-2; reference/models_v2.csv row qwen3_235b_a22b, its sources).
+_QWEN3_235B = Architecture(
+    n_layers=94, d_model=4096, d_ff=1536, n_heads=64, n_kv_heads=4, d_head=128, vocab=151936,
+    tied_embeddings=False, n_experts=128, experts_per_token=8, name="Qwen3-235B-A22B",
+)  # fmt: skip
+
 # (pattern, catalog key); first match wins.
 MODEL_PATTERNS: tuple[tuple[str, str], ...] = (
     (r"Llama-2-7B", "llama_2_7b"),
@@ -282,6 +290,8 @@ def row_architecture(row: MeasurementRow) -> Architecture:
         return _MEGATRON_1T
     if row.model.startswith("GPT-3 175B"):
         return _GPT3_175B
+    if row.model.startswith("Qwen3-235B-A22B"):
+        return _QWEN3_235B
     if "Nemotron" in row.model:
         raise Skip("heterogeneous (NAS) architecture: per-layer shapes not in the catalog")
     return catalog_architecture(_match(MODEL_PATTERNS, row.model, "model"))
