@@ -335,6 +335,24 @@ class StepModel:
         g += apf * prefill_sq_sum / ec + att_dec * ctx_sum + per_tok * t + fixed
         return max(g, floor) + ca + cb * t + ovh
 
+    def time_parts(
+        self, n_decode: float, n_prefill: float, prefill_tokens: float, prefill_sq_sum: float
+    ) -> tuple[float, float, float, float]:
+        """(g0, att, floor, extra): :meth:`time` at summed context c is
+        ``max(g0 + att·c, floor) + extra`` (the load simulation caches these per batch shape)."""
+        if self.ideal:
+            raise ValueError("the bound's step is a roofline, not a sum: use time()")
+        (pf, pb, mf, mb, ne, tk, lf, lb, apf, _, _, _, ec, em, h, samp, att_dec, per_tok, fixed,
+         floor, ca, cb, ovh, _) = self._f  # fmt: skip
+        t = n_decode + prefill_tokens
+        s = n_decode + n_prefill
+        touched = ne * (1.0 - (1.0 - tk / ne) ** t) if ne > 1 else 1.0
+        g = max(pf * (t + h) / ec, pb / em)
+        g += max(mf * (t * tk + touched * h) / ec, mb * touched / em)
+        g += max(lf * (s + h) / ec, lb / em) + samp * s
+        g += apf * prefill_sq_sum / ec + per_tok * t + fixed
+        return g, att_dec, floor, ca + cb * t + ovh
+
     def decode_line(self, n_decode: float) -> tuple[float, float, float, float, float]:
         """A pure decode iteration of ``n_decode`` sequences at summed context c takes
         ``max(a1 + b1·c, a2 + b2·c) + extra`` seconds: (a1, b1, a2, b2, extra)
