@@ -351,7 +351,11 @@ def _serving_setup(
         n = 1
     if "variant not stated" in row.gpu:
         notes.append(f"GPU variant not stated: {gpu.name} assumed")
-    return arch, gpu, eng, ServingConfig(n_gpus=n, precision=w, kv_cache_precision=kv), notes
+    dp_attn = "attention DP" in row.framework and n > 1
+    if dp_attn:
+        notes.append("expert parallelism with data-parallel attention over the GPUs")
+    cfg = ServingConfig(n_gpus=n, precision=w, kv_cache_precision=kv, attention_dp=dp_attn)
+    return arch, gpu, eng, cfg, notes
 
 
 # --- predictors per family ----------------------------------------------------------------
