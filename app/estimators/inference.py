@@ -34,6 +34,7 @@ from app.estimators.engines import (
     EngineProfile,
 )
 from app.estimators.errors import FieldError
+from app.estimators.gemm_ceiling import relative_ceiling
 from app.estimators.hardware import ALLREDUCE_LATENCY_S, GpuSpec, HardwareError
 from app.estimators.operators import (
     EAGER_OP_S,
@@ -329,7 +330,10 @@ class StepModel:
             kv_bytes_per_token=arch.kv_bytes_per_token(BYTES[cfg.kv_cache_precision])
             * (1.0 if ideal else kv_replication(arch, cfg.n_gpus, cfg.attention_dp)),
             peak_flops=gpu.peak_flops(cfg.precision),
-            eff_compute=1.0 if ideal else eng.prefill_efficiency,
+            # the engine's share of the GPU's measured GEMM ceiling (app.estimators.gemm_ceiling)
+            eff_compute=1.0
+            if ideal
+            else min(1.0, eng.prefill_efficiency * relative_ceiling(gpu, cfg.precision)),
             eff_memory=1.0 if ideal else eng.decode_efficiency,
             overhead_s=0.0 if ideal else eng.step_overhead_s,
             comm=not ideal,

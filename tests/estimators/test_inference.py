@@ -361,3 +361,23 @@ class TestExpertParallelAndKvHeads:
         # token, each GPU moving its own 1/tp of the tokens
         assert dp.comm_b == pytest.approx(2 * 94 * 8 * 7 / 8 * 4096 * 2 / 8 / link)
         assert dp.proj_bytes == pytest.approx(8 * tp.proj_bytes)  # attention weights on every GPU
+
+
+def test_engine_compute_efficiency_is_a_share_of_the_gpus_measured_gemm_ceiling() -> None:
+    """Issue 19 item 1: one engine efficiency, scaled by each GPU's Maximum Achievable Matmul
+    FLOPS share (stas00/ml-engineering MAMF tables); FP8 reaches a smaller share than BF16."""
+    from app.estimators.gemm_ceiling import REFERENCE, gemm_ceiling, relative_ceiling
+    from app.estimators.inference import StepModel
+
+    assert gemm_ceiling(A100, Precision.bf16) == pytest.approx(267.9 / 312, abs=1e-3)
+    assert gemm_ceiling(H100, Precision.bf16) == pytest.approx(792.1 / 989, abs=1e-3)
+    assert gemm_ceiling(H100, Precision.fp8) < gemm_ceiling(H100, Precision.bf16)
+    assert gemm_ceiling(RTX4090, Precision.bf16) == pytest.approx(REFERENCE)  # unmeasured: mean
+    eng = ENGINES["vllm"]
+    a100 = StepModel.build(LLAMA_8B, A100, eng, ServingConfig())
+    h100 = StepModel.build(LLAMA_8B, H100, eng, ServingConfig())
+    assert a100.eff_compute / h100.eff_compute == pytest.approx(
+        relative_ceiling(A100, Precision.bf16) / relative_ceiling(H100, Precision.bf16)
+    )
+    ideal = StepModel.build(LLAMA_8B, H100, ENGINES["ideal"], ServingConfig(), ideal=True)
+    assert ideal.eff_compute == 1.0  # the bound stays at the datasheet peak
