@@ -233,9 +233,10 @@ class ValidationReport:
 
     @property
     def ok(self) -> bool:
-        """No measurement beats the bound and every family's held-out error meets its target."""
+        """No measurement beats the bound and every family's held-out error meets its issue-19
+        goal (``ISSUE_TARGETS``; the project's looser ``TARGETS`` where the issue sets none)."""
         return not self.bound_violations and all(
-            self.loso.get(f.family, f.median_ape) <= f.target
+            self.loso.get(f.family, f.median_ape) <= ISSUE_TARGETS.get(f.family, f.target)
             for f in self.families
             if f.target is not None
         )
@@ -615,7 +616,8 @@ def format_report(report: ValidationReport) -> str:
         goal = ISSUE_TARGETS.get(f.family)
         held_s = "" if held is None else f"{held:.1f}%"
         value = f.median_ape if held is None else held
-        verdict = "" if f.target is None else ("  ok" if value <= f.target else "  MISSED")
+        bar = f.target if goal is None else goal
+        verdict = "" if bar is None else ("  ok" if value <= bar else "  MISSED")
         lines.append(
             f"  {f.family:24} {f.n:3d} {f.median_ape:9.1f}% {held_s:>9} {target:>7} "
             f"{'' if goal is None else f'{goal:.0f}%':>8}{verdict}"
