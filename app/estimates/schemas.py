@@ -234,7 +234,13 @@ class TrainingRequest(BaseModel):
     tokens: float = Field(gt=0, le=1e17, allow_inf_nan=False)
     gpu: Key | GpuSpecIn
     n_gpus: int = Field(1, ge=1, le=1_000_000)
-    mfu: float = Field(0.4, gt=0, le=1, allow_inf_nan=False)
+    mfu: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        allow_inf_nan=False,
+        description="Omit for the modelled MFU (app.estimators.training_mfu)",
+    )
     sequence_length: int = Field(4096, ge=1, le=10_000_000)
     precision: Literal["bf16", "fp16", "fp8"] = "bf16"
     fit: ChinchillaFitName = "epoch_2024"

@@ -34,6 +34,7 @@ from app.estimators.engines import (
     EngineProfile,
 )
 from app.estimators.errors import FieldError
+from app.estimators.gemm_ceiling import relative_ceiling
 from app.estimators.hardware import ALLREDUCE_LATENCY_S, GpuSpec, HardwareError
 from app.estimators.operators import (
     EAGER_OP_S,
@@ -76,6 +77,11 @@ class ServingConfig:
     precision: Precision = Precision.bf16
     kv_cache_precision: Precision = Precision.bf16
     paged_attention: bool | None = None  # None: the engine's own allocator
+    # MoE serving with expert parallelism and data-parallel attention over the n_gpus (TensorRT-LLM
+    # enable_attention_dp + --ep, SGLang --enable-dp-attention): every GPU holds the attention
+    # weights and its own requests' whole KV; experts are split across GPUs and tokens reach them
+    # by all-to-all. False: plain tensor parallelism.
+    attention_dp: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +174,20 @@ def weight_bytes_read(arch: Architecture, tokens: float, bytes_w: float) -> floa
     return (dense_body + experts + lm_head) * bytes_w
 
 
+def kv_replication(arch: Architecture, tp: int, attention_dp: bool = False) -> float:
+    """How many copies of each KV head a tensor-parallel group stores: tp / n_kv_heads when the
+    group is wider than the model's KV heads (each GPU needs a whole head: vLLM and TensorRT-LLM
+    replicate them), else 1. Data-parallel attention keeps one copy."""
+    if attention_dp or tp <= arch.n_kv_heads:
+        return 1.0
+    return tp / arch.n_kv_heads
+
+
+def attention_weight_params(arch: Architecture) -> int:
+    """Parameters outside the experts and embeddings (attention projections, router, norms)."""
+    return arch.non_embedding_params - arch.n_layers * arch.n_experts * arch.mlp_params_per_expert
+
+
 def _allreduce_s(arch: Architecture, gpu: GpuSpec, tp: int, tokens: float) -> float:
     if tp <= 1:
         return 0.0
@@ -203,6 +223,7 @@ class StepModel:
     ideal: bool = False
     cuda_graphs: bool = True
     kernels_per_layer: int = 10
+    attention_dp: bool = False
     # The operator formula's coefficients, derived once: the load simulation evaluates steps tens
     # of thousands of times per estimate page.
     _k: StepCoeffs = field(init=False, repr=False, compare=False)
@@ -213,7 +234,16 @@ class StepModel:
         d_attn = a.n_heads * a.d_head
         experts = a.n_layers * a.n_experts * a.mlp_params_per_expert
         proj = a.non_embedding_params - experts  # attention projections, router, norms
-        if self.comm and tp > 1:  # 2 all-reduces per layer: latency + ring traffic
+        # data-parallel attention: every GPU reads all the attention weights each step
+        proj_copies = tp if self.attention_dp else 1
+        if self.comm and tp > 1 and self.attention_dp:
+            # expert parallelism: per layer an all-to-all dispatch and combine; each GPU sends its
+            # T/tp tokens to min(k, tp) GPUs, (tp − 1)/tp of them remote, over its own link
+            comm_a = 2 * a.n_layers * ALLREDUCE_LATENCY_S
+            fan = min(a.experts_per_token, tp) * (tp - 1) / tp
+            comm_b = 2 * a.n_layers * fan * a.d_model * ACTIVATION_BYTES / tp
+            comm_b /= self.gpu.interconnect_bytes_per_s
+        elif self.comm and tp > 1:  # 2 all-reduces per layer: latency + ring traffic
             comm_a = 2 * a.n_layers * ALLREDUCE_LATENCY_S
             comm_b = 2 * a.n_layers * 2 * (tp - 1) / tp * a.d_model * ACTIVATION_BYTES
             comm_b /= self.gpu.interconnect_bytes_per_s
@@ -222,7 +252,7 @@ class StepModel:
         kernels = a.n_layers * self.kernels_per_layer + STEP_KERNELS
         k = StepCoeffs(
             proj_flops_per_token=2.0 * proj,
-            proj_bytes=proj * self.bytes_w,
+            proj_bytes=proj * self.bytes_w * proj_copies,
             mlp_flops_per_token_expert=2.0 * a.n_layers * a.mlp_params_per_expert,
             mlp_bytes_per_expert=a.n_layers * a.mlp_params_per_expert * self.bytes_w,
             n_experts=a.n_experts,
@@ -297,15 +327,20 @@ class StepModel:
             gpu=gpu,
             tp=cfg.n_gpus,
             bytes_w=BYTES[cfg.precision],
-            kv_bytes_per_token=arch.kv_bytes_per_token(BYTES[cfg.kv_cache_precision]),
+            kv_bytes_per_token=arch.kv_bytes_per_token(BYTES[cfg.kv_cache_precision])
+            * (1.0 if ideal else kv_replication(arch, cfg.n_gpus, cfg.attention_dp)),
             peak_flops=gpu.peak_flops(cfg.precision),
-            eff_compute=1.0 if ideal else eng.prefill_efficiency,
+            # the engine's share of the GPU's measured GEMM ceiling (app.estimators.gemm_ceiling)
+            eff_compute=1.0
+            if ideal
+            else min(1.0, eng.prefill_efficiency * relative_ceiling(gpu, cfg.precision)),
             eff_memory=1.0 if ideal else eng.decode_efficiency,
             overhead_s=0.0 if ideal else eng.step_overhead_s,
             comm=not ideal,
             ideal=ideal,
             cuda_graphs=eng.cuda_graphs,
             kernels_per_layer=eng.kernels_per_layer,
+            attention_dp=cfg.attention_dp and not ideal,
         )
 
     @property
@@ -334,6 +369,24 @@ class StepModel:
         g += max(lf * (s + h) / ec, lb / em) + samp * s
         g += apf * prefill_sq_sum / ec + att_dec * ctx_sum + per_tok * t + fixed
         return max(g, floor) + ca + cb * t + ovh
+
+    def time_parts(
+        self, n_decode: float, n_prefill: float, prefill_tokens: float, prefill_sq_sum: float
+    ) -> tuple[float, float, float, float]:
+        """(g0, att, floor, extra): :meth:`time` at summed context c is
+        ``max(g0 + att·c, floor) + extra`` (the load simulation caches these per batch shape)."""
+        if self.ideal:
+            raise ValueError("the bound's step is a roofline, not a sum: use time()")
+        (pf, pb, mf, mb, ne, tk, lf, lb, apf, _, _, _, ec, em, h, samp, att_dec, per_tok, fixed,
+         floor, ca, cb, ovh, _) = self._f  # fmt: skip
+        t = n_decode + prefill_tokens
+        s = n_decode + n_prefill
+        touched = ne * (1.0 - (1.0 - tk / ne) ** t) if ne > 1 else 1.0
+        g = max(pf * (t + h) / ec, pb / em)
+        g += max(mf * (t * tk + touched * h) / ec, mb * touched / em)
+        g += max(lf * (s + h) / ec, lb / em) + samp * s
+        g += apf * prefill_sq_sum / ec + per_tok * t + fixed
+        return g, att_dec, floor, ca + cb * t + ovh
 
     def decode_line(self, n_decode: float) -> tuple[float, float, float, float, float]:
         """A pure decode iteration of ``n_decode`` sequences at summed context c takes
@@ -380,7 +433,10 @@ def _memory(
     tp = cfg.n_gpus
     bytes_w = BYTES[cfg.precision]
     kv_tok = arch.kv_bytes_per_token(BYTES[cfg.kv_cache_precision]) / tp
+    kv_tok *= kv_replication(arch, tp, cfg.attention_dp)
     weights = arch.total_params * bytes_w / tp
+    if cfg.attention_dp:  # the attention weights on every GPU, the experts split
+        weights += attention_weight_params(arch) * bytes_w * (tp - 1) / tp
     t = eng.max_batched_tokens
     d_ff_active = arch.d_ff * arch.experts_per_token
     activations = (

@@ -119,6 +119,9 @@ def simulate_load_uncached(
     start = [0.0] * n_requests  # admission time (end of queueing)
 
     step_s = sm.time
+    # A mixed iteration's time is max(g0 + att·ctx, floor) + extra, with g0, floor and extra
+    # fixed by (running, admitted) for this workload: cached per shape (StepModel.time_parts).
+    step_parts: dict[tuple[int, int], tuple[float, float, float, float]] = {}
     decode_lines: dict[int, tuple[float, ...]] = {}  # n_run -> sm.decode_line(n_run)
     waiting: deque[int] = deque()
     # (last iteration, request) of the decoding requests: all have the same output length, so
@@ -148,7 +151,18 @@ def simulate_load_uncached(
                 pre_tok += s_in
             na = len(admitted)
             t_start = t
-            t += step_s(n_run, s_acc + n_run * it, na, pre_tok, na * s_in * s_in)
+            ctx = s_acc + n_run * it
+            if sm.ideal:
+                t += step_s(n_run, ctx, na, pre_tok, na * s_in * s_in)
+            else:
+                parts = step_parts.get((n_run, na))
+                if parts is None:
+                    parts = step_parts[(n_run, na)] = sm.time_parts(
+                        n_run, na, pre_tok, na * s_in * s_in
+                    )
+                g0, att, floor, extra = parts
+                g = g0 + att * ctx
+                t += (g if g > floor else floor) + extra
             batch_sum += n_run + na
             for r in admitted:
                 start[r] = t_start
@@ -169,9 +183,10 @@ def simulate_load_uncached(
             # linearly with the iteration (one more token of context per sequence: the KV read)
             # and the eager CPU floor is constant, so the run is timed in closed form
             # (_decode_run: the max of two lines).
-            if n_run not in decode_lines:
-                decode_lines[n_run] = sm.decode_line(n_run)
-            a1, b1, a2, b2, extra = decode_lines[n_run]
+            line = decode_lines.get(n_run)
+            if line is None:
+                line = decode_lines[n_run] = sm.decode_line(n_run)
+            a1, b1, a2, b2, extra = line
             ctx0 = s_acc + n_run * it
             j, dt = _decode_run(
                 a1 + b1 * ctx0 + extra,

@@ -16,6 +16,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from app.estimators.architecture import Architecture
 from app.estimators.engines import CONTIGUOUS_KV_UTILISATION, PAGED_KV_WASTE, EngineProfile
+from app.estimators.gemm_ceiling import relative_ceiling
 from app.estimators.hardware import ALLREDUCE_LATENCY_S, GpuSpec
 from app.estimators.inference import ACTIVATION_BYTES, LOGITS_BYTES, MAX_SAMPLED_SEQS
 from app.estimators.operators import (
@@ -51,6 +52,13 @@ class ArchTerms:
     total_params: Num
     n_experts: int = 1
     experts_per_token: int = 1
+    n_kv_heads: Num = 0.0  # 0: unknown (no KV-head replication applied)
+
+    def kv_replication(self, tp: ArrayLike) -> Array:
+        """Copies of each KV head a tensor-parallel group of ``tp`` stores (tp / n_kv_heads when
+        wider than the KV heads: :func:`app.estimators.inference.kv_replication`)."""
+        kv, tp_ = np.asarray(self.n_kv_heads, float), np.asarray(tp, float)
+        return np.asarray(np.where((kv > 0) & (tp_ > kv), tp_ / np.maximum(kv, 1.0), 1.0), float)
 
     @classmethod
     def of(cls, arch: Architecture) -> ArchTerms:
@@ -69,6 +77,7 @@ class ArchTerms:
             total_params=arch.total_params,
             n_experts=arch.n_experts,
             experts_per_token=arch.experts_per_token,
+            n_kv_heads=arch.n_kv_heads,
         )
 
     @classmethod
@@ -102,6 +111,7 @@ class ArchTerms:
             vocab=v,
             d_ff_active=f,
             total_params=non_embed + v * d * (1 if tied_embeddings else 2),
+            n_kv_heads=kv,
         )
 
 
@@ -130,6 +140,7 @@ class Serving:
         paged = eng.paged_attention if self.paged_attention is None else self.paged_attention
         live = (1 - PAGED_KV_WASTE) if paged else CONTIGUOUS_KV_UTILISATION
         kv_tok = np.asarray(a.kv_elems_per_token) * BYTES[self.kv_cache_precision] / tp_
+        kv_tok = kv_tok * a.kv_replication(tp_)
         return np.asarray(np.floor(np.maximum(room, 0) * live / kv_tok), float)
 
     def step(
@@ -174,11 +185,14 @@ class Serving:
             attn_pre_flops_per_sq=2.0 * L * np.asarray(a.d_attn, float),
             attn_dec_flops_per_ctx=4.0 * L * np.asarray(a.d_attn, float),
             kv_bytes_per_token=np.asarray(a.kv_elems_per_token, float)
-            * BYTES[self.kv_cache_precision],
+            * BYTES[self.kv_cache_precision]
+            * (1.0 if ideal else a.kv_replication(tp)),
             elementwise_bytes_per_token=elementwise_bytes_per_token(L, d, a.d_ff_active),
             peak=self.gpu.peak_flops(self.precision) * tp,
             bw=self.gpu.bandwidth_bytes_per_s * tp,
-            e_c=eng.prefill_efficiency,
+            e_c=eng.prefill_efficiency
+            if ideal
+            else min(1.0, eng.prefill_efficiency * relative_ceiling(self.gpu, self.precision)),
             e_m=eng.decode_efficiency,
             half_tile=0.0 if ideal else GEMM_HALF_TILE_M,
             gpu_fixed_s=0.0 if ideal else kernels * KERNEL_LATENCY_S,

@@ -37,6 +37,7 @@ from app.estimators.chinchilla import DEFAULT_FIT, fit
 from app.estimators.errors import FieldError
 from app.estimators.hardware import GpuSpec
 from app.estimators.precision import BYTES, Precision
+from app.estimators.training_mfu import estimate_mfu
 
 DEFAULT_MFU = 0.40
 MFU_RANGE = (0.30, 0.50)
@@ -111,24 +112,32 @@ def estimate_training(
     tokens: float,
     gpu: GpuSpec,
     n_gpus: int,
-    mfu: float = DEFAULT_MFU,
+    mfu: float | None = None,
     sequence_length: int = DEFAULT_SEQUENCE_LENGTH,
     precision: Precision = Precision.bf16,
     chinchilla_fit: str = DEFAULT_FIT,
 ) -> TrainingEstimate:
-    """Pretraining compute, time and cost, and the Chinchilla-optimal split of the same FLOPs."""
+    """Pretraining compute, time and cost, and the Chinchilla-optimal split of the same FLOPs.
+
+    ``mfu`` None: the MFU model of :mod:`app.estimators.training_mfu` (the model's width against
+    the GPU's ridge point, at the GEMM efficiency fitted on published pretraining reports)."""
     if arch is None and params is None:
         raise TrainingError("give a model or a parameter count", field="params")
     n = float(arch.active_params if arch is not None else params)  # type: ignore[arg-type]
     _positive("params", n)
     _positive("tokens", tokens)
-    if not (0 < mfu <= 1):
+    if mfu is not None and not (0 < mfu <= 1):
         raise TrainingError("mfu must be in (0, 1]", field="mfu")
     if n_gpus < 1:
         raise TrainingError("n_gpus must be at least 1", field="n_gpus")
     per_token = training_flops_per_token(n, arch, sequence_length)
     flops = per_token * tokens
     peak = gpu.peak_flops(precision)
+    if mfu is None:
+        modelled = estimate_mfu(n, arch, gpu, peak)
+        mfu, mfu_source = modelled.mfu, modelled.note
+    else:
+        mfu_source = "given by the request"
     seconds = flops / (n_gpus * peak * mfu)
     gpu_hours = seconds * n_gpus / 3600
     price = gpu.price_per_hour_usd
@@ -162,7 +171,7 @@ def estimate_training(
             else "6·N·D (no architecture given: attention not counted)",
             "sequence_length": sequence_length if arch is not None else None,
             "peak_tflops": peak / 1e12,
-            "mfu_source": "reference/formulas.md §5: 30–50% for large runs, 40% point estimate",
+            "mfu_source": mfu_source,
             "price_per_gpu_hour_usd": price,
             "gpu": gpu.name,
             "n_gpus": n_gpus,

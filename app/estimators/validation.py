@@ -62,6 +62,12 @@ from app.estimators.training import (
     estimate_finetune,
     training_flops_per_token,
 )
+from app.estimators.training_mfu import (
+    TRAIN_GEMM_EFFICIENCY,
+    elementwise_ratio,
+    estimate_mfu,
+    fit_train_efficiency,
+)
 
 # Median absolute percentage error targets per family (the estimators issue, part 9).
 TARGETS: dict[str, float] = {
@@ -102,6 +108,27 @@ _GPT_13B = Architecture(
     tied_embeddings=True,
     name="GPT-13B (kipply test model)",
 )
+
+# Megatron-LM's weak-scaling GPTs (Narayanan et al. 2021, arXiv 2104.04473, Table 1): vocabulary
+# 51,200, sequence 2048, 4·d two-matrix MLP (SwiGLU-equivalent f = 8d/3). The 1T model: 128 layers,
+# hidden 25,600, 128 heads; the 175B model is GPT-3's shape (96 layers, d 12,288, 96 heads; Brown
+# et al. 2020, Table 2.1).
+_MEGATRON_1T = Architecture(
+    n_layers=128, d_model=25600, d_ff=68266, n_heads=128, n_kv_heads=128, d_head=200,
+    vocab=51200, tied_embeddings=True, name="Megatron-LM GPT 1T",
+)  # fmt: skip
+_GPT3_175B = Architecture(
+    n_layers=96, d_model=12288, d_ff=32768, n_heads=96, n_kv_heads=96, d_head=128,
+    vocab=51200, tied_embeddings=True, name="GPT-3 175B (Megatron-LM)",
+)  # fmt: skip
+
+# Qwen3-235B-A22B (not in the app catalog): 94 layers, d 4096, expert d_ff 1536, 64 query / 4 KV
+# heads of 128, vocabulary 151,936, 128 experts with 8 active, untied embeddings (Qwen3 Technical
+# Report, arXiv 2505.09388, Tables 1-2; reference/models_v2.csv row qwen3_235b_a22b, its sources).
+_QWEN3_235B = Architecture(
+    n_layers=94, d_model=4096, d_ff=1536, n_heads=64, n_kv_heads=4, d_head=128, vocab=151936,
+    tied_embeddings=False, n_experts=128, experts_per_token=8, name="Qwen3-235B-A22B",
+)  # fmt: skip
 
 # (pattern, catalog key); first match wins.
 MODEL_PATTERNS: tuple[tuple[str, str], ...] = (
@@ -206,9 +233,10 @@ class ValidationReport:
 
     @property
     def ok(self) -> bool:
-        """No measurement beats the bound and every family's held-out error meets its target."""
+        """No measurement beats the bound and every family's held-out error meets its issue-19
+        goal (``ISSUE_TARGETS``; the project's looser ``TARGETS`` where the issue sets none)."""
         return not self.bound_violations and all(
-            self.loso.get(f.family, f.median_ape) <= f.target
+            self.loso.get(f.family, f.median_ape) <= ISSUE_TARGETS.get(f.family, f.target)
             for f in self.families
             if f.target is not None
         )
@@ -259,6 +287,12 @@ def _match(patterns: Sequence[tuple[str, str]], text: str, what: str) -> str:
 def row_architecture(row: MeasurementRow) -> Architecture:
     if row.model.startswith("13B GPT"):
         return _GPT_13B
+    if row.model.startswith("Megatron-LM GPT 1T"):
+        return _MEGATRON_1T
+    if row.model.startswith("GPT-3 175B"):
+        return _GPT3_175B
+    if row.model.startswith("Qwen3-235B-A22B"):
+        return _QWEN3_235B
     if "Nemotron" in row.model:
         raise Skip("heterogeneous (NAS) architecture: per-layer shapes not in the catalog")
     return catalog_architecture(_match(MODEL_PATTERNS, row.model, "model"))
@@ -318,7 +352,11 @@ def _serving_setup(
         n = 1
     if "variant not stated" in row.gpu:
         notes.append(f"GPU variant not stated: {gpu.name} assumed")
-    return arch, gpu, eng, ServingConfig(n_gpus=n, precision=w, kv_cache_precision=kv), notes
+    dp_attn = "attention DP" in row.framework and n > 1
+    if dp_attn:
+        notes.append("expert parallelism with data-parallel attention over the GPUs")
+    cfg = ServingConfig(n_gpus=n, precision=w, kv_cache_precision=kv, attention_dp=dp_attn)
+    return arch, gpu, eng, cfg, notes
 
 
 # --- predictors per family ----------------------------------------------------------------
@@ -436,7 +474,51 @@ def _predict_memory(row: MeasurementRow, engines: dict[str, EngineProfile]) -> R
     raise Skip(f"memory metric '{row.metric}' is not mapped")
 
 
-def _predict_training(row: MeasurementRow) -> RowResult:
+# Megatron-LM's Eq. 3 counts the forward that activation recomputation repeats: 4 passes of the
+# weights where the model's FLOPs (MFU) count 3.
+RECOMPUTE_FLOPS_FACTOR = 4.0 / 3.0
+
+
+def _is_pretraining(row: MeasurementRow) -> bool:
+    return row.family == "training" and "finetune" not in row.model.lower()
+
+
+def _measured_mfu(row: MeasurementRow) -> tuple[float, float]:
+    """(MFU the row reports, the run's element-wise share r) of a pretraining row."""
+    arch = row_architecture(row)
+    gpu = row_gpu(row)
+    peak = gpu.peak_flops(Precision.bf16)
+    metric = row.metric.lower()
+    r = elementwise_ratio(float(arch.active_params), arch, gpu, peak)
+    if metric.startswith("achieved_tflops_per_gpu"):
+        scale = 1 / RECOMPUTE_FLOPS_FACTOR if "recomput" in metric else 1.0
+        return row.value * 1e12 * scale / peak, r
+    if metric == "training_tokens_per_s_per_gpu":
+        per_token = training_flops_per_token(arch.active_params, arch, _int(row.input_len))
+        return row.value * per_token / peak, r
+    raise Skip(f"training metric '{row.metric}' is not mapped")
+
+
+def fit_training(rows: Sequence[MeasurementRow]) -> float:
+    """The pretraining GEMM efficiency fitted on the pretraining rows (the prior when fewer than
+    ``MIN_FIT_ROWS`` rows of ``MIN_FIT_SOURCES`` publications)."""
+    usable = [r for r in rows if _is_pretraining(r)]
+    reports = []
+    kept = []
+    for r in usable:
+        try:
+            reports.append(_measured_mfu(r))
+            kept.append(r)
+        except Skip:
+            continue
+    if not _eligible(kept):
+        from app.estimators.training_mfu import PRIOR_TRAIN_GEMM_EFFICIENCY
+
+        return PRIOR_TRAIN_GEMM_EFFICIENCY
+    return fit_train_efficiency(reports)
+
+
+def _predict_training(row: MeasurementRow, efficiency: float = TRAIN_GEMM_EFFICIENCY) -> RowResult:
     arch = row_architecture(row)
     gpu = row_gpu(row)
     metric = row.metric.lower()
@@ -447,16 +529,24 @@ def _predict_training(row: MeasurementRow) -> RowResult:
         return RowResult(row, est.tokens_per_s, bound, higher_is_better=True)
     seq = _int(row.input_len)
     per_token = training_flops_per_token(arch.active_params, arch, seq)
-    if metric == "achieved_tflops_per_gpu":
-        return RowResult(row, DEFAULT_MFU * peak / 1e12, peak / 1e12, higher_is_better=True)
+    mfu = estimate_mfu(float(arch.active_params), arch, gpu, peak, efficiency=efficiency).mfu
+    notes = (f"modelled MFU {mfu:.3f}",)
+    if metric.startswith("achieved_tflops_per_gpu"):
+        scale = RECOMPUTE_FLOPS_FACTOR if "recomput" in metric else 1.0
+        return RowResult(row, mfu * peak * scale / 1e12, peak * scale / 1e12, notes=notes,
+                         higher_is_better=True)  # fmt: skip
     if metric == "training_tokens_per_s_per_gpu":
         return RowResult(
-            row, DEFAULT_MFU * peak / per_token, peak / per_token, higher_is_better=True
+            row, mfu * peak / per_token, peak / per_token, notes=notes, higher_is_better=True
         )
     raise Skip(f"training metric '{row.metric}' is not mapped")
 
 
-def predict_row(row: MeasurementRow, engines: dict[str, EngineProfile] | None = None) -> RowResult:
+def predict_row(
+    row: MeasurementRow,
+    engines: dict[str, EngineProfile] | None = None,
+    train_efficiency: float = TRAIN_GEMM_EFFICIENCY,
+) -> RowResult:
     engines = engines or ENGINES
     try:
         if row.family == "serving_trace_means":
@@ -464,7 +554,7 @@ def predict_row(row: MeasurementRow, engines: dict[str, EngineProfile] | None = 
         if row.family == "memory":
             return _predict_memory(row, engines)
         if row.family == "training":
-            return _predict_training(row)
+            return _predict_training(row, train_efficiency)
         return _predict_serving(row, engines)
     except Skip as exc:
         return RowResult(row, skipped=str(exc))
@@ -526,7 +616,8 @@ def format_report(report: ValidationReport) -> str:
         goal = ISSUE_TARGETS.get(f.family)
         held_s = "" if held is None else f"{held:.1f}%"
         value = f.median_ape if held is None else held
-        verdict = "" if f.target is None else ("  ok" if value <= f.target else "  MISSED")
+        bar = f.target if goal is None else goal
+        verdict = "" if bar is None else ("  ok" if value <= bar else "  MISSED")
         lines.append(
             f"  {f.family:24} {f.n:3d} {f.median_ape:9.1f}% {held_s:>9} {target:>7} "
             f"{'' if goal is None else f'{goal:.0f}%':>8}{verdict}"
@@ -676,8 +767,9 @@ def _speed_log_ratio(res: RowResult) -> float:
 
 
 def leave_one_source_out(rows: Sequence[MeasurementRow]) -> list[RowResult]:
-    """Every predictable row, predicted by engines fitted without any row of its publication
-    (``source``). Families no fit touches (memory, training) come out as in-sample."""
+    """Every predictable row, predicted by engines (and a pretraining GEMM efficiency) fitted
+    without any row of its publication (``source``). Families no fit touches (memory, fine-tune
+    throughput) come out as in-sample."""
     by_source: dict[str, list[MeasurementRow]] = {}
     for r in rows:
         by_source.setdefault(r.source, []).append(r)
@@ -685,7 +777,10 @@ def leave_one_source_out(rows: Sequence[MeasurementRow]) -> list[RowResult]:
     for source, held in sorted(by_source.items()):
         train = [r for r in rows if r.source != source]
         engines = engines_of(fit_engine_profiles(train))
-        out.extend(res for res in (predict_row(r, engines) for r in held) if res.ape is not None)
+        e_train = fit_training(train)
+        out.extend(
+            res for res in (predict_row(r, engines, e_train) for r in held) if res.ape is not None
+        )
     return out
 
 

@@ -319,3 +319,65 @@ def test_moe_expert_gemms_run_per_expert_token_counts() -> None:
     dense_equiv = k.mlp_flops_per_token_expert * (big * 2 + GEMM_HALF_TILE_M) / (k.peak * k.e_c)
     moe = k.mlp_flops_per_token_expert * (big * 2 + n_t * GEMM_HALF_TILE_M) / (k.peak * k.e_c)
     assert moe > 1.2 * dense_equiv
+
+
+class TestExpertParallelAndKvHeads:
+    """Issue 19 item 1: expert-parallel all-to-all with data-parallel attention, and the KV heads
+    a tensor-parallel group wider than the model's KV heads must replicate."""
+
+    QWEN_MOE = Architecture(94, 4096, 1536, 64, 4, 128, 151936, False, 128, 8, name="Qwen3-235B")
+
+    def test_tp_wider_than_the_kv_heads_replicates_them(self) -> None:
+        from app.estimators.inference import kv_replication
+
+        assert kv_replication(self.QWEN_MOE, 8) == 2.0  # 4 KV heads on 8 GPUs: two copies each
+        assert kv_replication(self.QWEN_MOE, 4) == 1.0
+        assert kv_replication(self.QWEN_MOE, 8, attention_dp=True) == 1.0
+        tp = estimate_inference(
+            self.QWEN_MOE,
+            H100,
+            ENGINES["vllm"],
+            ServingConfig(n_gpus=8, precision=Precision.fp8),
+            Workload(1000, 1000),
+        )
+        dp = estimate_inference(self.QWEN_MOE, H100, ENGINES["vllm"],
+                                ServingConfig(n_gpus=8, precision=Precision.fp8, attention_dp=True),
+                                Workload(1000, 1000))  # fmt: skip
+        # attention DP keeps one KV copy but every GPU holds the attention weights
+        assert dp.memory.weights_gb > tp.memory.weights_gb
+        assert dp.memory.max_batch_size > tp.memory.max_batch_size
+
+    def test_attention_dp_swaps_the_all_reduces_for_an_all_to_all(self) -> None:
+        from app.estimators.inference import StepModel
+
+        cfg_tp = ServingConfig(n_gpus=8, precision=Precision.fp8)
+        cfg_dp = ServingConfig(n_gpus=8, precision=Precision.fp8, attention_dp=True)
+        tp = StepModel.build(self.QWEN_MOE, H100, ENGINES["vllm"], cfg_tp).coeffs
+        dp = StepModel.build(self.QWEN_MOE, H100, ENGINES["vllm"], cfg_dp).coeffs
+        link = H100.interconnect_bytes_per_s
+        # all-reduce ring: 2 per layer × 2(tp − 1)/tp × d × 2 bytes per token
+        assert tp.comm_b == pytest.approx(2 * 94 * 2 * 7 / 8 * 4096 * 2 / link)
+        # all-to-all: dispatch + combine per layer, min(k, tp)·(tp − 1)/tp of d × 2 bytes per
+        # token, each GPU moving its own 1/tp of the tokens
+        assert dp.comm_b == pytest.approx(2 * 94 * 8 * 7 / 8 * 4096 * 2 / 8 / link)
+        assert dp.proj_bytes == pytest.approx(8 * tp.proj_bytes)  # attention weights on every GPU
+
+
+def test_engine_compute_efficiency_is_a_share_of_the_gpus_measured_gemm_ceiling() -> None:
+    """Issue 19 item 1: one engine efficiency, scaled by each GPU's Maximum Achievable Matmul
+    FLOPS share (stas00/ml-engineering MAMF tables); FP8 reaches a smaller share than BF16."""
+    from app.estimators.gemm_ceiling import REFERENCE, gemm_ceiling, relative_ceiling
+    from app.estimators.inference import StepModel
+
+    assert gemm_ceiling(A100, Precision.bf16) == pytest.approx(267.9 / 312, abs=1e-3)
+    assert gemm_ceiling(H100, Precision.bf16) == pytest.approx(792.1 / 989, abs=1e-3)
+    assert gemm_ceiling(H100, Precision.fp8) < gemm_ceiling(H100, Precision.bf16)
+    assert gemm_ceiling(RTX4090, Precision.bf16) == pytest.approx(REFERENCE)  # unmeasured: mean
+    eng = ENGINES["vllm"]
+    a100 = StepModel.build(LLAMA_8B, A100, eng, ServingConfig())
+    h100 = StepModel.build(LLAMA_8B, H100, eng, ServingConfig())
+    assert a100.eff_compute / h100.eff_compute == pytest.approx(
+        relative_ceiling(A100, Precision.bf16) / relative_ceiling(H100, Precision.bf16)
+    )
+    ideal = StepModel.build(LLAMA_8B, H100, ENGINES["ideal"], ServingConfig(), ideal=True)
+    assert ideal.eff_compute == 1.0  # the bound stays at the datasheet peak

@@ -334,3 +334,20 @@ def test_step_model_fast_path_is_the_operator_formula(eng_name: str, model: str,
         if args[2] == 0 and n:
             a1, b1, a2, b2, extra = sm.decode_line(n)
             assert max(a1 + b1 * ctx, a2 + b2 * ctx) + extra == pytest.approx(t, rel=1e-9)
+
+
+def test_time_parts_rebuild_the_step_time_for_every_engine() -> None:
+    """The load simulation's cached per-shape parts give exactly StepModel.time (issue 19
+    item 7: the inner loop pays one multiply-add)."""
+    from app.estimators.engines import ENGINES
+    from app.estimators.inference import ServingConfig, StepModel
+    from app.estimators.reference_data import catalog_architecture, catalog_gpu
+
+    arch, gpu = catalog_architecture("mixtral_8x7b"), catalog_gpu("a100_sxm_80gb")
+    for name in ("vllm", "hf-transformers", "llama.cpp", "tensorrt-llm"):
+        sm = StepModel.build(arch, gpu, ENGINES[name], ServingConfig(n_gpus=2))
+        for nd, ctx, npre, pt, sq in [(3, 5e3, 2, 2048, 2 * 1024**2), (0, 0.0, 1, 512, 512**2),
+                                      (100, 1e5, 0, 0, 0), (1, 10.0, 0, 0, 0)]:  # fmt: skip
+            g0, att, floor, extra = sm.time_parts(nd, npre, pt, sq)
+            expected = sm.time(nd, ctx, npre, pt, sq)
+            assert max(g0 + att * ctx, floor) + extra == pytest.approx(expected, rel=1e-12)

@@ -85,7 +85,7 @@ def test_gradient_checkpointing_cuts_activation_memory() -> None:
 def test_training_flops_time_and_cost() -> None:
     gpu = catalog_gpu("h100_sxm_80gb")
     priced = type(gpu)(**{**{f: getattr(gpu, f) for f in gpu.__slots__}, "price_per_hour_usd": 2.0})
-    est = estimate_training(params=7e9, arch=None, tokens=1e12, gpu=priced, n_gpus=1024)
+    est = estimate_training(params=7e9, arch=None, tokens=1e12, gpu=priced, n_gpus=1024, mfu=0.4)
     assert est.flops == pytest.approx(6 * 7e9 * 1e12)
     seconds = est.flops / (1024 * 989.4e12 * 0.4)
     assert est.wall_clock_days == pytest.approx(seconds / 86400)
@@ -214,3 +214,30 @@ def test_finetune_run_on_the_estimated_rate() -> None:
                        price_per_gpu_hour_usd=1.5)  # fmt: skip
     assert run.duration_hours == pytest.approx(2e8 / est.tokens_per_s / 3600)
     assert run.cost_usd == pytest.approx(run.duration_hours * 4 * 1.5)
+
+
+def test_modelled_mfu_grows_with_width_and_falls_with_the_ridge_point() -> None:
+    """No MFU given: the model's width against the GPU's ridge point sets it (issue 19 item 3)."""
+    from app.estimators.training_mfu import TRAIN_GEMM_EFFICIENCY, estimate_mfu, pipeline_bubble
+
+    h100, a100 = catalog_gpu("h100_sxm_80gb"), catalog_gpu("a100_sxm_80gb")
+    small = estimate_training(params=1e9, arch=None, tokens=1e12, gpu=h100, n_gpus=64)
+    large = estimate_training(params=400e9, arch=None, tokens=1e12, gpu=h100, n_gpus=8192)
+    assert small.mfu < large.mfu < TRAIN_GEMM_EFFICIENCY
+    assert "ridge point" in small.assumptions["mfu_source"]
+    on_h100 = estimate_mfu(8e9, None, h100, h100.peak_flops(Precision.bf16))
+    on_a100 = estimate_mfu(8e9, None, a100, a100.peak_flops(Precision.bf16))
+    assert on_h100.elementwise_ratio > on_a100.elementwise_ratio  # 295 vs 153 FLOP/byte
+    assert pipeline_bubble(1, None) == 0.0
+    assert pipeline_bubble(4, 12) == pytest.approx(3 / 15)
+    piped = estimate_mfu(8e9, None, h100, h100.peak_flops(Precision.bf16), pp=4, micro_batches=12)
+    assert piped.mfu == pytest.approx(on_h100.mfu * (1 - 3 / 15))
+
+
+def test_train_efficiency_is_the_fit_on_the_published_reports() -> None:
+    from app.cli import DEFAULT_MEASUREMENTS
+    from app.estimators.training_mfu import TRAIN_GEMM_EFFICIENCY
+    from app.estimators.validation import fit_training, read_measurements
+
+    rows = read_measurements(DEFAULT_MEASUREMENTS.read_text(encoding="utf-8"))
+    assert round(fit_training(rows), 4) == TRAIN_GEMM_EFFICIENCY

@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from app.estimators.engines import ENGINES
 from app.estimators.validation import (
+    ISSUE_TARGETS,
     TARGETS,
     engine_profiles_document,
     fit_engine_profiles,
@@ -66,9 +68,14 @@ def test_max_load_family_is_reported_honestly(report) -> None:  # type: ignore[n
 
 def test_every_family_has_a_leave_one_source_out_error(report) -> None:  # type: ignore[no-untyped-def]
     assert set(report.loso) == {f.family for f in report.families}
-    for fam in ("batch1_decode", "prefill_ttft_unloaded", "static_batch_throughput", "memory",
-                "training"):  # fmt: skip
+    # the issue-19 goals, held out, where they are met
+    for fam in ("batch1_decode", "max_load_throughput", "memory", "training"):
+        assert report.loso[fam] <= ISSUE_TARGETS[fam], fam
+    # prefill (17.2 %, goal 15 %) and static batch (12.1 %, goal 12 %) still miss the issue's
+    # goals (README: the rows and the diagnosis); they must at least hold the project's targets
+    for fam in ("prefill_ttft_unloaded", "static_batch_throughput"):
         assert report.loso[fam] <= TARGETS[fam], fam
+    assert report.ok == all(report.loso[f] <= ISSUE_TARGETS[f] for f in ISSUE_TARGETS)
     assert report.sources >= 15
 
 
@@ -132,3 +139,23 @@ def test_malformed_csv_is_a_clear_error() -> None:
     head = "id,family,model,precision,gpu,n_gpus,framework,metric,value\n"
     with pytest.raises(ValueError, match="line 2"):
         read_measurements(head + "1,memory,x,BF16,H100,two,vLLM,m,1\n")
+
+
+def test_the_evidence_covers_what_issue_19_asks(rows) -> None:  # type: ignore[no-untyped-def]
+    """>= 150 published rows, each with its source and location; >= 8 GPU types, >= 5 engines,
+    MoE models, multi-GPU, FP8 and 4-bit rows, and the max-load family."""
+    from app.estimators.validation import GPU_PATTERNS
+
+    assert len(rows) >= 150
+    gpus = {key for r in rows for pattern, key in GPU_PATTERNS if re.search(pattern, r.gpu)}
+    assert len(gpus) >= 8
+    engines = {e for r in rows for e in ("TensorRT-LLM", "vLLM", "llama.cpp", "HF transformers",
+                                          "FasterTransformer", "torchtune", "Megatron-LM")
+               if e in r.framework}  # fmt: skip
+    assert len(engines) >= 5
+    moe = {m for r in rows for m in ("Mixtral-8x7B", "Qwen3-235B-A22B") if m in r.model}
+    assert len(moe) >= 2  # a third MoE model is still missing (README)
+    assert any(r.n_gpus > 1 for r in rows)
+    assert any(r.precision.startswith("FP8") for r in rows)
+    assert any(r.precision.startswith(("Q4", "NF4")) for r in rows)
+    assert sum(r.family == "max_load_throughput" for r in rows) >= 50
