@@ -169,9 +169,6 @@ def test_approval_segregation_of_duties_and_an_edit_voids_it(
     s = _new(client, w, "governance")
     sid = s["id"]
     _patch(client, w, sid, "A.8.3", EXCLUDE, who="admin")
-    # a draft is not decided on
-    r = client.post(f"/api/v1/soa/{sid}/decision", json=OK, headers=h["governance2"])
-    assert r.status_code == 409
     r = client.post(f"/api/v1/soa/{sid}/submit", headers=h["architect"])
     assert r.status_code == 200 and r.json()["status"] == "submitted"
     queue = client.get("/api/v1/approvals?status=pending", headers=h["admin"]).json()
@@ -220,6 +217,8 @@ def test_versions_supersede_and_copy(client: TestClient, w: dict[str, Any]) -> N
     assert old["status"] == "superseded"
     r = _patch(client, w, v1["id"], "A.8.3", {"applicable": True})
     assert r.status_code == 409
+    r = client.post(f"/api/v1/soa/{v1['id']}/decision", json=OK, headers=w["h"]["governance2"])
+    assert r.status_code == 409 and "superseded" in r.text
     listed = client.get(f"/api/v1/deployments/{w['dep']}/soa", headers=w["h"]["admin"]).json()
     assert [(x["version"], x["status"]) for x in listed] == [(2, "draft"), (1, "superseded")]
 

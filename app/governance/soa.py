@@ -471,10 +471,9 @@ def decide(
             field="adopted",
         )
     st = status(session, s)
-    if st != "submitted":
-        raise Conflict(
-            f"version {s.version} is {st}: only a submitted version is decided on", field="soa_id"
-        )
+    if st == "superseded":
+        raise Conflict(f"version {s.version} was superseded by a newer version; decide on the "
+                       "latest one", field="soa_id")  # fmt: skip
     d = Decision(
         org_id=caller.org_id,
         deployment_id=s.deployment_id,
