@@ -499,7 +499,8 @@ def world(client: TestClient, session: Session, asgi: Any) -> Iterator[World]:
         headers=h_arch).json()  # fmt: skip
     soa = client.post(f"/api/v1/deployments/{dep.id}/soa", headers=h_gov).json()
     evidence = client.post(f"/api/v1/soa/{soa['id']}/controls/A.6.2.8/files", headers=h_gov,
-                           files={"file": (f"{MARKER}.txt", b"log review", "text/plain")}).json()
+                           files={"file": (f"{MARKER}.txt", b"log review",
+                                           "text/plain")}).json()  # fmt: skip
     soa_file = evidence["controls"][[c["control"] for c in evidence["controls"]].index(
         "A.6.2.8")]["evidence"][0]["file_id"]  # fmt: skip
     outsider = create_user(session, org="OrgB", role="admin")
