@@ -20,7 +20,14 @@ from app.catalog.models import (
 from app.db import Base
 from app.deployments.models import Deployment
 from app.estimates.models import Calibration
-from app.governance.models import Decision, Evaluation, Notification
+from app.governance.models import (
+    Decision,
+    Evaluation,
+    Notification,
+    SoaEvidenceFile,
+    SoaHistory,
+    SoaVersion,
+)
 from app.jobs.models import Job
 from app.portfolios.models import Portfolio
 from app.rulesets.models import RuleSetVersion
@@ -53,6 +60,9 @@ __all__ = [
     "Profile",
     "Recommendation",
     "RuleSetVersion",
+    "SoaEvidenceFile",
+    "SoaHistory",
+    "SoaVersion",
     "Technique",
     "User",
 ]

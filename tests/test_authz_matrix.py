@@ -62,6 +62,7 @@ class Spec:
     headers: dict[str, str] = field(default_factory=dict)
     # Object-addressing routes whose ids are in the query (``ids=``) rather than the path.
     scoped_query: bool = False
+    files: dict[str, Any] | None = None  # a multipart upload (API routes)
 
 
 TINY = {"n_layers": 2, "d_model": 128, "d_ff": 384, "n_heads": 4, "n_kv_heads": 2, "d_head": 32,
@@ -243,6 +244,37 @@ POLICY: dict[str, Spec] = {
     "POST /api/v1/deployments/{deployment_id}/evaluations": Spec(
         P.evaluation_write, json={"label": "pilot", "results": EVAL_RESULTS}
     ),
+    # the statement of applicability (issue 21, item 1)
+    "GET /api/v1/deployments/{deployment_id}/soa": Spec(P.read),
+    "POST /api/v1/deployments/{deployment_id}/soa": Spec(P.soa_write),
+    "GET /api/v1/soa/{soa_id}": Spec(P.read),
+    "GET /api/v1/soa/{soa_id}/history": Spec(P.read),
+    "GET /api/v1/soa/files/{file_id}": Spec(P.read),
+    "PATCH /api/v1/soa/{soa_id}/controls/{control}": Spec(
+        P.soa_write, json={"owner": "SRE lead", "status": "implemented"}
+    ),
+    "POST /api/v1/soa/{soa_id}/controls/{control}/links": Spec(
+        P.soa_write, json={"url": "https://wiki.example/logs", "title": "runbook"}
+    ),
+    "POST /api/v1/soa/{soa_id}/controls/{control}/files": Spec(
+        P.soa_write, files={"file": ("review.txt", b"reviewed", "text/plain")}
+    ),
+    "POST /api/v1/soa/{soa_id}/submit": Spec(P.soa_write),
+    "POST /api/v1/soa/{soa_id}/decision": Spec(
+        P.decision_make, json={"decision": "rejected", "comment": "not now"}
+    ),
+    "GET /deployments/{deployment_id}/soa": Spec(P.read),
+    "POST /deployments/{deployment_id}/soa": Spec(P.soa_write, form={}),
+    "POST /soa/{soa_id}/controls/{control}": Spec(
+        P.soa_write, form={"applicable": "yes", "status": "implemented", "owner": "SRE lead"}
+    ),
+    "POST /soa/{soa_id}/controls/{control}/evidence": Spec(
+        P.soa_write, form={"url": "https://wiki.example/logs", "title": "runbook"}
+    ),
+    "POST /soa/{soa_id}/submit": Spec(P.soa_write, form={}),
+    "POST /soa/{soa_id}/decision": Spec(
+        P.decision_make, form={"decision": "rejected", "comment": "not now"}
+    ),
     # pages: reads
     "GET /": Spec(P.read),
     "GET /matrix": Spec(P.read),
@@ -381,7 +413,8 @@ POLICY: dict[str, Spec] = {
 
 # Which path parameter names an object of one organisation, and the world's id for it.
 SCOPED_PARAMS = ("deployment_id", "assessment_id", "recommendation_id", "portfolio_id",
-                 "evaluation_id", "job_id", "report_job_id", "fit_job_id")  # fmt: skip
+                 "evaluation_id", "job_id", "report_job_id", "fit_job_id", "soa_id",
+                 "file_id")  # fmt: skip
 OTHER_PARAMS = {"key": None, "fm": "factual_staleness"}  # key depends on the route
 
 
@@ -464,6 +497,12 @@ def world(client: TestClient, session: Session, asgi: Any) -> Iterator[World]:
     fit_job.status, fit_job.result = "succeeded", client.post(
         "/api/v1/scaling/chinchilla/fit", json={"runs": CHINCHILLA_RUNS, "bootstrap": 0},
         headers=h_arch).json()  # fmt: skip
+    soa = client.post(f"/api/v1/deployments/{dep.id}/soa", headers=h_gov).json()
+    evidence = client.post(f"/api/v1/soa/{soa['id']}/controls/A.6.2.8/files", headers=h_gov,
+                           files={"file": (f"{MARKER}.txt", b"log review",
+                                           "text/plain")}).json()  # fmt: skip
+    soa_file = evidence["controls"][[c["control"] for c in evidence["controls"]].index(
+        "A.6.2.8")]["evidence"][0]["file_id"]  # fmt: skip
     outsider = create_user(session, org="OrgB", role="admin")
     dep_b = create_deployment(session, user=outsider, name="OrgB deployment")
     session.commit()
@@ -479,7 +518,7 @@ def world(client: TestClient, session: Session, asgi: Any) -> Iterator[World]:
         ids={"deployment_id": dep.id, "assessment_id": a["id"],
              "recommendation_id": a["recommendation"]["id"], "portfolio_id": p1,
              "evaluation_id": ev["id"], "job_id": job.id, "report_job_id": report_job.id,
-             "fit_job_id": fit_job.id},
+             "fit_job_id": fit_job.id, "soa_id": soa["id"], "file_id": soa_file},
         portfolios=(p1, p2), users=users, outsider=outsider.email,
         outsider_portfolios=(qb[0], qb[1]),
     )  # fmt: skip
@@ -527,6 +566,7 @@ def _url(route: str, ids: dict[str, int], portfolios: tuple[int, int], spec: Spe
     gpu = path.startswith(("/catalog/gpus", "/api/v1/gpus", "/api/v1/operator/gpus"))
     key = "l4" if gpu else "retrieval"
     path = path.replace("{key}", key).replace("{fm}", "factual_staleness")
+    path = path.replace("{control}", "A.6.2.8")
     query = spec.query
     if spec.scoped_query:
         query = "&".join(q for q in (f"ids={portfolios[0]},{portfolios[1]}", query) if q)
@@ -556,7 +596,9 @@ class Matrix:
         api = route.split(" ", 1)[1].startswith("/api/")
         headers = {**self.as_user(email, api), **spec.headers}
         kwargs: dict[str, Any] = {"headers": headers, "follow_redirects": False}
-        if spec.json is not None or (api and method in ("POST", "PATCH")):
+        if spec.files is not None:
+            kwargs["files"] = spec.files
+        elif spec.json is not None or (api and method in ("POST", "PATCH")):
             kwargs["json"] = _fill(spec.json or {}, ids)
         if spec.form is not None:
             token = csrf(self.client, "/login" if email is None else "/")

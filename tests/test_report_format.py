@@ -73,7 +73,8 @@ def _keys(session: Session) -> tuple[set[str], set[str]]:
 def _check(text: str, catalog: tuple[set[str], set[str]]) -> None:
     keys, axes = catalog
     for word in ("None", "True", "False"):
-        assert not re.search(rf"\b{word}\b", text), word
+        m = re.search(rf"\b{word}\b", text)
+        assert not m, (word, text[max(0, m.start() - 120) : m.end() + 60] if m else "")
     assert not LONG_DECIMAL.findall(text), [
         text[max(0, m.start() - 80) : m.end() + 20] for m in LONG_DECIMAL.finditer(text)
     ]
@@ -138,3 +139,93 @@ def test_values_for_a_reader() -> None:
         "Self-consistency (Reasoning-time compute)"
     )
     assert f.name(names, "gpus", "h100_sxm_80gb") == "h100 sxm 80gb"
+
+
+def test_report_to_file_cover_contents_soa_and_eu_ai_act(
+    client: TestClient, session: Session
+) -> None:
+    """Issue 21 item 5 with items 1 and 3: a cover with scope, versions and the signing key's
+    fingerprint; a table of contents with page numbers; the statement of applicability (an
+    exclusion, an owner, an evidence file) and the EU AI Act obligations, all read as a document."""
+    import base64
+    import hashlib
+
+    lead = create_user(session, role="product_lead")
+    dep = create_deployment(
+        session,
+        user=lead,
+        name="Hiring screener",
+        human_oversight="none",
+        use_case="Rank job applicants' CVs (CV screening) for recruiters",
+        regulatory_flags=["pii", "eu_ai_act_high_risk"],
+    )
+    session.commit()
+    h = api_headers(client, lead.email)
+    arch = api_headers(client, create_user(session, org="Acme", role="architect").email)
+    gov = api_headers(client, create_user(session, org="Acme", role="governance").email)
+    soa = client.post(f"/api/v1/deployments/{dep.id}/soa", headers=arch).json()
+    r = client.patch(
+        f"/api/v1/soa/{soa['id']}/controls/A.10.4",
+        headers=arch,
+        json={
+            "applicable": False,
+            "basis": "external_requirement",
+            "reference": "No customers",
+            "justification": "the screener is internal: no customer receives its outputs",
+        },
+    )
+    assert r.status_code == 200, r.text
+    client.post(
+        f"/api/v1/soa/{soa['id']}/controls/A.6.2.8/files",
+        headers=arch,
+        files={"file": ("logs.txt", b"log review 2026-11", "text/plain")},
+    )
+    client.patch(
+        f"/api/v1/soa/{soa['id']}/controls/A.6.2.8",
+        headers=arch,
+        json={"status": "verified", "owner": "SRE lead"},
+    )
+    client.post(f"/api/v1/soa/{soa['id']}/submit", headers=arch)
+    assert (
+        client.post(
+            f"/api/v1/soa/{soa['id']}/decision",
+            headers=gov,
+            json={"decision": "approved", "comment": "ok"},
+        ).status_code
+        == 201
+    )
+    r = client.get(f"/api/v1/deployments/{dep.id}/report?format=pdf", headers=h)
+    assert r.status_code == 200, r.text[:300]
+    reader = pypdf.PdfReader(io.BytesIO(r.content))
+    pages = [p.extract_text() for p in reader.pages]
+    text = " ".join(pages)
+    _check(text, _keys(session))
+    flat = re.sub(r"\s+", " ", text)
+    # the cover: scope, versions, the signing key's fingerprint (the served public key's SHA-256)
+    cover = re.sub(r"\s+", " ", pages[0])
+    key = client.get("/api/v1/audit/public-key").json()
+    fingerprint = hashlib.sha256(base64.b64decode(key["public_key"])).hexdigest()
+    assert "Hiring screener" in cover
+    assert "statement of applicability v1 (approved)" in cover
+    assert fingerprint[:32] in cover.replace(" ", "")
+    # the contents with page numbers, and page numbers on the pages
+    contents = re.sub(r"\s+", " ", pages[1])
+    assert "Contents" in contents
+    assert re.search(r"8\. ISO/IEC 42001 statement of applicability\W*\d+", contents), contents
+    assert re.search(r"page \d+ of \d+", pages[2])
+    # the statement of applicability and the EU AI Act sections
+    assert "Excluded on an external requirement (No customers)" in flat
+    assert "verified; owner SRE lead" in flat
+    assert "file logs.txt" in flat
+    assert "flagged high-risk" in flat
+    assert "Art. 27" in flat
+    assert "Record-keeping" in flat
+    assert "CELEX 32024R1689" in flat
+    assert "2 Aug 2026" in flat or "2 Dec 2027" in flat
+    html = client.get(f"/api/v1/deployments/{dep.id}/report?format=html", headers=h).text
+    body = html.split('<script type="application/json"', 1)[0]
+    _check(re.sub(r"<[^>]+>", " ", body), _keys(session))
+    data = client.get(f"/api/v1/deployments/{dep.id}/report?format=json", headers=h).json()
+    assert data["integrity"]["signing_key"]["fingerprint_sha256"] == fingerprint
+    assert data["eu_ai_act"]["high_risk"] is True
+    assert data["statement_of_applicability_version"]["status"] == "approved"

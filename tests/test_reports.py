@@ -81,6 +81,8 @@ def test_html_report_has_every_section_and_escapes_user_text(
     for n, title in enumerate(["Scope and criteria", "Method", "System inventory",
                                "Questionnaire results", "Recommendations and decisions",
                                "Cost and latency evidence", "Framework tables",
+                               "ISO/IEC 42001 statement of applicability",
+                               "EU AI Act obligations",
                                "Findings and action plan", "Disaggregated evaluations",
                                "Limitations", "Integrity appendix"], 1):  # fmt: skip
         assert f"<h2>{n}. {title}</h2>" in html

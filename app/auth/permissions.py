@@ -27,6 +27,8 @@ class Permission(StrEnum):
     torch_run = "torch:run"
     decision_make = "decision:make"
     evaluation_write = "evaluation:write"
+    # the ISO/IEC 42001 statement of applicability: controls, owners, evidence, submission
+    soa_write = "soa:write"
     audit_read = "audit:read"
     report_export = "report:export"
     matrix_edit = "matrix:edit"
@@ -54,6 +56,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.deployment_write,
             Permission.assessment_submit,
             Permission.portfolio_write,
+            Permission.soa_write,
             Permission.estimate_run,
             Permission.torch_run,
             Permission.report_export,
@@ -65,6 +68,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.estimate_run,
             Permission.decision_make,
             Permission.evaluation_write,
+            Permission.soa_write,
             Permission.audit_read,
             Permission.report_export,
         }

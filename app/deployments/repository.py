@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.deployments.models import Deployment
-from app.governance.models import Decision, Evaluation
+from app.governance.models import Decision, Evaluation, SoaVersion
 
 
 class DeploymentRepository:
@@ -62,8 +62,9 @@ class DeploymentRepository:
         return deployment
 
     def has_governance_records(self, deployment_id: int) -> bool:
-        """Decisions or evaluations exist for the deployment (they must never be deleted)."""
-        for model in (Decision, Evaluation):
+        """Decisions, evaluations or statements of applicability exist for the deployment (they
+        must never be deleted)."""
+        for model in (Decision, Evaluation, SoaVersion):
             found = self.session.execute(
                 select(model.id)
                 .where(model.org_id == self.org_id, model.deployment_id == deployment_id)

@@ -5,7 +5,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query
 
 from app.db import SessionDep
-from app.governance import service, workflow
+from app.governance import service, soa_api, workflow
 from app.governance.schemas import (
     ApprovalOut,
     DecisionIn,
@@ -114,3 +114,6 @@ def list_notifications(
 @router.post("/notifications/read", response_model=NotificationsRead)
 def read_notifications(session: SessionDep, caller: ApiCaller) -> NotificationsRead:
     return NotificationsRead(marked_read=workflow.mark_read(session, caller))
+
+
+router.include_router(soa_api.router)

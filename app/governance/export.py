@@ -129,6 +129,7 @@ def render(key: Ed25519PrivateKey, data: dict[str, Any], fmt: str) -> bytes:
     """The signed file of the report ``data`` in ``fmt`` (json, html, pdf or csv)."""
     from app.governance import report
 
+    data = with_signing_key(data, key)
     fields = manifest_fields(data, fmt)
     if fmt == "json":
         doc = _with_signature_slot(data, block())
@@ -143,6 +144,15 @@ def render(key: Ed25519PrivateKey, data: dict[str, Any], fmt: str) -> bytes:
         slot = MARK + b"A" * payload_length(key, fields) + END
         return seal(key, fields, report.render_pdf(data, finisher=_pdf_slot(slot)))
     raise ValueError(f"unknown format {fmt!r}")
+
+
+def with_signing_key(data: dict[str, Any], key: Ed25519PrivateKey) -> dict[str, Any]:
+    """The report naming the key that signs it (the cover shows the fingerprint): Ed25519, its
+    key id and the SHA-256 of its raw public key, which ``/api/v1/audit/public-key`` serves."""
+    public = signing.public_bytes(key)
+    about = {"algorithm": "Ed25519", "key_id": signing.key_id(public),
+             "fingerprint_sha256": hashlib.sha256(public).hexdigest()}  # fmt: skip
+    return {**data, "integrity": {**data["integrity"], "signing_key": about}}
 
 
 def _pdf_slot(slot: bytes) -> Any:

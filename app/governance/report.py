@@ -27,11 +27,16 @@ from app.governance import frameworks, report_format, service
 from app.portfolios import service as portfolios
 from app.rulesets import service as rulesets
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: statement_of_applicability_version, eu_ai_act (issue 21)
 FRAMEWORK_VERSIONS = [
     {"key": "nist_ai_rmf_1_0", "name": "NIST AI Risk Management Framework", "version": "1.0"},
     {"key": "nist_ai_600_1", "name": "NIST AI 600-1 Generative AI Profile", "version": "2024"},
     {"key": "iso_iec_42001", "name": "ISO/IEC 42001 Annex A", "version": "2023"},
+    {
+        "key": "eu_ai_act",
+        "name": "EU AI Act, Regulation (EU) 2024/1689",
+        "version": "OJ L 12.7.2024, as amended by Regulation (EU) 2026/1744",
+    },
     {
         "key": "owasp_llm_top10",
         "name": "OWASP Top 10 for LLM Applications",
@@ -60,6 +65,12 @@ class Report(BaseModel):
     axes_in_play: dict[str, str] = Field(description="axis -> recommended | adopted")
     frameworks: dict[str, list[dict[str, Any]]]
     statement_of_applicability: list[dict[str, Any]]
+    statement_of_applicability_version: dict[str, Any] | None = Field(
+        description="The written version shown (status, SHA-256), or null: none written yet"
+    )
+    eu_ai_act: dict[str, Any] = Field(
+        description="EU AI Act classification and obligations with statuses and evidence held"
+    )
     evaluations: list[dict[str, Any]]
     findings: list[dict[str, Any]]
     action_plan: list[dict[str, Any]]
@@ -283,6 +294,8 @@ def build(session: Session, caller: Caller, deployment_id: int) -> dict[str, Any
         "axes_in_play": risk["axes"],
         "frameworks": risk["frameworks"],
         "statement_of_applicability": risk["statement_of_applicability"],
+        "statement_of_applicability_version": risk["statement_of_applicability_version"],
+        "eu_ai_act": risk["eu_ai_act"],
         "evaluations": evals,
         "findings": findings,
         "action_plan": actions,

@@ -99,6 +99,17 @@ def date(v: Any) -> str:
     return ts.astimezone(UTC).strftime("%-d %b %Y, %H:%M UTC")
 
 
+def day(v: Any) -> str:
+    """An ISO date (or timestamp) as "2 Aug 2026"."""
+    if v is None or v == "":
+        return NOT_SET
+    try:
+        d = datetime.fromisoformat(str(v))
+    except ValueError:
+        return str(v)
+    return d.strftime("%-d %b %Y")
+
+
 def humanise(key: Any) -> str:
     """A key without a known name, readable: ``regulated_sector`` -> ``regulated sector``."""
     return NOT_SET if key is None else str(key).replace("_", " ")

@@ -93,7 +93,7 @@ class EvaluationOut(BaseModel):
 
 
 class ApprovalOut(BaseModel):
-    target_type: Literal["recommendation", "portfolio"]
+    target_type: Literal["recommendation", "portfolio", "soa"]
     target_id: int
     title: str
     deployment_id: int
@@ -117,3 +117,25 @@ class NotificationOut(BaseModel):
 
 class NotificationsRead(BaseModel):
     marked_read: int
+
+
+class SoaControlIn(BaseModel):
+    """A change of one control of a statement of applicability (omitted fields unchanged)."""
+
+    model_config = ConfigDict(extra="forbid")
+    applicable: bool | None = None
+    basis: Literal["risk_assessment", "external_requirement"] | None = Field(
+        default=None, description="What an exclusion relies on (required to exclude)"
+    )
+    reference: Short | None = Field(
+        default=None, description="The risk-assessment entry or external requirement cited"
+    )
+    justification: Text | None = None
+    status: Literal["planned", "implemented", "verified"] | None = None
+    owner: Annotated[str, StringConstraints(strip_whitespace=True, max_length=254)] | None = None
+
+
+class SoaLinkIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    url: Annotated[str, StringConstraints(strip_whitespace=True, min_length=8, max_length=1000)]
+    title: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""

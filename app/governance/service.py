@@ -213,19 +213,39 @@ def axes_of_deployment(session: Session, caller: Caller, deployment_id: int) -> 
     return out
 
 
-def risk_picture(session: Session, caller: Caller, deployment_id: int) -> dict[str, Any]:
+def mapped_entries(session: Session, caller: Caller,
+                   deployment_id: int) -> dict[str, list[frameworks.Entry]]:  # fmt: skip
+    """Each framework's entries that the deployment's axes and facts bring in."""
     dep = deployments.get(session, caller, deployment_id)
     axes = axes_of_deployment(session, caller, dep.id)
-    sources = frameworks.deployment_sources(
+    return frameworks.entries_for(axes, _sources(dep))
+
+
+def _sources(dep: Any) -> list[str]:
+    return frameworks.deployment_sources(
         regulatory_flags=dep.regulatory_flags, human_oversight=dep.human_oversight,
         outputs_feed_systems=dep.outputs_feed_systems, can_act=dep.can_act,
     )  # fmt: skip
+
+
+def risk_picture(session: Session, caller: Caller, deployment_id: int) -> dict[str, Any]:
+    from app.governance import eu_ai_act
+    from app.governance import soa as soa_versions
+
+    dep = deployments.get(session, caller, deployment_id)
+    axes = axes_of_deployment(session, caller, dep.id)
+    sources = _sources(dep)
     mapped = frameworks.entries_for(axes, sources)
+    evals = evaluations(session, caller, dep.id)
+    decided = decisions(session, caller, deployment_id=dep.id)
     evidence = {
-        "decisions": [d.id for d in decisions(session, caller, deployment_id=dep.id)
-                      if d.decision == "approved" and d.voided_at is None],
-        "evaluations": [e.id for e in evaluations(session, caller, dep.id)],
+        "decisions": [d.id for d in decided if d.decision == "approved" and d.voided_at is None],
+        "evaluations": [e.id for e in evals],
     }  # fmt: skip
+    soa_meta, soa_rows = soa_versions.picture_rows(session, caller.org_id, dep.id,
+                                                   mapped["iso_42001"])  # fmt: skip
+    if soa_meta is None:  # no statement written yet: what the risk picture alone says
+        soa_rows = soa(mapped["iso_42001"], axes, evidence)
     return {
         "deployment_id": dep.id,
         "mapping_version": frameworks.version(),
@@ -237,27 +257,52 @@ def risk_picture(session: Session, caller: Caller, deployment_id: int) -> dict[s
                  for e in entries]
             for fw, entries in mapped.items()
         },
-        "statement_of_applicability": soa(mapped["iso_42001"], axes, evidence),
+        "statement_of_applicability": soa_rows,
+        "statement_of_applicability_version": soa_meta,
+        "eu_ai_act": eu_ai_act.assess(
+            eu_ai_act.Facts(
+                high_risk_flag="eu_ai_act_high_risk" in dep.regulatory_flags,
+                use_case=dep.use_case, axes=dict(axes),
+                human_oversight=dep.human_oversight,
+            ),
+            eu_ai_act.Held(
+                audit_events=_audit_events(session, caller.org_id),
+                evaluations=[e.id for e in evals],
+                segmented_evaluations=[e.id for e in evals if dep.segments],
+                oversight_decisions=[d.id for d in decided if d.voided_at is None],
+                risk_picture=True,
+                soa_version=None if soa_meta is None else soa_meta["version"],
+                soa_status=None if soa_meta is None else soa_meta["status"],
+            ),
+        ),
     }  # fmt: skip
+
+
+def _audit_events(session: Session, org_id: int) -> int:
+    from sqlalchemy import func
+
+    from app.audit.models import AuditEvent
+
+    return int(session.execute(select(func.count()).select_from(AuditEvent)
+                               .where(AuditEvent.org_id == org_id)).scalar_one())  # fmt: skip
 
 
 def soa(
     mapped: list[frameworks.Entry], axes: dict[str, str], evidence: dict[str, list[int]]
 ) -> list[dict[str, Any]]:
-    """ISO/IEC 42001 Annex A statement of applicability for the deployment: every control,
-    applicable when an axis in play or a fact of the deployment brings it in (why = the
-    mapping's rationale), its status
-    (implemented via an adopted axis, planned via a recommended one) and the evidence on record."""
+    """The ISO/IEC 42001 Annex A statement of applicability before any version is written:
+    every control applicable (clause 6.1.3: only a justified exclusion removes one); those the
+    axes or facts bring in carry the mapping's rationale and a status (implemented via an
+    adopted axis, planned via a recommended one), with the evidence on record."""
     by_id = {e.id: e for e in mapped}
     rows = []
     for cid, title in frameworks.catalogue()["iso_42001"].items():
         e = by_id.get(cid)
         if e is None:
-            rows.append({"control": cid, "title": title, "applicable": False,
-                         "justification": "not brought in by the deployment's scaling axes or "
-                                          "facts; the organisation's AIMS decides it",
-                         "status": "n/a",
-                         "evidence": []})  # fmt: skip
+            rows.append({"control": cid, "title": title, "applicable": True,
+                         "justification": "applicable by default: no exclusion has been "
+                                          "justified (clause 6.1.3)",
+                         "status": "planned", "evidence": []})  # fmt: skip
             continue
         adopted = any(axes.get(a) == "adopted" for a in e.axes)
         status = ("adopted axis: implement and evidence" if adopted

@@ -267,3 +267,8 @@ def notifications_read(request: Request, session: SessionDep, caller: PageCaller
     resp = redirect(request, "/notifications")
     flash(request, resp, f"{n} notification(s) marked read.")
     return resp
+
+
+from app.governance import soa_views  # noqa: E402  (the statement of applicability's pages)
+
+router.include_router(soa_views.router)

@@ -232,6 +232,24 @@ def queue(session: Session, caller: Caller, status: str = "submitted") -> list[d
                         p_status[p.id], p.submitted_by or p.created_by,
                         p.submitted_at or p.updated_at, portfolio_contributors(p),
                         f"/portfolios/{p.id}"))  # fmt: skip
+    from app.governance import soa  # statements of applicability (soa imports this module)
+    from app.governance.models import SoaVersion
+
+    versions = list(session.execute(select(SoaVersion).where(SoaVersion.org_id == caller.org_id))
+                    .scalars())  # fmt: skip
+    soa_decided = decisions_by_target(session, caller.org_id, "soa", [s.id for s in versions])
+    newest: dict[int, int] = {}
+    for s in versions:
+        newest[s.deployment_id] = max(newest.get(s.deployment_id, 0), s.version)
+    for s in versions:
+        st = ("superseded" if s.version != newest[s.deployment_id]
+              else soa.status(session, s, soa_decided[s.id]))  # fmt: skip
+        if st != status or deps[s.deployment_id].archived_at is not None:
+            continue
+        out.append(_row("soa", s.id, f"Statement of applicability v{s.version}",
+                        deps[s.deployment_id], st, s.submitted_by or s.created_by,
+                        s.submitted_at or s.updated_at, soa.contributors(s),
+                        f"/deployments/{s.deployment_id}/soa?version={s.version}"))  # fmt: skip
     out.sort(key=lambda r: (r["since"], r["target_type"], r["target_id"]))
     return out
 

@@ -77,6 +77,27 @@
     });
   }
 
+  // <input type="file" data-b64="ID">: the chosen file, base64-encoded, into the hidden input #ID
+  // and its name and type into #ID-name and #ID-type (evidence files: pages take no multipart).
+  function fileBase64(root) {
+    (root || document).querySelectorAll("input[type=file][data-b64]").forEach(function (input) {
+      if (input.dataset.b64Bound === "1") return;
+      input.dataset.b64Bound = "1";
+      input.addEventListener("change", function () {
+        var id = input.dataset.b64, f = input.files && input.files[0];
+        var data = document.getElementById(id);
+        if (!data || !f) return;
+        var reader = new FileReader();
+        reader.onload = function () {
+          data.value = String(reader.result).split(",", 2)[1] || "";
+          document.getElementById(id + "-name").value = f.name;
+          document.getElementById(id + "-type").value = f.type;
+        };
+        reader.readAsDataURL(f);
+      });
+    });
+  }
+
   // <input type="range" data-show="ID">: show the slider's value in #ID while it moves.
   function sliderValues(root) {
     (root || document).querySelectorAll("input[type=range][data-show]").forEach(function (input) {
@@ -152,7 +173,7 @@
   });
 
   function init(root) {
-    drawCharts(root); confirmForms(root); fileFills(root); sliderValues(root); navToggle(root);
+    drawCharts(root); confirmForms(root); fileFills(root); fileBase64(root); sliderValues(root); navToggle(root);
     autosaveForms(root);
   }
 
