@@ -11,8 +11,13 @@ returns the deltas.
 Formulas and sources, per intervention:
 
 * speculative decoding — Leviathan et al. 2023 (arXiv 2211.17192) Theorem 3.8 speed-up of the
-  decode phase; the draft model's weights (``c`` × target weights, the cost-ratio proxy) are added
-  to memory;
+  decode phase, at the batch being estimated: the verification step of gamma + 1 tokens per
+  sequence costs more than a plain step once the batch makes the step compute-bound, so the gain
+  shrinks with the batch and turns into a slowdown (economics.md §5); the draft model's weights
+  (``c`` × target weights, the cost-ratio proxy) are added to memory;
+* prefix caching — a share of each prompt's tokens is already in the KV cache: prefill computes
+  only the rest, attending over the whole prompt
+  (:func:`app.estimators.inference.with_prefix_cache`);
 * quantisation — weight and KV bytes by precision (reference/formulas.md §4.2), peaks by precision;
 * PagedAttention — under 4% KV waste against 38.2% live for contiguous reservation (vLLM paper);
 * retrieval — k × chunk extra input tokens per request and the retriever's latency added to TTFT
@@ -32,7 +37,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from app.estimators.architecture import Architecture
 from app.estimators.engines import EngineProfile
@@ -44,6 +49,8 @@ from app.estimators.inference import (
     ServingConfig,
     Workload,
     estimate_inference,
+    speculative_verify_ratio,
+    with_prefix_cache,
     with_speculative,
 )
 from app.estimators.precision import Precision
@@ -74,6 +81,7 @@ class Scenario:
     samples: int = 1  # parallel samples per request (shared prompt)
     adapter_params: int = 0  # unmerged LoRA parameters served with the base
     extra_weight_bytes: float = 0.0  # e.g. the draft model
+    cached_prompt_share: float = 0.0  # prompt tokens served from the prefix cache (0-1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,12 +120,17 @@ def slo_shortfall(
 
 def _estimate(s: Scenario, batch: int) -> InferenceEstimate:
     gen = s.output_tokens + s.cot_tokens
-    est = estimate_inference(
-        s.arch, s.gpu, s.engine, s.cfg, Workload(s.input_tokens, gen, batch * s.samples)
-    )
+    wl = Workload(s.input_tokens, gen, batch * s.samples)
+    est = estimate_inference(s.arch, s.gpu, s.engine, s.cfg, wl)
+    if s.cached_prompt_share:
+        est = with_prefix_cache(est, s.arch, s.gpu, s.engine, s.cfg, wl, s.cached_prompt_share)
     if s.speculative is not None:
         a, g, c = s.speculative
-        est = with_speculative(est, alpha=a, gamma=g, c=c)
+        b, ctx = batch * s.samples, s.input_tokens + (gen - 1) / 2
+        ratio = speculative_verify_ratio(s.arch, s.gpu, s.engine, s.cfg, b, ctx, g)
+        best = speculative_verify_ratio(s.arch, s.gpu, s.engine, s.cfg, b, ctx, g, ideal=True)
+        est = with_speculative(est, alpha=a, gamma=g, c=c, verify_ratio=ratio,
+                               best_verify_ratio=best)  # fmt: skip
     return est
 
 
@@ -358,8 +371,19 @@ class Alignment:
         ]
 
 
+class ServingIntervention(Protocol):
+    """What every intervention offers (those of :mod:`app.estimators.serving_interventions` too):
+    an ``order`` in the canonical chain and ``apply``."""
+
+    @property
+    def order(self) -> int: ...
+
+    def apply(self, s: Scenario) -> tuple[Scenario, list[OneOff]]: ...
+
+
 Intervention = (
-    Speculative
+    ServingIntervention
+    | Speculative
     | Quantize
     | PagedAttention
     | Retrieval
