@@ -55,6 +55,7 @@ from app.estimators.inference import (
 )
 from app.estimators.precision import Precision
 from app.estimators.simulation import HOURS_PER_MONTH
+from app.estimators.speculative import speedup_at_load
 from app.estimators.training import DEFAULT_MFU, lora_trainable_params
 
 SECONDS_PER_DAY = 86400.0
@@ -132,6 +133,19 @@ def _estimate(s: Scenario, batch: int) -> InferenceEstimate:
         est = with_speculative(est, alpha=a, gamma=g, c=c, verify_ratio=ratio,
                                best_verify_ratio=best)  # fmt: skip
     return est
+
+
+def speculative_gain(s: Scenario, batch: float) -> float:
+    """Speculative decoding's decode-step gain at ``batch`` running sequences (1.0 without it):
+    Leviathan et al.'s expected tokens over the draft cost plus the verification step's cost
+    relative to a plain step at that batch (economics.md §5: the gain shrinks with the load)."""
+    if s.speculative is None:
+        return 1.0
+    a, g, c = s.speculative
+    ctx = s.input_tokens + (s.output_tokens + s.cot_tokens - 1) / 2
+    b = max(1, round(batch))
+    return speedup_at_load(a, g, c, speculative_verify_ratio(s.arch, s.gpu, s.engine, s.cfg, b,
+                                                             ctx, g))  # fmt: skip
 
 
 def _adapter_tpot_factor(s: Scenario) -> float:

@@ -38,6 +38,7 @@ from app.estimators.interventions import (
     SwapModel,
     apply_all,
     evaluate,
+    speculative_gain,
 )
 from app.estimators.simulation import running_limits, simulate_load
 from app.estimators.techniques import MAX_GPUS_FOR_SWAP, plan
@@ -134,8 +135,14 @@ def _load_p95(after: Scenario, static: ServingOutcome) -> tuple[float, float, bo
                         n_requests=LOAD_REQUESTS)  # fmt: skip
     plain = evaluate(replace(after, speculative=None, adapter_params=0, extra_weight_bytes=0.0))
     factor = static.tpot_ms / plain.tpot_ms if plain.tpot_ms > 0 else 1.0
+    # Speculative decoding's gain at the batch this load produces, not the idle (batch-1) gain.
+    factor *= speculative_gain(after, 1) / speculative_gain(after, sim.mean_batch)
     tpot = sim.tpot_ms[95] * factor
-    ttft = sim.ttft_ms[95] + after.extra_ttft_ms + after.cot_tokens * tpot
+    sim_ttft = sim.ttft_ms[95]
+    if after.cached_prompt_share:  # the simulation prefills whole prompts: scale by the cache's
+        whole = evaluate(replace(after, cached_prompt_share=0.0))  # static prefill saving
+        sim_ttft *= (static.ttft_ms - after.extra_ttft_ms) / (whole.ttft_ms - after.extra_ttft_ms)
+    ttft = sim_ttft + after.extra_ttft_ms + after.cot_tokens * tpot
     return ttft, tpot, sim.saturated
 
 

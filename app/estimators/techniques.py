@@ -46,6 +46,7 @@ from app.estimators.interventions import (
     impact,
 )
 from app.estimators.precision import Precision
+from app.estimators.serving_interventions import plan_serving, serving_params
 
 MAX_GPUS_FOR_SWAP = 64
 LARGER_FACTOR = 1.5  # "larger" = at least 1.5x the total parameters
@@ -211,6 +212,9 @@ PARAMS: dict[str, tuple[Param, ...]] = {
     "moe_model": _SWAP,
     "chinchilla_reallocation": (),
 }
+# Engine, quantisation, GPU, caching, routing, distillation, LazyGraphRAG, guardrail and prompt
+# techniques: their parameters and sources in app.estimators.serving_interventions.
+PARAMS.update(serving_params(Param))
 
 
 # Techniques the estimators do not price: FlashAttention is already in every engine profile's
@@ -333,6 +337,9 @@ def plan(
         if technique == "moe_model" and not models[pick].is_moe:
             raise ParamError(f"'{pick}' is not a mixture-of-experts model", field="model")
         return Plan((SwapModel(models[pick]),), (f"serve {models[pick].name} instead",))
+    serving = plan_serving(technique, s, v, models)
+    if serving is not None:
+        return Plan(*serving)
     return None
 
 
