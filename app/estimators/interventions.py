@@ -184,7 +184,8 @@ def evaluate(s: Scenario) -> ServingOutcome:
             hi = mid - 1
     best = _estimate(s, lo)
     t = best.timing
-    batch_time = t.prefill.time_s + t.decode_steps * t.decode.time_s * factor
+    # tpot_ms carries speculative decoding's gain at this batch (decode.time_s is the plain step)
+    batch_time = t.prefill.time_s + t.decode_steps * t.tpot_ms / 1e3 * factor
     req_s = lo / batch_time
     rate = s.requests_per_day / SECONDS_PER_DAY
     replicas = max(1, math.ceil(rate / req_s)) if rate > 0 else 1

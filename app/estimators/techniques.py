@@ -212,6 +212,11 @@ PARAMS: dict[str, tuple[Param, ...]] = {
     "moe_model": _SWAP,
     "chinchilla_reallocation": (),
 }
+SPECULATIVE_UNDER_LOAD = (
+    "; the gain is taken at the batch the load produces: the verification step of γ+1 tokens "
+    "per sequence costs more once the step is compute-bound, so it shrinks with the batch and can "
+    "turn into a slowdown with a fixed draft length (economics.md §5)"
+)
 # Engine, quantisation, GPU, caching, routing, distillation, LazyGraphRAG, guardrail and prompt
 # techniques: their parameters and sources in app.estimators.serving_interventions.
 PARAMS.update(serving_params(Param))
@@ -294,6 +299,7 @@ def plan(
     if technique in ("speculative_decoding", "paged_attention_speculative"):
         spec = Speculative(alpha=v["alpha"], gamma=v["gamma"], c=v["c"])
         text = f"speculative decoding α={v['alpha']:g}, γ={v['gamma']}, draft cost c={v['c']:g}"
+        text += SPECULATIVE_UNDER_LOAD
         if technique == "speculative_decoding":
             return Plan((spec,), (text,))
         return Plan((PagedAttention(), spec), ("PagedAttention KV allocation (<4% waste) plus "

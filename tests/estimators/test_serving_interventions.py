@@ -399,3 +399,26 @@ def test_retrieval_class_is_reused_for_lazygraphrag() -> None:
     (r,) = p.interventions
     assert isinstance(r, Retrieval)
     assert r.graph_extraction_passes == 0
+
+
+def test_speculative_decoding_prices_the_gain_at_the_slo_batch() -> None:
+    # Throughput and cost use the TPOT at the SLO batch with its gain: at a memory-bound batch
+    # speculation saves money; a 70B model at a large compute-bound batch pays for it (vLLM blog
+    # 2024: Llama-3-70B on 4 x H100 slows down at high QPS).
+    tight = replace(S8, tpot_slo_ms=8)
+    small = impact(tight, [Speculative(0.7, 4, 0.05)])
+    assert small.scenario is not None
+    assert speculative_gain(small.scenario, small.after.batch_at_slo) > 1.5
+    assert small.after.cost_per_1k_requests_usd < small.before.cost_per_1k_requests_usd
+    big = replace(S70, input_tokens=500, output_tokens=200, ttft_slo_ms=2000, tpot_slo_ms=500)
+    heavy = impact(big, [Speculative(0.7, 4, 0.05)])
+    assert heavy.scenario is not None
+    assert speculative_gain(heavy.scenario, heavy.after.batch_at_slo) < 1
+    assert heavy.after.cost_per_1k_requests_usd > heavy.before.cost_per_1k_requests_usd
+
+
+def test_speculative_assumptions_say_the_gain_is_taken_at_the_load() -> None:
+    for t in ("speculative_decoding", "paged_attention_speculative"):
+        p = plan(t, S8, models=MODELS)
+        assert p is not None
+        assert any("at the batch the load produces" in a for a in p.assumptions), t
