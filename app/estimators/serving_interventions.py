@@ -385,7 +385,7 @@ class Cascade:
             "model",
         )
         small_s = _fit_from_one(replace(_plain(s), arch=self.small))
-        ratio = _equivalent_requests(_plain(s), small_s, self.small.name, "model")
+        ratio = _equivalent_requests(s, small_s, self.small.name, "model")
         rpd = s.requests_per_day * ((1 - self.share) + self.share * ratio)
         return replace(
             s, requests_per_day=rpd, extra_ttft_ms=s.extra_ttft_ms + self.router_latency_ms
@@ -465,7 +465,7 @@ class Guardrail:
             output_tokens=GUARD_OUTPUT_TOKENS,
         )
         conv = _fit_from_one(conv)
-        ratio = _equivalent_requests(_plain(s), conv, self.guard.name, "guard")
+        ratio = _equivalent_requests(s, conv, self.guard.name, "guard")
         prompt_check = evaluate(replace(conv, input_tokens=s.input_tokens))
         check_ms = prompt_check.ttft_ms + (GUARD_OUTPUT_TOKENS - 1) * prompt_check.tpot_ms
         return replace(
