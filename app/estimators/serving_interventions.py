@@ -145,10 +145,10 @@ def _plain(s: Scenario) -> Scenario:
 def _price(value: Any) -> float | None:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
-    if isinstance(value, Mapping):
-        for k in ("price_per_hour_usd", "usd_per_hour", "usd", "price"):
-            if isinstance(value.get(k), int | float):
-                return float(value[k])
+    if isinstance(value, Mapping):  # a record: its first number named for a price
+        for k, v in value.items():
+            if ("usd" in str(k) or "price" in str(k)) and isinstance(v, int | float):
+                return float(v)
     return None
 
 
@@ -156,7 +156,9 @@ def _price(value: Any) -> float | None:
 def catalog_gpus() -> dict[str, GpuSpec]:
     """The shipped GPU catalog with the shipped default prices (unpriced where none is set)."""
     text = (resources.files("app.catalog") / "data" / "gpu_prices.yaml").read_text("utf-8")
-    prices = (yaml.safe_load(text) or {}).get("prices") or {}
+    prices: Any = (yaml.safe_load(text) or {}).get("prices") or {}
+    if isinstance(prices, list):  # records {key|gpu, price...} rather than key -> price
+        prices = {str(r.get("key") or r.get("gpu")): r for r in prices if isinstance(r, Mapping)}
     return {
         r["key"]: gpu_spec_from_row(r, _price(prices.get(r["key"]))) for r in read_rows("gpus.csv")
     }
