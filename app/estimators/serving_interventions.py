@@ -288,9 +288,11 @@ class GpuCount:
 
     n_gpus: int
     gpu: GpuSpec | None = None
+    error: str | None = None  # why no GPU could be picked (raised when applied, naming "gpu")
     order = 86
 
     def apply(self, s: Scenario) -> tuple[Scenario, list[OneOff]]:
+        _check(self.error is None, self.error or "", "gpu")
         _check(1 <= self.n_gpus <= MAX_GPUS, f"n_gpus must be 1-{MAX_GPUS}", "n_gpus")
         _check(
             s.arch.n_heads % self.n_gpus == 0,
@@ -667,7 +669,10 @@ def plan_serving(
             n = int(v["n_gpus"]) or s.cfg.n_gpus
             why = "as asked"
         else:
-            gpu, n, why = pick_gpu(s)
+            try:
+                gpu, n, why = pick_gpu(s)
+            except InterventionError as exc:  # priced as "not priced: <why>" by the caller
+                return (GpuCount(1, error=str(exc)),), (f"right-sizing: {exc}",)
             n = int(v["n_gpus"]) or n
         price = (
             "its effective price"

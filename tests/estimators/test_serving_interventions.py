@@ -422,3 +422,17 @@ def test_speculative_assumptions_say_the_gain_is_taken_at_the_load() -> None:
         p = plan(t, S8, models=MODELS)
         assert p is not None
         assert any("at the batch the load produces" in a for a in p.assumptions), t
+
+
+def test_right_sizing_that_finds_no_gpu_says_why_instead_of_failing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import app.estimators.serving_interventions as si
+
+    def nothing_fits(s: Scenario) -> object:
+        raise si.InterventionError("the model fits on no catalog GPU at up to 8", field="gpu")
+
+    monkeypatch.setattr(si, "pick_gpu", nothing_fits)
+    r = technique_impact(S70, "gpu_right_sizing", models=MODELS)  # no exception: a reason
+    assert r.fields["monthly_cost_delta_usd"] is None
+    assert any("not priced: the model fits on no catalog GPU" in a for a in r.assumptions)
