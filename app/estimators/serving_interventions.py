@@ -456,12 +456,14 @@ class Guardrail:
     """A safety classifier beside the model: its load in deployment-request equivalents, and
     the prompt check before generation added to TTFT."""
 
-    guard: Architecture
+    guard: Architecture | None
     checks: int = GUARD_CHECKS
     order = 96
 
     def apply(self, s: Scenario) -> tuple[Scenario, list[OneOff]]:
         _check(1 <= self.checks <= 4, "checks must be 1-4", "checks")
+        _check(self.guard is not None, "the guard's architecture is not in the catalog", "guard")
+        assert self.guard is not None
         conv = replace(
             _plain(s),
             arch=self.guard,
@@ -738,7 +740,12 @@ def plan_serving(
         )
     if technique == "guardrail_classifier":
         arch_key, name = GUARDS[v["guard"]]
-        guard = models.get(arch_key) or catalog_architecture(arch_key)
+        guard = models.get(arch_key)
+        if guard is None:
+            try:
+                guard = catalog_architecture(arch_key)
+            except KeyError:
+                guard = None
         return (Guardrail(guard, int(v["checks"])),), (
             f"{name} checks {v['checks']} texts per request (prompt before generation, response "
             f"after) on {s.gpu.name}, its load counted in GPU-seconds",
