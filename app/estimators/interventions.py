@@ -83,6 +83,9 @@ class Scenario:
     adapter_params: int = 0  # unmerged LoRA parameters served with the base
     extra_weight_bytes: float = 0.0  # e.g. the draft model
     cached_prompt_share: float = 0.0  # prompt tokens served from the prefix cache (0-1)
+    # Requests the GPUs serve per incoming request, in requests of this scenario: response-cache
+    # misses, a cascade's routed share in this model's GPU-seconds, a guardrail's checks.
+    load_factor: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,12 +190,12 @@ def evaluate(s: Scenario) -> ServingOutcome:
     # tpot_ms carries speculative decoding's gain at this batch (decode.time_s is the plain step)
     batch_time = t.prefill.time_s + t.decode_steps * t.tpot_ms / 1e3 * factor
     req_s = lo / batch_time
-    rate = s.requests_per_day / SECONDS_PER_DAY
+    rate = s.requests_per_day * s.load_factor / SECONDS_PER_DAY
     replicas = max(1, math.ceil(rate / req_s)) if rate > 0 else 1
     hours = replicas * s.cfg.n_gpus * HOURS_PER_MONTH
     price = s.gpu.price_per_hour_usd
     monthly = None if price is None else hours * price
-    per_1k = None if price is None else price * s.cfg.n_gpus / 3600 / req_s * 1000
+    per_1k = None if price is None else price * s.cfg.n_gpus / 3600 / req_s * 1000 * s.load_factor
     return ServingOutcome(
         True, ttft, tpot, answer, lo, req_s, replicas, hours, monthly, per_1k, meets, None
     )

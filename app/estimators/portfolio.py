@@ -123,7 +123,8 @@ def _mean(values: Sequence[float]) -> float | None:
 
 def _load_p95(after: Scenario, static: ServingOutcome) -> tuple[float, float, bool]:
     """TTFT and TPOT p95 (ms) of one replica at its share of the traffic, and saturation."""
-    rate = after.requests_per_day / SECONDS_PER_DAY / max(static.replicas or 1, 1) * after.samples
+    rate = (after.requests_per_day * after.load_factor / SECONDS_PER_DAY
+            / max(static.replicas or 1, 1) * after.samples)  # fmt: skip
     gen = after.output_tokens + after.cot_tokens
     one = estimate_inference(after.arch, after.gpu, after.engine, after.cfg,
                              Workload(after.input_tokens, gen, 1))  # fmt: skip

@@ -136,6 +136,7 @@ def _plain(s: Scenario) -> Scenario:
         extra_ttft_ms=0.0,
         cot_tokens=0,
         samples=1,
+        load_factor=1.0,
     )
 
 
@@ -351,7 +352,7 @@ class ResponseCache:
         _check(self.lookup_latency_ms >= 0, "lookup_latency_ms must be >= 0", "lookup_latency_ms")
         return replace(
             s,
-            requests_per_day=s.requests_per_day * (1 - self.hit_rate),
+            load_factor=s.load_factor * (1 - self.hit_rate),
             extra_ttft_ms=s.extra_ttft_ms + self.lookup_latency_ms,
         ), []
 
@@ -390,9 +391,9 @@ class Cascade:
         )
         small_s = _fit_from_one(replace(_plain(s), arch=self.small))
         ratio = _equivalent_requests(s, small_s, self.small.name, "model")
-        rpd = s.requests_per_day * ((1 - self.share) + self.share * ratio)
+        load = s.load_factor * ((1 - self.share) + self.share * ratio)
         return replace(
-            s, requests_per_day=rpd, extra_ttft_ms=s.extra_ttft_ms + self.router_latency_ms
+            s, load_factor=load, extra_ttft_ms=s.extra_ttft_ms + self.router_latency_ms
         ), []
 
 
@@ -476,7 +477,7 @@ class Guardrail:
         check_ms = prompt_check.ttft_ms + (GUARD_OUTPUT_TOKENS - 1) * prompt_check.tpot_ms
         return replace(
             s,
-            requests_per_day=s.requests_per_day * (1 + self.checks * ratio),
+            load_factor=s.load_factor * (1 + self.checks * ratio),
             extra_ttft_ms=s.extra_ttft_ms + check_ms,
         ), []
 

@@ -286,10 +286,12 @@ def test_chunked_prefill_bounds_activation_memory() -> None:
 
 def test_response_caching_removes_the_hit_share_and_adds_the_lookup() -> None:
     after, im = _after(S8, "response_caching", hit_rate=0.3, lookup_latency_ms=7)
-    assert after.requests_per_day == pytest.approx(S8.requests_per_day * 0.7)
+    assert after.requests_per_day == S8.requests_per_day  # the incoming traffic is unchanged
+    assert after.load_factor == pytest.approx(0.7)  # the GPUs serve the misses only
     b, a = im.before, im.after
     assert a.ttft_ms == pytest.approx(b.ttft_ms + 7)
     assert a.monthly_gpu_hours <= b.monthly_gpu_hours
+    assert a.cost_per_1k_requests_usd == pytest.approx(b.cost_per_1k_requests_usd * 0.7)
 
 
 def test_cascade_routes_a_share_to_a_smaller_model_in_gpu_seconds() -> None:
@@ -299,10 +301,13 @@ def test_cascade_routes_a_share_to_a_smaller_model_in_gpu_seconds() -> None:
     big_out, small_out = evaluate(S70), evaluate(small)
     ratio = (1 / small_out.requests_per_s_per_replica) / (4 / big_out.requests_per_s_per_replica)
     assert ratio < 0.3
-    assert after.requests_per_day == pytest.approx(S70.requests_per_day * (0.5 + 0.5 * ratio))
+    assert after.load_factor == pytest.approx(0.5 + 0.5 * ratio)
+    assert im.after.cost_per_1k_requests_usd == pytest.approx(
+        im.before.cost_per_1k_requests_usd * (0.5 + 0.5 * ratio)
+    )  # per incoming request
     assert im.after.ttft_ms == pytest.approx(im.before.ttft_ms + 10)
     none, _ = _after(S70, "cascade_routing", share_routed=0.0)
-    assert none.requests_per_day == S70.requests_per_day
+    assert none.load_factor == 1.0
 
 
 def test_distillation_serves_the_student_and_prices_teacher_and_training() -> None:
@@ -333,10 +338,13 @@ def test_lazygraphrag_indexes_at_vector_rag_cost() -> None:
 def test_guardrail_classifier_adds_its_load_and_the_prompt_check() -> None:
     after8, im8 = _after(S8, "guardrail_classifier")
     after1, im1 = _after(S8, "guardrail_classifier", guard="llama_guard_3_1b")
-    assert after8.requests_per_day > after1.requests_per_day > S8.requests_per_day
+    assert after8.load_factor > after1.load_factor > 1.0
     assert im8.after.ttft_ms > im1.after.ttft_ms > im1.before.ttft_ms
     # Two 8B passes over prompt + response per request: about twice the deployment's prefill.
-    assert 1.2 < after8.requests_per_day / S8.requests_per_day < 3.0
+    assert 1.2 < after8.load_factor < 3.0
+    assert im8.after.cost_per_1k_requests_usd == pytest.approx(
+        im8.before.cost_per_1k_requests_usd * after8.load_factor
+    )
 
 
 def test_prompt_work_adds_tokens_and_a_small_one_off() -> None:
