@@ -8,6 +8,11 @@ resolved parameters (:func:`app.estimators.techniques.plan` calls it), :func:`se
 declares those parameters, :data:`ADDED_CANDIDATES` says which failure mode each can address and
 :data:`IN_PLACE` says why one is already in place on a deployment. Pure: no web or database.
 
+Traffic-level techniques (response caching, cascade routing, a guardrail classifier) keep the
+incoming ``requests_per_day`` and scale the scenario's ``load_factor``: the requests the GPUs serve
+per incoming request, in requests of the deployment (a routed or classifier request counts as its
+GPU-seconds over the deployment's, on the same GPU type, so at the same price per GPU-second).
+
 Default parameters and their sources:
 
 * engine switch — to vLLM (default), SGLang or TensorRT-LLM: the engine profile's paged KV
