@@ -206,3 +206,50 @@ def test_portfolio_from_the_ticked_items_priced_as_the_cards(
     r = client.post(url, json={"ranks": [999]}, headers=h)
     assert r.status_code == 422
     assert "no item ranked 999" in r.text
+
+
+@pytest.mark.parametrize(
+    ("items", "field"),
+    [
+        ([{"axis": "serving_optimization", "technique": "prefix_caching",
+           "params": {"share_reused": 1.0}}], "items[0].params.share_reused"),
+        ([{"axis": "serving_optimization", "technique": "engine_switch",
+           "params": {"engine": "llama.cpp"}}], "items[0].params.engine"),
+        ([{"axis": "alignment", "technique": "guardrail_classifier",
+           "params": {"guard": "nope"}}], "items[0].params.guard"),
+        ([{"axis": "alignment", "technique": "few_shot_prompting"}], "items[0].axis"),
+    ],
+)  # fmt: skip
+def test_new_techniques_bad_params_are_422(
+    client: TestClient,
+    session: Session,
+    h: dict,  # type: ignore[type-arg]
+    dep: Any,
+    items: list,  # type: ignore[type-arg]
+    field: str,
+) -> None:
+    r = client.post("/api/v1/portfolios", json={"deployment_id": dep.id, "name": "x",
+                                                "items": items}, headers=h)  # fmt: skip
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == field
+    assert _count(session) == 0
+
+
+def test_new_serving_techniques_evaluate_over_http(client: TestClient, h: dict, dep: Any) -> None:  # type: ignore[type-arg]
+    techniques = {t["key"]: t for t in client.get("/api/v1/techniques", headers=h).json()}
+    share = next(p for p in techniques["prefix_caching"]["parameters"]
+                 if p["name"] == "share_reused")  # fmt: skip
+    assert (share["default"], share["exclusive_maximum"]) == (0.5, True)
+    assert "Zheng" in share["source"]
+    empty = _new(client, h, dep.id, "As is", [])["id"]
+    cached = _new(client, h, dep.id, "Cached", [
+        {"axis": "serving_optimization", "technique": "response_caching",
+         "params": {"hit_rate": 0.5, "lookup_latency_ms": 0}},
+        {"axis": "serving_optimization", "technique": "prefix_caching"},
+    ])["id"]  # fmt: skip
+    ev = client.get(f"/api/v1/portfolios/{empty}/evaluation", headers=h).json()
+    ev2 = client.get(f"/api/v1/portfolios/{cached}/evaluation", headers=h)
+    assert ev2.status_code == 200, ev2.text
+    body = ev2.json()
+    assert body["ttft_ms_p95"] < ev["ttft_ms_p95"]  # half of each prompt from the prefix cache
+    assert any("response cache" in a for a in body["assumptions"]["response_caching"])

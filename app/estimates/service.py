@@ -49,6 +49,7 @@ from app.estimators.inference import (
     Timing,
     Workload,
     estimate_inference,
+    speculative_verify_ratio,
     with_speculative,
 )
 from app.estimators.interventions import Scenario, evaluate, slo_shortfall
@@ -269,7 +270,13 @@ def inference(session: Session, req: InferenceRequest, org_id: int) -> Inference
         est = estimate_inference(arch, gpu, eng, cfg, wl)
         if req.speculative is not None:
             s = req.speculative
-            est = with_speculative(est, alpha=s.alpha, gamma=s.gamma, c=s.c)
+            # The gain at this batch: the verification step over a plain step (economics.md §5).
+            ctx = req.input_tokens + (req.output_tokens - 1) / 2
+            ratio = speculative_verify_ratio(arch, gpu, eng, cfg, req.batch_size, ctx, s.gamma)
+            best = speculative_verify_ratio(arch, gpu, eng, cfg, req.batch_size, ctx, s.gamma,
+                                            ideal=True)  # fmt: skip
+            est = with_speculative(est, alpha=s.alpha, gamma=s.gamma, c=s.c, verify_ratio=ratio,
+                                   best_verify_ratio=best)  # fmt: skip
         top, load, capacity, load_model = _load(arch, gpu, eng, cfg, est, req)
     except (EstimateError, SimulationError) as exc:
         raise InvalidInput(str(exc), field=exc.field) from None

@@ -22,6 +22,7 @@ from typing import Any
 
 from app.estimators.interventions import Scenario
 from app.estimators.precision import Precision
+from app.estimators.serving_interventions import ADDED_CANDIDATES, IN_PLACE
 
 BASE_CANDIDATES: dict[str, tuple[str, ...]] = {
     "factual_staleness": ("rag", "graphrag"),
@@ -52,7 +53,7 @@ def merged(*maps: Mapping[str, Sequence[str]]) -> dict[str, tuple[str, ...]]:
     return out
 
 
-CANDIDATES: dict[str, tuple[str, ...]] = merged(BASE_CANDIDATES)
+CANDIDATES: dict[str, tuple[str, ...]] = merged(BASE_CANDIDATES, ADDED_CANDIDATES)
 
 # (failure mode, technique) -> (follow-up fact, value that rules it out, why)
 NOT_FOR: dict[tuple[str, str], tuple[str, object, str]] = {
@@ -109,6 +110,9 @@ def _pages(s: Scenario) -> bool:
 
 def in_place(technique: str, s: Scenario) -> str | None:
     """Why ``technique`` is already part of the deployment ``s``, or None when it is not."""
+    check = IN_PLACE.get(technique)
+    if check is not None and (why := check(s)) is not None:
+        return why
     engine = s.engine.name
     if technique in ("paged_attention", "paged_attention_speculative") and _pages(s):
         return f"{engine} already pages the KV cache (PagedAttention-style allocation)"

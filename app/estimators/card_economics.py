@@ -46,6 +46,7 @@ from app.estimators.interventions import (
     SwapModel,
     apply_all,
     evaluate,
+    speculative_gain,
 )
 from app.estimators.precision import Precision
 from app.estimators.simulation import HOURS_PER_MONTH, running_limits, simulate_load
@@ -125,8 +126,14 @@ def load_p95(sc: Scenario, static: ServingOutcome, rate: float) -> tuple[float, 
                         n_requests=LOAD_REQUESTS)  # fmt: skip
     plain = evaluate(replace(sc, speculative=None, adapter_params=0, extra_weight_bytes=0.0))
     factor = static.tpot_ms / plain.tpot_ms if plain.tpot_ms > 0 else 1.0
+    # Speculative decoding's gain at the batch this load produces, not the idle (batch-1) gain.
+    factor *= speculative_gain(sc, 1) / speculative_gain(sc, sim.mean_batch)
     tpot = sim.tpot_ms[95] * factor
-    ttft = sim.ttft_ms[95] + sc.extra_ttft_ms
+    sim_ttft = sim.ttft_ms[95]
+    if sc.cached_prompt_share:  # the simulation prefills whole prompts: scale by the cache's
+        whole = evaluate(replace(sc, cached_prompt_share=0.0))  # static prefill saving
+        sim_ttft *= (static.ttft_ms - sc.extra_ttft_ms) / (whole.ttft_ms - sc.extra_ttft_ms)
+    ttft = sim_ttft + sc.extra_ttft_ms
     before_answer = sc.cot_tokens + (sc.output_tokens if sc.samples > 1 else 0)
     return ttft, tpot, ttft + before_answer * tpot, sim.saturated
 
@@ -146,7 +153,9 @@ def serve(base: Scenario, streams: Sequence[Stream], *, router: bool) -> Side:
         if not out.fits:
             return Side(False, out.reason or "does not fit", None, None, None, None, None, None,
                         None, False)  # fmt: skip
-        rate = avg * st.share
+        # the GPUs serve load_factor requests per incoming one (response-cache misses, a
+        # cascade's routed share, guardrail checks)
+        rate = avg * st.share * sc.load_factor
         hours += rate * HOURS_PER_MONTH / out.requests_per_s_per_replica * sc.cfg.n_gpus
         peak = rate * base.peak_to_average
         reps = max(1, math.ceil(peak / out.requests_per_s_per_replica)) if peak > 0 else 1

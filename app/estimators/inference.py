@@ -47,7 +47,7 @@ from app.estimators.operators import (
     elementwise_bytes_per_token,
 )
 from app.estimators.precision import BYTES, KV_PRECISIONS, WEIGHT_PRECISIONS, Precision
-from app.estimators.speculative import expected_tokens, speedup
+from app.estimators.speculative import expected_tokens, speedup, speedup_at_load
 
 ACTIVATION_BYTES = 2  # bf16 activations
 LOGITS_BYTES = LOGIT_BYTES  # fp32 logits in the sampler
@@ -554,22 +554,59 @@ def estimate_inference(
     return InferenceEstimate(memory=memory, timing=timing, best_case=best, assumptions=assumptions)
 
 
+def speculative_verify_ratio(
+    arch: Architecture,
+    gpu: GpuSpec,
+    eng: EngineProfile,
+    cfg: ServingConfig,
+    batch: int,
+    context: float,
+    gamma: int,
+    *,
+    ideal: bool = False,
+) -> float:
+    """Time of a speculative verification step over a plain decode step, at ``batch`` sequences of
+    mean context ``context``: the verification runs gamma + 1 tokens per sequence through the
+    weights (gamma extra rows in every GEMM, gamma extra logits rows, attention of the extra tokens
+    over the context), reading the weights and each sequence's KV once, as a plain step does."""
+    sm = _step_model(arch, gpu, eng, cfg, ideal)
+    plain = sm.step(batch, batch * context).time_s
+    extra = batch * gamma
+    verify = sm.step(batch, batch * context, extra, extra, 2.0 * context * extra).time_s
+    return max(1.0, verify / plain)
+
+
 def with_speculative(
-    est: InferenceEstimate, *, alpha: float, gamma: int, c: float
+    est: InferenceEstimate,
+    *,
+    alpha: float,
+    gamma: int,
+    c: float,
+    verify_ratio: float | None = None,
+    best_verify_ratio: float | None = None,
 ) -> InferenceEstimate:
     """Apply Leviathan et al.'s expected wall-time improvement to the decode phase.
 
     Each target step yields (1-alpha^(gamma+1))/(1-alpha) tokens for the cost of (gamma c + 1)
     target steps (Theorem 3.8); the output distribution is unchanged and prefill is unaffected.
+    With ``verify_ratio`` (:func:`speculative_verify_ratio` at the estimate's batch) the gain is
+    that of the batch: E[tokens] / (gamma c + verify_ratio), below 1 (a slowdown) once the step is
+    compute-bound (:func:`app.estimators.speculative.speedup_at_load`); without it the batch-1
+    gain applies to memory-bound steps and none to compute-bound ones.
     """
     factor = speedup(alpha, gamma, c)
+    if verify_ratio is not None:
+        factor = speedup_at_load(alpha, gamma, c, verify_ratio)
+    best_factor = factor
+    if best_verify_ratio is not None:
+        best_factor = speedup_at_load(alpha, gamma, c, best_verify_ratio)
     n = int(est.assumptions["tensor_parallel"])
     price = est.assumptions["price_per_gpu_hour_usd"]
 
-    def _apply(t: Timing) -> Timing:
+    def _apply(t: Timing, factor: float) -> Timing:
         # Speculation spends idle compute to cut memory-bound steps; once the decode step is
         # compute-bound (large batches) the draft's extra tokens cost as much as they save.
-        if t.decode.bound == "compute":
+        if verify_ratio is None and t.decode.bound == "compute":
             return t
         total = t.prefill.time_s + t.decode_steps * t.decode.time_s / factor
         tok_s = t.batch_output_tokens / total
@@ -589,10 +626,78 @@ def with_speculative(
             "gamma": gamma,
             "c": c,
             "speedup": round(factor, 4),
+            "speedup_model": "at the estimate's batch (verification step / decode step)"
+            if verify_ratio is not None
+            else "batch-1 (Theorem 3.8); none once the decode step is compute-bound",
             "expected_tokens_per_step": round(expected_tokens(alpha, gamma), 4),
             "source": "Leviathan et al. 2023, arXiv 2211.17192, Theorem 3.8",
         },
     }
     return replace(
-        est, timing=_apply(est.timing), best_case=_apply(est.best_case), assumptions=assumptions
+        est,
+        timing=_apply(est.timing, factor),
+        best_case=_apply(est.best_case, best_factor),
+        assumptions=assumptions,
+    )
+
+
+def with_prefix_cache(
+    est: InferenceEstimate,
+    arch: Architecture,
+    gpu: GpuSpec,
+    eng: EngineProfile,
+    cfg: ServingConfig,
+    wl: Workload,
+    share: float,
+) -> InferenceEstimate:
+    """Prefill with ``share`` of each prompt's tokens already in the KV cache (automatic prefix
+    caching: vLLM, SGLang's RadixAttention, Zheng et al. 2024, arXiv 2312.07104).
+
+    Only the uncached tokens run through the weights; they attend over the whole prompt (causal
+    attention FLOPs ∝ P² − cached², the cached KV read once). Decode is unchanged: every sequence
+    still attends over its full context, and the KV memory per sequence is kept as it was (blocks
+    shared between requests are not credited: a conservative reading)."""
+    if not 0.0 <= share < 1.0:
+        raise EstimateError("cached prompt share must be in [0, 1)", field="cached_prompt_share")
+    p = wl.input_tokens
+    cached = int(share * p)
+    new = p - cached
+    if cached == 0:
+        return est
+    b = wl.batch_size
+    sq = float(p * p - cached * cached)
+    price = gpu.price_per_hour_usd
+    n = cfg.n_gpus
+
+    def _apply(t: Timing, ideal: bool) -> Timing:
+        sm = _step_model(arch, gpu, eng, cfg, ideal)
+        prefill = sm.step(0, b * cached, b, b * new, b * sq)
+        ttft = sm.step(0, cached, 1, new, sq).time_s
+        total = prefill.time_s + t.decode_steps * t.decode.time_s
+        tok_s = t.batch_output_tokens / total
+        cost = None if price is None else price * n / 3600 / tok_s * 1e6
+        return replace(
+            t,
+            prefill=prefill,
+            ttft_ms=ttft * 1e3,
+            output_tokens_per_s=tok_s,
+            output_tokens_per_s_per_gpu=tok_s / n,
+            cost_per_million_output_tokens_usd=cost,
+        )
+
+    assumptions = {
+        **est.assumptions,
+        "prefix_cache": {
+            "cached_prompt_share": share,
+            "cached_tokens": cached,
+            "prefilled_tokens": new,
+            "source": "automatic prefix caching: prefill of the uncached tokens only "
+            "(Zheng et al. 2024, arXiv 2312.07104)",
+        },
+    }
+    return replace(
+        est,
+        timing=_apply(est.timing, False),
+        best_case=_apply(est.best_case, True),
+        assumptions=assumptions,
     )

@@ -11,8 +11,13 @@ returns the deltas.
 Formulas and sources, per intervention:
 
 * speculative decoding — Leviathan et al. 2023 (arXiv 2211.17192) Theorem 3.8 speed-up of the
-  decode phase; the draft model's weights (``c`` × target weights, the cost-ratio proxy) are added
-  to memory;
+  decode phase, at the batch being estimated: the verification step of gamma + 1 tokens per
+  sequence costs more than a plain step once the batch makes the step compute-bound, so the gain
+  shrinks with the batch and turns into a slowdown (economics.md §5); the draft model's weights
+  (``c`` × target weights, the cost-ratio proxy) are added to memory;
+* prefix caching — a share of each prompt's tokens is already in the KV cache: prefill computes
+  only the rest, attending over the whole prompt
+  (:func:`app.estimators.inference.with_prefix_cache`);
 * quantisation — weight and KV bytes by precision (reference/formulas.md §4.2), peaks by precision;
 * PagedAttention — under 4% KV waste against 38.2% live for contiguous reservation (vLLM paper);
 * retrieval — k × chunk extra input tokens per request and the retriever's latency added to TTFT
@@ -32,7 +37,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from app.estimators.architecture import Architecture
 from app.estimators.engines import EngineProfile
@@ -44,10 +49,13 @@ from app.estimators.inference import (
     ServingConfig,
     Workload,
     estimate_inference,
+    speculative_verify_ratio,
+    with_prefix_cache,
     with_speculative,
 )
 from app.estimators.precision import Precision
 from app.estimators.simulation import HOURS_PER_MONTH
+from app.estimators.speculative import speedup_at_load
 from app.estimators.training import DEFAULT_MFU, lora_trainable_params
 
 SECONDS_PER_DAY = 86400.0
@@ -76,6 +84,10 @@ class Scenario:
     extra_weight_bytes: float = 0.0  # e.g. the draft model
     peak_to_average: float = 1.0  # busiest hour / 24-hour mean: replicas are sized for the peak
     index_vectors: float = 0.0  # vectors held in a vector database (retrieval over a corpus)
+    cached_prompt_share: float = 0.0  # prompt tokens served from the prefix cache (0-1)
+    # Requests the GPUs serve per incoming request, in requests of this scenario: response-cache
+    # misses, a cascade's routed share in this model's GPU-seconds, a guardrail's checks.
+    load_factor: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,13 +126,31 @@ def slo_shortfall(
 
 def _estimate(s: Scenario, batch: int) -> InferenceEstimate:
     gen = s.output_tokens + s.cot_tokens
-    est = estimate_inference(
-        s.arch, s.gpu, s.engine, s.cfg, Workload(s.input_tokens, gen, batch * s.samples)
-    )
+    wl = Workload(s.input_tokens, gen, batch * s.samples)
+    est = estimate_inference(s.arch, s.gpu, s.engine, s.cfg, wl)
+    if s.cached_prompt_share:
+        est = with_prefix_cache(est, s.arch, s.gpu, s.engine, s.cfg, wl, s.cached_prompt_share)
     if s.speculative is not None:
         a, g, c = s.speculative
-        est = with_speculative(est, alpha=a, gamma=g, c=c)
+        b, ctx = batch * s.samples, s.input_tokens + (gen - 1) / 2
+        ratio = speculative_verify_ratio(s.arch, s.gpu, s.engine, s.cfg, b, ctx, g)
+        best = speculative_verify_ratio(s.arch, s.gpu, s.engine, s.cfg, b, ctx, g, ideal=True)
+        est = with_speculative(est, alpha=a, gamma=g, c=c, verify_ratio=ratio,
+                               best_verify_ratio=best)  # fmt: skip
     return est
+
+
+def speculative_gain(s: Scenario, batch: float) -> float:
+    """Speculative decoding's decode-step gain at ``batch`` running sequences (1.0 without it):
+    Leviathan et al.'s expected tokens over the draft cost plus the verification step's cost
+    relative to a plain step at that batch (economics.md §5: the gain shrinks with the load)."""
+    if s.speculative is None:
+        return 1.0
+    a, g, c = s.speculative
+    ctx = s.input_tokens + (s.output_tokens + s.cot_tokens - 1) / 2
+    b = max(1, round(batch))
+    return speedup_at_load(a, g, c, speculative_verify_ratio(s.arch, s.gpu, s.engine, s.cfg, b,
+                                                             ctx, g))  # fmt: skip
 
 
 def _adapter_tpot_factor(s: Scenario) -> float:
@@ -159,14 +189,15 @@ def evaluate(s: Scenario) -> ServingOutcome:
             hi = mid - 1
     best = _estimate(s, lo)
     t = best.timing
-    batch_time = t.prefill.time_s + t.decode_steps * t.decode.time_s * factor
+    # tpot_ms carries speculative decoding's gain at this batch (decode.time_s is the plain step)
+    batch_time = t.prefill.time_s + t.decode_steps * t.tpot_ms / 1e3 * factor
     req_s = lo / batch_time
-    rate = s.requests_per_day / SECONDS_PER_DAY
+    rate = s.requests_per_day * s.load_factor / SECONDS_PER_DAY
     replicas = max(1, math.ceil(rate / req_s)) if rate > 0 else 1
     hours = replicas * s.cfg.n_gpus * HOURS_PER_MONTH
     price = s.gpu.price_per_hour_usd
     monthly = None if price is None else hours * price
-    per_1k = None if price is None else price * s.cfg.n_gpus / 3600 / req_s * 1000
+    per_1k = None if price is None else price * s.cfg.n_gpus / 3600 / req_s * 1000 * s.load_factor
     return ServingOutcome(
         True, ttft, tpot, answer, lo, req_s, replicas, hours, monthly, per_1k, meets, None
     )
@@ -423,8 +454,19 @@ class Alignment:
         return s, [gpu, prefs, evaluation_run("the aligned model")]
 
 
+class ServingIntervention(Protocol):
+    """What every intervention offers (those of :mod:`app.estimators.serving_interventions` too):
+    an ``order`` in the canonical chain and ``apply``."""
+
+    @property
+    def order(self) -> int: ...
+
+    def apply(self, s: Scenario) -> tuple[Scenario, list[OneOff]]: ...
+
+
 Intervention = (
-    Speculative
+    ServingIntervention
+    | Speculative
     | Quantize
     | PagedAttention
     | Retrieval

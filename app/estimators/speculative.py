@@ -42,3 +42,19 @@ def best_gamma(alpha: float, c: float, *, max_gamma: int = 32) -> BestGamma:
     """Integer search for the draft length with the largest speed-up (no closed form)."""
     best = max(range(1, max_gamma + 1), key=lambda g: speedup(alpha, g, c))
     return BestGamma(best, speedup(alpha, best, c))
+
+
+def speedup_at_load(alpha: float, gamma: int, c: float, verify_ratio: float) -> float:
+    """Wall-time improvement at a batch: E[tokens] / (gamma c + verify_ratio).
+
+    Theorem 3.8 assumes a target pass over gamma + 1 tokens costs what a pass over one costs (a
+    memory-bound step). ``verify_ratio`` is the time of the verification step (every sequence of
+    the batch carrying gamma + 1 tokens) over the time of a plain decode step of the same batch:
+    about 1 at batch 1, rising towards gamma + 1 as the batch makes the step compute-bound, where
+    speculation costs more than it saves (economics.md §5: vLLM's 2024 benchmark turns into a
+    1.4-1.8x slowdown at high QPS; SpecDecode-Bench: speed-ups shrink as the batch grows). The
+    draft's cost ratio c is held at its batch-1 value."""
+    _check(alpha, gamma, c)
+    if verify_ratio < 1.0:
+        raise ValueError("verify_ratio must be at least 1")
+    return expected_tokens(alpha, gamma) / (gamma * c + verify_ratio)

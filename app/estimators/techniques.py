@@ -27,11 +27,11 @@ Default parameters and their sources:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from app.estimators.architecture import Architecture
-from app.estimators.card_economics import price_change
+from app.estimators.card_economics import fit_swap, price_change
 from app.estimators.errors import FieldError
 from app.estimators.interventions import (
     Alignment,
@@ -45,11 +45,18 @@ from app.estimators.interventions import (
     Scenario,
     Speculative,
     SwapModel,
+    evaluate,
 )
 from app.estimators.precision import Precision
 from app.estimators.quality import DEFAULT_FAMILY, TASK_FAMILIES, Comparison, compare
+from app.estimators.serving_interventions import plan_serving, serving_params
 
 MAX_GPUS_FOR_SWAP = 64
+
+
+def _fit_gpus(s: Scenario) -> Scenario:
+    """The scenario on as many GPUs as its (swapped-in) model's weights need."""
+    return fit_swap(s, (SwapModel(s.arch),))
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,6 +293,14 @@ PARAMS: dict[str, tuple[Param, ...]] = {
     "moe_model": _SWAP,
     "chinchilla_reallocation": (),
 }
+SPECULATIVE_UNDER_LOAD = (
+    "; the gain is taken at the batch the load produces: the verification step of γ+1 tokens "
+    "per sequence costs more once the step is compute-bound, so it shrinks with the batch and can "
+    "turn into a slowdown with a fixed draft length (economics.md §5)"
+)
+# Engine, quantisation, GPU, caching, routing, distillation, LazyGraphRAG, guardrail and prompt
+# techniques: their parameters and sources in app.estimators.serving_interventions.
+PARAMS.update(serving_params(Param))
 
 
 # Techniques the estimators do not price: FlashAttention is already in every engine profile's
@@ -365,6 +380,7 @@ def plan(
     if technique in ("speculative_decoding", "paged_attention_speculative"):
         spec = Speculative(alpha=v["alpha"], gamma=v["gamma"], c=v["c"])
         text = f"speculative decoding α={v['alpha']:g}, γ={v['gamma']}, draft cost c={v['c']:g}"
+        text += SPECULATIVE_UNDER_LOAD
         if technique == "speculative_decoding":
             return Plan((spec,), (text,))
         return Plan((PagedAttention(), spec), ("PagedAttention KV allocation (<4% waste) plus "
@@ -412,6 +428,9 @@ def plan(
             raise ParamError(f"'{pick}' is not a mixture-of-experts model", field="model")
         return Plan((SwapModel(models[pick]),), (f"serve {models[pick].name} instead",
                                                  _pick_note(s, models, pick, family)))  # fmt: skip
+    serving = plan_serving(technique, s, v, models)
+    if serving is not None:
+        return Plan(*serving)
     return None
 
 

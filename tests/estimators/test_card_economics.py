@@ -11,7 +11,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.estimators.candidates import CANDIDATES, Option, choose, in_place, merged, ruled_out
+from app.estimators.candidates import (
+    BASE_CANDIDATES,
+    CANDIDATES,
+    Option,
+    choose,
+    in_place,
+    merged,
+    ruled_out,
+)
 from app.estimators.card_economics import (
     VECTOR_DB_MIN_USD,
     price_change,
@@ -23,6 +31,7 @@ from app.estimators.interventions import Scenario
 from app.estimators.portfolio import AxisData, Item, evaluate_portfolio
 from app.estimators.precision import Precision
 from app.estimators.reference_data import catalog_architecture, catalog_gpu
+from app.estimators.serving_interventions import ADDED_CANDIDATES
 from app.estimators.techniques import plan, split_plan, technique_impact
 from app.rules.reference import catalog
 
@@ -197,8 +206,16 @@ def test_vllm_serving_cost_gets_no_paged_attention_and_lists_alternatives() -> N
     excluded = {t: w for t in CANDIDATES["serving_cost"] if (w := in_place(t, BASE))}
     choice = choose("paged_attention_speculative", "serving_optimization",
                     _options(BASE, "serving_cost"), excluded)  # fmt: skip
-    assert choice.technique in ("speculative_decoding", "quantization")
+    assert choice.technique not in excluded
+    assert not choice.technique.startswith("paged_attention")
+    assert choice.technique in CANDIDATES["serving_cost"]
     assert choice.why
+    # the pick is the cheapest per month of the alternatives that meet the SLOs
+    picked = {o.technique: o for o in _options(BASE, "serving_cost")}[choice.technique]
+    cheapest = picked.fields["monthly_cost_usd"]["after"]
+    for alt in choice.alternatives:
+        if alt["slo_after"] and all(alt["slo_after"].values()) and alt["monthly_cost_usd"]:
+            assert alt["why_not"] in excluded.values() or alt["monthly_cost_usd"] >= cheapest
     for alt in choice.alternatives:
         assert set(alt) == {"technique", "axis", "cost_per_1k_requests_usd", "monthly_cost_usd",
                             "time_to_answer_p95_ms", "slo_after", "why_not"}  # fmt: skip
@@ -217,7 +234,11 @@ def test_follow_up_answers_rule_candidates_out() -> None:
 
 
 def test_more_candidates_merge_with_one_line() -> None:
-    m = merged(CANDIDATES, {"serving_cost": ("engine_switch",), "new_mode": ("x",)})
-    assert m["serving_cost"][-1] == "engine_switch"
-    assert m["serving_cost"][:-1] == CANDIDATES["serving_cost"]
+    m = merged(BASE_CANDIDATES, {"serving_cost": ("engine_switch", "rag"), "new_mode": ("x",)})
+    assert m["serving_cost"][-2:] == ("engine_switch", "rag")
+    assert m["serving_cost"][:-2] == BASE_CANDIDATES["serving_cost"]
     assert m["new_mode"] == ("x",)
+    # a technique already listed keeps its first place
+    assert merged(m, {"serving_cost": ("engine_switch",)}) == m
+    # the serving techniques module's candidates are merged in
+    assert set(ADDED_CANDIDATES["serving_cost"]) <= set(CANDIDATES["serving_cost"])

@@ -61,8 +61,10 @@ def test_reasoning_time_to_answer_is_ttft_plus_cot_tokens() -> None:
 
 
 def test_speculative_divides_memory_bound_tpot_by_leviathan_speedup() -> None:
+    # At batch 1 the verification step of gamma + 1 tokens costs within 1% of a plain step, so
+    # the gain is Theorem 3.8's (the load-dependent model: test_serving_interventions.py).
     im = impact(BASE, [Speculative(alpha=0.8, gamma=4, c=0.05)])
-    assert im.after.tpot_ms == pytest.approx(im.before.tpot_ms / speedup(0.8, 4, 0.05))
+    assert im.after.tpot_ms == pytest.approx(im.before.tpot_ms / speedup(0.8, 4, 0.05), rel=0.01)
 
 
 def test_fp8_quantisation_cuts_latency_and_keeps_or_cuts_cost() -> None:

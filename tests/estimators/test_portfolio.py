@@ -19,6 +19,7 @@ from app.estimators.interventions import (
     apply_all,
     evaluate,
     impact,
+    speculative_gain,
 )
 from app.estimators.portfolio import (
     PII_RETRIEVAL,
@@ -88,7 +89,10 @@ def test_tpot_p95_carries_the_speculative_factor() -> None:
     no_spec = replace(after, speculative=None, extra_weight_bytes=0.0)
     factor = evaluate(after).tpot_ms / evaluate(no_spec).tpot_ms
     assert factor < 1
-    assert spec.tpot_ms_p95 == pytest.approx(plain.tpot_ms_p95 * factor, rel=1e-3)
+    # The idle (batch-1) gain no longer applies to the p95 at load: the gain is taken at the
+    # simulation's mean batch, where the verification step costs more (economics.md §5).
+    assert factor == pytest.approx(1 / speculative_gain(after, 1), rel=1e-3)
+    assert plain.tpot_ms_p95 * factor < spec.tpot_ms_p95 < plain.tpot_ms_p95
 
 
 def test_retrieval_latency_and_reasoning_tokens_reach_ttft() -> None:
