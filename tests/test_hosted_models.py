@@ -14,7 +14,14 @@ from app.audit.models import AuditEvent
 from app.catalog import hosted as hosted_service
 from app.estimators import hosted as calc
 from app.governance.frameworks import catalogue
-from tests.factories import api_headers, create_deployment, create_user, csrf, page_login
+from tests.factories import (
+    api_headers,
+    create_deployment,
+    create_user,
+    csrf,
+    figures_in,
+    page_login,
+)
 
 CONTRACT = {
     "key", "provider", "model", "monthly_cost_usd", "cost_per_1k_requests_usd",
@@ -314,3 +321,93 @@ def test_viewer_cannot_set_prices(client: TestClient, session: Session) -> None:
                    json={"input_per_m_usd": 1, "output_per_m_usd": 1},
                    headers=api_headers(client, viewer.email))  # fmt: skip
     assert r.status_code == 403
+
+
+# ---- pages -------------------------------------------------------------------------------------
+def test_catalog_page_and_form(client: TestClient, session: Session) -> None:
+    admin = create_user(session, org="Org A", role="admin")
+    other = create_user(session, org="Org B", role="admin")
+    page_login(client, admin.email)
+    r = client.get("/catalog/hosted-models")
+    assert r.status_code == 200
+    assert "Claude Sonnet 5.5" in r.text
+    assert "economics.md" in r.text
+    form = {"csrftoken": csrf(client, "/catalog/hosted-models"), "input_per_m_usd": "abc",
+            "cached_input_per_m_usd": "", "output_per_m_usd": "0.4", "note": "kept"}  # fmt: skip
+    r = client.post("/catalog/hosted-models/openai_gpt_5_nano/price", data=form)
+    assert r.status_code == 422
+    assert "enter a price per million tokens" in r.text
+    assert 'value="abc"' in r.text  # what was typed stays
+    r = client.post("/catalog/hosted-models/openai_gpt_5_nano/price",
+                    data={**form, "input_per_m_usd": "-2"})  # fmt: skip
+    assert r.status_code == 422
+    assert "input_per_m_usd must be" in r.text
+    r = client.post("/catalog/hosted-models/openai_gpt_5_nano/price",
+                    data={**form, "input_per_m_usd": "0.04"}, follow_redirects=False)  # fmt: skip
+    assert r.status_code == 303
+    new = {"csrftoken": csrf(client, "/catalog/hosted-models"), "key": "Bad Key",
+           "provider": "Azure", "model": "x", "input_per_m_usd": "1",
+           "output_per_m_usd": "2"}  # fmt: skip
+    r = client.post("/catalog/hosted-models/new/price", data=new)
+    assert r.status_code == 422
+    assert "lower-case" in r.text
+    r = client.post("/catalog/hosted-models/new/price", data={**new, "key": "azure_x"},
+                    follow_redirects=False)  # fmt: skip
+    assert r.status_code == 303
+    rows = {m["key"]: m for m in client.get(
+        "/api/v1/hosted-models", headers=api_headers(client, admin.email)).json()}  # fmt: skip
+    assert rows["openai_gpt_5_nano"]["input_per_m_usd"] == 0.04
+    assert rows["azure_x"]["provider"] == "Azure"
+    others = {m["key"]: m for m in client.get(
+        "/api/v1/hosted-models", headers=api_headers(client, other.email)).json()}  # fmt: skip
+    assert others["openai_gpt_5_nano"]["input_per_m_usd"] == 0.05
+    assert "azure_x" not in others
+
+
+def test_viewer_sees_no_price_form(client: TestClient, session: Session) -> None:
+    page_login(client, create_user(session, role="viewer").email)
+    r = client.get("/catalog/hosted-models")
+    assert r.status_code == 200
+    assert "Save our prices" not in r.text
+
+
+def test_deployment_section(client: TestClient, session: Session) -> None:
+    user = create_user(session, role="architect")
+    dep = create_deployment(session, user=user, regulatory_flags=["pii", "financial"])
+    page_login(client, user.email)
+    page = client.get(f"/deployments/{dep.id}")
+    assert f'hx-get="/deployments/{dep.id}/hosted-alternatives"' in page.text
+    r = client.get(f"/deployments/{dep.id}/hosted-alternatives", headers={"HX-Request": "true"})
+    assert r.status_code == 200
+    assert "<html" not in r.text  # the fragment
+    assert "Data leaves the organisation" in r.text
+    assert "LLM02:2025" in r.text
+    assert "Data Privacy" in r.text
+    assert "pii, financial" in r.text
+    figs = figures_in(r.text)
+    assert len(figs) == 1
+    names = [t["name"] for t in figs[0]["data"]]
+    assert names[0] == "Self-hosted (replica steps)"
+    assert len(names) == 6
+    assert figs[0]["layout"]["shapes"][0]["x0"] == 10_000
+    bad = client.get(f"/deployments/{dep.id}/hosted-alternatives?cached_share=abc",
+                     headers={"HX-Request": "true"})  # fmt: skip
+    assert bad.status_code == 422
+    assert "enter a share from 0 to 1" in bad.text
+    assert 'value="abc"' in bad.text
+    ok = client.get(f"/deployments/{dep.id}/hosted-alternatives?cached_share=30%25")
+    assert ok.status_code == 200
+    assert "<html" in ok.text  # a full page without htmx
+
+
+def test_other_org_cannot_see_a_deployments_alternatives(
+    client: TestClient, session: Session
+) -> None:
+    a = create_user(session, org="Org A", role="architect")
+    b = create_user(session, org="Org B", role="admin")
+    dep = create_deployment(session, user=a)
+    r = client.get(f"/api/v1/deployments/{dep.id}/hosted-alternatives",
+                   headers=api_headers(client, b.email))  # fmt: skip
+    assert r.status_code == 404
+    page_login(client, b.email)
+    assert client.get(f"/deployments/{dep.id}/hosted-alternatives").status_code == 404
