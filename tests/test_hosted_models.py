@@ -177,6 +177,11 @@ def test_hosted_alternatives_contract(client: TestClient, session: Session) -> N
     assert nano["cost_per_1k_requests_usd"] == pytest.approx(per_request * 1000)
     assert nano["monthly_cost_usd"] == pytest.approx(10_000 * 730 / 24 * per_request)
     # The deployment is flagged PII: every hosted alternative names the data-privacy risks.
+    assert nano["same_model_as_deployment"] is False
+    assert next(i for i in items if i["key"] == "deepinfra_llama_3_1_8b")[
+        "same_model_as_deployment"
+    ]
+    assert "OpenAI" in nano["governance_risks"][0]["rationale"]
     ids = {x["id"] for x in nano["governance_risks"]}
     assert ids == {"LLM02:2025", "Data Privacy"}
     assert {x["id"] for x in body["governance"]["risks"]} == ids

@@ -269,7 +269,7 @@ def _self_hosted(plan: dict[str, Any], dep: Any) -> tuple[calc.SelfHosted | None
 def governance(dep: Any) -> dict[str, Any]:
     """What choosing any hosted API changes for governance: the data leaves the organisation."""
     flags = [f for f in calc.SENSITIVE_FLAGS if f in set(dep.regulatory_flags)]
-    risks = [asdict(r) for r in calc.hosted_data_risks(dep.regulatory_flags, "the provider")]
+    risks = [asdict(r) for r in calc.hosted_data_risks(dep.regulatory_flags, "the API's provider")]
     if flags:
         note = (
             f"Prompts and outputs leave the organisation for the provider. This deployment is "
@@ -321,7 +321,10 @@ def alternatives(
             "price_source": m.price_source, "price_date": m.price_date,
             "price_origin": m.origin, "notes": m.notes,
             "ttft_ms": m.ttft_ms, "output_tokens_per_s": m.output_tokens_per_s,
-            "data_leaves_organisation": True, "governance_risks": gov["risks"],
+            "same_model_as_deployment": bool(dep.model_key) and dep.model_key in m.key,
+            "data_leaves_organisation": True,
+            "governance_risks": [asdict(r) for r in
+                                 calc.hosted_data_risks(dep.regulatory_flags, m.provider)],
             "reasons": reasons,
         }  # fmt: skip
         if m.context_tokens is None:

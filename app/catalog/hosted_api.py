@@ -89,6 +89,9 @@ class HostedAlternativeOut(BaseModel):
     notes: str
     ttft_ms: float | None
     output_tokens_per_s: float | None
+    same_model_as_deployment: bool = Field(
+        description="the host serves the deployment's own model (a like-for-like comparison)"
+    )
     data_leaves_organisation: bool
     governance_risks: list[GovernanceRisk]
     reasons: dict[str, str] = Field(description="why a figure is null, by field")

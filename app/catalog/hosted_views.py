@@ -122,7 +122,8 @@ def _chart(result: dict[str, Any]) -> dict[str, Any] | None:
     rpd = result["requests_per_day"]
     lines = [i for i in result["items"]
              if i["monthly_cost_usd"] is not None and i["fits_context"] is not False]  # fmt: skip
-    lines = lines[:CHART_LINES]
+    # the hosts of the deployment's own model first (like for like), then the cheapest
+    lines = sorted(lines, key=lambda i: not i["same_model_as_deployment"])[:CHART_LINES]
     if not lines and sh is None:
         return None
     bes = [i["break_even_requests_per_day"] for i in lines if i["break_even_requests_per_day"]]

@@ -279,8 +279,8 @@ HOSTED_DATA_RISKS = (
      "prompts and outputs with {flags} data are sent to and processed by {provider}, outside "
      "the organisation: retention, logging and use for training are the provider's terms"),
     ("nist_600_1", "Data Privacy", "Data Privacy",
-     "personal or regulated data ({flags}) leave the organisation's control for a third-party "
-     "model provider ({provider}); a processing agreement and data-residency review are needed"),
+     "personal or regulated data ({flags}) leave the organisation's control for {provider}, a "
+     "third-party model provider; a processing agreement and data-residency review are needed"),
 )  # fmt: skip
 
 
