@@ -102,6 +102,35 @@ def test_break_even_agrees_with_brute_force_with_a_profile() -> None:
     assert be.self_hosted_cheaper_from_requests_per_day == pytest.approx(last, abs=5.0)
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_closed_form_agrees_with_brute_force(seed: int) -> None:
+    """Without a profile the break-even points are closed-form; a grid scan of H(r) >= S(r)
+    finds the same first crossing and the same start of the last run."""
+    import random
+
+    rnd = random.Random(seed)
+    s = calc.SelfHosted(rnd.uniform(0.1, 5), rnd.choice([1, 2, 4]), rnd.uniform(0.5, 4),
+                        rnd.uniform(1, 4))  # fmt: skip
+    m = s.slope_at_full_load * rnd.uniform(1.05, 5)
+    be = calc.break_even(m, s)
+    assert be.self_hosted_cheaper_from_requests_per_day is not None
+    top, n = be.self_hosted_cheaper_from_requests_per_day * 3, 20_000
+    first = last = None
+    prev = False
+    for i in range(1, n + 1):
+        r = top * i / n
+        ok = m * r >= s.monthly_cost(r) - 1e-9
+        if ok and first is None:
+            first = r
+        if ok and not prev:
+            last = r
+        prev = ok
+    assert first is not None
+    assert last is not None
+    assert abs(first - be.break_even_requests_per_day) <= top / n * 1.01  # type: ignore[operator]
+    assert abs(last - be.self_hosted_cheaper_from_requests_per_day) <= top / n * 1.01
+
+
 def test_never_cheaper_when_the_api_undercuts_full_replicas() -> None:
     s = calc.SelfHosted(1.0, 1, 2.0, 1.0)  # 1,460 USD for 86,400 requests/day: 0.0169/1k/day
     be = calc.break_even(0.00001 * 730 / 24, s)

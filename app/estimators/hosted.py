@@ -56,7 +56,7 @@ from app.estimators.traffic import HOURS_PER_DAY, SECONDS_PER_DAY
 
 TOKENS_PER_PRICE_UNIT = 1_000_000
 DAYS_PER_MONTH = HOURS_PER_MONTH / HOURS_PER_DAY  # 730 / 24 = 30.4167
-MAX_STEPS = 200_000  # steps scanned for the "stays cheaper" point before giving up (said so)
+MAX_STEPS = 20_000  # steps scanned for the "stays cheaper" point before giving up (said so)
 
 # The share of prompt tokens read from the provider's prompt cache, when not given: none. The
 # provider's list input price then applies to every prompt token, an upper bound on the hosted
@@ -221,6 +221,13 @@ def break_even(hosted_monthly_per_request_per_day: float, s: SelfHosted) -> Brea
             f"used, cost {slope / DAYS_PER_MONTH * 1000:.4g} USD per 1,000 requests, the API "
             f"{m / DAYS_PER_MONTH * 1000:.4g}",
         )  # fmt: skip
+    if s.hourly_profile is None:
+        # Closed form: with c = g·P·730 and U = 86400·R/k (one replica's traffic), a = m·U/c > 1;
+        # self-hosting is cheaper from c/m within step 1, and stays cheaper from (k0 − 1)·c/m,
+        # k0 the first step k whose start already costs the API more: (k − 1)·a >= k.
+        c, a = s.replica_set_month_usd, m / slope
+        k0 = max(2, math.ceil(a / (a - 1) - 1e-12))
+        return BreakEven(c / m, (k0 - 1) * c / m, "")
     horizon = s.replica_set_month_usd / (m - slope)
     bps, truncated = s.breakpoints(horizon)
     points = [0.0, *bps]
