@@ -4,6 +4,7 @@ hosted alternatives against its self-hosted cost, and what they change for gover
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -274,7 +275,7 @@ def test_org_price_edit_is_isolated_and_audited(client: TestClient, session: Ses
     assert client.put("/api/v1/hosted-models/azure_contract/price", json=added,
                       headers=ha).status_code == 200  # fmt: skip
 
-    def rows(h: dict[str, str]) -> dict[str, dict]:  # type: ignore[type-arg]
+    def rows(h: dict[str, str]) -> dict[str, dict[str, Any]]:
         return {m["key"]: m for m in client.get("/api/v1/hosted-models", headers=h).json()}
 
     a_rows, b_rows = rows(ha), rows(hb)
@@ -330,8 +331,8 @@ def test_org_price_edit_is_isolated_and_audited(client: TestClient, session: Ses
 def test_bad_prices_are_422_naming_the_field(
     client: TestClient,
     session: Session,
-    body: dict,
-    field: str,  # type: ignore[type-arg]
+    body: dict[str, object],
+    field: str,
 ) -> None:
     admin = create_user(session, role="admin")
     r = client.put("/api/v1/hosted-models/openai_gpt_5_nano/price", json=body,
