@@ -3,6 +3,7 @@
 from app.assessments.models import Assessment, Recommendation
 from app.audit.models import AuditEvent
 from app.auth.models import AuthToken, LoginAttempt, Organization, PlatformOperator, User
+from app.catalog.hosted_models import HostedModelPrice
 from app.catalog.models import (
     Axis,
     Dimension,
@@ -48,6 +49,7 @@ __all__ = [
     "Framework",
     "Gpu",
     "GpuPriceOverride",
+    "HostedModelPrice",
     "Job",
     "LoginAttempt",
     "MatrixCell",

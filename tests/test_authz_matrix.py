@@ -124,6 +124,8 @@ POLICY: dict[str, Spec] = {
     "GET /api/v1/failure-modes": Spec(P.read),
     "GET /api/v1/techniques": Spec(P.read),
     "GET /api/v1/gpus": Spec(P.read),
+    "GET /api/v1/hosted-models": Spec(P.read),
+    "GET /api/v1/deployments/{deployment_id}/hosted-alternatives": Spec(P.read),
     "GET /api/v1/models": Spec(P.read),
     "GET /api/v1/deployments": Spec(P.read),
     "GET /api/v1/deployments/{deployment_id}": Spec(P.read),
@@ -223,6 +225,10 @@ POLICY: dict[str, Spec] = {
         P.catalog_edit, json={"price_per_hour_usd": 0.8, "kind": "reserved", "note": "1 year"}
     ),
     "DELETE /api/v1/gpus/{key}/price": Spec(P.catalog_edit),
+    "PUT /api/v1/hosted-models/{model_key}/price": Spec(
+        P.catalog_edit, json={"input_per_m_usd": 0.04, "output_per_m_usd": 0.3, "note": "deal"}
+    ),
+    "DELETE /api/v1/hosted-models/{model_key}/price": Spec(P.catalog_edit),
     # platform operators only: no organisation role, not even admin (403 for every role)
     "PUT /api/v1/operator/gpus/{key}/default-price": Spec(
         OPERATOR, json={"price_per_hour_usd": 0.9, "source": "test offer"}
@@ -284,6 +290,8 @@ POLICY: dict[str, Spec] = {
     "GET /catalog/gpus": Spec(P.read),
     "GET /catalog/models": Spec(P.read),
     "GET /catalog/frameworks": Spec(P.read),
+    "GET /catalog/hosted-models": Spec(P.read),
+    "GET /deployments/{deployment_id}/hosted-alternatives": Spec(P.read),
     "GET /deployments": Spec(P.read),
     "GET /deployments/{deployment_id}": Spec(P.read),
     "GET /deployments/{deployment_id}/assessment/follow-ups/{fm}": Spec(
@@ -336,6 +344,10 @@ POLICY: dict[str, Spec] = {
         P.catalog_edit, form={"price_per_hour_usd": "0.8", "kind": "spot"}
     ),
     "POST /catalog/gpus/{key}/price/remove": Spec(P.catalog_edit, form={}),
+    "POST /catalog/hosted-models/{model_key}/price": Spec(
+        P.catalog_edit, form={"input_per_m_usd": "0.04", "output_per_m_usd": "0.3"}
+    ),
+    "POST /catalog/hosted-models/{model_key}/price/remove": Spec(P.catalog_edit, form={}),
     "POST /deployments/new": Spec(P.deployment_write, form=DEPLOYMENT_FORM),
     "POST /deployments/{deployment_id}/edit": Spec(P.deployment_write, form=DEPLOYMENT_FORM),
     "POST /deployments/{deployment_id}/delete": Spec(P.deployment_write, form={}),
@@ -567,6 +579,7 @@ def _url(route: str, ids: dict[str, int], portfolios: tuple[int, int], spec: Spe
     key = "l4" if gpu else "retrieval"
     path = path.replace("{key}", key).replace("{fm}", "factual_staleness")
     path = path.replace("{control}", "A.6.2.8")
+    path = path.replace("{model_key}", "openai_gpt_5_nano")
     query = spec.query
     if spec.scoped_query:
         query = "&".join(q for q in (f"ids={portfolios[0]},{portfolios[1]}", query) if q)

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Path
 
 from app.auth.operators import OperatorDep
 from app.catalog import service
+from app.catalog.hosted_api import router as hosted_router
 from app.catalog.models import Gpu
 from app.catalog.repository import CatalogRepository
 from app.catalog.schemas import (
@@ -190,3 +191,7 @@ def list_models(session: SessionDep, _caller: ApiCaller) -> list[ModelOut]:
         )
         for m in CatalogRepository(session).models()
     ]
+
+
+# The hosted LLM API catalog and a deployment's hosted alternatives (app/catalog/hosted_api.py).
+router.include_router(hosted_router)

@@ -7,6 +7,7 @@ from fastapi.responses import Response
 
 from app.auth.permissions import Permission
 from app.catalog import charts, service
+from app.catalog.hosted_views import router as hosted_views
 from app.catalog.models import PRICE_KINDS
 from app.catalog.repository import CatalogRepository
 from app.db import SessionDep
@@ -238,3 +239,7 @@ def frameworks_page(request: Request, session: SessionDep, caller: PageCaller) -
         "catalog/frameworks.html",
         {"caller": caller, "frameworks": CatalogRepository(session).frameworks()},
     )
+
+
+# The hosted LLM API catalog page and a deployment's hosted alternatives (hosted_views.py).
+router.include_router(hosted_views)
