@@ -225,26 +225,29 @@ class Priced:
         """The card's contract figures (and the deltas the card has always shown)."""
         b, a = self.before, self.after
 
-        def r(v: float | None, n: int) -> float | None:
-            return None if v is None else round(v, n)
+        def r(v: float | None, n: int | None) -> float | None:
+            """Rounded to ``n`` digits (None: unrounded, for money)."""
+            return v if v is None or n is None else round(v, n)
 
-        def pair(x: float | None, y: float | None, n: int, delta: bool = True) -> dict[str, Any]:
+        def pair(
+            x: float | None, y: float | None, n: int | None, delta: bool = True
+        ) -> dict[str, Any]:
             out = {"before": r(x, n), "after": r(y, n)}
             if delta:
-                out["delta"] = None if x is None or y is None else round(y - x, n)
+                out["delta"] = None if x is None or y is None else r(y - x, n)
             return out
 
         one_off = self.one_off_usd()
         ttft = pair(b.ttft_p95_ms, a.ttft_p95_ms, 3)
         tpot = pair(b.tpot_p95_ms, a.tpot_p95_ms, 4)
-        monthly = pair(b.monthly_cost_usd, a.monthly_cost_usd, 2)
+        monthly = pair(b.monthly_cost_usd, a.monthly_cost_usd, None)  # money unrounded
         return {
             "monthly_cost_delta_usd": monthly["delta"],
             "one_off_cost_usd": one_off["total"],
             "ttft_delta_ms": ttft["delta"],
             "tpot_delta_ms": tpot["delta"],
             "cost_per_1k_requests_usd": pair(b.cost_per_1k_requests_usd,
-                                             a.cost_per_1k_requests_usd, 5),
+                                             a.cost_per_1k_requests_usd, None),
             "monthly_cost_usd": monthly,
             "replicas": {"before": b.replicas, "after": a.replicas},
             "gpu_hours_per_month": pair(b.gpu_hours, a.gpu_hours, 2, delta=False),

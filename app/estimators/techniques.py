@@ -490,8 +490,9 @@ def technique_impact(
     if not priced.after.fits:
         notes.append(f"after the change: {priced.after.reason or 'does not fit'}")
     elif not priced.meets_slo:
-        misses = [k for k, ok in priced.slo_after().items() if not ok]
-        notes.append("after the change the deployment misses: " + ", ".join(misses))
+        words = {"ttft_ok": "TTFT", "tpot_ok": "TPOT", "time_to_answer_ok": "time to answer"}
+        misses = [words[k] for k, ok in priced.slo_after().items() if not ok]
+        notes.append("after the change the deployment misses its SLO on " + ", ".join(misses))
     if s.gpu.price_per_hour_usd is None:
         notes.append("no GPU price in the catalog for this GPU: dollar figures unavailable")
     elif s.requests_per_day <= 0:
