@@ -215,6 +215,10 @@ POLICY: dict[str, Spec] = {
     ),
     "POST /api/v1/assessments/{assessment_id}/rerun": Spec(P.assessment_submit),
     "POST /api/v1/assessments/{assessment_id}/portfolio": Spec(P.portfolio_write),
+    "POST /api/v1/deployments/{deployment_id}/portfolio-search": Spec(
+        P.portfolio_write, json={"failure_modes": [{"failure_mode": "policy_noncompliance",
+                                                    "severity": 2}]}  # fmt: skip
+    ),
     "POST /api/v1/rules/validate": Spec(P.rules_edit, json={"__rules__": True}),
     "POST /api/v1/rules/dry-run": Spec(P.rules_edit, json={"__rules__": True}),
     "POST /api/v1/rules": Spec(P.rules_edit, json={"__rules__": True, "note": "same rules"}),
