@@ -45,8 +45,8 @@ def _search(client: TestClient, h: dict[str, str], dep_id: int, **body: Any) -> 
 def test_contract_and_a_point_saved_as_a_portfolio(
     client: TestClient, h: dict[str, str], dep: Any
 ) -> None:
-    r = _search(client, h, dep.id, failure_modes=FMS,
-                constraints={"one_off_budget_usd": 5000, "time_to_answer_p95_ms": 3000})  # fmt: skip
+    limits_given = {"one_off_budget_usd": 5000, "time_to_answer_p95_ms": 3000}
+    r = _search(client, h, dep.id, failure_modes=FMS, constraints=limits_given)
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["candidates_evaluated"] > 100
