@@ -85,7 +85,8 @@ def main() -> None:
 
                 def run(inp: Any = inp) -> Any:
                     return search(inp.base, inp.data, inp.failure_modes, inp.constraints,
-                                  regulated=inp.regulated, corpus_tokens=inp.corpus_tokens)  # fmt: skip
+                                  regulated=inp.regulated,
+                                  corpus_tokens=inp.corpus_tokens)  # fmt: skip
 
                 res = run()
                 t = _cold_median_s(run)
@@ -112,7 +113,8 @@ def main() -> None:
                     continue
                 best = body["best"]
                 print(f"  HTTP POST .../portfolio-search: {http_s:.2f} s, {len(body['pareto'])} "
-                      f"Pareto points, {sum(p['feasible'] for p in body['pareto'])} feasible")  # fmt: skip
+                      f"Pareto points, {sum(p['feasible'] for p in body['pareto'])} "
+                      "feasible")  # fmt: skip
                 if best["index"] is None:
                     print(f"  recommended: none — {best['why']}")
                 else:
