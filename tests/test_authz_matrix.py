@@ -280,6 +280,8 @@ POLICY: dict[str, Spec] = {
     "GET /jobs/{job_id}": Spec(P.read),
     "GET /jobs/{report_job_id}/download": Spec(P.report_export),
     "GET /scaling/jobs/{fit_job_id}": Spec(P.read),
+    "GET /deployments/{deployment_id}/portfolio-search": Spec(P.portfolio_write),
+    "GET /deployments/{deployment_id}/portfolio-search/jobs/{search_job_id}": Spec(P.read),
     "POST /deployments/{deployment_id}/report/jobs": Spec(P.report_export, form={}),
     "GET /scaling": Spec(P.read),
     "GET /scaling/compute": Spec(P.read),
@@ -324,6 +326,9 @@ POLICY: dict[str, Spec] = {
     "POST /portfolios/{portfolio_id}/duplicate": Spec(P.portfolio_write, form={}),
     "POST /portfolios/{portfolio_id}/delete": Spec(P.portfolio_write, form={}),
     "POST /portfolios/{portfolio_id}/submit": Spec(P.portfolio_write, form={}),
+    "POST /deployments/{deployment_id}/portfolio-search": Spec(
+        P.portfolio_write, form={"fm.policy_noncompliance.severity": "2"}
+    ),
     "POST /notifications/read": Spec(P.read, form={}),
     "POST /assessments/{assessment_id}/portfolio": Spec(P.portfolio_write, form={}),
     "POST /recommendations/{recommendation_id}/decision": Spec(
@@ -385,7 +390,8 @@ POLICY: dict[str, Spec] = {
 
 # Which path parameter names an object of one organisation, and the world's id for it.
 SCOPED_PARAMS = ("deployment_id", "assessment_id", "recommendation_id", "portfolio_id",
-                 "evaluation_id", "job_id", "report_job_id", "fit_job_id")  # fmt: skip
+                 "evaluation_id", "job_id", "report_job_id", "fit_job_id",
+                 "search_job_id")  # fmt: skip
 OTHER_PARAMS = {"key": None, "fm": "factual_staleness"}  # key depends on the route
 
 
@@ -468,6 +474,11 @@ def world(client: TestClient, session: Session, asgi: Any) -> Iterator[World]:
     fit_job.status, fit_job.result = "succeeded", client.post(
         "/api/v1/scaling/chinchilla/fit", json={"runs": CHINCHILLA_RUNS, "bootstrap": 0},
         headers=h_arch).json()  # fmt: skip
+    search_job = jobs.create(session, org_id=dep.org_id, kind="portfolio_search",
+                             params={"deployment_id": dep.id}, created_by=architect.email)
+    search_job.status, search_job.result = "succeeded", client.post(
+        f"/api/v1/deployments/{dep.id}/portfolio-search", headers=h_arch,
+        json={"failure_modes": [{"failure_mode": "policy_noncompliance", "severity": 2}]}).json()
     outsider = create_user(session, org="OrgB", role="admin")
     dep_b = create_deployment(session, user=outsider, name="OrgB deployment")
     session.commit()
@@ -483,7 +494,7 @@ def world(client: TestClient, session: Session, asgi: Any) -> Iterator[World]:
         ids={"deployment_id": dep.id, "assessment_id": a["id"],
              "recommendation_id": a["recommendation"]["id"], "portfolio_id": p1,
              "evaluation_id": ev["id"], "job_id": job.id, "report_job_id": report_job.id,
-             "fit_job_id": fit_job.id},
+             "fit_job_id": fit_job.id, "search_job_id": search_job.id},
         portfolios=(p1, p2), users=users, outsider=outsider.email,
         outsider_portfolios=(qb[0], qb[1]),
     )  # fmt: skip
