@@ -73,6 +73,7 @@ ESTIMATE = {"model": "llama_3_1_8b", "gpu": "h100_sxm_80gb", "input_tokens": 100
 ANSWERS = [{"failure_mode": "factual_staleness", "severity": 3, "traffic_share": 0.4},
            {"failure_mode": "policy_noncompliance", "severity": 2}]  # fmt: skip
 PORTFOLIO_ITEMS = [{"axis": "retrieval", "technique": "rag"}]
+SEARCH_FM = {"failure_mode": "policy_noncompliance", "severity": 2}
 EVAL_RESULTS = [
     {"segment": "EU", "metric": "accuracy", "phase": "before", "value": 0.85},
     {"segment": "EU", "metric": "accuracy", "phase": "after", "value": 0.80},
@@ -216,8 +217,7 @@ POLICY: dict[str, Spec] = {
     "POST /api/v1/assessments/{assessment_id}/rerun": Spec(P.assessment_submit),
     "POST /api/v1/assessments/{assessment_id}/portfolio": Spec(P.portfolio_write),
     "POST /api/v1/deployments/{deployment_id}/portfolio-search": Spec(
-        P.portfolio_write, json={"failure_modes": [{"failure_mode": "policy_noncompliance",
-                                                    "severity": 2}]}  # fmt: skip
+        P.portfolio_write, json={"failure_modes": [SEARCH_FM]}
     ),
     "POST /api/v1/rules/validate": Spec(P.rules_edit, json={"__rules__": True}),
     "POST /api/v1/rules/dry-run": Spec(P.rules_edit, json={"__rules__": True}),
@@ -478,7 +478,7 @@ def world(client: TestClient, session: Session, asgi: Any) -> Iterator[World]:
                              params={"deployment_id": dep.id}, created_by=architect.email)
     search_job.status, search_job.result = "succeeded", client.post(
         f"/api/v1/deployments/{dep.id}/portfolio-search", headers=h_arch,
-        json={"failure_modes": [{"failure_mode": "policy_noncompliance", "severity": 2}]}).json()
+        json={"failure_modes": [SEARCH_FM]}).json()
     outsider = create_user(session, org="OrgB", role="admin")
     dep_b = create_deployment(session, user=outsider, name="OrgB deployment")
     session.commit()

@@ -108,6 +108,7 @@ def refuse_over_memory(need: int, limit: int, *, field: str, what: str) -> None:
             field=field,
         )
 
+
 # ---- portfolio search (app/estimators/search.py) ---------------------------------------------
 # The cost is the serving states' load simulations (evaluate_portfolio): about 4 ms each on the
 # reference machine (python -m bench.search: 360 states, 9,000-12,600 candidates in 1.5-1.9 s);
