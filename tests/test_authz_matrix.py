@@ -475,10 +475,11 @@ def world(client: TestClient, session: Session, asgi: Any) -> Iterator[World]:
         "/api/v1/scaling/chinchilla/fit", json={"runs": CHINCHILLA_RUNS, "bootstrap": 0},
         headers=h_arch).json()  # fmt: skip
     search_job = jobs.create(session, org_id=dep.org_id, kind="portfolio_search",
-                             params={"deployment_id": dep.id}, created_by=architect.email)
+                             params={"deployment_id": dep.id},
+                             created_by=architect.email)  # fmt: skip
     search_job.status, search_job.result = "succeeded", client.post(
         f"/api/v1/deployments/{dep.id}/portfolio-search", headers=h_arch,
-        json={"failure_modes": [SEARCH_FM]}).json()
+        json={"failure_modes": [SEARCH_FM]}).json()  # fmt: skip
     outsider = create_user(session, org="OrgB", role="admin")
     dep_b = create_deployment(session, user=outsider, name="OrgB deployment")
     session.commit()
