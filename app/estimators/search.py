@@ -173,13 +173,51 @@ class Space:
 
 
 @dataclass(frozen=True, slots=True)
+class ServingFigures:
+    """What the search reads of a state's :class:`Evaluation`."""
+
+    fits: bool
+    monthly_cost_usd: float | None
+    one_off_cost_usd: float | None
+    ttft_ms_p95: float | None
+    tpot_ms_p95: float | None
+
+    @classmethod
+    def of(cls, ev: Evaluation) -> ServingFigures:
+        return cls(ev.fits, ev.monthly_cost_usd, ev.one_off_cost_usd, ev.ttft_ms_p95,
+                   ev.tpot_ms_p95)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
 class StateOutcome:
     """A serving state's evaluation (None: the estimators refused it, ``error`` says why)."""
 
-    evaluation: Evaluation | None
+    evaluation: ServingFigures | None
     arch: Architecture | None
     cot_tokens: int
     error: str | None = None
+
+    def as_json(self) -> list[Any]:
+        """JSON-able (a job part's result); the model is rebuilt by :func:`outcome_from_json`."""
+        ev = self.evaluation
+        figs = None if ev is None else [ev.fits, ev.monthly_cost_usd, ev.one_off_cost_usd,
+                                        ev.ttft_ms_p95, ev.tpot_ms_p95]  # fmt: skip
+        return [figs, self.cot_tokens, self.error]
+
+
+def outcome_from_json(space: Space, s: int, data: Sequence[Any]) -> StateOutcome:
+    figs, cot, error = data
+    if figs is None:
+        return StateOutcome(None, None, int(cot), error)
+    return StateOutcome(ServingFigures(bool(figs[0]), *figs[1:]), state_arch(space, s), int(cot),
+                        error)  # fmt: skip
+
+
+def state_arch(space: Space, s: int) -> Architecture:
+    """The model a state serves (a swap's), as apply_all chains its interventions."""
+    items = space.state_items(s)
+    after, _ = apply_all(space.base, [i for it in items for i in _plan(space, it).interventions])
+    return after.arch
 
 
 def _values(technique: str, name: str, p: Any, s: Scenario,
@@ -305,7 +343,7 @@ def evaluate_state(space: Space, s: int) -> StateOutcome:
                                           for i in _plan(space, it).interventions])  # fmt: skip
     except FieldError as exc:
         return StateOutcome(None, None, 0, f"{_items_label(items)}: {exc}")
-    return StateOutcome(ev, after.arch, after.cot_tokens)
+    return StateOutcome(ServingFigures.of(ev), after.arch, after.cot_tokens)
 
 
 def _plan(space: Space, item: Item) -> Any:
@@ -517,7 +555,7 @@ def frontier(obj: npt.NDArray[np.float64], candidates: npt.NDArray[np.int64],
     return kept
 
 
-def serving_fails(base_eval: Evaluation, fms: Sequence[FailureMode],
+def serving_fails(base_eval: ServingFigures, fms: Sequence[FailureMode],
                   c: Constraints) -> list[str]:  # fmt: skip
     """Why serving economics fail today (empty: they do not)."""
     why = []

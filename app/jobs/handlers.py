@@ -216,3 +216,13 @@ def portfolio_search_job(
     from app.portfolios.search_service import run_job
 
     return run_job(factory, params, progress)
+
+
+@handler("portfolio_search_part")
+def portfolio_search_part_job(
+    factory: Factory, params: dict[str, Any], progress: Progress
+) -> dict[str, Any]:
+    """One part of a split portfolio search: a range of its serving states."""
+    from app.portfolios.search_service import run_part
+
+    return run_part(factory, params, progress)

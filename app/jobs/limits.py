@@ -117,3 +117,9 @@ def refuse_over_memory(need: int, limit: int, *, field: str, what: str) -> None:
 # take about 100 MB).
 INLINE_MAX_SEARCH_STATES = 600
 MAX_SEARCH_CANDIDATES = 2_000_000
+# With a broker, a search job splits its serving states into up to SEARCH_PARTS parts (jobs of
+# their own, at least MIN_STATES_PER_PART states each) that the Celery workers take; the search job
+# takes queued parts itself while it waits, polling every SEARCH_POLL_S.
+SEARCH_PARTS = 8
+MIN_STATES_PER_PART = 100
+SEARCH_POLL_S = 0.5

@@ -25,14 +25,16 @@ from app.estimators.search import (
     Constraints,
     FailureMode,
     Space,
+    StateOutcome,
     build_space,
     combine,
     evaluate_states,
+    outcome_from_json,
 )
 from app.jobs import limits
 from app.jobs import service as jobs
 from app.jobs.models import Job
-from app.jobs.service import Progress
+from app.jobs.service import Progress, run_settings
 from app.portfolios.search_schemas import FailureModeIn, PortfolioSearchIn
 from app.portfolios.service import _axis_data, _scenario
 from app.rules.questionnaire import REGULATED_FLAGS, RISK_LEVELS
@@ -116,7 +118,10 @@ def space_of(inp: Inputs) -> Space:
 def _run(inp: Inputs, space: Space, started: float,
          progress: Progress | None = None) -> dict[str, Any]:  # fmt: skip
     outcomes = evaluate_states(space, range(len(space.states)), progress)
-    out = combine(space, outcomes, inp.constraints, started).as_dict()
+    return _described(combine(space, outcomes, inp.constraints, started).as_dict(), inp)
+
+
+def _described(out: dict[str, Any], inp: Inputs) -> dict[str, Any]:
     out["constraints"] = {k: getattr(inp.constraints, k) for k in inp.constraints.__slots__}
     out["failure_modes"] = [f.model_dump() for f in inp.given]
     return out
@@ -131,7 +136,7 @@ def search(session: Session, caller: Caller, deployment_id: int,
     inp = inputs(session, dep, req)
     space = space_of(inp)
     if len(space.states) > limits.INLINE_MAX_SEARCH_STATES:
-        params = {"deployment_id": dep.id, "org_id": dep.org_id,
+        params = {"deployment_id": dep.id, "org_id": dep.org_id, "created_by": caller.email,
                   "request": req.model_dump(mode="json", exclude_unset=True),
                   "states": len(space.states), "candidates": space.size}  # fmt: skip
         return jobs.create(session, org_id=caller.org_id, kind="portfolio_search", params=params,
@@ -139,16 +144,76 @@ def search(session: Session, caller: Caller, deployment_id: int,
     return _run(inp, space, started)
 
 
-def run_job(factory: sessionmaker[Session], params: dict[str, Any],
-                         progress: Progress) -> dict[str, Any]:  # fmt: skip
-    """A search over the inline limit; its result is the API's 200 body."""
-    started = time.perf_counter()
+def _params_space(factory: sessionmaker[Session], params: dict[str, Any]) -> tuple[Inputs, Space]:
     with session_scope(factory) as session:
         dep = session.get(Deployment, params["deployment_id"])
         job_org = params.get("org_id")
         if dep is None or (job_org is not None and dep.org_id != job_org):
             raise NotFound("the deployment is no longer there")
         inp = inputs(session, dep, PortfolioSearchIn.model_validate(params["request"]))
-    space = space_of(inp)
+    return inp, space_of(inp)
+
+
+def run_part(factory: sessionmaker[Session], params: dict[str, Any],
+             progress: Progress) -> dict[str, Any]:  # fmt: skip
+    """One part of a split search: the serving states ``params["states"]`` = [first, stop)."""
+    _, space = _params_space(factory, params)
+    first, stop = params["states"]
+    outcomes = evaluate_states(space, range(first, stop), progress)
+    return {"outcomes": {str(k): o.as_json() for k, o in outcomes.items()}}
+
+
+def _split(factory: sessionmaker[Session], params: dict[str, Any], space: Space,
+           progress: Progress) -> dict[int, StateOutcome]:  # fmt: skip
+    """Evaluate the states in parts, each a job handed to Celery, so every free worker takes
+    one. This job takes queued parts itself while it waits (claiming is atomic), so the search
+    finishes even when every other worker is busy, and sooner the more workers there are."""
+    settings = run_settings()
+    n = len(space.states)
+    parts = max(2, min(limits.SEARCH_PARTS, n // limits.MIN_STATES_PER_PART))
+    bounds = [(n * i // parts, n * (i + 1) // parts) for i in range(parts)]
+    with session_scope(factory) as session:
+        ids = [jobs.create(session, org_id=params["org_id"], kind="portfolio_search_part",
+                           params={**params, "states": list(b)},
+                           created_by=params.get("created_by", "search")).id
+               for b in bounds]  # fmt: skip
+    for job_id in ids:
+        jobs.submit(job_id, settings)
+    while True:
+        with session_scope(factory) as session:
+            rows = {j: session.get(Job, j) for j in ids}
+            state = {j: (r.status, r.result, r.error) for j, r in rows.items() if r is not None}
+        done = [j for j, (st, _, _) in state.items() if st in ("succeeded", "failed")]
+        progress(int(100 * len(done) / parts), f"{len(done)} of {parts} parts of {n:,} serving "
+                 "states done (parts run on every free worker)")  # fmt: skip
+        if len(done) == parts:
+            break
+        queued = [j for j, (st, _, _) in state.items() if st == "queued"]
+        if queued:
+            jobs.run(queued[0], factory, settings=settings)
+        else:
+            time.sleep(limits.SEARCH_POLL_S)
+    failed = [err for st, _, err in state.values() if st == "failed"]
+    if failed:
+        raise ValueError(f"a part of the search failed: {failed[0]}")
+    outcomes: dict[int, StateOutcome] = {}
+    for _, result, _ in state.values():
+        for k, v in (result or {})["outcomes"].items():
+            outcomes[int(k)] = outcome_from_json(space, int(k), v)
+    return outcomes
+
+
+def run_job(factory: sessionmaker[Session], params: dict[str, Any],
+            progress: Progress) -> dict[str, Any]:  # fmt: skip
+    """A search over the inline limit; its result is the API's 200 body. With a broker the
+    serving states are split into parts run by the Celery workers (:func:`_split`), else this
+    process evaluates them all."""
+    started = time.perf_counter()
+    inp, space = _params_space(factory, params)
     progress(1, f"{space.size:,} candidates, {len(space.states):,} serving states to evaluate")
-    return _run(inp, space, started, progress)
+    if run_settings().broker_url and len(space.states) >= 2 * limits.MIN_STATES_PER_PART:
+        outcomes = _split(factory, params, space, progress)
+    else:
+        outcomes = evaluate_states(space, range(len(space.states)), progress)
+    out = combine(space, outcomes, inp.constraints, started).as_dict()
+    return _described(out, inp)
