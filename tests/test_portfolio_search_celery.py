@@ -18,8 +18,10 @@ from app.catalog.loader import load_reference_data
 from app.cli import alembic_config
 from app.config import get_settings
 from app.db import make_engine, make_sessionmaker
-from app.jobs import handlers  # noqa: F401 - registers the job kinds
-from app.jobs import limits
+from app.jobs import (
+    handlers,  # noqa: F401 - registers the job kinds
+    limits,
+)
 from app.jobs import service as jobs
 from app.jobs.models import Job
 from app.jobs.worker import celery_app
