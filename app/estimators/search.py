@@ -646,6 +646,10 @@ def combine(space: Space, outcomes: Mapping[int, StateOutcome], c: Constraints,
     serving_why = serving_fails(base_eval, space.failure_modes, c) if base_eval else [
         "the deployment as it is cannot be evaluated"]  # fmt: skip
     best = choose(points, serving_why, int(feas.sum()))
+    if best["index"] is None and c.monthly_budget_usd is not None and np.isnan(fig.cost[ok]).all():
+        best["why"] = ("the GPU has no price, so no monthly cost can be computed and the monthly "
+                       "budget cannot be checked: set the GPU's price (catalog) or search without "
+                       "a monthly budget")  # fmt: skip
     excluded = list(space.excluded)
     for o in outcomes.values():
         if o.error and len(excluded) < MAX_EXCLUDED:

@@ -257,3 +257,16 @@ def test_coverage_weights() -> None:
     assert only_rag
     assert only_rag[0].coverage == pytest.approx(w_stale / (w_stale + w_domain), abs=1e-4)
     assert max(p.coverage for p in res.pareto) == 1.0
+
+
+def test_an_unpriced_gpu_says_why_instead_of_zero() -> None:
+    unpriced = replace(BASE, gpu=replace(GPU, price_per_hour_usd=None))
+    res = search(unpriced, DATA, [STALE], Constraints(monthly_budget_usd=5000))
+    assert res.best["index"] is None
+    assert "no price" in res.best["why"]
+    assert all(p.monthly_cost_usd is None for p in res.pareto)
+    free = search(unpriced, DATA, [STALE], Constraints())
+    best = free.best["index"]
+    assert best is not None
+    assert free.pareto[best].monthly_cost_usd is None
+    assert "an unpriced monthly cost" in free.best["why"]
