@@ -37,8 +37,10 @@ dominates) and the infeasible points of the overall frontier (no candidate domin
 ``feasible: false``: what relaxing a constraint would buy). Candidates with equal objectives are
 shown once (the smallest one-off cost). **Best** (seed precedence): when serving economics fail
 today (does not fit, over the monthly budget, misses a latency constraint, or a serving-cost
-failure mode), feasible plans with a serving option first; then the highest coverage, then the
-lowest monthly cost, time to answer and governance burden.
+failure mode), only plans with a serving option count as feasible (serving before any other axis
+investment: a plan without one is marked ``feasible: false``, and when none qualifies nothing is
+recommended); then the highest coverage, then the lowest monthly cost, time to answer and
+governance burden.
 """
 
 from __future__ import annotations
@@ -514,8 +516,13 @@ def figures(space: Space, outcomes: Mapping[int, StateOutcome]) -> Figures:
                    coverage, burden, st_fits[st], st_valid[st], serving)  # fmt: skip
 
 
-def feasible(fig: Figures, c: Constraints) -> npt.NDArray[np.bool_]:
+def feasible(fig: Figures, c: Constraints, *,
+             serving_first: bool = False) -> npt.NDArray[np.bool_]:  # fmt: skip
+    """Within every constraint; with ``serving_first`` (serving economics fail today) only
+    candidates with a serving option qualify (the seed: serving before any other axis)."""
     ok = fig.valid & fig.fits & ~np.isnan(fig.tta)
+    if serving_first:
+        ok &= fig.serving
     limits = ((fig.cost, c.monthly_budget_usd), (fig.one_off, c.one_off_budget_usd),
               (fig.ttft, c.ttft_p95_ms), (fig.tpot, c.tpot_p95_ms),
               (fig.tta, c.time_to_answer_p95_ms))  # fmt: skip
@@ -591,9 +598,8 @@ def _why(p: Point, serving_why: list[str], n_feasible: int) -> str:
     if serving_why:
         serving = [i["technique"] for i in p.items if i["axis"] == SERVING_AXIS]
         lead = "serving economics fail today (" + "; ".join(serving_why) + ")"
-        tail = (f", so serving comes first: it includes {serving[0]}" if serving
-                else ", but no feasible plan with a serving option exists")  # fmt: skip
-        parts.append(lead + tail)
+        parts.append(lead + f", so serving comes first: it includes {serving[0]}" if serving
+                     else lead)  # fmt: skip
     cost = f"${p.monthly_cost_usd:,.0f}/month" if p.monthly_cost_usd is not None else (
         "an unpriced monthly cost")  # fmt: skip
     parts.append(f"of the {n_feasible:,} plans within the constraints it has the highest "
@@ -616,6 +622,12 @@ def choose(points: Sequence[Point], serving_why: Sequence[str], n_feasible: int)
                 p.governance_burden)  # fmt: skip
 
     feasible_pts = [i for i, p in enumerate(points) if p.feasible]
+    if not feasible_pts and serving_why:
+        return {"index": None,
+                "why": "serving economics fail today (" + "; ".join(serving_why) + ") and no "
+                       "plan with a serving option meets every constraint; serving comes before "
+                       "any other axis, so none is recommended: relax the budget or the latency "
+                       "limits"}  # fmt: skip
     if not feasible_pts:
         return {"index": None,
                 "why": "no candidate meets every constraint; the points shown are the frontier "
@@ -628,7 +640,12 @@ def choose(points: Sequence[Point], serving_why: Sequence[str], n_feasible: int)
 def combine(space: Space, outcomes: Mapping[int, StateOutcome], c: Constraints,
             started: float) -> SearchResult:  # fmt: skip
     fig = figures(space, outcomes)
-    feas = feasible(fig, c)
+    base_n = int(np.flatnonzero((space.choice == 0).all(axis=1))[0])
+    base_out = outcomes.get(int(space.state[base_n]))
+    base_eval = base_out.evaluation if base_out is not None else None
+    serving_why = serving_fails(base_eval, space.failure_modes, c) if base_eval else [
+        "the deployment as it is cannot be evaluated"]  # fmt: skip
+    feas = feasible(fig, c, serving_first=bool(serving_why))
     ok = fig.valid & fig.fits & ~np.isnan(fig.tta)
     obj = _objectives(fig)
     tiebreak = np.where(np.isnan(fig.one_off), np.inf, fig.one_off) + (space.choice > 0).sum(
@@ -639,12 +656,6 @@ def combine(space: Space, outcomes: Mapping[int, StateOutcome], c: Constraints,
     shown.sort(key=lambda n: (-fig.coverage[n], obj[n, 0], obj[n, 1], obj[n, 2]))
     shown = shown[:MAX_PARETO]
     points = [_point(space, fig, feas, n) for n in shown]
-
-    base_n = int(np.flatnonzero((space.choice == 0).all(axis=1))[0])
-    base_out = outcomes.get(int(space.state[base_n]))
-    base_eval = base_out.evaluation if base_out is not None else None
-    serving_why = serving_fails(base_eval, space.failure_modes, c) if base_eval else [
-        "the deployment as it is cannot be evaluated"]  # fmt: skip
     best = choose(points, serving_why, int(feas.sum()))
     if best["index"] is None and c.monthly_budget_usd is not None and np.isnan(fig.cost[ok]).all():
         best["why"] = ("the GPU has no price, so no monthly cost can be computed and the monthly "

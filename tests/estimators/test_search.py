@@ -148,7 +148,7 @@ def test_every_point_is_feasible_or_marked_and_not_dominated(c: Constraints) -> 
     space, outcomes = small()
     res = _result(c)
     fig = figures(space, outcomes)
-    feas = feasible(fig, c)
+    feas = feasible(fig, c, serving_first=res.serving_first)
     ok = fig.valid & fig.fits & ~np.isnan(fig.tta)
     inf = np.inf
     obj = np.stack([np.where(np.isnan(fig.cost), inf, fig.cost), fig.tta,
@@ -164,6 +164,9 @@ def test_every_point_is_feasible_or_marked_and_not_dominated(c: Constraints) -> 
                     <= c.monthly_budget_usd)  # fmt: skip
             assert c.governance_capacity is None or p.governance_burden <= c.governance_capacity
     best = res.best["index"]
+    if res.serving_first:  # serving first: a plan without a serving option is not feasible
+        assert all(any(i["axis"] == SERVING_AXIS for i in p.items) for p in res.pareto
+                   if p.feasible)  # fmt: skip
     if feas.any():
         assert best is not None
         assert res.pareto[best].feasible
@@ -270,3 +273,13 @@ def test_an_unpriced_gpu_says_why_instead_of_zero() -> None:
     assert best is not None
     assert free.pareto[best].monthly_cost_usd is None
     assert "an unpriced monthly cost" in free.best["why"]
+
+
+def test_serving_first_with_no_feasible_serving_plan_recommends_nothing() -> None:
+    """Serving fails (a serving-cost failure mode) and the constraints rule out every serving
+    option's cost: no other axis is recommended before serving."""
+    res = search(BASE, DATA, [STALE, SERVING], Constraints(governance_capacity=0))
+    assert res.serving_first
+    assert res.best["index"] is None
+    assert "serving comes before any other axis" in res.best["why"]
+    assert not any(p.feasible for p in res.pareto)
