@@ -30,6 +30,7 @@ from app.jobs import service as jobs_service
 from app.lab.api import router as lab_router
 from app.logging import configure_logging
 from app.portfolios.api import router as portfolios_router
+from app.portfolios.search_api import router as portfolio_search_router
 from app.views import router as views_router
 from app.web.assets import favicon_response, get_assets
 from app.web.handlers import install_exception_handlers
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lab_router,
         assessments_router,
         portfolios_router,
+        portfolio_search_router,
         governance_router,
         reports_router,
         audit_router,

@@ -18,6 +18,7 @@ from app.estimates.views import router as estimate_views
 from app.governance.reports_api import page_router as report_views
 from app.governance.views import router as governance_views
 from app.lab.views import router as lab_views
+from app.portfolios.search_views import router as portfolio_search_views
 from app.portfolios.views import router as portfolio_views
 from app.web.deps import PageCaller
 from app.web.templates import render
@@ -50,6 +51,7 @@ for r in (
     deployment_views,
     assessment_views,
     portfolio_views,
+    portfolio_search_views,
     governance_views,
     report_views,
     estimate_views,

@@ -25,6 +25,7 @@ from app.scaling.fitting import fit_chinchilla
 from app.scaling.fitting import synthetic_runs as chinchilla_runs
 from app.scaling.search import SearchSpace, SearchWorkload, search
 from bench import ruleset_yaml
+from bench import search as search_bench
 
 
 def median_s(fn, repeats: int = 7, number: int = 2000) -> float:  # type: ignore[no-untyped-def]
@@ -92,6 +93,7 @@ def main() -> None:
 
     scaling_lab()
     ruleset_yaml.main()
+    search_bench.main()
 
 
 def scaling_lab() -> None:

@@ -74,6 +74,7 @@ ESTIMATE = {"model": "llama_3_1_8b", "gpu": "h100_sxm_80gb", "input_tokens": 100
 ANSWERS = [{"failure_mode": "factual_staleness", "severity": 3, "traffic_share": 0.4},
            {"failure_mode": "policy_noncompliance", "severity": 2}]  # fmt: skip
 PORTFOLIO_ITEMS = [{"axis": "retrieval", "technique": "rag"}]
+SEARCH_FM = {"failure_mode": "policy_noncompliance", "severity": 2}
 EVAL_RESULTS = [
     {"segment": "EU", "metric": "accuracy", "phase": "before", "value": 0.85},
     {"segment": "EU", "metric": "accuracy", "phase": "after", "value": 0.80},
@@ -218,6 +219,9 @@ POLICY: dict[str, Spec] = {
     ),
     "POST /api/v1/assessments/{assessment_id}/rerun": Spec(P.assessment_submit),
     "POST /api/v1/assessments/{assessment_id}/portfolio": Spec(P.portfolio_write),
+    "POST /api/v1/deployments/{deployment_id}/portfolio-search": Spec(
+        P.portfolio_write, json={"failure_modes": [SEARCH_FM]}
+    ),
     "POST /api/v1/rules/validate": Spec(P.rules_edit, json={"__rules__": True}),
     "POST /api/v1/rules/dry-run": Spec(P.rules_edit, json={"__rules__": True}),
     "POST /api/v1/rules": Spec(P.rules_edit, json={"__rules__": True, "note": "same rules"}),
@@ -316,6 +320,8 @@ POLICY: dict[str, Spec] = {
     "GET /jobs/{job_id}": Spec(P.read),
     "GET /jobs/{report_job_id}/download": Spec(P.report_export),
     "GET /scaling/jobs/{fit_job_id}": Spec(P.read),
+    "GET /deployments/{deployment_id}/portfolio-search": Spec(P.portfolio_write),
+    "GET /deployments/{deployment_id}/portfolio-search/jobs/{search_job_id}": Spec(P.read),
     "POST /deployments/{deployment_id}/report/jobs": Spec(P.report_export, form={}),
     "GET /scaling": Spec(P.read),
     "GET /scaling/compute": Spec(P.read),
@@ -364,6 +370,9 @@ POLICY: dict[str, Spec] = {
     "POST /portfolios/{portfolio_id}/duplicate": Spec(P.portfolio_write, form={}),
     "POST /portfolios/{portfolio_id}/delete": Spec(P.portfolio_write, form={}),
     "POST /portfolios/{portfolio_id}/submit": Spec(P.portfolio_write, form={}),
+    "POST /deployments/{deployment_id}/portfolio-search": Spec(
+        P.portfolio_write, form={"fm.policy_noncompliance.severity": "2"}
+    ),
     "POST /notifications/read": Spec(P.read, form={}),
     "POST /assessments/{assessment_id}/portfolio": Spec(P.portfolio_write, form={}),
     "POST /recommendations/{recommendation_id}/decision": Spec(
@@ -426,7 +435,7 @@ POLICY: dict[str, Spec] = {
 # Which path parameter names an object of one organisation, and the world's id for it.
 SCOPED_PARAMS = ("deployment_id", "assessment_id", "recommendation_id", "portfolio_id",
                  "evaluation_id", "job_id", "report_job_id", "fit_job_id", "soa_id",
-                 "file_id")  # fmt: skip
+                 "file_id", "search_job_id")  # fmt: skip
 OTHER_PARAMS = {"key": None, "fm": "factual_staleness"}  # key depends on the route
 
 
@@ -515,6 +524,12 @@ def world(client: TestClient, session: Session, asgi: Any) -> Iterator[World]:
                                            "text/plain")}).json()  # fmt: skip
     soa_file = evidence["controls"][[c["control"] for c in evidence["controls"]].index(
         "A.6.2.8")]["evidence"][0]["file_id"]  # fmt: skip
+    search_job = jobs.create(session, org_id=dep.org_id, kind="portfolio_search",
+                             params={"deployment_id": dep.id},
+                             created_by=architect.email)  # fmt: skip
+    search_job.status, search_job.result = "succeeded", client.post(
+        f"/api/v1/deployments/{dep.id}/portfolio-search", headers=h_arch,
+        json={"failure_modes": [SEARCH_FM]}).json()  # fmt: skip
     outsider = create_user(session, org="OrgB", role="admin")
     dep_b = create_deployment(session, user=outsider, name="OrgB deployment")
     session.commit()
@@ -530,7 +545,8 @@ def world(client: TestClient, session: Session, asgi: Any) -> Iterator[World]:
         ids={"deployment_id": dep.id, "assessment_id": a["id"],
              "recommendation_id": a["recommendation"]["id"], "portfolio_id": p1,
              "evaluation_id": ev["id"], "job_id": job.id, "report_job_id": report_job.id,
-             "fit_job_id": fit_job.id, "soa_id": soa["id"], "file_id": soa_file},
+             "fit_job_id": fit_job.id, "soa_id": soa["id"], "file_id": soa_file,
+             "search_job_id": search_job.id},
         portfolios=(p1, p2), users=users, outsider=outsider.email,
         outsider_portfolios=(qb[0], qb[1]),
     )  # fmt: skip

@@ -206,3 +206,23 @@ def report_pdf_job(factory: Factory, params: dict[str, Any], progress: Progress)
     return {"deployment_id": params["deployment_id"], "filename": filename,
             "media_type": "application/pdf", "size_bytes": len(body),
             "content_b64": base64.b64encode(body).decode()}  # fmt: skip
+
+
+@handler("portfolio_search")
+def portfolio_search_job(
+    factory: Factory, params: dict[str, Any], progress: Progress
+) -> dict[str, Any]:
+    """A portfolio search over the inline limit (the result is the API's 200 body)."""
+    from app.portfolios.search_service import run_job
+
+    return run_job(factory, params, progress)
+
+
+@handler("portfolio_search_part")
+def portfolio_search_part_job(
+    factory: Factory, params: dict[str, Any], progress: Progress
+) -> dict[str, Any]:
+    """One part of a split portfolio search: a range of its serving states."""
+    from app.portfolios.search_service import run_part
+
+    return run_part(factory, params, progress)

@@ -107,3 +107,19 @@ def refuse_over_memory(need: int, limit: int, *, field: str, what: str) -> None:
             f"lower {field}",
             field=field,
         )
+
+
+# ---- portfolio search (app/estimators/search.py) ---------------------------------------------
+# The cost is the serving states' load simulations (evaluate_portfolio): about 4 ms each on the
+# reference machine (python -m bench.search: 360 states, 9,000-12,600 candidates in 1.5-1.9 s);
+# the numpy combination of the candidates is small beside it. Up to 600 states (≈ 2.5-3 s) inline;
+# more is a job with progress. The space is capped at 2,000,000 candidates (arrays of that size
+# take about 100 MB).
+INLINE_MAX_SEARCH_STATES = 600
+MAX_SEARCH_CANDIDATES = 2_000_000
+# With a broker, a search job splits its serving states into up to SEARCH_PARTS parts (jobs of
+# their own, at least MIN_STATES_PER_PART states each) that the Celery workers take; the search job
+# takes queued parts itself while it waits, polling every SEARCH_POLL_S.
+SEARCH_PARTS = 8
+MIN_STATES_PER_PART = 100
+SEARCH_POLL_S = 0.5

@@ -55,7 +55,7 @@ HANDLERS: dict[str, Handler] = {}
 MAX_ATTEMPTS = 2
 # Kinds that take a CPU (or the accelerator) for seconds to minutes: one at a time per user.
 HEAVY_KINDS = frozenset({"calibration", "design_measure", "chinchilla_fit", "conditional_fit",
-                         "report_pdf"})  # fmt: skip
+                         "report_pdf", "portfolio_search"})  # fmt: skip
 ACTIVE = ("queued", "running")
 # A heavy job queued this long without starting lost its queue (see _refuse_second_heavy_job).
 ABANDONED_AFTER_S = 3600

@@ -74,3 +74,43 @@ def cost_latency(
                             {"x": 1, "y": monthly_budget_usd, "xref": "paper", "yref": "y",
                              "text": "monthly budget", "showarrow": False,
                              "xanchor": "right", "yanchor": "bottom"}]}}  # fmt: skip
+
+
+@figure
+def search_frontier(
+    points: Sequence[Mapping[str, Any]], best: int | None, monthly_budget_usd: float | None
+) -> dict[str, Any]:
+    """The search's Pareto points: coverage against monthly cost, feasible points filled,
+    infeasible ones open, the recommended one starred; the monthly budget as a line."""
+
+    def trace(name: str, idx: list[int], symbol: str, size: int) -> dict[str, Any]:
+        return {"type": "scatter", "mode": "markers", "name": name,
+                "x": [points[i]["monthly_cost_usd"] for i in idx],
+                "y": [points[i]["coverage"] for i in idx],
+                "text": [f"#{i + 1}: " + (" + ".join(it["technique"] for it in points[i]["items"])
+                                          or "as is") for i in idx],
+                "marker": {"symbol": symbol, "size": size},
+                "hovertemplate": "%{text}<br>$%{x:,.0f}/month<br>coverage %{y:.0%}"
+                                 "<extra></extra>"}  # fmt: skip
+
+    priced = [i for i, p in enumerate(points) if p["monthly_cost_usd"] is not None]
+    data = [trace("feasible", [i for i in priced if points[i]["feasible"] and i != best],
+                  "circle", 10),
+            trace("outside the constraints", [i for i in priced if not points[i]["feasible"]],
+                  "circle-open", 10)]  # fmt: skip
+    if best is not None and best in priced:
+        data.append(trace("recommended", [best], "star", 18))
+    shapes, notes = [], []
+    if monthly_budget_usd is not None:
+        shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": monthly_budget_usd,
+                       "x1": monthly_budget_usd, "y0": 0, "y1": 1,
+                       "line": {"color": "#b45309", "dash": "dot"}})  # fmt: skip
+        notes.append({"x": monthly_budget_usd, "y": 1, "xref": "x", "yref": "paper",
+                      "text": "monthly budget", "showarrow": False,
+                      "yanchor": "bottom"})  # fmt: skip
+    return {"data": data, "layout": {**LAYOUT, "height": 380,
+            "title": {"text": "Pareto frontier: coverage vs monthly cost"},
+            "xaxis": {"title": {"text": "USD per month"}, "rangemode": "tozero"},
+            "yaxis": {"title": {"text": "coverage of the failure modes (weighted)"},
+                      "range": [0, 1.05], "tickformat": ".0%"},
+            "shapes": shapes, "annotations": notes}}  # fmt: skip

@@ -1,0 +1,696 @@
+"""Portfolio search: enumerate technique combinations, evaluate each as a portfolio, and return
+the Pareto frontier with a recommendation (pure; issue 20).
+
+**Space.** The axes searched are those of the failure modes with severity above 0, plus
+``serving_optimization`` always (the seed's precedence: serving economics come first). On each
+axis a candidate takes at most one technique (or none), so it holds at most one technique per axis
+per failure mode; at most one model swap (a larger dense model or a MoE) per candidate. Each
+technique is tried with its key parameters on the grid :data:`GRID` (self-consistency k,
+speculative α/γ, RAG depth k, …; every choice of a ``choice`` parameter such as the precision; the
+automatic pick and up to :data:`MAX_SWAP_MODELS` catalog models for a swap), the rest at the
+defaults of :mod:`app.estimators.techniques`, at most :data:`MAX_VARIANTS` variants per technique.
+Techniques the estimators do not price, and variants they refuse, are listed in ``excluded``
+with the reason.
+
+**Evaluation — the same computation as a portfolio.** A candidate's serving figures (monthly
+cost, TTFT / TPOT p95, fits) depend only on its options that change the served scenario
+("serving options": retrieval, reasoning compute, quantisation, speculative decoding, a model
+swap, …); options that only add a one-off cost (merged fine-tunes, alignment) leave it unchanged
+(checked per option: ``apply_all(base, option) == base``). So each distinct set of serving options
+(a *serving state*) is evaluated once with :func:`app.estimators.portfolio.evaluate_portfolio`,
+and the candidates are combined with numpy: one-off cost = the state's one-off cost + each
+one-off option's cost on the state's model and GPU (cached per option and model), governance
+burden = Σ over chosen axes of (6 − governance level) + the regulated-retrieval burden, as
+:func:`evaluate_portfolio` computes it. ``tests/estimators/test_search.py`` checks the combined
+figures against :func:`evaluate_portfolio` of whole candidates.
+
+**Figures.** ``time_to_answer_p95_ms`` = the portfolio's TTFT p95 to the first *answer* token
+(retrieval latency and reasoning tokens included); ``ttft_p95_ms`` = that minus reasoning tokens ×
+TPOT p95 (the first token the model emits). ``coverage`` = Σ w_f over the failure modes addressed /
+Σ w_f over all searched (0-1), with w_f = severity/4 · (0.5 + 0.5·traffic share) · (1 + 0.25·segment
+risk), the rules engine's scoring factors; a failure mode is addressed when the candidate has a
+technique on one of its axes.
+
+**Frontier.** Objectives: coverage (max), monthly cost (min), time to answer (min), governance
+burden (min). ``pareto`` holds the feasible frontier (feasible candidates no feasible candidate
+dominates) and the infeasible points of the overall frontier (no candidate dominates them; marked
+``feasible: false``: what relaxing a constraint would buy). Candidates with equal objectives are
+shown once (the smallest one-off cost). **Best** (seed precedence): when serving economics fail
+today (does not fit, over the monthly budget, misses a latency constraint, or a serving-cost
+failure mode), only plans with a serving option count as feasible (serving before any other axis
+investment: a plan without one is marked ``feasible: false``, and when none qualifies nothing is
+recommended); then the highest coverage, then the lowest monthly cost, time to answer and
+governance burden.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from app.estimators.architecture import Architecture
+from app.estimators.errors import FieldError
+from app.estimators.interventions import Scenario, apply_all, evaluate
+from app.estimators.portfolio import (
+    REGULATED_RETRIEVAL_BURDEN,
+    AxisData,
+    Evaluation,
+    Item,
+    evaluate_portfolio,
+)
+from app.estimators.techniques import PARAMS, UNPRICED, plan, pricing_params, resolve_params
+
+SERVING_AXIS = "serving_optimization"
+SWAP_AXES = frozenset({"dense_pretraining", "sparse_moe"})
+SEVERITY_MAX = 4  # the questionnaire's scale (app.rules.engine.SEVERITY_MAX)
+RISK_STEP = 0.25  # the rules engine's segment-risk factor step
+MAX_VARIANTS = 8
+MAX_SWAP_MODELS = 2
+MAX_PARETO = 300
+MAX_EXCLUDED = 60
+# The key parameters and the values tried. Sources: Wang et al. 2023 (self-consistency gains
+# mostly by 5-10 samples), Leviathan et al. 2023 Table 2 (α 0.5-0.9, γ 3-7), Lewis et al. 2020 /
+# Edge et al. 2024 (5-10 passages; GraphRAG reads more summaries), Dettmers et al. 2023 (rank
+# 8-64). Names shared by several techniques take the same values unless GRID_BY_TECHNIQUE says.
+GRID: dict[str, tuple[object, ...]] = {
+    "samples": (3, 5, 10),
+    "alpha": (0.6, 0.8),
+    "gamma": (3, 5),
+    "k": (3, 5, 10),
+    "rank": (8, 16, 64),
+    "share": (0.3, 0.6),
+    "routing_share": (0.3, 0.6),
+    "hit_rate": (0.2, 0.4),
+    "n_gpus": (1, 2, 4, 8),
+    "tensor_parallel": (1, 2, 4, 8),
+}
+GRID_BY_TECHNIQUE: dict[str, dict[str, tuple[object, ...]]] = {
+    "graphrag": {"k": (10, 20)},
+    "retrieval_then_long_context": {"k": (4, 8)},
+    "paged_attention_speculative": {"alpha": (0.6, 0.8), "gamma": (4,)},
+    "speculative_decoding": {"alpha": (0.6, 0.8), "gamma": (3, 5)},
+}
+
+
+class SearchError(FieldError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class FailureMode:
+    key: str
+    axes: tuple[str, ...]
+    severity: int
+    traffic_share: float = 0.0
+    segment_risk: int = 0  # 0 none, 1 low, 2 medium, 3 high
+
+    @property
+    def weight(self) -> float:
+        return (self.severity / SEVERITY_MAX * (0.5 + 0.5 * self.traffic_share)
+                * (1 + RISK_STEP * self.segment_risk))  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Constraints:
+    """None: no limit."""
+
+    monthly_budget_usd: float | None = None
+    one_off_budget_usd: float | None = None
+    ttft_p95_ms: float | None = None
+    tpot_p95_ms: float | None = None
+    time_to_answer_p95_ms: float | None = None
+    governance_capacity: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    axis: str
+    technique: str
+    params: tuple[tuple[str, Any], ...]
+    serving: bool  # changes the served scenario
+
+    @property
+    def item(self) -> Item:
+        return Item(self.axis, self.technique, dict(self.params))
+
+
+@dataclass(frozen=True, slots=True)
+class Excluded:
+    technique: str
+    why: str
+
+
+@dataclass(slots=True)
+class Space:
+    """The enumerated candidates: ``choice[n, a]`` = the option index on axis ``a`` of candidate
+    ``n`` (0 = none; options[a][i - 1] otherwise); ``state[n]`` its serving state."""
+
+    base: Scenario
+    data: AxisData
+    regulated: bool
+    failure_modes: tuple[FailureMode, ...]
+    axes: tuple[str, ...]
+    options: tuple[tuple[Option, ...], ...]
+    choice: npt.NDArray[np.int32]
+    state: npt.NDArray[np.int64]
+    states: list[tuple[int, ...]]  # per state: the serving option index per axis (0 = none)
+    excluded: list[Excluded] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return int(self.choice.shape[0])
+
+    def state_items(self, s: int) -> list[Item]:
+        return [self.options[a][i - 1].item for a, i in enumerate(self.states[s]) if i]
+
+    def items(self, n: int) -> list[Item]:
+        return [self.options[a][int(i) - 1].item for a, i in enumerate(self.choice[n]) if i]
+
+
+@dataclass(frozen=True, slots=True)
+class ServingFigures:
+    """What the search reads of a state's :class:`Evaluation`."""
+
+    fits: bool
+    monthly_cost_usd: float | None
+    one_off_cost_usd: float | None
+    ttft_ms_p95: float | None
+    tpot_ms_p95: float | None
+
+    @classmethod
+    def of(cls, ev: Evaluation) -> ServingFigures:
+        return cls(ev.fits, ev.monthly_cost_usd, ev.one_off_cost_usd, ev.ttft_ms_p95,
+                   ev.tpot_ms_p95)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class StateOutcome:
+    """A serving state's evaluation (None: the estimators refused it, ``error`` says why)."""
+
+    evaluation: ServingFigures | None
+    arch: Architecture | None
+    cot_tokens: int
+    error: str | None = None
+
+    def as_json(self) -> list[Any]:
+        """JSON-able (a job part's result); the model is rebuilt by :func:`outcome_from_json`."""
+        ev = self.evaluation
+        figs = None if ev is None else [ev.fits, ev.monthly_cost_usd, ev.one_off_cost_usd,
+                                        ev.ttft_ms_p95, ev.tpot_ms_p95]  # fmt: skip
+        return [figs, self.cot_tokens, self.error]
+
+
+def outcome_from_json(space: Space, s: int, data: Sequence[Any]) -> StateOutcome:
+    figs, cot, error = data
+    if figs is None:
+        return StateOutcome(None, None, int(cot), error)
+    return StateOutcome(ServingFigures(bool(figs[0]), *figs[1:]), state_arch(space, s), int(cot),
+                        error)  # fmt: skip
+
+
+def state_arch(space: Space, s: int) -> Architecture:
+    """The model a state serves (a swap's), as apply_all chains its interventions."""
+    items = space.state_items(s)
+    after, _ = apply_all(space.base, [i for it in items for i in _plan(space, it).interventions])
+    return after.arch
+
+
+def _values(technique: str, name: str, p: Any, s: Scenario,
+            models: Mapping[str, Architecture]) -> tuple[object, ...]:  # fmt: skip
+    grid = GRID_BY_TECHNIQUE.get(technique, {}).get(name, GRID.get(name))
+    if p.type == "model":
+        if technique == "moe_model":
+            picks = sorted((a.active_params, k) for k, a in models.items() if a.is_moe)
+        else:
+            picks = sorted((a.total_params, k) for k, a in models.items()
+                           if not a.is_moe and a.total_params > s.arch.total_params)  # fmt: skip
+        return ("", *[k for _, k in picks[:MAX_SWAP_MODELS]])
+    if p.type == "choice":
+        return tuple(p.choices) or (p.default,)
+    if grid is None:
+        return (p.default,)
+    ok = []
+    for v in grid:
+        try:
+            ok.append(p.check(v))
+        except ValueError:
+            continue
+    return tuple(ok) or (p.default,)
+
+
+def variants(technique: str, s: Scenario, models: Mapping[str, Architecture],
+             corpus_tokens: float = 0.0) -> list[dict[str, object]]:  # fmt: skip
+    """The parameter sets tried for ``technique`` (at most :data:`MAX_VARIANTS`, evenly spread
+    over the grid's product when it is larger)."""
+    spec = PARAMS.get(technique, ())
+    names = [p.name for p in spec]
+    grids = [_values(technique, p.name, p, s, models) for p in spec]
+    combos = list(itertools.product(*grids)) if grids else [()]
+    if len(combos) > MAX_VARIANTS:
+        step = len(combos) / MAX_VARIANTS
+        combos = [combos[int(i * step)] for i in range(MAX_VARIANTS)]
+    base = pricing_params(technique, corpus_tokens)
+    return [{**base, **dict(zip(names, c, strict=True))} for c in combos]
+
+
+def _options(base: Scenario, data: AxisData, axis: str, corpus_tokens: float,
+             excluded: list[Excluded]) -> list[Option]:  # fmt: skip
+    out: list[Option] = []
+    for technique in sorted(t for t, a in data.technique_axis.items() if a == axis):
+        if technique in UNPRICED:
+            excluded.append(Excluded(technique, "the estimators have no cost model for it "
+                                     "(already in every engine profile, or a pretraining "
+                                     "decision), so it cannot be compared"))  # fmt: skip
+            continue
+        tried = 0
+        for params in variants(technique, base, data.models, corpus_tokens):
+            try:
+                resolved = resolve_params(technique, params)
+                p = plan(technique, base, params=resolved, models=data.models)
+                if p is None:
+                    excluded.append(Excluded(technique, "no model to swap to in the catalog"
+                                             if axis in SWAP_AXES else "not priced"))  # fmt: skip
+                    break
+                after, _ = apply_all(base, list(p.interventions))
+                if after != base:
+                    evaluate(after)  # refuses what the estimators cannot serve (e.g. int4 KV)
+            except FieldError as exc:
+                excluded.append(Excluded(technique, f"{_label(params)}: {exc}"))
+                continue
+            tried += 1
+            out.append(Option(axis, technique, tuple(sorted(resolved.items())), after != base))
+    return out
+
+
+def _label(params: Mapping[str, object]) -> str:
+    shown = {k: v for k, v in params.items() if k != "corpus_tokens"}
+    return ", ".join(f"{k}={v}" for k, v in shown.items()) or "defaults"
+
+
+def build_space(
+    base: Scenario,
+    data: AxisData,
+    failure_modes: Sequence[FailureMode],
+    *,
+    regulated: bool = False,
+    corpus_tokens: float = 0.0,
+    max_candidates: int = 2_000_000,
+) -> Space:
+    """Enumerate the candidates. Raises :class:`SearchError` (field ``failure_modes``) when the
+    space exceeds ``max_candidates``."""
+    fms = tuple(f for f in failure_modes if f.severity > 0)
+    wanted = {a for f in fms for a in f.axes if a in data.matrix}
+    axes = tuple(sorted(wanted | ({SERVING_AXIS} if SERVING_AXIS in data.matrix else set())))
+    excluded: list[Excluded] = []
+    for t, a in sorted(data.technique_axis.items()):
+        if a not in axes:
+            excluded.append(Excluded(t, f"on {a.replace('_', ' ')}, which none of the failure "
+                                     "modes searched points at"))  # fmt: skip
+    options = tuple(tuple(_options(base, data, a, corpus_tokens, excluded)) for a in axes)
+    size = math.prod(len(o) + 1 for o in options)
+    if size > max_candidates:
+        raise SearchError(f"{size:,} candidates exceed the limit of {max_candidates:,}: "
+                          "search fewer failure modes", field="failure_modes")  # fmt: skip
+    if axes:
+        grids = np.indices([len(o) + 1 for o in options], dtype=np.int32)
+        choice = grids.reshape(len(axes), -1).T.copy()
+    else:
+        choice = np.zeros((1, 0), dtype=np.int32)
+    swap_cols = [a for a, ax in enumerate(axes) if ax in SWAP_AXES]
+    if len(swap_cols) > 1:  # at most one model swap per candidate
+        choice = choice[(choice[:, swap_cols] > 0).sum(axis=1) <= 1]
+    serving_mask = [np.array([0] + [1 if o.serving else 0 for o in opts], dtype=np.int32)
+                    for opts in options]  # fmt: skip
+    keys = np.stack([choice[:, a] * serving_mask[a][choice[:, a]] for a in range(len(axes))],
+                    axis=1) if axes else np.zeros((1, 0), dtype=np.int32)  # fmt: skip
+    uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
+    return Space(base, data, regulated, fms, axes, options, choice,
+                 inverse.reshape(-1).astype(np.int64),
+                 [tuple(int(x) for x in row) for row in uniq], excluded)  # fmt: skip
+
+
+def evaluate_state(space: Space, s: int) -> StateOutcome:
+    """One serving state, with :func:`evaluate_portfolio` itself."""
+    items = space.state_items(s)
+    try:
+        ev = evaluate_portfolio(space.base, items, space.data, regulated=space.regulated)
+        after, _ = apply_all(space.base, [i for it in items
+                                          for i in _plan(space, it).interventions])  # fmt: skip
+    except FieldError as exc:
+        return StateOutcome(None, None, 0, f"{_items_label(items)}: {exc}")
+    return StateOutcome(ServingFigures.of(ev), after.arch, after.cot_tokens)
+
+
+def _plan(space: Space, item: Item) -> Any:
+    p = plan(item.technique, space.base, params=item.params, models=space.data.models)
+    assert p is not None  # options are only those plan() prices
+    return p
+
+
+def _items_label(items: Sequence[Item]) -> str:
+    return " + ".join(f"{i.technique} ({_label(i.params)})" for i in items) or "as is"
+
+
+Progress = Callable[[int, str], None]
+
+
+def evaluate_states(space: Space, indices: Sequence[int],
+                    progress: Progress | None = None) -> dict[int, StateOutcome]:  # fmt: skip
+    out: dict[int, StateOutcome] = {}
+    for n, s in enumerate(indices):
+        out[s] = evaluate_state(space, s)
+        if progress is not None and (n % 10 == 0 or n == len(indices) - 1):
+            progress(int(100 * (n + 1) / max(len(indices), 1)),
+                     f"{n + 1} of {len(indices)} serving states evaluated")  # fmt: skip
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    index: int  # candidate number in the space
+    items: list[dict[str, Any]]
+    monthly_cost_usd: float | None
+    one_off_usd: float | None
+    ttft_p95_ms: float | None
+    tpot_p95_ms: float | None
+    time_to_answer_p95_ms: float | None
+    coverage: float
+    governance_burden: int
+    feasible: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    candidates_evaluated: int
+    states_evaluated: int
+    elapsed_ms: float
+    pareto: list[Point]
+    best: dict[str, Any]
+    excluded: list[Excluded]
+    serving_first: bool
+    baseline: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "candidates_evaluated": self.candidates_evaluated,
+            "states_evaluated": self.states_evaluated,
+            "elapsed_ms": self.elapsed_ms,
+            "pareto": [
+                {
+                    k: getattr(p, k)
+                    for k in (
+                        "items",
+                        "monthly_cost_usd",
+                        "one_off_usd",
+                        "ttft_p95_ms",
+                        "tpot_p95_ms",
+                        "time_to_answer_p95_ms",
+                        "coverage",
+                        "governance_burden",
+                        "feasible",
+                    )
+                }
+                for p in self.pareto
+            ],  # fmt: skip
+            "best": self.best,
+            "excluded": [{"technique": e.technique, "why": e.why} for e in self.excluded],
+            "serving_first": self.serving_first,
+            "baseline": self.baseline,
+        }
+
+
+@dataclass(slots=True)
+class Figures:
+    """Per-candidate figures (NaN: cannot be computed; ``valid`` False: the estimators refused
+    the candidate's serving state)."""
+
+    cost: npt.NDArray[np.float64]
+    one_off: npt.NDArray[np.float64]
+    ttft: npt.NDArray[np.float64]
+    tpot: npt.NDArray[np.float64]
+    tta: npt.NDArray[np.float64]
+    coverage: npt.NDArray[np.float64]
+    burden: npt.NDArray[np.int64]
+    fits: npt.NDArray[np.bool_]
+    valid: npt.NDArray[np.bool_]
+    serving: npt.NDArray[np.bool_]
+
+
+def _num(v: float | None) -> float:
+    return math.nan if v is None else float(v)
+
+
+def _one_off_of(space: Space, opt: Option, arch: Architecture,
+                cache: dict[tuple[Option, Architecture], float]) -> float:  # fmt: skip
+    """A one-off option's cost on the state's model (its GPU is the deployment's): the cost its
+    interventions carry when applied to it, as apply_all charges them inside a portfolio."""
+    key = (opt, arch)
+    if key not in cache:
+        p = _plan(space, opt.item)
+        _, costs = apply_all(replace(space.base, arch=arch), list(p.interventions))
+        cache[key] = (math.nan if any(c.cost_usd is None for c in costs)
+                      else float(sum(c.cost_usd or 0.0 for c in costs)))  # fmt: skip
+    return cache[key]
+
+
+def figures(space: Space, outcomes: Mapping[int, StateOutcome]) -> Figures:
+    """Combine the states' evaluations with the one-off, governance and coverage tables."""
+    n_states = len(space.states)
+    st_cost, st_one, st_ttft, st_tpot, st_tta = (np.full(n_states, np.nan) for _ in range(5))
+    st_fits = np.zeros(n_states, dtype=bool)
+    st_valid = np.zeros(n_states, dtype=bool)
+    archs: list[Architecture | None] = [None] * n_states
+    for s, o in outcomes.items():
+        ev = o.evaluation
+        if ev is None:
+            continue
+        st_valid[s], st_fits[s], archs[s] = True, ev.fits, o.arch
+        st_cost[s], st_one[s] = _num(ev.monthly_cost_usd), _num(ev.one_off_cost_usd)
+        if ev.ttft_ms_p95 is not None and ev.tpot_ms_p95 is not None:
+            st_tta[s], st_tpot[s] = ev.ttft_ms_p95, ev.tpot_ms_p95
+            st_ttft[s] = round(ev.ttft_ms_p95 - o.cot_tokens * ev.tpot_ms_p95, 3)
+    st = space.state
+    one_off = st_one[st].copy()
+    cache: dict[tuple[Option, Architecture], float] = {}
+    # one-off options: their cost on each state's model, added where chosen
+    distinct_archs = {a for a in archs if a is not None}
+    arch_index = {a: i for i, a in enumerate(sorted(distinct_archs, key=lambda a: a.name))}
+    st_arch = np.array([arch_index[a] if a is not None else -1 for a in archs], dtype=np.int64)
+    cand_arch = st_arch[st]
+    for a, opts in enumerate(space.options):
+        col = space.choice[:, a]
+        for i, opt in enumerate(opts, start=1):
+            if opt.serving:
+                continue
+            mask = col == i
+            if not mask.any():
+                continue
+            for arch, ai in arch_index.items():
+                sel = mask & (cand_arch == ai)
+                if sel.any():
+                    one_off[sel] += _one_off_of(space, opt, arch, cache)
+    burden = np.zeros(space.size, dtype=np.int64)
+    for a, ax in enumerate(space.axes):
+        chosen = space.choice[:, a] > 0
+        burden += chosen * (6 - space.data.matrix[ax]["governance"])
+        if space.regulated and ax == "retrieval":
+            burden += chosen * REGULATED_RETRIEVAL_BURDEN
+    total_w = sum(f.weight for f in space.failure_modes)
+    addressed = np.zeros(space.size, dtype=np.float64)
+    for f in space.failure_modes:
+        cols = [a for a, ax in enumerate(space.axes) if ax in f.axes]
+        if cols:
+            addressed += f.weight * (space.choice[:, cols] > 0).any(axis=1)
+    coverage = np.round(addressed / total_w, 4) if total_w > 0 else np.zeros(space.size)
+    serving_col = space.axes.index(SERVING_AXIS) if SERVING_AXIS in space.axes else None
+    serving = (space.choice[:, serving_col] > 0 if serving_col is not None
+               else np.zeros(space.size, dtype=bool))  # fmt: skip
+    return Figures(st_cost[st], np.round(one_off, 2), st_ttft[st], st_tpot[st], st_tta[st],
+                   coverage, burden, st_fits[st], st_valid[st], serving)  # fmt: skip
+
+
+def feasible(fig: Figures, c: Constraints, *,
+             serving_first: bool = False) -> npt.NDArray[np.bool_]:  # fmt: skip
+    """Within every constraint; with ``serving_first`` (serving economics fail today) only
+    candidates with a serving option qualify (the seed: serving before any other axis)."""
+    ok = fig.valid & fig.fits & ~np.isnan(fig.tta)
+    if serving_first:
+        ok &= fig.serving
+    limits = ((fig.cost, c.monthly_budget_usd), (fig.one_off, c.one_off_budget_usd),
+              (fig.ttft, c.ttft_p95_ms), (fig.tpot, c.tpot_p95_ms),
+              (fig.tta, c.time_to_answer_p95_ms))  # fmt: skip
+    for values, limit in limits:
+        if limit is not None:
+            ok &= ~np.isnan(values) & (values <= limit)
+    if c.governance_capacity is not None:
+        ok &= fig.burden <= c.governance_capacity
+    return ok
+
+
+def _objectives(fig: Figures) -> npt.NDArray[np.float64]:
+    """Columns to minimise: cost, time to answer, burden, −coverage (NaN cost/time: +inf)."""
+    inf = np.inf
+    return np.stack([np.where(np.isnan(fig.cost), inf, fig.cost),
+                     np.where(np.isnan(fig.tta), inf, fig.tta),
+                     fig.burden.astype(np.float64), -fig.coverage], axis=1)  # fmt: skip
+
+
+def frontier(obj: npt.NDArray[np.float64], candidates: npt.NDArray[np.int64],
+             tiebreak: npt.NDArray[np.float64]) -> list[int]:  # fmt: skip
+    """The candidates (indices into ``obj``) no other of ``candidates`` dominates (minimise every
+    column); of equal objective vectors only the first by ``tiebreak`` is kept."""
+    if candidates.size == 0:
+        return []
+    sub = obj[candidates]
+    order = np.lexsort((tiebreak[candidates], sub[:, 3], sub[:, 2], sub[:, 1], sub[:, 0]))
+    kept: list[int] = []
+    front = np.empty((0, obj.shape[1]))
+    for j in order:
+        row = sub[j]
+        # sorted by cost then time then burden: no later row dominates an earlier one
+        if front.shape[0] and bool(np.any(np.all(front <= row, axis=1))):
+            continue
+        kept.append(int(candidates[j]))
+        front = np.vstack([front, row])
+    return kept
+
+
+def serving_fails(base_eval: ServingFigures, fms: Sequence[FailureMode],
+                  c: Constraints) -> list[str]:  # fmt: skip
+    """Why serving economics fail today (empty: they do not)."""
+    why = []
+    if not base_eval.fits:
+        why.append("the deployment does not fit on its GPUs")
+    cost = base_eval.monthly_cost_usd
+    if c.monthly_budget_usd is not None and cost is not None and cost > c.monthly_budget_usd:
+        why.append(f"it costs ${cost:,.0f}/month against a ${c.monthly_budget_usd:,.0f} budget")
+    ttft, tpot = base_eval.ttft_ms_p95, base_eval.tpot_ms_p95
+    if c.ttft_p95_ms is not None and ttft is not None and ttft > c.ttft_p95_ms:
+        why.append(f"TTFT p95 {ttft:,.0f} ms exceeds {c.ttft_p95_ms:,g} ms")
+    if c.tpot_p95_ms is not None and tpot is not None and tpot > c.tpot_p95_ms:
+        why.append(f"TPOT p95 {tpot:,.1f} ms exceeds {c.tpot_p95_ms:,g} ms")
+    if any(SERVING_AXIS in f.axes for f in fms):
+        why.append("a serving-economics failure mode was reported")
+    return why
+
+
+def _point(space: Space, fig: Figures, feas: npt.NDArray[np.bool_], n: int) -> Point:
+    def f(v: float) -> float | None:
+        return None if math.isnan(v) else float(v)
+
+    items = [{"axis": i.axis, "technique": i.technique, "params": dict(i.params)}
+             for i in space.items(n)]  # fmt: skip
+    return Point(n, items, f(fig.cost[n]), f(fig.one_off[n]), f(fig.ttft[n]), f(fig.tpot[n]),
+                 f(fig.tta[n]), float(fig.coverage[n]), int(fig.burden[n]),
+                 bool(feas[n]))  # fmt: skip
+
+
+def _why(p: Point, serving_why: list[str], n_feasible: int) -> str:
+    names = ", ".join(i["technique"] for i in p.items) or "no change"
+    parts = []
+    if serving_why:
+        serving = [i["technique"] for i in p.items if i["axis"] == SERVING_AXIS]
+        lead = "serving economics fail today (" + "; ".join(serving_why) + ")"
+        parts.append(lead + f", so serving comes first: it includes {serving[0]}" if serving
+                     else lead)  # fmt: skip
+    cost = f"${p.monthly_cost_usd:,.0f}/month" if p.monthly_cost_usd is not None else (
+        "an unpriced monthly cost")  # fmt: skip
+    parts.append(f"of the {n_feasible:,} plans within the constraints it has the highest "
+                 f"coverage ({p.coverage:.0%}), at the lowest cost for that ({cost})")  # fmt: skip
+    return f"{names}: " + "; ".join(parts) + "."
+
+
+def choose(points: Sequence[Point], serving_why: Sequence[str], n_feasible: int) -> dict[str, Any]:
+    """The recommended point (its index in ``points``) and why: when serving economics fail
+    (``serving_why``), feasible points with a serving option first; then the highest coverage,
+    then the lowest monthly cost, time to answer and governance burden."""
+    inf = math.inf
+
+    def rank(i: int) -> tuple[float, ...]:
+        p = points[i]
+        serving = any(it["axis"] == SERVING_AXIS for it in p.items)
+        return (0.0 if not serving_why or serving else 1.0, -p.coverage,
+                inf if p.monthly_cost_usd is None else p.monthly_cost_usd,
+                inf if p.time_to_answer_p95_ms is None else p.time_to_answer_p95_ms,
+                p.governance_burden)  # fmt: skip
+
+    feasible_pts = [i for i, p in enumerate(points) if p.feasible]
+    if not feasible_pts and serving_why:
+        return {"index": None,
+                "why": "serving economics fail today (" + "; ".join(serving_why) + ") and no "
+                       "plan with a serving option meets every constraint; serving comes before "
+                       "any other axis, so none is recommended: relax the budget or the latency "
+                       "limits"}  # fmt: skip
+    if not feasible_pts:
+        return {"index": None,
+                "why": "no candidate meets every constraint; the points shown are the frontier "
+                       "without them: relax the budget, the latency limits or the governance "
+                       "capacity"}  # fmt: skip
+    pick = min(feasible_pts, key=rank)
+    return {"index": pick, "why": _why(points[pick], list(serving_why), n_feasible)}
+
+
+def combine(space: Space, outcomes: Mapping[int, StateOutcome], c: Constraints,
+            started: float) -> SearchResult:  # fmt: skip
+    fig = figures(space, outcomes)
+    base_n = int(np.flatnonzero((space.choice == 0).all(axis=1))[0])
+    base_out = outcomes.get(int(space.state[base_n]))
+    base_eval = base_out.evaluation if base_out is not None else None
+    serving_why = serving_fails(base_eval, space.failure_modes, c) if base_eval else [
+        "the deployment as it is cannot be evaluated"]  # fmt: skip
+    feas = feasible(fig, c, serving_first=bool(serving_why))
+    ok = fig.valid & fig.fits & ~np.isnan(fig.tta)
+    obj = _objectives(fig)
+    tiebreak = np.where(np.isnan(fig.one_off), np.inf, fig.one_off) + (space.choice > 0).sum(
+        axis=1) * 1e-9  # fmt: skip
+    feas_front = frontier(obj, np.flatnonzero(feas).astype(np.int64), tiebreak)
+    all_front = frontier(obj, np.flatnonzero(ok).astype(np.int64), tiebreak)
+    shown = list(dict.fromkeys(feas_front + [n for n in all_front if not feas[n]]))
+    shown.sort(key=lambda n: (-fig.coverage[n], obj[n, 0], obj[n, 1], obj[n, 2]))
+    shown = shown[:MAX_PARETO]
+    points = [_point(space, fig, feas, n) for n in shown]
+    best = choose(points, serving_why, int(feas.sum()))
+    if best["index"] is None and c.monthly_budget_usd is not None and np.isnan(fig.cost[ok]).all():
+        best["why"] = ("the GPU has no price, so no monthly cost can be computed and the monthly "
+                       "budget cannot be checked: set the GPU's price (catalog) or search without "
+                       "a monthly budget")  # fmt: skip
+    excluded = list(space.excluded)
+    for o in outcomes.values():
+        if o.error and len(excluded) < MAX_EXCLUDED:
+            excluded.append(Excluded(o.error.split(" (", 1)[0], o.error))
+    baseline = {
+        "monthly_cost_usd": base_eval.monthly_cost_usd if base_eval else None,
+        "ttft_p95_ms": float(fig.ttft[base_n]) if not math.isnan(fig.ttft[base_n]) else None,
+        "tpot_p95_ms": base_eval.tpot_ms_p95 if base_eval else None,
+        "fits": bool(base_eval.fits) if base_eval else False,
+        "serving_fails": serving_why,
+    }
+    return SearchResult(space.size, len(outcomes),
+                        round((time.perf_counter() - started) * 1e3, 1), points, best, excluded,
+                        bool(serving_why), baseline)  # fmt: skip
+
+
+def search(
+    base: Scenario,
+    data: AxisData,
+    failure_modes: Sequence[FailureMode],
+    constraints: Constraints,
+    *,
+    regulated: bool = False,
+    corpus_tokens: float = 0.0,
+    progress: Progress | None = None,
+    max_candidates: int = 2_000_000,
+) -> SearchResult:
+    """Enumerate, evaluate every serving state, combine and pick (see the module docstring)."""
+    started = time.perf_counter()
+    space = build_space(base, data, failure_modes, regulated=regulated,
+                        corpus_tokens=corpus_tokens, max_candidates=max_candidates)  # fmt: skip
+    outcomes = evaluate_states(space, range(len(space.states)), progress)
+    return combine(space, outcomes, constraints, started)

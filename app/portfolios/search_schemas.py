@@ -1,0 +1,83 @@
+"""Portfolio search I/O (issue 20). Field names are the API contract."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Money = Annotated[float, Field(ge=0, le=1e10, allow_inf_nan=False)]
+Millis = Annotated[float, Field(gt=0, le=3_600_000, allow_inf_nan=False)]
+
+
+class SearchConstraints(BaseModel):
+    """A field left out takes the deployment's value (monthly budget, TTFT and TPOT SLOs) or the
+    latest assessment's governance capacity; an explicit null means no limit."""
+
+    model_config = ConfigDict(extra="forbid")
+    monthly_budget_usd: Money | None = None
+    one_off_budget_usd: Money | None = None
+    ttft_p95_ms: Millis | None = None
+    tpot_p95_ms: Millis | None = None
+    time_to_answer_p95_ms: Millis | None = None
+    governance_capacity: int | None = Field(default=None, ge=0, le=100)
+
+
+class FailureModeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    failure_mode: Annotated[str, StringConstraints(min_length=1, max_length=48)]
+    severity: int = Field(ge=0, le=4, description="0 none … 4 critical")
+    traffic_share: float = Field(default=0.0, ge=0, le=1, allow_inf_nan=False)
+    segment_risk: int = Field(default=0, ge=0, le=3, description="0 none, 1 low, 2 medium, 3 high")
+
+
+class PortfolioSearchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    constraints: SearchConstraints = Field(default_factory=SearchConstraints)
+    failure_modes: list[FailureModeIn] | None = Field(
+        default=None, min_length=1, max_length=20,
+        description="Omitted: the failure modes of the deployment's latest assessment",
+    )  # fmt: skip
+
+
+class SearchItemOut(BaseModel):
+    axis: str
+    technique: str
+    params: dict[str, Any]
+
+
+class ParetoPointOut(BaseModel):
+    items: list[SearchItemOut]
+    monthly_cost_usd: float | None
+    one_off_usd: float | None
+    ttft_p95_ms: float | None
+    tpot_p95_ms: float | None
+    time_to_answer_p95_ms: float | None
+    coverage: float
+    governance_burden: int
+    feasible: bool
+
+
+class BestOut(BaseModel):
+    index: int | None = Field(description="Position in pareto[]; null when nothing is feasible")
+    why: str
+
+
+class ExcludedOut(BaseModel):
+    technique: str
+    why: str
+
+
+class PortfolioSearchOut(BaseModel):
+    candidates_evaluated: int
+    states_evaluated: int = Field(description="Distinct serving states evaluated (load simulated)")
+    elapsed_ms: float
+    pareto: list[ParetoPointOut]
+    best: BestOut
+    excluded: list[ExcludedOut]
+    serving_first: bool
+    baseline: dict[str, Any]
+    constraints: dict[str, float | int | None] = Field(
+        description="The constraints applied (defaults filled in)"
+    )
+    failure_modes: list[FailureModeIn] = Field(description="The failure modes searched")

@@ -1,0 +1,178 @@
+"""The "Find the best portfolio" page of a deployment (issue 20): constraints and failure modes
+in a form (inline errors keep what was typed), the search inline or as a job with progress, the
+frontier chart and table, each point saved with the portfolio form's own fields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from app.assessments import service as assessments
+from app.assessments.repository import AssessmentRepository
+from app.auth.context import Caller
+from app.auth.permissions import Permission
+from app.db import SessionDep
+from app.deployments import service as deployments
+from app.deployments.models import Deployment
+from app.errors import Conflict, InvalidInput, NotFound
+from app.jobs import service as jobs
+from app.jobs.deps import JobsRecovered
+from app.jobs.models import Job
+from app.portfolios import charts, search_service
+from app.portfolios.search_schemas import PortfolioSearchIn
+from app.rules.questionnaire import RISK_LEVELS
+from app.web.deps import IdPath, PageCaller, SettingsDep
+from app.web.forms import FormDep, plain_message
+from app.web.templates import render
+
+router = APIRouter(include_in_schema=False)
+TEMPLATE = "portfolios/search.html"
+CONSTRAINTS = (
+    ("monthly_budget_usd", "Monthly budget (USD)"),
+    ("one_off_budget_usd", "One-off budget (USD)"),
+    ("ttft_p95_ms", "TTFT p95 limit (ms)"),
+    ("tpot_p95_ms", "TPOT p95 limit (ms)"),
+    ("time_to_answer_p95_ms", "Time to answer p95 limit (ms, reasoning included)"),
+    ("governance_capacity", "Governance review capacity (burden points)"),
+)
+
+
+def _rows(session: SessionDep, dep: Deployment) -> list[Any]:
+    return list(assessments.catalog(session, dep.org_id).rows)
+
+
+def _defaults(session: SessionDep, dep: Deployment) -> dict[str, Any]:
+    """The form's starting values: the deployment's budget and SLOs, the latest assessment's
+    failure modes (severity, traffic share, the riskiest segment hit) and capacity."""
+    latest = next(iter(AssessmentRepository(session, dep.org_id).for_deployment(dep.id)), None)
+    values: dict[str, Any] = {"monthly_budget_usd": dep.monthly_budget_usd,
+                              "ttft_p95_ms": dep.ttft_slo_ms, "tpot_p95_ms": dep.tpot_slo_ms,
+                              "governance_capacity": None if latest is None
+                              else latest.serving.get("governance_capacity")}  # fmt: skip
+    risk = {s["name"].lower(): RISK_LEVELS.get(s["risk"], 0) for s in dep.segments}
+    for a in latest.answers if latest is not None else []:
+        key = a["failure_mode"]
+        values[f"fm.{key}.severity"] = a["severity"]
+        values[f"fm.{key}.share"] = a.get("traffic_share", 0.0)
+        values[f"fm.{key}.risk"] = max((risk.get(s.lower(), 0) for s in a.get("segments", [])),
+                                       default=0)  # fmt: skip
+    values["from_assessment"] = latest.id if latest is not None else None
+    return values
+
+
+def _ctx(session: SessionDep, caller: Caller, dep: Deployment, values: dict[str, Any],
+         errors: dict[str, str]) -> dict[str, Any]:  # fmt: skip
+    return {"caller": caller, "d": dep, "values": values, "errors": errors,
+            "rows": _rows(session, dep), "constraints": CONSTRAINTS}  # fmt: skip
+
+
+def _parse(form: dict[str, Any], rows: list[Any]) -> tuple[PortfolioSearchIn | None,
+                                                           dict[str, str]]:  # fmt: skip
+    """The form as the API's request: a blank constraint is no limit; a failure mode with a
+    blank or 0 severity is left out."""
+    errors: dict[str, str] = {}
+    constraints: dict[str, Any] = {}
+    for name, _ in CONSTRAINTS:
+        raw = str(form.get(name, "")).strip().replace(",", "")
+        constraints[name] = raw or None
+    fms, keys = [], []
+    for r in rows:
+        sev = str(form.get(f"fm.{r.key}.severity", "")).strip()
+        if sev in ("", "0"):
+            continue
+        keys.append(r.key)
+        fms.append({"failure_mode": r.key, "severity": sev,
+                    "traffic_share": str(form.get(f"fm.{r.key}.share", "")).strip() or 0,
+                    "segment_risk": str(form.get(f"fm.{r.key}.risk", "")).strip()
+                    or 0})  # fmt: skip
+    if not fms:
+        errors["failure_modes"] = "give at least one failure mode a severity above 0"
+    try:
+        req = PortfolioSearchIn.model_validate({"constraints": constraints,
+                                                "failure_modes": fms or None})  # fmt: skip
+    except ValidationError as exc:
+        names = {"severity": "severity", "traffic_share": "share", "segment_risk": "risk"}
+        for e in exc.errors():
+            loc = e.get("loc", ())
+            if len(loc) >= 2 and loc[0] == "constraints":
+                errors.setdefault(str(loc[1]), plain_message(e))
+            elif len(loc) >= 3 and loc[0] == "failure_modes" and isinstance(loc[1], int):
+                field = f"fm.{keys[loc[1]]}.{names.get(str(loc[2]), 'severity')}"
+                errors.setdefault(field, plain_message(e))
+            else:
+                errors.setdefault("failure_modes", plain_message(e))
+        return None, errors
+    return (None, errors) if errors else (req, errors)
+
+
+def results_context(out: dict[str, Any]) -> dict[str, Any]:
+    best = out["best"]["index"]
+    budget = out["constraints"].get("monthly_budget_usd")
+    return {"result": out, "best": best,
+            "fig": charts.search_frontier(out["pareto"], best, budget)}  # fmt: skip
+
+
+@router.get("/deployments/{deployment_id:int}/portfolio-search")
+def search_page(
+    deployment_id: IdPath, request: Request, session: SessionDep, caller: PageCaller
+) -> Response:
+    caller.require(Permission.portfolio_write)
+    dep = deployments.get(session, caller, deployment_id)
+    return render(request, TEMPLATE, _ctx(session, caller, dep, _defaults(session, dep), {}))
+
+
+@router.post("/deployments/{deployment_id:int}/portfolio-search")
+def search_submit(
+    deployment_id: IdPath,
+    request: Request,
+    session: SessionDep,
+    caller: PageCaller,
+    settings: SettingsDep,
+    form: FormDep,
+    background: BackgroundTasks,
+) -> Response:
+    caller.require(Permission.portfolio_write)
+    dep = deployments.get(session, caller, deployment_id)
+    ctx = _ctx(session, caller, dep, dict(form), {})
+    req, errors = _parse(dict(form), ctx["rows"])
+    if req is None:
+        ctx["errors"] = errors
+        return render(request, TEMPLATE, ctx, block="results", status_code=422)
+    try:
+        out = search_service.search(session, caller, dep.id, req)
+    except InvalidInput as exc:
+        ctx["errors"] = {exc.field if exc.field in dict(CONSTRAINTS) else "failure_modes":
+                         exc.message}  # fmt: skip
+        return render(request, TEMPLATE, ctx, block="results", status_code=422)
+    except Conflict as exc:
+        ctx["errors"] = {"failure_modes": exc.message}
+        return render(request, TEMPLATE, ctx, block="results", status_code=409)
+    if isinstance(out, Job):
+        background.add_task(jobs.submit, out.id, settings, request.app.state.job_runner)
+        ctx["job"] = out
+        return render(request, TEMPLATE, ctx, block="results", status_code=202)
+    ctx.update(results_context(out))
+    return render(request, TEMPLATE, ctx, block="results")
+
+
+@router.get("/deployments/{deployment_id:int}/portfolio-search/jobs/{search_job_id:int}")
+def search_job(
+    deployment_id: IdPath, search_job_id: IdPath, request: Request, session: SessionDep,
+    caller: PageCaller, _recovered: JobsRecovered,
+) -> Response:  # fmt: skip
+    """The results block of a search job: its progress while it runs, the frontier when done."""
+    dep = deployments.get(session, caller, deployment_id)
+    job = jobs.get(session, search_job_id, caller.org_id)
+    if job.kind != "portfolio_search" or job.params.get("deployment_id") != dep.id:
+        raise NotFound("no such search job")
+    ctx = _ctx(session, caller, dep, {}, {})
+    if job.status == "succeeded" and job.result is not None:
+        ctx.update(results_context(job.result))
+    elif job.status == "failed":
+        ctx["errors"] = {"failure_modes": f"job {job.id} failed: {job.error}"}
+    else:
+        ctx["job"] = job
+    return render(request, TEMPLATE, ctx, block="results")

@@ -1,0 +1,285 @@
+"""Portfolio search (issue 20): the combined figures are evaluate_portfolio's; the frontier equals
+brute force on a small space; every Pareto point is feasible-or-marked and non-dominated; more
+budget never lowers the best feasible coverage; serving comes first when its economics fail."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from functools import cache
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app.estimators.engines import ENGINES
+from app.estimators.inference import ServingConfig
+from app.estimators.interventions import Scenario
+from app.estimators.portfolio import AxisData, evaluate_portfolio
+from app.estimators.reference_data import catalog_architecture, catalog_gpu
+from app.estimators.search import (
+    SERVING_AXIS,
+    Constraints,
+    FailureMode,
+    Point,
+    SearchResult,
+    Space,
+    StateOutcome,
+    build_space,
+    choose,
+    combine,
+    evaluate_states,
+    feasible,
+    figures,
+    search,
+)
+from app.rules.reference import catalog
+
+C = catalog()
+GPU = replace(catalog_gpu("h100_sxm_80gb"), price_per_hour_usd=2.5)
+BASE = Scenario(catalog_architecture("llama_3_1_8b"), GPU, ENGINES["vllm"],
+                ServingConfig(n_gpus=1), 1500, 250, 500_000, 1000, 40)  # fmt: skip
+MODELS = {k: catalog_architecture(k) for k in ("llama_3_1_70b", "mixtral_8x7b")}
+DATA = AxisData(C["matrix"], C["profiles"], {}, C["techniques"], MODELS)
+STALE = FailureMode("factual_staleness", ("retrieval",), 3, 0.4, 2)
+DOMAIN = FailureMode("domain_accuracy_gap", ("peft",), 2, 0.3, 0)
+POLICY = FailureMode("policy_noncompliance", ("alignment",), 3, 0.1, 3)
+COMPLEX = FailureMode("complex_task_errors", ("reasoning_compute",), 2, 0.15, 1)
+FLOOR = FailureMode("capability_floor", ("dense_pretraining",), 2, 0.5, 0)
+SERVING = FailureMode("serving_cost", ("serving_optimization",), 2, 1.0, 0)
+
+
+@cache
+def small() -> tuple[Space, dict[int, StateOutcome]]:
+    space = build_space(BASE, DATA, [STALE, DOMAIN], corpus_tokens=1e8)
+    return space, evaluate_states(space, range(len(space.states)))
+
+
+def _result(c: Constraints) -> SearchResult:
+    space, outcomes = small()
+    return combine(space, outcomes, c, 0.0)
+
+
+def _vec(p: Point) -> tuple[float, float, int, float]:
+    inf = float("inf")
+    return (inf if p.monthly_cost_usd is None else p.monthly_cost_usd,
+            inf if p.time_to_answer_p95_ms is None else p.time_to_answer_p95_ms,
+            p.governance_burden, -p.coverage)  # fmt: skip
+
+
+def _dominates(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    return all(x <= y for x, y in zip(a, b, strict=True)) and a != b
+
+
+def test_combined_figures_are_evaluate_portfolio() -> None:
+    """Candidates with a model swap, one-off options on the swapped model, retrieval over
+    regulated data and serving options: every figure as evaluate_portfolio gives it."""
+    space = build_space(BASE, DATA, [FLOOR, DOMAIN, STALE], regulated=True, corpus_tokens=1e8)
+    rng = np.random.default_rng(7)
+    picks = rng.choice(space.size, size=14, replace=False).tolist()
+    swapped = [n for n in range(space.size) if space.choice[n][space.axes.index(
+        "dense_pretraining")] > 0 and space.choice[n][space.axes.index("peft")] > 0]  # fmt: skip
+    picks += swapped[:: max(1, len(swapped) // 4)][:4]
+    states = sorted({int(space.state[n]) for n in picks})
+    outcomes = evaluate_states(space, states)
+    fig = figures(space, outcomes)
+    checked = 0
+    for n in picks:
+        ev = evaluate_portfolio(BASE, space.items(n), DATA, regulated=True)
+        assert fig.fits[n] == ev.fits
+        assert int(fig.burden[n]) == ev.governance_burden
+        if ev.monthly_cost_usd is not None:
+            assert fig.cost[n] == ev.monthly_cost_usd
+        if ev.one_off_cost_usd is not None:
+            assert fig.one_off[n] == pytest.approx(ev.one_off_cost_usd, abs=0.02)
+        if ev.ttft_ms_p95 is not None:
+            assert fig.tta[n] == ev.ttft_ms_p95
+            assert fig.tpot[n] == ev.tpot_ms_p95
+            checked += 1
+    assert checked >= 10
+    assert swapped, "the space holds swaps combined with a fine-tune"
+
+
+def test_pareto_equals_brute_force_on_a_small_space() -> None:
+    space, _ = small()
+    c = Constraints(monthly_budget_usd=4000, one_off_budget_usd=2000, ttft_p95_ms=800,
+                    tpot_p95_ms=40, governance_capacity=6)  # fmt: skip
+    res = _result(c)
+    pts: list[tuple[tuple[float, float, int, float], bool]] = []
+    for n in range(space.size):
+        ev = evaluate_portfolio(BASE, space.items(n), DATA)
+        if not ev.fits or ev.ttft_ms_p95 is None or ev.tpot_ms_p95 is None:
+            continue
+        cov = sum(f.weight for f in space.failure_modes
+                  if any(i.axis in f.axes for i in space.items(n)))  # fmt: skip
+        cov = round(cov / sum(f.weight for f in space.failure_modes), 4)
+        ttft = ev.ttft_ms_p95  # no reasoning option in this space: TTFT = time to answer
+        ok = (ev.monthly_cost_usd is not None and ev.monthly_cost_usd <= 4000
+              and ev.one_off_cost_usd is not None and ev.one_off_cost_usd <= 2000 + 0.01
+              and ttft <= 800 and ev.tpot_ms_p95 <= 40 and ev.governance_burden <= 6)  # fmt: skip
+        cost = ev.monthly_cost_usd if ev.monthly_cost_usd is not None else float("inf")
+        pts.append(((cost, ev.ttft_ms_p95, ev.governance_burden, -cov), ok))
+    assert res.candidates_evaluated == space.size
+    feas = {v for v, ok in pts if ok}
+    brute_feasible = {v for v in feas if not any(_dominates(w, v) for w in feas)}
+    allv = {v for v, _ in pts}
+    brute_all = {v for v in allv if not any(_dominates(w, v) for w in allv)}
+    got_feasible = {_vec(p) for p in res.pareto if p.feasible}
+    got_marked = {_vec(p) for p in res.pareto if not p.feasible}
+    assert got_feasible == brute_feasible
+    assert got_marked == {v for v in brute_all if v not in feas}
+    assert brute_feasible, "the constraints leave something feasible"
+
+
+constraints = st.builds(
+    Constraints,
+    monthly_budget_usd=st.one_of(st.none(), st.floats(500, 20_000)),
+    one_off_budget_usd=st.one_of(st.none(), st.floats(0, 20_000)),
+    ttft_p95_ms=st.one_of(st.none(), st.floats(50, 3000)),
+    tpot_p95_ms=st.one_of(st.none(), st.floats(5, 100)),
+    time_to_answer_p95_ms=st.one_of(st.none(), st.floats(50, 3000)),
+    governance_capacity=st.one_of(st.none(), st.integers(0, 12)),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(constraints)
+def test_every_point_is_feasible_or_marked_and_not_dominated(c: Constraints) -> None:
+    space, outcomes = small()
+    res = _result(c)
+    fig = figures(space, outcomes)
+    feas = feasible(fig, c, serving_first=res.serving_first)
+    ok = fig.valid & fig.fits & ~np.isnan(fig.tta)
+    inf = np.inf
+    obj = np.stack([np.where(np.isnan(fig.cost), inf, fig.cost), fig.tta,
+                    fig.burden.astype(float), -fig.coverage], axis=1)  # fmt: skip
+    for p in res.pareto:
+        v = np.array(_vec(p))
+        assert p.feasible == bool(feas[p.index])
+        pool = obj[feas] if p.feasible else obj[ok]
+        strictly = np.all(pool <= v, axis=1) & np.any(pool < v, axis=1)
+        assert not strictly.any(), f"{p} is dominated"
+        if p.feasible:
+            assert (c.monthly_budget_usd is None or (p.monthly_cost_usd or inf)
+                    <= c.monthly_budget_usd)  # fmt: skip
+            assert c.governance_capacity is None or p.governance_burden <= c.governance_capacity
+    best = res.best["index"]
+    if res.serving_first:  # serving first: a plan without a serving option is not feasible
+        assert all(any(i["axis"] == SERVING_AXIS for i in p.items) for p in res.pareto
+                   if p.feasible)  # fmt: skip
+    if feas.any():
+        assert best is not None
+        assert res.pareto[best].feasible
+    else:
+        assert best is None
+
+
+@settings(max_examples=30, deadline=None)
+@given(constraints, st.floats(0, 20_000))
+def test_more_budget_never_lowers_the_best_feasible_coverage(c: Constraints, more: float) -> None:
+    def best_cov(r: SearchResult) -> float:
+        i = r.best["index"]
+        return -1.0 if i is None else r.pareto[i].coverage
+
+    low = _result(c)
+    richer = replace(c, monthly_budget_usd=None if c.monthly_budget_usd is None
+                     else c.monthly_budget_usd + more)  # fmt: skip
+    assert best_cov(_result(richer)) >= best_cov(low)
+    wider = replace(c, one_off_budget_usd=None if c.one_off_budget_usd is None
+                    else c.one_off_budget_usd + more)  # fmt: skip
+    assert best_cov(_result(wider)) >= best_cov(low)
+
+
+def _pt(items: list[str], coverage: float, cost: float) -> Point:
+    axis = {"rag": "retrieval", "qlora": "peft", "quantization": SERVING_AXIS}
+    return Point(0, [{"axis": axis[t], "technique": t, "params": {}} for t in items], cost, 0.0,
+                 100.0, 10.0, 100.0, coverage, 3, True)  # fmt: skip
+
+
+def test_serving_first_when_serving_economics_fail() -> None:
+    pts = [_pt(["rag", "qlora"], 0.9, 1000.0), _pt(["rag", "quantization"], 0.6, 1500.0),
+           _pt(["quantization"], 0.2, 800.0)]  # fmt: skip
+    failing = choose(pts, ["it costs $9,000/month against a $5,000 budget"], 3)
+    assert failing["index"] == 1  # a serving option first, then the highest coverage
+    assert "serving comes first" in failing["why"]
+    fine = choose(pts, [], 3)
+    assert fine["index"] == 0  # coverage first when serving is fine
+    assert "highest coverage (90%)" in fine["why"]
+
+
+def test_over_budget_deployment_gets_a_serving_plan() -> None:
+    """The baseline costs more than the budget: the search reports serving failing and
+    recommends a plan with a serving option that fits the budget."""
+    busy = replace(BASE, requests_per_day=8_000_000)
+    baseline = evaluate_portfolio(busy, [], DATA).monthly_cost_usd
+    assert baseline is not None
+    res = search(busy, DATA, [STALE], Constraints(monthly_budget_usd=baseline * 0.9))
+    assert res.serving_first
+    assert "budget" in res.baseline["serving_fails"][0]
+    best = res.best["index"]
+    assert best is not None
+    chosen = res.pareto[best]
+    assert any(i["axis"] == SERVING_AXIS for i in chosen.items)
+    assert chosen.monthly_cost_usd is not None
+    assert chosen.monthly_cost_usd <= baseline * 0.9
+    assert "serving comes first" in res.best["why"]
+
+
+def test_serving_failure_mode_puts_serving_first_end_to_end() -> None:
+    res = search(BASE, DATA, [STALE, SERVING], Constraints())
+    assert res.serving_first
+    best = res.best["index"]
+    assert best is not None
+    assert any(i["axis"] == SERVING_AXIS for i in res.pareto[best].items)
+
+
+def test_excluded_says_why() -> None:
+    res = _result(Constraints())
+    why = {(e.technique, e.why) for e in res.excluded}
+    assert any(t == "flash_attention" and "no cost model" in w for t, w in why)
+    assert any(t == "quantization" and "int4" in w for t, w in why)
+    assert any(t == "dpo" and "none of the failure modes" in w for t, w in why)
+
+
+def test_space_caps() -> None:
+    space = build_space(BASE, DATA, [FLOOR, FailureMode("capacity_at_low_cost", ("sparse_moe",),
+                                                        2)])  # fmt: skip
+    a, b = space.axes.index("dense_pretraining"), space.axes.index("sparse_moe")
+    assert not ((space.choice[:, a] > 0) & (space.choice[:, b] > 0)).any()  # one swap at most
+    assert len({tuple(r) for r in space.choice.tolist()}) == space.size
+    with pytest.raises(ValueError, match="exceed the limit"):
+        build_space(BASE, DATA, [STALE, DOMAIN, POLICY, COMPLEX], max_candidates=100)
+
+
+def test_coverage_weights() -> None:
+    """coverage = Σ addressed w / Σ w, w = severity/4 · (0.5 + 0.5·share) · (1 + 0.25·risk)."""
+    res = search(BASE, DATA, [STALE, DOMAIN], Constraints(), corpus_tokens=1e8)
+    w_stale = 3 / 4 * (0.5 + 0.2) * 1.5
+    w_domain = 2 / 4 * (0.5 + 0.15) * 1.0
+    only_rag = [p for p in res.pareto if {i["axis"] for i in p.items} == {"retrieval"}]
+    assert only_rag
+    assert only_rag[0].coverage == pytest.approx(w_stale / (w_stale + w_domain), abs=1e-4)
+    assert max(p.coverage for p in res.pareto) == 1.0
+
+
+def test_an_unpriced_gpu_says_why_instead_of_zero() -> None:
+    unpriced = replace(BASE, gpu=replace(GPU, price_per_hour_usd=None))
+    res = search(unpriced, DATA, [STALE], Constraints(monthly_budget_usd=5000))
+    assert res.best["index"] is None
+    assert "no price" in res.best["why"]
+    assert all(p.monthly_cost_usd is None for p in res.pareto)
+    free = search(unpriced, DATA, [STALE], Constraints())
+    best = free.best["index"]
+    assert best is not None
+    assert free.pareto[best].monthly_cost_usd is None
+    assert "an unpriced monthly cost" in free.best["why"]
+
+
+def test_serving_first_with_no_feasible_serving_plan_recommends_nothing() -> None:
+    """Serving fails (a serving-cost failure mode) and the constraints rule out every serving
+    option's cost: no other axis is recommended before serving."""
+    res = search(BASE, DATA, [STALE, SERVING], Constraints(governance_capacity=0))
+    assert res.serving_first
+    assert res.best["index"] is None
+    assert "serving comes before any other axis" in res.best["why"]
+    assert not any(p.feasible for p in res.pareto)

@@ -1,0 +1,177 @@
+"""POST /api/v1/deployments/{id}/portfolio-search (issue 20): the contract, defaults from the
+deployment and its latest assessment, 422s naming the field, role and organisation checks, a
+point saved as a portfolio, and a search over the inline limit run as a job."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from app.jobs import limits
+from tests.factories import api_headers, create_deployment, create_user
+
+FMS = [
+    {"failure_mode": "factual_staleness", "severity": 3, "traffic_share": 0.4,
+     "segment_risk": 2},
+    {"failure_mode": "domain_accuracy_gap", "severity": 2, "traffic_share": 0.3},
+]  # fmt: skip
+URL = "/api/v1/deployments/{}/portfolio-search"
+
+
+@pytest.fixture
+def arch(session: Session) -> Any:
+    return create_user(session, role="architect")
+
+
+@pytest.fixture
+def h(client: TestClient, arch: Any) -> dict[str, str]:
+    return api_headers(client, arch.email)
+
+
+@pytest.fixture
+def dep(session: Session, arch: Any) -> Any:
+    d = create_deployment(session, user=arch, requests_per_day=200_000)
+    session.commit()
+    return d
+
+
+def _search(client: TestClient, h: dict[str, str], dep_id: int, **body: Any) -> Any:
+    return client.post(URL.format(dep_id), json=body, headers=h)
+
+
+def test_contract_and_a_point_saved_as_a_portfolio(
+    client: TestClient, h: dict[str, str], dep: Any
+) -> None:
+    limits_given = {"one_off_budget_usd": 5000, "time_to_answer_p95_ms": 3000}
+    r = _search(client, h, dep.id, failure_modes=FMS, constraints=limits_given)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["candidates_evaluated"] > 100
+    assert body["elapsed_ms"] > 0
+    keys = {"items", "monthly_cost_usd", "one_off_usd", "ttft_p95_ms", "tpot_p95_ms",
+            "time_to_answer_p95_ms", "coverage", "governance_burden", "feasible"}  # fmt: skip
+    assert body["pareto"]
+    for p in body["pareto"]:
+        assert set(p) == keys
+        assert 0 <= p["coverage"] <= 1
+        for item in p["items"]:
+            assert set(item) == {"axis", "technique", "params"}
+    best = body["best"]["index"]
+    assert best is not None
+    assert body["pareto"][best]["feasible"]
+    assert body["best"]["why"]
+    assert {"technique", "why"} <= set(body["excluded"][0])
+    # defaults: the deployment's budget and SLOs where the constraint was left out
+    c = body["constraints"]
+    assert (c["monthly_budget_usd"], c["ttft_p95_ms"], c["tpot_p95_ms"]) == (5000, 500, 40)
+    assert (c["one_off_budget_usd"], c["time_to_answer_p95_ms"]) == (5000, 3000)
+    # the recommended point saved with the existing portfolio create, then compared
+    items = body["pareto"][best]["items"]
+    made = client.post("/api/v1/portfolios", json={"deployment_id": dep.id, "name": "Searched",
+                                                   "items": items}, headers=h)  # fmt: skip
+    assert made.status_code == 201, made.text
+    ev = client.get(f"/api/v1/portfolios/{made.json()['id']}/evaluation", headers=h).json()
+    assert ev["monthly_cost_usd"] == body["pareto"][best]["monthly_cost_usd"]
+    assert ev["governance_burden"] == body["pareto"][best]["governance_burden"]
+
+
+def test_explicit_null_lifts_a_limit(client: TestClient, h: dict[str, str], dep: Any) -> None:
+    r = _search(client, h, dep.id, failure_modes=FMS[:1],
+                constraints={"monthly_budget_usd": None, "ttft_p95_ms": None})  # fmt: skip
+    assert r.status_code == 200, r.text
+    c = r.json()["constraints"]
+    assert c["monthly_budget_usd"] is None
+    assert c["ttft_p95_ms"] is None
+    assert c["tpot_p95_ms"] == 40
+
+
+def test_failure_modes_default_to_the_latest_assessment(
+    client: TestClient, h: dict[str, str], dep: Any
+) -> None:
+    r = _search(client, h, dep.id)
+    assert r.status_code == 422
+    assert r.json()["field"] == "failure_modes"
+    answers = [{"failure_mode": "factual_staleness", "severity": 3, "traffic_share": 0.5,
+                "segments": ["EU"]}]  # fmt: skip
+    a = client.post(f"/api/v1/deployments/{dep.id}/assessments",
+                    json={"answers": answers, "governance_capacity": 7}, headers=h)  # fmt: skip
+    assert a.status_code == 201, a.text
+    r = _search(client, h, dep.id)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["failure_modes"] == [{"failure_mode": "factual_staleness", "severity": 3,
+                                      "traffic_share": 0.5, "segment_risk": 3}]  # fmt: skip
+    assert body["constraints"]["governance_capacity"] == 7
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"failure_modes": [{"failure_mode": "nope", "severity": 2}]},
+         "failure_modes[0].failure_mode"),
+        ({"failure_modes": [{"failure_mode": "factual_staleness", "severity": 0}]},
+         "failure_modes"),
+        ({"failure_modes": FMS + FMS[:1]}, "failure_modes"),
+    ],
+)  # fmt: skip
+def test_domain_errors_are_422_naming_the_field(
+    client: TestClient, h: dict[str, str], dep: Any, body: dict[str, Any], field: str
+) -> None:
+    r = _search(client, h, dep.id, **body)
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == field
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        ({"constraints": {"monthly_budget_usd": -1}}, ["body", "constraints",
+                                                       "monthly_budget_usd"]),
+        ({"constraints": {"ttft_p95_ms": 0}}, ["body", "constraints", "ttft_p95_ms"]),
+        ({"constraints": {"governance_capacity": 101}}, ["body", "constraints",
+                                                         "governance_capacity"]),
+        ({"constraints": {"budget": 1}}, ["body", "constraints", "budget"]),
+        ({"failure_modes": []}, ["body", "failure_modes"]),
+        ({"failure_modes": [{"failure_mode": "factual_staleness", "severity": 9}]},
+         ["body", "failure_modes", 0, "severity"]),
+        ({"include_everything": True}, ["body", "include_everything"]),
+    ],
+)  # fmt: skip
+def test_schema_errors_are_422_naming_the_field(
+    client: TestClient, h: dict[str, str], dep: Any, body: dict[str, Any], loc: list[Any]
+) -> None:
+    r = _search(client, h, dep.id, **{"failure_modes": FMS, **body})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == loc
+
+
+def test_roles_and_organisations(client: TestClient, session: Session, dep: Any) -> None:
+    body = {"failure_modes": FMS[:1]}
+    assert client.post(URL.format(dep.id), json=body).status_code == 401
+    for role, code in (("viewer", 403), ("governance", 403), ("product_lead", 403),
+                       ("admin", 200)):  # fmt: skip
+        hh = api_headers(client, create_user(session, org="Acme", role=role).email)
+        assert client.post(URL.format(dep.id), json=body, headers=hh).status_code == code, role
+    stranger = api_headers(client, create_user(session, org="Other", role="admin").email)
+    r = client.post(URL.format(dep.id), json=body, headers=stranger)
+    assert r.status_code == 404
+    assert "Deployment" not in r.text
+
+
+@pytest.mark.usefixtures("inline_jobs")
+def test_over_the_inline_limit_it_runs_as_a_job(
+    client: TestClient, h: dict[str, str], dep: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(limits, "INLINE_MAX_SEARCH_STATES", 1)
+    r = _search(client, h, dep.id, failure_modes=FMS[:1])
+    assert r.status_code == 202, r.text
+    job_url = r.headers["Location"]
+    job = client.get(job_url, headers=h).json()
+    assert job["status"] == "succeeded", job
+    result = job["result"]
+    assert result["pareto"]
+    assert result["best"]["index"] is not None
+    assert result["states_evaluated"] > 1

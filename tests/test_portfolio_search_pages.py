@@ -1,0 +1,110 @@
+"""The "Find the best portfolio" page (issue 20): defaults from the deployment and its latest
+assessment, inline errors keeping what was typed, the frontier chart and table, a point saved with
+the portfolio form, a search over the inline limit shown as a job with progress, role checks."""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.jobs import limits
+from app.portfolios.models import Portfolio
+from tests.factories import create_deployment, create_user, csrf_from, figures_in, page_login
+
+URL = "/deployments/{}/portfolio-search"
+
+
+@pytest.fixture
+def dep(client: TestClient, session: Session) -> Any:
+    user = create_user(session, role="architect")
+    page_login(client, user.email)
+    d = create_deployment(session, user=user, requests_per_day=300_000)
+    session.commit()
+    return d
+
+
+def _post(client: TestClient, dep_id: int, **fields: Any) -> Any:
+    page = client.get(URL.format(dep_id))
+    data = {"csrftoken": csrf_from(page.text), "monthly_budget_usd": "5000",
+            "ttft_p95_ms": "500", "tpot_p95_ms": "40", **fields}  # fmt: skip
+    return client.post(URL.format(dep_id), data=data)
+
+
+def test_form_defaults_to_the_deployment(client: TestClient, dep: Any) -> None:
+    r = client.get(URL.format(dep.id))
+    assert r.status_code == 200
+    assert 'name="monthly_budget_usd"' in r.text
+    assert 'value="5000.0"' in r.text or 'value="5000"' in r.text
+    assert 'name="fm.factual_staleness.severity"' in r.text
+    detail = client.get(f"/deployments/{dep.id}")
+    assert f'href="/deployments/{dep.id}/portfolio-search"' in detail.text
+
+
+def test_bad_input_is_inline_and_keeps_what_was_typed(client: TestClient, dep: Any) -> None:
+    r = _post(client, dep.id, monthly_budget_usd="lots", **{"fm.factual_staleness.severity": "3"})
+    assert r.status_code == 422
+    assert "monthly budget usd: enter a number" in r.text
+    r = _post(client, dep.id, **{"fm.factual_staleness.severity": "9",
+                                 "fm.factual_staleness.share": "0.4"})  # fmt: skip
+    assert r.status_code == 422
+    assert "factual staleness.severity" in r.text
+    r = _post(client, dep.id)
+    assert r.status_code == 422
+    assert "give at least one failure mode a severity above 0" in r.text
+
+
+def test_search_shows_frontier_and_a_point_saves_as_a_portfolio(
+    client: TestClient, session: Session, dep: Any
+) -> None:
+    r = _post(client, dep.id, **{"fm.factual_staleness.severity": "3",
+                                 "fm.factual_staleness.share": "0.4",
+                                 "fm.domain_accuracy_gap.severity": "2"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    text = html.unescape(r.text)
+    assert "Recommended" in text
+    assert 'id="frontier"' in text
+    fig = next(f for f in figures_in(r.text) if "coverage" in f["layout"]["title"]["text"])
+    names = [t["name"] for t in fig["data"]]
+    assert "feasible" in names
+    assert "recommended" in names
+    # the first save form: the portfolio form's own fields
+    form = re.search(r'<form method="post" action="/deployments/\d+/portfolios/new".*?</form>',
+                     r.text, re.S)  # fmt: skip
+    assert form is not None
+    fields = dict(re.findall(r'name="(name|csrftoken)"[^>]*value="([^"]*)"', form.group(0)))
+    uses = re.findall(r'name="use" value="([^"]+)"', form.group(0))
+    params = re.findall(r'name="(p\.[^"]+)" value="([^"]*)"', form.group(0))
+    data: dict[str, Any] = {"csrftoken": fields["csrftoken"], "name": html.unescape(fields["name"]),
+                            "use": uses, **dict(params)}  # fmt: skip
+    saved = client.post(f"/deployments/{dep.id}/portfolios/new", data=data,
+                        follow_redirects=False)  # fmt: skip
+    assert saved.status_code in (302, 303), saved.text
+    p = session.execute(select(Portfolio).where(Portfolio.deployment_id == dep.id)).scalar_one()
+    assert [i["technique"] for i in p.items] == uses
+
+
+@pytest.mark.usefixtures("inline_jobs")
+def test_a_large_search_runs_as_a_job_with_progress(
+    client: TestClient, dep: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(limits, "INLINE_MAX_SEARCH_STATES", 1)
+    r = _post(client, dep.id, **{"fm.factual_staleness.severity": "3"})
+    assert r.status_code == 202, r.text
+    assert "runs as a job" in r.text
+    job_id = re.search(r'id="job-(\d+)"', r.text)
+    assert job_id is not None
+    done = client.get(f"/deployments/{dep.id}/portfolio-search/jobs/{job_id.group(1)}")
+    assert done.status_code == 200
+    assert 'id="frontier"' in done.text
+
+
+def test_viewers_cannot_search(client: TestClient, session: Session, dep: Any) -> None:
+    viewer = create_user(session, role="viewer")
+    page_login(client, viewer.email)
+    assert client.get(URL.format(dep.id)).status_code == 403
