@@ -65,7 +65,15 @@ from app.estimators.portfolio import (
     Item,
     evaluate_portfolio,
 )
-from app.estimators.techniques import PARAMS, UNPRICED, plan, pricing_params, resolve_params
+from app.estimators.quality import DEFAULT_FAMILY
+from app.estimators.techniques import (
+    PARAMS,
+    UNPRICED,
+    better_models,
+    plan,
+    pricing_params,
+    resolve_params,
+)
 
 SERVING_AXIS = "serving_optimization"
 SWAP_AXES = frozenset({"dense_pretraining", "sparse_moe"})
@@ -226,12 +234,10 @@ def _values(technique: str, name: str, p: Any, s: Scenario,
             models: Mapping[str, Architecture]) -> tuple[object, ...]:  # fmt: skip
     grid = GRID_BY_TECHNIQUE.get(technique, {}).get(name, GRID.get(name))
     if p.type == "model":
-        if technique == "moe_model":
-            picks = sorted((a.active_params, k) for k, a in models.items() if a.is_moe)
-        else:
-            picks = sorted((a.total_params, k) for k, a in models.items()
-                           if not a.is_moe and a.total_params > s.arch.total_params)  # fmt: skip
-        return ("", *[k for _, k in picks[:MAX_SWAP_MODELS]])
+        # "" is the automatic pick; then the catalog models published as better on the task
+        # family that fit (the recommendation's own picker's list, best first), not "larger"
+        found = better_models(s, models, DEFAULT_FAMILY, moe=technique == "moe_model")
+        return ("", *[m.key for m in found[:MAX_SWAP_MODELS]])
     if p.type == "choice":
         return tuple(p.choices) or (p.default,)
     if grid is None:
@@ -274,10 +280,8 @@ def _options(base: Scenario, data: AxisData, axis: str, corpus_tokens: float,
             try:
                 resolved = resolve_params(technique, params)
                 p = plan(technique, base, params=resolved, models=data.models)
-                if p is None:
-                    excluded.append(Excluded(technique, "no model to swap to in the catalog"
-                                             if axis in SWAP_AXES else "not priced"))  # fmt: skip
-                    break
+                if p is None:  # e.g. no automatic pick: explicit swap models may still plan
+                    continue
                 after, _ = apply_all(base, list(p.interventions))
                 if after != base:
                     evaluate(after)  # refuses what the estimators cannot serve (e.g. int4 KV)
@@ -286,6 +290,9 @@ def _options(base: Scenario, data: AxisData, axis: str, corpus_tokens: float,
                 continue
             tried += 1
             out.append(Option(axis, technique, tuple(sorted(resolved.items())), after != base))
+        if not tried and not any(e.technique == technique for e in excluded):
+            excluded.append(Excluded(technique, "no model to swap to in the catalog"
+                                     if axis in SWAP_AXES else "not priced"))  # fmt: skip
     return out
 
 

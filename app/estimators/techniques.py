@@ -96,17 +96,14 @@ def _better_models(
     return out
 
 
-def _pick_model(
+def better_models(
     s: Scenario, models: Mapping[str, Architecture], family: str, *, moe: bool
-) -> ModelPick | None:
-    """The better model compared on figures of the same checkpoint kind first (a base figure
-    against a base figure), then on the fewest GPUs per replica, then with the largest gain (then
-    the fewest active parameters: the cheaper to serve)."""
-    found = _better_models(s, models, family, moe=moe)
-    if not found:
-        return None
-    return min(
-        found,
+) -> list[ModelPick]:
+    """The better models, best first: compared on figures of the same checkpoint kind first (a
+    base figure against a base figure), then on the fewest GPUs per replica, then with the largest
+    gain (then the fewest active parameters: the cheaper to serve)."""
+    return sorted(
+        _better_models(s, models, family, moe=moe),
         key=lambda p: (
             p.comparison.matched == "settings differ",
             p.n_gpus,
@@ -115,6 +112,14 @@ def _pick_model(
             p.key,
         ),
     )
+
+
+def _pick_model(
+    s: Scenario, models: Mapping[str, Architecture], family: str, *, moe: bool
+) -> ModelPick | None:
+    """The best of :func:`better_models`, or None."""
+    found = better_models(s, models, family, moe=moe)
+    return found[0] if found else None
 
 
 def _larger_dense(

@@ -12,11 +12,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from app.estimators.architecture import Architecture
 from app.estimators.engines import ENGINES
 from app.estimators.inference import ServingConfig
 from app.estimators.interventions import Scenario
 from app.estimators.portfolio import AxisData, evaluate_portfolio
-from app.estimators.reference_data import catalog_architecture, catalog_gpu
+from app.estimators.quality import figures_from_rows
+from app.estimators.reference_data import catalog_architecture, catalog_gpu, read_rows
 from app.estimators.search import (
     SERVING_AXIS,
     Constraints,
@@ -37,9 +39,17 @@ from app.rules.reference import catalog
 
 C = catalog()
 GPU = replace(catalog_gpu("h100_sxm_80gb"), price_per_hour_usd=2.5)
-BASE = Scenario(catalog_architecture("llama_3_1_8b"), GPU, ENGINES["vllm"],
+QUALITY = figures_from_rows(read_rows("model_quality.csv"))
+
+
+def _arch(key: str) -> Architecture:
+    """A catalog model with its published quality figures (swaps are chosen by them)."""
+    return replace(catalog_architecture(key), quality=QUALITY.get(key, ()))
+
+
+BASE = Scenario(_arch("llama_3_1_8b"), GPU, ENGINES["vllm"],
                 ServingConfig(n_gpus=1), 1500, 250, 500_000, 1000, 40)  # fmt: skip
-MODELS = {k: catalog_architecture(k) for k in ("llama_3_1_70b", "mixtral_8x7b")}
+MODELS = {k: _arch(k) for k in ("llama_3_1_70b", "mixtral_8x7b")}
 DATA = AxisData(C["matrix"], C["profiles"], {}, C["techniques"], MODELS)
 STALE = FailureMode("factual_staleness", ("retrieval",), 3, 0.4, 2)
 DOMAIN = FailureMode("domain_accuracy_gap", ("peft",), 2, 0.3, 0)
