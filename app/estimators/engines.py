@@ -5,7 +5,12 @@ The operator-level step model (:mod:`app.estimators.operators`) reads, per engin
 * ``prefill_efficiency`` — achieved FLOP/s over peak of large GEMMs and attention (MFU);
 * ``decode_efficiency`` — achieved bytes/s over peak bandwidth of streaming kernels (MBU);
 * ``cuda_graphs`` and ``kernels_per_layer`` — the per-kernel time and the eager launch floor;
-* ``step_overhead_s`` — scheduling per iteration.
+* ``step_overhead_s`` — scheduling per iteration;
+* ``first_token_latency_s`` — per-request time a TTFT pays outside the prefill kernels (request
+  set-up, copies, the sampler's synchronisation; for servers also tokenisation and the API): BLIS
+  models it as α0 + α1·M + α2·N added to every TTFT (inference-sim/inference-sim docs/approach.md
+  §3 C); the prior is the median α0 of its 33 fitted vLLM configurations in defaults.yaml
+  (4.27 ms), fitted with the compute efficiency on the TTFT rows.
 
 The two efficiencies start from priors (``PRIOR_*``) and are fitted on the published measurements
 in ``validation/published_measurements.csv`` by ``axisboard fit-engines`` (regularised toward the
@@ -45,6 +50,11 @@ GGML_OPS_PER_LAYER = 22
 # mem_bw_empirical_scaling_factor (0.8) (reference/estimator-landscape.md §2.2, §2.7).
 PRIOR_COMPUTE_EFFICIENCY = 0.7
 PRIOR_MEMORY_EFFICIENCY = 0.8
+# Median alpha_coeffs[0] (µs) over the 33 H100/A100 vLLM fits of inference-sim/inference-sim
+# defaults.yaml (commit 1a6eb353): 4267 µs. The fit's ridge measures a latency in units of
+# FIRST_TOKEN_LATENCY_SCALE_S.
+PRIOR_FIRST_TOKEN_LATENCY_S = 4.267e-3
+FIRST_TOKEN_LATENCY_SCALE_S = 4e-3
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +73,7 @@ class EngineProfile:
     # CPU launch floor; kernels_per_layer × 3 us of fixed GPU time per kernel.
     cuda_graphs: bool = True
     kernels_per_layer: int = FUSED_KERNELS_PER_LAYER
+    first_token_latency_s: float = PRIOR_FIRST_TOKEN_LATENCY_S
 
     def with_overrides(self, **changes: object) -> EngineProfile:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -78,6 +89,7 @@ _BASE: dict[str, EngineProfile] = {
     "ideal": EngineProfile(
         "ideal", 1.0, 1.0, 0.0, 1.0, 0.0, 8192, True,
         "Physical bound: peak FLOP/s and bandwidth, no overheads.", max_num_seqs=1_000_000,
+        first_token_latency_s=0.0,
     ),
     "vllm": EngineProfile(
         "vllm", _PC, _PM, 0.0, 0.90, _CUDA_CONTEXT, 8192, True,
@@ -122,11 +134,13 @@ def _fitted() -> dict[str, Any]:
 
 def _describe(phase: str, fit: dict[str, Any]) -> str:
     basis = fit.get("basis", "pooled" if fit["pooled"] else "engine")
+    lat = fit.get("first_token_latency_s")
+    extra = "" if lat is None else f" and first-token latency {lat * 1e3:.2f} ms"
     if basis == "prior":
-        return f"{phase} {fit['efficiency']:.3f} (the prior: too few rows to fit)"
+        return f"{phase} {fit['efficiency']:.3f}{extra} (the prior: too few rows to fit)"
     rows = ", ".join(fit["rows"])
     what = "pooled over all engines' rows" if basis == "pooled" else "rows"
-    return f"{phase} {fit['efficiency']:.3f} fitted on {what} {rows}"
+    return f"{phase} {fit['efficiency']:.3f}{extra} fitted on {what} {rows}"
 
 
 def _apply_fits(base: dict[str, EngineProfile], fitted: dict[str, Any]) -> dict[str, EngineProfile]:
@@ -142,6 +156,7 @@ def _apply_fits(base: dict[str, EngineProfile], fitted: dict[str, Any]) -> dict[
             prof,
             prefill_efficiency=pre["efficiency"],
             decode_efficiency=dec["efficiency"],
+            first_token_latency_s=pre.get("first_token_latency_s", PRIOR_FIRST_TOKEN_LATENCY_S),
             source=f"{prof.source} Efficiency{alias}: MFU {_describe('prefill', pre)}; "
             f"MBU {_describe('decode', dec)} of {fitted.get('csv', 'the validation CSV')}.",
         )

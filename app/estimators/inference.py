@@ -224,6 +224,9 @@ class StepModel:
     cuda_graphs: bool = True
     kernels_per_layer: int = 10
     attention_dp: bool = False
+    # per-request latency every TTFT pays outside the GPU steps (EngineProfile); it delays the
+    # request's first token, not the GPU
+    first_token_latency_s: float = 0.0
     # The operator formula's coefficients, derived once: the load simulation evaluates steps tens
     # of thousands of times per estimate page.
     _k: StepCoeffs = field(init=False, repr=False, compare=False)
@@ -341,6 +344,7 @@ class StepModel:
             cuda_graphs=eng.cuda_graphs,
             kernels_per_layer=eng.kernels_per_layer,
             attention_dp=cfg.attention_dp and not ideal,
+            first_token_latency_s=0.0 if ideal else eng.first_token_latency_s,
         )
 
     @property
@@ -495,7 +499,8 @@ def _timing(
     b, s_in, s_out = wl.batch_size, wl.input_tokens, wl.output_tokens
     # The whole batch's prefill; TTFT of an unloaded server is the prefill of one request.
     prefill = sm.prefill(b, s_in)
-    ttft = sm.prefill(1, s_in).time_s
+    # plus the engine's per-request first-token latency (set-up, copies, sampler sync, API)
+    ttft = sm.prefill(1, s_in).time_s + sm.first_token_latency_s
     # Decode step at the mean context length over the generation.
     decode = sm.decode(b, s_in + (s_out - 1) / 2)
     total_time = prefill.time_s + (s_out - 1) * decode.time_s

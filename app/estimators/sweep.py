@@ -238,7 +238,10 @@ def evaluate(
     total = prefill_b + (s_out - 1) * decode
     max_batch = np.floor(serving.kv_capacity_tokens(a, tp) / (s_in + s_out))
     fits = (max_batch >= 1) & (b <= max_batch)
-    return SweepResult(prefill_1 * 1e3, decode * 1e3, b * s_out / total, fits, max_batch)
+    # TTFT adds the engine's per-request first-token latency (0 for the bound), as in
+    # estimate_inference
+    ttft = prefill_1 + serving.engine.first_token_latency_s
+    return SweepResult(ttft * 1e3, decode * 1e3, b * s_out / total, fits, max_batch)
 
 
 def sweep(

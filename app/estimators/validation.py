@@ -38,7 +38,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize_scalar
+from scipy.optimize import minimize, minimize_scalar
 from scipy.stats import t as student_t
 
 from app.estimators.architecture import Architecture
@@ -46,8 +46,10 @@ from app.estimators.bands import gpu_class
 from app.estimators.engines import (
     BASE_ENGINES,
     ENGINES,
+    FIRST_TOKEN_LATENCY_SCALE_S,
     FIT_ALIASES,
     PRIOR_COMPUTE_EFFICIENCY,
+    PRIOR_FIRST_TOKEN_LATENCY_S,
     PRIOR_MEMORY_EFFICIENCY,
     EngineProfile,
 )
@@ -379,11 +381,16 @@ def _predict_serving(row: MeasurementRow, engines: dict[str, EngineProfile]) -> 
     if fam == "prefill_ttft_unloaded":
         s_in = _int(row.input_len)
         est = estimate_inference(arch, gpu, eng, cfg, Workload(s_in, 1, 1))
+        ttft = est.timing.ttft_ms
+        if metric != "ttft":
+            # a kernel-level timing (llama-bench pp<N>, FasterTransformer's context latency):
+            # no request around it, so no per-request first-token latency
+            ttft -= 1e3 * eng.first_token_latency_s
+            notes.append("kernel-level prefill timing: no per-request first-token latency")
         if "tokens_per_s" in metric:  # prompt processing speed (llama-bench pp<N>)
-            return RowResult(row, 1e3 * s_in / est.timing.ttft_ms,
-                             1e3 * s_in / est.best_case.ttft_ms, notes=tuple(notes),
-                             higher_is_better=True)  # fmt: skip
-        return RowResult(row, est.timing.ttft_ms, est.best_case.ttft_ms, notes=tuple(notes))
+            return RowResult(row, 1e3 * s_in / ttft, 1e3 * s_in / est.best_case.ttft_ms,
+                             notes=tuple(notes), higher_is_better=True)  # fmt: skip
+        return RowResult(row, ttft, est.best_case.ttft_ms, notes=tuple(notes))
     if fam == "batch1_decode":
         s_in = _int(row.input_len, default=1)
         s_out = _int(row.output_len, default=128)
@@ -642,6 +649,7 @@ MIN_FIT_ROWS = 3  # no efficiency is fitted on fewer rows ...
 MIN_FIT_SOURCES = 2  # ... or on rows of a single publication
 PRIOR_WEIGHT = 1.0  # the prior weighs as much as one row (ridge on log efficiency)
 EFFICIENCY_RANGE = (0.02, 1.0)
+FIRST_TOKEN_LATENCY_RANGE_S = (0.0, 0.05)
 PRIORS = {"prefill": PRIOR_COMPUTE_EFFICIENCY, "decode": PRIOR_MEMORY_EFFICIENCY}
 # Engines whose efficiencies may not exceed those of the listed ones (vLLM paper; engine docs).
 SLOWER_THAN: dict[str, tuple[str, ...]] = {"hf-transformers": ("vllm", "tensorrt-llm")}
@@ -652,6 +660,8 @@ class PhaseFit:
     efficiency: float
     rows: tuple[str, ...]
     basis: str  # "engine": its own rows; "pooled": all engines' rows; "prior": too few rows
+    # prefill only: the per-request first-token latency fitted with the efficiency
+    first_token_latency_s: float = PRIOR_FIRST_TOKEN_LATENCY_S
 
     @property
     def pooled(self) -> bool:
@@ -664,15 +674,18 @@ def _eligible(rows: Sequence[MeasurementRow]) -> bool:
 
 def _with_efficiency(
     phase: str, engine_names: Sequence[str], base: dict[str, EngineProfile] | None = None
-) -> Callable[[float], dict[str, EngineProfile]]:
-    """The engines (``base``, default the priors) with ``<phase>_efficiency`` = e for
-    ``engine_names``."""
+) -> Callable[..., dict[str, EngineProfile]]:
+    """The engines (``base``, default the priors) with ``<phase>_efficiency`` = e (and, for the
+    prefill phase, ``first_token_latency_s`` = lat) for ``engine_names``."""
     start = BASE_ENGINES if base is None else base
 
-    def make(e: float) -> dict[str, EngineProfile]:
+    def make(e: float, lat: float = PRIOR_FIRST_TOKEN_LATENCY_S) -> dict[str, EngineProfile]:
         out = dict(start)
+        changes: dict[str, float] = {f"{phase}_efficiency": e}
+        if phase == "prefill":
+            changes["first_token_latency_s"] = lat
         for name in engine_names:
-            out[name] = start[name].with_overrides(**{f"{phase}_efficiency": e})
+            out[name] = start[name].with_overrides(**changes)
         return out
 
     return make
@@ -698,6 +711,50 @@ def _solve_efficiency(
     return float(math.exp(res.x))
 
 
+def _solve_prefill(
+    rows: Sequence[MeasurementRow], make: Callable[..., dict[str, EngineProfile]], prior: float
+) -> tuple[float, float]:
+    """(e, lat): argmin of Σ log²(predicted / measured) + PRIOR_WEIGHT · log²(e / prior)
+    + PRIOR_WEIGHT · ((lat − prior latency) / FIRST_TOKEN_LATENCY_SCALE_S)²: the compute
+    efficiency and the per-request first-token latency, fitted together."""
+    log_prior = math.log(prior)
+    lo_e, hi_e = (math.log(v) for v in EFFICIENCY_RANGE)
+    lo_l, hi_l = FIRST_TOKEN_LATENCY_RANGE_S
+    scale = FIRST_TOKEN_LATENCY_SCALE_S
+
+    def clip(p: Any) -> tuple[float, float]:
+        return (min(max(float(p[0]), lo_e), hi_e), min(max(float(p[1]) * scale, lo_l), hi_l))
+
+    def loss(p: Any) -> float:
+        x, lat = clip(p)
+        engines = make(math.exp(x), lat)
+        total = PRIOR_WEIGHT * (x - log_prior) ** 2
+        total += PRIOR_WEIGHT * ((lat - PRIOR_FIRST_TOKEN_LATENCY_S) / scale) ** 2
+        for r in rows:
+            res = predict_row(r, engines)
+            assert res.predicted is not None
+            total += math.log(res.predicted / r.value) ** 2
+        return total
+
+    x0 = np.array([log_prior, PRIOR_FIRST_TOKEN_LATENCY_S / scale])
+    simplex = np.array([x0, x0 + [0.3, 0.0], x0 + [0.0, 0.5]])
+    res = minimize(loss, x0, method="Nelder-Mead",
+                   options={"xatol": 1e-3, "fatol": 1e-7, "initial_simplex": simplex})  # fmt: skip
+    x, lat = clip(res.x)
+    return math.exp(x), lat
+
+
+def _fit_phase(
+    phase: str, rows: Sequence[MeasurementRow], names: Sequence[str], basis: str
+) -> PhaseFit:
+    make = _with_efficiency(phase, names)
+    ids = tuple(r.id for r in rows)
+    if phase == "prefill":
+        e, lat = _solve_prefill(rows, make, PRIORS[phase])
+        return PhaseFit(e, ids, basis, lat)
+    return PhaseFit(_solve_efficiency(rows, make, PRIORS[phase]), ids, basis)
+
+
 def fit_engine_profiles(rows: Sequence[MeasurementRow]) -> dict[str, dict[str, PhaseFit]]:
     """Per engine and phase, the efficiency that best fits its rows in log space, regularised
     toward the prior (``PRIORS``); an engine with fewer than ``MIN_FIT_ROWS`` rows from at least
@@ -720,15 +777,13 @@ def fit_engine_profiles(rows: Sequence[MeasurementRow]) -> dict[str, dict[str, P
         prior = PRIORS[phase]
         pooled_rows = [r for (_, ph), rs in usable.items() if ph == phase for r in rs]
         if _eligible(pooled_rows):
-            e = _solve_efficiency(pooled_rows, _with_efficiency(phase, fitted), prior)
-            pooled = PhaseFit(e, tuple(r.id for r in pooled_rows), "pooled")
+            pooled = _fit_phase(phase, pooled_rows, fitted, "pooled")
         else:
             pooled = PhaseFit(prior, (), "prior")
         for name in fitted:
             rs = usable.get((name, phase), [])
             if _eligible(rs):
-                e = _solve_efficiency(rs, _with_efficiency(phase, [name]), prior)
-                result[name][phase] = PhaseFit(e, tuple(r.id for r in rs), "engine")
+                result[name][phase] = _fit_phase(phase, rs, [name], "engine")
             else:
                 result[name][phase] = pooled
         # The documented order: eager transformers never runs its kernels better than the serving
@@ -738,7 +793,7 @@ def fit_engine_profiles(rows: Sequence[MeasurementRow]) -> dict[str, dict[str, P
                 cap = min(result[f][phase].efficiency for f in fast if f in result)
                 if result[slow][phase].efficiency > cap:
                     f = result[slow][phase]
-                    result[slow][phase] = PhaseFit(cap, f.rows, f.basis)
+                    result[slow][phase] = replace(f, efficiency=cap)
     return result
 
 
@@ -752,6 +807,7 @@ def engines_of(fits: dict[str, dict[str, PhaseFit]]) -> dict[str, EngineProfile]
         out[name] = prof.with_overrides(
             prefill_efficiency=fit["prefill"].efficiency,
             decode_efficiency=fit["decode"].efficiency,
+            first_token_latency_s=fit["prefill"].first_token_latency_s,
         )
     return out
 
@@ -870,6 +926,11 @@ def engine_profiles_document(
             name: {
                 phase: {
                     "efficiency": round(f.efficiency, 4),
+                    **(
+                        {"first_token_latency_s": round(f.first_token_latency_s, 6)}
+                        if phase == "prefill"
+                        else {}
+                    ),
                     "rows": list(f.rows),
                     "pooled": f.pooled,
                     "basis": f.basis,

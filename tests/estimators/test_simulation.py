@@ -185,6 +185,8 @@ def _iteration_by_iteration(
             done += 1
         it += 1
     arr, first_a, finish_a = np.asarray(arrivals), np.asarray(first), np.asarray(finish)
+    lat = sm.first_token_latency_s  # every request's own first-token latency, off the GPU
+    first_a, finish_a = first_a + lat, finish_a + lat
 
     def pct(x: np.ndarray) -> dict[int, float]:
         return dict(zip((50, 95, 99), np.percentile(x, (50, 95, 99)).tolist(), strict=True))
