@@ -11,10 +11,11 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from app.auth.context import Caller
+from app.catalog.repository import CatalogRepository
 from app.db import SessionDep
 from app.deployments import service as deployments
 from app.errors import AppError, InvalidInput
-from app.governance import soa, soa_rules
+from app.governance import report_format, soa, soa_rules
 from app.governance.schemas import DecisionIn, SoaControlIn
 from app.web.deps import IdPath, PageCaller, SettingsDep
 from app.web.flash import flash
@@ -46,6 +47,8 @@ def _page(
         "own_work": data is not None and caller.email in data["contributors"],
         "history": soa.history(session, caller, current.id) if current is not None else [],
         "max_kib": soa_rules.MAX_FILE_BYTES // 1024,
+        "f": report_format,
+        "names": {"axes": {a.key: a.name for a in CatalogRepository(session).axes()}},
     }, status_code=status_code)  # fmt: skip
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import FilePayload, Page, expect
 
 from app.auth.permissions import Role
 from app.demo import DEMO_USERS
@@ -58,8 +58,8 @@ def test_governance_writes_the_statement_of_applicability_and_reads_the_report(
 
     # evidence: a file read by the page, stored with its SHA-256
     page.locator("summary", has_text="Edit A.6.2.8").click()
-    page.set_input_files("#fi-A\\.6\\.2\\.8", files=[{"name": "log-review.txt",
-                         "mimeType": "text/plain", "buffer": EVIDENCE}])  # fmt: skip
+    payload: FilePayload = {"name": "log-review.txt", "mimeType": "text/plain", "buffer": EVIDENCE}
+    page.set_input_files("#fi-A\\.6\\.2\\.8", files=[payload])
     expect(page.locator("#b64-A\\.6\\.2\\.8")).not_to_have_value("")
     page.locator("#c-A\\.6\\.2\\.8 + tr").get_by_role("button", name="Add evidence").click()
     row = page.locator("#c-A\\.6\\.2\\.8")
