@@ -101,7 +101,7 @@ class DashboardRepository:
                 Deployment.org_id == self.org_id, Deployment.id.in_(list(ids))
             )
         )
-        return dict(rows)
+        return {int(i): str(n) for i, n in rows}
 
     def jobs_of(self, email: str) -> Sequence[Job]:
         return self.session.scalars(
