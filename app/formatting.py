@@ -112,7 +112,8 @@ def compact(value: Any, unit: str = "") -> str:
             if a >= factor:
                 v = x / factor
                 digits = 0 if abs(v) >= 100 else 1 if abs(v) >= 10 else 2
-                s = f"{v:.{digits}f}".rstrip("0").rstrip(".") + prefix
+                s = f"{v:.{digits}f}"
+                s = (s.rstrip("0").rstrip(".") if "." in s else s) + prefix
                 break
         else:
             s = number(x)
@@ -163,3 +164,26 @@ def when(value: Any) -> str:
     if ts.tzinfo is None:
         ts = ts.replace(tzinfo=UTC)
     return ts.astimezone(UTC).strftime("%-d %b %Y, %H:%M UTC")
+
+
+# ---- charts: the same rounding in Plotly's hover labels (d3-format) --------------------------
+# About three significant digits with thousands separators and no trailing zeros: 50.7, 1,230,
+# 0.123 (the d3 counterpart of :func:`number` for the linear axes of every figure).
+D3_NUMBER = ",.3~r"
+
+
+def chart_number_format(layout: dict[str, Any]) -> dict[str, Any]:
+    """``layout`` with ``hoverformat`` set to :data:`D3_NUMBER` on every linear cartesian axis
+    that has none (hover labels then show ``50.7``, not ``50.712345678901234``). Log and category
+    axes keep Plotly's own format (SI prefixes or powers of ten; category names as given)."""
+    out = dict(layout)
+    for key, axis in layout.items():
+        if not (key.startswith(("xaxis", "yaxis")) and isinstance(axis, dict)):
+            continue
+        if axis.get("type") in ("log", "category", "date") or "hoverformat" in axis:
+            continue
+        out[key] = {**axis, "hoverformat": D3_NUMBER}
+    for key in ("xaxis", "yaxis"):
+        if key not in out:
+            out[key] = {"hoverformat": D3_NUMBER}
+    return out

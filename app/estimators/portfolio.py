@@ -41,6 +41,7 @@ from app.estimators.interventions import (
 )
 from app.estimators.simulation import running_limits, simulate_load
 from app.estimators.techniques import MAX_GPUS_FOR_SWAP, plan
+from app.formatting import number
 
 DIMENSIONS = ("capability", "cost", "latency", "governance")
 REGULATED_RETRIEVAL_BURDEN = 2  # the rule set's govern effect for the same case (seed 000 §6)
@@ -168,7 +169,7 @@ def evaluate_portfolio(base: Scenario, items: Sequence[Item], data: AxisData, *,
     except FieldError as exc:
         raise PortfolioError(str(exc), field=exc.field or "items") from None
     for o in one_offs:
-        assumptions.setdefault("one-off", []).append(f"{o.label}: {o.gpu_hours:.3g} GPU-hours")
+        assumptions.setdefault("one-off", []).append(f"{o.label}: {number(o.gpu_hours)} GPU-hours")
     one_off = None if any(o.cost_usd is None for o in one_offs) else round(
         sum(o.cost_usd or 0.0 for o in one_offs), 2)  # fmt: skip
 

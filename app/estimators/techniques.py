@@ -46,6 +46,7 @@ from app.estimators.interventions import (
     impact,
 )
 from app.estimators.precision import Precision
+from app.formatting import compact, number
 
 MAX_GPUS_FOR_SWAP = 64
 LARGER_FACTOR = 1.5  # "larger" = at least 1.5x the total parameters
@@ -272,7 +273,7 @@ def plan(
                       retrieval_latency_ms=v["retrieval_latency_ms"],
                       corpus_tokens=v["corpus_tokens"], graph_extraction_passes=passes)  # fmt: skip
         corpus = (
-            f"; index build over {v['corpus_tokens']:.3g} corpus tokens"
+            f"; index build over {compact(v['corpus_tokens'])} corpus tokens"
             if v["corpus_tokens"]
             else "; corpus size not given, so no index-build cost"
         )
@@ -382,7 +383,7 @@ def technique_impact(
     fields = _deltas(before, after)
     fields["one_off_cost_usd"] = one_off_cost
     if one_off:
-        notes.extend(f"one-off: {o.label}, {o.gpu_hours:.3g} GPU-hours" for o in one_off)
+        notes.extend(f"one-off: {o.label}, {number(o.gpu_hours)} GPU-hours" for o in one_off)
     if not after.fits:
         notes.append(f"after the change: {after.reason or 'does not fit'}")
     elif not after.meets_slo:
