@@ -23,7 +23,6 @@ from app.portfolios.models import Portfolio
 from tests.factories import AUDIT_KEY, page_login
 
 
-
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
@@ -121,7 +120,9 @@ def test_main_pages_show_no_raw_floats(client: TestClient, session: Session) -> 
         select(Assessment).where(Assessment.status == "submitted").order_by(Assessment.id)
     ).first()
     portfolio = session.scalars(select(Portfolio).order_by(Portfolio.id)).first()
-    assert dep is not None and assessment is not None and portfolio is not None
+    assert dep is not None
+    assert assessment is not None
+    assert portfolio is not None
     pages = ["/", "/deployments", f"/deployments/{dep.id}", "/matrix", "/profiles",
              "/catalog/gpus", "/catalog/models", "/estimates", "/estimates/compare",
              "/estimates/training", "/calibrations", f"/assessments/{assessment.id}",
