@@ -105,3 +105,16 @@ def test_matrix_edit_shows_direction_and_previews_before_publishing(
     page.get_by_role("button", name=re.compile("Publish version")).click()
     page.wait_for_url(re.compile(r"/matrix$"))
     expect(page.locator("#toasts")).to_contain_text("published")
+
+
+def test_role_dashboards_fit_a_phone(browser: Any, live_server: str) -> None:
+    """390 × 844: each role's section stays within the screen (its tables scroll inside it)."""
+    for role, (selector, _) in ROLE_SECTIONS.items():
+        context = browser.new_context(viewport={"width": 390, "height": 844})
+        page = context.new_page()
+        sign_in(page, live_server, DEMO_USERS[role])
+        for box in page.locator(".role-section, " + selector).all():
+            right = box.evaluate("el => el.getBoundingClientRect().right")
+            assert right <= 390, (role.value, selector, right)
+        shot(page, f"phone-dashboard-{role.value}")
+        context.close()
