@@ -84,7 +84,7 @@ def fixed(value: Any, digits: int = 0, *, missing: str = MISSING) -> str:
     if isinstance(value, str):
         x = as_float(value)
         if x is None:
-            return value if value.strip() else missing
+            return value  # shown as typed (Jinja escapes it), the empty string included
         value = x
     x = as_float(value)
     if x is None:
