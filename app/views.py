@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
+from app import dashboard as role_dashboard
 from app.assessments.views import router as assessment_views
 from app.audit.views import router as audit_views
 from app.auth.views import router as auth_views
@@ -41,6 +42,8 @@ def dashboard(request: Request, session: SessionDep, caller: PageCaller) -> Resp
             "matrix": matrix,
             "axes": repo.axes(),
             "failure_modes": repo.failure_modes(),
+            "role_view": caller.role,
+            **role_dashboard.for_role(session, caller),
         },
     )
 

@@ -136,6 +136,10 @@ def test_matrix_edit_creates_version_and_keeps_old(client: TestClient, session: 
         "retrieval.cost.level": "5",
         "retrieval.cost.wording": "Very low — managed index",
     }
+    preview = client.post("/matrix/edit", data=data)  # step 1: the preview (nothing saved)
+    assert preview.status_code == 200, preview.text[:500]
+    digest = preview.text.split('name="preview_of" value="', 1)[1].split('"', 1)[0]
+    data |= {"action": "publish", "preview_of": digest}  # step 2: publish what was previewed
     r = client.post("/matrix/edit", data=data, follow_redirects=False)
     assert r.status_code == 303, r.text[:500]
     h = api_headers(client, admin.email)

@@ -147,7 +147,7 @@ def test_from_a_recommendation(client: TestClient, session: Session, dep: Any) -
     assert 'name="use" value="rag" checked' in edit
     assert 'name="use" value="constitutional_ai" checked' in edit  # cheapest alignment
     ev = client.get(f"/portfolios/{p.id}").text
-    assert "index build over 5e+07 corpus tokens" in html.unescape(ev)
+    assert "index build over 50M corpus tokens" in html.unescape(ev)
 
 
 def test_viewers_see_but_cannot_build(client: TestClient, session: Session, dep: Any) -> None:

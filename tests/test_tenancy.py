@@ -96,9 +96,12 @@ class Org:
 
     def publish_matrix(self, level: int = 1) -> Any:
         page_login(self.client, self.admin.email)
-        return self.client.post("/matrix/edit", follow_redirects=False, data={
-            "csrftoken": csrf(self.client, "/matrix/edit"), "retrieval.cost.level": str(level),
-            "retrieval.cost.wording": "Very high", "note": "our view"})  # fmt: skip
+        data = {"csrftoken": csrf(self.client, "/matrix/edit"), "retrieval.cost.level": str(level),
+                "retrieval.cost.wording": "Very high", "note": "our view"}  # fmt: skip
+        preview = self.client.post("/matrix/edit", data=data)  # a publish follows a preview
+        digest = preview.text.split('name="preview_of" value="', 1)[1].split('"', 1)[0]
+        data |= {"action": "publish", "preview_of": digest}
+        return self.client.post("/matrix/edit", follow_redirects=False, data=data)
 
     def set_price(self, gpu: str, price: float) -> Any:
         return self.client.put(f"/api/v1/gpus/{gpu}/price", headers=self.h,

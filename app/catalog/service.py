@@ -160,6 +160,26 @@ def edit_matrix(
     return matrix_view(mv)
 
 
+def candidate_matrix(
+    session: Session, org_id: int, changes: dict[tuple[str, str], tuple[int, str]]
+) -> tuple[MatrixView, dict[str, dict[str, int]], int]:
+    """The organisation's current matrix, the levels it would have with ``changes`` applied (not
+    saved; for the preview before publishing), and how many cells actually change. Bad changes are
+    :class:`InvalidInput` naming the cell, as :func:`edit_matrix` would raise them."""
+    repo = CatalogRepository(session)
+    old = current_matrix(session, org_id)
+    _check_changes(repo, changes)
+    levels = {a: dict(dims) for a, dims in old.levels.items()}
+    changed = 0
+    for (axis, dim), (level, words) in changes.items():
+        if (old.levels[axis][dim], old.wording[axis][dim]) != (level, words.strip()):
+            changed += 1
+        levels[axis][dim] = level
+    if not changed:
+        raise InvalidInput("no cell changed; nothing to save", field="cells")
+    return old, levels, changed
+
+
 # ---- GPU prices: shipped default (platform operator) and organisation overrides -----------
 MAX_PRICE_USD = 1000.0
 PRICE_FIELD = "price_per_hour_usd"

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from app.assessments.matrix_preview import matrix_dry_run
 from app.auth.permissions import Permission
 from app.catalog import charts, service
 from app.catalog.hosted_views import router as hosted_views
@@ -13,7 +16,7 @@ from app.catalog.repository import CatalogRepository
 from app.db import SessionDep
 from app.errors import AppError, NotFound
 from app.estimators.quality import figures_from_dicts, headline
-from app.rules.matrix import DIMENSIONS
+from app.rules.matrix import DIMENSIONS, SCALE_ENDS
 from app.web.deps import IdQuery, PageCaller, SettingsDep
 from app.web.flash import flash
 from app.web.forms import form_data
@@ -37,6 +40,7 @@ def _matrix_context(session: SessionDep, org_id: int, version: int | None) -> di
         "versions": repo.matrix_versions(org_id),
         "heatmap": charts.matrix_heatmap(axes, matrix.levels, matrix.wording),
         "suitability_chart": charts.suitability_bars(axes, suit),
+        "scale_ends": SCALE_ENDS,
     }
 
 
@@ -58,9 +62,20 @@ def matrix_edit_page(request: Request, session: SessionDep, caller: PageCaller) 
             "caller": caller,
             "errors": {},
             "note": "",
+            "preview": None,
             **_matrix_context(session, caller.org_id, None),
         },
     )
+
+
+def _preview_digest(version: int, changes: dict[tuple[str, str], tuple[int, str]]) -> str:
+    """Names one preview: the matrix version it was made against and the cells it changes, so a
+    publish is accepted only for exactly what was previewed."""
+    body = json.dumps(
+        [version, sorted([a, d, lv, w.strip()] for (a, d), (lv, w) in changes.items())],
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(body.encode()).hexdigest()[:32]
 
 
 @router.post("/matrix/edit")
@@ -71,6 +86,9 @@ def matrix_edit(
     settings: SettingsDep,
     form: Annotated[dict[str, Any], Depends(form_data)],
 ) -> Response:
+    """Two steps: "Preview" shows how the submitted assessments' rankings would change under the
+    edited matrix (nothing saved); "Publish" saves the new version, and only for the very changes
+    that were previewed (otherwise it previews them first)."""
     caller.require(Permission.matrix_edit)
     changes: dict[tuple[str, str], tuple[int, str]] = {}
     errors: dict[str, str] = {}
@@ -89,7 +107,10 @@ def matrix_edit(
             changes[(axis.key, dim)] = (level, words)
     note = str(form.get("note", ""))[:500]
     status = 422
-    if not errors:
+    preview: dict[str, Any] | None = None
+    digest = _preview_digest(current.version, changes)
+    publishing = form.get("action") == "publish" and form.get("preview_of") == digest
+    if not errors and publishing:
         try:
             mv = service.edit_matrix(
                 session, caller, changes, note, audit_key=settings.audit_hmac_key
@@ -104,11 +125,31 @@ def matrix_edit(
             resp = redirect(request, "/matrix")
             flash(request, resp, f"Matrix version {mv.version} published.")
             return resp
+    elif not errors:
+        try:
+            _, levels, changed = service.candidate_matrix(session, caller.org_id, changes)
+        except AppError as exc:
+            if exc.status_code != 422:
+                raise
+            errors[exc.field or "__all__"] = exc.message
+        else:
+            preview = matrix_dry_run(session, caller, current.version, levels)
+            preview["cells"] = changed
+            preview["digest"] = digest
+            preview["stale"] = form.get("action") == "publish"
+            status = 200
     ctx = _matrix_context(session, caller.org_id, None)
     return render(
         request,
         "catalog/matrix_edit.html",
-        {"caller": caller, "errors": errors, "note": note, "submitted": form, **ctx},
+        {
+            "caller": caller,
+            "errors": errors,
+            "note": note,
+            "submitted": form,
+            "preview": preview,
+            **ctx,
+        },
         status_code=status,
     )
 

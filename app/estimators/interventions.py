@@ -57,6 +57,7 @@ from app.estimators.precision import Precision
 from app.estimators.simulation import HOURS_PER_MONTH
 from app.estimators.speculative import speedup_at_load
 from app.estimators.training import DEFAULT_MFU, lora_trainable_params
+from app.formatting import compact
 
 SECONDS_PER_DAY = 86400.0
 
@@ -408,7 +409,9 @@ class FineTune:
             _check(getattr(self, name) >= 1, f"{name} must be positive", name)
         tokens = self.examples * self.tokens_per_example * self.epochs
         per_token = (6.0 if self.method == "full" else 4.0) * s.arch.active_params
-        cost = _gpu_cost(s, f"{self.method} fine-tune ({tokens:.3g} tokens)", per_token * tokens)
+        cost = _gpu_cost(
+            s, f"{self.method} fine-tune ({compact(tokens)} tokens)", per_token * tokens
+        )
         if self.method == "qlora":
             cost = replace(
                 cost,
@@ -445,7 +448,8 @@ class Alignment:
         # RLHF/PPO and Constitutional AI add generation and a reward/critique model: about 4x
         # DPO's per-token work (policy, reference, reward, value) — Rafailov et al. 2023 §1.
         per_token = (6.0 + 2.0) * n * (1 if self.method == "dpo" else 4)
-        gpu = _gpu_cost(s, f"{self.method} alignment ({tokens:.3g} tokens)", per_token * tokens)
+        label = f"{self.method} alignment ({compact(tokens)} tokens)"
+        gpu = _gpu_cost(s, label, per_token * tokens)
         if self.method == "constitutional":
             # AI feedback (RLAIF) replaces the human labels: no preference-data purchase.
             return s, [gpu, evaluation_run("the aligned model")]

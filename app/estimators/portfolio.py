@@ -36,6 +36,7 @@ from app.estimators.interventions import (
     Scenario,
 )
 from app.estimators.techniques import plan, split_plan
+from app.formatting import number
 
 DIMENSIONS = ("capability", "cost", "latency", "governance")
 REGULATED_RETRIEVAL_BURDEN = 2  # the rule set's govern effect for the same case (seed 000 §6)
@@ -149,7 +150,7 @@ def evaluate_portfolio(base: Scenario, items: Sequence[Item], data: AxisData, *,
         )
     assumptions.setdefault("serving", []).extend(priced.assumptions)
     for o in priced.one_offs:
-        hours = f": {o.gpu_hours:.3g} GPU-hours" if o.gpu_hours else ""
+        hours = f": {number(o.gpu_hours)} GPU-hours" if o.gpu_hours else ""
         assumptions.setdefault("one-off", []).append(f"{o.label}{hours}")
     economics = priced.fields()
     one_off = economics["one_off_cost_usd"]

@@ -39,6 +39,7 @@ import numpy as np
 from app.estimators.engines import EngineProfile, SchedulerLimits, scheduler_limits
 from app.estimators.errors import FieldError
 from app.estimators.inference import MemoryBreakdown, StepModel
+from app.formatting import number
 
 PERCENTILES = (50, 95, 99)
 SATURATING_RATE = 1e9  # requests/s: every request arrives at once
@@ -435,7 +436,7 @@ def plan_capacity(
     r_lo = sim(lo)
     if not _meets(r_lo, ttft_slo_ms, tpot_slo_ms, percentile):
         reason = (
-            f"even at {lo:.3g} requests/s one replica gives p{percentile} TTFT "
+            f"even at {number(lo)} requests/s one replica gives p{percentile} TTFT "
             f"{r_lo.ttft_ms[percentile]:.0f} ms and TPOT {r_lo.tpot_ms[percentile]:.1f} ms "
             f"against SLOs of {ttft_slo_ms:g} ms and {tpot_slo_ms:g} ms"
         )

@@ -50,6 +50,7 @@ from app.estimators.interventions import (
 from app.estimators.precision import Precision
 from app.estimators.quality import DEFAULT_FAMILY, TASK_FAMILIES, Comparison, compare
 from app.estimators.serving_interventions import plan_serving, serving_params
+from app.formatting import compact, number
 
 MAX_GPUS_FOR_SWAP = 64
 
@@ -367,7 +368,7 @@ def plan(
                       retrieval_latency_ms=v["retrieval_latency_ms"],
                       corpus_tokens=v["corpus_tokens"], graph_extraction_passes=passes)  # fmt: skip
         corpus = (
-            f"; index build over {v['corpus_tokens']:.3g} corpus tokens"
+            f"; index build over {compact(v['corpus_tokens'])} corpus tokens"
             if v["corpus_tokens"]
             else "; corpus size not given, so no index-build cost"
         )
@@ -489,7 +490,7 @@ def technique_impact(
     if priced.after_scenario.cfg.n_gpus != s.cfg.n_gpus:
         notes.append(f"on {priced.after_scenario.cfg.n_gpus} GPUs per replica so the weights fit")
     notes.extend(
-        f"one-off: {o.label}" + (f", {o.gpu_hours:.3g} GPU-hours" if o.gpu_hours else "")
+        f"one-off: {o.label}" + (f", {number(o.gpu_hours)} GPU-hours" if o.gpu_hours else "")
         for o in priced.one_offs
     )
     if not priced.after.fits:

@@ -10,6 +10,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from app import formatting
+
 NOT_SET = "not set"
 
 
@@ -24,25 +26,13 @@ def _finite(v: Any) -> float | None:
 
 
 def num(v: Any, unit: str = "") -> str:
-    """Rounded by magnitude: 12,345 · 123 · 12.3 · 1.23 · 0.123; tiny values in scientific
-    notation; None (or not a number) is "not set"."""
+    """Rounded by magnitude: 12,345 · 123 · 12.3 · 1.23 · 0.123; very large or tiny values in
+    scientific notation (1.5 × 10¹³); None (or not a number) is "not set". The one number format
+    of the app (:func:`app.formatting.number`)."""
     x = _finite(v)
     if x is None:
         return NOT_SET if v is None or isinstance(v, float) else text(v)
-    a = abs(x)
-    if a == 0:
-        s = "0"
-    elif a >= 100:
-        s = f"{x:,.0f}"
-    elif a >= 10:
-        s = f"{x:.1f}"
-    elif a >= 1:
-        s = f"{x:.2f}"
-    elif a >= 0.001:
-        s = f"{x:.3f}".rstrip("0").rstrip(".")
-    else:
-        s = f"{x:.1e}"
-    return f"{s} {unit}" if unit else s
+    return formatting.number(x, unit)
 
 
 def signed(v: Any, unit: str = "") -> str:
@@ -56,11 +46,7 @@ def signed(v: Any, unit: str = "") -> str:
 
 def money(v: Any) -> str:
     x = _finite(v)
-    if x is None:
-        return NOT_SET
-    digits = 0 if abs(x) >= 100 else 2
-    s = f"${abs(x):,.{digits}f}"
-    return f"−{s}" if x < 0 else s
+    return NOT_SET if x is None else formatting.money(x)
 
 
 def signed_money(v: Any) -> str:

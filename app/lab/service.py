@@ -26,6 +26,7 @@ from app.estimators.errors import FieldError
 from app.estimators.hardware import GpuSpec
 from app.estimators.precision import Precision
 from app.estimators.sweep import ArchTerms, Serving, evaluate
+from app.formatting import number
 from app.jobs import limits
 from app.jobs import service as jobs
 from app.jobs.models import Job
@@ -432,7 +433,7 @@ def analyse_architecture(
         batch_size=max(batch, 0), fits=batch >= 1,
         assumptions={
             **info, "coefficients": coeffs.name, "form": coeffs.form,
-            "reference_loss": f"L_opt from {ref_fit.name} at N_non-embed and D = {tokens:.3g}",
+            "reference_loss": f"L_opt from {ref_fit.name} at N_non-embed and D = {number(tokens)}",
             "kv_precision": "bf16", "batch": "as many as the KV cache and the engine allow",
         },
     )  # fmt: skip

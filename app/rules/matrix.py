@@ -38,3 +38,13 @@ def suitability_table(
 ) -> dict[str, dict[str, float]]:
     """profile -> axis -> suitability."""
     return {p: {a: suitability(matrix[a], w) for a in matrix} for p, w in profiles.items()}
+
+
+# Which end of each dimension's 1-5 scale is favourable, in words (issue 22, item 13): the levels
+# follow app/catalog/data/axes.yaml (5 = most favourable for a deployment on every dimension).
+SCALE_ENDS: dict[str, tuple[str, str]] = {
+    "capability": ("1 = least capability gain", "5 = highest capability gain"),
+    "cost": ("1 = most expensive", "5 = cheapest"),
+    "latency": ("1 = adds the most latency", "5 = cuts latency most"),
+    "governance": ("1 = heaviest governance burden", "5 = lightest burden"),
+}

@@ -27,7 +27,7 @@ FIT_NOTES: dict[str, str] = {
     "hoffmann_tex": "The same fit with the unrounded values from the paper's TeX source; "
     "a = 0.4565 where Table 2 prints 0.46.",
     "epoch_2024": "Besiroglu et al.'s refit of 240 points digitised from Hoffmann's Fig. 4 "
-    "(Huber δ=1e-3 on log loss, summed); gives D/N ≈ 20 at Chinchilla scale, agreeing with "
+    "(Huber δ = 10⁻³ on log loss, summed); gives D/N ≈ 20 at Chinchilla scale, agreeing with "
     "Hoffmann's approaches 1 and 2. The default.",
     "sardana_code": "The constants in Sardana et al.'s public code (α 0.336, β 0.283 with the "
     "printed A, B, E); kept so their worked examples reproduce.",

@@ -20,6 +20,8 @@ import functools
 from collections.abc import Callable, Mapping
 from typing import Any, ParamSpec
 
+from app.formatting import chart_number_format
+
 P = ParamSpec("P")
 
 # Keys whose string values are Plotly templates written by the code (markup intended).
@@ -45,13 +47,27 @@ def _escaped(value: Any, key: str | None = None) -> Any:
     return value
 
 
+def _polar(fig: Mapping[str, Any]) -> bool:
+    """A figure without cartesian axes (radar, pie): no axis to format."""
+    data = fig.get("data") or []
+    return bool(data) and all(
+        isinstance(t, Mapping) and t.get("type") in ("scatterpolar", "barpolar", "pie")
+        for t in data
+    )
+
+
 def figure(builder: Callable[P, dict[str, Any]]) -> Callable[P, Figure]:
     """Wrap a chart builder: every string of the figure it returns is escaped."""
 
     @functools.wraps(builder)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> Figure:
         fig = builder(*args, **kwargs)
-        return fig if isinstance(fig, Figure) else Figure(_escaped(fig))
+        if isinstance(fig, Figure):
+            return fig
+        out = Figure(_escaped(fig))
+        if isinstance(out.get("layout"), dict) and not _polar(out):
+            out["layout"] = chart_number_format(out["layout"])  # one number format (issue 22)
+        return out
 
     wrapper.plain_text = True  # type: ignore[attr-defined]
     return wrapper

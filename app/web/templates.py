@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,6 +9,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2_fragments.fastapi import Jinja2Blocks
 
+from app import formatting
 from app.auth.permissions import Permission, has_permission
 from app.config import PROJECT_ROOT
 from app.web.assets import static_data_uri, static_url
@@ -20,37 +20,18 @@ from app.web.htmx import is_htmx
 templates = Jinja2Blocks(directory=str(PROJECT_ROOT / "templates"))
 
 
-def _num(value: float | int | str | None, digits: int = 0) -> str:
-    """Thousands separators and fixed digits; form values arrive as strings (shown as given when
-    they are not numbers, and Jinja escapes them)."""
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            return value
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "—"
-    return f"{value:,.{digits}f}"
+def _money(value: Any, digits: int = 0) -> str:
+    return formatting.money(value, digits)
 
 
-def _money(value: float | None, digits: int = 0) -> str:
-    return "—" if value is None else "$" + _num(value, digits)
-
-
-def _si(value: float | int | None, unit: str = "") -> str:
-    if value is None or not math.isfinite(value):
-        return "—"
-    if abs(value) >= 1e15:  # FLOP counts and the like: scientific, 3 significant digits
-        return f"{value:.3g}".replace("e+", "e") + unit
-    for factor, prefix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= factor:
-            return f"{value / factor:,.2f}{prefix}{unit}"
-    return f"{value:,.0f}{unit}"
-
-
-templates.env.filters["num"] = _num
-templates.env.filters["money"] = _money
-templates.env.filters["si"] = _si
+# One number formatting (app/formatting.py), registered once for every page.
+templates.env.filters["num"] = formatting.fixed  # |num(2): separators, fixed decimals
+templates.env.filters["money"] = _money  # |money(2)
+templates.env.filters["si"] = formatting.compact  # 15T, 8.03B: token and parameter counts
+templates.env.filters["fmt"] = formatting.number  # about 3 significant digits, any magnitude
+templates.env.filters["ms"] = formatting.ms  # 50.7 ms
+templates.env.filters["pct"] = formatting.pct  # a share as 12.3 %
+templates.env.filters["when"] = formatting.when  # 30 Nov 2026, 12:54 UTC
 templates.env.globals["Permission"] = Permission
 templates.env.globals["has_permission"] = has_permission
 templates.env.globals["static_url"] = static_url

@@ -145,6 +145,77 @@
     });
   }
 
+  // Busy indicators (issue 22, item 10): an action that takes longer than BUSY_AFTER_MS shows it
+  // is working: its button is disabled and reads "Working…" with a spinner, and the form (or the
+  // htmx target) is aria-busy, until the answer arrives. Normal submits mark the button at once
+  // (the page is being replaced); disabling waits a tick so the button's name/value is still sent.
+  var BUSY_AFTER_MS = 300;
+
+  function busyButtons(elt, submitter) {
+    if (submitter && submitter.matches && submitter.matches("button, input[type=submit]")) return [submitter];
+    if (!elt) return [];
+    if (elt.matches && elt.matches("button, input[type=submit]")) return [elt];
+    if (elt.tagName === "FORM") {
+      var buttons = elt.querySelectorAll("button[type=submit], button:not([type]), input[type=submit]");
+      var primary = Array.prototype.filter.call(buttons, function (b) { return b.classList.contains("primary"); });
+      return primary.length ? primary.slice(0, 1) : Array.prototype.slice.call(buttons, 0, 1);
+    }
+    return [];
+  }
+
+  function setBusy(buttons, holder, on) {
+    buttons.forEach(function (b) {
+      if (on) {
+        if (b.dataset.busy === "1") return;
+        b.dataset.busy = "1";
+        b.dataset.label = b.tagName === "INPUT" ? b.value : b.innerHTML;
+        b.disabled = true;
+        b.classList.add("is-busy");
+        if (b.tagName === "INPUT") b.value = "Working…";
+        else b.innerHTML = '<span class="spinner" aria-hidden="true"></span> Working…';
+      } else if (b.dataset.busy === "1") {
+        b.dataset.busy = "";
+        b.disabled = false;
+        b.classList.remove("is-busy");
+        if (b.tagName === "INPUT") b.value = b.dataset.label; else b.innerHTML = b.dataset.label;
+      }
+    });
+    if (holder) {
+      if (on) holder.setAttribute("aria-busy", "true"); else holder.removeAttribute("aria-busy");
+    }
+  }
+
+  document.addEventListener("htmx:beforeRequest", function (ev) {
+    var elt = ev.detail.elt;
+    // background requests (polling, badges, autosaves, live previews) are not user actions
+    var trigger = ev.detail.requestConfig && ev.detail.requestConfig.triggeringEvent;
+    var kind = trigger ? trigger.type : "";
+    if (!kind || kind === "load" || kind === "every") return;
+    var action = kind === "submit" || kind === "click";
+    // a user action: its button and its form; a live update (change, input): the part it redraws
+    var buttons = action ? busyButtons(elt, trigger.submitter) : [];
+    var holder = action && elt.tagName === "FORM" ? elt : ev.detail.target;
+    var timer = setTimeout(function () { setBusy(buttons, holder, true); }, BUSY_AFTER_MS);
+    elt.addEventListener("htmx:afterRequest", function done() {
+      clearTimeout(timer);
+      setBusy(buttons, holder, false);
+    }, { once: true });
+  });
+
+  document.addEventListener("submit", function (ev) {
+    var form = ev.target;
+    if (ev.defaultPrevented || form.tagName !== "FORM") return;
+    if (form.hasAttribute("hx-post") || form.hasAttribute("hx-get") || form.hasAttribute("hx-put")) return;
+    if (form.method && form.method.toLowerCase() === "get" && !form.hasAttribute("data-busy")) return;
+    var buttons = busyButtons(form, ev.submitter);
+    setTimeout(function () { setBusy(buttons, form, true); }, 0);
+  });
+  // Back to a page from the cache (the back button): nothing is in flight any more.
+  window.addEventListener("pageshow", function (ev) {
+    if (!ev.persisted) return;
+    document.querySelectorAll("[data-busy='1']").forEach(function (b) { setBusy([b], b.form, false); });
+  });
+
   function toast(message) {
     var box = document.getElementById("toasts");
     if (!box) return;

@@ -1,0 +1,252 @@
+"""The dashboard by role (issue 22, item 12): what each role comes to the first page for.
+
+* product lead: their deployments (created, edited or assessed by them) and the status of each
+  one's latest assessment (draft, awaiting a decision, approved, rejected);
+* architect: their portfolios with their governance status, and their recent estimator work
+  (jobs: fits, calibrations, reports) and calibrations;
+* governance: what awaits a decision (the queue), and the recent decisions;
+* admin: the organisation's users, the GPU prices its estimates use, and the versions of the
+  reference data (axis matrix, rule set, estimators).
+
+Every role also sees the organisation's overview (deployments, the nine axes). Queries live in
+:class:`DashboardRepository`; the section builders only shape rows for the template."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.assessments.models import Assessment, Recommendation
+from app.assessments.repository import AssessmentRepository
+from app.audit.models import AuditEvent
+from app.auth.context import Caller
+from app.auth.models import User
+from app.auth.permissions import Role
+from app.catalog import service as catalog_service
+from app.deployments.models import Deployment
+from app.estimates.models import Calibration
+from app.estimators import ESTIMATOR_VERSION
+from app.governance import workflow
+from app.governance.models import Decision
+from app.jobs.models import Job
+from app.portfolios.models import Portfolio
+from app.rulesets import service as rulesets
+
+RECENT = 10
+STATUS_WORDS = {
+    "draft": "draft (not submitted)",
+    "submitted": "awaiting a decision",
+    "approved": "approved",
+    "rejected": "rejected",
+    "superseded": "superseded by a rerun",
+    "none": "not assessed yet",
+}
+
+
+class DashboardRepository:
+    def __init__(self, session: Session, org_id: int) -> None:
+        self.session = session
+        self.org_id = org_id
+
+    def deployments_of(self, user_id: int, email: str) -> Sequence[Deployment]:
+        """Live deployments the user created or edited (audit trail) or assessed."""
+        touched = select(AuditEvent.entity_id).where(
+            AuditEvent.org_id == self.org_id,
+            AuditEvent.entity_type == "deployment",
+            AuditEvent.actor_id == user_id,
+        )
+        assessed = select(Assessment.deployment_id).where(
+            Assessment.org_id == self.org_id, Assessment.created_by == email
+        )
+        ids = {int(i) for i in self.session.scalars(touched) if i and str(i).isdigit()}
+        ids |= set(self.session.scalars(assessed))
+        if not ids:
+            return []
+        return self.session.scalars(
+            select(Deployment)
+            .where(
+                Deployment.org_id == self.org_id,
+                Deployment.id.in_(sorted(ids)),
+                Deployment.archived_at.is_(None),
+            )
+            .order_by(Deployment.name)
+        ).all()
+
+    def assessments_of(self, deployment_ids: Sequence[int]) -> Sequence[Assessment]:
+        if not deployment_ids:
+            return []
+        return self.session.scalars(
+            select(Assessment)
+            .where(Assessment.org_id == self.org_id,
+                   Assessment.deployment_id.in_(list(deployment_ids)))
+            .order_by(Assessment.id)
+        ).all()  # fmt: skip
+
+    def portfolios_of(self, email: str) -> Sequence[Portfolio]:
+        ps = self.session.scalars(
+            select(Portfolio)
+            .where(Portfolio.org_id == self.org_id)
+            .order_by(Portfolio.updated_at.desc(), Portfolio.id.desc())
+        ).all()
+        return [p for p in ps if p.created_by == email or email in (p.contributors or [])]
+
+    def deployment_names(self, ids: Sequence[int]) -> dict[int, str]:
+        if not ids:
+            return {}
+        rows = self.session.execute(
+            select(Deployment.id, Deployment.name).where(
+                Deployment.org_id == self.org_id, Deployment.id.in_(list(ids))
+            )
+        )
+        return {int(i): str(n) for i, n in rows}
+
+    def jobs_of(self, email: str) -> Sequence[Job]:
+        return self.session.scalars(
+            select(Job)
+            .where(Job.org_id == self.org_id, Job.created_by == email)
+            .order_by(Job.id.desc())
+            .limit(RECENT)
+        ).all()
+
+    def calibrations_of(self, email: str) -> Sequence[Calibration]:
+        return self.session.scalars(
+            select(Calibration)
+            .where(Calibration.org_id == self.org_id, Calibration.created_by == email)
+            .order_by(Calibration.id.desc())
+            .limit(RECENT)
+        ).all()
+
+    def recent_decisions(self) -> Sequence[Decision]:
+        return self.session.scalars(
+            select(Decision)
+            .where(Decision.org_id == self.org_id)
+            .order_by(Decision.created_at.desc(), Decision.id.desc())
+            .limit(RECENT)
+        ).all()
+
+    def users(self) -> Sequence[User]:
+        return self.session.scalars(
+            select(User).where(User.org_id == self.org_id).order_by(User.role, User.email)
+        ).all()
+
+
+def _latest_status(
+    session: Session, org_id: int, assessments: Sequence[Assessment]
+) -> dict[int, dict[str, Any]]:
+    """deployment id -> its latest assessment and that assessment's status."""
+    latest: dict[int, Assessment] = {}
+    for a in assessments:  # ordered by id: the last one wins
+        latest[a.deployment_id] = a
+    submitted = [a.id for a in latest.values() if a.status == "submitted"]
+    recs: dict[int, Recommendation] = AssessmentRepository(session, org_id).latest_recommendations(
+        submitted
+    )
+    statuses = workflow.recommendation_statuses(session, org_id, list(recs.values()))
+    out: dict[int, dict[str, Any]] = {}
+    for dep_id, a in latest.items():
+        status = "draft" if a.status != "submitted" else "submitted"
+        rec = recs.get(a.id)
+        if rec is not None:
+            status = statuses.get(rec.id, status)
+        out[dep_id] = {"assessment_id": a.id, "status": status, "words": STATUS_WORDS[status]}
+    return out
+
+
+def product_lead_section(session: Session, caller: Caller) -> dict[str, Any]:
+    repo = DashboardRepository(session, caller.org_id)
+    deps = repo.deployments_of(caller.user_id, caller.email)
+    status = _latest_status(session, caller.org_id, repo.assessments_of([d.id for d in deps]))
+    none = {"assessment_id": None, "status": "none", "words": STATUS_WORDS["none"]}
+    rows = [{"deployment": d, **status.get(d.id, none)} for d in deps]
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    return {"my_deployments": rows, "status_counts": counts}
+
+
+def architect_section(session: Session, caller: Caller) -> dict[str, Any]:
+    repo = DashboardRepository(session, caller.org_id)
+    ps = repo.portfolios_of(caller.email)
+    statuses = workflow.portfolio_statuses(session, caller.org_id, ps)
+    names = repo.deployment_names(sorted({p.deployment_id for p in ps}))
+    return {
+        "my_portfolios": [
+            {
+                "portfolio": p,
+                "deployment": names.get(p.deployment_id, ""),
+                "status": statuses[p.id],
+                "items": len(p.items or []),
+            }
+            for p in ps
+        ],  # fmt: skip
+        "my_jobs": repo.jobs_of(caller.email),
+        "my_calibrations": repo.calibrations_of(caller.email),
+    }
+
+
+def governance_section(session: Session, caller: Caller) -> dict[str, Any]:
+    repo = DashboardRepository(session, caller.org_id)
+    decisions = repo.recent_decisions()
+    names = repo.deployment_names(sorted({d.deployment_id for d in decisions}))
+    return {
+        "awaiting": workflow.queue(session, caller),
+        "recent_decisions": [
+            {"decision": d, "deployment": names.get(d.deployment_id, "")} for d in decisions
+        ],  # fmt: skip
+    }
+
+
+def admin_section(session: Session, caller: Caller) -> dict[str, Any]:
+    repo = DashboardRepository(session, caller.org_id)
+    matrix = catalog_service.current_matrix(session, caller.org_id)
+    rules_row = rulesets.get_version(session, caller.org_id)
+    prices = catalog_service.effective_prices(session, caller.org_id)
+    return {
+        "users": repo.users(),
+        "prices": prices,
+        "priced_by_org": sum(1 for _, p in prices if p.origin == "organisation"),
+        "unpriced": [g.name for g, p in prices if p.price_per_hour_usd is None],
+        "versions": [
+            {
+                "what": "Axis matrix",
+                "version": f"v{matrix.version}",
+                "since": matrix.created_at,
+                "by": matrix.created_by or "shipped",
+                "link": "/matrix",
+            },
+            {
+                "what": "Rule set",
+                "version": f"v{rules_row.version}",
+                "since": rules_row.created_at.isoformat(),
+                "by": rules_row.created_by,
+                "link": "/rules",
+            },
+            {
+                "what": "Estimators",
+                "version": ESTIMATOR_VERSION,
+                "since": None,
+                "by": "shipped with this release",
+                "link": "/estimates",
+            },
+        ],  # fmt: skip
+    }
+
+
+SECTIONS = {
+    Role.product_lead: product_lead_section,
+    Role.architect: architect_section,
+    Role.governance: governance_section,
+    Role.admin: admin_section,
+}
+
+
+def for_role(session: Session, caller: Caller) -> dict[str, Any]:
+    """The role's own section of the dashboard (empty for a viewer)."""
+    try:
+        builder = SECTIONS.get(Role(caller.role))
+    except ValueError:
+        builder = None
+    return {} if builder is None else builder(session, caller)
