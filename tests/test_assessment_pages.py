@@ -334,3 +334,7 @@ def test_recommendation_page_shows_card_economics_and_the_whole_plan(
     assert "Alternatives considered" in text
     assert "GraphRAG" in text  # priced beside RAG, with why it was not chosen
     assert "Why not" in text
+    # issue 19 item 6: the figures after the change carry their held-out band, explained
+    assert text.count('class="band small muted"') >= 3 * 5
+    assert "leave-one-source-out" in text
+    assert "p10–p90" in text

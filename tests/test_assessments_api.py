@@ -297,6 +297,17 @@ def test_cards_carry_the_priced_contract_and_alternatives(
         assert set(impact["one_off_usd"]) == {"total", "gpu", "labelling", "preference_data",
                                               "embedding_and_index", "evaluation"}  # fmt: skip
         assert impact["monthly_cost_usd"]["after"] is not None  # the H100 has a price
+        assert set(impact["range"]) == {
+            "ttft_p95_ms",
+            "tpot_p95_ms",
+            "time_to_answer_p95_ms",
+            "monthly_cost_usd",
+            "cost_per_1k_requests_usd",
+        }
+        for band in impact["range"].values():  # issue 19 item 6: the held-out band
+            assert band is not None
+            assert set(band) == {"p10", "p90"}
+            assert band["p10"] <= band["p90"]
         for alt in item["alternatives"]:
             assert set(alt) == {"technique", "axis", "cost_per_1k_requests_usd",
                                 "monthly_cost_usd", "time_to_answer_p95_ms", "slo_after",

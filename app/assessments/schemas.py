@@ -90,6 +90,11 @@ class OneOffUsd(BaseModel):
     evaluation: float | None
 
 
+class Band(BaseModel):
+    p10: float
+    p90: float
+
+
 class Impact(BaseModel):
     """A card's figures (issue 18 item 3). Recommendations stored before the card economics
     carry only the first five fields; the others are then null."""
@@ -110,6 +115,10 @@ class Impact(BaseModel):
     traffic_share: float | None = None
     one_off_usd: OneOffUsd | None = None
     params: dict[str, Any] = Field(default_factory=dict)
+    range: dict[str, Band | None] | None = None
+    """Issue 19 item 6: each figure after the change with the p10-p90 band of its family's
+    leave-one-source-out errors (None: no band, the reason in ``impact_assumptions``); null on
+    recommendations stored before the bands."""
 
 
 class Alternative(BaseModel):

@@ -27,15 +27,25 @@ only to the requests the failure hits), and returns the card's contract figures:
   the technique to all traffic, so raising the share never lowers the cost.
 * **One-off costs** by kind: GPU (training), labelling, preference data, embedding and index
   building (GraphRAG's generated output included), evaluation (see the interventions' sources).
+* **Bands** (``range``, issue 19 item 6): each figure after the change with the 10-90% band of
+  its family's leave-one-source-out errors on the after deployment's GPU generation
+  (:mod:`app.estimators.bands`): TTFT from ``prefill_ttft_unloaded``, TPOT from
+  ``batch1_decode``, the time to the answer as the TTFT band plus the decode part (answer − TTFT)
+  scaled by the TPOT band (both errors at their extremes together: a wide, not a narrow, band);
+  money from ``static_batch_throughput`` (the static SLO-limited batch sets the GPU-hours): the
+  serving GPU-hours divided by the speed factors, the router's hours and the vector database's
+  bill unchanged, the SLO-limited batch held fixed (first order). A figure without a band is None,
+  with the reason in the assumptions.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from app.estimators import bands
 from app.estimators.inference import StepModel, Workload, estimate_inference
 from app.estimators.interventions import (
     ONE_OFF_KINDS,
@@ -98,6 +108,8 @@ class Side:
     tpot_p95_ms: float | None
     time_to_answer_p95_ms: float | None
     saturated: bool
+    router_gpu_hours: float = 0.0  # part of gpu_hours not driven by the serving speed
+    vector_db_usd: float = 0.0  # part of monthly_cost_usd not driven by GPU-hours
 
 
 def router_gpu_hours_per_request(s: Scenario) -> float:
@@ -164,15 +176,65 @@ def serve(base: Scenario, streams: Sequence[Stream], *, router: bool) -> Side:
         ttft, tpot, answer = max(ttft, t1), max(tpot, t2), max(answer, t3)
         saturated = saturated or sat
         vectors = max(vectors, sc.index_vectors)
-    if router:
-        hours += per_month * router_gpu_hours_per_request(base)
+    router_hours = per_month * router_gpu_hours_per_request(base) if router else 0.0
+    hours += router_hours
     price = base.gpu.price_per_hour_usd
     monthly = per_month_cost = None
+    vdb = vector_db_monthly_usd(vectors)
     if price is not None and per_month > 0:
-        monthly = hours * price + vector_db_monthly_usd(vectors)
+        monthly = hours * price + vdb
         per_month_cost = monthly / per_month * 1000
     return Side(True, None, replicas, hours, monthly, per_month_cost, ttft, tpot, answer,
-                saturated)  # fmt: skip
+                saturated, router_hours, vdb)  # fmt: skip
+
+
+BAND_FAMILIES: dict[str, str] = {
+    "ttft_p95_ms": "prefill_ttft_unloaded",
+    "tpot_p95_ms": "batch1_decode",
+    "time_to_answer_p95_ms": "prefill_ttft_unloaded + batch1_decode",
+    "monthly_cost_usd": "static_batch_throughput",
+    "cost_per_1k_requests_usd": "static_batch_throughput",
+}
+
+
+def side_ranges(
+    side: Side, gpu_key: str, price: float | None, table: dict[str, Any] | None = None
+) -> tuple[dict[str, dict[str, float] | None], list[str]]:
+    """The 10-90% bands of ``side``'s figures on ``gpu_key``'s generation (see the module's
+    docstring), and why a figure has none."""
+    out: dict[str, dict[str, float] | None] = dict.fromkeys(BAND_FAMILIES)
+    why: list[str] = []
+    if not side.fits:
+        return out, [f"no bands: {side.reason or 'the change does not fit'}"]
+    pre = bands.band("prefill_ttft_unloaded", gpu_key, table)
+    dec = bands.band("batch1_decode", gpu_key, table)
+    thr = bands.band("static_batch_throughput", gpu_key, table)
+    for name, b in (("ttft_p95_ms", pre), ("tpot_p95_ms", dec)):
+        value = getattr(side, name)
+        if b is not None and value is not None:
+            out[name] = b.time(value)
+    if pre is not None and dec is not None and side.time_to_answer_p95_ms is not None:
+        t = side.ttft_p95_ms or 0.0
+        t_band, d_band = pre.time(t), dec.time(side.time_to_answer_p95_ms - t)
+        out["time_to_answer_p95_ms"] = {k: t_band[k] + d_band[k] for k in ("p10", "p90")}
+    if thr is not None and side.gpu_hours is not None and side.monthly_cost_usd and price:
+        serving = side.gpu_hours - side.router_gpu_hours
+        m = {k: (serving / math.exp(x) + side.router_gpu_hours) * price + side.vector_db_usd
+             for k, x in (("p10", thr.p90), ("p90", thr.p10))}  # fmt: skip
+        out["monthly_cost_usd"] = m
+        if side.cost_per_1k_requests_usd is not None:
+            f = side.cost_per_1k_requests_usd / side.monthly_cost_usd
+            out["cost_per_1k_requests_usd"] = {k: v * f for k, v in m.items()}
+    for name, fam in BAND_FAMILIES.items():
+        if out[name] is not None:
+            continue
+        if name in ("monthly_cost_usd", "cost_per_1k_requests_usd") and (
+            side.monthly_cost_usd is None or not price
+        ):
+            why.append(f"no band for {name}: the figure itself is unavailable")
+        else:
+            why.append(f"no band for {name}: no held-out {fam} rows to build one from")
+    return out, why
 
 
 def fit_swap(s: Scenario, interventions: Sequence[Intervention]) -> Scenario:
@@ -194,6 +256,7 @@ class Priced:
     assumptions: tuple[str, ...]
     ttft_slo_ms: float
     tpot_slo_ms: float
+    ranges: dict[str, dict[str, float] | None] = field(default_factory=dict)
 
     def slo_after(self) -> dict[str, bool]:
         a = self.after
@@ -258,6 +321,8 @@ class Priced:
             "slo_after": self.slo_after(),
             "traffic_share": round(self.traffic_share, 4),
             "one_off_usd": one_off,
+            "range": {k: None if v is None else {q: round(x, 4) for q, x in v.items()}
+                      for k, v in self.ranges.items()},
         }  # fmt: skip
 
 
@@ -294,5 +359,16 @@ def price_change(
         f"monthly = GPU-hours actually needed (fractional) x price; replicas sized for the peak "
         f"({base.peak_to_average:g}x the mean rate); p95 latency simulated at the peak"
     )
+    ranges, why = side_ranges(after, full.gpu.key, base.gpu.price_per_hour_usd)
+    if any(v is not None for v in ranges.values()):
+        used = sorted({f for k, f in BAND_FAMILIES.items() if ranges[k] is not None})
+        notes.append(
+            "range after the change: p10-p90 of measured/estimated on published rows predicted "
+            "without their own publication (leave-one-source-out); "
+            + "; ".join(d for f in used for d in [bands.describe(f, full.gpu.key)] if d)
+            + "; money scales the serving GPU-hours with the static-batch throughput band, "
+            "the SLO-limited batch held fixed"
+        )
+    notes.extend(why)
     return Priced(before, after, effective, routed, full, tuple(one_offs), tuple(notes),
-                  base.ttft_slo_ms, base.tpot_slo_ms)  # fmt: skip
+                  base.ttft_slo_ms, base.tpot_slo_ms, ranges)  # fmt: skip

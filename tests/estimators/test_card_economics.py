@@ -242,3 +242,49 @@ def test_more_candidates_merge_with_one_line() -> None:
     assert merged(m, {"serving_cost": ("engine_switch",)}) == m
     # the serving techniques module's candidates are merged in
     assert set(ADDED_CANDIDATES["serving_cost"]) <= set(CANDIDATES["serving_cost"])
+
+
+# ---- issue 19 item 6: the card's figures carry their held-out bands -----------------------------
+def test_card_figures_carry_the_band_of_their_family_and_gpu_class() -> None:
+    """Each figure after the change has its p10-p90 band: TTFT from the prefill family, TPOT from
+    decode, money from static-batch throughput, all on the deployment's GPU generation (ampere
+    for an A100), and the value lies inside its band."""
+    from app.estimators import bands
+
+    impact = technique_impact(BASE, "cot_self_consistency", params={"traffic_share": 0.15})
+    card = impact.fields
+    rg = card["range"]
+    assert set(rg) == {"ttft_p95_ms", "tpot_p95_ms", "time_to_answer_p95_ms",
+                       "monthly_cost_usd", "cost_per_1k_requests_usd"}  # fmt: skip
+    for key in rg:
+        b, value = rg[key], card[key]["after"]
+        assert b is not None, key
+        assert b["p10"] <= value * 1.0001, key
+        assert value <= b["p90"] * 1.0001, key
+    pre = bands.band("prefill_ttft_unloaded", GPU.key)
+    dec = bands.band("batch1_decode", GPU.key)
+    assert pre is not None
+    assert dec is not None
+    assert pre.scope == dec.scope == "ampere"
+    exp_ttft = pre.time(card["ttft_p95_ms"]["after"])
+    assert rg["ttft_p95_ms"]["p10"] == pytest.approx(exp_ttft["p10"], rel=1e-3)
+    assert rg["tpot_p95_ms"]["p90"] == pytest.approx(
+        dec.time(card["tpot_p95_ms"]["after"])["p90"], rel=1e-3
+    )
+    note = next(a for a in impact.assumptions if a.startswith("range after the change"))
+    assert "leave-one-source-out" in note
+    assert "ampere GPUs" in note
+
+
+def test_a_family_without_held_out_rows_gives_no_band_and_says_why() -> None:
+    from app.estimators.card_economics import side_ranges
+
+    after = price_change(BASE, []).after
+    table = {"prefill_ttft_unloaded": {"hopper": {"p10": -0.2, "p90": 0.1, "n": 4}}}
+    rg, why = side_ranges(after, GPU.key, GPU.price_per_hour_usd, table)
+    assert rg["ttft_p95_ms"] is None  # an A100 is not hopper and there is no family-wide band
+    assert all(v is None for v in rg.values())
+    assert any("no held-out batch1_decode rows" in w for w in why)
+    hopper = side_ranges(after, "h100_sxm", GPU.price_per_hour_usd, table)[0]
+    assert hopper["ttft_p95_ms"] is not None
+    assert hopper["tpot_p95_ms"] is None
