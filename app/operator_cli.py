@@ -3,11 +3,13 @@ prices) for every organisation. Not an organisation role: only this command crea
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, TypeVar
 
 import typer
+from sqlalchemy.orm import Session
 
-from app.config import get_settings
+from app.config import Settings, get_settings
 from app.db import make_engine, make_sessionmaker, session_scope
 from app.errors import AppError
 
@@ -16,7 +18,10 @@ operators = typer.Typer(
 )
 
 
-def _run(fn):  # type: ignore[no-untyped-def]
+T = TypeVar("T")
+
+
+def _run(fn: Callable[[Session, Settings], T]) -> T:
     settings = get_settings()
     engine = make_engine(settings.database_url)
     try:
@@ -34,7 +39,7 @@ def create(email: Annotated[str, typer.Option(help="The operator's e-mail addres
     """Create a platform operator and print its API token (shown once; keep it secret)."""
     from app.auth import operators as ops
 
-    def go(session, settings):  # type: ignore[no-untyped-def]
+    def go(session: Session, settings: Settings) -> tuple[str, str]:
         op, token = ops.create(session, email)
         return op.email, token
 
@@ -74,7 +79,7 @@ def set_price(
         except ValueError:
             raise typer.BadParameter("a number or 'none'", param_hint="PRICE") from None
 
-    def go(session, settings):  # type: ignore[no-untyped-def]
+    def go(session: Session, settings: Settings) -> tuple[float | None, str]:
         op = ops.by_email(session, email)
         if op is None:
             raise AppError(f"no platform operator {email}; create one with operators create")

@@ -140,7 +140,7 @@ class RedisStore:
         import redis
 
         try:
-            args = [int(cp["event_id"]), json.dumps(cp, sort_keys=True)]
+            args: list[int | str] = [int(cp["event_id"]), json.dumps(cp, sort_keys=True)]
             done = self._advance(keys=[self.key], args=args)
         except redis.RedisError as exc:
             raise CheckpointError(f"cannot write the checkpoint to Redis: {exc}") from None

@@ -77,7 +77,7 @@ def login(
     except (Unauthorized, TooManyRequests) as exc:
         # The failed attempt must be kept (throttling), so commit it before answering.
         session.commit()
-        resp = render(
+        resp: Response = render(
             request,
             "auth/login.html",
             {"next": next_url, "email": email, "error": exc.message},

@@ -82,7 +82,7 @@ def gpu_out(g: Gpu, p: service.GpuPrice) -> GpuOut:
         bandwidth_tbps=g.bandwidth_tbps, bf16_tflops_dense=g.bf16_tflops_dense,
         fp8_tflops_dense=g.fp8_tflops_dense, int8_tops_dense=g.int8_tops_dense,
         fp4_tflops_dense=g.fp4_tflops_dense, tdp_w=g.tdp_w, notes=g.notes, source=g.source,
-        price_per_hour_usd=p.price_per_hour_usd, price_source=p.source, price_origin=p.origin,  # type: ignore[arg-type]
+        price_per_hour_usd=p.price_per_hour_usd, price_source=p.source, price_origin=p.origin,
         price_kind=p.kind, price_note=p.note,
         default_price_per_hour_usd=p.default_price_per_hour_usd,
         default_price_source=p.default_source,

@@ -199,19 +199,19 @@ class GpuPrice:
 
 
 def effective_price(g: Gpu, override: GpuPriceOverride | None) -> GpuPrice:
-    default = {"default_price_per_hour_usd": g.price_per_hour_usd,
-               "default_source": g.price_source}  # fmt: skip
+    dflt, dflt_source = g.price_per_hour_usd, g.price_source
     if override is not None:
         desc = PRICE_KINDS.get(override.kind, override.kind)
         note = f": {override.note}" if override.note else ""
         return GpuPrice(override.price_per_hour_usd, "organisation",
                         f"organisation price ({desc}{note}), set by {override.set_by}",
-                        override.kind, override.note, **default)  # fmt: skip
+                        override.kind, override.note, dflt, dflt_source)  # fmt: skip
     if g.price_per_hour_usd is not None:
         return GpuPrice(g.price_per_hour_usd, "shipped_default",
-                        f"shipped default: {g.price_source}", **default)  # fmt: skip
+                        f"shipped default: {g.price_source}",
+                        default_price_per_hour_usd=dflt, default_source=dflt_source)  # fmt: skip
     return GpuPrice(None, "unpriced", "no shipped default price and no organisation price",
-                    **default)  # fmt: skip
+                    default_price_per_hour_usd=dflt, default_source=dflt_source)  # fmt: skip
 
 
 def effective_prices(session: Session, org_id: int) -> list[tuple[Gpu, GpuPrice]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from app.deployments.models import Deployment
@@ -16,7 +16,7 @@ class DeploymentRepository:
         self.session = session
         self.org_id = org_id
 
-    def _scoped(self):  # type: ignore[no-untyped-def]
+    def _scoped(self) -> Select[Deployment]:
         return select(Deployment).where(Deployment.org_id == self.org_id)
 
     def get(self, deployment_id: int) -> Deployment | None:

@@ -12,6 +12,7 @@ from app.catalog import service as catalog_service
 from app.catalog.repository import CatalogRepository
 from app.db import SessionDep
 from app.deployments import service
+from app.deployments.models import Deployment
 from app.deployments.schemas import DeploymentCreate, DeploymentUpdate, RegulatoryFlag, Risk
 from app.errors import AppError
 from app.estimates.service import deployment_economics, deployment_serving_plan
@@ -114,7 +115,7 @@ def _form_context(session: SessionDep) -> dict[str, Any]:
     }
 
 
-def _values_from(dep: Any) -> dict[str, Any]:
+def _values_from(dep: Deployment) -> dict[str, Any]:
     v = dep.audit_dict()
     v["segments"] = "\n".join(f"{s['name']}: {s['risk']}" for s in dep.segments)
     v["peak_to_average"] = "" if dep.peak_to_average is None else f"{dep.peak_to_average:g}"

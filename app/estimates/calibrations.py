@@ -91,8 +91,8 @@ def check_calibration_memory(session: Session, params: dict[str, Any], limit: in
         raise InvalidInput("calibration builds dense decoders; pick a dense model", field="model")
 
     def need(**change: Any) -> int:
-        p = {k: params.get(k) for k in ("prefill_points", "decode_points", "max_layers",
-                                        "matmul_n", "copy_gib")} | change  # fmt: skip
+        keys = ("prefill_points", "decode_points", "max_layers", "matmul_n", "copy_gib")
+        p: dict[str, Any] = {k: params.get(k) for k in keys} | change
         return calibration_memory_bytes(
             arch, prefill_points=[tuple(x) for x in p["prefill_points"]],
             decode_points=[tuple(x) for x in p["decode_points"]], max_layers=p["max_layers"],

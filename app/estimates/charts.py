@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from app.web.charts import figure
@@ -42,7 +42,9 @@ def memory_bar(
     }  # fmt: skip
 
 
-def _lines(x: Sequence[float], series: dict[str, Sequence[float | None]]) -> list[dict[str, Any]]:
+def _lines(
+    x: Sequence[float], series: Mapping[str, Sequence[float | None]]
+) -> list[dict[str, Any]]:
     return [
         {"type": "scatter", "mode": "lines+markers", "name": name, "x": list(x), "y": list(y),
          **({"line": {"dash": "dash"}} if "best case" in name else {})}

@@ -4,17 +4,17 @@ gpus.csv (contract); ``gb`` fields are 10^9 bytes."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from app.estimators.engines import ENGINE_NAMES
-from app.estimators.precision import KV_PRECISIONS, WEIGHT_PRECISIONS
 from app.estimators.training import PEFT_TARGET_NAMES
 
-EngineName = Literal[ENGINE_NAMES]  # type: ignore[valid-type]
-WeightPrecision = Literal[tuple(p.value for p in WEIGHT_PRECISIONS)]  # type: ignore[valid-type]
-KvPrecision = Literal[tuple(p.value for p in KV_PRECISIONS)]  # type: ignore[valid-type]
+# Written out so the type checker sees them; tests/test_schema_literals.py keeps each equal (same
+# order, so the 422 messages list the same values) to the registry it mirrors.
+EngineName = Literal["ideal", "vllm", "tensorrt-llm", "sglang", "llama.cpp", "hf-transformers"]
+WeightPrecision = Literal["bf16", "fp16", "fp8", "int8", "int4", "nf4"]
+KvPrecision = Literal["bf16", "fp16", "fp8", "int8"]
 Key = Annotated[str, Field(min_length=1, max_length=48)]
 
 
@@ -56,10 +56,15 @@ class SpeculativeIn(BaseModel):
     c: float = Field(ge=0, le=1, allow_inf_nan=False, description="Draft/target step-time ratio")
 
 
-class InferenceRequest(BaseModel):
+GpuT = TypeVar("GpuT")
+
+
+class InferenceFields(BaseModel, Generic[GpuT]):
+    """The inference inputs: ``gpu`` is required in an estimate, optional when all are tried."""
+
     model_config = ConfigDict(extra="forbid")
     model: Key | ArchitectureIn = Field(description="Catalog key or an architecture object")
-    gpu: Key | GpuSpecIn = Field(description="Catalog key or a GPU spec object")
+    gpu: GpuT = Field(description="Catalog key or a GPU spec object")
     n_gpus: int = Field(1, ge=1, le=1024, description="Tensor-parallel group size")
     precision: WeightPrecision = "bf16"
     kv_cache_precision: KvPrecision = "bf16"
@@ -81,6 +86,10 @@ class InferenceRequest(BaseModel):
     )
     ttft_slo_ms: float | None = Field(None, gt=0, le=1e7, allow_inf_nan=False)
     tpot_slo_ms: float | None = Field(None, gt=0, le=1e6, allow_inf_nan=False)
+
+
+class InferenceRequest(InferenceFields[Key | GpuSpecIn]):
+    pass
 
 
 class MemoryOut(BaseModel):
@@ -196,7 +205,7 @@ class InferenceResponse(TimingOut):
     capacity: CapacityOut | None = None
 
 
-class CompareGpusRequest(InferenceRequest):
+class CompareGpusRequest(InferenceFields[Key | GpuSpecIn | None]):
     gpu: Key | GpuSpecIn | None = Field(None, description="Ignored: every catalog GPU is tried")
 
 

@@ -110,8 +110,8 @@ def resolve_gpu(session: Session, gpu: str | GpuSpecIn, org_id: int | None) -> G
 
 def _timing_out(t: Timing) -> TimingOut:
     return TimingOut(
-        prefill=PrefillOut(time_ms=t.prefill.time_s * 1e3, bound=t.prefill.bound),  # type: ignore[arg-type]
-        decode=DecodeOut(time_per_token_ms=t.decode.time_s * 1e3, bound=t.decode.bound),  # type: ignore[arg-type]
+        prefill=PrefillOut(time_ms=t.prefill.time_s * 1e3, bound=t.prefill.bound),
+        decode=DecodeOut(time_per_token_ms=t.decode.time_s * 1e3, bound=t.decode.bound),
         ttft_ms=t.ttft_ms,
         tpot_ms=t.tpot_ms,
         output_tokens_per_s=t.output_tokens_per_s,
@@ -122,7 +122,7 @@ def _timing_out(t: Timing) -> TimingOut:
 
 def _setup(
     session: Session,
-    req: InferenceRequest,
+    req: InferenceRequest | CompareGpusRequest,
     org_id: int,
     gpu: GpuSpec | None = None,
     arch: Architecture | None = None,
@@ -253,7 +253,7 @@ def _load(
     return saturated, load, capacity, what
 
 
-def _check_context(req: InferenceRequest) -> None:
+def _check_context(req: InferenceRequest | CompareGpusRequest) -> None:
     """Refuse inputs beyond a catalog model's context length (422 naming the field)."""
     if isinstance(req.model, str):
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Final
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +91,7 @@ FITS: dict[str, ChinchillaFit] = {
     )
 }
 FIT_NAMES: tuple[str, ...] = tuple(FITS)
-DEFAULT_FIT = "epoch_2024"
+DEFAULT_FIT: Final = "epoch_2024"
 
 
 def fit(name: str) -> ChinchillaFit:

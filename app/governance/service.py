@@ -199,9 +199,9 @@ def axes_of_deployment(session: Session, caller: Caller, deployment_id: int) -> 
         if d.decision != "approved":
             continue
         if d.target_type == "recommendation":
-            rec = repo.recommendation(d.target_id)
-            keys = d.adopted or ([f"{i['axis']}/{i['technique']}" for i in rec.result["items"]]
-                                 if rec else [])  # fmt: skip
+            adopted = repo.recommendation(d.target_id)
+            keys = d.adopted or ([f"{i['axis']}/{i['technique']}" for i in adopted.result["items"]]
+                                 if adopted else [])  # fmt: skip
             axes = [k.split("/", 1)[0] for k in keys]
         else:
             try:

@@ -48,8 +48,8 @@ def calibration_job(factory: Factory, params: dict[str, Any], progress: Progress
     res = run_calibration(
         arch,
         gpu,
-        prefill_points=[tuple(p) for p in params["prefill_points"]],  # type: ignore[misc]
-        decode_points=[tuple(p) for p in params["decode_points"]],  # type: ignore[misc]
+        prefill_points=[tuple(p) for p in params["prefill_points"]],
+        decode_points=[tuple(p) for p in params["decode_points"]],
         max_layers=params.get("max_layers"),
         matmul_n=params.get("matmul_n", 8192),
         copy_gib=params.get("copy_gib", 2.0),

@@ -32,7 +32,7 @@ celery_app.conf.update(
 )
 
 
-@celery_app.task(name="axisboard.run_job")
+@celery_app.task(name="axisboard.run_job")  # type: ignore[untyped-decorator]  # celery ships no type hints
 def run_job_task(job_id: int, database_url: str) -> None:
     from app.audit import checkpoints
     from app.db import session_scope
@@ -86,7 +86,7 @@ class _Reaper:
 _reaper = _Reaper()
 
 
-@worker_ready.connect
+@worker_ready.connect  # type: ignore[untyped-decorator]  # celery ships no type hints
 def _start_reaper(**_: Any) -> None:
     settings = get_settings()
     every_s = settings.job_stale_after_s / 2
@@ -94,6 +94,6 @@ def _start_reaper(**_: Any) -> None:
                      args=(settings.database_url, every_s)).start()  # fmt: skip
 
 
-@worker_shutdown.connect
+@worker_shutdown.connect  # type: ignore[untyped-decorator]  # celery ships no type hints
 def _stop_reaper(**_: Any) -> None:
     _reaper.stop.set()

@@ -32,7 +32,9 @@ from app.lab.schemas import (
 from app.web.deps import ApiCaller, SettingsDep
 
 router = APIRouter(prefix="/scaling", tags=["scaling lab"])
-BAD = {422: {"description": "Invalid input; the message names the field"}}
+BAD: dict[int | str, dict[str, Any]] = {
+    422: {"description": "Invalid input; the message names the field"}
+}
 AS_JOB: dict[int | str, dict[str, Any]] = {
     **BAD,
     202: {

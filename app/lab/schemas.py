@@ -8,13 +8,15 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from app.estimates.schemas import ArchitectureIn, EngineName, GpuSpecIn, Key, WeightPrecision
-from app.estimators.chinchilla import DEFAULT_FIT, FIT_NAMES
+from app.estimators.chinchilla import DEFAULT_FIT
 from app.jobs.limits import MAX_BOOTSTRAP, MAX_BOOTSTRAP_WORK
-from app.scaling.conditional import DEFAULT_COEFFICIENTS, FORMS, PUBLISHED
+from app.scaling.conditional import DEFAULT_COEFFICIENTS, Form
 
-FitName = Literal[FIT_NAMES]  # type: ignore[valid-type]
-CoefficientSetName = Literal[tuple(PUBLISHED)]  # type: ignore[valid-type]
-FormName = Literal[FORMS]  # type: ignore[valid-type]
+# Written out so the type checker sees them; tests/test_schema_literals.py keeps each equal to the
+# registry it mirrors (FITS, PUBLISHED).
+FitName = Literal["hoffmann_printed", "hoffmann_tex", "epoch_2024", "sardana_code"]
+CoefficientSetName = Literal["bian_task3", "bian_1b"]
+FormName = Form
 # Parameters, tokens and FLOPs are counts: below 1 they mean nothing (and underflow the laws).
 Count = Annotated[float, Field(ge=1, le=1e40, allow_inf_nan=False)]
 Loss = Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)]

@@ -215,7 +215,7 @@ def inference_aware_with_curve(
     o, c = res.optimal, res.chinchilla
     curve = inference_aware.demand_curve(f, loss, demands, costs) if demands else []
     out = InferenceAwareResponse(
-        fit=f.name, objective=res.objective, target_loss=loss,  # type: ignore[arg-type]
+        fit=f.name, objective=res.objective, target_loss=loss,
         inference_input_tokens=d_in, inference_output_tokens=d_out,
         params=o.params, training_tokens=o.training_tokens, chinchilla_params=c.params,
         chinchilla_tokens=c.training_tokens, total_flops=o.total_flops,
@@ -468,8 +468,8 @@ def search_with_chart(
     out = ArchitectureSearchResponse(
         candidates_evaluated=res.candidates_evaluated, under_target=res.under_target,
         loss_target=res.loss_target, reference_loss=res.reference_loss,
-        baseline=res.baseline, loss_optimal=res.loss_optimal,  # type: ignore[arg-type]
-        throughput_optimal=res.throughput_optimal, pareto=res.pareto,  # type: ignore[arg-type]
+        baseline=res.baseline, loss_optimal=res.loss_optimal,
+        throughput_optimal=res.throughput_optimal, pareto=res.pareto,
         assumptions={
             **info, "coefficients": coeffs.name, "form": coeffs.form,
             "reference_loss": "given" if req.reference_loss else f"L_opt from {ref_fit.name}",

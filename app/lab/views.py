@@ -19,6 +19,7 @@ from app.catalog.repository import CatalogRepository
 from app.catalog.service import architecture_of
 from app.db import SessionDep
 from app.errors import Conflict, InvalidInput, NotFound
+from app.estimates.service import resolve_architecture
 from app.estimators.chinchilla import FITS, fit
 from app.estimators.engines import ENGINE_NAMES
 from app.estimators.precision import WEIGHT_PRECISIONS
@@ -307,8 +308,11 @@ def _job_started(
     return render(request, template, ctx, block="results", status_code=202)
 
 
-FIT_TEMPLATES = {"chinchilla_fit": ("lab/fit.html", ChinchillaFitResponse),
-                 "conditional_fit": ("lab/conditional.html", ConditionalFitResponse)}  # fmt: skip
+FitResponse = type[ChinchillaFitResponse] | type[ConditionalFitResponse]
+FIT_TEMPLATES: dict[str, tuple[str, FitResponse]] = {
+    "chinchilla_fit": ("lab/fit.html", ChinchillaFitResponse),
+    "conditional_fit": ("lab/conditional.html", ConditionalFitResponse),
+}
 
 
 @router.get("/scaling/jobs/{fit_job_id:int}")
@@ -392,7 +396,7 @@ def architecture_page(request: Request, session: SessionDep, caller: PageCaller)
         for k in ("d_model", "r", "gqa"):  # a new model starts from its own shape
             values.pop(k, None)
     ctx: dict[str, Any] = {"caller": caller, **_options(session), "values": values, "errors": {}}
-    data = {
+    data: dict[str, Any] = {
         "model": values.get("model"),
         "coefficients": values.get("coefficients"),
         **{k: values[k] for k in ("d_model", "r", "gqa") if k in values},
@@ -446,12 +450,12 @@ def search_page(request: Request, session: SessionDep, caller: PageCaller) -> Re
     values = _values(request, SEARCH_DEFAULTS)
     ctx: dict[str, Any] = {"caller": caller, **_options(session), "values": values, "errors": {}}
     try:
-        base = service.resolve_architecture(session, str(values.get("baseline")))
+        base = resolve_architecture(session, str(values.get("baseline")))
     except InvalidInput as exc:
         ctx["errors"] = {"baseline": exc.message}
         return _page(request, "lab/search.html", ctx)
     n = values.get("n_non_embed") or base.non_embedding_params
-    data = {
+    data: dict[str, Any] = {
         "n_non_embed": n,
         "n_layers": values.get("n_layers") or base.n_layers,
         "d_head": values.get("d_head") or base.d_head,

@@ -72,8 +72,12 @@ def update_portfolio(
     return service.out(session, caller, [p])[0]
 
 
-_DECIDED = {409: {"description": "It has governance decisions (never deleted)"}}
-_NOT_DRAFT = {409: {"description": "Not a draft, or its deployment is archived"}}
+_DECIDED: dict[int | str, dict[str, Any]] = {
+    409: {"description": "It has governance decisions (never deleted)"}
+}
+_NOT_DRAFT: dict[int | str, dict[str, Any]] = {
+    409: {"description": "Not a draft, or its deployment is archived"}
+}
 
 
 @router.delete("/{portfolio_id:int}", status_code=204, responses={**_ERRORS, **_DECIDED})

@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Final, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -95,7 +95,7 @@ PUBLISHED: dict[str, Coefficients] = {
         "Bian et al. 2025 §5.1, fitted on the 1B variants only, used for Panda-3B°",
     ),
 }  # fmt: skip
-DEFAULT_COEFFICIENTS = "bian_task3"
+DEFAULT_COEFFICIENTS: Final = "bian_task3"
 MULTIPLICATIVE_B0 = PUBLISHED["bian_task3"].b0
 
 

@@ -58,9 +58,12 @@ def render(
     message = read_flash(request)
     ctx = {"request": request, "flash": message, **context}
     block_name = block if (block and is_htmx(request)) else None
-    response: HTMLResponse = templates.TemplateResponse(
+    response = templates.TemplateResponse(
         request, name, ctx, status_code=status_code, block_name=block_name
     )
+    # jinja2_fragments annotates Response; it returns an HTMLResponse (starlette's
+    # _TemplateResponse is one) for a page and for a block.
+    assert isinstance(response, HTMLResponse)
     response.headers.append("Vary", "HX-Request")
     if message is not None:
         response.delete_cookie(FLASH_COOKIE)
