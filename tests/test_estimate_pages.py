@@ -289,3 +289,32 @@ def test_training_page_shows_fine_tune_duration_and_cost(logged_in: TestClient) 
     assert 'aria-describedby="ft-dataset_tokens-error"' in bad.text
     assert 'id="ft-epochs-error"' in bad.text
     assert 'value="500"' in bad.text
+
+
+def test_training_page_mfu_blank_is_modelled_and_explicit_value_is_kept(
+    logged_in: TestClient,
+) -> None:
+    # Blank MFU (the default form): the modelled MFU, with its p10-p90 range and its source.
+    r = logged_in.get("/estimates/training")
+    assert r.status_code == 200
+    assert 'name="mfu" type="text" inputmode="decimal" value=""' in r.text
+    assert "(modelled; p10–p90 " in r.text
+    assert "GEMM efficiency" in r.text  # the MFU model's note (app.estimators.training_mfu)
+    modelled = logged_in.get(
+        "/estimates/training?form=training&model=llama_3_1_8b&tokens=1e12&gpu=h100_sxm_80gb"
+        "&n_gpus=64&mfu="
+    )
+    assert modelled.status_code == 200
+    assert "(modelled; p10–p90 " in modelled.text
+    # An explicit value is used as given and kept in the form.
+    given = logged_in.get(
+        "/estimates/training?form=training&model=llama_3_1_8b&tokens=1e12&gpu=h100_sxm_80gb"
+        "&n_gpus=64&mfu=0.25"
+    )
+    assert given.status_code == 200
+    assert 'value="0.25"' in given.text
+    assert "0.250 (given)" in given.text
+    assert "given by the request" in given.text
+    bad = logged_in.get("/estimates/training?form=training&mfu=1.5")
+    assert bad.status_code == 422
+    assert 'value="1.5"' in bad.text

@@ -39,9 +39,10 @@ INFERENCE_DEFAULTS: dict[str, Any] = {
     "kv_cache_precision": "bf16", "engine": "vllm", "input_tokens": 1024, "output_tokens": 256,
     "batch_size": 16, "requests_per_day": 1_000_000, "ttft_slo_ms": 1000, "tpot_slo_ms": 50,
 }  # fmt: skip
+# No "mfu": a blank MFU means the modelled one (app.estimators.training_mfu).
 TRAINING_DEFAULTS: dict[str, Any] = {
     "model": "llama_3_1_8b", "tokens": 1.5e13, "gpu": "h100_sxm_80gb", "n_gpus": 1024,
-    "mfu": 0.4, "fit": "epoch_2024",
+    "fit": "epoch_2024",
 }  # fmt: skip
 FINETUNE_DEFAULTS: dict[str, Any] = {
     "model": "llama_3_1_8b", "method": "qlora", "lora_rank": 16, "sequence_length": 2048,

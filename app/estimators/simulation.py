@@ -16,7 +16,10 @@ The running set is summarised by two numbers (count and Σ(input − admission i
 a run of pure decode iterations between events is timed in closed form (each bound of its step
 time grows linearly, so the run's duration is a sum of arithmetic series, and the iteration in
 which the next request arrives is the root of a quadratic): the work is proportional to the number
-of arrivals and completions, not of iterations. 10k requests take 10–100 ms (``python -m bench``);
+of arrivals and completions, not of iterations. All requests have the same lengths, so they are
+admitted and finish in arrival order: the waiting queue is an index range and the requests one
+iteration admits move as one group (no per-request work but the bookkeeping of their times).
+10k requests take 10–100 ms (``python -m bench``);
 an estimate page's twenty simulations about 0.1 s.
 
 The simulation is deterministic for its inputs (the arrivals are seeded), so :func:`simulate_load`
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import math
+from bisect import bisect_right
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -113,47 +117,53 @@ def simulate_load_uncached(
     if n_requests < 1:
         raise SimulationError("n_requests must be positive", field="n_requests")
     rng = np.random.default_rng(seed)
-    arrivals = np.cumsum(rng.exponential(1.0 / request_rate, n_requests)).tolist()
+    arr = np.cumsum(rng.exponential(1.0 / request_rate, n_requests))
+    arrivals = arr.tolist()
     s_in, s_out = input_tokens, output_tokens
     first = [0.0] * n_requests
     finish = [0.0] * n_requests
     start = [0.0] * n_requests  # admission time (end of queueing)
+    # Prompts one iteration may prefill: the first always, then while within max_batched_tokens.
+    per_iteration = max(1, max_batched_tokens // s_in) if s_in > 0 else n_requests
 
     step_s = sm.time
+    ideal = sm.ideal
     # A mixed iteration's time is max(g0 + att·ctx, floor) + extra, with g0, floor and extra
     # fixed by (running, admitted) for this workload: cached per shape (StepModel.time_parts).
     step_parts: dict[tuple[int, int], tuple[float, float, float, float]] = {}
-    decode_lines: dict[int, tuple[float, ...]] = {}  # n_run -> sm.decode_line(n_run)
-    waiting: deque[int] = deque()
-    # (last iteration, request) of the decoding requests: all have the same output length, so
-    # they finish in the order they were admitted
-    running: deque[tuple[int, int]] = deque()
+    # n_run -> sm.decode_line(n_run), filled on first use
+    decode_lines: list[tuple[float, float, float, float, float] | None] = [None] * (max_seqs + 1)
+    # Requests arrive, are admitted and (all having the same lengths) finish in index order, so
+    # the waiting queue is the index range [head, nxt), and the requests admitted by one
+    # iteration form one group (last iteration, first index, end index) of the decoding set.
+    running: deque[tuple[int, int, int]] = deque()
+    next_done = -1  # last iteration of the oldest group (running[0]); -1: nothing decoding
+    head = 0  # first waiting request
     n_run = 0
     s_acc = 0  # Σ over decoding requests of (input − admission iteration)
     nxt = 0  # next arrival to enqueue
     t = 0.0
     it = 0
+    last = 0
     done = 0
     batch_sum = 0
     while done < n_requests:
-        if not waiting and n_run == 0 and arrivals[nxt] > t:
+        if head == nxt and n_run == 0 and arrivals[nxt] > t:
             t = arrivals[nxt]  # idle until the next arrival
-        while nxt < n_requests and arrivals[nxt] <= t:
-            waiting.append(nxt)
-            nxt += 1
-        if waiting and n_run < max_seqs:
-            # An iteration that prefills the admitted prompts and decodes the running set.
-            admitted: list[int] = []
-            pre_tok = 0
-            while waiting and n_run + len(admitted) < max_seqs:
-                if admitted and pre_tok + s_in > max_batched_tokens:
-                    break
-                admitted.append(waiting.popleft())
-                pre_tok += s_in
-            na = len(admitted)
+        if nxt < n_requests and arrivals[nxt] <= t:  # enqueue every request arrived by t
+            nxt = bisect_right(arrivals, t, nxt + 1)
+        if head < nxt and n_run < max_seqs:
+            # An iteration that prefills the admitted prompts (first come, first served, within
+            # the sequence and token limits) and decodes the running set.
+            na = nxt - head
+            if na > max_seqs - n_run:
+                na = max_seqs - n_run
+            if na > per_iteration:
+                na = per_iteration
+            pre_tok = na * s_in
             t_start = t
             ctx = s_acc + n_run * it
-            if sm.ideal:
+            if ideal:
                 t += step_s(n_run, ctx, na, pre_tok, na * s_in * s_in)
             else:
                 parts = step_parts.get((n_run, na))
@@ -165,17 +175,24 @@ def simulate_load_uncached(
                 g = g0 + att * ctx
                 t += (g if g > floor else floor) + extra
             batch_sum += n_run + na
-            for r in admitted:
-                start[r] = t_start
-                first[r] = t
-                if s_out == 1:
-                    finish[r] = t
-                    done += 1
-                else:
-                    # decodes in iterations it+1 … it+s_out−1 at context s_in + (j − it)
-                    running.append((it + s_out - 1, r))
-                    n_run += 1
-                    s_acc += s_in - it
+            end = head + na
+            if na == 1:
+                start[head] = t_start
+                first[head] = t
+            else:
+                start[head:end] = [t_start] * na
+                first[head:end] = [t] * na
+            if s_out == 1:
+                finish[head:end] = [t] * na
+                done += na
+            else:
+                # decodes in iterations it+1 … it+s_out−1 at context s_in + (j − it)
+                if not running:
+                    next_done = it + s_out - 1
+                running.append((it + s_out - 1, head, end))
+                n_run += na
+                s_acc += na * (s_in - it)
+            head = end
             last = it
             it += 1
         else:
@@ -184,7 +201,7 @@ def simulate_load_uncached(
             # linearly with the iteration (one more token of context per sequence: the KV read)
             # and the eager CPU floor is constant, so the run is timed in closed form
             # (_decode_run: the max of two lines).
-            line = decode_lines.get(n_run)
+            line = decode_lines[n_run]
             if line is None:
                 line = decode_lines[n_run] = sm.decode_line(n_run)
             a1, b1, a2, b2, extra = line
@@ -194,26 +211,30 @@ def simulate_load_uncached(
                 b1 * n_run,
                 a2 + b2 * ctx0 + extra,
                 b2 * n_run,
-                running[0][0] - it + 1,
-                arrivals[nxt] - t if not waiting and nxt < n_requests else None,
+                next_done - it + 1,
+                arrivals[nxt] - t if head == nxt and nxt < n_requests else None,
             )
             t += dt
             batch_sum += n_run * j
             last = it + j - 1
             it += j
-        while running and running[0][0] == last:
-            _, r = running.popleft()
-            finish[r] = t
-            n_run -= 1
-            s_acc -= s_in - (last - s_out + 1)  # admitted at iteration last − s_out + 1
-            done += 1
+        while next_done == last:
+            _, lo, hi = running.popleft()
+            next_done = running[0][0] if running else -1
+            if hi - lo == 1:
+                finish[lo] = t
+            else:
+                finish[lo:hi] = [t] * (hi - lo)
+            n_run -= hi - lo
+            # the group was admitted at iteration last − s_out + 1
+            s_acc -= (hi - lo) * (s_in - (last - s_out + 1))
+            done += hi - lo
 
-    arr = np.asarray(arrivals)
+    # every request also pays the engine's first-token latency (off the GPU: it delays its own
+    # tokens, not the others')
     first_a = np.asarray(first)
     finish_a = np.asarray(finish)
     start_a = np.asarray(start)
-    # every request also pays the engine's first-token latency (off the GPU: it delays its own
-    # tokens, not the others')
     lat_ms = sm.first_token_latency_s * 1e3
     ttft = (first_a - arr) * 1e3 + lat_ms
     e2e = (finish_a - arr) * 1e3 + lat_ms
@@ -225,8 +246,8 @@ def simulate_load_uncached(
     # whole run. Compare the queueing of the last and first tenth of the requests: a stable
     # server keeps them alike; an overloaded one makes the last wait far longer.
     tenth = max(1, n_requests // 10)
-    head, tail = float(queue[:tenth].mean()), float(queue[-tenth:].mean())
-    saturated = tail > 2 * head + float(ttft[:tenth].mean()) + 100.0
+    q_head, q_tail = float(queue[:tenth].mean()), float(queue[-tenth:].mean())
+    saturated = q_tail > 2 * q_head + float(ttft[:tenth].mean()) + 100.0
 
     def pct(x: np.ndarray) -> dict[int, float]:
         return {
@@ -270,14 +291,17 @@ def _decode_run(
         if cross < k_max:
             s = math.floor(cross) + 1
     head = s * (a1 + b1 * (s - 1) / 2)  # seconds of iterations 0 … s−1
-
-    def total(n: int) -> float:  # seconds of iterations 0 … n−1
+    # total(n), the seconds of iterations 0 … n−1, is written out inline on the common paths
+    # (this runs once per event of the load simulation); _run_total is the same formula.
+    n = k_max - 1
+    if until is None or (
+        (n * (a1 + b1 * (n - 1) / 2) if n <= s else head + (n - s) * (a2 + b2 * (s + n - 1) / 2))
+        < until
+    ):
+        n = k_max
         if n <= s:
-            return n * (a1 + b1 * (n - 1) / 2)
-        return head + (n - s) * (a2 + b2 * (s + n - 1) / 2)
-
-    if until is None or total(k_max - 1) < until:
-        return k_max, total(k_max)
+            return n, n * (a1 + b1 * (n - 1) / 2)
+        return n, head + (n - s) * (a2 + b2 * (s + n - 1) / 2)
     # The smallest n >= 1 with total(n) >= until: the root of the quadratic total on the segment
     # that holds it, then corrected for rounding against total itself.
     if s < k_max - 1 and head < until:
@@ -286,12 +310,32 @@ def _decode_run(
         p, before, a, b = 0, 0.0, a1, b1
     y, h = until - before, a - b / 2  # total(p + u) − before = (b/2)·u² + h·u
     u = 2 * y / (h + math.sqrt(h * h + 2 * b * y))
-    n = min(max(1, p + math.ceil(u)), k_max - 1)
-    while n > 1 and total(n - 1) >= until:
+    n = p + math.ceil(u)
+    if n < 1:
+        n = 1
+    if n > k_max - 1:
+        n = k_max - 1
+    # the estimate is exact but for rounding: check it against total(n − 1) < until <= total(n)
+    m = n - 1
+    if n > 1 and (
+        (m * (a1 + b1 * (m - 1) / 2) if m <= s else head + (m - s) * (a2 + b2 * (s + m - 1) / 2))
+        >= until
+    ):
         n -= 1
-    while total(n) < until:
+        while n > 1 and _run_total(n - 1, s, head, a1, b1, a2, b2) >= until:
+            n -= 1
+    tn = n * (a1 + b1 * (n - 1) / 2) if n <= s else head + (n - s) * (a2 + b2 * (s + n - 1) / 2)
+    while tn < until:
         n += 1
-    return n, total(n)
+        tn = _run_total(n, s, head, a1, b1, a2, b2)
+    return n, tn
+
+
+def _run_total(n: int, s: int, head: float, a1: float, b1: float, a2: float, b2: float) -> float:
+    """Seconds of iterations 0 … n−1 of a decode run (:func:`_decode_run`)."""
+    if n <= s:
+        return n * (a1 + b1 * (n - 1) / 2)
+    return head + (n - s) * (a2 + b2 * (s + n - 1) / 2)
 
 
 def _memoise(fn: Callable[P, R]) -> Callable[P, R]:
