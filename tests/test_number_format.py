@@ -1,6 +1,7 @@
 """One number formatting (issue 22, item 11): app/formatting.py, used by every page. The main
 pages, rendered for the demo data as each role sees them, show no raw float: no number with more
-than three decimals, no ``e+``/``e-`` notation and no run of more than 15 digits."""
+than three decimals, no ``e+``/``e-`` notation and no run of more than 15 digits; and no raw value
+(item 6): no catalog key where the catalog has a name, no Python ``None``."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 from app import formatting as f
 from app.assessments.models import Assessment
 from app.auth.permissions import Role
+from app.catalog.names import catalog_names
 from app.demo import DEMO_USERS, load_demo
 from app.deployments.models import Deployment
 from app.portfolios.models import Portfolio
@@ -85,14 +87,16 @@ RAW = [
 
 def _visible(page: str) -> str:
     """The text a reader sees: no tags, no attributes (chart specs are checked on their own),
-    no scripts or styles."""
+    no scripts or styles, and no folded sources (``<details class="source">``: a source quoted
+    as published, ``rope_theta 1e6``, opened on demand)."""
     body = re.sub(r"<(script|style)\b.*?</\1>", " ", page, flags=re.S)
+    body = re.sub(r'<details class="source">.*?</details>', " ", body, flags=re.S)
     body = re.sub(r"<[^>]+>", " ", body)
     return html.unescape(body)
 
 
 # paper identifiers are not numbers: arXiv ids and DOIs
-IDS = re.compile(r"(?i)(arxiv[ :]*\d{4}\.\d{4,5}|doi[ :]*10\.\S+)")
+IDS = re.compile(r"(?i)(arxiv[ :]*\d{4}\.\d{4,5}|doi[ :]*10\.\S+|\b\d{1,2}\.\d{1,2}\.\d{4}\b)")
 # constants quoted from a source to show how it was read (sourced and dated where they appear)
 QUOTED = ("a = 0.4565 where Table 2 prints 0.46",)
 
@@ -112,6 +116,24 @@ def _raw_numbers(text: str) -> list[str]:
     return found
 
 
+def _without_code(page: str) -> str:
+    """The page without ``<code>`` elements: a key shown on purpose as an identifier, next to its
+    name (the catalog's key column, a rule's fact names)."""
+    return re.sub(r"<code\b[^>]*>.*?</code>", " ", page, flags=re.S)
+
+
+def _raw_values(text: str) -> list[str]:
+    """Catalog keys that have a name (``mixtral_8x7b``, ``serving_optimization/…``) and Python's
+    ``None`` in the text a reader sees (issue 22, item 6)."""
+    keys = {k for names in catalog_names().values() for k in names if "_" in k}
+    found = []
+    for m in re.finditer(r"\b[a-z0-9]+(?:_[a-z0-9]+)+\b|\bNone\b", text):
+        if m.group() == "None" or m.group() in keys:
+            around = text[max(0, m.start() - 50) : m.end() + 30]
+            found.append(f"raw {m.group()!r}: …{' '.join(around.split())}…")
+    return found
+
+
 def test_main_pages_show_no_raw_floats(client: TestClient, session: Session) -> None:
     load_demo(session, audit_key=AUDIT_KEY)
     session.flush()
@@ -128,15 +150,20 @@ def test_main_pages_show_no_raw_floats(client: TestClient, session: Session) -> 
              "/estimates/training", "/calibrations", f"/assessments/{assessment.id}",
              f"/portfolios/{portfolio.id}", f"/deployments/{dep.id}/portfolios",
              f"/deployments/{dep.id}/risks", "/governance/queue", "/scaling",
-             "/scaling/compute", "/scaling/inference-aware", "/scaling/architecture"]  # fmt: skip
+             "/scaling/compute", "/scaling/inference-aware", "/scaling/architecture",
+             f"/deployments/{dep.id}/report", f"/deployments/{dep.id}/hosted-alternatives",
+             "/estimates?model=mixtral_8x7b&gpu=h100_sxm_80gb&n_gpus=2"]  # fmt: skip
     from app.demo import DEMO_PASSWORD
 
     problems: list[str] = []
     for role in (Role.admin, Role.product_lead, Role.architect, Role.governance):
         page_login(client, DEMO_USERS[role], DEMO_PASSWORD)
-        for path in pages if role is Role.admin else ["/"]:
+        for path in pages if role is Role.admin else ["/", f"/assessments/{assessment.id}"]:
             r = client.get(path)
             assert r.status_code == 200, (path, r.status_code, r.text[:300])
             problems += [f"{role.value} {path}: {p}" for p in _raw_numbers(_visible(r.text))]
+            problems += [
+                f"{role.value} {path}: {p}" for p in _raw_values(_visible(_without_code(r.text)))
+            ]
         client.cookies.clear()
     assert not problems, "\n".join(problems)

@@ -88,10 +88,20 @@ def ranges(
     return out, why
 
 
+# The metric families as a reader names them (pages show these, not the keys).
+FAMILY_LABELS = {
+    "batch1_decode": "single-request decode",
+    "prefill_ttft_unloaded": "TTFT without load",
+    "static_batch_throughput": "static-batch throughput",
+    "max_load_throughput": "throughput at maximum load",
+}
+
+
 def describe(family: str, gpu_key: str) -> str | None:
     b = band(family, gpu_key)
     if b is None:
         return None
     where = "all GPUs" if b.scope == "*" else f"{b.scope} GPUs"
     lo, hi = math.exp(b.p10), math.exp(b.p90)
-    return f"{family}: {b.n} held-out rows ({where}), measured/estimated speed {lo:.2f}-{hi:.2f}"
+    label = FAMILY_LABELS.get(family, family.replace("_", " "))
+    return f"{label}: {b.n} held-out rows ({where}), measured/estimated speed {lo:.2f}-{hi:.2f}"

@@ -203,7 +203,7 @@ def choose(
         pick = meeting[0]
         n = len(meeting)
         why = (
-            f"the cheapest of {n} priced option(s) on this axis that meet the SLOs "
+            f"the cheapest of {n} priced options on this axis that meet the SLOs "
             f"({_money(_monthly(pick.fields))} after the change)"
             if n > 1
             else f"the only priced option on this axis that meets the SLOs "

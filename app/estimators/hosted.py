@@ -53,6 +53,7 @@ from dataclasses import dataclass
 
 from app.estimators.simulation import HOURS_PER_MONTH
 from app.estimators.traffic import HOURS_PER_DAY, SECONDS_PER_DAY
+from app.formatting import money
 
 TOKENS_PER_PRICE_UNIT = 1_000_000
 DAYS_PER_MONTH = HOURS_PER_MONTH / HOURS_PER_DAY  # 730 / 24 = 30.4167
@@ -218,8 +219,8 @@ def break_even(hosted_monthly_per_request_per_day: float, s: SelfHosted) -> Brea
         return BreakEven(
             None, None,
             "the hosted API is cheaper at every traffic level: self-hosted replicas, even fully "
-            f"used, cost {slope / DAYS_PER_MONTH * 1000:.4g} USD per 1,000 requests, the API "
-            f"{m / DAYS_PER_MONTH * 1000:.4g}",
+            f"used, cost {money(slope / DAYS_PER_MONTH * 1000, 3)} per 1,000 requests, the API "
+            f"{money(m / DAYS_PER_MONTH * 1000, 3)}",
         )  # fmt: skip
     if s.hourly_profile is None:
         # Closed form: with c = g·P·730 and U = 86400·R/k (one replica's traffic), a = m·U/c > 1;

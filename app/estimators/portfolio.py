@@ -146,7 +146,8 @@ def evaluate_portfolio(base: Scenario, items: Sequence[Item], data: AxisData, *,
     after, static = priced.after_scenario, priced.after
     if after.cfg.n_gpus != base.cfg.n_gpus:
         assumptions.setdefault("serving", []).append(
-            f"{after.cfg.n_gpus} GPUs per replica so the swapped-in model fits"
+            f"{after.cfg.n_gpus} GPU{'s' if after.cfg.n_gpus != 1 else ''} per replica so the "
+            "swapped-in model fits"
         )
     assumptions.setdefault("serving", []).extend(priced.assumptions)
     for o in priced.one_offs:

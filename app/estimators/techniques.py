@@ -381,7 +381,8 @@ def plan(
         return Plan((LongerContext(n),), (f"prompts of {n:,} tokens (whole documents)",))
     if technique in ("cot", "cot_self_consistency", "rlvr_reasoning_model"):
         cot, k = v["cot_tokens"], v.get("samples", 1)
-        text = f"{cot} reasoning tokens before the answer, {k} sample(s) per request"
+        samples = f"{k} sample{'s' if k != 1 else ''}"
+        text = f"{cot} reasoning tokens before the answer, {samples} per request"
         return Plan((ReasoningCompute(cot, k),), (text,), traffic_share=v["traffic_share"])
     if technique in ("speculative_decoding", "paged_attention_speculative"):
         spec = Speculative(alpha=v["alpha"], gamma=v["gamma"], c=v["c"])
@@ -488,7 +489,8 @@ def technique_impact(
     fields["params"] = {**resolve_params(technique, given)}
     notes.extend(priced.assumptions)
     if priced.after_scenario.cfg.n_gpus != s.cfg.n_gpus:
-        notes.append(f"on {priced.after_scenario.cfg.n_gpus} GPUs per replica so the weights fit")
+        n = priced.after_scenario.cfg.n_gpus
+        notes.append(f"on {n} GPU{'s' if n != 1 else ''} per replica so the weights fit")
     notes.extend(
         f"one-off: {o.label}" + (f", {number(o.gpu_hours)} GPU-hours" if o.gpu_hours else "")
         for o in priced.one_offs

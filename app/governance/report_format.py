@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app import formatting
+from app.rules.questionnaire import FOLLOW_UPS
 
 NOT_SET = "not set"
 
@@ -123,6 +124,9 @@ def text(v: Any) -> str:
     if isinstance(v, bool):
         return yesno(v)
     if isinstance(v, int | float):
+        x = _finite(v)
+        if x is not None and x.is_integer() and abs(x) < formatting.SCIENTIFIC_FROM:
+            return f"{int(x):,}"  # a count: "Replicas 1", "governance burden 5", not 1.00
         return num(v)
     if isinstance(v, list | tuple):
         return ", ".join(text(x) for x in v) or "none"
@@ -138,3 +142,44 @@ def named(glossary: dict[str, dict[str, str]], value: Any) -> str:
             if "_" in key:  # one-word keys are words already ("retrieval", "rag")
                 out = re.sub(rf"\b{re.escape(key)}\b", label, out)
     return out
+
+
+_CHOICES = {f.name: dict(f.choices) for fs in FOLLOW_UPS.values() for f in fs if f.choices}
+
+
+def follow_up(key: Any, value: Any) -> str:
+    """One follow-up answer for a reader: ``control need: Simplicity and cost`` (the option's
+    label, not ``simplicity_cost``), ``corpus tokens: 40M``, ``labelled data: no``; an
+    unanswered one is "not answered"."""
+    k = str(key)
+    if value is None or value == "":
+        shown = "not answered"
+    elif isinstance(value, bool):
+        shown = yesno(value)
+    elif isinstance(value, int | float):
+        shown = formatting.compact(value)
+    else:
+        shown = _CHOICES.get(k, {}).get(str(value)) or humanise(value)
+    return f"{humanise(k)}: {shown}"
+
+
+def impact(i: dict[str, Any]) -> str:
+    """A recommendation item's impact: the changes it makes ("monthly cost +$736; TTFT +340 ms"),
+    "no change to cost or latency" when it changes neither (not "$0; TTFT 0 ms"), then the
+    one-off cost and the governance burden."""
+    parts = []
+    cost, ttft, tpot = (_finite(i.get(k)) for k in
+                        ("monthly_cost_delta_usd", "ttft_delta_ms", "tpot_delta_ms"))  # fmt: skip
+    if cost != 0:
+        parts.append(f"monthly cost {signed_money(cost)}")
+    if ttft != 0:
+        parts.append(f"TTFT {signed(ttft, 'ms')}")
+    if tpot != 0:
+        parts.append(f"TPOT {signed(tpot, 'ms')}")
+    if not parts:
+        parts.append("no change to cost or latency")
+    one_off = _finite(i.get("one_off_cost_usd"))
+    if one_off:
+        parts.append(f"one-off {money(one_off)}")
+    parts.append(f"governance burden {text(i.get('governance_burden'))}")
+    return "; ".join(parts)

@@ -128,7 +128,7 @@ def apply_edit(row: dict[str, Any], edit: ControlEdit) -> dict[str, Any]:
         raise SoaRuleError(f"{cid} cannot be excluded: {NON_EXCLUDABLE[cid]}", "applicable")
     if new["basis"] not in BASES:
         raise SoaRuleError(
-            "an exclusion needs a basis: risk_assessment or external_requirement", "basis"
+            "an exclusion needs a basis: the risk assessment or an external requirement", "basis"
         )
     if new["basis"] == "risk_assessment" and row.get("brought_in_by"):
         raise SoaRuleError(

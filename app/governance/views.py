@@ -265,7 +265,7 @@ def notifications_badge(request: Request, session: SessionDep, caller: PageCalle
 def notifications_read(request: Request, session: SessionDep, caller: PageCaller) -> Response:
     n = workflow.mark_read(session, caller)
     resp = redirect(request, "/notifications")
-    flash(request, resp, f"{n} notification(s) marked read.")
+    flash(request, resp, f"{n} notification{'s' if n != 1 else ''} marked read.")
     return resp
 
 

@@ -11,7 +11,10 @@ from jinja2_fragments.fastapi import Jinja2Blocks
 
 from app import formatting
 from app.auth.permissions import Permission, has_permission
+from app.catalog import names as catalog_names
 from app.config import PROJECT_ROOT
+from app.estimates.assumption_labels import assumption_rows
+from app.governance.report_format import follow_up
 from app.web.assets import static_data_uri, static_url
 from app.web.flash import COOKIE as FLASH_COOKIE
 from app.web.flash import read_flash
@@ -32,6 +35,14 @@ templates.env.filters["fmt"] = formatting.number  # about 3 significant digits, 
 templates.env.filters["ms"] = formatting.ms  # 50.7 ms
 templates.env.filters["pct"] = formatting.pct  # a share as 12.3 %
 templates.env.filters["when"] = formatting.when  # 30 Nov 2026, 12:54 UTC
+# Catalog names instead of keys (issue 22, item 6): {{ d.gpu_key|gpu_name }}.
+templates.env.filters["gpu_name"] = catalog_names.gpu_name
+templates.env.filters["model_name"] = catalog_names.model_name
+templates.env.filters["axis_name"] = catalog_names.axis_name
+templates.env.filters["item_name"] = catalog_names.item_name  # axis/technique
+templates.env.filters["catalog_named"] = catalog_names.named  # free text with keys in it
+templates.env.filters["follow_up"] = follow_up  # {{ key|follow_up(value) }}
+templates.env.filters["assumption_rows"] = assumption_rows  # an estimate's assumptions
 templates.env.globals["Permission"] = Permission
 templates.env.globals["has_permission"] = has_permission
 templates.env.globals["static_url"] = static_url
