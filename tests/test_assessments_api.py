@@ -321,3 +321,53 @@ def test_cards_carry_the_priced_contract_and_alternatives(
     rag = next(i for i in items if i["axis"] == "retrieval")
     assert rag["impact"]["params"]["corpus_tokens"] == 1e8
     assert rag["impact"]["one_off_usd"]["embedding_and_index"] > 0
+
+
+# ---- review findings 2, 4, 5: each card's technique, outcome, alternatives and verdict agree ----
+SPEC_ANSWERS: list[dict[str, Any]] = [
+    {"failure_mode": "complex_task_errors", "severity": 2, "traffic_share": 0.15},
+    {"failure_mode": "serving_cost", "severity": 3, "traffic_share": 1.0},
+]  # fmt: skip
+
+
+def _meets(slo: dict[str, bool] | None) -> bool:
+    return bool(slo) and all(slo.values())  # type: ignore[union-attr]
+
+
+def test_a_serving_card_for_reasoning_headroom_is_a_serving_card(
+    client: TestClient, session: Session, lead: Any, dep: Any
+) -> None:
+    """Review finding 4: little latency headroom adds a serving item for the reasoning failure.
+    It said "Speculative decoding" with the reasoning outcome and reasoning alternatives, missed
+    every SLO, and said no option on its axis met them while card #1 showed INT8 meeting all.
+    Now no two cards recommend the same technique, a serving card's outcome and alternatives are
+    serving ones, and no card recommends an option that misses an SLO when another option on its
+    axis meets them."""
+    h = api_headers(client, lead.email)
+    r = _submit(client, h, dep.id, SPEC_ANSWERS, observed_ttft_ms=450.0)
+    assert r.status_code == 201, r.text
+    rec = r.json()["recommendation"]
+    items = rec["items"]
+    fired = {rf["rule"] for i in items for rf in i["rules_fired"]}
+    assert "reasoning_needs_latency_headroom" in fired
+    keys = [(i["axis"], i["technique"]) for i in items]
+    assert len(keys) == len(set(keys))
+    reasoning_outcome = next(
+        i["expected_outcome"] for i in items if i["axis"] == "reasoning_compute"
+    )
+    for item in items:
+        if item["axis"] == "serving_optimization":
+            assert item["expected_outcome"] != reasoning_outcome
+            assert all(a["axis"] == "serving_optimization" for a in item["alternatives"])
+        same_axis_meeting = [
+            a for a in item["alternatives"]
+            if a["axis"] == item["axis"] and _meets(a["slo_after"])
+            and a["why_not"].startswith("$")
+        ]  # fmt: skip
+        if same_axis_meeting:
+            assert _meets(item["impact"]["slo_after"]), item["technique"]
+        assert not any("no priced option on this axis meets" in w for w in item["rationale"]
+                       if same_axis_meeting)  # fmt: skip
+    serving = [i for i in items if i["axis"] == "serving_optimization"]
+    assert len(serving) == 1
+    assert set(serving[0]["failure_modes"]) == {"serving_cost", "complex_task_errors"}

@@ -35,9 +35,11 @@ from app.estimators.errors import FieldError
 from app.estimators.interventions import Scenario
 from app.estimators.portfolio import AxisData, evaluate_portfolio
 from app.estimators.portfolio import Item as PortfolioItem
+from app.estimators.quality import DEFAULT_FAMILY
 from app.estimators.techniques import (
     SHARE_LIMITED,
     TechniqueImpact,
+    better_models,
     pricing_params,
     technique_impact,
 )
@@ -272,25 +274,24 @@ def _price_and_choose(
     models = cat.models
     kept: list[Item] = []
     notes = list(result.notes)
-    taken = {(i.axis, i.technique) for i in result.items}
+    fm_axes = {row.key: row.axes for row in cat.rows}
     for item in result.items:
         share = _item_share(item, fact_map)
-        techniques = [item.technique] + [
-            t for fm in item.failure_modes for t in CANDIDATES.get(fm, ())
-            if t in cat.technique_axis
-        ]  # fmt: skip
+        techniques = [item.technique, *_item_candidates(item, cat, fm_axes)]
         techniques = list(dict.fromkeys(techniques))
         excluded: dict[str, str] = {}
         priced: dict[str, TechniqueImpact] = {}
         for t in techniques:
-            why = in_place(t, scenario)
-            if why is None:
-                whys = [ruled_out(fm, t, fact_map) for fm in item.failure_modes]
-                why = next((w for w in whys if w), None)
-            if why is not None:
-                excluded[t] = f"already in place: {why}" if in_place(t, scenario) else why
             params = card_params(t, corpus, share)
             priced[t] = _cached_impact(scenario, t, tuple(sorted(params.items())), models)
+            placed = in_place(t, scenario, dict(models))
+            if placed is not None:
+                excluded[t] = f"already in place: {placed}"
+                continue
+            whys = [ruled_out(fm, t, fact_map) for fm in item.failure_modes]
+            why = next((w for w in whys if w), None)
+            if why is not None:
+                excluded[t] = why
         options = [Option(t, cat.technique_axis[t], priced[t].fields) for t in techniques]
         choice = choose(item.technique, item.axis, options, excluded)
         if choice.technique in excluded:
@@ -298,10 +299,14 @@ def _price_and_choose(
                          "option on its axis, so it is not recommended")  # fmt: skip
             continue
         pick = choice.technique
-        if pick != item.technique and (item.axis, pick) not in taken:
+        same = next((k for k in kept if (k.axis, k.technique) == (item.axis, pick)), None)
+        if same is not None:
+            # Two failure modes land on one technique of one axis: one card, not two (review
+            # finding 4: a second card with the other failure's outcome and a worse option).
+            _merge_into(same, item, cat)
+            continue
+        if pick != item.technique:
             old = item.technique
-            taken.discard((item.axis, old))
-            taken.add((item.axis, pick))
             item.citations = [c for c in item.citations
                               if c != cat.technique_citations.get(old)]  # fmt: skip
             if cat.technique_citations.get(pick):
@@ -310,8 +315,9 @@ def _price_and_choose(
                                   f"{choice.why}")  # fmt: skip
             item.technique, item.technique_name = pick, cat.technique_names.get(pick, pick)
         else:
-            pick = item.technique
             item.rationale.insert(0, f"Priced against the alternatives: {choice.why}")
+        if pick == "moe_model" and scenario.arch.is_moe:
+            item.rationale.insert(1, _moe_replacement(scenario, dict(models)))
         item.impact = {**priced[pick].fields, "governance_burden": item.governance_burden}
         item.impact_assumptions = list(priced[pick].assumptions)
         item.alternatives = [a for a in choice.alternatives if a["technique"] != pick]
@@ -319,6 +325,50 @@ def _price_and_choose(
     for n, item in enumerate(kept, start=1):
         item.rank = n
     return replace(result, items=kept, notes=notes, plan=_whole_plan(cat, scenario, kept))
+
+
+def _item_candidates(item: Item, cat: Catalog, fm_axes: dict[str, tuple[str, ...]]) -> list[str]:
+    """The techniques a card is priced against: its failure modes' candidates; for an item a
+    rule put on an axis none of its failure modes belongs to (serving optimisation for the
+    latency headroom reasoning needs), the candidates of that axis's own failure modes on that
+    axis only, so the card's alternatives answer the card's question."""
+    own_axes = {a for fm in item.failure_modes for a in fm_axes.get(fm, ())}
+    if not own_axes or item.axis in own_axes:
+        return [t for fm in item.failure_modes for t in CANDIDATES.get(fm, ())
+                if t in cat.technique_axis]  # fmt: skip
+    return [
+        t for fm, axes in fm_axes.items() if item.axis in axes
+        for t in CANDIDATES.get(fm, ()) if cat.technique_axis.get(t) == item.axis
+    ]  # fmt: skip
+
+
+def _merge_into(card: Item, other: Item, cat: Catalog) -> None:
+    """``other`` chose the technique ``card`` already recommends on the same axis: one card for
+    both failure modes, with every reason and rule kept."""
+    names = [cat.failure_modes[fm].name if fm in cat.failure_modes else fm
+             for fm in other.failure_modes if fm not in card.failure_modes]  # fmt: skip
+    card.failure_modes.extend(fm for fm in other.failure_modes if fm not in card.failure_modes)
+    if other.score > card.score:
+        card.score, card.breakdown = other.score, other.breakdown
+    if names:
+        card.rationale.append(f"Also addresses {', '.join(names)}: the same option is the "
+                              "cheapest on this axis that meets the SLOs for it too")  # fmt: skip
+    card.rationale.extend(r for r in other.rationale if r not in card.rationale)
+    card.rules_fired.extend(r for r in other.rules_fired if r not in card.rules_fired)
+    card.warnings.extend(w for w in other.warnings if w not in card.warnings)
+    card.citations.extend(c for c in other.citations if c not in card.citations)
+    card.controls.extend(c for c in other.controls if c not in card.controls)
+
+
+def _moe_replacement(scenario: Scenario, models: dict[str, Architecture]) -> str:
+    """What a MoE card means for a deployment already on a MoE model."""
+    current = scenario.arch.name
+    found = better_models(scenario, models, DEFAULT_FAMILY, moe=True)
+    if not found:
+        return f"{current} is already a mixture-of-experts model"
+    new = models[found[0].key].name
+    return (f"{current} is already a mixture-of-experts model: this replaces it with {new}, "
+            f"{found[0].comparison.describe(current, new)}")  # fmt: skip
 
 
 def _whole_plan(cat: Catalog, scenario: Scenario, items: Sequence[Item]) -> dict[str, Any] | None:

@@ -20,9 +20,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.estimators.architecture import Architecture
 from app.estimators.interventions import Scenario
 from app.estimators.precision import Precision
+from app.estimators.quality import DEFAULT_FAMILY
 from app.estimators.serving_interventions import ADDED_CANDIDATES, IN_PLACE
+from app.estimators.techniques import better_models
 
 BASE_CANDIDATES: dict[str, tuple[str, ...]] = {
     "factual_staleness": ("rag", "graphrag"),
@@ -108,8 +111,12 @@ def _pages(s: Scenario) -> bool:
     return bool(s.engine.paged_attention) or s.engine.name.lower() in PAGING_ENGINES
 
 
-def in_place(technique: str, s: Scenario) -> str | None:
-    """Why ``technique`` is already part of the deployment ``s``, or None when it is not."""
+def in_place(
+    technique: str, s: Scenario, models: Mapping[str, Architecture] | None = None
+) -> str | None:
+    """Why ``technique`` is already part of the deployment ``s``, or None when it is not. A
+    mixture-of-experts model is in place on a MoE deployment unless ``models`` (the catalog)
+    holds a better MoE model that fits (then the card replaces the current one)."""
     check = IN_PLACE.get(technique)
     if check is not None and (why := check(s)) is not None:
         return why
@@ -120,6 +127,10 @@ def in_place(technique: str, s: Scenario) -> str | None:
         return "the deployment already decodes speculatively"
     if technique == "quantization" and s.cfg.precision in QUANTISED:
         return f"the weights are already served at {s.cfg.precision.value}"
+    if technique == "moe_model" and s.arch.is_moe:
+        if models is None or not better_models(s, models, DEFAULT_FAMILY, moe=True):
+            return (f"{s.arch.name} is already a mixture-of-experts model, and no catalog MoE "
+                    f"model that fits is better on {DEFAULT_FAMILY} tasks")  # fmt: skip
     if technique == "flash_attention":
         return f"{engine} already uses fused (Flash) attention kernels; its fitted profile has it"
     return None

@@ -3,7 +3,9 @@
 A rule set is data (``app/rules/data/ruleset.yaml``): each rule has an ``id``, a ``when``
 condition (:mod:`app.rules.conditions`) and ``then`` effects:
 
-* ``recommend: {failure_mode, axis, technique}`` — an item for that failure mode;
+* ``recommend: {failure_mode, axis, technique, outcome?}`` — an item for that failure mode
+  (``outcome``: the item's expected outcome when it is not the failure mode's own, as for a
+  serving item that makes room for a reasoning fix);
 * ``gate: {axis, reason}`` — that axis ranks first and every other item waits on it (the seed:
   serving economics "must be addressed before any other axis investment");
 * ``order: {first, then, reason}`` — when both axes are recommended, ``first`` ranks above
@@ -124,6 +126,8 @@ def parse_ruleset(
                 fm = _require(body, "failure_mode", str, epath)
                 if fm not in failure_modes:
                     raise RuleSetError(f"{epath}.failure_mode", f"unknown failure mode '{fm}'")
+                if "outcome" in body:
+                    _require(body, "outcome", str, epath)
             elif effect in ("warn", "gate"):
                 _require(body, "message" if effect == "warn" else "reason", str, epath)
             else:
@@ -274,7 +278,8 @@ def run(rules: RuleSet, ctx: Context) -> Result:
                 item = Item(
                     axis=axis, technique=tech, technique_name=ctx.technique_names.get(tech, tech),
                     score=score, breakdown=parts, failure_modes=[fm],
-                    expected_outcome=info.expected_outcome, rationale=[], rules_fired=[],
+                    expected_outcome=str(rec.get("outcome") or info.expected_outcome),
+                    rationale=[], rules_fired=[],
                     impact=dict(ctx.impacts.get(tech, {})),
                     impact_assumptions=list(ctx.impact_assumptions.get(tech, ())),
                     warnings=[], citations=[], governance_burden=0, controls=[],
