@@ -371,3 +371,32 @@ def test_a_serving_card_for_reasoning_headroom_is_a_serving_card(
     serving = [i for i in items if i["axis"] == "serving_optimization"]
     assert len(serving) == 1
     assert set(serving[0]["failure_modes"]) == {"serving_cost", "complex_task_errors"}
+
+
+def test_serving_first_says_the_reason_that_holds(
+    client: TestClient, session: Session, lead: Any
+) -> None:
+    """Review finding 2: serving cost answered at severity 3, observed $4,000 against a $6,000
+    budget and latency inside the SLOs: serving still goes first, and the banner says it is the
+    reported failure, with the axis's name, never "serving economics fail (budget or SLO)"."""
+    d = create_deployment(session, user=lead, monthly_budget_usd=6000)
+    h = api_headers(client, lead.email)
+    answers = [
+        {"failure_mode": "serving_cost", "severity": 3, "traffic_share": 1.0},
+        {"failure_mode": "factual_staleness", "severity": 3, "traffic_share": 0.4},
+    ]
+    r = _submit(client, h, d.id, answers, observed_monthly_cost_usd=4000.0,
+                observed_ttft_ms=100.0, observed_tpot_ms=10.0)  # fmt: skip
+    assert r.status_code == 201, r.text
+    rec = r.json()["recommendation"]
+    assert rec["items"][0]["axis"] == "serving_optimization"
+    note = next(n for n in rec["notes"] if n.startswith("Every other item waits on"))
+    assert note.startswith("Every other item waits on Serving optimization:")
+    assert "reported as a failure (severity 3)" in note
+    assert "budget or SLO" not in note
+    assert "over the monthly budget" not in note
+    over = _submit(client, h, d.id, answers[1:], observed_monthly_cost_usd=7000.0,
+                   observed_ttft_ms=100.0, observed_tpot_ms=10.0)  # fmt: skip
+    assert over.status_code == 201, over.text
+    notes = over.json()["recommendation"]["notes"]
+    assert any("over the monthly budget: $7,000 vs $6,000" in n for n in notes), notes

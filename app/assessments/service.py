@@ -8,7 +8,7 @@ import hashlib
 import json
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -90,6 +90,7 @@ class Catalog:
     technique_axis: dict[str, str]
     models: tuple[tuple[str, Architecture], ...]
     loaded_at: float
+    axis_names: dict[str, str] = field(default_factory=dict)
 
 
 _CATALOG: list[Catalog] = []  # the organisation-independent part (its matrix fields are empty)
@@ -134,6 +135,7 @@ def _shared_catalog(session: Session) -> Catalog:
             )
         ),
         loaded_at=time.monotonic(),
+        axis_names={a.key: a.name for a in repo.axes()},
     )
     _CATALOG[:] = [cat]
     return cat
@@ -226,6 +228,7 @@ def _engine_context(
         technique_citations=cat.technique_citations,
         technique_names=cat.technique_names,
         governance_capacity=capacity,
+        axis_names=cat.axis_names,
     )
     return ctx, cat.matrix_version
 

@@ -100,6 +100,7 @@ ANSWER_FACTS = frozenset({"severity", "traffic_share", "segment_risk"}) | FOLLOW
 CONTEXT_FACTS = frozenset({
     "ctx.profile", "ctx.regulated_data", "ctx.serving_source", "ctx.monthly_cost_usd",
     "ctx.cost_over_budget", "ctx.latency_headroom", "ctx.slo_missed",
+    "ctx.monthly_budget_usd", "ctx.ttft_ms", "ctx.tpot_ms", "ctx.ttft_slo_ms", "ctx.tpot_slo_ms",
 })  # fmt: skip
 
 
@@ -180,9 +181,15 @@ def facts(answers: Sequence[Answer], ctx: ServingContext) -> dict[str, Fact]:
     out["ctx.profile"] = ctx.profile
     out["ctx.regulated_data"] = bool(REGULATED_FLAGS & set(ctx.regulatory_flags))
     out["ctx.serving_source"] = ctx.source
+    out["ctx.monthly_budget_usd"] = ctx.monthly_budget_usd
+    out["ctx.ttft_slo_ms"] = ctx.ttft_slo_ms
+    out["ctx.tpot_slo_ms"] = ctx.tpot_slo_ms
     if ctx.monthly_cost_usd is not None:
         out["ctx.monthly_cost_usd"] = round(ctx.monthly_cost_usd, 2)
         out["ctx.cost_over_budget"] = ctx.monthly_cost_usd > ctx.monthly_budget_usd
+    for name, v in (("ttft", ctx.ttft_ms), ("tpot", ctx.tpot_ms)):
+        if v is not None:
+            out[f"ctx.{name}_ms"] = round(v, 2)
     room = headroom(ctx)
     if room is not None:
         out["ctx.latency_headroom"] = room
