@@ -400,3 +400,45 @@ def test_serving_first_says_the_reason_that_holds(
     assert over.status_code == 201, over.text
     notes = over.json()["recommendation"]["notes"]
     assert any("over the monthly budget: $7,000 vs $6,000" in n for n in notes), notes
+
+
+def test_the_whole_plan_names_the_slos_it_misses_and_picks_by_a_stated_rule(
+    client: TestClient, session: Session, lead: Any
+) -> None:
+    """Review finding 5: when no reasoning option meets the SLOs the card picks by a stated rule
+    (fewest SLOs missed, then the cheapest) and never keeps "the rules' pick" silently; the plan
+    says which SLOs it misses, not "the TTFT or TPOT SLO" when those are met."""
+    d = create_deployment(session, user=lead, ttft_slo_ms=300, tpot_slo_ms=40)
+    h = api_headers(client, lead.email)
+    answers = [{"failure_mode": "complex_task_errors", "severity": 3, "traffic_share": 0.2}]
+    r = _submit(client, h, d.id, answers, observed_ttft_ms=100.0, observed_tpot_ms=10.0)
+    assert r.status_code == 201, r.text
+    rec = r.json()["recommendation"]
+    card = next(i for i in rec["items"] if i["axis"] == "reasoning_compute")
+    assert not any("rules' pick" in line for line in card["rationale"])
+    slo = card["impact"]["slo_after"]
+    priced = [a for a in card["alternatives"] if a["axis"] == "reasoning_compute"
+              and a["monthly_cost_usd"] is not None]  # fmt: skip
+    if not all(slo.values()):
+        # none on the axis meets the SLOs, and none is cheaper with no more SLOs missed
+        assert not any(_meets(a["slo_after"]) for a in priced)
+        missed = sum(not v for v in slo.values())
+        for a in priced:
+            a_missed = sum(not v for v in a["slo_after"].values())
+            assert (
+                a_missed > missed
+                or a["monthly_cost_usd"] >= card["impact"]["monthly_cost_usd"]["after"]
+            )
+        assert any("misses the" in line for line in card["rationale"])
+    plan = rec["plan"]
+    assert plan is not None, rec
+    if not plan["meets_slo"]:
+        words = {"ttft_ok": "TTFT", "tpot_ok": "TPOT", "time_to_answer_ok": "time-to-answer"}
+        missed_words = [w for k, w in words.items() if not plan["slo_after"][k]]
+        verdict = plan["slo_verdict"]
+        assert verdict.startswith(f"misses the {' and '.join(missed_words)} SLO")
+        for k, w in words.items():
+            if plan["slo_after"][k]:
+                assert f"{w} " not in verdict.replace("time-to-answer", "tta"), verdict
+        assert not any("TTFT or TPOT" in w for w in plan["warnings"])
+        assert plan["warnings"][0].startswith("The whole plan misses the")

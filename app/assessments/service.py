@@ -386,9 +386,51 @@ def _whole_plan(cat: Catalog, scenario: Scenario, items: Sequence[Item]) -> dict
         ev = evaluate_portfolio(scenario, chosen, data)
     except FieldError as exc:
         return {"error": str(exc)}
+    warnings = list(ev.warnings)
+    verdict = None
+    if ev.fits and not ev.meets_slo:
+        verdict, culprits = _plan_misses(scenario, ev.economics, items)
+        own = f". Items that miss it on their own card too: {culprits}" if culprits else ""
+        warnings = [f"The whole plan {verdict}{own}"] + [
+            w for w in warnings if not w.startswith("misses the ")
+        ]
     return {**ev.economics, "meets_slo": ev.meets_slo, "fits": ev.fits,
-            "warnings": ev.warnings,
+            "warnings": warnings, "slo_verdict": verdict,
             "items": [f"{i.axis}/{i.technique}" for i in items]}  # fmt: skip
+
+
+PLAN_SLOS = (  # (slo_after key, words, economics figure, which SLO)
+    ("ttft_ok", "TTFT", "ttft_p95_ms", "ttft"),
+    ("tpot_ok", "TPOT", "tpot_p95_ms", "tpot"),
+    ("time_to_answer_ok", "time-to-answer", "time_to_answer_p95_ms", "ttft"),
+)
+
+
+def _plan_misses(
+    scenario: Scenario, economics: dict[str, Any], items: Sequence[Item]
+) -> tuple[str, str]:
+    """Which SLOs the whole plan misses, with the figures ("misses the time-to-answer SLO at p95:
+    163,974 ms vs 300 ms"), and the items whose own card misses one of them."""
+    slo_after = economics.get("slo_after") or {}
+    missed, figures, keys = [], [], []
+    for key, words, figure, which in PLAN_SLOS:
+        if slo_after.get(key, True):
+            continue
+        after = (economics.get(figure) or {}).get("after")
+        slo = scenario.ttft_slo_ms if which == "ttft" else scenario.tpot_slo_ms
+        missed.append(words)
+        keys.append(key)
+        if after is not None:
+            figures.append(f"{words} {after:,.0f} ms vs {slo:,.0f} ms")
+    plural = "s" if len(missed) > 1 else ""
+    verdict = f"misses the {' and '.join(missed)} SLO{plural} at p95"
+    if figures:
+        verdict += f" ({'; '.join(figures)})"
+    culprits = [
+        i.technique_name for i in items
+        if any(not (i.impact.get("slo_after") or {}).get(k, True) for k in keys)
+    ]  # fmt: skip
+    return verdict, ", ".join(culprits)
 
 
 def answered_corpus(values: Iterable[float | None]) -> float:

@@ -475,15 +475,16 @@ def technique_impact(
     try:
         p = plan(technique, s, params=given, models=models)
     except FieldError as exc:
-        return TechniqueImpact(empty, (f"not priced: {exc}",))
+        return TechniqueImpact({**empty, "not_priced": str(exc)}, (f"not priced: {exc}",))
     if p is None:
-        return TechniqueImpact(empty, ("the estimators have no cost model for this technique",))
+        why = "the estimators have no cost model for this technique"
+        return TechniqueImpact({**empty, "not_priced": why}, (why,))
     notes = list(p.assumptions)
     whole, limited, share = split_plan(p)
     try:
         priced = price_change(s, whole, limited, share)
     except FieldError as exc:
-        return TechniqueImpact(empty, (*notes, f"not priced: {exc}"))
+        return TechniqueImpact({**empty, "not_priced": str(exc)}, (*notes, f"not priced: {exc}"))
     fields = priced.fields()
     fields["params"] = {**resolve_params(technique, given)}
     notes.extend(priced.assumptions)
