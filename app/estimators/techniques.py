@@ -432,6 +432,10 @@ def plan(
             raise ParamError(f"unknown model '{pick}'", field="model")
         if technique == "moe_model" and not models[pick].is_moe:
             raise ParamError(f"'{pick}' is not a mixture-of-experts model", field="model")
+        if technique == "larger_base_model" and models[pick].is_moe:
+            raise ParamError(f"'{pick}' is a mixture-of-experts model: a larger dense base model "
+                             "is the capability-floor option; MoE models go under the sparse MoE "
+                             "technique", field="model")  # fmt: skip
         return Plan((SwapModel(models[pick]),), (f"serve {models[pick].name} instead",
                                                  _pick_note(s, models, pick, family)))  # fmt: skip
     serving = plan_serving(technique, s, v, models)

@@ -348,3 +348,14 @@ def test_a_moe_model_is_in_place_on_a_moe_deployment_unless_a_better_moe_fits() 
     better = better_models(mix, models, "general", moe=True)
     assert (in_place("moe_model", mix, models) is None) == bool(better)
     assert all(models[p.key].is_moe for p in better)
+
+
+def test_each_model_technique_takes_its_own_kind_of_model() -> None:
+    from app.estimators.reference_data import read_rows
+    from app.estimators.techniques import ParamError
+
+    models = {r["key"]: catalog_architecture(r["key"]) for r in read_rows("models.csv")}
+    with pytest.raises(ParamError, match="mixture-of-experts"):
+        plan("larger_base_model", BASE, models=models, params={"model": "mixtral_8x7b"})
+    with pytest.raises(ParamError, match="not a mixture-of-experts"):
+        plan("moe_model", BASE, models=models, params={"model": "llama_3_1_70b"})
