@@ -332,13 +332,13 @@ def _price_and_choose(
 
 def _item_candidates(item: Item, cat: Catalog, fm_axes: dict[str, tuple[str, ...]]) -> list[str]:
     """The techniques a card is priced against: its failure modes' candidates; for an item a
-    rule put on an axis none of its failure modes belongs to (serving optimisation for the
-    latency headroom reasoning needs), the candidates of that axis's own failure modes on that
+    rule put on an axis none of its failure modes' candidates lies on (serving optimisation for
+    the latency headroom reasoning needs), the candidates of that axis's own failure modes on that
     axis only, so the card's alternatives answer the card's question."""
-    own_axes = {a for fm in item.failure_modes for a in fm_axes.get(fm, ())}
-    if not own_axes or item.axis in own_axes:
-        return [t for fm in item.failure_modes for t in CANDIDATES.get(fm, ())
-                if t in cat.technique_axis]  # fmt: skip
+    own = [t for fm in item.failure_modes for t in CANDIDATES.get(fm, ())
+           if t in cat.technique_axis]  # fmt: skip
+    if not fm_axes or any(cat.technique_axis[t] == item.axis for t in own):
+        return own
     return [
         t for fm, axes in fm_axes.items() if item.axis in axes
         for t in CANDIDATES.get(fm, ()) if cat.technique_axis.get(t) == item.axis

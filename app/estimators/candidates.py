@@ -98,8 +98,13 @@ def ruled_out(fm: str, technique: str, facts: Mapping[str, object]) -> str | Non
     if rule is not None:
         name, value, why = rule
         got = facts.get(f"fm.{fm}.{name}")
-        if got == value or (value is False and got is not True):
+        if got == value:
             return why
+        if value is False and got is None:
+            # not answered is not "no": say what is missing and how to have it considered
+            words = name.replace("_", " ")
+            return (f"{why.split(',')[0]}, and whether there is any was not answered "
+                    f"({words}: not answered; answer yes to have it priced)")  # fmt: skip
     if (fm, technique) in NOT_FOR_SHIFTING and facts.get(f"fm.{fm}.distribution") == "shifting":
         return "the task distribution is shifting: an adapter would go stale"
     return None

@@ -116,7 +116,7 @@ def is_known_fact(name: str, failure_modes: Sequence[str]) -> bool:
 class Answer:
     failure_mode: str
     severity: int
-    traffic_share: float = 0.0
+    traffic_share: float | None = None  # None: not answered (no fact; priced on every request)
     segments: tuple[str, ...] = ()
     follow_ups: Mapping[str, Fact] = field(default_factory=dict)
 
@@ -172,7 +172,8 @@ def facts(answers: Sequence[Answer], ctx: ServingContext) -> dict[str, Fact]:
     for a in sorted(answers, key=lambda a: a.failure_mode):
         p = f"fm.{a.failure_mode}"
         out[f"{p}.severity"] = a.severity
-        out[f"{p}.traffic_share"] = a.traffic_share
+        if a.traffic_share is not None:
+            out[f"{p}.traffic_share"] = a.traffic_share
         out[f"{p}.segment_risk"] = max(
             (segment_risk.get(s.lower(), 0) for s in a.segments), default=0
         )
@@ -206,7 +207,7 @@ def as_answers(rows: Sequence[Mapping[str, Any]]) -> list[Answer]:
             Answer(
                 r["failure_mode"],
                 int(r["severity"]),
-                float(r.get("traffic_share") or 0.0),
+                None if r.get("traffic_share") is None else float(r["traffic_share"]),
                 tuple(r.get("segments") or ()),
                 follow,
             )
