@@ -442,3 +442,26 @@ def test_the_whole_plan_names_the_slos_it_misses_and_picks_by_a_stated_rule(
                 assert f"{w} " not in verdict.replace("time-to-answer", "tta"), verdict
         assert not any("TTFT or TPOT" in w for w in plan["warnings"])
         assert plan["warnings"][0].startswith("The whole plan misses the")
+
+
+def test_a_moe_deployment_is_not_told_to_adopt_moe(
+    client: TestClient, session: Session, lead: Any
+) -> None:
+    """Review finding 3: Mixtral-8x7B got "#4 Sparse mixture-of-experts model" with no note that
+    it is in place. With no better MoE in the catalog that fits, the item is dropped with the
+    reason; any MoE card left says which model replaces the current one."""
+    d = create_deployment(session, user=lead, model="mixtral_8x7b", n_gpus=2)
+    h = api_headers(client, lead.email)
+    answers = [
+        {"failure_mode": "capacity_at_low_cost", "severity": 2, "traffic_share": 1.0},
+        {"failure_mode": "factual_staleness", "severity": 2, "traffic_share": 0.3},
+    ]
+    r = _submit(client, h, d.id, answers)
+    assert r.status_code == 201, r.text
+    rec = r.json()["recommendation"]
+    moe = [i for i in rec["items"] if i["technique"] == "moe_model"]
+    for item in moe:
+        assert any("is already a mixture-of-experts model: this replaces it with" in line
+                   for line in item["rationale"])  # fmt: skip
+    if not moe:
+        assert any("already a mixture-of-experts model" in n for n in rec["notes"]), rec["notes"]
