@@ -338,3 +338,29 @@ def test_recommendation_page_shows_card_economics_and_the_whole_plan(
     assert text.count('class="band small muted"') >= 3 * 5
     assert "leave-one-source-out" in text
     assert "p10–p90" in text
+
+
+def test_unanswered_share_and_labelled_data_are_not_zero_or_no(
+    client: TestClient, session: Session, dep: Any
+) -> None:
+    """Low review items: a share left blank showed "Traffic 0%" beside a card saying "Affected
+    share 100%"; an unanswered "labelled data" was read as "no". Now the answers table says "not
+    answered", the card says every request is counted because no share was given, and the PEFT
+    alternatives say the labelled-data question was not answered."""
+    data = _form(client, dep.id, **{
+        "fm.complex_task_errors.severity": "3",
+        "fm.domain_accuracy_gap.severity": "2",
+        "fm.domain_accuracy_gap.distribution": "stable",
+    })  # fmt: skip
+    r = client.post(f"/deployments/{dep.id}/assessment", data=data, follow_redirects=False)
+    assert r.status_code == 303, r.text[-1500:]
+    stored = session.execute(
+        select(Assessment).where(Assessment.status == "submitted")
+    ).scalar_one()
+    assert all("traffic_share" not in a for a in stored.answers)
+    text = html.unescape(client.get(r.headers["location"]).text)
+    assert "not answered" in text
+    assert "no traffic share was answered for this failure, so every request is counted" in text
+    assert "(the share the failure hits)" not in text
+    assert "there is none" not in text
+    assert "labelled data: not answered" in text

@@ -321,3 +321,147 @@ def test_cards_carry_the_priced_contract_and_alternatives(
     rag = next(i for i in items if i["axis"] == "retrieval")
     assert rag["impact"]["params"]["corpus_tokens"] == 1e8
     assert rag["impact"]["one_off_usd"]["embedding_and_index"] > 0
+
+
+# ---- review findings 2, 4, 5: each card's technique, outcome, alternatives and verdict agree ----
+SPEC_ANSWERS: list[dict[str, Any]] = [
+    {"failure_mode": "complex_task_errors", "severity": 2, "traffic_share": 0.15},
+    {"failure_mode": "serving_cost", "severity": 3, "traffic_share": 1.0},
+]  # fmt: skip
+
+
+def _meets(slo: dict[str, bool] | None) -> bool:
+    return bool(slo) and all(slo.values())  # type: ignore[union-attr]
+
+
+def test_a_serving_card_for_reasoning_headroom_is_a_serving_card(
+    client: TestClient, session: Session, lead: Any, dep: Any
+) -> None:
+    """Review finding 4: little latency headroom adds a serving item for the reasoning failure.
+    It said "Speculative decoding" with the reasoning outcome and reasoning alternatives, missed
+    every SLO, and said no option on its axis met them while card #1 showed INT8 meeting all.
+    Now no two cards recommend the same technique, a serving card's outcome and alternatives are
+    serving ones, and no card recommends an option that misses an SLO when another option on its
+    axis meets them."""
+    h = api_headers(client, lead.email)
+    r = _submit(client, h, dep.id, SPEC_ANSWERS, observed_ttft_ms=450.0)
+    assert r.status_code == 201, r.text
+    rec = r.json()["recommendation"]
+    items = rec["items"]
+    fired = {rf["rule"] for i in items for rf in i["rules_fired"]}
+    assert "reasoning_needs_latency_headroom" in fired
+    keys = [(i["axis"], i["technique"]) for i in items]
+    assert len(keys) == len(set(keys))
+    reasoning_outcome = next(
+        i["expected_outcome"] for i in items if i["axis"] == "reasoning_compute"
+    )
+    for item in items:
+        if item["axis"] == "serving_optimization":
+            assert item["expected_outcome"] != reasoning_outcome
+            assert all(a["axis"] == "serving_optimization" for a in item["alternatives"])
+        same_axis_meeting = [
+            a for a in item["alternatives"]
+            if a["axis"] == item["axis"] and _meets(a["slo_after"])
+            and a["why_not"].startswith("$")
+        ]  # fmt: skip
+        if same_axis_meeting:
+            assert _meets(item["impact"]["slo_after"]), item["technique"]
+        assert not any("no priced option on this axis meets" in w for w in item["rationale"]
+                       if same_axis_meeting)  # fmt: skip
+    serving = [i for i in items if i["axis"] == "serving_optimization"]
+    assert len(serving) == 1
+    assert set(serving[0]["failure_modes"]) == {"serving_cost", "complex_task_errors"}
+
+
+def test_serving_first_says_the_reason_that_holds(
+    client: TestClient, session: Session, lead: Any
+) -> None:
+    """Review finding 2: serving cost answered at severity 3, observed $4,000 against a $6,000
+    budget and latency inside the SLOs: serving still goes first, and the banner says it is the
+    reported failure, with the axis's name, never "serving economics fail (budget or SLO)"."""
+    d = create_deployment(session, user=lead, monthly_budget_usd=6000)
+    h = api_headers(client, lead.email)
+    answers = [
+        {"failure_mode": "serving_cost", "severity": 3, "traffic_share": 1.0},
+        {"failure_mode": "factual_staleness", "severity": 3, "traffic_share": 0.4},
+    ]
+    r = _submit(client, h, d.id, answers, observed_monthly_cost_usd=4000.0,
+                observed_ttft_ms=100.0, observed_tpot_ms=10.0)  # fmt: skip
+    assert r.status_code == 201, r.text
+    rec = r.json()["recommendation"]
+    assert rec["items"][0]["axis"] == "serving_optimization"
+    note = next(n for n in rec["notes"] if n.startswith("Every other item waits on"))
+    assert note.startswith("Every other item waits on Serving optimization:")
+    assert "reported as a failure (severity 3)" in note
+    assert "budget or SLO" not in note
+    assert "over the monthly budget" not in note
+    over = _submit(client, h, d.id, answers[1:], observed_monthly_cost_usd=7000.0,
+                   observed_ttft_ms=100.0, observed_tpot_ms=10.0)  # fmt: skip
+    assert over.status_code == 201, over.text
+    notes = over.json()["recommendation"]["notes"]
+    assert any("over the monthly budget: $7,000 vs $6,000" in n for n in notes), notes
+
+
+def test_the_whole_plan_names_the_slos_it_misses_and_picks_by_a_stated_rule(
+    client: TestClient, session: Session, lead: Any
+) -> None:
+    """Review finding 5: when no reasoning option meets the SLOs the card picks by a stated rule
+    (fewest SLOs missed, then the cheapest) and never keeps "the rules' pick" silently; the plan
+    says which SLOs it misses, not "the TTFT or TPOT SLO" when those are met."""
+    d = create_deployment(session, user=lead, ttft_slo_ms=300, tpot_slo_ms=40)
+    h = api_headers(client, lead.email)
+    answers = [{"failure_mode": "complex_task_errors", "severity": 3, "traffic_share": 0.2}]
+    r = _submit(client, h, d.id, answers, observed_ttft_ms=100.0, observed_tpot_ms=10.0)
+    assert r.status_code == 201, r.text
+    rec = r.json()["recommendation"]
+    card = next(i for i in rec["items"] if i["axis"] == "reasoning_compute")
+    assert not any("rules' pick" in line for line in card["rationale"])
+    slo = card["impact"]["slo_after"]
+    priced = [a for a in card["alternatives"] if a["axis"] == "reasoning_compute"
+              and a["monthly_cost_usd"] is not None]  # fmt: skip
+    if not all(slo.values()):
+        # none on the axis meets the SLOs, and none is cheaper with no more SLOs missed
+        assert not any(_meets(a["slo_after"]) for a in priced)
+        missed = sum(not v for v in slo.values())
+        for a in priced:
+            a_missed = sum(not v for v in a["slo_after"].values())
+            assert (
+                a_missed > missed
+                or a["monthly_cost_usd"] >= card["impact"]["monthly_cost_usd"]["after"]
+            )
+        assert any("misses the" in line for line in card["rationale"])
+    plan = rec["plan"]
+    assert plan is not None, rec
+    if not plan["meets_slo"]:
+        words = {"ttft_ok": "TTFT", "tpot_ok": "TPOT", "time_to_answer_ok": "time-to-answer"}
+        missed_words = [w for k, w in words.items() if not plan["slo_after"][k]]
+        verdict = plan["slo_verdict"]
+        assert verdict.startswith(f"misses the {' and '.join(missed_words)} SLO")
+        for k, w in words.items():
+            if plan["slo_after"][k]:
+                assert f"{w} " not in verdict.replace("time-to-answer", "tta"), verdict
+        assert not any("TTFT or TPOT" in w for w in plan["warnings"])
+        assert plan["warnings"][0].startswith("The whole plan misses the")
+
+
+def test_a_moe_deployment_is_not_told_to_adopt_moe(
+    client: TestClient, session: Session, lead: Any
+) -> None:
+    """Review finding 3: Mixtral-8x7B got "#4 Sparse mixture-of-experts model" with no note that
+    it is in place. With no better MoE in the catalog that fits, the item is dropped with the
+    reason; any MoE card left says which model replaces the current one."""
+    d = create_deployment(session, user=lead, model="mixtral_8x7b", n_gpus=2)
+    h = api_headers(client, lead.email)
+    answers = [
+        {"failure_mode": "capacity_at_low_cost", "severity": 2, "traffic_share": 1.0},
+        {"failure_mode": "factual_staleness", "severity": 2, "traffic_share": 0.3},
+    ]
+    r = _submit(client, h, d.id, answers)
+    assert r.status_code == 201, r.text
+    rec = r.json()["recommendation"]
+    moe = [i for i in rec["items"] if i["technique"] == "moe_model"]
+    for item in moe:
+        assert any("is already a mixture-of-experts model: this replaces it with" in line
+                   for line in item["rationale"])  # fmt: skip
+    if not moe:
+        assert any("already a mixture-of-experts model" in n for n in rec["notes"]), rec["notes"]

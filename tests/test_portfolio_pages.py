@@ -154,3 +154,23 @@ def test_viewers_see_but_cannot_build(client: TestClient, session: Session, dep:
     page_login(client, create_user(session, org="Acme", role="viewer").email)
     assert client.get(f"/deployments/{dep.id}/portfolios").status_code == 200
     assert client.get(f"/deployments/{dep.id}/portfolios/new").status_code == 403
+
+
+def test_model_dropdowns_list_only_the_kind_the_technique_takes(
+    client: TestClient, dep: Any
+) -> None:
+    """Review finding 3: the MoE model dropdown listed dense models. Now the sparse MoE technique
+    lists MoE models only, the larger base model dense ones only."""
+    text = client.get(f"/deployments/{dep.id}/portfolios/new").text
+
+    def options(name: str) -> set[str]:
+        m = re.search(rf'<select id="[^"]*" name="{re.escape(name)}">(.*?)</select>', text, re.S)
+        assert m, name
+        return set(re.findall(r'<option value="([^"]*)"', m.group(1))) - {""}
+
+    moe, dense = options("p.moe_model.model"), options("p.larger_base_model.model")
+    assert "mixtral_8x7b" in moe
+    assert "llama_3_1_8b" not in moe
+    assert "llama_3_1_70b" in dense
+    assert "mixtral_8x7b" not in dense
+    assert not moe & dense

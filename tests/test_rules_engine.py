@@ -299,3 +299,44 @@ def test_removing_a_rule_never_adds_an_item(facts: dict, rule: str) -> None:
         (i.axis, i.technique) for i in run(RULES.without(rule), context(facts, "startup")).items
     }
     assert fewer <= full
+
+
+# ---- review finding 2: serving first, with the reason that actually holds ------------------
+def _gate_note(facts: dict) -> str:  # type: ignore[type-arg]
+    res, first = top(facts)
+    assert first is not None
+    assert first[0] == "serving_optimization"
+    note = next(n for n in res.notes if n.startswith("Every other item waits on"))
+    assert note.startswith("Every other item waits on serving optimization:")  # a name, no key
+    assert "serving_optimization" not in note
+    assert "budget or SLO" not in note
+    assert note.split(": ", 1)[1] in res.items[0].rationale[0]
+    return note
+
+
+def test_serving_first_on_a_reported_failure_says_so_not_budget_or_slo() -> None:
+    """Observed $4,000 against a $6,000 budget, latency inside the SLOs: serving still comes
+    first (a reported severity >= 1, issue 18 item 4) and the reason is that report."""
+    note = _gate_note({**fm("serving_cost", severity=3), **fm("factual_staleness"),
+                       "ctx.monthly_cost_usd": 4000.0, "ctx.monthly_budget_usd": 6000.0,
+                       "ctx.cost_over_budget": False, "ctx.slo_missed": False,
+                       "ctx.ttft_ms": 200.0, "ctx.ttft_slo_ms": 500.0})  # fmt: skip
+    assert "reported as a failure (severity 3)" in note
+    assert "Serving cost" in note
+    assert "over the monthly budget" not in note
+    assert "SLO" not in note.split(".")[0]
+
+
+def test_serving_first_over_budget_gives_the_figures() -> None:
+    note = _gate_note({**fm("factual_staleness"), "ctx.monthly_cost_usd": 7000.0,
+                       "ctx.monthly_budget_usd": 6000.0, "ctx.cost_over_budget": True})  # fmt: skip
+    assert "over the monthly budget: $7,000 vs $6,000" in note
+    assert "reported as a failure" not in note
+
+
+def test_serving_first_on_a_missed_slo_names_it() -> None:
+    note = _gate_note({**fm("factual_staleness"), "ctx.slo_missed": True,
+                       "ctx.ttft_ms": 200.0, "ctx.ttft_slo_ms": 500.0,
+                       "ctx.tpot_ms": 52.0, "ctx.tpot_slo_ms": 40.0})  # fmt: skip
+    assert "TPOT p95 misses its SLO: 52.0 ms vs 40 ms" in note
+    assert "TTFT" not in note

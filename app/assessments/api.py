@@ -50,6 +50,7 @@ def recommendation_out(
             "no_intervention": r["no_intervention"],
             "notes": r["notes"],
             "warnings": r["warnings"],
+            "plan": r.get("plan"),
             "status": status,
             "contributors": contributors or [rec.created_by],
             "versions": {

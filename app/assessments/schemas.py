@@ -21,7 +21,14 @@ class AnswerIn(BaseModel):
 
     failure_mode: Annotated[str, StringConstraints(min_length=1, max_length=48)]
     severity: int = Field(ge=0, le=SEVERITY_MAX, description="0 none … 4 critical")
-    traffic_share: float = Field(default=0.0, ge=0, le=1, allow_inf_nan=False)
+    traffic_share: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description="Share of requests the failure hits; left out: not known, and the card is "
+        "priced on every request",
+    )
     segments: list[SegmentName] = Field(default_factory=list, max_length=50)
     labelled_data: bool | None = None
     distribution: Literal["stable", "shifting"] | None = None

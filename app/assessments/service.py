@@ -8,7 +8,7 @@ import hashlib
 import json
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -35,9 +35,11 @@ from app.estimators.errors import FieldError
 from app.estimators.interventions import Scenario
 from app.estimators.portfolio import AxisData, evaluate_portfolio
 from app.estimators.portfolio import Item as PortfolioItem
+from app.estimators.quality import DEFAULT_FAMILY
 from app.estimators.techniques import (
     SHARE_LIMITED,
     TechniqueImpact,
+    better_models,
     pricing_params,
     technique_impact,
 )
@@ -88,6 +90,7 @@ class Catalog:
     technique_axis: dict[str, str]
     models: tuple[tuple[str, Architecture], ...]
     loaded_at: float
+    axis_names: dict[str, str] = field(default_factory=dict)
 
 
 _CATALOG: list[Catalog] = []  # the organisation-independent part (its matrix fields are empty)
@@ -132,6 +135,7 @@ def _shared_catalog(session: Session) -> Catalog:
             )
         ),
         loaded_at=time.monotonic(),
+        axis_names={a.key: a.name for a in repo.axes()},
     )
     _CATALOG[:] = [cat]
     return cat
@@ -224,6 +228,7 @@ def _engine_context(
         technique_citations=cat.technique_citations,
         technique_names=cat.technique_names,
         governance_capacity=capacity,
+        axis_names=cat.axis_names,
     )
     return ctx, cat.matrix_version
 
@@ -272,25 +277,24 @@ def _price_and_choose(
     models = cat.models
     kept: list[Item] = []
     notes = list(result.notes)
-    taken = {(i.axis, i.technique) for i in result.items}
+    fm_axes = {row.key: row.axes for row in cat.rows}
     for item in result.items:
         share = _item_share(item, fact_map)
-        techniques = [item.technique] + [
-            t for fm in item.failure_modes for t in CANDIDATES.get(fm, ())
-            if t in cat.technique_axis
-        ]  # fmt: skip
+        techniques = [item.technique, *_item_candidates(item, cat, fm_axes)]
         techniques = list(dict.fromkeys(techniques))
         excluded: dict[str, str] = {}
         priced: dict[str, TechniqueImpact] = {}
         for t in techniques:
-            why = in_place(t, scenario)
-            if why is None:
-                whys = [ruled_out(fm, t, fact_map) for fm in item.failure_modes]
-                why = next((w for w in whys if w), None)
-            if why is not None:
-                excluded[t] = f"already in place: {why}" if in_place(t, scenario) else why
             params = card_params(t, corpus, share)
             priced[t] = _cached_impact(scenario, t, tuple(sorted(params.items())), models)
+            placed = in_place(t, scenario, dict(models))
+            if placed is not None:
+                excluded[t] = f"already in place: {placed}"
+                continue
+            whys = [ruled_out(fm, t, fact_map) for fm in item.failure_modes]
+            why = next((w for w in whys if w), None)
+            if why is not None:
+                excluded[t] = why
         options = [Option(t, cat.technique_axis[t], priced[t].fields) for t in techniques]
         choice = choose(item.technique, item.axis, options, excluded)
         if choice.technique in excluded:
@@ -298,10 +302,14 @@ def _price_and_choose(
                          "option on its axis, so it is not recommended")  # fmt: skip
             continue
         pick = choice.technique
-        if pick != item.technique and (item.axis, pick) not in taken:
+        same = next((k for k in kept if (k.axis, k.technique) == (item.axis, pick)), None)
+        if same is not None:
+            # Two failure modes land on one technique of one axis: one card, not two (review
+            # finding 4: a second card with the other failure's outcome and a worse option).
+            _merge_into(same, item, cat)
+            continue
+        if pick != item.technique:
             old = item.technique
-            taken.discard((item.axis, old))
-            taken.add((item.axis, pick))
             item.citations = [c for c in item.citations
                               if c != cat.technique_citations.get(old)]  # fmt: skip
             if cat.technique_citations.get(pick):
@@ -310,8 +318,9 @@ def _price_and_choose(
                                   f"{choice.why}")  # fmt: skip
             item.technique, item.technique_name = pick, cat.technique_names.get(pick, pick)
         else:
-            pick = item.technique
             item.rationale.insert(0, f"Priced against the alternatives: {choice.why}")
+        if pick == "moe_model" and scenario.arch.is_moe:
+            item.rationale.insert(1, _moe_replacement(scenario, dict(models)))
         item.impact = {**priced[pick].fields, "governance_burden": item.governance_burden}
         item.impact_assumptions = list(priced[pick].assumptions)
         item.alternatives = [a for a in choice.alternatives if a["technique"] != pick]
@@ -319,6 +328,50 @@ def _price_and_choose(
     for n, item in enumerate(kept, start=1):
         item.rank = n
     return replace(result, items=kept, notes=notes, plan=_whole_plan(cat, scenario, kept))
+
+
+def _item_candidates(item: Item, cat: Catalog, fm_axes: dict[str, tuple[str, ...]]) -> list[str]:
+    """The techniques a card is priced against: its failure modes' candidates; for an item a
+    rule put on an axis none of its failure modes' candidates lies on (serving optimisation for
+    the latency headroom reasoning needs), the candidates of that axis's own failure modes on that
+    axis only, so the card's alternatives answer the card's question."""
+    own = [t for fm in item.failure_modes for t in CANDIDATES.get(fm, ())
+           if t in cat.technique_axis]  # fmt: skip
+    if not fm_axes or any(cat.technique_axis[t] == item.axis for t in own):
+        return own
+    return [
+        t for fm, axes in fm_axes.items() if item.axis in axes
+        for t in CANDIDATES.get(fm, ()) if cat.technique_axis.get(t) == item.axis
+    ]  # fmt: skip
+
+
+def _merge_into(card: Item, other: Item, cat: Catalog) -> None:
+    """``other`` chose the technique ``card`` already recommends on the same axis: one card for
+    both failure modes, with every reason and rule kept."""
+    names = [cat.failure_modes[fm].name if fm in cat.failure_modes else fm
+             for fm in other.failure_modes if fm not in card.failure_modes]  # fmt: skip
+    card.failure_modes.extend(fm for fm in other.failure_modes if fm not in card.failure_modes)
+    if other.score > card.score:
+        card.score, card.breakdown = other.score, other.breakdown
+    if names:
+        card.rationale.append(f"Also addresses {', '.join(names)}: the same option is the "
+                              "cheapest on this axis that meets the SLOs for it too")  # fmt: skip
+    card.rationale.extend(r for r in other.rationale if r not in card.rationale)
+    card.rules_fired.extend(r for r in other.rules_fired if r not in card.rules_fired)
+    card.warnings.extend(w for w in other.warnings if w not in card.warnings)
+    card.citations.extend(c for c in other.citations if c not in card.citations)
+    card.controls.extend(c for c in other.controls if c not in card.controls)
+
+
+def _moe_replacement(scenario: Scenario, models: dict[str, Architecture]) -> str:
+    """What a MoE card means for a deployment already on a MoE model."""
+    current = scenario.arch.name
+    found = better_models(scenario, models, DEFAULT_FAMILY, moe=True)
+    if not found:
+        return f"{current} is already a mixture-of-experts model"
+    new = models[found[0].key].name
+    return (f"{current} is already a mixture-of-experts model: this replaces it with {new}, "
+            f"{found[0].comparison.describe(current, new)}")  # fmt: skip
 
 
 def _whole_plan(cat: Catalog, scenario: Scenario, items: Sequence[Item]) -> dict[str, Any] | None:
@@ -333,9 +386,51 @@ def _whole_plan(cat: Catalog, scenario: Scenario, items: Sequence[Item]) -> dict
         ev = evaluate_portfolio(scenario, chosen, data)
     except FieldError as exc:
         return {"error": str(exc)}
+    warnings = list(ev.warnings)
+    verdict = None
+    if ev.fits and not ev.meets_slo:
+        verdict, culprits = _plan_misses(scenario, ev.economics, items)
+        own = f". Items that miss it on their own card too: {culprits}" if culprits else ""
+        warnings = [f"The whole plan {verdict}{own}"] + [
+            w for w in warnings if not w.startswith("misses the ")
+        ]
     return {**ev.economics, "meets_slo": ev.meets_slo, "fits": ev.fits,
-            "warnings": ev.warnings,
+            "warnings": warnings, "slo_verdict": verdict,
             "items": [f"{i.axis}/{i.technique}" for i in items]}  # fmt: skip
+
+
+PLAN_SLOS = (  # (slo_after key, words, economics figure, which SLO)
+    ("ttft_ok", "TTFT", "ttft_p95_ms", "ttft"),
+    ("tpot_ok", "TPOT", "tpot_p95_ms", "tpot"),
+    ("time_to_answer_ok", "time-to-answer", "time_to_answer_p95_ms", "ttft"),
+)
+
+
+def _plan_misses(
+    scenario: Scenario, economics: dict[str, Any], items: Sequence[Item]
+) -> tuple[str, str]:
+    """Which SLOs the whole plan misses, with the figures ("misses the time-to-answer SLO at p95:
+    163,974 ms vs 300 ms"), and the items whose own card misses one of them."""
+    slo_after = economics.get("slo_after") or {}
+    missed, figures, keys = [], [], []
+    for key, words, figure, which in PLAN_SLOS:
+        if slo_after.get(key, True):
+            continue
+        after = (economics.get(figure) or {}).get("after")
+        slo = scenario.ttft_slo_ms if which == "ttft" else scenario.tpot_slo_ms
+        missed.append(words)
+        keys.append(key)
+        if after is not None:
+            figures.append(f"{words} {after:,.0f} ms vs {slo:,.0f} ms")
+    plural = "s" if len(missed) > 1 else ""
+    verdict = f"misses the {' and '.join(missed)} SLO{plural} at p95"
+    if figures:
+        verdict += f" ({'; '.join(figures)})"
+    culprits = [
+        i.technique_name for i in items
+        if any(not (i.impact.get("slo_after") or {}).get(k, True) for k in keys)
+    ]  # fmt: skip
+    return verdict, ", ".join(culprits)
 
 
 def answered_corpus(values: Iterable[float | None]) -> float:

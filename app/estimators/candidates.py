@@ -20,9 +20,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.estimators.architecture import Architecture
 from app.estimators.interventions import Scenario
 from app.estimators.precision import Precision
+from app.estimators.quality import DEFAULT_FAMILY
 from app.estimators.serving_interventions import ADDED_CANDIDATES, IN_PLACE
+from app.estimators.techniques import better_models
 
 BASE_CANDIDATES: dict[str, tuple[str, ...]] = {
     "factual_staleness": ("rag", "graphrag"),
@@ -95,8 +98,13 @@ def ruled_out(fm: str, technique: str, facts: Mapping[str, object]) -> str | Non
     if rule is not None:
         name, value, why = rule
         got = facts.get(f"fm.{fm}.{name}")
-        if got == value or (value is False and got is not True):
+        if got == value:
             return why
+        if value is False and got is None:
+            # not answered is not "no": say what is missing and how to have it considered
+            words = name.replace("_", " ")
+            return (f"{why.split(',')[0]}, and whether there is any was not answered "
+                    f"({words}: not answered; answer yes to have it priced)")  # fmt: skip
     if (fm, technique) in NOT_FOR_SHIFTING and facts.get(f"fm.{fm}.distribution") == "shifting":
         return "the task distribution is shifting: an adapter would go stale"
     return None
@@ -108,8 +116,12 @@ def _pages(s: Scenario) -> bool:
     return bool(s.engine.paged_attention) or s.engine.name.lower() in PAGING_ENGINES
 
 
-def in_place(technique: str, s: Scenario) -> str | None:
-    """Why ``technique`` is already part of the deployment ``s``, or None when it is not."""
+def in_place(
+    technique: str, s: Scenario, models: Mapping[str, Architecture] | None = None
+) -> str | None:
+    """Why ``technique`` is already part of the deployment ``s``, or None when it is not. A
+    mixture-of-experts model is in place on a MoE deployment unless ``models`` (the catalog)
+    holds a better MoE model that fits (then the card replaces the current one)."""
     check = IN_PLACE.get(technique)
     if check is not None and (why := check(s)) is not None:
         return why
@@ -120,6 +132,10 @@ def in_place(technique: str, s: Scenario) -> str | None:
         return "the deployment already decodes speculatively"
     if technique == "quantization" and s.cfg.precision in QUANTISED:
         return f"the weights are already served at {s.cfg.precision.value}"
+    if technique == "moe_model" and s.arch.is_moe:
+        if models is None or not better_models(s, models, DEFAULT_FAMILY, moe=True):
+            return (f"{s.arch.name} is already a mixture-of-experts model, and no catalog MoE "
+                    f"model that fits is better on {DEFAULT_FAMILY} tasks")  # fmt: skip
     if technique == "flash_attention":
         return f"{engine} already uses fused (Flash) attention kernels; its fitted profile has it"
     return None
@@ -142,6 +158,36 @@ class Choice:
 def _meets(f: Mapping[str, Any]) -> bool:
     slo = f.get("slo_after")
     return isinstance(slo, Mapping) and bool(slo) and all(slo.values())
+
+
+SLO_WORDS = {"ttft_ok": "TTFT", "tpot_ok": "TPOT", "time_to_answer_ok": "time-to-answer"}
+
+# (chosen, other) -> what the cheaper pick gives up, with its source
+TRADE_OFFS: dict[tuple[str, str], str] = {
+    ("cot", "cot_self_consistency"): (
+        "CoT + self-consistency is more accurate than plain CoT (Wang et al. 2023, arXiv "
+        "2203.11171: +17.9 points on GSM8K with PaLM 540B) at k times the reasoning tokens"
+    ),
+}
+
+
+def _misses(f: Mapping[str, Any]) -> list[str]:
+    slo = f.get("slo_after")
+    if not isinstance(slo, Mapping):
+        return []
+    return [SLO_WORDS.get(str(k), str(k)) for k, ok in slo.items() if not ok]
+
+
+def missing_words(f: Mapping[str, Any]) -> str:
+    """ "misses the time-to-answer SLO", "misses the TTFT and TPOT SLOs"."""
+    m = _misses(f)
+    if not m:
+        return "meets the SLOs"
+    return f"misses the {' and '.join(m)} SLO{'s' if len(m) > 1 else ''}"
+
+
+def _unpriced(f: Mapping[str, Any]) -> str:
+    return str(f.get("not_priced") or "the estimators have no cost model for it")
 
 
 def _monthly(f: Mapping[str, Any]) -> float | None:
@@ -187,9 +233,10 @@ def choose(
     excluded: Mapping[str, str],
 ) -> Choice:
     """The technique to recommend on ``axis``: among the priced ``options`` on that axis, the
-    cheapest per month (then one-off) that meets the SLOs; when none does, the rules' pick (or, if
-    that is excluded, the cheapest). ``excluded`` maps techniques to why they cannot be chosen
-    (already in place, ruled out by an answer); every other option is an alternative."""
+    cheapest per month (then one-off) that meets the SLOs; when none does, the one that misses the
+    fewest SLOs, then the cheapest (the reason says which SLOs it misses). ``excluded`` maps
+    techniques to why they cannot be chosen (already in place, ruled out by an answer); every
+    other option is an alternative."""
     eligible = [
         o for o in options
         if o.axis == axis and o.technique not in excluded and _monthly(o.fields) is not None
@@ -209,18 +256,28 @@ def choose(
             else f"the only priced option on this axis that meets the SLOs "
             f"({_money(_monthly(pick.fields))} after the change)"
         )
+    elif eligible:
+        # None meets the SLOs: a stated rule, not the rules' pick kept silently (review finding
+        # 5): the option that misses the fewest SLOs, then the cheapest per month.
+        pick = min(eligible, key=lambda o: (len(_misses(o.fields)), *key(o)))
+        n = len(eligible)
+        what = "the only priced option" if n == 1 else f"none of the {n} priced options"
+        verb = "does not meet" if n == 1 else "meets"
+        why = (
+            f"{what} on this axis {verb} the SLOs"
+            + ("" if n == 1 else "; shown: the one that misses the fewest, then the cheapest")
+            + f" ({_money(_monthly(pick.fields))} after the change); it "
+            + missing_words(pick.fields)
+        )
     else:
-        fallback = [o for o in eligible if o.technique == engine_pick] or sorted(eligible, key=key)
-        if fallback:
-            pick = fallback[0]
-            why = "no priced option on this axis meets the SLOs; the rules' pick is kept"
-            if pick.technique != engine_pick:
-                why = "no priced option meets the SLOs; the cheapest is shown"
-        else:
-            return Choice(engine_pick, "no option on this axis could be priced", [
-                _alt(o, excluded.get(o.technique, "not priced"))
-                for o in options if o.technique != engine_pick
-            ])  # fmt: skip
+        return Choice(engine_pick, "no option on this axis could be priced", [
+            _alt(o, excluded.get(o.technique, "not priced: " + _unpriced(o.fields)))
+            for o in options if o.technique != engine_pick
+        ])  # fmt: skip
+    trade = [TRADE_OFFS[(pick.technique, o.technique)] for o in eligible
+             if (pick.technique, o.technique) in TRADE_OFFS]  # fmt: skip
+    if trade:
+        why += "; capability trade-off: " + "; ".join(trade)
     alts = []
     chosen_cost = _monthly(pick.fields)
     for o in options:
@@ -229,12 +286,11 @@ def choose(
         if o.technique in excluded:
             why_not = excluded[o.technique]
         elif _monthly(o.fields) is None:
-            why_not = "not priced: " + str(o.fields.get("not_priced", "no cost model"))
+            why_not = "not priced: " + _unpriced(o.fields)
         elif o.axis != axis:
             why_not = f"on the {o.axis.replace('_', ' ')} axis, which the rules rank on its own"
         elif not _meets(o.fields):
-            misses = [k for k, ok in (o.fields.get("slo_after") or {}).items() if not ok]
-            why_not = "misses " + ", ".join(m.replace("_ok", "").replace("_", " ") for m in misses)
+            why_not = missing_words(o.fields)
         else:
             cost = _monthly(o.fields) or 0.0
             diff = cost - (chosen_cost or 0.0)

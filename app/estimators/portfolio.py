@@ -199,7 +199,10 @@ def evaluate_portfolio(base: Scenario, items: Sequence[Item], data: AxisData, *,
         warnings.append("a larger base model without serving optimisation: every request costs "
                         "more; address serving first (seed 000 §7)")  # fmt: skip
     if static.fits and not meets:
-        warnings.append("misses the TTFT or TPOT SLO at p95")
+        words = {"ttft_ok": "TTFT", "tpot_ok": "TPOT", "time_to_answer_ok": "time-to-answer"}
+        missed = [words[k] for k, ok in priced.slo_after().items() if not ok]
+        warnings.append(f"misses the {' and '.join(missed)} SLO{'s' if len(missed) > 1 else ''} "
+                        "at p95")  # fmt: skip
     base_out = priced.before
     if (base_out.monthly_cost_usd is not None and static.monthly_cost_usd is not None
             and static.monthly_cost_usd > base_out.monthly_cost_usd):  # fmt: skip

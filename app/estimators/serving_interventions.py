@@ -258,7 +258,7 @@ class WeightQuant:
         _check(
             p in (Precision.fp8, Precision.int8, Precision.int4), "fp8, int8 or int4", "precision"
         )
-        _check(s.gpu.supports(p), f"{s.gpu.name} does not support {p}", "precision")
+        _check(s.gpu.supports(p), f"the {s.gpu.name} has no {p.value.upper()}", "precision")
         _check(
             BYTES[p] < BYTES[s.cfg.precision],
             f"weights are already at {s.cfg.precision}",
@@ -283,7 +283,7 @@ class KvCacheFp8:
     order = 81
 
     def apply(self, s: Scenario) -> tuple[Scenario, list[OneOff]]:
-        _check(s.gpu.supports(Precision.fp8), f"{s.gpu.name} has no fp8 support", "precision")
+        _check(s.gpu.supports(Precision.fp8), f"the {s.gpu.name} has no FP8", "precision")
         _check(BYTES[s.cfg.kv_cache_precision] > 1, "the KV cache is already 8-bit", "precision")
         return replace(s, cfg=replace(s.cfg, kv_cache_precision=Precision.fp8)), []
 

@@ -433,6 +433,10 @@ def plan(
             raise ParamError(f"unknown model '{pick}'", field="model")
         if technique == "moe_model" and not models[pick].is_moe:
             raise ParamError(f"'{pick}' is not a mixture-of-experts model", field="model")
+        if technique == "larger_base_model" and models[pick].is_moe:
+            raise ParamError(f"'{pick}' is a mixture-of-experts model: a larger dense base model "
+                             "is the capability-floor option; MoE models go under the sparse MoE "
+                             "technique", field="model")  # fmt: skip
         return Plan((SwapModel(models[pick]),), (f"serve {models[pick].name} instead",
                                                  _pick_note(s, models, pick, family)))  # fmt: skip
     serving = plan_serving(technique, s, v, models)
@@ -476,15 +480,16 @@ def technique_impact(
     try:
         p = plan(technique, s, params=given, models=models)
     except FieldError as exc:
-        return TechniqueImpact(empty, (f"not priced: {exc}",))
+        return TechniqueImpact({**empty, "not_priced": str(exc)}, (f"not priced: {exc}",))
     if p is None:
-        return TechniqueImpact(empty, ("the estimators have no cost model for this technique",))
+        why = "the estimators have no cost model for this technique"
+        return TechniqueImpact({**empty, "not_priced": why}, (why,))
     notes = list(p.assumptions)
     whole, limited, share = split_plan(p)
     try:
         priced = price_change(s, whole, limited, share)
     except FieldError as exc:
-        return TechniqueImpact(empty, (*notes, f"not priced: {exc}"))
+        return TechniqueImpact({**empty, "not_priced": str(exc)}, (*notes, f"not priced: {exc}"))
     fields = priced.fields()
     fields["params"] = {**resolve_params(technique, given)}
     notes.extend(priced.assumptions)

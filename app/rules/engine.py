@@ -3,7 +3,9 @@
 A rule set is data (``app/rules/data/ruleset.yaml``): each rule has an ``id``, a ``when``
 condition (:mod:`app.rules.conditions`) and ``then`` effects:
 
-* ``recommend: {failure_mode, axis, technique}`` — an item for that failure mode;
+* ``recommend: {failure_mode, axis, technique, outcome?}`` — an item for that failure mode
+  (``outcome``: the item's expected outcome when it is not the failure mode's own, as for a
+  serving item that makes room for a reasoning fix);
 * ``gate: {axis, reason}`` — that axis ranks first and every other item waits on it (the seed:
   serving economics "must be addressed before any other axis investment");
 * ``order: {first, then, reason}`` — when both axes are recommended, ``first`` ranks above
@@ -124,6 +126,8 @@ def parse_ruleset(
                 fm = _require(body, "failure_mode", str, epath)
                 if fm not in failure_modes:
                     raise RuleSetError(f"{epath}.failure_mode", f"unknown failure mode '{fm}'")
+                if "outcome" in body:
+                    _require(body, "outcome", str, epath)
             elif effect in ("warn", "gate"):
                 _require(body, "message" if effect == "warn" else "reason", str, epath)
             else:
@@ -161,6 +165,10 @@ class Context:
     impacts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     impact_assumptions: Mapping[str, Sequence[str]] = field(default_factory=dict)
     governance_capacity: int | None = None
+    axis_names: Mapping[str, str] = field(default_factory=dict)
+
+    def axis_name(self, axis: str) -> str:
+        return self.axis_names.get(axis) or axis.replace("_", " ")
 
 
 @dataclass(slots=True)
@@ -241,6 +249,52 @@ def _why(rule: Rule, facts: Mapping[str, Fact]) -> dict[str, Any]:
             "facts": {k: facts.get(k) for k in used}}  # fmt: skip
 
 
+def _money(v: Fact | None) -> str:
+    return f"${float(v):,.0f}" if isinstance(v, int | float) and not isinstance(v, bool) else "?"
+
+
+def _slo_misses(facts: Mapping[str, Fact]) -> list[str]:
+    out = []
+    for name, label in (("ttft", "TTFT p95"), ("tpot", "TPOT p95")):
+        v, slo = facts.get(f"ctx.{name}_ms"), facts.get(f"ctx.{name}_slo_ms")
+        if isinstance(v, int | float) and isinstance(slo, int | float) and v > slo:
+            out.append(f"{label} misses its SLO: {float(v):,.1f} ms vs {float(slo):,.0f} ms")
+    return out or ["a latency SLO is missed"]
+
+
+def _leaf_reason(cond: Mapping[str, Any], ctx: Context) -> list[str]:
+    """What a true leaf condition says about the deployment, in words."""
+    f, name = ctx.facts, str(cond["fact"])
+    value = f.get(name)
+    if name.startswith("fm.") and name.endswith(".severity") and value:
+        fm = name.split(".")[1]
+        info = ctx.failure_modes.get(fm)
+        label = info.name if info is not None else fm.replace("_", " ")
+        return [f"“{label}” reported as a failure (severity {value})"]
+    if name == "ctx.cost_over_budget" and value is True:
+        cost, budget = f.get("ctx.monthly_cost_usd"), f.get("ctx.monthly_budget_usd")
+        return [f"over the monthly budget: {_money(cost)} vs {_money(budget)}"]
+    if name == "ctx.slo_missed" and value is True:
+        return _slo_misses(f)
+    if name == "ctx.latency_headroom" and isinstance(value, int | float):
+        return [f"latency headroom {float(value):.0%} of the tighter SLO"]
+    return [f"{name} = {value}"]
+
+
+def triggers(cond: Mapping[str, Any], ctx: Context) -> list[str]:
+    """The true parts of a fired rule's condition, described (a ``not`` is not a reason)."""
+    if "all" in cond or "any" in cond:
+        parts = cond.get("all") or cond.get("any") or []
+        out: list[str] = []
+        for c in parts:
+            if evaluate(c, ctx.facts):
+                out.extend(r for r in triggers(c, ctx) if r not in out)
+        return out
+    if "not" in cond:
+        return []
+    return _leaf_reason(cond, ctx) if evaluate(cond, ctx.facts) else []
+
+
 def _place_before(items: list[Item], first: str, after: str) -> list[Item]:
     """Move the ``first`` axis's items just above the highest-ranked ``after`` item, if below."""
     firsts = [i for i in items if i.axis == first]
@@ -274,7 +328,8 @@ def run(rules: RuleSet, ctx: Context) -> Result:
                 item = Item(
                     axis=axis, technique=tech, technique_name=ctx.technique_names.get(tech, tech),
                     score=score, breakdown=parts, failure_modes=[fm],
-                    expected_outcome=info.expected_outcome, rationale=[], rules_fired=[],
+                    expected_outcome=str(rec.get("outcome") or info.expected_outcome),
+                    rationale=[], rules_fired=[],
                     impact=dict(ctx.impacts.get(tech, {})),
                     impact_assumptions=list(ctx.impact_assumptions.get(tech, ())),
                     warnings=[], citations=[], governance_burden=0, controls=[],
@@ -290,7 +345,12 @@ def run(rules: RuleSet, ctx: Context) -> Result:
                 if c and c not in item.citations:
                     item.citations.append(c)
         if "gate" in then:
-            gates.append((then["gate"]["axis"], then["gate"]["reason"], rule))
+            # the reason says what actually holds (review finding 2), then the rule's reason
+            because = "; ".join(triggers(rule.when, ctx))
+            reason = then["gate"]["reason"]
+            gates.append(
+                (then["gate"]["axis"], f"{because}. {reason}" if because else reason, rule)
+            )
         if "order" in then:
             o = then["order"]
             orders.append((o["first"], o["then"], o["reason"], rule))
@@ -343,10 +403,12 @@ def run(rules: RuleSet, ctx: Context) -> Result:
         ordered = _place_before(ordered, first, after)
         axes_present = {i.axis for i in ordered}
         if first in axes_present and after in axes_present:
-            order_notes.append(f"{first} comes before {after}: {reason}")
+            order_notes.append(
+                f"{ctx.axis_name(first)} comes before {ctx.axis_name(after)}: {reason}"
+            )
         for item in ordered:
             if item.axis == after and first in axes_present:
-                item.rationale.append(f"After {first}: {reason}")
+                item.rationale.append(f"After {ctx.axis_name(first)}: {reason}")
                 item.rules_fired.append(_why(rule, facts))
     ordered.sort(key=lambda i: i.axis not in gate_axes)  # stable: gates first, order kept
     for n, item in enumerate(ordered, start=1):
@@ -354,7 +416,7 @@ def run(rules: RuleSet, ctx: Context) -> Result:
     burden = sum({i.axis: i.governance_burden for i in ordered}.values())
     notes = []
     if gate_axes:
-        notes.append(f"Every other item waits on {gate_axes[0]}: " + gates[0][1])
+        notes.append(f"Every other item waits on {ctx.axis_name(gate_axes[0])}: " + gates[0][1])
     notes.extend(order_notes)
     cap = ctx.governance_capacity
     if cap is not None and burden > cap:

@@ -100,6 +100,7 @@ ANSWER_FACTS = frozenset({"severity", "traffic_share", "segment_risk"}) | FOLLOW
 CONTEXT_FACTS = frozenset({
     "ctx.profile", "ctx.regulated_data", "ctx.serving_source", "ctx.monthly_cost_usd",
     "ctx.cost_over_budget", "ctx.latency_headroom", "ctx.slo_missed",
+    "ctx.monthly_budget_usd", "ctx.ttft_ms", "ctx.tpot_ms", "ctx.ttft_slo_ms", "ctx.tpot_slo_ms",
 })  # fmt: skip
 
 
@@ -115,7 +116,7 @@ def is_known_fact(name: str, failure_modes: Sequence[str]) -> bool:
 class Answer:
     failure_mode: str
     severity: int
-    traffic_share: float = 0.0
+    traffic_share: float | None = None  # None: not answered (no fact; priced on every request)
     segments: tuple[str, ...] = ()
     follow_ups: Mapping[str, Fact] = field(default_factory=dict)
 
@@ -171,7 +172,8 @@ def facts(answers: Sequence[Answer], ctx: ServingContext) -> dict[str, Fact]:
     for a in sorted(answers, key=lambda a: a.failure_mode):
         p = f"fm.{a.failure_mode}"
         out[f"{p}.severity"] = a.severity
-        out[f"{p}.traffic_share"] = a.traffic_share
+        if a.traffic_share is not None:
+            out[f"{p}.traffic_share"] = a.traffic_share
         out[f"{p}.segment_risk"] = max(
             (segment_risk.get(s.lower(), 0) for s in a.segments), default=0
         )
@@ -180,9 +182,15 @@ def facts(answers: Sequence[Answer], ctx: ServingContext) -> dict[str, Fact]:
     out["ctx.profile"] = ctx.profile
     out["ctx.regulated_data"] = bool(REGULATED_FLAGS & set(ctx.regulatory_flags))
     out["ctx.serving_source"] = ctx.source
+    out["ctx.monthly_budget_usd"] = ctx.monthly_budget_usd
+    out["ctx.ttft_slo_ms"] = ctx.ttft_slo_ms
+    out["ctx.tpot_slo_ms"] = ctx.tpot_slo_ms
     if ctx.monthly_cost_usd is not None:
         out["ctx.monthly_cost_usd"] = round(ctx.monthly_cost_usd, 2)
         out["ctx.cost_over_budget"] = ctx.monthly_cost_usd > ctx.monthly_budget_usd
+    for name, v in (("ttft", ctx.ttft_ms), ("tpot", ctx.tpot_ms)):
+        if v is not None:
+            out[f"ctx.{name}_ms"] = round(v, 2)
     room = headroom(ctx)
     if room is not None:
         out["ctx.latency_headroom"] = room
@@ -199,7 +207,7 @@ def as_answers(rows: Sequence[Mapping[str, Any]]) -> list[Answer]:
             Answer(
                 r["failure_mode"],
                 int(r["severity"]),
-                float(r.get("traffic_share") or 0.0),
+                None if r.get("traffic_share") is None else float(r["traffic_share"]),
                 tuple(r.get("segments") or ()),
                 follow,
             )

@@ -67,4 +67,4 @@ def test_demo_deployments_open_with_recommendations(page: Page, live_server: str
     page.locator("#assessments a", has_text="#").first.click()
     first = page.locator("article.rec-card").first
     expect(first).to_contain_text("PagedAttention + speculative decoding")
-    expect(page.locator(".banner.bad")).to_contain_text("waits on serving_optimization")
+    expect(page.locator(".banner.bad")).to_contain_text("waits on Serving optimization")

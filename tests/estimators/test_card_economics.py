@@ -288,3 +288,74 @@ def test_a_family_without_held_out_rows_gives_no_band_and_says_why() -> None:
     hopper = side_ranges(after, "h100_sxm", GPU.price_per_hour_usd, table)[0]
     assert hopper["ttft_p95_ms"] is not None
     assert hopper["tpot_p95_ms"] is None
+
+
+# ---- review findings 3, 5 and the FP8 low item ---------------------------------------------------
+def _fake(technique: str, monthly: float, slo: dict[str, bool]) -> Option:
+    fields = {"monthly_cost_usd": {"before": 500.0, "after": monthly, "delta": monthly - 500},
+              "slo_after": slo, "one_off_cost_usd": 0.0,
+              "time_to_answer_p95_ms": {"before": 100.0, "after": 20_000.0}}  # fmt: skip
+    return Option(technique, "reasoning_compute", fields)
+
+
+def test_when_no_option_meets_the_slos_the_rule_is_stated_and_the_cheapest_is_shown() -> None:
+    """Review finding 5: CoT + self-consistency was kept as "the rules' pick" at $5,318 while
+    plain CoT, at $1,063, missed the same SLO. Now: fewest SLOs missed, then the cheapest; the
+    reason names the SLO missed and the capability trade-off (Wang et al. 2023)."""
+    tta_only = {"ttft_ok": True, "tpot_ok": True, "time_to_answer_ok": False}
+    options = [
+        _fake("cot_self_consistency", 5318.0, tta_only),
+        _fake("cot", 1063.0, tta_only),
+        _fake("rlvr_reasoning_model", 900.0,
+              {"ttft_ok": False, "tpot_ok": False, "time_to_answer_ok": False}),
+    ]  # fmt: skip
+    choice = choose("cot_self_consistency", "reasoning_compute", options, {})
+    assert choice.technique == "cot"
+    assert "rules' pick" not in choice.why
+    assert "misses the time-to-answer SLO" in choice.why
+    assert "TTFT" not in choice.why
+    assert "Wang et al. 2023" in choice.why
+    assert "self-consistency is more accurate than plain CoT" in choice.why
+    alts = {a["technique"]: a["why_not"] for a in choice.alternatives}
+    assert alts["cot_self_consistency"] == "misses the time-to-answer SLO"
+    assert alts["rlvr_reasoning_model"] == "misses the TTFT and TPOT and time-to-answer SLOs"
+
+
+def test_fp8_on_an_a100_says_the_gpu_has_no_fp8() -> None:
+    """Low item: FP8 options on an A100 said "not priced: no cost model"."""
+    options = _options(BASE, "serving_cost")
+    excluded = {t: w for t in CANDIDATES["serving_cost"] if (w := in_place(t, BASE))}
+    choice = choose("paged_attention_speculative", "serving_optimization", options, excluded)
+    alts = {a["technique"]: a["why_not"] for a in choice.alternatives}
+    assert "weight_quant_fp8" in alts
+    assert alts["weight_quant_fp8"] == "not priced: the NVIDIA A100 SXM 80GB has no FP8"
+    assert "no cost model" not in alts["weight_quant_fp8"]
+
+
+def test_a_moe_model_is_in_place_on_a_moe_deployment_unless_a_better_moe_fits() -> None:
+    """Review finding 3: Mixtral-8x7B was told to adopt "Sparse mixture-of-experts model"."""
+    from app.estimators.reference_data import read_rows
+    from app.estimators.techniques import better_models
+
+    mix = replace(BASE, arch=catalog_architecture("mixtral_8x7b"),
+                  gpu=replace(catalog_gpu("h100_sxm_80gb"), price_per_hour_usd=3.99),
+                  cfg=ServingConfig(n_gpus=2))  # fmt: skip
+    why = in_place("moe_model", mix, {})
+    assert why is not None
+    assert "already a mixture-of-experts model" in why
+    assert in_place("moe_model", BASE, {}) is None  # a dense deployment: not in place
+    models = {r["key"]: catalog_architecture(r["key"]) for r in read_rows("models.csv")}
+    better = better_models(mix, models, "general", moe=True)
+    assert (in_place("moe_model", mix, models) is None) == bool(better)
+    assert all(models[p.key].is_moe for p in better)
+
+
+def test_each_model_technique_takes_its_own_kind_of_model() -> None:
+    from app.estimators.reference_data import read_rows
+    from app.estimators.techniques import ParamError
+
+    models = {r["key"]: catalog_architecture(r["key"]) for r in read_rows("models.csv")}
+    with pytest.raises(ParamError, match="mixture-of-experts"):
+        plan("larger_base_model", BASE, models=models, params={"model": "mixtral_8x7b"})
+    with pytest.raises(ParamError, match="not a mixture-of-experts"):
+        plan("moe_model", BASE, models=models, params={"model": "llama_3_1_70b"})

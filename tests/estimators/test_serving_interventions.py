@@ -216,7 +216,8 @@ def test_weight_quantisation_bytes_peaks_calibration_and_caveat() -> None:
     a100 = replace(S8, gpu=catalog_gpu("a100_sxm_80gb"))
     r = technique_impact(a100, "weight_quant_fp8", models=MODELS)
     assert r.fields["tpot_delta_ms"] is None  # no FP8 tensor cores: not priced, said why
-    assert any("does not support fp8" in x for x in r.assumptions)
+    assert any("has no FP8" in x for x in r.assumptions)
+    assert "has no FP8" in r.fields["not_priced"]
 
 
 def test_fp8_kv_cache_halves_kv_bytes_and_raises_the_batch() -> None:
