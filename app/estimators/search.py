@@ -470,7 +470,7 @@ def _hosted_state(space: Space, opts: Sequence[Option], h: Option) -> StateOutco
     except FieldError as exc:
         return StateOutcome(None, None, 0, f"{_items_label(items)} + {h.technique}: {exc}")
     api = offer.monthly(base.input_tokens, base.output_tokens, base.requests_per_day * h.share)
-    monthly: float | None = None if ev.monthly_cost_usd is None else ev.monthly_cost_usd + api
+    total: float | None = None if ev.monthly_cost_usd is None else ev.monthly_cost_usd + api
     tta: float | None = None
     tpot: float | None = None
     first: float | None = None
@@ -479,7 +479,7 @@ def _hosted_state(space: Space, opts: Sequence[Option], h: Option) -> StateOutco
         h_ttft = lat.ttft_ms + ROUTER_LATENCY_MS
         tta, tpot = max(ev.ttft_ms_p95, h_ttft), max(ev.tpot_ms_p95, lat.tpot_ms)
         first = max(ev.ttft_ms_p95 - after.cot_tokens * ev.tpot_ms_p95, h_ttft)
-    return StateOutcome(ServingFigures(ev.fits and fits, monthly, ev.one_off_cost_usd, tta, tpot),
+    return StateOutcome(ServingFigures(ev.fits and fits, total, ev.one_off_cost_usd, tta, tpot),
                         after.arch, after.cot_tokens, None, first)  # fmt: skip
 
 
