@@ -489,10 +489,12 @@ def test_serving_cost_card_lists_the_cheapest_hosted_apis_with_the_data_note(
                 ).monthly_cost(be), rel=1e-6)  # fmt: skip
         assert alt["data_leaves_organisation"] is True
         assert "data leaves the organisation" in alt["why_not"]
-        assert "LLM02:2025" in alt["why_not"] and "NIST AI 600-1" in alt["why_not"]
+        assert "LLM02:2025" in alt["why_not"]
+        assert "NIST AI 600-1" in alt["why_not"]
         assert {x["id"] for x in alt["governance_risks"]} == {"LLM02:2025", "Data Privacy"}
         if row["ttft_ms"] is None:
-            assert alt["time_to_answer_p95_ms"] is None and alt["slo_after"] is None
+            assert alt["time_to_answer_p95_ms"] is None
+            assert alt["slo_after"] is None
             assert "no published" in alt["time_to_answer_reason"] or "publishes no" in (
                 alt["time_to_answer_reason"])  # fmt: skip
     # the card page shows them
@@ -521,9 +523,11 @@ def test_card_alternative_latency_from_a_published_figure() -> None:
                                   self_monthly_usd=100.0)  # fmt: skip
     assert [a["hosted_key"] for a in alts] == ["b", "a"]  # too-long requests and unpriced out
     b, a = alts
-    assert b["time_to_answer_p95_ms"] is None and b["slo_after"] is None
+    assert b["time_to_answer_p95_ms"] is None
+    assert b["slo_after"] is None
     assert "no SLO" in str(b["why_not"])
     assert a["time_to_answer_p95_ms"] == 400.0
     assert a["slo_after"] == {"ttft_ok": True, "tpot_ok": False, "time_to_answer_ok": True}
-    assert a["governance_risks"] == [] and "no personal or regulated" in str(a["why_not"])
+    assert a["governance_risks"] == []
+    assert "no personal or regulated" in str(a["why_not"])
     assert "$90/month less than self-hosting" in str(a["why_not"])

@@ -429,8 +429,9 @@ def hosted_options(base: Scenario, offers: Sequence[HostedOffer],
                                      f"a request ({tokens:,} tokens) exceeds its "
                                      f"{o.context_tokens:,}-token context"))  # fmt: skip
     fit.sort(key=lambda o: (o.cost_per_request(base.input_tokens, base.output_tokens), o.key))
-    moves = fit[:MAX_HOSTED_MOVES] + [o for o in fit[MAX_HOSTED_MOVES:]
-                                      if o.ttft_ms is not None and o.output_tokens_per_s]
+    moves = fit[:MAX_HOSTED_MOVES] + [
+        o for o in fit[MAX_HOSTED_MOVES:] if o.ttft_ms is not None and o.output_tokens_per_s
+    ]
     out = [Option(SERVING_AXIS, hosted_technique(o.provider, o.model),
                   (("kind", "move"), ("model_key", o.key), ("share", 1.0)), True, o)
            for o in moves]  # fmt: skip
