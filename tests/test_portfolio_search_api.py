@@ -259,3 +259,30 @@ def test_bad_include_hosted_is_422(client: TestClient, h: dict[str, str], dep: A
     r = _search(client, h, dep.id, failure_modes=FMS, include_hosted=bad)
     assert r.status_code == 422
     assert "include_hosted" in r.text
+
+
+@pytest.mark.usefixtures("inline_jobs")
+def test_include_hosted_as_a_job_gives_the_same_hosted_points(
+    client: TestClient, session: Session, h: dict[str, str], arch: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """Over the inline limit the job re-reads include_hosted from the stored request and its
+    result holds the same hosted points as the inline search."""
+    _cheap_price(client, session, arch)
+    dep = create_deployment(session, user=arch, requests_per_day=5_000, regulatory_flags=["pii"])
+    session.commit()
+    inline = _search(client, h, dep.id, failure_modes=SERVING_ONLY, include_hosted=True).json()
+    monkeypatch.setattr(limits, "INLINE_MAX_SEARCH_STATES", 1)
+    r = _search(client, h, dep.id, failure_modes=SERVING_ONLY, include_hosted=True)
+    assert r.status_code == 202, r.text
+    job = client.get(r.headers["Location"], headers=h).json()
+    assert job["status"] == "succeeded", job
+    result = job["result"]
+    assert result["include_hosted"] is True
+
+    def hosted(body: dict[str, Any]) -> list[tuple[Any, ...]]:
+        return sorted((p["hosted"]["key"], p["hosted"]["share"], p["monthly_cost_usd"],
+                       p["governance_burden"]) for p in body["pareto"] if p["hosted"])  # fmt: skip
+
+    assert hosted(result)
+    assert hosted(result) == hosted(inline)
