@@ -446,3 +446,88 @@ def test_other_org_cannot_see_a_deployments_alternatives(
     assert r.status_code == 404
     page_login(client, b.email)
     assert client.get(f"/deployments/{dep.id}/hosted-alternatives").status_code == 404
+
+
+# ---- hosted options on the serving-cost cards (issue 20 item 5) --------------------------------
+def test_serving_cost_card_lists_the_cheapest_hosted_apis_with_the_data_note(
+    client: TestClient, session: Session
+) -> None:
+    """A serving-cost card keeps a self-hosted pick and lists the cheapest hosted APIs among its
+    alternatives, each priced as the hosted-alternatives endpoint prices it (same monthly cost,
+    cost per 1,000 and break-even), unknown latency as null with the reason, and the note that
+    the data leaves the organisation (PII: OWASP LLM02:2025 and NIST AI 600-1)."""
+    user = create_user(session, role="architect")
+    dep = create_deployment(session, user=user, regulatory_flags=["pii"])
+    h = api_headers(client, user.email)
+    r = client.post(f"/api/v1/deployments/{dep.id}/assessments", headers=h,
+                    json={"answers": [{"failure_mode": "serving_cost", "severity": 3,
+                                       "traffic_share": 1.0}]})  # fmt: skip
+    assert r.status_code == 201, r.text
+    card = next(i for i in r.json()["recommendation"]["items"]
+                if i["axis"] == "serving_optimization")  # fmt: skip
+    assert not card["technique"].startswith("hosted:")  # the pick stays self-hosted
+    hosted_alts = [a for a in card["alternatives"] if a["technique"].startswith("hosted:")]
+    assert 1 <= len(hosted_alts) <= 3
+    endpoint = client.get(f"/api/v1/deployments/{dep.id}/hosted-alternatives", headers=h).json()
+    priced = [i for i in endpoint["items"]
+              if i["monthly_cost_usd"] is not None and i["fits_context"] is not False]  # fmt: skip
+    assert [a["hosted_key"] for a in hosted_alts] == [i["key"] for i in priced[:3]]
+    for alt in hosted_alts:
+        row = next(i for i in endpoint["items"] if i["key"] == alt["hosted_key"])
+        assert alt["technique"] == f"hosted:{row['provider']}/{row['model']}"
+        for k in ("monthly_cost_usd", "cost_per_1k_requests_usd", "break_even_requests_per_day"):
+            assert alt[k] == pytest.approx(row[k]), k
+        # break-even by hand: the hosted bill at that traffic is at least the self-hosted one
+        be = alt["break_even_requests_per_day"]
+        if be is not None:
+            assert be * 730 / 24 * alt["cost_per_1k_requests_usd"] / 1000 == pytest.approx(
+                calc.SelfHosted(
+                    endpoint["self_hosted"]["max_requests_per_s_per_replica"],
+                    endpoint["self_hosted"]["gpus_per_replica"],
+                    endpoint["self_hosted"]["price_per_gpu_hour_usd"],
+                    endpoint["self_hosted"]["peak_to_average"],
+                ).monthly_cost(be), rel=1e-6)  # fmt: skip
+        assert alt["data_leaves_organisation"] is True
+        assert "data leaves the organisation" in alt["why_not"]
+        assert "LLM02:2025" in alt["why_not"]
+        assert "NIST AI 600-1" in alt["why_not"]
+        assert {x["id"] for x in alt["governance_risks"]} == {"LLM02:2025", "Data Privacy"}
+        if row["ttft_ms"] is None:
+            assert alt["time_to_answer_p95_ms"] is None
+            assert alt["slo_after"] is None
+            assert "no published" in alt["time_to_answer_reason"] or "publishes no" in (
+                alt["time_to_answer_reason"])  # fmt: skip
+    # the card page shows them
+    a_id = r.json()["id"]
+    page_login(client, user.email)
+    page = client.get(f"/assessments/{a_id}")
+    assert page.status_code == 200
+    assert f"hosted:{hosted_alts[0]['technique'].split(':', 1)[1]}" in page.text
+
+
+def test_card_alternative_latency_from_a_published_figure() -> None:
+    """Where a latency is published it is used (TPOT = 1000 / tokens per second) and checked
+    against the SLOs; without one, nothing is claimed."""
+    rows: list[dict[str, object]] = [
+        {"key": "a", "provider": "P", "model": "fast", "monthly_cost_usd": 10.0,
+         "cost_per_1k_requests_usd": 0.1, "break_even_requests_per_day": 500.0,
+         "fits_context": True, "ttft_ms": 400.0, "output_tokens_per_s": 50.0},
+        {"key": "b", "provider": "Q", "model": "x", "monthly_cost_usd": 5.0,
+         "cost_per_1k_requests_usd": 0.05, "break_even_requests_per_day": None,
+         "fits_context": None, "ttft_ms": None, "output_tokens_per_s": None},
+        {"key": "c", "provider": "Q", "model": "big", "monthly_cost_usd": 1.0,
+         "cost_per_1k_requests_usd": 0.01, "fits_context": False},
+        {"key": "d", "provider": "Q", "model": "unpriced", "monthly_cost_usd": None},
+    ]  # fmt: skip
+    alts = calc.card_alternatives(rows, regulatory_flags=[], ttft_slo_ms=500, tpot_slo_ms=15,
+                                  self_monthly_usd=100.0)  # fmt: skip
+    assert [a["hosted_key"] for a in alts] == ["b", "a"]  # too-long requests and unpriced out
+    b, a = alts
+    assert b["time_to_answer_p95_ms"] is None
+    assert b["slo_after"] is None
+    assert "no SLO" in str(b["why_not"])
+    assert a["time_to_answer_p95_ms"] == 400.0
+    assert a["slo_after"] == {"ttft_ok": True, "tpot_ok": False, "time_to_answer_ok": True}
+    assert a["governance_risks"] == []
+    assert "no personal or regulated" in str(a["why_not"])
+    assert "$90/month less than self-hosting" in str(a["why_not"])

@@ -55,7 +55,7 @@ def test_contract_and_a_point_saved_as_a_portfolio(
             "time_to_answer_p95_ms", "coverage", "governance_burden", "feasible"}  # fmt: skip
     assert body["pareto"]
     for p in body["pareto"]:
-        assert set(p) == keys
+        assert keys <= set(p)  # issue 20 item 5 adds "hosted" (null here)
         assert 0 <= p["coverage"] <= 1
         for item in p["items"]:
             assert set(item) == {"axis", "technique", "params"}
@@ -175,3 +175,114 @@ def test_over_the_inline_limit_it_runs_as_a_job(
     assert result["pareto"]
     assert result["best"]["index"] is not None
     assert result["states_evaluated"] > 1
+
+
+# ---- hosted options (issue 20 item 5) ------------------------------------------------------------
+SERVING_ONLY = [{"failure_mode": "serving_cost", "severity": 3, "traffic_share": 1.0}]
+
+
+def _cheap_price(client: TestClient, session: Session, arch: Any) -> None:
+    """The organisation's own contract price for a hosted 8B model, low enough to undercut
+    the self-hosted GPU-hours (the search must then show it on the frontier)."""
+    admin = create_user(session, role="admin")  # same organisation as the architect
+    r = client.put("/api/v1/hosted-models/deepinfra_llama_3_1_8b/price",
+                   json={"input_per_m_usd": 0.001, "output_per_m_usd": 0.001,
+                         "note": "test contract"},
+                   headers=api_headers(client, admin.email))  # fmt: skip
+    assert r.status_code == 200, r.text
+
+
+def test_include_hosted_finds_a_hosted_point_and_pii_raises_its_burden(
+    client: TestClient, session: Session, h: dict[str, str], arch: Any
+) -> None:
+    _cheap_price(client, session, arch)
+    plain = create_deployment(session, user=arch, requests_per_day=5_000, regulatory_flags=[])
+    pii = create_deployment(session, user=arch, requests_per_day=5_000, regulatory_flags=["pii"])
+    session.commit()
+    off = _search(client, h, plain.id, failure_modes=SERVING_ONLY)
+    assert off.status_code == 200, off.text
+    assert off.json()["include_hosted"] is False
+    assert all(p["hosted"] is None for p in off.json()["pareto"])
+    assert all(not i["technique"].startswith("hosted:") for p in off.json()["pareto"]
+               for i in p["items"])  # fmt: skip
+    burdens = {}
+    for dep in (plain, pii):
+        r = _search(client, h, dep.id, failure_modes=SERVING_ONLY, include_hosted=True)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["include_hosted"] is True
+        hosted = [p for p in body["pareto"] if p["hosted"] is not None]
+        assert hosted, "the cheap hosted API is on the frontier"
+        cheap = next(p for p in hosted if p["hosted"]["key"] == "deepinfra_llama_3_1_8b"
+                     and p["hosted"]["kind"] == "move")  # fmt: skip
+        assert cheap["items"][0]["technique"] == "hosted:DeepInfra/Llama 3.1 8B"
+        # tokens x the organisation's prices (the deployment's mix: 1,000 in, 200 out)
+        assert cheap["monthly_cost_usd"] == pytest.approx(5_000 * 730 / 24 * 1200 * 0.001 / 1e6)
+        # no published latency: unknown, and the deployment's SLOs are not claimed as met
+        assert cheap["time_to_answer_p95_ms"] is None
+        assert cheap["feasible"] is False
+        assert "no latency" in cheap["hosted"]["latency_source"] or "publishes no" in (
+            cheap["hosted"]["latency_source"])  # fmt: skip
+        assert cheap["hosted"]["data_leaves_organisation"] is True
+        burdens[dep.id] = cheap["governance_burden"]
+        if dep is pii:
+            assert {x["id"] for x in cheap["hosted"]["governance_risks"]} == {
+                "LLM02:2025", "Data Privacy"}  # fmt: skip
+            assert "LLM02:2025" in cheap["hosted"]["note"]
+            assert "NIST AI 600-1" in cheap["hosted"]["note"]
+        else:
+            assert cheap["hosted"]["governance_risks"] == []
+    assert burdens[pii.id] == burdens[plain.id] + 4
+
+
+def test_include_hosted_without_latency_limits_can_be_recommended(
+    client: TestClient, session: Session, h: dict[str, str], arch: Any
+) -> None:
+    _cheap_price(client, session, arch)
+    dep = create_deployment(session, user=arch, requests_per_day=5_000, regulatory_flags=["pii"])
+    session.commit()
+    r = _search(client, h, dep.id, failure_modes=SERVING_ONLY, include_hosted=True,
+                constraints={"ttft_p95_ms": None, "tpot_p95_ms": None,
+                             "monthly_budget_usd": None})  # fmt: skip
+    assert r.status_code == 200, r.text
+    body = r.json()
+    best = body["pareto"][body["best"]["index"]]
+    assert best["hosted"] is not None
+    assert best["feasible"]
+    assert "data leaves the organisation" in body["best"]["why"]
+    assert "unknown" in body["best"]["why"]
+
+
+@pytest.mark.parametrize("bad", ["maybe", 3, [True], {"x": 1}])
+def test_bad_include_hosted_is_422(client: TestClient, h: dict[str, str], dep: Any,
+                                   bad: Any) -> None:  # fmt: skip
+    r = _search(client, h, dep.id, failure_modes=FMS, include_hosted=bad)
+    assert r.status_code == 422
+    assert "include_hosted" in r.text
+
+
+@pytest.mark.usefixtures("inline_jobs")
+def test_include_hosted_as_a_job_gives_the_same_hosted_points(
+    client: TestClient, session: Session, h: dict[str, str], arch: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """Over the inline limit the job re-reads include_hosted from the stored request and its
+    result holds the same hosted points as the inline search."""
+    _cheap_price(client, session, arch)
+    dep = create_deployment(session, user=arch, requests_per_day=5_000, regulatory_flags=["pii"])
+    session.commit()
+    inline = _search(client, h, dep.id, failure_modes=SERVING_ONLY, include_hosted=True).json()
+    monkeypatch.setattr(limits, "INLINE_MAX_SEARCH_STATES", 1)
+    r = _search(client, h, dep.id, failure_modes=SERVING_ONLY, include_hosted=True)
+    assert r.status_code == 202, r.text
+    job = client.get(r.headers["Location"], headers=h).json()
+    assert job["status"] == "succeeded", job
+    result = job["result"]
+    assert result["include_hosted"] is True
+
+    def hosted(body: dict[str, Any]) -> list[tuple[Any, ...]]:
+        return sorted((p["hosted"]["key"], p["hosted"]["share"], p["monthly_cost_usd"],
+                       p["governance_burden"]) for p in body["pareto"] if p["hosted"])  # fmt: skip
+
+    assert hosted(result)
+    assert hosted(result) == hosted(inline)

@@ -15,7 +15,14 @@ from sqlalchemy.orm import Session
 
 from app.jobs import limits
 from app.portfolios.models import Portfolio
-from tests.factories import create_deployment, create_user, csrf_from, figures_in, page_login
+from tests.factories import (
+    api_headers,
+    create_deployment,
+    create_user,
+    csrf_from,
+    figures_in,
+    page_login,
+)
 
 URL = "/deployments/{}/portfolio-search"
 
@@ -108,3 +115,31 @@ def test_viewers_cannot_search(client: TestClient, session: Session, dep: Any) -
     viewer = create_user(session, role="viewer")
     page_login(client, viewer.email)
     assert client.get(URL.format(dep.id)).status_code == 403
+
+
+def test_include_hosted_checkbox_shows_hosted_points(
+    client: TestClient, session: Session, dep: Any
+) -> None:
+    """Issue 20 item 5: the page's "Include hosted APIs" box; hosted points say the data leaves
+    the organisation, show unknown latency as such, and offer no portfolio save; a bad value is
+    an inline error keeping what was typed."""
+    page = client.get(URL.format(dep.id))
+    assert 'name="include_hosted"' in page.text
+    admin = create_user(session, role="admin")
+    session.commit()
+    r = client.put("/api/v1/hosted-models/deepinfra_llama_3_1_8b/price",
+                   json={"input_per_m_usd": 0.001, "output_per_m_usd": 0.001},
+                   headers=api_headers(client, admin.email))  # fmt: skip
+    assert r.status_code == 200, r.text
+    fm = {"fm.serving_cost.severity": "3", "fm.serving_cost.share": "1"}
+    r = _post(client, dep.id, include_hosted="true", **fm)
+    assert r.status_code == 200, r.text
+    text = html.unescape(r.text)
+    assert "hosted:DeepInfra/Llama 3.1 8B" in text
+    assert "data leaves the organisation for DeepInfra" in text
+    assert "a hosted API is not saved as a portfolio" in text
+    off = html.unescape(_post(client, dep.id, **fm).text)
+    assert "hosted:" not in off
+    bad = _post(client, dep.id, include_hosted="maybe", **fm)
+    assert bad.status_code == 422
+    assert "include hosted" in bad.text

@@ -136,6 +136,12 @@ class Alternative(BaseModel):
     time_to_answer_p95_ms: float | None
     slo_after: SloAfter | None
     why_not: str
+    # hosted APIs (technique "hosted:<provider>/<model>"), issue 20 item 5
+    time_to_answer_reason: str | None = None
+    break_even_requests_per_day: float | None = None
+    data_leaves_organisation: bool = False
+    governance_risks: list[dict[str, str]] = Field(default_factory=list)
+    hosted_key: str | None = None
 
 
 class RuleFired(BaseModel):

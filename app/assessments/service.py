@@ -21,14 +21,16 @@ from app.assessments.schemas import AssessmentIn
 from app.audit import service as audit
 from app.auth.context import Caller
 from app.auth.permissions import Permission
+from app.catalog import hosted
 from app.catalog import service as catalog_service
 from app.catalog.repository import CatalogRepository
 from app.db import utcnow
 from app.deployments import service as deployments
 from app.deployments.models import Deployment
 from app.errors import Conflict, InvalidInput, NotFound
-from app.estimates.service import deployment_economics
+from app.estimates.service import deployment_economics, deployment_serving_plan
 from app.estimators import ESTIMATOR_VERSION
+from app.estimators import hosted as hosted_calc
 from app.estimators.architecture import Architecture
 from app.estimators.candidates import CANDIDATES, Option, choose, in_place, ruled_out
 from app.estimators.errors import FieldError
@@ -372,6 +374,26 @@ def _moe_replacement(scenario: Scenario, models: dict[str, Architecture]) -> str
     new = models[found[0].key].name
     return (f"{current} is already a mixture-of-experts model: this replaces it with {new}, "
             f"{found[0].comparison.describe(current, new)}")  # fmt: skip
+def _add_hosted_alternatives(
+    session: Session, dep: Deployment, econ: dict[str, Any], result: Result
+) -> None:
+    """On serving-cost cards, the cheapest suitable hosted APIs join the alternatives (issue 20
+    item 5), priced by the hosted-alternatives endpoint's own computation at the organisation's
+    prices; the recommendation itself stays self-hosted."""
+    items = [i for i in result.items if i.axis == "serving_optimization"]
+    if not items:
+        return
+    plan = deployment_serving_plan(session, dep)
+    rows = hosted.alternatives(dep, plan, hosted.effective_models(session, dep.org_id), None)
+    outcome = econ.get("outcome")
+    self_monthly = None if outcome is None else outcome.monthly_cost_usd
+    alts = hosted_calc.card_alternatives(
+        rows["items"], regulatory_flags=list(dep.regulatory_flags),
+        ttft_slo_ms=float(dep.ttft_slo_ms), tpot_slo_ms=float(dep.tpot_slo_ms),
+        self_monthly_usd=self_monthly,
+    )  # fmt: skip
+    for item in items:
+        item.alternatives = [*item.alternatives, *(dict(a) for a in alts)]
 
 
 def _whole_plan(cat: Catalog, scenario: Scenario, items: Sequence[Item]) -> dict[str, Any] | None:
@@ -463,6 +485,7 @@ def evaluate(
     if with_impacts and result.items and scenario is not None:
         corpus = answered_corpus(a.corpus_tokens for a in data.answers)
         result = _price_and_choose(session, dep.org_id, scenario, result, fact_map, corpus)
+        _add_hosted_alternatives(session, dep, econ, result)
     return Evaluation(fact_map, result, matrix_version, rules.version, serving)
 
 

@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from app.estimators.simulation import HOURS_PER_MONTH
 from app.estimators.traffic import HOURS_PER_DAY, SECONDS_PER_DAY
@@ -303,3 +303,119 @@ def hosted_data_risks(regulatory_flags: Sequence[str], provider: str) -> list[Da
         DataRisk(fw, rid, title, text.format(flags=words, provider=provider))
         for fw, rid, title, text in HOSTED_DATA_RISKS
     ]
+
+
+# ---- hosted options in decisions (issue 20 item 5) -------------------------------------------
+HOSTED_TECHNIQUE_PREFIX = "hosted:"
+# The governance burden (the portfolio's scale: 6 − governance level per axis) a hosted API adds
+# per data-privacy risk it brings in (OWASP LLM02:2025, NIST AI 600-1 Data Privacy): the same
+# step as retrieval over PII or regulated data (app.estimators.portfolio.REGULATED_RETRIEVAL_BURDEN,
+# the rule set's govern effect for data leaving its store).
+HOSTED_DATA_RISK_BURDEN = 2
+LATENCY_UNKNOWN = (
+    "the provider publishes no latency for this model here, so no SLO is claimed as met"
+)
+
+
+def hosted_technique(provider: str, model: str) -> str:
+    """The technique name a hosted option carries: ``hosted:<provider>/<model>``."""
+    return f"{HOSTED_TECHNIQUE_PREFIX}{provider}/{model}"
+
+
+def data_note(regulatory_flags: Sequence[str], provider: str) -> str:
+    """What choosing the hosted API does to the data and the governance review."""
+    risks = hosted_data_risks(regulatory_flags, provider)
+    flags = [f for f in SENSITIVE_FLAGS if f in set(regulatory_flags)]
+    if risks:
+        named = {"owasp_2025": "OWASP", "nist_600_1": "NIST AI 600-1"}
+        brought = " and ".join(
+            f"{named.get(r.framework, r.framework)} {r.id}"
+            + (f" ({r.title})" if r.title != r.id else "")
+            for r in risks
+        )
+        return (f"data leaves the organisation for {provider}: with {', '.join(flags)} data this "
+                f"brings in {brought}, +{HOSTED_DATA_RISK_BURDEN * len(risks)} governance "
+                "burden")  # fmt: skip
+    return (
+        f"data leaves the organisation for {provider} (no personal or regulated data flag "
+        "on the deployment, so no data-privacy risk is added)"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class HostedLatency:
+    """A hosted API's latency at the deployment's answers, from its published figures (None with
+    ``reason`` when it publishes none): TTFT as published, TPOT = 1000 / output tokens per second,
+    the time to the answer's first token = TTFT (no reasoning tokens are added: the provider's
+    TTFT is measured to the first token it streams)."""
+
+    ttft_ms: float | None
+    tpot_ms: float | None
+    time_to_answer_ms: float | None
+    reason: str
+
+    @classmethod
+    def of(cls, ttft_ms: float | None, output_tokens_per_s: float | None) -> HostedLatency:
+        if ttft_ms is None or not output_tokens_per_s:
+            return cls(None, None, None, LATENCY_UNKNOWN)
+        return cls(float(ttft_ms), 1000.0 / float(output_tokens_per_s), float(ttft_ms),
+                   "the provider's published TTFT and output speed (a published figure, not a "
+                   "p95 at this traffic)")  # fmt: skip
+
+    def slo_after(self, ttft_slo_ms: float, tpot_slo_ms: float) -> dict[str, bool] | None:
+        if self.ttft_ms is None or self.tpot_ms is None or self.time_to_answer_ms is None:
+            return None
+        return {"ttft_ok": self.ttft_ms <= ttft_slo_ms, "tpot_ok": self.tpot_ms <= tpot_slo_ms,
+                "time_to_answer_ok": self.time_to_answer_ms <= ttft_slo_ms}  # fmt: skip
+
+
+def card_alternatives(
+    items: Sequence[dict[str, object]],
+    *,
+    regulatory_flags: Sequence[str],
+    ttft_slo_ms: float,
+    tpot_slo_ms: float,
+    self_monthly_usd: float | None,
+    limit: int = 3,
+) -> list[dict[str, object]]:
+    """The cheapest ``limit`` priced hosted APIs that fit the requests' context, as alternatives on
+    a serving-cost card. ``items`` are the hosted-alternatives rows (the endpoint's computation:
+    cost at the deployment's traffic and token mix, break-even against its serving plan), so the
+    card and ``GET /deployments/{id}/hosted-alternatives`` agree to the cent."""
+    priced = [i for i in items
+              if isinstance(i.get("monthly_cost_usd"), int | float)
+              and i.get("fits_context") is not False]  # fmt: skip
+    priced.sort(key=lambda i: float(i["monthly_cost_usd"]))  # type: ignore[arg-type]
+    out: list[dict[str, object]] = []
+    for i in priced[:limit]:
+        provider, monthly = str(i["provider"]), float(i["monthly_cost_usd"])  # type: ignore[arg-type]
+        t = i.get("ttft_ms")
+        s = i.get("output_tokens_per_s")
+        lat = HostedLatency.of(float(t) if isinstance(t, int | float) else None,
+                               float(s) if isinstance(s, int | float) else None)  # fmt: skip
+        parts = []
+        if self_monthly_usd is not None:
+            diff = monthly - self_monthly_usd
+            parts.append(f"${monthly:,.0f}/month: ${abs(diff):,.0f}/month "
+                         f"{'more' if diff > 0 else 'less'} than self-hosting today")  # fmt: skip
+        be = i.get("break_even_requests_per_day")
+        if isinstance(be, int | float):
+            parts.append(f"self-hosting costs no more from {be:,.0f} requests/day")
+        if lat.time_to_answer_ms is None:
+            parts.append("latency unknown (no published figure): no SLO claimed")
+        parts.append(data_note(regulatory_flags, provider))
+        out.append({
+            "technique": hosted_technique(provider, str(i["model"])),
+            "axis": "serving_optimization",
+            "cost_per_1k_requests_usd": i.get("cost_per_1k_requests_usd"),
+            "monthly_cost_usd": monthly,
+            "time_to_answer_p95_ms": lat.time_to_answer_ms,
+            "time_to_answer_reason": None if lat.time_to_answer_ms is not None else lat.reason,
+            "slo_after": lat.slo_after(ttft_slo_ms, tpot_slo_ms),
+            "break_even_requests_per_day": be if isinstance(be, int | float) else None,
+            "data_leaves_organisation": True,
+            "governance_risks": [asdict(r) for r in hosted_data_risks(regulatory_flags, provider)],
+            "hosted_key": i.get("key"),
+            "why_not": "a hosted API, listed beside the self-hosted pick: " + "; ".join(parts),
+        })  # fmt: skip
+    return out

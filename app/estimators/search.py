@@ -57,6 +57,15 @@ import numpy.typing as npt
 
 from app.estimators.architecture import Architecture
 from app.estimators.errors import FieldError
+from app.estimators.hosted import (
+    HOSTED_DATA_RISK_BURDEN,
+    HostedLatency,
+    HostedPrice,
+    data_note,
+    hosted_cost,
+    hosted_data_risks,
+    hosted_technique,
+)
 from app.estimators.interventions import Scenario, apply_all, evaluate
 from app.estimators.portfolio import (
     REGULATED_RETRIEVAL_BURDEN,
@@ -83,6 +92,15 @@ MAX_VARIANTS = 8
 MAX_SWAP_MODELS = 2
 MAX_PARETO = 300
 MAX_EXCLUDED = 60
+# Hosted options (include_hosted): "move to hosted model X" for the MAX_HOSTED_MOVES cheapest
+# hosted APIs per request at the deployment's token mix (plus every priced one with a published
+# latency), "route the easy share to a hosted small model" for the MAX_HOSTED_ROUTES cheapest, at
+# each routed share of HOSTED_ROUTE_SHARES. The router adds the cascade's latency
+# (app.estimators.serving_interventions.Cascade.router_latency_ms, 10 ms).
+MAX_HOSTED_MOVES = 3
+MAX_HOSTED_ROUTES = 2
+HOSTED_ROUTE_SHARES = (0.3, 0.6)
+ROUTER_LATENCY_MS = 10.0
 # The key parameters and the values tried. Sources: Wang et al. 2023 (self-consistency gains
 # mostly by 5-10 samples), Leviathan et al. 2023 Table 2 (α 0.5-0.9, γ 3-7), Lewis et al. 2020 /
 # Edge et al. 2024 (5-10 passages; GraphRAG reads more summaries), Dettmers et al. 2023 (rank
@@ -138,11 +156,41 @@ class Constraints:
 
 
 @dataclass(frozen=True, slots=True)
+class HostedOffer:
+    """A hosted LLM API at the organisation's effective prices (plain data from the catalog)."""
+
+    key: str
+    provider: str
+    model: str
+    price: HostedPrice
+    ttft_ms: float | None = None
+    output_tokens_per_s: float | None = None
+    context_tokens: int | None = None
+    cached_share: float = 0.0  # share of prompt tokens read from the provider's cache
+
+    def cost_per_request(self, input_tokens: float, output_tokens: float) -> float:
+        return hosted_cost(self.price, input_tokens, output_tokens, 0.0,
+                           self.cached_share).cost_per_request_usd  # fmt: skip
+
+    def monthly(self, input_tokens: float, output_tokens: float, requests_per_day: float) -> float:
+        return hosted_cost(self.price, input_tokens, output_tokens, requests_per_day,
+                           self.cached_share).monthly_cost_usd  # fmt: skip
+
+    def fits(self, tokens: float) -> bool:
+        return self.context_tokens is None or tokens <= self.context_tokens
+
+
+@dataclass(frozen=True, slots=True)
 class Option:
     axis: str
     technique: str
     params: tuple[tuple[str, Any], ...]
     serving: bool  # changes the served scenario
+    hosted: HostedOffer | None = None  # a hosted API option (share in params)
+
+    @property
+    def share(self) -> float:
+        return float(dict(self.params).get("share", 1.0))
 
     @property
     def item(self) -> Item:
@@ -170,13 +218,20 @@ class Space:
     state: npt.NDArray[np.int64]
     states: list[tuple[int, ...]]  # per state: the serving option index per axis (0 = none)
     excluded: list[Excluded] = field(default_factory=list)
+    regulatory_flags: tuple[str, ...] = ()  # the deployment's (hosted options' data risks)
 
     @property
     def size(self) -> int:
         return int(self.choice.shape[0])
 
+    def state_options(self, s: int) -> list[Option]:
+        return [self.options[a][i - 1] for a, i in enumerate(self.states[s]) if i]
+
     def state_items(self, s: int) -> list[Item]:
-        return [self.options[a][i - 1].item for a, i in enumerate(self.states[s]) if i]
+        return [o.item for o in self.state_options(s) if o.hosted is None]
+
+    def candidate_options(self, n: int) -> list[Option]:
+        return [self.options[a][int(i) - 1] for a, i in enumerate(self.choice[n]) if i]
 
     def items(self, n: int) -> list[Item]:
         return [self.options[a][int(i) - 1].item for a, i in enumerate(self.choice[n]) if i]
@@ -206,26 +261,30 @@ class StateOutcome:
     arch: Architecture | None
     cot_tokens: int
     error: str | None = None
+    first_token_ms: float | None = None  # TTFT to the first emitted token, when set directly
 
     def as_json(self) -> list[Any]:
         """JSON-able (a job part's result); the model is rebuilt by :func:`outcome_from_json`."""
         ev = self.evaluation
         figs = None if ev is None else [ev.fits, ev.monthly_cost_usd, ev.one_off_cost_usd,
                                         ev.ttft_ms_p95, ev.tpot_ms_p95]  # fmt: skip
-        return [figs, self.cot_tokens, self.error]
+        return [figs, self.cot_tokens, self.error, self.first_token_ms]
 
 
 def outcome_from_json(space: Space, s: int, data: Sequence[Any]) -> StateOutcome:
-    figs, cot, error = data
+    figs, cot, error = data[:3]
+    first = data[3] if len(data) > 3 else None
     if figs is None:
         return StateOutcome(None, None, int(cot), error)
     return StateOutcome(ServingFigures(bool(figs[0]), *figs[1:]), state_arch(space, s), int(cot),
-                        error)  # fmt: skip
+                        error, first)  # fmt: skip
 
 
 def state_arch(space: Space, s: int) -> Architecture:
     """The model a state serves (a swap's), as apply_all chains its interventions."""
     items = space.state_items(s)
+    if any(o.hosted is not None and o.share >= 1 for o in space.state_options(s)):
+        return space.base.arch  # moved to a hosted API: nothing else is served
     after, _ = apply_all(space.base, [i for it in items for i in _plan(space, it).interventions])
     return after.arch
 
@@ -309,9 +368,11 @@ def build_space(
     regulated: bool = False,
     corpus_tokens: float = 0.0,
     max_candidates: int = 2_000_000,
+    hosted: Sequence[HostedOffer] = (),
+    regulatory_flags: Sequence[str] = (),
 ) -> Space:
     """Enumerate the candidates. Raises :class:`SearchError` (field ``failure_modes``) when the
-    space exceeds ``max_candidates``."""
+    space exceeds ``max_candidates``. ``hosted``: the hosted APIs to try (include_hosted)."""
     fms = tuple(f for f in failure_modes if f.severity > 0)
     wanted = {a for f in fms for a in f.axes if a in data.matrix}
     axes = tuple(sorted(wanted | ({SERVING_AXIS} if SERVING_AXIS in data.matrix else set())))
@@ -320,7 +381,9 @@ def build_space(
         if a not in axes:
             excluded.append(Excluded(t, f"on {a.replace('_', ' ')}, which none of the failure "
                                      "modes searched points at"))  # fmt: skip
-    options = tuple(tuple(_options(base, data, a, corpus_tokens, excluded)) for a in axes)
+    options = tuple(tuple(_options(base, data, a, corpus_tokens, excluded)
+                          + (hosted_options(base, hosted, excluded) if a == SERVING_AXIS else []))
+                    for a in axes)  # fmt: skip
     size = math.prod(len(o) + 1 for o in options)
     if size > max_candidates:
         raise SearchError(f"{size:,} candidates exceed the limit of {max_candidates:,}: "
@@ -333,6 +396,13 @@ def build_space(
     swap_cols = [a for a, ax in enumerate(axes) if ax in SWAP_AXES]
     if len(swap_cols) > 1:  # at most one model swap per candidate
         choice = choice[(choice[:, swap_cols] > 0).sum(axis=1) <= 1]
+    if SERVING_AXIS in axes:  # moved to a hosted API: no other option applies to what is served
+        sc = axes.index(SERVING_AXIS)
+        moves = [i for i, o in enumerate(options[sc], start=1)
+                 if o.hosted is not None and o.share >= 1]  # fmt: skip
+        if moves:
+            moved = np.isin(choice[:, sc], moves)
+            choice = choice[~moved | ((choice > 0).sum(axis=1) == 1)]
     serving_mask = [np.array([0] + [1 if o.serving else 0 for o in opts], dtype=np.int32)
                     for opts in options]  # fmt: skip
     keys = np.stack([choice[:, a] * serving_mask[a][choice[:, a]] for a in range(len(axes))],
@@ -340,11 +410,86 @@ def build_space(
     uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
     return Space(base, data, regulated, fms, axes, options, choice,
                  inverse.reshape(-1).astype(np.int64),
-                 [tuple(int(x) for x in row) for row in uniq], excluded)  # fmt: skip
+                 [tuple(int(x) for x in row) for row in uniq], excluded,
+                 tuple(regulatory_flags))  # fmt: skip
+
+
+def hosted_options(base: Scenario, offers: Sequence[HostedOffer],
+                   excluded: list[Excluded]) -> list[Option]:  # fmt: skip
+    """The hosted candidates on the serving axis (module docstring): a move to each of the
+    cheapest APIs per request at the deployment's token mix (and to every one with a published
+    latency), and routing a share of the requests to each of the cheapest."""
+    tokens = base.input_tokens + base.output_tokens
+    fit: list[HostedOffer] = []
+    for o in offers:
+        if o.fits(tokens):
+            fit.append(o)
+        else:
+            excluded.append(Excluded(hosted_technique(o.provider, o.model),
+                                     f"a request ({tokens:,} tokens) exceeds its "
+                                     f"{o.context_tokens:,}-token context"))  # fmt: skip
+    fit.sort(key=lambda o: (o.cost_per_request(base.input_tokens, base.output_tokens), o.key))
+    moves = fit[:MAX_HOSTED_MOVES] + [
+        o for o in fit[MAX_HOSTED_MOVES:] if o.ttft_ms is not None and o.output_tokens_per_s
+    ]
+    out = [Option(SERVING_AXIS, hosted_technique(o.provider, o.model),
+                  (("kind", "move"), ("model_key", o.key), ("share", 1.0)), True, o)
+           for o in moves]  # fmt: skip
+    for o in fit[:MAX_HOSTED_ROUTES]:
+        out += [Option(SERVING_AXIS, hosted_technique(o.provider, o.model),
+                       (("kind", "route"), ("model_key", o.key), ("share", share)), True, o)
+                for share in HOSTED_ROUTE_SHARES]  # fmt: skip
+    left = len(fit) - len(moves)
+    if left > 0:
+        excluded.append(Excluded("hosted APIs",
+                                 f"{left} more priced hosted API(s) not searched: dearer per "
+                                 f"request at this token mix than the {MAX_HOSTED_MOVES} "
+                                 "cheapest, and no published latency"))  # fmt: skip
+    return out
+
+
+def _hosted_state(space: Space, opts: Sequence[Option], h: Option) -> StateOutcome:
+    """A state with a hosted option. Moved (share 1): the API's bill at the deployment's traffic
+    and token mix, its published latency (None: unknown), nothing self-hosted. Routed (share r):
+    the self-hosted portfolio of the other options serves 1 − r of the requests (its GPUs'
+    load scaled, the router's latency added to TTFT), the API r of them at the deployment's
+    token mix; the p95 latencies are the slower of the two (None when the API's is unknown)."""
+    base, offer = space.base, h.hosted
+    assert offer is not None
+    lat = HostedLatency.of(offer.ttft_ms, offer.output_tokens_per_s)
+    fits = offer.fits(base.input_tokens + base.output_tokens)
+    if h.share >= 1:
+        monthly = offer.monthly(base.input_tokens, base.output_tokens, base.requests_per_day)
+        return StateOutcome(ServingFigures(fits, monthly, 0.0, lat.time_to_answer_ms, lat.tpot_ms),
+                            base.arch, 0, None, lat.ttft_ms)  # fmt: skip
+    routed = replace(base, load_factor=base.load_factor * (1 - h.share),
+                     extra_ttft_ms=base.extra_ttft_ms + ROUTER_LATENCY_MS)  # fmt: skip
+    items = [o.item for o in opts if o.hosted is None]
+    try:
+        ev = evaluate_portfolio(routed, items, space.data, regulated=space.regulated)
+        after, _ = apply_all(routed, [i for it in items for i in _plan(space, it).interventions])
+    except FieldError as exc:
+        return StateOutcome(None, None, 0, f"{_items_label(items)} + {h.technique}: {exc}")
+    api = offer.monthly(base.input_tokens, base.output_tokens, base.requests_per_day * h.share)
+    total: float | None = None if ev.monthly_cost_usd is None else ev.monthly_cost_usd + api
+    tta: float | None = None
+    tpot: float | None = None
+    first: float | None = None
+    if lat.ttft_ms is not None and lat.tpot_ms is not None and ev.ttft_ms_p95 is not None \
+            and ev.tpot_ms_p95 is not None:  # fmt: skip
+        h_ttft = lat.ttft_ms + ROUTER_LATENCY_MS
+        tta, tpot = max(ev.ttft_ms_p95, h_ttft), max(ev.tpot_ms_p95, lat.tpot_ms)
+        first = max(ev.ttft_ms_p95 - after.cot_tokens * ev.tpot_ms_p95, h_ttft)
+    return StateOutcome(ServingFigures(ev.fits and fits, total, ev.one_off_cost_usd, tta, tpot),
+                        after.arch, after.cot_tokens, None, first)  # fmt: skip
 
 
 def evaluate_state(space: Space, s: int) -> StateOutcome:
     """One serving state, with :func:`evaluate_portfolio` itself."""
+    opts = space.state_options(s)
+    h = next((o for o in opts if o.hosted is not None), None)
+    if h is not None:
+        return _hosted_state(space, opts, h)
     items = space.state_items(s)
     try:
         ev = evaluate_portfolio(space.base, items, space.data, regulated=space.regulated)
@@ -391,6 +536,7 @@ class Point:
     coverage: float
     governance_burden: int
     feasible: bool
+    hosted: dict[str, Any] | None = None  # the hosted API part, when the point has one
 
 
 @dataclass(frozen=True, slots=True)
@@ -422,6 +568,7 @@ class SearchResult:
                         "coverage",
                         "governance_burden",
                         "feasible",
+                        "hosted",
                     )
                 }
                 for p in self.pareto
@@ -448,6 +595,14 @@ class Figures:
     fits: npt.NDArray[np.bool_]
     valid: npt.NDArray[np.bool_]
     serving: npt.NDArray[np.bool_]
+    # a hosted API without a published latency: comparable on cost, coverage and burden, but no
+    # latency constraint can be met by it (its latency is unknown, never claimed)
+    latency_unknown: npt.NDArray[np.bool_]
+
+    @property
+    def comparable(self) -> npt.NDArray[np.bool_]:
+        """Evaluated, fits, and its time to answer known (or a hosted API's, unknown)."""
+        return self.valid & self.fits & (~np.isnan(self.tta) | self.latency_unknown)
 
 
 def _num(v: float | None) -> float:
@@ -483,6 +638,8 @@ def figures(space: Space, outcomes: Mapping[int, StateOutcome]) -> Figures:
         if ev.ttft_ms_p95 is not None and ev.tpot_ms_p95 is not None:
             st_tta[s], st_tpot[s] = ev.ttft_ms_p95, ev.tpot_ms_p95
             st_ttft[s] = round(ev.ttft_ms_p95 - o.cot_tokens * ev.tpot_ms_p95, 3)
+            if o.first_token_ms is not None:
+                st_ttft[s] = round(o.first_token_ms, 3)
     st = space.state
     one_off = st_one[st].copy()
     cache: dict[tuple[Option, Architecture], float] = {}
@@ -509,6 +666,16 @@ def figures(space: Space, outcomes: Mapping[int, StateOutcome]) -> Figures:
         burden += chosen * (6 - space.data.matrix[ax]["governance"])
         if space.regulated and ax == "retrieval":
             burden += chosen * REGULATED_RETRIEVAL_BURDEN
+    hosted = np.zeros(space.size, dtype=bool)
+    for a, opts in enumerate(space.options):
+        for i, opt in enumerate(opts, start=1):
+            if opt.hosted is None:
+                continue
+            sel = space.choice[:, a] == i
+            hosted |= sel
+            # the data leaves the organisation: each data-privacy risk it brings in
+            risks = hosted_data_risks(space.regulatory_flags, opt.hosted.provider)
+            burden += sel * (HOSTED_DATA_RISK_BURDEN * len(risks))
     total_w = sum(f.weight for f in space.failure_modes)
     addressed = np.zeros(space.size, dtype=np.float64)
     for f in space.failure_modes:
@@ -519,15 +686,17 @@ def figures(space: Space, outcomes: Mapping[int, StateOutcome]) -> Figures:
     serving_col = space.axes.index(SERVING_AXIS) if SERVING_AXIS in space.axes else None
     serving = (space.choice[:, serving_col] > 0 if serving_col is not None
                else np.zeros(space.size, dtype=bool))  # fmt: skip
-    return Figures(st_cost[st], np.round(one_off, 2), st_ttft[st], st_tpot[st], st_tta[st],
-                   coverage, burden, st_fits[st], st_valid[st], serving)  # fmt: skip
+    tta = st_tta[st]
+    return Figures(st_cost[st], np.round(one_off, 2), st_ttft[st], st_tpot[st], tta,
+                   coverage, burden, st_fits[st], st_valid[st], serving,
+                   hosted & np.isnan(tta))  # fmt: skip
 
 
 def feasible(fig: Figures, c: Constraints, *,
              serving_first: bool = False) -> npt.NDArray[np.bool_]:  # fmt: skip
     """Within every constraint; with ``serving_first`` (serving economics fail today) only
     candidates with a serving option qualify (the seed: serving before any other axis)."""
-    ok = fig.valid & fig.fits & ~np.isnan(fig.tta)
+    ok = fig.comparable
     if serving_first:
         ok &= fig.serving
     limits = ((fig.cost, c.monthly_budget_usd), (fig.one_off, c.one_off_budget_usd),
@@ -594,9 +763,40 @@ def _point(space: Space, fig: Figures, feas: npt.NDArray[np.bool_], n: int) -> P
 
     items = [{"axis": i.axis, "technique": i.technique, "params": dict(i.params)}
              for i in space.items(n)]  # fmt: skip
+    h = next((o for o in space.candidate_options(n) if o.hosted is not None), None)
     return Point(n, items, f(fig.cost[n]), f(fig.one_off[n]), f(fig.ttft[n]), f(fig.tpot[n]),
                  f(fig.tta[n]), float(fig.coverage[n]), int(fig.burden[n]),
-                 bool(feas[n]))  # fmt: skip
+                 bool(feas[n]),
+                 None if h is None else hosted_part(space, h, f(fig.cost[n])))  # fmt: skip
+
+
+def hosted_part(space: Space, h: Option, total: float | None) -> dict[str, Any]:
+    """What a point's hosted option costs and changes: the API's share of the bill (its prices x
+    the routed requests' tokens), the self-hosted rest, the latency's source, and the data that
+    leaves the organisation with the framework risks it brings in."""
+    o, b = h.hosted, space.base
+    assert o is not None
+    api = o.monthly(b.input_tokens, b.output_tokens, b.requests_per_day * h.share)
+    lat = HostedLatency.of(o.ttft_ms, o.output_tokens_per_s)
+    risks = hosted_data_risks(space.regulatory_flags, o.provider)
+    what = ("moves every request to" if h.share >= 1
+            else f"routes the easiest {h.share:.0%} of requests to")  # fmt: skip
+    return {
+        "key": o.key, "provider": o.provider, "model": o.model,
+        "kind": "move" if h.share >= 1 else "route", "share": h.share,
+        "hosted_monthly_cost_usd": api,
+        "self_hosted_monthly_cost_usd": None if total is None else max(total - api, 0.0),
+        "cached_share": o.cached_share,
+        "input_per_m_usd": o.price.input, "cached_input_per_m_usd": o.price.cached_input,
+        "output_per_m_usd": o.price.output,
+        "latency_known": lat.time_to_answer_ms is not None, "latency_source": lat.reason,
+        "data_leaves_organisation": True,
+        "governance_risks": [{"framework": r.framework, "id": r.id, "title": r.title,
+                              "rationale": r.rationale} for r in risks],
+        "governance_burden_added": HOSTED_DATA_RISK_BURDEN * len(risks),
+        "note": f"{what} the hosted API {o.provider} {o.model}; "
+                + data_note(space.regulatory_flags, o.provider),
+    }  # fmt: skip
 
 
 def _why(p: Point, serving_why: list[str], n_feasible: int) -> str:
@@ -611,6 +811,11 @@ def _why(p: Point, serving_why: list[str], n_feasible: int) -> str:
         "an unpriced monthly cost")  # fmt: skip
     parts.append(f"of the {n_feasible:,} plans within the constraints it has the highest "
                  f"coverage ({p.coverage:.0%}), at the lowest cost for that ({cost})")  # fmt: skip
+    if p.hosted is not None:
+        parts.append(str(p.hosted["note"]))
+        if not p.hosted["latency_known"]:
+            parts.append("its time to answer is unknown (no published latency), so it is chosen "
+                         "only because no latency limit was set")  # fmt: skip
     return f"{names}: " + "; ".join(parts) + "."
 
 
@@ -653,7 +858,7 @@ def combine(space: Space, outcomes: Mapping[int, StateOutcome], c: Constraints,
     serving_why = serving_fails(base_eval, space.failure_modes, c) if base_eval else [
         "the deployment as it is cannot be evaluated"]  # fmt: skip
     feas = feasible(fig, c, serving_first=bool(serving_why))
-    ok = fig.valid & fig.fits & ~np.isnan(fig.tta)
+    ok = fig.comparable
     obj = _objectives(fig)
     tiebreak = np.where(np.isnan(fig.one_off), np.inf, fig.one_off) + (space.choice > 0).sum(
         axis=1) * 1e-9  # fmt: skip
@@ -694,10 +899,13 @@ def search(
     corpus_tokens: float = 0.0,
     progress: Progress | None = None,
     max_candidates: int = 2_000_000,
+    hosted: Sequence[HostedOffer] = (),
+    regulatory_flags: Sequence[str] = (),
 ) -> SearchResult:
     """Enumerate, evaluate every serving state, combine and pick (see the module docstring)."""
     started = time.perf_counter()
     space = build_space(base, data, failure_modes, regulated=regulated,
-                        corpus_tokens=corpus_tokens, max_candidates=max_candidates)  # fmt: skip
+                        corpus_tokens=corpus_tokens, max_candidates=max_candidates,
+                        hosted=hosted, regulatory_flags=regulatory_flags)  # fmt: skip
     outcomes = evaluate_states(space, range(len(space.states)), progress)
     return combine(space, outcomes, constraints, started)

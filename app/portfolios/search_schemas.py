@@ -38,6 +38,11 @@ class PortfolioSearchIn(BaseModel):
         default=None, min_length=1, max_length=20,
         description="Omitted: the failure modes of the deployment's latest assessment",
     )  # fmt: skip
+    include_hosted: bool = Field(
+        default=False,
+        description="Also try hosted LLM APIs (the organisation's prices): moving to one, or "
+        "routing the easy share of requests to one (README 'Hosted options in decisions')",
+    )
 
 
 class SearchItemOut(BaseModel):
@@ -56,6 +61,11 @@ class ParetoPointOut(BaseModel):
     coverage: float
     governance_burden: int
     feasible: bool
+    hosted: dict[str, Any] | None = Field(
+        default=None,
+        description="The hosted API part of the point (include_hosted): its share of the bill, "
+        "the latency's source, the data that leaves the organisation and the risks it brings in",
+    )
 
 
 class BestOut(BaseModel):
@@ -81,3 +91,4 @@ class PortfolioSearchOut(BaseModel):
         description="The constraints applied (defaults filled in)"
     )
     failure_modes: list[FailureModeIn] = Field(description="The failure modes searched")
+    include_hosted: bool = Field(default=False, description="Whether hosted APIs were tried")

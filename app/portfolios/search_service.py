@@ -14,16 +14,19 @@ from app.assessments import service as assessments
 from app.assessments.repository import AssessmentRepository
 from app.auth.context import Caller
 from app.auth.permissions import Permission
+from app.catalog import hosted as hosted_catalog
 from app.db import session_scope
 from app.deployments import service as deployments
 from app.deployments.models import Deployment
 from app.errors import InvalidInput, NotFound
 from app.estimators.errors import FieldError
+from app.estimators.hosted import DEFAULT_CACHED_SHARE, HostedPrice
 from app.estimators.interventions import Scenario
 from app.estimators.portfolio import AxisData
 from app.estimators.search import (
     Constraints,
     FailureMode,
+    HostedOffer,
     Space,
     StateOutcome,
     build_space,
@@ -49,6 +52,9 @@ class Inputs:
     constraints: Constraints
     regulated: bool
     corpus_tokens: float
+    hosted: tuple[HostedOffer, ...] = ()
+    regulatory_flags: tuple[str, ...] = ()
+    include_hosted: bool = False
 
 
 FmsFound = tuple[list[FailureModeIn], float, int | None]
@@ -103,14 +109,32 @@ def inputs(session: Session, dep: Deployment, req: PortfolioSearchIn) -> Inputs:
                               v["governance_capacity"])  # fmt: skip
     return Inputs(_scenario(session, dep), _axis_data(session, dep.org_id), tuple(fms),
                   tuple(fms_in), constraints,
-                  bool(REGULATED_FLAGS & set(dep.regulatory_flags)), corpus)  # fmt: skip
+                  bool(REGULATED_FLAGS & set(dep.regulatory_flags)), corpus,
+                  hosted_offers(session, dep.org_id) if req.include_hosted else (),
+                  tuple(dep.regulatory_flags), req.include_hosted)  # fmt: skip
+
+
+def hosted_offers(session: Session, org_id: int) -> tuple[HostedOffer, ...]:
+    """The priced hosted APIs at the organisation's effective prices, as plain data; the cached
+    share of prompt tokens is the hosted-alternatives endpoint's default."""
+    out = []
+    for m in hosted_catalog.effective_models(session, org_id):
+        if not m.priced or m.input_per_m_usd is None or m.output_per_m_usd is None:
+            continue
+        out.append(HostedOffer(m.key, m.provider, m.model,
+                               HostedPrice(m.input_per_m_usd, m.cached_input_per_m_usd,
+                                           m.output_per_m_usd),
+                               m.ttft_ms, m.output_tokens_per_s, m.context_tokens,
+                               DEFAULT_CACHED_SHARE))  # fmt: skip
+    return tuple(out)
 
 
 def space_of(inp: Inputs) -> Space:
     try:
         return build_space(inp.base, inp.data, inp.failure_modes, regulated=inp.regulated,
                            corpus_tokens=inp.corpus_tokens,
-                           max_candidates=limits.MAX_SEARCH_CANDIDATES)  # fmt: skip
+                           max_candidates=limits.MAX_SEARCH_CANDIDATES, hosted=inp.hosted,
+                           regulatory_flags=inp.regulatory_flags)  # fmt: skip
     except FieldError as exc:
         raise InvalidInput(str(exc), field=exc.field or "failure_modes") from None
 
@@ -124,6 +148,7 @@ def _run(inp: Inputs, space: Space, started: float,
 def _described(out: dict[str, Any], inp: Inputs) -> dict[str, Any]:
     out["constraints"] = {k: getattr(inp.constraints, k) for k in inp.constraints.__slots__}
     out["failure_modes"] = [f.model_dump() for f in inp.given]
+    out["include_hosted"] = inp.include_hosted
     return out
 
 

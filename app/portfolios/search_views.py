@@ -90,14 +90,19 @@ def _parse(form: dict[str, Any], rows: list[Any]) -> tuple[PortfolioSearchIn | N
                     or 0})  # fmt: skip
     if not fms:
         errors["failure_modes"] = "give at least one failure mode a severity above 0"
+    body: dict[str, Any] = {"constraints": constraints, "failure_modes": fms or None}
+    hosted = str(form.get("include_hosted", "")).strip()
+    if hosted:  # a checkbox: "true" when ticked (anything else is a 422 naming the field)
+        body["include_hosted"] = "true" if hosted == "on" else hosted
     try:
-        req = PortfolioSearchIn.model_validate({"constraints": constraints,
-                                                "failure_modes": fms or None})  # fmt: skip
+        req = PortfolioSearchIn.model_validate(body)
     except ValidationError as exc:
         names = {"severity": "severity", "traffic_share": "share", "segment_risk": "risk"}
         for e in exc.errors():
             loc = e.get("loc", ())
-            if len(loc) >= 2 and loc[0] == "constraints":
+            if loc and loc[0] == "include_hosted":
+                errors.setdefault("include_hosted", plain_message(e))
+            elif len(loc) >= 2 and loc[0] == "constraints":
                 errors.setdefault(str(loc[1]), plain_message(e))
             elif len(loc) >= 3 and loc[0] == "failure_modes" and isinstance(loc[1], int):
                 field = f"fm.{keys[loc[1]]}.{names.get(str(loc[2]), 'severity')}"

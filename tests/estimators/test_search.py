@@ -293,3 +293,119 @@ def test_serving_first_with_no_feasible_serving_plan_recommends_nothing() -> Non
     assert res.best["index"] is None
     assert "serving comes before any other axis" in res.best["why"]
     assert not any(p.feasible for p in res.pareto)
+
+
+# ---- hosted options (issue 20 item 5) ------------------------------------------------------------
+from app.estimators.hosted import HOSTED_DATA_RISK_BURDEN, HostedPrice  # noqa: E402
+from app.estimators.search import HostedOffer  # noqa: E402
+
+NANO = HostedOffer("nano", "OpenAI", "gpt-5-nano", HostedPrice(0.05, 0.005, 0.40), None, None,
+                   400_000)  # fmt: skip
+FAST = HostedOffer("fast", "Bedrock", "llama-405b-lat", HostedPrice(3.0, None, 3.0), 2460.0, 73.7)
+TINY_CTX = HostedOffer("tiny", "X", "tiny", HostedPrice(0.01, None, 0.01), None, None, 100)
+# An API cheaper per request than any self-hosted plan here (the search prices self-hosting by the
+# GPU-hours actually used, so at catalog prices an 8B model on an H100 is rarely beaten)
+CHEAP = HostedOffer("cheap", "Host", "cheap-8b", HostedPrice(0.001, None, 0.001), None, None,
+                    131_000)  # fmt: skip
+OFFERS = {o.key: o for o in (CHEAP, NANO, FAST, TINY_CTX)}
+LOW = replace(BASE, requests_per_day=5_000)
+
+
+def _hosted_search(flags: tuple[str, ...], c: Constraints, **kw: object) -> SearchResult:
+    return search(LOW, DATA, [SERVING, STALE], c, corpus_tokens=1e8,
+                  hosted=list(OFFERS.values()), regulatory_flags=flags, **kw)  # type: ignore[arg-type]  # fmt: skip
+
+
+def test_include_hosted_finds_hosted_points_priced_consistently() -> None:
+    """Without latency limits a hosted move is on the frontier (cheapest), priced as tokens x the
+    API's prices; a move is alone (nothing else applies to what it serves); a route keeps the
+    self-hosted portfolio's cost for the rest of the requests; the too-short context is
+    excluded with the reason."""
+    res = _hosted_search((), Constraints())
+    hosted = [p for p in res.pareto if p.hosted is not None]
+    assert hosted, "a hosted point is on the frontier"
+    moves = [p for p in hosted if p.hosted and p.hosted["kind"] == "move"]
+    assert moves
+    for p in moves:
+        assert len(p.items) == 1
+        assert p.items[0]["technique"].startswith("hosted:")
+        assert p.hosted is not None
+        offer = OFFERS[p.hosted["key"]]
+        per_req = (1500 * offer.price.input + 250 * offer.price.output) / 1e6
+        assert p.monthly_cost_usd == pytest.approx(5_000 * 730 / 24 * per_req)
+        assert p.hosted["data_leaves_organisation"] is True
+    cheap = next(p for p in moves if p.hosted and p.hosted["key"] == "cheap")
+    assert cheap.time_to_answer_p95_ms is None
+    assert cheap.ttft_p95_ms is None
+    assert cheap.hosted
+    assert not cheap.hosted["latency_known"]
+    assert cheap.feasible  # no latency limit given
+    assert res.best["index"] is not None
+    assert any("exceeds its 100-token context" in e.why for e in res.excluded)
+    # a route: the self-hosted part evaluated with evaluate_portfolio at the remaining share
+    space = build_space(LOW, DATA, [SERVING, STALE], corpus_tokens=1e8, hosted=[NANO, FAST])
+    sc = space.axes.index(SERVING_AXIS)
+    routes = [n for n in range(space.size) if (o := space.candidate_options(n))
+              and any(x.hosted is not None and x.share < 1 for x in o)]  # fmt: skip
+    assert routes
+    n = routes[0]
+    states = [int(space.state[n])]
+    fig = figures(space, evaluate_states(space, states))
+    route = next(x for x in space.candidate_options(n) if x.hosted is not None)
+    rest = replace(LOW, load_factor=1 - route.share, extra_ttft_ms=10.0)
+    ev = evaluate_portfolio(rest, [x.item for x in space.candidate_options(n)
+                                   if x.hosted is None], DATA)  # fmt: skip
+    assert route.hosted is not None
+    api = route.hosted.monthly(1500, 250, 5_000 * route.share)
+    assert ev.monthly_cost_usd is not None
+    assert fig.cost[n] == pytest.approx(ev.monthly_cost_usd + api)
+    # moves never combine with another option
+    for m in range(space.size):
+        opts = space.candidate_options(m)
+        if any(x.hosted is not None and x.share >= 1 for x in opts):
+            assert len(opts) == 1
+    assert sc >= 0
+
+
+def test_hosted_without_published_latency_fails_latency_limits() -> None:
+    """An API with no published latency never meets a latency constraint (nothing is claimed);
+    one with a published latency is checked against it."""
+    res = _hosted_search((), Constraints(time_to_answer_p95_ms=60_000))
+    for p in res.pareto:
+        if p.hosted is not None and not p.hosted["latency_known"]:
+            assert not p.feasible
+    fast = [p for p in res.pareto if p.hosted and p.hosted["key"] == "fast"
+            and p.hosted["kind"] == "move"]  # fmt: skip
+    for p in fast:
+        assert p.time_to_answer_p95_ms == pytest.approx(2460.0)
+        assert p.tpot_p95_ms == pytest.approx(1000 / 73.7)
+
+
+def test_hosted_raises_governance_burden_for_pii() -> None:
+    """With PII the data leaving the organisation brings in OWASP LLM02:2025 and NIST AI 600-1
+    Data Privacy: each hosted point's burden rises by 2 per risk over the same point without
+    the flag, and its note says so."""
+    plain = _hosted_search((), Constraints())
+    pii = _hosted_search(("pii",), Constraints())
+    by = {(p.hosted["key"], p.hosted["kind"], p.hosted["share"]): p
+          for p in plain.pareto if p.hosted}  # fmt: skip
+    compared = 0
+    for p in pii.pareto:
+        if not p.hosted:
+            continue
+        assert {r["id"] for r in p.hosted["governance_risks"]} == {"LLM02:2025", "Data Privacy"}
+        assert "LLM02:2025" in p.hosted["note"]
+        assert "NIST AI 600-1" in p.hosted["note"]
+        q = by.get((p.hosted["key"], p.hosted["kind"], p.hosted["share"]))
+        if q is not None and [i["technique"] for i in q.items] == [
+                i["technique"] for i in p.items]:  # fmt: skip
+            assert p.governance_burden == q.governance_burden + 2 * HOSTED_DATA_RISK_BURDEN
+            compared += 1
+    assert any(p.hosted for p in pii.pareto)
+    assert compared >= 1
+
+
+def test_no_hosted_points_without_include_hosted() -> None:
+    res = search(BASE, DATA, [SERVING, STALE], Constraints(), corpus_tokens=1e8)
+    assert all(p.hosted is None for p in res.pareto)
+    assert all(not i["technique"].startswith("hosted:") for p in res.pareto for i in p.items)
