@@ -56,6 +56,7 @@ import numpy as np
 import numpy.typing as npt
 
 from app.estimators.architecture import Architecture
+from app.estimators.candidates import in_place
 from app.estimators.errors import FieldError
 from app.estimators.hosted import (
     HOSTED_DATA_RISK_BURDEN,
@@ -90,6 +91,7 @@ SEVERITY_MAX = 4  # the questionnaire's scale (app.rules.engine.SEVERITY_MAX)
 RISK_STEP = 0.25  # the rules engine's segment-risk factor step
 MAX_VARIANTS = 8
 MAX_SWAP_MODELS = 2
+MAX_SERVING_OPTIONS = 6  # serving options combined (the rest: see _prune_serving)
 MAX_PARETO = 300
 MAX_EXCLUDED = 60
 # Hosted options (include_hosted): "move to hosted model X" for the MAX_HOSTED_MOVES cheapest
@@ -329,6 +331,10 @@ def _options(base: Scenario, data: AxisData, axis: str, corpus_tokens: float,
              excluded: list[Excluded]) -> list[Option]:  # fmt: skip
     out: list[Option] = []
     for technique in sorted(t for t, a in data.technique_axis.items() if a == axis):
+        why_in_place = in_place(technique, base)
+        if why_in_place is not None:
+            excluded.append(Excluded(technique, f"already in place: {why_in_place}"))
+            continue
         if technique in UNPRICED:
             excluded.append(Excluded(technique, "the estimators have no cost model for it "
                                      "(already in every engine profile, or a pretraining "
@@ -381,7 +387,8 @@ def build_space(
         if a not in axes:
             excluded.append(Excluded(t, f"on {a.replace('_', ' ')}, which none of the failure "
                                      "modes searched points at"))  # fmt: skip
-    options = tuple(tuple(_options(base, data, a, corpus_tokens, excluded)
+    options = tuple(tuple(_prune_serving(base, data, _options(base, data, a, corpus_tokens,
+                                                              excluded), regulated, excluded)
                           + (hosted_options(base, hosted, excluded) if a == SERVING_AXIS else []))
                     for a in axes)  # fmt: skip
     size = math.prod(len(o) + 1 for o in options)
@@ -412,6 +419,52 @@ def build_space(
                  inverse.reshape(-1).astype(np.int64),
                  [tuple(int(x) for x in row) for row in uniq], excluded,
                  tuple(regulatory_flags))  # fmt: skip
+
+
+def _no_worse(u: tuple[float, ...], v: tuple[float, ...]) -> bool:
+    return all(a <= b for a, b in zip(u, v, strict=True))
+
+
+def _prune_serving(base: Scenario, data: AxisData, opts: list[Option], regulated: bool,
+                   excluded: list[Excluded]) -> list[Option]:  # fmt: skip
+    """The serving-optimisation options worth combining: each is evaluated on its own (the
+    portfolio computation); those dominated on their own by another on monthly cost, time to
+    answer and TPOT p95 (or that do not fit) are left out, and of the rest at most
+    :data:`MAX_SERVING_OPTIONS`, the cheapest per month. Serving options combine with every other
+    axis's, so this keeps the space (and the search's time) bounded as techniques are added; each
+    one left out is listed with the reason."""
+    serving = [o for o in opts if o.axis == SERVING_AXIS and o.serving]
+    if len(serving) <= MAX_SERVING_OPTIONS:
+        return opts
+    inf = float("inf")
+    scored: list[tuple[tuple[float, float, float], Option]] = []
+    for o in serving:
+        try:
+            ev = evaluate_portfolio(base, [o.item], data, regulated=regulated)
+        except FieldError as exc:
+            excluded.append(Excluded(o.technique, f"{_label(dict(o.params))}: {exc}"))
+            continue
+        if not ev.fits:
+            excluded.append(Excluded(o.technique, f"{_label(dict(o.params))}: does not fit"))
+            continue
+        scored.append(((inf if ev.monthly_cost_usd is None else ev.monthly_cost_usd,
+                        inf if ev.ttft_ms_p95 is None else ev.ttft_ms_p95,
+                        inf if ev.tpot_ms_p95 is None else ev.tpot_ms_p95), o))  # fmt: skip
+    kept: list[tuple[tuple[float, float, float], Option]] = []
+    for v, o in scored:
+        by = next((w for u, w in scored if u != v and _no_worse(u, v)), None)
+        if by is None:
+            kept.append((v, o))
+        else:
+            excluded.append(Excluded(o.technique, f"{_label(dict(o.params))}: on its own, "
+                                     f"{by.technique} ({_label(dict(by.params))}) is as cheap "
+                                     "and as fast or better"))  # fmt: skip
+    kept.sort(key=lambda vo: (vo[0], vo[1].technique))
+    for _, o in kept[MAX_SERVING_OPTIONS:]:
+        why = f"dearer on its own than the {MAX_SERVING_OPTIONS} serving options searched"
+        excluded.append(Excluded(o.technique, f"{_label(dict(o.params))}: {why}"))
+    chosen = {id(o) for _, o in kept[:MAX_SERVING_OPTIONS]}
+    return [o for o in opts if not (o.axis == SERVING_AXIS and o.serving) or id(o) in chosen]
 
 
 def hosted_options(base: Scenario, offers: Sequence[HostedOffer],

@@ -246,7 +246,9 @@ def test_serving_failure_mode_puts_serving_first_end_to_end() -> None:
 def test_excluded_says_why() -> None:
     res = _result(Constraints())
     why = {(e.technique, e.why) for e in res.excluded}
-    assert any(t == "flash_attention" and "no cost model" in w for t, w in why)
+    # vLLM's kernels are fused already: in place, as on the recommendation cards
+    assert any(t == "flash_attention" and "already in place" in w for t, w in why)
+    assert any(t == "paged_attention" and "already pages the KV cache" in w for t, w in why)
     assert any(t == "quantization" and "int4" in w for t, w in why)
     assert any(t == "dpo" and "none of the failure modes" in w for t, w in why)
 
@@ -409,3 +411,15 @@ def test_no_hosted_points_without_include_hosted() -> None:
     res = search(BASE, DATA, [SERVING, STALE], Constraints(), corpus_tokens=1e8)
     assert all(p.hosted is None for p in res.pareto)
     assert all(not i["technique"].startswith("hosted:") for p in res.pareto for i in p.items)
+
+
+def test_serving_options_are_bounded_and_the_rest_say_why() -> None:
+    """Every serving technique is a candidate, but only the best few (alone: cheapest, not
+    dominated on cost and latency) combine with the other axes; each left out says why."""
+    from app.estimators.search import MAX_SERVING_OPTIONS
+
+    space = build_space(BASE, DATA, [STALE, SERVING], corpus_tokens=1e8)
+    serving = space.options[space.axes.index(SERVING_AXIS)]
+    assert 0 < len([o for o in serving if o.serving]) <= MAX_SERVING_OPTIONS
+    whys = [e.why for e in space.excluded]
+    assert any("as cheap and as fast or better" in w or "dearer on its own" in w for w in whys)
