@@ -71,6 +71,7 @@ from app.estimators.training import DEFAULT_MFU
 
 SECONDS_PER_DAY = 86400.0
 LOAD_REQUESTS = MAX_LOAD_REQUESTS  # simulated requests per load point (the planner's)
+MIN_RATE = 1e-6  # requests/s: the lowest peak rate simulated
 UNBOUNDED_MS = 1e12  # "no SLO": size on throughput alone
 MAX_GPUS_FOR_SWAP = 64
 
@@ -194,6 +195,8 @@ def plan_stream(sc: Scenario, static: ServingOutcome, requests_per_day: float) -
         return "the model does not fit: no room for a KV cache"
     p95 = p95_of(sc, static)
     seqs_per_day = requests_per_day * sc.samples
+    if 0 < seqs_per_day:  # a vanishing share: simulate at least MIN_RATE requests/s at the peak
+        seqs_per_day = max(seqs_per_day, MIN_RATE * SECONDS_PER_DAY / sc.peak_to_average)
     args: dict[str, Any] = {
         "requests_per_day": seqs_per_day,
         "input_tokens": sc.input_tokens,
@@ -241,8 +244,15 @@ def serve(base: Scenario, streams: Sequence[Stream], *, router: bool) -> Side:
         cap = plan_stream(sc, out, rpd)
         if isinstance(cap, str):
             return Side(False, cap, None, None, None, None, None, None, None, False)
-        hours += avg * st.share * sc.load_factor * sc.samples * HOURS_PER_MONTH \
-            / cap.seq_rate_per_replica * sc.cfg.n_gpus
+        hours += (
+            avg
+            * st.share
+            * sc.load_factor
+            * sc.samples
+            * HOURS_PER_MONTH
+            / cap.seq_rate_per_replica
+            * sc.cfg.n_gpus
+        )
         provisioned += cap.provisioned_gpu_hours
         replicas += cap.replicas
         ttft = max(ttft, cap.ttft_p95_ms)
@@ -444,8 +454,10 @@ def price_change(
     )
     for label, side in (("before", before), ("after", after)):
         if side.fits and not side.slo_sized:
-            notes.append(f"{label}: no rate meets the SLOs; replicas sized on throughput alone "
-                         "(the highest rate one replica sustains without an unbounded queue)")
+            notes.append(
+                f"{label}: no rate meets the SLOs; replicas sized on throughput alone "
+                "(the highest rate one replica sustains without an unbounded queue)"
+            )
     ranges, why = side_ranges(after, full.gpu.key, base.gpu.price_per_hour_usd)
     if any(v is not None for v in ranges.values()):
         used = sorted({f for k, f in BAND_FAMILIES.items() if ranges[k] is not None})
