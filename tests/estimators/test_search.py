@@ -103,7 +103,7 @@ def test_combined_figures_are_evaluate_portfolio() -> None:
         if ev.one_off_cost_usd is not None:
             assert fig.one_off[n] == pytest.approx(ev.one_off_cost_usd, abs=0.02)
         if ev.ttft_ms_p95 is not None:
-            assert fig.tta[n] == ev.ttft_ms_p95
+            assert fig.tta[n] == ev.time_to_answer_ms_p95
             assert fig.tpot[n] == ev.tpot_ms_p95
             checked += 1
     assert checked >= 10
