@@ -43,6 +43,7 @@ DIMENSIONS = ("capability", "cost", "latency", "governance")
 REGULATED_RETRIEVAL_BURDEN = 2  # the rule set's govern effect for the same case (seed 000 §6)
 SECONDS_PER_DAY = 86400.0
 PII_RETRIEVAL = "retrieval on PII or regulated data"
+RULE_CONTROLS = "the rule set's controls on the recommendation"
 LOW_HEADROOM = 0.3  # latency headroom below which reasoning-time compute warns (rule set)
 
 
@@ -122,7 +123,13 @@ def _mean(values: Sequence[float]) -> float | None:
 
 
 def evaluate_portfolio(base: Scenario, items: Sequence[Item], data: AxisData, *,
-                       regulated: bool = False) -> Evaluation:  # fmt: skip
+                       regulated: bool = False,
+                       rule_burden: Mapping[str, int] | None = None) -> Evaluation:  # fmt: skip
+    """``rule_burden``: for a portfolio made from a recommendation, the burden the rule set's
+    ``govern`` effects added to each axis there (retrieval on regulated data, alignment audits,
+    reasoning verification, ...), replacing the regulated-retrieval estimate, so the portfolio's
+    burden is the recommendation's: one sum, 6 − governance level + the rule set's extra, per
+    axis."""
     check_items(items, data)
     whole: list[Intervention] = []
     limited: list[Intervention] = []
@@ -185,8 +192,13 @@ def evaluate_portfolio(base: Scenario, items: Sequence[Item], data: AxisData, *,
             else round(sum(weights[d] * (dims[d] or 0.0) for d in DIMENSIONS) / total, 3)
         )
     burden_parts = {a: 6 - data.matrix[a]["governance"] for a in axes}
-    if regulated and "retrieval" in axes:
+    if rule_burden is not None:
+        for a in axes:
+            if rule_burden.get(a, 0) > 0:
+                burden_parts[f"{a}: {RULE_CONTROLS}"] = rule_burden[a]
+    elif regulated and "retrieval" in axes:
         burden_parts[PII_RETRIEVAL] = REGULATED_RETRIEVAL_BURDEN
+    if regulated and "retrieval" in axes:
         warnings.append(
             "retrieval over PII or regulated data: provenance tracking, PII redaction "
             "and access control on retrieved passages are part of this portfolio"
