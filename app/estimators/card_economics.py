@@ -6,14 +6,16 @@ techniques, some of them limited to a share of the traffic (reasoning-time compu
 only to the requests the failure hits), and returns the card's contract figures:
 
 * **GPU-hours actually needed** (fractional): each traffic stream needs
-  ``requests per month ÷ (requests/s one replica sustains within the TPOT SLO × 3,600) × GPUs per
-  replica`` (the static SLO-limited batch of :func:`app.estimators.interventions.evaluate`); a
+  ``requests per month ÷ (requests/s one replica sustains within the p95 SLOs × 3,600) × GPUs per
+  replica`` (the deployment page's capacity planner, :func:`plan_stream`); a
   fraction of a replica costs a fraction of its hours, so a change that makes each request dearer
   never shows "$0/month" on low traffic. ``monthly_cost_usd`` = GPU-hours × the GPU's price
   (+ the vector database's monthly bill for retrieval over a corpus);
   ``cost_per_1k_requests_usd`` = monthly ÷ requests per month × 1,000.
 * **Replicas sized for the peak** beside it: ``⌈peak rate ÷ per-replica rate⌉`` per stream with
-  peak = mean × the deployment's peak-to-average ratio (:mod:`app.estimators.traffic`).
+  peak = mean × the deployment's peak-to-average ratio (:mod:`app.estimators.traffic`), and the
+  **provisioned** GPU-hours and monthly cost: those replicas all month (with an hourly profile,
+  hour by hour), the deployment page's figure (:func:`app.estimators.traffic.plan_traffic`).
 * **p95 latency at the peak**: continuous batching simulated with Poisson arrivals on one replica
   at its share of the peak (:func:`app.estimators.simulation.simulate_load`, × samples per
   request), with the retrieval latency added to TTFT and TPOT scaled by the speculative-decoding
@@ -32,7 +34,7 @@ only to the requests the failure hits), and returns the card's contract figures:
   (:mod:`app.estimators.bands`): TTFT from ``prefill_ttft_unloaded``, TPOT from
   ``batch1_decode``, the time to the answer as the TTFT band plus the decode part (answer − TTFT)
   scaled by the TPOT band (both errors at their extremes together: a wide, not a narrow, band);
-  money from ``static_batch_throughput`` (the static SLO-limited batch sets the GPU-hours): the
+  money from ``static_batch_throughput`` (the throughput family behind the GPU-hours): the
   serving GPU-hours divided by the speed factors, the router's hours and the vector database's
   bill unchanged, the SLO-limited batch held fixed (first order). A figure without a band is None,
   with the reason in the assumptions.
