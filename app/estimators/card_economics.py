@@ -67,6 +67,7 @@ from app.estimators.simulation import (
     LoadResult,
     plan_capacity,
     running_limits,
+    simulate_load,
 )
 from app.estimators.traffic import TrafficShape, plan_traffic
 from app.estimators.training import DEFAULT_MFU
@@ -181,13 +182,18 @@ class Capacity:
     meets_slos_at_some_rate: bool
 
 
-def plan_stream(sc: Scenario, static: ServingOutcome, requests_per_day: float) -> Capacity | str:
+def plan_stream(
+    sc: Scenario, static: ServingOutcome, requests_per_day: float, planner: bool = True
+) -> Capacity | str:
     """The deployment page's capacity planner (:func:`app.estimators.simulation.plan_capacity`:
     the highest rate one replica sustains with p95 TTFT and TPOT within the SLOs, simulated
     continuous batching, bisection) applied to ``sc`` at ``requests_per_day`` (already scaled by
     the stream's share and load factor), with ``sc``'s changes applied to the simulated figures
     (:func:`p95_of`); k samples are k sequences per request. When no rate meets the SLOs, the
-    highest rate one replica sustains without saturating (the SLOs then missed). Or why none."""
+    highest rate one replica sustains without saturating (the SLOs then missed). Or why none.
+
+    ``planner=False`` (the portfolio search's screening, where a planner per serving state is
+    too slow): the static SLO-limited batch's rate and one load simulation at the peak."""
     gen = sc.output_tokens + sc.cot_tokens
     one = estimate_inference(sc.arch, sc.gpu, sc.engine, sc.cfg,
                              Workload(sc.input_tokens, gen, 1))  # fmt: skip
@@ -199,6 +205,18 @@ def plan_stream(sc: Scenario, static: ServingOutcome, requests_per_day: float) -
     seqs_per_day = requests_per_day * sc.samples
     if 0 < seqs_per_day:  # a vanishing share: simulate at least MIN_RATE requests/s at the peak
         seqs_per_day = max(seqs_per_day, MIN_RATE * SECONDS_PER_DAY / sc.peak_to_average)
+    shape = TrafficShape(sc.peak_to_average, sc.hourly_profile, "")
+    if not planner:
+        rate = static.requests_per_s_per_replica * sc.samples
+        traffic = plan_traffic(shape, seqs_per_day, rate, sc.cfg.n_gpus)
+        sim = simulate_load(sm, request_rate=max(traffic.requests_per_s_peak / traffic.replicas,
+                                                 MIN_RATE),
+                            input_tokens=sc.input_tokens, output_tokens=gen,
+                            max_seqs=limits.max_seqs, max_batched_tokens=limits.max_batched_tokens,
+                            n_requests=LOAD_REQUESTS)  # fmt: skip
+        t1, t2, t3 = p95(sim)
+        return Capacity(rate, traffic.replicas, traffic.gpu_hours_per_month, t1, t2, t3,
+                        sim.saturated, True)  # fmt: skip
     args: dict[str, Any] = {
         "requests_per_day": seqs_per_day,
         "input_tokens": sc.input_tokens,
@@ -217,14 +235,13 @@ def plan_stream(sc: Scenario, static: ServingOutcome, requests_per_day: float) -
             return plan.reason or "one replica cannot serve any load"
     at = plan.at_planned_rate or plan.at_max_rate
     assert at is not None
-    shape = TrafficShape(sc.peak_to_average, sc.hourly_profile, "")
     traffic = plan_traffic(shape, seqs_per_day, plan.max_rate_per_replica, sc.cfg.n_gpus)
     ttft, tpot, answer = p95(at)
     return Capacity(plan.max_rate_per_replica, traffic.replicas, traffic.gpu_hours_per_month,
                     ttft, tpot, answer, at.saturated, met)  # fmt: skip
 
 
-def serve(base: Scenario, streams: Sequence[Stream], *, router: bool) -> Side:
+def serve(base: Scenario, streams: Sequence[Stream], *, router: bool, planner: bool = True) -> Side:
     """Price serving ``base``'s traffic split over ``streams`` (shares summing to 1)."""
     avg = base.requests_per_day / SECONDS_PER_DAY
     per_month = base.requests_per_day * HOURS_PER_MONTH / 24
@@ -243,7 +260,7 @@ def serve(base: Scenario, streams: Sequence[Stream], *, router: bool) -> Side:
         # the GPUs serve load_factor requests per incoming one (response-cache misses, a
         # cascade's routed share, guardrail checks)
         rpd = base.requests_per_day * st.share * sc.load_factor
-        cap = plan_stream(sc, out, rpd)
+        cap = plan_stream(sc, out, rpd, planner)
         if isinstance(cap, str):
             return Side(False, cap, None, None, None, None, None, None, None, False)
         hours += (
@@ -423,19 +440,24 @@ def price_change(
     whole: Sequence[Intervention],
     limited: Sequence[Intervention] = (),
     share: float = 1.0,
+    *,
+    planner: bool = True,
 ) -> Priced:
-    """Price ``whole`` (applied to all traffic) plus ``limited`` (applied to ``share`` of it)."""
+    """Price ``whole`` (applied to all traffic) plus ``limited`` (applied to ``share`` of it);
+    ``planner=False`` only for the portfolio search's screening (see :func:`plan_stream`)."""
     share = min(max(share, 0.0), 1.0)
     notes: list[str] = []
-    before = serve(base, [Stream(base, 1.0)], router=False)
+    before = serve(base, [Stream(base, 1.0)], router=False, planner=planner)
     main, _ = apply_all(base, list(whole))
     main = fit_swap(main, whole)
     full, one_offs = apply_all(base, [*whole, *limited])
     full = fit_swap(full, [*whole, *limited])
-    after = serve(base, [Stream(full, 1.0)], router=False)
+    after = serve(base, [Stream(full, 1.0)], router=False, planner=planner)
     effective, routed = 1.0, False
     if limited and share < 1.0:
-        split = serve(base, [Stream(main, 1.0 - share), Stream(full, share)], router=True)
+        split = serve(
+            base, [Stream(main, 1.0 - share), Stream(full, share)], router=True, planner=planner
+        )
         if not after.fits or (split.fits and split.gpu_hours is not None
                               and after.gpu_hours is not None
                               and split.gpu_hours <= after.gpu_hours):  # fmt: skip

@@ -124,12 +124,14 @@ def _mean(values: Sequence[float]) -> float | None:
 
 def evaluate_portfolio(base: Scenario, items: Sequence[Item], data: AxisData, *,
                        regulated: bool = False,
-                       rule_burden: Mapping[str, int] | None = None) -> Evaluation:  # fmt: skip
+                       rule_burden: Mapping[str, int] | None = None,
+                       planner: bool = True) -> Evaluation:  # fmt: skip
     """``rule_burden``: for a portfolio made from a recommendation, the burden the rule set's
     ``govern`` effects added to each axis there (retrieval on regulated data, alignment audits,
     reasoning verification, ...), replacing the regulated-retrieval estimate, so the portfolio's
     burden is the recommendation's: one sum, 6 − governance level + the rule set's extra, per
-    axis."""
+    axis. ``planner=False``: the portfolio search's screening figures (static SLO-limited rate,
+    see :func:`app.estimators.card_economics.plan_stream`)."""
     check_items(items, data)
     whole: list[Intervention] = []
     limited: list[Intervention] = []
@@ -151,7 +153,7 @@ def evaluate_portfolio(base: Scenario, items: Sequence[Item], data: AxisData, *,
             share = max(share, s)  # several share-limited items: the largest share (cautious)
         assumptions[item.technique] = list(p.assumptions)
     try:
-        priced = price_change(base, whole, limited, share if limited else 1.0)
+        priced = price_change(base, whole, limited, share if limited else 1.0, planner=planner)
     except FieldError as exc:
         raise PortfolioError(str(exc), field=exc.field or "items") from None
     after, static = priced.after_scenario, priced.after

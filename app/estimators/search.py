@@ -348,7 +348,9 @@ def evaluate_state(space: Space, s: int) -> StateOutcome:
     """One serving state, with :func:`evaluate_portfolio` itself."""
     items = space.state_items(s)
     try:
-        ev = evaluate_portfolio(space.base, items, space.data, regulated=space.regulated)
+        ev = evaluate_portfolio(
+            space.base, items, space.data, regulated=space.regulated, planner=False
+        )  # screening: a planner per state is too slow
         after, _ = apply_all(space.base, [i for it in items
                                           for i in _plan(space, it).interventions])  # fmt: skip
     except FieldError as exc:
