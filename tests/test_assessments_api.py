@@ -466,3 +466,53 @@ def test_a_moe_deployment_is_not_told_to_adopt_moe(
                    for line in item["rationale"])  # fmt: skip
     if not moe:
         assert any("already a mixture-of-experts model" in n for n in rec["notes"]), rec["notes"]
+
+
+@pytest.mark.parametrize(
+    ("demo", "shape"),
+    [("Code assistant", {}), ("Support chatbot", {"hourly_profile": [1] * 8 + [3] * 10 + [1] * 6})],
+)
+def test_card_before_is_the_deployment_page(
+    client: TestClient, session: Session, lead: Any, demo: str, shape: dict[str, Any]
+) -> None:
+    """Review finding 1: a card's "before" is the deployment page's economics for the same
+    deployment (one capacity planner): replicas at the peak, the provisioned monthly cost,
+    TTFT/TPOT p95 and the SLO verdict; the audit report's section 6 is the same computation."""
+    from app.demo import DEMO_ASSESSMENTS, DEMO_DEPLOYMENTS
+
+    spec = next(d for d in DEMO_DEPLOYMENTS if d["name"] == demo)
+    dep = create_deployment(session, user=lead, **{**spec, **shape})
+    session.commit()
+    h = api_headers(client, lead.email)
+    econ = client.get(f"/api/v1/deployments/{dep.id}/economics", headers=h).json()
+    assert econ["replicas"] is not None
+    assert econ["monthly_cost_usd"] is not None
+    r = _submit(client, h, dep.id, DEMO_ASSESSMENTS[demo]["answers"])
+    assert r.status_code == 201, r.text
+    items = r.json()["recommendation"]["items"]
+    priced = [i["impact"] for i in items if i["impact"].get("replicas")]
+    assert priced
+    for impact in priced:
+        assert impact["replicas"]["before"] == econ["replicas"]
+        assert impact["provisioned_monthly_cost_usd"]["before"] == pytest.approx(
+            econ["monthly_cost_usd"], rel=1e-9
+        )
+        assert impact["ttft_p95_ms"]["before"] == pytest.approx(econ["ttft_p95_ms"], abs=1e-3)
+        assert impact["tpot_p95_ms"]["before"] == pytest.approx(econ["tpot_p95_ms"], abs=1e-4)
+        assert impact["time_to_answer_p95_ms"]["before"] == pytest.approx(
+            econ["time_to_answer_p95_ms"], abs=1e-3
+        )
+        meets = econ["ttft_p95_ms"] <= spec["ttft_slo_ms"] and (
+            econ["tpot_p95_ms"] <= spec["tpot_slo_ms"]
+        )
+        assert econ["meets_slos"] == meets
+        # GPU-hours actually needed never exceed what is provisioned
+        assert impact["monthly_cost_usd"]["before"] <= econ["monthly_cost_usd"] + 1e-6
+    report = client.get(f"/api/v1/deployments/{dep.id}/report?format=json", headers=h).json()
+    s6 = report["economics"]
+    for key in ("replicas", "monthly_cost_usd", "ttft_p95_ms", "tpot_p95_ms", "meets_slos",
+                "within_budget", "gpu_hours_per_month", "cost_per_1k_requests_usd"):  # fmt: skip
+        assert s6[key] == econ[key], key
+    assert isinstance(s6["replicas"], int)
+    html_report = client.get(f"/api/v1/deployments/{dep.id}/report?format=html", headers=h).text
+    assert f"<tr><th>Replicas at the peak</th><td>{econ['replicas']} ×" in html_report

@@ -73,6 +73,8 @@ def test_build_evaluate_duplicate_and_compare(client: TestClient, dep: Any) -> N
     assert "alpha = 0.8" in page
     assert "Monthly serving cost" in page
     assert "TTFT p95" in page
+    assert "Time to answer p95" in page
+    assert "Monthly cost provisioned" in page  # the deployment page's figure beside it
     assert "LLM10:2025 Unbounded Consumption" in page  # risks the serving axis brings in
     token = csrf_from(page)
     dup = client.post(f"{b}/duplicate", data={"csrftoken": token}, follow_redirects=False)
@@ -92,8 +94,10 @@ def test_build_evaluate_duplicate_and_compare(client: TestClient, dep: Any) -> N
     assert titles == [
         "Dimensions (mean matrix level of the portfolio's axes)",
         "Suitability by deployment profile (1-5)",
-        "Monthly cost vs TTFT p95 (stars: Pareto-efficient)",
+        "Monthly cost vs time to answer p95 (stars: Pareto-efficient)",
     ]
+    for label in ("TTFT p95 (ms)", "TPOT p95 (ms)", "Time to answer p95 (ms)"):
+        assert label in text  # three rows, each its own figure (review finding 6)
     scatter = figures_in(r.text)[2]
     assert scatter["layout"]["shapes"][0]["x0"] == dep.ttft_slo_ms  # the SLO line
     assert scatter["layout"]["shapes"][1]["y0"] == dep.monthly_budget_usd  # the budget line

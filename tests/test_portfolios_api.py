@@ -253,3 +253,32 @@ def test_new_serving_techniques_evaluate_over_http(client: TestClient, h: dict, 
     body = ev2.json()
     assert body["ttft_ms_p95"] < ev["ttft_ms_p95"]  # half of each prompt from the prefix cache
     assert any("response cache" in a for a in body["assumptions"]["response_caching"])
+
+
+def test_portfolio_from_a_recommendation_has_its_governance_burden(
+    client: TestClient,
+    h: dict,
+    dep: Any,  # type: ignore[type-arg]
+) -> None:
+    """Review finding 6: the burden of a portfolio made from a recommendation is the plan's (the
+    rule set's govern effects on reasoning compute and alignment included), and the evaluation
+    shows TTFT, TPOT and time to answer p95 as separate figures."""
+    answers = [
+        {"failure_mode": "complex_task_errors", "severity": 2, "traffic_share": 0.15},
+        {"failure_mode": "policy_noncompliance", "severity": 2, "traffic_share": 1.0},
+        {"failure_mode": "factual_staleness", "severity": 3, "traffic_share": 0.4},
+    ]
+    a = client.post(f"/api/v1/deployments/{dep.id}/assessments", json={"answers": answers},
+                    headers=h).json()  # fmt: skip
+    rec = a["recommendation"]
+    axes = {i["axis"] for i in rec["items"]}
+    assert {"reasoning_compute", "alignment"} <= axes  # both carry a rule-set extra
+    p = client.post(f"/api/v1/assessments/{a['id']}/portfolio", headers=h).json()
+    ev = client.get(f"/api/v1/portfolios/{p['id']}/evaluation", headers=h).json()
+    assert ev["governance_burden"] == rec["governance_burden"]
+    # a hand-built portfolio of the same items has no rule-set extras: a lower burden
+    same = _new(client, h, dep.id, "by hand", p["items"])
+    hand = client.get(f"/api/v1/portfolios/{same['id']}/evaluation", headers=h).json()
+    assert hand["governance_burden"] < ev["governance_burden"]
+    assert ev["time_to_answer_ms_p95"] > ev["ttft_ms_p95"]  # the reasoning tokens come first
+    assert ev["baseline"]["time_to_answer_ms_p95"] == ev["baseline"]["ttft_ms_p95"]

@@ -113,6 +113,10 @@ class Impact(BaseModel):
     governance_burden: int
     cost_per_1k_requests_usd: BeforeAfterDelta | None = None
     monthly_cost_usd: BeforeAfterDelta | None = None
+    """From the GPU-hours actually needed (fractional replicas)."""
+    provisioned_monthly_cost_usd: BeforeAfterDelta | None = None
+    """The peak's replicas all month (the hourly profile's, hour by hour): before it is the
+    deployment page's monthly cost; null on recommendations stored before it."""
     replicas: BeforeAfter | None = None
     gpu_hours_per_month: BeforeAfter | None = None
     ttft_p95_ms: BeforeAfter | None = None

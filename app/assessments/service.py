@@ -374,6 +374,8 @@ def _moe_replacement(scenario: Scenario, models: dict[str, Architecture]) -> str
     new = models[found[0].key].name
     return (f"{current} is already a mixture-of-experts model: this replaces it with {new}, "
             f"{found[0].comparison.describe(current, new)}")  # fmt: skip
+
+
 def _add_hosted_alternatives(
     session: Session, dep: Deployment, econ: dict[str, Any], result: Result
 ) -> None:

@@ -580,7 +580,8 @@ def deployment_scenario(session: Session, dep: Any) -> tuple[Scenario, dict[str,
                         dep.tpot_slo_ms)  # fmt: skip
     try:  # replicas on the recommendation cards are sized for the deployment's peak
         peak = shape_of(getattr(dep, "peak_to_average", None), getattr(dep, "hourly_profile", None))
-        scenario = replace(scenario, peak_to_average=peak.peak_to_average)
+        scenario = replace(scenario, peak_to_average=peak.peak_to_average,
+                           hourly_profile=peak.hourly_profile)  # fmt: skip
     except TrafficError:
         pass  # a stored shape the traffic checks refuse: the mean rate (shown on the page)
     return scenario, note

@@ -6,14 +6,16 @@ techniques, some of them limited to a share of the traffic (reasoning-time compu
 only to the requests the failure hits), and returns the card's contract figures:
 
 * **GPU-hours actually needed** (fractional): each traffic stream needs
-  ``requests per month ÷ (requests/s one replica sustains within the TPOT SLO × 3,600) × GPUs per
-  replica`` (the static SLO-limited batch of :func:`app.estimators.interventions.evaluate`); a
+  ``requests per month ÷ (requests/s one replica sustains within the p95 SLOs × 3,600) × GPUs per
+  replica`` (the deployment page's capacity planner, :func:`plan_stream`); a
   fraction of a replica costs a fraction of its hours, so a change that makes each request dearer
   never shows "$0/month" on low traffic. ``monthly_cost_usd`` = GPU-hours × the GPU's price
   (+ the vector database's monthly bill for retrieval over a corpus);
   ``cost_per_1k_requests_usd`` = monthly ÷ requests per month × 1,000.
 * **Replicas sized for the peak** beside it: ``⌈peak rate ÷ per-replica rate⌉`` per stream with
-  peak = mean × the deployment's peak-to-average ratio (:mod:`app.estimators.traffic`).
+  peak = mean × the deployment's peak-to-average ratio (:mod:`app.estimators.traffic`), and the
+  **provisioned** GPU-hours and monthly cost: those replicas all month (with an hourly profile,
+  hour by hour), the deployment page's figure (:func:`app.estimators.traffic.plan_traffic`).
 * **p95 latency at the peak**: continuous batching simulated with Poisson arrivals on one replica
   at its share of the peak (:func:`app.estimators.simulation.simulate_load`, × samples per
   request), with the retrieval latency added to TTFT and TPOT scaled by the speculative-decoding
@@ -32,7 +34,7 @@ only to the requests the failure hits), and returns the card's contract figures:
   (:mod:`app.estimators.bands`): TTFT from ``prefill_ttft_unloaded``, TPOT from
   ``batch1_decode``, the time to the answer as the TTFT band plus the decode part (answer − TTFT)
   scaled by the TPOT band (both errors at their extremes together: a wide, not a narrow, band);
-  money from ``static_batch_throughput`` (the static SLO-limited batch sets the GPU-hours): the
+  money from ``static_batch_throughput`` (the throughput family behind the GPU-hours): the
   serving GPU-hours divided by the speed factors, the router's hours and the vector database's
   bill unchanged, the SLO-limited batch held fixed (first order). A figure without a band is None,
   with the reason in the assumptions.
@@ -41,7 +43,7 @@ only to the requests the failure hits), and returns the card's contract figures:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -59,11 +61,21 @@ from app.estimators.interventions import (
     speculative_gain,
 )
 from app.estimators.precision import Precision
-from app.estimators.simulation import HOURS_PER_MONTH, running_limits, simulate_load
+from app.estimators.simulation import (
+    HOURS_PER_MONTH,
+    MAX_LOAD_REQUESTS,
+    LoadResult,
+    plan_capacity,
+    running_limits,
+    simulate_load,
+)
+from app.estimators.traffic import TrafficShape, plan_traffic
 from app.estimators.training import DEFAULT_MFU
 
 SECONDS_PER_DAY = 86400.0
-LOAD_REQUESTS = 1000  # simulated requests per stream
+LOAD_REQUESTS = MAX_LOAD_REQUESTS  # simulated requests per load point (the planner's)
+MIN_RATE = 1e-6  # requests/s: the lowest peak rate simulated
+UNBOUNDED_MS = 1e12  # "no SLO": size on throughput alone
 MAX_GPUS_FOR_SWAP = 64
 
 # The routing classifier that sends the hard requests to the reasoning path: an encoder the size
@@ -110,6 +122,11 @@ class Side:
     saturated: bool
     router_gpu_hours: float = 0.0  # part of gpu_hours not driven by the serving speed
     vector_db_usd: float = 0.0  # part of monthly_cost_usd not driven by GPU-hours
+    # What the deployment page shows: the peak's replicas running all month (or the hourly
+    # profile's replicas hour by hour), GPU-hours and their monthly bill
+    provisioned_gpu_hours: float | None = None
+    provisioned_monthly_cost_usd: float | None = None
+    slo_sized: bool = True  # False: no rate meets the SLOs, sized on throughput alone
 
 
 def router_gpu_hours_per_request(s: Scenario) -> float:
@@ -123,69 +140,159 @@ def vector_db_monthly_usd(vectors: float) -> float:
     return max(VECTOR_DB_MIN_USD, vectors * VECTOR_DIMS / 1e6 * VECTOR_DB_USD_PER_M_DIMS)
 
 
-def load_p95(sc: Scenario, static: ServingOutcome, rate: float) -> tuple[float, float, float, bool]:
-    """TTFT, TPOT and time-to-answer p95 (ms) of one replica serving ``rate`` requests/s, and
-    whether it saturates."""
+P95 = Callable[[LoadResult], tuple[float, float, float]]
+
+
+def p95_of(sc: Scenario, static: ServingOutcome) -> P95:
+    """What one replica's simulated load means for ``sc``: TTFT, TPOT and time-to-answer p95
+    (ms), with the retrieval latency added to TTFT, the prefix cache's static prefill saving on
+    TTFT, and the speculative-decoding (at the batch the load produces) and unmerged-adapter
+    factors on TPOT. For an unchanged deployment these are the simulated figures as they are."""
+    plain = evaluate(replace(sc, speculative=None, adapter_params=0, extra_weight_bytes=0.0))
+    factor0 = static.tpot_ms / plain.tpot_ms if plain.tpot_ms > 0 else 1.0
+    cache_scale = 1.0
+    if sc.cached_prompt_share:  # the simulation prefills whole prompts: scale by the cache's
+        whole = evaluate(replace(sc, cached_prompt_share=0.0))  # static prefill saving
+        cache_scale = (static.ttft_ms - sc.extra_ttft_ms) / (whole.ttft_ms - sc.extra_ttft_ms)
+    before_answer = sc.cot_tokens + (sc.output_tokens if sc.samples > 1 else 0)
+    gain1 = speculative_gain(sc, 1)
+
+    def p95(sim: LoadResult) -> tuple[float, float, float]:
+        # Speculative decoding's gain at the batch this load produces, not the idle (batch-1) gain.
+        factor = factor0 * (gain1 / speculative_gain(sc, sim.mean_batch))
+        tpot = sim.tpot_ms[95] * factor
+        ttft = sim.ttft_ms[95] * cache_scale + sc.extra_ttft_ms
+        return ttft, tpot, ttft + before_answer * tpot
+
+    return p95
+
+
+@dataclass(frozen=True, slots=True)
+class Capacity:
+    """One stream's capacity plan: sequences/s one replica sustains, the p95 figures at the peak
+    and how they were found."""
+
+    seq_rate_per_replica: float
+    replicas: int
+    provisioned_gpu_hours: float
+    ttft_p95_ms: float
+    tpot_p95_ms: float
+    time_to_answer_p95_ms: float
+    saturated: bool
+    meets_slos_at_some_rate: bool
+
+
+def plan_stream(
+    sc: Scenario, static: ServingOutcome, requests_per_day: float, planner: bool = True
+) -> Capacity | str:
+    """The deployment page's capacity planner (:func:`app.estimators.simulation.plan_capacity`:
+    the highest rate one replica sustains with p95 TTFT and TPOT within the SLOs, simulated
+    continuous batching, bisection) applied to ``sc`` at ``requests_per_day`` (already scaled by
+    the stream's share and load factor), with ``sc``'s changes applied to the simulated figures
+    (:func:`p95_of`); k samples are k sequences per request. When no rate meets the SLOs, the
+    highest rate one replica sustains without saturating (the SLOs then missed). Or why none.
+
+    ``planner=False`` (the portfolio search's screening, where a planner per serving state is
+    too slow): the static SLO-limited batch's rate and one load simulation at the peak."""
     gen = sc.output_tokens + sc.cot_tokens
     one = estimate_inference(sc.arch, sc.gpu, sc.engine, sc.cfg,
                              Workload(sc.input_tokens, gen, 1))  # fmt: skip
     sm = StepModel.build(sc.arch, sc.gpu, sc.engine, sc.cfg)
     limits = running_limits(sc.engine, sm, one.memory)
-    sim = simulate_load(sm, request_rate=max(rate * sc.samples, 1e-6),
-                        input_tokens=sc.input_tokens, output_tokens=gen,
-                        max_seqs=max(1, limits.max_seqs),
-                        max_batched_tokens=limits.max_batched_tokens,
-                        n_requests=LOAD_REQUESTS)  # fmt: skip
-    plain = evaluate(replace(sc, speculative=None, adapter_params=0, extra_weight_bytes=0.0))
-    factor = static.tpot_ms / plain.tpot_ms if plain.tpot_ms > 0 else 1.0
-    # Speculative decoding's gain at the batch this load produces, not the idle (batch-1) gain.
-    factor *= speculative_gain(sc, 1) / speculative_gain(sc, sim.mean_batch)
-    tpot = sim.tpot_ms[95] * factor
-    sim_ttft = sim.ttft_ms[95]
-    if sc.cached_prompt_share:  # the simulation prefills whole prompts: scale by the cache's
-        whole = evaluate(replace(sc, cached_prompt_share=0.0))  # static prefill saving
-        sim_ttft *= (static.ttft_ms - sc.extra_ttft_ms) / (whole.ttft_ms - sc.extra_ttft_ms)
-    ttft = sim_ttft + sc.extra_ttft_ms
-    before_answer = sc.cot_tokens + (sc.output_tokens if sc.samples > 1 else 0)
-    return ttft, tpot, ttft + before_answer * tpot, sim.saturated
+    if limits.max_seqs < 1:
+        return "the model does not fit: no room for a KV cache"
+    p95 = p95_of(sc, static)
+    seqs_per_day = requests_per_day * sc.samples
+    if 0 < seqs_per_day:  # a vanishing share: simulate at least MIN_RATE requests/s at the peak
+        seqs_per_day = max(seqs_per_day, MIN_RATE * SECONDS_PER_DAY / sc.peak_to_average)
+    shape = TrafficShape(sc.peak_to_average, sc.hourly_profile, "")
+    if not planner:
+        rate = static.requests_per_s_per_replica * sc.samples
+        traffic = plan_traffic(shape, seqs_per_day, rate, sc.cfg.n_gpus)
+        sim = simulate_load(sm, request_rate=max(traffic.requests_per_s_peak / traffic.replicas,
+                                                 MIN_RATE),
+                            input_tokens=sc.input_tokens, output_tokens=gen,
+                            max_seqs=limits.max_seqs, max_batched_tokens=limits.max_batched_tokens,
+                            n_requests=LOAD_REQUESTS)  # fmt: skip
+        t1, t2, t3 = p95(sim)
+        return Capacity(rate, traffic.replicas, traffic.gpu_hours_per_month, t1, t2, t3,
+                        sim.saturated, True)  # fmt: skip
+    args: dict[str, Any] = {
+        "requests_per_day": seqs_per_day,
+        "input_tokens": sc.input_tokens,
+        "output_tokens": gen,
+        "max_seqs": limits.max_seqs,
+        "max_batched_tokens": limits.max_batched_tokens,
+        "price_per_gpu_hour": None,
+        "peak_to_mean": sc.peak_to_average,
+    }
+    plan = plan_capacity(sm, ttft_slo_ms=sc.ttft_slo_ms, tpot_slo_ms=sc.tpot_slo_ms,
+                         adjust=lambda r: p95(r)[:2], **args)  # fmt: skip
+    met = plan.replicas is not None
+    if not met:  # sized on throughput alone: the busiest rate that does not queue without bound
+        plan = plan_capacity(sm, ttft_slo_ms=UNBOUNDED_MS, tpot_slo_ms=UNBOUNDED_MS, **args)
+        if plan.replicas is None:
+            return plan.reason or "one replica cannot serve any load"
+    at = plan.at_planned_rate or plan.at_max_rate
+    assert at is not None
+    traffic = plan_traffic(shape, seqs_per_day, plan.max_rate_per_replica, sc.cfg.n_gpus)
+    ttft, tpot, answer = p95(at)
+    return Capacity(plan.max_rate_per_replica, traffic.replicas, traffic.gpu_hours_per_month,
+                    ttft, tpot, answer, at.saturated, met)  # fmt: skip
 
 
-def serve(base: Scenario, streams: Sequence[Stream], *, router: bool) -> Side:
+def serve(base: Scenario, streams: Sequence[Stream], *, router: bool, planner: bool = True) -> Side:
     """Price serving ``base``'s traffic split over ``streams`` (shares summing to 1)."""
     avg = base.requests_per_day / SECONDS_PER_DAY
     per_month = base.requests_per_day * HOURS_PER_MONTH / 24
-    hours, replicas, vectors = 0.0, 0, 0.0
+    hours, provisioned, replicas, vectors = 0.0, 0.0, 0, 0.0
     ttft = tpot = answer = 0.0
-    saturated = False
+    saturated, slo_sized = False, True
     for st in streams:
         if st.share <= 0:
             continue
-        sc = st.scenario
+        sc = replace(st.scenario, peak_to_average=base.peak_to_average,
+                     hourly_profile=base.hourly_profile)  # fmt: skip
         out = evaluate(sc)
         if not out.fits:
             return Side(False, out.reason or "does not fit", None, None, None, None, None, None,
                         None, False)  # fmt: skip
         # the GPUs serve load_factor requests per incoming one (response-cache misses, a
         # cascade's routed share, guardrail checks)
-        rate = avg * st.share * sc.load_factor
-        hours += rate * HOURS_PER_MONTH / out.requests_per_s_per_replica * sc.cfg.n_gpus
-        peak = rate * base.peak_to_average
-        reps = max(1, math.ceil(peak / out.requests_per_s_per_replica)) if peak > 0 else 1
-        replicas += reps
-        t1, t2, t3, sat = load_p95(sc, out, peak / reps)
-        ttft, tpot, answer = max(ttft, t1), max(tpot, t2), max(answer, t3)
-        saturated = saturated or sat
+        rpd = base.requests_per_day * st.share * sc.load_factor
+        cap = plan_stream(sc, out, rpd, planner)
+        if isinstance(cap, str):
+            return Side(False, cap, None, None, None, None, None, None, None, False)
+        hours += (
+            avg
+            * st.share
+            * sc.load_factor
+            * sc.samples
+            * HOURS_PER_MONTH
+            / cap.seq_rate_per_replica
+            * sc.cfg.n_gpus
+        )
+        provisioned += cap.provisioned_gpu_hours
+        replicas += cap.replicas
+        ttft = max(ttft, cap.ttft_p95_ms)
+        tpot = max(tpot, cap.tpot_p95_ms)
+        answer = max(answer, cap.time_to_answer_p95_ms)
+        saturated = saturated or cap.saturated
+        slo_sized = slo_sized and cap.meets_slos_at_some_rate
         vectors = max(vectors, sc.index_vectors)
     router_hours = per_month * router_gpu_hours_per_request(base) if router else 0.0
     hours += router_hours
     price = base.gpu.price_per_hour_usd
-    monthly = per_month_cost = None
+    monthly = per_month_cost = prov_monthly = None
     vdb = vector_db_monthly_usd(vectors)
+    if price is not None:
+        prov_monthly = (provisioned + router_hours) * price + vdb
     if price is not None and per_month > 0:
         monthly = hours * price + vdb
         per_month_cost = monthly / per_month * 1000
     return Side(True, None, replicas, hours, monthly, per_month_cost, ttft, tpot, answer,
-                saturated, router_hours, vdb)  # fmt: skip
+                saturated, router_hours, vdb, provisioned + router_hours, prov_monthly,
+                slo_sized)  # fmt: skip
 
 
 BAND_FAMILIES: dict[str, str] = {
@@ -312,6 +419,8 @@ class Priced:
             "cost_per_1k_requests_usd": pair(b.cost_per_1k_requests_usd,
                                              a.cost_per_1k_requests_usd, None),
             "monthly_cost_usd": monthly,
+            "provisioned_monthly_cost_usd": pair(b.provisioned_monthly_cost_usd,
+                                                 a.provisioned_monthly_cost_usd, None),
             "replicas": {"before": b.replicas, "after": a.replicas},
             "gpu_hours_per_month": pair(b.gpu_hours, a.gpu_hours, 2, delta=False),
             "ttft_p95_ms": {k: ttft[k] for k in ("before", "after")},
@@ -331,19 +440,24 @@ def price_change(
     whole: Sequence[Intervention],
     limited: Sequence[Intervention] = (),
     share: float = 1.0,
+    *,
+    planner: bool = True,
 ) -> Priced:
-    """Price ``whole`` (applied to all traffic) plus ``limited`` (applied to ``share`` of it)."""
+    """Price ``whole`` (applied to all traffic) plus ``limited`` (applied to ``share`` of it);
+    ``planner=False`` only for the portfolio search's screening (see :func:`plan_stream`)."""
     share = min(max(share, 0.0), 1.0)
     notes: list[str] = []
-    before = serve(base, [Stream(base, 1.0)], router=False)
+    before = serve(base, [Stream(base, 1.0)], router=False, planner=planner)
     main, _ = apply_all(base, list(whole))
     main = fit_swap(main, whole)
     full, one_offs = apply_all(base, [*whole, *limited])
     full = fit_swap(full, [*whole, *limited])
-    after = serve(base, [Stream(full, 1.0)], router=False)
+    after = serve(base, [Stream(full, 1.0)], router=False, planner=planner)
     effective, routed = 1.0, False
     if limited and share < 1.0:
-        split = serve(base, [Stream(main, 1.0 - share), Stream(full, share)], router=True)
+        split = serve(
+            base, [Stream(main, 1.0 - share), Stream(full, share)], router=True, planner=planner
+        )
         if not after.fits or (split.fits and split.gpu_hours is not None
                               and after.gpu_hours is not None
                               and split.gpu_hours <= after.gpu_hours):  # fmt: skip
@@ -356,9 +470,18 @@ def price_change(
     if full.index_vectors:
         notes.append(VECTOR_DB_SOURCE)
     notes.append(
-        f"monthly = GPU-hours actually needed (fractional) x price; replicas sized for the peak "
-        f"({base.peak_to_average:g}x the mean rate); p95 latency simulated at the peak"
+        f"per-replica capacity: the deployment page's planner (the highest rate whose simulated "
+        f"p95 TTFT and TPOT meet the SLOs, with the change's effects applied); monthly = "
+        f"GPU-hours actually needed (fractional) x price; provisioned = the peak's replicas "
+        f"({base.peak_to_average:g}x the mean rate) x GPUs x 730 h x price, the deployment "
+        f"page's figure; p95 latency simulated at the peak"
     )
+    for label, side in (("before", before), ("after", after)):
+        if side.fits and not side.slo_sized:
+            notes.append(
+                f"{label}: no rate meets the SLOs; replicas sized on throughput alone "
+                "(the highest rate one replica sustains without an unbounded queue)"
+            )
     ranges, why = side_ranges(after, full.gpu.key, base.gpu.price_per_hour_usd)
     if any(v is not None for v in ranges.values()):
         used = sorted({f for k, f in BAND_FAMILIES.items() if ranges[k] is not None})

@@ -89,6 +89,8 @@ class Scenario:
     # Requests the GPUs serve per incoming request, in requests of this scenario: response-cache
     # misses, a cascade's routed share in this model's GPU-seconds, a guardrail's checks.
     load_factor: float = 1.0
+    # The deployment's 24 hourly weights, when it has a profile: provisioned GPU-hours follow it
+    hourly_profile: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

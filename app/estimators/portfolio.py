@@ -9,7 +9,8 @@ serving-layer options last, so serving changes apply to the model the others pro
   actually needed (fractional) at the SLO-limited rate of the static estimator, replicas sized
   for the peak, p95 TTFT/TPOT from the load simulation of one replica at its share of the peak
   (retrieval latency on TTFT, speculative and unmerged-adapter factors on TPOT), ``ttft_ms_p95``
-  = the time to the answer (reasoning tokens × TPOT added; with k samples the slowest of k);
+  the first generated token's, ``time_to_answer_ms_p95`` the answer's (reasoning tokens × TPOT
+  added; with k samples the slowest of k);
   share-limited items (reasoning compute on the failure's share) served through a router;
   one-off costs summed by kind (GPU, labelling, preference data, embedding and index,
   evaluation);
@@ -42,6 +43,7 @@ DIMENSIONS = ("capability", "cost", "latency", "governance")
 REGULATED_RETRIEVAL_BURDEN = 2  # the rule set's govern effect for the same case (seed 000 §6)
 SECONDS_PER_DAY = 86400.0
 PII_RETRIEVAL = "retrieval on PII or regulated data"
+RULE_CONTROLS = "the rule set's controls on the recommendation"
 LOW_HEADROOM = 0.3  # latency headroom below which reasoning-time compute warns (rule set)
 
 
@@ -89,6 +91,9 @@ class Evaluation:
     """Where the governance burden comes from: each axis, and retrieval on regulated data."""
     economics: dict[str, Any] = field(default_factory=dict)
     """The card figures of :func:`app.estimators.card_economics.price_change` (before/after)."""
+    time_to_answer_ms_p95: float | None = None
+    """TTFT + reasoning tokens x TPOT (with k samples the slowest of k): the user's wait for the
+    answer's first token (``ttft_ms_p95`` is the first generated token's)."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -118,7 +123,15 @@ def _mean(values: Sequence[float]) -> float | None:
 
 
 def evaluate_portfolio(base: Scenario, items: Sequence[Item], data: AxisData, *,
-                       regulated: bool = False) -> Evaluation:  # fmt: skip
+                       regulated: bool = False,
+                       rule_burden: Mapping[str, int] | None = None,
+                       planner: bool = True) -> Evaluation:  # fmt: skip
+    """``rule_burden``: for a portfolio made from a recommendation, the burden the rule set's
+    ``govern`` effects added to each axis there (retrieval on regulated data, alignment audits,
+    reasoning verification, ...), replacing the regulated-retrieval estimate, so the portfolio's
+    burden is the recommendation's: one sum, 6 − governance level + the rule set's extra, per
+    axis. ``planner=False``: the portfolio search's screening figures (static SLO-limited rate,
+    see :func:`app.estimators.card_economics.plan_stream`)."""
     check_items(items, data)
     whole: list[Intervention] = []
     limited: list[Intervention] = []
@@ -140,7 +153,7 @@ def evaluate_portfolio(base: Scenario, items: Sequence[Item], data: AxisData, *,
             share = max(share, s)  # several share-limited items: the largest share (cautious)
         assumptions[item.technique] = list(p.assumptions)
     try:
-        priced = price_change(base, whole, limited, share if limited else 1.0)
+        priced = price_change(base, whole, limited, share if limited else 1.0, planner=planner)
     except FieldError as exc:
         raise PortfolioError(str(exc), field=exc.field or "items") from None
     after, static = priced.after_scenario, priced.after
@@ -155,7 +168,7 @@ def evaluate_portfolio(base: Scenario, items: Sequence[Item], data: AxisData, *,
         assumptions.setdefault("one-off", []).append(f"{o.label}{hours}")
     economics = priced.fields()
     one_off = economics["one_off_cost_usd"]
-    ttft = static.time_to_answer_p95_ms
+    ttft, answer = static.ttft_p95_ms, static.time_to_answer_p95_ms
     tpot = static.tpot_p95_ms
     if static.fits:
         if static.saturated:
@@ -182,16 +195,21 @@ def evaluate_portfolio(base: Scenario, items: Sequence[Item], data: AxisData, *,
             else round(sum(weights[d] * (dims[d] or 0.0) for d in DIMENSIONS) / total, 3)
         )
     burden_parts = {a: 6 - data.matrix[a]["governance"] for a in axes}
-    if regulated and "retrieval" in axes:
+    if rule_burden is not None:
+        for a in axes:
+            if rule_burden.get(a, 0) > 0:
+                burden_parts[f"{a}: {RULE_CONTROLS}"] = rule_burden[a]
+    elif regulated and "retrieval" in axes:
         burden_parts[PII_RETRIEVAL] = REGULATED_RETRIEVAL_BURDEN
+    if regulated and "retrieval" in axes:
         warnings.append(
             "retrieval over PII or regulated data: provenance tracking, PII redaction "
             "and access control on retrieved passages are part of this portfolio"
         )
     risks = list(dict.fromkeys(r for a in axes for r in data.risks.get(a, ())))
     headroom = None
-    if ttft is not None and tpot is not None:
-        headroom = 1 - max(ttft / base.ttft_slo_ms, tpot / base.tpot_slo_ms)
+    if answer is not None and tpot is not None:  # the answer waits on the TTFT SLO
+        headroom = 1 - max(answer / base.ttft_slo_ms, tpot / base.tpot_slo_ms)
     if "reasoning_compute" in axes and headroom is not None and headroom < LOW_HEADROOM:
         warnings.append("reasoning-time compute with little latency headroom: optimise serving "
                         "first or keep it to the hard-task segment")  # fmt: skip
@@ -212,6 +230,7 @@ def evaluate_portfolio(base: Scenario, items: Sequence[Item], data: AxisData, *,
         monthly_cost_usd=economics["monthly_cost_usd"]["after"],
         one_off_cost_usd=one_off,
         ttft_ms_p95=None if ttft is None else round(ttft, 3),
+        time_to_answer_ms_p95=None if answer is None else round(answer, 3),
         tpot_ms_p95=None if tpot is None else round(tpot, 4),
         meets_slo=meets,
         capability_score=dims["capability"],
@@ -231,7 +250,7 @@ def evaluate_portfolio(base: Scenario, items: Sequence[Item], data: AxisData, *,
 
 # ---- comparison ----------------------------------------------------------------------------
 LOWER = ("monthly_cost_usd", "one_off_cost_usd", "ttft_ms_p95", "tpot_ms_p95",
-         "governance_burden")  # fmt: skip
+         "time_to_answer_ms_p95", "governance_burden")  # fmt: skip
 HIGHER = ("capability_score",)
 
 
@@ -243,12 +262,12 @@ class Comparison:
 
 
 def _dominates(a: Evaluation, b: Evaluation) -> bool:
-    """a is no worse on cost, TTFT p95 and capability, and better on one."""
+    """a is no worse on cost, time to answer p95 and capability, and better on one."""
 
     def key(e: Evaluation) -> tuple[float, float, float]:
         inf = float("inf")
         return (e.monthly_cost_usd if e.monthly_cost_usd is not None else inf,
-                e.ttft_ms_p95 if e.ttft_ms_p95 is not None else inf,
+                e.time_to_answer_ms_p95 if e.time_to_answer_ms_p95 is not None else inf,
                 -(e.capability_score or 0.0))  # fmt: skip
 
     ka, kb = key(a), key(b)

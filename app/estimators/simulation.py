@@ -423,8 +423,15 @@ class CapacityPlan:
         }
 
 
-def _meets(r: LoadResult, ttft_slo_ms: float, tpot_slo_ms: float, p: int) -> bool:
-    return not r.saturated and r.ttft_ms[p] <= ttft_slo_ms and r.tpot_ms[p] <= tpot_slo_ms
+def _meets(
+    r: LoadResult,
+    ttft_slo_ms: float,
+    tpot_slo_ms: float,
+    p: int,
+    adjust: Callable[[LoadResult], tuple[float, float]] | None = None,
+) -> bool:
+    ttft, tpot = (r.ttft_ms[p], r.tpot_ms[p]) if adjust is None else adjust(r)
+    return not r.saturated and ttft <= ttft_slo_ms and tpot <= tpot_slo_ms
 
 
 def plan_capacity(
@@ -442,8 +449,13 @@ def plan_capacity(
     percentile: int = 95,
     n_requests: int = MAX_LOAD_REQUESTS,
     seed: int = 0,
+    adjust: Callable[[LoadResult], tuple[float, float]] | None = None,
 ) -> CapacityPlan:
     """Replicas needed so every replica stays within the TTFT and TPOT SLOs at ``percentile``.
+
+    ``adjust`` maps a load result to the p``percentile`` TTFT and TPOT a change really gives
+    (a recommendation card's retrieval latency, speculative-decoding factor, ...; see
+    :func:`app.estimators.card_economics.serve`); None: the simulated figures as they are.
 
     The per-replica limit is found by bisection on the request rate between the server's
     saturated capacity and a thousandth of it (12 simulations); traffic is
@@ -478,7 +490,7 @@ def plan_capacity(
     capacity = sim(SATURATING_RATE).requests_per_s  # = max_load(...) with these limits
     hi, lo = capacity, capacity / 1e3
     r_lo = sim(lo)
-    if not _meets(r_lo, ttft_slo_ms, tpot_slo_ms, percentile):
+    if not _meets(r_lo, ttft_slo_ms, tpot_slo_ms, percentile, adjust):
         reason = (
             f"even at {number(lo)} requests/s one replica gives p{percentile} TTFT "
             f"{r_lo.ttft_ms[percentile]:.0f} ms and TPOT {r_lo.tpot_ms[percentile]:.1f} ms "
@@ -491,7 +503,7 @@ def plan_capacity(
     for _ in range(BISECTION_STEPS):
         mid = math.sqrt(lo * hi)
         r = sim(mid)
-        if _meets(r, ttft_slo_ms, tpot_slo_ms, percentile):
+        if _meets(r, ttft_slo_ms, tpot_slo_ms, percentile, adjust):
             lo, best = mid, r
         else:
             hi = mid

@@ -21,7 +21,7 @@ from app.catalog import service as catalog_service
 from app.catalog.repository import CatalogRepository
 from app.csv_export import write_rows
 from app.deployments import service as deployments
-from app.estimates.service import deployment_economics
+from app.estimates.service import deployment_scenario, deployment_serving_plan
 from app.estimators import ESTIMATOR_VERSION
 from app.governance import frameworks, report_format, service
 from app.portfolios import service as portfolios
@@ -198,29 +198,7 @@ def build(session: Session, caller: Caller, deployment_id: int) -> dict[str, Any
                 "decisions": decided.get(("portfolio", p.id), []),
             }
         )
-    econ = deployment_economics(session, dep)
-    outcome = econ.get("outcome")
-    economics: dict[str, Any] = (
-        {"error": econ.get("error")}
-        if outcome is None
-        else {
-            "monthly_cost_usd": outcome.monthly_cost_usd,
-            "ttft_ms": outcome.ttft_ms,
-            "tpot_ms": outcome.tpot_ms,
-            "replicas": outcome.replicas,
-            "meets_slo": outcome.meets_slo,
-            "within_budget": econ.get("within_budget"),
-            "calibration": econ.get("calibration"),
-            "assumptions": [
-                "bf16 weights and KV cache",
-                f"{dep.engine} engine profile",
-                "static batching at the largest batch meeting the TPOT SLO",
-                "replicas running all month (730 h) at the organisation's effective GPU "
-                "price (its own, else the shipped default)",
-                *_price_line(session, caller.org_id, dep.gpu_key),
-            ],
-        }
-    )
+    economics = report_economics(session, dep)
     risk = service.risk_picture(session, caller, dep.id)
     evals = [
         {
@@ -318,6 +296,37 @@ def build(session: Session, caller: Caller, deployment_id: int) -> dict[str, Any
         },
     }
     return Report.model_validate(data).model_dump(mode="json")
+
+
+ECONOMICS_FIGURES = (
+    "requests_per_s_average", "requests_per_s_peak", "peak_to_average", "replicas",
+    "gpus_per_replica", "max_requests_per_s_per_replica", "gpu_hours_per_month",
+    "monthly_cost_usd", "cost_per_1k_requests_usd", "ttft_p95_ms", "tpot_p95_ms",
+    "time_to_answer_p95_ms", "meets_slos", "within_budget", "price_per_gpu_hour_usd",
+    "price_source", "reasons",
+)  # fmt: skip
+
+
+def report_economics(session: Session, dep: Any) -> dict[str, Any]:
+    """Section 6: the deployment page's serving economics, the same computation as
+    ``GET /api/v1/deployments/{id}/economics`` (:func:`deployment_serving_plan`: capacity
+    planned for the peak at the p95 SLOs), with its figures under the endpoint's names, the
+    older names kept (``ttft_ms``, ``tpot_ms``, ``meets_slo``) and the assumptions as sentences."""
+    plan = deployment_serving_plan(session, dep)
+    if "error" in plan:
+        return {"error": plan["error"]}
+    found = deployment_scenario(session, dep)
+    note = found[1] if not isinstance(found, str) else {}
+    out = {k: plan[k] for k in ECONOMICS_FIGURES}
+    out.update(
+        ttft_ms=plan["ttft_p95_ms"],
+        tpot_ms=plan["tpot_p95_ms"],
+        meets_slo=plan["meets_slos"],
+        calibration=note.get("calibration"),
+        assumptions=[f"{k.replace('_', ' ')}: {v}" for k, v in plan["assumptions"].items()]
+        + _price_line(session, dep.org_id, dep.gpu_key),
+    )
+    return out
 
 
 def _price_line(session: Session, org_id: int, gpu_key: str) -> list[str]:

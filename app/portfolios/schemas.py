@@ -76,8 +76,13 @@ class EvaluationOut(BaseModel):
     portfolio_id: int
     monthly_cost_usd: float | None
     one_off_cost_usd: float | None
-    ttft_ms_p95: float | None
+    ttft_ms_p95: float | None = Field(description="p95 time to the first generated token (ms)")
     tpot_ms_p95: float | None
+    time_to_answer_ms_p95: float | None = Field(
+        default=None,
+        description="p95 time to the answer's first token: TTFT + reasoning tokens x TPOT, with "
+        "k samples the slowest of k (ms)",
+    )
     meets_slo: bool
     capability_score: float | None
     governance_burden: int
@@ -90,7 +95,8 @@ class EvaluationOut(BaseModel):
     gpus_per_replica: int
     fits: bool
     baseline: dict[str, float | None] = Field(
-        description="The deployment without the portfolio: monthly cost, TTFT and TPOT p95"
+        description="The deployment without the portfolio: monthly cost, TTFT, TPOT and time to "
+        "answer p95"
     )
 
 

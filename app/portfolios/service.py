@@ -274,6 +274,25 @@ def _baseline(scenario: Scenario) -> Evaluation:
     return evaluate_portfolio(scenario, [], AxisData({}, {}, {}, {}))
 
 
+def _rule_burden(
+    session: Session, caller: Caller, p: Portfolio, data: AxisData
+) -> dict[str, int] | None:
+    """For a portfolio made from a recommendation: the burden the rule set's ``govern`` effects
+    added to each axis on its latest recommendation (the item's burden less 6 − the matrix's
+    governance level), so the portfolio's burden is the recommendation's; None otherwise."""
+    if p.source_assessment_id is None:
+        return None
+    recs = assessments.recommendations(session, caller, p.source_assessment_id)
+    if not recs:
+        return None
+    out: dict[str, int] = {}
+    for i in recs[-1].result.get("items", []):
+        level = data.matrix.get(i["axis"], {}).get("governance")
+        if level is not None and i.get("governance_burden") is not None:
+            out[i["axis"]] = max(0, int(i["governance_burden"]) - (6 - int(level)))
+    return out
+
+
 def _evaluate(session: Session, caller: Caller, p: Portfolio) -> tuple[Evaluation, Evaluation]:
     """The portfolio's evaluation and its deployment's baseline."""
     dep = deployments.get(session, caller, p.deployment_id)
@@ -281,7 +300,8 @@ def _evaluate(session: Session, caller: Caller, p: Portfolio) -> tuple[Evaluatio
     regulated = bool(REGULATED_FLAGS & set(dep.regulatory_flags))
     try:
         data = _axis_data(session, caller.org_id)
-        ev = evaluate_portfolio(scenario, _items_of(p), data, regulated=regulated)
+        ev = evaluate_portfolio(scenario, _items_of(p), data, regulated=regulated,
+                                rule_burden=_rule_burden(session, caller, p, data))  # fmt: skip
     except FieldError as exc:
         raise InvalidInput(str(exc), field=exc.field) from None
     return ev, _baseline(scenario)
@@ -289,7 +309,8 @@ def _evaluate(session: Session, caller: Caller, p: Portfolio) -> tuple[Evaluatio
 
 def _as_out(p: Portfolio, ev: Evaluation, base: Evaluation) -> dict[str, Any]:
     baseline = {"monthly_cost_usd": base.monthly_cost_usd, "ttft_ms_p95": base.ttft_ms_p95,
-                "tpot_ms_p95": base.tpot_ms_p95}  # fmt: skip
+                "tpot_ms_p95": base.tpot_ms_p95,
+                "time_to_answer_ms_p95": base.time_to_answer_ms_p95}  # fmt: skip
     return {"portfolio_id": p.id, **ev.as_dict(), "baseline": baseline}
 
 

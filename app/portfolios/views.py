@@ -185,7 +185,8 @@ def _flat(out: dict[str, Any]) -> list[dict[str, Any]]:
     for e in out["evaluations"]:
         row = {"portfolio_id": e["portfolio_id"], "name": out["names"][e["portfolio_id"]]}
         for k in ("monthly_cost_usd", "one_off_cost_usd", "ttft_ms_p95", "tpot_ms_p95",
-                  "meets_slo", "capability_score", "governance_burden"):  # fmt: skip
+                  "time_to_answer_ms_p95", "meets_slo", "capability_score",
+                  "governance_burden"):  # fmt: skip
             row[k] = e[k]
         row.update({f"dimension.{k}": v for k, v in e["dimension_scores"].items()})
         row.update({f"suitability.{k}": v for k, v in e["profile_suitability"].items()})
@@ -218,6 +219,7 @@ ROWS = [
     ("one_off_cost_usd", "One-off cost", "money", "lower"),
     ("ttft_ms_p95", "TTFT p95 (ms)", "ms", "lower"),
     ("tpot_ms_p95", "TPOT p95 (ms)", "ms", "lower"),
+    ("time_to_answer_ms_p95", "Time to answer p95 (ms)", "ms", "lower"),
     ("capability_score", "Capability (1-5)", "score", "higher"),
     ("governance_burden", "Governance burden", "int", "lower"),
 ]

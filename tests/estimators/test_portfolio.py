@@ -9,7 +9,7 @@ import pytest
 
 from app.estimators.card_economics import Stream, serve
 from app.estimators.engines import ENGINES
-from app.estimators.inference import ServingConfig
+from app.estimators.inference import ServingConfig, StepModel, Workload, estimate_inference
 from app.estimators.interventions import (
     FineTune,
     PagedAttention,
@@ -36,6 +36,7 @@ from app.estimators.portfolio import (
     slo_sentence,
 )
 from app.estimators.reference_data import catalog_architecture, catalog_gpu
+from app.estimators.simulation import plan_capacity, running_limits
 from app.rules.reference import catalog
 
 C = catalog()
@@ -51,16 +52,27 @@ QLORA = Item("peft", "qlora")
 
 def test_empty_portfolio_is_the_baseline() -> None:
     ev = evaluate_portfolio(BASE, [], DATA)
-    static = evaluate(BASE)
+    # the deployment page's capacity planner (p95 SLOs, simulated continuous batching)
+    sm = StepModel.build(BASE.arch, BASE.gpu, BASE.engine, BASE.cfg)
+    one = estimate_inference(BASE.arch, BASE.gpu, BASE.engine, BASE.cfg, Workload(1800, 250))
+    limits = running_limits(BASE.engine, sm, one.memory)
+    cap = plan_capacity(sm, requests_per_day=2_000_000, input_tokens=1800, output_tokens=250,
+                        ttft_slo_ms=2000, tpot_slo_ms=50, max_seqs=limits.max_seqs,
+                        max_batched_tokens=limits.max_batched_tokens,
+                        price_per_gpu_hour=1.5)  # fmt: skip
     # the GPU-hours actually needed (fractional), not whole replicas x 730 h
-    hours = 2_000_000 / 86400 / static.requests_per_s_per_replica * 730 * 2
+    hours = 2_000_000 / 86400 / cap.max_rate_per_replica * 730 * 2
     assert ev.monthly_cost_usd == pytest.approx(hours * 1.5)
-    assert ev.replicas == static.replicas
+    assert ev.replicas == cap.replicas
+    # the provisioned figure: the peak's replicas all month, as the deployment page
+    assert ev.economics["provisioned_monthly_cost_usd"]["after"] == pytest.approx(
+        cap.monthly_cost_usd
+    )
     assert ev.one_off_cost_usd == 0
     assert ev.governance_burden == 0
     assert ev.risks == []
     assert ev.capability_score is None
-    assert ev.meets_slo == (ev.ttft_ms_p95 <= 2000 and ev.tpot_ms_p95 <= 50)
+    assert ev.meets_slo == (ev.time_to_answer_ms_p95 <= 2000 and ev.tpot_ms_p95 <= 50)
 
 
 def test_costs_are_the_chained_interventions() -> None:
@@ -101,7 +113,11 @@ def test_retrieval_latency_and_reasoning_tokens_reach_ttft() -> None:
     fast = evaluate_portfolio(BASE, [Item("retrieval", "rag", {"retrieval_latency_ms": 0})], DATA)
     assert slow.ttft_ms_p95 - fast.ttft_ms_p95 == pytest.approx(500, rel=1e-6)
     cot = evaluate_portfolio(BASE, [Item("reasoning_compute", "cot", {"cot_tokens": 300})], DATA)
-    assert cot.ttft_ms_p95 > 300 * cot.tpot_ms_p95  # the answer waits for the reasoning tokens
+    # the answer waits for the reasoning tokens; TTFT is still the first generated token's
+    assert cot.time_to_answer_ms_p95 == pytest.approx(
+        cot.ttft_ms_p95 + 300 * cot.tpot_ms_p95, rel=1e-3
+    )
+    assert cot.ttft_ms_p95 < 300 * cot.tpot_ms_p95
 
 
 def test_matrix_scores_and_accumulated_burden_by_hand() -> None:
@@ -160,9 +176,17 @@ def test_compare_marks_best_pareto_and_says_it_plainly() -> None:
     assert cmp.best["governance_burden"] == 1
 
     def dominated(i: int) -> bool:
-        ki = (evs[i].monthly_cost_usd, evs[i].ttft_ms_p95, -(evs[i].capability_score or 0))
+        ki = (
+            evs[i].monthly_cost_usd,
+            evs[i].time_to_answer_ms_p95,
+            -(evs[i].capability_score or 0),
+        )
         for j in evs:
-            kj = (evs[j].monthly_cost_usd, evs[j].ttft_ms_p95, -(evs[j].capability_score or 0))
+            kj = (
+                evs[j].monthly_cost_usd,
+                evs[j].time_to_answer_ms_p95,
+                -(evs[j].capability_score or 0),
+            )
             if j != i and all(a <= b for a, b in zip(kj, ki, strict=True)) and kj != ki:
                 return True
         return False

@@ -95,7 +95,7 @@ def test_combined_figures_are_evaluate_portfolio() -> None:
     fig = figures(space, outcomes)
     checked = 0
     for n in picks:
-        ev = evaluate_portfolio(BASE, space.items(n), DATA, regulated=True)
+        ev = evaluate_portfolio(BASE, space.items(n), DATA, regulated=True, planner=False)
         assert fig.fits[n] == ev.fits
         assert int(fig.burden[n]) == ev.governance_burden
         if ev.monthly_cost_usd is not None:
@@ -103,7 +103,7 @@ def test_combined_figures_are_evaluate_portfolio() -> None:
         if ev.one_off_cost_usd is not None:
             assert fig.one_off[n] == pytest.approx(ev.one_off_cost_usd, abs=0.02)
         if ev.ttft_ms_p95 is not None:
-            assert fig.tta[n] == ev.ttft_ms_p95
+            assert fig.tta[n] == ev.time_to_answer_ms_p95
             assert fig.tpot[n] == ev.tpot_ms_p95
             checked += 1
     assert checked >= 10
@@ -117,7 +117,7 @@ def test_pareto_equals_brute_force_on_a_small_space() -> None:
     res = _result(c)
     pts: list[tuple[tuple[float, float, int, float], bool]] = []
     for n in range(space.size):
-        ev = evaluate_portfolio(BASE, space.items(n), DATA)
+        ev = evaluate_portfolio(BASE, space.items(n), DATA, planner=False)
         if not ev.fits or ev.ttft_ms_p95 is None or ev.tpot_ms_p95 is None:
             continue
         cov = sum(f.weight for f in space.failure_modes
@@ -221,7 +221,7 @@ def test_over_budget_deployment_gets_a_serving_plan() -> None:
     """The baseline costs more than the budget: the search reports serving failing and
     recommends a plan with a serving option that fits the budget."""
     busy = replace(BASE, requests_per_day=8_000_000)
-    baseline = evaluate_portfolio(busy, [], DATA).monthly_cost_usd
+    baseline = evaluate_portfolio(busy, [], DATA, planner=False).monthly_cost_usd
     assert baseline is not None
     res = search(busy, DATA, [STALE], Constraints(monthly_budget_usd=baseline * 0.9))
     assert res.serving_first
