@@ -106,8 +106,9 @@ def test_the_audit_report_page_reads_as_text(client: TestClient, session: Sessio
     r = client.get(f"/deployments/{dep.id}/report")
     assert r.status_code == 200
     text = " ".join(_visible(r.text).split())
-    assert "Replicas 1 " in text or re.search(r"Replicas \d+ ", text), text[:200]
-    assert not re.search(r"Replicas \d+\.\d", text)
+    # replicas are whole: "Replicas at the peak 1 × 2 GPUs", never "1.00"
+    assert re.search(r"Replicas at the peak \d+ × \d+ GPU", text), text[:200]
+    assert not re.search(r"Replicas at the peak \d+\.\d", text)
     assert not re.search(r"governance (burden|capacity) \d+\.\d", text)
     assert "monthly cost $0;" not in text
     assert "TTFT 0 ms" not in text

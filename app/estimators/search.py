@@ -441,7 +441,7 @@ def _prune_serving(base: Scenario, data: AxisData, opts: list[Option], regulated
     scored: list[tuple[tuple[float, float, float], Option]] = []
     for o in serving:
         try:
-            ev = evaluate_portfolio(base, [o.item], data, regulated=regulated)
+            ev = evaluate_portfolio(base, [o.item], data, regulated=regulated, planner=False)
         except FieldError as exc:
             excluded.append(Excluded(o.technique, f"{_label(dict(o.params))}: {exc}"))
             continue

@@ -83,6 +83,7 @@ from app.estimators.interventions import (
 from app.estimators.precision import BYTES, Precision
 from app.estimators.reference_data import catalog_architecture, gpu_spec_from_row, read_rows
 from app.estimators.training import DEFAULT_MFU
+from app.formatting import compact
 
 P = TypeVar("P")
 
@@ -443,12 +444,12 @@ class Distill:
         )
         costs = [
             OneOff(
-                f"teacher responses ({tokens:.3g} tokens) at the deployment's throughput",
+                f"teacher responses ({compact(tokens)} tokens) at the deployment's throughput",
                 gen_h,
                 None if price is None else gen_h * price,
             ),
             OneOff(
-                f"train {self.student.name} ({tokens * self.epochs:.3g} tokens, 6·N, "
+                f"train {self.student.name} ({compact(tokens * self.epochs)} tokens, 6·N, "
                 f"MFU {DEFAULT_MFU:g})",
                 train_h,
                 None if price is None else train_h * price,
@@ -735,7 +736,7 @@ def plan_serving(
             graph_extraction_passes=0,
         )
         corpus = (
-            f"index build: the corpus ({v['corpus_tokens']:.3g} tokens) embedded as for "
+            f"index build: the corpus ({compact(v['corpus_tokens'])} tokens) embedded as for "
             "vector RAG, 0.1 % of full GraphRAG's indexing"
             if v["corpus_tokens"]
             else "corpus size not given, so no index-build cost"
