@@ -46,7 +46,7 @@ def _submitted(session: Session) -> int:
 
 
 def test_questionnaire_lists_every_failure_mode_with_described_levels(
-    client: TestClient, dep: Any
+    client: TestClient, session: Session, dep: Any
 ) -> None:
     r = client.get(f"/deployments/{dep.id}/assessment")
     assert r.status_code == 200
@@ -60,6 +60,13 @@ def test_questionnaire_lists_every_failure_mode_with_described_levels(
     # follow-ups are not shown until a severity is above 0
     assert "fm.domain_accuracy_gap.labelled_data" not in r.text
     assert "Observed TTFT" in r.text
+    # the blank-observation hint quotes the deployment page's own figures (review finding 1)
+    from app.estimates.service import deployment_serving_plan
+
+    econ = deployment_serving_plan(session, dep)
+    assert econ["ttft_p95_ms"] is not None, econ
+    assert "the deployment page's figures" in html.unescape(r.text)
+    assert f"TTFT p95 {econ['ttft_p95_ms']:,.0f} ms" in r.text
     assert "Governance capacity" in r.text
 
 

@@ -516,3 +516,21 @@ def test_card_before_is_the_deployment_page(
     assert isinstance(s6["replicas"], int)
     html_report = client.get(f"/api/v1/deployments/{dep.id}/report?format=html", headers=h).text
     assert f"<tr><th>Replicas at the peak</th><td>{econ['replicas']} ×" in html_report
+
+
+def test_the_rules_judge_the_deployment_pages_figures(
+    client: TestClient, session: Session, lead: Any, dep: Any
+) -> None:
+    """Review finding 1: over-budget and missed-SLO facts come from the same computation as the
+    deployment page and GET /economics (peak replicas, p95 at the planned rate), not from a
+    second static estimate, so a banner's "$X vs budget" is the page's $X."""
+    from app.assessments.models import Recommendation
+
+    h = api_headers(client, lead.email)
+    econ = client.get(f"/api/v1/deployments/{dep.id}/economics", headers=h).json()
+    r = _submit(client, h, dep.id)
+    assert r.status_code == 201, r.text
+    rec = session.get(Recommendation, r.json()["recommendation"]["id"])
+    assert rec is not None
+    assert rec.facts["ctx.serving_source"] == "estimated"
+    assert rec.facts.get("ctx.monthly_cost_usd") == pytest.approx(econ["monthly_cost_usd"])

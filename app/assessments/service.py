@@ -188,12 +188,14 @@ def validate(session: Session, dep: Deployment, data: AssessmentIn) -> None:
 
 
 # ---- evaluation ----------------------------------------------------------------------------
-def _serving_context(dep: Deployment, data: AssessmentIn, econ: dict[str, Any]) -> ServingContext:
-    outcome = econ.get("outcome")
+def _serving_context(dep: Deployment, data: AssessmentIn, plan: dict[str, Any]) -> ServingContext:
+    """The serving figures the rules judge (over budget, SLO missed): what the user observed, else
+    the deployment page's own figures (``deployment_serving_plan``: peak replicas, p95 at the
+    planned rate), so the banner and the deployment page never disagree."""
     est = {
-        "cost": outcome.monthly_cost_usd if outcome is not None else None,
-        "ttft": outcome.ttft_ms if outcome is not None and outcome.fits else None,
-        "tpot": outcome.tpot_ms if outcome is not None and outcome.fits else None,
+        "cost": plan.get("monthly_cost_usd"),
+        "ttft": plan.get("ttft_p95_ms"),
+        "tpot": plan.get("tpot_p95_ms"),
     }
     obs = {"cost": data.observed_monthly_cost_usd, "ttft": data.observed_ttft_ms,
            "tpot": data.observed_tpot_ms}  # fmt: skip
@@ -475,7 +477,7 @@ def evaluate(
     if rules is None:
         rules = rulesets.current_ruleset(session, dep.org_id)
     econ = deployment_economics(session, dep)
-    serving = _serving_context(dep, data, econ)
+    serving = _serving_context(dep, data, deployment_serving_plan(session, dep))
     fact_map = facts(as_answers([a.model_dump() for a in data.answers]), serving)
     if data.governance_capacity is not None:
         fact_map["ctx.governance_capacity"] = data.governance_capacity

@@ -16,7 +16,7 @@ from app.db import SessionDep
 from app.deployments import service as deployments
 from app.deployments.models import Deployment
 from app.errors import AppError, Conflict, InvalidInput, NotFound
-from app.estimates.service import deployment_economics
+from app.estimates.service import deployment_serving_plan
 from app.governance.views import decision_context
 from app.rules import safe_yaml
 from app.rules.questionnaire import FOLLOW_UPS, SERVING_FAILURE_MODES, SEVERITY_LEVELS
@@ -39,7 +39,7 @@ def _questionnaire(
     session: SessionDep, caller: Caller, dep: Deployment, values: dict[str, Any],
     errors: dict[str, str], preview: Any = None,
 ) -> dict[str, Any]:  # fmt: skip
-    econ = deployment_economics(session, dep)
+    econ = deployment_serving_plan(session, dep)
     return {
         "caller": caller,
         "d": dep,
@@ -50,7 +50,7 @@ def _questionnaire(
         "values": values,
         "errors": errors,
         "severity": {k: forms.severity_of(values, k) for k in _fm_keys(session)},
-        "outcome": econ.get("outcome"),
+        "economics": econ,
         "preview": preview,
     }
 
