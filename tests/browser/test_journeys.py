@@ -35,9 +35,13 @@ class Watch:
         # background htmx request (the notifications badge) still in flight when the test moves to
         # the next page is cancelled by the browser ("aborted"), not failed by the server: a
         # server error shows as its status code above.
+        # Likewise a script, style sheet or image still loading when the test navigates on is
+        # cancelled by the browser (seen: the Plotly bundle on a fast click-through).
         aborted = [f"request failed: {u} {why}" for u, why, kind in self.failed
                    if not ("ERR_ABORTED" in why
-                           and (u in self.downloads or kind in ("xhr", "fetch")))]  # fmt: skip
+                           and (u in self.downloads
+                                or kind in ("xhr", "fetch", "script", "stylesheet", "image",
+                                            "font")))]  # fmt: skip
         return self.problems + aborted
 
 
