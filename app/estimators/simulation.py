@@ -33,7 +33,6 @@ from __future__ import annotations
 import functools
 import math
 from bisect import bisect_right
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ParamSpec, TypeVar, cast
@@ -119,6 +118,7 @@ def simulate_load_uncached(
     rng = np.random.default_rng(seed)
     arr = np.cumsum(rng.exponential(1.0 / request_rate, n_requests))
     arrivals = arr.tolist()
+    arrivals.append(math.inf)  # sentinel: no arrival after the last
     s_in, s_out = input_tokens, output_tokens
     first = [0.0] * n_requests
     finish = [0.0] * n_requests
@@ -129,15 +129,23 @@ def simulate_load_uncached(
     step_s = sm.time
     ideal = sm.ideal
     # A mixed iteration's time is max(g0 + att·ctx, floor) + extra, with g0, floor and extra
-    # fixed by (running, admitted) for this workload: cached per shape (StepModel.time_parts).
-    step_parts: dict[tuple[int, int], tuple[float, float, float, float]] = {}
-    # n_run -> sm.decode_line(n_run), filled on first use
-    decode_lines: list[tuple[float, float, float, float, float] | None] = [None] * (max_seqs + 1)
+    # fixed by (running, admitted) for this workload: cached per shape (StepModel.time_parts),
+    # keyed by running · (per_iteration + 1) + admitted.
+    step_parts: dict[int, tuple[float, float, float, float]] = {}
+    stride = per_iteration + 1
+    # n_run -> sm.decode_line(n_run) and its slopes per iteration, filled on first use
+    Line = tuple[float, float, float, float, float, float, float]
+    decode_lines: list[Line | None] = [None] * (max_seqs + 1)
     # Requests arrive, are admitted and (all having the same lengths) finish in index order, so
     # the waiting queue is the index range [head, nxt), and the requests admitted by one
-    # iteration form one group (last iteration, first index, end index) of the decoding set.
-    running: deque[tuple[int, int, int]] = deque()
-    next_done = -1  # last iteration of the oldest group (running[0]); -1: nothing decoding
+    # iteration form one group of the decoding set: group g is the index range
+    # [g_end[g − 1], g_end[g]) and decodes for the last time in iteration g_last[g]; the groups
+    # still decoding are g_first … g_next − 1 (a FIFO in two lists; g_last is −1 past the end).
+    g_last = [-1] * (n_requests + 1)
+    g_end = [0] * n_requests
+    g_first = g_next = 0
+    g_lo = 0  # first index of group g_first
+    next_done = -1  # last iteration of group g_first; -1: nothing decoding
     head = 0  # first waiting request
     n_run = 0
     s_acc = 0  # Σ over decoding requests of (input − admission iteration)
@@ -147,11 +155,15 @@ def simulate_load_uncached(
     last = 0
     done = 0
     batch_sum = 0
+    inf = math.inf
+    sqrt = math.sqrt
+    ceil = math.ceil
     while done < n_requests:
-        if head == nxt and n_run == 0 and arrivals[nxt] > t:
-            t = arrivals[nxt]  # idle until the next arrival
-        if nxt < n_requests and arrivals[nxt] <= t:  # enqueue every request arrived by t
-            nxt = bisect_right(arrivals, t, nxt + 1)
+        a_next = arrivals[nxt]
+        if a_next > t and head == nxt and n_run == 0:
+            t = a_next  # idle until the next arrival
+        if a_next <= t:  # enqueue every request arrived by t (mostly one: no search)
+            nxt = nxt + 1 if arrivals[nxt + 1] > t else bisect_right(arrivals, t, nxt + 2)
         if head < nxt and n_run < max_seqs:
             # An iteration that prefills the admitted prompts (first come, first served, within
             # the sequence and token limits) and decodes the running set.
@@ -160,16 +172,15 @@ def simulate_load_uncached(
                 na = max_seqs - n_run
             if na > per_iteration:
                 na = per_iteration
-            pre_tok = na * s_in
             t_start = t
             ctx = s_acc + n_run * it
             if ideal:
-                t += step_s(n_run, ctx, na, pre_tok, na * s_in * s_in)
+                t += step_s(n_run, ctx, na, na * s_in, na * s_in * s_in)
             else:
-                parts = step_parts.get((n_run, na))
+                parts = step_parts.get(n_run * stride + na)
                 if parts is None:
-                    parts = step_parts[(n_run, na)] = sm.time_parts(
-                        n_run, na, pre_tok, na * s_in * s_in
+                    parts = step_parts[n_run * stride + na] = sm.time_parts(
+                        n_run, na, na * s_in, na * s_in * s_in
                     )
                 g0, att, floor, extra = parts
                 g = g0 + att * ctx
@@ -187,9 +198,11 @@ def simulate_load_uncached(
                 done += na
             else:
                 # decodes in iterations it+1 … it+s_out−1 at context s_in + (j − it)
-                if not running:
+                if next_done < 0:
                     next_done = it + s_out - 1
-                running.append((it + s_out - 1, head, end))
+                g_last[g_next] = it + s_out - 1
+                g_end[g_next] = end
+                g_next += 1
                 n_run += na
                 s_acc += na * (s_in - it)
             head = end
@@ -200,36 +213,61 @@ def simulate_load_uncached(
             # finishes or (when there is room to admit) the next arrival. The GPU time grows
             # linearly with the iteration (one more token of context per sequence: the KV read)
             # and the eager CPU floor is constant, so the run is timed in closed form
-            # (_decode_run: the max of two lines).
+            # (_decode_run: the max of two lines; written out here for a run one line bounds).
             line = decode_lines[n_run]
             if line is None:
-                line = decode_lines[n_run] = sm.decode_line(n_run)
-            a1, b1, a2, b2, extra = line
+                a1, b1, a2, b2, extra = sm.decode_line(n_run)
+                line = decode_lines[n_run] = (a1, b1, a2, b2, extra, b1 * n_run, b2 * n_run)
+            a1, b1, a2, b2, extra, y1, y2 = line
             ctx0 = s_acc + n_run * it
-            j, dt = _decode_run(
-                a1 + b1 * ctx0 + extra,
-                b1 * n_run,
-                a2 + b2 * ctx0 + extra,
-                b2 * n_run,
-                next_done - it + 1,
-                arrivals[nxt] - t if head == nxt and nxt < n_requests else None,
-            )
+            x1 = a1 + b1 * ctx0 + extra
+            x2 = a2 + b2 * ctx0 + extra
+            k_max = next_done - it + 1
+            until = arrivals[nxt] - t if head == nxt else inf
+            if x2 > x1:
+                x1, y1, x2, y2 = x2, y2, x1, y1
+            if y2 > y1 and (x1 - x2) / (y2 - y1) < k_max:
+                # the other line takes over inside the run
+                j, dt = _decode_run(x1, y1, x2, y2, k_max, until)
+            else:
+                n = k_max - 1
+                if n * (x1 + y1 * (n - 1) / 2) < until:
+                    j, dt = k_max, k_max * (x1 + y1 * (k_max - 1) / 2)
+                else:
+                    # the first iteration ending at or after `until`: _decode_run's quadratic
+                    h = x1 - y1 / 2
+                    n = ceil(2 * until / (h + sqrt(h * h + 2 * y1 * until)))
+                    if n < 1:
+                        n = 1
+                    if n > k_max - 1:
+                        n = k_max - 1
+                    m = n - 1
+                    if n > 1 and m * (x1 + y1 * (m - 1) / 2) >= until:
+                        n -= 1
+                        while n > 1 and (n - 1) * (x1 + y1 * (n - 2) / 2) >= until:
+                            n -= 1
+                    dt = n * (x1 + y1 * (n - 1) / 2)
+                    while dt < until:
+                        n += 1
+                        dt = n * (x1 + y1 * (n - 1) / 2)
+                    j = n
             t += dt
             batch_sum += n_run * j
             last = it + j - 1
             it += j
         while next_done == last:
-            _, lo, hi = running.popleft()
-            next_done = running[0][0] if running else -1
-            if hi - lo == 1:
-                finish[lo] = t
+            hi = g_end[g_first]
+            g_first += 1
+            next_done = g_last[g_first]
+            if hi - g_lo == 1:
+                finish[g_lo] = t
             else:
-                finish[lo:hi] = [t] * (hi - lo)
-            n_run -= hi - lo
+                finish[g_lo:hi] = [t] * (hi - g_lo)
+            n_run -= hi - g_lo
             # the group was admitted at iteration last − s_out + 1
-            s_acc -= (hi - lo) * (s_in - (last - s_out + 1))
-            done += hi - lo
-
+            s_acc -= (hi - g_lo) * (s_in - (last - s_out + 1))
+            done += hi - g_lo
+            g_lo = hi
     # every request also pays the engine's first-token latency (off the GPU: it delays its own
     # tokens, not the others')
     first_a = np.asarray(first)
