@@ -142,6 +142,7 @@ MODEL_PATTERNS: tuple[tuple[str, str], ...] = (
     (r"Llama-3\.1-405B", "llama_3_1_405b"),
     (r"LLaMA-65B", "llama_65b"),
     (r"Mixtral-8x7B", "mixtral_8x7b"),
+    (r"Mixtral-8x22B", "mixtral_8x22b"),
     (r"Qwen3-8B", "qwen3_8b"),
 )
 GPU_PATTERNS: tuple[tuple[str, str], ...] = (
