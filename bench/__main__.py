@@ -86,19 +86,19 @@ def main() -> None:
         f"{size / t:,.0f} configurations/s (target >= 100,000/s)"
     )
     # Issue 19: a 10,000-configuration sweep (batch 1-100 x 25 input x 4 output lengths).
-    b, i, o = np.meshgrid(
+    b10, i10, o10 = np.meshgrid(
         np.arange(1, 101, dtype=float),
         np.geomspace(64, 32768, 25),
         np.geomspace(16, 4096, 4),
         indexing="ij",
     )
-    n = np.ones_like(b)
+    n10 = np.ones_like(b10)
     t, c = median_wall_cpu_s(
-        lambda: sweep(arch, spec, ENGINES["vllm"], batch=b, input_tokens=i, output_tokens=o,
-                      n_gpus=n),
+        lambda: sweep(arch, spec, ENGINES["vllm"], batch=b10, input_tokens=i10,
+                      output_tokens=o10, n_gpus=n10),
         repeats=7, number=5,
     )  # fmt: skip
-    print(f"vectorised sweep, {b.size:,} configurations: median {t * 1e3:.1f} ms, "
+    print(f"vectorised sweep, {b10.size:,} configurations: median {t * 1e3:.1f} ms, "
           f"CPU {c * 1e3:.1f} ms (target <= 50 ms)")  # fmt: skip
 
     # Load simulation: 10k Poisson requests through the continuous-batching scheduler.
