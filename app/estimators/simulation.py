@@ -133,28 +133,29 @@ def simulate_load_uncached(
     # keyed by running · (per_iteration + 1) + admitted.
     step_parts: dict[int, tuple[float, float, float, float]] = {}
     stride = per_iteration + 1
-    # n_run -> sm.decode_line(n_run) and its slopes per iteration, filled on first use
-    Line = tuple[float, float, float, float, float, float, float]
-    decode_lines: list[Line | None] = [None] * (max_seqs + 1)
+    # n_run -> (a1, b1, extra, b1·n_run, one_line, a2, b2, b2·n_run) from sm.decode_line(n_run),
+    # filled on first use; one_line: line 1 is at least line 2 at every context (a2 <= a1 and
+    # b2 <= b1: in floating point too, rounding being monotonic), so a run is timed on line 1.
+    decode_lines: list[tuple[float, float, float, float, bool, float, float, float] | None] = [
+        None
+    ] * (max_seqs + 1)
     # Requests arrive, are admitted and (all having the same lengths) finish in index order, so
     # the waiting queue is the index range [head, nxt), and the requests admitted by one
     # iteration form one group of the decoding set: group g is the index range
-    # [g_end[g − 1], g_end[g]) and decodes for the last time in iteration g_last[g]; the groups
-    # still decoding are g_first … g_next − 1 (a FIFO in two lists; g_last is −1 past the end).
-    g_last = [-1] * (n_requests + 1)
+    # [g_end[g − 1], g_end[g]) and its last decode iteration is g_stop[g] − 1; the groups still
+    # decoding are g_first … g_next − 1 (a FIFO in two lists; g_stop is −1 past the end).
+    g_stop = [-1] * (n_requests + 1)
     g_end = [0] * n_requests
     g_first = g_next = 0
     g_lo = 0  # first index of group g_first
-    next_done = -1  # last iteration of group g_first; -1: nothing decoding
+    next_stop = -1  # g_stop of group g_first: it finishes when `it` (iterations run) reaches it
     head = 0  # first waiting request
     n_run = 0
     s_acc = 0  # Σ over decoding requests of (input − admission iteration)
     nxt = 0  # next arrival to enqueue
     t = 0.0
-    it = 0
-    last = 0
+    it = 0  # iterations run
     done = 0
-    batch_sum = 0
     inf = math.inf
     sqrt = math.sqrt
     ceil = math.ceil
@@ -173,9 +174,8 @@ def simulate_load_uncached(
             if na > per_iteration:
                 na = per_iteration
             t_start = t
-            ctx = s_acc + n_run * it
             if ideal:
-                t += step_s(n_run, ctx, na, na * s_in, na * s_in * s_in)
+                t += step_s(n_run, s_acc + n_run * it, na, na * s_in, na * s_in * s_in)
             else:
                 parts = step_parts.get(n_run * stride + na)
                 if parts is None:
@@ -183,9 +183,8 @@ def simulate_load_uncached(
                         n_run, na, na * s_in, na * s_in * s_in
                     )
                 g0, att, floor, extra = parts
-                g = g0 + att * ctx
+                g = g0 + att * (s_acc + n_run * it)
                 t += (g if g > floor else floor) + extra
-            batch_sum += n_run + na
             end = head + na
             if na == 1:
                 start[head] = t_start
@@ -198,37 +197,33 @@ def simulate_load_uncached(
                 done += na
             else:
                 # decodes in iterations it+1 … it+s_out−1 at context s_in + (j − it)
-                if next_done < 0:
-                    next_done = it + s_out - 1
-                g_last[g_next] = it + s_out - 1
+                if next_stop < 0:
+                    next_stop = it + s_out
+                g_stop[g_next] = it + s_out
                 g_end[g_next] = end
                 g_next += 1
                 n_run += na
                 s_acc += na * (s_in - it)
             head = end
-            last = it
             it += 1
         else:
             # A run of pure decode iterations with the same running set: until the next request
             # finishes or (when there is room to admit) the next arrival. The GPU time grows
             # linearly with the iteration (one more token of context per sequence: the KV read)
             # and the eager CPU floor is constant, so the run is timed in closed form
-            # (_decode_run: the max of two lines; written out here for a run one line bounds).
+            # (_decode_run: the max of two lines; written out here for a run line 1 bounds).
             line = decode_lines[n_run]
             if line is None:
                 a1, b1, a2, b2, extra = sm.decode_line(n_run)
-                line = decode_lines[n_run] = (a1, b1, a2, b2, extra, b1 * n_run, b2 * n_run)
-            a1, b1, a2, b2, extra, y1, y2 = line
+                one = a2 <= a1 and b2 <= b1
+                line = decode_lines[n_run] = (a1, b1, extra, b1 * n_run, one, a2, b2, b2 * n_run)
+            a1, b1, extra, y1, one_line, a2, b2, y2 = line
             ctx0 = s_acc + n_run * it
             x1 = a1 + b1 * ctx0 + extra
-            x2 = a2 + b2 * ctx0 + extra
-            k_max = next_done - it + 1
+            k_max = next_stop - it
             until = arrivals[nxt] - t if head == nxt else inf
-            if x2 > x1:
-                x1, y1, x2, y2 = x2, y2, x1, y1
-            if y2 > y1 and (x1 - x2) / (y2 - y1) < k_max:
-                # the other line takes over inside the run
-                j, dt = _decode_run(x1, y1, x2, y2, k_max, until)
+            if not one_line:
+                j, dt = _decode_run(x1, y1, a2 + b2 * ctx0 + extra, y2, k_max, until)
             else:
                 n = k_max - 1
                 if n * (x1 + y1 * (n - 1) / 2) < until:
@@ -252,20 +247,18 @@ def simulate_load_uncached(
                         dt = n * (x1 + y1 * (n - 1) / 2)
                     j = n
             t += dt
-            batch_sum += n_run * j
-            last = it + j - 1
             it += j
-        while next_done == last:
+        while next_stop == it:
             hi = g_end[g_first]
             g_first += 1
-            next_done = g_last[g_first]
+            next_stop = g_stop[g_first]
             if hi - g_lo == 1:
                 finish[g_lo] = t
             else:
                 finish[g_lo:hi] = [t] * (hi - g_lo)
             n_run -= hi - g_lo
-            # the group was admitted at iteration last − s_out + 1
-            s_acc -= (hi - g_lo) * (s_in - (last - s_out + 1))
+            # the group was admitted at iteration it − s_out
+            s_acc -= (hi - g_lo) * (s_in - (it - s_out))
             done += hi - g_lo
             g_lo = hi
     # every request also pays the engine's first-token latency (off the GPU: it delays its own
@@ -300,7 +293,7 @@ def simulate_load_uncached(
         e2e_ms=pct(e2e),
         queue_ms_mean=float(queue.mean()),
         queue_ms_p95=float(np.percentile(queue, 95)),
-        mean_batch=batch_sum / max(it, 1),
+        mean_batch=n_requests * s_out / max(it, 1),
         output_tokens_per_s=n_requests * s_out / span,
         requests_per_s=n_requests / span,
         duration_s=span,
