@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.assessments.models import Assessment
+from app.assessments.models import Assessment, Recommendation
 from app.audit.models import AuditEvent
 from app.rules.reference import default_ruleset_text
 from app.rulesets.models import RuleSetVersion
@@ -371,3 +371,35 @@ def test_unanswered_share_and_labelled_data_are_not_zero_or_no(
     assert "(the share the failure hits)" not in text
     assert "there is none" not in text
     assert "labelled data: not answered" in text
+
+
+def test_an_answered_zero_share_is_priced_at_zero_not_every_request(
+    client: TestClient, session: Session, dep: Any
+) -> None:
+    """Defect: a traffic share answered as 0 % was read as "not answered" (a falsy 0) and the
+    reasoning card was priced on every request. Now it is priced at the answered 0 %: the
+    reasoning compute runs on no request, so the card adds nothing to the cost, and says so."""
+    data = _form(client, dep.id, **{"fm.complex_task_errors.severity": "3",
+                                    "fm.complex_task_errors.share": "0"})  # fmt: skip
+    r = client.post(f"/deployments/{dep.id}/assessment", data=data, follow_redirects=False)
+    assert r.status_code == 303, r.text[-1500:]
+    stored = session.execute(
+        select(Assessment).where(Assessment.status == "submitted")
+    ).scalar_one()
+    answer = next(a for a in stored.answers if a["failure_mode"] == "complex_task_errors")
+    assert answer["traffic_share"] == 0
+    rec = session.execute(
+        select(Recommendation).where(Recommendation.assessment_id == stored.id)
+    ).scalar_one()
+    item = next(i for i in rec.result["items"] if i["axis"] == "reasoning_compute")
+    impact = item["impact"]
+    assert impact["params"]["traffic_share"] == 0
+    assert impact["traffic_share"] == 0
+    assert impact["monthly_cost_usd"]["after"] == impact["monthly_cost_usd"]["before"]
+    assert impact["monthly_cost_usd"]["delta"] == 0
+    assert impact["replicas"]["after"] == impact["replicas"]["before"]
+    assert impact["one_off_usd"]["total"] == 0
+    text = html.unescape(client.get(r.headers["location"]).text)
+    assert "0% of requests (as answered): the change runs on no request" in text
+    assert "no traffic share was answered" not in text
+    assert "routed by a classifier" not in text

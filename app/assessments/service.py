@@ -259,11 +259,13 @@ def card_params(technique: str, corpus_tokens: float, share: float) -> dict[str,
 
 
 def _item_share(item: Item, fact_map: dict[str, Fact]) -> float:
-    """The largest share of traffic the item's failure modes hit (1 when none was given)."""
+    """The largest share of traffic the item's failure modes hit (1 when none was given; an
+    answered 0 % is 0, not "not given": the share-limited change then runs on no request)."""
     shares = [fact_map.get(f"fm.{fm}.traffic_share") for fm in item.failure_modes]
     values = [float(v) for v in shares if isinstance(v, int | float) and not isinstance(v, bool)]
-    best = max(values, default=0.0)
-    return min(best, 1.0) if best > 0 else 1.0
+    if not values:
+        return 1.0
+    return min(max(max(values), 0.0), 1.0)
 
 
 def _price_and_choose(

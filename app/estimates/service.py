@@ -575,9 +575,11 @@ def deployment_scenario(session: Session, dep: Any) -> tuple[Scenario, dict[str,
     eng, note = calibrations.apply(
         engine(dep.engine), calibrations.latest(session, dep.org_id, gpu.key, dep.engine)
     )
+    # every catalog GPU at the organisation's effective price: right-sizing prices other types
+    prices = tuple((c.key, p.price_per_hour_usd) for c, p in effective_prices(session, dep.org_id))
     scenario = Scenario(arch, gpu, eng, ServingConfig(n_gpus=dep.n_gpus), dep.mean_input_tokens,
                         dep.mean_output_tokens, float(dep.requests_per_day), dep.ttft_slo_ms,
-                        dep.tpot_slo_ms)  # fmt: skip
+                        dep.tpot_slo_ms, gpu_prices=prices)  # fmt: skip
     try:  # replicas on the recommendation cards are sized for the deployment's peak
         peak = shape_of(getattr(dep, "peak_to_average", None), getattr(dep, "hourly_profile", None))
         scenario = replace(scenario, peak_to_average=peak.peak_to_average,
