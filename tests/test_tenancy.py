@@ -367,8 +367,10 @@ def test_new_organisation_starts_from_shipped_defaults(session: Session) -> None
     assert rulesets.current_ruleset(session, user.org_id).version == 1
 
 
-OLD_GATE = ("serving economics fail (budget or SLO), and a serving bottleneck limits every "
-            "other axis (seed 000 §6).")  # the shipped reason before commit 9305835
+OLD_GATE = (
+    "serving economics fail (budget or SLO), and a serving bottleneck limits every "
+    "other axis (seed 000 §6)."
+)  # the shipped reason before commit 9305835
 NEW_GATE = "Serving economics come first: a serving bottleneck limits every other axis"
 
 
