@@ -96,7 +96,12 @@ def test_csv_of_counts_per_hour() -> None:
     ("text", "needle"),
     [
         ("0,1\n1,2", "missing"),
-        ("\n".join(f"{h},x" for h in range(24)), "row 1"),
+        # the header-like first row is skipped: the error names the text's line 2 and its content
+        ("\n".join(f"{h},x" for h in range(24)), r"line 2 \(1,x\)"),
+        (
+            "hour,requests\n\n" + "\n".join(f"{h},{h}" for h in range(23)) + "\n23,lots",
+            r"line 26 \(23,lots\)",
+        ),
         ("\n".join(f"{h % 23},1" for h in range(24)), "twice"),
         ("\n".join(f"{h + 1},1" for h in range(24)), "0 to 23"),
         ("\n".join(f"{h},0" for h in range(24)), "positive sum"),
@@ -317,8 +322,8 @@ def test_form_bad_csv_is_an_inline_error_keeping_what_was_typed(
     page_login(client, lead.email)
     r = client.post("/deployments/new", data=_form(client, hourly_csv="0,10\n1,oops"))
     assert r.status_code == 422
-    assert "row 2" in r.text
-    assert "1,oops" in r.text
+    assert "line 2 (1,oops)" in r.text  # the error names the line and what it holds
+    assert "0,10\n1,oops</textarea>" in r.text  # what was typed is kept
     r = client.post("/deployments/new", data=_form(client, peak_to_average="0.5"))
     assert r.status_code == 422
     assert 'id="peak_to_average-error"' in r.text
