@@ -5,6 +5,7 @@ flow (per-rule form, YAML, dry run, publish)."""
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 import pytest
@@ -17,7 +18,14 @@ from app.assessments.models import Assessment, Recommendation
 from app.audit.models import AuditEvent
 from app.rules.reference import default_ruleset_text
 from app.rulesets.models import RuleSetVersion
-from tests.factories import create_deployment, create_user, csrf_from, figures_in, page_login
+from tests.factories import (
+    api_headers,
+    create_deployment,
+    create_user,
+    csrf_from,
+    figures_in,
+    page_login,
+)
 
 HX = {"HX-Request": "true"}
 
@@ -403,3 +411,41 @@ def test_an_answered_zero_share_is_priced_at_zero_not_every_request(
     assert "0% of requests (as answered): the change runs on no request" in text
     assert "no traffic share was answered" not in text
     assert "routed by a classifier" not in text
+
+
+def test_card_cost_per_request_is_labelled_and_matches_the_deployment_page_when_provisioned(
+    client: TestClient, session: Session, lead: Any, dep: Any
+) -> None:
+    """Walk-through defect: the card's "Cost per 1,000 requests" ($0.159, from the GPU-hours
+    actually needed) sat unlabelled beside the deployment page's $1.080 (the provisioned bill per
+    request). The card now names its basis and shows the provisioned figure too, equal to the
+    deployment page's and the economics endpoint's; a replica count that does not move reads
+    "no change", a fall a minus sign, not "+0" and "-6"."""
+    data = _form(client, dep.id, **{"fm.factual_staleness.severity": "2",
+                                    "fm.factual_staleness.share": "40"})  # fmt: skip
+    r = client.post(f"/deployments/{dep.id}/assessment", data=data, follow_redirects=True)
+    assert r.status_code == 200, r.text[-1500:]
+    text = re.sub(r"<[^>]+>", "", html.unescape(r.text))
+    h = api_headers(client, lead.email)
+    econ = client.get(f"/api/v1/deployments/{dep.id}/economics", headers=h).json()
+    rec = session.execute(select(Recommendation)).scalars().one()
+    impact = rec.result["items"][0]["impact"]
+    per_1k = impact["provisioned_cost_per_1k_requests_usd"]
+    assert per_1k["before"] == pytest.approx(econ["cost_per_1k_requests_usd"], rel=1e-9)
+    assert impact["provisioned_monthly_cost_usd"]["before"] == pytest.approx(
+        econ["monthly_cost_usd"], rel=1e-9
+    )
+    assert "Cost per 1,000 requests (GPU-hours actually needed)" in text
+    assert (
+        "Cost per 1,000 requests provisioned (that bill per request, as on the deployment "
+        "page)" in text
+    )
+    page = html.unescape(client.get(f"/deployments/{dep.id}").text)
+    shown = f"${econ['cost_per_1k_requests_usd']:.3f}"
+    assert shown in page
+    assert text.count(shown) >= 2  # the plan's and the card's provisioned Before
+    replicas = re.findall(r"Replicas at the peak</th>.*?<td class=\"num\">([^<]*)</td></tr>",
+                          r.text, flags=re.S)  # fmt: skip
+    assert replicas
+    assert all(c == "no change" or c[0] in "+−" for c in replicas), replicas
+    assert "+0<" not in r.text

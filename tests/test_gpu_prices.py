@@ -187,5 +187,25 @@ def test_right_sizing_card_prices_another_gpu_at_the_organisations_own_price(
     assert card["technique"] == "gpu_right_sizing", priced
     assert "L40S" in card["impact_assumptions"][0]
     assert "organisation's effective price $0.1/GPU-hour" in card["impact_assumptions"][0]
+    # the outcome is the chosen technique's, not PagedAttention's "up to 24x throughput"
+    assert card["expected_outcome"].startswith("$")
+    assert "per 1,000 requests" in card["expected_outcome"]
+    assert "the rules' outcome for PagedAttention" in card["expected_outcome"]
     hours = card["impact"]["gpu_hours_per_month"]["after"]
     assert card["impact"]["monthly_cost_usd"]["after"] == pytest.approx(hours * 0.1, rel=1e-3)
+
+
+def test_deployment_page_counts_gpus_and_says_what_the_static_figures_are(
+    client: TestClient, session: Session
+) -> None:
+    """Walk-through wording: "10 × 2 GPU" and idle-server figures labelled as "the static model
+    the recommendation cards use" (the cards use the peak-load planner, as the page does)."""
+    lead = create_user(session, role="product_lead")
+    h = api_headers(client, lead.email)
+    r = client.post("/api/v1/deployments", json=deployment_payload(n_gpus=2), headers=h)
+    assert r.status_code == 201, r.text
+    page_login(client, lead.email)
+    page = client.get(f"/deployments/{r.json()['id']}").text
+    assert re.search(r'<span data-econ="replicas">\d+</span> × 2 GPUs', page)
+    assert "the static model the recommendation cards use" not in page
+    assert "the recommendation cards' are p95 at the peak" in page

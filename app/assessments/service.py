@@ -45,6 +45,7 @@ from app.estimators.techniques import (
     pricing_params,
     technique_impact,
 )
+from app.formatting import money, ms
 from app.rules.conditions import Fact
 from app.rules.engine import Context, FailureModeInfo, Item, Result, RuleSet, run
 from app.rules.questionnaire import ServingContext, as_answers, check_answer, facts
@@ -249,6 +250,26 @@ def _cached_impact(
     return technique_impact(scenario, technique, params=dict(params), models=dict(models))
 
 
+def priced_outcome(fields: dict[str, Any], rule_technique: str, table_outcome: str) -> str:
+    """A card's expected outcome when the price chose another technique than the rule's: its
+    own priced figures, then the rule's outcome, which describes the rule's technique (a
+    distillation card no longer promises PagedAttention's "up to 24x throughput")."""
+    parts = []
+    cost = fields.get("cost_per_1k_requests_usd") or {}
+    if cost.get("before") is not None and cost.get("after") is not None:
+        parts.append(f"{money(cost['before'], 3)} → {money(cost['after'], 3)} per 1,000 "
+                     "requests (GPU-hours actually needed)")  # fmt: skip
+    tta = fields.get("time_to_answer_p95_ms") or {}
+    if tta.get("before") is not None and tta.get("after") is not None:
+        parts.append(f"p95 time to answer {ms(tta['before'])} → {ms(tta['after'])}")
+    slo = fields.get("slo_after") or {}
+    if slo:
+        parts.append("meets every SLO" if all(slo.values()) else "misses an SLO")
+    figures = ", ".join(parts) or "not priced"
+    return (f"{figures[:1].upper()}{figures[1:]}, priced on this deployment (the rules' "
+            f"outcome for {rule_technique}: {table_outcome})")  # fmt: skip
+
+
 def card_params(technique: str, corpus_tokens: float, share: float) -> dict[str, Any]:
     """The parameters a card is priced with: the questionnaire's corpus for the techniques that
     index one, and for reasoning-time compute the share of traffic the failure hits."""
@@ -322,6 +343,9 @@ def _price_and_choose(
                 item.citations.append(cat.technique_citations[pick])
             item.rationale.insert(0, f"Chosen by price over {cat.technique_names.get(old, old)}: "
                                   f"{choice.why}")  # fmt: skip
+            item.expected_outcome = priced_outcome(
+                priced[pick].fields, cat.technique_names.get(old, old), item.expected_outcome
+            )
             item.technique, item.technique_name = pick, cat.technique_names.get(pick, pick)
         else:
             item.rationale.insert(0, f"Priced against the alternatives: {choice.why}")

@@ -127,6 +127,8 @@ class Side:
     provisioned_gpu_hours: float | None = None
     provisioned_monthly_cost_usd: float | None = None
     slo_sized: bool = True  # False: no rate meets the SLOs, sized on throughput alone
+    # the provisioned bill per 1,000 requests: the deployment page's cost per 1,000 requests
+    provisioned_cost_per_1k_requests_usd: float | None = None
 
 
 def router_gpu_hours_per_request(s: Scenario) -> float:
@@ -302,9 +304,12 @@ def serve(base: Scenario, streams: Sequence[Stream], *, router: bool, planner: b
     if gpu_usd is not None and router_usd is not None and per_month > 0:
         monthly = gpu_usd + router_usd + vdb
         per_month_cost = monthly / per_month * 1000
+    prov_per_1k = None
+    if prov_monthly is not None and per_month > 0:
+        prov_per_1k = prov_monthly / per_month * 1000
     return Side(True, None, replicas, hours, monthly, per_month_cost, ttft, tpot, answer,
                 saturated, router_hours, vdb, provisioned + router_hours, prov_monthly,
-                slo_sized)  # fmt: skip
+                slo_sized, prov_per_1k)  # fmt: skip
 
 
 BAND_FAMILIES: dict[str, str] = {
@@ -433,6 +438,9 @@ class Priced:
             "monthly_cost_usd": monthly,
             "provisioned_monthly_cost_usd": pair(b.provisioned_monthly_cost_usd,
                                                  a.provisioned_monthly_cost_usd, None),
+            "provisioned_cost_per_1k_requests_usd": pair(
+                b.provisioned_cost_per_1k_requests_usd, a.provisioned_cost_per_1k_requests_usd,
+                None),
             "replicas": {"before": b.replicas, "after": a.replicas},
             "gpu_hours_per_month": pair(b.gpu_hours, a.gpu_hours, 2, delta=False),
             "ttft_p95_ms": {k: ttft[k] for k in ("before", "after")},
