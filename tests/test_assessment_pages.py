@@ -449,3 +449,24 @@ def test_card_cost_per_request_is_labelled_and_matches_the_deployment_page_when_
     assert replicas
     assert all(c == "no change" or c[0] in "+−" for c in replicas), replicas
     assert "+0<" not in r.text
+
+
+def test_a_plan_whose_provisioned_bill_ends_over_budget_says_so(
+    client: TestClient, session: Session, lead: Any
+) -> None:
+    """Walk-through defect: the Contract analysis plan took the provisioned bill from $11,651 to
+    $34,998 against a $25,000 budget and said only "raises the monthly serving bill". The plan
+    now says first that it ends over the budget, with both figures."""
+    dep = create_deployment(session, user=lead, profile="startup", monthly_budget_usd=2_950)
+    data = _form(client, dep.id, **{"fm.factual_staleness.severity": "3",
+                                    "fm.factual_staleness.corpus_tokens": "1e8"})  # fmt: skip
+    r = client.post(f"/deployments/{dep.id}/assessment", data=data, follow_redirects=True)
+    assert r.status_code == 200, r.text[-1500:]
+    rec = session.execute(select(Recommendation)).scalars().one()
+    plan = rec.result["plan"]
+    prov = plan["provisioned_monthly_cost_usd"]
+    assert prov["before"] <= 2_950 < prov["after"]
+    first = plan["warnings"][0]
+    assert first.startswith("The whole plan's provisioned bill, ")
+    assert "is over the monthly budget of $2,950; within it today at " in first
+    assert first in html.unescape(r.text)

@@ -451,6 +451,23 @@ def _whole_plan(cat: Catalog, scenario: Scenario, items: Sequence[Item]) -> dict
             "items": [f"{i.axis}/{i.technique}" for i in items]}  # fmt: skip
 
 
+def _plan_budget(plan: dict[str, Any] | None, budget: float | None) -> None:
+    """Say so first when the whole plan's provisioned bill (the deployment page's monthly
+    figure) ends over the deployment's monthly budget."""
+    if not plan or plan.get("error") or budget is None:
+        return
+    prov = plan.get("provisioned_monthly_cost_usd") or {}
+    after, before = prov.get("after"), prov.get("before")
+    if after is None or after <= budget:
+        return
+    now = ("" if before is None else f"; {'already over' if before > budget else 'within'} it "
+           f"today at {money(before)}")  # fmt: skip
+    plan.setdefault("warnings", []).insert(
+        0, f"The whole plan's provisioned bill, {money(after)} a month (the peak's replicas all "
+        f"month, as on the deployment page), is over the monthly budget of {money(budget)}{now}"
+    )  # fmt: skip
+
+
 PLAN_SLOS = (  # (slo_after key, words, economics figure, which SLO)
     ("ttft_ok", "TTFT", "ttft_p95_ms", "ttft"),
     ("tpot_ok", "TPOT", "tpot_p95_ms", "tpot"),
@@ -515,6 +532,7 @@ def evaluate(
     if with_impacts and result.items and scenario is not None:
         corpus = answered_corpus(a.corpus_tokens for a in data.answers)
         result = _price_and_choose(session, dep.org_id, scenario, result, fact_map, corpus)
+        _plan_budget(result.plan, dep.monthly_budget_usd)
         _add_hosted_alternatives(session, dep, econ, result)
     return Evaluation(fact_map, result, matrix_version, rules.version, serving)
 
