@@ -242,9 +242,11 @@ def _load(
         load = LoadOut.model_validate(r.as_dict())
     capacity = None
     if req.requests_per_day is not None and req.ttft_slo_ms and req.tpot_slo_ms:
+        peak = req.peak_to_average or 1.0  # a deployment's traffic shape (its peak)
         plan = _capacity_plan_cached(
             arch, gpu, eng, cfg, limits.max_seqs, limits.max_batched_tokens, req.input_tokens,
             req.output_tokens, float(req.requests_per_day), req.ttft_slo_ms, req.tpot_slo_ms,
+            peak,
         )  # fmt: skip
         capacity = CapacityOut(
             **{k: v for k, v in plan.as_dict().items() if k in CapacityOut.model_fields},
