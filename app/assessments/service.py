@@ -452,8 +452,8 @@ def _whole_plan(cat: Catalog, scenario: Scenario, items: Sequence[Item]) -> dict
 
 
 def _plan_budget(plan: dict[str, Any] | None, budget: float | None) -> None:
-    """Say so first when the whole plan's provisioned bill (the deployment page's monthly
-    figure) ends over the deployment's monthly budget."""
+    """Say so, first after a missed SLO, when the whole plan's provisioned bill (the deployment
+    page's monthly figure) ends over the deployment's monthly budget."""
     if not plan or plan.get("error") or budget is None:
         return
     prov = plan.get("provisioned_monthly_cost_usd") or {}
@@ -462,8 +462,10 @@ def _plan_budget(plan: dict[str, Any] | None, budget: float | None) -> None:
         return
     now = ("" if before is None else f"; {'already over' if before > budget else 'within'} it "
            f"today at {money(before)}")  # fmt: skip
-    plan.setdefault("warnings", []).insert(
-        0, f"The whole plan's provisioned bill, {money(after)} a month (the peak's replicas all "
+    warnings = plan.setdefault("warnings", [])
+    at = 1 if warnings and str(warnings[0]).startswith("The whole plan misses") else 0
+    warnings.insert(
+        at, f"The whole plan's provisioned bill, {money(after)} a month (the peak's replicas all "
         f"month, as on the deployment page), is over the monthly budget of {money(budget)}{now}"
     )  # fmt: skip
 
