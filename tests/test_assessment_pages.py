@@ -5,6 +5,7 @@ flow (per-rule form, YAML, dry run, publish)."""
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 import pytest
@@ -13,11 +14,18 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.assessments.models import Assessment
+from app.assessments.models import Assessment, Recommendation
 from app.audit.models import AuditEvent
 from app.rules.reference import default_ruleset_text
 from app.rulesets.models import RuleSetVersion
-from tests.factories import create_deployment, create_user, csrf_from, figures_in, page_login
+from tests.factories import (
+    api_headers,
+    create_deployment,
+    create_user,
+    csrf_from,
+    figures_in,
+    page_login,
+)
 
 HX = {"HX-Request": "true"}
 
@@ -371,3 +379,94 @@ def test_unanswered_share_and_labelled_data_are_not_zero_or_no(
     assert "(the share the failure hits)" not in text
     assert "there is none" not in text
     assert "labelled data: not answered" in text
+
+
+def test_an_answered_zero_share_is_priced_at_zero_not_every_request(
+    client: TestClient, session: Session, dep: Any
+) -> None:
+    """Defect: a traffic share answered as 0 % was read as "not answered" (a falsy 0) and the
+    reasoning card was priced on every request. Now it is priced at the answered 0 %: the
+    reasoning compute runs on no request, so the card adds nothing to the cost, and says so."""
+    data = _form(client, dep.id, **{"fm.complex_task_errors.severity": "3",
+                                    "fm.complex_task_errors.share": "0"})  # fmt: skip
+    r = client.post(f"/deployments/{dep.id}/assessment", data=data, follow_redirects=False)
+    assert r.status_code == 303, r.text[-1500:]
+    stored = session.execute(
+        select(Assessment).where(Assessment.status == "submitted")
+    ).scalar_one()
+    answer = next(a for a in stored.answers if a["failure_mode"] == "complex_task_errors")
+    assert answer["traffic_share"] == 0
+    rec = session.execute(
+        select(Recommendation).where(Recommendation.assessment_id == stored.id)
+    ).scalar_one()
+    item = next(i for i in rec.result["items"] if i["axis"] == "reasoning_compute")
+    impact = item["impact"]
+    assert impact["params"]["traffic_share"] == 0
+    assert impact["traffic_share"] == 0
+    assert impact["monthly_cost_usd"]["after"] == impact["monthly_cost_usd"]["before"]
+    assert impact["monthly_cost_usd"]["delta"] == 0
+    assert impact["replicas"]["after"] == impact["replicas"]["before"]
+    assert impact["one_off_usd"]["total"] == 0
+    text = html.unescape(client.get(r.headers["location"]).text)
+    assert "0% of requests (as answered): the change runs on no request" in text
+    assert "no traffic share was answered" not in text
+    assert "routed by a classifier" not in text
+
+
+def test_card_cost_per_request_is_labelled_and_matches_the_deployment_page_when_provisioned(
+    client: TestClient, session: Session, lead: Any, dep: Any
+) -> None:
+    """Walk-through defect: the card's "Cost per 1,000 requests" ($0.159, from the GPU-hours
+    actually needed) sat unlabelled beside the deployment page's $1.080 (the provisioned bill per
+    request). The card now names its basis and shows the provisioned figure too, equal to the
+    deployment page's and the economics endpoint's; a replica count that does not move reads
+    "no change", a fall a minus sign, not "+0" and "-6"."""
+    data = _form(client, dep.id, **{"fm.factual_staleness.severity": "2",
+                                    "fm.factual_staleness.share": "40"})  # fmt: skip
+    r = client.post(f"/deployments/{dep.id}/assessment", data=data, follow_redirects=True)
+    assert r.status_code == 200, r.text[-1500:]
+    text = re.sub(r"<[^>]+>", "", html.unescape(r.text))
+    h = api_headers(client, lead.email)
+    econ = client.get(f"/api/v1/deployments/{dep.id}/economics", headers=h).json()
+    rec = session.execute(select(Recommendation)).scalars().one()
+    impact = rec.result["items"][0]["impact"]
+    per_1k = impact["provisioned_cost_per_1k_requests_usd"]
+    assert per_1k["before"] == pytest.approx(econ["cost_per_1k_requests_usd"], rel=1e-9)
+    assert impact["provisioned_monthly_cost_usd"]["before"] == pytest.approx(
+        econ["monthly_cost_usd"], rel=1e-9
+    )
+    assert "Cost per 1,000 requests (GPU-hours actually needed)" in text
+    assert (
+        "Cost per 1,000 requests provisioned (that bill per request, as on the deployment "
+        "page)" in text
+    )
+    page = html.unescape(client.get(f"/deployments/{dep.id}").text)
+    shown = f"${econ['cost_per_1k_requests_usd']:.3f}"
+    assert shown in page
+    assert text.count(shown) >= 2  # the plan's and the card's provisioned Before
+    replicas = re.findall(r"Replicas at the peak</th>.*?<td class=\"num\">([^<]*)</td></tr>",
+                          r.text, flags=re.S)  # fmt: skip
+    assert replicas
+    assert all(c == "no change" or c[0] in "+−" for c in replicas), replicas
+    assert "+0<" not in r.text
+
+
+def test_a_plan_whose_provisioned_bill_ends_over_budget_says_so(
+    client: TestClient, session: Session, lead: Any
+) -> None:
+    """Walk-through defect: the Contract analysis plan took the provisioned bill from $11,651 to
+    $34,998 against a $25,000 budget and said only "raises the monthly serving bill". The plan
+    now says first that it ends over the budget, with both figures."""
+    dep = create_deployment(session, user=lead, profile="startup", monthly_budget_usd=2_950)
+    data = _form(client, dep.id, **{"fm.factual_staleness.severity": "3",
+                                    "fm.factual_staleness.corpus_tokens": "1e8"})  # fmt: skip
+    r = client.post(f"/deployments/{dep.id}/assessment", data=data, follow_redirects=True)
+    assert r.status_code == 200, r.text[-1500:]
+    rec = session.execute(select(Recommendation)).scalars().one()
+    plan = rec.result["plan"]
+    prov = plan["provisioned_monthly_cost_usd"]
+    assert prov["before"] <= 2_950 < prov["after"]
+    first = plan["warnings"][0]
+    assert first.startswith("The whole plan's provisioned bill, ")
+    assert "is over the monthly budget of $2,950; within it today at " in first
+    assert first in html.unescape(r.text)

@@ -443,6 +443,10 @@ def test_the_whole_plan_names_the_slos_it_misses_and_picks_by_a_stated_rule(
                 assert f"{w} " not in verdict.replace("time-to-answer", "tta"), verdict
         assert not any("TTFT or TPOT" in w for w in plan["warnings"])
         assert plan["warnings"][0].startswith("The whole plan misses the")
+        # then the budget, when the plan's provisioned bill ends over it (walk-through finding)
+        prov = plan["provisioned_monthly_cost_usd"]["after"]
+        over = [w for w in plan["warnings"] if "is over the monthly budget" in w]
+        assert over == (plan["warnings"][1:2] if prov > d.monthly_budget_usd else [])
 
 
 def test_a_moe_deployment_is_not_told_to_adopt_moe(

@@ -161,3 +161,51 @@ def test_estimator_page_shows_the_effective_price_and_its_source(
     assert "Capacity plan" in r.text
     assert "$1.48 per GPU-hour" in r.text
     assert "shipped default: on-demand" in r.text
+
+
+def test_right_sizing_card_prices_another_gpu_at_the_organisations_own_price(
+    client: TestClient, session: Session
+) -> None:
+    """Defect (issue 18, item 1): GPU right-sizing priced other GPU types at the shipped default
+    even where the organisation had set its own. An admin's low L40S price makes right-sizing
+    move to the L40S, priced at that price on the card."""
+    admin = create_user(session, role="admin")
+    h = api_headers(client, admin.email)
+    price = {"price_per_hour_usd": 0.1, "kind": "reserved", "note": "3-year"}
+    r = client.put("/api/v1/gpus/l40s/price", headers=h, json=price)
+    assert r.status_code == 200, r.text
+    dep = client.post("/api/v1/deployments", json=deployment_payload(requests_per_day=500_000),
+                      headers=h)  # fmt: skip
+    assert dep.status_code == 201, dep.text
+    answers = [{"failure_mode": "serving_cost", "severity": 3, "traffic_share": 1.0}]
+    a = client.post(f"/api/v1/deployments/{dep.json()['id']}/assessments", headers=h,
+                    json={"answers": answers})  # fmt: skip
+    assert a.status_code == 201, a.text
+    card = a.json()["recommendation"]["items"][0]
+    priced = {card["technique"]: card["impact"]["monthly_cost_usd"]["after"],
+              **{x["technique"]: x["monthly_cost_usd"] for x in card["alternatives"]}}  # fmt: skip
+    assert card["technique"] == "gpu_right_sizing", priced
+    assert "L40S" in card["impact_assumptions"][0]
+    assert "organisation's effective price $0.1/GPU-hour" in card["impact_assumptions"][0]
+    # the outcome is the chosen technique's, not PagedAttention's "up to 24x throughput"
+    assert card["expected_outcome"].startswith("$")
+    assert "per 1,000 requests" in card["expected_outcome"]
+    assert "the rules' outcome for PagedAttention" in card["expected_outcome"]
+    hours = card["impact"]["gpu_hours_per_month"]["after"]
+    assert card["impact"]["monthly_cost_usd"]["after"] == pytest.approx(hours * 0.1, rel=1e-3)
+
+
+def test_deployment_page_counts_gpus_and_says_what_the_static_figures_are(
+    client: TestClient, session: Session
+) -> None:
+    """Walk-through wording: "10 × 2 GPU" and idle-server figures labelled as "the static model
+    the recommendation cards use" (the cards use the peak-load planner, as the page does)."""
+    lead = create_user(session, role="product_lead")
+    h = api_headers(client, lead.email)
+    r = client.post("/api/v1/deployments", json=deployment_payload(n_gpus=2), headers=h)
+    assert r.status_code == 201, r.text
+    page_login(client, lead.email)
+    page = client.get(f"/deployments/{r.json()['id']}").text
+    assert re.search(r'<span data-econ="replicas">\d+</span> × 2 GPUs', page)
+    assert "the static model the recommendation cards use" not in page
+    assert "the recommendation cards' are p95 at the peak" in page

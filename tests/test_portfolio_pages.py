@@ -98,6 +98,15 @@ def test_build_evaluate_duplicate_and_compare(client: TestClient, dep: Any) -> N
     ]
     for label in ("TTFT p95 (ms)", "TPOT p95 (ms)", "Time to answer p95 (ms)"):
         assert label in text  # three rows, each its own figure (review finding 6)
+    # walk-through: "Monthly serving cost" showed the GPU-hours actually needed, unlabelled, while
+    # the deployment page shows the provisioned bill: both are named, As is = the deployment page
+    assert "Monthly serving cost (GPU-hours actually needed)" in text
+    row = re.search(r"Monthly cost provisioned.*?</tr>", text, flags=re.S)
+    assert row is not None
+    shown = re.search(r'data-econ="monthly_cost_usd">([^<]+)<',
+                      client.get(f"/deployments/{dep.id}").text)  # fmt: skip
+    assert shown is not None
+    assert f'<td class="num">{shown.group(1)}</td>' in row.group(0).split("</th>", 1)[1]
     scatter = figures_in(r.text)[2]
     assert scatter["layout"]["shapes"][0]["x0"] == dep.ttft_slo_ms  # the SLO line
     assert scatter["layout"]["shapes"][1]["y0"] == dep.monthly_budget_usd  # the budget line

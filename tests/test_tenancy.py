@@ -367,6 +367,51 @@ def test_new_organisation_starts_from_shipped_defaults(session: Session) -> None
     assert rulesets.current_ruleset(session, user.org_id).version == 1
 
 
+OLD_GATE = (
+    "serving economics fail (budget or SLO), and a serving bottleneck limits every "
+    "other axis (seed 000 §6)."
+)  # the shipped reason before commit 9305835
+NEW_GATE = "Serving economics come first: a serving bottleneck limits every other axis"
+
+
+def test_seed_brings_an_unedited_shipped_rule_set_to_the_current_wording(
+    session: Session,
+) -> None:
+    """A database seeded before the gate reason was reworded kept the old text ("serving
+    economics fail (budget or SLO)", false for a within-budget deployment reporting a serving
+    failure) until someone republished. Seeding now adds the shipped text as the next version
+    of an organisation that never edited it; an organisation's own edits stay; idempotent."""
+    from app.catalog.loader import load_reference_data
+
+    current = default_ruleset_text()
+    assert NEW_GATE in current
+    stale = current.replace(NEW_GATE + " (seed 000 §6).", OLD_GATE)
+    assert stale != current
+    untouched = create_user(session, org="Stale", role="viewer").org_id
+    edited = create_user(session, org="Edited", role="admin")
+    for org_id in (untouched, edited.org_id):
+        row = rulesets.get_version(session, org_id)
+        row.text, row.body = stale, yaml.safe_load(stale)
+    session.add(RuleSetVersion(org_id=edited.org_id, version=2, text=stale,
+                               body={**yaml.safe_load(stale), "version": 2}, note="ours",
+                               created_by=edited.email))  # fmt: skip
+    session.flush()
+    load_reference_data(session)
+    session.flush()
+    fresh = rulesets.get_version(session, untouched)
+    assert (fresh.version, fresh.created_by, fresh.text) == (2, "system", current)
+    assert "updated by `axisboard seed`" in fresh.note
+    assert rulesets.get_version(session, untouched, 1).text == stale  # history kept
+    gate = next(r for r in rulesets.current_ruleset(session, untouched).rules
+                if r.id == "serving_first_when_economics_fail")  # fmt: skip
+    assert NEW_GATE in gate.then["gate"]["reason"]
+    own = rulesets.get_version(session, edited.org_id)
+    assert (own.version, own.created_by, own.text) == (2, edited.email, stale)
+    load_reference_data(session)  # idempotent
+    session.flush()
+    assert rulesets.get_version(session, untouched).version == 2
+
+
 # ---- migration 0008 ------------------------------------------------------------------------
 def _seed_0007(conn: Any) -> None:
     """Two organisations, product-wide matrix versions 1-2 and rule-set versions 1-2 (version 2

@@ -96,7 +96,12 @@ def test_csv_of_counts_per_hour() -> None:
     ("text", "needle"),
     [
         ("0,1\n1,2", "missing"),
-        ("\n".join(f"{h},x" for h in range(24)), "row 1"),
+        # the header-like first row is skipped: the error names the text's line 2 and its content
+        ("\n".join(f"{h},x" for h in range(24)), r"line 2 \(1,x\)"),
+        (
+            "hour,requests\n\n" + "\n".join(f"{h},{h}" for h in range(23)) + "\n23,lots",
+            r"line 26 \(23,lots\)",
+        ),
         ("\n".join(f"{h % 23},1" for h in range(24)), "twice"),
         ("\n".join(f"{h + 1},1" for h in range(24)), "0 to 23"),
         ("\n".join(f"{h},0" for h in range(24)), "positive sum"),
@@ -317,9 +322,40 @@ def test_form_bad_csv_is_an_inline_error_keeping_what_was_typed(
     page_login(client, lead.email)
     r = client.post("/deployments/new", data=_form(client, hourly_csv="0,10\n1,oops"))
     assert r.status_code == 422
-    assert "row 2" in r.text
-    assert "1,oops" in r.text
+    assert "line 2 (1,oops)" in r.text  # the error names the line and what it holds
+    assert "0,10\n1,oops</textarea>" in r.text  # what was typed is kept
     r = client.post("/deployments/new", data=_form(client, peak_to_average="0.5"))
     assert r.status_code == 422
     assert 'id="peak_to_average-error"' in r.text
     assert 'value="0.5"' in r.text
+
+
+def test_the_estimator_link_plans_the_deployment_at_its_peak(
+    client: TestClient, session: Session
+) -> None:
+    """Issue 18 item 2: the deployment page, the estimator page and the economics endpoint are
+    one computation. The page's "Open in the estimator" sized replicas for the 24-hour mean
+    (and said so); it now carries the deployment's peak-to-average, and the estimator's plan
+    has the page's replicas and monthly cost."""
+    lead = create_user(session, role="product_lead")
+    h = api_headers(client, lead.email)
+    payload = deployment_payload(requests_per_day=2_000_000, peak_to_average=3)
+    r = client.post("/api/v1/deployments", headers=h, json=payload)
+    assert r.status_code == 201, r.text
+    econ = client.get(f"/api/v1/deployments/{r.json()['id']}/economics", headers=h).json()
+    page_login(client, lead.email)
+    page = client.get(f"/deployments/{r.json()['id']}").text
+    link = re.search(r'<a href="(/estimates\?[^"]+)">Open in the estimator</a>', page)
+    assert link is not None
+    assert "peak_to_average=3" in link.group(1)
+    assert "24-hour average" not in page
+    est = html.unescape(client.get(html.unescape(link.group(1))).text)  # as a browser follows it
+    assert "sized for a peak 3.00× the mean" in est
+    reps = re.search(r"<dt>Replicas</dt><dd>(\d+) × 1 GPU</dd>", est)
+    assert reps is not None
+    assert int(reps.group(1)) == econ["replicas"] > 1
+    assert f"{econ['monthly_cost_usd']:,.0f}" in est
+    # and a peak below 1 is refused, naming the field
+    url = html.unescape(link.group(1))
+    bad = client.get(url.replace("peak_to_average=3", "peak_to_average=0.5"))
+    assert 'id="peak_to_average-error"' in bad.text

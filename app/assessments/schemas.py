@@ -117,6 +117,9 @@ class Impact(BaseModel):
     provisioned_monthly_cost_usd: BeforeAfterDelta | None = None
     """The peak's replicas all month (the hourly profile's, hour by hour): before it is the
     deployment page's monthly cost; null on recommendations stored before it."""
+    provisioned_cost_per_1k_requests_usd: BeforeAfterDelta | None = None
+    """That provisioned bill per 1,000 requests: before it is the deployment page's (and the
+    economics endpoint's) cost per 1,000 requests; null on recommendations stored before it."""
     replicas: BeforeAfter | None = None
     gpu_hours_per_month: BeforeAfter | None = None
     ttft_p95_ms: BeforeAfter | None = None

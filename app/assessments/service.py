@@ -45,6 +45,7 @@ from app.estimators.techniques import (
     pricing_params,
     technique_impact,
 )
+from app.formatting import money, ms
 from app.rules.conditions import Fact
 from app.rules.engine import Context, FailureModeInfo, Item, Result, RuleSet, run
 from app.rules.questionnaire import ServingContext, as_answers, check_answer, facts
@@ -249,6 +250,26 @@ def _cached_impact(
     return technique_impact(scenario, technique, params=dict(params), models=dict(models))
 
 
+def priced_outcome(fields: dict[str, Any], rule_technique: str, table_outcome: str) -> str:
+    """A card's expected outcome when the price chose another technique than the rule's: its
+    own priced figures, then the rule's outcome, which describes the rule's technique (a
+    distillation card no longer promises PagedAttention's "up to 24x throughput")."""
+    parts = []
+    cost = fields.get("cost_per_1k_requests_usd") or {}
+    if cost.get("before") is not None and cost.get("after") is not None:
+        parts.append(f"{money(cost['before'], 3)} → {money(cost['after'], 3)} per 1,000 "
+                     "requests (GPU-hours actually needed)")  # fmt: skip
+    tta = fields.get("time_to_answer_p95_ms") or {}
+    if tta.get("before") is not None and tta.get("after") is not None:
+        parts.append(f"p95 time to answer {ms(tta['before'])} → {ms(tta['after'])}")
+    slo = fields.get("slo_after") or {}
+    if slo:
+        parts.append("meets every SLO" if all(slo.values()) else "misses an SLO")
+    figures = ", ".join(parts) or "not priced"
+    return (f"{figures[:1].upper()}{figures[1:]}, priced on this deployment (the rules' "
+            f"outcome for {rule_technique}: {table_outcome})")  # fmt: skip
+
+
 def card_params(technique: str, corpus_tokens: float, share: float) -> dict[str, Any]:
     """The parameters a card is priced with: the questionnaire's corpus for the techniques that
     index one, and for reasoning-time compute the share of traffic the failure hits."""
@@ -259,11 +280,13 @@ def card_params(technique: str, corpus_tokens: float, share: float) -> dict[str,
 
 
 def _item_share(item: Item, fact_map: dict[str, Fact]) -> float:
-    """The largest share of traffic the item's failure modes hit (1 when none was given)."""
+    """The largest share of traffic the item's failure modes hit (1 when none was given; an
+    answered 0 % is 0, not "not given": the share-limited change then runs on no request)."""
     shares = [fact_map.get(f"fm.{fm}.traffic_share") for fm in item.failure_modes]
     values = [float(v) for v in shares if isinstance(v, int | float) and not isinstance(v, bool)]
-    best = max(values, default=0.0)
-    return min(best, 1.0) if best > 0 else 1.0
+    if not values:
+        return 1.0
+    return min(max(max(values), 0.0), 1.0)
 
 
 def _price_and_choose(
@@ -320,6 +343,9 @@ def _price_and_choose(
                 item.citations.append(cat.technique_citations[pick])
             item.rationale.insert(0, f"Chosen by price over {cat.technique_names.get(old, old)}: "
                                   f"{choice.why}")  # fmt: skip
+            item.expected_outcome = priced_outcome(
+                priced[pick].fields, cat.technique_names.get(old, old), item.expected_outcome
+            )
             item.technique, item.technique_name = pick, cat.technique_names.get(pick, pick)
         else:
             item.rationale.insert(0, f"Priced against the alternatives: {choice.why}")
@@ -425,6 +451,25 @@ def _whole_plan(cat: Catalog, scenario: Scenario, items: Sequence[Item]) -> dict
             "items": [f"{i.axis}/{i.technique}" for i in items]}  # fmt: skip
 
 
+def _plan_budget(plan: dict[str, Any] | None, budget: float | None) -> None:
+    """Say so, first after a missed SLO, when the whole plan's provisioned bill (the deployment
+    page's monthly figure) ends over the deployment's monthly budget."""
+    if not plan or plan.get("error") or budget is None:
+        return
+    prov = plan.get("provisioned_monthly_cost_usd") or {}
+    after, before = prov.get("after"), prov.get("before")
+    if after is None or after <= budget:
+        return
+    now = ("" if before is None else f"; {'already over' if before > budget else 'within'} it "
+           f"today at {money(before)}")  # fmt: skip
+    warnings = plan.setdefault("warnings", [])
+    at = 1 if warnings and str(warnings[0]).startswith("The whole plan misses") else 0
+    warnings.insert(
+        at, f"The whole plan's provisioned bill, {money(after)} a month (the peak's replicas all "
+        f"month, as on the deployment page), is over the monthly budget of {money(budget)}{now}"
+    )  # fmt: skip
+
+
 PLAN_SLOS = (  # (slo_after key, words, economics figure, which SLO)
     ("ttft_ok", "TTFT", "ttft_p95_ms", "ttft"),
     ("tpot_ok", "TPOT", "tpot_p95_ms", "tpot"),
@@ -489,6 +534,7 @@ def evaluate(
     if with_impacts and result.items and scenario is not None:
         corpus = answered_corpus(a.corpus_tokens for a in data.answers)
         result = _price_and_choose(session, dep.org_id, scenario, result, fact_map, corpus)
+        _plan_budget(result.plan, dep.monthly_budget_usd)
         _add_hosted_alternatives(session, dep, econ, result)
     return Evaluation(fact_map, result, matrix_version, rules.version, serving)
 

@@ -29,7 +29,7 @@ from app.catalog.models import (
     Profile,
     Technique,
 )
-from app.catalog.org_reference import ensure_org_defaults
+from app.catalog.org_reference import ensure_org_defaults, refresh_shipped_ruleset
 from app.estimators.quality import figures_from_rows
 from app.estimators.reference_data import (
     architecture_from_row,
@@ -184,9 +184,11 @@ def load_reference_data(session: Session) -> dict[str, int]:
             )
         )
     session.flush()
-    # Each organisation's own matrix and rule set start from the shipped files (idempotent).
+    # Each organisation's own matrix and rule set start from the shipped files (idempotent); an
+    # unedited shipped rule set is brought to today's shipped wording.
     for org_id in session.execute(select(Organization.id)).scalars().all():
         ensure_org_defaults(session, org_id)
+        refresh_shipped_ruleset(session, org_id)
     return {
         "axes": len(axes_doc["axes"]),
         "failure_modes": session.execute(

@@ -92,6 +92,40 @@ def ensure_ruleset(session: Session, org_id: int) -> bool:
     return True
 
 
+SHIPPED_RULESET_UPDATE_NOTE = (
+    SHIPPED_RULESET_NOTE + ", updated by `axisboard seed`: the organisation had not edited the "
+    "shipped rule set, whose wording (e.g. gate reasons) has changed since"
+)
+
+
+def refresh_shipped_ruleset(session: Session, org_id: int) -> bool:
+    """When the organisation's newest rule set is an unedited shipped one (created by the
+    system, never published by a person) whose text differs from today's shipped file, publish
+    the shipped file as its next version, so seeding brings old databases the current rule
+    wording; an organisation's own edits are never replaced, and older versions stay as they
+    were (recommendations cite the version they used). True if a version was added."""
+    latest = session.execute(
+        select(RuleSetVersion)
+        .where(RuleSetVersion.org_id == org_id)
+        .order_by(RuleSetVersion.version.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    text = default_ruleset_text()
+    if latest is None or latest.created_by != "system" or latest.text == text:
+        return False
+    version = latest.version + 1
+    body = {**yaml.safe_load(text), "version": version}
+    try:
+        with session.begin_nested():
+            session.add(RuleSetVersion(org_id=org_id, version=version, text=text, body=body,
+                                       note=SHIPPED_RULESET_UPDATE_NOTE,
+                                       created_by="system"))  # fmt: skip
+            session.flush()
+    except IntegrityError:
+        return False  # someone published that version first: theirs stands
+    return True
+
+
 def ensure_org_defaults(session: Session, org_id: int) -> None:
     ensure_matrix(session, org_id)
     ensure_ruleset(session, org_id)

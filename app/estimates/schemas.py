@@ -8,6 +8,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from app.estimators.traffic import MAX_PEAK_TO_AVERAGE
 from app.estimators.training import PEFT_TARGET_NAMES
 
 # Written out so the type checker sees them; tests/test_schema_literals.py keeps each equal (same
@@ -89,7 +90,14 @@ class InferenceFields(BaseModel, Generic[GpuT]):
 
 
 class InferenceRequest(InferenceFields[Key | GpuSpecIn]):
-    pass
+    peak_to_average: float | None = Field(
+        None,
+        ge=1,
+        le=MAX_PEAK_TO_AVERAGE,
+        allow_inf_nan=False,
+        description="Busiest hour's requests/s over the 24-hour mean: the capacity plan's "
+        "replicas are sized for the peak, as a deployment's are. Left out: 1 (the mean rate)",
+    )
 
 
 class MemoryOut(BaseModel):

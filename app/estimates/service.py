@@ -242,9 +242,11 @@ def _load(
         load = LoadOut.model_validate(r.as_dict())
     capacity = None
     if req.requests_per_day is not None and req.ttft_slo_ms and req.tpot_slo_ms:
+        peak = req.peak_to_average or 1.0  # a deployment's traffic shape (its peak)
         plan = _capacity_plan_cached(
             arch, gpu, eng, cfg, limits.max_seqs, limits.max_batched_tokens, req.input_tokens,
             req.output_tokens, float(req.requests_per_day), req.ttft_slo_ms, req.tpot_slo_ms,
+            peak,
         )  # fmt: skip
         capacity = CapacityOut(
             **{k: v for k, v in plan.as_dict().items() if k in CapacityOut.model_fields},
@@ -575,9 +577,11 @@ def deployment_scenario(session: Session, dep: Any) -> tuple[Scenario, dict[str,
     eng, note = calibrations.apply(
         engine(dep.engine), calibrations.latest(session, dep.org_id, gpu.key, dep.engine)
     )
+    # every catalog GPU at the organisation's effective price: right-sizing prices other types
+    prices = tuple((c.key, p.price_per_hour_usd) for c, p in effective_prices(session, dep.org_id))
     scenario = Scenario(arch, gpu, eng, ServingConfig(n_gpus=dep.n_gpus), dep.mean_input_tokens,
                         dep.mean_output_tokens, float(dep.requests_per_day), dep.ttft_slo_ms,
-                        dep.tpot_slo_ms)  # fmt: skip
+                        dep.tpot_slo_ms, gpu_prices=prices)  # fmt: skip
     try:  # replicas on the recommendation cards are sized for the deployment's peak
         peak = shape_of(getattr(dep, "peak_to_average", None), getattr(dep, "hourly_profile", None))
         scenario = replace(scenario, peak_to_average=peak.peak_to_average,

@@ -98,7 +98,9 @@ def _inference_context(
         # sweeps for it; the GPU comparison still says which GPUs would serve the workload.
         sw = service.sweeps(session, req, caller.org_id) if fits else {}
         compare = service.compare_gpus(
-            session, CompareGpusRequest(**req.model_dump(exclude={"gpu"})), caller.org_id
+            session,
+            CompareGpusRequest(**req.model_dump(exclude={"gpu", "peak_to_average"})),
+            caller.org_id,
         )
     except InvalidInput as exc:
         ctx["errors"] = {exc.field or "__all__": str(exc)}
@@ -145,7 +147,9 @@ def compare_page(request: Request, session: SessionDep, caller: PageCaller) -> R
     if req is not None:
         try:
             compare = service.compare_gpus(
-                session, CompareGpusRequest(**req.model_dump(exclude={"gpu"})), caller.org_id
+                session,
+                CompareGpusRequest(**req.model_dump(exclude={"gpu", "peak_to_average"})),
+                caller.org_id,
             )
         except InvalidInput as exc:
             errors = {exc.field or "__all__": str(exc)}

@@ -127,6 +127,8 @@ class Side:
     provisioned_gpu_hours: float | None = None
     provisioned_monthly_cost_usd: float | None = None
     slo_sized: bool = True  # False: no rate meets the SLOs, sized on throughput alone
+    # the provisioned bill per 1,000 requests: the deployment page's cost per 1,000 requests
+    provisioned_cost_per_1k_requests_usd: float | None = None
 
 
 def router_gpu_hours_per_request(s: Scenario) -> float:
@@ -246,6 +248,8 @@ def serve(base: Scenario, streams: Sequence[Stream], *, router: bool, planner: b
     avg = base.requests_per_day / SECONDS_PER_DAY
     per_month = base.requests_per_day * HOURS_PER_MONTH / 24
     hours, provisioned, replicas, vectors = 0.0, 0.0, 0, 0.0
+    gpu_usd: float | None = 0.0
+    prov_usd: float | None = 0.0
     ttft = tpot = answer = 0.0
     saturated, slo_sized = False, True
     for st in streams:
@@ -263,7 +267,7 @@ def serve(base: Scenario, streams: Sequence[Stream], *, router: bool, planner: b
         cap = plan_stream(sc, out, rpd, planner)
         if isinstance(cap, str):
             return Side(False, cap, None, None, None, None, None, None, None, False)
-        hours += (
+        needed = (
             avg
             * st.share
             * sc.load_factor
@@ -272,7 +276,13 @@ def serve(base: Scenario, streams: Sequence[Stream], *, router: bool, planner: b
             / cap.seq_rate_per_replica
             * sc.cfg.n_gpus
         )
+        hours += needed
         provisioned += cap.provisioned_gpu_hours
+        # each stream's GPU-hours at its own GPU's price (right-sizing moves to another type)
+        p = sc.gpu.price_per_hour_usd
+        gpu_usd = None if p is None or gpu_usd is None else gpu_usd + needed * p
+        prov = cap.provisioned_gpu_hours
+        prov_usd = None if p is None or prov_usd is None else prov_usd + prov * p
         replicas += cap.replicas
         ttft = max(ttft, cap.ttft_p95_ms)
         tpot = max(tpot, cap.tpot_p95_ms)
@@ -282,17 +292,24 @@ def serve(base: Scenario, streams: Sequence[Stream], *, router: bool, planner: b
         vectors = max(vectors, sc.index_vectors)
     router_hours = per_month * router_gpu_hours_per_request(base) if router else 0.0
     hours += router_hours
-    price = base.gpu.price_per_hour_usd
+    price = base.gpu.price_per_hour_usd  # the router classifier runs on the deployment's GPU
+    if price is None or not router_hours:
+        router_usd: float | None = 0.0 if not router_hours else None
+    else:
+        router_usd = router_hours * price
     monthly = per_month_cost = prov_monthly = None
     vdb = vector_db_monthly_usd(vectors)
-    if price is not None:
-        prov_monthly = (provisioned + router_hours) * price + vdb
-    if price is not None and per_month > 0:
-        monthly = hours * price + vdb
+    if prov_usd is not None and router_usd is not None:
+        prov_monthly = prov_usd + router_usd + vdb
+    if gpu_usd is not None and router_usd is not None and per_month > 0:
+        monthly = gpu_usd + router_usd + vdb
         per_month_cost = monthly / per_month * 1000
+    prov_per_1k = None
+    if prov_monthly is not None and per_month > 0:
+        prov_per_1k = prov_monthly / per_month * 1000
     return Side(True, None, replicas, hours, monthly, per_month_cost, ttft, tpot, answer,
                 saturated, router_hours, vdb, provisioned + router_hours, prov_monthly,
-                slo_sized)  # fmt: skip
+                slo_sized, prov_per_1k)  # fmt: skip
 
 
 BAND_FAMILIES: dict[str, str] = {
@@ -421,6 +438,9 @@ class Priced:
             "monthly_cost_usd": monthly,
             "provisioned_monthly_cost_usd": pair(b.provisioned_monthly_cost_usd,
                                                  a.provisioned_monthly_cost_usd, None),
+            "provisioned_cost_per_1k_requests_usd": pair(
+                b.provisioned_cost_per_1k_requests_usd, a.provisioned_cost_per_1k_requests_usd,
+                None),
             "replicas": {"before": b.replicas, "after": a.replicas},
             "gpu_hours_per_month": pair(b.gpu_hours, a.gpu_hours, 2, delta=False),
             "ttft_p95_ms": {k: ttft[k] for k in ("before", "after")},
@@ -448,12 +468,20 @@ def price_change(
     share = min(max(share, 0.0), 1.0)
     notes: list[str] = []
     before = serve(base, [Stream(base, 1.0)], router=False, planner=planner)
-    main, _ = apply_all(base, list(whole))
+    main, main_offs = apply_all(base, list(whole))
     main = fit_swap(main, whole)
-    full, one_offs = apply_all(base, [*whole, *limited])
-    full = fit_swap(full, [*whole, *limited])
+    none_hit = bool(limited) and share <= 0.0
+    if none_hit:
+        # The failure hits no request (an answered 0 %): the share-limited change runs on none,
+        # so it adds no GPU-hours, no routing classifier and no one-off; the card says so.
+        full, one_offs, limited = main, main_offs, ()
+        notes.append("applied to 0% of requests (the share the failure hits, as answered): it "
+                     "runs on no request, so it adds nothing to the cost")  # fmt: skip
+    else:
+        full, one_offs = apply_all(base, [*whole, *limited])
+        full = fit_swap(full, [*whole, *limited])
     after = serve(base, [Stream(full, 1.0)], router=False, planner=planner)
-    effective, routed = 1.0, False
+    effective, routed = (0.0 if none_hit else 1.0), False
     if limited and share < 1.0:
         split = serve(
             base, [Stream(main, 1.0 - share), Stream(full, share)], router=True, planner=planner
@@ -482,7 +510,7 @@ def price_change(
                 f"{label}: no rate meets the SLOs; replicas sized on throughput alone "
                 "(the highest rate one replica sustains without an unbounded queue)"
             )
-    ranges, why = side_ranges(after, full.gpu.key, base.gpu.price_per_hour_usd)
+    ranges, why = side_ranges(after, full.gpu.key, full.gpu.price_per_hour_usd)
     if any(v is not None for v in ranges.values()):
         used = sorted({f for k, f in BAND_FAMILIES.items() if ranges[k] is not None})
         notes.append(

@@ -91,6 +91,9 @@ class Scenario:
     load_factor: float = 1.0
     # The deployment's 24 hourly weights, when it has a profile: provisioned GPU-hours follow it
     hourly_profile: tuple[float, ...] | None = None
+    # The organisation's effective price per GPU-hour of each catalog GPU, (key, price or None
+    # for unpriced): GPU right-sizing prices another GPU type with it. None: the shipped defaults.
+    gpu_prices: tuple[tuple[str, float | None], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

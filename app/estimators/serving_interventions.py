@@ -28,8 +28,9 @@ Default parameters and their sources:
 * fp8 KV cache — KV bytes per token halved against bf16 (vLLM "Quantized KV cache" docs);
 * tensor parallelism — twice the GPUs per replica by default (must divide the attention heads);
 * GPU right-sizing — every catalog GPU at 1, 2, 4 or 8 per replica, the cheapest per request that
-  fits and meets both SLOs; another GPU type is priced at the shipped default price
-  (``gpu_prices.yaml``), the deployment's own GPU at its effective price;
+  fits and meets both SLOs; every GPU type is priced at the organisation's effective price
+  (``Scenario.gpu_prices``: its own price, else the operator's, else the shipped default in
+  ``gpu_prices.yaml``; the shipped default where the scenario carries no table);
 * prefix caching — 50 % of prompt tokens reused (Zheng et al. 2024, arXiv 2312.07104, SGLang:
   cache hit rates of 50-99 % on its benchmark workloads; the low end);
 * chunked prefill — 2,048-token chunks (vLLM V1's max_num_batched_tokens on GPUs under 70 GiB,
@@ -174,6 +175,32 @@ def catalog_gpus() -> dict[str, GpuSpec]:
 GPU_KEYS: tuple[str, ...] = tuple(catalog_gpus())
 
 
+def priced_gpus(s: Scenario) -> dict[str, GpuSpec]:
+    """The catalog GPUs at the prices ``s`` is priced with: the deployment's own GPU as it is
+    (its effective price), every other GPU at the organisation's effective price from
+    ``s.gpu_prices`` (organisation price, else the operator's, else the shipped default), or at
+    the shipped default when the scenario carries no price table."""
+    table = dict(s.gpu_prices) if s.gpu_prices is not None else None
+    out: dict[str, GpuSpec] = {}
+    for key, spec in catalog_gpus().items():
+        if key == s.gpu.key:
+            out[key] = s.gpu
+        elif table is None:
+            out[key] = spec
+        else:
+            out[key] = replace(spec, price_per_hour_usd=table.get(key))
+    return out
+
+
+def price_words(gpu: GpuSpec, s: Scenario) -> str:
+    """Where the price of ``gpu`` on a right-sized card comes from, in words."""
+    if gpu.price_per_hour_usd is None:
+        return "no price: unpriced (an admin can set the organisation's own on /catalog/gpus)"
+    if gpu.key == s.gpu.key or s.gpu_prices is not None:
+        return f"at the organisation's effective price ${gpu.price_per_hour_usd:g}/GPU-hour"
+    return f"at the shipped default price ${gpu.price_per_hour_usd:g}/GPU-hour"
+
+
 def pick_gpu(s: Scenario) -> tuple[GpuSpec, int, str]:
     """Every catalog GPU at 1, 2, 4 or 8 per replica other than today's: the cheapest per 1k
     requests that fits and meets both SLOs; if none is priced, the fewest GPUs that meet them;
@@ -181,8 +208,7 @@ def pick_gpu(s: Scenario) -> tuple[GpuSpec, int, str]:
     priced: list[tuple[float, str, GpuSpec, int]] = []
     meeting: list[tuple[int, float, str, GpuSpec, int]] = []
     fitting: list[tuple[float, str, GpuSpec, int]] = []
-    for key, spec in catalog_gpus().items():
-        gpu = s.gpu if key == s.gpu.key else spec
+    for key, gpu in priced_gpus(s).items():
         if not (gpu.supports(s.cfg.precision) and gpu.supports(s.cfg.kv_cache_precision)):
             continue
         for n in TP_CHOICES:
@@ -674,7 +700,7 @@ def plan_serving(
         )
     if technique == "gpu_right_sizing":
         if v["gpu"]:
-            gpu = s.gpu if v["gpu"] == s.gpu.key else catalog_gpus()[v["gpu"]]
+            gpu = priced_gpus(s)[v["gpu"]]  # a catalog key: the parameter's choices
             n = int(v["n_gpus"]) or s.cfg.n_gpus
             why = "as asked"
         else:
@@ -683,13 +709,7 @@ def plan_serving(
             except InterventionError as exc:  # priced as "not priced: <why>" by the caller
                 return (GpuCount(1, error=str(exc)),), (f"right-sizing: {exc}",)
             n = int(v["n_gpus"]) or n
-        price = (
-            "its effective price"
-            if gpu.key == s.gpu.key
-            else f"the shipped default price {gpu.price_per_hour_usd}"
-            if gpu.price_per_hour_usd is not None
-            else "no price: unpriced"
-        )
+        price = price_words(gpu, s)
         return (GpuCount(n, gpu),), (f"{n} × {gpu.name} per replica ({why}); {price}",)
     if technique == "prefix_caching":
         share = float(v["share_reused"])

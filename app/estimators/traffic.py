@@ -74,12 +74,15 @@ def parse_hourly_csv(text: str, *, field: str = "hourly_csv") -> list[float]:
     an optional header row), or 24 rows of one count each in hour order."""
     if len(text.encode()) > MAX_CSV_BYTES:
         raise TrafficError(f"the CSV is larger than {MAX_CSV_BYTES} bytes", field=field)
-    rows = [r for r in csv.reader(io.StringIO(text)) if any(c.strip() for c in r)]
-    if rows and not _is_number(rows[0][-1]):
+    reader = csv.reader(io.StringIO(text))
+    # each row with its line in the pasted text (header and blank lines counted), for the errors
+    rows = [(reader.line_num, r) for r in reader if any(c.strip() for c in r)]
+    if rows and not _is_number(rows[0][1][-1]):
         rows = rows[1:]  # header
     counts: dict[int, float] = {}
-    for n, row in enumerate(rows, 1):
+    for n, (line, row) in enumerate(rows, 1):
         cells = [c.strip() for c in row]
+        at = f"line {line} ({','.join(cells)[:40]})"
         try:
             if len(cells) == 1:
                 hour, count = n - 1, float(cells[0])
@@ -89,13 +92,13 @@ def parse_hourly_csv(text: str, *, field: str = "hourly_csv") -> list[float]:
                 raise ValueError
         except ValueError:
             raise TrafficError(
-                f"row {n}: write 'hour,requests' (hour 0-23) or one request count per row",
+                f"{at}: write 'hour,requests' (hour 0-23) or one request count per row",
                 field=field,
             ) from None
         if not 0 <= hour < HOURS_PER_DAY:
-            raise TrafficError(f"row {n}: hour must be 0 to 23, got {hour}", field=field)
+            raise TrafficError(f"{at}: hour must be 0 to 23, got {hour}", field=field)
         if hour in counts:
-            raise TrafficError(f"row {n}: hour {hour} appears twice", field=field)
+            raise TrafficError(f"{at}: hour {hour} appears twice", field=field)
         counts[hour] = count
     if len(counts) != HOURS_PER_DAY:
         missing = [h for h in range(HOURS_PER_DAY) if h not in counts]

@@ -215,7 +215,7 @@ def compare_json(request: Request, session: SessionDep, caller: PageCaller) -> R
 
 
 ROWS = [
-    ("monthly_cost_usd", "Monthly serving cost", "money", "lower"),
+    ("monthly_cost_usd", "Monthly serving cost (GPU-hours actually needed)", "money", "lower"),
     ("one_off_cost_usd", "One-off cost", "money", "lower"),
     ("ttft_ms_p95", "TTFT p95 (ms)", "ms", "lower"),
     ("tpot_ms_p95", "TPOT p95 (ms)", "ms", "lower"),

@@ -90,6 +90,36 @@ def test_reasoning_is_charged_on_the_share_the_failure_hits() -> None:
                                                                 rel=1e-3)  # fmt: skip
 
 
+def test_a_zero_share_adds_nothing_and_says_so() -> None:
+    """An answered 0 %: the reasoning compute runs on no request, so no GPU-hours, no routing
+    classifier and no one-off are added (not priced as every request, nor as a classifier
+    routing nothing)."""
+    for technique in ("cot_self_consistency", "rlvr_reasoning_model"):
+        zero = technique_impact(BASE, technique, params={"traffic_share": 0.0})
+        f = zero.fields
+        assert f["traffic_share"] == 0
+        assert f["monthly_cost_usd"]["delta"] == 0
+        assert f["gpu_hours_per_month"]["after"] == f["gpu_hours_per_month"]["before"]
+        assert f["replicas"]["after"] == f["replicas"]["before"]
+        assert f["time_to_answer_p95_ms"]["after"] == f["time_to_answer_p95_ms"]["before"]
+        assert f["one_off_usd"]["total"] == 0
+        assert any("applied to 0% of requests" in a for a in zero.assumptions)
+
+
+def test_a_change_to_another_gpu_is_priced_at_that_gpus_price() -> None:
+    """Right-sizing onto another GPU type: its GPU-hours at its own price, not the deployment's
+    GPU's price (the card showed an L40S move at the A100's $2.70)."""
+    cheap = replace(catalog_gpu("l40s"), price_per_hour_usd=0.5)
+    card = _card("gpu_right_sizing", replace(BASE, gpu_prices=(("l40s", 0.5),)),
+                 gpu="l40s", n_gpus=1)  # fmt: skip
+    hours = card["gpu_hours_per_month"]["after"]
+    assert card["monthly_cost_usd"]["after"] == pytest.approx(hours * cheap.price_per_hour_usd,
+                                                              rel=1e-3)  # fmt: skip
+    assert card["monthly_cost_usd"]["before"] == pytest.approx(
+        card["gpu_hours_per_month"]["before"] * 2.70, rel=1e-3
+    )
+
+
 # ---- bullet 3: RAG on low traffic ---------------------------------------------------------------
 def test_rag_on_low_traffic_costs_more_per_month_not_zero() -> None:
     """Whole replicas x 730 h showed "$0/month" while the cost per request tripled."""

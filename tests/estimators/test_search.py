@@ -35,6 +35,7 @@ from app.estimators.search import (
     figures,
     search,
 )
+from app.estimators.serving_interventions import GPU_KEYS
 from app.rules.reference import catalog
 
 C = catalog()
@@ -275,7 +276,9 @@ def test_coverage_weights() -> None:
 
 
 def test_an_unpriced_gpu_says_why_instead_of_zero() -> None:
-    unpriced = replace(BASE, gpu=replace(GPU, price_per_hour_usd=None))
+    # no GPU priced for the organisation, its own or any other right-sizing could move to
+    nothing = tuple((k, None) for k in GPU_KEYS)
+    unpriced = replace(BASE, gpu=replace(GPU, price_per_hour_usd=None), gpu_prices=nothing)
     res = search(unpriced, DATA, [STALE], Constraints(monthly_budget_usd=5000))
     assert res.best["index"] is None
     assert "no price" in res.best["why"]
@@ -285,6 +288,14 @@ def test_an_unpriced_gpu_says_why_instead_of_zero() -> None:
     assert best is not None
     assert free.pareto[best].monthly_cost_usd is None
     assert "an unpriced monthly cost" in free.best["why"]
+    # other GPU types priced (the shipped defaults): a plan that stays on the unpriced GPU has no
+    # figure, one right-sized onto a priced GPU is billed at that GPU's price
+    other = search(replace(unpriced, gpu_prices=None), DATA, [STALE], Constraints())
+    moved = [p for p in other.pareto
+             if any(i["technique"] == "gpu_right_sizing" for i in p.items)]  # fmt: skip
+    assert any(p.monthly_cost_usd is not None for p in moved)  # onto a priced GPU type
+    assert all(p.monthly_cost_usd is None or p.monthly_cost_usd > 0 for p in moved)  # never 0
+    assert all(p.monthly_cost_usd is None for p in other.pareto if p not in moved)
 
 
 def test_serving_first_with_no_feasible_serving_plan_recommends_nothing() -> None:

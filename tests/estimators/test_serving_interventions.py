@@ -262,6 +262,31 @@ def test_gpu_right_sizing_picks_the_cheapest_catalog_option_that_meets_the_slos(
     assert "h200_sxm_141gb" in GPU_KEYS
 
 
+def test_gpu_right_sizing_prices_other_gpus_at_the_organisations_effective_price() -> None:
+    """Defect: right-sizing priced every other GPU type at the shipped default. An organisation
+    that sets a low price for a GPU type sees right-sizing move to it, priced at its price."""
+    shipped, _ = _after(S8, "gpu_right_sizing")
+    assert shipped.gpu.key != "l40s"  # at the shipped defaults the L40S is not the pick
+    table = tuple(
+        (k, 0.10 if k == "l40s" else g.price_per_hour_usd) for k, g in catalog_gpus().items()
+    )
+    org = replace(S8, gpu_prices=table)
+    after, im = _after(org, "gpu_right_sizing")
+    assert after.gpu.key == "l40s"
+    assert after.gpu.price_per_hour_usd == 0.10
+    alone = evaluate(replace(S8, gpu=after.gpu, cfg=replace(S8.cfg, n_gpus=after.cfg.n_gpus)))
+    assert im.after.cost_per_1k_requests_usd == pytest.approx(alone.cost_per_1k_requests_usd)
+    p = plan("gpu_right_sizing", org, models=MODELS)
+    assert p is not None
+    assert "organisation's effective price $0.1/GPU-hour" in p.assumptions[0]
+    # asked for by key, the GPU is priced from the table too; an unpriced one stays unpriced
+    asked, _ = _after(org, "gpu_right_sizing", gpu="l40s", n_gpus=1)
+    assert asked.gpu.price_per_hour_usd == 0.10
+    none = replace(S8, gpu_prices=tuple((k, None) for k, _ in table))
+    unpriced, _ = _after(none, "gpu_right_sizing", gpu="l40s", n_gpus=1)
+    assert unpriced.gpu.price_per_hour_usd is None
+
+
 def test_prefix_caching_prefills_only_the_uncached_share() -> None:
     long = replace(S8, input_tokens=4096)
     after, im = _after(long, "prefix_caching")
