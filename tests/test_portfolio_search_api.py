@@ -87,8 +87,8 @@ def test_contract_and_a_point_saved_as_a_portfolio(
         point["monthly_cost_usd"], point["one_off_usd"], point["ttft_p95_ms"],
         point["tpot_p95_ms"], point["time_to_answer_p95_ms"], point["governance_burden"])  # fmt: skip
     # every other self-hosted point too, saved and evaluated
-    for p in body["pareto"][:4]:
-        r = client.post("/api/v1/portfolios", json={"deployment_id": dep.id, "name": "Point",
+    for k, p in enumerate(body["pareto"][:4]):
+        r = client.post("/api/v1/portfolios", json={"deployment_id": dep.id, "name": f"P{k}",
                                                     "items": p["items"]}, headers=h)  # fmt: skip
         assert r.status_code == 201, r.text
         e = client.get(f"/api/v1/portfolios/{r.json()['id']}/evaluation", headers=h).json()
