@@ -57,6 +57,7 @@ import numpy.typing as npt
 
 from app.estimators.architecture import Architecture
 from app.estimators.candidates import in_place
+from app.estimators.card_economics import Stream, fit_swap, serve
 from app.estimators.errors import FieldError
 from app.estimators.hosted import (
     HOSTED_DATA_RISK_BURDEN,
@@ -67,7 +68,6 @@ from app.estimators.hosted import (
     hosted_data_risks,
     hosted_technique,
 )
-from app.estimators.card_economics import Stream, fit_swap, serve
 from app.estimators.interventions import ONE_OFF_KINDS, OneOff, Scenario, apply_all, evaluate
 from app.estimators.portfolio import (
     REGULATED_RETRIEVAL_BURDEN,
@@ -129,6 +129,9 @@ GRID_BY_TECHNIQUE: dict[str, dict[str, tuple[object, ...]]] = {
     "paged_attention_speculative": {"alpha": (0.6, 0.8), "gamma": (4,)},
     "speculative_decoding": {"alpha": (0.6, 0.8), "gamma": (3, 5)},
 }
+
+
+FinalRow = tuple[bool, float, float, float, float, float]  # fits, cost, one-off, TTFT, TPOT, TtA
 
 
 class SearchError(FieldError):
@@ -229,7 +232,7 @@ class Space:
     plans: dict[tuple[str, tuple[tuple[str, Any], ...]], Any] = field(default_factory=dict)
     memo: dict[tuple[Any, ...], tuple[Scenario, tuple[OneOff, ...]]] = field(
         default_factory=dict)  # fmt: skip
-    finals: dict[int, Any] = field(default_factory=dict)  # candidate -> final_figures
+    finals: dict[int, FinalRow | None] = field(default_factory=dict)  # see final_figures
 
     @property
     def size(self) -> int:
@@ -981,9 +984,6 @@ def choose(points: Sequence[Point], serving_why: Sequence[str], n_feasible: int)
                        "capacity"}  # fmt: skip
     pick = min(feasible_pts, key=rank)
     return {"index": pick, "why": _why(points[pick], list(serving_why), n_feasible)}
-
-
-FinalRow = tuple[bool, float, float, float, float, float]  # fits, cost, one-off, TTFT, TPOT, TtA
 
 
 def final_figures(space: Space, n: int) -> FinalRow | None:

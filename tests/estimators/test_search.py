@@ -213,7 +213,8 @@ def test_state_evaluation_equals_the_single_portfolio_computation_on_random_cand
     four failure modes (retrieval, reasoning, fine-tunes, alignment and guardrails, plus serving
     options), exactly the figures evaluate_portfolio(planner=False) gives the candidate alone."""
     space = build_space(BASE, DATA, [STALE, COMPLEX, DOMAIN, POLICY], corpus_tokens=1e8)
-    assert space.size >= 10_000 and len(space.states) > 500
+    assert space.size >= 10_000
+    assert len(space.states) > 500
     rng = np.random.default_rng(20)
     picks = rng.choice(space.size, size=16, replace=False).tolist()
     states = sorted({int(space.state[n]) for n in picks})
