@@ -74,15 +74,26 @@ def test_contract_and_a_point_saved_as_a_portfolio(
                                                    "items": items}, headers=h)  # fmt: skip
     assert made.status_code == 201, made.text
     ev = client.get(f"/api/v1/portfolios/{made.json()['id']}/evaluation", headers=h).json()
-    # the saved portfolio holds the point's items and is priced by the portfolio computation
-    # with the capacity planner; the search screens with the static SLO-limited batch (README,
-    # "Portfolio search": the figures of a saved point can differ from the screened ones)
+    # the saved portfolio holds the point's items, and its figures (the portfolio computation
+    # with the capacity planner) are the point's: the search prices its frontier the same way
     saved = client.get(f"/api/v1/portfolios/{made.json()['id']}", headers=h).json()
     assert [(i["axis"], i["technique"]) for i in saved["items"]] == [
         (i["axis"], i["technique"]) for i in items
     ]
+    point = body["pareto"][best]
     assert ev["monthly_cost_usd"] is not None
-    assert ev["governance_burden"] == body["pareto"][best]["governance_burden"]
+    figures = ("monthly_cost_usd", "one_off_cost_usd", "ttft_ms_p95", "tpot_ms_p95",
+               "time_to_answer_ms_p95", "governance_burden")  # fmt: skip
+    shown = ("monthly_cost_usd", "one_off_usd", "ttft_p95_ms", "tpot_p95_ms",
+             "time_to_answer_p95_ms", "governance_burden")  # fmt: skip
+    assert [ev[k] for k in figures] == [point[k] for k in shown]
+    # every other self-hosted point too, saved and evaluated
+    for j, p in enumerate(body["pareto"][:4]):
+        r = client.post("/api/v1/portfolios", json={"deployment_id": dep.id, "name": f"P{j}",
+                                                    "items": p["items"]}, headers=h)  # fmt: skip
+        assert r.status_code == 201, r.text
+        e = client.get(f"/api/v1/portfolios/{r.json()['id']}/evaluation", headers=h).json()
+        assert [e[k] for k in figures] == [p[k] for k in shown]
 
 
 def test_explicit_null_lifts_a_limit(client: TestClient, h: dict[str, str], dep: Any) -> None:

@@ -57,6 +57,7 @@ import numpy.typing as npt
 
 from app.estimators.architecture import Architecture
 from app.estimators.candidates import in_place
+from app.estimators.card_economics import Stream, fit_swap, serve
 from app.estimators.errors import FieldError
 from app.estimators.hosted import (
     HOSTED_DATA_RISK_BURDEN,
@@ -67,12 +68,13 @@ from app.estimators.hosted import (
     hosted_data_risks,
     hosted_technique,
 )
-from app.estimators.interventions import Scenario, apply_all, evaluate
+from app.estimators.interventions import ONE_OFF_KINDS, OneOff, Scenario, apply_all, evaluate
 from app.estimators.portfolio import (
     REGULATED_RETRIEVAL_BURDEN,
     AxisData,
     Evaluation,
     Item,
+    check_items,
     evaluate_portfolio,
 )
 from app.estimators.quality import DEFAULT_FAMILY
@@ -83,6 +85,7 @@ from app.estimators.techniques import (
     plan,
     pricing_params,
     resolve_params,
+    split_plan,
 )
 
 SERVING_AXIS = "serving_optimization"
@@ -93,6 +96,7 @@ MAX_VARIANTS = 8
 MAX_SWAP_MODELS = 2
 MAX_SERVING_OPTIONS = 6  # serving options combined (the rest: see _prune_serving)
 MAX_PARETO = 300
+MAX_FINAL_ROUNDS = 4  # rounds of pricing the frontier with the capacity planner (combine)
 MAX_EXCLUDED = 60
 # Hosted options (include_hosted): "move to hosted model X" for the MAX_HOSTED_MOVES cheapest
 # hosted APIs per request at the deployment's token mix (plus every priced one with a published
@@ -125,6 +129,9 @@ GRID_BY_TECHNIQUE: dict[str, dict[str, tuple[object, ...]]] = {
     "paged_attention_speculative": {"alpha": (0.6, 0.8), "gamma": (4,)},
     "speculative_decoding": {"alpha": (0.6, 0.8), "gamma": (3, 5)},
 }
+
+
+FinalRow = tuple[bool, float, float, float, float, float]  # fits, cost, one-off, TTFT, TPOT, TtA
 
 
 class SearchError(FieldError):
@@ -221,6 +228,11 @@ class Space:
     states: list[tuple[int, ...]]  # per state: the serving option index per axis (0 = none)
     excluded: list[Excluded] = field(default_factory=list)
     regulatory_flags: tuple[str, ...] = ()  # the deployment's (hosted options' data risks)
+    # evaluation caches (plans per item; apply_all's steps per intervention prefix)
+    plans: dict[tuple[str, tuple[tuple[str, Any], ...]], Any] = field(default_factory=dict)
+    memo: dict[tuple[Any, ...], tuple[Scenario, tuple[OneOff, ...]]] = field(
+        default_factory=dict)  # fmt: skip
+    finals: dict[int, FinalRow | None] = field(default_factory=dict)  # see final_figures
 
     @property
     def size(self) -> int:
@@ -539,26 +551,95 @@ def _hosted_state(space: Space, opts: Sequence[Option], h: Option) -> StateOutco
 
 
 def evaluate_state(space: Space, s: int) -> StateOutcome:
-    """One serving state, with :func:`evaluate_portfolio` itself."""
+    """One serving state: the figures :func:`evaluate_portfolio` (``planner=False``, the
+    screening computation) gives its items, computed by :func:`screen_items` (the same steps
+    without what the search does not read; ``tests/estimators/test_search.py`` checks equality)."""
     opts = space.state_options(s)
     h = next((o for o in opts if o.hosted is not None), None)
     if h is not None:
         return _hosted_state(space, opts, h)
     items = space.state_items(s)
     try:
-        ev = evaluate_portfolio(
-            space.base, items, space.data, regulated=space.regulated, planner=False
-        )  # screening: a planner per state is too slow
-        after, _ = apply_all(space.base, [i for it in items
-                                          for i in _plan(space, it).interventions])  # fmt: skip
+        figs, after = screen_items(space, items)
     except FieldError as exc:
         return StateOutcome(None, None, 0, f"{_items_label(items)}: {exc}")
-    return StateOutcome(ServingFigures.of(ev), after.arch, after.cot_tokens)
+    return StateOutcome(figs, after.arch, after.cot_tokens)
+
+
+def _apply(space: Space, interventions: Sequence[Any]) -> tuple[Scenario, list[OneOff]]:
+    """:func:`apply_all` on the search's base, memoised by prefix: apply_all folds the
+    interventions in their canonical order, so states sharing the first interventions (most
+    of them: the states are a product of per-axis options) share those steps."""
+    ordered = sorted(interventions, key=lambda i: i.order)
+    s: Scenario = space.base
+    costs: list[OneOff] = []
+    key: tuple[Any, ...] = ()
+    for x in ordered:
+        key = (*key, x)
+        hit = space.memo.get(key)
+        if hit is None:
+            nxt, c = x.apply(s)
+            hit = space.memo[key] = (nxt, (*costs, *c))
+        s, costs = hit[0], list(hit[1])
+    return s, costs
+
+
+def _one_off_total(one_offs: Sequence[OneOff]) -> float | None:
+    """:meth:`app.estimators.card_economics.Priced.one_off_usd`'s total."""
+    kinds: list[float | None] = []
+    for kind in ONE_OFF_KINDS:
+        parts = [o.cost_usd for o in one_offs if o.kind == kind]
+        kinds.append(None if any(p is None for p in parts)
+                     else round(sum(p or 0.0 for p in parts), 2))  # fmt: skip
+    return None if any(v is None for v in kinds) else round(sum(v or 0.0 for v in kinds), 2)
+
+
+def screen_items(space: Space, items: Sequence[Item]) -> tuple[ServingFigures, Scenario]:
+    """The serving figures :func:`evaluate_portfolio` ``(space.base, items, planner=False)``
+    reports (monthly cost, one-off total, fits, time to answer and TPOT p95, rounded as it rounds
+    them), by the steps of :func:`app.estimators.card_economics.price_change` that produce them:
+    plans cached per item, interventions applied with a prefix memo, the unchanged deployment's
+    side and the figures' bands (which the search does not read) left out. Also the scenario
+    apply_all gives (its model and reasoning tokens). Raises what evaluate_portfolio raises."""
+    base = space.base
+    check_items(items, space.data)
+    whole: list[Any] = []
+    limited: list[Any] = []
+    share = 0.0
+    for item in items:
+        p = _plan(space, item)
+        w, lim, sh = split_plan(p)
+        whole.extend(w)
+        limited.extend(lim)
+        if lim:
+            share = max(share, sh)
+    share = min(max(share if limited else 1.0, 0.0), 1.0)
+    full, one_offs = _apply(space, [*whole, *limited])
+    served = fit_swap(full, [*whole, *limited])
+    after = serve(base, [Stream(served, 1.0)], router=False, planner=False)
+    if limited and share < 1.0:
+        main = fit_swap(_apply(space, whole)[0], whole)
+        split = serve(base, [Stream(main, 1.0 - share), Stream(served, share)], router=True,
+                      planner=False)  # fmt: skip
+        if not after.fits or (split.fits and split.gpu_hours is not None
+                              and after.gpu_hours is not None
+                              and split.gpu_hours <= after.gpu_hours):  # fmt: skip
+            after = split
+    tta, tpot = after.time_to_answer_p95_ms, after.tpot_p95_ms
+    figs = ServingFigures(after.fits, after.monthly_cost_usd, _one_off_total(one_offs),
+                          None if tta is None else round(tta, 3),
+                          None if tpot is None else round(tpot, 4))  # fmt: skip
+    return figs, full
 
 
 def _plan(space: Space, item: Item) -> Any:
-    p = plan(item.technique, space.base, params=item.params, models=space.data.models)
-    assert p is not None  # options are only those plan() prices
+    key = (item.technique, tuple(sorted(item.params.items())))
+    p = space.plans.get(key)
+    if p is None:
+        p = space.plans[key] = plan(item.technique, space.base, params=item.params,
+                                    models=space.data.models)  # fmt: skip
+    if p is None:
+        raise SearchError(f"{item.technique}: not priced", field="items")
     return p
 
 
@@ -905,26 +986,103 @@ def choose(points: Sequence[Point], serving_why: Sequence[str], n_feasible: int)
     return {"index": pick, "why": _why(points[pick], list(serving_why), n_feasible)}
 
 
-def combine(space: Space, outcomes: Mapping[int, StateOutcome], c: Constraints,
-            started: float) -> SearchResult:  # fmt: skip
-    fig = figures(space, outcomes)
-    base_n = int(np.flatnonzero((space.choice == 0).all(axis=1))[0])
-    base_out = outcomes.get(int(space.state[base_n]))
-    base_eval = base_out.evaluation if base_out is not None else None
-    serving_why = serving_fails(base_eval, space.failure_modes, c) if base_eval else [
-        "the deployment as it is cannot be evaluated"]  # fmt: skip
-    feas = feasible(fig, c, serving_first=bool(serving_why))
+def final_figures(space: Space, n: int) -> FinalRow | None:
+    """Candidate ``n``'s figures by the portfolio computation with the capacity planner
+    (:func:`evaluate_portfolio`, as a saved portfolio is priced): fits, monthly cost, one-off,
+    TTFT (first emitted token), TPOT and time to answer p95 (NaN: none; fits False: the planner
+    refused it). None for a hosted point (its figures are the API's, and a route's self-hosted
+    part is already the planner's). Cached on the space."""
+    if n in space.finals:
+        return space.finals[n]
+    out: FinalRow | None = None
+    if not any(o.hosted is not None for o in space.candidate_options(n)):
+        try:
+            ev = evaluate_portfolio(space.base, space.items(n), space.data,
+                                    regulated=space.regulated)  # fmt: skip
+            out = (bool(ev.fits), _num(ev.monthly_cost_usd), _num(ev.one_off_cost_usd),
+                   _num(ev.ttft_ms_p95), _num(ev.tpot_ms_p95),
+                   _num(ev.time_to_answer_ms_p95))  # fmt: skip
+        except FieldError:
+            nan = math.nan
+            out = (False, nan, nan, nan, nan, nan)
+    space.finals[n] = out
+    return out
+
+
+def finalise(space: Space, fig: Figures, indices: Sequence[int]) -> None:
+    """Replace the screened figures of ``indices`` by :func:`final_figures` (in place)."""
+    for n in indices:
+        row = final_figures(space, n)
+        if row is None:
+            continue
+        fits, fig.cost[n], fig.one_off[n], fig.ttft[n], fig.tpot[n], fig.tta[n] = row
+        fig.fits[n] = fits
+
+
+def _base_figures(fig: Figures, n: int) -> ServingFigures | None:
+    if not fig.valid[n]:
+        return None
+
+    def f(v: float) -> float | None:
+        return None if math.isnan(v) else float(v)
+
+    return ServingFigures(bool(fig.fits[n]), f(fig.cost[n]), f(fig.one_off[n]), f(fig.tta[n]),
+                          f(fig.tpot[n]))  # fmt: skip
+
+
+def _shown(space: Space, fig: Figures, feas: npt.NDArray[np.bool_],
+           among: npt.NDArray[np.int64] | None = None) -> list[int]:  # fmt: skip
+    """The feasible frontier and the infeasible points of the overall frontier (of ``among``,
+    default every candidate), best coverage first."""
     ok = fig.comparable
     obj = _objectives(fig)
     tiebreak = np.where(np.isnan(fig.one_off), np.inf, fig.one_off) + (space.choice > 0).sum(
         axis=1) * 1e-9  # fmt: skip
-    feas_front = frontier(obj, np.flatnonzero(feas).astype(np.int64), tiebreak)
-    all_front = frontier(obj, np.flatnonzero(ok).astype(np.int64), tiebreak)
+    pool = np.arange(space.size, dtype=np.int64) if among is None else among
+    feas_front = frontier(obj, pool[feas[pool]], tiebreak)
+    all_front = frontier(obj, pool[ok[pool]], tiebreak)
     shown = list(dict.fromkeys(feas_front + [n for n in all_front if not feas[n]]))
     shown.sort(key=lambda n: (-fig.coverage[n], obj[n, 0], obj[n, 1], obj[n, 2]))
-    shown = shown[:MAX_PARETO]
+    return shown
+
+
+def combine(space: Space, outcomes: Mapping[int, StateOutcome], c: Constraints,
+            started: float, *, planner: bool = True) -> SearchResult:  # fmt: skip
+    """The frontier and the pick. Every candidate is screened with its serving state's figures
+    (``planner=False`` figures); with ``planner`` (the default) the deployment as it is and the
+    screened frontier's points are then priced with the capacity planner, as a saved portfolio
+    is (:func:`final_figures`), and feasibility and dominance are decided again among them: the
+    points returned carry the figures their saved portfolios show."""
+    fig = figures(space, outcomes)
+    base_n = int(np.flatnonzero((space.choice == 0).all(axis=1))[0])
+    if planner:
+        finalise(space, fig, [base_n])
+    base_eval = _base_figures(fig, base_n)
+    serving_why = serving_fails(base_eval, space.failure_modes, c) if base_eval else [
+        "the deployment as it is cannot be evaluated"]  # fmt: skip
+    if planner:
+        finalise(space, fig, list(space.finals))  # the planner's figures known already
+    feas = feasible(fig, c, serving_first=bool(serving_why))
+    n_feasible = int(feas.sum())
+    shown = _shown(space, fig, feas)[:MAX_PARETO]
+    rounds = 0
+    while planner:
+        # price the frontier's screened points with the planner; where that changes the
+        # frontier (a point's planner figures miss a constraint or are dominated), the next
+        # screened points come up: again until the frontier's points all carry the planner's
+        todo = [n for n in shown if n not in space.finals]
+        if not todo:
+            break
+        finalise(space, fig, todo)
+        feas = feasible(fig, c, serving_first=bool(serving_why))
+        rounds += 1
+        if rounds >= MAX_FINAL_ROUNDS:  # keep the points priced so far
+            shown = _shown(space, fig, feas, np.array(shown, dtype=np.int64))
+            break
+        shown = _shown(space, fig, feas)[:MAX_PARETO]
+    ok = fig.comparable
     points = [_point(space, fig, feas, n) for n in shown]
-    best = choose(points, serving_why, int(feas.sum()))
+    best = choose(points, serving_why, n_feasible)
     if best["index"] is None and c.monthly_budget_usd is not None and np.isnan(fig.cost[ok]).all():
         best["why"] = ("the GPU has no price, so no monthly cost can be computed and the monthly "
                        "budget cannot be checked: set the GPU's price (catalog) or search without "

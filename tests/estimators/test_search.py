@@ -16,7 +16,7 @@ from app.estimators.architecture import Architecture
 from app.estimators.engines import ENGINES
 from app.estimators.inference import ServingConfig
 from app.estimators.interventions import Scenario
-from app.estimators.portfolio import AxisData, evaluate_portfolio
+from app.estimators.portfolio import AxisData, Item, evaluate_portfolio
 from app.estimators.quality import figures_from_rows
 from app.estimators.reference_data import catalog_architecture, catalog_gpu, read_rows
 from app.estimators.search import (
@@ -67,6 +67,13 @@ def small() -> tuple[Space, dict[int, StateOutcome]]:
 
 
 def _result(c: Constraints) -> SearchResult:
+    """The screening stage alone (every candidate's serving state, planner=False)."""
+    space, outcomes = small()
+    return combine(space, outcomes, c, 0.0, planner=False)
+
+
+def _final(c: Constraints) -> SearchResult:
+    """The whole search: the screened frontier priced again with the capacity planner."""
     space, outcomes = small()
     return combine(space, outcomes, c, 0.0)
 
@@ -199,6 +206,77 @@ def test_more_budget_never_lowers_the_best_feasible_coverage(c: Constraints, mor
     wider = replace(c, one_off_budget_usd=None if c.one_off_budget_usd is None
                     else c.one_off_budget_usd + more)  # fmt: skip
     assert best_cov(_result(wider)) >= best_cov(low)
+
+
+def test_state_evaluation_equals_the_single_portfolio_computation_on_random_candidates() -> None:
+    """The search's per-state evaluation (screen_items: cached plans, apply_all memoised by
+    prefix, no unchanged side) combined with numpy gives, for random candidates of a space with
+    four failure modes (retrieval, reasoning, fine-tunes, alignment and guardrails, plus serving
+    options), exactly the figures evaluate_portfolio(planner=False) gives the candidate alone."""
+    space = build_space(BASE, DATA, [STALE, COMPLEX, DOMAIN, POLICY], corpus_tokens=1e8)
+    assert space.size >= 10_000
+    assert len(space.states) > 500
+    rng = np.random.default_rng(20)
+    picks = rng.choice(space.size, size=16, replace=False).tolist()
+    states = sorted({int(space.state[n]) for n in picks})
+    fig = figures(space, evaluate_states(space, states))
+    for n in picks:
+        ev = evaluate_portfolio(BASE, space.items(n), DATA, planner=False)
+        assert bool(fig.fits[n]) == ev.fits, space.items(n)
+        assert int(fig.burden[n]) == ev.governance_burden
+        assert fig.one_off[n] == pytest.approx(ev.one_off_cost_usd, abs=0.02)
+        if ev.fits:
+            assert fig.cost[n] == ev.monthly_cost_usd
+            assert fig.tta[n] == ev.time_to_answer_ms_p95
+            assert fig.tpot[n] == ev.tpot_ms_p95
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(constraints)
+def test_final_points_carry_the_planners_figures_and_are_not_dominated(c: Constraints) -> None:
+    """With the planner (the default): every point's figures are evaluate_portfolio's with the
+    capacity planner (what its saved portfolio shows); it is feasible by them or marked; no
+    returned point dominates another of its kind; the pick is feasible."""
+    space, _ = small()
+    res = _final(c)
+    vecs = [(_vec(p), p.feasible) for p in res.pareto]
+    for p in res.pareto:
+        ev = evaluate_portfolio(BASE, [_item(i) for i in p.items], DATA)
+        assert (p.monthly_cost_usd, p.one_off_usd, p.ttft_p95_ms, p.tpot_p95_ms,
+                p.time_to_answer_p95_ms, p.governance_burden) == (
+            ev.monthly_cost_usd, ev.one_off_cost_usd, ev.ttft_ms_p95, ev.tpot_ms_p95,
+            ev.time_to_answer_ms_p95, ev.governance_burden)  # fmt: skip
+        pairs = ((p.monthly_cost_usd, c.monthly_budget_usd), (p.one_off_usd, c.one_off_budget_usd),
+                 (p.ttft_p95_ms, c.ttft_p95_ms), (p.tpot_p95_ms, c.tpot_p95_ms),
+                 (p.time_to_answer_p95_ms, c.time_to_answer_p95_ms),
+                 (p.governance_burden, c.governance_capacity))  # fmt: skip
+        within = all(lim is None or (v is not None and v <= lim) for v, lim in pairs)
+        if p.feasible:
+            assert within
+        v = _vec(p)
+        pool = [w for w, f in vecs if f] if p.feasible else [w for w, _ in vecs]
+        assert not any(_dominates(w, v) for w in pool), f"{p} is dominated"
+    best = res.best["index"]
+    if best is not None:
+        assert res.pareto[best].feasible
+    assert space.finals, "the frontier was priced with the planner"
+
+
+def _item(i: dict[str, object]) -> Item:
+    return Item(str(i["axis"]), str(i["technique"]), dict(i["params"]))  # type: ignore[call-overload]
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(constraints, st.floats(0, 20_000))
+def test_more_budget_never_lowers_the_best_final_coverage(c: Constraints, more: float) -> None:
+    def best_cov(r: SearchResult) -> float:
+        i = r.best["index"]
+        return -1.0 if i is None else r.pareto[i].coverage
+
+    low = _final(c)
+    richer = replace(c, monthly_budget_usd=None if c.monthly_budget_usd is None
+                     else c.monthly_budget_usd + more)  # fmt: skip
+    assert best_cov(_final(richer)) >= best_cov(low)
 
 
 def _pt(items: list[str], coverage: float, cost: float) -> Point:
