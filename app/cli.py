@@ -230,7 +230,7 @@ def verify_report(
     content = read(file, "FILE")
     try:
         pub = (base64.b64decode(public_key, validate=True) if public_key
-               else signing.public_bytes(get_settings().report_signing_key))  # fmt: skip
+               else signing.public_bytes(signing.report_signing_key(get_settings())))  # fmt: skip
     except (binascii.Error, ValueError):
         raise typer.BadParameter("not base64", param_hint="--public-key") from None
     try:

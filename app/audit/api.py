@@ -98,6 +98,6 @@ def public_key(settings: SettingsDep) -> PublicKeyOut:
     `axisboard verify-report FILE --public-key KEY` checks a downloaded report offline."""
     from app.audit import signing
 
-    pub = signing.public_bytes(settings.report_signing_key)
+    pub = signing.public_bytes(signing.report_signing_key(settings))
     return PublicKeyOut(algorithm=signing.ALGORITHM, public_key=base64.b64encode(pub).decode(),
                         key_id=signing.key_id(pub))  # fmt: skip

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
-from app.audit import checkpoints
+from app.audit import checkpoints, signing
 from app.auth.context import Caller
 from app.auth.permissions import Permission
 from app.config import Settings
@@ -35,7 +35,7 @@ def export(
     except checkpoints.CheckpointError as exc:
         log.warning("audit checkpoint not written at export", error=str(exc))
     data = report.build(session, caller, deployment_id)
-    key = settings.report_signing_key
+    key = signing.report_signing_key(settings)
     body = signed_export.render(key, data, fmt)
     name = signed_export.file_name(deployment_id, fmt)
     if detached:
