@@ -8,6 +8,7 @@ from fastapi.responses import Response
 from app import dashboard as role_dashboard
 from app.assessments.views import router as assessment_views
 from app.audit.views import router as audit_views
+from app.auth.deps import PageCaller
 from app.auth.views import router as auth_views
 from app.catalog import service as catalog_service
 from app.catalog.repository import CatalogRepository
@@ -21,7 +22,6 @@ from app.governance.views import router as governance_views
 from app.lab.views import router as lab_views
 from app.portfolios.search_views import router as portfolio_search_views
 from app.portfolios.views import router as portfolio_views
-from app.web.deps import PageCaller
 from app.web.templates import render
 
 router = APIRouter(include_in_schema=False)

@@ -18,6 +18,7 @@ from app.assessments.schemas import (
     RuleSetText,
 )
 from app.auth.context import Caller
+from app.auth.deps import ApiCaller
 from app.auth.permissions import Permission
 from app.db import SessionDep
 from app.governance import workflow
@@ -25,7 +26,7 @@ from app.portfolios import service as portfolios
 from app.portfolios.schemas import FromRecommendationIn, PortfolioOut
 from app.rulesets import service as rulesets
 from app.rulesets.models import RuleSetVersion
-from app.web.deps import ApiCaller, IdPath, IdQuery, SettingsDep
+from app.web.deps import IdPath, IdQuery, SettingsDep
 
 router = APIRouter(tags=["assessments"])
 

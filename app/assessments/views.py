@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from app.assessments import charts, forms, service
 from app.auth.context import Caller
+from app.auth.deps import PageCaller
 from app.auth.permissions import Permission
 from app.db import SessionDep
 from app.deployments import service as deployments
@@ -21,7 +22,7 @@ from app.governance.views import decision_context
 from app.rules import safe_yaml
 from app.rules.questionnaire import FOLLOW_UPS, SERVING_FAILURE_MODES, SEVERITY_LEVELS
 from app.rulesets import service as rulesets
-from app.web.deps import IdPath, IdQuery, PageCaller, SettingsDep
+from app.web.deps import IdPath, IdQuery, SettingsDep
 from app.web.flash import flash
 from app.web.forms import FormDep
 from app.web.htmx import redirect

@@ -8,9 +8,10 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict
 
 from app.audit import service
+from app.auth.deps import ApiCaller
 from app.auth.permissions import Permission
 from app.db import SessionDep
-from app.web.deps import ApiCaller, PageDep, SettingsDep
+from app.web.deps import PageDep, SettingsDep
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 

@@ -6,9 +6,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from app.audit import checkpoints, service, signing
+from app.auth.deps import PageCaller
 from app.auth.permissions import Permission
 from app.db import SessionDep
-from app.web.deps import PageCaller, SettingsDep
+from app.web.deps import SettingsDep
 from app.web.templates import render
 
 router = APIRouter(prefix="/audit", include_in_schema=False)

@@ -8,11 +8,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.auth.deps import ApiCaller
 from app.catalog import hosted
 from app.db import SessionDep
 from app.deployments import service as deployments
 from app.estimates.service import deployment_serving_plan
-from app.web.deps import ApiCaller, IdPath, SettingsDep
+from app.web.deps import IdPath, SettingsDep
 
 router = APIRouter(tags=["hosted models"])
 ModelKeyPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")]

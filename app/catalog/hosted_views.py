@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from app.auth.deps import PageCaller
 from app.auth.permissions import Permission
 from app.catalog import charts, hosted
 from app.db import SessionDep
@@ -17,7 +18,7 @@ from app.deployments import service as deployments
 from app.errors import AppError
 from app.estimates.service import deployment_serving_plan
 from app.estimators import hosted as calc
-from app.web.deps import IdPath, PageCaller, SettingsDep
+from app.web.deps import IdPath, SettingsDep
 from app.web.flash import flash
 from app.web.forms import form_data
 from app.web.htmx import redirect

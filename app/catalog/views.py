@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from app.assessments.matrix_preview import matrix_dry_run
+from app.auth.deps import PageCaller
 from app.auth.permissions import Permission
 from app.catalog import charts, service
 from app.catalog.hosted_views import router as hosted_views
@@ -17,7 +18,7 @@ from app.db import SessionDep
 from app.errors import AppError, NotFound
 from app.estimators.quality import figures_from_dicts, headline
 from app.rules.matrix import DIMENSIONS, SCALE_ENDS
-from app.web.deps import IdQuery, PageCaller, SettingsDep
+from app.web.deps import IdQuery, SettingsDep
 from app.web.flash import flash
 from app.web.forms import form_data
 from app.web.htmx import redirect

@@ -4,6 +4,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Query, Response
 
+from app.auth.deps import ApiCaller
 from app.db import SessionDep
 from app.deployments import service
 from app.deployments.schemas import (
@@ -13,7 +14,7 @@ from app.deployments.schemas import (
     DeploymentRead,
     DeploymentUpdate,
 )
-from app.web.deps import ApiCaller, IdPath, PageDep, SettingsDep
+from app.web.deps import IdPath, PageDep, SettingsDep
 
 router = APIRouter(prefix="/deployments", tags=["deployments"])
 

@@ -7,6 +7,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from app.assessments import service as assessments
+from app.auth.deps import PageCaller
 from app.auth.permissions import Permission
 from app.catalog import service as catalog_service
 from app.catalog.repository import CatalogRepository
@@ -20,7 +21,7 @@ from app.estimators.engines import ENGINE_NAMES
 from app.estimators.traffic import DEFAULT_PEAK_TO_AVERAGE, TrafficError, parse_hourly_csv
 from app.governance import workflow
 from app.portfolios import service as portfolios
-from app.web.deps import IdPath, PageCaller, SettingsDep
+from app.web.deps import IdPath, SettingsDep
 from app.web.flash import flash
 from app.web.forms import as_list, field_errors, form_data
 from app.web.htmx import redirect

@@ -11,12 +11,13 @@ from sqlalchemy.orm import Session
 
 from app.audit import checkpoints, signing
 from app.auth.context import Caller
+from app.auth.deps import ApiCaller, PageCaller
 from app.auth.permissions import Permission
 from app.config import Settings
 from app.db import SessionDep
 from app.governance import export as signed_export
 from app.governance import report, report_jobs
-from app.web.deps import ApiCaller, IdPath, PageCaller, SettingsDep
+from app.web.deps import IdPath, SettingsDep
 
 log = structlog.get_logger(__name__)
 api_router = APIRouter(tags=["governance"])

@@ -10,17 +10,19 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
+from app import frameworks
 from app.assessments import service as assessments
 from app.assessments.repository import AssessmentRepository
 from app.auth.context import Caller
+from app.auth.deps import PageCaller
 from app.auth.permissions import Permission
 from app.db import SessionDep
 from app.deployments import service as deployments
 from app.errors import AppError, NotFound
-from app.governance import charts, frameworks, service, workflow
+from app.governance import charts, service, workflow
 from app.governance.schemas import DecisionIn, EvaluationIn
 from app.portfolios import service as portfolios
-from app.web.deps import IdPath, PageCaller, SettingsDep
+from app.web.deps import IdPath, SettingsDep
 from app.web.flash import flash
 from app.web.forms import FormDep, as_list, field_errors
 from app.web.htmx import redirect

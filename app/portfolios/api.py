@@ -4,6 +4,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Response
 
+from app.auth.deps import ApiCaller
 from app.db import SessionDep
 from app.portfolios import service
 from app.portfolios.schemas import (
@@ -13,7 +14,7 @@ from app.portfolios.schemas import (
     PortfolioOut,
     PortfolioUpdate,
 )
-from app.web.deps import ApiCaller, IdPath, IdQuery, SettingsDep
+from app.web.deps import IdPath, IdQuery, SettingsDep
 
 router = APIRouter(prefix="/portfolios", tags=["portfolios"])
 

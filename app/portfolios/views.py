@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from app.assessments import service as assessments
 from app.auth.context import Caller
+from app.auth.deps import PageCaller
 from app.auth.permissions import Permission
 from app.catalog.repository import CatalogRepository
 from app.csv_export import write_dicts
@@ -23,7 +24,7 @@ from app.governance.views import decision_context
 from app.portfolios import charts, service
 from app.portfolios.models import Portfolio
 from app.portfolios.schemas import ItemIn, PortfolioCreate, PortfolioUpdate
-from app.web.deps import IdPath, PageCaller, SettingsDep
+from app.web.deps import IdPath, SettingsDep
 from app.web.flash import flash
 from app.web.forms import FormDep, as_list, field_errors
 from app.web.htmx import redirect
