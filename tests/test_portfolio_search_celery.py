@@ -14,7 +14,6 @@ from celery.contrib.testing.worker import start_worker
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.catalog.loader import load_reference_data
 from app.cli import alembic_config
 from app.config import get_settings
 from app.db import make_engine, make_sessionmaker
@@ -24,8 +23,9 @@ from app.jobs import (
 )
 from app.jobs import service as jobs
 from app.jobs.models import Job
-from app.jobs.worker import celery_app
 from app.portfolios import search_service
+from app.seed import load_reference_data
+from app.worker import celery_app
 from tests.factories import create_deployment, create_user
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")

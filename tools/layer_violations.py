@@ -5,10 +5,10 @@ g = grimp.build_graph("app")
 order = [  # low -> high
  ["app.estimators","app.scaling","app.rules","app.formatting","app.errors","app.csv_export","app.logging",
   "app.names","app.assumption_labels","app.report_format","app.frameworks"],
- ["app.config"],["app.db"],["app.audit"],["app.web"],["app.auth"],["app.jobs"],["app.catalog"],["app.rulesets"],
+ ["app.config"],["app.db"],["app.audit"],["app.web"],["app.auth"],["app.auditlog"],["app.jobs"],["app.catalog"],["app.rulesets"],
  ["app.deployments"],["app.estimates"],["app.lab"],["app.assessments"],["app.portfolios"],["app.governance"],
  ["app.models","app.api","app.views","app.dashboard","app.demo","app.operator_cli","app.cli","app.main",
-  "app.seed","app.worker"],
+  "app.seed","app.worker","app.job_kinds"],
 ]
 lvl={p:i for i,ps in enumerate(order) for p in ps}
 pk=lambda m: ".".join(m.split(".")[:2])

@@ -20,6 +20,7 @@ from app.auth.permissions import Permission
 from app.db import SessionDep
 from app.errors import Conflict, InvalidInput
 from app.estimates.schemas import JobOut
+from app.governance import jobs as _jobs  # noqa: F401 - registers its job kind
 from app.governance import service
 from app.jobs import limits
 from app.jobs import service as jobs
