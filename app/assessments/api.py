@@ -5,7 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Response
 from sqlalchemy.orm import Session
 
-from app.assessments import service
+from app.assessments import service, workflow
 from app.assessments.models import Assessment, Recommendation
 from app.assessments.schemas import (
     AssessmentIn,
@@ -21,7 +21,6 @@ from app.auth.context import Caller
 from app.auth.deps import ApiCaller
 from app.auth.permissions import Permission
 from app.db import SessionDep
-from app.governance import workflow
 from app.rulesets import service as rulesets
 from app.rulesets.models import RuleSetVersion
 from app.web.deps import IdPath, IdQuery, SettingsDep

@@ -31,7 +31,7 @@ from app.estimators.portfolio import (
     evaluate_portfolio,
 )
 from app.estimators.techniques import plan, pricing_params, resolve_params
-from app.governance import workflow
+from app.portfolios import workflow
 from app.portfolios.models import Portfolio
 from app.portfolios.schemas import ItemIn, PortfolioCreate, PortfolioOut, PortfolioUpdate
 from app.rules.questionnaire import REGULATED_FLAGS

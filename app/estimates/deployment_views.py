@@ -1,6 +1,6 @@
-"""The deployment page's "self-host or a hosted API?" section: each hosted API at the deployment's
-traffic against the self-hosted cost of its serving plan (the hosted catalog is app/catalog's; the
-plan is the estimates')."""
+"""The deployment page's panels the estimates serve (it loads them with htmx): the serving cost and
+SLO check, and "self-host or a hosted API?" (each hosted API at the deployment's traffic against
+the self-hosted cost of its serving plan; the hosted catalog is app/catalog's)."""
 
 from __future__ import annotations
 
@@ -14,13 +14,33 @@ from app.auth.deps import PageCaller
 from app.catalog import charts, hosted
 from app.db import SessionDep
 from app.deployments import service as deployments
-from app.estimates.service import deployment_serving_plan
+from app.estimates.service import deployment_economics, deployment_serving_plan
 from app.estimators import hosted as calc
 from app.web.deps import IdPath
 from app.web.templates import render
 
 router = APIRouter(include_in_schema=False)
 CHART_LINES = 5  # hosted lines drawn: the cheapest that fit the context
+
+
+@router.get("/deployments/{deployment_id:int}/serving-cost")
+def serving_cost(
+    deployment_id: IdPath, request: Request, session: SessionDep, caller: PageCaller
+) -> Response:
+    """The deployment page's "serving cost and SLO check" section (a fragment for htmx, a page
+    otherwise)."""
+    dep = deployments.get(session, caller, deployment_id)
+    return render(
+        request,
+        "estimates/serving_cost.html",
+        {
+            "caller": caller,
+            "d": dep,
+            "economics": deployment_economics(session, dep),
+            "serving": deployment_serving_plan(session, dep),
+        },
+        block="serving",
+    )
 
 
 def _chart(result: dict[str, Any]) -> dict[str, Any] | None:
