@@ -40,8 +40,8 @@ def seed(
     demo: Annotated[bool, typer.Option("--demo", help="Also load the demo org")] = False,
 ) -> None:
     """Load the reference data (and, with --demo, the demo organisation; never in production)."""
-    from app.catalog.loader import load_reference_data
     from app.demo import DEMO_PASSWORD, load_demo
+    from app.seed import load_reference_data
 
     settings = get_settings()
     if demo and settings.environment == Environment.production:
@@ -173,6 +173,7 @@ def users_create(
 ) -> None:
     """Create a user."""
     from app.auth import service as auth_service
+    from app.seed import ensure_org_defaults
 
     if not password_stdin:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
@@ -190,6 +191,7 @@ def users_create(
                 password=password,
                 audit_key=settings.audit_hmac_key,
             )
+            ensure_org_defaults(session, user.org_id)  # a new organisation's matrix and rule set
             typer.echo(f"created user {user.email} ({user.role}) in {org}")
     except AppError as exc:
         typer.echo(f"error: {exc.message}", err=True)
@@ -230,7 +232,7 @@ def verify_report(
     content = read(file, "FILE")
     try:
         pub = (base64.b64decode(public_key, validate=True) if public_key
-               else signing.public_bytes(get_settings().report_signing_key))  # fmt: skip
+               else signing.public_bytes(signing.report_signing_key(get_settings())))  # fmt: skip
     except (binascii.Error, ValueError):
         raise typer.BadParameter("not base64", param_hint="--public-key") from None
     try:

@@ -12,13 +12,9 @@ from collections import Counter
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-if TYPE_CHECKING:
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SECRET = "dev-insecure-change-me"  # noqa: S105 - refused outside development
@@ -150,12 +146,6 @@ class Settings(BaseSettings):
     def audit_hmac_key(self) -> bytes:
         """Key of the audit hash chain, derived from the secret key (domain-separated)."""
         return hashlib.sha256(b"axisboard-audit-chain:" + self.secret_key.encode()).digest()
-
-    @property
-    def report_signing_key(self) -> Ed25519PrivateKey:
-        from app.audit.signing import private_key
-
-        return private_key(self.signing_key, self.secret_key)
 
     @property
     def cookie_secure(self) -> bool:

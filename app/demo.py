@@ -22,6 +22,7 @@ from app.deployments.schemas import DeploymentCreate
 from app.errors import Conflict, InvalidInput
 from app.portfolios import service as portfolio_service
 from app.portfolios.schemas import PortfolioCreate
+from app.seed import ensure_org_defaults
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +179,7 @@ def load_demo(session: Session, *, audit_key: bytes) -> dict[str, str]:
             )
     admin = session.execute(select(User).where(User.email == DEMO_USERS[Role.admin])).scalar_one()
     org = auth_service.get_or_create_org(session, DEMO_ORG)
+    ensure_org_defaults(session, org.id)  # its matrix and rule set, version 1 of each
     caller = Caller(
         user_id=admin.id,
         email=admin.email,

@@ -1,6 +1,6 @@
 """One way to write numbers for a reader (issue 22, item 11), used by the pages (registered once as
 Jinja filters in app/web/templates.py), the chart labels (app/*/charts.py), CSV headers and the
-audit report (app/governance/report_format.py).
+audit report (app/report_format.py).
 
 * :func:`number`: rounded by magnitude to about three significant digits (12,345 · 123 · 12.3 ·
   1.23 · 0.123), thousands separators, scientific notation with a real exponent for very large

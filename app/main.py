@@ -12,23 +12,27 @@ from fastapi.responses import Response
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 from starlette.types import ASGIApp
 
-from app import __version__
+from app import __version__, job_kinds
 from app.api.health import router as health_router
 from app.api.responses import ERROR_RESPONSES
 from app.assessments.api import router as assessments_router
 from app.audit import checkpoints
-from app.audit.api import router as audit_router
+from app.auditlog.api import router as audit_router
 from app.auth.api import router as auth_router
 from app.catalog.api import router as catalog_router
 from app.config import Settings, get_settings
 from app.db import make_engine, make_sessionmaker
 from app.deployments.api import router as deployments_router
 from app.estimates.api import router as estimates_router
+from app.estimates.economics_api import router as economics_router
+from app.estimates.hosted_api import router as hosted_alternatives_router
 from app.governance.api import router as governance_router
 from app.governance.reports_api import api_router as reports_router
+from app.jobs import registry as job_registry
 from app.jobs import service as jobs_service
 from app.lab.api import router as lab_router
 from app.logging import configure_logging
+from app.portfolios.api import from_recommendation_router as portfolio_from_recommendation_router
 from app.portfolios.api import router as portfolios_router
 from app.portfolios.search_api import router as portfolio_search_router
 from app.views import router as views_router
@@ -55,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level, json=settings.log_json)
     engine = make_engine(settings.database_url, echo=settings.sql_echo)
+    job_registry.set_loader(job_kinds.load)  # a pool process loads every job kind with it
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -86,10 +91,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         health_router,
         auth_router,
         catalog_router,
+        hosted_alternatives_router,
         deployments_router,
+        economics_router,
         estimates_router,
         lab_router,
         assessments_router,
+        portfolio_from_recommendation_router,
         portfolios_router,
         portfolio_search_router,
         governance_router,

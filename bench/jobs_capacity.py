@@ -82,13 +82,13 @@ def pdf_reports() -> None:
         from sqlalchemy.orm import Session
 
         from app.auth.permissions import Role
-        from app.catalog.loader import load_reference_data
         from app.cli import alembic_config
         from app.config import get_settings
         from app.db import make_engine
         from app.demo import DEMO_PASSWORD, DEMO_USERS, load_demo
         from app.jobs import limits
         from app.main import asgi_factory
+        from app.seed import load_reference_data
 
         get_settings.cache_clear()
         settings = get_settings()

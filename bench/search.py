@@ -105,7 +105,6 @@ def main() -> None:
         from sqlalchemy.orm import Session
 
         from app.auth.permissions import Role
-        from app.catalog.loader import load_reference_data
         from app.cli import alembic_config
         from app.config import get_settings
         from app.db import make_engine, make_sessionmaker
@@ -115,6 +114,7 @@ def main() -> None:
         from app.main import asgi_factory
         from app.portfolios import search_service
         from app.portfolios.search_schemas import PortfolioSearchIn
+        from app.seed import load_reference_data
 
         get_settings.cache_clear()
         settings = get_settings()

@@ -22,12 +22,12 @@ from sqlalchemy.orm import Session
 
 from app.assessments.service import clear_reference_cache
 from app.auth import service as auth_service
-from app.catalog.loader import load_reference_data
 from app.cli import alembic_config
 from app.config import Environment, Settings
 from app.db import get_session, make_engine
 from app.main import build_asgi
 from app.rulesets import service as rulesets_service
+from app.seed import load_reference_data
 from tests.factories import TEST_SECRET
 
 

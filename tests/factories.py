@@ -19,6 +19,7 @@ from app.config import Environment, Settings
 from app.deployments import service as deployment_service
 from app.deployments.models import Deployment
 from app.deployments.schemas import DeploymentCreate
+from app.seed import ensure_org_defaults
 
 PASSWORD = "correct-horse-battery"
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -35,9 +36,11 @@ def create_user(
     audit_key: bytes = AUDIT_KEY,
 ) -> User:
     email = email or f"user{next(_seq)}-{role}@{org.lower().replace(' ', '')}.test"
-    return auth_service.create_user(
+    user = auth_service.create_user(
         session, org_name=org, email=email, role=role, password=PASSWORD, audit_key=audit_key
     )
+    ensure_org_defaults(session, user.org_id)  # as `axisboard users create` does
+    return user
 
 
 def caller_for(session: Session, user: User) -> Caller:

@@ -193,7 +193,7 @@ def test_submit_lands_on_the_explained_recommendation(
     # each), so it is the cheapest alignment option that meets the SLOs (issue 18 item 4)
     assert "Constitutional AI" in fig["data"][0]["x"][1]
     # the deployment page lists it and the draft is gone
-    dep_page = client.get(f"/deployments/{dep.id}").text
+    dep_page = client.get(f"/deployments/{dep.id}/assessments-panel").text  # the hub's panel
     assert "GraphRAG" in dep_page
     assert "New assessment" in dep_page
 

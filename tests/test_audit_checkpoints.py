@@ -80,7 +80,7 @@ def test_every_committed_append_moves_the_checkpoint(session: Session, settings:
     first = checkpoints.latest(settings)
     assert first is not None
     assert first["event_id"] == _ids(session)[-1]
-    signing.verify(signing.public_bytes(settings.report_signing_key), first)
+    signing.verify(signing.public_bytes(signing.report_signing_key(settings)), first)
     create_deployment(session, user=user, name="Second")
     assert checkpoints.latest(settings) == first  # not before the commit
     session.commit()

@@ -296,6 +296,12 @@ POLICY: dict[str, Spec] = {
     "GET /catalog/frameworks": Spec(P.read),
     "GET /catalog/hosted-models": Spec(P.read),
     "GET /deployments/{deployment_id}/hosted-alternatives": Spec(P.read),
+    # the panels the deployment, assessment and portfolio pages load from their features (htmx)
+    "GET /deployments/{deployment_id}/serving-cost": Spec(P.read),
+    "GET /deployments/{deployment_id}/assessments-panel": Spec(P.read),
+    "GET /deployments/{deployment_id}/portfolios-panel": Spec(P.read),
+    "GET /recommendations/{recommendation_id}/decision": Spec(P.read),
+    "GET /portfolios/{portfolio_id}/decision": Spec(P.read),
     "GET /deployments": Spec(P.read),
     "GET /deployments/{deployment_id}": Spec(P.read),
     "GET /deployments/{deployment_id}/assessment/follow-ups/{fm}": Spec(

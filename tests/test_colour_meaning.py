@@ -66,7 +66,7 @@ def architect(client: TestClient, session: Session) -> Any:
 def test_over_budget_is_not_green(client: TestClient, session: Session, architect: Any) -> None:
     d = create_deployment(session, user=architect, monthly_budget_usd=1)
     session.commit()
-    page = client.get(f"/deployments/{d.id}").text
+    page = client.get(f"/deployments/{d.id}/serving-cost").text  # the deployment page's panel
     verdict = next((cls, t) for cls, t in coloured(page) if "verdict" in cls and "budget" in t)
     assert "over the monthly budget" in verdict[1]
     assert "bad" in verdict[0]
@@ -78,7 +78,7 @@ def test_within_budget_and_slos_is_green(client: TestClient, session: Session,
                                          architect: Any) -> None:  # fmt: skip
     d = create_deployment(session, user=architect, monthly_budget_usd=1_000_000)
     session.commit()
-    page = client.get(f"/deployments/{d.id}").text
+    page = client.get(f"/deployments/{d.id}/serving-cost").text  # the deployment page's panel
     verdict = next((cls, t) for cls, t in coloured(page) if "verdict" in cls and "budget" in t)
     assert "within the monthly budget" in verdict[1]
     assert "Meets the SLOs" in verdict[1]

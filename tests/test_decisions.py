@@ -157,9 +157,13 @@ def test_decision_form_on_the_recommendation_page(
     assessments = client.get(f"/api/v1/deployments/{setup['dep']}/assessments",
                              headers=setup["h"]["viewer"]).json()  # fmt: skip
     page = client.get(f"/assessments/{assessments[0]['id']}")
-    assert "Record the decision" in page.text
-    token = csrf_from(page.text)
     url = f"/recommendations/{rec['id']}/decision"
+    assert f'hx-get="{url}" hx-trigger="load"' in page.text  # governance's panel, loaded by htmx
+    panel = client.get(url, headers={"HX-Request": "true"})
+    assert panel.status_code == 200
+    assert "<html" not in panel.text
+    assert "Record the decision" in panel.text
+    token = csrf_from(page.text)
     r = client.post(url, data={"csrftoken": token, "decision": "approved", "comment": "x",
                                "adopted": "retrieval/rag", "override_reason": ""},
                     headers={"HX-Request": "true"})  # fmt: skip

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app.governance import frameworks
+from app import frameworks
 from tests.factories import (
     api_headers,
     create_user,

@@ -13,7 +13,6 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.audit.models import AuditEvent
-from app.catalog.loader import load_reference_data
 from app.cli import alembic_config
 from app.db import make_engine, make_sessionmaker, session_scope
 from app.deployments import service as deployments
@@ -21,6 +20,7 @@ from app.deployments.models import Deployment
 from app.deployments.repository import DeploymentRepository
 from app.deployments.schemas import DeploymentCreate
 from app.errors import Conflict
+from app.seed import load_reference_data
 from tests.factories import (
     AUDIT_KEY,
     api_headers,

@@ -116,6 +116,10 @@ def test_deployment_page_shows_monthly_cost_and_slo_check(
     r = logged_in.get(f"/deployments/{dep.id}")
     assert r.status_code == 200
     assert "Serving cost and SLO check" in r.text
+    assert f'hx-get="/deployments/{dep.id}/serving-cost"' in r.text  # the estimates' panel
+    r = logged_in.get(f"/deployments/{dep.id}/serving-cost", headers={"HX-Request": "true"})
+    assert r.status_code == 200
+    assert "<html" not in r.text
     assert "Monthly serving cost" in r.text
 
 

@@ -15,9 +15,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from app.catalog.loader import shipped_default_prices
 from app.catalog.models import Gpu
 from app.cli import alembic_config
+from app.seed import shipped_default_prices
 from tests.factories import api_headers, create_user, deployment_payload, page_login
 from tests.test_migrations import empty_db_url  # noqa: F401
 

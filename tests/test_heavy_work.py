@@ -344,7 +344,8 @@ def test_large_pdf_is_a_job_downloaded_when_done(
     text = "".join(p.extract_text() for p in pypdf.PdfReader(__import__("io").BytesIO(
         pdf.content)).pages)  # fmt: skip
     assert "Large one" in text
-    manifest = signed_export.verify(pdf.content, signing.public_bytes(settings.report_signing_key))
+    public_key = signing.public_bytes(signing.report_signing_key(settings))
+    manifest = signed_export.verify(pdf.content, public_key)
     assert manifest["format"] == "pdf"
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from app.audit.models import AuditEvent
 from app.catalog import hosted as hosted_service
 from app.estimators import hosted as calc
-from app.governance.frameworks import catalogue
+from app.frameworks import catalogue
 from tests.factories import (
     api_headers,
     create_deployment,

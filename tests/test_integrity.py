@@ -46,7 +46,7 @@ def _export(client: TestClient, w: dict, fmt: str) -> bytes:  # type: ignore[typ
 
 def test_public_key_is_published(world: dict, settings: Settings) -> None:  # type: ignore[type-arg]
     assert world["key"]["algorithm"] == "Ed25519"
-    assert world["pub"] == signing.public_bytes(settings.report_signing_key)
+    assert world["pub"] == signing.public_bytes(signing.report_signing_key(settings))
 
 
 @pytest.mark.parametrize("fmt", ["json", "html", "pdf", "csv"])

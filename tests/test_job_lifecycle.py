@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.cli import alembic_config
 from app.config import Environment, Settings
 from app.db import make_engine, make_sessionmaker, utcnow
+from app.jobs import registry
 from app.jobs import service as jobs
 from app.jobs.models import Job
 from tests.factories import TEST_SECRET, api_headers, create_user
@@ -95,12 +96,12 @@ def slow_kind(monkeypatch: pytest.MonkeyPatch) -> dict[str, threading.Event]:
     """A job kind that works until released, so a test can look at it mid-run."""
     events = {"started": threading.Event(), "release": threading.Event()}
 
-    def slow(factory: Any, params: dict[str, Any], progress: jobs.Progress) -> dict[str, Any]:
+    def slow(factory: Any, params: dict[str, Any], progress: registry.Progress) -> dict[str, Any]:
         events["started"].set()
         assert events["release"].wait(10)
         return {"ok": True}
 
-    monkeypatch.setitem(jobs.HANDLERS, "slow", slow)
+    monkeypatch.setitem(registry.HANDLERS, "slow", slow)
     return events
 
 

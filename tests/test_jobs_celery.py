@@ -14,14 +14,14 @@ import redis
 from celery.contrib.testing.worker import start_worker
 from sqlalchemy.orm import Session
 
-from app.catalog.loader import load_reference_data
+from app import job_kinds
 from app.cli import alembic_config
 from app.config import Environment, Settings
 from app.db import make_engine
-from app.jobs import handlers  # noqa: F401 - registers the job kinds
 from app.jobs import service as jobs
 from app.jobs.models import Job
-from app.jobs.worker import celery_app
+from app.seed import load_reference_data
+from app.worker import celery_app
 from tests.factories import TEST_SECRET, create_user
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -29,6 +29,7 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 def test_celery_worker_runs_a_job_from_redis(tmp_path: Path) -> None:
     redis.Redis.from_url(REDIS_URL).ping()  # the broker must be up: fail, never skip
+    job_kinds.load()  # the calibration kind
     url = f"sqlite:///{tmp_path / 'celery.db'}"
     from alembic import command
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app.catalog.loader import load_reference_data
 from app.catalog.models import ModelArch
+from app.seed import load_reference_data
 from tests.factories import api_headers, create_user, page_login
 
 CURRENT = (

@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 from app import formatting as f
 from app.assessments.models import Assessment
 from app.auth.permissions import Role
-from app.catalog.names import catalog_names
 from app.demo import DEMO_USERS, load_demo
 from app.deployments.models import Deployment
+from app.names import catalog_names
 from app.portfolios.models import Portfolio
 from tests.factories import AUDIT_KEY, page_login
 

@@ -124,8 +124,8 @@ def test_cli_seed_demo_refuses_production(session: Session, settings, monkeypatc
     import secrets
 
     from app import cli as cli_module
+    from app import seed as loader
     from app.auth.models import Organization
-    from app.catalog import loader
     from app.config import Environment, Settings
     from app.demo import DEMO_ORG
 

@@ -14,18 +14,16 @@ from celery.contrib.testing.worker import start_worker
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.catalog.loader import load_reference_data
+from app import job_kinds
 from app.cli import alembic_config
 from app.config import get_settings
 from app.db import make_engine, make_sessionmaker
-from app.jobs import (
-    handlers,  # noqa: F401 - registers the job kinds
-    limits,
-)
+from app.jobs import limits
 from app.jobs import service as jobs
 from app.jobs.models import Job
-from app.jobs.worker import celery_app
 from app.portfolios import search_service
+from app.seed import load_reference_data
+from app.worker import celery_app
 from tests.factories import create_deployment, create_user
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -37,6 +35,7 @@ def test_a_search_job_is_split_into_parts_the_workers_take(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     redis.Redis.from_url(REDIS_URL).ping()  # the broker must be up: fail, never skip
+    job_kinds.load()  # the portfolio search's kinds
     url = f"sqlite:///{tmp_path / 'celery.db'}"
     from alembic import command
 

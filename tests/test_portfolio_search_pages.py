@@ -49,7 +49,7 @@ def test_form_defaults_to_the_deployment(client: TestClient, dep: Any) -> None:
     assert 'name="monthly_budget_usd"' in r.text
     assert 'value="5000.0"' in r.text or 'value="5000"' in r.text
     assert 'name="fm.factual_staleness.severity"' in r.text
-    detail = client.get(f"/deployments/{dep.id}")
+    detail = client.get(f"/deployments/{dep.id}/portfolios-panel")  # the deployment page's panel
     assert f'href="/deployments/{dep.id}/portfolio-search"' in detail.text
 
 

@@ -12,12 +12,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.catalog import names
+from app import names
+from app import report_format as rf
+from app.assumption_labels import assumption_rows
 from app.demo import DEMO_PASSWORD, DEMO_USERS, load_demo
 from app.deployments.models import Deployment
-from app.estimates.assumption_labels import assumption_rows
 from app.estimators import bands
-from app.governance import report_format as rf
 from app.governance import soa_rules
 from app.governance.soa_rules import SoaRuleError
 from tests.factories import AUDIT_KEY, page_login

@@ -13,9 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
+from app import report_format as f
 from app.assessments import service as assessments
 from app.catalog.repository import CatalogRepository
-from app.governance import report_format as f
 from tests.factories import api_headers, create_deployment, create_user
 
 SNAKE_KEY = re.compile(r"\b[a-z0-9]+(?:_[a-z0-9]+)+\b")

@@ -9,7 +9,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from app.governance import frameworks
+from app import frameworks
 from tests.factories import api_headers, create_deployment, create_user, page_login
 
 

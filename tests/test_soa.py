@@ -15,8 +15,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app import frameworks
 from app.audit.models import AuditEvent
-from app.governance import frameworks, soa_rules
+from app.governance import soa_rules
 from tests.factories import api_headers, create_deployment, create_user, csrf, page_login
 
 OK = {"decision": "approved", "comment": "the statement covers the risk assessment"}

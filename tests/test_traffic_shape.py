@@ -212,9 +212,10 @@ def test_unpriced_gpu_gives_null_money_with_a_reason(
     assert e["price_source"].startswith("unpriced")
     assert "/catalog/gpus" in e["price_source"]
     page_login(client, lead.email)
+    panel = client.get(f"/deployments/{dep['id']}/serving-cost")  # the deployment page's panel
+    assert panel.status_code == 200
+    assert "not computed: unpriced" in panel.text
     page = client.get(f"/deployments/{dep['id']}")
-    assert page.status_code == 200
-    assert "not computed: unpriced" in page.text
     # the page says who can set a price: a product lead is sent to an organisation admin
     assert "an organisation admin can set your organisation's price" in page.text
     assert 'href="/catalog/gpus"' in page.text
@@ -236,7 +237,7 @@ def test_unmeetable_slo_gives_null_capacity_with_a_reason(
     assert e["monthly_cost_usd"] is None
     assert e["reasons"]["monthly_cost_usd"]
     page_login(client, lead.email)
-    page = client.get(f"/deployments/{dep['id']}")
+    page = client.get(f"/deployments/{dep['id']}/serving-cost")  # the deployment page's panel
     assert page.status_code == 200
     assert "Misses the SLOs (p95, at the peak)" in page.text
 
@@ -266,7 +267,7 @@ def test_page_endpoint_and_estimator_are_one_computation(
     assert direct.model_dump(mode="json") == endpoint
     # The page shows the same figures.
     page_login(client, lead.email)
-    page = client.get(f"/deployments/{dep['id']}").text
+    page = client.get(f"/deployments/{dep['id']}/serving-cost").text  # the page's panel
     shown = dict(re.findall(r'data-econ="(\w+)">([^<]*)<', page))
     assert shown["replicas"] == str(endpoint["replicas"])
     assert shown["monthly_cost_usd"] == f"${endpoint['monthly_cost_usd']:,.0f}"

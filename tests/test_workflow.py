@@ -143,7 +143,9 @@ def test_an_edit_after_approval_voids_it_visibly_and_audited(
                                           headers=h["governance"]).json()] == ["void"]  # fmt: skip
     page_login(client, w["emails"]["architect"])
     html = client.get(f"/portfolios/{pid}").text
-    assert "voided" in html
+    assert f'hx-get="/portfolios/{pid}/decision"' in html  # governance's panel, loaded by htmx
+    panel = client.get(f"/portfolios/{pid}/decision", headers={"HX-Request": "true"}).text
+    assert "voided" in panel
     assert "Submit for approval" in html
     # a rename alone also changes what was approved
     client.post(f"/api/v1/portfolios/{pid}/submit", headers=h["architect"])
@@ -240,7 +242,10 @@ def test_the_queue_lists_what_awaits_a_decision(
     assert w["emails"]["product_lead"] in html
     listing = client.get(f"/deployments/{w['dep']}/portfolios").text
     assert "status-approved" in listing
-    assert "status-submitted" in client.get(f"/deployments/{w['dep']}").text
+    hub = client.get(f"/deployments/{w['dep']}").text
+    panel_url = f"/deployments/{w['dep']}/assessments-panel"  # the assessments' panel, by htmx
+    assert f'hx-get="{panel_url}"' in hub
+    assert "status-submitted" in client.get(panel_url, headers={"HX-Request": "true"}).text
 
 
 def test_notifications_badge_and_mark_read(

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Response
 from sqlalchemy.orm import Session
 
-from app.assessments import service
+from app.assessments import service, workflow
 from app.assessments.models import Assessment, Recommendation
 from app.assessments.schemas import (
     AssessmentIn,
@@ -18,14 +18,12 @@ from app.assessments.schemas import (
     RuleSetText,
 )
 from app.auth.context import Caller
+from app.auth.deps import ApiCaller
 from app.auth.permissions import Permission
 from app.db import SessionDep
-from app.governance import workflow
-from app.portfolios import service as portfolios
-from app.portfolios.schemas import FromRecommendationIn, PortfolioOut
 from app.rulesets import service as rulesets
 from app.rulesets.models import RuleSetVersion
-from app.web.deps import ApiCaller, IdPath, IdQuery, SettingsDep
+from app.web.deps import IdPath, IdQuery, SettingsDep
 
 router = APIRouter(tags=["assessments"])
 
@@ -143,32 +141,6 @@ def rerun_assessment(
 ) -> AssessmentOut:
     service.rerun(session, caller, assessment_id, audit_key=settings.audit_hmac_key)
     return assessment_out(session, caller, service.get(session, caller, assessment_id))
-
-
-@router.post(
-    "/assessments/{assessment_id:int}/portfolio",
-    response_model=PortfolioOut,
-    status_code=201,
-    tags=["portfolios"],
-    responses=_ERRORS,
-)
-def portfolio_from_recommendation(
-    assessment_id: IdPath,
-    session: SessionDep,
-    caller: ApiCaller,
-    settings: SettingsDep,
-    body: FromRecommendationIn | None = None,
-) -> object:
-    """A portfolio of the latest recommendation's items (those whose ranks are given, else all),
-    each with the parameters its card was priced with (the questionnaire's corpus size)."""
-    p = portfolios.from_recommendation(
-        session,
-        caller,
-        assessment_id,
-        audit_key=settings.audit_hmac_key,
-        ranks=body.ranks if body else None,
-    )
-    return portfolios.out(session, caller, [p])[0]
 
 
 # ---- rule set ------------------------------------------------------------------------------

@@ -9,19 +9,19 @@ import yaml
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from app.assessments import charts, forms, service
+from app.assessments import charts, forms, service, workflow
 from app.auth.context import Caller
+from app.auth.deps import PageCaller
 from app.auth.permissions import Permission
 from app.db import SessionDep
 from app.deployments import service as deployments
 from app.deployments.models import Deployment
 from app.errors import AppError, Conflict, InvalidInput, NotFound
 from app.estimates.service import deployment_serving_plan
-from app.governance.views import decision_context
 from app.rules import safe_yaml
 from app.rules.questionnaire import FOLLOW_UPS, SERVING_FAILURE_MODES, SEVERITY_LEVELS
 from app.rulesets import service as rulesets
-from app.web.deps import IdPath, IdQuery, PageCaller, SettingsDep
+from app.web.deps import IdPath, IdQuery, SettingsDep
 from app.web.flash import flash
 from app.web.forms import FormDep
 from app.web.htmx import redirect
@@ -177,14 +177,10 @@ def recommendation_page(
             "tech_names": service.shared_catalog(session).technique_names,
             "levels": SEVERITY_LEVELS,
             "latest_rules": rulesets.current_ruleset(session, caller.org_id).version,
-            **decision_context(
-                session,
-                caller,
-                "recommendation",
-                current.id,
-                author=a.created_by,
-                ranked=[f"{i['axis']}/{i['technique']}" for i in items],
-            ),
+            # the decision panel is governance's (loaded by htmx); the status heads the page
+            "workflow_status": workflow.recommendation_statuses(session, caller.org_id, [current])[
+                current.id
+            ],
         },
     )
 
@@ -330,3 +326,27 @@ def edit(
     ctx = _edit_ctx(session, caller, text, result=result, note=note,
                     valid=len(candidate.rules))  # fmt: skip
     return render(request, "rules/edit.html", ctx, block="editor")
+
+
+@router.get("/deployments/{deployment_id:int}/assessments-panel")
+def deployment_assessments_panel(
+    deployment_id: IdPath, request: Request, session: SessionDep, caller: PageCaller
+) -> Response:
+    """The deployment page's assessments, with each recommendation's workflow status (a fragment
+    for htmx, a page otherwise)."""
+    dep = deployments.get(session, caller, deployment_id)
+    summaries = service.summaries(session, caller, dep.id)
+    return render(
+        request,
+        "assessments/deployment_panel.html",
+        {
+            "caller": caller,
+            "d": dep,
+            "assessments": summaries,
+            "rec_status": workflow.recommendation_statuses(
+                session, caller.org_id, [s["rec"] for s in summaries]
+            ),
+            "draft": service.load_draft(session, caller, dep.id),
+        },
+        block="panel",
+    )

@@ -191,7 +191,7 @@ def store_for(settings: Settings) -> Store:
 def _checkpoint(
     settings: Settings, event_id: int, hash_: str, org_id: int | None
 ) -> dict[str, Any]:
-    return signing.sign(settings.report_signing_key, {
+    return signing.sign(signing.report_signing_key(settings), {
         "kind": KIND, "event_id": event_id, "hash": hash_, "org_id": org_id,
         "created_at": datetime.now(UTC).isoformat(),
     })  # fmt: skip
@@ -232,7 +232,7 @@ def check(session: Session, settings: Settings) -> Check:
     if cp is None:
         return Check(True)
     try:
-        signing.verify(signing.public_bytes(settings.report_signing_key), cp)
+        signing.verify(signing.public_bytes(signing.report_signing_key(settings)), cp)
         event_id, org_id = int(cp["event_id"]), cp.get("org_id")
     except (signing.SignatureError, KeyError, TypeError, ValueError) as exc:
         return Check(False, f"the latest checkpoint is not authentic: {exc}")

@@ -19,6 +19,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from app.config import Settings
+
 ALGORITHM = "Ed25519"
 
 
@@ -34,6 +36,12 @@ def private_key(seed_b64: str | None, secret: str) -> Ed25519PrivateKey:
     else:
         seed = hashlib.sha256(b"axisboard-report-signing:" + secret.encode()).digest()
     return Ed25519PrivateKey.from_private_bytes(seed)
+
+
+def report_signing_key(settings: Settings) -> Ed25519PrivateKey:
+    """The key that signs reports and checkpoints: ``AXISBOARD_SIGNING_KEY`` or one derived from the
+    secret key."""
+    return private_key(settings.signing_key, settings.secret_key)
 
 
 def public_bytes(key: Ed25519PrivateKey) -> bytes:

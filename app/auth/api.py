@@ -6,9 +6,10 @@ from fastapi import APIRouter, Form, Request
 from pydantic import BaseModel
 
 from app.auth import service
+from app.auth.deps import ApiCaller
 from app.db import SessionDep
 from app.errors import Unauthorized
-from app.web.deps import ApiCaller, SettingsDep
+from app.web.deps import SettingsDep
 
 router = APIRouter(tags=["auth"])
 

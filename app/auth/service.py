@@ -23,7 +23,6 @@ from app.audit.service import SYSTEM_ACTOR, Actor
 from app.auth.context import Caller
 from app.auth.models import AuthToken, LoginAttempt, Organization, User
 from app.auth.permissions import Role
-from app.catalog.org_reference import ensure_org_defaults
 from app.db import utcnow
 from app.errors import InvalidInput, TooManyRequests, Unauthorized
 
@@ -190,8 +189,6 @@ def get_or_create_org(session: Session, name: str) -> Organization:
         org = Organization(name=name)
         session.add(org)
         session.flush()
-        # A new organisation starts from the shipped matrix and rule set (its version 1 of each).
-        ensure_org_defaults(session, org.id)
     return org
 
 

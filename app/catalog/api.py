@@ -5,6 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
+from app.auth.deps import ApiCaller
 from app.auth.operators import OperatorDep
 from app.catalog import service
 from app.catalog.hosted_api import router as hosted_router
@@ -27,7 +28,7 @@ from app.db import SessionDep
 from app.errors import NotFound
 from app.estimators.quality import figures_from_dicts, headline
 from app.estimators.techniques import PARAMS, UNPRICED
-from app.web.deps import ApiCaller, SettingsDep
+from app.web.deps import SettingsDep
 
 KeyPath = Annotated[str, Path(min_length=1, max_length=48, pattern=r"^[a-z0-9_]+$")]
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.auth.deps import ApiCaller
 from app.catalog import hosted
 from app.db import SessionDep
-from app.deployments import service as deployments
-from app.estimates.service import deployment_serving_plan
-from app.web.deps import ApiCaller, IdPath, SettingsDep
+from app.web.deps import SettingsDep
 
 router = APIRouter(tags=["hosted models"])
 ModelKeyPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-z0-9_]+$")]
@@ -177,38 +176,3 @@ def remove_hosted_price(
 ) -> None:
     """Drop your organisation's own prices: the shipped catalog's apply again. Audited."""
     hosted.remove_org_price(session, caller, model_key, audit_key=settings.audit_hmac_key)
-
-
-@router.get(
-    "/deployments/{deployment_id:int}/hosted-alternatives",
-    response_model=HostedAlternativesOut,
-    responses={
-        404: {"description": "No such deployment in your organisation"},
-        422: {"description": "Invalid cached_share"},
-    },  # fmt: skip
-)
-def hosted_alternatives(
-    deployment_id: IdPath,
-    session: SessionDep,
-    caller: ApiCaller,
-    cached_share: Annotated[
-        float | None,
-        Query(
-            ge=0,
-            le=1,
-            allow_inf_nan=False,
-            description="share of prompt tokens read from the provider's cache (default 0)",
-        ),
-    ] = None,  # fmt: skip
-) -> HostedAlternativesOut:
-    """Each hosted API at the deployment's traffic (requests/day) and token mix (mean input and
-    output tokens), cheapest first, against the self-hosted cost of its serving plan (peak-sized
-    replicas at your GPU price): monthly cost, cost per 1,000 requests, the break-even traffic,
-    and what it changes for governance (the data leaves the organisation; with PII or regulated
-    flags, OWASP LLM02:2025 and NIST AI 600-1 Data Privacy). Formulas in the README."""
-    dep = deployments.get(session, caller, deployment_id)
-    plan = deployment_serving_plan(session, dep)
-    out = hosted.alternatives(dep, plan, hosted.effective_models(session, caller.org_id),
-                              cached_share)  # fmt: skip
-    out.pop("_self_hosted_steps")
-    return HostedAlternativesOut.model_validate(out)

@@ -3,28 +3,24 @@ deployment's "self-host or a hosted API?" section (the break-even chart and the 
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from app.auth.deps import PageCaller
 from app.auth.permissions import Permission
-from app.catalog import charts, hosted
+from app.catalog import hosted
 from app.db import SessionDep
-from app.deployments import service as deployments
 from app.errors import AppError
-from app.estimates.service import deployment_serving_plan
-from app.estimators import hosted as calc
-from app.web.deps import IdPath, PageCaller, SettingsDep
+from app.web.deps import SettingsDep
 from app.web.flash import flash
 from app.web.forms import form_data
 from app.web.htmx import redirect
 from app.web.templates import render
 
 router = APIRouter(include_in_schema=False)
-CHART_LINES = 5  # hosted lines drawn: the cheapest that fit the context
 NUMBER_FIELDS = ("input_per_m_usd", "cached_input_per_m_usd", "output_per_m_usd")
 
 
@@ -115,64 +111,3 @@ def remove_hosted_price(
     resp = redirect(request, "/catalog/hosted-models")
     flash(request, resp, f"Your organisation's prices for {model_key} removed.")
     return resp
-
-
-def _chart(result: dict[str, Any]) -> dict[str, Any] | None:
-    sh: calc.SelfHosted | None = result["_self_hosted_steps"]
-    rpd = result["requests_per_day"]
-    lines = [i for i in result["items"]
-             if i["monthly_cost_usd"] is not None and i["fits_context"] is not False]  # fmt: skip
-    # the hosts of the deployment's own model first (like for like), then the cheapest
-    lines = sorted(lines, key=lambda i: not i["same_model_as_deployment"])[:CHART_LINES]
-    if not lines and sh is None:
-        return None
-    bes = [i["break_even_requests_per_day"] for i in lines if i["break_even_requests_per_day"]]
-    x_max = max(3 * rpd, 1000.0)
-    if bes:
-        x_max = max(x_max, min(1.25 * min(bes), 100 * max(rpd, 1000.0)))
-    curve = None if sh is None else calc.self_hosted_curve(sh, x_max)
-    per_day = calc.DAYS_PER_MONTH / 1000  # USD per 1,000 requests -> per month per request/day
-    slopes = [(f"{i['provider']} {i['model']}", i["cost_per_1k_requests_usd"] * per_day)
-              for i in lines]  # fmt: skip
-    return charts.hosted_break_even(curve, slopes, rpd, x_max)
-
-
-@router.get("/deployments/{deployment_id:int}/hosted-alternatives")
-def hosted_alternatives(
-    deployment_id: IdPath,
-    request: Request,
-    session: SessionDep,
-    caller: PageCaller,
-    cached_share: str = "",
-) -> Response:
-    """The deployment page's "self-host or a hosted API?" section (a fragment for htmx, a page
-    otherwise)."""
-    dep = deployments.get(session, caller, deployment_id)
-    errors: dict[str, str] = {}
-    share: float | None = None
-    if cached_share.strip():
-        try:
-            share = float(cached_share.strip().rstrip("%"))
-            if cached_share.strip().endswith("%"):
-                share /= 100
-            if not (math.isfinite(share) and 0 <= share <= 1):
-                raise ValueError
-        except ValueError:
-            errors["cached_share"] = "enter a share from 0 to 1 (e.g. 0.3) or a percentage (30%)"
-            share = None
-    plan = deployment_serving_plan(session, dep)
-    result = hosted.alternatives(dep, plan, hosted.effective_models(session, caller.org_id), share)
-    return render(
-        request,
-        "catalog/hosted_alternatives.html",
-        {
-            "caller": caller,
-            "d": dep,
-            "r": result,
-            "figure": _chart(result),
-            "errors": errors,
-            "typed_share": cached_share,
-        },  # fmt: skip
-        block="alternatives",
-        status_code=422 if errors else 200,
-    )

@@ -1,13 +1,11 @@
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from app.assessments.matrix_preview import matrix_dry_run
+from app.auth.deps import PageCaller
 from app.auth.permissions import Permission
 from app.catalog import charts, service
 from app.catalog.hosted_views import router as hosted_views
@@ -16,8 +14,8 @@ from app.catalog.repository import CatalogRepository
 from app.db import SessionDep
 from app.errors import AppError, NotFound
 from app.estimators.quality import figures_from_dicts, headline
-from app.rules.matrix import DIMENSIONS, SCALE_ENDS
-from app.web.deps import IdQuery, PageCaller, SettingsDep
+from app.rules.matrix import SCALE_ENDS
+from app.web.deps import IdQuery, SettingsDep
 from app.web.flash import flash
 from app.web.forms import form_data
 from app.web.htmx import redirect
@@ -26,7 +24,7 @@ from app.web.templates import render
 router = APIRouter(include_in_schema=False)
 
 
-def _matrix_context(session: SessionDep, org_id: int, version: int | None) -> dict[str, Any]:
+def matrix_context(session: SessionDep, org_id: int, version: int | None) -> dict[str, Any]:
     repo = CatalogRepository(session)
     matrix = service.current_matrix(session, org_id, version)
     axes = [(a.key, a.name) for a in repo.axes()]
@@ -48,110 +46,8 @@ def _matrix_context(session: SessionDep, org_id: int, version: int | None) -> di
 def matrix_page(
     request: Request, session: SessionDep, caller: PageCaller, version: IdQuery = None
 ) -> Response:
-    ctx = _matrix_context(session, caller.org_id, version)
+    ctx = matrix_context(session, caller.org_id, version)
     return render(request, "catalog/matrix.html", {"caller": caller, **ctx})
-
-
-@router.get("/matrix/edit")
-def matrix_edit_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
-    caller.require(Permission.matrix_edit)
-    return render(
-        request,
-        "catalog/matrix_edit.html",
-        {
-            "caller": caller,
-            "errors": {},
-            "note": "",
-            "preview": None,
-            **_matrix_context(session, caller.org_id, None),
-        },
-    )
-
-
-def _preview_digest(version: int, changes: dict[tuple[str, str], tuple[int, str]]) -> str:
-    """Names one preview: the matrix version it was made against and the cells it changes, so a
-    publish is accepted only for exactly what was previewed."""
-    body = json.dumps(
-        [version, sorted([a, d, lv, w.strip()] for (a, d), (lv, w) in changes.items())],
-        separators=(",", ":"),
-    )
-    return hashlib.sha256(body.encode()).hexdigest()[:32]
-
-
-@router.post("/matrix/edit")
-def matrix_edit(
-    request: Request,
-    session: SessionDep,
-    caller: PageCaller,
-    settings: SettingsDep,
-    form: Annotated[dict[str, Any], Depends(form_data)],
-) -> Response:
-    """Two steps: "Preview" shows how the submitted assessments' rankings would change under the
-    edited matrix (nothing saved); "Publish" saves the new version, and only for the very changes
-    that were previewed (otherwise it previews them first)."""
-    caller.require(Permission.matrix_edit)
-    changes: dict[tuple[str, str], tuple[int, str]] = {}
-    errors: dict[str, str] = {}
-    current = service.current_matrix(session, caller.org_id)
-    for axis in CatalogRepository(session).axes():
-        for dim in DIMENSIONS:
-            if f"{axis.key}.{dim}.level" not in form:
-                continue  # a cell not submitted stays as it is
-            raw_level = str(form.get(f"{axis.key}.{dim}.level", "")).strip()
-            words = str(form.get(f"{axis.key}.{dim}.wording", current.wording[axis.key][dim]))
-            try:
-                level = int(raw_level)
-            except ValueError:
-                errors[f"{axis.key}.{dim}"] = "level must be a whole number 1-5"
-                continue
-            changes[(axis.key, dim)] = (level, words)
-    note = str(form.get("note", ""))[:500]
-    status = 422
-    preview: dict[str, Any] | None = None
-    digest = _preview_digest(current.version, changes)
-    publishing = form.get("action") == "publish" and form.get("preview_of") == digest
-    if not errors and publishing:
-        try:
-            mv = service.edit_matrix(
-                session, caller, changes, note, audit_key=settings.audit_hmac_key
-            )
-        except AppError as exc:
-            if exc.status_code not in (409, 422):
-                raise
-            # 409: a concurrent publish took the version number; the form keeps what was typed
-            status = exc.status_code
-            errors["__all__" if status == 409 else exc.field or "__all__"] = exc.message
-        else:
-            resp = redirect(request, "/matrix")
-            flash(request, resp, f"Matrix version {mv.version} published.")
-            return resp
-    elif not errors:
-        try:
-            _, levels, changed = service.candidate_matrix(session, caller.org_id, changes)
-        except AppError as exc:
-            if exc.status_code != 422:
-                raise
-            errors[exc.field or "__all__"] = exc.message
-        else:
-            preview = matrix_dry_run(session, caller, current.version, levels)
-            preview["cells"] = changed
-            preview["digest"] = digest
-            preview["stale"] = form.get("action") == "publish"
-            status = 200
-    ctx = _matrix_context(session, caller.org_id, None)
-    return render(
-        request,
-        "catalog/matrix_edit.html",
-        {
-            "caller": caller,
-            "errors": errors,
-            "note": note,
-            "submitted": form,
-            "preview": preview,
-            **ctx,
-        },
-        status_code=status,
-    )
 
 
 @router.get("/axes/{key}")
@@ -180,7 +76,7 @@ def axis_page(key: str, request: Request, session: SessionDep, caller: PageCalle
 
 @router.get("/profiles")
 def profiles_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
-    ctx = _matrix_context(session, caller.org_id, None)
+    ctx = matrix_context(session, caller.org_id, None)
     return render(request, "catalog/profiles.html", {"caller": caller, **ctx})
 
 

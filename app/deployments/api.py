@@ -4,16 +4,16 @@ from typing import Literal
 
 from fastapi import APIRouter, Query, Response
 
+from app.auth.deps import ApiCaller
 from app.db import SessionDep
 from app.deployments import service
 from app.deployments.schemas import (
     DeploymentCreate,
-    DeploymentEconomics,
     DeploymentPage,
     DeploymentRead,
     DeploymentUpdate,
 )
-from app.web.deps import ApiCaller, IdPath, PageDep, SettingsDep
+from app.web.deps import IdPath, PageDep, SettingsDep
 
 router = APIRouter(prefix="/deployments", tags=["deployments"])
 
@@ -103,19 +103,3 @@ def delete_deployment(
         return Response(status_code=204)
     dep = DeploymentRead.model_validate(service.get(session, caller, deployment_id))
     return Response(dep.model_dump_json(), status_code=200, media_type="application/json")
-
-
-@router.get(
-    "/{deployment_id:int}/economics",
-    response_model=DeploymentEconomics,
-    responses={
-        404: _ERRORS[404],
-        422: {"description": "The deployment cannot be estimated (the reason is given)"},
-    },
-)
-def deployment_economics(
-    deployment_id: IdPath, session: SessionDep, caller: ApiCaller
-) -> DeploymentEconomics:
-    """Serving economics planned for the traffic's peak at the p95 SLOs (the same computation
-    as the deployment page). Money figures are null with a reason when the GPU is unpriced."""
-    return service.economics(session, caller, deployment_id)

@@ -32,7 +32,7 @@ class Deployment(TimestampMixin, Base):
     profile: Mapped[str] = mapped_column(ForeignKey("profiles.key"))
     regulatory_flags: Mapped[list[str]]
     segments: Mapped[list[dict[str, Any]]]
-    # What brings in risks beyond the axes (app.governance.frameworks.deployment_sources):
+    # What brings in risks beyond the axes (app.frameworks.deployment_sources):
     human_oversight: Mapped[str | None] = mapped_column(String(16))  # none|monitored|reviews_each
     outputs_feed_systems: Mapped[bool] = mapped_column(default=False)
     can_act: Mapped[bool] = mapped_column(default=False)  # calls tools or acts as an agent

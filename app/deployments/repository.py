@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from app.deployments.models import Deployment
-from app.governance.models import Decision, Evaluation, SoaVersion
+
+# Records that features above keep about a deployment (governance's decisions, evaluations and
+# statements of applicability, app/governance/records.py): a deployment that has any is archived,
+# never deleted. Each feature registers its check; this package imports none of them.
+RecordCheck = Callable[[Session, int, int], bool]  # (session, org_id, deployment_id) -> has any
+RECORD_CHECKS: list[RecordCheck] = []
+
+
+def keeps_records(check: RecordCheck) -> RecordCheck:
+    RECORD_CHECKS.append(check)
+    return check
 
 
 class DeploymentRepository:
@@ -63,16 +73,8 @@ class DeploymentRepository:
 
     def has_governance_records(self, deployment_id: int) -> bool:
         """Decisions, evaluations or statements of applicability exist for the deployment (they
-        must never be deleted)."""
-        for model in (Decision, Evaluation, SoaVersion):
-            found = self.session.execute(
-                select(model.id)
-                .where(model.org_id == self.org_id, model.deployment_id == deployment_id)
-                .limit(1)
-            ).first()
-            if found is not None:
-                return True
-        return False
+        must never be deleted): asked of the features that keep them (:data:`RECORD_CHECKS`)."""
+        return any(check(self.session, self.org_id, deployment_id) for check in RECORD_CHECKS)
 
     def delete(self, deployment: Deployment) -> None:
         self.session.delete(deployment)

@@ -16,9 +16,8 @@ from app.catalog.repository import CatalogRepository
 from app.db import utcnow
 from app.deployments.models import Deployment
 from app.deployments.repository import DeploymentRepository
-from app.deployments.schemas import DeploymentCreate, DeploymentEconomics, DeploymentUpdate
+from app.deployments.schemas import DeploymentCreate, DeploymentUpdate
 from app.errors import Conflict, InvalidInput, NotFound
-from app.estimates.service import deployment_serving_plan
 
 _FIELD_TO_COLUMN = {"model": "model_key", "gpu": "gpu_key"}
 # null: back to the default shape; human_oversight back to "not stated"
@@ -78,15 +77,6 @@ def require_active(dep: Deployment) -> None:
             "its records stay readable but it takes no changes",
             field="deployment_id",
         )
-
-
-def economics(session: Session, caller: Caller, deployment_id: int) -> DeploymentEconomics:
-    """The deployment page's serving economics, for the API."""
-    dep = get(session, caller, deployment_id)
-    out = deployment_serving_plan(session, dep)
-    if "error" in out:
-        raise InvalidInput(out["error"], field="deployment")
-    return DeploymentEconomics.model_validate(out)
 
 
 def list_(

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from app.assessments import service as assessments
+from app.auth.deps import PageCaller
 from app.auth.permissions import Permission
 from app.catalog import service as catalog_service
 from app.catalog.repository import CatalogRepository
@@ -15,12 +15,9 @@ from app.deployments import service
 from app.deployments.models import Deployment
 from app.deployments.schemas import DeploymentCreate, DeploymentUpdate, RegulatoryFlag, Risk
 from app.errors import AppError
-from app.estimates.service import deployment_economics, deployment_serving_plan
 from app.estimators.engines import ENGINE_NAMES
 from app.estimators.traffic import DEFAULT_PEAK_TO_AVERAGE, TrafficError, parse_hourly_csv
-from app.governance import workflow
-from app.portfolios import service as portfolios
-from app.web.deps import IdPath, PageCaller, SettingsDep
+from app.web.deps import IdPath, SettingsDep
 from app.web.flash import flash
 from app.web.forms import as_list, field_errors, form_data
 from app.web.htmx import redirect
@@ -217,7 +214,8 @@ def detail_page(
     catalog = CatalogRepository(session)
     gpu = catalog.gpu(dep.gpu_key)
     price = None if gpu is None else catalog_service.gpu_price(session, caller.org_id, gpu)
-    summaries = assessments.summaries(session, caller, dep.id)
+    # The serving cost, the assessments and the portfolios are panels their features serve,
+    # loaded by htmx (templates/deployments/detail.html).
     return render(
         request,
         "deployments/detail.html",
@@ -227,14 +225,6 @@ def detail_page(
             "model": catalog.model(dep.model_key),
             "gpu": gpu,
             "gpu_price": price,
-            "economics": deployment_economics(session, dep),
-            "serving": deployment_serving_plan(session, dep),
-            "assessments": summaries,
-            "rec_status": workflow.recommendation_statuses(
-                session, caller.org_id, [s["rec"] for s in summaries]
-            ),
-            "draft": assessments.load_draft(session, caller, dep.id),
-            "portfolio_count": len(portfolios.list_(session, caller, dep.id)),
         },
     )
 

@@ -4,6 +4,7 @@ from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Request
 
+from app.auth.deps import ApiCaller
 from app.auth.permissions import Permission
 from app.db import SessionDep
 from app.errors import InvalidInput
@@ -30,7 +31,7 @@ from app.estimators.vllm_bench import BenchFileError, parse_bench
 from app.jobs import limits
 from app.jobs import service as jobs
 from app.jobs.deps import JobsRecovered
-from app.web.deps import ApiCaller, IdPath, SettingsDep
+from app.web.deps import IdPath, SettingsDep
 
 router = APIRouter(tags=["estimates"])
 

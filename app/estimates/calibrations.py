@@ -14,10 +14,10 @@ from app.auth.permissions import Permission
 from app.catalog.repository import CatalogRepository
 from app.catalog.service import architecture_of
 from app.errors import InvalidInput
+from app.estimates import jobs as _jobs  # noqa: F401 - registers its job kinds
 from app.estimates.models import Calibration
 from app.estimators.calibration import calibration_memory_bytes
 from app.estimators.engines import EngineProfile
-from app.jobs import handlers as _handlers  # noqa: F401 - registers the job kinds
 from app.jobs import limits
 from app.jobs import service as jobs
 from app.jobs.models import Job

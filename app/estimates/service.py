@@ -10,9 +10,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.auth.context import Caller
 from app.catalog import service as catalog_service
 from app.catalog.repository import CatalogRepository
 from app.catalog.service import architecture_of, effective_prices, gpu_spec_of, org_gpu_spec
+from app.deployments import service as deployments
+from app.deployments.schemas import DeploymentEconomics
 from app.errors import InvalidInput
 from app.estimates import calibrations
 from app.estimates.models import Calibration
@@ -757,3 +760,12 @@ def deployment_serving_plan(session: Session, dep: Any) -> dict[str, Any]:
         if out[k] is None and k not in reasons:
             reasons[k] = price_source if price is None else reasons.get("replicas", "")
     return out
+
+
+def economics(session: Session, caller: Caller, deployment_id: int) -> DeploymentEconomics:
+    """The deployment page's serving economics, for the API."""
+    dep = deployments.get(session, caller, deployment_id)
+    out = deployment_serving_plan(session, dep)
+    if "error" in out:
+        raise InvalidInput(out["error"], field="deployment")
+    return DeploymentEconomics.model_validate(out)

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import Response
 
+from app.auth.deps import PageCaller
 from app.auth.permissions import Permission
 from app.catalog.repository import CatalogRepository
 from app.db import SessionDep
@@ -28,7 +29,7 @@ from app.estimators.vllm_bench import BenchFileError, parse_bench
 from app.jobs import limits
 from app.jobs import service as jobs
 from app.jobs.deps import JobsRecovered
-from app.web.deps import IdPath, PageCaller, SettingsDep
+from app.web.deps import IdPath, SettingsDep
 from app.web.forms import FormDep, clean, parse
 from app.web.templates import render
 

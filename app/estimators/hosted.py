@@ -275,7 +275,7 @@ def self_hosted_curve(
 # ---- governance: data leaves the organisation ------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class DataRisk:
-    framework: str  # app.governance.frameworks FRAMEWORKS key
+    framework: str  # app.frameworks FRAMEWORKS key
     id: str
     title: str
     rationale: str

@@ -4,6 +4,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Query
 
+from app.auth.deps import ApiCaller
 from app.db import SessionDep
 from app.governance import service, soa_api, workflow
 from app.governance.schemas import (
@@ -15,7 +16,7 @@ from app.governance.schemas import (
     NotificationOut,
     NotificationsRead,
 )
-from app.web.deps import ApiCaller, IdPath, SettingsDep
+from app.web.deps import IdPath, SettingsDep
 
 router = APIRouter(tags=["governance"])
 

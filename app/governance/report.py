@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app import __version__
+from app import __version__, frameworks, report_format
 from app.assessments import service as assessments
 from app.assessments.repository import AssessmentRepository
 from app.audit.models import AuditEvent
@@ -23,7 +23,7 @@ from app.csv_export import write_rows
 from app.deployments import service as deployments
 from app.estimates.service import deployment_scenario, deployment_serving_plan
 from app.estimators import ESTIMATOR_VERSION
-from app.governance import frameworks, report_format, service
+from app.governance import service
 from app.portfolios import service as portfolios
 from app.rulesets import service as rulesets
 

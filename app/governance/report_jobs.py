@@ -15,16 +15,18 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
 from app.auth.context import Caller
+from app.auth.deps import ApiCaller, PageCaller
 from app.auth.permissions import Permission
 from app.db import SessionDep
 from app.errors import Conflict, InvalidInput
 from app.estimates.schemas import JobOut
+from app.governance import jobs as _jobs  # noqa: F401 - registers its job kind
 from app.governance import service
 from app.jobs import limits
 from app.jobs import service as jobs
 from app.jobs.deps import JobsRecovered
 from app.jobs.models import Job
-from app.web.deps import ApiCaller, IdPath, PageCaller, SettingsDep
+from app.web.deps import IdPath, SettingsDep
 from app.web.templates import render
 
 api_router = APIRouter(tags=["governance"])

@@ -9,14 +9,15 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
-from app.audit import checkpoints
+from app.audit import checkpoints, signing
 from app.auth.context import Caller
+from app.auth.deps import ApiCaller, PageCaller
 from app.auth.permissions import Permission
 from app.config import Settings
 from app.db import SessionDep
 from app.governance import export as signed_export
 from app.governance import report, report_jobs
-from app.web.deps import ApiCaller, IdPath, PageCaller, SettingsDep
+from app.web.deps import IdPath, SettingsDep
 
 log = structlog.get_logger(__name__)
 api_router = APIRouter(tags=["governance"])
@@ -35,7 +36,7 @@ def export(
     except checkpoints.CheckpointError as exc:
         log.warning("audit checkpoint not written at export", error=str(exc))
     data = report.build(session, caller, deployment_id)
-    key = settings.report_signing_key
+    key = signing.report_signing_key(settings)
     body = signed_export.render(key, data, fmt)
     name = signed_export.file_name(deployment_id, fmt)
     if detached:

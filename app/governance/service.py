@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app import frameworks
 from app.assessments import service as assessments
 from app.assessments.repository import AssessmentRepository
 from app.audit import service as audit
@@ -16,7 +17,7 @@ from app.auth.context import Caller
 from app.auth.permissions import Permission
 from app.deployments import service as deployments
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
-from app.governance import frameworks, workflow
+from app.governance import workflow
 from app.governance.models import Decision, Evaluation
 from app.governance.regressions import EvaluationError, Result, analyse
 from app.governance.schemas import DecisionIn, EvaluationIn

@@ -11,13 +11,14 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app import frameworks
 from app.audit import service as audit
 from app.auth.context import Caller
 from app.auth.permissions import Permission
 from app.db import utcnow
 from app.deployments import service as deployments
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
-from app.governance import frameworks, soa_rules, workflow
+from app.governance import soa_rules, workflow
 from app.governance.models import Decision, SoaEvidenceFile, SoaHistory, SoaVersion
 from app.governance.schemas import DecisionIn
 

@@ -7,11 +7,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Path, Query, UploadFile
 from fastapi.responses import Response
 
+from app.auth.deps import ApiCaller
 from app.db import SessionDep
 from app.governance import soa, soa_rules
 from app.governance.models import SoaEvidenceFile
 from app.governance.schemas import DecisionIn, DecisionOut, SoaControlIn, SoaLinkIn
-from app.web.deps import ApiCaller, IdPath, SettingsDep
+from app.web.deps import IdPath, SettingsDep
 
 router = APIRouter(tags=["statement of applicability"])
 

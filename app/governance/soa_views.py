@@ -10,14 +10,16 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
+from app import report_format
 from app.auth.context import Caller
+from app.auth.deps import PageCaller
 from app.catalog.repository import CatalogRepository
 from app.db import SessionDep
 from app.deployments import service as deployments
 from app.errors import AppError, InvalidInput
-from app.governance import report_format, soa, soa_rules
+from app.governance import soa, soa_rules
 from app.governance.schemas import DecisionIn, SoaControlIn
-from app.web.deps import IdPath, PageCaller, SettingsDep
+from app.web.deps import IdPath, SettingsDep
 from app.web.flash import flash
 from app.web.forms import FormDep, field_errors
 from app.web.htmx import redirect

@@ -10,17 +10,19 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
+from app import frameworks
 from app.assessments import service as assessments
 from app.assessments.repository import AssessmentRepository
 from app.auth.context import Caller
+from app.auth.deps import PageCaller
 from app.auth.permissions import Permission
 from app.db import SessionDep
 from app.deployments import service as deployments
 from app.errors import AppError, NotFound
-from app.governance import charts, frameworks, service, workflow
+from app.governance import charts, service, workflow
 from app.governance.schemas import DecisionIn, EvaluationIn
 from app.portfolios import service as portfolios
-from app.web.deps import IdPath, PageCaller, SettingsDep
+from app.web.deps import IdPath, SettingsDep
 from app.web.flash import flash
 from app.web.forms import FormDep, as_list, field_errors
 from app.web.htmx import redirect
@@ -81,10 +83,11 @@ def _payload(form: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _decide(
-    request: Request, session: SessionDep, caller: Caller, settings: Any, form: dict[str, Any],
-    target_type: str, target_id: IdPath,
-) -> Response:  # fmt: skip
+def _target_context(
+    session: SessionDep, caller: Caller, target_type: str, target_id: int
+) -> tuple[dict[str, Any], str]:
+    """The decision block's context for a recommendation or a portfolio of the caller's
+    organisation (404 otherwise), and the page it belongs to."""
     if target_type == "recommendation":
         rec = AssessmentRepository(session, caller.org_id).recommendation(target_id)
         if rec is None:
@@ -93,11 +96,17 @@ def _decide(
         ranked = [f"{i['axis']}/{i['technique']}" for i in rec.result["items"]]
         ctx = decision_context(session, caller, target_type, target_id, ranked=ranked,
                                author=a.created_by)  # fmt: skip
-        back = f"/assessments/{a.id}?rec={rec.id}"
-    else:
-        p = portfolios.get(session, caller, target_id)
-        ctx = decision_context(session, caller, target_type, target_id, author=p.created_by)
-        back = f"/portfolios/{p.id}"
+        return ctx, f"/assessments/{a.id}?rec={rec.id}"
+    p = portfolios.get(session, caller, target_id)
+    ctx = decision_context(session, caller, target_type, target_id, author=p.created_by)
+    return ctx, f"/portfolios/{p.id}"
+
+
+def _decide(
+    request: Request, session: SessionDep, caller: Caller, settings: Any, form: dict[str, Any],
+    target_type: str, target_id: IdPath,
+) -> Response:  # fmt: skip
+    ctx, back = _target_context(session, caller, target_type, target_id)
     errors: dict[str, str] = {}
     try:
         data = DecisionIn.model_validate(_payload(form))
@@ -138,6 +147,26 @@ def decide_portfolio(
     settings: SettingsDep, form: FormDep,
 ) -> Response:  # fmt: skip
     return _decide(request, session, caller, settings, form, "portfolio", portfolio_id)
+
+
+# The decision panel of the assessment and portfolio pages, which load it (hx-trigger="load"):
+# the block for htmx, a page of its own otherwise.
+@router.get("/recommendations/{recommendation_id:int}/decision")
+def recommendation_decision_panel(
+    recommendation_id: IdPath, request: Request, session: SessionDep, caller: PageCaller
+) -> Response:
+    ctx, back = _target_context(session, caller, "recommendation", recommendation_id)
+    return render(request, "governance/decision.html", {"caller": caller, "back": back, **ctx},
+                  block="decision")  # fmt: skip
+
+
+@router.get("/portfolios/{portfolio_id:int}/decision")
+def portfolio_decision_panel(
+    portfolio_id: IdPath, request: Request, session: SessionDep, caller: PageCaller
+) -> Response:
+    ctx, back = _target_context(session, caller, "portfolio", portfolio_id)
+    return render(request, "governance/decision.html", {"caller": caller, "back": back, **ctx},
+                  block="decision")  # fmt: skip
 
 
 # ---- disaggregated evaluations -------------------------------------------------------------

@@ -1,5 +1,7 @@
-"""The approval workflow: statuses, contributors, approvals bound to a SHA-256 of the content
-approved, voiding on later edits, and in-app notifications.
+"""The approval workflow (the queue here; the primitives in app/decisions/workflow.py, each
+target's statuses in app/portfolios/workflow.py and app/assessments/workflow.py): statuses,
+contributors, approvals bound to a SHA-256 of the content approved, voiding on later edits, and
+in-app notifications.
 
 Statuses (API and pages):
 
@@ -16,188 +18,39 @@ and returns the portfolio to ``draft``.
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.assessments.models import Assessment, Recommendation
+from app.assessments.models import Recommendation
 from app.assessments.repository import AssessmentRepository
-from app.audit import service as audit
+from app.assessments.workflow import recommendation_content as recommendation_content
+from app.assessments.workflow import recommendation_contributors as recommendation_contributors
+from app.assessments.workflow import recommendation_status as recommendation_status
+from app.assessments.workflow import recommendation_statuses as recommendation_statuses
 from app.auth.context import Caller
-from app.db import utcnow
+
+# The primitives and each target's statuses live below the features (app/decisions, the
+# portfolios' and assessments' workflow.py); named here too for governance's modules.
+from app.decisions.workflow import STATUSES as STATUSES
+from app.decisions.workflow import Status as Status
+from app.decisions.workflow import content_sha256 as content_sha256
+from app.decisions.workflow import decisions_by_target as decisions_by_target
+from app.decisions.workflow import in_force as in_force
+from app.decisions.workflow import mark_read as mark_read
+from app.decisions.workflow import notifications as notifications
+from app.decisions.workflow import notify as notify
+from app.decisions.workflow import unread_count as unread_count
+from app.decisions.workflow import void_stale as void_stale
 from app.deployments.models import Deployment
-from app.governance.models import Decision, Notification
 from app.portfolios.models import Portfolio
-
-Status = Literal["draft", "submitted", "approved", "rejected", "superseded"]
-STATUSES: tuple[str, ...] = ("draft", "submitted", "approved", "rejected", "superseded")
-
-
-# ---- content hashes ------------------------------------------------------------------------
-def content_sha256(content: dict[str, Any]) -> str:
-    """SHA-256 of the canonical JSON (sorted keys, no whitespace, UTF-8) of ``content``."""
-    body = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(body.encode()).hexdigest()
-
-
-def portfolio_content(p: Portfolio) -> dict[str, Any]:
-    return {"type": "portfolio", "id": p.id, "deployment_id": p.deployment_id, "name": p.name,
-            "items": p.items}  # fmt: skip
-
-
-def recommendation_content(rec: Recommendation, a: Assessment) -> dict[str, Any]:
-    return {"type": "recommendation", "id": rec.id, "assessment_id": a.id,
-            "deployment_id": a.deployment_id, "answers": a.answers, "serving": a.serving,
-            "versions": {"matrix": rec.matrix_version, "rules": rec.rules_version,
-                         "estimator": rec.estimator_version},
-            "facts": rec.facts, "result": rec.result}  # fmt: skip
-
-
-# ---- contributors --------------------------------------------------------------------------
-def portfolio_contributors(p: Portfolio) -> list[str]:
-    """The author, then everyone who edited or submitted it, in order, once each."""
-    return list(dict.fromkeys([p.created_by, *(p.contributors or [])]))
-
-
-def recommendation_contributors(
-    rec: Recommendation, a: Assessment, chain: Sequence[Recommendation] = ()
-) -> list[str]:
-    """The assessment's author and whoever produced this recommendation or an earlier one of
-    the same assessment (``chain``: its recommendations; every re-run counts)."""
-    earlier = [r.created_by for r in sorted(chain, key=lambda r: r.id) if r.id <= rec.id]
-    return list(dict.fromkeys([a.created_by, *earlier, rec.created_by]))
-
-
-def add_contributor(p: Portfolio, email: str) -> None:
-    if email not in portfolio_contributors(p):
-        p.contributors = [*(p.contributors or []), email]
-
-
-# ---- statuses ------------------------------------------------------------------------------
-def in_force(decisions: Iterable[Decision]) -> Decision | None:
-    """The latest decision not voided (decisions come in id order)."""
-    found = None
-    for d in decisions:
-        if d.voided_at is None:
-            found = d
-    return found
-
-
-def portfolio_status(p: Portfolio, decisions: Sequence[Decision]) -> str:
-    d = in_force(decisions)
-    if d is not None and d.content_sha256 in (None, content_sha256(portfolio_content(p))):
-        return d.decision
-    return "submitted" if p.submitted_at is not None else "draft"
-
-
-def recommendation_status(rec: Recommendation, decisions: Sequence[Decision],
-                          latest_id: int) -> str:  # fmt: skip
-    d = in_force(decisions)
-    if d is not None:
-        return d.decision
-    return "superseded" if rec.id != latest_id else "submitted"
-
-
-def decisions_by_target(session: Session, org_id: int, target_type: str,
-                        ids: Sequence[int]) -> dict[int, list[Decision]]:  # fmt: skip
-    out: dict[int, list[Decision]] = {i: [] for i in ids}
-    if not ids:
-        return out
-    rows = session.execute(
-        select(Decision).where(Decision.org_id == org_id, Decision.target_type == target_type,
-                               Decision.target_id.in_(list(ids))).order_by(Decision.id)
-    ).scalars()  # fmt: skip
-    for d in rows:
-        out[d.target_id].append(d)
-    return out
-
-
-def portfolio_statuses(session: Session, org_id: int,
-                       ps: Sequence[Portfolio]) -> dict[int, str]:  # fmt: skip
-    by = decisions_by_target(session, org_id, "portfolio", [p.id for p in ps])
-    return {p.id: portfolio_status(p, by[p.id]) for p in ps}
-
-
-def recommendation_statuses(session: Session, org_id: int,
-                            recs: Sequence[Recommendation]) -> dict[int, str]:  # fmt: skip
-    repo = AssessmentRepository(session, org_id)
-    latest = repo.latest_recommendations(sorted({r.assessment_id for r in recs}))
-    by = decisions_by_target(session, org_id, "recommendation", [r.id for r in recs])
-    return {r.id: recommendation_status(r, by[r.id], latest[r.assessment_id].id) for r in recs}
-
-
-# ---- voiding -------------------------------------------------------------------------------
-def void_stale(
-    session: Session, caller: Caller, target_type: str, target_id: int, current_sha256: str, *,
-    reason: str, audit_key: bytes,
-) -> list[Decision]:  # fmt: skip
-    """Void every decision in force on the target that was made on other content than
-    ``current_sha256``; audited, and the deciders are told."""
-    rows = session.execute(
-        select(Decision).where(Decision.org_id == caller.org_id,
-                               Decision.target_type == target_type,
-                               Decision.target_id == target_id, Decision.voided_at.is_(None))
-    ).scalars().all()  # fmt: skip
-    voided = [d for d in rows if d.content_sha256 != current_sha256]
-    now = utcnow()
-    for d in voided:
-        d.voided_at, d.voided_by, d.void_reason = now, caller.email, reason
-        session.flush()
-        audit.record(session, audit_key, actor=caller.actor, action="decision.void",
-                     entity_type=target_type, entity_id=target_id,
-                     before={"decision_id": d.id, "decision": d.decision,
-                             "content_sha256": d.content_sha256},
-                     after={"decision_id": d.id, "voided_by": caller.email, "reason": reason,
-                            "content_sha256": current_sha256})  # fmt: skip
-        notify(
-            session,
-            caller.org_id,
-            [d.decided_by],
-            kind="void",
-            message=f"Your {d.decision} decision #{d.id} on {target_type} #{target_id} was "
-            f"voided: {reason} (by {caller.email})",
-            link=f"/{target_type}s/{target_id}" if target_type == "portfolio" else "",
-        )
-    return voided
-
-
-# ---- notifications -------------------------------------------------------------------------
-def notify(session: Session, org_id: int, recipients: Iterable[str], *, kind: str, message: str,
-           link: str) -> None:  # fmt: skip
-    for email in dict.fromkeys(recipients):
-        session.add(Notification(org_id=org_id, recipient=email, kind=kind, message=message,
-                                 link=link))  # fmt: skip
-    session.flush()
-
-
-def notifications(session: Session, caller: Caller, *, unread_only: bool = False,
-                  limit: int = 100) -> Sequence[Notification]:  # fmt: skip
-    stmt = select(Notification).where(Notification.org_id == caller.org_id,
-                                      Notification.recipient == caller.email)  # fmt: skip
-    if unread_only:
-        stmt = stmt.where(Notification.read_at.is_(None))
-    return session.execute(stmt.order_by(Notification.id.desc()).limit(limit)).scalars().all()
-
-
-def unread_count(session: Session, caller: Caller) -> int:
-    return len(notifications(session, caller, unread_only=True, limit=1000))
-
-
-def mark_read(session: Session, caller: Caller) -> int:
-    """Mark all of the caller's notifications read; returns how many were unread."""
-    res = session.execute(
-        update(Notification)
-        .where(Notification.org_id == caller.org_id, Notification.recipient == caller.email,
-               Notification.read_at.is_(None))
-        .values(read_at=utcnow())
-    )  # fmt: skip
-    session.flush()
-    return int(getattr(res, "rowcount", 0) or 0)
+from app.portfolios.workflow import add_contributor as add_contributor
+from app.portfolios.workflow import portfolio_content as portfolio_content
+from app.portfolios.workflow import portfolio_contributors as portfolio_contributors
+from app.portfolios.workflow import portfolio_status as portfolio_status
+from app.portfolios.workflow import portfolio_statuses as portfolio_statuses
 
 
 # ---- the governance queue ------------------------------------------------------------------

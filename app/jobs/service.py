@@ -42,15 +42,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.config import Settings
 from app.db import make_engine, make_sessionmaker, session_scope, utcnow
 from app.errors import Conflict, NotFound
+from app.jobs import registry
 from app.jobs.models import Job
+from app.jobs.registry import HANDLERS
 
 log = structlog.get_logger(__name__)
 
-Progress = Callable[[int, str], None]
-# A handler opens short units of work on the factory itself: a transaction held open across a
-# long computation would block (SQLite) or pin (Postgres) other writers, progress included.
-Handler = Callable[[sessionmaker[Session], dict[str, Any], Progress], dict[str, Any]]
-HANDLERS: dict[str, Handler] = {}
 # A job whose runner died is run again once; the second loss marks it failed.
 MAX_ATTEMPTS = 2
 # Kinds that take a CPU (or the accelerator) for seconds to minutes: one at a time per user.
@@ -59,14 +56,6 @@ HEAVY_KINDS = frozenset({"calibration", "design_measure", "chinchilla_fit", "con
 ACTIVE = ("queued", "running")
 # A heavy job queued this long without starting lost its queue (see _refuse_second_heavy_job).
 ABANDONED_AFTER_S = 3600
-
-
-def handler(kind: str) -> Callable[[Handler], Handler]:
-    def register(fn: Handler) -> Handler:
-        HANDLERS[kind] = fn
-        return fn
-
-    return register
 
 
 def create(
@@ -297,17 +286,17 @@ Runner = Callable[[int], None]
 
 def submit(job_id: int, settings: Settings, runner: Runner | None = None) -> None:
     """Hand a committed job to ``runner`` (tests), Celery (a broker is configured) or a thread."""
-    from app.jobs import handlers  # noqa: F401 - registers the job kinds
+    registry.load()  # every kind, in this process too
 
     if runner is not None:
         runner(job_id)
         return
     if settings.broker_url:
-        from app.jobs.worker import run_job_task
+        from app.jobs.celery_app import RUN_JOB, celery_app
 
-        run_job_task.apply_async(args=[job_id, settings.database_url])
+        celery_app.send_task(RUN_JOB, args=[job_id, settings.database_url])
         return
-    args = (job_id, settings.database_url, settings.job_heartbeat_s)
+    args = (job_id, settings.database_url, settings.job_heartbeat_s, registry.loader())
     try:
         future = _pool(settings.job_workers).submit(_run_in_pool, *args)
     except (BrokenProcessPool, RuntimeError):  # a worker died (killed, out of memory): renew
@@ -363,10 +352,14 @@ def shutdown_pool() -> None:
             proc.terminate()
 
 
-def _run_in_pool(job_id: int, database_url: str, heartbeat_s: float) -> None:
-    """Entry point in a pool process: it knows every mapped table and job kind."""
-    import app.models  # noqa: F401 - foreign keys of the jobs table
-    from app.jobs import handlers  # noqa: F401 - registers the job kinds
+def _run_in_pool(
+    job_id: int, database_url: str, heartbeat_s: float, load: registry.Loader | None
+) -> None:
+    """Entry point in a pool process: ``load`` (the app's loader, app/job_kinds.py) makes it know
+    every mapped table and job kind."""
+    if load is not None:
+        registry.set_loader(load)
+        load()
 
     factory = factory_for(database_url)
     with session_scope(factory) as s:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
+from app.auth.deps import ApiCaller
 from app.db import SessionDep
 from app.estimates.schemas import JobOut
 from app.jobs import limits
@@ -29,7 +30,7 @@ from app.lab.schemas import (
     InferenceAwareResponse,
     MeasureRequest,
 )
-from app.web.deps import ApiCaller, SettingsDep
+from app.web.deps import SettingsDep
 
 router = APIRouter(prefix="/scaling", tags=["scaling lab"])
 BAD: dict[int | str, dict[str, Any]] = {

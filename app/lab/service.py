@@ -30,6 +30,7 @@ from app.formatting import number
 from app.jobs import limits
 from app.jobs import service as jobs
 from app.jobs.models import Job
+from app.lab import jobs as _jobs  # noqa: F401 - registers its job kinds
 from app.lab.schemas import (
     ArchitectureRequest,
     ArchitectureResponse,

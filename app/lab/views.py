@@ -15,6 +15,7 @@ import numpy as np
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import Response
 
+from app.auth.deps import PageCaller
 from app.catalog.repository import CatalogRepository
 from app.catalog.service import architecture_of
 from app.db import SessionDep
@@ -40,7 +41,7 @@ from app.lab.schemas import (
     MeasureRequest,
 )
 from app.scaling import conditional, planner
-from app.web.deps import IdPath, PageCaller, SettingsDep
+from app.web.deps import IdPath, SettingsDep
 from app.web.forms import FormDep, clean, parse
 from app.web.templates import render
 

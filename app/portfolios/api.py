@@ -4,16 +4,18 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Response
 
+from app.auth.deps import ApiCaller
 from app.db import SessionDep
 from app.portfolios import service
 from app.portfolios.schemas import (
     CompareOut,
     EvaluationOut,
+    FromRecommendationIn,
     PortfolioCreate,
     PortfolioOut,
     PortfolioUpdate,
 )
-from app.web.deps import ApiCaller, IdPath, IdQuery, SettingsDep
+from app.web.deps import IdPath, IdQuery, SettingsDep
 
 router = APIRouter(prefix="/portfolios", tags=["portfolios"])
 
@@ -110,3 +112,36 @@ def submit_portfolio(
 @router.get("/{portfolio_id:int}/evaluation", response_model=EvaluationOut, responses=_ERRORS)
 def evaluate_portfolio(portfolio_id: IdPath, session: SessionDep, caller: ApiCaller) -> object:
     return service.evaluation(session, caller, service.get(session, caller, portfolio_id))
+
+
+# A portfolio from an assessment's recommendation, under /assessments (the portfolios own it).
+from_recommendation_router = APIRouter(tags=["portfolios"])
+_FROM_RECOMMENDATION_ERRORS: dict[int | str, dict[str, Any]] = {
+    403: {"description": "Role may not submit assessments"},
+    404: {"description": "No such deployment or assessment in your organisation"},
+}
+
+
+@from_recommendation_router.post(
+    "/assessments/{assessment_id:int}/portfolio",
+    response_model=PortfolioOut,
+    status_code=201,
+    responses=_FROM_RECOMMENDATION_ERRORS,
+)
+def portfolio_from_recommendation(
+    assessment_id: IdPath,
+    session: SessionDep,
+    caller: ApiCaller,
+    settings: SettingsDep,
+    body: FromRecommendationIn | None = None,
+) -> object:
+    """A portfolio of the latest recommendation's items (those whose ranks are given, else all),
+    each with the parameters its card was priced with (the questionnaire's corpus size)."""
+    p = service.from_recommendation(
+        session,
+        caller,
+        assessment_id,
+        audit_key=settings.audit_hmac_key,
+        ranks=body.ranks if body else None,
+    )
+    return service.out(session, caller, [p])[0]

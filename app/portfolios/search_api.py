@@ -8,13 +8,14 @@ from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
+from app.auth.deps import ApiCaller
 from app.db import SessionDep
 from app.estimates.schemas import JobOut
 from app.jobs import service as jobs
 from app.jobs.models import Job
 from app.portfolios import search_service
 from app.portfolios.search_schemas import PortfolioSearchIn, PortfolioSearchOut
-from app.web.deps import ApiCaller, IdPath, SettingsDep
+from app.web.deps import IdPath, SettingsDep
 
 router = APIRouter(prefix="/deployments", tags=["portfolios"])
 

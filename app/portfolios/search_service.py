@@ -37,7 +37,9 @@ from app.estimators.search import (
 from app.jobs import limits
 from app.jobs import service as jobs
 from app.jobs.models import Job
-from app.jobs.service import Progress, run_settings
+from app.jobs.registry import Progress
+from app.jobs.service import run_settings
+from app.portfolios import jobs as _jobs  # noqa: F401 - registers its job kinds
 from app.portfolios.search_schemas import FailureModeIn, PortfolioSearchIn
 from app.portfolios.service import _axis_data, _scenario
 from app.rules.questionnaire import REGULATED_FLAGS, RISK_LEVELS

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from app.assessments import service as assessments
 from app.assessments.repository import AssessmentRepository
 from app.auth.context import Caller
+from app.auth.deps import PageCaller
 from app.auth.permissions import Permission
 from app.db import SessionDep
 from app.deployments import service as deployments
@@ -24,7 +25,7 @@ from app.jobs.models import Job
 from app.portfolios import charts, search_service
 from app.portfolios.search_schemas import PortfolioSearchIn
 from app.rules.questionnaire import RISK_LEVELS
-from app.web.deps import IdPath, PageCaller, SettingsDep
+from app.web.deps import IdPath, SettingsDep
 from app.web.forms import FormDep, plain_message
 from app.web.templates import render
 

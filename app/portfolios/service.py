@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app import frameworks
 from app.assessments import service as assessments
 from app.audit import service as audit
 from app.auth.context import Caller
@@ -30,7 +31,7 @@ from app.estimators.portfolio import (
     evaluate_portfolio,
 )
 from app.estimators.techniques import plan, pricing_params, resolve_params
-from app.governance import frameworks, workflow
+from app.portfolios import workflow
 from app.portfolios.models import Portfolio
 from app.portfolios.schemas import ItemIn, PortfolioCreate, PortfolioOut, PortfolioUpdate
 from app.rules.questionnaire import REGULATED_FLAGS

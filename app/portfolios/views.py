@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from app.assessments import service as assessments
 from app.auth.context import Caller
+from app.auth.deps import PageCaller
 from app.auth.permissions import Permission
 from app.catalog.repository import CatalogRepository
 from app.csv_export import write_dicts
@@ -19,11 +20,10 @@ from app.db import SessionDep
 from app.deployments import service as deployments
 from app.errors import AppError
 from app.estimators.techniques import PARAMS, UNPRICED
-from app.governance.views import decision_context
 from app.portfolios import charts, service
 from app.portfolios.models import Portfolio
 from app.portfolios.schemas import ItemIn, PortfolioCreate, PortfolioUpdate
-from app.web.deps import IdPath, PageCaller, SettingsDep
+from app.web.deps import IdPath, SettingsDep
 from app.web.flash import flash
 from app.web.forms import FormDep, as_list, field_errors
 from app.web.htmx import redirect
@@ -259,7 +259,8 @@ def detail_page(
     return render(request, "portfolios/detail.html", {
         "caller": caller, "p": p, "d": dep, "ev": ev, "error": error, "names": names,
         "siblings": [x for x in service.list_(session, caller, dep.id) if x.id != p.id],
-        **decision_context(session, caller, "portfolio", p.id, author=p.created_by),
+        # the decision panel is governance's (loaded by htmx); the status heads the page
+        "workflow_status": service.status_of(session, caller, [p])[p.id],
     })  # fmt: skip
 
 
@@ -342,3 +343,21 @@ def from_recommendation(
     resp = redirect(request, f"/portfolios/{p.id}/edit")
     flash(request, resp, f"Portfolio '{p.name}' made from the recommendation: tune its parameters.")
     return resp
+
+
+@router.get("/deployments/{deployment_id:int}/portfolios-panel")
+def deployment_portfolios_panel(
+    deployment_id: IdPath, request: Request, session: SessionDep, caller: PageCaller
+) -> Response:
+    """The deployment page's portfolios card (a fragment for htmx, a page otherwise)."""
+    dep = deployments.get(session, caller, deployment_id)
+    return render(
+        request,
+        "portfolios/deployment_panel.html",
+        {
+            "caller": caller,
+            "d": dep,
+            "portfolio_count": len(service.list_(session, caller, dep.id)),
+        },
+        block="panel",
+    )

@@ -1,5 +1,5 @@
 """Rule-set versions, per organisation: each starts from the shipped YAML as its version 1
-(``app.catalog.org_reference``); an edit is validated against the schema and the catalog in the
+(``app.rulesets.defaults``); an edit is validated against the schema and the catalog in the
 database and published as the organisation's next version (an audit event)."""
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from sqlalchemy.orm import Session
 from app.audit import service as audit
 from app.auth.context import Caller
 from app.auth.permissions import Permission
-from app.catalog.org_reference import ensure_ruleset
 from app.catalog.repository import CatalogRepository
 from app.errors import Conflict, InvalidInput, NotFound
 from app.rules.engine import RuleSet, RuleSetError, parse_ruleset
 from app.rules.safe_yaml import YamlRefused, load_ruleset
+from app.rulesets.defaults import ensure_ruleset
 from app.rulesets.models import RuleSetVersion
 
 

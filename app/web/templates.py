@@ -10,11 +10,10 @@ from fastapi.responses import HTMLResponse
 from jinja2_fragments.fastapi import Jinja2Blocks
 
 from app import formatting
-from app.auth.permissions import Permission, has_permission
-from app.catalog import names as catalog_names
+from app import names as catalog_names
+from app.assumption_labels import assumption_rows
 from app.config import PROJECT_ROOT
-from app.estimates.assumption_labels import assumption_rows
-from app.governance.report_format import follow_up
+from app.report_format import follow_up
 from app.web.assets import static_data_uri, static_url
 from app.web.flash import COOKIE as FLASH_COOKIE
 from app.web.flash import read_flash
@@ -43,8 +42,6 @@ templates.env.filters["item_name"] = catalog_names.item_name  # axis/technique
 templates.env.filters["catalog_named"] = catalog_names.named  # free text with keys in it
 templates.env.filters["follow_up"] = follow_up  # {{ key|follow_up(value) }}
 templates.env.filters["assumption_rows"] = assumption_rows  # an estimate's assumptions
-templates.env.globals["Permission"] = Permission
-templates.env.globals["has_permission"] = has_permission
 templates.env.globals["static_url"] = static_url
 templates.env.globals["static_data_uri"] = static_data_uri
 

@@ -24,12 +24,12 @@ from alembic import command
 from playwright.sync_api import Browser, Page, sync_playwright
 from sqlalchemy.orm import Session
 
-from app.catalog.loader import load_reference_data
 from app.cli import alembic_config
 from app.config import Environment, Settings
 from app.db import make_engine
 from app.demo import DEMO_PASSWORD, load_demo
 from app.main import build_asgi
+from app.seed import load_reference_data
 from tests.factories import TEST_SECRET
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")

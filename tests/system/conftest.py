@@ -79,7 +79,7 @@ def app_process(env: dict[str, str], log: Path, start_timeout_s: float = 30) -> 
 def celery_worker(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            [BIN / "celery", "-A", "app.jobs.worker", "worker", "--pool=solo",
+            [BIN / "celery", "-A", "app.worker", "worker", "--pool=solo",
              "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
             env=env, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip

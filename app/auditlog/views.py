@@ -6,16 +6,17 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from app.audit import checkpoints, service, signing
+from app.auth.deps import PageCaller
 from app.auth.permissions import Permission
 from app.db import SessionDep
-from app.web.deps import PageCaller, SettingsDep
+from app.web.deps import SettingsDep
 from app.web.templates import render
 
 router = APIRouter(prefix="/audit", include_in_schema=False)
 
 
 def _signing(settings: SettingsDep) -> dict[str, object]:
-    pub = signing.public_bytes(settings.report_signing_key)
+    pub = signing.public_bytes(signing.report_signing_key(settings))
     return {"public_key": base64.b64encode(pub).decode(), "key_id": signing.key_id(pub),
             "checkpoint_store": checkpoints.store_for(settings).name}  # fmt: skip
 

@@ -4,7 +4,8 @@ Run by ``axisboard seed``. The catalog (axes, GPUs with their shipped default pr
 frameworks) is shared by every organisation; a GPU's default price is written only when the GPU
 is new, so a platform operator's change survives a re-seed. Each organisation gets its own matrix
 (version 1 from Table 1) and rule set (version 1 from ``app/rules/data/ruleset.yaml``) when it has
-none (``app.catalog.org_reference``); later versions are published by its admins.
+none (:func:`ensure_org_defaults`); later versions are published by its admins. Top layer: it
+loads what the catalog and the rule sets own.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from app.catalog.models import (
     Profile,
     Technique,
 )
-from app.catalog.org_reference import ensure_org_defaults, refresh_shipped_ruleset
+from app.catalog.org_reference import ensure_matrix
 from app.estimators.quality import figures_from_rows
 from app.estimators.reference_data import (
     architecture_from_row,
@@ -37,6 +38,7 @@ from app.estimators.reference_data import (
     opt_float,
     read_rows,
 )
+from app.rulesets.defaults import ensure_ruleset, refresh_shipped_ruleset
 
 DATA = resources.files("app.catalog") / "data"
 
@@ -60,6 +62,12 @@ def shipped_default_prices() -> dict[str, tuple[float, str]]:
         )
         out[key] = (float(p["price"]), source)
     return out
+
+
+def ensure_org_defaults(session: Session, org_id: int) -> None:
+    """A new organisation starts from the shipped matrix and rule set (its version 1 of each)."""
+    ensure_matrix(session, org_id)
+    ensure_ruleset(session, org_id)
 
 
 def load_reference_data(session: Session) -> dict[str, int]:

@@ -1,6 +1,6 @@
-"""Celery application for Axisboard jobs.
+"""The Celery worker of Axisboard's jobs (top layer: it loads every feature's job kinds).
 
-Start a worker with ``celery -A app.jobs.worker worker`` (AXISBOARD_BROKER_URL must point at the
+Start a worker with ``celery -A app.worker worker`` (AXISBOARD_BROKER_URL must point at the
 broker, e.g. redis://localhost:6379/0). Tasks are acknowledged late and rejected when a pool
 process dies, so the broker re-delivers them. A worker killed outright leaves its message unacked
 until the broker's visibility timeout (an hour on Redis), so the job's heartbeat is what counts:
@@ -14,25 +14,16 @@ import threading
 from typing import Any
 
 import structlog
-from celery import Celery
 from celery.signals import worker_ready, worker_shutdown
 
+from app import job_kinds
 from app.config import get_settings
+from app.jobs.celery_app import RUN_JOB, celery_app
 
 log = structlog.get_logger(__name__)
 
-celery_app = Celery("axisboard")
-celery_app.conf.update(
-    broker_url=get_settings().broker_url or "memory://",
-    task_acks_late=True,
-    task_reject_on_worker_lost=True,
-    worker_prefetch_multiplier=1,
-    broker_connection_retry_on_startup=True,
-    task_ignore_result=True,
-)
 
-
-@celery_app.task(name="axisboard.run_job")  # type: ignore[untyped-decorator]  # celery ships no type hints
+@celery_app.task(name=RUN_JOB)  # type: ignore[untyped-decorator]  # celery ships no type hints
 def run_job_task(job_id: int, database_url: str) -> None:
     from app.audit import checkpoints
     from app.db import session_scope
@@ -54,10 +45,10 @@ def run_job_task(job_id: int, database_url: str) -> None:
 def reap_and_resubmit(database_url: str, skip: int | None = None) -> list[int]:
     """One reaper pass: stale jobs requeued (and sent to the broker again, but ``skip``, which the
     caller runs itself) or failed."""
-    import app.models  # noqa: F401 - a worker process must know every mapped table (foreign keys)
     from app.db import session_scope
-    from app.jobs import handlers  # noqa: F401 - registers the job kinds
     from app.jobs.service import factory_for, reap_stale
+
+    job_kinds.load()  # a worker process must know every mapped table and job kind
 
     with session_scope(factory_for(database_url)) as s:
         requeued = reap_stale(s, stale_after_s=get_settings().job_stale_after_s)

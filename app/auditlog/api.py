@@ -8,9 +8,10 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict
 
 from app.audit import service
+from app.auth.deps import ApiCaller
 from app.auth.permissions import Permission
 from app.db import SessionDep
-from app.web.deps import ApiCaller, PageDep, SettingsDep
+from app.web.deps import PageDep, SettingsDep
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -98,6 +99,6 @@ def public_key(settings: SettingsDep) -> PublicKeyOut:
     `axisboard verify-report FILE --public-key KEY` checks a downloaded report offline."""
     from app.audit import signing
 
-    pub = signing.public_bytes(settings.report_signing_key)
+    pub = signing.public_bytes(signing.report_signing_key(settings))
     return PublicKeyOut(algorithm=signing.ALGORITHM, public_key=base64.b64encode(pub).decode(),
                         key_id=signing.key_id(pub))  # fmt: skip

@@ -1,0 +1,32 @@
+"""The portfolio search's job kinds: a search over the inline limit and one part of a split one
+(registered in app/jobs/registry.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.jobs.registry import Progress, handler
+
+Factory = sessionmaker[Session]
+
+
+@handler("portfolio_search")
+def portfolio_search_job(
+    factory: Factory, params: dict[str, Any], progress: Progress
+) -> dict[str, Any]:
+    """A portfolio search over the inline limit (the result is the API's 200 body)."""
+    from app.portfolios.search_service import run_job
+
+    return run_job(factory, params, progress)
+
+
+@handler("portfolio_search_part")
+def portfolio_search_part_job(
+    factory: Factory, params: dict[str, Any], progress: Progress
+) -> dict[str, Any]:
+    """One part of a split portfolio search: a range of its serving states."""
+    from app.portfolios.search_service import run_part
+
+    return run_part(factory, params, progress)
