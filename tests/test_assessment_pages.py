@@ -440,7 +440,7 @@ def test_card_cost_per_request_is_labelled_and_matches_the_deployment_page_when_
         "Cost per 1,000 requests provisioned (that bill per request, as on the deployment "
         "page)" in text
     )
-    page = html.unescape(client.get(f"/deployments/{dep.id}").text)
+    page = html.unescape(client.get(f"/deployments/{dep.id}/serving-cost").text)  # its panel
     shown = f"${econ['cost_per_1k_requests_usd']:.3f}"
     assert shown in page
     assert text.count(shown) >= 2  # the plan's and the card's provisioned Before

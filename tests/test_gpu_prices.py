@@ -205,7 +205,7 @@ def test_deployment_page_counts_gpus_and_says_what_the_static_figures_are(
     r = client.post("/api/v1/deployments", json=deployment_payload(n_gpus=2), headers=h)
     assert r.status_code == 201, r.text
     page_login(client, lead.email)
-    page = client.get(f"/deployments/{r.json()['id']}").text
+    page = client.get(f"/deployments/{r.json()['id']}/serving-cost").text  # its panel
     assert re.search(r'<span data-econ="replicas">\d+</span> × 2 GPUs', page)
     assert "the static model the recommendation cards use" not in page
     assert "the recommendation cards' are p95 at the peak" in page

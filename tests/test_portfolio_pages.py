@@ -104,7 +104,7 @@ def test_build_evaluate_duplicate_and_compare(client: TestClient, dep: Any) -> N
     row = re.search(r"Monthly cost provisioned.*?</tr>", text, flags=re.S)
     assert row is not None
     shown = re.search(r'data-econ="monthly_cost_usd">([^<]+)<',
-                      client.get(f"/deployments/{dep.id}").text)  # fmt: skip
+                      client.get(f"/deployments/{dep.id}/serving-cost").text)  # fmt: skip
     assert shown is not None
     assert f'<td class="num">{shown.group(1)}</td>' in row.group(0).split("</th>", 1)[1]
     scatter = figures_in(r.text)[2]

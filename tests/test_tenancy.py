@@ -381,7 +381,7 @@ def test_seed_brings_an_unedited_shipped_rule_set_to_the_current_wording(
     economics fail (budget or SLO)", false for a within-budget deployment reporting a serving
     failure) until someone republished. Seeding now adds the shipped text as the next version
     of an organisation that never edited it; an organisation's own edits stay; idempotent."""
-    from app.catalog.loader import load_reference_data
+    from app.seed import load_reference_data
 
     current = default_ruleset_text()
     assert NEW_GATE in current

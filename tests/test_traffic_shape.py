@@ -345,7 +345,7 @@ def test_the_estimator_link_plans_the_deployment_at_its_peak(
     assert r.status_code == 201, r.text
     econ = client.get(f"/api/v1/deployments/{r.json()['id']}/economics", headers=h).json()
     page_login(client, lead.email)
-    page = client.get(f"/deployments/{r.json()['id']}").text
+    page = client.get(f"/deployments/{r.json()['id']}/serving-cost").text  # its panel
     link = re.search(r'<a href="(/estimates\?[^"]+)">Open in the estimator</a>', page)
     assert link is not None
     assert "peak_to_average=3" in link.group(1)
