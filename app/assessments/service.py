@@ -47,7 +47,7 @@ from app.estimators.techniques import (
 )
 from app.rules.conditions import Fact
 from app.rules.engine import Context, FailureModeInfo, Item, Result, RuleSet, run
-from app.rules.questionnaire import ServingContext, as_answers, check_answer, facts
+from app.rules.questionnaire import ServingContext, check_answer, facts
 from app.rulesets import service as rulesets
 
 SERVING_FIELDS = ("observed_ttft_ms", "observed_tpot_ms", "observed_monthly_cost_usd",
@@ -177,13 +177,13 @@ def validate(session: Session, dep: Deployment, data: AssessmentIn) -> None:
     follow-ups that apply. Raises :class:`InvalidInput` naming ``answers[i].field``."""
     known = set(catalog(session, dep.org_id).failure_modes)
     segments = [s["name"] for s in dep.segments]
-    for i, a in enumerate(data.answers):
+    for i, a in enumerate(data.engine_answers):
         if a.failure_mode not in known:
             raise InvalidInput(
                 f"unknown failure mode '{a.failure_mode}'; known: {', '.join(sorted(known))}",
                 field=f"answers[{i}].failure_mode",
             )
-        for fld, msg in check_answer(as_answers([a.model_dump()])[0], segments):
+        for fld, msg in check_answer(a, segments):
             raise InvalidInput(msg, field=f"answers[{i}].{fld}")
 
 
@@ -478,7 +478,7 @@ def evaluate(
         rules = rulesets.current_ruleset(session, dep.org_id)
     econ = deployment_economics(session, dep)
     serving = _serving_context(dep, data, deployment_serving_plan(session, dep))
-    fact_map = facts(as_answers([a.model_dump() for a in data.answers]), serving)
+    fact_map = facts(data.engine_answers, serving)
     if data.governance_capacity is not None:
         fact_map["ctx.governance_capacity"] = data.governance_capacity
     ctx, matrix_version = _engine_context(

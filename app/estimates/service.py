@@ -45,11 +45,11 @@ from app.estimators.inference import (
     EstimateError,
     InferenceEstimate,
     ServingConfig,
-    StepModel,
     Timing,
     Workload,
     estimate_inference,
     speculative_verify_ratio,
+    step_model,
     with_speculative,
 )
 from app.estimators.interventions import Scenario, evaluate, slo_shortfall
@@ -183,7 +183,7 @@ def _capacity_plan(
     """The one capacity planner behind the estimator page and a deployment's economics: the rate
     one replica sustains within the p95 TTFT and TPOT SLOs (simulated continuous batching)."""
     return plan_capacity(
-        StepModel.build(arch, gpu, eng, cfg),
+        step_model(arch, gpu, eng, cfg),
         requests_per_day=requests_per_day,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
@@ -210,7 +210,7 @@ def _load(
 ) -> tuple[MaxLoadOut | None, LoadOut | None, CapacityOut | None, str]:
     """Max load, latency at the requested rate and the capacity plan: one simulation path, with
     the engine's scheduler limits (``running_limits``)."""
-    sm = StepModel.build(arch, gpu, eng, cfg)
+    sm = step_model(arch, gpu, eng, cfg)
     limits = running_limits(eng, sm, est.memory)
     what = (
         f"continuous batching, at most {max(limits.max_seqs, 0)} running (KV capacity and "
@@ -275,7 +275,8 @@ def inference(session: Session, req: InferenceRequest, org_id: int) -> Inference
             ratio = speculative_verify_ratio(arch, gpu, eng, cfg, req.batch_size, ctx, s.gamma)
             best = speculative_verify_ratio(arch, gpu, eng, cfg, req.batch_size, ctx, s.gamma,
                                             ideal=True)  # fmt: skip
-            est = with_speculative(est, alpha=s.alpha, gamma=s.gamma, c=s.c, verify_ratio=ratio,
+            est = with_speculative(est, alpha=s.alpha, gamma=s.gamma, c=s.c, n_gpus=cfg.n_gpus,
+                                   price_per_gpu_hour=gpu.price_per_hour_usd, verify_ratio=ratio,
                                    best_verify_ratio=best)  # fmt: skip
         top, load, capacity, load_model = _load(arch, gpu, eng, cfg, est, req)
     except (EstimateError, SimulationError) as exc:
@@ -531,7 +532,7 @@ def sweeps(session: Session, req: InferenceRequest, org_id: int) -> dict[str, An
         "ttft": [e.timing.ttft_ms for e in ttfts],
         "best": [e.best_case.ttft_ms for e in ttfts],
     }
-    sm = StepModel.build(arch, gpu, eng, cfg)
+    sm = step_model(arch, gpu, eng, cfg)
     limits = running_limits(eng, sm, one.memory)
     if limits.max_seqs >= 1:
 
@@ -695,9 +696,7 @@ def deployment_serving_plan(session: Session, dep: Any) -> dict[str, Any]:
             "engine_profile": _engine_note(note.get("calibration")),
         },
     }
-    limits = running_limits(
-        sc.engine, StepModel.build(sc.arch, sc.gpu, sc.engine, sc.cfg), one.memory
-    )
+    limits = running_limits(sc.engine, step_model(sc.arch, sc.gpu, sc.engine, sc.cfg), one.memory)
     if not one.memory.fits or limits.max_seqs < 1:
         why = f"the model does not fit: {one.memory.reason or 'no room for a KV cache'}"
         for k in ("replicas", "gpu_hours_per_month", "ttft_p95_ms", "tpot_p95_ms"):

@@ -148,7 +148,9 @@ class TestTiming:
 
     def test_speculative_lowers_tpot_by_leviathan_factor(self) -> None:
         base = est(out=256)
-        spec = with_speculative(base, alpha=0.8, gamma=5, c=0.05)
+        spec = with_speculative(
+            base, alpha=0.8, gamma=5, c=0.05, n_gpus=1, price_per_gpu_hour=H100.price_per_hour_usd
+        )
         assert base.timing.tpot_ms / spec.timing.tpot_ms == pytest.approx(2.951, abs=0.001)
         assert spec.timing.output_tokens_per_s > base.timing.output_tokens_per_s
         assert spec.assumptions["speculative"]["speedup"] == pytest.approx(2.951, abs=0.001)
