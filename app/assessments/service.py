@@ -27,8 +27,15 @@ from app.catalog.repository import CatalogRepository
 from app.db import utcnow
 from app.deployments import service as deployments
 from app.deployments.models import Deployment
+from app.deployments.schemas import DeploymentEconomics
 from app.errors import Conflict, InvalidInput, NotFound
-from app.estimates.service import deployment_economics, deployment_serving_plan
+from app.estimates.service import (
+    PlanUnavailable,
+    StaticEconomics,
+    deployment_economics,
+    deployment_serving_plan,
+    serving_plan_fields,
+)
 from app.estimators import ESTIMATOR_VERSION
 from app.estimators import hosted as hosted_calc
 from app.estimators.architecture import Architecture
@@ -188,15 +195,15 @@ def validate(session: Session, dep: Deployment, data: AssessmentIn) -> None:
 
 
 # ---- evaluation ----------------------------------------------------------------------------
-def _serving_context(dep: Deployment, data: AssessmentIn, plan: dict[str, Any]) -> ServingContext:
+def _serving_context(
+    dep: Deployment, data: AssessmentIn, plan: DeploymentEconomics | PlanUnavailable
+) -> ServingContext:
     """The serving figures the rules judge (over budget, SLO missed): what the user observed, else
     the deployment page's own figures (``deployment_serving_plan``: peak replicas, p95 at the
     planned rate), so the banner and the deployment page never disagree."""
-    est = {
-        "cost": plan.get("monthly_cost_usd"),
-        "ttft": plan.get("ttft_p95_ms"),
-        "tpot": plan.get("tpot_p95_ms"),
-    }
+    est: dict[str, float | None] = {"cost": None, "ttft": None, "tpot": None}
+    if isinstance(plan, DeploymentEconomics):
+        est = {"cost": plan.monthly_cost_usd, "ttft": plan.ttft_p95_ms, "tpot": plan.tpot_p95_ms}
     obs = {"cost": data.observed_monthly_cost_usd, "ttft": data.observed_ttft_ms,
            "tpot": data.observed_tpot_ms}  # fmt: skip
     used = {k: obs[k] if obs[k] is not None else est[k] for k in obs}
@@ -379,7 +386,7 @@ def _moe_replacement(scenario: Scenario, models: dict[str, Architecture]) -> str
 
 
 def _add_hosted_alternatives(
-    session: Session, dep: Deployment, econ: dict[str, Any], result: Result
+    session: Session, dep: Deployment, econ: StaticEconomics, result: Result
 ) -> None:
     """On serving-cost cards, the cheapest suitable hosted APIs join the alternatives (issue 20
     item 5), priced by the hosted-alternatives endpoint's own computation at the organisation's
@@ -387,9 +394,9 @@ def _add_hosted_alternatives(
     items = [i for i in result.items if i.axis == "serving_optimization"]
     if not items:
         return
-    plan = deployment_serving_plan(session, dep)
+    plan = serving_plan_fields(deployment_serving_plan(session, dep))
     rows = hosted.alternatives(dep, plan, hosted.effective_models(session, dep.org_id), None)
-    outcome = econ.get("outcome")
+    outcome = econ.outcome
     self_monthly = None if outcome is None else outcome.monthly_cost_usd
     alts = hosted_calc.card_alternatives(
         rows["items"], regulatory_flags=list(dep.regulatory_flags),
@@ -485,7 +492,7 @@ def evaluate(
         session, dep.org_id, fact_map, dep.profile, data.governance_capacity
     )
     result = run(rules, ctx)
-    scenario = econ.get("scenario")
+    scenario = econ.scenario
     if with_impacts and result.items and scenario is not None:
         corpus = answered_corpus(a.corpus_tokens for a in data.answers)
         result = _price_and_choose(session, dep.org_id, scenario, result, fact_map, corpus)

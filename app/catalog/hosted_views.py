@@ -15,7 +15,7 @@ from app.catalog import charts, hosted
 from app.db import SessionDep
 from app.deployments import service as deployments
 from app.errors import AppError
-from app.estimates.service import deployment_serving_plan
+from app.estimates.service import deployment_serving_plan, serving_plan_fields
 from app.estimators import hosted as calc
 from app.web.deps import IdPath, PageCaller, SettingsDep
 from app.web.flash import flash
@@ -161,7 +161,8 @@ def hosted_alternatives(
             errors["cached_share"] = "enter a share from 0 to 1 (e.g. 0.3) or a percentage (30%)"
             share = None
     plan = deployment_serving_plan(session, dep)
-    result = hosted.alternatives(dep, plan, hosted.effective_models(session, caller.org_id), share)
+    models = hosted.effective_models(session, caller.org_id)
+    result = hosted.alternatives(dep, serving_plan_fields(plan), models, share)
     return render(
         request,
         "catalog/hosted_alternatives.html",

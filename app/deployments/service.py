@@ -18,7 +18,7 @@ from app.deployments.models import Deployment
 from app.deployments.repository import DeploymentRepository
 from app.deployments.schemas import DeploymentCreate, DeploymentEconomics, DeploymentUpdate
 from app.errors import Conflict, InvalidInput, NotFound
-from app.estimates.service import deployment_serving_plan
+from app.estimates.service import PlanUnavailable, deployment_serving_plan
 
 _FIELD_TO_COLUMN = {"model": "model_key", "gpu": "gpu_key"}
 # null: back to the default shape; human_oversight back to "not stated"
@@ -84,9 +84,9 @@ def economics(session: Session, caller: Caller, deployment_id: int) -> Deploymen
     """The deployment page's serving economics, for the API."""
     dep = get(session, caller, deployment_id)
     out = deployment_serving_plan(session, dep)
-    if "error" in out:
-        raise InvalidInput(out["error"], field="deployment")
-    return DeploymentEconomics.model_validate(out)
+    if isinstance(out, PlanUnavailable):
+        raise InvalidInput(out.error, field="deployment")
+    return out
 
 
 def list_(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from app.catalog import service as catalog_service
 from app.catalog.repository import CatalogRepository
 from app.catalog.service import architecture_of, effective_prices, gpu_spec_of, org_gpu_spec
+from app.deployments.schemas import DeploymentEconomics
 from app.errors import InvalidInput
 from app.estimates import calibrations
 from app.estimates.models import Calibration
@@ -52,7 +53,7 @@ from app.estimators.inference import (
     step_model,
     with_speculative,
 )
-from app.estimators.interventions import Scenario, evaluate, slo_shortfall
+from app.estimators.interventions import Scenario, ServingOutcome, evaluate, slo_shortfall
 from app.estimators.precision import Precision
 from app.estimators.simulation import (
     MAX_LOAD_REQUESTS,
@@ -593,25 +594,39 @@ def deployment_scenario(session: Session, dep: Any) -> tuple[Scenario, dict[str,
 _evaluate = lru_cache(maxsize=1024)(evaluate)
 
 
-def deployment_economics(session: Session, dep: Any) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class StaticEconomics:
+    """A deployment's serving cost and SLO check by the static SLO-limited batch (what the
+    recommendation cards price against), or ``error``: why there is none."""
+
+    outcome: ServingOutcome | None = None
+    within_budget: bool | None = None
+    """None: the cost is unknown (the GPU has no price)."""
+    scenario: Scenario | None = None
+    calibration: dict[str, Any] | None = None
+    """The organisation's calibration of the GPU and engine applied, if any."""
+    error: str | None = None
+
+
+def deployment_economics(session: Session, dep: Any) -> StaticEconomics:
     """Monthly serving cost and SLO check from a deployment's own fields.
 
     Uses the static SLO-limited batch (:func:`app.estimators.interventions.evaluate`).
     """
     found = deployment_scenario(session, dep)
     if isinstance(found, str):
-        return {"error": found}
+        return StaticEconomics(error=found)
     scenario, note = found
     try:
         outcome = _evaluate(scenario)
     except EstimateError as exc:
-        return {"error": str(exc)}
+        return StaticEconomics(error=str(exc))
     within_budget = (
         None
         if outcome.monthly_cost_usd is None
         else outcome.monthly_cost_usd <= dep.monthly_budget_usd
     )
-    return {"outcome": outcome, "within_budget": within_budget, "scenario": scenario, **note}
+    return StaticEconomics(outcome, within_budget, scenario, note.get("calibration"))
 
 
 def gpu_price(session: Session, org_id: int, gpu_key: str) -> tuple[float | None, str]:
@@ -636,11 +651,32 @@ def _engine_note(cal: Mapping[str, Any] | None) -> str:
     return f"calibrated on {cal['device']} ({cal['source']}, calibration {cal['id']})"
 
 
-def deployment_serving_plan(session: Session, dep: Any) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class PlanUnavailable:
+    """Why a deployment cannot be estimated at all (no serving plan)."""
+
+    error: str
+
+
+def deployment_serving_plan(session: Session, dep: Any) -> DeploymentEconomics | PlanUnavailable:
     """A deployment's serving economics with its traffic shape: capacity planned for the peak
     at the p95 SLOs. The deployment page and ``GET /api/v1/deployments/{id}/economics`` both
-    show this (the fields of :class:`app.deployments.schemas.DeploymentEconomics`), or
-    ``{"error": ...}`` when the deployment cannot be estimated at all."""
+    show this, or why the deployment cannot be estimated at all."""
+    out = _serving_plan_fields(session, dep)
+    if "error" in out:
+        return PlanUnavailable(str(out["error"]))
+    return DeploymentEconomics.model_validate(out)
+
+
+def serving_plan_fields(plan: DeploymentEconomics | PlanUnavailable) -> dict[str, Any]:
+    """The plan as the hosted-alternatives calculation reads it (``{"error": ...}`` when there is
+    none): that calculation sits in the catalog, below the deployments' schemas."""
+    if isinstance(plan, PlanUnavailable):
+        return {"error": plan.error}
+    return plan.model_dump()
+
+
+def _serving_plan_fields(session: Session, dep: Any) -> dict[str, Any]:
     found = deployment_scenario(session, dep)
     if isinstance(found, str):
         return {"error": found}

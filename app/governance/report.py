@@ -21,7 +21,11 @@ from app.catalog import service as catalog_service
 from app.catalog.repository import CatalogRepository
 from app.csv_export import write_rows
 from app.deployments import service as deployments
-from app.estimates.service import deployment_scenario, deployment_serving_plan
+from app.estimates.service import (
+    PlanUnavailable,
+    deployment_scenario,
+    deployment_serving_plan,
+)
 from app.estimators import ESTIMATOR_VERSION
 from app.governance import frameworks, report_format, service
 from app.portfolios import service as portfolios
@@ -327,9 +331,10 @@ def report_economics(session: Session, dep: Any) -> dict[str, Any]:
     ``GET /api/v1/deployments/{id}/economics`` (:func:`deployment_serving_plan`: capacity
     planned for the peak at the p95 SLOs), with its figures under the endpoint's names, the
     older names kept (``ttft_ms``, ``tpot_ms``, ``meets_slo``) and the assumptions as sentences."""
-    plan = deployment_serving_plan(session, dep)
-    if "error" in plan:
-        return {"error": plan["error"]}
+    serving = deployment_serving_plan(session, dep)
+    if isinstance(serving, PlanUnavailable):
+        return {"error": serving.error}
+    plan = serving.model_dump()
     found = deployment_scenario(session, dep)
     note = found[1] if not isinstance(found, str) else {}
     out = {k: plan[k] for k in ECONOMICS_FIGURES}
