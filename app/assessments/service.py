@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from app.assessments.models import Assessment, Recommendation
 from app.assessments.repository import AssessmentRepository
-from app.assessments.schemas import AssessmentIn
+from app.assessments.schemas import AssessmentIn, DryRunChange, DryRunOut
 from app.audit import service as audit
 from app.auth.context import Caller
 from app.auth.permissions import Permission
@@ -719,7 +719,7 @@ def _ranked(result: Result) -> list[str]:
     return [f"{i.axis}/{i.technique}" for i in result.items]
 
 
-def dry_run(session: Session, caller: Caller, candidate: RuleSet) -> dict[str, Any]:
+def dry_run(session: Session, caller: Caller, candidate: RuleSet) -> DryRunOut:
     """How each submitted assessment's ranking would change under ``candidate``: both rule sets
     run on the facts stored with its latest recommendation, under the current matrix."""
     caller.require(Permission.rules_edit)
@@ -738,17 +738,38 @@ def dry_run(session: Session, caller: Caller, candidate: RuleSet) -> dict[str, A
         ctx, _ = _engine_context(session, caller.org_id, stored, dep.profile, capacity)
         before, after = _ranked(run(current, ctx)), _ranked(run(candidate, ctx))
         if before != after:
-            changes.append({
-                "assessment_id": a.id, "deployment": dep.name, "before": before, "after": after,
-                "top_changed": before[:1] != after[:1],
-                "added": [x for x in after if x not in before],
-                "removed": [x for x in before if x not in after],
-            })  # fmt: skip
-    return {"current_version": row.version, "assessments": len(assessments),
-            "changed": len(changes), "changes": changes}  # fmt: skip
+            changes.append(DryRunChange(
+                assessment_id=a.id, deployment=dep.name, before=before, after=after,
+                top_changed=before[:1] != after[:1],
+                added=[x for x in after if x not in before],
+                removed=[x for x in before if x not in after],
+            ))  # fmt: skip
+    return DryRunOut(current_version=row.version, assessments=len(assessments),
+                     changed=len(changes), changes=changes)  # fmt: skip
 
 
-def changes(previous: Recommendation, current: Recommendation) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class Moved:
+    """An item kept by a rerun whose rank or score moved: (before, after) of each."""
+
+    item: str
+    rank: tuple[int, int]
+    score: tuple[float, float]
+
+
+@dataclass(frozen=True, slots=True)
+class RerunChanges:
+    versions: dict[str, tuple[Any, Any]]
+    """Name (matrix, rules, estimator) -> (before, after), for those that changed."""
+    added: list[str]
+    removed: list[str]
+    moved: list[Moved]
+    facts: list[str]
+    """The facts whose value changed."""
+    unchanged: bool
+
+
+def changes(previous: Recommendation, current: Recommendation) -> RerunChanges:
     """What a rerun changed: versions, items added or removed, rank and score moves."""
 
     def keyed(rec: Recommendation) -> dict[str, dict[str, Any]]:
@@ -765,23 +786,19 @@ def changes(previous: Recommendation, current: Recommendation) -> dict[str, Any]
         if getattr(previous, attr) != getattr(current, attr)
     }
     moved = [
-        {
-            "item": k,
-            "rank": (old[k]["rank"], new[k]["rank"]),
-            "score": (old[k]["score"], new[k]["score"]),
-        }  # fmt: skip
+        Moved(k, (old[k]["rank"], new[k]["rank"]), (old[k]["score"], new[k]["score"]))
         for k in new
         if k in old and (old[k]["rank"], old[k]["score"]) != (new[k]["rank"], new[k]["score"])
     ]
-    return {
-        "versions": versions,
-        "added": [k for k in new if k not in old],
-        "removed": [k for k in old if k not in new],
-        "moved": moved,
-        "facts": sorted(
+    return RerunChanges(
+        versions=versions,
+        added=[k for k in new if k not in old],
+        removed=[k for k in old if k not in new],
+        moved=moved,
+        facts=sorted(
             k
             for k in set(previous.facts) | set(current.facts)
             if previous.facts.get(k) != current.facts.get(k)
         ),
-        "unchanged": not versions and old == new,
-    }
+        unchanged=not versions and old == new,
+    )
