@@ -168,8 +168,8 @@ def hosted_alternatives(
         "catalog/hosted_alternatives.html",
         {
             "caller": caller,
-            "d": dep,
-            "r": result,
+            "deployment": dep,
+            "hosted_alternatives": result,
             "figure": _chart(result),
             "errors": errors,
             "typed_share": cached_share,

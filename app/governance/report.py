@@ -294,7 +294,7 @@ def build(session: Session, caller: Caller, deployment_id: int) -> dict[str, Any
             "risks; ISO/IEC 42001 Annex A; OWASP LLM Top 10",
             "frameworks": FRAMEWORK_VERSIONS,
             "framework_mapping_version": frameworks.version(),
-            "deployment_facts": risk["deployment_sources"],
+            "deployment_facts": risk.deployment_sources,
             "names": names,
         },
         "method": METHOD,
@@ -303,11 +303,11 @@ def build(session: Session, caller: Caller, deployment_id: int) -> dict[str, Any
         "recommendations": recommendation_rows,
         "portfolios": portfolio_rows,
         "economics": economics,
-        "axes_in_play": risk["axes"],
-        "frameworks": risk["frameworks"],
-        "statement_of_applicability": risk["statement_of_applicability"],
-        "statement_of_applicability_version": risk["statement_of_applicability_version"],
-        "eu_ai_act": risk["eu_ai_act"],
+        "axes_in_play": risk.axes,
+        "frameworks": risk.frameworks,
+        "statement_of_applicability": risk.statement_of_applicability,
+        "statement_of_applicability_version": risk.statement_of_applicability_version,
+        "eu_ai_act": risk.eu_ai_act,
         "evaluations": evals,
         "findings": findings,
         "action_plan": actions,
@@ -494,7 +494,7 @@ def render_html(data: dict[str, Any], *, for_pdf: bool = False) -> str:
     from app.web.templates import templates  # the one Jinja environment (autoescaping on)
 
     return templates.get_template("reports/report.html").render(
-        r=data, titles=frameworks.TITLES, for_pdf=for_pdf, f=report_format,
+        report=data, titles=frameworks.TITLES, for_pdf=for_pdf, report_format=report_format,
         names=data["scope"].get("names", {}),
     )  # fmt: skip
 
