@@ -20,7 +20,7 @@ from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.governance import frameworks, workflow
 from app.governance.models import Decision, Evaluation
 from app.governance.regressions import EvaluationError, Result, analyse
-from app.governance.schemas import DecisionIn, EvaluationIn
+from app.governance.schemas import DecisionIn, EvaluationIn, EvaluationOut
 from app.portfolios import service as portfolios
 
 
@@ -175,11 +175,13 @@ def get_evaluation(session: Session, caller: Caller, evaluation_id: int) -> Eval
     return ev
 
 
-def evaluation_out(ev: Evaluation) -> dict[str, Any]:
-    return {"id": ev.id, "deployment_id": ev.deployment_id, "label": ev.label,
-            "tolerance": ev.tolerance, "results": ev.results,
-            "regressions": ev.analysis["regressions"], "aggregate": ev.analysis["aggregate"],
-            "created_by": ev.created_by, "created_at": ev.created_at}  # fmt: skip
+def evaluation_out(ev: Evaluation) -> EvaluationOut:
+    return EvaluationOut.model_validate(
+        {"id": ev.id, "deployment_id": ev.deployment_id, "label": ev.label,
+         "tolerance": ev.tolerance, "results": ev.results,
+         "regressions": ev.analysis["regressions"], "aggregate": ev.analysis["aggregate"],
+         "created_by": ev.created_by, "created_at": ev.created_at}
+    )  # fmt: skip
 
 
 # ---- risk picture --------------------------------------------------------------------------
