@@ -95,7 +95,8 @@ def _form_page(request: Request, session: SessionDep, caller: Caller, dep: Any,
                values: dict[str, Any], errors: dict[str, str], portfolio: Portfolio | None,
                status: int = 200) -> Response:  # fmt: skip
     return render(request, "portfolios/form.html", {
-        "caller": caller, "deployment": dep, "values": values, "errors": errors, "portfolio": portfolio,
+        "caller": caller, "deployment": dep, "values": values, "errors": errors,
+        "portfolio": portfolio,
         "catalog": _catalog(session),
         "models": [m for m in CatalogRepository(session).models()
                    if m.published_total_params is not None],
@@ -257,7 +258,8 @@ def detail_page(
     except AppError as exc:
         ev, error = None, exc.message
     return render(request, "portfolios/detail.html", {
-        "caller": caller, "portfolio": p, "deployment": dep, "ev": ev, "error": error, "names": names,
+        "caller": caller, "portfolio": p, "deployment": dep, "ev": ev, "error": error,
+        "names": names,
         "siblings": [x for x in service.list_(session, caller, dep.id) if x.id != p.id],
         **decision_context(session, caller, "portfolio", p.id, author=p.created_by),
     })  # fmt: skip
