@@ -70,9 +70,18 @@ def ensure_org_defaults(session: Session, org_id: int) -> None:
     ensure_ruleset(session, org_id)
 
 
-def load_reference_data(session: Session) -> dict[str, int]:
-    """Upsert every reference table; returns counts per table."""
-    axes_doc = _yaml("axes.yaml")
+FRAMEWORK_NAMES = {
+    "nist_ai_rmf_1_0": "NIST AI RMF 1.0",
+    "iso_iec_42001_2023_annex_a": "ISO/IEC 42001:2023 Annex A",
+    "nist_ai_600_1_gai_risks": "NIST AI 600-1 (Generative AI profile) risks",
+    "owasp_llm_top10_v1_1": "OWASP Top 10 for LLM Applications v1.1",
+    "owasp_llm_top10_2025": "OWASP Top 10 for LLM Applications 2025",
+}
+
+
+def _load_axes(session: Session) -> dict[str, Any]:
+    """Dimensions, axes and profiles (``axes.yaml``); returns the document."""
+    axes_doc: dict[str, Any] = _yaml("axes.yaml")
     for i, d in enumerate(axes_doc["dimensions"]):
         session.merge(
             Dimension(key=d["key"], name=d["name"], description=d["description"], position=i)
@@ -94,7 +103,10 @@ def load_reference_data(session: Session) -> dict[str, int]:
             )
         )
     session.flush()
+    return axes_doc
 
+
+def _load_failure_modes_and_techniques(session: Session) -> None:
     for i, fm in enumerate(_yaml("failure_modes.yaml")["failure_modes"]):
         session.merge(FailureMode(position=i, **fm))
     for t in _yaml("techniques.yaml")["techniques"]:
@@ -107,31 +119,40 @@ def load_reference_data(session: Session) -> dict[str, int]:
                 citation=t["citation"],
             )
         )
-    ev = _yaml("evidence.yaml")
-    if session.execute(select(func.count(Evidence.id))).scalar_one() == 0:
-        for m in ev["milestones"]:
-            session.add(
-                Evidence(
-                    kind="milestone",
-                    axis_key=m["axis"],
-                    year=m["year"],
-                    title=m["work"],
-                    detail={"contribution": m["contribution"]},
-                    citation=m["citation"],
-                )
-            )
-        for m in ev["methods"]:
-            session.add(
-                Evidence(
-                    kind="method",
-                    axis_key=m["axis"],
-                    year=None,
-                    title=m["method"],
-                    detail={k: m[k] for k in ("signal", "rl_stage", "relative_cost", "result")},
-                    citation=m["citation"],
-                )
-            )
 
+
+def _load_evidence(session: Session) -> None:
+    """Milestones and methods (``evidence.yaml``), once: an empty table only."""
+    ev = _yaml("evidence.yaml")
+    if session.execute(select(func.count(Evidence.id))).scalar_one() != 0:
+        return
+    for m in ev["milestones"]:
+        session.add(
+            Evidence(
+                kind="milestone",
+                axis_key=m["axis"],
+                year=m["year"],
+                title=m["work"],
+                detail={"contribution": m["contribution"]},
+                citation=m["citation"],
+            )
+        )
+    for m in ev["methods"]:
+        session.add(
+            Evidence(
+                kind="method",
+                axis_key=m["axis"],
+                year=None,
+                title=m["method"],
+                detail={k: m[k] for k in ("signal", "rl_stage", "relative_cost", "result")},
+                citation=m["citation"],
+            )
+        )
+
+
+def _load_gpus(session: Session) -> None:
+    """GPU specifications (``gpus.csv``); a new GPU gets the shipped price, an existing one keeps
+    its price (an organisation may have set it)."""
     prices = shipped_default_prices()
     for r in read_rows("gpus.csv"):
         existing = session.get(Gpu, r["key"])
@@ -162,6 +183,9 @@ def load_reference_data(session: Session) -> dict[str, int]:
         else:
             for k, v in fields.items():
                 setattr(existing, k, v)
+
+
+def _load_models(session: Session) -> None:
     quality = figures_from_rows(read_rows("model_quality.csv"))
     for r in read_rows("models.csv"):
         arch = architecture_from_row(r)
@@ -177,20 +201,30 @@ def load_reference_data(session: Session) -> dict[str, int]:
                 quality=[f.as_dict() for f in quality.get(r["key"], ())],
             )
         )
-    fw = json.loads((DATA / "frameworks.json").read_text(encoding="utf-8"))
-    names = {
-        "nist_ai_rmf_1_0": "NIST AI RMF 1.0",
-        "iso_iec_42001_2023_annex_a": "ISO/IEC 42001:2023 Annex A",
-        "nist_ai_600_1_gai_risks": "NIST AI 600-1 (Generative AI profile) risks",
-        "owasp_llm_top10_v1_1": "OWASP Top 10 for LLM Applications v1.1",
-        "owasp_llm_top10_2025": "OWASP Top 10 for LLM Applications 2025",
-    }
+
+
+def _load_frameworks(session: Session) -> dict[str, Any]:
+    fw: dict[str, Any] = json.loads((DATA / "frameworks.json").read_text(encoding="utf-8"))
     for key, body in fw.items():
         session.merge(
             Framework(
-                key=key, name=names.get(key, key), source=str(body.get("source", "")), data=body
+                key=key,
+                name=FRAMEWORK_NAMES.get(key, key),
+                source=str(body.get("source", "")),
+                data=body,
             )
         )
+    return fw
+
+
+def load_reference_data(session: Session) -> dict[str, int]:
+    """Upsert every reference table; returns counts per table."""
+    axes_doc = _load_axes(session)
+    _load_failure_modes_and_techniques(session)
+    _load_evidence(session)
+    _load_gpus(session)
+    _load_models(session)
+    fw = _load_frameworks(session)
     session.flush()
     # Each organisation's own matrix and rule set start from the shipped files (idempotent); an
     # unedited shipped rule set is brought to today's shipped wording.

@@ -69,12 +69,13 @@ def test_questionnaire_lists_every_failure_mode_with_described_levels(
     assert "fm.domain_accuracy_gap.labelled_data" not in r.text
     assert "Observed TTFT" in r.text
     # the blank-observation hint quotes the deployment page's own figures (review finding 1)
-    from app.estimates.service import deployment_serving_plan
+    from app.estimates.service import PlanUnavailable, deployment_serving_plan
 
     econ = deployment_serving_plan(session, dep)
-    assert econ["ttft_p95_ms"] is not None, econ
+    assert not isinstance(econ, PlanUnavailable), econ
+    assert econ.ttft_p95_ms is not None, econ
     assert "the deployment page's figures" in html.unescape(r.text)
-    assert f"TTFT p95 {econ['ttft_p95_ms']:,.0f} ms" in r.text
+    assert f"TTFT p95 {econ.ttft_p95_ms:,.0f} ms" in r.text
     assert "Governance capacity" in r.text
 
 

@@ -538,3 +538,22 @@ def test_the_rules_judge_the_deployment_pages_figures(
     assert rec is not None
     assert rec.facts["ctx.serving_source"] == "estimated"
     assert rec.facts.get("ctx.monthly_cost_usd") == pytest.approx(econ["monthly_cost_usd"])
+
+
+def test_answers_become_the_engines_answers_once() -> None:
+    """The validated questionnaire turns into the engine's answers once, shared by validation and
+    evaluation, with the follow-ups given and nothing else (issue 23 item 6)."""
+    from app.assessments.schemas import AssessmentIn
+    from app.rules.questionnaire import Answer
+
+    data = AssessmentIn.model_validate({"answers": [
+        {"failure_mode": "factual_staleness", "severity": "3", "traffic_share": 0.25,
+         "segments": ["EU", "EU", "US"], "cross_document": True},
+        {"failure_mode": "serving_cost", "severity": 0},
+    ]})  # fmt: skip
+    assert data.engine_answers == (
+        Answer("factual_staleness", 3, 0.25, ("EU", "US"), {"cross_document": True}),
+        Answer("serving_cost", 0, None, (), {}),
+    )
+    assert data.engine_answers is data.engine_answers  # built once
+    assert "engine_answers" not in data.model_dump()  # not part of the stored/hashed payload

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -523,3 +524,30 @@ def test_speculative_gain_shrinks_at_batch_350(client: TestClient, h: dict[str, 
     g1, g350 = gain(1), gain(350)
     assert g1 == pytest.approx(2.951, rel=0.01)
     assert g350 < 0.6 * g1
+
+
+def test_one_step_model_per_estimate(
+    client: TestClient, h: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The static estimate, the load simulation and the capacity plan of one estimate share one
+    StepModel (plus the ideal one of the best case) instead of building three (issue 23 item 6)."""
+    from app.estimates import service as estimates
+    from app.estimators import inference
+
+    built: list[bool] = []
+    original = inference.StepModel.build.__func__  # type: ignore[attr-defined]
+
+    def counting(cls: Any, *args: Any, ideal: bool = False, **kw: Any) -> Any:
+        built.append(ideal)
+        return original(cls, *args, ideal=ideal, **kw)
+
+    monkeypatch.setattr(inference.StepModel, "build", classmethod(counting))
+    inference._step_model.cache_clear()
+    estimates._capacity_plan_cached.cache_clear()
+    body = {**BASE, "input_tokens": 1237, "request_rate": 2.0, "requests_per_day": 500_000,
+            "ttft_slo_ms": 800, "tpot_slo_ms": 60}  # fmt: skip
+    r = client.post("/api/v1/estimates/inference", json=body, headers=h)
+    assert r.status_code == 200, r.text
+    assert r.json()["capacity"] is not None
+    assert r.json()["latency_percentiles"] is not None
+    assert sorted(built) == [False, True]

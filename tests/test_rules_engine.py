@@ -340,3 +340,58 @@ def test_serving_first_on_a_missed_slo_names_it() -> None:
                        "ctx.tpot_ms": 52.0, "ctx.tpot_slo_ms": 40.0})  # fmt: skip
     assert "TPOT p95 misses its SLO: 52.0 ms vs 40 ms" in note
     assert "TTFT" not in note
+
+
+# ---- effects are typed, parsed once ------------------------------------------------------------
+def test_effects_are_parsed_once_into_frozen_typed_effects() -> None:
+    """Every ``then`` entry of the shipped rule set becomes one typed effect, in the documented
+    order, carrying exactly the YAML's values (issue 23 item 5)."""
+    import dataclasses
+
+    from app.rules.engine import Gate, Govern, Order, Recommend, Warn
+
+    raw = {r["id"]: r["then"] for r in yaml.safe_load(default_ruleset_text())["rules"]}
+    kinds = {"recommend": Recommend, "gate": Gate, "order": Order, "warn": Warn, "govern": Govern}
+    seen: set[type] = set()
+    for rule in RULES.rules:
+        then = raw[rule.id]
+        assert [type(e) for e in rule.effects] == [kinds[k] for k in kinds if k in then]
+        for effect in rule.effects:
+            seen.add(type(effect))
+            body = then[next(k for k, v in kinds.items() if isinstance(effect, v))]
+            for f in dataclasses.fields(effect):
+                expected = body.get(f.name, f.default)
+                got = getattr(effect, f.name)
+                assert (list(got) if f.name == "controls" else got) == expected, (rule.id, f.name)
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                setattr(effect, dataclasses.fields(effect)[0].name, "x")
+    assert seen == set(kinds.values())  # the shipped rules use every kind of effect
+
+
+def test_one_rule_with_every_effect_applies_each() -> None:
+    """A rule with all five effects: the item, its gate, order, warning and governance extra."""
+    data = yaml.safe_load(default_ruleset_text())
+    data["rules"] = [{
+        "id": "all_effects", "description": "every effect",
+        "when": {"fact": "fm.factual_staleness.severity", "op": "ge", "value": 1},
+        "then": {
+            "govern": {"axis": "retrieval", "burden": 3, "controls": ["c1", "c2"]},
+            "warn": {"axis": "retrieval", "message": "axis warning"},
+            "order": {"first": "retrieval", "then": "peft", "reason": "because"},
+            "gate": {"axis": "retrieval", "reason": "gate reason"},
+            "recommend": {"failure_mode": "factual_staleness", "axis": "retrieval",
+                          "technique": "rag"},
+        },
+    }]  # fmt: skip
+    rules = parse(data)
+    assert [type(e).__name__ for e in rules.rules[0].effects] == [
+        "Recommend", "Gate", "Order", "Warn", "Govern"
+    ]  # fmt: skip
+    res = run(rules, context(fm("factual_staleness"), "enterprise"))
+    (item,) = res.items
+    assert (item.axis, item.technique) == ("retrieval", "rag")
+    assert item.warnings == ["axis warning"]
+    assert item.controls == ["c1", "c2"]
+    assert item.rationale[0].startswith("Precedence: ")
+    assert "gate reason" in item.rationale[0]
+    assert res.notes[0].startswith("Every other item waits on")

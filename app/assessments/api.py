@@ -181,7 +181,7 @@ def validate_rules(data: RuleSetText, session: SessionDep, caller: ApiCaller) ->
 def dry_run_rules(data: RuleSetText, session: SessionDep, caller: ApiCaller) -> DryRunOut:
     caller.require(Permission.rules_edit)
     _, rs = rulesets.parse_text(session, data.yaml)
-    return DryRunOut.model_validate(service.dry_run(session, caller, rs))
+    return service.dry_run(session, caller, rs)
 
 
 @router.post(

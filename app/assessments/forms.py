@@ -64,7 +64,7 @@ def to_payload(
                     errors[f"{p}.{fu.name}"] = "enter a number"
             else:
                 answer[fu.name] = raw
-        if severity_of(form, key) == 0 and raw_sev.isdigit():
+        if raw_sev.isdigit() and int(raw_sev) == 0:
             # follow-ups of a failure mode that does not occur are not part of the answer
             answer = {"failure_mode": key, "severity": 0}
         answers.append(answer)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from app.rules.engine import SEVERITY_MAX
+from app.rules.questionnaire import FOLLOW_UP_NAMES, Answer
 from app.rules.safe_yaml import RULESET_LIMITS
 
 SegmentName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
@@ -41,6 +43,13 @@ class AnswerIn(BaseModel):
     def _unique(cls, v: list[str]) -> list[str]:
         return list(dict.fromkeys(v))
 
+    def to_answer(self) -> Answer:
+        """The engine's :class:`Answer`: the follow-ups given, by name."""
+        given = ((k, getattr(self, k)) for k in sorted(FOLLOW_UP_NAMES))
+        follow_ups = {k: v for k, v in given if v is not None}
+        segments = tuple(self.segments)
+        return Answer(self.failure_mode, self.severity, self.traffic_share, segments, follow_ups)
+
 
 class AssessmentIn(BaseModel):
     """A submitted questionnaire. Failure modes left out count as severity 0. The observed serving
@@ -69,6 +78,12 @@ class AssessmentIn(BaseModel):
         if dupes:
             raise ValueError(f"one answer per failure mode; repeated: {', '.join(dupes)}")
         return v
+
+    @cached_property
+    def engine_answers(self) -> tuple[Answer, ...]:
+        """The answers as the engine reads them, built once (validation and evaluation share
+        them; ``answers[i]`` is ``engine_answers[i]``)."""
+        return tuple(a.to_answer() for a in self.answers)
 
 
 class BeforeAfterDelta(BaseModel):

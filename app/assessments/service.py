@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from app.assessments.models import Assessment, Recommendation
 from app.assessments.repository import AssessmentRepository
-from app.assessments.schemas import AssessmentIn
+from app.assessments.schemas import AssessmentIn, DryRunChange, DryRunOut
 from app.audit import service as audit
 from app.auth.context import Caller
 from app.auth.permissions import Permission
@@ -27,8 +27,15 @@ from app.catalog.repository import CatalogRepository
 from app.db import utcnow
 from app.deployments import service as deployments
 from app.deployments.models import Deployment
+from app.deployments.schemas import DeploymentEconomics
 from app.errors import Conflict, InvalidInput, NotFound
-from app.estimates.service import deployment_economics, deployment_serving_plan
+from app.estimates.service import (
+    PlanUnavailable,
+    StaticEconomics,
+    deployment_economics,
+    deployment_serving_plan,
+    serving_plan_fields,
+)
 from app.estimators import ESTIMATOR_VERSION
 from app.estimators import hosted as hosted_calc
 from app.estimators.architecture import Architecture
@@ -48,7 +55,7 @@ from app.estimators.techniques import (
 from app.formatting import money, ms
 from app.rules.conditions import Fact
 from app.rules.engine import Context, FailureModeInfo, Item, Result, RuleSet, run
-from app.rules.questionnaire import ServingContext, as_answers, check_answer, facts
+from app.rules.questionnaire import ServingContext, check_answer, facts
 from app.rulesets import service as rulesets
 
 SERVING_FIELDS = ("observed_ttft_ms", "observed_tpot_ms", "observed_monthly_cost_usd",
@@ -178,26 +185,26 @@ def validate(session: Session, dep: Deployment, data: AssessmentIn) -> None:
     follow-ups that apply. Raises :class:`InvalidInput` naming ``answers[i].field``."""
     known = set(catalog(session, dep.org_id).failure_modes)
     segments = [s["name"] for s in dep.segments]
-    for i, a in enumerate(data.answers):
+    for i, a in enumerate(data.engine_answers):
         if a.failure_mode not in known:
             raise InvalidInput(
                 f"unknown failure mode '{a.failure_mode}'; known: {', '.join(sorted(known))}",
                 field=f"answers[{i}].failure_mode",
             )
-        for fld, msg in check_answer(as_answers([a.model_dump()])[0], segments):
+        for fld, msg in check_answer(a, segments):
             raise InvalidInput(msg, field=f"answers[{i}].{fld}")
 
 
 # ---- evaluation ----------------------------------------------------------------------------
-def _serving_context(dep: Deployment, data: AssessmentIn, plan: dict[str, Any]) -> ServingContext:
+def _serving_context(
+    dep: Deployment, data: AssessmentIn, plan: DeploymentEconomics | PlanUnavailable
+) -> ServingContext:
     """The serving figures the rules judge (over budget, SLO missed): what the user observed, else
     the deployment page's own figures (``deployment_serving_plan``: peak replicas, p95 at the
     planned rate), so the banner and the deployment page never disagree."""
-    est = {
-        "cost": plan.get("monthly_cost_usd"),
-        "ttft": plan.get("ttft_p95_ms"),
-        "tpot": plan.get("tpot_p95_ms"),
-    }
+    est: dict[str, float | None] = {"cost": None, "ttft": None, "tpot": None}
+    if isinstance(plan, DeploymentEconomics):
+        est = {"cost": plan.monthly_cost_usd, "ttft": plan.ttft_p95_ms, "tpot": plan.tpot_p95_ms}
     obs = {"cost": data.observed_monthly_cost_usd, "ttft": data.observed_ttft_ms,
            "tpot": data.observed_tpot_ms}  # fmt: skip
     used = {k: obs[k] if obs[k] is not None else est[k] for k in obs}
@@ -405,7 +412,7 @@ def _moe_replacement(scenario: Scenario, models: dict[str, Architecture]) -> str
 
 
 def _add_hosted_alternatives(
-    session: Session, dep: Deployment, econ: dict[str, Any], result: Result
+    session: Session, dep: Deployment, econ: StaticEconomics, result: Result
 ) -> None:
     """On serving-cost cards, the cheapest suitable hosted APIs join the alternatives (issue 20
     item 5), priced by the hosted-alternatives endpoint's own computation at the organisation's
@@ -413,9 +420,9 @@ def _add_hosted_alternatives(
     items = [i for i in result.items if i.axis == "serving_optimization"]
     if not items:
         return
-    plan = deployment_serving_plan(session, dep)
+    plan = serving_plan_fields(deployment_serving_plan(session, dep))
     rows = hosted.alternatives(dep, plan, hosted.effective_models(session, dep.org_id), None)
-    outcome = econ.get("outcome")
+    outcome = econ.outcome
     self_monthly = None if outcome is None else outcome.monthly_cost_usd
     alts = hosted_calc.card_alternatives(
         rows["items"], regulatory_flags=list(dep.regulatory_flags),
@@ -523,14 +530,14 @@ def evaluate(
         rules = rulesets.current_ruleset(session, dep.org_id)
     econ = deployment_economics(session, dep)
     serving = _serving_context(dep, data, deployment_serving_plan(session, dep))
-    fact_map = facts(as_answers([a.model_dump() for a in data.answers]), serving)
+    fact_map = facts(data.engine_answers, serving)
     if data.governance_capacity is not None:
         fact_map["ctx.governance_capacity"] = data.governance_capacity
     ctx, matrix_version = _engine_context(
         session, dep.org_id, fact_map, dep.profile, data.governance_capacity
     )
     result = run(rules, ctx)
-    scenario = econ.get("scenario")
+    scenario = econ.scenario
     if with_impacts and result.items and scenario is not None:
         corpus = answered_corpus(a.corpus_tokens for a in data.answers)
         result = _price_and_choose(session, dep.org_id, scenario, result, fact_map, corpus)
@@ -758,7 +765,7 @@ def _ranked(result: Result) -> list[str]:
     return [f"{i.axis}/{i.technique}" for i in result.items]
 
 
-def dry_run(session: Session, caller: Caller, candidate: RuleSet) -> dict[str, Any]:
+def dry_run(session: Session, caller: Caller, candidate: RuleSet) -> DryRunOut:
     """How each submitted assessment's ranking would change under ``candidate``: both rule sets
     run on the facts stored with its latest recommendation, under the current matrix."""
     caller.require(Permission.rules_edit)
@@ -777,17 +784,38 @@ def dry_run(session: Session, caller: Caller, candidate: RuleSet) -> dict[str, A
         ctx, _ = _engine_context(session, caller.org_id, stored, dep.profile, capacity)
         before, after = _ranked(run(current, ctx)), _ranked(run(candidate, ctx))
         if before != after:
-            changes.append({
-                "assessment_id": a.id, "deployment": dep.name, "before": before, "after": after,
-                "top_changed": before[:1] != after[:1],
-                "added": [x for x in after if x not in before],
-                "removed": [x for x in before if x not in after],
-            })  # fmt: skip
-    return {"current_version": row.version, "assessments": len(assessments),
-            "changed": len(changes), "changes": changes}  # fmt: skip
+            changes.append(DryRunChange(
+                assessment_id=a.id, deployment=dep.name, before=before, after=after,
+                top_changed=before[:1] != after[:1],
+                added=[x for x in after if x not in before],
+                removed=[x for x in before if x not in after],
+            ))  # fmt: skip
+    return DryRunOut(current_version=row.version, assessments=len(assessments),
+                     changed=len(changes), changes=changes)  # fmt: skip
 
 
-def changes(previous: Recommendation, current: Recommendation) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class Moved:
+    """An item kept by a rerun whose rank or score moved: (before, after) of each."""
+
+    item: str
+    rank: tuple[int, int]
+    score: tuple[float, float]
+
+
+@dataclass(frozen=True, slots=True)
+class RerunChanges:
+    versions: dict[str, tuple[Any, Any]]
+    """Name (matrix, rules, estimator) -> (before, after), for those that changed."""
+    added: list[str]
+    removed: list[str]
+    moved: list[Moved]
+    facts: list[str]
+    """The facts whose value changed."""
+    unchanged: bool
+
+
+def changes(previous: Recommendation, current: Recommendation) -> RerunChanges:
     """What a rerun changed: versions, items added or removed, rank and score moves."""
 
     def keyed(rec: Recommendation) -> dict[str, dict[str, Any]]:
@@ -804,23 +832,19 @@ def changes(previous: Recommendation, current: Recommendation) -> dict[str, Any]
         if getattr(previous, attr) != getattr(current, attr)
     }
     moved = [
-        {
-            "item": k,
-            "rank": (old[k]["rank"], new[k]["rank"]),
-            "score": (old[k]["score"], new[k]["score"]),
-        }  # fmt: skip
+        Moved(k, (old[k]["rank"], new[k]["rank"]), (old[k]["score"], new[k]["score"]))
         for k in new
         if k in old and (old[k]["rank"], old[k]["score"]) != (new[k]["rank"], new[k]["score"])
     ]
-    return {
-        "versions": versions,
-        "added": [k for k in new if k not in old],
-        "removed": [k for k in old if k not in new],
-        "moved": moved,
-        "facts": sorted(
+    return RerunChanges(
+        versions=versions,
+        added=[k for k in new if k not in old],
+        removed=[k for k in old if k not in new],
+        moved=moved,
+        facts=sorted(
             k
             for k in set(previous.facts) | set(current.facts)
             if previous.facts.get(k) != current.facts.get(k)
         ),
-        "unchanged": not versions and old == new,
-    }
+        unchanged=not versions and old == new,
+    )

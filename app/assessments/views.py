@@ -42,7 +42,7 @@ def _questionnaire(
     econ = deployment_serving_plan(session, dep)
     return {
         "caller": caller,
-        "d": dep,
+        "deployment": dep,
         "failure_modes": service.shared_catalog(session).rows,
         "levels": SEVERITY_LEVELS,
         "follow_ups": FOLLOW_UPS,
@@ -97,7 +97,7 @@ def follow_ups_fragment(
     if forms.severity_of(values, fm) == 0:
         return HTMLResponse("")
     ctx = _questionnaire(session, caller, dep, values, {})
-    return render(request, "assessments/_details.html", {**ctx, "f": info})
+    return render(request, "assessments/_details.html", {**ctx, "failure_mode": info})
 
 
 @router.post("/deployments/{deployment_id:int}/assessment/draft")
@@ -165,11 +165,11 @@ def recommendation_page(
         "assessments/detail.html",
         {
             "caller": caller,
-            "a": a,
-            "d": dep,
+            "assessment": a,
+            "deployment": dep,
             "rec": current,
             "recs": recs,
-            "r": current.result,
+            "result": current.result,
             "previous": previous,
             "changes": service.changes(previous, current) if previous else None,
             "figure": charts.score_breakdown(items) if items else None,

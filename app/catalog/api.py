@@ -9,7 +9,7 @@ from app.auth.deps import ApiCaller
 from app.auth.operators import OperatorDep
 from app.catalog import service
 from app.catalog.hosted_api import router as hosted_router
-from app.catalog.models import Gpu
+from app.catalog.models import Gpu, ModelArch
 from app.catalog.repository import CatalogRepository
 from app.catalog.schemas import (
     AxesOut,
@@ -158,40 +158,35 @@ def _gpu(session: SessionDep, key: str) -> Gpu:
 
 @router.get("/models", response_model=list[ModelOut])
 def list_models(session: SessionDep, _caller: ApiCaller) -> list[ModelOut]:
-    return [
-        ModelOut(
-            key=m.key,
-            name=m.name,
-            n_layers=m.n_layers,
-            d_model=m.d_model,
-            d_ff=m.d_ff,
-            n_heads=m.n_heads,
-            n_kv_heads=m.n_kv_heads,
-            d_head=m.d_head,
-            vocab=m.vocab,
-            tied_embeddings=m.tied_embeddings,
-            n_experts=m.n_experts,
-            experts_per_token=m.experts_per_token,
-            published_total_params=m.published_total_params,
-            source=m.source,
-            quality={
-                b: QualityOut(value=f.value, source=f.source, setting=f.setting, kind=f.kind)
-                for b, f in headline(figures_from_dicts(m.quality)).items()
-            },
-            **{
-                k: v
-                for k, v in service.model_counts(m).items()
-                if k
-                in (
-                    "total_params",
-                    "active_params",
-                    "non_embedding_params",
-                    "kv_bytes_per_token_bf16",
-                )
-            },
-        )
-        for m in CatalogRepository(session).models()
-    ]
+    return [_model_out(m) for m in CatalogRepository(session).models()]
+
+
+def _model_out(m: ModelArch) -> ModelOut:
+    counts = service.model_counts(m)
+    return ModelOut(
+        key=m.key,
+        name=m.name,
+        n_layers=m.n_layers,
+        d_model=m.d_model,
+        d_ff=m.d_ff,
+        n_heads=m.n_heads,
+        n_kv_heads=m.n_kv_heads,
+        d_head=m.d_head,
+        vocab=m.vocab,
+        tied_embeddings=m.tied_embeddings,
+        n_experts=m.n_experts,
+        experts_per_token=m.experts_per_token,
+        published_total_params=m.published_total_params,
+        source=m.source,
+        quality={
+            b: QualityOut(value=f.value, source=f.source, setting=f.setting, kind=f.kind)
+            for b, f in headline(figures_from_dicts(m.quality)).items()
+        },
+        total_params=counts.total_params,
+        active_params=counts.active_params,
+        non_embedding_params=counts.non_embedding_params,
+        kv_bytes_per_token_bf16=counts.kv_bytes_per_token_bf16,
+    )
 
 
 # The hosted LLM API catalog and a deployment's hosted alternatives (app/catalog/hosted_api.py).

@@ -370,14 +370,26 @@ def gpu_spec_of(g: Gpu, price_per_hour_usd: float | None = None) -> GpuSpec:
     )
 
 
-def model_counts(m: ModelArch) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class ModelCounts:
+    """Parameter counts derived from a catalog model's architecture fields."""
+
+    total_params: int
+    active_params: int
+    non_embedding_params: int
+    kv_bytes_per_token_bf16: int
+    gqa_group: int
+    mlp_attention_ratio: float
+
+
+def model_counts(m: ModelArch) -> ModelCounts:
     """Parameter counts derived from a catalog model's architecture fields."""
     a = architecture_of(m)
-    return {
-        "total_params": a.total_params,
-        "active_params": a.active_params,
-        "non_embedding_params": a.non_embedding_params,
-        "kv_bytes_per_token_bf16": int(a.kv_bytes_per_token(2.0)),
-        "gqa_group": a.gqa_group,
-        "mlp_attention_ratio": round(a.mlp_attention_ratio, 3),
-    }
+    return ModelCounts(
+        total_params=a.total_params,
+        active_params=a.active_params,
+        non_embedding_params=a.non_embedding_params,
+        kv_bytes_per_token_bf16=int(a.kv_bytes_per_token(2.0)),
+        gqa_group=a.gqa_group,
+        mlp_attention_ratio=round(a.mlp_attention_ratio, 3),
+    )

@@ -14,7 +14,11 @@ from app.auth.deps import PageCaller
 from app.catalog import charts, hosted
 from app.db import SessionDep
 from app.deployments import service as deployments
-from app.estimates.service import deployment_economics, deployment_serving_plan
+from app.estimates.service import (
+    deployment_economics,
+    deployment_serving_plan,
+    serving_plan_fields,
+)
 from app.estimators import hosted as calc
 from app.web.deps import IdPath
 from app.web.templates import render
@@ -87,14 +91,15 @@ def hosted_alternatives(
             errors["cached_share"] = "enter a share from 0 to 1 (e.g. 0.3) or a percentage (30%)"
             share = None
     plan = deployment_serving_plan(session, dep)
-    result = hosted.alternatives(dep, plan, hosted.effective_models(session, caller.org_id), share)
+    models = hosted.effective_models(session, caller.org_id)
+    result = hosted.alternatives(dep, serving_plan_fields(plan), models, share)
     return render(
         request,
         "catalog/hosted_alternatives.html",
         {
             "caller": caller,
-            "d": dep,
-            "r": result,
+            "deployment": dep,
+            "hosted_alternatives": result,
             "figure": _chart(result),
             "errors": errors,
             "typed_share": cached_share,

@@ -12,7 +12,7 @@ from app.catalog import hosted
 from app.catalog.hosted_api import HostedAlternativesOut
 from app.db import SessionDep
 from app.deployments import service as deployments
-from app.estimates.service import deployment_serving_plan
+from app.estimates.service import deployment_serving_plan, serving_plan_fields
 from app.web.deps import IdPath
 
 router = APIRouter(tags=["hosted models"])
@@ -47,7 +47,8 @@ def hosted_alternatives(
     flags, OWASP LLM02:2025 and NIST AI 600-1 Data Privacy). Formulas in the README."""
     dep = deployments.get(session, caller, deployment_id)
     plan = deployment_serving_plan(session, dep)
-    out = hosted.alternatives(dep, plan, hosted.effective_models(session, caller.org_id),
+    out = hosted.alternatives(dep, serving_plan_fields(plan),
+                              hosted.effective_models(session, caller.org_id),
                               cached_share)  # fmt: skip
     out.pop("_self_hosted_steps")
     return HostedAlternativesOut.model_validate(out)

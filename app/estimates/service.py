@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -48,14 +48,14 @@ from app.estimators.inference import (
     EstimateError,
     InferenceEstimate,
     ServingConfig,
-    StepModel,
     Timing,
     Workload,
     estimate_inference,
     speculative_verify_ratio,
+    step_model,
     with_speculative,
 )
-from app.estimators.interventions import Scenario, evaluate, slo_shortfall
+from app.estimators.interventions import Scenario, ServingOutcome, evaluate, slo_shortfall
 from app.estimators.precision import Precision
 from app.estimators.simulation import (
     MAX_LOAD_REQUESTS,
@@ -186,7 +186,7 @@ def _capacity_plan(
     """The one capacity planner behind the estimator page and a deployment's economics: the rate
     one replica sustains within the p95 TTFT and TPOT SLOs (simulated continuous batching)."""
     return plan_capacity(
-        StepModel.build(arch, gpu, eng, cfg),
+        step_model(arch, gpu, eng, cfg),
         requests_per_day=requests_per_day,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
@@ -213,7 +213,7 @@ def _load(
 ) -> tuple[MaxLoadOut | None, LoadOut | None, CapacityOut | None, str]:
     """Max load, latency at the requested rate and the capacity plan: one simulation path, with
     the engine's scheduler limits (``running_limits``)."""
-    sm = StepModel.build(arch, gpu, eng, cfg)
+    sm = step_model(arch, gpu, eng, cfg)
     limits = running_limits(eng, sm, est.memory)
     what = (
         f"continuous batching, at most {max(limits.max_seqs, 0)} running (KV capacity and "
@@ -280,7 +280,8 @@ def inference(session: Session, req: InferenceRequest, org_id: int) -> Inference
             ratio = speculative_verify_ratio(arch, gpu, eng, cfg, req.batch_size, ctx, s.gamma)
             best = speculative_verify_ratio(arch, gpu, eng, cfg, req.batch_size, ctx, s.gamma,
                                             ideal=True)  # fmt: skip
-            est = with_speculative(est, alpha=s.alpha, gamma=s.gamma, c=s.c, verify_ratio=ratio,
+            est = with_speculative(est, alpha=s.alpha, gamma=s.gamma, c=s.c, n_gpus=cfg.n_gpus,
+                                   price_per_gpu_hour=gpu.price_per_hour_usd, verify_ratio=ratio,
                                    best_verify_ratio=best)  # fmt: skip
         top, load, capacity, load_model = _load(arch, gpu, eng, cfg, est, req)
     except (EstimateError, SimulationError) as exc:
@@ -536,7 +537,7 @@ def sweeps(session: Session, req: InferenceRequest, org_id: int) -> dict[str, An
         "ttft": [e.timing.ttft_ms for e in ttfts],
         "best": [e.best_case.ttft_ms for e in ttfts],
     }
-    sm = StepModel.build(arch, gpu, eng, cfg)
+    sm = step_model(arch, gpu, eng, cfg)
     limits = running_limits(eng, sm, one.memory)
     if limits.max_seqs >= 1:
 
@@ -599,25 +600,39 @@ def deployment_scenario(session: Session, dep: Any) -> tuple[Scenario, dict[str,
 _evaluate = lru_cache(maxsize=1024)(evaluate)
 
 
-def deployment_economics(session: Session, dep: Any) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class StaticEconomics:
+    """A deployment's serving cost and SLO check by the static SLO-limited batch (what the
+    recommendation cards price against), or ``error``: why there is none."""
+
+    outcome: ServingOutcome | None = None
+    within_budget: bool | None = None
+    """None: the cost is unknown (the GPU has no price)."""
+    scenario: Scenario | None = None
+    calibration: dict[str, Any] | None = None
+    """The organisation's calibration of the GPU and engine applied, if any."""
+    error: str | None = None
+
+
+def deployment_economics(session: Session, dep: Any) -> StaticEconomics:
     """Monthly serving cost and SLO check from a deployment's own fields.
 
     Uses the static SLO-limited batch (:func:`app.estimators.interventions.evaluate`).
     """
     found = deployment_scenario(session, dep)
     if isinstance(found, str):
-        return {"error": found}
+        return StaticEconomics(error=found)
     scenario, note = found
     try:
         outcome = _evaluate(scenario)
     except EstimateError as exc:
-        return {"error": str(exc)}
+        return StaticEconomics(error=str(exc))
     within_budget = (
         None
         if outcome.monthly_cost_usd is None
         else outcome.monthly_cost_usd <= dep.monthly_budget_usd
     )
-    return {"outcome": outcome, "within_budget": within_budget, "scenario": scenario, **note}
+    return StaticEconomics(outcome, within_budget, scenario, note.get("calibration"))
 
 
 def gpu_price(session: Session, org_id: int, gpu_key: str) -> tuple[float | None, str]:
@@ -642,11 +657,32 @@ def _engine_note(cal: Mapping[str, Any] | None) -> str:
     return f"calibrated on {cal['device']} ({cal['source']}, calibration {cal['id']})"
 
 
-def deployment_serving_plan(session: Session, dep: Any) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class PlanUnavailable:
+    """Why a deployment cannot be estimated at all (no serving plan)."""
+
+    error: str
+
+
+def deployment_serving_plan(session: Session, dep: Any) -> DeploymentEconomics | PlanUnavailable:
     """A deployment's serving economics with its traffic shape: capacity planned for the peak
     at the p95 SLOs. The deployment page and ``GET /api/v1/deployments/{id}/economics`` both
-    show this (the fields of :class:`app.deployments.schemas.DeploymentEconomics`), or
-    ``{"error": ...}`` when the deployment cannot be estimated at all."""
+    show this, or why the deployment cannot be estimated at all."""
+    out = _serving_plan_fields(session, dep)
+    if "error" in out:
+        return PlanUnavailable(str(out["error"]))
+    return DeploymentEconomics.model_validate(out)
+
+
+def serving_plan_fields(plan: DeploymentEconomics | PlanUnavailable) -> dict[str, Any]:
+    """The plan as the hosted-alternatives calculation reads it (``{"error": ...}`` when there is
+    none): that calculation sits in the catalog, below the deployments' schemas."""
+    if isinstance(plan, PlanUnavailable):
+        return {"error": plan.error}
+    return plan.model_dump()
+
+
+def _serving_plan_fields(session: Session, dep: Any) -> dict[str, Any]:
     found = deployment_scenario(session, dep)
     if isinstance(found, str):
         return {"error": found}
@@ -702,9 +738,7 @@ def deployment_serving_plan(session: Session, dep: Any) -> dict[str, Any]:
             "engine_profile": _engine_note(note.get("calibration")),
         },
     }
-    limits = running_limits(
-        sc.engine, StepModel.build(sc.arch, sc.gpu, sc.engine, sc.cfg), one.memory
-    )
+    limits = running_limits(sc.engine, step_model(sc.arch, sc.gpu, sc.engine, sc.cfg), one.memory)
     if not one.memory.fits or limits.max_seqs < 1:
         why = f"the model does not fit: {one.memory.reason or 'no room for a KV cache'}"
         for k in ("replicas", "gpu_hours_per_month", "ttft_p95_ms", "tpot_p95_ms"):

@@ -48,7 +48,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from app.estimators import bands
-from app.estimators.inference import StepModel, Workload, estimate_inference
+from app.estimators.inference import Workload, estimate_inference, step_model
 from app.estimators.interventions import (
     ONE_OFF_KINDS,
     Intervention,
@@ -199,7 +199,7 @@ def plan_stream(
     gen = sc.output_tokens + sc.cot_tokens
     one = estimate_inference(sc.arch, sc.gpu, sc.engine, sc.cfg,
                              Workload(sc.input_tokens, gen, 1))  # fmt: skip
-    sm = StepModel.build(sc.arch, sc.gpu, sc.engine, sc.cfg)
+    sm = step_model(sc.arch, sc.gpu, sc.engine, sc.cfg)
     limits = running_limits(sc.engine, sm, one.memory)
     if limits.max_seqs < 1:
         return "the model does not fit: no room for a KV cache"

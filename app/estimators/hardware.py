@@ -75,21 +75,22 @@ class GpuSpec:
         gbps = self.link_gbps or LINK_GBPS_BY_KEY.get(self.key, DEFAULT_LINK_GBPS)
         return gbps * 1e9
 
-    def supports(self, precision: Precision) -> bool:
-        if precision == Precision.fp8:
-            return bool(self.fp8_tflops_dense)
-        if precision == Precision.int8:
-            return bool(self.int8_tops_dense)
-        return True
-
-    def peak_flops(self, weights: Precision) -> float:
+    def _tensor_core_peak(self, weights: Precision) -> tuple[str, float | None]:
+        """The one place that says which tensor cores a precision needs (fp8 the FP8 ones, int8
+        the INT8 ones, the rest BF16) and their dense peak (TFLOPS/TOPS; None: the GPU has none)."""
         key = compute_peak_key(weights)
         if key == "fp8":
-            if not self.fp8_tflops_dense:
-                raise HardwareError(f"{self.name} has no FP8 tensor cores", field="precision")
-            return self.fp8_tflops_dense * 1e12
+            return key, self.fp8_tflops_dense
         if key == "int8":
-            if not self.int8_tops_dense:
-                raise HardwareError(f"{self.name} has no INT8 tensor cores", field="precision")
-            return self.int8_tops_dense * 1e12
-        return self.bf16_tflops_dense * 1e12
+            return key, self.int8_tops_dense
+        return key, self.bf16_tflops_dense
+
+    def supports(self, precision: Precision) -> bool:
+        key, peak = self._tensor_core_peak(precision)
+        return key == "bf16" or bool(peak)
+
+    def peak_flops(self, weights: Precision) -> float:
+        key, peak = self._tensor_core_peak(weights)
+        if not self.supports(weights) or peak is None:
+            raise HardwareError(f"{self.name} has no {key.upper()} tensor cores", field="precision")
+        return peak * 1e12

@@ -431,6 +431,14 @@ def _step_model(
     return StepModel.build(arch, gpu, eng, cfg, ideal=ideal)
 
 
+def step_model(
+    arch: Architecture, gpu: GpuSpec, eng: EngineProfile, cfg: ServingConfig, *, ideal: bool = False
+) -> StepModel:
+    """The one :class:`StepModel` of a serving set-up (memoised): the static estimate, the load
+    simulation and the capacity planner of one estimate share it instead of building their own."""
+    return _step_model(arch, gpu, eng, cfg, ideal)
+
+
 def _memory(
     arch: Architecture, gpu: GpuSpec, eng: EngineProfile, cfg: ServingConfig, wl: Workload
 ) -> tuple[MemoryBreakdown, float]:
@@ -587,6 +595,8 @@ def with_speculative(
     alpha: float,
     gamma: int,
     c: float,
+    n_gpus: int,
+    price_per_gpu_hour: float | None,
     verify_ratio: float | None = None,
     best_verify_ratio: float | None = None,
 ) -> InferenceEstimate:
@@ -597,7 +607,8 @@ def with_speculative(
     With ``verify_ratio`` (:func:`speculative_verify_ratio` at the estimate's batch) the gain is
     that of the batch: E[tokens] / (gamma c + verify_ratio), below 1 (a slowdown) once the step is
     compute-bound (:func:`app.estimators.speculative.speedup_at_load`); without it the batch-1
-    gain applies to memory-bound steps and none to compute-bound ones.
+    gain applies to memory-bound steps and none to compute-bound ones. ``n_gpus`` and
+    ``price_per_gpu_hour`` price the new throughput (the serving set-up's, as the estimate's).
     """
     factor = speedup(alpha, gamma, c)
     if verify_ratio is not None:
@@ -605,8 +616,7 @@ def with_speculative(
     best_factor = factor
     if best_verify_ratio is not None:
         best_factor = speedup_at_load(alpha, gamma, c, best_verify_ratio)
-    n = int(est.assumptions["tensor_parallel"])
-    price = est.assumptions["price_per_gpu_hour_usd"]
+    n, price = n_gpus, price_per_gpu_hour
 
     def _apply(t: Timing, factor: float) -> Timing:
         # Speculation spends idle compute to cut memory-bound steps; once the decode step is

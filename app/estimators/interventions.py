@@ -141,7 +141,8 @@ def _estimate(s: Scenario, batch: int) -> InferenceEstimate:
         b, ctx = batch * s.samples, s.input_tokens + (gen - 1) / 2
         ratio = speculative_verify_ratio(s.arch, s.gpu, s.engine, s.cfg, b, ctx, g)
         best = speculative_verify_ratio(s.arch, s.gpu, s.engine, s.cfg, b, ctx, g, ideal=True)
-        est = with_speculative(est, alpha=a, gamma=g, c=c, verify_ratio=ratio,
+        est = with_speculative(est, alpha=a, gamma=g, c=c, n_gpus=s.cfg.n_gpus,
+                               price_per_gpu_hour=s.gpu.price_per_hour_usd, verify_ratio=ratio,
                                best_verify_ratio=best)  # fmt: skip
     return est
 

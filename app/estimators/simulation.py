@@ -110,6 +110,14 @@ def simulate_load_uncached(
     seed: int = 0,
 ) -> LoadResult:
     """Simulate ``n_requests`` Poisson arrivals at ``request_rate`` requests/s."""
+    _check_load(request_rate, max_seqs, n_requests)
+    rng = np.random.default_rng(seed)
+    arr = np.cumsum(rng.exponential(1.0 / request_rate, n_requests))
+    tl = _iterate(sm, arr.tolist(), input_tokens, output_tokens, max_seqs, max_batched_tokens)
+    return _load_result(sm, arr, tl, request_rate, output_tokens)
+
+
+def _check_load(request_rate: float, max_seqs: int, n_requests: int) -> None:
     if not (math.isfinite(request_rate) and request_rate > 0):
         raise SimulationError("request_rate must be a positive number", field="request_rate")
     if max_seqs < 1:
@@ -118,11 +126,31 @@ def simulate_load_uncached(
         )
     if n_requests < 1:
         raise SimulationError("n_requests must be positive", field="n_requests")
-    rng = np.random.default_rng(seed)
-    arr = np.cumsum(rng.exponential(1.0 / request_rate, n_requests))
-    arrivals = arr.tolist()
+
+
+@dataclass(frozen=True, slots=True)
+class _Timeline:
+    """What the iterations did: per request its admission, first-token and finish times
+    (seconds), and the number of iterations run."""
+
+    start: list[float]
+    first: list[float]
+    finish: list[float]
+    iterations: int
+
+
+def _iterate(
+    sm: StepModel,
+    arrivals: list[float],
+    s_in: int,
+    s_out: int,
+    max_seqs: int,
+    max_batched_tokens: int,
+) -> _Timeline:
+    """Run the scheduler's iterations over the (sorted) arrival times until every request
+    finishes."""
+    n_requests = len(arrivals)
     arrivals.append(math.inf)  # sentinel: no arrival after the last
-    s_in, s_out = input_tokens, output_tokens
     first = [0.0] * n_requests
     finish = [0.0] * n_requests
     start = [0.0] * n_requests  # admission time (end of queueing)
@@ -264,6 +292,15 @@ def simulate_load_uncached(
             s_acc -= (hi - g_lo) * (s_in - (it - s_out))
             done += hi - g_lo
             g_lo = hi
+    return _Timeline(start, first, finish, it)
+
+
+def _load_result(
+    sm: StepModel, arr: np.ndarray, tl: _Timeline, request_rate: float, s_out: int
+) -> LoadResult:
+    """The latency percentiles, throughput and saturation of a finished run."""
+    n_requests, it = len(arr), tl.iterations
+    first, finish, start = tl.first, tl.finish, tl.start
     # every request also pays the engine's first-token latency (off the GPU: it delays its own
     # tokens, not the others')
     first_a = np.asarray(first)

@@ -84,7 +84,7 @@ def get_evaluation(evaluation_id: IdPath, session: SessionDep, caller: ApiCaller
 def deployment_risks(deployment_id: IdPath, session: SessionDep, caller: ApiCaller) -> Any:
     """The axes in play (recommended or adopted), each framework's entries they bring in with
     the rationale, and the ISO/IEC 42001 statement of applicability."""
-    return service.risk_picture(session, caller, deployment_id)
+    return service.risk_picture(session, caller, deployment_id).as_json()
 
 
 APPROVAL_STATUS = {"pending": "submitted", "approved": "approved", "rejected": "rejected",

@@ -21,7 +21,11 @@ from app.catalog import service as catalog_service
 from app.catalog.repository import CatalogRepository
 from app.csv_export import write_rows
 from app.deployments import service as deployments
-from app.estimates.service import deployment_scenario, deployment_serving_plan
+from app.estimates.service import (
+    PlanUnavailable,
+    deployment_scenario,
+    deployment_serving_plan,
+)
 from app.estimators import ESTIMATOR_VERSION
 from app.governance import service
 from app.portfolios import service as portfolios
@@ -107,16 +111,43 @@ def _decisions_by_target(
     return out
 
 
-def build(session: Session, caller: Caller, deployment_id: int) -> dict[str, Any]:
-    dep = deployments.get(session, caller, deployment_id)
+REPORT_ITEM_KEYS = (
+    "rank", "axis", "technique", "technique_name", "score", "expected_outcome", "rationale",
+    "impact", "impact_assumptions", "warnings", "citations", "waiting_on",
+)  # fmt: skip
+PORTFOLIO_SUMMARY_KEYS = (
+    "monthly_cost_usd", "one_off_cost_usd", "ttft_ms_p95", "tpot_ms_p95", "meets_slo",
+    "governance_burden", "risks", "warnings", "assumptions",
+)  # fmt: skip
+METHOD = [
+    "Failure-mode questionnaire per deployment; the rules engine maps answers and "
+    "deployment context to ranked scaling axes and techniques (rule set versioned).",
+    "Costs and latencies from the GPU-backed estimators (roofline with engine "
+    "efficiencies, calibrated where a calibration exists) and a load simulation.",
+    "Governance decisions recorded with segregation of duties; every change and decision "
+    "is an event in an append-only, HMAC-chained audit trail.",
+    "Disaggregated evaluation per segment; regressions flagged against the aggregate.",
+]
+LIMITATIONS = [
+    "Estimates are physical models with fitted efficiencies, not measurements of this "
+    "deployment, unless a calibration is listed under economics.",
+    "The axis → framework mapping is an editorial mapping (reference/governance.md §7.4), "
+    "not one published by OWASP, NIST or ISO.",
+    "Capability is the axis matrix's ordinal rating (Table 1 of seed 000), not a "
+    "measured quality gain.",
+]
+
+
+def _assessment_and_recommendation_rows(
+    session: Session, caller: Caller, dep_id: int, decided: dict[tuple[str, int], list[Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Section 4: the submitted assessments (newest first) and each one's recommendations."""
     repo = AssessmentRepository(session, caller.org_id)
-    cat = assessments.catalog(session, caller.org_id)
-    assessment_rows, recommendation_rows = [], []
-    decided = _decisions_by_target(session, caller, dep.id)
-    submitted = list(repo.for_deployment(dep.id))
+    submitted = list(repo.for_deployment(dep_id))
     recs_of: dict[int, list[Any]] = {}
     for rec in repo.recommendations_of([a.id for a in submitted]):
         recs_of.setdefault(rec.assessment_id, []).append(rec)
+    assessment_rows, recommendation_rows = [], []
     for a in reversed(submitted):
         assessment_rows.append(
             {
@@ -128,67 +159,46 @@ def build(session: Session, caller: Caller, deployment_id: int) -> dict[str, Any
             }
         )
         for rec in recs_of.get(a.id, []):
-            r = rec.result
             recommendation_rows.append(
-                {
-                    "id": rec.id,
-                    "assessment_id": a.id,
-                    "previous_id": rec.previous_id,
-                    "created_at": _iso(rec.created_at),
-                    "versions": {
-                        "matrix": rec.matrix_version,
-                        "rules": rec.rules_version,
-                        "estimator": rec.estimator_version,
-                    },
-                    "no_intervention": r["no_intervention"],
-                    "notes": r["notes"],
-                    "warnings": r["warnings"],
-                    "governance_burden": r["governance_burden"],
-                    "items": [
-                        {
-                            k: i[k]
-                            for k in (
-                                "rank",
-                                "axis",
-                                "technique",
-                                "technique_name",
-                                "score",
-                                "expected_outcome",
-                                "rationale",
-                                "impact",
-                                "impact_assumptions",
-                                "warnings",
-                                "citations",
-                                "waiting_on",
-                            )
-                        }
-                        for i in r["items"]
-                    ],
-                    "rules_fired": r["rules_fired"],
-                    "decisions": decided.get(("recommendation", rec.id), []),
-                }
+                _recommendation_row(rec, a.id, decided.get(("recommendation", rec.id), []))
             )
-    portfolio_rows = []
-    for p in portfolios.list_(session, caller, dep.id):
+    return assessment_rows, recommendation_rows
+
+
+def _recommendation_row(rec: Any, assessment_id: int, decisions: list[Any]) -> dict[str, Any]:
+    r = rec.result
+    return {
+        "id": rec.id,
+        "assessment_id": assessment_id,
+        "previous_id": rec.previous_id,
+        "created_at": _iso(rec.created_at),
+        "versions": {
+            "matrix": rec.matrix_version,
+            "rules": rec.rules_version,
+            "estimator": rec.estimator_version,
+        },
+        "no_intervention": r["no_intervention"],
+        "notes": r["notes"],
+        "warnings": r["warnings"],
+        "governance_burden": r["governance_burden"],
+        "items": [{k: i[k] for k in REPORT_ITEM_KEYS} for i in r["items"]],
+        "rules_fired": r["rules_fired"],
+        "decisions": decisions,
+    }
+
+
+def _portfolio_rows(
+    session: Session, caller: Caller, dep_id: int, decided: dict[tuple[str, int], list[Any]]
+) -> list[dict[str, Any]]:
+    """The deployment's portfolios, each with its evaluation's summary (or why there is none)."""
+    rows = []
+    for p in portfolios.list_(session, caller, dep_id):
         try:
             ev = portfolios.evaluation(session, caller, p)
-            summary = {
-                k: ev[k]
-                for k in (
-                    "monthly_cost_usd",
-                    "one_off_cost_usd",
-                    "ttft_ms_p95",
-                    "tpot_ms_p95",
-                    "meets_slo",
-                    "governance_burden",
-                    "risks",
-                    "warnings",
-                    "assumptions",
-                )
-            }
+            summary = {k: ev[k] for k in PORTFOLIO_SUMMARY_KEYS}
         except Exception as exc:
             summary = {"error": str(exc)}
-        portfolio_rows.append(
+        rows.append(
             {
                 "id": p.id,
                 "name": p.name,
@@ -198,9 +208,11 @@ def build(session: Session, caller: Caller, deployment_id: int) -> dict[str, Any
                 "decisions": decided.get(("portfolio", p.id), []),
             }
         )
-    economics = report_economics(session, dep)
-    risk = service.risk_picture(session, caller, dep.id)
-    evals = [
+    return rows
+
+
+def _evaluation_rows(session: Session, caller: Caller, dep_id: int) -> list[dict[str, Any]]:
+    return [
         {
             "id": e.id,
             "label": e.label,
@@ -210,17 +222,66 @@ def build(session: Session, caller: Caller, deployment_id: int) -> dict[str, Any
             "aggregate": e.analysis["aggregate"],
             "regressions": e.analysis["regressions"],
         }
-        for e in service.evaluations(session, caller, dep.id)
+        for e in service.evaluations(session, caller, dep_id)
     ]
-    findings, actions = _findings(recommendation_rows, portfolio_rows, evals, economics)
+
+
+def _inventory(dep: Any) -> dict[str, Any]:
+    """The system inventory (NIST AI 600-1 fields)."""
+    return {
+        "system_name": dep.name,
+        "intended_use": dep.use_case,
+        "model": dep.model_key,
+        "hardware": f"{dep.n_gpus} x {dep.gpu_key}",
+        "serving_engine": dep.engine,
+        "requests_per_day": dep.requests_per_day,
+        "mean_input_tokens": dep.mean_input_tokens,
+        "mean_output_tokens": dep.mean_output_tokens,
+        "slo": {"ttft_ms": dep.ttft_slo_ms, "tpot_ms": dep.tpot_slo_ms},
+        "monthly_budget_usd": dep.monthly_budget_usd,
+        "deployment_profile": dep.profile,
+        "data_categories": list(dep.regulatory_flags),
+        "human_oversight": dep.human_oversight,
+        "outputs_feed_other_systems": dep.outputs_feed_systems,
+        "calls_tools_or_acts": dep.can_act,
+        "evaluation_segments": list(dep.segments),
+        "registered_at": _iso(dep.created_at),
+        "last_changed_at": _iso(dep.updated_at),
+    }
+
+
+def _integrity(session: Session, caller: Caller, matrix_version: Any) -> dict[str, Any]:
     # the organisation's newest event in the shared chain (another's would reveal its activity)
-    names = _glossary(session, dep, cat, assessment_rows, recommendation_rows, portfolio_rows)
     head = session.execute(
         select(AuditEvent.id, AuditEvent.hash)
         .where(AuditEvent.org_id == caller.org_id)
         .order_by(AuditEvent.id.desc())
         .limit(1)
     ).first()
+    return {
+        "audit_chain_head": None if head is None else {"event_id": head.id, "hash": head.hash},
+        "versions": {
+            "matrix": matrix_version,
+            "rules": rulesets.current_ruleset(session, caller.org_id).version,
+            "estimator": ESTIMATOR_VERSION,
+            "framework_mapping": frameworks.version(),
+        },
+    }
+
+
+def build(session: Session, caller: Caller, deployment_id: int) -> dict[str, Any]:
+    dep = deployments.get(session, caller, deployment_id)
+    cat = assessments.catalog(session, caller.org_id)
+    decided = _decisions_by_target(session, caller, dep.id)
+    assessment_rows, recommendation_rows = _assessment_and_recommendation_rows(
+        session, caller, dep.id, decided
+    )
+    portfolio_rows = _portfolio_rows(session, caller, dep.id, decided)
+    economics = report_economics(session, dep)
+    risk = service.risk_picture(session, caller, dep.id)
+    evals = _evaluation_rows(session, caller, dep.id)
+    findings, actions = _findings(recommendation_rows, portfolio_rows, evals, economics)
+    names = _glossary(session, dep, cat, assessment_rows, recommendation_rows, portfolio_rows)
     data = {
         "schema_version": SCHEMA_VERSION,
         "generated_at": datetime.now(UTC).isoformat(),
@@ -233,67 +294,25 @@ def build(session: Session, caller: Caller, deployment_id: int) -> dict[str, Any
             "risks; ISO/IEC 42001 Annex A; OWASP LLM Top 10",
             "frameworks": FRAMEWORK_VERSIONS,
             "framework_mapping_version": frameworks.version(),
-            "deployment_facts": risk["deployment_sources"],
+            "deployment_facts": risk.deployment_sources,
             "names": names,
         },
-        "method": [
-            "Failure-mode questionnaire per deployment; the rules engine maps answers and "
-            "deployment context to ranked scaling axes and techniques (rule set versioned).",
-            "Costs and latencies from the GPU-backed estimators (roofline with engine "
-            "efficiencies, calibrated where a calibration exists) and a load simulation.",
-            "Governance decisions recorded with segregation of duties; every change and decision "
-            "is an event in an append-only, HMAC-chained audit trail.",
-            "Disaggregated evaluation per segment; regressions flagged against the aggregate.",
-        ],
-        "inventory": {
-            "system_name": dep.name,
-            "intended_use": dep.use_case,
-            "model": dep.model_key,
-            "hardware": f"{dep.n_gpus} x {dep.gpu_key}",
-            "serving_engine": dep.engine,
-            "requests_per_day": dep.requests_per_day,
-            "mean_input_tokens": dep.mean_input_tokens,
-            "mean_output_tokens": dep.mean_output_tokens,
-            "slo": {"ttft_ms": dep.ttft_slo_ms, "tpot_ms": dep.tpot_slo_ms},
-            "monthly_budget_usd": dep.monthly_budget_usd,
-            "deployment_profile": dep.profile,
-            "data_categories": list(dep.regulatory_flags),
-            "human_oversight": dep.human_oversight,
-            "outputs_feed_other_systems": dep.outputs_feed_systems,
-            "calls_tools_or_acts": dep.can_act,
-            "evaluation_segments": list(dep.segments),
-            "registered_at": _iso(dep.created_at),
-            "last_changed_at": _iso(dep.updated_at),
-        },
+        "method": METHOD,
+        "inventory": _inventory(dep),
         "assessments": assessment_rows,
         "recommendations": recommendation_rows,
         "portfolios": portfolio_rows,
         "economics": economics,
-        "axes_in_play": risk["axes"],
-        "frameworks": risk["frameworks"],
-        "statement_of_applicability": risk["statement_of_applicability"],
-        "statement_of_applicability_version": risk["statement_of_applicability_version"],
-        "eu_ai_act": risk["eu_ai_act"],
+        "axes_in_play": risk.axes,
+        "frameworks": risk.frameworks,
+        "statement_of_applicability": risk.statement_of_applicability,
+        "statement_of_applicability_version": risk.statement_of_applicability_version,
+        "eu_ai_act": risk.eu_ai_act,
         "evaluations": evals,
         "findings": findings,
         "action_plan": actions,
-        "limitations": [
-            "Estimates are physical models with fitted efficiencies, not measurements of this "
-            "deployment, unless a calibration is listed under economics.",
-            "The axis → framework mapping is an editorial mapping (reference/governance.md §7.4), "
-            "not one published by OWASP, NIST or ISO.",
-            "Capability is the axis matrix's ordinal rating (Table 1 of seed 000), not a "
-            "measured quality gain.",
-        ],
-        "integrity": {
-            "audit_chain_head": None if head is None else {"event_id": head.id, "hash": head.hash},
-            "versions": {
-                "matrix": cat.matrix_version,
-                "rules": rulesets.current_ruleset(session, caller.org_id).version,
-                "estimator": ESTIMATOR_VERSION,
-                "framework_mapping": frameworks.version(),
-            },
-        },
+        "limitations": LIMITATIONS,
+        "integrity": _integrity(session, caller, cat.matrix_version),
     }
     return Report.model_validate(data).model_dump(mode="json")
 
@@ -312,9 +331,10 @@ def report_economics(session: Session, dep: Any) -> dict[str, Any]:
     ``GET /api/v1/deployments/{id}/economics`` (:func:`deployment_serving_plan`: capacity
     planned for the peak at the p95 SLOs), with its figures under the endpoint's names, the
     older names kept (``ttft_ms``, ``tpot_ms``, ``meets_slo``) and the assumptions as sentences."""
-    plan = deployment_serving_plan(session, dep)
-    if "error" in plan:
-        return {"error": plan["error"]}
+    serving = deployment_serving_plan(session, dep)
+    if isinstance(serving, PlanUnavailable):
+        return {"error": serving.error}
+    plan = serving.model_dump()
     found = deployment_scenario(session, dep)
     note = found[1] if not isinstance(found, str) else {}
     out = {k: plan[k] for k in ECONOMICS_FIGURES}
@@ -474,7 +494,7 @@ def render_html(data: dict[str, Any], *, for_pdf: bool = False) -> str:
     from app.web.templates import templates  # the one Jinja environment (autoescaping on)
 
     return templates.get_template("reports/report.html").render(
-        r=data, titles=frameworks.TITLES, for_pdf=for_pdf, f=report_format,
+        report=data, titles=frameworks.TITLES, for_pdf=for_pdf, report_format=report_format,
         names=data["scope"].get("names", {}),
     )  # fmt: skip
 

@@ -4,6 +4,7 @@ overrides with reasons, every decision an audit event)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from typing import Any
 
 from sqlalchemy import select
@@ -20,7 +21,7 @@ from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.governance import workflow
 from app.governance.models import Decision, Evaluation
 from app.governance.regressions import EvaluationError, Result, analyse
-from app.governance.schemas import DecisionIn, EvaluationIn
+from app.governance.schemas import DecisionIn, EvaluationIn, EvaluationOut
 from app.portfolios import service as portfolios
 
 
@@ -175,11 +176,13 @@ def get_evaluation(session: Session, caller: Caller, evaluation_id: int) -> Eval
     return ev
 
 
-def evaluation_out(ev: Evaluation) -> dict[str, Any]:
-    return {"id": ev.id, "deployment_id": ev.deployment_id, "label": ev.label,
-            "tolerance": ev.tolerance, "results": ev.results,
-            "regressions": ev.analysis["regressions"], "aggregate": ev.analysis["aggregate"],
-            "created_by": ev.created_by, "created_at": ev.created_at}  # fmt: skip
+def evaluation_out(ev: Evaluation) -> EvaluationOut:
+    return EvaluationOut.model_validate(
+        {"id": ev.id, "deployment_id": ev.deployment_id, "label": ev.label,
+         "tolerance": ev.tolerance, "results": ev.results,
+         "regressions": ev.analysis["regressions"], "aggregate": ev.analysis["aggregate"],
+         "created_by": ev.created_by, "created_at": ev.created_at}
+    )  # fmt: skip
 
 
 # ---- risk picture --------------------------------------------------------------------------
@@ -229,7 +232,27 @@ def _sources(dep: Any) -> list[str]:
     )  # fmt: skip
 
 
-def risk_picture(session: Session, caller: Caller, deployment_id: int) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class RiskPicture:
+    """A deployment's risk picture: the axes in play, each framework's entries they bring in, the
+    ISO/IEC 42001 statement of applicability and the EU AI Act assessment."""
+
+    deployment_id: int
+    mapping_version: int
+    axes: dict[str, str]
+    """axis -> recommended | adopted"""
+    deployment_sources: dict[str, str]
+    frameworks: dict[str, list[dict[str, Any]]]
+    statement_of_applicability: list[dict[str, Any]]
+    statement_of_applicability_version: dict[str, Any] | None
+    eu_ai_act: dict[str, Any]
+
+    def as_json(self) -> dict[str, Any]:
+        """The API's payload (``GET /deployments/{id}/risks``), keys in field order."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def risk_picture(session: Session, caller: Caller, deployment_id: int) -> RiskPicture:
     from app.governance import eu_ai_act
     from app.governance import soa as soa_versions
 
@@ -247,20 +270,20 @@ def risk_picture(session: Session, caller: Caller, deployment_id: int) -> dict[s
                                                    mapped["iso_42001"])  # fmt: skip
     if soa_meta is None:  # no statement written yet: what the risk picture alone says
         soa_rows = soa(mapped["iso_42001"], axes, evidence)
-    return {
-        "deployment_id": dep.id,
-        "mapping_version": frameworks.version(),
-        "axes": axes,
-        "deployment_sources": {s: frameworks.source_label(s) for s in sources},
-        "frameworks": {
+    return RiskPicture(
+        deployment_id=dep.id,
+        mapping_version=frameworks.version(),
+        axes=axes,
+        deployment_sources={s: frameworks.source_label(s) for s in sources},
+        frameworks={
             fw: [{"id": e.id, "title": e.title, "axes": list(e.axes),
                   "sources": list(e.sources), "rationale": list(e.rationale), **e.extra}
                  for e in entries]
             for fw, entries in mapped.items()
         },
-        "statement_of_applicability": soa_rows,
-        "statement_of_applicability_version": soa_meta,
-        "eu_ai_act": eu_ai_act.assess(
+        statement_of_applicability=soa_rows,
+        statement_of_applicability_version=soa_meta,
+        eu_ai_act=eu_ai_act.assess(
             eu_ai_act.Facts(
                 high_risk_flag="eu_ai_act_high_risk" in dep.regulatory_flags,
                 use_case=dep.use_case, axes=dict(axes),
@@ -276,7 +299,7 @@ def risk_picture(session: Session, caller: Caller, deployment_id: int) -> dict[s
                 soa_status=None if soa_meta is None else soa_meta["status"],
             ),
         ),
-    }  # fmt: skip
+    )  # fmt: skip
 
 
 def _audit_events(session: Session, org_id: int) -> int:

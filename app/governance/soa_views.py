@@ -43,13 +43,14 @@ def _page(
     data = soa.out(session, current) if current is not None else None
     statuses = {s.id: soa.status(session, s) for s in all_versions}
     return render(request, "governance/soa.html", {
-        "caller": caller, "d": dep, "soa": data, "versions": all_versions, "statuses": statuses,
+        "caller": caller, "deployment": dep, "soa": data, "versions": all_versions,
+        "statuses": statuses,
         "open_control": open_control, "values": values or {}, "errors": errors or {},
         "bases": BASIS_LABELS, "statuses_allowed": soa_rules.STATUSES,
         "own_work": data is not None and caller.email in data["contributors"],
         "history": soa.history(session, caller, current.id) if current is not None else [],
         "max_kib": soa_rules.MAX_FILE_BYTES // 1024,
-        "f": report_format,
+        "report_format": report_format,
         "names": {"axes": {a.key: a.name for a in CatalogRepository(session).axes()}},
     }, status_code=status_code)  # fmt: skip
 

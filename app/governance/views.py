@@ -197,7 +197,8 @@ def _evaluations_page(
 ) -> Response:  # fmt: skip
     dep = deployments.get(session, caller, dep_id)
     return render(request, "governance/evaluations.html", {
-        "caller": caller, "d": dep, "evaluations": service.evaluations(session, caller, dep_id),
+        "caller": caller, "deployment": dep,
+        "evaluations": service.evaluations(session, caller, dep_id),
         "values": values, "errors": errors,
     }, status_code=status)  # fmt: skip
 
@@ -246,7 +247,13 @@ def evaluation_page(
     ev = service.get_evaluation(session, caller, evaluation_id)
     dep = deployments.get(session, caller, ev.deployment_id)
     figures = {m: charts.before_after(ev.analysis, m) for m in sorted(ev.analysis["segments"])}
-    ctx = {"caller": caller, "d": dep, "ev": ev, "a": ev.analysis, "figures": figures}
+    ctx = {
+        "caller": caller,
+        "deployment": dep,
+        "ev": ev,
+        "analysis": ev.analysis,
+        "figures": figures,
+    }
     return render(request, "governance/evaluation.html", ctx)
 
 
@@ -255,7 +262,8 @@ def risks_page(
     deployment_id: IdPath, request: Request, session: SessionDep, caller: PageCaller
 ) -> Response:
     dep = deployments.get(session, caller, deployment_id)
-    ctx = {"caller": caller, "d": dep, "r": service.risk_picture(session, caller, dep.id),
+    ctx = {"caller": caller, "deployment": dep,
+           "risk_picture": service.risk_picture(session, caller, dep.id),
            "titles": frameworks.TITLES}  # fmt: skip
     return render(request, "governance/risks.html", ctx)
 

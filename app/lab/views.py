@@ -9,7 +9,7 @@ import io
 import json
 import math
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from fastapi import APIRouter, BackgroundTasks, Request
@@ -31,10 +31,13 @@ from app.jobs.models import Job
 from app.lab import charts, service
 from app.lab.schemas import (
     ArchitectureRequest,
+    ArchitectureResponse,
     ArchitectureSearchRequest,
+    ArchitectureSearchResponse,
     ChinchillaFitRequest,
     ChinchillaFitResponse,
     ChinchillaRequest,
+    ChinchillaResponse,
     ConditionalFitRequest,
     ConditionalFitResponse,
     InferenceAwareRequest,
@@ -113,23 +116,37 @@ def compute_page(request: Request, session: SessionDep, caller: PageCaller) -> R
         known = planner.TRAINED_TOKENS.get(str(values.get("model")))
         values["tokens"] = f"{known[0]:g}" if known else ""
     ctx: dict[str, Any] = {"caller": caller, **_options(session), "values": values, "errors": {}}
-    data: dict[str, Any] = {"fit": values.get("fit")}
     try:
-        if values["basis"] == "hardware":
-            data["hardware"] = {k: values.get(k) for k in ("gpu", "n_gpus", "days", "mfu")}
-        elif values["basis"] == "model":
-            data["params"], data["tokens"] = _model_point(session, values)
-        else:
-            data["compute_flops"] = values.get("compute_flops")
-        req, errors = parse(ChinchillaRequest, data)
-        if errors:
-            errors = {("compute_flops" if k == "__all__" else k.split(".")[-1]): v
-                      for k, v in errors.items()}  # fmt: skip
-            raise InvalidInput(next(iter(errors.values())), field=next(iter(errors)))
+        req = _compute_request(session, values)
         result = service.chinchilla(session, req)
     except InvalidInput as exc:
         ctx["errors"] = {(exc.field or "compute_flops").split(".")[-1]: exc.message}
         return _page(request, "lab/compute.html", ctx)
+    ctx.update(result=result, **_compute_figures(session, req, result))
+    return _page(request, "lab/compute.html", ctx)
+
+
+def _compute_request(session: SessionDep, values: dict[str, Any]) -> ChinchillaRequest:
+    """The planner's request for the chosen basis (hardware, a catalog model or a budget)."""
+    data: dict[str, Any] = {"fit": values.get("fit")}
+    if values["basis"] == "hardware":
+        data["hardware"] = {k: values.get(k) for k in ("gpu", "n_gpus", "days", "mfu")}
+    elif values["basis"] == "model":
+        data["params"], data["tokens"] = _model_point(session, values)
+    else:
+        data["compute_flops"] = values.get("compute_flops")
+    req, errors = parse(ChinchillaRequest, data)
+    if errors:
+        errors = {("compute_flops" if k == "__all__" else k.split(".")[-1]): v
+                  for k, v in errors.items()}  # fmt: skip
+        raise InvalidInput(next(iter(errors.values())), field=next(iter(errors)))
+    return cast(ChinchillaRequest, req)
+
+
+def _compute_figures(
+    session: SessionDep, req: ChinchillaRequest, result: ChinchillaResponse
+) -> dict[str, Any]:
+    """The catalog models' positions and the iso-FLOP and iso-loss charts around the result."""
     f = fit(req.fit)
     c = result.compute_flops
     budgets = [c * k for k in (0.01, 0.1, 1, 10, 100)]
@@ -145,17 +162,15 @@ def compute_page(request: Request, session: SessionDep, caller: PageCaller) -> R
         for m in CatalogRepository(session).models()
         if (known := planner.TRAINED_TOKENS.get(m.key))
     ]
-    ctx.update(
-        result=result,
-        catalog=catalog,
-        figs={
+    return {
+        "catalog": catalog,
+        "figs": {
             "iso_flop": charts.iso_flop(planner.iso_flop_curves(budgets, f), f.name),
             "iso_loss": charts.iso_loss(
                 planner.iso_loss_grid(f, (lo_n, hi_n), (lo_d, hi_d)), f.name, points
             ),
         },
-    )
-    return _page(request, "lab/compute.html", ctx)
+    }
 
 
 # ---- inference-aware -----------------------------------------------------------------------
@@ -417,25 +432,32 @@ def architecture_page(request: Request, session: SessionDep, caller: PageCaller)
     except InvalidInput as exc:
         ctx["errors"] = {(exc.field or "model").split(".")[-1]: exc.message}
         return _page(request, "lab/architecture.html", ctx)
+    ctx.update(_architecture_view(req, result, base))
+    return _page(request, "lab/architecture.html", ctx)
+
+
+def _architecture_view(
+    req: ArchitectureRequest, result: ArchitectureResponse, base: ArchitectureResponse
+) -> dict[str, Any]:
+    """The analysis beside the unchanged model, the sliders' ranges and the multiplier chart."""
     coeffs = service.coefficients_of(req.coefficients)
     a = result.architecture
-    ctx.update(
-        result=result,
-        base=base,
-        gqa_options=list(range(1, MAX_GQA_OPTION + 1))
+    return {
+        "result": result,
+        "base": base,
+        "gqa_options": list(range(1, MAX_GQA_OPTION + 1))
         if req.hold_params
         else [g for g in range(1, a["n_heads"] + 1) if a["n_heads"] % g == 0],
-        d_range=(
+        "d_range": (
             max(64, base.architecture["d_model"] // 2 // 64 * 64),
             base.architecture["d_model"] * 2,
         ),  # fmt: skip
-        figs={
+        "figs": {
             "multiplier": charts.multiplier_curves(
                 coeffs, result.x, result.r, result.reference_loss
             )
         },  # fmt: skip
-    )
-    return _page(request, "lab/architecture.html", ctx)
+    }
 
 
 # ---- architecture search -------------------------------------------------------------------
@@ -455,6 +477,25 @@ def search_page(request: Request, session: SessionDep, caller: PageCaller) -> Re
     except InvalidInput as exc:
         ctx["errors"] = {"baseline": exc.message}
         return _page(request, "lab/search.html", ctx)
+    req, errors = _search_request(values, base)
+    try:
+        if errors:
+            field, msg = next(iter(errors.items()))
+            raise InvalidInput(msg, field=field)
+        result, sample = service.search_with_chart(session, req, caller.org_id)
+    except InvalidInput as exc:
+        ctx["errors"] = {(exc.field or "n_non_embed").split(".")[-1]: exc.message}
+        return _page(request, "lab/search.html", ctx)
+    marked, designs = _search_designs(req, result, base)
+    ctx.update(result=result, figs={"scatter": charts.search_scatter(
+        sample, result.model_dump()["pareto"], marked, result.loss_target)},
+        measure={"designs": json.dumps(designs), "gpu": req.workload.gpu,
+                 "engine": req.workload.engine})  # fmt: skip
+    return _page(request, "lab/search.html", ctx)
+
+
+def _search_request(values: dict[str, Any], base: Any) -> tuple[Any, dict[str, str]]:
+    """The search request, the baseline's shape filling what the form leaves out."""
     n = values.get("n_non_embed") or base.non_embedding_params
     data: dict[str, Any] = {
         "n_non_embed": n,
@@ -469,15 +510,13 @@ def search_page(request: Request, session: SessionDep, caller: PageCaller) -> Re
         "workload": {k: values.get(k) for k in ("gpu", "engine", "input_tokens", "output_tokens")},
     }
     values.setdefault("n_non_embed", n)
-    req, errors = parse(ArchitectureSearchRequest, data)
-    try:
-        if errors:
-            field, msg = next(iter(errors.items()))
-            raise InvalidInput(msg, field=field)
-        result, sample = service.search_with_chart(session, req, caller.org_id)
-    except InvalidInput as exc:
-        ctx["errors"] = {(exc.field or "n_non_embed").split(".")[-1]: exc.message}
-        return _page(request, "lab/search.html", ctx)
+    return parse(ArchitectureSearchRequest, data)
+
+
+def _search_designs(
+    req: ArchitectureSearchRequest, result: ArchitectureSearchResponse, base: Any
+) -> tuple[list[tuple[str, Any]], list[dict[str, Any]]]:
+    """The marked points (baseline, loss- and throughput-optimal) and the shortlist to measure."""
     dump = result.model_dump()
     marked = [("baseline", dump["baseline"]), ("loss-optimal", dump["loss_optimal"]),
               ("throughput-optimal", dump["throughput_optimal"])]  # fmt: skip
@@ -490,11 +529,7 @@ def search_page(request: Request, session: SessionDep, caller: PageCaller) -> Re
     ]  # fmt: skip
     if dump["baseline"] is not None:  # the baseline as published, not re-derived
         designs[0]["architecture"] = {**base.as_dict()}
-    ctx.update(result=result, figs={"scatter": charts.search_scatter(
-        sample, dump["pareto"], marked, result.loss_target)},
-        measure={"designs": json.dumps(designs), "gpu": req.workload.gpu,
-                 "engine": req.workload.engine})  # fmt: skip
-    return _page(request, "lab/search.html", ctx)
+    return marked, designs
 
 
 @router.post("/scaling/search/measure")

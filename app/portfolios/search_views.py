@@ -66,7 +66,7 @@ def _defaults(session: SessionDep, dep: Deployment) -> dict[str, Any]:
 
 def _ctx(session: SessionDep, caller: Caller, dep: Deployment, values: dict[str, Any],
          errors: dict[str, str]) -> dict[str, Any]:  # fmt: skip
-    return {"caller": caller, "d": dep, "values": values, "errors": errors,
+    return {"caller": caller, "deployment": dep, "values": values, "errors": errors,
             "rows": _rows(session, dep), "constraints": CONSTRAINTS}  # fmt: skip
 
 

@@ -95,7 +95,8 @@ def _form_page(request: Request, session: SessionDep, caller: Caller, dep: Any,
                values: dict[str, Any], errors: dict[str, str], portfolio: Portfolio | None,
                status: int = 200) -> Response:  # fmt: skip
     return render(request, "portfolios/form.html", {
-        "caller": caller, "d": dep, "values": values, "errors": errors, "portfolio": portfolio,
+        "caller": caller, "deployment": dep, "values": values, "errors": errors,
+        "portfolio": portfolio,
         "catalog": _catalog(session),
         "models": [m for m in CatalogRepository(session).models()
                    if m.published_total_params is not None],
@@ -146,7 +147,7 @@ def list_page(
     dep = deployments.get(session, caller, deployment_id)
     ps = service.list_(session, caller, dep.id)
     return render(request, "portfolios/list.html", {
-        "caller": caller, "d": dep, "portfolios": ps,
+        "caller": caller, "deployment": dep, "portfolios": ps,
         "statuses": service.status_of(session, caller, ps),
     })  # fmt: skip
 
@@ -233,7 +234,7 @@ def compare_page(request: Request, session: SessionDep, caller: PageCaller) -> R
     evals, names = out["evaluations"], out["names"]
     query = "ids=" + ",".join(str(i) for i in out["ids"])
     return render(request, "portfolios/compare.html", {
-        "caller": caller, "d": dep, "out": out, "rows": ROWS, "query": query,
+        "caller": caller, "deployment": dep, "out": out, "rows": ROWS, "query": query,
         "mixed": len(deps) > 1,
         "figures": {
             "radar": charts.radar(evals, names),
@@ -257,7 +258,8 @@ def detail_page(
     except AppError as exc:
         ev, error = None, exc.message
     return render(request, "portfolios/detail.html", {
-        "caller": caller, "p": p, "d": dep, "ev": ev, "error": error, "names": names,
+        "caller": caller, "portfolio": p, "deployment": dep, "ev": ev, "error": error,
+        "names": names,
         "siblings": [x for x in service.list_(session, caller, dep.id) if x.id != p.id],
         # the decision panel is governance's (loaded by htmx); the status heads the page
         "workflow_status": service.status_of(session, caller, [p])[p.id],

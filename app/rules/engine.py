@@ -46,11 +46,60 @@ class RuleSetError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class Recommend:
+    """An item for ``failure_mode`` on ``axis`` by ``technique`` (``outcome``: the item's expected
+    outcome when it is not the failure mode's own)."""
+
+    failure_mode: str
+    axis: str
+    technique: str
+    outcome: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """``axis`` ranks first and every other item waits on it."""
+
+    axis: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """When both axes are recommended, ``first`` ranks above ``then`` whatever the scores."""
+
+    first: str
+    then: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Warn:
+    """A warning on the axis's item, or on the whole result when ``axis`` is None."""
+
+    message: str
+    axis: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Govern:
+    """Extra governance burden and controls on an axis."""
+
+    axis: str
+    burden: int
+    controls: tuple[str, ...] = ()
+
+
+Effect = Recommend | Gate | Order | Warn | Govern
+
+
+@dataclass(frozen=True, slots=True)
 class Rule:
     id: str
     description: str
     when: Mapping[str, Any]
-    then: Mapping[str, Any]
+    effects: tuple[Effect, ...]
+    """The ``then`` effects, parsed once, in :data:`EFFECTS` order."""
     source: str = ""
 
 
@@ -80,69 +129,87 @@ def parse_ruleset(
         raise RuleSetError("$", "a rule set is a mapping with version and rules")
     version = _require(data, "version", int, "$")
     rules_raw = _require(data, "rules", list, "$")
+    catalog = _Catalog(axes, techniques, failure_modes)
     seen: set[str] = set()
-    rules = []
-    for i, raw in enumerate(rules_raw):
-        path = f"rules[{i}]"
-        if not isinstance(raw, Mapping):
-            raise RuleSetError(path, "a rule is a mapping")
-        extra = set(raw) - {"id", "description", "when", "then", "source"}
-        if extra:
-            raise RuleSetError(path, f"unknown keys {sorted(extra)}")
-        rid = _require(raw, "id", str, path)
-        if rid in seen:
-            raise RuleSetError(f"{path}.id", f"duplicate rule id '{rid}'")
-        seen.add(rid)
-        try:
-            validate(raw.get("when"), f"{path}.when")
-        except ConditionError as exc:
-            raise RuleSetError(exc.path, str(exc).split(": ", 1)[1]) from None
-        for fact in facts_used(raw["when"]):
-            if not is_known_fact(fact, failure_modes):
-                raise RuleSetError(f"{path}.when", f"unknown fact '{fact}'")
-        then = _require(raw, "then", Mapping, path)
-        if not then or set(then) - set(EFFECTS):
-            raise RuleSetError(f"{path}.then", f"effects are {', '.join(EFFECTS)}")
-        for effect, body in then.items():
-            epath = f"{path}.then.{effect}"
-            if not isinstance(body, Mapping):
-                raise RuleSetError(epath, "must be a mapping")
-            axis = body.get("axis")
-            if effect == "order":
-                for key in ("first", "then"):
-                    if body.get(key) not in axes:
-                        raise RuleSetError(f"{epath}.{key}", f"unknown axis '{body.get(key)}'")
-                _require(body, "reason", str, epath)
-                continue
-            if effect != "warn" or axis is not None:
-                if axis not in axes:
-                    raise RuleSetError(f"{epath}.axis", f"unknown axis '{axis}'")
-            if effect == "recommend":
-                tech = _require(body, "technique", str, epath)
-                if techniques.get(tech) != axis:
-                    raise RuleSetError(
-                        f"{epath}.technique", f"'{tech}' is not a technique of axis '{axis}'"
-                    )
-                fm = _require(body, "failure_mode", str, epath)
-                if fm not in failure_modes:
-                    raise RuleSetError(f"{epath}.failure_mode", f"unknown failure mode '{fm}'")
-                if "outcome" in body:
-                    _require(body, "outcome", str, epath)
-            elif effect in ("warn", "gate"):
-                _require(body, "message" if effect == "warn" else "reason", str, epath)
-            else:
-                burden = _require(body, "burden", int, epath)
-                if not 0 <= burden <= 10:
-                    raise RuleSetError(f"{epath}.burden", "must be 0-10")
-                controls = body.get("controls", [])
-                if not isinstance(controls, list) or not all(isinstance(c, str) for c in controls):
-                    raise RuleSetError(f"{epath}.controls", "must be a list of strings")
-        rules.append(
-            Rule(
-                rid, str(raw.get("description", "")), raw["when"], then, str(raw.get("source", ""))
-            )
-        )
-    return RuleSet(version, tuple(rules))
+    rules = tuple(_parse_rule(raw, f"rules[{i}]", catalog, seen) for i, raw in enumerate(rules_raw))
+    return RuleSet(version, rules)
+
+
+@dataclass(frozen=True, slots=True)
+class _Catalog:
+    axes: Sequence[str]
+    techniques: Mapping[str, str]
+    failure_modes: Sequence[str]
+
+
+def _parse_rule(raw: Any, path: str, catalog: _Catalog, seen: set[str]) -> Rule:
+    """One rule, validated; ``seen`` (the ids so far) gains its id."""
+    if not isinstance(raw, Mapping):
+        raise RuleSetError(path, "a rule is a mapping")
+    extra = set(raw) - {"id", "description", "when", "then", "source"}
+    if extra:
+        raise RuleSetError(path, f"unknown keys {sorted(extra)}")
+    rid = _require(raw, "id", str, path)
+    if rid in seen:
+        raise RuleSetError(f"{path}.id", f"duplicate rule id '{rid}'")
+    seen.add(rid)
+    try:
+        validate(raw.get("when"), f"{path}.when")
+    except ConditionError as exc:
+        raise RuleSetError(exc.path, str(exc).split(": ", 1)[1]) from None
+    for fact in facts_used(raw["when"]):
+        if not is_known_fact(fact, catalog.failure_modes):
+            raise RuleSetError(f"{path}.when", f"unknown fact '{fact}'")
+    then = _require(raw, "then", Mapping, path)
+    if not then or set(then) - set(EFFECTS):
+        raise RuleSetError(f"{path}.then", f"effects are {', '.join(EFFECTS)}")
+    parsed = {
+        effect: _parse_effect(effect, body, f"{path}.then.{effect}", catalog)
+        for effect, body in then.items()
+    }
+    effects = tuple(parsed[e] for e in EFFECTS if e in parsed)
+    description, source = str(raw.get("description", "")), str(raw.get("source", ""))
+    return Rule(rid, description, raw["when"], effects, source)
+
+
+def _parse_effect(effect: str, body: Any, epath: str, catalog: _Catalog) -> Effect:
+    if not isinstance(body, Mapping):
+        raise RuleSetError(epath, "must be a mapping")
+    if effect == "order":
+        for key in ("first", "then"):
+            if body.get(key) not in catalog.axes:
+                raise RuleSetError(f"{epath}.{key}", f"unknown axis '{body.get(key)}'")
+        return Order(body["first"], body["then"], _require(body, "reason", str, epath))
+    axis = body.get("axis")
+    if (effect != "warn" or axis is not None) and axis not in catalog.axes:
+        raise RuleSetError(f"{epath}.axis", f"unknown axis '{axis}'")
+    if effect == "warn":
+        return Warn(_require(body, "message", str, epath), axis)
+    axis = str(axis)  # a known axis from here on
+    if effect == "recommend":
+        return _parse_recommend(body, axis, epath, catalog)
+    if effect == "gate":
+        return Gate(axis, _require(body, "reason", str, epath))
+    burden = _require(body, "burden", int, epath)
+    if not 0 <= burden <= 10:
+        raise RuleSetError(f"{epath}.burden", "must be 0-10")
+    controls = body.get("controls", [])
+    if not isinstance(controls, list) or not all(isinstance(c, str) for c in controls):
+        raise RuleSetError(f"{epath}.controls", "must be a list of strings")
+    return Govern(axis, burden, tuple(controls))
+
+
+def _parse_recommend(
+    body: Mapping[str, Any], axis: str, epath: str, catalog: _Catalog
+) -> Recommend:
+    tech = _require(body, "technique", str, epath)
+    if catalog.techniques.get(tech) != axis:
+        raise RuleSetError(f"{epath}.technique", f"'{tech}' is not a technique of axis '{axis}'")
+    fm = _require(body, "failure_mode", str, epath)
+    if fm not in catalog.failure_modes:
+        raise RuleSetError(f"{epath}.failure_mode", f"unknown failure mode '{fm}'")
+    outcome = _require(body, "outcome", str, epath) if "outcome" in body else None
+    return Recommend(fm, axis, tech, outcome)
 
 
 # ---- evaluation ----------------------------------------------------------------------------
@@ -306,122 +373,162 @@ def _place_before(items: list[Item], first: str, after: str) -> list[Item]:
     return rest[:pos] + firsts + rest[pos:]
 
 
-def run(rules: RuleSet, ctx: Context) -> Result:
-    facts = ctx.facts
-    fired = [r for r in rules.rules if evaluate(r.when, facts)]
-    items: dict[tuple[str, str], Item] = {}
-    gates: list[tuple[str, str, Rule]] = []
-    orders: list[tuple[str, str, str, Rule]] = []
-    warnings: list[str] = []
-    axis_warnings: dict[str, list[str]] = {}
-    govern: dict[str, tuple[int, list[str]]] = {}
-    for rule in fired:
-        then = rule.then
-        if "recommend" in then:
-            rec = then["recommend"]
-            axis, tech, fm = rec["axis"], rec["technique"], rec["failure_mode"]
-            score, parts = _score(ctx, fm, axis)
-            info = ctx.failure_modes[fm]
-            why = _why(rule, facts)
-            item = items.get((axis, tech))
-            if item is None:
-                item = Item(
-                    axis=axis, technique=tech, technique_name=ctx.technique_names.get(tech, tech),
-                    score=score, breakdown=parts, failure_modes=[fm],
-                    expected_outcome=str(rec.get("outcome") or info.expected_outcome),
-                    rationale=[], rules_fired=[],
-                    impact=dict(ctx.impacts.get(tech, {})),
-                    impact_assumptions=list(ctx.impact_assumptions.get(tech, ())),
-                    warnings=[], citations=[], governance_burden=0, controls=[],
-                )  # fmt: skip
-                items[(axis, tech)] = item
-            elif fm not in item.failure_modes:
-                item.failure_modes.append(fm)
-            if score > item.score:
-                item.score, item.breakdown = score, parts
-            item.rationale.append(f"{info.name}: {rule.description}")
-            item.rules_fired.append(why)
-            for c in (info.citation, ctx.technique_citations.get(tech, "")):
-                if c and c not in item.citations:
-                    item.citations.append(c)
-        if "gate" in then:
-            # the reason says what actually holds (review finding 2), then the rule's reason
-            because = "; ".join(triggers(rule.when, ctx))
-            reason = then["gate"]["reason"]
-            gates.append(
-                (then["gate"]["axis"], f"{because}. {reason}" if because else reason, rule)
-            )
-        if "order" in then:
-            o = then["order"]
-            orders.append((o["first"], o["then"], o["reason"], rule))
-        if "warn" in then:
-            w = then["warn"]
-            if w.get("axis"):
-                axis_warnings.setdefault(w["axis"], []).append(w["message"])
-            else:
-                warnings.append(w["message"])
-        if "govern" in then:
-            g = then["govern"]
-            burden, controls = govern.get(g["axis"], (0, []))
-            new = [c for c in g.get("controls", []) if c not in controls]
-            govern[g["axis"]] = (burden + g["burden"], controls + new)
+@dataclass(slots=True)
+class _Effects:
+    """What the fired rules' effects add up to, before ranking."""
 
+    items: dict[tuple[str, str], Item] = field(default_factory=dict)
+    gates: list[tuple[str, str, Rule]] = field(default_factory=list)
+    """(axis, reason with what holds, rule) per gate effect, in rule order."""
+    orders: list[tuple[Order, Rule]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    axis_warnings: dict[str, list[str]] = field(default_factory=dict)
+    govern: dict[str, tuple[int, list[str]]] = field(default_factory=dict)
+
+    def gate_axes(self) -> list[str]:
+        return list(dict.fromkeys(axis for axis, _reason, _rule in self.gates))
+
+
+def _recommend(acc: _Effects, rec: Recommend, rule: Rule, ctx: Context) -> None:
+    axis, tech, fm = rec.axis, rec.technique, rec.failure_mode
+    score, parts = _score(ctx, fm, axis)
+    info = ctx.failure_modes[fm]
+    item = acc.items.get((axis, tech))
+    if item is None:
+        item = Item(
+            axis=axis, technique=tech, technique_name=ctx.technique_names.get(tech, tech),
+            score=score, breakdown=parts, failure_modes=[fm],
+            expected_outcome=str(rec.outcome or info.expected_outcome),
+            rationale=[], rules_fired=[],
+            impact=dict(ctx.impacts.get(tech, {})),
+            impact_assumptions=list(ctx.impact_assumptions.get(tech, ())),
+            warnings=[], citations=[], governance_burden=0, controls=[],
+        )  # fmt: skip
+        acc.items[(axis, tech)] = item
+    elif fm not in item.failure_modes:
+        item.failure_modes.append(fm)
+    if score > item.score:
+        item.score, item.breakdown = score, parts
+    item.rationale.append(f"{info.name}: {rule.description}")
+    item.rules_fired.append(_why(rule, ctx.facts))
+    for c in (info.citation, ctx.technique_citations.get(tech, "")):
+        if c and c not in item.citations:
+            item.citations.append(c)
+
+
+def _gate(acc: _Effects, gate: Gate, rule: Rule, ctx: Context) -> None:
+    # the reason says what actually holds (review finding 2), then the rule's reason
+    because = "; ".join(triggers(rule.when, ctx))
+    acc.gates.append((gate.axis, f"{because}. {gate.reason}" if because else gate.reason, rule))
+
+
+def _warn(acc: _Effects, warn: Warn) -> None:
+    if warn.axis:
+        acc.axis_warnings.setdefault(warn.axis, []).append(warn.message)
+    else:
+        acc.warnings.append(warn.message)
+
+
+def _govern(acc: _Effects, gov: Govern) -> None:
+    burden, controls = acc.govern.get(gov.axis, (0, []))
+    new = [c for c in gov.controls if c not in controls]
+    acc.govern[gov.axis] = (burden + gov.burden, controls + new)
+
+
+def _apply(acc: _Effects, rule: Rule, ctx: Context) -> None:
+    for effect in rule.effects:
+        match effect:
+            case Recommend():
+                _recommend(acc, effect, rule, ctx)
+            case Gate():
+                _gate(acc, effect, rule, ctx)
+            case Order():
+                acc.orders.append((effect, rule))
+            case Warn():
+                _warn(acc, effect)
+            case Govern():
+                _govern(acc, effect)
+
+
+def _no_failure(facts: Mapping[str, Fact]) -> bool:
     severities = [v for k, v in facts.items() if k.startswith("fm.") and k.endswith(".severity")]
-    if not any(isinstance(s, int | float) and s > 0 for s in severities):
-        note = (
-            "No failure mode has a severity above 0: no intervention is needed. Re-assess when "
-            "production evaluation shows a failure."
-        )
-        if facts.get("ctx.cost_over_budget") is True or facts.get("ctx.slo_missed") is True:
-            warnings.append(
-                "The serving figures put this deployment over its budget or outside its SLOs; "
-                "if production confirms it, rate the serving-cost failure mode."
-            )
-        return Result([], 0, ctx.governance_capacity, [note], warnings, [r.id for r in fired], True)
+    return not any(isinstance(s, int | float) and s > 0 for s in severities)
 
-    gate_axes = []
-    for axis, _reason, _rule in gates:
-        if axis not in gate_axes:
-            gate_axes.append(axis)
-    for item in items.values():
-        item.warnings.extend(axis_warnings.get(item.axis, []))
-        extra, controls = govern.get(item.axis, (0, []))
+
+def _no_intervention(acc: _Effects, ctx: Context, fired: list[Rule]) -> Result:
+    note = (
+        "No failure mode has a severity above 0: no intervention is needed. Re-assess when "
+        "production evaluation shows a failure."
+    )
+    if ctx.facts.get("ctx.cost_over_budget") is True or ctx.facts.get("ctx.slo_missed") is True:
+        acc.warnings.append(
+            "The serving figures put this deployment over its budget or outside its SLOs; "
+            "if production confirms it, rate the serving-cost failure mode."
+        )
+    return Result([], 0, ctx.governance_capacity, [note], acc.warnings, [r.id for r in fired], True)
+
+
+def _settle_items(acc: _Effects, ctx: Context) -> None:
+    """Each item's axis warnings, governance burden and controls, and the gate it waits on."""
+    gate_axes = acc.gate_axes()
+    for item in acc.items.values():
+        item.warnings.extend(acc.axis_warnings.get(item.axis, []))
+        extra, controls = acc.govern.get(item.axis, (0, []))
         item.governance_burden = 6 - ctx.matrix[item.axis]["governance"] + extra
         item.controls = list(controls)
         item.impact["governance_burden"] = item.governance_burden
         if gate_axes and item.axis not in gate_axes:
             item.waiting_on = gate_axes[0]
-    for axis, reason, rule in gates:
-        for item in items.values():
+    for axis, reason, rule in acc.gates:
+        for item in acc.items.values():
             if item.axis == axis:
                 item.rationale.insert(0, f"Precedence: {reason}")
-                if _why(rule, facts) not in item.rules_fired:
-                    item.rules_fired.append(_why(rule, facts))
-    ordered = sorted(items.values(), key=lambda i: (-i.score, i.axis, i.technique))
+                if _why(rule, ctx.facts) not in item.rules_fired:
+                    item.rules_fired.append(_why(rule, ctx.facts))
+
+
+def _rank(acc: _Effects, ctx: Context) -> tuple[list[Item], list[str]]:
+    """Items by score, then the order effects, then the gates first; with the order notes."""
+    ordered = sorted(acc.items.values(), key=lambda i: (-i.score, i.axis, i.technique))
     order_notes = []
-    for first, after, reason, rule in orders:
+    for order, rule in acc.orders:
+        first, after = order.first, order.then
         ordered = _place_before(ordered, first, after)
         axes_present = {i.axis for i in ordered}
         if first in axes_present and after in axes_present:
             order_notes.append(
-                f"{ctx.axis_name(first)} comes before {ctx.axis_name(after)}: {reason}"
+                f"{ctx.axis_name(first)} comes before {ctx.axis_name(after)}: {order.reason}"
             )
         for item in ordered:
             if item.axis == after and first in axes_present:
-                item.rationale.append(f"After {ctx.axis_name(first)}: {reason}")
-                item.rules_fired.append(_why(rule, facts))
+                item.rationale.append(f"After {ctx.axis_name(first)}: {order.reason}")
+                item.rules_fired.append(_why(rule, ctx.facts))
+    gate_axes = acc.gate_axes()
     ordered.sort(key=lambda i: i.axis not in gate_axes)  # stable: gates first, order kept
     for n, item in enumerate(ordered, start=1):
         item.rank = n
+    return ordered, order_notes
+
+
+def run(rules: RuleSet, ctx: Context) -> Result:
+    fired = [r for r in rules.rules if evaluate(r.when, ctx.facts)]
+    acc = _Effects()
+    for rule in fired:
+        _apply(acc, rule, ctx)
+    if _no_failure(ctx.facts):
+        return _no_intervention(acc, ctx, fired)
+    _settle_items(acc, ctx)
+    ordered, order_notes = _rank(acc, ctx)
     burden = sum({i.axis: i.governance_burden for i in ordered}.values())
     notes = []
+    gate_axes = acc.gate_axes()
     if gate_axes:
-        notes.append(f"Every other item waits on {ctx.axis_name(gate_axes[0])}: " + gates[0][1])
+        notes.append(f"Every other item waits on {ctx.axis_name(gate_axes[0])}: " + acc.gates[0][1])
     notes.extend(order_notes)
     cap = ctx.governance_capacity
     if cap is not None and burden > cap:
-        warnings.append(
+        acc.warnings.append(
             f"The recommended axes carry a governance burden of {burden}, above the stated "
             f"capacity of {cap}: stage them, or add review capacity first."
         )
-    return Result(ordered, burden, cap, notes, warnings, [r.id for r in fired], False)
+    return Result(ordered, burden, cap, notes, acc.warnings, [r.id for r in fired], False)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from app.rules.conditions import Fact
 
@@ -195,21 +194,4 @@ def facts(answers: Sequence[Answer], ctx: ServingContext) -> dict[str, Fact]:
     if room is not None:
         out["ctx.latency_headroom"] = room
         out["ctx.slo_missed"] = room < 0
-    return out
-
-
-def as_answers(rows: Sequence[Mapping[str, Any]]) -> list[Answer]:
-    """Stored/JSON answers (the API's shape) to :class:`Answer`."""
-    out = []
-    for r in rows:
-        follow = {k: r[k] for k in sorted(FOLLOW_UP_NAMES) if r.get(k) is not None}
-        out.append(
-            Answer(
-                r["failure_mode"],
-                int(r["severity"]),
-                None if r.get("traffic_share") is None else float(r["traffic_share"]),
-                tuple(r.get("segments") or ()),
-                follow,
-            )
-        )
     return out

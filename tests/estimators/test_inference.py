@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -148,10 +151,28 @@ class TestTiming:
 
     def test_speculative_lowers_tpot_by_leviathan_factor(self) -> None:
         base = est(out=256)
-        spec = with_speculative(base, alpha=0.8, gamma=5, c=0.05)
+        spec = with_speculative(
+            base, alpha=0.8, gamma=5, c=0.05, n_gpus=1, price_per_gpu_hour=H100.price_per_hour_usd
+        )
         assert base.timing.tpot_ms / spec.timing.tpot_ms == pytest.approx(2.951, abs=0.001)
         assert spec.timing.output_tokens_per_s > base.timing.output_tokens_per_s
         assert spec.assumptions["speculative"]["speedup"] == pytest.approx(2.951, abs=0.001)
+
+    def test_speculative_prices_with_the_given_gpus_not_the_display_assumptions(self) -> None:
+        """The GPU count and price come in as arguments (issue 23 item 6): what the assumptions
+        dict shows does not change the cost."""
+        base = est(out=256, n_gpus=2)
+        shown = replace(base, assumptions={**base.assumptions, "tensor_parallel": 99,
+                                           "price_per_gpu_hour_usd": 1e6})  # fmt: skip
+        spec = with_speculative(shown, alpha=0.8, gamma=5, c=0.05, n_gpus=2, price_per_gpu_hour=3.0)
+        t = spec.timing
+        assert t.cost_per_million_output_tokens_usd == pytest.approx(
+            3.0 * 2 / 3600 / t.output_tokens_per_s * 1e6
+        )
+        assert t.output_tokens_per_s_per_gpu == pytest.approx(t.output_tokens_per_s / 2)
+        unpriced = with_speculative(base, alpha=0.8, gamma=5, c=0.05, n_gpus=2,
+                                    price_per_gpu_hour=None)  # fmt: skip
+        assert unpriced.timing.cost_per_million_output_tokens_usd is None
 
     def test_cost_per_million_tokens(self) -> None:
         e = est(batch=32)
@@ -381,3 +402,21 @@ def test_engine_compute_efficiency_is_a_share_of_the_gpus_measured_gemm_ceiling(
     )
     ideal = StepModel.build(LLAMA_8B, H100, ENGINES["ideal"], ServingConfig(), ideal=True)
     assert ideal.eff_compute == 1.0  # the bound stays at the datasheet peak
+
+
+@pytest.mark.parametrize("gpu", [H100, A100, RTX4090], ids=lambda g: g.key)
+@pytest.mark.parametrize("precision", list(Precision), ids=str)
+def test_supports_and_peak_flops_follow_one_precision_rule(gpu: GpuSpec, precision: Any) -> None:
+    """fp8 needs FP8 tensor cores, int8 INT8 ones, the rest run at the BF16 peak: one rule behind
+    both ``supports`` and ``peak_flops`` (issue 23 item 6)."""
+    from app.estimators.hardware import HardwareError
+
+    needs = {Precision.fp8: gpu.fp8_tflops_dense, Precision.int8: gpu.int8_tops_dense}
+    if precision in needs and not needs[precision]:
+        assert not gpu.supports(precision)
+        with pytest.raises(HardwareError, match=f"no {precision.value.upper()} tensor cores"):
+            gpu.peak_flops(precision)
+    else:
+        assert gpu.supports(precision)
+        peak = needs.get(precision) or gpu.bf16_tflops_dense
+        assert gpu.peak_flops(precision) == pytest.approx(peak * 1e12)
