@@ -26,6 +26,7 @@ from app.auth import operators
 from app.catalog.models import Gpu, MatrixVersion
 from app.catalog.repository import CatalogRepository
 from app.cli import alembic_config
+from app.rules.engine import Gate
 from app.rules.reference import default_ruleset_text
 from app.rulesets import service as rulesets
 from app.rulesets.models import RuleSetVersion
@@ -404,7 +405,7 @@ def test_seed_brings_an_unedited_shipped_rule_set_to_the_current_wording(
     assert rulesets.get_version(session, untouched, 1).text == stale  # history kept
     gate = next(r for r in rulesets.current_ruleset(session, untouched).rules
                 if r.id == "serving_first_when_economics_fail")  # fmt: skip
-    assert NEW_GATE in gate.then["gate"]["reason"]
+    assert NEW_GATE in next(e.reason for e in gate.effects if isinstance(e, Gate))
     own = rulesets.get_version(session, edited.org_id)
     assert (own.version, own.created_by, own.text) == (2, edited.email, stale)
     load_reference_data(session)  # idempotent

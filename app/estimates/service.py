@@ -800,6 +800,6 @@ def economics(session: Session, caller: Caller, deployment_id: int) -> Deploymen
     """The deployment page's serving economics, for the API."""
     dep = deployments.get(session, caller, deployment_id)
     out = deployment_serving_plan(session, dep)
-    if "error" in out:
-        raise InvalidInput(out["error"], field="deployment")
-    return DeploymentEconomics.model_validate(out)
+    if isinstance(out, PlanUnavailable):
+        raise InvalidInput(out.error, field="deployment")
+    return out
