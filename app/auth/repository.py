@@ -42,6 +42,12 @@ class AuthRepository:
 
     # --- users and organisations ------------------------------------------------------------
 
+    def user(self, user_id: int) -> User | None:
+        return self.session.get(User, user_id)
+
+    def org(self, org_id: int) -> Organization | None:
+        return self.session.get(Organization, org_id)
+
     def user_by_email(self, email: str) -> User | None:
         return self.session.execute(select(User).where(User.email == email)).scalar_one_or_none()
 
