@@ -17,13 +17,14 @@ from app.deployments import service as deployments
 from app.deployments.models import Deployment
 from app.errors import AppError, Conflict, InvalidInput, NotFound
 from app.estimates.service import deployment_serving_plan
+from app.estimators.errors import FieldError
 from app.governance.views import decision_context
 from app.rules import safe_yaml
 from app.rules.questionnaire import FOLLOW_UPS, SERVING_FAILURE_MODES, SEVERITY_LEVELS
 from app.rulesets import service as rulesets
 from app.web.deps import IdPath, IdQuery, PageCaller, SettingsDep
 from app.web.flash import flash
-from app.web.forms import FormDep
+from app.web.forms import FormDep, form_error
 from app.web.htmx import redirect
 from app.web.templates import render
 
@@ -62,7 +63,7 @@ def _preview(session: SessionDep, dep: Deployment, values: dict[str, Any]) -> di
         return {"errors": errors}
     try:
         service.validate(session, dep, data)
-    except InvalidInput as exc:
+    except (InvalidInput, FieldError) as exc:
         return {"errors": {forms.form_field(exc.field or "", _fm_keys(session)): exc.message}}
     result = service.evaluate(session, dep, data, with_impacts=False).result
     return {"result": result, "items": result.items[: service.PREVIEW_ITEMS]}
@@ -128,10 +129,9 @@ def submit(
     if data is not None:
         try:
             a, _ = service.submit(session, caller, dep.id, data, audit_key=settings.audit_hmac_key)
-        except AppError as exc:
-            if exc.status_code not in (409, 422):
-                raise
-            errors = {forms.form_field(exc.field or "__all__", keys): exc.message}
+        except (AppError, FieldError) as exc:
+            field, message, _ = form_error(exc)
+            errors = {forms.form_field(field, keys): message}
         else:
             resp = redirect(request, f"/assessments/{a.id}")
             flash(request, resp, "Assessment submitted; here is its recommendation.")
@@ -320,7 +320,7 @@ def edit(
             return resp
         _, candidate = rulesets.parse_text(session, text)
         result = service.dry_run(session, caller, candidate)
-    except InvalidInput as exc:
+    except (InvalidInput, FieldError) as exc:
         errors = {"note" if exc.field == "note" else "yaml": f"{exc.message}"}
         ctx = _edit_ctx(session, caller, text, errors=errors, note=note)
         return render(request, "rules/edit.html", ctx, block="editor", status_code=422)

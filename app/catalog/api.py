@@ -9,7 +9,7 @@ from app.auth.operators import OperatorDep
 from app.catalog import service
 from app.catalog.hosted_api import router as hosted_router
 from app.catalog.models import Gpu
-from app.catalog.repository import CatalogRepository
+from app.catalog.repository import CatalogRepo, CatalogRepository
 from app.catalog.schemas import (
     AxesOut,
     AxisOut,
@@ -35,7 +35,7 @@ router = APIRouter(tags=["catalog"])
 
 
 @router.get("/axes", response_model=AxesOut)
-def list_axes(session: SessionDep, caller: ApiCaller) -> AxesOut:
+def list_axes(session: SessionDep, catalog: CatalogRepo, caller: ApiCaller) -> AxesOut:
     """Your organisation's current matrix (its own versions; another organisation's edits never
     show here)."""
     matrix = service.current_matrix(session, caller.org_id)
@@ -52,18 +52,20 @@ def list_axes(session: SessionDep, caller: ApiCaller) -> AxesOut:
             },
             suitability={p: suit[p][a.key] for p in suit},
         )
-        for a in CatalogRepository(session).axes()
+        for a in catalog.axes()
     ]
     return AxesOut(matrix_version=matrix.version, items=items)
 
 
 @router.get("/failure-modes", response_model=list[FailureModeOut])
-def list_failure_modes(session: SessionDep, _caller: ApiCaller) -> object:
-    return CatalogRepository(session).failure_modes()
+def list_failure_modes(session: SessionDep, catalog: CatalogRepo, _caller: ApiCaller) -> object:
+    return catalog.failure_modes()
 
 
 @router.get("/techniques", response_model=list[TechniqueOut])
-def list_techniques(session: SessionDep, _caller: ApiCaller) -> list[TechniqueOut]:
+def list_techniques(
+    session: SessionDep, catalog: CatalogRepo, _caller: ApiCaller
+) -> list[TechniqueOut]:
     """Each technique with its axis and the parameters a portfolio item may set."""
     return [
         TechniqueOut(
@@ -72,7 +74,7 @@ def list_techniques(session: SessionDep, _caller: ApiCaller) -> list[TechniqueOu
             parameters=[ParameterOut(**{**asdict(p), "choices": list(p.choices)})
                         for p in PARAMS.get(t.key, ())],
         )
-        for t in CatalogRepository(session).techniques()
+        for t in catalog.techniques()
     ]  # fmt: skip
 
 
@@ -156,7 +158,7 @@ def _gpu(session: SessionDep, key: str) -> Gpu:
 
 
 @router.get("/models", response_model=list[ModelOut])
-def list_models(session: SessionDep, _caller: ApiCaller) -> list[ModelOut]:
+def list_models(session: SessionDep, catalog: CatalogRepo, _caller: ApiCaller) -> list[ModelOut]:
     return [
         ModelOut(
             key=m.key,
@@ -189,7 +191,7 @@ def list_models(session: SessionDep, _caller: ApiCaller) -> list[ModelOut]:
                 )
             },
         )
-        for m in CatalogRepository(session).models()
+        for m in catalog.models()
     ]
 
 

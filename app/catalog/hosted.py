@@ -158,12 +158,9 @@ class HostedPriceChange:
 
 
 def _check(change: HostedPriceChange, shipped: HostedModel | None) -> None:
-    try:
-        calc.check_price(change.input_per_m_usd, "input_per_m_usd")
-        calc.check_price(change.cached_input_per_m_usd, "cached_input_per_m_usd", required=False)
-        calc.check_price(change.output_per_m_usd, "output_per_m_usd")
-    except calc.HostedError as exc:
-        raise InvalidInput(str(exc), field=exc.field) from None
+    calc.check_price(change.input_per_m_usd, "input_per_m_usd")
+    calc.check_price(change.cached_input_per_m_usd, "cached_input_per_m_usd", required=False)
+    calc.check_price(change.output_per_m_usd, "output_per_m_usd")
     ctx = change.context_tokens
     if ctx is not None and not 1 <= ctx <= MAX_TOKENS:
         raise InvalidInput(f"context_tokens must be 1 to {MAX_TOKENS:,}", field="context_tokens")

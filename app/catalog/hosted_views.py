@@ -17,9 +17,10 @@ from app.deployments import service as deployments
 from app.errors import AppError
 from app.estimates.service import deployment_serving_plan
 from app.estimators import hosted as calc
+from app.estimators.errors import FieldError
 from app.web.deps import IdPath, PageCaller, SettingsDep
 from app.web.flash import flash
-from app.web.forms import form_data
+from app.web.forms import form_data, form_error
 from app.web.htmx import redirect
 from app.web.templates import render
 
@@ -89,10 +90,9 @@ def set_hosted_price(
     if change is not None and not errors:
         try:
             hosted.set_org_price(session, caller, key, change, audit_key=settings.audit_hmac_key)
-        except AppError as exc:
-            if exc.status_code not in (404, 409, 422):
-                raise
-            errors[exc.field or "__all__"] = exc.message
+        except (AppError, FieldError) as exc:
+            field, message, _ = form_error(exc, statuses=(404, 409, 422))
+            errors[field] = message
     if errors:
         ctx = _catalog_context(session, caller)
         ctx.update(errors={model_key: errors}, submitted={model_key: dict(form)})

@@ -4,7 +4,9 @@ versions and GPU price overrides belong to one organisation and are always queri
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Annotated
 
+from fastapi import Depends
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -21,6 +23,7 @@ from app.catalog.models import (
     Profile,
     Technique,
 )
+from app.db import SessionDep
 
 
 class CatalogRepository:
@@ -119,3 +122,12 @@ class CatalogRepository:
 
     def frameworks(self) -> Sequence[Framework]:
         return self.session.execute(select(Framework).order_by(Framework.key)).scalars().all()
+
+
+def catalog_repository(session: SessionDep) -> CatalogRepository:
+    """The catalog repository of a request (on the request's session): routes take it as a
+    dependency (``catalog: CatalogRepo``) instead of building one."""
+    return CatalogRepository(session)
+
+
+CatalogRepo = Annotated[CatalogRepository, Depends(catalog_repository)]

@@ -12,14 +12,15 @@ from app.auth.permissions import Permission
 from app.catalog import charts, service
 from app.catalog.hosted_views import router as hosted_views
 from app.catalog.models import PRICE_KINDS
-from app.catalog.repository import CatalogRepository
+from app.catalog.repository import CatalogRepo, CatalogRepository
 from app.db import SessionDep
 from app.errors import AppError, NotFound
+from app.estimators.errors import FieldError
 from app.estimators.quality import figures_from_dicts, headline
 from app.rules.matrix import DIMENSIONS, SCALE_ENDS
 from app.web.deps import IdQuery, PageCaller, SettingsDep
 from app.web.flash import flash
-from app.web.forms import form_data
+from app.web.forms import form_data, form_error
 from app.web.htmx import redirect
 from app.web.templates import render
 
@@ -82,6 +83,7 @@ def _preview_digest(version: int, changes: dict[tuple[str, str], tuple[int, str]
 def matrix_edit(
     request: Request,
     session: SessionDep,
+    catalog: CatalogRepo,
     caller: PageCaller,
     settings: SettingsDep,
     form: Annotated[dict[str, Any], Depends(form_data)],
@@ -93,7 +95,7 @@ def matrix_edit(
     changes: dict[tuple[str, str], tuple[int, str]] = {}
     errors: dict[str, str] = {}
     current = service.current_matrix(session, caller.org_id)
-    for axis in CatalogRepository(session).axes():
+    for axis in catalog.axes():
         for dim in DIMENSIONS:
             if f"{axis.key}.{dim}.level" not in form:
                 continue  # a cell not submitted stays as it is
@@ -115,12 +117,10 @@ def matrix_edit(
             mv = service.edit_matrix(
                 session, caller, changes, note, audit_key=settings.audit_hmac_key
             )
-        except AppError as exc:
-            if exc.status_code not in (409, 422):
-                raise
+        except (AppError, FieldError) as exc:
             # 409: a concurrent publish took the version number; the form keeps what was typed
-            status = exc.status_code
-            errors["__all__" if status == 409 else exc.field or "__all__"] = exc.message
+            field, message, status = form_error(exc)
+            errors["__all__" if status == 409 else field] = message
         else:
             resp = redirect(request, "/matrix")
             flash(request, resp, f"Matrix version {mv.version} published.")
@@ -128,10 +128,9 @@ def matrix_edit(
     elif not errors:
         try:
             _, levels, changed = service.candidate_matrix(session, caller.org_id, changes)
-        except AppError as exc:
-            if exc.status_code != 422:
-                raise
-            errors[exc.field or "__all__"] = exc.message
+        except (AppError, FieldError) as exc:
+            field, message, _ = form_error(exc, statuses=(422,))
+            errors[field] = message
         else:
             preview = matrix_dry_run(session, caller, current.version, levels)
             preview["cells"] = changed
@@ -155,8 +154,10 @@ def matrix_edit(
 
 
 @router.get("/axes/{key}")
-def axis_page(key: str, request: Request, session: SessionDep, caller: PageCaller) -> Response:
-    repo = CatalogRepository(session)
+def axis_page(
+    key: str, request: Request, session: SessionDep, catalog: CatalogRepo, caller: PageCaller
+) -> Response:
+    repo = catalog
     axis = repo.axis(key)
     if axis is None:
         raise NotFound(f"axis {key} not found")
@@ -185,8 +186,10 @@ def profiles_page(request: Request, session: SessionDep, caller: PageCaller) -> 
 
 
 @router.get("/catalog/failure-modes")
-def failure_modes_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
-    repo = CatalogRepository(session)
+def failure_modes_page(
+    request: Request, session: SessionDep, catalog: CatalogRepo, caller: PageCaller
+) -> Response:
+    repo = catalog
     return render(
         request,
         "catalog/failure_modes.html",
@@ -233,10 +236,8 @@ def set_gpu_price(
         try:
             service.set_org_price(session, caller, key, price, kind, note,
                                   audit_key=settings.audit_hmac_key)  # fmt: skip
-        except AppError as exc:
-            if exc.status_code not in (409, 422):
-                raise
-            errors[key] = exc.message
+        except (AppError, FieldError) as exc:
+            errors[key] = form_error(exc)[1]
     if errors:
         ctx = _gpus_context(session, caller)
         ctx.update(errors=errors, submitted={key: {"price": raw, "kind": kind, "note": note}})
@@ -265,20 +266,24 @@ def remove_gpu_price(
 
 
 @router.get("/catalog/models")
-def models_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
+def models_page(
+    request: Request, session: SessionDep, catalog: CatalogRepo, caller: PageCaller
+) -> Response:
     models = [
         (m, service.model_counts(m), headline(figures_from_dicts(m.quality)))
-        for m in CatalogRepository(session).models()
+        for m in catalog.models()
     ]
     return render(request, "catalog/models.html", {"caller": caller, "models": models})
 
 
 @router.get("/catalog/frameworks")
-def frameworks_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
+def frameworks_page(
+    request: Request, session: SessionDep, catalog: CatalogRepo, caller: PageCaller
+) -> Response:
     return render(
         request,
         "catalog/frameworks.html",
-        {"caller": caller, "frameworks": CatalogRepository(session).frameworks()},
+        {"caller": caller, "frameworks": catalog.frameworks()},
     )
 
 

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from app.assessments import service as assessments
 from app.auth.permissions import Permission
 from app.catalog import service as catalog_service
-from app.catalog.repository import CatalogRepository
+from app.catalog.repository import CatalogRepo, CatalogRepository
 from app.db import SessionDep
 from app.deployments import service
 from app.deployments.models import Deployment
@@ -17,12 +17,13 @@ from app.deployments.schemas import DeploymentCreate, DeploymentUpdate, Regulato
 from app.errors import AppError
 from app.estimates.service import deployment_economics, deployment_serving_plan
 from app.estimators.engines import ENGINE_NAMES
+from app.estimators.errors import FieldError
 from app.estimators.traffic import DEFAULT_PEAK_TO_AVERAGE, TrafficError, parse_hourly_csv
 from app.governance import workflow
 from app.portfolios import service as portfolios
 from app.web.deps import IdPath, PageCaller, SettingsDep
 from app.web.flash import flash
-from app.web.forms import as_list, field_errors, form_data
+from app.web.forms import as_list, field_errors, form_data, form_error
 from app.web.htmx import redirect
 from app.web.templates import render
 
@@ -185,11 +186,9 @@ def create(
     if data is not None:
         try:
             dep = service.create(session, caller, data, audit_key=settings.audit_hmac_key)
-        except AppError as exc:
-            if exc.status_code not in (409, 422):
-                raise
-            errors = {exc.field or "__all__": exc.message}
-            status = exc.status_code
+        except (AppError, FieldError) as exc:
+            field, message, status = form_error(exc)
+            errors = {field: message}
         else:
             resp = redirect(request, f"/deployments/{dep.id}")
             flash(request, resp, f"Deployment '{dep.name}' created.")
@@ -211,10 +210,14 @@ def create(
 
 @router.get("/{deployment_id:int}")
 def detail_page(
-    deployment_id: IdPath, request: Request, session: SessionDep, caller: PageCaller
+    deployment_id: IdPath,
+    request: Request,
+    session: SessionDep,
+    catalog: CatalogRepo,
+    caller: PageCaller,
 ) -> Response:
     dep = service.get(session, caller, deployment_id)
-    catalog = CatalogRepository(session)
+    catalog = catalog
     gpu = catalog.gpu(dep.gpu_key)
     price = None if gpu is None else catalog_service.gpu_price(session, caller.org_id, gpu)
     summaries = assessments.summaries(session, caller, dep.id)
@@ -280,11 +283,9 @@ def edit(
                 DeploymentUpdate.model_validate(data.model_dump()),
                 audit_key=settings.audit_hmac_key,
             )
-        except AppError as exc:
-            if exc.status_code not in (409, 422):
-                raise
-            errors = {exc.field or "__all__": exc.message}
-            status = exc.status_code
+        except (AppError, FieldError) as exc:
+            field, message, status = form_error(exc)
+            errors = {field: message}
         else:
             resp = redirect(request, f"/deployments/{deployment_id}")
             flash(request, resp, "Deployment saved.")

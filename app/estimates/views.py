@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from app.auth.permissions import Permission
 from app.catalog.repository import CatalogRepository
 from app.db import SessionDep
-from app.errors import Conflict, InvalidInput
+from app.errors import AppError, InvalidInput
 from app.estimates import calibrations, charts, service
 from app.estimates.schemas import (
     CalibrationRunRequest,
@@ -23,13 +23,14 @@ from app.estimates.schemas import (
     VllmImportRequest,
 )
 from app.estimators.engines import ENGINE_NAMES
+from app.estimators.errors import FieldError
 from app.estimators.precision import KV_PRECISIONS, WEIGHT_PRECISIONS
 from app.estimators.vllm_bench import BenchFileError, parse_bench
 from app.jobs import limits
 from app.jobs import service as jobs
 from app.jobs.deps import JobsRecovered
 from app.web.deps import IdPath, PageCaller, SettingsDep
-from app.web.forms import FormDep, clean, parse
+from app.web.forms import FormDep, clean, form_error, parse
 from app.web.templates import render
 
 router = APIRouter(include_in_schema=False)
@@ -100,7 +101,7 @@ def _inference_context(
         compare = service.compare_gpus(
             session, CompareGpusRequest(**req.model_dump(exclude={"gpu"})), caller.org_id
         )
-    except InvalidInput as exc:
+    except (InvalidInput, FieldError) as exc:
         ctx["errors"] = {exc.field or "__all__": str(exc)}
         return ctx
     m = result.memory
@@ -147,7 +148,7 @@ def compare_page(request: Request, session: SessionDep, caller: PageCaller) -> R
             compare = service.compare_gpus(
                 session, CompareGpusRequest(**req.model_dump(exclude={"gpu"})), caller.org_id
             )
-        except InvalidInput as exc:
+        except (InvalidInput, FieldError) as exc:
             errors = {exc.field or "__all__": str(exc)}
     return render(
         request,
@@ -173,7 +174,7 @@ def training_page(request: Request, session: SessionDep, caller: PageCaller) -> 
     if treq is not None:
         try:
             ctx["training"] = service.training(session, treq, caller.org_id)
-        except InvalidInput as exc:
+        except (InvalidInput, FieldError) as exc:
             ctx["train_errors"] = {exc.field or "__all__": str(exc)}
     fv = {k: v for k, v in ft_values.items() if k in FinetuneRequest.model_fields}
     fv["gradient_checkpointing"] = ft_values.get("gradient_checkpointing") == "on"
@@ -191,7 +192,7 @@ def training_page(request: Request, session: SessionDep, caller: PageCaller) -> 
                  "activations": mem.activations_gb, "runtime": mem.overhead_gb},
                 mem.capacity_gb,
             )  # fmt: skip
-        except InvalidInput as exc:
+        except (InvalidInput, FieldError) as exc:
             ctx["ft_errors"] = {exc.field or "__all__": str(exc)}
     bad = ctx["train_errors"] or ctx["ft_errors"]
     return render(request, "estimates/training.html", ctx, status_code=422 if bad else 200)
@@ -250,9 +251,9 @@ def _start_from_form(
             job = calibrations.start(session, caller, kind, params, settings.audit_hmac_key,
                                      torch_memory_limit=limits.torch_memory_limit_bytes(
                                          settings.torch_memory_gib))  # fmt: skip
-        except (InvalidInput, Conflict) as exc:
-            errors = {exc.field or "__all__": str(exc)}
-            status = exc.status_code
+        except (AppError, FieldError) as exc:
+            field, message, status = form_error(exc)
+            errors = {field: message}
     if job is not None:
         background.add_task(jobs.submit, job.id, settings, request.app.state.job_runner)
     ctx = {**_calibration_ctx(session, caller), "values": {k: v for k, v in values.items()

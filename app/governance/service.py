@@ -18,7 +18,7 @@ from app.deployments import service as deployments
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.governance import frameworks, workflow
 from app.governance.models import Decision, Evaluation
-from app.governance.regressions import EvaluationError, Result, analyse
+from app.governance.regressions import Result, analyse
 from app.governance.schemas import DecisionIn, EvaluationIn
 from app.portfolios import service as portfolios
 
@@ -132,11 +132,8 @@ def record_evaluation(
     dep = deployments.get(session, caller, deployment_id)
     results = [Result(r.segment, r.metric, r.phase, r.value, r.higher_is_better)
                for r in data.results]  # fmt: skip
-    try:
-        analysis = analyse(results, {s["name"]: s["risk"] for s in dep.segments},
-                           tolerance=data.tolerance)  # fmt: skip
-    except EvaluationError as exc:
-        raise InvalidInput(str(exc), field=exc.field) from None
+    analysis = analyse(results, {s["name"]: s["risk"] for s in dep.segments},
+                       tolerance=data.tolerance)  # fmt: skip
     ev = Evaluation(org_id=caller.org_id, deployment_id=dep.id, label=data.label,
                     tolerance=data.tolerance, results=[r.model_dump() for r in data.results],
                     analysis=analysis.as_dict(), created_by=caller.email)  # fmt: skip

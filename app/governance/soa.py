@@ -316,10 +316,7 @@ def edit_control(
 ) -> SoaVersion:
     s = _editable(session, caller, soa_id)
     i, row = _row(s, control)
-    try:
-        new = soa_rules.apply_edit(row, edit)
-    except soa_rules.SoaRuleError as exc:
-        raise InvalidInput(str(exc), field=exc.field) from None
+    new = soa_rules.apply_edit(row, edit)
     if new != row:
         _replace(session, caller, s, i, row, new, "edit", audit_key=audit_key)
     return s
@@ -367,10 +364,7 @@ def add_link(
     audit_key: bytes,
 ) -> SoaVersion:
     s = _editable(session, caller, soa_id)
-    try:
-        url = soa_rules.check_link(url)
-    except soa_rules.SoaRuleError as exc:
-        raise InvalidInput(str(exc), field=exc.field) from None
+    url = soa_rules.check_link(url)
     _add_evidence(
         session,
         caller,
@@ -396,10 +390,7 @@ def add_file(
     s = _editable(session, caller, soa_id)
     _row(s, control)
     name = (filename or "evidence").replace("\\", "/").rsplit("/", 1)[-1][:200] or "evidence"
-    try:
-        sha = soa_rules.check_file(name, content_type, data)
-    except soa_rules.SoaRuleError as exc:
-        raise InvalidInput(str(exc), field=exc.field) from None
+    sha = soa_rules.check_file(name, content_type, data)
     f = SoaEvidenceFile(
         org_id=caller.org_id,
         soa_id=s.id,

@@ -15,11 +15,12 @@ from app.catalog.repository import CatalogRepository
 from app.db import SessionDep
 from app.deployments import service as deployments
 from app.errors import AppError, InvalidInput
+from app.estimators.errors import FieldError
 from app.governance import report_format, soa, soa_rules
 from app.governance.schemas import DecisionIn, SoaControlIn
 from app.web.deps import IdPath, PageCaller, SettingsDep
 from app.web.flash import flash
-from app.web.forms import FormDep, field_errors
+from app.web.forms import FormDep, field_errors, form_error
 from app.web.htmx import redirect
 from app.web.templates import render
 
@@ -99,11 +100,9 @@ def edit_control(soa_id: IdPath, control: str, request: Request, session: Sessio
                          audit_key=settings.audit_hmac_key)  # fmt: skip
     except ValidationError as exc:
         return _failed(request, session, caller, s, control, form, field_errors(exc))
-    except AppError as exc:
-        if exc.status_code != 422:
-            raise
-        return _failed(request, session, caller, s, control, form,
-                       {exc.field or "applicable": exc.message})  # fmt: skip
+    except (AppError, FieldError) as exc:
+        field, message, _ = form_error(exc, statuses=(422,), default="applicable")
+        return _failed(request, session, caller, s, control, form, {field: message})
     return _after(request, s, f"{control} saved.", f"#c-{control}")
 
 
@@ -128,11 +127,9 @@ def add_evidence(soa_id: IdPath, control: str, request: Request, session: Sessio
                 raise InvalidInput("give a link or choose a file", field="url")
             soa.add_link(session, caller, soa_id, control, url, str(form.get("title", "")),
                          audit_key=settings.audit_hmac_key)  # fmt: skip
-    except AppError as exc:
-        if exc.status_code != 422:
-            raise
-        return _failed(request, session, caller, s, control, form,
-                       {exc.field or "url": exc.message})  # fmt: skip
+    except (AppError, FieldError) as exc:
+        field, message, _ = form_error(exc, statuses=(422,), default="url")
+        return _failed(request, session, caller, s, control, form, {field: message})
     return _after(request, s, f"Evidence added to {control}.", f"#c-{control}")
 
 
@@ -156,9 +153,7 @@ def decide(soa_id: IdPath, request: Request, session: SessionDep, caller: PageCa
     except ValidationError as exc:
         errs = {f"decision_{k}": v for k, v in field_errors(exc).items()}
         return _failed(request, session, caller, s, None, form, errs)
-    except AppError as exc:
-        if exc.status_code != 422:
-            raise
-        return _failed(request, session, caller, s, None, form,
-                       {f"decision_{exc.field or 'decision'}": exc.message})  # fmt: skip
+    except (AppError, FieldError) as exc:
+        field, message, _ = form_error(exc, statuses=(422,), default="decision")
+        return _failed(request, session, caller, s, None, form, {f"decision_{field}": message})
     return _after(request, s, f"Version {s.version} {d.decision}.")

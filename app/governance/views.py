@@ -17,12 +17,13 @@ from app.auth.permissions import Permission
 from app.db import SessionDep
 from app.deployments import service as deployments
 from app.errors import AppError, NotFound
+from app.estimators.errors import FieldError
 from app.governance import charts, frameworks, service, workflow
 from app.governance.schemas import DecisionIn, EvaluationIn
 from app.portfolios import service as portfolios
 from app.web.deps import IdPath, PageCaller, SettingsDep
 from app.web.flash import flash
-from app.web.forms import FormDep, as_list, field_errors
+from app.web.forms import FormDep, as_list, field_errors, form_error
 from app.web.htmx import redirect
 from app.web.templates import render
 
@@ -109,10 +110,9 @@ def _decide(
                                      audit_key=settings.audit_hmac_key)  # fmt: skip
     except ValidationError as exc:
         errors = field_errors(exc)
-    except AppError as exc:
-        if exc.status_code != 422:
-            raise
-        errors = {exc.field or "decision": exc.message}
+    except (AppError, FieldError) as exc:
+        field, message, _ = form_error(exc, statuses=(422,), default="decision")
+        errors = {field: message}
     status = 422 if errors else 200
     if errors:
         ctx["decision_values"] = {**form, "adopted": as_list(form.get("adopted"))}
@@ -198,11 +198,9 @@ def record_evaluation(
         except ValidationError as exc:
             errors = {("results_csv" if k == "results" else k): v
                       for k, v in field_errors(exc).items()}  # fmt: skip
-        except AppError as exc:
-            if exc.status_code != 422:
-                raise
-            errors = {"results_csv" if (exc.field or "").startswith("results") else
-                      (exc.field or "results_csv"): exc.message}  # fmt: skip
+        except (AppError, FieldError) as exc:
+            field, message, _ = form_error(exc, statuses=(422,), default="results_csv")
+            errors = {"results_csv" if field.startswith("results") else field: message}
         else:
             resp = redirect(request, f"/evaluations/{ev.id}")
             flash(request, resp, "Evaluation recorded.")

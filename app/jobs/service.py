@@ -333,7 +333,7 @@ def _run_in_pool(job_id: int, database_url: str, heartbeat_s: float) -> None:
 
     factory = factory_for(database_url)
     with session_scope(factory) as s:
-        job = s.get(Job, job_id)
+        job = JobRepository(s).get(job_id)
         if job is not None and job.status == "queued":
             job.runner = "process"
     run(job_id, factory, heartbeat_s=heartbeat_s)

@@ -15,13 +15,14 @@ import numpy as np
 from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import Response
 
-from app.catalog.repository import CatalogRepository
+from app.catalog.repository import CatalogRepo, CatalogRepository
 from app.catalog.service import architecture_of
 from app.db import SessionDep
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import AppError, Conflict, InvalidInput, NotFound
 from app.estimates.service import resolve_architecture
 from app.estimators.chinchilla import FITS, fit
 from app.estimators.engines import ENGINE_NAMES
+from app.estimators.errors import FieldError
 from app.estimators.precision import WEIGHT_PRECISIONS
 from app.jobs import limits
 from app.jobs import service as jobs
@@ -41,7 +42,7 @@ from app.lab.schemas import (
 )
 from app.scaling import conditional, planner
 from app.web.deps import IdPath, PageCaller, SettingsDep
-from app.web.forms import FormDep, clean, parse
+from app.web.forms import FormDep, clean, form_error, parse
 from app.web.templates import render
 
 router = APIRouter(include_in_schema=False)
@@ -106,7 +107,9 @@ def _model_point(session: SessionDep, values: dict[str, Any]) -> tuple[float, fl
 
 
 @router.get("/scaling/compute")
-def compute_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
+def compute_page(
+    request: Request, session: SessionDep, catalog: CatalogRepo, caller: PageCaller
+) -> Response:
     values = _values(request, COMPUTE_DEFAULTS)
     if values["basis"] == "model" and not values.get("tokens"):
         known = planner.TRAINED_TOKENS.get(str(values.get("model")))
@@ -126,7 +129,7 @@ def compute_page(request: Request, session: SessionDep, caller: PageCaller) -> R
                       for k, v in errors.items()}  # fmt: skip
             raise InvalidInput(next(iter(errors.values())), field=next(iter(errors)))
         result = service.chinchilla(session, req)
-    except InvalidInput as exc:
+    except (InvalidInput, FieldError) as exc:
         ctx["errors"] = {(exc.field or "compute_flops").split(".")[-1]: exc.message}
         return _page(request, "lab/compute.html", ctx)
     f = fit(req.fit)
@@ -141,7 +144,7 @@ def compute_page(request: Request, session: SessionDep, caller: PageCaller) -> R
     hi_d = max(p[2] for p in points) * 100
     catalog = [
         (m.name, planner.position(float(architecture_of(m).total_params), known[0], f), known[1])
-        for m in CatalogRepository(session).models()
+        for m in catalog.models()
         if (known := planner.TRAINED_TOKENS.get(m.key))
     ]
     ctx.update(
@@ -192,7 +195,7 @@ def inference_aware_page(request: Request, session: SessionDep, caller: PageCall
         top = max(sum(service.demand_split(req)), 1e9)  # the curve spans the given demand
         demands = np.geomspace(top / 1e4, top * 100, 13).tolist()
         result, rows = service.inference_aware_with_curve(session, req, demands, caller.org_id)
-    except InvalidInput as exc:
+    except (InvalidInput, FieldError) as exc:
         ctx["errors"] = {(exc.field or "target_loss").split(".")[-1]: exc.message}
         return _page(request, "lab/inference_aware.html", ctx)
     ctx.update(result=result, figs={"demand": charts.demand_curve(rows, demands)})
@@ -284,7 +287,7 @@ def fit_submit(
             job = service.start_fit_job(session, caller, "chinchilla_fit", req, est)
             return _job_started(request, "lab/fit.html", ctx, job, settings, background)
         result = service.fit_runs(req)
-    except InvalidInput as exc:
+    except (InvalidInput, FieldError) as exc:
         ctx["errors"] = {exc.field if exc.field == "bootstrap" else "runs_csv": exc.message}
         return render(request, "lab/fit.html", ctx, block="results", status_code=422)
     except Conflict as exc:
@@ -369,7 +372,7 @@ def conditional_submit(
             job = service.start_fit_job(session, caller, "conditional_fit", req, est)
             return _job_started(request, "lab/conditional.html", ctx, job, settings, background)
         result = service.fit_conditional_law(req)
-    except InvalidInput as exc:
+    except (InvalidInput, FieldError) as exc:
         field = exc.field if exc.field in ("form", "reference_fit") else "runs_csv"
         where = f" ({exc.field})" if exc.field and field == "runs_csv" else ""
         ctx["errors"] = {field: exc.message + where}
@@ -413,7 +416,7 @@ def architecture_page(request: Request, session: SessionDep, caller: PageCaller)
             session, ArchitectureRequest(model=req.model, coefficients=req.coefficients,
                                          workload=req.workload), caller.org_id,
         )  # fmt: skip
-    except InvalidInput as exc:
+    except (InvalidInput, FieldError) as exc:
         ctx["errors"] = {(exc.field or "model").split(".")[-1]: exc.message}
         return _page(request, "lab/architecture.html", ctx)
     coeffs = service.coefficients_of(req.coefficients)
@@ -451,7 +454,7 @@ def search_page(request: Request, session: SessionDep, caller: PageCaller) -> Re
     ctx: dict[str, Any] = {"caller": caller, **_options(session), "values": values, "errors": {}}
     try:
         base = resolve_architecture(session, str(values.get("baseline")))
-    except InvalidInput as exc:
+    except (InvalidInput, FieldError) as exc:
         ctx["errors"] = {"baseline": exc.message}
         return _page(request, "lab/search.html", ctx)
     n = values.get("n_non_embed") or base.non_embedding_params
@@ -474,7 +477,7 @@ def search_page(request: Request, session: SessionDep, caller: PageCaller) -> Re
             field, msg = next(iter(errors.items()))
             raise InvalidInput(msg, field=field)
         result, sample = service.search_with_chart(session, req, caller.org_id)
-    except InvalidInput as exc:
+    except (InvalidInput, FieldError) as exc:
         ctx["errors"] = {(exc.field or "n_non_embed").split(".")[-1]: exc.message}
         return _page(request, "lab/search.html", ctx)
     dump = result.model_dump()
@@ -519,9 +522,9 @@ def measure_designs(
                     session, caller, req, settings.audit_hmac_key,
                     torch_memory_limit=limits.torch_memory_limit_bytes(settings.torch_memory_gib),
                 )  # fmt: skip
-            except (InvalidInput, Conflict) as exc:
-                errors = {exc.field or "designs": exc.message}
-                status = exc.status_code
+            except (AppError, FieldError) as exc:
+                field, message, status = form_error(exc, default="designs")
+                errors = {field: message}
     if job is not None:
         background.add_task(jobs.submit, job.id, settings, request.app.state.job_runner)
     ctx = {"caller": caller, "job": job, "errors": errors}

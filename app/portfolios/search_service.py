@@ -19,7 +19,7 @@ from app.db import session_scope
 from app.deployments import service as deployments
 from app.deployments.models import Deployment
 from app.errors import InvalidInput, NotFound
-from app.estimators.errors import FieldError
+from app.estimators.errors import as_field
 from app.estimators.hosted import DEFAULT_CACHED_SHARE, HostedPrice
 from app.estimators.interventions import Scenario
 from app.estimators.portfolio import AxisData
@@ -130,13 +130,11 @@ def hosted_offers(session: Session, org_id: int) -> tuple[HostedOffer, ...]:
 
 
 def space_of(inp: Inputs) -> Space:
-    try:
+    with as_field("failure_modes", only_if_unnamed=True):
         return build_space(inp.base, inp.data, inp.failure_modes, regulated=inp.regulated,
                            corpus_tokens=inp.corpus_tokens,
                            max_candidates=limits.MAX_SEARCH_CANDIDATES, hosted=inp.hosted,
                            regulatory_flags=inp.regulatory_flags)  # fmt: skip
-    except FieldError as exc:
-        raise InvalidInput(str(exc), field=exc.field or "failure_modes") from None
 
 
 def _run(inp: Inputs, space: Space, started: float,

@@ -18,6 +18,7 @@ from app.db import SessionDep
 from app.deployments import service as deployments
 from app.deployments.models import Deployment
 from app.errors import Conflict, InvalidInput, NotFound
+from app.estimators.errors import FieldError
 from app.jobs import service as jobs
 from app.jobs.deps import JobsRecovered
 from app.jobs.models import Job
@@ -148,7 +149,7 @@ def search_submit(
         return render(request, TEMPLATE, ctx, block="results", status_code=422)
     try:
         out = search_service.search(session, caller, dep.id, req)
-    except InvalidInput as exc:
+    except (InvalidInput, FieldError) as exc:
         ctx["errors"] = {exc.field if exc.field in dict(CONSTRAINTS) else "failure_modes":
                          exc.message}  # fmt: skip
         return render(request, TEMPLATE, ctx, block="results", status_code=422)

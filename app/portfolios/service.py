@@ -19,7 +19,7 @@ from app.deployments import service as deployments
 from app.deployments.models import Deployment
 from app.errors import Conflict, InvalidInput, NotFound
 from app.estimates.service import deployment_scenario
-from app.estimators.errors import FieldError
+from app.estimators.errors import field_prefix
 from app.estimators.interventions import Scenario
 from app.estimators.portfolio import (
     AxisData,
@@ -61,17 +61,12 @@ def _resolve(session: Session, dep: Deployment, items: Sequence[ItemIn]) -> list
     """Items with every parameter resolved; 422 naming ``items[i]...`` for anything wrong."""
     data = _axis_data(session, dep.org_id)
     scenario = _scenario(session, dep)
-    try:
-        check_items([Item(i.axis, i.technique) for i in items], data)
-    except FieldError as exc:
-        raise InvalidInput(str(exc), field=exc.field) from None
+    check_items([Item(i.axis, i.technique) for i in items], data)
     out = []
     for i, item in enumerate(items):
-        try:
+        with field_prefix(f"items[{i}].params."):
             params = resolve_params(item.technique, item.params)
             plan(item.technique, scenario, params=params, models=data.models)
-        except FieldError as exc:
-            raise InvalidInput(str(exc), field=f"items[{i}].params.{exc.field}") from None
         out.append({"axis": item.axis, "technique": item.technique, "params": params})
     return out
 
@@ -298,12 +293,9 @@ def _evaluate(session: Session, caller: Caller, p: Portfolio) -> tuple[Evaluatio
     dep = deployments.get(session, caller, p.deployment_id)
     scenario = _scenario(session, dep)
     regulated = bool(REGULATED_FLAGS & set(dep.regulatory_flags))
-    try:
-        data = _axis_data(session, caller.org_id)
-        ev = evaluate_portfolio(scenario, _items_of(p), data, regulated=regulated,
-                                rule_burden=_rule_burden(session, caller, p, data))  # fmt: skip
-    except FieldError as exc:
-        raise InvalidInput(str(exc), field=exc.field) from None
+    data = _axis_data(session, caller.org_id)
+    ev = evaluate_portfolio(scenario, _items_of(p), data, regulated=regulated,
+                            rule_burden=_rule_burden(session, caller, p, data))  # fmt: skip
     return ev, _baseline(scenario)
 
 

@@ -13,11 +13,12 @@ from pydantic import ValidationError
 from app.assessments import service as assessments
 from app.auth.context import Caller
 from app.auth.permissions import Permission
-from app.catalog.repository import CatalogRepository
+from app.catalog.repository import CatalogRepo, CatalogRepository
 from app.csv_export import write_dicts
 from app.db import SessionDep
 from app.deployments import service as deployments
 from app.errors import AppError
+from app.estimators.errors import FieldError
 from app.estimators.techniques import PARAMS, UNPRICED
 from app.governance.views import decision_context
 from app.portfolios import charts, service
@@ -25,7 +26,7 @@ from app.portfolios.models import Portfolio
 from app.portfolios.schemas import ItemIn, PortfolioCreate, PortfolioUpdate
 from app.web.deps import IdPath, PageCaller, SettingsDep
 from app.web.flash import flash
-from app.web.forms import FormDep, as_list, field_errors
+from app.web.forms import FormDep, as_list, field_errors, form_error
 from app.web.htmx import redirect
 from app.web.templates import render
 
@@ -79,9 +80,8 @@ def _parse(form: dict[str, Any], axis_of: dict[str, str]) -> tuple[list[ItemIn],
     return items, errors
 
 
-def _field(exc: AppError, items: list[ItemIn]) -> str:
+def _field(f: str, items: list[ItemIn]) -> str:
     """``items[2].params.k`` → ``p.<technique>.k``; other fields as they are."""
-    f = exc.field or "__all__"
     if f.startswith("items[") and "]" in f:
         idx = int(f[6 : f.index("]")])
         rest = f[f.index("]") + 2 :]
@@ -125,10 +125,9 @@ def _save(
                 p = service.update(session, caller, portfolio.id,
                                    PortfolioUpdate(name=name, items=items),
                                    audit_key=settings.audit_hmac_key)  # fmt: skip
-        except AppError as exc:
-            if exc.status_code not in (409, 422):
-                raise
-            errors[_field(exc, items)] = exc.message
+        except (AppError, FieldError) as exc:
+            field, message, _ = form_error(exc)
+            errors[_field(field, items)] = message
         except ValidationError as exc:  # a name too long and the like
             errors.update(field_errors(exc))
         else:
@@ -247,14 +246,18 @@ def compare_page(request: Request, session: SessionDep, caller: PageCaller) -> R
 # ---- one portfolio -------------------------------------------------------------------------
 @router.get("/portfolios/{portfolio_id:int}")
 def detail_page(
-    portfolio_id: IdPath, request: Request, session: SessionDep, caller: PageCaller
+    portfolio_id: IdPath,
+    request: Request,
+    session: SessionDep,
+    catalog: CatalogRepo,
+    caller: PageCaller,
 ) -> Response:
     p = service.get(session, caller, portfolio_id)
     dep = deployments.get(session, caller, p.deployment_id)
-    names = {t.key: t.name for t in CatalogRepository(session).techniques()}
+    names = {t.key: t.name for t in catalog.techniques()}
     try:
         ev, error = service.evaluation(session, caller, p), None
-    except AppError as exc:
+    except (AppError, FieldError) as exc:
         ev, error = None, exc.message
     return render(request, "portfolios/detail.html", {
         "caller": caller, "p": p, "d": dep, "ev": ev, "error": error, "names": names,
