@@ -34,12 +34,9 @@ ALLOWED: dict[str, str] = {
     "governance/soa.py": "TODO: governance repository",
     "governance/service.py": "TODO: governance repository",
     "governance/report.py": "TODO: governance repository",
-    "rulesets/service.py": "TODO: rulesets repository",
     "portfolios/service.py": "TODO: portfolios repository",
     "portfolios/search_service.py": "TODO: portfolios repository",
     "estimates/calibrations.py": "TODO: estimates repository",
-    "catalog/hosted.py": "TODO: catalog repository (hosted prices)",
-    "catalog/org_reference.py": "TODO: catalog repository (organisation reference data)",
 }
 
 

@@ -10,7 +10,6 @@ from importlib import resources
 from typing import Any
 
 import yaml
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -18,6 +17,7 @@ from app.audit import service as audit
 from app.auth.context import Caller
 from app.auth.permissions import Permission
 from app.catalog.hosted_models import HostedModelPrice
+from app.catalog.repository import HostedPriceRepository
 from app.errors import Conflict, InvalidInput, NotFound
 from app.estimators import hosted as calc
 from app.estimators.traffic import TrafficError
@@ -51,25 +51,6 @@ class HostedModel:
     @property
     def priced(self) -> bool:
         return self.input_per_m_usd is not None and self.output_per_m_usd is not None
-
-
-# ---- queries ---------------------------------------------------------------------------------
-class HostedPriceRepository:
-    def __init__(self, session: Session, org_id: int) -> None:
-        self.session, self.org_id = session, org_id
-
-    def all(self) -> dict[str, HostedModelPrice]:
-        rows = self.session.execute(
-            select(HostedModelPrice).where(HostedModelPrice.org_id == self.org_id)
-        ).scalars()
-        return {r.model_key: r for r in rows}
-
-    def get(self, key: str) -> HostedModelPrice | None:
-        return self.session.execute(
-            select(HostedModelPrice).where(
-                HostedModelPrice.org_id == self.org_id, HostedModelPrice.model_key == key
-            )
-        ).scalar_one_or_none()
 
 
 # ---- the shipped catalog ---------------------------------------------------------------------

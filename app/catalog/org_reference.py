@@ -15,13 +15,14 @@ from importlib import resources
 from typing import Any
 
 import yaml
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.catalog.models import MatrixCell, MatrixVersion
+from app.catalog.repository import CatalogRepository
 from app.rules.reference import default_ruleset_text
 from app.rulesets.models import RuleSetVersion
+from app.rulesets.repository import RuleSetRepository
 
 SHIPPED_MATRIX_NOTE = "Table 1 of seed 000 (shipped default)"
 SHIPPED_RULESET_NOTE = "Shipped rule set (seed 000 §6, Table 4 and conclusion)"
@@ -43,23 +44,9 @@ def shipped_matrix_cells() -> list[tuple[str, str, int, str]]:
     ]
 
 
-def _has_matrix(session: Session, org_id: int) -> bool:
-    found = session.execute(
-        select(MatrixVersion.id).where(MatrixVersion.org_id == org_id).limit(1)
-    ).first()
-    return found is not None
-
-
-def _has_ruleset(session: Session, org_id: int) -> bool:
-    found = session.execute(
-        select(RuleSetVersion.id).where(RuleSetVersion.org_id == org_id).limit(1)
-    ).first()
-    return found is not None
-
-
 def ensure_matrix(session: Session, org_id: int) -> bool:
     """Give ``org_id`` the shipped matrix as its version 1 when it has none; True if added."""
-    if _has_matrix(session, org_id):
+    if CatalogRepository(session).current_matrix_ref(org_id) is not None:
         return False
     try:
         with session.begin_nested():
@@ -78,7 +65,7 @@ def ensure_matrix(session: Session, org_id: int) -> bool:
 
 def ensure_ruleset(session: Session, org_id: int) -> bool:
     """Give ``org_id`` the shipped rule set as its version 1 when it has none; True if added."""
-    if _has_ruleset(session, org_id):
+    if RuleSetRepository(session, org_id).exists():
         return False
     text = default_ruleset_text()
     try:
