@@ -34,9 +34,6 @@ ALLOWED: dict[str, str] = {
     "governance/soa.py": "TODO: governance repository",
     "governance/service.py": "TODO: governance repository",
     "governance/report.py": "TODO: governance repository",
-    "portfolios/service.py": "TODO: portfolios repository",
-    "portfolios/search_service.py": "TODO: portfolios repository",
-    "estimates/calibrations.py": "TODO: estimates repository",
 }
 
 

@@ -18,6 +18,7 @@ from app.catalog import hosted as hosted_catalog
 from app.db import session_scope
 from app.deployments import service as deployments
 from app.deployments.models import Deployment
+from app.deployments.repository import any_org_deployment
 from app.errors import InvalidInput, NotFound
 from app.estimators.errors import as_field
 from app.estimators.hosted import DEFAULT_CACHED_SHARE, HostedPrice
@@ -37,6 +38,7 @@ from app.estimators.search import (
 from app.jobs import limits
 from app.jobs import service as jobs
 from app.jobs.models import Job
+from app.jobs.repository import JobRepository
 from app.jobs.service import Progress, run_settings
 from app.portfolios.search_schemas import FailureModeIn, PortfolioSearchIn
 from app.portfolios.service import _axis_data, _scenario
@@ -169,7 +171,7 @@ def search(session: Session, caller: Caller, deployment_id: int,
 
 def _params_space(factory: sessionmaker[Session], params: dict[str, Any]) -> tuple[Inputs, Space]:
     with session_scope(factory) as session:
-        dep = session.get(Deployment, params["deployment_id"])
+        dep = any_org_deployment(session, params["deployment_id"])
         job_org = params.get("org_id")
         if dep is None or (job_org is not None and dep.org_id != job_org):
             raise NotFound("the deployment is no longer there")
@@ -204,7 +206,8 @@ def _split(factory: sessionmaker[Session], params: dict[str, Any], space: Space,
         jobs.submit(job_id, settings)
     while True:
         with session_scope(factory) as session:
-            rows = {j: session.get(Job, j) for j in ids}
+            repo = JobRepository(session)
+            rows = {j: repo.get(j) for j in ids}
             state = {j: (r.status, r.result, r.error) for j, r in rows.items() if r is not None}
         done = [j for j, (st, _, _) in state.items() if st in ("succeeded", "failed")]
         progress(int(100 * len(done) / parts), f"{len(done)} of {parts} parts of {n:,} serving "

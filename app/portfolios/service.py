@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from functools import cache, lru_cache
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.assessments import service as assessments
@@ -32,6 +31,7 @@ from app.estimators.portfolio import (
 from app.estimators.techniques import plan, pricing_params, resolve_params
 from app.governance import frameworks, workflow
 from app.portfolios.models import Portfolio
+from app.portfolios.repository import PortfolioRepository
 from app.portfolios.schemas import ItemIn, PortfolioCreate, PortfolioOut, PortfolioUpdate
 from app.rules.questionnaire import REGULATED_FLAGS
 
@@ -71,11 +71,9 @@ def _resolve(session: Session, dep: Deployment, items: Sequence[ItemIn]) -> list
     return out
 
 
-def _name_taken(session: Session, dep_id: int, name: str, exclude: int | None = None) -> bool:
-    stmt = select(Portfolio.id).where(Portfolio.deployment_id == dep_id, Portfolio.name == name)
-    if exclude is not None:
-        stmt = stmt.where(Portfolio.id != exclude)
-    return session.execute(stmt.limit(1)).first() is not None
+def _name_taken(session: Session, caller: Caller, dep_id: int, name: str,
+                exclude: int | None = None) -> bool:  # fmt: skip
+    return PortfolioRepository(session, caller.org_id).name_taken(dep_id, name, exclude_id=exclude)
 
 
 Snapshot = dict[str, Any] | None
@@ -101,35 +99,29 @@ def create(
     caller.require(Permission.portfolio_write)
     dep = deployments.get(session, caller, data.deployment_id)
     deployments.require_active(dep)
-    if _name_taken(session, dep.id, data.name):
+    if _name_taken(session, caller, dep.id, data.name):
         raise Conflict(f"this deployment already has a portfolio named '{data.name}'",
                        field="name")  # fmt: skip
     p = Portfolio(org_id=caller.org_id, deployment_id=dep.id, name=data.name,
                   items=_resolve(session, dep, data.items), created_by=caller.email,
                   contributors=[caller.email, *contributors],
                   source_assessment_id=source_assessment_id)  # fmt: skip
-    session.add(p)
-    session.flush()
+    PortfolioRepository(session, caller.org_id).add(p)
     _audit(session, caller, audit_key, "portfolio.create", p, after=p.audit_dict())
     return p
 
 
 def get(session: Session, caller: Caller, portfolio_id: int) -> Portfolio:
-    p = session.execute(
-        select(Portfolio).where(Portfolio.id == portfolio_id, Portfolio.org_id == caller.org_id)
-    ).scalar_one_or_none()
+    p = PortfolioRepository(session, caller.org_id).get(portfolio_id)
     if p is None:
         raise NotFound(f"portfolio {portfolio_id} not found")
     return p
 
 
 def list_(session: Session, caller: Caller, deployment_id: int | None = None) -> list[Portfolio]:
-    stmt = select(Portfolio).where(Portfolio.org_id == caller.org_id)
     if deployment_id is not None:
         deployments.get(session, caller, deployment_id)
-        stmt = stmt.where(Portfolio.deployment_id == deployment_id)
-    return list(session.execute(stmt.order_by(Portfolio.deployment_id, Portfolio.name))
-                .scalars().all())  # fmt: skip
+    return PortfolioRepository(session, caller.org_id).list(deployment_id)
 
 
 def update(
@@ -143,7 +135,7 @@ def update(
     deployments.require_active(dep)
     before = p.audit_dict()
     if data.name is not None and data.name != p.name:
-        if _name_taken(session, p.deployment_id, data.name, exclude=p.id):
+        if _name_taken(session, caller, p.deployment_id, data.name, exclude=p.id):
             raise Conflict(f"this deployment already has a portfolio named '{data.name}'",
                            field="name")  # fmt: skip
         p.name = data.name
@@ -216,7 +208,7 @@ def duplicate(
 ) -> Portfolio:
     p = get(session, caller, portfolio_id)
     n, name = 2, f"{p.name} (copy)"
-    while _name_taken(session, p.deployment_id, name):
+    while _name_taken(session, caller, p.deployment_id, name):
         name, n = f"{p.name} (copy {n})", n + 1
     items = [ItemIn.model_validate(i) for i in p.items]
     return create(session, caller, PortfolioCreate(deployment_id=p.deployment_id, name=name[:120],
@@ -252,7 +244,7 @@ def from_recommendation(
                     params=(i.get("impact") or {}).get("params")
                     or pricing_params(i["technique"], corpus)) for i in chosen]  # fmt: skip
     name, n = f"Recommendation #{rec.id}", 2
-    while _name_taken(session, a.deployment_id, name):
+    while _name_taken(session, caller, a.deployment_id, name):
         name, n = f"Recommendation #{rec.id} ({n})", n + 1
     return create(session, caller, PortfolioCreate(deployment_id=a.deployment_id, name=name,
                                                    items=items), audit_key=audit_key,
