@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Depends, Header, Response
 from sqlalchemy.orm import Session
 
 from app.assessments import service
@@ -26,6 +26,7 @@ from app.portfolios.schemas import FromRecommendationIn, PortfolioOut
 from app.rulesets import service as rulesets
 from app.rulesets.models import RuleSetVersion
 from app.web.deps import ApiCaller, IdPath, IdQuery, SettingsDep
+from app.web.guards import api_requires
 
 router = APIRouter(tags=["assessments"])
 
@@ -199,15 +200,21 @@ def list_rule_versions(session: SessionDep, caller: ApiCaller) -> list[RuleSetOu
     tags=["rules"],
     responses={422: {"description": "Invalid; `field` is the path of the first error"}},
 )
-def validate_rules(data: RuleSetText, session: SessionDep, caller: ApiCaller) -> RuleSetCheck:
-    caller.require(Permission.rules_edit)
+def validate_rules(
+    data: RuleSetText,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.rules_edit))],
+) -> RuleSetCheck:
     _, rs = rulesets.parse_text(session, data.yaml)
     return RuleSetCheck(valid=True, rules=len(rs.rules))
 
 
 @router.post("/rules/dry-run", response_model=DryRunOut, tags=["rules"])
-def dry_run_rules(data: RuleSetText, session: SessionDep, caller: ApiCaller) -> DryRunOut:
-    caller.require(Permission.rules_edit)
+def dry_run_rules(
+    data: RuleSetText,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.rules_edit))],
+) -> DryRunOut:
     _, rs = rulesets.parse_text(session, data.yaml)
     return DryRunOut.model_validate(service.dry_run(session, caller, rs))
 

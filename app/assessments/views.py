@@ -3,10 +3,10 @@ the rule-set pages (view, edit per rule or as YAML, dry run, publish)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from app.assessments import charts, forms, service
@@ -25,6 +25,7 @@ from app.rulesets import service as rulesets
 from app.web.deps import IdPath, IdQuery, PageCaller, SettingsDep
 from app.web.flash import flash
 from app.web.forms import FormDep, form_error
+from app.web.guards import page_requires
 from app.web.htmx import redirect
 from app.web.templates import render
 
@@ -71,9 +72,11 @@ def _preview(session: SessionDep, dep: Deployment, values: dict[str, Any]) -> di
 
 @router.get("/deployments/{deployment_id:int}/assessment")
 def questionnaire_page(
-    deployment_id: IdPath, request: Request, session: SessionDep, caller: PageCaller
+    deployment_id: IdPath,
+    request: Request,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.assessment_submit))],
 ) -> Response:
-    caller.require(Permission.assessment_submit)
     dep = deployments.get(session, caller, deployment_id)
     values = service.draft_values(service.load_draft(session, caller, dep.id))
     ctx = _questionnaire(session, caller, dep, values, {}, _preview(session, dep, values))
@@ -83,11 +86,14 @@ def questionnaire_page(
 
 @router.get("/deployments/{deployment_id:int}/assessment/follow-ups/{fm}")
 def follow_ups_fragment(
-    deployment_id: IdPath, fm: str, request: Request, session: SessionDep, caller: PageCaller
+    deployment_id: IdPath,
+    fm: str,
+    request: Request,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.assessment_submit))],
 ) -> Response:
     """The details of one failure mode, shown only when its severity is above 0 (htmx): part of
     the questionnaire, so only for those who may submit one."""
-    caller.require(Permission.assessment_submit)
     dep = deployments.get(session, caller, deployment_id)
     info = next((f for f in service.shared_catalog(session).rows if f.key == fm), None)
     if info is None:
@@ -118,11 +124,10 @@ def submit(
     deployment_id: IdPath,
     request: Request,
     session: SessionDep,
-    caller: PageCaller,
+    caller: Annotated[Caller, Depends(page_requires(Permission.assessment_submit))],
     settings: SettingsDep,
     form: FormDep,
 ) -> Response:
-    caller.require(Permission.assessment_submit)
     dep = deployments.get(session, caller, deployment_id)
     keys = _fm_keys(session)
     data, errors = forms.parse(form, keys)
@@ -229,9 +234,11 @@ def _edit_ctx(session: SessionDep, caller: Caller, text: str, **extra: Any) -> d
 
 @router.get("/rules/edit")
 def edit_page(
-    request: Request, session: SessionDep, caller: PageCaller, rule: str | None = None
+    request: Request,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.rules_edit))],
+    rule: str | None = None,
 ) -> Response:
-    caller.require(Permission.rules_edit)
     row = rulesets.get_version(session, caller.org_id)
     ctx = _edit_ctx(session, caller, row.text)
     if rule is not None:
@@ -295,13 +302,12 @@ def _with_rule(
 def edit(
     request: Request,
     session: SessionDep,
-    caller: PageCaller,
+    caller: Annotated[Caller, Depends(page_requires(Permission.rules_edit))],
     settings: SettingsDep,
     form: FormDep,
 ) -> Response:
     """Validate and dry-run a candidate (YAML, or one rule's form merged into the current set);
     with ``action=publish`` and a note, publish it as the next version."""
-    caller.require(Permission.rules_edit)
     text = str(form.get("yaml", ""))
     note = str(form.get("note", "")).strip()
     if "original" in form:  # the per-rule form

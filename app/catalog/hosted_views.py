@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from app.auth.context import Caller
 from app.auth.permissions import Permission
 from app.catalog import charts, hosted
 from app.db import SessionDep
@@ -21,6 +22,7 @@ from app.estimators.errors import FieldError
 from app.web.deps import IdPath, PageCaller, SettingsDep
 from app.web.flash import flash
 from app.web.forms import form_data, form_error
+from app.web.guards import page_requires
 from app.web.htmx import redirect
 from app.web.templates import render
 
@@ -77,12 +79,11 @@ def set_hosted_price(
     model_key: str,
     request: Request,
     session: SessionDep,
-    caller: PageCaller,
+    caller: Annotated[Caller, Depends(page_requires(Permission.catalog_edit))],
     settings: SettingsDep,
     form: Annotated[dict[str, Any], Depends(form_data)],
 ) -> Response:
     """Set the organisation's own prices for a hosted API ("new": add a model by its key)."""
-    caller.require(Permission.catalog_edit)
     key = str(form.get("key", "")).strip() if model_key == "new" else model_key
     change, errors = _parse(form)
     if not errors and model_key == "new" and not re.fullmatch(r"[a-z0-9_]{1,64}", key):

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from app.assessments.matrix_preview import matrix_dry_run
+from app.auth.context import Caller
 from app.auth.permissions import Permission
 from app.catalog import charts, service
 from app.catalog.hosted_views import router as hosted_views
@@ -21,6 +22,7 @@ from app.rules.matrix import DIMENSIONS, SCALE_ENDS
 from app.web.deps import IdQuery, PageCaller, SettingsDep
 from app.web.flash import flash
 from app.web.forms import form_data, form_error
+from app.web.guards import page_requires
 from app.web.htmx import redirect
 from app.web.templates import render
 
@@ -54,8 +56,11 @@ def matrix_page(
 
 
 @router.get("/matrix/edit")
-def matrix_edit_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
-    caller.require(Permission.matrix_edit)
+def matrix_edit_page(
+    request: Request,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.matrix_edit))],
+) -> Response:
     return render(
         request,
         "catalog/matrix_edit.html",
@@ -84,14 +89,13 @@ def matrix_edit(
     request: Request,
     session: SessionDep,
     catalog: CatalogRepo,
-    caller: PageCaller,
+    caller: Annotated[Caller, Depends(page_requires(Permission.matrix_edit))],
     settings: SettingsDep,
     form: Annotated[dict[str, Any], Depends(form_data)],
 ) -> Response:
     """Two steps: "Preview" shows how the submitted assessments' rankings would change under the
     edited matrix (nothing saved); "Publish" saves the new version, and only for the very changes
     that were previewed (otherwise it previews them first)."""
-    caller.require(Permission.matrix_edit)
     changes: dict[tuple[str, str], tuple[int, str]] = {}
     errors: dict[str, str] = {}
     current = service.current_matrix(session, caller.org_id)
@@ -217,12 +221,11 @@ def set_gpu_price(
     key: str,
     request: Request,
     session: SessionDep,
-    caller: PageCaller,
+    caller: Annotated[Caller, Depends(page_requires(Permission.catalog_edit))],
     settings: SettingsDep,
     form: Annotated[dict[str, Any], Depends(form_data)],
 ) -> Response:
     """Set the organisation's own price for a GPU (the shipped default is the operator's)."""
-    caller.require(Permission.catalog_edit)
     raw = str(form.get("price_per_hour_usd", "")).strip()
     kind = str(form.get("kind", "")).strip()
     note = str(form.get("note", ""))

@@ -7,6 +7,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from app.assessments import service as assessments
+from app.auth.context import Caller
 from app.auth.permissions import Permission
 from app.catalog import service as catalog_service
 from app.catalog.repository import CatalogRepo, CatalogRepository
@@ -24,6 +25,7 @@ from app.portfolios import service as portfolios
 from app.web.deps import IdPath, PageCaller, SettingsDep
 from app.web.flash import flash
 from app.web.forms import as_list, field_errors, form_data, form_error
+from app.web.guards import page_requires
 from app.web.htmx import redirect
 from app.web.templates import render
 
@@ -150,8 +152,11 @@ def list_page(
 
 
 @router.get("/new")
-def new_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
-    caller.require(Permission.deployment_write)
+def new_page(
+    request: Request,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.deployment_write))],
+) -> Response:
     values = {
         "n_gpus": 1,
         "engine": "vllm",
@@ -176,11 +181,10 @@ def new_page(request: Request, session: SessionDep, caller: PageCaller) -> Respo
 def create(
     request: Request,
     session: SessionDep,
-    caller: PageCaller,
+    caller: Annotated[Caller, Depends(page_requires(Permission.deployment_write))],
     settings: SettingsDep,
     form: Annotated[dict[str, Any], Depends(form_data)],
 ) -> Response:
-    caller.require(Permission.deployment_write)
     data, errors = _validate(session, form)
     status = 422  # or 409 when the name is taken (also when a concurrent request just took it)
     if data is not None:
@@ -244,9 +248,11 @@ def detail_page(
 
 @router.get("/{deployment_id:int}/edit")
 def edit_page(
-    deployment_id: IdPath, request: Request, session: SessionDep, caller: PageCaller
+    deployment_id: IdPath,
+    request: Request,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.deployment_write))],
 ) -> Response:
-    caller.require(Permission.deployment_write)
     dep = service.get(session, caller, deployment_id)
     return render(
         request,
@@ -266,11 +272,10 @@ def edit(
     deployment_id: IdPath,
     request: Request,
     session: SessionDep,
-    caller: PageCaller,
+    caller: Annotated[Caller, Depends(page_requires(Permission.deployment_write))],
     settings: SettingsDep,
     form: Annotated[dict[str, Any], Depends(form_data)],
 ) -> Response:
-    caller.require(Permission.deployment_write)
     dep = service.get(session, caller, deployment_id)
     data, errors = _validate(session, form)
     status = 422  # or 409 when the name is taken (also when a concurrent request just took it)

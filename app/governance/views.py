@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
@@ -24,6 +24,7 @@ from app.portfolios import service as portfolios
 from app.web.deps import IdPath, PageCaller, SettingsDep
 from app.web.flash import flash
 from app.web.forms import FormDep, as_list, field_errors, form_error
+from app.web.guards import page_requires
 from app.web.htmx import redirect
 from app.web.templates import render
 
@@ -182,10 +183,10 @@ def evaluations_page(
 
 @router.post("/deployments/{deployment_id:int}/evaluations")
 def record_evaluation(
-    deployment_id: IdPath, request: Request, session: SessionDep, caller: PageCaller,
+    deployment_id: IdPath, request: Request, session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.evaluation_write))],
     settings: SettingsDep, form: FormDep,
 ) -> Response:  # fmt: skip
-    caller.require(Permission.evaluation_write)
     rows, problem = _parse_csv(str(form.get("results_csv", "")))
     errors: dict[str, str] = {"results_csv": problem} if problem else {}
     if not errors:

@@ -108,7 +108,7 @@ def _model_point(session: SessionDep, values: dict[str, Any]) -> tuple[float, fl
 
 @router.get("/scaling/compute")
 def compute_page(
-    request: Request, session: SessionDep, catalog: CatalogRepo, caller: PageCaller
+    request: Request, session: SessionDep, repo: CatalogRepo, caller: PageCaller
 ) -> Response:
     values = _values(request, COMPUTE_DEFAULTS)
     if values["basis"] == "model" and not values.get("tokens"):
@@ -144,7 +144,7 @@ def compute_page(
     hi_d = max(p[2] for p in points) * 100
     catalog = [
         (m.name, planner.position(float(architecture_of(m).total_params), known[0], f), known[1])
-        for m in catalog.models()
+        for m in repo.models()
         if (known := planner.TRAINED_TOKENS.get(m.key))
     ]
     ctx.update(

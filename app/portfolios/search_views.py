@@ -4,9 +4,9 @@ frontier chart and table, each point saved with the portfolio form's own fields.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
@@ -27,6 +27,7 @@ from app.portfolios.search_schemas import PortfolioSearchIn
 from app.rules.questionnaire import RISK_LEVELS
 from app.web.deps import IdPath, PageCaller, SettingsDep
 from app.web.forms import FormDep, plain_message
+from app.web.guards import page_requires
 from app.web.templates import render
 
 router = APIRouter(include_in_schema=False)
@@ -123,9 +124,11 @@ def results_context(out: dict[str, Any]) -> dict[str, Any]:
 
 @router.get("/deployments/{deployment_id:int}/portfolio-search")
 def search_page(
-    deployment_id: IdPath, request: Request, session: SessionDep, caller: PageCaller
+    deployment_id: IdPath,
+    request: Request,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.portfolio_write))],
 ) -> Response:
-    caller.require(Permission.portfolio_write)
     dep = deployments.get(session, caller, deployment_id)
     return render(request, TEMPLATE, _ctx(session, caller, dep, _defaults(session, dep), {}))
 
@@ -135,12 +138,11 @@ def search_submit(
     deployment_id: IdPath,
     request: Request,
     session: SessionDep,
-    caller: PageCaller,
+    caller: Annotated[Caller, Depends(page_requires(Permission.portfolio_write))],
     settings: SettingsDep,
     form: FormDep,
     background: BackgroundTasks,
 ) -> Response:
-    caller.require(Permission.portfolio_write)
     dep = deployments.get(session, caller, deployment_id)
     ctx = _ctx(session, caller, dep, dict(form), {})
     req, errors = _parse(dict(form), ctx["rows"])

@@ -4,9 +4,9 @@ evaluation, and the side-by-side comparison with its charts and CSV/JSON export.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
@@ -27,6 +27,7 @@ from app.portfolios.schemas import ItemIn, PortfolioCreate, PortfolioUpdate
 from app.web.deps import IdPath, PageCaller, SettingsDep
 from app.web.flash import flash
 from app.web.forms import FormDep, as_list, field_errors, form_error
+from app.web.guards import page_requires
 from app.web.htmx import redirect
 from app.web.templates import render
 
@@ -152,9 +153,11 @@ def list_page(
 
 @router.get("/deployments/{deployment_id:int}/portfolios/new")
 def new_page(
-    deployment_id: IdPath, request: Request, session: SessionDep, caller: PageCaller
+    deployment_id: IdPath,
+    request: Request,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.portfolio_write))],
 ) -> Response:
-    caller.require(Permission.portfolio_write)
     dep = deployments.get(session, caller, deployment_id)
     return _form_page(request, session, caller, dep, {"use": []}, {}, None)
 
@@ -164,11 +167,10 @@ def create(
     deployment_id: IdPath,
     request: Request,
     session: SessionDep,
-    caller: PageCaller,
+    caller: Annotated[Caller, Depends(page_requires(Permission.portfolio_write))],
     settings: SettingsDep,
     form: FormDep,
 ) -> Response:
-    caller.require(Permission.portfolio_write)
     dep = deployments.get(session, caller, deployment_id)
     return _save(request, session, caller, settings, form, dep, None)
 
@@ -268,9 +270,11 @@ def detail_page(
 
 @router.get("/portfolios/{portfolio_id:int}/edit")
 def edit_page(
-    portfolio_id: IdPath, request: Request, session: SessionDep, caller: PageCaller
+    portfolio_id: IdPath,
+    request: Request,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.portfolio_write))],
 ) -> Response:
-    caller.require(Permission.portfolio_write)
     p = service.get(session, caller, portfolio_id)
     dep = deployments.get(session, caller, p.deployment_id)
     return _form_page(request, session, caller, dep, _values_from(p), {}, p)
@@ -281,11 +285,10 @@ def edit(
     portfolio_id: IdPath,
     request: Request,
     session: SessionDep,
-    caller: PageCaller,
+    caller: Annotated[Caller, Depends(page_requires(Permission.portfolio_write))],
     settings: SettingsDep,
     form: FormDep,
 ) -> Response:
-    caller.require(Permission.portfolio_write)
     p = service.get(session, caller, portfolio_id)
     dep = deployments.get(session, caller, p.deployment_id)
     return _save(request, session, caller, settings, form, dep, p)
@@ -328,11 +331,11 @@ def delete(
 
 @router.post("/assessments/{assessment_id:int}/portfolio")
 def from_recommendation(
-    assessment_id: IdPath, request: Request, session: SessionDep, caller: PageCaller,
+    assessment_id: IdPath, request: Request, session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.portfolio_write))],
     settings: SettingsDep, form: FormDep,
 ) -> Response:  # fmt: skip
     """Only the items ticked on the recommendation's cards."""
-    caller.require(Permission.portfolio_write)
     assessments.get(session, caller, assessment_id)
     ticked = as_list(form.get("item"))
     ranks = [int(r) for r in ticked if r.isdigit() and len(r) <= 4]
