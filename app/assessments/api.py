@@ -94,7 +94,7 @@ def submit_assessment(
     deployment_id: IdPath,
     data: AssessmentIn,
     session: SessionDep,
-    caller: ApiCaller,
+    caller: Annotated[Caller, Depends(api_requires(Permission.assessment_submit))],
     settings: SettingsDep,
     response: Response,
     idempotency_key: Annotated[
@@ -140,7 +140,10 @@ def get_assessment(assessment_id: IdPath, session: SessionDep, caller: ApiCaller
     responses=_ERRORS,
 )
 def rerun_assessment(
-    assessment_id: IdPath, session: SessionDep, caller: ApiCaller, settings: SettingsDep
+    assessment_id: IdPath,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.assessment_submit))],
+    settings: SettingsDep,
 ) -> AssessmentOut:
     service.rerun(session, caller, assessment_id, audit_key=settings.audit_hmac_key)
     return assessment_out(session, caller, service.get(session, caller, assessment_id))

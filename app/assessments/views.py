@@ -109,7 +109,11 @@ def follow_ups_fragment(
 
 @router.post("/deployments/{deployment_id:int}/assessment/draft")
 def save_draft(
-    deployment_id: IdPath, request: Request, session: SessionDep, caller: PageCaller, form: FormDep
+    deployment_id: IdPath,
+    request: Request,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.assessment_submit))],
+    form: FormDep,
 ) -> Response:
     """Autosave (htmx, on every change): keep the form as typed and answer with the preview."""
     dep = deployments.get(session, caller, deployment_id)
@@ -199,7 +203,7 @@ def rerun(
     assessment_id: IdPath,
     request: Request,
     session: SessionDep,
-    caller: PageCaller,
+    caller: Annotated[Caller, Depends(page_requires(Permission.assessment_submit))],
     settings: SettingsDep,
 ) -> Response:
     rec = service.rerun(session, caller, assessment_id, audit_key=settings.audit_hmac_key)
