@@ -30,10 +30,6 @@ ALLOWED: dict[str, str] = {
     "demo.py": "demo seeding (CLI only)",
     # not yet moved: each feature below still needs its repository (issue 23 item 2, left open)
     "dashboard.py": "TODO: DashboardRepository is defined in this module; move it to a repository",
-    "governance/workflow.py": "TODO: governance repository",
-    "governance/soa.py": "TODO: governance repository",
-    "governance/service.py": "TODO: governance repository",
-    "governance/report.py": "TODO: governance repository",
 }
 
 

@@ -38,6 +38,22 @@ class AuditRepository:
             select(AuditEvent.hash).where(AuditEvent.id == event_id)
         ).scalar_one_or_none()
 
+    def count_for_org(self, org_id: int) -> int:
+        return int(
+            self.session.execute(
+                select(func.count()).select_from(AuditEvent).where(AuditEvent.org_id == org_id)
+            ).scalar_one()
+        )
+
+    def head_for_org(self, org_id: int) -> Row[int, str] | None:
+        """The organisation's newest event in the shared chain: id and hash."""
+        return self.session.execute(
+            select(AuditEvent.id, AuditEvent.hash)
+            .where(AuditEvent.org_id == org_id)
+            .order_by(AuditEvent.id.desc())
+            .limit(1)
+        ).first()
+
     def add(self, ev: AuditEvent) -> AuditEvent:
         self.session.add(ev)
         self.session.flush()

@@ -47,6 +47,10 @@ class DeploymentRepository:
         )
         return rows, total
 
+    def all(self) -> Sequence[Deployment]:
+        """Every deployment of the organisation, archived ones too."""
+        return self.session.execute(self._scoped()).scalars().all()
+
     def name_taken(self, name: str, *, exclude_id: int | None = None) -> bool:
         stmt = select(Deployment.id).where(
             Deployment.org_id == self.org_id, func.lower(Deployment.name) == name.lower()

@@ -9,13 +9,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import __version__
 from app.assessments import service as assessments
 from app.assessments.repository import AssessmentRepository
-from app.audit.models import AuditEvent
+from app.audit.repository import AuditRepository
 from app.auth.context import Caller
 from app.catalog import service as catalog_service
 from app.catalog.repository import CatalogRepository
@@ -215,12 +214,7 @@ def build(session: Session, caller: Caller, deployment_id: int) -> dict[str, Any
     findings, actions = _findings(recommendation_rows, portfolio_rows, evals, economics)
     # the organisation's newest event in the shared chain (another's would reveal its activity)
     names = _glossary(session, dep, cat, assessment_rows, recommendation_rows, portfolio_rows)
-    head = session.execute(
-        select(AuditEvent.id, AuditEvent.hash)
-        .where(AuditEvent.org_id == caller.org_id)
-        .order_by(AuditEvent.id.desc())
-        .limit(1)
-    ).first()
+    head = AuditRepository(session).head_for_org(caller.org_id)
     data = {
         "schema_version": SCHEMA_VERSION,
         "generated_at": datetime.now(UTC).isoformat(),

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.assessments import service as assessments
@@ -19,6 +18,7 @@ from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.governance import frameworks, workflow
 from app.governance.models import Decision, Evaluation
 from app.governance.regressions import Result, analyse
+from app.governance.repository import GovernanceRepository
 from app.governance.schemas import DecisionIn, EvaluationIn
 from app.portfolios import service as portfolios
 
@@ -114,14 +114,9 @@ def decisions(
             raise NotFound(f"recommendation {target_id} not found")
     elif target_type == "portfolio" and target_id is not None:
         portfolios.get(session, caller, target_id)
-    stmt = select(Decision).where(Decision.org_id == caller.org_id)
-    if target_type is not None:
-        stmt = stmt.where(Decision.target_type == target_type)
-    if target_id is not None:
-        stmt = stmt.where(Decision.target_id == target_id)
-    if deployment_id is not None:
-        stmt = stmt.where(Decision.deployment_id == deployment_id)
-    return session.execute(stmt.order_by(Decision.id)).scalars().all()
+    return GovernanceRepository(session, caller.org_id).decisions(
+        target_type=target_type, target_id=target_id, deployment_id=deployment_id
+    )
 
 
 # ---- disaggregated evaluations -------------------------------------------------------------
@@ -149,23 +144,11 @@ def record_evaluation(
 
 def evaluations(session: Session, caller: Caller, deployment_id: int) -> Sequence[Evaluation]:
     deployments.get(session, caller, deployment_id)
-    return (
-        session.execute(
-            select(Evaluation)
-            .where(Evaluation.org_id == caller.org_id, Evaluation.deployment_id == deployment_id)
-            .order_by(Evaluation.id.desc())
-        )
-        .scalars()
-        .all()
-    )
+    return GovernanceRepository(session, caller.org_id).evaluations(deployment_id)
 
 
 def get_evaluation(session: Session, caller: Caller, evaluation_id: int) -> Evaluation:
-    ev = session.execute(
-        select(Evaluation).where(
-            Evaluation.org_id == caller.org_id, Evaluation.id == evaluation_id
-        )  # fmt: skip
-    ).scalar_one_or_none()
+    ev = GovernanceRepository(session, caller.org_id).evaluation(evaluation_id)
     if ev is None:
         raise NotFound(f"evaluation {evaluation_id} not found")
     return ev
@@ -276,12 +259,9 @@ def risk_picture(session: Session, caller: Caller, deployment_id: int) -> dict[s
 
 
 def _audit_events(session: Session, org_id: int) -> int:
-    from sqlalchemy import func
+    from app.audit.repository import AuditRepository
 
-    from app.audit.models import AuditEvent
-
-    return int(session.execute(select(func.count()).select_from(AuditEvent)
-                               .where(AuditEvent.org_id == org_id)).scalar_one())  # fmt: skip
+    return AuditRepository(session).count_for_org(org_id)
 
 
 def soa(

@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
@@ -19,6 +18,7 @@ from app.deployments import service as deployments
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.governance import frameworks, soa_rules, workflow
 from app.governance.models import Decision, SoaEvidenceFile, SoaHistory, SoaVersion
+from app.governance.repository import GovernanceRepository
 from app.governance.schemas import DecisionIn
 
 TARGET = "soa"
@@ -26,9 +26,7 @@ TARGET = "soa"
 
 # ---- reading -------------------------------------------------------------------------------
 def get(session: Session, caller: Caller, soa_id: int) -> SoaVersion:
-    s = session.execute(
-        select(SoaVersion).where(SoaVersion.org_id == caller.org_id, SoaVersion.id == soa_id)
-    ).scalar_one_or_none()
+    s = GovernanceRepository(session, caller.org_id).soa(soa_id)
     if s is None:
         raise NotFound(f"statement of applicability {soa_id} not found")
     return s
@@ -36,24 +34,11 @@ def get(session: Session, caller: Caller, soa_id: int) -> SoaVersion:
 
 def versions(session: Session, caller: Caller, deployment_id: int) -> Sequence[SoaVersion]:
     deployments.get(session, caller, deployment_id)
-    return (
-        session.execute(
-            select(SoaVersion)
-            .where(SoaVersion.org_id == caller.org_id, SoaVersion.deployment_id == deployment_id)
-            .order_by(SoaVersion.version.desc())
-        )
-        .scalars()
-        .all()
-    )
+    return GovernanceRepository(session, caller.org_id).soa_versions(deployment_id)
 
 
 def latest(session: Session, org_id: int, deployment_id: int) -> SoaVersion | None:
-    return session.execute(
-        select(SoaVersion)
-        .where(SoaVersion.org_id == org_id, SoaVersion.deployment_id == deployment_id)
-        .order_by(SoaVersion.version.desc())
-        .limit(1)
-    ).scalar_one_or_none()
+    return GovernanceRepository(session, org_id).latest_soa(deployment_id)
 
 
 def content(s: SoaVersion) -> dict[str, Any]:
@@ -137,18 +122,11 @@ def history(
     session: Session, caller: Caller, soa_id: int, control: str | None = None
 ) -> Sequence[SoaHistory]:
     get(session, caller, soa_id)
-    stmt = select(SoaHistory).where(SoaHistory.org_id == caller.org_id, SoaHistory.soa_id == soa_id)
-    if control is not None:
-        stmt = stmt.where(SoaHistory.control == control)
-    return session.execute(stmt.order_by(SoaHistory.id)).scalars().all()
+    return GovernanceRepository(session, caller.org_id).soa_history(soa_id, control)
 
 
 def evidence_file(session: Session, caller: Caller, file_id: int) -> SoaEvidenceFile:
-    f = session.execute(
-        select(SoaEvidenceFile).where(
-            SoaEvidenceFile.org_id == caller.org_id, SoaEvidenceFile.id == file_id
-        )
-    ).scalar_one_or_none()
+    f = GovernanceRepository(session, caller.org_id).evidence_file(file_id)
     if f is None:
         raise NotFound(f"evidence file {file_id} not found")
     return f
@@ -220,12 +198,7 @@ def create_version(
             for r in prev.controls
             if r["control"] in fresh
         ]
-    n = (
-        session.execute(
-            select(func.max(SoaVersion.version)).where(SoaVersion.deployment_id == dep.id)
-        ).scalar()
-        or 0
-    ) + 1
+    n = GovernanceRepository(session, caller.org_id).highest_soa_version(dep.id) + 1
     s = SoaVersion(
         org_id=caller.org_id,
         deployment_id=dep.id,

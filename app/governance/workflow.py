@@ -22,7 +22,6 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.assessments.models import Assessment, Recommendation
@@ -31,8 +30,11 @@ from app.audit import service as audit
 from app.auth.context import Caller
 from app.db import utcnow
 from app.deployments.models import Deployment
+from app.deployments.repository import DeploymentRepository
 from app.governance.models import Decision, Notification
+from app.governance.repository import GovernanceRepository
 from app.portfolios.models import Portfolio
+from app.portfolios.repository import PortfolioRepository
 
 Status = Literal["draft", "submitted", "approved", "rejected", "superseded"]
 STATUSES: tuple[str, ...] = ("draft", "submitted", "approved", "rejected", "superseded")
@@ -108,10 +110,7 @@ def decisions_by_target(session: Session, org_id: int, target_type: str,
     out: dict[int, list[Decision]] = {i: [] for i in ids}
     if not ids:
         return out
-    rows = session.execute(
-        select(Decision).where(Decision.org_id == org_id, Decision.target_type == target_type,
-                               Decision.target_id.in_(list(ids))).order_by(Decision.id)
-    ).scalars()  # fmt: skip
+    rows = GovernanceRepository(session, org_id).decisions_on(target_type, ids)
     for d in rows:
         out[d.target_id].append(d)
     return out
@@ -138,11 +137,7 @@ def void_stale(
 ) -> list[Decision]:  # fmt: skip
     """Void every decision in force on the target that was made on other content than
     ``current_sha256``; audited, and the deciders are told."""
-    rows = session.execute(
-        select(Decision).where(Decision.org_id == caller.org_id,
-                               Decision.target_type == target_type,
-                               Decision.target_id == target_id, Decision.voided_at.is_(None))
-    ).scalars().all()  # fmt: skip
+    rows = GovernanceRepository(session, caller.org_id).unvoided_decisions(target_type, target_id)
     voided = [d for d in rows if d.content_sha256 != current_sha256]
     now = utcnow()
     for d in voided:
@@ -177,11 +172,9 @@ def notify(session: Session, org_id: int, recipients: Iterable[str], *, kind: st
 
 def notifications(session: Session, caller: Caller, *, unread_only: bool = False,
                   limit: int = 100) -> Sequence[Notification]:  # fmt: skip
-    stmt = select(Notification).where(Notification.org_id == caller.org_id,
-                                      Notification.recipient == caller.email)  # fmt: skip
-    if unread_only:
-        stmt = stmt.where(Notification.read_at.is_(None))
-    return session.execute(stmt.order_by(Notification.id.desc()).limit(limit)).scalars().all()
+    return GovernanceRepository(session, caller.org_id).notifications(
+        caller.email, unread_only=unread_only, limit=limit
+    )
 
 
 def unread_count(session: Session, caller: Caller) -> int:
@@ -190,22 +183,14 @@ def unread_count(session: Session, caller: Caller) -> int:
 
 def mark_read(session: Session, caller: Caller) -> int:
     """Mark all of the caller's notifications read; returns how many were unread."""
-    res = session.execute(
-        update(Notification)
-        .where(Notification.org_id == caller.org_id, Notification.recipient == caller.email,
-               Notification.read_at.is_(None))
-        .values(read_at=utcnow())
-    )  # fmt: skip
-    session.flush()
-    return int(getattr(res, "rowcount", 0) or 0)
+    return GovernanceRepository(session, caller.org_id).mark_read(caller.email, utcnow())
 
 
 # ---- the governance queue ------------------------------------------------------------------
 def queue(session: Session, caller: Caller, status: str = "submitted") -> list[dict[str, Any]]:
     """Recommendations and portfolios of the caller's organisation in ``status`` (``submitted``:
     awaiting a decision), oldest first: what, which deployment, who submitted, since when."""
-    deps = {d.id: d for d in session.execute(
-        select(Deployment).where(Deployment.org_id == caller.org_id)).scalars()}  # fmt: skip
+    deps = {d.id: d for d in DeploymentRepository(session, caller.org_id).all()}
     out: list[dict[str, Any]] = []
     repo = AssessmentRepository(session, caller.org_id)
     assessments = {a.id: a for a in repo.submitted()}
@@ -222,8 +207,7 @@ def queue(session: Session, caller: Caller, status: str = "submitted") -> list[d
                         deps[a.deployment_id], rec_status[rec.id], rec.created_by,
                         rec.created_at, recommendation_contributors(rec, a, chains[a.id]),
                         f"/assessments/{a.id}?rec={rec.id}"))  # fmt: skip
-    ps = list(session.execute(select(Portfolio).where(Portfolio.org_id == caller.org_id))
-              .scalars())  # fmt: skip
+    ps = PortfolioRepository(session, caller.org_id).list()
     p_status = portfolio_statuses(session, caller.org_id, ps)
     for p in ps:
         if p_status[p.id] != status or deps[p.deployment_id].archived_at is not None:
@@ -233,10 +217,8 @@ def queue(session: Session, caller: Caller, status: str = "submitted") -> list[d
                         p.submitted_at or p.updated_at, portfolio_contributors(p),
                         f"/portfolios/{p.id}"))  # fmt: skip
     from app.governance import soa  # statements of applicability (soa imports this module)
-    from app.governance.models import SoaVersion
 
-    versions = list(session.execute(select(SoaVersion).where(SoaVersion.org_id == caller.org_id))
-                    .scalars())  # fmt: skip
+    versions = list(GovernanceRepository(session, caller.org_id).soa_versions())
     soa_decided = decisions_by_target(session, caller.org_id, "soa", [s.id for s in versions])
     newest: dict[int, int] = {}
     for s in versions:
