@@ -159,7 +159,7 @@ def rerun_assessment(
 def portfolio_from_recommendation(
     assessment_id: IdPath,
     session: SessionDep,
-    caller: ApiCaller,
+    caller: Annotated[Caller, Depends(api_requires(Permission.portfolio_write))],
     settings: SettingsDep,
     body: FromRecommendationIn | None = None,
 ) -> object:
@@ -230,7 +230,10 @@ def dry_run_rules(
     responses={409: {"description": "Another publish took this version number first; reload"}},
 )
 def publish_rules(
-    data: RuleSetPublish, session: SessionDep, caller: ApiCaller, settings: SettingsDep
+    data: RuleSetPublish,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.rules_edit))],
+    settings: SettingsDep,
 ) -> RuleSetOut:
     row = rulesets.publish(session, caller, data.yaml, data.note, audit_key=settings.audit_hmac_key)
     return ruleset_out(row)

@@ -3,9 +3,11 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Depends, Path
 
+from app.auth.context import Caller
 from app.auth.operators import OperatorDep
+from app.auth.permissions import Permission
 from app.catalog import service
 from app.catalog.hosted_api import router as hosted_router
 from app.catalog.models import Gpu
@@ -28,6 +30,7 @@ from app.errors import NotFound
 from app.estimators.quality import figures_from_dicts, headline
 from app.estimators.techniques import PARAMS, UNPRICED
 from app.web.deps import ApiCaller, SettingsDep
+from app.web.guards import api_requires
 
 KeyPath = Annotated[str, Path(min_length=1, max_length=48, pattern=r"^[a-z0-9_]+$")]
 
@@ -106,7 +109,11 @@ _PRICE_ERRORS: dict[int | str, dict[str, Any]] = {
 
 @router.put("/gpus/{key}/price", response_model=GpuOut, responses=_PRICE_ERRORS)
 def set_gpu_price(
-    key: KeyPath, data: OrgPriceIn, session: SessionDep, caller: ApiCaller, settings: SettingsDep
+    key: KeyPath,
+    data: OrgPriceIn,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.catalog_edit))],
+    settings: SettingsDep,
 ) -> GpuOut:
     """Your organisation's own $/GPU-hour for a GPU (reserved, spot, owned hardware amortised,
     negotiated, ...): its estimates, recommendations and portfolios use it instead of the shipped
@@ -118,7 +125,10 @@ def set_gpu_price(
 
 @router.delete("/gpus/{key}/price", response_model=GpuOut, responses=_PRICE_ERRORS)
 def remove_gpu_price(
-    key: KeyPath, session: SessionDep, caller: ApiCaller, settings: SettingsDep
+    key: KeyPath,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.catalog_edit))],
+    settings: SettingsDep,
 ) -> GpuOut:
     """Drop your organisation's own price: the shipped default applies again. Audited."""
     p = service.remove_org_price(session, caller, key, audit_key=settings.audit_hmac_key)

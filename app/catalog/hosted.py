@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.auth.context import Caller
-from app.auth.permissions import Permission
 from app.catalog.hosted_models import HostedModelPrice
 from app.catalog.repository import HostedPriceRepository
 from app.errors import Conflict, InvalidInput, NotFound
@@ -170,7 +169,6 @@ def set_org_price(
 ) -> HostedModel:
     """The caller's organisation's own prices for a hosted API (a catalog model, or one it adds
     under a new key); audited; no other organisation's catalog changes."""
-    caller.require(Permission.catalog_edit)
     shipped = shipped_models().get(key)
     _check(change, shipped)
     repo = HostedPriceRepository(session, caller.org_id)
@@ -211,7 +209,6 @@ def set_org_price(
 def remove_org_price(session: Session, caller: Caller, key: str, *, audit_key: bytes) -> None:
     """Drop the organisation's own row: the shipped prices apply again (a model it added
     disappears). Idempotent: nothing recorded when there is no own row."""
-    caller.require(Permission.catalog_edit)
     shipped = shipped_models().get(key)
     row = HostedPriceRepository(session, caller.org_id).get(key)
     if row is None:

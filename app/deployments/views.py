@@ -315,7 +315,7 @@ def delete(
     deployment_id: IdPath,
     request: Request,
     session: SessionDep,
-    caller: PageCaller,
+    caller: Annotated[Caller, Depends(page_requires(Permission.deployment_write))],
     settings: SettingsDep,
 ) -> Response:
     dep = service.get(session, caller, deployment_id)

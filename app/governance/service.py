@@ -12,7 +12,6 @@ from app.assessments import service as assessments
 from app.assessments.repository import AssessmentRepository
 from app.audit import service as audit
 from app.auth.context import Caller
-from app.auth.permissions import Permission
 from app.deployments import service as deployments
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.governance import frameworks, workflow
@@ -35,7 +34,6 @@ def _record(session: Session, caller: Caller, d: Decision, *, audit_key: bytes) 
 def decide_recommendation(
     session: Session, caller: Caller, recommendation_id: int, data: DecisionIn, *, audit_key: bytes
 ) -> Decision:
-    caller.require(Permission.decision_make)
     repo = AssessmentRepository(session, caller.org_id)
     rec = repo.recommendation(recommendation_id)
     if rec is None:
@@ -80,7 +78,6 @@ def decide_recommendation(
 def decide_portfolio(
     session: Session, caller: Caller, portfolio_id: int, data: DecisionIn, *, audit_key: bytes
 ) -> Decision:
-    caller.require(Permission.decision_make)
     p = portfolios.get(session, caller, portfolio_id)
     contributors = workflow.portfolio_contributors(p)
     if caller.email in contributors:
@@ -123,7 +120,6 @@ def decisions(
 def record_evaluation(
     session: Session, caller: Caller, deployment_id: int, data: EvaluationIn, *, audit_key: bytes
 ) -> Evaluation:
-    caller.require(Permission.evaluation_write)
     dep = deployments.get(session, caller, deployment_id)
     results = [Result(r.segment, r.metric, r.phase, r.value, r.higher_is_better)
                for r in data.results]  # fmt: skip

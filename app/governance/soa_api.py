@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Path, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Path, Query, UploadFile
 from fastapi.responses import Response
 
+from app.auth.context import Caller
+from app.auth.permissions import Permission
 from app.db import SessionDep
 from app.governance import soa, soa_rules
 from app.governance.models import SoaEvidenceFile
 from app.governance.schemas import DecisionIn, DecisionOut, SoaControlIn, SoaLinkIn
 from app.web.deps import ApiCaller, IdPath, SettingsDep
+from app.web.guards import api_requires
 
 router = APIRouter(tags=["statement of applicability"])
 
@@ -132,7 +135,11 @@ def submit(soa_id: IdPath, session: SessionDep, caller: ApiCaller, settings: Set
     "/soa/{soa_id:int}/decision", response_model=DecisionOut, status_code=201, responses=_ERRORS
 )
 def decide(
-    soa_id: IdPath, data: DecisionIn, session: SessionDep, caller: ApiCaller, settings: SettingsDep
+    soa_id: IdPath,
+    data: DecisionIn,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.decision_make))],
+    settings: SettingsDep,
 ) -> object:
     return soa.decide(session, caller, soa_id, data, audit_key=settings.audit_hmac_key)
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
 from app.auth.context import Caller
+from app.auth.permissions import Permission
 from app.catalog.repository import CatalogRepository
 from app.db import SessionDep
 from app.deployments import service as deployments
@@ -21,6 +22,7 @@ from app.governance.schemas import DecisionIn, SoaControlIn
 from app.web.deps import IdPath, PageCaller, SettingsDep
 from app.web.flash import flash
 from app.web.forms import FormDep, field_errors, form_error
+from app.web.guards import page_requires
 from app.web.htmx import redirect
 from app.web.templates import render
 
@@ -141,8 +143,11 @@ def submit(soa_id: IdPath, request: Request, session: SessionDep, caller: PageCa
 
 
 @router.post("/soa/{soa_id:int}/decision")
-def decide(soa_id: IdPath, request: Request, session: SessionDep, caller: PageCaller,
-           settings: SettingsDep, form: FormDep) -> Response:  # fmt: skip
+def decide(
+    soa_id: IdPath, request: Request, session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.decision_make))],
+    settings: SettingsDep, form: FormDep,
+) -> Response:  # fmt: skip
     s = soa.get(session, caller, soa_id)
     conditions = [c.strip() for c in str(form.get("conditions", "")).splitlines() if c.strip()]
     try:

@@ -127,7 +127,8 @@ def _decide(
 
 @router.post("/recommendations/{recommendation_id:int}/decision")
 def decide_recommendation(
-    recommendation_id: IdPath, request: Request, session: SessionDep, caller: PageCaller,
+    recommendation_id: IdPath, request: Request, session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.decision_make))],
     settings: SettingsDep, form: FormDep,
 ) -> Response:  # fmt: skip
     return _decide(request, session, caller, settings, form, "recommendation", recommendation_id)
@@ -135,7 +136,8 @@ def decide_recommendation(
 
 @router.post("/portfolios/{portfolio_id:int}/decision")
 def decide_portfolio(
-    portfolio_id: IdPath, request: Request, session: SessionDep, caller: PageCaller,
+    portfolio_id: IdPath, request: Request, session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.decision_make))],
     settings: SettingsDep, form: FormDep,
 ) -> Response:  # fmt: skip
     return _decide(request, session, caller, settings, form, "portfolio", portfolio_id)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
+from app.auth.context import Caller
+from app.auth.permissions import Permission
 from app.db import SessionDep
 from app.estimates.schemas import JobOut
 from app.jobs import limits
@@ -30,6 +32,7 @@ from app.lab.schemas import (
     MeasureRequest,
 )
 from app.web.deps import ApiCaller, SettingsDep
+from app.web.guards import api_requires
 
 router = APIRouter(prefix="/scaling", tags=["scaling lab"])
 BAD: dict[int | str, dict[str, Any]] = {
@@ -71,7 +74,9 @@ def inference_aware(
 
 @router.post("/chinchilla/fit", response_model=ChinchillaFitResponse, responses=AS_JOB)
 def chinchilla_fit(
-    req: ChinchillaFitRequest, session: SessionDep, caller: ApiCaller, settings: SettingsDep,
+    req: ChinchillaFitRequest, session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.estimate_run))],
+    settings: SettingsDep,
     request: Request, background: BackgroundTasks,
 ) -> Any:  # fmt: skip
     """Fit E, A, B, α, β to your runs (Huber on log loss, multi-start L-BFGS, bootstrap). Up to
@@ -85,7 +90,9 @@ def chinchilla_fit(
 
 @router.post("/conditional-law/fit", response_model=ConditionalFitResponse, responses=AS_JOB)
 def conditional_fit(
-    req: ConditionalFitRequest, session: SessionDep, caller: ApiCaller, settings: SettingsDep,
+    req: ConditionalFitRequest, session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.estimate_run))],
+    settings: SettingsDep,
     request: Request, background: BackgroundTasks,
 ) -> Any:  # fmt: skip
     """Fit Bian et al.'s conditional law (Levenberg–Marquardt) with the progressive check. Up to
@@ -120,7 +127,7 @@ def architecture_search(
 def measure_designs(
     req: MeasureRequest,
     session: SessionDep,
-    caller: ApiCaller,
+    caller: Annotated[Caller, Depends(api_requires(Permission.torch_run))],
     settings: SettingsDep,
     request: Request,
     background: BackgroundTasks,

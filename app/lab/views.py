@@ -9,12 +9,14 @@ import io
 import json
 import math
 from importlib import resources
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
-from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.responses import Response
 
+from app.auth.context import Caller
+from app.auth.permissions import Permission
 from app.catalog.repository import CatalogRepo, CatalogRepository
 from app.catalog.service import architecture_of
 from app.db import SessionDep
@@ -43,6 +45,7 @@ from app.lab.schemas import (
 from app.scaling import conditional, planner
 from app.web.deps import IdPath, PageCaller, SettingsDep
 from app.web.forms import FormDep, clean, form_error, parse
+from app.web.guards import page_requires
 from app.web.templates import render
 
 router = APIRouter(include_in_schema=False)
@@ -268,7 +271,8 @@ def fit_page(request: Request, session: SessionDep, caller: PageCaller) -> Respo
 
 @router.post("/scaling/fit")
 def fit_submit(
-    request: Request, values: FormDep, session: SessionDep, caller: PageCaller,
+    request: Request, values: FormDep, session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.estimate_run))],
     settings: SettingsDep, background: BackgroundTasks,
 ) -> Response:  # fmt: skip
     """Fit inline (a threadpool thread) up to the inline limit, else start a job and show its
@@ -349,7 +353,8 @@ def conditional_page(request: Request, caller: PageCaller) -> Response:
 
 @router.post("/scaling/conditional-fit")
 def conditional_submit(
-    request: Request, values: FormDep, session: SessionDep, caller: PageCaller,
+    request: Request, values: FormDep, session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.estimate_run))],
     settings: SettingsDep, background: BackgroundTasks,
 ) -> Response:  # fmt: skip
     ctx: dict[str, Any] = {"caller": caller, "values": values, "errors": {}, "fits": FIT_OPTIONS}
@@ -501,7 +506,8 @@ def search_page(request: Request, session: SessionDep, caller: PageCaller) -> Re
 
 @router.post("/scaling/search/measure")
 def measure_designs(
-    request: Request, values: FormDep, session: SessionDep, caller: PageCaller,
+    request: Request, values: FormDep, session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.torch_run))],
     settings: SettingsDep, background: BackgroundTasks,
 ) -> Response:  # fmt: skip
     errors: dict[str, str] = {}

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
+from app.auth.context import Caller
+from app.auth.permissions import Permission
 from app.db import SessionDep
 from app.portfolios import service
 from app.portfolios.schemas import (
@@ -14,6 +16,7 @@ from app.portfolios.schemas import (
     PortfolioUpdate,
 )
 from app.web.deps import ApiCaller, IdPath, IdQuery, SettingsDep
+from app.web.guards import api_requires
 
 router = APIRouter(prefix="/portfolios", tags=["portfolios"])
 
@@ -35,7 +38,7 @@ def list_portfolios(
 def create_portfolio(
     data: PortfolioCreate,
     session: SessionDep,
-    caller: ApiCaller,
+    caller: Annotated[Caller, Depends(api_requires(Permission.portfolio_write))],
     settings: SettingsDep,
     response: Response,
 ) -> object:
@@ -65,7 +68,7 @@ def update_portfolio(
     portfolio_id: IdPath,
     data: PortfolioUpdate,
     session: SessionDep,
-    caller: ApiCaller,
+    caller: Annotated[Caller, Depends(api_requires(Permission.portfolio_write))],
     settings: SettingsDep,
 ) -> object:
     p = service.update(session, caller, portfolio_id, data, audit_key=settings.audit_hmac_key)
@@ -82,7 +85,10 @@ _NOT_DRAFT: dict[int | str, dict[str, Any]] = {
 
 @router.delete("/{portfolio_id:int}", status_code=204, responses={**_ERRORS, **_DECIDED})
 def delete_portfolio(
-    portfolio_id: IdPath, session: SessionDep, caller: ApiCaller, settings: SettingsDep
+    portfolio_id: IdPath,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.portfolio_write))],
+    settings: SettingsDep,
 ) -> Response:
     service.delete(session, caller, portfolio_id, audit_key=settings.audit_hmac_key)
     return Response(status_code=204)
@@ -91,7 +97,10 @@ def delete_portfolio(
 @router.post("/{portfolio_id:int}/duplicate", response_model=PortfolioOut, status_code=201,
              responses=_ERRORS)  # fmt: skip
 def duplicate_portfolio(
-    portfolio_id: IdPath, session: SessionDep, caller: ApiCaller, settings: SettingsDep
+    portfolio_id: IdPath,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.portfolio_write))],
+    settings: SettingsDep,
 ) -> object:
     p = service.duplicate(session, caller, portfolio_id, audit_key=settings.audit_hmac_key)
     return service.out(session, caller, [p])[0]
@@ -100,7 +109,10 @@ def duplicate_portfolio(
 @router.post("/{portfolio_id:int}/submit", response_model=PortfolioOut,
              responses={**_ERRORS, **_NOT_DRAFT})  # fmt: skip
 def submit_portfolio(
-    portfolio_id: IdPath, session: SessionDep, caller: ApiCaller, settings: SettingsDep
+    portfolio_id: IdPath,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.portfolio_write))],
+    settings: SettingsDep,
 ) -> object:
     """Submit for a decision: it enters the governance queue (GET /api/v1/approvals)."""
     p = service.submit(session, caller, portfolio_id, audit_key=settings.audit_hmac_key)

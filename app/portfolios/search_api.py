@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
+from app.auth.context import Caller
+from app.auth.permissions import Permission
 from app.db import SessionDep
 from app.estimates.schemas import JobOut
 from app.jobs import service as jobs
 from app.jobs.models import Job
 from app.portfolios import search_service
 from app.portfolios.search_schemas import PortfolioSearchIn, PortfolioSearchOut
-from app.web.deps import ApiCaller, IdPath, SettingsDep
+from app.web.deps import IdPath, SettingsDep
+from app.web.guards import api_requires
 
 router = APIRouter(prefix="/deployments", tags=["portfolios"])
 
@@ -33,7 +36,7 @@ def portfolio_search(
     deployment_id: IdPath,
     data: PortfolioSearchIn,
     session: SessionDep,
-    caller: ApiCaller,
+    caller: Annotated[Caller, Depends(api_requires(Permission.portfolio_write))],
     settings: SettingsDep,
     request: Request,
     background: BackgroundTasks,

@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 from app.assessments import service as assessments
 from app.audit import service as audit
 from app.auth.context import Caller
-from app.auth.permissions import Permission
 from app.db import MAX_ID, utcnow
 from app.deployments import service as deployments
 from app.deployments.models import Deployment
@@ -96,7 +95,6 @@ def create(
 ) -> Portfolio:
     """``contributors``: authors of the content it copies (a duplicate's original), who may not
     decide on the copy either."""
-    caller.require(Permission.portfolio_write)
     dep = deployments.get(session, caller, data.deployment_id)
     deployments.require_active(dep)
     if _name_taken(session, caller, dep.id, data.name):
@@ -129,7 +127,6 @@ def update(
 ) -> Portfolio:
     """Edit; the editor becomes a contributor, and a change of content voids the decisions in
     force (bound to the content's SHA-256) and returns the portfolio to draft."""
-    caller.require(Permission.portfolio_write)
     p = get(session, caller, portfolio_id)
     dep = deployments.get(session, caller, p.deployment_id)
     deployments.require_active(dep)
@@ -157,7 +154,6 @@ def update(
 def submit(session: Session, caller: Caller, portfolio_id: int, *, audit_key: bytes) -> Portfolio:
     """Ask governance for a decision: the portfolio enters the queue; the submitter becomes a
     contributor (and so may not decide on it)."""
-    caller.require(Permission.portfolio_write)
     p = get(session, caller, portfolio_id)
     deployments.require_active(deployments.get(session, caller, p.deployment_id))
     status = workflow.portfolio_statuses(session, caller.org_id, [p])[p.id]
@@ -193,7 +189,6 @@ def out(session: Session, caller: Caller, ps: Sequence[Portfolio]) -> list[Portf
 
 
 def delete(session: Session, caller: Caller, portfolio_id: int, *, audit_key: bytes) -> None:
-    caller.require(Permission.portfolio_write)
     p = get(session, caller, portfolio_id)
     if workflow.decisions_by_target(session, caller.org_id, "portfolio", [p.id])[p.id]:
         raise Conflict(f"portfolio {p.id} has governance decisions, which are never deleted; "

@@ -296,7 +296,8 @@ def edit(
 
 @router.post("/portfolios/{portfolio_id:int}/duplicate")
 def duplicate(
-    portfolio_id: IdPath, request: Request, session: SessionDep, caller: PageCaller,
+    portfolio_id: IdPath, request: Request, session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.portfolio_write))],
     settings: SettingsDep,
 ) -> Response:  # fmt: skip
     p = service.duplicate(session, caller, portfolio_id, audit_key=settings.audit_hmac_key)
@@ -307,7 +308,8 @@ def duplicate(
 
 @router.post("/portfolios/{portfolio_id:int}/submit")
 def submit(
-    portfolio_id: IdPath, request: Request, session: SessionDep, caller: PageCaller,
+    portfolio_id: IdPath, request: Request, session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.portfolio_write))],
     settings: SettingsDep,
 ) -> Response:  # fmt: skip
     p = service.submit(session, caller, portfolio_id, audit_key=settings.audit_hmac_key)
@@ -318,7 +320,8 @@ def submit(
 
 @router.post("/portfolios/{portfolio_id:int}/delete")
 def delete(
-    portfolio_id: IdPath, request: Request, session: SessionDep, caller: PageCaller,
+    portfolio_id: IdPath, request: Request, session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.portfolio_write))],
     settings: SettingsDep,
 ) -> Response:  # fmt: skip
     p = service.get(session, caller, portfolio_id)
