@@ -46,7 +46,10 @@ def list_versions(deployment_id: IdPath, session: SessionDep, caller: ApiCaller)
 
 @router.post("/deployments/{deployment_id:int}/soa", status_code=201, responses=_ERRORS)
 def create_version(
-    deployment_id: IdPath, session: SessionDep, caller: ApiCaller, settings: SettingsDep
+    deployment_id: IdPath,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.soa_write))],
+    settings: SettingsDep,
 ) -> Any:
     """A new version: a copy of the latest, or (the first) every Annex A control applicable."""
     s = soa.create_version(session, caller, deployment_id, audit_key=settings.audit_hmac_key)
@@ -64,7 +67,7 @@ def edit_control(
     control: ControlPath,
     data: SoaControlIn,
     session: SessionDep,
-    caller: ApiCaller,
+    caller: Annotated[Caller, Depends(api_requires(Permission.soa_write))],
     settings: SettingsDep,
 ) -> Any:
     """Change one control: applicability (an exclusion needs basis, reference, justification;
@@ -86,7 +89,7 @@ def add_link(
     control: ControlPath,
     data: SoaLinkIn,
     session: SessionDep,
-    caller: ApiCaller,
+    caller: Annotated[Caller, Depends(api_requires(Permission.soa_write))],
     settings: SettingsDep,
 ) -> Any:
     s = soa.add_link(
@@ -100,7 +103,7 @@ async def add_file(
     soa_id: IdPath,
     control: ControlPath,
     session: SessionDep,
-    caller: ApiCaller,
+    caller: Annotated[Caller, Depends(api_requires(Permission.soa_write))],
     settings: SettingsDep,
     file: UploadFile = File(...),
 ) -> Any:
@@ -127,7 +130,12 @@ def download_file(file_id: IdPath, session: SessionDep, caller: ApiCaller) -> Re
 
 
 @router.post("/soa/{soa_id:int}/submit", responses=_ERRORS)
-def submit(soa_id: IdPath, session: SessionDep, caller: ApiCaller, settings: SettingsDep) -> Any:
+def submit(
+    soa_id: IdPath,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.soa_write))],
+    settings: SettingsDep,
+) -> Any:
     return soa.out(session, soa.submit(session, caller, soa_id, audit_key=settings.audit_hmac_key))
 
 

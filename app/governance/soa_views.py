@@ -62,8 +62,11 @@ def soa_page(deployment_id: IdPath, request: Request, session: SessionDep, calle
 
 
 @router.post("/deployments/{deployment_id:int}/soa")
-def create_version(deployment_id: IdPath, request: Request, session: SessionDep,
-                   caller: PageCaller, settings: SettingsDep) -> Response:  # fmt: skip
+def create_version(
+    deployment_id: IdPath, request: Request, session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.soa_write))],
+    settings: SettingsDep,
+) -> Response:  # fmt: skip
     s = soa.create_version(session, caller, deployment_id, audit_key=settings.audit_hmac_key)
     resp = redirect(request, f"/deployments/{deployment_id}/soa?version={s.version}")
     flash(request, resp, f"Version {s.version} of the statement of applicability created.")
@@ -84,8 +87,11 @@ def _failed(request: Request, session: SessionDep, caller: Caller, s: Any, contr
 
 
 @router.post("/soa/{soa_id:int}/controls/{control}")
-def edit_control(soa_id: IdPath, control: str, request: Request, session: SessionDep,
-                 caller: PageCaller, settings: SettingsDep, form: FormDep) -> Response:  # fmt: skip
+def edit_control(
+    soa_id: IdPath, control: str, request: Request, session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.soa_write))],
+    settings: SettingsDep, form: FormDep,
+) -> Response:  # fmt: skip
     s = soa.get(session, caller, soa_id)
     applicable = {"yes": True, "no": False}.get(str(form.get("applicable", "")))
     body = {"applicable": applicable, "basis": form.get("basis") or None,
@@ -109,8 +115,11 @@ def edit_control(soa_id: IdPath, control: str, request: Request, session: Sessio
 
 
 @router.post("/soa/{soa_id:int}/controls/{control}/evidence")
-def add_evidence(soa_id: IdPath, control: str, request: Request, session: SessionDep,
-                 caller: PageCaller, settings: SettingsDep, form: FormDep) -> Response:  # fmt: skip
+def add_evidence(
+    soa_id: IdPath, control: str, request: Request, session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.soa_write))],
+    settings: SettingsDep, form: FormDep,
+) -> Response:  # fmt: skip
     """A link (url, title) or a file read by the page into base64 (pages take no multipart)."""
     s = soa.get(session, caller, soa_id)
     try:
@@ -136,8 +145,11 @@ def add_evidence(soa_id: IdPath, control: str, request: Request, session: Sessio
 
 
 @router.post("/soa/{soa_id:int}/submit")
-def submit(soa_id: IdPath, request: Request, session: SessionDep, caller: PageCaller,
-           settings: SettingsDep) -> Response:  # fmt: skip
+def submit(
+    soa_id: IdPath, request: Request, session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.soa_write))],
+    settings: SettingsDep,
+) -> Response:  # fmt: skip
     s = soa.submit(session, caller, soa_id, audit_key=settings.audit_hmac_key)
     return _after(request, s, f"Version {s.version} submitted for approval.")
 
