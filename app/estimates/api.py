@@ -1,9 +1,10 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
 
+from app.auth.context import Caller
 from app.auth.permissions import Permission
 from app.db import SessionDep
 from app.errors import InvalidInput
@@ -31,6 +32,7 @@ from app.jobs import limits
 from app.jobs import service as jobs
 from app.jobs.deps import JobsRecovered
 from app.web.deps import ApiCaller, IdPath, SettingsDep
+from app.web.guards import api_requires
 
 router = APIRouter(tags=["estimates"])
 
@@ -111,12 +113,11 @@ def _start(
     kind: str,
     params: dict[str, Any],
     session: SessionDep,
-    caller: ApiCaller,
+    caller: Caller,
     settings: SettingsDep,
     request: Request,
     background: BackgroundTasks,
 ) -> JobOut:
-    caller.require(Permission.calibration_run)
     job = calibrations.start(session, caller, kind, params, settings.audit_hmac_key,
                              torch_memory_limit=limits.torch_memory_limit_bytes(
                                  settings.torch_memory_gib))  # fmt: skip
@@ -129,7 +130,7 @@ def _start(
 def run_calibration(
     req: CalibrationRunRequest,
     session: SessionDep,
-    caller: ApiCaller,
+    caller: Annotated[Caller, Depends(api_requires(Permission.calibration_run))],
     settings: SettingsDep,
     request: Request,
     background: BackgroundTasks,
@@ -145,7 +146,7 @@ def run_calibration(
 def import_vllm_bench(
     req: VllmImportRequest,
     session: SessionDep,
-    caller: ApiCaller,
+    caller: Annotated[Caller, Depends(api_requires(Permission.calibration_run))],
     settings: SettingsDep,
     request: Request,
     background: BackgroundTasks,

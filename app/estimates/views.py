@@ -4,11 +4,12 @@ calibrations with job polling. Handlers parse, call the service and render."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.responses import Response
 
+from app.auth.context import Caller
 from app.auth.permissions import Permission
 from app.catalog.repository import CatalogRepository
 from app.db import SessionDep
@@ -31,6 +32,7 @@ from app.jobs import service as jobs
 from app.jobs.deps import JobsRecovered
 from app.web.deps import IdPath, PageCaller, SettingsDep
 from app.web.forms import FormDep, clean, form_error, parse
+from app.web.guards import page_requires
 from app.web.templates import render
 
 router = APIRouter(include_in_schema=False)
@@ -219,10 +221,10 @@ def calibrations_page(
 
 
 def _start_from_form(
-    request: Request, values: dict[str, Any], session: SessionDep, caller: PageCaller,
+    request: Request, values: dict[str, Any], session: SessionDep, caller: Caller,
     settings: SettingsDep, background: BackgroundTasks, kind: str,
 ) -> Response:  # fmt: skip
-    caller.require(Permission.calibration_run)
+    """Start a calibration or a vllm import (the routes check calibration:run)."""
     errors: dict[str, str] = {}
     status: int | None = None
     params: dict[str, Any] | None = None
@@ -264,7 +266,8 @@ def _start_from_form(
 
 @router.post("/calibrations/run")
 def start_calibration(
-    request: Request, values: FormDep, session: SessionDep, caller: PageCaller,
+    request: Request, values: FormDep, session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.calibration_run))],
     settings: SettingsDep, background: BackgroundTasks,
 ) -> Response:  # fmt: skip
     return _start_from_form(request, values, session, caller, settings, background, "calibration")
@@ -272,7 +275,8 @@ def start_calibration(
 
 @router.post("/calibrations/import")
 def start_import(
-    request: Request, values: FormDep, session: SessionDep, caller: PageCaller,
+    request: Request, values: FormDep, session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.calibration_run))],
     settings: SettingsDep, background: BackgroundTasks,
 ) -> Response:  # fmt: skip
     return _start_from_form(request, values, session, caller, settings, background, "vllm_import")
