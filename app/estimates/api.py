@@ -43,7 +43,9 @@ router = APIRouter(tags=["estimates"])
     responses={422: {"description": "Unknown key or impossible value; names the field"}},
 )
 def estimate_inference(
-    req: InferenceRequest, session: SessionDep, caller: ApiCaller
+    req: InferenceRequest,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.estimate_run))],
 ) -> InferenceResponse:
     """Serving estimate: memory feasibility, TTFT, TPOT, throughput and cost, with the physical
     best case and the assumptions. A model that does not fit is a 200 with ``memory.fits`` false
@@ -57,7 +59,9 @@ def estimate_inference(
     responses={422: {"description": "Invalid workload; names the field"}},
 )
 def compare_gpus(
-    req: CompareGpusRequest, session: SessionDep, caller: ApiCaller
+    req: CompareGpusRequest,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.estimate_run))],
 ) -> CompareGpusResponse:
     """The same workload on every catalog GPU, cheapest that fits and meets the SLOs first."""
     return service.compare_gpus(session, req, caller.org_id)
@@ -69,7 +73,9 @@ def compare_gpus(
     responses={422: {"description": "Unknown key or impossible value; names the field"}},
 )
 def estimate_training(
-    req: TrainingRequest, session: SessionDep, caller: ApiCaller
+    req: TrainingRequest,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.estimate_run))],
 ) -> TrainingResponse:
     """Pretraining FLOPs, GPU-hours, wall-clock days and cost at an MFU, with the
     compute-optimal (Chinchilla) split of the same budget."""
@@ -82,14 +88,18 @@ def estimate_training(
     responses={422: {"description": "Unknown key or impossible value; names the field"}},
 )
 def estimate_finetune(
-    req: FinetuneRequest, session: SessionDep, caller: ApiCaller
+    req: FinetuneRequest,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.estimate_run))],
 ) -> FinetuneResponse:
     """Full, LoRA or QLoRA fine-tuning: trainable parameters, memory per GPU, tokens/s."""
     return service.finetune(session, req, caller.org_id)
 
 
 @router.post("/models/parse-hf-config", response_model=HfConfigResponse)
-def parse_hf_config(req: HfConfigRequest, _caller: ApiCaller) -> HfConfigResponse:
+def parse_hf_config(
+    req: HfConfigRequest, _caller: Annotated[Caller, Depends(api_requires(Permission.estimate_run))]
+) -> HfConfigResponse:
     """Turn a Hugging Face config.json into an architecture object for the estimators."""
     try:
         arch = architecture_from_hf_config(req.config, name=req.name)

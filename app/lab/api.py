@@ -31,7 +31,7 @@ from app.lab.schemas import (
     InferenceAwareResponse,
     MeasureRequest,
 )
-from app.web.deps import ApiCaller, SettingsDep
+from app.web.deps import SettingsDep
 from app.web.guards import api_requires
 
 router = APIRouter(prefix="/scaling", tags=["scaling lab"])
@@ -56,7 +56,11 @@ def _accepted(job: Job, settings: SettingsDep, request: Request,
 
 
 @router.post("/chinchilla", response_model=ChinchillaResponse, responses=BAD)
-def chinchilla(req: ChinchillaRequest, session: SessionDep, _c: ApiCaller) -> ChinchillaResponse:
+def chinchilla(
+    req: ChinchillaRequest,
+    session: SessionDep,
+    _c: Annotated[Caller, Depends(api_requires(Permission.estimate_run))],
+) -> ChinchillaResponse:
     """Compute-optimal parameters and tokens of a budget (FLOPs, or GPUs × days × MFU) under a
     Chinchilla fit, beside every published fit; with ``params`` and ``tokens``, where that
     trained model sits against the optimum of its own budget."""
@@ -65,7 +69,9 @@ def chinchilla(req: ChinchillaRequest, session: SessionDep, _c: ApiCaller) -> Ch
 
 @router.post("/inference-aware", response_model=InferenceAwareResponse, responses=BAD)
 def inference_aware(
-    req: InferenceAwareRequest, session: SessionDep, caller: ApiCaller
+    req: InferenceAwareRequest,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.estimate_run))],
 ) -> InferenceAwareResponse:
     """Parameters and training tokens reaching ``target_loss`` at the least lifetime FLOPs (or
     dollars, with ``cost``) for the inference demand, beside the equal-loss Chinchilla model."""
@@ -106,7 +112,9 @@ def conditional_fit(
 
 @router.post("/architecture", response_model=ArchitectureResponse, responses=BAD)
 def architecture(
-    req: ArchitectureRequest, session: SessionDep, caller: ApiCaller
+    req: ArchitectureRequest,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.estimate_run))],
 ) -> ArchitectureResponse:
     """x, r, GQA, KV bytes, inference FLOPs, the conditional law's multiplier and the serving
     throughput of one architecture (with optional d_model, r and GQA changes)."""
@@ -115,7 +123,9 @@ def architecture(
 
 @router.post("/architecture-search", response_model=ArchitectureSearchResponse, responses=BAD)
 def architecture_search(
-    req: ArchitectureSearchRequest, session: SessionDep, caller: ApiCaller
+    req: ArchitectureSearchRequest,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.estimate_run))],
 ) -> ArchitectureSearchResponse:
     """Algorithm 1: every design at the budget, the loss-optimal and throughput-optimal designs
     under the target and the Pareto frontier."""

@@ -3,31 +3,38 @@
 ``caller: Annotated[Caller, Depends(page_requires(Permission.x))]`` resolves the logged-in caller
 (as ``PageCaller`` does) and refuses with 403 unless their role has the permission, before the
 handler runs; ``api_requires`` does the same for a bearer-token caller (``ApiCaller``). The role
-table itself is ``app.auth.permissions``.
+table itself is ``app.auth.permissions``. Each guard keeps its ``permission``, so the route table
+says who may call what (tests/test_route_guards.py compares it with the authorisation policy).
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 from app.auth.context import Caller
 from app.auth.permissions import Permission
 from app.web.deps import ApiCaller, PageCaller
 
 
-def page_requires(permission: Permission) -> Callable[[Caller], Caller]:
-    def check(caller: PageCaller) -> Caller:
-        caller.require(permission)
+class PageRequires:
+    def __init__(self, permission: Permission) -> None:
+        self.permission = permission
+
+    def __call__(self, caller: PageCaller) -> Caller:
+        caller.require(self.permission)
         return caller
 
-    check.__name__ = f"page_requires_{permission.name}"
-    return check
 
+class ApiRequires:
+    def __init__(self, permission: Permission) -> None:
+        self.permission = permission
 
-def api_requires(permission: Permission) -> Callable[[Caller], Caller]:
-    def check(caller: ApiCaller) -> Caller:
-        caller.require(permission)
+    def __call__(self, caller: ApiCaller) -> Caller:
+        caller.require(self.permission)
         return caller
 
-    check.__name__ = f"api_requires_{permission.name}"
-    return check
+
+def page_requires(permission: Permission) -> PageRequires:
+    return PageRequires(permission)
+
+
+def api_requires(permission: Permission) -> ApiRequires:
+    return ApiRequires(permission)
