@@ -100,12 +100,8 @@ def repositories_built(path: Path) -> list[str]:
 # Helpers (not routes) of route modules that still build a repository from the session they are
 # given; routes get theirs injected. TODO (issue 23 item 2): pass the injected repository down.
 ALLOWED_BUILDERS = {
-    ("catalog/api.py", "_gpu"),
     ("catalog/views.py", "_matrix_context"),
-    ("deployments/views.py", "_form_context"),
     ("estimates/views.py", "_options"),
-    ("lab/views.py", "_options"),
-    ("lab/views.py", "_model_point"),
     ("portfolios/views.py", "_catalog"),
     ("portfolios/views.py", "_form_page"),
     ("portfolios/views.py", "_save"),

@@ -112,6 +112,7 @@ def set_gpu_price(
     key: KeyPath,
     data: OrgPriceIn,
     session: SessionDep,
+    catalog: CatalogRepo,
     caller: Annotated[Caller, Depends(api_requires(Permission.catalog_edit))],
     settings: SettingsDep,
 ) -> GpuOut:
@@ -120,19 +121,20 @@ def set_gpu_price(
     default; no other organisation's figures change. Audited."""
     p = service.set_org_price(session, caller, key, data.price_per_hour_usd, data.kind,
                               data.note, audit_key=settings.audit_hmac_key)  # fmt: skip
-    return gpu_out(_gpu(session, key), p)
+    return gpu_out(_gpu(catalog, key), p)
 
 
 @router.delete("/gpus/{key}/price", response_model=GpuOut, responses=_PRICE_ERRORS)
 def remove_gpu_price(
     key: KeyPath,
     session: SessionDep,
+    catalog: CatalogRepo,
     caller: Annotated[Caller, Depends(api_requires(Permission.catalog_edit))],
     settings: SettingsDep,
 ) -> GpuOut:
     """Drop your organisation's own price: the shipped default applies again. Audited."""
     p = service.remove_org_price(session, caller, key, audit_key=settings.audit_hmac_key)
-    return gpu_out(_gpu(session, key), p)
+    return gpu_out(_gpu(catalog, key), p)
 
 
 @router.put(
@@ -160,8 +162,8 @@ def set_default_price(
     return gpu_out(g, service.effective_price(g, None))
 
 
-def _gpu(session: SessionDep, key: str) -> Gpu:
-    g = CatalogRepository(session).gpu(key)
+def _gpu(catalog: CatalogRepository, key: str) -> Gpu:
+    g = catalog.gpu(key)
     if g is None:
         raise NotFound(f"gpu {key} not found")
     return g

@@ -104,8 +104,7 @@ def _form_to_payload(form: dict[str, Any]) -> tuple[dict[str, Any], dict[str, st
 REQUIRED_FIELDS = frozenset(n for n, f in DeploymentCreate.model_fields.items() if f.is_required())
 
 
-def _form_context(session: SessionDep) -> dict[str, Any]:
-    repo = CatalogRepository(session)
+def _form_context(repo: CatalogRepository) -> dict[str, Any]:
     return {
         "model_options": [(m.key, m.name) for m in repo.models()],
         "gpu_options": [(g.key, g.name) for g in repo.gpus()],
@@ -155,6 +154,7 @@ def list_page(
 def new_page(
     request: Request,
     session: SessionDep,
+    catalog: CatalogRepo,
     caller: Annotated[Caller, Depends(page_requires(Permission.deployment_write))],
 ) -> Response:
     values = {
@@ -172,7 +172,7 @@ def new_page(
             "values": values,
             "errors": {},
             "deployment": None,
-            **_form_context(session),
+            **_form_context(catalog),
         },
     )
 
@@ -181,6 +181,7 @@ def new_page(
 def create(
     request: Request,
     session: SessionDep,
+    catalog: CatalogRepo,
     caller: Annotated[Caller, Depends(page_requires(Permission.deployment_write))],
     settings: SettingsDep,
     form: Annotated[dict[str, Any], Depends(form_data)],
@@ -206,7 +207,7 @@ def create(
             "values": values,
             "errors": errors,
             "deployment": None,
-            **_form_context(session),
+            **_form_context(catalog),
         },
         status_code=status,
     )
@@ -251,6 +252,7 @@ def edit_page(
     deployment_id: IdPath,
     request: Request,
     session: SessionDep,
+    catalog: CatalogRepo,
     caller: Annotated[Caller, Depends(page_requires(Permission.deployment_write))],
 ) -> Response:
     dep = service.get(session, caller, deployment_id)
@@ -262,7 +264,7 @@ def edit_page(
             "values": _values_from(dep),
             "errors": {},
             "deployment": dep,
-            **_form_context(session),
+            **_form_context(catalog),
         },
     )
 
@@ -272,6 +274,7 @@ def edit(
     deployment_id: IdPath,
     request: Request,
     session: SessionDep,
+    catalog: CatalogRepo,
     caller: Annotated[Caller, Depends(page_requires(Permission.deployment_write))],
     settings: SettingsDep,
     form: Annotated[dict[str, Any], Depends(form_data)],
@@ -304,7 +307,7 @@ def edit(
             "values": values,
             "errors": errors,
             "deployment": dep,
-            **_form_context(session),
+            **_form_context(catalog),
         },
         status_code=status,
     )

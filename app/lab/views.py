@@ -60,8 +60,7 @@ COEFF_OPTIONS = [(k, f"{k}: {c.source}") for k, c in conditional.PUBLISHED.items
 MAX_CSV_ROWS = 5000
 
 
-def _options(session: SessionDep) -> dict[str, Any]:
-    repo = CatalogRepository(session)
+def _options(repo: CatalogRepository) -> dict[str, Any]:
     return {
         "models": [(m.key, m.name) for m in repo.models()],
         "dense_models": [(m.key, m.name) for m in repo.models() if m.n_experts == 1],
@@ -94,8 +93,8 @@ COMPUTE_DEFAULTS: dict[str, Any] = {
 }  # fmt: skip
 
 
-def _model_point(session: SessionDep, values: dict[str, Any]) -> tuple[float, float]:
-    m = CatalogRepository(session).model(str(values.get("model")))
+def _model_point(catalog: CatalogRepository, values: dict[str, Any]) -> tuple[float, float]:
+    m = catalog.model(str(values.get("model")))
     if m is None:
         raise InvalidInput("choose a catalog model", field="model")
     tokens = values.get("tokens") or planner.TRAINED_TOKENS.get(m.key, (None, ""))[0]
@@ -117,13 +116,13 @@ def compute_page(
     if values["basis"] == "model" and not values.get("tokens"):
         known = planner.TRAINED_TOKENS.get(str(values.get("model")))
         values["tokens"] = f"{known[0]:g}" if known else ""
-    ctx: dict[str, Any] = {"caller": caller, **_options(session), "values": values, "errors": {}}
+    ctx: dict[str, Any] = {"caller": caller, **_options(repo), "values": values, "errors": {}}
     data: dict[str, Any] = {"fit": values.get("fit")}
     try:
         if values["basis"] == "hardware":
             data["hardware"] = {k: values.get(k) for k in ("gpu", "n_gpus", "days", "mfu")}
         elif values["basis"] == "model":
-            data["params"], data["tokens"] = _model_point(session, values)
+            data["params"], data["tokens"] = _model_point(repo, values)
         else:
             data["compute_flops"] = values.get("compute_flops")
         req, errors = parse(ChinchillaRequest, data)
@@ -177,16 +176,18 @@ COST_FIELDS = ("train_gpu", "train_price_per_hour_usd", "train_precision", "infe
 
 
 @router.get("/scaling/inference-aware")
-def inference_aware_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
+def inference_aware_page(
+    request: Request, session: SessionDep, catalog: CatalogRepo, caller: PageCaller
+) -> Response:
     values = _values(request, INFERENCE_DEFAULTS)
-    ctx: dict[str, Any] = {"caller": caller, **_options(session), "values": values, "errors": {}}
+    ctx: dict[str, Any] = {"caller": caller, **_options(catalog), "values": values, "errors": {}}
     data: dict[str, Any] = {
         k: values.get(k)
         for k in ("requests", "input_tokens_per_request", "output_tokens_per_request", "fit")
     }
     try:
         if values.get("loss_from") == "model":
-            data["params"], data["tokens"] = _model_point(session, values)
+            data["params"], data["tokens"] = _model_point(catalog, values)
         else:
             data["target_loss"] = values.get("target_loss")
         if values.get("objective") == "cost":
@@ -398,12 +399,14 @@ MAX_GQA_OPTION = 16
 
 
 @router.get("/scaling/architecture")
-def architecture_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
+def architecture_page(
+    request: Request, session: SessionDep, catalog: CatalogRepo, caller: PageCaller
+) -> Response:
     values = _values(request, ARCH_DEFAULTS)
     if values.get("base") and values.get("base") != values.get("model"):
         for k in ("d_model", "r", "gqa"):  # a new model starts from its own shape
             values.pop(k, None)
-    ctx: dict[str, Any] = {"caller": caller, **_options(session), "values": values, "errors": {}}
+    ctx: dict[str, Any] = {"caller": caller, **_options(catalog), "values": values, "errors": {}}
     data: dict[str, Any] = {
         "model": values.get("model"),
         "coefficients": values.get("coefficients"),
@@ -454,9 +457,11 @@ SEARCH_DEFAULTS: dict[str, Any] = {
 
 
 @router.get("/scaling/search")
-def search_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
+def search_page(
+    request: Request, session: SessionDep, catalog: CatalogRepo, caller: PageCaller
+) -> Response:
     values = _values(request, SEARCH_DEFAULTS)
-    ctx: dict[str, Any] = {"caller": caller, **_options(session), "values": values, "errors": {}}
+    ctx: dict[str, Any] = {"caller": caller, **_options(catalog), "values": values, "errors": {}}
     try:
         base = resolve_architecture(session, str(values.get("baseline")))
     except (InvalidInput, FieldError) as exc:
