@@ -13,6 +13,7 @@ from alembic.config import Config
 from app.config import PROJECT_ROOT, Environment, get_settings
 from app.db import make_engine, make_sessionmaker, session_scope
 from app.errors import AppError
+from app.estimators.errors import FieldError
 from app.operator_cli import operators
 
 cli = typer.Typer(help="Axisboard: decide how to scale LLM systems.", no_args_is_help=True)
@@ -193,7 +194,7 @@ def users_create(
             )
             ensure_org_defaults(session, user.org_id)  # a new organisation's matrix and rule set
             typer.echo(f"created user {user.email} ({user.role}) in {org}")
-    except AppError as exc:
+    except (AppError, FieldError) as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(2) from None
     finally:

@@ -20,6 +20,7 @@ from app.deployments import service as deployment_service
 from app.deployments.repository import DeploymentRepository
 from app.deployments.schemas import DeploymentCreate
 from app.errors import Conflict, InvalidInput
+from app.estimators.errors import FieldError
 from app.portfolios import service as portfolio_service
 from app.portfolios.schemas import PortfolioCreate
 from app.seed import ensure_org_defaults
@@ -208,7 +209,8 @@ def load_demo(session: Session, *, audit_key: bytes) -> dict[str, str]:
                 session, lead, dep.id, AssessmentIn.model_validate(body),
                 audit_key=audit_key, idempotency_key=f"demo-{dep.name}",
             )  # fmt: skip
-        except (Conflict, InvalidInput) as exc:  # the deployment was edited since: leave it
+        # the deployment was edited since: leave it
+        except (Conflict, InvalidInput, FieldError) as exc:
             log.warning("demo assessment for %r not added: %s", dep.name, exc.message)
     architect_user = session.execute(
         select(User).where(User.email == DEMO_USERS[Role.architect])
@@ -225,6 +227,6 @@ def load_demo(session: Session, *, audit_key: bytes) -> dict[str, str]:
             )
             try:
                 portfolio_service.create(session, architect, data, audit_key=audit_key)
-            except (Conflict, InvalidInput) as exc:
+            except (Conflict, InvalidInput, FieldError) as exc:
                 log.warning("demo portfolio %r not added: %s", name, exc.message)
     return {role.value: email for role, email in DEMO_USERS.items()}

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from app.config import Settings, get_settings
 from app.db import make_engine, make_sessionmaker, session_scope
 from app.errors import AppError
+from app.estimators.errors import FieldError
 
 operators = typer.Typer(
     help="Platform operators (maintain shipped default prices).", no_args_is_help=True
@@ -27,7 +28,7 @@ def _run(fn: Callable[[Session, Settings], T]) -> T:
     try:
         with session_scope(make_sessionmaker(engine)) as session:
             return fn(session, settings)
-    except AppError as exc:
+    except (AppError, FieldError) as exc:
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(2) from None
     finally:

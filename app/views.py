@@ -12,7 +12,7 @@ from app.auditlog.views import router as audit_views
 from app.auth.deps import PageCaller
 from app.auth.views import router as auth_views
 from app.catalog import service as catalog_service
-from app.catalog.repository import CatalogRepository
+from app.catalog.repository import CatalogRepo
 from app.catalog.views import router as catalog_views
 from app.db import SessionDep
 from app.deployments import service as deployment_service
@@ -30,10 +30,11 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/")
-def dashboard(request: Request, session: SessionDep, caller: PageCaller) -> Response:
+def dashboard(
+    request: Request, session: SessionDep, caller: PageCaller, repo: CatalogRepo
+) -> Response:
     deployments, total = deployment_service.list_(session, caller, limit=10, offset=0)
     matrix = catalog_service.current_matrix(session, caller.org_id)
-    repo = CatalogRepository(session)
     return render(
         request,
         "dashboard/index.html",

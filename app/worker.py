@@ -27,7 +27,7 @@ log = structlog.get_logger(__name__)
 def run_job_task(job_id: int, database_url: str) -> None:
     from app.audit import checkpoints
     from app.db import session_scope
-    from app.jobs.models import Job
+    from app.jobs.repository import JobRepository
     from app.jobs.service import factory_for, run
 
     checkpoints.install(get_settings, replace=False)  # events a job appends are checkpointed
@@ -36,7 +36,7 @@ def run_job_task(job_id: int, database_url: str) -> None:
     reap_and_resubmit(database_url, skip=job_id)
     factory = factory_for(database_url)
     with session_scope(factory) as s:
-        job = s.get(Job, job_id)
+        job = JobRepository(s).get(job_id)
         if job is not None and job.status == "queued":
             job.runner = "celery"
     run(job_id, factory, heartbeat_s=get_settings().job_heartbeat_s)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Depends, Header, Response
 from sqlalchemy.orm import Session
 
 from app.assessments import service, workflow
@@ -19,6 +19,7 @@ from app.assessments.schemas import (
 )
 from app.auth.context import Caller
 from app.auth.deps import ApiCaller
+from app.auth.guards import api_requires
 from app.auth.permissions import Permission
 from app.db import SessionDep
 from app.rulesets import service as rulesets
@@ -91,7 +92,7 @@ def submit_assessment(
     deployment_id: IdPath,
     data: AssessmentIn,
     session: SessionDep,
-    caller: ApiCaller,
+    caller: Annotated[Caller, Depends(api_requires(Permission.assessment_submit))],
     settings: SettingsDep,
     response: Response,
     idempotency_key: Annotated[
@@ -137,7 +138,10 @@ def get_assessment(assessment_id: IdPath, session: SessionDep, caller: ApiCaller
     responses=_ERRORS,
 )
 def rerun_assessment(
-    assessment_id: IdPath, session: SessionDep, caller: ApiCaller, settings: SettingsDep
+    assessment_id: IdPath,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.assessment_submit))],
+    settings: SettingsDep,
 ) -> AssessmentOut:
     service.rerun(session, caller, assessment_id, audit_key=settings.audit_hmac_key)
     return assessment_out(session, caller, service.get(session, caller, assessment_id))
@@ -171,15 +175,21 @@ def list_rule_versions(session: SessionDep, caller: ApiCaller) -> list[RuleSetOu
     tags=["rules"],
     responses={422: {"description": "Invalid; `field` is the path of the first error"}},
 )
-def validate_rules(data: RuleSetText, session: SessionDep, caller: ApiCaller) -> RuleSetCheck:
-    caller.require(Permission.rules_edit)
+def validate_rules(
+    data: RuleSetText,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.rules_edit))],
+) -> RuleSetCheck:
     _, rs = rulesets.parse_text(session, data.yaml)
     return RuleSetCheck(valid=True, rules=len(rs.rules))
 
 
 @router.post("/rules/dry-run", response_model=DryRunOut, tags=["rules"])
-def dry_run_rules(data: RuleSetText, session: SessionDep, caller: ApiCaller) -> DryRunOut:
-    caller.require(Permission.rules_edit)
+def dry_run_rules(
+    data: RuleSetText,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.rules_edit))],
+) -> DryRunOut:
     _, rs = rulesets.parse_text(session, data.yaml)
     return service.dry_run(session, caller, rs)
 
@@ -192,7 +202,10 @@ def dry_run_rules(data: RuleSetText, session: SessionDep, caller: ApiCaller) -> 
     responses={409: {"description": "Another publish took this version number first; reload"}},
 )
 def publish_rules(
-    data: RuleSetPublish, session: SessionDep, caller: ApiCaller, settings: SettingsDep
+    data: RuleSetPublish,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.rules_edit))],
+    settings: SettingsDep,
 ) -> RuleSetOut:
     row = rulesets.publish(session, caller, data.yaml, data.note, audit_key=settings.audit_hmac_key)
     return ruleset_out(row)

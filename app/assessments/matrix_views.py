@@ -13,17 +13,19 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from app.assessments.matrix_preview import matrix_dry_run
-from app.auth.deps import PageCaller
+from app.auth.context import Caller
+from app.auth.guards import page_requires
 from app.auth.permissions import Permission
 from app.catalog import service as catalog_service
-from app.catalog.repository import CatalogRepository
+from app.catalog.repository import CatalogRepo
 from app.catalog.views import matrix_context
 from app.db import SessionDep
 from app.errors import AppError
+from app.estimators.errors import FieldError
 from app.rules.matrix import DIMENSIONS
 from app.web.deps import SettingsDep
 from app.web.flash import flash
-from app.web.forms import form_data
+from app.web.forms import form_data, form_error
 from app.web.htmx import redirect
 from app.web.templates import render
 
@@ -31,8 +33,11 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/matrix/edit")
-def matrix_edit_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
-    caller.require(Permission.matrix_edit)
+def matrix_edit_page(
+    request: Request,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.matrix_edit))],
+) -> Response:
     return render(
         request,
         "catalog/matrix_edit.html",
@@ -60,18 +65,18 @@ def _preview_digest(version: int, changes: dict[tuple[str, str], tuple[int, str]
 def matrix_edit(
     request: Request,
     session: SessionDep,
-    caller: PageCaller,
+    catalog: CatalogRepo,
+    caller: Annotated[Caller, Depends(page_requires(Permission.matrix_edit))],
     settings: SettingsDep,
     form: Annotated[dict[str, Any], Depends(form_data)],
 ) -> Response:
     """Two steps: "Preview" shows how the submitted assessments' rankings would change under the
     edited matrix (nothing saved); "Publish" saves the new version, and only for the very changes
     that were previewed (otherwise it previews them first)."""
-    caller.require(Permission.matrix_edit)
     changes: dict[tuple[str, str], tuple[int, str]] = {}
     errors: dict[str, str] = {}
     current = catalog_service.current_matrix(session, caller.org_id)
-    for axis in CatalogRepository(session).axes():
+    for axis in catalog.axes():
         for dim in DIMENSIONS:
             if f"{axis.key}.{dim}.level" not in form:
                 continue  # a cell not submitted stays as it is
@@ -93,12 +98,10 @@ def matrix_edit(
             mv = catalog_service.edit_matrix(
                 session, caller, changes, note, audit_key=settings.audit_hmac_key
             )
-        except AppError as exc:
-            if exc.status_code not in (409, 422):
-                raise
+        except (AppError, FieldError) as exc:
             # 409: a concurrent publish took the version number; the form keeps what was typed
-            status = exc.status_code
-            errors["__all__" if status == 409 else exc.field or "__all__"] = exc.message
+            field, message, status = form_error(exc)
+            errors["__all__" if status == 409 else field] = message
         else:
             resp = redirect(request, "/matrix")
             flash(request, resp, f"Matrix version {mv.version} published.")
@@ -106,10 +109,9 @@ def matrix_edit(
     elif not errors:
         try:
             _, levels, changed = catalog_service.candidate_matrix(session, caller.org_id, changes)
-        except AppError as exc:
-            if exc.status_code != 422:
-                raise
-            errors[exc.field or "__all__"] = exc.message
+        except (AppError, FieldError) as exc:
+            field, message, _ = form_error(exc, statuses=(422,))
+            errors[field] = message
         else:
             preview = matrix_dry_run(session, caller, current.version, levels)
             preview["cells"] = changed

@@ -3,27 +3,29 @@ the rule-set pages (view, edit per rule or as YAML, dry run, publish)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from app.assessments import charts, forms, service, workflow
 from app.auth.context import Caller
 from app.auth.deps import PageCaller
+from app.auth.guards import page_requires
 from app.auth.permissions import Permission
 from app.db import SessionDep
 from app.deployments import service as deployments
 from app.deployments.models import Deployment
 from app.errors import AppError, Conflict, InvalidInput, NotFound
 from app.estimates.service import deployment_serving_plan
+from app.estimators.errors import FieldError
 from app.rules import safe_yaml
 from app.rules.questionnaire import FOLLOW_UPS, SERVING_FAILURE_MODES, SEVERITY_LEVELS
 from app.rulesets import service as rulesets
 from app.web.deps import IdPath, IdQuery, SettingsDep
 from app.web.flash import flash
-from app.web.forms import FormDep
+from app.web.forms import FormDep, form_error
 from app.web.htmx import redirect
 from app.web.templates import render
 
@@ -62,7 +64,7 @@ def _preview(session: SessionDep, dep: Deployment, values: dict[str, Any]) -> di
         return {"errors": errors}
     try:
         service.validate(session, dep, data)
-    except InvalidInput as exc:
+    except (InvalidInput, FieldError) as exc:
         return {"errors": {forms.form_field(exc.field or "", _fm_keys(session)): exc.message}}
     result = service.evaluate(session, dep, data, with_impacts=False).result
     return {"result": result, "items": result.items[: service.PREVIEW_ITEMS]}
@@ -70,9 +72,11 @@ def _preview(session: SessionDep, dep: Deployment, values: dict[str, Any]) -> di
 
 @router.get("/deployments/{deployment_id:int}/assessment")
 def questionnaire_page(
-    deployment_id: IdPath, request: Request, session: SessionDep, caller: PageCaller
+    deployment_id: IdPath,
+    request: Request,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.assessment_submit))],
 ) -> Response:
-    caller.require(Permission.assessment_submit)
     dep = deployments.get(session, caller, deployment_id)
     values = service.draft_values(service.load_draft(session, caller, dep.id))
     ctx = _questionnaire(session, caller, dep, values, {}, _preview(session, dep, values))
@@ -82,11 +86,14 @@ def questionnaire_page(
 
 @router.get("/deployments/{deployment_id:int}/assessment/follow-ups/{fm}")
 def follow_ups_fragment(
-    deployment_id: IdPath, fm: str, request: Request, session: SessionDep, caller: PageCaller
+    deployment_id: IdPath,
+    fm: str,
+    request: Request,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.assessment_submit))],
 ) -> Response:
     """The details of one failure mode, shown only when its severity is above 0 (htmx): part of
     the questionnaire, so only for those who may submit one."""
-    caller.require(Permission.assessment_submit)
     dep = deployments.get(session, caller, deployment_id)
     info = next((f for f in service.shared_catalog(session).rows if f.key == fm), None)
     if info is None:
@@ -102,7 +109,11 @@ def follow_ups_fragment(
 
 @router.post("/deployments/{deployment_id:int}/assessment/draft")
 def save_draft(
-    deployment_id: IdPath, request: Request, session: SessionDep, caller: PageCaller, form: FormDep
+    deployment_id: IdPath,
+    request: Request,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.assessment_submit))],
+    form: FormDep,
 ) -> Response:
     """Autosave (htmx, on every change): keep the form as typed and answer with the preview."""
     dep = deployments.get(session, caller, deployment_id)
@@ -117,21 +128,19 @@ def submit(
     deployment_id: IdPath,
     request: Request,
     session: SessionDep,
-    caller: PageCaller,
+    caller: Annotated[Caller, Depends(page_requires(Permission.assessment_submit))],
     settings: SettingsDep,
     form: FormDep,
 ) -> Response:
-    caller.require(Permission.assessment_submit)
     dep = deployments.get(session, caller, deployment_id)
     keys = _fm_keys(session)
     data, errors = forms.parse(form, keys)
     if data is not None:
         try:
             a, _ = service.submit(session, caller, dep.id, data, audit_key=settings.audit_hmac_key)
-        except AppError as exc:
-            if exc.status_code not in (409, 422):
-                raise
-            errors = {forms.form_field(exc.field or "__all__", keys): exc.message}
+        except (AppError, FieldError) as exc:
+            field, message, _ = form_error(exc)
+            errors = {forms.form_field(field, keys): message}
         else:
             resp = redirect(request, f"/assessments/{a.id}")
             flash(request, resp, "Assessment submitted; here is its recommendation.")
@@ -190,7 +199,7 @@ def rerun(
     assessment_id: IdPath,
     request: Request,
     session: SessionDep,
-    caller: PageCaller,
+    caller: Annotated[Caller, Depends(page_requires(Permission.assessment_submit))],
     settings: SettingsDep,
 ) -> Response:
     rec = service.rerun(session, caller, assessment_id, audit_key=settings.audit_hmac_key)
@@ -225,9 +234,11 @@ def _edit_ctx(session: SessionDep, caller: Caller, text: str, **extra: Any) -> d
 
 @router.get("/rules/edit")
 def edit_page(
-    request: Request, session: SessionDep, caller: PageCaller, rule: str | None = None
+    request: Request,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.rules_edit))],
+    rule: str | None = None,
 ) -> Response:
-    caller.require(Permission.rules_edit)
     row = rulesets.get_version(session, caller.org_id)
     ctx = _edit_ctx(session, caller, row.text)
     if rule is not None:
@@ -291,13 +302,12 @@ def _with_rule(
 def edit(
     request: Request,
     session: SessionDep,
-    caller: PageCaller,
+    caller: Annotated[Caller, Depends(page_requires(Permission.rules_edit))],
     settings: SettingsDep,
     form: FormDep,
 ) -> Response:
     """Validate and dry-run a candidate (YAML, or one rule's form merged into the current set);
     with ``action=publish`` and a note, publish it as the next version."""
-    caller.require(Permission.rules_edit)
     text = str(form.get("yaml", ""))
     note = str(form.get("note", "")).strip()
     if "original" in form:  # the per-rule form
@@ -316,7 +326,7 @@ def edit(
             return resp
         _, candidate = rulesets.parse_text(session, text)
         result = service.dry_run(session, caller, candidate)
-    except InvalidInput as exc:
+    except (InvalidInput, FieldError) as exc:
         errors = {"note" if exc.field == "note" else "yaml": f"{exc.message}"}
         ctx = _edit_ctx(session, caller, text, errors=errors, note=note)
         return render(request, "rules/edit.html", ctx, block="editor", status_code=422)

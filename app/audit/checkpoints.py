@@ -28,11 +28,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
-from sqlalchemy import event, inspect, select
+from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
 from app.audit import signing
 from app.audit.models import AuditEvent
+from app.audit.repository import AuditRepository
 from app.config import Settings
 
 log = structlog.get_logger(__name__)
@@ -199,11 +200,7 @@ def _checkpoint(
 
 def write(session: Session, settings: Settings) -> dict[str, Any] | None:
     """Checkpoint the head as the session sees it; None when the chain is empty."""
-    head = session.execute(
-        select(AuditEvent.id, AuditEvent.hash, AuditEvent.org_id)
-        .order_by(AuditEvent.id.desc())
-        .limit(1)
-    ).first()
+    head = AuditRepository(session).head()
     if head is None:
         return None
     cp = _checkpoint(settings, head.id, head.hash, head.org_id)
@@ -236,9 +233,7 @@ def check(session: Session, settings: Settings) -> Check:
         event_id, org_id = int(cp["event_id"]), cp.get("org_id")
     except (signing.SignatureError, KeyError, TypeError, ValueError) as exc:
         return Check(False, f"the latest checkpoint is not authentic: {exc}")
-    row = session.execute(
-        select(AuditEvent.hash).where(AuditEvent.id == event_id)
-    ).scalar_one_or_none()
+    row = AuditRepository(session).hash_of(event_id)
     if row is None:
         return Check(False, "the newest events of the chain are missing: the head checkpointed "
                      "outside the database is gone, so the chain's tail was deleted",

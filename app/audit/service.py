@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from app.audit import checkpoints
@@ -22,6 +21,7 @@ from app.audit.chain import (
     verify_chain_for,
 )
 from app.audit.models import AuditEvent
+from app.audit.repository import AuditRepository
 from app.config import Settings
 from app.db import utcnow
 
@@ -77,12 +77,9 @@ def record(
     org_id: int | None = None,
 ) -> AuditEvent:
     """Append an event to the chain inside the current transaction."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CHAIN_LOCK_KEY})
-    head = session.execute(
-        select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
-    ).scalar_one_or_none()
-    prev_hash = head or GENESIS_HASH
+    repo = AuditRepository(session)
+    repo.lock_chain(_CHAIN_LOCK_KEY)
+    prev_hash = repo.head_hash() or GENESIS_HASH
     ev = AuditEvent(
         org_id=org_id if org_id is not None else actor.org_id,
         actor_id=actor.id,
@@ -97,25 +94,16 @@ def record(
     )
     ev.created_at = utcnow()
     ev.hash = compute_hash(key, event_content(ev), prev_hash)
-    session.add(ev)
-    session.flush()
+    repo.add(ev)
     checkpoints.appended(session, ev)
     return ev
 
 
 def _iter_chain(session: Session, batch: int = 1000) -> Iterator[ChainedEvent]:
+    repo = AuditRepository(session)
     last_id = 0
     while True:
-        rows = (
-            session.execute(
-                select(AuditEvent)
-                .where(AuditEvent.id > last_id)
-                .order_by(AuditEvent.id)
-                .limit(batch)
-            )
-            .scalars()
-            .all()
-        )
+        rows = repo.batch_after(last_id, batch)
         if not rows:
             return
         for ev in rows:
@@ -165,17 +153,11 @@ def list_events(
     entity_id: str | None = None,
 ) -> tuple[Sequence[AuditEvent], int]:
     """Events of one organisation, newest first, with the total count for pagination."""
-    stmt = select(AuditEvent).where(AuditEvent.org_id == org_id)
-    if action:
-        stmt = stmt.where(AuditEvent.action == action)
-    if entity_type:
-        stmt = stmt.where(AuditEvent.entity_type == entity_type)
-    if entity_id:
-        stmt = stmt.where(AuditEvent.entity_id == entity_id)
-    total = session.execute(select(func.count()).select_from(stmt.subquery())).scalar_one()
-    rows = (
-        session.execute(stmt.order_by(AuditEvent.id.desc()).limit(limit).offset(offset))
-        .scalars()
-        .all()
+    return AuditRepository(session).list_for_org(
+        org_id,
+        limit=limit,
+        offset=offset,
+        action=action,
+        entity_type=entity_type,
+        entity_id=entity_id,
     )
-    return rows, total

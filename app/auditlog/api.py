@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import base64
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict
 
 from app.audit import service
-from app.auth.deps import ApiCaller
+from app.auth.context import Caller
+from app.auth.guards import api_requires
 from app.auth.permissions import Permission
 from app.db import SessionDep
 from app.web.deps import PageDep, SettingsDep
@@ -48,13 +49,12 @@ class VerifyOut(BaseModel):
 @router.get("/events", response_model=AuditPage)
 def list_events(
     session: SessionDep,
-    caller: ApiCaller,
+    caller: Annotated[Caller, Depends(api_requires(Permission.audit_read))],
     page: PageDep,
     action: str | None = Query(None, max_length=64),
     entity_type: str | None = Query(None, max_length=64),
     entity_id: str | None = Query(None, max_length=64),
 ) -> AuditPage:
-    caller.require(Permission.audit_read)
     rows, total = service.list_events(
         session,
         org_id=caller.org_id,
@@ -73,11 +73,14 @@ def list_events(
 
 
 @router.get("/verify", response_model=VerifyOut)
-def verify(session: SessionDep, caller: ApiCaller, settings: SettingsDep) -> VerifyOut:
+def verify(
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.audit_read))],
+    settings: SettingsDep,
+) -> VerifyOut:
     """Recompute the whole shared chain and check its head against the checkpoint outside the
     database. The verdict covers the whole chain; the figures are the caller's organisation's
     (``events_checked`` counts its events, ``first_bad_event_id`` is one of its events or null)."""
-    caller.require(Permission.audit_read)
     r = service.verify_with_checkpoint(session, settings, caller.org_id)
     return VerifyOut(
         ok=r.ok,

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import base64
+from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from app.audit import checkpoints, service, signing
-from app.auth.deps import PageCaller
+from app.auth.context import Caller
+from app.auth.guards import page_requires
 from app.auth.permissions import Permission
 from app.db import SessionDep
 from app.web.deps import SettingsDep
@@ -25,12 +27,11 @@ def _signing(settings: SettingsDep) -> dict[str, object]:
 def audit_page(
     request: Request,
     session: SessionDep,
-    caller: PageCaller,
+    caller: Annotated[Caller, Depends(page_requires(Permission.audit_read))],
     settings: SettingsDep,
     page: int = Query(1, ge=1, le=100000),
     action: str | None = Query(None, max_length=64),
 ) -> Response:
-    caller.require(Permission.audit_read)
     per_page = 50
     rows, total = service.list_events(
         session,
@@ -58,8 +59,10 @@ def audit_page(
 
 @router.post("/verify")
 def verify(
-    request: Request, session: SessionDep, caller: PageCaller, settings: SettingsDep
+    request: Request,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.audit_read))],
+    settings: SettingsDep,
 ) -> Response:
-    caller.require(Permission.audit_read)
     result = service.verify_with_checkpoint(session, settings, caller.org_id)
     return render(request, "audit/_verify.html", {"verify": result})

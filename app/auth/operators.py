@@ -14,11 +14,11 @@ from typing import Annotated
 
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.auth import service as auth_service
 from app.auth.models import PlatformOperator
+from app.auth.repository import AuthRepository
 from app.db import SessionDep
 from app.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 
@@ -33,9 +33,7 @@ def _normalise(email: str) -> str:
 
 
 def by_email(session: Session, email: str) -> PlatformOperator | None:
-    return session.execute(
-        select(PlatformOperator).where(PlatformOperator.email == _normalise(email))
-    ).scalar_one_or_none()
+    return AuthRepository(session).operator_by_email(_normalise(email))
 
 
 def create(session: Session, email: str) -> tuple[PlatformOperator, str]:
@@ -44,9 +42,9 @@ def create(session: Session, email: str) -> tuple[PlatformOperator, str]:
     if by_email(session, email) is not None:
         raise InvalidInput(f"an operator with e-mail {email} already exists", field="email")
     token = secrets.token_urlsafe(32)
-    op = PlatformOperator(email=email, token_hash=auth_service.token_digest(token))
-    session.add(op)
-    session.flush()
+    op = AuthRepository(session).add_operator(
+        PlatformOperator(email=email, token_hash=auth_service.token_digest(token))
+    )
     return op, token
 
 
@@ -61,11 +59,7 @@ def rotate_token(session: Session, email: str) -> str:
 
 
 def resolve(session: Session, token: str) -> PlatformOperator | None:
-    op = session.execute(
-        select(PlatformOperator).where(
-            PlatformOperator.token_hash == auth_service.token_digest(token)
-        )
-    ).scalar_one_or_none()
+    op = AuthRepository(session).operator_by_token_hash(auth_service.token_digest(token))
     return op if op is not None and op.is_active else None
 
 

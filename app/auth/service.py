@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.audit.service import SYSTEM_ACTOR, Actor
 from app.auth.context import Caller
-from app.auth.models import AuthToken, LoginAttempt, Organization, User
+from app.auth.models import AuthToken, Organization, User
 from app.auth.permissions import Role
+from app.auth.repository import AuthRepository
 from app.db import utcnow
 from app.errors import InvalidInput, TooManyRequests, Unauthorized
 
@@ -89,17 +89,9 @@ def _throttle_check(
     session: Session, email: str, client_ip: str, throttle: LoginThrottle, now: datetime
 ) -> None:
     since = now - timedelta(seconds=throttle.window_s)
-    recent = (func.count(LoginAttempt.id), func.max(LoginAttempt.created_at))
-    by_pair = session.execute(
-        select(*recent).where(
-            LoginAttempt.email == email,
-            LoginAttempt.client_ip == client_ip,
-            LoginAttempt.created_at >= since,
-        )
-    ).one()
-    by_address = session.execute(
-        select(*recent).where(LoginAttempt.client_ip == client_ip, LoginAttempt.created_at >= since)
-    ).one()
+    repo = AuthRepository(session)
+    by_pair = repo.failures(client_ip=client_ip, since=since, email=email)
+    by_address = repo.failures(client_ip=client_ip, since=since)
     wait = 0.0
     for (failures, last), threshold in (
         (by_pair, throttle.max_failures),
@@ -123,23 +115,21 @@ def authenticate(
     email = email.strip().lower()
     now = utcnow()
     _throttle_check(session, email, client_ip, throttle, now)
-    user = session.execute(select(User).where(User.email == email)).scalar_one_or_none()
+    repo = AuthRepository(session)
+    user = repo.user_by_email(email)
     ok = verify_password(user.password_hash if user else _DUMMY_HASH, password)
     if user is None or not ok or not user.is_active:
-        session.add(LoginAttempt(email=email, client_ip=client_ip, created_at=now))
-        session.flush()
+        repo.add_failure(email=email, client_ip=client_ip, at=now)
         raise Unauthorized("incorrect e-mail or password")
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    session.execute(
-        delete(LoginAttempt).where(LoginAttempt.email == email, LoginAttempt.client_ip == client_ip)
-    )
+    repo.clear_failures(email=email, client_ip=client_ip)
     return user
 
 
 def issue_token(session: Session, user: User, *, kind: str, max_age_s: int) -> str:
     token = secrets.token_urlsafe(32)
-    session.add(
+    AuthRepository(session).add_token(
         AuthToken(
             user_id=user.id,
             kind=kind,
@@ -147,18 +137,12 @@ def issue_token(session: Session, user: User, *, kind: str, max_age_s: int) -> s
             expires_at=utcnow() + timedelta(seconds=max_age_s),
         )
     )
-    session.flush()
     return token
 
 
 def resolve_token(session: Session, token: str, *, kind: str) -> Caller | None:
     """The caller a live token belongs to, or None."""
-    row = session.execute(
-        select(AuthToken, User, Organization)
-        .join(User, User.id == AuthToken.user_id)
-        .join(Organization, Organization.id == User.org_id)
-        .where(AuthToken.token_hash == token_digest(token), AuthToken.kind == kind)
-    ).first()
+    row = AuthRepository(session).token_owner(token_digest(token), kind)
     if row is None:
         return None
     tok, user, org = row
@@ -175,20 +159,17 @@ def resolve_token(session: Session, token: str, *, kind: str) -> Caller | None:
 
 
 def revoke_token(session: Session, token_id: int) -> None:
-    tok = session.get(AuthToken, token_id)
+    tok = AuthRepository(session).token(token_id)
     if tok is not None and tok.revoked_at is None:
         tok.revoked_at = utcnow()
         session.flush()
 
 
 def get_or_create_org(session: Session, name: str) -> Organization:
-    org = session.execute(
-        select(Organization).where(Organization.name == name)
-    ).scalar_one_or_none()
+    repo = AuthRepository(session)
+    org = repo.org_by_name(name)
     if org is None:
-        org = Organization(name=name)
-        session.add(org)
-        session.flush()
+        org = repo.add_org(Organization(name=name))
     return org
 
 
@@ -215,12 +196,13 @@ def create_user(
         raise InvalidInput(
             f"password must be at least {MIN_PASSWORD_LENGTH} characters", field="password"
         )
-    if session.execute(select(User.id).where(User.email == email)).first() is not None:
+    repo = AuthRepository(session)
+    if repo.email_taken(email):
         raise InvalidInput(f"a user with e-mail {email} already exists", field="email")
     org = get_or_create_org(session, org_name)
-    user = User(org_id=org.id, email=email, role=role, password_hash=hash_password(password))
-    session.add(user)
-    session.flush()
+    user = repo.add_user(
+        User(org_id=org.id, email=email, role=role, password_hash=hash_password(password))
+    )
     audit.record(
         session,
         audit_key,

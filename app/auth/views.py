@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from app.auth import service
-from app.auth.api import client_ip
+from app.auth.api import sign_in
 from app.db import SessionDep
 from app.errors import TooManyRequests, Unauthorized
 from app.web.deps import SettingsDep
@@ -67,16 +67,8 @@ def login(
     password = str(form.get("password", ""))[:1024]
     next_url = safe_next(str(form.get("next", "/")))
     try:
-        user = service.authenticate(
-            session,
-            email,
-            password,
-            client_ip=client_ip(request),
-            throttle=service.LoginThrottle.from_settings(settings),
-        )
+        user = sign_in(request, session, settings, email, password)
     except (Unauthorized, TooManyRequests) as exc:
-        # The failed attempt must be kept (throttling), so commit it before answering.
-        session.commit()
         resp: Response = render(
             request,
             "auth/login.html",

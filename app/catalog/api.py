@@ -3,14 +3,17 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Depends, Path
 
+from app.auth.context import Caller
 from app.auth.deps import ApiCaller
+from app.auth.guards import api_requires
 from app.auth.operators import OperatorDep
+from app.auth.permissions import Permission
 from app.catalog import service
 from app.catalog.hosted_api import router as hosted_router
 from app.catalog.models import Gpu, ModelArch
-from app.catalog.repository import CatalogRepository
+from app.catalog.repository import CatalogRepo, CatalogRepository
 from app.catalog.schemas import (
     AxesOut,
     AxisOut,
@@ -36,7 +39,7 @@ router = APIRouter(tags=["catalog"])
 
 
 @router.get("/axes", response_model=AxesOut)
-def list_axes(session: SessionDep, caller: ApiCaller) -> AxesOut:
+def list_axes(session: SessionDep, catalog: CatalogRepo, caller: ApiCaller) -> AxesOut:
     """Your organisation's current matrix (its own versions; another organisation's edits never
     show here)."""
     matrix = service.current_matrix(session, caller.org_id)
@@ -53,18 +56,20 @@ def list_axes(session: SessionDep, caller: ApiCaller) -> AxesOut:
             },
             suitability={p: suit[p][a.key] for p in suit},
         )
-        for a in CatalogRepository(session).axes()
+        for a in catalog.axes()
     ]
     return AxesOut(matrix_version=matrix.version, items=items)
 
 
 @router.get("/failure-modes", response_model=list[FailureModeOut])
-def list_failure_modes(session: SessionDep, _caller: ApiCaller) -> object:
-    return CatalogRepository(session).failure_modes()
+def list_failure_modes(session: SessionDep, catalog: CatalogRepo, _caller: ApiCaller) -> object:
+    return catalog.failure_modes()
 
 
 @router.get("/techniques", response_model=list[TechniqueOut])
-def list_techniques(session: SessionDep, _caller: ApiCaller) -> list[TechniqueOut]:
+def list_techniques(
+    session: SessionDep, catalog: CatalogRepo, _caller: ApiCaller
+) -> list[TechniqueOut]:
     """Each technique with its axis and the parameters a portfolio item may set."""
     return [
         TechniqueOut(
@@ -73,7 +78,7 @@ def list_techniques(session: SessionDep, _caller: ApiCaller) -> list[TechniqueOu
             parameters=[ParameterOut(**{**asdict(p), "choices": list(p.choices)})
                         for p in PARAMS.get(t.key, ())],
         )
-        for t in CatalogRepository(session).techniques()
+        for t in catalog.techniques()
     ]  # fmt: skip
 
 
@@ -105,23 +110,32 @@ _PRICE_ERRORS: dict[int | str, dict[str, Any]] = {
 
 @router.put("/gpus/{key}/price", response_model=GpuOut, responses=_PRICE_ERRORS)
 def set_gpu_price(
-    key: KeyPath, data: OrgPriceIn, session: SessionDep, caller: ApiCaller, settings: SettingsDep
+    key: KeyPath,
+    data: OrgPriceIn,
+    session: SessionDep,
+    catalog: CatalogRepo,
+    caller: Annotated[Caller, Depends(api_requires(Permission.catalog_edit))],
+    settings: SettingsDep,
 ) -> GpuOut:
     """Your organisation's own $/GPU-hour for a GPU (reserved, spot, owned hardware amortised,
     negotiated, ...): its estimates, recommendations and portfolios use it instead of the shipped
     default; no other organisation's figures change. Audited."""
     p = service.set_org_price(session, caller, key, data.price_per_hour_usd, data.kind,
                               data.note, audit_key=settings.audit_hmac_key)  # fmt: skip
-    return gpu_out(_gpu(session, key), p)
+    return gpu_out(_gpu(catalog, key), p)
 
 
 @router.delete("/gpus/{key}/price", response_model=GpuOut, responses=_PRICE_ERRORS)
 def remove_gpu_price(
-    key: KeyPath, session: SessionDep, caller: ApiCaller, settings: SettingsDep
+    key: KeyPath,
+    session: SessionDep,
+    catalog: CatalogRepo,
+    caller: Annotated[Caller, Depends(api_requires(Permission.catalog_edit))],
+    settings: SettingsDep,
 ) -> GpuOut:
     """Drop your organisation's own price: the shipped default applies again. Audited."""
     p = service.remove_org_price(session, caller, key, audit_key=settings.audit_hmac_key)
-    return gpu_out(_gpu(session, key), p)
+    return gpu_out(_gpu(catalog, key), p)
 
 
 @router.put(
@@ -149,16 +163,16 @@ def set_default_price(
     return gpu_out(g, service.effective_price(g, None))
 
 
-def _gpu(session: SessionDep, key: str) -> Gpu:
-    g = CatalogRepository(session).gpu(key)
+def _gpu(catalog: CatalogRepository, key: str) -> Gpu:
+    g = catalog.gpu(key)
     if g is None:
         raise NotFound(f"gpu {key} not found")
     return g
 
 
 @router.get("/models", response_model=list[ModelOut])
-def list_models(session: SessionDep, _caller: ApiCaller) -> list[ModelOut]:
-    return [_model_out(m) for m in CatalogRepository(session).models()]
+def list_models(session: SessionDep, catalog: CatalogRepo, _caller: ApiCaller) -> list[ModelOut]:
+    return [_model_out(m) for m in catalog.models()]
 
 
 def _model_out(m: ModelArch) -> ModelOut:

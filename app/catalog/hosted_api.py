@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.auth.context import Caller
 from app.auth.deps import ApiCaller
+from app.auth.guards import api_requires
+from app.auth.permissions import Permission
 from app.catalog import hosted
 from app.db import SessionDep
 from app.web.deps import SettingsDep
@@ -159,7 +162,7 @@ def set_hosted_price(
     model_key: ModelKeyPath,
     data: HostedPriceIn,
     session: SessionDep,
-    caller: ApiCaller,
+    caller: Annotated[Caller, Depends(api_requires(Permission.catalog_edit))],
     settings: SettingsDep,
 ) -> HostedModelOut:
     """Your organisation's own prices for a hosted API (negotiated, batch, regional); its
@@ -172,7 +175,10 @@ def set_hosted_price(
 
 @router.delete("/hosted-models/{model_key}/price", status_code=204, responses=_ERRORS)
 def remove_hosted_price(
-    model_key: ModelKeyPath, session: SessionDep, caller: ApiCaller, settings: SettingsDep
+    model_key: ModelKeyPath,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.catalog_edit))],
+    settings: SettingsDep,
 ) -> None:
     """Drop your organisation's own prices: the shipped catalog's apply again. Audited."""
     hosted.remove_org_price(session, caller, model_key, audit_key=settings.audit_hmac_key)

@@ -9,14 +9,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from app.auth.context import Caller
 from app.auth.deps import PageCaller
+from app.auth.guards import page_requires
 from app.auth.permissions import Permission
 from app.catalog import hosted
 from app.db import SessionDep
 from app.errors import AppError
+from app.estimators.errors import FieldError
 from app.web.deps import SettingsDep
 from app.web.flash import flash
-from app.web.forms import form_data
+from app.web.forms import form_data, form_error
 from app.web.htmx import redirect
 from app.web.templates import render
 
@@ -72,12 +75,11 @@ def set_hosted_price(
     model_key: str,
     request: Request,
     session: SessionDep,
-    caller: PageCaller,
+    caller: Annotated[Caller, Depends(page_requires(Permission.catalog_edit))],
     settings: SettingsDep,
     form: Annotated[dict[str, Any], Depends(form_data)],
 ) -> Response:
     """Set the organisation's own prices for a hosted API ("new": add a model by its key)."""
-    caller.require(Permission.catalog_edit)
     key = str(form.get("key", "")).strip() if model_key == "new" else model_key
     change, errors = _parse(form)
     if not errors and model_key == "new" and not re.fullmatch(r"[a-z0-9_]{1,64}", key):
@@ -85,10 +87,9 @@ def set_hosted_price(
     if change is not None and not errors:
         try:
             hosted.set_org_price(session, caller, key, change, audit_key=settings.audit_hmac_key)
-        except AppError as exc:
-            if exc.status_code not in (404, 409, 422):
-                raise
-            errors[exc.field or "__all__"] = exc.message
+        except (AppError, FieldError) as exc:
+            field, message, _ = form_error(exc, statuses=(404, 409, 422))
+            errors[field] = message
     if errors:
         ctx = _catalog_context(session, caller)
         ctx.update(errors={model_key: errors}, submitted={model_key: dict(form)})
@@ -103,7 +104,7 @@ def remove_hosted_price(
     model_key: str,
     request: Request,
     session: SessionDep,
-    caller: PageCaller,
+    caller: Annotated[Caller, Depends(page_requires(Permission.catalog_edit))],
     settings: SettingsDep,
     form: Annotated[dict[str, Any], Depends(form_data)],
 ) -> Response:

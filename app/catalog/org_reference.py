@@ -16,11 +16,11 @@ from importlib import resources
 from typing import Any
 
 import yaml
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.catalog.models import MatrixCell, MatrixVersion
+from app.catalog.repository import CatalogRepository
 
 SHIPPED_MATRIX_NOTE = "Table 1 of seed 000 (shipped default)"
 
@@ -41,16 +41,9 @@ def shipped_matrix_cells() -> list[tuple[str, str, int, str]]:
     ]
 
 
-def _has_matrix(session: Session, org_id: int) -> bool:
-    found = session.execute(
-        select(MatrixVersion.id).where(MatrixVersion.org_id == org_id).limit(1)
-    ).first()
-    return found is not None
-
-
 def ensure_matrix(session: Session, org_id: int) -> bool:
     """Give ``org_id`` the shipped matrix as its version 1 when it has none; True if added."""
-    if _has_matrix(session, org_id):
+    if CatalogRepository(session).current_matrix_ref(org_id) is not None:
         return False
     try:
         with session.begin_nested():

@@ -4,10 +4,13 @@ versions and GPU price overrides belong to one organisation and are always queri
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Annotated
 
+from fastapi import Depends
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.catalog.hosted_models import HostedModelPrice
 from app.catalog.models import (
     Axis,
     Dimension,
@@ -21,6 +24,7 @@ from app.catalog.models import (
     Profile,
     Technique,
 )
+from app.db import SessionDep
 
 
 class CatalogRepository:
@@ -119,3 +123,32 @@ class CatalogRepository:
 
     def frameworks(self) -> Sequence[Framework]:
         return self.session.execute(select(Framework).order_by(Framework.key)).scalars().all()
+
+
+class HostedPriceRepository:
+    """An organisation's own prices of hosted models (its overrides of the shipped ones)."""
+
+    def __init__(self, session: Session, org_id: int) -> None:
+        self.session, self.org_id = session, org_id
+
+    def all(self) -> dict[str, HostedModelPrice]:
+        rows = self.session.execute(
+            select(HostedModelPrice).where(HostedModelPrice.org_id == self.org_id)
+        ).scalars()
+        return {r.model_key: r for r in rows}
+
+    def get(self, key: str) -> HostedModelPrice | None:
+        return self.session.execute(
+            select(HostedModelPrice).where(
+                HostedModelPrice.org_id == self.org_id, HostedModelPrice.model_key == key
+            )
+        ).scalar_one_or_none()
+
+
+def catalog_repository(session: SessionDep) -> CatalogRepository:
+    """The catalog repository of a request (on the request's session): routes take it as a
+    dependency (``catalog: CatalogRepo``) instead of building one."""
+    return CatalogRepository(session)
+
+
+CatalogRepo = Annotated[CatalogRepository, Depends(catalog_repository)]

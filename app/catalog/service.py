@@ -14,7 +14,6 @@ from app.audit import service as audit
 from app.audit.service import Actor
 from app.auth.context import Caller
 from app.auth.models import PlatformOperator
-from app.auth.permissions import Permission
 from app.catalog.models import (
     PRICE_KINDS,
     Gpu,
@@ -106,7 +105,6 @@ def edit_matrix(
     """The caller's organisation's next matrix version: its current one with ``changes``
     ((axis, dim) -> (level, words)). Another organisation's matrix is untouched. A concurrent
     publish that took the same version number first is a :class:`Conflict` (409)."""
-    caller.require(Permission.matrix_edit)
     repo = CatalogRepository(session)
     current_matrix(session, caller.org_id)  # creates the shipped version 1 if missing
     current = repo.current_matrix(caller.org_id)
@@ -261,7 +259,6 @@ def set_org_price(
 ) -> GpuPrice:
     """The caller's organisation's own $/GPU-hour for a GPU (audited under that organisation);
     the shipped default and every other organisation's prices are untouched."""
-    caller.require(Permission.catalog_edit)
     gpu = _gpu_or_404(session, gpu_key)
     _check_price(price)
     if kind not in PRICE_KINDS:
@@ -299,7 +296,6 @@ def remove_org_price(
 ) -> GpuPrice:
     """Drop the organisation's own price: its estimates use the shipped default again
     (idempotent: without an own price nothing changes and nothing is recorded)."""
-    caller.require(Permission.catalog_edit)
     gpu = _gpu_or_404(session, gpu_key)
     row = CatalogRepository(session).price_override(caller.org_id, gpu_key)
     if row is None:

@@ -5,19 +5,22 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
+from app.auth.context import Caller
 from app.auth.deps import PageCaller
+from app.auth.guards import page_requires
 from app.auth.permissions import Permission
 from app.catalog import charts, service
 from app.catalog.hosted_views import router as hosted_views
 from app.catalog.models import PRICE_KINDS
-from app.catalog.repository import CatalogRepository
+from app.catalog.repository import CatalogRepo, CatalogRepository
 from app.db import SessionDep
 from app.errors import AppError, NotFound
+from app.estimators.errors import FieldError
 from app.estimators.quality import figures_from_dicts, headline
 from app.rules.matrix import SCALE_ENDS
 from app.web.deps import IdQuery, SettingsDep
 from app.web.flash import flash
-from app.web.forms import form_data
+from app.web.forms import form_data, form_error
 from app.web.htmx import redirect
 from app.web.templates import render
 
@@ -51,8 +54,10 @@ def matrix_page(
 
 
 @router.get("/axes/{key}")
-def axis_page(key: str, request: Request, session: SessionDep, caller: PageCaller) -> Response:
-    repo = CatalogRepository(session)
+def axis_page(
+    key: str, request: Request, session: SessionDep, catalog: CatalogRepo, caller: PageCaller
+) -> Response:
+    repo = catalog
     axis = repo.axis(key)
     if axis is None:
         raise NotFound(f"axis {key} not found")
@@ -81,8 +86,10 @@ def profiles_page(request: Request, session: SessionDep, caller: PageCaller) -> 
 
 
 @router.get("/catalog/failure-modes")
-def failure_modes_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
-    repo = CatalogRepository(session)
+def failure_modes_page(
+    request: Request, session: SessionDep, catalog: CatalogRepo, caller: PageCaller
+) -> Response:
+    repo = catalog
     return render(
         request,
         "catalog/failure_modes.html",
@@ -110,12 +117,11 @@ def set_gpu_price(
     key: str,
     request: Request,
     session: SessionDep,
-    caller: PageCaller,
+    caller: Annotated[Caller, Depends(page_requires(Permission.catalog_edit))],
     settings: SettingsDep,
     form: Annotated[dict[str, Any], Depends(form_data)],
 ) -> Response:
     """Set the organisation's own price for a GPU (the shipped default is the operator's)."""
-    caller.require(Permission.catalog_edit)
     raw = str(form.get("price_per_hour_usd", "")).strip()
     kind = str(form.get("kind", "")).strip()
     note = str(form.get("note", ""))
@@ -129,10 +135,8 @@ def set_gpu_price(
         try:
             service.set_org_price(session, caller, key, price, kind, note,
                                   audit_key=settings.audit_hmac_key)  # fmt: skip
-        except AppError as exc:
-            if exc.status_code not in (409, 422):
-                raise
-            errors[key] = exc.message
+        except (AppError, FieldError) as exc:
+            errors[key] = form_error(exc)[1]
     if errors:
         ctx = _gpus_context(session, caller)
         ctx.update(errors=errors, submitted={key: {"price": raw, "kind": kind, "note": note}})
@@ -147,7 +151,7 @@ def remove_gpu_price(
     key: str,
     request: Request,
     session: SessionDep,
-    caller: PageCaller,
+    caller: Annotated[Caller, Depends(page_requires(Permission.catalog_edit))],
     settings: SettingsDep,
     form: Annotated[dict[str, Any], Depends(form_data)],
 ) -> Response:
@@ -161,20 +165,24 @@ def remove_gpu_price(
 
 
 @router.get("/catalog/models")
-def models_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
+def models_page(
+    request: Request, session: SessionDep, catalog: CatalogRepo, caller: PageCaller
+) -> Response:
     models = [
         (m, service.model_counts(m), headline(figures_from_dicts(m.quality)))
-        for m in CatalogRepository(session).models()
+        for m in catalog.models()
     ]
     return render(request, "catalog/models.html", {"caller": caller, "models": models})
 
 
 @router.get("/catalog/frameworks")
-def frameworks_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
+def frameworks_page(
+    request: Request, session: SessionDep, catalog: CatalogRepo, caller: PageCaller
+) -> Response:
     return render(
         request,
         "catalog/frameworks.html",
-        {"caller": caller, "frameworks": CatalogRepository(session).frameworks()},
+        {"caller": caller, "frameworks": catalog.frameworks()},
     )
 
 

@@ -22,13 +22,13 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.auth.context import Caller
 from app.db import utcnow
 from app.decisions.models import Decision, Notification
+from app.decisions.repository import DecisionRepository
 
 Status = Literal["draft", "submitted", "approved", "rejected", "superseded"]
 STATUSES: tuple[str, ...] = ("draft", "submitted", "approved", "rejected", "superseded")
@@ -56,10 +56,7 @@ def decisions_by_target(session: Session, org_id: int, target_type: str,
     out: dict[int, list[Decision]] = {i: [] for i in ids}
     if not ids:
         return out
-    rows = session.execute(
-        select(Decision).where(Decision.org_id == org_id, Decision.target_type == target_type,
-                               Decision.target_id.in_(list(ids))).order_by(Decision.id)
-    ).scalars()  # fmt: skip
+    rows = DecisionRepository(session, org_id).decisions_on(target_type, ids)
     for d in rows:
         out[d.target_id].append(d)
     return out
@@ -72,11 +69,7 @@ def void_stale(
 ) -> list[Decision]:  # fmt: skip
     """Void every decision in force on the target that was made on other content than
     ``current_sha256``; audited, and the deciders are told."""
-    rows = session.execute(
-        select(Decision).where(Decision.org_id == caller.org_id,
-                               Decision.target_type == target_type,
-                               Decision.target_id == target_id, Decision.voided_at.is_(None))
-    ).scalars().all()  # fmt: skip
+    rows = DecisionRepository(session, caller.org_id).unvoided_decisions(target_type, target_id)
     voided = [d for d in rows if d.content_sha256 != current_sha256]
     now = utcnow()
     for d in voided:
@@ -111,11 +104,9 @@ def notify(session: Session, org_id: int, recipients: Iterable[str], *, kind: st
 
 def notifications(session: Session, caller: Caller, *, unread_only: bool = False,
                   limit: int = 100) -> Sequence[Notification]:  # fmt: skip
-    stmt = select(Notification).where(Notification.org_id == caller.org_id,
-                                      Notification.recipient == caller.email)  # fmt: skip
-    if unread_only:
-        stmt = stmt.where(Notification.read_at.is_(None))
-    return session.execute(stmt.order_by(Notification.id.desc()).limit(limit)).scalars().all()
+    return DecisionRepository(session, caller.org_id).notifications(
+        caller.email, unread_only=unread_only, limit=limit
+    )
 
 
 def unread_count(session: Session, caller: Caller) -> int:
@@ -124,11 +115,4 @@ def unread_count(session: Session, caller: Caller) -> int:
 
 def mark_read(session: Session, caller: Caller) -> int:
     """Mark all of the caller's notifications read; returns how many were unread."""
-    res = session.execute(
-        update(Notification)
-        .where(Notification.org_id == caller.org_id, Notification.recipient == caller.email,
-               Notification.read_at.is_(None))
-        .values(read_at=utcnow())
-    )  # fmt: skip
-    session.flush()
-    return int(getattr(res, "rowcount", 0) or 0)
+    return DecisionRepository(session, caller.org_id).mark_read(caller.email, utcnow())

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
+from app.auth.context import Caller
 from app.auth.deps import ApiCaller
+from app.auth.guards import api_requires
+from app.auth.permissions import Permission
 from app.db import SessionDep
 from app.deployments import service
 from app.deployments.schemas import (
@@ -54,7 +57,7 @@ def list_deployments(
 def create_deployment(
     data: DeploymentCreate,
     session: SessionDep,
-    caller: ApiCaller,
+    caller: Annotated[Caller, Depends(api_requires(Permission.deployment_write))],
     settings: SettingsDep,
     response: Response,
 ) -> object:
@@ -77,7 +80,7 @@ def update_deployment(
     deployment_id: IdPath,
     data: DeploymentUpdate,
     session: SessionDep,
-    caller: ApiCaller,
+    caller: Annotated[Caller, Depends(api_requires(Permission.deployment_write))],
     settings: SettingsDep,
 ) -> object:
     return service.update(session, caller, deployment_id, data, audit_key=settings.audit_hmac_key)
@@ -96,7 +99,10 @@ def update_deployment(
     },
 )
 def delete_deployment(
-    deployment_id: IdPath, session: SessionDep, caller: ApiCaller, settings: SettingsDep
+    deployment_id: IdPath,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.deployment_write))],
+    settings: SettingsDep,
 ) -> Response:
     outcome = service.delete(session, caller, deployment_id, audit_key=settings.audit_hmac_key)
     if outcome == "deleted":

@@ -57,6 +57,10 @@ class DeploymentRepository:
         )
         return rows, total
 
+    def all(self) -> Sequence[Deployment]:
+        """Every deployment of the organisation, archived ones too."""
+        return self.session.execute(self._scoped()).scalars().all()
+
     def name_taken(self, name: str, *, exclude_id: int | None = None) -> bool:
         stmt = select(Deployment.id).where(
             Deployment.org_id == self.org_id, func.lower(Deployment.name) == name.lower()
@@ -79,3 +83,9 @@ class DeploymentRepository:
     def delete(self, deployment: Deployment) -> None:
         self.session.delete(deployment)
         self.session.flush()
+
+
+def any_org_deployment(session: Session, deployment_id: int) -> Deployment | None:
+    """A deployment by id whatever its organisation: for background jobs, which check the
+    organisation recorded in their parameters themselves."""
+    return session.get(Deployment, deployment_id)

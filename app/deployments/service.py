@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.auth.context import Caller
-from app.auth.permissions import Permission
 from app.catalog.repository import CatalogRepository
 from app.db import utcnow
 from app.deployments.models import Deployment
@@ -91,7 +90,6 @@ def list_(
 def create(
     session: Session, caller: Caller, data: DeploymentCreate, *, audit_key: bytes
 ) -> Deployment:
-    caller.require(Permission.deployment_write)
     repo = DeploymentRepository(session, caller.org_id)
     values = data.model_dump()
     _check_catalog_keys(session, values)
@@ -119,7 +117,6 @@ def update(
     *,
     audit_key: bytes,
 ) -> Deployment:
-    caller.require(Permission.deployment_write)
     repo = DeploymentRepository(session, caller.org_id)
     dep = get(session, caller, deployment_id)
     require_active(dep)
@@ -156,7 +153,6 @@ def update(
 def delete(session: Session, caller: Caller, deployment_id: int, *, audit_key: bytes) -> str:
     """Delete the deployment, or archive it when it has governance records (decisions,
     evaluations): those are never deleted. Returns "deleted", "archived" or "already archived"."""
-    caller.require(Permission.deployment_write)
     repo = DeploymentRepository(session, caller.org_id)
     dep = get(session, caller, deployment_id)
     before = dep.audit_dict()

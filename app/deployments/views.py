@@ -6,20 +6,23 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
+from app.auth.context import Caller
 from app.auth.deps import PageCaller
+from app.auth.guards import page_requires
 from app.auth.permissions import Permission
 from app.catalog import service as catalog_service
-from app.catalog.repository import CatalogRepository
+from app.catalog.repository import CatalogRepo, CatalogRepository
 from app.db import SessionDep
 from app.deployments import service
 from app.deployments.models import Deployment
 from app.deployments.schemas import DeploymentCreate, DeploymentUpdate, RegulatoryFlag, Risk
 from app.errors import AppError
 from app.estimators.engines import ENGINE_NAMES
+from app.estimators.errors import FieldError
 from app.estimators.traffic import DEFAULT_PEAK_TO_AVERAGE, TrafficError, parse_hourly_csv
 from app.web.deps import IdPath, SettingsDep
 from app.web.flash import flash
-from app.web.forms import as_list, field_errors, form_data
+from app.web.forms import as_list, field_errors, form_data, form_error
 from app.web.htmx import redirect
 from app.web.templates import render
 
@@ -98,8 +101,7 @@ def _form_to_payload(form: dict[str, Any]) -> tuple[dict[str, Any], dict[str, st
 REQUIRED_FIELDS = frozenset(n for n, f in DeploymentCreate.model_fields.items() if f.is_required())
 
 
-def _form_context(session: SessionDep) -> dict[str, Any]:
-    repo = CatalogRepository(session)
+def _form_context(repo: CatalogRepository) -> dict[str, Any]:
     return {
         "model_options": [(m.key, m.name) for m in repo.models()],
         "gpu_options": [(g.key, g.name) for g in repo.gpus()],
@@ -146,8 +148,12 @@ def list_page(
 
 
 @router.get("/new")
-def new_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
-    caller.require(Permission.deployment_write)
+def new_page(
+    request: Request,
+    session: SessionDep,
+    catalog: CatalogRepo,
+    caller: Annotated[Caller, Depends(page_requires(Permission.deployment_write))],
+) -> Response:
     values = {
         "n_gpus": 1,
         "engine": "vllm",
@@ -163,7 +169,7 @@ def new_page(request: Request, session: SessionDep, caller: PageCaller) -> Respo
             "values": values,
             "errors": {},
             "deployment": None,
-            **_form_context(session),
+            **_form_context(catalog),
         },
     )
 
@@ -172,21 +178,19 @@ def new_page(request: Request, session: SessionDep, caller: PageCaller) -> Respo
 def create(
     request: Request,
     session: SessionDep,
-    caller: PageCaller,
+    catalog: CatalogRepo,
+    caller: Annotated[Caller, Depends(page_requires(Permission.deployment_write))],
     settings: SettingsDep,
     form: Annotated[dict[str, Any], Depends(form_data)],
 ) -> Response:
-    caller.require(Permission.deployment_write)
     data, errors = _validate(session, form)
     status = 422  # or 409 when the name is taken (also when a concurrent request just took it)
     if data is not None:
         try:
             dep = service.create(session, caller, data, audit_key=settings.audit_hmac_key)
-        except AppError as exc:
-            if exc.status_code not in (409, 422):
-                raise
-            errors = {exc.field or "__all__": exc.message}
-            status = exc.status_code
+        except (AppError, FieldError) as exc:
+            field, message, status = form_error(exc)
+            errors = {field: message}
         else:
             resp = redirect(request, f"/deployments/{dep.id}")
             flash(request, resp, f"Deployment '{dep.name}' created.")
@@ -200,7 +204,7 @@ def create(
             "values": values,
             "errors": errors,
             "deployment": None,
-            **_form_context(session),
+            **_form_context(catalog),
         },
         status_code=status,
     )
@@ -208,10 +212,14 @@ def create(
 
 @router.get("/{deployment_id:int}")
 def detail_page(
-    deployment_id: IdPath, request: Request, session: SessionDep, caller: PageCaller
+    deployment_id: IdPath,
+    request: Request,
+    session: SessionDep,
+    catalog: CatalogRepo,
+    caller: PageCaller,
 ) -> Response:
     dep = service.get(session, caller, deployment_id)
-    catalog = CatalogRepository(session)
+    catalog = catalog
     gpu = catalog.gpu(dep.gpu_key)
     price = None if gpu is None else catalog_service.gpu_price(session, caller.org_id, gpu)
     # The serving cost, the assessments and the portfolios are panels their features serve,
@@ -231,9 +239,12 @@ def detail_page(
 
 @router.get("/{deployment_id:int}/edit")
 def edit_page(
-    deployment_id: IdPath, request: Request, session: SessionDep, caller: PageCaller
+    deployment_id: IdPath,
+    request: Request,
+    session: SessionDep,
+    catalog: CatalogRepo,
+    caller: Annotated[Caller, Depends(page_requires(Permission.deployment_write))],
 ) -> Response:
-    caller.require(Permission.deployment_write)
     dep = service.get(session, caller, deployment_id)
     return render(
         request,
@@ -243,7 +254,7 @@ def edit_page(
             "values": _values_from(dep),
             "errors": {},
             "deployment": dep,
-            **_form_context(session),
+            **_form_context(catalog),
         },
     )
 
@@ -253,11 +264,11 @@ def edit(
     deployment_id: IdPath,
     request: Request,
     session: SessionDep,
-    caller: PageCaller,
+    catalog: CatalogRepo,
+    caller: Annotated[Caller, Depends(page_requires(Permission.deployment_write))],
     settings: SettingsDep,
     form: Annotated[dict[str, Any], Depends(form_data)],
 ) -> Response:
-    caller.require(Permission.deployment_write)
     dep = service.get(session, caller, deployment_id)
     data, errors = _validate(session, form)
     status = 422  # or 409 when the name is taken (also when a concurrent request just took it)
@@ -270,11 +281,9 @@ def edit(
                 DeploymentUpdate.model_validate(data.model_dump()),
                 audit_key=settings.audit_hmac_key,
             )
-        except AppError as exc:
-            if exc.status_code not in (409, 422):
-                raise
-            errors = {exc.field or "__all__": exc.message}
-            status = exc.status_code
+        except (AppError, FieldError) as exc:
+            field, message, status = form_error(exc)
+            errors = {field: message}
         else:
             resp = redirect(request, f"/deployments/{deployment_id}")
             flash(request, resp, "Deployment saved.")
@@ -288,7 +297,7 @@ def edit(
             "values": values,
             "errors": errors,
             "deployment": dep,
-            **_form_context(session),
+            **_form_context(catalog),
         },
         status_code=status,
     )
@@ -299,7 +308,7 @@ def delete(
     deployment_id: IdPath,
     request: Request,
     session: SessionDep,
-    caller: PageCaller,
+    caller: Annotated[Caller, Depends(page_requires(Permission.deployment_write))],
     settings: SettingsDep,
 ) -> Response:
     dep = service.get(session, caller, deployment_id)

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
 
+from app.auth.context import Caller
 from app.auth.deps import ApiCaller
+from app.auth.guards import api_requires
 from app.auth.permissions import Permission
 from app.db import SessionDep
 from app.errors import InvalidInput
@@ -42,7 +44,9 @@ router = APIRouter(tags=["estimates"])
     responses={422: {"description": "Unknown key or impossible value; names the field"}},
 )
 def estimate_inference(
-    req: InferenceRequest, session: SessionDep, caller: ApiCaller
+    req: InferenceRequest,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.estimate_run))],
 ) -> InferenceResponse:
     """Serving estimate: memory feasibility, TTFT, TPOT, throughput and cost, with the physical
     best case and the assumptions. A model that does not fit is a 200 with ``memory.fits`` false
@@ -56,7 +60,9 @@ def estimate_inference(
     responses={422: {"description": "Invalid workload; names the field"}},
 )
 def compare_gpus(
-    req: CompareGpusRequest, session: SessionDep, caller: ApiCaller
+    req: CompareGpusRequest,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.estimate_run))],
 ) -> CompareGpusResponse:
     """The same workload on every catalog GPU, cheapest that fits and meets the SLOs first."""
     return service.compare_gpus(session, req, caller.org_id)
@@ -68,7 +74,9 @@ def compare_gpus(
     responses={422: {"description": "Unknown key or impossible value; names the field"}},
 )
 def estimate_training(
-    req: TrainingRequest, session: SessionDep, caller: ApiCaller
+    req: TrainingRequest,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.estimate_run))],
 ) -> TrainingResponse:
     """Pretraining FLOPs, GPU-hours, wall-clock days and cost at an MFU, with the
     compute-optimal (Chinchilla) split of the same budget."""
@@ -81,14 +89,18 @@ def estimate_training(
     responses={422: {"description": "Unknown key or impossible value; names the field"}},
 )
 def estimate_finetune(
-    req: FinetuneRequest, session: SessionDep, caller: ApiCaller
+    req: FinetuneRequest,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.estimate_run))],
 ) -> FinetuneResponse:
     """Full, LoRA or QLoRA fine-tuning: trainable parameters, memory per GPU, tokens/s."""
     return service.finetune(session, req, caller.org_id)
 
 
 @router.post("/models/parse-hf-config", response_model=HfConfigResponse)
-def parse_hf_config(req: HfConfigRequest, _caller: ApiCaller) -> HfConfigResponse:
+def parse_hf_config(
+    req: HfConfigRequest, _caller: Annotated[Caller, Depends(api_requires(Permission.estimate_run))]
+) -> HfConfigResponse:
     """Turn a Hugging Face config.json into an architecture object for the estimators."""
     try:
         arch = architecture_from_hf_config(req.config, name=req.name)
@@ -112,12 +124,11 @@ def _start(
     kind: str,
     params: dict[str, Any],
     session: SessionDep,
-    caller: ApiCaller,
+    caller: Caller,
     settings: SettingsDep,
     request: Request,
     background: BackgroundTasks,
 ) -> JobOut:
-    caller.require(Permission.calibration_run)
     job = calibrations.start(session, caller, kind, params, settings.audit_hmac_key,
                              torch_memory_limit=limits.torch_memory_limit_bytes(
                                  settings.torch_memory_gib))  # fmt: skip
@@ -130,7 +141,7 @@ def _start(
 def run_calibration(
     req: CalibrationRunRequest,
     session: SessionDep,
-    caller: ApiCaller,
+    caller: Annotated[Caller, Depends(api_requires(Permission.calibration_run))],
     settings: SettingsDep,
     request: Request,
     background: BackgroundTasks,
@@ -146,7 +157,7 @@ def run_calibration(
 def import_vllm_bench(
     req: VllmImportRequest,
     session: SessionDep,
-    caller: ApiCaller,
+    caller: Annotated[Caller, Depends(api_requires(Permission.calibration_run))],
     settings: SettingsDep,
     request: Request,
     background: BackgroundTasks,

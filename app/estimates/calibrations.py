@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
@@ -16,6 +15,7 @@ from app.catalog.service import architecture_of
 from app.errors import InvalidInput
 from app.estimates import jobs as _jobs  # noqa: F401 - registers its job kinds
 from app.estimates.models import Calibration
+from app.estimates.repository import CalibrationRepository
 from app.estimators.calibration import calibration_memory_bytes
 from app.estimators.engines import EngineProfile
 from app.jobs import limits
@@ -24,34 +24,16 @@ from app.jobs.models import Job
 
 
 def latest(session: Session, org_id: int, gpu_key: str, engine: str) -> Calibration | None:
-    stmt = (
-        select(Calibration)
-        .where(
-            Calibration.org_id == org_id,
-            Calibration.gpu_key == gpu_key,
-            Calibration.engine == engine,
-        )
-        .order_by(Calibration.id.desc())
-        .limit(1)
-    )
-    return session.scalars(stmt).first()
+    return CalibrationRepository(session, org_id).latest(gpu_key, engine)
 
 
 def latest_per_gpu(session: Session, org_id: int, engine: str) -> dict[str, Calibration]:
     """``latest`` for every GPU at once (the GPU comparison): GPU key -> newest calibration."""
-    newest = (
-        select(func.max(Calibration.id))
-        .where(Calibration.org_id == org_id, Calibration.engine == engine)
-        .group_by(Calibration.gpu_key)
-    )
-    return {
-        c.gpu_key: c for c in session.scalars(select(Calibration).where(Calibration.id.in_(newest)))
-    }
+    return CalibrationRepository(session, org_id).latest_per_gpu(engine)
 
 
 def list_for(session: Session, org_id: int) -> list[Calibration]:
-    stmt = select(Calibration).where(Calibration.org_id == org_id).order_by(Calibration.id.desc())
-    return list(session.scalars(stmt))
+    return CalibrationRepository(session, org_id).all()
 
 
 def apply(eng: EngineProfile, cal: Calibration | None) -> tuple[EngineProfile, dict[str, Any]]:

@@ -40,8 +40,9 @@ from app.estimates.schemas import (
     TrainingResponse,
 )
 from app.estimators import bands
-from app.estimators.architecture import Architecture, ArchitectureError
+from app.estimators.architecture import Architecture
 from app.estimators.engines import EngineProfile, engine
+from app.estimators.errors import FieldError, field_prefix
 from app.estimators.fit import FIT_GPU_COUNTS, check_context, describe_fit, fit_options
 from app.estimators.hardware import GpuSpec, HardwareError
 from app.estimators.inference import (
@@ -68,7 +69,6 @@ from app.estimators.simulation import (
 )
 from app.estimators.traffic import TrafficError, plan_traffic, shape_of
 from app.estimators.training import (
-    TrainingError,
     estimate_finetune,
     estimate_training,
     finetune_run,
@@ -87,10 +87,8 @@ def resolve_architecture(session: Session, model: str | ArchitectureIn) -> Archi
                 field="model",
             )
         return architecture_of(m)
-    try:
+    with field_prefix("model."):
         return Architecture(**model.model_dump())
-    except ArchitectureError as exc:
-        raise InvalidInput(str(exc), field=f"model.{exc.field}") from None
 
 
 def resolve_gpu(session: Session, gpu: str | GpuSpecIn, org_id: int | None) -> GpuSpec:
@@ -105,10 +103,8 @@ def resolve_gpu(session: Session, gpu: str | GpuSpecIn, org_id: int | None) -> G
                 f"unknown gpu '{gpu}'; known: " + ", ".join(x.key for x in repo.gpus()), field="gpu"
             )
         return gpu_spec_of(g) if org_id is None else org_gpu_spec(session, org_id, g)
-    try:
+    with field_prefix("gpu."):
         return GpuSpec(**gpu.model_dump())
-    except HardwareError as exc:
-        raise InvalidInput(str(exc), field=f"gpu.{exc.field}") from None
 
 
 def _timing_out(t: Timing) -> TimingOut:
@@ -261,31 +257,25 @@ def _load(
 def _check_context(req: InferenceRequest | CompareGpusRequest) -> None:
     """Refuse inputs beyond a catalog model's context length (422 naming the field)."""
     if isinstance(req.model, str):
-        try:
-            check_context(req.model, req.input_tokens, req.output_tokens)
-        except EstimateError as exc:
-            raise InvalidInput(str(exc), field=exc.field) from None
+        check_context(req.model, req.input_tokens, req.output_tokens)
 
 
 def inference(session: Session, req: InferenceRequest, org_id: int) -> InferenceResponse:
     _check_context(req)
     arch, gpu, eng, cfg, cal_note = _setup(session, req, org_id)
     wl = Workload(req.input_tokens, req.output_tokens, req.batch_size)
-    try:
-        est = estimate_inference(arch, gpu, eng, cfg, wl)
-        if req.speculative is not None:
-            s = req.speculative
-            # The gain at this batch: the verification step over a plain step (economics.md §5).
-            ctx = req.input_tokens + (req.output_tokens - 1) / 2
-            ratio = speculative_verify_ratio(arch, gpu, eng, cfg, req.batch_size, ctx, s.gamma)
-            best = speculative_verify_ratio(arch, gpu, eng, cfg, req.batch_size, ctx, s.gamma,
-                                            ideal=True)  # fmt: skip
-            est = with_speculative(est, alpha=s.alpha, gamma=s.gamma, c=s.c, n_gpus=cfg.n_gpus,
-                                   price_per_gpu_hour=gpu.price_per_hour_usd, verify_ratio=ratio,
-                                   best_verify_ratio=best)  # fmt: skip
-        top, load, capacity, load_model = _load(arch, gpu, eng, cfg, est, req)
-    except (EstimateError, SimulationError) as exc:
-        raise InvalidInput(str(exc), field=exc.field) from None
+    est = estimate_inference(arch, gpu, eng, cfg, wl)
+    if req.speculative is not None:
+        s = req.speculative
+        # The gain at this batch: the verification step over a plain step (economics.md §5).
+        ctx = req.input_tokens + (req.output_tokens - 1) / 2
+        ratio = speculative_verify_ratio(arch, gpu, eng, cfg, req.batch_size, ctx, s.gamma)
+        best = speculative_verify_ratio(arch, gpu, eng, cfg, req.batch_size, ctx, s.gamma,
+                                        ideal=True)  # fmt: skip
+        est = with_speculative(est, alpha=s.alpha, gamma=s.gamma, c=s.c, n_gpus=cfg.n_gpus,
+                               price_per_gpu_hour=gpu.price_per_hour_usd, verify_ratio=ratio,
+                               best_verify_ratio=best)  # fmt: skip
+    top, load, capacity, load_model = _load(arch, gpu, eng, cfg, est, req)
     t = _timing_out(est.timing)
     m = est.memory
     assumptions = {
@@ -438,10 +428,8 @@ def training(session: Session, req: TrainingRequest, org_id: int) -> TrainingRes
             precision=Precision(req.precision),
             chinchilla_fit=req.fit,
         )
-    except TrainingError as exc:
-        raise InvalidInput(str(exc), field=exc.field) from None
     except HardwareError as exc:
-        raise InvalidInput(str(exc), field="precision") from None
+        raise FieldError(str(exc), field="precision") from None
     out = est.as_dict()
     out["range"], out["assumptions"]["range"] = _range_note(
         {"gpu_hours": (est.gpu_hours, "training", False),
@@ -454,32 +442,29 @@ def training(session: Session, req: TrainingRequest, org_id: int) -> TrainingRes
 def finetune(session: Session, req: FinetuneRequest, org_id: int) -> FinetuneResponse:
     arch = resolve_architecture(session, req.model)
     gpu = resolve_gpu(session, req.gpu, org_id)
-    try:
-        est = estimate_finetune(
-            arch,
-            gpu,
-            method=req.method,
+    est = estimate_finetune(
+        arch,
+        gpu,
+        method=req.method,
+        n_gpus=req.n_gpus,
+        lora_rank=req.lora_rank,
+        target_modules=tuple(req.target_modules),
+        sequence_length=req.sequence_length,
+        micro_batch_size=req.micro_batch_size,
+        gradient_checkpointing=req.gradient_checkpointing,
+        zero_stage=req.zero_stage,
+        mfu=req.mfu,
+    )
+    run = None
+    if req.dataset_tokens is not None:
+        run = finetune_run(
+            tokens_per_s=est.tokens_per_s,
             n_gpus=req.n_gpus,
-            lora_rank=req.lora_rank,
-            target_modules=tuple(req.target_modules),
-            sequence_length=req.sequence_length,
-            micro_batch_size=req.micro_batch_size,
-            gradient_checkpointing=req.gradient_checkpointing,
-            zero_stage=req.zero_stage,
-            mfu=req.mfu,
+            dataset_tokens=req.dataset_tokens,
+            epochs=req.epochs,
+            price_per_gpu_hour_usd=gpu.price_per_hour_usd,
+            gpu_name=gpu.name,
         )
-        run = None
-        if req.dataset_tokens is not None:
-            run = finetune_run(
-                tokens_per_s=est.tokens_per_s,
-                n_gpus=req.n_gpus,
-                dataset_tokens=req.dataset_tokens,
-                epochs=req.epochs,
-                price_per_gpu_hour_usd=gpu.price_per_hour_usd,
-                gpu_name=gpu.name,
-            )
-    except TrainingError as exc:
-        raise InvalidInput(str(exc), field=exc.field) from None
     out = est.as_dict()
     out["epochs"] = req.epochs
     out["assumptions"]["price_per_gpu_hour_usd"] = gpu.price_per_hour_usd
@@ -509,10 +494,7 @@ def sweeps(session: Session, req: InferenceRequest, org_id: int) -> dict[str, An
     input length, and latency percentiles versus request rate up to the saturated capacity."""
     arch, gpu, eng, cfg, _ = _setup(session, req, org_id)
     out: dict[str, Any] = {}
-    try:
-        one = estimate_inference(arch, gpu, eng, cfg, Workload(req.input_tokens, req.output_tokens))
-    except EstimateError as exc:
-        raise InvalidInput(str(exc), field=exc.field) from None
+    one = estimate_inference(arch, gpu, eng, cfg, Workload(req.input_tokens, req.output_tokens))
     cap = max(1, min(one.memory.max_batch_size, eng.max_num_seqs * 4))
     batches = [b for b in SWEEP_BATCHES if b <= cap] or [1]
     rows = [

@@ -4,16 +4,18 @@ calibrations with job polling. Handlers parse, call the service and render."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.responses import Response
 
+from app.auth.context import Caller
 from app.auth.deps import PageCaller
+from app.auth.guards import page_requires
 from app.auth.permissions import Permission
 from app.catalog.repository import CatalogRepository
 from app.db import SessionDep
-from app.errors import Conflict, InvalidInput
+from app.errors import AppError, InvalidInput
 from app.estimates import calibrations, charts, service
 from app.estimates.schemas import (
     CalibrationRunRequest,
@@ -24,13 +26,14 @@ from app.estimates.schemas import (
     VllmImportRequest,
 )
 from app.estimators.engines import ENGINE_NAMES
+from app.estimators.errors import FieldError
 from app.estimators.precision import KV_PRECISIONS, WEIGHT_PRECISIONS
 from app.estimators.vllm_bench import BenchFileError, parse_bench
 from app.jobs import limits
 from app.jobs import service as jobs
 from app.jobs.deps import JobsRecovered
 from app.web.deps import IdPath, SettingsDep
-from app.web.forms import FormDep, clean, parse
+from app.web.forms import FormDep, clean, form_error, parse
 from app.web.templates import render
 
 router = APIRouter(include_in_schema=False)
@@ -103,7 +106,7 @@ def _inference_context(
             CompareGpusRequest(**req.model_dump(exclude={"gpu", "peak_to_average"})),
             caller.org_id,
         )
-    except InvalidInput as exc:
+    except (InvalidInput, FieldError) as exc:
         ctx["errors"] = {exc.field or "__all__": str(exc)}
         return ctx
     m = result.memory
@@ -152,7 +155,7 @@ def compare_page(request: Request, session: SessionDep, caller: PageCaller) -> R
                 CompareGpusRequest(**req.model_dump(exclude={"gpu", "peak_to_average"})),
                 caller.org_id,
             )
-        except InvalidInput as exc:
+        except (InvalidInput, FieldError) as exc:
             errors = {exc.field or "__all__": str(exc)}
     return render(
         request,
@@ -178,7 +181,7 @@ def training_page(request: Request, session: SessionDep, caller: PageCaller) -> 
     if treq is not None:
         try:
             ctx["training"] = service.training(session, treq, caller.org_id)
-        except InvalidInput as exc:
+        except (InvalidInput, FieldError) as exc:
             ctx["train_errors"] = {exc.field or "__all__": str(exc)}
     fv = {k: v for k, v in ft_values.items() if k in FinetuneRequest.model_fields}
     fv["gradient_checkpointing"] = ft_values.get("gradient_checkpointing") == "on"
@@ -196,7 +199,7 @@ def training_page(request: Request, session: SessionDep, caller: PageCaller) -> 
                  "activations": mem.activations_gb, "runtime": mem.overhead_gb},
                 mem.capacity_gb,
             )  # fmt: skip
-        except InvalidInput as exc:
+        except (InvalidInput, FieldError) as exc:
             ctx["ft_errors"] = {exc.field or "__all__": str(exc)}
     bad = ctx["train_errors"] or ctx["ft_errors"]
     return render(request, "estimates/training.html", ctx, status_code=422 if bad else 200)
@@ -223,10 +226,10 @@ def calibrations_page(
 
 
 def _start_from_form(
-    request: Request, values: dict[str, Any], session: SessionDep, caller: PageCaller,
+    request: Request, values: dict[str, Any], session: SessionDep, caller: Caller,
     settings: SettingsDep, background: BackgroundTasks, kind: str,
 ) -> Response:  # fmt: skip
-    caller.require(Permission.calibration_run)
+    """Start a calibration or a vllm import (the routes check calibration:run)."""
     errors: dict[str, str] = {}
     status: int | None = None
     params: dict[str, Any] | None = None
@@ -255,9 +258,9 @@ def _start_from_form(
             job = calibrations.start(session, caller, kind, params, settings.audit_hmac_key,
                                      torch_memory_limit=limits.torch_memory_limit_bytes(
                                          settings.torch_memory_gib))  # fmt: skip
-        except (InvalidInput, Conflict) as exc:
-            errors = {exc.field or "__all__": str(exc)}
-            status = exc.status_code
+        except (AppError, FieldError) as exc:
+            field, message, status = form_error(exc)
+            errors = {field: message}
     if job is not None:
         background.add_task(jobs.submit, job.id, settings, request.app.state.job_runner)
     ctx = {**_calibration_ctx(session, caller), "values": {k: v for k, v in values.items()
@@ -268,7 +271,8 @@ def _start_from_form(
 
 @router.post("/calibrations/run")
 def start_calibration(
-    request: Request, values: FormDep, session: SessionDep, caller: PageCaller,
+    request: Request, values: FormDep, session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.calibration_run))],
     settings: SettingsDep, background: BackgroundTasks,
 ) -> Response:  # fmt: skip
     return _start_from_form(request, values, session, caller, settings, background, "calibration")
@@ -276,7 +280,8 @@ def start_calibration(
 
 @router.post("/calibrations/import")
 def start_import(
-    request: Request, values: FormDep, session: SessionDep, caller: PageCaller,
+    request: Request, values: FormDep, session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.calibration_run))],
     settings: SettingsDep, background: BackgroundTasks,
 ) -> Response:  # fmt: skip
     return _start_from_form(request, values, session, caller, settings, background, "vllm_import")

@@ -51,6 +51,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+from app.estimators.errors import FieldError
 from app.estimators.simulation import HOURS_PER_MONTH
 from app.estimators.traffic import HOURS_PER_DAY, SECONDS_PER_DAY
 from app.formatting import money
@@ -69,10 +70,9 @@ DEFAULT_CACHED_SHARE_SOURCE = (
 )
 
 
-class HostedError(ValueError):
+class HostedError(FieldError):
     def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
-        self.field = field
+        super().__init__(message, field=field)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
+from app.auth.context import Caller
 from app.auth.deps import ApiCaller
+from app.auth.guards import api_requires
+from app.auth.permissions import Permission
 from app.db import SessionDep
 from app.governance import service, soa_api, workflow
 from app.governance.schemas import (
@@ -29,7 +32,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 @router.post("/recommendations/{recommendation_id:int}/decision", response_model=DecisionOut,
              status_code=201, responses=_ERRORS)  # fmt: skip
 def decide_recommendation(
-    recommendation_id: IdPath, data: DecisionIn, session: SessionDep, caller: ApiCaller,
+    recommendation_id: IdPath, data: DecisionIn, session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.decision_make))],
     settings: SettingsDep,
 ) -> object:  # fmt: skip
     return service.decide_recommendation(session, caller, recommendation_id, data,
@@ -47,7 +51,8 @@ def recommendation_decisions(
 @router.post("/portfolios/{portfolio_id:int}/decision", response_model=DecisionOut, status_code=201,
              responses=_ERRORS)  # fmt: skip
 def decide_portfolio(
-    portfolio_id: IdPath, data: DecisionIn, session: SessionDep, caller: ApiCaller,
+    portfolio_id: IdPath, data: DecisionIn, session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.decision_make))],
     settings: SettingsDep,
 ) -> object:  # fmt: skip
     return service.decide_portfolio(session, caller, portfolio_id, data,
@@ -62,7 +67,8 @@ def portfolio_decisions(portfolio_id: IdPath, session: SessionDep, caller: ApiCa
 @router.post("/deployments/{deployment_id:int}/evaluations", response_model=EvaluationOut,
              status_code=201, responses=_ERRORS)  # fmt: skip
 def record_evaluation(
-    deployment_id: IdPath, data: EvaluationIn, session: SessionDep, caller: ApiCaller,
+    deployment_id: IdPath, data: EvaluationIn, session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.evaluation_write))],
     settings: SettingsDep,
 ) -> object:  # fmt: skip
     ev = service.record_evaluation(session, caller, deployment_id, data,

@@ -21,17 +21,18 @@ def report_pdf_job(factory: Factory, params: dict[str, Any], progress: Progress)
     download is (``reports_api.export``), as the user who asked (their role re-checked now).
     The file is kept in the result (base64) for ``GET /api/v1/jobs/{id}/download``."""
     from app.auth.context import Caller
-    from app.auth.models import Organization, User
     from app.auth.permissions import Role
+    from app.auth.repository import AuthRepository
     from app.governance.reports_api import export
 
     progress(5, f"building and rendering the PDF ({params['results']} evaluation results, "
                 f"about {params['estimated_cpu_s']:.0f} CPU seconds)")  # fmt: skip
     with session_scope(factory) as session:
-        user = session.get(User, params["user_id"])
+        users = AuthRepository(session)
+        user = users.user(params["user_id"])
         if user is None or not user.is_active or user.org_id != params["org_id"]:
             raise ValueError("the user who asked for this report can no longer export it")
-        org = session.get(Organization, user.org_id)
+        org = users.org(user.org_id)
         assert org is not None  # users.org_id is a foreign key
         caller = Caller(user_id=user.id, email=user.email, org_id=user.org_id, org_name=org.name,
                         role=Role(user.role), token_id=0)  # fmt: skip

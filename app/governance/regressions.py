@@ -15,14 +15,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.estimators.errors import FieldError
+
 AGGREGATE_NAMES = ("all", "overall", "aggregate")
 RISK_ORDER = {"high": 0, "medium": 1, "low": 2, "unrated": 3}
 
 
-class EvaluationError(ValueError):
+class EvaluationError(FieldError):
     def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
-        self.field = field
+        super().__init__(message, field=field)
 
 
 @dataclass(frozen=True, slots=True)

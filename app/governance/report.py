@@ -9,13 +9,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import __version__, frameworks, report_format
 from app.assessments import service as assessments
 from app.assessments.repository import AssessmentRepository
-from app.audit.models import AuditEvent
+from app.audit.repository import AuditRepository
 from app.auth.context import Caller
 from app.catalog import service as catalog_service
 from app.catalog.repository import CatalogRepository
@@ -252,12 +251,7 @@ def _inventory(dep: Any) -> dict[str, Any]:
 
 def _integrity(session: Session, caller: Caller, matrix_version: Any) -> dict[str, Any]:
     # the organisation's newest event in the shared chain (another's would reveal its activity)
-    head = session.execute(
-        select(AuditEvent.id, AuditEvent.hash)
-        .where(AuditEvent.org_id == caller.org_id)
-        .order_by(AuditEvent.id.desc())
-        .limit(1)
-    ).first()
+    head = AuditRepository(session).head_for_org(caller.org_id)
     return {
         "audit_chain_head": None if head is None else {"event_id": head.id, "hash": head.hash},
         "versions": {

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import frameworks
@@ -15,12 +14,12 @@ from app.assessments import service as assessments
 from app.assessments.repository import AssessmentRepository
 from app.audit import service as audit
 from app.auth.context import Caller
-from app.auth.permissions import Permission
 from app.deployments import service as deployments
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.governance import workflow
 from app.governance.models import Decision, Evaluation
-from app.governance.regressions import EvaluationError, Result, analyse
+from app.governance.regressions import Result, analyse
+from app.governance.repository import GovernanceRepository
 from app.governance.schemas import DecisionIn, EvaluationIn, EvaluationOut
 from app.portfolios import service as portfolios
 
@@ -37,7 +36,6 @@ def _record(session: Session, caller: Caller, d: Decision, *, audit_key: bytes) 
 def decide_recommendation(
     session: Session, caller: Caller, recommendation_id: int, data: DecisionIn, *, audit_key: bytes
 ) -> Decision:
-    caller.require(Permission.decision_make)
     repo = AssessmentRepository(session, caller.org_id)
     rec = repo.recommendation(recommendation_id)
     if rec is None:
@@ -82,7 +80,6 @@ def decide_recommendation(
 def decide_portfolio(
     session: Session, caller: Caller, portfolio_id: int, data: DecisionIn, *, audit_key: bytes
 ) -> Decision:
-    caller.require(Permission.decision_make)
     p = portfolios.get(session, caller, portfolio_id)
     contributors = workflow.portfolio_contributors(p)
     if caller.email in contributors:
@@ -116,29 +113,20 @@ def decisions(
             raise NotFound(f"recommendation {target_id} not found")
     elif target_type == "portfolio" and target_id is not None:
         portfolios.get(session, caller, target_id)
-    stmt = select(Decision).where(Decision.org_id == caller.org_id)
-    if target_type is not None:
-        stmt = stmt.where(Decision.target_type == target_type)
-    if target_id is not None:
-        stmt = stmt.where(Decision.target_id == target_id)
-    if deployment_id is not None:
-        stmt = stmt.where(Decision.deployment_id == deployment_id)
-    return session.execute(stmt.order_by(Decision.id)).scalars().all()
+    return GovernanceRepository(session, caller.org_id).decisions(
+        target_type=target_type, target_id=target_id, deployment_id=deployment_id
+    )
 
 
 # ---- disaggregated evaluations -------------------------------------------------------------
 def record_evaluation(
     session: Session, caller: Caller, deployment_id: int, data: EvaluationIn, *, audit_key: bytes
 ) -> Evaluation:
-    caller.require(Permission.evaluation_write)
     dep = deployments.get(session, caller, deployment_id)
     results = [Result(r.segment, r.metric, r.phase, r.value, r.higher_is_better)
                for r in data.results]  # fmt: skip
-    try:
-        analysis = analyse(results, {s["name"]: s["risk"] for s in dep.segments},
-                           tolerance=data.tolerance)  # fmt: skip
-    except EvaluationError as exc:
-        raise InvalidInput(str(exc), field=exc.field) from None
+    analysis = analyse(results, {s["name"]: s["risk"] for s in dep.segments},
+                       tolerance=data.tolerance)  # fmt: skip
     ev = Evaluation(org_id=caller.org_id, deployment_id=dep.id, label=data.label,
                     tolerance=data.tolerance, results=[r.model_dump() for r in data.results],
                     analysis=analysis.as_dict(), created_by=caller.email)  # fmt: skip
@@ -154,23 +142,11 @@ def record_evaluation(
 
 def evaluations(session: Session, caller: Caller, deployment_id: int) -> Sequence[Evaluation]:
     deployments.get(session, caller, deployment_id)
-    return (
-        session.execute(
-            select(Evaluation)
-            .where(Evaluation.org_id == caller.org_id, Evaluation.deployment_id == deployment_id)
-            .order_by(Evaluation.id.desc())
-        )
-        .scalars()
-        .all()
-    )
+    return GovernanceRepository(session, caller.org_id).evaluations(deployment_id)
 
 
 def get_evaluation(session: Session, caller: Caller, evaluation_id: int) -> Evaluation:
-    ev = session.execute(
-        select(Evaluation).where(
-            Evaluation.org_id == caller.org_id, Evaluation.id == evaluation_id
-        )  # fmt: skip
-    ).scalar_one_or_none()
+    ev = GovernanceRepository(session, caller.org_id).evaluation(evaluation_id)
     if ev is None:
         raise NotFound(f"evaluation {evaluation_id} not found")
     return ev
@@ -303,12 +279,9 @@ def risk_picture(session: Session, caller: Caller, deployment_id: int) -> RiskPi
 
 
 def _audit_events(session: Session, org_id: int) -> int:
-    from sqlalchemy import func
+    from app.audit.repository import AuditRepository
 
-    from app.audit.models import AuditEvent
-
-    return int(session.execute(select(func.count()).select_from(AuditEvent)
-                               .where(AuditEvent.org_id == org_id)).scalar_one())  # fmt: skip
+    return AuditRepository(session).count_for_org(org_id)
 
 
 def soa(

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Path, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Path, Query, UploadFile
 from fastapi.responses import Response
 
+from app.auth.context import Caller
 from app.auth.deps import ApiCaller
+from app.auth.guards import api_requires
+from app.auth.permissions import Permission
 from app.db import SessionDep
 from app.governance import soa, soa_rules
 from app.governance.models import SoaEvidenceFile
@@ -44,7 +47,10 @@ def list_versions(deployment_id: IdPath, session: SessionDep, caller: ApiCaller)
 
 @router.post("/deployments/{deployment_id:int}/soa", status_code=201, responses=_ERRORS)
 def create_version(
-    deployment_id: IdPath, session: SessionDep, caller: ApiCaller, settings: SettingsDep
+    deployment_id: IdPath,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.soa_write))],
+    settings: SettingsDep,
 ) -> Any:
     """A new version: a copy of the latest, or (the first) every Annex A control applicable."""
     s = soa.create_version(session, caller, deployment_id, audit_key=settings.audit_hmac_key)
@@ -62,7 +68,7 @@ def edit_control(
     control: ControlPath,
     data: SoaControlIn,
     session: SessionDep,
-    caller: ApiCaller,
+    caller: Annotated[Caller, Depends(api_requires(Permission.soa_write))],
     settings: SettingsDep,
 ) -> Any:
     """Change one control: applicability (an exclusion needs basis, reference, justification;
@@ -84,7 +90,7 @@ def add_link(
     control: ControlPath,
     data: SoaLinkIn,
     session: SessionDep,
-    caller: ApiCaller,
+    caller: Annotated[Caller, Depends(api_requires(Permission.soa_write))],
     settings: SettingsDep,
 ) -> Any:
     s = soa.add_link(
@@ -98,7 +104,7 @@ async def add_file(
     soa_id: IdPath,
     control: ControlPath,
     session: SessionDep,
-    caller: ApiCaller,
+    caller: Annotated[Caller, Depends(api_requires(Permission.soa_write))],
     settings: SettingsDep,
     file: UploadFile = File(...),
 ) -> Any:
@@ -125,7 +131,12 @@ def download_file(file_id: IdPath, session: SessionDep, caller: ApiCaller) -> Re
 
 
 @router.post("/soa/{soa_id:int}/submit", responses=_ERRORS)
-def submit(soa_id: IdPath, session: SessionDep, caller: ApiCaller, settings: SettingsDep) -> Any:
+def submit(
+    soa_id: IdPath,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.soa_write))],
+    settings: SettingsDep,
+) -> Any:
     return soa.out(session, soa.submit(session, caller, soa_id, audit_key=settings.audit_hmac_key))
 
 
@@ -133,7 +144,11 @@ def submit(soa_id: IdPath, session: SessionDep, caller: ApiCaller, settings: Set
     "/soa/{soa_id:int}/decision", response_model=DecisionOut, status_code=201, responses=_ERRORS
 )
 def decide(
-    soa_id: IdPath, data: DecisionIn, session: SessionDep, caller: ApiCaller, settings: SettingsDep
+    soa_id: IdPath,
+    data: DecisionIn,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.decision_make))],
+    settings: SettingsDep,
 ) -> object:
     return soa.decide(session, caller, soa_id, data, audit_key=settings.audit_hmac_key)
 

@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from app.estimators.errors import FieldError
+
 STATUSES: tuple[str, ...] = ("planned", "implemented", "verified")
 BASES: dict[str, str] = {
     "risk_assessment": "the AI risk assessment (clause 6.1.2)",
@@ -54,10 +56,9 @@ CONTENT_TYPES: dict[str, str] = {
 _URL = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
 
 
-class SoaRuleError(ValueError):
+class SoaRuleError(FieldError):
     def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
-        self.field = field
+        super().__init__(message, field=field)
 
 
 @dataclass(frozen=True)

@@ -4,24 +4,27 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
 from app import report_format
 from app.auth.context import Caller
 from app.auth.deps import PageCaller
+from app.auth.guards import page_requires
+from app.auth.permissions import Permission
 from app.catalog.repository import CatalogRepository
 from app.db import SessionDep
 from app.deployments import service as deployments
 from app.errors import AppError, InvalidInput
+from app.estimators.errors import FieldError
 from app.governance import soa, soa_rules
 from app.governance.schemas import DecisionIn, SoaControlIn
 from app.web.deps import IdPath, SettingsDep
 from app.web.flash import flash
-from app.web.forms import FormDep, field_errors
+from app.web.forms import FormDep, field_errors, form_error
 from app.web.htmx import redirect
 from app.web.templates import render
 
@@ -62,8 +65,11 @@ def soa_page(deployment_id: IdPath, request: Request, session: SessionDep, calle
 
 
 @router.post("/deployments/{deployment_id:int}/soa")
-def create_version(deployment_id: IdPath, request: Request, session: SessionDep,
-                   caller: PageCaller, settings: SettingsDep) -> Response:  # fmt: skip
+def create_version(
+    deployment_id: IdPath, request: Request, session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.soa_write))],
+    settings: SettingsDep,
+) -> Response:  # fmt: skip
     s = soa.create_version(session, caller, deployment_id, audit_key=settings.audit_hmac_key)
     resp = redirect(request, f"/deployments/{deployment_id}/soa?version={s.version}")
     flash(request, resp, f"Version {s.version} of the statement of applicability created.")
@@ -84,8 +90,11 @@ def _failed(request: Request, session: SessionDep, caller: Caller, s: Any, contr
 
 
 @router.post("/soa/{soa_id:int}/controls/{control}")
-def edit_control(soa_id: IdPath, control: str, request: Request, session: SessionDep,
-                 caller: PageCaller, settings: SettingsDep, form: FormDep) -> Response:  # fmt: skip
+def edit_control(
+    soa_id: IdPath, control: str, request: Request, session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.soa_write))],
+    settings: SettingsDep, form: FormDep,
+) -> Response:  # fmt: skip
     s = soa.get(session, caller, soa_id)
     applicable = {"yes": True, "no": False}.get(str(form.get("applicable", "")))
     body = {"applicable": applicable, "basis": form.get("basis") or None,
@@ -102,17 +111,18 @@ def edit_control(soa_id: IdPath, control: str, request: Request, session: Sessio
                          audit_key=settings.audit_hmac_key)  # fmt: skip
     except ValidationError as exc:
         return _failed(request, session, caller, s, control, form, field_errors(exc))
-    except AppError as exc:
-        if exc.status_code != 422:
-            raise
-        return _failed(request, session, caller, s, control, form,
-                       {exc.field or "applicable": exc.message})  # fmt: skip
+    except (AppError, FieldError) as exc:
+        field, message, _ = form_error(exc, statuses=(422,), default="applicable")
+        return _failed(request, session, caller, s, control, form, {field: message})
     return _after(request, s, f"{control} saved.", f"#c-{control}")
 
 
 @router.post("/soa/{soa_id:int}/controls/{control}/evidence")
-def add_evidence(soa_id: IdPath, control: str, request: Request, session: SessionDep,
-                 caller: PageCaller, settings: SettingsDep, form: FormDep) -> Response:  # fmt: skip
+def add_evidence(
+    soa_id: IdPath, control: str, request: Request, session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.soa_write))],
+    settings: SettingsDep, form: FormDep,
+) -> Response:  # fmt: skip
     """A link (url, title) or a file read by the page into base64 (pages take no multipart)."""
     s = soa.get(session, caller, soa_id)
     try:
@@ -131,24 +141,28 @@ def add_evidence(soa_id: IdPath, control: str, request: Request, session: Sessio
                 raise InvalidInput("give a link or choose a file", field="url")
             soa.add_link(session, caller, soa_id, control, url, str(form.get("title", "")),
                          audit_key=settings.audit_hmac_key)  # fmt: skip
-    except AppError as exc:
-        if exc.status_code != 422:
-            raise
-        return _failed(request, session, caller, s, control, form,
-                       {exc.field or "url": exc.message})  # fmt: skip
+    except (AppError, FieldError) as exc:
+        field, message, _ = form_error(exc, statuses=(422,), default="url")
+        return _failed(request, session, caller, s, control, form, {field: message})
     return _after(request, s, f"Evidence added to {control}.", f"#c-{control}")
 
 
 @router.post("/soa/{soa_id:int}/submit")
-def submit(soa_id: IdPath, request: Request, session: SessionDep, caller: PageCaller,
-           settings: SettingsDep) -> Response:  # fmt: skip
+def submit(
+    soa_id: IdPath, request: Request, session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.soa_write))],
+    settings: SettingsDep,
+) -> Response:  # fmt: skip
     s = soa.submit(session, caller, soa_id, audit_key=settings.audit_hmac_key)
     return _after(request, s, f"Version {s.version} submitted for approval.")
 
 
 @router.post("/soa/{soa_id:int}/decision")
-def decide(soa_id: IdPath, request: Request, session: SessionDep, caller: PageCaller,
-           settings: SettingsDep, form: FormDep) -> Response:  # fmt: skip
+def decide(
+    soa_id: IdPath, request: Request, session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.decision_make))],
+    settings: SettingsDep, form: FormDep,
+) -> Response:  # fmt: skip
     s = soa.get(session, caller, soa_id)
     conditions = [c.strip() for c in str(form.get("conditions", "")).splitlines() if c.strip()]
     try:
@@ -159,9 +173,7 @@ def decide(soa_id: IdPath, request: Request, session: SessionDep, caller: PageCa
     except ValidationError as exc:
         errs = {f"decision_{k}": v for k, v in field_errors(exc).items()}
         return _failed(request, session, caller, s, None, form, errs)
-    except AppError as exc:
-        if exc.status_code != 422:
-            raise
-        return _failed(request, session, caller, s, None, form,
-                       {f"decision_{exc.field or 'decision'}": exc.message})  # fmt: skip
+    except (AppError, FieldError) as exc:
+        field, message, _ = form_error(exc, statuses=(422,), default="decision")
+        return _failed(request, session, caller, s, None, form, {f"decision_{field}": message})
     return _after(request, s, f"Version {s.version} {d.decision}.")

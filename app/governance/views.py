@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
@@ -15,16 +15,18 @@ from app.assessments import service as assessments
 from app.assessments.repository import AssessmentRepository
 from app.auth.context import Caller
 from app.auth.deps import PageCaller
+from app.auth.guards import page_requires
 from app.auth.permissions import Permission
 from app.db import SessionDep
 from app.deployments import service as deployments
 from app.errors import AppError, NotFound
+from app.estimators.errors import FieldError
 from app.governance import charts, service, workflow
 from app.governance.schemas import DecisionIn, EvaluationIn
 from app.portfolios import service as portfolios
 from app.web.deps import IdPath, SettingsDep
 from app.web.flash import flash
-from app.web.forms import FormDep, as_list, field_errors
+from app.web.forms import FormDep, as_list, field_errors, form_error
 from app.web.htmx import redirect
 from app.web.templates import render
 
@@ -118,10 +120,9 @@ def _decide(
                                      audit_key=settings.audit_hmac_key)  # fmt: skip
     except ValidationError as exc:
         errors = field_errors(exc)
-    except AppError as exc:
-        if exc.status_code != 422:
-            raise
-        errors = {exc.field or "decision": exc.message}
+    except (AppError, FieldError) as exc:
+        field, message, _ = form_error(exc, statuses=(422,), default="decision")
+        errors = {field: message}
     status = 422 if errors else 200
     if errors:
         ctx["decision_values"] = {**form, "adopted": as_list(form.get("adopted"))}
@@ -135,7 +136,8 @@ def _decide(
 
 @router.post("/recommendations/{recommendation_id:int}/decision")
 def decide_recommendation(
-    recommendation_id: IdPath, request: Request, session: SessionDep, caller: PageCaller,
+    recommendation_id: IdPath, request: Request, session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.decision_make))],
     settings: SettingsDep, form: FormDep,
 ) -> Response:  # fmt: skip
     return _decide(request, session, caller, settings, form, "recommendation", recommendation_id)
@@ -143,7 +145,8 @@ def decide_recommendation(
 
 @router.post("/portfolios/{portfolio_id:int}/decision")
 def decide_portfolio(
-    portfolio_id: IdPath, request: Request, session: SessionDep, caller: PageCaller,
+    portfolio_id: IdPath, request: Request, session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.decision_make))],
     settings: SettingsDep, form: FormDep,
 ) -> Response:  # fmt: skip
     return _decide(request, session, caller, settings, form, "portfolio", portfolio_id)
@@ -212,10 +215,10 @@ def evaluations_page(
 
 @router.post("/deployments/{deployment_id:int}/evaluations")
 def record_evaluation(
-    deployment_id: IdPath, request: Request, session: SessionDep, caller: PageCaller,
+    deployment_id: IdPath, request: Request, session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.evaluation_write))],
     settings: SettingsDep, form: FormDep,
 ) -> Response:  # fmt: skip
-    caller.require(Permission.evaluation_write)
     rows, problem = _parse_csv(str(form.get("results_csv", "")))
     errors: dict[str, str] = {"results_csv": problem} if problem else {}
     if not errors:
@@ -228,11 +231,9 @@ def record_evaluation(
         except ValidationError as exc:
             errors = {("results_csv" if k == "results" else k): v
                       for k, v in field_errors(exc).items()}  # fmt: skip
-        except AppError as exc:
-            if exc.status_code != 422:
-                raise
-            errors = {"results_csv" if (exc.field or "").startswith("results") else
-                      (exc.field or "results_csv"): exc.message}  # fmt: skip
+        except (AppError, FieldError) as exc:
+            field, message, _ = form_error(exc, statuses=(422,), default="results_csv")
+            errors = {"results_csv" if field.startswith("results") else field: message}
         else:
             resp = redirect(request, f"/evaluations/{ev.id}")
             flash(request, resp, "Evaluation recorded.")

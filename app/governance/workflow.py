@@ -21,7 +21,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.assessments.models import Recommendation
@@ -45,7 +44,9 @@ from app.decisions.workflow import notify as notify
 from app.decisions.workflow import unread_count as unread_count
 from app.decisions.workflow import void_stale as void_stale
 from app.deployments.models import Deployment
-from app.portfolios.models import Portfolio
+from app.deployments.repository import DeploymentRepository
+from app.governance.repository import GovernanceRepository
+from app.portfolios.repository import PortfolioRepository
 from app.portfolios.workflow import add_contributor as add_contributor
 from app.portfolios.workflow import portfolio_content as portfolio_content
 from app.portfolios.workflow import portfolio_contributors as portfolio_contributors
@@ -57,8 +58,7 @@ from app.portfolios.workflow import portfolio_statuses as portfolio_statuses
 def queue(session: Session, caller: Caller, status: str = "submitted") -> list[dict[str, Any]]:
     """Recommendations and portfolios of the caller's organisation in ``status`` (``submitted``:
     awaiting a decision), oldest first: what, which deployment, who submitted, since when."""
-    deps = {d.id: d for d in session.execute(
-        select(Deployment).where(Deployment.org_id == caller.org_id)).scalars()}  # fmt: skip
+    deps = {d.id: d for d in DeploymentRepository(session, caller.org_id).all()}
     out: list[dict[str, Any]] = []
     repo = AssessmentRepository(session, caller.org_id)
     assessments = {a.id: a for a in repo.submitted()}
@@ -75,8 +75,7 @@ def queue(session: Session, caller: Caller, status: str = "submitted") -> list[d
                         deps[a.deployment_id], rec_status[rec.id], rec.created_by,
                         rec.created_at, recommendation_contributors(rec, a, chains[a.id]),
                         f"/assessments/{a.id}?rec={rec.id}"))  # fmt: skip
-    ps = list(session.execute(select(Portfolio).where(Portfolio.org_id == caller.org_id))
-              .scalars())  # fmt: skip
+    ps = PortfolioRepository(session, caller.org_id).list()
     p_status = portfolio_statuses(session, caller.org_id, ps)
     for p in ps:
         if p_status[p.id] != status or deps[p.deployment_id].archived_at is not None:
@@ -86,10 +85,8 @@ def queue(session: Session, caller: Caller, status: str = "submitted") -> list[d
                         p.submitted_at or p.updated_at, portfolio_contributors(p),
                         f"/portfolios/{p.id}"))  # fmt: skip
     from app.governance import soa  # statements of applicability (soa imports this module)
-    from app.governance.models import SoaVersion
 
-    versions = list(session.execute(select(SoaVersion).where(SoaVersion.org_id == caller.org_id))
-                    .scalars())  # fmt: skip
+    versions = list(GovernanceRepository(session, caller.org_id).soa_versions())
     soa_decided = decisions_by_target(session, caller.org_id, "soa", [s.id for s in versions])
     newest: dict[int, int] = {}
     for s in versions:

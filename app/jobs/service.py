@@ -36,7 +36,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
@@ -45,6 +44,7 @@ from app.errors import Conflict, NotFound
 from app.jobs import registry
 from app.jobs.models import Job
 from app.jobs.registry import HANDLERS
+from app.jobs.repository import JobRepository
 
 log = structlog.get_logger(__name__)
 
@@ -65,10 +65,9 @@ def create(
         raise ValueError(f"unknown job kind {kind}")
     if kind in HEAVY_KINDS:
         _refuse_second_heavy_job(session, org_id, created_by)
-    job = Job(org_id=org_id, kind=kind, params=params, created_by=created_by, result=None)
-    session.add(job)
-    session.flush()
-    return job
+    return JobRepository(session).add(
+        Job(org_id=org_id, kind=kind, params=params, created_by=created_by, result=None)
+    )
 
 
 def _refuse_second_heavy_job(session: Session, org_id: int, email: str) -> None:
@@ -79,14 +78,9 @@ def _refuse_second_heavy_job(session: Session, org_id: int, email: str) -> None:
     A job still queued :data:`ABANDONED_AFTER_S` after it was queued lost its queue (the app
     holding the pool restarted, or no worker listens): it is failed here, saying so, rather than
     blocking its user for ever."""
-    from app.auth.models import User
-
-    session.execute(select(User.id).where(User.email == email).with_for_update()).first()
-    active = session.scalars(
-        select(Job).where(Job.org_id == org_id, Job.created_by == email,
-                          Job.kind.in_(HEAVY_KINDS), Job.status.in_(ACTIVE))
-        .order_by(Job.id)
-    ).all()  # fmt: skip
+    repo = JobRepository(session)
+    repo.lock_user(email)
+    active = repo.active_of(org_id, email, HEAVY_KINDS, ACTIVE)
     now = utcnow()
     for job in active:
         queued_at = job.heartbeat_at or job.created_at
@@ -106,49 +100,25 @@ def _refuse_second_heavy_job(session: Session, org_id: int, email: str) -> None:
 
 
 def get(session: Session, job_id: int, org_id: int) -> Job:
-    job = session.get(Job, job_id)
+    job = JobRepository(session).get(job_id)
     if job is None or job.org_id != org_id:
         raise NotFound("no such job")
     return job
 
 
 def recent(session: Session, org_id: int, limit: int = 20) -> list[Job]:
-    stmt = select(Job).where(Job.org_id == org_id).order_by(Job.id.desc()).limit(limit)
-    return list(session.scalars(stmt))
+    return JobRepository(session).recent(org_id, limit)
 
 
 def claim(session: Session, job_id: int) -> int | None:
     """Take a queued job (one conditional UPDATE, so two runners never both get it); returns the
     attempt number, or None when the job is not queued (done, or another runner has it)."""
-    now = utcnow()
-    taken = session.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.status == "queued")
-        .values(
-            status="running",
-            started_at=now,
-            heartbeat_at=now,
-            progress=0,
-            attempts=Job.attempts + 1,
-            message="started",
-            error=None,
-        )  # fmt: skip
-        .execution_options(synchronize_session=False)
-    )
-    if taken.rowcount != 1:  # type: ignore[attr-defined]
-        return None
-    return session.scalar(select(Job.attempts).where(Job.id == job_id))
+    return JobRepository(session).claim(job_id, utcnow())
 
 
 def _update_own(session: Session, job_id: int, attempt: int, **values: Any) -> bool:
     """Update the job only while this attempt still owns it (running, same attempt number)."""
-    done = session.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.status == "running", Job.attempts == attempt)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    return bool(done.rowcount == 1)  # type: ignore[attr-defined]
+    return JobRepository(session).update_own(job_id, attempt, **values)
 
 
 def reap_stale(session: Session, *, stale_after_s: float, now: datetime | None = None) -> list[int]:
@@ -156,13 +126,10 @@ def reap_stale(session: Session, *, stale_after_s: float, now: datetime | None =
     those with attempts left (returned, for the caller to resubmit once this session commits) and
     mark the rest failed."""
     cutoff = (now or utcnow()) - timedelta(seconds=stale_after_s)
-    last_seen = func.coalesce(Job.heartbeat_at, Job.started_at, Job.created_at)
-    stale = session.execute(
-        select(Job.id, Job.attempts).where(Job.status == "running", last_seen < cutoff)
-    ).all()
+    repo = JobRepository(session)
+    stale = repo.stale_running(cutoff)
     requeued = []
     for job_id, attempts in stale:
-        is_stale = (Job.id == job_id, Job.status == "running", Job.attempts == attempts)
         if attempts < MAX_ATTEMPTS:
             values: dict[str, Any] = {
                 "status": "queued",
@@ -175,11 +142,7 @@ def reap_stale(session: Session, *, stale_after_s: float, now: datetime | None =
                 "error": f"its runner stopped during attempt {attempts} of {MAX_ATTEMPTS}; "
                 "not retried again",
             }
-        changed = session.execute(
-            update(Job).where(*is_stale, last_seen < cutoff).values(**values)
-            .execution_options(synchronize_session=False)
-        )  # fmt: skip
-        if changed.rowcount == 1:  # type: ignore[attr-defined]
+        if repo.update_if_stale(job_id, attempts, cutoff, values):
             log.warning("job_runner_lost", job_id=job_id, attempt=attempts, now=values["status"])
             if values["status"] == "queued":
                 requeued.append(job_id)
@@ -247,7 +210,7 @@ def run(
 def _run(job_id: int, factory: sessionmaker[Session], heartbeat_s: float | None) -> None:
     with session_scope(factory) as s:
         attempt = claim(s, job_id)
-        job = s.get(Job, job_id) if attempt is not None else None
+        job = JobRepository(s).get(job_id) if attempt is not None else None
         if attempt is None or job is None:
             return
         kind, params = job.kind, dict(job.params)
@@ -363,7 +326,7 @@ def _run_in_pool(
 
     factory = factory_for(database_url)
     with session_scope(factory) as s:
-        job = s.get(Job, job_id)
+        job = JobRepository(s).get(job_id)
         if job is not None and job.status == "queued":
             job.runner = "process"
     run(job_id, factory, heartbeat_s=heartbeat_s)

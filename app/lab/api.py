@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
-from app.auth.deps import ApiCaller
+from app.auth.context import Caller
+from app.auth.guards import api_requires
+from app.auth.permissions import Permission
 from app.db import SessionDep
 from app.estimates.schemas import JobOut
 from app.jobs import limits
@@ -54,7 +56,11 @@ def _accepted(job: Job, settings: SettingsDep, request: Request,
 
 
 @router.post("/chinchilla", response_model=ChinchillaResponse, responses=BAD)
-def chinchilla(req: ChinchillaRequest, session: SessionDep, _c: ApiCaller) -> ChinchillaResponse:
+def chinchilla(
+    req: ChinchillaRequest,
+    session: SessionDep,
+    _c: Annotated[Caller, Depends(api_requires(Permission.estimate_run))],
+) -> ChinchillaResponse:
     """Compute-optimal parameters and tokens of a budget (FLOPs, or GPUs × days × MFU) under a
     Chinchilla fit, beside every published fit; with ``params`` and ``tokens``, where that
     trained model sits against the optimum of its own budget."""
@@ -63,7 +69,9 @@ def chinchilla(req: ChinchillaRequest, session: SessionDep, _c: ApiCaller) -> Ch
 
 @router.post("/inference-aware", response_model=InferenceAwareResponse, responses=BAD)
 def inference_aware(
-    req: InferenceAwareRequest, session: SessionDep, caller: ApiCaller
+    req: InferenceAwareRequest,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.estimate_run))],
 ) -> InferenceAwareResponse:
     """Parameters and training tokens reaching ``target_loss`` at the least lifetime FLOPs (or
     dollars, with ``cost``) for the inference demand, beside the equal-loss Chinchilla model."""
@@ -72,7 +80,9 @@ def inference_aware(
 
 @router.post("/chinchilla/fit", response_model=ChinchillaFitResponse, responses=AS_JOB)
 def chinchilla_fit(
-    req: ChinchillaFitRequest, session: SessionDep, caller: ApiCaller, settings: SettingsDep,
+    req: ChinchillaFitRequest, session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.estimate_run))],
+    settings: SettingsDep,
     request: Request, background: BackgroundTasks,
 ) -> Any:  # fmt: skip
     """Fit E, A, B, α, β to your runs (Huber on log loss, multi-start L-BFGS, bootstrap). Up to
@@ -86,7 +96,9 @@ def chinchilla_fit(
 
 @router.post("/conditional-law/fit", response_model=ConditionalFitResponse, responses=AS_JOB)
 def conditional_fit(
-    req: ConditionalFitRequest, session: SessionDep, caller: ApiCaller, settings: SettingsDep,
+    req: ConditionalFitRequest, session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.estimate_run))],
+    settings: SettingsDep,
     request: Request, background: BackgroundTasks,
 ) -> Any:  # fmt: skip
     """Fit Bian et al.'s conditional law (Levenberg–Marquardt) with the progressive check. Up to
@@ -100,7 +112,9 @@ def conditional_fit(
 
 @router.post("/architecture", response_model=ArchitectureResponse, responses=BAD)
 def architecture(
-    req: ArchitectureRequest, session: SessionDep, caller: ApiCaller
+    req: ArchitectureRequest,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.estimate_run))],
 ) -> ArchitectureResponse:
     """x, r, GQA, KV bytes, inference FLOPs, the conditional law's multiplier and the serving
     throughput of one architecture (with optional d_model, r and GQA changes)."""
@@ -109,7 +123,9 @@ def architecture(
 
 @router.post("/architecture-search", response_model=ArchitectureSearchResponse, responses=BAD)
 def architecture_search(
-    req: ArchitectureSearchRequest, session: SessionDep, caller: ApiCaller
+    req: ArchitectureSearchRequest,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.estimate_run))],
 ) -> ArchitectureSearchResponse:
     """Algorithm 1: every design at the budget, the loss-optimal and throughput-optimal designs
     under the target and the Pareto frontier."""
@@ -121,7 +137,7 @@ def architecture_search(
 def measure_designs(
     req: MeasureRequest,
     session: SessionDep,
-    caller: ApiCaller,
+    caller: Annotated[Caller, Depends(api_requires(Permission.torch_run))],
     settings: SettingsDep,
     request: Request,
     background: BackgroundTasks,

@@ -14,15 +14,14 @@ from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.auth.context import Caller
-from app.auth.permissions import Permission
 from app.errors import InvalidInput
 from app.estimates import calibrations
 from app.estimates.service import resolve_architecture, resolve_gpu
-from app.estimators.architecture import Architecture, ArchitectureError
+from app.estimators.architecture import Architecture
 from app.estimators.calibration import decode_memory_bytes
 from app.estimators.chinchilla import ChinchillaFit, fit
 from app.estimators.engines import engine
-from app.estimators.errors import FieldError
+from app.estimators.errors import as_field, field_prefix
 from app.estimators.hardware import GpuSpec
 from app.estimators.precision import Precision
 from app.estimators.sweep import ArchTerms, Serving, evaluate
@@ -61,10 +60,8 @@ from app.scaling.conditional import Coefficients
 @contextmanager
 def _as_422(prefix: str = "") -> Iterator[None]:
     try:
-        yield
-    except FieldError as exc:
-        field = f"{prefix}{exc.field}" if exc.field else prefix.rstrip(".") or None
-        raise InvalidInput(str(exc), field=field) from None
+        with field_prefix(prefix):
+            yield
     except (OverflowError, ZeroDivisionError):
         # e.g. own constants with exponents so small that N_opt = G (C/6)^(β/(α+β)) leaves the
         # floating-point range (found by the API fuzzer)
@@ -100,10 +97,8 @@ def chinchilla(session: Session, req: ChinchillaRequest) -> ChinchillaResponse:
     with _as_422():
         if req.hardware is not None:
             gpu = resolve_gpu(session, req.hardware.gpu, None)  # peak FLOP/s only
-            try:
+            with as_field("hardware.precision"):
                 peak = gpu.peak_flops(Precision(req.hardware.precision))
-            except FieldError as exc:
-                raise InvalidInput(str(exc), field="hardware.precision") from None
             c = planner.compute_from_hardware(
                 peak, req.hardware.n_gpus, req.hardware.days, req.hardware.mfu
             )
@@ -152,10 +147,8 @@ def costs_of(
                 f"organisation); give {role}_price_per_hour_usd",
                 field=f"cost.{role}_price_per_hour_usd",
             )
-        try:
+        with as_field(f"cost.{role}_precision"):
             peaks[role] = gpu.peak_flops(Precision(getattr(c, f"{role}_precision")))
-        except FieldError as exc:
-            raise InvalidInput(str(exc), field=f"cost.{role}_precision") from None
         prices[role] = price
         out[f"{role}_gpu"] = gpu.name
         out[f"{role}_price_per_hour_usd"] = price
@@ -253,7 +246,6 @@ def start_fit_job(
     estimate: limits.Estimate,
 ) -> Job:  # fmt: skip
     """A fit over the inline limit, as a job of the caller's (one heavy job per user)."""
-    caller.require(Permission.estimate_run)
     params = {"request": req.model_dump(mode="json"), "estimated_cpu_s": estimate.cpu_s}
     return jobs.create(session, org_id=caller.org_id, kind=kind, params=params,
                        created_by=caller.email)  # fmt: skip
@@ -281,10 +273,8 @@ def _run_arrays(req: ConditionalFitRequest) -> conditional.Runs:
     xs, rs, ns, refs, labels = [], [], [], [], []
     for i, run in enumerate(req.runs):
         if run.architecture is not None:
-            try:
+            with field_prefix(f"runs.{i}.architecture."):
                 arch = Architecture(**run.architecture.model_dump())
-            except ArchitectureError as exc:
-                raise InvalidInput(str(exc), field=f"runs.{i}.architecture.{exc.field}") from None
             n = float(arch.non_embedding_params)
             x, r = conditional.x_of(arch), conditional.r_of(arch)
         else:
@@ -349,10 +339,8 @@ def _serving(
     eng, note = calibrations.apply(
         engine(wl.engine), calibrations.latest(session, org_id, gpu.key, wl.engine)
     )
-    try:
+    with as_field("precision"):
         gpu.peak_flops(Precision(precision))
-    except FieldError as exc:
-        raise InvalidInput(str(exc), field="precision") from None
     info = {"gpu": gpu.name, "engine": eng.name, "engine_source": eng.source, **note}
     return Serving(gpu, eng, Precision(precision)), info
 
@@ -393,10 +381,7 @@ def _modified(arch: Architecture, req: ArchitectureRequest) -> Architecture:
             kv = changes.get("n_kv_heads", arch.n_kv_heads)
             attn = 2 * d * arch.n_heads * arch.d_head + 2 * d * kv * arch.d_head
             changes["d_ff"] = max(1, round(req.r * attn / (3 * d * arch.experts_per_token)))
-    try:
-        return replace(arch, **changes)  # type: ignore[arg-type]
-    except ArchitectureError as exc:
-        raise InvalidInput(str(exc), field=exc.field) from None
+    return replace(arch, **changes)  # type: ignore[arg-type]
 
 
 def analyse_architecture(
@@ -507,14 +492,11 @@ def start_measurement(
 ) -> Job:  # fmt: skip
     """A job timing the designs' decode step with torch on this machine (audited): architects
     and admins only, and only shapes whose memory fits this machine (checked before it starts)."""
-    caller.require(Permission.torch_run)
     resolve_gpu(session, req.gpu, caller.org_id)
     archs = []
     for i, d in enumerate(req.designs):
-        try:
+        with field_prefix(f"designs.{i}.architecture."):
             arch = Architecture(**d.architecture.model_dump(exclude={"name"}))
-        except ArchitectureError as exc:
-            raise InvalidInput(str(exc), field=f"designs.{i}.architecture.{exc.field}") from None
         if arch.is_moe:
             raise InvalidInput("dense designs only", field=f"designs.{i}.architecture")
         archs.append(arch)

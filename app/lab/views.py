@@ -9,20 +9,24 @@ import io
 import json
 import math
 from importlib import resources
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 import numpy as np
-from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.responses import Response
 
+from app.auth.context import Caller
 from app.auth.deps import PageCaller
-from app.catalog.repository import CatalogRepository
+from app.auth.guards import page_requires
+from app.auth.permissions import Permission
+from app.catalog.repository import CatalogRepo, CatalogRepository
 from app.catalog.service import architecture_of
 from app.db import SessionDep
-from app.errors import Conflict, InvalidInput, NotFound
+from app.errors import AppError, Conflict, InvalidInput, NotFound
 from app.estimates.service import resolve_architecture
 from app.estimators.chinchilla import FITS, fit
 from app.estimators.engines import ENGINE_NAMES
+from app.estimators.errors import FieldError
 from app.estimators.precision import WEIGHT_PRECISIONS
 from app.jobs import limits
 from app.jobs import service as jobs
@@ -45,7 +49,7 @@ from app.lab.schemas import (
 )
 from app.scaling import conditional, planner
 from app.web.deps import IdPath, SettingsDep
-from app.web.forms import FormDep, clean, parse
+from app.web.forms import FormDep, clean, form_error, parse
 from app.web.templates import render
 
 router = APIRouter(include_in_schema=False)
@@ -60,8 +64,7 @@ COEFF_OPTIONS = [(k, f"{k}: {c.source}") for k, c in conditional.PUBLISHED.items
 MAX_CSV_ROWS = 5000
 
 
-def _options(session: SessionDep) -> dict[str, Any]:
-    repo = CatalogRepository(session)
+def _options(repo: CatalogRepository) -> dict[str, Any]:
     return {
         "models": [(m.key, m.name) for m in repo.models()],
         "dense_models": [(m.key, m.name) for m in repo.models() if m.n_experts == 1],
@@ -94,8 +97,8 @@ COMPUTE_DEFAULTS: dict[str, Any] = {
 }  # fmt: skip
 
 
-def _model_point(session: SessionDep, values: dict[str, Any]) -> tuple[float, float]:
-    m = CatalogRepository(session).model(str(values.get("model")))
+def _model_point(catalog: CatalogRepository, values: dict[str, Any]) -> tuple[float, float]:
+    m = catalog.model(str(values.get("model")))
     if m is None:
         raise InvalidInput("choose a catalog model", field="model")
     tokens = values.get("tokens") or planner.TRAINED_TOKENS.get(m.key, (None, ""))[0]
@@ -110,29 +113,31 @@ def _model_point(session: SessionDep, values: dict[str, Any]) -> tuple[float, fl
 
 
 @router.get("/scaling/compute")
-def compute_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
+def compute_page(
+    request: Request, session: SessionDep, repo: CatalogRepo, caller: PageCaller
+) -> Response:
     values = _values(request, COMPUTE_DEFAULTS)
     if values["basis"] == "model" and not values.get("tokens"):
         known = planner.TRAINED_TOKENS.get(str(values.get("model")))
         values["tokens"] = f"{known[0]:g}" if known else ""
-    ctx: dict[str, Any] = {"caller": caller, **_options(session), "values": values, "errors": {}}
+    ctx: dict[str, Any] = {"caller": caller, **_options(repo), "values": values, "errors": {}}
     try:
-        req = _compute_request(session, values)
+        req = _compute_request(repo, values)
         result = service.chinchilla(session, req)
-    except InvalidInput as exc:
+    except (InvalidInput, FieldError) as exc:
         ctx["errors"] = {(exc.field or "compute_flops").split(".")[-1]: exc.message}
         return _page(request, "lab/compute.html", ctx)
-    ctx.update(result=result, **_compute_figures(session, req, result))
+    ctx.update(result=result, **_compute_figures(repo, req, result))
     return _page(request, "lab/compute.html", ctx)
 
 
-def _compute_request(session: SessionDep, values: dict[str, Any]) -> ChinchillaRequest:
+def _compute_request(repo: CatalogRepository, values: dict[str, Any]) -> ChinchillaRequest:
     """The planner's request for the chosen basis (hardware, a catalog model or a budget)."""
     data: dict[str, Any] = {"fit": values.get("fit")}
     if values["basis"] == "hardware":
         data["hardware"] = {k: values.get(k) for k in ("gpu", "n_gpus", "days", "mfu")}
     elif values["basis"] == "model":
-        data["params"], data["tokens"] = _model_point(session, values)
+        data["params"], data["tokens"] = _model_point(repo, values)
     else:
         data["compute_flops"] = values.get("compute_flops")
     req, errors = parse(ChinchillaRequest, data)
@@ -144,7 +149,7 @@ def _compute_request(session: SessionDep, values: dict[str, Any]) -> ChinchillaR
 
 
 def _compute_figures(
-    session: SessionDep, req: ChinchillaRequest, result: ChinchillaResponse
+    repo: CatalogRepository, req: ChinchillaRequest, result: ChinchillaResponse
 ) -> dict[str, Any]:
     """The catalog models' positions and the iso-FLOP and iso-loss charts around the result."""
     f = fit(req.fit)
@@ -159,7 +164,7 @@ def _compute_figures(
     hi_d = max(p[2] for p in points) * 100
     catalog = [
         (m.name, planner.position(float(architecture_of(m).total_params), known[0], f), known[1])
-        for m in CatalogRepository(session).models()
+        for m in repo.models()
         if (known := planner.TRAINED_TOKENS.get(m.key))
     ]
     return {
@@ -187,16 +192,18 @@ COST_FIELDS = ("train_gpu", "train_price_per_hour_usd", "train_precision", "infe
 
 
 @router.get("/scaling/inference-aware")
-def inference_aware_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
+def inference_aware_page(
+    request: Request, session: SessionDep, catalog: CatalogRepo, caller: PageCaller
+) -> Response:
     values = _values(request, INFERENCE_DEFAULTS)
-    ctx: dict[str, Any] = {"caller": caller, **_options(session), "values": values, "errors": {}}
+    ctx: dict[str, Any] = {"caller": caller, **_options(catalog), "values": values, "errors": {}}
     data: dict[str, Any] = {
         k: values.get(k)
         for k in ("requests", "input_tokens_per_request", "output_tokens_per_request", "fit")
     }
     try:
         if values.get("loss_from") == "model":
-            data["params"], data["tokens"] = _model_point(session, values)
+            data["params"], data["tokens"] = _model_point(catalog, values)
         else:
             data["target_loss"] = values.get("target_loss")
         if values.get("objective") == "cost":
@@ -208,7 +215,7 @@ def inference_aware_page(request: Request, session: SessionDep, caller: PageCall
         top = max(sum(service.demand_split(req)), 1e9)  # the curve spans the given demand
         demands = np.geomspace(top / 1e4, top * 100, 13).tolist()
         result, rows = service.inference_aware_with_curve(session, req, demands, caller.org_id)
-    except InvalidInput as exc:
+    except (InvalidInput, FieldError) as exc:
         ctx["errors"] = {(exc.field or "target_loss").split(".")[-1]: exc.message}
         return _page(request, "lab/inference_aware.html", ctx)
     ctx.update(result=result, figs={"demand": charts.demand_curve(rows, demands)})
@@ -281,7 +288,8 @@ def fit_page(request: Request, session: SessionDep, caller: PageCaller) -> Respo
 
 @router.post("/scaling/fit")
 def fit_submit(
-    request: Request, values: FormDep, session: SessionDep, caller: PageCaller,
+    request: Request, values: FormDep, session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.estimate_run))],
     settings: SettingsDep, background: BackgroundTasks,
 ) -> Response:  # fmt: skip
     """Fit inline (a threadpool thread) up to the inline limit, else start a job and show its
@@ -300,7 +308,7 @@ def fit_submit(
             job = service.start_fit_job(session, caller, "chinchilla_fit", req, est)
             return _job_started(request, "lab/fit.html", ctx, job, settings, background)
         result = service.fit_runs(req)
-    except InvalidInput as exc:
+    except (InvalidInput, FieldError) as exc:
         ctx["errors"] = {exc.field if exc.field == "bootstrap" else "runs_csv": exc.message}
         return render(request, "lab/fit.html", ctx, block="results", status_code=422)
     except Conflict as exc:
@@ -362,7 +370,8 @@ def conditional_page(request: Request, caller: PageCaller) -> Response:
 
 @router.post("/scaling/conditional-fit")
 def conditional_submit(
-    request: Request, values: FormDep, session: SessionDep, caller: PageCaller,
+    request: Request, values: FormDep, session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.estimate_run))],
     settings: SettingsDep, background: BackgroundTasks,
 ) -> Response:  # fmt: skip
     ctx: dict[str, Any] = {"caller": caller, "values": values, "errors": {}, "fits": FIT_OPTIONS}
@@ -385,7 +394,7 @@ def conditional_submit(
             job = service.start_fit_job(session, caller, "conditional_fit", req, est)
             return _job_started(request, "lab/conditional.html", ctx, job, settings, background)
         result = service.fit_conditional_law(req)
-    except InvalidInput as exc:
+    except (InvalidInput, FieldError) as exc:
         field = exc.field if exc.field in ("form", "reference_fit") else "runs_csv"
         where = f" ({exc.field})" if exc.field and field == "runs_csv" else ""
         ctx["errors"] = {field: exc.message + where}
@@ -406,12 +415,14 @@ MAX_GQA_OPTION = 16
 
 
 @router.get("/scaling/architecture")
-def architecture_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
+def architecture_page(
+    request: Request, session: SessionDep, catalog: CatalogRepo, caller: PageCaller
+) -> Response:
     values = _values(request, ARCH_DEFAULTS)
     if values.get("base") and values.get("base") != values.get("model"):
         for k in ("d_model", "r", "gqa"):  # a new model starts from its own shape
             values.pop(k, None)
-    ctx: dict[str, Any] = {"caller": caller, **_options(session), "values": values, "errors": {}}
+    ctx: dict[str, Any] = {"caller": caller, **_options(catalog), "values": values, "errors": {}}
     data: dict[str, Any] = {
         "model": values.get("model"),
         "coefficients": values.get("coefficients"),
@@ -429,7 +440,7 @@ def architecture_page(request: Request, session: SessionDep, caller: PageCaller)
             session, ArchitectureRequest(model=req.model, coefficients=req.coefficients,
                                          workload=req.workload), caller.org_id,
         )  # fmt: skip
-    except InvalidInput as exc:
+    except (InvalidInput, FieldError) as exc:
         ctx["errors"] = {(exc.field or "model").split(".")[-1]: exc.message}
         return _page(request, "lab/architecture.html", ctx)
     ctx.update(_architecture_view(req, result, base))
@@ -469,12 +480,14 @@ SEARCH_DEFAULTS: dict[str, Any] = {
 
 
 @router.get("/scaling/search")
-def search_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
+def search_page(
+    request: Request, session: SessionDep, catalog: CatalogRepo, caller: PageCaller
+) -> Response:
     values = _values(request, SEARCH_DEFAULTS)
-    ctx: dict[str, Any] = {"caller": caller, **_options(session), "values": values, "errors": {}}
+    ctx: dict[str, Any] = {"caller": caller, **_options(catalog), "values": values, "errors": {}}
     try:
         base = resolve_architecture(session, str(values.get("baseline")))
-    except InvalidInput as exc:
+    except (InvalidInput, FieldError) as exc:
         ctx["errors"] = {"baseline": exc.message}
         return _page(request, "lab/search.html", ctx)
     req, errors = _search_request(values, base)
@@ -483,7 +496,7 @@ def search_page(request: Request, session: SessionDep, caller: PageCaller) -> Re
             field, msg = next(iter(errors.items()))
             raise InvalidInput(msg, field=field)
         result, sample = service.search_with_chart(session, req, caller.org_id)
-    except InvalidInput as exc:
+    except (InvalidInput, FieldError) as exc:
         ctx["errors"] = {(exc.field or "n_non_embed").split(".")[-1]: exc.message}
         return _page(request, "lab/search.html", ctx)
     marked, designs = _search_designs(req, result, base)
@@ -534,7 +547,8 @@ def _search_designs(
 
 @router.post("/scaling/search/measure")
 def measure_designs(
-    request: Request, values: FormDep, session: SessionDep, caller: PageCaller,
+    request: Request, values: FormDep, session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.torch_run))],
     settings: SettingsDep, background: BackgroundTasks,
 ) -> Response:  # fmt: skip
     errors: dict[str, str] = {}
@@ -555,9 +569,9 @@ def measure_designs(
                     session, caller, req, settings.audit_hmac_key,
                     torch_memory_limit=limits.torch_memory_limit_bytes(settings.torch_memory_gib),
                 )  # fmt: skip
-            except (InvalidInput, Conflict) as exc:
-                errors = {exc.field or "designs": exc.message}
-                status = exc.status_code
+            except (AppError, FieldError) as exc:
+                field, message, status = form_error(exc, default="designs")
+                errors = {field: message}
     if job is not None:
         background.add_task(jobs.submit, job.id, settings, request.app.state.job_runner)
     ctx = {"caller": caller, "job": job, "errors": errors}

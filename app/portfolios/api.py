@@ -1,10 +1,13 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
+from app.auth.context import Caller
 from app.auth.deps import ApiCaller
+from app.auth.guards import api_requires
+from app.auth.permissions import Permission
 from app.db import SessionDep
 from app.portfolios import service
 from app.portfolios.schemas import (
@@ -37,7 +40,7 @@ def list_portfolios(
 def create_portfolio(
     data: PortfolioCreate,
     session: SessionDep,
-    caller: ApiCaller,
+    caller: Annotated[Caller, Depends(api_requires(Permission.portfolio_write))],
     settings: SettingsDep,
     response: Response,
 ) -> object:
@@ -67,7 +70,7 @@ def update_portfolio(
     portfolio_id: IdPath,
     data: PortfolioUpdate,
     session: SessionDep,
-    caller: ApiCaller,
+    caller: Annotated[Caller, Depends(api_requires(Permission.portfolio_write))],
     settings: SettingsDep,
 ) -> object:
     p = service.update(session, caller, portfolio_id, data, audit_key=settings.audit_hmac_key)
@@ -84,7 +87,10 @@ _NOT_DRAFT: dict[int | str, dict[str, Any]] = {
 
 @router.delete("/{portfolio_id:int}", status_code=204, responses={**_ERRORS, **_DECIDED})
 def delete_portfolio(
-    portfolio_id: IdPath, session: SessionDep, caller: ApiCaller, settings: SettingsDep
+    portfolio_id: IdPath,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.portfolio_write))],
+    settings: SettingsDep,
 ) -> Response:
     service.delete(session, caller, portfolio_id, audit_key=settings.audit_hmac_key)
     return Response(status_code=204)
@@ -93,7 +99,10 @@ def delete_portfolio(
 @router.post("/{portfolio_id:int}/duplicate", response_model=PortfolioOut, status_code=201,
              responses=_ERRORS)  # fmt: skip
 def duplicate_portfolio(
-    portfolio_id: IdPath, session: SessionDep, caller: ApiCaller, settings: SettingsDep
+    portfolio_id: IdPath,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.portfolio_write))],
+    settings: SettingsDep,
 ) -> object:
     p = service.duplicate(session, caller, portfolio_id, audit_key=settings.audit_hmac_key)
     return service.out(session, caller, [p])[0]
@@ -102,7 +111,10 @@ def duplicate_portfolio(
 @router.post("/{portfolio_id:int}/submit", response_model=PortfolioOut,
              responses={**_ERRORS, **_NOT_DRAFT})  # fmt: skip
 def submit_portfolio(
-    portfolio_id: IdPath, session: SessionDep, caller: ApiCaller, settings: SettingsDep
+    portfolio_id: IdPath,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.portfolio_write))],
+    settings: SettingsDep,
 ) -> object:
     """Submit for a decision: it enters the governance queue (GET /api/v1/approvals)."""
     p = service.submit(session, caller, portfolio_id, audit_key=settings.audit_hmac_key)
@@ -131,7 +143,7 @@ _FROM_RECOMMENDATION_ERRORS: dict[int | str, dict[str, Any]] = {
 def portfolio_from_recommendation(
     assessment_id: IdPath,
     session: SessionDep,
-    caller: ApiCaller,
+    caller: Annotated[Caller, Depends(api_requires(Permission.portfolio_write))],
     settings: SettingsDep,
     body: FromRecommendationIn | None = None,
 ) -> object:

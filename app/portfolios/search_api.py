@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
-from app.auth.deps import ApiCaller
+from app.auth.context import Caller
+from app.auth.guards import api_requires
+from app.auth.permissions import Permission
 from app.db import SessionDep
 from app.estimates.schemas import JobOut
 from app.jobs import service as jobs
@@ -34,7 +36,7 @@ def portfolio_search(
     deployment_id: IdPath,
     data: PortfolioSearchIn,
     session: SessionDep,
-    caller: ApiCaller,
+    caller: Annotated[Caller, Depends(api_requires(Permission.portfolio_write))],
     settings: SettingsDep,
     request: Request,
     background: BackgroundTasks,

@@ -13,13 +13,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.assessments import service as assessments
 from app.assessments.repository import AssessmentRepository
 from app.auth.context import Caller
-from app.auth.permissions import Permission
 from app.catalog import hosted as hosted_catalog
 from app.db import session_scope
 from app.deployments import service as deployments
 from app.deployments.models import Deployment
+from app.deployments.repository import any_org_deployment
 from app.errors import InvalidInput, NotFound
-from app.estimators.errors import FieldError
+from app.estimators.errors import as_field
 from app.estimators.hosted import DEFAULT_CACHED_SHARE, HostedPrice
 from app.estimators.interventions import Scenario
 from app.estimators.portfolio import AxisData
@@ -38,6 +38,7 @@ from app.jobs import limits
 from app.jobs import service as jobs
 from app.jobs.models import Job
 from app.jobs.registry import Progress
+from app.jobs.repository import JobRepository
 from app.jobs.service import run_settings
 from app.portfolios import jobs as _jobs  # noqa: F401 - registers its job kinds
 from app.portfolios.search_schemas import FailureModeIn, PortfolioSearchIn
@@ -132,13 +133,11 @@ def hosted_offers(session: Session, org_id: int) -> tuple[HostedOffer, ...]:
 
 
 def space_of(inp: Inputs) -> Space:
-    try:
+    with as_field("failure_modes", only_if_unnamed=True):
         return build_space(inp.base, inp.data, inp.failure_modes, regulated=inp.regulated,
                            corpus_tokens=inp.corpus_tokens,
                            max_candidates=limits.MAX_SEARCH_CANDIDATES, hosted=inp.hosted,
                            regulatory_flags=inp.regulatory_flags)  # fmt: skip
-    except FieldError as exc:
-        raise InvalidInput(str(exc), field=exc.field or "failure_modes") from None
 
 
 def _run(inp: Inputs, space: Space, started: float,
@@ -157,7 +156,6 @@ def _described(out: dict[str, Any], inp: Inputs) -> dict[str, Any]:
 def search(session: Session, caller: Caller, deployment_id: int,
            req: PortfolioSearchIn) -> dict[str, Any] | Job:  # fmt: skip
     """The search's result (inline), or the job started for it (over the inline limit)."""
-    caller.require(Permission.portfolio_write)
     started = time.perf_counter()
     dep = deployments.get(session, caller, deployment_id)
     inp = inputs(session, dep, req)
@@ -173,7 +171,7 @@ def search(session: Session, caller: Caller, deployment_id: int,
 
 def _params_space(factory: sessionmaker[Session], params: dict[str, Any]) -> tuple[Inputs, Space]:
     with session_scope(factory) as session:
-        dep = session.get(Deployment, params["deployment_id"])
+        dep = any_org_deployment(session, params["deployment_id"])
         job_org = params.get("org_id")
         if dep is None or (job_org is not None and dep.org_id != job_org):
             raise NotFound("the deployment is no longer there")
@@ -208,7 +206,8 @@ def _split(factory: sessionmaker[Session], params: dict[str, Any], space: Space,
         jobs.submit(job_id, settings)
     while True:
         with session_scope(factory) as session:
-            rows = {j: session.get(Job, j) for j in ids}
+            repo = JobRepository(session)
+            rows = {j: repo.get(j) for j in ids}
             state = {j: (r.status, r.result, r.error) for j, r in rows.items() if r is not None}
         done = [j for j, (st, _, _) in state.items() if st in ("succeeded", "failed")]
         progress(int(100 * len(done) / parts), f"{len(done)} of {parts} parts of {n:,} serving "

@@ -4,9 +4,9 @@ frontier chart and table, each point saved with the portfolio form's own fields.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
@@ -14,11 +14,13 @@ from app.assessments import service as assessments
 from app.assessments.repository import AssessmentRepository
 from app.auth.context import Caller
 from app.auth.deps import PageCaller
+from app.auth.guards import page_requires
 from app.auth.permissions import Permission
 from app.db import SessionDep
 from app.deployments import service as deployments
 from app.deployments.models import Deployment
 from app.errors import Conflict, InvalidInput, NotFound
+from app.estimators.errors import FieldError
 from app.jobs import service as jobs
 from app.jobs.deps import JobsRecovered
 from app.jobs.models import Job
@@ -123,9 +125,11 @@ def results_context(out: dict[str, Any]) -> dict[str, Any]:
 
 @router.get("/deployments/{deployment_id:int}/portfolio-search")
 def search_page(
-    deployment_id: IdPath, request: Request, session: SessionDep, caller: PageCaller
+    deployment_id: IdPath,
+    request: Request,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.portfolio_write))],
 ) -> Response:
-    caller.require(Permission.portfolio_write)
     dep = deployments.get(session, caller, deployment_id)
     return render(request, TEMPLATE, _ctx(session, caller, dep, _defaults(session, dep), {}))
 
@@ -135,12 +139,11 @@ def search_submit(
     deployment_id: IdPath,
     request: Request,
     session: SessionDep,
-    caller: PageCaller,
+    caller: Annotated[Caller, Depends(page_requires(Permission.portfolio_write))],
     settings: SettingsDep,
     form: FormDep,
     background: BackgroundTasks,
 ) -> Response:
-    caller.require(Permission.portfolio_write)
     dep = deployments.get(session, caller, deployment_id)
     ctx = _ctx(session, caller, dep, dict(form), {})
     req, errors = _parse(dict(form), ctx["rows"])
@@ -149,7 +152,7 @@ def search_submit(
         return render(request, TEMPLATE, ctx, block="results", status_code=422)
     try:
         out = search_service.search(session, caller, dep.id, req)
-    except InvalidInput as exc:
+    except (InvalidInput, FieldError) as exc:
         ctx["errors"] = {exc.field if exc.field in dict(CONSTRAINTS) else "failure_modes":
                          exc.message}  # fmt: skip
         return render(request, TEMPLATE, ctx, block="results", status_code=422)

@@ -7,20 +7,18 @@ from collections.abc import Sequence
 from functools import cache, lru_cache
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import frameworks
 from app.assessments import service as assessments
 from app.audit import service as audit
 from app.auth.context import Caller
-from app.auth.permissions import Permission
 from app.db import MAX_ID, utcnow
 from app.deployments import service as deployments
 from app.deployments.models import Deployment
 from app.errors import Conflict, InvalidInput, NotFound
 from app.estimates.service import deployment_scenario
-from app.estimators.errors import FieldError
+from app.estimators.errors import field_prefix
 from app.estimators.interventions import Scenario
 from app.estimators.portfolio import (
     AxisData,
@@ -33,6 +31,7 @@ from app.estimators.portfolio import (
 from app.estimators.techniques import plan, pricing_params, resolve_params
 from app.portfolios import workflow
 from app.portfolios.models import Portfolio
+from app.portfolios.repository import PortfolioRepository
 from app.portfolios.schemas import ItemIn, PortfolioCreate, PortfolioOut, PortfolioUpdate
 from app.rules.questionnaire import REGULATED_FLAGS
 
@@ -62,26 +61,19 @@ def _resolve(session: Session, dep: Deployment, items: Sequence[ItemIn]) -> list
     """Items with every parameter resolved; 422 naming ``items[i]...`` for anything wrong."""
     data = _axis_data(session, dep.org_id)
     scenario = _scenario(session, dep)
-    try:
-        check_items([Item(i.axis, i.technique) for i in items], data)
-    except FieldError as exc:
-        raise InvalidInput(str(exc), field=exc.field) from None
+    check_items([Item(i.axis, i.technique) for i in items], data)
     out = []
     for i, item in enumerate(items):
-        try:
+        with field_prefix(f"items[{i}].params."):
             params = resolve_params(item.technique, item.params)
             plan(item.technique, scenario, params=params, models=data.models)
-        except FieldError as exc:
-            raise InvalidInput(str(exc), field=f"items[{i}].params.{exc.field}") from None
         out.append({"axis": item.axis, "technique": item.technique, "params": params})
     return out
 
 
-def _name_taken(session: Session, dep_id: int, name: str, exclude: int | None = None) -> bool:
-    stmt = select(Portfolio.id).where(Portfolio.deployment_id == dep_id, Portfolio.name == name)
-    if exclude is not None:
-        stmt = stmt.where(Portfolio.id != exclude)
-    return session.execute(stmt.limit(1)).first() is not None
+def _name_taken(session: Session, caller: Caller, dep_id: int, name: str,
+                exclude: int | None = None) -> bool:  # fmt: skip
+    return PortfolioRepository(session, caller.org_id).name_taken(dep_id, name, exclude_id=exclude)
 
 
 Snapshot = dict[str, Any] | None
@@ -104,38 +96,31 @@ def create(
 ) -> Portfolio:
     """``contributors``: authors of the content it copies (a duplicate's original), who may not
     decide on the copy either."""
-    caller.require(Permission.portfolio_write)
     dep = deployments.get(session, caller, data.deployment_id)
     deployments.require_active(dep)
-    if _name_taken(session, dep.id, data.name):
+    if _name_taken(session, caller, dep.id, data.name):
         raise Conflict(f"this deployment already has a portfolio named '{data.name}'",
                        field="name")  # fmt: skip
     p = Portfolio(org_id=caller.org_id, deployment_id=dep.id, name=data.name,
                   items=_resolve(session, dep, data.items), created_by=caller.email,
                   contributors=[caller.email, *contributors],
                   source_assessment_id=source_assessment_id)  # fmt: skip
-    session.add(p)
-    session.flush()
+    PortfolioRepository(session, caller.org_id).add(p)
     _audit(session, caller, audit_key, "portfolio.create", p, after=p.audit_dict())
     return p
 
 
 def get(session: Session, caller: Caller, portfolio_id: int) -> Portfolio:
-    p = session.execute(
-        select(Portfolio).where(Portfolio.id == portfolio_id, Portfolio.org_id == caller.org_id)
-    ).scalar_one_or_none()
+    p = PortfolioRepository(session, caller.org_id).get(portfolio_id)
     if p is None:
         raise NotFound(f"portfolio {portfolio_id} not found")
     return p
 
 
 def list_(session: Session, caller: Caller, deployment_id: int | None = None) -> list[Portfolio]:
-    stmt = select(Portfolio).where(Portfolio.org_id == caller.org_id)
     if deployment_id is not None:
         deployments.get(session, caller, deployment_id)
-        stmt = stmt.where(Portfolio.deployment_id == deployment_id)
-    return list(session.execute(stmt.order_by(Portfolio.deployment_id, Portfolio.name))
-                .scalars().all())  # fmt: skip
+    return PortfolioRepository(session, caller.org_id).list(deployment_id)
 
 
 def update(
@@ -143,13 +128,12 @@ def update(
 ) -> Portfolio:
     """Edit; the editor becomes a contributor, and a change of content voids the decisions in
     force (bound to the content's SHA-256) and returns the portfolio to draft."""
-    caller.require(Permission.portfolio_write)
     p = get(session, caller, portfolio_id)
     dep = deployments.get(session, caller, p.deployment_id)
     deployments.require_active(dep)
     before = p.audit_dict()
     if data.name is not None and data.name != p.name:
-        if _name_taken(session, p.deployment_id, data.name, exclude=p.id):
+        if _name_taken(session, caller, p.deployment_id, data.name, exclude=p.id):
             raise Conflict(f"this deployment already has a portfolio named '{data.name}'",
                            field="name")  # fmt: skip
         p.name = data.name
@@ -171,7 +155,6 @@ def update(
 def submit(session: Session, caller: Caller, portfolio_id: int, *, audit_key: bytes) -> Portfolio:
     """Ask governance for a decision: the portfolio enters the queue; the submitter becomes a
     contributor (and so may not decide on it)."""
-    caller.require(Permission.portfolio_write)
     p = get(session, caller, portfolio_id)
     deployments.require_active(deployments.get(session, caller, p.deployment_id))
     status = workflow.portfolio_statuses(session, caller.org_id, [p])[p.id]
@@ -207,7 +190,6 @@ def out(session: Session, caller: Caller, ps: Sequence[Portfolio]) -> list[Portf
 
 
 def delete(session: Session, caller: Caller, portfolio_id: int, *, audit_key: bytes) -> None:
-    caller.require(Permission.portfolio_write)
     p = get(session, caller, portfolio_id)
     if workflow.decisions_by_target(session, caller.org_id, "portfolio", [p.id])[p.id]:
         raise Conflict(f"portfolio {p.id} has governance decisions, which are never deleted; "
@@ -222,7 +204,7 @@ def duplicate(
 ) -> Portfolio:
     p = get(session, caller, portfolio_id)
     n, name = 2, f"{p.name} (copy)"
-    while _name_taken(session, p.deployment_id, name):
+    while _name_taken(session, caller, p.deployment_id, name):
         name, n = f"{p.name} (copy {n})", n + 1
     items = [ItemIn.model_validate(i) for i in p.items]
     return create(session, caller, PortfolioCreate(deployment_id=p.deployment_id, name=name[:120],
@@ -258,7 +240,7 @@ def from_recommendation(
                     params=(i.get("impact") or {}).get("params")
                     or pricing_params(i["technique"], corpus)) for i in chosen]  # fmt: skip
     name, n = f"Recommendation #{rec.id}", 2
-    while _name_taken(session, a.deployment_id, name):
+    while _name_taken(session, caller, a.deployment_id, name):
         name, n = f"Recommendation #{rec.id} ({n})", n + 1
     return create(session, caller, PortfolioCreate(deployment_id=a.deployment_id, name=name,
                                                    items=items), audit_key=audit_key,
@@ -299,12 +281,9 @@ def _evaluate(session: Session, caller: Caller, p: Portfolio) -> tuple[Evaluatio
     dep = deployments.get(session, caller, p.deployment_id)
     scenario = _scenario(session, dep)
     regulated = bool(REGULATED_FLAGS & set(dep.regulatory_flags))
-    try:
-        data = _axis_data(session, caller.org_id)
-        ev = evaluate_portfolio(scenario, _items_of(p), data, regulated=regulated,
-                                rule_burden=_rule_burden(session, caller, p, data))  # fmt: skip
-    except FieldError as exc:
-        raise InvalidInput(str(exc), field=exc.field) from None
+    data = _axis_data(session, caller.org_id)
+    ev = evaluate_portfolio(scenario, _items_of(p), data, regulated=regulated,
+                            rule_burden=_rule_burden(session, caller, p, data))  # fmt: skip
     return ev, _baseline(scenario)
 
 

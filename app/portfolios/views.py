@@ -4,28 +4,30 @@ evaluation, and the side-by-side comparison with its charts and CSV/JSON export.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
 from app.assessments import service as assessments
 from app.auth.context import Caller
 from app.auth.deps import PageCaller
+from app.auth.guards import page_requires
 from app.auth.permissions import Permission
-from app.catalog.repository import CatalogRepository
+from app.catalog.repository import CatalogRepo, CatalogRepository
 from app.csv_export import write_dicts
 from app.db import SessionDep
 from app.deployments import service as deployments
 from app.errors import AppError
+from app.estimators.errors import FieldError
 from app.estimators.techniques import PARAMS, UNPRICED
 from app.portfolios import charts, service
 from app.portfolios.models import Portfolio
 from app.portfolios.schemas import ItemIn, PortfolioCreate, PortfolioUpdate
 from app.web.deps import IdPath, SettingsDep
 from app.web.flash import flash
-from app.web.forms import FormDep, as_list, field_errors
+from app.web.forms import FormDep, as_list, field_errors, form_error
 from app.web.htmx import redirect
 from app.web.templates import render
 
@@ -79,9 +81,8 @@ def _parse(form: dict[str, Any], axis_of: dict[str, str]) -> tuple[list[ItemIn],
     return items, errors
 
 
-def _field(exc: AppError, items: list[ItemIn]) -> str:
+def _field(f: str, items: list[ItemIn]) -> str:
     """``items[2].params.k`` → ``p.<technique>.k``; other fields as they are."""
-    f = exc.field or "__all__"
     if f.startswith("items[") and "]" in f:
         idx = int(f[6 : f.index("]")])
         rest = f[f.index("]") + 2 :]
@@ -126,10 +127,9 @@ def _save(
                 p = service.update(session, caller, portfolio.id,
                                    PortfolioUpdate(name=name, items=items),
                                    audit_key=settings.audit_hmac_key)  # fmt: skip
-        except AppError as exc:
-            if exc.status_code not in (409, 422):
-                raise
-            errors[_field(exc, items)] = exc.message
+        except (AppError, FieldError) as exc:
+            field, message, _ = form_error(exc)
+            errors[_field(field, items)] = message
         except ValidationError as exc:  # a name too long and the like
             errors.update(field_errors(exc))
         else:
@@ -154,9 +154,11 @@ def list_page(
 
 @router.get("/deployments/{deployment_id:int}/portfolios/new")
 def new_page(
-    deployment_id: IdPath, request: Request, session: SessionDep, caller: PageCaller
+    deployment_id: IdPath,
+    request: Request,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.portfolio_write))],
 ) -> Response:
-    caller.require(Permission.portfolio_write)
     dep = deployments.get(session, caller, deployment_id)
     return _form_page(request, session, caller, dep, {"use": []}, {}, None)
 
@@ -166,11 +168,10 @@ def create(
     deployment_id: IdPath,
     request: Request,
     session: SessionDep,
-    caller: PageCaller,
+    caller: Annotated[Caller, Depends(page_requires(Permission.portfolio_write))],
     settings: SettingsDep,
     form: FormDep,
 ) -> Response:
-    caller.require(Permission.portfolio_write)
     dep = deployments.get(session, caller, deployment_id)
     return _save(request, session, caller, settings, form, dep, None)
 
@@ -248,14 +249,18 @@ def compare_page(request: Request, session: SessionDep, caller: PageCaller) -> R
 # ---- one portfolio -------------------------------------------------------------------------
 @router.get("/portfolios/{portfolio_id:int}")
 def detail_page(
-    portfolio_id: IdPath, request: Request, session: SessionDep, caller: PageCaller
+    portfolio_id: IdPath,
+    request: Request,
+    session: SessionDep,
+    catalog: CatalogRepo,
+    caller: PageCaller,
 ) -> Response:
     p = service.get(session, caller, portfolio_id)
     dep = deployments.get(session, caller, p.deployment_id)
-    names = {t.key: t.name for t in CatalogRepository(session).techniques()}
+    names = {t.key: t.name for t in catalog.techniques()}
     try:
         ev, error = service.evaluation(session, caller, p), None
-    except AppError as exc:
+    except (AppError, FieldError) as exc:
         ev, error = None, exc.message
     return render(request, "portfolios/detail.html", {
         "caller": caller, "portfolio": p, "deployment": dep, "ev": ev, "error": error,
@@ -268,9 +273,11 @@ def detail_page(
 
 @router.get("/portfolios/{portfolio_id:int}/edit")
 def edit_page(
-    portfolio_id: IdPath, request: Request, session: SessionDep, caller: PageCaller
+    portfolio_id: IdPath,
+    request: Request,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.portfolio_write))],
 ) -> Response:
-    caller.require(Permission.portfolio_write)
     p = service.get(session, caller, portfolio_id)
     dep = deployments.get(session, caller, p.deployment_id)
     return _form_page(request, session, caller, dep, _values_from(p), {}, p)
@@ -281,11 +288,10 @@ def edit(
     portfolio_id: IdPath,
     request: Request,
     session: SessionDep,
-    caller: PageCaller,
+    caller: Annotated[Caller, Depends(page_requires(Permission.portfolio_write))],
     settings: SettingsDep,
     form: FormDep,
 ) -> Response:
-    caller.require(Permission.portfolio_write)
     p = service.get(session, caller, portfolio_id)
     dep = deployments.get(session, caller, p.deployment_id)
     return _save(request, session, caller, settings, form, dep, p)
@@ -293,7 +299,8 @@ def edit(
 
 @router.post("/portfolios/{portfolio_id:int}/duplicate")
 def duplicate(
-    portfolio_id: IdPath, request: Request, session: SessionDep, caller: PageCaller,
+    portfolio_id: IdPath, request: Request, session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.portfolio_write))],
     settings: SettingsDep,
 ) -> Response:  # fmt: skip
     p = service.duplicate(session, caller, portfolio_id, audit_key=settings.audit_hmac_key)
@@ -304,7 +311,8 @@ def duplicate(
 
 @router.post("/portfolios/{portfolio_id:int}/submit")
 def submit(
-    portfolio_id: IdPath, request: Request, session: SessionDep, caller: PageCaller,
+    portfolio_id: IdPath, request: Request, session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.portfolio_write))],
     settings: SettingsDep,
 ) -> Response:  # fmt: skip
     p = service.submit(session, caller, portfolio_id, audit_key=settings.audit_hmac_key)
@@ -315,7 +323,8 @@ def submit(
 
 @router.post("/portfolios/{portfolio_id:int}/delete")
 def delete(
-    portfolio_id: IdPath, request: Request, session: SessionDep, caller: PageCaller,
+    portfolio_id: IdPath, request: Request, session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.portfolio_write))],
     settings: SettingsDep,
 ) -> Response:  # fmt: skip
     p = service.get(session, caller, portfolio_id)
@@ -328,11 +337,11 @@ def delete(
 
 @router.post("/assessments/{assessment_id:int}/portfolio")
 def from_recommendation(
-    assessment_id: IdPath, request: Request, session: SessionDep, caller: PageCaller,
+    assessment_id: IdPath, request: Request, session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.portfolio_write))],
     settings: SettingsDep, form: FormDep,
 ) -> Response:  # fmt: skip
     """Only the items ticked on the recommendation's cards."""
-    caller.require(Permission.portfolio_write)
     assessments.get(session, caller, assessment_id)
     ticked = as_list(form.get("item"))
     ranks = [int(r) for r in ticked if r.isdigit() and len(r) <= 4]

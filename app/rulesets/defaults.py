@@ -5,26 +5,19 @@ idempotent and safe under concurrency, like the matrix's (app/catalog/org_refere
 from __future__ import annotations
 
 import yaml
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.rules.reference import default_ruleset_text
 from app.rulesets.models import RuleSetVersion
+from app.rulesets.repository import RuleSetRepository
 
 SHIPPED_RULESET_NOTE = "Shipped rule set (seed 000 §6, Table 4 and conclusion)"
 
 
-def _has_ruleset(session: Session, org_id: int) -> bool:
-    found = session.execute(
-        select(RuleSetVersion.id).where(RuleSetVersion.org_id == org_id).limit(1)
-    ).first()
-    return found is not None
-
-
 def ensure_ruleset(session: Session, org_id: int) -> bool:
     """Give ``org_id`` the shipped rule set as its version 1 when it has none; True if added."""
-    if _has_ruleset(session, org_id):
+    if RuleSetRepository(session, org_id).exists():
         return False
     text = default_ruleset_text()
     try:
@@ -50,12 +43,7 @@ def refresh_shipped_ruleset(session: Session, org_id: int) -> bool:
     the shipped file as its next version, so seeding brings old databases the current rule
     wording; an organisation's own edits are never replaced, and older versions stay as they
     were (recommendations cite the version they used). True if a version was added."""
-    latest = session.execute(
-        select(RuleSetVersion)
-        .where(RuleSetVersion.org_id == org_id)
-        .order_by(RuleSetVersion.version.desc())
-        .limit(1)
-    ).scalar_one_or_none()
+    latest = RuleSetRepository(session, org_id).newest()
     text = default_ruleset_text()
     if latest is None or latest.created_by != "system" or latest.text == text:
         return False

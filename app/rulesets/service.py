@@ -7,44 +7,34 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.auth.context import Caller
-from app.auth.permissions import Permission
 from app.catalog.repository import CatalogRepository
 from app.errors import Conflict, InvalidInput, NotFound
 from app.rules.engine import RuleSet, RuleSetError, parse_ruleset
 from app.rules.safe_yaml import YamlRefused, load_ruleset
 from app.rulesets.defaults import ensure_ruleset
 from app.rulesets.models import RuleSetVersion
+from app.rulesets.repository import RuleSetRepository
 
 
 def versions(session: Session, org_id: int) -> Sequence[RuleSetVersion]:
     ensure_ruleset(session, org_id)
-    return (
-        session.execute(
-            select(RuleSetVersion)
-            .where(RuleSetVersion.org_id == org_id)
-            .order_by(RuleSetVersion.version.desc())
-        )
-        .scalars()
-        .all()
-    )
+    return RuleSetRepository(session, org_id).versions()
 
 
 def get_version(session: Session, org_id: int, version: int | None = None) -> RuleSetVersion:
     """The organisation's newest version (or ``version``); the shipped rule set becomes its
     version 1 the first time an organisation without one is read."""
-    stmt = select(RuleSetVersion).where(RuleSetVersion.org_id == org_id)
+    repo = RuleSetRepository(session, org_id)
     if version is None:
         ensure_ruleset(session, org_id)
-        stmt = stmt.order_by(RuleSetVersion.version.desc()).limit(1)
+        row = repo.newest()
     else:
-        stmt = stmt.where(RuleSetVersion.version == version)
-    row = session.execute(stmt).scalar_one_or_none()
+        row = repo.version(version)
     if row is None:
         raise NotFound("rule set version not found" if version else "no rule set; run seed")
     return row
@@ -83,25 +73,19 @@ def current(session: Session, org_id: int) -> tuple[RuleSetVersion, RuleSet]:
 def current_ruleset(session: Session, org_id: int) -> RuleSet:
     """The organisation's newest version, parsed (cached: one small query when it is cached)."""
 
-    def newest() -> Any:
-        return session.execute(
-            select(RuleSetVersion.id, RuleSetVersion.version)
-            .where(RuleSetVersion.org_id == org_id)
-            .order_by(RuleSetVersion.version.desc())
-            .limit(1)
-        ).first()
-
-    found = newest()
+    repo = RuleSetRepository(session, org_id)
+    found = repo.newest_ref()
     if found is None:
         ensure_ruleset(session, org_id)
-        found = newest()
+        found = repo.newest_ref()
     if found is None:
         raise NotFound("no rule set; run seed")
-    key = (org_id, found.id, found.version)
+    row_id, version = found
+    key = (org_id, row_id, version)
     if key not in _PARSED:
         if len(_PARSED) >= _PARSED_MAX:
             _PARSED.clear()
-        _PARSED[key] = ruleset_of(session, get_version(session, org_id, found.version))
+        _PARSED[key] = ruleset_of(session, get_version(session, org_id, version))
     return _PARSED[key]
 
 
@@ -127,7 +111,6 @@ def publish(
 ) -> RuleSetVersion:
     """The caller's organisation's next version (no other organisation's rule set changes). A
     concurrent publish that took the same version number first is a :class:`Conflict` (409)."""
-    caller.require(Permission.rules_edit)
     body, rs = parse_text(session, text)
     latest = get_version(session, caller.org_id)
     if body.get("rules") == latest.body.get("rules"):
@@ -137,9 +120,7 @@ def publish(
     row = RuleSetVersion(org_id=caller.org_id, version=version, text=text, body=body,
                          note=note.strip(), created_by=caller.email)  # fmt: skip
     try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
+        RuleSetRepository(session, caller.org_id).add(row)
     except IntegrityError:
         raise Conflict(
             f"rule set version {version} was published by someone else while you were editing "

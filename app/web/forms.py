@@ -1,12 +1,16 @@
-"""Form helpers: read a submitted form, turn Pydantic errors into per-field messages."""
+"""Form helpers: read a submitted form, turn Pydantic errors and refused submissions (409/422)
+into per-field messages."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from pydantic import BaseModel, ValidationError
+
+from app.errors import AppError
+from app.estimators.errors import FieldError
 
 
 async def form_data(request: Request) -> dict[str, Any]:
@@ -93,3 +97,18 @@ def parse(model: type[BaseModel], values: dict[str, Any]) -> tuple[Any, dict[str
         return model.model_validate(values), {}
     except ValidationError as exc:
         return None, field_errors(exc)
+
+
+def form_error(
+    exc: AppError | FieldError,
+    *,
+    statuses: Collection[int] = (409, 422),
+    default: str = "__all__",
+) -> tuple[str, str, int]:
+    """A refused form submission, to re-render the form with what was typed and the error inline:
+    (the field the error names, else ``default``; its message; the status, 422 for a FieldError).
+    An error of any other status (403, 404, ...) is re-raised for the exception handlers."""
+    status = exc.status_code if isinstance(exc, AppError) else 422
+    if status not in statuses:
+        raise exc
+    return exc.field or default, exc.message, status

@@ -12,7 +12,8 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.errors import AppError, TooManyRequests, Unauthorized
+from app.errors import AppError, InvalidInput, TooManyRequests, Unauthorized
+from app.estimators.errors import FieldError
 from app.web.deps import LoginRequired
 from app.web.forms import plain_message
 from app.web.htmx import is_htmx, redirect
@@ -65,6 +66,11 @@ async def app_error(request: Request, exc: AppError) -> Response:
     resp = _error_page(request, exc.status_code, titles.get(exc.status_code, "Error"), exc.message)
     resp.headers.update(headers)
     return resp
+
+
+async def field_error(request: Request, exc: FieldError) -> Response:
+    """The one translation of the estimators' and rules' input errors: 422 naming the field."""
+    return await app_error(request, InvalidInput(str(exc), field=exc.field))
 
 
 async def login_required(request: Request, exc: LoginRequired) -> Response:
@@ -164,6 +170,7 @@ async def unhandled(request: Request, exc: Exception) -> Response:
 
 def install_exception_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, app_error)  # type: ignore[arg-type]
+    app.add_exception_handler(FieldError, field_error)  # type: ignore[arg-type]
     app.add_exception_handler(LoginRequired, login_required)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
