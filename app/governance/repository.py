@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from app.decisions.repository import DecisionRepository
 from app.governance.models import (
+    Decision,
     Evaluation,
     SoaEvidenceFile,
     SoaHistory,
@@ -18,6 +19,19 @@ from app.governance.models import (
 
 class GovernanceRepository(DecisionRepository):
     # --- evaluations ------------------------------------------------------------------------
+
+    def has_records(self, deployment_id: int) -> bool:
+        """Whether any decision, evaluation or statement of applicability is about the
+        deployment (such records are never deleted)."""
+        for model in (Decision, Evaluation, SoaVersion):
+            found = self.session.execute(
+                select(model.id)
+                .where(model.org_id == self.org_id, model.deployment_id == deployment_id)
+                .limit(1)
+            ).first()
+            if found is not None:
+                return True
+        return False
 
     def evaluations(self, deployment_id: int) -> Sequence[Evaluation]:
         """Newest first."""
