@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.governance.models import Evaluation
+from app.governance.models import SegmentEvaluation
 from app.governance.regressions import EvaluationError, Result, analyse
 from tests.factories import api_headers, create_deployment, create_user
 
@@ -122,7 +122,7 @@ def test_bad_evaluations_write_nothing(
 ) -> None:
     r = client.post(f"/api/v1/deployments/{ctx['dep']}/evaluations", json=body, headers=ctx[who])
     assert r.status_code == status, r.text
-    assert session.execute(select(func.count()).select_from(Evaluation)).scalar_one() == 0
+    assert session.execute(select(func.count()).select_from(SegmentEvaluation)).scalar_one() == 0
 
 
 def test_evaluation_pages(client: TestClient, session: Session, ctx: dict) -> None:  # type: ignore[type-arg]

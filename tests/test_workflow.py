@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.audit.models import AuditEvent
-from app.governance.models import Decision, Evaluation
+from app.governance.models import Decision, SegmentEvaluation
 from app.governance.workflow import content_sha256
 from tests.factories import api_headers, create_deployment, create_user, page_login
 
@@ -206,7 +206,7 @@ def test_a_deployment_with_only_an_evaluation_is_archived_and_one_without_record
     client.post(f"/api/v1/deployments/{w['dep']}/evaluations", headers=h["governance"],
                 json={"label": "pilot", "results": results})  # fmt: skip
     assert client.delete(f"/api/v1/deployments/{w['dep']}", headers=h["admin"]).status_code == 200
-    assert session.execute(select(func.count()).select_from(Evaluation)).scalar_one() == 1
+    assert session.execute(select(func.count()).select_from(SegmentEvaluation)).scalar_one() == 1
     bare = create_deployment(session, user=create_user(session, org="Acme", role="architect"),
                              name="Bare")  # fmt: skip
     session.commit()

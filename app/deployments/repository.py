@@ -8,7 +8,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from app.deployments.models import Deployment
-from app.governance.models import Decision, Evaluation, SoaVersion
+from app.governance.models import Decision, SegmentEvaluation, SoaVersion
 
 
 class DeploymentRepository:
@@ -64,7 +64,7 @@ class DeploymentRepository:
     def has_governance_records(self, deployment_id: int) -> bool:
         """Decisions, evaluations or statements of applicability exist for the deployment (they
         must never be deleted)."""
-        for model in (Decision, Evaluation, SoaVersion):
+        for model in (Decision, SegmentEvaluation, SoaVersion):
             found = self.session.execute(
                 select(model.id)
                 .where(model.org_id == self.org_id, model.deployment_id == deployment_id)

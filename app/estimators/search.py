@@ -71,8 +71,8 @@ from app.estimators.interventions import Scenario, apply_all, evaluate
 from app.estimators.portfolio import (
     REGULATED_RETRIEVAL_BURDEN,
     AxisData,
-    Evaluation,
     Item,
+    PortfolioEvaluation,
     evaluate_portfolio,
 )
 from app.estimators.quality import DEFAULT_FAMILY
@@ -241,7 +241,7 @@ class Space:
 
 @dataclass(frozen=True, slots=True)
 class ServingFigures:
-    """What the search reads of a state's :class:`Evaluation`."""
+    """What the search reads of a state's :class:`PortfolioEvaluation`."""
 
     fits: bool
     monthly_cost_usd: float | None
@@ -250,7 +250,7 @@ class ServingFigures:
     tpot_ms_p95: float | None
 
     @classmethod
-    def of(cls, ev: Evaluation) -> ServingFigures:
+    def of(cls, ev: PortfolioEvaluation) -> ServingFigures:
         # the search's "TTFT" is the time to the answer (see the module docstring)
         return cls(ev.fits, ev.monthly_cost_usd, ev.one_off_cost_usd, ev.time_to_answer_ms_p95,
                    ev.tpot_ms_p95)  # fmt: skip

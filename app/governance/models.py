@@ -39,7 +39,7 @@ class Decision(DeploymentScoped, Base):
                 "content_sha256": self.content_sha256}  # fmt: skip
 
 
-class Evaluation(DeploymentScoped, Base):
+class SegmentEvaluation(DeploymentScoped, Base):
     """A disaggregated evaluation of a deployment: metrics per segment before and after an
     intervention, with the regressions found (stored as computed, cited by reports)."""
 

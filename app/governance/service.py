@@ -17,7 +17,7 @@ from app.auth.permissions import Permission
 from app.deployments import service as deployments
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.governance import frameworks, workflow
-from app.governance.models import Decision, Evaluation
+from app.governance.models import Decision, SegmentEvaluation
 from app.governance.regressions import EvaluationError, Result, analyse
 from app.governance.schemas import DecisionIn, EvaluationIn
 from app.portfolios import service as portfolios
@@ -127,7 +127,7 @@ def decisions(
 # ---- disaggregated evaluations -------------------------------------------------------------
 def record_evaluation(
     session: Session, caller: Caller, deployment_id: int, data: EvaluationIn, *, audit_key: bytes
-) -> Evaluation:
+) -> SegmentEvaluation:
     caller.require(Permission.evaluation_write)
     dep = deployments.get(session, caller, deployment_id)
     results = [Result(r.segment, r.metric, r.phase, r.value, r.higher_is_better)
@@ -137,7 +137,7 @@ def record_evaluation(
                            tolerance=data.tolerance)  # fmt: skip
     except EvaluationError as exc:
         raise InvalidInput(str(exc), field=exc.field) from None
-    ev = Evaluation(org_id=caller.org_id, deployment_id=dep.id, label=data.label,
+    ev = SegmentEvaluation(org_id=caller.org_id, deployment_id=dep.id, label=data.label,
                     tolerance=data.tolerance, results=[r.model_dump() for r in data.results],
                     analysis=analysis.as_dict(), created_by=caller.email)  # fmt: skip
     session.add(ev)
@@ -150,23 +150,28 @@ def record_evaluation(
     return ev
 
 
-def evaluations(session: Session, caller: Caller, deployment_id: int) -> Sequence[Evaluation]:
+def evaluations(
+    session: Session, caller: Caller, deployment_id: int
+) -> Sequence[SegmentEvaluation]:
     deployments.get(session, caller, deployment_id)
     return (
         session.execute(
-            select(Evaluation)
-            .where(Evaluation.org_id == caller.org_id, Evaluation.deployment_id == deployment_id)
-            .order_by(Evaluation.id.desc())
+            select(SegmentEvaluation)
+            .where(
+                SegmentEvaluation.org_id == caller.org_id,
+                SegmentEvaluation.deployment_id == deployment_id,
+            )
+            .order_by(SegmentEvaluation.id.desc())
         )
         .scalars()
         .all()
     )
 
 
-def get_evaluation(session: Session, caller: Caller, evaluation_id: int) -> Evaluation:
+def get_evaluation(session: Session, caller: Caller, evaluation_id: int) -> SegmentEvaluation:
     ev = session.execute(
-        select(Evaluation).where(
-            Evaluation.org_id == caller.org_id, Evaluation.id == evaluation_id
+        select(SegmentEvaluation).where(
+            SegmentEvaluation.org_id == caller.org_id, SegmentEvaluation.id == evaluation_id
         )  # fmt: skip
     ).scalar_one_or_none()
     if ev is None:
@@ -174,7 +179,7 @@ def get_evaluation(session: Session, caller: Caller, evaluation_id: int) -> Eval
     return ev
 
 
-def evaluation_out(ev: Evaluation) -> dict[str, Any]:
+def evaluation_out(ev: SegmentEvaluation) -> dict[str, Any]:
     return {"id": ev.id, "deployment_id": ev.deployment_id, "label": ev.label,
             "tolerance": ev.tolerance, "results": ev.results,
             "regressions": ev.analysis["regressions"], "aggregate": ev.analysis["aggregate"],
