@@ -9,8 +9,9 @@ savepoints so application commits stay inside the test.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
@@ -28,7 +29,9 @@ from app.config import Environment, Settings
 from app.db import get_session, make_engine
 from app.main import build_asgi
 from app.rulesets import service as rulesets_service
+from app.web import templates as web_templates
 from tests.factories import TEST_SECRET
+from tests.rendering import Rendered, Renders
 
 
 def _database_url(tmp_root: Path) -> str:
@@ -153,3 +156,20 @@ def inline_jobs(asgi, session: Session, settings: Settings) -> Iterator[None]:  
                                                                 settings=settings)  # fmt: skip
     yield
     asgi.fastapi_app.state.job_runner = None
+
+
+@pytest.fixture
+def rendered(monkeypatch: pytest.MonkeyPatch) -> Renders:
+    """Captures every template the app renders (``app.web.templates.render`` goes through
+    ``templates.TemplateResponse``), so page tests assert the template and its context, not only
+    substrings of the HTML."""
+    captured = Renders()
+    original = web_templates.templates.TemplateResponse
+
+    def capture(request: Any, name: str, context: Mapping[str, Any], **kwargs: Any) -> Any:
+        block, status = kwargs.get("block_name"), kwargs.get("status_code", 200)
+        captured.append(Rendered(name, block, status, dict(context)))
+        return original(request, name, context, **kwargs)
+
+    monkeypatch.setattr(web_templates.templates, "TemplateResponse", capture)
+    return captured

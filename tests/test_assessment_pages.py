@@ -18,6 +18,7 @@ from app.audit.models import AuditEvent
 from app.rules.reference import default_ruleset_text
 from app.rulesets.models import RuleSetVersion
 from tests.factories import create_deployment, create_user, csrf_from, figures_in, page_login
+from tests.rendering import Renders
 
 HX = {"HX-Request": "true"}
 
@@ -46,10 +47,18 @@ def _submitted(session: Session) -> int:
 
 
 def test_questionnaire_lists_every_failure_mode_with_described_levels(
-    client: TestClient, session: Session, dep: Any
+    client: TestClient, session: Session, dep: Any, rendered: Renders
 ) -> None:
     r = client.get(f"/deployments/{dep.id}/assessment")
     assert r.status_code == 200
+    page = rendered.last()
+    assert (page.template, page.block) == ("assessments/form.html", None)
+    assert page.context["d"] is dep
+    assert {f.key for f in page.context["failure_modes"]} >= {"factual_staleness", "serving_cost"}
+    assert page.context["errors"] == {}
+    assert set(page.context["severity"].values()) == {0}  # nothing answered yet
+    assert page.context["preview"]["items"] == []
+    assert page.context["preview"]["result"].no_intervention
     for key in ("factual_staleness", "policy_noncompliance", "domain_accuracy_gap",
                 "complex_task_errors", "serving_cost", "cross_document_synthesis",
                 "long_input_loss", "capability_floor"):  # fmt: skip
@@ -90,7 +99,7 @@ def test_follow_ups_appear_only_when_relevant(client: TestClient, dep: Any) -> N
 
 
 def test_draft_autosave_returns_the_live_top_three_and_is_restored(
-    client: TestClient, session: Session, dep: Any
+    client: TestClient, session: Session, dep: Any, rendered: Renders
 ) -> None:
     data = _form(client, dep.id, **{
         "fm.factual_staleness.severity": "3", "fm.factual_staleness.share": "40",
@@ -99,6 +108,14 @@ def test_draft_autosave_returns_the_live_top_three_and_is_restored(
     })  # fmt: skip
     r = client.post(f"/deployments/{dep.id}/assessment/draft", data=data, headers=HX)
     assert r.status_code == 200
+    fragment = rendered.last()
+    assert (fragment.template, fragment.block) == ("assessments/form.html", "preview")
+    preview = fragment.context["preview"]
+    assert "errors" not in preview
+    assert len(preview["items"]) == 3  # the top three of the unpriced result
+    assert preview["items"] == preview["result"].items[:3]
+    assert fragment.context["saved_at"] is not None
+    assert fragment.context["severity"]["factual_staleness"] == 3
     assert r.text.lstrip().startswith('<div id="preview"')
     assert r.text.count("<li>") == 3  # the top three
     assert "Retrieval-augmented generation" in r.text
@@ -134,7 +151,7 @@ def test_saved_draft_holds_no_csrf_token(client: TestClient, session: Session, d
 
 
 def test_invalid_submission_is_inline_and_loses_nothing(
-    client: TestClient, session: Session, dep: Any
+    client: TestClient, session: Session, dep: Any, rendered: Renders
 ) -> None:
     data = _form(client, dep.id, **{
         "fm.factual_staleness.severity": "3", "fm.factual_staleness.share": "250",
@@ -142,6 +159,14 @@ def test_invalid_submission_is_inline_and_loses_nothing(
     })  # fmt: skip
     r = client.post(f"/deployments/{dep.id}/assessment", data=data)
     assert r.status_code == 422
+    page = rendered.last()
+    assert (page.template, page.status_code) == ("assessments/form.html", 422)
+    assert set(page.context["errors"]) == {
+        "fm.factual_staleness.share",
+        "fm.factual_staleness.corpus_tokens",
+        "observed_ttft_ms",
+    }
+    assert page.context["values"]["fm.factual_staleness.corpus_tokens"] == "lots"  # as typed
     assert 'role="alert"' in r.text
     assert "enter a percentage between 0 and 100" in r.text
     assert "enter a number" in r.text
@@ -154,7 +179,7 @@ def test_invalid_submission_is_inline_and_loses_nothing(
 
 
 def test_submit_lands_on_the_explained_recommendation(
-    client: TestClient, session: Session, dep: Any
+    client: TestClient, session: Session, dep: Any, rendered: Renders
 ) -> None:
     data = _form(client, dep.id, **{
         "fm.factual_staleness.severity": "3", "fm.factual_staleness.share": "40",
@@ -166,6 +191,17 @@ def test_submit_lands_on_the_explained_recommendation(
     assert r.status_code == 303, r.text[-1500:]
     page = client.get(r.headers["location"])
     assert page.status_code == 200
+    ctx = rendered.last().context
+    assert rendered.last().template == "assessments/detail.html"
+    assert ctx["d"] is dep
+    assert ctx["a"].status == "submitted"
+    assert [rec.id for rec in ctx["recs"]] == [ctx["rec"].id]  # one run, shown
+    assert ctx["previous"] is None
+    assert ctx["changes"] is None
+    assert ctx["r"] == ctx["rec"].result
+    ranked = [(i["axis"], i["technique"]) for i in ctx["r"]["items"]]
+    assert ranked == [("retrieval", "lazygraphrag"), ("alignment", "constitutional_ai")]
+    assert ctx["fm_names"]["factual_staleness"]
     text = html.unescape(page.text)
     assert "#1" in text
     assert "GraphRAG" in text
@@ -186,6 +222,9 @@ def test_submit_lands_on_the_explained_recommendation(
     assert "Constitutional AI" in fig["data"][0]["x"][1]
     # the deployment page lists it and the draft is gone
     dep_page = client.get(f"/deployments/{dep.id}").text
+    detail = rendered.last("deployments/detail.html").context
+    assert [s["a"].id for s in detail["assessments"]] == [ctx["a"].id]
+    assert detail["draft"] is None
     assert "GraphRAG" in dep_page
     assert "New assessment" in dep_page
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from app.audit.models import AuditEvent
 from app.governance.models import Decision
 from tests.factories import api_headers, create_deployment, create_user
+from tests.rendering import Renders
 
 ANSWERS = [{"failure_mode": "factual_staleness", "severity": 3, "traffic_share": 0.4},
            {"failure_mode": "policy_noncompliance", "severity": 2}]  # fmt: skip
@@ -144,7 +145,10 @@ def test_other_organisations_get_404(client: TestClient, session: Session, setup
 
 
 def test_decision_form_on_the_recommendation_page(
-    client: TestClient, session: Session, setup: dict
+    client: TestClient,
+    session: Session,
+    setup: dict,
+    rendered: Renders,
 ) -> None:
     from tests.factories import csrf_from, page_login
 
@@ -157,6 +161,12 @@ def test_decision_form_on_the_recommendation_page(
     assessments = client.get(f"/api/v1/deployments/{setup['dep']}/assessments",
                              headers=setup["h"]["viewer"]).json()  # fmt: skip
     page = client.get(f"/assessments/{assessments[0]['id']}")
+    panel = rendered.last("assessments/detail.html").context
+    assert panel["action"] == f"/recommendations/{rec['id']}/decision"
+    assert (panel["target_type"], panel["target_id"]) == ("recommendation", rec["id"])
+    assert panel["ranked"] == [f"{i['axis']}/{i['technique']}" for i in rec["items"]]
+    assert not panel["own_work"]
+    assert list(panel["decisions"]) == []
     assert "Record the decision" in page.text
     token = csrf_from(page.text)
     url = f"/recommendations/{rec['id']}/decision"
@@ -164,11 +174,21 @@ def test_decision_form_on_the_recommendation_page(
                                "adopted": "retrieval/rag", "override_reason": ""},
                     headers={"HX-Request": "true"})  # fmt: skip
     first = rec["items"][0]
-    if f"{first['axis']}/{first['technique']}" != "retrieval/rag":  # an override: needs a reason
+    override = f"{first['axis']}/{first['technique']}" != "retrieval/rag"
+    if override:  # an override: needs a reason
         assert r.status_code == 422
+        refused = rendered.last()
+        assert (refused.template, refused.status_code) == ("governance/decision.html", 422)
+        assert list(refused.context["decision_errors"]) == ["override_reason"]
+        assert refused.context["decision_values"]["adopted"] == ["retrieval/rag"]
     r = client.post(url, data={"csrftoken": token, "decision": "rejected", "comment": "<b>no</b>",
                                "conditions": "a\nb"}, headers={"HX-Request": "true"})  # fmt: skip
     assert r.status_code == 200
+    decided = rendered.last()
+    assert (decided.template, decided.block) == ("governance/decision.html", "decision")
+    expected = ["rejected"] if override else ["approved", "rejected"]
+    assert [d.decision for d in decided.context["decisions"]] == expected
+    assert decided.context["decision_errors"] == {}
     assert "<html" not in r.text
     assert "&lt;b&gt;no&lt;/b&gt;" in r.text
     assert "a; b" in r.text

@@ -31,6 +31,7 @@ from tests.factories import (
     deployment_payload,
     page_login,
 )
+from tests.rendering import Renders
 
 
 def _count(session: Session) -> int:
@@ -222,18 +223,31 @@ class TestPages:
             p["segments"] = "\n".join(f"{s['name']}: {s['risk']}" for s in p["segments"])
         return p
 
-    def test_create_via_form(self, client: TestClient, session: Session) -> None:
+    def test_create_via_form(self, client: TestClient, session: Session, rendered: Renders) -> None:
         user = create_user(session, role="product_lead")
         page_login(client, user.email)
         assert client.get("/deployments/new").status_code == 200
+        form = rendered.last("deployments/form.html").context
+        assert form["deployment"] is None
+        assert form["errors"] == {}
+        assert form["values"]["engine"] == "vllm"  # the defaults a new deployment starts from
+        assert ("vllm", "vllm") in form["engine_options"]
         data = {"csrftoken": csrf(client), **self._form(name="Form made")}
         r = client.post("/deployments/new", data=data, follow_redirects=False)
         assert r.status_code == 303, r.text
         detail = client.get(r.headers["location"])
+        page = rendered.last()
+        assert page.template == "deployments/detail.html"
+        assert page.context["d"].name == "Form made"
+        assert page.context["flash"]["message"] == "Deployment 'Form made' created."
+        assert page.context["assessments"] == []
+        assert page.context["portfolio_count"] == 0
         assert "Form made" in detail.text
         assert "Deployment &#39;Form made&#39; created." in detail.text
 
-    def test_form_errors_inline_and_values_kept(self, client: TestClient, session: Session) -> None:
+    def test_form_errors_inline_and_values_kept(
+        self, client: TestClient, session: Session, rendered: Renders
+    ) -> None:
         user = create_user(session)
         page_login(client, user.email)
         before = _count(session)
@@ -243,16 +257,26 @@ class TestPages:
         }
         r = client.post("/deployments/new", data=data)
         assert r.status_code == 422
+        page = rendered.last()
+        assert (page.template, page.status_code) == ("deployments/form.html", 422)
+        assert set(page.context["errors"]) == {"n_gpus", "segments"}
+        assert page.context["values"]["name"] == "Keep me"  # what was typed is kept
+        assert page.context["values"]["segments"] == "EU high"
         assert 'id="n_gpus-error"' in r.text
         assert 'id="segments-error"' in r.text
         assert 'value="Keep me"' in r.text
         assert _count(session) == before
 
-    def test_edit_and_delete_via_form(self, client: TestClient, session: Session) -> None:
+    def test_edit_and_delete_via_form(
+        self, client: TestClient, session: Session, rendered: Renders
+    ) -> None:
         user = create_user(session, role="architect")
         dep = create_deployment(session, user=user, name="Before")
         page_login(client, user.email)
         assert 'value="Before"' in client.get(f"/deployments/{dep.id}/edit").text
+        form = rendered.last("deployments/form.html").context
+        assert form["deployment"] is dep
+        assert form["values"]["name"] == "Before"
         data = {"csrftoken": csrf(client), **self._form(name="After")}
         r = client.post(f"/deployments/{dep.id}/edit", data=data, follow_redirects=False)
         assert r.status_code == 303
@@ -266,7 +290,9 @@ class TestPages:
         assert r.status_code == 303
         assert client.get(f"/deployments/{dep.id}").status_code == 404
 
-    def test_user_text_is_escaped(self, client: TestClient, session: Session) -> None:
+    def test_user_text_is_escaped(
+        self, client: TestClient, session: Session, rendered: Renders
+    ) -> None:
         user = create_user(session)
         create_deployment(
             session,
@@ -276,6 +302,9 @@ class TestPages:
         )
         page_login(client, user.email)
         html = client.get("/deployments").text
+        listing = rendered.last("deployments/list.html").context
+        assert [d.name for d in listing["deployments"]] == ["<script>alert(1)</script>"]
+        assert (listing["total"], listing["archived"]) == (1, "exclude")
         assert "<script>alert(1)</script>" not in html
         assert "&lt;script&gt;" in html
 

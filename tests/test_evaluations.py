@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from app.governance.models import SegmentEvaluation
 from app.governance.regressions import EvaluationError, Result, analyse
 from tests.factories import api_headers, create_deployment, create_user
+from tests.rendering import Renders
 
 
 def rows(metric: str, data: dict[str, tuple[float, float]], hib: bool = True) -> list[Result]:
@@ -125,12 +126,22 @@ def test_bad_evaluations_write_nothing(
     assert session.execute(select(func.count()).select_from(SegmentEvaluation)).scalar_one() == 0
 
 
-def test_evaluation_pages(client: TestClient, session: Session, ctx: dict) -> None:  # type: ignore[type-arg]
+def test_evaluation_pages(
+    client: TestClient,
+    session: Session,
+    ctx: dict,  # type: ignore[type-arg]
+    rendered: Renders,
+) -> None:
     from tests.factories import csrf_from, figures_in, page_login
 
     page_login(client, create_user(session, org="Acme", role="governance").email)
     page = client.get(f"/deployments/{ctx['dep']}/evaluations")
     assert page.status_code == 200
+    listing = rendered.last()
+    assert listing.template == "governance/evaluations.html"
+    assert listing.context["d"].id == ctx["dep"]
+    assert list(listing.context["evaluations"]) == []
+    assert (listing.context["values"], listing.context["errors"]) == ({"tolerance": "0"}, {})
     assert "Record an evaluation" in page.text
     token = csrf_from(page.text)
     csv_text = ("segment,metric,phase,value\nEU,accuracy,before,0.85\nEU,accuracy,after,0.80\n"
@@ -139,12 +150,22 @@ def test_evaluation_pages(client: TestClient, session: Session, ctx: dict) -> No
                       data={"csrftoken": token, "label": "pilot", "tolerance": "0",
                             "results_csv": csv_text + "EU,accuracy,after,high\n"})  # fmt: skip
     assert bad.status_code == 422
+    failed = rendered.last()
+    assert (failed.template, failed.status_code) == ("governance/evaluations.html", 422)
+    assert list(failed.context["errors"]) == ["results_csv"]
+    assert failed.context["values"]["label"] == "pilot"  # what was typed stays
     assert "is not a number" in bad.text
     assert "pilot" in bad.text
     r = client.post(f"/deployments/{ctx['dep']}/evaluations",
                     data={"csrftoken": token, "label": "pilot", "tolerance": "0",
                           "results_csv": csv_text}, follow_redirects=True)  # fmt: skip
     assert r.status_code == 200
+    shown = rendered.last()
+    assert shown.template == "governance/evaluation.html"
+    assert shown.context["ev"].label == "pilot"
+    assert shown.context["a"] == shown.context["ev"].analysis
+    assert list(shown.context["figures"]) == ["accuracy"]
+    assert shown.context["flash"]["message"] == "Evaluation recorded."
     assert "The aggregate improved while a high-risk segment regressed" in r.text
     (fig,) = figures_in(r.text)
     assert fig["data"][1]["marker"]["line"]["width"] == [3, 0]  # EU outlined, US not

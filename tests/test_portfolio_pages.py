@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from app.portfolios.models import Portfolio
 from tests.factories import create_deployment, create_user, csrf_from, figures_in, page_login
+from tests.rendering import Renders
 
 
 @pytest.fixture
@@ -34,9 +35,21 @@ def _create(client: TestClient, dep_id: int, name: str, **fields: Any) -> Any:
                        follow_redirects=False)  # fmt: skip
 
 
-def test_form_lists_techniques_with_parameters_and_sources(client: TestClient, dep: Any) -> None:
+def test_form_lists_techniques_with_parameters_and_sources(
+    client: TestClient, dep: Any, rendered: Renders
+) -> None:
     r = client.get(f"/deployments/{dep.id}/portfolios/new")
     assert r.status_code == 200
+    page = rendered.last()
+    assert page.template == "portfolios/form.html"
+    assert page.context["d"] is dep
+    assert page.context["portfolio"] is None
+    assert (page.context["values"], page.context["errors"]) == ({"use": []}, {})
+    techniques = {t["t"].key: t for axis in page.context["catalog"] for t in axis["techniques"]}
+    assert [p.name for p in techniques["rag"]["params"]][:1] == ["k"]
+    assert techniques["rag"]["priced"]
+    assert not techniques["flash_attention"]["priced"]
+    assert all(m.published_total_params is not None for m in page.context["models"])
     text = html.unescape(r.text)
     assert 'name="use" value="rag"' in text
     assert 'name="p.rag.k"' in text
@@ -47,11 +60,16 @@ def test_form_lists_techniques_with_parameters_and_sources(client: TestClient, d
 
 
 def test_bad_parameter_is_inline_and_nothing_is_saved(
-    client: TestClient, session: Session, dep: Any
+    client: TestClient, session: Session, dep: Any, rendered: Renders
 ) -> None:
     r = _create(client, dep.id, "Bad", use=["cot_self_consistency", "rag"],
                 **{"p.cot_self_consistency.samples": "0", "p.rag.k": "7"})  # fmt: skip
     assert r.status_code == 422
+    page = rendered.last()
+    assert (page.template, page.status_code) == ("portfolios/form.html", 422)
+    assert list(page.context["errors"]) == ["p.cot_self_consistency.samples"]
+    assert page.context["values"]["use"] == ["cot_self_consistency", "rag"]
+    assert page.context["values"]["p.rag.k"] == "7"  # what was typed stays
     assert "samples must be at least 1" in r.text
     assert 'value="7"' in r.text
     assert 'value="0"' in r.text
@@ -62,7 +80,9 @@ def test_bad_parameter_is_inline_and_nothing_is_saved(
     assert session.execute(select(func.count()).select_from(Portfolio)).scalar_one() == 0
 
 
-def test_build_evaluate_duplicate_and_compare(client: TestClient, dep: Any) -> None:
+def test_build_evaluate_duplicate_and_compare(
+    client: TestClient, dep: Any, rendered: Renders
+) -> None:
     a = _create(client, dep.id, "As is").headers["location"]
     b = _create(client, dep.id, "Serving", use=["paged_attention_speculative", "quantization"],
                 **{"p.paged_attention_speculative.alpha": "0.8",
@@ -70,6 +90,14 @@ def test_build_evaluate_duplicate_and_compare(client: TestClient, dep: Any) -> N
     c = _create(client, dep.id, "RAG", use=["rag"], **{"p.rag.corpus_tokens": "1e8"})
     assert c.status_code == 303
     page = html.unescape(client.get(b).text)
+    detail = rendered.last()
+    assert detail.template == "portfolios/detail.html"
+    assert detail.context["d"] is dep
+    assert detail.context["p"].name == "Serving"
+    assert detail.context["error"] is None
+    ev = detail.context["ev"]
+    assert ev["monthly_cost_usd"] > 0
+    assert [s.name for s in detail.context["siblings"]] == ["As is", "RAG"]
     assert "alpha = 0.8" in page
     assert "Monthly serving cost" in page
     assert "TTFT p95" in page
@@ -85,6 +113,12 @@ def test_build_evaluate_duplicate_and_compare(client: TestClient, dep: Any) -> N
     ids = ",".join(x.rsplit("/", 1)[1] for x in (a, b, c.headers["location"]))
     r = client.get(f"/portfolios/compare?ids={ids}")
     assert r.status_code == 200
+    compared = rendered.last()
+    assert compared.template == "portfolios/compare.html"
+    assert [p.name for p in compared.context["out"]["portfolios"]] == ["As is", "Serving", "RAG"]
+    assert compared.context["query"] == f"ids={ids}"
+    assert not compared.context["mixed"]  # one deployment's portfolios
+    assert set(compared.context["figures"]) == {"radar", "suitability", "scatter"}
     text = html.unescape(r.text)
     assert "★" in text
     assert "Pareto" in text

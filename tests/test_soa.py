@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from app.audit.models import AuditEvent
 from app.governance import frameworks, soa_rules
 from tests.factories import api_headers, create_deployment, create_user, csrf, page_login
+from tests.rendering import Renders
 
 OK = {"decision": "approved", "comment": "the statement covers the risk assessment"}
 EXCLUDE = {
@@ -290,17 +291,25 @@ def test_versions_supersede_and_copy(client: TestClient, w: dict[str, Any]) -> N
 
 
 def test_soa_page_edits_with_inline_errors(
-    client: TestClient, session: Session, w: dict[str, Any]
+    client: TestClient, session: Session, w: dict[str, Any], rendered: Renders
 ) -> None:
     page_login(client, w["emails"]["architect"])
     r = client.get(f"/deployments/{w['dep']}/soa")
     assert r.status_code == 200
+    empty = rendered.last()
+    assert empty.template == "governance/soa.html"
+    assert empty.context["d"].id == w["dep"]
+    assert (empty.context["soa"], empty.context["versions"]) == (None, [])
     assert "No statement of applicability yet" in r.text
     token = csrf(client, f"/deployments/{w['dep']}/soa")
     r = client.post(
         f"/deployments/{w['dep']}/soa", data={"csrftoken": token}, follow_redirects=True
     )
     assert r.status_code == 200
+    first = rendered.last()
+    assert [v.version for v in first.context["versions"]] == [1]
+    assert first.context["soa"]["version"] == 1
+    assert first.context["own_work"]  # the architect created it
     assert "Version 1" in r.text
     assert "A.6.2.8" in r.text
     sid = client.get(f"/api/v1/deployments/{w['dep']}/soa", headers=w["h"]["admin"]).json()[0]["id"]
@@ -318,6 +327,12 @@ def test_soa_page_edits_with_inline_errors(
         },
     )
     assert r.status_code == 422
+    failed = rendered.last()
+    assert (failed.template, failed.status_code) == ("governance/soa.html", 422)
+    assert failed.context["open_control"] == "A.5.2"
+    assert list(failed.context["errors"]) == ["applicable"]
+    assert failed.context["values"]["justification"] == "typed by the user, kept intact"
+    assert "csrftoken" not in failed.context["values"]
     assert "cannot be excluded" in r.text
     assert "typed by the user, kept intact" in r.text
     r = client.post(

@@ -16,6 +16,7 @@ from app.audit.models import AuditEvent
 from app.governance.models import Decision, SegmentEvaluation
 from app.governance.workflow import content_sha256
 from tests.factories import api_headers, create_deployment, create_user, page_login
+from tests.rendering import Renders
 
 ANSWERS = [{"failure_mode": "factual_staleness", "severity": 3, "traffic_share": 0.4}]
 OK = {"decision": "approved", "comment": "go"}
@@ -215,7 +216,7 @@ def test_a_deployment_with_only_an_evaluation_is_archived_and_one_without_record
 
 
 def test_the_queue_lists_what_awaits_a_decision(
-    client: TestClient, session: Session, w: dict[str, Any]
+    client: TestClient, session: Session, w: dict[str, Any], rendered: Renders
 ) -> None:
     h, pid = w["h"], w["p"]["id"]
     q = client.get("/api/v1/approvals?status=pending", headers=h["governance"]).json()
@@ -236,6 +237,12 @@ def test_the_queue_lists_what_awaits_a_decision(
     # the queue page and the lists show statuses
     page_login(client, w["emails"]["governance"])
     html = client.get("/governance/queue").text
+    queue = rendered.last("governance/queue.html").context
+    assert queue["status"] == "pending"
+    assert queue["statuses"] == ["pending", "approved", "rejected"]
+    assert [(x["target_type"], x["target_id"]) for x in queue["rows"]] == [
+        ("recommendation", w["rec"])
+    ]
     assert f"Recommendation #{w['rec']}" in html
     assert w["emails"]["product_lead"] in html
     listing = client.get(f"/deployments/{w['dep']}/portfolios").text
