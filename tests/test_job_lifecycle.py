@@ -187,3 +187,19 @@ def test_stale_after_must_cover_several_heartbeats() -> None:
     with pytest.raises(ValueError, match="at least 3"):
         Settings(environment=Environment.test, secret_key=TEST_SECRET, job_heartbeat_s=10,
                  job_stale_after_s=20)  # fmt: skip
+
+
+def test_pool_processes_run_below_the_web_process() -> None:
+    """The bounded pool's processes start at a lower CPU priority (nice +10) with one BLAS thread
+    each (the README's promise), so jobs never crowd out requests on a small machine."""
+    import os
+
+    jobs.shutdown_pool()
+    try:
+        pool = jobs._pool(1)
+        child_nice = pool.submit(os.nice, 0).result(timeout=60)
+        child_threads = pool.submit(os.getenv, "OMP_NUM_THREADS").result(timeout=60)
+    finally:
+        jobs.shutdown_pool()
+    assert child_nice == min(os.nice(0) + jobs.JOB_NICENESS, 19)
+    assert child_threads == os.environ.get("OMP_NUM_THREADS", "1")

@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.rules.engine import RuleSetError, run
-from app.rules.reference import context, default_ruleset, default_ruleset_text, parse
+from app.rules.reference import context, default_ruleset_text, parse
 
-RULES = default_ruleset()
+RULES = parse(yaml.safe_load(default_ruleset_text()))
 
 
 def fm(key: str, severity: int = 3, share: float = 0.3, risk: int = 0, **extra: Any) -> dict:
