@@ -33,6 +33,18 @@ from app.web import templates as web_templates
 from tests.factories import TEST_SECRET
 from tests.rendering import Rendered, Renders
 
+# Directories whose every test carries a marker (registered in pyproject.toml); `make test-fast`
+# deselects them (and does not even collect them: --ignore), `make test` runs them.
+DIRECTORY_MARKS = {"browser": "browser", "system": "system", "fuzz": "slow"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tests_dir = Path(__file__).parent
+    for item in items:
+        top = item.path.relative_to(tests_dir).parts[0]
+        if top in DIRECTORY_MARKS:
+            item.add_marker(DIRECTORY_MARKS[top])
+
 
 def _database_url(tmp_root: Path) -> str:
     return os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_root / 'test.db'}"
@@ -129,11 +141,34 @@ def use_test_session(app: FastAPI, session: Session) -> None:
     app.dependency_overrides[get_session] = _session
 
 
+@pytest.fixture(scope="session")
+def _asgi_once(settings: Settings):  # type: ignore[no-untyped-def]
+    """Building the app costs about 0.3 s of CPU (FastAPI builds a validator for every parameter
+    of every route), which once per test was a third of the suite: it is built once, and each test
+    gets it back as it was (see ``asgi``)."""
+    return build_asgi(settings)
+
+
 @pytest.fixture
-def asgi(settings: Settings, session: Session):  # type: ignore[no-untyped-def]
-    wrapped = build_asgi(settings)
-    use_test_session(wrapped.fastapi_app, session)
-    return wrapped
+def asgi(_asgi_once, session: Session):  # type: ignore[no-untyped-def]
+    """The app, its database session pointed at the test's transaction. What a test changes on it
+    (routes it adds, ``state.job_runner``, dependency overrides) is put back afterwards; caches
+    built from the routes (the OpenAPI schema, ``state.api_methods``) are kept unless the test
+    added routes."""
+    app = _asgi_once.fastapi_app
+    routes, state, schema = list(app.router.routes), dict(app.state._state), app.openapi_schema
+    use_test_session(app, session)
+    yield _asgi_once
+    app.dependency_overrides.clear()
+    added_routes = app.router.routes != routes
+    app.router.routes[:] = routes
+    methods = app.state._state.get("api_methods")
+    app.state._state.clear()
+    app.state._state.update(state)
+    if added_routes:
+        app.openapi_schema = schema
+    elif methods is not None:
+        app.state.api_methods = methods
 
 
 @pytest.fixture

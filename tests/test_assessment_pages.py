@@ -282,6 +282,7 @@ class TestRulePages:
         assert "Seed 000 §6" in text
         assert 'href="/rules/edit?rule=policy_dpo"' in text
 
+    @pytest.mark.slow
     def test_yaml_edit_dry_run_and_publish(
         self, client: TestClient, session: Session, admin: Any
     ) -> None:

@@ -266,6 +266,7 @@ def test_invalid_rule_sets_are_422_with_their_path(
     assert client.get("/api/v1/rules", headers=h).json()["version"] == 1
 
 
+@pytest.mark.slow
 def test_cards_carry_the_priced_contract_and_alternatives(
     client: TestClient, session: Session, lead: Any, dep: Any
 ) -> None:
@@ -403,6 +404,7 @@ def test_serving_first_says_the_reason_that_holds(
     assert any("over the monthly budget: $7,000 vs $6,000" in n for n in notes), notes
 
 
+@pytest.mark.slow
 def test_the_whole_plan_names_the_slos_it_misses_and_picks_by_a_stated_rule(
     client: TestClient, session: Session, lead: Any
 ) -> None:
@@ -445,6 +447,7 @@ def test_the_whole_plan_names_the_slos_it_misses_and_picks_by_a_stated_rule(
         assert plan["warnings"][0].startswith("The whole plan misses the")
 
 
+@pytest.mark.slow
 def test_a_moe_deployment_is_not_told_to_adopt_moe(
     client: TestClient, session: Session, lead: Any
 ) -> None:
@@ -472,6 +475,7 @@ def test_a_moe_deployment_is_not_told_to_adopt_moe(
     ("demo", "shape"),
     [("Code assistant", {}), ("Support chatbot", {"hourly_profile": [1] * 8 + [3] * 10 + [1] * 6})],
 )
+@pytest.mark.slow
 def test_card_before_is_the_deployment_page(
     client: TestClient, session: Session, lead: Any, demo: str, shape: dict[str, Any]
 ) -> None:

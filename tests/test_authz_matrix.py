@@ -657,6 +657,7 @@ def _is_login_redirect(r: Response) -> bool:
 
 
 @pytest.mark.parametrize("route", sorted(k for k, v in POLICY.items() if v.need != PUBLIC))
+@pytest.mark.slow
 def test_authorisation_matrix(
     route: str, client: TestClient, session: Session, connection: Connection, world: World
 ) -> None:
