@@ -49,6 +49,7 @@ def _bench_json(decode_eff: float, prefill_eff: float) -> dict[str, object]:
             "output_throughput": r.output_tokens_per_s}  # fmt: skip
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("inline_jobs")
 def test_torch_calibration_job_runs_and_is_listed(
     client: TestClient, admin: dict[str, str]

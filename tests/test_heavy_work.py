@@ -107,6 +107,7 @@ def test_bootstrap_cap_is_checked_before_any_work(client: TestClient, session: S
 
 
 # ---- progress ------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_fits_report_progress_through_their_resamples_and_stages() -> None:
     seen: list[tuple[int, str]] = []
     runs = _runs()
@@ -127,6 +128,7 @@ def test_fits_report_progress_through_their_resamples_and_stages() -> None:
 
 
 # ---- fits as jobs through the API ----------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.usefixtures("inline_jobs")
 def test_fit_over_the_inline_limit_is_a_job_with_the_same_result(
     client: TestClient, session: Session
@@ -317,6 +319,7 @@ def report_world(client: TestClient, session: Session) -> dict[str, Any]:
     return {"dep": dep.id, "lead": lead, "h": api_headers(client, lead.email)}
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("inline_jobs")
 def test_large_pdf_is_a_job_downloaded_when_done(
     client: TestClient, report_world: dict[str, Any], settings: Settings,
@@ -372,6 +375,7 @@ def test_report_cap_and_roles(
     assert "queued" in r.json()["detail"]
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("inline_jobs")
 def test_report_page_offers_the_job_and_the_download(
     client: TestClient, report_world: dict[str, Any], monkeypatch: pytest.MonkeyPatch

@@ -49,6 +49,7 @@ def test_public_key_is_published(world: dict, settings: Settings) -> None:  # ty
     assert world["pub"] == signing.public_bytes(settings.report_signing_key)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["json", "html", "pdf", "csv"])
 def test_every_format_verifies_offline(client: TestClient, world: dict, fmt: str) -> None:  # type: ignore[type-arg]
     m = export.verify(_export(client, world, fmt), world["pub"])
@@ -153,6 +154,7 @@ def test_tampered_html_is_refused(client: TestClient, world: dict, tmp_path: Pat
     assert "NOT VALID" in r.output
 
 
+@pytest.mark.slow
 def test_tampered_pdf_is_refused(client: TestClient, world: dict, tmp_path: Path) -> None:  # type: ignore[type-arg]
     from pypdf import PdfReader, PdfWriter
     from pypdf.annotations import FreeText
@@ -226,6 +228,7 @@ def test_tampered_json_is_refused(client: TestClient, world: dict) -> None:  # t
     _refused(json.dumps(doc, indent=2, ensure_ascii=False).encode(), pub, "integrity.signature")
 
 
+@pytest.mark.slow
 def test_detached_signature(client: TestClient, world: dict, tmp_path: Path) -> None:  # type: ignore[type-arg]
     for fmt in ("pdf", "json"):
         r = client.get(f"/api/v1/deployments/{world['dep']}/report?format={fmt}&detached=1",
@@ -265,6 +268,7 @@ def test_detached_signature(client: TestClient, world: dict, tmp_path: Path) -> 
     assert "detached" in page.text
 
 
+@pytest.mark.slow
 def test_verify_report_cli(client: TestClient, world: dict, tmp_path: Path) -> None:  # type: ignore[type-arg]
     good = tmp_path / "report.pdf"
     good.write_bytes(_export(client, world, "pdf"))

@@ -10,6 +10,7 @@ import os
 import time
 from pathlib import Path
 
+import pytest
 import redis
 from celery.contrib.testing.worker import start_worker
 from sqlalchemy.orm import Session
@@ -27,6 +28,7 @@ from tests.factories import TEST_SECRET, create_user
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
+@pytest.mark.slow
 def test_celery_worker_runs_a_job_from_redis(tmp_path: Path) -> None:
     redis.Redis.from_url(REDIS_URL).ping()  # the broker must be up: fail, never skip
     url = f"sqlite:///{tmp_path / 'celery.db'}"

@@ -62,6 +62,7 @@ def test_inference_aware_page(logged_in: TestClient) -> None:
     assert "irreducible" in r.text
 
 
+@pytest.mark.slow
 def test_fit_page_fits_the_sample_and_reports_bad_csv(logged_in: TestClient) -> None:
     page = logged_in.get("/scaling/fit?sample=1")
     assert "151000000,1510000000" in page.text
@@ -81,6 +82,7 @@ def test_fit_page_fits_the_sample_and_reports_bad_csv(logged_in: TestClient) -> 
     assert "missing params, tokens, loss" in bad.text
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("inline_jobs")
 def test_fit_over_the_inline_limit_runs_as_a_job_shown_where_the_results_go(
     logged_in: TestClient,

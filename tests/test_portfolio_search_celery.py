@@ -33,6 +33,7 @@ REQUEST = {"failure_modes": [{"failure_mode": "factual_staleness", "severity": 3
                              {"failure_mode": "complex_task_errors", "severity": 2}]}  # fmt: skip
 
 
+@pytest.mark.slow
 def test_a_search_job_is_split_into_parts_the_workers_take(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

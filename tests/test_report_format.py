@@ -85,6 +85,7 @@ def _check(text: str, catalog: tuple[set[str], set[str]]) -> None:
     assert pair is None, pair
 
 
+@pytest.mark.slow
 def test_pdf_text_has_no_none_booleans_raw_keys_or_long_decimals(
     client: TestClient, world: dict[str, Any]
 ) -> None:
@@ -142,6 +143,7 @@ def test_values_for_a_reader() -> None:
     assert f.name(names, "gpus", "h100_sxm_80gb") == "h100 sxm 80gb"
 
 
+@pytest.mark.slow
 def test_report_to_file_cover_contents_soa_and_eu_ai_act(
     client: TestClient, session: Session
 ) -> None:

@@ -91,6 +91,7 @@ def test_html_report_has_every_section_and_escapes_user_text(
     assert "statement of applicability" in html
 
 
+@pytest.mark.slow
 def test_pdf_report_text(client: TestClient, world: dict) -> None:  # type: ignore[type-arg]
     r = _get(client, world, "pdf")
     assert r.headers["content-type"] == "application/pdf"

@@ -232,6 +232,7 @@ TINY = {"n_layers": 4, "d_model": 256, "d_ff": 768, "n_heads": 8, "n_kv_heads": 
         "vocab": 1000, "tied_embeddings": True}  # fmt: skip
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("inline_jobs")
 def test_measure_shortlist_job_times_each_design(
     client: TestClient, session: Session, h: dict[str, str]
