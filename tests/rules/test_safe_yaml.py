@@ -1,7 +1,7 @@
 """The bounded, alias-free YAML loader for rule-set uploads (issue 17): what it refuses, where it
 says the problem is, that it stops at the first anchor of an alias bomb, that the caps leave room
 for real rule sets, and that what it accepts cannot balloon when stored as JSON. The API and page
-behaviour is in tests/test_hostile_input.py; the speed of the largest upload is measured by
+behaviour is in tests/web/test_hostile_input.py; the speed of the largest upload is measured by
 ``python -m bench.ruleset_yaml``."""
 
 from __future__ import annotations

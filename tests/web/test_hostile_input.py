@@ -377,8 +377,8 @@ def test_a_published_rule_set_is_bounded_by_the_caps(
     client: TestClient, session: Session, admin: dict[str, str]
 ) -> None:
     """The largest set the caps allow is stored as its text (<= the byte cap) and a JSON body
-    within six times the cap (tests/test_safe_yaml.py bounds the worst bytes); the alias bomb that
-    once became a 33 MB row is not stored at all."""
+    within six times the cap (tests/rules/test_safe_yaml.py bounds the worst bytes); the alias
+    bomb that once became a 33 MB row is not stored at all."""
     text = largest_ruleset()
     r = client.post("/api/v1/rules", json={"yaml": text, "note": "largest"}, headers=admin)
     assert r.status_code == 201, r.text[:300]
@@ -398,7 +398,7 @@ def test_a_published_rule_set_is_bounded_by_the_caps(
 def _string_path_routes() -> list[tuple[str, str]]:
     """(method, path) of every route with a text path parameter, from the route table, with each
     text parameter holding a control character and each integer parameter 1."""
-    from tests.test_authz_matrix import _route_table
+    from tests.auth.test_authz_matrix import _route_table
 
     app = create_app(Settings(environment=Environment.test, secret_key=TEST_SECRET,
                               database_url="sqlite://"))  # fmt: skip
