@@ -41,6 +41,8 @@ DIRECTORY_MARKS = {"browser": "browser", "system": "system", "fuzz": "slow"}
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     tests_dir = Path(__file__).parent
     for item in items:
+        if not item.path.is_relative_to(tests_dir):
+            continue
         top = item.path.relative_to(tests_dir).parts[0]
         if top in DIRECTORY_MARKS:
             item.add_marker(DIRECTORY_MARKS[top])
