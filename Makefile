@@ -9,7 +9,7 @@ PORT ?= 8000
 # The CPU build of torch (used by `axisboard calibrate`); a CUDA host may install its own build.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: install run test lint fmt check bench clean
+.PHONY: install run test test-fast lint fmt check bench clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,14 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The inner loop: all but the browser, whole-system and slow tests (markers in pyproject.toml),
+# under 2 minutes on 2 cores. Their directories are not even collected, nor is schemathesis loaded.
+FAST_ARGS := -m "not (browser or system or slow)" -p no:schemathesis \
+	--ignore=tests/browser --ignore=tests/system --ignore=tests/fuzz
+
+test-fast: install
+	$(BIN)/python -m pytest $(FAST_ARGS) $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

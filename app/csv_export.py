@@ -8,7 +8,7 @@ and the full-width forms some spreadsheets also accept, are treated the same way
 booleans are written as they are (``-3.5`` is a number, not a formula). The csv module quotes every
 cell holding a separator, a quote or a line break, so a cell cannot spill into the next one.
 
-``tests/test_hostile_input.py`` fails if a module under ``app/`` writes CSV without this module.
+``tests/web/test_hostile_input.py`` fails if a module under ``app/`` writes CSV without this module.
 """
 
 from __future__ import annotations

@@ -100,7 +100,6 @@ def mapping() -> dict[str, Any]:
 DEPLOYMENT_SOURCES = ("use_case", "pii", "phi", "financial", "minors", "regulated_sector",
                       "oversight_none", "oversight_human", "oversight_unstated",
                       "outputs_feed_systems", "can_act")  # fmt: skip
-HUMAN_OVERSIGHT = ("none", "monitored", "reviews_each")
 
 
 def deployment_sources(

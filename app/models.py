@@ -23,8 +23,8 @@ from app.deployments.models import Deployment
 from app.estimates.models import Calibration
 from app.governance.models import (
     Decision,
-    Evaluation,
     Notification,
+    SegmentEvaluation,
     SoaEvidenceFile,
     SoaHistory,
     SoaVersion,
@@ -43,7 +43,6 @@ __all__ = [
     "Decision",
     "Deployment",
     "Dimension",
-    "Evaluation",
     "Evidence",
     "FailureMode",
     "Framework",
@@ -62,6 +61,7 @@ __all__ = [
     "Profile",
     "Recommendation",
     "RuleSetVersion",
+    "SegmentEvaluation",
     "SoaEvidenceFile",
     "SoaHistory",
     "SoaVersion",

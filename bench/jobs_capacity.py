@@ -23,11 +23,12 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 from importlib import resources
 
 import numpy as np
+
+from bench._inprocess import demo_app
 
 
 def _cpu(fn, *args, **kwargs) -> float:  # type: ignore[no-untyped-def]
@@ -73,38 +74,12 @@ def fits() -> None:
 
 
 def pdf_reports() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ["AXISBOARD_DATABASE_URL"] = f"sqlite:///{tmp}/bench.db"
-        os.environ["AXISBOARD_LOG_LEVEL"] = "WARNING"
-        os.environ["AXISBOARD_AUDIT_CHECKPOINT_PATH"] = f"{tmp}/checkpoints.jsonl"
-        from alembic import command
-        from fastapi.testclient import TestClient
-        from sqlalchemy.orm import Session
-
+    with demo_app() as demo:
         from app.auth.permissions import Role
-        from app.cli import alembic_config
-        from app.config import get_settings
-        from app.db import make_engine
-        from app.demo import DEMO_PASSWORD, DEMO_USERS, load_demo
         from app.jobs import limits
-        from app.main import asgi_factory
-        from app.seed import load_reference_data
 
-        get_settings.cache_clear()
-        settings = get_settings()
-        command.upgrade(alembic_config(settings.database_url), "head")
-        with Session(make_engine(settings.database_url)) as s:
-            load_reference_data(s)
-            load_demo(s, audit_key=settings.audit_hmac_key)
-            s.commit()
-        client = TestClient(asgi_factory(), base_url="http://testserver")
-
-        def headers(role: Role) -> dict[str, str]:
-            tok = client.post("/api/v1/auth/token", data={"username": DEMO_USERS[role],
-                              "password": DEMO_PASSWORD}).json()["access_token"]  # fmt: skip
-            return {"Authorization": f"Bearer {tok}"}
-
-        admin, gov = headers(Role.admin), headers(Role.governance)
+        client = demo.client
+        admin, gov = demo.headers(Role.admin), demo.headers(Role.governance)
         dep = client.get("/api/v1/deployments", headers=admin).json()["items"][0]["id"]
         limits.INLINE_MAX_REPORT_RESULTS = 10**9  # time every size inline
         done = 0

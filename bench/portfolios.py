@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import platform
 import statistics
-import tempfile
 import time
 from dataclasses import replace
 
@@ -23,6 +22,7 @@ from app.estimators.interventions import Scenario
 from app.estimators.portfolio import AxisData, Item, compare, evaluate_portfolio
 from app.estimators.reference_data import catalog_architecture, catalog_gpu
 from app.rules.reference import catalog
+from bench._inprocess import demo_app
 
 PORTFOLIOS = {
     "as is": [],
@@ -60,33 +60,11 @@ def pure() -> float:
 
 
 def http() -> float:
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ["AXISBOARD_DATABASE_URL"] = f"sqlite:///{tmp}/bench.db"
-        os.environ["AXISBOARD_LOG_LEVEL"] = "WARNING"
-        from alembic import command
-        from fastapi.testclient import TestClient
-        from sqlalchemy.orm import Session
-
+    with demo_app() as demo:
         from app.auth.permissions import Role
-        from app.cli import alembic_config
-        from app.config import get_settings
-        from app.db import make_engine
-        from app.demo import DEMO_PASSWORD, DEMO_USERS, load_demo
-        from app.main import asgi_factory
-        from app.seed import load_reference_data
 
-        get_settings.cache_clear()
-        settings = get_settings()
-        command.upgrade(alembic_config(settings.database_url), "head")
-        engine = make_engine(settings.database_url)
-        with Session(engine) as s:
-            load_reference_data(s)
-            load_demo(s, audit_key=settings.audit_hmac_key)
-            s.commit()
-        client = TestClient(asgi_factory(), base_url="http://testserver")
-        token = client.post("/api/v1/auth/token", data={
-            "username": DEMO_USERS[Role.architect], "password": DEMO_PASSWORD}).json()  # fmt: skip
-        h = {"Authorization": f"Bearer {token['access_token']}"}
+        client = demo.client
+        h = demo.headers(Role.architect)
         deps = {
             d["name"]: d["id"] for d in client.get("/api/v1/deployments", headers=h).json()["items"]
         }
@@ -98,9 +76,7 @@ def http() -> float:
             ids.append(client.post("/api/v1/portfolios", json=body, headers=h).json()["id"])
         url = "/api/v1/portfolios/compare?ids=" + ",".join(map(str, ids))
         assert client.get(url, headers=h).status_code == 200
-        ms = _median_ms(lambda: client.get(url, headers=h))
-        engine.dispose()
-        return ms
+        return _median_ms(lambda: client.get(url, headers=h))
 
 
 def main() -> None:

@@ -14,45 +14,22 @@ from __future__ import annotations
 import os
 import platform
 import statistics
-import tempfile
 import time
+
+from bench._inprocess import demo_app
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ["AXISBOARD_DATABASE_URL"] = f"sqlite:///{tmp}/bench.db"
-        os.environ["AXISBOARD_LOG_LEVEL"] = "WARNING"
-        os.environ["AXISBOARD_AUDIT_CHECKPOINT_PATH"] = f"{tmp}/checkpoints.jsonl"
-        from alembic import command
-        from fastapi.testclient import TestClient
+    with demo_app() as demo:
         from sqlalchemy import func, select
         from sqlalchemy.orm import Session
 
         from app.audit.models import AuditEvent
         from app.auth.permissions import Role
-        from app.cli import alembic_config
-        from app.config import get_settings
-        from app.db import make_engine
-        from app.demo import DEMO_ASSESSMENTS, DEMO_PASSWORD, DEMO_USERS, load_demo
-        from app.main import asgi_factory
-        from app.seed import load_reference_data
+        from app.demo import DEMO_ASSESSMENTS
 
-        get_settings.cache_clear()
-        settings = get_settings()
-        command.upgrade(alembic_config(settings.database_url), "head")
-        engine = make_engine(settings.database_url)
-        with Session(engine) as s:
-            load_reference_data(s)
-            load_demo(s, audit_key=settings.audit_hmac_key)
-            s.commit()
-        client = TestClient(asgi_factory(), base_url="http://testserver")
-
-        def headers(role: Role) -> dict[str, str]:
-            tok = client.post("/api/v1/auth/token", data={"username": DEMO_USERS[role],
-                              "password": DEMO_PASSWORD}).json()["access_token"]  # fmt: skip
-            return {"Authorization": f"Bearer {tok}"}
-
-        lead = headers(Role.product_lead)
+        engine, client = demo.engine, demo.client
+        lead = demo.headers(Role.product_lead)
         deps = {d["name"]: d["id"] for d in
                 client.get("/api/v1/deployments", headers=lead).json()["items"]}  # fmt: skip
         dep = deps["Support chatbot"]

@@ -5,7 +5,7 @@ checks (:func:`app.rules.reference.parse`).
 
     python -m bench.ruleset_yaml      (also part of ``python -m bench``)
 
-The documents are built here so the tests use the same ones (``tests/test_hostile_input.py``).
+The documents are built here so the tests use the same ones (``tests/web/test_hostile_input.py``).
 """
 
 from __future__ import annotations

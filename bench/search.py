@@ -15,12 +15,12 @@ from __future__ import annotations
 import os
 import platform
 import statistics
-import tempfile
 import time
 from typing import Any
 
 from app.estimators.search import search
 from app.estimators.simulation import simulate_load
+from bench._inprocess import demo_app
 
 REPEATS = 3
 
@@ -97,42 +97,22 @@ def main() -> None:
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     synthetic()
-    with tempfile.TemporaryDirectory() as tmp:
-        os.environ["AXISBOARD_DATABASE_URL"] = f"sqlite:///{tmp}/bench.db"
-        os.environ["AXISBOARD_LOG_LEVEL"] = "WARNING"
-        from alembic import command
-        from fastapi.testclient import TestClient
+    with demo_app() as demo:
         from sqlalchemy.orm import Session
 
         from app.auth.permissions import Role
-        from app.cli import alembic_config
-        from app.config import get_settings
-        from app.db import make_engine, make_sessionmaker
-        from app.demo import DEMO_PASSWORD, DEMO_USERS, load_demo
+        from app.db import make_sessionmaker
         from app.deployments.models import Deployment
         from app.jobs import service as jobs
-        from app.main import asgi_factory
         from app.portfolios import search_service
         from app.portfolios.search_schemas import PortfolioSearchIn
-        from app.seed import load_reference_data
 
-        get_settings.cache_clear()
-        settings = get_settings()
-        command.upgrade(alembic_config(settings.database_url), "head")
-        engine = make_engine(settings.database_url)
-        with Session(engine) as s:
-            load_reference_data(s)
-            load_demo(s, audit_key=settings.audit_hmac_key)
-            s.commit()
-        asgi = asgi_factory()
+        engine, client = demo.engine, demo.client
         factory = make_sessionmaker(engine)
-        asgi.fastapi_app.state.job_runner = lambda job_id: jobs.run(  # type: ignore[attr-defined]
-            job_id, factory, settings=settings
+        demo.asgi.fastapi_app.state.job_runner = lambda job_id: jobs.run(
+            job_id, factory, settings=demo.settings
         )  # a search over the inline limit: its job, here
-        client = TestClient(asgi, base_url="http://testserver")
-        token = client.post("/api/v1/auth/token", data={
-            "username": DEMO_USERS[Role.architect], "password": DEMO_PASSWORD}).json()  # fmt: skip
-        h = {"Authorization": f"Bearer {token['access_token']}"}
+        h = demo.headers(Role.architect)
         with Session(engine) as s:
             deps = list(s.query(Deployment).order_by(Deployment.id))
             for dep in deps:

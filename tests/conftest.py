@@ -9,8 +9,9 @@ savepoints so application commits stay inside the test.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
@@ -28,7 +29,23 @@ from app.db import get_session, make_engine
 from app.main import build_asgi
 from app.rulesets import service as rulesets_service
 from app.seed import load_reference_data
+from app.web import templates as web_templates
 from tests.factories import TEST_SECRET
+from tests.rendering import Rendered, Renders
+
+# Directories whose every test carries a marker (registered in pyproject.toml); `make test-fast`
+# deselects them (and does not even collect them: --ignore), `make test` runs them.
+DIRECTORY_MARKS = {"browser": "browser", "system": "system", "fuzz": "slow"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tests_dir = Path(__file__).parent
+    for item in items:
+        if not item.path.is_relative_to(tests_dir):
+            continue
+        top = item.path.relative_to(tests_dir).parts[0]
+        if top in DIRECTORY_MARKS:
+            item.add_marker(DIRECTORY_MARKS[top])
 
 
 def _database_url(tmp_root: Path) -> str:
@@ -126,11 +143,34 @@ def use_test_session(app: FastAPI, session: Session) -> None:
     app.dependency_overrides[get_session] = _session
 
 
+@pytest.fixture(scope="session")
+def _asgi_once(settings: Settings):  # type: ignore[no-untyped-def]
+    """Building the app costs about 0.3 s of CPU (FastAPI builds a validator for every parameter
+    of every route), which once per test was a third of the suite: it is built once, and each test
+    gets it back as it was (see ``asgi``)."""
+    return build_asgi(settings)
+
+
 @pytest.fixture
-def asgi(settings: Settings, session: Session):  # type: ignore[no-untyped-def]
-    wrapped = build_asgi(settings)
-    use_test_session(wrapped.fastapi_app, session)
-    return wrapped
+def asgi(_asgi_once, session: Session):  # type: ignore[no-untyped-def]
+    """The app, its database session pointed at the test's transaction. What a test changes on it
+    (routes it adds, ``state.job_runner``, dependency overrides) is put back afterwards; caches
+    built from the routes (the OpenAPI schema, ``state.api_methods``) are kept unless the test
+    added routes."""
+    app = _asgi_once.fastapi_app
+    routes, state, schema = list(app.router.routes), dict(app.state._state), app.openapi_schema
+    use_test_session(app, session)
+    yield _asgi_once
+    app.dependency_overrides.clear()
+    added_routes = app.router.routes != routes
+    app.router.routes[:] = routes
+    methods = app.state._state.get("api_methods")
+    app.state._state.clear()
+    app.state._state.update(state)
+    if added_routes:
+        app.openapi_schema = schema
+    elif methods is not None:
+        app.state.api_methods = methods
 
 
 @pytest.fixture
@@ -153,3 +193,20 @@ def inline_jobs(asgi, session: Session, settings: Settings) -> Iterator[None]:  
                                                                 settings=settings)  # fmt: skip
     yield
     asgi.fastapi_app.state.job_runner = None
+
+
+@pytest.fixture
+def rendered(monkeypatch: pytest.MonkeyPatch) -> Renders:
+    """Captures every template the app renders (``app.web.templates.render`` goes through
+    ``templates.TemplateResponse``), so page tests assert the template and its context, not only
+    substrings of the HTML."""
+    captured = Renders()
+    original = web_templates.templates.TemplateResponse
+
+    def capture(request: Any, name: str, context: Mapping[str, Any], **kwargs: Any) -> Any:
+        block, status = kwargs.get("block_name"), kwargs.get("status_code", 200)
+        captured.append(Rendered(name, block, status, dict(context)))
+        return original(request, name, context, **kwargs)
+
+    monkeypatch.setattr(web_templates.templates, "TemplateResponse", capture)
+    return captured

@@ -38,6 +38,7 @@ def empty_db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:  # 
     admin.dispose()
 
 
+@pytest.mark.slow
 def test_upgrade_then_downgrade_to_base(empty_db_url: str) -> None:
     cfg = alembic_config(empty_db_url)
     command.upgrade(cfg, "head")

@@ -134,6 +134,7 @@ def _raw_values(text: str) -> list[str]:
     return found
 
 
+@pytest.mark.slow
 def test_main_pages_show_no_raw_floats(client: TestClient, session: Session) -> None:
     load_demo(session, audit_key=AUDIT_KEY)
     session.flush()

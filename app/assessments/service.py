@@ -63,7 +63,7 @@ PREVIEW_ITEMS = 3
 
 
 @dataclass(frozen=True, slots=True)
-class Evaluation:
+class RuleEvaluation:
     facts: dict[str, Fact]
     result: Result
     matrix_version: int
@@ -522,7 +522,7 @@ def evaluate(
     *,
     rules: RuleSet | None = None,
     with_impacts: bool = True,
-) -> Evaluation:
+) -> RuleEvaluation:
     """Facts from the answers and the deployment, then the engine; twice when pricing, so the
     estimators run only for the techniques that are recommended."""
     if rules is None:
@@ -542,7 +542,7 @@ def evaluate(
         result = _price_and_choose(session, dep.org_id, scenario, result, fact_map, corpus)
         _plan_budget(result.plan, dep.monthly_budget_usd)
         _add_hosted_alternatives(session, dep, econ, result)
-    return Evaluation(fact_map, result, matrix_version, rules.version, serving)
+    return RuleEvaluation(fact_map, result, matrix_version, rules.version, serving)
 
 
 # ---- storage -------------------------------------------------------------------------------
@@ -559,7 +559,7 @@ def _store_recommendation(
     session: Session,
     caller: Caller,
     assessment: Assessment,
-    ev: Evaluation,
+    ev: RuleEvaluation,
     previous: Recommendation | None,
 ) -> Recommendation:
     rec = Recommendation(

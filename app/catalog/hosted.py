@@ -22,7 +22,6 @@ from app.estimators import hosted as calc
 from app.estimators.traffic import TrafficError
 
 MAX_TOKENS = 100_000_000
-SHIPPED_DOC = "app/catalog/data/hosted_models.yaml"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,14 +114,6 @@ def effective_models(session: Session, org_id: int) -> list[HostedModel]:
     out = [_effective(m, rows.get(k)) for k, m in shipped.items()]
     out += [_effective(None, r) for k, r in sorted(rows.items()) if k not in shipped]
     return out
-
-
-def effective_model(session: Session, org_id: int, key: str) -> HostedModel:
-    shipped = shipped_models().get(key)
-    row = HostedPriceRepository(session, org_id).get(key)
-    if shipped is None and row is None:
-        raise NotFound(f"hosted model {key} not found")
-    return _effective(shipped, row)
 
 
 # ---- an organisation's own prices ------------------------------------------------------------

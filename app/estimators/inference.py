@@ -164,16 +164,6 @@ def experts_touched(arch: Architecture, tokens: float) -> float:
     return float(e * (1.0 - (1.0 - k / e) ** max(tokens, 0.0)))
 
 
-def weight_bytes_read(arch: Architecture, tokens: float, bytes_w: float) -> float:
-    """Weights a forward pass over ``tokens`` tokens reads (the embedding is a gather: excluded)."""
-    dense_body = (
-        arch.non_embedding_params - arch.n_layers * arch.n_experts * arch.mlp_params_per_expert
-    )
-    experts = arch.n_layers * experts_touched(arch, tokens) * arch.mlp_params_per_expert
-    lm_head = arch.vocab * arch.d_model
-    return (dense_body + experts + lm_head) * bytes_w
-
-
 def kv_replication(arch: Architecture, tp: int, attention_dp: bool = False) -> float:
     """How many copies of each KV head a tensor-parallel group stores: tp / n_kv_heads when the
     group is wider than the model's KV heads (each GPU needs a whole head: vLLM and TensorRT-LLM
@@ -186,14 +176,6 @@ def kv_replication(arch: Architecture, tp: int, attention_dp: bool = False) -> f
 def attention_weight_params(arch: Architecture) -> int:
     """Parameters outside the experts and embeddings (attention projections, router, norms)."""
     return arch.non_embedding_params - arch.n_layers * arch.n_experts * arch.mlp_params_per_expert
-
-
-def _allreduce_s(arch: Architecture, gpu: GpuSpec, tp: int, tokens: float) -> float:
-    if tp <= 1:
-        return 0.0
-    msg = tokens * arch.d_model * ACTIVATION_BYTES
-    per = ALLREDUCE_LATENCY_S + 2 * (tp - 1) / tp * msg / gpu.interconnect_bytes_per_s
-    return 2 * arch.n_layers * per
 
 
 @dataclass(frozen=True, slots=True)

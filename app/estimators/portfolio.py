@@ -71,7 +71,7 @@ class AxisData:
 
 
 @dataclass(frozen=True, slots=True)
-class Evaluation:
+class PortfolioEvaluation:
     monthly_cost_usd: float | None
     one_off_cost_usd: float | None
     ttft_ms_p95: float | None
@@ -125,7 +125,7 @@ def _mean(values: Sequence[float]) -> float | None:
 def evaluate_portfolio(base: Scenario, items: Sequence[Item], data: AxisData, *,
                        regulated: bool = False,
                        rule_burden: Mapping[str, int] | None = None,
-                       planner: bool = True) -> Evaluation:  # fmt: skip
+                       planner: bool = True) -> PortfolioEvaluation:  # fmt: skip
     """``rule_burden``: for a portfolio made from a recommendation, the burden the rule set's
     ``govern`` effects added to each axis there (retrieval on regulated data, alignment audits,
     reasoning verification, ...), replacing the regulated-retrieval estimate, so the portfolio's
@@ -226,7 +226,7 @@ def evaluate_portfolio(base: Scenario, items: Sequence[Item], data: AxisData, *,
             and static.monthly_cost_usd > base_out.monthly_cost_usd):  # fmt: skip
         warnings.append(f"raises the monthly serving bill by "
                         f"${static.monthly_cost_usd - base_out.monthly_cost_usd:,.0f}")  # fmt: skip
-    return Evaluation(
+    return PortfolioEvaluation(
         monthly_cost_usd=economics["monthly_cost_usd"]["after"],
         one_off_cost_usd=one_off,
         ttft_ms_p95=None if ttft is None else round(ttft, 3),
@@ -261,10 +261,10 @@ class Comparison:
     summary: list[str]
 
 
-def _dominates(a: Evaluation, b: Evaluation) -> bool:
+def _dominates(a: PortfolioEvaluation, b: PortfolioEvaluation) -> bool:
     """a is no worse on cost, time to answer p95 and capability, and better on one."""
 
-    def key(e: Evaluation) -> tuple[float, float, float]:
+    def key(e: PortfolioEvaluation) -> tuple[float, float, float]:
         inf = float("inf")
         return (e.monthly_cost_usd if e.monthly_cost_usd is not None else inf,
                 e.time_to_answer_ms_p95 if e.time_to_answer_ms_p95 is not None else inf,
@@ -274,7 +274,7 @@ def _dominates(a: Evaluation, b: Evaluation) -> bool:
     return all(x <= y for x, y in zip(ka, kb, strict=True)) and ka != kb
 
 
-def compare(evals: Mapping[Any, Evaluation], names: Mapping[Any, str]) -> Comparison:
+def compare(evals: Mapping[Any, PortfolioEvaluation], names: Mapping[Any, str]) -> Comparison:
     ids = list(evals)
     best: dict[str, Any] = {}
     for f in LOWER + HIGHER:
@@ -301,7 +301,7 @@ def _money(v: float) -> str:
     return f"${v:,.0f}"
 
 
-def cost_sentence(e: Evaluation, ref: Evaluation, rname: str) -> str | None:
+def cost_sentence(e: PortfolioEvaluation, ref: PortfolioEvaluation, rname: str) -> str | None:
     """The monthly cost row: cheaper, dearer, the same, or why it cannot be said."""
     if e.monthly_cost_usd is None or ref.monthly_cost_usd is None:
         return (
@@ -317,7 +317,7 @@ def cost_sentence(e: Evaluation, ref: Evaluation, rname: str) -> str | None:
     return f"is {amount}{pct} {word} per month than {rname}"
 
 
-def one_off_sentence(e: Evaluation, ref: Evaluation, rname: str) -> str | None:
+def one_off_sentence(e: PortfolioEvaluation, ref: PortfolioEvaluation, rname: str) -> str | None:
     """The one-off cost row: more or less up front than the reference, or not priced."""
     if e.one_off_cost_usd is None:
         return (
@@ -332,14 +332,14 @@ def one_off_sentence(e: Evaluation, ref: Evaluation, rname: str) -> str | None:
     return f"needs {_money(abs(mine - theirs))} {word} up front than {rname} ({_money(mine)})"
 
 
-def slo_sentence(e: Evaluation) -> str:
+def slo_sentence(e: PortfolioEvaluation) -> str:
     """The SLO row, with the reason when it does not fit."""
     if not e.fits:
         return "does not fit on its GPUs"
     return "meets the SLOs at p95" if e.meets_slo else "misses an SLO at p95"
 
 
-def capability_sentence(e: Evaluation, ref: Evaluation, rname: str) -> str | None:
+def capability_sentence(e: PortfolioEvaluation, ref: PortfolioEvaluation, rname: str) -> str | None:
     mine, theirs = e.capability_score, ref.capability_score
     if mine == theirs:
         return None
@@ -351,7 +351,7 @@ def capability_sentence(e: Evaluation, ref: Evaluation, rname: str) -> str | Non
     return f"rates {word} on capability ({mine:g} vs {theirs:g})"
 
 
-def governance_sentence(e: Evaluation, ref: Evaluation, rname: str) -> str | None:
+def governance_sentence(e: PortfolioEvaluation, ref: PortfolioEvaluation, rname: str) -> str | None:
     """The governance burden row, naming only the sources that differ from the reference."""
     diff = e.governance_burden - ref.governance_burden
     sources = sorted(set(e.governance_parts) | set(ref.governance_parts))
@@ -365,7 +365,7 @@ def governance_sentence(e: Evaluation, ref: Evaluation, rname: str) -> str | Non
     return head + (f" from {', '.join(named)}" if named else "")
 
 
-def _summaries(evals: Mapping[Any, Evaluation], names: Mapping[Any, str]) -> list[str]:
+def _summaries(evals: Mapping[Any, PortfolioEvaluation], names: Mapping[Any, str]) -> list[str]:
     """One plain sentence per portfolio against the first one, each clause from a figure of the
     comparison table (monthly cost, one-off cost, SLOs, capability, governance burden)."""
     ids = list(evals)

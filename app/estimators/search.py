@@ -72,8 +72,8 @@ from app.estimators.interventions import ONE_OFF_KINDS, OneOff, Scenario, apply_
 from app.estimators.portfolio import (
     REGULATED_RETRIEVAL_BURDEN,
     AxisData,
-    Evaluation,
     Item,
+    PortfolioEvaluation,
     check_items,
     evaluate_portfolio,
 )
@@ -253,7 +253,7 @@ class Space:
 
 @dataclass(frozen=True, slots=True)
 class ServingFigures:
-    """What the search reads of a state's :class:`Evaluation`."""
+    """What the search reads of a state's :class:`PortfolioEvaluation`."""
 
     fits: bool
     monthly_cost_usd: float | None
@@ -262,7 +262,7 @@ class ServingFigures:
     tpot_ms_p95: float | None
 
     @classmethod
-    def of(cls, ev: Evaluation) -> ServingFigures:
+    def of(cls, ev: PortfolioEvaluation) -> ServingFigures:
         # the search's "TTFT" is the time to the answer (see the module docstring)
         return cls(ev.fits, ev.monthly_cost_usd, ev.one_off_cost_usd, ev.time_to_answer_ms_p95,
                    ev.tpot_ms_p95)  # fmt: skip

@@ -652,9 +652,6 @@ def serving_params(make: Callable[..., P]) -> dict[str, tuple[P, ...]]:
     }
 
 
-SERVING_TECHNIQUES: tuple[str, ...] = tuple(serving_params(lambda *a, **k: None))
-
-
 def _pick_model(
     v: Mapping[str, Any], s: Scenario, models: Mapping[str, Architecture]
 ) -> Architecture | None:

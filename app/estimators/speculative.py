@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 
 def _check(alpha: float, gamma: int, c: float) -> None:
     if not 0.0 <= alpha < 1.0:
@@ -24,24 +22,6 @@ def speedup(alpha: float, gamma: int, c: float) -> float:
     """Wall-time improvement (1 - alpha^(gamma+1)) / ((1 - alpha)(gamma c + 1))  (Theorem 3.8)."""
     _check(alpha, gamma, c)
     return expected_tokens(alpha, gamma) / (gamma * c + 1)
-
-
-def ops_factor(alpha: float, gamma: int, c_hat: float) -> float:
-    """Arithmetic-operations factor (1 - alpha)(gamma c_hat + gamma + 1)/(1 - alpha^(gamma+1))."""
-    _check(alpha, gamma, c_hat)
-    return (1 - alpha) * (gamma * c_hat + gamma + 1) / (1 - alpha ** (gamma + 1))
-
-
-@dataclass(frozen=True, slots=True)
-class BestGamma:
-    gamma: int
-    speedup: float
-
-
-def best_gamma(alpha: float, c: float, *, max_gamma: int = 32) -> BestGamma:
-    """Integer search for the draft length with the largest speed-up (no closed form)."""
-    best = max(range(1, max_gamma + 1), key=lambda g: speedup(alpha, g, c))
-    return BestGamma(best, speedup(alpha, best, c))
 
 
 def speedup_at_load(alpha: float, gamma: int, c: float, verify_ratio: float) -> float:

@@ -42,7 +42,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from app.audit import signing
 
-FORMATS = ("json", "html", "pdf", "csv")
 NAMES = {"json": "JSON", "html": "HTML", "pdf": "PDF", "csv": "CSV"}
 MEDIA = {"json": "application/json", "html": "text/html; charset=utf-8",
          "pdf": "application/pdf", "csv": "text/csv; charset=utf-8"}  # fmt: skip

@@ -14,7 +14,7 @@ from app.decisions.models import Decision as Decision
 from app.decisions.models import Notification as Notification
 
 
-class Evaluation(DeploymentScoped, Base):
+class SegmentEvaluation(DeploymentScoped, Base):
     """A disaggregated evaluation of a deployment: metrics per segment before and after an
     intervention, with the regressions found (stored as computed, cited by reports)."""
 

@@ -504,10 +504,11 @@ def render_pdf(data: dict[str, Any], finisher: Any = None) -> bytes:
     from weasyprint import CSS, HTML, Attachment
 
     from app.config import PROJECT_ROOT
+    from app.governance.export import ATTACHMENT
     from app.web.templates import templates
 
     css = CSS(filename=str(PROJECT_ROOT / "static" / "css" / "report.css"))
-    attach = Attachment(string=json.dumps(data), base_url=None, name="axisboard-report.json",
+    attach = Attachment(string=json.dumps(data), base_url=None, name=ATTACHMENT,
                         description="Axisboard report data (the whole PDF is signed)")  # fmt: skip
     doc = HTML(string=render_html(data, for_pdf=True)).render(stylesheets=[css])
     page_of: dict[str, int] = {}

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from app.decisions.repository import DecisionRepository
 from app.governance.models import (
     Decision,
-    Evaluation,
+    SegmentEvaluation,
     SoaEvidenceFile,
     SoaHistory,
     SoaVersion,
@@ -23,7 +23,7 @@ class GovernanceRepository(DecisionRepository):
     def has_records(self, deployment_id: int) -> bool:
         """Whether any decision, evaluation or statement of applicability is about the
         deployment (such records are never deleted)."""
-        for model in (Decision, Evaluation, SoaVersion):
+        for model in (Decision, SegmentEvaluation, SoaVersion):
             found = self.session.execute(
                 select(model.id)
                 .where(model.org_id == self.org_id, model.deployment_id == deployment_id)
@@ -33,22 +33,25 @@ class GovernanceRepository(DecisionRepository):
                 return True
         return False
 
-    def evaluations(self, deployment_id: int) -> Sequence[Evaluation]:
+    def evaluations(self, deployment_id: int) -> Sequence[SegmentEvaluation]:
         """Newest first."""
         return (
             self.session.execute(
-                select(Evaluation)
-                .where(Evaluation.org_id == self.org_id, Evaluation.deployment_id == deployment_id)
-                .order_by(Evaluation.id.desc())
+                select(SegmentEvaluation)
+                .where(
+                    SegmentEvaluation.org_id == self.org_id,
+                    SegmentEvaluation.deployment_id == deployment_id,
+                )
+                .order_by(SegmentEvaluation.id.desc())
             )
             .scalars()
             .all()
         )
 
-    def evaluation(self, evaluation_id: int) -> Evaluation | None:
+    def evaluation(self, evaluation_id: int) -> SegmentEvaluation | None:
         return self.session.execute(
-            select(Evaluation).where(
-                Evaluation.org_id == self.org_id, Evaluation.id == evaluation_id
+            select(SegmentEvaluation).where(
+                SegmentEvaluation.org_id == self.org_id, SegmentEvaluation.id == evaluation_id
             )
         ).scalar_one_or_none()
 

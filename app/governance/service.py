@@ -17,7 +17,7 @@ from app.auth.context import Caller
 from app.deployments import service as deployments
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.governance import workflow
-from app.governance.models import Decision, Evaluation
+from app.governance.models import Decision, SegmentEvaluation
 from app.governance.regressions import Result, analyse
 from app.governance.repository import GovernanceRepository
 from app.governance.schemas import DecisionIn, EvaluationIn, EvaluationOut
@@ -121,13 +121,13 @@ def decisions(
 # ---- disaggregated evaluations -------------------------------------------------------------
 def record_evaluation(
     session: Session, caller: Caller, deployment_id: int, data: EvaluationIn, *, audit_key: bytes
-) -> Evaluation:
+) -> SegmentEvaluation:
     dep = deployments.get(session, caller, deployment_id)
     results = [Result(r.segment, r.metric, r.phase, r.value, r.higher_is_better)
                for r in data.results]  # fmt: skip
     analysis = analyse(results, {s["name"]: s["risk"] for s in dep.segments},
                        tolerance=data.tolerance)  # fmt: skip
-    ev = Evaluation(org_id=caller.org_id, deployment_id=dep.id, label=data.label,
+    ev = SegmentEvaluation(org_id=caller.org_id, deployment_id=dep.id, label=data.label,
                     tolerance=data.tolerance, results=[r.model_dump() for r in data.results],
                     analysis=analysis.as_dict(), created_by=caller.email)  # fmt: skip
     session.add(ev)
@@ -140,19 +140,21 @@ def record_evaluation(
     return ev
 
 
-def evaluations(session: Session, caller: Caller, deployment_id: int) -> Sequence[Evaluation]:
+def evaluations(
+    session: Session, caller: Caller, deployment_id: int
+) -> Sequence[SegmentEvaluation]:
     deployments.get(session, caller, deployment_id)
     return GovernanceRepository(session, caller.org_id).evaluations(deployment_id)
 
 
-def get_evaluation(session: Session, caller: Caller, evaluation_id: int) -> Evaluation:
+def get_evaluation(session: Session, caller: Caller, evaluation_id: int) -> SegmentEvaluation:
     ev = GovernanceRepository(session, caller.org_id).evaluation(evaluation_id)
     if ev is None:
         raise NotFound(f"evaluation {evaluation_id} not found")
     return ev
 
 
-def evaluation_out(ev: Evaluation) -> EvaluationOut:
+def evaluation_out(ev: SegmentEvaluation) -> EvaluationOut:
     return EvaluationOut.model_validate(
         {"id": ev.id, "deployment_id": ev.deployment_id, "label": ev.label,
          "tolerance": ev.tolerance, "results": ev.results,

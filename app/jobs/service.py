@@ -279,7 +279,9 @@ def _pool(workers: int) -> ProcessPoolExecutor:
         if _executor is None:
             # spawn: a fork of a threaded web process could inherit a held lock
             _executor = ProcessPoolExecutor(
-                max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+                max_workers=workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_lower_priority,
             )
         return _executor
 

@@ -238,9 +238,6 @@ def plan_conditional(req: ConditionalFitRequest) -> limits.Estimate:
     return limits.conditional_fit(len(req.runs), scales)
 
 
-FIT_JOB_KINDS = {"chinchilla_fit": ChinchillaFitRequest, "conditional_fit": ConditionalFitRequest}
-
-
 def start_fit_job(
     session: Session, caller: Caller, kind: str, req: ChinchillaFitRequest | ConditionalFitRequest,
     estimate: limits.Estimate,

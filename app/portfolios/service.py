@@ -22,8 +22,8 @@ from app.estimators.errors import field_prefix
 from app.estimators.interventions import Scenario
 from app.estimators.portfolio import (
     AxisData,
-    Evaluation,
     Item,
+    PortfolioEvaluation,
     check_items,
     compare,
     evaluate_portfolio,
@@ -253,7 +253,7 @@ def _items_of(p: Portfolio) -> list[Item]:
 
 
 @lru_cache(maxsize=256)
-def _baseline(scenario: Scenario) -> Evaluation:
+def _baseline(scenario: Scenario) -> PortfolioEvaluation:
     return evaluate_portfolio(scenario, [], AxisData({}, {}, {}, {}))
 
 
@@ -276,7 +276,9 @@ def _rule_burden(
     return out
 
 
-def _evaluate(session: Session, caller: Caller, p: Portfolio) -> tuple[Evaluation, Evaluation]:
+def _evaluate(
+    session: Session, caller: Caller, p: Portfolio
+) -> tuple[PortfolioEvaluation, PortfolioEvaluation]:
     """The portfolio's evaluation and its deployment's baseline."""
     dep = deployments.get(session, caller, p.deployment_id)
     scenario = _scenario(session, dep)
@@ -287,7 +289,7 @@ def _evaluate(session: Session, caller: Caller, p: Portfolio) -> tuple[Evaluatio
     return ev, _baseline(scenario)
 
 
-def _as_out(p: Portfolio, ev: Evaluation, base: Evaluation) -> dict[str, Any]:
+def _as_out(p: Portfolio, ev: PortfolioEvaluation, base: PortfolioEvaluation) -> dict[str, Any]:
     baseline = {"monthly_cost_usd": base.monthly_cost_usd, "ttft_ms_p95": base.ttft_ms_p95,
                 "tpot_ms_p95": base.tpot_ms_p95,
                 "time_to_answer_ms_p95": base.time_to_answer_ms_p95}  # fmt: skip

@@ -50,10 +50,6 @@ def default_ruleset_text() -> str:
     return (resources.files("app.rules") / "data" / "ruleset.yaml").read_text()
 
 
-def default_ruleset() -> RuleSet:
-    return parse(yaml.safe_load(default_ruleset_text()))
-
-
 def context(
     facts: dict[str, Any],
     profile: str,

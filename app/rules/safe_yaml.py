@@ -19,7 +19,8 @@ refuses, before any value is built and naming the line and column:
 Without aliases every node of the result is one node of the text, so what is stored (the text and
 its JSON) is bounded by ``max_bytes``: JSON, as a JSON column writes it, spends at most six bytes
 per byte of YAML (the worst are values left out, ``-`` alone in a list or a key without a value,
-which become ``null``, and non-ASCII text, ``\\u00e9`` for two bytes; tests/test_safe_yaml.py).
+which become ``null``, and non-ASCII text, ``\\u00e9`` for two bytes;
+tests/rules/test_safe_yaml.py).
 Pure: imports nothing from the web layer.
 """
 

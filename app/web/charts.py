@@ -11,7 +11,8 @@ written by the code with ``<br>`` and ``<extra>`` and are left as they are. User
 into a template; templates show it through ``%{x}``, ``%{text}`` or ``%{fullData.name}``, whose
 values are escaped like the rest.
 
-``tests/test_hostile_input.py`` checks that every public builder in ``app/*/charts.py`` is wrapped.
+``tests/web/test_hostile_input.py`` checks that every public builder in ``app/*/charts.py`` is
+wrapped.
 """
 
 from __future__ import annotations

@@ -52,6 +52,7 @@ def test_saved_h100_results_refit() -> None:
         assert all(p["measured_ms"] >= p["bound_ms"] for p in r["points"])
 
 
+@pytest.mark.slow
 def test_cpu_calibration_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     tiny = Architecture(2, 128, 256, 4, 2, 32, 500, name="tiny")
     res = run_calibration(

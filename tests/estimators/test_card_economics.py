@@ -214,6 +214,7 @@ def _options(s: Scenario, fm: str) -> list[Option]:
     return [Option(t, C["techniques"][t], technique_impact(s, t).fields) for t in CANDIDATES[fm]]
 
 
+@pytest.mark.slow
 @SLOW
 @given(st.sampled_from(sorted(ENGINES)), st.sampled_from(["bf16", "fp8", "int8"]))
 def test_a_technique_already_in_place_is_never_recommended(engine: str, precision: str) -> None:

@@ -24,9 +24,9 @@ from app.estimators.interventions import (
 from app.estimators.portfolio import (
     PII_RETRIEVAL,
     AxisData,
-    Evaluation,
     Item,
     PortfolioError,
+    PortfolioEvaluation,
     capability_sentence,
     compare,
     cost_sentence,
@@ -203,7 +203,7 @@ def test_compare_marks_best_pareto_and_says_it_plainly() -> None:
 
 
 # ---- the summary sentences: each from the figure of its table row (issue 22 item 9) ---------
-def _ev(**figures: object) -> Evaluation:
+def _ev(**figures: object) -> PortfolioEvaluation:
     base: dict[str, object] = {
         "monthly_cost_usd": 1000.0, "one_off_cost_usd": 0.0, "ttft_ms_p95": 100.0,
         "tpot_ms_p95": 20.0, "meets_slo": True, "capability_score": 3.0, "governance_burden": 0,
@@ -211,7 +211,7 @@ def _ev(**figures: object) -> Evaluation:
         "assumptions": {}, "replicas": 1, "gpus_per_replica": 1, "fits": True,
         "governance_parts": {},
     }  # fmt: skip
-    return Evaluation(**{**base, **figures})  # type: ignore[arg-type]
+    return PortfolioEvaluation(**{**base, **figures})  # type: ignore[arg-type]
 
 
 def test_cost_sentence_follows_the_monthly_cost_row() -> None:

@@ -118,6 +118,7 @@ def test_combined_figures_are_evaluate_portfolio() -> None:
     assert swapped, "the space holds swaps combined with a fine-tune"
 
 
+@pytest.mark.slow
 def test_pareto_equals_brute_force_on_a_small_space() -> None:
     space, _ = small()
     c = Constraints(monthly_budget_usd=4000, one_off_budget_usd=2000, ttft_p95_ms=800,

@@ -4,8 +4,17 @@ from typing import Any
 
 import pytest
 
+from app.estimators.architecture import Architecture
 from app.estimators.engines import engine
-from app.estimators.inference import ServingConfig, StepModel, Workload, estimate_inference
+from app.estimators.hardware import ALLREDUCE_LATENCY_S, GpuSpec
+from app.estimators.inference import (
+    ACTIVATION_BYTES,
+    ServingConfig,
+    StepModel,
+    Workload,
+    estimate_inference,
+    experts_touched,
+)
 from app.estimators.reference_data import catalog_architecture, catalog_gpu
 from app.estimators.simulation import SimulationError, plan_capacity, simulate_load
 
@@ -126,7 +135,22 @@ def test_results_are_memoised_and_equal_to_a_fresh_run() -> None:
                                              ("llama_3_1_70b", 4)])  # fmt: skip
 def test_step_coefficients_reproduce_the_roofline_formula(model: str, gpus: int) -> None:
     """StepModel precomputes its coefficients; they must equal the formula written out."""
-    from app.estimators.inference import _allreduce_s, weight_bytes_read
+
+    def weight_bytes_read(arch: Architecture, tokens: float, bytes_w: float) -> float:
+        """Weights a forward pass over ``tokens`` tokens reads (the embedding is a gather)."""
+        dense_body = (
+            arch.non_embedding_params - arch.n_layers * arch.n_experts * arch.mlp_params_per_expert
+        )
+        experts = arch.n_layers * experts_touched(arch, tokens) * arch.mlp_params_per_expert
+        return (dense_body + experts + arch.vocab * arch.d_model) * bytes_w
+
+    def allreduce_s(arch: Architecture, gpu: GpuSpec, tp: int, tokens: float) -> float:
+        """Two ring all-reduces of the activations per layer (Megatron tensor parallelism)."""
+        if tp <= 1:
+            return 0.0
+        msg = tokens * arch.d_model * ACTIVATION_BYTES
+        per = ALLREDUCE_LATENCY_S + 2 * (tp - 1) / tp * msg / gpu.interconnect_bytes_per_s
+        return 2 * arch.n_layers * per
 
     arch = catalog_architecture(model)
     sm = StepModel.build(arch, GPU, engine("vllm"), ServingConfig(n_gpus=gpus))
@@ -144,7 +168,7 @@ def test_step_coefficients_reproduce_the_roofline_formula(model: str, gpus: int)
     mem = weight_bytes_read(arch, tokens, sm.bytes_w) + sm.kv_bytes_per_token * (ctx_sum + tokens)
     assert got.compute_s == pytest.approx(flops / (sm.peak_flops * gpus), rel=1e-12)
     assert got.memory_s == pytest.approx(mem / (GPU.bandwidth_bytes_per_s * gpus), rel=1e-12)
-    assert got.comm_s == pytest.approx(_allreduce_s(arch, GPU, gpus, tokens), rel=1e-12)
+    assert got.comm_s == pytest.approx(allreduce_s(arch, GPU, gpus, tokens), rel=1e-12)
     assert (got.comm_s > 0) == (gpus > 1)
 
 

@@ -34,6 +34,7 @@ def report(rows):  # type: ignore[no-untyped-def]
     return validate(rows)
 
 
+@pytest.mark.slow
 def test_shipped_engine_profiles_are_the_fit_of_the_published_rows(rows) -> None:  # type: ignore[no-untyped-def]
     text = CSV.read_text(encoding="utf-8")
     fits, bands = profiles_and_bands(rows)
@@ -44,6 +45,7 @@ def test_shipped_engine_profiles_are_the_fit_of_the_published_rows(rows) -> None
     assert ENGINES["sglang"].decode_efficiency == ENGINES["vllm"].decode_efficiency
 
 
+@pytest.mark.slow
 def test_no_published_measurement_beats_the_physical_bound(report) -> None:  # type: ignore[no-untyped-def]
     assert report.bound_violations == []
     assert sum(r.bound is not None for r in report.results) >= 20
@@ -53,12 +55,14 @@ def test_no_published_measurement_beats_the_physical_bound(report) -> None:  # t
     "family",
     ["batch1_decode", "prefill_ttft_unloaded", "training", "static_batch_throughput", "memory"],
 )
+@pytest.mark.slow
 def test_family_meets_its_target(report, family: str) -> None:  # type: ignore[no-untyped-def]
     summary = {f.family: f for f in report.families}[family]
     assert summary.n >= 4
     assert summary.median_ape <= TARGETS[family]
 
 
+@pytest.mark.slow
 def test_max_load_family_is_reported_honestly(report) -> None:  # type: ignore[no-untyped-def]
     # 28 rows (trtllm-bench, AMD's vLLM page, a vLLM issue) through the one max-load path
     summary = {f.family: f for f in report.families}["max_load_throughput"]
@@ -66,6 +70,7 @@ def test_max_load_family_is_reported_honestly(report) -> None:  # type: ignore[n
     assert report.loso["max_load_throughput"] <= TARGETS["max_load_throughput"]
 
 
+@pytest.mark.slow
 def test_every_family_has_a_leave_one_source_out_error(report) -> None:  # type: ignore[no-untyped-def]
     assert set(report.loso) == {f.family for f in report.families}
     # the issue-19 goals, held out (leave one publication out)
@@ -75,6 +80,7 @@ def test_every_family_has_a_leave_one_source_out_error(report) -> None:  # type:
     assert report.sources >= 15
 
 
+@pytest.mark.slow
 def test_a_held_out_row_never_sees_its_own_publication(rows) -> None:  # type: ignore[no-untyped-def]
     from dataclasses import replace
 
@@ -89,6 +95,7 @@ def test_a_held_out_row_never_sees_its_own_publication(rows) -> None:  # type: i
     assert fit_engine_profiles(skewed) != fit_engine_profiles(rows)
 
 
+@pytest.mark.slow
 def test_no_efficiency_is_fitted_on_too_few_rows_or_one_publication(rows) -> None:  # type: ignore[no-untyped-def]
     # every decode row of one publication (three llama.cpp rows of one benchmark README): not
     # enough sources, so the priors stand
@@ -106,12 +113,14 @@ def test_no_efficiency_is_fitted_on_too_few_rows_or_one_publication(rows) -> Non
                 assert len({r.source for r in used}) >= 2
 
 
+@pytest.mark.slow
 def test_band_coverage_of_held_out_rows_is_reported(report) -> None:  # type: ignore[no-untyped-def]
     inside, total = report.coverage
     assert total >= 25
     assert inside / total >= 0.7  # target 80%: 76% today (README)
 
 
+@pytest.mark.slow
 def test_unmappable_rows_are_skipped_with_reasons(report) -> None:  # type: ignore[no-untyped-def]
     skipped = {r.row.id: r.skipped for r in report.results if r.skipped}
     assert "FP4" in skipped["20"]

@@ -34,6 +34,7 @@ from app.scaling.search import (
 
 
 # ---- Chinchilla fit ------------------------------------------------------------------------
+@pytest.mark.slow
 def test_fit_recovers_known_constants_from_noisy_runs() -> None:
     f = FITS["epoch_2024"]
     n, d, loss = chinchilla_runs(f.E, f.A, f.B, f.alpha, f.beta, n_runs=150, noise=0.003)
