@@ -351,7 +351,7 @@ def deployment_assessments_panel(
         "assessments/deployment_panel.html",
         {
             "caller": caller,
-            "d": dep,
+            "deployment": dep,
             "assessments": summaries,
             "rec_status": workflow.recommendation_statuses(
                 session, caller.org_id, [s["rec"] for s in summaries]

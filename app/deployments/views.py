@@ -229,7 +229,7 @@ def detail_page(
         "deployments/detail.html",
         {
             "caller": caller,
-            "d": dep,
+            "deployment": dep,
             "model": catalog.model(dep.model_key),
             "gpu": gpu,
             "gpu_price": price,

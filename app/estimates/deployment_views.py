@@ -39,7 +39,7 @@ def serving_cost(
         "estimates/serving_cost.html",
         {
             "caller": caller,
-            "d": dep,
+            "deployment": dep,
             "economics": deployment_economics(session, dep),
             "serving": deployment_serving_plan(session, dep),
         },

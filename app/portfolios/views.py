@@ -367,7 +367,7 @@ def deployment_portfolios_panel(
         "portfolios/deployment_panel.html",
         {
             "caller": caller,
-            "d": dep,
+            "deployment": dep,
             "portfolio_count": len(service.list_(session, caller, dep.id)),
         },
         block="panel",

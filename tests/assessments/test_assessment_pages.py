@@ -61,7 +61,7 @@ def test_questionnaire_lists_every_failure_mode_with_described_levels(
     assert r.status_code == 200
     page = rendered.last()
     assert (page.template, page.block) == ("assessments/form.html", None)
-    assert page.context["d"] is dep
+    assert page.context["deployment"] is dep
     assert {f.key for f in page.context["failure_modes"]} >= {"factual_staleness", "serving_cost"}
     assert page.context["errors"] == {}
     assert set(page.context["severity"].values()) == {0}  # nothing answered yet
@@ -202,13 +202,13 @@ def test_submit_lands_on_the_explained_recommendation(
     assert page.status_code == 200
     ctx = rendered.last().context
     assert rendered.last().template == "assessments/detail.html"
-    assert ctx["d"] is dep
-    assert ctx["a"].status == "submitted"
+    assert ctx["deployment"] is dep
+    assert ctx["assessment"].status == "submitted"
     assert [rec.id for rec in ctx["recs"]] == [ctx["rec"].id]  # one run, shown
     assert ctx["previous"] is None
     assert ctx["changes"] is None
-    assert ctx["r"] == ctx["rec"].result
-    ranked = [(i["axis"], i["technique"]) for i in ctx["r"]["items"]]
+    assert ctx["result"] == ctx["rec"].result
+    ranked = [(i["axis"], i["technique"]) for i in ctx["result"]["items"]]
     assert ranked == [("retrieval", "lazygraphrag"), ("alignment", "constitutional_ai")]
     assert ctx["fm_names"]["factual_staleness"]
     text = html.unescape(page.text)
@@ -232,7 +232,7 @@ def test_submit_lands_on_the_explained_recommendation(
     # the deployment page lists it and the draft is gone
     dep_page = client.get(f"/deployments/{dep.id}/assessments-panel").text  # the hub's panel
     detail = rendered.last("assessments/deployment_panel.html").context
-    assert [s["a"].id for s in detail["assessments"]] == [ctx["a"].id]
+    assert [s["a"].id for s in detail["assessments"]] == [ctx["assessment"].id]
     assert detail["draft"] is None
     assert "GraphRAG" in dep_page
     assert "New assessment" in dep_page

@@ -14,9 +14,9 @@ from typing import Any
 from fastapi.dependencies.models import Dependant
 
 from app.auth.guards import ApiRequires, PageRequires
-from tests.test_authz_matrix import OPERATOR, POLICY, PUBLIC, _route_table
+from tests.auth.test_authz_matrix import OPERATOR, POLICY, PUBLIC, _route_table
 
-APP = Path(__file__).resolve().parents[1] / "app"
+APP = Path(__file__).resolve().parents[2] / "app"
 
 # Routes whose permission is checked by a function they share with a background job, which
 # re-checks the role of the user who asked when it runs (the report PDF): the check stays there.

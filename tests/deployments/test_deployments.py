@@ -238,10 +238,13 @@ class TestPages:
         detail = client.get(r.headers["location"])
         page = rendered.last()
         assert page.template == "deployments/detail.html"
-        assert page.context["d"].name == "Form made"
+        assert page.context["deployment"].name == "Form made"
         assert page.context["flash"]["message"] == "Deployment 'Form made' created."
-        assert page.context["assessments"] == []
-        assert page.context["portfolio_count"] == 0
+        dep_id = page.context["deployment"].id
+        client.get(f"/deployments/{dep_id}/assessments-panel")  # the hub's panels (htmx)
+        assert rendered.last("assessments/deployment_panel.html").context["assessments"] == []
+        client.get(f"/deployments/{dep_id}/portfolios-panel")
+        assert rendered.last("portfolios/deployment_panel.html").context["portfolio_count"] == 0
         assert "Form made" in detail.text
         assert "Deployment &#39;Form made&#39; created." in detail.text
 

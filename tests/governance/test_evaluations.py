@@ -139,7 +139,7 @@ def test_evaluation_pages(
     assert page.status_code == 200
     listing = rendered.last()
     assert listing.template == "governance/evaluations.html"
-    assert listing.context["d"].id == ctx["dep"]
+    assert listing.context["deployment"].id == ctx["dep"]
     assert list(listing.context["evaluations"]) == []
     assert (listing.context["values"], listing.context["errors"]) == ({"tolerance": "0"}, {})
     assert "Record an evaluation" in page.text
@@ -163,7 +163,7 @@ def test_evaluation_pages(
     shown = rendered.last()
     assert shown.template == "governance/evaluation.html"
     assert shown.context["ev"].label == "pilot"
-    assert shown.context["a"] == shown.context["ev"].analysis
+    assert shown.context["analysis"] == shown.context["ev"].analysis
     assert list(shown.context["figures"]) == ["accuracy"]
     assert shown.context["flash"]["message"] == "Evaluation recorded."
     assert "The aggregate improved while a high-risk segment regressed" in r.text

@@ -299,7 +299,7 @@ def test_soa_page_edits_with_inline_errors(
     assert r.status_code == 200
     empty = rendered.last()
     assert empty.template == "governance/soa.html"
-    assert empty.context["d"].id == w["dep"]
+    assert empty.context["deployment"].id == w["dep"]
     assert (empty.context["soa"], empty.context["versions"]) == (None, [])
     assert "No statement of applicability yet" in r.text
     token = csrf(client, f"/deployments/{w['dep']}/soa")

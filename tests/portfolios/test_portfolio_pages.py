@@ -42,7 +42,7 @@ def test_form_lists_techniques_with_parameters_and_sources(
     assert r.status_code == 200
     page = rendered.last()
     assert page.template == "portfolios/form.html"
-    assert page.context["d"] is dep
+    assert page.context["deployment"] is dep
     assert page.context["portfolio"] is None
     assert (page.context["values"], page.context["errors"]) == ({"use": []}, {})
     techniques = {t["t"].key: t for axis in page.context["catalog"] for t in axis["techniques"]}
@@ -92,8 +92,8 @@ def test_build_evaluate_duplicate_and_compare(
     page = html.unescape(client.get(b).text)
     detail = rendered.last()
     assert detail.template == "portfolios/detail.html"
-    assert detail.context["d"] is dep
-    assert detail.context["p"].name == "Serving"
+    assert detail.context["deployment"] is dep
+    assert detail.context["portfolio"].name == "Serving"
     assert detail.context["error"] is None
     ev = detail.context["ev"]
     assert ev["monthly_cost_usd"] > 0
