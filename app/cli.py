@@ -206,15 +206,19 @@ def verify_report(
     file: Annotated[Path, typer.Argument(help="A downloaded report: .json, .html, .pdf or .csv")],
     public_key: Annotated[
         str | None,
-        typer.Option(help="Base64 Ed25519 public key (GET /api/v1/audit/public-key); "
-                          "default: this installation's"),
+        typer.Option(
+            help="Base64 Ed25519 public key (GET /api/v1/audit/public-key); "
+            "default: this installation's"
+        ),
     ] = None,
     signature: Annotated[
         Path | None,
-        typer.Option(help="A detached signature (FILE.sig, from the report's ?detached=1 zip): "
-                          "check every byte of FILE against it"),
+        typer.Option(
+            help="A detached signature (FILE.sig, from the report's ?detached=1 zip): "
+            "check every byte of FILE against it"
+        ),
     ] = None,
-) -> None:  # fmt: skip
+) -> None:
     """Check a downloaded audit report offline: every byte of it against its signature (the one
     embedded in the file, or a detached one with --signature)."""
     import base64
@@ -232,8 +236,11 @@ def verify_report(
 
     content = read(file, "FILE")
     try:
-        pub = (base64.b64decode(public_key, validate=True) if public_key
-               else signing.public_bytes(signing.report_signing_key(get_settings())))  # fmt: skip
+        pub = (
+            base64.b64decode(public_key, validate=True)
+            if public_key
+            else signing.public_bytes(signing.report_signing_key(get_settings()))
+        )
     except (binascii.Error, ValueError):
         raise typer.BadParameter("not base64", param_hint="--public-key") from None
     try:
@@ -246,9 +253,11 @@ def verify_report(
         raise typer.Exit(1) from None
     head = m.get("audit_chain_head") or {}
     how = "detached signature" if signature is not None else "embedded signature"
-    typer.echo(f"valid: {m['format']} report of deployment {m['deployment_id']}, generated "
-               f"{m['generated_at']} by {m['generated_by']}; audit head event "
-               f"{head.get('event_id')}; {how} by key {m['key_id']}")  # fmt: skip
+    typer.echo(
+        f"valid: {m['format']} report of deployment {m['deployment_id']}, generated "
+        f"{m['generated_at']} by {m['generated_by']}; audit head event "
+        f"{head.get('event_id')}; {how} by key {m['key_id']}"
+    )
 
 
 @cli.command("audit-checkpoint")
@@ -271,8 +280,10 @@ def audit_checkpoint() -> None:
     if cp is None:
         typer.echo("the audit chain is empty: nothing to checkpoint")
     else:
-        typer.echo(f"checkpoint: event {cp['event_id']} {cp['hash']} -> "
-                   f"{checkpoints.store_for(settings).name} store")  # fmt: skip
+        typer.echo(
+            f"checkpoint: event {cp['event_id']} {cp['hash']} -> "
+            f"{checkpoints.store_for(settings).name} store"
+        )
 
 
 def main() -> None:

@@ -87,7 +87,7 @@ def architect_section(session: Session, caller: Caller) -> dict[str, Any]:
                 "items": len(p.items or []),
             }
             for p in ps
-        ],  # fmt: skip
+        ],
         "my_jobs": repo.jobs_of(caller.email),
         "my_calibrations": repo.calibrations_of(caller.email),
     }
@@ -101,7 +101,7 @@ def governance_section(session: Session, caller: Caller) -> dict[str, Any]:
         "awaiting": workflow.queue(session, caller),
         "recent_decisions": [
             {"decision": d, "deployment": names.get(d.deployment_id, "")} for d in decisions
-        ],  # fmt: skip
+        ],
     }
 
 
@@ -137,7 +137,7 @@ def admin_section(session: Session, caller: Caller) -> dict[str, Any]:
                 "by": "shipped with this release",
                 "link": "/estimates",
             },
-        ],  # fmt: skip
+        ],
     }
 
 

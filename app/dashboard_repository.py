@@ -54,10 +54,11 @@ class DashboardRepository:
             return []
         return self.session.scalars(
             select(Assessment)
-            .where(Assessment.org_id == self.org_id,
-                   Assessment.deployment_id.in_(list(deployment_ids)))
+            .where(
+                Assessment.org_id == self.org_id, Assessment.deployment_id.in_(list(deployment_ids))
+            )
             .order_by(Assessment.id)
-        ).all()  # fmt: skip
+        ).all()
 
     def portfolios_of(self, email: str) -> Sequence[Portfolio]:
         ps = self.session.scalars(

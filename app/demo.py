@@ -104,66 +104,126 @@ DEMO_DEPLOYMENTS = [
 DEMO_ASSESSMENTS: dict[str, dict[str, Any]] = {
     "Support chatbot": {
         "answers": [
-            {"failure_mode": "factual_staleness", "severity": 3, "traffic_share": 0.35,
-             "segments": ["Billing disputes", "English"], "corpus_tokens": 4e7,
-             "cross_document": False},
-            {"failure_mode": "policy_noncompliance", "severity": 2, "traffic_share": 0.08,
-             "segments": ["Billing disputes"], "control_need": "simplicity_cost"},
-            {"failure_mode": "domain_accuracy_gap", "severity": 1, "traffic_share": 0.1,
-             "segments": ["German"], "labelled_data": False},
+            {
+                "failure_mode": "factual_staleness",
+                "severity": 3,
+                "traffic_share": 0.35,
+                "segments": ["Billing disputes", "English"],
+                "corpus_tokens": 4e7,
+                "cross_document": False,
+            },
+            {
+                "failure_mode": "policy_noncompliance",
+                "severity": 2,
+                "traffic_share": 0.08,
+                "segments": ["Billing disputes"],
+                "control_need": "simplicity_cost",
+            },
+            {
+                "failure_mode": "domain_accuracy_gap",
+                "severity": 1,
+                "traffic_share": 0.1,
+                "segments": ["German"],
+                "labelled_data": False,
+            },
         ],
         "governance_capacity": 12,
     },
     "Contract analysis": {
         "answers": [
-            {"failure_mode": "cross_document_synthesis", "severity": 3, "traffic_share": 0.4,
-             "segments": ["EU contracts"], "corpus_tokens": 6e8},
-            {"failure_mode": "long_input_loss", "severity": 3, "traffic_share": 0.5,
-             "segments": ["EU contracts", "US contracts"]},
-            {"failure_mode": "policy_noncompliance", "severity": 2, "traffic_share": 0.05,
-             "control_need": "principled"},
-            {"failure_mode": "complex_task_errors", "severity": 2, "traffic_share": 0.2,
-             "segments": ["EU contracts"]},
+            {
+                "failure_mode": "cross_document_synthesis",
+                "severity": 3,
+                "traffic_share": 0.4,
+                "segments": ["EU contracts"],
+                "corpus_tokens": 6e8,
+            },
+            {
+                "failure_mode": "long_input_loss",
+                "severity": 3,
+                "traffic_share": 0.5,
+                "segments": ["EU contracts", "US contracts"],
+            },
+            {
+                "failure_mode": "policy_noncompliance",
+                "severity": 2,
+                "traffic_share": 0.05,
+                "control_need": "principled",
+            },
+            {
+                "failure_mode": "complex_task_errors",
+                "severity": 2,
+                "traffic_share": 0.2,
+                "segments": ["EU contracts"],
+            },
         ],
         "governance_capacity": 10,
     },
     "Code assistant": {
         "answers": [
             {"failure_mode": "serving_cost", "severity": 3, "traffic_share": 1.0},
-            {"failure_mode": "complex_task_errors", "severity": 2, "traffic_share": 0.15,
-             "segments": ["Security-sensitive modules"]},
-            {"failure_mode": "domain_accuracy_gap", "severity": 2, "traffic_share": 0.2,
-             "segments": ["Rust"], "labelled_data": True, "distribution": "stable"},
+            {
+                "failure_mode": "complex_task_errors",
+                "severity": 2,
+                "traffic_share": 0.15,
+                "segments": ["Security-sensitive modules"],
+            },
+            {
+                "failure_mode": "domain_accuracy_gap",
+                "severity": 2,
+                "traffic_share": 0.2,
+                "segments": ["Rust"],
+                "labelled_data": True,
+                "distribution": "stable",
+            },
         ],
         "observed_tpot_ms": 22.0,
     },
-}  # fmt: skip
+}
 
 
 # Portfolios an architect would put side by side for the demo deployments.
 DEMO_PORTFOLIOS: dict[str, list[tuple[str, list[dict[str, Any]]]]] = {
     "Code assistant": [
         ("As is", []),
-        ("Serving first", [
-            {"axis": "serving_optimization", "technique": "paged_attention_speculative",
-             "params": {"alpha": 0.75, "gamma": 4, "c": 0.05}},
-            {"axis": "serving_optimization", "technique": "quantization",
-             "params": {"precision": "fp8"}},
-        ]),
-        ("Serving + PEFT for Rust", [
-            {"axis": "serving_optimization", "technique": "paged_attention_speculative"},
-            {"axis": "peft", "technique": "qlora", "params": {"rank": 16, "examples": 40_000}},
-        ]),
+        (
+            "Serving first",
+            [
+                {
+                    "axis": "serving_optimization",
+                    "technique": "paged_attention_speculative",
+                    "params": {"alpha": 0.75, "gamma": 4, "c": 0.05},
+                },
+                {
+                    "axis": "serving_optimization",
+                    "technique": "quantization",
+                    "params": {"precision": "fp8"},
+                },
+            ],
+        ),
+        (
+            "Serving + PEFT for Rust",
+            [
+                {"axis": "serving_optimization", "technique": "paged_attention_speculative"},
+                {"axis": "peft", "technique": "qlora", "params": {"rank": 16, "examples": 40_000}},
+            ],
+        ),
     ],
     "Support chatbot": [
         ("As is", []),
-        ("RAG + DPO", [
-            {"axis": "retrieval", "technique": "rag",
-             "params": {"k": 5, "chunk_tokens": 512, "corpus_tokens": 4e7}},
-            {"axis": "alignment", "technique": "dpo"},
-        ]),
+        (
+            "RAG + DPO",
+            [
+                {
+                    "axis": "retrieval",
+                    "technique": "rag",
+                    "params": {"k": 5, "chunk_tokens": 512, "corpus_tokens": 4e7},
+                },
+                {"axis": "alignment", "technique": "dpo"},
+            ],
+        ),
     ],
-}  # fmt: skip
+}
 
 
 def load_demo(session: Session, *, audit_key: bytes) -> dict[str, str]:
@@ -206,17 +266,22 @@ def load_demo(session: Session, *, audit_key: bytes) -> dict[str, str]:
             continue
         try:  # the key makes this idempotent: a second seed replays, it does not add
             assessment_service.submit(
-                session, lead, dep.id, AssessmentIn.model_validate(body),
-                audit_key=audit_key, idempotency_key=f"demo-{dep.name}",
-            )  # fmt: skip
+                session,
+                lead,
+                dep.id,
+                AssessmentIn.model_validate(body),
+                audit_key=audit_key,
+                idempotency_key=f"demo-{dep.name}",
+            )
         # the deployment was edited since: leave it
         except (Conflict, InvalidInput, FieldError) as exc:
             log.warning("demo assessment for %r not added: %s", dep.name, exc.message)
     architect_user = session.execute(
         select(User).where(User.email == DEMO_USERS[Role.architect])
     ).scalar_one()
-    architect = replace(caller, user_id=architect_user.id, email=architect_user.email,
-                        role=Role.architect)  # fmt: skip
+    architect = replace(
+        caller, user_id=architect_user.id, email=architect_user.email, role=Role.architect
+    )
     for dep in deployments:
         existing = {p.name for p in portfolio_service.list_(session, architect, dep.id)}
         for name, items in DEMO_PORTFOLIOS.get(dep.name, []):

@@ -97,23 +97,39 @@ def mapping() -> dict[str, Any]:
 
 
 # Deployment facts (keys of the mapping's `deployment:` section), in the order they are listed.
-DEPLOYMENT_SOURCES = ("use_case", "pii", "phi", "financial", "minors", "regulated_sector",
-                      "oversight_none", "oversight_human", "oversight_unstated",
-                      "outputs_feed_systems", "can_act")  # fmt: skip
+DEPLOYMENT_SOURCES = (
+    "use_case",
+    "pii",
+    "phi",
+    "financial",
+    "minors",
+    "regulated_sector",
+    "oversight_none",
+    "oversight_human",
+    "oversight_unstated",
+    "outputs_feed_systems",
+    "can_act",
+)
 
 
 def deployment_sources(
-    *, regulatory_flags: Iterable[str], human_oversight: str | None, outputs_feed_systems: bool,
+    *,
+    regulatory_flags: Iterable[str],
+    human_oversight: str | None,
+    outputs_feed_systems: bool,
     can_act: bool,
-) -> list[str]:  # fmt: skip
+) -> list[str]:
     """The facts of a deployment that bring framework entries in, besides its axes. Every
     deployment has an intended use; oversight is none, human (monitored or each output
     reviewed) or not stated."""
     flags = set(regulatory_flags)
     out = ["use_case"]
     out += [f for f in ("pii", "phi", "financial", "minors", "regulated_sector") if f in flags]
-    out.append({None: "oversight_unstated", "none": "oversight_none"}.get(
-        human_oversight, "oversight_human"))  # fmt: skip
+    out.append(
+        {None: "oversight_unstated", "none": "oversight_none"}.get(
+            human_oversight, "oversight_human"
+        )
+    )
     if outputs_feed_systems:
         out.append("outputs_feed_systems")
     if can_act:
@@ -153,15 +169,26 @@ def entries_for(axes: Iterable[str], sources: Iterable[str] = ()) -> dict[str, l
                 whys.append(f"{body['label']}: {why}")
     equiv = m.get("owasp_v1_1_equivalent", {})
     return {
-        fw: [Entry(fw, i, known[fw][i], tuple(a), tuple(w),
-                   {"v1_1": equiv[i]} if fw == "owasp_2025" and i in equiv else {}, tuple(s))
-             for i, (a, s, w) in items.items()]
+        fw: [
+            Entry(
+                fw,
+                i,
+                known[fw][i],
+                tuple(a),
+                tuple(w),
+                {"v1_1": equiv[i]} if fw == "owasp_2025" and i in equiv else {},
+                tuple(s),
+            )
+            for i, (a, s, w) in items.items()
+        ]
         for fw, items in merged.items()
-    }  # fmt: skip
+    }
 
 
 def risk_labels(axis: str) -> tuple[str, ...]:
     """The OWASP 2025 and NIST 600-1 labels one axis brings in (for portfolio evaluations)."""
     got = entries_for([axis])
-    return tuple([f"{e.id} {e.title}" for e in got["owasp_2025"]]
-                 + [f"NIST AI 600-1: {e.title}" for e in got["nist_600_1"]])  # fmt: skip
+    return tuple(
+        [f"{e.id} {e.title}" for e in got["owasp_2025"]]
+        + [f"NIST AI 600-1: {e.title}" for e in got["nist_600_1"]]
+    )

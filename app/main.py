@@ -136,8 +136,12 @@ def build_asgi(settings: Settings | None = None) -> ASGIApp:
     wrapped = PagesRefuseMultipartMiddleware(wrapped)
     wrapped = UnstorableTextMiddleware(wrapped)
     # Pages and API answers gzip-compressed when accepted (static files come precompressed).
-    wrapped = GZipMiddleware(wrapped, minimum_size=GZIP_MINIMUM_BYTES, compresslevel=6,
-                             exclude_content_types=GZIP_EXCLUDED)  # fmt: skip
+    wrapped = GZipMiddleware(
+        wrapped,
+        minimum_size=GZIP_MINIMUM_BYTES,
+        compresslevel=6,
+        exclude_content_types=GZIP_EXCLUDED,
+    )
     wrapped = SecurityHeadersMiddleware(wrapped, hsts=settings.cookie_secure)
     wrapped = HeadAsGetMiddleware(wrapped)
     wrapped = BodySizeLimitMiddleware(wrapped, max_bytes=settings.max_body_bytes)

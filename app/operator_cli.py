@@ -84,8 +84,9 @@ def set_price(
         op = ops.by_email(session, email)
         if op is None:
             raise AppError(f"no platform operator {email}; create one with operators create")
-        g = service.set_default_price(session, op, gpu, value, source,
-                                      audit_key=settings.audit_hmac_key)  # fmt: skip
+        g = service.set_default_price(
+            session, op, gpu, value, source, audit_key=settings.audit_hmac_key
+        )
         return g.price_per_hour_usd, g.price_source
 
     new, src = _run(go)

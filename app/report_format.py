@@ -168,8 +168,9 @@ def impact(i: dict[str, Any]) -> str:
     "no change to cost or latency" when it changes neither (not "$0; TTFT 0 ms"), then the
     one-off cost and the governance burden."""
     parts = []
-    cost, ttft, tpot = (_finite(i.get(k)) for k in
-                        ("monthly_cost_delta_usd", "ttft_delta_ms", "tpot_delta_ms"))  # fmt: skip
+    cost, ttft, tpot = (
+        _finite(i.get(k)) for k in ("monthly_cost_delta_usd", "ttft_delta_ms", "tpot_delta_ms")
+    )
     if cost != 0:
         parts.append(f"monthly cost {signed_money(cost)}")
     if ttft != 0:

@@ -81,8 +81,9 @@ _reaper = _Reaper()
 def _start_reaper(**_: Any) -> None:
     settings = get_settings()
     every_s = settings.job_stale_after_s / 2
-    threading.Thread(target=_reaper.loop, name="job-reaper", daemon=True,
-                     args=(settings.database_url, every_s)).start()  # fmt: skip
+    threading.Thread(
+        target=_reaper.loop, name="job-reaper", daemon=True, args=(settings.database_url, every_s)
+    ).start()
 
 
 @worker_shutdown.connect  # type: ignore[untyped-decorator]  # celery ships no type hints

@@ -63,8 +63,10 @@ def main() -> None:
                 arch, spec, ENGINES["vllm"], ServingConfig(n_gpus=n), Workload(2000, 300, b)
             )
         )
-        print(f"inference estimate, {label}: median {t * 1e3:.4f} ms, CPU {c * 1e3:.4f} ms "
-              "(target <= 0.1 ms)")  # fmt: skip
+        print(
+            f"inference estimate, {label}: median {t * 1e3:.4f} ms, CPU {c * 1e3:.4f} ms "
+            "(target <= 0.1 ms)"
+        )
 
     # Vectorised sweep: batch x input x output x GPUs grid in one call.
     arch, spec = catalog_architecture("llama_3_1_70b"), catalog_gpu("h100_sxm_80gb")
@@ -77,10 +79,12 @@ def main() -> None:
     )
     size = b.size
     t = median_s(
-        lambda: sweep(arch, spec, ENGINES["vllm"], batch=b, input_tokens=i, output_tokens=o,
-                      n_gpus=n),
-        repeats=5, number=1,
-    )  # fmt: skip
+        lambda: sweep(
+            arch, spec, ENGINES["vllm"], batch=b, input_tokens=i, output_tokens=o, n_gpus=n
+        ),
+        repeats=5,
+        number=1,
+    )
     print(
         f"vectorised sweep, {size:,} configurations: median {t * 1e3:.1f} ms = "
         f"{size / t:,.0f} configurations/s (target >= 100,000/s)"
@@ -94,26 +98,39 @@ def main() -> None:
     )
     n10 = np.ones_like(b10)
     t, c = median_wall_cpu_s(
-        lambda: sweep(arch, spec, ENGINES["vllm"], batch=b10, input_tokens=i10,
-                      output_tokens=o10, n_gpus=n10),
-        repeats=7, number=5,
-    )  # fmt: skip
-    print(f"vectorised sweep, {b10.size:,} configurations: median {t * 1e3:.1f} ms, "
-          f"CPU {c * 1e3:.1f} ms (target <= 50 ms)")  # fmt: skip
+        lambda: sweep(
+            arch, spec, ENGINES["vllm"], batch=b10, input_tokens=i10, output_tokens=o10, n_gpus=n10
+        ),
+        repeats=7,
+        number=5,
+    )
+    print(
+        f"vectorised sweep, {b10.size:,} configurations: median {t * 1e3:.1f} ms, "
+        f"CPU {c * 1e3:.1f} ms (target <= 50 ms)"
+    )
 
     # Load simulation: 10k Poisson requests through the continuous-batching scheduler.
     arch8 = catalog_architecture("llama_3_1_8b")
     sm = StepModel.build(arch8, spec, ENGINES["vllm"], ServingConfig())
     for rate in (5.0, 20.0, 1e9):
         t, c = median_wall_cpu_s(
-            lambda rate=rate: simulate_load_uncached(sm, request_rate=rate, input_tokens=1024,
-                                                     output_tokens=256, max_seqs=256,
-                                                     max_batched_tokens=8192, n_requests=10_000),
-            repeats=7, number=1,
-        )  # fmt: skip
+            lambda rate=rate: simulate_load_uncached(
+                sm,
+                request_rate=rate,
+                input_tokens=1024,
+                output_tokens=256,
+                max_seqs=256,
+                max_batched_tokens=8192,
+                n_requests=10_000,
+            ),
+            repeats=7,
+            number=1,
+        )
         label = "saturated" if rate > 1e6 else f"{rate:g} req/s"
-        print(f"load simulation, 10,000 requests at {label}: median {t * 1e3:.0f} ms, "
-              f"CPU {c * 1e3:.0f} ms (target <= 100 ms)")  # fmt: skip
+        print(
+            f"load simulation, 10,000 requests at {label}: median {t * 1e3:.0f} ms, "
+            f"CPU {c * 1e3:.0f} ms (target <= 100 ms)"
+        )
 
     scaling_lab()
     ruleset_yaml.main()
@@ -135,8 +152,9 @@ def scaling_lab() -> None:
             lambda space=space, ref=ref, base=base: search(
                 space, PUBLISHED["bian_task3"], ref, serving, SearchWorkload(), baseline=base
             ),
-            repeats=5, number=1,
-        )  # fmt: skip
+            repeats=5,
+            number=1,
+        )
         print(
             f"architecture search at {key}'s budget (tolerance {tol:.0%}), "
             f"{res.candidates_evaluated:,} designs: median {t * 1e3:.0f} ms (target < 2 s for "
@@ -146,15 +164,22 @@ def scaling_lab() -> None:
     f = FITS["epoch_2024"]
     runs = chinchilla_runs(f.E, f.A, f.B, f.alpha, f.beta, n_runs=200, noise=0.005)
     t = median_s(lambda: fit_chinchilla(*runs), repeats=5, number=1)
-    print(f"Chinchilla fit (Huber, L-BFGS, 6 starts), 200 runs: median {t * 1e3:.0f} ms "
-          "(target < 1 s)")  # fmt: skip
+    print(
+        f"Chinchilla fit (Huber, L-BFGS, 6 starts), 200 runs: median {t * 1e3:.0f} ms "
+        "(target < 1 s)"
+    )
     t = median_s(lambda: fit_chinchilla(*runs, bootstrap=100), repeats=3, number=1)
     print(f"  with 100 bootstrap resamples: median {t:.2f} s")
-    c = conditional_runs(PUBLISHED["bian_task3"], [(8e7, 3.6), (1.45e8, 3.4), (2.97e8, 3.2),
-                                                   (9.7e8, 2.9)], per_scale=50)  # fmt: skip
+    c = conditional_runs(
+        PUBLISHED["bian_task3"],
+        [(8e7, 3.6), (1.45e8, 3.4), (2.97e8, 3.2), (9.7e8, 2.9)],
+        per_scale=50,
+    )
     t = median_s(lambda: fit_conditional(c.x, c.r, c.loss, c.reference_loss), repeats=5, number=3)
-    print(f"conditional-law fit (Levenberg-Marquardt), 200 runs: median {t * 1e3:.1f} ms "
-          "(target < 1 s)")  # fmt: skip
+    print(
+        f"conditional-law fit (Levenberg-Marquardt), 200 runs: median {t * 1e3:.1f} ms "
+        "(target < 1 s)"
+    )
 
 
 if __name__ == "__main__":

@@ -54,19 +54,26 @@ def wait_healthy(base: str, timeout_s: float = 30.0) -> None:
 
 
 @contextmanager
-def demo_server(database_url: str, workers: int, extra_env: dict[str, str] | None = None
-                ) -> Iterator[str]:  # fmt: skip
+def demo_server(
+    database_url: str, workers: int, extra_env: dict[str, str] | None = None
+) -> Iterator[str]:
     """Recreate, migrate and seed ``database_url``; serve it; yield the base URL."""
     recreate_database(database_url)
-    env = {**os.environ, "AXISBOARD_DATABASE_URL": database_url,
-           "AXISBOARD_LOG_LEVEL": "WARNING", **(extra_env or {})}  # fmt: skip
+    env = {
+        **os.environ,
+        "AXISBOARD_DATABASE_URL": database_url,
+        "AXISBOARD_LOG_LEVEL": "WARNING",
+        **(extra_env or {}),
+    }
     subprocess.run([EXE, "migrate"], env=env, check=True, capture_output=True)
     subprocess.run([EXE, "seed", "--demo"], env=env, check=True, capture_output=True)
     port = free_port()
     server = subprocess.Popen(
         [EXE, "serve", "--port", str(port), "--workers", str(workers)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(base)

@@ -37,22 +37,33 @@ from bench._server import DEFAULT_DATABASE_URL, csrf_token, demo_server
 
 ROOT = Path(__file__).resolve().parent.parent
 FORM = {
-    "fm.factual_staleness.severity": "3", "fm.factual_staleness.share": "35",
-    "fm.factual_staleness.segments": "English", "fm.factual_staleness.corpus_tokens": "4e7",
+    "fm.factual_staleness.severity": "3",
+    "fm.factual_staleness.share": "35",
+    "fm.factual_staleness.segments": "English",
+    "fm.factual_staleness.corpus_tokens": "4e7",
     "fm.factual_staleness.cross_document": "no",
-    "fm.policy_noncompliance.severity": "2", "fm.policy_noncompliance.share": "8",
-    "fm.complex_task_errors.severity": "2", "fm.complex_task_errors.share": "10",
-    "fm.serving_cost.severity": "1", "governance_capacity": "12",
-}  # fmt: skip
+    "fm.policy_noncompliance.severity": "2",
+    "fm.policy_noncompliance.share": "8",
+    "fm.complex_task_errors.severity": "2",
+    "fm.complex_task_errors.share": "10",
+    "fm.serving_cost.severity": "1",
+    "governance_capacity": "12",
+}
 
 
 async def _client(base: str, dep_id: int, n: int, out: list[float], think: float) -> None:
     rng = random.Random(len(out) + id(out))
     async with httpx2.AsyncClient(base_url=base, timeout=30) as c:
         page = await c.get("/login")
-        r = await c.post("/login", data={"csrftoken": csrf_token(page.text), "next": "/",
-                                         "email": DEMO_USERS[Role.product_lead],
-                                         "password": DEMO_PASSWORD})  # fmt: skip
+        r = await c.post(
+            "/login",
+            data={
+                "csrftoken": csrf_token(page.text),
+                "next": "/",
+                "email": DEMO_USERS[Role.product_lead],
+                "password": DEMO_PASSWORD,
+            },
+        )
         if r.status_code != 303:
             raise RuntimeError(f"login failed: {r.status_code}")
         token = csrf_token((await c.get(f"/deployments/{dep_id}/assessment")).text)
@@ -81,8 +92,10 @@ async def _run(
 def _report(label: str, times: list[float], wall: float) -> float:
     q = statistics.quantiles(times, n=100)
     p50, p95, p99 = statistics.median(times), q[94], q[98]
-    print(f"{label}: {len(times)} submissions, p50 {p50 * 1e3:.1f} ms, p95 {p95 * 1e3:.1f} ms, "
-          f"p99 {p99 * 1e3:.1f} ms, {len(times) / wall:.1f} submissions/s")  # fmt: skip
+    print(
+        f"{label}: {len(times)} submissions, p50 {p50 * 1e3:.1f} ms, p95 {p95 * 1e3:.1f} ms, "
+        f"p99 {p99 * 1e3:.1f} ms, {len(times) / wall:.1f} submissions/s"
+    )
     return p95
 
 
@@ -98,9 +111,11 @@ def main() -> None:
     args = ap.parse_args()
     with demo_server(args.database_url, args.workers) as base:
         dep_id = 1  # the first demo deployment (Support chatbot)
-        print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-              f"Python {platform.python_version()}; server: {args.workers} uvicorn worker(s); "
-              f"Postgres at {args.database_url.rsplit('@', 1)[-1]}")  # fmt: skip
+        print(
+            f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+            f"Python {platform.python_version()}; server: {args.workers} uvicorn worker(s); "
+            f"Postgres at {args.database_url.rsplit('@', 1)[-1]}"
+        )
         asyncio.run(_run(base, dep_id, 2, 10))  # warm-up (imports, caches, connections)
         solo, wall = asyncio.run(_run(base, dep_id, 1, 50))
         p95_one = _report("1 client  ", solo, wall)
@@ -109,8 +124,10 @@ def main() -> None:
         p95_sat = _report(f"{args.clients} clients, no think time", times, wall)
         times, wall = asyncio.run(_run(base, dep_id, args.clients, per, args.think))
         p95 = _report(f"{args.clients} clients, think {args.think:g} s", times, wall)
-        print(f"p95 ratios to 1 client: saturated {p95_sat / p95_one:.2f}x, "
-              f"with think time {p95 / p95_one:.2f}x")  # fmt: skip
+        print(
+            f"p95 ratios to 1 client: saturated {p95_sat / p95_one:.2f}x, "
+            f"with think time {p95 / p95_one:.2f}x"
+        )
         for label, value in (("saturated", p95_sat), ("with think time", p95)):
             verdict = "meets" if value < 0.150 else "misses"
             print(f"  {label}: {verdict} the 150 ms p95 target ({value * 1e3:.0f} ms)")

@@ -32,13 +32,24 @@ def main() -> None:
     print(f"bench.cards on {platform.processor() or platform.machine()}")
     for d in DEMO_DEPLOYMENTS:
         gpu = replace(catalog_gpu(d["gpu"]), price_per_hour_usd=PRICE.get(d["gpu"]))
-        s = Scenario(catalog_architecture(d["model"]), gpu, ENGINES[d["engine"]],
-                     ServingConfig(n_gpus=d["n_gpus"]), d["mean_input_tokens"],
-                     d["mean_output_tokens"], float(d["requests_per_day"]), d["ttft_slo_ms"],
-                     d["tpot_slo_ms"], peak_to_average=DEFAULT_PEAK_TO_AVERAGE)  # fmt: skip
+        s = Scenario(
+            catalog_architecture(d["model"]),
+            gpu,
+            ENGINES[d["engine"]],
+            ServingConfig(n_gpus=d["n_gpus"]),
+            d["mean_input_tokens"],
+            d["mean_output_tokens"],
+            float(d["requests_per_day"]),
+            d["ttft_slo_ms"],
+            d["tpot_slo_ms"],
+            peak_to_average=DEFAULT_PEAK_TO_AVERAGE,
+        )
         answers = DEMO_ASSESSMENTS[d["name"]]["answers"]
-        pairs = {(t, a.get("traffic_share") or 1.0) for a in answers
-                 for t in CANDIDATES.get(a["failure_mode"], ())}  # fmt: skip
+        pairs = {
+            (t, a.get("traffic_share") or 1.0)
+            for a in answers
+            for t in CANDIDATES.get(a["failure_mode"], ())
+        }
         cache_clear = getattr(simulate_load, "cache_clear", None)
         if cache_clear is not None:
             cache_clear()
@@ -46,8 +57,10 @@ def main() -> None:
         for t, share in sorted(pairs):
             technique_impact(s, t, params={"traffic_share": share} if t in SHARE_LIMITED else {})
         dt = time.perf_counter() - t0
-        print(f"  {d['name']:<20} {len(pairs):>3} candidates priced in {dt:6.2f} s "
-              f"({dt / max(len(pairs), 1) * 1000:6.0f} ms each; target < 2 s)")  # fmt: skip
+        print(
+            f"  {d['name']:<20} {len(pairs):>3} candidates priced in {dt:6.2f} s "
+            f"({dt / max(len(pairs), 1) * 1000:6.0f} ms each; target < 2 s)"
+        )
 
 
 if __name__ == "__main__":

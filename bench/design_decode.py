@@ -24,17 +24,25 @@ def main() -> None:
     p.add_argument("--max-layers", type=int, default=0, help="0: every layer")
     a = p.parse_args()
     archs = [catalog_architecture(k) for k in KEYS]
-    res = measure_decode(archs, batch=a.batch, context=a.context,
-                         max_layers=a.max_layers or None, iters=20)  # fmt: skip
+    res = measure_decode(
+        archs, batch=a.batch, context=a.context, max_layers=a.max_layers or None, iters=20
+    )
     gpu = catalog_gpu(a.gpu)
-    pred = [StepModel.build(x, gpu, ENGINES["vllm"], ServingConfig()).decode(a.batch, a.context)
-            .time_s * 1e3 for x in archs]  # fmt: skip
-    print(f"device {res.device} ({res.dtype}, torch {res.torch_version}); batch {a.batch}, "
-          f"context {a.context}; predicted on {gpu.name} (vllm profile)")  # fmt: skip
+    pred = [
+        StepModel.build(x, gpu, ENGINES["vllm"], ServingConfig()).decode(a.batch, a.context).time_s
+        * 1e3
+        for x in archs
+    ]
+    print(
+        f"device {res.device} ({res.dtype}, torch {res.torch_version}); batch {a.batch}, "
+        f"context {a.context}; predicted on {gpu.name} (vllm profile)"
+    )
     for x, m, pr, n in zip(archs, res.step_ms, pred, res.layers_measured, strict=True):
-        print(f"  {x.name:<14} {n:>2}/{x.n_layers} layers  measured {m:8.3f} ms/step "
-              f"({a.batch / m * 1e3:9.0f} tok/s, x{res.step_ms[0] / m:.2f})  predicted "
-              f"{pr:8.3f} ms (x{pred[0] / pr:.2f})")  # fmt: skip
+        print(
+            f"  {x.name:<14} {n:>2}/{x.n_layers} layers  measured {m:8.3f} ms/step "
+            f"({a.batch / m * 1e3:9.0f} tok/s, x{res.step_ms[0] / m:.2f})  predicted "
+            f"{pr:8.3f} ms (x{pred[0] / pr:.2f})"
+        )
     for note in res.notes:
         print("  note:", note)
 

@@ -48,8 +48,9 @@ def fits() -> None:
         nn, dd, ll = np.tile(n, reps), np.tile(d, reps), np.tile(loss, reps)
         base = min(_cpu(fitting.fit_chinchilla, nn, dd, ll) for _ in range(2))
         boot = _cpu(fitting.fit_chinchilla, nn, dd, ll, bootstrap=20)
-        print(f"chinchilla fit, {nn.size} runs: {base:.2f} s; per resample "
-              f"{(boot - base) / 20:.3f} s")  # fmt: skip
+        print(
+            f"chinchilla fit, {nn.size} runs: {base:.2f} s; per resample {(boot - base) / 20:.3f} s"
+        )
     ref = FITS["epoch_2024"]
     for n_scales, per in ((12, 417), (500, 10)):
         sizes = np.geomspace(8e7, 1e9, n_scales)
@@ -69,8 +70,10 @@ def fits() -> None:
         cpu = _cpu(conditional.fit_conditional, runs.x, runs.r, runs.loss, runs.reference_loss)
         cpu += _cpu(conditional.progressive, runs)
         units = len(runs.x) * scales
-        print(f"conditional fit, {len(runs.x)} runs in {scales} scales: {cpu:.2f} s "
-              f"({cpu / units * 1e6:.2f} µs per run per fit)")  # fmt: skip
+        print(
+            f"conditional fit, {len(runs.x)} runs in {scales} scales: {cpu:.2f} s "
+            f"({cpu / units * 1e6:.2f} µs per run per fit)"
+        )
 
 
 def pdf_reports() -> None:
@@ -95,15 +98,22 @@ def pdf_reports() -> None:
                     }
                     for i in range(k)
                 ]
-                r = client.post(f"/api/v1/deployments/{dep}/evaluations", headers=gov,
-                                json={"label": f"e{done}", "results": results})  # fmt: skip
+                r = client.post(
+                    f"/api/v1/deployments/{dep}/evaluations",
+                    headers=gov,
+                    json={"label": f"e{done}", "results": results},
+                )
                 assert r.status_code == 201, r.text[:300]
                 done += k
             url = f"/api/v1/deployments/{dep}/report"
-            cpu = {f: _cpu(client.get, url, params={"format": f}, headers=admin)
-                   for f in ("json", "html", "pdf")}  # fmt: skip
-            print(f"report with {done} evaluation results: " + ", ".join(
-                f"{k} {v:.2f} s" for k, v in cpu.items()))  # fmt: skip
+            cpu = {
+                f: _cpu(client.get, url, params={"format": f}, headers=admin)
+                for f in ("json", "html", "pdf")
+            }
+            print(
+                f"report with {done} evaluation results: "
+                + ", ".join(f"{k} {v:.2f} s" for k, v in cpu.items())
+            )
 
 
 MEASURE = """
@@ -124,8 +134,11 @@ print(f"torch decode {sys.argv[1]} batch {batch} x {ctx}, {layers} layers: resid
 
 
 def torch_memory() -> None:
-    for args in (("llama_3_2_1b", 8, 1024, 2), ("llama_3_2_1b", 64, 4096, 2),
-                 ("llama_3_1_8b", 8, 4096, 2)):  # fmt: skip
+    for args in (
+        ("llama_3_2_1b", 8, 1024, 2),
+        ("llama_3_2_1b", 64, 4096, 2),
+        ("llama_3_1_8b", 8, 4096, 2),
+    ):
         subprocess.run([sys.executable, "-c", MEASURE, *map(str, args)], check=True)
 
 
@@ -134,8 +147,10 @@ def main() -> None:
     parser.add_argument("--skip-pdf", action="store_true")
     parser.add_argument("--skip-torch", action="store_true")
     args = parser.parse_args()
-    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"Python {platform.python_version()}")  # fmt: skip
+    print(
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}"
+    )
     fits()
     if not args.skip_pdf:
         pdf_reports()

@@ -93,9 +93,15 @@ def idle_costs(base: str) -> None:
         for _ in range(3):
             page = c.get("/login")
             t0 = time.perf_counter()
-            r = c.post("/login", data={"csrftoken": csrf_token(page.text), "next": "/",
-                                       "email": DEMO_USERS[Role.architect],
-                                       "password": DEMO_PASSWORD})  # fmt: skip
+            r = c.post(
+                "/login",
+                data={
+                    "csrftoken": csrf_token(page.text),
+                    "next": "/",
+                    "email": DEMO_USERS[Role.architect],
+                    "password": DEMO_PASSWORD,
+                },
+            )
             logins.append((time.perf_counter() - t0) * 1e3)
             if r.status_code != 303:
                 raise RuntimeError(f"login failed: {r.status_code}")
@@ -108,20 +114,39 @@ def idle_costs(base: str) -> None:
                 out.append((time.perf_counter() - t0) * 1e3)
                 if r.status_code != 200:
                     raise RuntimeError(f"{path}: {r.status_code}")
-        print(f"idle server: estimate page, {len(ESTIMATE_PAGES)} configurations: first visit "
-              f"median {statistics.median(first):.0f} ms (max {max(first):.0f}), repeated visit "
-              f"median {statistics.median(again):.0f} ms (max {max(again):.0f})")  # fmt: skip
+        print(
+            f"idle server: estimate page, {len(ESTIMATE_PAGES)} configurations: first visit "
+            f"median {statistics.median(first):.0f} ms (max {max(first):.0f}), repeated visit "
+            f"median {statistics.median(again):.0f} ms (max {max(again):.0f})"
+        )
 
 
-def run_locust(base: str, users: int, duration_s: int, spawn_rate: float, warmup_s: int,
-               prefix: Path) -> None:  # fmt: skip
+def run_locust(
+    base: str, users: int, duration_s: int, spawn_rate: float, warmup_s: int, prefix: Path
+) -> None:
     ramp_s = int(users / spawn_rate) + 1
     total_s = ramp_s + LOGIN_ALLOWANCE_S + warmup_s + duration_s
     cmd = [
-        str(LOCUST), "-f", str(ROOT / "bench" / "locustfile.py"), "--headless",
-        "-u", str(users), "-r", str(spawn_rate), "-t", f"{total_s}s", "--host", base,
-        "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING", "--stop-timeout", "10",
-    ]  # fmt: skip
+        str(LOCUST),
+        "-f",
+        str(ROOT / "bench" / "locustfile.py"),
+        "--headless",
+        "-u",
+        str(users),
+        "-r",
+        str(spawn_rate),
+        "-t",
+        f"{total_s}s",
+        "--host",
+        base,
+        "--csv",
+        str(prefix),
+        "--only-summary",
+        "--loglevel",
+        "WARNING",
+        "--stop-timeout",
+        "10",
+    ]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "LOAD_WARMUP_S": str(warmup_s)}
     # Exit code 1 only says some request failed; the failures are counted in the CSV.
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
@@ -130,14 +155,20 @@ def run_locust(base: str, users: int, duration_s: int, spawn_rate: float, warmup
 
 
 def print_table(title: str, rows: list[Row], total: Row) -> None:
-    print(f"\n{title}: {total.rps:.1f} requests/s, {total.requests:,} requests, "
-          f"{total.failures} errors; all requests p50 {total.p50:.0f} ms, p95 {total.p95:.0f} ms, "
-          f"p99 {total.p99:.0f} ms")  # fmt: skip
-    print(f"  {'request type':<32} {'count':>7} {'errors':>6} {'req/s':>7} "
-          f"{'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7}")  # fmt: skip
+    print(
+        f"\n{title}: {total.rps:.1f} requests/s, {total.requests:,} requests, "
+        f"{total.failures} errors; all requests p50 {total.p50:.0f} ms, p95 {total.p95:.0f} ms, "
+        f"p99 {total.p99:.0f} ms"
+    )
+    print(
+        f"  {'request type':<32} {'count':>7} {'errors':>6} {'req/s':>7} "
+        f"{'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7}"
+    )
     for r in rows:
-        print(f"  {r.name:<32} {r.requests:>7} {r.failures:>6} {r.rps:>7.2f} "
-              f"{r.p50:>7.0f} {r.p95:>7.0f} {r.p99:>7.0f}")  # fmt: skip
+        print(
+            f"  {r.name:<32} {r.requests:>7} {r.failures:>6} {r.rps:>7.2f} "
+            f"{r.p50:>7.0f} {r.p95:>7.0f} {r.p99:>7.0f}"
+        )
 
 
 def median_row(name: str, runs: list[Row]) -> Row:
@@ -166,8 +197,10 @@ def check_targets(users: int, rows: list[Row], total: Row) -> list[str]:
     for kind, limit in TARGET_P95_MS.items():
         worst = max((r for r in rows if r.kind == kind), key=lambda r: r.p95)
         verdict = "met" if worst.p95 < limit else "MISSED"
-        print(f"  target at {users} users: every {kind} p95 < {limit:.0f} ms: {verdict} "
-              f"(slowest: {worst.name}, p95 {worst.p95:.0f} ms)")  # fmt: skip
+        print(
+            f"  target at {users} users: every {kind} p95 < {limit:.0f} ms: {verdict} "
+            f"(slowest: {worst.name}, p95 {worst.p95:.0f} ms)"
+        )
         if worst.p95 >= limit:
             missed.append(f"{worst.name} p95 {worst.p95:.0f} ms (target < {limit:.0f})")
     print(f"  target at {users} users: no errors: {'met' if total.failures == 0 else 'MISSED'}")
@@ -178,26 +211,34 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--users", default="20,50", help="comma-separated concurrent user counts")
     ap.add_argument("--duration", type=int, default=60, help="measured seconds per run")
-    ap.add_argument("--warmup", type=int, default=10,
-                    help="seconds after the last login before measuring")  # fmt: skip
-    ap.add_argument("--repeat", type=int, default=3,
-                    help="independent runs (fresh database and server each); the figures "
-                         "checked are the medians over runs")  # fmt: skip
+    ap.add_argument(
+        "--warmup", type=int, default=10, help="seconds after the last login before measuring"
+    )
+    ap.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="independent runs (fresh database and server each); the figures "
+        "checked are the medians over runs",
+    )
     ap.add_argument("--spawn-rate", type=float, default=10.0, help="users started per second")
     ap.add_argument("--workers", type=int, default=2, help="axisboard serve --workers")
     ap.add_argument("--out", type=Path, default=ROOT / "var" / "load")
-    ap.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL",
-                                                             DEFAULT_DATABASE_URL))  # fmt: skip
+    ap.add_argument(
+        "--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
+    )
     args = ap.parse_args(argv)
     if args.repeat < 1:
         ap.error("--repeat must be at least 1")
     counts = [int(u) for u in args.users.split(",")]
     args.out.mkdir(parents=True, exist_ok=True)
-    print(f"machine: {os.cpu_count()} cores, Python {platform.python_version()}; server: "
-          f"axisboard serve --workers {args.workers} on {args.database_url.rsplit('@', 1)[-1]}; "
-          f"locust on the same machine; {args.duration} s measured per run after a "
-          f"{args.warmup} s warm-up; {args.repeat} run(s) per user count, each on a fresh "
-          f"database and server")  # fmt: skip
+    print(
+        f"machine: {os.cpu_count()} cores, Python {platform.python_version()}; server: "
+        f"axisboard serve --workers {args.workers} on {args.database_url.rsplit('@', 1)[-1]}; "
+        f"locust on the same machine; {args.duration} s measured per run after a "
+        f"{args.warmup} s warm-up; {args.repeat} run(s) per user count, each on a fresh "
+        f"database and server"
+    )
     results: dict[int, list[tuple[list[Row], Row]]] = {u: [] for u in counts}
     for rep in range(1, args.repeat + 1):
         with demo_server(args.database_url, args.workers) as base:

@@ -55,11 +55,22 @@ class Persona(HttpUser):
     def on_start(self) -> None:
         email = DEMO_USERS[self.role]
         page = self.client.get("/login", name="page: login")
-        self.client.post("/login", name="submit: login", allow_redirects=False,
-                         data={"csrftoken": _csrf(page.text), "next": "/", "email": email,
-                               "password": DEMO_PASSWORD})  # fmt: skip
-        r = self.client.post("/api/v1/auth/token", name="api: token",
-                             data={"username": email, "password": DEMO_PASSWORD})  # fmt: skip
+        self.client.post(
+            "/login",
+            name="submit: login",
+            allow_redirects=False,
+            data={
+                "csrftoken": _csrf(page.text),
+                "next": "/",
+                "email": email,
+                "password": DEMO_PASSWORD,
+            },
+        )
+        r = self.client.post(
+            "/api/v1/auth/token",
+            name="api: token",
+            data={"username": email, "password": DEMO_PASSWORD},
+        )
         self.api = {"Authorization": f"Bearer {r.json()['access_token']}"}
         deps = self.client.get("/api/v1/deployments", headers=self.api, name="api: deployments")
         self.deployments = [d["id"] for d in deps.json()["items"]]
@@ -91,9 +102,12 @@ class ProductLead(Persona):
     def assess(self) -> None:
         dep = self.deployment
         form = self.page(f"/deployments/{dep}/assessment", "questionnaire")
-        r = self.client.post(f"/deployments/{dep}/assessment", name="submit: questionnaire",
-                             data={"csrftoken": _csrf(form.text), **QUESTIONNAIRE},
-                             allow_redirects=False)  # fmt: skip
+        r = self.client.post(
+            f"/deployments/{dep}/assessment",
+            name="submit: questionnaire",
+            data={"csrftoken": _csrf(form.text), **QUESTIONNAIRE},
+            allow_redirects=False,
+        )
         if r.status_code == 303:
             self.page(r.headers["location"], "recommendation")
 
@@ -104,13 +118,21 @@ class Architect(Persona):
 
     @task(4)
     def estimate(self) -> None:
-        self.client.post("/api/v1/estimates/inference", json=ESTIMATE, headers=self.api,
-                         name="estimate: inference")  # fmt: skip
+        self.client.post(
+            "/api/v1/estimates/inference",
+            json=ESTIMATE,
+            headers=self.api,
+            name="estimate: inference",
+        )
 
     @task(1)
     def compare_gpus(self) -> None:
-        self.client.post("/api/v1/estimates/inference/compare-gpus", json=ESTIMATE,
-                         headers=self.api, name="estimate: compare GPUs")  # fmt: skip
+        self.client.post(
+            "/api/v1/estimates/inference/compare-gpus",
+            json=ESTIMATE,
+            headers=self.api,
+            name="estimate: compare GPUs",
+        )
 
     @task(2)
     def portfolios(self) -> None:
@@ -137,8 +159,11 @@ class Governance(Persona):
 
     @task(1)
     def report(self) -> None:
-        self.client.get(f"/api/v1/deployments/{self.deployment}/report?format=json",
-                        headers=self.api, name="api: report (JSON)")  # fmt: skip
+        self.client.get(
+            f"/api/v1/deployments/{self.deployment}/report?format=json",
+            headers=self.api,
+            name="api: report (JSON)",
+        )
 
 
 class Viewer(Persona):

@@ -60,10 +60,19 @@ def main_pages(client: httpx2.Client) -> list[str]:
     if assessment:
         pages.append(f"/assessments/{assessment.group(1)}")
     pages += [
-        "/matrix", "/profiles", "/catalog/failure-modes", "/rules", "/estimates",
-        "/estimates/training", "/scaling", "/scaling/compute", "/catalog/gpus",
-        "/catalog/models", "/catalog/frameworks", "/audit",
-    ]  # fmt: skip
+        "/matrix",
+        "/profiles",
+        "/catalog/failure-modes",
+        "/rules",
+        "/estimates",
+        "/estimates/training",
+        "/scaling",
+        "/scaling/compute",
+        "/catalog/gpus",
+        "/catalog/models",
+        "/catalog/frameworks",
+        "/audit",
+    ]
     return pages
 
 
@@ -118,8 +127,9 @@ def measure(base: str, repeat: int) -> list[PageCost]:
         warm = {p: warm_ms(client, p, repeat) for p in pages}
         cookies = [{"name": c.name, "value": c.value, "url": base} for c in client.cookies.jar]
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM,
-                                    args=["--no-sandbox", "--disable-gpu"])  # fmt: skip
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+        )
         size, n, load = cold_visit(browser, base, "/login", [])
         costs.append(PageCost("/login", size, n, load, anon_warm))
         for path in pages:
@@ -132,19 +142,21 @@ def measure(base: str, repeat: int) -> list[PageCost]:
 def report(costs: list[PageCost]) -> bool:
     print(f"{'page':<34}{'transferred':>13}{'requests':>10}{'cold load':>12}{'warm HTML':>12}")
     for c in costs:
-        print(f"{c.path:<34}{c.transferred / 1000:>10.1f} KB{c.requests:>10}"
-              f"{c.cold_load_ms:>9.0f} ms{c.warm_ms:>9.1f} ms")  # fmt: skip
+        print(
+            f"{c.path:<34}{c.transferred / 1000:>10.1f} KB{c.requests:>10}"
+            f"{c.cold_load_ms:>9.0f} ms{c.warm_ms:>9.1f} ms"
+        )
     login = next(c for c in costs if c.path == "/login")
     dash = next(c for c in costs if c.path == "/")
     slowest = max(costs, key=lambda c: c.warm_ms)
     checks = {
-        f"login transferred {login.transferred / 1000:.1f} KB < 300 KB":
-            login.transferred < LOGIN_BUDGET_BYTES,
-        f"slowest warm page {slowest.path} {slowest.warm_ms:.1f} ms < 500 ms":
-            slowest.warm_ms < WARM_BUDGET_MS,
-        f"dashboard cold load {dash.cold_load_ms:.0f} ms < 1000 ms":
-            dash.cold_load_ms < COLD_DASHBOARD_BUDGET_MS,
-    }  # fmt: skip
+        f"login transferred {login.transferred / 1000:.1f} KB < 300 KB": login.transferred
+        < LOGIN_BUDGET_BYTES,
+        f"slowest warm page {slowest.path} {slowest.warm_ms:.1f} ms < 500 ms": slowest.warm_ms
+        < WARM_BUDGET_MS,
+        f"dashboard cold load {dash.cold_load_ms:.0f} ms < 1000 ms": dash.cold_load_ms
+        < COLD_DASHBOARD_BUDGET_MS,
+    }
     for text, ok in checks.items():
         print(f"{'MET ' if ok else 'MISSED'} {text}")
     return all(checks.values())

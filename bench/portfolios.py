@@ -26,13 +26,16 @@ from bench._inprocess import demo_app
 
 PORTFOLIOS = {
     "as is": [],
-    "serving": [Item("serving_optimization", "paged_attention_speculative"),
-                Item("serving_optimization", "quantization")],
-    "reasoning": [Item("reasoning_compute", "cot_self_consistency", {"samples": 5}),
-                  Item("serving_optimization", "speculative_decoding")],
-    "retrieval + PEFT": [Item("retrieval", "rag", {"corpus_tokens": 5e8}),
-                         Item("peft", "qlora")],
-}  # fmt: skip
+    "serving": [
+        Item("serving_optimization", "paged_attention_speculative"),
+        Item("serving_optimization", "quantization"),
+    ],
+    "reasoning": [
+        Item("reasoning_compute", "cot_self_consistency", {"samples": 5}),
+        Item("serving_optimization", "speculative_decoding"),
+    ],
+    "retrieval + PEFT": [Item("retrieval", "rag", {"corpus_tokens": 5e8}), Item("peft", "qlora")],
+}
 
 
 def _median_ms(fn, repeats: int = 7) -> float:  # type: ignore[no-untyped-def]
@@ -47,8 +50,17 @@ def _median_ms(fn, repeats: int = 7) -> float:  # type: ignore[no-untyped-def]
 def pure() -> float:
     c = catalog()
     gpu = replace(catalog_gpu("h100_sxm_80gb"), price_per_hour_usd=2.5)
-    base = Scenario(catalog_architecture("mixtral_8x7b"), gpu, ENGINES["sglang"],
-                    ServingConfig(n_gpus=2), 2500, 120, 900_000, 300, 25)  # fmt: skip
+    base = Scenario(
+        catalog_architecture("mixtral_8x7b"),
+        gpu,
+        ENGINES["sglang"],
+        ServingConfig(n_gpus=2),
+        2500,
+        120,
+        900_000,
+        300,
+        25,
+    )
     data = AxisData(c["matrix"], c["profiles"], {}, c["techniques"], {})
 
     def run() -> None:
@@ -70,9 +82,14 @@ def http() -> float:
         }
         ids = []
         for name, items in PORTFOLIOS.items():
-            body = {"deployment_id": deps["Code assistant"], "name": name,
-                    "items": [{"axis": i.axis, "technique": i.technique, "params": dict(i.params)}
-                              for i in items]}  # fmt: skip
+            body = {
+                "deployment_id": deps["Code assistant"],
+                "name": name,
+                "items": [
+                    {"axis": i.axis, "technique": i.technique, "params": dict(i.params)}
+                    for i in items
+                ],
+            }
             ids.append(client.post("/api/v1/portfolios", json=body, headers=h).json()["id"])
         url = "/api/v1/portfolios/compare?ids=" + ",".join(map(str, ids))
         assert client.get(url, headers=h).status_code == 200
@@ -80,12 +97,17 @@ def http() -> float:
 
 
 def main() -> None:
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}")  # fmt: skip
-    print(f"compare 4 portfolios (evaluate + load simulation + compare), pure: "
-          f"median {pure():.0f} ms")  # fmt: skip
-    print(f"GET /api/v1/portfolios/compare (4 ids, in process, SQLite): median {http():.0f} ms "
-          f"(target < 300 ms)")  # fmt: skip
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}"
+    )
+    print(
+        f"compare 4 portfolios (evaluate + load simulation + compare), pure: median {pure():.0f} ms"
+    )
+    print(
+        f"GET /api/v1/portfolios/compare (4 ids, in process, SQLite): median {http():.0f} ms "
+        f"(target < 300 ms)"
+    )
 
 
 if __name__ == "__main__":

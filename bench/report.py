@@ -30,8 +30,10 @@ def main() -> None:
 
         engine, client = demo.engine, demo.client
         lead = demo.headers(Role.product_lead)
-        deps = {d["name"]: d["id"] for d in
-                client.get("/api/v1/deployments", headers=lead).json()["items"]}  # fmt: skip
+        deps = {
+            d["name"]: d["id"]
+            for d in client.get("/api/v1/deployments", headers=lead).json()["items"]
+        }
         dep = deps["Support chatbot"]
         body = DEMO_ASSESSMENTS["Support chatbot"]
         url = f"/api/v1/deployments/{dep}/report?format=pdf"
@@ -42,8 +44,12 @@ def main() -> None:
             assert client.get(url, headers=lead).status_code == 200
             demo.append(time.perf_counter() - t0)
         for _ in range(9):  # + the demo's own = 10 assessments
-            assert client.post(f"/api/v1/deployments/{dep}/assessments", json=body,
-                               headers=lead).status_code == 201  # fmt: skip
+            assert (
+                client.post(
+                    f"/api/v1/deployments/{dep}/assessments", json=body, headers=lead
+                ).status_code
+                == 201
+            )
         with Session(engine) as s:
             events = s.execute(select(func.count()).select_from(AuditEvent)).scalar_one()
         n = 0
@@ -59,13 +65,19 @@ def main() -> None:
             samples.append(time.perf_counter() - t0)
             assert r.status_code == 200
         engine.dispose()
-        print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-              f"Python {platform.python_version()}")  # fmt: skip
-        print(f"PDF report of the demo deployment as loaded: median "
-              f"{statistics.median(demo):.2f} s (target < 2 s)")  # fmt: skip
-        print(f"PDF report, 10 assessments, {events + n} audit events: median "
-              f"{statistics.median(samples):.2f} s, {len(r.content) / 1024:.0f} KiB "
-              f"(target < 2 s)")  # fmt: skip
+        print(
+            f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+            f"Python {platform.python_version()}"
+        )
+        print(
+            f"PDF report of the demo deployment as loaded: median "
+            f"{statistics.median(demo):.2f} s (target < 2 s)"
+        )
+        print(
+            f"PDF report, 10 assessments, {events + n} audit events: median "
+            f"{statistics.median(samples):.2f} s, {len(r.content) / 1024:.0f} KiB "
+            f"(target < 2 s)"
+        )
 
 
 if __name__ == "__main__":

@@ -65,12 +65,15 @@ def densest_ruleset() -> str:
 def alias_bomb(depth: int = 7) -> str:
     """The shipped rule set plus the attack of issue 17: each rule's condition is ``all`` of nine
     aliases of the one before, so the last stands for 9**depth conditions (about 14.6 KB)."""
-    lines = [default_ruleset_text().rstrip("\n"),
-             f"  - id: bomb_0\n    when: &c0 {CONDITION}\n    then: {RECOMMEND}"]  # fmt: skip
+    lines = [
+        default_ruleset_text().rstrip("\n"),
+        f"  - id: bomb_0\n    when: &c0 {CONDITION}\n    then: {RECOMMEND}",
+    ]
     for level in range(1, depth + 1):
         aliases = ", ".join(f"*c{level - 1}" for _ in range(9))
-        lines.append(f"  - id: bomb_{level}\n    when: &c{level} {{all: [{aliases}]}}\n"
-                     f"    then: {RECOMMEND}")  # fmt: skip
+        lines.append(
+            f"  - id: bomb_{level}\n    when: &c{level} {{all: [{aliases}]}}\n    then: {RECOMMEND}"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -102,18 +105,26 @@ def _refused_ms(text: str) -> float:
 
 def main() -> None:
     load = os.getloadavg()[0]
-    print(f"rule-set uploads (load average {load:.1f} on {os.cpu_count()} cores; wall times "
-          "include waiting for a core, CPU times do not):")  # fmt: skip
-    for label, text in (("largest valid upload", largest_ruleset()),
-                        ("densest valid upload", densest_ruleset())):  # fmt: skip
+    print(
+        f"rule-set uploads (load average {load:.1f} on {os.cpu_count()} cores; wall times "
+        "include waiting for a core, CPU times do not):"
+    )
+    for label, text in (
+        ("largest valid upload", largest_ruleset()),
+        ("densest valid upload", densest_ruleset()),
+    ):
         n = validate(text)
         t = median_ms(partial(validate, text))
         cpu = median_ms(partial(validate, text), clock=time.process_time)
-        print(f"rule-set validation, {label} ({len(text.encode()):,} bytes, {n} rules): "
-              f"median {t:.1f} ms of 15 (CPU {cpu:.0f} ms; target < 100 ms)")  # fmt: skip
+        print(
+            f"rule-set validation, {label} ({len(text.encode()):,} bytes, {n} rules): "
+            f"median {t:.1f} ms of 15 (CPU {cpu:.0f} ms; target < 100 ms)"
+        )
     bomb = alias_bomb()
-    print(f"rule-set alias bomb ({len(bomb.encode()):,} bytes, depth 7): refused in median "
-          f"{_refused_ms(bomb):.2f} ms; '[' x 500: {_refused_ms('[' * 500):.3f} ms")  # fmt: skip
+    print(
+        f"rule-set alias bomb ({len(bomb.encode()):,} bytes, depth 7): refused in median "
+        f"{_refused_ms(bomb):.2f} ms; '[' x 500: {_refused_ms('[' * 500):.3f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -3,8 +3,15 @@
 
 from __future__ import annotations
 
-ESTIMATE = {"model": "llama_3_1_8b", "gpu": "h100_sxm_80gb", "n_gpus": 1, "engine": "vllm",
-            "input_tokens": 1500, "output_tokens": 300, "batch_size": 8}  # fmt: skip
+ESTIMATE = {
+    "model": "llama_3_1_8b",
+    "gpu": "h100_sxm_80gb",
+    "n_gpus": 1,
+    "engine": "vllm",
+    "input_tokens": 1500,
+    "output_tokens": 300,
+    "batch_size": 8,
+}
 # What architects open on the estimate page: a handful of model × GPU configurations (the page runs
 # its load simulations for each; they are memoised per server process, so a configuration's first
 # visit costs more than the next ones: both show in the percentiles).
@@ -19,9 +26,14 @@ ESTIMATE_PAGES = [
     "/estimates?model=llama_3_2_3b&gpu=l4&requests_per_day=200000",
 ]
 QUESTIONNAIRE = {
-    "fm.factual_staleness.severity": "3", "fm.factual_staleness.share": "35",
-    "fm.factual_staleness.corpus_tokens": "4e7", "fm.factual_staleness.cross_document": "no",
-    "fm.policy_noncompliance.severity": "2", "fm.policy_noncompliance.share": "8",
-    "fm.complex_task_errors.severity": "2", "fm.complex_task_errors.share": "10",
-    "fm.serving_cost.severity": "1", "governance_capacity": "12",
-}  # fmt: skip
+    "fm.factual_staleness.severity": "3",
+    "fm.factual_staleness.share": "35",
+    "fm.factual_staleness.corpus_tokens": "4e7",
+    "fm.factual_staleness.cross_document": "no",
+    "fm.policy_noncompliance.severity": "2",
+    "fm.policy_noncompliance.share": "8",
+    "fm.complex_task_errors.severity": "2",
+    "fm.complex_task_errors.share": "10",
+    "fm.serving_cost.severity": "1",
+    "governance_capacity": "12",
+}

@@ -50,13 +50,24 @@ def synthetic() -> None:
 
     c = catalog()
     gpu = replace(catalog_gpu("h100_sxm_80gb"), price_per_hour_usd=2.5)
-    base = Scenario(catalog_architecture("llama_3_1_8b"), gpu, ENGINES["vllm"],
-                    ServingConfig(n_gpus=1), 1500, 250, 500_000, 1000, 40)  # fmt: skip
+    base = Scenario(
+        catalog_architecture("llama_3_1_8b"),
+        gpu,
+        ENGINES["vllm"],
+        ServingConfig(n_gpus=1),
+        1500,
+        250,
+        500_000,
+        1000,
+        40,
+    )
     data = AxisData(c["matrix"], c["profiles"], {}, c["techniques"], {})
-    fms = [FailureMode("factual_staleness", ("retrieval",), 3, 0.4, 2),
-           FailureMode("complex_task_errors", ("reasoning_compute",), 2, 0.15, 1),
-           FailureMode("domain_accuracy_gap", ("peft",), 2, 0.3, 0),
-           FailureMode("policy_noncompliance", ("alignment",), 3, 0.1, 3)]  # fmt: skip
+    fms = [
+        FailureMode("factual_staleness", ("retrieval",), 3, 0.4, 2),
+        FailureMode("complex_task_errors", ("reasoning_compute",), 2, 0.15, 1),
+        FailureMode("domain_accuracy_gap", ("peft",), 2, 0.3, 0),
+        FailureMode("policy_noncompliance", ("alignment",), 3, 0.1, 3),
+    ]
     limits = Constraints(20_000, 50_000, 1000, 40, None, 12)
 
     def run() -> Any:
@@ -64,10 +75,12 @@ def synthetic() -> None:
 
     res = run()
     t = _cold_median_s(run)
-    print(f"four failure modes (retrieval, reasoning, PEFT, alignment): "
-          f"{res.candidates_evaluated:,} candidates ({res.states_evaluated} serving states): "
-          f"median {t:.2f} s cold = {res.candidates_evaluated / t:,.0f} candidates/s "
-          f"(target: >= 10,000 in < 5 s)")  # fmt: skip
+    print(
+        f"four failure modes (retrieval, reasoning, PEFT, alignment): "
+        f"{res.candidates_evaluated:,} candidates ({res.states_evaluated} serving states): "
+        f"median {t:.2f} s cold = {res.candidates_evaluated / t:,.0f} candidates/s "
+        f"(target: >= 10,000 in < 5 s)"
+    )
     _phases(base, data, fms, limits, corpus_tokens=1e8)
 
 
@@ -87,15 +100,19 @@ def _phases(base: Any, data: Any, fms: Any, limits: Any, **kw: Any) -> None:
     t3 = time.perf_counter()
     combine(space, outcomes, limits, t0)
     t4 = time.perf_counter()
-    print(f"  phases: enumerate {t1 - t0:.2f} s, {len(space.states)} serving states "
-          f"{t2 - t1:.2f} s ({(t2 - t1) / max(len(space.states), 1) * 1e3:.1f} ms each), "
-          f"combine {space.size:,} candidates {t3 - t2:.2f} s, frontier priced with the "
-          f"planner ({len(space.finals)} points) {t4 - t3:.2f} s")  # fmt: skip
+    print(
+        f"  phases: enumerate {t1 - t0:.2f} s, {len(space.states)} serving states "
+        f"{t2 - t1:.2f} s ({(t2 - t1) / max(len(space.states), 1) * 1e3:.1f} ms each), "
+        f"combine {space.size:,} candidates {t3 - t2:.2f} s, frontier priced with the "
+        f"planner ({len(space.finals)} points) {t4 - t3:.2f} s"
+    )
 
 
 def main() -> None:
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f}"
+    )
     synthetic()
     with demo_app() as demo:
         from sqlalchemy.orm import Session
@@ -123,23 +140,37 @@ def main() -> None:
                     continue
 
                 def run(inp: Any = inp) -> Any:
-                    return search(inp.base, inp.data, inp.failure_modes, inp.constraints,
-                                  regulated=inp.regulated,
-                                  corpus_tokens=inp.corpus_tokens)  # fmt: skip
+                    return search(
+                        inp.base,
+                        inp.data,
+                        inp.failure_modes,
+                        inp.constraints,
+                        regulated=inp.regulated,
+                        corpus_tokens=inp.corpus_tokens,
+                    )
 
                 res = run()
                 t = _cold_median_s(run)
-                print(f"{dep.name}: {len(inp.failure_modes)} failure modes, "
-                      f"{res.candidates_evaluated:,} candidates ({res.states_evaluated} serving "
-                      f"states simulated): median {t:.2f} s cold = "
-                      f"{res.candidates_evaluated / t:,.0f} candidates/s (target: >= 10,000 in "
-                      f"< 5 s with four failure modes)")  # fmt: skip
-                _phases(inp.base, inp.data, inp.failure_modes, inp.constraints,
-                        regulated=inp.regulated, corpus_tokens=inp.corpus_tokens)  # fmt: skip
+                print(
+                    f"{dep.name}: {len(inp.failure_modes)} failure modes, "
+                    f"{res.candidates_evaluated:,} candidates ({res.states_evaluated} serving "
+                    f"states simulated): median {t:.2f} s cold = "
+                    f"{res.candidates_evaluated / t:,.0f} candidates/s (target: >= 10,000 in "
+                    f"< 5 s with four failure modes)"
+                )
+                _phases(
+                    inp.base,
+                    inp.data,
+                    inp.failure_modes,
+                    inp.constraints,
+                    regulated=inp.regulated,
+                    corpus_tokens=inp.corpus_tokens,
+                )
                 simulate_load.cache_clear()  # type: ignore[attr-defined]
                 t0 = time.perf_counter()
-                r = client.post(f"/api/v1/deployments/{dep.id}/portfolio-search", json={},
-                                headers=h)  # fmt: skip
+                r = client.post(
+                    f"/api/v1/deployments/{dep.id}/portfolio-search", json={}, headers=h
+                )
                 if r.status_code == 202:  # run as a job (by the runner above, before the reply)
                     job = client.get(r.headers["Location"], headers=h).json()
                     print(f"  over the inline limit: job {job['id']} {job['status']}")
@@ -153,18 +184,22 @@ def main() -> None:
                     print(f"  HTTP {r.status_code}: {body}")
                     continue
                 best = body["best"]
-                print(f"  HTTP POST .../portfolio-search: {http_s:.2f} s, {len(body['pareto'])} "
-                      f"Pareto points, {sum(p['feasible'] for p in body['pareto'])} "
-                      "feasible")  # fmt: skip
+                print(
+                    f"  HTTP POST .../portfolio-search: {http_s:.2f} s, {len(body['pareto'])} "
+                    f"Pareto points, {sum(p['feasible'] for p in body['pareto'])} "
+                    "feasible"
+                )
                 if best["index"] is None:
                     print(f"  recommended: none — {best['why']}")
                 else:
                     p = body["pareto"][best["index"]]
                     print(f"  recommended: {best['why']}")
-                    print(f"    coverage {p['coverage']:.0%}, ${p['monthly_cost_usd'] or 0:,.0f}"
-                          f"/month, one-off ${p['one_off_usd'] or 0:,.0f}, time to answer p95 "
-                          f"{p['time_to_answer_p95_ms'] or 0:,.0f} ms, governance burden "
-                          f"{p['governance_burden']}")  # fmt: skip
+                    print(
+                        f"    coverage {p['coverage']:.0%}, ${p['monthly_cost_usd'] or 0:,.0f}"
+                        f"/month, one-off ${p['one_off_usd'] or 0:,.0f}, time to answer p95 "
+                        f"{p['time_to_answer_p95_ms'] or 0:,.0f} ms, governance burden "
+                        f"{p['governance_burden']}"
+                    )
         engine.dispose()
 
 

@@ -189,8 +189,9 @@ def inline_jobs(asgi, session: Session, settings: Settings) -> Iterator[None]:  
     """Jobs run inside the request's test transaction instead of Celery or a process pool."""
     from app.jobs import service as jobs
 
-    asgi.fastapi_app.state.job_runner = lambda job_id: jobs.run(job_id, lambda: session,
-                                                                settings=settings)  # fmt: skip
+    asgi.fastapi_app.state.job_runner = lambda job_id: jobs.run(
+        job_id, lambda: session, settings=settings
+    )
     yield
     asgi.fastapi_app.state.job_runner = None
 

@@ -74,8 +74,9 @@ def test_over_budget_is_not_green(client: TestClient, session: Session, architec
     assert green_bad_news(page) == []
 
 
-def test_within_budget_and_slos_is_green(client: TestClient, session: Session,
-                                         architect: Any) -> None:  # fmt: skip
+def test_within_budget_and_slos_is_green(
+    client: TestClient, session: Session, architect: Any
+) -> None:
     d = create_deployment(session, user=architect, monthly_budget_usd=1_000_000)
     session.commit()
     page = client.get(f"/deployments/{d.id}/serving-cost").text  # the deployment page's panel
@@ -85,14 +86,21 @@ def test_within_budget_and_slos_is_green(client: TestClient, session: Session,
     assert "ok" in verdict[0]
 
 
-def test_gate_note_is_a_warning_not_green(client: TestClient, session: Session,
-                                          architect: Any) -> None:  # fmt: skip
+def test_gate_note_is_a_warning_not_green(
+    client: TestClient, session: Session, architect: Any
+) -> None:
     d = create_deployment(session, user=architect, monthly_budget_usd=1)
     session.commit()
     form = client.get(f"/deployments/{d.id}/assessment")
-    page = client.post(f"/deployments/{d.id}/assessment", data={
-        "csrftoken": csrf_from(form.text), "fm.factual_staleness.severity": "3",
-        "fm.serving_cost.severity": "3"}, follow_redirects=True).text  # fmt: skip
+    page = client.post(
+        f"/deployments/{d.id}/assessment",
+        data={
+            "csrftoken": csrf_from(form.text),
+            "fm.factual_staleness.severity": "3",
+            "fm.serving_cost.severity": "3",
+        },
+        follow_redirects=True,
+    ).text
     notes = [(cls, t) for cls, t in coloured(page) if "banner" in cls]
     gate = [(cls, t) for cls, t in notes if "waits on" in t]
     assert gate, notes

@@ -64,11 +64,17 @@ def test_architect_sees_their_portfolios_and_estimates(
     arch = create_user(session, role="architect")
     dep = create_deployment(session, user=arch, name="Architect's RAG")
     portfolios.create(
-        session, caller_for(session, arch),
-        PortfolioCreate.model_validate({"deployment_id": dep.id, "name": "Cheap and fast",
-                                        "items": [{"axis": "retrieval", "technique": "rag"}]}),
+        session,
+        caller_for(session, arch),
+        PortfolioCreate.model_validate(
+            {
+                "deployment_id": dep.id,
+                "name": "Cheap and fast",
+                "items": [{"axis": "retrieval", "technique": "rag"}],
+            }
+        ),
         audit_key=AUDIT_KEY,
-    )  # fmt: skip
+    )
     ctx = dashboard.for_role(session, caller_for(session, arch))
     assert [r["portfolio"].name for r in ctx["my_portfolios"]] == ["Cheap and fast"]
     assert ctx["my_portfolios"][0]["status"] == "draft"
@@ -92,9 +98,12 @@ def test_governance_sees_the_queue_and_recent_decisions(
     _assess(session, lead, dep2.id)
     rec = assessments.recommendations(session, caller_for(session, gov), first.id)[-1]
     governance.decide_recommendation(
-        session, caller_for(session, gov), rec.id,
-        DecisionIn(decision="approved", comment="fine for staleness"), audit_key=AUDIT_KEY,
-    )  # fmt: skip
+        session,
+        caller_for(session, gov),
+        rec.id,
+        DecisionIn(decision="approved", comment="fine for staleness"),
+        audit_key=AUDIT_KEY,
+    )
     ctx = dashboard.for_role(session, caller_for(session, gov))
     assert [r["deployment"] for r in ctx["awaiting"]] == ["HR assistant"]
     assert [r["decision"].decision for r in ctx["recent_decisions"]] == ["approved"]

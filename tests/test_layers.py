@@ -57,26 +57,43 @@ def world(client: TestClient, session: Session) -> dict[str, Any]:
     outsider = create_user(session, org="Other org", role="admin")
     dep = create_deployment(session, user=lead)
     session.commit()
-    a = client.post(f"/api/v1/deployments/{dep.id}/assessments", json={"answers": ANSWERS},
-                    headers=api_headers(client, lead.email)).json()  # fmt: skip
-    p = client.post("/api/v1/portfolios", json={"deployment_id": dep.id, "name": "P",
-                    "items": [{"axis": "retrieval", "technique": "rag"}]},
-                    headers=api_headers(client, architect.email)).json()  # fmt: skip
-    return {"dep": dep.id, "assessment": a["id"], "rec": a["recommendation"]["id"],
-            "portfolio": p["id"], "lead": lead.email, "outsider": outsider.email}  # fmt: skip
+    a = client.post(
+        f"/api/v1/deployments/{dep.id}/assessments",
+        json={"answers": ANSWERS},
+        headers=api_headers(client, lead.email),
+    ).json()
+    p = client.post(
+        "/api/v1/portfolios",
+        json={
+            "deployment_id": dep.id,
+            "name": "P",
+            "items": [{"axis": "retrieval", "technique": "rag"}],
+        },
+        headers=api_headers(client, architect.email),
+    ).json()
+    return {
+        "dep": dep.id,
+        "assessment": a["id"],
+        "rec": a["recommendation"]["id"],
+        "portfolio": p["id"],
+        "lead": lead.email,
+        "outsider": outsider.email,
+    }
 
 
 def _panels(w: dict[str, Any]) -> dict[str, list[str]]:
     """Each composing page and the panels it loads."""
     d = w["dep"]
     return {
-        f"/deployments/{d}": [f"/deployments/{d}/serving-cost",
-                              f"/deployments/{d}/hosted-alternatives",
-                              f"/deployments/{d}/assessments-panel",
-                              f"/deployments/{d}/portfolios-panel"],
+        f"/deployments/{d}": [
+            f"/deployments/{d}/serving-cost",
+            f"/deployments/{d}/hosted-alternatives",
+            f"/deployments/{d}/assessments-panel",
+            f"/deployments/{d}/portfolios-panel",
+        ],
         f"/assessments/{w['assessment']}": [f"/recommendations/{w['rec']}/decision"],
         f"/portfolios/{w['portfolio']}": [f"/portfolios/{w['portfolio']}/decision"],
-    }  # fmt: skip
+    }
 
 
 def test_composing_pages_load_each_feature_panel_as_a_fragment(

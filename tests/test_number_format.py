@@ -146,14 +146,31 @@ def test_main_pages_show_no_raw_floats(client: TestClient, session: Session) -> 
     assert dep is not None
     assert assessment is not None
     assert portfolio is not None
-    pages = ["/", "/deployments", f"/deployments/{dep.id}", "/matrix", "/profiles",
-             "/catalog/gpus", "/catalog/models", "/estimates", "/estimates/compare",
-             "/estimates/training", "/calibrations", f"/assessments/{assessment.id}",
-             f"/portfolios/{portfolio.id}", f"/deployments/{dep.id}/portfolios",
-             f"/deployments/{dep.id}/risks", "/governance/queue", "/scaling",
-             "/scaling/compute", "/scaling/inference-aware", "/scaling/architecture",
-             f"/deployments/{dep.id}/report", f"/deployments/{dep.id}/hosted-alternatives",
-             "/estimates?model=mixtral_8x7b&gpu=h100_sxm_80gb&n_gpus=2"]  # fmt: skip
+    pages = [
+        "/",
+        "/deployments",
+        f"/deployments/{dep.id}",
+        "/matrix",
+        "/profiles",
+        "/catalog/gpus",
+        "/catalog/models",
+        "/estimates",
+        "/estimates/compare",
+        "/estimates/training",
+        "/calibrations",
+        f"/assessments/{assessment.id}",
+        f"/portfolios/{portfolio.id}",
+        f"/deployments/{dep.id}/portfolios",
+        f"/deployments/{dep.id}/risks",
+        "/governance/queue",
+        "/scaling",
+        "/scaling/compute",
+        "/scaling/inference-aware",
+        "/scaling/architecture",
+        f"/deployments/{dep.id}/report",
+        f"/deployments/{dep.id}/hosted-alternatives",
+        "/estimates?model=mixtral_8x7b&gpu=h100_sxm_80gb&n_gpus=2",
+    ]
     from app.demo import DEMO_PASSWORD
 
     problems: list[str] = []

@@ -129,8 +129,11 @@ def test_cli_seed_demo_refuses_production(session: Session, settings, monkeypatc
     from app.config import Environment, Settings
     from app.demo import DEMO_ORG
 
-    prod = Settings(environment=Environment.production, secret_key=secrets.token_hex(32),
-                    database_url=settings.database_url)  # fmt: skip
+    prod = Settings(
+        environment=Environment.production,
+        secret_key=secrets.token_hex(32),
+        database_url=settings.database_url,
+    )
     monkeypatch.setattr(cli_module, "get_settings", lambda: prod)
     loaded = []
     monkeypatch.setattr(loader, "load_reference_data", lambda s: loaded.append(s) or {})

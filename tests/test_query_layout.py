@@ -132,8 +132,11 @@ def test_route_modules_get_repositories_injected() -> None:
     for path in _modules():
         if path.stem in ("views", "api") or path.stem.endswith(("_views", "_api")):
             rel = path.relative_to(APP).as_posix()
-            sites = [x for x in repositories_built(path)
-                     if (rel, x.split(":")[0]) not in ALLOWED_BUILDERS]  # fmt: skip
+            sites = [
+                x
+                for x in repositories_built(path)
+                if (rel, x.split(":")[0]) not in ALLOWED_BUILDERS
+            ]
             if sites:
                 offenders[rel] = sites
     assert not offenders, f"route modules build repositories (use a Depends provider): {offenders}"

@@ -51,26 +51,46 @@ def test_report_counts_are_integers_and_no_change_says_so() -> None:
     assert rf.text(5.0) == "5"
     assert rf.text(12.0) == "12"
     assert rf.text(2.5) == "2.50"
-    unchanged = {"monthly_cost_delta_usd": 0.0, "ttft_delta_ms": 0.0, "tpot_delta_ms": 0,
-                 "one_off_cost_usd": 28.31, "governance_burden": 5.0}  # fmt: skip
+    unchanged = {
+        "monthly_cost_delta_usd": 0.0,
+        "ttft_delta_ms": 0.0,
+        "tpot_delta_ms": 0,
+        "one_off_cost_usd": 28.31,
+        "governance_burden": 5.0,
+    }
     assert rf.impact(unchanged) == (
         "no change to cost or latency; one-off $28.31; governance burden 5"
     )
-    changed = {"monthly_cost_delta_usd": 736.0, "ttft_delta_ms": 340.0, "tpot_delta_ms": 15.6,
-               "one_off_cost_usd": 0, "governance_burden": 6.0}  # fmt: skip
+    changed = {
+        "monthly_cost_delta_usd": 736.0,
+        "ttft_delta_ms": 340.0,
+        "tpot_delta_ms": 15.6,
+        "one_off_cost_usd": 0,
+        "governance_burden": 6.0,
+    }
     assert rf.impact(changed) == (
         "monthly cost +$736; TTFT +340 ms; TPOT +15.6 ms; governance burden 6"
     )
 
 
 def test_estimate_assumptions_have_labels_units_and_no_none() -> None:
-    rows = dict(assumption_rows({
-        "interconnect_gb_s": None, "calibration": None, "total_params": 8030261248,
-        "tensor_parallel": 2, "gpu_memory_utilization": 0.9, "price_per_gpu_hour_usd": 3.99,
-        "range": {"method": "10-90% of measured/estimated", "bands": [
-            bands.describe("static_batch_throughput", "h100_sxm_80gb")]},
-        "some_new_key": None,
-    }))  # fmt: skip
+    rows = dict(
+        assumption_rows(
+            {
+                "interconnect_gb_s": None,
+                "calibration": None,
+                "total_params": 8030261248,
+                "tensor_parallel": 2,
+                "gpu_memory_utilization": 0.9,
+                "price_per_gpu_hour_usd": 3.99,
+                "range": {
+                    "method": "10-90% of measured/estimated",
+                    "bands": [bands.describe("static_batch_throughput", "h100_sxm_80gb")],
+                },
+                "some_new_key": None,
+            }
+        )
+    )
     assert rows["GPU interconnect"] == "not used (one GPU per replica)"
     assert rows["Calibration"].startswith("none")
     assert rows["Total parameters"] == "8.03B"
@@ -86,8 +106,9 @@ def test_estimate_assumptions_have_labels_units_and_no_none() -> None:
 
 def test_soa_basis_error_is_worded_for_a_reader() -> None:
     row = soa_rules.default_row("A.10.4", "Customers", [])
-    edit = soa_rules.ControlEdit(applicable=False, basis="because", reference="x",
-                                 justification="y")  # fmt: skip
+    edit = soa_rules.ControlEdit(
+        applicable=False, basis="because", reference="x", justification="y"
+    )
     with pytest.raises(SoaRuleError) as caught:
         soa_rules.apply_edit(row, edit)
     assert caught.value.field == "basis"

@@ -49,9 +49,13 @@ def log_text(request: pytest.FixtureRequest, asgi: Any) -> Iterator[io.StringIO]
 
 
 def test_secrets_stay_out_of_logs_errors_and_audit_payloads(
-    client: TestClient, session: Session, settings: Settings, asgi: Any,
-    log_text: io.StringIO, monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+    client: TestClient,
+    session: Session,
+    settings: Settings,
+    asgi: Any,
+    log_text: io.StringIO,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     user = create_user(session, role="admin")
     create_deployment(session, user=user)
     session.commit()
@@ -59,19 +63,35 @@ def test_secrets_stay_out_of_logs_errors_and_audit_payloads(
     responses = []
 
     # Logins, failed and successful, on the API and the login form.
-    responses.append(client.post("/api/v1/auth/token",
-                                 data={"username": user.email, "password": wrong}))  # fmt: skip
+    responses.append(
+        client.post("/api/v1/auth/token", data={"username": user.email, "password": wrong})
+    )
     page = client.get("/login")
-    responses.append(client.post("/login", data={"csrftoken": csrf_from(page.text),
-                     "email": user.email, "password": wrong, "next": "/"}))  # fmt: skip
-    ok = client.post("/login", data={"csrftoken": csrf_from(client.get("/login").text),
-                     "email": user.email, "password": PASSWORD, "next": "/"},
-                     follow_redirects=False)  # fmt: skip
+    responses.append(
+        client.post(
+            "/login",
+            data={
+                "csrftoken": csrf_from(page.text),
+                "email": user.email,
+                "password": wrong,
+                "next": "/",
+            },
+        )
+    )
+    ok = client.post(
+        "/login",
+        data={
+            "csrftoken": csrf_from(client.get("/login").text),
+            "email": user.email,
+            "password": PASSWORD,
+            "next": "/",
+        },
+        follow_redirects=False,
+    )
     assert ok.status_code == 303
     cookie = client.cookies.get(settings.session_cookie_name)
     assert cookie
-    issued = client.post("/api/v1/auth/token", data={"username": user.email,
-                                                     "password": PASSWORD})  # fmt: skip
+    issued = client.post("/api/v1/auth/token", data={"username": user.email, "password": PASSWORD})
     token = issued.json()["access_token"]
     bearer = {"Authorization": f"Bearer {token}"}
 
@@ -111,8 +131,10 @@ def test_secrets_stay_out_of_logs_errors_and_audit_payloads(
     assert "unhandled error" in logs  # the crash is logged, with its traceback
     assert "handler crashed" in logs
     bodies = [r.text + json.dumps(dict(r.headers)) for r in responses]
-    events = [json.dumps([e.action, e.before, e.after], default=str)
-              for e in session.scalars(select(AuditEvent))]  # fmt: skip
+    events = [
+        json.dumps([e.action, e.before, e.after], default=str)
+        for e in session.scalars(select(AuditEvent))
+    ]
     assert any("user.create" in e for e in events), "creating the user is audited"
     for what, value in secrets.items():
         assert value not in logs, f"the {what} is in the logs"

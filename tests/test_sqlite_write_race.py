@@ -119,5 +119,6 @@ def test_a_busy_database_is_answered_clearly(busy_routes: Any) -> None:
         assert "busy with another save" in hx.text
         api = c.post("/api/v1/busy-test")
         assert api.status_code == 503
-        assert api.json() == {"detail": "database busy with another write; nothing was saved, "
-                                        "retry shortly"}  # fmt: skip
+        assert api.json() == {
+            "detail": "database busy with another write; nothing was saved, retry shortly"
+        }

@@ -33,12 +33,21 @@ from app.rulesets.models import RuleSetVersion
 from tests.factories import api_headers, create_deployment, create_user, csrf, page_login
 from tests.test_migrations import empty_db_url  # noqa: F401  (the fixture: SQLite and Postgres)
 
-ANSWERS = [{"failure_mode": "factual_staleness", "severity": 3, "traffic_share": 0.4},
-           {"failure_mode": "policy_noncompliance", "severity": 2}]  # fmt: skip
+ANSWERS = [
+    {"failure_mode": "factual_staleness", "severity": 3, "traffic_share": 0.4},
+    {"failure_mode": "policy_noncompliance", "severity": 2},
+]
 ITEMS = [{"axis": "retrieval", "technique": "rag"}]
 H100 = "h100_sxm_80gb"
-ESTIMATE = {"model": "llama_3_1_8b", "gpu": H100, "input_tokens": 1000, "output_tokens": 200,
-            "requests_per_day": 100_000, "ttft_slo_ms": 500, "tpot_slo_ms": 40}  # fmt: skip
+ESTIMATE = {
+    "model": "llama_3_1_8b",
+    "gpu": H100,
+    "input_tokens": 1000,
+    "output_tokens": 200,
+    "requests_per_day": 100_000,
+    "ttft_slo_ms": 500,
+    "tpot_slo_ms": 40,
+}
 
 
 def _changed_rules() -> str:
@@ -62,8 +71,11 @@ class Org:
         self.portfolio_id: int | None = None
 
     def submit(self) -> dict[str, Any]:
-        r = self.client.post(f"/api/v1/deployments/{self.dep.id}/assessments",
-                             json={"answers": ANSWERS}, headers=self.h_lead)  # fmt: skip
+        r = self.client.post(
+            f"/api/v1/deployments/{self.dep.id}/assessments",
+            json={"answers": ANSWERS},
+            headers=self.h_lead,
+        )
         assert r.status_code == 201, r.text
         rec: dict[str, Any] = r.json()["recommendation"]
         return rec
@@ -71,8 +83,11 @@ class Org:
     def portfolio_eval(self) -> dict[str, Any]:
         """The evaluation of one portfolio of the deployment (created on first use)."""
         if self.portfolio_id is None:
-            r = self.client.post("/api/v1/portfolios", headers=self.h, json={
-                "deployment_id": self.dep.id, "name": "P", "items": ITEMS})  # fmt: skip
+            r = self.client.post(
+                "/api/v1/portfolios",
+                headers=self.h,
+                json={"deployment_id": self.dep.id, "name": "P", "items": ITEMS},
+            )
             assert r.status_code == 201, r.text
             self.portfolio_id = r.json()["id"]
         ev = self.client.get(f"/api/v1/portfolios/{self.portfolio_id}/evaluation", headers=self.h)
@@ -92,22 +107,29 @@ class Org:
         return r.json()
 
     def publish_rules(self, note: str = "graphrag for staleness") -> Any:
-        return self.client.post("/api/v1/rules", headers=self.h,
-                                json={"yaml": _changed_rules(), "note": note})  # fmt: skip
+        return self.client.post(
+            "/api/v1/rules", headers=self.h, json={"yaml": _changed_rules(), "note": note}
+        )
 
     def publish_matrix(self, level: int = 1) -> Any:
         page_login(self.client, self.admin.email)
-        data = {"csrftoken": csrf(self.client, "/matrix/edit"), "retrieval.cost.level": str(level),
-                "retrieval.cost.wording": "Very high", "note": "our view"}  # fmt: skip
+        data = {
+            "csrftoken": csrf(self.client, "/matrix/edit"),
+            "retrieval.cost.level": str(level),
+            "retrieval.cost.wording": "Very high",
+            "note": "our view",
+        }
         preview = self.client.post("/matrix/edit", data=data)  # a publish follows a preview
         digest = preview.text.split('name="preview_of" value="', 1)[1].split('"', 1)[0]
         data |= {"action": "publish", "preview_of": digest}
         return self.client.post("/matrix/edit", follow_redirects=False, data=data)
 
     def set_price(self, gpu: str, price: float) -> Any:
-        return self.client.put(f"/api/v1/gpus/{gpu}/price", headers=self.h,
-                               json={"price_per_hour_usd": price, "kind": "negotiated",
-                                     "note": "contract 2026"})  # fmt: skip
+        return self.client.put(
+            f"/api/v1/gpus/{gpu}/price",
+            headers=self.h,
+            json={"price_per_hour_usd": price, "kind": "negotiated", "note": "contract 2026"},
+        )
 
 
 @pytest.fixture
@@ -143,8 +165,9 @@ def test_rule_set_publish_by_b_changes_nothing_for_a(
     assert rec_b["versions"]["rules"] == 2
     # B's rules pick GraphRAG; priced on B's deployment, plain RAG meets the SLOs for less and is
     # recommended instead, saying so (issue 18 item 4)
-    assert any(i["rationale"][0].startswith("Chosen by price over GraphRAG")
-               for i in rec_b["items"])  # fmt: skip
+    assert any(
+        i["rationale"][0].startswith("Chosen by price over GraphRAG") for i in rec_b["items"]
+    )
     events = _events(session, "ruleset.publish")
     assert [e.org_id for e in events] == [b.org_id]
     # the rules page of A shows A's version
@@ -175,8 +198,9 @@ def test_matrix_publish_by_b_changes_nothing_for_a(two: tuple[Org, Org], session
 def test_price_set_by_b_changes_nothing_for_a(two: tuple[Org, Org], session: Session) -> None:
     a, b = two
     est_a, ev_a, gpus_a = a.estimate(), a.portfolio_eval(), _gpus(a)
-    cmp_a = a.client.post("/api/v1/estimates/inference/compare-gpus", json=ESTIMATE,
-                          headers=a.h).json()  # fmt: skip
+    cmp_a = a.client.post(
+        "/api/v1/estimates/inference/compare-gpus", json=ESTIMATE, headers=a.h
+    ).json()
     r = b.set_price(H100, 999.0)
     assert r.status_code == 200, r.text
     assert r.json()["price_origin"] == "organisation"
@@ -185,8 +209,10 @@ def test_price_set_by_b_changes_nothing_for_a(two: tuple[Org, Org], session: Ses
     assert gpus_a[H100]["price_origin"] == "shipped_default"
     assert a.estimate() == est_a
     assert a.portfolio_eval() == ev_a
-    assert a.client.post("/api/v1/estimates/inference/compare-gpus", json=ESTIMATE,
-                         headers=a.h).json() == cmp_a  # fmt: skip
+    assert (
+        a.client.post("/api/v1/estimates/inference/compare-gpus", json=ESTIMATE, headers=a.h).json()
+        == cmp_a
+    )
     # B's own figures use B's price
     est_b = b.estimate()
     assert est_b["capacity"]["monthly_cost_usd"] == pytest.approx(
@@ -318,18 +344,25 @@ def test_concurrent_publishes_are_409_not_500(
     a, _ = two
     assert a.publish_rules("first").status_code == 201  # the concurrent winner: version 2
     assert a.publish_matrix(level=1).status_code == 303
-    counts = (session.scalar(select(func.count()).select_from(RuleSetVersion)),
-              session.scalar(select(func.count()).select_from(MatrixVersion)))  # fmt: skip
+    counts = (
+        session.scalar(select(func.count()).select_from(RuleSetVersion)),
+        session.scalar(select(func.count()).select_from(MatrixVersion)),
+    )
     _stale(monkeypatch, session, a.org_id)
     body = yaml.safe_load(_changed_rules())
     body["rules"][0]["description"] = "edited concurrently"
-    r = a.client.post("/api/v1/rules", headers=a.h,
-                      json={"yaml": yaml.safe_dump(body), "note": "second"})  # fmt: skip
+    r = a.client.post(
+        "/api/v1/rules", headers=a.h, json={"yaml": yaml.safe_dump(body), "note": "second"}
+    )
     assert r.status_code == 409, r.text
     assert "version 2 was published by someone else" in r.json()["detail"]
     page_login(a.client, a.admin.email)
-    form = {"csrftoken": csrf(a.client, "/rules"), "yaml": yaml.safe_dump(body), "note": "second",
-            "action": "publish"}  # fmt: skip
+    form = {
+        "csrftoken": csrf(a.client, "/rules"),
+        "yaml": yaml.safe_dump(body),
+        "note": "second",
+        "action": "publish",
+    }
     r = a.client.post("/rules/edit", data=form)
     assert r.status_code == 409, r.text[:300]
     assert "published by someone else" in html.unescape(r.text)
@@ -338,8 +371,10 @@ def test_concurrent_publishes_are_409_not_500(
     assert r.status_code == 409, r.text[:300]
     assert "matrix version 2 was published by someone else" in html.unescape(r.text)
     session.expire_all()
-    assert counts == (session.scalar(select(func.count()).select_from(RuleSetVersion)),
-                      session.scalar(select(func.count()).select_from(MatrixVersion)))  # fmt: skip
+    assert counts == (
+        session.scalar(select(func.count()).select_from(RuleSetVersion)),
+        session.scalar(select(func.count()).select_from(MatrixVersion)),
+    )
 
 
 def test_reference_caches_are_per_organisation(two: tuple[Org, Org], session: Session) -> None:
@@ -393,9 +428,16 @@ def test_seed_brings_an_unedited_shipped_rule_set_to_the_current_wording(
     for org_id in (untouched, edited.org_id):
         row = rulesets.get_version(session, org_id)
         row.text, row.body = stale, yaml.safe_load(stale)
-    session.add(RuleSetVersion(org_id=edited.org_id, version=2, text=stale,
-                               body={**yaml.safe_load(stale), "version": 2}, note="ours",
-                               created_by=edited.email))  # fmt: skip
+    session.add(
+        RuleSetVersion(
+            org_id=edited.org_id,
+            version=2,
+            text=stale,
+            body={**yaml.safe_load(stale), "version": 2},
+            note="ours",
+            created_by=edited.email,
+        )
+    )
     session.flush()
     load_reference_data(session)
     session.flush()
@@ -403,8 +445,11 @@ def test_seed_brings_an_unedited_shipped_rule_set_to_the_current_wording(
     assert (fresh.version, fresh.created_by, fresh.text) == (2, "system", current)
     assert "updated by `axisboard seed`" in fresh.note
     assert rulesets.get_version(session, untouched, 1).text == stale  # history kept
-    gate = next(r for r in rulesets.current_ruleset(session, untouched).rules
-                if r.id == "serving_first_when_economics_fail")  # fmt: skip
+    gate = next(
+        r
+        for r in rulesets.current_ruleset(session, untouched).rules
+        if r.id == "serving_first_when_economics_fail"
+    )
     assert NEW_GATE in next(e.reason for e in gate.effects if isinstance(e, Gate))
     own = rulesets.get_version(session, edited.org_id)
     assert (own.version, own.created_by, own.text) == (2, edited.email, stale)
@@ -419,31 +464,61 @@ def _seed_0007(conn: Any) -> None:
     published by Beta's admin), and an A100 price Beta's admin set."""
     now = "2026-11-01 00:00:00"
     ins = lambda sql, **kw: conn.execute(text(sql), kw)  # noqa: E731
-    ins("INSERT INTO organizations (id, name, created_at) VALUES (1, 'Alpha', :t), "
-        "(2, 'Beta', :t)", t=now)  # fmt: skip
+    ins(
+        "INSERT INTO organizations (id, name, created_at) VALUES (1, 'Alpha', :t), (2, 'Beta', :t)",
+        t=now,
+    )
     for uid, org, email in ((1, 1, "a@alpha.test"), (2, 2, "b@beta.test")):
-        ins("INSERT INTO users (id, org_id, email, password_hash, role, is_active, created_at, "
+        ins(
+            "INSERT INTO users (id, org_id, email, password_hash, role, is_active, created_at, "
             "updated_at) VALUES (:i, :o, :e, 'x', 'admin', true, :t, :t)",
-            i=uid, o=org, e=email, t=now)  # fmt: skip
-    ins("INSERT INTO axes (key, name, stage, description, position) VALUES "
-        "('retrieval', 'Retrieval', 'inference', 'd', 0)")  # fmt: skip
+            i=uid,
+            o=org,
+            e=email,
+            t=now,
+        )
+    ins(
+        "INSERT INTO axes (key, name, stage, description, position) VALUES "
+        "('retrieval', 'Retrieval', 'inference', 'd', 0)"
+    )
     ins("INSERT INTO dimensions (key, name, description, position) VALUES ('cost', 'Cost', 'd', 0)")
     for vid, ver, by, level in ((1, 1, "system", 3), (2, 2, "b@beta.test", 1)):
-        ins("INSERT INTO matrix_versions (id, version, note, source, created_by, created_at) "
-            "VALUES (:i, :v, 'n', 's', :b, :t)", i=vid, v=ver, b=by, t=now)  # fmt: skip
-        ins("INSERT INTO matrix_cells (version_id, axis_key, dimension_key, level, wording) "
-            "VALUES (:i, 'retrieval', 'cost', :l, 'w')", i=vid, l=level)  # fmt: skip
+        ins(
+            "INSERT INTO matrix_versions (id, version, note, source, created_by, created_at) "
+            "VALUES (:i, :v, 'n', 's', :b, :t)",
+            i=vid,
+            v=ver,
+            b=by,
+            t=now,
+        )
+        ins(
+            "INSERT INTO matrix_cells (version_id, axis_key, dimension_key, level, wording) "
+            "VALUES (:i, 'retrieval', 'cost', :l, 'w')",
+            i=vid,
+            l=level,
+        )
     for ver, by in ((1, "system"), (2, "b@beta.test")):
-        ins("INSERT INTO rule_set_versions (version, text, body, note, created_by, created_at) "
-            "VALUES (:v, 'rules: []', :body, 'n', :b, :t)", v=ver, b=by, t=now,
-            body=f'{{"version": {ver}, "rules": []}}')  # fmt: skip
-    ins("INSERT INTO gpus (key, name, memory_gb, bandwidth_tbps, bf16_tflops_dense, notes, "
+        ins(
+            "INSERT INTO rule_set_versions (version, text, body, note, created_by, created_at) "
+            "VALUES (:v, 'rules: []', :body, 'n', :b, :t)",
+            v=ver,
+            b=by,
+            t=now,
+            body=f'{{"version": {ver}, "rules": []}}',
+        )
+    ins(
+        "INSERT INTO gpus (key, name, memory_gb, bandwidth_tbps, bf16_tflops_dense, notes, "
         "source, price_per_hour_usd, price_source, updated_at) VALUES ('a100_sxm_80gb', 'A100', "
         "80, 2, 312, '', '', 999, 'set by b@beta.test', :t), ('l4', 'L4', 24, 0.3, 121, '', '', "
-        "NULL, '', :t)", t=now)  # fmt: skip
-    ins("INSERT INTO audit_events (org_id, actor_id, actor_email, action, entity_type, entity_id, "
+        "NULL, '', :t)",
+        t=now,
+    )
+    ins(
+        "INSERT INTO audit_events (org_id, actor_id, actor_email, action, entity_type, entity_id, "
         "created_at, prev_hash, hash) VALUES (2, 2, 'b@beta.test', 'gpu.price.update', 'gpu', "
-        "'a100_sxm_80gb', :t, 'g', 'h1')", t=now)  # fmt: skip
+        "'a100_sxm_80gb', :t, 'g', 'h1')",
+        t=now,
+    )
 
 
 def test_migration_gives_every_organisation_its_own_versions(
@@ -457,25 +532,38 @@ def test_migration_gives_every_organisation_its_own_versions(
     command.upgrade(cfg, "0008")
     q = lambda sql: conn.execute(text(sql)).all()  # noqa: E731
     with eng.connect() as conn:
-        mvs = q("SELECT org_id, version, created_by, id FROM matrix_versions ORDER BY org_id, "
-                "version")  # fmt: skip
+        mvs = q(
+            "SELECT org_id, version, created_by, id FROM matrix_versions ORDER BY org_id, version"
+        )
         assert [(o, v) for o, v, _, _ in mvs] == [(1, 1), (1, 2), (2, 1), (2, 2)]
         # Alpha's copy of Beta's version does not show Beta's e-mail; Beta's keeps it
         assert [by for _, _, by, _ in mvs] == [
-            "system", "another organisation (before per-organisation versions)",
-            "system", "b@beta.test"]  # fmt: skip
+            "system",
+            "another organisation (before per-organisation versions)",
+            "system",
+            "b@beta.test",
+        ]
         cells = dict(q("SELECT version_id, level FROM matrix_cells"))
         assert [cells[i] for *_, i in mvs] == [3, 1, 3, 1]
         assert q("SELECT org_id, version FROM rule_set_versions ORDER BY org_id, version") == [
-            (1, 1), (1, 2), (2, 1), (2, 2)]  # fmt: skip
+            (1, 1),
+            (1, 2),
+            (2, 1),
+            (2, 2),
+        ]
         # Beta's A100 price is Beta's own now; the shipped default is the file's again
-        assert q("SELECT org_id, gpu_key, price_per_hour_usd, set_by FROM gpu_price_overrides"
-                 ) == [(2, "a100_sxm_80gb", 999.0, "b@beta.test")]  # fmt: skip
+        assert q("SELECT org_id, gpu_key, price_per_hour_usd, set_by FROM gpu_price_overrides") == [
+            (2, "a100_sxm_80gb", 999.0, "b@beta.test")
+        ]
         assert q("SELECT price_per_hour_usd FROM gpus WHERE key = 'a100_sxm_80gb'") == [(1.5,)]
     with eng.begin() as conn:  # the per-organisation uniqueness holds
-        conn.execute(text("INSERT INTO rule_set_versions (org_id, version, text, body, note, "
-                          "created_by, created_at) VALUES (1, 3, 't', '{}', 'n', 'x', "
-                          "'2026-11-02 00:00:00')"))  # fmt: skip
+        conn.execute(
+            text(
+                "INSERT INTO rule_set_versions (org_id, version, text, body, note, "
+                "created_by, created_at) VALUES (1, 3, 't', '{}', 'n', 'x', "
+                "'2026-11-02 00:00:00')"
+            )
+        )
     command.downgrade(cfg, "0007")
     with eng.connect() as conn:
         assert q("SELECT version FROM matrix_versions ORDER BY version") == [(1,), (2,)]

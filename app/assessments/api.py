@@ -56,7 +56,7 @@ def recommendation_out(
                 "matrix": rec.matrix_version,
                 "rules": rec.rules_version,
                 "estimator": rec.estimator_version,
-            },  # fmt: skip
+            },
         }
     )
 

@@ -22,22 +22,44 @@ def score_breakdown(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     score = 100 × severity × reach × segment risk × profile fit."""
     labels = [f"#{i['rank']} {i['technique_name']}" for i in items]
     data: list[dict[str, Any]] = [
-        {"type": "bar", "name": label, "x": labels, "y": [i["breakdown"][key] for i in items],
-         "hovertemplate": "%{fullData.name}: %{y:.2f}<extra></extra>"}
+        {
+            "type": "bar",
+            "name": label,
+            "x": labels,
+            "y": [i["breakdown"][key] for i in items],
+            "hovertemplate": "%{fullData.name}: %{y:.2f}<extra></extra>",
+        }
         for key, label in FACTORS
-    ]  # fmt: skip
-    data.append({
-        "type": "scatter", "mode": "markers+text", "name": "score", "x": labels,
-        "y": [i["score"] for i in items], "yaxis": "y2",
-        "text": [f"{i['score']:.1f}" for i in items], "textposition": "top center",
-        "marker": {"size": 12, "symbol": "diamond", "color": "#111827"},
-        "hovertemplate": "score %{y:.1f}<extra></extra>",
-    })  # fmt: skip
-    return {"data": data, "layout": {
-        **LAYOUT, "height": 380, "barmode": "group",
-        "margin": {**LAYOUT["margin"], "r": 70, "t": 60},
-        "title": {"text": "Score = 100 × severity × reach × segment risk × profile fit"},
-        "yaxis": {"title": {"text": "factor"}, "rangemode": "tozero"},
-        "yaxis2": {"title": {"text": "score"}, "overlaying": "y", "side": "right",
-                   "rangemode": "tozero", "showgrid": False},
-    }}  # fmt: skip
+    ]
+    data.append(
+        {
+            "type": "scatter",
+            "mode": "markers+text",
+            "name": "score",
+            "x": labels,
+            "y": [i["score"] for i in items],
+            "yaxis": "y2",
+            "text": [f"{i['score']:.1f}" for i in items],
+            "textposition": "top center",
+            "marker": {"size": 12, "symbol": "diamond", "color": "#111827"},
+            "hovertemplate": "score %{y:.1f}<extra></extra>",
+        }
+    )
+    return {
+        "data": data,
+        "layout": {
+            **LAYOUT,
+            "height": 380,
+            "barmode": "group",
+            "margin": {**LAYOUT["margin"], "r": 70, "t": 60},
+            "title": {"text": "Score = 100 × severity × reach × segment risk × profile fit"},
+            "yaxis": {"title": {"text": "factor"}, "rangemode": "tozero"},
+            "yaxis2": {
+                "title": {"text": "score"},
+                "overlaying": "y",
+                "side": "right",
+                "rangemode": "tozero",
+                "showgrid": False,
+            },
+        },
+    }

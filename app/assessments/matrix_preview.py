@@ -65,12 +65,16 @@ def matrix_dry_run(
             for k, _, _ in before
             if k not in after_keys
         ]
-        changes.append({
-            "assessment_id": a.id, "deployment": dep.name,
-            "before": [name for _, name, _ in before], "after": [name for _, name, _ in after],
-            "top_changed": [k for k, _, _ in before[:1]] != [k for k, _, _ in after[:1]],
-            "moves": moves,
-        })  # fmt: skip
+        changes.append(
+            {
+                "assessment_id": a.id,
+                "deployment": dep.name,
+                "before": [name for _, name, _ in before],
+                "after": [name for _, name, _ in after],
+                "top_changed": [k for k, _, _ in before[:1]] != [k for k, _, _ in after[:1]],
+                "moves": moves,
+            }
+        )
     return {
         "current_version": current_version,
         "assessments": checked,

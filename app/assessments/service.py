@@ -57,8 +57,12 @@ from app.rules.engine import Context, FailureModeInfo, Item, Result, RuleSet, ru
 from app.rules.questionnaire import ServingContext, check_answer, facts
 from app.rulesets import service as rulesets
 
-SERVING_FIELDS = ("observed_ttft_ms", "observed_tpot_ms", "observed_monthly_cost_usd",
-                  "governance_capacity")  # fmt: skip
+SERVING_FIELDS = (
+    "observed_ttft_ms",
+    "observed_tpot_ms",
+    "observed_monthly_cost_usd",
+    "governance_capacity",
+)
 PREVIEW_ITEMS = 3
 
 
@@ -204,8 +208,11 @@ def _serving_context(
     est: dict[str, float | None] = {"cost": None, "ttft": None, "tpot": None}
     if isinstance(plan, DeploymentEconomics):
         est = {"cost": plan.monthly_cost_usd, "ttft": plan.ttft_p95_ms, "tpot": plan.tpot_p95_ms}
-    obs = {"cost": data.observed_monthly_cost_usd, "ttft": data.observed_ttft_ms,
-           "tpot": data.observed_tpot_ms}  # fmt: skip
+    obs = {
+        "cost": data.observed_monthly_cost_usd,
+        "ttft": data.observed_ttft_ms,
+        "tpot": data.observed_tpot_ms,
+    }
     used = {k: obs[k] if obs[k] is not None else est[k] for k in obs}
     given = [k for k in obs if obs[k] is not None]
     source = "observed" if len(given) == len(obs) else ("mixed" if given else "estimated")
@@ -263,8 +270,10 @@ def priced_outcome(fields: dict[str, Any], rule_technique: str, table_outcome: s
     parts = []
     cost = fields.get("cost_per_1k_requests_usd") or {}
     if cost.get("before") is not None and cost.get("after") is not None:
-        parts.append(f"{money(cost['before'], 3)} → {money(cost['after'], 3)} per 1,000 "
-                     "requests (GPU-hours actually needed)")  # fmt: skip
+        parts.append(
+            f"{money(cost['before'], 3)} → {money(cost['after'], 3)} per 1,000 "
+            "requests (GPU-hours actually needed)"
+        )
     tta = fields.get("time_to_answer_p95_ms") or {}
     if tta.get("before") is not None and tta.get("after") is not None:
         parts.append(f"p95 time to answer {ms(tta['before'])} → {ms(tta['after'])}")
@@ -272,8 +281,10 @@ def priced_outcome(fields: dict[str, Any], rule_technique: str, table_outcome: s
     if slo:
         parts.append("meets every SLO" if all(slo.values()) else "misses an SLO")
     figures = ", ".join(parts) or "not priced"
-    return (f"{figures[:1].upper()}{figures[1:]}, priced on this deployment (the rules' "
-            f"outcome for {rule_technique}: {table_outcome})")  # fmt: skip
+    return (
+        f"{figures[:1].upper()}{figures[1:]}, priced on this deployment (the rules' "
+        f"outcome for {rule_technique}: {table_outcome})"
+    )
 
 
 def card_params(technique: str, corpus_tokens: float, share: float) -> dict[str, Any]:
@@ -331,8 +342,10 @@ def _price_and_choose(
         options = [Option(t, cat.technique_axis[t], priced[t].fields) for t in techniques]
         choice = choose(item.technique, item.axis, options, excluded)
         if choice.technique in excluded:
-            notes.append(f"{item.technique_name}: {excluded[choice.technique]}; no other priced "
-                         "option on its axis, so it is not recommended")  # fmt: skip
+            notes.append(
+                f"{item.technique_name}: {excluded[choice.technique]}; no other priced "
+                "option on its axis, so it is not recommended"
+            )
             continue
         pick = choice.technique
         same = next((k for k in kept if (k.axis, k.technique) == (item.axis, pick)), None)
@@ -343,12 +356,12 @@ def _price_and_choose(
             continue
         if pick != item.technique:
             old = item.technique
-            item.citations = [c for c in item.citations
-                              if c != cat.technique_citations.get(old)]  # fmt: skip
+            item.citations = [c for c in item.citations if c != cat.technique_citations.get(old)]
             if cat.technique_citations.get(pick):
                 item.citations.append(cat.technique_citations[pick])
-            item.rationale.insert(0, f"Chosen by price over {cat.technique_names.get(old, old)}: "
-                                  f"{choice.why}")  # fmt: skip
+            item.rationale.insert(
+                0, f"Chosen by price over {cat.technique_names.get(old, old)}: {choice.why}"
+            )
             item.expected_outcome = priced_outcome(
                 priced[pick].fields, cat.technique_names.get(old, old), item.expected_outcome
             )
@@ -371,27 +384,36 @@ def _item_candidates(item: Item, cat: Catalog, fm_axes: dict[str, tuple[str, ...
     rule put on an axis none of its failure modes' candidates lies on (serving optimisation for
     the latency headroom reasoning needs), the candidates of that axis's own failure modes on that
     axis only, so the card's alternatives answer the card's question."""
-    own = [t for fm in item.failure_modes for t in CANDIDATES.get(fm, ())
-           if t in cat.technique_axis]  # fmt: skip
+    own = [
+        t for fm in item.failure_modes for t in CANDIDATES.get(fm, ()) if t in cat.technique_axis
+    ]
     if not fm_axes or any(cat.technique_axis[t] == item.axis for t in own):
         return own
     return [
-        t for fm, axes in fm_axes.items() if item.axis in axes
-        for t in CANDIDATES.get(fm, ()) if cat.technique_axis.get(t) == item.axis
-    ]  # fmt: skip
+        t
+        for fm, axes in fm_axes.items()
+        if item.axis in axes
+        for t in CANDIDATES.get(fm, ())
+        if cat.technique_axis.get(t) == item.axis
+    ]
 
 
 def _merge_into(card: Item, other: Item, cat: Catalog) -> None:
     """``other`` chose the technique ``card`` already recommends on the same axis: one card for
     both failure modes, with every reason and rule kept."""
-    names = [cat.failure_modes[fm].name if fm in cat.failure_modes else fm
-             for fm in other.failure_modes if fm not in card.failure_modes]  # fmt: skip
+    names = [
+        cat.failure_modes[fm].name if fm in cat.failure_modes else fm
+        for fm in other.failure_modes
+        if fm not in card.failure_modes
+    ]
     card.failure_modes.extend(fm for fm in other.failure_modes if fm not in card.failure_modes)
     if other.score > card.score:
         card.score, card.breakdown = other.score, other.breakdown
     if names:
-        card.rationale.append(f"Also addresses {', '.join(names)}: the same option is the "
-                              "cheapest on this axis that meets the SLOs for it too")  # fmt: skip
+        card.rationale.append(
+            f"Also addresses {', '.join(names)}: the same option is the "
+            "cheapest on this axis that meets the SLOs for it too"
+        )
     card.rationale.extend(r for r in other.rationale if r not in card.rationale)
     card.rules_fired.extend(r for r in other.rules_fired if r not in card.rules_fired)
     card.warnings.extend(w for w in other.warnings if w not in card.warnings)
@@ -406,8 +428,10 @@ def _moe_replacement(scenario: Scenario, models: dict[str, Architecture]) -> str
     if not found:
         return f"{current} is already a mixture-of-experts model"
     new = models[found[0].key].name
-    return (f"{current} is already a mixture-of-experts model: this replaces it with {new}, "
-            f"{found[0].comparison.describe(current, new)}")  # fmt: skip
+    return (
+        f"{current} is already a mixture-of-experts model: this replaces it with {new}, "
+        f"{found[0].comparison.describe(current, new)}"
+    )
 
 
 def _add_hosted_alternatives(
@@ -424,10 +448,12 @@ def _add_hosted_alternatives(
     outcome = econ.outcome
     self_monthly = None if outcome is None else outcome.monthly_cost_usd
     alts = hosted_calc.card_alternatives(
-        rows["items"], regulatory_flags=list(dep.regulatory_flags),
-        ttft_slo_ms=float(dep.ttft_slo_ms), tpot_slo_ms=float(dep.tpot_slo_ms),
+        rows["items"],
+        regulatory_flags=list(dep.regulatory_flags),
+        ttft_slo_ms=float(dep.ttft_slo_ms),
+        tpot_slo_ms=float(dep.tpot_slo_ms),
         self_monthly_usd=self_monthly,
-    )  # fmt: skip
+    )
     for item in items:
         item.alternatives = [*item.alternatives, *(dict(a) for a in alts)]
 
@@ -438,8 +464,7 @@ def _whole_plan(cat: Catalog, scenario: Scenario, items: Sequence[Item]) -> dict
     if not items:
         return None
     data = AxisData(cat.matrix, cat.profiles, {}, cat.technique_axis, dict(cat.models))
-    chosen = [PortfolioItem(i.axis, i.technique, dict(i.impact.get("params") or {}))
-              for i in items]  # fmt: skip
+    chosen = [PortfolioItem(i.axis, i.technique, dict(i.impact.get("params") or {})) for i in items]
     try:
         ev = evaluate_portfolio(scenario, chosen, data)
     except FieldError as exc:
@@ -452,9 +477,14 @@ def _whole_plan(cat: Catalog, scenario: Scenario, items: Sequence[Item]) -> dict
         warnings = [f"The whole plan {verdict}{own}"] + [
             w for w in warnings if not w.startswith("misses the ")
         ]
-    return {**ev.economics, "meets_slo": ev.meets_slo, "fits": ev.fits,
-            "warnings": warnings, "slo_verdict": verdict,
-            "items": [f"{i.axis}/{i.technique}" for i in items]}  # fmt: skip
+    return {
+        **ev.economics,
+        "meets_slo": ev.meets_slo,
+        "fits": ev.fits,
+        "warnings": warnings,
+        "slo_verdict": verdict,
+        "items": [f"{i.axis}/{i.technique}" for i in items],
+    }
 
 
 def _plan_budget(plan: dict[str, Any] | None, budget: float | None) -> None:
@@ -466,14 +496,18 @@ def _plan_budget(plan: dict[str, Any] | None, budget: float | None) -> None:
     after, before = prov.get("after"), prov.get("before")
     if after is None or after <= budget:
         return
-    now = ("" if before is None else f"; {'already over' if before > budget else 'within'} it "
-           f"today at {money(before)}")  # fmt: skip
+    now = (
+        ""
+        if before is None
+        else f"; {'already over' if before > budget else 'within'} it today at {money(before)}"
+    )
     warnings = plan.setdefault("warnings", [])
     at = 1 if warnings and str(warnings[0]).startswith("The whole plan misses") else 0
     warnings.insert(
-        at, f"The whole plan's provisioned bill, {money(after)} a month (the peak's replicas all "
-        f"month, as on the deployment page), is over the monthly budget of {money(budget)}{now}"
-    )  # fmt: skip
+        at,
+        f"The whole plan's provisioned bill, {money(after)} a month (the peak's replicas all "
+        f"month, as on the deployment page), is over the monthly budget of {money(budget)}{now}",
+    )
 
 
 PLAN_SLOS = (  # (slo_after key, words, economics figure, which SLO)
@@ -504,9 +538,10 @@ def _plan_misses(
     if figures:
         verdict += f" ({'; '.join(figures)})"
     culprits = [
-        i.technique_name for i in items
+        i.technique_name
+        for i in items
         if any(not (i.impact.get("slo_after") or {}).get(k, True) for k in keys)
-    ]  # fmt: skip
+    ]
     return verdict, ", ".join(culprits)
 
 
@@ -584,7 +619,7 @@ def _summary(rec: Recommendation) -> dict[str, Any]:
             "matrix": rec.matrix_version,
             "rules": rec.rules_version,
             "estimator": rec.estimator_version,
-        },  # fmt: skip
+        },
         "top": [f"{i['axis']}/{i['technique']}" for i in items[:PREVIEW_ITEMS]],
         "no_intervention": rec.result["no_intervention"],
         "governance_burden": rec.result["governance_burden"],
@@ -650,7 +685,7 @@ def submit(
             "answers": assessment.answers,
             **assessment.serving,
             **_summary(rec),
-        },  # fmt: skip
+        },
     )
     return assessment, False
 
@@ -734,8 +769,9 @@ def save_draft(
     repo = AssessmentRepository(session, caller.org_id)
     draft = repo.draft(dep.id, caller.email)
     if draft is None:
-        draft = Assessment(deployment_id=dep.id, status="draft", answers=[], serving={},
-                           created_by=caller.email)  # fmt: skip
+        draft = Assessment(
+            deployment_id=dep.id, status="draft", answers=[], serving={}, created_by=caller.email
+        )
         repo.add(draft)
     draft.form = _answers_only(values)
     session.flush()
@@ -779,14 +815,23 @@ def dry_run(session: Session, caller: Caller, candidate: RuleSet) -> DryRunOut:
         ctx, _ = _engine_context(session, caller.org_id, stored, dep.profile, capacity)
         before, after = _ranked(run(current, ctx)), _ranked(run(candidate, ctx))
         if before != after:
-            changes.append(DryRunChange(
-                assessment_id=a.id, deployment=dep.name, before=before, after=after,
-                top_changed=before[:1] != after[:1],
-                added=[x for x in after if x not in before],
-                removed=[x for x in before if x not in after],
-            ))  # fmt: skip
-    return DryRunOut(current_version=row.version, assessments=len(assessments),
-                     changed=len(changes), changes=changes)  # fmt: skip
+            changes.append(
+                DryRunChange(
+                    assessment_id=a.id,
+                    deployment=dep.name,
+                    before=before,
+                    after=after,
+                    top_changed=before[:1] != after[:1],
+                    added=[x for x in after if x not in before],
+                    removed=[x for x in before if x not in after],
+                )
+            )
+    return DryRunOut(
+        current_version=row.version,
+        assessments=len(assessments),
+        changed=len(changes),
+        changes=changes,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -823,7 +868,7 @@ def changes(previous: Recommendation, current: Recommendation) -> RerunChanges:
             ("matrix", "matrix_version"),
             ("rules", "rules_version"),
             ("estimator", "estimator_version"),
-        )  # fmt: skip
+        )
         if getattr(previous, attr) != getattr(current, attr)
     }
     moved = [

@@ -38,9 +38,13 @@ def _fm_keys(session: SessionDep) -> list[str]:
 
 
 def _questionnaire(
-    session: SessionDep, caller: Caller, dep: Deployment, values: dict[str, Any],
-    errors: dict[str, str], preview: Any = None,
-) -> dict[str, Any]:  # fmt: skip
+    session: SessionDep,
+    caller: Caller,
+    dep: Deployment,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    preview: Any = None,
+) -> dict[str, Any]:
     econ = deployment_serving_plan(session, dep)
     return {
         "caller": caller,
@@ -99,8 +103,13 @@ def follow_ups_fragment(
     if info is None:
         raise NotFound(f"unknown failure mode '{fm}'")
     values: dict[str, Any] = dict(request.query_params)
-    values.update({k: request.query_params.getlist(k) for k in request.query_params
-                   if k.endswith(".segments")})  # fmt: skip
+    values.update(
+        {
+            k: request.query_params.getlist(k)
+            for k in request.query_params
+            if k.endswith(".segments")
+        }
+    )
     if forms.severity_of(values, fm) == 0:
         return HTMLResponse("")
     ctx = _questionnaire(session, caller, dep, values, {})
@@ -222,14 +231,22 @@ def rules_page(
             "row": row,
             "rules": row.body.get("rules", []),
             "versions": rulesets.versions(session, caller.org_id),
-        },  # fmt: skip
+        },
     )
 
 
 def _edit_ctx(session: SessionDep, caller: Caller, text: str, **extra: Any) -> dict[str, Any]:
     row = rulesets.get_version(session, caller.org_id)
-    return {"caller": caller, "row": row, "text": text, "rules": row.body.get("rules", []),
-            "errors": {}, "result": None, "note": "", **extra}  # fmt: skip
+    return {
+        "caller": caller,
+        "row": row,
+        "text": text,
+        "rules": row.body.get("rules", []),
+        "errors": {},
+        "result": None,
+        "note": "",
+        **extra,
+    }
 
 
 @router.get("/rules/edit")
@@ -247,8 +264,14 @@ def edit_page(
             raise NotFound(f"no rule '{rule}' in version {row.version}")
         ctx["rule"] = _rule_fields(found)
     elif "new" in request.query_params:
-        ctx["rule"] = {"id": "", "description": "", "source": "", "when": "", "then": "",
-                       "original": ""}  # fmt: skip
+        ctx["rule"] = {
+            "id": "",
+            "description": "",
+            "source": "",
+            "when": "",
+            "then": "",
+            "original": "",
+        }
     return render(request, "rules/edit.html", ctx)
 
 
@@ -284,8 +307,12 @@ def _with_rule(
     body = dict(rulesets.get_version(session, org_id).body)
     if errors:
         return "", errors
-    rule = {"id": rid, "description": str(form.get("description", "")).strip(),
-            "source": str(form.get("source", "")).strip(), **parts}  # fmt: skip
+    rule = {
+        "id": rid,
+        "description": str(form.get("description", "")).strip(),
+        "source": str(form.get("source", "")).strip(),
+        **parts,
+    }
     original = str(form.get("original", ""))
     rules = list(body.get("rules", []))
     idx = next((i for i, r in enumerate(rules) if r.get("id") == original), None)
@@ -313,8 +340,13 @@ def edit(
     if "original" in form:  # the per-rule form
         text, rule_errors = _with_rule(session, caller.org_id, form)
         if rule_errors:
-            ctx = _edit_ctx(session, caller, rulesets.get_version(session, caller.org_id).text,
-                            errors=rule_errors, rule=dict(form))  # fmt: skip
+            ctx = _edit_ctx(
+                session,
+                caller,
+                rulesets.get_version(session, caller.org_id).text,
+                errors=rule_errors,
+                rule=dict(form),
+            )
             return render(request, "rules/edit.html", ctx, status_code=422)
     try:
         if form.get("action") == "publish":
@@ -333,8 +365,7 @@ def edit(
     except Conflict as exc:  # a concurrent publish took the version number: keep what was typed
         ctx = _edit_ctx(session, caller, text, errors={"yaml": exc.message}, note=note)
         return render(request, "rules/edit.html", ctx, block="editor", status_code=409)
-    ctx = _edit_ctx(session, caller, text, result=result, note=note,
-                    valid=len(candidate.rules))  # fmt: skip
+    ctx = _edit_ctx(session, caller, text, result=result, note=note, valid=len(candidate.rules))
     return render(request, "rules/edit.html", ctx, block="editor")
 
 

@@ -15,11 +15,21 @@ from app.decisions.workflow import decisions_by_target, in_force
 
 
 def recommendation_content(rec: Recommendation, a: Assessment) -> dict[str, Any]:
-    return {"type": "recommendation", "id": rec.id, "assessment_id": a.id,
-            "deployment_id": a.deployment_id, "answers": a.answers, "serving": a.serving,
-            "versions": {"matrix": rec.matrix_version, "rules": rec.rules_version,
-                         "estimator": rec.estimator_version},
-            "facts": rec.facts, "result": rec.result}  # fmt: skip
+    return {
+        "type": "recommendation",
+        "id": rec.id,
+        "assessment_id": a.id,
+        "deployment_id": a.deployment_id,
+        "answers": a.answers,
+        "serving": a.serving,
+        "versions": {
+            "matrix": rec.matrix_version,
+            "rules": rec.rules_version,
+            "estimator": rec.estimator_version,
+        },
+        "facts": rec.facts,
+        "result": rec.result,
+    }
 
 
 def recommendation_contributors(
@@ -31,16 +41,18 @@ def recommendation_contributors(
     return list(dict.fromkeys([a.created_by, *earlier, rec.created_by]))
 
 
-def recommendation_status(rec: Recommendation, decisions: Sequence[Decision],
-                          latest_id: int) -> str:  # fmt: skip
+def recommendation_status(
+    rec: Recommendation, decisions: Sequence[Decision], latest_id: int
+) -> str:
     d = in_force(decisions)
     if d is not None:
         return d.decision
     return "superseded" if rec.id != latest_id else "submitted"
 
 
-def recommendation_statuses(session: Session, org_id: int,
-                            recs: Sequence[Recommendation]) -> dict[int, str]:  # fmt: skip
+def recommendation_statuses(
+    session: Session, org_id: int, recs: Sequence[Recommendation]
+) -> dict[int, str]:
     repo = AssessmentRepository(session, org_id)
     latest = repo.latest_recommendations(sorted({r.assessment_id for r in recs}))
     by = decisions_by_target(session, org_id, "recommendation", [r.id for r in recs])

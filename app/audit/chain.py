@@ -95,8 +95,15 @@ def verify_chain_for(key: bytes, events: Iterable[ChainedEvent], org_id: int) ->
         if own:
             return VerifyResult(False, checked, ev.id, reason)
         nxt = next((e.id for e in it if e.content.get("org_id") == org_id), None)
-        where = ("before this event of your organisation" if nxt is not None
-                 else "after your organisation's newest event")  # fmt: skip
-        return VerifyResult(False, checked, nxt, f"the shared chain is broken {where}: an event "
-                            "was changed, inserted or removed")  # fmt: skip
+        where = (
+            "before this event of your organisation"
+            if nxt is not None
+            else "after your organisation's newest event"
+        )
+        return VerifyResult(
+            False,
+            checked,
+            nxt,
+            f"the shared chain is broken {where}: an event was changed, inserted or removed",
+        )
     return VerifyResult(True, checked, None, None)

@@ -192,10 +192,16 @@ def store_for(settings: Settings) -> Store:
 def _checkpoint(
     settings: Settings, event_id: int, hash_: str, org_id: int | None
 ) -> dict[str, Any]:
-    return signing.sign(signing.report_signing_key(settings), {
-        "kind": KIND, "event_id": event_id, "hash": hash_, "org_id": org_id,
-        "created_at": datetime.now(UTC).isoformat(),
-    })  # fmt: skip
+    return signing.sign(
+        signing.report_signing_key(settings),
+        {
+            "kind": KIND,
+            "event_id": event_id,
+            "hash": hash_,
+            "org_id": org_id,
+            "created_at": datetime.now(UTC).isoformat(),
+        },
+    )
 
 
 def write(session: Session, settings: Settings) -> dict[str, Any] | None:
@@ -235,12 +241,20 @@ def check(session: Session, settings: Settings) -> Check:
         return Check(False, f"the latest checkpoint is not authentic: {exc}")
     row = AuditRepository(session).hash_of(event_id)
     if row is None:
-        return Check(False, "the newest events of the chain are missing: the head checkpointed "
-                     "outside the database is gone, so the chain's tail was deleted",
-                     event_id, org_id)  # fmt: skip
+        return Check(
+            False,
+            "the newest events of the chain are missing: the head checkpointed "
+            "outside the database is gone, so the chain's tail was deleted",
+            event_id,
+            org_id,
+        )
     if row != cp["hash"]:
-        return Check(False, "the chain's head differs from its checkpoint outside the database",
-                     event_id, org_id)  # fmt: skip
+        return Check(
+            False,
+            "the chain's head differs from its checkpoint outside the database",
+            event_id,
+            org_id,
+        )
     return Check(True, None, event_id, org_id)
 
 

@@ -103,5 +103,8 @@ def public_key(settings: SettingsDep) -> PublicKeyOut:
     from app.audit import signing
 
     pub = signing.public_bytes(signing.report_signing_key(settings))
-    return PublicKeyOut(algorithm=signing.ALGORITHM, public_key=base64.b64encode(pub).decode(),
-                        key_id=signing.key_id(pub))  # fmt: skip
+    return PublicKeyOut(
+        algorithm=signing.ALGORITHM,
+        public_key=base64.b64encode(pub).decode(),
+        key_id=signing.key_id(pub),
+    )

@@ -19,8 +19,11 @@ router = APIRouter(prefix="/audit", include_in_schema=False)
 
 def _signing(settings: SettingsDep) -> dict[str, object]:
     pub = signing.public_bytes(signing.report_signing_key(settings))
-    return {"public_key": base64.b64encode(pub).decode(), "key_id": signing.key_id(pub),
-            "checkpoint_store": checkpoints.store_for(settings).name}  # fmt: skip
+    return {
+        "public_key": base64.b64encode(pub).decode(),
+        "key_id": signing.key_id(pub),
+        "checkpoint_store": checkpoints.store_for(settings).name,
+    }
 
 
 @router.get("")

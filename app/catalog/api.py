@@ -73,26 +73,43 @@ def list_techniques(
     """Each technique with its axis and the parameters a portfolio item may set."""
     return [
         TechniqueOut(
-            key=t.key, axis=t.axis_key, name=t.name, description=t.description,
-            citation=t.citation, priced=t.key not in UNPRICED,
-            parameters=[ParameterOut(**{**asdict(p), "choices": list(p.choices)})
-                        for p in PARAMS.get(t.key, ())],
+            key=t.key,
+            axis=t.axis_key,
+            name=t.name,
+            description=t.description,
+            citation=t.citation,
+            priced=t.key not in UNPRICED,
+            parameters=[
+                ParameterOut(**{**asdict(p), "choices": list(p.choices)})
+                for p in PARAMS.get(t.key, ())
+            ],
         )
         for t in catalog.techniques()
-    ]  # fmt: skip
+    ]
 
 
 def gpu_out(g: Gpu, p: service.GpuPrice) -> GpuOut:
     return GpuOut(
-        key=g.key, name=g.name, memory_gb=g.memory_gb, usable_memory_gib=g.usable_memory_gib,
-        bandwidth_tbps=g.bandwidth_tbps, bf16_tflops_dense=g.bf16_tflops_dense,
-        fp8_tflops_dense=g.fp8_tflops_dense, int8_tops_dense=g.int8_tops_dense,
-        fp4_tflops_dense=g.fp4_tflops_dense, tdp_w=g.tdp_w, notes=g.notes, source=g.source,
-        price_per_hour_usd=p.price_per_hour_usd, price_source=p.source, price_origin=p.origin,
-        price_kind=p.kind, price_note=p.note,
+        key=g.key,
+        name=g.name,
+        memory_gb=g.memory_gb,
+        usable_memory_gib=g.usable_memory_gib,
+        bandwidth_tbps=g.bandwidth_tbps,
+        bf16_tflops_dense=g.bf16_tflops_dense,
+        fp8_tflops_dense=g.fp8_tflops_dense,
+        int8_tops_dense=g.int8_tops_dense,
+        fp4_tflops_dense=g.fp4_tflops_dense,
+        tdp_w=g.tdp_w,
+        notes=g.notes,
+        source=g.source,
+        price_per_hour_usd=p.price_per_hour_usd,
+        price_source=p.source,
+        price_origin=p.origin,
+        price_kind=p.kind,
+        price_note=p.note,
         default_price_per_hour_usd=p.default_price_per_hour_usd,
         default_price_source=p.default_source,
-    )  # fmt: skip
+    )
 
 
 @router.get("/gpus", response_model=list[GpuOut])
@@ -120,8 +137,15 @@ def set_gpu_price(
     """Your organisation's own $/GPU-hour for a GPU (reserved, spot, owned hardware amortised,
     negotiated, ...): its estimates, recommendations and portfolios use it instead of the shipped
     default; no other organisation's figures change. Audited."""
-    p = service.set_org_price(session, caller, key, data.price_per_hour_usd, data.kind,
-                              data.note, audit_key=settings.audit_hmac_key)  # fmt: skip
+    p = service.set_org_price(
+        session,
+        caller,
+        key,
+        data.price_per_hour_usd,
+        data.kind,
+        data.note,
+        audit_key=settings.audit_hmac_key,
+    )
     return gpu_out(_gpu(catalog, key), p)
 
 
@@ -158,8 +182,14 @@ def set_default_price(
 ) -> GpuOut:
     """Platform operators only (token from ``axisboard operators create``): the shipped default
     $/GPU-hour used by every organisation without its own price. Audited (no organisation)."""
-    g = service.set_default_price(session, operator, key, data.price_per_hour_usd, data.source,
-                                  audit_key=settings.audit_hmac_key)  # fmt: skip
+    g = service.set_default_price(
+        session,
+        operator,
+        key,
+        data.price_per_hour_usd,
+        data.source,
+        audit_key=settings.audit_hmac_key,
+    )
     return gpu_out(g, service.effective_price(g, None))
 
 

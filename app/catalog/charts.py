@@ -85,18 +85,32 @@ def hosted_break_even(
     current traffic marked."""
     data: list[dict[str, Any]] = []
     if self_hosted is not None:
-        data.append({"type": "scatter", "mode": "lines", "name": "Self-hosted (replica steps)",
-                     "x": list(self_hosted[0]), "y": list(self_hosted[1]),
-                     "line": {"color": "#212529", "width": 3, "shape": "linear"},
-                     "hovertemplate": "%{x:,.0f} requests/day<br>$%{y:,.0f}/month"
-                                      "<extra>self-hosted</extra>"})  # fmt: skip
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": "Self-hosted (replica steps)",
+                "x": list(self_hosted[0]),
+                "y": list(self_hosted[1]),
+                "line": {"color": "#212529", "width": 3, "shape": "linear"},
+                "hovertemplate": "%{x:,.0f} requests/day<br>$%{y:,.0f}/month"
+                "<extra>self-hosted</extra>",
+            }
+        )
     palette = ["#1c7ed6", "#e8590c", "#2b8a3e", "#ae3ec9", "#f59f00", "#0ca678", "#d6336c"]
     for i, (name, slope) in enumerate(hosted):
-        data.append({"type": "scatter", "mode": "lines", "name": name, "x": [0, x_max],
-                     "y": [0, slope * x_max],
-                     "line": {"color": palette[i % len(palette)], "dash": "dash"},
-                     "hovertemplate": "%{x:,.0f} requests/day<br>$%{y:,.0f}/month"
-                                      "<extra>%{fullData.name}</extra>"})  # fmt: skip
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "name": name,
+                "x": [0, x_max],
+                "y": [0, slope * x_max],
+                "line": {"color": palette[i % len(palette)], "dash": "dash"},
+                "hovertemplate": "%{x:,.0f} requests/day<br>$%{y:,.0f}/month"
+                "<extra>%{fullData.name}</extra>",
+            }
+        )
     return {
         "data": data,
         "layout": {
@@ -106,11 +120,27 @@ def hosted_break_even(
             "xaxis": {"title": {"text": "requests per day"}, "range": [0, x_max]},
             "yaxis": {"title": {"text": "monthly cost (USD)"}, "rangemode": "tozero"},
             "legend": {"orientation": "h", "y": -0.2},
-            "shapes": [{"type": "line", "x0": current_requests_per_day,
-                        "x1": current_requests_per_day, "yref": "paper", "y0": 0, "y1": 1,
-                        "line": {"color": "#868e96", "width": 2, "dash": "dot"}}],
-            "annotations": [{"x": current_requests_per_day, "yref": "paper", "y": 1,
-                             "text": "current traffic", "showarrow": False,
-                             "xanchor": "left", "yanchor": "top"}],
+            "shapes": [
+                {
+                    "type": "line",
+                    "x0": current_requests_per_day,
+                    "x1": current_requests_per_day,
+                    "yref": "paper",
+                    "y0": 0,
+                    "y1": 1,
+                    "line": {"color": "#868e96", "width": 2, "dash": "dot"},
+                }
+            ],
+            "annotations": [
+                {
+                    "x": current_requests_per_day,
+                    "yref": "paper",
+                    "y": 1,
+                    "text": "current traffic",
+                    "showarrow": False,
+                    "xanchor": "left",
+                    "yanchor": "top",
+                }
+            ],
         },
-    }  # fmt: skip
+    }

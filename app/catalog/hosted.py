@@ -65,15 +65,23 @@ def _shipped(row: dict[str, Any]) -> HostedModel:
     if row.get("ttft_ms") is not None or row.get("output_tokens_per_s") is not None:
         latency = f"{row.get('latency_note', '')} [{row['ref']}] {row['url']}".strip()
     return HostedModel(
-        key=row["key"], provider=row["provider"], model=str(row["model"]),
-        input_per_m_usd=row["input"], cached_input_per_m_usd=row["cached_input"],
-        output_per_m_usd=row["output"], context_tokens=row["context_tokens"],
+        key=row["key"],
+        provider=row["provider"],
+        model=str(row["model"]),
+        input_per_m_usd=row["input"],
+        cached_input_per_m_usd=row["cached_input"],
+        output_per_m_usd=row["output"],
+        context_tokens=row["context_tokens"],
         price_source=f"shipped default: economics.md §2 [{row['ref']}], {row['url']}"
         + (f", {date}" if date else ", undated"),
-        price_date=date, source_url=row["url"], notes=row.get("notes") or "",
-        origin="shipped_default", ttft_ms=row.get("ttft_ms"),
-        output_tokens_per_s=row.get("output_tokens_per_s"), latency_source=latency,
-    )  # fmt: skip
+        price_date=date,
+        source_url=row["url"],
+        notes=row.get("notes") or "",
+        origin="shipped_default",
+        ttft_ms=row.get("ttft_ms"),
+        output_tokens_per_s=row.get("output_tokens_per_s"),
+        latency_source=latency,
+    )
 
 
 @cache
@@ -87,24 +95,32 @@ def _effective(shipped: HostedModel | None, row: HostedModelPrice | None) -> Hos
         return shipped
     default = None
     if shipped is not None:
-        default = {"input_per_m_usd": shipped.input_per_m_usd,
-                   "cached_input_per_m_usd": shipped.cached_input_per_m_usd,
-                   "output_per_m_usd": shipped.output_per_m_usd,
-                   "price_source": shipped.price_source}  # fmt: skip
+        default = {
+            "input_per_m_usd": shipped.input_per_m_usd,
+            "cached_input_per_m_usd": shipped.cached_input_per_m_usd,
+            "output_per_m_usd": shipped.output_per_m_usd,
+            "price_source": shipped.price_source,
+        }
     note = f": {row.note}" if row.note else ""
     return HostedModel(
-        key=row.model_key, provider=row.provider, model=row.model,
-        input_per_m_usd=row.input_per_m_usd, cached_input_per_m_usd=row.cached_input_per_m_usd,
-        output_per_m_usd=row.output_per_m_usd, context_tokens=row.context_tokens,
+        key=row.model_key,
+        provider=row.provider,
+        model=row.model,
+        input_per_m_usd=row.input_per_m_usd,
+        cached_input_per_m_usd=row.cached_input_per_m_usd,
+        output_per_m_usd=row.output_per_m_usd,
+        context_tokens=row.context_tokens,
         price_source=f"organisation price{note}, set by {row.set_by}",
         price_date=row.updated_at.date().isoformat(),
-        source_url=shipped.source_url if shipped else "", notes=shipped.notes if shipped else "",
+        source_url=shipped.source_url if shipped else "",
+        notes=shipped.notes if shipped else "",
         origin="organisation",
         ttft_ms=shipped.ttft_ms if shipped else None,
         output_tokens_per_s=shipped.output_tokens_per_s if shipped else None,
-        latency_source=shipped.latency_source if shipped else "", set_by=row.set_by,
+        latency_source=shipped.latency_source if shipped else "",
+        set_by=row.set_by,
         default=default,
-    )  # fmt: skip
+    )
 
 
 def effective_models(session: Session, org_id: int) -> list[HostedModel]:
@@ -151,8 +167,18 @@ def _check(change: HostedPriceChange, shipped: HostedModel | None) -> None:
 def _state(m: HostedModel | None) -> dict[str, Any] | None:
     if m is None:
         return None
-    return {k: getattr(m, k) for k in ("provider", "model", "input_per_m_usd",
-            "cached_input_per_m_usd", "output_per_m_usd", "context_tokens", "origin")}  # fmt: skip
+    return {
+        k: getattr(m, k)
+        for k in (
+            "provider",
+            "model",
+            "input_per_m_usd",
+            "cached_input_per_m_usd",
+            "output_per_m_usd",
+            "context_tokens",
+            "origin",
+        )
+    }
 
 
 def set_org_price(
@@ -170,10 +196,16 @@ def set_org_price(
     ctx = change.context_tokens
     if ctx is None and shipped is not None:
         ctx = shipped.context_tokens
-    values = {"provider": provider, "model": model, "input_per_m_usd": change.input_per_m_usd,
-              "cached_input_per_m_usd": change.cached_input_per_m_usd,
-              "output_per_m_usd": change.output_per_m_usd, "context_tokens": ctx,
-              "note": change.note.strip(), "set_by": caller.email}  # fmt: skip
+    values = {
+        "provider": provider,
+        "model": model,
+        "input_per_m_usd": change.input_per_m_usd,
+        "cached_input_per_m_usd": change.cached_input_per_m_usd,
+        "output_per_m_usd": change.output_per_m_usd,
+        "context_tokens": ctx,
+        "note": change.note.strip(),
+        "set_by": caller.email,
+    }
     if row is None:
         row = HostedModelPrice(org_id=caller.org_id, model_key=key, **values)
         try:
@@ -191,9 +223,16 @@ def set_org_price(
         session.flush()
     session.refresh(row)
     after = _effective(shipped, row)
-    audit.record(session, audit_key, actor=caller.actor, action="hosted_model.price.set",
-                 entity_type="hosted_model", entity_id=key, before=_state(before),
-                 after={**(_state(after) or {}), "note": row.note})  # fmt: skip
+    audit.record(
+        session,
+        audit_key,
+        actor=caller.actor,
+        action="hosted_model.price.set",
+        entity_type="hosted_model",
+        entity_id=key,
+        before=_state(before),
+        after={**(_state(after) or {}), "note": row.note},
+    )
     return after
 
 
@@ -209,9 +248,16 @@ def remove_org_price(session: Session, caller: Caller, key: str, *, audit_key: b
     before = _effective(shipped, row)
     session.delete(row)
     session.flush()
-    audit.record(session, audit_key, actor=caller.actor, action="hosted_model.price.remove",
-                 entity_type="hosted_model", entity_id=key, before=_state(before),
-                 after=_state(shipped))  # fmt: skip
+    audit.record(
+        session,
+        audit_key,
+        actor=caller.actor,
+        action="hosted_model.price.remove",
+        entity_type="hosted_model",
+        entity_id=key,
+        before=_state(before),
+        after=_state(shipped),
+    )
 
 
 # ---- a deployment's hosted alternatives ------------------------------------------------------
@@ -225,9 +271,13 @@ def _self_hosted(plan: dict[str, Any], dep: Any) -> tuple[calc.SelfHosted | None
         return None, str(plan.get("price_source", "the GPU is unpriced"))
     try:
         profile = plan.get("hourly_profile")
-        return calc.SelfHosted(rate, int(plan["gpus_per_replica"]), float(price),
-                               float(plan["peak_to_average"]),
-                               None if profile is None else tuple(profile)), ""  # fmt: skip
+        return calc.SelfHosted(
+            rate,
+            int(plan["gpus_per_replica"]),
+            float(price),
+            float(plan["peak_to_average"]),
+            None if profile is None else tuple(profile),
+        ), ""
     except (calc.HostedError, TrafficError) as exc:
         return None, str(exc)
 
@@ -249,8 +299,12 @@ def governance(dep: Any) -> dict[str, Any]:
             "personal or regulated data flag, so no data-privacy risk is added; set the flags on "
             "the deployment if its prompts carry such data."
         )
-    return {"data_leaves_organisation": True, "sensitive_flags": flags, "risks": risks,
-            "note": note}  # fmt: skip
+    return {
+        "data_leaves_organisation": True,
+        "sensitive_flags": flags,
+        "risks": risks,
+        "note": note,
+    }
 
 
 def alternatives(
@@ -274,25 +328,33 @@ def alternatives(
     for m in models:
         reasons: dict[str, str] = {}
         item: dict[str, Any] = {
-            "key": m.key, "provider": m.provider, "model": m.model,
-            "monthly_cost_usd": None, "cost_per_1k_requests_usd": None,
+            "key": m.key,
+            "provider": m.provider,
+            "model": m.model,
+            "monthly_cost_usd": None,
+            "cost_per_1k_requests_usd": None,
             "break_even_requests_per_day": None,
             "self_hosted_cheaper_from_requests_per_day": None,
             "cheaper_than_self_hosted": None,
             "input_per_m_usd": m.input_per_m_usd,
             "cached_input_per_m_usd": m.cached_input_per_m_usd,
-            "output_per_m_usd": m.output_per_m_usd, "cached_share_applied": 0.0,
+            "output_per_m_usd": m.output_per_m_usd,
+            "cached_share_applied": 0.0,
             "context_tokens": m.context_tokens,
             "fits_context": None if m.context_tokens is None else inp + out <= m.context_tokens,
-            "price_source": m.price_source, "price_date": m.price_date,
-            "price_origin": m.origin, "notes": m.notes,
-            "ttft_ms": m.ttft_ms, "output_tokens_per_s": m.output_tokens_per_s,
+            "price_source": m.price_source,
+            "price_date": m.price_date,
+            "price_origin": m.origin,
+            "notes": m.notes,
+            "ttft_ms": m.ttft_ms,
+            "output_tokens_per_s": m.output_tokens_per_s,
             "same_model_as_deployment": bool(dep.model_key) and dep.model_key in m.key,
             "data_leaves_organisation": True,
-            "governance_risks": [asdict(r) for r in
-                                 calc.hosted_data_risks(dep.regulatory_flags, m.provider)],
+            "governance_risks": [
+                asdict(r) for r in calc.hosted_data_risks(dep.regulatory_flags, m.provider)
+            ],
             "reasons": reasons,
-        }  # fmt: skip
+        }
         if m.context_tokens is None:
             reasons["fits_context"] = "the provider publishes no context length here"
         elif not item["fits_context"]:
@@ -302,8 +364,11 @@ def alternatives(
             )
         if not m.priced:
             why = f"unpriced: {m.notes or 'no input/output price published'}"
-            for k in ("monthly_cost_usd", "cost_per_1k_requests_usd",
-                      "break_even_requests_per_day"):  # fmt: skip
+            for k in (
+                "monthly_cost_usd",
+                "cost_per_1k_requests_usd",
+                "break_even_requests_per_day",
+            ):
                 reasons[k] = why
             items.append(item)
             continue
@@ -311,9 +376,11 @@ def alternatives(
         assert m.output_per_m_usd is not None
         price = calc.HostedPrice(m.input_per_m_usd, m.cached_input_per_m_usd, m.output_per_m_usd)
         cost = calc.hosted_cost(price, inp, out, rpd, share)
-        item.update(monthly_cost_usd=cost.monthly_cost_usd,
-                    cost_per_1k_requests_usd=cost.cost_per_1k_requests_usd,
-                    cached_share_applied=cost.cached_share_applied)  # fmt: skip
+        item.update(
+            monthly_cost_usd=cost.monthly_cost_usd,
+            cost_per_1k_requests_usd=cost.cost_per_1k_requests_usd,
+            cached_share_applied=cost.cached_share_applied,
+        )
         if share > 0 and m.cached_input_per_m_usd is None:
             reasons["cached_share_applied"] = "no cached-input price published: list input price"
         if self_monthly is not None:
@@ -327,8 +394,11 @@ def alternatives(
                 be.self_hosted_cheaper_from_requests_per_day
             )
             if be.reason:
-                key = ("break_even_requests_per_day" if be.break_even_requests_per_day is None
-                       else "self_hosted_cheaper_from_requests_per_day")  # fmt: skip
+                key = (
+                    "break_even_requests_per_day"
+                    if be.break_even_requests_per_day is None
+                    else "self_hosted_cheaper_from_requests_per_day"
+                )
                 reasons[key] = be.reason
                 if key == "break_even_requests_per_day":
                     reasons["self_hosted_cheaper_from_requests_per_day"] = be.reason
@@ -354,7 +424,7 @@ def alternatives(
             "max_requests_per_s_per_replica": plan.get("max_requests_per_s_per_replica"),
             "peak_to_average": plan.get("peak_to_average"),
             "reason": sh_reason or (plan.get("reasons") or {}).get("monthly_cost_usd", ""),
-        },  # fmt: skip
+        },
         "items": items,
         "governance": gov,
         "formulas": {

@@ -134,13 +134,23 @@ class HostedAlternativesOut(BaseModel):
 
 def model_out(m: hosted.HostedModel) -> HostedModelOut:
     return HostedModelOut(
-        key=m.key, provider=m.provider, model=m.model, input_per_m_usd=m.input_per_m_usd,
-        cached_input_per_m_usd=m.cached_input_per_m_usd, output_per_m_usd=m.output_per_m_usd,
-        context_tokens=m.context_tokens, price_source=m.price_source, price_date=m.price_date,
-        price_origin=m.origin, source_url=m.source_url, notes=m.notes, ttft_ms=m.ttft_ms,
-        output_tokens_per_s=m.output_tokens_per_s, latency_source=m.latency_source,
+        key=m.key,
+        provider=m.provider,
+        model=m.model,
+        input_per_m_usd=m.input_per_m_usd,
+        cached_input_per_m_usd=m.cached_input_per_m_usd,
+        output_per_m_usd=m.output_per_m_usd,
+        context_tokens=m.context_tokens,
+        price_source=m.price_source,
+        price_date=m.price_date,
+        price_origin=m.origin,
+        source_url=m.source_url,
+        notes=m.notes,
+        ttft_ms=m.ttft_ms,
+        output_tokens_per_s=m.output_tokens_per_s,
+        latency_source=m.latency_source,
         default_prices=m.default,
-    )  # fmt: skip
+    )
 
 
 @router.get("/hosted-models", response_model=list[HostedModelOut])
@@ -168,8 +178,7 @@ def set_hosted_price(
     """Your organisation's own prices for a hosted API (negotiated, batch, regional); its
     alternatives use them; no other organisation's catalog changes. Audited."""
     change = hosted.HostedPriceChange(**data.model_dump())
-    m = hosted.set_org_price(session, caller, model_key, change,
-                             audit_key=settings.audit_hmac_key)  # fmt: skip
+    m = hosted.set_org_price(session, caller, model_key, change, audit_key=settings.audit_hmac_key)
     return model_out(m)
 
 

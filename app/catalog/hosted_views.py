@@ -28,8 +28,12 @@ NUMBER_FIELDS = ("input_per_m_usd", "cached_input_per_m_usd", "output_per_m_usd"
 
 
 def _catalog_context(session: SessionDep, caller: PageCaller) -> dict[str, Any]:
-    return {"caller": caller, "models": hosted.effective_models(session, caller.org_id),
-            "errors": {}, "submitted": {}}  # fmt: skip
+    return {
+        "caller": caller,
+        "models": hosted.effective_models(session, caller.org_id),
+        "errors": {},
+        "submitted": {},
+    }
 
 
 @router.get("/catalog/hosted-models")
@@ -63,11 +67,14 @@ def _parse(form: dict[str, Any]) -> tuple[hosted.HostedPriceChange | None, dict[
     assert inp is not None
     assert out is not None
     return hosted.HostedPriceChange(
-        input_per_m_usd=inp, cached_input_per_m_usd=values["cached_input_per_m_usd"],
-        output_per_m_usd=out, context_tokens=ctx,
+        input_per_m_usd=inp,
+        cached_input_per_m_usd=values["cached_input_per_m_usd"],
+        output_per_m_usd=out,
+        context_tokens=ctx,
         provider=str(form.get("provider", "")).strip() or None,
-        model=str(form.get("model", "")).strip() or None, note=str(form.get("note", "")),
-    ), {}  # fmt: skip
+        model=str(form.get("model", "")).strip() or None,
+        note=str(form.get("note", "")),
+    ), {}
 
 
 @router.post("/catalog/hosted-models/{model_key}/price")

@@ -47,13 +47,25 @@ def ensure_matrix(session: Session, org_id: int) -> bool:
         return False
     try:
         with session.begin_nested():
-            mv = MatrixVersion(org_id=org_id, version=1, note=SHIPPED_MATRIX_NOTE,
-                               source=_axes_doc()["source"], created_by="system")  # fmt: skip
+            mv = MatrixVersion(
+                org_id=org_id,
+                version=1,
+                note=SHIPPED_MATRIX_NOTE,
+                source=_axes_doc()["source"],
+                created_by="system",
+            )
             session.add(mv)
             session.flush()
             for axis, dim, level, wording in shipped_matrix_cells():
-                session.add(MatrixCell(version_id=mv.id, axis_key=axis, dimension_key=dim,
-                                       level=level, wording=wording))  # fmt: skip
+                session.add(
+                    MatrixCell(
+                        version_id=mv.id,
+                        axis_key=axis,
+                        dimension_key=dim,
+                        level=level,
+                        wording=wording,
+                    )
+                )
             session.flush()
     except IntegrityError:
         return False  # a concurrent request created it first

@@ -133,9 +133,15 @@ def edit_matrix(
             session.flush()
             for c in current.cells:
                 level, words = effective.get((c.axis_key, c.dimension_key), (c.level, c.wording))
-                session.add(MatrixCell(version_id=mv.id, axis_key=c.axis_key,
-                                       dimension_key=c.dimension_key, level=level,
-                                       wording=words.strip()))  # fmt: skip
+                session.add(
+                    MatrixCell(
+                        version_id=mv.id,
+                        axis_key=c.axis_key,
+                        dimension_key=c.dimension_key,
+                        level=level,
+                        wording=words.strip(),
+                    )
+                )
             session.flush()
     except IntegrityError:
         raise Conflict(
@@ -201,15 +207,30 @@ def effective_price(g: Gpu, override: GpuPriceOverride | None) -> GpuPrice:
     if override is not None:
         desc = PRICE_KINDS.get(override.kind, override.kind)
         note = f": {override.note}" if override.note else ""
-        return GpuPrice(override.price_per_hour_usd, "organisation",
-                        f"organisation price ({desc}{note}), set by {override.set_by}",
-                        override.kind, override.note, dflt, dflt_source)  # fmt: skip
+        return GpuPrice(
+            override.price_per_hour_usd,
+            "organisation",
+            f"organisation price ({desc}{note}), set by {override.set_by}",
+            override.kind,
+            override.note,
+            dflt,
+            dflt_source,
+        )
     if g.price_per_hour_usd is not None:
-        return GpuPrice(g.price_per_hour_usd, "shipped_default",
-                        f"shipped default: {g.price_source}",
-                        default_price_per_hour_usd=dflt, default_source=dflt_source)  # fmt: skip
-    return GpuPrice(None, "unpriced", "no shipped default price and no organisation price",
-                    default_price_per_hour_usd=dflt, default_source=dflt_source)  # fmt: skip
+        return GpuPrice(
+            g.price_per_hour_usd,
+            "shipped_default",
+            f"shipped default: {g.price_source}",
+            default_price_per_hour_usd=dflt,
+            default_source=dflt_source,
+        )
+    return GpuPrice(
+        None,
+        "unpriced",
+        "no shipped default price and no organisation price",
+        default_price_per_hour_usd=dflt,
+        default_source=dflt_source,
+    )
 
 
 def effective_prices(session: Session, org_id: int) -> list[tuple[Gpu, GpuPrice]]:
@@ -243,8 +264,12 @@ def _gpu_or_404(session: Session, gpu_key: str) -> Gpu:
 
 
 def _price_state(p: GpuPrice) -> dict[str, Any]:
-    return {"price_per_hour_usd": p.price_per_hour_usd, "price_origin": p.origin,
-            "kind": p.kind, "note": p.note}  # fmt: skip
+    return {
+        "price_per_hour_usd": p.price_per_hour_usd,
+        "price_origin": p.origin,
+        "kind": p.kind,
+        "note": p.note,
+    }
 
 
 def set_org_price(
@@ -270,8 +295,14 @@ def set_org_price(
     row = repo.price_override(caller.org_id, gpu_key)
     before = effective_price(gpu, row)
     if row is None:
-        row = GpuPriceOverride(org_id=caller.org_id, gpu_key=gpu_key, price_per_hour_usd=price,
-                               kind=kind, note=note, set_by=caller.email)  # fmt: skip
+        row = GpuPriceOverride(
+            org_id=caller.org_id,
+            gpu_key=gpu_key,
+            price_per_hour_usd=price,
+            kind=kind,
+            note=note,
+            set_by=caller.email,
+        )
         try:
             with session.begin_nested():
                 session.add(row)
@@ -285,9 +316,16 @@ def set_org_price(
         row.price_per_hour_usd, row.kind, row.note, row.set_by = price, kind, note, caller.email
         session.flush()
     after = effective_price(gpu, row)
-    audit.record(session, audit_key, actor=caller.actor, action="gpu.price.set",
-                 entity_type="gpu", entity_id=gpu_key, before=_price_state(before),
-                 after=_price_state(after))  # fmt: skip
+    audit.record(
+        session,
+        audit_key,
+        actor=caller.actor,
+        action="gpu.price.set",
+        entity_type="gpu",
+        entity_id=gpu_key,
+        before=_price_state(before),
+        after=_price_state(after),
+    )
     return after
 
 
@@ -304,9 +342,16 @@ def remove_org_price(
     session.delete(row)
     session.flush()
     after = effective_price(gpu, None)
-    audit.record(session, audit_key, actor=caller.actor, action="gpu.price.remove",
-                 entity_type="gpu", entity_id=gpu_key, before=_price_state(before),
-                 after=_price_state(after))  # fmt: skip
+    audit.record(
+        session,
+        audit_key,
+        actor=caller.actor,
+        action="gpu.price.remove",
+        entity_type="gpu",
+        entity_id=gpu_key,
+        before=_price_state(before),
+        after=_price_state(after),
+    )
     return after
 
 
@@ -336,9 +381,16 @@ def set_default_price(
     gpu.price_source = source if price is not None else ""
     session.flush()
     actor = Actor(id=None, email=f"operator:{operator.email}", org_id=None)
-    audit.record(session, audit_key, actor=actor, action="gpu.default_price.update",
-                 entity_type="gpu", entity_id=gpu_key, before=before,
-                 after={"price_per_hour_usd": price, "price_source": gpu.price_source})  # fmt: skip
+    audit.record(
+        session,
+        audit_key,
+        actor=actor,
+        action="gpu.default_price.update",
+        entity_type="gpu",
+        entity_id=gpu_key,
+        before=before,
+        after={"price_per_hour_usd": price, "price_source": gpu.price_source},
+    )
     return gpu
 
 

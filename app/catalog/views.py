@@ -103,8 +103,13 @@ def failure_modes_page(
 
 
 def _gpus_context(session: SessionDep, caller: PageCaller) -> dict[str, Any]:
-    return {"caller": caller, "gpus": service.effective_prices(session, caller.org_id),
-            "kinds": PRICE_KINDS, "errors": {}, "submitted": {}}  # fmt: skip
+    return {
+        "caller": caller,
+        "gpus": service.effective_prices(session, caller.org_id),
+        "kinds": PRICE_KINDS,
+        "errors": {},
+        "submitted": {},
+    }
 
 
 @router.get("/catalog/gpus")
@@ -133,8 +138,9 @@ def set_gpu_price(
         errors[key] = "enter a number, e.g. 2.49"
     if not errors:
         try:
-            service.set_org_price(session, caller, key, price, kind, note,
-                                  audit_key=settings.audit_hmac_key)  # fmt: skip
+            service.set_org_price(
+                session, caller, key, price, kind, note, audit_key=settings.audit_hmac_key
+            )
         except (AppError, FieldError) as exc:
             errors[key] = form_error(exc)[1]
     if errors:

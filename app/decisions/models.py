@@ -36,10 +36,15 @@ class Decision(DeploymentScoped, Base):
     void_reason: Mapped[str | None] = mapped_column(Text)
 
     def audit_dict(self) -> dict[str, Any]:
-        return {"target": f"{self.target_type}/{self.target_id}", "decision": self.decision,
-                "comment": self.comment, "conditions": list(self.conditions),
-                "adopted": list(self.adopted), "override_reason": self.override_reason,
-                "content_sha256": self.content_sha256}  # fmt: skip
+        return {
+            "target": f"{self.target_type}/{self.target_id}",
+            "decision": self.decision,
+            "comment": self.comment,
+            "conditions": list(self.conditions),
+            "adopted": list(self.adopted),
+            "override_reason": self.override_reason,
+            "content_sha256": self.content_sha256,
+        }
 
 
 class Notification(OrgScoped, Base):

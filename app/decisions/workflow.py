@@ -51,8 +51,9 @@ def in_force(decisions: Iterable[Decision]) -> Decision | None:
     return found
 
 
-def decisions_by_target(session: Session, org_id: int, target_type: str,
-                        ids: Sequence[int]) -> dict[int, list[Decision]]:  # fmt: skip
+def decisions_by_target(
+    session: Session, org_id: int, target_type: str, ids: Sequence[int]
+) -> dict[int, list[Decision]]:
     out: dict[int, list[Decision]] = {i: [] for i in ids}
     if not ids:
         return out
@@ -64,9 +65,15 @@ def decisions_by_target(session: Session, org_id: int, target_type: str,
 
 # ---- voiding -------------------------------------------------------------------------------
 def void_stale(
-    session: Session, caller: Caller, target_type: str, target_id: int, current_sha256: str, *,
-    reason: str, audit_key: bytes,
-) -> list[Decision]:  # fmt: skip
+    session: Session,
+    caller: Caller,
+    target_type: str,
+    target_id: int,
+    current_sha256: str,
+    *,
+    reason: str,
+    audit_key: bytes,
+) -> list[Decision]:
     """Void every decision in force on the target that was made on other content than
     ``current_sha256``; audited, and the deciders are told."""
     rows = DecisionRepository(session, caller.org_id).unvoided_decisions(target_type, target_id)
@@ -75,12 +82,25 @@ def void_stale(
     for d in voided:
         d.voided_at, d.voided_by, d.void_reason = now, caller.email, reason
         session.flush()
-        audit.record(session, audit_key, actor=caller.actor, action="decision.void",
-                     entity_type=target_type, entity_id=target_id,
-                     before={"decision_id": d.id, "decision": d.decision,
-                             "content_sha256": d.content_sha256},
-                     after={"decision_id": d.id, "voided_by": caller.email, "reason": reason,
-                            "content_sha256": current_sha256})  # fmt: skip
+        audit.record(
+            session,
+            audit_key,
+            actor=caller.actor,
+            action="decision.void",
+            entity_type=target_type,
+            entity_id=target_id,
+            before={
+                "decision_id": d.id,
+                "decision": d.decision,
+                "content_sha256": d.content_sha256,
+            },
+            after={
+                "decision_id": d.id,
+                "voided_by": caller.email,
+                "reason": reason,
+                "content_sha256": current_sha256,
+            },
+        )
         notify(
             session,
             caller.org_id,
@@ -94,16 +114,19 @@ def void_stale(
 
 
 # ---- notifications -------------------------------------------------------------------------
-def notify(session: Session, org_id: int, recipients: Iterable[str], *, kind: str, message: str,
-           link: str) -> None:  # fmt: skip
+def notify(
+    session: Session, org_id: int, recipients: Iterable[str], *, kind: str, message: str, link: str
+) -> None:
     for email in dict.fromkeys(recipients):
-        session.add(Notification(org_id=org_id, recipient=email, kind=kind, message=message,
-                                 link=link))  # fmt: skip
+        session.add(
+            Notification(org_id=org_id, recipient=email, kind=kind, message=message, link=link)
+        )
     session.flush()
 
 
-def notifications(session: Session, caller: Caller, *, unread_only: bool = False,
-                  limit: int = 100) -> Sequence[Notification]:  # fmt: skip
+def notifications(
+    session: Session, caller: Caller, *, unread_only: bool = False, limit: int = 100
+) -> Sequence[Notification]:
     return DecisionRepository(session, caller.org_id).notifications(
         caller.email, unread_only=unread_only, limit=limit
     )

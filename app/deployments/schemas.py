@@ -118,9 +118,12 @@ class DeploymentBase(BaseModel):
     )
     can_act: bool = Field(default=False, description="The system calls tools or acts as an agent")
     peak_to_average: float | None = Field(
-        default=None, ge=1, le=MAX_PEAK_TO_AVERAGE, allow_inf_nan=False,
+        default=None,
+        ge=1,
+        le=MAX_PEAK_TO_AVERAGE,
+        allow_inf_nan=False,
         description=PEAK_DESCRIPTION,
-    )  # fmt: skip
+    )
     hourly_profile: list[float] | None = Field(
         default=None, max_length=24, description=PROFILE_DESCRIPTION
     )
@@ -178,9 +181,12 @@ class DeploymentUpdate(BaseModel):
     can_act: bool | None = None
     # null clears the shape back to the default; setting one clears the other.
     peak_to_average: float | None = Field(
-        default=None, ge=1, le=MAX_PEAK_TO_AVERAGE, allow_inf_nan=False,
+        default=None,
+        ge=1,
+        le=MAX_PEAK_TO_AVERAGE,
+        allow_inf_nan=False,
         description=PEAK_DESCRIPTION,
-    )  # fmt: skip
+    )
     hourly_profile: list[float] | None = Field(
         default=None, max_length=24, description=PROFILE_DESCRIPTION
     )

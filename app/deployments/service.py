@@ -161,10 +161,20 @@ def delete(session: Session, caller: Caller, deployment_id: int, *, audit_key: b
     if repo.has_governance_records(dep.id):
         dep.archived_at, dep.archived_by = utcnow(), caller.email
         session.flush()
-        audit.record(session, audit_key, actor=caller.actor, action="deployment.archive",
-                     entity_type="deployment", entity_id=dep.id, before=before,
-                     after={**dep.audit_dict(), "archived_by": caller.email,
-                            "reason": "it has governance decisions or evaluations"})  # fmt: skip
+        audit.record(
+            session,
+            audit_key,
+            actor=caller.actor,
+            action="deployment.archive",
+            entity_type="deployment",
+            entity_id=dep.id,
+            before=before,
+            after={
+                **dep.audit_dict(),
+                "archived_by": caller.email,
+                "reason": "it has governance decisions or evaluations",
+            },
+        )
         return "archived"
     repo.delete(dep)
     audit.record(

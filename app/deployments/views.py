@@ -142,9 +142,16 @@ def list_page(
 ) -> Response:
     archived = archived if archived in ("exclude", "include", "only") else "exclude"
     rows, total = service.list_(session, caller, limit=500, offset=0, archived=archived)
-    return render(request, "deployments/list.html", {
-        "caller": caller, "deployments": rows, "total": total, "archived": archived,
-    })  # fmt: skip
+    return render(
+        request,
+        "deployments/list.html",
+        {
+            "caller": caller,
+            "deployments": rows,
+            "total": total,
+            "archived": archived,
+        },
+    )
 
 
 @router.get("/new")
@@ -318,6 +325,10 @@ def delete(
     if outcome == "deleted":
         flash(request, resp, f"Deployment '{name}' deleted.")
     else:
-        flash(request, resp, f"Deployment '{name}' archived, not deleted: its governance "
-              "decisions and evaluations are kept on record.")  # fmt: skip
+        flash(
+            request,
+            resp,
+            f"Deployment '{name}' archived, not deleted: its governance "
+            "decisions and evaluations are kept on record.",
+        )
     return resp

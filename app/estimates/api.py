@@ -129,9 +129,14 @@ def _start(
     request: Request,
     background: BackgroundTasks,
 ) -> JobOut:
-    job = calibrations.start(session, caller, kind, params, settings.audit_hmac_key,
-                             torch_memory_limit=limits.torch_memory_limit_bytes(
-                                 settings.torch_memory_gib))  # fmt: skip
+    job = calibrations.start(
+        session,
+        caller,
+        kind,
+        params,
+        settings.audit_hmac_key,
+        torch_memory_limit=limits.torch_memory_limit_bytes(settings.torch_memory_gib),
+    )
     # Runs after the response, i.e. after the request's transaction has committed the job.
     background.add_task(jobs.submit, job.id, settings, request.app.state.job_runner)
     return JobOut.model_validate(job)
@@ -149,8 +154,9 @@ def run_calibration(
     """Measure this machine's accelerator with torch (admin). Returns the job to poll. Refused
     with 422 naming the field when the shapes would not fit this machine's memory, and with 409
     while the caller has another heavy job queued or running."""
-    return _start("calibration", req.model_dump(mode="json"), session, caller, settings,
-                  request, background)  # fmt: skip
+    return _start(
+        "calibration", req.model_dump(mode="json"), session, caller, settings, request, background
+    )
 
 
 @router.post("/calibrations/vllm-import", response_model=JobOut, status_code=202)
@@ -167,8 +173,9 @@ def import_vllm_bench(
         parse_bench(req.bench)
     except BenchFileError as exc:
         raise InvalidInput(str(exc), field="bench") from None
-    return _start("vllm_import", req.model_dump(mode="json"), session, caller, settings,
-                  request, background)  # fmt: skip
+    return _start(
+        "vllm_import", req.model_dump(mode="json"), session, caller, settings, request, background
+    )
 
 
 @router.get("/jobs/{job_id:int}", response_model=JobOut)

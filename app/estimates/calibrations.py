@@ -76,10 +76,13 @@ def check_calibration_memory(session: Session, params: dict[str, Any], limit: in
         keys = ("prefill_points", "decode_points", "max_layers", "matmul_n", "copy_gib")
         p: dict[str, Any] = {k: params.get(k) for k in keys} | change
         return calibration_memory_bytes(
-            arch, prefill_points=[tuple(x) for x in p["prefill_points"]],
-            decode_points=[tuple(x) for x in p["decode_points"]], max_layers=p["max_layers"],
-            matmul_n=p["matmul_n"], copy_gib=p["copy_gib"],
-        )  # fmt: skip
+            arch,
+            prefill_points=[tuple(x) for x in p["prefill_points"]],
+            decode_points=[tuple(x) for x in p["decode_points"]],
+            max_layers=p["max_layers"],
+            matmul_n=p["matmul_n"],
+            copy_gib=p["copy_gib"],
+        )
 
     total = need()
     if total <= limit:
@@ -94,9 +97,14 @@ def check_calibration_memory(session: Session, params: dict[str, Any], limit: in
 
 
 def start(
-    session: Session, caller: Caller, kind: str, params: dict[str, Any], key: bytes,
-    *, torch_memory_limit: int | None = None,
-) -> Job:  # fmt: skip
+    session: Session,
+    caller: Caller,
+    kind: str,
+    params: dict[str, Any],
+    key: bytes,
+    *,
+    torch_memory_limit: int | None = None,
+) -> Job:
     """A calibration (torch on this machine: architect-or-admin torch permission and a memory
     check before anything runs) or a vLLM-benchmark import, as an audited job."""
     _check_keys(session, params["model"], params["gpu"])

@@ -23,10 +23,16 @@ def memory_bar(
 ) -> dict[str, Any]:
     """Stacked memory breakdown per GPU against the GPU's capacity (``label`` names the line)."""
     data = [
-        {"type": "bar", "orientation": "h", "name": k, "y": ["per GPU"], "x": [v],
-         "hovertemplate": "%{fullData.name}: %{x:.2f} GB<extra></extra>"}
+        {
+            "type": "bar",
+            "orientation": "h",
+            "name": k,
+            "y": ["per GPU"],
+            "x": [v],
+            "hovertemplate": "%{fullData.name}: %{x:.2f} GB<extra></extra>",
+        }
         for k, v in parts.items()
-    ]  # fmt: skip
+    ]
     return {
         "data": data,
         "layout": {
@@ -34,22 +40,37 @@ def memory_bar(
             "height": 200,
             "barmode": "stack",
             "xaxis": {"title": {"text": "GB (10^9 bytes)"}},
-            "shapes": [{"type": "line", "x0": capacity_gb, "x1": capacity_gb, "y0": -0.5,
-                        "y1": 0.5, "line": {"color": "#b91c1c", "width": 3}}],
-            "annotations": [{"x": capacity_gb, "y": 0.5, "text": label, "showarrow": False,
-                             "yanchor": "bottom"}],
+            "shapes": [
+                {
+                    "type": "line",
+                    "x0": capacity_gb,
+                    "x1": capacity_gb,
+                    "y0": -0.5,
+                    "y1": 0.5,
+                    "line": {"color": "#b91c1c", "width": 3},
+                }
+            ],
+            "annotations": [
+                {"x": capacity_gb, "y": 0.5, "text": label, "showarrow": False, "yanchor": "bottom"}
+            ],
         },
-    }  # fmt: skip
+    }
 
 
 def _lines(
     x: Sequence[float], series: Mapping[str, Sequence[float | None]]
 ) -> list[dict[str, Any]]:
     return [
-        {"type": "scatter", "mode": "lines+markers", "name": name, "x": list(x), "y": list(y),
-         **({"line": {"dash": "dash"}} if "best case" in name else {})}
+        {
+            "type": "scatter",
+            "mode": "lines+markers",
+            "name": name,
+            "x": list(x),
+            "y": list(y),
+            **({"line": {"dash": "dash"}} if "best case" in name else {}),
+        }
         for name, y in series.items()
-    ]  # fmt: skip
+    ]
 
 
 @figure
@@ -84,9 +105,12 @@ def ttft_sweep(
 ) -> dict[str, Any]:
     return {
         "data": _lines(inputs, {"TTFT ms": ttft, "TTFT ms (best case)": best}),
-        "layout": {**LAYOUT, "xaxis": {"title": {"text": "input tokens"}, "type": "log"},
-                   "yaxis": {"title": {"text": "TTFT ms"}}},
-    }  # fmt: skip
+        "layout": {
+            **LAYOUT,
+            "xaxis": {"title": {"text": "input tokens"}, "type": "log"},
+            "yaxis": {"title": {"text": "TTFT ms"}},
+        },
+    }
 
 
 @figure
@@ -94,26 +118,47 @@ def latency_vs_rate(
     rates: Sequence[float], series: dict[str, Sequence[float]], slo: dict[str, float | None]
 ) -> dict[str, Any]:
     shapes = [
-        {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": v, "y1": v,
-         "line": {"dash": "dot", "color": "#b91c1c"}}
-        for v in slo.values() if v
-    ]  # fmt: skip
+        {
+            "type": "line",
+            "xref": "paper",
+            "x0": 0,
+            "x1": 1,
+            "y0": v,
+            "y1": v,
+            "line": {"dash": "dot", "color": "#b91c1c"},
+        }
+        for v in slo.values()
+        if v
+    ]
     return {
         "data": _lines(rates, series),
-        "layout": {**LAYOUT, "xaxis": {"title": {"text": "request rate (req/s)"}},
-                   "yaxis": {"title": {"text": "ms"}, "type": "log"}, "shapes": shapes},
-    }  # fmt: skip
+        "layout": {
+            **LAYOUT,
+            "xaxis": {"title": {"text": "request rate (req/s)"}},
+            "yaxis": {"title": {"text": "ms"}, "type": "log"},
+            "shapes": shapes,
+        },
+    }
 
 
 @figure
 def cost_by_gpu(names: Sequence[str], costs: Sequence[float | None]) -> dict[str, Any]:
     pairs = [(n, c) for n, c in zip(names, costs, strict=True) if c is not None]
     return {
-        "data": [{"type": "bar", "x": [p[0] for p in pairs], "y": [p[1] for p in pairs],
-                  "hovertemplate": "%{x}: $%{y:.3f} per M output tokens<extra></extra>"}],
-        "layout": {**LAYOUT, "yaxis": {"title": {"text": "$ per million output tokens"}},
-                   "margin": {**LAYOUT["margin"], "b": 110}},
-    }  # fmt: skip
+        "data": [
+            {
+                "type": "bar",
+                "x": [p[0] for p in pairs],
+                "y": [p[1] for p in pairs],
+                "hovertemplate": "%{x}: $%{y:.3f} per M output tokens<extra></extra>",
+            }
+        ],
+        "layout": {
+            **LAYOUT,
+            "yaxis": {"title": {"text": "$ per million output tokens"}},
+            "margin": {**LAYOUT["margin"], "b": 110},
+        },
+    }
 
 
 @figure

@@ -50,8 +50,11 @@ def serving_cost(
 def _chart(result: dict[str, Any]) -> dict[str, Any] | None:
     sh: calc.SelfHosted | None = result["_self_hosted_steps"]
     rpd = result["requests_per_day"]
-    lines = [i for i in result["items"]
-             if i["monthly_cost_usd"] is not None and i["fits_context"] is not False]  # fmt: skip
+    lines = [
+        i
+        for i in result["items"]
+        if i["monthly_cost_usd"] is not None and i["fits_context"] is not False
+    ]
     # the hosts of the deployment's own model first (like for like), then the cheapest
     lines = sorted(lines, key=lambda i: not i["same_model_as_deployment"])[:CHART_LINES]
     if not lines and sh is None:
@@ -62,8 +65,9 @@ def _chart(result: dict[str, Any]) -> dict[str, Any] | None:
         x_max = max(x_max, min(1.25 * min(bes), 100 * max(rpd, 1000.0)))
     curve = None if sh is None else calc.self_hosted_curve(sh, x_max)
     per_day = calc.DAYS_PER_MONTH / 1000  # USD per 1,000 requests -> per month per request/day
-    slopes = [(f"{i['provider']} {i['model']}", i["cost_per_1k_requests_usd"] * per_day)
-              for i in lines]  # fmt: skip
+    slopes = [
+        (f"{i['provider']} {i['model']}", i["cost_per_1k_requests_usd"] * per_day) for i in lines
+    ]
     return charts.hosted_break_even(curve, slopes, rpd, x_max)
 
 
@@ -103,7 +107,7 @@ def hosted_alternatives(
             "figure": _chart(result),
             "errors": errors,
             "typed_share": cached_share,
-        },  # fmt: skip
+        },
         block="alternatives",
         status_code=422 if errors else 200,
     )

@@ -24,7 +24,7 @@ router = APIRouter(tags=["hosted models"])
     responses={
         404: {"description": "No such deployment in your organisation"},
         422: {"description": "Invalid cached_share"},
-    },  # fmt: skip
+    },
 )
 def hosted_alternatives(
     deployment_id: IdPath,
@@ -38,7 +38,7 @@ def hosted_alternatives(
             allow_inf_nan=False,
             description="share of prompt tokens read from the provider's cache (default 0)",
         ),
-    ] = None,  # fmt: skip
+    ] = None,
 ) -> HostedAlternativesOut:
     """Each hosted API at the deployment's traffic (requests/day) and token mix (mean input and
     output tokens), cheapest first, against the self-hosted cost of its serving plan (peak-sized
@@ -47,8 +47,11 @@ def hosted_alternatives(
     flags, OWASP LLM02:2025 and NIST AI 600-1 Data Privacy). Formulas in the README."""
     dep = deployments.get(session, caller, deployment_id)
     plan = deployment_serving_plan(session, dep)
-    out = hosted.alternatives(dep, serving_plan_fields(plan),
-                              hosted.effective_models(session, caller.org_id),
-                              cached_share)  # fmt: skip
+    out = hosted.alternatives(
+        dep,
+        serving_plan_fields(plan),
+        hosted.effective_models(session, caller.org_id),
+        cached_share,
+    )
     out.pop("_self_hosted_steps")
     return HostedAlternativesOut.model_validate(out)

@@ -71,9 +71,12 @@ def calibration_job(factory: Factory, params: dict[str, Any], progress: Progress
         details=res.as_dict(),
         created_by=params["created_by"],
     )
-    return {"calibration_id": _store(factory, cal), "device": res.device,
-            "prefill_efficiency": res.prefill_efficiency,
-            "decode_efficiency": res.decode_efficiency}  # fmt: skip
+    return {
+        "calibration_id": _store(factory, cal),
+        "device": res.device,
+        "prefill_efficiency": res.prefill_efficiency,
+        "decode_efficiency": res.decode_efficiency,
+    }
 
 
 @handler("vllm_import")
@@ -115,5 +118,8 @@ def vllm_import_job(factory: Factory, params: dict[str, Any], progress: Progress
         },
         created_by=params["created_by"],
     )
-    return {"calibration_id": _store(factory, cal), "prefill_efficiency": fit.prefill_efficiency,
-            "decode_efficiency": fit.decode_efficiency}  # fmt: skip
+    return {
+        "calibration_id": _store(factory, cal),
+        "prefill_efficiency": fit.prefill_efficiency,
+        "decode_efficiency": fit.decode_efficiency,
+    }

@@ -309,9 +309,12 @@ class FinetuneRequest(BaseModel):
     zero_stage: Literal[0, 1, 2, 3] | None = None
     mfu: float = Field(0.4, gt=0, le=1, allow_inf_nan=False)
     dataset_tokens: float | None = Field(
-        None, gt=0, le=1e14, allow_inf_nan=False,
+        None,
+        gt=0,
+        le=1e14,
+        allow_inf_nan=False,
         description="Tokens in the fine-tuning dataset; with epochs, gives duration and cost",
-    )  # fmt: skip
+    )
     epochs: float = Field(1.0, gt=0, le=100, allow_inf_nan=False)
 
 

@@ -243,10 +243,19 @@ def _load(
     if req.requests_per_day is not None and req.ttft_slo_ms and req.tpot_slo_ms:
         peak = req.peak_to_average or 1.0  # a deployment's traffic shape (its peak)
         plan = _capacity_plan_cached(
-            arch, gpu, eng, cfg, limits.max_seqs, limits.max_batched_tokens, req.input_tokens,
-            req.output_tokens, float(req.requests_per_day), req.ttft_slo_ms, req.tpot_slo_ms,
+            arch,
+            gpu,
+            eng,
+            cfg,
+            limits.max_seqs,
+            limits.max_batched_tokens,
+            req.input_tokens,
+            req.output_tokens,
+            float(req.requests_per_day),
+            req.ttft_slo_ms,
+            req.tpot_slo_ms,
             peak,
-        )  # fmt: skip
+        )
         capacity = CapacityOut(
             **{k: v for k, v in plan.as_dict().items() if k in CapacityOut.model_fields},
             meets_slo=plan.replicas is not None,
@@ -270,11 +279,19 @@ def inference(session: Session, req: InferenceRequest, org_id: int) -> Inference
         # The gain at this batch: the verification step over a plain step (economics.md §5).
         ctx = req.input_tokens + (req.output_tokens - 1) / 2
         ratio = speculative_verify_ratio(arch, gpu, eng, cfg, req.batch_size, ctx, s.gamma)
-        best = speculative_verify_ratio(arch, gpu, eng, cfg, req.batch_size, ctx, s.gamma,
-                                        ideal=True)  # fmt: skip
-        est = with_speculative(est, alpha=s.alpha, gamma=s.gamma, c=s.c, n_gpus=cfg.n_gpus,
-                               price_per_gpu_hour=gpu.price_per_hour_usd, verify_ratio=ratio,
-                               best_verify_ratio=best)  # fmt: skip
+        best = speculative_verify_ratio(
+            arch, gpu, eng, cfg, req.batch_size, ctx, s.gamma, ideal=True
+        )
+        est = with_speculative(
+            est,
+            alpha=s.alpha,
+            gamma=s.gamma,
+            c=s.c,
+            n_gpus=cfg.n_gpus,
+            price_per_gpu_hour=gpu.price_per_hour_usd,
+            verify_ratio=ratio,
+            best_verify_ratio=best,
+        )
     top, load, capacity, load_model = _load(arch, gpu, eng, cfg, est, req)
     t = _timing_out(est.timing)
     m = est.memory
@@ -338,35 +355,65 @@ def compare_gpus(session: Session, req: CompareGpusRequest, org_id: int) -> Comp
                 arch, gpu, eng, cfg, Workload(req.input_tokens, req.output_tokens, req.batch_size)
             )
         except EstimateError as exc:
-            options.append(GpuOption(gpu=g.key, name=g.name, fits=False, meets_slo=None,
-                                     batch=None, ttft_ms=None, tpot_ms=None,
-                                     output_tokens_per_s=None,
-                                     cost_per_million_output_tokens_usd=None,
-                                     monthly_cost_usd=None, replicas=None,
-                                     reason=str(exc)))  # fmt: skip
+            options.append(
+                GpuOption(
+                    gpu=g.key,
+                    name=g.name,
+                    fits=False,
+                    meets_slo=None,
+                    batch=None,
+                    ttft_ms=None,
+                    tpot_ms=None,
+                    output_tokens_per_s=None,
+                    cost_per_million_output_tokens_usd=None,
+                    monthly_cost_usd=None,
+                    replicas=None,
+                    reason=str(exc),
+                )
+            )
             continue
         rpd, ttft_slo, tpot_slo = req.requests_per_day, req.ttft_slo_ms, req.tpot_slo_ms
         if rpd is None or not ttft_slo or not tpot_slo:
             t = est.timing
             options.append(
-                GpuOption(gpu=g.key, name=g.name, fits=est.memory.fits, meets_slo=None,
-                          batch=req.batch_size, ttft_ms=t.ttft_ms, tpot_ms=t.tpot_ms,
-                          output_tokens_per_s=t.output_tokens_per_s,
-                          cost_per_million_output_tokens_usd=t.cost_per_million_output_tokens_usd,
-                          monthly_cost_usd=None, replicas=None, reason=est.memory.reason)
-            )  # fmt: skip
+                GpuOption(
+                    gpu=g.key,
+                    name=g.name,
+                    fits=est.memory.fits,
+                    meets_slo=None,
+                    batch=req.batch_size,
+                    ttft_ms=t.ttft_ms,
+                    tpot_ms=t.tpot_ms,
+                    output_tokens_per_s=t.output_tokens_per_s,
+                    cost_per_million_output_tokens_usd=t.cost_per_million_output_tokens_usd,
+                    monthly_cost_usd=None,
+                    replicas=None,
+                    reason=est.memory.reason,
+                )
+            )
             continue
         outcome = evaluate(
-            Scenario(arch, gpu, eng, cfg, req.input_tokens, req.output_tokens, rpd, ttft_slo,
-                     tpot_slo)
-        )  # fmt: skip
+            Scenario(
+                arch, gpu, eng, cfg, req.input_tokens, req.output_tokens, rpd, ttft_slo, tpot_slo
+            )
+        )
         if not outcome.fits:
-            options.append(GpuOption(gpu=g.key, name=g.name, fits=False, meets_slo=False,
-                                     batch=None, ttft_ms=None, tpot_ms=None,
-                                     output_tokens_per_s=None,
-                                     cost_per_million_output_tokens_usd=None,
-                                     monthly_cost_usd=None, replicas=None,
-                                     reason=outcome.reason))  # fmt: skip
+            options.append(
+                GpuOption(
+                    gpu=g.key,
+                    name=g.name,
+                    fits=False,
+                    meets_slo=False,
+                    batch=None,
+                    ttft_ms=None,
+                    tpot_ms=None,
+                    output_tokens_per_s=None,
+                    cost_per_million_output_tokens_usd=None,
+                    monthly_cost_usd=None,
+                    replicas=None,
+                    reason=outcome.reason,
+                )
+            )
             continue
         # The figures shown are those at the batch the plan runs (the largest within the TPOT
         # SLO, else 1), and the verdict is one check on exactly those figures.
@@ -432,10 +479,12 @@ def training(session: Session, req: TrainingRequest, org_id: int) -> TrainingRes
         raise FieldError(str(exc), field="precision") from None
     out = est.as_dict()
     out["range"], out["assumptions"]["range"] = _range_note(
-        {"gpu_hours": (est.gpu_hours, "training", False),
-         "wall_clock_days": (est.wall_clock_days, "training", False)},
+        {
+            "gpu_hours": (est.gpu_hours, "training", False),
+            "wall_clock_days": (est.wall_clock_days, "training", False),
+        },
         gpu.key,
-    )  # fmt: skip
+    )
     return TrainingResponse.model_validate(out)
 
 
@@ -565,13 +614,23 @@ def deployment_scenario(session: Session, dep: Any) -> tuple[Scenario, dict[str,
     )
     # every catalog GPU at the organisation's effective price: right-sizing prices other types
     prices = tuple((c.key, p.price_per_hour_usd) for c, p in effective_prices(session, dep.org_id))
-    scenario = Scenario(arch, gpu, eng, ServingConfig(n_gpus=dep.n_gpus), dep.mean_input_tokens,
-                        dep.mean_output_tokens, float(dep.requests_per_day), dep.ttft_slo_ms,
-                        dep.tpot_slo_ms, gpu_prices=prices)  # fmt: skip
+    scenario = Scenario(
+        arch,
+        gpu,
+        eng,
+        ServingConfig(n_gpus=dep.n_gpus),
+        dep.mean_input_tokens,
+        dep.mean_output_tokens,
+        float(dep.requests_per_day),
+        dep.ttft_slo_ms,
+        dep.tpot_slo_ms,
+        gpu_prices=prices,
+    )
     try:  # replicas on the recommendation cards are sized for the deployment's peak
         peak = shape_of(getattr(dep, "peak_to_average", None), getattr(dep, "hourly_profile", None))
-        scenario = replace(scenario, peak_to_average=peak.peak_to_average,
-                           hourly_profile=peak.hourly_profile)  # fmt: skip
+        scenario = replace(
+            scenario, peak_to_average=peak.peak_to_average, hourly_profile=peak.hourly_profile
+        )
     except TrafficError:
         pass  # a stored shape the traffic checks refuse: the mean rate (shown on the page)
     return scenario, note
@@ -728,10 +787,19 @@ def _serving_plan_fields(session: Session, dep: Any) -> dict[str, Any]:
     else:
         try:
             plan = _capacity_plan_cached(
-                sc.arch, sc.gpu, sc.engine, sc.cfg, limits.max_seqs, limits.max_batched_tokens,
-                sc.input_tokens, sc.output_tokens, rpd, sc.ttft_slo_ms, sc.tpot_slo_ms,
+                sc.arch,
+                sc.gpu,
+                sc.engine,
+                sc.cfg,
+                limits.max_seqs,
+                limits.max_batched_tokens,
+                sc.input_tokens,
+                sc.output_tokens,
+                rpd,
+                sc.ttft_slo_ms,
+                sc.tpot_slo_ms,
                 shape.peak_to_average,
-            )  # fmt: skip
+            )
         except SimulationError as exc:
             return {"error": str(exc)}
         if plan.replicas is None:

@@ -39,20 +39,39 @@ from app.web.templates import render
 router = APIRouter(include_in_schema=False)
 
 INFERENCE_DEFAULTS: dict[str, Any] = {
-    "model": "llama_3_1_8b", "gpu": "h100_sxm_80gb", "n_gpus": 1, "precision": "bf16",
-    "kv_cache_precision": "bf16", "engine": "vllm", "input_tokens": 1024, "output_tokens": 256,
-    "batch_size": 16, "requests_per_day": 1_000_000, "ttft_slo_ms": 1000, "tpot_slo_ms": 50,
-}  # fmt: skip
+    "model": "llama_3_1_8b",
+    "gpu": "h100_sxm_80gb",
+    "n_gpus": 1,
+    "precision": "bf16",
+    "kv_cache_precision": "bf16",
+    "engine": "vllm",
+    "input_tokens": 1024,
+    "output_tokens": 256,
+    "batch_size": 16,
+    "requests_per_day": 1_000_000,
+    "ttft_slo_ms": 1000,
+    "tpot_slo_ms": 50,
+}
 # No "mfu": a blank MFU means the modelled one (app.estimators.training_mfu).
 TRAINING_DEFAULTS: dict[str, Any] = {
-    "model": "llama_3_1_8b", "tokens": 1.5e13, "gpu": "h100_sxm_80gb", "n_gpus": 1024,
+    "model": "llama_3_1_8b",
+    "tokens": 1.5e13,
+    "gpu": "h100_sxm_80gb",
+    "n_gpus": 1024,
     "fit": "epoch_2024",
-}  # fmt: skip
+}
 FINETUNE_DEFAULTS: dict[str, Any] = {
-    "model": "llama_3_1_8b", "method": "qlora", "lora_rank": 16, "sequence_length": 2048,
-    "micro_batch_size": 1, "gpu": "a100_sxm_80gb", "n_gpus": 1, "gradient_checkpointing": "on",
-    "dataset_tokens": 1e8, "epochs": 3,
-}  # fmt: skip
+    "model": "llama_3_1_8b",
+    "method": "qlora",
+    "lora_rank": 16,
+    "sequence_length": 2048,
+    "micro_batch_size": 1,
+    "gpu": "a100_sxm_80gb",
+    "n_gpus": 1,
+    "gradient_checkpointing": "on",
+    "dataset_tokens": 1e8,
+    "epochs": 3,
+}
 
 
 def _options(session: SessionDep) -> dict[str, Any]:
@@ -75,9 +94,11 @@ def _inference_values(request: Request) -> dict[str, Any]:
 def _inference_request(values: dict[str, Any]) -> tuple[InferenceRequest | None, dict[str, str]]:
     data = {k: v for k, v in values.items() if k in InferenceRequest.model_fields}
     if values.get("spec_alpha") not in (None, ""):
-        data["speculative"] = {"alpha": values.get("spec_alpha"),
-                               "gamma": values.get("spec_gamma") or 4,
-                               "c": values.get("spec_c") or 0.05}  # fmt: skip
+        data["speculative"] = {
+            "alpha": values.get("spec_alpha"),
+            "gamma": values.get("spec_gamma") or 4,
+            "c": values.get("spec_c") or 0.05,
+        }
     if data.get("paged_attention") in ("on", "off"):
         data["paged_attention"] = data["paged_attention"] == "on"
     else:
@@ -112,12 +133,16 @@ def _inference_context(
     m = result.memory
     figs: dict[str, Any] = {
         "memory": charts.memory_bar(
-            {"weights": m.weights_gb, "KV cache (this batch)": m.kv_cache_gb,
-             "activations": m.activations_gb, "runtime": m.overhead_gb},
+            {
+                "weights": m.weights_gb,
+                "KV cache (this batch)": m.kv_cache_gb,
+                "activations": m.activations_gb,
+                "runtime": m.overhead_gb,
+            },
             m.usable_gb,
             f"usable ({m.usable_gb:.1f} GB)",
         ),
-    }  # fmt: skip
+    }
     costs = [o.cost_per_million_output_tokens_usd if o.fits else None for o in compare.options]
     if any(c is not None for c in costs):
         figs["cost"] = charts.cost_by_gpu([o.name for o in compare.options], costs)
@@ -126,9 +151,10 @@ def _inference_context(
         figs["ttft"] = charts.ttft_sweep(**sw["ttft"])
     if "load" in sw:
         figs["load"] = charts.latency_vs_rate(
-            sw["load"]["rates"], sw["load"]["series"],
+            sw["load"]["rates"],
+            sw["load"]["series"],
             {"ttft": req.ttft_slo_ms, "tpot": req.tpot_slo_ms},
-        )  # fmt: skip
+        )
     ctx.update(result=result, figs=figs, compare=compare, load=sw.get("load"))
     if isinstance(req.gpu, str):  # the effective price and where it comes from
         ctx["gpu_price"] = service.gpu_price(session, caller.org_id, req.gpu)
@@ -160,10 +186,16 @@ def compare_page(request: Request, session: SessionDep, caller: PageCaller) -> R
     return render(
         request,
         "estimates/compare.html",
-        {"caller": caller, "values": values, "errors": errors, "compare": compare,
-         "query": request.url.query, **_options(session)},
+        {
+            "caller": caller,
+            "values": values,
+            "errors": errors,
+            "compare": compare,
+            "query": request.url.query,
+            **_options(session),
+        },
         status_code=422 if errors else 200,
-    )  # fmt: skip
+    )
 
 
 @router.get("/estimates/training")
@@ -172,8 +204,14 @@ def training_page(request: Request, session: SessionDep, caller: PageCaller) -> 
     form = q.pop("form", None)
     train_values = {**TRAINING_DEFAULTS, **(q if form == "training" else {})}
     ft_values = {**FINETUNE_DEFAULTS, **(q if form == "finetune" else {})}
-    ctx: dict[str, Any] = {"caller": caller, **_options(session), "train_values": train_values,
-                           "ft_values": ft_values, "train_errors": {}, "ft_errors": {}}  # fmt: skip
+    ctx: dict[str, Any] = {
+        "caller": caller,
+        **_options(session),
+        "train_values": train_values,
+        "ft_values": ft_values,
+        "train_errors": {},
+        "ft_errors": {},
+    }
     tv = {k: v for k, v in train_values.items() if k in TrainingRequest.model_fields}
     if "params" in tv:
         tv.pop("model", None)
@@ -194,11 +232,16 @@ def training_page(request: Request, session: SessionDep, caller: PageCaller) -> 
             ctx["finetune"] = ft
             mem = ft.memory
             ctx["ft_fig"] = charts.training_memory(
-                {"weights": mem.weights_gb, "adapters": mem.adapters_gb,
-                 "gradients": mem.gradients_gb, "optimizer": mem.optimizer_gb,
-                 "activations": mem.activations_gb, "runtime": mem.overhead_gb},
+                {
+                    "weights": mem.weights_gb,
+                    "adapters": mem.adapters_gb,
+                    "gradients": mem.gradients_gb,
+                    "optimizer": mem.optimizer_gb,
+                    "activations": mem.activations_gb,
+                    "runtime": mem.overhead_gb,
+                },
                 mem.capacity_gb,
-            )  # fmt: skip
+            )
         except (InvalidInput, FieldError) as exc:
             ctx["ft_errors"] = {exc.field or "__all__": str(exc)}
     bad = ctx["train_errors"] or ctx["ft_errors"]
@@ -226,9 +269,14 @@ def calibrations_page(
 
 
 def _start_from_form(
-    request: Request, values: dict[str, Any], session: SessionDep, caller: Caller,
-    settings: SettingsDep, background: BackgroundTasks, kind: str,
-) -> Response:  # fmt: skip
+    request: Request,
+    values: dict[str, Any],
+    session: SessionDep,
+    caller: Caller,
+    settings: SettingsDep,
+    background: BackgroundTasks,
+    kind: str,
+) -> Response:
     """Start a calibration or a vllm import (the routes check calibration:run)."""
     errors: dict[str, str] = {}
     status: int | None = None
@@ -247,50 +295,77 @@ def _start_from_form(
         except (json.JSONDecodeError, RecursionError, BenchFileError) as exc:
             errors["bench_file"] = f"not a vllm bench serve result: {exc}"
             bench = None
-        data = {k: v for k, v in values.items() if k in VllmImportRequest.model_fields and v
-                and k != "bench"}  # fmt: skip
+        data = {
+            k: v
+            for k, v in values.items()
+            if k in VllmImportRequest.model_fields and v and k != "bench"
+        }
         parsed, more = parse(VllmImportRequest, {**data, "bench": bench or {}})
         errors.update({k: v for k, v in more.items() if k != "bench" or not errors})
         params = parsed.model_dump(mode="json") if parsed and not errors else None
     job = None
     if params is not None and not errors:
         try:
-            job = calibrations.start(session, caller, kind, params, settings.audit_hmac_key,
-                                     torch_memory_limit=limits.torch_memory_limit_bytes(
-                                         settings.torch_memory_gib))  # fmt: skip
+            job = calibrations.start(
+                session,
+                caller,
+                kind,
+                params,
+                settings.audit_hmac_key,
+                torch_memory_limit=limits.torch_memory_limit_bytes(settings.torch_memory_gib),
+            )
         except (AppError, FieldError) as exc:
             field, message, status = form_error(exc)
             errors = {field: message}
     if job is not None:
         background.add_task(jobs.submit, job.id, settings, request.app.state.job_runner)
-    ctx = {**_calibration_ctx(session, caller), "values": {k: v for k, v in values.items()
-           if isinstance(v, str)}, "errors": errors, "job": job, "form": kind}  # fmt: skip
-    return render(request, "estimates/calibrations.html", ctx, block="forms",
-                  status_code=(status or 422) if errors else 202)  # fmt: skip
+    ctx = {
+        **_calibration_ctx(session, caller),
+        "values": {k: v for k, v in values.items() if isinstance(v, str)},
+        "errors": errors,
+        "job": job,
+        "form": kind,
+    }
+    return render(
+        request,
+        "estimates/calibrations.html",
+        ctx,
+        block="forms",
+        status_code=(status or 422) if errors else 202,
+    )
 
 
 @router.post("/calibrations/run")
 def start_calibration(
-    request: Request, values: FormDep, session: SessionDep,
+    request: Request,
+    values: FormDep,
+    session: SessionDep,
     caller: Annotated[Caller, Depends(page_requires(Permission.calibration_run))],
-    settings: SettingsDep, background: BackgroundTasks,
-) -> Response:  # fmt: skip
+    settings: SettingsDep,
+    background: BackgroundTasks,
+) -> Response:
     return _start_from_form(request, values, session, caller, settings, background, "calibration")
 
 
 @router.post("/calibrations/import")
 def start_import(
-    request: Request, values: FormDep, session: SessionDep,
+    request: Request,
+    values: FormDep,
+    session: SessionDep,
     caller: Annotated[Caller, Depends(page_requires(Permission.calibration_run))],
-    settings: SettingsDep, background: BackgroundTasks,
-) -> Response:  # fmt: skip
+    settings: SettingsDep,
+    background: BackgroundTasks,
+) -> Response:
     return _start_from_form(request, values, session, caller, settings, background, "vllm_import")
 
 
 @router.get("/calibrations/jobs/{job_id:int}")
 def job_status(
-    job_id: IdPath, request: Request, session: SessionDep, caller: PageCaller,
+    job_id: IdPath,
+    request: Request,
+    session: SessionDep,
+    caller: PageCaller,
     _recovered: JobsRecovered,
-) -> Response:  # fmt: skip
+) -> Response:
     job = jobs.get(session, job_id, caller.org_id)
     return render(request, "estimates/_job.html", {"caller": caller, "job": job})

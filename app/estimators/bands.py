@@ -19,9 +19,16 @@ from typing import Any
 
 # GPU generations the bands are kept for: key prefixes of the catalog.
 GPU_CLASS_PREFIXES: tuple[tuple[str, str], ...] = (
-    ("h100", "hopper"), ("h200", "hopper"), ("b200", "blackwell"), ("a100", "ampere"),
-    ("a10", "ampere"), ("l40s", "ada"), ("l4", "ada"), ("rtx_4090", "ada"), ("mi300x", "cdna3"),
-)  # fmt: skip
+    ("h100", "hopper"),
+    ("h200", "hopper"),
+    ("b200", "blackwell"),
+    ("a100", "ampere"),
+    ("a10", "ampere"),
+    ("l40s", "ada"),
+    ("l4", "ada"),
+    ("rtx_4090", "ada"),
+    ("mi300x", "cdna3"),
+)
 
 
 def gpu_class(gpu_key: str) -> str:

@@ -221,23 +221,34 @@ def _step_elements(arch: Architecture, layers: int, batch: int, q: int, ctx: int
 
 
 def decode_memory_bytes(
-    archs: Sequence[Architecture], *, batch: int, context: int, max_layers: int | None,
+    archs: Sequence[Architecture],
+    *,
+    batch: int,
+    context: int,
+    max_layers: int | None,
     bytes_per_element: int = CPU_BYTES_PER_ELEMENT,
-) -> int:  # fmt: skip
+) -> int:
     """Peak memory of :func:`measure_decode` (the designs are built one at a time)."""
     peak = 0
     for a in archs:
         layers = min(a.n_layers, max_layers or a.n_layers)
-        peak = max(peak, _weights_elements(a, layers) + _step_elements(a, layers, batch, 1,
-                                                                       context))  # fmt: skip
+        peak = max(
+            peak, _weights_elements(a, layers) + _step_elements(a, layers, batch, 1, context)
+        )
     return peak * bytes_per_element
 
 
 def calibration_memory_bytes(
-    arch: Architecture, *, prefill_points: Sequence[tuple[int, int]],
-    decode_points: Sequence[tuple[int, int]], max_layers: int | None, matmul_n: int,
-    copy_gib: float, cuda: bool = False, bytes_per_element: int = CPU_BYTES_PER_ELEMENT,
-) -> int:  # fmt: skip
+    arch: Architecture,
+    *,
+    prefill_points: Sequence[tuple[int, int]],
+    decode_points: Sequence[tuple[int, int]],
+    max_layers: int | None,
+    matmul_n: int,
+    copy_gib: float,
+    cuda: bool = False,
+    bytes_per_element: int = CPU_BYTES_PER_ELEMENT,
+) -> int:
     """Peak memory of :func:`run_calibration`: the peak probes (matmul, copy; CPU-sized off
     CUDA), then the decoder with two points' caches alive while one replaces the other."""
     if not cuda:
@@ -307,8 +318,16 @@ def measure_decode(
         del model, fn
     if any(n < a.n_layers for n, a in zip(measured, archs, strict=True)):
         notes.append("layers sliced; the measured layers' time scaled to the full depth")
-    return DecodeMeasurement(name, str(dtype).replace("torch.", ""), torch.__version__, batch,
-                             context, steps, measured, notes)  # fmt: skip
+    return DecodeMeasurement(
+        name,
+        str(dtype).replace("torch.", ""),
+        torch.__version__,
+        batch,
+        context,
+        steps,
+        measured,
+        notes,
+    )
 
 
 def _scaled(

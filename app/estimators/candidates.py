@@ -103,8 +103,10 @@ def ruled_out(fm: str, technique: str, facts: Mapping[str, object]) -> str | Non
         if value is False and got is None:
             # not answered is not "no": say what is missing and how to have it considered
             words = name.replace("_", " ")
-            return (f"{why.split(',')[0]}, and whether there is any was not answered "
-                    f"({words}: not answered; answer yes to have it priced)")  # fmt: skip
+            return (
+                f"{why.split(',')[0]}, and whether there is any was not answered "
+                f"({words}: not answered; answer yes to have it priced)"
+            )
     if (fm, technique) in NOT_FOR_SHIFTING and facts.get(f"fm.{fm}.distribution") == "shifting":
         return "the task distribution is shifting: an adapter would go stale"
     return None
@@ -134,8 +136,10 @@ def in_place(
         return f"the weights are already served at {s.cfg.precision.value}"
     if technique == "moe_model" and s.arch.is_moe:
         if models is None or not better_models(s, models, DEFAULT_FAMILY, moe=True):
-            return (f"{s.arch.name} is already a mixture-of-experts model, and no catalog MoE "
-                    f"model that fits is better on {DEFAULT_FAMILY} tasks")  # fmt: skip
+            return (
+                f"{s.arch.name} is already a mixture-of-experts model, and no catalog MoE "
+                f"model that fits is better on {DEFAULT_FAMILY} tasks"
+            )
     if technique == "flash_attention":
         return f"{engine} already uses fused (Flash) attention kernels; its fitted profile has it"
     return None
@@ -238,9 +242,10 @@ def choose(
     techniques to why they cannot be chosen (already in place, ruled out by an answer); every
     other option is an alternative."""
     eligible = [
-        o for o in options
+        o
+        for o in options
         if o.axis == axis and o.technique not in excluded and _monthly(o.fields) is not None
-    ]  # fmt: skip
+    ]
 
     def key(o: Option) -> tuple[float, float]:
         return (_monthly(o.fields) or 0.0, _one_off(o.fields))
@@ -270,12 +275,20 @@ def choose(
             + missing_words(pick.fields)
         )
     else:
-        return Choice(engine_pick, "no option on this axis could be priced", [
-            _alt(o, excluded.get(o.technique, "not priced: " + _unpriced(o.fields)))
-            for o in options if o.technique != engine_pick
-        ])  # fmt: skip
-    trade = [TRADE_OFFS[(pick.technique, o.technique)] for o in eligible
-             if (pick.technique, o.technique) in TRADE_OFFS]  # fmt: skip
+        return Choice(
+            engine_pick,
+            "no option on this axis could be priced",
+            [
+                _alt(o, excluded.get(o.technique, "not priced: " + _unpriced(o.fields)))
+                for o in options
+                if o.technique != engine_pick
+            ],
+        )
+    trade = [
+        TRADE_OFFS[(pick.technique, o.technique)]
+        for o in eligible
+        if (pick.technique, o.technique) in TRADE_OFFS
+    ]
     if trade:
         why += "; capability trade-off: " + "; ".join(trade)
     alts = []

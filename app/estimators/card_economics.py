@@ -197,8 +197,7 @@ def plan_stream(
     ``planner=False`` (the portfolio search's screening, where a planner per serving state is
     too slow): the static SLO-limited batch's rate and one load simulation at the peak."""
     gen = sc.output_tokens + sc.cot_tokens
-    one = estimate_inference(sc.arch, sc.gpu, sc.engine, sc.cfg,
-                             Workload(sc.input_tokens, gen, 1))  # fmt: skip
+    one = estimate_inference(sc.arch, sc.gpu, sc.engine, sc.cfg, Workload(sc.input_tokens, gen, 1))
     sm = step_model(sc.arch, sc.gpu, sc.engine, sc.cfg)
     limits = running_limits(sc.engine, sm, one.memory)
     if limits.max_seqs < 1:
@@ -211,14 +210,19 @@ def plan_stream(
     if not planner:
         rate = static.requests_per_s_per_replica * sc.samples
         traffic = plan_traffic(shape, seqs_per_day, rate, sc.cfg.n_gpus)
-        sim = simulate_load(sm, request_rate=max(traffic.requests_per_s_peak / traffic.replicas,
-                                                 MIN_RATE),
-                            input_tokens=sc.input_tokens, output_tokens=gen,
-                            max_seqs=limits.max_seqs, max_batched_tokens=limits.max_batched_tokens,
-                            n_requests=LOAD_REQUESTS)  # fmt: skip
+        sim = simulate_load(
+            sm,
+            request_rate=max(traffic.requests_per_s_peak / traffic.replicas, MIN_RATE),
+            input_tokens=sc.input_tokens,
+            output_tokens=gen,
+            max_seqs=limits.max_seqs,
+            max_batched_tokens=limits.max_batched_tokens,
+            n_requests=LOAD_REQUESTS,
+        )
         t1, t2, t3 = p95(sim)
-        return Capacity(rate, traffic.replicas, traffic.gpu_hours_per_month, t1, t2, t3,
-                        sim.saturated, True)  # fmt: skip
+        return Capacity(
+            rate, traffic.replicas, traffic.gpu_hours_per_month, t1, t2, t3, sim.saturated, True
+        )
     args: dict[str, Any] = {
         "requests_per_day": seqs_per_day,
         "input_tokens": sc.input_tokens,
@@ -228,8 +232,13 @@ def plan_stream(
         "price_per_gpu_hour": None,
         "peak_to_mean": sc.peak_to_average,
     }
-    plan = plan_capacity(sm, ttft_slo_ms=sc.ttft_slo_ms, tpot_slo_ms=sc.tpot_slo_ms,
-                         adjust=lambda r: p95(r)[:2], **args)  # fmt: skip
+    plan = plan_capacity(
+        sm,
+        ttft_slo_ms=sc.ttft_slo_ms,
+        tpot_slo_ms=sc.tpot_slo_ms,
+        adjust=lambda r: p95(r)[:2],
+        **args,
+    )
     met = plan.replicas is not None
     if not met:  # sized on throughput alone: the busiest rate that does not queue without bound
         plan = plan_capacity(sm, ttft_slo_ms=UNBOUNDED_MS, tpot_slo_ms=UNBOUNDED_MS, **args)
@@ -239,8 +248,16 @@ def plan_stream(
     assert at is not None
     traffic = plan_traffic(shape, seqs_per_day, plan.max_rate_per_replica, sc.cfg.n_gpus)
     ttft, tpot, answer = p95(at)
-    return Capacity(plan.max_rate_per_replica, traffic.replicas, traffic.gpu_hours_per_month,
-                    ttft, tpot, answer, at.saturated, met)  # fmt: skip
+    return Capacity(
+        plan.max_rate_per_replica,
+        traffic.replicas,
+        traffic.gpu_hours_per_month,
+        ttft,
+        tpot,
+        answer,
+        at.saturated,
+        met,
+    )
 
 
 def serve(base: Scenario, streams: Sequence[Stream], *, router: bool, planner: bool = True) -> Side:
@@ -255,12 +272,14 @@ def serve(base: Scenario, streams: Sequence[Stream], *, router: bool, planner: b
     for st in streams:
         if st.share <= 0:
             continue
-        sc = replace(st.scenario, peak_to_average=base.peak_to_average,
-                     hourly_profile=base.hourly_profile)  # fmt: skip
+        sc = replace(
+            st.scenario, peak_to_average=base.peak_to_average, hourly_profile=base.hourly_profile
+        )
         out = evaluate(sc)
         if not out.fits:
-            return Side(False, out.reason or "does not fit", None, None, None, None, None, None,
-                        None, False)  # fmt: skip
+            return Side(
+                False, out.reason or "does not fit", None, None, None, None, None, None, None, False
+            )
         # the GPUs serve load_factor requests per incoming one (response-cache misses, a
         # cascade's routed share, guardrail checks)
         rpd = base.requests_per_day * st.share * sc.load_factor
@@ -307,9 +326,24 @@ def serve(base: Scenario, streams: Sequence[Stream], *, router: bool, planner: b
     prov_per_1k = None
     if prov_monthly is not None and per_month > 0:
         prov_per_1k = prov_monthly / per_month * 1000
-    return Side(True, None, replicas, hours, monthly, per_month_cost, ttft, tpot, answer,
-                saturated, router_hours, vdb, provisioned + router_hours, prov_monthly,
-                slo_sized, prov_per_1k)  # fmt: skip
+    return Side(
+        True,
+        None,
+        replicas,
+        hours,
+        monthly,
+        per_month_cost,
+        ttft,
+        tpot,
+        answer,
+        saturated,
+        router_hours,
+        vdb,
+        provisioned + router_hours,
+        prov_monthly,
+        slo_sized,
+        prov_per_1k,
+    )
 
 
 BAND_FAMILIES: dict[str, str] = {
@@ -343,8 +377,10 @@ def side_ranges(
         out["time_to_answer_p95_ms"] = {k: t_band[k] + d_band[k] for k in ("p10", "p90")}
     if thr is not None and side.gpu_hours is not None and side.monthly_cost_usd and price:
         serving = side.gpu_hours - side.router_gpu_hours
-        m = {k: (serving / math.exp(x) + side.router_gpu_hours) * price + side.vector_db_usd
-             for k, x in (("p10", thr.p90), ("p90", thr.p10))}  # fmt: skip
+        m = {
+            k: (serving / math.exp(x) + side.router_gpu_hours) * price + side.vector_db_usd
+            for k, x in (("p10", thr.p90), ("p90", thr.p10))
+        }
         out["monthly_cost_usd"] = m
         if side.cost_per_1k_requests_usd is not None:
             f = side.cost_per_1k_requests_usd / side.monthly_cost_usd
@@ -385,13 +421,18 @@ class Priced:
     def slo_after(self) -> dict[str, bool]:
         a = self.after
         return {
-            "ttft_ok": bool(a.fits and a.ttft_p95_ms is not None
-                            and a.ttft_p95_ms <= self.ttft_slo_ms),
-            "tpot_ok": bool(a.fits and a.tpot_p95_ms is not None
-                            and a.tpot_p95_ms <= self.tpot_slo_ms),
-            "time_to_answer_ok": bool(a.fits and a.time_to_answer_p95_ms is not None
-                                      and a.time_to_answer_p95_ms <= self.ttft_slo_ms),
-        }  # fmt: skip
+            "ttft_ok": bool(
+                a.fits and a.ttft_p95_ms is not None and a.ttft_p95_ms <= self.ttft_slo_ms
+            ),
+            "tpot_ok": bool(
+                a.fits and a.tpot_p95_ms is not None and a.tpot_p95_ms <= self.tpot_slo_ms
+            ),
+            "time_to_answer_ok": bool(
+                a.fits
+                and a.time_to_answer_p95_ms is not None
+                and a.time_to_answer_p95_ms <= self.ttft_slo_ms
+            ),
+        }
 
     @property
     def meets_slo(self) -> bool:
@@ -401,11 +442,13 @@ class Priced:
         out: dict[str, float | None] = {}
         for kind in ONE_OFF_KINDS:
             parts = [o.cost_usd for o in self.one_offs if o.kind == kind]
-            out[kind] = None if any(p is None for p in parts) else round(
-                sum(p or 0.0 for p in parts), 2)  # fmt: skip
+            out[kind] = (
+                None if any(p is None for p in parts) else round(sum(p or 0.0 for p in parts), 2)
+            )
         values = list(out.values())
-        out["total"] = None if any(v is None for v in values) else round(
-            sum(v or 0.0 for v in values), 2)  # fmt: skip
+        out["total"] = (
+            None if any(v is None for v in values) else round(sum(v or 0.0 for v in values), 2)
+        )
         return {"total": out.pop("total"), **out}
 
     def fields(self) -> dict[str, Any]:
@@ -433,26 +476,31 @@ class Priced:
             "one_off_cost_usd": one_off["total"],
             "ttft_delta_ms": ttft["delta"],
             "tpot_delta_ms": tpot["delta"],
-            "cost_per_1k_requests_usd": pair(b.cost_per_1k_requests_usd,
-                                             a.cost_per_1k_requests_usd, None),
+            "cost_per_1k_requests_usd": pair(
+                b.cost_per_1k_requests_usd, a.cost_per_1k_requests_usd, None
+            ),
             "monthly_cost_usd": monthly,
-            "provisioned_monthly_cost_usd": pair(b.provisioned_monthly_cost_usd,
-                                                 a.provisioned_monthly_cost_usd, None),
+            "provisioned_monthly_cost_usd": pair(
+                b.provisioned_monthly_cost_usd, a.provisioned_monthly_cost_usd, None
+            ),
             "provisioned_cost_per_1k_requests_usd": pair(
-                b.provisioned_cost_per_1k_requests_usd, a.provisioned_cost_per_1k_requests_usd,
-                None),
+                b.provisioned_cost_per_1k_requests_usd, a.provisioned_cost_per_1k_requests_usd, None
+            ),
             "replicas": {"before": b.replicas, "after": a.replicas},
             "gpu_hours_per_month": pair(b.gpu_hours, a.gpu_hours, 2, delta=False),
             "ttft_p95_ms": {k: ttft[k] for k in ("before", "after")},
             "tpot_p95_ms": {k: tpot[k] for k in ("before", "after")},
-            "time_to_answer_p95_ms": pair(b.time_to_answer_p95_ms, a.time_to_answer_p95_ms, 3,
-                                          delta=False),
+            "time_to_answer_p95_ms": pair(
+                b.time_to_answer_p95_ms, a.time_to_answer_p95_ms, 3, delta=False
+            ),
             "slo_after": self.slo_after(),
             "traffic_share": round(self.traffic_share, 4),
             "one_off_usd": one_off,
-            "range": {k: None if v is None else {q: round(x, 4) for q, x in v.items()}
-                      for k, v in self.ranges.items()},
-        }  # fmt: skip
+            "range": {
+                k: None if v is None else {q: round(x, 4) for q, x in v.items()}
+                for k, v in self.ranges.items()
+            },
+        }
 
 
 def price_change(
@@ -475,8 +523,10 @@ def price_change(
         # The failure hits no request (an answered 0 %): the share-limited change runs on none,
         # so it adds no GPU-hours, no routing classifier and no one-off; the card says so.
         full, one_offs, limited = main, main_offs, ()
-        notes.append("applied to 0% of requests (the share the failure hits, as answered): it "
-                     "runs on no request, so it adds nothing to the cost")  # fmt: skip
+        notes.append(
+            "applied to 0% of requests (the share the failure hits, as answered): it "
+            "runs on no request, so it adds nothing to the cost"
+        )
     else:
         full, one_offs = apply_all(base, [*whole, *limited])
         full = fit_swap(full, [*whole, *limited])
@@ -486,15 +536,21 @@ def price_change(
         split = serve(
             base, [Stream(main, 1.0 - share), Stream(full, share)], router=True, planner=planner
         )
-        if not after.fits or (split.fits and split.gpu_hours is not None
-                              and after.gpu_hours is not None
-                              and split.gpu_hours <= after.gpu_hours):  # fmt: skip
+        if not after.fits or (
+            split.fits
+            and split.gpu_hours is not None
+            and after.gpu_hours is not None
+            and split.gpu_hours <= after.gpu_hours
+        ):
             after, effective, routed = split, share, True
-            notes.append(f"applied to {share:.0%} of requests (the share the failure hits); "
-                         + ROUTER_SOURCE)  # fmt: skip
+            notes.append(
+                f"applied to {share:.0%} of requests (the share the failure hits); " + ROUTER_SOURCE
+            )
         else:
-            notes.append(f"applied to all requests: routing {share:.0%} of them through a "
-                         "classifier would need more GPU-hours than it saves")  # fmt: skip
+            notes.append(
+                f"applied to all requests: routing {share:.0%} of them through a "
+                "classifier would need more GPU-hours than it saves"
+            )
     if full.index_vectors:
         notes.append(VECTOR_DB_SOURCE)
     notes.append(
@@ -521,5 +577,15 @@ def price_change(
             "the SLO-limited batch held fixed"
         )
     notes.extend(why)
-    return Priced(before, after, effective, routed, full, tuple(one_offs), tuple(notes),
-                  base.ttft_slo_ms, base.tpot_slo_ms, ranges)  # fmt: skip
+    return Priced(
+        before,
+        after,
+        effective,
+        routed,
+        full,
+        tuple(one_offs),
+        tuple(notes),
+        base.ttft_slo_ms,
+        base.tpot_slo_ms,
+        ranges,
+    )

@@ -87,35 +87,83 @@ _PC, _PM = PRIOR_COMPUTE_EFFICIENCY, PRIOR_MEMORY_EFFICIENCY
 # data/engine_profiles.json (``axisboard fit-engines``) replace them below.
 _BASE: dict[str, EngineProfile] = {
     "ideal": EngineProfile(
-        "ideal", 1.0, 1.0, 0.0, 1.0, 0.0, 8192, True,
-        "Physical bound: peak FLOP/s and bandwidth, no overheads.", max_num_seqs=1_000_000,
+        "ideal",
+        1.0,
+        1.0,
+        0.0,
+        1.0,
+        0.0,
+        8192,
+        True,
+        "Physical bound: peak FLOP/s and bandwidth, no overheads.",
+        max_num_seqs=1_000_000,
         first_token_latency_s=0.0,
     ),
     "vllm": EngineProfile(
-        "vllm", _PC, _PM, 0.0, 0.90, _CUDA_CONTEXT, 8192, True,
+        "vllm",
+        _PC,
+        _PM,
+        0.0,
+        0.90,
+        _CUDA_CONTEXT,
+        8192,
+        True,
         "gpu_memory_utilization 0.9, PagedAttention, CUDA graphs for decode (vLLM defaults).",
     ),
     "tensorrt-llm": EngineProfile(
-        "tensorrt-llm", _PC, _PM, 0.0, 0.90, _CUDA_CONTEXT, 8192, True,
+        "tensorrt-llm",
+        _PC,
+        _PM,
+        0.0,
+        0.90,
+        _CUDA_CONTEXT,
+        8192,
+        True,
         "kv_cache free_gpu_memory_fraction 0.9, paged KV, CUDA graphs (TensorRT-LLM defaults); "
-        "max_batch_size 2048 (trtllm-build default).", max_num_seqs=2048,
+        "max_batch_size 2048 (trtllm-build default).",
+        max_num_seqs=2048,
     ),
     "sglang": EngineProfile(
-        "sglang", _PC, _PM, 0.0, 0.88, _CUDA_CONTEXT, 8192, True,
+        "sglang",
+        _PC,
+        _PM,
+        0.0,
+        0.88,
+        _CUDA_CONTEXT,
+        8192,
+        True,
         "mem_fraction_static 0.88 (SGLang default); RadixAttention pages; CUDA graphs.",
     ),
     "llama.cpp": EngineProfile(
-        "llama.cpp", _PC, _PM, 0.0, 1.0, _CUDA_CONTEXT, 2048, False,
+        "llama.cpp",
+        _PC,
+        _PM,
+        0.0,
+        1.0,
+        _CUDA_CONTEXT,
+        2048,
+        False,
         "Whole-GPU allocation; contiguous per-slot KV; ubatch 2048 (llama.cpp defaults); ggml-cuda "
         "launches every graph node (~22 per Llama layer; the published rows predate CUDA graphs, "
-        "llama.cpp PR #6766, May 2024).", cuda_graphs=False, kernels_per_layer=GGML_OPS_PER_LAYER,
+        "llama.cpp PR #6766, May 2024).",
+        cuda_graphs=False,
+        kernels_per_layer=GGML_OPS_PER_LAYER,
     ),
     "hf-transformers": EngineProfile(
-        "hf-transformers", _PC, _PM, 0.0, 1.0, _CUDA_CONTEXT, 2048, False,
+        "hf-transformers",
+        _PC,
+        _PM,
+        0.0,
+        1.0,
+        _CUDA_CONTEXT,
+        2048,
+        False,
         "Eager PyTorch generate(): no CUDA graphs, unfused operators; contiguous KV reservation "
-        "per request.", cuda_graphs=False, kernels_per_layer=EAGER_OPS_PER_LAYER,
+        "per request.",
+        cuda_graphs=False,
+        kernels_per_layer=EAGER_OPS_PER_LAYER,
     ),
-}  # fmt: skip
+}
 
 # SGLang has no published row: it takes vLLM's fitted factors (same kernels: FlashInfer/Triton).
 FIT_ALIASES = {"sglang": "vllm"}
@@ -203,21 +251,32 @@ def scheduler_limits(eng: EngineProfile, gpu: GpuSpec, *, offline: bool = False)
         tokens = (16384 if big else 8192) if offline else (8192 if big else 2048)
         ctx = "LLM class" if offline else "OpenAI server"
         where = ">= 70 GiB, not A100" if big else "< 70 GiB or A100"
-        return SchedulerLimits(seqs, tokens, f"vLLM V1 defaults ({ctx}, GPU {where}): "
-                               f"max_num_seqs {seqs}, max_num_batched_tokens {tokens}")  # fmt: skip
+        return SchedulerLimits(
+            seqs,
+            tokens,
+            f"vLLM V1 defaults ({ctx}, GPU {where}): "
+            f"max_num_seqs {seqs}, max_num_batched_tokens {tokens}",
+        )
     if name == "sglang":
         chunk = 2048 if capacity < 35 * _GIB else (8192 if capacity < 160 * _GIB else 16384)
-        return SchedulerLimits(NO_SEQ_CAP, chunk, f"SGLang defaults: chunked_prefill_size {chunk}; "
-                               "max_running_requests from the KV pool")  # fmt: skip
+        return SchedulerLimits(
+            NO_SEQ_CAP,
+            chunk,
+            f"SGLang defaults: chunked_prefill_size {chunk}; max_running_requests from the KV pool",
+        )
     if name == "tensorrt-llm":
-        return SchedulerLimits(2048, 8192, "TensorRT-LLM defaults: max_batch_size 2048, "
-                               "max_num_tokens 8192")  # fmt: skip
+        return SchedulerLimits(
+            2048, 8192, "TensorRT-LLM defaults: max_batch_size 2048, max_num_tokens 8192"
+        )
     if name == "llama.cpp":
-        return SchedulerLimits(4, 2048, "llama-server defaults: --parallel auto (4 slots), "
-                               "--batch-size 2048")  # fmt: skip
-    return SchedulerLimits(eng.max_num_seqs, eng.max_batched_tokens,
-                           f"{name}: max_num_seqs {eng.max_num_seqs}, "
-                           f"max_batched_tokens {eng.max_batched_tokens}")  # fmt: skip
+        return SchedulerLimits(
+            4, 2048, "llama-server defaults: --parallel auto (4 slots), --batch-size 2048"
+        )
+    return SchedulerLimits(
+        eng.max_num_seqs,
+        eng.max_batched_tokens,
+        f"{name}: max_num_seqs {eng.max_num_seqs}, max_batched_tokens {eng.max_batched_tokens}",
+    )
 
 
 def engine(name: str) -> EngineProfile:

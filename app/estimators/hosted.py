@@ -98,8 +98,7 @@ def check_price(value: float | None, field: str, *, required: bool = True) -> No
             raise HostedError(f"{field} is required", field)
         return
     if not (math.isfinite(value) and 0 <= value < 10_000):
-        raise HostedError(f"{field} must be a price per million tokens from 0 to 10,000 USD",
-                          field)  # fmt: skip
+        raise HostedError(f"{field} must be a price per million tokens from 0 to 10,000 USD", field)
 
 
 def hosted_cost(
@@ -140,8 +139,9 @@ class SelfHosted:
         if not (self.rate_per_replica > 0 and math.isfinite(self.rate_per_replica)):
             raise HostedError("the per-replica rate must be positive", "rate_per_replica")
         if self.gpus_per_replica < 1 or not self.price_per_gpu_hour_usd > 0:
-            raise HostedError("GPUs per replica and the GPU price must be positive",
-                              "price_per_gpu_hour_usd")  # fmt: skip
+            raise HostedError(
+                "GPUs per replica and the GPU price must be positive", "price_per_gpu_hour_usd"
+            )
 
     @property
     def _multipliers(self) -> tuple[float, ...]:
@@ -191,9 +191,10 @@ class SelfHosted:
         profile the multiple is the peak-to-average ratio (the peak's replicas run all month)."""
         mult = self._multipliers
         return (
-            self.replica_set_month_usd * (sum(mult) / len(mult))
+            self.replica_set_month_usd
+            * (sum(mult) / len(mult))
             / (SECONDS_PER_DAY * self.rate_per_replica)
-        )  # fmt: skip
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,11 +218,12 @@ def break_even(hosted_monthly_per_request_per_day: float, s: SelfHosted) -> Brea
     slope = s.slope_at_full_load
     if m <= slope:
         return BreakEven(
-            None, None,
+            None,
+            None,
             "the hosted API is cheaper at every traffic level: self-hosted replicas, even fully "
             f"used, cost {money(slope / DAYS_PER_MONTH * 1000, 3)} per 1,000 requests, the API "
             f"{money(m / DAYS_PER_MONTH * 1000, 3)}",
-        )  # fmt: skip
+        )
     if s.hourly_profile is None:
         # Closed form: with c = g·P·730 and U = 86400·R/k (one replica's traffic), a = m·U/c > 1;
         # self-hosting is cheaper from c/m within step 1, and stays cheaper from (k0 − 1)·c/m,
@@ -249,9 +251,10 @@ def break_even(hosted_monthly_per_request_per_day: float, s: SelfHosted) -> Brea
         return BreakEven(None, None, "no crossing found")
     if truncated:
         return BreakEven(
-            first, None,
+            first,
+            None,
             f"more than {MAX_STEPS:,} replica steps before self-hosting stays cheaper; not scanned",
-        )  # fmt: skip
+        )
     return BreakEven(first, run_start, "")
 
 
@@ -283,13 +286,21 @@ class DataRisk:
 
 SENSITIVE_FLAGS = ("pii", "phi", "financial", "minors", "regulated_sector")
 HOSTED_DATA_RISKS = (
-    ("owasp_2025", "LLM02:2025", "Sensitive Information Disclosure",
-     "prompts and outputs with {flags} data are sent to and processed by {provider}, outside "
-     "the organisation: retention, logging and use for training are the provider's terms"),
-    ("nist_600_1", "Data Privacy", "Data Privacy",
-     "personal or regulated data ({flags}) leave the organisation's control for {provider}, a "
-     "third-party model provider; a processing agreement and data-residency review are needed"),
-)  # fmt: skip
+    (
+        "owasp_2025",
+        "LLM02:2025",
+        "Sensitive Information Disclosure",
+        "prompts and outputs with {flags} data are sent to and processed by {provider}, outside "
+        "the organisation: retention, logging and use for training are the provider's terms",
+    ),
+    (
+        "nist_600_1",
+        "Data Privacy",
+        "Data Privacy",
+        "personal or regulated data ({flags}) leave the organisation's control for {provider}, a "
+        "third-party model provider; a processing agreement and data-residency review are needed",
+    ),
+)
 
 
 def hosted_data_risks(regulatory_flags: Sequence[str], provider: str) -> list[DataRisk]:
@@ -333,9 +344,11 @@ def data_note(regulatory_flags: Sequence[str], provider: str) -> str:
             + (f" ({r.title})" if r.title != r.id else "")
             for r in risks
         )
-        return (f"data leaves the organisation for {provider}: with {', '.join(flags)} data this "
-                f"brings in {brought}, +{HOSTED_DATA_RISK_BURDEN * len(risks)} governance "
-                "burden")  # fmt: skip
+        return (
+            f"data leaves the organisation for {provider}: with {', '.join(flags)} data this "
+            f"brings in {brought}, +{HOSTED_DATA_RISK_BURDEN * len(risks)} governance "
+            "burden"
+        )
     return (
         f"data leaves the organisation for {provider} (no personal or regulated data flag "
         "on the deployment, so no data-privacy risk is added)"
@@ -358,15 +371,22 @@ class HostedLatency:
     def of(cls, ttft_ms: float | None, output_tokens_per_s: float | None) -> HostedLatency:
         if ttft_ms is None or not output_tokens_per_s:
             return cls(None, None, None, LATENCY_UNKNOWN)
-        return cls(float(ttft_ms), 1000.0 / float(output_tokens_per_s), float(ttft_ms),
-                   "the provider's published TTFT and output speed (a published figure, not a "
-                   "p95 at this traffic)")  # fmt: skip
+        return cls(
+            float(ttft_ms),
+            1000.0 / float(output_tokens_per_s),
+            float(ttft_ms),
+            "the provider's published TTFT and output speed (a published figure, not a "
+            "p95 at this traffic)",
+        )
 
     def slo_after(self, ttft_slo_ms: float, tpot_slo_ms: float) -> dict[str, bool] | None:
         if self.ttft_ms is None or self.tpot_ms is None or self.time_to_answer_ms is None:
             return None
-        return {"ttft_ok": self.ttft_ms <= ttft_slo_ms, "tpot_ok": self.tpot_ms <= tpot_slo_ms,
-                "time_to_answer_ok": self.time_to_answer_ms <= ttft_slo_ms}  # fmt: skip
+        return {
+            "ttft_ok": self.ttft_ms <= ttft_slo_ms,
+            "tpot_ok": self.tpot_ms <= tpot_slo_ms,
+            "time_to_answer_ok": self.time_to_answer_ms <= ttft_slo_ms,
+        }
 
 
 def card_alternatives(
@@ -382,40 +402,50 @@ def card_alternatives(
     a serving-cost card. ``items`` are the hosted-alternatives rows (the endpoint's computation:
     cost at the deployment's traffic and token mix, break-even against its serving plan), so the
     card and ``GET /deployments/{id}/hosted-alternatives`` agree to the cent."""
-    priced = [i for i in items
-              if isinstance(i.get("monthly_cost_usd"), int | float)
-              and i.get("fits_context") is not False]  # fmt: skip
+    priced = [
+        i
+        for i in items
+        if isinstance(i.get("monthly_cost_usd"), int | float) and i.get("fits_context") is not False
+    ]
     priced.sort(key=lambda i: float(i["monthly_cost_usd"]))  # type: ignore[arg-type]
     out: list[dict[str, object]] = []
     for i in priced[:limit]:
         provider, monthly = str(i["provider"]), float(i["monthly_cost_usd"])  # type: ignore[arg-type]
         t = i.get("ttft_ms")
         s = i.get("output_tokens_per_s")
-        lat = HostedLatency.of(float(t) if isinstance(t, int | float) else None,
-                               float(s) if isinstance(s, int | float) else None)  # fmt: skip
+        lat = HostedLatency.of(
+            float(t) if isinstance(t, int | float) else None,
+            float(s) if isinstance(s, int | float) else None,
+        )
         parts = []
         if self_monthly_usd is not None:
             diff = monthly - self_monthly_usd
-            parts.append(f"${monthly:,.0f}/month: ${abs(diff):,.0f}/month "
-                         f"{'more' if diff > 0 else 'less'} than self-hosting today")  # fmt: skip
+            parts.append(
+                f"${monthly:,.0f}/month: ${abs(diff):,.0f}/month "
+                f"{'more' if diff > 0 else 'less'} than self-hosting today"
+            )
         be = i.get("break_even_requests_per_day")
         if isinstance(be, int | float):
             parts.append(f"self-hosting costs no more from {be:,.0f} requests/day")
         if lat.time_to_answer_ms is None:
             parts.append("latency unknown (no published figure): no SLO claimed")
         parts.append(data_note(regulatory_flags, provider))
-        out.append({
-            "technique": hosted_technique(provider, str(i["model"])),
-            "axis": "serving_optimization",
-            "cost_per_1k_requests_usd": i.get("cost_per_1k_requests_usd"),
-            "monthly_cost_usd": monthly,
-            "time_to_answer_p95_ms": lat.time_to_answer_ms,
-            "time_to_answer_reason": None if lat.time_to_answer_ms is not None else lat.reason,
-            "slo_after": lat.slo_after(ttft_slo_ms, tpot_slo_ms),
-            "break_even_requests_per_day": be if isinstance(be, int | float) else None,
-            "data_leaves_organisation": True,
-            "governance_risks": [asdict(r) for r in hosted_data_risks(regulatory_flags, provider)],
-            "hosted_key": i.get("key"),
-            "why_not": "a hosted API, listed beside the self-hosted pick: " + "; ".join(parts),
-        })  # fmt: skip
+        out.append(
+            {
+                "technique": hosted_technique(provider, str(i["model"])),
+                "axis": "serving_optimization",
+                "cost_per_1k_requests_usd": i.get("cost_per_1k_requests_usd"),
+                "monthly_cost_usd": monthly,
+                "time_to_answer_p95_ms": lat.time_to_answer_ms,
+                "time_to_answer_reason": None if lat.time_to_answer_ms is not None else lat.reason,
+                "slo_after": lat.slo_after(ttft_slo_ms, tpot_slo_ms),
+                "break_even_requests_per_day": be if isinstance(be, int | float) else None,
+                "data_leaves_organisation": True,
+                "governance_risks": [
+                    asdict(r) for r in hosted_data_risks(regulatory_flags, provider)
+                ],
+                "hosted_key": i.get("key"),
+                "why_not": "a hosted API, listed beside the self-hosted pick: " + "; ".join(parts),
+            }
+        )
     return out

@@ -266,14 +266,31 @@ class StepModel:
         object.__setattr__(self, "_k", k)
         ec, em = k.peak * k.e_c, k.bw * k.e_m
         f = (
-            k.proj_flops_per_token, k.proj_bytes, k.mlp_flops_per_token_expert,
-            k.mlp_bytes_per_expert, float(k.n_experts), float(k.top_k), k.logit_flops_per_seq,
-            k.logit_bytes, k.attn_pre_flops_per_sq, k.attn_dec_flops_per_ctx, k.peak, k.bw,
-            ec, em, k.half_tile, k.sample_bytes_per_seq / em,
+            k.proj_flops_per_token,
+            k.proj_bytes,
+            k.mlp_flops_per_token_expert,
+            k.mlp_bytes_per_expert,
+            float(k.n_experts),
+            float(k.top_k),
+            k.logit_flops_per_seq,
+            k.logit_bytes,
+            k.attn_pre_flops_per_sq,
+            k.attn_dec_flops_per_ctx,
+            k.peak,
+            k.bw,
+            ec,
+            em,
+            k.half_tile,
+            k.sample_bytes_per_seq / em,
             max(k.attn_dec_flops_per_ctx / ec, k.kv_bytes_per_token / em),
-            (k.kv_bytes_per_token + k.elementwise_bytes_per_token) / em, k.gpu_fixed_s,
-            k.cpu_floor_s, k.comm_a, k.comm_b, k.overhead_s, k.kv_bytes_per_token,
-        )  # fmt: skip
+            (k.kv_bytes_per_token + k.elementwise_bytes_per_token) / em,
+            k.gpu_fixed_s,
+            k.cpu_floor_s,
+            k.comm_a,
+            k.comm_b,
+            k.overhead_s,
+            k.kv_bytes_per_token,
+        )
         object.__setattr__(self, "_f", f)
 
     def _fast(
@@ -281,8 +298,32 @@ class StepModel:
     ) -> tuple[float, float, float, float]:
         """:func:`app.estimators.operators.step_time` on floats, written out for speed (the load
         simulation runs it per iteration); a test checks the two agree."""
-        (pf, pb, mf, mb, ne, tk, lf, lb, apf, adf, peak, bw, ec, em, h, samp, att_dec, per_tok,
-         fixed, floor, ca, cb, ovh, kvb) = self._f  # fmt: skip
+        (
+            pf,
+            pb,
+            mf,
+            mb,
+            ne,
+            tk,
+            lf,
+            lb,
+            apf,
+            adf,
+            peak,
+            bw,
+            ec,
+            em,
+            h,
+            samp,
+            att_dec,
+            per_tok,
+            fixed,
+            floor,
+            ca,
+            cb,
+            ovh,
+            kvb,
+        ) = self._f
         t = nd + pt
         s = nd + npre
         touched = ne * (1.0 - (1.0 - tk / ne) ** t) if ne > 1 else 1.0
@@ -345,8 +386,32 @@ class StepModel:
         simulation's inner loop)."""
         if self.ideal:
             return self._fast(n_decode, ctx_sum, n_prefill, prefill_tokens, prefill_sq_sum)[0]
-        (pf, pb, mf, mb, ne, tk, lf, lb, apf, _, _, _, ec, em, h, samp, att_dec, per_tok, fixed,
-         floor, ca, cb, ovh, _) = self._f  # fmt: skip
+        (
+            pf,
+            pb,
+            mf,
+            mb,
+            ne,
+            tk,
+            lf,
+            lb,
+            apf,
+            _,
+            _,
+            _,
+            ec,
+            em,
+            h,
+            samp,
+            att_dec,
+            per_tok,
+            fixed,
+            floor,
+            ca,
+            cb,
+            ovh,
+            _,
+        ) = self._f
         t = n_decode + prefill_tokens
         s = n_decode + n_prefill
         touched = ne * (1.0 - (1.0 - tk / ne) ** t) if ne > 1 else 1.0
@@ -363,8 +428,32 @@ class StepModel:
         ``max(g0 + att·c, floor) + extra`` (the load simulation caches these per batch shape)."""
         if self.ideal:
             raise ValueError("the bound's step is a roofline, not a sum: use time()")
-        (pf, pb, mf, mb, ne, tk, lf, lb, apf, _, _, _, ec, em, h, samp, att_dec, per_tok, fixed,
-         floor, ca, cb, ovh, _) = self._f  # fmt: skip
+        (
+            pf,
+            pb,
+            mf,
+            mb,
+            ne,
+            tk,
+            lf,
+            lb,
+            apf,
+            _,
+            _,
+            _,
+            ec,
+            em,
+            h,
+            samp,
+            att_dec,
+            per_tok,
+            fixed,
+            floor,
+            ca,
+            cb,
+            ovh,
+            _,
+        ) = self._f
         t = n_decode + prefill_tokens
         s = n_decode + n_prefill
         touched = ne * (1.0 - (1.0 - tk / ne) ** t) if ne > 1 else 1.0

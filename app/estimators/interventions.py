@@ -141,9 +141,16 @@ def _estimate(s: Scenario, batch: int) -> InferenceEstimate:
         b, ctx = batch * s.samples, s.input_tokens + (gen - 1) / 2
         ratio = speculative_verify_ratio(s.arch, s.gpu, s.engine, s.cfg, b, ctx, g)
         best = speculative_verify_ratio(s.arch, s.gpu, s.engine, s.cfg, b, ctx, g, ideal=True)
-        est = with_speculative(est, alpha=a, gamma=g, c=c, n_gpus=s.cfg.n_gpus,
-                               price_per_gpu_hour=s.gpu.price_per_hour_usd, verify_ratio=ratio,
-                               best_verify_ratio=best)  # fmt: skip
+        est = with_speculative(
+            est,
+            alpha=a,
+            gamma=g,
+            c=c,
+            n_gpus=s.cfg.n_gpus,
+            price_per_gpu_hour=s.gpu.price_per_hour_usd,
+            verify_ratio=ratio,
+            best_verify_ratio=best,
+        )
     return est
 
 
@@ -156,8 +163,9 @@ def speculative_gain(s: Scenario, batch: float) -> float:
     a, g, c = s.speculative
     ctx = s.input_tokens + (s.output_tokens + s.cot_tokens - 1) / 2
     b = max(1, round(batch))
-    return speedup_at_load(a, g, c, speculative_verify_ratio(s.arch, s.gpu, s.engine, s.cfg, b,
-                                                             ctx, g))  # fmt: skip
+    return speedup_at_load(
+        a, g, c, speculative_verify_ratio(s.arch, s.gpu, s.engine, s.cfg, b, ctx, g)
+    )
 
 
 def _adapter_tpot_factor(s: Scenario) -> float:
@@ -222,8 +230,10 @@ LABEL_SOURCE = (
     "$0.072 per labelled example: 180 annotations/h at ~$13/h (economics.md §3.1 [N-SEM])"
 )
 PREFERENCE_USD_PER_PAIR = 0.30  # human pairwise preference, AlpacaEval table [N-AE] §3.1
-PREFERENCE_SOURCE = ("$0.30 per human preference comparison: $300 per 1,000 "
-                     "(AlpacaEval evaluator table, economics.md §3.1 [N-AE])")  # fmt: skip
+PREFERENCE_SOURCE = (
+    "$0.30 per human preference comparison: $300 per 1,000 "
+    "(AlpacaEval evaluator table, economics.md §3.1 [N-AE])"
+)
 EVAL_JUDGEMENTS = 1000  # one before/after evaluation run of 1,000 pairwise judgements
 EVAL_USD_PER_1K = 12.5  # GPT-4 as judge, AlpacaEval [N-AE] §3.5
 EVAL_SOURCE = (
@@ -247,8 +257,12 @@ class OneOff:
 
 def evaluation_run(what: str) -> OneOff:
     """One evaluation run before adopting a change that alters outputs (sourced assumption)."""
-    return OneOff(f"evaluation of {what}: {EVAL_SOURCE}", 0.0,
-                  EVAL_JUDGEMENTS / 1000 * EVAL_USD_PER_1K, "evaluation")  # fmt: skip
+    return OneOff(
+        f"evaluation of {what}: {EVAL_SOURCE}",
+        0.0,
+        EVAL_JUDGEMENTS / 1000 * EVAL_USD_PER_1K,
+        "evaluation",
+    )
 
 
 def _generation_cost(s: Scenario, label: str, input_tokens: float, output_tokens: float) -> OneOff:
@@ -351,10 +365,16 @@ class Retrieval:
                 ext = _gpu_cost(s, "LLM graph extraction over the corpus (reading)", flops)
                 costs.append(replace(ext, kind="embedding_and_index"))
                 out = GRAPH_OUTPUT_PER_CORPUS_TOKEN * self.corpus_tokens
-                costs.append(_generation_cost(
-                    s, f"GraphRAG indexing generates {out:.3g} output tokens "
-                    f"({GRAPH_OUTPUT_PER_CORPUS_TOKEN:g}x the corpus: ~3 LLM calls per chunk, "
-                    "economics.md §3.4 [N-GR671])", 0.0, out))  # fmt: skip
+                costs.append(
+                    _generation_cost(
+                        s,
+                        f"GraphRAG indexing generates {out:.3g} output tokens "
+                        f"({GRAPH_OUTPUT_PER_CORPUS_TOKEN:g}x the corpus: ~3 LLM calls per chunk, "
+                        "economics.md §3.4 [N-GR671])",
+                        0.0,
+                        out,
+                    )
+                )
         return replace(
             s,
             input_tokens=s.input_tokens + self.k * self.chunk_tokens,
@@ -429,10 +449,17 @@ class FineTune:
             adapter = lora_trainable_params(
                 s.arch, self.rank, ("q", "k", "v", "o", "gate", "up", "down")
             )
-        labels = OneOff(f"labelling {self.examples:,} examples: {LABEL_SOURCE}", 0.0,
-                        self.examples * LABEL_USD_PER_EXAMPLE, "labelling")  # fmt: skip
+        labels = OneOff(
+            f"labelling {self.examples:,} examples: {LABEL_SOURCE}",
+            0.0,
+            self.examples * LABEL_USD_PER_EXAMPLE,
+            "labelling",
+        )
         return replace(s, adapter_params=s.adapter_params + adapter), [
-            cost, labels, evaluation_run("the fine-tuned model")]  # fmt: skip
+            cost,
+            labels,
+            evaluation_run("the fine-tuned model"),
+        ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -459,8 +486,12 @@ class Alignment:
         if self.method == "constitutional":
             # AI feedback (RLAIF) replaces the human labels: no preference-data purchase.
             return s, [gpu, evaluation_run("the aligned model")]
-        prefs = OneOff(f"{self.pairs:,} human preference pairs: {PREFERENCE_SOURCE}", 0.0,
-                       self.pairs * PREFERENCE_USD_PER_PAIR, "preference_data")  # fmt: skip
+        prefs = OneOff(
+            f"{self.pairs:,} human preference pairs: {PREFERENCE_SOURCE}",
+            0.0,
+            self.pairs * PREFERENCE_USD_PER_PAIR,
+            "preference_data",
+        )
         return s, [gpu, prefs, evaluation_run("the aligned model")]
 
 

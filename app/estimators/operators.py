@@ -155,8 +155,12 @@ def decode_lines(k: StepCoeffs, n_dec: float, mx: Callable[..., Any]) -> tuple[f
     step's FLOPs at peak and line 2 its bytes at full bandwidth."""
     _, c0, m0 = gpu_time(k, n_dec, 0.0, 0.0, 0.0, 0.0, mx)
     if k.roofline:
-        return (float(c0), float(k.attn_dec_flops_per_ctx / k.peak),
-                float(m0), float(k.kv_bytes_per_token / k.bw))  # fmt: skip
+        return (
+            float(c0),
+            float(k.attn_dec_flops_per_ctx / k.peak),
+            float(m0),
+            float(k.kv_bytes_per_token / k.bw),
+        )
     base, _, _ = gpu_time(k, n_dec, 0.0, 0.0, 0.0, 0.0, mx)
     slope = mx(k.attn_dec_flops_per_ctx / (k.peak * k.e_c), k.kv_bytes_per_token / (k.bw * k.e_m))
     return float(base), float(slope), float(k.cpu_floor_s), 0.0

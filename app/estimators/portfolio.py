@@ -105,16 +105,16 @@ def check_items(items: Sequence[Item], data: AxisData) -> None:
     for i, item in enumerate(items):
         axis = data.technique_axis.get(item.technique)
         if axis is None:
-            raise PortfolioError(f"unknown technique '{item.technique}'",
-                                 field=f"items[{i}].technique")  # fmt: skip
+            raise PortfolioError(
+                f"unknown technique '{item.technique}'", field=f"items[{i}].technique"
+            )
         if axis != item.axis:
             raise PortfolioError(
                 f"'{item.technique}' is a technique of {axis}, not of {item.axis}",
                 field=f"items[{i}].axis",
             )
         if item.technique in seen:
-            raise PortfolioError(f"'{item.technique}' appears twice",
-                                 field=f"items[{i}].technique")  # fmt: skip
+            raise PortfolioError(f"'{item.technique}' appears twice", field=f"items[{i}].technique")
         seen.add(item.technique)
 
 
@@ -122,10 +122,15 @@ def _mean(values: Sequence[float]) -> float | None:
     return round(sum(values) / len(values), 3) if values else None
 
 
-def evaluate_portfolio(base: Scenario, items: Sequence[Item], data: AxisData, *,
-                       regulated: bool = False,
-                       rule_burden: Mapping[str, int] | None = None,
-                       planner: bool = True) -> PortfolioEvaluation:  # fmt: skip
+def evaluate_portfolio(
+    base: Scenario,
+    items: Sequence[Item],
+    data: AxisData,
+    *,
+    regulated: bool = False,
+    rule_burden: Mapping[str, int] | None = None,
+    planner: bool = True,
+) -> PortfolioEvaluation:
     """``rule_burden``: for a portfolio made from a recommendation, the burden the rule set's
     ``govern`` effects added to each axis there (retrieval on regulated data, alignment audits,
     reasoning verification, ...), replacing the regulated-retrieval estimate, so the portfolio's
@@ -211,21 +216,31 @@ def evaluate_portfolio(base: Scenario, items: Sequence[Item], data: AxisData, *,
     if answer is not None and tpot is not None:  # the answer waits on the TTFT SLO
         headroom = 1 - max(answer / base.ttft_slo_ms, tpot / base.tpot_slo_ms)
     if "reasoning_compute" in axes and headroom is not None and headroom < LOW_HEADROOM:
-        warnings.append("reasoning-time compute with little latency headroom: optimise serving "
-                        "first or keep it to the hard-task segment")  # fmt: skip
+        warnings.append(
+            "reasoning-time compute with little latency headroom: optimise serving "
+            "first or keep it to the hard-task segment"
+        )
     if "dense_pretraining" in axes and "serving_optimization" not in axes:
-        warnings.append("a larger base model without serving optimisation: every request costs "
-                        "more; address serving first (seed 000 §7)")  # fmt: skip
+        warnings.append(
+            "a larger base model without serving optimisation: every request costs "
+            "more; address serving first (seed 000 §7)"
+        )
     if static.fits and not meets:
         words = {"ttft_ok": "TTFT", "tpot_ok": "TPOT", "time_to_answer_ok": "time-to-answer"}
         missed = [words[k] for k, ok in priced.slo_after().items() if not ok]
-        warnings.append(f"misses the {' and '.join(missed)} SLO{'s' if len(missed) > 1 else ''} "
-                        "at p95")  # fmt: skip
+        warnings.append(
+            f"misses the {' and '.join(missed)} SLO{'s' if len(missed) > 1 else ''} at p95"
+        )
     base_out = priced.before
-    if (base_out.monthly_cost_usd is not None and static.monthly_cost_usd is not None
-            and static.monthly_cost_usd > base_out.monthly_cost_usd):  # fmt: skip
-        warnings.append(f"raises the monthly serving bill by "
-                        f"${static.monthly_cost_usd - base_out.monthly_cost_usd:,.0f}")  # fmt: skip
+    if (
+        base_out.monthly_cost_usd is not None
+        and static.monthly_cost_usd is not None
+        and static.monthly_cost_usd > base_out.monthly_cost_usd
+    ):
+        warnings.append(
+            f"raises the monthly serving bill by "
+            f"${static.monthly_cost_usd - base_out.monthly_cost_usd:,.0f}"
+        )
     return PortfolioEvaluation(
         monthly_cost_usd=economics["monthly_cost_usd"]["after"],
         one_off_cost_usd=one_off,
@@ -249,8 +264,14 @@ def evaluate_portfolio(base: Scenario, items: Sequence[Item], data: AxisData, *,
 
 
 # ---- comparison ----------------------------------------------------------------------------
-LOWER = ("monthly_cost_usd", "one_off_cost_usd", "ttft_ms_p95", "tpot_ms_p95",
-         "time_to_answer_ms_p95", "governance_burden")  # fmt: skip
+LOWER = (
+    "monthly_cost_usd",
+    "one_off_cost_usd",
+    "ttft_ms_p95",
+    "tpot_ms_p95",
+    "time_to_answer_ms_p95",
+    "governance_burden",
+)
 HIGHER = ("capability_score",)
 
 
@@ -266,9 +287,11 @@ def _dominates(a: PortfolioEvaluation, b: PortfolioEvaluation) -> bool:
 
     def key(e: PortfolioEvaluation) -> tuple[float, float, float]:
         inf = float("inf")
-        return (e.monthly_cost_usd if e.monthly_cost_usd is not None else inf,
-                e.time_to_answer_ms_p95 if e.time_to_answer_ms_p95 is not None else inf,
-                -(e.capability_score or 0.0))  # fmt: skip
+        return (
+            e.monthly_cost_usd if e.monthly_cost_usd is not None else inf,
+            e.time_to_answer_ms_p95 if e.time_to_answer_ms_p95 is not None else inf,
+            -(e.capability_score or 0.0),
+        )
 
     ka, kb = key(a), key(b)
     return all(x <= y for x, y in zip(ka, kb, strict=True)) and ka != kb
@@ -284,8 +307,11 @@ def compare(evals: Mapping[Any, PortfolioEvaluation], names: Mapping[Any, str]) 
             if sum(1 for v in vals if v[0] == pick[0]) < len(ids):  # a tie for all is no best
                 best[f] = pick[1]
     for profile in next(iter(evals.values())).profile_suitability if evals else {}:
-        vals = [(evals[i].profile_suitability[profile], i) for i in ids
-                if evals[i].profile_suitability.get(profile) is not None]  # fmt: skip
+        vals = [
+            (evals[i].profile_suitability[profile], i)
+            for i in ids
+            if evals[i].profile_suitability.get(profile) is not None
+        ]
         if vals:
             best[f"profile_suitability.{profile}"] = max(vals, key=lambda v: v[0])[1]
     fits = [i for i in ids if evals[i].fits]
@@ -359,9 +385,12 @@ def governance_sentence(e: PortfolioEvaluation, ref: PortfolioEvaluation, rname:
     named = [f"{'+' if d > 0 else '−'}{abs(d)} {k.replace('_', ' ')}" for k, d in changes if d]
     if not diff and not named:
         return None
-    head = (f"{'adds' if diff > 0 else 'removes'} governance burden ({abs(diff)}: "
-            f"{e.governance_burden} vs {ref.governance_burden})" if diff
-            else f"has the same governance burden as {rname} ({e.governance_burden})")  # fmt: skip
+    head = (
+        f"{'adds' if diff > 0 else 'removes'} governance burden ({abs(diff)}: "
+        f"{e.governance_burden} vs {ref.governance_burden})"
+        if diff
+        else f"has the same governance burden as {rname} ({e.governance_burden})"
+    )
     return head + (f" from {', '.join(named)}" if named else "")
 
 

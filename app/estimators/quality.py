@@ -79,8 +79,13 @@ class QualityFigure:
         return f"{self.source_url}{where}; {self.setting}"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"benchmark": self.benchmark, "value": self.value, "setting": self.setting,
-                "source_url": self.source_url, "location": self.location}  # fmt: skip
+        return {
+            "benchmark": self.benchmark,
+            "value": self.value,
+            "setting": self.setting,
+            "source_url": self.source_url,
+            "location": self.location,
+        }
 
 
 def usable(setting: str) -> bool:
@@ -101,7 +106,7 @@ def figures_from_rows(rows: Iterable[Mapping[str, str]]) -> dict[str, tuple[Qual
                 r["setting"],
                 r["source_url"],
                 r.get("location", ""),
-            )  # fmt: skip
+            )
         )
     return {k: tuple(v) for k, v in out.items()}
 
@@ -114,7 +119,7 @@ def figures_from_dicts(items: Sequence[Mapping[str, Any]] | None) -> tuple[Quali
             str(d["setting"]),
             str(d["source_url"]),
             str(d.get("location", "")),
-        )  # fmt: skip
+        )
         for d in items or ()
     )
 

@@ -148,8 +148,12 @@ class FailureMode:
 
     @property
     def weight(self) -> float:
-        return (self.severity / SEVERITY_MAX * (0.5 + 0.5 * self.traffic_share)
-                * (1 + RISK_STEP * self.segment_risk))  # fmt: skip
+        return (
+            self.severity
+            / SEVERITY_MAX
+            * (0.5 + 0.5 * self.traffic_share)
+            * (1 + RISK_STEP * self.segment_risk)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,12 +182,14 @@ class HostedOffer:
     cached_share: float = 0.0  # share of prompt tokens read from the provider's cache
 
     def cost_per_request(self, input_tokens: float, output_tokens: float) -> float:
-        return hosted_cost(self.price, input_tokens, output_tokens, 0.0,
-                           self.cached_share).cost_per_request_usd  # fmt: skip
+        return hosted_cost(
+            self.price, input_tokens, output_tokens, 0.0, self.cached_share
+        ).cost_per_request_usd
 
     def monthly(self, input_tokens: float, output_tokens: float, requests_per_day: float) -> float:
-        return hosted_cost(self.price, input_tokens, output_tokens, requests_per_day,
-                           self.cached_share).monthly_cost_usd  # fmt: skip
+        return hosted_cost(
+            self.price, input_tokens, output_tokens, requests_per_day, self.cached_share
+        ).monthly_cost_usd
 
     def fits(self, tokens: float) -> bool:
         return self.context_tokens is None or tokens <= self.context_tokens
@@ -230,8 +236,7 @@ class Space:
     regulatory_flags: tuple[str, ...] = ()  # the deployment's (hosted options' data risks)
     # evaluation caches (plans per item; apply_all's steps per intervention prefix)
     plans: dict[tuple[str, tuple[tuple[str, Any], ...]], Any] = field(default_factory=dict)
-    memo: dict[tuple[Any, ...], tuple[Scenario, tuple[OneOff, ...]]] = field(
-        default_factory=dict)  # fmt: skip
+    memo: dict[tuple[Any, ...], tuple[Scenario, tuple[OneOff, ...]]] = field(default_factory=dict)
     finals: dict[int, FinalRow | None] = field(default_factory=dict)  # see final_figures
 
     @property
@@ -264,8 +269,13 @@ class ServingFigures:
     @classmethod
     def of(cls, ev: PortfolioEvaluation) -> ServingFigures:
         # the search's "TTFT" is the time to the answer (see the module docstring)
-        return cls(ev.fits, ev.monthly_cost_usd, ev.one_off_cost_usd, ev.time_to_answer_ms_p95,
-                   ev.tpot_ms_p95)  # fmt: skip
+        return cls(
+            ev.fits,
+            ev.monthly_cost_usd,
+            ev.one_off_cost_usd,
+            ev.time_to_answer_ms_p95,
+            ev.tpot_ms_p95,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,8 +291,11 @@ class StateOutcome:
     def as_json(self) -> list[Any]:
         """JSON-able (a job part's result); the model is rebuilt by :func:`outcome_from_json`."""
         ev = self.evaluation
-        figs = None if ev is None else [ev.fits, ev.monthly_cost_usd, ev.one_off_cost_usd,
-                                        ev.ttft_ms_p95, ev.tpot_ms_p95]  # fmt: skip
+        figs = (
+            None
+            if ev is None
+            else [ev.fits, ev.monthly_cost_usd, ev.one_off_cost_usd, ev.ttft_ms_p95, ev.tpot_ms_p95]
+        )
         return [figs, self.cot_tokens, self.error, self.first_token_ms]
 
 
@@ -291,8 +304,9 @@ def outcome_from_json(space: Space, s: int, data: Sequence[Any]) -> StateOutcome
     first = data[3] if len(data) > 3 else None
     if figs is None:
         return StateOutcome(None, None, int(cot), error)
-    return StateOutcome(ServingFigures(bool(figs[0]), *figs[1:]), state_arch(space, s), int(cot),
-                        error, first)  # fmt: skip
+    return StateOutcome(
+        ServingFigures(bool(figs[0]), *figs[1:]), state_arch(space, s), int(cot), error, first
+    )
 
 
 def state_arch(space: Space, s: int) -> Architecture:
@@ -304,8 +318,9 @@ def state_arch(space: Space, s: int) -> Architecture:
     return after.arch
 
 
-def _values(technique: str, name: str, p: Any, s: Scenario,
-            models: Mapping[str, Architecture]) -> tuple[object, ...]:  # fmt: skip
+def _values(
+    technique: str, name: str, p: Any, s: Scenario, models: Mapping[str, Architecture]
+) -> tuple[object, ...]:
     grid = GRID_BY_TECHNIQUE.get(technique, {}).get(name, GRID.get(name))
     if p.type == "model":
         # "" is the automatic pick; then the catalog models published as better on the task
@@ -325,8 +340,9 @@ def _values(technique: str, name: str, p: Any, s: Scenario,
     return tuple(ok) or (p.default,)
 
 
-def variants(technique: str, s: Scenario, models: Mapping[str, Architecture],
-             corpus_tokens: float = 0.0) -> list[dict[str, object]]:  # fmt: skip
+def variants(
+    technique: str, s: Scenario, models: Mapping[str, Architecture], corpus_tokens: float = 0.0
+) -> list[dict[str, object]]:
     """The parameter sets tried for ``technique`` (at most :data:`MAX_VARIANTS`, evenly spread
     over the grid's product when it is larger)."""
     spec = PARAMS.get(technique, ())
@@ -340,8 +356,9 @@ def variants(technique: str, s: Scenario, models: Mapping[str, Architecture],
     return [{**base, **dict(zip(names, c, strict=True))} for c in combos]
 
 
-def _options(base: Scenario, data: AxisData, axis: str, corpus_tokens: float,
-             excluded: list[Excluded]) -> list[Option]:  # fmt: skip
+def _options(
+    base: Scenario, data: AxisData, axis: str, corpus_tokens: float, excluded: list[Excluded]
+) -> list[Option]:
     out: list[Option] = []
     for technique in sorted(t for t, a in data.technique_axis.items() if a == axis):
         why_in_place = in_place(technique, base)
@@ -349,9 +366,14 @@ def _options(base: Scenario, data: AxisData, axis: str, corpus_tokens: float,
             excluded.append(Excluded(technique, f"already in place: {why_in_place}"))
             continue
         if technique in UNPRICED:
-            excluded.append(Excluded(technique, "the estimators have no cost model for it "
-                                     "(already in every engine profile, or a pretraining "
-                                     "decision), so it cannot be compared"))  # fmt: skip
+            excluded.append(
+                Excluded(
+                    technique,
+                    "the estimators have no cost model for it "
+                    "(already in every engine profile, or a pretraining "
+                    "decision), so it cannot be compared",
+                )
+            )
             continue
         tried = 0
         for params in variants(technique, base, data.models, corpus_tokens):
@@ -369,8 +391,12 @@ def _options(base: Scenario, data: AxisData, axis: str, corpus_tokens: float,
             tried += 1
             out.append(Option(axis, technique, tuple(sorted(resolved.items())), after != base))
         if not tried and not any(e.technique == technique for e in excluded):
-            excluded.append(Excluded(technique, "no model to swap to in the catalog"
-                                     if axis in SWAP_AXES else "not priced"))  # fmt: skip
+            excluded.append(
+                Excluded(
+                    technique,
+                    "no model to swap to in the catalog" if axis in SWAP_AXES else "not priced",
+                )
+            )
     return out
 
 
@@ -398,16 +424,28 @@ def build_space(
     excluded: list[Excluded] = []
     for t, a in sorted(data.technique_axis.items()):
         if a not in axes:
-            excluded.append(Excluded(t, f"on {a.replace('_', ' ')}, which none of the failure "
-                                     "modes searched points at"))  # fmt: skip
-    options = tuple(tuple(_prune_serving(base, data, _options(base, data, a, corpus_tokens,
-                                                              excluded), regulated, excluded)
-                          + (hosted_options(base, hosted, excluded) if a == SERVING_AXIS else []))
-                    for a in axes)  # fmt: skip
+            excluded.append(
+                Excluded(
+                    t,
+                    f"on {a.replace('_', ' ')}, which none of the failure modes searched points at",
+                )
+            )
+    options = tuple(
+        tuple(
+            _prune_serving(
+                base, data, _options(base, data, a, corpus_tokens, excluded), regulated, excluded
+            )
+            + (hosted_options(base, hosted, excluded) if a == SERVING_AXIS else [])
+        )
+        for a in axes
+    )
     size = math.prod(len(o) + 1 for o in options)
     if size > max_candidates:
-        raise SearchError(f"{size:,} candidates exceed the limit of {max_candidates:,}: "
-                          "search fewer failure modes", field="failure_modes")  # fmt: skip
+        raise SearchError(
+            f"{size:,} candidates exceed the limit of {max_candidates:,}: "
+            "search fewer failure modes",
+            field="failure_modes",
+        )
     if axes:
         grids = np.indices([len(o) + 1 for o in options], dtype=np.int32)
         choice = grids.reshape(len(axes), -1).T.copy()
@@ -418,28 +456,43 @@ def build_space(
         choice = choice[(choice[:, swap_cols] > 0).sum(axis=1) <= 1]
     if SERVING_AXIS in axes:  # moved to a hosted API: no other option applies to what is served
         sc = axes.index(SERVING_AXIS)
-        moves = [i for i, o in enumerate(options[sc], start=1)
-                 if o.hosted is not None and o.share >= 1]  # fmt: skip
+        moves = [
+            i for i, o in enumerate(options[sc], start=1) if o.hosted is not None and o.share >= 1
+        ]
         if moves:
             moved = np.isin(choice[:, sc], moves)
             choice = choice[~moved | ((choice > 0).sum(axis=1) == 1)]
-    serving_mask = [np.array([0] + [1 if o.serving else 0 for o in opts], dtype=np.int32)
-                    for opts in options]  # fmt: skip
-    keys = np.stack([choice[:, a] * serving_mask[a][choice[:, a]] for a in range(len(axes))],
-                    axis=1) if axes else np.zeros((1, 0), dtype=np.int32)  # fmt: skip
+    serving_mask = [
+        np.array([0] + [1 if o.serving else 0 for o in opts], dtype=np.int32) for opts in options
+    ]
+    keys = (
+        np.stack([choice[:, a] * serving_mask[a][choice[:, a]] for a in range(len(axes))], axis=1)
+        if axes
+        else np.zeros((1, 0), dtype=np.int32)
+    )
     uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
-    return Space(base, data, regulated, fms, axes, options, choice,
-                 inverse.reshape(-1).astype(np.int64),
-                 [tuple(int(x) for x in row) for row in uniq], excluded,
-                 tuple(regulatory_flags))  # fmt: skip
+    return Space(
+        base,
+        data,
+        regulated,
+        fms,
+        axes,
+        options,
+        choice,
+        inverse.reshape(-1).astype(np.int64),
+        [tuple(int(x) for x in row) for row in uniq],
+        excluded,
+        tuple(regulatory_flags),
+    )
 
 
 def _no_worse(u: tuple[float, ...], v: tuple[float, ...]) -> bool:
     return all(a <= b for a, b in zip(u, v, strict=True))
 
 
-def _prune_serving(base: Scenario, data: AxisData, opts: list[Option], regulated: bool,
-                   excluded: list[Excluded]) -> list[Option]:  # fmt: skip
+def _prune_serving(
+    base: Scenario, data: AxisData, opts: list[Option], regulated: bool, excluded: list[Excluded]
+) -> list[Option]:
     """The serving-optimisation options worth combining: each is evaluated on its own (the
     portfolio computation); those dominated on their own by another on monthly cost, time to
     answer and TPOT p95 (or that do not fit) are left out, and of the rest at most
@@ -460,18 +513,30 @@ def _prune_serving(base: Scenario, data: AxisData, opts: list[Option], regulated
         if not ev.fits:
             excluded.append(Excluded(o.technique, f"{_label(dict(o.params))}: does not fit"))
             continue
-        scored.append(((inf if ev.monthly_cost_usd is None else ev.monthly_cost_usd,
-                        inf if ev.ttft_ms_p95 is None else ev.ttft_ms_p95,
-                        inf if ev.tpot_ms_p95 is None else ev.tpot_ms_p95), o))  # fmt: skip
+        scored.append(
+            (
+                (
+                    inf if ev.monthly_cost_usd is None else ev.monthly_cost_usd,
+                    inf if ev.ttft_ms_p95 is None else ev.ttft_ms_p95,
+                    inf if ev.tpot_ms_p95 is None else ev.tpot_ms_p95,
+                ),
+                o,
+            )
+        )
     kept: list[tuple[tuple[float, float, float], Option]] = []
     for v, o in scored:
         by = next((w for u, w in scored if u != v and _no_worse(u, v)), None)
         if by is None:
             kept.append((v, o))
         else:
-            excluded.append(Excluded(o.technique, f"{_label(dict(o.params))}: on its own, "
-                                     f"{by.technique} ({_label(dict(by.params))}) is as cheap "
-                                     "and as fast or better"))  # fmt: skip
+            excluded.append(
+                Excluded(
+                    o.technique,
+                    f"{_label(dict(o.params))}: on its own, "
+                    f"{by.technique} ({_label(dict(by.params))}) is as cheap "
+                    "and as fast or better",
+                )
+            )
     kept.sort(key=lambda vo: (vo[0], vo[1].technique))
     for _, o in kept[MAX_SERVING_OPTIONS:]:
         why = f"dearer on its own than the {MAX_SERVING_OPTIONS} serving options searched"
@@ -480,8 +545,9 @@ def _prune_serving(base: Scenario, data: AxisData, opts: list[Option], regulated
     return [o for o in opts if not (o.axis == SERVING_AXIS and o.serving) or id(o) in chosen]
 
 
-def hosted_options(base: Scenario, offers: Sequence[HostedOffer],
-                   excluded: list[Excluded]) -> list[Option]:  # fmt: skip
+def hosted_options(
+    base: Scenario, offers: Sequence[HostedOffer], excluded: list[Excluded]
+) -> list[Option]:
     """The hosted candidates on the serving axis (module docstring): a move to each of the
     cheapest APIs per request at the deployment's token mix (and to every one with a published
     latency), and routing a share of the requests to each of the cheapest."""
@@ -491,26 +557,47 @@ def hosted_options(base: Scenario, offers: Sequence[HostedOffer],
         if o.fits(tokens):
             fit.append(o)
         else:
-            excluded.append(Excluded(hosted_technique(o.provider, o.model),
-                                     f"a request ({tokens:,} tokens) exceeds its "
-                                     f"{o.context_tokens:,}-token context"))  # fmt: skip
+            excluded.append(
+                Excluded(
+                    hosted_technique(o.provider, o.model),
+                    f"a request ({tokens:,} tokens) exceeds its {o.context_tokens:,}-token context",
+                )
+            )
     fit.sort(key=lambda o: (o.cost_per_request(base.input_tokens, base.output_tokens), o.key))
     moves = fit[:MAX_HOSTED_MOVES] + [
         o for o in fit[MAX_HOSTED_MOVES:] if o.ttft_ms is not None and o.output_tokens_per_s
     ]
-    out = [Option(SERVING_AXIS, hosted_technique(o.provider, o.model),
-                  (("kind", "move"), ("model_key", o.key), ("share", 1.0)), True, o)
-           for o in moves]  # fmt: skip
+    out = [
+        Option(
+            SERVING_AXIS,
+            hosted_technique(o.provider, o.model),
+            (("kind", "move"), ("model_key", o.key), ("share", 1.0)),
+            True,
+            o,
+        )
+        for o in moves
+    ]
     for o in fit[:MAX_HOSTED_ROUTES]:
-        out += [Option(SERVING_AXIS, hosted_technique(o.provider, o.model),
-                       (("kind", "route"), ("model_key", o.key), ("share", share)), True, o)
-                for share in HOSTED_ROUTE_SHARES]  # fmt: skip
+        out += [
+            Option(
+                SERVING_AXIS,
+                hosted_technique(o.provider, o.model),
+                (("kind", "route"), ("model_key", o.key), ("share", share)),
+                True,
+                o,
+            )
+            for share in HOSTED_ROUTE_SHARES
+        ]
     left = len(fit) - len(moves)
     if left > 0:
-        excluded.append(Excluded("hosted APIs",
-                                 f"{left} more priced hosted API(s) not searched: dearer per "
-                                 f"request at this token mix than the {MAX_HOSTED_MOVES} "
-                                 "cheapest, and no published latency"))  # fmt: skip
+        excluded.append(
+            Excluded(
+                "hosted APIs",
+                f"{left} more priced hosted API(s) not searched: dearer per "
+                f"request at this token mix than the {MAX_HOSTED_MOVES} "
+                "cheapest, and no published latency",
+            )
+        )
     return out
 
 
@@ -526,10 +613,18 @@ def _hosted_state(space: Space, opts: Sequence[Option], h: Option) -> StateOutco
     fits = offer.fits(base.input_tokens + base.output_tokens)
     if h.share >= 1:
         monthly = offer.monthly(base.input_tokens, base.output_tokens, base.requests_per_day)
-        return StateOutcome(ServingFigures(fits, monthly, 0.0, lat.time_to_answer_ms, lat.tpot_ms),
-                            base.arch, 0, None, lat.ttft_ms)  # fmt: skip
-    routed = replace(base, load_factor=base.load_factor * (1 - h.share),
-                     extra_ttft_ms=base.extra_ttft_ms + ROUTER_LATENCY_MS)  # fmt: skip
+        return StateOutcome(
+            ServingFigures(fits, monthly, 0.0, lat.time_to_answer_ms, lat.tpot_ms),
+            base.arch,
+            0,
+            None,
+            lat.ttft_ms,
+        )
+    routed = replace(
+        base,
+        load_factor=base.load_factor * (1 - h.share),
+        extra_ttft_ms=base.extra_ttft_ms + ROUTER_LATENCY_MS,
+    )
     items = [o.item for o in opts if o.hosted is None]
     try:
         ev = evaluate_portfolio(routed, items, space.data, regulated=space.regulated)
@@ -541,13 +636,22 @@ def _hosted_state(space: Space, opts: Sequence[Option], h: Option) -> StateOutco
     tta: float | None = None
     tpot: float | None = None
     first: float | None = None
-    if lat.ttft_ms is not None and lat.tpot_ms is not None and ev.ttft_ms_p95 is not None \
-            and ev.tpot_ms_p95 is not None:  # fmt: skip
+    if (
+        lat.ttft_ms is not None
+        and lat.tpot_ms is not None
+        and ev.ttft_ms_p95 is not None
+        and ev.tpot_ms_p95 is not None
+    ):
         h_ttft = lat.ttft_ms + ROUTER_LATENCY_MS
         tta, tpot = max(ev.ttft_ms_p95, h_ttft), max(ev.tpot_ms_p95, lat.tpot_ms)
         first = max(ev.ttft_ms_p95 - after.cot_tokens * ev.tpot_ms_p95, h_ttft)
-    return StateOutcome(ServingFigures(ev.fits and fits, total, ev.one_off_cost_usd, tta, tpot),
-                        after.arch, after.cot_tokens, None, first)  # fmt: skip
+    return StateOutcome(
+        ServingFigures(ev.fits and fits, total, ev.one_off_cost_usd, tta, tpot),
+        after.arch,
+        after.cot_tokens,
+        None,
+        first,
+    )
 
 
 def evaluate_state(space: Space, s: int) -> StateOutcome:
@@ -589,8 +693,9 @@ def _one_off_total(one_offs: Sequence[OneOff]) -> float | None:
     kinds: list[float | None] = []
     for kind in ONE_OFF_KINDS:
         parts = [o.cost_usd for o in one_offs if o.kind == kind]
-        kinds.append(None if any(p is None for p in parts)
-                     else round(sum(p or 0.0 for p in parts), 2))  # fmt: skip
+        kinds.append(
+            None if any(p is None for p in parts) else round(sum(p or 0.0 for p in parts), 2)
+        )
     return None if any(v is None for v in kinds) else round(sum(v or 0.0 for v in kinds), 2)
 
 
@@ -619,16 +724,24 @@ def screen_items(space: Space, items: Sequence[Item]) -> tuple[ServingFigures, S
     after = serve(base, [Stream(served, 1.0)], router=False, planner=False)
     if limited and share < 1.0:
         main = fit_swap(_apply(space, whole)[0], whole)
-        split = serve(base, [Stream(main, 1.0 - share), Stream(served, share)], router=True,
-                      planner=False)  # fmt: skip
-        if not after.fits or (split.fits and split.gpu_hours is not None
-                              and after.gpu_hours is not None
-                              and split.gpu_hours <= after.gpu_hours):  # fmt: skip
+        split = serve(
+            base, [Stream(main, 1.0 - share), Stream(served, share)], router=True, planner=False
+        )
+        if not after.fits or (
+            split.fits
+            and split.gpu_hours is not None
+            and after.gpu_hours is not None
+            and split.gpu_hours <= after.gpu_hours
+        ):
             after = split
     tta, tpot = after.time_to_answer_p95_ms, after.tpot_p95_ms
-    figs = ServingFigures(after.fits, after.monthly_cost_usd, _one_off_total(one_offs),
-                          None if tta is None else round(tta, 3),
-                          None if tpot is None else round(tpot, 4))  # fmt: skip
+    figs = ServingFigures(
+        after.fits,
+        after.monthly_cost_usd,
+        _one_off_total(one_offs),
+        None if tta is None else round(tta, 3),
+        None if tpot is None else round(tpot, 4),
+    )
     return figs, full
 
 
@@ -636,8 +749,9 @@ def _plan(space: Space, item: Item) -> Any:
     key = (item.technique, tuple(sorted(item.params.items())))
     p = space.plans.get(key)
     if p is None:
-        p = space.plans[key] = plan(item.technique, space.base, params=item.params,
-                                    models=space.data.models)  # fmt: skip
+        p = space.plans[key] = plan(
+            item.technique, space.base, params=item.params, models=space.data.models
+        )
     if p is None:
         raise SearchError(f"{item.technique}: not priced", field="items")
     return p
@@ -650,14 +764,17 @@ def _items_label(items: Sequence[Item]) -> str:
 Progress = Callable[[int, str], None]
 
 
-def evaluate_states(space: Space, indices: Sequence[int],
-                    progress: Progress | None = None) -> dict[int, StateOutcome]:  # fmt: skip
+def evaluate_states(
+    space: Space, indices: Sequence[int], progress: Progress | None = None
+) -> dict[int, StateOutcome]:
     out: dict[int, StateOutcome] = {}
     for n, s in enumerate(indices):
         out[s] = evaluate_state(space, s)
         if progress is not None and (n % 10 == 0 or n == len(indices) - 1):
-            progress(int(100 * (n + 1) / max(len(indices), 1)),
-                     f"{n + 1} of {len(indices)} serving states evaluated")  # fmt: skip
+            progress(
+                int(100 * (n + 1) / max(len(indices), 1)),
+                f"{n + 1} of {len(indices)} serving states evaluated",
+            )
     return out
 
 
@@ -709,7 +826,7 @@ class SearchResult:
                     )
                 }
                 for p in self.pareto
-            ],  # fmt: skip
+            ],
             "best": self.best,
             "excluded": [{"technique": e.technique, "why": e.why} for e in self.excluded],
             "serving_first": self.serving_first,
@@ -746,16 +863,20 @@ def _num(v: float | None) -> float:
     return math.nan if v is None else float(v)
 
 
-def _one_off_of(space: Space, opt: Option, arch: Architecture,
-                cache: dict[tuple[Option, Architecture], float]) -> float:  # fmt: skip
+def _one_off_of(
+    space: Space, opt: Option, arch: Architecture, cache: dict[tuple[Option, Architecture], float]
+) -> float:
     """A one-off option's cost on the state's model (its GPU is the deployment's): the cost its
     interventions carry when applied to it, as apply_all charges them inside a portfolio."""
     key = (opt, arch)
     if key not in cache:
         p = _plan(space, opt.item)
         _, costs = apply_all(replace(space.base, arch=arch), list(p.interventions))
-        cache[key] = (math.nan if any(c.cost_usd is None for c in costs)
-                      else float(sum(c.cost_usd or 0.0 for c in costs)))  # fmt: skip
+        cache[key] = (
+            math.nan
+            if any(c.cost_usd is None for c in costs)
+            else float(sum(c.cost_usd or 0.0 for c in costs))
+        )
     return cache[key]
 
 
@@ -821,24 +942,40 @@ def figures(space: Space, outcomes: Mapping[int, StateOutcome]) -> Figures:
             addressed += f.weight * (space.choice[:, cols] > 0).any(axis=1)
     coverage = np.round(addressed / total_w, 4) if total_w > 0 else np.zeros(space.size)
     serving_col = space.axes.index(SERVING_AXIS) if SERVING_AXIS in space.axes else None
-    serving = (space.choice[:, serving_col] > 0 if serving_col is not None
-               else np.zeros(space.size, dtype=bool))  # fmt: skip
+    serving = (
+        space.choice[:, serving_col] > 0
+        if serving_col is not None
+        else np.zeros(space.size, dtype=bool)
+    )
     tta = st_tta[st]
-    return Figures(st_cost[st], np.round(one_off, 2), st_ttft[st], st_tpot[st], tta,
-                   coverage, burden, st_fits[st], st_valid[st], serving,
-                   hosted & np.isnan(tta))  # fmt: skip
+    return Figures(
+        st_cost[st],
+        np.round(one_off, 2),
+        st_ttft[st],
+        st_tpot[st],
+        tta,
+        coverage,
+        burden,
+        st_fits[st],
+        st_valid[st],
+        serving,
+        hosted & np.isnan(tta),
+    )
 
 
-def feasible(fig: Figures, c: Constraints, *,
-             serving_first: bool = False) -> npt.NDArray[np.bool_]:  # fmt: skip
+def feasible(fig: Figures, c: Constraints, *, serving_first: bool = False) -> npt.NDArray[np.bool_]:
     """Within every constraint; with ``serving_first`` (serving economics fail today) only
     candidates with a serving option qualify (the seed: serving before any other axis)."""
     ok = fig.comparable
     if serving_first:
         ok &= fig.serving
-    limits = ((fig.cost, c.monthly_budget_usd), (fig.one_off, c.one_off_budget_usd),
-              (fig.ttft, c.ttft_p95_ms), (fig.tpot, c.tpot_p95_ms),
-              (fig.tta, c.time_to_answer_p95_ms))  # fmt: skip
+    limits = (
+        (fig.cost, c.monthly_budget_usd),
+        (fig.one_off, c.one_off_budget_usd),
+        (fig.ttft, c.ttft_p95_ms),
+        (fig.tpot, c.tpot_p95_ms),
+        (fig.tta, c.time_to_answer_p95_ms),
+    )
     for values, limit in limits:
         if limit is not None:
             ok &= ~np.isnan(values) & (values <= limit)
@@ -850,13 +987,22 @@ def feasible(fig: Figures, c: Constraints, *,
 def _objectives(fig: Figures) -> npt.NDArray[np.float64]:
     """Columns to minimise: cost, time to answer, burden, −coverage (NaN cost/time: +inf)."""
     inf = np.inf
-    return np.stack([np.where(np.isnan(fig.cost), inf, fig.cost),
-                     np.where(np.isnan(fig.tta), inf, fig.tta),
-                     fig.burden.astype(np.float64), -fig.coverage], axis=1)  # fmt: skip
+    return np.stack(
+        [
+            np.where(np.isnan(fig.cost), inf, fig.cost),
+            np.where(np.isnan(fig.tta), inf, fig.tta),
+            fig.burden.astype(np.float64),
+            -fig.coverage,
+        ],
+        axis=1,
+    )
 
 
-def frontier(obj: npt.NDArray[np.float64], candidates: npt.NDArray[np.int64],
-             tiebreak: npt.NDArray[np.float64]) -> list[int]:  # fmt: skip
+def frontier(
+    obj: npt.NDArray[np.float64],
+    candidates: npt.NDArray[np.int64],
+    tiebreak: npt.NDArray[np.float64],
+) -> list[int]:
     """The candidates (indices into ``obj``) no other of ``candidates`` dominates (minimise every
     column); of equal objective vectors only the first by ``tiebreak`` is kept."""
     if candidates.size == 0:
@@ -875,8 +1021,9 @@ def frontier(obj: npt.NDArray[np.float64], candidates: npt.NDArray[np.int64],
     return kept
 
 
-def serving_fails(base_eval: ServingFigures, fms: Sequence[FailureMode],
-                  c: Constraints) -> list[str]:  # fmt: skip
+def serving_fails(
+    base_eval: ServingFigures, fms: Sequence[FailureMode], c: Constraints
+) -> list[str]:
     """Why serving economics fail today (empty: they do not)."""
     why = []
     if not base_eval.fits:
@@ -898,13 +1045,23 @@ def _point(space: Space, fig: Figures, feas: npt.NDArray[np.bool_], n: int) -> P
     def f(v: float) -> float | None:
         return None if math.isnan(v) else float(v)
 
-    items = [{"axis": i.axis, "technique": i.technique, "params": dict(i.params)}
-             for i in space.items(n)]  # fmt: skip
+    items = [
+        {"axis": i.axis, "technique": i.technique, "params": dict(i.params)} for i in space.items(n)
+    ]
     h = next((o for o in space.candidate_options(n) if o.hosted is not None), None)
-    return Point(n, items, f(fig.cost[n]), f(fig.one_off[n]), f(fig.ttft[n]), f(fig.tpot[n]),
-                 f(fig.tta[n]), float(fig.coverage[n]), int(fig.burden[n]),
-                 bool(feas[n]),
-                 None if h is None else hosted_part(space, h, f(fig.cost[n])))  # fmt: skip
+    return Point(
+        n,
+        items,
+        f(fig.cost[n]),
+        f(fig.one_off[n]),
+        f(fig.ttft[n]),
+        f(fig.tpot[n]),
+        f(fig.tta[n]),
+        float(fig.coverage[n]),
+        int(fig.burden[n]),
+        bool(feas[n]),
+        None if h is None else hosted_part(space, h, f(fig.cost[n])),
+    )
 
 
 def hosted_part(space: Space, h: Option, total: float | None) -> dict[str, Any]:
@@ -916,24 +1073,34 @@ def hosted_part(space: Space, h: Option, total: float | None) -> dict[str, Any]:
     api = o.monthly(b.input_tokens, b.output_tokens, b.requests_per_day * h.share)
     lat = HostedLatency.of(o.ttft_ms, o.output_tokens_per_s)
     risks = hosted_data_risks(space.regulatory_flags, o.provider)
-    what = ("moves every request to" if h.share >= 1
-            else f"routes the easiest {h.share:.0%} of requests to")  # fmt: skip
+    what = (
+        "moves every request to"
+        if h.share >= 1
+        else f"routes the easiest {h.share:.0%} of requests to"
+    )
     return {
-        "key": o.key, "provider": o.provider, "model": o.model,
-        "kind": "move" if h.share >= 1 else "route", "share": h.share,
+        "key": o.key,
+        "provider": o.provider,
+        "model": o.model,
+        "kind": "move" if h.share >= 1 else "route",
+        "share": h.share,
         "hosted_monthly_cost_usd": api,
         "self_hosted_monthly_cost_usd": None if total is None else max(total - api, 0.0),
         "cached_share": o.cached_share,
-        "input_per_m_usd": o.price.input, "cached_input_per_m_usd": o.price.cached_input,
+        "input_per_m_usd": o.price.input,
+        "cached_input_per_m_usd": o.price.cached_input,
         "output_per_m_usd": o.price.output,
-        "latency_known": lat.time_to_answer_ms is not None, "latency_source": lat.reason,
+        "latency_known": lat.time_to_answer_ms is not None,
+        "latency_source": lat.reason,
         "data_leaves_organisation": True,
-        "governance_risks": [{"framework": r.framework, "id": r.id, "title": r.title,
-                              "rationale": r.rationale} for r in risks],
+        "governance_risks": [
+            {"framework": r.framework, "id": r.id, "title": r.title, "rationale": r.rationale}
+            for r in risks
+        ],
         "governance_burden_added": HOSTED_DATA_RISK_BURDEN * len(risks),
         "note": f"{what} the hosted API {o.provider} {o.model}; "
-                + data_note(space.regulatory_flags, o.provider),
-    }  # fmt: skip
+        + data_note(space.regulatory_flags, o.provider),
+    }
 
 
 def _why(p: Point, serving_why: list[str], n_feasible: int) -> str:
@@ -942,17 +1109,25 @@ def _why(p: Point, serving_why: list[str], n_feasible: int) -> str:
     if serving_why:
         serving = [i["technique"] for i in p.items if i["axis"] == SERVING_AXIS]
         lead = "serving economics fail today (" + "; ".join(serving_why) + ")"
-        parts.append(lead + f", so serving comes first: it includes {serving[0]}" if serving
-                     else lead)  # fmt: skip
-    cost = f"${p.monthly_cost_usd:,.0f}/month" if p.monthly_cost_usd is not None else (
-        "an unpriced monthly cost")  # fmt: skip
-    parts.append(f"of the {n_feasible:,} plans within the constraints it has the highest "
-                 f"coverage ({p.coverage:.0%}), at the lowest cost for that ({cost})")  # fmt: skip
+        parts.append(
+            lead + f", so serving comes first: it includes {serving[0]}" if serving else lead
+        )
+    cost = (
+        f"${p.monthly_cost_usd:,.0f}/month"
+        if p.monthly_cost_usd is not None
+        else ("an unpriced monthly cost")
+    )
+    parts.append(
+        f"of the {n_feasible:,} plans within the constraints it has the highest "
+        f"coverage ({p.coverage:.0%}), at the lowest cost for that ({cost})"
+    )
     if p.hosted is not None:
         parts.append(str(p.hosted["note"]))
         if not p.hosted["latency_known"]:
-            parts.append("its time to answer is unknown (no published latency), so it is chosen "
-                         "only because no latency limit was set")  # fmt: skip
+            parts.append(
+                "its time to answer is unknown (no published latency), so it is chosen "
+                "only because no latency limit was set"
+            )
     return f"{names}: " + "; ".join(parts) + "."
 
 
@@ -965,23 +1140,30 @@ def choose(points: Sequence[Point], serving_why: Sequence[str], n_feasible: int)
     def rank(i: int) -> tuple[float, ...]:
         p = points[i]
         serving = any(it["axis"] == SERVING_AXIS for it in p.items)
-        return (0.0 if not serving_why or serving else 1.0, -p.coverage,
-                inf if p.monthly_cost_usd is None else p.monthly_cost_usd,
-                inf if p.time_to_answer_p95_ms is None else p.time_to_answer_p95_ms,
-                p.governance_burden)  # fmt: skip
+        return (
+            0.0 if not serving_why or serving else 1.0,
+            -p.coverage,
+            inf if p.monthly_cost_usd is None else p.monthly_cost_usd,
+            inf if p.time_to_answer_p95_ms is None else p.time_to_answer_p95_ms,
+            p.governance_burden,
+        )
 
     feasible_pts = [i for i, p in enumerate(points) if p.feasible]
     if not feasible_pts and serving_why:
-        return {"index": None,
-                "why": "serving economics fail today (" + "; ".join(serving_why) + ") and no "
-                       "plan with a serving option meets every constraint; serving comes before "
-                       "any other axis, so none is recommended: relax the budget or the latency "
-                       "limits"}  # fmt: skip
+        return {
+            "index": None,
+            "why": "serving economics fail today (" + "; ".join(serving_why) + ") and no "
+            "plan with a serving option meets every constraint; serving comes before "
+            "any other axis, so none is recommended: relax the budget or the latency "
+            "limits",
+        }
     if not feasible_pts:
-        return {"index": None,
-                "why": "no candidate meets every constraint; the points shown are the frontier "
-                       "without them: relax the budget, the latency limits or the governance "
-                       "capacity"}  # fmt: skip
+        return {
+            "index": None,
+            "why": "no candidate meets every constraint; the points shown are the frontier "
+            "without them: relax the budget, the latency limits or the governance "
+            "capacity",
+        }
     pick = min(feasible_pts, key=rank)
     return {"index": pick, "why": _why(points[pick], list(serving_why), n_feasible)}
 
@@ -997,11 +1179,17 @@ def final_figures(space: Space, n: int) -> FinalRow | None:
     out: FinalRow | None = None
     if not any(o.hosted is not None for o in space.candidate_options(n)):
         try:
-            ev = evaluate_portfolio(space.base, space.items(n), space.data,
-                                    regulated=space.regulated)  # fmt: skip
-            out = (bool(ev.fits), _num(ev.monthly_cost_usd), _num(ev.one_off_cost_usd),
-                   _num(ev.ttft_ms_p95), _num(ev.tpot_ms_p95),
-                   _num(ev.time_to_answer_ms_p95))  # fmt: skip
+            ev = evaluate_portfolio(
+                space.base, space.items(n), space.data, regulated=space.regulated
+            )
+            out = (
+                bool(ev.fits),
+                _num(ev.monthly_cost_usd),
+                _num(ev.one_off_cost_usd),
+                _num(ev.ttft_ms_p95),
+                _num(ev.tpot_ms_p95),
+                _num(ev.time_to_answer_ms_p95),
+            )
         except FieldError:
             nan = math.nan
             out = (False, nan, nan, nan, nan, nan)
@@ -1026,18 +1214,24 @@ def _base_figures(fig: Figures, n: int) -> ServingFigures | None:
     def f(v: float) -> float | None:
         return None if math.isnan(v) else float(v)
 
-    return ServingFigures(bool(fig.fits[n]), f(fig.cost[n]), f(fig.one_off[n]), f(fig.tta[n]),
-                          f(fig.tpot[n]))  # fmt: skip
+    return ServingFigures(
+        bool(fig.fits[n]), f(fig.cost[n]), f(fig.one_off[n]), f(fig.tta[n]), f(fig.tpot[n])
+    )
 
 
-def _shown(space: Space, fig: Figures, feas: npt.NDArray[np.bool_],
-           among: npt.NDArray[np.int64] | None = None) -> list[int]:  # fmt: skip
+def _shown(
+    space: Space,
+    fig: Figures,
+    feas: npt.NDArray[np.bool_],
+    among: npt.NDArray[np.int64] | None = None,
+) -> list[int]:
     """The feasible frontier and the infeasible points of the overall frontier (of ``among``,
     default every candidate), best coverage first."""
     ok = fig.comparable
     obj = _objectives(fig)
-    tiebreak = np.where(np.isnan(fig.one_off), np.inf, fig.one_off) + (space.choice > 0).sum(
-        axis=1) * 1e-9  # fmt: skip
+    tiebreak = (
+        np.where(np.isnan(fig.one_off), np.inf, fig.one_off) + (space.choice > 0).sum(axis=1) * 1e-9
+    )
     pool = np.arange(space.size, dtype=np.int64) if among is None else among
     feas_front = frontier(obj, pool[feas[pool]], tiebreak)
     all_front = frontier(obj, pool[ok[pool]], tiebreak)
@@ -1046,8 +1240,14 @@ def _shown(space: Space, fig: Figures, feas: npt.NDArray[np.bool_],
     return shown
 
 
-def combine(space: Space, outcomes: Mapping[int, StateOutcome], c: Constraints,
-            started: float, *, planner: bool = True) -> SearchResult:  # fmt: skip
+def combine(
+    space: Space,
+    outcomes: Mapping[int, StateOutcome],
+    c: Constraints,
+    started: float,
+    *,
+    planner: bool = True,
+) -> SearchResult:
     """The frontier and the pick. Every candidate is screened with its serving state's figures
     (``planner=False`` figures); with ``planner`` (the default) the deployment as it is and the
     screened frontier's points are then priced with the capacity planner, as a saved portfolio
@@ -1058,8 +1258,11 @@ def combine(space: Space, outcomes: Mapping[int, StateOutcome], c: Constraints,
     if planner:
         finalise(space, fig, [base_n])
     base_eval = _base_figures(fig, base_n)
-    serving_why = serving_fails(base_eval, space.failure_modes, c) if base_eval else [
-        "the deployment as it is cannot be evaluated"]  # fmt: skip
+    serving_why = (
+        serving_fails(base_eval, space.failure_modes, c)
+        if base_eval
+        else ["the deployment as it is cannot be evaluated"]
+    )
     if planner:
         finalise(space, fig, list(space.finals))  # the planner's figures known already
     feas = feasible(fig, c, serving_first=bool(serving_why))
@@ -1084,9 +1287,11 @@ def combine(space: Space, outcomes: Mapping[int, StateOutcome], c: Constraints,
     points = [_point(space, fig, feas, n) for n in shown]
     best = choose(points, serving_why, n_feasible)
     if best["index"] is None and c.monthly_budget_usd is not None and np.isnan(fig.cost[ok]).all():
-        best["why"] = ("the GPU has no price, so no monthly cost can be computed and the monthly "
-                       "budget cannot be checked: set the GPU's price (catalog) or search without "
-                       "a monthly budget")  # fmt: skip
+        best["why"] = (
+            "the GPU has no price, so no monthly cost can be computed and the monthly "
+            "budget cannot be checked: set the GPU's price (catalog) or search without "
+            "a monthly budget"
+        )
     excluded = list(space.excluded)
     for o in outcomes.values():
         if o.error and len(excluded) < MAX_EXCLUDED:
@@ -1098,9 +1303,16 @@ def combine(space: Space, outcomes: Mapping[int, StateOutcome], c: Constraints,
         "fits": bool(base_eval.fits) if base_eval else False,
         "serving_fails": serving_why,
     }
-    return SearchResult(space.size, len(outcomes),
-                        round((time.perf_counter() - started) * 1e3, 1), points, best, excluded,
-                        bool(serving_why), baseline)  # fmt: skip
+    return SearchResult(
+        space.size,
+        len(outcomes),
+        round((time.perf_counter() - started) * 1e3, 1),
+        points,
+        best,
+        excluded,
+        bool(serving_why),
+        baseline,
+    )
 
 
 def search(
@@ -1118,8 +1330,15 @@ def search(
 ) -> SearchResult:
     """Enumerate, evaluate every serving state, combine and pick (see the module docstring)."""
     started = time.perf_counter()
-    space = build_space(base, data, failure_modes, regulated=regulated,
-                        corpus_tokens=corpus_tokens, max_candidates=max_candidates,
-                        hosted=hosted, regulatory_flags=regulatory_flags)  # fmt: skip
+    space = build_space(
+        base,
+        data,
+        failure_modes,
+        regulated=regulated,
+        corpus_tokens=corpus_tokens,
+        max_candidates=max_candidates,
+        hosted=hosted,
+        regulatory_flags=regulatory_flags,
+    )
     outcomes = evaluate_states(space, range(len(space.states)), progress)
     return combine(space, outcomes, constraints, started)

@@ -428,9 +428,13 @@ class RunningLimits:
 
 
 def running_limits(
-    eng: EngineProfile, sm: StepModel, memory: MemoryBreakdown, *, offline: bool = False,
+    eng: EngineProfile,
+    sm: StepModel,
+    memory: MemoryBreakdown,
+    *,
+    offline: bool = False,
     max_num_seqs: int | None = None,
-) -> RunningLimits:  # fmt: skip
+) -> RunningLimits:
     """The one place the simulation's limits come from (API, pages, capacity plan, validation).
     ``max_num_seqs`` overrides the engine default (a benchmark that states its own)."""
     sched = scheduler_limits(eng, sm.gpu, offline=offline)

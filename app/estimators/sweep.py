@@ -228,9 +228,11 @@ def evaluate(
 ) -> SweepResult:
     """The static-batch estimate of :func:`estimate_inference`, broadcast over every input."""
     b, s_in, s_out, tp = np.broadcast_arrays(
-        np.asarray(batch, float), np.asarray(input_tokens, float),
-        np.asarray(output_tokens, float), np.asarray(n_gpus, float),
-    )  # fmt: skip
+        np.asarray(batch, float),
+        np.asarray(input_tokens, float),
+        np.asarray(output_tokens, float),
+        np.asarray(n_gpus, float),
+    )
     zero = np.zeros_like(b)
     prefill_b = serving.step(a, tp, zero, zero, b, b * s_in, b * s_in * s_in)
     prefill_1 = serving.step(a, tp, zero, zero, np.ones_like(b), s_in, s_in * s_in)

@@ -200,8 +200,10 @@ COT = "Wei et al. 2022 (arXiv 2201.11903): a few hundred reasoning tokens; an as
 LEVIATHAN = "Leviathan et al. 2023 (arXiv 2211.17192) Table 2 ranges"
 DETTMERS = "Dettmers et al. 2023 (arXiv 2305.14314): Guanaco-scale data, rank 16-64"
 RAFAILOV = "Rafailov et al. 2023 (arXiv 2305.18290): ~10k-100k preference pairs"
-SHARE = ("the questionnaire's share of traffic the failure hits: reasoning compute only on those "
-         "requests, the rest served as today (1 = every request)")  # fmt: skip
+SHARE = (
+    "the questionnaire's share of traffic the failure hits: reasoning compute only on those "
+    "requests, the rest served as today (1 = every request)"
+)
 _SHARE = Param("traffic_share", "float", "share of requests", 1.0, SHARE, 0, 1)
 # Techniques applied only to the share of traffic a failure hits (with a routing classifier).
 SHARE_LIMITED = frozenset({"cot", "cot_self_consistency", "rlvr_reasoning_model"})
@@ -237,11 +239,22 @@ _ALIGN = (
     Param("epochs", "int", "epochs", 1, RAFAILOV, 1, 1000),
 )
 _SWAP = (
-    Param("model", "model", "", "", "empty: the catalog model that is better on the task family "
-          "and fits, chosen automatically"),
-    Param("task_family", "choice", "", DEFAULT_FAMILY, "benchmarks that measure the failure's "
-          "tasks (app/estimators/quality.py)", choices=tuple(TASK_FAMILIES)),
-)  # fmt: skip
+    Param(
+        "model",
+        "model",
+        "",
+        "",
+        "empty: the catalog model that is better on the task family and fits, chosen automatically",
+    ),
+    Param(
+        "task_family",
+        "choice",
+        "",
+        DEFAULT_FAMILY,
+        "benchmarks that measure the failure's tasks (app/estimators/quality.py)",
+        choices=tuple(TASK_FAMILIES),
+    ),
+)
 
 PARAMS: dict[str, tuple[Param, ...]] = {
     "rag": _retrieval(5, 512),
@@ -251,7 +264,7 @@ PARAMS: dict[str, tuple[Param, ...]] = {
         Param(
             "input_tokens", "int", "tokens", 32_768, "Gemini 1.5 (arXiv 2403.05530)", 1, 10_000_000
         ),
-    ),  # fmt: skip
+    ),
     "cot": (Param("cot_tokens", "int", "tokens", 600, COT, 0, 1_000_000), _SHARE),
     "cot_self_consistency": (
         Param("cot_tokens", "int", "tokens", 600, COT, 0, 1_000_000),
@@ -270,7 +283,7 @@ PARAMS: dict[str, tuple[Param, ...]] = {
             1_000_000,
         ),
         _SHARE,
-    ),  # fmt: skip
+    ),
     "speculative_decoding": _SPEC,
     "paged_attention": (),
     "paged_attention_speculative": _SPEC,
@@ -283,7 +296,7 @@ PARAMS: dict[str, tuple[Param, ...]] = {
             "NVIDIA FP8 (Hopper); Dettmers et al. 2022 int8",
             choices=("fp8", "int8", "int4"),
         ),
-    ),  # fmt: skip
+    ),
     "flash_attention": (),
     "qlora": _FT,
     "lora": _FT,
@@ -324,8 +337,10 @@ def resolve_params(technique: str, given: Mapping[str, object]) -> dict[str, obj
     unknown = sorted(set(given) - set(spec))
     if unknown:
         known = ", ".join(spec) or "none"
-        raise ParamError(f"unknown parameter(s) {', '.join(unknown)} for {technique}; "
-                         f"its parameters: {known}", field=unknown[0])  # fmt: skip
+        raise ParamError(
+            f"unknown parameter(s) {', '.join(unknown)} for {technique}; its parameters: {known}",
+            field=unknown[0],
+        )
     out: dict[str, object] = {}
     for name, p in spec.items():
         if name in given:
@@ -364,18 +379,27 @@ def plan(
     v: dict[str, Any] = resolve_params(technique, given)
     if technique in ("rag", "graphrag", "retrieval_then_long_context"):
         passes = int(v.get("extraction_passes", 0))
-        r = Retrieval(k=v["k"], chunk_tokens=v["chunk_tokens"],
-                      retrieval_latency_ms=v["retrieval_latency_ms"],
-                      corpus_tokens=v["corpus_tokens"], graph_extraction_passes=passes)  # fmt: skip
+        r = Retrieval(
+            k=v["k"],
+            chunk_tokens=v["chunk_tokens"],
+            retrieval_latency_ms=v["retrieval_latency_ms"],
+            corpus_tokens=v["corpus_tokens"],
+            graph_extraction_passes=passes,
+        )
         corpus = (
             f"; index build over {compact(v['corpus_tokens'])} corpus tokens"
             if v["corpus_tokens"]
             else "; corpus size not given, so no index-build cost"
         )
         extra = f", {passes} LLM extraction passes over the corpus" if passes else ""
-        return Plan((r,), (f"{technique}: {v['k']} chunks of {v['chunk_tokens']} tokens added "
-                           f"to each prompt, {v['retrieval_latency_ms']:g} ms retrieval"
-                           f"{extra}{corpus}",))  # fmt: skip
+        return Plan(
+            (r,),
+            (
+                f"{technique}: {v['k']} chunks of {v['chunk_tokens']} tokens added "
+                f"to each prompt, {v['retrieval_latency_ms']:g} ms retrieval"
+                f"{extra}{corpus}",
+            ),
+        )
     if technique == "long_context_window":
         n = v["input_tokens"]
         return Plan((LongerContext(n),), (f"prompts of {n:,} tokens (whole documents)",))
@@ -390,8 +414,9 @@ def plan(
         text += SPECULATIVE_UNDER_LOAD
         if technique == "speculative_decoding":
             return Plan((spec,), (text,))
-        return Plan((PagedAttention(), spec), ("PagedAttention KV allocation (<4% waste) plus "
-                                               + text,))  # fmt: skip
+        return Plan(
+            (PagedAttention(), spec), ("PagedAttention KV allocation (<4% waste) plus " + text,)
+        )
     if technique == "paged_attention":
         return Plan((PagedAttention(),), ("PagedAttention KV allocation (<4% waste)",))
     if technique == "quantization":
@@ -400,26 +425,55 @@ def plan(
             p = "int8"
         return Plan((Quantize(p, p),), (f"weights and KV cache served at {p}",))
     if technique in ("qlora", "lora"):
-        merged = "served unmerged (adds its weights per token)" if v["serve_unmerged"] else (
-            "adapter merged before serving (no added latency)")  # fmt: skip
-        ft = FineTune(method=technique, rank=v["rank"], examples=v["examples"],
-                      tokens_per_example=v["tokens_per_example"], epochs=v["epochs"],
-                      serve_unmerged=v["serve_unmerged"])  # fmt: skip
-        text = (f"{technique}: rank {v['rank']}, {v['examples']:,} examples × "
-                f"{v['tokens_per_example']} tokens × {v['epochs']} epochs, {merged}")  # fmt: skip
+        merged = (
+            "served unmerged (adds its weights per token)"
+            if v["serve_unmerged"]
+            else ("adapter merged before serving (no added latency)")
+        )
+        ft = FineTune(
+            method=technique,
+            rank=v["rank"],
+            examples=v["examples"],
+            tokens_per_example=v["tokens_per_example"],
+            epochs=v["epochs"],
+            serve_unmerged=v["serve_unmerged"],
+        )
+        text = (
+            f"{technique}: rank {v['rank']}, {v['examples']:,} examples × "
+            f"{v['tokens_per_example']} tokens × {v['epochs']} epochs, {merged}"
+        )
         return Plan((ft,), (text,))
     if technique == "instruction_tuning":
-        return Plan((FineTune(method="full", examples=v["examples"],
-                              tokens_per_example=v["tokens_per_example"], epochs=v["epochs"]),),
-                    (f"full fine-tune on {v['examples']:,} instructions × "
-                     f"{v['tokens_per_example']} tokens × {v['epochs']} epochs",))  # fmt: skip
+        return Plan(
+            (
+                FineTune(
+                    method="full",
+                    examples=v["examples"],
+                    tokens_per_example=v["tokens_per_example"],
+                    epochs=v["epochs"],
+                ),
+            ),
+            (
+                f"full fine-tune on {v['examples']:,} instructions × "
+                f"{v['tokens_per_example']} tokens × {v['epochs']} epochs",
+            ),
+        )
     if technique in ("dpo", "rlhf_ppo", "constitutional_ai"):
         method = {"dpo": "dpo", "rlhf_ppo": "rlhf", "constitutional_ai": "constitutional"}
-        return Plan((Alignment(method=method[technique], pairs=v["pairs"],
-                               tokens_per_response=v["tokens_per_response"],
-                               epochs=v["epochs"]),),
-                    (f"{method[technique]}: {v['pairs']:,} preference pairs × "
-                     f"{v['tokens_per_response']} tokens, {v['epochs']} epoch(s)",))  # fmt: skip
+        return Plan(
+            (
+                Alignment(
+                    method=method[technique],
+                    pairs=v["pairs"],
+                    tokens_per_response=v["tokens_per_response"],
+                    epochs=v["epochs"],
+                ),
+            ),
+            (
+                f"{method[technique]}: {v['pairs']:,} preference pairs × "
+                f"{v['tokens_per_response']} tokens, {v['epochs']} epoch(s)",
+            ),
+        )
     if technique in ("larger_base_model", "moe_model"):
         family = str(v["task_family"])
         pick = v["model"]
@@ -434,11 +488,16 @@ def plan(
         if technique == "moe_model" and not models[pick].is_moe:
             raise ParamError(f"'{pick}' is not a mixture-of-experts model", field="model")
         if technique == "larger_base_model" and models[pick].is_moe:
-            raise ParamError(f"'{pick}' is a mixture-of-experts model: a larger dense base model "
-                             "is the capability-floor option; MoE models go under the sparse MoE "
-                             "technique", field="model")  # fmt: skip
-        return Plan((SwapModel(models[pick]),), (f"serve {models[pick].name} instead",
-                                                 _pick_note(s, models, pick, family)))  # fmt: skip
+            raise ParamError(
+                f"'{pick}' is a mixture-of-experts model: a larger dense base model "
+                "is the capability-floor option; MoE models go under the sparse MoE "
+                "technique",
+                field="model",
+            )
+        return Plan(
+            (SwapModel(models[pick]),),
+            (f"serve {models[pick].name} instead", _pick_note(s, models, pick, family)),
+        )
     serving = plan_serving(technique, s, v, models)
     if serving is not None:
         return Plan(*serving)

@@ -116,21 +116,44 @@ _GPT_13B = Architecture(
 # hidden 25,600, 128 heads; the 175B model is GPT-3's shape (96 layers, d 12,288, 96 heads; Brown
 # et al. 2020, Table 2.1).
 _MEGATRON_1T = Architecture(
-    n_layers=128, d_model=25600, d_ff=68266, n_heads=128, n_kv_heads=128, d_head=200,
-    vocab=51200, tied_embeddings=True, name="Megatron-LM GPT 1T",
-)  # fmt: skip
+    n_layers=128,
+    d_model=25600,
+    d_ff=68266,
+    n_heads=128,
+    n_kv_heads=128,
+    d_head=200,
+    vocab=51200,
+    tied_embeddings=True,
+    name="Megatron-LM GPT 1T",
+)
 _GPT3_175B = Architecture(
-    n_layers=96, d_model=12288, d_ff=32768, n_heads=96, n_kv_heads=96, d_head=128,
-    vocab=51200, tied_embeddings=True, name="GPT-3 175B (Megatron-LM)",
-)  # fmt: skip
+    n_layers=96,
+    d_model=12288,
+    d_ff=32768,
+    n_heads=96,
+    n_kv_heads=96,
+    d_head=128,
+    vocab=51200,
+    tied_embeddings=True,
+    name="GPT-3 175B (Megatron-LM)",
+)
 
 # Qwen3-235B-A22B (not in the app catalog): 94 layers, d 4096, expert d_ff 1536, 64 query / 4 KV
 # heads of 128, vocabulary 151,936, 128 experts with 8 active, untied embeddings (Qwen3 Technical
 # Report, arXiv 2505.09388, Tables 1-2; reference/models_v2.csv row qwen3_235b_a22b, its sources).
 _QWEN3_235B = Architecture(
-    n_layers=94, d_model=4096, d_ff=1536, n_heads=64, n_kv_heads=4, d_head=128, vocab=151936,
-    tied_embeddings=False, n_experts=128, experts_per_token=8, name="Qwen3-235B-A22B",
-)  # fmt: skip
+    n_layers=94,
+    d_model=4096,
+    d_ff=1536,
+    n_heads=64,
+    n_kv_heads=4,
+    d_head=128,
+    vocab=151936,
+    tied_embeddings=False,
+    n_experts=128,
+    experts_per_token=8,
+    name="Qwen3-235B-A22B",
+)
 
 # (pattern, catalog key); first match wins.
 MODEL_PATTERNS: tuple[tuple[str, str], ...] = (
@@ -389,8 +412,13 @@ def _predict_serving(row: MeasurementRow, engines: dict[str, EngineProfile]) -> 
             ttft -= 1e3 * eng.first_token_latency_s
             notes.append("kernel-level prefill timing: no per-request first-token latency")
         if "tokens_per_s" in metric:  # prompt processing speed (llama-bench pp<N>)
-            return RowResult(row, 1e3 * s_in / ttft, 1e3 * s_in / est.best_case.ttft_ms,
-                             notes=tuple(notes), higher_is_better=True)  # fmt: skip
+            return RowResult(
+                row,
+                1e3 * s_in / ttft,
+                1e3 * s_in / est.best_case.ttft_ms,
+                notes=tuple(notes),
+                higher_is_better=True,
+            )
         return RowResult(row, ttft, est.best_case.ttft_ms, notes=tuple(notes))
     if fam == "batch1_decode":
         s_in = _int(row.input_len, default=1)
@@ -416,9 +444,12 @@ def _predict_serving(row: MeasurementRow, engines: dict[str, EngineProfile]) -> 
         est = estimate_inference(arch, gpu, eng, cfg, Workload(s_in, s_out, 1))
         sm = StepModel.build(arch, gpu, eng, cfg)
         limits = running_limits(
-            eng, sm, est.memory, offline=offline,
+            eng,
+            sm,
+            est.memory,
+            offline=offline,
             max_num_seqs=int(seqs.group(1)) if seqs else None,
-        )  # fmt: skip
+        )
         if limits.max_seqs < 1:
             raise Skip("the model does not fit for one request")
         notes.append(f"{n_req} requests queued at once; at most {limits.max_seqs} running")
@@ -436,9 +467,12 @@ def _predict_serving(row: MeasurementRow, engines: dict[str, EngineProfile]) -> 
         sat = max_load(sm, limits, input_tokens=s_in, output_tokens=s_out, n_requests=n_req)
         top = max_load(sm_b, limits_b, input_tokens=s_in, output_tokens=s_out, n_requests=n_req)
         return RowResult(
-            row, sat.output_tokens_per_s, top.output_tokens_per_s, notes=tuple(notes),
+            row,
+            sat.output_tokens_per_s,
+            top.output_tokens_per_s,
+            notes=tuple(notes),
             higher_is_better=True,
-        )  # fmt: skip
+        )
     raise Skip(f"family '{fam}' has no serving predictor")
 
 
@@ -447,13 +481,20 @@ def _finetune_setup(row: MeasurementRow) -> dict[str, Any]:
     method = "qlora" if "QLoRA" in row.model else "lora"
     if "LitGPT" in row.framework:
         # litgpt finetune/lora.py defaults: r=8 on query and value; no activation checkpointing.
-        return {"method": method, "lora_rank": 8, "target_modules": ("q", "v"),
-                "gradient_checkpointing": False}  # fmt: skip
+        return {
+            "method": method,
+            "lora_rank": 8,
+            "target_modules": ("q", "v"),
+            "gradient_checkpointing": False,
+        }
     # torchtune llama3_1 LoRA/QLoRA recipes: rank 8 on q, v, output projection and the MLP,
     # activation checkpointing on, FSDP when distributed.
-    return {"method": method, "lora_rank": 8,
-            "target_modules": ("q", "v", "o", "gate", "up", "down"),
-            "gradient_checkpointing": True}  # fmt: skip
+    return {
+        "method": method,
+        "lora_rank": 8,
+        "target_modules": ("q", "v", "o", "gate", "up", "down"),
+        "gradient_checkpointing": True,
+    }
 
 
 def _finetune(row: MeasurementRow, setup: dict[str, Any]) -> FinetuneEstimate:
@@ -541,8 +582,9 @@ def _predict_training(row: MeasurementRow, efficiency: float = TRAIN_GEMM_EFFICI
     notes = (f"modelled MFU {mfu:.3f}",)
     if metric.startswith("achieved_tflops_per_gpu"):
         scale = RECOMPUTE_FLOPS_FACTOR if "recomput" in metric else 1.0
-        return RowResult(row, mfu * peak * scale / 1e12, peak * scale / 1e12, notes=notes,
-                         higher_is_better=True)  # fmt: skip
+        return RowResult(
+            row, mfu * peak * scale / 1e12, peak * scale / 1e12, notes=notes, higher_is_better=True
+        )
     if metric == "training_tokens_per_s_per_gpu":
         return RowResult(
             row, mfu * peak / per_token, peak / per_token, notes=notes, higher_is_better=True
@@ -578,10 +620,11 @@ def validate(
     rows = list(rows)
     results = [predict_row(r, engines) for r in rows]
     families = [
-        FamilySummary(f, sum(r.ape is not None and r.row.family == f for r in results), v,
-                      TARGETS.get(f))
+        FamilySummary(
+            f, sum(r.ape is not None and r.row.family == f for r in results), v, TARGETS.get(f)
+        )
         for f, v in _median_ape(results).items()
-    ]  # fmt: skip
+    ]
     held = leave_one_source_out(rows)
     return ValidationReport(
         results,
@@ -739,8 +782,12 @@ def _solve_prefill(
 
     x0 = np.array([log_prior, PRIOR_FIRST_TOKEN_LATENCY_S / scale])
     simplex = np.array([x0, x0 + [0.3, 0.0], x0 + [0.0, 0.5]])
-    res = minimize(loss, x0, method="Nelder-Mead",
-                   options={"xatol": 1e-3, "fatol": 1e-7, "initial_simplex": simplex})  # fmt: skip
+    res = minimize(
+        loss,
+        x0,
+        method="Nelder-Mead",
+        options={"xatol": 1e-3, "fatol": 1e-7, "initial_simplex": simplex},
+    )
     x, lat = clip(res.x)
     return math.exp(x), lat
 
@@ -935,7 +982,7 @@ def engine_profiles_document(
                     "rows": list(f.rows),
                     "pooled": f.pooled,
                     "basis": f.basis,
-                }  # fmt: skip
+                }
                 for phase, f in phases.items()
             }
             for name, phases in fits.items()
@@ -944,8 +991,8 @@ def engine_profiles_document(
     }
 
 
-def profiles_and_bands(rows: Sequence[MeasurementRow]) -> tuple[
-    dict[str, dict[str, PhaseFit]], dict[str, dict[str, dict[str, float]]]
-]:  # fmt: skip
+def profiles_and_bands(
+    rows: Sequence[MeasurementRow],
+) -> tuple[dict[str, dict[str, PhaseFit]], dict[str, dict[str, dict[str, float]]]]:
     """What ``axisboard fit-engines`` writes: the fit on every row and the held-out bands."""
     return fit_engine_profiles(rows), band_table(leave_one_source_out(rows))

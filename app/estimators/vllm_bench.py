@@ -20,8 +20,13 @@ from app.estimators.hardware import GpuSpec
 from app.estimators.inference import ServingConfig, StepModel, Workload, estimate_inference
 from app.estimators.simulation import SATURATING_RATE, running_limits, simulate_load
 
-REQUIRED = ("completed", "total_input_tokens", "total_output_tokens", "median_ttft_ms",
-            "median_tpot_ms")  # fmt: skip
+REQUIRED = (
+    "completed",
+    "total_input_tokens",
+    "total_output_tokens",
+    "median_ttft_ms",
+    "median_tpot_ms",
+)
 MAX_SIM_REQUESTS = 1000
 
 
@@ -79,9 +84,12 @@ class BenchFit:
 
 
 def fit_bench(
-    summary: BenchSummary, arch: Architecture, gpu: GpuSpec, eng: EngineProfile,
+    summary: BenchSummary,
+    arch: Architecture,
+    gpu: GpuSpec,
+    eng: EngineProfile,
     cfg: ServingConfig,
-) -> BenchFit:  # fmt: skip
+) -> BenchFit:
     s_in, s_out = summary.mean_input, summary.mean_output
     est = estimate_inference(arch, gpu, eng, cfg, Workload(s_in, s_out, 1))
     limits = running_limits(eng, StepModel.build(arch, gpu, eng, cfg), est.memory)
@@ -93,9 +101,15 @@ def fit_bench(
 
     def run(pre: float, dec: float) -> tuple[float, float]:
         e = eng.with_overrides(prefill_efficiency=pre, decode_efficiency=dec)
-        r = simulate_load(StepModel.build(arch, gpu, e, cfg), request_rate=rate,
-                          input_tokens=s_in, output_tokens=s_out, max_seqs=max_seqs,
-                          max_batched_tokens=limits.max_batched_tokens, n_requests=n)  # fmt: skip
+        r = simulate_load(
+            StepModel.build(arch, gpu, e, cfg),
+            request_rate=rate,
+            input_tokens=s_in,
+            output_tokens=s_out,
+            max_seqs=max_seqs,
+            max_batched_tokens=limits.max_batched_tokens,
+            n_requests=n,
+        )
         return r.ttft_ms[50], r.tpot_ms[50]
 
     def solve(f: Any) -> float:

@@ -29,34 +29,49 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post("/recommendations/{recommendation_id:int}/decision", response_model=DecisionOut,
-             status_code=201, responses=_ERRORS)  # fmt: skip
+@router.post(
+    "/recommendations/{recommendation_id:int}/decision",
+    response_model=DecisionOut,
+    status_code=201,
+    responses=_ERRORS,
+)
 def decide_recommendation(
-    recommendation_id: IdPath, data: DecisionIn, session: SessionDep,
+    recommendation_id: IdPath,
+    data: DecisionIn,
+    session: SessionDep,
     caller: Annotated[Caller, Depends(api_requires(Permission.decision_make))],
     settings: SettingsDep,
-) -> object:  # fmt: skip
-    return service.decide_recommendation(session, caller, recommendation_id, data,
-                                         audit_key=settings.audit_hmac_key)  # fmt: skip
+) -> object:
+    return service.decide_recommendation(
+        session, caller, recommendation_id, data, audit_key=settings.audit_hmac_key
+    )
 
 
 @router.get("/recommendations/{recommendation_id:int}/decisions", response_model=list[DecisionOut])
 def recommendation_decisions(
     recommendation_id: IdPath, session: SessionDep, caller: ApiCaller
 ) -> object:
-    return service.decisions(session, caller, target_type="recommendation",
-                             target_id=recommendation_id)  # fmt: skip
+    return service.decisions(
+        session, caller, target_type="recommendation", target_id=recommendation_id
+    )
 
 
-@router.post("/portfolios/{portfolio_id:int}/decision", response_model=DecisionOut, status_code=201,
-             responses=_ERRORS)  # fmt: skip
+@router.post(
+    "/portfolios/{portfolio_id:int}/decision",
+    response_model=DecisionOut,
+    status_code=201,
+    responses=_ERRORS,
+)
 def decide_portfolio(
-    portfolio_id: IdPath, data: DecisionIn, session: SessionDep,
+    portfolio_id: IdPath,
+    data: DecisionIn,
+    session: SessionDep,
     caller: Annotated[Caller, Depends(api_requires(Permission.decision_make))],
     settings: SettingsDep,
-) -> object:  # fmt: skip
-    return service.decide_portfolio(session, caller, portfolio_id, data,
-                                    audit_key=settings.audit_hmac_key)  # fmt: skip
+) -> object:
+    return service.decide_portfolio(
+        session, caller, portfolio_id, data, audit_key=settings.audit_hmac_key
+    )
 
 
 @router.get("/portfolios/{portfolio_id:int}/decisions", response_model=list[DecisionOut])
@@ -64,15 +79,22 @@ def portfolio_decisions(portfolio_id: IdPath, session: SessionDep, caller: ApiCa
     return service.decisions(session, caller, target_type="portfolio", target_id=portfolio_id)
 
 
-@router.post("/deployments/{deployment_id:int}/evaluations", response_model=EvaluationOut,
-             status_code=201, responses=_ERRORS)  # fmt: skip
+@router.post(
+    "/deployments/{deployment_id:int}/evaluations",
+    response_model=EvaluationOut,
+    status_code=201,
+    responses=_ERRORS,
+)
 def record_evaluation(
-    deployment_id: IdPath, data: EvaluationIn, session: SessionDep,
+    deployment_id: IdPath,
+    data: EvaluationIn,
+    session: SessionDep,
     caller: Annotated[Caller, Depends(api_requires(Permission.evaluation_write))],
     settings: SettingsDep,
-) -> object:  # fmt: skip
-    ev = service.record_evaluation(session, caller, deployment_id, data,
-                                   audit_key=settings.audit_hmac_key)  # fmt: skip
+) -> object:
+    ev = service.record_evaluation(
+        session, caller, deployment_id, data, audit_key=settings.audit_hmac_key
+    )
     return service.evaluation_out(ev)
 
 
@@ -93,8 +115,13 @@ def deployment_risks(deployment_id: IdPath, session: SessionDep, caller: ApiCall
     return service.risk_picture(session, caller, deployment_id).as_json()
 
 
-APPROVAL_STATUS = {"pending": "submitted", "approved": "approved", "rejected": "rejected",
-                   "draft": "draft", "superseded": "superseded"}  # fmt: skip
+APPROVAL_STATUS = {
+    "pending": "submitted",
+    "approved": "approved",
+    "rejected": "rejected",
+    "draft": "draft",
+    "superseded": "superseded",
+}
 
 
 @router.get("/approvals", response_model=list[ApprovalOut])

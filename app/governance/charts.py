@@ -18,18 +18,42 @@ def before_after(analysis: Mapping[str, Any], metric: str) -> dict[str, Any]:
     regressed = {r["segment"] for r in analysis["regressions"] if r["metric"] == metric}
     line = [3 if s in regressed else 0 for s in names]
     data = [
-        {"type": "bar", "name": "before", "x": names, "y": [segs[s]["before"] for s in names],
-         "marker": {"color": "#94a3b8"}},
-        {"type": "bar", "name": "after", "x": names, "y": [segs[s]["after"] for s in names],
-         "marker": {"color": "#2563eb", "line": {"color": "#b91c1c", "width": line}}},
-    ]  # fmt: skip
+        {
+            "type": "bar",
+            "name": "before",
+            "x": names,
+            "y": [segs[s]["before"] for s in names],
+            "marker": {"color": "#94a3b8"},
+        },
+        {
+            "type": "bar",
+            "name": "after",
+            "x": names,
+            "y": [segs[s]["after"] for s in names],
+            "marker": {"color": "#2563eb", "line": {"color": "#b91c1c", "width": line}},
+        },
+    ]
     agg = analysis["aggregate"]
     shapes = [
-        {"type": "line", "xref": "paper", "x0": 0, "x1": 1, "yref": "y",
-         "y0": agg[p][metric], "y1": agg[p][metric],
-         "line": {"dash": "dash", "color": "#94a3b8" if p == "before" else "#2563eb"}}
+        {
+            "type": "line",
+            "xref": "paper",
+            "x0": 0,
+            "x1": 1,
+            "yref": "y",
+            "y0": agg[p][metric],
+            "y1": agg[p][metric],
+            "line": {"dash": "dash", "color": "#94a3b8" if p == "before" else "#2563eb"},
+        }
         for p in ("before", "after")
-    ]  # fmt: skip
-    return {"data": data, "layout": {**LAYOUT, "barmode": "group", "shapes": shapes,
+    ]
+    return {
+        "data": data,
+        "layout": {
+            **LAYOUT,
+            "barmode": "group",
+            "shapes": shapes,
             "title": {"text": f"{metric} by segment (red outline: regressed; dashed: aggregate)"},
-            "yaxis": {"title": {"text": metric}}}}  # fmt: skip
+            "yaxis": {"title": {"text": metric}},
+        },
+    }

@@ -43,8 +43,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from app.audit import signing
 
 NAMES = {"json": "JSON", "html": "HTML", "pdf": "PDF", "csv": "CSV"}
-MEDIA = {"json": "application/json", "html": "text/html; charset=utf-8",
-         "pdf": "application/pdf", "csv": "text/csv; charset=utf-8"}  # fmt: skip
+MEDIA = {
+    "json": "application/json",
+    "html": "text/html; charset=utf-8",
+    "pdf": "application/pdf",
+    "csv": "text/csv; charset=utf-8",
+}
 SUFFIX = {"json": ".json", "html": ".html", "pdf": ".pdf", "csv": "-risk-register.csv"}
 MARK = b"[axisboard-signature-v1:"
 END = b"]"
@@ -66,12 +70,15 @@ def file_name(deployment_id: int, fmt: str) -> str:
 
 def manifest_fields(data: dict[str, Any], fmt: str, covers: str = EMBEDDED) -> dict[str, Any]:
     return {
-        "kind": "axisboard-audit-report", "format": fmt, "covers": covers,
+        "kind": "axisboard-audit-report",
+        "format": fmt,
+        "covers": covers,
         "deployment_id": data["scope"]["deployment"]["id"],
-        "generated_at": data["generated_at"], "generated_by": data["generated_by"],
+        "generated_at": data["generated_at"],
+        "generated_by": data["generated_by"],
         "audit_chain_head": data["integrity"]["audit_chain_head"],
         "versions": data["integrity"]["versions"],
-    }  # fmt: skip
+    }
 
 
 def _payload(manifest: dict[str, Any]) -> bytes:
@@ -149,8 +156,11 @@ def with_signing_key(data: dict[str, Any], key: Ed25519PrivateKey) -> dict[str, 
     """The report naming the key that signs it (the cover shows the fingerprint): Ed25519, its
     key id and the SHA-256 of its raw public key, which ``/api/v1/audit/public-key`` serves."""
     public = signing.public_bytes(key)
-    about = {"algorithm": "Ed25519", "key_id": signing.key_id(public),
-             "fingerprint_sha256": hashlib.sha256(public).hexdigest()}  # fmt: skip
+    about = {
+        "algorithm": "Ed25519",
+        "key_id": signing.key_id(public),
+        "fingerprint_sha256": hashlib.sha256(public).hexdigest(),
+    }
     return {**data, "integrity": {**data["integrity"], "signing_key": about}}
 
 
@@ -242,8 +252,9 @@ def _check_layout(content: bytes, fmt: str, start: int, p: int, e: int) -> None:
         integrity = doc.get("integrity") if isinstance(doc, dict) else None
         sig = integrity.get("signature") if isinstance(integrity, dict) else None
         if sig != content[start : e + len(END)].decode("ascii"):
-            raise signing.SignatureError("the signature block is not the report's "
-                                         "integrity.signature")  # fmt: skip
+            raise signing.SignatureError(
+                "the signature block is not the report's integrity.signature"
+            )
     elif fmt == "html" and tail != HTML_TAIL:
         raise signing.SignatureError("data after the signature block (it ends the HTML)")
     elif fmt == "csv":
@@ -253,8 +264,9 @@ def _check_layout(content: bytes, fmt: str, start: int, p: int, e: int) -> None:
         if tail != CSV_TAIL:
             raise signing.SignatureError("data after the CSV's signature line (it is the last)")
     elif fmt == "pdf" and (tail.count(b"%%EOF") != 1 or not tail.rstrip().endswith(b"%%EOF")):
-        raise signing.SignatureError("an incremental update or other data was appended to the "
-                                     "PDF after it was signed")  # fmt: skip
+        raise signing.SignatureError(
+            "an incremental update or other data was appended to the PDF after it was signed"
+        )
 
 
 def _decode_manifest(payload: bytes) -> dict[str, Any]:
@@ -270,8 +282,9 @@ def _decode_manifest(payload: bytes) -> dict[str, Any]:
     except ValueError:
         raise signing.SignatureError("the signed manifest is not canonical JSON") from None
     if canonical != payload:
-        raise signing.SignatureError("the signature block is not the canonical encoding of its "
-                                     "manifest")  # fmt: skip
+        raise signing.SignatureError(
+            "the signature block is not the canonical encoding of its manifest"
+        )
     return manifest
 
 
@@ -285,11 +298,13 @@ def manifest_of(content: bytes) -> dict[str, Any]:
     if manifest.get("covers") != EMBEDDED:
         raise signing.SignatureError("the signature block does not sign an embedded report")
     if manifest.get("format") != fmt:
-        raise signing.SignatureError(f"the file is {NAMES[fmt]} but its signature is for a "
-                                     f"{manifest.get('format')!r} report")  # fmt: skip
+        raise signing.SignatureError(
+            f"the file is {NAMES[fmt]} but its signature is for a {manifest.get('format')!r} report"
+        )
     if _sha_outside(content, p, e) != manifest.get("content_sha256"):
-        raise signing.SignatureError(f"the {NAMES[fmt]} does not match its signature: it was "
-                                     "altered after export")  # fmt: skip
+        raise signing.SignatureError(
+            f"the {NAMES[fmt]} does not match its signature: it was altered after export"
+        )
     return manifest
 
 
@@ -306,7 +321,8 @@ def verify_detached(content: bytes, signature: bytes, public: bytes) -> dict[str
     if not isinstance(manifest, dict) or manifest.get("covers") != DETACHED:
         raise signing.SignatureError("not a detached signature of an Axisboard report")
     if hashlib.sha256(content).hexdigest() != manifest.get("content_sha256"):
-        raise signing.SignatureError("the file does not match its detached signature: it was "
-                                     "altered after export")  # fmt: skip
+        raise signing.SignatureError(
+            "the file does not match its detached signature: it was altered after export"
+        )
     signing.verify(public, manifest)
     return manifest

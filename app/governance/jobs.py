@@ -25,8 +25,11 @@ def report_pdf_job(factory: Factory, params: dict[str, Any], progress: Progress)
     from app.auth.repository import AuthRepository
     from app.governance.reports_api import export
 
-    progress(5, f"building and rendering the PDF ({params['results']} evaluation results, "
-                f"about {params['estimated_cpu_s']:.0f} CPU seconds)")  # fmt: skip
+    progress(
+        5,
+        f"building and rendering the PDF ({params['results']} evaluation results, "
+        f"about {params['estimated_cpu_s']:.0f} CPU seconds)",
+    )
     with session_scope(factory) as session:
         users = AuthRepository(session)
         user = users.user(params["user_id"])
@@ -34,12 +37,22 @@ def report_pdf_job(factory: Factory, params: dict[str, Any], progress: Progress)
             raise ValueError("the user who asked for this report can no longer export it")
         org = users.org(user.org_id)
         assert org is not None  # users.org_id is a foreign key
-        caller = Caller(user_id=user.id, email=user.email, org_id=user.org_id, org_name=org.name,
-                        role=Role(user.role), token_id=0)  # fmt: skip
+        caller = Caller(
+            user_id=user.id,
+            email=user.email,
+            org_id=user.org_id,
+            org_name=org.name,
+            role=Role(user.role),
+            token_id=0,
+        )
         resp = export(session, caller, run_settings(), params["deployment_id"], "pdf")
     body = bytes(resp.body)
     disposition = resp.headers.get("content-disposition", "")
     filename = disposition.partition('filename="')[2].rstrip('"') or "axisboard-report.pdf"
-    return {"deployment_id": params["deployment_id"], "filename": filename,
-            "media_type": "application/pdf", "size_bytes": len(body),
-            "content_b64": base64.b64encode(body).decode()}  # fmt: skip
+    return {
+        "deployment_id": params["deployment_id"],
+        "filename": filename,
+        "media_type": "application/pdf",
+        "size_bytes": len(body),
+        "content_b64": base64.b64encode(body).decode(),
+    }

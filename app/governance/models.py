@@ -55,8 +55,9 @@ class SoaHistory(OrgScoped, Base):
     __tablename__ = "soa_history"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    soa_id: Mapped[int] = mapped_column(ForeignKey("soa_versions.id", ondelete="CASCADE"),
-                                        index=True)  # fmt: skip
+    soa_id: Mapped[int] = mapped_column(
+        ForeignKey("soa_versions.id", ondelete="CASCADE"), index=True
+    )
     control: Mapped[str] = mapped_column(String(16))
     action: Mapped[str] = mapped_column(String(32))
     changed_by: Mapped[str] = mapped_column(String(254))
@@ -71,8 +72,9 @@ class SoaEvidenceFile(OrgScoped, Base):
     __tablename__ = "soa_evidence_files"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    soa_id: Mapped[int] = mapped_column(ForeignKey("soa_versions.id", ondelete="CASCADE"),
-                                        index=True)  # fmt: skip
+    soa_id: Mapped[int] = mapped_column(
+        ForeignKey("soa_versions.id", ondelete="CASCADE"), index=True
+    )
     control: Mapped[str] = mapped_column(String(16))
     filename: Mapped[str] = mapped_column(String(200))
     content_type: Mapped[str] = mapped_column(String(100))

@@ -56,12 +56,19 @@ class Analysis:
         return {
             "aggregate": self.aggregate,
             "regressions": [
-                {"segment": r.segment, "metric": r.metric, "before": r.before, "after": r.after,
-                 "change": r.change, "risk": r.risk, "hidden": r.hidden}
+                {
+                    "segment": r.segment,
+                    "metric": r.metric,
+                    "before": r.before,
+                    "after": r.after,
+                    "change": r.change,
+                    "risk": r.risk,
+                    "hidden": r.hidden,
+                }
                 for r in self.regressions
             ],
             "segments": self.segments,
-        }  # fmt: skip
+        }
 
 
 def analyse(
@@ -75,12 +82,15 @@ def analyse(
         if r.phase not in ("before", "after"):
             raise EvaluationError("phase must be before or after", f"results[{i}].phase")
         if better.setdefault(r.metric, r.higher_is_better) != r.higher_is_better:
-            raise EvaluationError(f"metric '{r.metric}' has both directions of higher_is_better",
-                                  f"results[{i}].higher_is_better")  # fmt: skip
+            raise EvaluationError(
+                f"metric '{r.metric}' has both directions of higher_is_better",
+                f"results[{i}].higher_is_better",
+            )
         cell = table.setdefault(r.metric, {}).setdefault(r.segment, {})
         if r.phase in cell:
-            raise EvaluationError(f"{r.segment} / {r.metric} / {r.phase} is given twice",
-                                  f"results[{i}]")  # fmt: skip
+            raise EvaluationError(
+                f"{r.segment} / {r.metric} / {r.phase} is given twice", f"results[{i}]"
+            )
         cell[r.phase] = r.value
     for metric, segs in table.items():
         for seg, phases in segs.items():
@@ -105,8 +115,16 @@ def analyse(
         for seg, v in parts.items():
             change = sign * (v["after"] - v["before"])
             if change < -tolerance:
-                regressions.append(Regression(seg, metric, v["before"], v["after"],
-                                              round(change, 6), risk.get(seg.lower(), "unrated"),
-                                              agg_change >= 0))  # fmt: skip
+                regressions.append(
+                    Regression(
+                        seg,
+                        metric,
+                        v["before"],
+                        v["after"],
+                        round(change, 6),
+                        risk.get(seg.lower(), "unrated"),
+                        agg_change >= 0,
+                    )
+                )
     regressions.sort(key=lambda r: (RISK_ORDER.get(r.risk, 9), not r.hidden, r.change))
     return Analysis(aggregate, regressions, {m: dict(s) for m, s in table.items()})

@@ -111,13 +111,30 @@ def _decisions_by_target(
 
 
 REPORT_ITEM_KEYS = (
-    "rank", "axis", "technique", "technique_name", "score", "expected_outcome", "rationale",
-    "impact", "impact_assumptions", "warnings", "citations", "waiting_on",
-)  # fmt: skip
+    "rank",
+    "axis",
+    "technique",
+    "technique_name",
+    "score",
+    "expected_outcome",
+    "rationale",
+    "impact",
+    "impact_assumptions",
+    "warnings",
+    "citations",
+    "waiting_on",
+)
 PORTFOLIO_SUMMARY_KEYS = (
-    "monthly_cost_usd", "one_off_cost_usd", "ttft_ms_p95", "tpot_ms_p95", "meets_slo",
-    "governance_burden", "risks", "warnings", "assumptions",
-)  # fmt: skip
+    "monthly_cost_usd",
+    "one_off_cost_usd",
+    "ttft_ms_p95",
+    "tpot_ms_p95",
+    "meets_slo",
+    "governance_burden",
+    "risks",
+    "warnings",
+    "assumptions",
+)
 METHOD = [
     "Failure-mode questionnaire per deployment; the rules engine maps answers and "
     "deployment context to ranked scaling axes and techniques (rule set versioned).",
@@ -312,12 +329,24 @@ def build(session: Session, caller: Caller, deployment_id: int) -> dict[str, Any
 
 
 ECONOMICS_FIGURES = (
-    "requests_per_s_average", "requests_per_s_peak", "peak_to_average", "replicas",
-    "gpus_per_replica", "max_requests_per_s_per_replica", "gpu_hours_per_month",
-    "monthly_cost_usd", "cost_per_1k_requests_usd", "ttft_p95_ms", "tpot_p95_ms",
-    "time_to_answer_p95_ms", "meets_slos", "within_budget", "price_per_gpu_hour_usd",
-    "price_source", "reasons",
-)  # fmt: skip
+    "requests_per_s_average",
+    "requests_per_s_peak",
+    "peak_to_average",
+    "replicas",
+    "gpus_per_replica",
+    "max_requests_per_s_per_replica",
+    "gpu_hours_per_month",
+    "monthly_cost_usd",
+    "cost_per_1k_requests_usd",
+    "ttft_p95_ms",
+    "tpot_p95_ms",
+    "time_to_answer_p95_ms",
+    "meets_slos",
+    "within_budget",
+    "price_per_gpu_hour_usd",
+    "price_source",
+    "reasons",
+)
 
 
 def report_economics(session: Session, dep: Any) -> dict[str, Any]:
@@ -353,9 +382,13 @@ def _price_line(session: Session, org_id: int, gpu_key: str) -> list[str]:
 
 
 def _glossary(
-    session: Session, dep: Any, cat: Any, assessments_: list[dict[str, Any]],
-    recs: list[dict[str, Any]], ports: list[dict[str, Any]],
-) -> dict[str, dict[str, str]]:  # fmt: skip
+    session: Session,
+    dep: Any,
+    cat: Any,
+    assessments_: list[dict[str, Any]],
+    recs: list[dict[str, Any]],
+    ports: list[dict[str, Any]],
+) -> dict[str, dict[str, str]]:
     """Names of the catalog keys the report mentions, so the document shows names, not keys."""
     repo = CatalogRepository(session)
     techniques = {i["technique"] for r in recs for i in r["items"]}
@@ -366,13 +399,15 @@ def _glossary(
     model, gpu = repo.model(dep.model_key), repo.gpu(dep.gpu_key)
     return {
         "axes": {a.key: a.name for a in repo.axes()},
-        "techniques": {t: cat.technique_names[t] for t in sorted(techniques)
-                       if t in cat.technique_names},
-        "failure_modes": {f: cat.failure_modes[f].name for f in sorted(fms)
-                          if f in cat.failure_modes},
+        "techniques": {
+            t: cat.technique_names[t] for t in sorted(techniques) if t in cat.technique_names
+        },
+        "failure_modes": {
+            f: cat.failure_modes[f].name for f in sorted(fms) if f in cat.failure_modes
+        },
         "models": {dep.model_key: model.name} if model else {},
         "gpus": {dep.gpu_key: gpu.name} if gpu else {},
-    }  # fmt: skip
+    }
 
 
 def _findings(
@@ -446,8 +481,16 @@ def schema() -> dict[str, Any]:
 
 
 # ---- renderers -----------------------------------------------------------------------------
-RISK_REGISTER_HEADER = ("framework", "id", "title", "axes", "axis status", "deployment facts",
-                        "rationale", "owasp v1.1")  # fmt: skip
+RISK_REGISTER_HEADER = (
+    "framework",
+    "id",
+    "title",
+    "axes",
+    "axis status",
+    "deployment facts",
+    "rationale",
+    "owasp v1.1",
+)
 
 
 def risk_register_csv(data: dict[str, Any]) -> str:
@@ -488,9 +531,12 @@ def render_html(data: dict[str, Any], *, for_pdf: bool = False) -> str:
     from app.web.templates import templates  # the one Jinja environment (autoescaping on)
 
     return templates.get_template("reports/report.html").render(
-        report=data, titles=frameworks.TITLES, for_pdf=for_pdf, report_format=report_format,
+        report=data,
+        titles=frameworks.TITLES,
+        for_pdf=for_pdf,
+        report_format=report_format,
         names=data["scope"].get("names", {}),
-    )  # fmt: skip
+    )
 
 
 def render_pdf(data: dict[str, Any], finisher: Any = None) -> bytes:
@@ -508,8 +554,12 @@ def render_pdf(data: dict[str, Any], finisher: Any = None) -> bytes:
     from app.web.templates import templates
 
     css = CSS(filename=str(PROJECT_ROOT / "static" / "css" / "report.css"))
-    attach = Attachment(string=json.dumps(data), base_url=None, name=ATTACHMENT,
-                        description="Axisboard report data (the whole PDF is signed)")  # fmt: skip
+    attach = Attachment(
+        string=json.dumps(data),
+        base_url=None,
+        name=ATTACHMENT,
+        description="Axisboard report data (the whole PDF is signed)",
+    )
     doc = HTML(string=render_html(data, for_pdf=True)).render(stylesheets=[css])
     page_of: dict[str, int] = {}
     for n, page in enumerate(doc.pages, 1):
@@ -520,8 +570,10 @@ def render_pdf(data: dict[str, Any], finisher: Any = None) -> bytes:
         numbers = {a[2:]: n for a, n in page_of.items() if a.startswith("s-")}
         toc_html = templates.get_template("reports/toc_page.html").render(toc_pages=numbers)
         of = f"page {at} of {len(doc.pages)}"
-        footer = CSS(string='@page :first { @bottom-left { content: "Axisboard audit report"; } '
-                            f'@bottom-right {{ content: "{of}"; }} }}')  # fmt: skip
+        footer = CSS(
+            string='@page :first { @bottom-left { content: "Axisboard audit report"; } '
+            f'@bottom-right {{ content: "{of}"; }} }}'
+        )
         toc = HTML(string=toc_html).render(stylesheets=[css, footer])
         if len(toc.pages) == 1:
             doc = doc.copy([*doc.pages[: at - 1], toc.pages[0], *doc.pages[at:]])

@@ -72,10 +72,16 @@ def refuse_inline(deployment_id: int, n: int) -> Conflict:
 
 def start(session: Session, caller: Caller, deployment_id: int) -> Job:
     n, est = _plan(session, caller, deployment_id)
-    params = {"deployment_id": deployment_id, "user_id": caller.user_id, "org_id": caller.org_id,
-              "results": n, "estimated_cpu_s": round(est.cpu_s, 1)}  # fmt: skip
-    return jobs.create(session, org_id=caller.org_id, kind="report_pdf", params=params,
-                       created_by=caller.email)  # fmt: skip
+    params = {
+        "deployment_id": deployment_id,
+        "user_id": caller.user_id,
+        "org_id": caller.org_id,
+        "results": n,
+        "estimated_cpu_s": round(est.cpu_s, 1),
+    }
+    return jobs.create(
+        session, org_id=caller.org_id, kind="report_pdf", params=params, created_by=caller.email
+    )
 
 
 def download(session: Session, caller: Caller, job_id: int) -> Response:
@@ -94,24 +100,35 @@ def download(session: Session, caller: Caller, job_id: int) -> Response:
 
 
 # ---- API -----------------------------------------------------------------------------------
-@api_router.post("/deployments/{deployment_id:int}/report/jobs", response_model=JobOut,
-                 status_code=202)  # fmt: skip
+@api_router.post(
+    "/deployments/{deployment_id:int}/report/jobs", response_model=JobOut, status_code=202
+)
 def start_report_job(
-    deployment_id: IdPath, session: SessionDep, caller: ApiCaller, settings: SettingsDep,
-    request: Request, background: BackgroundTasks,
-) -> Response:  # fmt: skip
+    deployment_id: IdPath,
+    session: SessionDep,
+    caller: ApiCaller,
+    settings: SettingsDep,
+    request: Request,
+    background: BackgroundTasks,
+) -> Response:
     """Generate the deployment's PDF audit report as a job (any size up to the limit; required
     above the inline limit). Follow ``GET /api/v1/jobs/{id}``; fetch the file from
     ``GET /api/v1/jobs/{id}/download`` once it has succeeded. 409 while you have another heavy
     job queued or running; 422 (field ``format``) over this machine's limit for a PDF."""
     job = start(session, caller, deployment_id)
     background.add_task(jobs.submit, job.id, settings, request.app.state.job_runner)
-    return JSONResponse(jsonable_encoder(JobOut.model_validate(job)), status_code=202,
-                        headers={"Location": f"/api/v1/jobs/{job.id}"})  # fmt: skip
+    return JSONResponse(
+        jsonable_encoder(JobOut.model_validate(job)),
+        status_code=202,
+        headers={"Location": f"/api/v1/jobs/{job.id}"},
+    )
 
 
-@api_router.get("/jobs/{report_job_id:int}/download", response_class=Response,
-                responses={200: {"content": {"application/pdf": {}}}})  # fmt: skip
+@api_router.get(
+    "/jobs/{report_job_id:int}/download",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+)
 def download_api(
     report_job_id: IdPath, session: SessionDep, caller: ApiCaller, _recovered: JobsRecovered
 ) -> Response:
@@ -123,11 +140,20 @@ def download_api(
 # ---- pages ---------------------------------------------------------------------------------
 @page_router.post("/deployments/{deployment_id:int}/report/jobs")
 def start_report_job_page(
-    deployment_id: IdPath, request: Request, session: SessionDep, caller: PageCaller,
-    settings: SettingsDep, background: BackgroundTasks,
-) -> Response:  # fmt: skip
-    ctx: dict[str, Any] = {"caller": caller, "deployment_id": deployment_id, "job": None,
-                           "errors": {}, "limit": limits.INLINE_MAX_REPORT_RESULTS}  # fmt: skip
+    deployment_id: IdPath,
+    request: Request,
+    session: SessionDep,
+    caller: PageCaller,
+    settings: SettingsDep,
+    background: BackgroundTasks,
+) -> Response:
+    ctx: dict[str, Any] = {
+        "caller": caller,
+        "deployment_id": deployment_id,
+        "job": None,
+        "errors": {},
+        "limit": limits.INLINE_MAX_REPORT_RESULTS,
+    }
     try:
         ctx["results"] = results_count(session, caller, deployment_id)
         job = start(session, caller, deployment_id)
@@ -142,17 +168,26 @@ def start_report_job_page(
 def large_report_page(request: Request, caller: Caller, deployment_id: int, n: int) -> Response:
     """What the report link shows for a PDF too large to render inline: a button that starts
     the job."""
-    ctx = {"caller": caller, "deployment_id": deployment_id, "results": n, "job": None,
-           "errors": {}, "limit": limits.INLINE_MAX_REPORT_RESULTS,
-           "estimated_cpu_s": limits.pdf_report(n).cpu_s}  # fmt: skip
+    ctx = {
+        "caller": caller,
+        "deployment_id": deployment_id,
+        "results": n,
+        "job": None,
+        "errors": {},
+        "limit": limits.INLINE_MAX_REPORT_RESULTS,
+        "estimated_cpu_s": limits.pdf_report(n).cpu_s,
+    }
     return render(request, "reports/large.html", ctx)
 
 
 @page_router.get("/jobs/{job_id:int}")
 def job_fragment(
-    job_id: IdPath, request: Request, session: SessionDep, caller: PageCaller,
+    job_id: IdPath,
+    request: Request,
+    session: SessionDep,
+    caller: PageCaller,
     _recovered: JobsRecovered,
-) -> Response:  # fmt: skip
+) -> Response:
     """A job's status (polled by the page while it runs), with the download when it is a
     finished report."""
     job = jobs.get(session, job_id, caller.org_id)

@@ -26,9 +26,13 @@ Format = Literal["html", "pdf", "json", "csv"]
 
 
 def export(
-    session: Session, caller: Caller, settings: Settings, deployment_id: IdPath, fmt: str,
+    session: Session,
+    caller: Caller,
+    settings: Settings,
+    deployment_id: IdPath,
+    fmt: str,
     detached: bool = False,
-) -> Response:  # fmt: skip
+) -> Response:
     """The signed report file; ``detached``: a zip of it and its detached signature (``.sig``)."""
     caller.require(Permission.report_export)
     try:  # a backstop: every append has checkpointed the head already
@@ -42,8 +46,11 @@ def export(
     if detached:
         sig = signed_export.detached_signature(key, data, fmt, body, name)
         zipped = signed_export.bundle({name: body, f"{name}.sig": sig})
-        return Response(zipped, media_type="application/zip", headers={
-            "Content-Disposition": f'attachment; filename="{name}.zip"'})  # fmt: skip
+        return Response(
+            zipped,
+            media_type="application/zip",
+            headers={"Content-Disposition": f'attachment; filename="{name}.zip"'},
+        )
     attach = {} if fmt == "html" else {"Content-Disposition": f'attachment; filename="{name}"'}
     return Response(body, media_type=signed_export.MEDIA[fmt], headers=attach)
 
@@ -51,15 +58,29 @@ def export(
 DETACHED = Query(False, description="A zip of the report and its detached signature (.sig)")
 
 
-@api_router.get("/deployments/{deployment_id:int}/report", response_class=Response,
-                responses={200: {"content": {"text/html": {}, "application/pdf": {},
-                                             "application/json": {}, "text/csv": {},
-                                             "application/zip": {}}}})  # fmt: skip
+@api_router.get(
+    "/deployments/{deployment_id:int}/report",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {
+                "text/html": {},
+                "application/pdf": {},
+                "application/json": {},
+                "text/csv": {},
+                "application/zip": {},
+            }
+        }
+    },
+)
 def report_api(
-    deployment_id: IdPath, session: SessionDep, caller: ApiCaller, settings: SettingsDep,
+    deployment_id: IdPath,
+    session: SessionDep,
+    caller: ApiCaller,
+    settings: SettingsDep,
     format: Format = Query("html", description="html, pdf, json or csv (the risk register)"),
     detached: bool = DETACHED,
-) -> Response:  # fmt: skip
+) -> Response:
     """The report inline; a PDF with more evaluation results than the inline limit is a 409
     naming ``POST .../report/jobs``, which generates it as a job (app/governance/report_jobs)."""
     if (n := report_jobs.needs_job(session, caller, deployment_id, format)) is not None:
@@ -75,9 +96,14 @@ def report_schema() -> JSONResponse:
 
 @page_router.get("/deployments/{deployment_id:int}/report")
 def report_page(
-    deployment_id: IdPath, request: Request, session: SessionDep, caller: PageCaller,
-    settings: SettingsDep, format: Format = "html", detached: bool = False,
-) -> Response:  # fmt: skip
+    deployment_id: IdPath,
+    request: Request,
+    session: SessionDep,
+    caller: PageCaller,
+    settings: SettingsDep,
+    format: Format = "html",
+    detached: bool = False,
+) -> Response:
     if (n := report_jobs.needs_job(session, caller, deployment_id, format)) is not None:
         return report_jobs.large_report_page(request, caller, deployment_id, n)
     return export(session, caller, settings, deployment_id, format, detached)

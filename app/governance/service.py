@@ -27,9 +27,15 @@ from app.portfolios import service as portfolios
 def _record(session: Session, caller: Caller, d: Decision, *, audit_key: bytes) -> Decision:
     session.add(d)
     session.flush()
-    audit.record(session, audit_key, actor=caller.actor, action="decision.record",
-                 entity_type=d.target_type, entity_id=d.target_id,
-                 after={"decision_id": d.id, **d.audit_dict()})  # fmt: skip
+    audit.record(
+        session,
+        audit_key,
+        actor=caller.actor,
+        action="decision.record",
+        entity_type=d.target_type,
+        entity_id=d.target_id,
+        after={"decision_id": d.id, **d.audit_dict()},
+    )
     return d
 
 
@@ -43,37 +49,63 @@ def decide_recommendation(
     a = assessments.get(session, caller, rec.assessment_id)
     contributors = workflow.recommendation_contributors(rec, a, repo.recommendations(a.id))
     if caller.email in contributors:
-        what = ("submitted the assessment" if caller.email == a.created_by
-                else "re-ran the assessment (this or an earlier run)")  # fmt: skip
-        raise Forbidden(f"segregation of duties: you {what}; someone who did not contribute to "
-                        "this recommendation must decide on it")  # fmt: skip
+        what = (
+            "submitted the assessment"
+            if caller.email == a.created_by
+            else "re-ran the assessment (this or an earlier run)"
+        )
+        raise Forbidden(
+            f"segregation of duties: you {what}; someone who did not contribute to "
+            "this recommendation must decide on it"
+        )
     deployments.require_active(deployments.get(session, caller, a.deployment_id))
     latest = repo.latest_recommendations([a.id])[a.id]
     if latest.id != rec.id:
-        raise Conflict(f"recommendation {rec.id} was superseded by #{latest.id} (a re-run); "
-                       "decide on the latest one", field="recommendation_id")  # fmt: skip
+        raise Conflict(
+            f"recommendation {rec.id} was superseded by #{latest.id} (a re-run); "
+            "decide on the latest one",
+            field="recommendation_id",
+        )
     ranked = [f"{i['axis']}/{i['technique']}" for i in rec.result["items"]]
     axis_of = assessments.shared_catalog(session).technique_axis
     for n, key in enumerate(data.adopted):
         axis, _, tech = key.partition("/")
         if axis_of.get(tech) != axis:
-            raise InvalidInput(f"'{key}' is not an axis/technique of the catalog",
-                               field=f"adopted[{n}]")  # fmt: skip
+            raise InvalidInput(
+                f"'{key}' is not an axis/technique of the catalog", field=f"adopted[{n}]"
+            )
     overrides = bool(data.adopted) and data.adopted != ranked[: len(data.adopted)]
     if overrides and not data.override_reason:
-        raise InvalidInput("adopting other items than the engine's ranking needs a reason",
-                           field="override_reason")  # fmt: skip
-    d = _record(session, caller, Decision(
-        org_id=caller.org_id, deployment_id=a.deployment_id, target_type="recommendation",
-        target_id=rec.id, decision=data.decision, comment=data.comment,
-        conditions=list(data.conditions), adopted=list(data.adopted),
-        override_reason=data.override_reason if overrides else None, decided_by=caller.email,
-        content_sha256=workflow.content_sha256(workflow.recommendation_content(rec, a)),
-    ), audit_key=audit_key)  # fmt: skip
-    workflow.notify(session, caller.org_id, contributors, kind="decision",
-                    message=f"Recommendation #{rec.id} (assessment #{a.id}) was {d.decision} by "
-                            f"{caller.email}: {d.comment}",
-                    link=f"/assessments/{a.id}?rec={rec.id}")  # fmt: skip
+        raise InvalidInput(
+            "adopting other items than the engine's ranking needs a reason", field="override_reason"
+        )
+    d = _record(
+        session,
+        caller,
+        Decision(
+            org_id=caller.org_id,
+            deployment_id=a.deployment_id,
+            target_type="recommendation",
+            target_id=rec.id,
+            decision=data.decision,
+            comment=data.comment,
+            conditions=list(data.conditions),
+            adopted=list(data.adopted),
+            override_reason=data.override_reason if overrides else None,
+            decided_by=caller.email,
+            content_sha256=workflow.content_sha256(workflow.recommendation_content(rec, a)),
+        ),
+        audit_key=audit_key,
+    )
+    workflow.notify(
+        session,
+        caller.org_id,
+        contributors,
+        kind="decision",
+        message=f"Recommendation #{rec.id} (assessment #{a.id}) was {d.decision} by "
+        f"{caller.email}: {d.comment}",
+        link=f"/assessments/{a.id}?rec={rec.id}",
+    )
     return d
 
 
@@ -84,29 +116,52 @@ def decide_portfolio(
     contributors = workflow.portfolio_contributors(p)
     if caller.email in contributors:
         what = "wrote it" if caller.email == p.created_by else "edited or submitted it"
-        raise Forbidden(f"segregation of duties: you {what}; someone who did not contribute to "
-                        "this portfolio must decide on it")  # fmt: skip
+        raise Forbidden(
+            f"segregation of duties: you {what}; someone who did not contribute to "
+            "this portfolio must decide on it"
+        )
     deployments.require_active(deployments.get(session, caller, p.deployment_id))
     if data.adopted or data.override_reason:
-        raise InvalidInput("a portfolio is decided as a whole; edit it to change its items",
-                           field="adopted")  # fmt: skip
-    d = _record(session, caller, Decision(
-        org_id=caller.org_id, deployment_id=p.deployment_id, target_type="portfolio",
-        target_id=p.id, decision=data.decision, comment=data.comment,
-        conditions=list(data.conditions), adopted=[], override_reason=None,
-        decided_by=caller.email,
-        content_sha256=workflow.content_sha256(workflow.portfolio_content(p)),
-    ), audit_key=audit_key)  # fmt: skip
-    workflow.notify(session, caller.org_id, contributors, kind="decision",
-                    message=f"Portfolio '{p.name}' was {d.decision} by {caller.email}: "
-                            f"{d.comment}", link=f"/portfolios/{p.id}")  # fmt: skip
+        raise InvalidInput(
+            "a portfolio is decided as a whole; edit it to change its items", field="adopted"
+        )
+    d = _record(
+        session,
+        caller,
+        Decision(
+            org_id=caller.org_id,
+            deployment_id=p.deployment_id,
+            target_type="portfolio",
+            target_id=p.id,
+            decision=data.decision,
+            comment=data.comment,
+            conditions=list(data.conditions),
+            adopted=[],
+            override_reason=None,
+            decided_by=caller.email,
+            content_sha256=workflow.content_sha256(workflow.portfolio_content(p)),
+        ),
+        audit_key=audit_key,
+    )
+    workflow.notify(
+        session,
+        caller.org_id,
+        contributors,
+        kind="decision",
+        message=f"Portfolio '{p.name}' was {d.decision} by {caller.email}: {d.comment}",
+        link=f"/portfolios/{p.id}",
+    )
     return d
 
 
 def decisions(
-    session: Session, caller: Caller, *, target_type: str | None = None,
-    target_id: int | None = None, deployment_id: int | None = None,
-) -> Sequence[Decision]:  # fmt: skip
+    session: Session,
+    caller: Caller,
+    *,
+    target_type: str | None = None,
+    target_id: int | None = None,
+    deployment_id: int | None = None,
+) -> Sequence[Decision]:
     # A target outside the caller's organisation does not exist for them (404, as everywhere).
     if target_type == "recommendation" and target_id is not None:
         if AssessmentRepository(session, caller.org_id).recommendation(target_id) is None:
@@ -123,20 +178,38 @@ def record_evaluation(
     session: Session, caller: Caller, deployment_id: int, data: EvaluationIn, *, audit_key: bytes
 ) -> SegmentEvaluation:
     dep = deployments.get(session, caller, deployment_id)
-    results = [Result(r.segment, r.metric, r.phase, r.value, r.higher_is_better)
-               for r in data.results]  # fmt: skip
-    analysis = analyse(results, {s["name"]: s["risk"] for s in dep.segments},
-                       tolerance=data.tolerance)  # fmt: skip
-    ev = SegmentEvaluation(org_id=caller.org_id, deployment_id=dep.id, label=data.label,
-                    tolerance=data.tolerance, results=[r.model_dump() for r in data.results],
-                    analysis=analysis.as_dict(), created_by=caller.email)  # fmt: skip
+    results = [
+        Result(r.segment, r.metric, r.phase, r.value, r.higher_is_better) for r in data.results
+    ]
+    analysis = analyse(
+        results, {s["name"]: s["risk"] for s in dep.segments}, tolerance=data.tolerance
+    )
+    ev = SegmentEvaluation(
+        org_id=caller.org_id,
+        deployment_id=dep.id,
+        label=data.label,
+        tolerance=data.tolerance,
+        results=[r.model_dump() for r in data.results],
+        analysis=analysis.as_dict(),
+        created_by=caller.email,
+    )
     session.add(ev)
     session.flush()
-    audit.record(session, audit_key, actor=caller.actor, action="evaluation.record",
-                 entity_type="evaluation", entity_id=ev.id,
-                 after={"deployment_id": dep.id, "label": ev.label, "tolerance": ev.tolerance,
-                        "results": len(ev.results),
-                        "regressions": analysis.as_dict()["regressions"]})  # fmt: skip
+    audit.record(
+        session,
+        audit_key,
+        actor=caller.actor,
+        action="evaluation.record",
+        entity_type="evaluation",
+        entity_id=ev.id,
+        after={
+            "deployment_id": dep.id,
+            "label": ev.label,
+            "tolerance": ev.tolerance,
+            "results": len(ev.results),
+            "regressions": analysis.as_dict()["regressions"],
+        },
+    )
     return ev
 
 
@@ -156,11 +229,18 @@ def get_evaluation(session: Session, caller: Caller, evaluation_id: int) -> Segm
 
 def evaluation_out(ev: SegmentEvaluation) -> EvaluationOut:
     return EvaluationOut.model_validate(
-        {"id": ev.id, "deployment_id": ev.deployment_id, "label": ev.label,
-         "tolerance": ev.tolerance, "results": ev.results,
-         "regressions": ev.analysis["regressions"], "aggregate": ev.analysis["aggregate"],
-         "created_by": ev.created_by, "created_at": ev.created_at}
-    )  # fmt: skip
+        {
+            "id": ev.id,
+            "deployment_id": ev.deployment_id,
+            "label": ev.label,
+            "tolerance": ev.tolerance,
+            "results": ev.results,
+            "regressions": ev.analysis["regressions"],
+            "aggregate": ev.analysis["aggregate"],
+            "created_by": ev.created_by,
+            "created_at": ev.created_at,
+        }
+    )
 
 
 # ---- risk picture --------------------------------------------------------------------------
@@ -182,8 +262,11 @@ def axes_of_deployment(session: Session, caller: Caller, deployment_id: int) -> 
             continue
         if d.target_type == "recommendation":
             adopted = repo.recommendation(d.target_id)
-            keys = d.adopted or ([f"{i['axis']}/{i['technique']}" for i in adopted.result["items"]]
-                                 if adopted else [])  # fmt: skip
+            keys = d.adopted or (
+                [f"{i['axis']}/{i['technique']}" for i in adopted.result["items"]]
+                if adopted
+                else []
+            )
             axes = [k.split("/", 1)[0] for k in keys]
         else:
             try:
@@ -195,8 +278,9 @@ def axes_of_deployment(session: Session, caller: Caller, deployment_id: int) -> 
     return out
 
 
-def mapped_entries(session: Session, caller: Caller,
-                   deployment_id: int) -> dict[str, list[frameworks.Entry]]:  # fmt: skip
+def mapped_entries(
+    session: Session, caller: Caller, deployment_id: int
+) -> dict[str, list[frameworks.Entry]]:
     """Each framework's entries that the deployment's axes and facts bring in."""
     dep = deployments.get(session, caller, deployment_id)
     axes = axes_of_deployment(session, caller, dep.id)
@@ -205,9 +289,11 @@ def mapped_entries(session: Session, caller: Caller,
 
 def _sources(dep: Any) -> list[str]:
     return frameworks.deployment_sources(
-        regulatory_flags=dep.regulatory_flags, human_oversight=dep.human_oversight,
-        outputs_feed_systems=dep.outputs_feed_systems, can_act=dep.can_act,
-    )  # fmt: skip
+        regulatory_flags=dep.regulatory_flags,
+        human_oversight=dep.human_oversight,
+        outputs_feed_systems=dep.outputs_feed_systems,
+        can_act=dep.can_act,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,9 +329,10 @@ def risk_picture(session: Session, caller: Caller, deployment_id: int) -> RiskPi
     evidence = {
         "decisions": [d.id for d in decided if d.decision == "approved" and d.voided_at is None],
         "evaluations": [e.id for e in evals],
-    }  # fmt: skip
-    soa_meta, soa_rows = soa_versions.picture_rows(session, caller.org_id, dep.id,
-                                                   mapped["iso_42001"])  # fmt: skip
+    }
+    soa_meta, soa_rows = soa_versions.picture_rows(
+        session, caller.org_id, dep.id, mapped["iso_42001"]
+    )
     if soa_meta is None:  # no statement written yet: what the risk picture alone says
         soa_rows = soa(mapped["iso_42001"], axes, evidence)
     return RiskPicture(
@@ -254,9 +341,17 @@ def risk_picture(session: Session, caller: Caller, deployment_id: int) -> RiskPi
         axes=axes,
         deployment_sources={s: frameworks.source_label(s) for s in sources},
         frameworks={
-            fw: [{"id": e.id, "title": e.title, "axes": list(e.axes),
-                  "sources": list(e.sources), "rationale": list(e.rationale), **e.extra}
-                 for e in entries]
+            fw: [
+                {
+                    "id": e.id,
+                    "title": e.title,
+                    "axes": list(e.axes),
+                    "sources": list(e.sources),
+                    "rationale": list(e.rationale),
+                    **e.extra,
+                }
+                for e in entries
+            ]
             for fw, entries in mapped.items()
         },
         statement_of_applicability=soa_rows,
@@ -264,7 +359,8 @@ def risk_picture(session: Session, caller: Caller, deployment_id: int) -> RiskPi
         eu_ai_act=eu_ai_act.assess(
             eu_ai_act.Facts(
                 high_risk_flag="eu_ai_act_high_risk" in dep.regulatory_flags,
-                use_case=dep.use_case, axes=dict(axes),
+                use_case=dep.use_case,
+                axes=dict(axes),
                 human_oversight=dep.human_oversight,
             ),
             eu_ai_act.Held(
@@ -277,7 +373,7 @@ def risk_picture(session: Session, caller: Caller, deployment_id: int) -> RiskPi
                 soa_status=None if soa_meta is None else soa_meta["status"],
             ),
         ),
-    )  # fmt: skip
+    )
 
 
 def _audit_events(session: Session, org_id: int) -> int:
@@ -298,17 +394,34 @@ def soa(
     for cid, title in frameworks.catalogue()["iso_42001"].items():
         e = by_id.get(cid)
         if e is None:
-            rows.append({"control": cid, "title": title, "applicable": True,
-                         "justification": "applicable by default: no exclusion has been "
-                                          "justified (clause 6.1.3)",
-                         "status": "planned", "evidence": []})  # fmt: skip
+            rows.append(
+                {
+                    "control": cid,
+                    "title": title,
+                    "applicable": True,
+                    "justification": "applicable by default: no exclusion has been "
+                    "justified (clause 6.1.3)",
+                    "status": "planned",
+                    "evidence": [],
+                }
+            )
             continue
         adopted = any(axes.get(a) == "adopted" for a in e.axes)
-        status = ("adopted axis: implement and evidence" if adopted
-                  else "recommended axis: planned" if e.axes
-                  else "brought in by the deployment: planned")  # fmt: skip
-        rows.append({"control": cid, "title": title, "applicable": True,
-                     "justification": "; ".join(e.rationale), "status": status,
-                     "evidence": [f"decision #{i}" for i in evidence["decisions"]] if adopted
-                     else []})  # fmt: skip
+        status = (
+            "adopted axis: implement and evidence"
+            if adopted
+            else "recommended axis: planned"
+            if e.axes
+            else "brought in by the deployment: planned"
+        )
+        rows.append(
+            {
+                "control": cid,
+                "title": title,
+                "applicable": True,
+                "justification": "; ".join(e.rationale),
+                "status": status,
+                "evidence": [f"decision #{i}" for i in evidence["decisions"]] if adopted else [],
+            }
+        )
     return rows

@@ -433,8 +433,10 @@ def decide(
         )
     st = status(session, s)
     if st == "superseded":
-        raise Conflict(f"version {s.version} was superseded by a newer version; decide on the "
-                       "latest one", field="soa_id")  # fmt: skip
+        raise Conflict(
+            f"version {s.version} was superseded by a newer version; decide on the latest one",
+            field="soa_id",
+        )
     d = Decision(
         org_id=caller.org_id,
         deployment_id=s.deployment_id,

@@ -34,9 +34,14 @@ router = APIRouter(include_in_schema=False)
 
 
 def decision_context(
-    session: SessionDep, caller: Caller, target_type: str, target_id: IdPath, *,
-    ranked: list[str] | None = None, author: str = "",
-) -> dict[str, Any]:  # fmt: skip
+    session: SessionDep,
+    caller: Caller,
+    target_type: str,
+    target_id: IdPath,
+    *,
+    ranked: list[str] | None = None,
+    author: str = "",
+) -> dict[str, Any]:
     """What the decision block needs; pages include ``governance/_decision.html`` with it: the
     decisions (voided ones marked), the workflow status, the contributors (who may not decide)."""
     repo = AssessmentRepository(session, caller.org_id)
@@ -96,8 +101,9 @@ def _target_context(
             raise NotFound(f"recommendation {target_id} not found")
         a = assessments.get(session, caller, rec.assessment_id)
         ranked = [f"{i['axis']}/{i['technique']}" for i in rec.result["items"]]
-        ctx = decision_context(session, caller, target_type, target_id, ranked=ranked,
-                               author=a.created_by)  # fmt: skip
+        ctx = decision_context(
+            session, caller, target_type, target_id, ranked=ranked, author=a.created_by
+        )
         return ctx, f"/assessments/{a.id}?rec={rec.id}"
     p = portfolios.get(session, caller, target_id)
     ctx = decision_context(session, caller, target_type, target_id, author=p.created_by)
@@ -105,19 +111,26 @@ def _target_context(
 
 
 def _decide(
-    request: Request, session: SessionDep, caller: Caller, settings: Any, form: dict[str, Any],
-    target_type: str, target_id: IdPath,
-) -> Response:  # fmt: skip
+    request: Request,
+    session: SessionDep,
+    caller: Caller,
+    settings: Any,
+    form: dict[str, Any],
+    target_type: str,
+    target_id: IdPath,
+) -> Response:
     ctx, back = _target_context(session, caller, target_type, target_id)
     errors: dict[str, str] = {}
     try:
         data = DecisionIn.model_validate(_payload(form))
         if target_type == "recommendation":
-            service.decide_recommendation(session, caller, target_id, data,
-                                          audit_key=settings.audit_hmac_key)  # fmt: skip
+            service.decide_recommendation(
+                session, caller, target_id, data, audit_key=settings.audit_hmac_key
+            )
         else:
-            service.decide_portfolio(session, caller, target_id, data,
-                                     audit_key=settings.audit_hmac_key)  # fmt: skip
+            service.decide_portfolio(
+                session, caller, target_id, data, audit_key=settings.audit_hmac_key
+            )
     except ValidationError as exc:
         errors = field_errors(exc)
     except (AppError, FieldError) as exc:
@@ -128,27 +141,40 @@ def _decide(
         ctx["decision_values"] = {**form, "adopted": as_list(form.get("adopted"))}
         ctx["decision_errors"] = {k: f"{k.replace('_', ' ')}: {v}" for k, v in errors.items()}
     else:
-        ctx = {**ctx, **decision_context(session, caller, target_type, target_id,
-                                         ranked=ctx["ranked"])}  # fmt: skip
-    return render(request, "governance/decision.html", {"caller": caller, "back": back, **ctx},
-                  block="decision", status_code=status)  # fmt: skip
+        ctx = {
+            **ctx,
+            **decision_context(session, caller, target_type, target_id, ranked=ctx["ranked"]),
+        }
+    return render(
+        request,
+        "governance/decision.html",
+        {"caller": caller, "back": back, **ctx},
+        block="decision",
+        status_code=status,
+    )
 
 
 @router.post("/recommendations/{recommendation_id:int}/decision")
 def decide_recommendation(
-    recommendation_id: IdPath, request: Request, session: SessionDep,
+    recommendation_id: IdPath,
+    request: Request,
+    session: SessionDep,
     caller: Annotated[Caller, Depends(page_requires(Permission.decision_make))],
-    settings: SettingsDep, form: FormDep,
-) -> Response:  # fmt: skip
+    settings: SettingsDep,
+    form: FormDep,
+) -> Response:
     return _decide(request, session, caller, settings, form, "recommendation", recommendation_id)
 
 
 @router.post("/portfolios/{portfolio_id:int}/decision")
 def decide_portfolio(
-    portfolio_id: IdPath, request: Request, session: SessionDep,
+    portfolio_id: IdPath,
+    request: Request,
+    session: SessionDep,
     caller: Annotated[Caller, Depends(page_requires(Permission.decision_make))],
-    settings: SettingsDep, form: FormDep,
-) -> Response:  # fmt: skip
+    settings: SettingsDep,
+    form: FormDep,
+) -> Response:
     return _decide(request, session, caller, settings, form, "portfolio", portfolio_id)
 
 
@@ -159,8 +185,12 @@ def recommendation_decision_panel(
     recommendation_id: IdPath, request: Request, session: SessionDep, caller: PageCaller
 ) -> Response:
     ctx, back = _target_context(session, caller, "recommendation", recommendation_id)
-    return render(request, "governance/decision.html", {"caller": caller, "back": back, **ctx},
-                  block="decision")  # fmt: skip
+    return render(
+        request,
+        "governance/decision.html",
+        {"caller": caller, "back": back, **ctx},
+        block="decision",
+    )
 
 
 @router.get("/portfolios/{portfolio_id:int}/decision")
@@ -168,8 +198,12 @@ def portfolio_decision_panel(
     portfolio_id: IdPath, request: Request, session: SessionDep, caller: PageCaller
 ) -> Response:
     ctx, back = _target_context(session, caller, "portfolio", portfolio_id)
-    return render(request, "governance/decision.html", {"caller": caller, "back": back, **ctx},
-                  block="decision")  # fmt: skip
+    return render(
+        request,
+        "governance/decision.html",
+        {"caller": caller, "back": back, **ctx},
+        block="decision",
+    )
 
 
 # ---- disaggregated evaluations -------------------------------------------------------------
@@ -186,8 +220,12 @@ def _parse_csv(text: str) -> tuple[list[dict[str, Any]], str | None]:
             value = float(cells[3])
         except ValueError:
             return [], f"line {n}: '{cells[3]}' is not a number"
-        row: dict[str, Any] = {"segment": cells[0], "metric": cells[1], "phase": cells[2],
-                               "value": value}  # fmt: skip
+        row: dict[str, Any] = {
+            "segment": cells[0],
+            "metric": cells[1],
+            "phase": cells[2],
+            "value": value,
+        }
         if len(cells) == 5:
             row["higher_is_better"] = cells[4].lower() not in ("false", "no", "0", "lower")
         out.append(row)
@@ -195,15 +233,27 @@ def _parse_csv(text: str) -> tuple[list[dict[str, Any]], str | None]:
 
 
 def _evaluations_page(
-    request: Request, session: SessionDep, caller: Caller, dep_id: IdPath,
-    values: dict[str, Any], errors: dict[str, str], status: int = 200,
-) -> Response:  # fmt: skip
+    request: Request,
+    session: SessionDep,
+    caller: Caller,
+    dep_id: IdPath,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    status: int = 200,
+) -> Response:
     dep = deployments.get(session, caller, dep_id)
-    return render(request, "governance/evaluations.html", {
-        "caller": caller, "deployment": dep,
-        "evaluations": service.evaluations(session, caller, dep_id),
-        "values": values, "errors": errors,
-    }, status_code=status)  # fmt: skip
+    return render(
+        request,
+        "governance/evaluations.html",
+        {
+            "caller": caller,
+            "deployment": dep,
+            "evaluations": service.evaluations(session, caller, dep_id),
+            "values": values,
+            "errors": errors,
+        },
+        status_code=status,
+    )
 
 
 @router.get("/deployments/{deployment_id:int}/evaluations")
@@ -215,22 +265,30 @@ def evaluations_page(
 
 @router.post("/deployments/{deployment_id:int}/evaluations")
 def record_evaluation(
-    deployment_id: IdPath, request: Request, session: SessionDep,
+    deployment_id: IdPath,
+    request: Request,
+    session: SessionDep,
     caller: Annotated[Caller, Depends(page_requires(Permission.evaluation_write))],
-    settings: SettingsDep, form: FormDep,
-) -> Response:  # fmt: skip
+    settings: SettingsDep,
+    form: FormDep,
+) -> Response:
     rows, problem = _parse_csv(str(form.get("results_csv", "")))
     errors: dict[str, str] = {"results_csv": problem} if problem else {}
     if not errors:
         try:
-            body = {"label": form.get("label", ""), "results": rows,
-                    "tolerance": form.get("tolerance") or 0}  # fmt: skip
+            body = {
+                "label": form.get("label", ""),
+                "results": rows,
+                "tolerance": form.get("tolerance") or 0,
+            }
             data = EvaluationIn.model_validate(body)
-            ev = service.record_evaluation(session, caller, deployment_id, data,
-                                           audit_key=settings.audit_hmac_key)  # fmt: skip
+            ev = service.record_evaluation(
+                session, caller, deployment_id, data, audit_key=settings.audit_hmac_key
+            )
         except ValidationError as exc:
-            errors = {("results_csv" if k == "results" else k): v
-                      for k, v in field_errors(exc).items()}  # fmt: skip
+            errors = {
+                ("results_csv" if k == "results" else k): v for k, v in field_errors(exc).items()
+            }
         except (AppError, FieldError) as exc:
             field, message, _ = form_error(exc, statuses=(422,), default="results_csv")
             errors = {"results_csv" if field.startswith("results") else field: message}
@@ -263,9 +321,12 @@ def risks_page(
     deployment_id: IdPath, request: Request, session: SessionDep, caller: PageCaller
 ) -> Response:
     dep = deployments.get(session, caller, deployment_id)
-    ctx = {"caller": caller, "deployment": dep,
-           "risk_picture": service.risk_picture(session, caller, dep.id),
-           "titles": frameworks.TITLES}  # fmt: skip
+    ctx = {
+        "caller": caller,
+        "deployment": dep,
+        "risk_picture": service.risk_picture(session, caller, dep.id),
+        "titles": frameworks.TITLES,
+    }
     return render(request, "governance/risks.html", ctx)
 
 
@@ -279,16 +340,28 @@ def queue_page(
 ) -> Response:
     status = status if status in QUEUE_STATUSES else "pending"
     rows = workflow.queue(session, caller, QUEUE_STATUSES[status])
-    return render(request, "governance/queue.html", {
-        "caller": caller, "rows": rows, "status": status, "statuses": list(QUEUE_STATUSES),
-    })  # fmt: skip
+    return render(
+        request,
+        "governance/queue.html",
+        {
+            "caller": caller,
+            "rows": rows,
+            "status": status,
+            "statuses": list(QUEUE_STATUSES),
+        },
+    )
 
 
 @router.get("/notifications")
 def notifications_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
-    return render(request, "governance/notifications.html", {
-        "caller": caller, "notes": workflow.notifications(session, caller),
-    })  # fmt: skip
+    return render(
+        request,
+        "governance/notifications.html",
+        {
+            "caller": caller,
+            "notes": workflow.notifications(session, caller),
+        },
+    )
 
 
 @router.get("/notifications/badge")

@@ -71,19 +71,37 @@ def queue(session: Session, caller: Caller, status: str = "submitted") -> list[d
         a = assessments[rec.assessment_id]
         if rec_status[rec.id] != status or deps[a.deployment_id].archived_at is not None:
             continue
-        out.append(_row("recommendation", rec.id, f"Recommendation #{rec.id} (assessment #{a.id})",
-                        deps[a.deployment_id], rec_status[rec.id], rec.created_by,
-                        rec.created_at, recommendation_contributors(rec, a, chains[a.id]),
-                        f"/assessments/{a.id}?rec={rec.id}"))  # fmt: skip
+        out.append(
+            _row(
+                "recommendation",
+                rec.id,
+                f"Recommendation #{rec.id} (assessment #{a.id})",
+                deps[a.deployment_id],
+                rec_status[rec.id],
+                rec.created_by,
+                rec.created_at,
+                recommendation_contributors(rec, a, chains[a.id]),
+                f"/assessments/{a.id}?rec={rec.id}",
+            )
+        )
     ps = PortfolioRepository(session, caller.org_id).list()
     p_status = portfolio_statuses(session, caller.org_id, ps)
     for p in ps:
         if p_status[p.id] != status or deps[p.deployment_id].archived_at is not None:
             continue
-        out.append(_row("portfolio", p.id, f"Portfolio '{p.name}'", deps[p.deployment_id],
-                        p_status[p.id], p.submitted_by or p.created_by,
-                        p.submitted_at or p.updated_at, portfolio_contributors(p),
-                        f"/portfolios/{p.id}"))  # fmt: skip
+        out.append(
+            _row(
+                "portfolio",
+                p.id,
+                f"Portfolio '{p.name}'",
+                deps[p.deployment_id],
+                p_status[p.id],
+                p.submitted_by or p.created_by,
+                p.submitted_at or p.updated_at,
+                portfolio_contributors(p),
+                f"/portfolios/{p.id}",
+            )
+        )
     from app.governance import soa  # statements of applicability (soa imports this module)
 
     versions = list(GovernanceRepository(session, caller.org_id).soa_versions())
@@ -92,22 +110,50 @@ def queue(session: Session, caller: Caller, status: str = "submitted") -> list[d
     for s in versions:
         newest[s.deployment_id] = max(newest.get(s.deployment_id, 0), s.version)
     for s in versions:
-        st = ("superseded" if s.version != newest[s.deployment_id]
-              else soa.status(session, s, soa_decided[s.id]))  # fmt: skip
+        st = (
+            "superseded"
+            if s.version != newest[s.deployment_id]
+            else soa.status(session, s, soa_decided[s.id])
+        )
         if st != status or deps[s.deployment_id].archived_at is not None:
             continue
-        out.append(_row("soa", s.id, f"Statement of applicability v{s.version}",
-                        deps[s.deployment_id], st, s.submitted_by or s.created_by,
-                        s.submitted_at or s.updated_at, soa.contributors(s),
-                        f"/deployments/{s.deployment_id}/soa?version={s.version}"))  # fmt: skip
+        out.append(
+            _row(
+                "soa",
+                s.id,
+                f"Statement of applicability v{s.version}",
+                deps[s.deployment_id],
+                st,
+                s.submitted_by or s.created_by,
+                s.submitted_at or s.updated_at,
+                soa.contributors(s),
+                f"/deployments/{s.deployment_id}/soa?version={s.version}",
+            )
+        )
     out.sort(key=lambda r: (r["since"], r["target_type"], r["target_id"]))
     return out
 
 
-def _row(target_type: str, target_id: int, title: str, dep: Deployment, status: str,
-         submitted_by: str, since: datetime, contributors: list[str],
-         link: str) -> dict[str, Any]:  # fmt: skip
-    return {"target_type": target_type, "target_id": target_id, "title": title,
-            "deployment_id": dep.id, "deployment": dep.name, "status": status,
-            "submitted_by": submitted_by, "since": since, "contributors": contributors,
-            "link": link}  # fmt: skip
+def _row(
+    target_type: str,
+    target_id: int,
+    title: str,
+    dep: Deployment,
+    status: str,
+    submitted_by: str,
+    since: datetime,
+    contributors: list[str],
+    link: str,
+) -> dict[str, Any]:
+    return {
+        "target_type": target_type,
+        "target_id": target_id,
+        "title": title,
+        "deployment_id": dep.id,
+        "deployment": dep.name,
+        "status": status,
+        "submitted_by": submitted_by,
+        "since": since,
+        "contributors": contributors,
+        "link": link,
+    }

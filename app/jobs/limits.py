@@ -65,8 +65,9 @@ class Estimate:
 
 
 def chinchilla_fit(runs: int, bootstrap: int) -> Estimate:
-    return Estimate(FIT_BASE_CPU_S + bootstrap * FIT_RESAMPLE_CPU_S,
-                    bootstrap > INLINE_MAX_BOOTSTRAP)  # fmt: skip
+    return Estimate(
+        FIT_BASE_CPU_S + bootstrap * FIT_RESAMPLE_CPU_S, bootstrap > INLINE_MAX_BOOTSTRAP
+    )
 
 
 def conditional_fit(runs: int, scales: int) -> Estimate:
@@ -75,8 +76,9 @@ def conditional_fit(runs: int, scales: int) -> Estimate:
 
 
 def pdf_report(results: int) -> Estimate:
-    return Estimate(REPORT_BASE_CPU_S + results * REPORT_CPU_S_PER_RESULT,
-                    results > INLINE_MAX_REPORT_RESULTS)  # fmt: skip
+    return Estimate(
+        REPORT_BASE_CPU_S + results * REPORT_CPU_S_PER_RESULT, results > INLINE_MAX_REPORT_RESULTS
+    )
 
 
 def physical_memory_bytes() -> int | None:

@@ -39,13 +39,19 @@ class JobRepository:
 
         self.session.execute(select(User.id).where(User.email == email).with_for_update()).first()
 
-    def active_of(self, org_id: int, email: str, kinds: Iterable[str],
-                  statuses: Iterable[str]) -> Sequence[Job]:  # fmt: skip
+    def active_of(
+        self, org_id: int, email: str, kinds: Iterable[str], statuses: Iterable[str]
+    ) -> Sequence[Job]:
         return self.session.scalars(
-            select(Job).where(Job.org_id == org_id, Job.created_by == email,
-                              Job.kind.in_(list(kinds)), Job.status.in_(list(statuses)))
+            select(Job)
+            .where(
+                Job.org_id == org_id,
+                Job.created_by == email,
+                Job.kind.in_(list(kinds)),
+                Job.status.in_(list(statuses)),
+            )
             .order_by(Job.id)
-        ).all()  # fmt: skip
+        ).all()
 
     def claim(self, job_id: int, now: datetime) -> int | None:
         """Take a queued job; the attempt number, or None when it is not queued."""
@@ -60,7 +66,7 @@ class JobRepository:
                 attempts=Job.attempts + 1,
                 message="started",
                 error=None,
-            )  # fmt: skip
+            )
             .execution_options(synchronize_session=False)
         )
         if taken.rowcount != 1:  # type: ignore[attr-defined]
@@ -91,9 +97,13 @@ class JobRepository:
         ``cutoff``; whether it changed."""
         changed = self.session.execute(
             update(Job)
-            .where(Job.id == job_id, Job.status == "running", Job.attempts == attempts,
-                   _last_seen() < cutoff)
+            .where(
+                Job.id == job_id,
+                Job.status == "running",
+                Job.attempts == attempts,
+                _last_seen() < cutoff,
+            )
             .values(**values)
             .execution_options(synchronize_session=False)
-        )  # fmt: skip
+        )
         return bool(changed.rowcount == 1)  # type: ignore[attr-defined]

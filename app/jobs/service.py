@@ -51,8 +51,16 @@ log = structlog.get_logger(__name__)
 # A job whose runner died is run again once; the second loss marks it failed.
 MAX_ATTEMPTS = 2
 # Kinds that take a CPU (or the accelerator) for seconds to minutes: one at a time per user.
-HEAVY_KINDS = frozenset({"calibration", "design_measure", "chinchilla_fit", "conditional_fit",
-                         "report_pdf", "portfolio_search"})  # fmt: skip
+HEAVY_KINDS = frozenset(
+    {
+        "calibration",
+        "design_measure",
+        "chinchilla_fit",
+        "conditional_fit",
+        "report_pdf",
+        "portfolio_search",
+    }
+)
 ACTIVE = ("queued", "running")
 # A heavy job queued this long without starting lost its queue (see _refuse_second_heavy_job).
 ABANDONED_AFTER_S = 3600
@@ -154,15 +162,20 @@ def reap_stale(session: Session, *, stale_after_s: float, now: datetime | None =
 class _Heartbeat:
     """Refresh ``heartbeat_at`` every ``interval_s`` from a daemon thread while a handler runs."""
 
-    def __init__(self, factory: sessionmaker[Session], job_id: int, attempt: int,
-                 interval_s: float) -> None:  # fmt: skip
+    def __init__(
+        self, factory: sessionmaker[Session], job_id: int, attempt: int, interval_s: float
+    ) -> None:
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name=f"job-{job_id}-heartbeat",
-                                        args=(factory, job_id, attempt, interval_s),
-                                        daemon=True)  # fmt: skip
+        self._thread = threading.Thread(
+            target=self._beat,
+            name=f"job-{job_id}-heartbeat",
+            args=(factory, job_id, attempt, interval_s),
+            daemon=True,
+        )
 
-    def _beat(self, factory: sessionmaker[Session], job_id: int, attempt: int,
-              interval_s: float) -> None:  # fmt: skip
+    def _beat(
+        self, factory: sessionmaker[Session], job_id: int, attempt: int, interval_s: float
+    ) -> None:
         while not self._stop.wait(interval_s):
             try:
                 with session_scope(factory) as s:
@@ -191,9 +204,12 @@ def run_settings() -> Settings:
 
 
 def run(
-    job_id: int, factory: sessionmaker[Session], *, heartbeat_s: float | None = None,
+    job_id: int,
+    factory: sessionmaker[Session],
+    *,
+    heartbeat_s: float | None = None,
     settings: Settings | None = None,
-) -> None:  # fmt: skip
+) -> None:
     """Run one job to completion if it is queued; every status change is its own transaction.
 
     ``heartbeat_s``: beat from a thread at this interval (the worker and pool runners); None
@@ -217,8 +233,14 @@ def _run(job_id: int, factory: sessionmaker[Session], heartbeat_s: float | None)
 
     def progress(percent: int, message: str) -> None:
         with session_scope(factory) as s2:
-            _update_own(s2, job_id, attempt, progress=max(0, min(100, percent)),
-                        message=message[:500], heartbeat_at=utcnow())  # fmt: skip
+            _update_own(
+                s2,
+                job_id,
+                attempt,
+                progress=max(0, min(100, percent)),
+                message=message[:500],
+                heartbeat_at=utcnow(),
+            )
 
     beat = _Heartbeat(factory, job_id, attempt, heartbeat_s) if heartbeat_s else nullcontext()
     with beat:
@@ -231,8 +253,12 @@ def _run(job_id: int, factory: sessionmaker[Session], heartbeat_s: float | None)
             final = {"status": "succeeded", "result": result, "progress": 100, "message": "done"}
     with session_scope(factory) as s:
         if not _update_own(s, job_id, attempt, finished_at=utcnow(), **final):
-            log.warning("job_outcome_dropped", job_id=job_id, attempt=attempt,
-                        reason="the job was reaped while this attempt ran")  # fmt: skip
+            log.warning(
+                "job_outcome_dropped",
+                job_id=job_id,
+                attempt=attempt,
+                reason="the job was reaped while this attempt ran",
+            )
 
 
 _factories: dict[str, sessionmaker[Session]] = {}

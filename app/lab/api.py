@@ -48,11 +48,15 @@ AS_JOB: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _accepted(job: Job, settings: SettingsDep, request: Request,
-              background: BackgroundTasks) -> JSONResponse:  # fmt: skip
+def _accepted(
+    job: Job, settings: SettingsDep, request: Request, background: BackgroundTasks
+) -> JSONResponse:
     background.add_task(jobs.submit, job.id, settings, request.app.state.job_runner)
-    return JSONResponse(jsonable_encoder(JobOut.model_validate(job)), status_code=202,
-                        headers={"Location": f"/api/v1/jobs/{job.id}"})  # fmt: skip
+    return JSONResponse(
+        jsonable_encoder(JobOut.model_validate(job)),
+        status_code=202,
+        headers={"Location": f"/api/v1/jobs/{job.id}"},
+    )
 
 
 @router.post("/chinchilla", response_model=ChinchillaResponse, responses=BAD)
@@ -80,11 +84,13 @@ def inference_aware(
 
 @router.post("/chinchilla/fit", response_model=ChinchillaFitResponse, responses=AS_JOB)
 def chinchilla_fit(
-    req: ChinchillaFitRequest, session: SessionDep,
+    req: ChinchillaFitRequest,
+    session: SessionDep,
     caller: Annotated[Caller, Depends(api_requires(Permission.estimate_run))],
     settings: SettingsDep,
-    request: Request, background: BackgroundTasks,
-) -> Any:  # fmt: skip
+    request: Request,
+    background: BackgroundTasks,
+) -> Any:
     """Fit E, A, B, α, β to your runs (Huber on log loss, multi-start L-BFGS, bootstrap). Up to
     5 bootstrap resamples the fit is answered here (200); more run as a job (202 and the job)."""
     est = service.plan_fit(req)
@@ -96,11 +102,13 @@ def chinchilla_fit(
 
 @router.post("/conditional-law/fit", response_model=ConditionalFitResponse, responses=AS_JOB)
 def conditional_fit(
-    req: ConditionalFitRequest, session: SessionDep,
+    req: ConditionalFitRequest,
+    session: SessionDep,
     caller: Annotated[Caller, Depends(api_requires(Permission.estimate_run))],
     settings: SettingsDep,
-    request: Request, background: BackgroundTasks,
-) -> Any:  # fmt: skip
+    request: Request,
+    background: BackgroundTasks,
+) -> Any:
     """Fit Bian et al.'s conditional law (Levenberg–Marquardt) with the progressive check. Up to
     2,000,000 runs × (scales + 1) it is answered here (200); more runs as a job (202)."""
     est = service.plan_conditional(req)
@@ -132,8 +140,7 @@ def architecture_search(
     return service.architecture_search(session, req, caller.org_id)
 
 
-@router.post("/architecture-search/measure", response_model=JobOut, status_code=202,
-             responses=BAD)  # fmt: skip
+@router.post("/architecture-search/measure", response_model=JobOut, status_code=202, responses=BAD)
 def measure_designs(
     req: MeasureRequest,
     session: SessionDep,
@@ -146,8 +153,12 @@ def measure_designs(
     its result gives measured and predicted speed-ups over the first design. Poll
     ``/api/v1/jobs/{id}``. Architects and admins; shapes whose estimated memory exceeds this
     machine's torch limit are a 422 naming the field; 409 while you have another heavy job."""
-    job = service.start_measurement(session, caller, req, settings.audit_hmac_key,
-                                    torch_memory_limit=limits.torch_memory_limit_bytes(
-                                        settings.torch_memory_gib))  # fmt: skip
+    job = service.start_measurement(
+        session,
+        caller,
+        req,
+        settings.audit_hmac_key,
+        torch_memory_limit=limits.torch_memory_limit_bytes(settings.torch_memory_gib),
+    )
     background.add_task(jobs.submit, job.id, settings, request.app.state.job_runner)
     return JobOut.model_validate(job)

@@ -34,21 +34,35 @@ def design_measure_job(
     labels = [d["label"] for d in params["designs"]]
     archs = [Architecture(**d["architecture"], name=d["label"]) for d in params["designs"]]
     batch, ctx = params["batch"], params["context"]
-    res = measure_decode(archs, batch=batch, context=ctx, max_layers=params.get("max_layers", 2),
-                         progress=progress)  # fmt: skip
+    res = measure_decode(
+        archs, batch=batch, context=ctx, max_layers=params.get("max_layers", 2), progress=progress
+    )
     eng = engine(params.get("engine", "vllm"))
     predicted = [
         StepModel.build(a, gpu, eng, ServingConfig()).decode(batch, ctx).time_s * 1e3 for a in archs
     ]
     rows = [
-        {"label": label, "measured_step_ms": m, "measured_tokens_per_s": batch / m * 1e3,
-         "measured_speedup": res.step_ms[0] / m, "predicted_step_ms": p,
-         "predicted_speedup": predicted[0] / p, "layers_measured": n}
+        {
+            "label": label,
+            "measured_step_ms": m,
+            "measured_tokens_per_s": batch / m * 1e3,
+            "measured_speedup": res.step_ms[0] / m,
+            "predicted_step_ms": p,
+            "predicted_speedup": predicted[0] / p,
+            "layers_measured": n,
+        }
         for label, m, p, n in zip(labels, res.step_ms, predicted, res.layers_measured, strict=True)
-    ]  # fmt: skip
-    return {"device": res.device, "dtype": res.dtype, "torch_version": res.torch_version,
-            "batch": batch, "context": ctx, "gpu": gpu.name, "designs": rows,
-            "notes": res.notes}  # fmt: skip
+    ]
+    return {
+        "device": res.device,
+        "dtype": res.dtype,
+        "torch_version": res.torch_version,
+        "batch": batch,
+        "context": ctx,
+        "gpu": gpu.name,
+        "designs": rows,
+        "notes": res.notes,
+    }
 
 
 @handler("chinchilla_fit")

@@ -181,9 +181,11 @@ class TrainingRun(Strict):
 class ChinchillaFitRequest(Strict):
     runs: list[TrainingRun] = Field(min_length=1, max_length=5000)
     bootstrap: int = Field(
-        100, ge=0, le=MAX_BOOTSTRAP,
+        100,
+        ge=0,
+        le=MAX_BOOTSTRAP,
         description="Resamples for 95% intervals; more than 5 run as a job (202, poll the job)",
-    )  # fmt: skip
+    )
     seed: int = Field(0, ge=0, le=2**31)
 
     @model_validator(mode="after")

@@ -106,9 +106,13 @@ def chinchilla(session: Session, req: ChinchillaRequest) -> ChinchillaResponse:
             p = planner.position(req.params, req.tokens, f)
             c = p.compute_flops
             pos = PositionOut(
-                params=p.params, tokens=p.tokens, loss=p.loss, tokens_ratio=p.tokens_ratio,
-                verdict=p.verdict, excess_loss=p.excess_loss,
-            )  # fmt: skip
+                params=p.params,
+                tokens=p.tokens,
+                loss=p.loss,
+                tokens_ratio=p.tokens_ratio,
+                verdict=p.verdict,
+                excess_loss=p.excess_loss,
+            )
         else:
             assert req.compute_flops is not None
             c = req.compute_flops
@@ -155,19 +159,27 @@ def costs_of(
         out[f"{role}_peak_tflops"] = peaks[role] / 1e12
     out.update(train_mfu=c.train_mfu, prefill_mfu=c.prefill_mfu, decode_mfu=c.decode_mfu)
     costs = inference_aware.Costs.from_gpus(
-        train_price_per_hour=prices["train"], train_peak_flops=peaks["train"],
-        inference_price_per_hour=prices["inference"], inference_peak_flops=peaks["inference"],
-        train_mfu=c.train_mfu, prefill_mfu=c.prefill_mfu, decode_mfu=c.decode_mfu,
-    )  # fmt: skip
+        train_price_per_hour=prices["train"],
+        train_peak_flops=peaks["train"],
+        inference_price_per_hour=prices["inference"],
+        inference_peak_flops=peaks["inference"],
+        train_mfu=c.train_mfu,
+        prefill_mfu=c.prefill_mfu,
+        decode_mfu=c.decode_mfu,
+    )
     return costs, out
 
 
 def _design_out(d: inference_aware.Design) -> DesignOut:
     return DesignOut(
-        params=d.params, training_tokens=d.training_tokens, tokens_per_param=d.tokens_per_param,
-        training_flops=d.training_flops, inference_flops=d.inference_flops,
-        total_flops=d.total_flops, cost_usd=d.cost_usd,
-    )  # fmt: skip
+        params=d.params,
+        training_tokens=d.training_tokens,
+        tokens_per_param=d.tokens_per_param,
+        training_flops=d.training_flops,
+        inference_flops=d.inference_flops,
+        total_flops=d.total_flops,
+        cost_usd=d.cost_usd,
+    )
 
 
 def demand_split(req: InferenceAwareRequest) -> tuple[float, float]:
@@ -203,21 +215,34 @@ def inference_aware_with_curve(
             f, loss, inference_input_tokens=d_in, inference_output_tokens=d_out, costs=costs
         )
     assumptions.update(
-        fit=f.name, fit_source=f.source, solver="Brent's method on the first-order condition",
+        fit=f.name,
+        fit_source=f.source,
+        solver="Brent's method on the first-order condition",
         chinchilla_reference="equal-loss Chinchilla-optimal model, same inference demand",
-    )  # fmt: skip
+    )
     o, c = res.optimal, res.chinchilla
     curve = inference_aware.demand_curve(f, loss, demands, costs) if demands else []
     out = InferenceAwareResponse(
-        fit=f.name, objective=res.objective, target_loss=loss,
-        inference_input_tokens=d_in, inference_output_tokens=d_out,
-        params=o.params, training_tokens=o.training_tokens, chinchilla_params=c.params,
-        chinchilla_tokens=c.training_tokens, total_flops=o.total_flops,
-        chinchilla_total_flops=c.total_flops, cost_usd=o.cost_usd, chinchilla_cost_usd=c.cost_usd,
-        params_ratio=res.params_ratio, tokens_ratio=res.tokens_ratio,
-        savings_ratio=res.savings_ratio, optimal=_design_out(o), chinchilla=_design_out(c),
+        fit=f.name,
+        objective=res.objective,
+        target_loss=loss,
+        inference_input_tokens=d_in,
+        inference_output_tokens=d_out,
+        params=o.params,
+        training_tokens=o.training_tokens,
+        chinchilla_params=c.params,
+        chinchilla_tokens=c.training_tokens,
+        total_flops=o.total_flops,
+        chinchilla_total_flops=c.total_flops,
+        cost_usd=o.cost_usd,
+        chinchilla_cost_usd=c.cost_usd,
+        params_ratio=res.params_ratio,
+        tokens_ratio=res.tokens_ratio,
+        savings_ratio=res.savings_ratio,
+        optimal=_design_out(o),
+        chinchilla=_design_out(c),
         assumptions=assumptions,
-    )  # fmt: skip
+    )
     return out, curve
 
 
@@ -227,8 +252,9 @@ def plan_fit(req: ChinchillaFitRequest) -> limits.Estimate:
     for input the fit accepts."""
     runs = req.runs
     with _as_422():
-        fitting.check_runs([r.params for r in runs], [r.tokens for r in runs],
-                           [r.loss for r in runs])  # fmt: skip
+        fitting.check_runs(
+            [r.params for r in runs], [r.tokens for r in runs], [r.loss for r in runs]
+        )
     return limits.chinchilla_fit(len(runs), req.bootstrap)
 
 
@@ -239,13 +265,17 @@ def plan_conditional(req: ConditionalFitRequest) -> limits.Estimate:
 
 
 def start_fit_job(
-    session: Session, caller: Caller, kind: str, req: ChinchillaFitRequest | ConditionalFitRequest,
+    session: Session,
+    caller: Caller,
+    kind: str,
+    req: ChinchillaFitRequest | ConditionalFitRequest,
     estimate: limits.Estimate,
-) -> Job:  # fmt: skip
+) -> Job:
     """A fit over the inline limit, as a job of the caller's (one heavy job per user)."""
     params = {"request": req.model_dump(mode="json"), "estimated_cpu_s": estimate.cpu_s}
-    return jobs.create(session, org_id=caller.org_id, kind=kind, params=params,
-                       created_by=caller.email)  # fmt: skip
+    return jobs.create(
+        session, org_id=caller.org_id, kind=kind, params=params, created_by=caller.email
+    )
 
 
 def fit_runs(
@@ -254,15 +284,25 @@ def fit_runs(
     runs = req.runs
     with _as_422():
         res = fitting.fit_chinchilla(
-            [r.params for r in runs], [r.tokens for r in runs], [r.loss for r in runs],
-            bootstrap=req.bootstrap, seed=req.seed, progress=progress,
-        )  # fmt: skip
+            [r.params for r in runs],
+            [r.tokens for r in runs],
+            [r.loss for r in runs],
+            bootstrap=req.bootstrap,
+            seed=req.seed,
+            progress=progress,
+        )
     return ChinchillaFitResponse(
-        params=res.params, intervals=res.intervals, a=res.a, converged=res.converged,
-        message=res.message, n_runs=res.n_runs, rmse_log=res.rmse_log,
-        bootstrap_samples=res.bootstrap_samples, predicted=res.predicted.tolist(),
+        params=res.params,
+        intervals=res.intervals,
+        a=res.a,
+        converged=res.converged,
+        message=res.message,
+        n_runs=res.n_runs,
+        rmse_log=res.rmse_log,
+        bootstrap_samples=res.bootstrap_samples,
+        predicted=res.predicted.tolist(),
         observed=res.observed.tolist(),
-    )  # fmt: skip
+    )
 
 
 def _run_arrays(req: ConditionalFitRequest) -> conditional.Runs:
@@ -298,9 +338,13 @@ def _run_arrays(req: ConditionalFitRequest) -> conditional.Runs:
         auto = conditional.scale_labels(n_arr)
     scales = [lab or a for lab, a in zip(labels, auto, strict=True)]
     return conditional.Runs(
-        np.array(xs), np.array(rs), np.array([r.loss for r in req.runs]), np.array(refs),
-        scales, n_arr,
-    )  # fmt: skip
+        np.array(xs),
+        np.array(rs),
+        np.array([r.loss for r in req.runs]),
+        np.array(refs),
+        scales,
+        n_arr,
+    )
 
 
 def fit_conditional_law(
@@ -316,16 +360,29 @@ def fit_conditional_law(
     stages = conditional.progressive(runs, req.form, progress) if req.progressive else []
     c = res.coefficients
     return ConditionalFitResponse(
-        form=c.form, coefficients=c.as_dict(), mse=res.mse, spearman=res.spearman,
-        optimum=OptimumXR(x=c.x_opt, r=c.r_opt), converged=res.converged, message=res.message,
+        form=c.form,
+        coefficients=c.as_dict(),
+        mse=res.mse,
+        spearman=res.spearman,
+        optimum=OptimumXR(x=c.x_opt, r=c.r_opt),
+        converged=res.converged,
+        message=res.message,
         n_runs=res.n_runs,
         progressive=[
-            StageOut(train_scales=s.train_scales, test_scale=s.test_scale, n_train=s.n_train,
-                     n_test=s.n_test, mse=s.mse, spearman=s.spearman, skipped=s.skipped)
+            StageOut(
+                train_scales=s.train_scales,
+                test_scale=s.test_scale,
+                n_train=s.n_train,
+                n_test=s.n_test,
+                mse=s.mse,
+                spearman=s.spearman,
+                skipped=s.skipped,
+            )
             for s in stages
         ],
-        predicted=res.predicted.tolist(), observed=res.observed.tolist(),
-    )  # fmt: skip
+        predicted=res.predicted.tolist(),
+        observed=res.observed.tolist(),
+    )
 
 
 # ---- architecture lab and search -----------------------------------------------------------
@@ -402,24 +459,38 @@ def analyse_architecture(
     tput = None
     if batch >= 1:
         res = evaluate(
-            terms, serving, batch=batch, input_tokens=wl.input_tokens,
+            terms,
+            serving,
+            batch=batch,
+            input_tokens=wl.input_tokens,
             output_tokens=wl.output_tokens,
-        )  # fmt: skip
+        )
         tput = float(res.output_tokens_per_s)
     return ArchitectureResponse(
         architecture={**arch.as_dict(), "name": arch.name},
-        n_non_embed=n, total_params=arch.total_params, x=x, r=r, gqa=arch.gqa_group,
+        n_non_embed=n,
+        total_params=arch.total_params,
+        x=x,
+        r=r,
+        gqa=arch.gqa_group,
         kv_bytes_per_token=arch.kv_bytes_per_token(2.0),
         inference_flops_per_token=conditional.inference_flops_per_token(arch, req.context_tokens),
-        reference_loss=ref, loss_multiplier=mult, predicted_loss=mult * ref,
-        optimum=OptimumXR(x=coeffs.x_opt, r=coeffs.r_opt), throughput=tput,
-        batch_size=max(batch, 0), fits=batch >= 1,
+        reference_loss=ref,
+        loss_multiplier=mult,
+        predicted_loss=mult * ref,
+        optimum=OptimumXR(x=coeffs.x_opt, r=coeffs.r_opt),
+        throughput=tput,
+        batch_size=max(batch, 0),
+        fits=batch >= 1,
         assumptions={
-            **info, "coefficients": coeffs.name, "form": coeffs.form,
+            **info,
+            "coefficients": coeffs.name,
+            "form": coeffs.form,
             "reference_loss": f"L_opt from {ref_fit.name} at N_non-embed and D = {number(tokens)}",
-            "kv_precision": "bf16", "batch": "as many as the KV cache and the engine allow",
+            "kv_precision": "bf16",
+            "batch": "as many as the KV cache and the engine allow",
         },
-    )  # fmt: skip
+    )
 
 
 def architecture_search(
@@ -440,27 +511,46 @@ def search_with_chart(
     wl = req.workload
     with _as_422():
         space = search.SearchSpace(
-            req.n_non_embed, req.n_layers, req.d_head, req.vocab, req.tied_embeddings,
-            req.tolerance, req.d_model_step, req.d_ff_step, req.x_range, req.r_range, req.max_gqa,
-        )  # fmt: skip
+            req.n_non_embed,
+            req.n_layers,
+            req.d_head,
+            req.vocab,
+            req.tied_embeddings,
+            req.tolerance,
+            req.d_model_step,
+            req.d_ff_step,
+            req.x_range,
+            req.r_range,
+            req.max_gqa,
+        )
         res = search.search(
-            space, coeffs, ref, serving,
+            space,
+            coeffs,
+            ref,
+            serving,
             search.SearchWorkload(wl.input_tokens, wl.output_tokens, wl.batch_size),
-            loss_target=req.loss_target, baseline=baseline,
-        )  # fmt: skip
+            loss_target=req.loss_target,
+            baseline=baseline,
+        )
     out = ArchitectureSearchResponse(
-        candidates_evaluated=res.candidates_evaluated, under_target=res.under_target,
-        loss_target=res.loss_target, reference_loss=res.reference_loss,
-        baseline=res.baseline, loss_optimal=res.loss_optimal,
-        throughput_optimal=res.throughput_optimal, pareto=res.pareto,
+        candidates_evaluated=res.candidates_evaluated,
+        under_target=res.under_target,
+        loss_target=res.loss_target,
+        reference_loss=res.reference_loss,
+        baseline=res.baseline,
+        loss_optimal=res.loss_optimal,
+        throughput_optimal=res.throughput_optimal,
+        pareto=res.pareto,
         assumptions={
-            **info, "coefficients": coeffs.name, "form": coeffs.form,
+            **info,
+            "coefficients": coeffs.name,
+            "form": coeffs.form,
             "reference_loss": "given" if req.reference_loss else f"L_opt from {ref_fit.name}",
             "loss_target": "given" if req.loss_target else "the baseline's predicted loss",
             "throughput": f"static batch of {wl.input_tokens} in / {wl.output_tokens} out, "
             "batch limited by the KV cache and the engine's max_num_seqs",
         },
-    )  # fmt: skip
+    )
     return out, res.chart
 
 
@@ -470,23 +560,30 @@ def check_measure_memory(archs: list[Architecture], req: MeasureRequest, limit: 
 
     def need(**change: int) -> int:
         p = {"batch": req.batch, "context": req.context, "max_layers": req.max_layers} | change
-        return decode_memory_bytes(archs, batch=p["batch"], context=p["context"],
-                                   max_layers=p["max_layers"])  # fmt: skip
+        return decode_memory_bytes(
+            archs, batch=p["batch"], context=p["context"], max_layers=p["max_layers"]
+        )
 
     total = need()
     if total <= limit:
         return
-    options = (("max_layers", {"max_layers": 1}), ("batch", {"batch": 1}),
-               ("context", {"context": 1}))  # fmt: skip
+    options = (
+        ("max_layers", {"max_layers": 1}),
+        ("batch", {"batch": 1}),
+        ("context", {"context": 1}),
+    )
     field = next((f for f, change in options if need(**change) <= limit), "designs")
-    limits.refuse_over_memory(total, limit, field=field,
-                              what=f"measuring {len(archs)} design(s)")  # fmt: skip
+    limits.refuse_over_memory(total, limit, field=field, what=f"measuring {len(archs)} design(s)")
 
 
 def start_measurement(
-    session: Session, caller: Caller, req: MeasureRequest, key: bytes,
-    *, torch_memory_limit: int | None = None,
-) -> Job:  # fmt: skip
+    session: Session,
+    caller: Caller,
+    req: MeasureRequest,
+    key: bytes,
+    *,
+    torch_memory_limit: int | None = None,
+) -> Job:
     """A job timing the designs' decode step with torch on this machine (audited): architects
     and admins only, and only shapes whose memory fits this machine (checked before it starts)."""
     resolve_gpu(session, req.gpu, caller.org_id)
@@ -502,13 +599,20 @@ def start_measurement(
     for d in params["designs"]:
         d["architecture"].pop("name", None)
     job = jobs.create(
-        session, org_id=caller.org_id, kind="design_measure",
+        session,
+        org_id=caller.org_id,
+        kind="design_measure",
         params={**params, "org_id": caller.org_id, "created_by": caller.email},
         created_by=caller.email,
-    )  # fmt: skip
+    )
     audit.record(
-        session, key, actor=caller.actor, action="job.design_measure.start", entity_type="job",
-        entity_id=job.id, after={"designs": [d.label for d in req.designs], "gpu": req.gpu},
+        session,
+        key,
+        actor=caller.actor,
+        action="job.design_measure.start",
+        entity_type="job",
+        entity_id=job.id,
+        after={"designs": [d.label for d in req.designs], "gpu": req.gpu},
         org_id=caller.org_id,
-    )  # fmt: skip
+    )
     return job

@@ -92,9 +92,15 @@ def lab_index(request: Request, caller: PageCaller) -> Response:
 
 # ---- compute planner -----------------------------------------------------------------------
 COMPUTE_DEFAULTS: dict[str, Any] = {
-    "basis": "flops", "compute_flops": "5.76e23", "gpu": "h100_sxm_80gb", "n_gpus": 1024,
-    "days": 30, "mfu": 0.4, "model": "llama_3_1_8b", "fit": "epoch_2024",
-}  # fmt: skip
+    "basis": "flops",
+    "compute_flops": "5.76e23",
+    "gpu": "h100_sxm_80gb",
+    "n_gpus": 1024,
+    "days": 30,
+    "mfu": 0.4,
+    "model": "llama_3_1_8b",
+    "fit": "epoch_2024",
+}
 
 
 def _model_point(catalog: CatalogRepository, values: dict[str, Any]) -> tuple[float, float]:
@@ -142,8 +148,9 @@ def _compute_request(repo: CatalogRepository, values: dict[str, Any]) -> Chinchi
         data["compute_flops"] = values.get("compute_flops")
     req, errors = parse(ChinchillaRequest, data)
     if errors:
-        errors = {("compute_flops" if k == "__all__" else k.split(".")[-1]): v
-                  for k, v in errors.items()}  # fmt: skip
+        errors = {
+            ("compute_flops" if k == "__all__" else k.split(".")[-1]): v for k, v in errors.items()
+        }
         raise InvalidInput(next(iter(errors.values())), field=next(iter(errors)))
     return cast(ChinchillaRequest, req)
 
@@ -180,15 +187,34 @@ def _compute_figures(
 
 # ---- inference-aware -----------------------------------------------------------------------
 INFERENCE_DEFAULTS: dict[str, Any] = {
-    "loss_from": "model", "model": "llama_2_70b", "tokens": "2e12", "target_loss": 2.0,
-    "requests": "1e10", "input_tokens_per_request": 70, "output_tokens_per_request": 215,
-    "fit": "epoch_2024", "objective": "flops", "train_gpu": "h100_sxm_80gb",
-    "inference_gpu": "h100_sxm_80gb", "train_precision": "bf16", "inference_precision": "bf16",
-    "train_mfu": 0.5, "prefill_mfu": 0.4, "decode_mfu": 0.2,
-}  # fmt: skip
-COST_FIELDS = ("train_gpu", "train_price_per_hour_usd", "train_precision", "inference_gpu",
-               "inference_price_per_hour_usd", "inference_precision", "train_mfu",
-               "prefill_mfu", "decode_mfu")  # fmt: skip
+    "loss_from": "model",
+    "model": "llama_2_70b",
+    "tokens": "2e12",
+    "target_loss": 2.0,
+    "requests": "1e10",
+    "input_tokens_per_request": 70,
+    "output_tokens_per_request": 215,
+    "fit": "epoch_2024",
+    "objective": "flops",
+    "train_gpu": "h100_sxm_80gb",
+    "inference_gpu": "h100_sxm_80gb",
+    "train_precision": "bf16",
+    "inference_precision": "bf16",
+    "train_mfu": 0.5,
+    "prefill_mfu": 0.4,
+    "decode_mfu": 0.2,
+}
+COST_FIELDS = (
+    "train_gpu",
+    "train_price_per_hour_usd",
+    "train_precision",
+    "inference_gpu",
+    "inference_price_per_hour_usd",
+    "inference_precision",
+    "train_mfu",
+    "prefill_mfu",
+    "decode_mfu",
+)
 
 
 @router.get("/scaling/inference-aware")
@@ -272,8 +298,9 @@ def _sample_conditional_csv() -> str:
     scales = [(n, ref.loss(n, 100 * n)) for n in (8e7, 1.45e8, 2.97e8, 9.7e8)]
     runs = conditional.synthetic_runs(conditional.PUBLISHED["bian_task3"], scales, per_scale=12)
     lines = ["n_non_embed,d_model,r,loss,reference_loss,scale"]
-    for n, x, r, loss, lref, s in zip(runs.n_non_embed, runs.x, runs.r, runs.loss,
-                                      runs.reference_loss, runs.scale, strict=True):  # fmt: skip
+    for n, x, r, loss, lref, s in zip(
+        runs.n_non_embed, runs.x, runs.r, runs.loss, runs.reference_loss, runs.scale, strict=True
+    ):
         lines.append(f"{n:.0f},{round(x * math.sqrt(n))},{r:.4f},{loss:.5f},{lref:.5f},{s}")
     return "\n".join(lines)
 
@@ -281,17 +308,22 @@ def _sample_conditional_csv() -> str:
 # ---- fit your own runs ---------------------------------------------------------------------
 @router.get("/scaling/fit")
 def fit_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
-    values = {"runs_csv": _sample_chinchilla_csv() if request.query_params.get("sample") else "",
-              "bootstrap": 50}  # fmt: skip
+    values = {
+        "runs_csv": _sample_chinchilla_csv() if request.query_params.get("sample") else "",
+        "bootstrap": 50,
+    }
     return render(request, "lab/fit.html", {"caller": caller, "values": values, "errors": {}})
 
 
 @router.post("/scaling/fit")
 def fit_submit(
-    request: Request, values: FormDep, session: SessionDep,
+    request: Request,
+    values: FormDep,
+    session: SessionDep,
     caller: Annotated[Caller, Depends(page_requires(Permission.estimate_run))],
-    settings: SettingsDep, background: BackgroundTasks,
-) -> Response:  # fmt: skip
+    settings: SettingsDep,
+    background: BackgroundTasks,
+) -> Response:
     """Fit inline (a threadpool thread) up to the inline limit, else start a job and show its
     progress where the results will appear."""
     ctx: dict[str, Any] = {"caller": caller, "values": values, "errors": {}}
@@ -319,14 +351,20 @@ def fit_submit(
 
 
 def _fit_results(result: ChinchillaFitResponse | ConditionalFitResponse) -> dict[str, Any]:
-    return {"result": result, "fig": charts.predicted_vs_observed(result.predicted,
-                                                                  result.observed)}  # fmt: skip
+    return {
+        "result": result,
+        "fig": charts.predicted_vs_observed(result.predicted, result.observed),
+    }
 
 
 def _job_started(
-    request: Request, template: str, ctx: dict[str, Any], job: Job, settings: SettingsDep,
+    request: Request,
+    template: str,
+    ctx: dict[str, Any],
+    job: Job,
+    settings: SettingsDep,
     background: BackgroundTasks,
-) -> Response:  # fmt: skip
+) -> Response:
     background.add_task(jobs.submit, job.id, settings, request.app.state.job_runner)
     ctx["job"] = job
     return render(request, template, ctx, block="results", status_code=202)
@@ -341,9 +379,12 @@ FIT_TEMPLATES: dict[str, tuple[str, FitResponse]] = {
 
 @router.get("/scaling/jobs/{fit_job_id:int}")
 def fit_job(
-    fit_job_id: IdPath, request: Request, session: SessionDep, caller: PageCaller,
+    fit_job_id: IdPath,
+    request: Request,
+    session: SessionDep,
+    caller: PageCaller,
     _recovered: JobsRecovered,
-) -> Response:  # fmt: skip
+) -> Response:
     """The results block of a fit job's page: its progress while it runs, the fit when done."""
     job = jobs.get(session, fit_job_id, caller.org_id)
     if job.kind not in FIT_TEMPLATES:
@@ -362,18 +403,24 @@ def fit_job(
 # ---- conditional-law fit -------------------------------------------------------------------
 @router.get("/scaling/conditional-fit")
 def conditional_page(request: Request, caller: PageCaller) -> Response:
-    values = {"runs_csv": _sample_conditional_csv() if request.query_params.get("sample") else "",
-              "form": "multiplicative", "reference_fit": "epoch_2024"}  # fmt: skip
+    values = {
+        "runs_csv": _sample_conditional_csv() if request.query_params.get("sample") else "",
+        "form": "multiplicative",
+        "reference_fit": "epoch_2024",
+    }
     ctx = {"caller": caller, "values": values, "errors": {}, "fits": FIT_OPTIONS}
     return render(request, "lab/conditional.html", ctx)
 
 
 @router.post("/scaling/conditional-fit")
 def conditional_submit(
-    request: Request, values: FormDep, session: SessionDep,
+    request: Request,
+    values: FormDep,
+    session: SessionDep,
     caller: Annotated[Caller, Depends(page_requires(Permission.estimate_run))],
-    settings: SettingsDep, background: BackgroundTasks,
-) -> Response:  # fmt: skip
+    settings: SettingsDep,
+    background: BackgroundTasks,
+) -> Response:
     ctx: dict[str, Any] = {"caller": caller, "values": values, "errors": {}, "fits": FIT_OPTIONS}
     fields = ("n_non_embed", "d_model", "r", "loss", "reference_loss", "tokens", "scale")
     try:
@@ -382,10 +429,14 @@ def conditional_submit(
         for run in runs:
             if "d_model" in run:
                 run["d_model"] = round(run["d_model"])
-        req, errors = parse(ConditionalFitRequest, {
-            "runs": runs, "form": values.get("form") or "multiplicative",
-            "reference_fit": values.get("reference_fit") or "epoch_2024",
-        })  # fmt: skip
+        req, errors = parse(
+            ConditionalFitRequest,
+            {
+                "runs": runs,
+                "form": values.get("form") or "multiplicative",
+                "reference_fit": values.get("reference_fit") or "epoch_2024",
+            },
+        )
         if errors:
             field, msg = next(iter(errors.items()))
             raise InvalidInput(msg, field=field if field in ("form", "reference_fit") else None)
@@ -408,9 +459,14 @@ def conditional_submit(
 
 # ---- architecture lab ----------------------------------------------------------------------
 ARCH_DEFAULTS: dict[str, Any] = {
-    "model": "llama_3_2_1b", "coefficients": "bian_task3", "gpu": "a100_sxm_80gb",
-    "engine": "vllm", "input_tokens": 4096, "output_tokens": 1024, "budget": "hold",
-}  # fmt: skip
+    "model": "llama_3_2_1b",
+    "coefficients": "bian_task3",
+    "gpu": "a100_sxm_80gb",
+    "engine": "vllm",
+    "input_tokens": 4096,
+    "output_tokens": 1024,
+    "budget": "hold",
+}
 MAX_GQA_OPTION = 16
 
 
@@ -437,9 +493,12 @@ def architecture_page(
             raise InvalidInput(msg, field=field)
         result = service.analyse_architecture(session, req, caller.org_id)
         base = service.analyse_architecture(
-            session, ArchitectureRequest(model=req.model, coefficients=req.coefficients,
-                                         workload=req.workload), caller.org_id,
-        )  # fmt: skip
+            session,
+            ArchitectureRequest(
+                model=req.model, coefficients=req.coefficients, workload=req.workload
+            ),
+            caller.org_id,
+        )
     except (InvalidInput, FieldError) as exc:
         ctx["errors"] = {(exc.field or "model").split(".")[-1]: exc.message}
         return _page(request, "lab/architecture.html", ctx)
@@ -462,21 +521,26 @@ def _architecture_view(
         "d_range": (
             max(64, base.architecture["d_model"] // 2 // 64 * 64),
             base.architecture["d_model"] * 2,
-        ),  # fmt: skip
+        ),
         "figs": {
             "multiplier": charts.multiplier_curves(
                 coeffs, result.x, result.r, result.reference_loss
             )
-        },  # fmt: skip
+        },
     }
 
 
 # ---- architecture search -------------------------------------------------------------------
 SEARCH_DEFAULTS: dict[str, Any] = {
-    "baseline": "llama_3_2_1b", "coefficients": "bian_task3", "gpu": "a100_sxm_80gb",
-    "engine": "vllm", "input_tokens": 4096, "output_tokens": 1024, "tolerance": 0.02,
+    "baseline": "llama_3_2_1b",
+    "coefficients": "bian_task3",
+    "gpu": "a100_sxm_80gb",
+    "engine": "vllm",
+    "input_tokens": 4096,
+    "output_tokens": 1024,
+    "tolerance": 0.02,
     "max_gqa": 16,
-}  # fmt: skip
+}
 
 
 @router.get("/scaling/search")
@@ -500,10 +564,19 @@ def search_page(
         ctx["errors"] = {(exc.field or "n_non_embed").split(".")[-1]: exc.message}
         return _page(request, "lab/search.html", ctx)
     marked, designs = _search_designs(req, result, base)
-    ctx.update(result=result, figs={"scatter": charts.search_scatter(
-        sample, result.model_dump()["pareto"], marked, result.loss_target)},
-        measure={"designs": json.dumps(designs), "gpu": req.workload.gpu,
-                 "engine": req.workload.engine})  # fmt: skip
+    ctx.update(
+        result=result,
+        figs={
+            "scatter": charts.search_scatter(
+                sample, result.model_dump()["pareto"], marked, result.loss_target
+            )
+        },
+        measure={
+            "designs": json.dumps(designs),
+            "gpu": req.workload.gpu,
+            "engine": req.workload.engine,
+        },
+    )
     return _page(request, "lab/search.html", ctx)
 
 
@@ -531,15 +604,25 @@ def _search_designs(
 ) -> tuple[list[tuple[str, Any]], list[dict[str, Any]]]:
     """The marked points (baseline, loss- and throughput-optimal) and the shortlist to measure."""
     dump = result.model_dump()
-    marked = [("baseline", dump["baseline"]), ("loss-optimal", dump["loss_optimal"]),
-              ("throughput-optimal", dump["throughput_optimal"])]  # fmt: skip
+    marked = [
+        ("baseline", dump["baseline"]),
+        ("loss-optimal", dump["loss_optimal"]),
+        ("throughput-optimal", dump["throughput_optimal"]),
+    ]
     designs = [
-        {"label": label, "architecture": {
-            "n_layers": req.n_layers, "d_head": req.d_head, "vocab": req.vocab,
-            "tied_embeddings": req.tied_embeddings,
-            **{k: d[k] for k in ("d_model", "d_ff", "n_heads", "n_kv_heads")}}}
-        for label, d in marked if d is not None
-    ]  # fmt: skip
+        {
+            "label": label,
+            "architecture": {
+                "n_layers": req.n_layers,
+                "d_head": req.d_head,
+                "vocab": req.vocab,
+                "tied_embeddings": req.tied_embeddings,
+                **{k: d[k] for k in ("d_model", "d_ff", "n_heads", "n_kv_heads")},
+            },
+        }
+        for label, d in marked
+        if d is not None
+    ]
     if dump["baseline"] is not None:  # the baseline as published, not re-derived
         designs[0]["architecture"] = {**base.as_dict()}
     return marked, designs
@@ -547,10 +630,13 @@ def _search_designs(
 
 @router.post("/scaling/search/measure")
 def measure_designs(
-    request: Request, values: FormDep, session: SessionDep,
+    request: Request,
+    values: FormDep,
+    session: SessionDep,
     caller: Annotated[Caller, Depends(page_requires(Permission.torch_run))],
-    settings: SettingsDep, background: BackgroundTasks,
-) -> Response:  # fmt: skip
+    settings: SettingsDep,
+    background: BackgroundTasks,
+) -> Response:
     errors: dict[str, str] = {}
     status = 422
     job = None
@@ -560,15 +646,20 @@ def measure_designs(
         designs = None
         errors["designs"] = "the shortlist is not valid JSON; run the search again"
     if designs is not None:
-        data = {"designs": designs, **{k: values[k] for k in ("gpu", "engine", "batch",
-                "context") if values.get(k)}}  # fmt: skip
+        data = {
+            "designs": designs,
+            **{k: values[k] for k in ("gpu", "engine", "batch", "context") if values.get(k)},
+        }
         req, errors = parse(MeasureRequest, data)
         if req is not None:
             try:
                 job = service.start_measurement(
-                    session, caller, req, settings.audit_hmac_key,
+                    session,
+                    caller,
+                    req,
+                    settings.audit_hmac_key,
                     torch_memory_limit=limits.torch_memory_limit_bytes(settings.torch_memory_gib),
-                )  # fmt: skip
+                )
             except (AppError, FieldError) as exc:
                 field, message, status = form_error(exc, default="designs")
                 errors = {field: message}

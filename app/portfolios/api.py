@@ -35,8 +35,12 @@ def list_portfolios(
     return service.out(session, caller, service.list_(session, caller, deployment_id))
 
 
-@router.post("", response_model=PortfolioOut, status_code=201,
-             responses={**_ERRORS, 409: {"description": "Name already used"}})  # fmt: skip
+@router.post(
+    "",
+    response_model=PortfolioOut,
+    status_code=201,
+    responses={**_ERRORS, 409: {"description": "Name already used"}},
+)
 def create_portfolio(
     data: PortfolioCreate,
     session: SessionDep,
@@ -64,8 +68,11 @@ def get_portfolio(portfolio_id: IdPath, session: SessionDep, caller: ApiCaller) 
     return service.out(session, caller, [service.get(session, caller, portfolio_id)])[0]
 
 
-@router.patch("/{portfolio_id:int}", response_model=PortfolioOut,
-              responses={**_ERRORS, 409: {"description": "Name already used"}})  # fmt: skip
+@router.patch(
+    "/{portfolio_id:int}",
+    response_model=PortfolioOut,
+    responses={**_ERRORS, 409: {"description": "Name already used"}},
+)
 def update_portfolio(
     portfolio_id: IdPath,
     data: PortfolioUpdate,
@@ -96,8 +103,9 @@ def delete_portfolio(
     return Response(status_code=204)
 
 
-@router.post("/{portfolio_id:int}/duplicate", response_model=PortfolioOut, status_code=201,
-             responses=_ERRORS)  # fmt: skip
+@router.post(
+    "/{portfolio_id:int}/duplicate", response_model=PortfolioOut, status_code=201, responses=_ERRORS
+)
 def duplicate_portfolio(
     portfolio_id: IdPath,
     session: SessionDep,
@@ -108,8 +116,9 @@ def duplicate_portfolio(
     return service.out(session, caller, [p])[0]
 
 
-@router.post("/{portfolio_id:int}/submit", response_model=PortfolioOut,
-             responses={**_ERRORS, **_NOT_DRAFT})  # fmt: skip
+@router.post(
+    "/{portfolio_id:int}/submit", response_model=PortfolioOut, responses={**_ERRORS, **_NOT_DRAFT}
+)
 def submit_portfolio(
     portfolio_id: IdPath,
     session: SessionDep,

@@ -22,16 +22,20 @@ from app.web.deps import IdPath, SettingsDep
 router = APIRouter(prefix="/deployments", tags=["portfolios"])
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
-    202: {"model": JobOut, "description": "Over the inline limit: started as a job; poll "
-          "Location (GET /api/v1/jobs/{id}); its result is this route's 200 body"},
+    202: {
+        "model": JobOut,
+        "description": "Over the inline limit: started as a job; poll "
+        "Location (GET /api/v1/jobs/{id}); its result is this route's 200 body",
+    },
     403: {"description": "Role may not build portfolios (architects and admins may)"},
     404: {"description": "No such deployment in your organisation"},
     409: {"description": "You already have a heavy job queued or running"},
-}  # fmt: skip
+}
 
 
-@router.post("/{deployment_id:int}/portfolio-search", response_model=PortfolioSearchOut,
-             responses=_RESPONSES)  # fmt: skip
+@router.post(
+    "/{deployment_id:int}/portfolio-search", response_model=PortfolioSearchOut, responses=_RESPONSES
+)
 def portfolio_search(
     deployment_id: IdPath,
     data: PortfolioSearchIn,
@@ -47,6 +51,9 @@ def portfolio_search(
     out = search_service.search(session, caller, deployment_id, data)
     if isinstance(out, Job):
         background.add_task(jobs.submit, out.id, settings, request.app.state.job_runner)
-        return JSONResponse(jsonable_encoder(JobOut.model_validate(out)), status_code=202,
-                            headers={"Location": f"/api/v1/jobs/{out.id}"})  # fmt: skip
+        return JSONResponse(
+            jsonable_encoder(JobOut.model_validate(out)),
+            status_code=202,
+            headers={"Location": f"/api/v1/jobs/{out.id}"},
+        )
     return out

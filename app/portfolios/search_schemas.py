@@ -35,9 +35,11 @@ class PortfolioSearchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     constraints: SearchConstraints = Field(default_factory=SearchConstraints)
     failure_modes: list[FailureModeIn] | None = Field(
-        default=None, min_length=1, max_length=20,
+        default=None,
+        min_length=1,
+        max_length=20,
         description="Omitted: the failure modes of the deployment's latest assessment",
-    )  # fmt: skip
+    )
     include_hosted: bool = Field(
         default=False,
         description="Also try hosted LLM APIs (the organisation's prices): moving to one, or "

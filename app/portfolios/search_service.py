@@ -74,14 +74,20 @@ def _failure_modes(session: Session, dep: Deployment, req: PortfolioSearchIn) ->
     if req.failure_modes is not None:
         return list(req.failure_modes), corpus, capacity
     if latest is None:
-        raise InvalidInput("this deployment has no submitted assessment: give the failure modes "
-                           "to search", field="failure_modes")  # fmt: skip
+        raise InvalidInput(
+            "this deployment has no submitted assessment: give the failure modes to search",
+            field="failure_modes",
+        )
     risk = {s["name"].lower(): RISK_LEVELS.get(s["risk"], 0) for s in dep.segments}
-    out = [FailureModeIn(failure_mode=a["failure_mode"], severity=a["severity"],
-                         traffic_share=a.get("traffic_share", 0.0),
-                         segment_risk=max((risk.get(s.lower(), 0) for s in a.get("segments", [])),
-                                          default=0))
-           for a in latest.answers]  # fmt: skip
+    out = [
+        FailureModeIn(
+            failure_mode=a["failure_mode"],
+            severity=a["severity"],
+            traffic_share=a.get("traffic_share", 0.0),
+            segment_risk=max((risk.get(s.lower(), 0) for s in a.get("segments", [])), default=0),
+        )
+        for a in latest.answers
+    ]
     return out, corpus, capacity
 
 
@@ -92,29 +98,55 @@ def inputs(session: Session, dep: Deployment, req: PortfolioSearchIn) -> Inputs:
     fms = []
     for i, f in enumerate(fms_in):
         if f.failure_mode not in rows:
-            raise InvalidInput(f"unknown failure mode '{f.failure_mode}'; known: "
-                               f"{', '.join(sorted(rows))}",
-                               field=f"failure_modes[{i}].failure_mode")  # fmt: skip
-        fms.append(FailureMode(f.failure_mode, tuple(rows[f.failure_mode]), f.severity,
-                               f.traffic_share, f.segment_risk))  # fmt: skip
+            raise InvalidInput(
+                f"unknown failure mode '{f.failure_mode}'; known: {', '.join(sorted(rows))}",
+                field=f"failure_modes[{i}].failure_mode",
+            )
+        fms.append(
+            FailureMode(
+                f.failure_mode,
+                tuple(rows[f.failure_mode]),
+                f.severity,
+                f.traffic_share,
+                f.segment_risk,
+            )
+        )
     if len({f.key for f in fms}) != len(fms):
         raise InvalidInput("one entry per failure mode", field="failure_modes")
     if not any(f.severity > 0 for f in fms):
-        raise InvalidInput("no failure mode has a severity above 0: nothing to search for",
-                           field="failure_modes")  # fmt: skip
+        raise InvalidInput(
+            "no failure mode has a severity above 0: nothing to search for", field="failure_modes"
+        )
     c, given = req.constraints, req.constraints.model_fields_set
-    defaults = {"monthly_budget_usd": dep.monthly_budget_usd, "ttft_p95_ms": dep.ttft_slo_ms,
-                "tpot_p95_ms": dep.tpot_slo_ms, "governance_capacity": capacity}  # fmt: skip
-    v: dict[str, Any] = {k: getattr(c, k) if k in given else defaults.get(k)
-                         for k in type(c).model_fields}  # fmt: skip
-    constraints = Constraints(v["monthly_budget_usd"], v["one_off_budget_usd"], v["ttft_p95_ms"],
-                              v["tpot_p95_ms"], v["time_to_answer_p95_ms"],
-                              v["governance_capacity"])  # fmt: skip
-    return Inputs(_scenario(session, dep), _axis_data(session, dep.org_id), tuple(fms),
-                  tuple(fms_in), constraints,
-                  bool(REGULATED_FLAGS & set(dep.regulatory_flags)), corpus,
-                  hosted_offers(session, dep.org_id) if req.include_hosted else (),
-                  tuple(dep.regulatory_flags), req.include_hosted)  # fmt: skip
+    defaults = {
+        "monthly_budget_usd": dep.monthly_budget_usd,
+        "ttft_p95_ms": dep.ttft_slo_ms,
+        "tpot_p95_ms": dep.tpot_slo_ms,
+        "governance_capacity": capacity,
+    }
+    v: dict[str, Any] = {
+        k: getattr(c, k) if k in given else defaults.get(k) for k in type(c).model_fields
+    }
+    constraints = Constraints(
+        v["monthly_budget_usd"],
+        v["one_off_budget_usd"],
+        v["ttft_p95_ms"],
+        v["tpot_p95_ms"],
+        v["time_to_answer_p95_ms"],
+        v["governance_capacity"],
+    )
+    return Inputs(
+        _scenario(session, dep),
+        _axis_data(session, dep.org_id),
+        tuple(fms),
+        tuple(fms_in),
+        constraints,
+        bool(REGULATED_FLAGS & set(dep.regulatory_flags)),
+        corpus,
+        hosted_offers(session, dep.org_id) if req.include_hosted else (),
+        tuple(dep.regulatory_flags),
+        req.include_hosted,
+    )
 
 
 def hosted_offers(session: Session, org_id: int) -> tuple[HostedOffer, ...]:
@@ -124,24 +156,38 @@ def hosted_offers(session: Session, org_id: int) -> tuple[HostedOffer, ...]:
     for m in hosted_catalog.effective_models(session, org_id):
         if not m.priced or m.input_per_m_usd is None or m.output_per_m_usd is None:
             continue
-        out.append(HostedOffer(m.key, m.provider, m.model,
-                               HostedPrice(m.input_per_m_usd, m.cached_input_per_m_usd,
-                                           m.output_per_m_usd),
-                               m.ttft_ms, m.output_tokens_per_s, m.context_tokens,
-                               DEFAULT_CACHED_SHARE))  # fmt: skip
+        out.append(
+            HostedOffer(
+                m.key,
+                m.provider,
+                m.model,
+                HostedPrice(m.input_per_m_usd, m.cached_input_per_m_usd, m.output_per_m_usd),
+                m.ttft_ms,
+                m.output_tokens_per_s,
+                m.context_tokens,
+                DEFAULT_CACHED_SHARE,
+            )
+        )
     return tuple(out)
 
 
 def space_of(inp: Inputs) -> Space:
     with as_field("failure_modes", only_if_unnamed=True):
-        return build_space(inp.base, inp.data, inp.failure_modes, regulated=inp.regulated,
-                           corpus_tokens=inp.corpus_tokens,
-                           max_candidates=limits.MAX_SEARCH_CANDIDATES, hosted=inp.hosted,
-                           regulatory_flags=inp.regulatory_flags)  # fmt: skip
+        return build_space(
+            inp.base,
+            inp.data,
+            inp.failure_modes,
+            regulated=inp.regulated,
+            corpus_tokens=inp.corpus_tokens,
+            max_candidates=limits.MAX_SEARCH_CANDIDATES,
+            hosted=inp.hosted,
+            regulatory_flags=inp.regulatory_flags,
+        )
 
 
-def _run(inp: Inputs, space: Space, started: float,
-         progress: Progress | None = None) -> dict[str, Any]:  # fmt: skip
+def _run(
+    inp: Inputs, space: Space, started: float, progress: Progress | None = None
+) -> dict[str, Any]:
     outcomes = evaluate_states(space, range(len(space.states)), progress)
     return _described(combine(space, outcomes, inp.constraints, started).as_dict(), inp)
 
@@ -153,19 +199,30 @@ def _described(out: dict[str, Any], inp: Inputs) -> dict[str, Any]:
     return out
 
 
-def search(session: Session, caller: Caller, deployment_id: int,
-           req: PortfolioSearchIn) -> dict[str, Any] | Job:  # fmt: skip
+def search(
+    session: Session, caller: Caller, deployment_id: int, req: PortfolioSearchIn
+) -> dict[str, Any] | Job:
     """The search's result (inline), or the job started for it (over the inline limit)."""
     started = time.perf_counter()
     dep = deployments.get(session, caller, deployment_id)
     inp = inputs(session, dep, req)
     space = space_of(inp)
     if len(space.states) > limits.INLINE_MAX_SEARCH_STATES:
-        params = {"deployment_id": dep.id, "org_id": dep.org_id, "created_by": caller.email,
-                  "request": req.model_dump(mode="json", exclude_unset=True),
-                  "states": len(space.states), "candidates": space.size}  # fmt: skip
-        return jobs.create(session, org_id=caller.org_id, kind="portfolio_search", params=params,
-                           created_by=caller.email)  # fmt: skip
+        params = {
+            "deployment_id": dep.id,
+            "org_id": dep.org_id,
+            "created_by": caller.email,
+            "request": req.model_dump(mode="json", exclude_unset=True),
+            "states": len(space.states),
+            "candidates": space.size,
+        }
+        return jobs.create(
+            session,
+            org_id=caller.org_id,
+            kind="portfolio_search",
+            params=params,
+            created_by=caller.email,
+        )
     return _run(inp, space, started)
 
 
@@ -179,8 +236,9 @@ def _params_space(factory: sessionmaker[Session], params: dict[str, Any]) -> tup
     return inp, space_of(inp)
 
 
-def run_part(factory: sessionmaker[Session], params: dict[str, Any],
-             progress: Progress) -> dict[str, Any]:  # fmt: skip
+def run_part(
+    factory: sessionmaker[Session], params: dict[str, Any], progress: Progress
+) -> dict[str, Any]:
     """One part of a split search: the serving states ``params["states"]`` = [first, stop)."""
     _, space = _params_space(factory, params)
     first, stop = params["states"]
@@ -188,8 +246,9 @@ def run_part(factory: sessionmaker[Session], params: dict[str, Any],
     return {"outcomes": {str(k): o.as_json() for k, o in outcomes.items()}}
 
 
-def _split(factory: sessionmaker[Session], params: dict[str, Any], space: Space,
-           progress: Progress) -> dict[int, StateOutcome]:  # fmt: skip
+def _split(
+    factory: sessionmaker[Session], params: dict[str, Any], space: Space, progress: Progress
+) -> dict[int, StateOutcome]:
     """Evaluate the states in parts, each a job handed to Celery, so every free worker takes
     one. This job takes queued parts itself while it waits (claiming is atomic), so the search
     finishes even when every other worker is busy, and sooner the more workers there are."""
@@ -198,10 +257,16 @@ def _split(factory: sessionmaker[Session], params: dict[str, Any], space: Space,
     parts = max(2, min(limits.SEARCH_PARTS, n // limits.MIN_STATES_PER_PART))
     bounds = [(n * i // parts, n * (i + 1) // parts) for i in range(parts)]
     with session_scope(factory) as session:
-        ids = [jobs.create(session, org_id=params["org_id"], kind="portfolio_search_part",
-                           params={**params, "states": list(b)},
-                           created_by=params.get("created_by", "search")).id
-               for b in bounds]  # fmt: skip
+        ids = [
+            jobs.create(
+                session,
+                org_id=params["org_id"],
+                kind="portfolio_search_part",
+                params={**params, "states": list(b)},
+                created_by=params.get("created_by", "search"),
+            ).id
+            for b in bounds
+        ]
     for job_id in ids:
         jobs.submit(job_id, settings)
     while True:
@@ -210,8 +275,11 @@ def _split(factory: sessionmaker[Session], params: dict[str, Any], space: Space,
             rows = {j: repo.get(j) for j in ids}
             state = {j: (r.status, r.result, r.error) for j, r in rows.items() if r is not None}
         done = [j for j, (st, _, _) in state.items() if st in ("succeeded", "failed")]
-        progress(int(100 * len(done) / parts), f"{len(done)} of {parts} parts of {n:,} serving "
-                 "states done (parts run on every free worker)")  # fmt: skip
+        progress(
+            int(100 * len(done) / parts),
+            f"{len(done)} of {parts} parts of {n:,} serving "
+            "states done (parts run on every free worker)",
+        )
         if len(done) == parts:
             break
         queued = [j for j, (st, _, _) in state.items() if st == "queued"]
@@ -229,8 +297,9 @@ def _split(factory: sessionmaker[Session], params: dict[str, Any], space: Space,
     return outcomes
 
 
-def run_job(factory: sessionmaker[Session], params: dict[str, Any],
-            progress: Progress) -> dict[str, Any]:  # fmt: skip
+def run_job(
+    factory: sessionmaker[Session], params: dict[str, Any], progress: Progress
+) -> dict[str, Any]:
     """A search over the inline limit; its result is the API's 200 body. With a broker the
     serving states are split into parts run by the Celery workers (:func:`_split`), else this
     process evaluates them all."""

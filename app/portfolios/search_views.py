@@ -51,29 +51,46 @@ def _defaults(session: SessionDep, dep: Deployment) -> dict[str, Any]:
     """The form's starting values: the deployment's budget and SLOs, the latest assessment's
     failure modes (severity, traffic share, the riskiest segment hit) and capacity."""
     latest = next(iter(AssessmentRepository(session, dep.org_id).for_deployment(dep.id)), None)
-    values: dict[str, Any] = {"monthly_budget_usd": dep.monthly_budget_usd,
-                              "ttft_p95_ms": dep.ttft_slo_ms, "tpot_p95_ms": dep.tpot_slo_ms,
-                              "governance_capacity": None if latest is None
-                              else latest.serving.get("governance_capacity")}  # fmt: skip
+    values: dict[str, Any] = {
+        "monthly_budget_usd": dep.monthly_budget_usd,
+        "ttft_p95_ms": dep.ttft_slo_ms,
+        "tpot_p95_ms": dep.tpot_slo_ms,
+        "governance_capacity": None
+        if latest is None
+        else latest.serving.get("governance_capacity"),
+    }
     risk = {s["name"].lower(): RISK_LEVELS.get(s["risk"], 0) for s in dep.segments}
     for a in latest.answers if latest is not None else []:
         key = a["failure_mode"]
         values[f"fm.{key}.severity"] = a["severity"]
         values[f"fm.{key}.share"] = a.get("traffic_share", 0.0)
-        values[f"fm.{key}.risk"] = max((risk.get(s.lower(), 0) for s in a.get("segments", [])),
-                                       default=0)  # fmt: skip
+        values[f"fm.{key}.risk"] = max(
+            (risk.get(s.lower(), 0) for s in a.get("segments", [])), default=0
+        )
     values["from_assessment"] = latest.id if latest is not None else None
     return values
 
 
-def _ctx(session: SessionDep, caller: Caller, dep: Deployment, values: dict[str, Any],
-         errors: dict[str, str]) -> dict[str, Any]:  # fmt: skip
-    return {"caller": caller, "deployment": dep, "values": values, "errors": errors,
-            "rows": _rows(session, dep), "constraints": CONSTRAINTS}  # fmt: skip
+def _ctx(
+    session: SessionDep,
+    caller: Caller,
+    dep: Deployment,
+    values: dict[str, Any],
+    errors: dict[str, str],
+) -> dict[str, Any]:
+    return {
+        "caller": caller,
+        "deployment": dep,
+        "values": values,
+        "errors": errors,
+        "rows": _rows(session, dep),
+        "constraints": CONSTRAINTS,
+    }
 
 
-def _parse(form: dict[str, Any], rows: list[Any]) -> tuple[PortfolioSearchIn | None,
-                                                           dict[str, str]]:  # fmt: skip
+def _parse(
+    form: dict[str, Any], rows: list[Any]
+) -> tuple[PortfolioSearchIn | None, dict[str, str]]:
     """The form as the API's request: a blank constraint is no limit; a failure mode with a
     blank or 0 severity is left out."""
     errors: dict[str, str] = {}
@@ -87,10 +104,14 @@ def _parse(form: dict[str, Any], rows: list[Any]) -> tuple[PortfolioSearchIn | N
         if sev in ("", "0"):
             continue
         keys.append(r.key)
-        fms.append({"failure_mode": r.key, "severity": sev,
-                    "traffic_share": str(form.get(f"fm.{r.key}.share", "")).strip() or 0,
-                    "segment_risk": str(form.get(f"fm.{r.key}.risk", "")).strip()
-                    or 0})  # fmt: skip
+        fms.append(
+            {
+                "failure_mode": r.key,
+                "severity": sev,
+                "traffic_share": str(form.get(f"fm.{r.key}.share", "")).strip() or 0,
+                "segment_risk": str(form.get(f"fm.{r.key}.risk", "")).strip() or 0,
+            }
+        )
     if not fms:
         errors["failure_modes"] = "give at least one failure mode a severity above 0"
     body: dict[str, Any] = {"constraints": constraints, "failure_modes": fms or None}
@@ -119,8 +140,7 @@ def _parse(form: dict[str, Any], rows: list[Any]) -> tuple[PortfolioSearchIn | N
 def results_context(out: dict[str, Any]) -> dict[str, Any]:
     best = out["best"]["index"]
     budget = out["constraints"].get("monthly_budget_usd")
-    return {"result": out, "best": best,
-            "fig": charts.search_frontier(out["pareto"], best, budget)}  # fmt: skip
+    return {"result": out, "best": best, "fig": charts.search_frontier(out["pareto"], best, budget)}
 
 
 @router.get("/deployments/{deployment_id:int}/portfolio-search")
@@ -153,8 +173,9 @@ def search_submit(
     try:
         out = search_service.search(session, caller, dep.id, req)
     except (InvalidInput, FieldError) as exc:
-        ctx["errors"] = {exc.field if exc.field in dict(CONSTRAINTS) else "failure_modes":
-                         exc.message}  # fmt: skip
+        ctx["errors"] = {
+            exc.field if exc.field in dict(CONSTRAINTS) else "failure_modes": exc.message
+        }
         return render(request, TEMPLATE, ctx, block="results", status_code=422)
     except Conflict as exc:
         ctx["errors"] = {"failure_modes": exc.message}
@@ -169,9 +190,13 @@ def search_submit(
 
 @router.get("/deployments/{deployment_id:int}/portfolio-search/jobs/{search_job_id:int}")
 def search_job(
-    deployment_id: IdPath, search_job_id: IdPath, request: Request, session: SessionDep,
-    caller: PageCaller, _recovered: JobsRecovered,
-) -> Response:  # fmt: skip
+    deployment_id: IdPath,
+    search_job_id: IdPath,
+    request: Request,
+    session: SessionDep,
+    caller: PageCaller,
+    _recovered: JobsRecovered,
+) -> Response:
     """The results block of a search job: its progress while it runs, the frontier when done."""
     dep = deployments.get(session, caller, deployment_id)
     job = jobs.get(session, search_job_id, caller.org_id)

@@ -46,8 +46,13 @@ def axis_risks() -> dict[str, tuple[str, ...]]:
 
 def _axis_data(session: Session, org_id: int) -> AxisData:
     cat = assessments.catalog(session, org_id)
-    return AxisData(matrix=cat.matrix, profiles=cat.profiles, risks=axis_risks(),
-                    technique_axis=cat.technique_axis, models=dict(cat.models))  # fmt: skip
+    return AxisData(
+        matrix=cat.matrix,
+        profiles=cat.profiles,
+        risks=axis_risks(),
+        technique_axis=cat.technique_axis,
+        models=dict(cat.models),
+    )
 
 
 def _scenario(session: Session, dep: Deployment) -> Scenario:
@@ -71,18 +76,34 @@ def _resolve(session: Session, dep: Deployment, items: Sequence[ItemIn]) -> list
     return out
 
 
-def _name_taken(session: Session, caller: Caller, dep_id: int, name: str,
-                exclude: int | None = None) -> bool:  # fmt: skip
+def _name_taken(
+    session: Session, caller: Caller, dep_id: int, name: str, exclude: int | None = None
+) -> bool:
     return PortfolioRepository(session, caller.org_id).name_taken(dep_id, name, exclude_id=exclude)
 
 
 Snapshot = dict[str, Any] | None
 
 
-def _audit(session: Session, caller: Caller, key: bytes, action: str, p: Portfolio,
-           before: Snapshot = None, after: Snapshot = None) -> None:  # fmt: skip
-    audit.record(session, key, actor=caller.actor, action=action, entity_type="portfolio",
-                 entity_id=p.id, before=before, after=after)  # fmt: skip
+def _audit(
+    session: Session,
+    caller: Caller,
+    key: bytes,
+    action: str,
+    p: Portfolio,
+    before: Snapshot = None,
+    after: Snapshot = None,
+) -> None:
+    audit.record(
+        session,
+        key,
+        actor=caller.actor,
+        action=action,
+        entity_type="portfolio",
+        entity_id=p.id,
+        before=before,
+        after=after,
+    )
 
 
 def create(
@@ -99,12 +120,16 @@ def create(
     dep = deployments.get(session, caller, data.deployment_id)
     deployments.require_active(dep)
     if _name_taken(session, caller, dep.id, data.name):
-        raise Conflict(f"this deployment already has a portfolio named '{data.name}'",
-                       field="name")  # fmt: skip
-    p = Portfolio(org_id=caller.org_id, deployment_id=dep.id, name=data.name,
-                  items=_resolve(session, dep, data.items), created_by=caller.email,
-                  contributors=[caller.email, *contributors],
-                  source_assessment_id=source_assessment_id)  # fmt: skip
+        raise Conflict(f"this deployment already has a portfolio named '{data.name}'", field="name")
+    p = Portfolio(
+        org_id=caller.org_id,
+        deployment_id=dep.id,
+        name=data.name,
+        items=_resolve(session, dep, data.items),
+        created_by=caller.email,
+        contributors=[caller.email, *contributors],
+        source_assessment_id=source_assessment_id,
+    )
     PortfolioRepository(session, caller.org_id).add(p)
     _audit(session, caller, audit_key, "portfolio.create", p, after=p.audit_dict())
     return p
@@ -134,8 +159,9 @@ def update(
     before = p.audit_dict()
     if data.name is not None and data.name != p.name:
         if _name_taken(session, caller, p.deployment_id, data.name, exclude=p.id):
-            raise Conflict(f"this deployment already has a portfolio named '{data.name}'",
-                           field="name")  # fmt: skip
+            raise Conflict(
+                f"this deployment already has a portfolio named '{data.name}'", field="name"
+            )
         p.name = data.name
     if data.items is not None:
         p.items = _resolve(session, dep, data.items)
@@ -145,10 +171,15 @@ def update(
     p.submitted_at, p.submitted_by = None, None
     session.flush()
     _audit(session, caller, audit_key, "portfolio.update", p, before=before, after=p.audit_dict())
-    workflow.void_stale(session, caller, "portfolio", p.id,
-                        workflow.content_sha256(workflow.portfolio_content(p)),
-                        reason="the portfolio was edited after the decision",
-                        audit_key=audit_key)  # fmt: skip
+    workflow.void_stale(
+        session,
+        caller,
+        "portfolio",
+        p.id,
+        workflow.content_sha256(workflow.portfolio_content(p)),
+        reason="the portfolio was edited after the decision",
+        audit_key=audit_key,
+    )
     return p
 
 
@@ -159,14 +190,25 @@ def submit(session: Session, caller: Caller, portfolio_id: int, *, audit_key: by
     deployments.require_active(deployments.get(session, caller, p.deployment_id))
     status = workflow.portfolio_statuses(session, caller.org_id, [p])[p.id]
     if status != "draft":
-        raise Conflict(f"portfolio {p.id} is {status}; only a draft can be submitted (edit it "
-                       "to start a new version)", field="portfolio_id")  # fmt: skip
+        raise Conflict(
+            f"portfolio {p.id} is {status}; only a draft can be submitted (edit it "
+            "to start a new version)",
+            field="portfolio_id",
+        )
     workflow.add_contributor(p, caller.email)
     p.submitted_at, p.submitted_by = utcnow(), caller.email
     session.flush()
-    _audit(session, caller, audit_key, "portfolio.submit", p,
-           after={**p.audit_dict(), "content_sha256":
-                  workflow.content_sha256(workflow.portfolio_content(p))})  # fmt: skip
+    _audit(
+        session,
+        caller,
+        audit_key,
+        "portfolio.submit",
+        p,
+        after={
+            **p.audit_dict(),
+            "content_sha256": workflow.content_sha256(workflow.portfolio_content(p)),
+        },
+    )
     return p
 
 
@@ -184,7 +226,7 @@ def out(session: Session, caller: Caller, ps: Sequence[Portfolio]) -> list[Portf
                 "contributors": workflow.portfolio_contributors(p),
                 "content_sha256": workflow.content_sha256(workflow.portfolio_content(p)),
             }
-        )  # fmt: skip
+        )
         for p in ps
     ]
 
@@ -192,8 +234,11 @@ def out(session: Session, caller: Caller, ps: Sequence[Portfolio]) -> list[Portf
 def delete(session: Session, caller: Caller, portfolio_id: int, *, audit_key: bytes) -> None:
     p = get(session, caller, portfolio_id)
     if workflow.decisions_by_target(session, caller.org_id, "portfolio", [p.id])[p.id]:
-        raise Conflict(f"portfolio {p.id} has governance decisions, which are never deleted; "
-                       "it stays on record", field="portfolio_id")  # fmt: skip
+        raise Conflict(
+            f"portfolio {p.id} has governance decisions, which are never deleted; "
+            "it stays on record",
+            field="portfolio_id",
+        )
     _audit(session, caller, audit_key, "portfolio.delete", p, before=p.audit_dict())
     session.delete(p)
     session.flush()
@@ -207,9 +252,13 @@ def duplicate(
     while _name_taken(session, caller, p.deployment_id, name):
         name, n = f"{p.name} (copy {n})", n + 1
     items = [ItemIn.model_validate(i) for i in p.items]
-    return create(session, caller, PortfolioCreate(deployment_id=p.deployment_id, name=name[:120],
-                                                   items=items), audit_key=audit_key,
-                  contributors=workflow.portfolio_contributors(p))  # fmt: skip
+    return create(
+        session,
+        caller,
+        PortfolioCreate(deployment_id=p.deployment_id, name=name[:120], items=items),
+        audit_key=audit_key,
+        contributors=workflow.portfolio_contributors(p),
+    )
 
 
 def from_recommendation(
@@ -229,22 +278,32 @@ def from_recommendation(
     if ranks is not None:
         unknown = sorted(set(ranks) - {int(i["rank"]) for i in chosen})
         if unknown:
-            raise InvalidInput(f"recommendation #{rec.id} has no item ranked {unknown[0]}",
-                               field="items")  # fmt: skip
+            raise InvalidInput(
+                f"recommendation #{rec.id} has no item ranked {unknown[0]}", field="items"
+            )
         chosen = [i for i in chosen if int(i["rank"]) in set(ranks)]
     if not chosen:
         raise InvalidInput("tick at least one recommended item", field="items")
     corpus = assessments.answered_corpus(ans.get("corpus_tokens") for ans in a.answers)
     # each card's own pricing parameters (corpus, traffic share); older snapshots: the corpus
-    items = [ItemIn(axis=i["axis"], technique=i["technique"],
-                    params=(i.get("impact") or {}).get("params")
-                    or pricing_params(i["technique"], corpus)) for i in chosen]  # fmt: skip
+    items = [
+        ItemIn(
+            axis=i["axis"],
+            technique=i["technique"],
+            params=(i.get("impact") or {}).get("params") or pricing_params(i["technique"], corpus),
+        )
+        for i in chosen
+    ]
     name, n = f"Recommendation #{rec.id}", 2
     while _name_taken(session, caller, a.deployment_id, name):
         name, n = f"Recommendation #{rec.id} ({n})", n + 1
-    return create(session, caller, PortfolioCreate(deployment_id=a.deployment_id, name=name,
-                                                   items=items), audit_key=audit_key,
-                  source_assessment_id=a.id)  # fmt: skip
+    return create(
+        session,
+        caller,
+        PortfolioCreate(deployment_id=a.deployment_id, name=name, items=items),
+        audit_key=audit_key,
+        source_assessment_id=a.id,
+    )
 
 
 # ---- evaluation ----------------------------------------------------------------------------
@@ -284,15 +343,23 @@ def _evaluate(
     scenario = _scenario(session, dep)
     regulated = bool(REGULATED_FLAGS & set(dep.regulatory_flags))
     data = _axis_data(session, caller.org_id)
-    ev = evaluate_portfolio(scenario, _items_of(p), data, regulated=regulated,
-                            rule_burden=_rule_burden(session, caller, p, data))  # fmt: skip
+    ev = evaluate_portfolio(
+        scenario,
+        _items_of(p),
+        data,
+        regulated=regulated,
+        rule_burden=_rule_burden(session, caller, p, data),
+    )
     return ev, _baseline(scenario)
 
 
 def _as_out(p: Portfolio, ev: PortfolioEvaluation, base: PortfolioEvaluation) -> dict[str, Any]:
-    baseline = {"monthly_cost_usd": base.monthly_cost_usd, "ttft_ms_p95": base.ttft_ms_p95,
-                "tpot_ms_p95": base.tpot_ms_p95,
-                "time_to_answer_ms_p95": base.time_to_answer_ms_p95}  # fmt: skip
+    baseline = {
+        "monthly_cost_usd": base.monthly_cost_usd,
+        "ttft_ms_p95": base.ttft_ms_p95,
+        "tpot_ms_p95": base.tpot_ms_p95,
+        "time_to_answer_ms_p95": base.time_to_answer_ms_p95,
+    }
     return {"portfolio_id": p.id, **ev.as_dict(), "baseline": baseline}
 
 
@@ -319,6 +386,12 @@ def comparison(session: Session, caller: Caller, ids: Sequence[int]) -> dict[str
     names = {p.id: p.name for p in portfolios}
     cmp = compare({i: ev for i, (ev, _) in evaluated.items()}, names)
     evals = {p.id: _as_out(p, *evaluated[p.id]) for p in portfolios}
-    return {"ids": list(ids), "names": names, "evaluations": list(evals.values()),
-            "best": cmp.best, "pareto_ids": cmp.pareto_ids, "summary": cmp.summary,
-            "portfolios": portfolios}  # fmt: skip
+    return {
+        "ids": list(ids),
+        "names": names,
+        "evaluations": list(evals.values()),
+        "best": cmp.best,
+        "pareto_ids": cmp.pareto_ids,
+        "summary": cmp.summary,
+        "portfolios": portfolios,
+    }

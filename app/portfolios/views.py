@@ -41,10 +41,16 @@ def _catalog(session: SessionDep) -> list[dict[str, Any]]:
     by_axis: dict[str, list[Any]] = {}
     for t in repo.techniques():
         by_axis.setdefault(t.axis_key, []).append(t)
-    return [{"axis": a, "techniques": [{"t": t, "params": PARAMS.get(t.key, ()),
-                                        "priced": t.key not in UNPRICED}
-                                       for t in by_axis.get(a.key, [])]}
-            for a in repo.axes()]  # fmt: skip
+    return [
+        {
+            "axis": a,
+            "techniques": [
+                {"t": t, "params": PARAMS.get(t.key, ()), "priced": t.key not in UNPRICED}
+                for t in by_axis.get(a.key, [])
+            ],
+        }
+        for a in repo.axes()
+    ]
 
 
 def _values_from(p: Portfolio) -> dict[str, Any]:
@@ -87,21 +93,42 @@ def _field(f: str, items: list[ItemIn]) -> str:
         idx = int(f[6 : f.index("]")])
         rest = f[f.index("]") + 2 :]
         tech = items[idx].technique if idx < len(items) else ""
-        return f"p.{tech}.{rest.removeprefix('params.')}" if rest.startswith("params.") else (
-            f"use.{tech}")  # fmt: skip
+        return (
+            f"p.{tech}.{rest.removeprefix('params.')}"
+            if rest.startswith("params.")
+            else (f"use.{tech}")
+        )
     return f
 
 
-def _form_page(request: Request, session: SessionDep, caller: Caller, dep: Any,
-               values: dict[str, Any], errors: dict[str, str], portfolio: Portfolio | None,
-               status: int = 200) -> Response:  # fmt: skip
-    return render(request, "portfolios/form.html", {
-        "caller": caller, "deployment": dep, "values": values, "errors": errors,
-        "portfolio": portfolio,
-        "catalog": _catalog(session),
-        "models": [m for m in CatalogRepository(session).models()
-                   if m.published_total_params is not None],
-    }, status_code=status)  # fmt: skip
+def _form_page(
+    request: Request,
+    session: SessionDep,
+    caller: Caller,
+    dep: Any,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    portfolio: Portfolio | None,
+    status: int = 200,
+) -> Response:
+    return render(
+        request,
+        "portfolios/form.html",
+        {
+            "caller": caller,
+            "deployment": dep,
+            "values": values,
+            "errors": errors,
+            "portfolio": portfolio,
+            "catalog": _catalog(session),
+            "models": [
+                m
+                for m in CatalogRepository(session).models()
+                if m.published_total_params is not None
+            ],
+        },
+        status_code=status,
+    )
 
 
 def _save(
@@ -124,9 +151,13 @@ def _save(
                 data = PortfolioCreate(deployment_id=dep.id, name=name, items=items)
                 p = service.create(session, caller, data, audit_key=settings.audit_hmac_key)
             else:
-                p = service.update(session, caller, portfolio.id,
-                                   PortfolioUpdate(name=name, items=items),
-                                   audit_key=settings.audit_hmac_key)  # fmt: skip
+                p = service.update(
+                    session,
+                    caller,
+                    portfolio.id,
+                    PortfolioUpdate(name=name, items=items),
+                    audit_key=settings.audit_hmac_key,
+                )
         except (AppError, FieldError) as exc:
             field, message, _ = form_error(exc)
             errors[_field(field, items)] = message
@@ -146,10 +177,16 @@ def list_page(
 ) -> Response:
     dep = deployments.get(session, caller, deployment_id)
     ps = service.list_(session, caller, dep.id)
-    return render(request, "portfolios/list.html", {
-        "caller": caller, "deployment": dep, "portfolios": ps,
-        "statuses": service.status_of(session, caller, ps),
-    })  # fmt: skip
+    return render(
+        request,
+        "portfolios/list.html",
+        {
+            "caller": caller,
+            "deployment": dep,
+            "portfolios": ps,
+            "statuses": service.status_of(session, caller, ps),
+        },
+    )
 
 
 @router.get("/deployments/{deployment_id:int}/portfolios/new")
@@ -186,9 +223,16 @@ def _flat(out: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for e in out["evaluations"]:
         row = {"portfolio_id": e["portfolio_id"], "name": out["names"][e["portfolio_id"]]}
-        for k in ("monthly_cost_usd", "one_off_cost_usd", "ttft_ms_p95", "tpot_ms_p95",
-                  "time_to_answer_ms_p95", "meets_slo", "capability_score",
-                  "governance_burden"):  # fmt: skip
+        for k in (
+            "monthly_cost_usd",
+            "one_off_cost_usd",
+            "ttft_ms_p95",
+            "tpot_ms_p95",
+            "time_to_answer_ms_p95",
+            "meets_slo",
+            "capability_score",
+            "governance_burden",
+        ):
             row[k] = e[k]
         row.update({f"dimension.{k}": v for k, v in e["dimension_scores"].items()})
         row.update({f"suitability.{k}": v for k, v in e["profile_suitability"].items()})
@@ -202,8 +246,11 @@ def _flat(out: dict[str, Any]) -> list[dict[str, Any]]:
 @router.get("/portfolios/compare.csv")
 def compare_csv(request: Request, session: SessionDep, caller: PageCaller) -> Response:
     rows = _flat(service.comparison(session, caller, _ids(request)))
-    return Response(write_dicts(list(rows[0]), rows), media_type="text/csv", headers={
-        "Content-Disposition": 'attachment; filename="portfolio-comparison.csv"'})  # fmt: skip
+    return Response(
+        write_dicts(list(rows[0]), rows),
+        media_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="portfolio-comparison.csv"'},
+    )
 
 
 @router.get("/portfolios/compare.json")
@@ -211,9 +258,11 @@ def compare_json(request: Request, session: SessionDep, caller: PageCaller) -> R
     out = service.comparison(session, caller, _ids(request))
     body = {k: v for k, v in out.items() if k != "portfolios"}
     body["items"] = {p.id: p.items for p in out["portfolios"]}
-    return Response(json.dumps(body, indent=2, default=str), media_type="application/json",
-                    headers={"Content-Disposition":
-                             'attachment; filename="portfolio-comparison.json"'})  # fmt: skip
+    return Response(
+        json.dumps(body, indent=2, default=str),
+        media_type="application/json",
+        headers={"Content-Disposition": 'attachment; filename="portfolio-comparison.json"'},
+    )
 
 
 ROWS = [
@@ -234,16 +283,25 @@ def compare_page(request: Request, session: SessionDep, caller: PageCaller) -> R
     dep = deployments.get(session, caller, out["portfolios"][0].deployment_id)
     evals, names = out["evaluations"], out["names"]
     query = "ids=" + ",".join(str(i) for i in out["ids"])
-    return render(request, "portfolios/compare.html", {
-        "caller": caller, "deployment": dep, "out": out, "rows": ROWS, "query": query,
-        "mixed": len(deps) > 1,
-        "figures": {
-            "radar": charts.radar(evals, names),
-            "suitability": charts.suitability(evals, names),
-            "scatter": charts.cost_latency(evals, names, out["pareto_ids"], dep.ttft_slo_ms,
-                                            dep.monthly_budget_usd),
+    return render(
+        request,
+        "portfolios/compare.html",
+        {
+            "caller": caller,
+            "deployment": dep,
+            "out": out,
+            "rows": ROWS,
+            "query": query,
+            "mixed": len(deps) > 1,
+            "figures": {
+                "radar": charts.radar(evals, names),
+                "suitability": charts.suitability(evals, names),
+                "scatter": charts.cost_latency(
+                    evals, names, out["pareto_ids"], dep.ttft_slo_ms, dep.monthly_budget_usd
+                ),
+            },
         },
-    })  # fmt: skip
+    )
 
 
 # ---- one portfolio -------------------------------------------------------------------------
@@ -262,13 +320,21 @@ def detail_page(
         ev, error = service.evaluation(session, caller, p), None
     except (AppError, FieldError) as exc:
         ev, error = None, exc.message
-    return render(request, "portfolios/detail.html", {
-        "caller": caller, "portfolio": p, "deployment": dep, "ev": ev, "error": error,
-        "names": names,
-        "siblings": [x for x in service.list_(session, caller, dep.id) if x.id != p.id],
-        # the decision panel is governance's (loaded by htmx); the status heads the page
-        "workflow_status": service.status_of(session, caller, [p])[p.id],
-    })  # fmt: skip
+    return render(
+        request,
+        "portfolios/detail.html",
+        {
+            "caller": caller,
+            "portfolio": p,
+            "deployment": dep,
+            "ev": ev,
+            "error": error,
+            "names": names,
+            "siblings": [x for x in service.list_(session, caller, dep.id) if x.id != p.id],
+            # the decision panel is governance's (loaded by htmx); the status heads the page
+            "workflow_status": service.status_of(session, caller, [p])[p.id],
+        },
+    )
 
 
 @router.get("/portfolios/{portfolio_id:int}/edit")
@@ -299,10 +365,12 @@ def edit(
 
 @router.post("/portfolios/{portfolio_id:int}/duplicate")
 def duplicate(
-    portfolio_id: IdPath, request: Request, session: SessionDep,
+    portfolio_id: IdPath,
+    request: Request,
+    session: SessionDep,
     caller: Annotated[Caller, Depends(page_requires(Permission.portfolio_write))],
     settings: SettingsDep,
-) -> Response:  # fmt: skip
+) -> Response:
     p = service.duplicate(session, caller, portfolio_id, audit_key=settings.audit_hmac_key)
     resp = redirect(request, f"/portfolios/{p.id}/edit")
     flash(request, resp, f"Duplicated as '{p.name}': edit it below.")
@@ -311,10 +379,12 @@ def duplicate(
 
 @router.post("/portfolios/{portfolio_id:int}/submit")
 def submit(
-    portfolio_id: IdPath, request: Request, session: SessionDep,
+    portfolio_id: IdPath,
+    request: Request,
+    session: SessionDep,
     caller: Annotated[Caller, Depends(page_requires(Permission.portfolio_write))],
     settings: SettingsDep,
-) -> Response:  # fmt: skip
+) -> Response:
     p = service.submit(session, caller, portfolio_id, audit_key=settings.audit_hmac_key)
     resp = redirect(request, f"/portfolios/{p.id}")
     flash(request, resp, f"'{p.name}' submitted: it is in the governance queue.")
@@ -323,10 +393,12 @@ def submit(
 
 @router.post("/portfolios/{portfolio_id:int}/delete")
 def delete(
-    portfolio_id: IdPath, request: Request, session: SessionDep,
+    portfolio_id: IdPath,
+    request: Request,
+    session: SessionDep,
     caller: Annotated[Caller, Depends(page_requires(Permission.portfolio_write))],
     settings: SettingsDep,
-) -> Response:  # fmt: skip
+) -> Response:
     p = service.get(session, caller, portfolio_id)
     dep_id, name = p.deployment_id, p.name
     service.delete(session, caller, portfolio_id, audit_key=settings.audit_hmac_key)
@@ -337,10 +409,13 @@ def delete(
 
 @router.post("/assessments/{assessment_id:int}/portfolio")
 def from_recommendation(
-    assessment_id: IdPath, request: Request, session: SessionDep,
+    assessment_id: IdPath,
+    request: Request,
+    session: SessionDep,
     caller: Annotated[Caller, Depends(page_requires(Permission.portfolio_write))],
-    settings: SettingsDep, form: FormDep,
-) -> Response:  # fmt: skip
+    settings: SettingsDep,
+    form: FormDep,
+) -> Response:
     """Only the items ticked on the recommendation's cards."""
     assessments.get(session, caller, assessment_id)
     ticked = as_list(form.get("item"))
@@ -349,8 +424,9 @@ def from_recommendation(
         resp = redirect(request, f"/assessments/{assessment_id}")
         flash(request, resp, "Tick at least one recommended item to make a portfolio.", "error")
         return resp
-    p = service.from_recommendation(session, caller, assessment_id, ranks=ranks,
-                                    audit_key=settings.audit_hmac_key)  # fmt: skip
+    p = service.from_recommendation(
+        session, caller, assessment_id, ranks=ranks, audit_key=settings.audit_hmac_key
+    )
     resp = redirect(request, f"/portfolios/{p.id}/edit")
     flash(request, resp, f"Portfolio '{p.name}' made from the recommendation: tune its parameters.")
     return resp

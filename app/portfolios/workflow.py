@@ -17,8 +17,13 @@ from app.portfolios.models import Portfolio
 
 
 def portfolio_content(p: Portfolio) -> dict[str, Any]:
-    return {"type": "portfolio", "id": p.id, "deployment_id": p.deployment_id, "name": p.name,
-            "items": p.items}  # fmt: skip
+    return {
+        "type": "portfolio",
+        "id": p.id,
+        "deployment_id": p.deployment_id,
+        "name": p.name,
+        "items": p.items,
+    }
 
 
 def portfolio_contributors(p: Portfolio) -> list[str]:
@@ -38,7 +43,6 @@ def portfolio_status(p: Portfolio, decisions: Sequence[Decision]) -> str:
     return "submitted" if p.submitted_at is not None else "draft"
 
 
-def portfolio_statuses(session: Session, org_id: int,
-                       ps: Sequence[Portfolio]) -> dict[int, str]:  # fmt: skip
+def portfolio_statuses(session: Session, org_id: int, ps: Sequence[Portfolio]) -> dict[int, str]:
     by = decisions_by_target(session, org_id, "portfolio", [p.id for p in ps])
     return {p.id: portfolio_status(p, by[p.id]) for p in ps}

@@ -312,8 +312,12 @@ def _score(ctx: Context, fm: str, axis: str) -> tuple[float, dict[str, float]]:
 
 def _why(rule: Rule, facts: Mapping[str, Fact]) -> dict[str, Any]:
     used = sorted(set(facts_used(rule.when)))
-    return {"rule": rule.id, "description": rule.description, "source": rule.source,
-            "facts": {k: facts.get(k) for k in used}}  # fmt: skip
+    return {
+        "rule": rule.id,
+        "description": rule.description,
+        "source": rule.source,
+        "facts": {k: facts.get(k) for k in used},
+    }
 
 
 def _money(v: Fact | None) -> str:
@@ -396,14 +400,22 @@ def _recommend(acc: _Effects, rec: Recommend, rule: Rule, ctx: Context) -> None:
     item = acc.items.get((axis, tech))
     if item is None:
         item = Item(
-            axis=axis, technique=tech, technique_name=ctx.technique_names.get(tech, tech),
-            score=score, breakdown=parts, failure_modes=[fm],
+            axis=axis,
+            technique=tech,
+            technique_name=ctx.technique_names.get(tech, tech),
+            score=score,
+            breakdown=parts,
+            failure_modes=[fm],
             expected_outcome=str(rec.outcome or info.expected_outcome),
-            rationale=[], rules_fired=[],
+            rationale=[],
+            rules_fired=[],
             impact=dict(ctx.impacts.get(tech, {})),
             impact_assumptions=list(ctx.impact_assumptions.get(tech, ())),
-            warnings=[], citations=[], governance_burden=0, controls=[],
-        )  # fmt: skip
+            warnings=[],
+            citations=[],
+            governance_burden=0,
+            controls=[],
+        )
         acc.items[(axis, tech)] = item
     elif fm not in item.failure_modes:
         item.failure_modes.append(fm)

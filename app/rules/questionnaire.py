@@ -58,9 +58,11 @@ DISTRIBUTION = FollowUp(
     "How stable is the task distribution?",
     "choice",
     "QLoRA suits narrow, stable distributions; a shifting one keeps moving away from the adapter.",
-    (("stable", "Stable: the same kinds of request month to month"),
-     ("shifting", "Shifting: new products, policies or topics arrive often")),
-)  # fmt: skip
+    (
+        ("stable", "Stable: the same kinds of request month to month"),
+        ("shifting", "Shifting: new products, policies or topics arrive often"),
+    ),
+)
 CORPUS = FollowUp(
     "corpus_tokens",
     "Corpus size (tokens)",
@@ -80,9 +82,11 @@ CONTROL = FollowUp(
     "What matters most in the policy fix?",
     "choice",
     "DPO where simplicity and cost matter; Constitutional AI for scalable, principled control.",
-    (("simplicity_cost", "Simplicity and cost"),
-     ("principled", "Scalable, principle-based control over many policies")),
-)  # fmt: skip
+    (
+        ("simplicity_cost", "Simplicity and cost"),
+        ("principled", "Scalable, principle-based control over many policies"),
+    ),
+)
 
 FOLLOW_UPS: dict[str, tuple[FollowUp, ...]] = {
     "domain_accuracy_gap": (LABELLED, DISTRIBUTION),
@@ -96,11 +100,22 @@ SERVING_FAILURE_MODES = frozenset({"serving_cost", "complex_task_errors", "long_
 
 # Every fact :func:`facts` can produce: a rule may read nothing else.
 ANSWER_FACTS = frozenset({"severity", "traffic_share", "segment_risk"}) | FOLLOW_UP_NAMES
-CONTEXT_FACTS = frozenset({
-    "ctx.profile", "ctx.regulated_data", "ctx.serving_source", "ctx.monthly_cost_usd",
-    "ctx.cost_over_budget", "ctx.latency_headroom", "ctx.slo_missed",
-    "ctx.monthly_budget_usd", "ctx.ttft_ms", "ctx.tpot_ms", "ctx.ttft_slo_ms", "ctx.tpot_slo_ms",
-})  # fmt: skip
+CONTEXT_FACTS = frozenset(
+    {
+        "ctx.profile",
+        "ctx.regulated_data",
+        "ctx.serving_source",
+        "ctx.monthly_cost_usd",
+        "ctx.cost_over_budget",
+        "ctx.latency_headroom",
+        "ctx.slo_missed",
+        "ctx.monthly_budget_usd",
+        "ctx.ttft_ms",
+        "ctx.tpot_ms",
+        "ctx.ttft_slo_ms",
+        "ctx.tpot_slo_ms",
+    }
+)
 
 
 def is_known_fact(name: str, failure_modes: Sequence[str]) -> bool:

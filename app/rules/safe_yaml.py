@@ -57,8 +57,9 @@ class Limits:
 RULESET_LIMITS = Limits(max_bytes=128 * 1024, max_nodes=20_000, max_depth=16)
 MAX_RULES = 500
 # One rule's ``when`` or ``then`` typed on its own sits three levels down in the rule set.
-RULE_PART_LIMITS = Limits(RULESET_LIMITS.max_bytes, RULESET_LIMITS.max_nodes,
-                          RULESET_LIMITS.max_depth - 3)  # fmt: skip
+RULE_PART_LIMITS = Limits(
+    RULESET_LIMITS.max_bytes, RULESET_LIMITS.max_nodes, RULESET_LIMITS.max_depth - 3
+)
 RULESET_KEYS = ("version", "rules")
 
 
@@ -250,5 +251,6 @@ def load(
 def load_ruleset(text: str) -> Any:
     """A rule-set document under :data:`RULESET_LIMITS`, :data:`RULESET_KEYS` and
     :data:`MAX_RULES`."""
-    return load(text, RULESET_LIMITS, top_level_keys=RULESET_KEYS,
-                top_level_caps={"rules": MAX_RULES})  # fmt: skip
+    return load(
+        text, RULESET_LIMITS, top_level_keys=RULESET_KEYS, top_level_caps={"rules": MAX_RULES}
+    )

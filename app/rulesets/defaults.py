@@ -22,9 +22,16 @@ def ensure_ruleset(session: Session, org_id: int) -> bool:
     text = default_ruleset_text()
     try:
         with session.begin_nested():
-            session.add(RuleSetVersion(org_id=org_id, version=1, text=text,
-                                       body=yaml.safe_load(text), note=SHIPPED_RULESET_NOTE,
-                                       created_by="system"))  # fmt: skip
+            session.add(
+                RuleSetVersion(
+                    org_id=org_id,
+                    version=1,
+                    text=text,
+                    body=yaml.safe_load(text),
+                    note=SHIPPED_RULESET_NOTE,
+                    created_by="system",
+                )
+            )
             session.flush()
     except IntegrityError:
         return False
@@ -51,9 +58,16 @@ def refresh_shipped_ruleset(session: Session, org_id: int) -> bool:
     body = {**yaml.safe_load(text), "version": version}
     try:
         with session.begin_nested():
-            session.add(RuleSetVersion(org_id=org_id, version=version, text=text, body=body,
-                                       note=SHIPPED_RULESET_UPDATE_NOTE,
-                                       created_by="system"))  # fmt: skip
+            session.add(
+                RuleSetVersion(
+                    org_id=org_id,
+                    version=version,
+                    text=text,
+                    body=body,
+                    note=SHIPPED_RULESET_UPDATE_NOTE,
+                    created_by="system",
+                )
+            )
             session.flush()
     except IntegrityError:
         return False  # someone published that version first: theirs stands

@@ -117,8 +117,14 @@ def publish(
         raise InvalidInput("the rules are unchanged from the current version", field="yaml")
     version = latest.version + 1
     body = {**body, "version": version}
-    row = RuleSetVersion(org_id=caller.org_id, version=version, text=text, body=body,
-                         note=note.strip(), created_by=caller.email)  # fmt: skip
+    row = RuleSetVersion(
+        org_id=caller.org_id,
+        version=version,
+        text=text,
+        body=body,
+        note=note.strip(),
+        created_by=caller.email,
+    )
     try:
         RuleSetRepository(session, caller.org_id).add(row)
     except IntegrityError:

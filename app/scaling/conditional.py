@@ -87,14 +87,28 @@ class Coefficients:
 # reference/formulas.md §2.6, multiplicative form, the paper §5.1 [primary].
 PUBLISHED: dict[str, Coefficients] = {
     "bian_task3": Coefficients(
-        2.697, 0.0974, 0.0078, 0.3870, 0.0063, 0.0065, "multiplicative", "bian_task3",
+        2.697,
+        0.0974,
+        0.0078,
+        0.3870,
+        0.0063,
+        0.0065,
+        "multiplicative",
+        "bian_task3",
         "Bian et al. 2025 §5.1, fitted on 80M+145M+297M (Task 3), used for Panda-1B",
     ),
     "bian_1b": Coefficients(
-        2.319, 0.238, 0.0176, 0.5104, 0.0051, 0.0062, "multiplicative", "bian_1b",
+        2.319,
+        0.238,
+        0.0176,
+        0.5104,
+        0.0051,
+        0.0062,
+        "multiplicative",
+        "bian_1b",
         "Bian et al. 2025 §5.1, fitted on the 1B variants only, used for Panda-3B°",
     ),
-}  # fmt: skip
+}
 DEFAULT_COEFFICIENTS: Final = "bian_task3"
 MULTIPLICATIVE_B0 = PUBLISHED["bian_task3"].b0
 
@@ -238,8 +252,9 @@ def fit_conditional(
     )
 
 
-def evaluate(coeffs: Coefficients, x: ArrayLike, r: ArrayLike, loss: ArrayLike,
-             reference_loss: ArrayLike) -> tuple[float, float | None]:  # fmt: skip
+def evaluate(
+    coeffs: Coefficients, x: ArrayLike, r: ArrayLike, loss: ArrayLike, reference_loss: ArrayLike
+) -> tuple[float, float | None]:
     """(MSE, Spearman) of ``coeffs`` on held-out runs."""
     obs = np.asarray(loss, float)
     pred = coeffs.predict(x, r, reference_loss)
@@ -294,38 +309,48 @@ def scale_labels(n_non_embed: ArrayLike) -> list[str]:
 
 
 def progressive(
-    runs: Runs, form: Form = "multiplicative",
+    runs: Runs,
+    form: Form = "multiplicative",
     progress: Callable[[int, str], None] | None = None,
-) -> list[Stage]:  # fmt: skip
+) -> list[Stage]:
     """Fit on every scale below the k-th, evaluate on the k-th (Tasks 1–3 of the paper);
     ``progress(percent, message)`` hears of every 2% of the stages."""
     order = sorted(
         set(runs.scale),
-        key=lambda s: min(n for n, lab in zip(runs.n_non_embed, runs.scale, strict=True)
-                          if lab == s),
-    )  # fmt: skip
+        key=lambda s: min(
+            n for n, lab in zip(runs.n_non_embed, runs.scale, strict=True) if lab == s
+        ),
+    )
     labels = np.array(runs.scale)
     stages = []
     every = max(1, (len(order) - 1) // 50)
     for k in range(1, len(order)):
         if progress is not None and (k - 1) % every == 0:
-            progress(10 + 89 * (k - 1) // max(1, len(order) - 1),
-                     f"progressive check: stage {k} of {len(order) - 1}")  # fmt: skip
+            progress(
+                10 + 89 * (k - 1) // max(1, len(order) - 1),
+                f"progressive check: stage {k} of {len(order) - 1}",
+            )
         train = np.isin(labels, order[:k])
         test = labels == order[k]
         base = Stage(order[:k], order[k], int(train.sum()), int(test.sum()), None, None, None)
         try:
             fit = fit_conditional(
-                runs.x[train], runs.r[train], runs.loss[train], runs.reference_loss[train],
+                runs.x[train],
+                runs.r[train],
+                runs.loss[train],
+                runs.reference_loss[train],
                 form=form,
-            )  # fmt: skip
+            )
         except ScalingError as exc:
             stages.append(replace(base, skipped=str(exc)))
             continue
         mse, rho = evaluate(
-            fit.coefficients, runs.x[test], runs.r[test], runs.loss[test],
+            fit.coefficients,
+            runs.x[test],
+            runs.r[test],
+            runs.loss[test],
             runs.reference_loss[test],
-        )  # fmt: skip
+        )
         stages.append(replace(base, mse=mse, spearman=rho, coefficients=fit.coefficients))
     return stages
 
@@ -355,6 +380,10 @@ def synthetic_runs(
         ns.append(np.full(per_scale, n))
     n_all = np.concatenate(ns)
     return Runs(
-        np.concatenate(xs), np.concatenate(rs), np.concatenate(ls), np.concatenate(refs),
-        scale_labels(n_all), n_all,
-    )  # fmt: skip
+        np.concatenate(xs),
+        np.concatenate(rs),
+        np.concatenate(ls),
+        np.concatenate(refs),
+        scale_labels(n_all),
+        n_all,
+    )

@@ -211,10 +211,15 @@ def score(
     """Loss (conditional law) and throughput (step model) of every design at once."""
     L, d = space.n_layers, designs.d_model
     terms = ArchTerms.dense(
-        n_layers=L, d_model=d, d_ff=designs.d_ff, n_heads=designs.n_heads,
-        n_kv_heads=designs.n_kv_heads, d_head=space.d_head, vocab=space.vocab,
+        n_layers=L,
+        d_model=d,
+        d_ff=designs.d_ff,
+        n_heads=designs.n_heads,
+        n_kv_heads=designs.n_kv_heads,
+        d_head=space.d_head,
+        vocab=space.vocab,
         tied_embeddings=space.tied_embeddings,
-    )  # fmt: skip
+    )
     n_non = np.asarray(terms.body, float)
     mlp = np.asarray(terms.mlp_per_expert, float)
     x = d / np.sqrt(n_non)
@@ -277,9 +282,12 @@ def search(
         if baseline.is_moe:
             raise ScalingError("the conditional law covers dense models only", field="baseline")
         bspace = SearchSpace(
-            space.n_non_embed, baseline.n_layers, baseline.d_head, baseline.vocab,
+            space.n_non_embed,
+            baseline.n_layers,
+            baseline.d_head,
+            baseline.vocab,
             baseline.tied_embeddings,
-        )  # fmt: skip
+        )
         base = score(baseline_designs(baseline), bspace, coeffs, reference_loss, serving, workload)
         base_rec = base.record(0)
     if loss_target is None:

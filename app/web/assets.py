@@ -148,8 +148,14 @@ class StaticAssets:
     def _load(self, path: Path) -> Asset:
         data = path.read_bytes()
         logical = path.relative_to(self.root).as_posix()
-        asset = Asset(path, logical, _media_type(path), data, hashlib.sha256(data).hexdigest(),
-                      path.stat().st_mtime_ns)  # fmt: skip
+        asset = Asset(
+            path,
+            logical,
+            _media_type(path),
+            data,
+            hashlib.sha256(data).hexdigest(),
+            path.stat().st_mtime_ns,
+        )
         with self._lock:
             old = self._by_logical.get(logical)
             if old is not None:

@@ -48,8 +48,12 @@ def plain_message(error: Mapping[str, Any]) -> str:
         return "enter a whole number"
     if kind == "finite_number":
         return "enter a finite number"
-    bounds = {"greater_than_equal": ("ge", "of at least"), "greater_than": ("gt", "above"),
-              "less_than_equal": ("le", "of at most"), "less_than": ("lt", "below")}  # fmt: skip
+    bounds = {
+        "greater_than_equal": ("ge", "of at least"),
+        "greater_than": ("gt", "above"),
+        "less_than_equal": ("le", "of at most"),
+        "less_than": ("lt", "below"),
+    }
     if kind in bounds:
         key, words = bounds[kind]
         return f"enter a number {words} {_n(ctx.get(key))}"

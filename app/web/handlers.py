@@ -123,8 +123,9 @@ async def validation_error(request: Request, exc: RequestValidationError) -> Res
     ]
     if _is_api(request):
         return JSONResponse({"detail": errors}, status_code=422)
-    text = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:])}: {plain_message(e)}"
-                     for e in exc.errors())  # fmt: skip
+    text = "; ".join(
+        f"{'.'.join(str(p) for p in e['loc'][1:])}: {plain_message(e)}" for e in exc.errors()
+    )
     return _error_page(request, 422, "Invalid input", text)
 
 
@@ -137,12 +138,18 @@ def _is_busy(exc: DBAPIError) -> bool:
 async def database_unavailable(request: Request, exc: DBAPIError) -> Response:
     if isinstance(exc, OperationalError) or exc.connection_invalidated:
         busy = _is_busy(exc)
-        log.warning("database busy" if busy else "database unavailable",
-                    error=type(exc.orig).__name__, path=request.url.path)  # fmt: skip
+        log.warning(
+            "database busy" if busy else "database unavailable",
+            error=type(exc.orig).__name__,
+            path=request.url.path,
+        )
         headers = {"Retry-After": "1" if busy else "5"}
         if _is_api(request):
-            detail = ("database busy with another write; nothing was saved, retry shortly" if busy
-                      else "database temporarily unavailable; retry shortly")  # fmt: skip
+            detail = (
+                "database busy with another write; nothing was saved, retry shortly"
+                if busy
+                else "database temporarily unavailable; retry shortly"
+            )
             return JSONResponse({"detail": detail}, status_code=503, headers=headers)
         message = (
             "The database was busy with another save (such as the autosave of this form) for "

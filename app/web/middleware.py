@@ -186,8 +186,12 @@ def _inspect_body(body: bytes, content_type: bytes) -> tuple[tuple[str | int, ..
             return ("body",), "JSON nests arrays or objects too deeply"
         return _first_unstorable(data, ("body",))
     if content_type.startswith(b"application/x-www-form-urlencoded"):
-        fields = parse_qsl(body.decode("latin-1"), keep_blank_values=True, encoding="utf-8",
-                           errors="surrogateescape")  # fmt: skip
+        fields = parse_qsl(
+            body.decode("latin-1"),
+            keep_blank_values=True,
+            encoding="utf-8",
+            errors="surrogateescape",
+        )
         for k, v in fields:
             why = _unstorable(v) or _unstorable(k)
             if why:
@@ -209,8 +213,9 @@ async def _refuse_text(scope: Scope, send: Send, loc: tuple[str | int, ...], why
             "</p></main></html>"
         ).encode()
         ctype = b"text/html; charset=utf-8"
-    await send({"type": "http.response.start", "status": 422,
-                "headers": [(b"content-type", ctype)]})  # fmt: skip
+    await send(
+        {"type": "http.response.start", "status": 422, "headers": [(b"content-type", ctype)]}
+    )
     await send({"type": "http.response.body", "body": body})
 
 

@@ -188,12 +188,16 @@ def _carry_prices(conn: sa.Connection, org_ids: list[int]) -> None:
         for org_id in targets:
             conn.execute(
                 sa.insert(overrides).values(
-                    org_id=org_id, gpu_key=g.key, price_per_hour_usd=g.price_per_hour_usd,
-                    kind="other", set_by=set_by, updated_at=now,
+                    org_id=org_id,
+                    gpu_key=g.key,
+                    price_per_hour_usd=g.price_per_hour_usd,
+                    kind="other",
+                    set_by=set_by,
+                    updated_at=now,
                     note="carried over from the product-wide price set before per-organisation "
                     "prices (migration 0008)",
                 )
-            )  # fmt: skip
+            )
         default = shipped["prices"].get(g.key)
         conn.execute(
             sa.update(gpus)
@@ -228,18 +232,22 @@ def upgrade() -> None:
         sa.Column("updated_at", app.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("org_id", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["gpu_key"], ["gpus.key"], name=op.f("fk_gpu_price_overrides_gpu_key_gpus"),
+            ["gpu_key"],
+            ["gpus.key"],
+            name=op.f("fk_gpu_price_overrides_gpu_key_gpus"),
             ondelete="CASCADE",
         ),
         sa.ForeignKeyConstraint(
-            ["org_id"], ["organizations.id"],
-            name=op.f("fk_gpu_price_overrides_org_id_organizations"), ondelete="CASCADE",
+            ["org_id"],
+            ["organizations.id"],
+            name=op.f("fk_gpu_price_overrides_org_id_organizations"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_gpu_price_overrides")),
         sa.UniqueConstraint(
             "org_id", "gpu_key", name=op.f("uq_gpu_price_overrides_org_id_gpu_key")
         ),
-    )  # fmt: skip
+    )
     with op.batch_alter_table("gpu_price_overrides", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_gpu_price_overrides_org_id"), ["org_id"])
 
@@ -255,9 +263,12 @@ def upgrade() -> None:
             )
             batch_op.create_index(batch_op.f(f"ix_{table}_org_id"), ["org_id"])
             batch_op.create_foreign_key(
-                batch_op.f(f"fk_{table}_org_id_organizations"), "organizations", ["org_id"],
-                ["id"], ondelete="CASCADE",
-            )  # fmt: skip
+                batch_op.f(f"fk_{table}_org_id_organizations"),
+                "organizations",
+                ["org_id"],
+                ["id"],
+                ondelete="CASCADE",
+            )
 
     org_ids = list(conn.execute(sa.select(orgs.c.id).order_by(orgs.c.id)).scalars())
     for org_id in org_ids:

@@ -37,14 +37,16 @@ def upgrade() -> None:
         sa.Column("updated_at", app.db.UTCDateTime(timezone=True), nullable=False),
         sa.Column("org_id", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["org_id"], ["organizations.id"],
-            name=op.f("fk_hosted_model_prices_org_id_organizations"), ondelete="CASCADE",
+            ["org_id"],
+            ["organizations.id"],
+            name=op.f("fk_hosted_model_prices_org_id_organizations"),
+            ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_hosted_model_prices")),
         sa.UniqueConstraint(
             "org_id", "model_key", name=op.f("uq_hosted_model_prices_org_id_model_key")
         ),
-    )  # fmt: skip
+    )
     with op.batch_alter_table("hosted_model_prices", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_hosted_model_prices_org_id"), ["org_id"])
 

@@ -67,9 +67,16 @@ def test_questionnaire_lists_every_failure_mode_with_described_levels(
     assert set(page.context["severity"].values()) == {0}  # nothing answered yet
     assert page.context["preview"]["items"] == []
     assert page.context["preview"]["result"].no_intervention
-    for key in ("factual_staleness", "policy_noncompliance", "domain_accuracy_gap",
-                "complex_task_errors", "serving_cost", "cross_document_synthesis",
-                "long_input_loss", "capability_floor"):  # fmt: skip
+    for key in (
+        "factual_staleness",
+        "policy_noncompliance",
+        "domain_accuracy_gap",
+        "complex_task_errors",
+        "serving_cost",
+        "cross_document_synthesis",
+        "long_input_loss",
+        "capability_floor",
+    ):
         for level in range(5):
             assert f'name="fm.{key}.severity" value="{level}"' in r.text
     assert "Blocks the use case" in r.text
@@ -110,11 +117,18 @@ def test_follow_ups_appear_only_when_relevant(client: TestClient, dep: Any) -> N
 def test_draft_autosave_returns_the_live_top_three_and_is_restored(
     client: TestClient, session: Session, dep: Any, rendered: Renders
 ) -> None:
-    data = _form(client, dep.id, **{
-        "fm.factual_staleness.severity": "3", "fm.factual_staleness.share": "40",
-        "fm.policy_noncompliance.severity": "2", "fm.complex_task_errors.severity": "1",
-        "fm.serving_cost.severity": "1", "fm.capability_floor.severity": "1",
-    })  # fmt: skip
+    data = _form(
+        client,
+        dep.id,
+        **{
+            "fm.factual_staleness.severity": "3",
+            "fm.factual_staleness.share": "40",
+            "fm.policy_noncompliance.severity": "2",
+            "fm.complex_task_errors.severity": "1",
+            "fm.serving_cost.severity": "1",
+            "fm.capability_floor.severity": "1",
+        },
+    )
     r = client.post(f"/deployments/{dep.id}/assessment/draft", data=data, headers=HX)
     assert r.status_code == 200
     fragment = rendered.last()
@@ -162,10 +176,16 @@ def test_saved_draft_holds_no_csrf_token(client: TestClient, session: Session, d
 def test_invalid_submission_is_inline_and_loses_nothing(
     client: TestClient, session: Session, dep: Any, rendered: Renders
 ) -> None:
-    data = _form(client, dep.id, **{
-        "fm.factual_staleness.severity": "3", "fm.factual_staleness.share": "250",
-        "fm.factual_staleness.corpus_tokens": "lots", "observed_ttft_ms": "-4",
-    })  # fmt: skip
+    data = _form(
+        client,
+        dep.id,
+        **{
+            "fm.factual_staleness.severity": "3",
+            "fm.factual_staleness.share": "250",
+            "fm.factual_staleness.corpus_tokens": "lots",
+            "observed_ttft_ms": "-4",
+        },
+    )
     r = client.post(f"/deployments/{dep.id}/assessment", data=data)
     assert r.status_code == 422
     page = rendered.last()
@@ -190,12 +210,19 @@ def test_invalid_submission_is_inline_and_loses_nothing(
 def test_submit_lands_on_the_explained_recommendation(
     client: TestClient, session: Session, dep: Any, rendered: Renders
 ) -> None:
-    data = _form(client, dep.id, **{
-        "fm.factual_staleness.severity": "3", "fm.factual_staleness.share": "40",
-        "fm.factual_staleness.segments": "EU", "fm.factual_staleness.cross_document": "yes",
-        "fm.factual_staleness.corpus_tokens": "1e8",
-        "fm.policy_noncompliance.severity": "2", "governance_capacity": "3",
-    })  # fmt: skip
+    data = _form(
+        client,
+        dep.id,
+        **{
+            "fm.factual_staleness.severity": "3",
+            "fm.factual_staleness.share": "40",
+            "fm.factual_staleness.segments": "EU",
+            "fm.factual_staleness.cross_document": "yes",
+            "fm.factual_staleness.corpus_tokens": "1e8",
+            "fm.policy_noncompliance.severity": "2",
+            "governance_capacity": "3",
+        },
+    )
     r = client.post(f"/deployments/{dep.id}/assessment", data=data, follow_redirects=False)
     assert r.status_code == 303, r.text[-1500:]
     page = client.get(r.headers["location"])
@@ -246,15 +273,24 @@ def test_zero_severities_render_no_intervention(client: TestClient, dep: Any) ->
 def test_rerun_under_a_new_rule_set_shows_what_changed(
     client: TestClient, session: Session, dep: Any
 ) -> None:
-    data = _form(client, dep.id, **{"fm.factual_staleness.severity": "3",
-                                    "fm.factual_staleness.share": "40"})  # fmt: skip
+    data = _form(
+        client, dep.id, **{"fm.factual_staleness.severity": "3", "fm.factual_staleness.share": "40"}
+    )
     loc = client.post(f"/deployments/{dep.id}/assessment", data=data).url.path
     body = yaml.safe_load(default_ruleset_text())
     for rule in body["rules"]:
         if rule["id"] == "staleness_local_rag":
             rule["then"]["recommend"]["technique"] = "graphrag"
-    session.add(RuleSetVersion(org_id=dep.org_id, version=2, text=yaml.safe_dump(body), body=body,
-                               note="t", created_by="test"))  # fmt: skip
+    session.add(
+        RuleSetVersion(
+            org_id=dep.org_id,
+            version=2,
+            text=yaml.safe_dump(body),
+            body=body,
+            note="t",
+            created_by="test",
+        )
+    )
     session.flush()
     page = client.get(loc).text
     assert "Re-run under the current rules (v2)" in page
@@ -302,16 +338,18 @@ class TestRulePages:
         token = csrf_from(page)
         rag = "{failure_mode: factual_staleness, axis: retrieval, technique: rag}}"
         text = default_ruleset_text().replace(rag, rag.replace("rag}", "graphrag}"))
-        r = client.post("/rules/edit", data={"csrftoken": token, "yaml": text, "action": "check"},
-                        headers=HX)  # fmt: skip
+        r = client.post(
+            "/rules/edit", data={"csrftoken": token, "yaml": text, "action": "check"}, headers=HX
+        )
         assert r.status_code == 200
         assert "<html" not in r.text
         assert "Valid:" in r.text
         assert "top item changes" in r.text
         assert "retrieval/graphrag" in r.text
         bad = text.replace("op: ge", "op: gte", 1)
-        r = client.post("/rules/edit", data={"csrftoken": token, "yaml": bad, "action": "check"},
-                        headers=HX)  # fmt: skip
+        r = client.post(
+            "/rules/edit", data={"csrftoken": token, "yaml": bad, "action": "check"}, headers=HX
+        )
         assert r.status_code == 422
         assert "rules[0].when" in r.text
         assert "gte" in r.text
@@ -321,9 +359,16 @@ class TestRulePages:
         r = client.post("/rules/edit", data=publish, headers=HX)
         assert r.status_code == 422
         assert "say what changed" in r.text
-        r = client.post("/rules/edit", data={"csrftoken": token, "yaml": text, "action": "publish",
-                                             "note": "GraphRAG for all staleness"},
-                        follow_redirects=False)  # fmt: skip
+        r = client.post(
+            "/rules/edit",
+            data={
+                "csrftoken": token,
+                "yaml": text,
+                "action": "publish",
+                "note": "GraphRAG for all staleness",
+            },
+            follow_redirects=False,
+        )
         assert r.status_code == 303
         assert "v2" in client.get("/rules").text
         events = session.execute(
@@ -335,11 +380,17 @@ class TestRulePages:
         page = client.get("/rules/edit?rule=policy_dpo").text
         assert 'name="original" value="policy_dpo"' in page
         token = csrf_from(page)
-        form = {"csrftoken": token, "original": "policy_dpo", "id": "policy_dpo",
-                "description": "Policy failures take DPO.", "source": "Seed 000 §6",
-                "when": "{fact: fm.policy_noncompliance.severity, op: ge, value: 2}",
-                "then": "{recommend: {failure_mode: policy_noncompliance, axis: alignment, "
-                        "technique: dpo}}", "action": "check"}  # fmt: skip
+        form = {
+            "csrftoken": token,
+            "original": "policy_dpo",
+            "id": "policy_dpo",
+            "description": "Policy failures take DPO.",
+            "source": "Seed 000 §6",
+            "when": "{fact: fm.policy_noncompliance.severity, op: ge, value: 2}",
+            "then": "{recommend: {failure_mode: policy_noncompliance, axis: alignment, "
+            "technique: dpo}}",
+            "action": "check",
+        }
         r = client.post("/rules/edit", data=form)
         assert r.status_code == 200
         text = html.unescape(r.text)
@@ -369,23 +420,41 @@ def test_recommendation_page_shows_card_economics_and_the_whole_plan(
     """Issue 18 item 7: per card a before/after table (cost per 1k, monthly, replicas, TTFT, TPOT,
     time to answer, SLO checks in words), the affected share, the one-off breakdown and the
     alternatives; above the cards, the whole plan in one portfolio evaluation."""
-    data = _form(client, dep.id, **{
-        "fm.complex_task_errors.severity": "3", "fm.complex_task_errors.share": "15",
-        "fm.factual_staleness.severity": "2", "fm.factual_staleness.share": "40",
-        "fm.factual_staleness.corpus_tokens": "1e8",
-    })  # fmt: skip
+    data = _form(
+        client,
+        dep.id,
+        **{
+            "fm.complex_task_errors.severity": "3",
+            "fm.complex_task_errors.share": "15",
+            "fm.factual_staleness.severity": "2",
+            "fm.factual_staleness.share": "40",
+            "fm.factual_staleness.corpus_tokens": "1e8",
+        },
+    )
     r = client.post(f"/deployments/{dep.id}/assessment", data=data, follow_redirects=True)
     assert r.status_code == 200, r.text[-1500:]
     text = html.unescape(r.text)
     assert "What the whole plan does to" in text
     assert text.index("What the whole plan does to") < text.index('id="item-1"')
-    for row in ("Cost per 1,000 requests", "Monthly serving cost", "Replicas at the peak",
-                "TTFT p95", "TPOT p95", "Time to answer p95", "SLOs after"):  # fmt: skip
+    for row in (
+        "Cost per 1,000 requests",
+        "Monthly serving cost",
+        "Replicas at the peak",
+        "TTFT p95",
+        "TPOT p95",
+        "Time to answer p95",
+        "SLOs after",
+    ):
         assert text.count(row) >= 3, row  # the plan and both cards
     assert "✓ TTFT meets the SLO" in text or "✗ TTFT misses the SLO" in text
     assert "15% of requests (the share the failure hits)" in text
-    for part in ("One-off total", "Labelling", "Preference data", "Embedding and index",
-                 "Evaluation"):  # fmt: skip
+    for part in (
+        "One-off total",
+        "Labelling",
+        "Preference data",
+        "Embedding and index",
+        "Evaluation",
+    ):
         assert part in text
     assert "Alternatives considered" in text
     assert "GraphRAG" in text  # priced beside RAG, with why it was not chosen
@@ -403,11 +472,15 @@ def test_unanswered_share_and_labelled_data_are_not_zero_or_no(
     share 100%"; an unanswered "labelled data" was read as "no". Now the answers table says "not
     answered", the card says every request is counted because no share was given, and the PEFT
     alternatives say the labelled-data question was not answered."""
-    data = _form(client, dep.id, **{
-        "fm.complex_task_errors.severity": "3",
-        "fm.domain_accuracy_gap.severity": "2",
-        "fm.domain_accuracy_gap.distribution": "stable",
-    })  # fmt: skip
+    data = _form(
+        client,
+        dep.id,
+        **{
+            "fm.complex_task_errors.severity": "3",
+            "fm.domain_accuracy_gap.severity": "2",
+            "fm.domain_accuracy_gap.distribution": "stable",
+        },
+    )
     r = client.post(f"/deployments/{dep.id}/assessment", data=data, follow_redirects=False)
     assert r.status_code == 303, r.text[-1500:]
     stored = session.execute(
@@ -428,8 +501,11 @@ def test_an_answered_zero_share_is_priced_at_zero_not_every_request(
     """Defect: a traffic share answered as 0 % was read as "not answered" (a falsy 0) and the
     reasoning card was priced on every request. Now it is priced at the answered 0 %: the
     reasoning compute runs on no request, so the card adds nothing to the cost, and says so."""
-    data = _form(client, dep.id, **{"fm.complex_task_errors.severity": "3",
-                                    "fm.complex_task_errors.share": "0"})  # fmt: skip
+    data = _form(
+        client,
+        dep.id,
+        **{"fm.complex_task_errors.severity": "3", "fm.complex_task_errors.share": "0"},
+    )
     r = client.post(f"/deployments/{dep.id}/assessment", data=data, follow_redirects=False)
     assert r.status_code == 303, r.text[-1500:]
     stored = session.execute(
@@ -462,8 +538,9 @@ def test_card_cost_per_request_is_labelled_and_matches_the_deployment_page_when_
     request). The card now names its basis and shows the provisioned figure too, equal to the
     deployment page's and the economics endpoint's; a replica count that does not move reads
     "no change", a fall a minus sign, not "+0" and "-6"."""
-    data = _form(client, dep.id, **{"fm.factual_staleness.severity": "2",
-                                    "fm.factual_staleness.share": "40"})  # fmt: skip
+    data = _form(
+        client, dep.id, **{"fm.factual_staleness.severity": "2", "fm.factual_staleness.share": "40"}
+    )
     r = client.post(f"/deployments/{dep.id}/assessment", data=data, follow_redirects=True)
     assert r.status_code == 200, r.text[-1500:]
     text = re.sub(r"<[^>]+>", "", html.unescape(r.text))
@@ -485,8 +562,9 @@ def test_card_cost_per_request_is_labelled_and_matches_the_deployment_page_when_
     shown = f"${econ['cost_per_1k_requests_usd']:.3f}"
     assert shown in page
     assert text.count(shown) >= 2  # the plan's and the card's provisioned Before
-    replicas = re.findall(r"Replicas at the peak</th>.*?<td class=\"num\">([^<]*)</td></tr>",
-                          r.text, flags=re.S)  # fmt: skip
+    replicas = re.findall(
+        r"Replicas at the peak</th>.*?<td class=\"num\">([^<]*)</td></tr>", r.text, flags=re.S
+    )
     assert replicas
     assert all(c == "no change" or c[0] in "+−" for c in replicas), replicas
     assert "+0<" not in r.text
@@ -499,8 +577,11 @@ def test_a_plan_whose_provisioned_bill_ends_over_budget_says_so(
     $34,998 against a $25,000 budget and said only "raises the monthly serving bill". The plan
     now says first that it ends over the budget, with both figures."""
     dep = create_deployment(session, user=lead, profile="startup", monthly_budget_usd=2_950)
-    data = _form(client, dep.id, **{"fm.factual_staleness.severity": "3",
-                                    "fm.factual_staleness.corpus_tokens": "1e8"})  # fmt: skip
+    data = _form(
+        client,
+        dep.id,
+        **{"fm.factual_staleness.severity": "3", "fm.factual_staleness.corpus_tokens": "1e8"},
+    )
     r = client.post(f"/deployments/{dep.id}/assessment", data=data, follow_redirects=True)
     assert r.status_code == 200, r.text[-1500:]
     rec = session.execute(select(Recommendation)).scalars().one()

@@ -17,10 +17,16 @@ from app.rules.reference import default_ruleset_text
 from tests.factories import api_headers, create_deployment, create_user
 
 ANSWERS: list[dict[str, Any]] = [
-    {"failure_mode": "factual_staleness", "severity": 3, "traffic_share": 0.4,
-     "segments": ["EU"], "corpus_tokens": 2e8, "cross_document": False},
+    {
+        "failure_mode": "factual_staleness",
+        "severity": 3,
+        "traffic_share": 0.4,
+        "segments": ["EU"],
+        "corpus_tokens": 2e8,
+        "cross_document": False,
+    },
     {"failure_mode": "policy_noncompliance", "severity": 2, "traffic_share": 0.1},
-]  # fmt: skip
+]
 
 
 def _count(session: Session, model: type) -> int:
@@ -59,8 +65,13 @@ def test_submit_returns_the_ranked_explained_priced_recommendation(
     assert (first["rank"], first["axis"], first["technique"]) == (1, "retrieval", "rag")
     assert [i["rank"] for i in rec["items"]] == list(range(1, len(rec["items"]) + 1))
     assert {"retrieval", "alignment"} <= {i["axis"] for i in rec["items"]}
-    for key in ("monthly_cost_delta_usd", "one_off_cost_usd", "ttft_delta_ms", "tpot_delta_ms",
-                "governance_burden"):  # fmt: skip
+    for key in (
+        "monthly_cost_delta_usd",
+        "one_off_cost_usd",
+        "ttft_delta_ms",
+        "tpot_delta_ms",
+        "governance_burden",
+    ):
         assert key in first["impact"]
     # RAG adds 5×512 prompt tokens and 40 ms of retrieval: TTFT grows; the index costs money.
     assert first["impact"]["ttft_delta_ms"] > 40
@@ -87,8 +98,13 @@ def test_submit_returns_the_ranked_explained_priced_recommendation(
 
 def test_all_zero_severities_say_no_intervention(client: TestClient, lead: Any, dep: Any) -> None:
     h = api_headers(client, lead.email)
-    r = _submit(client, h, dep.id, [{"failure_mode": "serving_cost", "severity": 0}],
-                observed_monthly_cost_usd=10)  # fmt: skip
+    r = _submit(
+        client,
+        h,
+        dep.id,
+        [{"failure_mode": "serving_cost", "severity": 0}],
+        observed_monthly_cost_usd=10,
+    )
     assert r.status_code == 201
     rec = r.json()["recommendation"]
     assert rec["no_intervention"] is True
@@ -119,21 +135,39 @@ def test_idempotency_key_returns_the_same_assessment(
         ([{"failure_mode": "made_up", "severity": 2}], {}, "answers[0].failure_mode"),
         ([{"failure_mode": "serving_cost", "severity": 5}], {}, "severity"),
         ([{"failure_mode": "serving_cost", "severity": -1}], {}, "severity"),
-        ([{"failure_mode": "serving_cost", "severity": 2, "traffic_share": 1.5}], {},
-         "traffic_share"),
-        ([{"failure_mode": "serving_cost", "severity": 2, "segments": ["Mars"]}], {},
-         "answers[0].segments"),
-        ([{"failure_mode": "serving_cost", "severity": 2, "labelled_data": True}], {},
-         "answers[0].labelled_data"),
-        ([{"failure_mode": "domain_accuracy_gap", "severity": 2, "distribution": "random"}], {},
-         "distribution"),
-        ([{"failure_mode": "serving_cost", "severity": 1},
-          {"failure_mode": "serving_cost", "severity": 2}], {}, "answers"),
+        (
+            [{"failure_mode": "serving_cost", "severity": 2, "traffic_share": 1.5}],
+            {},
+            "traffic_share",
+        ),
+        (
+            [{"failure_mode": "serving_cost", "severity": 2, "segments": ["Mars"]}],
+            {},
+            "answers[0].segments",
+        ),
+        (
+            [{"failure_mode": "serving_cost", "severity": 2, "labelled_data": True}],
+            {},
+            "answers[0].labelled_data",
+        ),
+        (
+            [{"failure_mode": "domain_accuracy_gap", "severity": 2, "distribution": "random"}],
+            {},
+            "distribution",
+        ),
+        (
+            [
+                {"failure_mode": "serving_cost", "severity": 1},
+                {"failure_mode": "serving_cost", "severity": 2},
+            ],
+            {},
+            "answers",
+        ),
         ([], {}, "answers"),
         (ANSWERS, {"governance_capacity": -1}, "governance_capacity"),
         (ANSWERS, {"colour": "blue"}, "colour"),
     ],
-)  # fmt: skip
+)
 def test_bad_answers_are_422_and_write_nothing(
     client: TestClient,
     session: Session,
@@ -192,7 +226,9 @@ def test_publish_then_rerun_links_and_shows_what_changed(
     text = _edited_rules(_rag_becomes_graphrag)
 
     assert client.post("/api/v1/rules/validate", json={"yaml": text}, headers=ha).json() == {
-        "valid": True, "rules": len(yaml.safe_load(text)["rules"])}  # fmt: skip
+        "valid": True,
+        "rules": len(yaml.safe_load(text)["rules"]),
+    }
     dry = client.post("/api/v1/rules/dry-run", json={"yaml": text}, headers=ha).json()
     assert dry["changed"] == 1
     change = dry["changes"][0]
@@ -206,8 +242,9 @@ def test_publish_then_rerun_links_and_shows_what_changed(
         client.post("/api/v1/rules", json={"yaml": text, "note": "x"}, headers=hl).status_code
         == 403
     )
-    r = client.post("/api/v1/rules", json={"yaml": text, "note": "GraphRAG for staleness"},
-                    headers=ha)  # fmt: skip
+    r = client.post(
+        "/api/v1/rules", json={"yaml": text, "note": "GraphRAG for staleness"}, headers=ha
+    )
     assert r.status_code == 201, r.text
     assert r.json()["version"] == 2
     assert client.get("/api/v1/rules", headers=hl).json()["version"] == 2
@@ -246,12 +283,13 @@ def test_publish_then_rerun_links_and_shows_what_changed(
         ("rules: [", "yaml"),
         ("rules: []", "rules"),
         (_edited_rules(lambda b: b["rules"][0]["when"].update({"all": "x"})), "rules[0].when"),
-        (_edited_rules(lambda b: b["rules"][0]["then"]["recommend"].update({"axis": "magic"})),
-         "rules[0].then.recommend.axis"),
-        (_edited_rules(lambda b: b["rules"][1].update({"id": b["rules"][0]["id"]})),
-         "rules[1].id"),
+        (
+            _edited_rules(lambda b: b["rules"][0]["then"]["recommend"].update({"axis": "magic"})),
+            "rules[0].then.recommend.axis",
+        ),
+        (_edited_rules(lambda b: b["rules"][1].update({"id": b["rules"][0]["id"]})), "rules[1].id"),
     ],
-)  # fmt: skip
+)
 def test_invalid_rule_sets_are_422_with_their_path(
     client: TestClient, session: Session, text: str, field: str
 ) -> None:
@@ -277,9 +315,13 @@ def test_cards_carry_the_priced_contract_and_alternatives(
     answers = [
         {"failure_mode": "complex_task_errors", "severity": 2, "traffic_share": 0.15},
         {"failure_mode": "serving_cost", "severity": 1, "traffic_share": 1.0},
-        {"failure_mode": "factual_staleness", "severity": 3, "traffic_share": 0.4,
-         "corpus_tokens": 1e8},
-    ]  # fmt: skip
+        {
+            "failure_mode": "factual_staleness",
+            "severity": 3,
+            "traffic_share": 0.4,
+            "corpus_tokens": 1e8,
+        },
+    ]
     r = _submit(client, h, dep.id, answers)
     assert r.status_code == 201, r.text
     items = r.json()["recommendation"]["items"]
@@ -287,16 +329,29 @@ def test_cards_carry_the_priced_contract_and_alternatives(
     assert all("paged_attention" not in i["technique"] for i in items)
     for item in items:
         impact = item["impact"]
-        for key in ("monthly_cost_delta_usd", "one_off_cost_usd", "ttft_delta_ms",
-                    "tpot_delta_ms", "governance_burden", "params", "traffic_share"):  # fmt: skip
+        for key in (
+            "monthly_cost_delta_usd",
+            "one_off_cost_usd",
+            "ttft_delta_ms",
+            "tpot_delta_ms",
+            "governance_burden",
+            "params",
+            "traffic_share",
+        ):
             assert key in impact, key
         for key in ("cost_per_1k_requests_usd", "monthly_cost_usd"):
             assert set(impact[key]) == {"before", "after", "delta"}
         assert set(impact["replicas"]) == {"before", "after"}
         assert set(impact["time_to_answer_p95_ms"]) == {"before", "after"}
         assert set(impact["slo_after"]) == {"ttft_ok", "tpot_ok", "time_to_answer_ok"}
-        assert set(impact["one_off_usd"]) == {"total", "gpu", "labelling", "preference_data",
-                                              "embedding_and_index", "evaluation"}  # fmt: skip
+        assert set(impact["one_off_usd"]) == {
+            "total",
+            "gpu",
+            "labelling",
+            "preference_data",
+            "embedding_and_index",
+            "evaluation",
+        }
         assert impact["monthly_cost_usd"]["after"] is not None  # the H100 has a price
         assert set(impact["range"]) == {
             "ttft_p95_ms",
@@ -311,9 +366,15 @@ def test_cards_carry_the_priced_contract_and_alternatives(
             assert band["p10"] <= band["p90"]
         for alt in item["alternatives"]:
             # hosted alternatives add more fields (issue 20 item 5)
-            assert {"technique", "axis", "cost_per_1k_requests_usd",
-                    "monthly_cost_usd", "time_to_answer_p95_ms", "slo_after",
-                    "why_not"} <= set(alt)  # fmt: skip
+            assert {
+                "technique",
+                "axis",
+                "cost_per_1k_requests_usd",
+                "monthly_cost_usd",
+                "time_to_answer_p95_ms",
+                "slo_after",
+                "why_not",
+            } <= set(alt)
             assert alt["why_not"]
     serving = items[0]
     alts = {a["technique"]: a["why_not"] for a in serving["alternatives"]}
@@ -329,7 +390,7 @@ def test_cards_carry_the_priced_contract_and_alternatives(
 SPEC_ANSWERS: list[dict[str, Any]] = [
     {"failure_mode": "complex_task_errors", "severity": 2, "traffic_share": 0.15},
     {"failure_mode": "serving_cost", "severity": 3, "traffic_share": 1.0},
-]  # fmt: skip
+]
 
 
 def _meets(slo: dict[str, bool] | None) -> bool:
@@ -362,14 +423,17 @@ def test_a_serving_card_for_reasoning_headroom_is_a_serving_card(
             assert item["expected_outcome"] != reasoning_outcome
             assert all(a["axis"] == "serving_optimization" for a in item["alternatives"])
         same_axis_meeting = [
-            a for a in item["alternatives"]
-            if a["axis"] == item["axis"] and _meets(a["slo_after"])
-            and a["why_not"].startswith("$")
-        ]  # fmt: skip
+            a
+            for a in item["alternatives"]
+            if a["axis"] == item["axis"] and _meets(a["slo_after"]) and a["why_not"].startswith("$")
+        ]
         if same_axis_meeting:
             assert _meets(item["impact"]["slo_after"]), item["technique"]
-        assert not any("no priced option on this axis meets" in w for w in item["rationale"]
-                       if same_axis_meeting)  # fmt: skip
+        assert not any(
+            "no priced option on this axis meets" in w
+            for w in item["rationale"]
+            if same_axis_meeting
+        )
     serving = [i for i in items if i["axis"] == "serving_optimization"]
     assert len(serving) == 1
     assert set(serving[0]["failure_modes"]) == {"serving_cost", "complex_task_errors"}
@@ -387,8 +451,15 @@ def test_serving_first_says_the_reason_that_holds(
         {"failure_mode": "serving_cost", "severity": 3, "traffic_share": 1.0},
         {"failure_mode": "factual_staleness", "severity": 3, "traffic_share": 0.4},
     ]
-    r = _submit(client, h, d.id, answers, observed_monthly_cost_usd=4000.0,
-                observed_ttft_ms=100.0, observed_tpot_ms=10.0)  # fmt: skip
+    r = _submit(
+        client,
+        h,
+        d.id,
+        answers,
+        observed_monthly_cost_usd=4000.0,
+        observed_ttft_ms=100.0,
+        observed_tpot_ms=10.0,
+    )
     assert r.status_code == 201, r.text
     rec = r.json()["recommendation"]
     assert rec["items"][0]["axis"] == "serving_optimization"
@@ -397,8 +468,15 @@ def test_serving_first_says_the_reason_that_holds(
     assert "reported as a failure (severity 3)" in note
     assert "budget or SLO" not in note
     assert "over the monthly budget" not in note
-    over = _submit(client, h, d.id, answers[1:], observed_monthly_cost_usd=7000.0,
-                   observed_ttft_ms=100.0, observed_tpot_ms=10.0)  # fmt: skip
+    over = _submit(
+        client,
+        h,
+        d.id,
+        answers[1:],
+        observed_monthly_cost_usd=7000.0,
+        observed_ttft_ms=100.0,
+        observed_tpot_ms=10.0,
+    )
     assert over.status_code == 201, over.text
     notes = over.json()["recommendation"]["notes"]
     assert any("over the monthly budget: $7,000 vs $6,000" in n for n in notes), notes
@@ -420,8 +498,11 @@ def test_the_whole_plan_names_the_slos_it_misses_and_picks_by_a_stated_rule(
     card = next(i for i in rec["items"] if i["axis"] == "reasoning_compute")
     assert not any("rules' pick" in line for line in card["rationale"])
     slo = card["impact"]["slo_after"]
-    priced = [a for a in card["alternatives"] if a["axis"] == "reasoning_compute"
-              and a["monthly_cost_usd"] is not None]  # fmt: skip
+    priced = [
+        a
+        for a in card["alternatives"]
+        if a["axis"] == "reasoning_compute" and a["monthly_cost_usd"] is not None
+    ]
     if not all(slo.values()):
         # none on the axis meets the SLOs, and none is cheaper with no more SLOs missed
         assert not any(_meets(a["slo_after"]) for a in priced)
@@ -469,8 +550,10 @@ def test_a_moe_deployment_is_not_told_to_adopt_moe(
     rec = r.json()["recommendation"]
     moe = [i for i in rec["items"] if i["technique"] == "moe_model"]
     for item in moe:
-        assert any("is already a mixture-of-experts model: this replaces it with" in line
-                   for line in item["rationale"])  # fmt: skip
+        assert any(
+            "is already a mixture-of-experts model: this replaces it with" in line
+            for line in item["rationale"]
+        )
     if not moe:
         assert any("already a mixture-of-experts model" in n for n in rec["notes"]), rec["notes"]
 
@@ -518,8 +601,16 @@ def test_card_before_is_the_deployment_page(
         assert impact["monthly_cost_usd"]["before"] <= econ["monthly_cost_usd"] + 1e-6
     report = client.get(f"/api/v1/deployments/{dep.id}/report?format=json", headers=h).json()
     s6 = report["economics"]
-    for key in ("replicas", "monthly_cost_usd", "ttft_p95_ms", "tpot_p95_ms", "meets_slos",
-                "within_budget", "gpu_hours_per_month", "cost_per_1k_requests_usd"):  # fmt: skip
+    for key in (
+        "replicas",
+        "monthly_cost_usd",
+        "ttft_p95_ms",
+        "tpot_p95_ms",
+        "meets_slos",
+        "within_budget",
+        "gpu_hours_per_month",
+        "cost_per_1k_requests_usd",
+    ):
         assert s6[key] == econ[key], key
     assert isinstance(s6["replicas"], int)
     html_report = client.get(f"/api/v1/deployments/{dep.id}/report?format=html", headers=h).text
@@ -550,11 +641,20 @@ def test_answers_become_the_engines_answers_once() -> None:
     from app.assessments.schemas import AssessmentIn
     from app.rules.questionnaire import Answer
 
-    data = AssessmentIn.model_validate({"answers": [
-        {"failure_mode": "factual_staleness", "severity": "3", "traffic_share": 0.25,
-         "segments": ["EU", "EU", "US"], "cross_document": True},
-        {"failure_mode": "serving_cost", "severity": 0},
-    ]})  # fmt: skip
+    data = AssessmentIn.model_validate(
+        {
+            "answers": [
+                {
+                    "failure_mode": "factual_staleness",
+                    "severity": "3",
+                    "traffic_share": 0.25,
+                    "segments": ["EU", "EU", "US"],
+                    "cross_document": True,
+                },
+                {"failure_mode": "serving_cost", "severity": 0},
+            ]
+        }
+    )
     assert data.engine_answers == (
         Answer("factual_staleness", 3, 0.25, ("EU", "US"), {"cross_document": True}),
         Answer("serving_cost", 0, None, (), {}),

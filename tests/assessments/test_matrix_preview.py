@@ -60,8 +60,13 @@ def test_preview_shows_ranking_changes_then_publish_saves(
     page_login(client, admin.email)
     _assess(client, session, admin)
     token = csrf(client, "/matrix/edit")
-    edit = {"csrftoken": token, "note": "RAG hosting got dear", **_cells(1, "retrieval"),
-            **_cells(5, "alignment"), "action": "preview"}  # fmt: skip
+    edit = {
+        "csrftoken": token,
+        "note": "RAG hosting got dear",
+        **_cells(1, "retrieval"),
+        **_cells(5, "alignment"),
+        "action": "preview",
+    }
     r = client.post("/matrix/edit", data=edit)
     assert r.status_code == 200, r.text[:500]
     text = html.unescape(r.text)
@@ -74,8 +79,11 @@ def test_preview_shows_ranking_changes_then_publish_saves(
     assert 'name="preview_of"' in r.text
     digest = r.text.split('name="preview_of" value="', 1)[1].split('"', 1)[0]
     # publishing the previewed change saves version 2
-    r = client.post("/matrix/edit", data={**edit, "action": "publish", "preview_of": digest},
-                    follow_redirects=False)  # fmt: skip
+    r = client.post(
+        "/matrix/edit",
+        data={**edit, "action": "publish", "preview_of": digest},
+        follow_redirects=False,
+    )
     assert r.status_code == 303, r.text[:500]
     assert _version(client, admin.email) == 2
     events = session.execute(
@@ -90,16 +98,21 @@ def test_publish_without_or_after_a_changed_preview_previews_first(
     admin = create_user(session, role="admin")
     page_login(client, admin.email)
     token = csrf(client, "/matrix/edit")
-    edit = {"csrftoken": token, "retrieval.cost.level": "5",
-            "retrieval.cost.wording": "Very low", "action": "publish"}  # fmt: skip
+    edit = {
+        "csrftoken": token,
+        "retrieval.cost.level": "5",
+        "retrieval.cost.wording": "Very low",
+        "action": "publish",
+    }
     r = client.post("/matrix/edit", data=edit)
     assert r.status_code == 200
     assert "no preview was made" in html.unescape(r.text)
     assert _version(client, admin.email) == 1
     digest = r.text.split('name="preview_of" value="', 1)[1].split('"', 1)[0]
     # the previewed values were changed before publishing: preview again, nothing saved
-    r = client.post("/matrix/edit", data={**edit, "retrieval.cost.level": "4",
-                                          "preview_of": digest})  # fmt: skip
+    r = client.post(
+        "/matrix/edit", data={**edit, "retrieval.cost.level": "4", "preview_of": digest}
+    )
     assert r.status_code == 200
     assert "nothing saved yet" in r.text
     assert _version(client, admin.email) == 1
@@ -112,16 +125,19 @@ def test_preview_with_no_assessment_or_no_change(client: TestClient, session: Se
     admin = create_user(session, role="admin")
     page_login(client, admin.email)
     token = csrf(client, "/matrix/edit")
-    r = client.post("/matrix/edit", data={"csrftoken": token, "retrieval.cost.level": "5",
-                                          "action": "preview"})  # fmt: skip
+    r = client.post(
+        "/matrix/edit", data={"csrftoken": token, "retrieval.cost.level": "5", "action": "preview"}
+    )
     assert r.status_code == 200
     assert "No assessment's ranking would change." in html.unescape(r.text)
-    r = client.post("/matrix/edit", data={"csrftoken": token, "retrieval.cost.level": "4",
-                                          "action": "preview"})  # fmt: skip
+    r = client.post(
+        "/matrix/edit", data={"csrftoken": token, "retrieval.cost.level": "4", "action": "preview"}
+    )
     assert r.status_code == 422
     assert "no cell changed" in r.text
-    r = client.post("/matrix/edit", data={"csrftoken": token, "retrieval.cost.level": "x",
-                                          "action": "preview"})  # fmt: skip
+    r = client.post(
+        "/matrix/edit", data={"csrftoken": token, "retrieval.cost.level": "x", "action": "preview"}
+    )
     assert r.status_code == 422
     assert "whole number 1-5" in r.text
     assert 'value="x"' in r.text

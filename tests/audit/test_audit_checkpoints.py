@@ -51,8 +51,9 @@ def _ids(session: Session, org_id: int | None = None) -> list[int]:
 
 def _new_deployments(client: TestClient, h: dict[str, str], n: int, prefix: str) -> None:
     for i in range(n):
-        r = client.post("/api/v1/deployments", json=deployment_payload(name=f"{prefix} {i}"),
-                        headers=h)  # fmt: skip
+        r = client.post(
+            "/api/v1/deployments", json=deployment_payload(name=f"{prefix} {i}"), headers=h
+        )
         assert r.status_code == 201, r.text
 
 
@@ -111,8 +112,9 @@ def _cp(settings: Settings, event_id: int) -> dict[str, Any]:
 
 
 @pytest.fixture(params=["file", "redis"])
-def store_settings(request: pytest.FixtureRequest, settings: Settings,
-                   tmp_path: Path) -> Iterator[Settings]:  # fmt: skip
+def store_settings(
+    request: pytest.FixtureRequest, settings: Settings, tmp_path: Path
+) -> Iterator[Settings]:
     if request.param == "file":
         s = settings.model_copy(update={"audit_checkpoint_path": tmp_path / "cp.jsonl"})
     else:
@@ -208,8 +210,12 @@ def test_verify_tells_each_organisation_only_its_own_figures(
     _new_deployments(client, hb, 3, "B")
     own_a, own_b = _ids(session, a.org_id), _ids(session, b.org_id)
     va = client.get("/api/v1/audit/verify", headers=ha).json()
-    assert va == {"ok": True, "events_checked": len(own_a), "first_bad_event_id": None,
-                  "reason": None}  # fmt: skip
+    assert va == {
+        "ok": True,
+        "events_checked": len(own_a),
+        "first_bad_event_id": None,
+        "reason": None,
+    }
     assert client.get("/api/v1/audit/verify", headers=hb).json()["events_checked"] == len(own_b)
     _new_deployments(client, hb, 4, "B more")
     assert client.get("/api/v1/audit/verify", headers=ha).json() == va  # B's work is invisible

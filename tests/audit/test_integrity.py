@@ -32,8 +32,11 @@ def world(client: TestClient, session: Session, settings: Settings) -> dict[str,
     dep = create_deployment(session, user=lead)
     session.commit()
     h = api_headers(client, lead.email)
-    client.post(f"/api/v1/deployments/{dep.id}/assessments", json={"answers": [
-        {"failure_mode": "factual_staleness", "severity": 3}]}, headers=h)  # fmt: skip
+    client.post(
+        f"/api/v1/deployments/{dep.id}/assessments",
+        json={"answers": [{"failure_mode": "factual_staleness", "severity": 3}]},
+        headers=h,
+    )
     key = client.get("/api/v1/audit/public-key").json()
     return {"dep": dep.id, "h": h, "pub": base64.b64decode(key["public_key"]), "key": key}
 
@@ -61,9 +64,13 @@ def test_rendering_leaves_the_report_data_as_it_was() -> None:
     """render() copies only the top level and the integrity section: the data it was given keeps
     its contents (no signature slot added to it)."""
     key = signing.private_key(None, "a secret")
-    data = {"scope": {"deployment": {"id": 7}}, "generated_at": "2026-01-01T00:00:00Z",
-            "generated_by": "g@example.test", "recommendations": [{"items": [{"score": 1.0}]}],
-            "integrity": {"audit_chain_head": "abc", "versions": {"rules": "1"}}}  # fmt: skip
+    data = {
+        "scope": {"deployment": {"id": 7}},
+        "generated_at": "2026-01-01T00:00:00Z",
+        "generated_by": "g@example.test",
+        "recommendations": [{"items": [{"score": 1.0}]}],
+        "integrity": {"audit_chain_head": "abc", "versions": {"rules": "1"}},
+    }
     before = json.loads(json.dumps(data))
     out = export.render(key, data, "json")
     assert data == before
@@ -139,8 +146,11 @@ def test_tampered_html_is_refused(client: TestClient, world: dict, tmp_path: Pat
     injected = good.replace(b"<h2>8. ", b"<p>Approved by the board.</p><h2>8. ", 1)
     _refused(injected, pub, "HTML does not match")
     # the report data block the old scheme checked is covered like every other byte
-    _refused(good.replace(b'id="axisboard-report-data">{', b'id="axisboard-report-data">{ ', 1),
-             pub, "HTML does not match")  # fmt: skip
+    _refused(
+        good.replace(b'id="axisboard-report-data">{', b'id="axisboard-report-data">{ ', 1),
+        pub,
+        "HTML does not match",
+    )
     # trailing data, and a block copied to the end of an altered file
     _refused(good + b"<p>added</p>\n", pub, "data after the signature block")
     start, _, e = export._locate(good)
@@ -167,8 +177,9 @@ def test_tampered_pdf_is_refused(client: TestClient, world: dict, tmp_path: Path
     # a visible annotation added as an incremental update (the original bytes kept, as a signed
     # PDF would be edited)
     writer = PdfWriter(io.BytesIO(good), incremental=True)
-    writer.add_annotation(page_number=0, annotation=FreeText(
-        text="Approved", rect=(50, 550, 200, 650)))  # fmt: skip
+    writer.add_annotation(
+        page_number=0, annotation=FreeText(text="Approved", rect=(50, 550, 200, 650))
+    )
     out = io.BytesIO()
     writer.write(out)
     annotated = out.getvalue()
@@ -182,8 +193,9 @@ def test_tampered_pdf_is_refused(client: TestClient, world: dict, tmp_path: Path
     assert "incremental update" in r.output
     # the same annotation in a rewritten file
     rewriter = PdfWriter(clone_from=io.BytesIO(good))
-    rewriter.add_annotation(page_number=0, annotation=FreeText(
-        text="Approved", rect=(50, 550, 200, 650)))  # fmt: skip
+    rewriter.add_annotation(
+        page_number=0, annotation=FreeText(text="Approved", rect=(50, 550, 200, 650))
+    )
     out = io.BytesIO()
     rewriter.write(out)
     with pytest.raises(signing.SignatureError):
@@ -198,8 +210,11 @@ def test_tampered_csv_is_refused(client: TestClient, world: dict) -> None:  # ty
     good = _export(client, world, "csv")
     pub = world["pub"]
     assert good.splitlines()[-1].startswith(b"# [axisboard-signature-v1:")
-    _refused(good + b"ISO/IEC 42001,A.9.9,Injected control,,adopted,,\r\n", pub,
-             "data after the CSV's signature line")  # fmt: skip
+    _refused(
+        good + b"ISO/IEC 42001,A.9.9,Injected control,,adopted,,\r\n",
+        pub,
+        "data after the CSV's signature line",
+    )
     first_row_end = good.index(b"\r\n") + 2
     inserted = good[:first_row_end] + b"OWASP,LLM00,Injected,,adopted,,\r\n" + good[first_row_end:]
     _refused(inserted, pub, "CSV does not match")
@@ -231,8 +246,9 @@ def test_tampered_json_is_refused(client: TestClient, world: dict) -> None:  # t
 @pytest.mark.slow
 def test_detached_signature(client: TestClient, world: dict, tmp_path: Path) -> None:  # type: ignore[type-arg]
     for fmt in ("pdf", "json"):
-        r = client.get(f"/api/v1/deployments/{world['dep']}/report?format={fmt}&detached=1",
-                       headers=world["h"])  # fmt: skip
+        r = client.get(
+            f"/api/v1/deployments/{world['dep']}/report?format={fmt}&detached=1", headers=world["h"]
+        )
         assert r.status_code == 200
         assert r.headers["content-type"] == "application/zip"
         name = export.file_name(world["dep"], fmt)
@@ -247,13 +263,15 @@ def test_detached_signature(client: TestClient, world: dict, tmp_path: Path) -> 
         f.write_bytes(content)
         s.write_bytes(sig)
         key = world["key"]["public_key"]
-        ok = CliRunner().invoke(cli, ["verify-report", str(f), "--signature", str(s),
-                                      "--public-key", key])  # fmt: skip
+        ok = CliRunner().invoke(
+            cli, ["verify-report", str(f), "--signature", str(s), "--public-key", key]
+        )
         assert ok.exit_code == 0, ok.output
         assert "detached signature" in ok.output
         f.write_bytes(content + b"\n")
-        bad = CliRunner().invoke(cli, ["verify-report", str(f), "--signature", str(s),
-                                       "--public-key", key])  # fmt: skip
+        bad = CliRunner().invoke(
+            cli, ["verify-report", str(f), "--signature", str(s), "--public-key", key]
+        )
         assert bad.exit_code == 1
         assert "does not match its detached signature" in bad.output
     # an embedded manifest is no detached signature (it does not sign the whole file)
@@ -262,8 +280,9 @@ def test_detached_signature(client: TestClient, world: dict, tmp_path: Path) -> 
     embedded = base64.b64decode(json_file[p:e])
     with pytest.raises(signing.SignatureError, match="not a detached signature"):
         export.verify_detached(json_file[:p] + json_file[e:], embedded, world["pub"])
-    page = client.get(f"/api/v1/deployments/{world['dep']}/report?format=csv&detached=maybe",
-                      headers=world["h"])  # fmt: skip
+    page = client.get(
+        f"/api/v1/deployments/{world['dep']}/report?format=csv&detached=maybe", headers=world["h"]
+    )
     assert page.status_code == 422
     assert "detached" in page.text
 

@@ -129,8 +129,11 @@ def test_page_login_throttled(
     assert r.headers["retry-after"] == "1"
     clock.advance(1)
     token = csrf_from(client.get("/login").text)
-    r = client.post("/login", data={"csrftoken": token, "email": user.email, "password": PASSWORD},
-                    follow_redirects=False)  # fmt: skip
+    r = client.post(
+        "/login",
+        data={"csrftoken": token, "email": user.email, "password": PASSWORD},
+        follow_redirects=False,
+    )
     assert r.status_code == 303  # a delay, not a lock-out
 
 
@@ -194,10 +197,19 @@ def test_one_address_trying_many_accounts_is_slowed(
 
 
 def test_backoff_arithmetic() -> None:
-    t = auth_service.LoginThrottle(max_failures=5, window_s=3600, base_delay_s=1.0,
-                                   max_delay_s=300.0)  # fmt: skip
+    t = auth_service.LoginThrottle(
+        max_failures=5, window_s=3600, base_delay_s=1.0, max_delay_s=300.0
+    )
     assert [t.delay_s(n, 5) for n in (0, 4, 5, 6, 7, 13, 14, 10_000)] == [
-        0, 0, 1, 2, 4, 256, 300, 300]  # fmt: skip
+        0,
+        0,
+        1,
+        2,
+        4,
+        256,
+        300,
+        300,
+    ]
 
 
 def test_pages_redirect_to_login(client: TestClient) -> None:
@@ -276,9 +288,16 @@ def test_open_redirect_refused(client: TestClient, session: Session, next_url: s
     assert r.headers["location"] == "/"
 
 
-@pytest.mark.parametrize("raw_query", ["/%09/evil.example", "/%0d%0a/evil.example",
-                                       "/%5Cevil.example", "%2F%2Fevil.example",
-                                       "/%0dSet-Cookie:%20x=1"])  # fmt: skip
+@pytest.mark.parametrize(
+    "raw_query",
+    [
+        "/%09/evil.example",
+        "/%0d%0a/evil.example",
+        "/%5Cevil.example",
+        "%2F%2Fevil.example",
+        "/%0dSet-Cookie:%20x=1",
+    ],
+)
 def test_login_page_never_carries_an_off_site_next(client: TestClient, raw_query: str) -> None:
     """The query string is decoded before the check: /login?next=/%09/evil.example is "/\t/…"."""
     r = client.get(f"/login?next={raw_query}")
@@ -342,8 +361,9 @@ def test_safe_next_always_gives_a_same_origin_path(url: str) -> None:
         max_size=6,
     ).map("".join)
 )
-@hsettings(max_examples=25, deadline=None,
-           suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@hsettings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 def test_login_redirect_is_always_same_origin(
     client: TestClient, session: Session, url: str
 ) -> None:

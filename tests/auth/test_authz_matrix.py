@@ -65,14 +65,30 @@ class Spec:
     files: dict[str, Any] | None = None  # a multipart upload (API routes)
 
 
-TINY = {"n_layers": 2, "d_model": 128, "d_ff": 384, "n_heads": 4, "n_kv_heads": 2, "d_head": 32,
-        "vocab": 500, "tied_embeddings": True}  # fmt: skip
-DESIGNS = [{"label": "a", "architecture": TINY},
-           {"label": "b", "architecture": {**TINY, "n_kv_heads": 1}}]  # fmt: skip
-ESTIMATE = {"model": "llama_3_1_8b", "gpu": "h100_sxm_80gb", "input_tokens": 1000,
-            "output_tokens": 200}  # fmt: skip
-ANSWERS = [{"failure_mode": "factual_staleness", "severity": 3, "traffic_share": 0.4},
-           {"failure_mode": "policy_noncompliance", "severity": 2}]  # fmt: skip
+TINY = {
+    "n_layers": 2,
+    "d_model": 128,
+    "d_ff": 384,
+    "n_heads": 4,
+    "n_kv_heads": 2,
+    "d_head": 32,
+    "vocab": 500,
+    "tied_embeddings": True,
+}
+DESIGNS = [
+    {"label": "a", "architecture": TINY},
+    {"label": "b", "architecture": {**TINY, "n_kv_heads": 1}},
+]
+ESTIMATE = {
+    "model": "llama_3_1_8b",
+    "gpu": "h100_sxm_80gb",
+    "input_tokens": 1000,
+    "output_tokens": 200,
+}
+ANSWERS = [
+    {"failure_mode": "factual_staleness", "severity": 3, "traffic_share": 0.4},
+    {"failure_mode": "policy_noncompliance", "severity": 2},
+]
 PORTFOLIO_ITEMS = [{"axis": "retrieval", "technique": "rag"}]
 SEARCH_FM = {"failure_mode": "policy_noncompliance", "severity": 2}
 EVAL_RESULTS = [
@@ -86,13 +102,23 @@ EVAL_CSV = "segment,metric,phase,value\n" + "".join(
 )
 CHINCHILLA_RUNS = [
     {"params": n, "tokens": d, "loss": 1.8 + 400 / n**0.34 + 410 / d**0.28}
-    for n in (1e8, 3e8, 1e9) for d in (2e9, 2e10, 2e11)
-]  # fmt: skip
-BENCH = {"completed": 10, "total_input_tokens": 1000, "total_output_tokens": 1000,
-         "median_ttft_ms": 30, "median_tpot_ms": 8, "request_rate": 1}  # fmt: skip
+    for n in (1e8, 3e8, 1e9)
+    for d in (2e9, 2e10, 2e11)
+]
+BENCH = {
+    "completed": 10,
+    "total_input_tokens": 1000,
+    "total_output_tokens": 1000,
+    "median_ttft_ms": 30,
+    "median_tpot_ms": 8,
+    "request_rate": 1,
+}
 DEPLOYMENT_FORM = {**deployment_payload(name="Support bot"), "segments": "EU: high"}
-QUESTIONNAIRE = {"fm.factual_staleness.severity": "3", "fm.factual_staleness.share": "35",
-                 "fm.policy_noncompliance.severity": "2"}  # fmt: skip
+QUESTIONNAIRE = {
+    "fm.factual_staleness.severity": "3",
+    "fm.factual_staleness.share": "35",
+    "fm.policy_noncompliance.severity": "2",
+}
 
 
 def _rules_yaml() -> str:
@@ -181,7 +207,7 @@ POLICY: dict[str, Spec] = {
                 "vocab_size": 128256,
             }
         },
-    ),  # fmt: skip
+    ),
     "POST /api/v1/calibrations": Spec(
         P.calibration_run,
         json={"model": "llama_3_2_1b", "gpu": "h100_sxm_80gb", "max_layers": 1, "matmul_n": 64},
@@ -209,7 +235,7 @@ POLICY: dict[str, Spec] = {
             "baseline": "llama_3_2_1b",
             "tolerance": 0.01,
         },
-    ),  # fmt: skip
+    ),
     "POST /api/v1/scaling/architecture-search/measure": Spec(
         P.torch_run,
         json={"designs": DESIGNS, "gpu": "a100_sxm_80gb", "batch": 2, "context": 64},
@@ -385,12 +411,12 @@ POLICY: dict[str, Spec] = {
         P.decision_make,
         form={"decision": "rejected", "comment": "not now"},
         headers={"HX-Request": "true"},
-    ),  # fmt: skip
+    ),
     "POST /portfolios/{portfolio_id}/decision": Spec(
         P.decision_make,
         form={"decision": "rejected", "comment": "not now"},
         headers={"HX-Request": "true"},
-    ),  # fmt: skip
+    ),
     "POST /deployments/{deployment_id}/evaluations": Spec(
         P.evaluation_write, form={"label": "pilot", "tolerance": "0", "results_csv": EVAL_CSV}
     ),
@@ -403,7 +429,7 @@ POLICY: dict[str, Spec] = {
             "max_layers": "1",
         },
         headers={"HX-Request": "true"},
-    ),  # fmt: skip
+    ),
     "POST /calibrations/import": Spec(
         P.calibration_run,
         form={
@@ -416,14 +442,14 @@ POLICY: dict[str, Spec] = {
             "bench_file": json.dumps(BENCH),
         },
         headers={"HX-Request": "true"},
-    ),  # fmt: skip
+    ),
     "POST /scaling/fit": Spec(
         P.estimate_run,
         form={
             "runs_csv": "params,tokens,loss\n"
             + "".join(f"{r['params']},{r['tokens']},{r['loss']}\n" for r in CHINCHILLA_RUNS)
         },
-    ),  # fmt: skip
+    ),
     "POST /scaling/conditional-fit": Spec(P.estimate_run, form={"__conditional_csv__": "1"}),
     "POST /scaling/search/measure": Spec(
         P.torch_run,
@@ -434,14 +460,24 @@ POLICY: dict[str, Spec] = {
             "batch": "2",
             "context": "64",
         },
-    ),  # fmt: skip
+    ),
     "POST /audit/verify": Spec(P.audit_read, form={}),
 }
 
 # Which path parameter names an object of one organisation, and the world's id for it.
-SCOPED_PARAMS = ("deployment_id", "assessment_id", "recommendation_id", "portfolio_id",
-                 "evaluation_id", "job_id", "report_job_id", "fit_job_id", "soa_id",
-                 "file_id", "search_job_id")  # fmt: skip
+SCOPED_PARAMS = (
+    "deployment_id",
+    "assessment_id",
+    "recommendation_id",
+    "portfolio_id",
+    "evaluation_id",
+    "job_id",
+    "report_job_id",
+    "fit_job_id",
+    "soa_id",
+    "file_id",
+    "search_job_id",
+)
 OTHER_PARAMS = {"key": None, "fm": "factual_staleness"}  # key depends on the route
 
 
@@ -496,80 +532,136 @@ def world(client: TestClient, session: Session, asgi: Any) -> Iterator[World]:
     architect = create_user(session, org="OrgA", role="architect")
     gov = create_user(session, org="OrgA", role="governance")
     admin_a = create_user(session, org="OrgA", role="admin")
-    dep = create_deployment(session, user=lead, name=f"{MARKER} deployment",
-                            segments=[{"name": "EU", "risk": "high"},
-                                      {"name": "US", "risk": "low"}])  # fmt: skip
+    dep = create_deployment(
+        session,
+        user=lead,
+        name=f"{MARKER} deployment",
+        segments=[{"name": "EU", "risk": "high"}, {"name": "US", "risk": "low"}],
+    )
     session.commit()
     h_lead, h_arch = api_headers(client, lead.email), api_headers(client, architect.email)
-    a = client.post(f"/api/v1/deployments/{dep.id}/assessments", json={"answers": ANSWERS},
-                    headers=h_lead).json()  # fmt: skip
+    a = client.post(
+        f"/api/v1/deployments/{dep.id}/assessments", json={"answers": ANSWERS}, headers=h_lead
+    ).json()
     p1, p2 = (
-        client.post("/api/v1/portfolios", json={"deployment_id": dep.id, "name": f"{MARKER} {n}",
-                    "items": PORTFOLIO_ITEMS}, headers=h_arch).json()["id"]
+        client.post(
+            "/api/v1/portfolios",
+            json={"deployment_id": dep.id, "name": f"{MARKER} {n}", "items": PORTFOLIO_ITEMS},
+            headers=h_arch,
+        ).json()["id"]
         for n in ("one", "two")
-    )  # fmt: skip
+    )
     h_gov = api_headers(client, gov.email)
-    ev = client.post(f"/api/v1/deployments/{dep.id}/evaluations", headers=h_gov,
-                     json={"label": f"{MARKER} eval", "results": EVAL_RESULTS}).json()  # fmt: skip
-    job = jobs.create(session, org_id=dep.org_id, kind="calibration", params={},
-                      created_by=admin_a.email)  # fmt: skip
+    ev = client.post(
+        f"/api/v1/deployments/{dep.id}/evaluations",
+        headers=h_gov,
+        json={"label": f"{MARKER} eval", "results": EVAL_RESULTS},
+    ).json()
+    job = jobs.create(
+        session, org_id=dep.org_id, kind="calibration", params={}, created_by=admin_a.email
+    )
     # finished jobs of the kinds with pages of their own: a report (with its file) and a fit
-    report_job = jobs.create(session, org_id=dep.org_id, kind="report_pdf", params={},
-                             created_by=lead.email)  # fmt: skip
-    report_job.status, report_job.result = "succeeded", {
-        "filename": "r.pdf", "media_type": "application/pdf", "size_bytes": 8,
-        "content_b64": "JVBERi0xLjcK"}  # fmt: skip
-    fit_job = jobs.create(session, org_id=dep.org_id, kind="chinchilla_fit", params={},
-                          created_by=architect.email)  # fmt: skip
-    fit_job.status, fit_job.result = "succeeded", client.post(
-        "/api/v1/scaling/chinchilla/fit", json={"runs": CHINCHILLA_RUNS, "bootstrap": 0},
-        headers=h_arch).json()  # fmt: skip
+    report_job = jobs.create(
+        session, org_id=dep.org_id, kind="report_pdf", params={}, created_by=lead.email
+    )
+    report_job.status, report_job.result = (
+        "succeeded",
+        {
+            "filename": "r.pdf",
+            "media_type": "application/pdf",
+            "size_bytes": 8,
+            "content_b64": "JVBERi0xLjcK",
+        },
+    )
+    fit_job = jobs.create(
+        session, org_id=dep.org_id, kind="chinchilla_fit", params={}, created_by=architect.email
+    )
+    fit_job.status, fit_job.result = (
+        "succeeded",
+        client.post(
+            "/api/v1/scaling/chinchilla/fit",
+            json={"runs": CHINCHILLA_RUNS, "bootstrap": 0},
+            headers=h_arch,
+        ).json(),
+    )
     soa = client.post(f"/api/v1/deployments/{dep.id}/soa", headers=h_gov).json()
-    evidence = client.post(f"/api/v1/soa/{soa['id']}/controls/A.6.2.8/files", headers=h_gov,
-                           files={"file": (f"{MARKER}.txt", b"log review",
-                                           "text/plain")}).json()  # fmt: skip
-    soa_file = evidence["controls"][[c["control"] for c in evidence["controls"]].index(
-        "A.6.2.8")]["evidence"][0]["file_id"]  # fmt: skip
-    search_job = jobs.create(session, org_id=dep.org_id, kind="portfolio_search",
-                             params={"deployment_id": dep.id},
-                             created_by=architect.email)  # fmt: skip
-    search_job.status, search_job.result = "succeeded", client.post(
-        f"/api/v1/deployments/{dep.id}/portfolio-search", headers=h_arch,
-        json={"failure_modes": [SEARCH_FM]}).json()  # fmt: skip
+    evidence = client.post(
+        f"/api/v1/soa/{soa['id']}/controls/A.6.2.8/files",
+        headers=h_gov,
+        files={"file": (f"{MARKER}.txt", b"log review", "text/plain")},
+    ).json()
+    soa_file = evidence["controls"][[c["control"] for c in evidence["controls"]].index("A.6.2.8")][
+        "evidence"
+    ][0]["file_id"]
+    search_job = jobs.create(
+        session,
+        org_id=dep.org_id,
+        kind="portfolio_search",
+        params={"deployment_id": dep.id},
+        created_by=architect.email,
+    )
+    search_job.status, search_job.result = (
+        "succeeded",
+        client.post(
+            f"/api/v1/deployments/{dep.id}/portfolio-search",
+            headers=h_arch,
+            json={"failure_modes": [SEARCH_FM]},
+        ).json(),
+    )
     outsider = create_user(session, org="OrgB", role="admin")
     dep_b = create_deployment(session, user=outsider, name="OrgB deployment")
     session.commit()
     h_b = api_headers(client, outsider.email)
     qb = [
-        client.post("/api/v1/portfolios", headers=h_b, json={"deployment_id": dep_b.id,
-                    "name": f"B{n}", "items": PORTFOLIO_ITEMS}).json()["id"]
+        client.post(
+            "/api/v1/portfolios",
+            headers=h_b,
+            json={"deployment_id": dep_b.id, "name": f"B{n}", "items": PORTFOLIO_ITEMS},
+        ).json()["id"]
         for n in (1, 2)
-    ]  # fmt: skip
+    ]
     users = {role: create_user(session, org="OrgA", role=role.value).email for role in Role}
     session.commit()
     yield World(
-        ids={"deployment_id": dep.id, "assessment_id": a["id"],
-             "recommendation_id": a["recommendation"]["id"], "portfolio_id": p1,
-             "evaluation_id": ev["id"], "job_id": job.id, "report_job_id": report_job.id,
-             "fit_job_id": fit_job.id, "soa_id": soa["id"], "file_id": soa_file,
-             "search_job_id": search_job.id},
-        portfolios=(p1, p2), users=users, outsider=outsider.email,
+        ids={
+            "deployment_id": dep.id,
+            "assessment_id": a["id"],
+            "recommendation_id": a["recommendation"]["id"],
+            "portfolio_id": p1,
+            "evaluation_id": ev["id"],
+            "job_id": job.id,
+            "report_job_id": report_job.id,
+            "fit_job_id": fit_job.id,
+            "soa_id": soa["id"],
+            "file_id": soa_file,
+            "search_job_id": search_job.id,
+        },
+        portfolios=(p1, p2),
+        users=users,
+        outsider=outsider.email,
         outsider_portfolios=(qb[0], qb[1]),
-    )  # fmt: skip
+    )
     asgi.fastapi_app.state.job_runner = None
 
 
 def _conditional_runs() -> list[dict[str, float]]:
     from app.scaling.conditional import PUBLISHED, synthetic_runs
 
-    c = synthetic_runs(PUBLISHED["bian_task3"], [(8e7, 3.6), (1.45e8, 3.4), (2.97e8, 3.2)],
-                       per_scale=20)  # fmt: skip
+    c = synthetic_runs(
+        PUBLISHED["bian_task3"], [(8e7, 3.6), (1.45e8, 3.4), (2.97e8, 3.2)], per_scale=20
+    )
     return [
-        {"n_non_embed": float(n), "d_model": round(float(x) * float(n) ** 0.5), "r": float(r),
-         "loss": float(loss), "reference_loss": float(ref)}
-        for n, x, r, loss, ref in zip(c.n_non_embed, c.x, c.r, c.loss, c.reference_loss,
-                                      strict=True)
-    ]  # fmt: skip
+        {
+            "n_non_embed": float(n),
+            "d_model": round(float(x) * float(n) ** 0.5),
+            "r": float(r),
+            "loss": float(loss),
+            "reference_loss": float(ref),
+        }
+        for n, x, r, loss, ref in zip(
+            c.n_non_embed, c.x, c.r, c.loss, c.reference_loss, strict=True
+        )
+    ]
 
 
 def _fill(value: dict[str, Any] | None, ids: dict[str, int]) -> dict[str, Any] | None:
@@ -609,8 +701,9 @@ def _url(route: str, ids: dict[str, int], portfolios: tuple[int, int], spec: Spe
 
 
 class Matrix:
-    def __init__(self, client: TestClient, session: Session, connection: Connection,
-                 emails: list[str]) -> None:  # fmt: skip
+    def __init__(
+        self, client: TestClient, session: Session, connection: Connection, emails: list[str]
+    ) -> None:
         self.client, self.session, self.connection = client, session, connection
         # Tokens issued before any savepoint: one issued inside would be rolled back with it.
         self._tokens = {email: api_headers(client, email) for email in emails}
@@ -625,8 +718,9 @@ class Matrix:
         page_login(self.client, email)
         return {}
 
-    def call(self, route: str, spec: Spec, url: str, email: str | None, ids: dict[str, int]
-             ) -> Response:  # fmt: skip
+    def call(
+        self, route: str, spec: Spec, url: str, email: str | None, ids: dict[str, int]
+    ) -> Response:
         method = route.split(" ", 1)[0]
         api = route.split(" ", 1)[1].startswith("/api/")
         headers = {**self.as_user(email, api), **spec.headers}
@@ -692,8 +786,9 @@ def test_authorisation_matrix(
     if not api and route.startswith("POST "):
         with matrix.undone():
             matrix.as_user(world.users[Role.admin], api=False)
-            forged = client.post(url, data=_fill(spec.form, world.ids), headers=spec.headers,
-                                 follow_redirects=False)  # fmt: skip
+            forged = client.post(
+                url, data=_fill(spec.form, world.ids), headers=spec.headers, follow_redirects=False
+            )
         assert forged.status_code == 403, (route, "no CSRF token", forged.status_code)
 
     # Another organisation's admin: the first organisation's objects do not exist for them.

@@ -56,8 +56,13 @@ def test_services_do_not_check_permissions() -> None:
     """``caller.require`` appears only in the guards, the Caller itself, the report export shared
     with its background job, and the calibration start (torch:run is needed for one kind of
     calibration only, which the route knows once it has parsed the request)."""
-    allowed = {"auth/guards.py", "auth/context.py", "governance/reports_api.py",
-               "governance/report_jobs.py", "estimates/calibrations.py"}  # fmt: skip
+    allowed = {
+        "auth/guards.py",
+        "auth/context.py",
+        "governance/reports_api.py",
+        "governance/report_jobs.py",
+        "estimates/calibrations.py",
+    }
     found = []
     for p in APP.rglob("*.py"):
         rel = p.relative_to(APP).as_posix()

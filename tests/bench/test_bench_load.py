@@ -17,11 +17,17 @@ def _csv(tmp_path: Path, name: str, lines: list[str]) -> Path:
 
 
 def test_stats_are_read_without_empty_rows(tmp_path: Path) -> None:
-    rows, total = read_stats(_csv(tmp_path, "a.csv", [
-        "GET,page: dashboard,10,0,1.5,20,90,120",
-        "POST,api: token,0,0,0,0,0,0",
-        ",Aggregated,10,0,1.5,20,90,120",
-    ]))  # fmt: skip
+    rows, total = read_stats(
+        _csv(
+            tmp_path,
+            "a.csv",
+            [
+                "GET,page: dashboard,10,0,1.5,20,90,120",
+                "POST,api: token,0,0,0,0,0,0",
+                ",Aggregated,10,0,1.5,20,90,120",
+            ],
+        )
+    )
     assert [r.name for r in rows] == ["page: dashboard"]
     assert rows[0].kind == "page"
     assert total.requests == 10
@@ -39,7 +45,7 @@ def test_runs_combine_to_medians_and_totals(tmp_path: Path) -> None:
                     f",Aggregated,{2 * n},{f},3.0,{p50},{p95},{p95 + 50}",
                 ],
             )
-        )  # fmt: skip
+        )
         for i, (n, f, p50, p95, e95) in enumerate(
             [(100, 0, 20, 250, 90), (120, 1, 30, 400, 200), (110, 0, 25, 260, 120)]
         )
@@ -53,7 +59,9 @@ def test_runs_combine_to_medians_and_totals(tmp_path: Path) -> None:
 
 
 def test_a_missed_target_is_named() -> None:
-    rows = [Row("page: estimate form", 40, 0, 0.6, 50, 310, 400),
-            Row("estimate: compare GPUs", 50, 0, 0.7, 20, 149, 200)]  # fmt: skip
+    rows = [
+        Row("page: estimate form", 40, 0, 0.6, 50, 310, 400),
+        Row("estimate: compare GPUs", 50, 0, 0.7, 20, 149, 200),
+    ]
     total = Row("Aggregated", 90, 0, 1.3, 30, 300, 400)
     assert check_targets(20, rows, total) == ["page: estimate form p95 310 ms (target < 300)"]

@@ -60,9 +60,13 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url = _browser_db_url(tmp_path_factory.mktemp("browser"))
     tmp = tmp_path_factory.mktemp("browser-checkpoints")
     # the live server's own checkpoint store (never the project's var/, which outlives the run)
-    settings = Settings(environment=Environment.test, database_url=url, secret_key=TEST_SECRET,
-                        log_level="WARNING",
-                        audit_checkpoint_path=tmp / "audit.jsonl")  # fmt: skip
+    settings = Settings(
+        environment=Environment.test,
+        database_url=url,
+        secret_key=TEST_SECRET,
+        log_level="WARNING",
+        audit_checkpoint_path=tmp / "audit.jsonl",
+    )
     engine = make_engine(url)
     with engine.begin() as conn:
         cfg = alembic_config(url)
@@ -76,8 +80,11 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(build_asgi(settings), host="127.0.0.1", port=port,
-                                           log_config=None, log_level="warning"))  # fmt: skip
+    server = uvicorn.Server(
+        uvicorn.Config(
+            build_asgi(settings), host="127.0.0.1", port=port, log_config=None, log_level="warning"
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"

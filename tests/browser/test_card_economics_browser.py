@@ -39,8 +39,15 @@ def test_recommendation_cards_show_priced_before_after_figures(
 
     card = page.locator("article.rec-card").first
     table = card.locator("table.econ")
-    for row in ("Cost per 1,000 requests", "Monthly serving cost", "Replicas at the peak",
-                "TTFT p95", "TPOT p95", "Time to answer p95", "SLOs after"):  # fmt: skip
+    for row in (
+        "Cost per 1,000 requests",
+        "Monthly serving cost",
+        "Replicas at the peak",
+        "TTFT p95",
+        "TPOT p95",
+        "Time to answer p95",
+        "SLOs after",
+    ):
         expect(table).to_contain_text(row)
     # SLO verdicts in words, not only colour
     expect(table.locator(".verdict").first).to_contain_text(re.compile(r"(meets|misses) the SLO"))

@@ -17,10 +17,12 @@ VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1400, 
 
 def _overflow(page: Page) -> int:
     """How far the page scrolls sideways (0: not at all)."""
-    return int(page.evaluate(
-        "() => Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)"
-        " - document.documentElement.clientWidth"
-    ))  # fmt: skip
+    return int(
+        page.evaluate(
+            "() => Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)"
+            " - document.documentElement.clientWidth"
+        )
+    )
 
 
 @pytest.mark.parametrize("viewport", sorted(VIEWPORTS))

@@ -25,8 +25,17 @@ PHONE = {"width": 390, "height": 844}
 LOGIN_BUDGET = 300_000
 PLAIN_BUDGET = 120_000
 CHART_BUDGET = 500_000
-PLAIN_PAGES = ["/login", "/", "/deployments", "/catalog/failure-modes", "/rules", "/catalog/gpus",
-               "/catalog/models", "/scaling", "/audit"]  # fmt: skip
+PLAIN_PAGES = [
+    "/login",
+    "/",
+    "/deployments",
+    "/catalog/failure-modes",
+    "/rules",
+    "/catalog/gpus",
+    "/catalog/models",
+    "/scaling",
+    "/audit",
+]
 CHART_PAGES = ["/matrix", "/profiles", "/estimates", "/scaling/compute"]
 
 
@@ -98,9 +107,17 @@ def test_second_visit_takes_static_files_from_the_cache(
     from_cache: set[str] = set()
     received: dict[str, tuple[str, bool, int]] = {}
     cdp.on("Network.requestServedFromCache", lambda e: from_cache.add(e["requestId"]))
-    cdp.on("Network.responseReceived", lambda e: received.__setitem__(
-        e["requestId"], (e["response"]["url"], e["response"].get("fromDiskCache", False),
-                         e["response"]["status"])))  # fmt: skip
+    cdp.on(
+        "Network.responseReceived",
+        lambda e: received.__setitem__(
+            e["requestId"],
+            (
+                e["response"]["url"],
+                e["response"].get("fromDiskCache", False),
+                e["response"]["status"],
+            ),
+        ),
+    )
     page.goto(f"{live_server}/profiles")
     expect(page.locator("#suitability-chart .main-svg").first).to_be_attached()
     page.wait_for_load_state("networkidle")
@@ -115,8 +132,9 @@ def test_second_visit_takes_static_files_from_the_cache(
 # ---- phone ---------------------------------------------------------------------------------
 @pytest.fixture
 def phone(browser: Browser) -> Iterator[tuple[Page, BrowserContext]]:
-    context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True,
-                                  has_touch=True)  # fmt: skip
+    context = browser.new_context(
+        viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True
+    )
     page = context.new_page()
     page.set_default_timeout(15_000)
     yield page, context
@@ -125,10 +143,12 @@ def phone(browser: Browser) -> Iterator[tuple[Page, BrowserContext]]:
 
 def _overflow(page: Page) -> int:
     """How far the page scrolls sideways (0: not at all)."""
-    return int(page.evaluate(
-        "() => Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)"
-        " - document.documentElement.clientWidth"
-    ))  # fmt: skip
+    return int(
+        page.evaluate(
+            "() => Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)"
+            " - document.documentElement.clientWidth"
+        )
+    )
 
 
 def test_phone_layout_has_no_sideways_scroll_and_a_collapsed_menu(
@@ -152,9 +172,20 @@ def test_phone_layout_has_no_sideways_scroll_and_a_collapsed_menu(
     expect(nav).to_be_hidden()
 
     deployment = page.locator("main a[href^='/deployments/']").first.get_attribute("href")
-    pages = ["/", "/deployments", deployment, "/matrix", "/profiles", "/catalog/failure-modes",
-             "/rules", "/estimates", "/catalog/gpus", "/catalog/models", "/scaling",
-             "/scaling/compute"]  # fmt: skip
+    pages = [
+        "/",
+        "/deployments",
+        deployment,
+        "/matrix",
+        "/profiles",
+        "/catalog/failure-modes",
+        "/rules",
+        "/estimates",
+        "/catalog/gpus",
+        "/catalog/models",
+        "/scaling",
+        "/scaling/compute",
+    ]
     for path in pages:
         page.goto(f"{live_server}{path}")
         page.wait_for_load_state("networkidle")
@@ -229,8 +260,15 @@ def test_follow_ups_follow_every_severity_change_by_mouse(page: Page, live_serve
     fm = "policy_noncompliance"
     share = page.locator(f"input[name='fm.{fm}.share']")
     container = page.locator(f"#fu-{fm}")
-    for level, shown in ((2, True), (3, True), (1, True), (0, False), (4, True), (0, False),
-                         (2, True)):  # fmt: skip
+    for level, shown in (
+        (2, True),
+        (3, True),
+        (1, True),
+        (0, False),
+        (4, True),
+        (0, False),
+        (2, True),
+    ):
         page.locator(f"input[name='fm.{fm}.severity'][value='{level}']").click()
         _settled(page)
         expect(container).to_have_count(1)  # the container keeps its id after every swap
@@ -275,12 +313,13 @@ def test_a_failed_autosave_is_shown(page: Page, live_server: str) -> None:
     page.route(
         "**/assessment/draft",
         lambda route: route.fulfill(
-            status=503, content_type="text/html; charset=utf-8",
+            status=503,
+            content_type="text/html; charset=utf-8",
             headers={"HX-Reswap": "none", "Retry-After": "1"},
             body=f'<div id="toasts" hx-swap-oob="true"><div class="toast toast-error" '
-                 f'role="alert">{message}</div></div>',
+            f'role="alert">{message}</div></div>',
         ),
-    )  # fmt: skip
+    )
     page.locator("input[name='fm.policy_noncompliance.severity'][value='2']").click()
     expect(page.locator("#toasts .toast-error")).to_contain_text("Nothing was saved")
     # htmx itself logs the refused request (console errors naming htmx events); nothing else.

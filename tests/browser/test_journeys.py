@@ -37,11 +37,17 @@ class Watch:
         # server error shows as its status code above.
         # Likewise a script, style sheet or image still loading when the test navigates on is
         # cancelled by the browser (seen: the Plotly bundle on a fast click-through).
-        aborted = [f"request failed: {u} {why}" for u, why, kind in self.failed
-                   if not ("ERR_ABORTED" in why
-                           and (u in self.downloads
-                                or kind in ("xhr", "fetch", "script", "stylesheet", "image",
-                                            "font")))]  # fmt: skip
+        aborted = [
+            f"request failed: {u} {why}"
+            for u, why, kind in self.failed
+            if not (
+                "ERR_ABORTED" in why
+                and (
+                    u in self.downloads
+                    or kind in ("xhr", "fetch", "script", "stylesheet", "image", "font")
+                )
+            )
+        ]
         return self.problems + aborted
 
 
@@ -53,11 +59,18 @@ def watched(browser: Browser) -> Iterator[tuple[Page, Watch]]:
     watch = Watch()
     page.on("console", lambda m: m.type == "error" and watch.problems.append(f"console: {m.text}"))
     page.on("pageerror", lambda e: watch.problems.append(f"page error: {e}"))
-    page.on("requestfailed",
-            lambda r: watch.failed.append((r.url, str(r.failure), r.resource_type)))  # fmt: skip
+    page.on(
+        "requestfailed", lambda r: watch.failed.append((r.url, str(r.failure), r.resource_type))
+    )
     page.on("download", lambda d: watch.downloads.add(d.url))
-    page.on("response", lambda r: r.status >= 400 and r.status not in watch.allowed_status
-            and watch.problems.append(f"{r.status} {r.request.method} {r.url}"))  # fmt: skip
+    page.on(
+        "response",
+        lambda r: (
+            r.status >= 400
+            and r.status not in watch.allowed_status
+            and watch.problems.append(f"{r.status} {r.request.method} {r.url}")
+        ),
+    )
     yield page, watch
     context.close()
     assert watch.unexpected() == []
@@ -123,14 +136,18 @@ def test_architect_estimates_compares_gpus_and_compares_two_portfolios(
 ) -> None:
     page, _ = watched
     sign_in(page, live_server, DEMO_USERS[Role.architect])
-    page.goto(f"{live_server}/estimates?model=llama_3_1_8b&gpu=h100_sxm_80gb&n_gpus=1"
-              "&engine=vllm&input_tokens=2000&output_tokens=300&batch_size=8")  # fmt: skip
+    page.goto(
+        f"{live_server}/estimates?model=llama_3_1_8b&gpu=h100_sxm_80gb&n_gpus=1"
+        "&engine=vllm&input_tokens=2000&output_tokens=300&batch_size=8"
+    )
     expect(page.locator("#results")).to_contain_text("TTFT")
     plotly_drew(page, "chart-memory")
     plotly_drew(page, "chart-cost")
     shot(page, "estimate")
-    page.goto(f"{live_server}/estimates/compare?model=llama_3_1_70b&n_gpus=4&engine=vllm"
-              "&input_tokens=2000&output_tokens=300&batch_size=8")  # fmt: skip
+    page.goto(
+        f"{live_server}/estimates/compare?model=llama_3_1_70b&n_gpus=4&engine=vllm"
+        "&input_tokens=2000&output_tokens=300&batch_size=8"
+    )
     expect(page.locator("main")).to_contain_text("H100")
     shot(page, "compare-gpus")
 
@@ -179,10 +196,13 @@ def test_governance_approves_records_a_regression_exports_and_verifies(
     page.goto(f"{dep_url}/evaluations")
     page.fill("#f-label", "Serving pilot, week 2")
     page.fill("#f-tolerance", "0")
-    page.fill("#f-results_csv", "segment,metric,phase,value,higher_is_better\n"
-              "Python,pass@1,before,0.62,true\nPython,pass@1,after,0.70,true\n"
-              "Security-sensitive modules,pass@1,before,0.55,true\n"
-              "Security-sensitive modules,pass@1,after,0.48,true\n")  # fmt: skip
+    page.fill(
+        "#f-results_csv",
+        "segment,metric,phase,value,higher_is_better\n"
+        "Python,pass@1,before,0.62,true\nPython,pass@1,after,0.70,true\n"
+        "Security-sensitive modules,pass@1,before,0.55,true\n"
+        "Security-sensitive modules,pass@1,after,0.48,true\n",
+    )
     page.get_by_role("button", name="Record", exact=True).click()
     page.wait_for_url(re.compile(r"/evaluations/\d+$"))
     expect(page.locator("main")).to_contain_text("Security-sensitive modules")

@@ -46,8 +46,9 @@ def test_fill_in_by_keyboard_fix_an_error_and_get_the_recommendation(
     expect(summary).to_contain_text("enter a percentage between 0 and 100")
     expect(share).to_have_value("150")
     expect(share).to_have_attribute("aria-invalid", "true")
-    expect(page.locator("input[name='fm.factual_staleness.cross_document'][value='yes']")
-           ).to_be_checked()  # fmt: skip
+    expect(
+        page.locator("input[name='fm.factual_staleness.cross_document'][value='yes']")
+    ).to_be_checked()
 
     share.fill("30")
     share.press("Enter")

@@ -106,17 +106,29 @@ def _seed_0010(conn: Any) -> None:
         ("mi300x", 2.5, "some other source"),  # not the previous default: stays
     ]
     for key, price, source in rows:
-        ins("INSERT INTO gpus (key, name, memory_gb, bandwidth_tbps, bf16_tflops_dense, notes, "
+        ins(
+            "INSERT INTO gpus (key, name, memory_gb, bandwidth_tbps, bf16_tflops_dense, notes, "
             "source, price_per_hour_usd, price_source, updated_at) VALUES (:k, :k, 80, 2, 300, "
-            "'', '', :p, :s, :t)", k=key, p=price, s=source, t=now)  # fmt: skip
+            "'', '', :p, :s, :t)",
+            k=key,
+            p=price,
+            s=source,
+            t=now,
+        )
     for i, key in enumerate(("a100_sxm_80gb", "l40s")):
-        ins("INSERT INTO audit_events (org_id, actor_id, actor_email, action, entity_type, "
+        ins(
+            "INSERT INTO audit_events (org_id, actor_id, actor_email, action, entity_type, "
             "entity_id, created_at, prev_hash, hash) VALUES (NULL, NULL, 'operator:op@x.test', "
             "'gpu.default_price.update', 'gpu', :k, :t, 'g', :h)",
-            k=key, t=now, h=f"h{i}")  # fmt: skip
-    ins("INSERT INTO gpu_price_overrides (org_id, gpu_key, price_per_hour_usd, kind, note, set_by, "
+            k=key,
+            t=now,
+            h=f"h{i}",
+        )
+    ins(
+        "INSERT INTO gpu_price_overrides (org_id, gpu_key, price_per_hour_usd, kind, note, set_by, "
         "updated_at) VALUES (1, 'h100_sxm_80gb', 1.25, 'reserved', '3-year', 'a@alpha.test', :t)",
-        t=now)  # fmt: skip
+        t=now,
+    )
 
 
 def test_migration_0011_prices_old_defaults_and_keeps_operator_and_org_prices(
@@ -141,7 +153,8 @@ def test_migration_0011_prices_old_defaults_and_keeps_operator_and_org_prices(
         assert got["l40s"] == (None, "")
         assert got["mi300x"] == (2.5, "some other source")
         assert q("SELECT gpu_key, price_per_hour_usd, kind FROM gpu_price_overrides") == [
-            ("h100_sxm_80gb", 1.25, "reserved")]  # fmt: skip
+            ("h100_sxm_80gb", 1.25, "reserved")
+        ]
     command.downgrade(cfg, "0010")
     with eng.connect() as conn:
         got = {k: (p, s) for k, p, s in q("SELECT key, price_per_hour_usd, price_source FROM gpus")}
@@ -155,8 +168,10 @@ def test_estimator_page_shows_the_effective_price_and_its_source(
     client: TestClient, session: Session
 ) -> None:
     page_login(client, create_user(session, role="architect").email)
-    r = client.get("/estimates?model=llama_3_1_8b&gpu=l40s&input_tokens=1000&output_tokens=200"
-                   "&batch_size=8&requests_per_day=100000")  # fmt: skip
+    r = client.get(
+        "/estimates?model=llama_3_1_8b&gpu=l40s&input_tokens=1000&output_tokens=200"
+        "&batch_size=8&requests_per_day=100000"
+    )
     assert r.status_code == 200
     assert "Capacity plan" in r.text
     assert "$1.48 per GPU-hour" in r.text
@@ -174,16 +189,20 @@ def test_right_sizing_card_prices_another_gpu_at_the_organisations_own_price(
     price = {"price_per_hour_usd": 0.1, "kind": "reserved", "note": "3-year"}
     r = client.put("/api/v1/gpus/l40s/price", headers=h, json=price)
     assert r.status_code == 200, r.text
-    dep = client.post("/api/v1/deployments", json=deployment_payload(requests_per_day=500_000),
-                      headers=h)  # fmt: skip
+    dep = client.post(
+        "/api/v1/deployments", json=deployment_payload(requests_per_day=500_000), headers=h
+    )
     assert dep.status_code == 201, dep.text
     answers = [{"failure_mode": "serving_cost", "severity": 3, "traffic_share": 1.0}]
-    a = client.post(f"/api/v1/deployments/{dep.json()['id']}/assessments", headers=h,
-                    json={"answers": answers})  # fmt: skip
+    a = client.post(
+        f"/api/v1/deployments/{dep.json()['id']}/assessments", headers=h, json={"answers": answers}
+    )
     assert a.status_code == 201, a.text
     card = a.json()["recommendation"]["items"][0]
-    priced = {card["technique"]: card["impact"]["monthly_cost_usd"]["after"],
-              **{x["technique"]: x["monthly_cost_usd"] for x in card["alternatives"]}}  # fmt: skip
+    priced = {
+        card["technique"]: card["impact"]["monthly_cost_usd"]["after"],
+        **{x["technique"]: x["monthly_cost_usd"] for x in card["alternatives"]},
+    }
     assert card["technique"] == "gpu_right_sizing", priced
     assert "L40S" in card["impact_assumptions"][0]
     assert "organisation's effective price $0.1/GPU-hour" in card["impact_assumptions"][0]

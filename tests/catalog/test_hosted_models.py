@@ -25,10 +25,19 @@ from tests.factories import (
 )
 
 CONTRACT = {
-    "key", "provider", "model", "monthly_cost_usd", "cost_per_1k_requests_usd",
-    "break_even_requests_per_day", "input_per_m_usd", "cached_input_per_m_usd",
-    "output_per_m_usd", "price_source", "price_date", "data_leaves_organisation",
-}  # fmt: skip
+    "key",
+    "provider",
+    "model",
+    "monthly_cost_usd",
+    "cost_per_1k_requests_usd",
+    "break_even_requests_per_day",
+    "input_per_m_usd",
+    "cached_input_per_m_usd",
+    "output_per_m_usd",
+    "price_source",
+    "price_date",
+    "data_leaves_organisation",
+}
 
 
 # ---- the arithmetic, by hand -------------------------------------------------------------------
@@ -51,8 +60,9 @@ def test_break_even_by_hand() -> None:
     assert cost.cost_per_1k_requests_usd == pytest.approx(2.00)
     assert cost.monthly_cost_usd == pytest.approx(10_000 * 730 / 24 * 0.002)
     assert cost.monthly_cost_usd == pytest.approx(608.333, abs=1e-3)
-    s = calc.SelfHosted(rate_per_replica=2.0, gpus_per_replica=1, price_per_gpu_hour_usd=2.0,
-                        peak_to_average=2.0)  # fmt: skip
+    s = calc.SelfHosted(
+        rate_per_replica=2.0, gpus_per_replica=1, price_per_gpu_hour_usd=2.0, peak_to_average=2.0
+    )
     assert s.monthly_cost(10_000) == pytest.approx(1460.0)
     assert s.monthly_cost(86_400) == pytest.approx(1460.0)
     assert s.monthly_cost(86_401) == pytest.approx(2920.0)
@@ -110,8 +120,9 @@ def test_closed_form_agrees_with_brute_force(seed: int) -> None:
     import random
 
     rnd = random.Random(seed)
-    s = calc.SelfHosted(rnd.uniform(0.1, 5), rnd.choice([1, 2, 4]), rnd.uniform(0.5, 4),
-                        rnd.uniform(1, 4))  # fmt: skip
+    s = calc.SelfHosted(
+        rnd.uniform(0.1, 5), rnd.choice([1, 2, 4]), rnd.uniform(0.5, 4), rnd.uniform(1, 4)
+    )
     m = s.slope_at_full_load * rnd.uniform(1.05, 5)
     be = calc.break_even(m, s)
     assert be.self_hosted_cheaper_from_requests_per_day is not None
@@ -144,8 +155,9 @@ def test_never_cheaper_when_the_api_undercuts_full_replicas() -> None:
 def test_governance_risks_for_pii_are_real_framework_entries() -> None:
     risks = calc.hosted_data_risks(["pii"], "OpenAI")
     assert [(r.framework, r.id) for r in risks] == [
-        ("owasp_2025", "LLM02:2025"), ("nist_600_1", "Data Privacy")
-    ]  # fmt: skip
+        ("owasp_2025", "LLM02:2025"),
+        ("nist_600_1", "Data Privacy"),
+    ]
     known = catalogue()
     for r in risks:
         assert known[r.framework][r.id] == r.title
@@ -177,8 +189,11 @@ def test_hosted_models_api(client: TestClient, session: Session) -> None:
     assert r.status_code == 200
     rows = {m["key"]: m for m in r.json()}
     sonnet = rows["anthropic_claude_sonnet_5_5"]
-    assert (sonnet["input_per_m_usd"], sonnet["cached_input_per_m_usd"],
-            sonnet["output_per_m_usd"]) == (2.0, 0.1, 10.0)  # fmt: skip
+    assert (
+        sonnet["input_per_m_usd"],
+        sonnet["cached_input_per_m_usd"],
+        sonnet["output_per_m_usd"],
+    ) == (2.0, 0.1, 10.0)
     assert sonnet["price_origin"] == "shipped_default"
     assert sonnet["data_leaves_organisation"] is True
 
@@ -220,8 +235,7 @@ def test_hosted_alternatives_contract(client: TestClient, session: Session) -> N
     r2 = client.get(f"/api/v1/deployments/{dep.id}/hosted-alternatives?cached_share=0.5", headers=h)
     nano2 = next(i for i in r2.json()["items"] if i["key"] == "openai_gpt_5_nano")
     assert nano2["cost_per_1k_requests_usd"] < nano["cost_per_1k_requests_usd"]
-    bad = client.get(f"/api/v1/deployments/{dep.id}/hosted-alternatives?cached_share=2",
-                     headers=h)  # fmt: skip
+    bad = client.get(f"/api/v1/deployments/{dep.id}/hosted-alternatives?cached_share=2", headers=h)
     assert bad.status_code == 422
     assert "cached_share" in bad.text
 
@@ -229,8 +243,9 @@ def test_hosted_alternatives_contract(client: TestClient, session: Session) -> N
 def test_no_governance_risks_without_sensitive_flags(client: TestClient, session: Session) -> None:
     user = create_user(session, role="architect")
     dep = create_deployment(session, user=user, regulatory_flags=[])
-    body = client.get(f"/api/v1/deployments/{dep.id}/hosted-alternatives",
-                      headers=api_headers(client, user.email)).json()  # fmt: skip
+    body = client.get(
+        f"/api/v1/deployments/{dep.id}/hosted-alternatives", headers=api_headers(client, user.email)
+    ).json()
     assert body["governance"]["data_leaves_organisation"] is True
     assert body["governance"]["risks"] == []
     assert all(i["governance_risks"] == [] for i in body["items"])
@@ -245,8 +260,12 @@ def test_break_even_matches_the_serving_plan(client: TestClient, session: Sessio
     econ = client.get(f"/api/v1/deployments/{dep.id}/economics", headers=h).json()
     body = client.get(f"/api/v1/deployments/{dep.id}/hosted-alternatives", headers=h).json()
     assert body["self_hosted"]["monthly_cost_usd"] == pytest.approx(econ["monthly_cost_usd"])
-    s = calc.SelfHosted(econ["max_requests_per_s_per_replica"], econ["gpus_per_replica"],
-                        econ["price_per_gpu_hour_usd"], econ["peak_to_average"])  # fmt: skip
+    s = calc.SelfHosted(
+        econ["max_requests_per_s_per_replica"],
+        econ["gpus_per_replica"],
+        econ["price_per_gpu_hour_usd"],
+        econ["peak_to_average"],
+    )
     assert s.monthly_cost(10_000) == pytest.approx(econ["monthly_cost_usd"])
     for item in body["items"]:
         r = item["break_even_requests_per_day"]
@@ -262,18 +281,27 @@ def test_org_price_edit_is_isolated_and_audited(client: TestClient, session: Ses
     a = create_user(session, org="Org A", role="admin")
     b = create_user(session, org="Org B", role="admin")
     ha, hb = api_headers(client, a.email), api_headers(client, b.email)
-    body = {"input_per_m_usd": 1.5, "cached_input_per_m_usd": 0.05, "output_per_m_usd": 7.0,
-            "note": "enterprise agreement"}  # fmt: skip
-    r = client.put("/api/v1/hosted-models/anthropic_claude_sonnet_5_5/price", json=body,
-                   headers=ha)  # fmt: skip
+    body = {
+        "input_per_m_usd": 1.5,
+        "cached_input_per_m_usd": 0.05,
+        "output_per_m_usd": 7.0,
+        "note": "enterprise agreement",
+    }
+    r = client.put("/api/v1/hosted-models/anthropic_claude_sonnet_5_5/price", json=body, headers=ha)
     assert r.status_code == 200, r.text
     assert r.json()["price_origin"] == "organisation"
     assert r.json()["default_prices"]["input_per_m_usd"] == 2.0
     # Org A also adds a model the catalog lacks.
-    added = {"input_per_m_usd": 0.3, "output_per_m_usd": 0.9, "provider": "Azure OpenAI",
-             "model": "contract model"}  # fmt: skip
-    assert client.put("/api/v1/hosted-models/azure_contract/price", json=added,
-                      headers=ha).status_code == 200  # fmt: skip
+    added = {
+        "input_per_m_usd": 0.3,
+        "output_per_m_usd": 0.9,
+        "provider": "Azure OpenAI",
+        "model": "contract model",
+    }
+    assert (
+        client.put("/api/v1/hosted-models/azure_contract/price", json=added, headers=ha).status_code
+        == 200
+    )
 
     def rows(h: dict[str, str]) -> dict[str, dict[str, Any]]:
         return {m["key"]: m for m in client.get("/api/v1/hosted-models", headers=h).json()}
@@ -286,14 +314,22 @@ def test_org_price_edit_is_isolated_and_audited(client: TestClient, session: Ses
     assert b_rows["anthropic_claude_sonnet_5_5"]["price_origin"] == "shipped_default"
     assert "azure_contract" not in b_rows
     # ... cannot remove org A's row (its own is absent: 404 for the added one, no-op otherwise)
-    assert client.delete("/api/v1/hosted-models/azure_contract/price",
-                         headers=hb).status_code == 404  # fmt: skip
-    assert client.delete("/api/v1/hosted-models/anthropic_claude_sonnet_5_5/price",
-                         headers=hb).status_code == 204  # fmt: skip
+    assert (
+        client.delete("/api/v1/hosted-models/azure_contract/price", headers=hb).status_code == 404
+    )
+    assert (
+        client.delete(
+            "/api/v1/hosted-models/anthropic_claude_sonnet_5_5/price", headers=hb
+        ).status_code
+        == 204
+    )
     assert rows(ha)["anthropic_claude_sonnet_5_5"]["input_per_m_usd"] == 1.5
     # Org B's own edit leaves org A's alone.
-    client.put("/api/v1/hosted-models/anthropic_claude_sonnet_5_5/price",
-               json={**body, "input_per_m_usd": 1.9}, headers=hb)  # fmt: skip
+    client.put(
+        "/api/v1/hosted-models/anthropic_claude_sonnet_5_5/price",
+        json={**body, "input_per_m_usd": 1.9},
+        headers=hb,
+    )
     assert rows(ha)["anthropic_claude_sonnet_5_5"]["input_per_m_usd"] == 1.5
     assert rows(hb)["anthropic_claude_sonnet_5_5"]["input_per_m_usd"] == 1.9
     # Org A's alternatives use its own price.
@@ -311,8 +347,12 @@ def test_org_price_edit_is_isolated_and_audited(client: TestClient, session: Ses
     )
     assert {e.org_id for e in events} == {a.org_id, b.org_id}
     # Removing restores the shipped prices.
-    assert client.delete("/api/v1/hosted-models/anthropic_claude_sonnet_5_5/price",
-                         headers=ha).status_code == 204  # fmt: skip
+    assert (
+        client.delete(
+            "/api/v1/hosted-models/anthropic_claude_sonnet_5_5/price", headers=ha
+        ).status_code
+        == 204
+    )
     assert rows(ha)["anthropic_claude_sonnet_5_5"]["input_per_m_usd"] == 2.0
 
 
@@ -322,12 +362,14 @@ def test_org_price_edit_is_isolated_and_audited(client: TestClient, session: Ses
         ({"input_per_m_usd": -1, "output_per_m_usd": 1}, "input_per_m_usd"),
         ({"input_per_m_usd": 1, "output_per_m_usd": "abc"}, "output_per_m_usd"),
         ({"input_per_m_usd": 1, "output_per_m_usd": 1e9}, "output_per_m_usd"),
-        ({"input_per_m_usd": 1, "cached_input_per_m_usd": -0.1, "output_per_m_usd": 1},
-         "cached_input_per_m_usd"),
+        (
+            {"input_per_m_usd": 1, "cached_input_per_m_usd": -0.1, "output_per_m_usd": 1},
+            "cached_input_per_m_usd",
+        ),
         ({"input_per_m_usd": 1}, "output_per_m_usd"),
         ({"input_per_m_usd": 1, "output_per_m_usd": 1, "context_tokens": 0}, "context_tokens"),
     ],
-)  # fmt: skip
+)
 def test_bad_prices_are_422_naming_the_field(
     client: TestClient,
     session: Session,
@@ -335,26 +377,33 @@ def test_bad_prices_are_422_naming_the_field(
     field: str,
 ) -> None:
     admin = create_user(session, role="admin")
-    r = client.put("/api/v1/hosted-models/openai_gpt_5_nano/price", json=body,
-                   headers=api_headers(client, admin.email))  # fmt: skip
+    r = client.put(
+        "/api/v1/hosted-models/openai_gpt_5_nano/price",
+        json=body,
+        headers=api_headers(client, admin.email),
+    )
     assert r.status_code == 422
     assert field in r.text
 
 
 def test_new_model_needs_provider_and_model(client: TestClient, session: Session) -> None:
     admin = create_user(session, role="admin")
-    r = client.put("/api/v1/hosted-models/my_model/price",
-                   json={"input_per_m_usd": 1, "output_per_m_usd": 1},
-                   headers=api_headers(client, admin.email))  # fmt: skip
+    r = client.put(
+        "/api/v1/hosted-models/my_model/price",
+        json={"input_per_m_usd": 1, "output_per_m_usd": 1},
+        headers=api_headers(client, admin.email),
+    )
     assert r.status_code == 422
     assert "provider" in r.text
 
 
 def test_viewer_cannot_set_prices(client: TestClient, session: Session) -> None:
     viewer = create_user(session, role="viewer")
-    r = client.put("/api/v1/hosted-models/openai_gpt_5_nano/price",
-                   json={"input_per_m_usd": 1, "output_per_m_usd": 1},
-                   headers=api_headers(client, viewer.email))  # fmt: skip
+    r = client.put(
+        "/api/v1/hosted-models/openai_gpt_5_nano/price",
+        json={"input_per_m_usd": 1, "output_per_m_usd": 1},
+        headers=api_headers(client, viewer.email),
+    )
     assert r.status_code == 403
 
 
@@ -367,34 +416,57 @@ def test_catalog_page_and_form(client: TestClient, session: Session) -> None:
     assert r.status_code == 200
     assert "Claude Sonnet 5.5" in r.text
     assert "economics.md" in r.text
-    form = {"csrftoken": csrf(client, "/catalog/hosted-models"), "input_per_m_usd": "abc",
-            "cached_input_per_m_usd": "", "output_per_m_usd": "0.4", "note": "kept"}  # fmt: skip
+    form = {
+        "csrftoken": csrf(client, "/catalog/hosted-models"),
+        "input_per_m_usd": "abc",
+        "cached_input_per_m_usd": "",
+        "output_per_m_usd": "0.4",
+        "note": "kept",
+    }
     r = client.post("/catalog/hosted-models/openai_gpt_5_nano/price", data=form)
     assert r.status_code == 422
     assert "enter a price per million tokens" in r.text
     assert 'value="abc"' in r.text  # what was typed stays
-    r = client.post("/catalog/hosted-models/openai_gpt_5_nano/price",
-                    data={**form, "input_per_m_usd": "-2"})  # fmt: skip
+    r = client.post(
+        "/catalog/hosted-models/openai_gpt_5_nano/price", data={**form, "input_per_m_usd": "-2"}
+    )
     assert r.status_code == 422
     assert "input_per_m_usd must be" in r.text
-    r = client.post("/catalog/hosted-models/openai_gpt_5_nano/price",
-                    data={**form, "input_per_m_usd": "0.04"}, follow_redirects=False)  # fmt: skip
+    r = client.post(
+        "/catalog/hosted-models/openai_gpt_5_nano/price",
+        data={**form, "input_per_m_usd": "0.04"},
+        follow_redirects=False,
+    )
     assert r.status_code == 303
-    new = {"csrftoken": csrf(client, "/catalog/hosted-models"), "key": "Bad Key",
-           "provider": "Azure", "model": "x", "input_per_m_usd": "1",
-           "output_per_m_usd": "2"}  # fmt: skip
+    new = {
+        "csrftoken": csrf(client, "/catalog/hosted-models"),
+        "key": "Bad Key",
+        "provider": "Azure",
+        "model": "x",
+        "input_per_m_usd": "1",
+        "output_per_m_usd": "2",
+    }
     r = client.post("/catalog/hosted-models/new/price", data=new)
     assert r.status_code == 422
     assert "lower-case" in r.text
-    r = client.post("/catalog/hosted-models/new/price", data={**new, "key": "azure_x"},
-                    follow_redirects=False)  # fmt: skip
+    r = client.post(
+        "/catalog/hosted-models/new/price", data={**new, "key": "azure_x"}, follow_redirects=False
+    )
     assert r.status_code == 303
-    rows = {m["key"]: m for m in client.get(
-        "/api/v1/hosted-models", headers=api_headers(client, admin.email)).json()}  # fmt: skip
+    rows = {
+        m["key"]: m
+        for m in client.get(
+            "/api/v1/hosted-models", headers=api_headers(client, admin.email)
+        ).json()
+    }
     assert rows["openai_gpt_5_nano"]["input_per_m_usd"] == 0.04
     assert rows["azure_x"]["provider"] == "Azure"
-    others = {m["key"]: m for m in client.get(
-        "/api/v1/hosted-models", headers=api_headers(client, other.email)).json()}  # fmt: skip
+    others = {
+        m["key"]: m
+        for m in client.get(
+            "/api/v1/hosted-models", headers=api_headers(client, other.email)
+        ).json()
+    }
     assert others["openai_gpt_5_nano"]["input_per_m_usd"] == 0.05
     assert "azure_x" not in others
 
@@ -425,8 +497,10 @@ def test_deployment_section(client: TestClient, session: Session) -> None:
     assert names[0] == "Self-hosted (replica steps)"
     assert len(names) == 6
     assert figs[0]["layout"]["shapes"][0]["x0"] == 10_000
-    bad = client.get(f"/deployments/{dep.id}/hosted-alternatives?cached_share=abc",
-                     headers={"HX-Request": "true"})  # fmt: skip
+    bad = client.get(
+        f"/deployments/{dep.id}/hosted-alternatives?cached_share=abc",
+        headers={"HX-Request": "true"},
+    )
     assert bad.status_code == 422
     assert "enter a share from 0 to 1" in bad.text
     assert 'value="abc"' in bad.text
@@ -441,8 +515,9 @@ def test_other_org_cannot_see_a_deployments_alternatives(
     a = create_user(session, org="Org A", role="architect")
     b = create_user(session, org="Org B", role="admin")
     dep = create_deployment(session, user=a)
-    r = client.get(f"/api/v1/deployments/{dep.id}/hosted-alternatives",
-                   headers=api_headers(client, b.email))  # fmt: skip
+    r = client.get(
+        f"/api/v1/deployments/{dep.id}/hosted-alternatives", headers=api_headers(client, b.email)
+    )
     assert r.status_code == 404
     page_login(client, b.email)
     assert client.get(f"/deployments/{dep.id}/hosted-alternatives").status_code == 404
@@ -459,18 +534,24 @@ def test_serving_cost_card_lists_the_cheapest_hosted_apis_with_the_data_note(
     user = create_user(session, role="architect")
     dep = create_deployment(session, user=user, regulatory_flags=["pii"])
     h = api_headers(client, user.email)
-    r = client.post(f"/api/v1/deployments/{dep.id}/assessments", headers=h,
-                    json={"answers": [{"failure_mode": "serving_cost", "severity": 3,
-                                       "traffic_share": 1.0}]})  # fmt: skip
+    r = client.post(
+        f"/api/v1/deployments/{dep.id}/assessments",
+        headers=h,
+        json={"answers": [{"failure_mode": "serving_cost", "severity": 3, "traffic_share": 1.0}]},
+    )
     assert r.status_code == 201, r.text
-    card = next(i for i in r.json()["recommendation"]["items"]
-                if i["axis"] == "serving_optimization")  # fmt: skip
+    card = next(
+        i for i in r.json()["recommendation"]["items"] if i["axis"] == "serving_optimization"
+    )
     assert not card["technique"].startswith("hosted:")  # the pick stays self-hosted
     hosted_alts = [a for a in card["alternatives"] if a["technique"].startswith("hosted:")]
     assert 1 <= len(hosted_alts) <= 3
     endpoint = client.get(f"/api/v1/deployments/{dep.id}/hosted-alternatives", headers=h).json()
-    priced = [i for i in endpoint["items"]
-              if i["monthly_cost_usd"] is not None and i["fits_context"] is not False]  # fmt: skip
+    priced = [
+        i
+        for i in endpoint["items"]
+        if i["monthly_cost_usd"] is not None and i["fits_context"] is not False
+    ]
     assert [a["hosted_key"] for a in hosted_alts] == [i["key"] for i in priced[:3]]
     for alt in hosted_alts:
         row = next(i for i in endpoint["items"] if i["key"] == alt["hosted_key"])
@@ -486,7 +567,9 @@ def test_serving_cost_card_lists_the_cheapest_hosted_apis_with_the_data_note(
                     endpoint["self_hosted"]["gpus_per_replica"],
                     endpoint["self_hosted"]["price_per_gpu_hour_usd"],
                     endpoint["self_hosted"]["peak_to_average"],
-                ).monthly_cost(be), rel=1e-6)  # fmt: skip
+                ).monthly_cost(be),
+                rel=1e-6,
+            )
         assert alt["data_leaves_organisation"] is True
         assert "data leaves the organisation" in alt["why_not"]
         assert "LLM02:2025" in alt["why_not"]
@@ -495,8 +578,10 @@ def test_serving_cost_card_lists_the_cheapest_hosted_apis_with_the_data_note(
         if row["ttft_ms"] is None:
             assert alt["time_to_answer_p95_ms"] is None
             assert alt["slo_after"] is None
-            assert "no published" in alt["time_to_answer_reason"] or "publishes no" in (
-                alt["time_to_answer_reason"])  # fmt: skip
+            assert (
+                "no published" in alt["time_to_answer_reason"]
+                or "publishes no" in (alt["time_to_answer_reason"])
+            )
     # the card page shows them
     a_id = r.json()["id"]
     page_login(client, user.email)
@@ -512,18 +597,41 @@ def test_card_alternative_latency_from_a_published_figure() -> None:
     """Where a latency is published it is used (TPOT = 1000 / tokens per second) and checked
     against the SLOs; without one, nothing is claimed."""
     rows: list[dict[str, object]] = [
-        {"key": "a", "provider": "P", "model": "fast", "monthly_cost_usd": 10.0,
-         "cost_per_1k_requests_usd": 0.1, "break_even_requests_per_day": 500.0,
-         "fits_context": True, "ttft_ms": 400.0, "output_tokens_per_s": 50.0},
-        {"key": "b", "provider": "Q", "model": "x", "monthly_cost_usd": 5.0,
-         "cost_per_1k_requests_usd": 0.05, "break_even_requests_per_day": None,
-         "fits_context": None, "ttft_ms": None, "output_tokens_per_s": None},
-        {"key": "c", "provider": "Q", "model": "big", "monthly_cost_usd": 1.0,
-         "cost_per_1k_requests_usd": 0.01, "fits_context": False},
+        {
+            "key": "a",
+            "provider": "P",
+            "model": "fast",
+            "monthly_cost_usd": 10.0,
+            "cost_per_1k_requests_usd": 0.1,
+            "break_even_requests_per_day": 500.0,
+            "fits_context": True,
+            "ttft_ms": 400.0,
+            "output_tokens_per_s": 50.0,
+        },
+        {
+            "key": "b",
+            "provider": "Q",
+            "model": "x",
+            "monthly_cost_usd": 5.0,
+            "cost_per_1k_requests_usd": 0.05,
+            "break_even_requests_per_day": None,
+            "fits_context": None,
+            "ttft_ms": None,
+            "output_tokens_per_s": None,
+        },
+        {
+            "key": "c",
+            "provider": "Q",
+            "model": "big",
+            "monthly_cost_usd": 1.0,
+            "cost_per_1k_requests_usd": 0.01,
+            "fits_context": False,
+        },
         {"key": "d", "provider": "Q", "model": "unpriced", "monthly_cost_usd": None},
-    ]  # fmt: skip
-    alts = calc.card_alternatives(rows, regulatory_flags=[], ttft_slo_ms=500, tpot_slo_ms=15,
-                                  self_monthly_usd=100.0)  # fmt: skip
+    ]
+    alts = calc.card_alternatives(
+        rows, regulatory_flags=[], ttft_slo_ms=500, tpot_slo_ms=15, self_monthly_usd=100.0
+    )
     assert [a["hosted_key"] for a in alts] == ["b", "a"]  # too-long requests and unpriced out
     b, a = alts
     assert b["time_to_answer_p95_ms"] is None

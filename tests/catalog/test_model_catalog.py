@@ -12,13 +12,32 @@ from app.seed import load_reference_data
 from tests.factories import api_headers, create_user, page_login
 
 CURRENT = (
-    "llama_3_1_8b", "llama_3_1_70b", "llama_3_1_405b", "llama_3_2_1b", "llama_3_2_3b",
-    "llama_3_3_70b", "qwen3_4b", "qwen3_8b", "qwen3_14b", "qwen3_32b", "qwen3_30b_a3b",
-    "qwen3_235b_a22b", "mistral_7b_v0_3", "mistral_small_3_24b", "mixtral_8x7b", "mixtral_8x22b",
-    "gemma_3_4b", "gemma_3_12b", "gemma_3_27b", "phi_4", "deepseek_r1_distill_qwen_7b",
-    "deepseek_r1_distill_qwen_32b", "deepseek_r1_distill_llama_8b",
-    "deepseek_r1_distill_llama_70b", "gpt_oss_20b",
-)  # fmt: skip
+    "llama_3_1_8b",
+    "llama_3_1_70b",
+    "llama_3_1_405b",
+    "llama_3_2_1b",
+    "llama_3_2_3b",
+    "llama_3_3_70b",
+    "qwen3_4b",
+    "qwen3_8b",
+    "qwen3_14b",
+    "qwen3_32b",
+    "qwen3_30b_a3b",
+    "qwen3_235b_a22b",
+    "mistral_7b_v0_3",
+    "mistral_small_3_24b",
+    "mixtral_8x7b",
+    "mixtral_8x22b",
+    "gemma_3_4b",
+    "gemma_3_12b",
+    "gemma_3_27b",
+    "phi_4",
+    "deepseek_r1_distill_qwen_7b",
+    "deepseek_r1_distill_qwen_32b",
+    "deepseek_r1_distill_llama_8b",
+    "deepseek_r1_distill_llama_70b",
+    "gpt_oss_20b",
+)
 
 
 def test_models_api_returns_quality_with_sources(client: TestClient, session: Session) -> None:

@@ -40,13 +40,25 @@ def _bench_json(decode_eff: float, prefill_eff: float) -> dict[str, object]:
     eng = engine("vllm").with_overrides(
         decode_efficiency=decode_eff, prefill_efficiency=prefill_eff
     )
-    r = simulate_load(StepModel.build(arch, gpu, eng, ServingConfig()), request_rate=4.0,
-                      input_tokens=1000, output_tokens=200, max_seqs=256,
-                      max_batched_tokens=8192, n_requests=300)  # fmt: skip
-    return {"model_id": "meta-llama/Llama-3.1-8B", "request_rate": 4.0, "completed": 300,
-            "total_input_tokens": 300_000, "total_output_tokens": 60_000,
-            "median_ttft_ms": r.ttft_ms[50], "median_tpot_ms": r.tpot_ms[50],
-            "output_throughput": r.output_tokens_per_s}  # fmt: skip
+    r = simulate_load(
+        StepModel.build(arch, gpu, eng, ServingConfig()),
+        request_rate=4.0,
+        input_tokens=1000,
+        output_tokens=200,
+        max_seqs=256,
+        max_batched_tokens=8192,
+        n_requests=300,
+    )
+    return {
+        "model_id": "meta-llama/Llama-3.1-8B",
+        "request_rate": 4.0,
+        "completed": 300,
+        "total_input_tokens": 300_000,
+        "total_output_tokens": 60_000,
+        "median_ttft_ms": r.ttft_ms[50],
+        "median_tpot_ms": r.tpot_ms[50],
+        "output_throughput": r.output_tokens_per_s,
+    }
 
 
 @pytest.mark.slow
@@ -85,19 +97,29 @@ def test_vllm_import_recovers_the_efficiencies_and_estimates_use_them(
 
     est = client.post(
         "/api/v1/estimates/inference",
-        json={"model": "llama_3_1_8b", "gpu": "h100_sxm_80gb", "engine": "vllm",
-              "input_tokens": 1000, "output_tokens": 200},
+        json={
+            "model": "llama_3_1_8b",
+            "gpu": "h100_sxm_80gb",
+            "engine": "vllm",
+            "input_tokens": 1000,
+            "output_tokens": 200,
+        },
         headers=admin,
-    ).json()  # fmt: skip
+    ).json()
     cal = est["assumptions"]["calibration"]
     assert cal["source"] == "vllm-bench"
     assert est["assumptions"]["decode_efficiency"] == pytest.approx(0.6, abs=0.02)
     other = client.post(
         "/api/v1/estimates/inference",
-        json={"model": "llama_3_1_8b", "gpu": "a100_sxm_80gb", "engine": "vllm",
-              "input_tokens": 1000, "output_tokens": 200},
+        json={
+            "model": "llama_3_1_8b",
+            "gpu": "a100_sxm_80gb",
+            "engine": "vllm",
+            "input_tokens": 1000,
+            "output_tokens": 200,
+        },
         headers=admin,
-    ).json()  # fmt: skip
+    ).json()
     assert other["assumptions"]["calibration"] is None
 
 
@@ -117,17 +139,34 @@ def test_a_failing_job_is_marked_failed_with_its_reason(
     ("path", "body", "field"),
     [
         ("/api/v1/calibrations", {**TINY_RUN, "model": "gpt-9"}, "model"),
-        ("/api/v1/calibrations", {**TINY_RUN, "prefill_points": [[0, 16], [1, 16]]},
-         "prefill_points"),
+        (
+            "/api/v1/calibrations",
+            {**TINY_RUN, "prefill_points": [[0, 16], [1, 16]]},
+            "prefill_points",
+        ),
         ("/api/v1/calibrations", {**TINY_RUN, "engine": "warp"}, "engine"),
-        ("/api/v1/calibrations/vllm-import",
-         {"model": "llama_3_1_8b", "gpu": "h100_sxm_80gb", "bench": {"completed": 3}}, "bench"),
-        ("/api/v1/calibrations/vllm-import",
-         {"model": "llama_3_1_8b", "gpu": "h100_sxm_80gb",
-          "bench": {"completed": 3, "total_input_tokens": "x", "total_output_tokens": 1,
-                    "median_ttft_ms": 1, "median_tpot_ms": 1}}, "bench"),
+        (
+            "/api/v1/calibrations/vllm-import",
+            {"model": "llama_3_1_8b", "gpu": "h100_sxm_80gb", "bench": {"completed": 3}},
+            "bench",
+        ),
+        (
+            "/api/v1/calibrations/vllm-import",
+            {
+                "model": "llama_3_1_8b",
+                "gpu": "h100_sxm_80gb",
+                "bench": {
+                    "completed": 3,
+                    "total_input_tokens": "x",
+                    "total_output_tokens": 1,
+                    "median_ttft_ms": 1,
+                    "median_tpot_ms": 1,
+                },
+            },
+            "bench",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_calibration_input_is_422_and_starts_nothing(  # type: ignore[no-untyped-def]
     client: TestClient, admin: dict[str, str], path, body, field
 ) -> None:
@@ -147,8 +186,9 @@ def test_jobs_of_another_org_are_not_found(
     client: TestClient, session: Session, admin: dict[str, str]
 ) -> None:
     other = create_user(session, org="Other", role="admin")
-    job = jobs.create(session, org_id=other.org_id, kind="calibration", params={},
-                      created_by=other.email)  # fmt: skip
+    job = jobs.create(
+        session, org_id=other.org_id, kind="calibration", params={}, created_by=other.email
+    )
     session.commit()
     assert client.get(f"/api/v1/jobs/{job.id}", headers=admin).status_code == 404
 
@@ -166,9 +206,17 @@ def test_the_gpu_comparison_uses_each_gpus_newest_calibration(
     other = create_user(session, org="Elsewhere", role="admin")
 
     def cal(org_id: int, gpu: str, eng: str, decode: float) -> Calibration:
-        c = Calibration(org_id=org_id, gpu_key=gpu, engine=eng, source="vllm-bench",
-                        device="test", prefill_efficiency=0.3, decode_efficiency=decode,
-                        details={}, created_by="t@example.test")  # fmt: skip
+        c = Calibration(
+            org_id=org_id,
+            gpu_key=gpu,
+            engine=eng,
+            source="vllm-bench",
+            device="test",
+            prefill_efficiency=0.3,
+            decode_efficiency=decode,
+            details={},
+            created_by="t@example.test",
+        )
         session.add(c)
         session.flush()
         return c
@@ -179,18 +227,27 @@ def test_the_gpu_comparison_uses_each_gpus_newest_calibration(
     cal(other.org_id, "l40s", "vllm", 0.2)  # another organisation
     newest_l4 = cal(user.org_id, "l4", "vllm", 0.7)
     assert latest_per_gpu(session, user.org_id, "vllm") == {
-        "h100_sxm_80gb": newest_h100, "l4": newest_l4}  # fmt: skip
+        "h100_sxm_80gb": newest_h100,
+        "l4": newest_l4,
+    }
 
     headers = api_headers(client, user.email)
-    body = {"model": "llama_3_1_8b", "engine": "vllm", "input_tokens": 1000,
-            "output_tokens": 200, "batch_size": 8}  # fmt: skip
+    body = {
+        "model": "llama_3_1_8b",
+        "engine": "vllm",
+        "input_tokens": 1000,
+        "output_tokens": 200,
+        "batch_size": 8,
+    }
     r = client.post("/api/v1/estimates/inference/compare-gpus", json=body, headers=headers)
     assert r.status_code == 200, r.text
     options = {o["gpu"]: o for o in r.json()["options"]}
     for gpu in ("h100_sxm_80gb", "a100_sxm_80gb", "l40s", "l4"):
-        one = client.post("/api/v1/estimates/inference", json={**body, "gpu": gpu},
-                          headers=headers).json()  # fmt: skip
+        one = client.post(
+            "/api/v1/estimates/inference", json={**body, "gpu": gpu}, headers=headers
+        ).json()
         assert options[gpu]["tpot_ms"] == pytest.approx(one["tpot_ms"], rel=1e-12), gpu
-    h100 = client.post("/api/v1/estimates/inference", json={**body, "gpu": "h100_sxm_80gb"},
-                       headers=headers).json()  # fmt: skip
+    h100 = client.post(
+        "/api/v1/estimates/inference", json={**body, "gpu": "h100_sxm_80gb"}, headers=headers
+    ).json()
     assert h100["assumptions"]["decode_efficiency"] == pytest.approx(0.5)

@@ -20,8 +20,10 @@ def logged_in(client: TestClient, session: Session) -> TestClient:
 
 
 def test_estimator_page_renders_results_and_charts(logged_in: TestClient) -> None:
-    r = logged_in.get("/estimates?model=llama_3_1_8b&gpu=h100_sxm_80gb&input_tokens=1000"
-                      "&output_tokens=200&batch_size=8&request_rate=3")  # fmt: skip
+    r = logged_in.get(
+        "/estimates?model=llama_3_1_8b&gpu=h100_sxm_80gb&input_tokens=1000"
+        "&output_tokens=200&batch_size=8&request_rate=3"
+    )
     assert r.status_code == 200, r.text[-2000:]
     assert "Fits" in r.text
     assert "Capacity plan" in r.text
@@ -65,8 +67,9 @@ def test_estimator_page_shows_the_max_load_of_the_api(logged_in: TestClient) -> 
 
 
 def test_estimator_htmx_returns_only_results_and_inline_errors(logged_in: TestClient) -> None:
-    r = logged_in.get("/estimates?input_tokens=0&gpu=a100_sxm_80gb&precision=fp8",
-                      headers={"HX-Request": "true"})  # fmt: skip
+    r = logged_in.get(
+        "/estimates?input_tokens=0&gpu=a100_sxm_80gb&precision=fp8", headers={"HX-Request": "true"}
+    )
     assert r.status_code == 422
     assert "<html" not in r.text
     assert 'id="results"' in r.text
@@ -132,9 +135,17 @@ def test_admin_runs_a_calibration_from_the_page_and_polls_it(
     page = client.get("/calibrations")
     assert page.status_code == 200
     token = csrf_from(page.text)
-    r = client.post("/calibrations/run", data={"csrftoken": token, "model": "llama_3_2_1b",
-                    "gpu": "h100_sxm_80gb", "engine": "hf-transformers", "max_layers": "1"},
-                    headers={"HX-Request": "true"})  # fmt: skip
+    r = client.post(
+        "/calibrations/run",
+        data={
+            "csrftoken": token,
+            "model": "llama_3_2_1b",
+            "gpu": "h100_sxm_80gb",
+            "engine": "hf-transformers",
+            "max_layers": "1",
+        },
+        headers={"HX-Request": "true"},
+    )
     assert r.status_code == 202, r.text
     m = re.search(r'id="job-(\d+)"', r.text)
     assert m
@@ -143,23 +154,47 @@ def test_admin_runs_a_calibration_from_the_page_and_polls_it(
     assert poll.status_code == 200
     assert "queued" in poll.text
     assert 'hx-trigger="every 1s"' in poll.text  # keeps polling until done
-    bad = client.post("/calibrations/import", data={"csrftoken": token, "model": "llama_3_1_8b",
-                      "gpu": "h100_sxm_80gb", "bench_file": "{not json"},
-                      headers={"HX-Request": "true"})  # fmt: skip
+    bad = client.post(
+        "/calibrations/import",
+        data={
+            "csrftoken": token,
+            "model": "llama_3_1_8b",
+            "gpu": "h100_sxm_80gb",
+            "bench_file": "{not json",
+        },
+        headers={"HX-Request": "true"},
+    )
     assert bad.status_code == 422
     assert "not a vllm bench serve result" in bad.text
     assert "{not json" in bad.text  # the pasted text is kept
-    ok = client.post("/calibrations/import", data={"csrftoken": token, "model": "llama_3_1_8b",
-                     "gpu": "h100_sxm_80gb", "n_gpus": "1", "precision": "bf16",
-                     "kv_cache_precision": "bf16", "engine": "vllm",
-                     "bench_file": json.dumps({"completed": 10, "total_input_tokens": 1000,
-                                               "total_output_tokens": 1000, "median_ttft_ms": 30,
-                                               "median_tpot_ms": 8, "request_rate": 1})},
-                     headers={"HX-Request": "true"})  # fmt: skip
+    ok = client.post(
+        "/calibrations/import",
+        data={
+            "csrftoken": token,
+            "model": "llama_3_1_8b",
+            "gpu": "h100_sxm_80gb",
+            "n_gpus": "1",
+            "precision": "bf16",
+            "kv_cache_precision": "bf16",
+            "engine": "vllm",
+            "bench_file": json.dumps(
+                {
+                    "completed": 10,
+                    "total_input_tokens": 1000,
+                    "total_output_tokens": 1000,
+                    "median_ttft_ms": 30,
+                    "median_tpot_ms": 8,
+                    "request_rate": 1,
+                }
+            ),
+        },
+        headers={"HX-Request": "true"},
+    )
     assert ok.status_code == 202, ok.text
     assert len(started) == 2
-    multipart = client.post("/calibrations/import", data={"csrftoken": token},
-                            files={"f": ("a.json", b"{}")})  # fmt: skip
+    multipart = client.post(
+        "/calibrations/import", data={"csrftoken": token}, files={"f": ("a.json", b"{}")}
+    )
     assert multipart.status_code == 415
     asgi.fastapi_app.state.job_runner = None
 
@@ -172,8 +207,10 @@ def test_non_admin_sees_no_calibration_forms(logged_in: TestClient) -> None:
 
 def test_a_config_that_does_not_fit_shows_what_would_and_no_figures(logged_in: TestClient) -> None:
     """Issue 22 item 3: 70B at bf16 on one H100."""
-    r = logged_in.get("/estimates?model=llama_3_1_70b&gpu=h100_sxm_80gb&n_gpus=1&precision=bf16"
-                      "&input_tokens=1024&output_tokens=256&batch_size=4")  # fmt: skip
+    r = logged_in.get(
+        "/estimates?model=llama_3_1_70b&gpu=h100_sxm_80gb&n_gpus=1&precision=bf16"
+        "&input_tokens=1024&output_tokens=256&batch_size=4"
+    )
     assert r.status_code == 200, r.text[-2000:]
     assert "Does not fit" in r.text
     assert 'id="would-fit"' in r.text
@@ -181,9 +218,16 @@ def test_a_config_that_does_not_fit_shows_what_would_and_no_figures(logged_in: T
     assert "2 × NVIDIA H100 SXM 80GB at bf16" in r.text
     # no TTFT/TPOT/$ for it, no sweep charts, no capacity plan or max load
     assert 'id="no-figures"' in r.text
-    for absent in ("TTFT (one request, idle server)", "TPOT at batch", "$ per million output "
-                   "tokens</td>", "Capacity plan", "Max load (saturated", "chart-batch",
-                   "chart-ttft", "chart-load"):  # fmt: skip
+    for absent in (
+        "TTFT (one request, idle server)",
+        "TPOT at batch",
+        "$ per million output tokens</td>",
+        "Capacity plan",
+        "Max load (saturated",
+        "chart-batch",
+        "chart-ttft",
+        "chart-load",
+    ):
         assert absent not in r.text, absent
     # one usable capacity: the chart's line and the table are the figure the reason names
     figs = figures_in(r.text)
@@ -196,8 +240,10 @@ def test_a_config_that_does_not_fit_shows_what_would_and_no_figures(logged_in: T
 
 
 def test_a_config_that_fits_shows_no_would_fit(logged_in: TestClient) -> None:
-    r = logged_in.get("/estimates?model=llama_3_1_8b&gpu=h100_sxm_80gb&input_tokens=1000"
-                      "&output_tokens=200&batch_size=8")  # fmt: skip
+    r = logged_in.get(
+        "/estimates?model=llama_3_1_8b&gpu=h100_sxm_80gb&input_tokens=1000"
+        "&output_tokens=200&batch_size=8"
+    )
     assert r.status_code == 200
     assert 'id="would-fit"' not in r.text
     assert 'id="no-figures"' not in r.text
@@ -205,15 +251,18 @@ def test_a_config_that_fits_shows_no_would_fit(logged_in: TestClient) -> None:
 
 
 def test_inputs_beyond_the_context_are_refused_inline(logged_in: TestClient) -> None:
-    r = logged_in.get("/estimates?model=llama_2_7b&gpu=h100_sxm_80gb&input_tokens=4000"
-                      "&output_tokens=500", headers={"HX-Request": "true"})  # fmt: skip
+    r = logged_in.get(
+        "/estimates?model=llama_2_7b&gpu=h100_sxm_80gb&input_tokens=4000&output_tokens=500",
+        headers={"HX-Request": "true"},
+    )
     assert r.status_code == 422
     assert 'href="#f-output_tokens"' in r.text
     assert "4,096-token context" in r.text
     assert "at most 96 output tokens fit" in r.text
     assert "TTFT (one request" not in r.text
-    full = logged_in.get("/estimates?model=llama_2_7b&gpu=h100_sxm_80gb&input_tokens=4000"
-                         "&output_tokens=500")  # fmt: skip
+    full = logged_in.get(
+        "/estimates?model=llama_2_7b&gpu=h100_sxm_80gb&input_tokens=4000&output_tokens=500"
+    )
     assert full.status_code == 422
     assert 'value="4000"' in full.text  # what was typed is kept
 
@@ -278,9 +327,13 @@ def test_training_page_shows_fine_tune_duration_and_cost(logged_in: TestClient) 
     )
     assert r.status_code == 200, r.text
     rate = estimate_finetune(
-        catalog_architecture("llama_3_1_8b"), catalog_gpu("a100_sxm_80gb"), method="lora",
-        n_gpus=2, lora_rank=16, sequence_length=2048,
-    ).tokens_per_s  # fmt: skip
+        catalog_architecture("llama_3_1_8b"),
+        catalog_gpu("a100_sxm_80gb"),
+        method="lora",
+        n_gpus=2,
+        lora_rank=16,
+        sequence_length=2048,
+    ).tokens_per_s
     hours = 36e6 * 3 / rate / 3600
     assert "Duration" in r.text
     assert "36M tokens × 3 epochs" in r.text  # one number format (app/formatting.py)

@@ -175,11 +175,21 @@ def test_max_load_is_the_validation_path(client: TestClient, h: dict[str, str]) 
     top = r.json()["max_load"]
     assert set(top) >= {"output_tokens_per_s", "requests_per_s", "mean_batch"}
     row = MeasurementRow(
-        id="t", family="max_load_throughput", model="Llama-3.1-8B", precision="BF16",
-        gpu="H100 SXM 80GB", n_gpus=1, framework="vLLM", input_len="1000", output_len="200",
-        batch="1000 prompts (rate inf)", metric="output_throughput", value=1.0, unit="tok/s",
+        id="t",
+        family="max_load_throughput",
+        model="Llama-3.1-8B",
+        precision="BF16",
+        gpu="H100 SXM 80GB",
+        n_gpus=1,
+        framework="vLLM",
+        input_len="1000",
+        output_len="200",
+        batch="1000 prompts (rate inf)",
+        metric="output_throughput",
+        value=1.0,
+        unit="tok/s",
         source="test",
-    )  # fmt: skip
+    )
     assert predict_row(row).predicted == pytest.approx(top["output_tokens_per_s"], rel=1e-9)
     assert top["requests_per_s"] * 200 == pytest.approx(top["output_tokens_per_s"])
     assert (
@@ -203,8 +213,13 @@ def test_timing_figures_carry_held_out_bands(client: TestClient, h: dict[str, st
     assert r.status_code == 200, r.text
     b = r.json()
     rng = b["range"]
-    assert set(rng) == {"ttft_ms", "tpot_ms", "output_tokens_per_s",
-                        "output_tokens_per_s_per_gpu", "max_load.output_tokens_per_s"}  # fmt: skip
+    assert set(rng) == {
+        "ttft_ms",
+        "tpot_ms",
+        "output_tokens_per_s",
+        "output_tokens_per_s_per_gpu",
+        "max_load.output_tokens_per_s",
+    }
     for name, v in rng.items():
         assert v["p10"] < v["p90"], name
     # a speed scales by the band's factors, a time by their inverse
@@ -220,8 +235,9 @@ def test_timing_figures_carry_held_out_bands(client: TestClient, h: dict[str, st
 
     train = client.post(
         "/api/v1/estimates/training",
-        json={"params": 8e9, "tokens": 1e12, "gpu": "h100_sxm_80gb", "n_gpus": 64}, headers=h,
-    ).json()  # fmt: skip
+        json={"params": 8e9, "tokens": 1e12, "gpu": "h100_sxm_80gb", "n_gpus": 64},
+        headers=h,
+    ).json()
     tb = band("training", "h100_sxm_80gb")
     assert tb is not None
     assert train["range"]["gpu_hours"]["p10"] == pytest.approx(
@@ -231,8 +247,9 @@ def test_timing_figures_carry_held_out_bands(client: TestClient, h: dict[str, st
     assert set(train["range"]) == {"gpu_hours", "wall_clock_days"}
     ft = client.post(
         "/api/v1/estimates/finetune",
-        json={"model": "llama_3_1_8b", "method": "lora", "gpu": "a100_sxm_80gb"}, headers=h,
-    ).json()  # fmt: skip
+        json={"model": "llama_3_1_8b", "method": "lora", "gpu": "a100_sxm_80gb"},
+        headers=h,
+    ).json()
     assert set(ft["range"]) == {"tokens_per_s"}
 
 
@@ -248,8 +265,14 @@ def test_max_load_is_null_when_nothing_fits(client: TestClient, h: dict[str, str
 def test_compare_gpus_ranks_fitting_slo_meeting_cheapest_first(
     client: TestClient, h: dict[str, str]
 ) -> None:
-    body = {**BASE, "model": "llama_3_1_70b", "n_gpus": 2, "requests_per_day": 1_000_000,
-            "ttft_slo_ms": 2000, "tpot_slo_ms": 80}  # fmt: skip
+    body = {
+        **BASE,
+        "model": "llama_3_1_70b",
+        "n_gpus": 2,
+        "requests_per_day": 1_000_000,
+        "ttft_slo_ms": 2000,
+        "tpot_slo_ms": 80,
+    }
     r = client.post("/api/v1/estimates/inference/compare-gpus", json=body, headers=h)
     assert r.status_code == 200, r.text
     opts = r.json()["options"]
@@ -296,15 +319,29 @@ def test_training_contract(client: TestClient, h: dict[str, str]) -> None:
 
 
 def test_finetune_contract(client: TestClient, h: dict[str, str]) -> None:
-    body = {"model": "llama_3_1_8b", "method": "lora", "lora_rank": 16,
-            "target_modules": ["q", "v"], "sequence_length": 2048, "micro_batch_size": 2,
-            "gpu": "a100_sxm_80gb", "gradient_checkpointing": True}  # fmt: skip
+    body = {
+        "model": "llama_3_1_8b",
+        "method": "lora",
+        "lora_rank": 16,
+        "target_modules": ["q", "v"],
+        "sequence_length": 2048,
+        "micro_batch_size": 2,
+        "gpu": "a100_sxm_80gb",
+        "gradient_checkpointing": True,
+    }
     r = client.post("/api/v1/estimates/finetune", json=body, headers=h)
     assert r.status_code == 200, r.text
     b = r.json()
     assert b["trainable_params"] == 6_815_744
-    assert set(b["memory"]) >= {"weights_gb", "adapters_gb", "gradients_gb", "optimizer_gb",
-                                "activations_gb", "total_gb", "fits"}  # fmt: skip
+    assert set(b["memory"]) >= {
+        "weights_gb",
+        "adapters_gb",
+        "gradients_gb",
+        "optimizer_gb",
+        "activations_gb",
+        "total_gb",
+        "fits",
+    }
     assert b["memory"]["fits"] is True
     assert b["tokens_per_s"] > 0
     full = client.post(
@@ -315,8 +352,13 @@ def test_finetune_contract(client: TestClient, h: dict[str, str]) -> None:
 
 
 def test_finetune_accepts_peft_module_names(client: TestClient, h: dict[str, str]) -> None:
-    body = {"model": "llama_3_1_8b", "method": "lora", "lora_rank": 16,
-            "target_modules": ["q", "v"], "gpu": "a100_sxm_80gb"}  # fmt: skip
+    body = {
+        "model": "llama_3_1_8b",
+        "method": "lora",
+        "lora_rank": 16,
+        "target_modules": ["q", "v"],
+        "gpu": "a100_sxm_80gb",
+    }
     short = client.post("/api/v1/estimates/finetune", json=body, headers=h)
     peft = client.post(
         "/api/v1/estimates/finetune",
@@ -330,8 +372,14 @@ def test_finetune_accepts_peft_module_names(client: TestClient, h: dict[str, str
     )
     assert every.status_code == 200, every.text
     assert every.json()["assumptions"]["target_modules"] == [
-        "q", "k", "v", "o", "gate", "up", "down"
-    ]  # fmt: skip
+        "q",
+        "k",
+        "v",
+        "o",
+        "gate",
+        "up",
+        "down",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -339,16 +387,27 @@ def test_finetune_accepts_peft_module_names(client: TestClient, h: dict[str, str
     [
         ("training", {"tokens": 0, "params": 1e9, "gpu": "h100_sxm_80gb"}, "tokens"),
         ("training", {"tokens": 1e9, "gpu": "h100_sxm_80gb"}, "params"),
-        ("training", {"tokens": 1e9, "params": 1e9, "gpu": "a100_sxm_80gb", "precision": "fp8"},
-         "precision"),
+        (
+            "training",
+            {"tokens": 1e9, "params": 1e9, "gpu": "a100_sxm_80gb", "precision": "fp8"},
+            "precision",
+        ),
         ("training", {"tokens": 1e9, "params": 1e9, "gpu": "h100_sxm_80gb", "fit": "mine"}, "fit"),
         ("finetune", {"model": "llama_3_1_8b", "method": "dora", "gpu": "h100_sxm_80gb"}, "method"),
-        ("finetune", {"model": "llama_3_1_8b", "method": "lora", "gpu": "h100_sxm_80gb",
-                      "target_modules": ["lm_head"]}, "target_modules"),
+        (
+            "finetune",
+            {
+                "model": "llama_3_1_8b",
+                "method": "lora",
+                "gpu": "h100_sxm_80gb",
+                "target_modules": ["lm_head"],
+            },
+            "target_modules",
+        ),
         ("finetune", {"model": "nope", "method": "lora", "gpu": "h100_sxm_80gb"}, "model"),
         ("inference", {**BASE, "request_rate": -1}, "request_rate"),
     ],
-)  # fmt: skip
+)
 def test_training_and_finetune_validation(  # type: ignore[no-untyped-def]
     client: TestClient, h: dict[str, str], path, body, field
 ) -> None:
@@ -399,8 +458,14 @@ def test_compare_gpus_verdict_is_one_check_on_the_figures_shown(
     """Issue 22 item 4: no "meets ✓" beside a TPOT over the SLO, no "✗, 63 replicas" without
     a reason."""
     slo = {"ttft_slo_ms": 1000, "tpot_slo_ms": 60}
-    body = {**BASE, "input_tokens": 1024, "output_tokens": 256, "batch_size": 16,
-            "requests_per_day": 1_000_000, **slo}  # fmt: skip
+    body = {
+        **BASE,
+        "input_tokens": 1024,
+        "output_tokens": 256,
+        "batch_size": 16,
+        "requests_per_day": 1_000_000,
+        **slo,
+    }
     r = client.post("/api/v1/estimates/inference/compare-gpus", json=body, headers=h)
     assert r.status_code == 200, r.text
     opts = r.json()["options"]
@@ -461,15 +526,19 @@ def test_finetune_duration_and_cost_for_a_dataset(
     admin = create_user(session, org="Priced", role="admin")
     session.commit()
     ha = api_headers(client, admin.email)
-    put = client.put("/api/v1/gpus/a100_sxm_80gb/price", headers=ha,
-                     json={"price_per_hour_usd": 3.25, "kind": "other"})  # fmt: skip
+    put = client.put(
+        "/api/v1/gpus/a100_sxm_80gb/price",
+        headers=ha,
+        json={"price_per_hour_usd": 3.25, "kind": "other"},
+    )
     assert put.status_code == 200, put.text
     own = client.post("/api/v1/estimates/finetune", json=body, headers=ha).json()
     assert own["cost_usd"] == pytest.approx(own["gpu_hours"] * 3.25)
     train = client.post(
         "/api/v1/estimates/training",
-        json={"params": 8e9, "tokens": 1e9, "gpu": "a100_sxm_80gb", "n_gpus": 2}, headers=ha,
-    ).json()  # fmt: skip
+        json={"params": 8e9, "tokens": 1e9, "gpu": "a100_sxm_80gb", "n_gpus": 2},
+        headers=ha,
+    ).json()
     assert train["cost_usd"] == pytest.approx(train["gpu_hours"] * 3.25)
 
 
@@ -479,8 +548,9 @@ def test_finetune_cost_is_null_with_reason_when_unpriced_or_no_dataset(
     gpu = {"name": "Lab GPU", "memory_gb": 80, "bandwidth_tbps": 2, "bf16_tflops_dense": 300}
     r = client.post(
         "/api/v1/estimates/finetune",
-        json={**FT_BODY, "gpu": gpu, "dataset_tokens": 1e6}, headers=h,
-    )  # fmt: skip
+        json={**FT_BODY, "gpu": gpu, "dataset_tokens": 1e6},
+        headers=h,
+    )
     assert r.status_code == 200, r.text
     b = r.json()
     assert b["duration_hours"] > 0
@@ -517,8 +587,9 @@ def test_speculative_gain_shrinks_at_batch_350(client: TestClient, h: dict[str, 
     def gain(batch: int) -> float:
         body = {**BASE, "batch_size": batch}
         base = client.post("/api/v1/estimates/inference", json=body, headers=h).json()
-        sped = client.post("/api/v1/estimates/inference", json={**body, "speculative": spec},
-                           headers=h).json()  # fmt: skip
+        sped = client.post(
+            "/api/v1/estimates/inference", json={**body, "speculative": spec}, headers=h
+        ).json()
         return float(base["tpot_ms"] / sped["tpot_ms"])
 
     g1, g350 = gain(1), gain(350)
@@ -544,8 +615,14 @@ def test_one_step_model_per_estimate(
     monkeypatch.setattr(inference.StepModel, "build", classmethod(counting))
     inference._step_model.cache_clear()
     estimates._capacity_plan_cached.cache_clear()
-    body = {**BASE, "input_tokens": 1237, "request_rate": 2.0, "requests_per_day": 500_000,
-            "ttft_slo_ms": 800, "tpot_slo_ms": 60}  # fmt: skip
+    body = {
+        **BASE,
+        "input_tokens": 1237,
+        "request_rate": 2.0,
+        "requests_per_day": 500_000,
+        "ttft_slo_ms": 800,
+        "tpot_slo_ms": 60,
+    }
     r = client.post("/api/v1/estimates/inference", json=body, headers=h)
     assert r.status_code == 200, r.text
     assert r.json()["capacity"] is not None

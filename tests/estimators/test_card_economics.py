@@ -37,15 +37,36 @@ from app.rules.reference import catalog
 
 C = catalog()
 GPU = replace(catalog_gpu("a100_sxm_80gb"), price_per_hour_usd=2.70)
-BASE = Scenario(catalog_architecture("llama_3_1_8b"), GPU, ENGINES["vllm"],
-                ServingConfig(n_gpus=1), 1800, 250, 200_000, 2000, 50,
-                peak_to_average=2.0)  # fmt: skip
+BASE = Scenario(
+    catalog_architecture("llama_3_1_8b"),
+    GPU,
+    ENGINES["vllm"],
+    ServingConfig(n_gpus=1),
+    1800,
+    250,
+    200_000,
+    2000,
+    50,
+    peak_to_average=2.0,
+)
 DATA = AxisData(C["matrix"], C["profiles"], {}, C["techniques"], {})
-CONTRACT = ("cost_per_1k_requests_usd", "monthly_cost_usd", "replicas", "time_to_answer_p95_ms",
-            "slo_after", "traffic_share", "one_off_usd", "ttft_p95_ms", "tpot_p95_ms",
-            "gpu_hours_per_month", "monthly_cost_delta_usd", "one_off_cost_usd",
-            "provisioned_monthly_cost_usd",
-            "ttft_delta_ms", "tpot_delta_ms")  # fmt: skip
+CONTRACT = (
+    "cost_per_1k_requests_usd",
+    "monthly_cost_usd",
+    "replicas",
+    "time_to_answer_p95_ms",
+    "slo_after",
+    "traffic_share",
+    "one_off_usd",
+    "ttft_p95_ms",
+    "tpot_p95_ms",
+    "gpu_hours_per_month",
+    "monthly_cost_delta_usd",
+    "one_off_cost_usd",
+    "provisioned_monthly_cost_usd",
+    "ttft_delta_ms",
+    "tpot_delta_ms",
+)
 SLOW = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -58,8 +79,9 @@ def test_cot_self_consistency_card_shows_the_time_the_portfolio_shows() -> None:
     """The card said "TTFT +0 ms" while a portfolio of the same card missed the SLO with a 57 s
     TTFT: now both are one computation, and the reasoning time is on the card."""
     card = _card("cot_self_consistency", traffic_share=0.15)
-    ev = evaluate_portfolio(BASE, [Item("reasoning_compute", "cot_self_consistency",
-                                        card["params"])], DATA)  # fmt: skip
+    ev = evaluate_portfolio(
+        BASE, [Item("reasoning_compute", "cot_self_consistency", card["params"])], DATA
+    )
     tta = card["time_to_answer_p95_ms"]
     # 600 reasoning tokens and the slowest of 5 complete samples (reasoning + answer) before the
     # vote, where the old card said "+0 ms"
@@ -70,8 +92,9 @@ def test_cot_self_consistency_card_shows_the_time_the_portfolio_shows() -> None:
     assert ev.monthly_cost_usd == card["monthly_cost_usd"]["after"]
     assert ev.meets_slo == all(card["slo_after"].values())
     assert card["slo_after"]["time_to_answer_ok"] is False  # 2 s TTFT SLO: the answer misses it
-    assert "misses its SLO on time to answer" in " ".join(technique_impact(
-        BASE, "cot_self_consistency", params={"traffic_share": 0.15}).assumptions)  # fmt: skip
+    assert "misses its SLO on time to answer" in " ".join(
+        technique_impact(BASE, "cot_self_consistency", params={"traffic_share": 0.15}).assumptions
+    )
 
 
 def test_reasoning_is_charged_on_the_share_the_failure_hits() -> None:
@@ -86,8 +109,9 @@ def test_reasoning_is_charged_on_the_share_the_failure_hits() -> None:
     # the routed split: 85 % as today, 15 % through the reasoning path, plus the router
     b, w = part["gpu_hours_per_month"]["before"], whole["gpu_hours_per_month"]["after"]
     router = 200_000 * 730 / 24 * router_gpu_hours_per_request(BASE)
-    assert part["gpu_hours_per_month"]["after"] == pytest.approx(0.85 * b + 0.15 * w + router,
-                                                                rel=1e-3)  # fmt: skip
+    assert part["gpu_hours_per_month"]["after"] == pytest.approx(
+        0.85 * b + 0.15 * w + router, rel=1e-3
+    )
 
 
 def test_a_zero_share_adds_nothing_and_says_so() -> None:
@@ -110,11 +134,13 @@ def test_a_change_to_another_gpu_is_priced_at_that_gpus_price() -> None:
     """Right-sizing onto another GPU type: its GPU-hours at its own price, not the deployment's
     GPU's price (the card showed an L40S move at the A100's $2.70)."""
     cheap = replace(catalog_gpu("l40s"), price_per_hour_usd=0.5)
-    card = _card("gpu_right_sizing", replace(BASE, gpu_prices=(("l40s", 0.5),)),
-                 gpu="l40s", n_gpus=1)  # fmt: skip
+    card = _card(
+        "gpu_right_sizing", replace(BASE, gpu_prices=(("l40s", 0.5),)), gpu="l40s", n_gpus=1
+    )
     hours = card["gpu_hours_per_month"]["after"]
-    assert card["monthly_cost_usd"]["after"] == pytest.approx(hours * cheap.price_per_hour_usd,
-                                                              rel=1e-3)  # fmt: skip
+    assert card["monthly_cost_usd"]["after"] == pytest.approx(
+        hours * cheap.price_per_hour_usd, rel=1e-3
+    )
     assert card["monthly_cost_usd"]["before"] == pytest.approx(
         card["gpu_hours_per_month"]["before"] * 2.70, rel=1e-3
     )
@@ -172,8 +198,16 @@ def test_graphrag_indexing_generates_output_tokens() -> None:
 
 
 # ---- properties ---------------------------------------------------------------------------------
-TECHNIQUES = ("rag", "cot", "cot_self_consistency", "speculative_decoding", "quantization",
-              "qlora", "dpo", "long_context_window")  # fmt: skip
+TECHNIQUES = (
+    "rag",
+    "cot",
+    "cot_self_consistency",
+    "speculative_decoding",
+    "quantization",
+    "qlora",
+    "dpo",
+    "long_context_window",
+)
 
 
 @SLOW
@@ -195,8 +229,11 @@ def test_the_card_is_the_single_item_portfolio(technique: str, share: float, rpd
 
 
 @SLOW
-@given(st.sampled_from(("cot", "cot_self_consistency", "rlvr_reasoning_model")),
-       st.floats(0.0, 1.0), st.floats(0.0, 1.0))  # fmt: skip
+@given(
+    st.sampled_from(("cot", "cot_self_consistency", "rlvr_reasoning_model")),
+    st.floats(0.0, 1.0),
+    st.floats(0.0, 1.0),
+)
 def test_raising_the_share_never_lowers_monthly_cost(technique: str, a: float, b: float) -> None:
     lo, hi = sorted((a, b))
     p = plan(technique, BASE, params={"traffic_share": lo})
@@ -219,12 +256,16 @@ def _options(s: Scenario, fm: str) -> list[Option]:
 @given(st.sampled_from(sorted(ENGINES)), st.sampled_from(["bf16", "fp8", "int8"]))
 def test_a_technique_already_in_place_is_never_recommended(engine: str, precision: str) -> None:
     gpu = replace(catalog_gpu("h100_sxm_80gb"), price_per_hour_usd=3.99)
-    s = replace(BASE, gpu=gpu, engine=ENGINES[engine],
-                cfg=ServingConfig(precision=Precision(precision),
-                                  kv_cache_precision=Precision(precision)))  # fmt: skip
+    s = replace(
+        BASE,
+        gpu=gpu,
+        engine=ENGINES[engine],
+        cfg=ServingConfig(precision=Precision(precision), kv_cache_precision=Precision(precision)),
+    )
     excluded = {t: w for t in CANDIDATES["serving_cost"] if (w := in_place(t, s))}
-    choice = choose("paged_attention_speculative", "serving_optimization",
-                    _options(s, "serving_cost"), excluded)  # fmt: skip
+    choice = choose(
+        "paged_attention_speculative", "serving_optimization", _options(s, "serving_cost"), excluded
+    )
     assert choice.technique not in excluded
     if engine in ("vllm", "sglang", "tensorrt-llm"):
         assert "paged_attention_speculative" in excluded
@@ -240,8 +281,12 @@ def test_vllm_serving_cost_gets_no_paged_attention_and_lists_alternatives() -> N
     """vLLM already pages the KV cache: the $0 'PagedAttention + speculative' advice is gone and
     the priced alternatives carry the contract fields."""
     excluded = {t: w for t in CANDIDATES["serving_cost"] if (w := in_place(t, BASE))}
-    choice = choose("paged_attention_speculative", "serving_optimization",
-                    _options(BASE, "serving_cost"), excluded)  # fmt: skip
+    choice = choose(
+        "paged_attention_speculative",
+        "serving_optimization",
+        _options(BASE, "serving_cost"),
+        excluded,
+    )
     assert choice.technique not in excluded
     assert not choice.technique.startswith("paged_attention")
     assert choice.technique in CANDIDATES["serving_cost"]
@@ -253,8 +298,15 @@ def test_vllm_serving_cost_gets_no_paged_attention_and_lists_alternatives() -> N
         if alt["slo_after"] and all(alt["slo_after"].values()) and alt["monthly_cost_usd"]:
             assert alt["why_not"] in excluded.values() or alt["monthly_cost_usd"] >= cheapest
     for alt in choice.alternatives:
-        assert set(alt) == {"technique", "axis", "cost_per_1k_requests_usd", "monthly_cost_usd",
-                            "time_to_answer_p95_ms", "slo_after", "why_not"}  # fmt: skip
+        assert set(alt) == {
+            "technique",
+            "axis",
+            "cost_per_1k_requests_usd",
+            "monthly_cost_usd",
+            "time_to_answer_p95_ms",
+            "slo_after",
+            "why_not",
+        }
         assert alt["why_not"]
     hf = replace(BASE, engine=ENGINES["hf-transformers"])
     assert in_place("paged_attention", hf) is None
@@ -265,8 +317,10 @@ def test_follow_up_answers_rule_candidates_out() -> None:
     assert ruled_out("factual_staleness", "rag", facts)
     assert ruled_out("factual_staleness", "graphrag", facts) is None
     assert ruled_out("domain_accuracy_gap", "qlora", {})  # no labelled data
-    assert ruled_out("domain_accuracy_gap", "qlora",
-                     {"fm.domain_accuracy_gap.labelled_data": True}) is None  # fmt: skip
+    assert (
+        ruled_out("domain_accuracy_gap", "qlora", {"fm.domain_accuracy_gap.labelled_data": True})
+        is None
+    )
 
 
 def test_more_candidates_merge_with_one_line() -> None:
@@ -290,8 +344,13 @@ def test_card_figures_carry_the_band_of_their_family_and_gpu_class() -> None:
     impact = technique_impact(BASE, "cot_self_consistency", params={"traffic_share": 0.15})
     card = impact.fields
     rg = card["range"]
-    assert set(rg) == {"ttft_p95_ms", "tpot_p95_ms", "time_to_answer_p95_ms",
-                       "monthly_cost_usd", "cost_per_1k_requests_usd"}  # fmt: skip
+    assert set(rg) == {
+        "ttft_p95_ms",
+        "tpot_p95_ms",
+        "time_to_answer_p95_ms",
+        "monthly_cost_usd",
+        "cost_per_1k_requests_usd",
+    }
     for key in rg:
         b, value = rg[key], card[key]["after"]
         assert b is not None, key
@@ -328,9 +387,12 @@ def test_a_family_without_held_out_rows_gives_no_band_and_says_why() -> None:
 
 # ---- review findings 3, 5 and the FP8 low item ---------------------------------------------------
 def _fake(technique: str, monthly: float, slo: dict[str, bool]) -> Option:
-    fields = {"monthly_cost_usd": {"before": 500.0, "after": monthly, "delta": monthly - 500},
-              "slo_after": slo, "one_off_cost_usd": 0.0,
-              "time_to_answer_p95_ms": {"before": 100.0, "after": 20_000.0}}  # fmt: skip
+    fields = {
+        "monthly_cost_usd": {"before": 500.0, "after": monthly, "delta": monthly - 500},
+        "slo_after": slo,
+        "one_off_cost_usd": 0.0,
+        "time_to_answer_p95_ms": {"before": 100.0, "after": 20_000.0},
+    }
     return Option(technique, "reasoning_compute", fields)
 
 
@@ -342,9 +404,12 @@ def test_when_no_option_meets_the_slos_the_rule_is_stated_and_the_cheapest_is_sh
     options = [
         _fake("cot_self_consistency", 5318.0, tta_only),
         _fake("cot", 1063.0, tta_only),
-        _fake("rlvr_reasoning_model", 900.0,
-              {"ttft_ok": False, "tpot_ok": False, "time_to_answer_ok": False}),
-    ]  # fmt: skip
+        _fake(
+            "rlvr_reasoning_model",
+            900.0,
+            {"ttft_ok": False, "tpot_ok": False, "time_to_answer_ok": False},
+        ),
+    ]
     choice = choose("cot_self_consistency", "reasoning_compute", options, {})
     assert choice.technique == "cot"
     assert "rules' pick" not in choice.why
@@ -373,9 +438,12 @@ def test_a_moe_model_is_in_place_on_a_moe_deployment_unless_a_better_moe_fits() 
     from app.estimators.reference_data import read_rows
     from app.estimators.techniques import better_models
 
-    mix = replace(BASE, arch=catalog_architecture("mixtral_8x7b"),
-                  gpu=replace(catalog_gpu("h100_sxm_80gb"), price_per_hour_usd=3.99),
-                  cfg=ServingConfig(n_gpus=2))  # fmt: skip
+    mix = replace(
+        BASE,
+        arch=catalog_architecture("mixtral_8x7b"),
+        gpu=replace(catalog_gpu("h100_sxm_80gb"), price_per_hour_usd=3.99),
+        cfg=ServingConfig(n_gpus=2),
+    )
     why = in_place("moe_model", mix, {})
     assert why is not None
     assert "already a mixture-of-experts model" in why

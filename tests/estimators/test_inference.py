@@ -157,16 +157,19 @@ class TestTiming:
         """The GPU count and price come in as arguments (issue 23 item 6): what the assumptions
         dict shows does not change the cost."""
         base = est(out=256, n_gpus=2)
-        shown = replace(base, assumptions={**base.assumptions, "tensor_parallel": 99,
-                                           "price_per_gpu_hour_usd": 1e6})  # fmt: skip
+        shown = replace(
+            base,
+            assumptions={**base.assumptions, "tensor_parallel": 99, "price_per_gpu_hour_usd": 1e6},
+        )
         spec = with_speculative(shown, alpha=0.8, gamma=5, c=0.05, n_gpus=2, price_per_gpu_hour=3.0)
         t = spec.timing
         assert t.cost_per_million_output_tokens_usd == pytest.approx(
             3.0 * 2 / 3600 / t.output_tokens_per_s * 1e6
         )
         assert t.output_tokens_per_s_per_gpu == pytest.approx(t.output_tokens_per_s / 2)
-        unpriced = with_speculative(base, alpha=0.8, gamma=5, c=0.05, n_gpus=2,
-                                    price_per_gpu_hour=None)  # fmt: skip
+        unpriced = with_speculative(
+            base, alpha=0.8, gamma=5, c=0.05, n_gpus=2, price_per_gpu_hour=None
+        )
         assert unpriced.timing.cost_per_million_output_tokens_usd is None
 
     def test_cost_per_million_tokens(self) -> None:
@@ -321,9 +324,15 @@ def test_moe_expert_gemms_run_per_expert_token_counts() -> None:
         assert n_t == pytest.approx(8 * (1 - (1 - 2 / 8) ** batch))
         per_expert = batch * 2 / n_t  # rows each touched expert multiplies
         full, _, _ = gpu_time(k, batch, batch * 600.0, 0, 0, 0, max)
-        no_mlp, _, _ = gpu_time(replace(k, mlp_flops_per_token_expert=0.0,
-                                        mlp_bytes_per_expert=0.0), batch, batch * 600.0, 0, 0, 0,
-                                max)  # fmt: skip
+        no_mlp, _, _ = gpu_time(
+            replace(k, mlp_flops_per_token_expert=0.0, mlp_bytes_per_expert=0.0),
+            batch,
+            batch * 600.0,
+            0,
+            0,
+            0,
+            max,
+        )
         flops_rows = n_t * (per_expert + GEMM_HALF_TILE_M)
         compute = k.mlp_flops_per_token_expert * flops_rows / (k.peak * k.e_c)
         memory = n_t * k.mlp_bytes_per_expert / (k.bw * k.e_m)
@@ -356,9 +365,13 @@ class TestExpertParallelAndKvHeads:
             ServingConfig(n_gpus=8, precision=Precision.fp8),
             Workload(1000, 1000),
         )
-        dp = estimate_inference(self.QWEN_MOE, H100, ENGINES["vllm"],
-                                ServingConfig(n_gpus=8, precision=Precision.fp8, attention_dp=True),
-                                Workload(1000, 1000))  # fmt: skip
+        dp = estimate_inference(
+            self.QWEN_MOE,
+            H100,
+            ENGINES["vllm"],
+            ServingConfig(n_gpus=8, precision=Precision.fp8, attention_dp=True),
+            Workload(1000, 1000),
+        )
         # attention DP keeps one KV copy but every GPU holds the attention weights
         assert dp.memory.weights_gb > tp.memory.weights_gb
         assert dp.memory.max_batch_size > tp.memory.max_batch_size

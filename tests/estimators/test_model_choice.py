@@ -31,8 +31,17 @@ GAIN = re.compile(r"(MMLU-Pro|MMLU|GPQA Diamond|GPQA|MATH|IFEval|HumanEval) ([\d
 
 def _scenario(model: str, gpu: str, n_gpus: int) -> Scenario:
     g = replace(catalog_gpu(gpu), price_per_hour_usd=3.99)
-    return Scenario(MODELS[model], g, ENGINES["vllm"], ServingConfig(n_gpus=n_gpus), 1000, 200,
-                    200_000, 2000, 100)  # fmt: skip
+    return Scenario(
+        MODELS[model],
+        g,
+        ENGINES["vllm"],
+        ServingConfig(n_gpus=n_gpus),
+        1000,
+        200,
+        200_000,
+        2000,
+        100,
+    )
 
 
 def _picked(technique: str, s: Scenario, **params: object) -> tuple[str, tuple[str, ...]]:
@@ -99,8 +108,10 @@ def test_task_family_changes_the_benchmarks() -> None:
 
 def test_no_option_when_nothing_better_fits() -> None:
     # the strongest released general model in the catalog: nothing better on the general family
-    assert plan("larger_base_model", _scenario("qwen3_235b_a22b", "h100_sxm_80gb", 8),
-                models=MODELS) is None  # fmt: skip
+    assert (
+        plan("larger_base_model", _scenario("qwen3_235b_a22b", "h100_sxm_80gb", 8), models=MODELS)
+        is None
+    )
 
 
 def test_a_chosen_model_says_whether_it_is_better() -> None:

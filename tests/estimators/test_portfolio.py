@@ -41,10 +41,24 @@ from app.rules.reference import catalog
 
 C = catalog()
 GPU = replace(catalog_gpu("a100_sxm_80gb"), price_per_hour_usd=1.5)
-BASE = Scenario(catalog_architecture("llama_3_1_8b"), GPU, ENGINES["vllm"],
-                ServingConfig(n_gpus=2), 1800, 250, 2_000_000, 2000, 50)  # fmt: skip
-DATA = AxisData(C["matrix"], C["profiles"], {"retrieval": ("LLM08:2025",)}, C["techniques"],
-                {"mixtral_8x7b": catalog_architecture("mixtral_8x7b")})  # fmt: skip
+BASE = Scenario(
+    catalog_architecture("llama_3_1_8b"),
+    GPU,
+    ENGINES["vllm"],
+    ServingConfig(n_gpus=2),
+    1800,
+    250,
+    2_000_000,
+    2000,
+    50,
+)
+DATA = AxisData(
+    C["matrix"],
+    C["profiles"],
+    {"retrieval": ("LLM08:2025",)},
+    C["techniques"],
+    {"mixtral_8x7b": catalog_architecture("mixtral_8x7b")},
+)
 RAG = Item("retrieval", "rag", {"k": 5, "chunk_tokens": 512, "corpus_tokens": 1e9})
 SPEC = Item("serving_optimization", "paged_attention_speculative")
 QLORA = Item("peft", "qlora")
@@ -56,10 +70,17 @@ def test_empty_portfolio_is_the_baseline() -> None:
     sm = StepModel.build(BASE.arch, BASE.gpu, BASE.engine, BASE.cfg)
     one = estimate_inference(BASE.arch, BASE.gpu, BASE.engine, BASE.cfg, Workload(1800, 250))
     limits = running_limits(BASE.engine, sm, one.memory)
-    cap = plan_capacity(sm, requests_per_day=2_000_000, input_tokens=1800, output_tokens=250,
-                        ttft_slo_ms=2000, tpot_slo_ms=50, max_seqs=limits.max_seqs,
-                        max_batched_tokens=limits.max_batched_tokens,
-                        price_per_gpu_hour=1.5)  # fmt: skip
+    cap = plan_capacity(
+        sm,
+        requests_per_day=2_000_000,
+        input_tokens=1800,
+        output_tokens=250,
+        ttft_slo_ms=2000,
+        tpot_slo_ms=50,
+        max_seqs=limits.max_seqs,
+        max_batched_tokens=limits.max_batched_tokens,
+        price_per_gpu_hour=1.5,
+    )
     # the GPU-hours actually needed (fractional), not whole replicas x 730 h
     hours = 2_000_000 / 86400 / cap.max_rate_per_replica * 730 * 2
     assert ev.monthly_cost_usd == pytest.approx(hours * 1.5)
@@ -77,9 +98,15 @@ def test_empty_portfolio_is_the_baseline() -> None:
 
 def test_costs_are_the_chained_interventions() -> None:
     ev = evaluate_portfolio(BASE, [RAG, SPEC, QLORA], DATA)
-    chained, one_offs = apply_all(BASE, [Retrieval(k=5, chunk_tokens=512, corpus_tokens=1e9),
-                                         PagedAttention(), Speculative(0.7, 4, 0.05),
-                                         FineTune(method="qlora", rank=16)])  # fmt: skip
+    chained, one_offs = apply_all(
+        BASE,
+        [
+            Retrieval(k=5, chunk_tokens=512, corpus_tokens=1e9),
+            PagedAttention(),
+            Speculative(0.7, 4, 0.05),
+            FineTune(method="qlora", rank=16),
+        ],
+    )
     served = serve(BASE, [Stream(chained, 1.0)], router=False)
     assert ev.monthly_cost_usd == pytest.approx(served.monthly_cost_usd)
     # one-off = the index build plus the fine-tune, each as its own item's impact prices it
@@ -108,8 +135,7 @@ def test_tpot_p95_carries_the_speculative_factor() -> None:
 
 
 def test_retrieval_latency_and_reasoning_tokens_reach_ttft() -> None:
-    slow = evaluate_portfolio(BASE, [Item("retrieval", "rag", {"retrieval_latency_ms": 500})],
-                              DATA)  # fmt: skip
+    slow = evaluate_portfolio(BASE, [Item("retrieval", "rag", {"retrieval_latency_ms": 500})], DATA)
     fast = evaluate_portfolio(BASE, [Item("retrieval", "rag", {"retrieval_latency_ms": 0})], DATA)
     assert slow.ttft_ms_p95 - fast.ttft_ms_p95 == pytest.approx(500, rel=1e-6)
     cot = evaluate_portfolio(BASE, [Item("reasoning_compute", "cot", {"cot_tokens": 300})], DATA)
@@ -127,8 +153,10 @@ def test_matrix_scores_and_accumulated_burden_by_hand() -> None:
         assert ev.dimension_scores[dim] == pytest.approx(
             (m["retrieval"][dim] + m["serving_optimization"][dim]) / 2, abs=1e-3
         )
-    assert ev.governance_burden == (6 - m["retrieval"]["governance"]) + (
-        6 - m["serving_optimization"]["governance"]) + 2  # fmt: skip
+    assert (
+        ev.governance_burden
+        == (6 - m["retrieval"]["governance"]) + (6 - m["serving_optimization"]["governance"]) + 2
+    )
     w = C["profiles"]["startup"]
     expected = sum(w[d] * ev.dimension_scores[d] for d in w) / sum(w.values())
     assert ev.profile_suitability["startup"] == pytest.approx(expected, abs=1e-3)
@@ -136,8 +164,9 @@ def test_matrix_scores_and_accumulated_burden_by_hand() -> None:
     assert any("PII" in w for w in ev.warnings)
 
 
-@pytest.mark.parametrize("pair", [(RAG, QLORA), (SPEC, Item("serving_optimization",
-                                                                "quantization"))])  # fmt: skip
+@pytest.mark.parametrize(
+    "pair", [(RAG, QLORA), (SPEC, Item("serving_optimization", "quantization"))]
+)
 def test_commuting_items_commute(pair: tuple[Item, Item]) -> None:
     a = evaluate_portfolio(BASE, list(pair), DATA)
     b = evaluate_portfolio(BASE, list(reversed(pair)), DATA)
@@ -148,15 +177,19 @@ def test_commuting_items_commute(pair: tuple[Item, Item]) -> None:
 @pytest.mark.parametrize(
     ("item", "field"),
     [
-        (Item("reasoning_compute", "cot_self_consistency", {"samples": 0}),
-         "items[0].params.samples"),
-        (Item("serving_optimization", "speculative_decoding", {"alpha": 1.0}),
-         "items[0].params.alpha"),
+        (
+            Item("reasoning_compute", "cot_self_consistency", {"samples": 0}),
+            "items[0].params.samples",
+        ),
+        (
+            Item("serving_optimization", "speculative_decoding", {"alpha": 1.0}),
+            "items[0].params.alpha",
+        ),
         (Item("peft", "rag"), "items[0].axis"),
         (Item("retrieval", "rag", {"colour": 1}), "items[0].params.colour"),
         (Item("sparse_moe", "moe_model", {"model": "llama_3_1_70b"}), "items[0].params.model"),
     ],
-)  # fmt: skip
+)
 def test_bad_items_name_their_field(item: Item, field: str) -> None:
     with pytest.raises(PortfolioError) as e:
         evaluate_portfolio(BASE, [item], DATA)
@@ -205,12 +238,23 @@ def test_compare_marks_best_pareto_and_says_it_plainly() -> None:
 # ---- the summary sentences: each from the figure of its table row (issue 22 item 9) ---------
 def _ev(**figures: object) -> PortfolioEvaluation:
     base: dict[str, object] = {
-        "monthly_cost_usd": 1000.0, "one_off_cost_usd": 0.0, "ttft_ms_p95": 100.0,
-        "tpot_ms_p95": 20.0, "meets_slo": True, "capability_score": 3.0, "governance_burden": 0,
-        "dimension_scores": {}, "profile_suitability": {}, "risks": [], "warnings": [],
-        "assumptions": {}, "replicas": 1, "gpus_per_replica": 1, "fits": True,
+        "monthly_cost_usd": 1000.0,
+        "one_off_cost_usd": 0.0,
+        "ttft_ms_p95": 100.0,
+        "tpot_ms_p95": 20.0,
+        "meets_slo": True,
+        "capability_score": 3.0,
+        "governance_burden": 0,
+        "dimension_scores": {},
+        "profile_suitability": {},
+        "risks": [],
+        "warnings": [],
+        "assumptions": {},
+        "replicas": 1,
+        "gpus_per_replica": 1,
+        "fits": True,
         "governance_parts": {},
-    }  # fmt: skip
+    }
     return PortfolioEvaluation(**{**base, **figures})  # type: ignore[arg-type]
 
 
@@ -279,6 +323,8 @@ def test_evaluation_burden_parts_add_up_and_summary_uses_them() -> None:
     assert PII_RETRIEVAL not in plain.governance_parts
     summary = compare({1: plain, 2: pii}, {1: "A", 2: "B"}).summary
     slo = "meets the SLOs at p95" if pii.meets_slo else "misses an SLO at p95"
-    assert summary == [f"B costs the same per month as A, {slo}, adds governance burden "
-                       f"(2: {pii.governance_burden} vs {plain.governance_burden}) from "
-                       f"+2 {PII_RETRIEVAL}."]  # fmt: skip
+    assert summary == [
+        f"B costs the same per month as A, {slo}, adds governance burden "
+        f"(2: {pii.governance_burden} vs {plain.governance_burden}) from "
+        f"+2 {PII_RETRIEVAL}."
+    ]

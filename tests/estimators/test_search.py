@@ -48,8 +48,17 @@ def _arch(key: str) -> Architecture:
     return replace(catalog_architecture(key), quality=QUALITY.get(key, ()))
 
 
-BASE = Scenario(_arch("llama_3_1_8b"), GPU, ENGINES["vllm"],
-                ServingConfig(n_gpus=1), 1500, 250, 500_000, 1000, 40)  # fmt: skip
+BASE = Scenario(
+    _arch("llama_3_1_8b"),
+    GPU,
+    ENGINES["vllm"],
+    ServingConfig(n_gpus=1),
+    1500,
+    250,
+    500_000,
+    1000,
+    40,
+)
 MODELS = {k: _arch(k) for k in ("llama_3_1_70b", "mixtral_8x7b")}
 DATA = AxisData(C["matrix"], C["profiles"], {}, C["techniques"], MODELS)
 STALE = FailureMode("factual_staleness", ("retrieval",), 3, 0.4, 2)
@@ -80,9 +89,12 @@ def _final(c: Constraints) -> SearchResult:
 
 def _vec(p: Point) -> tuple[float, float, int, float]:
     inf = float("inf")
-    return (inf if p.monthly_cost_usd is None else p.monthly_cost_usd,
-            inf if p.time_to_answer_p95_ms is None else p.time_to_answer_p95_ms,
-            p.governance_burden, -p.coverage)  # fmt: skip
+    return (
+        inf if p.monthly_cost_usd is None else p.monthly_cost_usd,
+        inf if p.time_to_answer_p95_ms is None else p.time_to_answer_p95_ms,
+        p.governance_burden,
+        -p.coverage,
+    )
 
 
 def _dominates(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
@@ -95,8 +107,12 @@ def test_combined_figures_are_evaluate_portfolio() -> None:
     space = build_space(BASE, DATA, [FLOOR, DOMAIN, STALE], regulated=True, corpus_tokens=1e8)
     rng = np.random.default_rng(7)
     picks = rng.choice(space.size, size=14, replace=False).tolist()
-    swapped = [n for n in range(space.size) if space.choice[n][space.axes.index(
-        "dense_pretraining")] > 0 and space.choice[n][space.axes.index("peft")] > 0]  # fmt: skip
+    swapped = [
+        n
+        for n in range(space.size)
+        if space.choice[n][space.axes.index("dense_pretraining")] > 0
+        and space.choice[n][space.axes.index("peft")] > 0
+    ]
     picks += swapped[:: max(1, len(swapped) // 4)][:4]
     states = sorted({int(space.state[n]) for n in picks})
     outcomes = evaluate_states(space, states)
@@ -121,21 +137,33 @@ def test_combined_figures_are_evaluate_portfolio() -> None:
 @pytest.mark.slow
 def test_pareto_equals_brute_force_on_a_small_space() -> None:
     space, _ = small()
-    c = Constraints(monthly_budget_usd=4000, one_off_budget_usd=2000, ttft_p95_ms=800,
-                    tpot_p95_ms=40, governance_capacity=6)  # fmt: skip
+    c = Constraints(
+        monthly_budget_usd=4000,
+        one_off_budget_usd=2000,
+        ttft_p95_ms=800,
+        tpot_p95_ms=40,
+        governance_capacity=6,
+    )
     res = _result(c)
     pts: list[tuple[tuple[float, float, int, float], bool]] = []
     for n in range(space.size):
         ev = evaluate_portfolio(BASE, space.items(n), DATA, planner=False)
         if not ev.fits or ev.ttft_ms_p95 is None or ev.tpot_ms_p95 is None:
             continue
-        cov = sum(f.weight for f in space.failure_modes
-                  if any(i.axis in f.axes for i in space.items(n)))  # fmt: skip
+        cov = sum(
+            f.weight for f in space.failure_modes if any(i.axis in f.axes for i in space.items(n))
+        )
         cov = round(cov / sum(f.weight for f in space.failure_modes), 4)
         ttft = ev.ttft_ms_p95  # no reasoning option in this space: TTFT = time to answer
-        ok = (ev.monthly_cost_usd is not None and ev.monthly_cost_usd <= 4000
-              and ev.one_off_cost_usd is not None and ev.one_off_cost_usd <= 2000 + 0.01
-              and ttft <= 800 and ev.tpot_ms_p95 <= 40 and ev.governance_burden <= 6)  # fmt: skip
+        ok = (
+            ev.monthly_cost_usd is not None
+            and ev.monthly_cost_usd <= 4000
+            and ev.one_off_cost_usd is not None
+            and ev.one_off_cost_usd <= 2000 + 0.01
+            and ttft <= 800
+            and ev.tpot_ms_p95 <= 40
+            and ev.governance_burden <= 6
+        )
         cost = ev.monthly_cost_usd if ev.monthly_cost_usd is not None else float("inf")
         pts.append(((cost, ev.ttft_ms_p95, ev.governance_burden, -cov), ok))
     assert res.candidates_evaluated == space.size
@@ -170,8 +198,15 @@ def test_every_point_is_feasible_or_marked_and_not_dominated(c: Constraints) -> 
     feas = feasible(fig, c, serving_first=res.serving_first)
     ok = fig.valid & fig.fits & ~np.isnan(fig.tta)
     inf = np.inf
-    obj = np.stack([np.where(np.isnan(fig.cost), inf, fig.cost), fig.tta,
-                    fig.burden.astype(float), -fig.coverage], axis=1)  # fmt: skip
+    obj = np.stack(
+        [
+            np.where(np.isnan(fig.cost), inf, fig.cost),
+            fig.tta,
+            fig.burden.astype(float),
+            -fig.coverage,
+        ],
+        axis=1,
+    )
     for p in res.pareto:
         v = np.array(_vec(p))
         assert p.feasible == bool(feas[p.index])
@@ -179,13 +214,15 @@ def test_every_point_is_feasible_or_marked_and_not_dominated(c: Constraints) -> 
         strictly = np.all(pool <= v, axis=1) & np.any(pool < v, axis=1)
         assert not strictly.any(), f"{p} is dominated"
         if p.feasible:
-            assert (c.monthly_budget_usd is None or (p.monthly_cost_usd or inf)
-                    <= c.monthly_budget_usd)  # fmt: skip
+            assert (
+                c.monthly_budget_usd is None or (p.monthly_cost_usd or inf) <= c.monthly_budget_usd
+            )
             assert c.governance_capacity is None or p.governance_burden <= c.governance_capacity
     best = res.best["index"]
     if res.serving_first:  # serving first: a plan without a serving option is not feasible
-        assert all(any(i["axis"] == SERVING_AXIS for i in p.items) for p in res.pareto
-                   if p.feasible)  # fmt: skip
+        assert all(
+            any(i["axis"] == SERVING_AXIS for i in p.items) for p in res.pareto if p.feasible
+        )
     if feas.any():
         assert best is not None
         assert res.pareto[best].feasible
@@ -201,11 +238,13 @@ def test_more_budget_never_lowers_the_best_feasible_coverage(c: Constraints, mor
         return -1.0 if i is None else r.pareto[i].coverage
 
     low = _result(c)
-    richer = replace(c, monthly_budget_usd=None if c.monthly_budget_usd is None
-                     else c.monthly_budget_usd + more)  # fmt: skip
+    richer = replace(
+        c, monthly_budget_usd=None if c.monthly_budget_usd is None else c.monthly_budget_usd + more
+    )
     assert best_cov(_result(richer)) >= best_cov(low)
-    wider = replace(c, one_off_budget_usd=None if c.one_off_budget_usd is None
-                    else c.one_off_budget_usd + more)  # fmt: skip
+    wider = replace(
+        c, one_off_budget_usd=None if c.one_off_budget_usd is None else c.one_off_budget_usd + more
+    )
     assert best_cov(_result(wider)) >= best_cov(low)
 
 
@@ -243,14 +282,29 @@ def test_final_points_carry_the_planners_figures_and_are_not_dominated(c: Constr
     vecs = [(_vec(p), p.feasible) for p in res.pareto]
     for p in res.pareto:
         ev = evaluate_portfolio(BASE, [_item(i) for i in p.items], DATA)
-        assert (p.monthly_cost_usd, p.one_off_usd, p.ttft_p95_ms, p.tpot_p95_ms,
-                p.time_to_answer_p95_ms, p.governance_burden) == (
-            ev.monthly_cost_usd, ev.one_off_cost_usd, ev.ttft_ms_p95, ev.tpot_ms_p95,
-            ev.time_to_answer_ms_p95, ev.governance_burden)  # fmt: skip
-        pairs = ((p.monthly_cost_usd, c.monthly_budget_usd), (p.one_off_usd, c.one_off_budget_usd),
-                 (p.ttft_p95_ms, c.ttft_p95_ms), (p.tpot_p95_ms, c.tpot_p95_ms),
-                 (p.time_to_answer_p95_ms, c.time_to_answer_p95_ms),
-                 (p.governance_burden, c.governance_capacity))  # fmt: skip
+        assert (
+            p.monthly_cost_usd,
+            p.one_off_usd,
+            p.ttft_p95_ms,
+            p.tpot_p95_ms,
+            p.time_to_answer_p95_ms,
+            p.governance_burden,
+        ) == (
+            ev.monthly_cost_usd,
+            ev.one_off_cost_usd,
+            ev.ttft_ms_p95,
+            ev.tpot_ms_p95,
+            ev.time_to_answer_ms_p95,
+            ev.governance_burden,
+        )
+        pairs = (
+            (p.monthly_cost_usd, c.monthly_budget_usd),
+            (p.one_off_usd, c.one_off_budget_usd),
+            (p.ttft_p95_ms, c.ttft_p95_ms),
+            (p.tpot_p95_ms, c.tpot_p95_ms),
+            (p.time_to_answer_p95_ms, c.time_to_answer_p95_ms),
+            (p.governance_burden, c.governance_capacity),
+        )
         within = all(lim is None or (v is not None and v <= lim) for v, lim in pairs)
         if p.feasible:
             assert within
@@ -275,20 +329,34 @@ def test_more_budget_never_lowers_the_best_final_coverage(c: Constraints, more: 
         return -1.0 if i is None else r.pareto[i].coverage
 
     low = _final(c)
-    richer = replace(c, monthly_budget_usd=None if c.monthly_budget_usd is None
-                     else c.monthly_budget_usd + more)  # fmt: skip
+    richer = replace(
+        c, monthly_budget_usd=None if c.monthly_budget_usd is None else c.monthly_budget_usd + more
+    )
     assert best_cov(_final(richer)) >= best_cov(low)
 
 
 def _pt(items: list[str], coverage: float, cost: float) -> Point:
     axis = {"rag": "retrieval", "qlora": "peft", "quantization": SERVING_AXIS}
-    return Point(0, [{"axis": axis[t], "technique": t, "params": {}} for t in items], cost, 0.0,
-                 100.0, 10.0, 100.0, coverage, 3, True)  # fmt: skip
+    return Point(
+        0,
+        [{"axis": axis[t], "technique": t, "params": {}} for t in items],
+        cost,
+        0.0,
+        100.0,
+        10.0,
+        100.0,
+        coverage,
+        3,
+        True,
+    )
 
 
 def test_serving_first_when_serving_economics_fail() -> None:
-    pts = [_pt(["rag", "qlora"], 0.9, 1000.0), _pt(["rag", "quantization"], 0.6, 1500.0),
-           _pt(["quantization"], 0.2, 800.0)]  # fmt: skip
+    pts = [
+        _pt(["rag", "qlora"], 0.9, 1000.0),
+        _pt(["rag", "quantization"], 0.6, 1500.0),
+        _pt(["quantization"], 0.2, 800.0),
+    ]
     failing = choose(pts, ["it costs $9,000/month against a $5,000 budget"], 3)
     assert failing["index"] == 1  # a serving option first, then the highest coverage
     assert "serving comes first" in failing["why"]
@@ -334,8 +402,9 @@ def test_excluded_says_why() -> None:
 
 
 def test_space_caps() -> None:
-    space = build_space(BASE, DATA, [FLOOR, FailureMode("capacity_at_low_cost", ("sparse_moe",),
-                                                        2)])  # fmt: skip
+    space = build_space(
+        BASE, DATA, [FLOOR, FailureMode("capacity_at_low_cost", ("sparse_moe",), 2)]
+    )
     a, b = space.axes.index("dense_pretraining"), space.axes.index("sparse_moe")
     assert not ((space.choice[:, a] > 0) & (space.choice[:, b] > 0)).any()  # one swap at most
     assert len({tuple(r) for r in space.choice.tolist()}) == space.size
@@ -370,8 +439,7 @@ def test_an_unpriced_gpu_says_why_instead_of_zero() -> None:
     # other GPU types priced (the shipped defaults): a plan that stays on the unpriced GPU has no
     # figure, one right-sized onto a priced GPU is billed at that GPU's price
     other = search(replace(unpriced, gpu_prices=None), DATA, [STALE], Constraints())
-    moved = [p for p in other.pareto
-             if any(i["technique"] == "gpu_right_sizing" for i in p.items)]  # fmt: skip
+    moved = [p for p in other.pareto if any(i["technique"] == "gpu_right_sizing" for i in p.items)]
     assert any(p.monthly_cost_usd is not None for p in moved)  # onto a priced GPU type
     assert all(p.monthly_cost_usd is None or p.monthly_cost_usd > 0 for p in moved)  # never 0
     assert all(p.monthly_cost_usd is None for p in other.pareto if p not in moved)
@@ -391,21 +459,31 @@ def test_serving_first_with_no_feasible_serving_plan_recommends_nothing() -> Non
 from app.estimators.hosted import HOSTED_DATA_RISK_BURDEN, HostedPrice  # noqa: E402
 from app.estimators.search import HostedOffer  # noqa: E402
 
-NANO = HostedOffer("nano", "OpenAI", "gpt-5-nano", HostedPrice(0.05, 0.005, 0.40), None, None,
-                   400_000)  # fmt: skip
+NANO = HostedOffer(
+    "nano", "OpenAI", "gpt-5-nano", HostedPrice(0.05, 0.005, 0.40), None, None, 400_000
+)
 FAST = HostedOffer("fast", "Bedrock", "llama-405b-lat", HostedPrice(3.0, None, 3.0), 2460.0, 73.7)
 TINY_CTX = HostedOffer("tiny", "X", "tiny", HostedPrice(0.01, None, 0.01), None, None, 100)
 # An API cheaper per request than any self-hosted plan here (the search prices self-hosting by the
 # GPU-hours actually used, so at catalog prices an 8B model on an H100 is rarely beaten)
-CHEAP = HostedOffer("cheap", "Host", "cheap-8b", HostedPrice(0.001, None, 0.001), None, None,
-                    131_000)  # fmt: skip
+CHEAP = HostedOffer(
+    "cheap", "Host", "cheap-8b", HostedPrice(0.001, None, 0.001), None, None, 131_000
+)
 OFFERS = {o.key: o for o in (CHEAP, NANO, FAST, TINY_CTX)}
 LOW = replace(BASE, requests_per_day=5_000)
 
 
 def _hosted_search(flags: tuple[str, ...], c: Constraints, **kw: object) -> SearchResult:
-    return search(LOW, DATA, [SERVING, STALE], c, corpus_tokens=1e8,
-                  hosted=list(OFFERS.values()), regulatory_flags=flags, **kw)  # type: ignore[arg-type]  # fmt: skip
+    return search(
+        LOW,
+        DATA,
+        [SERVING, STALE],
+        c,
+        corpus_tokens=1e8,
+        hosted=list(OFFERS.values()),
+        regulatory_flags=flags,
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def test_include_hosted_finds_hosted_points_priced_consistently() -> None:
@@ -437,16 +515,21 @@ def test_include_hosted_finds_hosted_points_priced_consistently() -> None:
     # a route: the self-hosted part evaluated with evaluate_portfolio at the remaining share
     space = build_space(LOW, DATA, [SERVING, STALE], corpus_tokens=1e8, hosted=[NANO, FAST])
     sc = space.axes.index(SERVING_AXIS)
-    routes = [n for n in range(space.size) if (o := space.candidate_options(n))
-              and any(x.hosted is not None and x.share < 1 for x in o)]  # fmt: skip
+    routes = [
+        n
+        for n in range(space.size)
+        if (o := space.candidate_options(n))
+        and any(x.hosted is not None and x.share < 1 for x in o)
+    ]
     assert routes
     n = routes[0]
     states = [int(space.state[n])]
     fig = figures(space, evaluate_states(space, states))
     route = next(x for x in space.candidate_options(n) if x.hosted is not None)
     rest = replace(LOW, load_factor=1 - route.share, extra_ttft_ms=10.0)
-    ev = evaluate_portfolio(rest, [x.item for x in space.candidate_options(n)
-                                   if x.hosted is None], DATA)  # fmt: skip
+    ev = evaluate_portfolio(
+        rest, [x.item for x in space.candidate_options(n) if x.hosted is None], DATA
+    )
     assert route.hosted is not None
     api = route.hosted.monthly(1500, 250, 5_000 * route.share)
     assert ev.monthly_cost_usd is not None
@@ -466,8 +549,11 @@ def test_hosted_without_published_latency_fails_latency_limits() -> None:
     for p in res.pareto:
         if p.hosted is not None and not p.hosted["latency_known"]:
             assert not p.feasible
-    fast = [p for p in res.pareto if p.hosted and p.hosted["key"] == "fast"
-            and p.hosted["kind"] == "move"]  # fmt: skip
+    fast = [
+        p
+        for p in res.pareto
+        if p.hosted and p.hosted["key"] == "fast" and p.hosted["kind"] == "move"
+    ]
     for p in fast:
         assert p.time_to_answer_p95_ms == pytest.approx(2460.0)
         assert p.tpot_p95_ms == pytest.approx(1000 / 73.7)
@@ -479,8 +565,9 @@ def test_hosted_raises_governance_burden_for_pii() -> None:
     the flag, and its note says so."""
     plain = _hosted_search((), Constraints())
     pii = _hosted_search(("pii",), Constraints())
-    by = {(p.hosted["key"], p.hosted["kind"], p.hosted["share"]): p
-          for p in plain.pareto if p.hosted}  # fmt: skip
+    by = {
+        (p.hosted["key"], p.hosted["kind"], p.hosted["share"]): p for p in plain.pareto if p.hosted
+    }
     compared = 0
     for p in pii.pareto:
         if not p.hosted:
@@ -489,8 +576,7 @@ def test_hosted_raises_governance_burden_for_pii() -> None:
         assert "LLM02:2025" in p.hosted["note"]
         assert "NIST AI 600-1" in p.hosted["note"]
         q = by.get((p.hosted["key"], p.hosted["kind"], p.hosted["share"]))
-        if q is not None and [i["technique"] for i in q.items] == [
-                i["technique"] for i in p.items]:  # fmt: skip
+        if q is not None and [i["technique"] for i in q.items] == [i["technique"] for i in p.items]:
             assert p.governance_burden == q.governance_burden + 2 * HOSTED_DATA_RISK_BURDEN
             compared += 1
     assert any(p.hosted for p in pii.pareto)

@@ -166,8 +166,7 @@ def test_quantisation_in_place_by_precision() -> None:
     assert in_place("weight_quant_int8", fp8)
     assert in_place("weight_quant_int4", fp8) is None
     assert in_place("quantization", fp8) is None  # the KV cache is still bf16
-    both = replace(S8, cfg=ServingConfig(precision=Precision.fp8,
-                                         kv_cache_precision=Precision.fp8))  # fmt: skip
+    both = replace(S8, cfg=ServingConfig(precision=Precision.fp8, kv_cache_precision=Precision.fp8))
     assert in_place("quantization", both)
     assert in_place("fp8_kv_cache", both)
     int4 = replace(S8, cfg=ServingConfig(precision=Precision.int4))
@@ -343,12 +342,19 @@ def test_distillation_serves_the_student_and_prices_teacher_and_training() -> No
     assert after.cfg.n_gpus == 1
     gen, train = im.one_off
     tokens = 100_000 * 1024
-    hours = 6 * after.arch.active_params * tokens * 2 / (H100.peak_flops(Precision.bf16)
-                                                         * DEFAULT_MFU) / 3600  # fmt: skip
+    hours = (
+        6
+        * after.arch.active_params
+        * tokens
+        * 2
+        / (H100.peak_flops(Precision.bf16) * DEFAULT_MFU)
+        / 3600
+    )
     assert train.gpu_hours == pytest.approx(hours)
     teacher = evaluate(S70)
-    assert gen.gpu_hours == pytest.approx(tokens * 4 / (teacher.requests_per_s_per_replica * 300)
-                                          / 3600)  # fmt: skip
+    assert gen.gpu_hours == pytest.approx(
+        tokens * 4 / (teacher.requests_per_s_per_replica * 300) / 3600
+    )
     assert im.after.cost_per_1k_requests_usd < im.before.cost_per_1k_requests_usd
 
 

@@ -78,20 +78,33 @@ def test_kv_capacity_caps_the_batch() -> None:
     assert r.mean_batch <= 4
 
 
-@pytest.mark.parametrize(("kwargs", "field"), [({"request_rate": 0}, "request_rate"),
-                                                ({"max_seqs": 0}, "input_tokens")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("kwargs", "field"), [({"request_rate": 0}, "request_rate"), ({"max_seqs": 0}, "input_tokens")]
+)
 def test_bad_simulation_input(kwargs, field) -> None:  # type: ignore[no-untyped-def]
-    base = {"request_rate": 1.0, "input_tokens": 10, "output_tokens": 10, "max_seqs": 4,
-            "max_batched_tokens": 100}  # fmt: skip
+    base = {
+        "request_rate": 1.0,
+        "input_tokens": 10,
+        "output_tokens": 10,
+        "max_seqs": 4,
+        "max_batched_tokens": 100,
+    }
     with pytest.raises(SimulationError) as exc:
         simulate_load(SM, **{**base, **kwargs})
     assert exc.value.field == field
 
 
 def test_capacity_plan_meets_the_slo_and_scales_with_traffic() -> None:
-    kw = {"input_tokens": IN, "output_tokens": OUT, "ttft_slo_ms": 500.0, "tpot_slo_ms": 40.0,
-          "max_seqs": 256, "max_batched_tokens": 8192, "price_per_gpu_hour": 2.0,
-          "n_requests": 400}  # fmt: skip
+    kw = {
+        "input_tokens": IN,
+        "output_tokens": OUT,
+        "ttft_slo_ms": 500.0,
+        "tpot_slo_ms": 40.0,
+        "max_seqs": 256,
+        "max_batched_tokens": 8192,
+        "price_per_gpu_hour": 2.0,
+        "n_requests": 400,
+    }
     small = plan_capacity(SM, requests_per_day=100_000, **kw)
     big = plan_capacity(SM, requests_per_day=50_000_000, **kw)
     assert small.replicas == 1
@@ -106,10 +119,17 @@ def test_capacity_plan_meets_the_slo_and_scales_with_traffic() -> None:
 
 def test_capacity_plan_reports_an_unreachable_slo() -> None:
     plan = plan_capacity(
-        SM, requests_per_day=1000, input_tokens=IN, output_tokens=OUT, ttft_slo_ms=1.0,
-        tpot_slo_ms=40.0, max_seqs=256, max_batched_tokens=8192, price_per_gpu_hour=None,
+        SM,
+        requests_per_day=1000,
+        input_tokens=IN,
+        output_tokens=OUT,
+        ttft_slo_ms=1.0,
+        tpot_slo_ms=40.0,
+        max_seqs=256,
+        max_batched_tokens=8192,
+        price_per_gpu_hour=None,
         n_requests=200,
-    )  # fmt: skip
+    )
     assert plan.replicas is None
     assert plan.reason
     assert "TTFT" in plan.reason
@@ -118,8 +138,15 @@ def test_capacity_plan_reports_an_unreachable_slo() -> None:
 def test_results_are_memoised_and_equal_to_a_fresh_run() -> None:
     from app.estimators.simulation import simulate_load_uncached
 
-    kwargs = {"request_rate": 3.25, "input_tokens": 300, "output_tokens": 40, "max_seqs": 64,
-              "max_batched_tokens": 4096, "n_requests": 200, "seed": 7}  # fmt: skip
+    kwargs = {
+        "request_rate": 3.25,
+        "input_tokens": 300,
+        "output_tokens": 40,
+        "max_seqs": 64,
+        "max_batched_tokens": 4096,
+        "n_requests": 200,
+        "seed": 7,
+    }
     before = simulate_load.cache_info()  # type: ignore[attr-defined]
     first = simulate_load(SM, **kwargs)  # type: ignore[arg-type]
     again = simulate_load(SM, **kwargs)  # type: ignore[arg-type]
@@ -131,8 +158,9 @@ def test_results_are_memoised_and_equal_to_a_fresh_run() -> None:
     assert other != first  # another seed is another key
 
 
-@pytest.mark.parametrize(("model", "gpus"), [("llama_3_1_8b", 1), ("mixtral_8x7b", 2),
-                                             ("llama_3_1_70b", 4)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("model", "gpus"), [("llama_3_1_8b", 1), ("mixtral_8x7b", 2), ("llama_3_1_70b", 4)]
+)
 def test_step_coefficients_reproduce_the_roofline_formula(model: str, gpus: int) -> None:
     """StepModel precomputes its coefficients; they must equal the formula written out."""
 
@@ -173,9 +201,15 @@ def test_step_coefficients_reproduce_the_roofline_formula(model: str, gpus: int)
 
 
 def _iteration_by_iteration(
-    sm: StepModel, rate: float, s_in: int, s_out: int, max_seqs: int, max_batched_tokens: int,
-    n: int, seed: int = 0,
-) -> dict[str, Any]:  # fmt: skip
+    sm: StepModel,
+    rate: float,
+    s_in: int,
+    s_out: int,
+    max_seqs: int,
+    max_batched_tokens: int,
+    n: int,
+    seed: int = 0,
+) -> dict[str, Any]:
     """The scheduler written the plain way: one engine iteration per loop, StepModel.step for
     each. simulate_load must agree with it (it times runs of decode iterations in closed form)."""
     import numpy as np
@@ -234,16 +268,23 @@ def _iteration_by_iteration(
         ("llama_3_1_70b", 4, 5.0, 2000, 2, 16),  # two output tokens: runs of one iteration
         ("llama_3_1_8b", 1, 30.0, 256, 1, 8),  # one output token: no decode at all
     ],
-)  # fmt: skip
+)
 def test_simulation_equals_the_scheduler_run_one_iteration_at_a_time(
     model: str, gpus: int, rate: float, s_in: int, s_out: int, max_seqs: int
 ) -> None:
     from app.estimators.simulation import simulate_load_uncached
 
     sm = StepModel.build(catalog_architecture(model), GPU, engine("vllm"), ServingConfig(gpus))
-    got = simulate_load_uncached(sm, request_rate=rate, input_tokens=s_in, output_tokens=s_out,
-                                 max_seqs=max_seqs, max_batched_tokens=8192, n_requests=150,
-                                 seed=5)  # fmt: skip
+    got = simulate_load_uncached(
+        sm,
+        request_rate=rate,
+        input_tokens=s_in,
+        output_tokens=s_out,
+        max_seqs=max_seqs,
+        max_batched_tokens=8192,
+        n_requests=150,
+        seed=5,
+    )
     want = _iteration_by_iteration(sm, rate, s_in, s_out, max_seqs, 8192, 150, seed=5)
     assert got.iterations == want["iterations"]
     assert got.mean_batch == pytest.approx(want["mean_batch"], rel=1e-12)
@@ -280,8 +321,10 @@ def test_scheduler_limits_follow_each_engines_documented_defaults() -> None:
     rtx = catalog_gpu("rtx_4090")
     vllm = engine("vllm")
     # vLLM V1 get_batch_defaults: >= 70 GiB and not an A100 -> 1024 / 8192 (server)
-    assert (scheduler_limits(vllm, h100).max_num_seqs,
-            scheduler_limits(vllm, h100).max_num_batched_tokens) == (1024, 8192)  # fmt: skip
+    assert (
+        scheduler_limits(vllm, h100).max_num_seqs,
+        scheduler_limits(vllm, h100).max_num_batched_tokens,
+    ) == (1024, 8192)
     assert scheduler_limits(vllm, h100, offline=True).max_num_batched_tokens == 16384
     for small in (a100, rtx):
         lim = scheduler_limits(vllm, small)
@@ -329,10 +372,17 @@ def test_capacity_plan_never_exceeds_max_load() -> None:
     est = estimate_inference(ARCH, GPU, eng, ServingConfig(), Workload(IN, OUT))
     lim = running_limits(eng, SM, est.memory)
     top = max_load(SM, lim, input_tokens=IN, output_tokens=OUT)
-    plan = plan_capacity(SM, requests_per_day=1e6, input_tokens=IN, output_tokens=OUT,
-                         ttft_slo_ms=1e6, tpot_slo_ms=1e6, max_seqs=lim.max_seqs,
-                         max_batched_tokens=lim.max_batched_tokens,
-                         price_per_gpu_hour=None)  # fmt: skip
+    plan = plan_capacity(
+        SM,
+        requests_per_day=1e6,
+        input_tokens=IN,
+        output_tokens=OUT,
+        ttft_slo_ms=1e6,
+        tpot_slo_ms=1e6,
+        max_seqs=lim.max_seqs,
+        max_batched_tokens=lim.max_batched_tokens,
+        price_per_gpu_hour=None,
+    )
     # with SLOs that never bind, the bisection's top is the saturated capacity itself
     assert plan.max_rate_per_replica <= top.requests_per_s
     assert plan.max_rate_per_replica > 0.8 * top.requests_per_s
@@ -347,10 +397,15 @@ def test_step_model_fast_path_is_the_operator_formula(eng_name: str, model: str,
     from app.estimators.operators import step_time
 
     arch = catalog_architecture(model)
-    sm = StepModel.build(arch, GPU, engine(eng_name), ServingConfig(n_gpus=gpus),
-                         ideal=eng_name == "ideal")  # fmt: skip
-    for args in [(1, 700, 0, 0, 0), (24, 24 * 900, 2, 1200, 2 * 600 * 600), (0, 0, 4, 8192,
-                 4 * 2048**2), (256, 256 * 3000, 0, 0, 0)]:  # fmt: skip
+    sm = StepModel.build(
+        arch, GPU, engine(eng_name), ServingConfig(n_gpus=gpus), ideal=eng_name == "ideal"
+    )
+    for args in [
+        (1, 700, 0, 0, 0),
+        (24, 24 * 900, 2, 1200, 2 * 600 * 600),
+        (0, 0, 4, 8192, 4 * 2048**2),
+        (256, 256 * 3000, 0, 0, 0),
+    ]:
         t, c, m, comm = step_time(sm.coeffs, *args, max)
         got = sm.step(*args)
         assert got.time_s == pytest.approx(t, rel=1e-12)
@@ -372,8 +427,12 @@ def test_time_parts_rebuild_the_step_time_for_every_engine() -> None:
     arch, gpu = catalog_architecture("mixtral_8x7b"), catalog_gpu("a100_sxm_80gb")
     for name in ("vllm", "hf-transformers", "llama.cpp", "tensorrt-llm"):
         sm = StepModel.build(arch, gpu, ENGINES[name], ServingConfig(n_gpus=2))
-        for nd, ctx, npre, pt, sq in [(3, 5e3, 2, 2048, 2 * 1024**2), (0, 0.0, 1, 512, 512**2),
-                                      (100, 1e5, 0, 0, 0), (1, 10.0, 0, 0, 0)]:  # fmt: skip
+        for nd, ctx, npre, pt, sq in [
+            (3, 5e3, 2, 2048, 2 * 1024**2),
+            (0, 0.0, 1, 512, 512**2),
+            (100, 1e5, 0, 0, 0),
+            (1, 10.0, 0, 0, 0),
+        ]:
             g0, att, floor, extra = sm.time_parts(nd, npre, pt, sq)
             expected = sm.time(nd, ctx, npre, pt, sq)
             assert max(g0 + att * ctx, floor) + extra == pytest.approx(expected, rel=1e-12)

@@ -171,8 +171,9 @@ def test_all_linear_adapts_every_matrix_once() -> None:
 def test_finetune_run_hand_computed() -> None:
     # 36M tokens × 3 epochs = 108M tokens at 1,000 tokens/s on 2 GPUs: 108e6 / 1e3 / 3600 = 30 h,
     # 60 GPU-hours, at $2.50 per GPU-hour $150.
-    run = finetune_run(tokens_per_s=1000.0, n_gpus=2, dataset_tokens=36e6, epochs=3,
-                       price_per_gpu_hour_usd=2.5)  # fmt: skip
+    run = finetune_run(
+        tokens_per_s=1000.0, n_gpus=2, dataset_tokens=36e6, epochs=3, price_per_gpu_hour_usd=2.5
+    )
     assert run.tokens == pytest.approx(108e6)
     assert run.duration_hours == pytest.approx(30.0)
     assert run.gpu_hours == pytest.approx(60.0)
@@ -181,8 +182,13 @@ def test_finetune_run_hand_computed() -> None:
 
 
 def test_finetune_run_unpriced_gpu_has_no_cost_and_says_why() -> None:
-    run = finetune_run(tokens_per_s=500.0, n_gpus=1, dataset_tokens=1.8e6,
-                       price_per_gpu_hour_usd=None, gpu_name="Custom GPU")  # fmt: skip
+    run = finetune_run(
+        tokens_per_s=500.0,
+        n_gpus=1,
+        dataset_tokens=1.8e6,
+        price_per_gpu_hour_usd=None,
+        gpu_name="Custom GPU",
+    )
     assert run.duration_hours == pytest.approx(1.0)  # one epoch by default
     assert run.cost_usd is None
     assert run.cost_reason is not None
@@ -201,8 +207,14 @@ def test_finetune_run_unpriced_gpu_has_no_cost_and_says_why() -> None:
     ],
 )
 def test_finetune_run_rejects_bad_input(kwargs, field) -> None:  # type: ignore[no-untyped-def]
-    args = {"tokens_per_s": 1000.0, "n_gpus": 1, "dataset_tokens": 1e6, "epochs": 1.0,
-            "price_per_gpu_hour_usd": 1.0, **kwargs}  # fmt: skip
+    args = {
+        "tokens_per_s": 1000.0,
+        "n_gpus": 1,
+        "dataset_tokens": 1e6,
+        "epochs": 1.0,
+        "price_per_gpu_hour_usd": 1.0,
+        **kwargs,
+    }
     with pytest.raises(TrainingError) as exc:
         finetune_run(**args)
     assert exc.value.field == field
@@ -210,8 +222,13 @@ def test_finetune_run_rejects_bad_input(kwargs, field) -> None:  # type: ignore[
 
 def test_finetune_run_on_the_estimated_rate() -> None:
     est = estimate_finetune(LLAMA_8B, A100, method="lora", n_gpus=4, zero_stage=3)
-    run = finetune_run(tokens_per_s=est.tokens_per_s, n_gpus=4, dataset_tokens=1e8, epochs=2,
-                       price_per_gpu_hour_usd=1.5)  # fmt: skip
+    run = finetune_run(
+        tokens_per_s=est.tokens_per_s,
+        n_gpus=4,
+        dataset_tokens=1e8,
+        epochs=2,
+        price_per_gpu_hour_usd=1.5,
+    )
     assert run.duration_hours == pytest.approx(2e8 / est.tokens_per_s / 3600)
     assert run.cost_usd == pytest.approx(run.duration_hours * 4 * 1.5)
 

@@ -154,9 +154,20 @@ def test_the_evidence_covers_what_issue_19_asks(rows, report) -> None:  # type: 
     assert len(rows) >= 150
     gpus = {key for r in rows for pattern, key in GPU_PATTERNS if re.search(pattern, r.gpu)}
     assert len(gpus) >= 8
-    engines = {e for r in rows for e in ("TensorRT-LLM", "vLLM", "llama.cpp", "HF transformers",
-                                          "FasterTransformer", "torchtune", "Megatron-LM")
-               if e in r.framework}  # fmt: skip
+    engines = {
+        e
+        for r in rows
+        for e in (
+            "TensorRT-LLM",
+            "vLLM",
+            "llama.cpp",
+            "HF transformers",
+            "FasterTransformer",
+            "torchtune",
+            "Megatron-LM",
+        )
+        if e in r.framework
+    }
     assert len(engines) >= 5
     # three MoE models, each predicted (not skipped) in the validation
     moe = {

@@ -38,36 +38,51 @@ def test_mapping_errors_are_fixed() -> None:
     ("facts", "fw", "entry", "source"),
     [
         ({"human_oversight": "none"}, "nist_600_1", "Human-AI Configuration", "oversight_none"),
-        ({"human_oversight": "reviews_each"}, "nist_600_1", "Human-AI Configuration",
-         "oversight_human"),
+        (
+            {"human_oversight": "reviews_each"},
+            "nist_600_1",
+            "Human-AI Configuration",
+            "oversight_human",
+        ),
         ({}, "nist_600_1", "Human-AI Configuration", "oversight_unstated"),
         ({"outputs_feed_systems": True}, "owasp_2025", "LLM05:2025", "outputs_feed_systems"),
         ({"can_act": True}, "owasp_2025", "LLM06:2025", "can_act"),
         ({"can_act": True}, "owasp_2025", "LLM07:2025", "can_act"),
         ({"regulatory_flags": ["pii"]}, "nist_600_1", "Data Privacy", "pii"),
         ({"regulatory_flags": ["phi"]}, "owasp_2025", "LLM02:2025", "phi"),
-        ({"regulatory_flags": ["regulated_sector"]}, "nist_ai_rmf", "GOVERN 1.1",
-         "regulated_sector"),
+        (
+            {"regulatory_flags": ["regulated_sector"]},
+            "nist_ai_rmf",
+            "GOVERN 1.1",
+            "regulated_sector",
+        ),
         ({}, "iso_42001", "A.9.4", "use_case"),
     ],
-)  # fmt: skip
+)
 def test_each_deployment_fact_brings_in_its_entries_with_a_rationale(
     facts: dict[str, Any], fw: str, entry: str, source: str
 ) -> None:
-    args = {"regulatory_flags": [], "human_oversight": None, "outputs_feed_systems": False,
-            "can_act": False, **facts}  # fmt: skip
+    args = {
+        "regulatory_flags": [],
+        "human_oversight": None,
+        "outputs_feed_systems": False,
+        "can_act": False,
+        **facts,
+    }
     sources = frameworks.deployment_sources(**args)
     assert source in sources
     got = {e.id: e for e in frameworks.entries_for([], sources)[fw]}
     assert source in got[entry].sources
     label = frameworks.source_label(source)
-    assert any(r.startswith(f"{label}: ") and len(r) > len(label) + 10
-               for r in got[entry].rationale)  # fmt: skip
+    assert any(
+        r.startswith(f"{label}: ") and len(r) > len(label) + 10 for r in got[entry].rationale
+    )
 
 
 def test_without_the_facts_those_entries_stay_out() -> None:
-    quiet = frameworks.deployment_sources(regulatory_flags=[], human_oversight="monitored",
-                                          outputs_feed_systems=False, can_act=False)  # fmt: skip
+    quiet = frameworks.deployment_sources(
+        regulatory_flags=[], human_oversight="monitored", outputs_feed_systems=False, can_act=False
+    )
     got = frameworks.entries_for([], quiet)
     for absent in ("LLM05:2025", "LLM06:2025", "LLM07:2025", "LLM02:2025"):
         assert absent not in _ids(got, "owasp_2025")
@@ -81,9 +96,13 @@ def test_pii_brings_in_privacy_risks_without_any_assessment(
     lead = create_user(session, role="product_lead")
     session.commit()
     h = api_headers(client, lead.email)
-    body = deployment_payload(name="Hiring screener", regulatory_flags=["pii"],
-                              human_oversight="none", outputs_feed_systems=True,
-                              can_act=True)  # fmt: skip
+    body = deployment_payload(
+        name="Hiring screener",
+        regulatory_flags=["pii"],
+        human_oversight="none",
+        outputs_feed_systems=True,
+        can_act=True,
+    )
     dep = client.post("/api/v1/deployments", json=body, headers=h)
     assert dep.status_code == 201, dep.text
     assert dep.json()["human_oversight"] == "none"
@@ -105,8 +124,9 @@ def test_pii_brings_in_privacy_risks_without_any_assessment(
     r2 = client.patch(f"/api/v1/deployments/{dep_id}", json={"human_oversight": None}, headers=h)
     assert r2.status_code == 200
     assert r2.json()["human_oversight"] is None
-    bad = client.patch(f"/api/v1/deployments/{dep_id}", json={"human_oversight": "sometimes"},
-                       headers=h)  # fmt: skip
+    bad = client.patch(
+        f"/api/v1/deployments/{dep_id}", json={"human_oversight": "sometimes"}, headers=h
+    )
     assert bad.status_code == 422
     assert "human_oversight" in bad.text
 
@@ -119,13 +139,17 @@ def test_the_deployment_form_records_the_facts(client: TestClient, session: Sess
     assert 'name="human_oversight"' in page.text
     body = deployment_payload(name="Agent")
     form = {k: str(v) for k, v in body.items() if k not in ("regulatory_flags", "segments")}
-    form.update({"csrftoken": csrf_from(page.text), "human_oversight": "monitored",
-                 "can_act": "true"})  # fmt: skip
+    form.update(
+        {"csrftoken": csrf_from(page.text), "human_oversight": "monitored", "can_act": "true"}
+    )
     r = client.post("/deployments/new", data=form, follow_redirects=False)
     assert r.status_code in (200, 303), r.text[:500]
     h = api_headers(client, lead.email)
-    got = [d for d in client.get("/api/v1/deployments", headers=h).json()["items"]
-           if d["name"] == "Agent"]  # fmt: skip
+    got = [
+        d
+        for d in client.get("/api/v1/deployments", headers=h).json()["items"]
+        if d["name"] == "Agent"
+    ]
     assert got[0]["human_oversight"] == "monitored"
     assert got[0]["can_act"] is True
     assert got[0]["outputs_feed_systems"] is False

@@ -31,12 +31,15 @@ RISK = {"EU": "high", "US": "low", "German": "medium"}
 
 
 def test_a_hidden_regression_on_a_high_risk_segment_comes_first() -> None:
-    a = analyse(rows("accuracy", {"US": (0.80, 0.90), "EU": (0.85, 0.80), "German": (0.70, 0.69)}),
-                RISK)  # fmt: skip
+    a = analyse(
+        rows("accuracy", {"US": (0.80, 0.90), "EU": (0.85, 0.80), "German": (0.70, 0.69)}), RISK
+    )
     assert a.aggregate["before"]["accuracy"] == pytest.approx((0.80 + 0.85 + 0.70) / 3)
     assert a.aggregate["after"]["accuracy"] > a.aggregate["before"]["accuracy"]
     assert [(r.segment, r.risk, r.hidden) for r in a.regressions] == [
-        ("EU", "high", True), ("German", "medium", True)]  # fmt: skip
+        ("EU", "high", True),
+        ("German", "medium", True),
+    ]
     assert a.regressions[0].change == pytest.approx(-0.05)
 
 
@@ -60,10 +63,12 @@ def test_a_regression_when_the_aggregate_also_fell_is_not_hidden() -> None:
     [
         ([Result("EU", "acc", "before", 1.0)], "results"),
         ([Result("EU", "acc", "before", 1.0), Result("EU", "acc", "before", 2.0)], "results[1]"),
-        ([Result("EU", "acc", "before", 1.0, True), Result("EU", "acc", "after", 2.0, False)],
-         "results[1].higher_is_better"),
+        (
+            [Result("EU", "acc", "before", 1.0, True), Result("EU", "acc", "after", 2.0, False)],
+            "results[1].higher_is_better",
+        ),
     ],
-)  # fmt: skip
+)
 def test_incomplete_or_contradictory_results_are_refused(results: list, field: str) -> None:  # type: ignore[type-arg]
     with pytest.raises(EvaluationError) as e:
         analyse(results, RISK)
@@ -77,8 +82,11 @@ def ctx(client: TestClient, session: Session) -> dict[str, Any]:
     session.commit()
     gov = create_user(session, org="Acme", role="governance")
     lead = create_user(session, org="Acme", role="product_lead")
-    return {"dep": dep.id, "gov": api_headers(client, gov.email),
-            "lead": api_headers(client, lead.email)}  # fmt: skip
+    return {
+        "dep": dep.id,
+        "gov": api_headers(client, gov.email),
+        "lead": api_headers(client, lead.email),
+    }
 
 
 def _body(**kw: Any) -> dict[str, Any]:
@@ -96,9 +104,17 @@ def test_api_records_and_flags(client: TestClient, session: Session, ctx: dict) 
     assert r.status_code == 201, r.text
     body = r.json()
     assert body["aggregate"] == {"before": {"accuracy": 0.825}, "after": {"accuracy": 0.86}}
-    assert body["regressions"] == [{"segment": "EU", "metric": "accuracy", "before": 0.85,
-                                    "after": 0.8, "change": -0.05, "risk": "high",
-                                    "hidden": True}]  # fmt: skip
+    assert body["regressions"] == [
+        {
+            "segment": "EU",
+            "metric": "accuracy",
+            "before": 0.85,
+            "after": 0.8,
+            "change": -0.05,
+            "risk": "high",
+            "hidden": True,
+        }
+    ]
     listed = client.get(f"/api/v1/deployments/{ctx['dep']}/evaluations", headers=ctx["lead"])
     assert [e["id"] for e in listed.json()] == [body["id"]]
 
@@ -112,7 +128,7 @@ def test_api_records_and_flags(client: TestClient, session: Session, ctx: dict) 
         ({**_body(), "results": [{**_body()["results"][0], "phase": "during"}] * 2}, "gov", 422),
         ({"label": "", "results": _body()["results"]}, "gov", 422),
     ],
-)  # fmt: skip
+)
 def test_bad_evaluations_write_nothing(
     client: TestClient,
     session: Session,
@@ -144,11 +160,19 @@ def test_evaluation_pages(
     assert (listing.context["values"], listing.context["errors"]) == ({"tolerance": "0"}, {})
     assert "Record an evaluation" in page.text
     token = csrf_from(page.text)
-    csv_text = ("segment,metric,phase,value\nEU,accuracy,before,0.85\nEU,accuracy,after,0.80\n"
-                "US,accuracy,before,0.80\nUS,accuracy,after,0.92\n")  # fmt: skip
-    bad = client.post(f"/deployments/{ctx['dep']}/evaluations",
-                      data={"csrftoken": token, "label": "pilot", "tolerance": "0",
-                            "results_csv": csv_text + "EU,accuracy,after,high\n"})  # fmt: skip
+    csv_text = (
+        "segment,metric,phase,value\nEU,accuracy,before,0.85\nEU,accuracy,after,0.80\n"
+        "US,accuracy,before,0.80\nUS,accuracy,after,0.92\n"
+    )
+    bad = client.post(
+        f"/deployments/{ctx['dep']}/evaluations",
+        data={
+            "csrftoken": token,
+            "label": "pilot",
+            "tolerance": "0",
+            "results_csv": csv_text + "EU,accuracy,after,high\n",
+        },
+    )
     assert bad.status_code == 422
     failed = rendered.last()
     assert (failed.template, failed.status_code) == ("governance/evaluations.html", 422)
@@ -156,9 +180,11 @@ def test_evaluation_pages(
     assert failed.context["values"]["label"] == "pilot"  # what was typed stays
     assert "is not a number" in bad.text
     assert "pilot" in bad.text
-    r = client.post(f"/deployments/{ctx['dep']}/evaluations",
-                    data={"csrftoken": token, "label": "pilot", "tolerance": "0",
-                          "results_csv": csv_text}, follow_redirects=True)  # fmt: skip
+    r = client.post(
+        f"/deployments/{ctx['dep']}/evaluations",
+        data={"csrftoken": token, "label": "pilot", "tolerance": "0", "results_csv": csv_text},
+        follow_redirects=True,
+    )
     assert r.status_code == 200
     shown = rendered.last()
     assert shown.template == "governance/evaluation.html"

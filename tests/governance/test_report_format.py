@@ -26,36 +26,73 @@ LONG_DECIMAL = re.compile(r"(?<!arXiv )(?<![\w.])\d+\.\d{4,}")
 @pytest.fixture
 def world(client: TestClient, session: Session) -> dict[str, Any]:
     lead = create_user(session, role="product_lead")
-    dep = create_deployment(session, user=lead, name="Support bot", human_oversight="monitored",
-                            regulatory_flags=["pii", "regulated_sector"])  # fmt: skip
+    dep = create_deployment(
+        session,
+        user=lead,
+        name="Support bot",
+        human_oversight="monitored",
+        regulatory_flags=["pii", "regulated_sector"],
+    )
     session.commit()
     h = api_headers(client, lead.email)
     gov = api_headers(client, create_user(session, org="Acme", role="governance").email)
     arch = api_headers(client, create_user(session, org="Acme", role="architect").email)
-    a = client.post(f"/api/v1/deployments/{dep.id}/assessments", json={"answers": [
-        {"failure_mode": "factual_staleness", "severity": 3, "traffic_share": 0.4,
-         "segments": ["EU"]},
-        {"failure_mode": "policy_noncompliance", "severity": 2}],
-        "observed_ttft_ms": 50.665055381555476}, headers=h).json()  # fmt: skip
+    a = client.post(
+        f"/api/v1/deployments/{dep.id}/assessments",
+        json={
+            "answers": [
+                {
+                    "failure_mode": "factual_staleness",
+                    "severity": 3,
+                    "traffic_share": 0.4,
+                    "segments": ["EU"],
+                },
+                {"failure_mode": "policy_noncompliance", "severity": 2},
+            ],
+            "observed_ttft_ms": 50.665055381555476,
+        },
+        headers=h,
+    ).json()
     rec = a["recommendation"]
     ranked = [f"{i['axis']}/{i['technique']}" for i in rec["items"]]
     other = "reasoning_compute/cot_self_consistency"
     assert other not in ranked[:1]
-    r = client.post(f"/api/v1/recommendations/{rec['id']}/decision", headers=gov, json={
-        "decision": "approved", "comment": "go", "adopted": [other],
-        "override_reason": "hard questions first"})  # fmt: skip
+    r = client.post(
+        f"/api/v1/recommendations/{rec['id']}/decision",
+        headers=gov,
+        json={
+            "decision": "approved",
+            "comment": "go",
+            "adopted": [other],
+            "override_reason": "hard questions first",
+        },
+    )
     assert r.status_code == 201, r.text
-    p = client.post("/api/v1/portfolios", headers=arch, json={
-        "deployment_id": dep.id, "name": "RAG",
-        "items": [{"axis": "retrieval", "technique": "rag"}]}).json()  # fmt: skip
-    client.post(f"/api/v1/portfolios/{p['id']}/decision", headers=gov,
-                json={"decision": "approved", "comment": "ok"})  # fmt: skip
+    p = client.post(
+        "/api/v1/portfolios",
+        headers=arch,
+        json={
+            "deployment_id": dep.id,
+            "name": "RAG",
+            "items": [{"axis": "retrieval", "technique": "rag"}],
+        },
+    ).json()
+    client.post(
+        f"/api/v1/portfolios/{p['id']}/decision",
+        headers=gov,
+        json={"decision": "approved", "comment": "ok"},
+    )
     client.patch(f"/api/v1/portfolios/{p['id']}", headers=arch, json={"name": "RAG v2"})
-    results = [{"segment": s, "metric": "accuracy", "phase": ph, "value": v}
-               for s, vals in {"EU": (0.851234567, 0.8012345), "US": (0.8, 0.92)}.items()
-               for ph, v in zip(("before", "after"), vals, strict=True)]  # fmt: skip
-    client.post(f"/api/v1/deployments/{dep.id}/evaluations", headers=gov,
-                json={"label": "pilot", "results": results, "tolerance": 0.0012345})  # fmt: skip
+    results = [
+        {"segment": s, "metric": "accuracy", "phase": ph, "value": v}
+        for s, vals in {"EU": (0.851234567, 0.8012345), "US": (0.8, 0.92)}.items()
+        for ph, v in zip(("before", "after"), vals, strict=True)
+    ]
+    client.post(
+        f"/api/v1/deployments/{dep.id}/evaluations",
+        headers=gov,
+        json={"label": "pilot", "results": results, "tolerance": 0.0012345},
+    )
     return {"dep": dep.id, "h": h, "session": session}
 
 
@@ -79,8 +116,9 @@ def _check(text: str, catalog: tuple[set[str], set[str]]) -> None:
         text[max(0, m.start() - 80) : m.end() + 20] for m in LONG_DECIMAL.finditer(text)
     ]
     raw = {k for k in SNAKE_KEY.findall(text) if k in keys}
-    assert not raw, [text[max(0, m.start() - 80): m.end() + 40] for k in raw
-                     for m in re.finditer(k, text)]  # fmt: skip
+    assert not raw, [
+        text[max(0, m.start() - 80) : m.end() + 40] for k in raw for m in re.finditer(k, text)
+    ]
     pair = re.search(rf"\b({'|'.join(sorted(axes))})/[a-z_]+", text)
     assert pair is None, pair
 
@@ -135,8 +173,10 @@ def test_values_for_a_reader() -> None:
     assert f.text(None) == "not set"
     assert f.date("2026-11-30T12:54:01.123456+00:00") == "30 Nov 2026, 12:54 UTC"
     assert f.date(datetime(2026, 1, 2, 3, 4, tzinfo=UTC)) == "2 Jan 2026, 03:04 UTC"
-    names = {"axes": {"reasoning_compute": "Reasoning-time compute"},
-             "techniques": {"cot_self_consistency": "Self-consistency"}}  # fmt: skip
+    names = {
+        "axes": {"reasoning_compute": "Reasoning-time compute"},
+        "techniques": {"cot_self_consistency": "Self-consistency"},
+    }
     assert f.item(names, "reasoning_compute/cot_self_consistency") == (
         "Self-consistency (Reasoning-time compute)"
     )

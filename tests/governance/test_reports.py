@@ -28,10 +28,21 @@ def world(client: TestClient, session: Session) -> dict[str, Any]:
     session.commit()
     h = api_headers(client, lead.email)
     gov = api_headers(client, create_user(session, org="Acme", role="governance").email)
-    a = client.post(f"/api/v1/deployments/{dep.id}/assessments", json={"answers": [
-        {"failure_mode": "factual_staleness", "severity": 3, "traffic_share": 0.4,
-         "segments": ["EU"]},
-        {"failure_mode": "policy_noncompliance", "severity": 2}]}, headers=h).json()  # fmt: skip
+    a = client.post(
+        f"/api/v1/deployments/{dep.id}/assessments",
+        json={
+            "answers": [
+                {
+                    "failure_mode": "factual_staleness",
+                    "severity": 3,
+                    "traffic_share": 0.4,
+                    "segments": ["EU"],
+                },
+                {"failure_mode": "policy_noncompliance", "severity": 2},
+            ]
+        },
+        headers=h,
+    ).json()
     decision = {"decision": "approved", "comment": EVIL, "conditions": ["=SUM(A1:A9)"]}
     rec_id = a["recommendation"]["id"]
     client.post(f"/api/v1/recommendations/{rec_id}/decision", json=decision, headers=gov)
@@ -39,8 +50,11 @@ def world(client: TestClient, session: Session) -> dict[str, Any]:
     for seg, (b, af) in {"EU": (0.85, 0.80), "US": (0.80, 0.92)}.items():
         for phase, v in (("before", b), ("after", af)):
             results.append({"segment": seg, "metric": "accuracy", "phase": phase, "value": v})
-    client.post(f"/api/v1/deployments/{dep.id}/evaluations",
-                json={"label": "pilot", "results": results}, headers=gov)  # fmt: skip
+    client.post(
+        f"/api/v1/deployments/{dep.id}/evaluations",
+        json={"label": "pilot", "results": results},
+        headers=gov,
+    )
     return {"dep": dep.id, "h": h, "a": a}
 
 
@@ -64,7 +78,8 @@ def test_json_report_validates_and_matches_the_api(client: TestClient, world: di
     assert data["evaluations"][0]["regressions"][0]["segment"] == "EU"
     assert any("EU regressed" in f["finding"] for f in data["findings"])
     assert {"action": "=SUM(A1:A9)", "source": f"decision #{got['decisions'][0]['id']}"} in (
-        data["action_plan"])  # fmt: skip
+        data["action_plan"]
+    )
     assert data["integrity"]["audit_chain_head"]["hash"]
     assert data["integrity"]["versions"]["rules"] == rec["versions"]["rules"]
     bad = dict(data)
@@ -78,13 +93,24 @@ def test_html_report_has_every_section_and_escapes_user_text(
     world: dict,  # type: ignore[type-arg]
 ) -> None:
     html = _get(client, world, "html").text
-    for n, title in enumerate(["Scope and criteria", "Method", "System inventory",
-                               "Questionnaire results", "Recommendations and decisions",
-                               "Cost and latency evidence", "Framework tables",
-                               "ISO/IEC 42001 statement of applicability",
-                               "EU AI Act obligations",
-                               "Findings and action plan", "Disaggregated evaluations",
-                               "Limitations", "Integrity appendix"], 1):  # fmt: skip
+    for n, title in enumerate(
+        [
+            "Scope and criteria",
+            "Method",
+            "System inventory",
+            "Questionnaire results",
+            "Recommendations and decisions",
+            "Cost and latency evidence",
+            "Framework tables",
+            "ISO/IEC 42001 statement of applicability",
+            "EU AI Act obligations",
+            "Findings and action plan",
+            "Disaggregated evaluations",
+            "Limitations",
+            "Integrity appendix",
+        ],
+        1,
+    ):
         assert f"<h2>{n}. {title}</h2>" in html
     assert "<script>" not in html
     assert "&lt;script&gt;" in html

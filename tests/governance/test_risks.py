@@ -15,9 +15,17 @@ from tests.factories import api_headers, create_deployment, create_user, page_lo
 
 def test_every_mapping_names_a_real_entry_with_a_rationale() -> None:
     m = frameworks.mapping()  # raises MappingError otherwise
-    assert set(m["axes"]) == {"dense_pretraining", "compute_optimality", "sparse_moe", "retrieval",
-                              "long_context", "alignment", "peft", "reasoning_compute",
-                              "serving_optimization"}  # fmt: skip
+    assert set(m["axes"]) == {
+        "dense_pretraining",
+        "compute_optimality",
+        "sparse_moe",
+        "retrieval",
+        "long_context",
+        "alignment",
+        "peft",
+        "reasoning_compute",
+        "serving_optimization",
+    }
     for axis, fws in m["axes"].items():
         assert set(fws) == set(frameworks.FRAMEWORKS), axis
     got = frameworks.entries_for(["retrieval", "alignment"])
@@ -39,8 +47,11 @@ def test_deployment_risks_follow_recommended_and_adopted_axes(
     assert r["axes"] == {}
     # before any assessment, only what the deployment itself brings in (issue 21)
     assert all(e["sources"] and not e["axes"] for v in r["frameworks"].values() for e in v)
-    a = client.post(f"/api/v1/deployments/{dep.id}/assessments", json={"answers": [
-        {"failure_mode": "factual_staleness", "severity": 3}]}, headers=h).json()  # fmt: skip
+    a = client.post(
+        f"/api/v1/deployments/{dep.id}/assessments",
+        json={"answers": [{"failure_mode": "factual_staleness", "severity": 3}]},
+        headers=h,
+    ).json()
     r = client.get(f"/api/v1/deployments/{dep.id}/risks", headers=h).json()
     assert r["axes"] == {"retrieval": "recommended"}
     assert "LLM08:2025" in [e["id"] for e in r["frameworks"]["owasp_2025"]]
@@ -52,8 +63,11 @@ def test_deployment_risks_follow_recommended_and_adopted_axes(
     # justification (clause 6.1.3; issue 21 item 1)
     assert soa["A.2.2"]["applicable"]
     assert "clause 6.1.3" in soa["A.2.2"]["justification"]
-    d = client.post(f"/api/v1/recommendations/{a['recommendation']['id']}/decision",
-                    json={"decision": "approved", "comment": "ok"}, headers=gov).json()  # fmt: skip
+    d = client.post(
+        f"/api/v1/recommendations/{a['recommendation']['id']}/decision",
+        json={"decision": "approved", "comment": "ok"},
+        headers=gov,
+    ).json()
     r = client.get(f"/api/v1/deployments/{dep.id}/risks", headers=h).json()
     assert r["axes"] == {"retrieval": "adopted"}
     a75 = next(x for x in r["statement_of_applicability"] if x["control"] == "A.7.5")

@@ -28,16 +28,30 @@ def w(client: TestClient, session: Session) -> dict[str, Any]:
     admin = create_user(session, org="Acme", role="admin")
     dep = create_deployment(session, user=admin)
     session.commit()
-    users = {r: create_user(session, org="Acme", role=r) for r in
-             ("product_lead", "architect", "governance")}  # fmt: skip
+    users = {
+        r: create_user(session, org="Acme", role=r)
+        for r in ("product_lead", "architect", "governance")
+    }
     h = {r: api_headers(client, u.email) for r, u in users.items()}
     h["admin"] = api_headers(client, admin.email)
-    a = client.post(f"/api/v1/deployments/{dep.id}/assessments", json={"answers": ANSWERS},
-                    headers=h["product_lead"]).json()  # fmt: skip
-    p = client.post("/api/v1/portfolios", json={"deployment_id": dep.id, "name": "P",
-                    "items": ITEMS}, headers=h["architect"]).json()  # fmt: skip
-    return {"h": h, "a": a, "rec": a["recommendation"]["id"], "p": p, "dep": dep.id,
-            "emails": {r: u.email for r, u in users.items()} | {"admin": admin.email}}  # fmt: skip
+    a = client.post(
+        f"/api/v1/deployments/{dep.id}/assessments",
+        json={"answers": ANSWERS},
+        headers=h["product_lead"],
+    ).json()
+    p = client.post(
+        "/api/v1/portfolios",
+        json={"deployment_id": dep.id, "name": "P", "items": ITEMS},
+        headers=h["architect"],
+    ).json()
+    return {
+        "h": h,
+        "a": a,
+        "rec": a["recommendation"]["id"],
+        "p": p,
+        "dep": dep.id,
+        "emails": {r: u.email for r, u in users.items()} | {"admin": admin.email},
+    }
 
 
 def _decisions(session: Session) -> int:
@@ -58,17 +72,23 @@ def test_admin_who_reran_an_assessment_cannot_approve_what_the_rerun_produced(
     # nor after someone else re-runs it once more: every re-runner contributed
     arch = client.post(f"/api/v1/assessments/{w['a']['id']}/rerun", headers=h["architect"]).json()
     newer = arch["recommendation"]
-    assert client.post(f"/api/v1/recommendations/{newer['id']}/decision", json=OK,
-                       headers=h["admin"]).status_code == 403  # fmt: skip
+    assert (
+        client.post(
+            f"/api/v1/recommendations/{newer['id']}/decision", json=OK, headers=h["admin"]
+        ).status_code
+        == 403
+    )
     new = newer
     # nor the recommendation it replaced: superseded, no longer decidable by anyone
-    r = client.post(f"/api/v1/recommendations/{w['rec']}/decision", json=OK,
-                    headers=h["governance"])  # fmt: skip
+    r = client.post(
+        f"/api/v1/recommendations/{w['rec']}/decision", json=OK, headers=h["governance"]
+    )
     assert r.status_code == 409
     assert _decisions(session) == 0
     # someone who contributed nothing decides; both contributors are told
-    r = client.post(f"/api/v1/recommendations/{new['id']}/decision", json=OK,
-                    headers=h["governance"])  # fmt: skip
+    r = client.post(
+        f"/api/v1/recommendations/{new['id']}/decision", json=OK, headers=h["governance"]
+    )
     assert r.status_code == 201
     assert r.json()["content_sha256"]
     assert len(r.json()["content_sha256"]) == 64
@@ -102,8 +122,10 @@ def test_submitting_or_copying_a_portfolio_makes_one_a_contributor(
     assert r.json()["status"] == "submitted"
     assert r.json()["submitted_by"] == w["emails"]["admin"]
     assert client.post(f"/api/v1/portfolios/{pid}/submit", headers=h["admin"]).status_code == 409
-    assert client.post(f"/api/v1/portfolios/{pid}/decision", json=OK,
-                       headers=h["admin"]).status_code == 403  # fmt: skip
+    assert (
+        client.post(f"/api/v1/portfolios/{pid}/decision", json=OK, headers=h["admin"]).status_code
+        == 403
+    )
     # a copy carries its original's authors: the architect may not approve the admin's copy
     copy = client.post(f"/api/v1/portfolios/{pid}/duplicate", headers=h["admin"]).json()
     assert w["emails"]["architect"] in copy["contributors"]
@@ -121,8 +143,14 @@ def test_an_edit_after_approval_voids_it_visibly_and_audited(
     assert p["status"] == "approved"
     assert d["content_sha256"] == p["content_sha256"]
     assert p["content_sha256"] == content_sha256(
-        {"type": "portfolio", "id": pid, "deployment_id": w["dep"], "name": "P",
-         "items": p["items"]})  # fmt: skip
+        {
+            "type": "portfolio",
+            "id": pid,
+            "deployment_id": w["dep"],
+            "name": "P",
+            "items": p["items"],
+        }
+    )
     risks = client.get(f"/api/v1/deployments/{w['dep']}/risks", headers=h["architect"]).json()
     assert risks["axes"]["retrieval"] == "adopted"
     # the architect changes the approved portfolio: the approval does not survive it
@@ -134,14 +162,16 @@ def test_an_edit_after_approval_voids_it_visibly_and_audited(
     assert listed[0]["voided_by"] == w["emails"]["architect"]
     assert listed[0]["voided_at"] is not None
     assert "edited" in listed[0]["void_reason"]
-    event = session.execute(select(AuditEvent).where(
-        AuditEvent.action == "decision.void")).scalar_one()  # fmt: skip
+    event = session.execute(
+        select(AuditEvent).where(AuditEvent.action == "decision.void")
+    ).scalar_one()
     assert event.before["decision_id"] == d["id"]
     assert event.entity_id == str(pid)
     risks = client.get(f"/api/v1/deployments/{w['dep']}/risks", headers=h["architect"]).json()
     assert risks["axes"].get("retrieval") != "adopted"
-    assert [n["kind"] for n in client.get("/api/v1/notifications",
-                                          headers=h["governance"]).json()] == ["void"]  # fmt: skip
+    assert [
+        n["kind"] for n in client.get("/api/v1/notifications", headers=h["governance"]).json()
+    ] == ["void"]
     page_login(client, w["emails"]["architect"])
     html = client.get(f"/portfolios/{pid}").text
     assert f'hx-get="/portfolios/{pid}/decision"' in html  # governance's panel, loaded by htmx
@@ -161,8 +191,11 @@ def test_a_decided_portfolio_is_never_deleted(
     client: TestClient, session: Session, w: dict[str, Any]
 ) -> None:
     h, pid = w["h"], w["p"]["id"]
-    client.post(f"/api/v1/portfolios/{pid}/decision", json={"decision": "rejected",
-                "comment": "no"}, headers=h["governance"])  # fmt: skip
+    client.post(
+        f"/api/v1/portfolios/{pid}/decision",
+        json={"decision": "rejected", "comment": "no"},
+        headers=h["governance"],
+    )
     assert client.delete(f"/api/v1/portfolios/{pid}", headers=h["architect"]).status_code == 409
     assert client.get(f"/api/v1/portfolios/{pid}", headers=h["architect"]).status_code == 200
     assert _decisions(session) == 1
@@ -177,8 +210,12 @@ def test_deleting_a_deployment_with_governance_records_archives_it(
     assert r.status_code == 200
     assert r.json()["archived_by"] == w["emails"]["product_lead"]
     assert _decisions(session) == 1
-    assert client.get(f"/api/v1/recommendations/{w['rec']}/decisions",
-                      headers=h["governance"]).json()[0]["decision"] == "approved"  # fmt: skip
+    assert (
+        client.get(f"/api/v1/recommendations/{w['rec']}/decisions", headers=h["governance"]).json()[
+            0
+        ]["decision"]
+        == "approved"
+    )
 
     def ids(q: str) -> list[int]:
         got = client.get(f"/api/v1/deployments{q}", headers=h["governance"]).json()
@@ -187,14 +224,26 @@ def test_deleting_a_deployment_with_governance_records_archives_it(
     assert dep not in ids("")
     assert dep in ids("?archived=include")
     assert ids("?archived=only") == [dep]
-    assert client.patch(f"/api/v1/deployments/{dep}", json={"n_gpus": 2},
-                        headers=h["product_lead"]).status_code == 409  # fmt: skip
-    assert client.post(f"/api/v1/deployments/{dep}/assessments", json={"answers": ANSWERS},
-                       headers=h["product_lead"]).status_code == 409  # fmt: skip
+    assert (
+        client.patch(
+            f"/api/v1/deployments/{dep}", json={"n_gpus": 2}, headers=h["product_lead"]
+        ).status_code
+        == 409
+    )
+    assert (
+        client.post(
+            f"/api/v1/deployments/{dep}/assessments",
+            json={"answers": ANSWERS},
+            headers=h["product_lead"],
+        ).status_code
+        == 409
+    )
     assert client.delete(f"/api/v1/deployments/{dep}", headers=h["admin"]).status_code == 200
-    assert session.execute(select(AuditEvent.action).where(
-        AuditEvent.action.like("deployment.%"), AuditEvent.entity_id == str(dep))
-    ).scalars().all()[-1:] == ["deployment.archive"]  # fmt: skip
+    assert session.execute(
+        select(AuditEvent.action).where(
+            AuditEvent.action.like("deployment.%"), AuditEvent.entity_id == str(dep)
+        )
+    ).scalars().all()[-1:] == ["deployment.archive"]
     page_login(client, w["emails"]["product_lead"])
     assert f'href="/deployments/{dep}"' not in client.get("/deployments").text
     assert f'href="/deployments/{dep}"' in client.get("/deployments?archived=only").text
@@ -204,14 +253,20 @@ def test_a_deployment_with_only_an_evaluation_is_archived_and_one_without_record
     client: TestClient, session: Session, w: dict[str, Any]
 ) -> None:
     h = w["h"]
-    results = [{"segment": "all", "metric": "acc", "phase": p, "value": v}
-               for p, v in (("before", 0.8), ("after", 0.82))]  # fmt: skip
-    client.post(f"/api/v1/deployments/{w['dep']}/evaluations", headers=h["governance"],
-                json={"label": "pilot", "results": results})  # fmt: skip
+    results = [
+        {"segment": "all", "metric": "acc", "phase": p, "value": v}
+        for p, v in (("before", 0.8), ("after", 0.82))
+    ]
+    client.post(
+        f"/api/v1/deployments/{w['dep']}/evaluations",
+        headers=h["governance"],
+        json={"label": "pilot", "results": results},
+    )
     assert client.delete(f"/api/v1/deployments/{w['dep']}", headers=h["admin"]).status_code == 200
     assert session.execute(select(func.count()).select_from(SegmentEvaluation)).scalar_one() == 1
-    bare = create_deployment(session, user=create_user(session, org="Acme", role="architect"),
-                             name="Bare")  # fmt: skip
+    bare = create_deployment(
+        session, user=create_user(session, org="Acme", role="architect"), name="Bare"
+    )
     session.commit()
     assert client.delete(f"/api/v1/deployments/{bare.id}", headers=h["admin"]).status_code == 204
     assert client.get(f"/api/v1/deployments/{bare.id}", headers=h["admin"]).status_code == 404
@@ -259,8 +314,11 @@ def test_notifications_badge_and_mark_read(
     client: TestClient, session: Session, w: dict[str, Any]
 ) -> None:
     h, pid = w["h"], w["p"]["id"]
-    client.post(f"/api/v1/portfolios/{pid}/decision", json={"decision": "rejected",
-                "comment": "too costly"}, headers=h["governance"])  # fmt: skip
+    client.post(
+        f"/api/v1/portfolios/{pid}/decision",
+        json={"decision": "rejected", "comment": "too costly"},
+        headers=h["governance"],
+    )
     notes = client.get("/api/v1/notifications?unread=true", headers=h["architect"]).json()
     assert len(notes) == 1
     assert "too costly" in notes[0]["message"]

@@ -27,10 +27,22 @@ from app.scaling.fitting import synthetic_runs as chinchilla_runs
 from tests.factories import api_headers, create_deployment, create_user, csrf_from, page_login
 
 API = "/api/v1/scaling"
-TINY = {"n_layers": 4, "d_model": 256, "d_ff": 768, "n_heads": 8, "n_kv_heads": 4, "d_head": 32,
-        "vocab": 1000, "tied_embeddings": True}  # fmt: skip
-MEASURE = {"designs": [{"label": "tiny", "architecture": TINY}], "gpu": "a100_sxm_80gb",
-           "batch": 2, "context": 64}  # fmt: skip
+TINY = {
+    "n_layers": 4,
+    "d_model": 256,
+    "d_ff": 768,
+    "n_heads": 8,
+    "n_kv_heads": 4,
+    "d_head": 32,
+    "vocab": 1000,
+    "tied_embeddings": True,
+}
+MEASURE = {
+    "designs": [{"label": "tiny", "architecture": TINY}],
+    "gpu": "a100_sxm_80gb",
+    "batch": 2,
+    "context": 64,
+}
 
 
 def _runs(n: int = 40) -> list[dict[str, float]]:
@@ -111,9 +123,13 @@ def test_bootstrap_cap_is_checked_before_any_work(client: TestClient, session: S
 def test_fits_report_progress_through_their_resamples_and_stages() -> None:
     seen: list[tuple[int, str]] = []
     runs = _runs()
-    fitting.fit_chinchilla([r["params"] for r in runs], [r["tokens"] for r in runs],
-                           [r["loss"] for r in runs], bootstrap=4,
-                           progress=lambda p, m: seen.append((p, m)))  # fmt: skip
+    fitting.fit_chinchilla(
+        [r["params"] for r in runs],
+        [r["tokens"] for r in runs],
+        [r["loss"] for r in runs],
+        bootstrap=4,
+        progress=lambda p, m: seen.append((p, m)),
+    )
     assert [m for _, m in seen][-1] == "bootstrap resample 4 of 4"
     assert [p for p, _ in seen] == sorted(p for p, _ in seen)
     seen.clear()
@@ -123,8 +139,10 @@ def test_fits_report_progress_through_their_resamples_and_stages() -> None:
         per_scale=10,
     )
     conditional.progressive(c, progress=lambda p, m: seen.append((p, m)))
-    assert [m for _, m in seen] == ["progressive check: stage 1 of 2",
-                                    "progressive check: stage 2 of 2"]  # fmt: skip
+    assert [m for _, m in seen] == [
+        "progressive check: stage 1 of 2",
+        "progressive check: stage 2 of 2",
+    ]
 
 
 # ---- fits as jobs through the API ----------------------------------------------------------
@@ -135,8 +153,7 @@ def test_fit_over_the_inline_limit_is_a_job_with_the_same_result(
 ) -> None:
     h = api_headers(client, create_user(session, role="viewer").email)
     runs = _runs()
-    inline = client.post(f"{API}/chinchilla/fit", json={"runs": runs, "bootstrap": 5},
-                         headers=h)  # fmt: skip
+    inline = client.post(f"{API}/chinchilla/fit", json={"runs": runs, "bootstrap": 5}, headers=h)
     assert inline.status_code == 200
     r = client.post(f"{API}/chinchilla/fit", json={"runs": runs, "bootstrap": 6}, headers=h)
     assert r.status_code == 202, r.text
@@ -159,10 +176,18 @@ def test_conditional_fit_over_the_inline_limit_is_a_job(
         [(8e7, 3.6), (1.45e8, 3.4), (2.97e8, 3.2)],
         per_scale=20,
     )
-    body = [{"n_non_embed": n, "d_model": round(x * n**0.5), "r": r, "loss": loss,
-             "reference_loss": ref}
-            for n, x, r, loss, ref in zip(c.n_non_embed, c.x, c.r, c.loss, c.reference_loss,
-                                          strict=True)]  # fmt: skip
+    body = [
+        {
+            "n_non_embed": n,
+            "d_model": round(x * n**0.5),
+            "r": r,
+            "loss": loss,
+            "reference_loss": ref,
+        }
+        for n, x, r, loss, ref in zip(
+            c.n_non_embed, c.x, c.r, c.loss, c.reference_loss, strict=True
+        )
+    ]
     # 60 runs in 3 scales: 240 units; with the inline limit below that it is a job
     monkeypatch.setattr(limits, "INLINE_MAX_CONDITIONAL_WORK", 239)
     r = client.post(f"{API}/conditional-law/fit", json={"runs": body}, headers=h)
@@ -171,16 +196,16 @@ def test_conditional_fit_over_the_inline_limit_is_a_job(
     assert job["status"] == "succeeded", job
     assert [s["test_scale"] for s in job["result"]["progressive"]] == ["145M", "297M"]
     monkeypatch.setattr(limits, "INLINE_MAX_CONDITIONAL_WORK", 240)
-    assert client.post(f"{API}/conditional-law/fit", json={"runs": body},
-                       headers=h).status_code == 200  # fmt: skip
+    assert (
+        client.post(f"{API}/conditional-law/fit", json={"runs": body}, headers=h).status_code == 200
+    )
 
 
 def test_a_fit_job_only_starts_for_runs_the_fit_accepts(
     client: TestClient, session: Session, queued: list[int]
 ) -> None:
     h = api_headers(client, create_user(session, role="viewer").email)
-    r = client.post(f"{API}/chinchilla/fit", json={"runs": _runs()[:3], "bootstrap": 50},
-                    headers=h)  # fmt: skip
+    r = client.post(f"{API}/chinchilla/fit", json={"runs": _runs()[:3], "bootstrap": 50}, headers=h)
     assert r.status_code == 422
     assert "too few" in r.text
     assert queued == []
@@ -192,29 +217,38 @@ def test_one_heavy_job_per_user_at_a_time(
 ) -> None:
     arch = create_user(session, role="architect")
     h = api_headers(client, arch.email)
-    first = client.post(f"{API}/chinchilla/fit", json={"runs": _runs(), "bootstrap": 50},
-                        headers=h)  # fmt: skip
+    first = client.post(f"{API}/chinchilla/fit", json={"runs": _runs(), "bootstrap": 50}, headers=h)
     assert first.status_code == 202
     job_id = first.json()["id"]
     # a second heavy submission of any kind is refused, naming the running job
-    for path, body in ((f"{API}/chinchilla/fit", {"runs": _runs(), "bootstrap": 50}),
-                       (f"{API}/architecture-search/measure", MEASURE)):  # fmt: skip
+    for path, body in (
+        (f"{API}/chinchilla/fit", {"runs": _runs(), "bootstrap": 50}),
+        (f"{API}/architecture-search/measure", MEASURE),
+    ):
         r = client.post(path, json=body, headers=h)
         assert r.status_code == 409, r.text
         assert f"job {job_id} (chinchilla_fit) is still queued" in r.json()["detail"]
     # small work is not held up, and another user is not affected
-    assert client.post(f"{API}/chinchilla/fit", json={"runs": _runs(), "bootstrap": 0},
-                       headers=h).status_code == 200  # fmt: skip
+    assert (
+        client.post(
+            f"{API}/chinchilla/fit", json={"runs": _runs(), "bootstrap": 0}, headers=h
+        ).status_code
+        == 200
+    )
     other = api_headers(client, create_user(session, role="architect").email)
-    assert client.post(f"{API}/architecture-search/measure", json=MEASURE,
-                       headers=other).status_code == 202  # fmt: skip
+    assert (
+        client.post(f"{API}/architecture-search/measure", json=MEASURE, headers=other).status_code
+        == 202
+    )
     # once the first has finished, the user may start another
     job = session.get(Job, job_id)
     assert job is not None
     job.status = "succeeded"
     session.flush()
-    assert client.post(f"{API}/architecture-search/measure", json=MEASURE,
-                       headers=h).status_code == 202  # fmt: skip
+    assert (
+        client.post(f"{API}/architecture-search/measure", json=MEASURE, headers=h).status_code
+        == 202
+    )
     assert len(queued) == 3
 
 
@@ -254,9 +288,16 @@ def test_the_page_names_the_running_job(
 
 
 # ---- torch: roles and memory ---------------------------------------------------------------
-@pytest.mark.parametrize(("role", "status"), [("viewer", 403), ("product_lead", 403),
-                                              ("governance", 403), ("architect", 202),
-                                              ("admin", 202)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("role", "status"),
+    [
+        ("viewer", 403),
+        ("product_lead", 403),
+        ("governance", 403),
+        ("architect", 202),
+        ("admin", 202),
+    ],
+)
 def test_torch_measurement_needs_architect_or_admin(
     client: TestClient, session: Session, queued: list[int], role: str, status: int
 ) -> None:
@@ -278,8 +319,15 @@ def test_measurement_beyond_the_machine_is_refused_naming_the_field(
     assert body["field"] == "batch"
     assert "limit for one torch job on this machine is 1.0 GiB" in body["detail"]
     # a design whose LM head alone is beyond the limit: the designs themselves are the problem
-    huge = {**MEASURE, "designs": [{"label": "wide", "architecture": {**TINY, "d_model": 8192,
-            "n_heads": 256, "vocab": 1_000_000}}]}  # fmt: skip
+    huge = {
+        **MEASURE,
+        "designs": [
+            {
+                "label": "wide",
+                "architecture": {**TINY, "d_model": 8192, "n_heads": 256, "vocab": 1_000_000},
+            }
+        ],
+    }
     r = client.post(f"{API}/architecture-search/measure", json=huge, headers=h)
     assert r.status_code == 422
     assert r.json()["field"] == "designs"
@@ -287,9 +335,12 @@ def test_measurement_beyond_the_machine_is_refused_naming_the_field(
 
 
 def test_calibration_beyond_the_machine_is_refused_naming_the_field(
-    client: TestClient, session: Session, queued: list[int], settings: Settings,
+    client: TestClient,
+    session: Session,
+    queued: list[int],
+    settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     monkeypatch.setattr(settings, "torch_memory_gib", 5.0)
     h = api_headers(client, create_user(session, role="admin").email)
     body = {"model": "llama_3_2_1b", "gpu": "h100_sxm_80gb", "matmul_n": 64}
@@ -300,8 +351,12 @@ def test_calibration_beyond_the_machine_is_refused_naming_the_field(
     ok = client.post("/api/v1/calibrations", json={**body, "max_layers": 1}, headers=h)
     assert ok.status_code == 202, ok.text
     arch_h = api_headers(client, create_user(session, role="architect").email)
-    assert client.post("/api/v1/calibrations", json={**body, "max_layers": 1},
-                       headers=arch_h).status_code == 403  # fmt: skip
+    assert (
+        client.post(
+            "/api/v1/calibrations", json={**body, "max_layers": 1}, headers=arch_h
+        ).status_code
+        == 403
+    )
 
 
 # ---- large PDF reports ---------------------------------------------------------------------
@@ -311,10 +366,16 @@ def report_world(client: TestClient, session: Session) -> dict[str, Any]:
     dep = create_deployment(session, user=lead, name="Large one")
     session.commit()
     gov = api_headers(client, create_user(session, role="governance").email)
-    results = [{"segment": s, "metric": "accuracy", "phase": p, "value": v}
-               for s in ("EU", "US") for p, v in (("before", 0.8), ("after", 0.9))]  # fmt: skip
-    r = client.post(f"/api/v1/deployments/{dep.id}/evaluations",
-                    json={"label": "pilot", "results": results}, headers=gov)  # fmt: skip
+    results = [
+        {"segment": s, "metric": "accuracy", "phase": p, "value": v}
+        for s in ("EU", "US")
+        for p, v in (("before", 0.8), ("after", 0.9))
+    ]
+    r = client.post(
+        f"/api/v1/deployments/{dep.id}/evaluations",
+        json={"label": "pilot", "results": results},
+        headers=gov,
+    )
     assert r.status_code == 201
     return {"dep": dep.id, "lead": lead, "h": api_headers(client, lead.email)}
 
@@ -322,9 +383,11 @@ def report_world(client: TestClient, session: Session) -> dict[str, Any]:
 @pytest.mark.slow
 @pytest.mark.usefixtures("inline_jobs")
 def test_large_pdf_is_a_job_downloaded_when_done(
-    client: TestClient, report_world: dict[str, Any], settings: Settings,
+    client: TestClient,
+    report_world: dict[str, Any],
+    settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     dep, h = report_world["dep"], report_world["h"]
     assert client.get(f"/api/v1/deployments/{dep}/report?format=pdf", headers=h).status_code == 200
     monkeypatch.setattr(limits, "INLINE_MAX_REPORT_RESULTS", 3)  # the deployment has 4
@@ -344,8 +407,9 @@ def test_large_pdf_is_a_job_downloaded_when_done(
     assert pdf.headers["content-type"] == "application/pdf"
     assert f"deployment-{dep}.pdf" in pdf.headers["content-disposition"]
     assert len(pdf.content) == job["result"]["size_bytes"]
-    text = "".join(p.extract_text() for p in pypdf.PdfReader(__import__("io").BytesIO(
-        pdf.content)).pages)  # fmt: skip
+    text = "".join(
+        p.extract_text() for p in pypdf.PdfReader(__import__("io").BytesIO(pdf.content)).pages
+    )
     assert "Large one" in text
     public_key = signing.public_bytes(signing.report_signing_key(settings))
     manifest = signed_export.verify(pdf.content, public_key)
@@ -353,15 +417,19 @@ def test_large_pdf_is_a_job_downloaded_when_done(
 
 
 def test_report_cap_and_roles(
-    client: TestClient, session: Session, report_world: dict[str, Any], queued: list[int],
+    client: TestClient,
+    session: Session,
+    report_world: dict[str, Any],
+    queued: list[int],
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     dep, h = report_world["dep"], report_world["h"]
     viewer = api_headers(client, create_user(session, role="viewer").email)
     assert client.post(f"/api/v1/deployments/{dep}/report/jobs", headers=viewer).status_code == 403
     outsider = api_headers(client, create_user(session, org="Other", role="admin").email)
-    assert client.post(f"/api/v1/deployments/{dep}/report/jobs",
-                       headers=outsider).status_code == 404  # fmt: skip
+    assert (
+        client.post(f"/api/v1/deployments/{dep}/report/jobs", headers=outsider).status_code == 404
+    )
     monkeypatch.setattr(limits, "MAX_REPORT_RESULTS", 3)
     r = client.post(f"/api/v1/deployments/{dep}/report/jobs", headers=h)
     assert r.status_code == 422
@@ -402,9 +470,23 @@ def test_report_page_offers_the_job_and_the_download(
 def test_job_out_hides_the_file_but_keeps_the_rest() -> None:
     from app.estimates.schemas import JobOut
 
-    job = Job(id=7, org_id=1, kind="report_pdf", status="succeeded", progress=100, message="done",
-              params={}, result={"filename": "r.pdf", "content_b64": "JVBERg=="}, error=None,
-              created_by="a@b", runner="process", attempts=1, created_at=jobs.utcnow(),
-              started_at=None, heartbeat_at=None, finished_at=None)  # fmt: skip
+    job = Job(
+        id=7,
+        org_id=1,
+        kind="report_pdf",
+        status="succeeded",
+        progress=100,
+        message="done",
+        params={},
+        result={"filename": "r.pdf", "content_b64": "JVBERg=="},
+        error=None,
+        created_by="a@b",
+        runner="process",
+        attempts=1,
+        created_at=jobs.utcnow(),
+        started_at=None,
+        heartbeat_at=None,
+        finished_at=None,
+    )
     out = json.loads(JobOut.model_validate(job).model_dump_json())
     assert out["result"] == {"filename": "r.pdf", "download": "/api/v1/jobs/7/download"}

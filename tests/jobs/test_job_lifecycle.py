@@ -31,8 +31,9 @@ _owners = itertools.count()
 
 def _job(session: Session, org_id: int, kind: str = "calibration", **fields: Any) -> Job:
     # each job its own owner: one heavy job per user would refuse a second active one
-    job = jobs.create(session, org_id=org_id, kind=kind, params={},
-                      created_by=f"t{next(_owners)}@example.com")  # fmt: skip
+    job = jobs.create(
+        session, org_id=org_id, kind=kind, params={}, created_by=f"t{next(_owners)}@example.com"
+    )
     for name, value in fields.items():
         setattr(job, name, value)
     session.flush()
@@ -51,10 +52,17 @@ def test_stale_jobs_are_requeued_once_then_failed_and_live_ones_left_alone(
     first = _job(session, org, attempts=1, **_stale(5))
     second = _job(session, org, attempts=jobs.MAX_ATTEMPTS, **_stale(5))
     live = _job(session, org, attempts=1, **_stale(0.1))
-    legacy = _job(session, org, attempts=1, status="running", started_at=utcnow()
-                  - timedelta(hours=1), heartbeat_at=None)  # fmt: skip
-    done = _job(session, org, attempts=1, status="succeeded", heartbeat_at=utcnow()
-                - timedelta(hours=1))  # fmt: skip
+    legacy = _job(
+        session,
+        org,
+        attempts=1,
+        status="running",
+        started_at=utcnow() - timedelta(hours=1),
+        heartbeat_at=None,
+    )
+    done = _job(
+        session, org, attempts=1, status="succeeded", heartbeat_at=utcnow() - timedelta(hours=1)
+    )
 
     requeued = jobs.reap_stale(session, stale_after_s=60)
 
@@ -113,8 +121,9 @@ def _start_slow_job(
         org_id = create_user(s, role="admin").org_id
         job_id = _job(s, org_id, kind="slow").id
         s.commit()
-    runner = threading.Thread(target=jobs.run, args=(job_id, factory),
-                              kwargs={"heartbeat_s": heartbeat_s})  # fmt: skip
+    runner = threading.Thread(
+        target=jobs.run, args=(job_id, factory), kwargs={"heartbeat_s": heartbeat_s}
+    )
     runner.start()
     assert started.wait(10)
     return job_id, runner
@@ -186,8 +195,12 @@ def test_reading_a_job_whose_runner_died_requeues_and_resubmits_it(
 
 def test_stale_after_must_cover_several_heartbeats() -> None:
     with pytest.raises(ValueError, match="at least 3"):
-        Settings(environment=Environment.test, secret_key=TEST_SECRET, job_heartbeat_s=10,
-                 job_stale_after_s=20)  # fmt: skip
+        Settings(
+            environment=Environment.test,
+            secret_key=TEST_SECRET,
+            job_heartbeat_s=10,
+            job_stale_after_s=20,
+        )
 
 
 def test_pool_processes_run_below_the_web_process() -> None:

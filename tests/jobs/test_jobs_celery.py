@@ -44,16 +44,27 @@ def test_celery_worker_runs_a_job_from_redis(tmp_path: Path) -> None:
             s,
             org_id=user.org_id,
             kind="calibration",
-            params={"model": "llama_3_2_1b", "gpu": "h100_sxm_80gb", "engine": "hf-transformers",
-                    "prefill_points": [[1, 8], [1, 16]], "decode_points": [[1, 8], [2, 8]],
-                    "max_layers": 1, "matmul_n": 64, "copy_gib": 0.005, "warmup": 1, "iters": 1,
-                    "org_id": user.org_id, "created_by": user.email},
+            params={
+                "model": "llama_3_2_1b",
+                "gpu": "h100_sxm_80gb",
+                "engine": "hf-transformers",
+                "prefill_points": [[1, 8], [1, 16]],
+                "decode_points": [[1, 8], [2, 8]],
+                "max_layers": 1,
+                "matmul_n": 64,
+                "copy_gib": 0.005,
+                "warmup": 1,
+                "iters": 1,
+                "org_id": user.org_id,
+                "created_by": user.email,
+            },
             created_by=user.email,
-        )  # fmt: skip
+        )
         s.commit()
         job_id = job.id
-    settings = Settings(environment=Environment.test, secret_key=TEST_SECRET,
-                        database_url=url, broker_url=REDIS_URL)  # fmt: skip
+    settings = Settings(
+        environment=Environment.test, secret_key=TEST_SECRET, database_url=url, broker_url=REDIS_URL
+    )
     celery_app.conf.broker_url = REDIS_URL
     with start_worker(celery_app, pool="solo", perform_ping_check=False, loglevel="WARNING"):
         jobs.submit(job_id, settings)

@@ -30,8 +30,9 @@ def test_compute_planner_page(logged_in: TestClient) -> None:
     assert "Llama-3.1-8B" in r.text  # the catalog table with verdicts
     figs = figures_in(r.text)
     assert [f["layout"]["title"]["text"] for f in figs] == [
-        "Iso-FLOP curves (epoch_2024)", "Iso-loss contours (epoch_2024)",
-    ]  # fmt: skip
+        "Iso-FLOP curves (epoch_2024)",
+        "Iso-loss contours (epoch_2024)",
+    ]
     r = logged_in.get("/scaling/compute?basis=model&model=llama_2_70b&fit=epoch_2024")
     assert "This model" in r.text
     r = logged_in.get("/scaling/compute?basis=hardware&gpu=h100_sxm_80gb&n_gpus=64&days=7&mfu=0.4")
@@ -51,8 +52,10 @@ def test_compute_planner_inline_errors(logged_in: TestClient) -> None:
 
 
 def test_inference_aware_page(logged_in: TestClient) -> None:
-    r = logged_in.get("/scaling/inference-aware?loss_from=loss&target_loss=2.1&requests=1e10"
-                      "&fit=epoch_2024&objective=cost")  # fmt: skip
+    r = logged_in.get(
+        "/scaling/inference-aware?loss_from=loss&target_loss=2.1&requests=1e10"
+        "&fit=epoch_2024&objective=cost"
+    )
     assert r.status_code == 200, r.text[-2000:]
     assert "Lifetime cost" in r.text
     (fig,) = figures_in(r.text)
@@ -68,8 +71,9 @@ def test_fit_page_fits_the_sample_and_reports_bad_csv(logged_in: TestClient) -> 
     assert "151000000,1510000000" in page.text
     token = csrf_from(page.text)
     csv_text = page.text.split('name="runs_csv"')[1].split(">", 1)[1].split("</textarea>")[0]
-    r = logged_in.post("/scaling/fit", data={"csrftoken": token, "runs_csv": csv_text,
-                                             "bootstrap": "5"})  # fmt: skip
+    r = logged_in.post(
+        "/scaling/fit", data={"csrftoken": token, "runs_csv": csv_text, "bootstrap": "5"}
+    )
     assert r.status_code == 200, r.text[-2000:]
     assert "Converged" in r.text
     assert len(figures_in(r.text)) == 1
@@ -90,8 +94,9 @@ def test_fit_over_the_inline_limit_runs_as_a_job_shown_where_the_results_go(
     page = logged_in.get("/scaling/fit?sample=1")
     token = csrf_from(page.text)
     csv_text = page.text.split('name="runs_csv"')[1].split(">", 1)[1].split("</textarea>")[0]
-    r = logged_in.post("/scaling/fit", data={"csrftoken": token, "runs_csv": csv_text,
-                                             "bootstrap": "8"})  # fmt: skip
+    r = logged_in.post(
+        "/scaling/fit", data={"csrftoken": token, "runs_csv": csv_text, "bootstrap": "8"}
+    )
     assert r.status_code == 202, r.text[-2000:]
     assert "runs as a job" in r.text
     job_id = r.text.split('id="job-')[1].split('"')[0]
@@ -112,21 +117,30 @@ def test_conditional_fit_page_runs_the_progressive_check(logged_in: TestClient) 
     token = csrf_from(page.text)
     csv_text = page.text.split('name="runs_csv"')[1].split(">", 1)[1].split("</textarea>")[0]
     assert csv_text.startswith("n_non_embed,d_model,r,loss,reference_loss,scale")
-    r = logged_in.post("/scaling/conditional-fit", data={"csrftoken": token, "runs_csv": csv_text,
-                                                         "form": "multiplicative"})  # fmt: skip
+    r = logged_in.post(
+        "/scaling/conditional-fit",
+        data={"csrftoken": token, "runs_csv": csv_text, "form": "multiplicative"},
+    )
     assert r.status_code == 200, r.text[-2000:]
     assert "Progressive check" in r.text
     assert "Optimum x* = a2/a1" in r.text
-    bad = logged_in.post("/scaling/conditional-fit", data={
-        "csrftoken": token, "runs_csv": "n_non_embed,d_model,r,loss,reference_loss\n"
-        "1e9,2048,1,2.9,2.8\n1e9,2560,1,2.9,2.8\n"})  # fmt: skip
+    bad = logged_in.post(
+        "/scaling/conditional-fit",
+        data={
+            "csrftoken": token,
+            "runs_csv": "n_non_embed,d_model,r,loss,reference_loss\n"
+            "1e9,2048,1,2.9,2.8\n1e9,2560,1,2.9,2.8\n",
+        },
+    )
     assert bad.status_code == 422
     assert "too few" in bad.text
 
 
 def test_architecture_lab_page_with_slider_values(logged_in: TestClient) -> None:
-    r = logged_in.get("/scaling/architecture?model=llama_3_2_1b&base=llama_3_2_1b&d_model=2560"
-                      "&r=1.0&gqa=8&gpu=a100_sxm_80gb&engine=vllm")  # fmt: skip
+    r = logged_in.get(
+        "/scaling/architecture?model=llama_3_2_1b&base=llama_3_2_1b&d_model=2560"
+        "&r=1.0&gqa=8&gpu=a100_sxm_80gb&engine=vllm"
+    )
     assert r.status_code == 200, r.text[-2000:]
     assert "(modified)" in r.text
     assert 'type="range"' in r.text
@@ -135,8 +149,9 @@ def test_architecture_lab_page_with_slider_values(logged_in: TestClient) -> None
     r = logged_in.get("/scaling/architecture?model=bian_surefire_1b&base=llama_3_2_1b&d_model=999")
     assert r.status_code == 200
     assert "(modified)" not in r.text
-    bad = logged_in.get("/scaling/architecture?model=llama_3_2_1b&base=llama_3_2_1b&gqa=5"
-                        "&budget=free")  # fmt: skip
+    bad = logged_in.get(
+        "/scaling/architecture?model=llama_3_2_1b&base=llama_3_2_1b&gqa=5&budget=free"
+    )
     assert bad.status_code == 422
     assert "gqa must divide" in bad.text
 
@@ -149,8 +164,9 @@ def test_search_page(logged_in: TestClient) -> None:
     (fig,) = figures_in(r.text)
     names = [d["name"] for d in fig["data"]]
     assert {"baseline", "loss-optimal", "throughput-optimal", "Pareto frontier"} <= set(names)
-    bad = logged_in.get("/scaling/search?baseline=llama_3_2_1b&loss_target=0.5",
-                        headers={"HX-Request": "true"})  # fmt: skip
+    bad = logged_in.get(
+        "/scaling/search?baseline=llama_3_2_1b&loss_target=0.5", headers={"HX-Request": "true"}
+    )
     assert bad.status_code == 422
     assert "L_opt" in bad.text
 
@@ -162,13 +178,31 @@ def test_search_page_offers_the_measurement_and_runs_it(logged_in: TestClient) -
     page = logged_in.get("/scaling/search?baseline=llama_3_2_1b")
     assert 'action="/scaling/search/measure"' in page.text
     token = csrf_from(page.text)
-    tiny = {"n_layers": 2, "d_model": 128, "d_ff": 384, "n_heads": 4, "n_kv_heads": 2,
-            "d_head": 32, "vocab": 500, "tied_embeddings": True}  # fmt: skip
-    designs = [{"label": "a", "architecture": tiny},
-               {"label": "b", "architecture": {**tiny, "n_kv_heads": 1}}]  # fmt: skip
-    r = logged_in.post("/scaling/search/measure", data={
-        "csrftoken": token, "designs": json.dumps(designs), "gpu": "a100_sxm_80gb",
-        "engine": "vllm", "batch": "2", "context": "64"})  # fmt: skip
+    tiny = {
+        "n_layers": 2,
+        "d_model": 128,
+        "d_ff": 384,
+        "n_heads": 4,
+        "n_kv_heads": 2,
+        "d_head": 32,
+        "vocab": 500,
+        "tied_embeddings": True,
+    }
+    designs = [
+        {"label": "a", "architecture": tiny},
+        {"label": "b", "architecture": {**tiny, "n_kv_heads": 1}},
+    ]
+    r = logged_in.post(
+        "/scaling/search/measure",
+        data={
+            "csrftoken": token,
+            "designs": json.dumps(designs),
+            "gpu": "a100_sxm_80gb",
+            "engine": "vllm",
+            "batch": "2",
+            "context": "64",
+        },
+    )
     assert r.status_code == 202, r.text
     job_id = r.text.split('id="job-')[1].split('"')[0]
     done = logged_in.get(f"/calibrations/jobs/{job_id}")  # the job ran after the response

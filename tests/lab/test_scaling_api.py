@@ -20,8 +20,9 @@ def h(client: TestClient, session: Session) -> dict[str, str]:
 
 
 def test_chinchilla_contract(client: TestClient, h: dict[str, str]) -> None:
-    r = client.post(f"{API}/chinchilla", json={"compute_flops": 1e23, "fit": "hoffmann_tex"},
-                    headers=h)  # fmt: skip
+    r = client.post(
+        f"{API}/chinchilla", json={"compute_flops": 1e23, "fit": "hoffmann_tex"}, headers=h
+    )
     assert r.status_code == 200, r.text
     b = r.json()
     assert 6 * b["optimal_params"] * b["optimal_tokens"] == pytest.approx(1e23)
@@ -50,10 +51,12 @@ def test_chinchilla_from_hardware_and_position(client: TestClient, h: dict[str, 
         ({"compute_flops": 1e23, "fit": "kaplan"}, "fit"),
         ({"params": 7e9}, "body"),
         ({"compute_flops": 1e23, "extra": 1}, "extra"),
-        ({"hardware": {"gpu": "a100_sxm_80gb", "n_gpus": 8, "days": 3, "precision": "fp8"}},
-         "hardware.precision"),
+        (
+            {"hardware": {"gpu": "a100_sxm_80gb", "n_gpus": 8, "days": 3, "precision": "fp8"}},
+            "hardware.precision",
+        ),
     ],
-)  # fmt: skip
+)
 def test_chinchilla_bad_input_is_422(
     client: TestClient, h: dict[str, str], body: dict[str, object], field: str
 ) -> None:
@@ -80,13 +83,22 @@ def test_inference_aware_contract_reproduces_sardana(client: TestClient, h: dict
 def test_inference_aware_in_dollars(client: TestClient, h: dict[str, str]) -> None:
     r = client.post(
         f"{API}/inference-aware",
-        json={"target_loss": 1.947, "requests": 1e10, "input_tokens_per_request": 1000,
-              "output_tokens_per_request": 250, "fit": "sardana_code",
-              "cost": {"train_gpu": "a100_sxm_80gb", "train_price_per_hour_usd": 1.40,
-                       "inference_gpu": "a100_sxm_80gb", "inference_price_per_hour_usd": 0.60,
-                       "inference_precision": "int8"}},
+        json={
+            "target_loss": 1.947,
+            "requests": 1e10,
+            "input_tokens_per_request": 1000,
+            "output_tokens_per_request": 250,
+            "fit": "sardana_code",
+            "cost": {
+                "train_gpu": "a100_sxm_80gb",
+                "train_price_per_hour_usd": 1.40,
+                "inference_gpu": "a100_sxm_80gb",
+                "inference_price_per_hour_usd": 0.60,
+                "inference_precision": "int8",
+            },
+        },
         headers=h,
-    )  # fmt: skip
+    )
     assert r.status_code == 200, r.text
     b = r.json()
     assert b["objective"] == "cost"
@@ -132,11 +144,17 @@ def test_conditional_law_fit_contract(client: TestClient, h: dict[str, str]) -> 
         PUBLISHED["bian_task3"], [(8e7, 3.6), (1.45e8, 3.4), (2.97e8, 3.2)], per_scale=20
     )
     body = [
-        {"n_non_embed": n, "d_model": round(x * n**0.5), "r": r, "loss": loss,
-         "reference_loss": ref}
-        for n, x, r, loss, ref in zip(runs.n_non_embed, runs.x, runs.r, runs.loss,
-                                      runs.reference_loss, strict=True)
-    ]  # fmt: skip
+        {
+            "n_non_embed": n,
+            "d_model": round(x * n**0.5),
+            "r": r,
+            "loss": loss,
+            "reference_loss": ref,
+        }
+        for n, x, r, loss, ref in zip(
+            runs.n_non_embed, runs.x, runs.r, runs.loss, runs.reference_loss, strict=True
+        )
+    ]
     resp = client.post(f"{API}/conditional-law/fit", json={"runs": body}, headers=h)
     assert resp.status_code == 200, resp.text
     b = resp.json()
@@ -155,10 +173,20 @@ def test_conditional_law_fit_contract(client: TestClient, h: dict[str, str]) -> 
 
 
 def test_conditional_fit_with_architectures(client: TestClient, h: dict[str, str]) -> None:
-    arch = {"n_layers": 16, "d_model": 2048, "d_ff": 8192, "n_heads": 32, "n_kv_heads": 8,
-            "d_head": 64, "vocab": 128256, "tied_embeddings": True}  # fmt: skip
-    runs = [{"architecture": {**arch, "d_ff": f}, "loss": 2.8 + 0.001 * i}
-            for i, f in enumerate(range(2048, 10240, 1024))]  # fmt: skip
+    arch = {
+        "n_layers": 16,
+        "d_model": 2048,
+        "d_ff": 8192,
+        "n_heads": 32,
+        "n_kv_heads": 8,
+        "d_head": 64,
+        "vocab": 128256,
+        "tied_embeddings": True,
+    }
+    runs = [
+        {"architecture": {**arch, "d_ff": f}, "loss": 2.8 + 0.001 * i}
+        for i, f in enumerate(range(2048, 10240, 1024))
+    ]
     r = client.post(f"{API}/conditional-law/fit", json={"runs": runs}, headers=h)
     assert r.status_code == 422  # no tokens and no reference_loss
     assert "runs.0.reference_loss" in r.text
@@ -191,23 +219,42 @@ def test_architecture_lab(client: TestClient, h: dict[str, str]) -> None:
     bad = client.post(f"{API}/architecture", json={**free, "gqa": 5}, headers=h)
     assert bad.status_code == 422
     assert "gqa" in bad.text
-    bad = client.post(f"{API}/architecture", json={"model": "llama_3_2_1b", "d_model": 120000},
-                      headers=h)  # fmt: skip
+    bad = client.post(
+        f"{API}/architecture", json={"model": "llama_3_2_1b", "d_model": 120000}, headers=h
+    )
     assert bad.status_code == 422
     assert "d_model" in bad.text
 
 
 def test_architecture_search_contract(client: TestClient, h: dict[str, str]) -> None:
-    body = {"n_non_embed": 973146112, "n_layers": 16, "d_head": 64,
-            "training_tokens": 9.73e10, "coefficients": "bian_task3",
-            "baseline": "llama_3_2_1b",
-            "workload": {"gpu": "a100_sxm_80gb", "engine": "vllm", "input_tokens": 4096,
-                         "output_tokens": 1024}}  # fmt: skip
+    body = {
+        "n_non_embed": 973146112,
+        "n_layers": 16,
+        "d_head": 64,
+        "training_tokens": 9.73e10,
+        "coefficients": "bian_task3",
+        "baseline": "llama_3_2_1b",
+        "workload": {
+            "gpu": "a100_sxm_80gb",
+            "engine": "vllm",
+            "input_tokens": 4096,
+            "output_tokens": 1024,
+        },
+    }
     r = client.post(f"{API}/architecture-search", json=body, headers=h)
     assert r.status_code == 200, r.text
     b = r.json()
-    keys = {"d_model", "d_ff", "n_heads", "n_kv_heads", "x", "r", "gqa", "loss_multiplier",
-            "predicted_throughput"}  # fmt: skip
+    keys = {
+        "d_model",
+        "d_ff",
+        "n_heads",
+        "n_kv_heads",
+        "x",
+        "r",
+        "gqa",
+        "loss_multiplier",
+        "predicted_throughput",
+    }
     for design in (b["loss_optimal"], b["throughput_optimal"], *b["pareto"]):
         assert keys <= set(design)
     assert b["candidates_evaluated"] > 50_000
@@ -228,8 +275,16 @@ def test_scaling_api_needs_authentication(client: TestClient) -> None:
     assert client.post(f"{API}/chinchilla", json={"compute_flops": 1e23}).status_code == 401
 
 
-TINY = {"n_layers": 4, "d_model": 256, "d_ff": 768, "n_heads": 8, "n_kv_heads": 4, "d_head": 32,
-        "vocab": 1000, "tied_embeddings": True}  # fmt: skip
+TINY = {
+    "n_layers": 4,
+    "d_model": 256,
+    "d_ff": 768,
+    "n_heads": 8,
+    "n_kv_heads": 4,
+    "d_head": 32,
+    "vocab": 1000,
+    "tied_embeddings": True,
+}
 
 
 @pytest.mark.slow
@@ -238,9 +293,15 @@ def test_measure_shortlist_job_times_each_design(
     client: TestClient, session: Session, h: dict[str, str]
 ) -> None:
     arch_h = api_headers(client, create_user(session, role="architect").email)
-    body = {"designs": [{"label": "baseline", "architecture": TINY},
-                        {"label": "gqa 8", "architecture": {**TINY, "n_kv_heads": 1}}],
-            "gpu": "a100_sxm_80gb", "batch": 4, "context": 256}  # fmt: skip
+    body = {
+        "designs": [
+            {"label": "baseline", "architecture": TINY},
+            {"label": "gqa 8", "architecture": {**TINY, "n_kv_heads": 1}},
+        ],
+        "gpu": "a100_sxm_80gb",
+        "batch": 4,
+        "context": 256,
+    }
     r = client.post(f"{API}/architecture-search/measure", json=body, headers=arch_h)
     assert r.status_code == 202, r.text
     job = client.get(f"/api/v1/jobs/{r.json()['id']}", headers=arch_h).json()

@@ -30,9 +30,11 @@ def dep(client: TestClient, session: Session) -> Any:
 
 def _create(client: TestClient, dep_id: int, name: str, **fields: Any) -> Any:
     page = client.get(f"/deployments/{dep_id}/portfolios/new")
-    return client.post(f"/deployments/{dep_id}/portfolios/new",
-                       data={"csrftoken": csrf_from(page.text), "name": name, **fields},
-                       follow_redirects=False)  # fmt: skip
+    return client.post(
+        f"/deployments/{dep_id}/portfolios/new",
+        data={"csrftoken": csrf_from(page.text), "name": name, **fields},
+        follow_redirects=False,
+    )
 
 
 def test_form_lists_techniques_with_parameters_and_sources(
@@ -62,8 +64,13 @@ def test_form_lists_techniques_with_parameters_and_sources(
 def test_bad_parameter_is_inline_and_nothing_is_saved(
     client: TestClient, session: Session, dep: Any, rendered: Renders
 ) -> None:
-    r = _create(client, dep.id, "Bad", use=["cot_self_consistency", "rag"],
-                **{"p.cot_self_consistency.samples": "0", "p.rag.k": "7"})  # fmt: skip
+    r = _create(
+        client,
+        dep.id,
+        "Bad",
+        use=["cot_self_consistency", "rag"],
+        **{"p.cot_self_consistency.samples": "0", "p.rag.k": "7"},
+    )
     assert r.status_code == 422
     page = rendered.last()
     assert (page.template, page.status_code) == ("portfolios/form.html", 422)
@@ -84,9 +91,13 @@ def test_build_evaluate_duplicate_and_compare(
     client: TestClient, dep: Any, rendered: Renders
 ) -> None:
     a = _create(client, dep.id, "As is").headers["location"]
-    b = _create(client, dep.id, "Serving", use=["paged_attention_speculative", "quantization"],
-                **{"p.paged_attention_speculative.alpha": "0.8",
-                   "p.quantization.precision": "fp8"}).headers["location"]  # fmt: skip
+    b = _create(
+        client,
+        dep.id,
+        "Serving",
+        use=["paged_attention_speculative", "quantization"],
+        **{"p.paged_attention_speculative.alpha": "0.8", "p.quantization.precision": "fp8"},
+    ).headers["location"]
     c = _create(client, dep.id, "RAG", use=["rag"], **{"p.rag.corpus_tokens": "1e8"})
     assert c.status_code == 303
     page = html.unescape(client.get(b).text)
@@ -137,8 +148,10 @@ def test_build_evaluate_duplicate_and_compare(
     assert "Monthly serving cost (GPU-hours actually needed)" in text
     row = re.search(r"Monthly cost provisioned.*?</tr>", text, flags=re.S)
     assert row is not None
-    shown = re.search(r'data-econ="monthly_cost_usd">([^<]+)<',
-                      client.get(f"/deployments/{dep.id}/serving-cost").text)  # fmt: skip
+    shown = re.search(
+        r'data-econ="monthly_cost_usd">([^<]+)<',
+        client.get(f"/deployments/{dep.id}/serving-cost").text,
+    )
     assert shown is not None
     assert f'<td class="num">{shown.group(1)}</td>' in row.group(0).split("</th>", 1)[1]
     scatter = figures_in(r.text)[2]
@@ -159,19 +172,28 @@ def test_build_evaluate_duplicate_and_compare(
 
 def _ticks(page: str) -> dict[str, bool]:
     """{rank: ticked} of the cards' "Include in the portfolio" boxes."""
-    found = re.findall(r'<input type="checkbox" name="item" value="(\d+)" form="portfolio-form"'
-                       r'( checked)?>', page)  # fmt: skip
+    found = re.findall(
+        r'<input type="checkbox" name="item" value="(\d+)" form="portfolio-form"'
+        r"( checked)?>",
+        page,
+    )
     return {rank: bool(checked) for rank, checked in found}
 
 
 def test_from_a_recommendation(client: TestClient, session: Session, dep: Any) -> None:
     """Issue 22 item 8: only the ticked items, priced as on the cards (the corpus kept)."""
     page = client.get(f"/deployments/{dep.id}/assessment")
-    r = client.post(f"/deployments/{dep.id}/assessment", data={
-        "csrftoken": csrf_from(page.text), "fm.factual_staleness.severity": "3",
-        "fm.factual_staleness.corpus_tokens": "5e7",
-        "fm.policy_noncompliance.severity": "2",
-        "fm.complex_task_errors.severity": "1"}, follow_redirects=True)  # fmt: skip
+    r = client.post(
+        f"/deployments/{dep.id}/assessment",
+        data={
+            "csrftoken": csrf_from(page.text),
+            "fm.factual_staleness.severity": "3",
+            "fm.factual_staleness.corpus_tokens": "5e7",
+            "fm.policy_noncompliance.severity": "2",
+            "fm.complex_task_errors.severity": "1",
+        },
+        follow_redirects=True,
+    )
     assert "Make a portfolio from these items" in r.text
     ticks = _ticks(r.text)
     assert True in ticks.values()
@@ -182,8 +204,7 @@ def test_from_a_recommendation(client: TestClient, session: Session, dep: Any) -
     assert "Tick at least one recommended item" in none.text
     assert session.scalar(select(func.count()).select_from(Portfolio)) == 0
     ticked = [rank for rank, on in ticks.items() if on]
-    made = client.post(action, data={"csrftoken": token, "item": ticked},
-                       follow_redirects=False)  # fmt: skip
+    made = client.post(action, data={"csrftoken": token, "item": ticked}, follow_redirects=False)
     assert made.status_code == 303
     assert made.headers["location"].endswith("/edit")
     p = session.scalars(select(Portfolio)).one()

@@ -14,10 +14,9 @@ from app.jobs import limits
 from tests.factories import api_headers, create_deployment, create_user
 
 FMS = [
-    {"failure_mode": "factual_staleness", "severity": 3, "traffic_share": 0.4,
-     "segment_risk": 2},
+    {"failure_mode": "factual_staleness", "severity": 3, "traffic_share": 0.4, "segment_risk": 2},
     {"failure_mode": "domain_accuracy_gap", "severity": 2, "traffic_share": 0.3},
-]  # fmt: skip
+]
 URL = "/api/v1/deployments/{}/portfolio-search"
 
 
@@ -51,8 +50,17 @@ def test_contract_and_a_point_saved_as_a_portfolio(
     body = r.json()
     assert body["candidates_evaluated"] > 100
     assert body["elapsed_ms"] > 0
-    keys = {"items", "monthly_cost_usd", "one_off_usd", "ttft_p95_ms", "tpot_p95_ms",
-            "time_to_answer_p95_ms", "coverage", "governance_burden", "feasible"}  # fmt: skip
+    keys = {
+        "items",
+        "monthly_cost_usd",
+        "one_off_usd",
+        "ttft_p95_ms",
+        "tpot_p95_ms",
+        "time_to_answer_p95_ms",
+        "coverage",
+        "governance_burden",
+        "feasible",
+    }
     assert body["pareto"]
     for p in body["pareto"]:
         assert keys <= set(p)  # issue 20 item 5 adds "hosted" (null here)
@@ -70,8 +78,11 @@ def test_contract_and_a_point_saved_as_a_portfolio(
     assert (c["one_off_budget_usd"], c["time_to_answer_p95_ms"]) == (5000, 3000)
     # the recommended point saved with the existing portfolio create, then compared
     items = body["pareto"][best]["items"]
-    made = client.post("/api/v1/portfolios", json={"deployment_id": dep.id, "name": "Searched",
-                                                   "items": items}, headers=h)  # fmt: skip
+    made = client.post(
+        "/api/v1/portfolios",
+        json={"deployment_id": dep.id, "name": "Searched", "items": items},
+        headers=h,
+    )
     assert made.status_code == 201, made.text
     ev = client.get(f"/api/v1/portfolios/{made.json()['id']}/evaluation", headers=h).json()
     # the saved portfolio holds the point's items, and its figures (the portfolio computation
@@ -82,23 +93,43 @@ def test_contract_and_a_point_saved_as_a_portfolio(
     ]
     point = body["pareto"][best]
     assert ev["monthly_cost_usd"] is not None
-    figures = ("monthly_cost_usd", "one_off_cost_usd", "ttft_ms_p95", "tpot_ms_p95",
-               "time_to_answer_ms_p95", "governance_burden")  # fmt: skip
-    shown = ("monthly_cost_usd", "one_off_usd", "ttft_p95_ms", "tpot_p95_ms",
-             "time_to_answer_p95_ms", "governance_burden")  # fmt: skip
+    figures = (
+        "monthly_cost_usd",
+        "one_off_cost_usd",
+        "ttft_ms_p95",
+        "tpot_ms_p95",
+        "time_to_answer_ms_p95",
+        "governance_burden",
+    )
+    shown = (
+        "monthly_cost_usd",
+        "one_off_usd",
+        "ttft_p95_ms",
+        "tpot_p95_ms",
+        "time_to_answer_p95_ms",
+        "governance_burden",
+    )
     assert [ev[k] for k in figures] == [point[k] for k in shown]
     # every other self-hosted point too, saved and evaluated
     for j, p in enumerate(body["pareto"][:4]):
-        r = client.post("/api/v1/portfolios", json={"deployment_id": dep.id, "name": f"P{j}",
-                                                    "items": p["items"]}, headers=h)  # fmt: skip
+        r = client.post(
+            "/api/v1/portfolios",
+            json={"deployment_id": dep.id, "name": f"P{j}", "items": p["items"]},
+            headers=h,
+        )
         assert r.status_code == 201, r.text
         e = client.get(f"/api/v1/portfolios/{r.json()['id']}/evaluation", headers=h).json()
         assert [e[k] for k in figures] == [p[k] for k in shown]
 
 
 def test_explicit_null_lifts_a_limit(client: TestClient, h: dict[str, str], dep: Any) -> None:
-    r = _search(client, h, dep.id, failure_modes=FMS[:1],
-                constraints={"monthly_budget_usd": None, "ttft_p95_ms": None})  # fmt: skip
+    r = _search(
+        client,
+        h,
+        dep.id,
+        failure_modes=FMS[:1],
+        constraints={"monthly_budget_usd": None, "ttft_p95_ms": None},
+    )
     assert r.status_code == 200, r.text
     c = r.json()["constraints"]
     assert c["monthly_budget_usd"] is None
@@ -112,29 +143,48 @@ def test_failure_modes_default_to_the_latest_assessment(
     r = _search(client, h, dep.id)
     assert r.status_code == 422
     assert r.json()["field"] == "failure_modes"
-    answers = [{"failure_mode": "factual_staleness", "severity": 3, "traffic_share": 0.5,
-                "segments": ["EU"]}]  # fmt: skip
-    a = client.post(f"/api/v1/deployments/{dep.id}/assessments",
-                    json={"answers": answers, "governance_capacity": 7}, headers=h)  # fmt: skip
+    answers = [
+        {
+            "failure_mode": "factual_staleness",
+            "severity": 3,
+            "traffic_share": 0.5,
+            "segments": ["EU"],
+        }
+    ]
+    a = client.post(
+        f"/api/v1/deployments/{dep.id}/assessments",
+        json={"answers": answers, "governance_capacity": 7},
+        headers=h,
+    )
     assert a.status_code == 201, a.text
     r = _search(client, h, dep.id)
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["failure_modes"] == [{"failure_mode": "factual_staleness", "severity": 3,
-                                      "traffic_share": 0.5, "segment_risk": 3}]  # fmt: skip
+    assert body["failure_modes"] == [
+        {
+            "failure_mode": "factual_staleness",
+            "severity": 3,
+            "traffic_share": 0.5,
+            "segment_risk": 3,
+        }
+    ]
     assert body["constraints"]["governance_capacity"] == 7
 
 
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"failure_modes": [{"failure_mode": "nope", "severity": 2}]},
-         "failure_modes[0].failure_mode"),
-        ({"failure_modes": [{"failure_mode": "factual_staleness", "severity": 0}]},
-         "failure_modes"),
+        (
+            {"failure_modes": [{"failure_mode": "nope", "severity": 2}]},
+            "failure_modes[0].failure_mode",
+        ),
+        (
+            {"failure_modes": [{"failure_mode": "factual_staleness", "severity": 0}]},
+            "failure_modes",
+        ),
         ({"failure_modes": FMS + FMS[:1]}, "failure_modes"),
     ],
-)  # fmt: skip
+)
 def test_domain_errors_are_422_naming_the_field(
     client: TestClient, h: dict[str, str], dep: Any, body: dict[str, Any], field: str
 ) -> None:
@@ -146,18 +196,24 @@ def test_domain_errors_are_422_naming_the_field(
 @pytest.mark.parametrize(
     ("body", "loc"),
     [
-        ({"constraints": {"monthly_budget_usd": -1}}, ["body", "constraints",
-                                                       "monthly_budget_usd"]),
+        (
+            {"constraints": {"monthly_budget_usd": -1}},
+            ["body", "constraints", "monthly_budget_usd"],
+        ),
         ({"constraints": {"ttft_p95_ms": 0}}, ["body", "constraints", "ttft_p95_ms"]),
-        ({"constraints": {"governance_capacity": 101}}, ["body", "constraints",
-                                                         "governance_capacity"]),
+        (
+            {"constraints": {"governance_capacity": 101}},
+            ["body", "constraints", "governance_capacity"],
+        ),
         ({"constraints": {"budget": 1}}, ["body", "constraints", "budget"]),
         ({"failure_modes": []}, ["body", "failure_modes"]),
-        ({"failure_modes": [{"failure_mode": "factual_staleness", "severity": 9}]},
-         ["body", "failure_modes", 0, "severity"]),
+        (
+            {"failure_modes": [{"failure_mode": "factual_staleness", "severity": 9}]},
+            ["body", "failure_modes", 0, "severity"],
+        ),
         ({"include_everything": True}, ["body", "include_everything"]),
     ],
-)  # fmt: skip
+)
 def test_schema_errors_are_422_naming_the_field(
     client: TestClient, h: dict[str, str], dep: Any, body: dict[str, Any], loc: list[Any]
 ) -> None:
@@ -169,8 +225,7 @@ def test_schema_errors_are_422_naming_the_field(
 def test_roles_and_organisations(client: TestClient, session: Session, dep: Any) -> None:
     body = {"failure_modes": FMS[:1]}
     assert client.post(URL.format(dep.id), json=body).status_code == 401
-    for role, code in (("viewer", 403), ("governance", 403), ("product_lead", 403),
-                       ("admin", 200)):  # fmt: skip
+    for role, code in (("viewer", 403), ("governance", 403), ("product_lead", 403), ("admin", 200)):
         hh = api_headers(client, create_user(session, org="Acme", role=role).email)
         assert client.post(URL.format(dep.id), json=body, headers=hh).status_code == code, role
     stranger = api_headers(client, create_user(session, org="Other", role="admin").email)
@@ -203,10 +258,11 @@ def _cheap_price(client: TestClient, session: Session, arch: Any) -> None:
     """The organisation's own contract price for a hosted 8B model, low enough to undercut
     the self-hosted GPU-hours (the search must then show it on the frontier)."""
     admin = create_user(session, role="admin")  # same organisation as the architect
-    r = client.put("/api/v1/hosted-models/deepinfra_llama_3_1_8b/price",
-                   json={"input_per_m_usd": 0.001, "output_per_m_usd": 0.001,
-                         "note": "test contract"},
-                   headers=api_headers(client, admin.email))  # fmt: skip
+    r = client.put(
+        "/api/v1/hosted-models/deepinfra_llama_3_1_8b/price",
+        json={"input_per_m_usd": 0.001, "output_per_m_usd": 0.001, "note": "test contract"},
+        headers=api_headers(client, admin.email),
+    )
     assert r.status_code == 200, r.text
 
 
@@ -221,8 +277,9 @@ def test_include_hosted_finds_a_hosted_point_and_pii_raises_its_burden(
     assert off.status_code == 200, off.text
     assert off.json()["include_hosted"] is False
     assert all(p["hosted"] is None for p in off.json()["pareto"])
-    assert all(not i["technique"].startswith("hosted:") for p in off.json()["pareto"]
-               for i in p["items"])  # fmt: skip
+    assert all(
+        not i["technique"].startswith("hosted:") for p in off.json()["pareto"] for i in p["items"]
+    )
     burdens = {}
     for dep in (plain, pii):
         r = _search(client, h, dep.id, failure_modes=SERVING_ONLY, include_hosted=True)
@@ -231,21 +288,28 @@ def test_include_hosted_finds_a_hosted_point_and_pii_raises_its_burden(
         assert body["include_hosted"] is True
         hosted = [p for p in body["pareto"] if p["hosted"] is not None]
         assert hosted, "the cheap hosted API is on the frontier"
-        cheap = next(p for p in hosted if p["hosted"]["key"] == "deepinfra_llama_3_1_8b"
-                     and p["hosted"]["kind"] == "move")  # fmt: skip
+        cheap = next(
+            p
+            for p in hosted
+            if p["hosted"]["key"] == "deepinfra_llama_3_1_8b" and p["hosted"]["kind"] == "move"
+        )
         assert cheap["items"][0]["technique"] == "hosted:DeepInfra/Llama 3.1 8B"
         # tokens x the organisation's prices (the deployment's mix: 1,000 in, 200 out)
         assert cheap["monthly_cost_usd"] == pytest.approx(5_000 * 730 / 24 * 1200 * 0.001 / 1e6)
         # no published latency: unknown, and the deployment's SLOs are not claimed as met
         assert cheap["time_to_answer_p95_ms"] is None
         assert cheap["feasible"] is False
-        assert "no latency" in cheap["hosted"]["latency_source"] or "publishes no" in (
-            cheap["hosted"]["latency_source"])  # fmt: skip
+        assert (
+            "no latency" in cheap["hosted"]["latency_source"]
+            or "publishes no" in (cheap["hosted"]["latency_source"])
+        )
         assert cheap["hosted"]["data_leaves_organisation"] is True
         burdens[dep.id] = cheap["governance_burden"]
         if dep is pii:
             assert {x["id"] for x in cheap["hosted"]["governance_risks"]} == {
-                "LLM02:2025", "Data Privacy"}  # fmt: skip
+                "LLM02:2025",
+                "Data Privacy",
+            }
             assert "LLM02:2025" in cheap["hosted"]["note"]
             assert "NIST AI 600-1" in cheap["hosted"]["note"]
         else:
@@ -259,9 +323,14 @@ def test_include_hosted_without_latency_limits_can_be_recommended(
     _cheap_price(client, session, arch)
     dep = create_deployment(session, user=arch, requests_per_day=5_000, regulatory_flags=["pii"])
     session.commit()
-    r = _search(client, h, dep.id, failure_modes=SERVING_ONLY, include_hosted=True,
-                constraints={"ttft_p95_ms": None, "tpot_p95_ms": None,
-                             "monthly_budget_usd": None})  # fmt: skip
+    r = _search(
+        client,
+        h,
+        dep.id,
+        failure_modes=SERVING_ONLY,
+        include_hosted=True,
+        constraints={"ttft_p95_ms": None, "tpot_p95_ms": None, "monthly_budget_usd": None},
+    )
     assert r.status_code == 200, r.text
     body = r.json()
     best = body["pareto"][body["best"]["index"]]
@@ -272,8 +341,9 @@ def test_include_hosted_without_latency_limits_can_be_recommended(
 
 
 @pytest.mark.parametrize("bad", ["maybe", 3, [True], {"x": 1}])
-def test_bad_include_hosted_is_422(client: TestClient, h: dict[str, str], dep: Any,
-                                   bad: Any) -> None:  # fmt: skip
+def test_bad_include_hosted_is_422(
+    client: TestClient, h: dict[str, str], dep: Any, bad: Any
+) -> None:
     r = _search(client, h, dep.id, failure_modes=FMS, include_hosted=bad)
     assert r.status_code == 422
     assert "include_hosted" in r.text
@@ -281,9 +351,12 @@ def test_bad_include_hosted_is_422(client: TestClient, h: dict[str, str], dep: A
 
 @pytest.mark.usefixtures("inline_jobs")
 def test_include_hosted_as_a_job_gives_the_same_hosted_points(
-    client: TestClient, session: Session, h: dict[str, str], arch: Any,
+    client: TestClient,
+    session: Session,
+    h: dict[str, str],
+    arch: Any,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     """Over the inline limit the job re-reads include_hosted from the stored request and its
     result holds the same hosted points as the inline search."""
     _cheap_price(client, session, arch)
@@ -299,8 +372,16 @@ def test_include_hosted_as_a_job_gives_the_same_hosted_points(
     assert result["include_hosted"] is True
 
     def hosted(body: dict[str, Any]) -> list[tuple[Any, ...]]:
-        return sorted((p["hosted"]["key"], p["hosted"]["share"], p["monthly_cost_usd"],
-                       p["governance_burden"]) for p in body["pareto"] if p["hosted"])  # fmt: skip
+        return sorted(
+            (
+                p["hosted"]["key"],
+                p["hosted"]["share"],
+                p["monthly_cost_usd"],
+                p["governance_burden"],
+            )
+            for p in body["pareto"]
+            if p["hosted"]
+        )
 
     assert hosted(result)
     assert hosted(result) == hosted(inline)

@@ -27,8 +27,12 @@ from app.worker import celery_app
 from tests.factories import create_deployment, create_user
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-REQUEST = {"failure_modes": [{"failure_mode": "factual_staleness", "severity": 3},
-                             {"failure_mode": "complex_task_errors", "severity": 2}]}  # fmt: skip
+REQUEST = {
+    "failure_modes": [
+        {"failure_mode": "factual_staleness", "severity": 3},
+        {"failure_mode": "complex_task_errors", "severity": 2},
+    ]
+}
 
 
 @pytest.mark.slow
@@ -46,10 +50,15 @@ def test_a_search_job_is_split_into_parts_the_workers_take(
         load_reference_data(s)
         user = create_user(s, role="architect")
         dep = create_deployment(s, user=user, requests_per_day=300_000)
-        params = {"deployment_id": dep.id, "org_id": user.org_id, "created_by": user.email,
-                  "request": REQUEST}  # fmt: skip
-        job = jobs.create(s, org_id=user.org_id, kind="portfolio_search", params=params,
-                          created_by=user.email)  # fmt: skip
+        params = {
+            "deployment_id": dep.id,
+            "org_id": user.org_id,
+            "created_by": user.email,
+            "request": REQUEST,
+        }
+        job = jobs.create(
+            s, org_id=user.org_id, kind="portfolio_search", params=params, created_by=user.email
+        )
         s.commit()
         job_id = job.id
     monkeypatch.setattr(limits, "MIN_STATES_PER_PART", 10)
@@ -90,5 +99,6 @@ def test_a_search_job_is_split_into_parts_the_workers_take(
     assert covered[-1][1] == whole["states_evaluated"]
     strip = ("elapsed_ms",)
     assert {k: v for k, v in split.items() if k not in strip} == {
-        k: v for k, v in whole.items() if k not in strip}  # fmt: skip
+        k: v for k, v in whole.items() if k not in strip
+    }
     engine.dispose()

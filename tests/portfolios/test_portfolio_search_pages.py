@@ -38,8 +38,13 @@ def dep(client: TestClient, session: Session) -> Any:
 
 def _post(client: TestClient, dep_id: int, **fields: Any) -> Any:
     page = client.get(URL.format(dep_id))
-    data = {"csrftoken": csrf_from(page.text), "monthly_budget_usd": "5000",
-            "ttft_p95_ms": "500", "tpot_p95_ms": "40", **fields}  # fmt: skip
+    data = {
+        "csrftoken": csrf_from(page.text),
+        "monthly_budget_usd": "5000",
+        "ttft_p95_ms": "500",
+        "tpot_p95_ms": "40",
+        **fields,
+    }
     return client.post(URL.format(dep_id), data=data)
 
 
@@ -57,8 +62,11 @@ def test_bad_input_is_inline_and_keeps_what_was_typed(client: TestClient, dep: A
     r = _post(client, dep.id, monthly_budget_usd="lots", **{"fm.factual_staleness.severity": "3"})
     assert r.status_code == 422
     assert "monthly budget usd: enter a number" in r.text
-    r = _post(client, dep.id, **{"fm.factual_staleness.severity": "9",
-                                 "fm.factual_staleness.share": "0.4"})  # fmt: skip
+    r = _post(
+        client,
+        dep.id,
+        **{"fm.factual_staleness.severity": "9", "fm.factual_staleness.share": "0.4"},
+    )
     assert r.status_code == 422
     assert "factual staleness.severity" in r.text
     r = _post(client, dep.id)
@@ -69,9 +77,15 @@ def test_bad_input_is_inline_and_keeps_what_was_typed(client: TestClient, dep: A
 def test_search_shows_frontier_and_a_point_saves_as_a_portfolio(
     client: TestClient, session: Session, dep: Any
 ) -> None:
-    r = _post(client, dep.id, **{"fm.factual_staleness.severity": "3",
-                                 "fm.factual_staleness.share": "0.4",
-                                 "fm.domain_accuracy_gap.severity": "2"})  # fmt: skip
+    r = _post(
+        client,
+        dep.id,
+        **{
+            "fm.factual_staleness.severity": "3",
+            "fm.factual_staleness.share": "0.4",
+            "fm.domain_accuracy_gap.severity": "2",
+        },
+    )
     assert r.status_code == 200, r.text
     text = html.unescape(r.text)
     assert "Recommended" in text
@@ -81,16 +95,20 @@ def test_search_shows_frontier_and_a_point_saves_as_a_portfolio(
     assert "feasible" in names
     assert "recommended" in names
     # the first save form: the portfolio form's own fields
-    form = re.search(r'<form method="post" action="/deployments/\d+/portfolios/new".*?</form>',
-                     r.text, re.S)  # fmt: skip
+    form = re.search(
+        r'<form method="post" action="/deployments/\d+/portfolios/new".*?</form>', r.text, re.S
+    )
     assert form is not None
     fields = dict(re.findall(r'name="(name|csrftoken)"[^>]*value="([^"]*)"', form.group(0)))
     uses = re.findall(r'name="use" value="([^"]+)"', form.group(0))
     params = re.findall(r'name="(p\.[^"]+)" value="([^"]*)"', form.group(0))
-    data: dict[str, Any] = {"csrftoken": fields["csrftoken"], "name": html.unescape(fields["name"]),
-                            "use": uses, **dict(params)}  # fmt: skip
-    saved = client.post(f"/deployments/{dep.id}/portfolios/new", data=data,
-                        follow_redirects=False)  # fmt: skip
+    data: dict[str, Any] = {
+        "csrftoken": fields["csrftoken"],
+        "name": html.unescape(fields["name"]),
+        "use": uses,
+        **dict(params),
+    }
+    saved = client.post(f"/deployments/{dep.id}/portfolios/new", data=data, follow_redirects=False)
     assert saved.status_code in (302, 303), saved.text
     p = session.execute(select(Portfolio).where(Portfolio.deployment_id == dep.id)).scalar_one()
     assert [i["technique"] for i in p.items] == uses
@@ -127,9 +145,11 @@ def test_include_hosted_checkbox_shows_hosted_points(
     assert 'name="include_hosted"' in page.text
     admin = create_user(session, role="admin")
     session.commit()
-    r = client.put("/api/v1/hosted-models/deepinfra_llama_3_1_8b/price",
-                   json={"input_per_m_usd": 0.001, "output_per_m_usd": 0.001},
-                   headers=api_headers(client, admin.email))  # fmt: skip
+    r = client.put(
+        "/api/v1/hosted-models/deepinfra_llama_3_1_8b/price",
+        json={"input_per_m_usd": 0.001, "output_per_m_usd": 0.001},
+        headers=api_headers(client, admin.email),
+    )
     assert r.status_code == 200, r.text
     fm = {"fm.serving_cost.severity": "3", "fm.serving_cost.share": "1"}
     r = _post(client, dep.id, include_hosted="true", **fm)

@@ -41,8 +41,11 @@ def _count(session: Session) -> int:
 
 
 def _new(client: TestClient, h: dict, dep_id: int, name: str, items: list) -> Any:  # type: ignore[type-arg]
-    r = client.post("/api/v1/portfolios", json={"deployment_id": dep_id, "name": name,
-                                                "items": items}, headers=h)  # fmt: skip
+    r = client.post(
+        "/api/v1/portfolios",
+        json={"deployment_id": dep_id, "name": name, "items": items},
+        headers=h,
+    )
     assert r.status_code == 201, r.text
     return r.json()
 
@@ -52,8 +55,9 @@ def test_techniques_list_their_parameters(client: TestClient, h: dict) -> None: 
     k = next(p for p in techniques["rag"]["parameters"] if p["name"] == "k")
     assert (k["type"], k["default"], k["minimum"]) == ("int", 5, 1)
     assert "Lewis" in k["source"]
-    alpha = next(p for p in techniques["speculative_decoding"]["parameters"]
-                 if p["name"] == "alpha")  # fmt: skip
+    alpha = next(
+        p for p in techniques["speculative_decoding"]["parameters"] if p["name"] == "alpha"
+    )
     assert alpha["exclusive_maximum"] is True
     assert alpha["maximum"] == 1
     assert techniques["quantization"]["parameters"][0]["choices"] == ["fp8", "int8", "int4"]
@@ -80,24 +84,43 @@ def test_crud_with_defaults_filled_in_and_audited(
     assert [p["name"] for p in listed] == ["RAG + serving", "RAG + serving (copy)"]
     assert client.delete(f"/api/v1/portfolios/{pid}", headers=h).status_code == 204
     assert client.get(f"/api/v1/portfolios/{pid}", headers=h).status_code == 404
-    actions = session.execute(select(AuditEvent.action).where(
-        AuditEvent.entity_type == "portfolio").order_by(AuditEvent.id)).scalars().all()  # fmt: skip
-    assert actions == ["portfolio.create", "portfolio.update", "portfolio.create",
-                       "portfolio.delete"]  # fmt: skip
+    actions = (
+        session.execute(
+            select(AuditEvent.action)
+            .where(AuditEvent.entity_type == "portfolio")
+            .order_by(AuditEvent.id)
+        )
+        .scalars()
+        .all()
+    )
+    assert actions == [
+        "portfolio.create",
+        "portfolio.update",
+        "portfolio.create",
+        "portfolio.delete",
+    ]
 
 
 @pytest.mark.parametrize(
     ("items", "field"),
     [
         ([{**SC, "params": {"samples": 0}}], "items[0].params.samples"),
-        ([{"axis": "serving_optimization", "technique": "speculative_decoding",
-           "params": {"alpha": 1.0}}], "items[0].params.alpha"),
+        (
+            [
+                {
+                    "axis": "serving_optimization",
+                    "technique": "speculative_decoding",
+                    "params": {"alpha": 1.0},
+                }
+            ],
+            "items[0].params.alpha",
+        ),
         ([{"axis": "peft", "technique": "rag"}], "items[0].axis"),
         ([{"axis": "retrieval", "technique": "warp_drive"}], "items[0].technique"),
         ([RAG, RAG], "items[1].technique"),
         ([{**RAG, "params": {"k": "five"}}], "items[0].params.k"),
     ],
-)  # fmt: skip
+)
 def test_bad_items_are_422_and_write_nothing(
     client: TestClient,
     session: Session,
@@ -107,8 +130,9 @@ def test_bad_items_are_422_and_write_nothing(
     field: str,  # type: ignore[type-arg]
 ) -> None:
     before = session.execute(select(func.count()).select_from(AuditEvent)).scalar_one()
-    r = client.post("/api/v1/portfolios", json={"deployment_id": dep.id, "name": "x",
-                                                "items": items}, headers=h)  # fmt: skip
+    r = client.post(
+        "/api/v1/portfolios", json={"deployment_id": dep.id, "name": "x", "items": items}, headers=h
+    )
     assert r.status_code == 422, r.text
     assert r.json()["field"] == field
     assert _count(session) == 0
@@ -125,12 +149,16 @@ def test_other_organisations_and_roles(
     stranger = api_headers(client, create_user(session, org="Other", role="architect").email)
     assert client.get(f"/api/v1/portfolios/{pid}", headers=stranger).status_code == 404
     assert client.get(f"/api/v1/portfolios/{pid}/evaluation", headers=stranger).status_code == 404
-    r = client.post("/api/v1/portfolios", json={"deployment_id": dep.id, "name": "x",
-                                                "items": []}, headers=stranger)  # fmt: skip
+    r = client.post(
+        "/api/v1/portfolios",
+        json={"deployment_id": dep.id, "name": "x", "items": []},
+        headers=stranger,
+    )
     assert r.status_code == 404
     lead = api_headers(client, create_user(session, org="Acme", role="product_lead").email)
-    r = client.post("/api/v1/portfolios", json={"deployment_id": dep.id, "name": "y",
-                                                "items": []}, headers=lead)  # fmt: skip
+    r = client.post(
+        "/api/v1/portfolios", json={"deployment_id": dep.id, "name": "y", "items": []}, headers=lead
+    )
     assert r.status_code == 403
     assert _count(session) == 1
     same = {"deployment_id": dep.id, "name": "mine", "items": []}
@@ -142,9 +170,20 @@ def test_evaluation_and_compare(client: TestClient, h: dict, dep: Any) -> None: 
     serve = _new(client, h, dep.id, "Serving", [SPEC])["id"]
     rag = _new(client, h, dep.id, "RAG", [RAG, SPEC])["id"]
     ev = client.get(f"/api/v1/portfolios/{empty}/evaluation", headers=h).json()
-    for key in ("monthly_cost_usd", "one_off_cost_usd", "ttft_ms_p95", "tpot_ms_p95", "meets_slo",
-                "capability_score", "governance_burden", "dimension_scores",
-                "profile_suitability", "risks", "warnings", "assumptions"):  # fmt: skip
+    for key in (
+        "monthly_cost_usd",
+        "one_off_cost_usd",
+        "ttft_ms_p95",
+        "tpot_ms_p95",
+        "meets_slo",
+        "capability_score",
+        "governance_burden",
+        "dimension_scores",
+        "profile_suitability",
+        "risks",
+        "warnings",
+        "assumptions",
+    ):
         assert key in ev
     assert ev["monthly_cost_usd"] == ev["baseline"]["monthly_cost_usd"]
     assert ev["ttft_ms_p95"] == ev["baseline"]["ttft_ms_p95"]
@@ -164,21 +203,26 @@ def test_evaluation_and_compare(client: TestClient, h: dict, dep: Any) -> None: 
     assert cmp["summary"][0].startswith("Serving ")
     for bad in (f"{empty}", f"{empty},x", "1,2,3,4,5", f"{empty},{empty}"):
         assert client.get(f"/api/v1/portfolios/compare?ids={bad}", headers=h).status_code == 422
-    assert client.get(f"/api/v1/portfolios/compare?ids={empty},999999",
-                      headers=h).status_code == 404  # fmt: skip
+    assert (
+        client.get(f"/api/v1/portfolios/compare?ids={empty},999999", headers=h).status_code == 404
+    )
 
 
 def test_portfolio_from_a_recommendation(client: TestClient, h: dict, dep: Any) -> None:  # type: ignore[type-arg]
-    answers = [{"failure_mode": "factual_staleness", "severity": 3, "traffic_share": 0.4},
-               {"failure_mode": "serving_cost", "severity": 3, "traffic_share": 1.0}]  # fmt: skip
-    a = client.post(f"/api/v1/deployments/{dep.id}/assessments", json={"answers": answers},
-                    headers=h).json()  # fmt: skip
+    answers = [
+        {"failure_mode": "factual_staleness", "severity": 3, "traffic_share": 0.4},
+        {"failure_mode": "serving_cost", "severity": 3, "traffic_share": 1.0},
+    ]
+    a = client.post(
+        f"/api/v1/deployments/{dep.id}/assessments", json={"answers": answers}, headers=h
+    ).json()
     r = client.post(f"/api/v1/assessments/{a['id']}/portfolio", headers=h)
     assert r.status_code == 201, r.text
     p = r.json()
     assert p["source_assessment_id"] == a["id"]
     assert [i["technique"] for i in p["items"]] == [
-        i["technique"] for i in a["recommendation"]["items"]]  # fmt: skip
+        i["technique"] for i in a["recommendation"]["items"]
+    ]
 
 
 def test_portfolio_from_the_ticked_items_priced_as_the_cards(
@@ -187,18 +231,26 @@ def test_portfolio_from_the_ticked_items_priced_as_the_cards(
     dep: Any,  # type: ignore[type-arg]
 ) -> None:
     """Issue 22 item 8: only the ranks given, and the corpus the card was priced with."""
-    answers = [{"failure_mode": "factual_staleness", "severity": 3, "traffic_share": 0.4,
-                "corpus_tokens": 5e7},
-               {"failure_mode": "serving_cost", "severity": 3, "traffic_share": 1.0}]  # fmt: skip
-    a = client.post(f"/api/v1/deployments/{dep.id}/assessments", json={"answers": answers},
-                    headers=h).json()  # fmt: skip
+    answers = [
+        {
+            "failure_mode": "factual_staleness",
+            "severity": 3,
+            "traffic_share": 0.4,
+            "corpus_tokens": 5e7,
+        },
+        {"failure_mode": "serving_cost", "severity": 3, "traffic_share": 1.0},
+    ]
+    a = client.post(
+        f"/api/v1/deployments/{dep.id}/assessments", json={"answers": answers}, headers=h
+    ).json()
     items = a["recommendation"]["items"]
     rag = next(i for i in items if i["technique"] == "rag")
     url = f"/api/v1/assessments/{a['id']}/portfolio"
     r = client.post(url, json={"ranks": [rag["rank"]]}, headers=h)
     assert r.status_code == 201, r.text
     assert [(i["technique"], i["params"]["corpus_tokens"]) for i in r.json()["items"]] == [
-        ("rag", 5e7)]  # fmt: skip
+        ("rag", 5e7)
+    ]
     for bad in ({"ranks": []}, {"ranks": [0]}, {"ranks": ["x"]}, {"rank": [1]}):
         r = client.post(url, json=bad, headers=h)
         assert r.status_code == 422, bad
@@ -211,15 +263,39 @@ def test_portfolio_from_the_ticked_items_priced_as_the_cards(
 @pytest.mark.parametrize(
     ("items", "field"),
     [
-        ([{"axis": "serving_optimization", "technique": "prefix_caching",
-           "params": {"share_reused": 1.0}}], "items[0].params.share_reused"),
-        ([{"axis": "serving_optimization", "technique": "engine_switch",
-           "params": {"engine": "llama.cpp"}}], "items[0].params.engine"),
-        ([{"axis": "alignment", "technique": "guardrail_classifier",
-           "params": {"guard": "nope"}}], "items[0].params.guard"),
+        (
+            [
+                {
+                    "axis": "serving_optimization",
+                    "technique": "prefix_caching",
+                    "params": {"share_reused": 1.0},
+                }
+            ],
+            "items[0].params.share_reused",
+        ),
+        (
+            [
+                {
+                    "axis": "serving_optimization",
+                    "technique": "engine_switch",
+                    "params": {"engine": "llama.cpp"},
+                }
+            ],
+            "items[0].params.engine",
+        ),
+        (
+            [
+                {
+                    "axis": "alignment",
+                    "technique": "guardrail_classifier",
+                    "params": {"guard": "nope"},
+                }
+            ],
+            "items[0].params.guard",
+        ),
         ([{"axis": "alignment", "technique": "few_shot_prompting"}], "items[0].axis"),
     ],
-)  # fmt: skip
+)
 def test_new_techniques_bad_params_are_422(
     client: TestClient,
     session: Session,
@@ -228,8 +304,9 @@ def test_new_techniques_bad_params_are_422(
     items: list,  # type: ignore[type-arg]
     field: str,
 ) -> None:
-    r = client.post("/api/v1/portfolios", json={"deployment_id": dep.id, "name": "x",
-                                                "items": items}, headers=h)  # fmt: skip
+    r = client.post(
+        "/api/v1/portfolios", json={"deployment_id": dep.id, "name": "x", "items": items}, headers=h
+    )
     assert r.status_code == 422, r.text
     assert r.json()["field"] == field
     assert _count(session) == 0
@@ -237,16 +314,26 @@ def test_new_techniques_bad_params_are_422(
 
 def test_new_serving_techniques_evaluate_over_http(client: TestClient, h: dict, dep: Any) -> None:  # type: ignore[type-arg]
     techniques = {t["key"]: t for t in client.get("/api/v1/techniques", headers=h).json()}
-    share = next(p for p in techniques["prefix_caching"]["parameters"]
-                 if p["name"] == "share_reused")  # fmt: skip
+    share = next(
+        p for p in techniques["prefix_caching"]["parameters"] if p["name"] == "share_reused"
+    )
     assert (share["default"], share["exclusive_maximum"]) == (0.5, True)
     assert "Zheng" in share["source"]
     empty = _new(client, h, dep.id, "As is", [])["id"]
-    cached = _new(client, h, dep.id, "Cached", [
-        {"axis": "serving_optimization", "technique": "response_caching",
-         "params": {"hit_rate": 0.5, "lookup_latency_ms": 0}},
-        {"axis": "serving_optimization", "technique": "prefix_caching"},
-    ])["id"]  # fmt: skip
+    cached = _new(
+        client,
+        h,
+        dep.id,
+        "Cached",
+        [
+            {
+                "axis": "serving_optimization",
+                "technique": "response_caching",
+                "params": {"hit_rate": 0.5, "lookup_latency_ms": 0},
+            },
+            {"axis": "serving_optimization", "technique": "prefix_caching"},
+        ],
+    )["id"]
     ev = client.get(f"/api/v1/portfolios/{empty}/evaluation", headers=h).json()
     ev2 = client.get(f"/api/v1/portfolios/{cached}/evaluation", headers=h)
     assert ev2.status_code == 200, ev2.text
@@ -268,8 +355,9 @@ def test_portfolio_from_a_recommendation_has_its_governance_burden(
         {"failure_mode": "policy_noncompliance", "severity": 2, "traffic_share": 1.0},
         {"failure_mode": "factual_staleness", "severity": 3, "traffic_share": 0.4},
     ]
-    a = client.post(f"/api/v1/deployments/{dep.id}/assessments", json={"answers": answers},
-                    headers=h).json()  # fmt: skip
+    a = client.post(
+        f"/api/v1/deployments/{dep.id}/assessments", json={"answers": answers}, headers=h
+    ).json()
     rec = a["recommendation"]
     axes = {i["axis"] for i in rec["items"]}
     assert {"reasoning_compute", "alignment"} <= axes  # both carry a rule-set extra

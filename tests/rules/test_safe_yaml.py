@@ -19,9 +19,11 @@ from app.rules.reference import default_ruleset_text, parse
 from app.rules.safe_yaml import MAX_RULES, RULESET_LIMITS, YamlRefused, load, load_ruleset
 from bench.ruleset_yaml import alias_bomb, densest_ruleset, largest_ruleset
 
-RULE = ("  - id: r{i}\n    when: {{fact: fm.factual_staleness.severity, op: ge, value: 1}}\n"
-        "    then: {{recommend: {{failure_mode: factual_staleness, axis: retrieval, "
-        "technique: rag}}}}\n")  # fmt: skip
+RULE = (
+    "  - id: r{i}\n    when: {{fact: fm.factual_staleness.severity, op: ge, value: 1}}\n"
+    "    then: {{recommend: {{failure_mode: factual_staleness, axis: retrieval, "
+    "technique: rag}}}}\n"
+)
 
 
 def _rules(n: int) -> str:
@@ -40,8 +42,16 @@ def test_plain_scalars_resolve_as_safe_load_resolves_them() -> None:
     )
     got = load(text, RULESET_LIMITS)
     assert got == yaml.safe_load(text)
-    assert [type(v).__name__ for v in got["a"]][:8] == ["NoneType", "NoneType", "str", "bool",
-                                                       "bool", "bool", "int", "int"]  # fmt: skip
+    assert [type(v).__name__ for v in got["a"]][:8] == [
+        "NoneType",
+        "NoneType",
+        "str",
+        "bool",
+        "bool",
+        "bool",
+        "int",
+        "int",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -50,8 +60,12 @@ def test_plain_scalars_resolve_as_safe_load_resolves_them() -> None:
         ("rules:\n  - &a {id: x}\n  - *a\n", "anchors (&a) are not allowed", 2, 5),
         ("rules:\n  - id: x\n    when: *c\n", "aliases (*c) are not allowed", 3, 11),
         ("rules:\n  - {<<: {id: x}, when: {}}\n", "merge keys (<<) are not allowed", 2, 6),
-        ("rules: !!python/object/apply:os.system ['id']\n",
-         "tags (!!python/object/apply:os.system)", 1, 8),
+        (
+            "rules: !!python/object/apply:os.system ['id']\n",
+            "tags (!!python/object/apply:os.system)",
+            1,
+            8,
+        ),
         ("rules:\n  - id: !!str 5\n", "tags (!!str)", 2, 9),
         ("rules:\n  - id: !local x\n", "tags (!local)", 2, 9),
         ("rules:\n  - id: ! x\n", "tags (!)", 2, 9),
@@ -73,7 +87,7 @@ def test_plain_scalars_resolve_as_safe_load_resolves_them() -> None:
         ("rules: [\n", "not valid YAML", 2, 1),
         (_rules(MAX_RULES + 1), f"more than {MAX_RULES} entries in 'rules'", 3 + 3 * MAX_RULES, 5),
     ],
-)  # fmt: skip
+)
 def test_refusals_name_the_problem_and_where(
     text: str, message: str, line: int, column: int
 ) -> None:

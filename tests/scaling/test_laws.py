@@ -151,8 +151,13 @@ def test_conditional_fit_refuses_singular_or_tiny_inputs() -> None:
 
 def test_scale_labels_group_near_equal_sizes() -> None:
     assert scale_labels([0.965e9, 0.975e9, 8e7, 1.45e8, 2.82e9, 2.88e9]) == [
-        "965M", "965M", "80M", "145M", "2.8B", "2.8B",
-    ]  # fmt: skip
+        "965M",
+        "965M",
+        "80M",
+        "145M",
+        "2.8B",
+        "2.8B",
+    ]
 
 
 # ---- Algorithm 1 ---------------------------------------------------------------------------
@@ -162,8 +167,9 @@ def _llama_1b_search(**kw: object) -> tuple[object, object]:
     space = SearchSpace(n, 16, 64)
     serving = Serving(catalog_gpu("a100_sxm_80gb"), engine("vllm"))
     ref = FITS["epoch_2024"].loss(n, 100 * n)
-    res = search(space, PUBLISHED["bian_task3"], ref, serving, SearchWorkload(), baseline=base,
-                 **kw)  # type: ignore[arg-type]  # fmt: skip
+    res = search(
+        space, PUBLISHED["bian_task3"], ref, serving, SearchWorkload(), baseline=base, **kw
+    )  # type: ignore[arg-type]
     return res, serving
 
 
@@ -197,12 +203,20 @@ def test_search_throughput_equals_the_scalar_estimator() -> None:
     arch = catalog_architecture("llama_3_2_1b")
     from dataclasses import replace
 
-    cand = replace(arch, d_model=design["d_model"], d_ff=design["d_ff"],
-                   n_heads=design["n_heads"], n_kv_heads=design["n_kv_heads"])  # fmt: skip
+    cand = replace(
+        arch,
+        d_model=design["d_model"],
+        d_ff=design["d_ff"],
+        n_heads=design["n_heads"],
+        n_kv_heads=design["n_kv_heads"],
+    )
     est = estimate_inference(
-        cand, serving.gpu, serving.engine, ServingConfig(),
+        cand,
+        serving.gpu,
+        serving.engine,
+        ServingConfig(),
         Workload(4096, 1024, design["batch_size"]),
-    )  # fmt: skip
+    )
     assert est.memory.fits
     assert design["predicted_throughput"] == pytest.approx(est.timing.output_tokens_per_s, rel=1e-9)
     assert design["n_non_embed"] == cand.non_embedding_params

@@ -92,14 +92,21 @@ def test_inference_aware_reproduces_the_published_compute_example() -> None:
 
 def test_inference_aware_reproduces_the_published_cost_example() -> None:
     costs = Costs.from_gpus(
-        train_price_per_hour=1.40, train_peak_flops=312e12,  # A100-80GB bf16
-        inference_price_per_hour=0.60, inference_peak_flops=624e12,  # A100-40GB int8
-        train_mfu=0.5, prefill_mfu=0.4, decode_mfu=0.2,
-    )  # fmt: skip
+        train_price_per_hour=1.40,
+        train_peak_flops=312e12,  # A100-80GB bf16
+        inference_price_per_hour=0.60,
+        inference_peak_flops=624e12,  # A100-40GB int8
+        train_mfu=0.5,
+        prefill_mfu=0.4,
+        decode_mfu=0.2,
+    )
     res = inference_aware_optimum(
-        FITS["sardana_code"], 1.947, inference_input_tokens=1e10 * 1000,
-        inference_output_tokens=1e10 * 250, costs=costs,
-    )  # fmt: skip
+        FITS["sardana_code"],
+        1.947,
+        inference_input_tokens=1e10 * 1000,
+        inference_output_tokens=1e10 * 250,
+        costs=costs,
+    )
     assert res.objective == "cost"
     assert res.optimal.params == pytest.approx(2.053e10, rel=1e-3)
     assert res.optimal.training_tokens == pytest.approx(3.302e12, rel=1e-3)

@@ -60,12 +60,17 @@ def prepare_database(env: dict[str, str]) -> None:
 def app_process(env: dict[str, str], log: Path, start_timeout_s: float = 30) -> Iterator[str]:
     port = free_port()
     with log.open("ab") as out:
-        proc = subprocess.Popen([BIN / "axisboard", "serve", "--port", str(port)], env=env,
-                                stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+        proc = subprocess.Popen(
+            [BIN / "axisboard", "serve", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: _healthy(base), start_timeout_s,
-                   f"app on {base} did not start; see {log}")  # fmt: skip
+        wait_until(
+            lambda: _healthy(base), start_timeout_s, f"app on {base} did not start; see {log}"
+        )
         yield base
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -79,10 +84,21 @@ def app_process(env: dict[str, str], log: Path, start_timeout_s: float = 30) -> 
 def celery_worker(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            [BIN / "celery", "-A", "app.worker", "worker", "--pool=solo",
-             "--loglevel=INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                BIN / "celery",
+                "-A",
+                "app.worker",
+                "worker",
+                "--pool=solo",
+                "--loglevel=INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         wait_until(lambda: b"ready" in log.read_bytes(), 30, f"worker did not start; see {log}")
         yield proc
@@ -112,8 +128,9 @@ def wait_until(check, timeout_s: float, message: str) -> None:  # type: ignore[n
 
 
 def token(base: str, email: str) -> dict[str, str]:
-    r = httpx2.post(f"{base}/api/v1/auth/token", data={"username": email,
-                                                        "password": DEMO_PASSWORD})  # fmt: skip
+    r = httpx2.post(
+        f"{base}/api/v1/auth/token", data={"username": email, "password": DEMO_PASSWORD}
+    )
     r.raise_for_status()
     return {"Authorization": f"Bearer {r.json()['access_token']}"}
 

@@ -61,9 +61,17 @@ class Cluster:
         subprocess.run([*self.as_user, *args], check=True, capture_output=True)
 
     def _ctl(self, *args: str) -> None:
-        self._run(_pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "log"),
-                  "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1",
-                  "-w", *args)  # fmt: skip
+        self._run(
+            _pg_bin("pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.dir / "log"),
+            "-o",
+            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1",
+            "-w",
+            *args,
+        )
 
     def start(self) -> None:
         self._ctl("start")
@@ -111,8 +119,11 @@ class Load:
                 key = f"fault-{worker}-{n}"
                 body = {"answers": [{"failure_mode": "serving_cost", "severity": 1 + n % 4}]}
                 try:
-                    r = c.post(f"/api/v1/deployments/{self.deployment}/assessments", json=body,
-                               headers={**self.headers, "Idempotency-Key": key})  # fmt: skip
+                    r = c.post(
+                        f"/api/v1/deployments/{self.deployment}/assessments",
+                        json=body,
+                        headers={**self.headers, "Idempotency-Key": key},
+                    )
                 except httpx2.HTTPError as exc:
                     self.problems.append(f"{key}: no response ({exc!r})")
                     continue
@@ -145,8 +156,11 @@ def test_postgres_restart_under_load(cluster: Cluster, tmp_path: Path) -> None:
         assert outage.status_code == 503
         cluster.start()
         restarted = time.monotonic()
-        wait_until(lambda: len(load.acknowledged) >= before + 10, 30,
-                   "the app did not recover after the restart")  # fmt: skip
+        wait_until(
+            lambda: len(load.acknowledged) >= before + 10,
+            30,
+            "the app did not recover after the restart",
+        )
         recovery_s = time.monotonic() - restarted
         load.stop.set()
         for t in threads:
@@ -157,10 +171,18 @@ def test_postgres_restart_under_load(cluster: Cluster, tmp_path: Path) -> None:
 
         # A client retries what was refused with the same key: each lands exactly once.
         for key in load.refused:
-            r = httpx2.post(f"{base}/api/v1/deployments/{dep}/assessments",
-                            json={"answers": [{"failure_mode": "serving_cost",
-                                               "severity": 1 + int(key.rsplit("-", 1)[1]) % 4}]},
-                            headers={**lead, "Idempotency-Key": key})  # fmt: skip
+            r = httpx2.post(
+                f"{base}/api/v1/deployments/{dep}/assessments",
+                json={
+                    "answers": [
+                        {
+                            "failure_mode": "serving_cost",
+                            "severity": 1 + int(key.rsplit("-", 1)[1]) % 4,
+                        }
+                    ]
+                },
+                headers={**lead, "Idempotency-Key": key},
+            )
             assert r.status_code == 201, (key, r.status_code, r.text)
         admin = token(base, DEMO_USERS[Role.admin])
         verify = httpx2.get(f"{base}/api/v1/audit/verify", headers=admin).json()
@@ -168,17 +190,22 @@ def test_postgres_restart_under_load(cluster: Cluster, tmp_path: Path) -> None:
 
     dsn = cluster.url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(dsn) as conn:
-        rows = dict(conn.execute(
-            "SELECT idempotency_key, count(*) FROM assessments "
-            "WHERE idempotency_key LIKE 'fault-%' GROUP BY 1"
-        ).fetchall())  # fmt: skip
-        stored_ids = dict(conn.execute(
-            "SELECT idempotency_key, id FROM assessments WHERE idempotency_key LIKE 'fault-%'"
-        ).fetchall())  # fmt: skip
+        rows = dict(
+            conn.execute(
+                "SELECT idempotency_key, count(*) FROM assessments "
+                "WHERE idempotency_key LIKE 'fault-%' GROUP BY 1"
+            ).fetchall()
+        )
+        stored_ids = dict(
+            conn.execute(
+                "SELECT idempotency_key, id FROM assessments WHERE idempotency_key LIKE 'fault-%'"
+            ).fetchall()
+        )
         submits = conn.execute(
             "SELECT count(*) FROM audit_events WHERE action = 'assessment.submit' "
-            "AND after->>'deployment_id' = %s", (str(dep),),
-        ).fetchone()[0]  # fmt: skip
+            "AND after->>'deployment_id' = %s",
+            (str(dep),),
+        ).fetchone()[0]
     assert all(n == 1 for n in rows.values()), "a submission was stored twice"
     for key, aid in load.acknowledged.items():  # nothing acknowledged is lost
         assert stored_ids.get(key) == aid, key
@@ -189,17 +216,28 @@ def test_postgres_restart_under_load(cluster: Cluster, tmp_path: Path) -> None:
 
 # About 15 s of CPU work in steps of 1-2 s, so a worker can be killed between two progress reports.
 SLOW_CALIBRATION = {
-    "model": "llama_3_2_1b", "gpu": "h100_sxm_80gb", "prefill_points": [[1, 32]] * 3,
-    "decode_points": [[1, 32]] * 3, "max_layers": 1, "matmul_n": 256, "copy_gib": 0.01,
-    "warmup": 1, "iters": 10,
-}  # fmt: skip
+    "model": "llama_3_2_1b",
+    "gpu": "h100_sxm_80gb",
+    "prefill_points": [[1, 32]] * 3,
+    "decode_points": [[1, 32]] * 3,
+    "max_layers": 1,
+    "matmul_n": 256,
+    "copy_gib": 0.01,
+    "warmup": 1,
+    "iters": 10,
+}
 
 
 def test_a_worker_killed_mid_job_is_retried_then_failed_never_stuck_running(
     tmp_path: Path, clean_broker: str
 ) -> None:
-    env = system_env(sibling_url("faults_jobs"), tmp_path, AXISBOARD_BROKER_URL=clean_broker,
-                     AXISBOARD_JOB_HEARTBEAT_S="0.5", AXISBOARD_JOB_STALE_AFTER_S="3")  # fmt: skip
+    env = system_env(
+        sibling_url("faults_jobs"),
+        tmp_path,
+        AXISBOARD_BROKER_URL=clean_broker,
+        AXISBOARD_JOB_HEARTBEAT_S="0.5",
+        AXISBOARD_JOB_STALE_AFTER_S="3",
+    )
     prepare_database(env)
     logs = [tmp_path / f"worker{i}.log" for i in range(3)]
     with app_process(env, tmp_path / "app.log") as base:
@@ -217,9 +255,15 @@ def test_a_worker_killed_mid_job_is_retried_then_failed_never_stuck_running(
             return dict(r.json())
 
         def mid_run(job_id: int, attempt: int) -> None:
-            wait_until(lambda: (j := job(job_id))["status"] == "running"
-                       and j["attempts"] == attempt and j["progress"] >= 10,
-                       60, f"job {job_id} did not get going (attempt {attempt})")  # fmt: skip
+            wait_until(
+                lambda: (
+                    (j := job(job_id))["status"] == "running"
+                    and j["attempts"] == attempt
+                    and j["progress"] >= 10
+                ),
+                60,
+                f"job {job_id} did not get going (attempt {attempt})",
+            )
 
         def start() -> int:
             r = httpx2.post(f"{base}/api/v1/calibrations", headers=admin, json=SLOW_CALIBRATION)
@@ -232,8 +276,11 @@ def test_a_worker_killed_mid_job_is_retried_then_failed_never_stuck_running(
             mid_run(retried, attempt=1)
             first.kill()
         with celery_worker(env, logs[1]) as second:
-            wait_until(lambda: job(retried)["status"] == "succeeded", 120,
-                       "the killed worker's job was not run again")  # fmt: skip
+            wait_until(
+                lambda: job(retried)["status"] == "succeeded",
+                120,
+                "the killed worker's job was not run again",
+            )
             done = job(retried)
             assert (done["attempts"], done["runner"]) == (2, "celery")
 
@@ -245,8 +292,9 @@ def test_a_worker_killed_mid_job_is_retried_then_failed_never_stuck_running(
             mid_run(doomed, attempt=2)
             third.kill()
         # No worker is left: the API's read reaps it once its heartbeat is stale.
-        wait_until(lambda: job(doomed)["status"] == "failed", 30,
-                   "a job whose runners died stayed running")  # fmt: skip
+        wait_until(
+            lambda: job(doomed)["status"] == "failed", 30, "a job whose runners died stayed running"
+        )
         failed = job(doomed)
         assert failed["attempts"] == 2
         assert "not retried again" in str(failed["error"])

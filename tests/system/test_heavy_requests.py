@@ -45,8 +45,16 @@ HEALTH_TARGET_MS = 200.0  # issue 17's target, reported
 HEALTH_STALL_MS = 1500.0  # asserted: the event loop never stalls behind heavy work
 JOB_WINDOW_S = 4.0  # health is watched this long while each job runs
 TORCH_GIB = 1.5  # the torch memory limit the server is given (a test must not take 6 GiB)
-DESIGN = {"n_layers": 16, "d_model": 2048, "d_ff": 8192, "n_heads": 32, "n_kv_heads": 8,
-          "d_head": 64, "vocab": 32000, "tied_embeddings": True}  # fmt: skip
+DESIGN = {
+    "n_layers": 16,
+    "d_model": 2048,
+    "d_ff": 8192,
+    "n_heads": 32,
+    "n_kv_heads": 8,
+    "d_head": 64,
+    "vocab": 32000,
+    "tied_embeddings": True,
+}
 
 
 @contextmanager
@@ -108,20 +116,34 @@ def _conditional_runs(n: int, scales: int) -> list[dict[str, Any]]:
         per_scale=per,
     )
     out = []
-    for i, (nn, x, r, loss, lref) in enumerate(zip(runs.n_non_embed, runs.x, runs.r, runs.loss,
-                                                   runs.reference_loss, strict=True)):  # fmt: skip
+    for i, (nn, x, r, loss, lref) in enumerate(
+        zip(runs.n_non_embed, runs.x, runs.r, runs.loss, runs.reference_loss, strict=True)
+    ):
         if i == n:
             break
-        out.append({"n_non_embed": float(nn), "d_model": round(float(x) * float(nn) ** 0.5),
-                    "r": float(r), "loss": float(loss), "reference_loss": float(lref),
-                    "scale": f"s{i * scales // n}"})  # fmt: skip
+        out.append(
+            {
+                "n_non_embed": float(nn),
+                "d_model": round(float(x) * float(nn) ** 0.5),
+                "r": float(r),
+                "loss": float(loss),
+                "reference_loss": float(lref),
+                "scale": f"s{i * scales // n}",
+            }
+        )
     return out
 
 
 def _evaluation(n_results: int, offset: int = 0) -> dict[str, Any]:
-    results = [{"segment": f"seg{offset + i // 2}", "metric": "accuracy",
-                "phase": ("before", "after")[i % 2], "value": 0.8 + 0.1 * ((i // 2) % 3 == 0)}
-               for i in range(n_results)]  # fmt: skip
+    results = [
+        {
+            "segment": f"seg{offset + i // 2}",
+            "metric": "accuracy",
+            "phase": ("before", "after")[i % 2],
+            "value": 0.8 + 0.1 * ((i // 2) % 3 == 0),
+        }
+        for i in range(n_results)
+    ]
     return {"label": f"eval {offset}", "results": results}
 
 
@@ -140,8 +162,12 @@ def _running(base: str, h: dict[str, str], job_id: int) -> bool:
 
 
 def test_health_never_stalls_under_the_heaviest_allowed_work(tmp_path: Path) -> None:
-    env = system_env(sibling_url("heavy"), tmp_path, AXISBOARD_JOB_WORKERS="4",
-                     AXISBOARD_TORCH_MEMORY_GIB=str(TORCH_GIB))  # fmt: skip
+    env = system_env(
+        sibling_url("heavy"),
+        tmp_path,
+        AXISBOARD_JOB_WORKERS="4",
+        AXISBOARD_TORCH_MEMORY_GIB=str(TORCH_GIB),
+    )
     prepare_database(env)
     figures: dict[str, list[float]] = {}
     # a shared 2-vCPU machine under load can take ~30 s to start the app: allow for it
@@ -153,9 +179,12 @@ def test_health_never_stalls_under_the_heaviest_allowed_work(tmp_path: Path) -> 
 
         # ---- inline, at the inline limits ----
         with health_watch(base, figures, "inline Chinchilla fit (5,000 runs x 5 resamples)"):
-            r = httpx2.post(f"{api}/scaling/chinchilla/fit", headers=h[Role.viewer], timeout=t,
-                            json={"runs": _chinchilla_runs(5000),
-                                  "bootstrap": limits.INLINE_MAX_BOOTSTRAP})  # fmt: skip
+            r = httpx2.post(
+                f"{api}/scaling/chinchilla/fit",
+                headers=h[Role.viewer],
+                timeout=t,
+                json={"runs": _chinchilla_runs(5000), "bootstrap": limits.INLINE_MAX_BOOTSTRAP},
+            )
         assert r.status_code == 200, r.text[:300]
 
         scales = limits.INLINE_MAX_CONDITIONAL_WORK // 5000 - 1  # 5,000 x 400 = the limit
@@ -169,18 +198,23 @@ def test_health_never_stalls_under_the_heaviest_allowed_work(tmp_path: Path) -> 
         assert r.status_code == 200, r.text[:300]
 
         gov = h[Role.governance]
-        r = httpx2.post(f"{api}/deployments/{dep}/evaluations", headers=gov,
-                        json=_evaluation(limits.INLINE_MAX_REPORT_RESULTS))  # fmt: skip
+        r = httpx2.post(
+            f"{api}/deployments/{dep}/evaluations",
+            headers=gov,
+            json=_evaluation(limits.INLINE_MAX_REPORT_RESULTS),
+        )
         assert r.status_code == 201, r.text[:300]
         with health_watch(base, figures, "inline PDF report (300 evaluation results)"):
-            r = httpx2.get(f"{api}/deployments/{dep}/report?format=pdf", headers=h[Role.admin],
-                           timeout=t)  # fmt: skip
+            r = httpx2.get(
+                f"{api}/deployments/{dep}/report?format=pdf", headers=h[Role.admin], timeout=t
+            )
         assert r.status_code == 200, r.text[:300]
         assert r.content.startswith(b"%PDF")
 
         # ---- jobs, at the caps (each keeps running through the later phases) ----
-        def job_phase(name: str, path: str, headers: dict[str, str],
-                      while_running: Any = None, **kw: Any) -> int:  # fmt: skip
+        def job_phase(
+            name: str, path: str, headers: dict[str, str], while_running: Any = None, **kw: Any
+        ) -> int:
             with health_watch(base, figures, name):
                 started = httpx2.post(f"{api}{path}", headers=headers, timeout=t, **kw)
                 assert started.status_code == 202, (name, started.text[:300])
@@ -199,26 +233,39 @@ def test_health_never_stalls_under_the_heaviest_allowed_work(tmp_path: Path) -> 
         def second_is_refused(job_id: int) -> None:
             # one heavy job per user: a second one from the same user while the first runs is
             # refused, naming it (asked as soon as the first runs, whatever the machine's speed)
-            again = httpx2.post(f"{api}/scaling/chinchilla/fit", headers=h[Role.architect],
-                                json=fit_body, timeout=t)  # fmt: skip
+            again = httpx2.post(
+                f"{api}/scaling/chinchilla/fit", headers=h[Role.architect], json=fit_body, timeout=t
+            )
             assert again.status_code == 409, again.text[:300]
             assert f"job {job_id}" in again.json()["detail"]
 
-        fit_job = job_phase("job: Chinchilla fit (100 runs x 1,000 resamples)",
-                            "/scaling/chinchilla/fit", h[Role.architect],
-                            while_running=second_is_refused, json=fit_body)  # fmt: skip
+        fit_job = job_phase(
+            "job: Chinchilla fit (100 runs x 1,000 resamples)",
+            "/scaling/chinchilla/fit",
+            h[Role.architect],
+            while_running=second_is_refused,
+            json=fit_body,
+        )
         progress = httpx2.get(f"{api}/jobs/{fit_job}", headers=h[Role.architect]).json()
         assert progress["message"].startswith(("bootstrap resample", "fitting", "done")), progress
 
-        job_phase("job: conditional fit (5,000 runs, 4,999 scales)",
-                  "/scaling/conditional-law/fit", h[Role.viewer],
-                  json={"runs": _conditional_runs(5000, 4999)})  # fmt: skip
+        job_phase(
+            "job: conditional fit (5,000 runs, 4,999 scales)",
+            "/scaling/conditional-law/fit",
+            h[Role.viewer],
+            json={"runs": _conditional_runs(5000, 4999)},
+        )
 
-        r = httpx2.post(f"{api}/deployments/{dep}/evaluations", headers=gov,
-                        json=_evaluation(4000, offset=1000))  # fmt: skip
+        r = httpx2.post(
+            f"{api}/deployments/{dep}/evaluations", headers=gov, json=_evaluation(4000, offset=1000)
+        )
         assert r.status_code == 201, r.text[:300]
-        assert httpx2.get(f"{api}/deployments/{dep}/report?format=pdf",
-                          headers=h[Role.product_lead]).status_code == 409  # fmt: skip
+        assert (
+            httpx2.get(
+                f"{api}/deployments/{dep}/report?format=pdf", headers=h[Role.product_lead]
+            ).status_code
+            == 409
+        )
         job_phase(
             "job: PDF report (4,300 evaluation results)",
             f"/deployments/{dep}/report/jobs",
@@ -226,13 +273,21 @@ def test_health_never_stalls_under_the_heaviest_allowed_work(tmp_path: Path) -> 
         )
 
         # torch at the memory cap: five designs, batch 16 at 4,096 tokens (1.45 of 1.5 GiB)
-        measure = {"designs": [{"label": f"d{i}", "architecture": DESIGN} for i in range(5)],
-                   "gpu": "a100_sxm_80gb", "batch": 16, "context": 4096}  # fmt: skip
-        need = decode_memory_bytes([Architecture(**DESIGN, name="d")], batch=16, context=4096,
-                                   max_layers=2)  # fmt: skip
+        measure = {
+            "designs": [{"label": f"d{i}", "architecture": DESIGN} for i in range(5)],
+            "gpu": "a100_sxm_80gb",
+            "batch": 16,
+            "context": 4096,
+        }
+        need = decode_memory_bytes(
+            [Architecture(**DESIGN, name="d")], batch=16, context=4096, max_layers=2
+        )
         assert 0.9 * TORCH_GIB * 2**30 < need <= TORCH_GIB * 2**30
-        over = httpx2.post(f"{api}/scaling/architecture-search/measure", headers=h[Role.admin],
-                           json={**measure, "batch": 32})  # fmt: skip
+        over = httpx2.post(
+            f"{api}/scaling/architecture-search/measure",
+            headers=h[Role.admin],
+            json={**measure, "batch": 32},
+        )
         assert over.status_code == 422
         assert over.json()["field"] == "max_layers"  # one layer of each would fit
         job_phase(
@@ -243,11 +298,15 @@ def test_health_never_stalls_under_the_heaviest_allowed_work(tmp_path: Path) -> 
         )
 
     report = {p: (len(v), sorted(v)[len(v) // 2], max(v)) for p, v in figures.items()}
-    lines = [f"  {phase}: {n} probes, median {median:.1f} ms, max {worst:.1f} ms"
-             for phase, (n, median, worst) in report.items()]  # fmt: skip
+    lines = [
+        f"  {phase}: {n} probes, median {median:.1f} ms, max {worst:.1f} ms"
+        for phase, (n, median, worst) in report.items()
+    ]
     over = sum(1 for v in figures.values() for ms in v if ms > HEALTH_TARGET_MS)
     total = sum(len(v) for v in figures.values())
-    sys.stdout.write(f"\nGET /api/v1/health under load ({over} of {total} probes over "
-                     f"{HEALTH_TARGET_MS:g} ms):\n" + "\n".join(lines) + "\n")  # fmt: skip
+    sys.stdout.write(
+        f"\nGET /api/v1/health under load ({over} of {total} probes over "
+        f"{HEALTH_TARGET_MS:g} ms):\n" + "\n".join(lines) + "\n"
+    )
     stalled = {p: worst for p, (_, _, worst) in report.items() if worst > HEALTH_STALL_MS}
     assert not stalled, f"health stalled beyond {HEALTH_STALL_MS:g} ms: {stalled}"

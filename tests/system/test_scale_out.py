@@ -31,13 +31,21 @@ REPEATS = 4  # each key sent this many times, spread over both processes
 
 
 def _body(i: int) -> dict[str, object]:
-    return {"answers": [{"failure_mode": "factual_staleness", "severity": 2 + i % 3,
-                         "traffic_share": round(0.1 + i / 100, 2)},
-                        {"failure_mode": "serving_cost", "severity": 1}]}  # fmt: skip
+    return {
+        "answers": [
+            {
+                "failure_mode": "factual_staleness",
+                "severity": 2 + i % 3,
+                "traffic_share": round(0.1 + i / 100, 2),
+            },
+            {"failure_mode": "serving_cost", "severity": 1},
+        ]
+    }
 
 
-def test_two_processes_one_database_no_duplicates_one_chain(tmp_path: Path, clean_broker: str
-                                                            ) -> None:  # fmt: skip
+def test_two_processes_one_database_no_duplicates_one_chain(
+    tmp_path: Path, clean_broker: str
+) -> None:
     url = sibling_url("scaleout")
     env = system_env(url, tmp_path, AXISBOARD_BROKER_URL=clean_broker)
     prepare_database(env)
@@ -54,8 +62,12 @@ def test_two_processes_one_database_no_duplicates_one_chain(tmp_path: Path, clea
         def submit(call: tuple[int, str]) -> tuple[int, int, bool]:
             i, base = call
             headers = {**lead, "Idempotency-Key": f"scale-{i}"}
-            r = httpx2.post(f"{base}/api/v1/deployments/{dep}/assessments", json=_body(i),
-                            headers=headers, timeout=60)  # fmt: skip
+            r = httpx2.post(
+                f"{base}/api/v1/deployments/{dep}/assessments",
+                json=_body(i),
+                headers=headers,
+                timeout=60,
+            )
             assert r.status_code == 201, (r.status_code, r.text)
             return i, r.json()["id"], r.headers.get("Idempotent-Replayed") == "true"
 
@@ -69,11 +81,22 @@ def test_two_processes_one_database_no_duplicates_one_chain(tmp_path: Path, clea
 
         # A job submitted through A runs on the worker; B reads its result.
         admin_a = token(a, DEMO_USERS[Role.admin])
-        job = httpx2.post(f"{a}/api/v1/calibrations", headers=admin_a, timeout=30, json={
-            "model": "llama_3_2_1b", "gpu": "h100_sxm_80gb", "prefill_points": [[1, 8], [1, 16]],
-            "decode_points": [[1, 8], [2, 8]], "max_layers": 1, "matmul_n": 64,
-            "copy_gib": 0.005, "warmup": 1, "iters": 1,
-        })  # fmt: skip
+        job = httpx2.post(
+            f"{a}/api/v1/calibrations",
+            headers=admin_a,
+            timeout=30,
+            json={
+                "model": "llama_3_2_1b",
+                "gpu": "h100_sxm_80gb",
+                "prefill_points": [[1, 8], [1, 16]],
+                "decode_points": [[1, 8], [2, 8]],
+                "max_layers": 1,
+                "matmul_n": 64,
+                "copy_gib": 0.005,
+                "warmup": 1,
+                "iters": 1,
+            },
+        )
         assert job.status_code == 202, job.text
         admin_b = token(b, DEMO_USERS[Role.admin])
 

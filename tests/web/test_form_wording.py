@@ -64,8 +64,12 @@ def test_missing_is_plain() -> None:
 
 
 def _field_html(page: str, name: str) -> str:
-    m = re.search(rf'<label for="f-{name}">(.*?)</label>\s*<(?:input|select|textarea) [^>]*'
-                  rf'name="{name}"[^>]*>', page, re.S)  # fmt: skip
+    m = re.search(
+        rf'<label for="f-{name}">(.*?)</label>\s*<(?:input|select|textarea) [^>]*'
+        rf'name="{name}"[^>]*>',
+        page,
+        re.S,
+    )
     assert m, name
     return m.group(0)
 
@@ -73,8 +77,16 @@ def _field_html(page: str, name: str) -> str:
 def test_deployment_form_marks_required_fields(client: TestClient, session: Session) -> None:
     page_login(client, create_user(session, role="architect").email)
     page = client.get("/deployments/new").text
-    for name in ("name", "use_case", "model", "gpu", "ttft_slo_ms", "tpot_slo_ms",
-                 "monthly_budget_usd", "profile"):  # fmt: skip
+    for name in (
+        "name",
+        "use_case",
+        "model",
+        "gpu",
+        "ttft_slo_ms",
+        "tpot_slo_ms",
+        "monthly_budget_usd",
+        "profile",
+    ):
         tag = _field_html(page, name)
         assert 'class="req"' in tag, name  # the visible marker
         assert "(required)" in tag, name  # and its words for screen readers
@@ -89,8 +101,13 @@ def test_typed_text_kept_and_plainly_refused(client: TestClient, session: Sessio
     page_login(client, create_user(session, role="architect").email)
     form = client.get("/deployments/new").text
     assert 'name="n_gpus" type="text" inputmode="decimal"' in form  # text reaches the server
-    data = {**deployment_payload(name="Keep"), "csrftoken": csrf_from(form),
-            "n_gpus": "two", "ttft_slo_ms": "0", "mean_input_tokens": "0"}  # fmt: skip
+    data = {
+        **deployment_payload(name="Keep"),
+        "csrftoken": csrf_from(form),
+        "n_gpus": "two",
+        "ttft_slo_ms": "0",
+        "mean_input_tokens": "0",
+    }
     data["segments"] = ""
     r = client.post("/deployments/new", data=data)
     assert r.status_code == 422
@@ -114,8 +131,9 @@ def test_a_10000_character_name_is_refused(client: TestClient, session: Session)
     assert ["body", "name"] in [e["loc"] for e in r.json()["detail"]]
     dep = create_deployment(session, user=user)
     session.commit()
-    r = client.post("/api/v1/portfolios", json={"deployment_id": dep.id, "name": long,
-                                                "items": []}, headers=h)  # fmt: skip
+    r = client.post(
+        "/api/v1/portfolios", json={"deployment_id": dep.id, "name": long, "items": []}, headers=h
+    )
     assert r.status_code == 422
     assert ["body", "name"] in [e["loc"] for e in r.json()["detail"]]
     page_login(client, user.email)
@@ -140,13 +158,21 @@ def test_portfolio_form_marks_the_name_and_keeps_typed_text(
     assert 'class="req"' in name
     assert 'required aria-required="true"' in name
     assert 'name="p.rag.k" type="text" inputmode="decimal"' in form
-    r = client.post(f"/deployments/{dep.id}/portfolios/new", data={
-        "csrftoken": csrf_from(form), "name": "N" * 10_000, "use": ["rag"],
-        "p.rag.k": "five"})  # fmt: skip
+    r = client.post(
+        f"/deployments/{dep.id}/portfolios/new",
+        data={
+            "csrftoken": csrf_from(form),
+            "name": "N" * 10_000,
+            "use": ["rag"],
+            "p.rag.k": "five",
+        },
+    )
     assert r.status_code == 422
     assert 'value="five"' in r.text
     assert "enter a number" in r.text
-    r = client.post(f"/deployments/{dep.id}/portfolios/new", data={
-        "csrftoken": csrf_from(form), "name": "N" * 10_000, "use": ["rag"]})  # fmt: skip
+    r = client.post(
+        f"/deployments/{dep.id}/portfolios/new",
+        data={"csrftoken": csrf_from(form), "name": "N" * 10_000, "use": ["rag"]},
+    )
     assert r.status_code == 422
     assert "keep it to 120 characters or fewer" in r.text

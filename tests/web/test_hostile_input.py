@@ -124,9 +124,15 @@ def test_numeric_extremes_are_422(
     assert _counts(session) == before
 
 
-@pytest.mark.parametrize("path", ["/api/v1/deployments/99999999999999999999",
-                                  "/api/v1/deployments/-1", "/api/v1/portfolios/0",
-                                  "/api/v1/jobs/2147483648"])  # fmt: skip
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/deployments/99999999999999999999",
+        "/api/v1/deployments/-1",
+        "/api/v1/portfolios/0",
+        "/api/v1/jobs/2147483648",
+    ],
+)
 def test_ids_outside_the_column_range_are_refused_without_a_query(
     client: TestClient, admin: dict[str, str], path: str
 ) -> None:
@@ -152,8 +158,9 @@ def test_html_in_text_fields_is_escaped_in_pages_reports_and_csv(
     client: TestClient, session: Session
 ) -> None:
     user = create_user(session, role="admin")
-    dep = create_deployment(session, user=user, name=f"Dep {SCRIPT}",
-                            use_case=f"=HYPERLINK(\"http://x\") {SCRIPT}")  # fmt: skip
+    dep = create_deployment(
+        session, user=user, name=f"Dep {SCRIPT}", use_case=f'=HYPERLINK("http://x") {SCRIPT}'
+    )
     session.commit()
     page_login(client, user.email)
     for path in (f"/deployments/{dep.id}", "/deployments", f"/deployments/{dep.id}/report"):
@@ -193,8 +200,12 @@ def test_malformed_csv_uploads_to_the_lab_are_422_inline(
     user = create_user(session, role="architect")
     page_login(client, user.email)
     token = csrf(client, "/scaling/fit")
-    for bad in ("\x00\x01\x02", "params,tokens,loss\n" + "1,2\n" * 3, "a" * 10_000,
-                "params,tokens,loss\n1e9,1e10,=cmd|' /C calc'!A0\n"):  # fmt: skip
+    for bad in (
+        "\x00\x01\x02",
+        "params,tokens,loss\n" + "1,2\n" * 3,
+        "a" * 10_000,
+        "params,tokens,loss\n1e9,1e10,=cmd|' /C calc'!A0\n",
+    ):
         r = client.post("/scaling/fit", data={"csrftoken": token, "runs_csv": bad})
         assert r.status_code == 422, (bad[:20], r.status_code)
         assert "Traceback" not in r.text
@@ -249,8 +260,17 @@ def test_hostile_files_given_to_verify_report_are_refused_cleanly(tmp_path: Any)
         assert r.exception is None or isinstance(r.exception, SystemExit), (name, r.exception)
     sig = tmp_path / "x.sig"
     sig.write_bytes(b'{"covers": "whole-file", "covers": "whole-file"}')
-    r = CliRunner().invoke(cli, ["verify-report", str(tmp_path / "binary"), "--signature",
-                                 str(sig), "--public-key", "A" * 44])  # fmt: skip
+    r = CliRunner().invoke(
+        cli,
+        [
+            "verify-report",
+            str(tmp_path / "binary"),
+            "--signature",
+            str(sig),
+            "--public-key",
+            "A" * 44,
+        ],
+    )
     assert r.exit_code == 1
     assert "duplicate key" in r.output
     r = CliRunner().invoke(cli, ["verify-report", str(tmp_path / "binary"), "--public-key", "%%"])
@@ -266,8 +286,11 @@ def test_report_detached_flag_is_a_boolean(
     dep = create_deployment(session, user=user)
     session.commit()
     h = api_headers(client, user.email)
-    r = client.get(f"/api/v1/deployments/{dep.id}/report", params={"format": "csv",
-                   "detached": value}, headers=h)  # fmt: skip
+    r = client.get(
+        f"/api/v1/deployments/{dep.id}/report",
+        params={"format": "csv", "detached": value},
+        headers=h,
+    )
     assert r.status_code == 422, r.text
     assert "detached" in r.text
 
@@ -277,9 +300,11 @@ def _shipped_plus(rule: str) -> str:
     return default_ruleset_text().rstrip("\n") + "\n" + rule
 
 
-_ONE_RULE = ("  - id: {id}\n    when: {{fact: fm.factual_staleness.severity, op: ge, value: 1}}\n"
-             "    then: {{recommend: {{failure_mode: factual_staleness, axis: retrieval, "
-             "technique: rag}}}}\n")  # fmt: skip
+_ONE_RULE = (
+    "  - id: {id}\n    when: {{fact: fm.factual_staleness.severity, op: ge, value: 1}}\n"
+    "    then: {{recommend: {{failure_mode: factual_staleness, axis: retrieval, "
+    "technique: rag}}}}\n"
+)
 HOSTILE_RULE_SETS = {
     "alias bomb": (alias_bomb(depth=7), "anchors (&c0) are not allowed"),
     "merge key": (
@@ -288,11 +313,11 @@ HOSTILE_RULE_SETS = {
             " then: {warn: {message: m}}}\n"
         ),
         "merge keys (<<)",
-    ),  # fmt: skip
+    ),
     "python tag": (
         _shipped_plus("  - !!python/object/apply:os.system ['id']\n"),
         "tags (!!python/object/apply:os.system)",
-    ),  # fmt: skip
+    ),
     "str tag": (_shipped_plus("  - id: !!str x\n"), "tags (!!str)"),
     "deep nesting": (
         _shipped_plus(
@@ -300,17 +325,17 @@ HOSTILE_RULE_SETS = {
             "ctx.slo_missed, op: present}" + "}" * 20 + "\n"
         ),
         "nested deeper than 16 levels",
-    ),  # fmt: skip
+    ),
     "[ x 500": ("[" * 500, "nested deeper than 16 levels at line 1, column 17"),
     "oversize": ("version: 1\nrules: []\n" + "# " + "é" * 70_000 + "\n", "at most 131,072"),
     "too many rules": (
         "rules:\n" + "".join(_ONE_RULE.format(id=f"r{i}") for i in range(501)),
         "more than 500 entries in 'rules'",
-    ),  # fmt: skip
+    ),
     "unknown top-level key": (
         default_ruleset_text() + "anchors: {}\n",
         "unknown top-level key 'anchors'",
-    ),  # fmt: skip
+    ),
 }
 
 
@@ -323,9 +348,11 @@ def test_hostile_rule_sets_are_422_naming_the_problem_in_api_and_form(
     session.commit()
     h = api_headers(client, user.email)
     before = _counts(session)
-    for path, body in (("/api/v1/rules/validate", {"yaml": text}),
-                       ("/api/v1/rules/dry-run", {"yaml": text}),
-                       ("/api/v1/rules", {"yaml": text, "note": "hostile"})):  # fmt: skip
+    for path, body in (
+        ("/api/v1/rules/validate", {"yaml": text}),
+        ("/api/v1/rules/dry-run", {"yaml": text}),
+        ("/api/v1/rules", {"yaml": text, "note": "hostile"}),
+    ):
         r = client.post(path, json=body, headers=h)
         assert r.status_code == 422, (path, r.status_code, r.text[:300])
         assert r.json() == {"detail": r.json()["detail"], "field": "yaml"}
@@ -360,9 +387,16 @@ def test_the_per_rule_form_refuses_aliases_and_tags_inline(
     user = create_user(session, role="admin")
     page_login(client, user.email)
     token = csrf(client, "/rules/edit?rule=policy_dpo")
-    form = {"csrftoken": token, "original": "policy_dpo", "id": "policy_dpo", "description": "d",
-            "source": "s", "when": "&w {fact: fm.policy_noncompliance.severity, op: ge, value: 1}",
-            "then": "!!python/name:os.system", "action": "check"}  # fmt: skip
+    form = {
+        "csrftoken": token,
+        "original": "policy_dpo",
+        "id": "policy_dpo",
+        "description": "d",
+        "source": "s",
+        "when": "&w {fact: fm.policy_noncompliance.severity, op: ge, value: 1}",
+        "then": "!!python/name:os.system",
+        "action": "check",
+    }
     before = _counts(session)
     r = client.post("/rules/edit", data=form)
     assert r.status_code == 422
@@ -388,8 +422,9 @@ def test_a_published_rule_set_is_bounded_by_the_caps(
     assert len(row.text.encode()) <= RULESET_LIMITS.max_bytes
     assert len(json.dumps(row.body)) <= 6 * RULESET_LIMITS.max_bytes
     assert len(client.get("/api/v1/rules", headers=admin).content) <= 8 * RULESET_LIMITS.max_bytes
-    bomb = client.post("/api/v1/rules", json={"yaml": alias_bomb(depth=6), "note": "x"},
-                       headers=admin)  # fmt: skip
+    bomb = client.post(
+        "/api/v1/rules", json={"yaml": alias_bomb(depth=6), "note": "x"}, headers=admin
+    )
     assert bomb.status_code == 422
     assert client.get("/api/v1/rules", headers=admin).json()["version"] == row.version
 
@@ -400,14 +435,16 @@ def _string_path_routes() -> list[tuple[str, str]]:
     text parameter holding a control character and each integer parameter 1."""
     from tests.auth.test_authz_matrix import _route_table
 
-    app = create_app(Settings(environment=Environment.test, secret_key=TEST_SECRET,
-                              database_url="sqlite://"))  # fmt: skip
+    app = create_app(
+        Settings(environment=Environment.test, secret_key=TEST_SECRET, database_url="sqlite://")
+    )
     out = []
     for key, route in _route_table(app).items():
         if route is None:
             continue
-        text_params = [n for n, c in route.param_convertors.items()
-                       if not isinstance(c, IntegerConvertor)]  # fmt: skip
+        text_params = [
+            n for n, c in route.param_convertors.items() if not isinstance(c, IntegerConvertor)
+        ]
         if text_params:
             method, path = key.split(" ", 1)
             for name in route.param_convertors:
@@ -441,8 +478,9 @@ def test_control_characters_in_path_parameters_are_422(
     assert _counts(session) == before
 
 
-@pytest.mark.parametrize("path", ["/api/v1/deployments/1%00", "/api/v1/rules%00/versions",
-                                  "/api/v1/jobs/%0D%0A1"])  # fmt: skip
+@pytest.mark.parametrize(
+    "path", ["/api/v1/deployments/1%00", "/api/v1/rules%00/versions", "/api/v1/jobs/%0D%0A1"]
+)
 def test_control_characters_in_api_paths_are_422_naming_the_path(
     client: TestClient, admin: dict[str, str], path: str
 ) -> None:
@@ -452,8 +490,15 @@ def test_control_characters_in_api_paths_are_422_naming_the_path(
     assert "control character" in r.json()["detail"][0]["msg"]
 
 
-FORMULAS = ['=HYPERLINK("http://x","y")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)",
-            "\t=1+1", "\r=1+1", " =1+1"]  # fmt: skip
+FORMULAS = [
+    '=HYPERLINK("http://x","y")',
+    "+1+cmd|' /C calc'!A0",
+    "-2+3",
+    "@SUM(A1)",
+    "\t=1+1",
+    "\r=1+1",
+    " =1+1",
+]
 
 
 def _cells_are_inert(text: str) -> list[list[str]]:
@@ -475,8 +520,11 @@ def test_formula_cells_are_neutralised_in_every_csv(client: TestClient, session:
     names = FORMULAS[:4]  # names refuse control characters (tab, CR)
     for name in names:
         page = client.get(f"/deployments/{dep.id}/portfolios/new")
-        r = client.post(f"/deployments/{dep.id}/portfolios/new", follow_redirects=False,
-                        data={"csrftoken": csrf_from(page.text), "name": name})  # fmt: skip
+        r = client.post(
+            f"/deployments/{dep.id}/portfolios/new",
+            follow_redirects=False,
+            data={"csrftoken": csrf_from(page.text), "name": name},
+        )
         assert r.status_code == 303, (name, r.text[:300])
         ids.append(r.headers["location"].rsplit("/", 1)[1])
     compare = client.get(f"/portfolios/compare.csv?ids={','.join(ids)}")
@@ -520,8 +568,12 @@ def test_no_module_writes_csv_without_the_helper() -> None:
                 names = {a.name for a in node.names}
                 if names & {"writer", "DictWriter", "*"}:
                     offenders.append(f"{path.relative_to(root)}:{node.lineno}")
-            if (isinstance(node, ast.Attribute) and node.attr in {"writer", "DictWriter"}
-                    and isinstance(node.value, ast.Name) and node.value.id == "csv"):  # fmt: skip
+            if (
+                isinstance(node, ast.Attribute)
+                and node.attr in {"writer", "DictWriter"}
+                and isinstance(node.value, ast.Name)
+                and node.value.id == "csv"
+            ):
                 offenders.append(f"{path.relative_to(root)}:{node.lineno}")
     assert not offenders, f"write CSV through app.csv_export, not csv.writer: {offenders}"
 
@@ -553,16 +605,22 @@ def _markup_is_text(fig: dict[str, Any]) -> None:
 def test_user_text_in_charts_is_text_not_markup(client: TestClient, session: Session) -> None:
     """Portfolio names (comparison charts) and segment names (evaluation chart), on the pages."""
     user = create_user(session, role="admin")
-    dep = create_deployment(session, user=user, name=MARKUP,
-                            segments=[{"name": MARKUP, "risk": "high"},
-                                      {"name": "US", "risk": "low"}])  # fmt: skip
+    dep = create_deployment(
+        session,
+        user=user,
+        name=MARKUP,
+        segments=[{"name": MARKUP, "risk": "high"}, {"name": "US", "risk": "low"}],
+    )
     session.commit()
     page_login(client, user.email)
     ids = []
     for name in (MARKUP, "<b>plain</b> & co"):
         page = client.get(f"/deployments/{dep.id}/portfolios/new")
-        r = client.post(f"/deployments/{dep.id}/portfolios/new", follow_redirects=False,
-                        data={"csrftoken": csrf_from(page.text), "name": name})  # fmt: skip
+        r = client.post(
+            f"/deployments/{dep.id}/portfolios/new",
+            follow_redirects=False,
+            data={"csrftoken": csrf_from(page.text), "name": name},
+        )
         assert r.status_code == 303, r.text[:300]
         ids.append(r.headers["location"].rsplit("/", 1)[1])
     figs = figures_in(client.get(f"/portfolios/compare?ids={','.join(ids)}").text)
@@ -573,11 +631,16 @@ def test_user_text_in_charts_is_text_not_markup(client: TestClient, session: Ses
     assert scatter["data"][0]["name"] == html.escape(MARKUP, quote=False)
     assert "&lt;b&gt;plain&lt;/b&gt; &amp; co" in [t["name"] for t in scatter["data"]]
 
-    results = [{"segment": seg, "metric": "accuracy", "phase": phase, "value": v}
-               for seg, vals in ((MARKUP, (0.85, 0.80)), ("US", (0.80, 0.92)))
-               for phase, v in zip(("before", "after"), vals, strict=True)]  # fmt: skip
-    r = client.post(f"/api/v1/deployments/{dep.id}/evaluations", headers=api_headers(
-        client, user.email), json={"label": "pilot", "results": results})  # fmt: skip
+    results = [
+        {"segment": seg, "metric": "accuracy", "phase": phase, "value": v}
+        for seg, vals in ((MARKUP, (0.85, 0.80)), ("US", (0.80, 0.92)))
+        for phase, v in zip(("before", "after"), vals, strict=True)
+    ]
+    r = client.post(
+        f"/api/v1/deployments/{dep.id}/evaluations",
+        headers=api_headers(client, user.email),
+        json={"label": "pilot", "results": results},
+    )
     assert r.status_code == 201, r.text
     (fig,) = figures_in(client.get(f"/evaluations/{r.json()['id']}").text)
     _markup_is_text(fig)
@@ -603,11 +666,15 @@ def test_every_chart_builder_escapes_user_text() -> None:
         if path.parent.name == "web":
             continue
         module = importlib.import_module(f"app.{path.parent.name}.charts")
-        builders += [f for name, f in inspect.getmembers(module, inspect.isfunction)
-                     if not name.startswith("_") and f.__module__ == module.__name__]  # fmt: skip
+        builders += [
+            f
+            for name, f in inspect.getmembers(module, inspect.isfunction)
+            if not name.startswith("_") and f.__module__ == module.__name__
+        ]
     assert len(builders) >= 15
-    unwrapped = [f"{f.__module__}.{f.__name__}" for f in builders
-                 if not getattr(f, "plain_text", False)]  # fmt: skip
+    unwrapped = [
+        f"{f.__module__}.{f.__name__}" for f in builders if not getattr(f, "plain_text", False)
+    ]
     assert not unwrapped, f"wrap these chart builders in app.web.charts.figure: {unwrapped}"
 
     item = {
@@ -642,16 +709,28 @@ def test_another_organisations_admin_cannot_move_our_reference_data(
     theirs = create_user(session, org="Theirs", role="admin")
     session.commit()
     h, hb = api_headers(client, ours.email), api_headers(client, theirs.email)
-    body = {"model": "llama_3_1_8b", "gpu": "a100_sxm_80gb", "input_tokens": 1000,
-            "output_tokens": 200, "requests_per_day": 50_000, "ttft_slo_ms": 800,
-            "tpot_slo_ms": 60}  # fmt: skip
+    body = {
+        "model": "llama_3_1_8b",
+        "gpu": "a100_sxm_80gb",
+        "input_tokens": 1000,
+        "output_tokens": 200,
+        "requests_per_day": 50_000,
+        "ttft_slo_ms": 800,
+        "tpot_slo_ms": 60,
+    }
     before = client.post("/api/v1/estimates/inference", json=body, headers=h).json()
     rules = client.get("/api/v1/rules", headers=h).json()
-    r = client.put("/api/v1/gpus/a100_sxm_80gb/price", headers=hb,
-                   json={"price_per_hour_usd": 999, "kind": "other"})  # fmt: skip
+    r = client.put(
+        "/api/v1/gpus/a100_sxm_80gb/price",
+        headers=hb,
+        json={"price_per_hour_usd": 999, "kind": "other"},
+    )
     assert r.status_code == 200
-    r = client.put("/api/v1/operator/gpus/a100_sxm_80gb/default-price", headers=hb,
-                   json={"price_per_hour_usd": 999, "source": "x"})  # fmt: skip
+    r = client.put(
+        "/api/v1/operator/gpus/a100_sxm_80gb/default-price",
+        headers=hb,
+        json={"price_per_hour_usd": 999, "source": "x"},
+    )
     assert r.status_code == 403
     text = rules["yaml"].replace("technique: rag", "technique: graphrag", 1)
     assert (
@@ -670,13 +749,18 @@ def test_chinchilla_constants_at_the_edge_never_overflow(
     user = create_user(session, role="architect")
     session.commit()
     h = api_headers(client, user.email)
-    body = {"compute_flops": 1e40, "constants": {"E": 1e-300, "A": 1e12, "B": 1e-300,
-            "alpha": exponent, "beta": exponent}}  # fmt: skip
+    body = {
+        "compute_flops": 1e40,
+        "constants": {"E": 1e-300, "A": 1e12, "B": 1e-300, "alpha": exponent, "beta": exponent},
+    }
     r = client.post("/api/v1/scaling/chinchilla", json=body, headers=h)
     assert r.status_code in (200, 422), r.text
     if r.status_code == 422:
         assert "constants" in r.text
-    r = client.post("/api/v1/scaling/chinchilla", json=body | {"constants": body["constants"] | {
-        "alpha": 1e-300}}, headers=h)  # fmt: skip
+    r = client.post(
+        "/api/v1/scaling/chinchilla",
+        json=body | {"constants": body["constants"] | {"alpha": 1e-300}},
+        headers=h,
+    )
     assert r.status_code == 422
     assert "alpha" in r.text

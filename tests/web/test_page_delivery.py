@@ -40,8 +40,11 @@ def test_pages_link_static_files_by_content_hash(client: TestClient) -> None:
     html = client.get("/login").text
     urls = _asset_urls(html)
     assert {u.split("/static/", 1)[1].rsplit(".", 2)[0] for u in urls} >= {
-        "css/app", "js/htmx-2.0.11.min", "js/app", "vendor/plotly-axisboard.min",
-    }  # fmt: skip
+        "css/app",
+        "js/htmx-2.0.11.min",
+        "js/app",
+        "vendor/plotly-axisboard.min",
+    }
     for url in urls:
         name = url.removeprefix("/static/")
         stem, digest, suffix = name.rsplit(".", 2)
