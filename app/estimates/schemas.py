@@ -89,15 +89,19 @@ class InferenceFields(BaseModel, Generic[GpuT]):
     tpot_slo_ms: float | None = Field(None, gt=0, le=1e6, allow_inf_nan=False)
 
 
-class InferenceRequest(InferenceFields[Key | GpuSpecIn]):
-    peak_to_average: float | None = Field(
+def _peak_to_average_field() -> Any:
+    return Field(
         None,
         ge=1,
         le=MAX_PEAK_TO_AVERAGE,
         allow_inf_nan=False,
-        description="Busiest hour's requests/s over the 24-hour mean: the capacity plan's "
-        "replicas are sized for the peak, as a deployment's are. Left out: 1 (the mean rate)",
+        description="Busiest hour's requests/s over the 24-hour mean: replicas are sized for "
+        "the peak, as a deployment's are. Left out: 1 (the mean rate)",
     )
+
+
+class InferenceRequest(InferenceFields[Key | GpuSpecIn]):
+    peak_to_average: float | None = _peak_to_average_field()
 
 
 class MemoryOut(BaseModel):
@@ -215,6 +219,7 @@ class InferenceResponse(TimingOut):
 
 class CompareGpusRequest(InferenceFields[Key | GpuSpecIn | None]):
     gpu: Key | GpuSpecIn | None = Field(None, description="Ignored: every catalog GPU is tried")
+    peak_to_average: float | None = _peak_to_average_field()
 
 
 class GpuOption(BaseModel):

@@ -392,9 +392,19 @@ def compare_gpus(session: Session, req: CompareGpusRequest, org_id: int) -> Comp
                 )
             )
             continue
+        # replicas for the peak hour, run all month (as the capacity plan does with a peak)
+        peak_rpd = rpd * (req.peak_to_average or 1.0)
         outcome = evaluate(
             Scenario(
-                arch, gpu, eng, cfg, req.input_tokens, req.output_tokens, rpd, ttft_slo, tpot_slo
+                arch,
+                gpu,
+                eng,
+                cfg,
+                req.input_tokens,
+                req.output_tokens,
+                peak_rpd,
+                ttft_slo,
+                tpot_slo,
             )
         )
         if not outcome.fits:

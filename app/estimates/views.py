@@ -124,7 +124,7 @@ def _inference_context(
         sw = service.sweeps(session, req, caller.org_id) if fits else {}
         compare = service.compare_gpus(
             session,
-            CompareGpusRequest(**req.model_dump(exclude={"gpu", "peak_to_average"})),
+            CompareGpusRequest(**req.model_dump(exclude={"gpu"})),
             caller.org_id,
         )
     except (InvalidInput, FieldError) as exc:
@@ -178,7 +178,7 @@ def compare_page(request: Request, session: SessionDep, caller: PageCaller) -> R
         try:
             compare = service.compare_gpus(
                 session,
-                CompareGpusRequest(**req.model_dump(exclude={"gpu", "peak_to_average"})),
+                CompareGpusRequest(**req.model_dump(exclude={"gpu"})),
                 caller.org_id,
             )
         except (InvalidInput, FieldError) as exc:

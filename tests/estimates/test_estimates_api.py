@@ -628,3 +628,32 @@ def test_one_step_model_per_estimate(
     assert r.json()["capacity"] is not None
     assert r.json()["latency_percentiles"] is not None
     assert sorted(built) == [False, True]
+
+
+def test_compare_gpus_sizes_replicas_for_the_peak(client: TestClient, h: dict[str, str]) -> None:
+    """The estimator's GPU comparison plans for the peak like the deployment page (it sized for
+    the 24-hour mean, so a deployment with peak-to-average 3 was compared at a third of its
+    replicas): each GPU's replicas are those of the mean rate times the peak factor."""
+    body = {
+        **BASE,
+        "model": "llama_3_1_70b",
+        "n_gpus": 2,
+        "requests_per_day": 5_000_000,
+        "ttft_slo_ms": 2000,
+        "tpot_slo_ms": 80,
+    }
+    url = "/api/v1/estimates/inference/compare-gpus"
+    mean = {o["gpu"]: o for o in client.post(url, json=body, headers=h).json()["options"]}
+    peak_body = {**body, "peak_to_average": 3}
+    peak = {o["gpu"]: o for o in client.post(url, json=peak_body, headers=h).json()["options"]}
+    flat = {**body, "requests_per_day": 15_000_000}
+    tripled = {o["gpu"]: o for o in client.post(url, json=flat, headers=h).json()["options"]}
+    compared = [g for g, o in mean.items() if o["replicas"]]
+    assert compared
+    for g in compared:
+        assert peak[g]["replicas"] == tripled[g]["replicas"] >= mean[g]["replicas"]
+        assert peak[g]["monthly_cost_usd"] == tripled[g]["monthly_cost_usd"]
+    assert any(peak[g]["replicas"] > mean[g]["replicas"] for g in compared)
+    bad = client.post(url, json={**body, "peak_to_average": 0.5}, headers=h)
+    assert bad.status_code == 422
+    assert "peak_to_average" in bad.text
