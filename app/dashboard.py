@@ -42,22 +42,39 @@ STATUS_WORDS = {
 def _latest_status(
     session: Session, org_id: int, assessments: Sequence[Assessment]
 ) -> dict[int, dict[str, Any]]:
-    """deployment id -> its latest assessment and that assessment's status."""
-    latest: dict[int, Assessment] = {}
+    """deployment id -> its latest submitted assessment and that assessment's status (a draft
+    started after it does not hide it: ``draft_open`` says one is open), else its draft."""
+    submitted_latest: dict[int, Assessment] = {}
+    drafts: set[int] = set()
     for a in assessments:  # ordered by id: the last one wins
-        latest[a.deployment_id] = a
-    submitted = [a.id for a in latest.values() if a.status == "submitted"]
+        if a.status == "submitted":
+            submitted_latest[a.deployment_id] = a
+        else:
+            drafts.add(a.deployment_id)
     recs: dict[int, Recommendation] = AssessmentRepository(session, org_id).latest_recommendations(
-        submitted
+        [a.id for a in submitted_latest.values()]
     )
     statuses = workflow.recommendation_statuses(session, org_id, list(recs.values()))
     out: dict[int, dict[str, Any]] = {}
-    for dep_id, a in latest.items():
-        status = "draft" if a.status != "submitted" else "submitted"
+    for dep_id in drafts - set(submitted_latest):
+        # a draft has no page of its own: the questionnaire restores it
+        out[dep_id] = {
+            "assessment_id": None,
+            "status": "draft",
+            "words": STATUS_WORDS["draft"],
+            "draft_open": True,
+        }
+    for dep_id, a in submitted_latest.items():
+        status = "submitted"
         rec = recs.get(a.id)
         if rec is not None:
             status = statuses.get(rec.id, status)
-        out[dep_id] = {"assessment_id": a.id, "status": status, "words": STATUS_WORDS[status]}
+        out[dep_id] = {
+            "assessment_id": a.id,
+            "status": status,
+            "words": STATUS_WORDS[status],
+            "draft_open": dep_id in drafts,
+        }
     return out
 
 
@@ -65,7 +82,12 @@ def product_lead_section(session: Session, caller: Caller) -> dict[str, Any]:
     repo = DashboardRepository(session, caller.org_id)
     deps = repo.deployments_of(caller.user_id, caller.email)
     status = _latest_status(session, caller.org_id, repo.assessments_of([d.id for d in deps]))
-    none = {"assessment_id": None, "status": "none", "words": STATUS_WORDS["none"]}
+    none = {
+        "assessment_id": None,
+        "status": "none",
+        "words": STATUS_WORDS["none"],
+        "draft_open": False,
+    }
     rows = [{"deployment": d, **status.get(d.id, none)} for d in deps]
     counts: dict[str, int] = {}
     for r in rows:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -136,3 +137,40 @@ def test_viewer_sees_only_the_overview(client: TestClient, session: Session) -> 
     text = _page(client, viewer)
     assert "Your organisation" in text
     assert 'class="card role-section"' not in text
+
+
+def test_a_draft_links_to_the_questionnaire_and_does_not_hide_the_submitted_one(
+    client: TestClient, session: Session
+) -> None:
+    """Walk-through: a draft started after a submitted assessment showed as "Latest assessment
+    #4 · draft" linking /assessments/4 (a 404: drafts have no page) and hid that #1 still waits
+    for a decision."""
+    lead = create_user(session, role="product_lead")
+    both = create_deployment(session, user=lead, name="Submitted then drafted")
+    only = create_deployment(session, user=lead, name="Only a draft")
+    submitted = _assess(session, lead, both.id)
+    caller = caller_for(session, lead)
+    d1 = assessments.save_draft(session, caller, both.id, {"fm.serving_cost.severity": "2"})
+    d2 = assessments.save_draft(session, caller, only.id, {"fm.serving_cost.severity": "1"})
+    session.flush()
+    rows = {r["deployment"].name: r for r in dashboard.for_role(session, caller)["my_deployments"]}
+    assert rows["Submitted then drafted"]["assessment_id"] == submitted.id
+    assert rows["Submitted then drafted"]["status"] == "submitted"
+    assert rows["Submitted then drafted"]["draft_open"] is True
+    only_row = rows["Only a draft"]
+    assert (only_row["assessment_id"], only_row["status"]) == (None, "draft")
+    text = _page(client, lead)
+    for draft in (d1, d2):
+        assert f'href="/assessments/{draft.id}"' not in text
+    assert f'href="/assessments/{submitted.id}"' in text
+    assert re.sub(r"<[^>]+>", "", text).count("(a newer draft is open)") == 1
+    assert client.get(f"/deployments/{only.id}/assessment").status_code == 200
+    assert 'href="/portfolios"' not in text
+
+
+def test_the_architects_portfolio_link_resolves(client: TestClient, session: Session) -> None:
+    architect = create_user(session, role="architect")
+    text = _page(client, architect)
+    section = text.split('id="role-architect"', 1)[1].split("</section>", 1)[0]
+    for href in re.findall(r'href="([^"]+)"', section):
+        assert client.get(href).status_code == 200, href

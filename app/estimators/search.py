@@ -1030,7 +1030,10 @@ def serving_fails(
         why.append("the deployment does not fit on its GPUs")
     cost = base_eval.monthly_cost_usd
     if c.monthly_budget_usd is not None and cost is not None and cost > c.monthly_budget_usd:
-        why.append(f"it costs ${cost:,.0f}/month against a ${c.monthly_budget_usd:,.0f} budget")
+        why.append(
+            f"it costs ${cost:,.0f}/month in GPU-hours needed against a "
+            f"${c.monthly_budget_usd:,.0f} budget"
+        )
     ttft, tpot = base_eval.ttft_ms_p95, base_eval.tpot_ms_p95
     if c.ttft_p95_ms is not None and ttft is not None and ttft > c.ttft_p95_ms:
         why.append(f"TTFT p95 {ttft:,.0f} ms exceeds {c.ttft_p95_ms:,g} ms")

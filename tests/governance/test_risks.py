@@ -77,3 +77,15 @@ def test_deployment_risks_follow_recommended_and_adopted_axes(
     assert "statement of applicability" in text
     assert "A.7.5" in text
     assert "retrieval: adopted" in text
+
+
+def test_the_edit_link_shows_only_to_who_may_edit(client: TestClient, session: Session) -> None:
+    """Walk-through: a viewer was offered "(edit)" beside the deployment and got a 403."""
+    lead = create_user(session, role="product_lead")
+    dep = create_deployment(session, user=lead)
+    viewer = create_user(session, role="viewer")
+    edit = f'href="/deployments/{dep.id}/edit"'
+    page_login(client, viewer.email)
+    assert edit not in client.get(f"/deployments/{dep.id}/risks").text
+    page_login(client, lead.email)
+    assert edit in client.get(f"/deployments/{dep.id}/risks").text

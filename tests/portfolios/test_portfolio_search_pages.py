@@ -90,6 +90,10 @@ def test_search_shows_frontier_and_a_point_saves_as_a_portfolio(
     text = html.unescape(r.text)
     assert "Recommended" in text
     assert 'id="frontier"' in text
+    # walk-through: "Today: $28,038/month" beside a deployment page showing $58,254 (the
+    # provisioned bill); the search names its basis
+    assert "Monthly (GPU-hours needed)" in text
+    assert "in the GPU-hours the traffic needs" in text
     fig = next(f for f in figures_in(r.text) if "coverage" in f["layout"]["title"]["text"])
     names = [t["name"] for t in fig["data"]]
     assert "feasible" in names
