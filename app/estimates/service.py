@@ -340,6 +340,24 @@ def inference(session: Session, req: InferenceRequest, org_id: int) -> Inference
     )
 
 
+def _unfit(key: str, name: str, meets_slo: bool | None, reason: str | None) -> GpuOption:
+    """A GPU the workload does not fit (no figures: they would mean nothing), and why."""
+    return GpuOption(
+        gpu=key,
+        name=name,
+        fits=False,
+        meets_slo=meets_slo,
+        batch=None,
+        ttft_ms=None,
+        tpot_ms=None,
+        output_tokens_per_s=None,
+        cost_per_million_output_tokens_usd=None,
+        monthly_cost_usd=None,
+        replicas=None,
+        reason=reason,
+    )
+
+
 def compare_gpus(session: Session, req: CompareGpusRequest, org_id: int) -> CompareGpusResponse:
     """Every catalog GPU for the same workload: the ones that fit and meet the SLOs first,
     then by monthly cost for the traffic (or $ per million output tokens without traffic)."""
@@ -355,22 +373,7 @@ def compare_gpus(session: Session, req: CompareGpusRequest, org_id: int) -> Comp
                 arch, gpu, eng, cfg, Workload(req.input_tokens, req.output_tokens, req.batch_size)
             )
         except EstimateError as exc:
-            options.append(
-                GpuOption(
-                    gpu=g.key,
-                    name=g.name,
-                    fits=False,
-                    meets_slo=None,
-                    batch=None,
-                    ttft_ms=None,
-                    tpot_ms=None,
-                    output_tokens_per_s=None,
-                    cost_per_million_output_tokens_usd=None,
-                    monthly_cost_usd=None,
-                    replicas=None,
-                    reason=str(exc),
-                )
-            )
+            options.append(_unfit(g.key, g.name, None, str(exc)))
             continue
         rpd, ttft_slo, tpot_slo = req.requests_per_day, req.ttft_slo_ms, req.tpot_slo_ms
         if rpd is None or not ttft_slo or not tpot_slo:
@@ -408,22 +411,7 @@ def compare_gpus(session: Session, req: CompareGpusRequest, org_id: int) -> Comp
             )
         )
         if not outcome.fits:
-            options.append(
-                GpuOption(
-                    gpu=g.key,
-                    name=g.name,
-                    fits=False,
-                    meets_slo=False,
-                    batch=None,
-                    ttft_ms=None,
-                    tpot_ms=None,
-                    output_tokens_per_s=None,
-                    cost_per_million_output_tokens_usd=None,
-                    monthly_cost_usd=None,
-                    replicas=None,
-                    reason=outcome.reason,
-                )
-            )
+            options.append(_unfit(g.key, g.name, False, outcome.reason))
             continue
         # The figures shown are those at the batch the plan runs (the largest within the TPOT
         # SLO, else 1), and the verdict is one check on exactly those figures.
