@@ -158,7 +158,7 @@ def estimate_training(
         compute_optimal={
             "params": n_opt,
             "tokens": d_opt,
-            "tokens_per_param": d_opt / n_opt,
+            "tokens_per_param": d_opt / n_opt if n_opt > 0 else None,
             "loss": f.loss(n_opt, d_opt),
             "loss_of_this_run": f.loss(total, tokens),
             "compute_flops": c6,
