@@ -271,7 +271,7 @@ class TrainingRequest(BaseModel):
 class ComputeOptimalOut(BaseModel):
     params: float
     tokens: float
-    tokens_per_param: float
+    tokens_per_param: float | None
     loss: float
     loss_of_this_run: float
     compute_flops: float
