@@ -266,6 +266,21 @@ class TrainingRequest(BaseModel):
     sequence_length: int = Field(4096, ge=1, le=10_000_000)
     precision: Literal["bf16", "fp16", "fp8"] = "bf16"
     fit: ChinchillaFitName = "epoch_2024"
+    tensor_parallel: int | None = Field(
+        None, ge=1, le=1024, description="Tensor-parallel degree (omit: not modelled)"
+    )
+    pipeline_parallel: int | None = Field(
+        None, ge=1, le=1024, description="Pipeline stages (omit: not modelled)"
+    )
+    micro_batches: int | None = Field(
+        None,
+        ge=1,
+        le=1_000_000,
+        description="Micro-batches per pipeline per step (with pipeline_parallel: the bubble)",
+    )
+    zero_stage: Literal[0, 1, 2, 3] | None = Field(
+        None, description="ZeRO stage of the data-parallel sharding (3 = FSDP full shard)"
+    )
 
 
 class ComputeOptimalOut(BaseModel):

@@ -472,17 +472,21 @@ def training(session: Session, req: TrainingRequest, org_id: int) -> TrainingRes
             sequence_length=req.sequence_length,
             precision=Precision(req.precision),
             chinchilla_fit=req.fit,
+            tensor_parallel=req.tensor_parallel,
+            pipeline_parallel=req.pipeline_parallel,
+            micro_batches=req.micro_batches,
+            zero_stage=req.zero_stage,
         )
     except HardwareError as exc:
         raise FieldError(str(exc), field="precision") from None
     out = est.as_dict()
-    out["range"], out["assumptions"]["range"] = _range_note(
-        {
-            "gpu_hours": (est.gpu_hours, "training", False),
-            "wall_clock_days": (est.wall_clock_days, "training", False),
-        },
-        gpu.key,
-    )
+    figures: dict[str, tuple[float | None, str, bool]] = {
+        "gpu_hours": (est.gpu_hours, "training", False),
+        "wall_clock_days": (est.wall_clock_days, "training", False),
+    }
+    if req.mfu is None:  # the modelled MFU: a speed, with the training family's band
+        figures["mfu"] = (est.mfu, "training", True)
+    out["range"], out["assumptions"]["range"] = _range_note(figures, gpu.key)
     return TrainingResponse.model_validate(out)
 
 

@@ -37,7 +37,7 @@ from app.estimators.chinchilla import DEFAULT_FIT, fit
 from app.estimators.errors import FieldError
 from app.estimators.hardware import GpuSpec
 from app.estimators.precision import BYTES, Precision
-from app.estimators.training_mfu import estimate_mfu
+from app.estimators.training_mfu import Parallelism, estimate_mfu
 
 DEFAULT_MFU = 0.40
 MFU_RANGE = (0.30, 0.50)
@@ -116,11 +116,18 @@ def estimate_training(
     sequence_length: int = DEFAULT_SEQUENCE_LENGTH,
     precision: Precision = Precision.bf16,
     chinchilla_fit: str = DEFAULT_FIT,
+    tensor_parallel: int | None = None,
+    pipeline_parallel: int | None = None,
+    micro_batches: int | None = None,
+    zero_stage: int | None = None,
 ) -> TrainingEstimate:
     """Pretraining compute, time and cost, and the Chinchilla-optimal split of the same FLOPs.
 
     ``mfu`` None: the MFU model of :mod:`app.estimators.training_mfu` (the model's width against
-    the GPU's ridge point, at the GEMM efficiency fitted on published pretraining reports)."""
+    the GPU's ridge point, the cluster size and the parallelism given, with the coefficients
+    fitted on published pretraining reports). The parallelism fields are optional: one not given
+    leaves its term out (the fitted GEMM efficiency absorbs it, as for the reports that do not
+    state it)."""
     if arch is None and params is None:
         raise TrainingError("give a model or a parameter count", field="params")
     n = float(arch.active_params if arch is not None else params)  # type: ignore[arg-type]
@@ -130,11 +137,12 @@ def estimate_training(
         raise TrainingError("mfu must be in (0, 1]", field="mfu")
     if n_gpus < 1:
         raise TrainingError("n_gpus must be at least 1", field="n_gpus")
+    par = _parallelism(n_gpus, tensor_parallel, pipeline_parallel, micro_batches, zero_stage)
     per_token = training_flops_per_token(n, arch, sequence_length)
     flops = per_token * tokens
     peak = gpu.peak_flops(precision)
     if mfu is None:
-        modelled = estimate_mfu(n, arch, gpu, peak)
+        modelled = estimate_mfu(n, arch, gpu, peak, parallelism=par)
         mfu, mfu_source = modelled.mfu, modelled.note
     else:
         mfu_source = "given by the request"
@@ -175,7 +183,35 @@ def estimate_training(
             "price_per_gpu_hour_usd": price,
             "gpu": gpu.name,
             "n_gpus": n_gpus,
+            "tensor_parallel": tensor_parallel,
+            "pipeline_parallel": pipeline_parallel,
+            "micro_batches": micro_batches,
+            "zero_stage": zero_stage,
         },
+    )
+
+
+def _parallelism(
+    n_gpus: int, tp: int | None, pp: int | None, micro_batches: int | None, zero_stage: int | None
+) -> Parallelism:
+    for name, v in (
+        ("tensor_parallel", tp),
+        ("pipeline_parallel", pp),
+        ("micro_batches", micro_batches),
+    ):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            raise TrainingError(f"{name} must be a positive integer", field=name)
+    if zero_stage is not None and zero_stage not in (0, 1, 2, 3):
+        raise TrainingError("zero_stage must be 0, 1, 2 or 3", field="zero_stage")
+    model_parallel = (tp or 1) * (pp or 1)
+    if n_gpus % model_parallel:
+        field = "pipeline_parallel" if pp else "tensor_parallel"
+        raise TrainingError(
+            f"tensor_parallel × pipeline_parallel ({model_parallel}) must divide n_gpus ({n_gpus})",
+            field=field,
+        )
+    return Parallelism(
+        n_gpus=n_gpus, tp=tp, pp=pp, micro_batches=micro_batches, zero_stage=zero_stage
     )
 
 

@@ -65,10 +65,15 @@ from app.estimators.training import (
     training_flops_per_token,
 )
 from app.estimators.training_mfu import (
-    TRAIN_GEMM_EFFICIENCY,
-    elementwise_ratio,
+    FITTED_TERMS,
+    PRIOR_TERMS,
+    MfuFit,
+    MfuReport,
+    MfuTerms,
+    Parallelism,
     estimate_mfu,
-    fit_train_efficiency,
+    features,
+    fit_mfu_terms,
 )
 
 # Median absolute percentage error targets per family (the estimators issue, part 9).
@@ -310,7 +315,29 @@ def _match(patterns: Sequence[tuple[str, str]], text: str, what: str) -> str:
     raise Skip(f"{what} '{text}' is not mapped")
 
 
+# BLOOM-176B (bigscience-workshop/bigscience train/tr11-176B-ml/README.md, "Architecture"): 70
+# layers, hidden 14,336, 112 heads, GeLU 4·h MLP (SwiGLU-equivalent f = 8h/3), 250,880-token
+# tied embedding (the README's "embedding size: v*h").
+_BLOOM_176B = Architecture(
+    n_layers=70,
+    d_model=14336,
+    d_ff=38229,
+    n_heads=112,
+    n_kv_heads=112,
+    d_head=128,
+    vocab=250880,
+    tied_embeddings=True,
+    name="BLOOM-176B",
+)
+
+
 def row_architecture(row: MeasurementRow) -> Architecture:
+    if row.model.startswith("BLOOM-176B"):
+        return _BLOOM_176B
+    if row.model.startswith("OPT-175B"):
+        # OPT-175B follows GPT-3 175B's shape, 96 layers, d 12,288, 96 heads (Zhang et al. 2022,
+        # arXiv 2205.01068); its 50,272-token vocabulary against 51,200 changes N by < 0.01 %.
+        return _GPT3_175B
     if row.model.startswith("13B GPT"):
         return _GPT_13B
     if row.model.startswith("Megatron-LM GPT 1T"):
@@ -532,70 +559,95 @@ def _is_pretraining(row: MeasurementRow) -> bool:
     return row.family == "training" and "finetune" not in row.model.lower()
 
 
-def _measured_mfu(row: MeasurementRow) -> tuple[float, float]:
-    """(MFU the row reports, the run's element-wise share r) of a pretraining row."""
+def row_parallelism(row: MeasurementRow) -> Parallelism:
+    """The layout a training row states in its model and batch columns: "TP8", "PP16", "ZeRO-1"
+    (or "FSDP (ZeRO-3)"), "128 micro-batches"; what it does not state stays None."""
+    text = f"{row.model} {row.batch}"
+
+    def num(pattern: str) -> int | None:
+        m = re.search(pattern, text)
+        return int(m.group(1)) if m else None
+
+    return Parallelism(
+        n_gpus=row.n_gpus,
+        tp=num(r"\bTP(\d+)"),
+        pp=num(r"\bPP(\d+)"),
+        micro_batches=num(r"\b(\d+) micro-batches"),
+        zero_stage=num(r"ZeRO-(\d)"),
+    )
+
+
+def _row_setup(row: MeasurementRow) -> tuple[Architecture, GpuSpec, float, Parallelism]:
     arch = row_architecture(row)
     gpu = row_gpu(row)
-    peak = gpu.peak_flops(Precision.bf16)
+    return arch, gpu, gpu.peak_flops(Precision.bf16), row_parallelism(row)
+
+
+def _flops_scale(row: MeasurementRow, arch: Architecture) -> float:
+    """Reported FLOP/s per GPU over model FLOP/s (MFU's numerator) of a TFLOPS row."""
     metric = row.metric.lower()
-    r = elementwise_ratio(float(arch.active_params), arch, gpu, peak)
     if metric.startswith("achieved_tflops_per_gpu"):
-        scale = 1 / RECOMPUTE_FLOPS_FACTOR if "recomput" in metric else 1.0
-        return row.value * 1e12 * scale / peak, r
-    if metric == "training_tokens_per_s_per_gpu":
-        per_token = training_flops_per_token(arch.active_params, arch, _int(row.input_len))
-        return row.value * per_token / peak, r
+        return RECOMPUTE_FLOPS_FACTOR if "recomput" in metric else 1.0
     raise Skip(f"training metric '{row.metric}' is not mapped")
 
 
-def fit_training(rows: Sequence[MeasurementRow]) -> float:
-    """The pretraining GEMM efficiency fitted on the pretraining rows (the prior when fewer than
-    ``MIN_FIT_ROWS`` rows of ``MIN_FIT_SOURCES`` publications)."""
-    usable = [r for r in rows if _is_pretraining(r)]
+def _measured_mfu(row: MeasurementRow) -> MfuReport:
+    """The MFU a pretraining row reports, with the features of its run."""
+    arch, gpu, peak, par = _row_setup(row)
+    feats = features(float(arch.active_params), arch, gpu, peak, par)
+    if row.metric.lower() == "training_tokens_per_s_per_gpu":
+        per_token = training_flops_per_token(arch.active_params, arch, _int(row.input_len))
+        return MfuReport(row.value * per_token / peak, feats, row.source)
+    return MfuReport(row.value * 1e12 / _flops_scale(row, arch) / peak, feats, row.source)
+
+
+def pretraining_reports(rows: Sequence[MeasurementRow]) -> list[MfuReport]:
     reports = []
-    kept = []
-    for r in usable:
+    for r in rows:
+        if not _is_pretraining(r):
+            continue
         try:
             reports.append(_measured_mfu(r))
-            kept.append(r)
         except Skip:
             continue
-    if not _eligible(kept):
-        from app.estimators.training_mfu import PRIOR_TRAIN_GEMM_EFFICIENCY
-
-        return PRIOR_TRAIN_GEMM_EFFICIENCY
-    return fit_train_efficiency(reports)
+    return reports
 
 
-def _predict_training(row: MeasurementRow, efficiency: float = TRAIN_GEMM_EFFICIENCY) -> RowResult:
-    arch = row_architecture(row)
-    gpu = row_gpu(row)
+def fit_training_terms(rows: Sequence[MeasurementRow]) -> MfuFit:
+    """The MFU model's coefficients fitted on the pretraining rows; each keeps its prior unless
+    ``MIN_TERM_ROWS`` rows of ``MIN_TERM_SOURCES`` publications inform it."""
+    return fit_mfu_terms(pretraining_reports(rows), PRIOR_TERMS)
+
+
+def fit_training(rows: Sequence[MeasurementRow]) -> MfuTerms:
+    return fit_training_terms(rows).terms
+
+
+def _predict_training(row: MeasurementRow, terms: MfuTerms = FITTED_TERMS) -> RowResult:
+    arch, gpu, peak, par = _row_setup(row)
     metric = row.metric.lower()
-    peak = gpu.peak_flops(Precision.bf16)
     if "finetune" in row.model.lower():
         est = _finetune(row, _finetune_setup(row))
         bound = est.tokens_per_s / DEFAULT_MFU
         return RowResult(row, est.tokens_per_s, bound, higher_is_better=True)
     seq = _int(row.input_len)
     per_token = training_flops_per_token(arch.active_params, arch, seq)
-    mfu = estimate_mfu(float(arch.active_params), arch, gpu, peak, efficiency=efficiency).mfu
+    mfu = estimate_mfu(float(arch.active_params), arch, gpu, peak, parallelism=par, terms=terms).mfu
     notes = (f"modelled MFU {mfu:.3f}",)
-    if metric.startswith("achieved_tflops_per_gpu"):
-        scale = RECOMPUTE_FLOPS_FACTOR if "recomput" in metric else 1.0
-        return RowResult(
-            row, mfu * peak * scale / 1e12, peak * scale / 1e12, notes=notes, higher_is_better=True
-        )
     if metric == "training_tokens_per_s_per_gpu":
         return RowResult(
             row, mfu * peak / per_token, peak / per_token, notes=notes, higher_is_better=True
         )
-    raise Skip(f"training metric '{row.metric}' is not mapped")
+    scale = _flops_scale(row, arch)
+    return RowResult(
+        row, mfu * peak * scale / 1e12, peak * scale / 1e12, notes=notes, higher_is_better=True
+    )
 
 
 def predict_row(
     row: MeasurementRow,
     engines: dict[str, EngineProfile] | None = None,
-    train_efficiency: float = TRAIN_GEMM_EFFICIENCY,
+    train_terms: MfuTerms = FITTED_TERMS,
 ) -> RowResult:
     engines = engines or ENGINES
     try:
@@ -604,7 +656,7 @@ def predict_row(
         if row.family == "memory":
             return _predict_memory(row, engines)
         if row.family == "training":
-            return _predict_training(row, train_efficiency)
+            return _predict_training(row, train_terms)
         return _predict_serving(row, engines)
     except Skip as exc:
         return RowResult(row, skipped=str(exc))
@@ -881,9 +933,9 @@ def leave_one_source_out(rows: Sequence[MeasurementRow]) -> list[RowResult]:
     for source, held in sorted(by_source.items()):
         train = [r for r in rows if r.source != source]
         engines = engines_of(fit_engine_profiles(train))
-        e_train = fit_training(train)
+        terms = fit_training(train)
         out.extend(
-            res for res in (predict_row(r, engines, e_train) for r in held) if res.ape is not None
+            res for res in (predict_row(r, engines, terms) for r in held) if res.ape is not None
         )
     return out
 
