@@ -278,8 +278,11 @@ class TrainingRequest(BaseModel):
         le=1_000_000,
         description="Micro-batches per pipeline per step (with pipeline_parallel: the bubble)",
     )
-    zero_stage: Literal[0, 1, 2, 3] | None = Field(
-        None, description="ZeRO stage of the data-parallel sharding (3 = FSDP full shard)"
+    zero_stage: int | None = Field(
+        None,
+        ge=0,
+        le=3,
+        description="ZeRO stage of the data-parallel sharding (3 = FSDP full shard)",
     )
 
 

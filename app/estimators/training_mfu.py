@@ -81,7 +81,7 @@ PRIOR_TERMS = MfuTerms(efficiency=0.42, cluster=0.0, tp_comm=0.42, zero3_comm=ZE
 # the others absolute.
 PRIOR_SCALES: dict[str, float] = {
     "efficiency": 1.0,
-    "cluster": 0.02,
+    "cluster": 0.05,
     "tp_comm": 0.42,
     "zero3_comm": 0.5,
 }

@@ -375,3 +375,21 @@ def test_training_page_mfu_blank_is_modelled_and_explicit_value_is_kept(
     bad = logged_in.get("/estimates/training?form=training&mfu=1.5")
     assert bad.status_code == 422
     assert 'value="1.5"' in bad.text
+
+
+def test_training_page_takes_the_parallelism(logged_in: TestClient) -> None:
+    base = "/estimates/training?form=training&model=llama_3_1_70b&tokens=1e12&gpu=h100_sxm_80gb"
+    laid = logged_in.get(
+        f"{base}&n_gpus=1024&tensor_parallel=8&pipeline_parallel=8&micro_batches=16&zero_stage=3"
+    )
+    assert laid.status_code == 200, laid.text
+    assert "pipeline bubble 0.304" in laid.text
+    assert 'name="zero_stage" type="text" inputmode="decimal" value="3"' in laid.text
+    for query, field in (
+        ("zero_stage=5", "zero_stage"),
+        ("pipeline_parallel=3", "pipeline_parallel"),
+    ):
+        bad = logged_in.get(f"{base}&n_gpus=1024&{query}")
+        assert bad.status_code == 422, query
+        assert f'id="f-{field}"' in bad.text
+        assert "has-error" in bad.text

@@ -244,7 +244,10 @@ def test_timing_figures_carry_held_out_bands(client: TestClient, h: dict[str, st
         train["gpu_hours"] / math.exp(tb.p90)
     )
     assert train["range"]["gpu_hours"]["p10"] < train["range"]["gpu_hours"]["p90"]
-    assert set(train["range"]) == {"gpu_hours", "wall_clock_days"}
+    # The modelled MFU comes with the same band (a speed: multiplied by exp(p10), exp(p90)).
+    assert set(train["range"]) == {"gpu_hours", "wall_clock_days", "mfu"}
+    assert train["range"]["mfu"]["p10"] == pytest.approx(train["mfu"] * math.exp(tb.p10))
+    assert train["range"]["mfu"]["p90"] == pytest.approx(train["mfu"] * math.exp(tb.p90))
     ft = client.post(
         "/api/v1/estimates/finetune",
         json={"model": "llama_3_1_8b", "method": "lora", "gpu": "a100_sxm_80gb"},
@@ -316,6 +319,53 @@ def test_training_contract(client: TestClient, h: dict[str, str]) -> None:
     )
     assert r2.status_code == 200
     assert r2.json()["flops_per_token"] > 6 * 8e9
+
+
+def test_training_parallelism_fields(client: TestClient, h: dict[str, str]) -> None:
+    """Optional layout fields feed the MFU model; absent, the estimate is unchanged; a given MFU
+    has no MFU range."""
+    base = {"params": 70e9, "tokens": 1e12, "gpu": "h100_sxm_80gb", "n_gpus": 1024}
+    plain = client.post("/api/v1/estimates/training", json=base, headers=h).json()
+    laid = client.post(
+        "/api/v1/estimates/training",
+        json={
+            **base,
+            "tensor_parallel": 8,
+            "pipeline_parallel": 8,
+            "micro_batches": 16,
+            "zero_stage": 1,
+        },
+        headers=h,
+    )
+    assert laid.status_code == 200, laid.text
+    b = laid.json()
+    assert b["mfu"] < plain["mfu"]  # the bubble (7/23) and the TP all-reduces
+    assert b["wall_clock_days"] > plain["wall_clock_days"]
+    assert "pipeline bubble 0.304" in b["assumptions"]["mfu_source"]
+    assert b["assumptions"]["tensor_parallel"] == 8
+    given = client.post("/api/v1/estimates/training", json={**base, "mfu": 0.4}, headers=h).json()
+    assert "mfu" not in given["range"]
+
+
+@pytest.mark.parametrize(
+    ("patch", "field"),
+    [
+        ({"tensor_parallel": 0}, "tensor_parallel"),
+        ({"pipeline_parallel": 2000}, "pipeline_parallel"),
+        ({"micro_batches": 0}, "micro_batches"),
+        ({"zero_stage": 4}, "zero_stage"),
+        ({"tensor_parallel": "eight"}, "tensor_parallel"),
+        ({"tensor_parallel": 8, "pipeline_parallel": 3}, "pipeline_parallel"),
+        ({"tensor_parallel": 48}, "tensor_parallel"),
+    ],
+)
+def test_training_parallelism_bad_values_are_422(
+    client: TestClient, h: dict[str, str], patch: dict[str, object], field: str
+) -> None:
+    body = {"params": 70e9, "tokens": 1e12, "gpu": "h100_sxm_80gb", "n_gpus": 1024, **patch}
+    r = client.post("/api/v1/estimates/training", json=body, headers=h)
+    assert r.status_code == 422, r.text
+    assert field in r.text
 
 
 def test_finetune_contract(client: TestClient, h: dict[str, str]) -> None:

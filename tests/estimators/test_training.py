@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 
@@ -251,10 +252,155 @@ def test_modelled_mfu_grows_with_width_and_falls_with_the_ridge_point() -> None:
     assert piped.mfu == pytest.approx(on_h100.mfu * (1 - 3 / 15))
 
 
-def test_train_efficiency_is_the_fit_on_the_published_reports() -> None:
+def test_mfu_terms_are_the_fit_on_the_published_reports() -> None:
+    """FITTED_TERMS is a fresh fit (4 decimals); the ZeRO-3 factor, informed by one OPT row of one
+    publication, is not fitted and keeps its prior (ZeRO's 1.5x data-parallel volume)."""
     from app.cli import DEFAULT_MEASUREMENTS
-    from app.estimators.training_mfu import TRAIN_GEMM_EFFICIENCY
-    from app.estimators.validation import fit_training, read_measurements
+    from app.estimators.training_mfu import FITTED_TERMS, PRIOR_TERMS
+    from app.estimators.validation import fit_training_terms, read_measurements
 
     rows = read_measurements(DEFAULT_MEASUREMENTS.read_text(encoding="utf-8"))
-    assert round(fit_training(rows), 4) == TRAIN_GEMM_EFFICIENCY
+    fit = fit_training_terms(rows)
+    for name in ("efficiency", "cluster", "tp_comm", "zero3_comm"):
+        assert round(getattr(fit.terms, name), 4) == getattr(FITTED_TERMS, name), name
+    assert fit.fitted == ("efficiency", "cluster", "tp_comm")
+    assert fit.terms.zero3_comm == PRIOR_TERMS.zero3_comm
+    assert "1 rows from 1 publications" in fit.why_not["zero3_comm"]
+    assert FITTED_TERMS.cluster >= 0  # a bigger cluster never raises the MFU
+
+
+def _h100() -> tuple[Any, float]:
+    gpu = catalog_gpu("h100_sxm_80gb")
+    return gpu, gpu.peak_flops(Precision.bf16)
+
+
+def test_bigger_cluster_at_the_same_layout_is_not_faster() -> None:
+    from app.estimators.training_mfu import FITTED_TERMS, MfuTerms, Parallelism, estimate_mfu
+
+    gpu, peak = _h100()
+    for terms in (FITTED_TERMS, MfuTerms(0.45, 0.01, 0.42, 1.5)):
+        mfus = [
+            estimate_mfu(70e9, None, gpu, peak, parallelism=Parallelism(n, tp=8), terms=terms).mfu
+            for n in (8, 64, 1024, 16384)
+        ]
+        assert mfus == sorted(mfus, reverse=True)
+    steep = MfuTerms(0.45, 0.01, 0.42, 1.5)
+    one_node = estimate_mfu(70e9, None, gpu, peak, parallelism=Parallelism(8), terms=steep)
+    big = estimate_mfu(70e9, None, gpu, peak, parallelism=Parallelism(8192), terms=steep)
+    assert big.mfu == pytest.approx(one_node.mfu / (1 + 0.01 * 10))  # 1024 nodes: 10 doublings
+    assert one_node.cluster_overhead == 0.0
+
+
+def test_pipeline_bubble_lowers_mfu_only_when_the_micro_batches_are_known() -> None:
+    from app.estimators.training_mfu import Parallelism, estimate_mfu
+
+    gpu, peak = _h100()
+    flat = estimate_mfu(70e9, None, gpu, peak, parallelism=Parallelism(64))
+    piped = estimate_mfu(70e9, None, gpu, peak, parallelism=Parallelism(64, pp=8, micro_batches=32))
+    deep = estimate_mfu(70e9, None, gpu, peak, parallelism=Parallelism(64, pp=8, micro_batches=8))
+    assert piped.bubble == pytest.approx(7 / 39)
+    assert deep.mfu < piped.mfu < flat.mfu
+    assert "pipeline bubble" in piped.note
+    unknown = estimate_mfu(70e9, None, gpu, peak, parallelism=Parallelism(64, pp=8))
+    assert unknown.bubble == 0.0
+    assert unknown.mfu == flat.mfu
+
+
+def test_zero3_and_tensor_parallelism_lower_mfu() -> None:
+    from app.estimators.training_mfu import (
+        FITTED_TERMS,
+        MfuTerms,
+        Parallelism,
+        estimate_mfu,
+    )
+
+    gpu, peak = _h100()
+    steep = MfuTerms(0.45, 0.01, 0.42, 1.5)
+    z1 = estimate_mfu(
+        70e9, None, gpu, peak, parallelism=Parallelism(512, zero_stage=1), terms=steep
+    )
+    z3 = estimate_mfu(
+        70e9, None, gpu, peak, parallelism=Parallelism(512, zero_stage=3), terms=steep
+    )
+    assert z3.mfu < z1.mfu
+    assert z3.cluster_overhead == pytest.approx(1.5 * z1.cluster_overhead)
+    assert "ZeRO-3" in z3.note
+    # With the fitted coefficients ZeRO-3 is never faster than ZeRO-1, and TP 8 costs MFU.
+    fz1 = estimate_mfu(70e9, None, gpu, peak, parallelism=Parallelism(512, zero_stage=1))
+    fz3 = estimate_mfu(70e9, None, gpu, peak, parallelism=Parallelism(512, zero_stage=3))
+    assert fz3.mfu <= fz1.mfu
+    assert FITTED_TERMS.tp_comm > 0
+    tp1 = estimate_mfu(70e9, None, gpu, peak, parallelism=Parallelism(512, tp=1))
+    tp8 = estimate_mfu(70e9, None, gpu, peak, parallelism=Parallelism(512, tp=8))
+    assert tp8.mfu < tp1.mfu
+    assert tp8.tp_overhead > 0
+    assert tp1.tp_overhead == 0
+
+
+def _report(mfu: float, source: str, doublings: float = 0.0, zero3: bool = False) -> Any:
+    from app.estimators.training_mfu import MfuFeatures, MfuReport
+
+    return MfuReport(mfu, MfuFeatures(0.0, 0.0, doublings, zero3, 0.0), source)
+
+
+def test_a_term_is_fitted_only_on_three_rows_from_two_publications() -> None:
+    from app.estimators.training_mfu import PRIOR_TERMS, MfuTerms, fit_mfu_terms
+
+    truth = MfuTerms(0.5, 0.02, 0.42, 1.5)
+
+    def measured(doublings: float, zero3: float = 1.0) -> float:
+        return truth.efficiency / (1 + truth.cluster * doublings * zero3)
+
+    multi = [_report(measured(d), s, d) for d, s in ((4, "a"), (8, "a"), (10, "b"), (6, "c"))]
+    # Two ZeRO-3 rows of one publication, made with a ZeRO-3 factor of 3: they inform the factor,
+    # which is not fitted (it stays at 1.5).
+    z3 = [_report(measured(d, 3.0), "d", d, True) for d in (5, 9)]
+    fit = fit_mfu_terms([_report(0.5, "a"), *multi, *z3])
+    assert fit.fitted == ("efficiency", "cluster")
+    assert fit.terms.zero3_comm == PRIOR_TERMS.zero3_comm
+    assert fit.terms.tp_comm == PRIOR_TERMS.tp_comm  # no row states TP > 1
+    assert "2 rows from 1 publications" in fit.why_not["zero3_comm"]
+    assert fit.terms.cluster > 0.005  # the rows pull it off its prior of 0
+    # The same rows from one publication: the cluster term keeps its prior.
+    one_source = fit_mfu_terms([_report(r.mfu, "a", r.features.doublings) for r in multi])
+    assert "cluster" not in one_source.fitted
+    assert one_source.terms.cluster == PRIOR_TERMS.cluster
+    # Fewer than 3 rows in all: nothing is fitted.
+    assert fit_mfu_terms(multi[:2]).terms == PRIOR_TERMS
+
+
+def test_training_rows_state_their_parallelism() -> None:
+    from app.cli import DEFAULT_MEASUREMENTS
+    from app.estimators.validation import read_measurements, row_parallelism
+
+    rows = {r.id: r for r in read_measurements(DEFAULT_MEASUREMENTS.read_text(encoding="utf-8"))}
+    bloom = row_parallelism(rows["266"])
+    assert (bloom.n_gpus, bloom.tp, bloom.pp, bloom.micro_batches, bloom.zero_stage) == (
+        384,
+        4,
+        12,
+        128,
+        1,
+    )
+    assert row_parallelism(rows["267"]).zero_stage == 3
+    llama = row_parallelism(rows["264"])
+    assert (llama.tp, llama.pp, llama.micro_batches, llama.zero_stage) == (8, 16, None, 2)
+
+
+def test_estimate_training_rejects_bad_parallelism() -> None:
+    gpu = catalog_gpu("h100_sxm_80gb")
+    base: dict[str, Any] = {"params": 8e9, "arch": None, "tokens": 1e12, "gpu": gpu, "n_gpus": 64}
+    for extra, field in (
+        ({"tensor_parallel": 0}, "tensor_parallel"),
+        ({"micro_batches": -1}, "micro_batches"),
+        ({"zero_stage": 4}, "zero_stage"),
+        ({"tensor_parallel": 8, "pipeline_parallel": 3}, "pipeline_parallel"),
+        ({"tensor_parallel": 3}, "tensor_parallel"),
+    ):
+        with pytest.raises(TrainingError) as exc:
+            estimate_training(**base, **extra)
+        assert exc.value.field == field
+    ok = estimate_training(**base, tensor_parallel=8, pipeline_parallel=4, micro_batches=16)
+    plain = estimate_training(**base)
+    assert ok.mfu < plain.mfu
+    assert ok.assumptions["pipeline_parallel"] == 4
