@@ -12,7 +12,7 @@ prefill_ttft_unloaded      TTFT of one request on an idle server
 batch1_decode              TPOT (or its inverse, or the end-to-end time) at batch 1
 max_load_throughput        the continuous-batching simulation with every request queued at once
 memory                     KV capacity of the serving memory model, or the fine-tuning peak
-training                   pretraining or fine-tuning throughput at the default MFU
+training                   pretraining MFU model (training_mfu) or fine-tuning throughput
 serving_trace_means        skipped: needs the trace itself (§8 (e))
 =========================  ======================================================================
 
@@ -23,7 +23,9 @@ FP4, heterogeneous architectures). Every predicted row is also checked against t
 ``fit_engine_profiles`` fits each engine's compute efficiency (MFU) on its ``prefill_ttft_unloaded``
 rows and its memory efficiency (MBU) on its ``batch1_decode`` rows, so that the median log error of
 those rows is zero; engines without rows of a phase take the pooled fit over all engines. The
-throughput, memory and training families are never fitted: they are the out-of-sample check.
+throughput, memory and fine-tuning rows are never fitted: they are the out-of-sample check. The
+pretraining rows fit the MFU model's coefficients (``fit_training_terms``), each only where
+3 rows of 2 publications inform it.
 """
 
 from __future__ import annotations
