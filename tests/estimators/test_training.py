@@ -390,13 +390,14 @@ def test_training_rows_state_their_parallelism() -> None:
 def test_estimate_training_rejects_bad_parallelism() -> None:
     gpu = catalog_gpu("h100_sxm_80gb")
     base: dict[str, Any] = {"params": 8e9, "arch": None, "tokens": 1e12, "gpu": gpu, "n_gpus": 64}
-    for extra, field in (
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"tensor_parallel": 0}, "tensor_parallel"),
         ({"micro_batches": -1}, "micro_batches"),
         ({"zero_stage": 4}, "zero_stage"),
         ({"tensor_parallel": 8, "pipeline_parallel": 3}, "pipeline_parallel"),
         ({"tensor_parallel": 3}, "tensor_parallel"),
-    ):
+    ]
+    for extra, field in cases:
         with pytest.raises(TrainingError) as exc:
             estimate_training(**base, **extra)
         assert exc.value.field == field
