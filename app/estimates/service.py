@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
@@ -536,11 +536,47 @@ SWEEP_INPUTS = (128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768)
 RATE_FRACTIONS = (0.1, 0.3, 0.5, 0.7, 0.85, 0.95)
 
 
-def sweeps(session: Session, req: InferenceRequest, org_id: int) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class BatchSweep:
+    """Throughput and TPOT versus batch size, each with its best case."""
+
+    batches: list[int]
+    throughput: list[float]
+    throughput_best: list[float]
+    tpot: list[float]
+    tpot_best: list[float]
+
+
+@dataclass(frozen=True, slots=True)
+class TtftSweep:
+    """TTFT versus input length, with its best case."""
+
+    inputs: list[int]
+    ttft: list[float]
+    best: list[float]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadSweep:
+    """Latency percentiles (``"ttft p95"`` and the like) versus request rate, up to the saturated
+    capacity."""
+
+    capacity_rps: float
+    rates: list[float]
+    series: dict[str, Sequence[float]]
+
+
+@dataclass(frozen=True, slots=True)
+class Sweeps:
+    batch: BatchSweep
+    ttft: TtftSweep
+    load: LoadSweep | None  # None: not even one request runs on this configuration
+
+
+def sweeps(session: Session, req: InferenceRequest, org_id: int) -> Sweeps:
     """The page's chart series: throughput/TPOT versus batch (with the best case), TTFT versus
     input length, and latency percentiles versus request rate up to the saturated capacity."""
     arch, gpu, eng, cfg, _ = _setup(session, req, org_id)
-    out: dict[str, Any] = {}
     one = estimate_inference(arch, gpu, eng, cfg, Workload(req.input_tokens, req.output_tokens))
     cap = max(1, min(one.memory.max_batch_size, eng.max_num_seqs * 4))
     batches = [b for b in SWEEP_BATCHES if b <= cap] or [1]
@@ -548,26 +584,27 @@ def sweeps(session: Session, req: InferenceRequest, org_id: int) -> dict[str, An
         estimate_inference(arch, gpu, eng, cfg, Workload(req.input_tokens, req.output_tokens, b))
         for b in batches
     ]
-    out["batch"] = {
-        "batches": batches,
-        "throughput": [e.timing.output_tokens_per_s for e in rows],
-        "throughput_best": [e.best_case.output_tokens_per_s for e in rows],
-        "tpot": [e.timing.tpot_ms for e in rows],
-        "tpot_best": [e.best_case.tpot_ms for e in rows],
-    }
+    batch = BatchSweep(
+        batches=batches,
+        throughput=[e.timing.output_tokens_per_s for e in rows],
+        throughput_best=[e.best_case.output_tokens_per_s for e in rows],
+        tpot=[e.timing.tpot_ms for e in rows],
+        tpot_best=[e.best_case.tpot_ms for e in rows],
+    )
     ins = [
         s
         for s in SWEEP_INPUTS
         if s + req.output_tokens <= max(one.memory.kv_cache_capacity_tokens, 1)
     ]
     ttfts = [estimate_inference(arch, gpu, eng, cfg, Workload(s, 1)) for s in ins]
-    out["ttft"] = {
-        "inputs": ins,
-        "ttft": [e.timing.ttft_ms for e in ttfts],
-        "best": [e.best_case.ttft_ms for e in ttfts],
-    }
+    ttft = TtftSweep(
+        inputs=ins,
+        ttft=[e.timing.ttft_ms for e in ttfts],
+        best=[e.best_case.ttft_ms for e in ttfts],
+    )
     sm = step_model(arch, gpu, eng, cfg)
     limits = running_limits(eng, sm, one.memory)
+    load = None
     if limits.max_seqs >= 1:
 
         def sim(rate: float, n: int) -> Any:
@@ -587,16 +624,16 @@ def sweeps(session: Session, req: InferenceRequest, org_id: int) -> dict[str, An
         ).requests_per_s
         rates = [round(f * capacity, 4) for f in RATE_FRACTIONS]
         results = [sim(r, 600) for r in rates]
-        out["load"] = {
-            "capacity_rps": capacity,
-            "rates": rates,
-            "series": {
+        load = LoadSweep(
+            capacity_rps=capacity,
+            rates=rates,
+            series={
                 f"{m} p{p}": [getattr(r, f"{m}_ms")[p] for r in results]
                 for m in ("ttft", "tpot")
                 for p in (50, 95, 99)
             },
-        }
-    return out
+        )
+    return Sweeps(batch=batch, ttft=ttft, load=load)
 
 
 def deployment_scenario(session: Session, dep: Any) -> tuple[Scenario, dict[str, Any]] | str:

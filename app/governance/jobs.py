@@ -18,8 +18,10 @@ Factory = sessionmaker[Session]
 @handler("report_pdf")
 def report_pdf_job(factory: Factory, params: dict[str, Any], progress: Progress) -> dict[str, Any]:
     """The PDF audit report of a large deployment, generated and signed exactly as the inline
-    download is (``reports_api.export``), as the user who asked (their role re-checked now).
-    The file is kept in the result (base64) for ``GET /api/v1/jobs/{id}/download``."""
+    download is (``reports_api.export``), as the user who asked. The route that queued it checked
+    report:export (app/auth/guards.py); the job trusts that and does not check the role again, but
+    refuses a user since deactivated or moved out of the organisation. The file is kept in the
+    result (base64) for ``GET /api/v1/jobs/{id}/download``."""
     from app.auth.context import Caller
     from app.auth.permissions import Role
     from app.auth.repository import AuthRepository
