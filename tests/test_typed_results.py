@@ -36,13 +36,13 @@ ALLOWED: dict[str, str] = {
     ),
     "portfolios/jobs.py:portfolio_search_job": "returns run_job's JSON document as it is",
     "portfolios/jobs.py:portfolio_search_part_job": "returns run_part's JSON document as it is",
-    # Not converted yet (issue 23 item 3 stays open for these): read as dicts by several callers
-    "portfolios/service.py:evaluation": (
-        "open: read as a dict by the portfolio API, charts, the audit report and templates"
+    "portfolios/service.py:EvaluatedPortfolio.as_json": (
+        "a portfolio's evaluation as the API's body (EvaluationOut) and the comparison export"
     ),
-    "portfolios/service.py:comparison": (
-        "open: read as a dict by the comparison API, CSV/JSON exports, charts and templates"
+    "portfolios/service.py:PortfolioComparison.as_json": (
+        "a comparison as the API's body (CompareOut) and the JSON export"
     ),
+    # Not converted yet (issue 23 item 3 stays open for these)
     "estimates/service.py:deployment_scenario": (
         "open: its second value is the calibration note (calibrations.apply)"
     ),

@@ -211,7 +211,7 @@ def _portfolio_rows(
     for p in portfolios.list_(session, caller, dep_id):
         try:
             ev = portfolios.evaluation(session, caller, p)
-            summary = {k: ev[k] for k in PORTFOLIO_SUMMARY_KEYS}
+            summary = {k: getattr(ev, k) for k in PORTFOLIO_SUMMARY_KEYS}
         except Exception as exc:
             summary = {"error": str(exc)}
         rows.append(

@@ -217,10 +217,10 @@ def _ids(request: Request) -> list[int]:
     return service.parse_ids(raw)
 
 
-def _flat(out: dict[str, Any]) -> list[dict[str, Any]]:
+def _flat(out: service.PortfolioComparison) -> list[dict[str, Any]]:
     rows = []
-    for e in out["evaluations"]:
-        row = {"portfolio_id": e["portfolio_id"], "name": out["names"][e["portfolio_id"]]}
+    for e in out.evaluations:
+        row = {"portfolio_id": e.portfolio_id, "name": out.names[e.portfolio_id]}
         for k in (
             "monthly_cost_usd",
             "one_off_cost_usd",
@@ -231,12 +231,12 @@ def _flat(out: dict[str, Any]) -> list[dict[str, Any]]:
             "capability_score",
             "governance_burden",
         ):
-            row[k] = e[k]
-        row.update({f"dimension.{k}": v for k, v in e["dimension_scores"].items()})
-        row.update({f"suitability.{k}": v for k, v in e["profile_suitability"].items()})
-        row["pareto"] = e["portfolio_id"] in out["pareto_ids"]
-        row["risks"] = "; ".join(e["risks"])
-        row["warnings"] = "; ".join(e["warnings"])
+            row[k] = getattr(e, k)
+        row.update({f"dimension.{k}": v for k, v in e.dimension_scores.items()})
+        row.update({f"suitability.{k}": v for k, v in e.profile_suitability.items()})
+        row["pareto"] = e.portfolio_id in out.pareto_ids
+        row["risks"] = "; ".join(e.risks)
+        row["warnings"] = "; ".join(e.warnings)
         rows.append(row)
     return rows
 
@@ -254,8 +254,8 @@ def compare_csv(request: Request, session: SessionDep, caller: PageCaller) -> Re
 @router.get("/portfolios/compare.json")
 def compare_json(request: Request, session: SessionDep, caller: PageCaller) -> Response:
     out = service.comparison(session, caller, _ids(request))
-    body = {k: v for k, v in out.items() if k != "portfolios"}
-    body["items"] = {p.id: p.items for p in out["portfolios"]}
+    body = out.as_json()
+    body["items"] = {p.id: p.items for p in out.portfolios}
     return Response(
         json.dumps(body, indent=2, default=str),
         media_type="application/json",
@@ -277,10 +277,10 @@ ROWS = [
 @router.get("/portfolios/compare")
 def compare_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
     out = service.comparison(session, caller, _ids(request))
-    deps = {p.deployment_id for p in out["portfolios"]}
-    dep = deployments.get(session, caller, out["portfolios"][0].deployment_id)
-    evals, names = out["evaluations"], out["names"]
-    query = "ids=" + ",".join(str(i) for i in out["ids"])
+    deps = {p.deployment_id for p in out.portfolios}
+    dep = deployments.get(session, caller, out.portfolios[0].deployment_id)
+    evals, names = out.evaluations, out.names
+    query = "ids=" + ",".join(str(i) for i in out.ids)
     return render(
         request,
         "portfolios/compare.html",
@@ -295,7 +295,7 @@ def compare_page(request: Request, session: SessionDep, caller: PageCaller) -> R
                 "radar": charts.radar(evals, names),
                 "suitability": charts.suitability(evals, names),
                 "scatter": charts.cost_latency(
-                    evals, names, out["pareto_ids"], dep.ttft_slo_ms, dep.monthly_budget_usd
+                    evals, names, out.pareto_ids, dep.ttft_slo_ms, dep.monthly_budget_usd
                 ),
             },
         },
