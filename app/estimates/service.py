@@ -636,7 +636,17 @@ def sweeps(session: Session, req: InferenceRequest, org_id: int) -> Sweeps:
     return Sweeps(batch=batch, ttft=ttft, load=load)
 
 
-def deployment_scenario(session: Session, dep: Any) -> tuple[Scenario, dict[str, Any]] | str:
+@dataclass(frozen=True, slots=True)
+class DeploymentScenario:
+    """The estimators' view of a deployment, and the organisation's calibration applied to its
+    engine profile (None: the published profile), as the economics show it (JSON:
+    :func:`app.estimates.calibrations.apply`)."""
+
+    scenario: Scenario
+    calibration: dict[str, Any] | None
+
+
+def deployment_scenario(session: Session, dep: Any) -> DeploymentScenario | str:
     """The estimators' view of a deployment (bf16 weights and KV, the organisation's calibration
     for its GPU and engine when there is one), or why there is none."""
     repo = CatalogRepository(session)
@@ -668,7 +678,7 @@ def deployment_scenario(session: Session, dep: Any) -> tuple[Scenario, dict[str,
         )
     except TrafficError:
         pass  # a stored shape the traffic checks refuse: the mean rate (shown on the page)
-    return scenario, note
+    return DeploymentScenario(scenario, note.get("calibration"))
 
 
 # Pricing a scenario is pure and deterministic (frozen inputs), so pages that show the same
@@ -698,7 +708,7 @@ def deployment_economics(session: Session, dep: Any) -> StaticEconomics:
     found = deployment_scenario(session, dep)
     if isinstance(found, str):
         return StaticEconomics(error=found)
-    scenario, note = found
+    scenario = found.scenario
     try:
         outcome = _evaluate(scenario)
     except EstimateError as exc:
@@ -708,7 +718,7 @@ def deployment_economics(session: Session, dep: Any) -> StaticEconomics:
         if outcome.monthly_cost_usd is None
         else outcome.monthly_cost_usd <= dep.monthly_budget_usd
     )
-    return StaticEconomics(outcome, within_budget, scenario, note.get("calibration"))
+    return StaticEconomics(outcome, within_budget, scenario, found.calibration)
 
 
 def gpu_price(session: Session, org_id: int, gpu_key: str) -> tuple[float | None, str]:
@@ -762,7 +772,7 @@ def _serving_plan_fields(session: Session, dep: Any) -> dict[str, Any]:
     found = deployment_scenario(session, dep)
     if isinstance(found, str):
         return {"error": found}
-    sc, note = found
+    sc = found.scenario
     try:
         shape = shape_of(dep.peak_to_average, dep.hourly_profile)
         one = estimate_inference(
@@ -811,7 +821,7 @@ def _serving_plan_fields(session: Session, dep: Any) -> dict[str, Any]:
             "cost_per_1k_requests": "monthly cost / requests per month (requests/day x 730/24)",
             "time_to_answer": "p95 TTFT plus reasoning tokens before the answer (none here)",
             "precision": "bf16 weights and KV cache",
-            "engine_profile": _engine_note(note.get("calibration")),
+            "engine_profile": _engine_note(found.calibration),
         },
     }
     limits = running_limits(sc.engine, step_model(sc.arch, sc.gpu, sc.engine, sc.cfg), one.memory)

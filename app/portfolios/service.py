@@ -60,7 +60,7 @@ def _scenario(session: Session, dep: Deployment) -> Scenario:
     found = deployment_scenario(session, dep)
     if isinstance(found, str):
         raise InvalidInput(found, field="deployment_id")
-    return found[0]
+    return found.scenario
 
 
 def _resolve(session: Session, dep: Deployment, items: Sequence[ItemIn]) -> list[dict[str, Any]]:
