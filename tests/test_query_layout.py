@@ -4,8 +4,9 @@ Outside a feature's ``repository.py`` (or ``app/dashboard_repository.py``, the d
 model across features; and the pure packages, which have no database at all), no
 module runs a query: no ``select``/``update``/``delete``/``insert``/``text`` statement is built and
 no ``execute``/``scalars``/``scalar``/``query`` runs, nor ``session.get``. Route modules (views,
-api) do not build repositories either: each gets its repository from the feature's ``Depends``
-provider. The checks read the source (AST), so a query hidden in a function body counts too.
+api) do not build repositories either, not even in a helper: each route gets its repository from
+the feature's ``Depends`` provider and passes it down to its helpers. The checks read the source
+(AST), so a query hidden in a function body counts too.
 """
 
 from __future__ import annotations
@@ -97,23 +98,6 @@ def repositories_built(path: Path) -> list[str]:
     )
 
 
-# Helpers (not routes) of route modules that still build a repository from the session they are
-# given, each serving several routes; routes get theirs injected. Issue 23 item 2 stays open for
-# these (passing the injected repository down), as its closing note says.
-ALLOWED_BUILDERS = {
-    ("catalog/views.py", "matrix_context"),
-    ("estimates/views.py", "_options"),
-    ("portfolios/views.py", "_catalog"),
-    ("portfolios/views.py", "_form_page"),
-    ("portfolios/views.py", "_save"),
-    ("governance/soa_views.py", "_page"),
-    ("governance/views.py", "decision_context"),
-    ("governance/views.py", "_target_context"),
-    ("governance/views.py", "_decide"),
-    ("portfolios/search_views.py", "_defaults"),
-}
-
-
 def test_no_query_outside_repositories() -> None:
     offenders = {}
     for path in _modules():
@@ -133,12 +117,7 @@ def test_route_modules_get_repositories_injected() -> None:
     for path in _modules():
         if path.stem in ("views", "api") or path.stem.endswith(("_views", "_api")):
             rel = path.relative_to(APP).as_posix()
-            sites = [
-                x
-                for x in repositories_built(path)
-                if (rel, x.split(":")[0]) not in ALLOWED_BUILDERS
-            ]
-            if sites:
+            if sites := repositories_built(path):
                 offenders[rel] = sites
     assert not offenders, f"route modules build repositories (use a Depends provider): {offenders}"
 

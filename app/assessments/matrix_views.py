@@ -36,6 +36,7 @@ router = APIRouter(include_in_schema=False)
 def matrix_edit_page(
     request: Request,
     session: SessionDep,
+    catalog: CatalogRepo,
     caller: Annotated[Caller, Depends(page_requires(Permission.matrix_edit))],
 ) -> Response:
     return render(
@@ -46,7 +47,7 @@ def matrix_edit_page(
             "errors": {},
             "note": "",
             "preview": None,
-            **matrix_context(session, caller.org_id, None),
+            **matrix_context(session, catalog, caller.org_id, None),
         },
     )
 
@@ -118,7 +119,7 @@ def matrix_edit(
             preview["digest"] = digest
             preview["stale"] = form.get("action") == "publish"
             status = 200
-    ctx = matrix_context(session, caller.org_id, None)
+    ctx = matrix_context(session, catalog, caller.org_id, None)
     return render(
         request,
         "catalog/matrix_edit.html",

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Annotated
 
+from fastapi import Depends
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.assessments.models import Assessment, Recommendation
+from app.auth.deps import PageCaller
+from app.db import SessionDep
 
 
 class AssessmentRepository:
@@ -110,3 +114,13 @@ class AssessmentRepository:
         row.org_id = self.org_id
         self.session.add(row)
         self.session.flush()
+
+
+def page_assessment_repository(session: SessionDep, caller: PageCaller) -> AssessmentRepository:
+    """The assessment repository of a page request, bound to the logged-in caller's organisation
+    (on the request's session): page routes take it as a dependency (``assessments:
+    AssessmentPageRepo``) instead of building one."""
+    return AssessmentRepository(session, caller.org_id)
+
+
+AssessmentPageRepo = Annotated[AssessmentRepository, Depends(page_assessment_repository)]

@@ -255,7 +255,7 @@ def _engine_context(
 def _cached_impact(
     scenario: Scenario,
     technique: str,
-    params: tuple[tuple[str, Any], ...],
+    params: CardParams,
     models: tuple[tuple[str, Architecture], ...],
 ) -> TechniqueImpact:
     """Pure and deterministic, so memoised: resubmitting for an unchanged deployment reprices
@@ -287,13 +287,18 @@ def priced_outcome(fields: dict[str, Any], rule_technique: str, table_outcome: s
     )
 
 
-def card_params(technique: str, corpus_tokens: float, share: float) -> dict[str, Any]:
+# A card's pricing parameters as (name, value) pairs sorted by name: hashable, so they key the
+# pricing memo (``_cached_impact``) as they are.
+CardParams = tuple[tuple[str, object], ...]
+
+
+def card_params(technique: str, corpus_tokens: float, share: float) -> CardParams:
     """The parameters a card is priced with: the questionnaire's corpus for the techniques that
     index one, and for reasoning-time compute the share of traffic the failure hits."""
-    params: dict[str, Any] = dict(pricing_params(technique, corpus_tokens))
+    params: dict[str, object] = dict(pricing_params(technique, corpus_tokens))
     if technique in SHARE_LIMITED:
         params["traffic_share"] = share
-    return params
+    return tuple(sorted(params.items()))
 
 
 def _item_share(item: Item, fact_map: dict[str, Fact]) -> float:
@@ -330,7 +335,7 @@ def _price_and_choose(
         priced: dict[str, TechniqueImpact] = {}
         for t in techniques:
             params = card_params(t, corpus, share)
-            priced[t] = _cached_impact(scenario, t, tuple(sorted(params.items())), models)
+            priced[t] = _cached_impact(scenario, t, params, models)
             placed = in_place(t, scenario, dict(models))
             if placed is not None:
                 excluded[t] = f"already in place: {placed}"
@@ -742,7 +747,17 @@ def list_for_deployment(session: Session, caller: Caller, deployment_id: int) ->
     return list(AssessmentRepository(session, caller.org_id).for_deployment(deployment_id))
 
 
-def summaries(session: Session, caller: Caller, deployment_id: int) -> list[dict[str, Any]]:
+@dataclass(frozen=True, slots=True)
+class AssessmentSummary:
+    """A submitted assessment, its latest recommendation and that recommendation's top item (as
+    stored in its result; None when no intervention is needed)."""
+
+    assessment: Assessment
+    rec: Recommendation
+    top: dict[str, Any] | None
+
+
+def summaries(session: Session, caller: Caller, deployment_id: int) -> list[AssessmentSummary]:
     """Each submitted assessment of a deployment with its latest recommendation's top item."""
     out = []
     submitted = list_for_deployment(session, caller, deployment_id)
@@ -752,7 +767,7 @@ def summaries(session: Session, caller: Caller, deployment_id: int) -> list[dict
     for a in submitted:
         latest = latest_of[a.id]
         items = latest.result["items"]
-        out.append({"a": a, "rec": latest, "top": items[0] if items else None})
+        out.append(AssessmentSummary(a, latest, items[0] if items else None))
     return out
 
 

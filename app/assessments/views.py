@@ -385,7 +385,7 @@ def deployment_assessments_panel(
             "deployment": dep,
             "assessments": summaries,
             "rec_status": workflow.recommendation_statuses(
-                session, caller.org_id, [s["rec"] for s in summaries]
+                session, caller.org_id, [s.rec for s in summaries]
             ),
             "draft": service.load_draft(session, caller, dep.id),
         },

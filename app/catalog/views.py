@@ -27,8 +27,9 @@ from app.web.templates import render
 router = APIRouter(include_in_schema=False)
 
 
-def matrix_context(session: SessionDep, org_id: int, version: int | None) -> dict[str, Any]:
-    repo = CatalogRepository(session)
+def matrix_context(
+    session: SessionDep, repo: CatalogRepository, org_id: int, version: int | None
+) -> dict[str, Any]:
     matrix = service.current_matrix(session, org_id, version)
     axes = [(a.key, a.name) for a in repo.axes()]
     suit = service.suitability(session, matrix)
@@ -47,9 +48,13 @@ def matrix_context(session: SessionDep, org_id: int, version: int | None) -> dic
 
 @router.get("/matrix")
 def matrix_page(
-    request: Request, session: SessionDep, caller: PageCaller, version: IdQuery = None
+    request: Request,
+    session: SessionDep,
+    catalog: CatalogRepo,
+    caller: PageCaller,
+    version: IdQuery = None,
 ) -> Response:
-    ctx = matrix_context(session, caller.org_id, version)
+    ctx = matrix_context(session, catalog, caller.org_id, version)
     return render(request, "catalog/matrix.html", {"caller": caller, **ctx})
 
 
@@ -80,8 +85,10 @@ def axis_page(
 
 
 @router.get("/profiles")
-def profiles_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
-    ctx = matrix_context(session, caller.org_id, None)
+def profiles_page(
+    request: Request, session: SessionDep, catalog: CatalogRepo, caller: PageCaller
+) -> Response:
+    ctx = matrix_context(session, catalog, caller.org_id, None)
     return render(request, "catalog/profiles.html", {"caller": caller, **ctx})
 
 

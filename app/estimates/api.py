@@ -146,7 +146,9 @@ def _start(
 def run_calibration(
     req: CalibrationRunRequest,
     session: SessionDep,
-    caller: Annotated[Caller, Depends(api_requires(Permission.calibration_run))],
+    caller: Annotated[
+        Caller, Depends(api_requires(Permission.calibration_run, Permission.torch_run))
+    ],
     settings: SettingsDep,
     request: Request,
     background: BackgroundTasks,

@@ -9,7 +9,6 @@ from sqlalchemy.orm import Session
 
 from app.audit import service as audit
 from app.auth.context import Caller
-from app.auth.permissions import Permission
 from app.catalog.repository import CatalogRepository
 from app.catalog.service import architecture_of
 from app.errors import InvalidInput
@@ -105,11 +104,11 @@ def start(
     *,
     torch_memory_limit: int | None = None,
 ) -> Job:
-    """A calibration (torch on this machine: architect-or-admin torch permission and a memory
-    check before anything runs) or a vLLM-benchmark import, as an audited job."""
+    """A calibration (torch on this machine: a memory check before anything runs) or a
+    vLLM-benchmark import, as an audited job. The routes check the permissions (calibration:run,
+    and torch:run as well for a calibration) before they call this."""
     _check_keys(session, params["model"], params["gpu"])
     if kind == "calibration":
-        caller.require(Permission.torch_run)
         limit = torch_memory_limit or limits.torch_memory_limit_bytes(None)
         check_calibration_memory(session, params, limit)
     full = {**params, "org_id": caller.org_id, "created_by": caller.email}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.catalog.repository import CatalogRepository
@@ -20,6 +21,23 @@ from app.estimators.vllm_bench import fit_bench, parse_bench
 from app.jobs.registry import Progress, handler
 
 Factory = sessionmaker[Session]
+
+
+class CalibrationJobResult(BaseModel):
+    """A torch calibration's job result: the calibration stored and its fitted efficiencies."""
+
+    calibration_id: int
+    device: str
+    prefill_efficiency: float
+    decode_efficiency: float
+
+
+class VllmImportJobResult(BaseModel):
+    """A vLLM benchmark import's job result: the calibration stored and its fitted efficiencies."""
+
+    calibration_id: int
+    prefill_efficiency: float
+    decode_efficiency: float
 
 
 def _model_and_gpu(factory: Factory, model_key: str, gpu_key: str) -> tuple[Any, Any]:
@@ -39,7 +57,9 @@ def _store(factory: Factory, cal: Calibration) -> int:
 
 
 @handler("calibration")
-def calibration_job(factory: Factory, params: dict[str, Any], progress: Progress) -> dict[str, Any]:
+def calibration_job(
+    factory: Factory, params: dict[str, Any], progress: Progress
+) -> CalibrationJobResult:
     arch, gpu = _model_and_gpu(factory, params["model"], params["gpu"])
     res = run_calibration(
         arch,
@@ -71,16 +91,18 @@ def calibration_job(factory: Factory, params: dict[str, Any], progress: Progress
         details=res.as_dict(),
         created_by=params["created_by"],
     )
-    return {
-        "calibration_id": _store(factory, cal),
-        "device": res.device,
-        "prefill_efficiency": res.prefill_efficiency,
-        "decode_efficiency": res.decode_efficiency,
-    }
+    return CalibrationJobResult(
+        calibration_id=_store(factory, cal),
+        device=res.device,
+        prefill_efficiency=res.prefill_efficiency,
+        decode_efficiency=res.decode_efficiency,
+    )
 
 
 @handler("vllm_import")
-def vllm_import_job(factory: Factory, params: dict[str, Any], progress: Progress) -> dict[str, Any]:
+def vllm_import_job(
+    factory: Factory, params: dict[str, Any], progress: Progress
+) -> VllmImportJobResult:
     arch, gpu = _model_and_gpu(factory, params["model"], params["gpu"])
     summary = parse_bench(params["bench"])
     progress(10, f"fitting to {summary.completed} requests at {summary.request_rate} req/s")
@@ -118,8 +140,8 @@ def vllm_import_job(factory: Factory, params: dict[str, Any], progress: Progress
         },
         created_by=params["created_by"],
     )
-    return {
-        "calibration_id": _store(factory, cal),
-        "prefill_efficiency": fit.prefill_efficiency,
-        "decode_efficiency": fit.decode_efficiency,
-    }
+    return VllmImportJobResult(
+        calibration_id=_store(factory, cal),
+        prefill_efficiency=fit.prefill_efficiency,
+        decode_efficiency=fit.decode_efficiency,
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
@@ -540,11 +540,47 @@ SWEEP_INPUTS = (128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768)
 RATE_FRACTIONS = (0.1, 0.3, 0.5, 0.7, 0.85, 0.95)
 
 
-def sweeps(session: Session, req: InferenceRequest, org_id: int) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class BatchSweep:
+    """Throughput and TPOT versus batch size, each with its best case."""
+
+    batches: list[int]
+    throughput: list[float]
+    throughput_best: list[float]
+    tpot: list[float]
+    tpot_best: list[float]
+
+
+@dataclass(frozen=True, slots=True)
+class TtftSweep:
+    """TTFT versus input length, with its best case."""
+
+    inputs: list[int]
+    ttft: list[float]
+    best: list[float]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadSweep:
+    """Latency percentiles (``"ttft p95"`` and the like) versus request rate, up to the saturated
+    capacity."""
+
+    capacity_rps: float
+    rates: list[float]
+    series: dict[str, Sequence[float]]
+
+
+@dataclass(frozen=True, slots=True)
+class Sweeps:
+    batch: BatchSweep
+    ttft: TtftSweep
+    load: LoadSweep | None  # None: not even one request runs on this configuration
+
+
+def sweeps(session: Session, req: InferenceRequest, org_id: int) -> Sweeps:
     """The page's chart series: throughput/TPOT versus batch (with the best case), TTFT versus
     input length, and latency percentiles versus request rate up to the saturated capacity."""
     arch, gpu, eng, cfg, _ = _setup(session, req, org_id)
-    out: dict[str, Any] = {}
     one = estimate_inference(arch, gpu, eng, cfg, Workload(req.input_tokens, req.output_tokens))
     cap = max(1, min(one.memory.max_batch_size, eng.max_num_seqs * 4))
     batches = [b for b in SWEEP_BATCHES if b <= cap] or [1]
@@ -552,26 +588,27 @@ def sweeps(session: Session, req: InferenceRequest, org_id: int) -> dict[str, An
         estimate_inference(arch, gpu, eng, cfg, Workload(req.input_tokens, req.output_tokens, b))
         for b in batches
     ]
-    out["batch"] = {
-        "batches": batches,
-        "throughput": [e.timing.output_tokens_per_s for e in rows],
-        "throughput_best": [e.best_case.output_tokens_per_s for e in rows],
-        "tpot": [e.timing.tpot_ms for e in rows],
-        "tpot_best": [e.best_case.tpot_ms for e in rows],
-    }
+    batch = BatchSweep(
+        batches=batches,
+        throughput=[e.timing.output_tokens_per_s for e in rows],
+        throughput_best=[e.best_case.output_tokens_per_s for e in rows],
+        tpot=[e.timing.tpot_ms for e in rows],
+        tpot_best=[e.best_case.tpot_ms for e in rows],
+    )
     ins = [
         s
         for s in SWEEP_INPUTS
         if s + req.output_tokens <= max(one.memory.kv_cache_capacity_tokens, 1)
     ]
     ttfts = [estimate_inference(arch, gpu, eng, cfg, Workload(s, 1)) for s in ins]
-    out["ttft"] = {
-        "inputs": ins,
-        "ttft": [e.timing.ttft_ms for e in ttfts],
-        "best": [e.best_case.ttft_ms for e in ttfts],
-    }
+    ttft = TtftSweep(
+        inputs=ins,
+        ttft=[e.timing.ttft_ms for e in ttfts],
+        best=[e.best_case.ttft_ms for e in ttfts],
+    )
     sm = step_model(arch, gpu, eng, cfg)
     limits = running_limits(eng, sm, one.memory)
+    load = None
     if limits.max_seqs >= 1:
 
         def sim(rate: float, n: int) -> Any:
@@ -591,19 +628,29 @@ def sweeps(session: Session, req: InferenceRequest, org_id: int) -> dict[str, An
         ).requests_per_s
         rates = [round(f * capacity, 4) for f in RATE_FRACTIONS]
         results = [sim(r, 600) for r in rates]
-        out["load"] = {
-            "capacity_rps": capacity,
-            "rates": rates,
-            "series": {
+        load = LoadSweep(
+            capacity_rps=capacity,
+            rates=rates,
+            series={
                 f"{m} p{p}": [getattr(r, f"{m}_ms")[p] for r in results]
                 for m in ("ttft", "tpot")
                 for p in (50, 95, 99)
             },
-        }
-    return out
+        )
+    return Sweeps(batch=batch, ttft=ttft, load=load)
 
 
-def deployment_scenario(session: Session, dep: Any) -> tuple[Scenario, dict[str, Any]] | str:
+@dataclass(frozen=True, slots=True)
+class DeploymentScenario:
+    """The estimators' view of a deployment, and the organisation's calibration applied to its
+    engine profile (None: the published profile), as the economics show it (JSON:
+    :func:`app.estimates.calibrations.apply`)."""
+
+    scenario: Scenario
+    calibration: dict[str, Any] | None
+
+
+def deployment_scenario(session: Session, dep: Any) -> DeploymentScenario | str:
     """The estimators' view of a deployment (bf16 weights and KV, the organisation's calibration
     for its GPU and engine when there is one), or why there is none."""
     repo = CatalogRepository(session)
@@ -635,7 +682,7 @@ def deployment_scenario(session: Session, dep: Any) -> tuple[Scenario, dict[str,
         )
     except TrafficError:
         pass  # a stored shape the traffic checks refuse: the mean rate (shown on the page)
-    return scenario, note
+    return DeploymentScenario(scenario, note.get("calibration"))
 
 
 # Pricing a scenario is pure and deterministic (frozen inputs), so pages that show the same
@@ -665,7 +712,7 @@ def deployment_economics(session: Session, dep: Any) -> StaticEconomics:
     found = deployment_scenario(session, dep)
     if isinstance(found, str):
         return StaticEconomics(error=found)
-    scenario, note = found
+    scenario = found.scenario
     try:
         outcome = _evaluate(scenario)
     except EstimateError as exc:
@@ -675,7 +722,7 @@ def deployment_economics(session: Session, dep: Any) -> StaticEconomics:
         if outcome.monthly_cost_usd is None
         else outcome.monthly_cost_usd <= dep.monthly_budget_usd
     )
-    return StaticEconomics(outcome, within_budget, scenario, note.get("calibration"))
+    return StaticEconomics(outcome, within_budget, scenario, found.calibration)
 
 
 def gpu_price(session: Session, org_id: int, gpu_key: str) -> tuple[float | None, str]:
@@ -729,7 +776,7 @@ def _serving_plan_fields(session: Session, dep: Any) -> dict[str, Any]:
     found = deployment_scenario(session, dep)
     if isinstance(found, str):
         return {"error": found}
-    sc, note = found
+    sc = found.scenario
     try:
         shape = shape_of(dep.peak_to_average, dep.hourly_profile)
         one = estimate_inference(
@@ -778,7 +825,7 @@ def _serving_plan_fields(session: Session, dep: Any) -> dict[str, Any]:
             "cost_per_1k_requests": "monthly cost / requests per month (requests/day x 730/24)",
             "time_to_answer": "p95 TTFT plus reasoning tokens before the answer (none here)",
             "precision": "bf16 weights and KV cache",
-            "engine_profile": _engine_note(note.get("calibration")),
+            "engine_profile": _engine_note(found.calibration),
         },
     }
     limits = running_limits(sc.engine, step_model(sc.arch, sc.gpu, sc.engine, sc.cfg), one.memory)

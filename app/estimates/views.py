@@ -13,7 +13,7 @@ from app.auth.context import Caller
 from app.auth.deps import PageCaller
 from app.auth.guards import page_requires
 from app.auth.permissions import Permission
-from app.catalog.repository import CatalogRepository
+from app.catalog.repository import CatalogRepo, CatalogRepository
 from app.db import SessionDep
 from app.errors import AppError, InvalidInput
 from app.estimates import calibrations, charts, service
@@ -74,8 +74,7 @@ FINETUNE_DEFAULTS: dict[str, Any] = {
 }
 
 
-def _options(session: SessionDep) -> dict[str, Any]:
-    repo = CatalogRepository(session)
+def _options(repo: CatalogRepository) -> dict[str, Any]:
     return {
         "models": [(m.key, m.name) for m in repo.models()],
         "gpus": [(g.key, g.name) for g in repo.gpus()],
@@ -121,7 +120,7 @@ def _inference_context(
         fits = result.memory.fits
         # Latency, throughput and cost of a configuration that does not fit mean nothing: no
         # sweeps for it; the GPU comparison still says which GPUs would serve the workload.
-        sw = service.sweeps(session, req, caller.org_id) if fits else {}
+        sw = service.sweeps(session, req, caller.org_id) if fits else None
         compare = service.compare_gpus(
             session,
             CompareGpusRequest(**req.model_dump(exclude={"gpu"})),
@@ -146,31 +145,37 @@ def _inference_context(
     costs = [o.cost_per_million_output_tokens_usd if o.fits else None for o in compare.options]
     if any(c is not None for c in costs):
         figs["cost"] = charts.cost_by_gpu([o.name for o in compare.options], costs)
-    if fits:
-        figs["batch"] = charts.batch_sweep(**sw["batch"])
-        figs["ttft"] = charts.ttft_sweep(**sw["ttft"])
-    if "load" in sw:
-        figs["load"] = charts.latency_vs_rate(
-            sw["load"]["rates"],
-            sw["load"]["series"],
-            {"ttft": req.ttft_slo_ms, "tpot": req.tpot_slo_ms},
+    if sw is not None:
+        b, t = sw.batch, sw.ttft
+        figs["batch"] = charts.batch_sweep(
+            b.batches, b.throughput, b.throughput_best, b.tpot, b.tpot_best
         )
-    ctx.update(result=result, figs=figs, compare=compare, load=sw.get("load"))
+        figs["ttft"] = charts.ttft_sweep(t.inputs, t.ttft, t.best)
+    load = sw.load if sw is not None else None
+    if load is not None:
+        figs["load"] = charts.latency_vs_rate(
+            load.rates, load.series, {"ttft": req.ttft_slo_ms, "tpot": req.tpot_slo_ms}
+        )
+    ctx.update(result=result, figs=figs, compare=compare, load=load)
     if isinstance(req.gpu, str):  # the effective price and where it comes from
         ctx["gpu_price"] = service.gpu_price(session, caller.org_id, req.gpu)
     return ctx
 
 
 @router.get("/estimates")
-def estimator_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
+def estimator_page(
+    request: Request, session: SessionDep, catalog: CatalogRepo, caller: PageCaller
+) -> Response:
     values = _inference_values(request)
-    ctx = {"caller": caller, **_options(session), **_inference_context(session, caller, values)}
+    ctx = {"caller": caller, **_options(catalog), **_inference_context(session, caller, values)}
     status = 422 if ctx["errors"] else 200
     return render(request, "estimates/inference.html", ctx, block="results", status_code=status)
 
 
 @router.get("/estimates/compare")
-def compare_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
+def compare_page(
+    request: Request, session: SessionDep, catalog: CatalogRepo, caller: PageCaller
+) -> Response:
     values = _inference_values(request)
     req, errors = _inference_request(values)
     compare = None
@@ -192,21 +197,23 @@ def compare_page(request: Request, session: SessionDep, caller: PageCaller) -> R
             "errors": errors,
             "compare": compare,
             "query": request.url.query,
-            **_options(session),
+            **_options(catalog),
         },
         status_code=422 if errors else 200,
     )
 
 
 @router.get("/estimates/training")
-def training_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
+def training_page(
+    request: Request, session: SessionDep, catalog: CatalogRepo, caller: PageCaller
+) -> Response:
     q = clean(dict(request.query_params))
     form = q.pop("form", None)
     train_values = {**TRAINING_DEFAULTS, **(q if form == "training" else {})}
     ft_values = {**FINETUNE_DEFAULTS, **(q if form == "finetune" else {})}
     ctx: dict[str, Any] = {
         "caller": caller,
-        **_options(session),
+        **_options(catalog),
         "train_values": train_values,
         "ft_values": ft_values,
         "train_errors": {},
@@ -251,20 +258,26 @@ def training_page(request: Request, session: SessionDep, caller: PageCaller) -> 
 # --- calibrations ---------------------------------------------------------------------------
 
 
-def _calibration_ctx(session: SessionDep, caller: PageCaller) -> dict[str, Any]:
+def _calibration_ctx(
+    session: SessionDep, catalog: CatalogRepository, caller: PageCaller
+) -> dict[str, Any]:
     return {
         "caller": caller,
         "calibrations": calibrations.list_for(session, caller.org_id),
         "jobs": jobs.recent(session, caller.org_id),
-        **_options(session),
+        **_options(catalog),
     }
 
 
 @router.get("/calibrations")
 def calibrations_page(
-    request: Request, session: SessionDep, caller: PageCaller, _recovered: JobsRecovered
+    request: Request,
+    session: SessionDep,
+    catalog: CatalogRepo,
+    caller: PageCaller,
+    _recovered: JobsRecovered,
 ) -> Response:
-    ctx = {**_calibration_ctx(session, caller), "values": {}, "errors": {}, "job": None}
+    ctx = {**_calibration_ctx(session, catalog, caller), "values": {}, "errors": {}, "job": None}
     return render(request, "estimates/calibrations.html", ctx)
 
 
@@ -272,12 +285,14 @@ def _start_from_form(
     request: Request,
     values: dict[str, Any],
     session: SessionDep,
+    catalog: CatalogRepository,
     caller: Caller,
     settings: SettingsDep,
     background: BackgroundTasks,
     kind: str,
 ) -> Response:
-    """Start a calibration or a vllm import (the routes check calibration:run)."""
+    """Start a calibration or a vllm import (the routes check calibration:run, and torch:run for
+    a calibration)."""
     errors: dict[str, str] = {}
     status: int | None = None
     params: dict[str, Any] | None = None
@@ -320,7 +335,7 @@ def _start_from_form(
     if job is not None:
         background.add_task(jobs.submit, job.id, settings, request.app.state.job_runner)
     ctx = {
-        **_calibration_ctx(session, caller),
+        **_calibration_ctx(session, catalog, caller),
         "values": {k: v for k, v in values.items() if isinstance(v, str)},
         "errors": errors,
         "job": job,
@@ -340,11 +355,16 @@ def start_calibration(
     request: Request,
     values: FormDep,
     session: SessionDep,
-    caller: Annotated[Caller, Depends(page_requires(Permission.calibration_run))],
+    catalog: CatalogRepo,
+    caller: Annotated[
+        Caller, Depends(page_requires(Permission.calibration_run, Permission.torch_run))
+    ],
     settings: SettingsDep,
     background: BackgroundTasks,
 ) -> Response:
-    return _start_from_form(request, values, session, caller, settings, background, "calibration")
+    return _start_from_form(
+        request, values, session, catalog, caller, settings, background, "calibration"
+    )
 
 
 @router.post("/calibrations/import")
@@ -352,11 +372,14 @@ def start_import(
     request: Request,
     values: FormDep,
     session: SessionDep,
+    catalog: CatalogRepo,
     caller: Annotated[Caller, Depends(page_requires(Permission.calibration_run))],
     settings: SettingsDep,
     background: BackgroundTasks,
 ) -> Response:
-    return _start_from_form(request, values, session, caller, settings, background, "vllm_import")
+    return _start_from_form(
+        request, values, session, catalog, caller, settings, background, "vllm_import"
+    )
 
 
 @router.get("/calibrations/jobs/{job_id:int}")

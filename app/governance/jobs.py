@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db import session_scope
@@ -15,11 +16,23 @@ from app.jobs.service import run_settings
 Factory = sessionmaker[Session]
 
 
+class ReportFile(BaseModel):
+    """A report job's result: the signed PDF (base64) and what its download is served as."""
+
+    deployment_id: int
+    filename: str
+    media_type: str
+    size_bytes: int
+    content_b64: str
+
+
 @handler("report_pdf")
-def report_pdf_job(factory: Factory, params: dict[str, Any], progress: Progress) -> dict[str, Any]:
+def report_pdf_job(factory: Factory, params: dict[str, Any], progress: Progress) -> ReportFile:
     """The PDF audit report of a large deployment, generated and signed exactly as the inline
-    download is (``reports_api.export``), as the user who asked (their role re-checked now).
-    The file is kept in the result (base64) for ``GET /api/v1/jobs/{id}/download``."""
+    download is (``reports_api.export``), as the user who asked. The route that queued it checked
+    report:export (app/auth/guards.py); the job trusts that and does not check the role again, but
+    refuses a user since deactivated or moved out of the organisation. The file is kept in the
+    result (base64) for ``GET /api/v1/jobs/{id}/download``."""
     from app.auth.context import Caller
     from app.auth.permissions import Role
     from app.auth.repository import AuthRepository
@@ -49,10 +62,10 @@ def report_pdf_job(factory: Factory, params: dict[str, Any], progress: Progress)
     body = bytes(resp.body)
     disposition = resp.headers.get("content-disposition", "")
     filename = disposition.partition('filename="')[2].rstrip('"') or "axisboard-report.pdf"
-    return {
-        "deployment_id": params["deployment_id"],
-        "filename": filename,
-        "media_type": "application/pdf",
-        "size_bytes": len(body),
-        "content_b64": base64.b64encode(body).decode(),
-    }
+    return ReportFile(
+        deployment_id=params["deployment_id"],
+        filename=filename,
+        media_type="application/pdf",
+        size_bytes=len(body),
+        content_b64=base64.b64encode(body).decode(),
+    )

@@ -211,7 +211,7 @@ def _portfolio_rows(
     for p in portfolios.list_(session, caller, dep_id):
         try:
             ev = portfolios.evaluation(session, caller, p)
-            summary = {k: ev[k] for k in PORTFOLIO_SUMMARY_KEYS}
+            summary = {k: getattr(ev, k) for k in PORTFOLIO_SUMMARY_KEYS}
         except Exception as exc:
             summary = {"error": str(exc)}
         rows.append(
@@ -359,13 +359,13 @@ def report_economics(session: Session, dep: Any) -> dict[str, Any]:
         return {"error": serving.error}
     plan = serving.model_dump()
     found = deployment_scenario(session, dep)
-    note = found[1] if not isinstance(found, str) else {}
+    calibration = found.calibration if not isinstance(found, str) else None
     out = {k: plan[k] for k in ECONOMICS_FIGURES}
     out.update(
         ttft_ms=plan["ttft_p95_ms"],
         tpot_ms=plan["tpot_p95_ms"],
         meets_slo=plan["meets_slos"],
-        calibration=note.get("calibration"),
+        calibration=calibration,
         assumptions=[f"{k.replace('_', ' ')}: {v}" for k, v in plan["assumptions"].items()]
         + _price_line(session, dep.org_id, dep.gpu_key),
     )

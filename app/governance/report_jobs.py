@@ -2,20 +2,25 @@
 :data:`app.jobs.limits.INLINE_MAX_REPORT_RESULTS` gets its PDF from a job (progress on the page
 and at ``GET /api/v1/jobs/{id}``), downloaded when done; smaller ones stay inline. The job
 generates and signs the file exactly as the inline download does (``reports_api.export``).
+
+Permissions are checked once, by the routes (report:export, in their ``page_requires``/
+``api_requires`` dependency): the job trusts the request its route accepted and does not check
+the role again when it runs.
 """
 
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
 from app.auth.context import Caller
-from app.auth.deps import ApiCaller, PageCaller
+from app.auth.deps import PageCaller
+from app.auth.guards import api_requires, page_requires
 from app.auth.permissions import Permission
 from app.db import SessionDep
 from app.errors import Conflict, InvalidInput
@@ -40,7 +45,6 @@ def results_count(session: Session, caller: Caller, deployment_id: int) -> int:
 
 
 def _plan(session: Session, caller: Caller, deployment_id: int) -> tuple[int, limits.Estimate]:
-    caller.require(Permission.report_export)
     n = results_count(session, caller, deployment_id)
     if n > limits.MAX_REPORT_RESULTS:
         raise InvalidInput(
@@ -85,7 +89,6 @@ def start(session: Session, caller: Caller, deployment_id: int) -> Job:
 
 
 def download(session: Session, caller: Caller, job_id: int) -> Response:
-    caller.require(Permission.report_export)
     job = jobs.get(session, job_id, caller.org_id)
     if job.kind != "report_pdf":
         raise Conflict(f"job {job.id} is a {job.kind} job; it has no file to download")
@@ -106,7 +109,7 @@ def download(session: Session, caller: Caller, job_id: int) -> Response:
 def start_report_job(
     deployment_id: IdPath,
     session: SessionDep,
-    caller: ApiCaller,
+    caller: Annotated[Caller, Depends(api_requires(Permission.report_export))],
     settings: SettingsDep,
     request: Request,
     background: BackgroundTasks,
@@ -130,7 +133,10 @@ def start_report_job(
     responses={200: {"content": {"application/pdf": {}}}},
 )
 def download_api(
-    report_job_id: IdPath, session: SessionDep, caller: ApiCaller, _recovered: JobsRecovered
+    report_job_id: IdPath,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(api_requires(Permission.report_export))],
+    _recovered: JobsRecovered,
 ) -> Response:
     """The file a report job produced (signed, as the inline download); 409 for a job that is not
     a finished report."""
@@ -143,7 +149,7 @@ def start_report_job_page(
     deployment_id: IdPath,
     request: Request,
     session: SessionDep,
-    caller: PageCaller,
+    caller: Annotated[Caller, Depends(page_requires(Permission.report_export))],
     settings: SettingsDep,
     background: BackgroundTasks,
 ) -> Response:
@@ -196,6 +202,9 @@ def job_fragment(
 
 @page_router.get("/jobs/{report_job_id:int}/download")
 def download_page(
-    report_job_id: IdPath, session: SessionDep, caller: PageCaller, _recovered: JobsRecovered
+    report_job_id: IdPath,
+    session: SessionDep,
+    caller: Annotated[Caller, Depends(page_requires(Permission.report_export))],
+    _recovered: JobsRecovered,
 ) -> Response:
     return download(session, caller, report_job_id)

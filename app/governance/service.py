@@ -4,7 +4,7 @@ overrides with reasons, every decision an audit event)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -334,7 +334,8 @@ def risk_picture(session: Session, caller: Caller, deployment_id: int) -> RiskPi
         session, caller.org_id, dep.id, mapped["iso_42001"]
     )
     if soa_meta is None:  # no statement written yet: what the risk picture alone says
-        soa_rows = soa(mapped["iso_42001"], axes, evidence)
+        # as the JSON rows a written version holds (the picture is the API's payload)
+        soa_rows = [asdict(r) for r in soa(mapped["iso_42001"], axes, evidence)]
     return RiskPicture(
         deployment_id=dep.id,
         mapping_version=frameworks.version(),
@@ -382,9 +383,21 @@ def _audit_events(session: Session, org_id: int) -> int:
     return AuditRepository(session).count_for_org(org_id)
 
 
+@dataclass(frozen=True, slots=True)
+class SoaRow:
+    """One Annex A control of the statement of applicability before any version is written."""
+
+    control: str
+    title: str
+    applicable: bool
+    justification: str
+    status: str
+    evidence: list[str]
+
+
 def soa(
     mapped: list[frameworks.Entry], axes: dict[str, str], evidence: dict[str, list[int]]
-) -> list[dict[str, Any]]:
+) -> list[SoaRow]:
     """The ISO/IEC 42001 Annex A statement of applicability before any version is written:
     every control applicable (clause 6.1.3: only a justified exclusion removes one); those the
     axes or facts bring in carry the mapping's rationale and a status (implemented via an
@@ -395,15 +408,15 @@ def soa(
         e = by_id.get(cid)
         if e is None:
             rows.append(
-                {
-                    "control": cid,
-                    "title": title,
-                    "applicable": True,
-                    "justification": "applicable by default: no exclusion has been "
+                SoaRow(
+                    control=cid,
+                    title=title,
+                    applicable=True,
+                    justification="applicable by default: no exclusion has been "
                     "justified (clause 6.1.3)",
-                    "status": "planned",
-                    "evidence": [],
-                }
+                    status="planned",
+                    evidence=[],
+                )
             )
             continue
         adopted = any(axes.get(a) == "adopted" for a in e.axes)
@@ -415,13 +428,13 @@ def soa(
             else "brought in by the deployment: planned"
         )
         rows.append(
-            {
-                "control": cid,
-                "title": title,
-                "applicable": True,
-                "justification": "; ".join(e.rationale),
-                "status": status,
-                "evidence": [f"decision #{i}" for i in evidence["decisions"]] if adopted else [],
-            }
+            SoaRow(
+                control=cid,
+                title=title,
+                applicable=True,
+                justification="; ".join(e.rationale),
+                status=status,
+                evidence=[f"decision #{i}" for i in evidence["decisions"]] if adopted else [],
+            )
         )
     return rows

@@ -15,7 +15,7 @@ from app.auth.context import Caller
 from app.auth.deps import PageCaller
 from app.auth.guards import page_requires
 from app.auth.permissions import Permission
-from app.catalog.repository import CatalogRepository
+from app.catalog.repository import CatalogRepo, CatalogRepository
 from app.db import SessionDep
 from app.deployments import service as deployments
 from app.errors import AppError, InvalidInput
@@ -36,6 +36,7 @@ BASIS_LABELS = soa_rules.BASES
 def _page(
     request: Request,
     session: SessionDep,
+    catalog: CatalogRepository,
     caller: Caller,
     deployment_id: int,
     *,
@@ -69,7 +70,7 @@ def _page(
             "history": soa.history(session, caller, current.id) if current is not None else [],
             "max_kib": soa_rules.MAX_FILE_BYTES // 1024,
             "report_format": report_format,
-            "names": {"axes": {a.key: a.name for a in CatalogRepository(session).axes()}},
+            "names": {"axes": {a.key: a.name for a in catalog.axes()}},
         },
         status_code=status_code,
     )
@@ -80,10 +81,11 @@ def soa_page(
     deployment_id: IdPath,
     request: Request,
     session: SessionDep,
+    catalog: CatalogRepo,
     caller: PageCaller,
     version: int | None = None,
 ) -> Response:
-    return _page(request, session, caller, deployment_id, version=version)
+    return _page(request, session, catalog, caller, deployment_id, version=version)
 
 
 @router.post("/deployments/{deployment_id:int}/soa")
@@ -109,6 +111,7 @@ def _after(request: Request, s: Any, message: str, anchor: str = "") -> Response
 def _failed(
     request: Request,
     session: SessionDep,
+    catalog: CatalogRepository,
     caller: Caller,
     s: Any,
     control: str | None,
@@ -119,6 +122,7 @@ def _failed(
     return _page(
         request,
         session,
+        catalog,
         caller,
         s.deployment_id,
         version=s.version,
@@ -135,6 +139,7 @@ def edit_control(
     control: str,
     request: Request,
     session: SessionDep,
+    catalog: CatalogRepo,
     caller: Annotated[Caller, Depends(page_requires(Permission.soa_write))],
     settings: SettingsDep,
     form: FormDep,
@@ -162,10 +167,10 @@ def edit_control(
             audit_key=settings.audit_hmac_key,
         )
     except ValidationError as exc:
-        return _failed(request, session, caller, s, control, form, field_errors(exc))
+        return _failed(request, session, catalog, caller, s, control, form, field_errors(exc))
     except (AppError, FieldError) as exc:
         field, message, _ = form_error(exc, statuses=(422,), default="applicable")
-        return _failed(request, session, caller, s, control, form, {field: message})
+        return _failed(request, session, catalog, caller, s, control, form, {field: message})
     return _after(request, s, f"{control} saved.", f"#c-{control}")
 
 
@@ -175,6 +180,7 @@ def add_evidence(
     control: str,
     request: Request,
     session: SessionDep,
+    catalog: CatalogRepo,
     caller: Annotated[Caller, Depends(page_requires(Permission.soa_write))],
     settings: SettingsDep,
     form: FormDep,
@@ -213,7 +219,7 @@ def add_evidence(
             )
     except (AppError, FieldError) as exc:
         field, message, _ = form_error(exc, statuses=(422,), default="url")
-        return _failed(request, session, caller, s, control, form, {field: message})
+        return _failed(request, session, catalog, caller, s, control, form, {field: message})
     return _after(request, s, f"Evidence added to {control}.", f"#c-{control}")
 
 
@@ -234,6 +240,7 @@ def decide(
     soa_id: IdPath,
     request: Request,
     session: SessionDep,
+    catalog: CatalogRepo,
     caller: Annotated[Caller, Depends(page_requires(Permission.decision_make))],
     settings: SettingsDep,
     form: FormDep,
@@ -251,8 +258,10 @@ def decide(
         d = soa.decide(session, caller, soa_id, data, audit_key=settings.audit_hmac_key)
     except ValidationError as exc:
         errs = {f"decision_{k}": v for k, v in field_errors(exc).items()}
-        return _failed(request, session, caller, s, None, form, errs)
+        return _failed(request, session, catalog, caller, s, None, form, errs)
     except (AppError, FieldError) as exc:
         field, message, _ = form_error(exc, statuses=(422,), default="decision")
-        return _failed(request, session, caller, s, None, form, {f"decision_{field}": message})
+        return _failed(
+            request, session, catalog, caller, s, None, form, {f"decision_{field}": message}
+        )
     return _after(request, s, f"Version {s.version} {d.decision}.")

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from app import frameworks
 from app.assessments import service as assessments
-from app.assessments.repository import AssessmentRepository
+from app.assessments.repository import AssessmentPageRepo, AssessmentRepository
 from app.auth.context import Caller
 from app.auth.deps import PageCaller
 from app.auth.guards import page_requires
@@ -35,6 +35,7 @@ router = APIRouter(include_in_schema=False)
 
 def decision_context(
     session: SessionDep,
+    repo: AssessmentRepository,
     caller: Caller,
     target_type: str,
     target_id: IdPath,
@@ -44,7 +45,6 @@ def decision_context(
 ) -> dict[str, Any]:
     """What the decision block needs; pages include ``governance/_decision.html`` with it: the
     decisions (voided ones marked), the workflow status, the contributors (who may not decide)."""
-    repo = AssessmentRepository(session, caller.org_id)
     decided = service.decisions(session, caller, target_type=target_type, target_id=target_id)
     if target_type == "recommendation":
         rec = repo.recommendation(target_id)
@@ -91,35 +91,40 @@ def _payload(form: dict[str, Any]) -> dict[str, Any]:
 
 
 def _target_context(
-    session: SessionDep, caller: Caller, target_type: str, target_id: int
+    session: SessionDep,
+    repo: AssessmentRepository,
+    caller: Caller,
+    target_type: str,
+    target_id: int,
 ) -> tuple[dict[str, Any], str]:
     """The decision block's context for a recommendation or a portfolio of the caller's
     organisation (404 otherwise), and the page it belongs to."""
     if target_type == "recommendation":
-        rec = AssessmentRepository(session, caller.org_id).recommendation(target_id)
+        rec = repo.recommendation(target_id)
         if rec is None:
             raise NotFound(f"recommendation {target_id} not found")
         a = assessments.get(session, caller, rec.assessment_id)
         ranked = [f"{i['axis']}/{i['technique']}" for i in rec.result["items"]]
         ctx = decision_context(
-            session, caller, target_type, target_id, ranked=ranked, author=a.created_by
+            session, repo, caller, target_type, target_id, ranked=ranked, author=a.created_by
         )
         return ctx, f"/assessments/{a.id}?rec={rec.id}"
     p = portfolios.get(session, caller, target_id)
-    ctx = decision_context(session, caller, target_type, target_id, author=p.created_by)
+    ctx = decision_context(session, repo, caller, target_type, target_id, author=p.created_by)
     return ctx, f"/portfolios/{p.id}"
 
 
 def _decide(
     request: Request,
     session: SessionDep,
+    repo: AssessmentRepository,
     caller: Caller,
     settings: Any,
     form: dict[str, Any],
     target_type: str,
     target_id: IdPath,
 ) -> Response:
-    ctx, back = _target_context(session, caller, target_type, target_id)
+    ctx, back = _target_context(session, repo, caller, target_type, target_id)
     errors: dict[str, str] = {}
     try:
         data = DecisionIn.model_validate(_payload(form))
@@ -143,7 +148,7 @@ def _decide(
     else:
         ctx = {
             **ctx,
-            **decision_context(session, caller, target_type, target_id, ranked=ctx["ranked"]),
+            **decision_context(session, repo, caller, target_type, target_id, ranked=ctx["ranked"]),
         }
     return render(
         request,
@@ -159,11 +164,21 @@ def decide_recommendation(
     recommendation_id: IdPath,
     request: Request,
     session: SessionDep,
+    assessments_repo: AssessmentPageRepo,
     caller: Annotated[Caller, Depends(page_requires(Permission.decision_make))],
     settings: SettingsDep,
     form: FormDep,
 ) -> Response:
-    return _decide(request, session, caller, settings, form, "recommendation", recommendation_id)
+    return _decide(
+        request,
+        session,
+        assessments_repo,
+        caller,
+        settings,
+        form,
+        "recommendation",
+        recommendation_id,
+    )
 
 
 @router.post("/portfolios/{portfolio_id:int}/decision")
@@ -171,20 +186,29 @@ def decide_portfolio(
     portfolio_id: IdPath,
     request: Request,
     session: SessionDep,
+    assessments_repo: AssessmentPageRepo,
     caller: Annotated[Caller, Depends(page_requires(Permission.decision_make))],
     settings: SettingsDep,
     form: FormDep,
 ) -> Response:
-    return _decide(request, session, caller, settings, form, "portfolio", portfolio_id)
+    return _decide(
+        request, session, assessments_repo, caller, settings, form, "portfolio", portfolio_id
+    )
 
 
 # The decision panel of the assessment and portfolio pages, which load it (hx-trigger="load"):
 # the block for htmx, a page of its own otherwise.
 @router.get("/recommendations/{recommendation_id:int}/decision")
 def recommendation_decision_panel(
-    recommendation_id: IdPath, request: Request, session: SessionDep, caller: PageCaller
+    recommendation_id: IdPath,
+    request: Request,
+    session: SessionDep,
+    assessments_repo: AssessmentPageRepo,
+    caller: PageCaller,
 ) -> Response:
-    ctx, back = _target_context(session, caller, "recommendation", recommendation_id)
+    ctx, back = _target_context(
+        session, assessments_repo, caller, "recommendation", recommendation_id
+    )
     return render(
         request,
         "governance/decision.html",
@@ -195,9 +219,13 @@ def recommendation_decision_panel(
 
 @router.get("/portfolios/{portfolio_id:int}/decision")
 def portfolio_decision_panel(
-    portfolio_id: IdPath, request: Request, session: SessionDep, caller: PageCaller
+    portfolio_id: IdPath,
+    request: Request,
+    session: SessionDep,
+    assessments_repo: AssessmentPageRepo,
+    caller: PageCaller,
 ) -> Response:
-    ctx, back = _target_context(session, caller, "portfolio", portfolio_id)
+    ctx, back = _target_context(session, assessments_repo, caller, "portfolio", portfolio_id)
     return render(
         request,
         "governance/decision.html",

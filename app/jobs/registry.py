@@ -12,12 +12,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
 
 Progress = Callable[[int, str], None]
 # A handler opens short units of work on the factory itself: a transaction held open across a
 # long computation would block (SQLite) or pin (Postgres) other writers, progress included.
-Handler = Callable[[sessionmaker[Session], dict[str, Any], Progress], dict[str, Any]]
+# It returns its result as a Pydantic model, which the runner stores as JSON
+# (``model_dump(mode="json")``); only a kind whose result is already a JSON document made
+# elsewhere (the portfolio search's API body) returns that document as it is.
+JobResult = BaseModel | dict[str, Any]
+Handler = Callable[[sessionmaker[Session], dict[str, Any], Progress], JobResult]
 HANDLERS: dict[str, Handler] = {}
 Loader = Callable[[], None]
 _loader: list[Loader] = []

@@ -36,6 +36,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
+from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
@@ -245,7 +246,8 @@ def _run(job_id: int, factory: sessionmaker[Session], heartbeat_s: float | None)
     beat = _Heartbeat(factory, job_id, attempt, heartbeat_s) if heartbeat_s else nullcontext()
     with beat:
         try:
-            result = HANDLERS[kind](factory, params, progress)
+            out = HANDLERS[kind](factory, params, progress)
+            result = out.model_dump(mode="json") if isinstance(out, BaseModel) else out
         except Exception as exc:  # a failed job records why; it never stays "running"
             log.warning("job_failed", job_id=job_id, kind=kind, error=str(exc))
             final: dict[str, Any] = {"status": "failed", "error": str(exc)[:2000]}

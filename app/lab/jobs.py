@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.catalog.repository import CatalogRepository
@@ -15,14 +16,40 @@ from app.estimators.calibration import measure_decode
 from app.estimators.engines import engine
 from app.estimators.inference import ServingConfig, StepModel
 from app.jobs.registry import Progress, handler
+from app.lab.schemas import ChinchillaFitResponse, ConditionalFitResponse
 
 Factory = sessionmaker[Session]
+
+
+class MeasuredDesign(BaseModel):
+    """One shortlisted design's decode step: measured here with torch, predicted on the GPU."""
+
+    label: str
+    measured_step_ms: float
+    measured_tokens_per_s: float
+    measured_speedup: float
+    predicted_step_ms: float
+    predicted_speedup: float
+    layers_measured: int
+
+
+class DesignMeasurement(BaseModel):
+    """A design-measurement job's result."""
+
+    device: str
+    dtype: str
+    torch_version: str
+    batch: int
+    context: int
+    gpu: str
+    designs: list[MeasuredDesign]
+    notes: list[str]
 
 
 @handler("design_measure")
 def design_measure_job(
     factory: Factory, params: dict[str, Any], progress: Progress
-) -> dict[str, Any]:
+) -> DesignMeasurement:
     """Time the decode step of the scaling lab's shortlisted designs with torch on this machine,
     beside the step model's prediction on the chosen GPU (compare the ratios: the device
     differs)."""
@@ -42,48 +69,48 @@ def design_measure_job(
         StepModel.build(a, gpu, eng, ServingConfig()).decode(batch, ctx).time_s * 1e3 for a in archs
     ]
     rows = [
-        {
-            "label": label,
-            "measured_step_ms": m,
-            "measured_tokens_per_s": batch / m * 1e3,
-            "measured_speedup": res.step_ms[0] / m,
-            "predicted_step_ms": p,
-            "predicted_speedup": predicted[0] / p,
-            "layers_measured": n,
-        }
+        MeasuredDesign(
+            label=label,
+            measured_step_ms=m,
+            measured_tokens_per_s=batch / m * 1e3,
+            measured_speedup=res.step_ms[0] / m,
+            predicted_step_ms=p,
+            predicted_speedup=predicted[0] / p,
+            layers_measured=n,
+        )
         for label, m, p, n in zip(labels, res.step_ms, predicted, res.layers_measured, strict=True)
     ]
-    return {
-        "device": res.device,
-        "dtype": res.dtype,
-        "torch_version": res.torch_version,
-        "batch": batch,
-        "context": ctx,
-        "gpu": gpu.name,
-        "designs": rows,
-        "notes": res.notes,
-    }
+    return DesignMeasurement(
+        device=res.device,
+        dtype=res.dtype,
+        torch_version=res.torch_version,
+        batch=batch,
+        context=ctx,
+        gpu=gpu.name,
+        designs=rows,
+        notes=res.notes,
+    )
 
 
 @handler("chinchilla_fit")
 def chinchilla_fit_job(
     factory: Factory, params: dict[str, Any], progress: Progress
-) -> dict[str, Any]:
+) -> ChinchillaFitResponse:
     """A Chinchilla fit of the scaling lab over the inline limit (the result is the API's)."""
     from app.lab import service
     from app.lab.schemas import ChinchillaFitRequest
 
     req = ChinchillaFitRequest.model_validate(params["request"])
-    return service.fit_runs(req, progress).model_dump(mode="json")
+    return service.fit_runs(req, progress)
 
 
 @handler("conditional_fit")
 def conditional_fit_job(
     factory: Factory, params: dict[str, Any], progress: Progress
-) -> dict[str, Any]:
+) -> ConditionalFitResponse:
     """A conditional-law fit with its progressive check, over the inline limit."""
     from app.lab import service
     from app.lab.schemas import ConditionalFitRequest
 
     req = ConditionalFitRequest.model_validate(params["request"])
-    return service.fit_conditional_law(req, progress).model_dump(mode="json")
+    return service.fit_conditional_law(req, progress)

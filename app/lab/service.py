@@ -10,6 +10,7 @@ from dataclasses import asdict, replace
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy.orm import Session
 
 from app.audit import service as audit
@@ -133,13 +134,32 @@ def chinchilla(session: Session, req: ChinchillaRequest) -> ChinchillaResponse:
 
 
 # ---- inference-aware -----------------------------------------------------------------------
+class CostAssumptions(BaseModel):
+    """What an inference-aware plan's objective rests on: the objective, and for a dollar
+    objective each role's GPU, its price and peak, and the utilisations. Shown in the response's
+    ``assumptions`` (``model_dump(exclude_none=True)``: a FLOPs objective names only itself)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    objective: str
+    train_gpu: str | None = None
+    train_price_per_hour_usd: float | None = None
+    train_peak_tflops: float | None = None
+    inference_gpu: str | None = None
+    inference_price_per_hour_usd: float | None = None
+    inference_peak_tflops: float | None = None
+    train_mfu: float | None = None
+    prefill_mfu: float | None = None
+    decode_mfu: float | None = None
+
+
 def costs_of(
     session: Session, req: InferenceAwareRequest, org_id: int
-) -> tuple[Any, dict[str, Any]]:
+) -> tuple[inference_aware.Costs | None, CostAssumptions]:
     c = req.cost
     if c is None:
-        return None, {"objective": "lifetime FLOPs: 6·N·D_train + 2·N·D_inference"}
-    out: dict[str, Any] = {"objective": "lifetime dollars (Sardana et al. §3.2)"}
+        return None, CostAssumptions(objective="lifetime FLOPs: 6·N·D_train + 2·N·D_inference")
+    out: dict[str, str | float] = {}
     prices, peaks = {}, {}
     for role in ("train", "inference"):
         key = getattr(c, f"{role}_gpu")
@@ -157,7 +177,15 @@ def costs_of(
         out[f"{role}_gpu"] = gpu.name
         out[f"{role}_price_per_hour_usd"] = price
         out[f"{role}_peak_tflops"] = peaks[role] / 1e12
-    out.update(train_mfu=c.train_mfu, prefill_mfu=c.prefill_mfu, decode_mfu=c.decode_mfu)
+    assumptions = CostAssumptions.model_validate(
+        {
+            "objective": "lifetime dollars (Sardana et al. §3.2)",
+            **out,
+            "train_mfu": c.train_mfu,
+            "prefill_mfu": c.prefill_mfu,
+            "decode_mfu": c.decode_mfu,
+        }
+    )
     costs = inference_aware.Costs.from_gpus(
         train_price_per_hour=prices["train"],
         train_peak_flops=peaks["train"],
@@ -167,7 +195,7 @@ def costs_of(
         prefill_mfu=c.prefill_mfu,
         decode_mfu=c.decode_mfu,
     )
-    return costs, out
+    return costs, assumptions
 
 
 def _design_out(d: inference_aware.Design) -> DesignOut:
@@ -208,7 +236,8 @@ def inference_aware_with_curve(
         assert req.params is not None
         assert req.tokens is not None
         loss = f.loss(req.params, req.tokens)
-    costs, assumptions = costs_of(session, req, org_id)
+    costs, cost_assumptions = costs_of(session, req, org_id)
+    assumptions: dict[str, Any] = cost_assumptions.model_dump(exclude_none=True)
     d_in, d_out = demand_split(req)
     with _as_422():
         res = inference_aware.inference_aware_optimum(

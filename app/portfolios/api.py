@@ -60,7 +60,7 @@ def compare_portfolios(
     ids: str = Query(description="2 to 4 comma-separated portfolio ids", examples=["1,2,3"]),
 ) -> CompareOut:
     out = service.comparison(session, caller, service.parse_ids(ids))
-    return CompareOut.model_validate({k: v for k, v in out.items() if k != "portfolios"})
+    return CompareOut.model_validate(out.as_json())
 
 
 @router.get("/{portfolio_id:int}", response_model=PortfolioOut, responses=_ERRORS)
@@ -132,7 +132,7 @@ def submit_portfolio(
 
 @router.get("/{portfolio_id:int}/evaluation", response_model=EvaluationOut, responses=_ERRORS)
 def evaluate_portfolio(portfolio_id: IdPath, session: SessionDep, caller: ApiCaller) -> object:
-    return service.evaluation(session, caller, service.get(session, caller, portfolio_id))
+    return service.evaluation(session, caller, service.get(session, caller, portfolio_id)).as_json()
 
 
 # A portfolio from an assessment's recommendation, under /assessments (the portfolios own it).

@@ -7,19 +7,20 @@ from typing import Any
 
 from app.estimates.charts import LAYOUT
 from app.estimators.portfolio import DIMENSIONS
+from app.portfolios.service import EvaluatedPortfolio
 from app.web.charts import figure
 
 
 @figure
-def radar(evals: Sequence[Mapping[str, Any]], names: Mapping[int, str]) -> dict[str, Any]:
+def radar(evals: Sequence[EvaluatedPortfolio], names: Mapping[int, str]) -> dict[str, Any]:
     """The four dimensions (matrix means, 1-5, 5 most favourable) of each portfolio."""
     data = [
         {
             "type": "scatterpolar",
             "fill": "toself",
             "opacity": 0.6,
-            "name": names[e["portfolio_id"]],
-            "r": [e["dimension_scores"][d] or 0 for d in (*DIMENSIONS, DIMENSIONS[0])],
+            "name": names[e.portfolio_id],
+            "r": [e.dimension_scores[d] or 0 for d in (*DIMENSIONS, DIMENSIONS[0])],
             "theta": [*DIMENSIONS, DIMENSIONS[0]],
         }
         for e in evals
@@ -36,15 +37,15 @@ def radar(evals: Sequence[Mapping[str, Any]], names: Mapping[int, str]) -> dict[
 
 
 @figure
-def suitability(evals: Sequence[Mapping[str, Any]], names: Mapping[int, str]) -> dict[str, Any]:
+def suitability(evals: Sequence[EvaluatedPortfolio], names: Mapping[int, str]) -> dict[str, Any]:
     """Fig. 2 of seed 000 for portfolios: suitability under each deployment profile."""
-    profiles = list(evals[0]["profile_suitability"]) if evals else []
+    profiles = list(evals[0].profile_suitability) if evals else []
     data = [
         {
             "type": "bar",
-            "name": names[e["portfolio_id"]],
+            "name": names[e.portfolio_id],
             "x": profiles,
-            "y": [e["profile_suitability"][p] for p in profiles],
+            "y": [e.profile_suitability[p] for p in profiles],
         }
         for e in evals
     ]
@@ -61,7 +62,7 @@ def suitability(evals: Sequence[Mapping[str, Any]], names: Mapping[int, str]) ->
 
 @figure
 def cost_latency(
-    evals: Sequence[Mapping[str, Any]],
+    evals: Sequence[EvaluatedPortfolio],
     names: Mapping[int, str],
     pareto: Sequence[int],
     ttft_slo_ms: float,
@@ -71,22 +72,20 @@ def cost_latency(
     SLO bounds), the TTFT SLO and the monthly budget as lines, Pareto-efficient portfolios
     starred."""
     pts = [
-        e
-        for e in evals
-        if e.get("time_to_answer_ms_p95") is not None and e["monthly_cost_usd"] is not None
+        e for e in evals if e.time_to_answer_ms_p95 is not None and e.monthly_cost_usd is not None
     ]
     data = [
         {
             "type": "scatter",
             "mode": "markers+text",
-            "name": names[e["portfolio_id"]],
-            "x": [e["time_to_answer_ms_p95"]],
-            "y": [e["monthly_cost_usd"]],
-            "text": [names[e["portfolio_id"]]],
+            "name": names[e.portfolio_id],
+            "x": [e.time_to_answer_ms_p95],
+            "y": [e.monthly_cost_usd],
+            "text": [names[e.portfolio_id]],
             "textposition": "top center",
             "marker": {
-                "size": 16 if e["portfolio_id"] in pareto else 10,
-                "symbol": "star" if e["portfolio_id"] in pareto else "circle",
+                "size": 16 if e.portfolio_id in pareto else 10,
+                "symbol": "star" if e.portfolio_id in pareto else "circle",
             },
             "hovertemplate": "time to answer p95 %{x:.0f} ms<br>$%{y:,.0f}/month<extra></extra>",
         }

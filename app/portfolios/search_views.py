@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from pydantic import ValidationError
 
 from app.assessments import service as assessments
-from app.assessments.repository import AssessmentRepository
+from app.assessments.repository import AssessmentPageRepo, AssessmentRepository
 from app.auth.context import Caller
 from app.auth.deps import PageCaller
 from app.auth.guards import page_requires
@@ -47,10 +47,10 @@ def _rows(session: SessionDep, dep: Deployment) -> list[Any]:
     return list(assessments.catalog(session, dep.org_id).rows)
 
 
-def _defaults(session: SessionDep, dep: Deployment) -> dict[str, Any]:
+def _defaults(repo: AssessmentRepository, dep: Deployment) -> dict[str, Any]:
     """The form's starting values: the deployment's budget and SLOs, the latest assessment's
     failure modes (severity, traffic share, the riskiest segment hit) and capacity."""
-    latest = next(iter(AssessmentRepository(session, dep.org_id).for_deployment(dep.id)), None)
+    latest = next(iter(repo.for_deployment(dep.id)), None)
     values: dict[str, Any] = {
         "monthly_budget_usd": dep.monthly_budget_usd,
         "ttft_p95_ms": dep.ttft_slo_ms,
@@ -148,10 +148,13 @@ def search_page(
     deployment_id: IdPath,
     request: Request,
     session: SessionDep,
+    assessments_repo: AssessmentPageRepo,
     caller: Annotated[Caller, Depends(page_requires(Permission.portfolio_write))],
 ) -> Response:
     dep = deployments.get(session, caller, deployment_id)
-    return render(request, TEMPLATE, _ctx(session, caller, dep, _defaults(session, dep), {}))
+    return render(
+        request, TEMPLATE, _ctx(session, caller, dep, _defaults(assessments_repo, dep), {})
+    )
 
 
 @router.post("/deployments/{deployment_id:int}/portfolio-search")

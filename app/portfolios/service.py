@@ -4,6 +4,7 @@ store them with every parameter resolved, evaluate one or compare two to four (a
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
 from functools import cache, lru_cache
 from typing import Any
 
@@ -59,7 +60,7 @@ def _scenario(session: Session, dep: Deployment) -> Scenario:
     found = deployment_scenario(session, dep)
     if isinstance(found, str):
         raise InvalidInput(found, field="deployment_id")
-    return found[0]
+    return found.scenario
 
 
 def _resolve(session: Session, dep: Deployment, items: Sequence[ItemIn]) -> list[dict[str, Any]]:
@@ -353,17 +354,51 @@ def _evaluate(
     return ev, _baseline(scenario)
 
 
-def _as_out(p: Portfolio, ev: PortfolioEvaluation, base: PortfolioEvaluation) -> dict[str, Any]:
-    baseline = {
-        "monthly_cost_usd": base.monthly_cost_usd,
-        "ttft_ms_p95": base.ttft_ms_p95,
-        "tpot_ms_p95": base.tpot_ms_p95,
-        "time_to_answer_ms_p95": base.time_to_answer_ms_p95,
-    }
-    return {"portfolio_id": p.id, **ev.as_dict(), "baseline": baseline}
+@dataclass(frozen=True, slots=True)
+class PortfolioBaseline:
+    """The deployment without the portfolio."""
+
+    monthly_cost_usd: float | None
+    ttft_ms_p95: float | None
+    tpot_ms_p95: float | None
+    time_to_answer_ms_p95: float | None
 
 
-def evaluation(session: Session, caller: Caller, p: Portfolio) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class EvaluatedPortfolio(PortfolioEvaluation):
+    """A portfolio's evaluation (every figure of :class:`PortfolioEvaluation`), which portfolio it
+    is, and its deployment's baseline."""
+
+    portfolio_id: int = field(kw_only=True)
+    baseline: PortfolioBaseline = field(kw_only=True)
+
+    def as_json(self) -> dict[str, Any]:
+        """The API's evaluation body (``EvaluationOut``) and the comparison export's rows: the
+        portfolio id first, then the figures, then the baseline."""
+        return {
+            "portfolio_id": self.portfolio_id,
+            **_figures(self).as_dict(),
+            "baseline": asdict(self.baseline),
+        }
+
+
+def _figures(ev: PortfolioEvaluation) -> PortfolioEvaluation:
+    """The evaluation's own figures (a subclass's extra fields left out)."""
+    return PortfolioEvaluation(**{f.name: getattr(ev, f.name) for f in fields(PortfolioEvaluation)})
+
+
+def _as_out(p: Portfolio, ev: PortfolioEvaluation, base: PortfolioEvaluation) -> EvaluatedPortfolio:
+    baseline = PortfolioBaseline(
+        monthly_cost_usd=base.monthly_cost_usd,
+        ttft_ms_p95=base.ttft_ms_p95,
+        tpot_ms_p95=base.tpot_ms_p95,
+        time_to_answer_ms_p95=base.time_to_answer_ms_p95,
+    )
+    figures = {f.name: getattr(ev, f.name) for f in fields(PortfolioEvaluation)}
+    return EvaluatedPortfolio(**figures, portfolio_id=p.id, baseline=baseline)
+
+
+def evaluation(session: Session, caller: Caller, p: Portfolio) -> EvaluatedPortfolio:
     return _as_out(p, *_evaluate(session, caller, p))
 
 
@@ -380,18 +415,43 @@ def parse_ids(raw: str) -> list[int]:
     return ids
 
 
-def comparison(session: Session, caller: Caller, ids: Sequence[int]) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class PortfolioComparison:
+    """Portfolios side by side: each one's evaluation, the best on each figure (figure -> id),
+    the Pareto-efficient ids and the summary sentences."""
+
+    ids: list[int]
+    names: dict[int, str]
+    evaluations: list[EvaluatedPortfolio]
+    best: dict[str, Any]
+    pareto_ids: list[int]
+    summary: list[str]
+    portfolios: list[Portfolio]
+
+    def as_json(self) -> dict[str, Any]:
+        """The API's comparison body (``CompareOut``) and the JSON export: every field but the
+        portfolio rows, the evaluations as their JSON."""
+        return {
+            "ids": list(self.ids),
+            "names": dict(self.names),
+            "evaluations": [e.as_json() for e in self.evaluations],
+            "best": dict(self.best),
+            "pareto_ids": list(self.pareto_ids),
+            "summary": list(self.summary),
+        }
+
+
+def comparison(session: Session, caller: Caller, ids: Sequence[int]) -> PortfolioComparison:
     portfolios = [get(session, caller, i) for i in ids]
     evaluated = {p.id: _evaluate(session, caller, p) for p in portfolios}
     names = {p.id: p.name for p in portfolios}
     cmp = compare({i: ev for i, (ev, _) in evaluated.items()}, names)
-    evals = {p.id: _as_out(p, *evaluated[p.id]) for p in portfolios}
-    return {
-        "ids": list(ids),
-        "names": names,
-        "evaluations": list(evals.values()),
-        "best": cmp.best,
-        "pareto_ids": cmp.pareto_ids,
-        "summary": cmp.summary,
-        "portfolios": portfolios,
-    }
+    return PortfolioComparison(
+        ids=list(ids),
+        names=names,
+        evaluations=[_as_out(p, *evaluated[p.id]) for p in portfolios],
+        best=cmp.best,
+        pareto_ids=cmp.pareto_ids,
+        summary=cmp.summary,
+        portfolios=portfolios,
+    )

@@ -35,9 +35,8 @@ router = APIRouter(include_in_schema=False)
 
 
 # ---- the form ------------------------------------------------------------------------------
-def _catalog(session: SessionDep) -> list[dict[str, Any]]:
+def _catalog(repo: CatalogRepository) -> list[dict[str, Any]]:
     """Axes with their techniques and each technique's parameters, for the form."""
-    repo = CatalogRepository(session)
     by_axis: dict[str, list[Any]] = {}
     for t in repo.techniques():
         by_axis.setdefault(t.axis_key, []).append(t)
@@ -103,7 +102,7 @@ def _field(f: str, items: list[ItemIn]) -> str:
 
 def _form_page(
     request: Request,
-    session: SessionDep,
+    catalog: CatalogRepository,
     caller: Caller,
     dep: Any,
     values: dict[str, Any],
@@ -120,12 +119,8 @@ def _form_page(
             "values": values,
             "errors": errors,
             "portfolio": portfolio,
-            "catalog": _catalog(session),
-            "models": [
-                m
-                for m in CatalogRepository(session).models()
-                if m.published_total_params is not None
-            ],
+            "catalog": _catalog(catalog),
+            "models": [m for m in catalog.models() if m.published_total_params is not None],
         },
         status_code=status,
     )
@@ -134,13 +129,14 @@ def _form_page(
 def _save(
     request: Request,
     session: SessionDep,
+    catalog: CatalogRepository,
     caller: Caller,
     settings: SettingsDep,
     form: dict[str, Any],
     dep: Any,
     portfolio: Portfolio | None,
 ) -> Response:
-    axis_of = {t.key: t.axis_key for t in CatalogRepository(session).techniques()}
+    axis_of = {t.key: t.axis_key for t in catalog.techniques()}
     items, errors = _parse(form, axis_of)
     name = str(form.get("name", "")).strip()
     if not name:
@@ -168,7 +164,7 @@ def _save(
             flash(request, resp, f"Portfolio '{p.name}' saved.")
             return resp
     values = {**form, "use": as_list(form.get("use"))}
-    return _form_page(request, session, caller, dep, values, errors, portfolio, 422)
+    return _form_page(request, catalog, caller, dep, values, errors, portfolio, 422)
 
 
 @router.get("/deployments/{deployment_id:int}/portfolios")
@@ -194,10 +190,11 @@ def new_page(
     deployment_id: IdPath,
     request: Request,
     session: SessionDep,
+    catalog: CatalogRepo,
     caller: Annotated[Caller, Depends(page_requires(Permission.portfolio_write))],
 ) -> Response:
     dep = deployments.get(session, caller, deployment_id)
-    return _form_page(request, session, caller, dep, {"use": []}, {}, None)
+    return _form_page(request, catalog, caller, dep, {"use": []}, {}, None)
 
 
 @router.post("/deployments/{deployment_id:int}/portfolios/new")
@@ -205,12 +202,13 @@ def create(
     deployment_id: IdPath,
     request: Request,
     session: SessionDep,
+    catalog: CatalogRepo,
     caller: Annotated[Caller, Depends(page_requires(Permission.portfolio_write))],
     settings: SettingsDep,
     form: FormDep,
 ) -> Response:
     dep = deployments.get(session, caller, deployment_id)
-    return _save(request, session, caller, settings, form, dep, None)
+    return _save(request, session, catalog, caller, settings, form, dep, None)
 
 
 # ---- compare (before /portfolios/{id}) -----------------------------------------------------
@@ -219,10 +217,10 @@ def _ids(request: Request) -> list[int]:
     return service.parse_ids(raw)
 
 
-def _flat(out: dict[str, Any]) -> list[dict[str, Any]]:
+def _flat(out: service.PortfolioComparison) -> list[dict[str, Any]]:
     rows = []
-    for e in out["evaluations"]:
-        row = {"portfolio_id": e["portfolio_id"], "name": out["names"][e["portfolio_id"]]}
+    for e in out.evaluations:
+        row = {"portfolio_id": e.portfolio_id, "name": out.names[e.portfolio_id]}
         for k in (
             "monthly_cost_usd",
             "one_off_cost_usd",
@@ -233,12 +231,12 @@ def _flat(out: dict[str, Any]) -> list[dict[str, Any]]:
             "capability_score",
             "governance_burden",
         ):
-            row[k] = e[k]
-        row.update({f"dimension.{k}": v for k, v in e["dimension_scores"].items()})
-        row.update({f"suitability.{k}": v for k, v in e["profile_suitability"].items()})
-        row["pareto"] = e["portfolio_id"] in out["pareto_ids"]
-        row["risks"] = "; ".join(e["risks"])
-        row["warnings"] = "; ".join(e["warnings"])
+            row[k] = getattr(e, k)
+        row.update({f"dimension.{k}": v for k, v in e.dimension_scores.items()})
+        row.update({f"suitability.{k}": v for k, v in e.profile_suitability.items()})
+        row["pareto"] = e.portfolio_id in out.pareto_ids
+        row["risks"] = "; ".join(e.risks)
+        row["warnings"] = "; ".join(e.warnings)
         rows.append(row)
     return rows
 
@@ -256,8 +254,8 @@ def compare_csv(request: Request, session: SessionDep, caller: PageCaller) -> Re
 @router.get("/portfolios/compare.json")
 def compare_json(request: Request, session: SessionDep, caller: PageCaller) -> Response:
     out = service.comparison(session, caller, _ids(request))
-    body = {k: v for k, v in out.items() if k != "portfolios"}
-    body["items"] = {p.id: p.items for p in out["portfolios"]}
+    body = out.as_json()
+    body["items"] = {p.id: p.items for p in out.portfolios}
     return Response(
         json.dumps(body, indent=2, default=str),
         media_type="application/json",
@@ -279,10 +277,10 @@ ROWS = [
 @router.get("/portfolios/compare")
 def compare_page(request: Request, session: SessionDep, caller: PageCaller) -> Response:
     out = service.comparison(session, caller, _ids(request))
-    deps = {p.deployment_id for p in out["portfolios"]}
-    dep = deployments.get(session, caller, out["portfolios"][0].deployment_id)
-    evals, names = out["evaluations"], out["names"]
-    query = "ids=" + ",".join(str(i) for i in out["ids"])
+    deps = {p.deployment_id for p in out.portfolios}
+    dep = deployments.get(session, caller, out.portfolios[0].deployment_id)
+    evals, names = out.evaluations, out.names
+    query = "ids=" + ",".join(str(i) for i in out.ids)
     return render(
         request,
         "portfolios/compare.html",
@@ -297,7 +295,7 @@ def compare_page(request: Request, session: SessionDep, caller: PageCaller) -> R
                 "radar": charts.radar(evals, names),
                 "suitability": charts.suitability(evals, names),
                 "scatter": charts.cost_latency(
-                    evals, names, out["pareto_ids"], dep.ttft_slo_ms, dep.monthly_budget_usd
+                    evals, names, out.pareto_ids, dep.ttft_slo_ms, dep.monthly_budget_usd
                 ),
             },
         },
@@ -342,11 +340,12 @@ def edit_page(
     portfolio_id: IdPath,
     request: Request,
     session: SessionDep,
+    catalog: CatalogRepo,
     caller: Annotated[Caller, Depends(page_requires(Permission.portfolio_write))],
 ) -> Response:
     p = service.get(session, caller, portfolio_id)
     dep = deployments.get(session, caller, p.deployment_id)
-    return _form_page(request, session, caller, dep, _values_from(p), {}, p)
+    return _form_page(request, catalog, caller, dep, _values_from(p), {}, p)
 
 
 @router.post("/portfolios/{portfolio_id:int}/edit")
@@ -354,13 +353,14 @@ def edit(
     portfolio_id: IdPath,
     request: Request,
     session: SessionDep,
+    catalog: CatalogRepo,
     caller: Annotated[Caller, Depends(page_requires(Permission.portfolio_write))],
     settings: SettingsDep,
     form: FormDep,
 ) -> Response:
     p = service.get(session, caller, portfolio_id)
     dep = deployments.get(session, caller, p.deployment_id)
-    return _save(request, session, caller, settings, form, dep, p)
+    return _save(request, session, catalog, caller, settings, form, dep, p)
 
 
 @router.post("/portfolios/{portfolio_id:int}/duplicate")

@@ -256,7 +256,7 @@ def test_submit_lands_on_the_explained_recommendation(
     # the deployment page lists it and the draft is gone
     dep_page = client.get(f"/deployments/{dep.id}/assessments-panel").text  # the hub's panel
     detail = rendered.last("assessments/deployment_panel.html").context
-    assert [s["a"].id for s in detail["assessments"]] == [ctx["assessment"].id]
+    assert [s.assessment.id for s in detail["assessments"]] == [ctx["assessment"].id]
     assert detail["draft"] is None
     assert "GraphRAG" in dep_page
     assert "New assessment" in dep_page

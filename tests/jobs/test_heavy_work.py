@@ -445,6 +445,30 @@ def test_report_cap_and_roles(
 
 
 @pytest.mark.slow
+def test_the_report_job_trusts_the_route_that_queued_it(
+    client: TestClient,
+    session: Session,
+    report_world: dict[str, Any],
+    queued: list[int],
+    settings: Settings,
+) -> None:
+    """report:export is checked once, by the route that queues the job (app/auth/guards.py): the
+    job renders for the user who asked even if their role changed since, while the download is
+    the route's to refuse (403 for a role without report:export)."""
+    dep, lead, h = report_world["dep"], report_world["lead"], report_world["h"]
+    started = client.post(f"/api/v1/deployments/{dep}/report/jobs", headers=h)
+    assert started.status_code == 202, started.text
+    job_id = started.json()["id"]
+    assert queued == [job_id]
+    lead.role = "viewer"
+    session.commit()
+    jobs.run(job_id, lambda: session, settings=settings)
+    job = client.get(f"/api/v1/jobs/{job_id}", headers=h).json()
+    assert job["status"] == "succeeded", job
+    assert client.get(f"/api/v1/jobs/{job_id}/download", headers=h).status_code == 403
+
+
+@pytest.mark.slow
 @pytest.mark.usefixtures("inline_jobs")
 def test_report_page_offers_the_job_and_the_download(
     client: TestClient, report_world: dict[str, Any], monkeypatch: pytest.MonkeyPatch

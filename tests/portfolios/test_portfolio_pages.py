@@ -107,7 +107,7 @@ def test_build_evaluate_duplicate_and_compare(
     assert detail.context["portfolio"].name == "Serving"
     assert detail.context["error"] is None
     ev = detail.context["ev"]
-    assert ev["monthly_cost_usd"] > 0
+    assert ev.monthly_cost_usd > 0
     assert [s.name for s in detail.context["siblings"]] == ["As is", "RAG"]
     assert "alpha = 0.8" in page
     assert "Monthly serving cost" in page
@@ -126,7 +126,7 @@ def test_build_evaluate_duplicate_and_compare(
     assert r.status_code == 200
     compared = rendered.last()
     assert compared.template == "portfolios/compare.html"
-    assert [p.name for p in compared.context["out"]["portfolios"]] == ["As is", "Serving", "RAG"]
+    assert [p.name for p in compared.context["out"].portfolios] == ["As is", "Serving", "RAG"]
     assert compared.context["query"] == f"ids={ids}"
     assert not compared.context["mixed"]  # one deployment's portfolios
     assert set(compared.context["figures"]) == {"radar", "suitability", "scatter"}
