@@ -18,17 +18,27 @@ import statistics
 import time
 from typing import Any
 
+from app.estimators.inference import _step_model
+from app.estimators.interventions import evaluate_cache_clear
 from app.estimators.search import search
-from app.estimators.simulation import simulate_load
+from app.estimators.simulation import simulation_cache_clear
 from bench._inprocess import demo_app
 
 REPEATS = 3
 
 
+def _cold() -> None:
+    """Forget the memoised load simulations (and their step tables), scenario evaluations and
+    step models."""
+    simulation_cache_clear()
+    evaluate_cache_clear()
+    _step_model.cache_clear()
+
+
 def _cold_median_s(fn: Any, repeats: int = REPEATS) -> float:
     samples = []
     for _ in range(repeats):
-        simulate_load.cache_clear()  # type: ignore[attr-defined]
+        _cold()
         t0 = time.perf_counter()
         fn()
         samples.append(time.perf_counter() - t0)
@@ -90,7 +100,7 @@ def _phases(base: Any, data: Any, fms: Any, limits: Any, **kw: Any) -> None:
     with the capacity planner."""
     from app.estimators.search import build_space, combine, evaluate_states
 
-    simulate_load.cache_clear()  # type: ignore[attr-defined]
+    _cold()
     t0 = time.perf_counter()
     space = build_space(base, data, fms, **kw)
     t1 = time.perf_counter()
@@ -166,7 +176,7 @@ def main() -> None:
                     regulated=inp.regulated,
                     corpus_tokens=inp.corpus_tokens,
                 )
-                simulate_load.cache_clear()  # type: ignore[attr-defined]
+                _cold()
                 t0 = time.perf_counter()
                 r = client.post(
                     f"/api/v1/deployments/{dep.id}/portfolio-search", json={}, headers=h

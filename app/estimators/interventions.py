@@ -35,6 +35,7 @@ Formulas and sources, per intervention:
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
@@ -60,6 +61,7 @@ from app.estimators.training import DEFAULT_MFU, lora_trainable_params
 from app.formatting import compact
 
 SECONDS_PER_DAY = 86400.0
+EVALUATE_CACHE_SIZE = 8192  # ServingOutcomes of a few hundred bytes each
 
 
 class InterventionError(FieldError):
@@ -176,7 +178,37 @@ def _adapter_tpot_factor(s: Scenario) -> float:
 
 
 def evaluate(s: Scenario) -> ServingOutcome:
-    """Price a scenario: latency, the SLO-limited batch, replicas and the monthly bill."""
+    """Price a scenario: latency, the SLO-limited batch, replicas and the monthly bill.
+
+    Memoised (least recently used, :data:`EVALUATE_CACHE_SIZE` entries per process; the result
+    is frozen and shared): the computation is deterministic in the scenario, and the same
+    scenario is priced again and again (a card prices the plain scenario beside the changed one,
+    a right-sizing or a cascade evaluates its candidate set-ups, the portfolio search about four
+    times per serving state). The memo's key is the scenario and the types of its integer
+    fields (1500 and 1500.0 are equal, but only the integer passes validation); a scenario that
+    cannot be hashed is evaluated every time. :func:`evaluate_uncached` always computes."""
+    kinds = (
+        type(s.input_tokens),
+        type(s.output_tokens),
+        type(s.cot_tokens),
+        type(s.samples),
+        type(s.adapter_params),
+        type(s.cfg.n_gpus),
+    )
+    try:
+        hash(s)
+    except TypeError:
+        return evaluate_uncached(s)
+    return _evaluate_cached(s, kinds)
+
+
+def evaluate_cache_clear() -> None:
+    """Forget every memoised :func:`evaluate` result (benchmarks time cold runs)."""
+    _evaluate_cached.cache_clear()
+
+
+def evaluate_uncached(s: Scenario) -> ServingOutcome:
+    """:func:`evaluate` without the memo."""
     one = _estimate(s, 1)
     factor = _adapter_tpot_factor(s)
     ttft = one.timing.ttft_ms + s.extra_ttft_ms
@@ -216,6 +248,11 @@ def evaluate(s: Scenario) -> ServingOutcome:
     return ServingOutcome(
         True, ttft, tpot, answer, lo, req_s, replicas, hours, monthly, per_1k, meets, None
     )
+
+
+@functools.lru_cache(maxsize=EVALUATE_CACHE_SIZE)
+def _evaluate_cached(s: Scenario, kinds: tuple[type, ...]) -> ServingOutcome:
+    return evaluate_uncached(s)
 
 
 # --- interventions -------------------------------------------------------------------------
