@@ -224,17 +224,18 @@ def evaluate_uncached(s: Scenario) -> ServingOutcome:
             False, ttft, tpot, answer, 0, 0.0, None, None, None, None, False, reason
         )
     # The largest batch (requests) that fits and keeps TPOT within the SLO (TPOT grows with batch).
+    # (each batch estimated once: batch 1 is ``one``, and ``best`` the estimate at ``lo``)
     hi = max(1, mem.max_batch_size // s.samples)
-    lo = 1
-    if _estimate(s, 1).timing.tpot_ms * factor > s.tpot_slo_ms:
+    lo, best = 1, one
+    if one.timing.tpot_ms * factor > s.tpot_slo_ms:
         hi = 1
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if _estimate(s, mid).timing.tpot_ms * factor <= s.tpot_slo_ms:
-            lo = mid
+        est = _estimate(s, mid)
+        if est.timing.tpot_ms * factor <= s.tpot_slo_ms:
+            lo, best = mid, est
         else:
             hi = mid - 1
-    best = _estimate(s, lo)
     t = best.timing
     # tpot_ms carries speculative decoding's gain at this batch (decode.time_s is the plain step)
     batch_time = t.prefill.time_s + t.decode_steps * t.tpot_ms / 1e3 * factor

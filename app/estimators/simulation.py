@@ -112,10 +112,19 @@ def simulate_load_uncached(
 ) -> LoadResult:
     """Simulate ``n_requests`` Poisson arrivals at ``request_rate`` requests/s."""
     _check_load(request_rate, max_seqs, n_requests)
-    rng = np.random.default_rng(seed)
-    arr = np.cumsum(rng.exponential(1.0 / request_rate, n_requests))
+    # = np.random.default_rng(seed).exponential(1.0 / request_rate, n_requests): numpy draws
+    # scale × a standard exponential, so the seed's standard draws are shared by every rate
+    arr = np.cumsum(_standard_gaps(seed, n_requests) * (1.0 / request_rate))
     tl = _iterate(sm, arr.tolist(), input_tokens, output_tokens, max_seqs, max_batched_tokens)
     return _load_result(sm, arr, tl, request_rate, output_tokens)
+
+
+@functools.lru_cache(maxsize=16)
+def _standard_gaps(seed: int, n_requests: int) -> np.ndarray:
+    """The seeded standard exponential draws of a run's arrival gaps (read-only, shared)."""
+    gaps = np.random.default_rng(seed).standard_exponential(n_requests)
+    gaps.flags.writeable = False
+    return gaps
 
 
 def _check_load(request_rate: float, max_seqs: int, n_requests: int) -> None:
@@ -441,10 +450,11 @@ simulate_load = _memoise(simulate_load_uncached)
 
 
 def simulation_cache_clear() -> None:
-    """Forget the memoised simulations and the step models' iteration tables (benchmarks time
-    cold runs)."""
+    """Forget the memoised simulations, the step models' iteration tables and the arrival draws
+    (benchmarks time cold runs)."""
     simulate_load.cache_clear()  # type: ignore[attr-defined]
     _step_tables.cache_clear()
+    _standard_gaps.cache_clear()
 
 
 @dataclass(frozen=True, slots=True)
