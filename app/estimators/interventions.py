@@ -51,6 +51,7 @@ from app.estimators.inference import (
     Workload,
     estimate_inference,
     speculative_verify_ratio,
+    step_model,
     with_prefix_cache,
     with_speculative,
 )
@@ -156,6 +157,22 @@ def _estimate(s: Scenario, batch: int) -> InferenceEstimate:
     return est
 
 
+def _tpot_ms(s: Scenario, batch: int) -> float:
+    """``_estimate(s, batch).timing.tpot_ms`` by the same operations without the rest of the
+    estimate (memory, prefill, the best case, the assumptions): the decode step at the mean
+    context over speculative decoding's gain at this batch (the prefix cache leaves decode as
+    it is). The SLO-limited batch's bisection reads only this, for batches above one whose
+    full estimate succeeded."""
+    gen = s.output_tokens + s.cot_tokens
+    b, ctx = batch * s.samples, s.input_tokens + (gen - 1) / 2
+    tpot = step_model(s.arch, s.gpu, s.engine, s.cfg).decode(b, ctx).time_s * 1e3
+    if s.speculative is not None:
+        a, g, c = s.speculative
+        ratio = speculative_verify_ratio(s.arch, s.gpu, s.engine, s.cfg, b, ctx, g)
+        tpot = tpot / speedup_at_load(a, g, c, ratio)
+    return tpot
+
+
 def speculative_gain(s: Scenario, batch: float) -> float:
     """Speculative decoding's decode-step gain at ``batch`` running sequences (1.0 without it):
     Leviathan et al.'s expected tokens over the draft cost plus the verification step's cost
@@ -224,18 +241,18 @@ def evaluate_uncached(s: Scenario) -> ServingOutcome:
             False, ttft, tpot, answer, 0, 0.0, None, None, None, None, False, reason
         )
     # The largest batch (requests) that fits and keeps TPOT within the SLO (TPOT grows with batch).
-    # (each batch estimated once: batch 1 is ``one``, and ``best`` the estimate at ``lo``)
+    # (the bisection reads only TPOT, _tpot_ms; the batch found is then estimated in full)
     hi = max(1, mem.max_batch_size // s.samples)
-    lo, best = 1, one
+    lo = 1
     if one.timing.tpot_ms * factor > s.tpot_slo_ms:
         hi = 1
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        est = _estimate(s, mid)
-        if est.timing.tpot_ms * factor <= s.tpot_slo_ms:
-            lo, best = mid, est
+        if _tpot_ms(s, mid) * factor <= s.tpot_slo_ms:
+            lo = mid
         else:
             hi = mid - 1
+    best = one if lo == 1 else _estimate(s, lo)
     t = best.timing
     # tpot_ms carries speculative decoding's gain at this batch (decode.time_s is the plain step)
     batch_time = t.prefill.time_s + t.decode_steps * t.tpot_ms / 1e3 * factor

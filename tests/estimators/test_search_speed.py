@@ -161,3 +161,44 @@ def test_frontier_in_blocks_equals_the_row_by_row_frontier(seed: int) -> None:
         assert not (le & (pool < obj[k]).any(axis=1)).any()  # nothing dominates it
     assert len({tuple(obj[k]) for k in got}) == len(got)
     assert frontier(obj, candidates[:0], tiebreak) == []
+
+
+SCENARIOS = [
+    BASE,
+    replace(BASE, speculative=(0.8, 5, 0.05), extra_weight_bytes=2e9),
+    replace(BASE, cached_prompt_share=0.6, samples=5, cot_tokens=300),
+    replace(BASE, speculative=(0.6, 3, 0.1), cot_tokens=120, adapter_params=20_000_000),
+    replace(
+        BASE, arch=catalog_architecture("llama_3_1_70b"), cfg=ServingConfig(n_gpus=4), samples=3
+    ),
+    replace(BASE, arch=catalog_architecture("mixtral_8x7b"), cfg=ServingConfig(n_gpus=2)),
+    replace(BASE, tpot_slo_ms=12.0),  # the SLO, not the KV cache, limits the batch
+    replace(BASE, speculative=(0.8, 5, 0.05), tpot_slo_ms=6.0, samples=2),
+    replace(BASE, tpot_slo_ms=5.0),  # missed at batch 1
+]
+
+
+@pytest.mark.parametrize("s", SCENARIOS)
+def test_the_batch_bisection_reads_the_full_estimates_tpot(s: Scenario) -> None:
+    """_tpot_ms is _estimate's TPOT to the bit at every batch, so evaluate's SLO-limited batch
+    is the one the bisection over full estimates finds."""
+    from app.estimators.interventions import _adapter_tpot_factor, _estimate, _tpot_ms
+
+    one = _estimate(s, 1)
+    cap = max(1, one.memory.max_batch_size // s.samples)
+    for b in sorted({1, 2, 3, 7, 16, 33, 100, cap // 2 or 1, cap}):
+        assert _tpot_ms(s, b) == _estimate(s, b).timing.tpot_ms, b
+    factor = _adapter_tpot_factor(s)
+    lo, hi = 1, cap
+    if one.timing.tpot_ms * factor > s.tpot_slo_ms:
+        hi = 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if _estimate(s, mid).timing.tpot_ms * factor <= s.tpot_slo_ms:
+            lo = mid
+        else:
+            hi = mid - 1
+    got = evaluate_uncached(s)
+    assert got.batch_at_slo == (lo if got.fits else 0)
+    if got.fits:
+        assert got.requests_per_s_per_replica > 0
