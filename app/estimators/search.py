@@ -22,7 +22,9 @@ and the candidates are combined with numpy: one-off cost = the state's one-off c
 one-off option's cost on the state's model and GPU (cached per option and model), governance
 burden = Σ over chosen axes of (6 − governance level) + the regulated-retrieval burden, as
 :func:`evaluate_portfolio` computes it. ``tests/estimators/test_search.py`` checks the combined
-figures against :func:`evaluate_portfolio` of whole candidates.
+figures against :func:`evaluate_portfolio` of whole candidates. States share work without
+changing a figure: scenario evaluations and load simulations are memoised on their inputs, so a
+scenario or load point that several states reach is computed once.
 
 **Figures.** ``time_to_answer_p95_ms`` = the portfolio's TTFT p95 to the first *answer* token
 (retrieval latency and reasoning tokens included); ``ttft_p95_ms`` = that minus reasoning tokens ×

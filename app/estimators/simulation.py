@@ -29,6 +29,9 @@ The simulation is deterministic for its inputs (the arrivals are seeded), so :fu
 memoises results (least recently used, ``SIMULATION_CACHE_SIZE`` entries per process): an estimate
 page runs about twenty simulations (the capacity bisection and the latency-versus-rate chart), and
 people open the same configurations again and again. :func:`simulate_load_uncached` always runs.
+Runs share two more things that depend on fewer inputs: a step model's iteration tables
+(:func:`_step_tables`) and a seed's standard-exponential arrival draws, scaled by each rate
+(:func:`_standard_gaps`); :func:`simulation_cache_clear` forgets all three.
 """
 
 from __future__ import annotations
