@@ -161,8 +161,8 @@ def _tpot_ms(s: Scenario, batch: int) -> float:
     """``_estimate(s, batch).timing.tpot_ms`` by the same operations without the rest of the
     estimate (memory, prefill, the best case, the assumptions): the decode step at the mean
     context over speculative decoding's gain at this batch (the prefix cache leaves decode as
-    it is). The SLO-limited batch's bisection reads only this, for batches above one whose
-    full estimate succeeded."""
+    it is). The SLO-limited batch's bisection reads only this, once the batch-1 estimate has
+    validated the scenario."""
     gen = s.output_tokens + s.cot_tokens
     b, ctx = batch * s.samples, s.input_tokens + (gen - 1) / 2
     tpot = step_model(s.arch, s.gpu, s.engine, s.cfg).decode(b, ctx).time_s * 1e3
