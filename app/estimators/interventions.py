@@ -35,6 +35,7 @@ Formulas and sources, per intervention:
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
@@ -50,6 +51,7 @@ from app.estimators.inference import (
     Workload,
     estimate_inference,
     speculative_verify_ratio,
+    step_model,
     with_prefix_cache,
     with_speculative,
 )
@@ -60,6 +62,7 @@ from app.estimators.training import DEFAULT_MFU, lora_trainable_params
 from app.formatting import compact
 
 SECONDS_PER_DAY = 86400.0
+EVALUATE_CACHE_SIZE = 8192  # ServingOutcomes of a few hundred bytes each
 
 
 class InterventionError(FieldError):
@@ -154,6 +157,22 @@ def _estimate(s: Scenario, batch: int) -> InferenceEstimate:
     return est
 
 
+def _tpot_ms(s: Scenario, batch: int) -> float:
+    """``_estimate(s, batch).timing.tpot_ms`` by the same operations without the rest of the
+    estimate (memory, prefill, the best case, the assumptions): the decode step at the mean
+    context over speculative decoding's gain at this batch (the prefix cache leaves decode as
+    it is). The SLO-limited batch's bisection reads only this, once the batch-1 estimate has
+    validated the scenario."""
+    gen = s.output_tokens + s.cot_tokens
+    b, ctx = batch * s.samples, s.input_tokens + (gen - 1) / 2
+    tpot = step_model(s.arch, s.gpu, s.engine, s.cfg).decode(b, ctx).time_s * 1e3
+    if s.speculative is not None:
+        a, g, c = s.speculative
+        ratio = speculative_verify_ratio(s.arch, s.gpu, s.engine, s.cfg, b, ctx, g)
+        tpot = tpot / speedup_at_load(a, g, c, ratio)
+    return tpot
+
+
 def speculative_gain(s: Scenario, batch: float) -> float:
     """Speculative decoding's decode-step gain at ``batch`` running sequences (1.0 without it):
     Leviathan et al.'s expected tokens over the draft cost plus the verification step's cost
@@ -176,7 +195,37 @@ def _adapter_tpot_factor(s: Scenario) -> float:
 
 
 def evaluate(s: Scenario) -> ServingOutcome:
-    """Price a scenario: latency, the SLO-limited batch, replicas and the monthly bill."""
+    """Price a scenario: latency, the SLO-limited batch, replicas and the monthly bill.
+
+    Memoised (least recently used, :data:`EVALUATE_CACHE_SIZE` entries per process; the result
+    is frozen and shared): the computation is deterministic in the scenario, and the same
+    scenario is priced again and again (a card prices the plain scenario beside the changed one,
+    a right-sizing or a cascade evaluates its candidate set-ups, the portfolio search about four
+    times per serving state). The memo's key is the scenario and the types of its integer
+    fields (1500 and 1500.0 are equal, but only the integer passes validation); a scenario that
+    cannot be hashed is evaluated every time. :func:`evaluate_uncached` always computes."""
+    kinds = (
+        type(s.input_tokens),
+        type(s.output_tokens),
+        type(s.cot_tokens),
+        type(s.samples),
+        type(s.adapter_params),
+        type(s.cfg.n_gpus),
+    )
+    try:
+        hash(s)
+    except TypeError:
+        return evaluate_uncached(s)
+    return _evaluate_cached(s, kinds)
+
+
+def evaluate_cache_clear() -> None:
+    """Forget every memoised :func:`evaluate` result (benchmarks time cold runs)."""
+    _evaluate_cached.cache_clear()
+
+
+def evaluate_uncached(s: Scenario) -> ServingOutcome:
+    """:func:`evaluate` without the memo."""
     one = _estimate(s, 1)
     factor = _adapter_tpot_factor(s)
     ttft = one.timing.ttft_ms + s.extra_ttft_ms
@@ -192,17 +241,18 @@ def evaluate(s: Scenario) -> ServingOutcome:
             False, ttft, tpot, answer, 0, 0.0, None, None, None, None, False, reason
         )
     # The largest batch (requests) that fits and keeps TPOT within the SLO (TPOT grows with batch).
+    # (the bisection reads only TPOT, _tpot_ms; the batch found is then estimated in full)
     hi = max(1, mem.max_batch_size // s.samples)
     lo = 1
-    if _estimate(s, 1).timing.tpot_ms * factor > s.tpot_slo_ms:
+    if one.timing.tpot_ms * factor > s.tpot_slo_ms:
         hi = 1
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if _estimate(s, mid).timing.tpot_ms * factor <= s.tpot_slo_ms:
+        if _tpot_ms(s, mid) * factor <= s.tpot_slo_ms:
             lo = mid
         else:
             hi = mid - 1
-    best = _estimate(s, lo)
+    best = one if lo == 1 else _estimate(s, lo)
     t = best.timing
     # tpot_ms carries speculative decoding's gain at this batch (decode.time_s is the plain step)
     batch_time = t.prefill.time_s + t.decode_steps * t.tpot_ms / 1e3 * factor
@@ -216,6 +266,11 @@ def evaluate(s: Scenario) -> ServingOutcome:
     return ServingOutcome(
         True, ttft, tpot, answer, lo, req_s, replicas, hours, monthly, per_1k, meets, None
     )
+
+
+@functools.lru_cache(maxsize=EVALUATE_CACHE_SIZE)
+def _evaluate_cached(s: Scenario, kinds: tuple[type, ...]) -> ServingOutcome:
+    return evaluate_uncached(s)
 
 
 # --- interventions -------------------------------------------------------------------------

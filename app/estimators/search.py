@@ -22,7 +22,9 @@ and the candidates are combined with numpy: one-off cost = the state's one-off c
 one-off option's cost on the state's model and GPU (cached per option and model), governance
 burden = Σ over chosen axes of (6 − governance level) + the regulated-retrieval burden, as
 :func:`evaluate_portfolio` computes it. ``tests/estimators/test_search.py`` checks the combined
-figures against :func:`evaluate_portfolio` of whole candidates.
+figures against :func:`evaluate_portfolio` of whole candidates. States share work without
+changing a figure: scenario evaluations and load simulations are memoised on their inputs, so a
+scenario or load point that several states reach is computed once.
 
 **Figures.** ``time_to_answer_p95_ms`` = the portfolio's TTFT p95 to the first *answer* token
 (retrieval latency and reasoning tokens included); ``ttft_p95_ms`` = that minus reasoning tokens ×
@@ -96,6 +98,7 @@ MAX_VARIANTS = 8
 MAX_SWAP_MODELS = 2
 MAX_SERVING_OPTIONS = 6  # serving options combined (the rest: see _prune_serving)
 MAX_PARETO = 300
+FRONTIER_BLOCK = 256  # rows compared at once by frontier (a block x block x 4 array)
 MAX_FINAL_ROUNDS = 4  # rounds of pricing the frontier with the capacity planner (combine)
 MAX_EXCLUDED = 60
 # Hosted options (include_hosted): "move to hosted model X" for the MAX_HOSTED_MOVES cheapest
@@ -1009,16 +1012,31 @@ def frontier(
         return []
     sub = obj[candidates]
     order = np.lexsort((tiebreak[candidates], sub[:, 3], sub[:, 2], sub[:, 1], sub[:, 0]))
-    kept: list[int] = []
-    front = np.empty((0, obj.shape[1]))
-    for j in order:
-        row = sub[j]
-        # sorted by cost then time then burden: no later row dominates an earlier one
-        if front.shape[0] and bool(np.any(np.all(front <= row, axis=1))):
-            continue
-        kept.append(int(candidates[j]))
-        front = np.vstack([front, row])
-    return kept
+    rows = sub[order]
+    # Sorted by cost then time then burden (then coverage, then the tiebreak): no later row
+    # dominates an earlier one, so a row is kept when no earlier row is <= it in every column.
+    # An earlier row that is <= it and not kept has a kept row <= it in turn (<= is transitive),
+    # so it is enough to compare each block of rows with the rows kept before the block and with
+    # the block's earlier rows (numpy, FRONTIER_BLOCK rows at a time).
+    keep = np.zeros(rows.shape[0], dtype=bool)
+    front = rows[:0]
+    for lo in range(0, rows.shape[0], FRONTIER_BLOCK):
+        blk = rows[lo : lo + FRONTIER_BLOCK]
+        dominated = np.triu(_all_le(blk, blk), k=1).any(axis=0)
+        if front.shape[0]:
+            dominated |= _all_le(front, blk).any(axis=0)
+        keep[lo : lo + blk.shape[0]] = ~dominated
+        front = np.concatenate([front, blk[~dominated]])
+    return [int(n) for n in candidates[order[keep]]]
+
+
+def _all_le(a: npt.NDArray[np.float64], b: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+    """``out[i, j]``: row ``a[i]`` <= row ``b[j]`` in every column (column by column: numpy's
+    ``all`` over a short last axis is many times slower)."""
+    out = a[:, None, 0] <= b[None, :, 0]
+    for c in range(1, a.shape[1]):
+        out &= a[:, None, c] <= b[None, :, c]
+    return out
 
 
 def serving_fails(
