@@ -171,6 +171,18 @@ def test_search_page(logged_in: TestClient) -> None:
     assert "L_opt" in bad.text
 
 
+@pytest.mark.parametrize("typed", ["abc", "1e400", "-5"])
+def test_search_page_bad_size_is_inline(logged_in: TestClient, typed: str) -> None:
+    """A size that is no (finite, positive) number is an inline error keeping what was typed
+    (was a 500 from the training-token default, 100 × float(n))."""
+    r = logged_in.get(f"/scaling/search?baseline=llama_3_2_1b&n_non_embed={typed}")
+    assert r.status_code == 422, r.text[-2000:]
+    assert r.text.count('aria-invalid="true"') == 1
+    field = r.text.split('name="n_non_embed"')[1].split(">")[0]
+    assert 'aria-invalid="true"' in field
+    assert f'value="{typed}"' in r.text
+
+
 @pytest.mark.usefixtures("inline_jobs")
 def test_search_page_offers_the_measurement_and_runs_it(logged_in: TestClient) -> None:
     import json
