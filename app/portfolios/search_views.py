@@ -55,6 +55,7 @@ def _defaults(session: SessionDep, dep: Deployment) -> dict[str, Any]:
         "monthly_budget_usd": dep.monthly_budget_usd,
         "ttft_p95_ms": dep.ttft_slo_ms,
         "tpot_p95_ms": dep.tpot_slo_ms,
+        "time_to_answer_p95_ms": dep.ttft_slo_ms,  # as portfolios and cards hold the answer
         "governance_capacity": None
         if latest is None
         else latest.serving.get("governance_capacity"),

@@ -279,3 +279,26 @@ def test_non_finite_parameter_is_inline_on_new_and_edit(
     assert rendered.last().context["errors"] == {
         field: f"{field.split('.')[-1]} must be a finite number"
     }
+
+
+def test_headline_names_the_slo_missed(client: TestClient, session: Session, dep: Any) -> None:
+    """Walk-through: a portfolio whose TTFT and TPOT pass but whose answer (reasoning tokens
+    included) takes longer than the TTFT SLO said only "Misses the SLOs (TTFT …, TPOT …)"."""
+    r = _create(
+        client,
+        dep.id,
+        "Long reasoning",
+        use=["cot"],
+        **{"p.cot.cot_tokens": "5000", "p.cot.traffic_share": "1"},
+    )
+    assert r.status_code == 303, r.text
+    page = client.get(r.headers["location"])
+    verdict = html.unescape(page.text.split('id="slo-verdict">')[1].split("</p>")[0])
+    assert verdict.startswith("Misses the SLOs at p95: time to answer ")
+    assert "over the 500 ms TTFT SLO, reasoning tokens included" in verdict
+    assert "TPOT" not in verdict  # it passes: not named
+    assert "TTFT 5" not in verdict  # the first token is in time
+    r = _create(client, dep.id, "As is")
+    page = client.get(r.headers["location"])
+    verdict = html.unescape(page.text.split('id="slo-verdict">')[1].split("</p>")[0])
+    assert verdict.startswith("Meets the SLOs at p95 (TTFT 500 ms, TPOT 40.0 ms;")

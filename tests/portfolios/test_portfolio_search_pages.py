@@ -167,3 +167,48 @@ def test_include_hosted_checkbox_shows_hosted_points(
     bad = _post(client, dep.id, include_hosted="maybe", **fm)
     assert bad.status_code == 422
     assert "include hosted" in bad.text
+
+
+def test_recommended_point_saved_meets_its_slos_on_the_portfolio_page(
+    client: TestClient, session: Session, dep: Any
+) -> None:
+    """Walk-through: with the form's defaults, "cot + rag" answering in 29 s was recommended as
+    within the constraints, and its portfolio page said it misses the SLOs. The time-to-answer
+    limit starts at the deployment's TTFT SLO, so the recommended point, saved, meets them."""
+    page = client.get(URL.format(dep.id))
+    field = page.text.split('name="time_to_answer_p95_ms"')[1].split(">")[0]
+    prefilled = re.search(r'value="([^"]*)"', field)
+    assert prefilled is not None
+    assert float(prefilled.group(1)) == dep.ttft_slo_ms == 500
+    data = {
+        "csrftoken": csrf_from(page.text),
+        "monthly_budget_usd": "",
+        "ttft_p95_ms": "500",
+        "tpot_p95_ms": "40",
+        "time_to_answer_p95_ms": prefilled.group(1),  # as the form holds it
+        "fm.complex_task_errors.severity": "4",
+        "fm.complex_task_errors.share": "1",
+        "fm.factual_staleness.severity": "3",
+        "fm.factual_staleness.share": "0.4",
+    }
+    r = client.post(URL.format(dep.id), data=data)
+    assert r.status_code == 200, r.text
+    row = r.text.split('<tr class="recommended">')[1].split("</tr>")[0]
+    form = re.search(
+        r'<form method="post" action="/deployments/\d+/portfolios/new".*?</form>', row, re.S
+    )
+    assert form is not None  # the recommended point's save form
+    fields = dict(re.findall(r'name="(name|csrftoken)"[^>]*value="([^"]*)"', form.group(0)))
+    saved = client.post(
+        f"/deployments/{dep.id}/portfolios/new",
+        data={
+            "csrftoken": fields["csrftoken"],
+            "name": html.unescape(fields["name"]),
+            "use": re.findall(r'name="use" value="([^"]+)"', form.group(0)),
+            **dict(re.findall(r'name="(p\.[^"]+)" value="([^"]*)"', form.group(0))),
+        },
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303, saved.text
+    detail = client.get(saved.headers["location"])
+    assert 'class="verdict ok" id="slo-verdict">Meets the SLOs at p95' in detail.text
