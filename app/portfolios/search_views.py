@@ -64,7 +64,8 @@ def _defaults(session: SessionDep, dep: Deployment) -> dict[str, Any]:
     for a in latest.answers if latest is not None else []:
         key = a["failure_mode"]
         values[f"fm.{key}.severity"] = a["severity"]
-        values[f"fm.{key}.share"] = a.get("traffic_share", 0.0)
+        # not answered: blank, which the search counts as 0 %, as the rules engine scores it
+        values[f"fm.{key}.share"] = a.get("traffic_share")
         values[f"fm.{key}.risk"] = max(
             (risk.get(s.lower(), 0) for s in a.get("segments", [])), default=0
         )
