@@ -314,6 +314,7 @@ class TrainingResponse(BaseModel):
 
 # Our short names and Hugging Face PEFT's (app.estimators.training.PEFT_TARGET_ALIASES).
 LoraTarget = Literal[PEFT_TARGET_NAMES]  # type: ignore[valid-type]
+ALL_LINEAR = "all-linear"
 
 
 class FinetuneRequest(BaseModel):
@@ -339,6 +340,18 @@ class FinetuneRequest(BaseModel):
         description="Tokens in the fine-tuning dataset; with epochs, gives duration and cost",
     )
     epochs: float = Field(1.0, gt=0, le=100, allow_inf_nan=False)
+
+    @field_validator("target_modules")
+    @classmethod
+    def _all_linear_alone(cls, v: list[str]) -> list[str]:
+        """PEFT's "all-linear" already takes every linear layer: with other names it is
+        ambiguous (the estimate would silently count the union), so it stands alone."""
+        if ALL_LINEAR in v and len(v) > 1:
+            raise ValueError(
+                f"{ALL_LINEAR} already takes every linear layer: give it alone, or list the "
+                "modules without it"
+            )
+        return v
 
 
 class FinetuneMemoryOut(BaseModel):

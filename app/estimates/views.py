@@ -4,6 +4,7 @@ calibrations with job polling. Handlers parse, call the service and render."""
 from __future__ import annotations
 
 import json
+import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Request
@@ -55,7 +56,7 @@ INFERENCE_DEFAULTS: dict[str, Any] = {
 # No "mfu": a blank MFU means the modelled one (app.estimators.training_mfu).
 TRAINING_DEFAULTS: dict[str, Any] = {
     "model": "llama_3_1_8b",
-    "tokens": 1.5e13,
+    "tokens": 15_000_000_000_000,  # an int: the form shows 15000000000000, not 1.5e13 as a float
     "gpu": "h100_sxm_80gb",
     "n_gpus": 1024,
     "fit": "epoch_2024",
@@ -69,7 +70,7 @@ FINETUNE_DEFAULTS: dict[str, Any] = {
     "gpu": "a100_sxm_80gb",
     "n_gpus": 1,
     "gradient_checkpointing": "on",
-    "dataset_tokens": 1e8,
+    "dataset_tokens": 100_000_000,  # an int, shown in plain notation
     "epochs": 3,
 }
 
@@ -203,6 +204,44 @@ def compare_page(
     )
 
 
+FINETUNE_WHOLE_NUMBERS = ("lora_rank", "sequence_length", "micro_batch_size", "n_gpus")
+
+
+def _whole_number(raw: Any) -> tuple[Any, str | None]:
+    """A whole-number field as typed: "1e9" is the number 1,000,000,000 (then checked against
+    its maximum), "2.5", "inf" and "nan" are no whole number; anything else as it is."""
+    if not isinstance(raw, str):
+        return raw, None
+    try:
+        x = float(raw.strip().replace(",", ""))
+    except ValueError:
+        return raw, None  # no number at all: the schema says "enter a number"
+    if not math.isfinite(x) or not x.is_integer():
+        return raw, "enter a whole number"
+    return int(x), None
+
+
+def _finetune_fields(ft_values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The fine-tune form as the API's request, and the errors found reading it: target
+    modules split on commas with spaces trimmed (an empty entry is an error), whole numbers."""
+    fv = {k: v for k, v in ft_values.items() if k in FinetuneRequest.model_fields}
+    fv["gradient_checkpointing"] = ft_values.get("gradient_checkpointing") == "on"
+    errors: dict[str, str] = {}
+    if isinstance(ft_values.get("target_modules"), str):
+        names = [t.strip() for t in ft_values["target_modules"].split(",")]
+        if "" in names:
+            errors["target_modules"] = (
+                "an empty entry between commas: list the modules once each, e.g. q_proj, v_proj"
+            )
+        fv["target_modules"] = [t for t in names if t]
+    for name in FINETUNE_WHOLE_NUMBERS:
+        if name in fv:
+            fv[name], error = _whole_number(fv[name])
+            if error:
+                errors[name] = error
+    return fv, errors
+
+
 @router.get("/estimates/training")
 def training_page(
     request: Request, session: SessionDep, catalog: CatalogRepo, caller: PageCaller
@@ -228,11 +267,10 @@ def training_page(
             ctx["training"] = service.training(session, treq, caller.org_id)
         except (InvalidInput, FieldError) as exc:
             ctx["train_errors"] = {exc.field or "__all__": str(exc)}
-    fv = {k: v for k, v in ft_values.items() if k in FinetuneRequest.model_fields}
-    fv["gradient_checkpointing"] = ft_values.get("gradient_checkpointing") == "on"
-    if isinstance(ft_values.get("target_modules"), str):
-        fv["target_modules"] = [t for t in ft_values["target_modules"].split(",") if t]
+    fv, ft_typed_errors = _finetune_fields(ft_values)
     freq, ctx["ft_errors"] = parse(FinetuneRequest, fv)
+    if ft_typed_errors:
+        freq, ctx["ft_errors"] = None, {**ctx["ft_errors"], **ft_typed_errors}
     if freq is not None:
         try:
             ft = service.finetune(session, freq, caller.org_id)

@@ -26,6 +26,7 @@ Default parameters and their sources:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -178,9 +179,17 @@ class Param:
             return value
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ValueError(f"{self.name} must be a number")
-        if self.type == "int" and float(value) != int(value):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{self.name} must be a finite number")
+        if self.type == "int" and isinstance(value, float) and not value.is_integer():
             raise ValueError(f"{self.name} must be a whole number")
-        v = int(value) if self.type == "int" else float(value)
+        if self.type == "int":
+            v: int | float = int(value)
+        else:
+            try:
+                v = float(value)
+            except OverflowError:  # an int beyond any float: too large for every maximum
+                raise ValueError(f"{self.name} must be a finite number") from None
         if self.minimum is not None and v < self.minimum:
             raise ValueError(f"{self.name} must be at least {self.minimum:g}")
         if self.maximum is not None and (

@@ -27,13 +27,19 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     403: {"description": "Only governance and admin decide; never on one's own submission"},
     404: {"description": "No such recommendation or portfolio in your organisation"},
 }
+_NOT_AWAITING: dict[int | str, dict[str, Any]] = {
+    409: {
+        "description": "Not awaiting a decision: a draft portfolio (submit it first), already "
+        "decided (a new version or re-run is decided on), superseded, or its deployment archived"
+    }
+}
 
 
 @router.post(
     "/recommendations/{recommendation_id:int}/decision",
     response_model=DecisionOut,
     status_code=201,
-    responses=_ERRORS,
+    responses={**_ERRORS, **_NOT_AWAITING},
 )
 def decide_recommendation(
     recommendation_id: IdPath,
@@ -60,7 +66,7 @@ def recommendation_decisions(
     "/portfolios/{portfolio_id:int}/decision",
     response_model=DecisionOut,
     status_code=201,
-    responses=_ERRORS,
+    responses={**_ERRORS, **_NOT_AWAITING},
 )
 def decide_portfolio(
     portfolio_id: IdPath,

@@ -66,6 +66,13 @@ def decide_recommendation(
             "decide on the latest one",
             field="recommendation_id",
         )
+    status = workflow.recommendation_statuses(session, caller.org_id, [rec])[rec.id]
+    if status != "submitted":  # decided: a new decision is on a re-run (app/governance/workflow)
+        raise Conflict(
+            f"recommendation {rec.id} is already {status}; re-run the assessment for a new "
+            "recommendation to decide on",
+            field="recommendation_id",
+        )
     ranked = [f"{i['axis']}/{i['technique']}" for i in rec.result["items"]]
     axis_of = assessments.shared_catalog(session).technique_axis
     for n, key in enumerate(data.adopted):
@@ -121,6 +128,15 @@ def decide_portfolio(
             "this portfolio must decide on it"
         )
     deployments.require_active(deployments.get(session, caller, p.deployment_id))
+    status = workflow.portfolio_statuses(session, caller.org_id, [p])[p.id]
+    if status != "submitted":  # only what awaits a decision is decided (app/governance/workflow)
+        raise Conflict(
+            f"portfolio {p.id} is a draft: its author submits it for approval first"
+            if status == "draft"
+            else f"portfolio {p.id} is already {status}; a new decision needs a new version "
+            "(an edit, then submitted for approval again)",
+            field="portfolio_id",
+        )
     if data.adopted or data.override_reason:
         raise InvalidInput(
             "a portfolio is decided as a whole; edit it to change its items", field="adopted"

@@ -126,6 +126,7 @@ def _decide(
 ) -> Response:
     ctx, back = _target_context(session, repo, caller, target_type, target_id)
     errors: dict[str, str] = {}
+    status = 200
     try:
         data = DecisionIn.model_validate(_payload(form))
         if target_type == "recommendation":
@@ -138,10 +139,11 @@ def _decide(
             )
     except ValidationError as exc:
         errors = field_errors(exc)
-    except (AppError, FieldError) as exc:
-        field, message, _ = form_error(exc, statuses=(422,), default="decision")
-        errors = {field: message}
-    status = 422 if errors else 200
+    except (AppError, FieldError) as exc:  # a 409: not awaiting a decision (shown inline)
+        field, message, refused = form_error(exc, statuses=(409, 422), default="decision")
+        errors = {"decision" if refused == 409 else field: message}
+        status = refused
+    status = (status if status == 409 else 422) if errors else 200
     if errors:
         ctx["decision_values"] = {**form, "adopted": as_list(form.get("adopted"))}
         ctx["decision_errors"] = {k: f"{k.replace('_', ' ')}: {v}" for k, v in errors.items()}

@@ -11,6 +11,10 @@ Statuses (API and pages):
 * ``approved`` / ``rejected``: the latest decision in force (not voided) says so.
 * ``superseded``: a recommendation that a re-run replaced before anyone decided on it.
 
+Only a ``submitted`` item is decided on (409 otherwise, app/governance/service.py): a draft is
+submitted first; a decided item is decided again only as a new version (a portfolio edited and
+submitted again, a re-run of the assessment).
+
 A decision stores the SHA-256 of the canonical JSON of what was decided on; an edit that changes
 that content voids the decisions in force (kept, marked void with who, when and why, audited)
 and returns the portfolio to ``draft``.

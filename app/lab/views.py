@@ -580,6 +580,15 @@ def search_page(
     return _page(request, "lab/search.html", ctx)
 
 
+def _hundred_times(n: Any) -> Any:
+    """The default training tokens, 100 per non-embedding parameter; what was typed as it is when
+    it is no number (the request's validation then names n_non_embed, not a 500)."""
+    try:
+        return 100 * float(n)
+    except (TypeError, ValueError):
+        return n
+
+
 def _search_request(values: dict[str, Any], base: Any) -> tuple[Any, dict[str, str]]:
     """The search request, the baseline's shape filling what the form leaves out."""
     n = values.get("n_non_embed") or base.non_embedding_params
@@ -587,7 +596,7 @@ def _search_request(values: dict[str, Any], base: Any) -> tuple[Any, dict[str, s
         "n_non_embed": n,
         "n_layers": values.get("n_layers") or base.n_layers,
         "d_head": values.get("d_head") or base.d_head,
-        "training_tokens": values.get("training_tokens") or 100 * float(n),
+        "training_tokens": values.get("training_tokens") or _hundred_times(n),
         "coefficients": values.get("coefficients"),
         "baseline": values.get("baseline"),
         "vocab": base.vocab,

@@ -94,3 +94,8 @@ class PortfolioSearchOut(BaseModel):
     )
     failure_modes: list[FailureModeIn] = Field(description="The failure modes searched")
     include_hosted: bool = Field(default=False, description="Whether hosted APIs were tried")
+    constraint_defaults: dict[str, str] = Field(
+        default_factory=dict,
+        description="The constraints left out of the request, each with where its value came "
+        "from (time_to_answer_p95_ms: the deployment's TTFT SLO)",
+    )

@@ -58,9 +58,19 @@ class Inputs:
     hosted: tuple[HostedOffer, ...] = ()
     regulatory_flags: tuple[str, ...] = ()
     include_hosted: bool = False
+    defaulted: tuple[tuple[str, str], ...] = ()  # (constraint, where its value came from)
 
 
 FmsFound = tuple[list[FailureModeIn], float, int | None]
+# Where a constraint left out of the request takes its value from (the reply says which applied)
+DEFAULT_SOURCES = {
+    "monthly_budget_usd": "the deployment's monthly budget",
+    "ttft_p95_ms": "the deployment's TTFT SLO",
+    "tpot_p95_ms": "the deployment's TPOT SLO",
+    "time_to_answer_p95_ms": "the deployment's TTFT SLO (the answer waits for the reasoning "
+    "tokens; portfolios and cards hold it to the same SLO)",
+    "governance_capacity": "the latest assessment's governance capacity",
+}
 
 
 def _failure_modes(session: Session, dep: Deployment, req: PortfolioSearchIn) -> FmsFound:
@@ -122,11 +132,15 @@ def inputs(session: Session, dep: Deployment, req: PortfolioSearchIn) -> Inputs:
         "monthly_budget_usd": dep.monthly_budget_usd,
         "ttft_p95_ms": dep.ttft_slo_ms,
         "tpot_p95_ms": dep.tpot_slo_ms,
+        # the user waits for the reasoning tokens: the answer is held to the TTFT SLO, as a
+        # portfolio's and a card's evaluation hold it (CardEconomics.slo_after)
+        "time_to_answer_p95_ms": dep.ttft_slo_ms,
         "governance_capacity": capacity,
     }
     v: dict[str, Any] = {
         k: getattr(c, k) if k in given else defaults.get(k) for k in type(c).model_fields
     }
+    defaulted = tuple((k, DEFAULT_SOURCES[k]) for k in defaults if k not in given)
     constraints = Constraints(
         v["monthly_budget_usd"],
         v["one_off_budget_usd"],
@@ -146,6 +160,7 @@ def inputs(session: Session, dep: Deployment, req: PortfolioSearchIn) -> Inputs:
         hosted_offers(session, dep.org_id) if req.include_hosted else (),
         tuple(dep.regulatory_flags),
         req.include_hosted,
+        defaulted,
     )
 
 
@@ -196,6 +211,7 @@ def _described(out: dict[str, Any], inp: Inputs) -> dict[str, Any]:
     out["constraints"] = {k: getattr(inp.constraints, k) for k in inp.constraints.__slots__}
     out["failure_modes"] = [f.model_dump() for f in inp.given]
     out["include_hosted"] = inp.include_hosted
+    out["constraint_defaults"] = dict(inp.defaulted)
     return out
 
 

@@ -55,6 +55,7 @@ def _defaults(repo: AssessmentRepository, dep: Deployment) -> dict[str, Any]:
         "monthly_budget_usd": dep.monthly_budget_usd,
         "ttft_p95_ms": dep.ttft_slo_ms,
         "tpot_p95_ms": dep.tpot_slo_ms,
+        "time_to_answer_p95_ms": dep.ttft_slo_ms,  # as portfolios and cards hold the answer
         "governance_capacity": None
         if latest is None
         else latest.serving.get("governance_capacity"),
@@ -63,7 +64,8 @@ def _defaults(repo: AssessmentRepository, dep: Deployment) -> dict[str, Any]:
     for a in latest.answers if latest is not None else []:
         key = a["failure_mode"]
         values[f"fm.{key}.severity"] = a["severity"]
-        values[f"fm.{key}.share"] = a.get("traffic_share", 0.0)
+        # not answered: blank, which the search counts as 0 %, as the rules engine scores it
+        values[f"fm.{key}.share"] = a.get("traffic_share")
         values[f"fm.{key}.risk"] = max(
             (risk.get(s.lower(), 0) for s in a.get("segments", [])), default=0
         )

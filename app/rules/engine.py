@@ -17,7 +17,9 @@ Scoring (each factor shown in the item's breakdown)::
 
     score = 100 · severity/4 · (0.5 + 0.5·traffic_share) · (1 + 0.25·segment_risk) · fit/5
 
-where ``fit`` is the profile's suitability of the axis from the axis matrix (Fig. 2 of seed 000:
+where a failure mode without an answered ``traffic_share`` scores with share 0 (reach 0.5, the
+floor; its card is still priced on every request, :mod:`app.assessments.service`) and ``fit`` is
+the profile's suitability of the axis from the axis matrix (Fig. 2 of seed 000:
 profiles change the ranking through the matrix, not by exceptions). Items of one axis and
 technique merge (highest score, every rule and reason kept). Governance burden per axis is
 ``6 − governance level`` of the matrix plus the ``govern`` effects, summed over the recommended

@@ -63,6 +63,8 @@ class Spec:
     # Object-addressing routes whose ids are in the query (``ids=``) rather than the path.
     scoped_query: bool = False
     files: dict[str, Any] | None = None  # a multipart upload (API routes)
+    # the world's portfolio submitted for approval first: only what awaits a decision is decided
+    submitted: bool = False
 
 
 TINY = {
@@ -275,7 +277,7 @@ POLICY: dict[str, Spec] = {
         P.decision_make, json={"decision": "rejected", "comment": "not now"}
     ),
     "POST /api/v1/portfolios/{portfolio_id}/decision": Spec(
-        P.decision_make, json={"decision": "rejected", "comment": "not now"}
+        P.decision_make, json={"decision": "rejected", "comment": "not now"}, submitted=True
     ),
     "POST /api/v1/deployments/{deployment_id}/evaluations": Spec(
         P.evaluation_write, json={"label": "pilot", "results": EVAL_RESULTS}
@@ -416,6 +418,7 @@ POLICY: dict[str, Spec] = {
         P.decision_make,
         form={"decision": "rejected", "comment": "not now"},
         headers={"HX-Request": "true"},
+        submitted=True,
     ),
     "POST /deployments/{deployment_id}/evaluations": Spec(
         P.evaluation_write, form={"label": "pilot", "tolerance": "0", "results_csv": EVAL_CSV}
@@ -734,6 +737,12 @@ class Matrix:
             kwargs["data"] = {"csrftoken": token, **(_fill(spec.form, ids) or {})}
         return self.client.request(method, url, **kwargs)
 
+    def submit_portfolio(self, portfolio_id: int, email: str) -> None:
+        r = self.client.post(
+            f"/api/v1/portfolios/{portfolio_id}/submit", headers=self._tokens[email]
+        )
+        assert r.status_code == 200, r.text
+
     @contextmanager
     def undone(self) -> Iterator[None]:
         """Whatever the request writes is rolled back afterwards (and caches forgotten)."""
@@ -775,6 +784,8 @@ def test_authorisation_matrix(
 
     for role in Role:
         with matrix.undone():
+            if spec.submitted:
+                matrix.submit_portfolio(world.ids["portfolio_id"], world.users[Role.architect])
             r = matrix.call(route, spec, url, world.users[role], world.ids)
         outcome[role.value] = r.status_code
         if has_permission(role, spec.need):  # type: ignore[arg-type]

@@ -211,6 +211,31 @@ def test_phone_layout_has_no_sideways_scroll_and_a_collapsed_menu(
     page.screenshot(path=str(SHOTS / "phone-recommendation.png"))
 
 
+def test_phone_portfolio_search_has_no_sideways_scroll(
+    phone: tuple[Page, BrowserContext], live_server: str
+) -> None:
+    """Walk-through: the search page scrolled sideways at 390 px (432 px before a search: the
+    failure-modes table in its fieldset; 743 px after: the frontier table). Its tables scroll
+    inside their card; the page stays 390 px wide before and after a search."""
+    page, _ = phone
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    sign_in(page, live_server, DEMO_USERS[Role.architect])
+    for dep_id in (1, 2):
+        page.goto(f"{live_server}/deployments/{dep_id}/portfolio-search")
+        page.wait_for_load_state("networkidle")
+        assert _overflow(page) <= 0, f"search form {dep_id}: {_overflow(page)} px sideways"
+        page.get_by_role("button", name="Find the best portfolio").click()
+        expect(page.locator("#frontier")).to_be_attached(timeout=120_000)
+        page.wait_for_load_state("networkidle")
+        assert _overflow(page) <= 0, f"search results {dep_id}: {_overflow(page)} px sideways"
+        table = page.locator("#frontier")
+        box = table.bounding_box()
+        assert box is not None
+        assert box["x"] >= 0
+        assert box["x"] + box["width"] <= PHONE["width"]
+    page.screenshot(path=str(SHOTS / "phone-portfolio-search.png"))
+
+
 def test_phone_charts_resize_with_the_window(
     phone: tuple[Page, BrowserContext], live_server: str
 ) -> None:

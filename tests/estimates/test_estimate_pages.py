@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import re
 from html.parser import HTMLParser
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -393,3 +394,81 @@ def test_training_page_takes_the_parallelism(logged_in: TestClient) -> None:
         assert bad.status_code == 422, query
         assert f'id="f-{field}"' in bad.text
         assert "has-error" in bad.text
+
+
+FT = {"form": "finetune", "model": "llama_3_1_8b", "method": "lora", "gpu": "a100_sxm_80gb"}
+
+
+def _ft(client: TestClient, **typed: str) -> Any:
+    return client.get("/estimates/training", params={**FT, **typed})
+
+
+@pytest.mark.parametrize(
+    ("typed", "modules"),
+    [("q_proj, v_proj", "q_proj, v_proj"), (" q , v ,o", " q , v ,o")],
+)
+def test_fine_tune_target_modules_with_spaces_are_read(
+    logged_in: TestClient, typed: str, modules: str
+) -> None:
+    """Walk-through: "q_proj, v_proj" (a space after the comma) was a 422."""
+    r = _ft(logged_in, target_modules=typed)
+    assert r.status_code == 200, r.text[-2000:]
+    assert "Duration" in r.text
+    assert f'value="{modules}"' in r.text  # what was typed stays
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ("q_proj,,v_proj", "an empty entry between commas"),
+        ("q_proj,", "an empty entry between commas"),
+        ("all-linear,q_proj", "all-linear already takes every linear layer: give it alone"),
+        ("q_proj, all-linear", "all-linear already takes every linear layer: give it alone"),
+    ],
+)
+def test_fine_tune_target_modules_refused_inline(
+    logged_in: TestClient, typed: str, message: str
+) -> None:
+    """Walk-through: "q_proj,,v_proj" and "all-linear,q_proj" were accepted."""
+    r = _ft(logged_in, target_modules=typed)
+    assert r.status_code == 422, r.text[-2000:]
+    error = r.text.split('id="ft-target_modules-error"')[1].split("</")[0]
+    assert message in error
+    assert f'value="{typed}"' in r.text
+
+
+@pytest.mark.parametrize(
+    ("field", "typed", "message"),
+    [
+        ("lora_rank", "2.5", "enter a whole number"),
+        ("lora_rank", "inf", "enter a whole number"),
+        ("lora_rank", "nan", "enter a whole number"),
+        ("lora_rank", "1e308", "enter a number of at most 4096"),
+        ("n_gpus", "1e9", "enter a number of at most 100,000"),
+        ("micro_batch_size", "0.5", "enter a whole number"),
+        ("lora_rank", "many", "enter a number"),
+    ],
+)
+def test_fine_tune_whole_numbers_say_what_is_wrong(
+    logged_in: TestClient, field: str, typed: str, message: str
+) -> None:
+    """Walk-through: lora_rank 2.5 / 1e308 / inf and n_gpus=1e9 all read "enter a number"."""
+    r = _ft(logged_in, **{field: typed})
+    assert r.status_code == 422, r.text[-2000:]
+    error = r.text.split(f'id="ft-{field}-error"')[1].split("</")[0]
+    assert error.split(">", 1)[1].strip() == message
+    assert f'value="{typed}"' in r.text
+
+
+def test_fine_tune_whole_number_in_exponent_notation_is_read(logged_in: TestClient) -> None:
+    r = _ft(logged_in, lora_rank="1.6e1", n_gpus="2")
+    assert r.status_code == 200, r.text[-2000:]
+
+
+def test_training_page_prefills_plain_numbers(logged_in: TestClient) -> None:
+    """Walk-through: the token counts were prefilled as raw floats ("15000000000000.0")."""
+    r = logged_in.get("/estimates/training")
+    assert r.status_code == 200
+    assert '.0"' not in "".join(re.findall(r'value="[^"]*"', r.text))
+    assert 'value="15000000000000"' in r.text
+    assert 'value="100000000"' in r.text

@@ -707,3 +707,21 @@ def test_compare_gpus_sizes_replicas_for_the_peak(client: TestClient, h: dict[st
     bad = client.post(url, json={**body, "peak_to_average": 0.5}, headers=h)
     assert bad.status_code == 422
     assert "peak_to_average" in bad.text
+
+
+def test_finetune_all_linear_stands_alone(client: TestClient, h: dict[str, str]) -> None:
+    """PEFT's all-linear with other names was accepted (the union counted silently)."""
+    body = {"model": "llama_3_1_8b", "method": "lora", "gpu": "h100_sxm_80gb"}
+    r = client.post(
+        "/api/v1/estimates/finetune",
+        json={**body, "target_modules": ["all-linear", "q_proj"]},
+        headers=h,
+    )
+    assert r.status_code == 422, r.text
+    (err,) = r.json()["detail"]
+    assert err["loc"] == ["body", "target_modules"]
+    assert "give it alone" in err["msg"]
+    ok = client.post(
+        "/api/v1/estimates/finetune", json={**body, "target_modules": ["all-linear"]}, headers=h
+    )
+    assert ok.status_code == 200, ok.text

@@ -46,7 +46,16 @@ def setup(client: TestClient, session: Session) -> dict[str, Any]:
         },
         headers=h["architect"],
     ).json()
-    return {"h": h, "rec": a["recommendation"], "portfolio": p["id"], "dep": dep.id}
+    # submitted for approval: only what awaits a decision is decided on
+    r = client.post(f"/api/v1/portfolios/{p['id']}/submit", headers=h["architect"])
+    assert r.status_code == 200, r.text
+    return {
+        "h": h,
+        "rec": a["recommendation"],
+        "assessment": a["id"],
+        "portfolio": p["id"],
+        "dep": dep.id,
+    }
 
 
 def _count(session: Session) -> int:
@@ -131,13 +140,6 @@ def test_overriding_the_ranking_needs_a_reason(
     rec, h = setup["rec"], setup["h"]
     url = f"/api/v1/recommendations/{rec['id']}/decision"
     ranked = [f"{i['axis']}/{i['technique']}" for i in rec["items"]]
-    r = client.post(
-        url,
-        json={"decision": "approved", "comment": "as ranked", "adopted": ranked[:1]},
-        headers=h["governance"],
-    )
-    assert r.status_code == 201
-    assert r.json()["override_reason"] is None
     other = ["retrieval/graphrag"]
     r = client.post(
         url,
@@ -158,6 +160,19 @@ def test_overriding_the_ranking_needs_a_reason(
     )
     assert r.status_code == 201
     assert r.json()["override_reason"] == "our questions are global"
+    assert _count(session) == 1
+    # adopting the ranking needs no reason (a re-run: the first is decided)
+    rerun = client.post(
+        f"/api/v1/assessments/{setup['assessment']}/rerun", headers=h["product_lead"]
+    )
+    assert rerun.status_code == 201, rerun.text
+    r = client.post(
+        f"/api/v1/recommendations/{rerun.json()['recommendation']['id']}/decision",
+        json={"decision": "approved", "comment": "as ranked", "adopted": ranked[:1]},
+        headers=h["governance"],
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["override_reason"] is None
     assert _count(session) == 2
 
 
@@ -241,25 +256,28 @@ def test_decision_form_on_the_recommendation_page(
     assert not ctx["own_work"]
     assert list(ctx["decisions"]) == []
     token = csrf_from(page.text)
+    hx = {"HX-Request": "true"}
+    r = client.post(url, data={"csrftoken": token, "comment": "x"}, headers=hx)  # no decision
+    assert r.status_code == 422
+    assert 'role="alert"' in r.text
+    assert len(ctx["ranked"]) > 1
+    other = ctx["ranked"][-1]  # not the engine's first: an override
     r = client.post(
         url,
         data={
             "csrftoken": token,
             "decision": "approved",
             "comment": "x",
-            "adopted": "retrieval/rag",
+            "adopted": other,
             "override_reason": "",
         },
-        headers={"HX-Request": "true"},
+        headers=hx,
     )
-    first = rec["items"][0]
-    override = f"{first['axis']}/{first['technique']}" != "retrieval/rag"
-    if override:  # an override: needs a reason
-        assert r.status_code == 422
-        refused = rendered.last()
-        assert (refused.template, refused.status_code) == ("governance/decision.html", 422)
-        assert list(refused.context["decision_errors"]) == ["override_reason"]
-        assert refused.context["decision_values"]["adopted"] == ["retrieval/rag"]
+    assert r.status_code == 422  # an override needs a reason
+    refused = rendered.last()
+    assert (refused.template, refused.status_code) == ("governance/decision.html", 422)
+    assert list(refused.context["decision_errors"]) == ["override_reason"]
+    assert refused.context["decision_values"]["adopted"] == [other]
     r = client.post(
         url,
         data={
@@ -268,17 +286,119 @@ def test_decision_form_on_the_recommendation_page(
             "comment": "<b>no</b>",
             "conditions": "a\nb",
         },
-        headers={"HX-Request": "true"},
+        headers=hx,
     )
     assert r.status_code == 200
     decided = rendered.last()
     assert (decided.template, decided.block) == ("governance/decision.html", "decision")
-    expected = ["rejected"] if override else ["approved", "rejected"]
-    assert [d.decision for d in decided.context["decisions"]] == expected
+    assert [d.decision for d in decided.context["decisions"]] == ["rejected"]
     assert decided.context["decision_errors"] == {}
     assert "<html" not in r.text
     assert "&lt;b&gt;no&lt;/b&gt;" in r.text
     assert "a; b" in r.text
-    r = client.post(url, data={"csrftoken": token, "comment": "x"}, headers={"HX-Request": "true"})
-    assert r.status_code == 422
+    # decided: the form is gone, and a second decision is refused (409), nothing written
+    assert "Record the decision" not in r.text
+    assert "A new decision is made on a re-run of the assessment" in r.text
+    r = client.post(
+        url, data={"csrftoken": token, "decision": "approved", "comment": "x"}, headers=hx
+    )
+    assert r.status_code == 409
     assert 'role="alert"' in r.text
+    assert f"recommendation {rec['id']} is already rejected" in r.text
+    assert _count(session) == 1
+
+
+def test_a_portfolio_is_decided_only_while_it_awaits_a_decision(
+    client: TestClient, session: Session, setup: dict
+) -> None:
+    """Walk-through: governance could decide on a draft never submitted (draft → rejected), and
+    after a decision the form stayed open (approved → rejected)."""
+    from tests.factories import csrf_from, page_login
+
+    h = setup["h"]
+    draft = client.post(
+        "/api/v1/portfolios",
+        json={"deployment_id": setup["dep"], "name": "D", "items": []},
+        headers=h["architect"],
+    ).json()["id"]
+    ok = {"decision": "approved", "comment": "fine"}
+    url = f"/api/v1/portfolios/{draft}/decision"
+    r = client.post(url, json=ok, headers=h["governance"])
+    assert r.status_code == 409, r.text
+    assert (
+        r.json()["detail"]
+        == f"portfolio {draft} is a draft: its author submits it for approval first"
+    )
+    assert _count(session) == 0
+    status = client.get(f"/api/v1/portfolios/{draft}", headers=h["viewer"]).json()["status"]
+    assert status == "draft"
+    # the page: no form on a draft, and a forged post is refused inline with 409
+    gov = create_user(session, org="Acme", role="governance")
+    page_login(client, gov.email)
+    panel = client.get(f"/portfolios/{draft}/decision", headers={"HX-Request": "true"})
+    assert "Record the decision" not in panel.text
+    assert "decided on once its author submits it for approval" in panel.text
+    token = csrf_from(client.get(f"/portfolios/{draft}").text)
+    r = client.post(
+        f"/portfolios/{draft}/decision",
+        data={"csrftoken": token, **ok},
+        headers={"HX-Request": "true"},
+    )
+    assert r.status_code == 409
+    assert "its author submits it for approval first" in r.text
+    assert _count(session) == 0
+    # submitted: decided once; then the form is gone and a second decision is a 409
+    assert (
+        client.post(f"/api/v1/portfolios/{draft}/submit", headers=h["architect"]).status_code == 200
+    )
+    assert (
+        "Record the decision"
+        in client.get(f"/portfolios/{draft}/decision", headers={"HX-Request": "true"}).text
+    )
+    assert client.post(url, json=ok, headers=h["governance"]).status_code == 201
+    panel = client.get(f"/portfolios/{draft}/decision", headers={"HX-Request": "true"})
+    assert "Record the decision" not in panel.text
+    assert "a new version: an edit, then submitted for approval again" in panel.text
+    r = client.post(url, json={"decision": "rejected", "comment": "no"}, headers=h["governance"])
+    assert r.status_code == 409
+    assert "is already approved" in r.json()["detail"]
+    assert client.get(f"/api/v1/portfolios/{draft}", headers=h["viewer"]).json()["status"] == (
+        "approved"
+    )
+    # a new version (edit, submit) is decided again
+    client.patch(f"/api/v1/portfolios/{draft}", json={"name": "D2"}, headers=h["architect"])
+    assert client.post(url, json=ok, headers=h["governance"]).status_code == 409  # a draft again
+    assert (
+        client.post(f"/api/v1/portfolios/{draft}/submit", headers=h["architect"]).status_code == 200
+    )
+    r = client.post(url, json={"decision": "rejected", "comment": "no"}, headers=h["governance"])
+    assert r.status_code == 201, r.text
+    assert _count(session) == 2
+
+
+def test_a_recommendation_is_decided_once(
+    client: TestClient, session: Session, setup: dict
+) -> None:
+    """The recommendations' panel had the same bug: approved, then rejected on the same run."""
+    h, rec = setup["h"], setup["rec"]
+    url = f"/api/v1/recommendations/{rec['id']}/decision"
+    ok = {"decision": "approved", "comment": "fine"}
+    assert client.post(url, json=ok, headers=h["governance"]).status_code == 201
+    r = client.post(url, json={"decision": "rejected", "comment": "no"}, headers=h["governance"])
+    assert r.status_code == 409
+    assert r.json()["detail"] == (
+        f"recommendation {rec['id']} is already approved; re-run the assessment for a new "
+        "recommendation to decide on"
+    )
+    assert _count(session) == 1
+    rerun = client.post(
+        f"/api/v1/assessments/{setup['assessment']}/rerun", headers=h["product_lead"]
+    )
+    new = rerun.json()["recommendation"]["id"]
+    assert new != rec["id"]
+    r = client.post(
+        f"/api/v1/recommendations/{new}/decision",
+        json={"decision": "rejected", "comment": "no"},
+        headers=h["governance"],
+    )
+    assert r.status_code == 201, r.text

@@ -77,6 +77,7 @@ def world(client: TestClient, session: Session) -> dict[str, Any]:
             "items": [{"axis": "retrieval", "technique": "rag"}],
         },
     ).json()
+    client.post(f"/api/v1/portfolios/{p['id']}/submit", headers=arch)
     client.post(
         f"/api/v1/portfolios/{p['id']}/decision",
         headers=gov,

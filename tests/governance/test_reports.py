@@ -153,3 +153,24 @@ def test_roles_and_other_organisations(client: TestClient, session: Session, wor
     r = client.get(f"/api/v1/deployments/{world['dep']}/report?format=docx", headers=world["h"])
     assert r.status_code == 422
     assert json.loads(r.text)["detail"]
+
+
+def test_unanswered_traffic_share_reads_as_the_engine_scores_it(
+    client: TestClient,
+    world: dict,  # type: ignore[type-arg]
+) -> None:
+    """Walk-through: a severity given and the traffic share left blank printed "all traffic",
+    while the rules engine scores a missing share as 0 (reach 0.5). The report says what the
+    engine and the pricing do with it."""
+    html = _get(client, world, "html").text
+    section = html.split('id="s-questionnaire"')[1].split("</section>")[0]
+    rows = {r.split("</td>")[0].split(">")[-1]: r for r in section.split("<tr><td>")[1:]}
+    policy = next(v for k, v in rows.items() if "olicy" in k)
+    staleness = next(v for k, v in rows.items() if "tale" in k)
+    assert "not answered (scored as 0 %; priced on every request)" in policy
+    assert "all traffic" not in section
+    assert "40" in staleness
+    assert "not answered" not in staleness
+    rec = world["a"]["recommendation"]
+    item = next(i for i in rec["items"] if "policy_noncompliance" in i["failure_modes"])
+    assert item["breakdown"]["reach"] == 0.5  # 0.5 + 0.5 × 0: the engine's share for a blank

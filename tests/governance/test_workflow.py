@@ -191,6 +191,7 @@ def test_a_decided_portfolio_is_never_deleted(
     client: TestClient, session: Session, w: dict[str, Any]
 ) -> None:
     h, pid = w["h"], w["p"]["id"]
+    client.post(f"/api/v1/portfolios/{pid}/submit", headers=h["architect"])
     client.post(
         f"/api/v1/portfolios/{pid}/decision",
         json={"decision": "rejected", "comment": "no"},
@@ -314,6 +315,7 @@ def test_notifications_badge_and_mark_read(
     client: TestClient, session: Session, w: dict[str, Any]
 ) -> None:
     h, pid = w["h"], w["p"]["id"]
+    client.post(f"/api/v1/portfolios/{pid}/submit", headers=h["architect"])
     client.post(
         f"/api/v1/portfolios/{pid}/decision",
         json={"decision": "rejected", "comment": "too costly"},

@@ -171,6 +171,18 @@ def test_search_page(logged_in: TestClient) -> None:
     assert "L_opt" in bad.text
 
 
+@pytest.mark.parametrize("typed", ["abc", "1e400", "-5"])
+def test_search_page_bad_size_is_inline(logged_in: TestClient, typed: str) -> None:
+    """A size that is no (finite, positive) number is an inline error keeping what was typed
+    (was a 500 from the training-token default, 100 × float(n))."""
+    r = logged_in.get(f"/scaling/search?baseline=llama_3_2_1b&n_non_embed={typed}")
+    assert r.status_code == 422, r.text[-2000:]
+    assert r.text.count('aria-invalid="true"') == 1
+    field = r.text.split('name="n_non_embed"')[1].split(">")[0]
+    assert 'aria-invalid="true"' in field
+    assert f'value="{typed}"' in r.text
+
+
 @pytest.mark.usefixtures("inline_jobs")
 def test_search_page_offers_the_measurement_and_runs_it(logged_in: TestClient) -> None:
     import json
@@ -211,3 +223,26 @@ def test_search_page_offers_the_measurement_and_runs_it(logged_in: TestClient) -
     bad = logged_in.post("/scaling/search/measure", data={"csrftoken": token, "designs": "{x"})
     assert bad.status_code == 422
     assert "not valid JSON" in bad.text
+
+
+@pytest.mark.parametrize(
+    ("role", "offered"),
+    [
+        ("architect", True),
+        ("admin", True),
+        ("viewer", False),
+        ("product_lead", False),
+        ("governance", False),
+    ],
+)
+def test_search_page_offers_the_measurement_only_to_who_may_run_it(
+    client: TestClient, session: Session, role: str, offered: bool
+) -> None:
+    """Walk-through: viewers, product leads and governance saw "Measure decode speed" and got a
+    403 (torch:run) when they pressed it."""
+    page_login(client, create_user(session, role=role).email)
+    page = client.get("/scaling/search?baseline=llama_3_2_1b")
+    assert page.status_code == 200
+    assert ("Measure decode speed" in page.text) is offered
+    assert ('action="/scaling/search/measure"' in page.text) is offered
+    assert ('id="measure-not-allowed"' in page.text) is not offered

@@ -242,3 +242,63 @@ def test_model_dropdowns_list_only_the_kind_the_technique_takes(
     assert "llama_3_1_70b" in dense
     assert "mixtral_8x7b" not in dense
     assert not moe & dense
+
+
+@pytest.mark.parametrize(
+    ("field", "typed"),
+    [
+        ("p.rag.k", "inf"),
+        ("p.rag.k", "-inf"),
+        ("p.rag.k", "1e309"),
+        ("p.rag.k", "nan"),
+        ("p.rag.retrieval_latency_ms", "nan"),
+        ("p.rag.corpus_tokens", "Infinity"),
+    ],
+)
+def test_non_finite_parameter_is_inline_on_new_and_edit(
+    client: TestClient, session: Session, dep: Any, rendered: Renders, field: str, typed: str
+) -> None:
+    """inf / -inf / 1e309 / nan are no parameter value: an inline "finite number" error that
+    keeps what was typed (was a 500 from int(inf), or from hashing NaN into the audit record)."""
+    r = _create(client, dep.id, "Bad", use=["rag"], **{field: typed})
+    assert r.status_code == 422, r.text
+    page = rendered.last()
+    assert page.context["errors"] == {field: f"{field.split('.')[-1]} must be a finite number"}
+    assert page.context["values"][field] == typed
+    assert f'value="{typed}"' in r.text
+    assert session.execute(select(func.count()).select_from(Portfolio)).scalar_one() == 0
+    assert _create(client, dep.id, "Good", use=["rag"]).status_code == 303
+    pid = session.execute(select(Portfolio.id)).scalar_one()
+    edit = client.get(f"/portfolios/{pid}/edit")
+    r = client.post(
+        f"/portfolios/{pid}/edit",
+        data={"csrftoken": csrf_from(edit.text), "name": "Good", "use": ["rag"], field: typed},
+        follow_redirects=False,
+    )
+    assert r.status_code == 422, r.text
+    assert rendered.last().context["errors"] == {
+        field: f"{field.split('.')[-1]} must be a finite number"
+    }
+
+
+def test_headline_names_the_slo_missed(client: TestClient, session: Session, dep: Any) -> None:
+    """Walk-through: a portfolio whose TTFT and TPOT pass but whose answer (reasoning tokens
+    included) takes longer than the TTFT SLO said only "Misses the SLOs (TTFT …, TPOT …)"."""
+    r = _create(
+        client,
+        dep.id,
+        "Long reasoning",
+        use=["cot"],
+        **{"p.cot.cot_tokens": "5000", "p.cot.traffic_share": "1"},
+    )
+    assert r.status_code == 303, r.text
+    page = client.get(r.headers["location"])
+    verdict = html.unescape(page.text.split('id="slo-verdict">')[1].split("</p>")[0])
+    assert verdict.startswith("Misses the SLOs at p95: time to answer ")
+    assert "over the 500 ms TTFT SLO, reasoning tokens included" in verdict
+    assert "TPOT" not in verdict  # it passes: not named
+    assert "TTFT 5" not in verdict  # the first token is in time
+    r = _create(client, dep.id, "As is")
+    page = client.get(r.headers["location"])
+    verdict = html.unescape(page.text.split('id="slo-verdict">')[1].split("</p>")[0])
+    assert verdict.startswith("Meets the SLOs at p95 (TTFT 500 ms, TPOT 40.0 ms;")

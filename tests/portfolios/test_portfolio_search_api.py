@@ -329,7 +329,12 @@ def test_include_hosted_without_latency_limits_can_be_recommended(
         dep.id,
         failure_modes=SERVING_ONLY,
         include_hosted=True,
-        constraints={"ttft_p95_ms": None, "tpot_p95_ms": None, "monthly_budget_usd": None},
+        constraints={
+            "ttft_p95_ms": None,
+            "tpot_p95_ms": None,
+            "time_to_answer_p95_ms": None,  # left out: the TTFT SLO, which no unknown latency meets
+            "monthly_budget_usd": None,
+        },
     )
     assert r.status_code == 200, r.text
     body = r.json()
@@ -385,3 +390,47 @@ def test_include_hosted_as_a_job_gives_the_same_hosted_points(
 
     assert hosted(result)
     assert hosted(result) == hosted(inline)
+
+
+def test_time_to_answer_defaults_to_the_ttft_slo_and_a_feasible_point_meets_its_slos(
+    client: TestClient, h: dict[str, str], dep: Any
+) -> None:
+    """Walk-through: "cot + rag" with a 29 s time to answer was recommended as within the
+    constraints, and its portfolio page then said it misses the SLOs. Left out, the time-to-answer
+    limit is the deployment's TTFT SLO, as the portfolio evaluation holds it; the reply says so."""
+    fms = [
+        {"failure_mode": "complex_task_errors", "severity": 4, "traffic_share": 1.0},
+        {"failure_mode": "factual_staleness", "severity": 3, "traffic_share": 0.4},
+    ]
+    r = _search(client, h, dep.id, failure_modes=fms, constraints={"monthly_budget_usd": None})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["constraints"]["time_to_answer_p95_ms"] == dep.ttft_slo_ms
+    defaults = body["constraint_defaults"]
+    assert "TTFT SLO" in defaults["time_to_answer_p95_ms"]
+    assert "monthly_budget_usd" not in defaults  # given (as no limit)
+    assert set(defaults) == {
+        "ttft_p95_ms",
+        "tpot_p95_ms",
+        "time_to_answer_p95_ms",
+        "governance_capacity",
+    }
+    slow = [
+        p
+        for p in body["pareto"]
+        if p["time_to_answer_p95_ms"] is not None and p["time_to_answer_p95_ms"] > dep.ttft_slo_ms
+    ]
+    assert slow, "the frontier has a point answering slower than the TTFT SLO"
+    assert not any(p["feasible"] for p in slow)
+    feasible = [p for p in body["pareto"] if p["feasible"]]
+    assert body["best"]["index"] is not None
+    assert feasible
+    for j, p in enumerate(feasible[:3]):
+        made = client.post(
+            "/api/v1/portfolios",
+            json={"deployment_id": dep.id, "name": f"F{j}", "items": p["items"]},
+            headers=h,
+        )
+        assert made.status_code == 201, made.text
+        ev = client.get(f"/api/v1/portfolios/{made.json()['id']}/evaluation", headers=h).json()
+        assert ev["meets_slo"] is True, (p["items"], ev["warnings"])

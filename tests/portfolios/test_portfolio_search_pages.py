@@ -167,3 +167,87 @@ def test_include_hosted_checkbox_shows_hosted_points(
     bad = _post(client, dep.id, include_hosted="maybe", **fm)
     assert bad.status_code == 422
     assert "include hosted" in bad.text
+
+
+def test_recommended_point_saved_meets_its_slos_on_the_portfolio_page(
+    client: TestClient, session: Session, dep: Any
+) -> None:
+    """Walk-through: with the form's defaults, "cot + rag" answering in 29 s was recommended as
+    within the constraints, and its portfolio page said it misses the SLOs. The time-to-answer
+    limit starts at the deployment's TTFT SLO, so the recommended point, saved, meets them."""
+    page = client.get(URL.format(dep.id))
+    field = page.text.split('name="time_to_answer_p95_ms"')[1].split(">")[0]
+    prefilled = re.search(r'value="([^"]*)"', field)
+    assert prefilled is not None
+    assert float(prefilled.group(1)) == dep.ttft_slo_ms == 500
+    data = {
+        "csrftoken": csrf_from(page.text),
+        "monthly_budget_usd": "",
+        "ttft_p95_ms": "500",
+        "tpot_p95_ms": "40",
+        "time_to_answer_p95_ms": prefilled.group(1),  # as the form holds it
+        "fm.complex_task_errors.severity": "4",
+        "fm.complex_task_errors.share": "1",
+        "fm.factual_staleness.severity": "3",
+        "fm.factual_staleness.share": "0.4",
+    }
+    r = client.post(URL.format(dep.id), data=data)
+    assert r.status_code == 200, r.text
+    row = r.text.split('<tr class="recommended">')[1].split("</tr>")[0]
+    form = re.search(
+        r'<form method="post" action="/deployments/\d+/portfolios/new".*?</form>', row, re.S
+    )
+    assert form is not None  # the recommended point's save form
+    fields = dict(re.findall(r'name="(name|csrftoken)"[^>]*value="([^"]*)"', form.group(0)))
+    saved = client.post(
+        f"/deployments/{dep.id}/portfolios/new",
+        data={
+            "csrftoken": fields["csrftoken"],
+            "name": html.unescape(fields["name"]),
+            "use": re.findall(r'name="use" value="([^"]+)"', form.group(0)),
+            **dict(re.findall(r'name="(p\.[^"]+)" value="([^"]*)"', form.group(0))),
+        },
+        follow_redirects=False,
+    )
+    assert saved.status_code == 303, saved.text
+    detail = client.get(saved.headers["location"])
+    assert 'class="verdict ok" id="slo-verdict">Meets the SLOs at p95' in detail.text
+
+
+def test_unanswered_traffic_share_is_blank_and_counted_as_the_engine_does(
+    client: TestClient, session: Session, dep: Any
+) -> None:
+    """Walk-through: a share left blank in the questionnaire was pre-filled as "0.0" (read as
+    answered), printed as "all traffic" in the report and scored as 0 by the engine. The form
+    leaves it blank and says a blank counts as 0, the engine's reading."""
+    user = create_user(session, role="architect", email="second@example.com")
+    h = api_headers(client, user.email)
+    answers = [
+        {"failure_mode": "factual_staleness", "severity": 3, "traffic_share": 0.4},
+        {"failure_mode": "policy_noncompliance", "severity": 2},
+    ]
+    made = client.post(
+        f"/api/v1/deployments/{dep.id}/assessments", json={"answers": answers}, headers=h
+    )
+    assert made.status_code == 201, made.text
+    page = client.get(URL.format(dep.id))
+    assert page.status_code == 200
+
+    def value(name: str) -> str:
+        field = page.text.split(f'name="{name}"')[1].split(">")[0]
+        found = re.search(r'value="([^"]*)"', field)
+        assert found is not None
+        return found.group(1)
+
+    assert value("fm.policy_noncompliance.share") == ""
+    assert value("fm.policy_noncompliance.severity") == "2"
+    assert float(value("fm.factual_staleness.share")) == 0.4
+    assert "blank (not answered) counts as 0" in page.text
+    r = client.post(
+        f"/api/v1/deployments/{dep.id}/portfolio-search",
+        json={"constraints": {"monthly_budget_usd": None}},
+        headers=h,
+    )
+    assert r.status_code == 200, r.text
+    shares = {f["failure_mode"]: f["traffic_share"] for f in r.json()["failure_modes"]}
+    assert shares == {"factual_staleness": 0.4, "policy_noncompliance": 0.0}

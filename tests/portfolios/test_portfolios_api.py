@@ -370,3 +370,47 @@ def test_portfolio_from_a_recommendation_has_its_governance_burden(
     assert hand["governance_burden"] < ev["governance_burden"]
     assert ev["time_to_answer_ms_p95"] > ev["ttft_ms_p95"]  # the reasoning tokens come first
     assert ev["baseline"]["time_to_answer_ms_p95"] == ev["baseline"]["ttft_ms_p95"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        ('{"k": Infinity}', "k"),
+        ('{"k": -Infinity}', "k"),
+        ('{"k": 1e309}', "k"),
+        ('{"k": NaN}', "k"),
+        ('{"retrieval_latency_ms": NaN}', "retrieval_latency_ms"),
+        ('{"corpus_tokens": Infinity}', "corpus_tokens"),
+    ],
+)
+def test_non_finite_parameters_are_422_naming_the_field(
+    client: TestClient,
+    session: Session,
+    h: dict,  # type: ignore[type-arg]
+    dep: Any,
+    raw: str,
+    field: str,
+) -> None:
+    """inf, -inf, 1e309 (inf once parsed) and NaN pass no parameter: a 422 with a plain message,
+    not a 500 from int(inf) or from hashing NaN into the audit record."""
+    body = (
+        f'{{"deployment_id": {dep.id}, "name": "x", "items": '
+        f'[{{"axis": "retrieval", "technique": "rag", "params": {raw}}}]}}'
+    )
+    r = client.post(
+        "/api/v1/portfolios",
+        content=body,
+        headers={**h, "content-type": "application/json"},
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == f"items[0].params.{field}"
+    assert "finite number" in r.text
+    assert _count(session) == 0
+    created = _new(client, h, dep.id, "ok", [RAG])
+    r = client.patch(
+        f"/api/v1/portfolios/{created['id']}",
+        content=f'{{"items": [{{"axis": "retrieval", "technique": "rag", "params": {raw}}}]}}',
+        headers={**h, "content-type": "application/json"},
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == f"items[0].params.{field}"
