@@ -27,15 +27,6 @@ ALLOWED: dict[str, str] = {
     "assessments/service.py:draft_values": (
         "a questionnaire draft as typed: free form-field names to raw values, stored as JSON"
     ),
-    "portfolios/search_service.py:search": (
-        "the search's API body, made by app/estimators/search.py (SearchResult.as_dict)"
-    ),
-    "portfolios/search_service.py:run_job": "the same body, as the search job's stored result",
-    "portfolios/search_service.py:run_part": (
-        "a search part's stored outcomes, keyed by serving state, read back by outcome_from_json"
-    ),
-    "portfolios/jobs.py:portfolio_search_job": "returns run_job's JSON document as it is",
-    "portfolios/jobs.py:portfolio_search_part_job": "returns run_part's JSON document as it is",
     "portfolios/service.py:EvaluatedPortfolio.as_json": (
         "a portfolio's evaluation as the API's body (EvaluationOut) and the comparison export"
     ),

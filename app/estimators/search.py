@@ -63,6 +63,7 @@ from app.estimators.card_economics import Stream, fit_swap, serve
 from app.estimators.errors import FieldError
 from app.estimators.hosted import (
     HOSTED_DATA_RISK_BURDEN,
+    DataRisk,
     HostedLatency,
     HostedPrice,
     data_note,
@@ -782,9 +783,32 @@ def evaluate_states(
 
 
 @dataclass(frozen=True, slots=True)
+class HostedPart:
+    """What a point's hosted option costs and changes (see :func:`hosted_part`)."""
+
+    key: str
+    provider: str
+    model: str
+    kind: str  # "move": every request; "route": the easiest ``share``
+    share: float
+    hosted_monthly_cost_usd: float
+    self_hosted_monthly_cost_usd: float | None
+    cached_share: float
+    input_per_m_usd: float
+    cached_input_per_m_usd: float | None
+    output_per_m_usd: float
+    latency_known: bool
+    latency_source: str
+    data_leaves_organisation: bool
+    governance_risks: tuple[DataRisk, ...]
+    governance_burden_added: int
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
 class Point:
     index: int  # candidate number in the space
-    items: list[dict[str, Any]]
+    items: tuple[Item, ...]
     monthly_cost_usd: float | None
     one_off_usd: float | None
     ttft_p95_ms: float | None
@@ -793,7 +817,26 @@ class Point:
     coverage: float
     governance_burden: int
     feasible: bool
-    hosted: dict[str, Any] | None = None  # the hosted API part, when the point has one
+    hosted: HostedPart | None = None  # the hosted API part, when the point has one
+
+
+@dataclass(frozen=True, slots=True)
+class Best:
+    """The recommended point: its position in the frontier (None: none is recommended) and why."""
+
+    index: int | None
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    """The deployment as it is: its serving figures and why serving economics fail today."""
+
+    monthly_cost_usd: float | None
+    ttft_p95_ms: float | None
+    tpot_p95_ms: float | None
+    fits: bool
+    serving_fails: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -801,40 +844,11 @@ class SearchResult:
     candidates_evaluated: int
     states_evaluated: int
     elapsed_ms: float
-    pareto: list[Point]
-    best: dict[str, Any]
-    excluded: list[Excluded]
+    pareto: tuple[Point, ...]
+    best: Best
+    excluded: tuple[Excluded, ...]
     serving_first: bool
-    baseline: dict[str, Any]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "candidates_evaluated": self.candidates_evaluated,
-            "states_evaluated": self.states_evaluated,
-            "elapsed_ms": self.elapsed_ms,
-            "pareto": [
-                {
-                    k: getattr(p, k)
-                    for k in (
-                        "items",
-                        "monthly_cost_usd",
-                        "one_off_usd",
-                        "ttft_p95_ms",
-                        "tpot_p95_ms",
-                        "time_to_answer_p95_ms",
-                        "coverage",
-                        "governance_burden",
-                        "feasible",
-                        "hosted",
-                    )
-                }
-                for p in self.pareto
-            ],
-            "best": self.best,
-            "excluded": [{"technique": e.technique, "why": e.why} for e in self.excluded],
-            "serving_first": self.serving_first,
-            "baseline": self.baseline,
-        }
+    baseline: Baseline
 
 
 @dataclass(slots=True)
@@ -1066,9 +1080,7 @@ def _point(space: Space, fig: Figures, feas: npt.NDArray[np.bool_], n: int) -> P
     def f(v: float) -> float | None:
         return None if math.isnan(v) else float(v)
 
-    items = [
-        {"axis": i.axis, "technique": i.technique, "params": dict(i.params)} for i in space.items(n)
-    ]
+    items = tuple(Item(i.axis, i.technique, dict(i.params)) for i in space.items(n))
     h = next((o for o in space.candidate_options(n) if o.hosted is not None), None)
     return Point(
         n,
@@ -1085,7 +1097,7 @@ def _point(space: Space, fig: Figures, feas: npt.NDArray[np.bool_], n: int) -> P
     )
 
 
-def hosted_part(space: Space, h: Option, total: float | None) -> dict[str, Any]:
+def hosted_part(space: Space, h: Option, total: float | None) -> HostedPart:
     """What a point's hosted option costs and changes: the API's share of the bill (its prices x
     the routed requests' tokens), the self-hosted rest, the latency's source, and the data that
     leaves the organisation with the framework risks it brings in."""
@@ -1099,36 +1111,33 @@ def hosted_part(space: Space, h: Option, total: float | None) -> dict[str, Any]:
         if h.share >= 1
         else f"routes the easiest {h.share:.0%} of requests to"
     )
-    return {
-        "key": o.key,
-        "provider": o.provider,
-        "model": o.model,
-        "kind": "move" if h.share >= 1 else "route",
-        "share": h.share,
-        "hosted_monthly_cost_usd": api,
-        "self_hosted_monthly_cost_usd": None if total is None else max(total - api, 0.0),
-        "cached_share": o.cached_share,
-        "input_per_m_usd": o.price.input,
-        "cached_input_per_m_usd": o.price.cached_input,
-        "output_per_m_usd": o.price.output,
-        "latency_known": lat.time_to_answer_ms is not None,
-        "latency_source": lat.reason,
-        "data_leaves_organisation": True,
-        "governance_risks": [
-            {"framework": r.framework, "id": r.id, "title": r.title, "rationale": r.rationale}
-            for r in risks
-        ],
-        "governance_burden_added": HOSTED_DATA_RISK_BURDEN * len(risks),
-        "note": f"{what} the hosted API {o.provider} {o.model}; "
+    return HostedPart(
+        key=o.key,
+        provider=o.provider,
+        model=o.model,
+        kind="move" if h.share >= 1 else "route",
+        share=h.share,
+        hosted_monthly_cost_usd=api,
+        self_hosted_monthly_cost_usd=None if total is None else max(total - api, 0.0),
+        cached_share=o.cached_share,
+        input_per_m_usd=o.price.input,
+        cached_input_per_m_usd=o.price.cached_input,
+        output_per_m_usd=o.price.output,
+        latency_known=lat.time_to_answer_ms is not None,
+        latency_source=lat.reason,
+        data_leaves_organisation=True,
+        governance_risks=tuple(risks),
+        governance_burden_added=HOSTED_DATA_RISK_BURDEN * len(risks),
+        note=f"{what} the hosted API {o.provider} {o.model}; "
         + data_note(space.regulatory_flags, o.provider),
-    }
+    )
 
 
 def _why(p: Point, serving_why: list[str], n_feasible: int) -> str:
-    names = ", ".join(i["technique"] for i in p.items) or "no change"
+    names = ", ".join(i.technique for i in p.items) or "no change"
     parts = []
     if serving_why:
-        serving = [i["technique"] for i in p.items if i["axis"] == SERVING_AXIS]
+        serving = [i.technique for i in p.items if i.axis == SERVING_AXIS]
         lead = "serving economics fail today (" + "; ".join(serving_why) + ")"
         parts.append(
             lead + f", so serving comes first: it includes {serving[0]}" if serving else lead
@@ -1143,8 +1152,8 @@ def _why(p: Point, serving_why: list[str], n_feasible: int) -> str:
         f"coverage ({p.coverage:.0%}), at the lowest cost for that ({cost})"
     )
     if p.hosted is not None:
-        parts.append(str(p.hosted["note"]))
-        if not p.hosted["latency_known"]:
+        parts.append(p.hosted.note)
+        if not p.hosted.latency_known:
             parts.append(
                 "its time to answer is unknown (no published latency), so it is chosen "
                 "only because no latency limit was set"
@@ -1152,7 +1161,7 @@ def _why(p: Point, serving_why: list[str], n_feasible: int) -> str:
     return f"{names}: " + "; ".join(parts) + "."
 
 
-def choose(points: Sequence[Point], serving_why: Sequence[str], n_feasible: int) -> dict[str, Any]:
+def choose(points: Sequence[Point], serving_why: Sequence[str], n_feasible: int) -> Best:
     """The recommended point (its index in ``points``) and why: when serving economics fail
     (``serving_why``), feasible points with a serving option first; then the highest coverage,
     then the lowest monthly cost, time to answer and governance burden."""
@@ -1160,7 +1169,7 @@ def choose(points: Sequence[Point], serving_why: Sequence[str], n_feasible: int)
 
     def rank(i: int) -> tuple[float, ...]:
         p = points[i]
-        serving = any(it["axis"] == SERVING_AXIS for it in p.items)
+        serving = any(it.axis == SERVING_AXIS for it in p.items)
         return (
             0.0 if not serving_why or serving else 1.0,
             -p.coverage,
@@ -1171,22 +1180,22 @@ def choose(points: Sequence[Point], serving_why: Sequence[str], n_feasible: int)
 
     feasible_pts = [i for i, p in enumerate(points) if p.feasible]
     if not feasible_pts and serving_why:
-        return {
-            "index": None,
-            "why": "serving economics fail today (" + "; ".join(serving_why) + ") and no "
+        return Best(
+            None,
+            "serving economics fail today (" + "; ".join(serving_why) + ") and no "
             "plan with a serving option meets every constraint; serving comes before "
             "any other axis, so none is recommended: relax the budget or the latency "
             "limits",
-        }
+        )
     if not feasible_pts:
-        return {
-            "index": None,
-            "why": "no candidate meets every constraint; the points shown are the frontier "
+        return Best(
+            None,
+            "no candidate meets every constraint; the points shown are the frontier "
             "without them: relax the budget, the latency limits or the governance "
             "capacity",
-        }
+        )
     pick = min(feasible_pts, key=rank)
-    return {"index": pick, "why": _why(points[pick], list(serving_why), n_feasible)}
+    return Best(pick, _why(points[pick], list(serving_why), n_feasible))
 
 
 def final_figures(space: Space, n: int) -> FinalRow | None:
@@ -1305,32 +1314,33 @@ def combine(
             break
         shown = _shown(space, fig, feas)[:MAX_PARETO]
     ok = fig.comparable
-    points = [_point(space, fig, feas, n) for n in shown]
+    points = tuple(_point(space, fig, feas, n) for n in shown)
     best = choose(points, serving_why, n_feasible)
-    if best["index"] is None and c.monthly_budget_usd is not None and np.isnan(fig.cost[ok]).all():
-        best["why"] = (
-            "the GPU has no price, so no monthly cost can be computed and the monthly "
+    if best.index is None and c.monthly_budget_usd is not None and np.isnan(fig.cost[ok]).all():
+        best = replace(
+            best,
+            why="the GPU has no price, so no monthly cost can be computed and the monthly "
             "budget cannot be checked: set the GPU's price (catalog) or search without "
-            "a monthly budget"
+            "a monthly budget",
         )
     excluded = list(space.excluded)
     for o in outcomes.values():
         if o.error and len(excluded) < MAX_EXCLUDED:
             excluded.append(Excluded(o.error.split(" (", 1)[0], o.error))
-    baseline = {
-        "monthly_cost_usd": base_eval.monthly_cost_usd if base_eval else None,
-        "ttft_p95_ms": float(fig.ttft[base_n]) if not math.isnan(fig.ttft[base_n]) else None,
-        "tpot_p95_ms": base_eval.tpot_ms_p95 if base_eval else None,
-        "fits": bool(base_eval.fits) if base_eval else False,
-        "serving_fails": serving_why,
-    }
+    baseline = Baseline(
+        monthly_cost_usd=base_eval.monthly_cost_usd if base_eval else None,
+        ttft_p95_ms=float(fig.ttft[base_n]) if not math.isnan(fig.ttft[base_n]) else None,
+        tpot_p95_ms=base_eval.tpot_ms_p95 if base_eval else None,
+        fits=bool(base_eval.fits) if base_eval else False,
+        serving_fails=tuple(serving_why),
+    )
     return SearchResult(
         space.size,
         len(outcomes),
         round((time.perf_counter() - started) * 1e3, 1),
         points,
         best,
-        excluded,
+        tuple(excluded),
         bool(serving_why),
         baseline,
     )

@@ -19,8 +19,7 @@ Progress = Callable[[int, str], None]
 # A handler opens short units of work on the factory itself: a transaction held open across a
 # long computation would block (SQLite) or pin (Postgres) other writers, progress included.
 # It returns its result as a Pydantic model, which the runner stores as JSON
-# (``model_dump(mode="json")``); only a kind whose result is already a JSON document made
-# elsewhere (the portfolio search's API body) returns that document as it is.
+# (``model_dump(mode="json")``); a plain JSON document is stored as it is.
 JobResult = BaseModel | dict[str, Any]
 Handler = Callable[[sessionmaker[Session], dict[str, Any], Progress], JobResult]
 HANDLERS: dict[str, Handler] = {}

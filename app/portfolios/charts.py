@@ -7,6 +7,7 @@ from typing import Any
 
 from app.estimates.charts import LAYOUT
 from app.estimators.portfolio import DIMENSIONS
+from app.portfolios.search_schemas import ParetoPointOut
 from app.portfolios.service import EvaluatedPortfolio
 from app.web.charts import figure
 
@@ -151,7 +152,7 @@ def cost_latency(
 
 @figure
 def search_frontier(
-    points: Sequence[Mapping[str, Any]], best: int | None, monthly_budget_usd: float | None
+    points: Sequence[ParetoPointOut], best: int | None, monthly_budget_usd: float | None
 ) -> dict[str, Any]:
     """The search's Pareto points: coverage against monthly cost, feasible points filled,
     infeasible ones open, the recommended one starred; the monthly budget as a line."""
@@ -161,23 +162,22 @@ def search_frontier(
             "type": "scatter",
             "mode": "markers",
             "name": name,
-            "x": [points[i]["monthly_cost_usd"] for i in idx],
-            "y": [points[i]["coverage"] for i in idx],
+            "x": [points[i].monthly_cost_usd for i in idx],
+            "y": [points[i].coverage for i in idx],
             "text": [
-                f"#{i + 1}: "
-                + (" + ".join(it["technique"] for it in points[i]["items"]) or "as is")
+                f"#{i + 1}: " + (" + ".join(it.technique for it in points[i].items) or "as is")
                 for i in idx
             ],
             "marker": {"symbol": symbol, "size": size},
             "hovertemplate": "%{text}<br>$%{x:,.0f}/month<br>coverage %{y:.0%}<extra></extra>",
         }
 
-    priced = [i for i, p in enumerate(points) if p["monthly_cost_usd"] is not None]
+    priced = [i for i, p in enumerate(points) if p.monthly_cost_usd is not None]
     data = [
-        trace("feasible", [i for i in priced if points[i]["feasible"] and i != best], "circle", 10),
+        trace("feasible", [i for i in priced if points[i].feasible and i != best], "circle", 10),
         trace(
             "outside the constraints",
-            [i for i in priced if not points[i]["feasible"]],
+            [i for i in priced if not points[i].feasible],
             "circle-open",
             10,
         ),

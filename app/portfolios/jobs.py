@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.jobs.registry import Progress, handler
+from app.portfolios.search_schemas import PortfolioSearchOut, SearchPartOut
 
 Factory = sessionmaker[Session]
 
@@ -15,7 +16,7 @@ Factory = sessionmaker[Session]
 @handler("portfolio_search")
 def portfolio_search_job(
     factory: Factory, params: dict[str, Any], progress: Progress
-) -> dict[str, Any]:
+) -> PortfolioSearchOut:
     """A portfolio search over the inline limit (the result is the API's 200 body)."""
     from app.portfolios.search_service import run_job
 
@@ -25,7 +26,7 @@ def portfolio_search_job(
 @handler("portfolio_search_part")
 def portfolio_search_part_job(
     factory: Factory, params: dict[str, Any], progress: Progress
-) -> dict[str, Any]:
+) -> SearchPartOut:
     """One part of a split portfolio search: a range of its serving states."""
     from app.portfolios.search_service import run_part
 

@@ -1,4 +1,8 @@
-"""Portfolio search I/O (issue 20). Field names are the API contract."""
+"""Portfolio search I/O (issue 20). Field names are the API contract.
+
+The search (app/estimators/search.py) returns frozen dataclasses; the response models read them
+by attribute (``from_attributes``), so the JSON is made here, at the boundary: the API's 200 body
+and the search job's stored result (``model_dump(mode="json")``)."""
 
 from __future__ import annotations
 
@@ -48,12 +52,47 @@ class PortfolioSearchIn(BaseModel):
 
 
 class SearchItemOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
     axis: str
     technique: str
     params: dict[str, Any]
 
 
+class GovernanceRiskOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    framework: str
+    id: str
+    title: str
+    rationale: str
+
+
+class HostedPartOut(BaseModel):
+    """A point's hosted API part: the API's share of the bill (its prices x the routed requests'
+    tokens), the self-hosted rest, the latency's source, and the data that leaves the
+    organisation with the framework risks it brings in."""
+
+    model_config = ConfigDict(from_attributes=True)
+    key: str
+    provider: str
+    model: str
+    kind: str = Field(description='"move" (every request) or "route" (the easiest share)')
+    share: float
+    hosted_monthly_cost_usd: float
+    self_hosted_monthly_cost_usd: float | None
+    cached_share: float
+    input_per_m_usd: float
+    cached_input_per_m_usd: float | None
+    output_per_m_usd: float
+    latency_known: bool
+    latency_source: str
+    data_leaves_organisation: bool
+    governance_risks: list[GovernanceRiskOut]
+    governance_burden_added: int
+    note: str
+
+
 class ParetoPointOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
     items: list[SearchItemOut]
     monthly_cost_usd: float | None
     one_off_usd: float | None
@@ -63,7 +102,7 @@ class ParetoPointOut(BaseModel):
     coverage: float
     governance_burden: int
     feasible: bool
-    hosted: dict[str, Any] | None = Field(
+    hosted: HostedPartOut | None = Field(
         default=None,
         description="The hosted API part of the point (include_hosted): its share of the bill, "
         "the latency's source, the data that leaves the organisation and the risks it brings in",
@@ -71,13 +110,26 @@ class ParetoPointOut(BaseModel):
 
 
 class BestOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
     index: int | None = Field(description="Position in pareto[]; null when nothing is feasible")
     why: str
 
 
 class ExcludedOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
     technique: str
     why: str
+
+
+class BaselineOut(BaseModel):
+    """The deployment as it is (GPU-hours needed) and why serving economics fail today."""
+
+    model_config = ConfigDict(from_attributes=True)
+    monthly_cost_usd: float | None
+    ttft_p95_ms: float | None
+    tpot_p95_ms: float | None
+    fits: bool
+    serving_fails: list[str]
 
 
 class PortfolioSearchOut(BaseModel):
@@ -88,7 +140,7 @@ class PortfolioSearchOut(BaseModel):
     best: BestOut
     excluded: list[ExcludedOut]
     serving_first: bool
-    baseline: dict[str, Any]
+    baseline: BaselineOut
     constraints: dict[str, float | int | None] = Field(
         description="The constraints applied (defaults filled in)"
     )
@@ -99,3 +151,10 @@ class PortfolioSearchOut(BaseModel):
         description="The constraints left out of the request, each with where its value came "
         "from (time_to_answer_p95_ms: the deployment's TTFT SLO)",
     )
+
+
+class SearchPartOut(BaseModel):
+    """A search part's job result: each serving state's outcome (``StateOutcome.as_json``), keyed
+    by the state's number, read back by ``outcome_from_json``."""
+
+    outcomes: dict[str, list[Any]]

@@ -27,6 +27,7 @@ from app.estimators.search import (
     Constraints,
     FailureMode,
     HostedOffer,
+    SearchResult,
     Space,
     StateOutcome,
     build_space,
@@ -41,7 +42,16 @@ from app.jobs.registry import Progress
 from app.jobs.repository import JobRepository
 from app.jobs.service import run_settings
 from app.portfolios import jobs as _jobs  # noqa: F401 - registers its job kinds
-from app.portfolios.search_schemas import FailureModeIn, PortfolioSearchIn
+from app.portfolios.search_schemas import (
+    BaselineOut,
+    BestOut,
+    ExcludedOut,
+    FailureModeIn,
+    ParetoPointOut,
+    PortfolioSearchIn,
+    PortfolioSearchOut,
+    SearchPartOut,
+)
 from app.portfolios.service import _axis_data, _scenario
 from app.rules.questionnaire import REGULATED_FLAGS, RISK_LEVELS
 
@@ -202,22 +212,33 @@ def space_of(inp: Inputs) -> Space:
 
 def _run(
     inp: Inputs, space: Space, started: float, progress: Progress | None = None
-) -> dict[str, Any]:
+) -> PortfolioSearchOut:
     outcomes = evaluate_states(space, range(len(space.states)), progress)
-    return _described(combine(space, outcomes, inp.constraints, started).as_dict(), inp)
+    return _described(combine(space, outcomes, inp.constraints, started), inp)
 
 
-def _described(out: dict[str, Any], inp: Inputs) -> dict[str, Any]:
-    out["constraints"] = {k: getattr(inp.constraints, k) for k in inp.constraints.__slots__}
-    out["failure_modes"] = [f.model_dump() for f in inp.given]
-    out["include_hosted"] = inp.include_hosted
-    out["constraint_defaults"] = dict(inp.defaulted)
-    return out
+def _described(res: SearchResult, inp: Inputs) -> PortfolioSearchOut:
+    """The search's result with what it searched: the API's 200 body and the search job's result
+    (made JSON at the boundary: the API route, the job runner's ``model_dump(mode="json")``)."""
+    return PortfolioSearchOut(
+        candidates_evaluated=res.candidates_evaluated,
+        states_evaluated=res.states_evaluated,
+        elapsed_ms=res.elapsed_ms,
+        pareto=[ParetoPointOut.model_validate(p) for p in res.pareto],
+        best=BestOut.model_validate(res.best),
+        excluded=[ExcludedOut.model_validate(e) for e in res.excluded],
+        serving_first=res.serving_first,
+        baseline=BaselineOut.model_validate(res.baseline),
+        constraints={k: getattr(inp.constraints, k) for k in inp.constraints.__slots__},
+        failure_modes=list(inp.given),
+        include_hosted=inp.include_hosted,
+        constraint_defaults=dict(inp.defaulted),
+    )
 
 
 def search(
     session: Session, caller: Caller, deployment_id: int, req: PortfolioSearchIn
-) -> dict[str, Any] | Job:
+) -> PortfolioSearchOut | Job:
     """The search's result (inline), or the job started for it (over the inline limit)."""
     started = time.perf_counter()
     dep = deployments.get(session, caller, deployment_id)
@@ -254,12 +275,12 @@ def _params_space(factory: sessionmaker[Session], params: dict[str, Any]) -> tup
 
 def run_part(
     factory: sessionmaker[Session], params: dict[str, Any], progress: Progress
-) -> dict[str, Any]:
+) -> SearchPartOut:
     """One part of a split search: the serving states ``params["states"]`` = [first, stop)."""
     _, space = _params_space(factory, params)
     first, stop = params["states"]
     outcomes = evaluate_states(space, range(first, stop), progress)
-    return {"outcomes": {str(k): o.as_json() for k, o in outcomes.items()}}
+    return SearchPartOut(outcomes={str(k): o.as_json() for k, o in outcomes.items()})
 
 
 def _split(
@@ -308,14 +329,14 @@ def _split(
         raise ValueError(f"a part of the search failed: {failed[0]}")
     outcomes: dict[int, StateOutcome] = {}
     for _, result, _ in state.values():
-        for k, v in (result or {})["outcomes"].items():
+        for k, v in SearchPartOut.model_validate(result).outcomes.items():
             outcomes[int(k)] = outcome_from_json(space, int(k), v)
     return outcomes
 
 
 def run_job(
     factory: sessionmaker[Session], params: dict[str, Any], progress: Progress
-) -> dict[str, Any]:
+) -> PortfolioSearchOut:
     """A search over the inline limit; its result is the API's 200 body. With a broker the
     serving states are split into parts run by the Celery workers (:func:`_split`), else this
     process evaluates them all."""
@@ -326,5 +347,4 @@ def run_job(
         outcomes = _split(factory, params, space, progress)
     else:
         outcomes = evaluate_states(space, range(len(space.states)), progress)
-    out = combine(space, outcomes, inp.constraints, started).as_dict()
-    return _described(out, inp)
+    return _described(combine(space, outcomes, inp.constraints, started), inp)

@@ -25,7 +25,7 @@ from app.jobs import service as jobs
 from app.jobs.deps import JobsRecovered
 from app.jobs.models import Job
 from app.portfolios import charts, search_service
-from app.portfolios.search_schemas import PortfolioSearchIn
+from app.portfolios.search_schemas import PortfolioSearchIn, PortfolioSearchOut
 from app.rules.questionnaire import RISK_LEVELS
 from app.web.deps import IdPath, SettingsDep
 from app.web.forms import FormDep, plain_message
@@ -139,10 +139,10 @@ def _parse(
     return (None, errors) if errors else (req, errors)
 
 
-def results_context(out: dict[str, Any]) -> dict[str, Any]:
-    best = out["best"]["index"]
-    budget = out["constraints"].get("monthly_budget_usd")
-    return {"result": out, "best": best, "fig": charts.search_frontier(out["pareto"], best, budget)}
+def results_context(out: PortfolioSearchOut) -> dict[str, Any]:
+    best = out.best.index
+    budget = out.constraints.get("monthly_budget_usd")
+    return {"result": out, "best": best, "fig": charts.search_frontier(out.pareto, best, budget)}
 
 
 @router.get("/deployments/{deployment_id:int}/portfolio-search")
@@ -209,7 +209,7 @@ def search_job(
         raise NotFound("no such search job")
     ctx = _ctx(session, caller, dep, {}, {})
     if job.status == "succeeded" and job.result is not None:
-        ctx.update(results_context(job.result))
+        ctx.update(results_context(PortfolioSearchOut.model_validate(job.result)))
     elif job.status == "failed":
         ctx["errors"] = {"failure_modes": f"job {job.id} failed: {job.error}"}
     else:

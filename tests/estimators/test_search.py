@@ -218,11 +218,9 @@ def test_every_point_is_feasible_or_marked_and_not_dominated(c: Constraints) -> 
                 c.monthly_budget_usd is None or (p.monthly_cost_usd or inf) <= c.monthly_budget_usd
             )
             assert c.governance_capacity is None or p.governance_burden <= c.governance_capacity
-    best = res.best["index"]
+    best = res.best.index
     if res.serving_first:  # serving first: a plan without a serving option is not feasible
-        assert all(
-            any(i["axis"] == SERVING_AXIS for i in p.items) for p in res.pareto if p.feasible
-        )
+        assert all(any(i.axis == SERVING_AXIS for i in p.items) for p in res.pareto if p.feasible)
     if feas.any():
         assert best is not None
         assert res.pareto[best].feasible
@@ -234,7 +232,7 @@ def test_every_point_is_feasible_or_marked_and_not_dominated(c: Constraints) -> 
 @given(constraints, st.floats(0, 20_000))
 def test_more_budget_never_lowers_the_best_feasible_coverage(c: Constraints, more: float) -> None:
     def best_cov(r: SearchResult) -> float:
-        i = r.best["index"]
+        i = r.best.index
         return -1.0 if i is None else r.pareto[i].coverage
 
     low = _result(c)
@@ -281,7 +279,7 @@ def test_final_points_carry_the_planners_figures_and_are_not_dominated(c: Constr
     res = _final(c)
     vecs = [(_vec(p), p.feasible) for p in res.pareto]
     for p in res.pareto:
-        ev = evaluate_portfolio(BASE, [_item(i) for i in p.items], DATA)
+        ev = evaluate_portfolio(BASE, list(p.items), DATA)
         assert (
             p.monthly_cost_usd,
             p.one_off_usd,
@@ -311,21 +309,17 @@ def test_final_points_carry_the_planners_figures_and_are_not_dominated(c: Constr
         v = _vec(p)
         pool = [w for w, f in vecs if f] if p.feasible else [w for w, _ in vecs]
         assert not any(_dominates(w, v) for w in pool), f"{p} is dominated"
-    best = res.best["index"]
+    best = res.best.index
     if best is not None:
         assert res.pareto[best].feasible
     assert space.finals, "the frontier was priced with the planner"
-
-
-def _item(i: dict[str, object]) -> Item:
-    return Item(str(i["axis"]), str(i["technique"]), dict(i["params"]))  # type: ignore[call-overload]
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(constraints, st.floats(0, 20_000))
 def test_more_budget_never_lowers_the_best_final_coverage(c: Constraints, more: float) -> None:
     def best_cov(r: SearchResult) -> float:
-        i = r.best["index"]
+        i = r.best.index
         return -1.0 if i is None else r.pareto[i].coverage
 
     low = _final(c)
@@ -339,7 +333,7 @@ def _pt(items: list[str], coverage: float, cost: float) -> Point:
     axis = {"rag": "retrieval", "qlora": "peft", "quantization": SERVING_AXIS}
     return Point(
         0,
-        [{"axis": axis[t], "technique": t, "params": {}} for t in items],
+        tuple(Item(axis[t], t, {}) for t in items),
         cost,
         0.0,
         100.0,
@@ -358,11 +352,11 @@ def test_serving_first_when_serving_economics_fail() -> None:
         _pt(["quantization"], 0.2, 800.0),
     ]
     failing = choose(pts, ["it costs $9,000/month against a $5,000 budget"], 3)
-    assert failing["index"] == 1  # a serving option first, then the highest coverage
-    assert "serving comes first" in failing["why"]
+    assert failing.index == 1  # a serving option first, then the highest coverage
+    assert "serving comes first" in failing.why
     fine = choose(pts, [], 3)
-    assert fine["index"] == 0  # coverage first when serving is fine
-    assert "highest coverage (90%)" in fine["why"]
+    assert fine.index == 0  # coverage first when serving is fine
+    assert "highest coverage (90%)" in fine.why
 
 
 def test_over_budget_deployment_gets_a_serving_plan() -> None:
@@ -373,22 +367,22 @@ def test_over_budget_deployment_gets_a_serving_plan() -> None:
     assert baseline is not None
     res = search(busy, DATA, [STALE], Constraints(monthly_budget_usd=baseline * 0.9))
     assert res.serving_first
-    assert "budget" in res.baseline["serving_fails"][0]
-    best = res.best["index"]
+    assert "budget" in res.baseline.serving_fails[0]
+    best = res.best.index
     assert best is not None
     chosen = res.pareto[best]
-    assert any(i["axis"] == SERVING_AXIS for i in chosen.items)
+    assert any(i.axis == SERVING_AXIS for i in chosen.items)
     assert chosen.monthly_cost_usd is not None
     assert chosen.monthly_cost_usd <= baseline * 0.9
-    assert "serving comes first" in res.best["why"]
+    assert "serving comes first" in res.best.why
 
 
 def test_serving_failure_mode_puts_serving_first_end_to_end() -> None:
     res = search(BASE, DATA, [STALE, SERVING], Constraints())
     assert res.serving_first
-    best = res.best["index"]
+    best = res.best.index
     assert best is not None
-    assert any(i["axis"] == SERVING_AXIS for i in res.pareto[best].items)
+    assert any(i.axis == SERVING_AXIS for i in res.pareto[best].items)
 
 
 def test_excluded_says_why() -> None:
@@ -417,7 +411,7 @@ def test_coverage_weights() -> None:
     res = search(BASE, DATA, [STALE, DOMAIN], Constraints(), corpus_tokens=1e8)
     w_stale = 3 / 4 * (0.5 + 0.2) * 1.5
     w_domain = 2 / 4 * (0.5 + 0.15) * 1.0
-    only_rag = [p for p in res.pareto if {i["axis"] for i in p.items} == {"retrieval"}]
+    only_rag = [p for p in res.pareto if {i.axis for i in p.items} == {"retrieval"}]
     assert only_rag
     assert only_rag[0].coverage == pytest.approx(w_stale / (w_stale + w_domain), abs=1e-4)
     assert max(p.coverage for p in res.pareto) == 1.0
@@ -428,18 +422,18 @@ def test_an_unpriced_gpu_says_why_instead_of_zero() -> None:
     nothing = tuple((k, None) for k in GPU_KEYS)
     unpriced = replace(BASE, gpu=replace(GPU, price_per_hour_usd=None), gpu_prices=nothing)
     res = search(unpriced, DATA, [STALE], Constraints(monthly_budget_usd=5000))
-    assert res.best["index"] is None
-    assert "no price" in res.best["why"]
+    assert res.best.index is None
+    assert "no price" in res.best.why
     assert all(p.monthly_cost_usd is None for p in res.pareto)
     free = search(unpriced, DATA, [STALE], Constraints())
-    best = free.best["index"]
+    best = free.best.index
     assert best is not None
     assert free.pareto[best].monthly_cost_usd is None
-    assert "an unpriced monthly cost" in free.best["why"]
+    assert "an unpriced monthly cost" in free.best.why
     # other GPU types priced (the shipped defaults): a plan that stays on the unpriced GPU has no
     # figure, one right-sized onto a priced GPU is billed at that GPU's price
     other = search(replace(unpriced, gpu_prices=None), DATA, [STALE], Constraints())
-    moved = [p for p in other.pareto if any(i["technique"] == "gpu_right_sizing" for i in p.items)]
+    moved = [p for p in other.pareto if any(i.technique == "gpu_right_sizing" for i in p.items)]
     assert any(p.monthly_cost_usd is not None for p in moved)  # onto a priced GPU type
     assert all(p.monthly_cost_usd is None or p.monthly_cost_usd > 0 for p in moved)  # never 0
     assert all(p.monthly_cost_usd is None for p in other.pareto if p not in moved)
@@ -450,8 +444,8 @@ def test_serving_first_with_no_feasible_serving_plan_recommends_nothing() -> Non
     option's cost: no other axis is recommended before serving."""
     res = search(BASE, DATA, [STALE, SERVING], Constraints(governance_capacity=0))
     assert res.serving_first
-    assert res.best["index"] is None
-    assert "serving comes before any other axis" in res.best["why"]
+    assert res.best.index is None
+    assert "serving comes before any other axis" in res.best.why
     assert not any(p.feasible for p in res.pareto)
 
 
@@ -494,23 +488,23 @@ def test_include_hosted_finds_hosted_points_priced_consistently() -> None:
     res = _hosted_search((), Constraints())
     hosted = [p for p in res.pareto if p.hosted is not None]
     assert hosted, "a hosted point is on the frontier"
-    moves = [p for p in hosted if p.hosted and p.hosted["kind"] == "move"]
+    moves = [p for p in hosted if p.hosted and p.hosted.kind == "move"]
     assert moves
     for p in moves:
         assert len(p.items) == 1
-        assert p.items[0]["technique"].startswith("hosted:")
+        assert p.items[0].technique.startswith("hosted:")
         assert p.hosted is not None
-        offer = OFFERS[p.hosted["key"]]
+        offer = OFFERS[p.hosted.key]
         per_req = (1500 * offer.price.input + 250 * offer.price.output) / 1e6
         assert p.monthly_cost_usd == pytest.approx(5_000 * 730 / 24 * per_req)
-        assert p.hosted["data_leaves_organisation"] is True
-    cheap = next(p for p in moves if p.hosted and p.hosted["key"] == "cheap")
+        assert p.hosted.data_leaves_organisation is True
+    cheap = next(p for p in moves if p.hosted and p.hosted.key == "cheap")
     assert cheap.time_to_answer_p95_ms is None
     assert cheap.ttft_p95_ms is None
     assert cheap.hosted
-    assert not cheap.hosted["latency_known"]
+    assert not cheap.hosted.latency_known
     assert cheap.feasible  # no latency limit given
-    assert res.best["index"] is not None
+    assert res.best.index is not None
     assert any("exceeds its 100-token context" in e.why for e in res.excluded)
     # a route: the self-hosted part evaluated with evaluate_portfolio at the remaining share
     space = build_space(LOW, DATA, [SERVING, STALE], corpus_tokens=1e8, hosted=[NANO, FAST])
@@ -547,12 +541,10 @@ def test_hosted_without_published_latency_fails_latency_limits() -> None:
     one with a published latency is checked against it."""
     res = _hosted_search((), Constraints(time_to_answer_p95_ms=60_000))
     for p in res.pareto:
-        if p.hosted is not None and not p.hosted["latency_known"]:
+        if p.hosted is not None and not p.hosted.latency_known:
             assert not p.feasible
     fast = [
-        p
-        for p in res.pareto
-        if p.hosted and p.hosted["key"] == "fast" and p.hosted["kind"] == "move"
+        p for p in res.pareto if p.hosted and p.hosted.key == "fast" and p.hosted.kind == "move"
     ]
     for p in fast:
         assert p.time_to_answer_p95_ms == pytest.approx(2460.0)
@@ -565,18 +557,16 @@ def test_hosted_raises_governance_burden_for_pii() -> None:
     the flag, and its note says so."""
     plain = _hosted_search((), Constraints())
     pii = _hosted_search(("pii",), Constraints())
-    by = {
-        (p.hosted["key"], p.hosted["kind"], p.hosted["share"]): p for p in plain.pareto if p.hosted
-    }
+    by = {(p.hosted.key, p.hosted.kind, p.hosted.share): p for p in plain.pareto if p.hosted}
     compared = 0
     for p in pii.pareto:
         if not p.hosted:
             continue
-        assert {r["id"] for r in p.hosted["governance_risks"]} == {"LLM02:2025", "Data Privacy"}
-        assert "LLM02:2025" in p.hosted["note"]
-        assert "NIST AI 600-1" in p.hosted["note"]
-        q = by.get((p.hosted["key"], p.hosted["kind"], p.hosted["share"]))
-        if q is not None and [i["technique"] for i in q.items] == [i["technique"] for i in p.items]:
+        assert {r.id for r in p.hosted.governance_risks} == {"LLM02:2025", "Data Privacy"}
+        assert "LLM02:2025" in p.hosted.note
+        assert "NIST AI 600-1" in p.hosted.note
+        q = by.get((p.hosted.key, p.hosted.kind, p.hosted.share))
+        if q is not None and [i.technique for i in q.items] == [i.technique for i in p.items]:
             assert p.governance_burden == q.governance_burden + 2 * HOSTED_DATA_RISK_BURDEN
             compared += 1
     assert any(p.hosted for p in pii.pareto)
@@ -586,7 +576,7 @@ def test_hosted_raises_governance_burden_for_pii() -> None:
 def test_no_hosted_points_without_include_hosted() -> None:
     res = search(BASE, DATA, [SERVING, STALE], Constraints(), corpus_tokens=1e8)
     assert all(p.hosted is None for p in res.pareto)
-    assert all(not i["technique"].startswith("hosted:") for p in res.pareto for i in p.items)
+    assert all(not i.technique.startswith("hosted:") for p in res.pareto for i in p.items)
 
 
 def test_serving_options_are_bounded_and_the_rest_say_why() -> None:
