@@ -94,7 +94,7 @@ def test_a_search_job_is_split_into_parts_the_workers_take(
         split = j.result
     # the same search in one process: the same frontier
     factory = make_sessionmaker(engine)
-    whole = search_service.run_job(factory, params, lambda *_: None)
+    whole = search_service.run_job(factory, params, lambda *_: None).model_dump(mode="json")
     assert split is not None
     assert covered[-1][1] == whole["states_evaluated"]
     strip = ("elapsed_ms",)
