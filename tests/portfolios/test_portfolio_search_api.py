@@ -390,6 +390,39 @@ def test_include_hosted_as_a_job_gives_the_same_hosted_points(
 
     assert hosted(result)
     assert hosted(result) == hosted(inline)
+    # the job stores the API's 200 body: the same JSON (both made from the typed result by
+    # PortfolioSearchOut), the time taken aside
+    assert {k: v for k, v in result.items() if k != "elapsed_ms"} == {
+        k: v for k, v in inline.items() if k != "elapsed_ms"
+    }
+    assert set(result["baseline"]) == {
+        "monthly_cost_usd",
+        "ttft_p95_ms",
+        "tpot_p95_ms",
+        "fits",
+        "serving_fails",
+    }
+    point = next(p for p in result["pareto"] if p["hosted"])
+    assert set(point["hosted"]) == {
+        "key",
+        "provider",
+        "model",
+        "kind",
+        "share",
+        "hosted_monthly_cost_usd",
+        "self_hosted_monthly_cost_usd",
+        "cached_share",
+        "input_per_m_usd",
+        "cached_input_per_m_usd",
+        "output_per_m_usd",
+        "latency_known",
+        "latency_source",
+        "data_leaves_organisation",
+        "governance_risks",
+        "governance_burden_added",
+        "note",
+    }
+    assert {"framework", "id", "title", "rationale"} == set(point["hosted"]["governance_risks"][0])
 
 
 def test_time_to_answer_defaults_to_the_ttft_slo_and_a_feasible_point_meets_its_slos(
