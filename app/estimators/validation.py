@@ -332,10 +332,27 @@ _BLOOM_176B = Architecture(
     name="BLOOM-176B",
 )
 
+# MT-NLG 530B (Smith et al. 2022, arXiv 2201.11990, as quoted in github.com/cli99/llm-analysis
+# examples/megatron-turing-nlg/README.md): 105 layers, hidden 20,480, 128 heads, GeLU 4·h MLP
+# (SwiGLU-equivalent f = 8h/3), 50,272-token tied embedding (Megatron GPT).
+_MT_NLG_530B = Architecture(
+    n_layers=105,
+    d_model=20480,
+    d_ff=54613,
+    n_heads=128,
+    n_kv_heads=128,
+    d_head=160,
+    vocab=50272,
+    tied_embeddings=True,
+    name="MT-NLG 530B",
+)
+
 
 def row_architecture(row: MeasurementRow) -> Architecture:
     if row.model.startswith("BLOOM-176B"):
         return _BLOOM_176B
+    if row.model.startswith("MT-NLG 530B"):
+        return _MT_NLG_530B
     if row.model.startswith("OPT-175B"):
         # OPT-175B follows GPT-3 175B's shape, 96 layers, d 12,288, 96 heads (Zhang et al. 2022,
         # arXiv 2205.01068); its 50,272-token vocabulary against 51,200 changes N by < 0.01 %.
