@@ -387,6 +387,38 @@ def test_training_rows_state_their_parallelism() -> None:
     assert (llama.tp, llama.pp, llama.micro_batches, llama.zero_stage) == (8, 16, None, 2)
 
 
+def test_mt_nlg_rows_parse_with_their_layout() -> None:
+    """The MT-NLG 530B rows (arXiv 2201.11990 §2.4): TP8 PP35 with DP = GPUs / 280, no
+    micro-batch count or ZeRO stage (not stated), the Eq. 3 TFLOP/s read as model FLOPs × 4/3."""
+    from app.cli import DEFAULT_MEASUREMENTS
+    from app.estimators.validation import (
+        pretraining_reports,
+        read_measurements,
+        row_architecture,
+        row_parallelism,
+    )
+
+    rows = read_measurements(DEFAULT_MEASUREMENTS.read_text(encoding="utf-8"))
+    mt = [r for r in rows if r.id in ("268", "269", "270")]
+    assert len(mt) == 3 and len({r.source for r in mt}) == 1
+    assert "2201.11990" in mt[0].source
+    for row, gpus, dp in zip(mt, (2240, 2800, 3360), (8, 10, 12), strict=True):
+        par = row_parallelism(row)
+        assert (par.n_gpus, par.tp, par.pp, par.micro_batches, par.zero_stage) == (
+            gpus,
+            8,
+            35,
+            None,
+            None,
+        )
+        assert f"DP{dp})" in row.model
+        assert gpus == dp * 8 * 35
+        assert row_architecture(row).active_params == pytest.approx(529.5e9, rel=1e-3)
+    reports = pretraining_reports(mt)
+    assert [round(r.mfu, 3) for r in reports] == [0.303, 0.291, 0.272]
+    assert all(r.features.bubble == 0.0 and r.features.tp_ratio > 0 for r in reports)
+
+
 def test_estimate_training_rejects_bad_parallelism() -> None:
     gpu = catalog_gpu("h100_sxm_80gb")
     base: dict[str, Any] = {"params": 8e9, "arch": None, "tokens": 1e12, "gpu": gpu, "n_gpus": 64}
