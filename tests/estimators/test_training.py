@@ -400,7 +400,8 @@ def test_mt_nlg_rows_parse_with_their_layout() -> None:
 
     rows = read_measurements(DEFAULT_MEASUREMENTS.read_text(encoding="utf-8"))
     mt = [r for r in rows if r.id in ("268", "269", "270")]
-    assert len(mt) == 3 and len({r.source for r in mt}) == 1
+    assert len(mt) == 3
+    assert len({r.source for r in mt}) == 1
     assert "2201.11990" in mt[0].source
     for row, gpus, dp in zip(mt, (2240, 2800, 3360), (8, 10, 12), strict=True):
         par = row_parallelism(row)
