@@ -315,8 +315,8 @@ def zero_stage_effect() -> str:
     if FITTED_TERMS.cluster == 0:
         return (
             "with the current fit the ZeRO stage does not change the estimate: the data-parallel "
-            "(cluster) term fitted to 0 on the published runs, so ZeRO-3's "
-            f"{ZERO3_COMM_RATIO:g}× data-parallel traffic multiplies 0"
+            "(cluster) term fitted to 0 on the published runs, so the ZeRO-3 factor "
+            f"({ZERO3_COMM_RATIO:g}× the data-parallel traffic) multiplies 0"
         )
     return (
         f"ZeRO-3 multiplies the data-parallel (cluster) term, {FITTED_TERMS.cluster:.4f} × "

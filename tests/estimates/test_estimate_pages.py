@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import html
 import json
 import re
 from html.parser import HTMLParser
@@ -10,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from app.estimators.reference_data import catalog_architecture, catalog_gpu
-from app.estimators.training import estimate_finetune
+from app.estimators.training import estimate_finetune, zero_stage_effect
 from tests.factories import create_deployment, create_user, csrf_from, figures_in, page_login
 
 
@@ -490,6 +491,8 @@ def test_training_page_notes_interleaving_and_layout_errors(logged_in: TestClien
     no_m = logged_in.get(f"{base}&n_gpus=1024&pipeline_parallel=4&zero_stage=3")
     assert "pipeline bubble left out" in no_m.text
     assert "zero_stage 3: " in no_m.text
+    # The ZeRO field's help says what the stage does with the current fit.
+    assert html.escape(zero_stage_effect()) in no_m.text
     assert "per doubling" not in no_m.text
     for query, field, words in (
         ("pipeline_parallel=1024&micro_batches=1", "pipeline_parallel", "80 layers"),
