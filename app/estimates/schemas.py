@@ -276,13 +276,23 @@ class TrainingRequest(BaseModel):
         None,
         ge=1,
         le=1_000_000,
-        description="Micro-batches per pipeline per step (with pipeline_parallel: the bubble)",
+        description="Micro-batches per pipeline per step (with pipeline_parallel: the bubble "
+        "(p − 1)/(v·m + p − 1); pipeline_parallel without it leaves the bubble out, see notes)",
     )
     zero_stage: int | None = Field(
         None,
         ge=0,
         le=3,
-        description="ZeRO stage of the data-parallel sharding (3 = FSDP full shard)",
+        description="ZeRO stage of the data-parallel sharding (3 = FSDP full shard); notes say "
+        "whether it changes the estimate with the current fit",
+    )
+    virtual_stages: int | None = Field(
+        None,
+        ge=1,
+        le=1024,
+        description="Model chunks per GPU of the interleaved 1F1B schedule (Narayanan et al. "
+        "2021 §2.2.2; omit or 1: plain 1F1B); > 1 needs micro_batches a multiple of "
+        "pipeline_parallel",
     )
 
 
@@ -306,9 +316,17 @@ class TrainingResponse(BaseModel):
     wall_clock_days: float
     cost_usd: float | None
     mfu: float
-    mfu_range: tuple[float, float]
+    mfu_range: tuple[float, float] | None = Field(
+        description="The modelled MFU's 10-90% band (the same as range.mfu: the training "
+        "family's held-out residuals); null when the MFU was given by the request "
+        "(assumptions.mfu_range_source says why)"
+    )
     compute_optimal: ComputeOptimalOut
     assumptions: dict[str, Any]
+    notes: list[str] = Field(
+        description="Which parallelism terms the modelled MFU applied and which it left out, "
+        "and why"
+    )
     range: dict[str, RangeOut] = Ranges
 
 

@@ -476,6 +476,7 @@ def training(session: Session, req: TrainingRequest, org_id: int) -> TrainingRes
             pipeline_parallel=req.pipeline_parallel,
             micro_batches=req.micro_batches,
             zero_stage=req.zero_stage,
+            virtual_stages=req.virtual_stages,
         )
     except HardwareError as exc:
         raise FieldError(str(exc), field="precision") from None

@@ -29,6 +29,7 @@ from app.estimates.schemas import (
 from app.estimators.engines import ENGINE_NAMES
 from app.estimators.errors import FieldError
 from app.estimators.precision import KV_PRECISIONS, WEIGHT_PRECISIONS
+from app.estimators.training import zero_stage_effect
 from app.estimators.vllm_bench import BenchFileError, parse_bench
 from app.jobs import limits
 from app.jobs import service as jobs
@@ -257,6 +258,7 @@ def training_page(
         "ft_values": ft_values,
         "train_errors": {},
         "ft_errors": {},
+        "zero_effect": zero_stage_effect(),
     }
     tv = {k: v for k, v in train_values.items() if k in TrainingRequest.model_fields}
     if "params" in tv:

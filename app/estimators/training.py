@@ -2,8 +2,11 @@
 
 Pretraining (reference/formulas.md §5): FLOPs per token = 6·N + 12·L·n_h·d_h·T (PaLM App. B: the
 weight matmuls forward and backward, plus attention over a context of T tokens); wall time =
-FLOPs / (n_gpus · peak · MFU). The default MFU 0.40 and the 0.30–0.50 range are formulas.md §5's
-suggestion for large runs (Llama 3 405B: 38–43%; PaLM: 46%; MT-NLG: 30%).
+FLOPs / (n_gpus · peak · MFU). The MFU is modelled (:mod:`app.estimators.training_mfu`) unless
+the request gives one; a modelled MFU comes with its 10–90% range, the training family's band of
+held-out residuals (:mod:`app.estimators.bands`), and ``notes`` say which parallelism terms were
+applied and which were left out, and why. (Fine-tuning's default MFU 0.40 is formulas.md §5's
+point estimate for large runs: Llama 3 405B 38–43%, PaLM 46%, MT-NLG 30%.)
 
 Fine-tuning memory (formulas.md §6):
 
@@ -32,15 +35,23 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from app.estimators import bands
 from app.estimators.architecture import Architecture
 from app.estimators.chinchilla import DEFAULT_FIT, fit
 from app.estimators.errors import FieldError
 from app.estimators.hardware import GpuSpec
 from app.estimators.precision import BYTES, Precision
-from app.estimators.training_mfu import Parallelism, estimate_mfu
+from app.estimators.training_mfu import (
+    FITTED_TERMS,
+    GPUS_PER_NODE,
+    ZERO3_COMM_RATIO,
+    MfuEstimate,
+    Parallelism,
+    estimate_mfu,
+)
 
 DEFAULT_MFU = 0.40
-MFU_RANGE = (0.30, 0.50)
+BUBBLE_WARNING = 0.20  # a pipeline bubble above this share gets a note saying how to cut it
 DEFAULT_SEQUENCE_LENGTH = 4096
 ADAM_BYTES = 12  # fp32 master copy + m + v
 ACT_BYTES_PER_LAYER_TOKEN_HIDDEN = 34  # Korthikanti et al. 2022, without the s² term
@@ -88,9 +99,12 @@ class TrainingEstimate:
     wall_clock_days: float
     cost_usd: float | None
     mfu: float
-    mfu_range: tuple[float, float]
+    # The modelled MFU's 10-90% band (the training family's held-out residuals); None when the
+    # MFU was given by the request or no band exists (``assumptions["mfu_range_source"]`` says).
+    mfu_range: tuple[float, float] | None
     compute_optimal: dict[str, Any]
     assumptions: dict[str, Any]
+    notes: list[str]  # the parallelism terms applied and left out, and why
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -120,6 +134,7 @@ def estimate_training(
     pipeline_parallel: int | None = None,
     micro_batches: int | None = None,
     zero_stage: int | None = None,
+    virtual_stages: int | None = None,
 ) -> TrainingEstimate:
     """Pretraining compute, time and cost, and the Chinchilla-optimal split of the same FLOPs.
 
@@ -127,7 +142,8 @@ def estimate_training(
     the GPU's ridge point, the cluster size and the parallelism given, with the coefficients
     fitted on published pretraining reports). The parallelism fields are optional: one not given
     leaves its term out (the fitted GEMM efficiency absorbs it, as for the reports that do not
-    state it)."""
+    state it), and ``notes`` says so. ``virtual_stages`` > 1: the interleaved 1F1B schedule
+    (Narayanan et al. 2021 §2.2.2), which needs micro_batches a multiple of pipeline_parallel."""
     if arch is None and params is None:
         raise TrainingError("give a model or a parameter count", field="params")
     n = float(arch.active_params if arch is not None else params)  # type: ignore[arg-type]
@@ -137,15 +153,44 @@ def estimate_training(
         raise TrainingError("mfu must be in (0, 1]", field="mfu")
     if n_gpus < 1:
         raise TrainingError("n_gpus must be at least 1", field="n_gpus")
-    par = _parallelism(n_gpus, tensor_parallel, pipeline_parallel, micro_batches, zero_stage)
+    par = _parallelism(
+        n_gpus, tensor_parallel, pipeline_parallel, micro_batches, zero_stage, virtual_stages, arch
+    )
     per_token = training_flops_per_token(n, arch, sequence_length)
     flops = per_token * tokens
     peak = gpu.peak_flops(precision)
+    mfu_range: tuple[float, float] | None = None
     if mfu is None:
         modelled = estimate_mfu(n, arch, gpu, peak, parallelism=par)
         mfu, mfu_source = modelled.mfu, modelled.note
+        notes = parallelism_notes(par, modelled)
+        band = bands.band("training", gpu.key)
+        if band is None:
+            range_source = "no held-out training rows to build a band from"
+        else:
+            lo_hi = band.speed(mfu)
+            mfu_range = (lo_hi["p10"], lo_hi["p90"])
+            range_source = (
+                "10-90% of the training family's held-out residuals "
+                f"({band.n} rows, {'all GPUs' if band.scope == '*' else band.scope + ' GPUs'})"
+            )
     else:
         mfu_source = "given by the request"
+        range_source = "none: the MFU was given by the request"
+        given = [
+            name
+            for name, v in (
+                ("tensor_parallel", tensor_parallel),
+                ("pipeline_parallel", pipeline_parallel),
+                ("micro_batches", micro_batches),
+                ("zero_stage", zero_stage),
+                ("virtual_stages", virtual_stages),
+            )
+            if v is not None
+        ]
+        notes = (
+            [f"{', '.join(given)} not applied: the MFU was given by the request"] if given else []
+        )
     seconds = flops / (n_gpus * peak * mfu)
     gpu_hours = seconds * n_gpus / 3600
     price = gpu.price_per_hour_usd
@@ -162,7 +207,7 @@ def estimate_training(
         wall_clock_days=seconds / SECONDS_PER_DAY,
         cost_usd=None if price is None else gpu_hours * price,
         mfu=mfu,
-        mfu_range=MFU_RANGE,
+        mfu_range=mfu_range,
         compute_optimal={
             "params": n_opt,
             "tokens": d_opt,
@@ -180,6 +225,7 @@ def estimate_training(
             "sequence_length": sequence_length if arch is not None else None,
             "peak_tflops": peak / 1e12,
             "mfu_source": mfu_source,
+            "mfu_range_source": range_source,
             "price_per_gpu_hour_usd": price,
             "gpu": gpu.name,
             "n_gpus": n_gpus,
@@ -187,17 +233,26 @@ def estimate_training(
             "pipeline_parallel": pipeline_parallel,
             "micro_batches": micro_batches,
             "zero_stage": zero_stage,
+            "virtual_stages": virtual_stages,
         },
+        notes=notes,
     )
 
 
 def _parallelism(
-    n_gpus: int, tp: int | None, pp: int | None, micro_batches: int | None, zero_stage: int | None
+    n_gpus: int,
+    tp: int | None,
+    pp: int | None,
+    micro_batches: int | None,
+    zero_stage: int | None,
+    virtual_stages: int | None = None,
+    arch: Architecture | None = None,
 ) -> Parallelism:
     for name, v in (
         ("tensor_parallel", tp),
         ("pipeline_parallel", pp),
         ("micro_batches", micro_batches),
+        ("virtual_stages", virtual_stages),
     ):
         if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
             raise TrainingError(f"{name} must be a positive integer", field=name)
@@ -210,9 +265,107 @@ def _parallelism(
             f"tensor_parallel × pipeline_parallel ({model_parallel}) must divide n_gpus ({n_gpus})",
             field=field,
         )
+    if arch is not None and tp is not None and (tp > arch.n_heads or arch.n_heads % tp):
+        raise TrainingError(
+            f"tensor_parallel ({tp}) must divide the model's {arch.n_heads} attention heads "
+            "(each GPU holds whole heads)",
+            field="tensor_parallel",
+        )
+    if arch is not None and pp is not None and pp > arch.n_layers:
+        raise TrainingError(
+            f"pipeline_parallel ({pp}) exceeds the model's {arch.n_layers} layers "
+            "(every stage needs at least one layer)",
+            field="pipeline_parallel",
+        )
+    v = virtual_stages or 1
+    if v > 1:
+        if pp is None or pp < 2:
+            raise TrainingError(
+                "virtual_stages > 1 (interleaved 1F1B) needs pipeline_parallel > 1",
+                field="virtual_stages",
+            )
+        if micro_batches is None:
+            raise TrainingError(
+                "virtual_stages > 1 (interleaved 1F1B) needs micro_batches", field="micro_batches"
+            )
+        if micro_batches % pp:
+            raise TrainingError(
+                f"the interleaved schedule needs micro_batches ({micro_batches}) to be a multiple "
+                f"of pipeline_parallel ({pp}) (Narayanan et al. 2021 §2.2.2)",
+                field="micro_batches",
+            )
+        if arch is not None and pp * v > arch.n_layers:
+            raise TrainingError(
+                f"pipeline_parallel × virtual_stages ({pp * v}) exceeds the model's "
+                f"{arch.n_layers} layers (every model chunk needs at least one layer)",
+                field="virtual_stages",
+            )
     return Parallelism(
-        n_gpus=n_gpus, tp=tp, pp=pp, micro_batches=micro_batches, zero_stage=zero_stage
+        n_gpus=n_gpus,
+        tp=tp,
+        pp=pp,
+        micro_batches=micro_batches,
+        zero_stage=zero_stage,
+        virtual_stages=v,
     )
+
+
+def zero_stage_effect() -> str:
+    """What the ZeRO stage does to the modelled MFU with the current fit, in words."""
+    if FITTED_TERMS.cluster == 0:
+        return (
+            "with the current fit the ZeRO stage does not change the estimate: the data-parallel "
+            "(cluster) term fitted to 0 on the published runs, so the ZeRO-3 factor "
+            f"({ZERO3_COMM_RATIO:g}× the data-parallel traffic) multiplies 0"
+        )
+    return (
+        f"ZeRO-3 multiplies the data-parallel (cluster) term, {FITTED_TERMS.cluster:.4f} × "
+        f"log2(nodes), by {FITTED_TERMS.zero3_comm:.2f}; stages 0–2 move the same data-parallel "
+        "volume and give the same estimate"
+    )
+
+
+def parallelism_notes(par: Parallelism, est: MfuEstimate) -> list[str]:
+    """Which parallelism terms the modelled MFU applied and which it left out, and why."""
+    notes: list[str] = []
+    pp, m, v = par.pp, par.micro_batches, par.virtual_stages
+    if pp is not None and pp > 1 and m is None:
+        notes.append(
+            f"pipeline bubble left out: pipeline_parallel {pp} was given without micro_batches; "
+            "give micro_batches for the 1F1B bubble (p − 1)/(m + p − 1)"
+        )
+    elif m is not None and (pp is None or pp == 1):
+        notes.append("micro_batches left out: without pipeline stages there is no bubble")
+    elif pp is not None and m is not None:
+        schedule = "1F1B" if v == 1 else f"interleaved 1F1B, {v} virtual stages"
+        notes.append(
+            f"pipeline bubble applied ({schedule}, Narayanan et al. 2021): "
+            f"(p − 1)/(v·m + p − 1) = ({pp} − 1)/({v}·{m} + {pp} − 1) = {est.bubble:.3f}"
+        )
+        if est.bubble > BUBBLE_WARNING:
+            notes.append(
+                f"the pipeline bubble costs {est.bubble:.0%}: more micro-batches or "
+                + ("an interleaved schedule (virtual_stages)" if v == 1 else "more virtual stages")
+                + " would cut it"
+            )
+    if par.tp is None:
+        notes.append("tensor-parallel communication left out: tensor_parallel not given")
+    elif par.tp == 1:
+        notes.append("tensor-parallel communication: none at tensor_parallel 1")
+    else:
+        notes.append(
+            f"tensor-parallel communication applied: {est.tp_overhead:.3f} of the GEMM time "
+            f"(TP {par.tp} all-reduces)"
+        )
+    nodes = par.n_gpus / GPUS_PER_NODE
+    if par.zero_stage is not None:
+        if FITTED_TERMS.cluster > 0 and nodes <= 1:
+            notes.append(
+                f"zero_stage {par.zero_stage}: no effect within one node (the cluster term is 0)"
+            )
+        else:
+            notes.append(f"zero_stage {par.zero_stage}: {zero_stage_effect()}")
+    return notes
 
 
 # --- fine-tuning ---------------------------------------------------------------------------

@@ -16,9 +16,10 @@ layer. Small models lose most to it (d = 2048 on an H100: r ≈ 0.2), large ones
 The parallelism adds (:class:`Parallelism`; every field optional):
 
 * the pipeline bubble: with ``pp`` stages and ``m`` micro-batches per step the GPUs idle
-  (pp − 1)/(m + pp − 1) of the time (1F1B; Narayanan et al. 2021, arXiv 2104.04473, §2.2.1).
-  A formula, not fitted; applied only when both are known (a run that does not say absorbs its
-  bubble into ``e``);
+  (pp − 1)/(m + pp − 1) of the time (1F1B; Narayanan et al. 2021, arXiv 2104.04473, §2.2.1);
+  with the interleaved schedule of ``v`` model chunks per GPU (§2.2.2) the bubble shrinks v-fold
+  relative to the work, (pp − 1)/(v·m + pp − 1). A formula, not fitted; applied only when both
+  pp and m are known (a run that does not say absorbs its bubble into ``e``);
 * tensor-parallel communication: per layer and micro-batch, 4 all-reduces of the b·s·h bf16
   activations (2 forward, 2 backward; Narayanan et al. §3.3), a ring moving 2(t − 1)/t of each,
   against 72·b·s·h²/t GEMM FLOPs per GPU: a time ratio of
@@ -112,6 +113,7 @@ class Parallelism:
     pp: int | None = None
     micro_batches: int | None = None  # per pipeline, per step
     zero_stage: int | None = None
+    virtual_stages: int = 1  # model chunks per GPU: > 1 is the interleaved 1F1B schedule
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,11 +146,13 @@ def elementwise_ratio(params: float, arch: Architecture | None, gpu: GpuSpec, pe
     return ridge * ELEMENTWISE_PASSES * ew / (6.0 * gemm_params)
 
 
-def pipeline_bubble(pp: int | None, micro_batches: int | None) -> float:
-    """Idle share of a 1F1B pipeline, (pp − 1) / (m + pp − 1); 0 when either is unknown."""
+def pipeline_bubble(pp: int | None, micro_batches: int | None, virtual_stages: int = 1) -> float:
+    """Idle share of a 1F1B pipeline, (pp − 1) / (v·m + pp − 1) with ``v`` model chunks per GPU
+    (1: plain 1F1B, §2.2.1; > 1: interleaved, §2.2.2); 0 when pp or m is unknown."""
     if pp is None or pp <= 1 or not micro_batches or micro_batches <= 0:
         return 0.0
-    return (pp - 1) / (micro_batches + pp - 1)
+    v = max(1, virtual_stages)
+    return (pp - 1) / (v * micro_batches + pp - 1)
 
 
 def node_doublings(n_gpus: int) -> float:
@@ -187,7 +191,7 @@ def features(
     _, _, d = _shape(params, arch)
     return MfuFeatures(
         r=elementwise_ratio(params, arch, gpu, peak),
-        bubble=pipeline_bubble(par.pp, par.micro_batches),
+        bubble=pipeline_bubble(par.pp, par.micro_batches, par.virtual_stages),
         doublings=node_doublings(par.n_gpus),
         zero3=par.zero_stage == 3,
         tp_ratio=tp_ratio(par.tp, d, gpu, peak),
@@ -220,9 +224,9 @@ def estimate_mfu(
         parts.append(f" × (1 − pipeline bubble {f.bubble:.3f})")
     if cluster or tp:
         parts.append(
-            f" / (1 + cluster {cluster:.3f} ({terms.cluster:.4f} per doubling of "
-            f"{par.n_gpus / GPUS_PER_NODE:g} nodes"
-            + (", × ZeRO-3 " + f"{z:.2f}" if f.zero3 else "")
+            f" / (1 + cluster {cluster:.3f} (cluster term {terms.cluster:.4f} × "
+            f"log2({max(1.0, par.n_gpus / GPUS_PER_NODE):,g} nodes)"
+            + (" × ZeRO-3 " + f"{z:.2f}" if f.zero3 else "")
             + f") + tensor-parallel communication {tp:.3f})"
         )
     return MfuEstimate(mfu, terms.efficiency, f.r, f.bubble, "".join(parts), cluster, tp)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import html
 import json
 import re
 from html.parser import HTMLParser
@@ -10,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from app.estimators.reference_data import catalog_architecture, catalog_gpu
-from app.estimators.training import estimate_finetune
+from app.estimators.training import estimate_finetune, zero_stage_effect
 from tests.factories import create_deployment, create_user, csrf_from, figures_in, page_login
 
 
@@ -472,3 +473,34 @@ def test_training_page_prefills_plain_numbers(logged_in: TestClient) -> None:
     assert '.0"' not in "".join(re.findall(r'value="[^"]*"', r.text))
     assert 'value="15000000000000"' in r.text
     assert 'value="100000000"' in r.text
+
+
+def test_training_page_notes_interleaving_and_layout_errors(logged_in: TestClient) -> None:
+    base = "/estimates/training?form=training&model=llama_3_1_70b&tokens=1e12&gpu=h100_sxm_80gb"
+    r = logged_in.get(f"{base}&n_gpus=1024&tensor_parallel=8&pipeline_parallel=16&micro_batches=16")
+    assert r.status_code == 200, r.text
+    assert "the pipeline bubble costs 48%: more micro-batches or an interleaved" in r.text
+    assert 'id="f-virtual_stages"' in r.text
+    inter = logged_in.get(
+        f"{base}&n_gpus=1024&tensor_parallel=8&pipeline_parallel=16&micro_batches=16"
+        "&virtual_stages=4"
+    )
+    assert inter.status_code == 200, inter.text
+    assert "(16 − 1)/(4·16 + 16 − 1) = 0.190" in inter.text
+    assert "bubble costs" not in inter.text
+    no_m = logged_in.get(f"{base}&n_gpus=1024&pipeline_parallel=4&zero_stage=3")
+    assert "pipeline bubble left out" in no_m.text
+    assert "zero_stage 3: " in no_m.text
+    # The ZeRO field's help says what the stage does with the current fit.
+    assert html.escape(zero_stage_effect()) in no_m.text
+    assert "per doubling" not in no_m.text
+    for query, field, words in (
+        ("pipeline_parallel=1024&micro_batches=1", "pipeline_parallel", "80 layers"),
+        ("tensor_parallel=128", "tensor_parallel", "64 attention heads"),
+        ("pipeline_parallel=4&micro_batches=6&virtual_stages=2", "micro_batches", "multiple"),
+    ):
+        bad = logged_in.get(f"{base}&n_gpus=1024&{query}")
+        assert bad.status_code == 422, query
+        assert f'<p class="field-error" id="{field}-error">' in bad.text
+        error = bad.text.split(f'id="{field}-error">', 1)[1].split("</p>", 1)[0]
+        assert words in error

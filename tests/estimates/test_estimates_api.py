@@ -725,3 +725,78 @@ def test_finetune_all_linear_stands_alone(client: TestClient, h: dict[str, str])
         "/api/v1/estimates/finetune", json={**body, "target_modules": ["all-linear"]}, headers=h
     )
     assert ok.status_code == 200, ok.text
+
+
+def test_training_mfu_range_is_this_estimates_band(client: TestClient, h: dict[str, str]) -> None:
+    """mfu_range is range.mfu (the training band around this MFU), not a fixed 0.30-0.50; null
+    when the MFU is given."""
+    base = {"model": "llama_3_1_70b", "tokens": 1e12, "gpu": "h100_sxm_80gb", "n_gpus": 1024}
+    for layout in (
+        {"tensor_parallel": 8, "pipeline_parallel": 4, "micro_batches": 16},
+        {"tensor_parallel": 8, "pipeline_parallel": 64, "micro_batches": 1},
+    ):
+        r = client.post("/api/v1/estimates/training", json={**base, **layout}, headers=h)
+        assert r.status_code == 200, r.text
+        b = r.json()
+        assert b["mfu_range"] == [
+            pytest.approx(b["range"]["mfu"]["p10"]),
+            pytest.approx(b["range"]["mfu"]["p90"]),
+        ]
+        assert b["mfu_range"][0] < b["mfu"] < b["mfu_range"][1]
+    assert b["mfu"] < 0.05  # the 64-stage, 1-micro-batch layout: its range follows it
+    given = client.post(
+        "/api/v1/estimates/training", json={**base, "mfu": 0.4, "zero_stage": 3}, headers=h
+    ).json()
+    assert given["mfu_range"] is None
+    assert "given by the request" in given["assumptions"]["mfu_range_source"]
+    assert given["notes"] == ["zero_stage not applied: the MFU was given by the request"]
+
+
+def test_training_notes_and_interleaved_schedule(client: TestClient, h: dict[str, str]) -> None:
+    base = {"model": "llama_3_1_405b", "tokens": 15.6e12, "gpu": "h100_sxm_80gb"}
+    llama3 = {
+        **base,
+        "n_gpus": 16384,
+        "tensor_parallel": 8,
+        "pipeline_parallel": 16,
+        "micro_batches": 16,
+    }
+    plain = client.post("/api/v1/estimates/training", json=llama3, headers=h).json()
+    assert any(n.startswith("the pipeline bubble costs 48%") for n in plain["notes"])
+    inter = client.post(
+        "/api/v1/estimates/training", json={**llama3, "virtual_stages": 4}, headers=h
+    )
+    assert inter.status_code == 200, inter.text
+    assert inter.json()["mfu"] == pytest.approx(plain["mfu"] * (1 - 15 / 79) / (1 - 15 / 31))
+    no_m = client.post(
+        "/api/v1/estimates/training",
+        json={**base, "n_gpus": 1024, "pipeline_parallel": 4},
+        headers=h,
+    ).json()
+    assert no_m["assumptions"]["pipeline_parallel"] == 4
+    assert no_m["notes"][0].startswith("pipeline bubble left out: pipeline_parallel 4 was given")
+
+
+@pytest.mark.parametrize(
+    ("patch", "field"),
+    [
+        ({"pipeline_parallel": 1024, "micro_batches": 1}, "pipeline_parallel"),
+        ({"tensor_parallel": 1024}, "tensor_parallel"),
+        ({"pipeline_parallel": 4, "micro_batches": 6, "virtual_stages": 2}, "micro_batches"),
+        ({"virtual_stages": 2}, "virtual_stages"),
+        ({"virtual_stages": 0}, "virtual_stages"),
+    ],
+)
+def test_training_impossible_layouts_are_422(
+    client: TestClient, h: dict[str, str], patch: dict[str, object], field: str
+) -> None:
+    body = {
+        "model": "llama_3_1_70b",
+        "tokens": 1e12,
+        "gpu": "h100_sxm_80gb",
+        "n_gpus": 1024,
+        **patch,
+    }
+    r = client.post("/api/v1/estimates/training", json=body, headers=h)
+    assert r.status_code == 422, r.text
+    assert field in r.text
