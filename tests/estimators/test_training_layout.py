@@ -50,7 +50,7 @@ def test_mfu_range_is_the_training_band_of_this_estimate() -> None:
         lo, hi = est.mfu_range
         assert lo == pytest.approx(est.mfu * math.exp(b.p10))
         assert hi == pytest.approx(est.mfu * math.exp(b.p90))
-        assert lo < est.mfu < hi
+        assert lo < hi  # the band need not hold the point: H100 runs sit above the model
         assert "held-out" in est.assumptions["mfu_range_source"]
     given = _run(mfu=0.4, pipeline_parallel=4)
     assert given.mfu_range is None
