@@ -183,7 +183,7 @@ def search_submit(
         }
         return render(request, TEMPLATE, ctx, block="results", status_code=422)
     except Conflict as exc:
-        ctx["errors"] = {"failure_modes": exc.message}
+        ctx["errors"] = {"search": exc.message}  # shown above the results (htmx swaps a 409)
         return render(request, TEMPLATE, ctx, block="results", status_code=409)
     if isinstance(out, Job):
         background.add_task(jobs.submit, out.id, settings, request.app.state.job_runner)

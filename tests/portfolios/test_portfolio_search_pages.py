@@ -251,3 +251,40 @@ def test_unanswered_traffic_share_is_blank_and_counted_as_the_engine_does(
     assert r.status_code == 200, r.text
     shares = {f["failure_mode"]: f["traffic_share"] for f in r.json()["failure_modes"]}
     assert shares == {"factual_staleness": 0.4, "policy_noncompliance": 0.0}
+
+
+def _htmx_rule(page: str, status: int) -> dict[str, Any]:
+    """The rule htmx applies to an answer of this status: the first of base.html's
+    ``responseHandling`` whose code (a regular expression) matches, as htmx does."""
+    import json
+
+    meta = re.search(r"<meta name=\"htmx-config\" content='([^']+)'>", page)
+    assert meta is not None
+    for rule in json.loads(meta.group(1))["responseHandling"]:
+        if re.search(rule["code"], str(status)):
+            return dict(rule)
+    return {"swap": False}
+
+
+def test_a_search_refused_while_a_job_runs_shows_the_reason(
+    client: TestClient, dep: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Find pressed while the previous search job still runs: the 409's reason is swapped in
+    (htmx swaps 409s like 422s), not replaced by a generic "the server answered 409" toast."""
+    from app.errors import Conflict
+    from app.portfolios import search_views
+
+    reason = "your job 7 (portfolio_search) is still running; one heavy job per user at a time"
+
+    def busy(*_: Any, **__: Any) -> Any:
+        raise Conflict(reason)
+
+    monkeypatch.setattr(search_views.search_service, "search", busy)
+    r = _post(client, dep.id, **{"fm.factual_staleness.severity": "3"})
+    assert r.status_code == 409
+    assert f"Not started: {reason}" in html.unescape(r.text)
+    assert "failure modes:" not in r.text  # not blamed on a field
+    page = client.get(URL.format(dep.id)).text
+    assert _htmx_rule(page, 409).get("swap") is True
+    assert _htmx_rule(page, 422).get("swap") is True
+    assert _htmx_rule(page, 500) == {"code": "[45]..", "swap": False, "error": True}
