@@ -25,6 +25,7 @@ from app.jobs import service as jobs
 from app.jobs.deps import JobsRecovered
 from app.jobs.models import Job
 from app.portfolios import charts, search_service
+from app.portfolios.search_labels import point_labels
 from app.portfolios.search_schemas import PortfolioSearchIn
 from app.rules.questionnaire import RISK_LEVELS
 from app.web.deps import IdPath, SettingsDep
@@ -87,6 +88,7 @@ def _ctx(
         "errors": errors,
         "rows": _rows(session, dep),
         "constraints": CONSTRAINTS,
+        "point_labels": point_labels,  # the frontier rows' labels (names, the params that differ)
     }
 
 

@@ -94,6 +94,14 @@ def test_search_shows_frontier_and_a_point_saves_as_a_portfolio(
     # provisioned bill); the search names its basis
     assert "Monthly (GPU-hours needed)" in text
     assert "in the GPU-hours the traffic needs" in text
+    # the headline and the rows name techniques by the catalog, not by keys ("#6: rag, qlora")
+    headline = re.search(r'<p class="verdict ok">(#\d+: [^<]*)</p>', text)
+    assert headline is not None
+    assert re.match(r"#\d+: [A-Z]", headline.group(1)), headline.group(1)
+    assert "gpu_right_sizing" not in headline.group(1)
+    table = text.split('id="frontier"', 1)[1].split("</table>", 1)[0]
+    assert "Retrieval-augmented generation (RAG)" in table
+    assert "gpu right sizing" not in table
     fig = next(f for f in figures_in(r.text) if "coverage" in f["layout"]["title"]["text"])
     names = [t["name"] for t in fig["data"]]
     assert "feasible" in names
