@@ -135,6 +135,12 @@ def test_build_evaluate_duplicate_and_compare(
     assert "Pareto" in text
     assert "In short" in text
     assert "per month than As is" in text or "the same per month as As is" in text
+    # review: "+1.3330000000000002 vs Serving first" on the Capability row
+    table = text.split('class="table compare"', 1)[1].split("</table>", 1)[0]
+    assert not re.search(r"\d\.\d{4,}", table), re.findall(r"[\d.]*\d\.\d{4,}", table)
+    caps = [e.capability_score for e in compared.context["out"].evaluations]
+    cap_row = table.split("Capability (1-5)", 1)[1].split("</tr>", 1)[0]
+    assert all(f"{c:.2f}" in cap_row for c in caps if c is not None), (caps, cap_row)
     titles = [f["layout"]["title"]["text"] for f in figures_in(r.text)]
     assert titles == [
         "Dimensions (mean matrix level of the portfolio's axes)",
