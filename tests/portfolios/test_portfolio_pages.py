@@ -250,6 +250,24 @@ def test_model_dropdowns_list_only_the_kind_the_technique_takes(
     assert not moe & dense
 
 
+def test_every_bad_field_shows_at_once(
+    client: TestClient, session: Session, dep: Any, rendered: Renders
+) -> None:
+    """Review: with lora rank "abc" and cot share "inf" only the first error showed; the second
+    appeared after resubmitting. Parse errors and each item's parameter errors come together."""
+    fields = {"p.lora.rank": "abc", "p.cot.traffic_share": "inf", "p.rag.k": "0"}
+    r = _create(client, dep.id, "", use=["lora", "cot", "rag"], **fields)
+    assert r.status_code == 422, r.text
+    errors = rendered.last().context["errors"]
+    assert errors["p.lora.rank"] == "enter a number"
+    assert errors["p.cot.traffic_share"] == "traffic_share must be a finite number"
+    assert "p.rag.k" in errors
+    assert errors["name"] == "give the portfolio a name"
+    for message in errors.values():
+        assert html.escape(message) in r.text or message in html.unescape(r.text)
+    assert session.execute(select(func.count()).select_from(Portfolio)).scalar_one() == 0
+
+
 @pytest.mark.parametrize(
     ("field", "typed"),
     [
