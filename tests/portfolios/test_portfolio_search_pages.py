@@ -65,7 +65,7 @@ def test_bad_input_is_inline_and_keeps_what_was_typed(client: TestClient, dep: A
     r = _post(
         client,
         dep.id,
-        **{"fm.factual_staleness.severity": "9", "fm.factual_staleness.share": "0.4"},
+        **{"fm.factual_staleness.severity": "9", "fm.factual_staleness.share": "40"},
     )
     assert r.status_code == 422
     assert "factual staleness.severity" in r.text
@@ -82,7 +82,7 @@ def test_search_shows_frontier_and_a_point_saves_as_a_portfolio(
         dep.id,
         **{
             "fm.factual_staleness.severity": "3",
-            "fm.factual_staleness.share": "0.4",
+            "fm.factual_staleness.share": "40",
             "fm.domain_accuracy_gap.severity": "2",
         },
     )
@@ -163,7 +163,7 @@ def test_include_hosted_checkbox_shows_hosted_points(
         headers=api_headers(client, admin.email),
     )
     assert r.status_code == 200, r.text
-    fm = {"fm.serving_cost.severity": "3", "fm.serving_cost.share": "1"}
+    fm = {"fm.serving_cost.severity": "3", "fm.serving_cost.share": "100"}
     r = _post(client, dep.id, include_hosted="true", **fm)
     assert r.status_code == 200, r.text
     text = html.unescape(r.text)
@@ -195,9 +195,9 @@ def test_recommended_point_saved_meets_its_slos_on_the_portfolio_page(
         "tpot_p95_ms": "40",
         "time_to_answer_p95_ms": prefilled.group(1),  # as the form holds it
         "fm.complex_task_errors.severity": "4",
-        "fm.complex_task_errors.share": "1",
+        "fm.complex_task_errors.share": "100",
         "fm.factual_staleness.severity": "3",
-        "fm.factual_staleness.share": "0.4",
+        "fm.factual_staleness.share": "40",
     }
     r = client.post(URL.format(dep.id), data=data)
     assert r.status_code == 200, r.text
@@ -249,7 +249,7 @@ def test_unanswered_traffic_share_is_blank_and_counted_as_the_engine_does(
 
     assert value("fm.policy_noncompliance.share") == ""
     assert value("fm.policy_noncompliance.severity") == "2"
-    assert float(value("fm.factual_staleness.share")) == 0.4
+    assert value("fm.factual_staleness.share") == "40"  # percent, as the questionnaire took it
     assert "blank (not answered) counts as 0" in page.text
     r = client.post(
         f"/api/v1/deployments/{dep.id}/portfolio-search",
@@ -296,3 +296,32 @@ def test_a_search_refused_while_a_job_runs_shows_the_reason(
     assert _htmx_rule(page, 409).get("swap") is True
     assert _htmx_rule(page, 422).get("swap") is True
     assert _htmx_rule(page, 500) == {"code": "[45]..", "swap": False, "error": True}
+
+
+def test_the_page_takes_traffic_share_in_percent_like_the_questionnaire(
+    client: TestClient, dep: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review: the questionnaire takes percent (0.3 is 0.3 %), the search page took a 0-1 share.
+    The page takes percent and sends the API its 0-1 share; the API stays 0-1."""
+    from app.portfolios import search_views
+
+    sent: list[Any] = []
+    real = search_views.search_service.search
+
+    def spy(session: Any, caller: Any, dep_id: int, req: Any) -> Any:
+        sent.append(req)
+        return real(session, caller, dep_id, req)
+
+    monkeypatch.setattr(search_views.search_service, "search", spy)
+    fields = {"fm.factual_staleness.severity": "3", "fm.factual_staleness.share": "0.3"}
+    assert _post(client, dep.id, **fields).status_code == 200
+    assert sent[-1].failure_modes[0].traffic_share == pytest.approx(0.003)
+    fields["fm.factual_staleness.share"] = "40"
+    assert _post(client, dep.id, **fields).status_code == 200
+    assert sent[-1].failure_modes[0].traffic_share == pytest.approx(0.4)
+    for bad in ("150", "-1", "abc", "inf"):
+        fields["fm.factual_staleness.share"] = bad
+        r = _post(client, dep.id, **fields)
+        assert r.status_code == 422, bad
+        assert "enter a percentage between 0 and 100" in r.text
+    assert "Traffic share in percent" in client.get(URL.format(dep.id)).text
