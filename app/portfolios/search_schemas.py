@@ -32,7 +32,7 @@ class FailureModeIn(BaseModel):
         ge=0,
         le=1,
         allow_inf_nan=False,
-        description="Share of the traffic it hits, 0-1 (0.3 is 30 %; the search page takes percent)",
+        description="Share of the traffic it hits, 0-1 (0.3 is 30 %; the page takes percent)",
     )
     segment_risk: int = Field(default=0, ge=0, le=3, description="0 none, 1 low, 2 medium, 3 high")
 
