@@ -39,6 +39,7 @@ def world(client: TestClient, session: Session) -> dict[str, Any]:
                     "segments": ["EU"],
                 },
                 {"failure_mode": "policy_noncompliance", "severity": 2},
+                {"failure_mode": "domain_accuracy_gap", "severity": 0},  # not rated
             ]
         },
         headers=h,
@@ -168,6 +169,12 @@ def test_unanswered_traffic_share_reads_as_the_engine_scores_it(
     policy = next(v for k, v in rows.items() if "olicy" in k)
     staleness = next(v for k, v in rows.items() if "tale" in k)
     assert "not answered (scored as 0 %; priced on every request)" in policy
+    # review: an unrated failure mode read "0 · not answered (scored…)"; the page says "not rated"
+    unrated = [v for v in rows.values() if "not rated" in v]
+    assert unrated, "the questionnaire table lists unrated failure modes as not rated"
+    for row in unrated:
+        assert "not answered" not in row
+        assert "<td>0</td>" not in row
     assert "all traffic" not in section
     assert "40" in staleness
     assert "not answered" not in staleness
