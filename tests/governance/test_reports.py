@@ -181,3 +181,23 @@ def test_unanswered_traffic_share_reads_as_the_engine_scores_it(
     rec = world["a"]["recommendation"]
     item = next(i for i in rec["items"] if "policy_noncompliance" in i["failure_modes"])
     assert item["breakdown"]["reach"] == 0.5  # 0.5 + 0.5 × 0: the engine's share for a blank
+
+
+def test_report_cost_figures_name_their_basis(
+    client: TestClient,
+    session: Session,
+    world: dict,  # type: ignore[type-arg]
+) -> None:
+    """Review: section 6's portfolio table showed "As is $28,038" unlabelled next to "Monthly
+    serving cost $58,254": the first is the GPU-hours needed, the second the provisioned bill."""
+    made = client.post(
+        "/api/v1/portfolios",
+        json={"deployment_id": world["dep"], "name": "As is", "items": []},
+        headers=api_headers(client, create_user(session, org="Acme", role="architect").email),
+    )
+    assert made.status_code == 201, made.text
+    html = _get(client, world, "html").text
+    portfolios = html.split("<h3>Portfolios</h3>")[1].split("</table>")[0]
+    assert "<th>Monthly cost (GPU-hours needed)</th>" in portfolios
+    economics = html.split('id="s-economics"')[1].split("</section>")[0]
+    assert "Monthly serving cost (provisioned: the peak's replicas all month)" in economics
