@@ -501,9 +501,25 @@ def architecture_page(
         )
     except (InvalidInput, FieldError) as exc:
         ctx["errors"] = {(exc.field or "model").split(".")[-1]: exc.message}
+        ctx.update(_unchanged_sliders(session, data, caller.org_id))
         return _page(request, "lab/architecture.html", ctx)
     ctx.update(_architecture_view(req, result, base))
     return _page(request, "lab/architecture.html", ctx)
+
+
+def _unchanged_sliders(session: SessionDep, data: dict[str, Any], org_id: int) -> dict[str, Any]:
+    """After a refused slider value (d_model=abc, 65), the sliders at the model's own shape, so
+    the page keeps them; nothing when the model or the workload itself is what was refused."""
+    plain = {k: v for k, v in data.items() if k not in ("d_model", "r", "gqa")}
+    req, errors = parse(ArchitectureRequest, plain)
+    if errors or req is None:
+        return {}
+    try:
+        base = service.analyse_architecture(session, req, org_id)
+    except (InvalidInput, FieldError):
+        return {}
+    view = _architecture_view(req, base, base)
+    return {"sliders": base, "gqa_options": view["gqa_options"], "d_range": view["d_range"]}
 
 
 def _architecture_view(
@@ -512,15 +528,17 @@ def _architecture_view(
     """The analysis beside the unchanged model, the sliders' ranges and the multiplier chart."""
     coeffs = service.coefficients_of(req.coefficients)
     a = result.architecture
+    step = int(base.architecture["d_head"])
     return {
         "result": result,
         "base": base,
         "gqa_options": list(range(1, MAX_GQA_OPTION + 1))
         if req.hold_params
         else [g for g in range(1, a["n_heads"] + 1) if a["n_heads"] % g == 0],
-        "d_range": (
-            max(64, base.architecture["d_model"] // 2 // 64 * 64),
+        "d_range": (  # in steps of d_head: d_model is a multiple of the head size
+            max(step, base.architecture["d_model"] // 2 // step * step),
             base.architecture["d_model"] * 2,
+            step,
         ),
         "figs": {
             "multiplier": charts.multiplier_curves(

@@ -156,6 +156,27 @@ def test_architecture_lab_page_with_slider_values(logged_in: TestClient) -> None
     assert "gqa must divide" in bad.text
 
 
+@pytest.mark.parametrize("d_model", ["65", "abc"])
+def test_a_refused_d_model_is_inline_and_keeps_the_sliders(
+    logged_in: TestClient, d_model: str
+) -> None:
+    """Review: d_model=65 designed a model with 1,008 heads; d_model=abc lost the sliders. A
+    d_model off the head size's multiples is refused (422 inline, as in the API) and the sliders
+    stay, at the model's own shape, in steps of d_head."""
+    r = logged_in.get(
+        f"/scaling/architecture?model=llama_3_2_1b&base=llama_3_2_1b&d_model={d_model}&r=1.0"
+    )
+    assert r.status_code == 422, r.text[-2000:]
+    if d_model == "65":
+        assert "d_model must be a multiple of the head size d_head = 64 (e.g. 64 or 128)" in r.text
+    assert "1,008" not in r.text
+    assert 'name="d_model" type="range"' in r.text
+    assert 'step="64" value="2048"' in r.text  # Llama 3.2 1B: d_model 2048, d_head 64
+    assert 'name="r" type="range"' in r.text
+    assert 'name="gqa"' in r.text
+    assert "(modified)" not in r.text
+
+
 def test_search_page(logged_in: TestClient) -> None:
     r = logged_in.get("/scaling/search?baseline=llama_3_2_1b&gpu=a100_sxm_80gb&engine=vllm")
     assert r.status_code == 200, r.text[-2000:]
