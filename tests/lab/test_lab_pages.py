@@ -3,6 +3,8 @@ input comes back inline with 422."""
 
 from __future__ import annotations
 
+import html
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
@@ -49,6 +51,29 @@ def test_compute_planner_inline_errors(logged_in: TestClient) -> None:
     r = logged_in.get("/scaling/compute?basis=model&model=mixtral_8x7b")
     assert r.status_code == 422
     assert "training tokens are not published" in r.text
+    # review: mfu=2 blamed the field "hardware"; the error names mfu (and its input is marked)
+    r = logged_in.get(
+        "/scaling/compute?basis=hardware&gpu=h100_sxm_80gb&n_gpus=64&days=7&mfu=2",
+        headers={"HX-Request": "true"},
+    )
+    assert r.status_code == 422
+    assert '<a href="#f-mfu">mfu</a>: enter a number of at most 1' in r.text
+    assert "#f-hardware" not in r.text
+
+
+def test_an_empty_runs_box_asks_for_the_runs(logged_in: TestClient) -> None:
+    """Review: an empty box said "runs_csv: the header must name…"."""
+    for page, required in (
+        ("/scaling/fit", "params, tokens, loss"),
+        ("/scaling/conditional-fit", "n_non_embed, d_model, r, loss"),
+    ):
+        token = csrf_from(logged_in.get(page).text)
+        r = logged_in.post(page, data={"csrftoken": token, "runs_csv": "  "})
+        assert r.status_code == 422, page
+        text = html.unescape(r.text)
+        assert f"paste your runs (CSV with a header naming {required}, then one run a line)" in text
+        assert "the header must name" not in text
+        assert "(runs_csv)" not in text
 
 
 def test_inference_aware_page(logged_in: TestClient) -> None:
