@@ -82,8 +82,8 @@ def test_find_refused_while_a_job_runs_shows_the_servers_reason(
             route.fulfill(
                 status=409,
                 content_type="text/html; charset=utf-8",
-                body=f'<div id="results" aria-live="polite"><div class="card"><p class="field-error"'
-                f' role="alert">Not started: {reason}</p></div></div>',
+                body=f'<div id="results" aria-live="polite"><div class="card">'
+                f'<p class="field-error" role="alert">Not started: {reason}</p></div></div>',
             )
             if route.request.method == "POST"
             else route.continue_()
