@@ -231,9 +231,14 @@ def _finetune_fields(ft_values: dict[str, Any]) -> tuple[dict[str, Any], dict[st
     if isinstance(ft_values.get("target_modules"), str):
         names = [t.strip() for t in ft_values["target_modules"].split(",")]
         if "" in names:
-            errors["target_modules"] = (
-                "an empty entry between commas: list the modules once each, e.g. q_proj, v_proj"
+            where = (
+                "a trailing comma"
+                if "" not in names[:-1]
+                else "a leading comma"
+                if "" not in names[1:]
+                else "an empty entry between commas"
             )
+            errors["target_modules"] = f"{where}: list the modules once each, e.g. q_proj, v_proj"
         fv["target_modules"] = [t for t in names if t]
     for name in FINETUNE_WHOLE_NUMBERS:
         if name in fv:

@@ -422,7 +422,9 @@ def card_alternatives(
             diff = monthly - self_monthly_usd
             parts.append(
                 f"${monthly:,.0f}/month: ${abs(diff):,.0f}/month "
-                f"{'more' if diff > 0 else 'less'} than self-hosting today"
+                f"{'more' if diff > 0 else 'less'} than today's provisioned self-hosted bill "
+                f"(${self_monthly_usd:,.0f}/month: the peak's replicas all month, not the "
+                "GPU-hours needed)"
             )
         be = i.get("break_even_requests_per_day")
         if isinstance(be, int | float):

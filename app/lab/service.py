@@ -448,6 +448,13 @@ def _modified(arch: Architecture, req: ArchitectureRequest) -> Architecture:
     if req.d_model is None and req.r is None and req.gqa is None:
         return arch
     d = req.d_model or arch.d_model
+    if d != arch.d_model and d % arch.d_head:
+        lower = max(arch.d_head, d // arch.d_head * arch.d_head)
+        raise InvalidInput(
+            f"d_model must be a multiple of the head size d_head = {arch.d_head} "
+            f"(e.g. {lower} or {lower + arch.d_head}), so the heads tile the width",
+            field="d_model",
+        )
     changes: dict[str, int]
     if req.hold_params:
         changes = _at_budget(arch, d, req.r or arch.mlp_attention_ratio, req.gqa or arch.gqa_group)

@@ -9,11 +9,12 @@ import io
 import json
 import math
 from importlib import resources
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.responses import Response
+from pydantic import ValidationError
 
 from app.auth.context import Caller
 from app.auth.deps import PageCaller
@@ -49,7 +50,7 @@ from app.lab.schemas import (
 )
 from app.scaling import conditional, planner
 from app.web.deps import IdPath, SettingsDep
-from app.web.forms import FormDep, clean, form_error, parse
+from app.web.forms import FormDep, clean, form_error, parse, plain_message
 from app.web.templates import render
 
 router = APIRouter(include_in_schema=False)
@@ -146,13 +147,16 @@ def _compute_request(repo: CatalogRepository, values: dict[str, Any]) -> Chinchi
         data["params"], data["tokens"] = _model_point(repo, values)
     else:
         data["compute_flops"] = values.get("compute_flops")
-    req, errors = parse(ChinchillaRequest, data)
-    if errors:
-        errors = {
-            ("compute_flops" if k == "__all__" else k.split(".")[-1]): v for k, v in errors.items()
-        }
-        raise InvalidInput(next(iter(errors.values())), field=next(iter(errors)))
-    return cast(ChinchillaRequest, req)
+    try:
+        return ChinchillaRequest.model_validate(data)
+    except ValidationError as exc:
+        # the field the error is in, the hardware's own (mfu, days) rather than "hardware"
+        first = exc.errors()[0]
+        loc = [str(p) for p in first.get("loc", ())]
+        field = loc[1] if loc[:1] == ["hardware"] and len(loc) > 1 else (loc or ["__all__"])[0]
+        raise InvalidInput(
+            plain_message(first), field="compute_flops" if field == "__all__" else field
+        ) from None
 
 
 def _compute_figures(
@@ -252,6 +256,12 @@ def inference_aware_page(
 def _read_csv(text: str, required: tuple[str, ...]) -> list[dict[str, Any]]:
     """Rows of a CSV with a header naming at least ``required``; numbers parsed, errors with
     their line number."""
+    if not text.strip():
+        raise InvalidInput(
+            f"paste your runs (CSV with a header naming {', '.join(required)}, then one run "
+            "a line)",
+            field="runs_csv",
+        )
     reader = csv.DictReader(io.StringIO(text.strip()))
     header = [h.strip() for h in (reader.fieldnames or [])]
     missing = [c for c in required if c not in header]
@@ -447,7 +457,7 @@ def conditional_submit(
         result = service.fit_conditional_law(req)
     except (InvalidInput, FieldError) as exc:
         field = exc.field if exc.field in ("form", "reference_fit") else "runs_csv"
-        where = f" ({exc.field})" if exc.field and field == "runs_csv" else ""
+        where = f" ({exc.field})" if exc.field not in (None, field) and field == "runs_csv" else ""
         ctx["errors"] = {field: exc.message + where}
         return render(request, "lab/conditional.html", ctx, block="results", status_code=422)
     except Conflict as exc:
@@ -501,9 +511,25 @@ def architecture_page(
         )
     except (InvalidInput, FieldError) as exc:
         ctx["errors"] = {(exc.field or "model").split(".")[-1]: exc.message}
+        ctx.update(_unchanged_sliders(session, data, caller.org_id))
         return _page(request, "lab/architecture.html", ctx)
     ctx.update(_architecture_view(req, result, base))
     return _page(request, "lab/architecture.html", ctx)
+
+
+def _unchanged_sliders(session: SessionDep, data: dict[str, Any], org_id: int) -> dict[str, Any]:
+    """After a refused slider value (d_model=abc, 65), the sliders at the model's own shape, so
+    the page keeps them; nothing when the model or the workload itself is what was refused."""
+    plain = {k: v for k, v in data.items() if k not in ("d_model", "r", "gqa")}
+    req, errors = parse(ArchitectureRequest, plain)
+    if errors or req is None:
+        return {}
+    try:
+        base = service.analyse_architecture(session, req, org_id)
+    except (InvalidInput, FieldError):
+        return {}
+    view = _architecture_view(req, base, base)
+    return {"sliders": base, "gqa_options": view["gqa_options"], "d_range": view["d_range"]}
 
 
 def _architecture_view(
@@ -512,15 +538,17 @@ def _architecture_view(
     """The analysis beside the unchanged model, the sliders' ranges and the multiplier chart."""
     coeffs = service.coefficients_of(req.coefficients)
     a = result.architecture
+    step = int(base.architecture["d_head"])
     return {
         "result": result,
         "base": base,
         "gqa_options": list(range(1, MAX_GQA_OPTION + 1))
         if req.hold_params
         else [g for g in range(1, a["n_heads"] + 1) if a["n_heads"] % g == 0],
-        "d_range": (
-            max(64, base.architecture["d_model"] // 2 // 64 * 64),
+        "d_range": (  # in steps of d_head: d_model is a multiple of the head size
+            max(step, base.architecture["d_model"] // 2 // step * step),
             base.architecture["d_model"] * 2,
+            step,
         ),
         "figs": {
             "multiplier": charts.multiplier_curves(

@@ -31,7 +31,13 @@ class FailureModeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     failure_mode: Annotated[str, StringConstraints(min_length=1, max_length=48)]
     severity: int = Field(ge=0, le=4, description="0 none … 4 critical")
-    traffic_share: float = Field(default=0.0, ge=0, le=1, allow_inf_nan=False)
+    traffic_share: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description="Share of the traffic it hits, 0-1 (0.3 is 30 %; the page takes percent)",
+    )
     segment_risk: int = Field(default=0, ge=0, le=3, description="0 none, 1 low, 2 medium, 3 high")
 
 

@@ -4,6 +4,7 @@ frontier chart and table, each point saved with the portfolio form's own fields.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Request
@@ -25,6 +26,7 @@ from app.jobs import service as jobs
 from app.jobs.deps import JobsRecovered
 from app.jobs.models import Job
 from app.portfolios import charts, search_service
+from app.portfolios.search_labels import point_labels
 from app.portfolios.search_schemas import PortfolioSearchIn, PortfolioSearchOut
 from app.rules.questionnaire import RISK_LEVELS
 from app.web.deps import IdPath, SettingsDep
@@ -65,7 +67,7 @@ def _defaults(repo: AssessmentRepository, dep: Deployment) -> dict[str, Any]:
         key = a["failure_mode"]
         values[f"fm.{key}.severity"] = a["severity"]
         # not answered: blank, which the search counts as 0 %, as the rules engine scores it
-        values[f"fm.{key}.share"] = a.get("traffic_share")
+        values[f"fm.{key}.share"] = _percent(a.get("traffic_share"))
         values[f"fm.{key}.risk"] = max(
             (risk.get(s.lower(), 0) for s in a.get("segments", [])), default=0
         )
@@ -87,7 +89,25 @@ def _ctx(
         "errors": errors,
         "rows": _rows(session, dep),
         "constraints": CONSTRAINTS,
+        "point_labels": point_labels,  # the frontier rows' labels (names, the params that differ)
     }
+
+
+SHARE_ERROR = "enter a percentage between 0 and 100"
+
+
+def _percent(share: float | None) -> str | None:
+    """A stored 0-1 share as the percent the page takes (0.003 -> "0.3"), like the questionnaire."""
+    return None if share is None else format(round(share * 100, 6), "g")
+
+
+def _share(raw: str) -> float | None:
+    """The page's percent as the API's 0-1 share (the API stays 0-1); None: not a percentage."""
+    try:
+        pct = float(raw.replace(",", ""))
+    except ValueError:
+        return None
+    return pct / 100 if math.isfinite(pct) and 0 <= pct <= 100 else None
 
 
 def _parse(
@@ -106,11 +126,15 @@ def _parse(
         if sev in ("", "0"):
             continue
         keys.append(r.key)
+        raw_share = str(form.get(f"fm.{r.key}.share", "")).strip()
+        share = _share(raw_share) if raw_share else 0.0  # the page takes percent
+        if share is None:
+            errors[f"fm.{r.key}.share"] = SHARE_ERROR
         fms.append(
             {
                 "failure_mode": r.key,
                 "severity": sev,
-                "traffic_share": str(form.get(f"fm.{r.key}.share", "")).strip() or 0,
+                "traffic_share": share or 0.0,
                 "segment_risk": str(form.get(f"fm.{r.key}.risk", "")).strip() or 0,
             }
         )
@@ -132,7 +156,9 @@ def _parse(
                 errors.setdefault(str(loc[1]), plain_message(e))
             elif len(loc) >= 3 and loc[0] == "failure_modes" and isinstance(loc[1], int):
                 field = f"fm.{keys[loc[1]]}.{names.get(str(loc[2]), 'severity')}"
-                errors.setdefault(field, plain_message(e))
+                errors.setdefault(
+                    field, SHARE_ERROR if field.endswith(".share") else plain_message(e)
+                )
             else:
                 errors.setdefault("failure_modes", plain_message(e))
         return None, errors
@@ -183,7 +209,7 @@ def search_submit(
         }
         return render(request, TEMPLATE, ctx, block="results", status_code=422)
     except Conflict as exc:
-        ctx["errors"] = {"failure_modes": exc.message}
+        ctx["errors"] = {"search": exc.message}  # shown above the results (htmx swaps a 409)
         return render(request, TEMPLATE, ctx, block="results", status_code=409)
     if isinstance(out, Job):
         background.add_task(jobs.submit, out.id, settings, request.app.state.job_runner)

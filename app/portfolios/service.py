@@ -19,7 +19,7 @@ from app.deployments import service as deployments
 from app.deployments.models import Deployment
 from app.errors import Conflict, InvalidInput, NotFound
 from app.estimates.service import deployment_scenario
-from app.estimators.errors import field_prefix
+from app.estimators.errors import FieldError, field_prefix
 from app.estimators.interventions import Scenario
 from app.estimators.portfolio import (
     AxisData,
@@ -75,6 +75,23 @@ def _resolve(session: Session, dep: Deployment, items: Sequence[ItemIn]) -> list
             plan(item.technique, scenario, params=params, models=data.models)
         out.append({"axis": item.axis, "technique": item.technique, "params": params})
     return out
+
+
+def item_errors(session: Session, dep: Deployment, items: Sequence[ItemIn]) -> dict[str, str]:
+    """Every item's parameter errors at once, ``items[i].params.<name>`` → message (the form shows
+    them all rather than the first, then the next on resubmitting); the first error of an item.
+    :func:`_resolve` still refuses the first on saving."""
+    data = _axis_data(session, dep.org_id)
+    scenario = _scenario(session, dep)
+    errors: dict[str, str] = {}
+    for i, item in enumerate(items):
+        try:
+            with field_prefix(f"items[{i}].params."):
+                params = resolve_params(item.technique, item.params)
+                plan(item.technique, scenario, params=params, models=data.models)
+        except (FieldError, InvalidInput) as exc:
+            errors.setdefault(exc.field or f"items[{i}]", exc.message)
+    return errors
 
 
 def _name_taken(

@@ -141,6 +141,8 @@ def _save(
     name = str(form.get("name", "")).strip()
     if not name:
         errors["name"] = "give the portfolio a name"
+    for field, message in service.item_errors(session, dep, items).items():  # all at once
+        errors.setdefault(_field(field, items), message)
     if not errors:
         try:
             if portfolio is None:

@@ -228,13 +228,15 @@
   }
 
   // A failed htmx request is never silent: show the error toast the server rendered (htmx does not
-  // swap 4xx/5xx answers, out-of-band parts included), else say what happened.
+  // swap 4xx/5xx answers, out-of-band parts included; 409 and 422 are swapped, see base.html's
+  // htmx-config, so their inline reason shows where the form put it), else the first inline alert
+  // it rendered, else say what happened.
   document.addEventListener("htmx:responseError", function (ev) {
     var xhr = ev.detail.xhr;
     var text = "";
     try {
       var doc = new DOMParser().parseFromString(xhr.responseText || "", "text/html");
-      var found = doc.querySelector("#toasts .toast, .toast");
+      var found = doc.querySelector("#toasts .toast, .toast") || doc.querySelector("[role='alert']");
       text = found ? found.textContent.trim() : "";
     } catch (err) { text = ""; }
     toast(text || ("The server answered " + xhr.status + "; nothing was changed. Please retry."));

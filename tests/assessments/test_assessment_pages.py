@@ -444,7 +444,7 @@ def test_recommendation_page_shows_card_economics_and_the_whole_plan(
     ):
         assert text.count(row) >= 3, row  # the plan and both cards
     assert "✓ TTFT meets the SLO" in text or "✗ TTFT misses the SLO" in text
-    assert "15% of requests (the share the failure hits)" in text
+    assert "15.0 % of requests (the share the failure hits)" in text
     for part in (
         "One-off total",
         "Labelling",
@@ -492,6 +492,22 @@ def test_unanswered_share_and_labelled_data_are_not_zero_or_no(
     assert "labelled data: not answered" in text
 
 
+def test_a_small_share_reads_with_its_decimal_as_in_the_pdf(client: TestClient, dep: Any) -> None:
+    """Review: a share answered as 0.3 (%) showed as "0%" on the page and "0.3 %" in the PDF."""
+    data = _form(
+        client,
+        dep.id,
+        **{"fm.complex_task_errors.severity": "3", "fm.complex_task_errors.share": "0.3"},
+    )
+    r = client.post(f"/deployments/{dep.id}/assessment", data=data, follow_redirects=False)
+    assert r.status_code == 303, r.text[-1500:]
+    text = html.unescape(client.get(r.headers["location"]).text)
+    row = next(x for x in text.split("<tr>") if 'class="num">3 ·' in x)  # the answers table
+    assert '<td class="num">0.3 %</td>' in row
+    assert "0.3 % of requests" in text  # the card's affected share
+    assert ">0%<" not in text.replace(" ", "")
+
+
 def test_an_answered_zero_share_is_priced_at_zero_not_every_request(
     client: TestClient, session: Session, dep: Any
 ) -> None:
@@ -522,7 +538,7 @@ def test_an_answered_zero_share_is_priced_at_zero_not_every_request(
     assert impact["replicas"]["after"] == impact["replicas"]["before"]
     assert impact["one_off_usd"]["total"] == 0
     text = html.unescape(client.get(r.headers["location"]).text)
-    assert "0% of requests (as answered): the change runs on no request" in text
+    assert "0 % of requests (as answered): the change runs on no request" in text
     assert "no traffic share was answered" not in text
     assert "routed by a classifier" not in text
 

@@ -59,3 +59,40 @@ def test_architect_searches_saves_the_recommended_point_and_compares(
     expected = [p for p in watch.problems if "status of 422" in p]
     assert len(expected) == 1
     watch.problems.remove(expected[0])
+
+
+def test_find_refused_while_a_job_runs_shows_the_servers_reason(
+    watched: tuple[Page, Watch],  # noqa: F811
+    live_server: str,
+) -> None:
+    """Review: Find pressed while the previous search job still ran showed only the toast "The
+    server answered 409; nothing was changed" (htmx did not swap the 409). The 409 the page
+    renders (tests/portfolios/test_portfolio_search_pages.py) is swapped in, its reason shown."""
+    page, watch = watched
+    sign_in(page, live_server, DEMO_USERS[Role.architect])
+    page.goto(f"{live_server}/deployments")
+    page.get_by_role("link", name="Code assistant").click()
+    page.get_by_role("link", name="Find the best portfolio").click()
+    page.wait_for_url(re.compile(r"/portfolio-search$"))
+    reason = "your job 7 (portfolio_search) is still running; one heavy job per user at a time"
+    watch.allowed_status.add(409)
+    page.route(
+        "**/portfolio-search",
+        lambda route: (
+            route.fulfill(
+                status=409,
+                content_type="text/html; charset=utf-8",
+                body=f'<div id="results" aria-live="polite"><div class="card">'
+                f'<p class="field-error" role="alert">Not started: {reason}</p></div></div>',
+            )
+            if route.request.method == "POST"
+            else route.continue_()
+        ),
+    )
+    page.get_by_role("button", name="Find the best portfolio").click()
+    expect(page.locator("#results")).to_contain_text(f"Not started: {reason}")
+    expect(page.locator("#toasts")).not_to_contain_text("The server answered 409")
+    # Chromium logs the asked-for 409 as a console error: that line, and only that one
+    expected = [p for p in watch.problems if "status of 409" in p]
+    assert len(expected) == 1, watch.problems
+    watch.problems.remove(expected[0])

@@ -422,7 +422,8 @@ def test_fine_tune_target_modules_with_spaces_are_read(
     ("typed", "message"),
     [
         ("q_proj,,v_proj", "an empty entry between commas"),
-        ("q_proj,", "an empty entry between commas"),
+        ("q_proj,", "a trailing comma: list the modules once each"),  # not "between commas"
+        (",q_proj", "a leading comma"),
         ("all-linear,q_proj", "all-linear already takes every linear layer: give it alone"),
         ("q_proj, all-linear", "all-linear already takes every linear layer: give it alone"),
     ],
@@ -436,6 +437,19 @@ def test_fine_tune_target_modules_refused_inline(
     error = r.text.split('id="ft-target_modules-error"')[1].split("</")[0]
     assert message in error
     assert f'value="{typed}"' in r.text
+
+
+def test_a_fine_tune_that_does_not_fit_prints_no_duration_or_cost(logged_in: TestClient) -> None:
+    """Review: QLoRA of a 405B model on one GPU said "Does not fit" and still printed a
+    duration and a cost ($2,193)."""
+    r = _ft(logged_in, model="llama_3_1_405b", method="qlora", n_gpus="1")
+    assert r.status_code == 200, r.text[-2000:]
+    assert "Does not fit" in r.text
+    result = r.text.split("Does not fit", 1)[1].split("</dl>", 1)[0]
+    assert "<dt>Duration</dt><dd>—, does not fit</dd>" in result
+    assert "<dt>Fine-tune cost</dt><dd>—, does not fit</dd>" in result
+    assert "$" not in result
+    assert "hours for" not in result
 
 
 @pytest.mark.parametrize(

@@ -39,6 +39,7 @@ def world(client: TestClient, session: Session) -> dict[str, Any]:
                     "segments": ["EU"],
                 },
                 {"failure_mode": "policy_noncompliance", "severity": 2},
+                {"failure_mode": "domain_accuracy_gap", "severity": 0},  # not rated
             ]
         },
         headers=h,
@@ -168,9 +169,35 @@ def test_unanswered_traffic_share_reads_as_the_engine_scores_it(
     policy = next(v for k, v in rows.items() if "olicy" in k)
     staleness = next(v for k, v in rows.items() if "tale" in k)
     assert "not answered (scored as 0 %; priced on every request)" in policy
+    # review: an unrated failure mode read "0 · not answered (scored…)"; the page says "not rated"
+    unrated = [v for v in rows.values() if "not rated" in v]
+    assert unrated, "the questionnaire table lists unrated failure modes as not rated"
+    for row in unrated:
+        assert "not answered" not in row
+        assert "<td>0</td>" not in row
     assert "all traffic" not in section
     assert "40" in staleness
     assert "not answered" not in staleness
     rec = world["a"]["recommendation"]
     item = next(i for i in rec["items"] if "policy_noncompliance" in i["failure_modes"])
     assert item["breakdown"]["reach"] == 0.5  # 0.5 + 0.5 × 0: the engine's share for a blank
+
+
+def test_report_cost_figures_name_their_basis(
+    client: TestClient,
+    session: Session,
+    world: dict,  # type: ignore[type-arg]
+) -> None:
+    """Review: section 6's portfolio table showed "As is $28,038" unlabelled next to "Monthly
+    serving cost $58,254": the first is the GPU-hours needed, the second the provisioned bill."""
+    made = client.post(
+        "/api/v1/portfolios",
+        json={"deployment_id": world["dep"], "name": "As is", "items": []},
+        headers=api_headers(client, create_user(session, org="Acme", role="architect").email),
+    )
+    assert made.status_code == 201, made.text
+    html = _get(client, world, "html").text
+    portfolios = html.split("<h3>Portfolios</h3>")[1].split("</table>")[0]
+    assert "<th>Monthly cost (GPU-hours needed)</th>" in portfolios
+    economics = html.split('id="s-economics"')[1].split("</section>")[0]
+    assert "Monthly serving cost (provisioned: the peak's replicas all month)" in economics

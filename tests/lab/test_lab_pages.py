@@ -3,6 +3,8 @@ input comes back inline with 422."""
 
 from __future__ import annotations
 
+import html
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
@@ -49,6 +51,29 @@ def test_compute_planner_inline_errors(logged_in: TestClient) -> None:
     r = logged_in.get("/scaling/compute?basis=model&model=mixtral_8x7b")
     assert r.status_code == 422
     assert "training tokens are not published" in r.text
+    # review: mfu=2 blamed the field "hardware"; the error names mfu (and its input is marked)
+    r = logged_in.get(
+        "/scaling/compute?basis=hardware&gpu=h100_sxm_80gb&n_gpus=64&days=7&mfu=2",
+        headers={"HX-Request": "true"},
+    )
+    assert r.status_code == 422
+    assert '<a href="#f-mfu">mfu</a>: enter a number of at most 1' in r.text
+    assert "#f-hardware" not in r.text
+
+
+def test_an_empty_runs_box_asks_for_the_runs(logged_in: TestClient) -> None:
+    """Review: an empty box said "runs_csv: the header must name…"."""
+    for page, required in (
+        ("/scaling/fit", "params, tokens, loss"),
+        ("/scaling/conditional-fit", "n_non_embed, d_model, r, loss"),
+    ):
+        token = csrf_from(logged_in.get(page).text)
+        r = logged_in.post(page, data={"csrftoken": token, "runs_csv": "  "})
+        assert r.status_code == 422, page
+        text = html.unescape(r.text)
+        assert f"paste your runs (CSV with a header naming {required}, then one run a line)" in text
+        assert "the header must name" not in text
+        assert "(runs_csv)" not in text
 
 
 def test_inference_aware_page(logged_in: TestClient) -> None:
@@ -154,6 +179,27 @@ def test_architecture_lab_page_with_slider_values(logged_in: TestClient) -> None
     )
     assert bad.status_code == 422
     assert "gqa must divide" in bad.text
+
+
+@pytest.mark.parametrize("d_model", ["65", "abc"])
+def test_a_refused_d_model_is_inline_and_keeps_the_sliders(
+    logged_in: TestClient, d_model: str
+) -> None:
+    """Review: d_model=65 designed a model with 1,008 heads; d_model=abc lost the sliders. A
+    d_model off the head size's multiples is refused (422 inline, as in the API) and the sliders
+    stay, at the model's own shape, in steps of d_head."""
+    r = logged_in.get(
+        f"/scaling/architecture?model=llama_3_2_1b&base=llama_3_2_1b&d_model={d_model}&r=1.0"
+    )
+    assert r.status_code == 422, r.text[-2000:]
+    if d_model == "65":
+        assert "d_model must be a multiple of the head size d_head = 64 (e.g. 64 or 128)" in r.text
+    assert "1,008" not in r.text
+    assert 'name="d_model" type="range"' in r.text
+    assert 'step="64" value="2048"' in r.text  # Llama 3.2 1B: d_model 2048, d_head 64
+    assert 'name="r" type="range"' in r.text
+    assert 'name="gqa"' in r.text
+    assert "(modified)" not in r.text
 
 
 def test_search_page(logged_in: TestClient) -> None:

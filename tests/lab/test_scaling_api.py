@@ -203,6 +203,13 @@ def test_architecture_lab(client: TestClient, h: dict[str, str]) -> None:
     assert b["throughput"] > 0
     base = client.post(f"{API}/architecture", json={"model": "llama_3_2_1b"}, headers=h).json()
     assert b["throughput"] > base["throughput"]  # GQA 9: half the KV traffic
+    # a width the heads do not tile (review: d_model 65 made 1,008 heads) is refused, naming it
+    for hold in (True, False):
+        off = {"model": "llama_3_2_1b", "d_model": 65, "hold_params": hold}
+        bad = client.post(f"{API}/architecture", json=off, headers=h)
+        assert bad.status_code == 422, bad.text
+        assert bad.json()["field"] == "d_model"
+        assert "multiple of the head size d_head = 64" in bad.json()["detail"]
     # at the model's budget (default): d_model and r set the heads and d_ff, N stays put
     body = {"model": "llama_3_2_1b", "d_model": 2560, "r": 1.0, "gqa": 8}
     moved = client.post(f"{API}/architecture", json=body, headers=h).json()

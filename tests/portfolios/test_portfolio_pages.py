@@ -135,6 +135,12 @@ def test_build_evaluate_duplicate_and_compare(
     assert "Pareto" in text
     assert "In short" in text
     assert "per month than As is" in text or "the same per month as As is" in text
+    # review: "+1.3330000000000002 vs Serving first" on the Capability row
+    table = text.split('class="table compare"', 1)[1].split("</table>", 1)[0]
+    assert not re.search(r"\d\.\d{4,}", table), re.findall(r"[\d.]*\d\.\d{4,}", table)
+    caps = [e.capability_score for e in compared.context["out"].evaluations]
+    cap_row = table.split("Capability (1-5)", 1)[1].split("</tr>", 1)[0]
+    assert all(f"{c:.2f}" in cap_row for c in caps if c is not None), (caps, cap_row)
     titles = [f["layout"]["title"]["text"] for f in figures_in(r.text)]
     assert titles == [
         "Dimensions (mean matrix level of the portfolio's axes)",
@@ -242,6 +248,24 @@ def test_model_dropdowns_list_only_the_kind_the_technique_takes(
     assert "llama_3_1_70b" in dense
     assert "mixtral_8x7b" not in dense
     assert not moe & dense
+
+
+def test_every_bad_field_shows_at_once(
+    client: TestClient, session: Session, dep: Any, rendered: Renders
+) -> None:
+    """Review: with lora rank "abc" and cot share "inf" only the first error showed; the second
+    appeared after resubmitting. Parse errors and each item's parameter errors come together."""
+    fields = {"p.lora.rank": "abc", "p.cot.traffic_share": "inf", "p.rag.k": "0"}
+    r = _create(client, dep.id, "", use=["lora", "cot", "rag"], **fields)
+    assert r.status_code == 422, r.text
+    errors = rendered.last().context["errors"]
+    assert errors["p.lora.rank"] == "enter a number"
+    assert errors["p.cot.traffic_share"] == "traffic_share must be a finite number"
+    assert "p.rag.k" in errors
+    assert errors["name"] == "give the portfolio a name"
+    for message in errors.values():
+        assert html.escape(message) in r.text or message in html.unescape(r.text)
+    assert session.execute(select(func.count()).select_from(Portfolio)).scalar_one() == 0
 
 
 @pytest.mark.parametrize(

@@ -65,7 +65,7 @@ def test_bad_input_is_inline_and_keeps_what_was_typed(client: TestClient, dep: A
     r = _post(
         client,
         dep.id,
-        **{"fm.factual_staleness.severity": "9", "fm.factual_staleness.share": "0.4"},
+        **{"fm.factual_staleness.severity": "9", "fm.factual_staleness.share": "40"},
     )
     assert r.status_code == 422
     assert "factual staleness.severity" in r.text
@@ -82,7 +82,7 @@ def test_search_shows_frontier_and_a_point_saves_as_a_portfolio(
         dep.id,
         **{
             "fm.factual_staleness.severity": "3",
-            "fm.factual_staleness.share": "0.4",
+            "fm.factual_staleness.share": "40",
             "fm.domain_accuracy_gap.severity": "2",
         },
     )
@@ -94,6 +94,14 @@ def test_search_shows_frontier_and_a_point_saves_as_a_portfolio(
     # provisioned bill); the search names its basis
     assert "Monthly (GPU-hours needed)" in text
     assert "in the GPU-hours the traffic needs" in text
+    # the headline and the rows name techniques by the catalog, not by keys ("#6: rag, qlora")
+    headline = re.search(r'<p class="verdict ok">(#\d+: [^<]*)</p>', text)
+    assert headline is not None
+    assert re.match(r"#\d+: [A-Z]", headline.group(1)), headline.group(1)
+    assert "gpu_right_sizing" not in headline.group(1)
+    table = text.split('id="frontier"', 1)[1].split("</table>", 1)[0]
+    assert "Retrieval-augmented generation (RAG)" in table
+    assert "gpu right sizing" not in table
     fig = next(f for f in figures_in(r.text) if "coverage" in f["layout"]["title"]["text"])
     names = [t["name"] for t in fig["data"]]
     assert "feasible" in names
@@ -155,7 +163,7 @@ def test_include_hosted_checkbox_shows_hosted_points(
         headers=api_headers(client, admin.email),
     )
     assert r.status_code == 200, r.text
-    fm = {"fm.serving_cost.severity": "3", "fm.serving_cost.share": "1"}
+    fm = {"fm.serving_cost.severity": "3", "fm.serving_cost.share": "100"}
     r = _post(client, dep.id, include_hosted="true", **fm)
     assert r.status_code == 200, r.text
     text = html.unescape(r.text)
@@ -187,9 +195,9 @@ def test_recommended_point_saved_meets_its_slos_on_the_portfolio_page(
         "tpot_p95_ms": "40",
         "time_to_answer_p95_ms": prefilled.group(1),  # as the form holds it
         "fm.complex_task_errors.severity": "4",
-        "fm.complex_task_errors.share": "1",
+        "fm.complex_task_errors.share": "100",
         "fm.factual_staleness.severity": "3",
-        "fm.factual_staleness.share": "0.4",
+        "fm.factual_staleness.share": "40",
     }
     r = client.post(URL.format(dep.id), data=data)
     assert r.status_code == 200, r.text
@@ -241,7 +249,7 @@ def test_unanswered_traffic_share_is_blank_and_counted_as_the_engine_does(
 
     assert value("fm.policy_noncompliance.share") == ""
     assert value("fm.policy_noncompliance.severity") == "2"
-    assert float(value("fm.factual_staleness.share")) == 0.4
+    assert value("fm.factual_staleness.share") == "40"  # percent, as the questionnaire took it
     assert "blank (not answered) counts as 0" in page.text
     r = client.post(
         f"/api/v1/deployments/{dep.id}/portfolio-search",
@@ -251,3 +259,69 @@ def test_unanswered_traffic_share_is_blank_and_counted_as_the_engine_does(
     assert r.status_code == 200, r.text
     shares = {f["failure_mode"]: f["traffic_share"] for f in r.json()["failure_modes"]}
     assert shares == {"factual_staleness": 0.4, "policy_noncompliance": 0.0}
+
+
+def _htmx_rule(page: str, status: int) -> dict[str, Any]:
+    """The rule htmx applies to an answer of this status: the first of base.html's
+    ``responseHandling`` whose code (a regular expression) matches, as htmx does."""
+    import json
+
+    meta = re.search(r"<meta name=\"htmx-config\" content='([^']+)'>", page)
+    assert meta is not None
+    for rule in json.loads(meta.group(1))["responseHandling"]:
+        if re.search(rule["code"], str(status)):
+            return dict(rule)
+    return {"swap": False}
+
+
+def test_a_search_refused_while_a_job_runs_shows_the_reason(
+    client: TestClient, dep: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Find pressed while the previous search job still runs: the 409's reason is swapped in
+    (htmx swaps 409s like 422s), not replaced by a generic "the server answered 409" toast."""
+    from app.errors import Conflict
+    from app.portfolios import search_views
+
+    reason = "your job 7 (portfolio_search) is still running; one heavy job per user at a time"
+
+    def busy(*_: Any, **__: Any) -> Any:
+        raise Conflict(reason)
+
+    monkeypatch.setattr(search_views.search_service, "search", busy)
+    r = _post(client, dep.id, **{"fm.factual_staleness.severity": "3"})
+    assert r.status_code == 409
+    assert f"Not started: {reason}" in html.unescape(r.text)
+    assert "failure modes:" not in r.text  # not blamed on a field
+    page = client.get(URL.format(dep.id)).text
+    assert _htmx_rule(page, 409).get("swap") is True
+    assert _htmx_rule(page, 422).get("swap") is True
+    assert _htmx_rule(page, 500) == {"code": "[45]..", "swap": False, "error": True}
+
+
+def test_the_page_takes_traffic_share_in_percent_like_the_questionnaire(
+    client: TestClient, dep: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review: the questionnaire takes percent (0.3 is 0.3 %), the search page took a 0-1 share.
+    The page takes percent and sends the API its 0-1 share; the API stays 0-1."""
+    from app.portfolios import search_views
+
+    sent: list[Any] = []
+    real = search_views.search_service.search
+
+    def spy(session: Any, caller: Any, dep_id: int, req: Any) -> Any:
+        sent.append(req)
+        return real(session, caller, dep_id, req)
+
+    monkeypatch.setattr(search_views.search_service, "search", spy)
+    fields = {"fm.factual_staleness.severity": "3", "fm.factual_staleness.share": "0.3"}
+    assert _post(client, dep.id, **fields).status_code == 200
+    assert sent[-1].failure_modes[0].traffic_share == pytest.approx(0.003)
+    fields["fm.factual_staleness.share"] = "40"
+    assert _post(client, dep.id, **fields).status_code == 200
+    assert sent[-1].failure_modes[0].traffic_share == pytest.approx(0.4)
+    for bad in ("150", "-1", "abc", "inf"):
+        fields["fm.factual_staleness.share"] = bad
+        r = _post(client, dep.id, **fields)
+        assert r.status_code == 422, bad
+        assert "enter a percentage between 0 and 100" in r.text
+    assert "Traffic share in percent" in client.get(URL.format(dep.id)).text
