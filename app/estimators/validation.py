@@ -101,6 +101,7 @@ PHASE_OF_FAMILY = {"prefill_ttft_unloaded": "prefill", "batch1_decode": "decode"
 FITTED_FAMILIES = tuple(PHASE_OF_FAMILY)
 BAND_PERCENTILES = (10, 90)
 MIN_BAND_ROWS = 3
+MIN_BAND_SOURCES = 2  # publications behind a GPU class's own band (else the family's)
 GIB = 2**30
 
 # FasterTransformer's 13B test model in kipply's "Transformer inference arithmetic": a GPT with
@@ -972,18 +973,26 @@ def _quantiles(values: Sequence[float]) -> tuple[float, float]:
 
 
 def band_table(held_out: Sequence[RowResult]) -> dict[str, dict[str, dict[str, float]]]:
-    """Per family, and per GPU class where it has ``MIN_BAND_ROWS`` held-out rows, the 10th and
-    90th percentiles of log(measured / predicted speed)."""
+    """Per family, and per GPU class where it has ``MIN_BAND_ROWS`` held-out rows from at least
+    ``MIN_BAND_SOURCES`` publications (the fitting rule: one publication's rows say more about
+    that publication than about the GPU class), the 10th and 90th percentiles of
+    log(measured / predicted speed)."""
     groups: dict[tuple[str, str], list[float]] = {}
+    sources: dict[tuple[str, str], set[str]] = {}
     for res in held_out:
         r = _speed_log_ratio(res)
-        groups.setdefault((res.row.family, "*"), []).append(r)
+        keys = [(res.row.family, "*")]
         cls = _row_gpu_class(res.row)
         if cls is not None:
-            groups.setdefault((res.row.family, cls), []).append(r)
+            keys.append((res.row.family, cls))
+        for key in keys:
+            groups.setdefault(key, []).append(r)
+            sources.setdefault(key, set()).add(res.row.source)
     table: dict[str, dict[str, dict[str, float]]] = {}
     for (fam, cls), vals in sorted(groups.items()):
-        if len(vals) < MIN_BAND_ROWS:
+        if len(vals) < MIN_BAND_ROWS or (
+            cls != "*" and len(sources[(fam, cls)]) < MIN_BAND_SOURCES
+        ):
             continue
         lo, hi = _quantiles(vals)
         table.setdefault(fam, {})[cls] = {"p10": round(lo, 4), "p90": round(hi, 4), "n": len(vals)}
@@ -1040,7 +1049,7 @@ def engine_profiles_document(
         "engines, or the prior (app.estimators.validation.fit_engine_profiles). Bands: 10th and "
         "90th percentiles of log(measured/predicted speed) of each family's rows predicted "
         "without their publication (leave_one_source_out), per GPU class with at least "
-        f"{MIN_BAND_ROWS} rows, else the family's",
+        f"{MIN_BAND_ROWS} rows from {MIN_BAND_SOURCES} publications, else the family's",
         "engines": {
             name: {
                 phase: {
