@@ -194,3 +194,21 @@ def test_the_evidence_covers_what_issue_19_asks(rows, report) -> None:  # type: 
     assert any(r.precision.startswith("FP8") for r in rows)
     assert any(r.precision.startswith(("Q4", "NF4")) for r in rows)
     assert sum(r.family == "max_load_throughput" for r in rows) >= 50
+
+
+def test_a_gpu_generation_band_needs_two_publications(rows) -> None:  # type: ignore[no-untyped-def]
+    """Three H100 training rows of one publication give no Hopper band (the family's stands in);
+    the same rows split over two publications do."""
+    from dataclasses import replace
+
+    from app.estimators.validation import RowResult, band_table
+
+    h100 = [r for r in rows if r.family == "training" and "H100" in r.gpu][:3]
+    assert len(h100) == 3
+    one = [RowResult(replace(r, source="one paper"), predicted=r.value * 0.9) for r in h100]
+    others = [RowResult(r, predicted=r.value * 1.2) for r in rows if r.id in ("266", "267", "268")]
+    table = band_table([*one, *others])
+    assert "hopper" not in table["training"]
+    assert table["training"]["*"]["n"] == 6
+    two = [replace(res, row=replace(res.row, source=f"paper {i % 2}")) for i, res in enumerate(one)]
+    assert band_table([*two, *others])["training"]["hopper"]["n"] == 3
