@@ -79,6 +79,12 @@ def create(
     )
 
 
+def active_heavy_job(session: Session, org_id: int, email: str) -> Job | None:
+    """The user's heavy job still queued or running (the one a second submission waits for)."""
+    active = JobRepository(session).active_of(org_id, email, HEAVY_KINDS, ACTIVE)
+    return active[0] if active else None
+
+
 def _refuse_second_heavy_job(session: Session, org_id: int, email: str) -> None:
     """409 while the user has a heavy job queued or running. The user's row is locked first
     (``FOR UPDATE`` on Postgres; SQLite serialises writers), so two submissions at once cannot

@@ -209,7 +209,22 @@ def search_submit(
         }
         return render(request, TEMPLATE, ctx, block="results", status_code=422)
     except Conflict as exc:
-        ctx["errors"] = {"search": exc.message}  # shown above the results (htmx swaps a 409)
+        # shown above the results (htmx swaps a 409); a search of this deployment still running
+        # keeps its progress card (and its polling), so its frontier still appears when done
+        running = jobs.active_heavy_job(session, caller.org_id, caller.email)
+        if running is not None and running.params.get("deployment_id") == dep.id:
+            ctx["job"] = running
+            ctx["errors"] = {
+                "search": f"your search (job {running.id}) is still {running.status}; its "
+                "frontier appears below when it is done"
+            }
+        elif running is not None:
+            ctx["errors"] = {
+                "search": f"your job {running.id} ({running.kind.replace('_', ' ')}) is still "
+                f"{running.status}; one heavy job per user at a time: search again when it is done"
+            }
+        else:
+            ctx["errors"] = {"search": exc.message}
         return render(request, TEMPLATE, ctx, block="results", status_code=409)
     if isinstance(out, Job):
         background.add_task(jobs.submit, out.id, settings, request.app.state.job_runner)

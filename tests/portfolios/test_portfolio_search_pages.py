@@ -325,3 +325,41 @@ def test_the_page_takes_traffic_share_in_percent_like_the_questionnaire(
         assert r.status_code == 422, bad
         assert "enter a percentage between 0 and 100" in r.text
     assert "Traffic share in percent" in client.get(URL.format(dep.id)).text
+
+
+def test_find_pressed_twice_keeps_the_running_search_on_the_page(
+    client: TestClient, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Walk-through: a second Find while this deployment's search job still ran swapped the 409
+    in over the job's progress card, so the page stopped polling and the frontier never came.
+    The 409 now keeps the running job's card (and its polling) under a reason meant for a page."""
+    from app.errors import Conflict
+    from app.jobs.models import Job
+    from app.portfolios import search_views
+
+    user = create_user(session, role="architect")
+    page_login(client, user.email)
+    d = create_deployment(session, user=user, requests_per_day=300_000)
+    job = Job(
+        org_id=d.org_id,
+        kind="portfolio_search",
+        status="running",
+        progress=40,
+        message="simulating",
+        params={"deployment_id": d.id, "candidates": 12_000, "states": 900},
+        created_by=user.email,
+    )
+    session.add(job)
+    session.commit()
+
+    def busy(*_: Any, **__: Any) -> Any:
+        raise Conflict(f"your job {job.id} is still running (GET /api/v1/jobs/{job.id})")
+
+    monkeypatch.setattr(search_views.search_service, "search", busy)
+    r = _post(client, d.id, **{"fm.factual_staleness.severity": "3"})
+    assert r.status_code == 409
+    text = html.unescape(r.text)
+    assert f"Not started: your search (job {job.id}) is still running" in text
+    assert "/api/v1/jobs" not in text  # an API path means nothing on a page
+    poll = f'hx-get="/deployments/{d.id}/portfolio-search/jobs/{job.id}"'
+    assert poll in r.text  # the card still polls: the frontier appears when the job is done
