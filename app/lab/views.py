@@ -46,6 +46,7 @@ from app.lab.schemas import (
     ConditionalFitRequest,
     ConditionalFitResponse,
     InferenceAwareRequest,
+    LabWorkload,
     MeasureRequest,
 )
 from app.scaling import conditional, planner
@@ -497,6 +498,8 @@ def architecture_page(
         "workload": {k: values.get(k) for k in ("gpu", "engine", "input_tokens", "output_tokens")},
     }
     req, errors = parse(ArchitectureRequest, data)
+    if "workload" in errors:  # name the workload's own field (input_tokens, …), as the page does
+        errors = parse(LabWorkload, data["workload"])[1] or errors
     try:
         if errors:
             field, msg = next(iter(errors.items()))

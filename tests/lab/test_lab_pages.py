@@ -202,6 +202,18 @@ def test_a_refused_d_model_is_inline_and_keeps_the_sliders(
     assert "(modified)" not in r.text
 
 
+def test_a_bad_workload_field_is_named_on_the_architecture_page(logged_in: TestClient) -> None:
+    """Review: input_tokens=abc said "workload: enter a number", linked #f-workload (no such
+    field) and left the Input tokens box unmarked."""
+    r = logged_in.get("/scaling/architecture?model=llama_3_2_1b&input_tokens=abc")
+    assert r.status_code == 422, r.text[-2000:]
+    assert "#f-input_tokens" in r.text
+    assert "#f-workload" not in r.text
+    box = r.text.split('id="f-input_tokens"')[1].split(">")[0]
+    assert 'aria-invalid="true"' in box  # the Input tokens box is marked
+    assert 'value="abc"' in box  # and keeps what was typed
+
+
 def test_search_page(logged_in: TestClient) -> None:
     r = logged_in.get("/scaling/search?baseline=llama_3_2_1b&gpu=a100_sxm_80gb&engine=vllm")
     assert r.status_code == 200, r.text[-2000:]
