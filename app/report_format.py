@@ -164,7 +164,8 @@ def follow_up(key: Any, value: Any) -> str:
 
 
 def impact(i: dict[str, Any]) -> str:
-    """A recommendation item's impact: the changes it makes ("monthly cost +$736; TTFT +340 ms"),
+    """A recommendation item's impact: the changes it makes ("monthly cost (GPU-hours needed)
+    +$736; TTFT +340 ms": the cost basis named, as section 6 names its provisioned bill),
     "no change to cost or latency" when it changes neither (not "$0; TTFT 0 ms"), then the
     one-off cost and the governance burden."""
     parts = []
@@ -172,7 +173,7 @@ def impact(i: dict[str, Any]) -> str:
         _finite(i.get(k)) for k in ("monthly_cost_delta_usd", "ttft_delta_ms", "tpot_delta_ms")
     )
     if cost != 0:
-        parts.append(f"monthly cost {signed_money(cost)}")
+        parts.append(f"monthly cost (GPU-hours needed) {signed_money(cost)}")
     if ttft != 0:
         parts.append(f"TTFT {signed(ttft, 'ms')}")
     if tpot != 0:

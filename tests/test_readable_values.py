@@ -69,7 +69,7 @@ def test_report_counts_are_integers_and_no_change_says_so() -> None:
         "governance_burden": 6.0,
     }
     assert rf.impact(changed) == (
-        "monthly cost +$736; TTFT +340 ms; TPOT +15.6 ms; governance burden 6"
+        "monthly cost (GPU-hours needed) +$736; TTFT +340 ms; TPOT +15.6 ms; governance burden 6"
     )
 
 
