@@ -79,18 +79,27 @@ def _resolve(session: Session, dep: Deployment, items: Sequence[ItemIn]) -> list
 
 def item_errors(session: Session, dep: Deployment, items: Sequence[ItemIn]) -> dict[str, str]:
     """Every item's parameter errors at once, ``items[i].params.<name>`` → message (the form shows
-    them all rather than the first, then the next on resubmitting); the first error of an item.
-    :func:`_resolve` still refuses the first on saving."""
+    them all rather than the first, then the next on resubmitting): each parameter checked on its
+    own, then the item as a whole. :func:`_resolve` still refuses the first on saving."""
     data = _axis_data(session, dep.org_id)
     scenario = _scenario(session, dep)
     errors: dict[str, str] = {}
     for i, item in enumerate(items):
-        try:
-            with field_prefix(f"items[{i}].params."):
-                params = resolve_params(item.technique, item.params)
-                plan(item.technique, scenario, params=params, models=data.models)
-        except (FieldError, InvalidInput) as exc:
-            errors.setdefault(exc.field or f"items[{i}]", exc.message)
+        mine: dict[str, str] = {}
+        for name, value in item.params.items():  # each parameter on its own: all of them at once
+            try:
+                with field_prefix(f"items[{i}].params."):
+                    resolve_params(item.technique, {name: value})
+            except (FieldError, InvalidInput) as exc:
+                mine.setdefault(exc.field or f"items[{i}]", exc.message)
+        if not mine:  # then the whole set, and whether the estimators can plan it
+            try:
+                with field_prefix(f"items[{i}].params."):
+                    params = resolve_params(item.technique, item.params)
+                    plan(item.technique, scenario, params=params, models=data.models)
+            except (FieldError, InvalidInput) as exc:
+                mine[exc.field or f"items[{i}]"] = exc.message
+        errors.update(mine)
     return errors
 
 

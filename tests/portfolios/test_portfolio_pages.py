@@ -268,6 +268,20 @@ def test_every_bad_field_shows_at_once(
     assert session.execute(select(func.count()).select_from(Portfolio)).scalar_one() == 0
 
 
+def test_every_bad_parameter_of_one_technique_shows_at_once(
+    client: TestClient, session: Session, dep: Any, rendered: Renders
+) -> None:
+    """Review: RAG with k = -3 and chunk_tokens = 1e99 showed only the k error; the chunk size's
+    appeared once k was fixed."""
+    r = _create(
+        client, dep.id, "Bad", use=["rag"], **{"p.rag.k": "-3", "p.rag.chunk_tokens": "1e99"}
+    )
+    assert r.status_code == 422, r.text
+    errors = rendered.last().context["errors"]
+    assert set(errors) == {"p.rag.k", "p.rag.chunk_tokens"}
+    assert session.execute(select(func.count()).select_from(Portfolio)).scalar_one() == 0
+
+
 @pytest.mark.parametrize(
     ("field", "typed"),
     [
