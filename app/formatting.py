@@ -148,7 +148,13 @@ def pct(value: Any, *, share: bool = True) -> str:
     x = as_float(value)
     if x is None:
         return MISSING
-    return f"{number(100 * x if share else x)} %"
+    return f"{_no_trailing_zeros(number(100 * x if share else x))} %"
+
+
+def _no_trailing_zeros(shown: str) -> str:
+    """``8.00`` → ``8``, ``35.0`` → ``35``, ``0.30`` → ``0.3``: a percentage's significant figures
+    without padding, so answered shares (8 %, 35 %, 100 %) read alike."""
+    return shown.rstrip("0").rstrip(".") if "." in shown and "e" not in shown else shown
 
 
 def when(value: Any) -> str:

@@ -62,7 +62,7 @@ def signed_money(v: Any) -> str:
 def pct(v: Any) -> str:
     """A share in [0, 1] as a percentage."""
     x = _finite(v)
-    return NOT_SET if x is None else f"{num(100 * x)} %"
+    return NOT_SET if x is None else f"{formatting.pct(x)}"
 
 
 def yesno(v: Any) -> str:

@@ -185,3 +185,18 @@ def test_main_pages_show_no_raw_floats(client: TestClient, session: Session) -> 
             ]
         client.cookies.clear()
     assert not problems, "\n".join(problems)
+
+
+def test_percentages_carry_no_padding_zeros() -> None:
+    """Review: answered shares read "8.00 %", "35.0 %" next to "100 %"."""
+    from app import formatting, report_format
+
+    for share, shown in (
+        (0.08, "8 %"),
+        (0.35, "35 %"),
+        (1, "100 %"),
+        (0.003, "0.3 %"),
+        (0.123, "12.3 %"),
+    ):
+        assert formatting.pct(share) == shown
+        assert report_format.pct(share) == shown

@@ -95,7 +95,7 @@ def test_estimate_assumptions_have_labels_units_and_no_none() -> None:
     assert rows["Calibration"].startswith("none")
     assert rows["Total parameters"] == "8.03B"
     assert rows["Tensor-parallel GPUs per replica"] == "2"
-    assert rows["GPU memory the engine may use"] == "90.0 %"
+    assert rows["GPU memory the engine may use"] == "90 %"
     assert rows["GPU price"] == "$3.99 per GPU-hour"
     assert rows["Range of the figures"].startswith("10-90% of measured/estimated. Bands: ")
     assert "static-batch throughput: " in rows["Range of the figures"]

@@ -444,7 +444,7 @@ def test_recommendation_page_shows_card_economics_and_the_whole_plan(
     ):
         assert text.count(row) >= 3, row  # the plan and both cards
     assert "✓ TTFT meets the SLO" in text or "✗ TTFT misses the SLO" in text
-    assert "15.0 % of requests (the share the failure hits)" in text
+    assert "15 % of requests (the share the failure hits)" in text
     for part in (
         "One-off total",
         "Labelling",
