@@ -54,10 +54,10 @@ def _defaults(repo: AssessmentRepository, dep: Deployment) -> dict[str, Any]:
     failure modes (severity, traffic share, the riskiest segment hit) and capacity."""
     latest = next(iter(repo.for_deployment(dep.id)), None)
     values: dict[str, Any] = {
-        "monthly_budget_usd": dep.monthly_budget_usd,
-        "ttft_p95_ms": dep.ttft_slo_ms,
-        "tpot_p95_ms": dep.tpot_slo_ms,
-        "time_to_answer_p95_ms": dep.ttft_slo_ms,  # as portfolios and cards hold the answer
+        "monthly_budget_usd": _plain(dep.monthly_budget_usd),
+        "ttft_p95_ms": _plain(dep.ttft_slo_ms),
+        "tpot_p95_ms": _plain(dep.tpot_slo_ms),
+        "time_to_answer_p95_ms": _plain(dep.ttft_slo_ms),  # as portfolios and cards hold it
         "governance_capacity": None
         if latest is None
         else latest.serving.get("governance_capacity"),
@@ -94,6 +94,13 @@ def _ctx(
 
 
 SHARE_ERROR = "enter a percentage between 0 and 100"
+
+
+def _plain(value: float | None) -> str | None:
+    """A stored limit as typed (25000.0 -> "25000", 62.5 stays "62.5")."""
+    if value is None:
+        return None
+    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 def _percent(share: float | None) -> str | None:
