@@ -99,6 +99,7 @@ MAX_VARIANTS = 8
 MAX_SWAP_MODELS = 2
 MAX_SERVING_OPTIONS = 6  # serving options combined (the rest: see _prune_serving)
 MAX_SERVING_STACK = 3  # serving techniques stacked in one option at most (see _stacks)
+MAX_STACKED_OPTIONS = 8  # techniques stacks are made of (see _prune_serving)
 MAX_PARETO = 300
 FRONTIER_BLOCK = 256  # rows compared at once by frontier (a block x block x 4 array)
 MAX_FINAL_ROUNDS = 4  # rounds of pricing the frontier with the capacity planner (combine)
@@ -541,9 +542,11 @@ def _score(
     )
 
 
-def _keep_best(scored: list[tuple[Score, Option]], excluded: list[Excluded]) -> list[Option]:
+def _keep_best(
+    scored: list[tuple[Score, Option]], excluded: list[Excluded], cap: int = MAX_SERVING_OPTIONS
+) -> list[Option]:
     """Of ``scored``, those no other is as cheap and as fast or better than on its own, at most
-    :data:`MAX_SERVING_OPTIONS`, the cheapest per month; each left out is listed with why."""
+    ``cap``, the cheapest per month; each left out is listed with why."""
     kept: list[tuple[Score, Option]] = []
     for v, o in scored:
         by = next((w for u, w in scored if u != v and _no_worse(u, v)), None)
@@ -558,25 +561,29 @@ def _keep_best(scored: list[tuple[Score, Option]], excluded: list[Excluded]) -> 
                 )
             )
     kept.sort(key=lambda vo: (vo[0], vo[1].technique))
-    for _, o in kept[MAX_SERVING_OPTIONS:]:
-        why = f"dearer on its own than the {MAX_SERVING_OPTIONS} serving options searched"
+    for _, o in kept[cap:]:
+        why = f"dearer on its own than the {cap} serving options " + (
+            "searched" if cap == MAX_SERVING_OPTIONS else "stacked"
+        )
         excluded.append(Excluded(o.technique, f"{_what(o)}: {why}"))
-    return [o for _, o in kept[:MAX_SERVING_OPTIONS]]
+    return [o for _, o in kept[:cap]]
 
 
 def _prune_serving(
     base: Scenario, data: AxisData, opts: list[Option], regulated: bool, excluded: list[Excluded]
 ) -> list[Option]:
-    """The serving-optimisation options worth combining. First the single techniques: when there
-    are more than :data:`MAX_SERVING_OPTIONS`, each is evaluated on its own (the portfolio
-    computation); those dominated on their own by another on monthly cost, time to answer and
-    TPOT p95 (or that do not fit) are left out, and of the rest at most
-    :data:`MAX_SERVING_OPTIONS`, the cheapest per month. Then the stacks of those kept
-    (:func:`_stacks`, up to :data:`MAX_SERVING_STACK` distinct techniques) join them and the
-    same pruning runs on the singles and stacks together: at most :data:`MAX_SERVING_OPTIONS`
-    serving options (single or stacked) in all. Serving options combine with every other axis's,
-    so this keeps the space (and the search's time) bounded as techniques are added; each one
-    left out is listed with the reason."""
+    """The serving-optimisation options worth combining, single techniques and stacks of them.
+    When there are more than :data:`MAX_SERVING_OPTIONS` single ones, each is evaluated on its own
+    (the portfolio computation); those dominated on their own by another on monthly cost, time to
+    answer and TPOT p95 (or that do not fit) are left out, and of the rest at most
+    :data:`MAX_SERVING_OPTIONS`, the cheapest per month. The stacks (:func:`_stacks`, 2 to
+    :data:`MAX_SERVING_STACK` distinct techniques) are made of the cheapest variant on its own of
+    each of the :data:`MAX_STACKED_OPTIONS` cheapest techniques (one dominated on its own may
+    still complement another, e.g. response caching); singles and stacks then go through the same
+    pruning together, so at most :data:`MAX_SERVING_OPTIONS` serving options (single or stacked)
+    are combined with the other axes. Serving options combine with every other axis's, so this
+    keeps the space (and the search's time) bounded as techniques are added; each one left out
+    is listed with the reason."""
     serving = [o for o in opts if o.axis == SERVING_AXIS and o.serving]
     chosen = serving
     scores: dict[int, Score | None] = {}
@@ -587,9 +594,16 @@ def _prune_serving(
                 scores[id(o)] = _score(base, data, o, regulated, excluded)
         return [(v, o) for o in options if (v := scores[id(o)]) is not None]
 
+    stackable = serving
     if len(serving) > MAX_SERVING_OPTIONS:
-        chosen = _keep_best(scored(serving), excluded)
-    stacks = _stacks(base, data, chosen, excluded)
+        ranked = sorted(scored(serving), key=lambda vo: (vo[0], vo[1].technique))
+        chosen = _keep_best(ranked, excluded)
+        # stacks: of each technique its cheapest variant on its own (a technique another
+        # dominates on its own may still complement it, e.g. response caching), the cheapest
+        cheapest = {o.technique: o for _, o in reversed(ranked)}
+        stackable = sorted(cheapest.values(), key=lambda o: (scores[id(o)], o.technique))
+        stackable = stackable[:MAX_STACKED_OPTIONS]
+    stacks = _stacks(base, data, stackable, excluded)
     if stacks:
         pool = scored(chosen + stacks)
         chosen = (
