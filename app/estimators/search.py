@@ -3,8 +3,14 @@ the Pareto frontier with a recommendation (pure; issue 20).
 
 **Space.** The axes searched are those of the failure modes with severity above 0, plus
 ``serving_optimization`` always (the seed's precedence: serving economics come first). On each
-axis a candidate takes at most one technique (or none), so it holds at most one technique per axis
-per failure mode; at most one model swap (a larger dense model or a MoE) per candidate. Each
+axis a candidate takes at most one option (or none): one technique, except on
+``serving_optimization``, where an option may stack 2 to :data:`MAX_SERVING_STACK` distinct
+serving techniques that the estimators price together and in which each technique changes the
+served scenario (``apply_all`` of the stack differs from that of the stack without any one part),
+e.g. paged attention + speculative decoding + quantisation; single and stacked serving options go
+through the same pruning (:func:`_prune_serving`: dominated on their own dropped, at most
+:data:`MAX_SERVING_OPTIONS` kept). At most one model swap (a larger dense model or a MoE) per
+candidate. Each
 technique is tried with its key parameters on the grid :data:`GRID` (self-consistency k,
 speculative α/γ, RAG depth k, …; every choice of a ``choice`` parameter such as the precision; the
 automatic pick and up to :data:`MAX_SWAP_MODELS` catalog models for a swap), the rest at the
