@@ -552,12 +552,16 @@ def _keep_best(
     scored: list[tuple[Score, Option]], excluded: list[Excluded], cap: int = MAX_SERVING_OPTIONS
 ) -> list[Option]:
     """Of ``scored``, those no other is as cheap and as fast or better than on its own, at most
-    ``cap``, the cheapest per month; each left out is listed with why."""
+    ``cap``, the cheapest per month; each single left out is listed with why, the stacks left
+    out are counted (one line per reason)."""
     kept: list[tuple[Score, Option]] = []
+    dominated: list[str] = []
     for v, o in scored:
         by = next((w for u, w in scored if u != v and _no_worse(u, v)), None)
         if by is None:
             kept.append((v, o))
+        elif o.parts:
+            dominated.append(f"{o.technique}, by {by.technique}")
         else:
             excluded.append(
                 Excluded(
@@ -567,11 +571,23 @@ def _keep_best(
                 )
             )
     kept.sort(key=lambda vo: (vo[0], vo[1].technique))
+    why = f"dearer on its own than the {cap} serving options searched"
     for _, o in kept[cap:]:
-        why = f"dearer on its own than the {cap} serving options " + (
-            "searched" if cap == MAX_SERVING_OPTIONS else "stacked"
+        if not o.parts:
+            excluded.append(Excluded(o.technique, f"{_what(o)}: {why}"))
+    dearer = [o.technique for _, o in kept[cap:] if o.parts]
+    if dominated:
+        excluded.append(
+            Excluded(
+                "serving stacks",
+                f"{len(dominated)} stack(s) another serving option is as cheap and as fast as or "
+                f"better than on its own (e.g. {dominated[0]})",
+            )
         )
-        excluded.append(Excluded(o.technique, f"{_what(o)}: {why}"))
+    if dearer:
+        excluded.append(
+            Excluded("serving stacks", f"{len(dearer)} stack(s) {why} (e.g. {dearer[0]})")
+        )
     return [o for _, o in kept[:cap]]
 
 
