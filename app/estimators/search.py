@@ -9,9 +9,9 @@ serving techniques that the estimators price together and in which each techniqu
 served scenario (``apply_all`` of the stack differs from that of the stack without any one part),
 e.g. paged attention + speculative decoding + quantisation; single and stacked serving options go
 through the same pruning (:func:`_prune_serving`: dominated on their own dropped, at most
-:data:`MAX_SERVING_OPTIONS` kept). At most one model swap (a larger dense model or a MoE) per
-candidate. Each
-technique is tried with its key parameters on the grid :data:`GRID` (self-consistency k,
+:data:`MAX_SERVING_STACKED` kept, :data:`MAX_SERVING_OPTIONS` when there are no stacks). At most
+one model swap (a larger dense model or a MoE) per candidate. Each technique is tried with its
+key parameters on the grid :data:`GRID` (self-consistency k,
 speculative α/γ, RAG depth k, …; every choice of a ``choice`` parameter such as the precision; the
 automatic pick and up to :data:`MAX_SWAP_MODELS` catalog models for a swap), the rest at the
 defaults of :mod:`app.estimators.techniques`, at most :data:`MAX_VARIANTS` variants per technique.
@@ -106,6 +106,11 @@ MAX_SWAP_MODELS = 2
 MAX_SERVING_OPTIONS = 6  # serving options combined (the rest: see _prune_serving)
 MAX_SERVING_STACK = 3  # serving techniques stacked in one option at most (see _stacks)
 MAX_STACKED_OPTIONS = 8  # techniques stacks are made of (see _prune_serving)
+# serving options combined when stacks compete (singles and stacks together): one fewer than
+# MAX_SERVING_OPTIONS, as each stack's serving states are distinct served scenarios (a load
+# simulation each, where variants of one technique often share theirs), which keeps the
+# synthetic case of bench.search within issue 20's time target
+MAX_SERVING_STACKED = 5
 MAX_PARETO = 300
 FRONTIER_BLOCK = 256  # rows compared at once by frontier (a block x block x 4 array)
 MAX_FINAL_ROUNDS = 4  # rounds of pricing the frontier with the capacity planner (combine)
@@ -602,7 +607,7 @@ def _prune_serving(
     :data:`MAX_SERVING_STACK` distinct techniques) are made of the cheapest variant on its own of
     each of the :data:`MAX_STACKED_OPTIONS` cheapest techniques (one dominated on its own may
     still complement another, e.g. response caching); singles and stacks then go through the same
-    pruning together, so at most :data:`MAX_SERVING_OPTIONS` serving options (single or stacked)
+    pruning together, so at most :data:`MAX_SERVING_STACKED` serving options (single or stacked)
     are combined with the other axes. Serving options combine with every other axis's, so this
     keeps the space (and the search's time) bounded as techniques are added; each one left out
     is listed with the reason."""
@@ -629,7 +634,9 @@ def _prune_serving(
     if stacks:
         pool = scored(chosen + stacks)
         chosen = (
-            _keep_best(pool, excluded) if len(pool) > MAX_SERVING_OPTIONS else [o for _, o in pool]
+            _keep_best(pool, excluded, MAX_SERVING_STACKED)
+            if len(pool) > MAX_SERVING_STACKED
+            else [o for _, o in pool]
         )
     ids = {id(o) for o in chosen}
     kept = [o for o in opts if not (o.axis == SERVING_AXIS and o.serving) or id(o) in ids]
