@@ -22,8 +22,8 @@ from app.estimators.portfolio import AxisData, Item, evaluate_portfolio
 from app.estimators.quality import figures_from_rows
 from app.estimators.reference_data import catalog_architecture, catalog_gpu, read_rows
 from app.estimators.search import (
-    MAX_SERVING_OPTIONS,
     MAX_SERVING_STACK,
+    MAX_SERVING_STACKED,
     SERVING_AXIS,
     Constraints,
     FailureMode,
@@ -630,7 +630,7 @@ def test_stacks_are_distinct_compatible_and_change_something() -> None:
     serving = space.options[space.axes.index(SERVING_AXIS)]
     stacks = [o for o in serving if o.parts]
     assert stacks
-    assert sum(1 for o in serving if o.serving) <= MAX_SERVING_OPTIONS
+    assert sum(1 for o in serving if o.serving) <= MAX_SERVING_STACKED
     for o in stacks:
         assert 2 <= len(o.parts) <= MAX_SERVING_STACK
         assert len({p.technique for p in o.parts}) == len(o.parts)
