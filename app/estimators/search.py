@@ -3,9 +3,15 @@ the Pareto frontier with a recommendation (pure; issue 20).
 
 **Space.** The axes searched are those of the failure modes with severity above 0, plus
 ``serving_optimization`` always (the seed's precedence: serving economics come first). On each
-axis a candidate takes at most one technique (or none), so it holds at most one technique per axis
-per failure mode; at most one model swap (a larger dense model or a MoE) per candidate. Each
-technique is tried with its key parameters on the grid :data:`GRID` (self-consistency k,
+axis a candidate takes at most one option (or none): one technique, except on
+``serving_optimization``, where an option may stack 2 to :data:`MAX_SERVING_STACK` distinct
+serving techniques that the estimators price together and in which each technique changes the
+served scenario (``apply_all`` of the stack differs from that of the stack without any one part),
+e.g. paged attention + speculative decoding + quantisation; single and stacked serving options go
+through the same pruning (:func:`_prune_serving`: dominated on their own dropped, at most
+:data:`MAX_SERVING_STACKED` kept, :data:`MAX_SERVING_OPTIONS` when there are no stacks). At most
+one model swap (a larger dense model or a MoE) per candidate. Each technique is tried with its
+key parameters on the grid :data:`GRID` (self-consistency k,
 speculative α/γ, RAG depth k, …; every choice of a ``choice`` parameter such as the precision; the
 automatic pick and up to :data:`MAX_SWAP_MODELS` catalog models for a swap), the rest at the
 defaults of :mod:`app.estimators.techniques`, at most :data:`MAX_VARIANTS` variants per technique.
@@ -98,6 +104,13 @@ RISK_STEP = 0.25  # the rules engine's segment-risk factor step
 MAX_VARIANTS = 8
 MAX_SWAP_MODELS = 2
 MAX_SERVING_OPTIONS = 6  # serving options combined (the rest: see _prune_serving)
+MAX_SERVING_STACK = 3  # serving techniques stacked in one option at most (see _stacks)
+MAX_STACKED_OPTIONS = 8  # techniques stacks are made of (see _prune_serving)
+# serving options combined when stacks compete (singles and stacks together): one fewer than
+# MAX_SERVING_OPTIONS, as each stack's serving states are distinct served scenarios (a load
+# simulation each, where variants of one technique often share theirs), which keeps the
+# synthetic case of bench.search within issue 20's time target
+MAX_SERVING_STACKED = 5
 MAX_PARETO = 300
 FRONTIER_BLOCK = 256  # rows compared at once by frontier (a block x block x 4 array)
 MAX_FINAL_ROUNDS = 4  # rounds of pricing the frontier with the capacity planner (combine)
@@ -206,6 +219,8 @@ class Option:
     params: tuple[tuple[str, Any], ...]
     serving: bool  # changes the served scenario
     hosted: HostedOffer | None = None  # a hosted API option (share in params)
+    # a stack of serving options (distinct techniques, see _stacks): its parts; () for one
+    parts: tuple[Option, ...] = ()
 
     @property
     def share(self) -> float:
@@ -214,6 +229,15 @@ class Option:
     @property
     def item(self) -> Item:
         return Item(self.axis, self.technique, dict(self.params))
+
+    @property
+    def leaves(self) -> tuple[Option, ...]:
+        """The single-technique options it is made of (itself unless a stack)."""
+        return self.parts or (self,)
+
+    @property
+    def items(self) -> list[Item]:
+        return [o.item for o in self.leaves]
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,16 +272,20 @@ class Space:
         return int(self.choice.shape[0])
 
     def state_options(self, s: int) -> list[Option]:
-        return [self.options[a][i - 1] for a, i in enumerate(self.states[s]) if i]
+        """A state's single-technique options (a stack's parts in its place)."""
+        return [o for a, i in enumerate(self.states[s]) if i for o in self.options[a][i - 1].leaves]
 
     def state_items(self, s: int) -> list[Item]:
         return [o.item for o in self.state_options(s) if o.hosted is None]
 
     def candidate_options(self, n: int) -> list[Option]:
-        return [self.options[a][int(i) - 1] for a, i in enumerate(self.choice[n]) if i]
+        """A candidate's single-technique options (a stack's parts in its place)."""
+        return [
+            o for a, i in enumerate(self.choice[n]) if i for o in self.options[a][int(i) - 1].leaves
+        ]
 
     def items(self, n: int) -> list[Item]:
-        return [self.options[a][int(i) - 1].item for a, i in enumerate(self.choice[n]) if i]
+        return [o.item for o in self.candidate_options(n)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -494,59 +522,187 @@ def _no_worse(u: tuple[float, ...], v: tuple[float, ...]) -> bool:
     return all(a <= b for a, b in zip(u, v, strict=True))
 
 
-def _prune_serving(
-    base: Scenario, data: AxisData, opts: list[Option], regulated: bool, excluded: list[Excluded]
-) -> list[Option]:
-    """The serving-optimisation options worth combining: each is evaluated on its own (the
-    portfolio computation); those dominated on their own by another on monthly cost, time to
-    answer and TPOT p95 (or that do not fit) are left out, and of the rest at most
-    :data:`MAX_SERVING_OPTIONS`, the cheapest per month. Serving options combine with every other
-    axis's, so this keeps the space (and the search's time) bounded as techniques are added; each
-    one left out is listed with the reason."""
-    serving = [o for o in opts if o.axis == SERVING_AXIS and o.serving]
-    if len(serving) <= MAX_SERVING_OPTIONS:
-        return opts
+Score = tuple[float, float, float]  # on its own: monthly cost, time to answer, TPOT p95
+
+
+def _what(o: Option) -> str:
+    """An option's parameters as the excluded list shows them (a stack: each part's)."""
+    if o.parts:
+        return "; ".join(f"{p.technique}: {_label(dict(p.params))}" for p in o.parts)
+    return _label(dict(o.params))
+
+
+def _score(
+    base: Scenario, data: AxisData, o: Option, regulated: bool, excluded: list[Excluded]
+) -> Score | None:
+    """``o`` on its own (the portfolio computation, ``planner=False``); None (listed in
+    ``excluded``) when the estimators refuse it or it does not fit."""
     inf = float("inf")
-    scored: list[tuple[tuple[float, float, float], Option]] = []
-    for o in serving:
-        try:
-            ev = evaluate_portfolio(base, [o.item], data, regulated=regulated, planner=False)
-        except FieldError as exc:
-            excluded.append(Excluded(o.technique, f"{_label(dict(o.params))}: {exc}"))
-            continue
-        if not ev.fits:
-            excluded.append(Excluded(o.technique, f"{_label(dict(o.params))}: does not fit"))
-            continue
-        scored.append(
-            (
-                (
-                    inf if ev.monthly_cost_usd is None else ev.monthly_cost_usd,
-                    inf if ev.ttft_ms_p95 is None else ev.ttft_ms_p95,
-                    inf if ev.tpot_ms_p95 is None else ev.tpot_ms_p95,
-                ),
-                o,
-            )
-        )
-    kept: list[tuple[tuple[float, float, float], Option]] = []
+    try:
+        ev = evaluate_portfolio(base, o.items, data, regulated=regulated, planner=False)
+    except FieldError as exc:
+        excluded.append(Excluded(o.technique, f"{_what(o)}: {exc}"))
+        return None
+    if not ev.fits:
+        excluded.append(Excluded(o.technique, f"{_what(o)}: does not fit"))
+        return None
+    return (
+        inf if ev.monthly_cost_usd is None else ev.monthly_cost_usd,
+        inf if ev.ttft_ms_p95 is None else ev.ttft_ms_p95,
+        inf if ev.tpot_ms_p95 is None else ev.tpot_ms_p95,
+    )
+
+
+def _keep_best(
+    scored: list[tuple[Score, Option]], excluded: list[Excluded], cap: int = MAX_SERVING_OPTIONS
+) -> list[Option]:
+    """Of ``scored``, those no other is as cheap and as fast or better than on its own, at most
+    ``cap``, the cheapest per month; each single left out is listed with why, the stacks left
+    out are counted (one line per reason)."""
+    kept: list[tuple[Score, Option]] = []
+    dominated: list[str] = []
     for v, o in scored:
         by = next((w for u, w in scored if u != v and _no_worse(u, v)), None)
         if by is None:
             kept.append((v, o))
+        elif o.parts:
+            dominated.append(f"{o.technique}, by {by.technique}")
         else:
             excluded.append(
                 Excluded(
                     o.technique,
-                    f"{_label(dict(o.params))}: on its own, "
-                    f"{by.technique} ({_label(dict(by.params))}) is as cheap "
+                    f"{_what(o)}: on its own, {by.technique} ({_what(by)}) is as cheap "
                     "and as fast or better",
                 )
             )
     kept.sort(key=lambda vo: (vo[0], vo[1].technique))
-    for _, o in kept[MAX_SERVING_OPTIONS:]:
-        why = f"dearer on its own than the {MAX_SERVING_OPTIONS} serving options searched"
-        excluded.append(Excluded(o.technique, f"{_label(dict(o.params))}: {why}"))
-    chosen = {id(o) for _, o in kept[:MAX_SERVING_OPTIONS]}
-    return [o for o in opts if not (o.axis == SERVING_AXIS and o.serving) or id(o) in chosen]
+    why = f"dearer on its own than the {cap} serving options searched"
+    for _, o in kept[cap:]:
+        if not o.parts:
+            excluded.append(Excluded(o.technique, f"{_what(o)}: {why}"))
+    dearer = [o.technique for _, o in kept[cap:] if o.parts]
+    if dominated:
+        excluded.append(
+            Excluded(
+                "serving stacks",
+                f"{len(dominated)} stack(s) another serving option is as cheap and as fast as or "
+                f"better than on its own (e.g. {dominated[0]})",
+            )
+        )
+    if dearer:
+        excluded.append(
+            Excluded("serving stacks", f"{len(dearer)} stack(s) {why} (e.g. {dearer[0]})")
+        )
+    return [o for _, o in kept[:cap]]
+
+
+def _prune_serving(
+    base: Scenario, data: AxisData, opts: list[Option], regulated: bool, excluded: list[Excluded]
+) -> list[Option]:
+    """The serving-optimisation options worth combining, single techniques and stacks of them.
+    When there are more than :data:`MAX_SERVING_OPTIONS` single ones, each is evaluated on its own
+    (the portfolio computation); those dominated on their own by another on monthly cost, time to
+    answer and TPOT p95 (or that do not fit) are left out, and of the rest at most
+    :data:`MAX_SERVING_OPTIONS`, the cheapest per month. The stacks (:func:`_stacks`, 2 to
+    :data:`MAX_SERVING_STACK` distinct techniques) are made of the cheapest variant on its own of
+    each of the :data:`MAX_STACKED_OPTIONS` cheapest techniques (one dominated on its own may
+    still complement another, e.g. response caching); singles and stacks then go through the same
+    pruning together, so at most :data:`MAX_SERVING_STACKED` serving options (single or stacked)
+    are combined with the other axes. Serving options combine with every other axis's, so this
+    keeps the space (and the search's time) bounded as techniques are added; each one left out
+    is listed with the reason."""
+    serving = [o for o in opts if o.axis == SERVING_AXIS and o.serving]
+    chosen = serving
+    scores: dict[int, Score | None] = {}
+
+    def scored(options: Sequence[Option]) -> list[tuple[Score, Option]]:
+        for o in options:
+            if id(o) not in scores:
+                scores[id(o)] = _score(base, data, o, regulated, excluded)
+        return [(v, o) for o in options if (v := scores[id(o)]) is not None]
+
+    stackable = serving
+    if len(serving) > MAX_SERVING_OPTIONS:
+        ranked = sorted(scored(serving), key=lambda vo: (vo[0], vo[1].technique))
+        chosen = _keep_best(ranked, excluded)
+        # stacks: of each technique its cheapest variant on its own (a technique another
+        # dominates on its own may still complement it, e.g. response caching), the cheapest
+        cheapest = {o.technique: o for _, o in reversed(ranked)}
+        stackable = sorted(cheapest.values(), key=lambda o: (scores[id(o)], o.technique))
+        stackable = stackable[:MAX_STACKED_OPTIONS]
+    stacks = _stacks(base, data, stackable, excluded)
+    if stacks:
+        pool = scored(chosen + stacks)
+        chosen = (
+            _keep_best(pool, excluded, MAX_SERVING_STACKED)
+            if len(pool) > MAX_SERVING_STACKED
+            else [o for _, o in pool]
+        )
+    ids = {id(o) for o in chosen}
+    kept = [o for o in opts if not (o.axis == SERVING_AXIS and o.serving) or id(o) in ids]
+    return kept + [o for o in stacks if id(o) in ids]
+
+
+def _stacks(
+    base: Scenario, data: AxisData, singles: Sequence[Option], excluded: list[Excluded]
+) -> list[Option]:
+    """The stacks of 2 to :data:`MAX_SERVING_STACK` of ``singles`` with distinct techniques that
+    the estimators price together and in which every technique changes the served scenario:
+    ``apply_all`` of the stack differs from ``apply_all`` of the stack without any one of its
+    parts (else that part is a no-op on top of the others, e.g. an option the others already
+    set). Those refused (``apply_all`` or :func:`evaluate` raises) or with a no-op part are
+    counted in ``excluded``."""
+    inter: dict[int, list[Any]] = {}
+    for i, o in enumerate(singles):
+        p = plan(o.technique, base, params=dict(o.params), models=data.models)
+        if p is not None:
+            inter[i] = list(p.interventions)
+    after: dict[tuple[int, ...], Scenario | None] = {}
+
+    def applied(combo: tuple[int, ...]) -> Scenario | None:
+        if combo not in after:
+            try:
+                s, _ = apply_all(base, [x for i in combo for x in inter[i]])
+                evaluate(s)  # refuses what the estimators cannot serve
+                after[combo] = s
+            except FieldError:
+                after[combo] = None
+        return after[combo]
+
+    out: list[Option] = []
+    refused: list[str] = []
+    no_op: list[str] = []
+    for size in range(2, MAX_SERVING_STACK + 1):
+        for combo in itertools.combinations(sorted(inter), size):
+            parts = tuple(singles[i] for i in combo)
+            if len({p.technique for p in parts}) < size:
+                continue  # variants of one technique
+            name = " + ".join(p.technique for p in parts)
+            s = applied(combo)
+            if s is None:
+                refused.append(name)
+                continue
+            subs = [applied(tuple(j for j in combo if j != i)) for i in combo]
+            if any(sub == s for sub in subs if sub is not None):
+                no_op.append(name)
+                continue
+            out.append(Option(SERVING_AXIS, name, (), True, None, parts))
+    if refused:
+        excluded.append(
+            Excluded(
+                "serving stacks",
+                f"{len(refused)} combination(s) the estimators refuse together (e.g. {refused[0]})",
+            )
+        )
+    if no_op:
+        excluded.append(
+            Excluded(
+                "serving stacks",
+                f"{len(no_op)} combination(s) in which a technique changes nothing on top of "
+                f"the others (e.g. {no_op[0]})",
+            )
+        )
+    return out
 
 
 def hosted_options(

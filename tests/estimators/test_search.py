@@ -4,6 +4,7 @@ budget never lowers the best feasible coverage; serving comes first when its eco
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 from functools import cache
 
@@ -14,19 +15,24 @@ from hypothesis import strategies as st
 
 from app.estimators.architecture import Architecture
 from app.estimators.engines import ENGINES
+from app.estimators.errors import FieldError
 from app.estimators.inference import ServingConfig
 from app.estimators.interventions import Scenario
 from app.estimators.portfolio import AxisData, Item, evaluate_portfolio
 from app.estimators.quality import figures_from_rows
 from app.estimators.reference_data import catalog_architecture, catalog_gpu, read_rows
 from app.estimators.search import (
+    MAX_SERVING_STACK,
+    MAX_SERVING_STACKED,
     SERVING_AXIS,
     Constraints,
     FailureMode,
+    Option,
     Point,
     SearchResult,
     Space,
     StateOutcome,
+    _options,
     build_space,
     choose,
     combine,
@@ -589,3 +595,81 @@ def test_serving_options_are_bounded_and_the_rest_say_why() -> None:
     assert 0 < len([o for o in serving if o.serving]) <= MAX_SERVING_OPTIONS
     whys = [e.why for e in space.excluded]
     assert any("as cheap and as fast or better" in w or "dearer on its own" in w for w in whys)
+
+
+def _serving_singles() -> list[Option]:
+    """Every variant of every serving technique that changes the served scenario (unpruned)."""
+    return [o for o in _options(BASE, DATA, SERVING_AXIS, 1e8, []) if o.serving]
+
+
+def test_stacked_serving_plan_is_found_when_cheaper() -> None:
+    """Issue 20's review: one technique per axis missed a stack of serving techniques that is
+    cheaper than any one of them. With the serving axis alone, the recommended plan stacks
+    distinct serving techniques and costs less per month than the cheapest single serving
+    technique that fits (both priced as saved portfolios are, with the capacity planner)."""
+    res = search(BASE, DATA, [SERVING], Constraints(), corpus_tokens=1e8)
+    assert res.best.index is not None
+    best = res.pareto[res.best.index]
+    techniques = [i.technique for i in best.items]
+    assert all(i.axis == SERVING_AXIS for i in best.items)
+    assert 2 <= len(techniques) <= MAX_SERVING_STACK
+    assert len(set(techniques)) == len(techniques)
+    singles = []
+    for o in _serving_singles():
+        ev = evaluate_portfolio(BASE, [o.item], DATA)
+        if ev.fits and ev.monthly_cost_usd is not None:
+            singles.append(ev.monthly_cost_usd)
+    assert best.monthly_cost_usd is not None
+    assert best.monthly_cost_usd < min(singles)
+    ev = evaluate_portfolio(BASE, list(best.items), DATA)
+    assert best.monthly_cost_usd == ev.monthly_cost_usd
+
+
+def test_stacks_are_distinct_compatible_and_change_something() -> None:
+    space = build_space(BASE, DATA, [SERVING, STALE], corpus_tokens=1e8)
+    serving = space.options[space.axes.index(SERVING_AXIS)]
+    stacks = [o for o in serving if o.parts]
+    assert stacks
+    assert sum(1 for o in serving if o.serving) <= MAX_SERVING_STACKED
+    for o in stacks:
+        assert 2 <= len(o.parts) <= MAX_SERVING_STACK
+        assert len({p.technique for p in o.parts}) == len(o.parts)
+        evaluate_portfolio(BASE, o.items, DATA, planner=False)  # priced together
+    assert any(e.technique == "serving stacks" for e in space.excluded)
+    # no candidate holds more than one option per axis (a stack is one option)
+    assert space.choice.shape[1] == len(space.axes)
+
+
+@pytest.mark.slow
+def test_stacked_serving_equals_brute_force_on_a_small_space() -> None:
+    """Serving axis alone: brute force over every set of 1-3 distinct serving techniques (every
+    variant, unpruned) by the portfolio computation. The search's cheapest plan that fits is
+    the brute force's, and its frontier equals the brute-force frontier of its own candidates
+    (each evaluated whole)."""
+    space = build_space(BASE, DATA, [SERVING], corpus_tokens=1e8)
+    outcomes = evaluate_states(space, range(len(space.states)))
+    res = combine(space, outcomes, Constraints(), 0.0, planner=False)
+    assert any(len(p.items) >= 2 for p in res.pareto)
+    singles = _serving_singles()
+    cheapest = float("inf")
+    for k in range(1, MAX_SERVING_STACK + 1):
+        for combo in itertools.combinations(singles, k):
+            if len({o.technique for o in combo}) < k:
+                continue
+            try:
+                ev = evaluate_portfolio(BASE, [o.item for o in combo], DATA, planner=False)
+            except FieldError:
+                continue
+            if ev.fits and ev.monthly_cost_usd is not None:
+                cheapest = min(cheapest, ev.monthly_cost_usd)
+    got = min(p.monthly_cost_usd for p in res.pareto if p.monthly_cost_usd is not None)
+    assert got == pytest.approx(cheapest)
+    pts = set()
+    for n in range(space.size):
+        ev = evaluate_portfolio(BASE, space.items(n), DATA, planner=False)
+        if not ev.fits or ev.monthly_cost_usd is None or ev.time_to_answer_ms_p95 is None:
+            continue
+        cov = 1.0 if space.items(n) else 0.0
+        pts.add((ev.monthly_cost_usd, ev.time_to_answer_ms_p95, ev.governance_burden, -cov))
+    brute = {v for v in pts if not any(_dominates(w, v) for w in pts)}
+    assert {_vec(p) for p in res.pareto} == brute
