@@ -494,7 +494,7 @@ def estimate_finetune(
     reason = (
         None
         if fits
-        else f"needs {total / 1e9:.1f} GB per GPU; {gpu.name} has {capacity / 1e9:.1f} GB"
+        else f"needs {total / 1e9:,.1f} GB per GPU; {gpu.name} has {capacity / 1e9:,.1f} GB"
     )
 
     n_active = arch.active_params

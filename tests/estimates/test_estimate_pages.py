@@ -450,6 +450,10 @@ def test_a_fine_tune_that_does_not_fit_prints_no_duration_or_cost(logged_in: Tes
     assert "<dt>Fine-tune cost</dt><dd>—, does not fit</dd>" in result
     assert "$" not in result
     assert "hours for" not in result
+    assert "<dt>Throughput</dt><dd>—, does not fit</dd>" in result  # nor a throughput
+    verdict = r.text.split("Does not fit", 1)[1].split("</p>", 1)[0]
+    assert "GB per GPU" in verdict
+    assert re.search(r"needs \d[\d,]*\.\d GB per GPU; .+ has \d[\d,]*\.\d GB", verdict)
 
 
 @pytest.mark.parametrize(
