@@ -294,6 +294,12 @@ class TrainingRequest(BaseModel):
         "2021 §2.2.2; omit or 1: plain 1F1B); > 1 needs micro_batches a multiple of "
         "pipeline_parallel",
     )
+    activation_recomputation: Literal["full", "selective", "none"] | None = Field(
+        None,
+        description="Activation recomputation of the run: full (every layer's forward repeated "
+        "in the backward pass: the MFU × 3/4), selective (the attention core only) or none; "
+        "omit: modelled without full recomputation, see notes",
+    )
 
 
 class ComputeOptimalOut(BaseModel):

@@ -477,6 +477,7 @@ def training(session: Session, req: TrainingRequest, org_id: int) -> TrainingRes
             micro_batches=req.micro_batches,
             zero_stage=req.zero_stage,
             virtual_stages=req.virtual_stages,
+            activation_recomputation=req.activation_recomputation,
         )
     except HardwareError as exc:
         raise FieldError(str(exc), field="precision") from None

@@ -44,6 +44,7 @@ from app.estimators.precision import BYTES, Precision
 from app.estimators.training_mfu import (
     FITTED_TERMS,
     GPUS_PER_NODE,
+    RECOMPUTE_MFU_FACTOR,
     ZERO3_COMM_RATIO,
     MfuEstimate,
     Parallelism,
@@ -53,6 +54,9 @@ from app.estimators.training_mfu import (
 DEFAULT_MFU = 0.40
 BUBBLE_WARNING = 0.20  # a pipeline bubble above this share gets a note saying how to cut it
 DEFAULT_SEQUENCE_LENGTH = 4096
+# Activation recomputation of a pretraining run: "full" repeats every layer's forward in the
+# backward pass (MFU × RECOMPUTE_MFU_FACTOR); "selective" only the attention core; "none".
+RECOMPUTATION_CHOICES = ("full", "selective", "none")
 ADAM_BYTES = 12  # fp32 master copy + m + v
 ACT_BYTES_PER_LAYER_TOKEN_HIDDEN = 34  # Korthikanti et al. 2022, without the s² term
 CHECKPOINT_BYTES_PER_LAYER_TOKEN_HIDDEN = 2  # the bf16 layer input kept per layer
@@ -135,6 +139,7 @@ def estimate_training(
     micro_batches: int | None = None,
     zero_stage: int | None = None,
     virtual_stages: int | None = None,
+    activation_recomputation: str | None = None,
 ) -> TrainingEstimate:
     """Pretraining compute, time and cost, and the Chinchilla-optimal split of the same FLOPs.
 
@@ -143,7 +148,9 @@ def estimate_training(
     fitted on published pretraining reports). The parallelism fields are optional: one not given
     leaves its term out (the fitted GEMM efficiency absorbs it, as for the reports that do not
     state it), and ``notes`` says so. ``virtual_stages`` > 1: the interleaved 1F1B schedule
-    (Narayanan et al. 2021 §2.2.2), which needs micro_batches a multiple of pipeline_parallel."""
+    (Narayanan et al. 2021 §2.2.2), which needs micro_batches a multiple of pipeline_parallel.
+    ``activation_recomputation`` "full" multiplies the MFU by 3/4 (the repeated forward);
+    "selective", "none" or None leave it out."""
     if arch is None and params is None:
         raise TrainingError("give a model or a parameter count", field="params")
     n = float(arch.active_params if arch is not None else params)  # type: ignore[arg-type]
@@ -154,7 +161,14 @@ def estimate_training(
     if n_gpus < 1:
         raise TrainingError("n_gpus must be at least 1", field="n_gpus")
     par = _parallelism(
-        n_gpus, tensor_parallel, pipeline_parallel, micro_batches, zero_stage, virtual_stages, arch
+        n_gpus,
+        tensor_parallel,
+        pipeline_parallel,
+        micro_batches,
+        zero_stage,
+        virtual_stages,
+        arch,
+        activation_recomputation,
     )
     per_token = training_flops_per_token(n, arch, sequence_length)
     flops = per_token * tokens
@@ -185,6 +199,7 @@ def estimate_training(
                 ("micro_batches", micro_batches),
                 ("zero_stage", zero_stage),
                 ("virtual_stages", virtual_stages),
+                ("activation_recomputation", activation_recomputation),
             )
             if v is not None
         ]
@@ -234,6 +249,7 @@ def estimate_training(
             "micro_batches": micro_batches,
             "zero_stage": zero_stage,
             "virtual_stages": virtual_stages,
+            "activation_recomputation": activation_recomputation,
         },
         notes=notes,
     )
@@ -247,6 +263,7 @@ def _parallelism(
     zero_stage: int | None,
     virtual_stages: int | None = None,
     arch: Architecture | None = None,
+    recomputation: str | None = None,
 ) -> Parallelism:
     for name, v in (
         ("tensor_parallel", tp),
@@ -258,6 +275,11 @@ def _parallelism(
             raise TrainingError(f"{name} must be a positive integer", field=name)
     if zero_stage is not None and zero_stage not in (0, 1, 2, 3):
         raise TrainingError("zero_stage must be 0, 1, 2 or 3", field="zero_stage")
+    if recomputation is not None and recomputation not in RECOMPUTATION_CHOICES:
+        raise TrainingError(
+            f"activation_recomputation must be one of {', '.join(RECOMPUTATION_CHOICES)}",
+            field="activation_recomputation",
+        )
     model_parallel = (tp or 1) * (pp or 1)
     if n_gpus % model_parallel:
         field = "pipeline_parallel" if pp else "tensor_parallel"
@@ -307,6 +329,7 @@ def _parallelism(
         micro_batches=micro_batches,
         zero_stage=zero_stage,
         virtual_stages=v,
+        full_recompute=None if recomputation is None else recomputation == "full",
     )
 
 
@@ -356,6 +379,22 @@ def parallelism_notes(par: Parallelism, est: MfuEstimate) -> list[str]:
         notes.append(
             f"tensor-parallel communication applied: {est.tp_overhead:.3f} of the GEMM time "
             f"(TP {par.tp} all-reduces)"
+        )
+    if par.full_recompute is None:
+        notes.append(
+            "activation recomputation not given: modelled without full recomputation (none or "
+            f"selective); full recomputation would multiply the MFU by {RECOMPUTE_MFU_FACTOR:g}"
+        )
+    elif par.full_recompute:
+        notes.append(
+            f"full activation recomputation: MFU × {RECOMPUTE_MFU_FACTOR:g} (every layer's forward "
+            "runs again in the backward pass: 4 passes over the weights where the model's FLOPs "
+            "count 3; Korthikanti et al. 2022)"
+        )
+    else:
+        notes.append(
+            "no full activation recomputation: no repeated forward (selective recomputation "
+            "repeats only the attention core, a few per cent of the FLOPs, not modelled)"
         )
     nodes = par.n_gpus / GPUS_PER_NODE
     if par.zero_stage is not None:

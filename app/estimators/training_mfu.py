@@ -31,9 +31,17 @@ The parallelism adds (:class:`Parallelism`; every field optional):
 * ZeRO-3 (FSDP full shard): the data-parallel traffic is 1.5 × that of ZeRO-1/2 (the weights'
   all-gather in forward and backward besides the gradients' reduce-scatter: 3Ψ against 2Ψ,
   Rajbhandari et al. 2020, arXiv 1910.02054, §7), so the cluster term is multiplied by
-  ``zero3_comm`` (prior 1.5).
+  ``zero3_comm`` (prior 1.5);
+* full activation recomputation (activation checkpointing of every layer): the backward pass
+  first repeats the layer's forward, 4 passes over the weights where the model's FLOPs count 3
+  (Narayanan et al. 2021 Eq. 3; Korthikanti et al. 2022, arXiv 2205.05198, §5), so the MFU is
+  3/4 of what the GPUs achieve (``RECOMPUTE_MFU_FACTOR``, a formula, not fitted). Selective
+  recomputation (only the attention core, a few per cent of the FLOPs: Korthikanti et al. §5)
+  and no recomputation keep the factor 1; a run that does not say is modelled without it. ``e``
+  is then what the GPUs achieve, whether or not part of it is spent on recomputation.
 
     MFU = e / (1 + r) × (1 − bubble) / (1 + cluster · log2(nodes) · z + tp_comm · tp_ratio)
+          × (3/4 with full recomputation)
 
 Every coefficient is fitted (:func:`fit_mfu_terms`) on the published pretraining reports
 (``validation/published_measurements.csv``, family ``training``), minimising the squared log
@@ -65,6 +73,7 @@ ELEMENTWISE_PASSES = 3.0  # forward, and the backward's two passes over the same
 GPUS_PER_NODE = 8  # DGX/HGX A100 and H100 servers (and the runs in the CSV)
 ZERO3_COMM_RATIO = 1.5  # ZeRO-3's data-parallel volume over ZeRO-1/2's (3Ψ vs 2Ψ; ZeRO §7)
 TP_ALLREDUCES_BYTES_OVER_FLOPS = 2.0 / 9.0  # 16·b·s·h·(t−1)/t bytes vs 72·b·s·h²/t FLOPs
+RECOMPUTE_MFU_FACTOR = 3.0 / 4.0  # full recomputation: 4 weight passes, the model's FLOPs count 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +104,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
 MIN_TERM_ROWS = 3
 MIN_TERM_SOURCES = 2
 # Fitted by fit_mfu_terms on the CSV's pretraining rows (a test checks it is a fresh fit).
-FITTED_TERMS = MfuTerms(efficiency=0.3972, cluster=0.0, tp_comm=0.4171, zero3_comm=1.5)
+FITTED_TERMS = MfuTerms(efficiency=0.4589, cluster=0.0, tp_comm=0.4246, zero3_comm=1.5)
 TRAIN_GEMM_EFFICIENCY = FITTED_TERMS.efficiency
 PRIOR_TRAIN_GEMM_EFFICIENCY = PRIOR_TERMS.efficiency
 # Without an architecture: a Llama-like width from the parameter count, N ≈ 12·L·d² with
@@ -114,6 +123,7 @@ class Parallelism:
     micro_batches: int | None = None  # per pipeline, per step
     zero_stage: int | None = None
     virtual_stages: int = 1  # model chunks per GPU: > 1 is the interleaved 1F1B schedule
+    full_recompute: bool | None = None  # full activation recomputation (None: not stated)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +135,7 @@ class MfuEstimate:
     note: str
     cluster_overhead: float = 0.0  # cluster · log2(nodes) · z
     tp_overhead: float = 0.0  # tp_comm · tp_ratio
+    recompute_factor: float = 1.0  # RECOMPUTE_MFU_FACTOR with full recomputation, else 1
 
 
 def _shape(params: float, arch: Architecture | None) -> tuple[float, float, float]:
@@ -178,11 +189,17 @@ class MfuFeatures:
     doublings: float
     zero3: bool
     tp_ratio: float
+    recompute: bool = False  # full activation recomputation
+
+    @property
+    def recompute_factor(self) -> float:
+        return RECOMPUTE_MFU_FACTOR if self.recompute else 1.0
 
     def mfu(self, t: MfuTerms) -> float:
         z = t.zero3_comm if self.zero3 else 1.0
         comm = t.cluster * self.doublings * z + t.tp_comm * self.tp_ratio
-        return t.efficiency / (1.0 + self.r) * (1.0 - self.bubble) / (1.0 + comm)
+        achieved = t.efficiency / (1.0 + self.r) * (1.0 - self.bubble) / (1.0 + comm)
+        return achieved * self.recompute_factor
 
 
 def features(
@@ -195,6 +212,7 @@ def features(
         doublings=node_doublings(par.n_gpus),
         zero3=par.zero_stage == 3,
         tp_ratio=tp_ratio(par.tp, d, gpu, peak),
+        recompute=bool(par.full_recompute),
     )
 
 
@@ -222,6 +240,8 @@ def estimate_mfu(
     ]
     if f.bubble:
         parts.append(f" × (1 − pipeline bubble {f.bubble:.3f})")
+    if f.recompute:
+        parts.append(f" × {RECOMPUTE_MFU_FACTOR:g} (full activation recomputation)")
     if cluster or tp:
         parts.append(
             f" / (1 + cluster {cluster:.3f} (cluster term {terms.cluster:.4f} × "
@@ -229,7 +249,9 @@ def estimate_mfu(
             + (" × ZeRO-3 " + f"{z:.2f}" if f.zero3 else "")
             + f") + tensor-parallel communication {tp:.3f})"
         )
-    return MfuEstimate(mfu, terms.efficiency, f.r, f.bubble, "".join(parts), cluster, tp)
+    return MfuEstimate(
+        mfu, terms.efficiency, f.r, f.bubble, "".join(parts), cluster, tp, f.recompute_factor
+    )
 
 
 # --- fitting ----------------------------------------------------------------------------

@@ -581,8 +581,13 @@ def _is_pretraining(row: MeasurementRow) -> bool:
 
 def row_parallelism(row: MeasurementRow) -> Parallelism:
     """The layout a training row states in its model and batch columns: "TP8", "PP16", "ZeRO-1"
-    (or "FSDP (ZeRO-3)"), "128 micro-batches"; what it does not state stays None."""
+    (or "FSDP (ZeRO-3)"), "128 micro-batches", "activation recomputation"; what it does not
+    state stays None. A row whose metric counts the recomputed forward ("recomputation
+    counted", Megatron's Eq. 3) ran with full recomputation: that is what it counts."""
     text = f"{row.model} {row.batch}"
+    recompute = (
+        "activation recomputation" in text.lower() or "recomputation counted" in row.metric.lower()
+    )
 
     def num(pattern: str) -> int | None:
         m = re.search(pattern, text)
@@ -594,6 +599,7 @@ def row_parallelism(row: MeasurementRow) -> Parallelism:
         pp=num(r"\bPP(\d+)"),
         micro_batches=num(r"\b(\d+) micro-batches"),
         zero_stage=num(r"ZeRO-(\d)"),
+        full_recompute=True if recompute else None,
     )
 
 

@@ -506,6 +506,11 @@ def test_training_page_notes_interleaving_and_layout_errors(logged_in: TestClien
     assert inter.status_code == 200, inter.text
     assert "(16 − 1)/(4·16 + 16 − 1) = 0.190" in inter.text
     assert "bubble costs" not in inter.text
+    assert 'id="f-activation_recomputation"' in inter.text
+    full = logged_in.get(f"{base}&n_gpus=1024&activation_recomputation=full")
+    assert full.status_code == 200, full.text
+    assert "full activation recomputation: MFU × 0.75" in full.text
+    assert '<option value="full" selected>' in full.text
     no_m = logged_in.get(f"{base}&n_gpus=1024&pipeline_parallel=4&zero_stage=3")
     assert "pipeline bubble left out" in no_m.text
     assert "zero_stage 3: " in no_m.text
@@ -516,6 +521,7 @@ def test_training_page_notes_interleaving_and_layout_errors(logged_in: TestClien
         ("pipeline_parallel=1024&micro_batches=1", "pipeline_parallel", "80 layers"),
         ("tensor_parallel=128", "tensor_parallel", "64 attention heads"),
         ("pipeline_parallel=4&micro_batches=6&virtual_stages=2", "micro_batches", "multiple"),
+        ("activation_recomputation=partial", "activation_recomputation", "full"),
     ):
         bad = logged_in.get(f"{base}&n_gpus=1024&{query}")
         assert bad.status_code == 422, query

@@ -775,6 +775,15 @@ def test_training_notes_and_interleaved_schedule(client: TestClient, h: dict[str
     ).json()
     assert no_m["assumptions"]["pipeline_parallel"] == 4
     assert no_m["notes"][0].startswith("pipeline bubble left out: pipeline_parallel 4 was given")
+    full = client.post(
+        "/api/v1/estimates/training",
+        json={**llama3, "activation_recomputation": "full"},
+        headers=h,
+    ).json()
+    assert full["mfu"] == pytest.approx(0.75 * plain["mfu"])
+    assert full["assumptions"]["activation_recomputation"] == "full"
+    assert any(n.startswith("full activation recomputation: MFU × 0.75") for n in full["notes"])
+    assert full["range"]["mfu"]["p10"] == pytest.approx(0.75 * plain["range"]["mfu"]["p10"])
 
 
 @pytest.mark.parametrize(
@@ -785,6 +794,7 @@ def test_training_notes_and_interleaved_schedule(client: TestClient, h: dict[str
         ({"pipeline_parallel": 4, "micro_batches": 6, "virtual_stages": 2}, "micro_batches"),
         ({"virtual_stages": 2}, "virtual_stages"),
         ({"virtual_stages": 0}, "virtual_stages"),
+        ({"activation_recomputation": "partial"}, "activation_recomputation"),
     ],
 )
 def test_training_impossible_layouts_are_422(

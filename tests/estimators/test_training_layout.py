@@ -142,6 +142,7 @@ def test_cluster_formula_reads_as_a_product() -> None:
             "(160) exceeds the model's 80 layers",
         ),
         ({"virtual_stages": 0}, "virtual_stages", "positive integer"),
+        ({"activation_recomputation": "partial"}, "activation_recomputation", "full, selective"),
     ],
 )
 def test_impossible_layouts_name_the_field(kw: dict[str, Any], field: str, words: str) -> None:
@@ -156,3 +157,48 @@ def test_layouts_a_model_allows_are_accepted() -> None:
     assert est.mfu > 0
     # Without an architecture the heads and layers are unknown: only n_gpus bounds the layout.
     assert _run(arch=None, params=70e9, tensor_parallel=128).mfu > 0
+
+
+def test_full_recomputation_costs_a_quarter_of_the_mfu() -> None:
+    """Full recomputation repeats every layer's forward: 4 weight passes where the model's FLOPs
+    count 3, so the MFU is 3/4 of the same run without it; selective and none leave it as is."""
+    kw: dict[str, Any] = {"tensor_parallel": 8, "pipeline_parallel": 4, "micro_batches": 32}
+    unstated = _run(**kw)
+    full = _run(**kw, activation_recomputation="full")
+    assert full.mfu == pytest.approx(0.75 * unstated.mfu)
+    assert full.gpu_hours == pytest.approx(unstated.gpu_hours / 0.75)
+    for choice in ("selective", "none"):
+        assert _run(**kw, activation_recomputation=choice).mfu == unstated.mfu
+    assert any(n.startswith("full activation recomputation: MFU × 0.75") for n in full.notes)
+    assert any("activation recomputation not given" in n for n in unstated.notes)
+    assert full.assumptions["activation_recomputation"] == "full"
+    assert "× 0.75 (full activation recomputation)" in full.assumptions["mfu_source"]
+    given = _run(mfu=0.4, activation_recomputation="full")
+    assert given.mfu == 0.4
+    assert given.notes == ["activation_recomputation not applied: the MFU was given by the request"]
+
+
+def test_rows_that_count_the_recomputed_forward_ran_with_full_recomputation() -> None:
+    """A published row recomputes when it says so, or when its TFLOP/s count the recomputed
+    forward (Megatron's Eq. 3); a row that says neither is modelled without."""
+    from app.cli import DEFAULT_MEASUREMENTS
+    from app.estimators.validation import read_measurements, row_parallelism
+
+    rows = {
+        int(r.id): r for r in read_measurements(DEFAULT_MEASUREMENTS.read_text(encoding="utf-8"))
+    }
+    assert "activation recomputation" in rows[184].model  # Megatron-LM 1T: says so
+    assert "recomputation counted" in rows[268].metric  # MT-NLG: Eq. 3 counts it
+    for rid in (184, 185, 266, 268, 269, 270):
+        assert row_parallelism(rows[rid]).full_recompute is True, rid
+    for rid in (67, 69, 264, 265, 267):  # Llama 3, LLaMA-65B, OPT: not stated
+        assert row_parallelism(rows[rid]).full_recompute is None, rid
+    gpu = catalog_gpu("a100_sxm_80gb")
+    peak = gpu.peak_flops(Precision.bf16)
+    par = row_parallelism(rows[268])
+    with_rc = estimate_mfu(530e9, None, gpu, peak, parallelism=par)
+    without = estimate_mfu(
+        530e9, None, gpu, peak, parallelism=Parallelism(par.n_gpus, tp=par.tp, pp=par.pp)
+    )
+    assert with_rc.mfu == pytest.approx(0.75 * without.mfu)
+    assert with_rc.recompute_factor == 0.75
