@@ -134,6 +134,20 @@ _MEGATRON_1T = Architecture(
     tied_embeddings=True,
     name="Megatron-LM GPT 1T",
 )
+# Megatron-LM's 145.6B benchmark model (Narayanan et al. 2021 Table 1; its configuration in
+# github.com/NVIDIA/Megatron-LM examples/sc21/run_table_1.sh, "145B": 80 layers, hidden 12,288,
+# 96 heads, 51,200-token vocabulary as every Table 1 model): GPT-3 175B's width, 80 layers not 96.
+_MEGATRON_145B = Architecture(
+    n_layers=80,
+    d_model=12288,
+    d_ff=32768,
+    n_heads=96,
+    n_kv_heads=96,
+    d_head=128,
+    vocab=51200,
+    tied_embeddings=True,
+    name="Megatron-LM GPT 145.6B",
+)
 _GPT3_175B = Architecture(
     n_layers=96,
     d_model=12288,
@@ -362,6 +376,8 @@ def row_architecture(row: MeasurementRow) -> Architecture:
         return _GPT_13B
     if row.model.startswith("Megatron-LM GPT 1T"):
         return _MEGATRON_1T
+    if row.model.startswith("Megatron-LM GPT 145.6B"):
+        return _MEGATRON_145B
     if row.model.startswith("GPT-3 175B"):
         return _GPT3_175B
     if row.model.startswith("Qwen3-235B-A22B"):
@@ -581,7 +597,8 @@ def _is_pretraining(row: MeasurementRow) -> bool:
 
 def row_parallelism(row: MeasurementRow) -> Parallelism:
     """The layout a training row states in its model and batch columns: "TP8", "PP16", "ZeRO-1"
-    (or "FSDP (ZeRO-3)"), "128 micro-batches", "activation recomputation"; what it does not
+    (or "FSDP (ZeRO-3)"), "128 micro-batches", "2 virtual stages" (the interleaved schedule),
+    "activation recomputation"; what it does not
     state stays None. A row whose metric counts the recomputed forward ("recomputation
     counted", Megatron's Eq. 3) ran with full recomputation: that is what it counts."""
     text = f"{row.model} {row.batch}"
@@ -598,6 +615,7 @@ def row_parallelism(row: MeasurementRow) -> Parallelism:
         tp=num(r"\bTP(\d+)"),
         pp=num(r"\bPP(\d+)"),
         micro_batches=num(r"\b(\d+) micro-batches"),
+        virtual_stages=num(r"\b(\d+) virtual stages") or 1,
         zero_stage=num(r"ZeRO-(\d)"),
         full_recompute=True if recompute else None,
     )
