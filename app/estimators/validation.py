@@ -134,20 +134,6 @@ _MEGATRON_1T = Architecture(
     tied_embeddings=True,
     name="Megatron-LM GPT 1T",
 )
-# Megatron-LM's 145.6B benchmark model (Narayanan et al. 2021 Table 1; its configuration in
-# github.com/NVIDIA/Megatron-LM examples/sc21/run_table_1.sh, "145B": 80 layers, hidden 12,288,
-# 96 heads, 51,200-token vocabulary as every Table 1 model): GPT-3 175B's width, 80 layers not 96.
-_MEGATRON_145B = Architecture(
-    n_layers=80,
-    d_model=12288,
-    d_ff=32768,
-    n_heads=96,
-    n_kv_heads=96,
-    d_head=128,
-    vocab=51200,
-    tied_embeddings=True,
-    name="Megatron-LM GPT 145.6B",
-)
 _GPT3_175B = Architecture(
     n_layers=96,
     d_model=12288,
@@ -159,6 +145,10 @@ _GPT3_175B = Architecture(
     tied_embeddings=True,
     name="GPT-3 175B (Megatron-LM)",
 )
+# Megatron-LM's 145.6B benchmark model (Narayanan et al. 2021 Table 1; its configuration in
+# github.com/NVIDIA/Megatron-LM examples/sc21/run_table_1.sh, "145B": 80 layers, hidden 12,288,
+# 96 heads, 51,200-token vocabulary as every Table 1 model): GPT-3 175B's width, 80 layers not 96.
+_MEGATRON_145B = replace(_GPT3_175B, n_layers=80, name="Megatron-LM GPT 145.6B")
 
 # Qwen3-235B-A22B (not in the app catalog): 94 layers, d 4096, expert d_ff 1536, 64 query / 4 KV
 # heads of 128, vocabulary 151,936, 128 experts with 8 active, untied embeddings (Qwen3 Technical
