@@ -37,7 +37,10 @@ def memory_bar(
         "data": data,
         "layout": {
             **LAYOUT,
-            "height": 200,
+            "height": 250,
+            # The legend below the axis title, not on it (LAYOUT's y −0.25 suits taller charts).
+            "margin": {**LAYOUT["margin"], "b": 100},
+            "legend": {**LAYOUT["legend"], "y": -0.5, "yanchor": "top"},
             "barmode": "stack",
             "xaxis": {"title": {"text": "GB (10^9 bytes)"}},
             "shapes": [

@@ -177,7 +177,7 @@ def estimate_training(
     if mfu is None:
         modelled = estimate_mfu(n, arch, gpu, peak, parallelism=par)
         mfu, mfu_source = modelled.mfu, modelled.note
-        notes = parallelism_notes(par, modelled)
+        notes = parallelism_notes(par, modelled, activation_recomputation)
         band = bands.band("training", gpu.key)
         if band is None:
             range_source = "no held-out training rows to build a band from"
@@ -348,8 +348,11 @@ def zero_stage_effect() -> str:
     )
 
 
-def parallelism_notes(par: Parallelism, est: MfuEstimate) -> list[str]:
-    """Which parallelism terms the modelled MFU applied and which it left out, and why."""
+def parallelism_notes(
+    par: Parallelism, est: MfuEstimate, recomputation: str | None = None
+) -> list[str]:
+    """Which parallelism terms the modelled MFU applied and which it left out, and why
+    (``recomputation``: the request's activation_recomputation, for its wording)."""
     notes: list[str] = []
     pp, m, v = par.pp, par.micro_batches, par.virtual_stages
     if pp is not None and pp > 1 and m is None:
@@ -391,11 +394,13 @@ def parallelism_notes(par: Parallelism, est: MfuEstimate) -> list[str]:
             "runs again in the backward pass: 4 passes over the weights where the model's FLOPs "
             "count 3; Korthikanti et al. 2022)"
         )
-    else:
+    elif recomputation == "selective":
         notes.append(
-            "no full activation recomputation: no repeated forward (selective recomputation "
-            "repeats only the attention core, a few per cent of the FLOPs, not modelled)"
+            "selective activation recomputation: modelled as none (it repeats only the attention "
+            "core, a few per cent of the FLOPs)"
         )
+    else:
+        notes.append("no activation recomputation: no forward pass is repeated")
     nodes = par.n_gpus / GPUS_PER_NODE
     if par.zero_stage is not None:
         if FITTED_TERMS.cluster > 0 and nodes <= 1:

@@ -511,6 +511,7 @@ def test_training_page_notes_interleaving_and_layout_errors(logged_in: TestClien
     assert full.status_code == 200, full.text
     assert "full activation recomputation: MFU × 0.75" in full.text
     assert '<option value="full" selected>' in full.text
+    assert '<option value="">— not given —</option>' in full.text
     no_m = logged_in.get(f"{base}&n_gpus=1024&pipeline_parallel=4&zero_stage=3")
     assert "pipeline bubble left out" in no_m.text
     assert "zero_stage 3: " in no_m.text

@@ -167,8 +167,13 @@ def test_full_recomputation_costs_a_quarter_of_the_mfu() -> None:
     full = _run(**kw, activation_recomputation="full")
     assert full.mfu == pytest.approx(0.75 * unstated.mfu)
     assert full.gpu_hours == pytest.approx(unstated.gpu_hours / 0.75)
-    for choice in ("selective", "none"):
-        assert _run(**kw, activation_recomputation=choice).mfu == unstated.mfu
+    for choice, words in (
+        ("selective", "selective activation recomputation: modelled as none"),
+        ("none", "no activation recomputation: no forward pass is repeated"),
+    ):
+        est = _run(**kw, activation_recomputation=choice)
+        assert est.mfu == unstated.mfu
+        assert any(n.startswith(words) for n in est.notes)
     assert any(n.startswith("full activation recomputation: MFU × 0.75") for n in full.notes)
     assert any("activation recomputation not given" in n for n in unstated.notes)
     assert full.assumptions["activation_recomputation"] == "full"
