@@ -177,7 +177,7 @@ def estimate_training(
     if mfu is None:
         modelled = estimate_mfu(n, arch, gpu, peak, parallelism=par)
         mfu, mfu_source = modelled.mfu, modelled.note
-        notes = parallelism_notes(par, modelled, activation_recomputation)
+        notes = parallelism_notes(par, modelled)
         band = bands.band("training", gpu.key)
         if band is None:
             range_source = "no held-out training rows to build a band from"
@@ -329,7 +329,7 @@ def _parallelism(
         micro_batches=micro_batches,
         zero_stage=zero_stage,
         virtual_stages=v,
-        full_recompute=None if recomputation is None else recomputation == "full",
+        recomputation=recomputation,
     )
 
 
@@ -348,11 +348,8 @@ def zero_stage_effect() -> str:
     )
 
 
-def parallelism_notes(
-    par: Parallelism, est: MfuEstimate, recomputation: str | None = None
-) -> list[str]:
-    """Which parallelism terms the modelled MFU applied and which it left out, and why
-    (``recomputation``: the request's activation_recomputation, for its wording)."""
+def parallelism_notes(par: Parallelism, est: MfuEstimate) -> list[str]:
+    """Which parallelism terms the modelled MFU applied and which it left out, and why."""
     notes: list[str] = []
     pp, m, v = par.pp, par.micro_batches, par.virtual_stages
     if pp is not None and pp > 1 and m is None:
@@ -383,7 +380,7 @@ def parallelism_notes(
             f"tensor-parallel communication applied: {est.tp_overhead:.3f} of the GEMM time "
             f"(TP {par.tp} all-reduces)"
         )
-    if par.full_recompute is None:
+    if par.recomputation is None:
         notes.append(
             "activation recomputation not given: modelled without full recomputation (none or "
             f"selective); full recomputation would multiply the MFU by {RECOMPUTE_MFU_FACTOR:g}"
@@ -394,7 +391,7 @@ def parallelism_notes(
             "runs again in the backward pass: 4 passes over the weights where the model's FLOPs "
             "count 3; Korthikanti et al. 2022)"
         )
-    elif recomputation == "selective":
+    elif par.recomputation == "selective":
         notes.append(
             "selective activation recomputation: modelled as none (it repeats only the attention "
             "core, a few per cent of the FLOPs)"

@@ -123,7 +123,13 @@ class Parallelism:
     micro_batches: int | None = None  # per pipeline, per step
     zero_stage: int | None = None
     virtual_stages: int = 1  # model chunks per GPU: > 1 is the interleaved 1F1B schedule
-    full_recompute: bool | None = None  # full activation recomputation (None: not stated)
+    recomputation: str | None = None  # "full", "selective" or "none" (None: not stated)
+
+    @property
+    def full_recompute(self) -> bool | None:
+        """Full activation recomputation, the only kind that repeats the forward's GEMMs (None:
+        not stated)."""
+        return None if self.recomputation is None else self.recomputation == "full"
 
 
 @dataclass(frozen=True, slots=True)

@@ -588,9 +588,9 @@ def _is_pretraining(row: MeasurementRow) -> bool:
 def row_parallelism(row: MeasurementRow) -> Parallelism:
     """The layout a training row states in its model and batch columns: "TP8", "PP16", "ZeRO-1"
     (or "FSDP (ZeRO-3)"), "128 micro-batches", "2 virtual stages" (the interleaved schedule),
-    "activation recomputation"; what it does not
-    state stays None. A row whose metric counts the recomputed forward ("recomputation
-    counted", Megatron's Eq. 3) ran with full recomputation: that is what it counts."""
+    "activation recomputation"; what it does not state stays None. A row whose metric counts
+    the recomputed forward ("recomputation counted", Megatron's Eq. 3) ran with full
+    recomputation: that is what it counts."""
     text = f"{row.model} {row.batch}"
     recompute = (
         "activation recomputation" in text.lower() or "recomputation counted" in row.metric.lower()
@@ -607,7 +607,7 @@ def row_parallelism(row: MeasurementRow) -> Parallelism:
         micro_batches=num(r"\b(\d+) micro-batches"),
         virtual_stages=num(r"\b(\d+) virtual stages") or 1,
         zero_stage=num(r"ZeRO-(\d)"),
-        full_recompute=True if recompute else None,
+        recomputation="full" if recompute else None,
     )
 
 
